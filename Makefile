@@ -1,0 +1,62 @@
+# Plinth developer tasks. `make run` for the local stack, `make test` for the full suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+PYTEST_ARGS ?=
+export PORT
+
+.PHONY: help setup system-deps run test test-fast lint
+
+help:
+	@echo "make setup        venv + dependencies (when pyproject.toml changed) + migrate"
+	@echo "make system-deps  apt-get install redis-server, postgresql, chromium if missing"
+	@echo "make run          the whole local stack (MLflow, worker+beat, web) on PORT=$(PORT)"
+	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis"
+	@echo "make test-fast    unit tests only (no browser, worker or prod_smoke)"
+	@echo "make lint         ruff check"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+setup: $(STAMP)
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	dpkg-query -W -f='$${Status}' fonts-dejavu-core 2>/dev/null | grep -q 'ok installed' \
+	  || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "system-deps: installing$$missing"; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+run: setup
+	$(PY) manage.py devstack --port $(PORT)
+
+# Both runs share one set of services; tests.services exits non-zero if either failed.
+test: system-deps setup
+	$(PY) -m tests.services -- \
+	  $(PY) -m pytest -m "not prod_smoke" $(PYTEST_ARGS) \
+	  ++ prod: $(PY) -m pytest -m prod_smoke $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not browser and not worker and not prod_smoke" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .

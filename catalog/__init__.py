@@ -1,0 +1,1 @@
+"""The software catalog: entities, descriptors, ingestion, relations, MLflow sync."""

@@ -1,0 +1,339 @@
+"""Catalog REST API (Backstage-shaped): entities, by-name, relations, facets, locations, validation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import defaultdict
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.response import Response
+
+from portal.accounts import permissions
+
+from . import selectors, services
+from .descriptors.errors import DescriptorError
+from .descriptors.loader import Document, load_documents
+from .descriptors.validate import validate_entity
+from .filters import EntityFilter
+from .models import Entity, EntityTag, Location, Relation
+
+MAX_LIMIT = 500
+FILTER_FIELDS = {
+    "kind": "kind_key", "metadata.name": "name_key", "metadata.namespace": "namespace",
+    "spec.type": "spec_type", "spec.lifecycle": "lifecycle", "spec.owner": "owner_ref",
+    "spec.system": "system_ref", "metadata.tags": "tag",
+}
+API_ORDERS = {"metadata.name": ("name_key", "id"), "-metadata.name": ("-name_key", "-id"),
+              "updated": ("updated_at", "id"), "-updated": ("-updated_at", "-id")}
+ORDER_KEY = {"metadata.name": "name_key", "-metadata.name": "name_key", "updated": "updated_at", "-updated": "updated_at"}
+
+
+# -- serialisation ------------------------------------------------------------------------------
+def envelope(entity: Entity, relations: list[dict] | None = None) -> dict:
+    data = dict(entity.data)
+    meta = dict(data.get("metadata") or {})
+    meta.update(uid=str(entity.uid), etag=entity.content_hash[:16])
+    data["metadata"] = meta
+    data["relations"] = relations or []
+    data["status"] = {"orphan": entity.orphan, "errorCount": entity.error_count,
+                      "visibility": entity.visibility, "url": entity.get_absolute_url()}
+    return data
+
+
+def project(doc: dict, fields: list[str]) -> dict:
+    if not fields:
+        return doc
+    out: dict = {}
+    for path in fields:
+        parts = path.split(".")
+        src, dst = doc, out
+        for i, part in enumerate(parts):
+            if not isinstance(src, dict) or part not in src:
+                break
+            if i == len(parts) - 1:
+                dst[part] = src[part]
+            else:
+                src = src[part]
+                dst = dst.setdefault(part, {})
+    return out
+
+
+def relations_for(entities: list[Entity]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    refs = [e.ref for e in entities]
+    for source, rtype, target in Relation.objects.filter(source_ref__in=refs).values_list(
+            "source_ref", "type", "target_ref").order_by("type", "target_ref"):
+        grouped[source].append({"type": rtype, "targetRef": target})
+    return grouped
+
+
+# -- filters ------------------------------------------------------------------------------------
+def backstage_filter(params) -> Q:
+    """`filter=kind=model,spec.type=classifier` (AND within one, OR between several)."""
+    clauses = params.getlist("filter")
+    if not clauses:
+        return Q()
+    combined = Q(pk__in=[])
+    for clause in clauses[:20]:
+        q = Q()
+        for part in clause.split(","):
+            if not part.strip():
+                continue
+            key, sep, value = part.partition("=")
+            key, value = key.strip(), value.strip().lower()
+            if key not in FILTER_FIELDS:
+                raise ValidationError({"filter": f"Unknown filter field '{key[:60]}'. Known: {', '.join(FILTER_FIELDS)}."})
+            column = FILTER_FIELDS[key]
+            if not sep:  # "key" alone means: the field exists
+                q &= Q(tag_rows__isnull=False) if column == "tag" else ~Q(**{column: ""})
+            elif column == "tag":
+                q &= Q(Exists(EntityTag.objects.filter(entity=OuterRef("pk"), tag=value)))
+            elif column == "owner_ref" and ":" not in value:
+                q &= Q(owner_ref=f"group:{value}" if "/" in value else f"group:default/{value}")
+            else:
+                q &= Q(**{column: value})
+        combined |= q
+    return combined
+
+
+def filtered(request):
+    qs = selectors.entity_list(request.user).filter(backstage_filter(request.query_params))
+    fs = EntityFilter(request.query_params, queryset=qs, request=request)
+    if not fs.is_valid():
+        raise ValidationError(fs.errors)
+    return fs.qs
+
+
+def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValidationError({name: f"'{raw[:20]}' is not an integer."}) from exc
+    if not lo <= value <= hi:
+        raise ValidationError({name: f"Must be between {lo} and {hi}."})
+    return value
+
+
+def _decode_cursor(raw: str, order: str) -> dict:
+    try:
+        cursor = json.loads(base64.urlsafe_b64decode(raw.encode() + b"==="))
+        if not isinstance(cursor, dict) or cursor.get("o") != order or "id" not in cursor:
+            raise ValueError
+        return cursor
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationError({"cursor": "Malformed or stale cursor; start again without one."}) from exc
+
+
+def _encode_cursor(entity: Entity, order: str) -> str:
+    value = getattr(entity, ORDER_KEY[order])
+    payload = {"o": order, "k": value.isoformat() if hasattr(value, "isoformat") else value, "id": entity.pk}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+ENTITY_LIST_PARAMS = [
+    OpenApiParameter("filter", str, many=True, description="Backstage filter, e.g. `kind=model,spec.type=classifier`. "
+                     "Fields: " + ", ".join(FILTER_FIELDS) + ". Several `filter` params are OR-ed."),
+    OpenApiParameter("fields", str, description="Comma-separated dotted paths to return, e.g. `kind,metadata.name`."),
+    OpenApiParameter("order", str, enum=list(API_ORDERS), description="Sort order (default `metadata.name`)."),
+    OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 50)."),
+    OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page."),
+    OpenApiParameter("kind", str), OpenApiParameter("owner", str), OpenApiParameter("tag", str),
+    OpenApiParameter("lifecycle", str), OpenApiParameter("type", str), OpenApiParameter("q", str),
+]
+
+
+@extend_schema(
+    summary="List entities",
+    description="Entities the caller may see, filtered, projected and cursor-paginated. `totalItems` counts all matches.",
+    parameters=ENTITY_LIST_PARAMS,
+    responses={200: OpenApiTypes.OBJECT},
+    examples=[OpenApiExample("Page", value={"items": [{"apiVersion": "plinth.dev/v1alpha1", "kind": "Model",
+                             "metadata": {"name": "fraud-detector"}}], "totalItems": 1, "pageInfo": {"nextCursor": None}},
+                             response_only=True)],
+)
+@api_view(["GET"])
+def entity_list(request):
+    order = request.query_params.get("order", "metadata.name")
+    if order not in API_ORDERS:
+        raise ValidationError({"order": f"Unknown order '{order[:40]}'. Use one of: {', '.join(API_ORDERS)}."})
+    limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
+    fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
+    qs = filtered(request)
+    total = qs.count()
+    raw_cursor = request.query_params.get("cursor")
+    if raw_cursor:
+        cursor = _decode_cursor(raw_cursor, order)
+        column = ORDER_KEY[order]
+        cmp = "lt" if order.startswith("-") else "gt"
+        qs = qs.filter(Q(**{f"{column}__{cmp}": cursor["k"]}) | Q(**{column: cursor["k"], f"id__{cmp}": cursor["id"]}))
+    page = list(qs.order_by(*API_ORDERS[order]).only(*selectors.LIST_COLUMNS, "uid", "data", "content_hash")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    rels = relations_for(page) if not fields or any(f.startswith("relations") for f in fields) else {}
+    items = [project(envelope(e, rels.get(e.ref)), fields) for e in page]
+    return Response({"items": items, "totalItems": total,
+                     "pageInfo": {"nextCursor": _encode_cursor(page[-1], order) if has_more and page else None}})
+
+
+def _entity(request, kind, namespace, name) -> Entity:
+    entity = selectors.entity_by_name(request.user, kind, namespace, name)
+    if entity is None:
+        raise NotFound(f"No entity {kind}:{namespace}/{name}.")
+    return entity
+
+
+@extend_schema(summary="Get an entity by name", description="404 when it does not exist or the caller may not see it.",
+               responses={200: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+def entity_by_name(request, kind: str, namespace: str, name: str):
+    entity = _entity(request, kind, namespace, name)
+    return Response(envelope(entity, relations_for([entity]).get(entity.ref)))
+
+
+@extend_schema(summary="Relation graph of an entity",
+               parameters=[OpenApiParameter("depth", int, description="1–4 (default 1)")],
+               responses={200: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+def entity_relations(request, kind: str, namespace: str, name: str):
+    entity = _entity(request, kind, namespace, name)
+    depth = _int_param(request, "depth", 1, 1, 4)
+    return Response(selectors.relation_graph(request.user, entity, depth))
+
+
+@extend_schema(summary="Facet counts",
+               description="Counts per value of each requested facet over the entities matching the filters.",
+               parameters=[OpenApiParameter("facet", str, many=True, description="kind, spec.type, spec.lifecycle, "
+                                            "spec.owner, metadata.namespace, metadata.tags")] + ENTITY_LIST_PARAMS[:1],
+               responses={200: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+def entity_facets(request):
+    names = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "lifecycle", "spec.owner": "owner",
+             "metadata.namespace": "namespace", "metadata.tags": "tag"}
+    requested = request.query_params.getlist("facet") or ["kind"]
+    unknown = [f for f in requested if f not in names]
+    if unknown:
+        raise ValidationError({"facet": f"Unknown facet '{unknown[0][:40]}'. Known: {', '.join(names)}."})
+    qs = filtered(request)
+    counts = selectors.facets(qs, [names[f] for f in requested[:10]])
+    return Response({"facets": {f: counts.get(names[f], []) for f in requested[:10]}})
+
+
+class LocationInput(serializers.Serializer):
+    target = serializers.CharField(max_length=2000, help_text="A file, a folder or an http(s) URL.")
+    type = serializers.ChoiceField(choices=["url", "file", "dir"], required=False, help_text="Optional; inferred.")
+    dryRun = serializers.BooleanField(required=False, default=False)
+
+
+def location_body(location: Location) -> dict:
+    return {"id": location.pk, "type": location.type, "target": location.target, "status": location.status,
+            "entityCount": location.entity_count, "errorCount": location.error_count,
+            "refreshedAt": location.refreshed_at, "errors": [
+                {"source": e.source, "line": e.line, "field": e.field, "message": e.message}
+                for e in location.errors.all()[:200]]}
+
+
+def _require_register(user) -> None:
+    if not (permissions.is_platform_admin(user) or permissions.team_ids(user, roles=["member", "maintainer", "admin"])):
+        raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
+
+
+@extend_schema(methods=["GET"], summary="List locations", operation_id="locations_list",
+               responses={200: OpenApiTypes.OBJECT})
+@extend_schema(
+    methods=["POST"],
+    operation_id="locations_register",
+    summary="Register a location",
+    description="Reads and validates the location and stores its entities in the same request (they are visible at once). "
+                "With `?dryRun=true` (or `dryRun` in the body) nothing is stored and the plan is returned.",
+    request=LocationInput,
+    parameters=[OpenApiParameter("dryRun", bool)],
+    responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    examples=[OpenApiExample("Register", value={"target": "/srv/repos/fraud/catalog-info.yaml"}, request_only=True)],
+)
+@api_view(["GET", "POST"])
+def locations(request):
+    if request.method == "GET":
+        return Response({"items": [location_body(loc) for loc in Location.objects.order_by("pk")[:500]]})
+    _require_register(request.user)
+    body = LocationInput(data=request.data)
+    body.is_valid(raise_exception=True)
+    dry = body.validated_data["dryRun"] or request.query_params.get("dryRun", "").lower() in {"1", "true", "yes"}
+    try:
+        plan = services.location_register(target=body.validated_data["target"], actor=request.user,
+                                          file_roots=settings.PLINTH_CATALOG_FILE_ROOTS, dry_run=dry)
+    except DescriptorError as exc:
+        raise ValidationError({"target": str(exc)}) from exc
+    summary = plan.summary()
+    if dry:
+        return Response({"dryRun": True, **summary})
+    return Response({"location": location_body(plan.location), **summary},
+                    status=status.HTTP_201_CREATED if plan.created else status.HTTP_200_OK)
+
+
+@extend_schema(summary="Get or unregister a location", responses={200: OpenApiTypes.OBJECT, 204: None})
+@api_view(["GET", "DELETE"])
+def location_detail(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    if request.method == "DELETE":
+        if not (permissions.is_platform_admin(request.user) or location.created_by_id == request.user.pk):
+            raise PermissionDenied("Only the user who registered this location, or a platform admin, may unregister it.")
+        services.location_unregister(location=location, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response(location_body(location))
+
+
+@extend_schema(
+    summary="Refresh an entity's location now",
+    request=inline_serializer("RefreshInput", {"entityRef": serializers.CharField()}),
+    responses={200: OpenApiTypes.OBJECT},
+)
+@api_view(["POST"])
+def refresh(request):
+    _require_register(request.user)
+    ref = str(request.data.get("entityRef", "")).strip().lower()[:200]
+    entity = selectors.visible_entities(request.user).filter(ref=ref).select_related("location").first()
+    if entity is None:
+        raise NotFound(f"No entity '{ref}'.")
+    if entity.location is None:
+        raise ValidationError({"entityRef": "This entity has no location (it comes from MLflow or is an orphan)."})
+    plan = services.location_refresh(location=entity.location, actor=request.user)
+    return Response(plan.summary())
+
+
+@extend_schema(
+    summary="Validate a descriptor without storing it",
+    description="Body: `{\"entity\": {...}}` or `{\"yaml\": \"...\"}` (multi-document allowed). 200 when valid, 400 with every error otherwise.",
+    request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    examples=[OpenApiExample("Entity", request_only=True, value={"entity": {"apiVersion": "backstage.io/v1alpha1",
+              "kind": "Component", "metadata": {"name": "svc"}, "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}}})],
+)
+@api_view(["POST"])
+def validate(request):
+    if not isinstance(request.data, dict):
+        raise ValidationError({"body": "Send a JSON object with `entity` or `yaml`."})
+    if "yaml" in request.data:
+        text = request.data["yaml"]
+        if not isinstance(text, str):
+            raise ValidationError({"yaml": "Must be a string."})
+        docs, errors = load_documents(text, "request.yaml", max_bytes=settings.PLINTH_CATALOG_MAX_BYTES)
+    elif isinstance(request.data.get("entity"), dict):
+        docs, errors = [Document(data=request.data["entity"], source="request", line=1, index=0, field_lines={})], []
+    else:
+        raise ValidationError({"entity": "Send `entity` (an object) or `yaml` (a string)."})
+    for doc in docs:
+        errors.extend(validate_entity(doc))
+    body = {"valid": not errors, "documents": len(docs), "errors": [e.as_dict() for e in errors]}
+    return Response(body, status=200 if not errors else 400)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("entities", api.entity_list, name="api-entities"),
+    path("entities/by-name/<str:kind>/<str:namespace>/<str:name>", api.entity_by_name, name="api-entity-by-name"),
+    path("entities/by-name/<str:kind>/<str:namespace>/<str:name>/relations", api.entity_relations,
+         name="api-entity-relations"),
+    path("entity-facets", api.entity_facets, name="api-entity-facets"),
+    path("locations", api.locations, name="api-locations"),
+    path("locations/<int:pk>", api.location_detail, name="api-location"),
+    path("refresh", api.refresh, name="api-refresh"),
+    path("validate-entity", api.validate, name="api-validate-entity"),
+]

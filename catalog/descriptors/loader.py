@@ -1,0 +1,341 @@
+"""Safe, bounded YAML loading of catalog descriptor files.
+
+Owns: turning untrusted text/bytes into plain JSON-compatible Python data (dict/list/str/int/float/
+bool/None), one `Document` per non-empty YAML document, plus the line of every mapping key.
+
+Why a custom loader: PyYAML's safe loader still (a) accepts duplicate keys silently, (b) expands
+aliases lazily, so an alias bomb only explodes when the data is walked or serialised, (c) recurses
+without a depth bound, and (d) produces non-JSON values (dates, bytes, sets, NaN). We keep libyaml
+for scanning/parsing (fast, iterative) but compose nodes in Python so every node, alias and nesting
+level is counted *before* anything is expanded, and we resolve scalars YAML-1.2 style like Backstage
+(`on`/`no` stay strings, dates stay strings).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent, DocumentEndEvent
+from yaml.nodes import MappingNode, SequenceNode
+from yaml.resolver import Resolver
+
+from .errors import DescriptorError, path_str
+
+try:  # libyaml's parser when available; the pure-Python one otherwise
+    from yaml._yaml import CParser as _Parser
+
+    _PARSER_BASES: tuple = (_Parser,)
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml.parser import Parser as _Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    _PARSER_BASES = (Reader, Scanner, _Parser)
+
+_STD = "tag:yaml.org,2002:"
+# Explicit tags allowed in descriptors: only those that map to JSON types. !!binary, !!set,
+# !!timestamp, !!omap and every !!python/* or local (!foo) tag are refused.
+ALLOWED_TAGS = {None, "!"} | {_STD + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+
+
+@dataclass
+class Document:
+    data: dict
+    source: str
+    line: int
+    index: int
+    field_lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 2 * 1024 * 1024
+    max_depth: int = 50
+    max_aliases: int = 100
+    max_nodes: int = 200_000
+
+
+class _DocumentProblem(Exception):
+    """Raised inside composition/construction for a problem confined to one document."""
+
+    def __init__(self, message: str, line: int | None):
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+class _FileProblem(_DocumentProblem):
+    """A problem that ends the whole file (the running node total is file-wide)."""
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
+
+
+class _Resolver(Resolver):
+    """YAML 1.2 core-schema-like implicit typing (what Backstage's JS `yaml` parser does)."""
+
+
+_Resolver.yaml_implicit_resolvers = {}
+for _tag, _regexp, _first in (
+    (_STD + "bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    (_STD + "int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        _STD + "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+0123456789."),
+    ),
+    (_STD + "null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_STD + "merge", r"^(?:<<)$", ["<"]),
+):
+    _Resolver.add_implicit_resolver(_tag, re.compile(_regexp), _first)
+
+
+class _Constructor(SafeConstructor):
+    def construct_yaml_int(self, node):
+        value = self.construct_scalar(node).replace("_", "")
+        if value.startswith("0o"):  # YAML 1.2 octal; PyYAML only knows the 1.1 "0" prefix
+            return int(value[2:], 8)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):  # NaN/Infinity are not JSON; stores and schemas choke on them
+            raise _DocumentProblem(
+                "non-finite numbers (.nan, .inf) are not allowed", node.start_mark.line + 1
+            )
+        return value
+
+    def construct_mapping(self, node, deep=False):
+        # Check the explicit keys before PyYAML flattens merges (`<<`), where overriding is legitimate.
+        seen: dict[Any, int] = {}
+        if isinstance(node, MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == _STD + "merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise _DocumentProblem(
+                            f"duplicate key {key!r} (first defined on line {seen[key]})",
+                            key_node.start_mark.line + 1,
+                        )
+                    seen[key] = key_node.start_mark.line + 1
+                except TypeError:
+                    raise _DocumentProblem(
+                        "mapping keys must be scalars", key_node.start_mark.line + 1
+                    ) from None
+        return super().construct_mapping(node, deep=deep)
+
+
+_Constructor.add_constructor(_STD + "int", _Constructor.construct_yaml_int)
+_Constructor.add_constructor(_STD + "float", _Constructor.construct_yaml_float)
+_Constructor.add_constructor(_STD + "map", _Constructor.construct_yaml_map)
+
+
+class _Loader(Composer, *_PARSER_BASES, _Constructor, _Resolver):
+    """libyaml events -> Python composition with counting -> safe construction."""
+
+    def __init__(self, text: str, limits: Limits):
+        if _Parser.__module__ == "yaml._yaml":
+            _Parser.__init__(self, text)
+        else:  # pragma: no cover
+            Reader.__init__(self, text)
+            Scanner.__init__(self)
+            _Parser.__init__(self)
+        Composer.__init__(self)
+        _Constructor.__init__(self)
+        _Resolver.__init__(self)
+        self.limits = limits
+        self.total_nodes = 0  # file-wide, expanded (an alias counts as the whole subtree it points to)
+        self._reset_document()
+
+    def _reset_document(self) -> None:
+        self.anchors = {}
+        self._aliases = 0
+        self._depth = 0
+        self._deepest = 0
+        self._open: set[str] = set()  # anchors of collections still being composed
+        self._size: dict[str, int] = {}  # anchor -> expanded node count of its subtree
+        self._height: dict[str, int] = {}  # anchor -> expanded nesting height of its subtree
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        anchor = event.anchor
+        if isinstance(event, AliasEvent):
+            # Count the alias as the whole subtree it stands for, so a billion-laughs document is
+            # rejected here, while composing, long before anything is expanded.
+            self._aliases += 1
+            if self._aliases > self.limits.max_aliases:
+                raise _DocumentProblem(f"too many aliases (more than {self.limits.max_aliases})", line)
+            if anchor in self._open:  # a cycle: JSON cannot represent it
+                raise _DocumentProblem(f"recursive alias *{anchor}", line)
+            if anchor in self._size:
+                self._count(self._size[anchor], line)
+                self._check_depth(self._depth + self._height[anchor], line)
+            return super().compose_node(parent, index)  # PyYAML reports undefined aliases
+        if event.tag not in ALLOWED_TAGS:
+            raise _DocumentProblem(f"tag {_tag_name(event.tag)} is not allowed (only plain YAML data)", line)
+        self._depth += 1
+        self._check_depth(self._depth, line)
+        self._count(1, line)
+        nodes_before, deepest_before = self.total_nodes, self._deepest
+        self._deepest = self._depth
+        if anchor:
+            self._open.add(anchor)
+        node = super().compose_node(parent, index)
+        if anchor:
+            self._open.discard(anchor)
+            self._size[anchor] = self.total_nodes - nodes_before + 1
+            self._height[anchor] = self._deepest - self._depth + 1
+        self._deepest = max(deepest_before, self._deepest)
+        self._depth -= 1
+        return node
+
+    def _check_depth(self, depth: int, line: int) -> None:
+        self._deepest = max(self._deepest, depth)
+        if depth > self.limits.max_depth:
+            raise _DocumentProblem(f"nesting deeper than {self.limits.max_depth} levels", line)
+
+    def _count(self, n: int, line: int) -> None:
+        self.total_nodes += n
+        if self.total_nodes > self.limits.max_nodes:
+            raise _FileProblem(
+                f"too many YAML nodes (more than {self.limits.max_nodes}, aliases expanded)", line
+            )
+
+    def skip_document(self) -> None:
+        while not self.check_event(DocumentEndEvent):
+            self.get_event()
+        self.get_event()
+        self._reset_document()
+
+
+def _decode(text: str | bytes, source: str, limits: Limits) -> str:
+    raw = text if isinstance(text, bytes) else None
+    if raw is None:
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates in a str
+            raise DescriptorError(f"text is not valid Unicode (at character {exc.start})", source) from None
+    if len(raw) > limits.max_bytes:
+        raise DescriptorError(
+            f"file is larger than {human_bytes(limits.max_bytes)} ({human_bytes(len(raw))})", source
+        )
+    if isinstance(text, str):
+        return text
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DescriptorError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", source, line
+        ) from None
+
+
+def _key_lines(node, parts: list, out: dict[str, int], seen: set[int]) -> None:
+    """Record the 1-based line of every mapping key / sequence item, by dotted path."""
+    if id(node) in seen:  # aliased subtree: already walked once; do not expand it again
+        return
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node.value, str):
+                path = [*parts, key_node.value]
+                out.setdefault(path_str(path), key_node.start_mark.line + 1)
+                _key_lines(value_node, path, out, seen)
+    elif isinstance(node, SequenceNode):
+        for i, item in enumerate(node.value):
+            path = [*parts, i]
+            out.setdefault(path_str(path), item.start_mark.line + 1)
+            _key_lines(item, path, out, seen)
+
+
+def parse_stream(text: str | bytes, source: str, limits: Limits = Limits()):
+    """Yield-free core: returns ([(index, line, value, field_lines)], [DescriptorError]).
+
+    File-level problems (size, encoding, YAML syntax, the file-wide node cap) give ([], [error]).
+    Empty documents are skipped; per-document problems are reported and parsing continues.
+    """
+    try:
+        loader = _Loader(_decode(text, source, limits), limits)
+    except DescriptorError as err:
+        return [], [err]
+    values, errors = [], []
+    index = -1
+    try:
+        while loader.check_node():
+            index += 1
+            try:
+                node = loader.get_node()
+            except _FileProblem:
+                raise
+            except _DocumentProblem as problem:
+                errors.append(DescriptorError(problem.message, source, problem.line))
+                loader.skip_document()
+                continue
+            loader._reset_document()
+            if node is None:
+                continue
+            line = node.start_mark.line + 1
+            lines: dict[str, int] = {}
+            _key_lines(node, [], lines, set())  # before construction: merges rewrite the node tree
+            try:
+                value = loader.construct_document(node)
+            except _DocumentProblem as problem:
+                errors.append(DescriptorError(problem.message, source, problem.line))
+                continue
+            except Exception as exc:  # e.g. `!!int abc`: untrusted input must never escape as a crash
+                mark = getattr(exc, "problem_mark", None) or node.start_mark
+                errors.append(DescriptorError(f"invalid value: {exc}", source, mark.line + 1))
+                continue
+            if value is None:  # an empty document (`---` followed by nothing)
+                continue
+            values.append((index, line, value, lines))
+    except _FileProblem as problem:
+        return [], [DescriptorError(problem.message, source, problem.line)]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        detail = " ".join(p for p in (exc.context, exc.problem) if p)
+        return [], [DescriptorError(f"invalid YAML: {detail}", source, mark.line + 1 if mark else None)]
+    except yaml.YAMLError as exc:  # e.g. reader errors without marks
+        return [], [DescriptorError(f"invalid YAML: {str(exc).splitlines()[0]}", source)]
+    finally:
+        loader.dispose()
+    return values, errors
+
+
+def load_documents(
+    text: str | bytes,
+    source: str,
+    *,
+    max_bytes: int = 2 * 1024 * 1024,
+    max_depth: int = 50,
+    max_aliases: int = 100,
+    max_nodes: int = 200_000,
+) -> tuple[list[Document], list[DescriptorError]]:
+    """Parse a (multi-document) descriptor file into mapping Documents plus per-document errors."""
+    limits = Limits(max_bytes, max_depth, max_aliases, max_nodes)
+    values, errors = parse_stream(text, source, limits)
+    docs = []
+    for index, line, value, lines in values:
+        if isinstance(value, dict):
+            docs.append(Document(value, source, line, index, lines))
+        else:
+            kind = "a list" if isinstance(value, list) else f"a {type(value).__name__}"
+            errors.append(DescriptorError(f"document {index + 1} is {kind}, not a mapping", source, line))
+    errors.sort(key=lambda e: e.line or 0)
+    return docs, errors

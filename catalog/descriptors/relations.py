@@ -1,0 +1,61 @@
+"""Relations derived from an entity's spec, the way Backstage's built-in processor derives them.
+
+Owns: RELATION_PAIRS (each outgoing type and its inverse), inverse(), derive_relations().
+Authors never write relations; dangling targets are allowed (the target may arrive later).
+Only outgoing relations are returned; the caller stores the inverse on the target side.
+"""
+
+from __future__ import annotations
+
+from .kinds import KINDS
+from .refs import EntityRef, is_valid_namespace, parse_ref
+from .validate import iter_refs
+
+RELATION_PAIRS: dict[str, str] = {
+    "ownedBy": "ownerOf",
+    "partOf": "hasPart",
+    "dependsOn": "dependencyOf",
+    "providesApi": "apiProvidedBy",
+    "consumesApi": "apiConsumedBy",
+    "memberOf": "hasMember",
+    "childOf": "parentOf",
+    "consumesFeatures": "featuresConsumedBy",
+    "trainedOn": "trainedModel",
+    "consumesDataset": "datasetConsumedBy",
+    "producesDataset": "datasetProducedBy",
+}
+# Both directions, so inverse() works from either side (dependencyOf -> dependsOn, parentOf -> childOf...).
+INVERSE: dict[str, str] = {**RELATION_PAIRS, **{b: a for a, b in RELATION_PAIRS.items()}}
+
+
+def inverse(relation_type: str) -> str:
+    try:
+        return INVERSE[relation_type]
+    except KeyError:
+        raise ValueError(f"unknown relation type {relation_type!r}") from None
+
+
+def derive_relations(entity: dict) -> list[tuple[str, EntityRef]]:
+    """Outgoing (type, target) pairs of a validated entity; unparsable refs are skipped
+    (validate_entity reports them). Default namespace of targets is the entity's own namespace."""
+    spec = KINDS.get(entity.get("kind"))
+    if spec is None:
+        return []
+    meta = entity.get("metadata") or {}
+    namespace = meta.get("namespace", "default")
+    namespace = (
+        namespace.lower()
+        if isinstance(namespace, str) and is_valid_namespace(namespace.lower())
+        else "default"
+    )
+    out: list[tuple[str, EntityRef]] = []
+    for field, _path, raw in iter_refs(spec, entity):
+        try:
+            target = parse_ref(raw, default_kind=field.default_kind, default_namespace=namespace)
+        except ValueError:
+            continue
+        if field.allowed_kinds and target.kind not in field.allowed_kinds:
+            continue
+        if (field.relation, target) not in out:
+            out.append((field.relation, target))
+    return out

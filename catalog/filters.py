@@ -1,0 +1,74 @@
+"""One FilterSet drives both the catalog list page and `GET /api/v1/entities`."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q
+
+from portal.accounts import permissions
+
+from .models import Entity, EntityTag, Star
+
+ORDERINGS = {
+    "name": ("name_key",), "-name": ("-name_key",),
+    "kind": ("kind_key", "name_key"), "-kind": ("-kind_key", "name_key"),
+    "updated": ("updated_at", "id"), "-updated": ("-updated_at", "-id"),
+    "lifecycle": ("lifecycle", "name_key"), "-lifecycle": ("-lifecycle", "name_key"),
+}
+
+
+class EntityFilter(django_filters.FilterSet):
+    kind = django_filters.CharFilter(method="filter_kind")
+    type = django_filters.CharFilter(method="filter_lower", field_name="spec_type")
+    lifecycle = django_filters.CharFilter(method="filter_lower", field_name="lifecycle")
+    namespace = django_filters.CharFilter(method="filter_lower", field_name="namespace")
+    owner = django_filters.CharFilter(method="filter_owner")
+    tag = django_filters.CharFilter(method="filter_tag")
+    q = django_filters.CharFilter(method="filter_text")
+    mine = django_filters.BooleanFilter(method="filter_mine")
+    starred = django_filters.BooleanFilter(method="filter_starred")
+    orphan = django_filters.BooleanFilter(field_name="orphan")
+    has_errors = django_filters.BooleanFilter(method="filter_errors")
+
+    class Meta:
+        model = Entity
+        fields: list[str] = []
+
+    @staticmethod
+    def _values(value: str) -> list[str]:
+        return [v.strip().lower() for v in value.split(",") if v.strip()][:50]
+
+    def filter_kind(self, qs, name, value):
+        return qs.filter(kind_key__in=self._values(value))
+
+    def filter_lower(self, qs, name, value):
+        return qs.filter(**{f"{name}__in": self._values(value)})
+
+    def filter_owner(self, qs, name, value):
+        refs = [v if ":" in v else f"group:default/{v}" for v in self._values(value)]
+        refs = [r if "/" in r.split(":", 1)[1] else r.replace(":", ":default/", 1) for r in refs]
+        return qs.filter(owner_ref__in=refs)
+
+    def filter_tag(self, qs, name, value):
+        for tag in self._values(value):
+            qs = qs.filter(Exists(EntityTag.objects.filter(entity=OuterRef("pk"), tag=tag)))
+        return qs
+
+    def filter_text(self, qs, name, value):
+        value = value.strip()[:200]
+        if not value:
+            return qs
+        return qs.filter(Q(name_key__contains=value.lower()) | Q(title__icontains=value))
+
+    def filter_mine(self, qs, name, value):
+        if not value:
+            return qs
+        return qs.filter(owner_team_id__in=permissions.team_ids(self.request.user))
+
+    def filter_starred(self, qs, name, value):
+        if not value:
+            return qs
+        return qs.filter(Exists(Star.objects.filter(entity=OuterRef("pk"), user=self.request.user)))
+
+    def filter_errors(self, qs, name, value):
+        return qs.filter(error_count__gt=0) if value else qs.filter(error_count=0)

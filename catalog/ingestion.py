@@ -1,0 +1,270 @@
+"""Reading a location into candidate entities, and planning what registering it would change.
+
+Reading never writes: it yields candidates (validated, placeholders resolved, relations derived)
+and errors that name file, line and field. `plan()` compares candidates with what is stored.
+`catalog.services` applies a plan in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+from django.conf import settings
+
+from .descriptors.errors import DescriptorError
+from .descriptors.fetch import fetch_url
+from .descriptors.loader import Document, load_documents
+from .descriptors.placeholders import resolve_placeholders
+from .descriptors.refs import parse_ref
+from .descriptors.relations import derive_relations
+from .descriptors.validate import KINDS, normalize, validate_entity
+
+CANONICAL_KIND = {name.lower(): name for name in KINDS}
+VISIBILITY_ANNOTATION = "plinth.dev/visibility"
+DESCRIPTOR_NAME = "catalog-info.yaml"
+MAX_SOURCES = 20_000
+
+
+@dataclass
+class Candidate:
+    ref: str
+    kind: str
+    namespace: str
+    name: str
+    data: dict
+    source: str
+    line: int
+    content_hash: str
+    relations: list[tuple[str, str]]  # (type, target ref key), outgoing only
+
+    @property
+    def kind_key(self) -> str:
+        return self.kind.lower()
+
+    def columns(self) -> dict:
+        meta, spec = self.data["metadata"], self.data.get("spec") or {}
+        owner = _ref_key(spec.get("owner"), "group")
+        system = _ref_key(spec.get("system"), "system")
+        visibility = (meta.get("annotations") or {}).get(VISIBILITY_ANNOTATION, "internal")
+        return {
+            "ref": self.ref,
+            "kind": self.kind,
+            "kind_key": self.kind_key,
+            "namespace": self.namespace,
+            "name": self.name,
+            "name_key": self.name.lower(),
+            "api_version": self.data["apiVersion"],
+            "title": str(meta.get("title") or "")[:300],
+            "description": str(meta.get("description") or ""),
+            "spec_type": str(spec.get("type") or "")[:100] if isinstance(spec.get("type"), str) else "",
+            "lifecycle": str(spec.get("lifecycle") or "")[:100] if isinstance(spec.get("lifecycle"), str) else "",
+            "owner_ref": owner,
+            "system_ref": system,
+            "visibility": "private" if visibility == "private" else "internal",
+            "tags": list(meta.get("tags") or []),
+            "data": self.data,
+            "source": self.source[:2000],
+            "content_hash": self.content_hash,
+        }
+
+
+@dataclass
+class ReadResult:
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    errors: list[DescriptorError] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # source -> content hash
+    children: dict[str, list[str]] = field(default_factory=dict)  # source -> Location targets
+    unchanged_sources: set[str] = field(default_factory=set)
+
+
+def _ref_key(value, default_kind: str) -> str:
+    if not value or not isinstance(value, str | dict):
+        return ""
+    try:
+        return parse_ref(value, default_kind=default_kind).key()
+    except ValueError:
+        return ""
+
+
+def content_hash(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def classify_target(target: str) -> str:
+    """'url', 'dir' or 'file' — or raise DescriptorError."""
+    target = target.strip()
+    if not target:
+        raise DescriptorError("A location target is required.", field="target")
+    scheme = urlparse(target).scheme.lower()
+    if scheme in {"http", "https"}:
+        return "url"
+    if scheme and len(scheme) > 1:
+        raise DescriptorError(f"Unsupported location scheme '{scheme}:' (use a path or an http(s) URL).",
+                              source=target, field="target")
+    path = Path(target)
+    if path.is_dir():
+        return "dir"
+    if path.is_file():
+        return "file"
+    raise DescriptorError("No such file or directory.", source=target, field="target")
+
+
+def check_file_root(path: str, roots: list[str] | None) -> str:
+    """Return the real path, refusing anything outside the allowed roots (None = no restriction)."""
+    real = os.path.realpath(path)
+    if roots is None:
+        return real
+    for root in roots:
+        root_real = os.path.realpath(root)
+        if real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep):
+            return real
+    raise DescriptorError(
+        "This path is outside the folders the catalog may read (PLINTH_CATALOG_FILE_ROOTS).",
+        source=path, field="target",
+    )
+
+
+class Reader:
+    """Reads one location (following Location entities) into a ReadResult."""
+
+    def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None):
+        self.kind = classify_target(target)
+        self.target = target if self.kind == "url" else check_file_root(target, file_roots)
+        # Location targets and $text files must stay inside the registered folder.
+        self.root = (self.target if self.kind == "dir" else os.path.dirname(self.target)) if self.kind != "url" else None
+        self.known = known or {}
+        self.result = ReadResult()
+        self._seen: set[str] = set()
+
+    # -- sources -------------------------------------------------------------------------
+    def initial_sources(self) -> list[str]:
+        if self.kind != "dir":
+            return [self.target]
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self.target, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in {"node_modules", ".venv"})
+            if DESCRIPTOR_NAME in filenames:
+                found.append(os.path.join(dirpath, DESCRIPTOR_NAME))
+        return found
+
+    def read_bytes(self, source: str) -> bytes:
+        max_bytes = settings.PLINTH_CATALOG_MAX_BYTES
+        if self.kind == "url" or urlparse(source).scheme in {"http", "https"}:
+            body, _final = fetch_url(
+                source,
+                allowed_hosts=settings.PLINTH_CATALOG_ALLOWED_HOSTS or None,
+                allow_private=settings.PLINTH_CATALOG_ALLOW_PRIVATE_URLS,
+                max_bytes=max_bytes,
+                timeout=settings.PLINTH_CATALOG_FETCH_TIMEOUT,
+            )
+            return body
+        real = self._inside_root(source)
+        size = os.path.getsize(real)
+        if size > max_bytes:
+            raise DescriptorError(f"File is {size} bytes, over the {max_bytes}-byte cap.", source=source)
+        with open(real, "rb") as fh:
+            return fh.read(max_bytes + 1)
+
+    def _inside_root(self, source: str) -> str:
+        real = os.path.realpath(source)
+        if self.root is not None and not (real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)):
+            raise DescriptorError("Path escapes the registered location's folder.", source=source)
+        if not os.path.isfile(real):
+            raise DescriptorError("No such file.", source=source)
+        return real
+
+    def resolve_child(self, source: str, target: str) -> str:
+        if urlparse(target).scheme in {"http", "https"} or urlparse(source).scheme in {"http", "https"}:
+            return urljoin(source, target)
+        if urlparse(target).scheme:
+            raise DescriptorError(f"Unsupported Location target '{target}'.", source=source, field="spec.target")
+        return os.path.normpath(os.path.join(os.path.dirname(source), target))
+
+    # -- main loop -------------------------------------------------------------------------
+    def read(self) -> ReadResult:
+        queue = list(self.initial_sources())
+        while queue:
+            source = queue.pop(0)
+            if source in self._seen:
+                continue
+            self._seen.add(source)
+            if len(self._seen) > MAX_SOURCES:
+                self.result.errors.append(DescriptorError(f"More than {MAX_SOURCES} files; stopped.", source=source))
+                break
+            queue.extend(self.read_source(source))
+        return self.result
+
+    def read_source(self, source: str) -> list[str]:
+        try:
+            raw = self.read_bytes(source)
+        except DescriptorError as exc:
+            exc.source = exc.source or source
+            self.result.errors.append(exc)
+            return []
+        except OSError as exc:
+            self.result.errors.append(DescriptorError(f"Could not read: {exc.strerror or exc}", source=source))
+            return []
+        digest = hashlib.sha256(raw).hexdigest()
+        self.result.sources[source] = digest
+        known = self.known.get(source)
+        if known and known[0] == digest:
+            self.result.unchanged_sources.add(source)
+            self.result.children[source] = list(known[1])
+            return list(known[1])
+        documents, errors = load_documents(raw, source, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES)
+        self.result.errors.extend(errors)
+        children: list[str] = []
+        for doc in documents:
+            children.extend(self.read_document(doc))
+        self.result.children[source] = children
+        return children
+
+    def read_document(self, doc: Document) -> list[str]:
+        try:
+            data = resolve_placeholders(
+                doc.data, base=doc.source, read=self.read_bytes, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES,
+                root=self.root,
+            )
+        except DescriptorError as exc:
+            exc.source, exc.line = exc.source or doc.source, exc.line or doc.line
+            self.result.errors.append(exc)
+            return []
+        resolved = Document(data=data, source=doc.source, line=doc.line, index=doc.index, field_lines=doc.field_lines)
+        errors = validate_entity(resolved)
+        if errors:
+            self.result.errors.extend(errors)
+            return []
+        data = normalize(data)
+        kind = CANONICAL_KIND[str(data["kind"]).lower()]
+        meta = data["metadata"]
+        candidate = Candidate(
+            ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),
+            kind=kind, namespace=meta["namespace"], name=meta["name"], data=data,
+            source=doc.source, line=doc.line, content_hash=content_hash(data),
+            relations=[(rtype, target.key()) for rtype, target in derive_relations(data)],
+        )
+        previous = self.result.candidates.get(candidate.ref)
+        if previous is not None:
+            self.result.errors.append(DescriptorError(
+                f"Entity {candidate.ref} is defined twice (first at {previous.source}:{previous.line}).",
+                source=doc.source, line=doc.line, field="metadata.name",
+            ))
+            return []
+        self.result.candidates[candidate.ref] = candidate
+        if kind != "Location":
+            return []
+        spec = data.get("spec") or {}
+        targets = ([spec["target"]] if spec.get("target") else []) + list(spec.get("targets") or [])
+        children = []
+        for target in targets:
+            try:
+                children.append(self.resolve_child(doc.source, str(target)))
+            except DescriptorError as exc:
+                exc.line = exc.line or doc.line
+                self.result.errors.append(exc)
+        return children

@@ -1,0 +1,91 @@
+"""`manage.py catalog register|validate|refresh|sync-mlflow|bench`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from catalog import services
+from catalog.descriptors.errors import DescriptorError
+from catalog.descriptors.loader import load_documents
+from catalog.descriptors.validate import validate_entity
+from catalog.models import Location
+
+
+class Command(BaseCommand):
+    help = "Register, validate and refresh catalog locations; sync MLflow; benchmark."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="verb", required=True)
+        reg = sub.add_parser("register", help="Register a file, folder or URL (stored at once)")
+        reg.add_argument("target")
+        reg.add_argument("--dry-run", action="store_true")
+        val = sub.add_parser("validate", help="Validate descriptor files without storing them (exit 1 if invalid)")
+        val.add_argument("files", nargs="+")
+        ref = sub.add_parser("refresh", help="Refresh locations now")
+        ref.add_argument("--all", action="store_true")
+        ref.add_argument("location_ids", nargs="*", type=int)
+        sub.add_parser("sync-mlflow", help="Sync registered models from MLFLOW_TRACKING_URI now")
+        bench = sub.add_parser("bench", help="Generate a catalog, ingest it, measure, print one JSON line")
+        bench.add_argument("--entities", type=int, default=250_000)
+        bench.add_argument("--keep", action="store_true", help="Keep the generated data")
+
+    def handle(self, *args, verb: str, **options):
+        getattr(self, "_" + verb.replace("-", "_"))(**options)
+
+    def _register(self, target: str, dry_run: bool, **_):
+        try:
+            plan = services.location_register(target=target, actor=None, file_roots=None, dry_run=dry_run)
+        except DescriptorError as exc:
+            raise CommandError(str(exc)) from exc
+        summary = plan.summary()
+        self.stdout.write(f"{'Dry run: ' if dry_run else ''}{len(plan.added)} added, {len(plan.changed)} changed, "
+                          f"{len(plan.removed)} removed, {len(plan.unchanged)} unchanged, {len(plan.errors)} errors")
+        for error in summary["errors"]:
+            self.stderr.write(f"  {DescriptorError(**error)}")
+        if plan.errors:
+            sys.exit(1)
+
+    def _validate(self, files: list[str], **_):
+        failures = 0
+        for name in files:
+            path = Path(name)
+            if not path.is_file():
+                self.stderr.write(f"{name}: no such file")
+                failures += 1
+                continue
+            docs, errors = load_documents(path.read_bytes(), str(path), max_bytes=settings.PLINTH_CATALOG_MAX_BYTES)
+            for doc in docs:
+                errors.extend(validate_entity(doc))
+            for error in errors:
+                self.stderr.write(str(error))
+            failures += len(errors)
+            self.stdout.write(f"{name}: {len(docs)} document(s), {'OK' if not errors else f'{len(errors)} error(s)'}")
+        if failures:
+            sys.exit(1)
+
+    def _refresh(self, all: bool, location_ids: list[int], **_):
+        qs = Location.objects.all() if all else Location.objects.filter(pk__in=location_ids)
+        if not all and not location_ids:
+            raise CommandError("Name location ids or pass --all")
+        for location in qs:
+            plan = services.location_refresh(location=location)
+            self.stdout.write(f"{location.target}: {len(plan.added)} added, {len(plan.changed)} changed, "
+                              f"{len(plan.removed)} removed, {len(plan.errors)} errors")
+
+    def _sync_mlflow(self, **_):
+        from catalog import mlflow_sync
+
+        try:
+            self.stdout.write(json.dumps(mlflow_sync.sync()))
+        except Exception as exc:
+            raise CommandError(f"MLflow sync failed: {exc}") from exc
+
+    def _bench(self, entities: int, keep: bool, **_):
+        from catalog.bench import run
+
+        self.stdout.write(json.dumps(run(entities, keep=keep)))

@@ -1,0 +1,141 @@
+"""The MLflow provider: registered models, versions, aliases, tags and source-run metrics/params
+become Model entities (merged with a descriptor of the same model when one exists)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal.core.audit import audit_record
+
+from . import signals
+from .ingestion import content_hash
+from .models import Entity, MlflowSyncState, ModelVersion
+
+log = logging.getLogger("plinth.mlflow")
+REGISTERED_MODEL_ANNOTATION = "mlflow.org/registered-model"
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def client():
+    # Tight limits: a task must fail fast and retry on its own schedule, not hang for minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.MLFLOW_HTTP_MAX_RETRIES))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.MLFLOW_HTTP_TIMEOUT))
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_TRACKING_URI)
+
+
+def _model_name(entity: Entity) -> str:
+    spec = entity.spec
+    mlflow = spec.get("mlflow") if isinstance(spec.get("mlflow"), dict) else {}
+    return entity.annotations.get(REGISTERED_MODEL_ANNOTATION) or mlflow.get("registeredModel") or \
+        spec.get("registeredModel") or entity.name
+
+
+def _ts(ms) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+def fetch_models(mlflow) -> list[dict]:
+    """Everything we need from MLflow, read before any database write."""
+    models = []
+    token = None
+    while True:
+        page = mlflow.search_registered_models(max_results=200, page_token=token)
+        for rm in page:
+            if (rm.tags or {}).get(PROMPT_TAG):
+                continue
+            full = mlflow.get_registered_model(rm.name)  # search results may lack aliases
+            aliases_by_version: dict[str, list[str]] = {}
+            for alias, version in (full.aliases or {}).items():
+                aliases_by_version.setdefault(str(version), []).append(alias)
+            versions = []
+            for mv in mlflow.search_model_versions(f"name='{rm.name}'", max_results=200):
+                metrics, params = {}, {}
+                if mv.run_id:
+                    try:
+                        run = mlflow.get_run(mv.run_id)
+                        metrics, params = dict(run.data.metrics), dict(run.data.params)
+                    except Exception as exc:  # a deleted run must not stop the sync
+                        log.warning("run %s of %s v%s unreadable: %s", mv.run_id, rm.name, mv.version, exc)
+                versions.append({
+                    "version": str(mv.version), "aliases": sorted(aliases_by_version.get(str(mv.version), [])),
+                    "status": mv.status or "", "description": mv.description or "", "run_id": mv.run_id or "",
+                    "source": mv.source or "", "metrics": metrics, "params": params, "tags": dict(mv.tags or {}),
+                    "created": _ts(mv.creation_timestamp),
+                })
+            models.append({"name": rm.name, "description": full.description or "", "tags": dict(full.tags or {}),
+                           "versions": versions})
+        token = page.token
+        if not token:
+            return models
+
+
+@transaction.atomic
+def store(models: list[dict]) -> int:
+    by_model_name = {}
+    for entity in Entity.objects.filter(kind_key="model"):
+        by_model_name[_model_name(entity).lower()] = entity
+    touched = []
+    for model in models:
+        entity = by_model_name.get(model["name"].lower())
+        if entity is None:
+            entity = _entity_from_mlflow(model)
+        seen = set()
+        for v in model["versions"]:
+            seen.add(v["version"])
+            ModelVersion.objects.update_or_create(entity=entity, version=v["version"], defaults={
+                "version_number": int(v["version"]) if v["version"].isdigit() else 0,
+                "aliases": v["aliases"], "status": v["status"], "description": v["description"],
+                "run_id": v["run_id"], "source": v["source"][:1000], "metrics": v["metrics"], "params": v["params"],
+                "tags": v["tags"], "created_at_mlflow": v["created"],
+            })
+        ModelVersion.objects.filter(entity=entity).exclude(version__in=seen).delete()
+        touched.append(entity.ref)
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=touched, removed=[]))
+    return len(touched)
+
+
+def _entity_from_mlflow(model: dict) -> Entity:
+    """A registered model without a descriptor still appears in the catalog (owner unknown)."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9]+", "-", model["name"]).strip("-")[:63] or "unnamed-model"
+    data = {
+        "apiVersion": "plinth.dev/v1alpha1", "kind": "Model",
+        "metadata": {"name": name, "namespace": "default", "description": model["description"][:2000],
+                     "annotations": {REGISTERED_MODEL_ANNOTATION: model["name"]}, "tags": ["mlflow"]},
+        "spec": {"type": model["tags"].get("type", "unknown")[:100], "lifecycle": "experimental", "owner": ""},
+    }
+    ref = f"model:default/{name}".lower()
+    entity, created = Entity.objects.get_or_create(ref=ref, defaults=dict(
+        kind="Model", kind_key="model", namespace="default", name=name, name_key=name.lower(),
+        api_version=data["apiVersion"], description=data["metadata"]["description"], spec_type=data["spec"]["type"],
+        lifecycle="experimental", tags=["mlflow"], data=data, source="mlflow", content_hash=content_hash(data)))
+    if created:
+        audit_record(actor=None, action="catalog.entity.create", target=ref, after={"source": "mlflow"})
+    return entity
+
+
+def sync() -> dict:
+    """One sync pass. Raises on MLflow errors after recording them (the task retries)."""
+    state = MlflowSyncState.objects.order_by("pk").first() or MlflowSyncState.objects.create()
+    state.last_attempt_at = timezone.now()
+    try:
+        models = fetch_models(client())
+    except Exception as exc:
+        state.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        state.save(update_fields=["last_attempt_at", "last_error"])
+        raise
+    count = store(models)
+    state.last_success_at = timezone.now()
+    state.last_error = ""
+    state.models_synced = count
+    state.save()
+    return {"models": count, "versions": sum(len(m["versions"]) for m in models)}

@@ -1,0 +1,230 @@
+"""Catalog storage. Entities keep their full descriptor in `data`; the columns beside it are
+the denormalised fields that lists, filters and facets need to be fast at 250k entities."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from portal.accounts.models import Team
+from portal.accounts.permissions import Visibility
+
+
+class LocationType(models.TextChoices):
+    FILE = "file", "File"
+    DIRECTORY = "dir", "Directory"
+    URL = "url", "URL"
+
+
+class Location(models.Model):
+    """A registered source of descriptors: a file, a directory of catalog-info.yaml files, or a URL."""
+
+    type = models.CharField(max_length=8, choices=LocationType.choices)
+    target = models.CharField(max_length=2000, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    next_refresh_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=16, default="pending")  # ok | error | pending
+    entity_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["target"]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.target}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:location-detail", args=[self.pk])
+
+
+class LocationSource(models.Model):
+    """One file (or URL) read for a location, with its content hash for skip-if-unchanged."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="sources")
+    source = models.CharField(max_length=2000)
+    content_hash = models.CharField(max_length=64)
+    children = models.JSONField(default=list, blank=True)  # Location targets found in this source
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["location", "source"], name="one_row_per_source")]
+
+    def __str__(self) -> str:
+        return self.source
+
+
+class Entity(models.Model):
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    ref = models.CharField(max_length=200, unique=True)  # "kind:namespace/name", lowercased
+    kind = models.CharField(max_length=40)  # as canonically spelled: "Component", "Model"
+    kind_key = models.CharField(max_length=40, db_index=True)
+    namespace = models.CharField(max_length=63)
+    name = models.CharField(max_length=63)
+    name_key = models.CharField(max_length=63)
+    api_version = models.CharField(max_length=100)
+    title = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True)
+    spec_type = models.CharField(max_length=100, blank=True, db_index=True)
+    lifecycle = models.CharField(max_length=100, blank=True, db_index=True)
+    owner_ref = models.CharField(max_length=200, blank=True, db_index=True)
+    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="entities")
+    system_ref = models.CharField(max_length=200, blank=True)
+    visibility = models.CharField(max_length=10, default=Visibility.INTERNAL,
+                                  choices=[(v.value, v.value.title()) for v in Visibility])
+    tags = models.JSONField(default=list, blank=True)
+    data = models.JSONField()
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="entities")
+    source = models.CharField(max_length=2000, blank=True)  # file/URL the descriptor came from, or "mlflow"
+    content_hash = models.CharField(max_length=64)
+    orphan = models.BooleanField(default=False)
+    error_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "entities"
+        indexes = [
+            models.Index(fields=["kind_key", "name_key"], name="entity_kind_name"),
+            models.Index(fields=["name_key"], name="entity_name"),
+            models.Index(fields=["owner_team", "kind_key"], name="entity_team_kind"),
+            models.Index(fields=["visibility", "owner_team"], name="entity_visibility"),
+            models.Index(fields=["location"], name="entity_location"),
+            models.Index(fields=["updated_at"], name="entity_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.ref
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:entity-detail", args=[self.kind_key, self.namespace, self.name])
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
+
+    @property
+    def metadata(self) -> dict:
+        return self.data.get("metadata", {})
+
+    @property
+    def spec(self) -> dict:
+        return self.data.get("spec", {}) or {}
+
+    @property
+    def annotations(self) -> dict:
+        return self.metadata.get("annotations", {}) or {}
+
+    @property
+    def links(self) -> list:
+        return self.metadata.get("links", []) or []
+
+    @property
+    def short_ref(self) -> str:
+        return f"{self.kind_key}:{self.namespace}/{self.name}"
+
+
+class EntityTag(models.Model):
+    """Tags in their own table so that tag filters and tag facets use an index."""
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="tag_rows")
+    tag = models.CharField(max_length=63)
+
+    class Meta:
+        indexes = [models.Index(fields=["tag", "entity"], name="tag_entity")]
+        constraints = [models.UniqueConstraint(fields=["entity", "tag"], name="one_tag_per_entity")]
+
+    def __str__(self) -> str:
+        return self.tag
+
+
+class Relation(models.Model):
+    """A directed relation between two refs. Both directions are stored, each row remembering the
+    entity whose descriptor produced it (`origin`), so re-ingesting an entity replaces exactly its rows.
+    A target that does not exist (yet) is kept; the read side flags it."""
+
+    origin = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
+    source_ref = models.CharField(max_length=200)
+    type = models.CharField(max_length=40)
+    target_ref = models.CharField(max_length=200)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["source_ref", "type"], name="relation_source"),
+            models.Index(fields=["target_ref"], name="relation_target"),
+            models.Index(fields=["origin"], name="relation_origin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_ref} {self.type} {self.target_ref}"
+
+
+class ProcessingError(models.Model):
+    """An error met while processing a location or an entity; shown on pages and in the API."""
+
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.CASCADE, related_name="errors")
+    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.CASCADE, related_name="errors")
+    source = models.CharField(max_length=2000, blank=True)
+    line = models.PositiveIntegerField(null=True, blank=True)
+    field = models.CharField(max_length=300, blank=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["source", "line", "id"]
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.source, self.line) if p)
+        return f"{where} {self.field}: {self.message}".strip()
+
+
+class Star(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stars")
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="stars")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "entity"], name="one_star_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.entity}"
+
+
+class ModelVersion(models.Model):
+    """A registered-model version synced from MLflow, with its source run's metrics and params."""
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="model_versions")
+    version = models.CharField(max_length=20)
+    version_number = models.PositiveIntegerField(default=0)
+    aliases = models.JSONField(default=list)
+    status = models.CharField(max_length=40, blank=True)
+    description = models.TextField(blank=True)
+    run_id = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=1000, blank=True)
+    metrics = models.JSONField(default=dict)
+    params = models.JSONField(default=dict)
+    tags = models.JSONField(default=dict)
+    created_at_mlflow = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-version_number"]
+        constraints = [models.UniqueConstraint(fields=["entity", "version"], name="one_row_per_version")]
+
+    def __str__(self) -> str:
+        return f"{self.entity.name} v{self.version}"
+
+
+class MlflowSyncState(models.Model):
+    """When MLflow was last read successfully, so pages can say "MLflow data as of …"."""
+
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    models_synced = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"MLflow sync (last success {self.last_success_at})"

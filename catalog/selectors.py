@@ -1,0 +1,137 @@
+"""Reads from the catalog, always filtered by what the user may see."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import Count, QuerySet
+
+from portal.accounts import permissions
+
+from .models import Entity, EntityTag, MlflowSyncState, ModelVersion, ProcessingError, Relation, Star
+
+LIST_COLUMNS = ("id", "ref", "kind", "kind_key", "namespace", "name", "title", "description", "spec_type",
+                "lifecycle", "owner_ref", "visibility", "tags", "orphan", "error_count", "updated_at")
+FACET_FIELDS = {"kind": "kind_key", "type": "spec_type", "lifecycle": "lifecycle", "owner": "owner_ref",
+                "namespace": "namespace"}
+
+
+def visible_entities(user) -> QuerySet[Entity]:
+    return permissions.filter_visible(Entity.objects.all(), user)
+
+
+def entity_list(user) -> QuerySet[Entity]:
+    return visible_entities(user).only(*LIST_COLUMNS)
+
+
+def entity_by_name(user, kind: str, namespace: str, name: str) -> Entity | None:
+    ref = f"{kind}:{namespace}/{name}".lower()
+    return visible_entities(user).select_related("owner_team", "location").filter(ref=ref).first()
+
+
+def owned_by_team(team, user) -> QuerySet[Entity]:
+    return entity_list(user).filter(owner_team=team).order_by("kind_key", "name_key")
+
+
+def owned_by_user_teams(user) -> QuerySet[Entity]:
+    return entity_list(user).filter(owner_team_id__in=permissions.team_ids(user)).order_by("-updated_at")
+
+
+def starred_by(user) -> QuerySet[Entity]:
+    return entity_list(user).filter(stars__user=user).order_by("name_key")
+
+
+def is_starred(user, entity: Entity) -> bool:
+    return Star.objects.filter(user=user, entity=entity).exists()
+
+
+def kind_counts(user) -> list[dict]:
+    rows = visible_entities(user).values("kind", "kind_key").annotate(n=Count("id")).order_by("-n")
+    return list(rows)
+
+
+def facets(queryset: QuerySet[Entity], names: list[str]) -> dict[str, list[dict]]:
+    """Counts per value for each facet, over an already-filtered queryset."""
+    result: dict[str, list[dict]] = {}
+    for name in names:
+        if name == "tag":
+            rows = (EntityTag.objects.filter(entity__in=queryset.values("pk")).values("tag")
+                    .annotate(count=Count("id")).order_by("-count", "tag")[:30])
+            result["tag"] = [{"value": r["tag"], "count": r["count"]} for r in rows]
+            continue
+        column = FACET_FIELDS.get(name)
+        if column is None:
+            continue
+        rows = (queryset.order_by().values(column).annotate(count=Count("id")).order_by("-count", column)[:30])
+        result[name] = [{"value": r[column], "count": r["count"]} for r in rows if r[column]]
+    return result
+
+
+def relations_of(entity: Entity) -> list[Relation]:
+    return list(Relation.objects.filter(source_ref=entity.ref).order_by("type", "target_ref"))
+
+
+def relation_graph(user, entity: Entity, depth: int = 1, max_nodes: int = 80) -> dict:
+    """Nodes and edges around an entity, breadth-first, hiding what the user may not see."""
+    depth = max(1, min(depth, 4))
+    nodes: dict[str, dict] = {}
+    edges: list[dict] = []
+    frontier = [entity.ref]
+    seen = {entity.ref}
+    for level in range(depth):
+        if not frontier:
+            break
+        rels = list(Relation.objects.filter(source_ref__in=frontier).values_list("source_ref", "type", "target_ref"))
+        targets = {t for _, _, t in rels}
+        found = {e.ref: e for e in visible_entities(user).filter(ref__in=targets | set(frontier)).only(
+            "ref", "kind", "kind_key", "namespace", "name", "title")}
+        hidden = set(Entity.objects.filter(ref__in=targets - set(found)).values_list("ref", flat=True))
+        next_frontier = []
+        for source, rtype, target in rels:
+            if target in hidden:
+                continue
+            edges.append({"source": source, "type": rtype, "target": target})
+            if target not in seen and len(seen) < max_nodes:
+                seen.add(target)
+                next_frontier.append(target)
+        for ref in set(frontier) | set(next_frontier):
+            e = found.get(ref)
+            nodes[ref] = {
+                "ref": ref, "level": level if ref in frontier else level + 1,
+                "exists": e is not None,
+                "kind": e.kind if e else ref.split(":", 1)[0],
+                "name": (e.title or e.name) if e else ref.split("/", 1)[-1],
+                "url": e.get_absolute_url() if e else None,
+            }
+        frontier = next_frontier
+    edges = [e for e in edges if e["source"] in nodes and e["target"] in nodes]
+    return {"root": entity.ref, "nodes": list(nodes.values()), "edges": edges}
+
+
+def related_entities(user, entity: Entity) -> dict[str, list[dict]]:
+    """Outgoing relations grouped by type, each target resolved (or flagged missing)."""
+    rels = relations_of(entity)
+    targets = {r.target_ref for r in rels}
+    found = {e.ref: e for e in visible_entities(user).filter(ref__in=targets).only(
+        "ref", "kind", "kind_key", "namespace", "name", "title", "lifecycle", "visibility")}
+    hidden = set(Entity.objects.filter(ref__in=targets - set(found)).values_list("ref", flat=True))
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for r in rels:
+        if r.target_ref in hidden:
+            continue
+        grouped[r.type].append({"ref": r.target_ref, "entity": found.get(r.target_ref)})
+    return dict(grouped)
+
+
+def entity_errors(entity: Entity) -> list[ProcessingError]:
+    if entity.location_id is None:
+        return list(entity.errors.all())
+    return list(ProcessingError.objects.filter(location_id=entity.location_id, source=entity.source)[:50])
+
+
+def model_versions(entity: Entity) -> list[ModelVersion]:
+    return list(entity.model_versions.all()[:50])
+
+
+def mlflow_state() -> MlflowSyncState | None:
+    return MlflowSyncState.objects.order_by("-pk").first()

@@ -1,0 +1,292 @@
+"""Writes to the catalog. Every function runs in one transaction and writes its audit event."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal.accounts.models import Team
+from portal.core.audit import audit_record
+
+from . import signals
+from .descriptors.errors import DescriptorError
+from .descriptors.relations import inverse
+from .ingestion import Candidate, Reader, ReadResult, classify_target
+from .models import Entity, EntityTag, Location, LocationSource, ProcessingError, Relation, Star
+
+log = logging.getLogger("plinth.catalog")
+BATCH = 2000
+CHUNK = 5000
+AUDIT_REF_CAP = 200
+
+
+@dataclass
+class Plan:
+    target: str
+    type: str
+    location: Location | None
+    read: ReadResult
+    added: list[Candidate] = field(default_factory=list)
+    changed: list[tuple[int, Candidate]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[tuple[int, str]] = field(default_factory=list)  # (entity id, ref)
+    kept_with_errors: list[tuple[int, str]] = field(default_factory=list)
+    conflicts: list[DescriptorError] = field(default_factory=list)
+    created: bool = False
+
+    @property
+    def errors(self) -> list[DescriptorError]:
+        return self.read.errors + self.conflicts
+
+    def summary(self) -> dict:
+        return {
+            "target": self.target,
+            "type": self.type,
+            "added": sorted(c.ref for c in self.added),
+            "changed": sorted(c.ref for _, c in self.changed),
+            "removed": sorted(ref for _, ref in self.removed),
+            "unchanged": len(self.unchanged),
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def location_plan(*, target: str, file_roots: list[str] | None, location: Location | None = None) -> Plan:
+    """Read a location and compare it with the catalog. Writes nothing."""
+    kind = classify_target(target)
+    known = None
+    if location is not None:
+        known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
+    reader = Reader(target, file_roots=file_roots, known=known)
+    result = reader.read()
+    plan = Plan(target=reader.target, type=kind, location=location, read=result)
+
+    existing_here: dict[str, tuple[int, str, str]] = {}
+    if location is not None:
+        for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
+                "id", "ref", "content_hash", "source"):
+            existing_here[ref] = (pk, digest, source)
+    refs = list(result.candidates)
+    elsewhere: dict[str, tuple[int, str, int | None, str]] = {}
+    for chunk in _chunks([r for r in refs if r not in existing_here]):
+        for pk, ref, digest, loc_id, source in Entity.objects.filter(ref__in=chunk).values_list(
+                "id", "ref", "content_hash", "location_id", "source"):
+            elsewhere[ref] = (pk, digest, loc_id, source)
+    claimed_by = {loc.pk: loc.target for loc in Location.objects.filter(
+        pk__in={v[2] for v in elsewhere.values() if v[2]})}
+
+    for ref, cand in result.candidates.items():
+        if ref in existing_here:
+            pk, digest, _ = existing_here[ref]
+            if digest == cand.content_hash:
+                plan.unchanged.append(ref)
+            else:
+                plan.changed.append((pk, cand))
+        elif ref in elsewhere:
+            pk, digest, loc_id, _source = elsewhere[ref]
+            if loc_id is not None and (location is None or loc_id != location.pk):
+                plan.conflicts.append(DescriptorError(
+                    f"Entity {ref} is already registered by location '{claimed_by.get(loc_id, loc_id)}'; "
+                    f"rejected from '{plan.target}'.",
+                    source=cand.source, line=cand.line, field="metadata.name"))
+            else:  # an entity known only from MLflow, or an orphan: the descriptor adopts it
+                plan.changed.append((pk, cand))
+        else:
+            plan.added.append(cand)
+
+    error_sources = {e.source for e in result.errors}
+    for ref, (pk, _digest, source) in existing_here.items():
+        if ref in result.candidates or source in result.unchanged_sources:
+            if source in result.unchanged_sources and ref not in result.candidates:
+                plan.unchanged.append(ref)
+            continue
+        if source in error_sources:
+            plan.kept_with_errors.append((pk, ref))
+        else:
+            plan.removed.append((pk, ref))
+    return plan
+
+
+def _team_ids(plan: Plan) -> dict[str, int]:
+    for cand in plan.added + [c for _, c in plan.changed]:
+        if cand.kind == "Group" and cand.namespace == "default":
+            from portal.accounts.services import team_ensure
+
+            profile = (cand.data.get("spec") or {}).get("profile") or {}
+            title = cand.data["metadata"].get("title") or profile.get("displayName") or ""
+            team = team_ensure(name=cand.name.lower(), title=str(title)[:200])
+            refresh_owner_teams(team)
+    return {f"group:default/{name}": pk for pk, name in Team.objects.values_list("id", "name")}
+
+
+def _relation_rows(entity_id: int, cand: Candidate) -> list[Relation]:
+    rows = []
+    for rtype, target in cand.relations:
+        rows.append(Relation(origin_id=entity_id, source_ref=cand.ref, type=rtype, target_ref=target))
+        rows.append(Relation(origin_id=entity_id, source_ref=target, type=inverse(rtype), target_ref=cand.ref))
+    return rows
+
+
+def _write_errors(location: Location, plan: Plan) -> None:
+    reread = [s for s in plan.read.sources if s not in plan.read.unchanged_sources]
+    for chunk in _chunks(reread):
+        ProcessingError.objects.filter(location=location, source__in=chunk).delete()
+    ProcessingError.objects.filter(location=location, source="").delete()
+    ProcessingError.objects.bulk_create(
+        [ProcessingError(location=location, source=e.source[:2000], line=e.line, field=(e.field or "")[:300],
+                         message=e.message) for e in plan.errors],
+        batch_size=BATCH,
+    )
+
+
+@transaction.atomic
+def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Location:
+    """Store a plan: the location, its entities, relations, tags and errors."""
+    now = timezone.now()
+    location = plan.location
+    if location is None:
+        location = Location.objects.create(type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
+    teams = _team_ids(plan)
+
+    new_entities = []
+    for cand in plan.added:
+        cols = cand.columns()
+        new_entities.append(Entity(location=location, owner_team_id=teams.get(cols["owner_ref"]), **cols))
+    Entity.objects.bulk_create(new_entities, batch_size=BATCH)
+
+    changed_ids = [pk for pk, _ in plan.changed]
+    if plan.changed:
+        updates = []
+        for pk, cand in plan.changed:
+            cols = cand.columns()
+            updates.append(Entity(pk=pk, location=location, owner_team_id=teams.get(cols["owner_ref"]),
+                                  orphan=False, updated_at=now, **cols))
+        fields = list(plan.changed[0][1].columns()) + ["location", "owner_team", "orphan", "updated_at"]
+        Entity.objects.bulk_update(updates, fields, batch_size=500)
+        for chunk in _chunks(changed_ids):
+            Relation.objects.filter(origin_id__in=chunk).delete()
+            EntityTag.objects.filter(entity_id__in=chunk).delete()
+
+    relation_rows: list[Relation] = []
+    tag_rows: list[EntityTag] = []
+    written = [(e.pk, c) for e, c in zip(new_entities, plan.added, strict=True)] + plan.changed
+    for pk, cand in written:
+        relation_rows.extend(_relation_rows(pk, cand))
+        tag_rows.extend(EntityTag(entity_id=pk, tag=t) for t in dict.fromkeys(cand.data["metadata"].get("tags") or []))
+    Relation.objects.bulk_create(relation_rows, batch_size=BATCH)
+    EntityTag.objects.bulk_create(tag_rows, batch_size=BATCH)
+
+    removed_ids = [pk for pk, _ in plan.removed]
+    for chunk in _chunks(removed_ids):
+        if orphan_strategy == "keep":
+            Entity.objects.filter(pk__in=chunk).update(orphan=True, location=None, updated_at=now)
+        else:
+            Entity.objects.filter(pk__in=chunk).delete()
+    for chunk in _chunks([pk for pk, _ in plan.kept_with_errors]):
+        Entity.objects.filter(pk__in=chunk).update(error_count=1)
+    if written:
+        for chunk in _chunks([pk for pk, _ in written]):
+            Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)
+
+    _write_errors(location, plan)
+    _store_sources(location, plan)
+    location.refreshed_at = now
+    location.next_refresh_at = now + timedelta(seconds=settings.PLINTH_CATALOG_REFRESH_SECONDS)
+    location.error_count = len(plan.errors)
+    location.status = "error" if plan.errors else "ok"
+    location.entity_count = Entity.objects.filter(location=location).count()
+    location.save()
+
+    if plan.added or plan.changed or plan.removed or plan.errors or plan.location is None:
+        summary = plan.summary()
+        audit_record(
+            actor=actor,
+            action="catalog.location.register" if plan.location is None else "catalog.location.refresh",
+            target=f"location:{location.pk}",
+            after={
+                "target": location.target,
+                "added": summary["added"][:AUDIT_REF_CAP], "added_count": len(plan.added),
+                "changed": summary["changed"][:AUDIT_REF_CAP], "changed_count": len(plan.changed),
+                "removed": summary["removed"][:AUDIT_REF_CAP], "removed_count": len(plan.removed),
+                "orphan_strategy": orphan_strategy if plan.removed else None,
+                "errors": len(plan.errors),
+            },
+            outcome="success" if not plan.errors else "partial",
+        )
+    changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
+    removed_refs = [ref for _, ref in plan.removed]
+    transaction.on_commit(lambda: signals.entities_changed.send(
+        sender=Entity, changed=changed_refs, removed=removed_refs))
+    return location
+
+
+def _store_sources(location: Location, plan: Plan) -> None:
+    existing = {s.source: s for s in LocationSource.objects.filter(location=location)}
+    stale = [row.pk for source, row in existing.items() if source not in plan.read.sources]
+    for chunk in _chunks(stale):
+        LocationSource.objects.filter(pk__in=chunk).delete()
+    create, update = [], []
+    for source, digest in plan.read.sources.items():
+        children = plan.read.children.get(source, [])
+        if source in existing:
+            row = existing[source]
+            if row.content_hash != digest or row.children != children:
+                row.content_hash, row.children = digest, children
+                update.append(row)
+        else:
+            create.append(LocationSource(location=location, source=source[:2000], content_hash=digest, children=children))
+    LocationSource.objects.bulk_create(create, batch_size=BATCH)
+    LocationSource.objects.bulk_update(update, ["content_hash", "children"], batch_size=500)
+
+
+def location_register(*, target: str, actor, file_roots: list[str] | None, dry_run: bool = False) -> Plan:
+    """Register a new location (or re-read an existing one with the same target)."""
+    target = target.strip()
+    existing = Location.objects.filter(target=target).first()
+    plan = location_plan(target=target, file_roots=file_roots, location=existing)
+    plan.created = existing is None
+    if not dry_run:
+        plan.location = location_apply(plan, actor=actor, orphan_strategy="delete") if existing is None else \
+            location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+    return plan
+
+
+def location_refresh(*, location: Location, actor=None) -> Plan:
+    plan = location_plan(target=location.target, file_roots=None, location=location)
+    location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+    return plan
+
+
+@transaction.atomic
+def location_unregister(*, location: Location, actor) -> list[str]:
+    refs = list(Entity.objects.filter(location=location).values_list("ref", flat=True))
+    target, pk = location.target, location.pk
+    Entity.objects.filter(location=location).delete()
+    location.delete()
+    audit_record(actor=actor, action="catalog.location.unregister", target=f"location:{pk}",
+                 before={"target": target, "entities": refs[:AUDIT_REF_CAP], "entity_count": len(refs)})
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))
+    return refs
+
+
+@transaction.atomic
+def entity_star(*, user, entity: Entity, starred: bool) -> bool:
+    if starred:
+        Star.objects.get_or_create(user=user, entity=entity)
+    else:
+        Star.objects.filter(user=user, entity=entity).delete()
+    return starred
+
+
+def refresh_owner_teams(team: Team) -> int:
+    """A team created after its entities were ingested takes ownership of them."""
+    return Entity.objects.filter(owner_ref=f"group:default/{team.name}", owner_team__isnull=True).update(owner_team=team)

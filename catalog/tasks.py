@@ -1,0 +1,46 @@
+"""Catalog background work: location refresh (beat) and the MLflow sync. Thin and idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db.models import Q
+from django.utils import timezone
+
+from . import mlflow_sync, services
+from .models import Location
+
+log = logging.getLogger("plinth.catalog")
+
+
+@shared_task(acks_late=True, max_retries=0)
+def refresh_due_locations(limit: int = 50) -> int:
+    due = Location.objects.filter(Q(next_refresh_at__isnull=True) | Q(next_refresh_at__lte=timezone.now()))
+    count = 0
+    for pk in due.order_by("next_refresh_at").values_list("pk", flat=True)[:limit]:
+        refresh_location.delay(pk)
+        count += 1
+    return count
+
+
+@shared_task(acks_late=True, bind=True, max_retries=3, default_retry_delay=30)
+def refresh_location(self, location_id: int) -> dict | None:
+    location = Location.objects.filter(pk=location_id).first()
+    if location is None:
+        return None
+    try:
+        plan = services.location_refresh(location=location)
+    except Exception as exc:
+        log.exception("refresh of location %s failed", location_id)
+        raise self.retry(exc=exc) from exc
+    return {"added": len(plan.added), "changed": len(plan.changed), "removed": len(plan.removed)}
+
+
+@shared_task(acks_late=True, bind=True, max_retries=4)
+def sync_mlflow(self) -> dict:
+    try:
+        return mlflow_sync.sync()
+    except Exception as exc:
+        # Bounded retries with exponential backoff; the page shows "MLflow data as of <time>".
+        raise self.retry(exc=exc, countdown=min(300, 10 * 2 ** self.request.retries)) from exc

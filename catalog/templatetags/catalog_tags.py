@@ -1,0 +1,20 @@
+from django import template
+from django.urls import reverse
+
+register = template.Library()
+
+
+@register.filter
+def ref_url(ref: str) -> str:
+    """'system:default/foo' → the entity page URL (whether or not it exists)."""
+    try:
+        kind, rest = ref.split(":", 1)
+        namespace, name = rest.split("/", 1)
+    except ValueError:
+        return ""
+    return reverse("catalog:entity-detail", args=[kind, namespace, name])
+
+
+@register.filter
+def ref_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1] if ref else ""

@@ -1,0 +1,221 @@
+"""Catalog pages: list with facets, entity page with tabs, location registration and pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from portal.accounts import permissions
+
+from . import selectors, services
+from .descriptors.errors import DescriptorError
+from .filters import ORDERINGS, EntityFilter
+from .forms import LocationForm
+from .models import Location
+
+PAGE_SIZE = 25
+ENTITY_TABS = ("overview", "relations", "versions", "features", "lineage", "definition", "members")
+
+
+def entity_list(request):
+    base = selectors.entity_list(request.user)
+    fs = EntityFilter(request.GET, queryset=base, request=request)
+    qs = fs.qs
+    order = request.GET.get("order", "name")
+    qs = qs.order_by(*ORDERINGS.get(order, ORDERINGS["name"]), "id")
+    paginator = Paginator(qs, PAGE_SIZE)
+    try:
+        page = paginator.get_page(request.GET.get("page"))
+    except (ValueError, TypeError) as exc:
+        raise Http404 from exc
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "page": page,
+        "facets": _facet_links(selectors.facets(qs, ["kind", "type", "lifecycle", "owner", "tag"]), params),
+        "params": params,
+        "query": params.urlencode(),
+        "active": {k: v for k, v in request.GET.items() if k not in {"page", "order"} and v},
+        "order": order,
+        "orderings": [k for k in ORDERINGS if not k.startswith("-")],
+    }
+    template = "catalog/entity_list.html#results" if request.htmx and not request.htmx.boosted else "catalog/entity_list.html"
+    response = render(request, template, context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+def _facet_links(facets: dict, params) -> dict:
+    """Each facet value links to the list with that value toggled, keeping the other filters."""
+    for name, values in facets.items():
+        for item in values:
+            toggled = params.copy()
+            current = params.get(name, "").lower()
+            value = item["value"]
+            if name == "owner":
+                item["label"] = value.replace("group:default/", "")
+            item["active"] = current == str(value).lower() or (name == "owner" and current == item.get("label"))
+            if item["active"]:
+                toggled.pop(name, None)
+            else:
+                toggled[name] = item.get("label", value)
+            item["href"] = "?" + toggled.urlencode()
+    return facets
+
+
+def _entity_or_404(request, kind: str, namespace: str, name: str):
+    entity = selectors.entity_by_name(request.user, kind, namespace, name)
+    if entity is None:
+        raise Http404("No such entity")
+    return entity
+
+
+def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "overview"):
+    entity = _entity_or_404(request, kind, namespace, name)
+    if tab not in ENTITY_TABS:
+        raise Http404("No such tab")
+    related = selectors.related_entities(request.user, entity)
+    context = {
+        "entity": entity,
+        "tab": tab,
+        "tabs": _tabs_for(entity),
+        "related": related,
+        "errors": selectors.entity_errors(entity),
+        "starred": selectors.is_starred(request.user, entity),
+        "can_edit": permissions.can(request.user, permissions.Action.EDIT, entity),
+    }
+    if tab == "relations":
+        try:
+            depth = int(request.GET.get("depth", "1"))
+        except ValueError:
+            depth = 1
+        context["depth"] = max(1, min(depth, 4))
+        from .graph import layout
+
+        context["graph"] = layout(selectors.relation_graph(request.user, entity, context["depth"]))
+    if entity.kind_key == "model":
+        context["versions"] = selectors.model_versions(entity)
+        context["mlflow_state"] = selectors.mlflow_state()
+    if entity.kind_key == "group":
+        context["owned"] = selectors.entity_list(request.user).filter(
+            owner_ref=entity.ref).order_by("kind_key", "name_key")[:100]
+        context["members"] = related.get("hasMember", [])
+    if entity.kind_key == "featureset":
+        context["consumers"] = related.get("featuresConsumedBy", [])
+    if entity.kind_key in {"featureset", "dataset"}:
+        rows = entity.spec.get("features") if entity.kind_key == "featureset" else entity.spec.get("schema")
+        context["schema_rows"] = rows if isinstance(rows, list) else []
+    return render(request, "catalog/entity_detail.html", context)
+
+
+def _tabs_for(entity) -> list[tuple[str, str]]:
+    tabs = [("overview", "Overview"), ("relations", "Relations")]
+    extra = {
+        "model": [("versions", "Versions"), ("lineage", "Features & data")],
+        "featureset": [("features", "Schema & consumers")],
+        "pipeline": [("lineage", "Inputs & outputs")],
+        "dataset": [("features", "Schema")],
+        "api": [("definition", "Definition")],
+        "group": [("members", "Members & ownership")],
+    }
+    return tabs + extra.get(entity.kind_key, [])
+
+
+@require_POST
+def entity_star(request, kind: str, namespace: str, name: str):
+    entity = _entity_or_404(request, kind, namespace, name)
+    starred = request.POST.get("starred") == "1"
+    services.entity_star(user=request.user, entity=entity, starred=starred)
+    if request.htmx:
+        return render(request, "catalog/entity_detail.html#star", {"entity": entity, "starred": starred})
+    return redirect(entity.get_absolute_url())
+
+
+def _may_register(user) -> bool:
+    return permissions.is_platform_admin(user) or bool(
+        permissions.team_ids(user, roles=["member", "maintainer", "admin"]))
+
+
+@require_http_methods(["GET", "POST"])
+def location_register(request):
+    if not _may_register(request.user):
+        raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
+    form = LocationForm(request.POST or None)
+    plan = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        confirm = request.POST.get("confirm") == "1"
+        try:
+            plan = services.location_register(
+                target=form.cleaned_data["target"], actor=request.user,
+                file_roots=settings.PLINTH_CATALOG_FILE_ROOTS, dry_run=not confirm,
+            )
+        except DescriptorError as exc:
+            form.add_error("target", exc.message)
+            status = 400
+        else:
+            if confirm:
+                messages.success(request, f"Registered {plan.target}: {len(plan.added)} added, "
+                                          f"{len(plan.changed)} changed, {len(plan.errors)} errors.")
+                url = plan.location.get_absolute_url()
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "catalog/location_register.html", {"form": form, "plan": plan}, status=status)
+
+
+def location_list(request):
+    locations = Location.objects.order_by("-created_at")
+    return render(request, "catalog/location_list.html", {"locations": locations})
+
+
+def location_detail(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    entities = selectors.entity_list(request.user).filter(location=location).order_by("kind_key", "name_key")
+    context = {
+        "location": location,
+        "entities": entities[:200],
+        "entity_total": entities.count(),
+        "errors": location.errors.all()[:200],
+        "may_unregister": _may_unregister(request.user, location),
+    }
+    return render(request, "catalog/location_detail.html", context)
+
+
+def _may_unregister(user, location: Location) -> bool:
+    return permissions.is_platform_admin(user) or (location.created_by_id == user.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def location_unregister(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    if not _may_unregister(request.user, location):
+        raise PermissionDenied("Only the user who registered this location, or a platform admin, may unregister it.")
+    if request.method == "POST":
+        refs = services.location_unregister(location=location, actor=request.user)
+        messages.success(request, f"Unregistered {location.target}; removed {len(refs)} entities.")
+        return redirect("catalog:locations")
+    entities = location.entities.order_by("kind_key", "name_key")
+    return render(request, "catalog/location_unregister.html",
+                  {"location": location, "entities": entities[:500], "entity_total": entities.count()})
+
+
+@require_POST
+def location_refresh(request, pk: int):
+    location = get_object_or_404(Location, pk=pk)
+    if not _may_register(request.user):
+        raise PermissionDenied("Refreshing needs the member role (or higher) in a team.")
+    plan = services.location_refresh(location=location, actor=request.user)
+    messages.success(request, f"Refreshed: {len(plan.added)} added, {len(plan.changed)} changed, "
+                              f"{len(plan.removed)} removed, {len(plan.errors)} errors.")
+    return redirect(location.get_absolute_url())
+
+
+def no_content() -> HttpResponse:
+    return HttpResponse(status=204)

@@ -1,0 +1,1 @@
+"""Users, teams (the tenants), roles, API tokens and the permission module."""

@@ -1,0 +1,53 @@
+"""DRF authentication with `Authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from . import tokens
+from .models import APIToken
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
+        try:
+            raw = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Malformed bearer token.") from exc
+        if tokens.parse(raw) is None:
+            raise exceptions.AuthenticationFailed("Malformed bearer token.")
+        token = (
+            APIToken.objects.select_related("user").filter(key_hash=tokens.hash_token(raw)).first()
+        )
+        if token is None or not token.is_active or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="plinth"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the scheme in the OpenAPI schema (Swagger UI's Authorize button)."""
+
+    target_class = "portal.accounts.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "plinth_<prefix>_<secret>",
+                "description": "A personal API token (API tokens page, or `manage.py create_token`)."}

@@ -1,0 +1,23 @@
+"""Reads for accounts."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from .models import APIToken, Membership, Team
+
+
+def teams_of(user) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+
+
+def team_list() -> QuerySet[Team]:
+    return Team.objects.annotate(member_count=Count("memberships")).order_by("name")
+
+
+def team_members(team: Team) -> QuerySet[Membership]:
+    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+
+
+def tokens_of(user) -> QuerySet[APIToken]:
+    return APIToken.objects.filter(user=user).order_by("-created_at")

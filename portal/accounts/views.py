@@ -1,0 +1,98 @@
+"""Sign-in, sign-out, API tokens and team pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import selectors, services
+from .forms import SignInForm, TokenCreateForm
+from .models import APIToken, Team
+
+GENERIC_FAILURE = "Sign-in failed: the user name or password is not right, or the account is locked for a while."
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    form = SignInForm(request.POST or None)
+    status = 200
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            username = form.cleaned_data["username"]
+            if services.login_is_locked(username):
+                status = 429
+                form.add_error(None, GENERIC_FAILURE)
+            else:
+                user = authenticate(request, username=username, password=form.cleaned_data["password"])
+                if user is None:
+                    services.login_failed(username, request.META.get("REMOTE_ADDR"))
+                    status = 401
+                    form.add_error(None, GENERIC_FAILURE)
+                else:
+                    services.login_succeeded(username)
+                    login(request, user)
+                    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+                        next_url = ""
+                    return redirect(next_url or "core:home")
+    return render(request, "accounts/sign_in.html", {"form": form, "next": next_url}, status=status)
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("accounts:login")
+
+
+@require_http_methods(["GET", "POST"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = TokenCreateForm(request.POST or None)
+    new_token = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            _, new_token = services.token_create(
+                user=request.user, name=form.cleaned_data["name"],
+                expires_in_days=form.cleaned_data["expires_in_days"],
+            )
+            form = TokenCreateForm()
+        else:
+            status = 400
+    context = {"form": form, "tokens": selectors.tokens_of(request.user), "new_token": new_token}
+    response = render(request, "accounts/token_list.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = APIToken.objects.filter(pk=pk, user=request.user).first()
+    if token is None:
+        raise Http404("No such token")
+    services.token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("accounts:tokens")
+
+
+def team_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/team_list.html", {"teams": selectors.team_list()})
+
+
+def team_detail(request: HttpRequest, name: str) -> HttpResponse:
+    team = get_object_or_404(Team, name=name)
+    from catalog import selectors as catalog_selectors
+
+    context = {
+        "team": team,
+        "members": selectors.team_members(team),
+        "owned": catalog_selectors.owned_by_team(team, request.user)[:50],
+    }
+    return render(request, "accounts/team_detail.html", context)

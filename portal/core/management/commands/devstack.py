@@ -1,0 +1,244 @@
+"""`manage.py devstack`: the local stack behind `make run`.
+
+Starts MLflow (unless MLFLOW_TRACKING_URI points elsewhere), migrates and loads the demo data,
+then runs a Celery worker with embedded beat and the web server. Every child runs in its own
+process group with its output prefixed by its name; Ctrl-C or SIGTERM stops them all, and a
+child that dies on its own takes the stack down with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+STOP_GRACE_SECONDS = 10
+MLFLOW_READY_SECONDS = 120
+WEB_READY_SECONDS = 90
+
+
+class _Stop(Exception):
+    """Raised from the signal handler to unwind into the shutdown path."""
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    # Celery's main process shuts its pool down itself (warm shutdown); SIGTERM reaching the pool
+    # children directly makes them die mid-task. Others (MLflow's uvicorn) need the group signalled.
+    term_leader_only: bool = False
+    pump: threading.Thread = field(init=False)
+
+
+class Supervisor:
+    """Starts children in their own process groups, prefixes their output, stops them in reverse."""
+
+    def __init__(self, out, env: dict[str, str], cwd: Path) -> None:
+        self.out, self.env, self.cwd = out, env, cwd
+        self.children: list[Child] = []
+        self._lock = threading.Lock()
+
+    def say(self, name: str, line: str) -> None:
+        with self._lock:
+            self.out.write(f"[{name}] {line.rstrip()}\n")
+            self.out.flush()
+
+    def start(self, name: str, cmd: list[str], *, term_leader_only: bool = False) -> Child:
+        proc = subprocess.Popen(  # noqa: S603 (fixed argument lists)
+            cmd,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+        child = Child(name, proc, term_leader_only)
+        child.pump = threading.Thread(target=self._pump, args=(child,), name=f"pump-{name}", daemon=True)
+        child.pump.start()
+        self.children.append(child)
+        return child
+
+    def _pump(self, child: Child) -> None:
+        assert child.proc.stdout is not None
+        for line in child.proc.stdout:
+            self.say(child.name, line)
+
+    def run_step(self, name: str, cmd: list[str]) -> None:
+        """Run a one-off command to completion; fail the whole stack if it fails."""
+        child = self.start(name, cmd)
+        code = child.proc.wait()
+        child.pump.join(timeout=5)
+        self.children.remove(child)
+        if code != 0:
+            raise CommandError(f"`{' '.join(cmd[1:])}` failed with exit code {code}")
+
+    def dead_child(self) -> Child | None:
+        return next((c for c in self.children if c.proc.poll() is not None), None)
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                self.say("devstack", f"stopping {child.name} (pid {child.proc.pid})")
+                if child.term_leader_only:
+                    child.proc.terminate()
+                else:
+                    _killpg(child.proc, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in reversed(self.children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            if child.proc.poll() is None:
+                self.say("devstack", f"{child.name} ignored SIGTERM for {STOP_GRACE_SECONDS} s; killing it")
+            _killpg(child.proc, signal.SIGKILL)  # also reaps grandchildren left in the group
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=5)
+            child.pump.join(timeout=2)
+
+
+def _killpg(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback http only)
+            return resp.status == 200
+    except Exception:
+        return False
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Command(BaseCommand):
+    help = "Run the local stack: MLflow, migrations + demo data, Celery worker with beat, and the web server."
+    # The children run their own checks; the supervisor itself needs none to start.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+        parser.add_argument("--mlflow-port", type=int, default=int(os.environ.get("MLFLOW_PORT") or 5001))
+        parser.add_argument(
+            "--gunicorn", action="store_true", help="serve with gunicorn instead of runserver"
+        )
+        parser.add_argument("--skip-demo", action="store_true", help="do not load the demo data and sign-ins")
+
+    def handle(self, *args, **opts) -> None:
+        started = time.monotonic()
+        base_dir, var_dir = Path(settings.BASE_DIR), Path(settings.VAR_DIR)
+        var_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.dev")
+        sup = Supervisor(self.stdout._out, env, base_dir)
+        py, manage = sys.executable, str(base_dir / "manage.py")
+        port = opts["port"]
+        if _port_in_use(port):
+            raise CommandError(f"port {port} is already in use; set PORT to another one")
+
+        def on_signal(signum, frame):
+            raise _Stop(signal.Signals(signum).name)
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        code = 0
+        try:
+            self._start_mlflow(sup, env, var_dir, opts["mlflow_port"])
+            sup.run_step("migrate", [py, manage, "migrate", "--noinput"])
+            if not opts["skip_demo"]:
+                sup.run_step("demo", [py, manage, "demo", "load"])
+                sup.run_step("demo", [py, manage, "demo", "mlflow-seed"])
+            schedule = str(var_dir / "celerybeat-schedule")
+            worker = [py, "-m", "celery", "-A", "portal", "worker", "-B", "-l", "info", "--concurrency", "2"]
+            sup.start("worker", [*worker, "-s", schedule], term_leader_only=True)
+            sup.start("web", self._web_command(py, manage, port, opts["gunicorn"]))
+            url = f"http://127.0.0.1:{port}"
+            self._wait(sup, f"{url}/healthz", WEB_READY_SECONDS, "web")
+            sup.say("devstack", f"Plinth is up at {url}/ (cold start {time.monotonic() - started:.1f} s)")
+            if not opts["skip_demo"]:
+                sup.run_step("demo", [py, manage, "demo", "credentials"])
+            sup.say("devstack", "Ctrl-C stops everything.")
+            code = self._watch(sup)
+        except _Stop as stop:
+            sup.say("devstack", f"{stop} received; shutting down")
+        except CommandError as exc:
+            sup.say("devstack", f"ERROR: {exc}")
+            code = 1
+        finally:
+            # A second Ctrl-C during shutdown must not leave orphans behind.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            sup.stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if code:
+            sys.exit(code)
+
+    def _start_mlflow(self, sup: Supervisor, env: dict[str, str], var_dir: Path, port: int) -> None:
+        local = f"http://127.0.0.1:{port}"
+        configured = os.environ.get("MLFLOW_TRACKING_URI")
+        if configured and configured.rstrip("/") not in {local, f"http://localhost:{port}"}:
+            sup.say("devstack", f"using MLflow at {configured} (MLFLOW_TRACKING_URI)")
+            return
+        env["MLFLOW_TRACKING_URI"] = local
+        if _http_ok(f"{local}/health"):
+            sup.say("devstack", f"an MLflow server already answers at {local}; using it")
+            return
+        if _port_in_use(port):
+            raise CommandError(f"port {port} is taken by something that is not MLflow; set MLFLOW_PORT")
+        home = var_dir / "mlflow"
+        (home / "artifacts").mkdir(parents=True, exist_ok=True)
+        mlflow = Path(sys.executable).with_name("mlflow")
+        store, artifacts = f"sqlite:///{home / 'mlflow.db'}", str(home / "artifacts")
+        cmd = [str(mlflow), "server", "--backend-store-uri", store, "--default-artifact-root", artifacts]
+        sup.start("mlflow", [*cmd, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
+        t0 = time.monotonic()
+        self._wait(sup, f"{local}/health", MLFLOW_READY_SECONDS, "mlflow")
+        sup.say("devstack", f"MLflow ready at {local} in {time.monotonic() - t0:.1f} s")
+
+    @staticmethod
+    def _web_command(py: str, manage: str, port: int, gunicorn: bool) -> list[str]:
+        if gunicorn:
+            app = [py, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+            return [*app, "--workers", "2", "--access-logfile", "-"]
+        return [py, manage, "runserver", f"127.0.0.1:{port}", "--noreload"]
+
+    @staticmethod
+    def _wait(sup: Supervisor, url: str, timeout: float, name: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not _http_ok(url):
+            dead = sup.dead_child()
+            if dead:
+                raise CommandError(f"{dead.name} exited with code {dead.proc.returncode} during start-up")
+            if time.monotonic() > deadline:
+                raise CommandError(f"{name} did not answer {url} within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    @staticmethod
+    def _watch(sup: Supervisor) -> int:
+        while True:
+            dead = sup.dead_child()
+            if dead:
+                sup.say(
+                    "devstack",
+                    f"{dead.name} exited unexpectedly (code {dead.proc.returncode}); stopping the rest",
+                )
+                return 1
+            time.sleep(0.5)

@@ -1,0 +1,33 @@
+"""Prometheus metrics. Multi-process safe when PROMETHEUS_MULTIPROC_DIR is set (gunicorn)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+REQUESTS = Counter(
+    "plinth_http_requests_total", "HTTP requests handled", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "plinth_http_request_duration_seconds",
+    "Time to handle an HTTP request",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    LATENCY.labels(route=route).observe(seconds)
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(DEFAULT_REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,83 @@
+"""Request id, access log, metrics, sign-in requirement and Content-Security-Policy."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.http import HttpRequest, HttpResponse
+
+from . import metrics
+from .request_context import new_request_id, reset_request_id, set_request_id
+
+access_log = logging.getLogger("plinth.access")
+
+# Paths that serve machines (probes, metrics) or enforce auth themselves (the API: 401 JSON).
+PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics", "/api/", "/static/")
+
+
+class RequestIdMiddleware:
+    """Give every request an id, echo it in `X-Request-ID`, log one line per request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = new_request_id(request.headers.get("X-Request-ID"))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = set_request_id(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        duration = time.perf_counter() - started
+        response["X-Request-ID"] = request_id
+        route = getattr(getattr(request, "resolver_match", None), "view_name", None) or "unmatched"
+        metrics.observe_request(request.method or "GET", route, response.status_code, duration)
+        if not request.path.startswith("/static/"):
+            user = getattr(request, "user", None)
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round(duration * 1000, 2),
+                    "user": user.get_username() if user is not None and user.is_authenticated else None,
+                    "remote_addr": request.META.get("REMOTE_ADDR"),
+                },
+            )
+        return response
+
+
+class PortalLoginRequiredMiddleware(LoginRequiredMiddleware):
+    """Deny by default: every page needs a signed-in user, except the machine-facing paths."""
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path.startswith(PUBLIC_PREFIXES):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class ContentSecurityPolicyMiddleware:
+    """No inline scripts, nothing from other origins. Views may tighten it further."""
+
+    POLICY = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'"
+    )
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", self.POLICY)
+        return response

@@ -1,0 +1,234 @@
+"""Settings shared by every profile. Values that vary come from `portal.settings.env`."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import dj_database_url
+
+from .env import BASE_DIR, ENV
+
+VAR_DIR = ENV.var_dir
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = ENV.secret_key or "dev-only-insecure-key-change-me-0123456789-abcdefghijklmnopqrstuvwxyz"
+DEBUG = bool(ENV.debug)
+ALLOWED_HOSTS = ENV.allowed_hosts
+CSRF_TRUSTED_ORIGINS = ENV.csrf_trusted_origins
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "django_htmx",
+    "template_partials",
+    "portal.core",
+    "portal.accounts",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "portal.core.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.core.middleware.PortalLoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "portal.core.middleware.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.core.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    if ENV.database_url:
+        cfg = dj_database_url.parse(ENV.database_url, conn_max_age=60, conn_health_checks=True)
+        if cfg["ENGINE"] == "django.db.backends.sqlite3":
+            cfg["OPTIONS"] = _sqlite_options()
+        return cfg
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "plinth.sqlite3",
+        "OPTIONS": _sqlite_options(),
+    }
+
+
+def _sqlite_options() -> dict:
+    # WAL lets readers proceed while the worker writes; IMMEDIATE avoids the
+    # "database is locked" upgrade deadlock between two writers.
+    return {
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+            "PRAGMA busy_timeout=20000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
+        ),
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if ENV.redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": ENV.redis_url,
+            "KEY_PREFIX": "plinth",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "core:home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Sign-in throttle, per account name: this many failures inside the window lock it.
+PLINTH_LOGIN_MAX_FAILURES = 5
+PLINTH_LOGIN_WINDOW_SECONDS = 15 * 60
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "portal.core.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Plinth API",
+    "DESCRIPTION": (
+        "The REST API of Plinth, the developer portal of the MLOps platform. "
+        "Authenticate with `Authorization: Bearer <token>` (create a token under *API tokens*)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# Celery: Redis when REDIS_URL is set, otherwise a broker that needs no server
+# (kombu's SQLAlchemy transport on a SQLite file under var/).
+CELERY_BROKER_URL = ENV.broker_url or ENV.redis_url or f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite'}"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if CELERY_BROKER_URL.startswith("redis") else {}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict = {
+    "catalog-refresh-locations": {"task": "catalog.tasks.refresh_due_locations", "schedule": 60.0},
+    "catalog-mlflow-sync": {"task": "catalog.tasks.sync_mlflow", "schedule": 300.0},
+}
+
+PLINTH_WORKER_STALE_SECONDS = ENV.worker_stale_seconds
+PLINTH_HEARTBEAT_SECONDS = ENV.heartbeat_seconds
+
+MLFLOW_TRACKING_URI = ENV.mlflow_tracking_uri
+MLFLOW_UI_URL = ENV.mlflow_ui_url
+MLFLOW_HTTP_TIMEOUT = 5
+MLFLOW_HTTP_MAX_RETRIES = 2
+
+# Catalog ingestion of http(s) locations.
+PLINTH_CATALOG_ALLOWED_HOSTS = ENV.catalog_allowed_hosts
+PLINTH_CATALOG_ALLOW_PRIVATE_URLS = ENV.catalog_allow_private_urls
+PLINTH_CATALOG_MAX_BYTES = 2 * 1024 * 1024
+PLINTH_CATALOG_FETCH_TIMEOUT = 10
+PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"  # or "delete"
+PLINTH_CATALOG_REFRESH_SECONDS = 300
+
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "plinth@localhost"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "portal.core.logging.RequestIdFilter"}},
+    "formatters": {"json": {"()": "portal.core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": ENV.log_level},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "celery": {"level": "INFO"},
+    },
+}
+
+MLFLOW_HOST = urlparse(MLFLOW_TRACKING_URI).hostname
+CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
+PLINTH_CATALOG_FILE_ROOTS = ENV.catalog_file_roots

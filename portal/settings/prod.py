@@ -1,0 +1,26 @@
+"""Production profile: PostgreSQL + Redis, DEBUG off, SECRET_KEY required, HTTPS hardening."""
+
+from .base import *  # noqa: F403
+from .env import ENV, ImproperEnvironment
+
+if not ENV.secret_key or len(ENV.secret_key) < 50:
+    raise ImproperEnvironment("SECRET_KEY must be set (at least 50 characters) in production")
+SECRET_KEY = ENV.secret_key
+if ENV.debug:
+    raise ImproperEnvironment("DEBUG must be off in production")
+DEBUG = False
+
+SECURE_SSL_REDIRECT = ENV.secure_ssl_redirect
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = 31536000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+# Liveness/readiness probes arrive over plain HTTP from the load balancer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False

@@ -1,0 +1,24 @@
+// Plinth's small behaviours. No inline scripts anywhere (the CSP forbids them).
+(function () {
+  "use strict";
+  // "/" focuses the search box, like most developer tools.
+  document.addEventListener("keydown", function (event) {
+    const target = event.target;
+    const typing = target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable);
+    if (event.key === "/" && !typing) {
+      const box = document.getElementById("global-search");
+      if (box) { event.preventDefault(); box.focus(); box.select(); }
+    }
+  });
+  // <select data-autosubmit> submits its form on change.
+  document.addEventListener("change", function (event) {
+    const el = event.target;
+    if (el && el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) { el.form.requestSubmit(); }
+  });
+  // Elements with data-confirm ask before submitting.
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    const message = form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  });
+})();

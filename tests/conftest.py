@@ -1,0 +1,229 @@
+"""Suite-wide fixtures: real services, a real Celery worker, and a real Chromium.
+
+Services come from the environment prepared by `python -m tests.services` (what `make test`
+does). When pytest is run on its own, the first test that needs a service starts it here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests import services
+
+# Playwright's sync API runs an event loop in the test thread; Django would otherwise refuse
+# ORM calls from it ("You cannot call this from an async context").
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("PLINTH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _service_stack() -> Iterator[contextlib.ExitStack]:
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
+def _service_url(kind: str, stack: contextlib.ExitStack) -> str:
+    url = os.environ.get(services.ENV_NAMES[kind])
+    if url:
+        return url
+    url = stack.enter_context(services.running_services((kind,)))[kind]
+    # Later fixtures and subprocesses (the Celery worker) read the same variable.
+    os.environ[services.ENV_NAMES[kind]] = url
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(_service_stack) -> str:
+    return _service_url("redis", _service_stack)
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(_service_stack) -> str:
+    return _service_url("mlflow", _service_stack)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(_service_stack) -> str:
+    return _service_url("postgres", _service_stack)
+
+
+@pytest.fixture(scope="session")
+def service_urls(redis_url, mlflow_url, postgres_url) -> dict[str, str]:
+    """{"redis": ..., "mlflow": ..., "postgres": ...}: from the environment, or started for this session."""
+    return {"redis": redis_url, "mlflow": mlflow_url, "postgres": postgres_url}
+
+
+# --- Celery worker ------------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess on the test database; its output goes to a log file."""
+
+    def __init__(self, proc: subprocess.Popen, hostname: str, log_path: Path) -> None:
+        self.proc, self.hostname, self.log_path = proc, hostname, log_path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """Warm shutdown (SIGTERM: finish running tasks), then SIGKILL after `timeout` seconds."""
+        if self.alive():
+            # Only the main process: it drains its pool itself. SIGTERM to the whole group would
+            # hit the pool children directly and turn a warm shutdown into lost tasks.
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout)
+        self._signal(signal.SIGKILL)  # pool children that outlived the parent
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool, as a crash would: no shutdown hooks run."""
+        self._signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+
+def _test_database_url() -> str:
+    """The URL of the database the tests use now (after pytest-django created the test DB)."""
+    from django.db import connection
+
+    cfg = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(cfg['NAME']).resolve()}"
+    if connection.vendor == "postgresql":
+        auth = quote(cfg["USER"] or "", safe="")
+        if cfg.get("PASSWORD"):
+            auth += ":" + quote(cfg["PASSWORD"], safe="")
+        host = f"{auth}@" if auth else ""
+        port = f":{cfg['PORT']}" if cfg.get("PORT") else ""
+        return f"postgres://{host}{cfg['HOST'] or '127.0.0.1'}{port}/{cfg['NAME']}"
+    raise RuntimeError(f"celery_worker_process does not know how to share a {connection.vendor} database")
+
+
+def _broker_url(redis_url: str) -> str:
+    """The broker the test process sends to; the worker must consume from the same one."""
+    from portal.celery import app
+
+    current = app.conf.broker_url or ""
+    if not current.startswith("redis"):
+        # pytest ran without tests.services: point this process at the Redis we just started,
+        # instead of the developer's var/celery-broker.sqlite.
+        app.conf.broker_url = redis_url
+        current = redis_url
+    return current
+
+
+def start_celery_worker(redis_url: str, *, concurrency: int = 2, timeout: float = 60.0) -> WorkerProcess:
+    from portal.core.models import WorkerHeartbeat
+
+    hostname = f"test-{uuid.uuid4().hex[:8]}@plinth-tests"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": _broker_url(redis_url),
+        "PLINTH_HEARTBEAT_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    fd, name = tempfile.mkstemp(prefix="celery-worker-", suffix=".log")
+    os.close(fd)
+    log_path = Path(name)
+    cmd = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-n", hostname, "-l", "info"]
+    cmd += ["--pool", "prefork", "--concurrency", str(concurrency), "--without-mingle", "--without-gossip"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    worker = WorkerProcess(proc, hostname, log_path)
+    deadline = time.monotonic() + timeout
+    # The heartbeat row proves more than "ready" in the log: the worker reached our database.
+    while not WorkerHeartbeat.objects.filter(hostname=worker.hostname).exists():
+        if not worker.alive() or time.monotonic() > deadline:
+            worker.stop(timeout=5)
+            state = f"exited with {proc.returncode}" if proc.returncode is not None else "timed out"
+            tail = "\n".join(worker.log.splitlines()[-40:])
+            pytest.fail(f"Celery worker {state} before its first heartbeat.\n--- worker log ---\n{tail}")
+        time.sleep(0.2)
+    return worker
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, redis_url) -> Iterator[WorkerProcess]:
+    """A fresh Celery worker per test. Data must be committed to be seen: hence transactional_db."""
+    worker = start_celery_worker(redis_url)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        with contextlib.suppress(OSError):
+            worker.log_path.unlink()
+
+
+# --- Chromium -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A new browser context and page; a screenshot is saved to test-artifacts/screenshots/ afterwards."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    yield pg
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-180:]
+    with contextlib.suppress(Exception):  # a crashed page must not hide the test's own failure
+        pg.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    context.close()
