@@ -13,14 +13,13 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts import permissions
 
-from . import selectors, services
+from . import extensions, selectors, services
 from .descriptors.errors import DescriptorError
 from .filters import ORDERINGS, EntityFilter
 from .forms import LocationForm
 from .models import Location
 
 PAGE_SIZE = 25
-ENTITY_TABS = ("overview", "relations", "versions", "features", "lineage", "definition", "members")
 
 
 def entity_list(request):
@@ -78,18 +77,25 @@ def _entity_or_404(request, kind: str, namespace: str, name: str):
 
 def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "overview"):
     entity = _entity_or_404(request, kind, namespace, name)
-    if tab not in ENTITY_TABS:
+    tabs = _tabs_for(entity)
+    if tab not in {key for key, _ in tabs}:
         raise Http404("No such tab")
     related = selectors.related_entities(request.user, entity)
+    extension = extensions.TABS.get(tab)
     context = {
         "entity": entity,
         "tab": tab,
-        "tabs": _tabs_for(entity),
+        "tabs": tabs,
+        "extension_tab": extension.template if extension else None,
+        "overview_panels": extensions.panels_for(request, entity, "overview") if tab == "overview" else [],
+        "action_panels": extensions.panels_for(request, entity, "actions"),
         "related": related,
         "errors": selectors.entity_errors(entity),
         "starred": selectors.is_starred(request.user, entity),
         "can_edit": permissions.can(request.user, permissions.Action.EDIT, entity),
     }
+    if extension and extension.context:
+        context.update(extension.context(request, entity))
     if tab == "relations":
         try:
             depth = int(request.GET.get("depth", "1"))
@@ -124,7 +130,10 @@ def _tabs_for(entity) -> list[tuple[str, str]]:
         "api": [("definition", "Definition")],
         "group": [("members", "Members & ownership")],
     }
-    return tabs + extra.get(entity.kind_key, [])
+    builtin = tabs + extra.get(entity.kind_key, [])
+    registered = extensions.tabs_for(entity)
+    replaced = {t.key for t in registered}
+    return [t for t in builtin if t[0] not in replaced] + [(t.key, t.label) for t in registered]
 
 
 @require_POST

@@ -227,3 +227,30 @@ def page(browser, request):
     with contextlib.suppress(Exception):  # a crashed page must not hide the test's own failure
         pg.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     context.close()
+
+
+# --- domain fixtures shared by every app's tests ---------------------------------------------
+
+SHARED_COMPAT = ROOT.parent / "shared" / "compat" / "backstage"
+
+
+@pytest.fixture
+def demo_org(db):
+    """The demo organisation (teams, users, roles) and its catalog, as `make run` loads it.
+
+    Returns {"teams": {name: Team}, "users": {username: User}}; every demo password is
+    `portal.core.demo.DEMO_PASSWORD`."""
+    from portal.core import demo
+
+    org = demo.load_org()
+    plan = demo.load_catalog()
+    assert not plan.errors, [str(e) for e in plan.errors]
+    return org
+
+
+@pytest.fixture
+def backstage_compat() -> Path:
+    """../shared/compat/backstage (read-only); skips with a clear message when absent."""
+    if not SHARED_COMPAT.is_dir():
+        pytest.skip(f"Backstage compatibility corpus not found at {SHARED_COMPAT} (../shared/compat/backstage)")
+    return SHARED_COMPAT

@@ -55,7 +55,25 @@ def load_org(password: str = DEMO_PASSWORD) -> dict[str, object]:
     return {"teams": teams, "users": users}
 
 
+ROOT = Path(__file__).resolve().parents[2]
+# Locations the demo registers, in order. Apps ship their own descriptors (the portal's own docs entity,
+# the built-in software templates); a location whose file does not exist yet is skipped.
+DEMO_LOCATIONS = [
+    CATALOG_DIR / "catalog-info.yaml",
+    ROOT / "docs" / "catalog-info.yaml",
+    ROOT / "portal" / "scaffolder" / "builtin" / "catalog-info.yaml",
+]
+
+
 def load_catalog(actor=None):
+    """Register the demo locations; returns the plan of the main one (errors of all are merged)."""
     from catalog import services
 
-    return services.location_register(target=str(CATALOG_DIR / "catalog-info.yaml"), actor=actor, file_roots=None)
+    plans = [services.location_register(target=str(path), actor=actor, file_roots=None)
+             for path in DEMO_LOCATIONS if path.exists()]
+    main = plans[0]
+    for extra in plans[1:]:
+        main.read.errors.extend(extra.read.errors)
+        main.conflicts.extend(extra.conflicts)
+        main.added.extend(extra.added)
+    return main

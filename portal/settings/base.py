@@ -33,6 +33,10 @@ INSTALLED_APPS = [
     "portal.core",
     "portal.accounts",
     "catalog",
+    "portal.search",
+    "portal.governance",
+    "portal.scaffolder",
+    "portal.techdocs",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.navigation",
+                "portal.governance.context_processors.navigation",
             ],
         },
     },
@@ -192,6 +197,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "catalog-refresh-locations": {"task": "catalog.tasks.refresh_due_locations", "schedule": 60.0},
     "catalog-mlflow-sync": {"task": "catalog.tasks.sync_mlflow", "schedule": 300.0},
+    "governance-relay-outbox": {"task": "portal.governance.tasks.relay_outbox", "schedule": 5.0},
+    "governance-check-slas": {"task": "portal.governance.tasks.check_slas", "schedule": 60.0},
+    "scaffolder-reap-stale-runs": {"task": "portal.scaffolder.tasks.reap_stale_runs", "schedule": 60.0},
 }
 
 PLINTH_WORKER_STALE_SECONDS = ENV.worker_stale_seconds

@@ -7,17 +7,6 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "compat" / "backstage"
 
 
 @pytest.fixture
-def demo_org(db):
-    """The demo organisation (teams, users, roles) and its catalog, as `make run` loads it."""
-    from portal.core import demo
-
-    org = demo.load_org()
-    plan = demo.load_catalog()
-    assert not plan.errors, [str(e) for e in plan.errors]
-    return org
-
-
-@pytest.fixture
 def backstage_examples() -> Path:
     path = SHARED / "examples"
     if not path.is_dir():

@@ -1,0 +1,1 @@
+"""Approval workflows, Rego policy gates, reviews and the audit views."""

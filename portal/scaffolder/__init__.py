@@ -1,0 +1,1 @@
+"""Software templates, scaffolder actions and runs."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ScaffolderConfig(AppConfig):
+    name = "portal.scaffolder"
+    label = "scaffolder"

@@ -1,0 +1,1 @@
+"""One search service for the whole portal: index registry, backends, query parser."""
