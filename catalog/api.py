@@ -105,6 +105,33 @@ def backstage_filter(params) -> Q:
     return combined
 
 
+SIMPLE_FILTER_KEYS = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "lifecycle", "spec.owner": "owner",
+                      "metadata.namespace": "namespace"}
+
+
+def count_params(request):
+    """The request's filters as list-page parameters, so counts can come from the facet cube.
+
+    A single `filter` clause of simple `key=value` parts translates; OR-ed clauses and other fields
+    make the cube inapplicable (a parameter it does not know sends the count down the live path)."""
+    params = request.query_params.copy()
+    clauses = params.pop("filter", [])
+    if len(clauses) > 1:
+        params["filter"] = "or"
+        return params
+    for clause in clauses:
+        for part in clause.split(","):
+            key, sep, value = part.partition("=")
+            name = SIMPLE_FILTER_KEYS.get(key.strip())
+            if not part.strip():
+                continue
+            if not sep or name is None or name in params:
+                params["filter"] = "complex"
+                return params
+            params[name] = value.strip()
+    return params
+
+
 def filtered(request):
     qs = selectors.entity_list(request.user).filter(backstage_filter(request.query_params))
     fs = EntityFilter(request.query_params, queryset=qs, request=request)
@@ -172,7 +199,7 @@ def entity_list(request):
     limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
     fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
     qs = filtered(request)
-    total = qs.count()
+    total, _ = selectors.list_counts(request.user, count_params(request), qs, [])
     raw_cursor = request.query_params.get("cursor")
     if raw_cursor:
         cursor = _decode_cursor(raw_cursor, order)
@@ -227,7 +254,8 @@ def entity_facets(request):
     if unknown:
         raise ValidationError({"facet": f"Unknown facet '{unknown[0][:40]}'. Known: {', '.join(names)}."})
     qs = filtered(request)
-    counts = selectors.facets(qs, [names[f] for f in requested[:10]])
+    wanted = [names[f] for f in requested[:10]]
+    _, counts = selectors.list_counts(request.user, count_params(request), qs, wanted)
     return Response({"facets": {f: counts.get(names[f], []) for f in requested[:10]}})
 
 

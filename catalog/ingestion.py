@@ -18,7 +18,7 @@ from django.conf import settings
 
 from .descriptors.errors import DescriptorError
 from .descriptors.fetch import fetch_url
-from .descriptors.loader import Document, load_documents
+from .descriptors.loader import Document, load_documents, load_documents_fast
 from .descriptors.placeholders import resolve_placeholders
 from .descriptors.refs import parse_ref
 from .descriptors.relations import derive_relations
@@ -61,8 +61,9 @@ class Candidate:
             "api_version": self.data["apiVersion"],
             "title": str(meta.get("title") or "")[:300],
             "description": str(meta.get("description") or ""),
-            "spec_type": str(spec.get("type") or "")[:100] if isinstance(spec.get("type"), str) else "",
-            "lifecycle": str(spec.get("lifecycle") or "")[:100] if isinstance(spec.get("lifecycle"), str) else "",
+            # Lowercased: filters and facets compare case-insensitively, as Backstage does.
+            "spec_type": spec["type"][:100].lower() if isinstance(spec.get("type"), str) else "",
+            "lifecycle": spec["lifecycle"][:100].lower() if isinstance(spec.get("lifecycle"), str) else "",
             "owner_ref": owner,
             "system_ref": system,
             "visibility": "private" if visibility == "private" else "internal",
@@ -92,7 +93,13 @@ def _ref_key(value, default_kind: str) -> str:
 
 
 def content_hash(data: dict) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(dump(data).encode()).hexdigest()
+
+
+def dump(data: dict) -> str:
+    """The stored JSON text of a descriptor; also what its content hash covers. Key order is the
+    author's (YAML order), which is stable for an unchanged file."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def classify_target(target: str) -> str:
@@ -140,6 +147,7 @@ class Reader:
         self.known = known or {}
         self.result = ReadResult()
         self._seen: set[str] = set()
+        self._placeholders = True  # whether the source being read mentions $text/$json/$yaml
 
     # -- sources -------------------------------------------------------------------------
     def initial_sources(self) -> list[str]:
@@ -216,29 +224,59 @@ class Reader:
             self.result.unchanged_sources.add(source)
             self.result.children[source] = list(known[1])
             return list(known[1])
-        documents, errors = load_documents(raw, source, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES)
-        self.result.errors.extend(errors)
+        max_bytes = settings.PLINTH_CATALOG_MAX_BYTES
+        self._placeholders = any(marker in raw for marker in (b"$text", b"$json", b"$yaml"))
+        fast = load_documents_fast(raw, source, max_bytes=max_bytes)
+        if fast is not None:
+            outcome = self.read_documents(fast, [])
+            if not outcome[2]:
+                return self.commit_source(source, *outcome)
+        # The careful loader: counts aliases and nesting as it goes, and knows the line of every key.
+        documents, errors = load_documents(raw, source, max_bytes=max_bytes)
+        return self.commit_source(source, *self.read_documents(documents, errors))
+
+    def read_documents(self, documents: list[Document], errors: list) -> tuple[list, list, list]:
+        candidates: list[Candidate] = []
         children: list[str] = []
+        errors = list(errors)
         for doc in documents:
-            children.extend(self.read_document(doc))
+            candidate, doc_children, doc_errors = self.read_document(doc)
+            errors.extend(doc_errors)
+            if candidate is not None:
+                candidates.append(candidate)
+            children.extend(doc_children)
+        return candidates, children, errors
+
+    def commit_source(self, source: str, candidates: list, children: list, errors: list) -> list[str]:
+        for candidate in candidates:
+            previous = self.result.candidates.get(candidate.ref)
+            if previous is not None:
+                errors.append(DescriptorError(
+                    f"Entity {candidate.ref} is defined twice (first at {previous.source}:{previous.line}).",
+                    source=candidate.source, line=candidate.line, field="metadata.name",
+                ))
+                continue
+            self.result.candidates[candidate.ref] = candidate
+        self.result.errors.extend(errors)
         self.result.children[source] = children
         return children
 
-    def read_document(self, doc: Document) -> list[str]:
-        try:
-            data = resolve_placeholders(
-                doc.data, base=doc.source, read=self.read_bytes, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES,
-                root=self.root,
-            )
-        except DescriptorError as exc:
-            exc.source, exc.line = exc.source or doc.source, exc.line or doc.line
-            self.result.errors.append(exc)
-            return []
+    def read_document(self, doc: Document) -> tuple[Candidate | None, list[str], list[DescriptorError]]:
+        """One document → (candidate or None, Location targets, errors). Writes nothing."""
+        data = doc.data
+        if self._placeholders:
+            try:
+                data = resolve_placeholders(
+                    doc.data, base=doc.source, read=self.read_bytes, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES,
+                    root=self.root,
+                )
+            except DescriptorError as exc:
+                exc.source, exc.line = exc.source or doc.source, exc.line or doc.line
+                return None, [], [exc]
         resolved = Document(data=data, source=doc.source, line=doc.line, index=doc.index, field_lines=doc.field_lines)
         errors = validate_entity(resolved)
         if errors:
-            self.result.errors.extend(errors)
-            return []
+            return None, [], errors
         data = normalize(data)
         kind = CANONICAL_KIND[str(data["kind"]).lower()]
         meta = data["metadata"]
@@ -248,23 +286,15 @@ class Reader:
             source=doc.source, line=doc.line, content_hash=content_hash(data),
             relations=[(rtype, target.key()) for rtype, target in derive_relations(data)],
         )
-        previous = self.result.candidates.get(candidate.ref)
-        if previous is not None:
-            self.result.errors.append(DescriptorError(
-                f"Entity {candidate.ref} is defined twice (first at {previous.source}:{previous.line}).",
-                source=doc.source, line=doc.line, field="metadata.name",
-            ))
-            return []
-        self.result.candidates[candidate.ref] = candidate
         if kind != "Location":
-            return []
+            return candidate, [], []
         spec = data.get("spec") or {}
         targets = ([spec["target"]] if spec.get("target") else []) + list(spec.get("targets") or [])
-        children = []
+        children, errors = [], []
         for target in targets:
             try:
                 children.append(self.resolve_child(doc.source, str(target)))
             except DescriptorError as exc:
                 exc.line = exc.line or doc.line
-                self.result.errors.append(exc)
-        return children
+                errors.append(exc)
+        return candidate, children, errors

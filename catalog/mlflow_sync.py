@@ -119,6 +119,9 @@ def _entity_from_mlflow(model: dict) -> Entity:
         api_version=data["apiVersion"], description=data["metadata"]["description"], spec_type=data["spec"]["type"],
         lifecycle="experimental", tags=["mlflow"], data=data, source="mlflow", content_hash=content_hash(data)))
     if created:
+        from . import facets
+
+        facets.bump()
         audit_record(actor=None, action="catalog.entity.create", target=ref, after={"source": "mlflow"})
     return entity
 

@@ -228,3 +228,12 @@ class MlflowSyncState(models.Model):
 
     def __str__(self) -> str:
         return f"MLflow sync (last success {self.last_success_at})"
+
+
+class CatalogState(models.Model):
+    """A single row whose version changes with every catalog write: caches key on it."""
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalog version {self.version}"

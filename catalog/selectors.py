@@ -67,6 +67,21 @@ def facets(queryset: QuerySet[Entity], names: list[str]) -> dict[str, list[dict]
     return result
 
 
+def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> tuple[int, dict[str, list[dict]]]:
+    """Total and facet counts of a filtered list: from the cached facet cube when the filters allow,
+    otherwise counted live over the (already narrowed) queryset."""
+    from . import facets as cube
+
+    simple = cube.simple_filters(params)
+    if simple is not None:
+        total, found = cube.counts(user, simple, names)
+        missing = [n for n in names if n not in found]
+        if missing:
+            found.update(facets(queryset, missing))
+        return total, {n: found[n] for n in names if n in found}
+    return queryset.count(), facets(queryset, names)
+
+
 def relations_of(entity: Entity) -> list[Relation]:
     return list(Relation.objects.filter(source_ref=entity.ref).order_by("type", "target_ref"))
 

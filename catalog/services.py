@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
 
-from . import signals
+from . import facets, signals
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import inverse
-from .ingestion import Candidate, Reader, ReadResult, classify_target
+from .ingestion import Candidate, Reader, ReadResult, classify_target, dump
 from .models import Entity, EntityTag, Location, LocationSource, ProcessingError, Relation, Star
 
 log = logging.getLogger("plinth.catalog")
@@ -128,12 +130,56 @@ def _team_ids(plan: Plan) -> dict[str, int]:
     return {f"group:default/{name}": pk for pk, name in Team.objects.values_list("id", "name")}
 
 
-def _relation_rows(entity_id: int, cand: Candidate) -> list[Relation]:
+def _relation_rows(entity_id: int, cand: Candidate) -> list[tuple]:
     rows = []
     for rtype, target in cand.relations:
-        rows.append(Relation(origin_id=entity_id, source_ref=cand.ref, type=rtype, target_ref=target))
-        rows.append(Relation(origin_id=entity_id, source_ref=target, type=inverse(rtype), target_ref=cand.ref))
+        rows.append((entity_id, cand.ref, rtype, target))
+        rows.append((entity_id, target, inverse(rtype), cand.ref))
     return rows
+
+
+def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
+    """executemany straight to the table: at 250k entities the ORM's per-object cost dominates."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 10_000):
+            cursor.executemany(sql, rows[start:start + 10_000])
+
+
+_ENTITY_COLUMNS = ["uid", "ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title",
+                   "description", "spec_type", "lifecycle", "owner_ref", "owner_team_id", "system_ref", "visibility",
+                   "tags", "data", "location_id", "source", "content_hash", "orphan", "error_count", "created_at",
+                   "updated_at"]
+
+
+def _insert_entities(candidates: list[Candidate], location: Location, teams: dict[str, int], now) -> dict[str, int]:
+    """Insert new entities; returns ref -> id."""
+    fields = {f.attname: f for f in Entity._meta.concrete_fields}
+    prep = {name: fields[name] for name in ("uid", "tags", "data", "created_at")}
+    when = prep["created_at"].get_db_prep_save(now, connection)
+    sqlite = connection.vendor == "sqlite"  # JSON columns are plain text there: skip the adapters
+    rows = []
+    for cand in candidates:
+        cols = cand.columns()
+        cols.update(owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
+                    error_count=0, created_at=when, updated_at=when)
+        if sqlite:
+            cols.update(uid=uuid.uuid4().hex, tags=json.dumps(cols["tags"]), data=dump(cols["data"]))
+        else:
+            cols.update(uid=prep["uid"].get_db_prep_save(uuid.uuid4(), connection),
+                        tags=prep["tags"].get_db_prep_save(cols["tags"], connection),
+                        data=prep["data"].get_db_prep_save(cols["data"], connection))
+        rows.append(tuple(cols[c] for c in _ENTITY_COLUMNS))
+    _bulk_insert(Entity, _ENTITY_COLUMNS, rows)
+    ids: dict[str, int] = {}
+    refs = [c.ref for c in candidates]
+    for chunk in _chunks(refs):
+        ids.update(Entity.objects.filter(ref__in=chunk).values_list("ref", "id"))
+    return ids
 
 
 def _write_errors(location: Location, plan: Plan) -> None:
@@ -157,11 +203,7 @@ def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Loc
         location = Location.objects.create(type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
     teams = _team_ids(plan)
 
-    new_entities = []
-    for cand in plan.added:
-        cols = cand.columns()
-        new_entities.append(Entity(location=location, owner_team_id=teams.get(cols["owner_ref"]), **cols))
-    Entity.objects.bulk_create(new_entities, batch_size=BATCH)
+    new_ids = _insert_entities(plan.added, location, teams, now)
 
     changed_ids = [pk for pk, _ in plan.changed]
     if plan.changed:
@@ -176,14 +218,14 @@ def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Loc
             Relation.objects.filter(origin_id__in=chunk).delete()
             EntityTag.objects.filter(entity_id__in=chunk).delete()
 
-    relation_rows: list[Relation] = []
-    tag_rows: list[EntityTag] = []
-    written = [(e.pk, c) for e, c in zip(new_entities, plan.added, strict=True)] + plan.changed
+    relation_rows: list[tuple] = []
+    tag_rows: list[tuple] = []
+    written = [(new_ids[c.ref], c) for c in plan.added] + plan.changed
     for pk, cand in written:
         relation_rows.extend(_relation_rows(pk, cand))
-        tag_rows.extend(EntityTag(entity_id=pk, tag=t) for t in dict.fromkeys(cand.data["metadata"].get("tags") or []))
-    Relation.objects.bulk_create(relation_rows, batch_size=BATCH)
-    EntityTag.objects.bulk_create(tag_rows, batch_size=BATCH)
+        tag_rows.extend((pk, t) for t in dict.fromkeys(cand.data["metadata"].get("tags") or []))
+    _bulk_insert(Relation, ["origin_id", "source_ref", "type", "target_ref"], relation_rows)
+    _bulk_insert(EntityTag, ["entity_id", "tag"], tag_rows)
 
     removed_ids = [pk for pk, _ in plan.removed]
     for chunk in _chunks(removed_ids):
@@ -197,6 +239,8 @@ def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Loc
         for chunk in _chunks([pk for pk, _ in written]):
             Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)
 
+    if plan.added or plan.changed or plan.removed or plan.kept_with_errors:
+        facets.bump()
     _write_errors(location, plan)
     _store_sources(location, plan)
     location.refreshed_at = now
@@ -272,6 +316,7 @@ def location_unregister(*, location: Location, actor) -> list[str]:
     target, pk = location.target, location.pk
     Entity.objects.filter(location=location).delete()
     location.delete()
+    facets.bump()
     audit_record(actor=actor, action="catalog.location.unregister", target=f"location:{pk}",
                  before={"target": target, "entities": refs[:AUDIT_REF_CAP], "entity_count": len(refs)})
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))

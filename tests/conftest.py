@@ -155,8 +155,6 @@ def _broker_url(redis_url: str) -> str:
 
 
 def start_celery_worker(redis_url: str, *, concurrency: int = 2, timeout: float = 60.0) -> WorkerProcess:
-    from portal.core.models import WorkerHeartbeat
-
     hostname = f"test-{uuid.uuid4().hex[:8]}@plinth-tests"
     env = {
         **os.environ,
@@ -177,16 +175,25 @@ def start_celery_worker(redis_url: str, *, concurrency: int = 2, timeout: float 
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     worker = WorkerProcess(proc, hostname, log_path)
+    try:
+        _wait_for_heartbeat(worker, timeout)
+    except BaseException:
+        worker.stop(timeout=5)  # never leak a worker, whatever interrupted the wait
+        raise
+    return worker
+
+
+def _wait_for_heartbeat(worker: WorkerProcess, timeout: float) -> None:
+    from portal.core.models import WorkerHeartbeat
+
     deadline = time.monotonic() + timeout
     # The heartbeat row proves more than "ready" in the log: the worker reached our database.
     while not WorkerHeartbeat.objects.filter(hostname=worker.hostname).exists():
         if not worker.alive() or time.monotonic() > deadline:
-            worker.stop(timeout=5)
-            state = f"exited with {proc.returncode}" if proc.returncode is not None else "timed out"
-            tail = "\n".join(worker.log.splitlines()[-40:])
+            state = f"exited with {worker.proc.returncode}" if not worker.alive() else "timed out"
+            tail = "\n".join(worker.log.splitlines()[-15:])
             pytest.fail(f"Celery worker {state} before its first heartbeat.\n--- worker log ---\n{tail}")
         time.sleep(0.2)
-    return worker
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 NAME_RE = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
 NAMESPACE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -28,6 +29,8 @@ MAX_PREFIX = 253
 def non_ascii_problem(value: str) -> str | None:
     """Name the first non-ASCII character: homoglyphs (Cyrillic 'а') and invisible characters
     (zero-width space) make two different names look identical, so they get a specific message."""
+    if value.isascii():  # the common case, checked in C
+        return None
     for ch in value:
         if ord(ch) > 127:
             return f"contains non-ASCII character U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}"
@@ -35,6 +38,8 @@ def non_ascii_problem(value: str) -> str | None:
 
 
 def _grammar_problem(value, what: str, regex: re.Pattern, rule: str, max_len: int = MAX_NAME) -> str | None:
+    if isinstance(value, str) and len(value) <= max_len and value.isascii() and regex.fullmatch(value):
+        return None  # fast path: valid
     if not isinstance(value, str):
         return f"{what} must be a string, not {type(value).__name__}"
     if not value:
@@ -131,6 +136,19 @@ def parse_ref(
     ref: str | dict, *, default_kind: str | None = None, default_namespace: str = "default"
 ) -> EntityRef:
     """Parse an entity reference; raise ValueError naming what is wrong."""
+    if isinstance(ref, str):  # the same owners, systems and datasets recur across a catalog
+        return _parse_ref_cached(ref, default_kind, default_namespace)
+    return _parse_ref(ref, default_kind=default_kind, default_namespace=default_namespace)
+
+
+@lru_cache(maxsize=65536)
+def _parse_ref_cached(ref: str, default_kind: str | None, default_namespace: str) -> EntityRef:
+    return _parse_ref(ref, default_kind=default_kind, default_namespace=default_namespace)
+
+
+def _parse_ref(
+    ref: str | dict, *, default_kind: str | None = None, default_namespace: str = "default"
+) -> EntityRef:
     if isinstance(ref, dict):
         unknown = set(ref) - {"kind", "namespace", "name"}
         if unknown:
