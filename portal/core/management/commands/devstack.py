@@ -208,7 +208,9 @@ class Command(BaseCommand):
         mlflow = Path(sys.executable).with_name("mlflow")
         store, artifacts = f"sqlite:///{home / 'mlflow.db'}", str(home / "artifacts")
         cmd = [str(mlflow), "server", "--backend-store-uri", store, "--default-artifact-root", artifacts]
-        sup.start("mlflow", [*cmd, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
+        # MLflow logs every HTTP request at INFO; the portal's own lines matter more in this terminal.
+        quiet = ["--uvicorn-opts", "--log-level warning"]
+        sup.start("mlflow", [*cmd, "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *quiet])
         t0 = time.monotonic()
         self._wait(sup, f"{local}/health", MLFLOW_READY_SECONDS, "mlflow")
         sup.say("devstack", f"MLflow ready at {local} in {time.monotonic() - t0:.1f} s")
