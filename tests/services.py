@@ -320,9 +320,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     results: list[tuple[str, int, float]] = []
     try:
-        with running_services(kinds, verbose=True) as urls:
+        with running_services(kinds, verbose=True) as urls, tempfile.TemporaryDirectory(prefix="plinth-run-") as scratch:
             base_env = dict(os.environ)
             base_env.update({ENV_NAMES[kind]: url for kind, url in urls.items()})
+            # Scaffolder workspaces and published repositories of this run stay out of var/.
+            base_env.setdefault("PLINTH_SCAFFOLDER_ROOT", str(Path(scratch) / "scaffolder"))
             for prod, cmd in commands:
                 env = dict(base_env)
                 if prod:

@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("scaffolder/templates", api.template_list, name="api-scaffolder-templates"),
+    path("scaffolder/runs", api.run_create, name="api-scaffolder-runs"),
+    path("scaffolder/runs/<uuid:uid>", api.run_detail, name="api-scaffolder-run"),
+]

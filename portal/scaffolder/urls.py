@@ -1,4 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "scaffolder"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("templates/<str:namespace>/<str:name>/", views.template_form, name="template"),
+    path("runs/", views.run_list, name="runs"),
+    path("runs/<uuid:uid>/", views.run_detail, name="run"),
+    path("runs/<uuid:uid>/download/", views.run_download, name="download"),
+]

@@ -200,6 +200,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "governance-relay-outbox": {"task": "portal.governance.tasks.relay_outbox", "schedule": 5.0},
     "governance-check-slas": {"task": "portal.governance.tasks.check_slas", "schedule": 60.0},
     "scaffolder-reap-stale-runs": {"task": "portal.scaffolder.tasks.reap_stale_runs", "schedule": 60.0},
+    # Docs also change without their descriptor changing; unchanged folders are skipped by hash.
+    "techdocs-rebuild": {"task": "portal.techdocs.tasks.rebuild_all_docs", "schedule": 900.0},
 }
 
 PLINTH_WORKER_STALE_SECONDS = ENV.worker_stale_seconds
@@ -240,3 +242,6 @@ LOGGING = {
 MLFLOW_HOST = urlparse(MLFLOW_TRACKING_URI).hostname
 CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
 PLINTH_CATALOG_FILE_ROOTS = ENV.catalog_file_roots
+if ENV.scaffolder_root:
+    # Workspaces, published repositories and per-run secret files; web and workers must share it.
+    PLINTH_SCAFFOLDER_ROOT = ENV.scaffolder_root

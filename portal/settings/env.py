@@ -65,6 +65,7 @@ class Environment:
     catalog_allowed_hosts: list[str]
     catalog_allow_private_urls: bool
     catalog_file_roots: list[str]
+    scaffolder_root: str | None
 
 
 def read() -> Environment:
@@ -90,6 +91,7 @@ def read() -> Environment:
         # Folders that users may register file/directory locations from (the server operator's
         # `manage.py catalog register` is not limited). Default: the folder holding this checkout.
         catalog_file_roots=_list("PLINTH_CATALOG_FILE_ROOTS", [str(BASE_DIR.parent)]),
+        scaffolder_root=os.environ.get("PLINTH_SCAFFOLDER_ROOT") or None,
     )
 
 

@@ -1,0 +1,572 @@
+"""The action registry: what a template step may do. Add an action with `@action("name", …)`.
+
+Every action receives an ActionContext and returns its outputs (a dict the next steps read as
+`${{ steps.<id>.output.<key> }}`). File actions go through `ctx.workspace`, which refuses paths
+outside the run's workspace and enforces the file-count and byte caps.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from . import conf
+from .expressions import parse_repo_url, render_string
+from .paths import PathError, check_relative, inside, safe_join, walk_files
+
+__all__ = ["ACTIONS", "ALIASES", "ActionContext", "ActionError", "Workspace", "action", "resolve_action"]
+
+
+class ActionError(Exception):
+    """A step failed for a reason the user can act on; the message is shown on the run page."""
+
+
+class CapExceeded(ActionError):
+    pass
+
+
+@dataclass
+class ActionSpec:
+    name: str
+    func: Callable[[ActionContext], dict]
+    required: tuple[str, ...] = ()
+    description: str = ""
+    publishes: bool = False  # skipped (with a log line) in a dry run
+
+
+ACTIONS: dict[str, ActionSpec] = {}
+# Backstage actions that have a local equivalent here.
+ALIASES: dict[str, str] = {
+    "publish:github": "publish:git",
+    "publish:gitlab": "publish:git",
+    "publish:bitbucket": "publish:git",
+    "publish:bitbucketCloud": "publish:git",
+    "publish:bitbucketServer": "publish:git",
+    "publish:azure": "publish:git",
+    "publish:gerrit": "publish:git",
+    "publish:gitea": "publish:git",
+}
+
+
+def action(name: str, *, required: tuple[str, ...] = (), description: str = "", publishes: bool = False):
+    def register(func):
+        ACTIONS[name] = ActionSpec(
+            name, func, required, description or (func.__doc__ or "").strip(), publishes
+        )
+        return func
+
+    return register
+
+
+def resolve_action(name: str) -> str | None:
+    if name in ACTIONS:
+        return name
+    return ALIASES.get(name)
+
+
+class Workspace:
+    """The run's folder, with the caps. All writes of all actions go through here."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, rel: str, *, what: str = "path") -> Path:
+        try:
+            return safe_join(self.root, rel, what=what)
+        except PathError as exc:
+            raise ActionError(str(exc)) from exc
+
+    def files(self) -> list[tuple[str, Path]]:
+        try:
+            return walk_files(self.root, what="workspace")
+        except PathError as exc:
+            raise ActionError(str(exc)) from exc
+
+    def usage(self) -> tuple[int, int]:
+        files = self.files()
+        return len(files), sum(p.stat().st_size for _, p in files)
+
+    def write(self, rel: str, content: bytes, *, overwrite: bool = True, mode: int | None = None) -> Path:
+        if len(content) > conf.max_file_bytes():
+            raise CapExceeded(
+                f"{rel}: {len(content)} bytes is over the per-file cap of {conf.max_file_bytes()} bytes"
+            )
+        target = self.path(rel)
+        existed = target.exists()
+        if existed and not overwrite:
+            raise ActionError(f"{rel} already exists in the workspace")
+        count, total = self.usage()
+        old = target.stat().st_size if existed else 0
+        if not existed and count + 1 > conf.max_files():
+            raise CapExceeded(
+                f"the run would write more than {conf.max_files()} files (the cap); nothing was published"
+            )
+        if total - old + len(content) > conf.max_bytes():
+            raise CapExceeded(
+                f"the run would write more than {conf.max_bytes()} bytes (the cap); nothing was published"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not inside(self.root, target.parent):
+            raise ActionError(f"{rel} resolves outside the workspace")
+        target.write_bytes(content)
+        if mode is not None:
+            target.chmod(mode & 0o755)
+        return target
+
+
+@dataclass
+class ActionContext:
+    run: Any  # models.Run
+    step: Any  # templates.Step
+    template: Any  # templates.Template
+    workspace: Workspace
+    input: dict
+    dry_run: bool
+    user: Any
+    log: Callable[[str], None]
+    secrets: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # shared between steps of one run (e.g. the last publish)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _skeleton_dir(ctx: ActionContext, url: Any) -> Path:
+    text = str(url or ".")
+    scheme = urlsplit(text).scheme
+    if scheme and len(scheme) > 1:
+        raise ActionError(
+            f"cannot fetch {text!r}: only folders next to the template can be fetched "
+            "(remote URLs are not supported here)"
+        )
+    base = ctx.template.base_dir
+    if not base.is_dir():
+        raise ActionError(
+            "the template's folder is not readable (templates from URLs cannot fetch skeletons)"
+        )
+    try:
+        folder = safe_join(base, text, what="skeleton url")
+    except PathError as exc:
+        raise ActionError(str(exc).replace("the workspace", "the template's folder")) from exc
+    if not folder.is_dir():
+        raise ActionError(f"skeleton folder {text!r} does not exist next to the template")
+    return folder
+
+
+def _target(ctx: ActionContext) -> str:
+    target = str(ctx.input.get("targetPath") or ".")
+    try:
+        return check_relative(target, what="targetPath").as_posix()
+    except PathError as exc:
+        raise ActionError(str(exc)) from exc
+
+
+def _join(prefix: str, rel: str) -> str:
+    return rel if prefix in ("", ".") else f"{prefix}/{rel}"
+
+
+def _matches(rel: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(rel, p.lstrip("./")) or fnmatch.fnmatch(rel, p) for p in patterns)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+# --- fetch --------------------------------------------------------------------------------------
+
+
+@action("fetch:template", required=("url",), description="Render a skeleton folder with the template values.")
+def fetch_template(ctx: ActionContext) -> dict:
+    folder = _skeleton_dir(ctx, ctx.input.get("url"))
+    target = _target(ctx)
+    values = ctx.input.get("values") or {}
+    if not isinstance(values, dict):
+        raise ActionError("input 'values' must be a mapping")
+    raw_patterns = [
+        str(p)
+        for p in _as_list(ctx.input.get("copyWithoutRender"))
+        + _as_list(ctx.input.get("copyWithoutTemplating"))
+    ]
+    extension = ctx.input.get("templateFileExtension")
+    if extension is True:
+        extension = ".njk"
+    render_ctx = {"values": values}
+    try:
+        files = walk_files(folder)
+    except PathError as exc:
+        raise ActionError(str(exc)) from exc
+    written = 0
+    for rel, path in files:
+        raw = path.read_bytes()
+        plain = _matches(rel, raw_patterns)
+        if extension:
+            plain = plain or not rel.endswith(str(extension))
+        out_rel = rel
+        if not plain and extension:
+            out_rel = rel[: -len(str(extension))]
+        out_rel = render_string(out_rel, render_ctx, name=f"file name {rel}") if "${{" in out_rel else out_rel
+        if not out_rel.strip() or out_rel.endswith("/"):
+            continue  # a name rendered to nothing: Backstage skips such files
+        content = raw
+        if not plain:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None  # binary: copied as is
+            if text is not None:
+                content = render_string(text, render_ctx, name=rel).encode("utf-8")
+        ctx.workspace.write(_join(target, out_rel), content, mode=path.stat().st_mode)
+        written += 1
+    ctx.log(
+        f"rendered {written} file(s) from {folder.relative_to(ctx.template.base_dir).as_posix() or '.'} "
+        f"into {target}"
+    )
+    return {"files": written}
+
+
+@action("fetch:plain", required=("url",), description="Copy a folder next to the template without rendering.")
+def fetch_plain(ctx: ActionContext) -> dict:
+    folder = _skeleton_dir(ctx, ctx.input.get("url"))
+    target = _target(ctx)
+    try:
+        files = walk_files(folder)
+    except PathError as exc:
+        raise ActionError(str(exc)) from exc
+    for rel, path in files:
+        ctx.workspace.write(_join(target, rel), path.read_bytes(), mode=path.stat().st_mode)
+    ctx.log(f"copied {len(files)} file(s) into {target}")
+    return {"files": len(files)}
+
+
+# --- fs -----------------------------------------------------------------------------------------
+
+
+@action("fs:rename", required=("files",), description="Rename files inside the workspace.")
+def fs_rename(ctx: ActionContext) -> dict:
+    moved = 0
+    for item in _as_list(ctx.input.get("files")):
+        if not isinstance(item, dict) or not item.get("from") or not item.get("to"):
+            raise ActionError("each entry of 'files' needs 'from' and 'to'")
+        src = ctx.workspace.path(str(item["from"]), what="from")
+        dst = ctx.workspace.path(str(item["to"]), what="to")
+        if not src.exists():
+            raise ActionError(f"{item['from']} does not exist in the workspace")
+        if dst.exists() and not item.get("overwrite"):
+            raise ActionError(f"{item['to']} already exists (set overwrite: true to replace it)")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+        ctx.log(f"renamed {item['from']} → {item['to']}")
+        moved += 1
+    return {"renamed": moved}
+
+
+@action(
+    "fs:delete",
+    required=("files",),
+    description="Delete files or folders (globs allowed) inside the workspace.",
+)
+def fs_delete(ctx: ActionContext) -> dict:
+    deleted = 0
+    for pattern in _as_list(ctx.input.get("files")):
+        pattern = str(pattern)
+        try:
+            relative = check_relative(pattern, what="files").as_posix()
+        except PathError as exc:
+            raise ActionError(str(exc)) from exc
+        matches = sorted(ctx.workspace.root.glob(relative))
+        for path in matches:
+            if not inside(ctx.workspace.root, path) or path.is_symlink():
+                raise ActionError(f"{pattern}: refuses to delete outside the workspace")
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            deleted += 1
+            ctx.log(f"deleted {path.relative_to(ctx.workspace.root).as_posix()}")
+    return {"deleted": deleted}
+
+
+# --- debug --------------------------------------------------------------------------------------
+
+
+@action("debug:log", description="Write a message (and optionally the workspace listing) to the log.")
+def debug_log(ctx: ActionContext) -> dict:
+    if ctx.input.get("message") not in (None, ""):
+        ctx.log(str(ctx.input["message"]))
+    listing = ctx.input.get("listWorkspace")
+    if listing:
+        for rel, path in ctx.workspace.files():
+            ctx.log(f"  {rel} ({path.stat().st_size} bytes)")
+            if listing == "with-contents":
+                ctx.log(path.read_text(errors="replace")[:2000])
+    return {}
+
+
+@action(
+    "debug:wait", description="Wait (seconds, minutes or milliseconds); the run's time limit still applies."
+)
+def debug_wait(ctx: ActionContext) -> dict:
+    seconds = (
+        float(ctx.input.get("seconds") or 0)
+        + 60 * float(ctx.input.get("minutes") or 0)
+        + float(ctx.input.get("milliseconds") or 0) / 1000
+    )
+    ctx.log(f"waiting {seconds:g} s")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(min(0.2, max(0.0, end - time.monotonic())))
+    return {}
+
+
+# --- catalog ------------------------------------------------------------------------------------
+
+
+@action(
+    "catalog:write", required=("entity",), description="Write an entity descriptor file into the workspace."
+)
+def catalog_write(ctx: ActionContext) -> dict:
+    entity = ctx.input.get("entity")
+    if not isinstance(entity, dict):
+        raise ActionError("input 'entity' must be a mapping")
+    path = str(ctx.input.get("filePath") or "catalog-info.yaml")
+    ctx.workspace.write(path, yaml.safe_dump(entity, sort_keys=False, allow_unicode=True).encode())
+    ctx.log(f"wrote {path}")
+    return {}
+
+
+def _published_checkout(ctx: ActionContext, url: str) -> Path:
+    parts = urlsplit(url)
+    if parts.scheme not in ("file", ""):
+        raise ActionError(
+            f"cannot register {url!r}: only repositories published by this portal can be registered"
+        )
+    path = Path(parts.path)
+    checkouts = conf.publish_root() / "checkouts"
+    if not path.is_absolute() or not inside(checkouts, path):
+        raise ActionError(f"cannot register {url!r}: it is not a repository published by this portal")
+    return path
+
+
+@action(
+    "catalog:register", description="Register the published catalog-info.yaml in the catalog.", publishes=True
+)
+def catalog_register(ctx: ActionContext) -> dict:
+    from catalog import services as catalog_services
+    from catalog.descriptors.errors import DescriptorError
+
+    info_url = ctx.input.get("catalogInfoUrl")
+    if info_url:
+        target = _published_checkout(ctx, str(info_url))
+    else:
+        contents = ctx.input.get("repoContentsUrl") or ctx.state.get("repoContentsUrl")
+        if not contents:
+            raise ActionError(
+                "nothing to register: give 'catalogInfoUrl' or 'repoContentsUrl', or publish first"
+            )
+        base = _published_checkout(ctx, str(contents))
+        rel = str(ctx.input.get("catalogInfoPath") or "catalog-info.yaml").lstrip("/")
+        try:
+            target = safe_join(base, rel, what="catalogInfoPath")
+        except PathError as exc:
+            raise ActionError(str(exc)) from exc
+    if not target.is_file():
+        raise ActionError(f"{target.name} was not found in the published repository")
+    try:
+        plan = catalog_services.location_plan(target=str(target), file_roots=[str(conf.publish_root())])
+    except DescriptorError as exc:
+        raise ActionError(f"catalog: {exc}") from exc
+    if plan.errors:
+        raise ActionError(
+            "the generated catalog-info.yaml is invalid: " + "; ".join(str(e) for e in plan.errors[:10])
+        )
+    _check_owner_teams(ctx, plan)
+    plan = catalog_services.location_register(
+        target=str(target), actor=ctx.user, file_roots=[str(conf.publish_root())]
+    )
+    refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed] + list(plan.unchanged)
+    main = _main_ref(refs)
+    ctx.log(f"registered {len(refs)} entit{'y' if len(refs) == 1 else 'ies'}: {', '.join(sorted(refs))}")
+    return {"entityRef": main, "entityRefs": sorted(refs), "catalogInfoUrl": f"file://{target}"}
+
+
+_PREFERRED = ("model:", "featureset:", "pipeline:", "component:", "api:", "dataset:", "system:")
+
+
+def _main_ref(refs: list[str]) -> str:
+    for prefix in _PREFERRED:
+        for ref in refs:
+            if ref.startswith(prefix):
+                return ref
+    return next((r for r in refs if not r.startswith("location:")), refs[0] if refs else "")
+
+
+def _check_owner_teams(ctx: ActionContext, plan) -> None:
+    """Entities may only be registered for teams the user may edit (the catalog does not check this)."""
+    from portal.accounts.models import Team
+    from portal.accounts.permissions import Action, can_on_team
+
+    owners = {str((c.data.get("spec") or {}).get("owner") or "") for c in plan.added}
+    for owner in sorted(o for o in owners if o):
+        name = owner.split("/")[-1].split(":")[-1].lower()
+        if owner.lower().startswith("user:"):
+            continue
+        team = Team.objects.filter(name=name).first()
+        if team is not None and not can_on_team(ctx.user, Action.EDIT, team.pk):
+            raise ActionError(f"you may not register entities owned by team {team.name!r}")
+
+
+# --- publish ------------------------------------------------------------------------------------
+
+_REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _git_env(user) -> dict:
+    name = (user.get_full_name() or user.get_username()) if user is not None else "Plinth"
+    email = (getattr(user, "email", "") or "plinth@localhost") if user is not None else "plinth@localhost"
+    home = tempfile.gettempdir()
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "LANG": "C.UTF-8",
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": "Plinth scaffolder",
+        "GIT_COMMITTER_EMAIL": "plinth@localhost",
+    }
+
+
+def git(*args: str, env: dict, cwd: Path | None = None) -> str:
+    cmd = [
+        "git",
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        "protocol.file.allow=always",
+        *args,
+    ]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        raise ActionError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip()[:500]}")
+    return proc.stdout.strip()
+
+
+def _repo_names(ctx: ActionContext) -> tuple[str, str]:
+    repo_url = ctx.input.get("repoUrl")
+    if repo_url:
+        parsed = parse_repo_url(repo_url)
+        owner, repo = parsed["owner"] or parsed["organization"] or parsed["workspace"], parsed["repo"]
+    else:
+        owner, repo = (
+            str(ctx.input.get("owner") or "local"),
+            str(ctx.input.get("repo") or ctx.input.get("name") or ""),
+        )
+    if not repo:
+        raise ActionError("publish needs 'repoUrl' (host?owner=…&repo=…) or 'repo'")
+    for label, value in (("owner", owner or "local"), ("repo", repo)):
+        if not _REPO_PART.match(value) or ".." in value:
+            raise ActionError(f"repository {label} {value!r} is not allowed (letters, digits, '.', '_', '-')")
+    return owner or "local", repo
+
+
+@action(
+    "publish:git",
+    description="Create a git repository (bare, on disk) with an initial commit.",
+    publishes=True,
+)
+def publish_git(ctx: ActionContext) -> dict:
+    owner, repo = _repo_names(ctx)
+    source = ctx.workspace.path(str(ctx.input.get("sourcePath") or "."), what="sourcePath")
+    branch = str(ctx.input.get("defaultBranch") or "main")
+    if not _REPO_PART.match(branch):
+        raise ActionError(f"branch {branch!r} is not allowed")
+    bare = conf.publish_root() / "repos" / owner / f"{repo}.git"
+    checkout = conf.publish_root() / "checkouts" / owner / repo
+    env = _git_env(ctx.user)
+    uid = str(ctx.run.uid)
+    bare.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        bare.mkdir()  # atomic: two runs asking for the same name cannot both get it
+    except FileExistsError:
+        created_by = subprocess.run(
+            ["git", "--git-dir", str(bare), "config", "plinth.run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if created_by != uid:
+            raise ActionError(f"repository {owner}/{repo} already exists; choose another name") from None
+        ctx.log(
+            f"repository {owner}/{repo} was created by an earlier attempt of this run: publishing it again"
+        )
+        shutil.rmtree(bare)
+        shutil.rmtree(checkout, ignore_errors=True)
+        bare.mkdir()
+    git("init", "-q", "--bare", "-b", branch, str(bare), env=env)
+    git("--git-dir", str(bare), "config", "plinth.run", uid, env=env)
+    description = str(ctx.input.get("description") or "")
+    if description:
+        (bare / "description").write_text(description[:500] + "\n")
+    git_dir = ctx.workspace.root.parent / f"{ctx.workspace.root.name}.git"
+    shutil.rmtree(git_dir, ignore_errors=True)
+    work = ["--git-dir", str(git_dir), "--work-tree", str(source)]
+    git("init", "-q", "-b", branch, "--separate-git-dir", str(git_dir), str(source), env=env)
+    (source / ".git").unlink(missing_ok=True)  # the gitfile `init` leaves; the workspace keeps no .git
+    git(*work, "add", "-A", env=env)
+    message = str(ctx.input.get("gitCommitMessage") or f"Initial commit from template {ctx.template.name}")
+    git(*work, "commit", "-q", "-m", message, env=env)
+    commit = git(*work, "rev-parse", "HEAD", env=env)
+    git(*work, "push", "-q", str(bare), f"{branch}:{branch}", env=env)
+    shutil.rmtree(git_dir, ignore_errors=True)
+    checkout.parent.mkdir(parents=True, exist_ok=True)
+    git("clone", "-q", "-b", branch, str(bare), str(checkout), env=env)
+    ctx.state["repoContentsUrl"] = f"file://{checkout}"
+    ctx.log(f"published {owner}/{repo} at {bare} (commit {commit[:10]})")
+    return {
+        "remoteUrl": f"file://{bare}",
+        "repoContentsUrl": f"file://{checkout}",
+        "commitHash": commit,
+        "cloneCommand": f"git clone {bare}",
+    }
+
+
+@action(
+    "publish:zip",
+    description="Pack the workspace as a zip archive to download from the run page.",
+    publishes=True,
+)
+def publish_zip(ctx: ActionContext) -> dict:
+    from django.urls import reverse
+
+    source = ctx.workspace.path(str(ctx.input.get("sourcePath") or "."), what="sourcePath")
+    target = conf.download_root() / f"{ctx.run.uid}.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = walk_files(source, what="workspace")
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for rel, path in files:
+            archive.write(path, rel)
+    url = reverse("scaffolder:download", args=[ctx.run.uid])
+    ctx.log(f"packed {len(files)} file(s) into a zip archive")
+    return {"downloadUrl": url, "remoteUrl": url}

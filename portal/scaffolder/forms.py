@@ -1,0 +1,382 @@
+"""Template parameters as HTML forms: JSON Schema pages with `ui:*` hints → fields, POST → typed
+values, and server-side validation with jsonschema against the same schema (plus the choices the
+user is allowed: the team picker offers only teams the user may edit, the entity picker only
+entities the user can see)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft7Validator
+
+from portal.accounts.models import Team
+from portal.accounts.permissions import Action, can_on_team, is_platform_admin, team_ids
+
+NAME_PATTERN = r"^[a-zA-Z0-9]+([-_.][a-zA-Z0-9]+)*$"
+TEAM_FIELDS = {"OwnerPicker", "TeamPicker", "GroupPicker", "MyGroupsPicker", "OwnedEntityPicker"}
+ENTITY_FIELDS = {"EntityPicker", "MultiEntityPicker"}
+SECRET_FIELDS = {"Secret"}
+PREFIX = "p."
+
+
+@dataclass
+class Field:
+    name: str  # dotted path in the parameters, e.g. "railsArguments.minimal"
+    title: str
+    description: str
+    widget: str  # text textarea number boolean select multiselect secret team entity entities repourl
+    required: bool
+    schema: dict
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    value: Any = None
+    errors: list[str] = field(default_factory=list)
+    autofocus: bool = False
+
+    @property
+    def key(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def html_id(self) -> str:
+        return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.name)
+
+    @property
+    def pattern(self) -> str:
+        return str(self.schema.get("pattern") or "")
+
+    @property
+    def placeholder(self) -> str:
+        return str(
+            (self.schema.get("ui:options") or {}).get("placeholder")
+            or self.schema.get("ui:placeholder")
+            or ""
+        )
+
+    @property
+    def repo(self) -> dict:
+        from .expressions import parse_repo_url
+
+        return parse_repo_url(self.value) if self.value else {"host": "", "owner": "", "repo": ""}
+
+    @property
+    def display(self) -> str:
+        if self.widget == "secret":
+            return "•••••• (hidden)" if self.value else "—"
+        if self.value in (None, "", []):
+            return "—"
+        if isinstance(self.value, bool):
+            return "Yes" if self.value else "No"
+        if isinstance(self.value, list):
+            return ", ".join(str(v) for v in self.value)
+        labels = dict(self.choices)
+        return str(labels.get(str(self.value), self.value))
+
+
+@dataclass
+class Page:
+    index: int
+    title: str
+    description: str
+    fields: list[Field]
+    schema: dict
+
+
+def editable_teams(user) -> list[Team]:
+    """Teams the user may create things for: the team picker's choices (the permission module decides)."""
+    if is_platform_admin(user):
+        return list(Team.objects.order_by("name"))
+    ids = [tid for tid in team_ids(user) if can_on_team(user, Action.EDIT, tid)]
+    return list(Team.objects.filter(pk__in=ids).order_by("name"))
+
+
+def _entity_choices(user, options: dict) -> list[tuple[str, str]]:
+    from catalog import selectors
+
+    kinds = [str(k).lower() for k in (options.get("allowedKinds") or [])]
+    catalog_filter = options.get("catalogFilter") or {}
+    if isinstance(catalog_filter, dict) and catalog_filter.get("kind"):
+        wanted = catalog_filter["kind"]
+        kinds += [str(k).lower() for k in (wanted if isinstance(wanted, list) else [wanted])]
+    qs = selectors.visible_entities(user)
+    if kinds:
+        qs = qs.filter(kind_key__in=kinds)
+    rows = qs.order_by("kind_key", "name_key").values_list("kind_key", "namespace", "name", "title")[:500]
+    return [
+        (f"{k}:{ns}/{n}", f"{t or n} ({k}:{n})" if not kinds or len(kinds) > 1 else (t or n))
+        for k, ns, n, t in rows
+    ]
+
+
+def _widget(prop: dict) -> str:
+    ui_field, ui_widget = prop.get("ui:field"), prop.get("ui:widget")
+    ptype = prop.get("type")
+    if ui_field in SECRET_FIELDS or ui_widget == "password":
+        return "secret"
+    if ui_field in TEAM_FIELDS:
+        return "team"
+    if ui_field in ENTITY_FIELDS:
+        return "entities" if ptype == "array" or ui_field == "MultiEntityPicker" else "entity"
+    if (
+        ptype == "array"
+        and isinstance(prop.get("items"), dict)
+        and prop["items"].get("ui:field") in ENTITY_FIELDS
+    ):
+        return "entities"
+    if ui_field == "RepoUrlPicker":
+        return "repourl"
+    if "enum" in prop:
+        return "select"
+    if ptype == "boolean":
+        return "boolean"
+    if ptype in ("integer", "number"):
+        return "number"
+    if ptype == "array" and isinstance(prop.get("items"), dict) and "enum" in prop["items"]:
+        return "multiselect"
+    if ui_widget == "textarea" or ptype in ("array", "object"):
+        return "textarea"
+    return "text"
+
+
+def _fields(schema: dict, user, prefix: str = "", required: set | None = None) -> list[Field]:
+    required = set(schema.get("required") or []) if required is None else required
+    props = schema.get("properties") or {}
+    order = [k for k in (schema.get("ui:order") or []) if k in props] + [
+        k for k in props if k not in (schema.get("ui:order") or [])
+    ]
+    out: list[Field] = []
+    for key in order:
+        prop = props[key] if isinstance(props[key], dict) else {}
+        name = f"{prefix}{key}"
+        if prop.get("ui:widget") == "hidden":
+            continue
+        if (
+            prop.get("type") == "object"
+            and isinstance(prop.get("properties"), dict)
+            and "ui:field" not in prop
+        ):
+            out.extend(_fields(prop, user, prefix=f"{name}.", required=set(prop.get("required") or [])))
+            continue
+        widget = _widget(prop)
+        options = prop.get("ui:options") or {}
+        if isinstance(prop.get("items"), dict) and widget == "entities" and not options:
+            options = prop["items"].get("ui:options") or {}
+        f = Field(
+            name=name,
+            title=str(prop.get("title") or key),
+            description=str(prop.get("description") or ""),
+            widget=widget,
+            required=key in required,
+            schema=prop,
+            autofocus=bool(prop.get("ui:autofocus")),
+        )
+        if widget == "team":
+            f.choices = [(t.name, t.title or t.name) for t in editable_teams(user)]
+        elif widget in ("entity", "entities"):
+            f.choices = _entity_choices(user, options)
+        elif widget == "select":
+            names = prop.get("enumNames") or prop.get("ui:enumNames") or []
+            f.choices = [
+                (json.dumps(v) if not isinstance(v, str) else v, str(names[i]) if i < len(names) else str(v))
+                for i, v in enumerate(prop["enum"])
+            ]
+        elif widget == "multiselect":
+            f.choices = [(str(v), str(v)) for v in prop["items"]["enum"]]
+        elif widget == "repourl":
+            f.hosts = [str(h) for h in (options.get("allowedHosts") or [])] or ["local"]
+        if prop.get("ui:field") == "EntityNamePicker" and "pattern" not in prop:
+            f.schema = {**prop, "pattern": NAME_PATTERN, "maxLength": 63}
+        out.append(f)
+    return out
+
+
+def pages(template, user) -> list[Page]:
+    return [
+        Page(
+            index=i,
+            title=str(p.get("title") or f"Step {i + 1}"),
+            description=str(p.get("description") or ""),
+            fields=_fields(p, user),
+            schema=p,
+        )
+        for i, p in enumerate(template.pages)
+    ]
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+
+def _set(values: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        nxt = values.get(part)
+        if not isinstance(nxt, dict):
+            nxt = values[part] = {}
+        values = nxt
+    values[parts[-1]] = value
+
+
+def _get(values: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return None
+        values = values[part]
+    return values
+
+
+def _pop(values: dict, dotted: str) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        values = values.get(part) if isinstance(values, dict) else None
+        if values is None:
+            return
+    if isinstance(values, dict):
+        values.pop(parts[-1], None)
+
+
+def _coerce(f: Field, post) -> tuple[bool, Any]:
+    """(present, value) of one field from the POST data."""
+    if f.widget == "boolean":
+        return True, post.get(f.key) in ("on", "true", "1")
+    if f.widget in ("entities", "multiselect"):
+        items = [v for v in post.getlist(f.key) if v]
+        return bool(items) or f.required, items
+    if f.widget == "repourl":
+        host, owner, repo = (post.get(f"{f.key}.{p}", "").strip() for p in ("host", "owner", "repo"))
+        if not owner and not repo:
+            return False, None
+        return True, f"{host or (f.hosts[0] if f.hosts else 'local')}?owner={owner}&repo={repo}"
+    raw = post.get(f.key)
+    if raw is None or (raw.strip() == "" and f.widget != "secret") or raw == "":
+        return False, None
+    if f.widget == "select":
+        for value in f.schema.get("enum") or []:
+            if (value if isinstance(value, str) else json.dumps(value)) == raw:
+                return True, value
+        return True, raw
+    if f.widget == "number":
+        try:
+            return True, int(raw) if f.schema.get("type") == "integer" and re.fullmatch(
+                r"-?\d+", raw.strip()
+            ) else float(raw)
+        except ValueError:
+            return True, raw
+    if f.widget == "textarea" and f.schema.get("type") in ("array", "object"):
+        try:
+            return True, json.loads(raw)
+        except ValueError:
+            return True, raw
+    return True, raw if f.widget == "secret" else raw.strip()
+
+
+def read_page(page: Page, post, values: dict) -> dict:
+    """Merge the POSTed fields of one page into `values` (a copy)."""
+    merged = copy.deepcopy(values)
+    for f in page.fields:
+        present, value = _coerce(f, post)
+        if present:
+            _set(merged, f.name, value)
+        else:
+            _pop(merged, f.name)
+    return merged
+
+
+def with_defaults(template_pages: list[Page], values: dict) -> dict:
+    merged = copy.deepcopy(values)
+    for page in template_pages:
+        for f in page.fields:
+            if _get(merged, f.name) is None and "default" in f.schema:
+                _set(merged, f.name, copy.deepcopy(f.schema["default"]))
+    return merged
+
+
+def fill(page: Page, values: dict) -> None:
+    for f in page.fields:
+        f.value = _get(values, f.name)
+
+
+def _strip_ui(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_ui(v) for k, v in node.items() if not str(k).startswith("ui:")}
+    if isinstance(node, list):
+        return [_strip_ui(v) for v in node]
+    return node
+
+
+def _validation_schema(page: Page) -> dict:
+    schema = _strip_ui(copy.deepcopy(page.schema))
+    schema.pop("title", None)
+    schema.setdefault("type", "object")
+    for f in page.fields:
+        node = schema
+        for part in f.name.split("."):
+            node = node.setdefault("properties", {}).setdefault(part, {})
+        if f.pattern and "pattern" not in node:
+            node["pattern"] = f.pattern
+            node.setdefault("maxLength", 63)
+        allowed = [c[0] for c in f.choices]
+        if f.widget in ("team", "entity"):
+            node["enum"] = allowed
+        elif f.widget == "entities":
+            node.setdefault("type", "array")
+            node["items"] = {**(node.get("items") or {}), "enum": allowed}
+    return schema
+
+
+def _message(error) -> tuple[str, str]:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = [p for p in error.validator_value if p not in (error.instance or {})]
+        name = ".".join(filter(None, [path, missing[0] if missing else ""]))
+        return name, "This field is required."
+    if error.validator == "enum":
+        return path.rsplit(".", 1)[0] if path and path.split(".")[
+            -1
+        ].isdigit() else path, "Choose one of the offered values (you may not pick this one)."
+    if error.validator == "pattern":
+        return path, f"Does not match the expected format ({error.validator_value})."
+    return path, error.message
+
+
+def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
+    """Field name → messages. Only the page's own schema is checked."""
+    errors: dict[str, list[str]] = {}
+    names = {f.name for f in page.fields}
+    for error in Draft7Validator(_validation_schema(page)).iter_errors(values):
+        name, message = _message(error)
+        while name and name not in names and "." in name:
+            name = name.rsplit(".", 1)[0]
+        errors.setdefault(name if name in names else "", []).append(message)
+    for f in page.fields:
+        f.errors = errors.get(f.name, [])
+    return errors
+
+
+def secret_names(template_pages: list[Page]) -> list[str]:
+    return [f.name for p in template_pages for f in p.fields if f.widget == "secret"]
+
+
+def split_secrets(template_pages: list[Page], values: dict) -> tuple[dict, dict]:
+    """(parameters without secrets, {secret name: value})."""
+    clean = copy.deepcopy(values)
+    found = {}
+    for name in secret_names(template_pages):
+        value = _get(clean, name)
+        if value not in (None, ""):
+            found[name] = str(value)
+        _pop(clean, name)
+    return clean, found
+
+
+def owner_team(template_pages: list[Page], values: dict, user) -> Team | None:
+    """The team the run is created for: the first team-picker value (already validated as editable)."""
+    for page in template_pages:
+        for f in page.fields:
+            chosen = _get(values, f.name) if f.widget == "team" else None
+            if chosen:
+                return next((t for t in editable_teams(user) if t.name == chosen), None)
+    return None

@@ -1,0 +1,184 @@
+"""Writes of the scaffolder: creating, claiming and finishing runs. Each state change that matters
+(created, finished, failed by the reaper) writes its audit event in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from portal.core.audit import audit_record
+
+from . import conf, secrets
+from .models import Run, RunLog, RunStatus, RunStep, StepStatus
+from .templates import Template
+
+
+@transaction.atomic
+def run_create(
+    *,
+    template: Template,
+    entity,
+    actor,
+    parameters: dict,
+    secret_values: dict[str, str],
+    dry_run: bool,
+    owner_team=None,
+) -> Run:
+    """Store a run (parameters without secrets), its steps, and queue it after commit."""
+    run = Run.objects.create(
+        template_ref=template.ref,
+        template_title=template.title,
+        template_source=entity.source,
+        template=entity.data,
+        parameters=parameters,
+        secret_names=sorted(secret_values),
+        dry_run=dry_run,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        owner_team=owner_team,
+    )
+    RunStep.objects.bulk_create(
+        [RunStep(run=run, index=s.index, step_id=s.id, name=s.name, action=s.action) for s in template.steps]
+    )
+    secrets.store(run.uid, secret_values)
+    audit_record(
+        actor=actor,
+        action="scaffolder.run.create",
+        target=f"run:{run.uid}",
+        after={"template": template.ref, "dry_run": dry_run, "parameters": parameters},
+    )
+    transaction.on_commit(lambda: enqueue(run))
+    return run
+
+
+def enqueue(run: Run) -> None:
+    from .tasks import execute_run
+
+    limit = conf.run_time_limit()
+    execute_run.apply_async((run.pk,), time_limit=limit + 60)
+
+
+def run_claim(run_id: int) -> Run | None:
+    """Atomically take a run for execution: a queued run, or a running one whose heartbeat stopped
+    (its worker was lost). Returns None when someone else is executing it or it has finished."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=conf.stale_seconds())
+    claimable = (
+        Q(status=RunStatus.QUEUED)
+        | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
+        | Q(status=RunStatus.RUNNING, heartbeat_at__isnull=True)
+    )
+    with transaction.atomic():
+        updated = Run.objects.filter(claimable, pk=run_id).update(
+            status=RunStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
+        )
+        if not updated:
+            return None
+        run = Run.objects.get(pk=run_id)
+        if run.started_at is None:
+            run.started_at = now
+            run.save(update_fields=["started_at"])
+    return run
+
+
+def run_heartbeat(run_id: int) -> None:
+    Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+
+def run_log(run: Run, message: str, *, step_id: str = "", level: str = "info") -> None:
+    RunLog.objects.create(run=run, step_id=step_id, level=level, message=message[:10_000])
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
+
+def step_update(run: Run, index: int, **fields) -> None:
+    RunStep.objects.filter(run=run, index=index).update(**fields)
+
+
+def steps_reset(run: Run) -> None:
+    RunStep.objects.filter(run=run).update(
+        status=StepStatus.PENDING, message="", output={}, started_at=None, finished_at=None
+    )
+
+
+@transaction.atomic
+def run_finish(
+    run: Run, *, ok: bool, error: str = "", output: dict | None = None, files: list | None = None, actor=None
+) -> Run:
+    run.status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
+    run.error = error
+    run.output = output or {}
+    run.files = files or []
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "output", "files", "finished_at"])
+    if not ok:
+        RunStep.objects.filter(run=run, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
+            status=StepStatus.SKIPPED, message="not run: the run failed earlier"
+        )
+    audit_record(
+        actor=actor if actor is not None else run.created_by,
+        action=f"scaffolder.run.{run.status}",
+        target=f"run:{run.uid}",
+        after={
+            "template": run.template_ref,
+            "dry_run": run.dry_run,
+            "error": error[:500],
+            "links": (output or {}).get("links", []),
+        },
+        outcome="success" if ok else "failure",
+    )
+    secrets.discard(run.uid)
+    return run
+
+
+def runs_reap(*, now=None) -> dict:
+    """Runs whose worker stopped heartbeating: requeue (resume) while attempts remain, else fail them
+    with a message that says what happened. Queued runs that nobody picked up are requeued too."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=conf.stale_seconds())
+    resumed, failed = [], []
+    lost = Run.objects.filter(
+        Q(status=RunStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+    )
+    for run in lost:
+        if run.attempts >= conf.max_attempts():
+            run_log(
+                run, f"The worker running this run was lost {run.attempts} time(s); giving up.", level="error"
+            )
+            run_finish(
+                run,
+                ok=False,
+                error=(
+                    f"The worker executing this run stopped (attempt {run.attempts} of {conf.max_attempts()}); "
+                    "the run was not resumed again. Nothing more was published. Start a new run."
+                ),
+            )
+            failed.append(str(run.uid))
+        else:
+            # Back to queued (only if still stale: a live worker may have just beaten), so whichever
+            # worker receives the message claims it, whatever its own idea of "stale" is.
+            requeued = (
+                Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING)
+                .filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+                .update(status=RunStatus.QUEUED)
+            )
+            if requeued:
+                run_log(
+                    run,
+                    "The worker executing this run stopped responding; resuming on another worker.",
+                    level="warning",
+                )
+                enqueue(run)
+                resumed.append(str(run.uid))
+    forgotten = Run.objects.filter(
+        status=RunStatus.QUEUED, created_at__lt=now - timedelta(seconds=max(conf.stale_seconds(), 60))
+    )
+    for run in forgotten:
+        if run.attempts >= conf.max_attempts():
+            run_finish(run, ok=False, error="The run was queued but never started; giving up.")
+            failed.append(str(run.uid))
+        else:
+            enqueue(run)
+            resumed.append(str(run.uid))
+    return {"resumed": resumed, "failed": failed}

@@ -1,0 +1,102 @@
+"""Software templates as the scaffolder sees them: a Template catalog entity turned into pages of
+JSON Schema, steps and output, with the folder its skeletons are read from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .actions import ACTIONS, ALIASES, resolve_action
+
+
+@dataclass
+class Step:
+    index: int
+    id: str
+    name: str
+    action: str  # as written in the template
+    input: dict
+    condition: Any = None
+
+    @property
+    def resolved_action(self) -> str | None:
+        return resolve_action(self.action)
+
+
+@dataclass
+class Template:
+    ref: str
+    name: str
+    title: str
+    description: str
+    type: str
+    owner: str
+    tags: list[str]
+    pages: list[dict]
+    steps: list[Step]
+    output: dict
+    base_dir: Path  # the folder of the template.yaml; skeletons are read only below it
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def unsupported_actions(self) -> list[str]:
+        return sorted({s.action for s in self.steps if s.resolved_action is None})
+
+    @property
+    def mapped_actions(self) -> list[tuple[str, str]]:
+        return sorted({(s.action, ALIASES[s.action]) for s in self.steps if s.action in ALIASES})
+
+    @property
+    def runnable(self) -> bool:
+        return not self.unsupported_actions and not self.problems
+
+
+def _pages(parameters: Any) -> list[dict]:
+    if isinstance(parameters, dict):
+        return [parameters]
+    if isinstance(parameters, list):
+        return [p for p in parameters if isinstance(p, dict)]
+    return []
+
+
+def from_data(data: dict, *, ref: str, source: str) -> Template:
+    meta, spec = data.get("metadata") or {}, data.get("spec") or {}
+    steps, problems, seen = [], [], set()
+    for i, raw in enumerate(spec.get("steps") or []):
+        step_id = str(raw.get("id") or f"step-{i + 1}")
+        if step_id in seen:
+            problems.append(f"step id {step_id!r} is used twice")
+        seen.add(step_id)
+        steps.append(
+            Step(
+                index=i,
+                id=step_id,
+                name=str(raw.get("name") or raw.get("action") or step_id),
+                action=str(raw.get("action") or ""),
+                input=dict(raw.get("input") or {}),
+                condition=raw.get("if"),
+            )
+        )
+    return Template(
+        ref=ref,
+        name=str(meta.get("name", "")),
+        title=str(meta.get("title") or meta.get("name", "")),
+        description=str(meta.get("description") or ""),
+        type=str(spec.get("type") or ""),
+        owner=str(spec.get("owner") or ""),
+        tags=list(meta.get("tags") or []),
+        pages=_pages(spec.get("parameters")),
+        steps=steps,
+        output=dict(spec.get("output") or {}),
+        base_dir=Path(source).resolve().parent if source else Path("/nonexistent"),
+        problems=problems,
+    )
+
+
+def from_entity(entity) -> Template:
+    return from_data(entity.data, ref=entity.ref, source=entity.source)
+
+
+def action_names() -> list[str]:
+    return sorted(ACTIONS)

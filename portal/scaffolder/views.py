@@ -1,0 +1,184 @@
+"""Create pages: the template list, the wizard (pages + review), and run pages with live logs."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import conf, forms, selectors, services
+from .templates import from_entity
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    base = selectors.templates_for(request.user)
+    qs = base
+    wanted_type, wanted_owner = request.GET.get("type", ""), request.GET.get("owner", "")
+    if wanted_type:
+        qs = qs.filter(spec_type__iexact=wanted_type)
+    if wanted_owner:
+        qs = qs.filter(owner_ref__iendswith=wanted_owner.lower())
+    types = base.values("spec_type").annotate(n=Count("id")).order_by("spec_type")
+    owners = base.values("owner_ref").annotate(n=Count("id")).order_by("owner_ref")
+    cards = [(e, from_entity(e)) for e in qs.order_by("title", "name")]
+    context = {
+        "cards": cards,
+        "types": types,
+        "owners": [(o["owner_ref"], o["owner_ref"].split("/")[-1], o["n"]) for o in owners],
+        "wanted_type": wanted_type,
+        "wanted_owner": wanted_owner,
+        "recent": selectors.runs_for(request.user).filter(created_by=request.user)[:5],
+    }
+    template = "scaffolder/index.html#results" if getattr(request, "htmx", False) else "scaffolder/index.html"
+    response = render(request, template, context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+def _load_values(request: HttpRequest) -> dict:
+    try:
+        values = json.loads(request.POST.get("_values") or "{}")
+    except ValueError:
+        values = {}
+    return values if isinstance(values, dict) else {}
+
+
+@require_http_methods(["GET", "POST"])
+def template_form(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    entity = selectors.template_entity(request.user, namespace, name)
+    if entity is None:
+        raise Http404("No such template")
+    template = from_entity(entity)
+    pages = forms.pages(template, request.user)
+    values = forms.with_defaults(pages, {})
+    current, review, errors = 0, False, {}
+    if request.method == "POST":
+        values = forms.with_defaults(pages, _load_values(request))
+        action = request.POST.get("_action", "next")
+        on_review = request.POST.get("_page") == "review" or not pages
+        current = len(pages) - 1 if on_review else _page_index(request.POST.get("_page"), len(pages))
+        if not on_review:
+            values = forms.read_page(pages[current], request.POST, values)
+        if action == "back":
+            current = current if on_review else max(current - 1, 0)
+        elif action in ("create", "dry-run"):
+            bad = _first_invalid(pages, values)
+            if bad is not None:
+                current = bad
+                errors = forms.validate_page(pages[bad], values)
+                messages.error(request, "Some values are not valid; correct them and continue.")
+            elif not template.runnable:
+                messages.error(
+                    request,
+                    "This template cannot run here: "
+                    + " ".join(
+                        template.problems
+                        + [f"Unsupported action(s): {', '.join(template.unsupported_actions)}."]
+                    ),
+                )
+                review = True
+            else:
+                return _start(request, template, entity, pages, values, dry_run=action == "dry-run")
+        else:
+            errors = forms.validate_page(pages[current], values) if pages else {}
+            if not errors:
+                if current + 1 < len(pages):
+                    current += 1
+                else:
+                    review = True
+    if not pages:
+        review = True
+    for page in pages:
+        forms.fill(page, values)
+    if pages and not review and errors:
+        forms.validate_page(pages[current], values)  # fill() reset the values; errors go back on the fields
+    secret_fields = forms.secret_names(pages)
+    context = {
+        "entity": entity,
+        "template": template,
+        "pages": pages,
+        "page": pages[current] if pages and not review else None,
+        "current": current,
+        "review": review,
+        "values_json": json.dumps(values),
+        "errors": errors,
+        "has_secrets": bool(secret_fields),
+        "general_errors": errors.get("", []),
+    }
+    return render(request, "scaffolder/template_form.html", context)
+
+
+def _page_index(raw, count: int) -> int:
+    try:
+        return min(max(int(raw or 0), 0), max(count - 1, 0))
+    except ValueError:
+        return 0
+
+
+def _first_invalid(pages, values) -> int | None:
+    for page in pages:
+        if forms.validate_page(page, values):
+            return page.index
+    return None
+
+
+def _start(request, template, entity, pages, values, *, dry_run: bool) -> HttpResponse:
+    parameters, secret_values = forms.split_secrets(pages, values)
+    owner_team = forms.owner_team(pages, values, request.user)
+    run = services.run_create(
+        template=template,
+        entity=entity,
+        actor=request.user,
+        parameters=parameters,
+        secret_values=secret_values,
+        dry_run=dry_run,
+        owner_team=owner_team,
+    )
+    return redirect(run.get_absolute_url())
+
+
+def _run_or_404(request, uid):
+    run = selectors.run_for(request.user, uid)
+    if run is None:
+        raise Http404("No such run")
+    return run
+
+
+def run_detail(request: HttpRequest, uid) -> HttpResponse:
+    run = _run_or_404(request, uid)
+    context = {
+        "run": run,
+        "steps": list(run.steps.all()),
+        "logs": list(run.logs.all()[: conf.max_log_lines()]),
+        "stale_after": conf.stale_seconds(),
+    }
+    template = (
+        "scaffolder/run_detail.html#status"
+        if getattr(request, "htmx", False)
+        else "scaffolder/run_detail.html"
+    )
+    response = render(request, template, context)
+    response["Vary"] = "HX-Request"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = selectors.runs_for(request.user).select_related("created_by")[:100]
+    return render(request, "scaffolder/run_list.html", {"runs": runs})
+
+
+def run_download(request: HttpRequest, uid) -> HttpResponse:
+    run = _run_or_404(request, uid)
+    path = conf.download_root() / f"{run.uid}.zip"
+    if not path.is_file():
+        raise Http404("No download for this run")
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"{run.template_ref.split('/')[-1]}-{str(run.uid)[:8]}.zip",
+    )

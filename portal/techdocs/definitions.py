@@ -1,0 +1,340 @@
+"""API definitions (`spec.definition` of API entities): parsing, checking and summarising.
+
+OpenAPI 2/3: parsed with the catalog's safe YAML loader, checked (shape, every local `$ref` resolves,
+no `$ref` chain loops back on itself, no external refs) and turned into an operations table that the
+page renders without JavaScript; Swagger UI / Redoc get the same document from the API. AsyncAPI
+(channels), GraphQL (types, root fields) and protobuf (services, rpcs, messages) are summarised and
+shown as highlighted source. Results are cached by the entity's content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.core.cache import cache
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import GraphQLLexer, JsonLexer, ProtoBufLexer, TextLexer, YamlLexer
+
+from catalog.descriptors.loader import Limits, parse_stream
+
+from . import rendering
+
+VERSION = "1"
+MAX_HIGHLIGHT = 512 * 1024
+MAX_OPERATIONS = 2000
+MAX_REF_HOPS = 64
+METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+
+
+@dataclass
+class Definition:
+    type: str
+    source: str
+    source_html: str = ""
+    data: dict | None = None
+    errors: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    description_html: str = ""
+    operations: list[dict] = field(default_factory=list)
+    channels: list[dict] = field(default_factory=list)
+    types: list[dict] = field(default_factory=list)
+    services: list[dict] = field(default_factory=list)
+    interactive: bool = False  # Swagger UI / Redoc may render it
+
+
+def source_text(entity) -> str:
+    value = entity.spec.get("definition")
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def for_entity(entity) -> Definition:
+    key = f"techdocs:definition:{VERSION}:{entity.pk}:{entity.content_hash}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    result = analyse(entity.spec_type or "", source_text(entity))
+    cache.set(key, result, 3600)
+    return result
+
+
+def analyse(api_type: str, text: str) -> Definition:
+    kind = api_type.lower()
+    result = Definition(type=kind, source=text)
+    if not text.strip():
+        result.errors.append("This API has no definition (spec.definition is empty).")
+        return result
+    if kind in {"openapi", "asyncapi"}:
+        lexer = JsonLexer() if text.lstrip().startswith("{") else YamlLexer()
+    elif kind == "graphql":
+        lexer = GraphQLLexer()
+    elif kind == "grpc":
+        lexer = ProtoBufLexer()
+    else:
+        lexer = TextLexer()
+    result.source_html = _highlight(text, lexer)
+    try:
+        if kind == "openapi":
+            _openapi(result, text)
+        elif kind == "asyncapi":
+            _asyncapi(result, text)
+        elif kind == "graphql":
+            _graphql(result, text)
+        elif kind == "grpc":
+            _protobuf(result, text)
+    except Exception as exc:  # hostile input must give an error on the page, never a 500
+        result.errors.append(f"Could not read this definition: {type(exc).__name__}: {str(exc)[:200]}")
+        result.interactive = False
+    return result
+
+
+def _highlight(text: str, lexer) -> str:
+    if len(text) > MAX_HIGHLIGHT:
+        lexer = TextLexer()
+    return highlight(text, lexer, HtmlFormatter(cssclass="codehilite", wrapcode=True))
+
+
+def _load(result: Definition, text: str) -> dict | None:
+    values, errors = parse_stream(text, "definition", Limits(max_bytes=4 * 1024 * 1024))
+    if errors:
+        e = errors[0]
+        result.errors.append(f"Not valid YAML/JSON: {e.message}" + (f" (line {e.line})" if e.line else ""))
+        return None
+    if len(values) != 1 or not isinstance(values[0][2], dict):
+        result.errors.append("The definition must be one YAML or JSON mapping.")
+        return None
+    return values[0][2]
+
+
+def _pointer(doc: dict, ref: str):
+    if not ref.startswith("#"):
+        raise LookupError(f"external $ref '{ref[:120]}' is not supported (only '#/...' refs inside the document)")
+    node = doc
+    for raw in ref[1:].split("/")[1:] if ref != "#" else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise LookupError(f"$ref '{ref[:120]}' does not resolve")
+    return node
+
+
+def check_refs(doc: dict) -> list[str]:
+    """Every $ref resolves; no chain of refs (A -> B -> A) loops. Recursion through properties is fine."""
+    errors: list[str] = []
+    stack = [doc]
+    refs: set[str] = set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                refs.add(ref)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    for ref in sorted(refs):
+        seen = [ref]
+        current = ref
+        try:
+            for _ in range(MAX_REF_HOPS):
+                target = _pointer(doc, current)
+                nxt = target.get("$ref") if isinstance(target, dict) else None
+                if not isinstance(nxt, str):
+                    break
+                if nxt in seen:
+                    errors.append("Cyclic $ref: " + " -> ".join([*seen, nxt]))
+                    break
+                seen.append(nxt)
+                current = nxt
+        except LookupError as exc:
+            errors.append(str(exc))
+        if len(errors) >= 50:
+            break
+    return errors
+
+
+def _deref(doc: dict, node, hops: int = 0):
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and hops < MAX_REF_HOPS:
+        try:
+            node = _pointer(doc, node["$ref"])
+        except LookupError:
+            return {}
+        hops += 1
+    return node if isinstance(node, dict) else {}
+
+
+def _text(value, limit: int = 500) -> str:
+    return str(value)[:limit] if isinstance(value, str | int | float) else ""
+
+
+TEXT_KEYS = {"description", "summary", "title"}
+URL_KEYS = {"url", "termsOfService"}
+
+
+def display_safe(doc):
+    """A copy of an OpenAPI/AsyncAPI document for Swagger UI / Redoc: every description, summary and title
+    goes through the same nh3 allow-list as docs (so the viewers' own Markdown rendering never sees raw
+    HTML), and URLs that are not http(s)/mailto are dropped. The CSP would still block scripts; this
+    keeps hostile markup out of the DOM in the first place."""
+    problems: list[str] = []
+
+    def walk(node, key=None):
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k in URL_KEYS and isinstance(v, str):
+                    if urlsplit(v.strip()).scheme.lower() in {"http", "https", "mailto"} or v.startswith("/"):
+                        out[k] = v
+                    continue
+                out[k] = walk(v, k)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if key in TEXT_KEYS and isinstance(node, str):
+            return rendering.sanitize(node, rendering.LinkPolicy(), problems)
+        return node
+
+    return walk(doc)
+
+
+def _openapi(result: Definition, text: str) -> None:
+    doc = _load(result, text)
+    if doc is None:
+        return
+    version = _text(doc.get("openapi") or doc.get("swagger"))
+    if not (version.startswith("3.") or version == "2.0"):
+        result.errors.append("Not an OpenAPI document: 'openapi: 3.x' or 'swagger: \"2.0\"' is required.")
+        return
+    info = doc.get("info")
+    if not isinstance(info, dict) or not info.get("title"):
+        result.errors.append("OpenAPI 'info.title' is required.")
+        info = info if isinstance(info, dict) else {}
+    paths = doc.get("paths")
+    if paths is not None and not isinstance(paths, dict):
+        result.errors.append("OpenAPI 'paths' must be a mapping.")
+        paths = {}
+    result.errors.extend(check_refs(doc))
+    result.data = doc
+    result.info = {"title": _text(info.get("title"), 300), "version": _text(info.get("version"), 100),
+                   "openapi": version,
+                   "servers": [_text(s.get("url"), 300) for s in doc.get("servers") or [] if isinstance(s, dict)]}
+    if isinstance(info.get("description"), str):
+        result.description_html = rendering.render_markdown(info["description"], rendering.LinkPolicy()).html
+    for path, item in (paths or {}).items():
+        item = _deref(doc, item)
+        shared = item.get("parameters") if isinstance(item.get("parameters"), list) else []
+        for method in METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            if len(result.operations) >= MAX_OPERATIONS:
+                result.errors.append(f"More than {MAX_OPERATIONS} operations; the table is cut.")
+                break
+            params = []
+            for p in shared + (op.get("parameters") if isinstance(op.get("parameters"), list) else []):
+                p = _deref(doc, p)
+                if p.get("name"):
+                    params.append({"name": _text(p.get("name"), 100), "in": _text(p.get("in"), 20),
+                                   "required": bool(p.get("required"))})
+            body = _deref(doc, op.get("requestBody"))
+            content = body.get("content") if isinstance(body.get("content"), dict) else {}
+            responses = op.get("responses") if isinstance(op.get("responses"), dict) else {}
+            result.operations.append({
+                "method": method.upper(), "path": _text(path, 300),
+                "operation_id": _text(op.get("operationId"), 200), "summary": _text(op.get("summary"), 300),
+                "description": _text(op.get("description"), 1000), "tags": [_text(t, 60) for t in op.get("tags") or []][:5],
+                "parameters": params, "request_types": [_text(c, 80) for c in content][:5],
+                "responses": [{"code": _text(code, 10), "description": _text(_deref(doc, r).get("description"), 200)}
+                              for code, r in list(responses.items())[:20]],
+                "deprecated": bool(op.get("deprecated")),
+            })
+    result.interactive = not result.errors
+
+
+def _asyncapi(result: Definition, text: str) -> None:
+    doc = _load(result, text)
+    if doc is None:
+        return
+    version = _text(doc.get("asyncapi"))
+    if not version:
+        result.errors.append("Not an AsyncAPI document: 'asyncapi: <version>' is required.")
+        return
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    result.info = {"title": _text(info.get("title"), 300), "version": _text(info.get("version"), 100),
+                   "asyncapi": version}
+    result.errors.extend(check_refs(doc))
+    channels = doc.get("channels") if isinstance(doc.get("channels"), dict) else {}
+    ops_by_channel: dict[str, list[str]] = {}
+    operations = doc.get("operations") if isinstance(doc.get("operations"), dict) else {}
+    for op_name, op in operations.items():  # AsyncAPI 3
+        op = _deref(doc, op)
+        channel = op.get("channel")
+        ref = channel.get("$ref") if isinstance(channel, dict) else None
+        name = ref.rsplit("/", 1)[-1] if isinstance(ref, str) else ""
+        ops_by_channel.setdefault(name, []).append(f"{_text(op.get('action'), 20)} {_text(op_name, 100)}".strip())
+    for name, channel in list(channels.items())[:500]:
+        channel = _deref(doc, channel)
+        ops = [verb for verb in ("publish", "subscribe") if isinstance(channel.get(verb), dict)]  # AsyncAPI 2
+        messages = channel.get("messages") if isinstance(channel.get("messages"), dict) else {}
+        result.channels.append({
+            "name": _text(name, 300), "address": _text(channel.get("address"), 300),
+            "description": _text(channel.get("description"), 300),
+            "operations": ops + ops_by_channel.get(str(name), []),
+            "messages": [_text(m, 100) for m in messages][:20],
+        })
+
+
+GRAPHQL_TYPE = re.compile(r"^\s*(?:extend\s+)?(type|input|enum|interface|union|scalar)\s+([A-Za-z_][A-Za-z0-9_]*)",
+                          re.M)
+
+
+def _graphql(result: Definition, text: str) -> None:
+    for match in GRAPHQL_TYPE.finditer(text):
+        kind, name = match.groups()
+        fields = []
+        brace = text.find("{", match.end())
+        next_decl = GRAPHQL_TYPE.search(text, match.end())
+        if brace != -1 and (next_decl is None or brace < next_decl.start()) and kind in {"type", "input", "interface", "enum"}:
+            end = text.find("}", brace)
+            block = text[brace + 1:end if end != -1 else len(text)]
+            block = re.sub(r'"""(.*?)"""|"[^"\n]*"|#[^\n]*', "", block, flags=re.S)
+            fields = re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*)", block, re.M)
+        result.types.append({"kind": kind, "name": name, "fields": fields[:100], "root": name in {"Query", "Mutation", "Subscription"}})
+        if len(result.types) >= 2000:
+            break
+    if not result.types:
+        result.errors.append("No GraphQL type definitions found (type, input, enum, interface, union, scalar).")
+
+
+PROTO_SERVICE = re.compile(r"\bservice\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{", re.M)
+PROTO_RPC = re.compile(r"\brpc\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*(stream\s+)?([\w.]+)\s*\)\s*returns\s*\(\s*(stream\s+)?([\w.]+)\s*\)")
+PROTO_DECL = re.compile(r"^\s*(message|enum)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+PROTO_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.M)
+
+
+def _protobuf(result: Definition, text: str) -> None:
+    clean = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)
+    package = PROTO_PACKAGE.search(clean)
+    result.info = {"package": package.group(1) if package else ""}
+    for match in PROTO_SERVICE.finditer(clean):
+        depth, i = 1, match.end()
+        while i < len(clean) and depth:
+            depth += {"{": 1, "}": -1}.get(clean[i], 0)
+            i += 1
+        body = clean[match.end():i]
+        rpcs = [{"name": m.group(1), "request": ("stream " if m.group(2) else "") + m.group(3),
+                 "response": ("stream " if m.group(4) else "") + m.group(5)} for m in PROTO_RPC.finditer(body)]
+        result.services.append({"name": match.group(1), "rpcs": rpcs[:500]})
+    result.types = [{"kind": k, "name": n, "fields": [], "root": False} for k, n in PROTO_DECL.findall(clean)][:2000]
+    if not result.services and not result.types:
+        result.errors.append("No protobuf services, messages or enums found.")

@@ -1,0 +1,190 @@
+"""Markdown to safe HTML: Python-Markdown renders, nh3 sanitises (allow-list), links are rewritten.
+
+Owns the allow-list, the URL policy (relative links and images resolve inside the docs folder only;
+`http`, `https` and `mailto` links are kept; everything else, `javascript:` and `data:` included, is
+dropped), id prefixing (so that document ids cannot clobber the portal's own DOM) and front-matter.
+Nothing here touches the database or the file system.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+import markdown
+import nh3
+from pygments.formatters import HtmlFormatter
+
+from catalog.descriptors.loader import Limits, parse_stream
+
+ID_PREFIX = "doc-"
+SAFE_SCHEMES = {"http", "https", "mailto"}
+TAGS = {
+    "h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "a", "img", "ul", "ol", "li", "dl", "dt", "dd",
+    "blockquote", "pre", "code", "span", "div", "em", "strong", "b", "i", "u", "s", "del", "ins", "mark",
+    "sub", "sup", "kbd", "abbr", "small", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption",
+    "details", "summary", "figure", "figcaption",
+}
+ATTRIBUTES = {
+    "*": {"id", "class", "title"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "th": {"style", "colspan", "rowspan"},
+    "td": {"style", "colspan", "rowspan"},
+    "ol": {"start"},
+    "abbr": set(),
+}
+# Classes Markdown's extensions produce: Pygments token classes, admonitions, code languages.
+_CLASS_OK = re.compile(r"^(?:[a-z]{1,3}[0-9]?|codehilite|admonition|admonition-title|note|tip|hint|info|"
+                       r"warning|caution|danger|error|important|attention|success|example|quote|"
+                       r"language-[a-z0-9_+-]{1,30}|toc|footnote|footnote-ref|footnote-backref)$")
+FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+@dataclass
+class Rendered:
+    html: str
+    toc: list[dict]
+    title: str
+    text: str
+    problems: list[str] = field(default_factory=list)
+
+
+class LinkPolicy:
+    """Resolves relative URLs of one page. Subclassed by the builder to know the site's files."""
+
+    def link(self, target: str, fragment: str) -> str | None:  # noqa: ARG002
+        return None
+
+    def image(self, target: str) -> str | None:  # noqa: ARG002
+        return None
+
+
+def prefix_fragment(fragment: str) -> str:
+    return f"#{ID_PREFIX}{fragment}" if fragment else ""
+
+
+def new_markdown() -> markdown.Markdown:
+    return markdown.Markdown(
+        extensions=["tables", "fenced_code", "codehilite", "admonition", "toc", "sane_lists", "def_list"],
+        extension_configs={
+            "codehilite": {"css_class": "codehilite", "guess_lang": False, "use_pygments": True},
+            "toc": {"permalink": False},
+        },
+        output_format="html",
+    )
+
+
+def split_front_matter(text: str) -> tuple[dict, str, str | None]:
+    """(front matter, body, error). A document without front matter gives ({}, text, None)."""
+    match = FRONT_MATTER.match(text)
+    if not match:
+        if text.startswith("---\n") or text.startswith("---\r\n"):
+            return {}, text, "Front matter starts with '---' but has no closing '---' line."
+        return {}, text, None
+    body = text[match.end():]
+    values, errors = parse_stream(match.group(1), "front matter", Limits(max_bytes=64 * 1024, max_aliases=10))
+    if errors:
+        return {}, body, f"Malformed YAML front matter: {errors[0].message}" + (
+            f" (line {errors[0].line + 1})" if errors[0].line else "")
+    if not values:
+        return {}, body, None
+    value = values[0][2]
+    if not isinstance(value, dict):
+        return {}, body, "Front matter must be a mapping of keys to values."
+    return value, body, None
+
+
+def _toc_tokens(tokens: list[dict]) -> list[dict]:
+    return [{"level": t["level"], "id": t["id"], "name": htmllib.unescape(t["name"]),
+             "children": _toc_tokens(t.get("children") or [])} for t in tokens]
+
+
+def _first_h1(tokens: list[dict]) -> str:
+    for token in tokens:
+        if token["level"] == 1:
+            return token["name"]
+    return ""
+
+
+def _flatten(tokens: list[dict]) -> list[dict]:
+    out = []
+    for token in tokens:
+        out.append(token)
+        out.extend(_flatten(token["children"]))
+    return out
+
+
+def sanitize(raw_html: str, policy: LinkPolicy, problems: list[str]) -> str:
+    """The allow-list, with every URL passed through the link policy."""
+
+    def attribute_filter(element: str, attribute: str, value: str) -> str | None:
+        if attribute == "id":
+            return ID_PREFIX + value
+        if attribute == "class":
+            kept = [c for c in value.split() if _CLASS_OK.match(c)]
+            return " ".join(kept) or None
+        if attribute in {"href", "src"}:
+            return rewrite_url(value, image=(element == "img"), policy=policy, problems=problems)
+        return value
+
+    return nh3.clean(
+        raw_html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        attribute_filter=attribute_filter,
+        url_schemes=SAFE_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+        clean_content_tags={"script", "style"},
+        filter_style_properties={"text-align"},
+    )
+
+
+def rewrite_url(value: str, *, image: bool, policy: LinkPolicy, problems: list[str]) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if value.startswith("#"):
+        return prefix_fragment(value[1:])
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme or parts.netloc:
+        if scheme not in SAFE_SCHEMES and not (not scheme and parts.netloc):
+            problems.append(f"Unsafe URL removed: {value[:80]}")
+            return None
+        if image:
+            problems.append(f"External image removed (images must be inside the docs folder): {value[:80]}")
+            return None
+        return value
+    if value.startswith("/"):  # a portal path such as /catalog/: left alone
+        return value
+    target = unquote(parts.path)
+    resolved = policy.image(target) if image else policy.link(target, parts.fragment)
+    return resolved
+
+
+def render_markdown(text: str, policy: LinkPolicy, md: markdown.Markdown | None = None) -> Rendered:
+    md = md or new_markdown()
+    md.reset()
+    raw = md.convert(text)
+    tokens = _toc_tokens(getattr(md, "toc_tokens", []))
+    problems: list[str] = []
+    clean = sanitize(raw, policy, problems)
+    plain = htmllib.unescape(re.sub(r"<[^>]+>", " ", clean))
+    return Rendered(html=clean, toc=tokens, title=_first_h1(tokens), text=re.sub(r"\s+", " ", plain).strip(),
+                    problems=problems)
+
+
+def section_titles(toc: list[dict], level: int = 2) -> list[str]:
+    return [t["name"] for t in _flatten(toc) if t["level"] == level]
+
+
+def pygments_css() -> str:
+    return HtmlFormatter(style="default").get_style_defs(".codehilite")
+
+
+RenderFn = Callable[[str, LinkPolicy], Rendered]

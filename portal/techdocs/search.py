@@ -1,0 +1,97 @@
+"""What the docs contribute to the portal's search: one document per built docs page, carrying its
+entity's visibility and owner team so that search hides exactly what the catalog hides.
+
+Imported by portal.search at startup (autodiscovered `search` module). Keys are
+`techdocs:<entity ref>#<page path>`. The index is updated on commit after each build, and when a site
+is deleted (its entity unregistered)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from django.db import transaction
+from django.db.models.signals import pre_delete
+
+from .models import DocPage, DocSite
+
+log = logging.getLogger("plinth.techdocs")
+SOURCE = "techdocs"
+PREFIX = "techdocs:"
+
+try:
+    from portal.search import index, registry
+except ImportError:  # pragma: no cover - the search app is part of the project
+    index = registry = None  # type: ignore[assignment]
+
+
+def page_key(ref: str, path: str) -> str:
+    return f"{PREFIX}{ref}#{path}"
+
+
+def _split(key: str) -> tuple[str, str] | None:
+    if not key.startswith(PREFIX) or "#" not in key:
+        return None
+    ref, _, path = key[len(PREFIX):].partition("#")
+    return ref, path
+
+
+def _pages(keys: Iterable[str] | None):
+    qs = DocPage.objects.select_related("site__entity").defer("html", "toc").order_by("site_id", "order")
+    if keys is None:
+        yield from qs.iterator(chunk_size=500)
+        return
+    wanted: dict[str, set[str]] = {}
+    for key in keys:
+        parts = _split(key)
+        if parts:
+            wanted.setdefault(parts[0], set()).add(parts[1])
+    refs = list(wanted)
+    for start in range(0, len(refs), 200):
+        for page in qs.filter(site__entity__ref__in=refs[start:start + 200]):
+            if page.path in wanted.get(page.site.entity.ref, ()):
+                yield page
+
+
+if registry is not None:
+    class DocsSource(registry.SearchSource):
+        name = SOURCE
+
+        def documents(self, keys: Iterable[str] | None = None) -> Iterator[registry.Document]:
+            for page in _pages(keys):
+                e = page.site.entity
+                yield registry.Document(
+                    key=page_key(e.ref, page.path), kind="doc", kind_label="Docs", name=page.title,
+                    title=page.title, description=f"{e.title or e.name} docs", body=page.text,
+                    owner=e.owner_ref.split("/")[-1] if e.owner_ref else "", lifecycle=e.lifecycle,
+                    type=e.kind_key, tags=list(e.tags or []), visibility=e.visibility, owner_team_id=e.owner_team_id,
+                    url=f"/docs/{e.kind_key}/{e.namespace}/{e.name}/{page.path}",
+                )
+
+    registry.register(DocsSource())
+
+
+def sync(ref: str, *, current: list[str], previous: list[str]) -> None:
+    """After a build (on commit): re-index the site's pages, drop pages that disappeared."""
+    if index is None:
+        return
+    changed = [page_key(ref, p) for p in current]
+    removed = [page_key(ref, p) for p in previous if p not in set(current)]
+
+    def run() -> None:
+        try:
+            index.update(SOURCE, changed=changed, removed=removed)
+        except Exception:  # the docs are built; `manage.py search reindex` repairs a failed update
+            log.exception("search index update failed for the docs of %s", ref)
+
+    transaction.on_commit(run)
+
+
+def _site_deleted(sender, instance: DocSite, **kwargs) -> None:
+    ref = DocSite.objects.filter(pk=instance.pk).values_list("entity__ref", flat=True).first()
+    paths = list(instance.pages.values_list("path", flat=True))
+    if ref and paths:
+        sync(ref, current=[], previous=paths)
+
+
+pre_delete.connect(_site_deleted, sender=DocSite, dispatch_uid="techdocs-search-site-deleted")

@@ -1,0 +1,62 @@
+"""Reads of the docs app, always through the catalog's permission-filtered selectors."""
+
+from __future__ import annotations
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+
+from catalog import selectors as catalog_selectors
+from catalog.models import Entity
+from portal.accounts import permissions
+
+from . import builder, modelcards
+from .models import DocAsset, DocPage, DocSite, ModelCard
+
+PLINTH_REFS = ("component:default/plinth", "component:default/plinth-docs")  # the portal's own docs
+
+
+def entity_for_docs(user, kind: str, namespace: str, name: str) -> Entity | None:
+    """The entity if the user may see it; None for missing and hidden alike (the caller 404s)."""
+    return catalog_selectors.entity_by_name(user, kind, namespace, name)
+
+
+def site_for(entity: Entity) -> DocSite | None:
+    return DocSite.objects.filter(entity=entity).first()
+
+
+def page_for(entity: Entity, path: str) -> DocPage | None:
+    """One indexed read: the page with its site (nav, build time, errors)."""
+    return (DocPage.objects.select_related("site").defer("text", "site__nav")
+            .filter(site__entity=entity, path=path).first())
+
+
+def asset_for(entity: Entity, path: str) -> DocAsset | None:
+    return DocAsset.objects.filter(site__entity=entity, path=path).first()
+
+
+def visible_sites(user) -> QuerySet[DocSite]:
+    """Sites of the entities the user may see, Plinth's own docs first."""
+    qs = permissions.filter_visible(DocSite.objects.select_related("entity"), user, prefix="entity__")
+    return qs.annotate(first=Case(When(entity__ref__in=PLINTH_REFS, then=Value(0)), default=Value(1),
+                                  output_field=IntegerField())).order_by("first", "entity__name_key")
+
+
+def visible_apis(user, limit: int = 200) -> QuerySet[Entity]:
+    return catalog_selectors.entity_list(user).filter(kind_key="api").order_by("name_key")[:limit]
+
+
+def model_card_facts(entity: Entity) -> dict:
+    """What governance policies read about a model's card:
+    {"present": bool, "sections": [...], "section_keys": [...], "front_matter": {...},
+     "missing_sections": [...], "error": str, "built_at": iso | None}.
+    Uses the stored build; a model never built yet is read from its file (not stored)."""
+    card = ModelCard.objects.filter(entity=entity).first()
+    if card is None and modelcards.model_card_path(entity):
+        try:
+            built = modelcards.build_card(entity)
+        except (builder.BuildError, OSError) as exc:
+            facts = modelcards.facts_from(None)
+            facts["error"] = str(exc)
+            return facts
+        built.status = "partial" if built.error else "ok"  # type: ignore[attr-defined]
+        return modelcards.facts_from(built)
+    return modelcards.facts_from(card)

@@ -1,0 +1,104 @@
+"""Docs pages: the index, a site's pages (sidebar nav, on-page TOC, build status, edit link), images,
+and the rebuild button. Every lookup goes through the catalog's permission-filtered selector, so a
+private entity of another team 404s exactly like a missing one."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from portal.accounts import permissions
+
+from . import builder, receivers, selectors
+
+# The portal's CSP, tightened: documentation may not even use data: images.
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
+            "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'")
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+
+
+def _entity(request, kind: str, namespace: str, name: str):
+    entity = selectors.entity_for_docs(request.user, kind, namespace, name)
+    if entity is None:
+        raise Http404("No such entity")
+    return entity
+
+
+def _flat_toc(tokens: list[dict]) -> list[dict]:
+    out = []
+    for t in tokens:
+        if 2 <= t["level"] <= 3:
+            out.append(t)
+        out.extend(_flat_toc(t.get("children") or []))
+    return out
+
+
+def edit_link(site, page) -> dict:
+    """{"url": ...} for a web editor, or {"path": ...} for a local source file."""
+    if site.edit_base and page is not None:
+        return {"url": site.edit_base + page.source_path}
+    if site.edit_url:
+        return {"url": site.edit_url}
+    if page is not None and site.source_dir:
+        return {"path": f"{site.source_dir}/{page.source_path}"}
+    return {}
+
+
+def index(request):
+    sites = list(selectors.visible_sites(request.user)[:500])
+    context = {"sites": sites, "apis": selectors.visible_apis(request.user)}
+    response = render(request, "techdocs/index.html", context)
+    response["Content-Security-Policy"] = DOCS_CSP
+    return response
+
+
+def page(request, kind: str, namespace: str, name: str, path: str = ""):
+    entity = _entity(request, kind, namespace, name)
+    doc = selectors.page_for(entity, path)
+    site = doc.site if doc is not None else None
+    if doc is None:
+        site = selectors.site_for(entity)
+        has_ref = bool(builder.techdocs_ref(entity))
+        if path or (site is None and not has_ref):
+            raise Http404("No such page")
+        first = site.pages.order_by("order").values_list("path", flat=True).first() if site else None
+        if first is not None:  # pages exist, but no index.md: open the first one
+            return redirect("techdocs:page", entity.kind_key, entity.namespace, entity.name, first)
+    context = {
+        "entity": entity, "site": site, "doc": doc,
+        "toc": _flat_toc(doc.toc) if doc else [],
+        "nav_html": mark_safe(builder.mark_current(site.nav_html, path)) if site else "",  # noqa: S308 (built escaped)
+        "edit": edit_link(site, doc) if site else {},
+        "can_rebuild": permissions.can(request.user, permissions.Action.EDIT, entity),
+        "page_errors": [e for e in (site.errors if site else [])
+                        if doc and e.get("path") == doc.source_path and e.get("message") != doc.error],
+    }
+    response = render(request, "techdocs/page.html", context)
+    response["Content-Security-Policy"] = DOCS_CSP
+    return response
+
+
+def asset(request, kind: str, namespace: str, name: str, path: str):
+    entity = _entity(request, kind, namespace, name)
+    item = selectors.asset_for(entity, path)
+    if item is None:
+        raise Http404("No such image")
+    response = HttpResponse(bytes(item.data), content_type=item.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=300"
+    response["Content-Disposition"] = "inline"
+    response["Content-Security-Policy"] = SVG_CSP
+    return response
+
+
+@require_POST
+def rebuild(request, kind: str, namespace: str, name: str):
+    entity = _entity(request, kind, namespace, name)
+    permissions.require(request.user, permissions.Action.EDIT, entity)
+    receivers.enqueue([entity.ref])
+    messages.success(request, "A rebuild of these docs was queued; reload in a moment.")
+    return redirect("techdocs:site", entity.kind_key, entity.namespace, entity.name)

@@ -1,0 +1,114 @@
+"""Markdown rendering fidelity and the sanitiser, without the database."""
+
+import pytest
+
+from portal.techdocs import rendering
+
+
+class Links(rendering.LinkPolicy):
+    def link(self, target, fragment):
+        return f"/docs/x/{target}" + rendering.prefix_fragment(fragment)
+
+    def image(self, target):
+        return f"/docs/x/_assets/{target}"
+
+
+def render(text: str):
+    return rendering.render_markdown(text, Links())
+
+
+SAMPLE = '''# Title
+
+Intro with **bold** and `code`.
+
+## Install it
+
+| Name | Default |
+|------|--------:|
+| ttl  | 24h     |
+
+```python
+def score(x: int) -> float:
+    return x / 2
+```
+
+!!! warning "Careful"
+    Features expire.
+
+### Details
+
+Text.
+'''
+
+
+def test_headings_tables_code_admonitions_and_toc():
+    """Headings get prefixed ids, tables and highlighted code and admonitions survive sanitising, TOC nests."""
+    out = render(SAMPLE)
+    assert '<h1 id="doc-title">Title</h1>' in out.html
+    assert '<h2 id="doc-install-it">' in out.html
+    assert "<table>" in out.html and "<th" in out.html and 'style="text-align:right"' in out.html
+    assert '<div class="codehilite">' in out.html and '<span class="k">def</span>' in out.html
+    assert '<div class="admonition warning">' in out.html and '<p class="admonition-title">Careful</p>' in out.html
+    assert out.title == "Title"
+    assert out.toc[0]["name"] == "Title"
+    assert [c["id"] for c in out.toc[0]["children"]] == ["install-it"]
+    assert out.toc[0]["children"][0]["children"][0]["name"] == "Details"
+    assert "Features expire." in out.text and "<" not in out.text
+
+
+def test_relative_links_and_images_go_through_the_policy():
+    out = render("[next](guide/next.md#usage) ![diagram](img/a.png) [top](#title) [ext](https://example.com/x)")
+    assert 'href="/docs/x/guide/next.md#doc-usage"' in out.html
+    assert 'src="/docs/x/_assets/img/a.png"' in out.html
+    assert 'href="#doc-title"' in out.html
+    assert 'href="https://example.com/x"' in out.html and 'rel="noopener noreferrer nofollow"' in out.html
+
+
+@pytest.mark.parametrize("markdown_text, forbidden", [
+    ("<script>window.__xss=1</script>", "<script"),
+    ('<img src="x" onerror="window.__xss=1">', "onerror"),
+    ("[click](javascript:window.__xss=1)", "javascript:"),
+    ("[click](JaVaScRiPt:alert(1))", "alert"),
+    ("[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)", "data:"),
+    ("![x](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)", "data:"),
+    ('<svg onload="alert(1)"><circle/></svg>', "<svg"),
+    ('<object data="evil.swf"></object>', "<object"),
+    ('<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;"></iframe>', "<iframe"),
+    ('<a href="vbscript:msgbox(1)">x</a>', "vbscript"),
+    ('<form action="javascript:alert(1)"><button>go</button></form>', "<form"),
+    ('<base href="https://evil.example/">', "<base"),
+    ('<meta http-equiv="refresh" content="0;url=javascript:alert(1)">', "<meta"),
+    ("<style>body{background:url(javascript:alert(1))}</style>", "<style"),
+    ('<math><mi xlink:href="javascript:alert(1)">x</mi></math>', "javascript"),
+    ('<div style="background:url(javascript:alert(1))">x</div>', "style="),
+    ('<a href="#" onclick="alert(1)">x</a>', "onclick"),
+    ("<details open ontoggle=alert(1)><summary>x</summary></details>", "ontoggle"),
+    ('<p class="alert alert-error msg">spoof</p>', "alert-error"),
+    ('<input autofocus onfocus="alert(1)">', "<input"),
+    ('<a href="&#106;avascript:alert(1)">x</a>', "alert"),
+    ('<img src="https://evil.example/track.png">', "evil.example"),
+])
+def test_xss_corpus_is_neutralised(markdown_text, forbidden):
+    """Each payload is rendered by Markdown, then must come out of nh3 without its active part."""
+    out = render(f"Before\n\n{markdown_text}\n\nAfter")
+    assert forbidden.lower() not in out.html.lower(), out.html
+    assert "After" in out.html
+
+
+def test_ids_are_prefixed_so_documents_cannot_clobber_the_portal_dom():
+    out = render('<h2 id="global-search">x</h2>\n\n<div id="main">y</div>')
+    assert 'id="global-search"' not in out.html and 'id="doc-global-search"' in out.html
+    assert 'id="main"' not in out.html
+
+
+def test_front_matter_is_parsed_safely():
+    front, body, error = rendering.split_front_matter("---\ntitle: Hello\ntags: [a, b]\n---\n# Body\n")
+    assert front == {"title": "Hello", "tags": ["a", "b"]} and body.startswith("# Body") and error is None
+    _, _, error = rendering.split_front_matter("---\ntitle: [unclosed\n---\n# Body\n")
+    assert error and error.startswith("Malformed YAML front matter")
+    _, _, error = rendering.split_front_matter("---\n!!python/object/apply:os.system ['true']\n---\nx")
+    assert error and "Malformed" in error
+    _, _, error = rendering.split_front_matter("---\ntitle: never closed\n")
+    assert error and "no closing" in error
+    _, _, error = rendering.split_front_matter("---\n- a list\n---\nx")
+    assert error == "Front matter must be a mapping of keys to values."
