@@ -11,7 +11,7 @@ from portal.accounts import permissions
 from . import builder, modelcards
 from .models import DocAsset, DocPage, DocSite, ModelCard
 
-PLINTH_REFS = ("component:default/plinth", "component:default/plinth-docs")  # the portal's own docs
+PLINTH_REFS = ("component:default/plinth",)  # the portal's own docs
 
 
 def entity_for_docs(user, kind: str, namespace: str, name: str) -> Entity | None:

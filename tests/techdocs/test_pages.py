@@ -101,20 +101,20 @@ def test_a_private_entity_of_another_team_404s_like_a_missing_one(client, demo_o
 
 
 def test_index_lists_visible_docs_with_plinth_first(client, alice, docs_entity):
-    plinth = Entity.objects.get(ref="component:default/plinth-docs")
+    plinth = Entity.objects.get(ref="component:default/plinth")
     services.entity_docs_build(entity=plinth)
     html = client.get("/docs/").content.decode()
-    assert html.index("/docs/component/default/plinth-docs/") < html.index("/docs/component/default/svc/")
+    assert html.index("/docs/component/default/plinth/") < html.index("/docs/component/default/svc/")
     assert "/catalog/api/default/plinth-api/definition/" in html
 
 
 def test_the_portal_documents_itself(client, alice):
-    plinth = Entity.objects.get(ref="component:default/plinth-docs")
+    plinth = Entity.objects.get(ref="component:default/plinth")
     site = services.docs_build(entity=plinth)
     assert site.status == "ok", site.errors
     titles = set(site.pages.values_list("title", flat=True))
     assert {"Getting started", "Register an entity", "Request an approval", "API tokens", "Command line"} <= titles
-    html = client.get("/docs/component/default/plinth-docs/guide/api-tokens/").content.decode()
+    html = client.get("/docs/component/default/plinth/guide/api-tokens/").content.decode()
     assert "Bearer" in html and "/accounts/tokens/" in html
 
 

@@ -188,7 +188,7 @@ def test_openapi_descriptions_do_not_execute_in_swagger_ui_or_redoc(page, live_s
 def test_plinth_docs_and_api_reference_render(page, live_server, hostile):
     """The portal's own docs and the Plinth API definition (Swagger UI, offline assets) in the browser."""
     watch = Watch(page)
-    services.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="component:default/plinth-docs"))
+    services.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="component:default/plinth"))
     sign_in(page, live_server)
     page.get_by_role("link", name="Docs", exact=True).click()
     page.get_by_role("link", name="Plinth", exact=True).click()
