@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "search"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.search_page, name="page"),
+    path("typeahead/", views.typeahead, name="typeahead"),
+    path("go/", views.click, name="click"),
+    path("insights/", views.insights, name="insights"),
+]

@@ -1,0 +1,182 @@
+"""`GET /api/v1/search`: ranked, permission-filtered results with facets and a cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from . import selectors, services
+from .models import SearchQuery
+from .query import normalize
+
+MAX_LIMIT = 100
+MAX_OFFSET = 1000
+FILTER_PARAMS = ("kind", "type", "owner", "lifecycle", "tag")
+
+
+def _fingerprint(request) -> str:
+    parts = [normalize(request.query_params.get("q", ""))] + [
+        ",".join(sorted(request.query_params.getlist(p))) for p in FILTER_PARAMS
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+def _decode_cursor(raw: str, fingerprint: str) -> int:
+    try:
+        cursor = json.loads(base64.urlsafe_b64decode(raw.encode() + b"==="))
+        offset = cursor["o"]
+        if cursor.get("f") != fingerprint or not isinstance(offset, int) or not 0 < offset <= MAX_OFFSET:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationError({"cursor": "Malformed or stale cursor; start again without one."}) from exc
+
+
+def _encode_cursor(offset: int, fingerprint: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "f": fingerprint}).encode()).decode().rstrip("=")
+
+
+def _limit(request) -> int:
+    raw = request.query_params.get("limit", "20")
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValidationError({"limit": f"'{raw[:20]}' is not an integer."}) from exc
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValidationError({"limit": f"Must be between 1 and {MAX_LIMIT}."})
+    return value
+
+
+EXAMPLE = {
+    "query": {
+        "text": "fraud kind:model",
+        "terms": ["fraud"],
+        "phrases": [],
+        "excluded": [],
+        "filters": {"kind": ["model"]},
+        "correctedQuery": "",
+        "notes": [],
+    },
+    "items": [
+        {
+            "key": "model:default/fraud-detector",
+            "kind": "Model",
+            "name": "fraud-detector",
+            "title": "Fraud detector",
+            "owner": "fraud-ml",
+            "lifecycle": "production",
+            "type": "classifier",
+            "tags": ["fraud", "classification", "pii"],
+            "visibility": "internal",
+            "url": "/catalog/model/default/fraud-detector/",
+            "snippet": "Gradient-boosted classifier scoring each card transaction for <mark>fraud</mark>.",
+        }
+    ],
+    "facets": {
+        "kind": [{"value": "model", "count": 1}],
+        "type": [{"value": "classifier", "count": 1}],
+        "owner": [{"value": "fraud-ml", "count": 1}],
+        "lifecycle": [{"value": "production", "count": 1}],
+        "tag": [{"value": "fraud", "count": 1}],
+    },
+    "totalItems": 1,
+    "totalIsLowerBound": False,
+    "pageInfo": {"nextCursor": None},
+    "tookMs": 3.1,
+}
+
+
+@extend_schema(
+    summary="Search the portal",
+    description=(
+        "Ranked full-text search over everything the portal indexes (catalog entities now), limited to what "
+        "the caller may see — results, facet counts and totals alike. `q` uses the search syntax: words "
+        '(prefix-matched), `"quoted phrases"`, `kind:` `owner:` `tag:` `lifecycle:` `type:` filters and '
+        "`-word` exclusions; small typos are corrected when nothing matches (`query.correctedQuery`). The "
+        "filter parameters add to filters typed in `q`; repeat one or separate values with commas for OR. "
+        "`totalItems` and facet counts are exact up to 1,000 matches; beyond, `totalIsLowerBound` is true and "
+        "they count the first 1,000. `snippet` is HTML: everything is escaped except `<mark>` around matched words."
+    ),
+    parameters=[
+        OpenApiParameter("q", str, description="The query, e.g. `fraud detec kind:model -deprecated`."),
+        OpenApiParameter("kind", str, many=True, description="Only these kinds, e.g. `model`."),
+        OpenApiParameter("type", str, many=True),
+        OpenApiParameter("owner", str, many=True),
+        OpenApiParameter("lifecycle", str, many=True),
+        OpenApiParameter("tag", str, many=True),
+        OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 20)."),
+        OpenApiParameter(
+            "cursor",
+            str,
+            description=f"`pageInfo.nextCursor` of the previous page (up to {MAX_OFFSET} results deep).",
+        ),
+    ],
+    responses={200: OpenApiTypes.OBJECT},
+    examples=[OpenApiExample("Results", value=EXAMPLE, response_only=True)],
+)
+@api_view(["GET"])
+def search(request):
+    limit = _limit(request)
+    fingerprint = _fingerprint(request)
+    raw_cursor = request.query_params.get("cursor")
+    offset = _decode_cursor(raw_cursor, fingerprint) if raw_cursor else 0
+    filters = {p: request.query_params.getlist(p) for p in FILTER_PARAMS if request.query_params.getlist(p)}
+    text = request.query_params.get("q", "")
+    results = selectors.search(request.user, text, filters=filters, limit=limit, offset=offset)
+    if not offset:
+        services.query_record(
+            user=request.user,
+            text=text,
+            via=SearchQuery.Via.API,
+            result_count=results.total or 0,
+            latency_ms=results.elapsed_ms,
+        )
+    q = results.query
+    next_offset = offset + len(results.hits)
+    return Response(
+        {
+            "query": {
+                "text": q.text,
+                "terms": q.terms,
+                "phrases": q.phrases,
+                "excluded": q.excluded,
+                "filters": q.filters,
+                "excludedFilters": q.excluded_filters,
+                "correctedQuery": results.corrected,
+                "notes": results.notes,
+            },
+            "items": [
+                {
+                    "key": h.key,
+                    "kind": h.kind_label,
+                    "name": h.name,
+                    "title": h.title,
+                    "owner": h.owner,
+                    "lifecycle": h.lifecycle,
+                    "type": h.type,
+                    "tags": h.tags,
+                    "visibility": h.visibility,
+                    "url": h.url,
+                    "snippet": str(h.snippet),
+                }
+                for h in results.hits
+            ],
+            "facets": results.facets,
+            "totalItems": results.total or 0,
+            "totalIsLowerBound": results.total_capped,
+            "pageInfo": {
+                "nextCursor": _encode_cursor(next_offset, fingerprint)
+                if results.has_more and next_offset <= MAX_OFFSET
+                else None
+            },
+            "tookMs": results.elapsed_ms,
+        }
+    )

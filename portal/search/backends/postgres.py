@@ -1,0 +1,91 @@
+"""PostgreSQL full-text search: a generated, weighted `tsv` column with a GIN index (see the
+migration), `to_tsquery('simple', …)` with `:*` prefixes, ts_rank with weights, and pg_trgm
+similarity over the vocabulary for spelling corrections."""
+
+# SQL is assembled from constant table/column names and backend-built fragments; every user value
+# is a query parameter (%s). Hence S608 (string-built SQL) is a false positive throughout this module.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from django.db import connection
+
+from .base import DOC, Backend, Spec
+
+# Weights for D, C, B, A: A = name, B = title, C = tags and owner, D = description and body.
+RANK_WEIGHTS = "'{0.1, 0.3, 0.6, 1.0}'"
+# pg_trgm, the generated `tsv` column and the GIN indexes are created by migration 0002_fulltext.
+
+
+def _term(term: str, prefix: bool) -> str:
+    # Tokens are runs of \w (query.words()), so they carry no tsquery operators.
+    return f"{term}:*" if prefix and len(term) >= 2 else term
+
+
+class PostgresBackend(Backend):
+    vendor = "postgresql"
+
+    def tsquery(self, spec: Spec) -> str:
+        q = spec.query
+        weights = "ABC" if spec.fields == "names" else ""
+        parts = []
+        for term in q.terms:
+            alts = [_term(term, True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
+            if weights:
+                alts = [a + weights if a.endswith("*") else f"{a}:{weights}" for a in alts]
+            parts.append(alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")")
+        parts += ["(" + " <-> ".join(p) + ")" for p in q.phrases]
+        return " & ".join(parts)
+
+    def match_sql(self, spec: Spec) -> tuple[str, str, list, str, list]:
+        tsq = self.tsquery(spec)
+        return (
+            DOC,
+            f"{DOC}.tsv @@ to_tsquery('simple', %s)",
+            [tsq],
+            f"-ts_rank({RANK_WEIGHTS}, {DOC}.tsv, to_tsquery('simple', %s))",
+            [tsq],
+        )
+
+    def excluded_sql(self, spec: Spec) -> tuple[str, list]:
+        return f"NOT ({DOC}.tsv @@ to_tsquery('simple', %s))", [" | ".join(spec.query.excluded)]
+
+    def finish_ids(self) -> None:
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('{DOC}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {DOC}), 1))"
+            )
+
+    def clear(self) -> None:
+        with connection.cursor() as cur:
+            cur.execute(f"TRUNCATE {DOC}, search_searchdocumenttag")
+
+    def add_terms(self, terms: set[str]) -> None:
+        with connection.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO search_searchterm (term) VALUES (%s) ON CONFLICT DO NOTHING",
+                [(t,) for t in terms],
+            )
+
+    def known_terms(self, terms: list[str]) -> set[str]:
+        known = set()
+        with connection.cursor() as cur:
+            for term in terms:
+                cur.execute(
+                    "SELECT 1 FROM search_searchterm WHERE term LIKE %s LIMIT 1",
+                    [term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
+                )
+                if cur.fetchone():
+                    known.add(term)
+        return known
+
+    def term_candidates(self, term: str) -> list[str]:
+        """The vocabulary's nearest words by trigram similarity (pg_trgm), similar in length."""
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT term FROM search_searchterm WHERE abs(length(term) - %s) <= 2 "
+                "AND (left(term, 1) = %s OR term %% %s) ORDER BY similarity(term, %s) DESC LIMIT 50",
+                [len(term), term[:1], term, term],
+            )
+            return [row[0] for row in cur.fetchall()]

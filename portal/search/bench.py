@@ -1,0 +1,128 @@
+"""`manage.py search bench`: a catalog of N entities (catalog.bench's generator), a timed index
+rebuild, then timed API searches, typeahead requests and the bare full-text queries they wrap."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client, override_settings
+
+from catalog import bench as catalog_bench
+from catalog import services as catalog_services
+from catalog.models import Entity, Location
+from catalog.signals import entities_changed
+from portal.accounts.models import Membership, Role, Team
+
+from . import index, selectors
+from .backends import get_backend
+from .backends.base import Spec
+from .query import parse
+
+QUERIES = [
+    "fraud",
+    "credit risk",
+    "customer churn",
+    "forecast kind:model",
+    "merchant lifecycle:production",
+    "price tag:gpu",
+    "anomaly score",
+    "fruad",
+    "cust",
+    "supply route -deprecated",
+    '"card loan"',
+    "search ads kind:component",
+    "vision embed",
+    "stock demand type:classifier",
+    "basket session",
+    "clamy",
+    "risk-score-12",
+    "text speech kind:dataset owner:bench-team-3",
+]
+TYPEAHEAD = ["fr", "fra", "frau", "fraud", "cus", "custo", "churn m", "ima", "sess", "ranker"]
+
+
+def _p(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * pct))] * 1000, 2)
+
+
+def _timed_get(client: Client, url: str) -> float:
+    started = time.perf_counter()
+    with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+        response = client.get(url)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, (url, response.status_code, response.content[:300])
+    return elapsed
+
+
+def run(total: int, keep: bool = False, repeat: int = 5) -> dict:
+    root = Path(tempfile.mkdtemp(prefix="plinth-search-bench-"))
+    result: dict = {"entities_requested": total, "db": connection.vendor}
+    handlers = entities_changed.receivers[:]
+    try:
+        info = catalog_bench.generate(root, total)
+        entities_changed.receivers = []  # ingest without indexing: the rebuild is what we time
+        entities_changed.sender_receivers_cache.clear()
+        try:
+            catalog_services.location_register(target=str(root), actor=None, file_roots=None)
+        finally:
+            entities_changed.receivers = handlers
+            entities_changed.sender_receivers_cache.clear()
+        result["entities_stored"] = Entity.objects.count()
+        built = index.rebuild()
+        result["index_build_s"] = built["seconds"]
+        result["documents_indexed"] = sum(built["documents"].values())
+
+        user, _ = get_user_model().objects.get_or_create(username="search-bench-user")
+        Membership.objects.get_or_create(
+            user=user, team=Team.objects.get(name=info["teams"][0]), defaults={"role": Role.MEMBER}
+        )
+        client = Client()
+        client.force_login(user)
+        from urllib.parse import quote
+
+        api_urls = [f"/api/v1/search?q={quote(q)}&limit=20" for q in QUERIES]
+        ta_urls = [f"/search/typeahead/?q={quote(q)}" for q in TYPEAHEAD]
+        for url in api_urls + ta_urls:  # warm the page cache
+            _timed_get(client, url)
+        api = [_timed_get(client, url) for _ in range(repeat) for url in api_urls]
+        ta = [_timed_get(client, url) for _ in range(repeat) for url in ta_urls]
+
+        backend = get_backend()
+        allowed = selectors.scope(user)
+        bare = []
+        for _ in range(repeat):
+            for q in QUERIES:
+                parsed = parse(q)
+                if not parsed.has_text:
+                    continue
+                spec = Spec(query=parsed, scope_sql=allowed[0], scope_params=allowed[1], limit=20)
+                started = time.perf_counter()
+                backend.bare_search(spec)
+                bare.append(time.perf_counter() - started)
+        result.update(
+            search_api_p50_ms=_p(api, 0.5),
+            search_api_p95_ms=_p(api, 0.95),
+            typeahead_p50_ms=_p(ta, 0.5),
+            typeahead_p95_ms=_p(ta, 0.95),
+            bare_fts_p50_ms=_p(bare, 0.5),
+            bare_fts_p95_ms=_p(bare, 0.95),
+            api_to_bare_ratio_median=round(statistics.median(api) / statistics.median(bare), 2),
+            queries=len(QUERIES),
+            repeat=repeat,
+        )
+        return result
+    finally:
+        if not keep:
+            for location in Location.objects.filter(target=str(root.resolve())):
+                catalog_services.location_unregister(location=location, actor=None)
+            Team.objects.filter(name__startswith="bench-team-").delete()
+            get_user_model().objects.filter(username="search-bench-user").delete()
+        shutil.rmtree(root, ignore_errors=True)

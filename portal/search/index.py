@@ -1,0 +1,160 @@
+"""Writes to the index: full rebuilds and incremental updates from sources' change signals."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from . import registry
+from .backends import get_backend
+from .backends.base import DOC
+from .models import SearchDocument, SearchDocumentTag
+from .query import words
+from .registry import Document
+
+log = logging.getLogger(__name__)
+CHUNK = 5000
+
+
+def _is_vocabulary(word: str) -> bool:
+    return 3 <= len(word) <= 40 and not word.isdigit() and any(c.isalpha() for c in word)
+
+
+def _write(backend, source: str, documents: Iterable[Document]) -> int:
+    """Insert documents (already removed from the index) in chunks; returns how many.
+
+    Ids are assigned here, from MAX(id): callers hold the write lock (SQLite) or run alone (the
+    rebuild), and incremental updates go through `_write_small` instead."""
+    first = next_id = backend.next_id()
+    rows, tag_rows, vocabulary, total = [], [], set(), 0
+    for doc in documents:
+        tags = _tags(doc)
+        rows.append(
+            (
+                next_id,
+                source,
+                doc.key[:250],
+                doc.kind[:40],
+                doc.kind_label[:40],
+                doc.name.lower()[:200],
+                doc.title[:300],
+                doc.description,
+                doc.body,
+                doc.owner[:200],
+                doc.lifecycle[:100],
+                doc.type[:100],
+                " ".join(tags)[:1000],
+                doc.visibility,
+                doc.owner_team_id,
+                doc.url[:500],
+            )
+        )
+        tag_rows.extend((next_id, t) for t in tags)
+        vocabulary.update(words(_text(doc)))
+        next_id += 1
+        if len(rows) >= CHUNK:
+            backend.insert(rows, tag_rows)
+            total += len(rows)
+            rows, tag_rows = [], []
+    if rows:
+        backend.insert(rows, tag_rows)
+        total += len(rows)
+    if total:
+        backend.finish_ids()
+        backend.after_insert(f"{DOC}.id >= %s", [first])
+        backend.add_terms({w for w in vocabulary if _is_vocabulary(w)})
+    return total
+
+
+LIFECYCLE_ORDER = {"production": 0, "": 1, "experimental": 2, "deprecated": 3}
+
+
+def static_rank(doc: Document) -> tuple:
+    """The order documents are stored in, which is the order the SQLite backend reads matches in:
+    production first, then the shortest (most canonical) names."""
+    return LIFECYCLE_ORDER.get(doc.lifecycle, 1), len(doc.name), doc.name
+
+
+def rebuild(source_names: list[str] | None = None) -> dict:
+    """Drop and rebuild the index for the given sources (all when None), in one transaction."""
+    backend = get_backend()
+    started = time.perf_counter()
+    counts = {}
+    with transaction.atomic():
+        if source_names is None:
+            backend.clear()
+        for source in registry.sources():
+            if source_names is not None and source.name not in source_names:
+                continue
+            if source_names is not None:
+                backend.delete(f"{DOC}.source = %s", [source.name])
+            counts[source.name] = _write(backend, source.name, sorted(source.documents(), key=static_rank))
+    return {"documents": counts, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def update(source_name: str, *, changed: Iterable[str] = (), removed: Iterable[str] = ()) -> int:
+    """Re-read `changed` keys from their source and drop `removed` ones. Call it on commit."""
+    source = registry.get(source_name)
+    changed, removed = list(dict.fromkeys(changed)), list(dict.fromkeys(removed))
+    backend = get_backend()
+    written = 0
+    with transaction.atomic():
+        keys = changed + removed
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            backend.delete(f"{DOC}.key IN ({', '.join(['%s'] * len(chunk))})", chunk)
+        if changed:
+            written = _write_small(backend, source.name, list(source.documents(changed)))
+    return written
+
+
+def _write_small(backend, source: str, documents: list[Document]) -> int:
+    """Incremental inserts take ids from the database, so concurrent updates cannot collide."""
+    if not documents:
+        return 0
+    objs = [
+        SearchDocument(
+            source=source,
+            key=d.key[:250],
+            kind=d.kind[:40],
+            kind_label=d.kind_label[:40],
+            name=d.name.lower()[:200],
+            title=d.title[:300],
+            description=d.description,
+            body=d.body,
+            owner=d.owner[:200],
+            lifecycle=d.lifecycle[:100],
+            type=d.type[:100],
+            tags=" ".join(_tags(d))[:1000],
+            visibility=d.visibility,
+            owner_team_id=d.owner_team_id,
+            url=d.url[:500],
+        )
+        for d in documents
+    ]
+    SearchDocument.objects.bulk_create(objs, batch_size=500)
+    ids = [o.pk for o in objs]
+    SearchDocumentTag.objects.bulk_create(
+        [
+            SearchDocumentTag(document_id=o.pk, tag=t)
+            for o, d in zip(objs, documents, strict=True)
+            for t in _tags(d)
+        ],
+        batch_size=1000,
+    )
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        backend.after_insert(f"{DOC}.id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+    backend.add_terms({w for d in documents for w in words(_text(d)) if _is_vocabulary(w)})
+    return len(objs)
+
+
+def _tags(doc: Document) -> list[str]:
+    return list(dict.fromkeys(t.lower()[:63] for t in doc.tags if t))
+
+
+def _text(doc: Document) -> str:
+    return f"{doc.name} {doc.title} {' '.join(doc.tags)} {doc.owner} {doc.description}"

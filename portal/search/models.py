@@ -1,0 +1,97 @@
+"""Search storage: one row per indexed document (any source), its tags, the vocabulary used for
+spelling correction, and the query log behind search analytics.
+
+The full-text structures themselves are backend-specific and live beside these tables: an FTS5
+virtual table `search_fts` on SQLite, a generated `tsv` column with GIN indexes on PostgreSQL
+(see the migrations and `backends/`)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class SearchDocument(models.Model):
+    """What one indexed thing looks like to search: text to match plus the columns that filter,
+    facet and permission-check inside the same query."""
+
+    source = models.CharField(max_length=40)  # registry name: "catalog", later "docs", "templates"
+    key = models.CharField(max_length=250, unique=True)  # stable id within the portal, e.g. "model:default/x"
+    kind = models.CharField(max_length=40)  # lowercased kind key: "model", "featureset", "doc"
+    kind_label = models.CharField(max_length=40)  # as displayed: "Model"
+    name = models.CharField(max_length=200)  # lowercased name, compared for exact/prefix ranking
+    title = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True)
+    body = models.TextField(blank=True)  # kind-specific text: feature names, columns, metric names…
+    owner = models.CharField(max_length=200, blank=True)  # short owner name ("fraud-ml")
+    lifecycle = models.CharField(max_length=100, blank=True)
+    type = models.CharField(max_length=100, blank=True)
+    tags = models.CharField(max_length=1000, blank=True)  # space-separated, for display and matching
+    visibility = models.CharField(max_length=10, default="internal")
+    owner_team_id = models.IntegerField(
+        null=True, blank=True
+    )  # accounts.Team id; no FK: search owns no rules
+    url = models.CharField(max_length=500)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind"], name="searchdoc_kind"),
+            models.Index(fields=["name"], name="searchdoc_name"),
+            models.Index(fields=["owner"], name="searchdoc_owner"),
+            models.Index(fields=["visibility", "owner_team_id"], name="searchdoc_visibility"),
+            models.Index(fields=["source"], name="searchdoc_source"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class SearchDocumentTag(models.Model):
+    document = models.ForeignKey(SearchDocument, on_delete=models.CASCADE, related_name="tag_rows")
+    tag = models.CharField(max_length=63)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tag", "document"], name="searchtag_tag_doc"),
+            models.Index(fields=["document"], name="searchtag_doc"),
+        ]
+
+    def __str__(self) -> str:
+        return self.tag
+
+
+class SearchTerm(models.Model):
+    """The index vocabulary (words of names, titles, tags, descriptions), for "did you mean"."""
+
+    term = models.CharField(max_length=40, primary_key=True)
+
+    def __str__(self) -> str:
+        return self.term
+
+
+class SearchQuery(models.Model):
+    """One search as the user ran it; `clicked_key` is set by the click-through redirect."""
+
+    class Via(models.TextChoices):
+        PAGE = "page", "Results page"
+        TYPEAHEAD = "typeahead", "Typeahead"
+        API = "api", "API"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.CharField(max_length=500)
+    normalized = models.CharField(max_length=500, db_index=True)  # lowercased, whitespace collapsed
+    via = models.CharField(max_length=10, choices=Via.choices, default=Via.PAGE)
+    result_count = models.PositiveIntegerField(default=0)
+    latency_ms = models.FloatField(default=0)
+    clicked_key = models.CharField(max_length=250, blank=True)
+    clicked_position = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "search queries"
+
+    def __str__(self) -> str:
+        return self.text

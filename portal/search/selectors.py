@@ -1,0 +1,245 @@
+"""The one query path: parse → permission scope → backend → spelling retry → highlighted hits.
+Pages, typeahead and the API all call `search()`."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from django.core.exceptions import EmptyResultSet, FullResultSet
+from django.db import connection
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from portal.accounts import permissions
+
+from . import registry
+from .backends import get_backend
+from .backends.base import FACET_SCAN, Spec
+from .models import SearchDocument
+from .query import FIELDS, ParsedQuery, parse
+
+SNIPPET_CHARS = 180
+TYPEAHEAD_LIMIT = 8
+
+
+@dataclass
+class Hit:
+    key: str
+    kind: str
+    kind_label: str
+    name: str
+    title: str
+    owner: str
+    lifecycle: str
+    type: str
+    tags: list[str]
+    visibility: str
+    url: str
+    position: int
+    title_html: SafeString
+    snippet: SafeString
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
+
+
+@dataclass
+class Results:
+    query: ParsedQuery
+    hits: list[Hit]
+    total: int | None
+    total_capped: bool = False  # more than FACET_SCAN matches: `total` and facet counts are lower bounds
+    facets: dict[str, list[dict]] = field(default_factory=dict)
+    corrected: str = ""  # the query as spelling-corrected, when the original found nothing
+    notes: list[str] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    offset: int = 0
+    limit: int = 20
+
+    @property
+    def has_more(self) -> bool:
+        return self.total is not None and self.offset + len(self.hits) < self.total
+
+
+def scope(user) -> tuple[str, list] | None:
+    """The permission module's rule, compiled to SQL over the document table (None: sees nothing)."""
+    qs = SearchDocument.objects.filter(permissions.visible_q(user))
+    try:
+        sql, params = qs.query.get_compiler(connection=connection).compile(qs.query.where)
+    except EmptyResultSet:
+        return None
+    except FullResultSet:  # platform admins: no restriction
+        return "", []
+    return sql, list(params)
+
+
+def damerau_levenshtein(a: str, b: str) -> int:
+    """Edit distance counting a swap of two neighbours as one edit (optimal string alignment)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def corrections(backend, terms: list[str]) -> dict[str, list[str]]:
+    """For each term not in the vocabulary (not even as a prefix), its nearest words."""
+    candidates = [t for t in terms if len(t) >= 4 and not t.isdigit()]
+    unknown = [t for t in candidates if t not in backend.known_terms(candidates)]
+    found: dict[str, list[str]] = {}
+    for term in unknown:
+        allowed = 1 if len(term) <= 5 else 2
+        scored = sorted((damerau_levenshtein(term, c), c) for c in set(backend.term_candidates(term)))
+        best = [c for d, c in scored if d <= allowed and d == scored[0][0]][:3]
+        if best:
+            found[term] = best
+    return found
+
+
+def _pattern(words: list[str]) -> re.Pattern | None:
+    words = sorted({w for w in words if w}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE)
+
+
+def highlight(text: str, pattern: re.Pattern | None, window: int | None = None) -> SafeString:
+    """Escape everything; wrap matched words in <mark>. With `window`, cut around the first match."""
+    text = text or ""
+    first = pattern.search(text) if pattern else None
+    prefix = suffix = ""
+    if window and len(text) > window:
+        start = max(0, first.start() - 40) if first else 0
+        prefix = "…" if start else ""
+        suffix = "…" if start + window < len(text) else ""
+        text = text[start : start + window]
+    if pattern is None:
+        return mark_safe(escape(prefix) + escape(text) + escape(suffix))  # noqa: S308 (escaped just now)
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out.append(escape(text[last : m.start()]))
+        out.append(f"<mark>{escape(m.group(0))}</mark>")
+        last = m.end()
+    out.append(escape(text[last:]))
+    return mark_safe(prefix + "".join(out) + suffix)  # noqa: S308 (every piece escaped above)
+
+
+def _hits(rows: list[dict], pattern: re.Pattern | None, offset: int) -> list[Hit]:
+    hits = []
+    for i, row in enumerate(rows):
+        description = row["description"] or ""
+        hits.append(
+            Hit(
+                key=row["key"],
+                kind=row["kind"],
+                kind_label=row["kind_label"],
+                name=row["name"],
+                title=row["title"],
+                owner=row["owner"],
+                lifecycle=row["lifecycle"],
+                type=row["type"],
+                tags=(row["tags"] or "").split(),
+                visibility=row["visibility"],
+                url=row["url"],
+                position=offset + i + 1,
+                title_html=highlight(row["title"] or row["name"], pattern),
+                snippet=highlight(description, pattern, SNIPPET_CHARS),
+            )
+        )
+    return hits
+
+
+def merge_filters(query: ParsedQuery, filters: dict[str, str | list[str]] | None) -> ParsedQuery:
+    """Add filters given as parameters (facet links, API `kind=`) to those typed in the query."""
+    for name, values in (filters or {}).items():
+        key = FIELDS.get(name)
+        for value in [values] if isinstance(values, str) else values:
+            for part in str(value).split(","):
+                clean = parse(f'{key}:"{part}"').filters.get(key, []) if key else []
+                for v in clean:
+                    query.add_filter(key, v)
+    return query
+
+
+def _boosts(user) -> tuple[list[int], list[str]]:
+    keys: set[str] = set()
+    for source in registry.sources():
+        keys |= source.boosted_keys(user)
+    return permissions.team_ids(user), sorted(keys)
+
+
+def search(
+    user,
+    text: str | None,
+    *,
+    filters: dict | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    with_facets: bool = True,
+    fields: str = "all",
+) -> Results:
+    started = time.perf_counter()
+    query = merge_filters(parse(text), filters)
+    results = Results(query=query, hits=[], total=0, notes=list(query.notes), offset=offset, limit=limit)
+    allowed = scope(user)
+    if allowed is None or query.is_empty:
+        results.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        return results
+    my_teams, boosted = _boosts(user)
+    spec = Spec(
+        query=query,
+        scope_sql=allowed[0],
+        scope_params=allowed[1],
+        my_team_ids=my_teams,
+        boosted_keys=boosted,
+        limit=limit,
+        offset=offset,
+        fields=fields,
+    )
+    backend = get_backend()
+    rows = backend.search(spec)
+    if not rows and offset == 0 and query.terms:
+        alternatives = corrections(backend, query.terms)
+        if alternatives:
+            spec.alternatives = alternatives
+            rows = backend.search(spec)
+            if rows:
+                results.corrected = " ".join(alternatives.get(t, [t])[0] for t in query.terms)
+    if with_facets:
+        results.facets, total = backend.facets(spec) if rows or offset else ({}, 0)
+        results.total_capped = total > FACET_SCAN
+        results.total = min(total, FACET_SCAN)
+    else:
+        results.total = None
+    highlight_words = query.positive_words + [w for alts in spec.alternatives.values() for w in alts]
+    results.hits = _hits(rows, _pattern(highlight_words), offset)
+    results.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    return results
+
+
+def typeahead(
+    user, text: str | None, limit: int = TYPEAHEAD_LIMIT
+) -> tuple[Results, list[tuple[str, list[Hit]]]]:
+    """The top matches on names, titles and tags, grouped by kind in rank order of each group's best."""
+    results = search(user, text, limit=limit, with_facets=False, fields="names")
+    groups: dict[str, list[Hit]] = {}
+    for hit in results.hits:
+        groups.setdefault(hit.kind_label, []).append(hit)
+    return results, list(groups.items())
+
+
+def visible_document(user, key: str) -> SearchDocument | None:
+    allowed = scope(user)
+    if allowed is None:
+        return None
+    return (
+        SearchDocument.objects.filter(permissions.visible_q(user)).filter(key=key).only("key", "url").first()
+    )

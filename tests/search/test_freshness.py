@@ -1,0 +1,100 @@
+"""The index follows the catalog: register, change and unregister are searchable at once."""
+
+import pytest
+from django.db import connection
+
+from catalog import services
+from catalog.models import Location
+from portal.search import selectors
+
+DESCRIPTOR = """apiVersion: plinth.dev/v1alpha1
+kind: Dataset
+metadata: {{name: quokka-observations, title: {title}, description: {description}}}
+spec: {{owner: fraud-ml, classification: internal}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _on_backend(backend_vendor):
+    """Run on SQLite in the normal run and on PostgreSQL in the prod_smoke run."""
+    if connection.vendor != backend_vendor:
+        pytest.skip(f"runs on {backend_vendor}; this run uses {connection.vendor}")
+
+
+@pytest.fixture
+def admin(demo_org):
+    return demo_org["users"]["grace"]
+
+
+def _write(path, title="Quokka observations", description="Sightings of marsupials."):
+    path.write_text(DESCRIPTOR.format(title=title, description=description))
+
+
+def _keys(user, text):
+    return [h.key for h in selectors.search(user, text).hits]
+
+
+def test_register_update_unregister(admin, tmp_path, django_capture_on_commit_callbacks):
+    """Each catalog change reaches the index on commit (entities_changed), without a reindex."""
+    path = tmp_path / "catalog-info.yaml"
+    _write(path)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(path), actor=admin, file_roots=None)
+    assert _keys(admin, "quokka") == ["dataset:default/quokka-observations"]
+    assert _keys(admin, "marsupials") == ["dataset:default/quokka-observations"]
+
+    _write(path, title="Wombat observations", description="Burrow counts.")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_refresh(location=Location.objects.get(target=str(path)))
+    assert _keys(admin, "wombat") == ["dataset:default/quokka-observations"]
+    assert _keys(admin, "marsupials") == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_unregister(location=Location.objects.get(target=str(path)), actor=admin)
+    assert _keys(admin, "wombat") == []
+    assert _keys(admin, "quokka") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_register_is_searchable_after_a_real_commit(tmp_path):
+    """With real transactions (no test wrapper), the on_commit signal indexes the new entity."""
+    from portal.core import demo
+
+    org = demo.load_org()
+    path = tmp_path / "catalog-info.yaml"
+    _write(path)
+    services.location_register(target=str(path), actor=org["users"]["grace"], file_roots=None)
+    assert _keys(org["users"]["alice"], "quokka obs") == ["dataset:default/quokka-observations"]
+
+
+def test_visibility_change_is_applied(demo_org, tmp_path, django_capture_on_commit_callbacks):
+    """Making an entity private hides it from other teams at once."""
+    carol = demo_org["users"]["carol"]
+    path = tmp_path / "catalog-info.yaml"
+    _write(path)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(path), actor=None, file_roots=None)
+    assert _keys(carol, "quokka") == ["dataset:default/quokka-observations"]
+    path.write_text(
+        DESCRIPTOR.format(title="Quokka observations", description="x").replace(
+            "description: x}", "description: x, annotations: {plinth.dev/visibility: private}}"
+        )
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_refresh(location=Location.objects.get(target=str(path)))
+    assert _keys(carol, "quokka") == []
+    assert _keys(demo_org["users"]["alice"], "quokka") == ["dataset:default/quokka-observations"]
+
+
+def test_reindex_command_rebuilds(demo_org):
+    """`manage.py search reindex` indexes every entity and prints a JSON summary."""
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from catalog.models import Entity
+
+    out = StringIO()
+    call_command("search", "reindex", stdout=out)
+    assert json.loads(out.getvalue())["documents"]["catalog"] == Entity.objects.count()

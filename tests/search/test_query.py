@@ -1,0 +1,75 @@
+"""The query parser: never fails, and turns any input into tokens that carry no FTS syntax."""
+
+import pytest
+
+from portal.search.query import MAX_QUERY_CHARS, MAX_TERMS, parse, words
+
+
+def test_words_phrases_filters_and_exclusions():
+    """Words, quoted phrases, known field filters and -exclusions are told apart."""
+    q = parse(
+        'fraud detec "card transactions" kind:model owner:group:default/fraud-ml tag:PII -deprecated -kind:dataset'
+    )
+    assert q.terms == ["fraud", "detec"]
+    assert q.phrases == [["card", "transactions"]]
+    assert q.filters == {"kind": ["model"], "owner": ["fraud-ml"], "tag": ["pii"]}
+    assert q.excluded == ["deprecated"]
+    assert q.excluded_filters == {"kind": ["dataset"]}
+
+
+def test_names_with_dashes_are_words():
+    """A name like fraud-detector matches as its words."""
+    assert parse("fraud-detector").terms == ["fraud", "detector"]
+    assert words("Fraud_Detector v2.1") == ["fraud", "detector", "v2", "1"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"',
+        '"""',
+        "*",
+        "NEAR(a b)",
+        "a ^ b",
+        "((()))",
+        ":",
+        "kind:",
+        "-",
+        "--",
+        "a AND OR NOT b",
+        "'; DROP TABLE search_searchdocument; --",
+        "\x00\x01",
+        "🚀🔥",
+        "   ",
+        "",
+        None,
+        "x" * 10_000,
+        "unknown:field",
+        '-""',
+        'title:"unterminated',
+    ],
+)
+def test_any_input_parses(text):
+    """Nothing raises, and every token is a plain run of letters and digits."""
+    q = parse(text)
+    for token in q.terms + q.excluded + [w for p in q.phrases for w in p]:
+        assert token.isalnum(), token
+
+
+def test_limits_are_explained():
+    """Very long queries are cut, and the user is told."""
+    q = parse(" ".join(f"w{i}" for i in range(500)))
+    assert len(q.terms) == MAX_TERMS
+    assert any(str(MAX_QUERY_CHARS) in n for n in q.notes)
+
+
+def test_unknown_fields_are_words():
+    """`NEAR:` or `http:` are not filters: their text is searched."""
+    q = parse("near:x status:prod")
+    assert q.filters == {}
+    assert q.terms == ["near", "x", "status", "prod"]
+
+
+def test_unicode_words_survive():
+    """Non-Latin words are searchable; emoji are not words."""
+    assert parse("données 数据 🚀").terms == ["données", "数据"]
