@@ -9,10 +9,11 @@ live by the caller — those filters shrink the set first.
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter, defaultdict
 
 from django.core.cache import cache
-from django.db.models import Count, F
+from django.db.models import Count
 
 from portal.accounts import permissions
 
@@ -29,9 +30,11 @@ def version() -> int:
 
 
 def bump() -> None:
-    """Called inside every transaction that changes entities."""
-    if not CatalogState.objects.filter(pk=1).update(version=F("version") + 1):
-        CatalogState.objects.get_or_create(pk=1, defaults={"version": 1})
+    """Called inside every transaction that changes entities. The version is random, not a counter:
+    a counter restarts after a database restore (or a test flush) and would meet stale cache entries."""
+    token = secrets.randbits(62)
+    if not CatalogState.objects.filter(pk=1).update(version=token):
+        CatalogState.objects.get_or_create(pk=1, defaults={"version": token})
 
 
 def _cube(current: int) -> tuple[list[tuple], list[tuple]]:

@@ -333,5 +333,13 @@ def entity_star(*, user, entity: Entity, starred: bool) -> bool:
 
 
 def refresh_owner_teams(team: Team) -> int:
-    """A team created after its entities were ingested takes ownership of them."""
-    return Entity.objects.filter(owner_ref=f"group:default/{team.name}", owner_team__isnull=True).update(owner_team=team)
+    """A team created after its entities were ingested takes ownership of them (and search, facet
+    counts and docs learn it, since ownership decides who sees private entities)."""
+    orphaned = Entity.objects.filter(owner_ref=f"group:default/{team.name}", owner_team__isnull=True)
+    refs = list(orphaned.values_list("ref", flat=True))
+    if not refs:
+        return 0
+    count = Entity.objects.filter(ref__in=refs).update(owner_team=team)
+    facets.bump()
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[]))
+    return count
