@@ -7,4 +7,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Plinth core"
 
     def ready(self) -> None:
-        from . import heartbeat  # noqa: F401  (connects the Celery worker signals)
+        from . import audit, heartbeat  # noqa: F401  (heartbeat connects the Celery worker signals)
+
+        audit.install_sqlite_guard()

@@ -3,15 +3,25 @@
 Every state change made through a service writes one event in the same transaction. Each
 event stores the SHA-256 of the previous event and its own hash over a canonical JSON
 serialisation, so a changed or removed row breaks the chain at a named place.
+
+The database refuses UPDATE and DELETE on the event table (triggers, migration core 0002). On
+SQLite the DELETE trigger asks `plinth_audit_unlocked()`, a function this module registers on
+every Django connection; it answers 1 only inside `maintenance()`, which `manage.py flush` (the
+test suite's teardown) uses. A connection without the function (the sqlite3 shell) is refused.
+On PostgreSQL, TRUNCATE (what flush uses there) is a statement, not a row change, and passes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from .request_context import get_request_id
@@ -71,8 +81,9 @@ def audit_record(
     return event
 
 
-def verify_chain(events) -> tuple[bool, str, int]:
-    """Walk events in seq order. Returns (ok, message, count)."""
+def verify_chain(events, head=None) -> tuple[bool, str, int]:
+    """Walk events in seq order. Returns (ok, message, count). With the chain head, a missing tail
+    (the last events deleted) is found too."""
     previous = GENESIS
     expected_seq = 1
     count = 0
@@ -89,4 +100,87 @@ def verify_chain(events) -> tuple[bool, str, int]:
         previous = event.hash
         expected_seq += 1
         count += 1
+    if head is not None and (head.seq, head.last_hash) != (count, previous):
+        if head.seq > count:
+            return False, f"event #{count + 1} is missing (the chain head is at #{head.seq})", count
+        return False, f"the chain head (#{head.seq}) does not match the last event (#{count})", count
     return True, f"{count} events verified; head {previous}", count
+
+
+def verify_database() -> tuple[bool, str, int]:
+    """Verify the stored chain against its head, streaming the events."""
+    from .models_audit import AuditChainHead, AuditEvent
+
+    head = AuditChainHead.objects.filter(pk=1).first()
+    events = AuditEvent.objects.order_by("seq").only(
+        "seq", "payload", "prev_hash", "hash", "actor", "action", "target").iterator(chunk_size=2000)
+    if head is None:
+        head = AuditChainHead(seq=0, last_hash=GENESIS)
+    return verify_chain(events, head)
+
+
+def chain_head() -> dict:
+    from .models_audit import AuditChainHead
+
+    head = AuditChainHead.objects.filter(pk=1).first()
+    return {"seq": head.seq if head else 0, "hash": head.last_hash if head else GENESIS}
+
+
+# -- append-only guard ----------------------------------------------------------------------------
+
+_maintenance = 0
+_maintenance_lock = threading.Lock()
+SQLITE_GUARD_FUNCTION = "plinth_audit_unlocked"
+
+
+@contextlib.contextmanager
+def maintenance() -> Iterator[None]:
+    """Allow deleting audit rows (whole-database wipes such as `manage.py flush`) on SQLite."""
+    global _maintenance
+    with _maintenance_lock:
+        _maintenance += 1
+    try:
+        yield
+    finally:
+        with _maintenance_lock:
+            _maintenance -= 1
+
+
+def _unlocked() -> int:
+    return 1 if _maintenance > 0 else 0
+
+
+def _register_sqlite_function(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(SQLITE_GUARD_FUNCTION, 0, _unlocked)
+
+
+def install_sqlite_guard() -> None:
+    """Register the guard function on every new SQLite connection (called from an AppConfig.ready)."""
+    connection_created.connect(_register_sqlite_function, dispatch_uid="plinth-audit-sqlite-guard")
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor == "sqlite" and conn.connection is not None:
+            _register_sqlite_function(None, conn)
+
+
+GUARD_TRIGGERS = {
+    "sqlite": ["core_auditevent_no_update", "core_auditevent_no_delete", "core_auditchainhead_forward_only",
+               "core_auditchainhead_no_delete"],
+    "postgresql": ["core_auditevent_append_only", "core_auditchainhead_forward_only"],
+}
+
+
+def guard_installed(connection) -> list[str]:
+    """Names of the append-only triggers missing on this database (empty when all are in place)."""
+    expected = GUARD_TRIGGERS.get(connection.vendor, [])
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        elif connection.vendor == "postgresql":
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+        else:
+            return []
+        present = {row[0] for row in cursor.fetchall()}
+    return [name for name in expected if name not in present]

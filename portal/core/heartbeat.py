@@ -36,8 +36,11 @@ def _loop(hostname: str) -> None:
             beat_once(hostname, started_at)
         except Exception:  # the heartbeat must never kill the worker
             log.exception("worker heartbeat failed")
+        finally:
+            # Never hold a connection between beats: the pool forks replacement processes from this
+            # process, and an open SQLite connection (or lock) must not be inherited by them.
+            connection.close()
         _stop.wait(settings.PLINTH_HEARTBEAT_SECONDS)
-    connection.close()
 
 
 @worker_ready.connect

@@ -15,8 +15,11 @@ from . import health, metrics
 def home(request: HttpRequest) -> HttpResponse:
     from catalog import selectors as catalog_selectors
 
+    from portal.governance import selectors as governance_selectors
+
     memberships = list(account_selectors.teams_of(request.user))
     context = {
+        "pending_reviews": governance_selectors.inbox(request.user)[:8],
         "memberships": memberships,
         "my_assets": catalog_selectors.owned_by_user_teams(request.user)[:12],
         "starred": catalog_selectors.starred_by(request.user)[:8],

@@ -1,5 +1,10 @@
-"""Navigation counts for the Reviews link (filled in by the governance app)."""
+"""Navigation count for the Reviews link: one query, only for signed-in users."""
 
 
 def navigation(request) -> dict:
-    return {}
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    from .selectors import review_count
+
+    return {"nav_review_count": review_count(user)}

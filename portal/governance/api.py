@@ -1,0 +1,442 @@
+"""Governance REST API: approval requests, decisions, withdraw, retry, comments, audit events."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from portal.accounts import permissions
+from portal.core.audit import chain_head
+from portal.core.models import AuditEvent
+
+from . import selectors, services
+from .models import ActionType, ApprovalRequest, DecisionKind, State
+
+MAX_LIMIT = 500
+
+
+def _error(exc: services.GovernanceError) -> Response:
+    return Response({"error": {"status": exc.status, "message": exc.message, **exc.extra}}, status=exc.status)
+
+
+def _remote(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def request_dict(req: ApprovalRequest, *, detail: bool = False) -> dict:
+    data = {
+        "id": req.pk,
+        "url": req.get_absolute_url(),
+        "action": req.action,
+        "target": req.target_ref,
+        "params": req.params,
+        "justification": req.justification,
+        "requester": req.requester.get_username(),
+        "state": req.state,
+        "stateLabel": req.get_state_display(),
+        "currentStage": req.current_stage,
+        "stageCount": req.stage_count,
+        "change": req.change,
+        "workflow": f"{req.workflow_name}@{req.workflow_version}",
+        "riskTier": req.risk_tier,
+        "policyHash": req.policy_hash,
+        "createdAt": req.created_at.isoformat() if req.created_at else None,
+        "updatedAt": req.updated_at.isoformat() if req.updated_at else None,
+        "expiresAt": req.expires_at.isoformat() if req.expires_at else None,
+    }
+    if detail:
+        data["queued"] = selectors.queued_steps(req)
+        data["gateError"] = req.gate_error
+        data["lastError"] = req.last_error
+        data["stages"] = [
+            {
+                "index": s["stage"].index,
+                "name": s["stage"].name,
+                "teams": s["teams"],
+                "quorum": s["stage"].quorum,
+                "approvals": s["approvals"],
+                "state": s["stage"].state,
+            }
+            for s in selectors.stages_with_votes(req)
+        ]
+        data["policyResults"] = [
+            {
+                "gate": r.gate,
+                "title": r.title,
+                "passed": r.passed,
+                "enforcement": r.enforcement,
+                "policyFile": r.policy_file,
+                "policyHash": r.policy_hash,
+                "error": r.error,
+                "rules": r.rules,
+            }
+            for r in req.policy_results.all()
+        ]
+        data["decisions"] = [
+            {
+                "user": d.user.get_username(),
+                "decision": d.decision,
+                "comment": d.comment,
+                "stage": d.stage.index,
+                "policyHash": d.policy_hash,
+                "at": d.created_at.isoformat(),
+            }
+            for d in req.decisions.select_related("user", "stage")
+        ]
+        data["comments"] = [
+            {"author": c.author.get_username(), "body": c.body, "at": c.created_at.isoformat()}
+            for c in req.comments.select_related("author")
+        ]
+    return data
+
+
+class CreateSerializer(serializers.Serializer):
+    action = serializers.CharField(max_length=40, help_text=f"One of: {', '.join(ActionType.values)}.")
+    target = serializers.CharField(
+        max_length=200, help_text="Entity reference, e.g. model:default/fraud-detector."
+    )
+    params = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text="promote-model-version: {version, alias}; grant-access: {team, purpose}; "
+        "deprecate/retire: {reason}.",
+    )
+    justification = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
+
+
+class DecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=DecisionKind.values)
+    comment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=20000,
+        default="",
+        help_text="Required to reject or request changes.",
+    )
+
+
+class CommentSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=20000)
+
+
+REQUEST_EXAMPLE = {
+    "id": 7,
+    "action": "promote-model-version",
+    "target": "model:default/fraud-detector",
+    "params": {"version": "3", "alias": "champion"},
+    "state": "in-review",
+    "change": {"alias": "champion", "from": "2", "to": "3", "model": "fraud-detector"},
+}
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="approval_requests_list",
+    tags=["governance"],
+    summary="List approval requests you may see",
+    description="Requests whose target you may see, your own, and those routed to teams in which you review.",
+    parameters=[
+        OpenApiParameter("state", OpenApiTypes.STR, description=f"One of: {', '.join(State.values)}"),
+        OpenApiParameter("mine", OpenApiTypes.BOOL, description="Only requests you submitted"),
+        OpenApiParameter(
+            "awaiting", OpenApiTypes.BOOL, description="Only requests waiting for your decision"
+        ),
+        OpenApiParameter("target", OpenApiTypes.STR, description="Entity reference"),
+        OpenApiParameter("limit", OpenApiTypes.INT, description=f"At most {MAX_LIMIT}"),
+    ],
+    responses={200: OpenApiTypes.OBJECT},
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="approval_requests_create",
+    tags=["governance"],
+    summary="Submit an approval request",
+    description="Validates the action, target and parameters, stores the request as `pending` and queues the "
+    "policy gates. A target you may not see answers 404; an identical open request answers 409.",
+    request=CreateSerializer,
+    responses={
+        201: OpenApiTypes.OBJECT,
+        400: OpenApiTypes.OBJECT,
+        404: OpenApiTypes.OBJECT,
+        409: OpenApiTypes.OBJECT,
+    },
+    examples=[
+        OpenApiExample(
+            "Promote a model version",
+            request_only=True,
+            value={
+                "action": "promote-model-version",
+                "target": "model:default/fraud-detector",
+                "params": {"version": "3", "alias": "champion"},
+                "justification": "AUC +0.02 on the Q3 hold-out",
+            },
+        ),
+        OpenApiExample("Created", response_only=True, status_codes=["201"], value=REQUEST_EXAMPLE),
+    ],
+)
+@api_view(["GET", "POST"])
+def approval_requests(request):
+    if request.method == "POST":
+        body = CreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            req = services.request_create(
+                actor=request.user,
+                action=body.validated_data["action"],
+                target=body.validated_data["target"],
+                params=body.validated_data["params"],
+                justification=body.validated_data["justification"],
+                remote_addr=_remote(request),
+            )
+        except services.GovernanceError as exc:
+            return _error(exc)
+        return Response(request_dict(req, detail=True), status=status.HTTP_201_CREATED)
+    qs = selectors.visible_requests(request.user).select_related("requester").order_by("-created_at", "-id")
+    params = request.query_params
+    if params.get("state"):
+        qs = qs.filter(state=params["state"])
+    if params.get("mine", "").lower() in {"1", "true", "yes"}:
+        qs = qs.filter(requester=request.user)
+    if params.get("awaiting", "").lower() in {"1", "true", "yes"}:
+        qs = qs.filter(selectors.awaiting_q(request.user))
+    if params.get("target"):
+        try:
+            qs = qs.filter(target_ref=services.parse_ref(params["target"]))
+        except services.GovernanceError as exc:
+            return _error(exc)
+    limit = _limit(params.get("limit"), 100)
+    rows = list(qs[:limit])
+    return Response({"items": [request_dict(r) for r in rows], "totalItems": qs.count()})
+
+
+def _limit(value, default: int) -> int:
+    try:
+        return max(1, min(int(value), MAX_LIMIT))
+    except (TypeError, ValueError):
+        return default
+
+
+@extend_schema(
+    operation_id="approval_requests_read",
+    tags=["governance"],
+    summary="One approval request",
+    description="State, stages with their votes, policy results (every rule, pass/fail, message, "
+    "policy hash), decisions and comments.",
+    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    examples=[OpenApiExample("In review", response_only=True, value=REQUEST_EXAMPLE)],
+)
+@api_view(["GET"])
+def approval_request_detail(request, pk: int):
+    return Response(request_dict(services.get_visible(request.user, pk), detail=True))
+
+
+@extend_schema(
+    operation_id="approval_requests_decide",
+    tags=["governance"],
+    summary="Approve, reject or request changes",
+    description="One vote per person per request; the requester never decides on their own request "
+    "(not even a platform admin: 403). A closed request answers 409 with its current state. "
+    "A comment is required to reject or request changes.",
+    request=DecisionSerializer,
+    responses={
+        201: OpenApiTypes.OBJECT,
+        400: OpenApiTypes.OBJECT,
+        403: OpenApiTypes.OBJECT,
+        404: OpenApiTypes.OBJECT,
+        409: OpenApiTypes.OBJECT,
+    },
+    examples=[
+        OpenApiExample("Approve", request_only=True, value={"decision": "approve", "comment": "LGTM"}),
+        OpenApiExample(
+            "Reject",
+            request_only=True,
+            value={"decision": "reject", "comment": "Recall dropped on small merchants"},
+        ),
+        OpenApiExample(
+            "Closed",
+            response_only=True,
+            status_codes=["409"],
+            value={
+                "error": {
+                    "status": 409,
+                    "message": "The request is executed; it takes no more decisions.",
+                    "state": "executed",
+                }
+            },
+        ),
+    ],
+)
+@api_view(["POST"])
+def approval_request_decide(request, pk: int):
+    body = DecisionSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    try:
+        req = services.request_decide(
+            actor=request.user,
+            request_id=pk,
+            decision=body.validated_data["decision"],
+            comment=body.validated_data["comment"],
+            remote_addr=_remote(request),
+        )
+    except services.GovernanceError as exc:
+        return _error(exc)
+    return Response(request_dict(req, detail=True), status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    operation_id="approval_requests_withdraw",
+    tags=["governance"],
+    summary="Withdraw your request",
+    request=None,
+    responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+)
+@api_view(["POST"])
+def approval_request_withdraw(request, pk: int):
+    try:
+        req = services.request_withdraw(actor=request.user, request_id=pk, remote_addr=_remote(request))
+    except services.GovernanceError as exc:
+        return _error(exc)
+    return Response(request_dict(req, detail=True))
+
+
+@extend_schema(
+    operation_id="approval_requests_retry",
+    tags=["governance"],
+    summary="Retry a failed execution",
+    request=None,
+    responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+)
+@api_view(["POST"])
+def approval_request_retry(request, pk: int):
+    try:
+        req = services.request_retry_execution(
+            actor=request.user, request_id=pk, remote_addr=_remote(request)
+        )
+    except services.GovernanceError as exc:
+        return _error(exc)
+    return Response(request_dict(req, detail=True))
+
+
+@extend_schema(
+    operation_id="approval_requests_comment",
+    tags=["governance"],
+    summary="Comment on a request",
+    request=CommentSerializer,
+    responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+)
+@api_view(["POST"])
+def approval_request_comment(request, pk: int):
+    body = CommentSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    try:
+        comment = services.request_comment(
+            actor=request.user, request_id=pk, body=body.validated_data["body"], remote_addr=_remote(request)
+        )
+    except services.GovernanceError as exc:
+        return _error(exc)
+    return Response({"id": comment.pk, "body": comment.body}, status=status.HTTP_201_CREATED)
+
+
+# -- audit events ---------------------------------------------------------------------------------
+
+
+def event_dict(event: AuditEvent) -> dict:
+    payload = json.loads(event.payload)
+    return {
+        "seq": event.seq,
+        "at": event.created_at,
+        "actor": event.actor,
+        "action": event.action,
+        "target": event.target,
+        "outcome": payload.get("outcome"),
+        "remoteAddr": payload.get("remote_addr"),
+        "requestId": payload.get("request_id"),
+        "policyHash": payload.get("policy_hash"),
+        "approvalRequestId": payload.get("approval_request_id"),
+        "before": payload.get("before"),
+        "after": payload.get("after"),
+        "payload": event.payload,
+        "prevHash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def filter_events(params) -> tuple:
+    """The one filter of audit events, shared by the admin page, its exports and the API."""
+    qs = AuditEvent.objects.all().order_by("seq")
+    errors = {}
+    if params.get("actor"):
+        qs = qs.filter(actor=params["actor"])
+    if params.get("action"):
+        qs = qs.filter(action__startswith=params["action"])
+    if params.get("target"):
+        qs = qs.filter(target=params["target"])
+    if params.get("q"):
+        qs = qs.filter(Q(target__icontains=params["q"]) | Q(action__icontains=params["q"]))
+    for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
+        if params.get(name):
+            qs = qs.filter(**{lookup: params[name]})
+    if params.get("after"):
+        try:
+            qs = qs.filter(seq__gt=int(params["after"]))
+        except ValueError:
+            errors["after"] = "a sequence number"
+    if params.get("request"):
+        try:
+            qs = qs.filter(target=f"approval-request:{int(params['request'])}")
+        except ValueError:
+            errors["request"] = "an approval request id"
+    return qs, errors
+
+
+def _require_auditor(user) -> None:
+    if not permissions.is_platform_admin(user):
+        raise PermissionDenied("The audit trail is readable by platform admins.")
+
+
+@extend_schema(
+    operation_id="audit_events_list",
+    tags=["governance"],
+    summary="Audit events (platform admins)",
+    description="Hash-chained, append-only events, oldest first. Filter by actor, action (prefix), target, "
+    "request (approval request id), since/until (ISO time); page with `after` (the last seq "
+    "seen). `chainHead` lets an export be verified offline.",
+    parameters=[
+        OpenApiParameter(n, OpenApiTypes.STR)
+        for n in ("actor", "action", "target", "request", "since", "until", "after", "limit")
+    ],
+    responses={
+        200: inline_serializer(
+            "AuditEventPage",
+            {
+                "items": serializers.ListField(child=serializers.DictField()),
+                "chainHead": serializers.DictField(),
+                "nextAfter": serializers.IntegerField(allow_null=True),
+            },
+        )
+    },
+)
+@api_view(["GET"])
+def audit_events(request):
+    _require_auditor(request.user)
+    qs, errors = filter_events(request.query_params)
+    if errors:
+        return Response(
+            {"error": {"status": 400, "message": "Invalid filter.", "details": errors}}, status=400
+        )
+    limit = _limit(request.query_params.get("limit"), 100)
+    rows = list(qs[:limit])
+    return Response(
+        {
+            "items": [event_dict(e) for e in rows],
+            "chainHead": chain_head(),
+            "nextAfter": rows[-1].seq if len(rows) == limit else None,
+        }
+    )

@@ -1,0 +1,173 @@
+"""What the Rego gates read about a request: the target, its model card, the candidate and current
+alias holder's metrics (from the MLflow run, as synced into the catalog), training datasets, features.
+
+Built from the database only, so evaluating gates never waits on MLflow."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from catalog.models import Entity, ModelVersion
+
+from .models import AccessGrant, ApprovalRequest
+
+MAX_CARD_BYTES = 512 * 1024
+HEADING = re.compile(r"^#{2}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+PII_CLASSES = {"pii", "restricted"}
+
+
+def _ref(value: str, kind: str) -> str:
+    """'card-transactions-2025' or 'dataset:x' or 'dataset:default/x' → 'dataset:default/x'."""
+    value = value.strip().lower()
+    if ":" in value:
+        kind, _, value = value.partition(":")
+    if "/" not in value:
+        value = f"default/{value}"
+    return f"{kind}:{value}"
+
+
+def model_card(entity: Entity) -> dict:
+    """{"present", "path", "sections" (lowercase titles)}: from techdocs when it is installed, else read
+    the file next to the descriptor (never outside the descriptor's folder)."""
+    relative = entity.spec.get("modelCard")
+    if not isinstance(relative, str) or not relative.strip():
+        return {"present": False, "path": "", "sections": []}
+    try:
+        from portal.techdocs.selectors import model_card_facts
+    except ImportError:
+        model_card_facts = None
+    if model_card_facts is not None:
+        try:
+            facts = model_card_facts(entity)
+            keys = facts.get("section_keys") or []
+            return {
+                "present": bool(facts.get("present")),
+                "path": relative,
+                "sections": [k.replace("_", " ") for k in keys],
+            }
+        except Exception:  # noqa: S110 (fall back to reading the file ourselves)
+            pass
+    text = read_model_card(entity)
+    if text is None:
+        return {"present": False, "path": relative, "sections": []}
+    sections = [re.sub(r"[^a-z0-9]+", " ", h.lower()).strip() for h in HEADING.findall(text)]
+    return {"present": True, "path": relative, "sections": sections}
+
+
+def read_model_card(entity: Entity) -> str | None:
+    relative = entity.spec.get("modelCard")
+    if (
+        not isinstance(relative, str)
+        or not entity.source
+        or entity.source == "mlflow"
+        or entity.source.startswith(("http://", "https://"))
+    ):
+        return None
+    folder = Path(entity.source).resolve().parent
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder) or not path.is_file() or os.path.getsize(path) > MAX_CARD_BYTES:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def version_facts(row: ModelVersion | None) -> dict | None:
+    if row is None:
+        return None
+    return {
+        "version": row.version,
+        "metrics": row.metrics or {},
+        "aliases": row.aliases or [],
+        "run_id": row.run_id,
+    }
+
+
+def alias_holder(entity: Entity, alias: str) -> ModelVersion | None:
+    for row in ModelVersion.objects.filter(entity=entity).only("version", "aliases", "metrics", "run_id"):
+        if alias in (row.aliases or []):
+            return row
+    return None
+
+
+def build(request: ApprovalRequest) -> dict:
+    entity = request.entity
+    spec = entity.spec if entity else {}
+    tier = request.risk_tier if request.risk_tier in (1, 2, 3) else None
+    owner_team = entity.owner_team.name if entity and entity.owner_team_id else None
+    payload: dict = {
+        "action": request.action,
+        "params": request.params,
+        "target": {
+            "ref": request.target_ref,
+            "kind": entity.kind if entity else "",
+            "owner": spec.get("owner", "") or "",
+            "owner_team": owner_team,
+            "risk_tier": tier,
+            "tier_key": str(tier or 1),
+            "lifecycle": entity.lifecycle if entity else "",
+        },
+        "model_card": {"present": False, "path": "", "sections": []},
+        "candidate": None,
+        "champion": None,
+        "alias": request.params.get("alias"),
+        "datasets": [],
+        "features": [],
+    }
+    if entity is None:
+        return payload
+    if entity.kind_key == "model":
+        payload["model_card"] = model_card(entity)
+    if request.action == "promote-model-version":
+        candidate = ModelVersion.objects.filter(
+            entity=entity, version=str(request.params.get("version"))
+        ).first()
+        payload["candidate"] = version_facts(candidate)
+        holder = alias_holder(entity, str(request.params.get("alias", "")))
+        if holder is not None and candidate is not None and holder.pk != candidate.pk:
+            payload["champion"] = version_facts(holder)
+    refs = {_ref(v, "dataset") for v in spec.get("trainedOn") or [] if isinstance(v, str)}
+    features = {_ref(v, "featureset") for v in spec.get("consumesFeatures") or [] if isinstance(v, str)}
+    found = {e.ref: e for e in Entity.objects.filter(ref__in=refs | features)}
+    granted = (
+        set(
+            AccessGrant.objects.filter(team_id=entity.owner_team_id, target_ref__in=refs).values_list(
+                "target_ref", flat=True
+            )
+        )
+        if entity.owner_team_id
+        else set()
+    )
+    for ref in sorted(refs):
+        dataset = found.get(ref)
+        classification = (dataset.spec.get("classification") or "") if dataset else ""
+        schema = dataset.spec.get("schema") if dataset else None
+        has_pii_column = any(isinstance(c, dict) and c.get("pii") for c in schema or [])
+        pii = (
+            classification in PII_CLASSES or has_pii_column or (dataset is not None and "pii" in dataset.tags)
+        )
+        approved = ref in granted or (
+            dataset is not None
+            and dataset.annotations.get("plinth.dev/pii-use-approved", "").lower() == "true"
+        )
+        payload["datasets"].append(
+            {
+                "ref": ref,
+                "exists": dataset is not None,
+                "classification": classification,
+                "pii": pii,
+                "pii_use_approved": approved,
+            }
+        )
+    for ref in sorted(features):
+        fs = found.get(ref)
+        deprecated = fs is not None and (
+            fs.lifecycle == "deprecated"
+            or "deprecated" in fs.tags
+            or fs.annotations.get("plinth.dev/deprecated", "").lower() == "true"
+        )
+        payload["features"].append({"ref": ref, "exists": fs is not None, "deprecated": deprecated})
+    return payload

@@ -1,0 +1,28 @@
+# Feature sets the model consumes exist and are not deprecated.
+package plinth.gates.features
+
+import data.plinth.lib
+import rego.v1
+
+title := "Consumed features not deprecated"
+
+results(inp) := array.concat([listed(inp)], [feature(f) | some f in inp.features])
+
+listed(inp) := lib.check(
+	"features-listed",
+	true,
+	sprintf("%v feature set(s) consumed (spec.consumesFeatures)", [count(inp.features)]),
+	"",
+)
+
+feature(f) := lib.check(
+	sprintf("feature:%v", [f.ref]),
+	usable(f),
+	sprintf("%v is available", [f.ref]),
+	sprintf("%v is deprecated or missing", [f.ref]),
+)
+
+# Always true or false, never undefined.
+usable(f) := count([1 | object.get(f, "exists", false) == true; object.get(f, "deprecated", false) == false]) > 0
+
+result := results(input)

@@ -1,0 +1,86 @@
+"""Reads for governance, always filtered by what the user may see."""
+
+from __future__ import annotations
+
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from catalog.models import ModelVersion
+from portal.accounts.models import Membership
+
+from .models import ApprovalRequest, Decision, OutboxMessage, Stage, StageState, State
+from .services import REVIEW_ROLES, visible_requests_q
+
+
+def visible_requests(user) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(
+        pk__in=ApprovalRequest.objects.filter(visible_requests_q(user)).values("pk")
+    )
+
+
+def awaiting_q(user) -> Q:
+    """In review, the active stage routed to a team where the user reviews, not theirs, not voted yet."""
+    reviewer_teams = Membership.objects.filter(user=user, role__in=REVIEW_ROLES).values("team_id")
+    active = Stage.objects.filter(request=OuterRef("pk"), state=StageState.ACTIVE, teams__in=reviewer_teams)
+    voted = Decision.objects.filter(request=OuterRef("pk"), user=user)
+    return Q(Exists(active), state=State.IN_REVIEW) & ~Q(requester=user) & ~Q(Exists(voted))
+
+
+def inbox(user) -> QuerySet[ApprovalRequest]:
+    """What waits for the user, overdue first (then the oldest escalation/expiry first)."""
+    now = timezone.now()
+    return (
+        ApprovalRequest.objects.filter(awaiting_q(user))
+        .select_related("requester", "entity")
+        .annotate(
+            overdue=Case(
+                When(escalate_at__lte=now, then=Value(0)), default=Value(1), output_field=IntegerField()
+            )
+        )
+        .order_by("overdue", "expires_at", "id")
+    )
+
+
+def review_count(user) -> int:
+    return ApprovalRequest.objects.filter(awaiting_q(user)).count()
+
+
+def mine(user) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(requester=user).select_related("entity").order_by("-created_at")
+
+
+def for_entity(user, entity) -> QuerySet[ApprovalRequest]:
+    return visible_requests(user).filter(entity=entity).select_related("requester").order_by("-created_at")
+
+
+def queued_steps(req: ApprovalRequest) -> int:
+    return OutboxMessage.objects.filter(request=req, sent_at__isnull=True).count()
+
+
+def stages_with_votes(req: ApprovalRequest) -> list[dict]:
+    stages = list(
+        req.stages.prefetch_related("teams").annotate(
+            approvals=Count("decisions", filter=Q(decisions__decision="approve"))
+        )
+    )
+    return [{"stage": s, "teams": [t.name for t in s.teams.all()], "approvals": s.approvals} for s in stages]
+
+
+def metrics_comparison(req: ApprovalRequest) -> dict:
+    """Candidate metrics next to the current alias holder's, for the request page."""
+    if req.action != "promote-model-version" or req.entity is None:
+        return {}
+    rows = {r.version: r for r in ModelVersion.objects.filter(entity=req.entity)}
+    candidate = rows.get(str(req.params.get("version")))
+    holder_version = (req.change or {}).get("from")
+    holder = rows.get(str(holder_version)) if holder_version else None
+    names = sorted(
+        set((candidate.metrics if candidate else {}) or {}) | set((holder.metrics if holder else {}) or {})
+    )
+    table = []
+    for name in names:
+        new = (candidate.metrics or {}).get(name) if candidate else None
+        old = (holder.metrics or {}).get(name) if holder else None
+        delta = round(new - old, 4) if isinstance(new, int | float) and isinstance(old, int | float) else None
+        table.append({"name": name, "candidate": new, "champion": old, "delta": delta})
+    return {"candidate": candidate, "champion": holder, "rows": table}

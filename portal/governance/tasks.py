@@ -1,0 +1,143 @@
+"""Governance background work. Tasks take ids, call a service, own their retries, and are safe to
+run twice (acks_late + reject_on_worker_lost are on globally: a killed worker's task comes back)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, OperationalError, transaction
+
+from . import conf, executors, outbox, services
+from .models import ApprovalRequest, Notification, Stage, State
+
+log = logging.getLogger("plinth.governance")
+
+
+@shared_task(acks_late=True, max_retries=0)
+def relay_outbox() -> dict:
+    """Beat, every 5 s: publish outbox rows the broker refused earlier."""
+    return outbox.relay()
+
+
+@shared_task(acks_late=True, max_retries=0)
+def check_slas() -> dict:
+    """Beat, every 60 s: reminders, escalations, expiry, and executions whose worker died."""
+    return services.sla_sweep()
+
+
+@shared_task(acks_late=True, bind=True, max_retries=5)
+def evaluate_gates(self, request_id: int) -> str | None:
+    try:
+        req = services.request_evaluate_gates(request_id=request_id)
+    except OperationalError as exc:  # e.g. SQLite busy: try again rather than lose the step
+        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
+    return req.state if req else None
+
+
+@shared_task(acks_late=True, bind=True, max_retries=None)
+def execute_request(self, request_id: int) -> str | None:
+    """Carry out an approved request. MLflow failures retry with exponential backoff, then end in the
+    visible, retryable `execution-failed` state."""
+    task_id = self.request.id or f"local-{request_id}"
+    try:
+        req = services.execution_claim(request_id=request_id, task_id=task_id)
+    except OperationalError as exc:  # e.g. SQLite busy: try again rather than lose the execution
+        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries, max_retries=8) from exc
+    if req is None:
+        return None
+    try:
+        result = executors.run(req)
+    except executors.ExecutionError as exc:
+        max_retries = int(conf.get("EXECUTION_MAX_RETRIES"))
+        final = self.request.retries >= max_retries or self.request.called_directly
+        services.execution_failed(request_id=request_id, error=str(exc), final=final)
+        if final:
+            return State.EXECUTION_FAILED
+        countdown = min(300, int(conf.get("EXECUTION_BACKOFF_SECONDS")) * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries) from exc
+    try:
+        done = services.execution_complete(request_id=request_id, task_id=task_id, result=result)
+    except OperationalError as exc:  # the change is made and idempotent: finishing again is safe
+        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries, max_retries=8) from exc
+    return done.state if done else None
+
+
+KIND_MESSAGES = {
+    "review": "{requester} asks you to review: {summary}",
+    "reminder": "Reminder: {summary} waits for your review",
+    "escalation": "Escalated: {summary} is overdue at stage {stage}",
+    "blocked": "Your request {summary} was blocked by policy",
+    "approved": "Your request {summary} was approved",
+    "rejected": "Your request {summary} was rejected",
+    "changes-requested": "Changes were requested on {summary}",
+    "executed": "Done: {summary}",
+    "execution-failed": "Execution failed: {summary} (retry from the request page)",
+    "expired": "Your request {summary} expired without a decision",
+}
+
+
+def summary(req: ApprovalRequest) -> str:
+    change = req.change or {}
+    if req.action == "promote-model-version":
+        return f"#{req.pk} promote {req.target_ref} v{change.get('to')} to {change.get('alias')}"
+    return f"#{req.pk} {req.action} {req.target_ref}"
+
+
+@shared_task(acks_late=True, max_retries=3, default_retry_delay=5)
+def notify(request_id: int, kind: str, stage_index: int = 0) -> int:
+    """In-app notifications (idempotent by key) and email for the newly created ones."""
+    req = ApprovalRequest.objects.select_related("requester").filter(pk=request_id).first()
+    if req is None:
+        return 0
+    recipients = _recipients(req, kind, stage_index)
+    text = KIND_MESSAGES.get(kind, "{summary}: " + kind).format(
+        requester=req.requester.get_username(), summary=summary(req), stage=stage_index + 1
+    )
+    created = []
+    for user in recipients:
+        try:
+            with transaction.atomic():
+                note, new = Notification.objects.get_or_create(
+                    user=user,
+                    key=f"{kind}:{req.pk}:{stage_index}",
+                    defaults={"request": req, "kind": kind, "message": text[:500]},
+                )
+        except IntegrityError:
+            continue
+        if new:
+            created.append((user, note))
+    if conf.get("EMAIL_NOTIFICATIONS"):
+        url = req.get_absolute_url()
+        for user, note in created:
+            if not user.email:
+                continue
+            try:
+                send_mail(
+                    f"[Plinth] {text}"[:200], f"{text}\n\n{url}\n", settings.DEFAULT_FROM_EMAIL, [user.email]
+                )
+                Notification.objects.filter(pk=note.pk).update(emailed=True)
+            except Exception as exc:  # the in-app notification stands; email is best effort
+                log.warning("email to %s failed: %s", user.email, exc)
+    return len(created)
+
+
+def _recipients(req: ApprovalRequest, kind: str, stage_index: int):
+    if kind in {"review", "reminder", "escalation"}:
+        stage = Stage.objects.filter(request=req, index=stage_index).first()
+        if stage is None or req.state != State.IN_REVIEW or req.current_stage != stage_index:
+            return []
+        voted = set(req.decisions.values_list("user_id", flat=True)) | {req.requester_id}
+        if kind == "escalation":
+            from django.contrib.auth import get_user_model
+
+            from portal.accounts.models import Membership, Role
+
+            admins = Membership.objects.filter(team__in=stage.teams.all(), role=Role.ADMIN).values("user_id")
+            return list(
+                get_user_model().objects.filter(pk__in=admins, is_active=True).exclude(pk=req.requester_id)
+            )
+        return list(services.eligible_reviewers(stage, voted))
+    return [req.requester]

@@ -1,0 +1,405 @@
+"""Reviewers and requesters in the browser: inbox, request page (htmx decisions, live status), new
+request form, policy source, and the platform admins' audit page with CSV/JSON export."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import markdown
+import nh3
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from catalog.models import Entity, ModelVersion
+from portal.accounts import permissions
+from portal.core.audit import chain_head
+
+from . import api, conf, gate_input, policy, selectors, services
+from .models import ActionType, DecisionKind, Notification, State
+
+LIVE_STATES = {State.PENDING, State.APPROVED, State.EXECUTING}
+
+
+def _remote(request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def inbox(request: HttpRequest) -> HttpResponse:
+    waiting = list(selectors.inbox(request.user)[:200])
+    now = timezone.now()
+    for req in waiting:
+        req.is_overdue = bool(req.escalate_at and req.escalate_at <= now)
+    context = {
+        "waiting": waiting,
+        "mine": selectors.mine(request.user)[:50],
+        "notifications": Notification.objects.filter(user=request.user, read_at__isnull=True).select_related(
+            "request"
+        )[:20],
+    }
+    return render(request, "governance/inbox.html", context)
+
+
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    Notification.objects.filter(user=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    return redirect("governance:inbox")
+
+
+def _detail_context(request, req) -> dict:
+    stage = next((s for s in selectors.stages_with_votes(req) if s["stage"].index == req.current_stage), None)
+    may_decide = (
+        req.state == State.IN_REVIEW
+        and req.requester_id != request.user.pk
+        and stage is not None
+        and services.may_review_stage(request.user, stage["stage"])
+        and not req.decisions.filter(user=request.user).exists()
+    )
+    card_html = ""
+    if req.entity is not None and req.entity.kind_key == "model":
+        text = gate_input.read_model_card(req.entity)
+        if text:
+            text = text.split("---", 2)[-1] if text.startswith("---") else text
+            card_html = nh3.clean(markdown.markdown(text, extensions=["tables"]))
+    lineage = {}
+    if req.entity is not None:
+        spec = req.entity.spec
+        lineage = {"features": spec.get("consumesFeatures") or [], "datasets": spec.get("trainedOn") or []}
+    queued = selectors.queued_steps(req)
+    return {
+        "req": req,
+        "stages": selectors.stages_with_votes(req),
+        "policy_results": list(req.policy_results.all()),
+        "decisions": list(req.decisions.select_related("user", "stage")),
+        "comments": list(req.comments.select_related("author")),
+        "metrics": selectors.metrics_comparison(req),
+        "card_html": card_html,
+        "lineage": lineage,
+        "queued": queued,
+        "live": req.state in LIVE_STATES or queued > 0,
+        "may_decide": may_decide,
+        "is_requester": req.requester_id == request.user.pk,
+        "own_request_in_review": req.state == State.IN_REVIEW and req.requester_id == request.user.pk,
+        "history": _history(req),
+        "max_comment": conf.get("MAX_COMMENT_CHARS"),
+    }
+
+
+def _history(req) -> list:
+    from portal.core.models import AuditEvent
+
+    rows = []
+    for event in AuditEvent.objects.filter(target=req.audit_target).order_by("seq"):
+        payload = json.loads(event.payload)
+        rows.append(
+            {
+                "seq": event.seq,
+                "at": event.created_at[:19].replace("T", " "),
+                "actor": event.actor,
+                "action": event.action.rsplit(".", 1)[-1],
+                "outcome": payload.get("outcome"),
+                "state": (payload.get("after") or {}).get("state", ""),
+            }
+        )
+    return rows
+
+
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    req = services.get_visible(request.user, pk)
+    context = _detail_context(request, req)
+    if request.htmx and request.GET.get("part") == "status":
+        response = render(request, "governance/request_detail.html#status", context)
+        if request.GET.get("seen") != str(req.version):
+            response["HX-Refresh"] = "true"  # the state moved on: show the whole page anew
+    else:
+        response = render(request, "governance/request_detail.html", context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=DecisionKind.choices)
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def _back(request, req) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseClientRedirect(req.get_absolute_url())
+    return redirect(req.get_absolute_url())
+
+
+@require_POST
+def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    req = services.get_visible(request.user, pk)
+    form = DecisionForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = "Choose approve, reject or request changes."
+    else:
+        try:
+            services.request_decide(
+                actor=request.user,
+                request_id=pk,
+                decision=form.cleaned_data["decision"],
+                comment=form.cleaned_data["comment"],
+                remote_addr=_remote(request),
+            )
+        except services.GovernanceError as exc:
+            error = exc.message
+        except PermissionDenied as exc:
+            error = str(exc)
+    if error:
+        if request.htmx:
+            context = _detail_context(request, services.get_visible(request.user, pk))
+            context.update(decision_error=error, comment_value=request.POST.get("comment", "")[:20000])
+            response = render(request, "governance/request_detail.html#decide", context, status=200)
+            return response
+        messages.error(request, error)
+        return redirect(req.get_absolute_url())
+    messages.success(request, "Your decision is recorded.")
+    return _back(request, req)
+
+
+@require_POST
+def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    req = services.get_visible(request.user, pk)
+    try:
+        services.request_withdraw(actor=request.user, request_id=pk, remote_addr=_remote(request))
+        messages.success(request, "The request is withdrawn.")
+    except (services.GovernanceError, PermissionDenied) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    return _back(request, req)
+
+
+@require_POST
+def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    req = services.get_visible(request.user, pk)
+    try:
+        services.request_retry_execution(actor=request.user, request_id=pk, remote_addr=_remote(request))
+        messages.success(request, "Execution queued again.")
+    except (services.GovernanceError, PermissionDenied) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+    return _back(request, req)
+
+
+@require_POST
+def request_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    req = services.get_visible(request.user, pk)
+    try:
+        services.request_comment(
+            actor=request.user, request_id=pk, body=request.POST.get("body", ""), remote_addr=_remote(request)
+        )
+    except services.GovernanceError as exc:
+        messages.error(request, exc.message)
+    return _back(request, req)
+
+
+class NewRequestForm(forms.Form):
+    action = forms.ChoiceField(choices=ActionType.choices, widget=forms.HiddenInput)
+    target = forms.CharField(widget=forms.HiddenInput)
+    version = forms.ChoiceField(required=False, label="Version")
+    alias = forms.CharField(
+        required=False,
+        initial="champion",
+        label="Alias",
+        help_text="The MLflow alias that will point at this version once approved.",
+    )
+    team = forms.CharField(required=False, label="Team that needs access")
+    reason = forms.CharField(required=False, label="Reason")
+    justification = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Justification",
+        help_text="Why, and what reviewers should look at.",
+    )
+
+
+def request_new(request: HttpRequest) -> HttpResponse:
+    data = request.POST if request.method == "POST" else request.GET
+    try:
+        ref = services.parse_ref(data.get("target", ""))
+    except services.GovernanceError as exc:
+        raise Http404(exc.message) from None
+    entity = Entity.objects.filter(ref=ref).first()
+    if entity is None or not permissions.can(request.user, permissions.Action.VIEW, entity):
+        raise Http404("No such entity")
+    action = data.get("action") or ActionType.PROMOTE_MODEL_VERSION
+    versions = list(ModelVersion.objects.filter(entity=entity).order_by("-version_number"))
+    form = NewRequestForm(
+        request.POST if request.method == "POST" else None,
+        initial={
+            "action": action,
+            "target": ref,
+            "alias": "champion",
+            "version": next((v.version for v in versions if "champion" not in v.aliases), ""),
+        },
+    )
+    form.fields["version"].choices = [
+        (
+            v.version,
+            f"v{v.version}"
+            + (f" ({', '.join(v.aliases)})" if v.aliases else "")
+            + (f" · auc {v.metrics.get('auc')}" if v.metrics.get("auc") is not None else ""),
+        )
+        for v in versions
+    ]
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        cleaned = form.cleaned_data
+        params: dict = {}
+        if cleaned["action"] == ActionType.PROMOTE_MODEL_VERSION:
+            params = {"version": cleaned["version"], "alias": cleaned["alias"] or "champion"}
+        elif cleaned["action"] == ActionType.GRANT_ACCESS:
+            params = {"team": cleaned["team"]}
+        elif cleaned["action"] in (ActionType.DEPRECATE, ActionType.RETIRE) and cleaned["reason"]:
+            params = {"reason": cleaned["reason"]}
+        try:
+            req = services.request_create(
+                actor=request.user,
+                action=cleaned["action"],
+                target=cleaned["target"],
+                params=params,
+                justification=cleaned["justification"],
+                remote_addr=_remote(request),
+            )
+        except services.GovernanceError as exc:
+            error = exc.message
+        except PermissionDenied as exc:
+            error = str(exc)
+        else:
+            messages.success(request, f"Request #{req.pk} submitted; the policy gates are running.")
+            return redirect(req.get_absolute_url())
+    elif request.method == "POST":
+        error = "Please correct the form."
+    return render(
+        request,
+        "governance/request_new.html",
+        {
+            "form": form,
+            "entity": entity,
+            "action": action,
+            "action_label": ActionType(action).label if action in ActionType.values else action,
+            "versions": versions,
+            "error": error,
+        },
+    )
+
+
+def policy_source(request: HttpRequest, gate: str) -> HttpResponse:
+    found = policy.policy_source(gate)
+    if found is None:
+        raise Http404("No such policy")
+    name, text = found
+    return render(
+        request,
+        "governance/policy.html",
+        {"name": name, "text": text, "gate": gate, "hash": policy.current().gate_hash(gate)},
+    )
+
+
+def audit(request: HttpRequest) -> HttpResponse:
+    if not permissions.is_platform_admin(request.user):
+        raise PermissionDenied("The audit trail is readable by platform admins.")
+    qs, errors = api.filter_events(request.GET)
+    fmt = request.GET.get("format")
+    if fmt == "json":
+        return _export_json(qs)
+    if fmt == "csv":
+        return _export_csv(qs)
+    paginator = Paginator(qs.order_by("-seq"), 50)
+    page = paginator.get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "governance/audit.html",
+        {
+            "page": page,
+            "errors": errors,
+            "head": chain_head(),
+            "query": params.urlencode(),
+            "filters": {
+                k: request.GET.get(k, "") for k in ("actor", "action", "target", "request", "since", "until")
+            },
+        },
+    )
+
+
+def _export_json(qs) -> HttpResponse:
+    body = {
+        "chainHead": chain_head(),
+        "exportedAt": timezone.now().isoformat(),
+        "events": [
+            {"seq": e.seq, "payload": e.payload, "prevHash": e.prev_hash, "hash": e.hash}
+            for e in qs.iterator(chunk_size=2000)
+        ],
+    }
+    response = JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+    response["Content-Disposition"] = 'attachment; filename="plinth-audit.json"'
+    return response
+
+
+def _cell(value) -> str:
+    """Neutralise spreadsheet formulas in free-text columns (the payload column stays verbatim)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _export_csv(qs) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    head = chain_head()
+
+    def rows():
+        yield writer.writerow(["# chain head", head["seq"], head["hash"]])
+        yield writer.writerow(
+            [
+                "seq",
+                "at",
+                "actor",
+                "action",
+                "target",
+                "outcome",
+                "remote_addr",
+                "request_id",
+                "policy_hash",
+                "approval_request_id",
+                "payload",
+                "prev_hash",
+                "hash",
+            ]
+        )
+        for e in qs.iterator(chunk_size=2000):
+            p = json.loads(e.payload)
+            yield writer.writerow(
+                [
+                    e.seq,
+                    e.created_at,
+                    _cell(e.actor),
+                    _cell(e.action),
+                    _cell(e.target),
+                    p.get("outcome"),
+                    p.get("remote_addr"),
+                    p.get("request_id"),
+                    p.get("policy_hash"),
+                    p.get("approval_request_id"),
+                    e.payload,
+                    e.prev_hash,
+                    e.hash,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="plinth-audit.csv"'
+    return response
