@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from . import registry
 from .backends import get_backend
@@ -17,6 +17,7 @@ from .registry import Document
 
 log = logging.getLogger(__name__)
 CHUNK = 5000
+BULK_THRESHOLD = 2000
 
 
 def _is_vocabulary(word: str) -> bool:
@@ -106,7 +107,15 @@ def update(source_name: str, *, changed: Iterable[str] = (), removed: Iterable[s
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             backend.delete(f"{DOC}.key IN ({', '.join(['%s'] * len(chunk))})", chunk)
-        if changed:
+        if len(changed) > BULK_THRESHOLD:
+            # A large registration (thousands of entities in one location) takes the bulk path, which
+            # assigns ids itself: take the table lock that makes that safe on PostgreSQL (SQLite's
+            # IMMEDIATE transaction already holds the only write lock).
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(f"LOCK TABLE {DOC} IN SHARE ROW EXCLUSIVE MODE")
+            written = _write(backend, source.name, sorted(source.documents(changed), key=static_rank))
+        elif changed:
             written = _write_small(backend, source.name, list(source.documents(changed)))
     return written
 

@@ -98,3 +98,22 @@ def test_reindex_command_rebuilds(demo_org):
     out = StringIO()
     call_command("search", "reindex", stdout=out)
     assert json.loads(out.getvalue())["documents"]["catalog"] == Entity.objects.count()
+
+
+def test_large_registrations_take_the_bulk_path(admin, tmp_path, monkeypatch, django_capture_on_commit_callbacks):
+    """Above the bulk threshold the index assigns ids itself; results are the same."""
+    from portal.search import index
+
+    monkeypatch.setattr(index, "BULK_THRESHOLD", 1)
+    path = tmp_path / "catalog-info.yaml"
+    path.write_text("".join(
+        f"---\napiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {{name: numbat-{i}}}\n"
+        f"spec: {{owner: fraud-ml}}\n" for i in range(5)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(path), actor=admin, file_roots=None)
+    assert sorted(_keys(admin, "numbat")) == [f"dataset:default/numbat-{i}" for i in range(5)]
+    # and a later small change still works beside the bulk-written rows
+    path.write_text(path.read_text().replace("numbat-0}", "numbat-0, title: Numbat zero}"))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_refresh(location=Location.objects.get(target=str(path)))
+    assert _keys(admin, "numbat zero")[0] == "dataset:default/numbat-0"
