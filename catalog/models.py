@@ -61,16 +61,16 @@ class Entity(models.Model):
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     ref = models.CharField(max_length=200, unique=True)  # "kind:namespace/name", lowercased
     kind = models.CharField(max_length=40)  # as canonically spelled: "Component", "Model"
-    kind_key = models.CharField(max_length=40, db_index=True)
+    kind_key = models.CharField(max_length=40)
     namespace = models.CharField(max_length=63)
     name = models.CharField(max_length=63)
     name_key = models.CharField(max_length=63)
     api_version = models.CharField(max_length=100)
     title = models.CharField(max_length=300, blank=True)
     description = models.TextField(blank=True)
-    spec_type = models.CharField(max_length=100, blank=True, db_index=True)
-    lifecycle = models.CharField(max_length=100, blank=True, db_index=True)
-    owner_ref = models.CharField(max_length=200, blank=True, db_index=True)
+    spec_type = models.CharField(max_length=100, blank=True)
+    lifecycle = models.CharField(max_length=100, blank=True)
+    owner_ref = models.CharField(max_length=200, blank=True)
     owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="entities")
     system_ref = models.CharField(max_length=200, blank=True)
     visibility = models.CharField(max_length=10, default=Visibility.INTERNAL,
@@ -87,12 +87,17 @@ class Entity(models.Model):
 
     class Meta:
         verbose_name_plural = "entities"
+        # Every filter column leads an index that continues with name_key, so a filtered list walks
+        # one index in display order and stops after a page. There is deliberately no index on
+        # visibility: it would tempt SQLite into a multi-index OR for the permission filter, followed
+        # by a sort of every visible row.
         indexes = [
-            models.Index(fields=["kind_key", "name_key"], name="entity_kind_name"),
             models.Index(fields=["name_key"], name="entity_name"),
-            models.Index(fields=["owner_team", "kind_key"], name="entity_team_kind"),
-            models.Index(fields=["visibility", "owner_team"], name="entity_visibility"),
-            models.Index(fields=["location"], name="entity_location"),
+            models.Index(fields=["kind_key", "name_key"], name="entity_kind_name"),
+            models.Index(fields=["spec_type", "name_key"], name="entity_type_name"),
+            models.Index(fields=["lifecycle", "name_key"], name="entity_lifecycle_name"),
+            models.Index(fields=["owner_ref", "name_key"], name="entity_owner_name"),
+            models.Index(fields=["owner_team", "name_key"], name="entity_team_name"),
             models.Index(fields=["updated_at"], name="entity_updated"),
         ]
 
