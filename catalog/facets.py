@@ -29,16 +29,48 @@ def version() -> int:
     return CatalogState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
 
 
-def bump() -> None:
+def bump() -> int:
     """Called inside every transaction that changes entities. The version is random, not a counter:
     a counter restarts after a database restore (or a test flush) and would meet stale cache entries."""
     token = secrets.randbits(62)
     if not CatalogState.objects.filter(pk=1).update(version=token):
         CatalogState.objects.get_or_create(pk=1, defaults={"version": token})
+    return token
+
+
+def _key(current: int) -> str:
+    return f"plinth:catalog:cube:{current}"
+
+
+def old_rows(entity_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
+    """The cube rows of entities about to change or go (read before the write)."""
+    rows, tags = [], []
+    for start in range(0, len(entity_ids), 5000):
+        chunk = entity_ids[start:start + 5000]
+        rows += list(Entity.objects.filter(pk__in=chunk).values_list(*CUBE_COLUMNS))
+        tags += list(EntityTag.objects.filter(entity_id__in=chunk).values_list(
+            "tag", "entity__kind_key", "entity__visibility", "entity__owner_team_id"))
+    return rows, tags
+
+
+def roll_forward(previous: int, current: int, removed: tuple[list, list], added: tuple[list, list]) -> None:
+    """Derive the new version's cube from the previous one by the write's delta, so no reader pays
+    for a full recount after a change (a 250k catalog takes seconds). Without a cached previous cube
+    there is nothing to roll: the next reader counts once."""
+    cached = cache.get(_key(previous))
+    if cached is None:
+        return
+    result = []
+    for base, minus, plus in zip(cached, removed, added, strict=True):
+        counter = Counter({row[:-1]: row[-1] for row in base})
+        counter.subtract(Counter(minus))
+        counter.update(Counter(plus))
+        result.append([(*combo, n) for combo, n in counter.items() if n > 0])
+    cache.set(_key(current), tuple(result), CACHE_SECONDS)
 
 
 def _cube(current: int) -> tuple[list[tuple], list[tuple]]:
-    key = f"plinth:catalog:cube:{current}"
+    key = _key(current)
     cached = cache.get(key)
     if cached is None:
         rows = list(Entity.objects.order_by().values_list(*CUBE_COLUMNS).annotate(n=Count("id")))

@@ -182,6 +182,18 @@ def _insert_entities(candidates: list[Candidate], location: Location, teams: dic
     return ids
 
 
+def _cube_rows(candidates: list[Candidate], teams: dict[str, int]) -> tuple[list[tuple], list[tuple]]:
+    """The facet-cube rows (entity and tag) that these candidates will have once stored."""
+    rows, tags = [], []
+    for cand in candidates:
+        cols = cand.columns()
+        team = teams.get(cols["owner_ref"])
+        rows.append((cols["kind_key"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], cols["namespace"],
+                     cols["visibility"], team))
+        tags += [(tag, cols["kind_key"], cols["visibility"], team) for tag in dict.fromkeys(cols["tags"])]
+    return rows, tags
+
+
 def _write_errors(location: Location, plan: Plan) -> None:
     reread = [s for s in plan.read.sources if s not in plan.read.unchanged_sources]
     for chunk in _chunks(reread):
@@ -202,6 +214,8 @@ def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Loc
     if location is None:
         location = Location.objects.create(type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
     teams = _team_ids(plan)
+    deleting = [pk for pk, _ in plan.removed] if orphan_strategy != "keep" else []
+    before = facets.old_rows([pk for pk, _ in plan.changed] + deleting)
 
     new_ids = _insert_entities(plan.added, location, teams, now)
 
@@ -239,8 +253,10 @@ def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Loc
         for chunk in _chunks([pk for pk, _ in written]):
             Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)
 
-    if plan.added or plan.changed or plan.removed or plan.kept_with_errors:
-        facets.bump()
+    if plan.added or plan.changed or plan.removed:
+        previous, current = facets.version(), facets.bump()
+        after = _cube_rows(plan.added + [c for _, c in plan.changed], teams)
+        transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
     _write_errors(location, plan)
     _store_sources(location, plan)
     location.refreshed_at = now
@@ -312,11 +328,14 @@ def location_refresh(*, location: Location, actor=None) -> Plan:
 
 @transaction.atomic
 def location_unregister(*, location: Location, actor) -> list[str]:
-    refs = list(Entity.objects.filter(location=location).values_list("ref", flat=True))
+    ids_refs = list(Entity.objects.filter(location=location).values_list("id", "ref"))
+    refs = [ref for _, ref in ids_refs]
     target, pk = location.target, location.pk
+    before = facets.old_rows([i for i, _ in ids_refs])
     Entity.objects.filter(location=location).delete()
     location.delete()
-    facets.bump()
+    previous, current = facets.version(), facets.bump()
+    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
     audit_record(actor=actor, action="catalog.location.unregister", target=f"location:{pk}",
                  before={"target": target, "entities": refs[:AUDIT_REF_CAP], "entity_count": len(refs)})
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))

@@ -48,3 +48,47 @@ def test_other_filters_are_counted_live(demo_org):
     assert facets.simple_filters(QueryDict("q=fraud")) is None
     assert facets.simple_filters(QueryDict("tag=pii")) is None
     assert facets.simple_filters(QueryDict("kind=model&page=2&order=-name")) == {0: {"model"}}
+
+
+@pytest.mark.parametrize("strategy", ["keep", "delete"])
+def test_writes_roll_the_cached_cube_forward_exactly(demo_org, tmp_path, settings, strategy,
+                                                     django_capture_on_commit_callbacks):
+    """After register, change, orphaning and unregister, the cube is already cached for the new
+    version (no recount) and still equals a live count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog import services
+    from catalog.models import Location
+
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = strategy
+    user = demo_org["users"]["alice"]
+    facets.counts(user, {}, NAMES)  # warm the cube of the current version
+    path = tmp_path / "catalog-info.yaml"
+
+    def check():
+        with CaptureQueriesContext(connection) as ctx:
+            total, cube = facets.counts(user, {}, NAMES)
+        assert not any("GROUP BY" in q["sql"] for q in ctx.captured_queries), "recounted instead of rolled"
+        live = selectors.facets(selectors.entity_list(user), NAMES)
+        assert total == selectors.entity_list(user).count()
+        for name in NAMES:
+            assert sorted(map(tuple, (f.values() for f in cube[name]))) == \
+                sorted(map(tuple, (f.values() for f in live[name]))), name
+
+    def write(docs):
+        path.write_text("".join(
+            f"---\napiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {{name: {n}, tags: [{t}]}}\n"
+            f"spec: {{owner: {o}, classification: internal}}\n" for n, o, t in docs))
+
+    write([("a", "fraud-ml", "pii"), ("b", "recsys", "gold"), ("c", "fraud-ml", "pii")])
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_register(target=str(path), actor=None, file_roots=None)
+    check()
+    write([("a", "recsys", "silver")])  # a changes owner and tag; b and c disappear (orphaned or deleted)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_refresh(location=Location.objects.get(pk=plan.location.pk))
+    check()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_unregister(location=Location.objects.get(pk=plan.location.pk), actor=None)
+    check()
