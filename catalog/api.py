@@ -199,7 +199,7 @@ def entity_list(request):
     limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
     fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
     qs = filtered(request)
-    total, _ = selectors.list_counts(request.user, count_params(request), qs, [])
+    total, _, capped = selectors.list_counts(request.user, count_params(request), qs, [])
     raw_cursor = request.query_params.get("cursor")
     if raw_cursor:
         cursor = _decode_cursor(raw_cursor, order)
@@ -211,8 +211,11 @@ def entity_list(request):
     page = page[:limit]
     rels = relations_for(page) if not fields or any(f.startswith("relations") for f in fields) else {}
     items = [project(envelope(e, rels.get(e.ref)), fields) for e in page]
-    return Response({"items": items, "totalItems": total,
-                     "pageInfo": {"nextCursor": _encode_cursor(page[-1], order) if has_more and page else None}})
+    body = {"items": items, "totalItems": total,
+            "pageInfo": {"nextCursor": _encode_cursor(page[-1], order) if has_more and page else None}}
+    if capped:
+        body["totalIsLowerBound"] = True  # counting stops at selectors.LIVE_COUNT_CAP for complex filters
+    return Response(body)
 
 
 def _entity(request, kind, namespace, name) -> Entity:
@@ -255,8 +258,11 @@ def entity_facets(request):
         raise ValidationError({"facet": f"Unknown facet '{unknown[0][:40]}'. Known: {', '.join(names)}."})
     qs = filtered(request)
     wanted = [names[f] for f in requested[:10]]
-    _, counts = selectors.list_counts(request.user, count_params(request), qs, wanted)
-    return Response({"facets": {f: counts.get(names[f], []) for f in requested[:10]}})
+    _, counts, capped = selectors.list_counts(request.user, count_params(request), qs, wanted)
+    body = {"facets": {f: counts.get(names[f], []) for f in requested[:10]}}
+    if capped:
+        body["countedMatches"] = selectors.LIVE_COUNT_CAP  # complex filters: facets of the first matches
+    return Response(body)
 
 
 class LocationInput(serializers.Serializer):

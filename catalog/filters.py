@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
 from portal.accounts import permissions
 
@@ -50,15 +50,17 @@ class EntityFilter(django_filters.FilterSet):
         return qs.filter(owner_ref__in=refs)
 
     def filter_tag(self, qs, name, value):
+        # An IN over the (tag, entity) index, not a per-row EXISTS: the tag picks the rows.
         for tag in self._values(value):
-            qs = qs.filter(Exists(EntityTag.objects.filter(entity=OuterRef("pk"), tag=tag)))
+            qs = qs.filter(pk__in=EntityTag.objects.filter(tag=tag).values("entity_id"))
         return qs
 
     def filter_text(self, qs, name, value):
-        value = value.strip()[:200]
+        """Name prefix, as an index range (full-text search is the search service's job)."""
+        value = value.strip().lower()[:63]
         if not value:
             return qs
-        return qs.filter(Q(name_key__contains=value.lower()) | Q(title__icontains=value))
+        return qs.filter(name_key__gte=value, name_key__lt=value + "\U0010ffff")
 
     def filter_mine(self, qs, name, value):
         if not value:

@@ -67,9 +67,15 @@ def facets(queryset: QuerySet[Entity], names: list[str]) -> dict[str, list[dict]
     return result
 
 
-def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> tuple[int, dict[str, list[dict]]]:
-    """Total and facet counts of a filtered list: from the cached facet cube when the filters allow,
-    otherwise counted live over the (already narrowed) queryset."""
+LIVE_COUNT_CAP = 10_000
+
+
+def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> tuple[int, dict[str, list[dict]], bool]:
+    """(total, facet counts, capped) of a filtered list.
+
+    From the cached facet cube when the filters allow (exact); otherwise counted live over the narrowed
+    queryset, stopping at LIVE_COUNT_CAP matches: then `capped` is true, the total reads "10,000+" and
+    facets describe the first 10,000 matches."""
     from . import facets as cube
 
     simple = cube.simple_filters(params)
@@ -78,8 +84,12 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
         missing = [n for n in names if n not in found]
         if missing:
             found.update(facets(queryset, missing))
-        return total, {n: found[n] for n in names if n in found}
-    return queryset.count(), facets(queryset, names)
+        return total, {n: found[n] for n in names if n in found}, False
+    total = queryset.order_by()[: LIVE_COUNT_CAP + 1].count()
+    if total <= LIVE_COUNT_CAP:
+        return total, facets(queryset, names), False
+    first = Entity.objects.filter(pk__in=queryset.order_by().values("pk")[:LIVE_COUNT_CAP])
+    return LIVE_COUNT_CAP, facets(first, names), True
 
 
 def relations_of(entity: Entity) -> list[Relation]:

@@ -27,7 +27,7 @@ def test_cube_counts_equal_live_counts(demo_org, username, query):
     params = QueryDict(query)
     live_qs = EntityFilter(params, queryset=selectors.entity_list(user), request=_Request(user)).qs
     assert facets.simple_filters(params) is not None
-    total, cube = selectors.list_counts(user, params, live_qs, NAMES)
+    total, cube, _ = selectors.list_counts(user, params, live_qs, NAMES)
     assert total == live_qs.count()
     live = selectors.facets(live_qs, NAMES)
     for name in NAMES:
@@ -92,3 +92,17 @@ def test_writes_roll_the_cached_cube_forward_exactly(demo_org, tmp_path, setting
     with django_capture_on_commit_callbacks(execute=True):
         services.location_unregister(location=Location.objects.get(pk=plan.location.pk), actor=None)
     check()
+
+
+def test_live_counts_stop_at_the_cap_and_say_so(demo_org, client, monkeypatch):
+    """Complex filters are counted live up to a cap; beyond it the page and the API say "at least"."""
+    monkeypatch.setattr(selectors, "LIVE_COUNT_CAP", 2)
+    client.force_login(demo_org["users"]["alice"])
+    html = client.get("/catalog/?tag=fraud").content.decode()
+    assert "2+ entities" in html and "counts of the first 2" in html
+    body = client.get("/api/v1/entities?tag=fraud").json()
+    assert body["totalItems"] == 2 and body["totalIsLowerBound"] is True
+    assert len(body["items"]) > 2, "the rows themselves are not capped"
+    monkeypatch.setattr(selectors, "LIVE_COUNT_CAP", 10_000)
+    exact = client.get("/api/v1/entities?tag=fraud").json()
+    assert exact["totalItems"] == len(exact["items"]) and "totalIsLowerBound" not in exact
