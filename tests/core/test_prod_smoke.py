@@ -65,3 +65,17 @@ def test_a_real_worker_on_postgresql_and_redis_makes_the_portal_ready(celery_wor
     body = Client().get("/readyz").json()
     assert body["status"] == "ready", body
     assert "redis" in body["checks"]["broker"]["detail"].lower()
+
+
+@pytest.mark.django_db
+def test_postgresql_refuses_to_rewrite_the_audit_trail(demo_org):
+    """Row triggers on PostgreSQL refuse UPDATE and DELETE of audit events, and `audit verify` passes."""
+    from django.core.management import call_command
+    from django.db import DatabaseError, connection, transaction
+
+    for statement in ("UPDATE core_auditevent SET actor = 'mallory' WHERE seq = 1",
+                      "DELETE FROM core_auditevent WHERE seq = 1"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+            cur.execute(statement)
+    assert AuditEvent.objects.get(seq=1).actor != "mallory"
+    call_command("audit", "verify")
