@@ -182,6 +182,7 @@ def _assert_executed_once(req, worker_env, proxy) -> None:
     call_command("audit", "verify")
 
 
+@pytest.mark.chaos  # quarantined: see docs/governance.md, "Known issues"
 def test_pool_process_killed_mid_execution_is_redelivered_and_alias_moves_once(
     worker_env, users, redis_url, proxy, monkeypatch
 ):
