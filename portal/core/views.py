@@ -14,7 +14,6 @@ from . import health, metrics
 
 def home(request: HttpRequest) -> HttpResponse:
     from catalog import selectors as catalog_selectors
-
     from portal.governance import selectors as governance_selectors
 
     memberships = list(account_selectors.teams_of(request.user))

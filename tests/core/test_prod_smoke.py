@@ -11,7 +11,6 @@ from django.test import Client
 from catalog import services
 from catalog.models import Entity, Relation
 from portal.accounts import services as account_services
-from portal.core import demo
 from portal.core.audit import verify_chain
 from portal.core.models import AuditEvent
 
