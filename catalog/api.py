@@ -112,22 +112,20 @@ SIMPLE_FILTER_KEYS = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "li
 def count_params(request):
     """The request's filters as list-page parameters, so counts can come from the facet cube.
 
-    A single `filter` clause of simple `key=value` parts translates; OR-ed clauses and other fields
-    make the cube inapplicable (a parameter it does not know sends the count down the live path)."""
+    A single `filter` clause of simple `key=value` parts translates; None when it does not (OR-ed
+    clauses, other fields): then the counts are live."""
     params = request.query_params.copy()
     clauses = params.pop("filter", [])
     if len(clauses) > 1:
-        params["filter"] = "or"
-        return params
+        return None
     for clause in clauses:
         for part in clause.split(","):
-            key, sep, value = part.partition("=")
-            name = SIMPLE_FILTER_KEYS.get(key.strip())
             if not part.strip():
                 continue
+            key, sep, value = part.partition("=")
+            name = SIMPLE_FILTER_KEYS.get(key.strip())
             if not sep or name is None or name in params:
-                params["filter"] = "complex"
-                return params
+                return None
             params[name] = value.strip()
     return params
 

@@ -41,6 +41,7 @@ class Candidate:
     line: int
     content_hash: str
     relations: list[tuple[str, str]]  # (type, target ref key), outgoing only
+    data_json: str = ""  # `data` as stored; the content hash covers exactly this text
 
     @property
     def kind_key(self) -> str:
@@ -93,7 +94,11 @@ def _ref_key(value, default_kind: str) -> str:
 
 
 def content_hash(data: dict) -> str:
-    return hashlib.sha256(dump(data).encode()).hexdigest()
+    return _sha256(dump(data))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def dump(data: dict) -> str:
@@ -280,11 +285,13 @@ class Reader:
         data = normalize(data)
         kind = CANONICAL_KIND[str(data["kind"]).lower()]
         meta = data["metadata"]
+        text = dump(data)
         candidate = Candidate(
             ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),
             kind=kind, namespace=meta["namespace"], name=meta["name"], data=data,
-            source=doc.source, line=doc.line, content_hash=content_hash(data),
+            source=doc.source, line=doc.line, content_hash=_sha256(text),
             relations=[(rtype, target.key()) for rtype, target in derive_relations(data)],
+            data_json=text,
         )
         if kind != "Location":
             return candidate, [], []

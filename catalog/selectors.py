@@ -75,14 +75,15 @@ LIVE_COUNT_CAP = 10_000
 
 
 def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> tuple[int, dict[str, list[dict]], bool]:
-    """(total, facet counts, capped) of a filtered list.
+    """(total, facet counts, capped) of a filtered list; `params` None means "filters the cube cannot
+    answer".
 
     From the cached facet cube when the filters allow (exact); otherwise counted live over the narrowed
     queryset, stopping at LIVE_COUNT_CAP matches: then `capped` is true, the total reads "10,000+" and
     facets describe the first 10,000 matches."""
     from . import facets as cube
 
-    simple = cube.simple_filters(params)
+    simple = cube.simple_filters(params) if params is not None else None
     if simple is not None:
         total, found = cube.counts(user, simple, names)
         missing = [n for n in names if n not in found]

@@ -168,7 +168,7 @@ def _insert_entities(candidates: list[Candidate], location: Location, teams: dic
         cols.update(owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
                     error_count=0, created_at=when, updated_at=when)
         if sqlite:
-            cols.update(uid=uuid.uuid4().hex, tags=json.dumps(cols["tags"]), data=dump(cols["data"]))
+            cols.update(uid=uuid.uuid4().hex, tags=json.dumps(cols["tags"]), data=cand.data_json or dump(cols["data"]))
         else:
             cols.update(uid=prep["uid"].get_db_prep_save(uuid.uuid4(), connection),
                         tags=prep["tags"].get_db_prep_save(cols["tags"], connection),
@@ -315,8 +315,7 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
     plan = location_plan(target=target, file_roots=file_roots, location=existing)
     plan.created = existing is None
     if not dry_run:
-        plan.location = location_apply(plan, actor=actor, orphan_strategy="delete") if existing is None else \
-            location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+        plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
     return plan
 
 

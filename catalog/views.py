@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -142,7 +142,6 @@ def _tabs_for(entity) -> list[tuple[str, str]]:
         "featureset": [("features", "Schema & consumers")],
         "pipeline": [("lineage", "Inputs & outputs")],
         "dataset": [("features", "Schema")],
-        "api": [("definition", "Definition")],
         "group": [("members", "Members & ownership")],
     }
     builtin = tabs + extra.get(entity.kind_key, [])
@@ -239,7 +238,3 @@ def location_refresh(request, pk: int):
     messages.success(request, f"Refreshed: {len(plan.added)} added, {len(plan.changed)} changed, "
                               f"{len(plan.removed)} removed, {len(plan.errors)} errors.")
     return redirect(location.get_absolute_url())
-
-
-def no_content() -> HttpResponse:
-    return HttpResponse(status=204)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -10,6 +12,18 @@ from catalog.models import Entity
 from portal.accounts.models import Membership, Role, Team
 
 PASSWORD = "correct horse battery staple"
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Write {relative path: text or bytes} under `root` (a descriptor tree for a test); returns root."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -1,7 +1,8 @@
-import os
 from pathlib import Path
 
 import pytest
+
+from tests.factories import write_files
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "compat" / "backstage"
 
@@ -20,15 +21,6 @@ def write_tree(tmp_path, settings):
     settings.PLINTH_CATALOG_FILE_ROOTS = [str(tmp_path)]
 
     def write(files: dict[str, str | bytes], folder: str = "repo") -> Path:
-        root = tmp_path / folder
-        for rel, content in files.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content)
-        return root
+        return write_files(tmp_path / folder, files)
 
-    os.environ.setdefault("PLINTH_TEST", "1")
     return write

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from catalog import services as catalog_services
 from catalog.models import Entity
 from portal.techdocs import services
+from tests.factories import write_files
 
 DESCRIPTOR = """apiVersion: backstage.io/v1alpha1
 kind: Component
@@ -24,15 +23,7 @@ metadata:
 """
 
 
-def write(root: Path, files: dict[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return root
+write = write_files  # {relative path: content} under a folder
 
 
 @pytest.fixture
