@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,33 +24,74 @@ from .descriptors.loader import Document, load_documents, load_documents_fast
 from .descriptors.placeholders import resolve_placeholders
 from .descriptors.refs import parse_ref
 from .descriptors.relations import derive_relations
+from .descriptors.text import descriptor_words
 from .descriptors.validate import KINDS, normalize, validate_entity
 
+log = logging.getLogger("plinth.catalog")
 CANONICAL_KIND = {name.lower(): name for name in KINDS}
 VISIBILITY_ANNOTATION = "plinth.dev/visibility"
 DESCRIPTOR_NAME = "catalog-info.yaml"
 MAX_SOURCES = 20_000
+PARALLEL_MIN_FILES = 4  # files per extra reading process: below that, forking costs more than it saves
 
 
-@dataclass
+@dataclass(eq=False)
 class Candidate:
     ref: str
     kind: str
     namespace: str
     name: str
-    data: dict
     source: str
     line: int
     content_hash: str
     relations: list[tuple[str, str]]  # (type, target ref key), outgoing only
-    data_json: str = ""  # `data` as stored; the content hash covers exactly this text
+    data_json: str  # the normalised descriptor as stored; the content hash covers exactly this text
+    _data: dict | None = None
+    _columns: dict | None = field(default=None, repr=False)
+    # Derived with the columns, so that a candidate read in another process needs no decoding.
+    _annotations: dict = field(default_factory=dict, repr=False)
+    _words: str = field(default="", repr=False)
+
+    @property
+    def data(self) -> dict:
+        if self._data is None:  # a candidate read in another process travels as its JSON text only
+            self._data = json.loads(self.data_json)
+        return self._data
+
+    def __getstate__(self) -> dict:
+        self.row  # noqa: B018 (computed where the data is already decoded)
+        return {**self.__dict__, "_data": None}
 
     @property
     def kind_key(self) -> str:
         return self.kind.lower()
 
     def columns(self) -> dict:
+        """The Entity columns of this candidate, `data` included (a fresh dict: callers add their own)."""
+        return {**self.row, "data": self.data}
+
+    @property
+    def annotations(self) -> dict:
+        self.row  # noqa: B018 (derives it)
+        return self._annotations
+
+    @property
+    def words(self) -> str:
+        """descriptors.text.descriptor_words of this descriptor, for the search index."""
+        self.row  # noqa: B018 (derives it)
+        return self._words
+
+    @property
+    def row(self) -> dict:
+        """The Entity columns without `data`, computed once; read-only."""
+        if self._columns is None:
+            self._columns = self._compute_columns()
+        return self._columns
+
+    def _compute_columns(self) -> dict:
         meta, spec = self.data["metadata"], self.data.get("spec") or {}
+        self._annotations = dict(meta.get("annotations") or {})
+        self._words = descriptor_words(self.kind_key, spec if isinstance(spec, dict) else {}, meta)
         owner = _ref_key(spec.get("owner"), "group")
         system = _ref_key(spec.get("system"), "system")
         visibility = (meta.get("annotations") or {}).get(VISIBILITY_ANNOTATION, "internal")
@@ -69,10 +112,21 @@ class Candidate:
             "system_ref": system,
             "visibility": "private" if visibility == "private" else "internal",
             "tags": list(meta.get("tags") or []),
-            "data": self.data,
             "source": self.source[:2000],
             "content_hash": self.content_hash,
         }
+
+
+@dataclass
+class SourceRead:
+    """What reading one source produced; merged into the ReadResult in source order."""
+
+    source: str
+    digest: str | None = None  # None: the source could not be read (see errors)
+    unchanged: bool = False
+    candidates: list[Candidate] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    errors: list[DescriptorError] = field(default_factory=list)
 
 
 @dataclass
@@ -152,7 +206,6 @@ class Reader:
         self.known = known or {}
         self.result = ReadResult()
         self._seen: set[str] = set()
-        self._placeholders = True  # whether the source being read mentions $text/$json/$yaml
 
     # -- sources -------------------------------------------------------------------------
     def initial_sources(self) -> list[str]:
@@ -200,60 +253,89 @@ class Reader:
 
     # -- main loop -------------------------------------------------------------------------
     def read(self) -> ReadResult:
+        """Breadth first: the found files, then the Location targets they name, level by level
+        (the order a queue would visit them in). A level of many local files is read in parallel."""
         queue = list(self.initial_sources())
         while queue:
-            source = queue.pop(0)
-            if source in self._seen:
-                continue
-            self._seen.add(source)
-            if len(self._seen) > MAX_SOURCES:
-                self.result.errors.append(DescriptorError(f"More than {MAX_SOURCES} files; stopped.", source=source))
+            level, stop = [], False
+            for source in queue:
+                if source in self._seen:
+                    continue
+                self._seen.add(source)
+                if len(self._seen) > MAX_SOURCES:
+                    self.result.errors.append(DescriptorError(f"More than {MAX_SOURCES} files; stopped.", source=source))
+                    stop = True
+                    break
+                level.append(source)
+            queue = []
+            for outcome in self._read_level(level):
+                queue.extend(self.commit_source(outcome))
+            if stop:
                 break
-            queue.extend(self.read_source(source))
         return self.result
 
-    def read_source(self, source: str) -> list[str]:
+    def _read_level(self, sources: list[str]) -> list[SourceRead]:
+        processes = min(settings.PLINTH_CATALOG_READ_PROCESSES, len(sources) // PARALLEL_MIN_FILES)
+        if processes > 1 and self.kind != "url" and not any("://" in s for s in sources):
+            outcomes = _read_in_processes(self, sources, processes)
+            if outcomes is not None:
+                return outcomes
+        return [self.read_source(source) for source in sources]
+
+    def read_source(self, source: str) -> SourceRead:
+        """Read, parse and validate one source. Touches no shared state: it may run in a child process."""
+        outcome = SourceRead(source)
         try:
             raw = self.read_bytes(source)
         except DescriptorError as exc:
             exc.source = exc.source or source
-            self.result.errors.append(exc)
-            return []
+            outcome.errors.append(exc)
+            return outcome
         except OSError as exc:
-            self.result.errors.append(DescriptorError(f"Could not read: {exc.strerror or exc}", source=source))
-            return []
-        digest = hashlib.sha256(raw).hexdigest()
-        self.result.sources[source] = digest
+            outcome.errors.append(DescriptorError(f"Could not read: {exc.strerror or exc}", source=source))
+            return outcome
+        outcome.digest = hashlib.sha256(raw).hexdigest()
         known = self.known.get(source)
-        if known and known[0] == digest:
-            self.result.unchanged_sources.add(source)
-            self.result.children[source] = list(known[1])
-            return list(known[1])
+        if known and known[0] == outcome.digest:
+            outcome.unchanged, outcome.children = True, list(known[1])
+            return outcome
         max_bytes = settings.PLINTH_CATALOG_MAX_BYTES
-        self._placeholders = any(marker in raw for marker in (b"$text", b"$json", b"$yaml"))
+        placeholders = any(marker in raw for marker in (b"$text", b"$json", b"$yaml"))
         fast = load_documents_fast(raw, source, max_bytes=max_bytes)
         if fast is not None:
-            outcome = self.read_documents(fast, [])
-            if not outcome[2]:
-                return self.commit_source(source, *outcome)
+            found = self.read_documents(fast, [], placeholders)
+            if not found[2]:
+                outcome.candidates, outcome.children, outcome.errors = found
+                return outcome
         # The careful loader: counts aliases and nesting as it goes, and knows the line of every key.
         documents, errors = load_documents(raw, source, max_bytes=max_bytes)
-        return self.commit_source(source, *self.read_documents(documents, errors))
+        outcome.candidates, outcome.children, outcome.errors = self.read_documents(documents, errors, placeholders)
+        return outcome
 
-    def read_documents(self, documents: list[Document], errors: list) -> tuple[list, list, list]:
+    def read_documents(self, documents: list[Document], errors: list, placeholders: bool = True) -> tuple[list, list, list]:
         candidates: list[Candidate] = []
         children: list[str] = []
         errors = list(errors)
         for doc in documents:
-            candidate, doc_children, doc_errors = self.read_document(doc)
+            candidate, doc_children, doc_errors = self.read_document(doc, placeholders)
             errors.extend(doc_errors)
             if candidate is not None:
                 candidates.append(candidate)
             children.extend(doc_children)
         return candidates, children, errors
 
-    def commit_source(self, source: str, candidates: list, children: list, errors: list) -> list[str]:
-        for candidate in candidates:
+    def commit_source(self, outcome: SourceRead) -> list[str]:
+        """Merge one source's outcome into the result; returns the Location targets to read next."""
+        source, errors = outcome.source, list(outcome.errors)
+        if outcome.digest is None:
+            self.result.errors.extend(errors)
+            return []
+        self.result.sources[source] = outcome.digest
+        self.result.children[source] = outcome.children
+        if outcome.unchanged:
+            self.result.unchanged_sources.add(source)
+            return outcome.children
+        for candidate in outcome.candidates:
             previous = self.result.candidates.get(candidate.ref)
             if previous is not None:
                 errors.append(DescriptorError(
@@ -263,13 +345,13 @@ class Reader:
                 continue
             self.result.candidates[candidate.ref] = candidate
         self.result.errors.extend(errors)
-        self.result.children[source] = children
-        return children
+        return outcome.children
 
-    def read_document(self, doc: Document) -> tuple[Candidate | None, list[str], list[DescriptorError]]:
-        """One document → (candidate or None, Location targets, errors). Writes nothing."""
+    def read_document(self, doc: Document, placeholders: bool = True) -> tuple[Candidate | None, list[str], list[DescriptorError]]:
+        """One document → (candidate or None, Location targets, errors). Writes nothing.
+        `placeholders`: whether its file mentions $text/$json/$yaml at all."""
         data = doc.data
-        if self._placeholders:
+        if placeholders:
             try:
                 data = resolve_placeholders(
                     doc.data, base=doc.source, read=self.read_bytes, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES,
@@ -288,10 +370,10 @@ class Reader:
         text = dump(data)
         candidate = Candidate(
             ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),
-            kind=kind, namespace=meta["namespace"], name=meta["name"], data=data,
+            kind=kind, namespace=meta["namespace"], name=meta["name"],
             source=doc.source, line=doc.line, content_hash=_sha256(text),
             relations=[(rtype, target.key()) for rtype, target in derive_relations(data)],
-            data_json=text,
+            data_json=text, _data=data,
         )
         if kind != "Location":
             return candidate, [], []
@@ -305,3 +387,34 @@ class Reader:
                 exc.line = exc.line or doc.line
                 errors.append(exc)
         return candidate, children, errors
+
+
+# -- parallel reading ---------------------------------------------------------------------------
+# Parsing and validating is pure CPU in Python; a directory of many files is split across forked
+# processes. Children inherit the Reader (roots, known hashes, settings) and touch neither the
+# database nor shared state; candidates come back as their JSON text (see Candidate.__getstate__).
+
+_FORK_READER: Reader | None = None
+
+
+def _read_in_child(source: str) -> SourceRead:
+    assert _FORK_READER is not None
+    return _FORK_READER.read_source(source)
+
+
+def _read_in_processes(reader: Reader, sources: list[str], processes: int) -> list[SourceRead] | None:
+    """The outcomes in source order, or None when processes cannot be started here."""
+    global _FORK_READER
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # pragma: no cover (no fork on this platform)
+        return None
+    _FORK_READER = reader
+    try:
+        with context.Pool(processes) as pool:
+            return pool.map(_read_in_child, sources, chunksize=1)
+    except (AssertionError, OSError) as exc:  # e.g. a daemonic process may not have children
+        log.warning("reading %d sources in one process: %s", len(sources), exc)
+        return None
+    finally:
+        _FORK_READER = None

@@ -71,7 +71,8 @@ class Entity(models.Model):
     spec_type = models.CharField(max_length=100, blank=True)
     lifecycle = models.CharField(max_length=100, blank=True)
     owner_ref = models.CharField(max_length=200, blank=True)
-    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="entities")
+    owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="entities",
+                                   db_index=False)  # entity_team_name (owner_team, name_key) serves it
     system_ref = models.CharField(max_length=200, blank=True)
     visibility = models.CharField(max_length=10, default=Visibility.INTERNAL,
                                   choices=[(v.value, v.value.title()) for v in Visibility])
@@ -135,7 +136,8 @@ class Entity(models.Model):
 class EntityTag(models.Model):
     """Tags in their own table so that tag filters and tag facets use an index."""
 
-    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="tag_rows")
+    # No index of its own: the unique (entity, tag) constraint serves lookups by entity.
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="tag_rows", db_index=False)
     tag = models.CharField(max_length=63)
 
     class Meta:
@@ -151,15 +153,15 @@ class Relation(models.Model):
     entity whose descriptor produced it (`origin`), so re-ingesting an entity replaces exactly its rows.
     A target that does not exist (yet) is kept; the read side flags it."""
 
-    origin = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+")
+    origin = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+", db_index=False)  # relation_origin
     source_ref = models.CharField(max_length=200)
     type = models.CharField(max_length=40)
     target_ref = models.CharField(max_length=200)
 
     class Meta:
         indexes = [
+            # Both directions are stored, so every read goes by source_ref: no index on target_ref.
             models.Index(fields=["source_ref", "type"], name="relation_source"),
-            models.Index(fields=["target_ref"], name="relation_target"),
             models.Index(fields=["origin"], name="relation_origin"),
         ]
 

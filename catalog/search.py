@@ -14,6 +14,7 @@ from django.urls import reverse
 from portal.search import index, registry
 from portal.search.registry import Document
 
+from .descriptors.text import descriptor_words
 from .models import Entity, ModelVersion, Star
 from .signals import entities_changed
 
@@ -38,26 +39,40 @@ CHUNK = 2000
 logger = logging.getLogger(__name__)
 
 
-def _names(items, key: str = "name") -> list[str]:
-    return [str(item.get(key)) for item in items or [] if isinstance(item, dict) and item.get(key)]
-
-
 def body_text(kind_key: str, spec: dict, metadata: dict, metrics: Iterable[str] = ()) -> str:
-    """The words of a descriptor that are worth finding besides its name and description."""
-    parts: list[str] = []
-    if kind_key == "featureset":
-        parts += _names(spec.get("features")) + _names(spec.get("entities"))
-    elif kind_key == "dataset":
-        schema = spec.get("schema") or {}
-        parts += _names(schema.get("columns") if isinstance(schema, dict) else None)
-        parts.append(str(spec.get("classification") or ""))
-    elif kind_key == "model":
-        parts += list(metrics)
-    for key in ("system", "domain", "orchestrator", "schedule"):
-        value = spec.get(key)
-        if isinstance(value, str):
-            parts.append(value.split("/")[-1].split(":")[-1])
-    return " ".join(p for p in parts if p)[:20000]
+    """The words of a descriptor worth finding besides its name and description, then the metric
+    names of a model's versions."""
+    return " ".join(p for p in (descriptor_words(kind_key, spec, metadata), *metrics) if p)[:20000]
+
+
+def _url_base() -> str:
+    return reverse("catalog:entity-detail", args=["k", "n", "x"]).rsplit("k/n/x", 1)[0]
+
+
+def _document(row: tuple, metrics: dict[int, set[str]], base: str, words: str | None = None) -> Document:
+    """One index document from an Entity row in COLUMNS order (`words`: its descriptor_words, when
+    known already; else they are taken from the row's data)."""
+    (pk, ref, kind, kind_key, namespace, name, title, description, spec_type, lifecycle, owner_ref,
+     owner_team_id, visibility, tags, data) = row
+    if words is None:
+        spec = (data or {}).get("spec") or {}
+        words = descriptor_words(kind_key, spec if isinstance(spec, dict) else {}, (data or {}).get("metadata") or {})
+    return Document(
+        key=ref,
+        kind=kind_key,
+        kind_label=kind,
+        name=name,
+        title=title,
+        description=description,
+        body=" ".join(p for p in (words, *sorted(metrics.get(pk, ()))) if p)[:20000],
+        owner=owner_ref.split("/")[-1].split(":")[-1] if owner_ref else "",
+        lifecycle=lifecycle,
+        type=spec_type,
+        tags=list(tags or []),
+        visibility=visibility,
+        owner_team_id=owner_team_id,
+        url=f"{base}{kind_key}/{namespace}/{name}/",
+    )
 
 
 class CatalogSource(registry.SearchSource):
@@ -87,46 +102,27 @@ class CatalogSource(registry.SearchSource):
         )
         for entity_id, values in versions.values_list("entity_id", "metrics"):
             metrics[entity_id].update(values or {})
-        base = reverse("catalog:entity-detail", args=["k", "n", "x"]).rsplit("k/n/x", 1)[0]
-        for (
-            pk,
-            ref,
-            kind,
-            kind_key,
-            namespace,
-            name,
-            title,
-            description,
-            spec_type,
-            lifecycle,
-            owner_ref,
-            owner_team_id,
-            visibility,
-            tags,
-            data,
-        ) in self._rows(keys):
-            spec = (data or {}).get("spec") or {}
-            yield Document(
-                key=ref,
-                kind=kind_key,
-                kind_label=kind,
-                name=name,
-                title=title,
-                description=description,
-                body=body_text(
-                    kind_key,
-                    spec if isinstance(spec, dict) else {},
-                    (data or {}).get("metadata") or {},
-                    sorted(metrics.get(pk, ())),
-                ),
-                owner=owner_ref.split("/")[-1].split(":")[-1] if owner_ref else "",
-                lifecycle=lifecycle,
-                type=spec_type,
-                tags=list(tags or []),
-                visibility=visibility,
-                owner_team_id=owner_team_id,
-                url=f"{base}{kind_key}/{namespace}/{name}/",
-            )
+        base = _url_base()
+        for row in self._rows(keys):
+            yield _document(row, metrics, base)
+
+    def documents_from_snapshot(self, snapshot: dict) -> list[Document]:
+        """Documents for entities just written (see catalog.signals), without reading them back."""
+        ids = {pk for pk, _team, _cand in snapshot.values()}
+        metrics: dict[int, set[str]] = defaultdict(set)
+        if ids:  # model versions are few next to entities: filter them here, not in SQL
+            for entity_id, values in ModelVersion.objects.values_list("entity_id", "metrics"):
+                if entity_id in ids:
+                    metrics[entity_id].update(values or {})
+        base = _url_base()
+        documents = []
+        for pk, team_id, cand in snapshot.values():
+            cols = cand.row
+            row = (pk, cols["ref"], cols["kind"], cols["kind_key"], cols["namespace"], cols["name"], cols["title"],
+                   cols["description"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], team_id,
+                   cols["visibility"], cols["tags"], None)
+            documents.append(_document(row, metrics, base, words=cand.words))
+        return documents
 
     def boosted_keys(self, user) -> set[str]:
         if not (user and user.is_authenticated):
@@ -137,9 +133,12 @@ class CatalogSource(registry.SearchSource):
 registry.register(CatalogSource())
 
 
-def _on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
     try:
-        index.update(CatalogSource.name, changed=changed, removed=removed)
+        documents = None
+        if snapshot is not None and set(changed) <= snapshot.keys():
+            documents = CatalogSource().documents_from_snapshot({ref: snapshot[ref] for ref in changed})
+        index.update(CatalogSource.name, changed=changed, removed=removed, documents=documents)
     except Exception:
         # The catalog change is committed already; a failed index update must not turn it into an
         # error page. `manage.py search reindex` repairs the index.

@@ -348,7 +348,14 @@ def load_documents(
 # Anything that might need the careful path takes it; so does any file whose documents fail
 # validation, so that errors still carry the line of the offending key.
 
-_RISKY = re.compile(r"(?:^|[\s\[\{,])[&*!][^\s\[\]\{\},\"']|[\[\{]{8,}|^ {60,}\S", re.MULTILINE)
+# Anchors, aliases and tags (`&a`, `*a`, `!!python/...` after a separator), long runs of flow
+# brackets, very deep indentation. Three simple patterns scan a large file ~3x faster than one
+# alternation: each starts with a literal or a character class the regex engine can skip to.
+_RISKY = (
+    re.compile(r"[&*!](?<![^\s\[\{,][&*!])[^\s\[\]\{\},\"']"),
+    re.compile(r"[\[\{]{8,}"),
+    re.compile(r"^ {60,}\S", re.MULTILINE),
+)
 
 try:
     from yaml._yaml import CParser as _CParser
@@ -374,20 +381,51 @@ class _FastLoader(*((_CParser,) if _CParser else ()), _Constructor, _Resolver): 
         return mapping
 
 
+_LEAVES = (str, int, bool, type(None))
+
+
 def _walk_ok(value, limits: Limits, depth: int = 0, count: list | None = None) -> bool:
     """Depth and size caps on constructed data (no aliases here, so nothing is shared), and JSON
-    types only: a date, NaN or anything exotic sends the file down the careful path."""
+    types only: a date, NaN or anything exotic sends the file down the careful path.
+    Iterative, with leaves checked inline: this runs over every node of every plain file."""
     count = count if count is not None else [0]
-    count[0] += 1
-    if depth > limits.max_depth or count[0] > limits.max_nodes:
-        return False
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _walk_ok(v, limits, depth + 1, count) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_walk_ok(v, limits, depth + 1, count) for v in value)
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return value is None or isinstance(value, str | int | bool)
+    nodes, max_depth, max_nodes = count[0], limits.max_depth, limits.max_nodes
+    stack = [(value, depth)]
+    leaves, isfinite = _LEAVES, math.isfinite
+    while stack:
+        item, level = stack.pop()
+        nodes += 1
+        if level > max_depth:
+            return False
+        if type(item) is dict:
+            children = item.values()
+            if not all(type(k) is str for k in item):
+                return False
+        elif type(item) is list:
+            children = item
+        elif type(item) is float:
+            if not isfinite(item):
+                return False
+            continue
+        elif type(item) in leaves:
+            continue
+        else:
+            return False
+        level += 1
+        if level > max_depth and len(item):
+            return False
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list or kind is float:
+                stack.append((child, level))
+            elif kind in leaves:
+                nodes += 1
+            else:
+                return False
+        if nodes > max_nodes:
+            return False
+    count[0] = nodes
+    return nodes <= max_nodes
 
 
 try:  # a Rust YAML parser: ~30x faster than composing in Python, used for plain files only
@@ -444,7 +482,7 @@ def load_documents_fast(
         decoded = _decode(text, source, limits)
     except DescriptorError:
         return None
-    if _RISKY.search(decoded):
+    if any(pattern.search(decoded) for pattern in _RISKY):
         return None
     if yaml_rs is not None:
         try:

@@ -96,8 +96,15 @@ def rebuild(source_names: list[str] | None = None) -> dict:
     return {"documents": counts, "seconds": round(time.perf_counter() - started, 2)}
 
 
-def update(source_name: str, *, changed: Iterable[str] = (), removed: Iterable[str] = ()) -> int:
-    """Re-read `changed` keys from their source and drop `removed` ones. Call it on commit."""
+def update(
+    source_name: str,
+    *,
+    changed: Iterable[str] = (),
+    removed: Iterable[str] = (),
+    documents: list[Document] | None = None,
+) -> int:
+    """Re-read `changed` keys from their source (or take their `documents`, when the caller has
+    them at hand) and drop `removed` ones. Call it on commit."""
     source = registry.get(source_name)
     changed, removed = list(dict.fromkeys(changed)), list(dict.fromkeys(removed))
     backend = get_backend()
@@ -114,9 +121,11 @@ def update(source_name: str, *, changed: Iterable[str] = (), removed: Iterable[s
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(f"LOCK TABLE {DOC} IN SHARE ROW EXCLUSIVE MODE")
-            written = _write(backend, source.name, sorted(source.documents(changed), key=static_rank))
+            docs = documents if documents is not None else source.documents(changed)
+            written = _write(backend, source.name, sorted(docs, key=static_rank))
         elif changed:
-            written = _write_small(backend, source.name, list(source.documents(changed)))
+            docs = documents if documents is not None else source.documents(changed)
+            written = _write_small(backend, source.name, list(docs))
     return written
 
 

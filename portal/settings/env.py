@@ -65,6 +65,7 @@ class Environment:
     catalog_allowed_hosts: list[str]
     catalog_allow_private_urls: bool
     catalog_file_roots: list[str]
+    catalog_read_processes: int
     scaffolder_root: str | None
 
 
@@ -91,6 +92,9 @@ def read() -> Environment:
         # Folders that users may register file/directory locations from (the server operator's
         # `manage.py catalog register` is not limited). Default: the folder holding this checkout.
         catalog_file_roots=_list("PLINTH_CATALOG_FILE_ROOTS", [str(BASE_DIR.parent)]),
+        # Processes that parse and validate the files of a large directory location in parallel
+        # (1 = in the registering process only).
+        catalog_read_processes=_int("PLINTH_CATALOG_READ_PROCESSES", min(8, os.cpu_count() or 1)),
         scaffolder_root=os.environ.get("PLINTH_SCAFFOLDER_ROOT") or None,
     )
 

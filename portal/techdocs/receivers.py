@@ -10,12 +10,29 @@ log = logging.getLogger("plinth.techdocs")
 CHUNK = 500
 
 
-def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
     """Removed entities need nothing: their sites and cards go with them (on_delete=CASCADE)."""
     refs = list(changed or ())
+    if snapshot is not None and set(refs) <= snapshot.keys():
+        refs = _needing_build(refs, snapshot)
     if not refs:
         return
     transaction.on_commit(lambda: enqueue(refs))
+
+
+def _needing_build(refs: list[str], snapshot: dict) -> list[str]:
+    """Of entities just written, those with docs or a model card to build, or a site to drop (the
+    annotation was removed): a 250k-entity registration queues tasks for these only."""
+    from .builder import TECHDOCS_ANNOTATIONS
+    from .models import DocSite
+
+    with_site = set(DocSite.objects.values_list("entity_id", flat=True))
+    keep = []
+    for ref in refs:
+        pk, _team, cand = snapshot[ref]
+        if cand.kind == "Model" or pk in with_site or any(cand.annotations.get(k) for k in TECHDOCS_ANNOTATIONS):
+            keep.append(ref)
+    return keep
 
 
 def enqueue(refs: list[str]) -> None:

@@ -113,3 +113,38 @@ def test_arbitrary_input_only_ever_raises_descriptor_error(text):
     docs, errors = load_documents(text, "fuzz")
     assert all(isinstance(e, DescriptorError) for e in errors)
     assert all(isinstance(d.data, dict) for d in docs)
+
+
+# -- the fast path's structure check ---------------------------------------------------------------
+def _walk_reference(value, limits, depth=0, count=None):
+    """The plain recursive definition the iterative `_walk_ok` must agree with."""
+    import math
+
+    count = count if count is not None else [0]
+    count[0] += 1
+    if depth > limits.max_depth or count[0] > limits.max_nodes:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _walk_reference(v, limits, depth + 1, count) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_walk_reference(v, limits, depth + 1, count) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | int | bool)
+
+
+_leaves = st.none() | st.booleans() | st.integers() | st.text(max_size=3) | st.floats() | st.dates()
+_trees = st.recursive(
+    _leaves,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=2) | st.integers(), inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_trees, st.integers(1, 6), st.integers(1, 40))
+def test_iterative_structure_check_agrees_with_the_recursive_definition(tree, max_depth, max_nodes):
+    from catalog.descriptors.loader import Limits, _walk_ok
+
+    limits = Limits(10**6, max_depth, 100, max_nodes)
+    assert _walk_ok(tree, limits) == _walk_reference(tree, limits)

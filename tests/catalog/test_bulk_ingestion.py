@@ -1,0 +1,160 @@
+"""Large registrations: files read in parallel processes, candidates that travel between processes,
+the search index fed from what was just written, and the SQLite bulk-write settings."""
+
+import pickle
+import textwrap
+
+import pytest
+from django.db import connection
+
+from catalog import ingestion, services
+from catalog.models import Entity, ProcessingError, Relation
+from catalog.search import CatalogSource
+from portal.core.db import bulk_write_cache, time_ordered_uuid
+from portal.search import selectors as search_selectors
+
+pytestmark = pytest.mark.django_db
+
+FEATURES = textwrap.dedent("""\
+    apiVersion: plinth.dev/v1alpha1
+    kind: FeatureSet
+    metadata:
+      name: features-{i}
+      tags: [pii]
+      annotations:
+        backstage.io/techdocs-ref: dir:.
+    spec:
+      owner: team-{i}
+      system: shop
+      entities: [{{name: customer, joinKeys: [customer_id]}}]
+      features: [{{name: basket_value_{i}, type: FLOAT}}]
+    """)
+COMPONENT = textwrap.dedent("""\
+    apiVersion: backstage.io/v1alpha1
+    kind: Component
+    metadata:
+      name: service-{i}
+    spec:
+      type: service
+      lifecycle: production
+      owner: team-{i}
+      dependsOn: [component:service-{j}]
+    """)
+
+
+def _tree(write_tree, files: int = 12, folder: str = "repo"):
+    contents = {}
+    for i in range(files):
+        docs = [FEATURES.format(i=i), COMPONENT.format(i=i, j=(i + 1) % files)]
+        if i == 3:
+            docs.append("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: bad name\nspec: {}\n")
+        if i == 7:  # defined a second time: the first file (in reading order) wins
+            docs.append(COMPONENT.format(i=0, j=1))
+        contents[f"r{i:02d}/catalog-info.yaml"] = "---\n".join(docs)
+    contents["sub/catalog-info.yaml"] = (
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: more\n"
+        "spec:\n  targets: [./extra.yaml]\n"
+    )
+    contents["sub/extra.yaml"] = COMPONENT.format(i=99, j=0)
+    return write_tree(contents, folder=folder)
+
+
+def _read(root, processes, settings):
+    settings.PLINTH_CATALOG_READ_PROCESSES = processes
+    return ingestion.Reader(str(root), file_roots=None).read()
+
+
+def test_parallel_read_gives_exactly_what_a_serial_read_gives(write_tree, settings, monkeypatch):
+    root = _tree(write_tree)
+    forked = []
+    original = ingestion._read_in_processes
+    monkeypatch.setattr(ingestion, "_read_in_processes", lambda *a: forked.append(a[2]) or original(*a))
+    serial = _read(root, 1, settings)
+    assert forked == []
+    parallel = _read(root, 2, settings)
+    assert forked == [2], "13 files with 2 processes allowed: the first level is read in 2 processes"
+
+    assert list(parallel.candidates) == list(serial.candidates)  # same refs, same order
+    for ref, cand in serial.candidates.items():
+        other = parallel.candidates[ref]
+        assert (other.data, other.data_json, other.content_hash, other.relations, other.source, other.line) == (
+            cand.data, cand.data_json, cand.content_hash, cand.relations, cand.source, cand.line)
+        assert other.columns() == cand.columns() and other.words == cand.words
+    assert [e.as_dict() for e in parallel.errors] == [e.as_dict() for e in serial.errors]
+    messages = " | ".join(e.message for e in parallel.errors)
+    assert "defined twice" in messages and "r00/catalog-info.yaml" in messages
+    assert any(e.field == "metadata.name" and e.source.endswith("r03/catalog-info.yaml") and e.line for e in parallel.errors)
+    assert "component:default/service-99" in parallel.candidates, "Location targets are followed"
+    assert parallel.sources == serial.sources and parallel.children == serial.children
+
+
+def test_a_candidate_crosses_processes_as_its_json_text(write_tree, settings):
+    cand = next(iter(_read(_tree(write_tree, files=1), 1, settings).candidates.values()))
+    state = pickle.dumps(cand)
+    assert b"basket_value_0" in state  # inside data_json and the derived search words
+    copy = pickle.loads(state)  # noqa: S301 (our own bytes, as a pool worker would send them)
+    assert copy._data is None, "the decoded dict is not pickled"
+    assert copy.row == cand.row and copy.annotations == cand.annotations
+    assert copy.data == cand.data and copy.columns() == cand.columns()
+
+
+def test_registering_in_parallel_stores_entities_relations_errors_and_index(
+        write_tree, settings, django_user_model, django_capture_on_commit_callbacks):
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    root = _tree(write_tree)
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_register(target=str(root), actor=None, file_roots=None)
+    assert len(plan.added) == 26 and Entity.objects.count() == 26  # 12 + 12 + service-99 + the Location
+    assert Relation.objects.filter(source_ref="component:default/service-0", type="dependsOn").exists()
+    assert Relation.objects.filter(source_ref="component:default/service-1", type="dependencyOf").exists()
+    assert ProcessingError.objects.filter(location=plan.location).count() == len(plan.errors) == 5  # 4 + 1 twice
+    # The search index was fed from the snapshot, and agrees with documents read back from the table.
+    user = django_user_model.objects.create_user("searcher")
+    hits = search_selectors.search(user, "basket_value_4").hits
+    assert [h.key for h in hits] == ["featureset:default/features-4"]
+    refs = sorted(Entity.objects.values_list("ref", flat=True))
+    from_table = {d.key: d for d in CatalogSource().documents(refs)}
+    snapshot = {c.ref: (Entity.objects.get(ref=c.ref).pk, Entity.objects.get(ref=c.ref).owner_team_id, c)
+                for c in plan.added}
+    from_snapshot = {d.key: d for d in CatalogSource().documents_from_snapshot(snapshot)}
+    assert from_snapshot == from_table
+
+
+def test_docs_builds_are_queued_only_for_entities_with_docs(
+        write_tree, monkeypatch, django_capture_on_commit_callbacks):
+    from portal.techdocs import receivers
+
+    queued = []
+    monkeypatch.setattr(receivers, "enqueue", lambda refs: queued.extend(refs))
+    root = _tree(write_tree, files=4)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(root), actor=None, file_roots=None)
+    # The feature sets carry a techdocs-ref; the plain components have nothing to build.
+    assert sorted(queued) == [f"featureset:default/features-{i}" for i in range(4)]
+
+
+def test_time_ordered_uuids_are_v7_unique_and_ordered_by_time():
+    import time
+
+    first = [time_ordered_uuid() for _ in range(1000)]
+    time.sleep(0.002)
+    later = time_ordered_uuid()
+    assert all(u.version == 7 for u in first) and len(set(first)) == 1000
+    assert later.hex > max(u.hex for u in first)
+
+
+def test_bulk_write_cache_restores_the_page_cache_size():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+
+    def cache_size():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return cursor.fetchone()[0]
+
+    before = cache_size()
+    with bulk_write_cache(rows=10):
+        assert cache_size() == before, "small writes keep the usual cache"
+    with bulk_write_cache(rows=100_000):
+        assert cache_size() == -1024 * 1024
+    assert cache_size() == before
