@@ -106,7 +106,7 @@ def backstage_filter(params) -> Q:
 
 
 SIMPLE_FILTER_KEYS = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "lifecycle", "spec.owner": "owner",
-                      "metadata.namespace": "namespace"}
+                      "metadata.namespace": "namespace", "metadata.tags": "tag"}
 
 
 def count_params(request):
@@ -197,7 +197,7 @@ def entity_list(request):
     limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
     fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
     qs = filtered(request)
-    total, _, capped = selectors.list_counts(request.user, count_params(request), qs, [])
+    total, _, capped, _sampled = selectors.list_counts(request.user, count_params(request), qs, [])
     raw_cursor = request.query_params.get("cursor")
     if raw_cursor:
         cursor = _decode_cursor(raw_cursor, order)
@@ -256,10 +256,10 @@ def entity_facets(request):
         raise ValidationError({"facet": f"Unknown facet '{unknown[0][:40]}'. Known: {', '.join(names)}."})
     qs = filtered(request)
     wanted = [names[f] for f in requested[:10]]
-    _, counts, capped = selectors.list_counts(request.user, count_params(request), qs, wanted)
+    _, counts, _capped, sampled = selectors.list_counts(request.user, count_params(request), qs, wanted)
     body = {"facets": {f: counts.get(names[f], []) for f in requested[:10]}}
-    if capped:
-        body["countedMatches"] = selectors.LIVE_COUNT_CAP  # complex filters: facets of the first matches
+    if sampled:
+        body["countedMatches"] = sampled  # facets the cube cannot give count the first matches only
     return Response(body)
 
 

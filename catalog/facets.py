@@ -2,9 +2,11 @@
 
 Counting a filtered 250k-entity table once per facet costs a scan each. Instead, one GROUP BY over
 the facet columns plus visibility and owner team is computed once per catalog version (bumped by
-every write) and cached; a list request with only simple filters (kind, type, lifecycle, owner,
-namespace) sums the cube rows the user may see. Anything else (text, tags, stars, "mine") is counted
-live by the caller — those filters shrink the set first.
+every write) and cached, together with the same GROUP BY over (tag, facet columns); a list request
+with only simple filters (kind, type, lifecycle, owner, namespace, and at most one tag) sums the
+cube rows the user may see. Anything else (text, several tags, stars, "mine") is counted live by the
+caller — those filters shrink the set first. With a tag filter, the tag facet (tags that occur
+together) is counted live as well.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from .models import CatalogState, Entity, EntityTag
 
 CUBE_COLUMNS = ("kind_key", "spec_type", "lifecycle", "owner_ref", "namespace", "visibility", "owner_team_id")
 SIMPLE = {"kind": 0, "type": 1, "lifecycle": 2, "owner": 3, "namespace": 4}
+TAG = 5  # the position of the tag in tag rows, and the filter key for a (single) tag
+TAG_COLUMNS = ("tag", *(f"entity__{c}" for c in CUBE_COLUMNS))
 IGNORED_PARAMS = {"page", "order", "limit", "fields", "cursor", "facet"}
 CACHE_SECONDS = 3600
+MEMO_SIZE = 256  # filter sets remembered per version and process
 
 
 def version() -> int:
@@ -39,7 +44,7 @@ def bump() -> int:
 
 
 def _key(current: int) -> str:
-    return f"plinth:catalog:cube:{current}"
+    return f"plinth:catalog:cube:v2:{current}"  # v2: tag rows carry every facet column
 
 
 def old_rows(entity_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
@@ -48,8 +53,7 @@ def old_rows(entity_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
     for start in range(0, len(entity_ids), 5000):
         chunk = entity_ids[start:start + 5000]
         rows += list(Entity.objects.filter(pk__in=chunk).values_list(*CUBE_COLUMNS))
-        tags += list(EntityTag.objects.filter(entity_id__in=chunk).values_list(
-            "tag", "entity__kind_key", "entity__visibility", "entity__owner_team_id"))
+        tags += list(EntityTag.objects.filter(entity_id__in=chunk).values_list(*TAG_COLUMNS))
     return rows, tags
 
 
@@ -74,8 +78,7 @@ def _cube(current: int) -> tuple[list[tuple], list[tuple]]:
     cached = cache.get(key)
     if cached is None:
         rows = list(Entity.objects.order_by().values_list(*CUBE_COLUMNS).annotate(n=Count("id")))
-        tags = list(EntityTag.objects.order_by().values_list(
-            "tag", "entity__kind_key", "entity__visibility", "entity__owner_team_id").annotate(n=Count("id")))
+        tags = list(EntityTag.objects.order_by().values_list(*TAG_COLUMNS).annotate(n=Count("id")))
         cached = (rows, tags)
         cache.set(key, cached, CACHE_SECONDS)
     return cached
@@ -96,41 +99,132 @@ def simple_filters(params) -> dict[int, set[str]] | None:
         values = [v for v in params.getlist(key) if v.strip()]
         if key in IGNORED_PARAMS or not values:
             continue
+        wanted = {v.strip().lower() for raw in values for v in raw.split(",") if v.strip()}
+        if key == "tag" and len(wanted) == 1:  # several tags must all be present: counted live
+            out[TAG] = wanted
+            continue
         if key not in SIMPLE:
             return None
-        wanted = {v.strip().lower() for raw in values for v in raw.split(",") if v.strip()}
         if key == "owner":
             wanted = {owner_value(v) for v in wanted}
         out[SIMPLE[key]] = wanted
     return out
 
 
+class _Table:
+    """Cube combos — (kind, type, lifecycle, owner, namespace[, tag], n) — arranged for requests:
+    internal ones are summed once and indexed by each column, so a filtered request visits only
+    the rows of its most selective filter, and their sums are remembered per filter set (they are
+    the same for every user); private ones are kept per owner team."""
+
+    def __init__(self, combos: list[tuple], width: int):
+        self.width = width  # the columns before the count
+        self.public: list[tuple] = []
+        self.private: dict[int | None, list[tuple]] = defaultdict(list)
+        for values, visibility, team, n in combos:
+            if visibility == "internal":
+                self.public.append((*values, n))
+            else:
+                self.private[team].append((*values, n))
+        self.index: dict[int, dict[str, list[int]]] = {i: defaultdict(list) for i in range(width)}
+        for position, combo in enumerate(self.public):
+            for i in range(width):
+                self.index[i][combo[i].lower()].append(position)
+        self._memo: dict[tuple, tuple[int, list[Counter]]] = {}
+
+    @staticmethod
+    def _matches(combo: tuple, filters: dict[int, set[str]]) -> bool:
+        return all(combo[i].lower() in wanted for i, wanted in filters.items())
+
+    def _sum(self, combos, filters: dict[int, set[str]], total: int, per_column: list[Counter]) -> int:
+        for combo in combos:
+            if filters and not self._matches(combo, filters):
+                continue
+            n = combo[-1]
+            total += n
+            for i in range(self.width):
+                if combo[i]:
+                    per_column[i][combo[i]] += n
+        return total
+
+    def _public(self, filters: dict[int, set[str]]) -> tuple[int, list[Counter]]:
+        key = tuple(sorted((i, tuple(sorted(v))) for i, v in filters.items()))
+        found = self._memo.get(key)
+        if found is None:
+            if filters:
+                best = min(filters, key=lambda i: sum(len(self.index[i].get(v, ())) for v in filters[i]))
+                combos = [self.public[p] for p in sorted(p for v in filters[best] for p in self.index[best].get(v, ()))]
+            else:
+                combos = self.public
+            per_column = [Counter() for _ in range(self.width)]
+            total = self._sum(combos, filters, 0, per_column)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[key] = (total, per_column)
+        return found
+
+    def public_total(self) -> int:
+        return self._public({})[0]
+
+    def public_counts(self, value: str, column: int = TAG) -> int:
+        return self._public({})[1][column].get(value, 0)
+
+    def counts(self, teams, filters: dict[int, set[str]]) -> tuple[int, list[Counter]]:
+        """Total and per-column counts of what matches `filters` and the user sees (`teams`: the
+        owner teams of private entities visible; None for all)."""
+        total, public = self._public(filters)
+        per_column = [Counter(counter) for counter in public]
+        for team, combos in self.private.items():
+            if teams is None or team in teams:
+                total = self._sum(combos, filters, total, per_column)
+        return total, per_column
+
+
+class Cube:
+    """A catalog version's cube: entity rows, and tag rows (one per tag of an entity)."""
+
+    def __init__(self, rows: list[tuple], tag_rows: list[tuple]):
+        def split(values, visibility, team, n):
+            return tuple(v or "" for v in values), visibility, team, n
+
+        self.entities = _Table([split(r[:5], r[5], r[6], r[7]) for r in rows], width=5)
+        self.tags = _Table([split((*r[1:6], r[0]), r[6], r[7], r[8]) for r in tag_rows], width=6)
+
+    def counts(self, teams, filters: dict[int, set[str]], names: list[str]) -> tuple[int, dict]:
+        """(total, {facet: Counter}); the tag facet is None when it must be counted live."""
+        if TAG in filters:  # one tag: each matching entity has exactly one row of that tag
+            total, per_column = self.tags.counts(teams, filters)
+            tag_counts = None
+        else:
+            total, per_column = self.entities.counts(teams, filters)
+            tag_counts = self.tags.counts(teams, filters)[1][TAG] if "tag" in names else None
+        per_facet: dict[str, Counter | None] = {name: per_column[i] for name, i in SIMPLE.items() if name in names}
+        if "tag" in names:
+            per_facet["tag"] = tag_counts
+        return total, per_facet
+
+
+_LOCAL: dict[str, object] = {"version": None, "cube": None}
+
+
+def cube_for(current: int) -> Cube:
+    """This process's arranged cube of a version (built from the shared cache once per version)."""
+    if _LOCAL["version"] != current:
+        _LOCAL["cube"], _LOCAL["version"] = Cube(*_cube(current)), current
+    return _LOCAL["cube"]  # type: ignore[return-value]
+
+
+def tag_share(tag: str) -> float:
+    """The share of internal entities that carry `tag` (for choosing a query plan)."""
+    cube = cube_for(version())
+    total = cube.entities.public_total()
+    return cube.tags.public_counts(tag) / total if total else 0.0
+
+
 def counts(user, filters: dict[int, set[str]], facet_names: list[str]) -> tuple[int, dict[str, list[dict]]]:
     """(total, facets) for the user's visible entities matching `filters`, from the cube."""
-    rows, tag_rows = _cube(version())
-    admin = permissions.is_platform_admin(user)
-    teams = set(permissions.team_ids(user))
-    total = 0
-    per_facet: dict[str, Counter] = defaultdict(Counter)
-    positions = {name: SIMPLE[name] for name in facet_names if name in SIMPLE}
-    for row in rows:
-        if not (admin or row[5] == "internal" or row[6] in teams):
-            continue
-        if any((row[i] or "").lower() not in wanted for i, wanted in filters.items()):
-            continue
-        n = row[7]
-        total += n
-        for name, i in positions.items():
-            if row[i]:
-                per_facet[name][row[i]] += n
-    if "tag" in facet_names:
-        kinds = filters.get(0)
-        if set(filters) <= {0}:
-            for tag, kind, visibility, team, n in tag_rows:
-                if (admin or visibility == "internal" or team in teams) and (kinds is None or kind in kinds):
-                    per_facet["tag"][tag] += n
-        else:
-            per_facet["tag"] = None  # type: ignore[assignment]  (caller counts tags live)
+    teams = None if permissions.is_platform_admin(user) else set(permissions.team_ids(user))
+    total, per_facet = cube_for(version()).counts(teams, filters, facet_names)
     facets = {}
     for name in facet_names:
         counter = per_facet.get(name, Counter())

@@ -17,6 +17,9 @@ ORDERINGS = {
 }
 
 
+COMMON_TAG_SHARE = 0.05
+
+
 class EntityFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter(method="filter_kind")
     type = django_filters.CharFilter(method="filter_lower", field_name="spec_type")
@@ -50,9 +53,16 @@ class EntityFilter(django_filters.FilterSet):
         return qs.filter(owner_ref__in=refs)
 
     def filter_tag(self, qs, name, value):
-        # An IN over the (tag, entity) index, not a per-row EXISTS: the tag picks the rows.
+        # A rare tag picks the rows: an IN over the (tag, entity) index. A common one would make
+        # that IN a large temporary set; a per-row EXISTS probe lets the page's ordered scan stop
+        # after one page of matches instead. The facet cube knows which is which.
+        from .facets import tag_share
+
         for tag in self._values(value):
-            qs = qs.filter(pk__in=EntityTag.objects.filter(tag=tag).values("entity_id"))
+            if tag_share(tag) > COMMON_TAG_SHARE:
+                qs = qs.filter(Exists(EntityTag.objects.filter(entity_id=OuterRef("pk"), tag=tag)))
+            else:
+                qs = qs.filter(pk__in=EntityTag.objects.filter(tag=tag).values("entity_id"))
         return qs
 
     def filter_text(self, qs, name, value):

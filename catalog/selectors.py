@@ -72,29 +72,38 @@ def facets(queryset: QuerySet[Entity], names: list[str]) -> dict[str, list[dict]
 
 
 LIVE_COUNT_CAP = 10_000
+FACET_SAMPLE = 2_000
 
 
-def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> tuple[int, dict[str, list[dict]], bool]:
-    """(total, facet counts, capped) of a filtered list; `params` None means "filters the cube cannot
-    answer".
+def _first(queryset: QuerySet[Entity], n: int) -> QuerySet[Entity]:
+    return Entity.objects.filter(pk__in=queryset.order_by().values("pk")[:n])
 
-    From the cached facet cube when the filters allow (exact); otherwise counted live over the narrowed
-    queryset, stopping at LIVE_COUNT_CAP matches: then `capped` is true, the total reads "10,000+" and
-    facets describe the first 10,000 matches."""
+
+def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> tuple[int, dict[str, list[dict]], bool, int | None]:
+    """(total, facet counts, capped, sampled) of a filtered list; `params` None means "filters the
+    cube cannot answer".
+
+    From the cached facet cube when the filters allow (exact). Otherwise the total is counted live,
+    stopping at LIVE_COUNT_CAP matches (then `capped` is true and the total reads "10,000+"). Facets
+    the cube cannot give (all of them for text and several tags; the co-occurring tags under a tag
+    filter) are counted over the first FACET_SAMPLE matches: `sampled` is that number when the
+    matches are more, else None."""
     from . import facets as cube
 
     simple = cube.simple_filters(params) if params is not None else None
     if simple is not None:
         total, found = cube.counts(user, simple, names)
         missing = [n for n in names if n not in found]
+        sampled = None
         if missing:
-            found.update(facets(queryset, missing))
-        return total, {n: found[n] for n in names if n in found}, False
+            sampled = FACET_SAMPLE if total > FACET_SAMPLE else None
+            found.update(facets(_first(queryset, FACET_SAMPLE) if sampled else queryset, missing))
+        return total, {n: found[n] for n in names if n in found}, False, sampled
     total = queryset.order_by()[: LIVE_COUNT_CAP + 1].count()
-    if total <= LIVE_COUNT_CAP:
-        return total, facets(queryset, names), False
-    first = Entity.objects.filter(pk__in=queryset.order_by().values("pk")[:LIVE_COUNT_CAP])
-    return LIVE_COUNT_CAP, facets(first, names), True
+    capped = total > LIVE_COUNT_CAP
+    sampled = FACET_SAMPLE if total > FACET_SAMPLE else None
+    found = facets(_first(queryset, FACET_SAMPLE) if sampled else queryset, names) if names else {}
+    return min(total, LIVE_COUNT_CAP), found, capped, sampled
 
 
 def relations_of(entity: Entity) -> list[Relation]:

@@ -204,7 +204,7 @@ def _cube_rows(candidates: list[Candidate], teams: dict[str, int]) -> tuple[list
         team = teams.get(cols["owner_ref"])
         rows.append((cols["kind_key"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], cols["namespace"],
                      cols["visibility"], team))
-        tags += [(tag, cols["kind_key"], cols["visibility"], team) for tag in dict.fromkeys(cols["tags"])]
+        tags += [(tag, *rows[-1]) for tag in dict.fromkeys(cols["tags"])]  # facets.TAG_COLUMNS
     return rows, tags
 
 

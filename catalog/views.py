@@ -28,8 +28,8 @@ def entity_list(request):
     qs = fs.qs
     order = request.GET.get("order", "name")
     qs = qs.order_by(*ORDERINGS.get(order, ORDERINGS["name"]), "id")
-    total, facet_counts, capped = selectors.list_counts(request.user, request.GET, qs,
-                                                        ["kind", "type", "lifecycle", "owner", "tag"])
+    total, facet_counts, capped, sampled = selectors.list_counts(
+        request.user, request.GET, qs, ["kind", "type", "lifecycle", "owner", "tag"])
     paginator = KnownCountPaginator(qs, PAGE_SIZE, count=total)
     try:
         page = paginator.get_page(request.GET.get("page"))
@@ -40,6 +40,7 @@ def entity_list(request):
     context = {
         "page": page,
         "capped": capped,
+        "sampled": sampled,
         "facets": _facet_links(facet_counts, params),
         "params": params,
         "query": params.urlencode(),

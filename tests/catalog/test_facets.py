@@ -11,7 +11,8 @@ pytestmark = pytest.mark.django_db
 
 FILTERS = ["", "kind=model", "kind=model,dataset", "lifecycle=production", "owner=fraud-ml",
            "owner=group:default/recsys&kind=featureset", "type=classifier&lifecycle=experimental",
-           "namespace=default&kind=api", "kind=nothing"]
+           "namespace=default&kind=api", "kind=nothing", "tag=fraud", "tag=pii&kind=dataset,model",
+           "tag=nothing&lifecycle=production"]
 NAMES = ["kind", "type", "lifecycle", "owner", "namespace", "tag"]
 
 
@@ -27,7 +28,7 @@ def test_cube_counts_equal_live_counts(demo_org, username, query):
     params = QueryDict(query)
     live_qs = EntityFilter(params, queryset=selectors.entity_list(user), request=_Request(user)).qs
     assert facets.simple_filters(params) is not None
-    total, cube, _ = selectors.list_counts(user, params, live_qs, NAMES)
+    total, cube, _, _ = selectors.list_counts(user, params, live_qs, NAMES)
     assert total == live_qs.count()
     live = selectors.facets(live_qs, NAMES)
     for name in NAMES:
@@ -46,7 +47,9 @@ def test_cube_follows_catalog_writes(demo_org):
 
 def test_other_filters_are_counted_live(demo_org):
     assert facets.simple_filters(QueryDict("q=fraud")) is None
-    assert facets.simple_filters(QueryDict("tag=pii")) is None
+    assert facets.simple_filters(QueryDict("tag=pii,gpu")) is None, "several tags: all must be present"
+    assert facets.simple_filters(QueryDict("tag=pii&tag=gpu")) is None
+    assert facets.simple_filters(QueryDict("tag=PII&kind=model")) == {facets.TAG: {"pii"}, 0: {"model"}}
     assert facets.simple_filters(QueryDict("kind=model&page=2&order=-name")) == {0: {"model"}}
 
 
@@ -98,11 +101,40 @@ def test_live_counts_stop_at_the_cap_and_say_so(demo_org, client, monkeypatch):
     """Complex filters are counted live up to a cap; beyond it the page and the API say "at least"."""
     monkeypatch.setattr(selectors, "LIVE_COUNT_CAP", 2)
     client.force_login(demo_org["users"]["alice"])
-    html = client.get("/catalog/?tag=fraud").content.decode()
-    assert "2+ entities" in html and "counts of the first 2" in html
-    body = client.get("/api/v1/entities?tag=fraud").json()
+    html = client.get("/catalog/?q=c").content.decode()  # a name prefix: not in the cube
+    assert "2+ entities" in html and "counting stops at 2" in html
+    body = client.get("/api/v1/entities?q=c").json()
     assert body["totalItems"] == 2 and body["totalIsLowerBound"] is True
     assert len(body["items"]) > 2, "the rows themselves are not capped"
     monkeypatch.setattr(selectors, "LIVE_COUNT_CAP", 10_000)
-    exact = client.get("/api/v1/entities?tag=fraud").json()
+    exact = client.get("/api/v1/entities?q=c").json()
     assert exact["totalItems"] == len(exact["items"]) and "totalIsLowerBound" not in exact
+
+
+def test_facets_the_cube_cannot_give_count_a_sample_and_say_so(demo_org, client, monkeypatch):
+    monkeypatch.setattr(selectors, "FACET_SAMPLE", 1)
+    client.force_login(demo_org["users"]["alice"])
+    html = client.get("/catalog/?tag=fraud").content.decode()  # exact total from the cube
+    assert "facet counts of the first 1" in html and "+ entit" not in html
+    body = client.get("/api/v1/entity-facets?facet=metadata.tags&filter=metadata.tags=fraud").json()
+    assert body["countedMatches"] == 1
+    assert sum(f["count"] for f in body["facets"]["metadata.tags"] if f["value"] == "fraud") == 1
+    monkeypatch.setattr(selectors, "FACET_SAMPLE", 2_000)
+    exact = client.get("/api/v1/entity-facets?facet=metadata.tags&filter=metadata.tags=fraud").json()
+    assert "countedMatches" not in exact
+    assert [f["count"] for f in exact["facets"]["metadata.tags"] if f["value"] == "fraud"] == [
+        client.get("/api/v1/entities?filter=metadata.tags=fraud").json()["totalItems"]]
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])  # every tag "common" (EXISTS probe) / "rare" (IN the tag's rows)
+def test_both_tag_filter_plans_select_the_same_entities(demo_org, monkeypatch, share):
+    from catalog import filters
+
+    user = demo_org["users"]["grace"]
+    monkeypatch.setattr(filters, "COMMON_TAG_SHARE", share)
+    for query in ["tag=fraud", "tag=pii&kind=dataset", "tag=fraud,streaming", "tag=nothing"]:
+        found = EntityFilter(QueryDict(query), queryset=selectors.entity_list(user), request=_Request(user)).qs
+        expected = {e.ref for e in selectors.entity_list(user)
+                    if all(t in e.tags for t in QueryDict(query)["tag"].split(","))
+                    and ("kind" not in query or e.kind_key == "dataset")}
+        assert {e.ref for e in found} == expected, query
