@@ -84,6 +84,11 @@ def _cube(current: int) -> tuple[list[tuple], list[tuple]]:
     return cached
 
 
+def warm() -> int:
+    """Make sure the current version's cube is in the shared cache; returns its entity rows."""
+    return len(_cube(version())[0])
+
+
 def owner_value(value: str) -> str:
     value = value.strip().lower()
     if ":" not in value:

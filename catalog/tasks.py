@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.db.models import Q
 from django.utils import timezone
 
-from . import mlflow_sync, services
+from . import facets, mlflow_sync, services
 from .models import Location
 
 log = logging.getLogger("plinth.catalog")
@@ -44,3 +45,18 @@ def sync_mlflow(self) -> dict:
     except Exception as exc:
         # Bounded retries with exponential backoff; the page shows "MLflow data as of <time>".
         raise self.retry(exc=exc, countdown=min(300, 10 * 2 ** self.request.retries)) from exc
+
+
+@shared_task(acks_late=True, max_retries=0, ignore_result=True)
+def warm_facet_cube() -> int:
+    """Count the facet cube of the current catalog version (seconds at 250k entities) before a
+    list page needs it. Writes roll the cube forward from then on. Returns its row count."""
+    return facets.warm()
+
+
+@worker_ready.connect
+def _warm_on_start(sender=None, **kwargs) -> None:
+    try:
+        warm_facet_cube.delay()
+    except Exception:  # a broker hiccup at start must not stop the worker
+        log.exception("could not queue the facet cube warm-up")

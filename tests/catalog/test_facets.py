@@ -138,3 +138,13 @@ def test_both_tag_filter_plans_select_the_same_entities(demo_org, monkeypatch, s
                     if all(t in e.tags for t in QueryDict(query)["tag"].split(","))
                     and ("kind" not in query or e.kind_key == "dataset")}
         assert {e.ref for e in found} == expected, query
+
+
+def test_the_worker_warms_the_cube_of_the_current_version(demo_org):
+    from django.core.cache import cache
+
+    from catalog.tasks import warm_facet_cube
+
+    current = facets.bump()
+    assert cache.get(facets._key(current)) is None
+    assert warm_facet_cube() == len(cache.get(facets._key(current))[0]) > 0
