@@ -51,6 +51,7 @@ class Candidate:
     # Derived with the columns, so that a candidate read in another process needs no decoding.
     _annotations: dict = field(default_factory=dict, repr=False)
     _words: str = field(default="", repr=False)
+    _model_card: str = field(default="", repr=False)
 
     @property
     def data(self) -> dict:
@@ -76,6 +77,12 @@ class Candidate:
         return self._annotations
 
     @property
+    def model_card(self) -> str:
+        """A Model's spec.modelCard path ("" when none)."""
+        self.row  # noqa: B018 (derives it)
+        return self._model_card
+
+    @property
     def words(self) -> str:
         """descriptors.text.descriptor_words of this descriptor, for the search index."""
         self.row  # noqa: B018 (derives it)
@@ -91,6 +98,8 @@ class Candidate:
     def _compute_columns(self) -> dict:
         meta, spec = self.data["metadata"], self.data.get("spec") or {}
         self._annotations = dict(meta.get("annotations") or {})
+        card = spec.get("modelCard") if self.kind == "Model" and isinstance(spec, dict) else None
+        self._model_card = card.strip() if isinstance(card, str) else ""
         self._words = descriptor_words(self.kind_key, spec if isinstance(spec, dict) else {}, meta)
         owner = _ref_key(spec.get("owner"), "group")
         system = _ref_key(spec.get("system"), "system")

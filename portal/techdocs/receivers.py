@@ -21,16 +21,17 @@ def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs)
 
 
 def _needing_build(refs: list[str], snapshot: dict) -> list[str]:
-    """Of entities just written, those with docs or a model card to build, or a site to drop (the
-    annotation was removed): a 250k-entity registration queues tasks for these only."""
+    """Of entities just written, those with docs or a model card to build, or a site or card to drop
+    (its annotation or path was removed): a 250k-entity registration queues tasks for these only."""
     from .builder import TECHDOCS_ANNOTATIONS
-    from .models import DocSite
+    from .models import DocSite, ModelCard
 
-    with_site = set(DocSite.objects.values_list("entity_id", flat=True))
+    built = set(DocSite.objects.values_list("entity_id", flat=True))
+    built |= set(ModelCard.objects.values_list("entity_id", flat=True))
     keep = []
     for ref in refs:
         pk, _team, cand = snapshot[ref]
-        if cand.kind == "Model" or pk in with_site or any(cand.annotations.get(k) for k in TECHDOCS_ANNOTATIONS):
+        if pk in built or cand.model_card or any(cand.annotations.get(k) for k in TECHDOCS_ANNOTATIONS):
             keep.append(ref)
     return keep
 

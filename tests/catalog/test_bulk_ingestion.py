@@ -158,3 +158,19 @@ def test_bulk_write_cache_restores_the_page_cache_size():
     with bulk_write_cache(rows=100_000):
         assert cache_size() == -1024 * 1024
     assert cache_size() == before
+
+
+def test_models_are_queued_for_a_build_only_with_a_model_card(write_tree, monkeypatch, django_capture_on_commit_callbacks):
+    from portal.techdocs import receivers
+
+    queued = []
+    monkeypatch.setattr(receivers, "enqueue", lambda refs: queued.extend(refs))
+    model = ("apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata:\n  name: {name}\n"
+             "spec:\n  type: classifier\n  lifecycle: production\n  owner: team-a\n{extra}")
+    root = write_tree({"catalog-info.yaml": "---\n".join([
+        model.format(name="with-card", extra="  modelCard: docs/card.md\n"),
+        model.format(name="without-card", extra=""),
+    ])})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(root), actor=None, file_roots=None)
+    assert queued == ["model:default/with-card"]
