@@ -4,6 +4,7 @@ Used by `manage.py demo load` (make run) and as a test fixture."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -65,15 +66,32 @@ DEMO_LOCATIONS = [
 ]
 
 
-def load_catalog(actor=None):
-    """Register the demo locations; returns the plan of the main one (errors of all are merged)."""
+@dataclass
+class DemoCatalog:
+    """What registering the demo locations did, summed over their plans."""
+
+    plans: list
+
+    @property
+    def added(self) -> list:
+        return [c for plan in self.plans for c in plan.added]
+
+    @property
+    def changed(self) -> list:
+        return [c for plan in self.plans for c in plan.changed]
+
+    @property
+    def unchanged(self) -> list:
+        return [ref for plan in self.plans for ref in plan.unchanged]
+
+    @property
+    def errors(self) -> list:
+        return [e for plan in self.plans for e in plan.errors]
+
+
+def load_catalog(actor=None) -> DemoCatalog:
+    """Register the demo locations (again: unchanged files are skipped)."""
     from catalog import services
 
-    plans = [services.location_register(target=str(path), actor=actor, file_roots=None)
-             for path in DEMO_LOCATIONS if path.exists()]
-    main = plans[0]
-    for extra in plans[1:]:
-        main.read.errors.extend(extra.read.errors)
-        main.conflicts.extend(extra.conflicts)
-        main.added.extend(extra.added)
-    return main
+    return DemoCatalog([services.location_register(target=str(path), actor=actor, file_roots=None)
+                        for path in DEMO_LOCATIONS if path.exists()])
