@@ -78,3 +78,33 @@ def test_postgresql_refuses_to_rewrite_the_audit_trail(demo_org):
             cur.execute(statement)
     assert AuditEvent.objects.get(seq=1).actor != "mallory"
     call_command("audit", "verify")
+
+
+@pytest.mark.django_db
+def test_parallel_registration_cube_and_search_on_postgresql(tmp_path, settings, django_user_model,
+                                                            django_capture_on_commit_callbacks):
+    from catalog import selectors
+    from portal.search import selectors as search_selectors
+
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    for i in range(12):  # enough files for two reading processes
+        folder = tmp_path / f"r{i}"
+        folder.mkdir()
+        (folder / "catalog-info.yaml").write_text(
+            f"apiVersion: plinth.dev/v1alpha1\nkind: FeatureSet\nmetadata: {{name: pg-features-{i}, tags: [pii]}}\n"
+            f"spec: {{owner: pg-team, features: [{{name: pg_basket_{i}, type: FLOAT}}]}}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_register(target=str(tmp_path), actor=None, file_roots=None)
+    assert len(plan.added) == 12 and not plan.errors
+    assert Relation.objects.filter(source_ref="group:default/pg-team", type="ownerOf").count() == 12
+    user = django_user_model.objects.create_user("pg-searcher")
+    total, counts, capped, _ = selectors.list_counts(user, _params("tag=pii"), Entity.objects.all(), ["kind"])
+    assert (total, counts["kind"], capped) == (12, [{"value": "featureset", "count": 12}], False)
+    hits = search_selectors.search(user, "pg_basket_7").hits
+    assert [h.key for h in hits] == ["featureset:default/pg-features-7"]
+
+
+def _params(query: str):
+    from django.http import QueryDict
+
+    return QueryDict(query)
