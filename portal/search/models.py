@@ -95,3 +95,18 @@ class SearchQuery(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class SearchIndexVersion(models.Model):
+    """One row whose `version` changes (to a new random value) in the same transaction as any write
+    to the index tables — documents, tags, vocabulary. On SQLite, database triggers (migration 0004)
+    do it for every written row, whatever code path writes; the backend's own bulk writes set `bulk`
+    meanwhile, which the triggers skip, and change the version once at the end. Search results are
+    cached per version (never while `bulk` is set); a random value, not a counter, is never reused
+    after a rolled-back write."""
+
+    version = models.BigIntegerField(default=0)
+    bulk = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return str(self.version)

@@ -4,7 +4,9 @@ Pages, typeahead and the API all call `search()`."""
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
@@ -64,16 +66,34 @@ class Results:
         return self.total is not None and self.offset + len(self.hits) < self.total
 
 
+_SCOPES: dict = {}  # (database, the rule's Q) → its SQL: users of the same teams share one entry
+
+
 def scope(user) -> tuple[str, list] | None:
-    """The permission module's rule, compiled to SQL over the document table (None: sees nothing)."""
-    qs = SearchDocument.objects.filter(permissions.visible_q(user))
+    """The permission module's rule, compiled to SQL over the document table (None: sees nothing).
+
+    The rule is asked for on every call; only its compilation is remembered, keyed by the rule
+    itself (a Q is compared by value: its fields, lookups and team ids)."""
+    rule = permissions.visible_q(user)
+    key = (connection.alias, connection.vendor, rule)
     try:
-        sql, params = qs.query.get_compiler(connection=connection).compile(qs.query.where)
-    except EmptyResultSet:
-        return None
-    except FullResultSet:  # platform admins: no restriction
-        return "", []
-    return sql, list(params)
+        compiled = _SCOPES.get(key)
+    except TypeError:  # an unhashable value in the rule: compile every time
+        key, compiled = None, None
+    if compiled is None:
+        qs = SearchDocument.objects.filter(rule)
+        try:
+            sql, params = qs.query.get_compiler(connection=connection).compile(qs.query.where)
+            compiled = (sql, tuple(params))
+        except EmptyResultSet:
+            compiled = ()
+        except FullResultSet:  # platform admins: no restriction
+            compiled = ("", ())
+        if key is not None:
+            if len(_SCOPES) > 1000:
+                _SCOPES.clear()
+            _SCOPES[key] = compiled
+    return (compiled[0], list(compiled[1])) if compiled else None
 
 
 def damerau_levenshtein(a: str, b: str) -> int:
@@ -205,24 +225,108 @@ def search(
         fields=fields,
     )
     backend = get_backend()
-    rows = backend.search(spec)
+    version = backend.index_version() if CACHE_SIZE else None
+    key = None if version is None else _cache_key(version, spec, with_facets)
+    cached = _cache_get(key)
+    if cached is None:
+        cached = _run(backend, spec, with_facets)
+        _cache_put(key, cached)
+    results.hits = list(cached.hits)
+    results.total, results.total_capped, results.corrected = (
+        cached.total,
+        cached.total_capped,
+        cached.corrected,
+    )
+    results.facets = {name: [dict(item) for item in values] for name, values in cached.facets.items()}
+    results.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    return results
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a search found, independent of the request: what the cache keeps."""
+
+    hits: tuple[Hit, ...]
+    total: int | None
+    total_capped: bool
+    corrected: str
+    facets: dict[str, list[dict]]
+
+
+def _run(backend, spec: Spec, with_facets: bool) -> _Outcome:
+    query, offset = spec.query, spec.offset
+    rows, facets = backend.run(spec, with_facets)
+    corrected = ""
     if not rows and offset == 0 and query.terms:
         alternatives = corrections(backend, query.terms)
         if alternatives:
             spec.alternatives = alternatives
-            rows = backend.search(spec)
+            rows, facets = backend.run(spec, with_facets)
             if rows:
-                results.corrected = " ".join(alternatives.get(t, [t])[0] for t in query.terms)
+                corrected = " ".join(alternatives.get(t, [t])[0] for t in query.terms)
+    total, capped, facet_values = None, False, {}
     if with_facets:
-        results.facets, total = backend.facets(spec) if rows or offset else ({}, 0)
-        results.total_capped = total > FACET_SCAN
-        results.total = min(total, FACET_SCAN)
-    else:
-        results.total = None
+        facet_values, total = facets if rows or offset else ({}, 0)
+        capped, total = total > FACET_SCAN, min(total, FACET_SCAN)
     highlight_words = query.positive_words + [w for alts in spec.alternatives.values() for w in alts]
-    results.hits = _hits(rows, _pattern(highlight_words), offset)
-    results.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-    return results
+    hits = _hits(rows, _pattern(highlight_words), offset)
+    return _Outcome(tuple(hits), total, capped, corrected, facet_values)
+
+
+# -- results cache ------------------------------------------------------------------------------
+# Recent outcomes per process, keyed by the index version (which the database changes on every
+# write to the index, see SearchIndexVersion) and by everything the outcome depends on: the compiled
+# permission rule and its team ids, the searcher's teams and starred keys (boosts), the parsed query,
+# page and mode. Users with the same teams and stars share entries; nobody else's ever match.
+CACHE_SIZE = 512
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_key(version: int, spec: Spec, with_facets: bool) -> tuple:
+    q = spec.query
+    return (
+        connection.alias,
+        str(connection.settings_dict.get("NAME")),
+        version,
+        spec.scope_sql,
+        tuple(spec.scope_params),
+        tuple(spec.my_team_ids),
+        tuple(spec.boosted_keys),
+        tuple(q.terms),
+        tuple(tuple(p) for p in q.phrases),
+        tuple(q.excluded),
+        tuple((k, tuple(v)) for k, v in q.filters.items()),
+        tuple((k, tuple(v)) for k, v in q.excluded_filters.items()),
+        spec.fields,
+        spec.limit,
+        spec.offset,
+        with_facets,
+    )
+
+
+def _cache_get(key: tuple | None) -> _Outcome | None:
+    if key is None:
+        return None
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+        if found is not None:
+            _CACHE.move_to_end(key)
+        return found
+
+
+def _cache_put(key: tuple | None, outcome: _Outcome) -> None:
+    if key is None:
+        return
+    with _CACHE_LOCK:
+        _CACHE[key] = outcome
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def typeahead(

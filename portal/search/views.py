@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django_htmx.middleware import HtmxDetails
 
@@ -89,8 +90,9 @@ def search_page(request: HtmxHttpRequest) -> HttpResponse:
 def typeahead(request: HtmxHttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
     results, groups = selectors.typeahead(request.user, text)
-    return render(
-        request,
+    # A fragment with links only (no form, no navigation): rendered without the context processors,
+    # which would add the navigation's database queries to every keystroke.
+    html = render_to_string(
         "search/typeahead.html",
         {
             "q": text.strip(),
@@ -99,6 +101,7 @@ def typeahead(request: HtmxHttpRequest) -> HttpResponse:
             "all_url": "?" + urlencode({"q": text.strip()}),
         },
     )
+    return HttpResponse(html)
 
 
 def click(request: HttpRequest) -> HttpResponse:

@@ -95,9 +95,19 @@ def test_reindex_command_rebuilds(demo_org):
 
     from catalog.models import Entity
 
+    def fts_definition():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = 'search_fts'")
+            return cursor.fetchone()
+
+    migrated = fts_definition() if connection.vendor == "sqlite" else None
     out = StringIO()
     call_command("search", "reindex", stdout=out)
     assert json.loads(out.getvalue())["documents"]["catalog"] == Entity.objects.count()
+    if connection.vendor == "sqlite":  # the rebuild recreated the full-text table exactly as migrated
+        assert fts_definition() == migrated
+        user = demo_org["users"]["grace"]
+        assert [h.key for h in selectors.search(user, "fraud detector").hits][:1] == ["model:default/fraud-detector"]
 
 
 def test_large_registrations_take_the_bulk_path(admin, tmp_path, monkeypatch, django_capture_on_commit_callbacks):

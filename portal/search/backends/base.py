@@ -87,6 +87,10 @@ class Backend:
     def term_candidates(self, term: str) -> list[str]:
         raise NotImplementedError
 
+    def index_version(self) -> int | None:
+        """A value that changes with every write to the index (None: not tracked, do not cache)."""
+        return None
+
     def known_terms(self, terms: list[str]) -> set[str]:
         """The terms that occur in the vocabulary, exactly or as a prefix of a word."""
         raise NotImplementedError
@@ -166,6 +170,14 @@ class Backend:
             names = [c[0] for c in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def run(self, spec: Spec, with_facets: bool) -> tuple[list[dict], tuple[dict, int] | None]:
+        """The page of hits and, with `with_facets`, (facet counts, number of matches); the facets
+        are None without `with_facets`, and empty when nothing matched."""
+        rows = self.search(spec)
+        if not with_facets:
+            return rows, None
+        return rows, (self.facets(spec) if rows or spec.offset else self.group_facets([]))
+
     def bare_search(self, spec: Spec) -> list:
         """The full-text match alone, ordered by its own score: the yardstick for our overhead."""
         frm, cond, mparams, score, sparams = self.match_sql(spec)
@@ -192,11 +204,17 @@ class Backend:
             f"WITH m AS MATERIALIZED (SELECT {cols} FROM {frm} WHERE {where} LIMIT {FACET_SCAN + 1}) "
             + " UNION ALL ".join(parts)
         )
-        result: dict[str, list[dict]] = {name: [] for name in (*FACET_COLUMNS, "tag")}
         with connection.cursor() as cur:
             cur.execute(sql, params)
-            for facet, value, n in cur.fetchall():
-                result[facet].append({"value": value, "count": n})
+            return self.group_facets(cur.fetchall())
+
+    @staticmethod
+    def group_facets(counts: list[tuple]) -> tuple[dict[str, list[dict]], int]:
+        """(facet, value, count) rows → the facets, most frequent values first, and the number of
+        matches (every document has a kind)."""
+        result: dict[str, list[dict]] = {name: [] for name in (*FACET_COLUMNS, "tag")}
+        for facet, value, n in counts:
+            result[facet].append({"value": value, "count": n})
         total = sum(item["count"] for item in result["kind"])
         for values in result.values():
             values.sort(key=lambda item: (-item["count"], item["value"]))
