@@ -168,7 +168,8 @@ def start_celery_worker(redis_url: str, *, concurrency: int = 2, timeout: float 
     fd, name = tempfile.mkstemp(prefix="celery-worker-", suffix=".log")
     os.close(fd)
     log_path = Path(name)
-    cmd = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-n", hostname, "-l", "info"]
+    loglevel = os.environ.get("PLINTH_TEST_WORKER_LOGLEVEL", "info")  # "debug" when chasing a failure
+    cmd = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-n", hostname, "-l", loglevel]
     cmd += ["--pool", "prefork", "--concurrency", str(concurrency), "--without-mingle", "--without-gossip"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603

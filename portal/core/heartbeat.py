@@ -2,6 +2,16 @@
 
 This works with every broker (the SQLAlchemy transport has no remote control), and a
 worker killed with SIGKILL simply stops refreshing, so `/readyz` sees it as stale.
+
+The heartbeat thread runs in the worker's main process, the one the prefork pool forks its
+(replacement) pool processes from. A fork must never happen while this thread is inside a
+database call: SQLite keeps its file locks per process, in the library's memory, so a child
+forked while the heartbeat holds the write lock (`update_or_create` runs in BEGIN IMMEDIATE)
+inherits a lock that nobody will ever release in that child. Every write of that pool process
+then waits out the busy timeout and fails with "database is locked", for the rest of its life
+(see docs/governance.md, "Known issues"). Hence `_db_guard`: held for the whole beat, from
+opening the connection to closing it, and taken by `os.fork()` (through `os.register_at_fork`),
+so a fork waits until the beat is over and then starts from a process with no SQLite state.
 """
 
 from __future__ import annotations
@@ -17,6 +27,23 @@ from django.utils import timezone
 
 log = logging.getLogger("plinth.heartbeat")
 _stop = threading.Event()
+# Held by the heartbeat thread while it touches the database, and by os.fork() in any other thread.
+_db_guard = threading.Lock()
+_fork_guard_installed = False
+
+
+def _install_fork_guard() -> None:
+    """Make os.fork() (billiard's pool uses it) wait until no beat is in progress."""
+    global _fork_guard_installed
+    if _fork_guard_installed:
+        return
+    os.register_at_fork(
+        before=_db_guard.acquire,
+        after_in_parent=_db_guard.release,
+        # The child is a copy taken while the forking thread held the guard: free it there too.
+        after_in_child=_db_guard.release,
+    )
+    _fork_guard_installed = True
 
 
 def beat_once(hostname: str, started_at) -> None:
@@ -31,21 +58,23 @@ def beat_once(hostname: str, started_at) -> None:
 def _loop(hostname: str) -> None:
     started_at = timezone.now()
     while not _stop.is_set():
-        try:
-            close_old_connections()
-            beat_once(hostname, started_at)
-        except Exception:  # the heartbeat must never kill the worker
-            log.exception("worker heartbeat failed")
-        finally:
-            # Never hold a connection between beats: the pool forks replacement processes from this
-            # process, and an open SQLite connection (or lock) must not be inherited by them.
-            connection.close()
+        with _db_guard:
+            try:
+                close_old_connections()
+                beat_once(hostname, started_at)
+            except Exception:  # the heartbeat must never kill the worker
+                log.exception("worker heartbeat failed")
+            finally:
+                # Never hold a connection between beats either: a forked child must not inherit an
+                # open SQLite connection (its file descriptors and in-library lock bookkeeping).
+                connection.close()
         _stop.wait(settings.PLINTH_HEARTBEAT_SECONDS)
 
 
 @worker_ready.connect
 def _start(sender=None, **kwargs) -> None:
     hostname = getattr(sender, "hostname", None) or f"worker@{os.uname().nodename}:{os.getpid()}"
+    _install_fork_guard()
     _stop.clear()
     threading.Thread(target=_loop, args=(hostname,), name="plinth-heartbeat", daemon=True).start()
 

@@ -182,11 +182,12 @@ def _assert_executed_once(req, worker_env, proxy) -> None:
     call_command("audit", "verify")
 
 
-@pytest.mark.chaos  # quarantined: see docs/governance.md, "Known issues"
 def test_pool_process_killed_mid_execution_is_redelivered_and_alias_moves_once(
     worker_env, users, redis_url, proxy, monkeypatch
 ):
-    """kill -9 of the process running the task: Celery (acks_late + reject_on_worker_lost) redelivers it."""
+    """kill -9 of the process running the task: Celery (acks_late + reject_on_worker_lost) redelivers it,
+    and the replacement pool processes can run it (they are never forked in the middle of a heartbeat:
+    see docs/governance.md, "Known issues", and test_heartbeat_fork.py)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", proxy.url)
     worker = start_celery_worker(redis_url)
     try:
