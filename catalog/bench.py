@@ -165,6 +165,9 @@ def run(total: int, keep: bool = False) -> dict:
             result[f"{name}_p95_ms"] = _p(timings, 0.95)
             result[f"{name}_cold_max_ms"] = _p(cold, 1.0)
             result[f"{name}_max_queries"] = max(queries)
+            if name == "list_page":  # which page is slow, if one is
+                result["list_page_p50_by_url_ms"] = {
+                    url: _p(timings[i::len(urls)], 0.5) for i, url in enumerate(urls)}
         return result
     finally:
         if not keep:

@@ -174,3 +174,17 @@ def test_models_are_queued_for_a_build_only_with_a_model_card(write_tree, monkey
     with django_capture_on_commit_callbacks(execute=True):
         services.location_register(target=str(root), actor=None, file_roots=None)
     assert queued == ["model:default/with-card"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_write_leaves_the_write_ahead_log_empty(tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    from catalog.models import Location
+
+    with bulk_write_cache(rows=100_000):
+        Location.objects.create(type="file", target=str(tmp_path / "x.yaml"))
+    wal = f"{connection.settings_dict['NAME']}-wal"
+    import os
+
+    assert not os.path.exists(wal) or os.path.getsize(wal) == 0
