@@ -197,6 +197,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "catalog-refresh-locations": {"task": "catalog.tasks.refresh_due_locations", "schedule": 60.0},
     "catalog-mlflow-sync": {"task": "catalog.tasks.sync_mlflow", "schedule": 300.0},
+    # Keeps the facet cube cached (it expires after an hour): no list page recounts 250k entities.
+    "catalog-warm-facet-cube": {"task": "catalog.tasks.warm_facet_cube", "schedule": 1200.0},
     "governance-relay-outbox": {"task": "portal.governance.tasks.relay_outbox", "schedule": 5.0},
     "governance-check-slas": {"task": "portal.governance.tasks.check_slas", "schedule": 60.0},
     "scaffolder-reap-stale-runs": {"task": "portal.scaffolder.tasks.reap_stale_runs", "schedule": 60.0},
