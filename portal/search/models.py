@@ -47,7 +47,8 @@ class SearchDocument(models.Model):
 
 
 class SearchDocumentTag(models.Model):
-    document = models.ForeignKey(SearchDocument, on_delete=models.CASCADE, related_name="tag_rows")
+    document = models.ForeignKey(SearchDocument, on_delete=models.CASCADE, related_name="tag_rows",
+                                 db_index=False)  # searchtag_doc below
     tag = models.CharField(max_length=63)
 
     class Meta:
