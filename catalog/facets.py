@@ -199,6 +199,7 @@ class Cube:
 
         self.entities = _Table([split(r[:5], r[5], r[6], r[7]) for r in rows], width=5)
         self.tags = _Table([split((*r[1:6], r[0]), r[6], r[7], r[8]) for r in tag_rows], width=6)
+        self.live: dict[tuple, tuple] = {}  # counts made live for this version (catalog.selectors)
 
     def counts(self, teams, filters: dict[int, set[str]], names: list[str]) -> tuple[int, dict]:
         """(total, {facet: Counter}); the tag facet is None when it must be counted live."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from django.db.models import Count, QuerySet
+from django.db.models import CharField, Count, F, QuerySet, Value
 
 from portal.accounts import permissions
 
@@ -56,11 +56,16 @@ def facets(queryset: QuerySet[Entity], names: list[str]) -> dict[str, list[dict]
     result: dict[str, list[dict]] = {}
     columns = {name: FACET_FIELDS[name] for name in names if name in FACET_FIELDS}
     if columns:
+        # One GROUP BY per column, UNION ALL-ed into one statement: grouping by all columns together
+        # returns a row per combination (thousands, for owners x kinds x types) to sum up here.
+        base = queryset.order_by()
+        parts = [base.annotate(facet=Value(name, output_field=CharField()), value=F(column))
+                 .values("facet", "value").annotate(n=Count("id")).values_list("facet", "value", "n")
+                 for name, column in columns.items()]
         counters: dict[str, Counter] = {name: Counter() for name in columns}
-        for row in queryset.order_by().values(*columns.values()).annotate(count=Count("id")):
-            for name, column in columns.items():
-                if row[column]:
-                    counters[name][row[column]] += row["count"]
+        for name, value, n in parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]:
+            if value:
+                counters[name][value] += n
         for name, counter in counters.items():
             ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:30]
             result[name] = [{"value": value, "count": count} for value, count in ordered]
@@ -87,10 +92,16 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
     stopping at LIVE_COUNT_CAP matches (then `capped` is true and the total reads "10,000+"). Facets
     the cube cannot give (all of them for text and several tags; the co-occurring tags under a tag
     filter) are counted over the first FACET_SAMPLE matches: `sampled` is that number when the
-    matches are more, else None."""
+    matches are more, else None. Live counts are remembered for the catalog version, per filter set
+    and permission scope, so paging through a result (or a second visitor) does not count again."""
     from . import facets as cube
 
     simple = cube.simple_filters(params) if params is not None else None
+    key = _live_key(user, params, names)
+    memo = cube.cube_for(cube.version()).live if key is not None else {}
+    if key in memo:
+        total, found, capped, sampled = memo[key]
+        return total, {n: [dict(f) for f in v] for n, v in found.items()}, capped, sampled
     if simple is not None:
         total, found = cube.counts(user, simple, names)
         missing = [n for n in names if n not in found]
@@ -98,12 +109,39 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
         if missing:
             sampled = FACET_SAMPLE if total > FACET_SAMPLE else None
             found.update(facets(_first(queryset, FACET_SAMPLE) if sampled else queryset, missing))
-        return total, {n: found[n] for n in names if n in found}, False, sampled
+        result = (total, {n: found[n] for n in names if n in found}, False, sampled)
+        if missing and key is not None:
+            _remember(memo, key, result)
+        return result
     total = queryset.order_by()[: LIVE_COUNT_CAP + 1].count()
     capped = total > LIVE_COUNT_CAP
     sampled = FACET_SAMPLE if total > FACET_SAMPLE else None
     found = facets(_first(queryset, FACET_SAMPLE) if sampled else queryset, names) if names else {}
-    return min(total, LIVE_COUNT_CAP), found, capped, sampled
+    result = (min(total, LIVE_COUNT_CAP), found, capped, sampled)
+    if key is not None:
+        _remember(memo, key, result)
+    return result
+
+
+LIVE_MEMO_SIZE = 512
+NOT_COUNT_PARAMS = {"page", "order", "limit", "fields", "cursor", "facet"}
+
+
+def _live_key(user, params, names: list[str]) -> tuple | None:
+    """What live counts depend on: the filters, the facets asked for and who is asking (their
+    permission scope). None when that cannot be told from here (the API's free-form filters) or
+    when the answer is the user's own (stars change without a catalog version)."""
+    if params is None or "starred" in params:
+        return None
+    filters = tuple(sorted((k, tuple(params.getlist(k))) for k in params if k not in NOT_COUNT_PARAMS))
+    scope = "admin" if permissions.is_platform_admin(user) else tuple(sorted(permissions.team_ids(user)))
+    return filters, tuple(names), scope
+
+
+def _remember(memo: dict, key: tuple, result: tuple) -> None:
+    if len(memo) >= LIVE_MEMO_SIZE:
+        memo.clear()
+    memo[key] = (result[0], {n: [dict(f) for f in v] for n, v in result[1].items()}, result[2], result[3])
 
 
 def relations_of(entity: Entity) -> list[Relation]:

@@ -107,6 +107,7 @@ def test_live_counts_stop_at_the_cap_and_say_so(demo_org, client, monkeypatch):
     assert body["totalItems"] == 2 and body["totalIsLowerBound"] is True
     assert len(body["items"]) > 2, "the rows themselves are not capped"
     monkeypatch.setattr(selectors, "LIVE_COUNT_CAP", 10_000)
+    facets.bump()  # counts are remembered per catalog version: start a new one
     exact = client.get("/api/v1/entities?q=c").json()
     assert exact["totalItems"] == len(exact["items"]) and "totalIsLowerBound" not in exact
 
@@ -120,6 +121,7 @@ def test_facets_the_cube_cannot_give_count_a_sample_and_say_so(demo_org, client,
     assert body["countedMatches"] == 1
     assert sum(f["count"] for f in body["facets"]["metadata.tags"] if f["value"] == "fraud") == 1
     monkeypatch.setattr(selectors, "FACET_SAMPLE", 2_000)
+    facets.bump()
     exact = client.get("/api/v1/entity-facets?facet=metadata.tags&filter=metadata.tags=fraud").json()
     assert "countedMatches" not in exact
     assert [f["count"] for f in exact["facets"]["metadata.tags"] if f["value"] == "fraud"] == [
@@ -148,3 +150,24 @@ def test_the_worker_warms_the_cube_of_the_current_version(demo_org):
     current = facets.bump()
     assert cache.get(facets._key(current)) is None
     assert warm_facet_cube() == len(cache.get(facets._key(current))[0]) > 0
+
+
+def test_live_counts_are_remembered_per_version_scope_and_filters(demo_org, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count_queries(url, user):
+        client.force_login(user)
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return sum("COUNT(" in q["sql"] and "catalog_" in q["sql"] for q in ctx.captured_queries)
+
+    alice, grace = demo_org["users"]["alice"], demo_org["users"]["grace"]
+    assert count_queries("/catalog/?q=c", alice) >= 1
+    assert count_queries("/catalog/?q=c&page=1", alice) == 0, "paging does not count again"
+    assert count_queries("/catalog/?q=c", grace) >= 1, "another permission scope counts for itself"
+    assert count_queries("/catalog/?q=ca", alice) >= 1, "other filters count for themselves"
+    assert count_queries("/catalog/?q=c&starred=true", alice) >= 1
+    assert count_queries("/catalog/?q=c&starred=true", alice) >= 1, "a user's stars are never remembered"
+    facets.bump()  # any catalog write
+    assert count_queries("/catalog/?q=c", alice) >= 1
