@@ -199,7 +199,6 @@ class Cube:
 
         self.entities = _Table([split(r[:5], r[5], r[6], r[7]) for r in rows], width=5)
         self.tags = _Table([split((*r[1:6], r[0]), r[6], r[7], r[8]) for r in tag_rows], width=6)
-        self.live: dict[tuple, tuple] = {}  # counts made live for this version (catalog.selectors)
 
     def counts(self, teams, filters: dict[int, set[str]], names: list[str]) -> tuple[int, dict]:
         """(total, {facet: Counter}); the tag facet is None when it must be counted live."""
@@ -232,10 +231,12 @@ def tag_share(tag: str) -> float:
     return cube.tags.public_counts(tag) / total if total else 0.0
 
 
-def counts(user, filters: dict[int, set[str]], facet_names: list[str]) -> tuple[int, dict[str, list[dict]]]:
-    """(total, facets) for the user's visible entities matching `filters`, from the cube."""
+def counts(user, filters: dict[int, set[str]], facet_names: list[str],
+           current: int | None = None) -> tuple[int, dict[str, list[dict]]]:
+    """(total, facets) for the user's visible entities matching `filters`, from the cube of the
+    `current` catalog version (read when not given)."""
     teams = None if permissions.is_platform_admin(user) else set(permissions.team_ids(user))
-    total, per_facet = cube_for(version()).counts(teams, filters, facet_names)
+    total, per_facet = cube_for(version() if current is None else current).counts(teams, filters, facet_names)
     facets = {}
     for name in facet_names:
         counter = per_facet.get(name, Counter())

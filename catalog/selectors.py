@@ -98,12 +98,13 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
 
     simple = cube.simple_filters(params) if params is not None else None
     key = _live_key(user, params, names)
-    memo = cube.cube_for(cube.version()).live if key is not None else {}
+    current = cube.version()
+    memo = _live_memo(current) if key is not None else {}
     if key in memo:
         total, found, capped, sampled = memo[key]
         return total, {n: [dict(f) for f in v] for n, v in found.items()}, capped, sampled
     if simple is not None:
-        total, found = cube.counts(user, simple, names)
+        total, found = cube.counts(user, simple, names, current)
         missing = [n for n in names if n not in found]
         sampled = None
         if missing:
@@ -124,6 +125,15 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
 
 
 LIVE_MEMO_SIZE = 512
+_LIVE: dict = {"version": None, "memo": {}}
+
+
+def _live_memo(current: int) -> dict:
+    """This process's remembered live counts of catalog version `current` (forgotten on a new one)."""
+    if _LIVE["version"] != current:
+        _LIVE["version"], _LIVE["memo"] = current, {}
+    return _LIVE["memo"]
+
 NOT_COUNT_PARAMS = {"page", "order", "limit", "fields", "cursor", "facet"}
 
 
