@@ -85,6 +85,12 @@ def _cube(current: int) -> tuple[list[tuple], list[tuple]]:
     return cached
 
 
+def top_values(counter: Counter, limit: int = 30) -> list[dict]:
+    """A facet's values, most frequent first (then by value), as the page and the API show them."""
+    ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [{"value": value, "count": count} for value, count in ordered]
+
+
 def warm() -> int:
     """Make sure the current version's cube is in the shared cache, for another CACHE_SECONDS;
     returns its entity rows."""
@@ -240,8 +246,6 @@ def counts(user, filters: dict[int, set[str]], facet_names: list[str],
     facets = {}
     for name in facet_names:
         counter = per_facet.get(name, Counter())
-        if counter is None:
-            continue
-        ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:30]
-        facets[name] = [{"value": value, "count": n} for value, n in ordered]
+        if counter is not None:
+            facets[name] = top_values(counter)
     return total, facets

@@ -60,7 +60,7 @@ class Candidate:
         return self._data
 
     def __getstate__(self) -> dict:
-        self.row  # noqa: B018 (computed where the data is already decoded)
+        self._derive()  # computed where the data is already decoded
         return {**self.__dict__, "_data": None}
 
     @property
@@ -73,27 +73,28 @@ class Candidate:
 
     @property
     def annotations(self) -> dict:
-        self.row  # noqa: B018 (derives it)
-        return self._annotations
+        return self._derive()._annotations
 
     @property
     def model_card(self) -> str:
         """A Model's spec.modelCard path ("" when none)."""
-        self.row  # noqa: B018 (derives it)
-        return self._model_card
+        return self._derive()._model_card
 
     @property
     def words(self) -> str:
         """descriptors.text.descriptor_words of this descriptor, for the search index."""
-        self.row  # noqa: B018 (derives it)
-        return self._words
+        return self._derive()._words
 
     @property
     def row(self) -> dict:
         """The Entity columns without `data`, computed once; read-only."""
+        return self._derive()._columns  # type: ignore[return-value]
+
+    def _derive(self) -> Candidate:
+        """Compute the columns and the facts derived with them, once."""
         if self._columns is None:
             self._columns = self._compute_columns()
-        return self._columns
+        return self
 
     def _compute_columns(self) -> dict:
         meta, spec = self.data["metadata"], self.data.get("spec") or {}

@@ -14,7 +14,7 @@ from django.urls import reverse
 from portal.search import index, registry
 from portal.search.registry import Document
 
-from .descriptors.text import descriptor_words
+from .descriptors.text import MAX_WORDS_CHARS, descriptor_words
 from .models import Entity, ModelVersion, Star
 from .signals import entities_changed
 
@@ -39,10 +39,9 @@ CHUNK = 2000
 logger = logging.getLogger(__name__)
 
 
-def body_text(kind_key: str, spec: dict, metadata: dict, metrics: Iterable[str] = ()) -> str:
-    """The words of a descriptor worth finding besides its name and description, then the metric
-    names of a model's versions."""
-    return " ".join(p for p in (descriptor_words(kind_key, spec, metadata), *metrics) if p)[:20000]
+def body_text(words: str, metrics: Iterable[str] = ()) -> str:
+    """A document's body: its descriptor_words, then the metric names of a model's versions."""
+    return " ".join(p for p in (words, *metrics) if p)[:MAX_WORDS_CHARS]
 
 
 def _url_base() -> str:
@@ -64,7 +63,7 @@ def _document(row: tuple, metrics: dict[int, set[str]], base: str, words: str | 
         name=name,
         title=title,
         description=description,
-        body=" ".join(p for p in (words, *sorted(metrics.get(pk, ()))) if p)[:20000],
+        body=body_text(words, sorted(metrics.get(pk, ()))),
         owner=owner_ref.split("/")[-1].split(":")[-1] if owner_ref else "",
         lifecycle=lifecycle,
         type=spec_type,

@@ -8,6 +8,7 @@ from django.db.models import CharField, Count, F, QuerySet, Value
 
 from portal.accounts import permissions
 
+from . import facets as cube  # the facet cube (`facets` below counts live)
 from .models import Entity, EntityTag, MlflowSyncState, ModelVersion, ProcessingError, Relation, Star
 
 LIST_COLUMNS = ("id", "ref", "kind", "kind_key", "namespace", "name", "title", "description", "spec_type",
@@ -67,8 +68,7 @@ def facets(queryset: QuerySet[Entity], names: list[str]) -> dict[str, list[dict]
             if value:
                 counters[name][value] += n
         for name, counter in counters.items():
-            ordered = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:30]
-            result[name] = [{"value": value, "count": count} for value, count in ordered]
+            result[name] = cube.top_values(counter)
     if "tag" in names:
         rows = (EntityTag.objects.filter(entity__in=queryset.values("pk")).values("tag")
                 .annotate(count=Count("id")).order_by("-count", "tag")[:30])
@@ -94,8 +94,6 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
     filter) are counted over the first FACET_SAMPLE matches: `sampled` is that number when the
     matches are more, else None. Live counts are remembered for the catalog version, per filter set
     and permission scope, so paging through a result (or a second visitor) does not count again."""
-    from . import facets as cube
-
     simple = cube.simple_filters(params) if params is not None else None
     key = _live_key(user, params, names)
     current = cube.version()
@@ -134,7 +132,6 @@ def _live_memo(current: int) -> dict:
         _LIVE["version"], _LIVE["memo"] = current, {}
     return _LIVE["memo"]
 
-NOT_COUNT_PARAMS = {"page", "order", "limit", "fields", "cursor", "facet"}
 
 
 def _live_key(user, params, names: list[str]) -> tuple | None:
@@ -143,7 +140,7 @@ def _live_key(user, params, names: list[str]) -> tuple | None:
     when the answer is the user's own (stars change without a catalog version)."""
     if params is None or "starred" in params:
         return None
-    filters = tuple(sorted((k, tuple(params.getlist(k))) for k in params if k not in NOT_COUNT_PARAMS))
+    filters = tuple(sorted((k, tuple(params.getlist(k))) for k in params if k not in cube.IGNORED_PARAMS))
     scope = "admin" if permissions.is_platform_admin(user) else tuple(sorted(permissions.team_ids(user)))
     return filters, tuple(names), scope
 

@@ -344,20 +344,20 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
     """Register a new location (or re-read an existing one with the same target)."""
     target = target.strip()
     existing = Location.objects.filter(target=target).first()
-    with _gc_paused():
-        plan = location_plan(target=target, file_roots=file_roots, location=existing)
-        plan.created = existing is None
-        if not dry_run:
-            with bulk_write_cache(len(plan.added) + len(plan.changed)):
-                plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
-    return plan
+    return _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor, store=not dry_run)
 
 
 def location_refresh(*, location: Location, actor=None) -> Plan:
+    return _read_and_store(target=location.target, file_roots=None, location=location, actor=actor)
+
+
+def _read_and_store(*, target: str, file_roots, location: Location | None, actor, store: bool = True) -> Plan:
     with _gc_paused():
-        plan = location_plan(target=location.target, file_roots=None, location=location)
-        with bulk_write_cache(len(plan.added) + len(plan.changed)):
-            location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+        plan = location_plan(target=target, file_roots=file_roots, location=location)
+        plan.created = location is None
+        if store:
+            with bulk_write_cache(len(plan.added) + len(plan.changed)):
+                plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
     return plan
 
 

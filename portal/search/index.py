@@ -114,6 +114,7 @@ def update(
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             backend.delete(f"{DOC}.key IN ({', '.join(['%s'] * len(chunk))})", chunk)
+        docs = documents if documents is not None else (source.documents(changed) if changed else [])
         if len(changed) > BULK_THRESHOLD:
             # A large registration (thousands of entities in one location) takes the bulk path, which
             # assigns ids itself: take the table lock that makes that safe on PostgreSQL (SQLite's
@@ -121,10 +122,8 @@ def update(
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(f"LOCK TABLE {DOC} IN SHARE ROW EXCLUSIVE MODE")
-            docs = documents if documents is not None else source.documents(changed)
             written = _write(backend, source.name, sorted(docs, key=static_rank))
         elif changed:
-            docs = documents if documents is not None else source.documents(changed)
             written = _write_small(backend, source.name, list(docs))
     return written
 
