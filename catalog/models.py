@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from portal.accounts.models import Team
 from portal.accounts.permissions import Visibility
+from portal.core.fields import RowIdAutoField
 
 
 class LocationType(models.TextChoices):
@@ -136,6 +137,7 @@ class Entity(models.Model):
 class EntityTag(models.Model):
     """Tags in their own table so that tag filters and tag facets use an index."""
 
+    id = RowIdAutoField(primary_key=True)  # bulk-written, referred to by nothing: no AUTOINCREMENT
     # No index of its own: the unique (entity, tag) constraint serves lookups by entity.
     entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="tag_rows", db_index=False)
     tag = models.CharField(max_length=63)
@@ -153,6 +155,7 @@ class Relation(models.Model):
     entity whose descriptor produced it (`origin`), so re-ingesting an entity replaces exactly its rows.
     A target that does not exist (yet) is kept; the read side flags it."""
 
+    id = RowIdAutoField(primary_key=True)  # bulk-written, referred to by nothing: no AUTOINCREMENT
     origin = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="+", db_index=False)  # relation_origin
     source_ref = models.CharField(max_length=200)
     type = models.CharField(max_length=40)

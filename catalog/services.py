@@ -15,12 +15,12 @@ from django.utils import timezone
 
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
-from portal.core.db import bulk_write_cache, time_ordered_uuid
+from portal.core.db import bulk_write_cache, time_ordered_uuids
 
 from . import facets, signals
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import inverse
-from .ingestion import Candidate, Reader, ReadResult, classify_target
+from .ingestion import Candidate, Reader, ReadResult
 from .models import Entity, EntityTag, Location, LocationSource, ProcessingError, Relation, Star
 
 log = logging.getLogger("plinth.catalog")
@@ -64,63 +64,87 @@ def _chunks(items: list, size: int = CHUNK):
         yield items[start:start + size]
 
 
+class _Planner:
+    """Compares candidates with the catalog, batch by batch as they are read; writes nothing."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        location = plan.location
+        self.existing_here: dict[str, tuple[int, str, str]] = {}
+        if location is not None:
+            for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
+                    "id", "ref", "content_hash", "source"):
+                self.existing_here[ref] = (pk, digest, source)
+
+    def take(self, candidates: list[Candidate]) -> tuple[list[Candidate], list[tuple[int, Candidate]]]:
+        """Sort candidates into the plan; returns the batch's (added, changed)."""
+        plan, location = self.plan, self.plan.location
+        added: list[Candidate] = []
+        changed: list[tuple[int, Candidate]] = []
+        elsewhere: dict[str, tuple[int, int | None]] = {}
+        for pk, ref, loc_id in _select_by_refs(
+                ["id", "ref", "location_id"], [c.ref for c in candidates if c.ref not in self.existing_here]):
+            elsewhere[ref] = (pk, loc_id)
+        claimed_by = {loc.pk: loc.target for loc in Location.objects.filter(
+            pk__in={loc_id for _pk, loc_id in elsewhere.values() if loc_id})}
+        for cand in candidates:
+            ref = cand.ref
+            if ref in self.existing_here:
+                pk, digest, _ = self.existing_here[ref]
+                if digest == cand.content_hash:
+                    plan.unchanged.append(ref)
+                else:
+                    changed.append((pk, cand))
+            elif ref in elsewhere:
+                pk, loc_id = elsewhere[ref]
+                if loc_id is not None and (location is None or loc_id != location.pk):
+                    plan.conflicts.append(DescriptorError(
+                        f"Entity {ref} is already registered by location '{claimed_by.get(loc_id, loc_id)}'; "
+                        f"rejected from '{plan.target}'.",
+                        source=cand.source, line=cand.line, field="metadata.name"))
+                else:  # an entity known only from MLflow, or an orphan: the descriptor adopts it
+                    changed.append((pk, cand))
+            else:
+                added.append(cand)
+        plan.added += added
+        plan.changed += changed
+        return added, changed
+
+    def finish(self) -> None:
+        """What the read no longer has: removed, or kept when its file could not be read."""
+        plan, result = self.plan, self.plan.read
+        error_sources = {e.source for e in result.errors}
+        for ref, (pk, _digest, source) in self.existing_here.items():
+            if ref in result.candidates or source in result.unchanged_sources:
+                if source in result.unchanged_sources and ref not in result.candidates:
+                    plan.unchanged.append(ref)
+                continue
+            if source in error_sources:
+                plan.kept_with_errors.append((pk, ref))
+            else:
+                plan.removed.append((pk, ref))
+
+
 def location_plan(*, target: str, file_roots: list[str] | None, location: Location | None = None) -> Plan:
     """Read a location and compare it with the catalog. Writes nothing."""
-    kind = classify_target(target)
-    known = None
-    if location is not None:
-        known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
-    reader = Reader(target, file_roots=file_roots, known=known)
-    result = reader.read()
-    plan = Plan(target=reader.target, type=kind, location=location, read=result)
-
-    existing_here: dict[str, tuple[int, str, str]] = {}
-    if location is not None:
-        for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
-                "id", "ref", "content_hash", "source"):
-            existing_here[ref] = (pk, digest, source)
-    elsewhere: dict[str, tuple[int, str, int | None, str]] = {}
-    for pk, ref, digest, loc_id, source in _select_by_refs(
-            ["id", "ref", "content_hash", "location_id", "source"],
-            [r for r in result.candidates if r not in existing_here]):
-        elsewhere[ref] = (pk, digest, loc_id, source)
-    claimed_by = {loc.pk: loc.target for loc in Location.objects.filter(
-        pk__in={v[2] for v in elsewhere.values() if v[2]})}
-
-    for ref, cand in result.candidates.items():
-        if ref in existing_here:
-            pk, digest, _ = existing_here[ref]
-            if digest == cand.content_hash:
-                plan.unchanged.append(ref)
-            else:
-                plan.changed.append((pk, cand))
-        elif ref in elsewhere:
-            pk, digest, loc_id, _source = elsewhere[ref]
-            if loc_id is not None and (location is None or loc_id != location.pk):
-                plan.conflicts.append(DescriptorError(
-                    f"Entity {ref} is already registered by location '{claimed_by.get(loc_id, loc_id)}'; "
-                    f"rejected from '{plan.target}'.",
-                    source=cand.source, line=cand.line, field="metadata.name"))
-            else:  # an entity known only from MLflow, or an orphan: the descriptor adopts it
-                plan.changed.append((pk, cand))
-        else:
-            plan.added.append(cand)
-
-    error_sources = {e.source for e in result.errors}
-    for ref, (pk, _digest, source) in existing_here.items():
-        if ref in result.candidates or source in result.unchanged_sources:
-            if source in result.unchanged_sources and ref not in result.candidates:
-                plan.unchanged.append(ref)
-            continue
-        if source in error_sources:
-            plan.kept_with_errors.append((pk, ref))
-        else:
-            plan.removed.append((pk, ref))
+    reader = _reader(target, file_roots, location)
+    plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result)
+    planner = _Planner(plan)
+    reader.read()
+    planner.take(list(reader.result.candidates.values()))
+    planner.finish()
     return plan
 
 
-def _team_ids(plan: Plan) -> dict[str, int]:
-    for cand in plan.added + [c for _, c in plan.changed]:
+def _reader(target: str, file_roots: list[str] | None, location: Location | None) -> Reader:
+    known = None
+    if location is not None:
+        known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
+    return Reader(target, file_roots=file_roots, known=known)
+
+
+def _team_ids(candidates: list[Candidate]) -> dict[str, int]:
+    for cand in candidates:
         if cand.kind == "Group" and cand.namespace == "default":
             from portal.accounts.services import team_ensure
 
@@ -168,34 +192,58 @@ def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
             cursor.executemany(sql, rows[start:start + 10_000])
 
 
-_ENTITY_COLUMNS = ["uid", "ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title",
+_ENTITY_COLUMNS = ["id", "uid", "ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title",
                    "description", "spec_type", "lifecycle", "owner_ref", "owner_team_id", "system_ref", "visibility",
                    "tags", "data", "location_id", "source", "content_hash", "orphan", "error_count", "created_at",
                    "updated_at"]
 
 
-def _insert_entities(candidates: list[Candidate], location: Location, teams: dict[str, int], now) -> dict[str, int]:
-    """Insert new entities; returns ref -> id."""
+def _reserve_entity_ids(count: int, above: int | None) -> list[int]:
+    """Ids for entities inserted later in this transaction, so that their relations and tags can be
+    written first (a streamed registration writes those batch by batch and the entities once, in
+    index order). PostgreSQL: from the id sequence. SQLite: above the highest id ever given (or
+    `above`, the last id this transaction reserved), which is safe because the transaction holds
+    the database's only write lock from its start."""
+    if count == 0:
+        return []
+    table = Entity._meta.db_table
+    if above is not None and connection.vendor != "postgresql":
+        return list(range(above + 1, above + 1 + count))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                           [table, count])
+            return [row[0] for row in cursor.fetchall()]
+        quoted = connection.ops.quote_name(table)
+        sql = (f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "  # noqa: S608
+               f"COALESCE((SELECT MAX(id) FROM {quoted}), 0))")
+        cursor.execute(sql, [table])
+        (top,) = cursor.fetchone()
+    return list(range(top + 1, top + 1 + count))
+
+
+def _insert_entities(entities: list[tuple[int, Candidate]], location: Location, teams: dict[str, int], now) -> None:
+    """Insert new entities with their reserved ids."""
     fields = {f.attname: f for f in Entity._meta.concrete_fields}
     prep = {name: fields[name] for name in ("uid", "tags", "data", "created_at")}
     when = prep["created_at"].get_db_prep_save(now, connection)
     sqlite = connection.vendor == "sqlite"  # JSON columns are plain text there: skip the adapters
+    uids = time_ordered_uuids(len(entities))
     rows = []
     # In name order: all but one of the entity indexes end in name_key, so sorted rows append to
     # them instead of scattering over pages (at 250k entities that is most of the insert cost).
-    for cand in sorted(candidates, key=lambda c: c.row["name_key"]):
+    for (pk, cand), uid in zip(sorted(entities, key=lambda e: e[1].row["name_key"]), uids, strict=True):
         cols = dict(cand.row)
-        cols.update(owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
+        cols.update(id=pk, owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
                     error_count=0, created_at=when, updated_at=when)
         if sqlite:
-            cols.update(uid=time_ordered_uuid().hex, tags=json.dumps(cols["tags"]), data=cand.data_json)
+            cols.update(uid=uid.hex, tags=json.dumps(cols["tags"]), data=cand.data_json)
         else:
-            cols.update(uid=prep["uid"].get_db_prep_save(time_ordered_uuid(), connection),
+            cols.update(uid=prep["uid"].get_db_prep_save(uid, connection),
                         tags=prep["tags"].get_db_prep_save(cols["tags"], connection),
                         data=prep["data"].get_db_prep_save(cand.data, connection))
         rows.append(tuple(cols[c] for c in _ENTITY_COLUMNS))
     _bulk_insert(Entity, _ENTITY_COLUMNS, rows)
-    return dict(_select_by_refs(["ref", "id"], [c.ref for c in candidates]))
 
 
 def _cube_rows(candidates: list[Candidate], teams: dict[str, int]) -> tuple[list[tuple], list[tuple]]:
@@ -222,89 +270,120 @@ def _write_errors(location: Location, plan: Plan) -> None:
     )
 
 
+class _Apply:
+    """Stores a plan inside the caller's transaction: `write` batch by batch as the plan grows
+    (streamed registration), then `finish` once the whole location has been read."""
+
+    def __init__(self, plan: Plan, *, actor, orphan_strategy: str):
+        self.plan, self.actor, self.orphan_strategy = plan, actor, orphan_strategy
+        self.now = timezone.now()
+        self.location = plan.location or Location.objects.create(
+            type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
+        self.teams: dict[str, int] = {}
+        self.before: tuple[list, list] = ([], [])  # cube rows of changed or deleted entities, read before the write
+        self.written: list[tuple[int, Candidate]] = []
+        self.new: list[tuple[int, Candidate]] = []  # inserted by finish(), in index order
+
+    def write(self, added: list[Candidate], changed: list[tuple[int, Candidate]]) -> None:
+        """Entities, relations and tags of one batch."""
+        if not (added or changed):
+            return
+        self.teams = _team_ids(added + [c for _, c in changed])
+        changed_ids = [pk for pk, _ in changed]
+        self._remember_old(changed_ids)
+        new = list(zip(_reserve_entity_ids(len(added), self.new[-1][0] if self.new else None), added, strict=True))
+        if changed:
+            updates = []
+            for pk, cand in changed:
+                cols = cand.columns()
+                updates.append(Entity(pk=pk, location=self.location, owner_team_id=self.teams.get(cols["owner_ref"]),
+                                      orphan=False, updated_at=self.now, **cols))
+            fields = list(changed[0][1].columns()) + ["location", "owner_team", "orphan", "updated_at"]
+            Entity.objects.bulk_update(updates, fields, batch_size=500)
+            for chunk in _chunks(changed_ids):
+                Relation.objects.filter(origin_id__in=chunk).delete()
+                EntityTag.objects.filter(entity_id__in=chunk).delete()
+            for chunk in _chunks(changed_ids):  # new entities start at 0
+                Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)
+
+        relation_rows: list[tuple] = []
+        tag_rows: list[tuple] = []
+        written = new + changed
+        for pk, cand in written:
+            relation_rows.extend(_relation_rows(pk, cand))
+            tag_rows.extend((pk, t) for t in dict.fromkeys(cand.row["tags"]))
+        relation_rows.sort(key=lambda r: (r[1], r[2]))  # the (source_ref, type) index order, as above
+        _bulk_insert(Relation, ["origin_id", "source_ref", "type", "target_ref"], relation_rows)
+        _bulk_insert(EntityTag, ["entity_id", "tag"], tag_rows)
+        self.written += written
+        self.new += new
+
+    def _remember_old(self, entity_ids: list[int]) -> None:
+        rows, tags = facets.old_rows(entity_ids)
+        self.before[0].extend(rows)
+        self.before[1].extend(tags)
+
+    def finish(self) -> Location:
+        """Removals, errors, sources, the location's status, the audit event and the change signal."""
+        plan, location, now = self.plan, self.location, self.now
+        self.teams = self.teams or _team_ids([])
+        _insert_entities(self.new, location, self.teams, now)
+        removed_ids = [pk for pk, _ in plan.removed]
+        if self.orphan_strategy != "keep":
+            self._remember_old(removed_ids)
+        for chunk in _chunks(removed_ids):
+            if self.orphan_strategy == "keep":
+                Entity.objects.filter(pk__in=chunk).update(orphan=True, location=None, updated_at=now)
+            else:
+                Entity.objects.filter(pk__in=chunk).delete()
+        for chunk in _chunks([pk for pk, _ in plan.kept_with_errors]):
+            Entity.objects.filter(pk__in=chunk).update(error_count=1)
+
+        if plan.added or plan.changed or plan.removed:
+            previous, current = facets.version(), facets.bump()
+            before, after = self.before, _cube_rows([c for _, c in self.written], self.teams)
+            transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
+        _write_errors(location, plan)
+        _store_sources(location, plan)
+        location.refreshed_at = now
+        location.next_refresh_at = now + timedelta(seconds=settings.PLINTH_CATALOG_REFRESH_SECONDS)
+        location.error_count = len(plan.errors)
+        location.status = "error" if plan.errors else "ok"
+        location.entity_count = Entity.objects.filter(location=location).count()
+        location.save()
+
+        if plan.added or plan.changed or plan.removed or plan.errors or plan.location is None:
+            summary = plan.summary()
+            audit_record(
+                actor=self.actor,
+                action="catalog.location.register" if plan.location is None else "catalog.location.refresh",
+                target=f"location:{location.pk}",
+                after={
+                    "target": location.target,
+                    "added": summary["added"][:AUDIT_REF_CAP], "added_count": len(plan.added),
+                    "changed": summary["changed"][:AUDIT_REF_CAP], "changed_count": len(plan.changed),
+                    "removed": summary["removed"][:AUDIT_REF_CAP], "removed_count": len(plan.removed),
+                    "orphan_strategy": self.orphan_strategy if plan.removed else None,
+                    "errors": len(plan.errors),
+                },
+                outcome="success" if not plan.errors else "partial",
+            )
+        changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
+        removed_refs = [ref for _, ref in plan.removed]
+        # What was written, for receivers that would otherwise read it back (the search index).
+        teams = self.teams
+        snapshot = {cand.ref: (pk, teams.get(cand.row["owner_ref"]), cand) for pk, cand in self.written}
+        transaction.on_commit(lambda: signals.entities_changed.send(
+            sender=Entity, changed=changed_refs, removed=removed_refs, snapshot=snapshot))
+        return location
+
+
 @transaction.atomic
 def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Location:
     """Store a plan: the location, its entities, relations, tags and errors."""
-    now = timezone.now()
-    location = plan.location
-    if location is None:
-        location = Location.objects.create(type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
-    teams = _team_ids(plan)
-    deleting = [pk for pk, _ in plan.removed] if orphan_strategy != "keep" else []
-    before = facets.old_rows([pk for pk, _ in plan.changed] + deleting)
-
-    new_ids = _insert_entities(plan.added, location, teams, now)
-
-    changed_ids = [pk for pk, _ in plan.changed]
-    if plan.changed:
-        updates = []
-        for pk, cand in plan.changed:
-            cols = cand.columns()
-            updates.append(Entity(pk=pk, location=location, owner_team_id=teams.get(cols["owner_ref"]),
-                                  orphan=False, updated_at=now, **cols))
-        fields = list(plan.changed[0][1].columns()) + ["location", "owner_team", "orphan", "updated_at"]
-        Entity.objects.bulk_update(updates, fields, batch_size=500)
-        for chunk in _chunks(changed_ids):
-            Relation.objects.filter(origin_id__in=chunk).delete()
-            EntityTag.objects.filter(entity_id__in=chunk).delete()
-
-    relation_rows: list[tuple] = []
-    tag_rows: list[tuple] = []
-    written = [(new_ids[c.ref], c) for c in plan.added] + plan.changed
-    for pk, cand in written:
-        relation_rows.extend(_relation_rows(pk, cand))
-        tag_rows.extend((pk, t) for t in dict.fromkeys(cand.row["tags"]))
-    relation_rows.sort(key=lambda r: (r[1], r[2]))  # the (source_ref, type) index order, as above
-    _bulk_insert(Relation, ["origin_id", "source_ref", "type", "target_ref"], relation_rows)
-    _bulk_insert(EntityTag, ["entity_id", "tag"], tag_rows)
-
-    removed_ids = [pk for pk, _ in plan.removed]
-    for chunk in _chunks(removed_ids):
-        if orphan_strategy == "keep":
-            Entity.objects.filter(pk__in=chunk).update(orphan=True, location=None, updated_at=now)
-        else:
-            Entity.objects.filter(pk__in=chunk).delete()
-    for chunk in _chunks([pk for pk, _ in plan.kept_with_errors]):
-        Entity.objects.filter(pk__in=chunk).update(error_count=1)
-    for chunk in _chunks(changed_ids):  # new entities start at 0
-        Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)
-
-    if plan.added or plan.changed or plan.removed:
-        previous, current = facets.version(), facets.bump()
-        after = _cube_rows(plan.added + [c for _, c in plan.changed], teams)
-        transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
-    _write_errors(location, plan)
-    _store_sources(location, plan)
-    location.refreshed_at = now
-    location.next_refresh_at = now + timedelta(seconds=settings.PLINTH_CATALOG_REFRESH_SECONDS)
-    location.error_count = len(plan.errors)
-    location.status = "error" if plan.errors else "ok"
-    location.entity_count = Entity.objects.filter(location=location).count()
-    location.save()
-
-    if plan.added or plan.changed or plan.removed or plan.errors or plan.location is None:
-        summary = plan.summary()
-        audit_record(
-            actor=actor,
-            action="catalog.location.register" if plan.location is None else "catalog.location.refresh",
-            target=f"location:{location.pk}",
-            after={
-                "target": location.target,
-                "added": summary["added"][:AUDIT_REF_CAP], "added_count": len(plan.added),
-                "changed": summary["changed"][:AUDIT_REF_CAP], "changed_count": len(plan.changed),
-                "removed": summary["removed"][:AUDIT_REF_CAP], "removed_count": len(plan.removed),
-                "orphan_strategy": orphan_strategy if plan.removed else None,
-                "errors": len(plan.errors),
-            },
-            outcome="success" if not plan.errors else "partial",
-        )
-    changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
-    removed_refs = [ref for _, ref in plan.removed]
-    # What was written, for receivers that would otherwise read it back (the search index).
-    snapshot = {cand.ref: (pk, teams.get(cand.row["owner_ref"]), cand) for pk, cand in written}
-    transaction.on_commit(lambda: signals.entities_changed.send(
-        sender=Entity, changed=changed_refs, removed=removed_refs, snapshot=snapshot))
-    return location
+    apply = _Apply(plan, actor=actor, orphan_strategy=orphan_strategy)
+    apply.write(plan.added, plan.changed)
+    return apply.finish()
 
 
 def _store_sources(location: Location, plan: Plan) -> None:
@@ -353,11 +432,35 @@ def location_refresh(*, location: Location, actor=None) -> Plan:
 
 def _read_and_store(*, target: str, file_roots, location: Location | None, actor, store: bool = True) -> Plan:
     with _gc_paused():
+        reader = _reader(target, file_roots, location)
+        if store and reader.start_processes():
+            try:
+                return _stream(reader, location, actor)
+            finally:
+                reader.stop_processes()
         plan = location_plan(target=target, file_roots=file_roots, location=location)
         plan.created = location is None
         if store:
             with bulk_write_cache(len(plan.added) + len(plan.changed)):
                 plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+    return plan
+
+
+STREAM_BATCH = 10_000  # candidates per write while a location is still being read
+
+
+def _stream(reader: Reader, location: Location | None, actor) -> Plan:
+    """Read and store at once: a location read by several processes is written batch by batch while
+    they go on reading, in one transaction (a quarter-million entities: the writes overlap the reads
+    instead of following them). Forked before the transaction opens (see `Reader.start_processes`)."""
+    plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result,
+                created=location is None)
+    planner = _Planner(plan)
+    with bulk_write_cache(STREAM_BATCH * 2 + 1), transaction.atomic():
+        apply = _Apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+        reader.read(on_candidates=lambda batch: apply.write(*planner.take(batch)), batch=STREAM_BATCH)
+        planner.finish()
+        plan.location = apply.finish()
     return plan
 
 

@@ -38,9 +38,22 @@ def bulk_write_cache(rows: int, threshold: int = 20_000):
                 cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def time_ordered_uuids(count: int) -> list[uuid.UUID]:
+    """`count` version-7 UUIDs at once (one clock read and one draw of random bytes: a bulk insert
+    needs hundreds of thousands)."""
+    millis = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
+    head = millis << 80 | 0x7 << 76
+    raw = secrets.token_bytes(10 * count)
+    mask_a, mask_b, variant = (1 << 12) - 1, (1 << 62) - 1, 0b10 << 62
+    out = []
+    for i in range(0, 10 * count, 10):
+        a = int.from_bytes(raw[i:i + 2]) & mask_a
+        b = int.from_bytes(raw[i + 2:i + 10]) & mask_b
+        out.append(uuid.UUID(int=head | a << 64 | variant | b))
+    return out
+
+
 def time_ordered_uuid() -> uuid.UUID:
     """A version-7 UUID (48-bit Unix milliseconds, then random bits): unique like uuid4, but ids made
     together sort together, so a bulk insert appends to the unique index instead of scattering."""
-    millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | secrets.randbits(12) << 64 | 0b10 << 62 | secrets.randbits(62)
-    return uuid.UUID(int=value)
+    return time_ordered_uuids(1)[0]

@@ -188,3 +188,101 @@ def test_a_large_write_leaves_the_write_ahead_log_empty(tmp_path):
     import os
 
     assert not os.path.exists(wal) or os.path.getsize(wal) == 0
+
+
+def _stored(location):
+    """What a location stored, by ref (ids differ between two registrations)."""
+    from catalog.models import EntityTag
+
+    refs = dict(Entity.objects.filter(location=location).values_list("id", "ref"))
+    entities = {(e.ref, e.owner_team_id, e.content_hash, e.error_count, tuple(e.tags))
+                for e in Entity.objects.filter(location=location)}
+    relations = {(refs[o], s, t, g) for o, s, t, g in Relation.objects.filter(origin_id__in=refs).values_list(
+        "origin_id", "source_ref", "type", "target_ref")}
+    tags = {(refs[e], t) for e, t in EntityTag.objects.filter(entity_id__in=refs).values_list("entity_id", "tag")}
+    errors = sorted(ProcessingError.objects.filter(location=location).values_list("source", "line", "message"))
+    return entities, relations, tags, errors
+
+
+def test_a_streamed_registration_stores_exactly_what_a_read_then_write_stores(
+        write_tree, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from portal.accounts.models import Team
+
+    batches = []
+    monkeypatch.setattr(services, "STREAM_BATCH", 3)
+    original = services._Apply.write
+    monkeypatch.setattr(services._Apply, "write", lambda self, a, c: batches.append(len(a) + len(c)) or original(self, a, c))
+    root = _tree(write_tree)
+    # The owning team is defined in the last file read: entities before it must still get its id.
+    (root / "r11" / "catalog-info.yaml").write_text(
+        (root / "r11" / "catalog-info.yaml").read_text()
+        + "---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team-0\nspec:\n  type: team\n  children: []\n")
+
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        streamed = services.location_register(target=str(root), actor=None, file_roots=None)
+    assert len(batches) > 5 and sum(batches) == len(streamed.added) == 27, "written batch by batch while read"
+    stored = _stored(streamed.location)
+    team = Team.objects.get(name="team-0")
+    assert Entity.objects.get(ref="featureset:default/features-0").owner_team_id == team.pk
+    assert Entity.objects.get(ref="component:default/service-0").owner_team_id == team.pk
+
+    services.location_unregister(location=streamed.location, actor=None)
+    settings.PLINTH_CATALOG_READ_PROCESSES = 1
+    batches.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        serial = services.location_register(target=str(root), actor=None, file_roots=None)
+    assert batches == [27], "one process: read everything, then write once"
+    assert _stored(serial.location) == stored
+    assert [e.as_dict() for e in serial.errors] == [e.as_dict() for e in streamed.errors]
+
+
+def test_a_streamed_refresh_changes_removes_and_rejects_like_a_plan(
+        write_tree, settings, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(services, "STREAM_BATCH", 4)
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    root = _tree(write_tree)
+    other = write_tree({"catalog-info.yaml": COMPONENT.format(i=50, j=0)}, folder="other")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.location_register(target=str(root), actor=None, file_roots=None)
+        services.location_register(target=str(other), actor=None, file_roots=None)
+    (root / "r05" / "catalog-info.yaml").write_text(
+        FEATURES.format(i=5).replace("tags: [pii]", "tags: [gpu]") + "---\n" + COMPONENT.format(i=5, j=6)
+        + "---\n" + COMPONENT.format(i=50, j=0))
+    (root / "r06" / "catalog-info.yaml").unlink()
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_refresh(location=first.location)
+    assert [c.ref for _, c in plan.changed] == ["featureset:default/features-5"]
+    assert sorted(ref for _, ref in plan.removed) == ["component:default/service-6", "featureset:default/features-6"]
+    assert any("service-50 is already registered by location" in e.message for e in plan.errors)
+    assert Entity.objects.get(ref="featureset:default/features-5").tags == ["gpu"]
+    gone = Entity.objects.get(ref="featureset:default/features-6")
+    assert gone.orphan and gone.location is None, "kept as an orphan (the default strategy)"
+    assert Entity.objects.get(ref="component:default/service-50").location.target == str(other.resolve())
+    assert len(plan.unchanged) == 26 - 1 - 2  # all but the changed and the removed
+
+
+def test_a_failure_while_streaming_stores_nothing_and_stops_the_readers(write_tree, settings, monkeypatch):
+    from catalog.models import EntityTag, Location
+
+    monkeypatch.setattr(services, "STREAM_BATCH", 3)
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    calls = []
+    original = services._Apply.write
+
+    def failing(self, added, changed):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        original(self, added, changed)
+
+    monkeypatch.setattr(services._Apply, "write", failing)
+    import multiprocessing
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        services.location_register(target=str(_tree(write_tree)), actor=None, file_roots=None)
+    assert len(calls) == 3
+    assert not Location.objects.exists() and not Entity.objects.exists()
+    assert not Relation.objects.exists() and not EntityTag.objects.exists()
+    assert multiprocessing.active_children() == [], "the reading processes were stopped"
+    assert ingestion._FORK_READER is None
