@@ -57,11 +57,11 @@ def old_rows(entity_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
     return rows, tags
 
 
-def roll_forward(previous: int, current: int, removed: tuple[list, list], added: tuple[list, list]) -> None:
+def roll_forward(previous: int | None, current: int, removed: tuple[list, list], added: tuple[list, list]) -> None:
     """Derive the new version's cube from the previous one by the write's delta, so no reader pays
     for a full recount after a change (a 250k catalog takes seconds). Without a cached previous cube
-    there is nothing to roll: the writer counts the new version once instead."""
-    cached = cache.get(_key(previous))
+    (or with None: the delta is incomplete) the writer counts the new version once instead."""
+    cached = cache.get(_key(previous)) if previous is not None else None
     if cached is None:  # nothing to roll: count the new version now, in the writer, not in a reader
         _cube(current)
         return
@@ -72,6 +72,15 @@ def roll_forward(previous: int, current: int, removed: tuple[list, list], added:
         counter.update(Counter(plus))
         result.append([(*combo, n) for combo, n in counter.items() if n > 0])
     cache.set(_key(current), tuple(result), CACHE_SECONDS)
+
+
+def counted_version() -> int:
+    """The current version, its cube counted and cached if it was not. A writer calls it before its
+    first change, so that afterwards only the write's delta is applied (`roll_forward`): counting
+    then is the same work as counting after the write, or none at all when the catalog is empty."""
+    current = version()
+    _cube(current)
+    return current
 
 
 def _cube(current: int) -> tuple[list[tuple], list[tuple]]:

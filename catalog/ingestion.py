@@ -7,6 +7,7 @@ and errors that name file, line and field. `plan()` compares candidates with wha
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ CANONICAL_KIND = {name.lower(): name for name in KINDS}
 VISIBILITY_ANNOTATION = "plinth.dev/visibility"
 DESCRIPTOR_NAME = "catalog-info.yaml"
 MAX_SOURCES = 20_000
+READER_NICENESS = 10
 PARALLEL_MIN_FILES = 4  # files per extra reading process: below that, forking costs more than it saves
 
 
@@ -491,11 +493,19 @@ def _start_pool(reader: Reader, processes: int):
         return None
     _FORK_READER = reader
     try:
-        return context.Pool(processes)
+        return context.Pool(processes, initializer=_yield_to_the_writer)
     except (AssertionError, OSError) as exc:  # e.g. a daemonic process may not have children
         log.warning("reading in one process: %s", exc)
         _FORK_READER = None
         return None
+
+
+def _yield_to_the_writer() -> None:
+    """Reading processes run at a lower priority than the process that forked them: while a
+    streamed registration writes, the writer is the critical path and should not wait for a core
+    (see catalog.services._stream); the readers take whatever is left."""
+    with contextlib.suppress(OSError):  # not permitted here: read at the same priority
+        os.nice(READER_NICENESS)
 
 
 def _forget_reader(reader: Reader) -> None:

@@ -192,58 +192,67 @@ def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
             cursor.executemany(sql, rows[start:start + 10_000])
 
 
-_ENTITY_COLUMNS = ["id", "uid", "ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title",
+_ENTITY_COLUMNS = ["uid", "ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title",
                    "description", "spec_type", "lifecycle", "owner_ref", "owner_team_id", "system_ref", "visibility",
                    "tags", "data", "location_id", "source", "content_hash", "orphan", "error_count", "created_at",
                    "updated_at"]
 
 
-def _reserve_entity_ids(count: int, above: int | None) -> list[int]:
-    """Ids for entities inserted later in this transaction, so that their relations and tags can be
-    written first (a streamed registration writes those batch by batch and the entities once, in
-    index order). PostgreSQL: from the id sequence. SQLite: above the highest id ever given (or
-    `above`, the last id this transaction reserved), which is safe because the transaction holds
-    the database's only write lock from its start."""
-    if count == 0:
+def _insert_entities(candidates: list[Candidate], location: Location, teams: dict[str, int], now) -> list[tuple[int, Candidate]]:
+    """Insert new entities; returns (id, candidate) pairs, without reading them back by ref.
+
+    In name order: all but one of the entity indexes end in name_key, and the table itself is keyed
+    by id, so sorted rows with ascending ids append to every B-tree instead of scattering over pages
+    (at 250k entities that is most of the insert cost). SQLite assigns the ids (a supplied id costs a
+    lookup per row): one after the other in insertion order, as this transaction holds the only
+    write lock. PostgreSQL: taken from the id sequence first."""
+    if not candidates:
         return []
-    table = Entity._meta.db_table
-    if above is not None and connection.vendor != "postgresql":
-        return list(range(above + 1, above + 1 + count))
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                           [table, count])
-            return [row[0] for row in cursor.fetchall()]
-        quoted = connection.ops.quote_name(table)
-        sql = (f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "  # noqa: S608
-               f"COALESCE((SELECT MAX(id) FROM {quoted}), 0))")
-        cursor.execute(sql, [table])
-        (top,) = cursor.fetchone()
-    return list(range(top + 1, top + 1 + count))
-
-
-def _insert_entities(entities: list[tuple[int, Candidate]], location: Location, teams: dict[str, int], now) -> None:
-    """Insert new entities with their reserved ids."""
+    ordered = sorted(candidates, key=lambda c: c.row["name_key"])
+    sqlite = connection.vendor == "sqlite"  # JSON columns are plain text there: skip the adapters
+    ids = None if sqlite else _sequence_ids(len(ordered))
     fields = {f.attname: f for f in Entity._meta.concrete_fields}
     prep = {name: fields[name] for name in ("uid", "tags", "data", "created_at")}
     when = prep["created_at"].get_db_prep_save(now, connection)
-    sqlite = connection.vendor == "sqlite"  # JSON columns are plain text there: skip the adapters
-    uids = time_ordered_uuids(len(entities))
+    columns = _ENTITY_COLUMNS if sqlite else ["id", *_ENTITY_COLUMNS]
     rows = []
-    # In name order: all but one of the entity indexes end in name_key, so sorted rows append to
-    # them instead of scattering over pages (at 250k entities that is most of the insert cost).
-    for (pk, cand), uid in zip(sorted(entities, key=lambda e: e[1].row["name_key"]), uids, strict=True):
+    for i, (cand, uid) in enumerate(zip(ordered, time_ordered_uuids(len(ordered)), strict=True)):
         cols = dict(cand.row)
-        cols.update(id=pk, owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
+        cols.update(owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
                     error_count=0, created_at=when, updated_at=when)
         if sqlite:
             cols.update(uid=uid.hex, tags=json.dumps(cols["tags"]), data=cand.data_json)
         else:
-            cols.update(uid=prep["uid"].get_db_prep_save(uid, connection),
+            cols.update(id=ids[i], uid=prep["uid"].get_db_prep_save(uid, connection),
                         tags=prep["tags"].get_db_prep_save(cols["tags"], connection),
                         data=prep["data"].get_db_prep_save(cand.data, connection))
-        rows.append(tuple(cols[c] for c in _ENTITY_COLUMNS))
-    _bulk_insert(Entity, _ENTITY_COLUMNS, rows)
+        rows.append(tuple(cols[c] for c in columns))
+    _bulk_insert(Entity, columns, rows)
+    if ids is None:
+        ids = _inserted_ids(ordered)
+    return list(zip(ids, ordered, strict=True))
+
+
+def _sequence_ids(count: int) -> list[int]:
+    table = Entity._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _inserted_ids(ordered: list[Candidate]) -> list[int]:
+    """The SQLite ids of rows just inserted in this order: consecutive, ending at the last rowid. The
+    first and last are checked against their refs; if anything else inserted in between, read back."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_insert_rowid()")
+        (last,) = cursor.fetchone()
+    first = last - len(ordered) + 1
+    ends = dict(_select_by_refs(["ref", "id"], [ordered[0].ref, ordered[-1].ref]))
+    if ends.get(ordered[0].ref) == first and ends.get(ordered[-1].ref) == last:
+        return list(range(first, last + 1))
+    log.warning("entity ids were not consecutive; reading %d back", len(ordered))
+    by_ref = dict(_select_by_refs(["ref", "id"], [c.ref for c in ordered]))
+    return [by_ref[c.ref] for c in ordered]
 
 
 def _cube_rows(candidates: list[Candidate], teams: dict[str, int]) -> tuple[list[tuple], list[tuple]]:
@@ -282,16 +291,20 @@ class _Apply:
         self.teams: dict[str, int] = {}
         self.before: tuple[list, list] = ([], [])  # cube rows of changed or deleted entities, read before the write
         self.written: list[tuple[int, Candidate]] = []
-        self.new: list[tuple[int, Candidate]] = []  # inserted by finish(), in index order
+        self.previous: int | None = None  # the catalog version before the first change (facets)
 
     def write(self, added: list[Candidate], changed: list[tuple[int, Candidate]]) -> None:
         """Entities, relations and tags of one batch."""
         if not (added or changed):
             return
+        self._first_change()
         self.teams = _team_ids(added + [c for _, c in changed])
         changed_ids = [pk for pk, _ in changed]
         self._remember_old(changed_ids)
-        new = list(zip(_reserve_entity_ids(len(added), self.new[-1][0] if self.new else None), added, strict=True))
+        # Entities before their relations and tags: a child row inserted first counts as a deferred
+        # foreign-key violation, and while any is pending SQLite checks the child tables on each
+        # parent insert.
+        new = _insert_entities(added, self.location, self.teams, self.now)
         if changed:
             updates = []
             for pk, cand in changed:
@@ -316,7 +329,10 @@ class _Apply:
         _bulk_insert(Relation, ["origin_id", "source_ref", "type", "target_ref"], relation_rows)
         _bulk_insert(EntityTag, ["entity_id", "tag"], tag_rows)
         self.written += written
-        self.new += new
+
+    def _first_change(self) -> None:
+        if self.previous is None:
+            self.previous = facets.counted_version()
 
     def _remember_old(self, entity_ids: list[int]) -> None:
         rows, tags = facets.old_rows(entity_ids)
@@ -327,8 +343,9 @@ class _Apply:
         """Removals, errors, sources, the location's status, the audit event and the change signal."""
         plan, location, now = self.plan, self.location, self.now
         self.teams = self.teams or _team_ids([])
-        _insert_entities(self.new, location, self.teams, now)
         removed_ids = [pk for pk, _ in plan.removed]
+        if removed_ids:
+            self._first_change()
         if self.orphan_strategy != "keep":
             self._remember_old(removed_ids)
         for chunk in _chunks(removed_ids):
@@ -340,7 +357,10 @@ class _Apply:
             Entity.objects.filter(pk__in=chunk).update(error_count=1)
 
         if plan.added or plan.changed or plan.removed:
-            previous, current = facets.version(), facets.bump()
+            # A team created by this write may have taken over other locations' entities (and bumped
+            # the version): that change is not in the delta, so the new cube is counted instead.
+            previous = self.previous if facets.version() == self.previous else None
+            current = facets.bump()
             before, after = self.before, _cube_rows([c for _, c in self.written], self.teams)
             transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
         _write_errors(location, plan)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from portal.core.fields import RowIdAutoField
+
 
 class SearchDocument(models.Model):
     """What one indexed thing looks like to search: text to match plus the columns that filter,
     facet and permission-check inside the same query."""
 
+    id = RowIdAutoField(primary_key=True)  # bulk-written (index.py): no AUTOINCREMENT bookkeeping
     source = models.CharField(max_length=40)  # registry name: "catalog", later "docs", "templates"
     key = models.CharField(max_length=250, unique=True)  # stable id within the portal, e.g. "model:default/x"
     kind = models.CharField(max_length=40)  # lowercased kind key: "model", "featureset", "doc"
@@ -47,6 +50,7 @@ class SearchDocument(models.Model):
 
 
 class SearchDocumentTag(models.Model):
+    id = RowIdAutoField(primary_key=True)
     document = models.ForeignKey(SearchDocument, on_delete=models.CASCADE, related_name="tag_rows",
                                  db_index=False)  # searchtag_doc below
     tag = models.CharField(max_length=63)

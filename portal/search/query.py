@@ -28,6 +28,10 @@ FIELDS = {
 # A clause: optional "-", optional field:, then a "quoted value" or a bare run of non-spaces.
 _CLAUSE = re.compile(r'(-)?(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S+))')
 _WORD = re.compile(r"\w+", re.UNICODE)
+# In ASCII, \w is [A-Za-z0-9_] and NFKC changes nothing: a lowercased ASCII text's words are its runs of
+# [a-z0-9], found by translate + split about three times faster than the regex (index writes
+# tokenize every document's text).
+_ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 _VALUE = re.compile(r"[^a-z0-9:+#._/-]")
 
 
@@ -35,8 +39,11 @@ def words(text: str) -> list[str]:
     """The tokens a text is searched by: lowercased runs of letters and digits (so "fraud-detector"
     is "fraud" and "detector"; emoji and punctuation vanish). Accents are kept: both backends'
     tokenizers decide how to fold them (FTS5 `remove_diacritics`)."""
-    normal = unicodedata.normalize("NFKC", text).lower().replace("_", " ")
-    return [w for w in _WORD.findall(normal) if len(w) <= MAX_TERM_CHARS]
+    if text.isascii():
+        tokens = text.lower().translate(_ASCII_SEPARATORS).split()
+    else:
+        tokens = _WORD.findall(unicodedata.normalize("NFKC", text).lower().replace("_", " "))
+    return [w for w in tokens if len(w) <= MAX_TERM_CHARS]
 
 
 def normalize(text: str) -> str:

@@ -97,6 +97,52 @@ def test_writes_roll_the_cached_cube_forward_exactly(demo_org, tmp_path, setting
     check()
 
 
+def test_a_write_without_a_cached_cube_counts_before_and_rolls_after(demo_org, tmp_path, monkeypatch,
+                                                                       django_capture_on_commit_callbacks):
+    """With no cube cached, the writer counts the catalog before its first change and rolls that
+    forward; when a new team takes over other locations' entities, the delta is incomplete and the
+    new version is counted instead. Either way the cube equals a live count."""
+    from django.core.cache import cache
+
+    from catalog import services
+    from catalog.models import Entity
+
+    user = demo_org["users"]["alice"]
+    counted = []
+    original = facets._cube
+    monkeypatch.setattr(facets, "_cube", lambda current: counted.append(current) or original(current))
+
+    def same_as_live():
+        total, cube = facets.counts(user, {}, NAMES)
+        live = selectors.facets(selectors.entity_list(user), NAMES)
+        assert total == selectors.entity_list(user).count()
+        for name in NAMES:
+            assert sorted((f["value"], f["count"]) for f in cube[name]) == \
+                sorted((f["value"], f["count"]) for f in live[name]), name
+
+    cache.clear()
+    before = facets.version()
+    first = tmp_path / "one.yaml"
+    first.write_text("apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: orphaned-owner, tags: [pii]}\n"
+                     "spec: {owner: newcomers, classification: internal}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(first), actor=None, file_roots=None)
+    assert counted[0] == before, "the base was counted before the write"
+    assert facets.version() not in counted[1:], "and the new version rolled forward, not recounted"
+    same_as_live()
+    assert Entity.objects.get(ref="dataset:default/orphaned-owner").owner_team_id is None
+
+    counted.clear()
+    team = tmp_path / "team.yaml"
+    team.write_text("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: newcomers}\n"
+                    "spec: {type: team, children: []}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(team), actor=None, file_roots=None)
+    assert Entity.objects.get(ref="dataset:default/orphaned-owner").owner_team_id is not None
+    assert facets.version() in counted, "another location's entity changed team: counted anew"
+    same_as_live()
+
+
 def test_live_counts_stop_at_the_cap_and_say_so(demo_org, client, monkeypatch):
     """Complex filters are counted live up to a cap; beyond it the page and the API say "at least"."""
     monkeypatch.setattr(selectors, "LIVE_COUNT_CAP", 2)

@@ -1,8 +1,13 @@
 """The query parser: never fails, and turns any input into tokens that carry no FTS syntax."""
 
-import pytest
+import re
+import unicodedata
 
-from portal.search.query import MAX_QUERY_CHARS, MAX_TERMS, parse, words
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portal.search.query import MAX_QUERY_CHARS, MAX_TERM_CHARS, MAX_TERMS, parse, words
 
 
 def test_words_phrases_filters_and_exclusions():
@@ -73,3 +78,15 @@ def test_unknown_fields_are_words():
 def test_unicode_words_survive():
     """Non-Latin words are searchable; emoji are not words."""
     assert parse("données 数据 🚀").terms == ["données", "数据"]
+
+
+def _regex_words(text: str) -> list[str]:
+    """`words` as the regex defines it (its only path before the ASCII shortcut)."""
+    normal = unicodedata.normalize("NFKC", text).lower().replace("_", " ")
+    return [w for w in re.findall(r"\w+", normal) if len(w) <= MAX_TERM_CHARS]
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
+def test_the_ascii_shortcut_finds_the_regex_words(text):
+    assert words(text) == _regex_words(text)

@@ -79,6 +79,11 @@ class Backend:
     def before_delete(self, where: str, params: list) -> None:
         """Remove full-text rows for the documents about to be deleted."""
 
+    def with_keys(self, keys: Sequence[str]) -> tuple[str, list]:
+        """A condition on DOC: the document's key is one of `keys`. One parameter however many keys,
+        so that an update of 250k keys deletes with one statement per table, not one per 500 keys."""
+        raise NotImplementedError
+
     def clear(self) -> None:
         with connection.cursor() as cur:
             cur.execute(f"DELETE FROM {TAG}")

@@ -8,6 +8,8 @@ similarity over the vocabulary for spelling corrections."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import connection
 
 from .base import DOC, Backend, Spec
@@ -49,6 +51,9 @@ class PostgresBackend(Backend):
 
     def excluded_sql(self, spec: Spec) -> tuple[str, list]:
         return f"NOT ({DOC}.tsv @@ to_tsquery('simple', %s))", [" | ".join(spec.query.excluded)]
+
+    def with_keys(self, keys: Sequence[str]) -> tuple[str, list]:
+        return f"{DOC}.key = ANY(%s)", [list(keys)]
 
     def finish_ids(self) -> None:
         with connection.cursor() as cur:

@@ -7,7 +7,8 @@ words, bm25 with column weights, and a range scan of the vocabulary for spelling
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from django.db import connection, transaction
@@ -189,6 +190,16 @@ class SqliteBackend(Backend):
                 f"SELECT id, name, title, tags, owner, description, body FROM {DOC} WHERE {where}",
                 params,
             )
+
+    def with_keys(self, keys: Sequence[str]) -> tuple[str, list]:
+        """The keys as one JSON array, walked by json_each (CROSS JOIN: it drives) with a probe of
+        the key index per key. Not `key IN (SELECT value FROM json_each(...))`: that first sorts all
+        the keys into a temporary index, 0.5 s per statement for 250k keys even when none is indexed
+        (a first registration); this costs 0.05 s then."""
+        return (
+            f"{DOC}.id IN (SELECT d.id FROM json_each(%s) AS j CROSS JOIN {DOC} AS d ON d.key = j.value)",
+            [json.dumps(list(keys))],
+        )
 
     def before_delete(self, where: str, params: list) -> None:
         with connection.cursor() as cur:
