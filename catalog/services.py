@@ -6,6 +6,7 @@ import contextlib
 import gc
 import json
 import logging
+import operator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
-from portal.core.db import bulk_write_cache, time_ordered_uuids
+from portal.core.db import bulk_write_cache, time_ordered_hexes, time_ordered_uuids
 
 from . import facets, signals
 from .descriptors.errors import DescriptorError
@@ -192,10 +193,12 @@ def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
             cursor.executemany(sql, rows[start:start + 10_000])
 
 
-_ENTITY_COLUMNS = ["uid", "ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title",
-                   "description", "spec_type", "lifecycle", "owner_ref", "owner_team_id", "system_ref", "visibility",
-                   "tags", "data", "location_id", "source", "content_hash", "orphan", "error_count", "created_at",
-                   "updated_at"]
+# Candidate.row columns stored as they are, then the columns an insert adds (see _insert_entities).
+_ROW_COLUMNS = ("ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title", "description",
+                "spec_type", "lifecycle", "owner_ref", "system_ref", "visibility", "source", "content_hash")
+_ENTITY_COLUMNS = ["uid", *_ROW_COLUMNS, "tags", "data", "owner_team_id", "location_id", "orphan", "error_count",
+                   "created_at", "updated_at"]
+_row_values = operator.itemgetter(*_ROW_COLUMNS)
 
 
 def _insert_entities(candidates: list[Candidate], location: Location, teams: dict[str, int], now) -> list[tuple[int, Candidate]]:
@@ -209,27 +212,25 @@ def _insert_entities(candidates: list[Candidate], location: Location, teams: dic
     if not candidates:
         return []
     ordered = sorted(candidates, key=lambda c: c.row["name_key"])
-    sqlite = connection.vendor == "sqlite"  # JSON columns are plain text there: skip the adapters
-    ids = None if sqlite else _sequence_ids(len(ordered))
+    when = Entity._meta.get_field("created_at").get_db_prep_save(now, connection)
+    if connection.vendor == "sqlite":  # JSON columns are plain text there: no adapters, one tuple per row
+        loc, uids = location.pk, time_ordered_hexes(len(ordered))
+        rows = [(uid, *_row_values(row := cand.row), json.dumps(row["tags"]), cand.data_json,
+                 teams.get(row["owner_ref"]), loc, False, 0, when, when) for cand, uid in zip(ordered, uids, strict=True)]
+        _bulk_insert(Entity, _ENTITY_COLUMNS, rows)
+        return list(zip(_inserted_ids(ordered), ordered, strict=True))
+    ids, uids = _sequence_ids(len(ordered)), time_ordered_uuids(len(ordered))
     fields = {f.attname: f for f in Entity._meta.concrete_fields}
-    prep = {name: fields[name] for name in ("uid", "tags", "data", "created_at")}
-    when = prep["created_at"].get_db_prep_save(now, connection)
-    columns = _ENTITY_COLUMNS if sqlite else ["id", *_ENTITY_COLUMNS]
     rows = []
-    for i, (cand, uid) in enumerate(zip(ordered, time_ordered_uuids(len(ordered)), strict=True)):
+    for pk, cand, uid in zip(ids, ordered, uids, strict=True):
         cols = dict(cand.row)
-        cols.update(owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
-                    error_count=0, created_at=when, updated_at=when)
-        if sqlite:
-            cols.update(uid=uid.hex, tags=json.dumps(cols["tags"]), data=cand.data_json)
-        else:
-            cols.update(id=ids[i], uid=prep["uid"].get_db_prep_save(uid, connection),
-                        tags=prep["tags"].get_db_prep_save(cols["tags"], connection),
-                        data=prep["data"].get_db_prep_save(cand.data, connection))
-        rows.append(tuple(cols[c] for c in columns))
-    _bulk_insert(Entity, columns, rows)
-    if ids is None:
-        ids = _inserted_ids(ordered)
+        cols.update(id=pk, owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
+                    error_count=0, created_at=when, updated_at=when,
+                    uid=fields["uid"].get_db_prep_save(uid, connection),
+                    tags=fields["tags"].get_db_prep_save(cols["tags"], connection),
+                    data=fields["data"].get_db_prep_save(cand.data, connection))
+        rows.append(tuple(cols[c] for c in ["id", *_ENTITY_COLUMNS]))
+    _bulk_insert(Entity, ["id", *_ENTITY_COLUMNS], rows)
     return list(zip(ids, ordered, strict=True))
 
 

@@ -38,19 +38,24 @@ def bulk_write_cache(rows: int, threshold: int = 20_000):
                 cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def time_ordered_uuids(count: int) -> list[uuid.UUID]:
-    """`count` version-7 UUIDs at once (one clock read and one draw of random bytes: a bulk insert
-    needs hundreds of thousands)."""
+def _uuid7_values(count: int) -> list[int]:
+    """`count` version-7 UUIDs as integers, from one clock read and one draw of random bytes."""
     millis = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
     head = millis << 80 | 0x7 << 76
     raw = secrets.token_bytes(10 * count)
     mask_a, mask_b, variant = (1 << 12) - 1, (1 << 62) - 1, 0b10 << 62
-    out = []
-    for i in range(0, 10 * count, 10):
-        a = int.from_bytes(raw[i:i + 2]) & mask_a
-        b = int.from_bytes(raw[i + 2:i + 10]) & mask_b
-        out.append(uuid.UUID(int=head | a << 64 | variant | b))
-    return out
+    return [head | (int.from_bytes(raw[i:i + 2]) & mask_a) << 64 | variant | int.from_bytes(raw[i + 2:i + 10]) & mask_b
+            for i in range(0, 10 * count, 10)]
+
+
+def time_ordered_uuids(count: int) -> list[uuid.UUID]:
+    """`count` version-7 UUIDs at once (a bulk insert needs hundreds of thousands)."""
+    return [uuid.UUID(int=value) for value in _uuid7_values(count)]
+
+
+def time_ordered_hexes(count: int) -> list[str]:
+    """The same as 32-digit hex strings, as SQLite stores a UUIDField (no UUID objects made)."""
+    return [f"{value:032x}" for value in _uuid7_values(count)]
 
 
 def time_ordered_uuid() -> uuid.UUID:

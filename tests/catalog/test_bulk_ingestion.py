@@ -3,6 +3,7 @@ the search index fed from what was just written, and the SQLite bulk-write setti
 
 import pickle
 import textwrap
+import uuid
 
 import pytest
 from django.db import connection
@@ -10,7 +11,7 @@ from django.db import connection
 from catalog import ingestion, services
 from catalog.models import Entity, ProcessingError, Relation
 from catalog.search import CatalogSource
-from portal.core.db import bulk_write_cache, time_ordered_uuid
+from portal.core.db import bulk_write_cache, time_ordered_hexes, time_ordered_uuid
 from portal.search import selectors as search_selectors
 
 pytestmark = pytest.mark.django_db
@@ -141,6 +142,10 @@ def test_time_ordered_uuids_are_v7_unique_and_ordered_by_time():
     later = time_ordered_uuid()
     assert all(u.version == 7 for u in first) and len(set(first)) == 1000
     assert later.hex > max(u.hex for u in first)
+    time.sleep(0.002)
+    hexes = time_ordered_hexes(1000)
+    assert len(set(hexes)) == 1000 and all(len(h) == 32 and uuid.UUID(h).version == 7 for h in hexes)
+    assert min(hexes) > later.hex
 
 
 def test_bulk_write_cache_restores_the_page_cache_size():
