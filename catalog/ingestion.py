@@ -244,6 +244,7 @@ class Reader:
         self._seen: set[str] = set()
         self._initial: list[str] | None = None
         self._pool = None  # reading processes kept for the whole read (start_processes)
+        self._can_fork = True  # False once a pool could not start here (e.g. in a daemonic worker)
 
     # -- sources -------------------------------------------------------------------------
     def _find_sources(self) -> list[str]:
@@ -336,7 +337,8 @@ class Reader:
         if processes < 2 or not self._parallel_ok(sources):
             return False
         self._pool = _start_pool(self, processes)
-        return self._pool is not None
+        self._can_fork = self._pool is not None
+        return self._can_fork
 
     def stop_processes(self) -> None:
         if self._pool is not None:
@@ -346,7 +348,7 @@ class Reader:
             _forget_reader(self)
 
     def _parallel_ok(self, sources: list[str]) -> bool:
-        return self.kind != "url" and not any("://" in s for s in sources)
+        return self._can_fork and self.kind != "url" and not any("://" in s for s in sources)
 
     def _read_level(self, sources: list[str]) -> Iterator[SourceRead]:
         if self._pool is not None and self._parallel_ok(sources):
@@ -358,6 +360,7 @@ class Reader:
             if outcomes is not None:
                 yield from outcomes
                 return
+            self._can_fork = False
         for source in sources:
             yield self.read_source(source)
 

@@ -126,9 +126,10 @@ class _Planner:
                 plan.removed.append((pk, ref))
 
 
-def location_plan(*, target: str, file_roots: list[str] | None, location: Location | None = None) -> Plan:
+def location_plan(*, target: str, file_roots: list[str] | None, location: Location | None = None,
+                  reader: Reader | None = None) -> Plan:
     """Read a location and compare it with the catalog. Writes nothing."""
-    reader = _reader(target, file_roots, location)
+    reader = reader or _reader(target, file_roots, location)
     plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result)
     planner = _Planner(plan)
     reader.read()
@@ -459,7 +460,7 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
                 return _stream(reader, location, actor)
             finally:
                 reader.stop_processes()
-        plan = location_plan(target=target, file_roots=file_roots, location=location)
+        plan = location_plan(target=target, file_roots=file_roots, location=location, reader=reader)
         plan.created = location is None
         if store:
             with bulk_write_cache(len(plan.added) + len(plan.changed)):

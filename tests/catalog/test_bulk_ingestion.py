@@ -307,3 +307,16 @@ def test_new_entity_ids_are_known_without_reading_them_back(write_tree):
     # ids are read back instead of guessed.
     Location.objects.create(type="file", target="/elsewhere.yaml")
     assert services._inserted_ids(ordered) == [by_ref[c.ref] for c in ordered]
+
+
+def test_where_no_process_can_start_the_location_is_read_once_in_this_process(write_tree, settings, monkeypatch):
+    """A Celery prefork child is daemonic and may not have children: one try, then a serial read."""
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    tries, walks = [], []
+    monkeypatch.setattr(ingestion, "_start_pool", lambda reader, processes: tries.append(processes))
+    original = ingestion.Reader._find_sources
+    monkeypatch.setattr(ingestion.Reader, "_find_sources", lambda self: walks.append(1) or original(self))
+    plan = services.location_register(target=str(_tree(write_tree)), actor=None, file_roots=None)
+    assert len(plan.added) == 26 and Entity.objects.count() == 26
+    assert tries == [2], "not tried again for the level once it failed"
+    assert walks == [1], "the folder is walked once"
