@@ -70,8 +70,8 @@ class Candidate:
         cols = self._columns
         return _candidate_from_wire, (
             self.ref, self.kind, self.namespace, self.name, self.source, self.line, self.content_hash,
-            tuple(self.relations), self.data_json, tuple(cols[k] for k in _WIRE_COLUMNS), tuple(cols["tags"]),
-            tuple(self._annotations.items()), self._words, self._model_card,
+            tuple(self.relations), self.data_json, tuple(cols.values()), tuple(self._annotations.items()),
+            self._words, self._model_card,
         )
 
     @property
@@ -138,19 +138,17 @@ class Candidate:
         }
 
 
-# Candidate.row keys sent as they are (ref/kind/namespace/name/source/content_hash travel as fields).
-_WIRE_COLUMNS = ("name_key", "api_version", "title", "description", "spec_type", "lifecycle", "owner_ref",
-                 "system_ref", "visibility")
+# The keys of Candidate.row, in the order `_compute_columns` writes them (a candidate's row travels
+# between processes as its values alone).
+ROW_KEYS = ("ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title", "description",
+            "spec_type", "lifecycle", "owner_ref", "system_ref", "visibility", "tags", "source", "content_hash")
 
 
 def _candidate_from_wire(ref, kind, namespace, name, source, line, content_hash, relations, data_json, values,
-                         tags, annotations, words, model_card) -> Candidate:
-    cand = Candidate(ref, kind, namespace, name, source, line, content_hash, list(relations), data_json,
-                     _annotations=dict(annotations), _words=words, _model_card=model_card)
-    cand._columns = {"ref": ref, "kind": kind, "kind_key": kind.lower(), "namespace": namespace, "name": name,
-                     **dict(zip(_WIRE_COLUMNS, values, strict=True)), "tags": list(tags), "source": source[:2000],
-                     "content_hash": content_hash}
-    return cand
+                         annotations, words, model_card) -> Candidate:
+    return Candidate(ref, kind, namespace, name, source, line, content_hash, list(relations), data_json,
+                     _columns=dict(zip(ROW_KEYS, values, strict=True)), _annotations=dict(annotations),
+                     _words=words, _model_card=model_card)
 
 
 @dataclass
@@ -333,8 +331,8 @@ class Reader:
         it. Callers fork before they open a transaction: a worker's heartbeat thread may be waiting
         for the database, and a fork waits for the heartbeat (see portal.core.heartbeat)."""
         sources = self.initial_sources()
-        processes = min(settings.PLINTH_CATALOG_READ_PROCESSES, len(sources) // PARALLEL_MIN_FILES)
-        if processes < 2 or not self._parallel_ok(sources):
+        processes = self._processes_for(sources)
+        if processes < 2:
             return False
         self._pool = _start_pool(self, processes)
         self._can_fork = self._pool is not None
@@ -350,12 +348,18 @@ class Reader:
     def _parallel_ok(self, sources: list[str]) -> bool:
         return self._can_fork and self.kind != "url" and not any("://" in s for s in sources)
 
+    def _processes_for(self, sources: list[str]) -> int:
+        """How many processes should read these sources (below 2: read them here)."""
+        if not self._parallel_ok(sources):
+            return 1
+        return min(settings.PLINTH_CATALOG_READ_PROCESSES, len(sources) // PARALLEL_MIN_FILES)
+
     def _read_level(self, sources: list[str]) -> Iterator[SourceRead]:
         if self._pool is not None and self._parallel_ok(sources):
             yield from self._pool.imap(_read_in_child, sources, chunksize=1)
             return
-        processes = min(settings.PLINTH_CATALOG_READ_PROCESSES, len(sources) // PARALLEL_MIN_FILES)
-        if processes > 1 and self._parallel_ok(sources):
+        processes = self._processes_for(sources)
+        if processes > 1:
             outcomes = _read_in_processes(self, sources, processes)
             if outcomes is not None:
                 yield from outcomes

@@ -21,7 +21,7 @@ from portal.core.db import bulk_write_cache, time_ordered_hexes, time_ordered_uu
 from . import facets, signals
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import inverse
-from .ingestion import Candidate, Reader, ReadResult
+from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult
 from .models import Entity, EntityTag, Location, LocationSource, ProcessingError, Relation, Star
 
 log = logging.getLogger("plinth.catalog")
@@ -66,11 +66,12 @@ def _chunks(items: list, size: int = CHUNK):
 
 
 class _Planner:
-    """Compares candidates with the catalog, batch by batch as they are read; writes nothing."""
+    """Compares candidates with the catalog, batch by batch as they are read, into `plan`; writes
+    nothing."""
 
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        location = plan.location
+    def __init__(self, reader: Reader, location: Location | None):
+        self.plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result,
+                         created=location is None)
         self.existing_here: dict[str, tuple[int, str, str]] = {}
         if location is not None:
             for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
@@ -130,12 +131,11 @@ def location_plan(*, target: str, file_roots: list[str] | None, location: Locati
                   reader: Reader | None = None) -> Plan:
     """Read a location and compare it with the catalog. Writes nothing."""
     reader = reader or _reader(target, file_roots, location)
-    plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result)
-    planner = _Planner(plan)
+    planner = _Planner(reader, location)
     reader.read()
     planner.take(list(reader.result.candidates.values()))
     planner.finish()
-    return plan
+    return planner.plan
 
 
 def _reader(target: str, file_roots: list[str] | None, location: Location | None) -> Reader:
@@ -195,8 +195,7 @@ def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
 
 
 # Candidate.row columns stored as they are, then the columns an insert adds (see _insert_entities).
-_ROW_COLUMNS = ("ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title", "description",
-                "spec_type", "lifecycle", "owner_ref", "system_ref", "visibility", "source", "content_hash")
+_ROW_COLUMNS = tuple(key for key in ROW_KEYS if key != "tags")
 _ENTITY_COLUMNS = ["uid", *_ROW_COLUMNS, "tags", "data", "owner_team_id", "location_id", "orphan", "error_count",
                    "created_at", "updated_at"]
 _row_values = operator.itemgetter(*_ROW_COLUMNS)
@@ -222,6 +221,7 @@ def _insert_entities(candidates: list[Candidate], location: Location, teams: dic
         return list(zip(_inserted_ids(ordered), ordered, strict=True))
     ids, uids = _sequence_ids(len(ordered)), time_ordered_uuids(len(ordered))
     fields = {f.attname: f for f in Entity._meta.concrete_fields}
+    columns = ["id", *_ENTITY_COLUMNS]
     rows = []
     for pk, cand, uid in zip(ids, ordered, uids, strict=True):
         cols = dict(cand.row)
@@ -230,8 +230,8 @@ def _insert_entities(candidates: list[Candidate], location: Location, teams: dic
                     uid=fields["uid"].get_db_prep_save(uid, connection),
                     tags=fields["tags"].get_db_prep_save(cols["tags"], connection),
                     data=fields["data"].get_db_prep_save(cand.data, connection))
-        rows.append(tuple(cols[c] for c in ["id", *_ENTITY_COLUMNS]))
-    _bulk_insert(Entity, ["id", *_ENTITY_COLUMNS], rows)
+        rows.append(tuple(cols[c] for c in columns))
+    _bulk_insert(Entity, columns, rows)
     return list(zip(ids, ordered, strict=True))
 
 
@@ -318,8 +318,7 @@ class _Apply:
             for chunk in _chunks(changed_ids):
                 Relation.objects.filter(origin_id__in=chunk).delete()
                 EntityTag.objects.filter(entity_id__in=chunk).delete()
-            for chunk in _chunks(changed_ids):  # new entities start at 0
-                Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)
+                Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)  # new ones start at 0
 
         relation_rows: list[tuple] = []
         tag_rows: list[tuple] = []
@@ -461,7 +460,6 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             finally:
                 reader.stop_processes()
         plan = location_plan(target=target, file_roots=file_roots, location=location, reader=reader)
-        plan.created = location is None
         if store:
             with bulk_write_cache(len(plan.added) + len(plan.changed)):
                 plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
@@ -475,10 +473,10 @@ def _stream(reader: Reader, location: Location | None, actor) -> Plan:
     """Read and store at once: a location read by several processes is written batch by batch while
     they go on reading, in one transaction (a quarter-million entities: the writes overlap the reads
     instead of following them). Forked before the transaction opens (see `Reader.start_processes`)."""
-    plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result,
-                created=location is None)
-    planner = _Planner(plan)
-    with bulk_write_cache(STREAM_BATCH * 2 + 1), transaction.atomic():
+    planner = _Planner(reader, location)
+    plan = planner.plan
+    # The size is known only once read; streaming means many files: the large-write cache.
+    with bulk_write_cache(STREAM_BATCH, threshold=0), transaction.atomic():
         apply = _Apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
         reader.read(on_candidates=lambda batch: apply.write(*planner.take(batch)), batch=STREAM_BATCH)
         planner.finish()
