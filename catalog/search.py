@@ -16,7 +16,7 @@ from portal.search.registry import Document
 
 from .descriptors.text import MAX_WORDS_CHARS, descriptor_words
 from .models import Entity, ModelVersion, Star
-from .signals import entities_changed
+from .signals import entities_changed, entities_staged
 
 COLUMNS = (
     "id",
@@ -107,7 +107,11 @@ class CatalogSource(registry.SearchSource):
 
     def documents_from_snapshot(self, snapshot: dict) -> list[Document]:
         """Documents for entities just written (see catalog.signals), without reading them back."""
-        ids = {pk for pk, _team, _cand in snapshot.values()}
+        return self.documents_written(list(snapshot.values()))
+
+    def documents_written(self, written: list[tuple]) -> list[Document]:
+        """Documents for [(entity id, owner team id, Candidate)] just written, not read back."""
+        ids = {pk for pk, _team, _cand in written}
         metrics: dict[int, set[str]] = defaultdict(set)
         if ids:  # model versions are few next to entities: filter them here, not in SQL
             for entity_id, values in ModelVersion.objects.values_list("entity_id", "metrics"):
@@ -115,7 +119,7 @@ class CatalogSource(registry.SearchSource):
                     metrics[entity_id].update(values or {})
         base = _url_base()
         documents = []
-        for pk, team_id, cand in snapshot.values():
+        for pk, team_id, cand in written:
             cols = cand.row
             row = (pk, cols["ref"], cols["kind"], cols["kind_key"], cols["namespace"], cols["name"], cols["title"],
                    cols["description"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], team_id,
@@ -132,7 +136,23 @@ class CatalogSource(registry.SearchSource):
 registry.register(CatalogSource())
 
 
-def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
+def _on_entities_staged(sender, written=(), state=None, done=False, **kwargs) -> None:
+    """A location's written entities, indexed inside its transaction (see catalog.signals)."""
+    writer = state.get("search")
+    if done:
+        if writer is not None:
+            writer.finish()
+        return
+    if writer is None:
+        writer = state["search"] = index.Staged(CatalogSource.name)
+    writer.write(CatalogSource().documents_written(list(written)), bulk_load=state.get("bulk_load", False))
+
+
+def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, staged=False, **kwargs) -> None:
+    if staged:
+        changed = ()  # indexed before the commit (entities_staged)
+    if not changed and not removed:
+        return
     try:
         documents = None
         if snapshot is not None and set(changed) <= snapshot.keys():
@@ -147,3 +167,4 @@ def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs
 
 
 entities_changed.connect(_on_entities_changed, dispatch_uid="search.catalog")
+entities_staged.connect(_on_entities_staged, dispatch_uid="search.catalog.staged")

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
-from portal.core.db import bulk_write_cache, time_ordered_hexes, time_ordered_uuids
+from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuids
 
 from . import facets, signals
 from .descriptors.errors import DescriptorError
@@ -292,14 +292,23 @@ class _Apply:
             type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
         self.teams: dict[str, int] = {}
         self.before: tuple[list, list] = ([], [])  # cube rows of changed or deleted entities, read before the write
+        # Cube rows of the written entities, as written (with each batch's teams: a team created later
+        # in the write changes the version, and the cube is then counted instead, see finish).
+        self.after: tuple[list, list] = ([], [])
         self.written: list[tuple[int, Candidate]] = []
         self.previous: int | None = None  # the catalog version before the first change (facets)
+        self.staged: dict = {}  # entities_staged receivers' state for this write
+        self.bulk_load: DeferredIndexes | None = None  # set by a streamed write into a small catalog
 
     def write(self, added: list[Candidate], changed: list[tuple[int, Candidate]]) -> None:
         """Entities, relations and tags of one batch."""
         if not (added or changed):
             return
         self._first_change()
+        if self.bulk_load is not None and len(added) >= STREAM_BATCH:
+            # A full first batch: a large load into a small catalog (see _stream).
+            self.bulk_load.drop()
+            self.staged["bulk_load"] = True
         self.teams = _team_ids(added + [c for _, c in changed])
         changed_ids = [pk for pk, _ in changed]
         self._remember_old(changed_ids)
@@ -330,6 +339,12 @@ class _Apply:
         _bulk_insert(Relation, ["origin_id", "source_ref", "type", "target_ref"], relation_rows)
         _bulk_insert(EntityTag, ["entity_id", "tag"], tag_rows)
         self.written += written
+        teams = self.teams
+        rows, tags = _cube_rows([c for _, c in written], teams)
+        self.after[0].extend(rows)
+        self.after[1].extend(tags)
+        signals.entities_staged.send(sender=Entity, state=self.staged,
+                                     written=[(pk, teams.get(c.row["owner_ref"]), c) for pk, c in written])
 
     def _first_change(self) -> None:
         if self.previous is None:
@@ -342,6 +357,9 @@ class _Apply:
 
     def finish(self) -> Location:
         """Removals, errors, sources, the location's status, the audit event and the change signal."""
+        signals.entities_staged.send(sender=Entity, state=self.staged, written=[], done=True)
+        if self.bulk_load is not None:
+            self.bulk_load.restore()
         plan, location, now = self.plan, self.location, self.now
         self.teams = self.teams or _team_ids([])
         removed_ids = [pk for pk, _ in plan.removed]
@@ -362,7 +380,7 @@ class _Apply:
             # the version): that change is not in the delta, so the new cube is counted instead.
             previous = self.previous if facets.version() == self.previous else None
             current = facets.bump()
-            before, after = self.before, _cube_rows([c for _, c in self.written], self.teams)
+            before, after = self.before, self.after
             transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
         _write_errors(location, plan)
         _store_sources(location, plan)
@@ -395,7 +413,7 @@ class _Apply:
         teams = self.teams
         snapshot = {cand.ref: (pk, teams.get(cand.row["owner_ref"]), cand) for pk, cand in self.written}
         transaction.on_commit(lambda: signals.entities_changed.send(
-            sender=Entity, changed=changed_refs, removed=removed_refs, snapshot=snapshot))
+            sender=Entity, changed=changed_refs, removed=removed_refs, snapshot=snapshot, staged=True))
         return location
 
 
@@ -467,6 +485,13 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
 
 
 STREAM_BATCH = 10_000  # candidates per write while a location is still being read
+# A streamed registration into a catalog of fewer entities than this defers these tables' secondary
+# indexes once its first batch is full (see portal.core.db.DeferredIndexes): recreating them then
+# costs little even if the load turns out small. The owner index stays: a Group read during the
+# load looks up the entities it owns (refresh_owner_teams).
+BULK_LOAD_BELOW = 20_000
+BULK_LOAD_TABLES = [Entity._meta.db_table, Relation._meta.db_table, EntityTag._meta.db_table]
+BULK_LOAD_KEEP = ("entity_owner_name",)
 
 
 def _stream(reader: Reader, location: Location | None, actor) -> Plan:
@@ -478,6 +503,8 @@ def _stream(reader: Reader, location: Location | None, actor) -> Plan:
     # The size is known only once read; streaming means many files: the large-write cache.
     with bulk_write_cache(STREAM_BATCH, threshold=0), transaction.atomic():
         apply = _Apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+        if Entity.objects.count() < BULK_LOAD_BELOW:
+            apply.bulk_load = DeferredIndexes(BULK_LOAD_TABLES, keep=BULK_LOAD_KEEP)
         reader.read(on_candidates=lambda batch: apply.write(*planner.take(batch)), batch=STREAM_BATCH)
         planner.finish()
         plan.location = apply.finish()

@@ -1,8 +1,20 @@
-"""Signals other apps (search, docs) listen to. Sent on commit with the changed and removed refs.
+"""Signals other apps (search, docs) listen to.
 
-`entities_changed` may also carry `snapshot`: {ref: (entity id, owner team id, ingestion.Candidate)}
-for entities written by a location, so receivers need not read them back."""
+`entities_changed` is sent on commit with the changed and removed refs. It may also carry
+`snapshot`: {ref: (entity id, owner team id, ingestion.Candidate)} for entities written by a
+location, so receivers need not read them back; and `staged=True` when every changed entity was
+sent to `entities_staged` before the commit.
+
+`entities_staged` is sent inside a location's write transaction, after each batch of entities it
+wrote (a streamed registration sends one per batch): `written` is [(entity id, owner team id,
+ingestion.Candidate)], and `state` a dict that lasts as long as the write, for receivers that keep
+something from batch to batch (`state["bulk_load"]` is true when the catalog deferred its own
+indexes for a large load; receivers may do the same with theirs). A last call with `done=True` and
+nothing written ends the batches: receivers finish up before the write goes on to read. What a receiver writes commits, or rolls back, with the catalog
+change; an exception fails the whole write (the search index is written this way, so that a
+registered entity is findable as soon as it is visible)."""
 
 import django.dispatch
 
 entities_changed = django.dispatch.Signal()
+entities_staged = django.dispatch.Signal()

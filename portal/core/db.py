@@ -38,6 +38,44 @@ def bulk_write_cache(rows: int, threshold: int = 20_000):
                 cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+class DeferredIndexes:
+    """A bulk load's secondary indexes, dropped inside the caller's transaction and created again
+    before it commits (SQLite only; elsewhere nothing happens).
+
+    Filling a B-tree row by row in key order that jumps about costs two to three times what
+    `CREATE INDEX` costs, which sorts the keys once: at 250k entities the catalog's and the search
+    index's tables are written ~6 s faster. Other connections see none of it (WAL: they read the last
+    commit, indexes and all), and a rollback brings the indexes back with everything else.
+    Constraints (UNIQUE, PRIMARY KEY) stay, and so do the `keep` indexes, which the load itself
+    queries. Only worth it when the load is large next to what the table holds: `CREATE INDEX`
+    reads every row, old and new."""
+
+    def __init__(self, tables: list[str], keep: tuple[str, ...] = ()):
+        self.tables, self.keep = tables, set(keep)
+        self.dropped: list[str] = []  # their CREATE statements, as sqlite_master holds them
+
+    def drop(self) -> None:
+        if connection.vendor != "sqlite" or not connection.in_atomic_block or self.dropped:
+            return
+        marks = ", ".join(["%s"] * len(self.tables))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                f"AND tbl_name IN ({marks}) ORDER BY name",
+                self.tables,
+            )
+            for name, sql in cursor.fetchall():
+                if name not in self.keep:
+                    cursor.execute(f'DROP INDEX "{name}"')
+                    self.dropped.append(sql)
+
+    def restore(self) -> None:
+        with connection.cursor() as cursor:
+            for sql in self.dropped:
+                cursor.execute(sql)
+        self.dropped = []
+
+
 def _uuid7_values(count: int) -> list[int]:
     """`count` version-7 UUIDs as integers, from one clock read and one draw of random bytes."""
     millis = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)

@@ -8,9 +8,11 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 
+from portal.core.db import DeferredIndexes
+
 from . import registry
 from .backends import get_backend
-from .backends.base import DOC
+from .backends.base import DOC, TAG
 from .models import SearchDocument, SearchDocumentTag
 from .query import words
 from .registry import Document
@@ -46,26 +48,7 @@ def _write(backend, source: str, documents: Iterable[Document]) -> int:
     rows, tag_rows, texts, vocabulary, total = [], [], [], set(), 0
     for doc in documents:
         tags = _tags(doc)
-        rows.append(
-            (
-                next_id,
-                source,
-                doc.key[:250],
-                doc.kind[:40],
-                doc.kind_label[:40],
-                doc.name.lower()[:200],
-                doc.title[:300],
-                doc.description,
-                doc.body,
-                doc.owner[:200],
-                doc.lifecycle[:100],
-                doc.type[:100],
-                " ".join(tags)[:1000],
-                doc.visibility,
-                doc.owner_team_id,
-                doc.url[:500],
-            )
-        )
+        rows.append(_row(next_id, source, doc, tags))
         tag_rows += [(next_id, t) for t in tags]
         texts.append(_text(doc))
         next_id += 1
@@ -141,6 +124,47 @@ def update(
     return written
 
 
+class Staged:
+    """Index writes inside the caller's transaction, batch after batch of one source's documents
+    (a streamed catalog registration): the documents commit, or roll back, with the change they
+    index, and a failure here fails that change. No savepoint: SQLite would journal every page
+    each batch touches.
+
+    On SQLite each batch takes the bulk path (ids from MAX(id) under the transaction's write lock,
+    in static rank order within the batch); a bulk load (`write(..., bulk_load=True)`) also defers
+    the document and tag indexes to `finish`, and merges full-text segments lazily until then. PostgreSQL ranks every match, so its ids come from the
+    sequence, without a table lock held until commit."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.backend = get_backend()
+        # The tag index by document stays: each batch's delete of its keys' old rows uses it.
+        self.deferred = DeferredIndexes([DOC, TAG], keep=("searchtag_doc",))
+        self.lazy = False  # merging the full-text segments lazily (a bulk load)
+
+    def write(self, documents: list[Document], *, bulk_load: bool = False) -> int:
+        if not connection.in_atomic_block:
+            raise RuntimeError("Staged index writes belong inside the transaction of the change they index")
+        if not documents:
+            return 0
+        if bulk_load and not self.lazy:
+            self.deferred.drop()
+            self.backend.merge_lazily(True)
+            self.lazy = True
+        backend = self.backend
+        backend.delete(*backend.with_keys([d.key for d in documents]))
+        if backend.vendor != "sqlite":
+            return _write_small(backend, self.source, documents)
+        return _write(backend, self.source, sorted(documents, key=static_rank))
+
+    def finish(self) -> None:
+        """After the last batch, before the transaction goes on to read the index."""
+        self.deferred.restore()
+        if self.lazy:
+            self.backend.merge_lazily(False)
+            self.lazy = False
+
+
 def _write_small(backend, source: str, documents: list[Document]) -> int:
     """Incremental inserts take ids from the database, so concurrent updates cannot collide."""
     if not documents:
@@ -180,6 +204,13 @@ def _write_small(backend, source: str, documents: list[Document]) -> int:
         backend.after_insert(f"{DOC}.id IN ({', '.join(['%s'] * len(chunk))})", chunk)
     backend.add_terms({w for w in _words([_text(d) for d in documents]) if _is_vocabulary(w)})
     return len(objs)
+
+
+def _row(doc_id: int, source: str, doc: Document, tags: list[str]) -> tuple:
+    """The backend's insert row for one document (see Backend.insert)."""
+    return (doc_id, source, doc.key[:250], doc.kind[:40], doc.kind_label[:40], doc.name.lower()[:200],
+            doc.title[:300], doc.description, doc.body, doc.owner[:200], doc.lifecycle[:100], doc.type[:100],
+            " ".join(tags)[:1000], doc.visibility, doc.owner_team_id, doc.url[:500])
 
 
 def _tags(doc: Document) -> list[str]:

@@ -79,6 +79,10 @@ class Backend:
     def before_delete(self, where: str, params: list) -> None:
         """Remove full-text rows for the documents about to be deleted."""
 
+    def merge_lazily(self, lazy: bool) -> None:
+        """Inside a bulk write's transaction: let the full-text index merge its segments less often
+        (True), then as usual again (False) before the commit."""
+
     def with_keys(self, keys: Sequence[str]) -> tuple[str, list]:
         """A condition on DOC: the document's key is one of `keys`. One parameter however many keys,
         so that an update of 250k keys deletes with one statement per table, not one per 500 keys."""
