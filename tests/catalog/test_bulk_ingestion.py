@@ -11,8 +11,9 @@ from django.db import connection
 from catalog import ingestion, services
 from catalog.models import Entity, ProcessingError, Relation
 from catalog.search import CatalogSource
-from portal.core.db import bulk_write_cache, time_ordered_hexes, time_ordered_uuid
+from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuid
 from portal.search import selectors as search_selectors
+from portal.search.models import SearchDocument
 
 pytestmark = pytest.mark.django_db
 
@@ -209,6 +210,34 @@ def _stored(location):
     return entities, relations, tags, errors
 
 
+def _index_sql():
+    """The secondary indexes of the tables a bulk load defers, as SQLite holds them."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+                    "('catalog_entity', 'catalog_relation', 'catalog_entitytag', 'search_searchdocument', "
+                    "'search_searchdocumenttag') ORDER BY name")
+        return cur.fetchall()
+
+
+def _fts_config():
+    with connection.cursor() as cur:
+        cur.execute("SELECT k, v FROM search_fts_config WHERE k IN ('automerge', 'crisismerge')")
+        return dict(cur.fetchall())
+
+
+def _indexed(refs):
+    """The search documents of these refs, as stored, and the refs a full-text match on their names finds."""
+    from portal.search.models import SearchDocument
+
+    docs = {d.key: (d.name, d.owner, d.owner_team_id, d.tags, d.body, d.visibility)
+            for d in SearchDocument.objects.filter(key__in=refs)}
+    with connection.cursor() as cur:
+        cur.execute("SELECT d.key FROM search_fts f JOIN search_searchdocument d ON d.id = f.rowid "
+                    "WHERE search_fts MATCH 'basket*'")
+        matched = {row[0] for row in cur.fetchall()}
+    return docs, matched
+
+
 def test_a_streamed_registration_stores_exactly_what_a_read_then_write_stores(
         write_tree, settings, monkeypatch, django_capture_on_commit_callbacks):
     from portal.accounts.models import Team
@@ -224,10 +253,26 @@ def test_a_streamed_registration_stores_exactly_what_a_read_then_write_stores(
         + "---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team-0\nspec:\n  type: team\n  children: []\n")
 
     settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    indexes = _index_sql()
+    assert len(indexes) >= 15
+    dropped = []
+    original_drop = DeferredIndexes.drop
+    monkeypatch.setattr(DeferredIndexes, "drop", lambda self: original_drop(self) or dropped.append(len(self.dropped)))
     with django_capture_on_commit_callbacks(execute=True):
         streamed = services.location_register(target=str(root), actor=None, file_roots=None)
     assert len(batches) > 5 and sum(batches) == len(streamed.added) == 27, "written batch by batch while read"
+    # A large load into a small catalog: the catalog's indexes (all but the owner index) and then the
+    # search index's (all but the tag-by-document index) were deferred.
+    assert dropped[:2] == [10, 6]
+    assert _index_sql() == indexes, "and created again, exactly as they were"
+    assert _fts_config() == {"automerge": 4, "crisismerge": 16}, "FTS5 merges as usual again"
     stored = _stored(streamed.location)
+    refs = [c.ref for c in streamed.added]
+    indexed = _indexed(refs)
+    assert set(indexed[0]) == set(refs), "every entity is in the search index when the write commits"
+    assert len(indexed[1]) == 12, "and its words are in the full-text index"
+    team = Team.objects.get(name="team-0")
+    assert indexed[0]["featureset:default/features-0"][2] == team.pk, "the index learnt the team defined last"
     team = Team.objects.get(name="team-0")
     assert Entity.objects.get(ref="featureset:default/features-0").owner_team_id == team.pk
     assert Entity.objects.get(ref="component:default/service-0").owner_team_id == team.pk
@@ -239,6 +284,7 @@ def test_a_streamed_registration_stores_exactly_what_a_read_then_write_stores(
         serial = services.location_register(target=str(root), actor=None, file_roots=None)
     assert batches == [27], "one process: read everything, then write once"
     assert _stored(serial.location) == stored
+    assert _indexed(refs) == indexed
     assert [e.as_dict() for e in serial.errors] == [e.as_dict() for e in streamed.errors]
 
 
@@ -284,13 +330,60 @@ def test_a_failure_while_streaming_stores_nothing_and_stops_the_readers(write_tr
     monkeypatch.setattr(services._Apply, "write", failing)
     import multiprocessing
 
+    indexes = _index_sql()
     with pytest.raises(RuntimeError, match="disk full"):
         services.location_register(target=str(_tree(write_tree)), actor=None, file_roots=None)
     assert len(calls) == 3
     assert not Location.objects.exists() and not Entity.objects.exists()
     assert not Relation.objects.exists() and not EntityTag.objects.exists()
+    assert not SearchDocument.objects.exists(), "two batches were indexed, and rolled back with the catalog"
+    assert _index_sql() == indexes, "the deferred indexes came back with the rollback"
     assert multiprocessing.active_children() == [], "the reading processes were stopped"
     assert ingestion._FORK_READER is None
+
+
+def test_a_failing_index_write_fails_the_registration_and_stores_nothing(write_tree, settings, monkeypatch):
+    """The search index is written inside the registration's transaction: an entity is never visible
+    in the catalog without being findable, and a failed index write leaves both as they were."""
+    from catalog.models import EntityTag, Location
+    from portal.search import index
+
+    monkeypatch.setattr(services, "STREAM_BATCH", 3)
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    calls = []
+    original = index.Staged.write
+
+    def failing(self, documents, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("index broken")
+        return original(self, documents, **kwargs)
+
+    monkeypatch.setattr(index.Staged, "write", failing)
+    with pytest.raises(RuntimeError, match="index broken"):
+        services.location_register(target=str(_tree(write_tree)), actor=None, file_roots=None)
+    assert not Location.objects.exists() and not Entity.objects.exists() and not EntityTag.objects.exists()
+    assert not SearchDocument.objects.exists()
+    assert _fts_config().get("automerge", 4) == 4
+
+
+def test_deferred_indexes_come_back_as_they_were():
+    from django.db import transaction
+
+    before = _index_sql()
+    deferred = DeferredIndexes(["catalog_relation", "catalog_entity"], keep=("entity_owner_name",))
+    with transaction.atomic():
+        deferred.drop()
+        names = {name for name, _ in _index_sql()}
+        assert "entity_owner_name" in names and "relation_source" not in names and "entity_kind_name" not in names
+        assert "sqlite_autoindex_catalog_entity_1" not in names  # constraints are not in sqlite_master's sql
+        assert Entity.objects.filter(ref="component:default/x").count() == 0, "unique ref lookups still work"
+        deferred.restore()
+    assert _index_sql() == before
+    with pytest.raises(RuntimeError), transaction.atomic():
+        deferred.drop()
+        raise RuntimeError("rolled back")
+    assert _index_sql() == before, "a rollback brings them back"
 
 
 def test_new_entity_ids_are_known_without_reading_them_back(write_tree):

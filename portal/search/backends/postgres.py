@@ -64,7 +64,11 @@ class PostgresBackend(Backend):
 
     def clear(self) -> None:
         with connection.cursor() as cur:
+            # TRUNCATE refuses tables with deferred foreign-key checks pending in this transaction (rows
+            # a registration's staged index write inserted just before): run those checks now.
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cur.execute(f"TRUNCATE {DOC}, search_searchdocumenttag")
+            cur.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def add_terms(self, terms: set[str]) -> None:
         with connection.cursor() as cur:
