@@ -50,8 +50,10 @@ class DeferredIndexes:
     queries. Only worth it when the load is large next to what the table holds: `CREATE INDEX`
     reads every row, old and new."""
 
-    def __init__(self, tables: list[str], keep: tuple[str, ...] = ()):
+    def __init__(self, tables: list[str], keep: tuple[str, ...] = (), *, triggers: bool = False):
         self.tables, self.keep = tables, set(keep)
+        # Triggers too, for a load that does itself what they would do for each row.
+        self.types = ("index", "trigger") if triggers else ("index",)
         self.dropped: list[str] = []  # their CREATE statements, as sqlite_master holds them
 
     def drop(self) -> None:
@@ -59,11 +61,12 @@ class DeferredIndexes:
             return
         marks = ", ".join(["%s"] * len(self.tables))
         with connection.cursor() as cursor:
-            query = f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks})"  # noqa: S608, E501 (placeholders only)
-            cursor.execute(query + " ORDER BY name", self.tables)
-            for name, sql in cursor.fetchall():
+            types = ", ".join(["%s"] * len(self.types))
+            query = f"SELECT type, name, sql FROM sqlite_master WHERE type IN ({types}) AND sql IS NOT NULL AND tbl_name IN ({marks})"  # noqa: S608, E501 (placeholders only)
+            cursor.execute(query + " ORDER BY type, name", [*self.types, *self.tables])
+            for kind, name, sql in cursor.fetchall():
                 if name not in self.keep:
-                    cursor.execute(f'DROP INDEX "{name}"')
+                    cursor.execute(f'DROP {kind.upper()} "{name}"')
                     self.dropped.append(sql)
 
     def restore(self) -> None:

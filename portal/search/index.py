@@ -138,8 +138,10 @@ class Staged:
     def __init__(self, source: str):
         self.source = source
         self.backend = get_backend()
-        # The tag index by document stays: each batch's delete of its keys' old rows uses it.
-        self.deferred = DeferredIndexes([DOC, TAG], keep=("searchtag_doc",))
+        # The tag index by document stays: each batch's delete of its keys' old rows uses it. The
+        # index-version triggers go too: each batch changes the version itself (see the backends' bulk
+        # writes), and evaluating their condition for every row cost ~2 s at 250k.
+        self.deferred = DeferredIndexes([DOC, TAG], keep=("searchtag_doc",), triggers=True)
         self.lazy = False  # merging the full-text segments lazily (a bulk load)
 
     def write(self, documents: list[Document], *, bulk_load: bool = False) -> int:

@@ -13,6 +13,7 @@ from catalog.models import Entity, ProcessingError, Relation
 from catalog.search import CatalogSource
 from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuid
 from portal.search import selectors as search_selectors
+from portal.search.backends import get_backend
 from portal.search.models import SearchDocument
 
 pytestmark = pytest.mark.django_db
@@ -211,9 +212,9 @@ def _stored(location):
 
 
 def _index_sql():
-    """The secondary indexes of the tables a bulk load defers, as SQLite holds them."""
+    """The secondary indexes and triggers of the tables a bulk load defers, as SQLite holds them."""
     with connection.cursor() as cur:
-        cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+        cur.execute("SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND sql IS NOT NULL AND tbl_name IN "
                     "('catalog_entity', 'catalog_relation', 'catalog_entitytag', 'search_searchdocument', "
                     "'search_searchdocumenttag') ORDER BY name")
         return cur.fetchall()
@@ -227,8 +228,6 @@ def _fts_config():
 
 def _indexed(refs):
     """The search documents of these refs, as stored, and the refs a full-text match on their names finds."""
-    from portal.search.models import SearchDocument
-
     docs = {d.key: (d.name, d.owner, d.owner_team_id, d.tags, d.body, d.visibility)
             for d in SearchDocument.objects.filter(key__in=refs)}
     with connection.cursor() as cur:
@@ -254,16 +253,18 @@ def test_a_streamed_registration_stores_exactly_what_a_read_then_write_stores(
 
     settings.PLINTH_CATALOG_READ_PROCESSES = 2
     indexes = _index_sql()
-    assert len(indexes) >= 15
+    assert len(indexes) >= 21
     dropped = []
     original_drop = DeferredIndexes.drop
     monkeypatch.setattr(DeferredIndexes, "drop", lambda self: original_drop(self) or dropped.append(len(self.dropped)))
+    version = get_backend().index_version()
     with django_capture_on_commit_callbacks(execute=True):
         streamed = services.location_register(target=str(root), actor=None, file_roots=None)
+    assert get_backend().index_version() not in (None, version), "cached search results are stale now"
     assert len(batches) > 5 and sum(batches) == len(streamed.added) == 27, "written batch by batch while read"
     # A large load into a small catalog: the catalog's indexes (all but the owner index) and then the
-    # search index's (all but the tag-by-document index) were deferred.
-    assert dropped[:2] == [10, 6]
+    # search index's (all but the tag-by-document index) and its six index-version triggers were deferred.
+    assert dropped[:2] == [10, 12]
     assert _index_sql() == indexes, "and created again, exactly as they were"
     assert _fts_config() == {"automerge": 4, "crisismerge": 16}, "FTS5 merges as usual again"
     stored = _stored(streamed.location)
