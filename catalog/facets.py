@@ -57,10 +57,11 @@ def old_rows(entity_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
     return rows, tags
 
 
-def roll_forward(previous: int | None, current: int, removed: tuple[list, list], added: tuple[list, list]) -> None:
+def roll_forward(previous: int | None, current: int, removed: tuple, added: tuple) -> None:
     """Derive the new version's cube from the previous one by the write's delta, so no reader pays
     for a full recount after a change (a 250k catalog takes seconds). Without a cached previous cube
-    (or with None: the delta is incomplete) the writer counts the new version once instead."""
+    (or with None: the delta is incomplete) the writer counts the new version once instead.
+    `removed` and `added`: (entity rows, tag rows), each a list of rows or a Counter of them."""
     cached = cache.get(_key(previous)) if previous is not None else None
     if cached is None:  # nothing to roll: count the new version now, in the writer, not in a reader
         _cube(current)

@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import operator
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -292,9 +293,9 @@ class _Apply:
             type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
         self.teams: dict[str, int] = {}
         self.before: tuple[list, list] = ([], [])  # cube rows of changed or deleted entities, read before the write
-        # Cube rows of the written entities, as written (with each batch's teams: a team created later
-        # in the write changes the version, and the cube is then counted instead, see finish).
-        self.after: tuple[list, list] = ([], [])
+        # Cube rows of the written entities, counted batch by batch as written (with each batch's teams:
+        # a team created later in the write changes the version, and the cube is then counted instead).
+        self.after: tuple[Counter, Counter] = (Counter(), Counter())
         self.written: list[tuple[int, Candidate]] = []
         self.previous: int | None = None  # the catalog version before the first change (facets)
         self.staged: dict = {}  # entities_staged receivers' state for this write
@@ -341,8 +342,8 @@ class _Apply:
         self.written += written
         teams = self.teams
         rows, tags = _cube_rows([c for _, c in written], teams)
-        self.after[0].extend(rows)
-        self.after[1].extend(tags)
+        self.after[0].update(rows)
+        self.after[1].update(tags)
         signals.entities_staged.send(sender=Entity, state=self.staged,
                                      written=[(pk, teams.get(c.row["owner_ref"]), c) for pk, c in written])
 
