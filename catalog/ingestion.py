@@ -99,7 +99,8 @@ class Candidate:
     @property
     def row(self) -> dict:
         """The Entity columns without `data`, computed once; read-only."""
-        return self._derive()._columns  # type: ignore[return-value]
+        columns = self._columns  # set already for every candidate read in another process
+        return columns if columns is not None else self._derive()._columns  # type: ignore[return-value]
 
     def _derive(self) -> Candidate:
         """Compute the columns and the facts derived with them, once."""

@@ -216,8 +216,11 @@ def _insert_entities(candidates: list[Candidate], location: Location, teams: dic
     when = Entity._meta.get_field("created_at").get_db_prep_save(now, connection)
     if connection.vendor == "sqlite":  # JSON columns are plain text there: no adapters, one tuple per row
         loc, uids = location.pk, time_ordered_hexes(len(ordered))
-        rows = [(uid, *_row_values(row := cand.row), json.dumps(row["tags"]), cand.data_json,
-                 teams.get(row["owner_ref"]), loc, False, 0, when, when) for cand, uid in zip(ordered, uids, strict=True)]
+        tags_json: dict[tuple, str] = {}  # a catalog's entities share a few hundred tag lists
+        rows = [(uid, *_row_values(row := cand.row),
+                 tags_json.get(key := tuple(row["tags"])) or tags_json.setdefault(key, json.dumps(row["tags"])),
+                 cand.data_json, teams.get(row["owner_ref"]), loc, False, 0, when, when)
+                for cand, uid in zip(ordered, uids, strict=True)]
         _bulk_insert(Entity, _ENTITY_COLUMNS, rows)
         return list(zip(_inserted_ids(ordered), ordered, strict=True))
     ids, uids = _sequence_ids(len(ordered)), time_ordered_uuids(len(ordered))
