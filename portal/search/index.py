@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -124,6 +125,9 @@ def update(
     return written
 
 
+LANE_BITS = 32  # ids per lifecycle lane in one bulk load: a load spans 4 * 2**32 ids
+
+
 class Staged:
     """Index writes inside the caller's transaction, batch after batch of one source's documents
     (a streamed catalog registration): the documents commit, or roll back, with the change they
@@ -131,9 +135,14 @@ class Staged:
     each batch touches.
 
     On SQLite each batch takes the bulk path (ids from MAX(id) under the transaction's write lock,
-    in static rank order within the batch); a bulk load (`write(..., bulk_load=True)`) also defers
-    the document and tag indexes to `finish`, and merges full-text segments lazily until then. PostgreSQL ranks every match, so its ids come from the
-    sequence, without a table lock held until commit."""
+    in static rank order within the batch). A bulk load (`write(..., bulk_load=True)`) defers the
+    document and tag indexes to `finish` and merges full-text segments lazily until then; and it
+    draws ids from one lane per lifecycle (LANE_BITS wide, above MAX(id) at its start), so that the
+    whole load is in lifecycle order — production first — as one `_write` of it would be, though it
+    is written batch by batch (broad queries rank the first matches in id order: without the lanes a
+    250k load's top 20 for "customer churn" held 3 production entities instead of 20). Names are in
+    rank order within each batch. PostgreSQL ranks every match, so its ids come from the sequence,
+    without a table lock held until commit."""
 
     def __init__(self, source: str):
         self.source = source
@@ -143,6 +152,8 @@ class Staged:
         # writes), and evaluating their condition for every row cost ~2 s at 250k.
         self.deferred = DeferredIndexes([DOC, TAG], keep=("searchtag_doc",), triggers=True)
         self.lazy = False  # merging the full-text segments lazily (a bulk load)
+        self.base: int | None = None  # a bulk load's first id
+        self.used = [0] * len(LIFECYCLE_ORDER)  # ids drawn per lifecycle lane
 
     def write(self, documents: list[Document], *, bulk_load: bool = False) -> int:
         if not connection.in_atomic_block:
@@ -157,7 +168,23 @@ class Staged:
         backend.delete(*backend.with_keys([d.key for d in documents]))
         if backend.vendor != "sqlite":
             return _write_small(backend, self.source, documents)
-        return _write(backend, self.source, sorted(documents, key=static_rank))
+        if not bulk_load:
+            return _write(backend, self.source, sorted(documents, key=static_rank))
+        if self.base is None:
+            self.base = backend.next_id()
+        rows, tag_rows, used, base = [], [], self.used, self.base
+        for doc in sorted(documents, key=static_rank):  # lane by lane, so the ids ascend
+            lane = LIFECYCLE_ORDER.get(doc.lifecycle, 1)
+            doc_id = base + (lane << LANE_BITS) + used[lane]
+            used[lane] += 1
+            tags = _tags(doc)
+            rows.append(_row(doc_id, self.source, doc, tags))
+            tag_rows += [(doc_id, t) for t in tags]
+        backend.insert(rows, tag_rows)
+        written = f"{DOC}.id IN (SELECT value FROM json_each(%s))"  # noqa: S608 (a constant table name)
+        backend.after_insert(written, [json.dumps([r[0] for r in rows])])
+        backend.add_terms({w for w in _words([_text(d) for d in documents]) if _is_vocabulary(w)})
+        return len(rows)
 
     def finish(self) -> None:
         """After the last batch, before the transaction goes on to read the index."""
