@@ -48,11 +48,6 @@ def _url_base() -> str:
     return reverse("catalog:entity-detail", args=["k", "n", "x"]).rsplit("k/n/x", 1)[0]
 
 
-def _owner_name(owner_ref: str) -> str:
-    """The owner as search shows and matches it: "group:default/fraud-ml" -> "fraud-ml"."""
-    return owner_ref.split("/")[-1].split(":")[-1] if owner_ref else ""
-
-
 def _document(row: tuple, metrics: dict[int, set[str]], base: str, words: str | None = None) -> Document:
     """One index document from an Entity row in COLUMNS order (`words`: its descriptor_words, when
     known already; else they are taken from the row's data)."""
@@ -69,7 +64,7 @@ def _document(row: tuple, metrics: dict[int, set[str]], base: str, words: str | 
         title=title,
         description=description,
         body=body_text(words, sorted(metrics.get(pk, ()))),
-        owner=_owner_name(owner_ref),
+        owner=owner_ref.split("/")[-1].split(":")[-1] if owner_ref else "",
         lifecycle=lifecycle,
         type=spec_type,
         tags=list(tags or []),
@@ -123,22 +118,13 @@ class CatalogSource(registry.SearchSource):
                 if entity_id in ids:
                     metrics[entity_id].update(values or {})
         base = _url_base()
-        owners: dict[str, str] = {}  # owner ref -> short name; a catalog has a few hundred owners
         documents = []
-        for pk, team_id, cand in written:  # as _document does for a row, without building the row
+        for pk, team_id, cand in written:
             cols = cand.row
-            owner_ref = cols["owner_ref"]
-            owner = owners.get(owner_ref)
-            if owner is None:
-                owner = owners[owner_ref] = _owner_name(owner_ref)
-            kind_key = cols["kind_key"]
-            documents.append(Document(
-                key=cols["ref"], kind=kind_key, kind_label=cols["kind"], name=cols["name"], title=cols["title"],
-                description=cols["description"],
-                body=body_text(cand.words, sorted(metrics[pk]) if pk in metrics else ()),
-                owner=owner, lifecycle=cols["lifecycle"], type=cols["spec_type"], tags=list(cols["tags"]),
-                visibility=cols["visibility"], owner_team_id=team_id,
-                url=f"{base}{kind_key}/{cols['namespace']}/{cols['name']}/"))
+            row = (pk, cols["ref"], cols["kind"], cols["kind_key"], cols["namespace"], cols["name"], cols["title"],
+                   cols["description"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], team_id,
+                   cols["visibility"], cols["tags"], None)
+            documents.append(_document(row, metrics, base, words=cand.words))
         return documents
 
     def boosted_keys(self, user) -> set[str]:

@@ -10,9 +10,10 @@ wrote (a streamed registration sends one per batch): `written` is [(entity id, o
 ingestion.Candidate)], and `state` a dict that lasts as long as the write, for receivers that keep
 something from batch to batch (`state["bulk_load"]` is true when the catalog deferred its own
 indexes for a large load; receivers may do the same with theirs). A last call with `done=True` and
-nothing written ends the batches: receivers finish up before the write goes on to read. What a receiver writes commits, or rolls back, with the catalog
-change; an exception fails the whole write (the search index is written this way, so that a
-registered entity is findable as soon as it is visible)."""
+nothing written ends the batches: receivers finish up before the write goes on to read. What a
+receiver writes commits, or rolls back, with the catalog change; an exception fails the whole write
+(the search index is written this way, so that a registered entity is findable as soon as it is
+visible)."""
 
 import django.dispatch
 

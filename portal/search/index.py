@@ -40,19 +40,25 @@ def _words(texts: list[str]) -> set[str]:
     return found
 
 
-def _write(backend, source: str, documents: Iterable[Document]) -> int:
+def _write(backend, source: str, documents: Iterable[Document], draw_id=None) -> int:
     """Insert documents (already removed from the index) in chunks; returns how many.
 
     Ids are assigned here, from MAX(id): callers hold the write lock (SQLite) or run alone (the
-    rebuild), and incremental updates go through `_write_small` instead."""
-    first = next_id = backend.next_id()
+    rebuild), and incremental updates go through `_write_small` instead. `draw_id(document)`, when
+    given, draws them instead (ascending in `documents` order: the full-text table takes them so)."""
+    first = next_id = backend.next_id() if draw_id is None else 0
+    drawn: list[int] = []
     rows, tag_rows, texts, vocabulary, total = [], [], [], set(), 0
     for doc in documents:
+        if draw_id is None:
+            doc_id, next_id = next_id, next_id + 1
+        else:
+            doc_id = draw_id(doc)
+            drawn.append(doc_id)
         tags = _tags(doc)
-        rows.append(_row(next_id, source, doc, tags))
-        tag_rows += [(next_id, t) for t in tags]
+        rows.append(_row(doc_id, source, doc, tags))
+        tag_rows += [(doc_id, t) for t in tags]
         texts.append(_text(doc))
-        next_id += 1
         if len(rows) >= CHUNK:
             backend.insert(rows, tag_rows)
             vocabulary.update(_words(texts))
@@ -64,7 +70,10 @@ def _write(backend, source: str, documents: Iterable[Document]) -> int:
         total += len(rows)
     if total:
         backend.finish_ids()
-        backend.after_insert(f"{DOC}.id >= %s", [first])
+        if draw_id is None:
+            backend.after_insert(f"{DOC}.id >= %s", [first])
+        else:
+            backend.after_insert(f"{DOC}.id IN (SELECT value FROM json_each(%s))", [json.dumps(drawn)])  # noqa: S608
         backend.add_terms({w for w in vocabulary if _is_vocabulary(w)})
     return total
 
@@ -172,19 +181,13 @@ class Staged:
             return _write(backend, self.source, sorted(documents, key=static_rank))
         if self.base is None:
             self.base = backend.next_id()
-        rows, tag_rows, used, base = [], [], self.used, self.base
-        for doc in sorted(documents, key=static_rank):  # lane by lane, so the ids ascend
-            lane = LIFECYCLE_ORDER.get(doc.lifecycle, 1)
-            doc_id = base + (lane << LANE_BITS) + used[lane]
-            used[lane] += 1
-            tags = _tags(doc)
-            rows.append(_row(doc_id, self.source, doc, tags))
-            tag_rows += [(doc_id, t) for t in tags]
-        backend.insert(rows, tag_rows)
-        written = f"{DOC}.id IN (SELECT value FROM json_each(%s))"  # noqa: S608 (a constant table name)
-        backend.after_insert(written, [json.dumps([r[0] for r in rows])])
-        backend.add_terms({w for w in _words([_text(d) for d in documents]) if _is_vocabulary(w)})
-        return len(rows)
+        # In rank order, lane by lane: the ids ascend.
+        return _write(backend, self.source, sorted(documents, key=static_rank), draw_id=self._lane_id)
+
+    def _lane_id(self, doc: Document) -> int:
+        lane = LIFECYCLE_ORDER.get(doc.lifecycle, 1)
+        self.used[lane] += 1
+        return self.base + (lane << LANE_BITS) + self.used[lane] - 1
 
     def finish(self) -> None:
         """After the last batch, before the transaction goes on to read the index."""
