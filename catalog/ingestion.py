@@ -25,7 +25,6 @@ from .descriptors.fetch import fetch_url
 from .descriptors.loader import Document, load_documents, load_documents_fast
 from .descriptors.placeholders import resolve_placeholders
 from .descriptors.refs import parse_ref
-from .descriptors.relations import derive_relations
 from .descriptors.text import descriptor_words
 from .descriptors.validate import KINDS, normalize, validate_entity
 
@@ -451,7 +450,8 @@ class Reader:
                 exc.source, exc.line = exc.source or doc.source, exc.line or doc.line
                 return None, [], [exc]
         resolved = Document(data=data, source=doc.source, line=doc.line, index=doc.index, field_lines=doc.field_lines)
-        errors = validate_entity(resolved)
+        relations: list = []
+        errors = validate_entity(resolved, relations)
         if errors:
             return None, [], errors
         data = normalize(data)
@@ -462,7 +462,7 @@ class Reader:
             ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),
             kind=kind, namespace=meta["namespace"], name=meta["name"],
             source=doc.source, line=doc.line, content_hash=_sha256(text),
-            relations=[(rtype, target.key()) for rtype, target in derive_relations(data)],
+            relations=[(rtype, target.key()) for rtype, target in relations],
             data_json=text, _data=data,
         )
         if kind != "Location":

@@ -8,8 +8,8 @@ Only outgoing relations are returned; the caller stores the inverse on the targe
 from __future__ import annotations
 
 from .kinds import KINDS
-from .refs import EntityRef, is_valid_namespace, parse_ref
-from .validate import iter_refs
+from .refs import EntityRef, is_valid_namespace
+from .validate import Discard, check_refs
 
 RELATION_PAIRS: dict[str, str] = {
     "ownedBy": "ownerOf",
@@ -49,13 +49,5 @@ def derive_relations(entity: dict) -> list[tuple[str, EntityRef]]:
         else "default"
     )
     out: list[tuple[str, EntityRef]] = []
-    for field, _path, raw in iter_refs(spec, entity):
-        try:
-            target = parse_ref(raw, default_kind=field.default_kind, default_namespace=namespace)
-        except ValueError:
-            continue
-        if field.allowed_kinds and target.kind not in field.allowed_kinds:
-            continue
-        if (field.relation, target) not in out:
-            out.append((field.relation, target))
+    check_refs(spec, entity, Discard(), out, namespace)
     return out

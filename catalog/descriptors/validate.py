@@ -22,7 +22,7 @@ from .errors import DescriptorError, path_str
 from .kinds import KINDS, KindSpec, RefField
 from .loader import Document
 
-__all__ = ["KINDS", "KindSpec", "validate_entity", "normalize", "registered_model_name"]
+__all__ = ["KINDS", "Discard", "KindSpec", "check_refs", "validate_entity", "normalize", "registered_model_name"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 MAX_TITLE = 255
@@ -60,7 +60,17 @@ class _Collector:
         return self.doc.line
 
 
-def validate_entity(doc: Document) -> list[DescriptorError]:
+class Discard:
+    """A collector for callers that want what the checks find, not their complaints."""
+
+    def add(self, message: str, *parts) -> None:
+        pass
+
+
+def validate_entity(doc: Document, relations: list | None = None) -> list[DescriptorError]:
+    """Every problem of one document. `relations`: a list to fill, on the way, with the outgoing
+    (type, EntityRef) relations of its valid references — `relations.derive_relations` of the
+    document when no problem is returned (a reader would otherwise parse every reference twice)."""
     out = _Collector(doc)
     data = doc.data
     for key in data:
@@ -73,7 +83,7 @@ def validate_entity(doc: Document) -> list[DescriptorError]:
     if spec is not None:
         _check_schema(spec, data, out)
         if isinstance(data.get("spec"), dict):
-            _check_refs(spec, data, out)
+            check_refs(spec, data, out, relations)
             _EXTRA_CHECKS.get(spec.kind, lambda d, o: None)(data, out)
     return out.errors
 
@@ -273,8 +283,11 @@ def iter_refs(spec: KindSpec, data: dict):
                 yield field, ["spec", field.name, *sub], raw
 
 
-def _check_refs(spec: KindSpec, data: dict, out: _Collector) -> None:
-    namespace = _own_namespace(data)
+def check_refs(spec: KindSpec, data: dict, out, relations: list | None = None, namespace: str | None = None) -> None:
+    """Report the invalid references of `data` to `out`; append the relation of each valid one to
+    `relations` (once per type and target). `namespace`: the default namespace of targets (the
+    entity's own, when valid)."""
+    namespace = namespace or _own_namespace(data)
     for field, path, raw in iter_refs(spec, data):
         try:
             ref = refs.parse_ref(raw, default_kind=field.default_kind, default_namespace=namespace)
@@ -284,6 +297,8 @@ def _check_refs(spec: KindSpec, data: dict, out: _Collector) -> None:
             continue
         if field.allowed_kinds and ref.kind not in field.allowed_kinds:
             out.add(f"{raw!r} must refer to a {' or '.join(field.allowed_kinds)}, not a {ref.kind}", *path)
+        elif relations is not None and (field.relation, ref) not in relations:
+            relations.append((field.relation, ref))
 
 
 def _own_namespace(data: dict) -> str:

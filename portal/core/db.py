@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import secrets
+import sqlite3
+import threading
 import time
 import uuid
 
 from django.db import connection
+
+log = logging.getLogger("plinth.db")
 
 BULK_CACHE_KIB = 1024 * 1024  # SQLite page cache for large writes: 1 GiB at most, used as needed
 
 
 @contextlib.contextmanager
 def bulk_write_cache(rows: int, threshold: int = 20_000):
-    """Give SQLite a page cache big enough for a large ingest, then hand the memory back (and
-    reset the write-ahead log the ingest filled).
+    """Give SQLite a page cache big enough for a large ingest, then hand the memory back; the
+    write-ahead log the ingest filled is copied back into the database by a background thread.
 
     Inserting 250k entities touches a dozen B-trees of several hundred MB together; with the usual
     64 MiB cache most inserts re-read pages. PostgreSQL sizes its buffers itself: a no-op there."""
@@ -26,16 +32,69 @@ def bulk_write_cache(rows: int, threshold: int = 20_000):
         cursor.execute("PRAGMA cache_size")
         (previous,) = cursor.fetchone()
         cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+        # The commit of a large write would otherwise copy the whole log back itself (~2 s at 250k
+        # entities) before the caller gets its answer; the data is committed, and seen by every
+        # reader, as soon as it is in the log.
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        (autocheckpoint,) = cursor.fetchone()
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA cache_size = {int(previous)}")
-            if not connection.in_atomic_block:
-                # Readers look pages up in the write-ahead log's index, which grows with the log: after
-                # a write of hundreds of MB every page read of every process slows down (a 250k list
-                # page from 20 to 40 ms) until the log restarts. Copy it back and truncate it now.
-                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
+            if not connection.in_atomic_block:  # committed (in an outer transaction: its commit copies)
+                cursor.execute("PRAGMA database_list")
+                path = next((file for _seq, name, file in cursor.fetchall() if name == "main"), "")
+                cursor.execute("PRAGMA journal_mode")
+                (mode,) = cursor.fetchone()
+                if path and mode.lower() == "wal":
+                    checkpoint_in_background(path)
+
+
+# A checkpoint in progress holds SQLite locks whose bookkeeping lives in the library's memory: a
+# process forked meanwhile would inherit it (see portal.core.heartbeat). os.fork() waits for this.
+_checkpoint_guard = threading.Lock()
+os.register_at_fork(before=_checkpoint_guard.acquire, after_in_parent=_checkpoint_guard.release,
+                    after_in_child=_checkpoint_guard.release)
+_checkpoints: list[threading.Thread] = []
+CHECKPOINT_TRUNCATE_WAIT = 1.0  # seconds
+
+
+def checkpoint_in_background(path: str) -> threading.Thread:
+    """Copy the write-ahead log of the SQLite database at `path` back into it and truncate it, in a
+    thread with its own connection (the sqlite3 module lets other threads run meanwhile).
+
+    Readers look pages up in the log's index, which grows with the log: after a write of hundreds
+    of MB every page read of every process is slower (a 250k list page from 20 to 40 ms) until the
+    log restarts. The thread is not a daemon: a command's process exits once the log is copied."""
+    thread = threading.Thread(target=_checkpoint, args=(path,), name="plinth-wal-checkpoint")
+    _checkpoints[:] = [t for t in _checkpoints if t.is_alive()] + [thread]
+    thread.start()
+    return thread
+
+
+def _checkpoint(path: str) -> None:
+    with _checkpoint_guard:
+        try:
+            db = sqlite3.connect(path, timeout=CHECKPOINT_TRUNCATE_WAIT)
+            try:
+                # PASSIVE copies every frame without waiting for anyone; once all are copied, new
+                # readers ignore the log. TRUNCATE then empties the file, if it can soon: it waits
+                # for readers of the log and holds writers back meanwhile.
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                db.close()
+        except sqlite3.Error as exc:  # gone, or busy: the next commit (autocheckpoint) copies the rest
+            log.warning("background checkpoint of %s failed: %s", path, exc)
+
+
+def wait_for_checkpoints(timeout: float | None = None) -> None:
+    """Block until the background checkpoints started so far are done."""
+    for thread in list(_checkpoints):
+        thread.join(timeout)
 
 
 class DeferredIndexes:

@@ -1,6 +1,7 @@
 """Large registrations: files read in parallel processes, candidates that travel between processes,
 the search index fed from what was just written, and the SQLite bulk-write settings."""
 
+import os
 import pickle
 import textwrap
 import uuid
@@ -11,7 +12,13 @@ from django.db import connection
 from catalog import ingestion, services
 from catalog.models import Entity, ProcessingError, Relation
 from catalog.search import CatalogSource
-from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuid
+from portal.core.db import (
+    DeferredIndexes,
+    bulk_write_cache,
+    time_ordered_hexes,
+    time_ordered_uuid,
+    wait_for_checkpoints,
+)
 from portal.search import selectors as search_selectors
 from portal.search.backends import get_backend
 from portal.search.models import SearchDocument
@@ -189,11 +196,15 @@ def test_a_large_write_leaves_the_write_ahead_log_empty(tmp_path):
         pytest.skip("SQLite only")
     from catalog.models import Location
 
-    with bulk_write_cache(rows=100_000):
-        Location.objects.create(type="file", target=str(tmp_path / "x.yaml"))
     wal = f"{connection.settings_dict['NAME']}-wal"
-    import os
-
+    with bulk_write_cache(rows=100_000):
+        Location.objects.bulk_create(
+            [Location(type="file", target=str(tmp_path / f"{i}.yaml")) for i in range(20_000)])
+    # Committed without copying the log back (the caller's answer does not wait for it) ...
+    assert os.path.getsize(wal) > 1_000_000
+    assert Location.objects.count() == 20_000
+    # ... which a thread does meanwhile.
+    wait_for_checkpoints()
     assert not os.path.exists(wal) or os.path.getsize(wal) == 0
 
 
