@@ -21,7 +21,7 @@ from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes
 
 from . import facets, signals
 from .descriptors.errors import DescriptorError
-from .descriptors.relations import inverse
+from .descriptors.relations import INVERSE
 from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult
 from .models import Entity, EntityTag, Location, LocationSource, ProcessingError, Relation, Star
 
@@ -159,11 +159,10 @@ def _team_ids(candidates: list[Candidate]) -> dict[str, int]:
 
 
 def _relation_rows(entity_id: int, cand: Candidate) -> list[tuple]:
-    rows = []
-    for rtype, target in cand.relations:
-        rows.append((entity_id, cand.ref, rtype, target))
-        rows.append((entity_id, target, inverse(rtype), cand.ref))
-    return rows
+    """Both directions of each outgoing relation: (origin, source ref, type, target ref)."""
+    ref = cand.ref
+    return [row for rtype, target in cand.relations
+            for row in ((entity_id, ref, rtype, target), (entity_id, target, INVERSE[rtype], ref))]
 
 
 def _select_by_refs(columns: list[str], refs: list[str]) -> list[tuple]:
@@ -200,6 +199,12 @@ _ROW_COLUMNS = tuple(key for key in ROW_KEYS if key != "tags")
 _ENTITY_COLUMNS = ["uid", *_ROW_COLUMNS, "tags", "data", "owner_team_id", "location_id", "orphan", "error_count",
                    "created_at", "updated_at"]
 _row_values = operator.itemgetter(*_ROW_COLUMNS)
+
+
+def _source_type(row: tuple) -> str:
+    """A relation row's (source_ref, type) order as one string (refs hold no NUL): sorting 50k rows
+    by it is ~3x faster than by the tuple."""
+    return row[1] + "\0" + row[2]
 
 
 def _insert_entities(candidates: list[Candidate], location: Location, teams: dict[str, int], now) -> list[tuple[int, Candidate]]:
@@ -259,18 +264,6 @@ def _inserted_ids(ordered: list[Candidate]) -> list[int]:
     log.warning("entity ids were not consecutive; reading %d back", len(ordered))
     by_ref = dict(_select_by_refs(["ref", "id"], [c.ref for c in ordered]))
     return [by_ref[c.ref] for c in ordered]
-
-
-def _cube_rows(candidates: list[Candidate], teams: dict[str, int]) -> tuple[list[tuple], list[tuple]]:
-    """The facet-cube rows (entity and tag) that these candidates will have once stored."""
-    rows, tags = [], []
-    for cand in candidates:
-        cols = cand.row
-        team = teams.get(cols["owner_ref"])
-        rows.append((cols["kind_key"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], cols["namespace"],
-                     cols["visibility"], team))
-        tags += [(tag, *rows[-1]) for tag in dict.fromkeys(cols["tags"])]  # facets.TAG_COLUMNS
-    return rows, tags
 
 
 def _write_errors(location: Location, plan: Plan) -> None:
@@ -333,22 +326,31 @@ class _Apply:
                 EntityTag.objects.filter(entity_id__in=chunk).delete()
                 Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)  # new ones start at 0
 
+        written = new + changed
+        teams = self.teams
         relation_rows: list[tuple] = []
         tag_rows: list[tuple] = []
-        written = new + changed
+        cube_rows: list[tuple] = []  # facets.CUBE_COLUMNS; the tags: TAG_COLUMNS
+        cube_tags: list[tuple] = []
+        staged: list[tuple] = []
         for pk, cand in written:
-            relation_rows.extend(_relation_rows(pk, cand))
-            tag_rows.extend((pk, t) for t in dict.fromkeys(cand.row["tags"]))
-        relation_rows.sort(key=lambda r: (r[1], r[2]))  # the (source_ref, type) index order, as above
+            relation_rows += _relation_rows(pk, cand)
+            cols = cand.row
+            team = teams.get(cols["owner_ref"])
+            tags = dict.fromkeys(cols["tags"])
+            tag_rows += [(pk, tag) for tag in tags]
+            cube = (cols["kind_key"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], cols["namespace"],
+                    cols["visibility"], team)
+            cube_rows.append(cube)
+            cube_tags += [(tag, *cube) for tag in tags]
+            staged.append((pk, team, cand))
+        relation_rows.sort(key=_source_type)  # the (source_ref, type) index order, as above
         _bulk_insert(Relation, ["origin_id", "source_ref", "type", "target_ref"], relation_rows)
         _bulk_insert(EntityTag, ["entity_id", "tag"], tag_rows)
         self.written += written
-        teams = self.teams
-        rows, tags = _cube_rows([c for _, c in written], teams)
-        self.after[0].update(rows)
-        self.after[1].update(tags)
-        signals.entities_staged.send(sender=Entity, state=self.staged,
-                                     written=[(pk, teams.get(c.row["owner_ref"]), c) for pk, c in written])
+        self.after[0].update(cube_rows)
+        self.after[1].update(cube_tags)
+        signals.entities_staged.send(sender=Entity, state=self.staged, written=staged)
 
     def _first_change(self) -> None:
         if self.previous is None:
