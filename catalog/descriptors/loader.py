@@ -442,19 +442,27 @@ try:  # a Rust YAML parser: ~30x faster than composing in Python, used for plain
 except ImportError:  # pragma: no cover
     yaml_rs = None
 
-_ONLY_COMMENTS = re.compile(r"^(?:[ \t]*(?:#.*)?(?:\n|$))*$")
-
-
-def _only_comments(segment: str) -> bool:
-    rest = segment.lstrip(" \t\n")
-    # A first character that is neither blank nor '#' starts a line that is not a comment.
-    return not rest or (rest[0] == "#" and _ONLY_COMMENTS.match(segment) is not None)
+def _first_content(segment: str) -> int:
+    """The offset of a document's first character that is neither blank nor in a comment (-1: none,
+    the document is empty)."""
+    at = 0
+    while True:
+        rest = segment.lstrip(" \t\n") if at == 0 else segment[at:].lstrip(" \t\n")
+        if not rest:
+            return -1
+        at = len(segment) - len(rest)
+        if rest[0] != "#":
+            return at
+        at = segment.find("\n", at) + 1
+        if at == 0:
+            return -1
 
 
 def _segments(text: str) -> list[tuple[int, str]]:
-    """(first line, text) of each non-empty document, split at `---` lines (`---` at the start of
-    a line, then a blank or the line's end)."""
-    out, line, start, counted, newlines = [], 1, 0, 0, 0
+    """(line of its first content, text) of each non-empty document, split at `---` lines (`---` at
+    the start of a line, then a blank or the line's end): the line the careful loader gives it."""
+    out, start, counted, newlines = [], 0, 0, 0
+    line = 1  # of the document's first character
     at = 0 if text.startswith("---") else text.find("\n---") + 1 or -1
     while at >= 0:
         end = at + 3
@@ -462,11 +470,16 @@ def _segments(text: str) -> list[tuple[int, str]]:
             out.append((line, text[start:at]))
             newlines += text.count("\n", counted, at)  # incremental: files hold thousands
             counted = at
-            line = newlines + 2
+            line = newlines + 1  # the next document starts on the separator's line, after `---`
             start = end
         at = text.find("\n---", end) + 1 or -1
     out.append((line, text[start:]))
-    return [(n, seg) for n, seg in out if not _only_comments(seg)]
+    found = []
+    for line, segment in out:
+        first = _first_content(segment)
+        if first >= 0:
+            found.append((line + segment.count("\n", 0, first), segment))
+    return found
 
 
 def _load_rs(decoded: str, source: str, limits: Limits) -> list[Document] | None:

@@ -15,7 +15,7 @@ from . import registry
 from .backends import get_backend
 from .backends.base import DOC, TAG
 from .models import SearchDocument, SearchDocumentTag
-from .query import words
+from .query import tokens
 from .registry import Document
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,15 @@ def _is_vocabulary(word: str) -> bool:
 
 
 def _words(texts: list[str]) -> set[str]:
-    """The words of many texts, as `words` finds them in each, tokenized a hundred texts per call:
+    """The words of many texts, as `tokens` finds them in each (uncapped: the vocabulary filter caps
+    them, once per distinct word instead of once per occurrence), tokenized a hundred texts per call:
     joined by a newline, which no word spans, and the ASCII texts apart from the others so that one
     accented text does not send its neighbours down the slower path. One call per text spent more
     on the call than on the text; one per 5,000-document chunk is slower again (large strings)."""
     found: set[str] = set()
     for group in ([t for t in texts if t.isascii()], [t for t in texts if not t.isascii()]):
         for start in range(0, len(group), WORDS_BATCH):
-            found.update(words("\n".join(group[start : start + WORDS_BATCH])))
+            found.update(tokens("\n".join(group[start : start + WORDS_BATCH])))
     return found
 
 

@@ -39,11 +39,14 @@ def words(text: str) -> list[str]:
     """The tokens a text is searched by: lowercased runs of letters and digits (so "fraud-detector"
     is "fraud" and "detector"; emoji and punctuation vanish). Accents are kept: both backends'
     tokenizers decide how to fold them (FTS5 `remove_diacritics`)."""
+    return [w for w in tokens(text) if len(w) <= MAX_TERM_CHARS]
+
+
+def tokens(text: str) -> list[str]:
+    """`words` without the length cap (for callers that filter what they keep anyway)."""
     if text.isascii():
-        tokens = text.lower().translate(_ASCII_SEPARATORS).split()
-    else:
-        tokens = _WORD.findall(unicodedata.normalize("NFKC", text).lower().replace("_", " "))
-    return [w for w in tokens if len(w) <= MAX_TERM_CHARS]
+        return text.lower().translate(_ASCII_SEPARATORS).split()
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower().replace("_", " "))
 
 
 def normalize(text: str) -> str:

@@ -148,3 +148,35 @@ def test_iterative_structure_check_agrees_with_the_recursive_definition(tree, ma
 
     limits = Limits(10**6, max_depth, 100, max_nodes)
     assert _walk_ok(tree, limits) == _walk_reference(tree, limits)
+
+
+# -- the fast path agrees with the careful loader --------------------------------------------------
+_lines = st.sampled_from([
+    "a: 1", "b: [x, y]", "c:\n  d: 2", "# a comment", "  # indented comment", "", " ", "---", "--- ", "---\t",
+    "----", "---x", "e: '---'", "f: 0 3 * * *", "g: '%'", "h: a...b", "...", "%YAML 1.2", "i: &j 1", "k: *j",
+    "l: [[[[[[[[1]]]]]]]]", "m: !!str 1", "n: 2024-01-01",
+])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_lines, max_size=14).map("\n".join))
+def test_the_fast_path_reads_what_the_careful_loader_reads(text):
+    """Whatever the fast path accepts (document splitting, the checks that send a file down the careful
+    path), it reads as the careful loader does: the same documents, from the same lines."""
+    from catalog.descriptors.loader import load_documents_fast
+
+    fast = load_documents_fast(text, "f.yaml")
+    if fast is None:
+        return
+    careful, errors = load_documents(text, "f.yaml")
+    assert errors == []
+    assert [(d.line, d.data) for d in fast] == [(d.line, d.data) for d in careful]
+
+
+def test_the_fast_path_leaves_risky_files_to_the_careful_loader():
+    from catalog.descriptors.loader import load_documents_fast
+
+    assert load_documents_fast("a: 1\nschedule: 0 3 * * *\n", "f.yaml") is not None  # '*' alone is no alias
+    for text in ("a: &x 1\nb: *x\n", "a: !!python/object:os.system 1\n", "a: [[[[[[[[1]]]]]]]]\n",
+                 "%YAML 1.2\n---\na: 1\n", "a: 1\n...\n", "a:\n" + " " * 61 + "b: 1\n"):
+        assert load_documents_fast(text, "f.yaml") is None, text
