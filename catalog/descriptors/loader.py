@@ -447,7 +447,7 @@ def _first_content(segment: str) -> int:
     the document is empty)."""
     at = 0
     while True:
-        rest = segment.lstrip(" \t\n") if at == 0 else segment[at:].lstrip(" \t\n")
+        rest = segment[at:].lstrip(" \t\n")
         if not rest:
             return -1
         at = len(segment) - len(rest)

@@ -53,11 +53,21 @@ def bulk_write_cache(rows: int, threshold: int = 20_000):
                     checkpoint_in_background(path)
 
 
-# A checkpoint in progress holds SQLite locks whose bookkeeping lives in the library's memory: a
-# process forked meanwhile would inherit it (see portal.core.heartbeat). os.fork() waits for this.
+def forks_wait_for(lock: threading.Lock) -> None:
+    """Make os.fork() (and the pools built on it) take `lock` first, so that no process is forked
+    while a thread holding it is inside SQLite: SQLite keeps its file locks' bookkeeping in the
+    library's memory, and a child would inherit locks nobody will ever release there."""
+    os.register_at_fork(
+        before=lock.acquire,
+        after_in_parent=lock.release,
+        # The child is a copy taken while the forking thread held the lock: free it there too.
+        after_in_child=lock.release,
+    )
+
+
+# Held by a background checkpoint for as long as it runs (see portal.core.heartbeat for the same rule).
 _checkpoint_guard = threading.Lock()
-os.register_at_fork(before=_checkpoint_guard.acquire, after_in_parent=_checkpoint_guard.release,
-                    after_in_child=_checkpoint_guard.release)
+forks_wait_for(_checkpoint_guard)
 _checkpoints: list[threading.Thread] = []
 CHECKPOINT_TRUNCATE_WAIT = 1.0  # seconds
 

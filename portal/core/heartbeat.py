@@ -10,7 +10,7 @@ forked while the heartbeat holds the write lock (`update_or_create` runs in BEGI
 inherits a lock that nobody will ever release in that child. Every write of that pool process
 then waits out the busy timeout and fails with "database is locked", for the rest of its life
 (see docs/governance.md, "Known issues"). Hence `_db_guard`: held for the whole beat, from
-opening the connection to closing it, and taken by `os.fork()` (through `os.register_at_fork`),
+opening the connection to closing it, and taken by `os.fork()` (`portal.core.db.forks_wait_for`),
 so a fork waits until the beat is over and then starts from a process with no SQLite state.
 """
 
@@ -25,6 +25,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from .db import forks_wait_for
+
 log = logging.getLogger("plinth.heartbeat")
 _stop = threading.Event()
 # Held by the heartbeat thread while it touches the database, and by os.fork() in any other thread.
@@ -37,12 +39,7 @@ def _install_fork_guard() -> None:
     global _fork_guard_installed
     if _fork_guard_installed:
         return
-    os.register_at_fork(
-        before=_db_guard.acquire,
-        after_in_parent=_db_guard.release,
-        # The child is a copy taken while the forking thread held the guard: free it there too.
-        after_in_child=_db_guard.release,
-    )
+    forks_wait_for(_db_guard)
     _fork_guard_installed = True
 
 

@@ -31,10 +31,8 @@ def _needing_build(refs: list[str], snapshot: dict) -> list[str]:
     keep = []
     for ref in refs:
         pk, _team, cand = snapshot[ref]
-        annotations = cand.annotations  # most have none, or only others: no per-key lookups then
-        if pk in built or cand.model_card or (
-                annotations and not annotations.keys().isdisjoint(TECHDOCS_ANNOTATIONS)
-                and any(annotations.get(k) for k in TECHDOCS_ANNOTATIONS)):
+        annotations = cand.annotations  # most have none: no per-key lookups then
+        if pk in built or cand.model_card or (annotations and any(annotations.get(k) for k in TECHDOCS_ANNOTATIONS)):
             keep.append(ref)
     return keep
 
