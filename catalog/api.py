@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import defaultdict
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
@@ -14,17 +13,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
-
-from portal.accounts import permissions
 
 from . import selectors, services
 from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
 from .descriptors.validate import validate_entity
 from .filters import EntityFilter
-from .models import Entity, EntityTag, Location, Relation
+from .models import Entity, EntityTag, Location
 
 MAX_LIMIT = 500
 FILTER_FIELDS = {
@@ -67,13 +64,10 @@ def project(doc: dict, fields: list[str]) -> dict:
     return out
 
 
-def relations_for(entities: list[Entity]) -> dict[str, list[dict]]:
-    grouped: dict[str, list[dict]] = defaultdict(list)
-    refs = [e.ref for e in entities]
-    for source, rtype, target in Relation.objects.filter(source_ref__in=refs).values_list(
-            "source_ref", "type", "target_ref").order_by("type", "target_ref"):
-        grouped[source].append({"type": rtype, "targetRef": target})
-    return grouped
+def relations_for(user, entities: list[Entity]) -> dict[str, list[dict]]:
+    """Each entity's relations as the API shows them: only targets the user may see."""
+    return {source: [{"type": rtype, "targetRef": target} for rtype, target in rels]
+            for source, rels in selectors.visible_relations(user, [e.ref for e in entities]).items()}
 
 
 # -- filters ------------------------------------------------------------------------------------
@@ -207,7 +201,7 @@ def entity_list(request):
     page = list(qs.order_by(*API_ORDERS[order]).only(*selectors.LIST_COLUMNS, "uid", "data", "content_hash")[: limit + 1])
     has_more = len(page) > limit
     page = page[:limit]
-    rels = relations_for(page) if not fields or any(f.startswith("relations") for f in fields) else {}
+    rels = relations_for(request.user, page) if not fields or any(f.startswith("relations") for f in fields) else {}
     items = [project(envelope(e, rels.get(e.ref)), fields) for e in page]
     body = {"items": items, "totalItems": total,
             "pageInfo": {"nextCursor": _encode_cursor(page[-1], order) if has_more and page else None}}
@@ -228,7 +222,7 @@ def _entity(request, kind, namespace, name) -> Entity:
 @api_view(["GET"])
 def entity_by_name(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
-    return Response(envelope(entity, relations_for([entity]).get(entity.ref)))
+    return Response(envelope(entity, relations_for(request.user, [entity]).get(entity.ref)))
 
 
 @extend_schema(summary="Relation graph of an entity",
@@ -277,11 +271,6 @@ def location_body(location: Location) -> dict:
                 for e in location.errors.all()[:200]]}
 
 
-def _require_register(user) -> None:
-    if not (permissions.is_platform_admin(user) or permissions.team_ids(user, roles=["member", "maintainer", "admin"])):
-        raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
-
-
 @extend_schema(methods=["GET"], summary="List locations", operation_id="locations_list",
                responses={200: OpenApiTypes.OBJECT})
 @extend_schema(
@@ -299,7 +288,6 @@ def _require_register(user) -> None:
 def locations(request):
     if request.method == "GET":
         return Response({"items": [location_body(loc) for loc in Location.objects.order_by("pk")[:500]]})
-    _require_register(request.user)
     body = LocationInput(data=request.data)
     body.is_valid(raise_exception=True)
     dry = body.validated_data["dryRun"] or request.query_params.get("dryRun", "").lower() in {"1", "true", "yes"}
@@ -308,6 +296,10 @@ def locations(request):
                                           file_roots=settings.PLINTH_CATALOG_FILE_ROOTS, dry_run=dry)
     except DescriptorError as exc:
         raise ValidationError({"target": str(exc)}) from exc
+    except services.OwnershipRefused as exc:
+        return Response({"error": {"status": 403, "message": str(exc),
+                                   "details": {"refused": [e.as_dict() for e in exc.errors]}}},
+                        status=status.HTTP_403_FORBIDDEN)
     summary = plan.summary()
     if dry:
         return Response({"dryRun": True, **summary})
@@ -320,8 +312,6 @@ def locations(request):
 def location_detail(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
     if request.method == "DELETE":
-        if not (permissions.is_platform_admin(request.user) or location.created_by_id == request.user.pk):
-            raise PermissionDenied("Only the user who registered this location, or a platform admin, may unregister it.")
         services.location_unregister(location=location, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
     return Response(location_body(location))
@@ -334,7 +324,6 @@ def location_detail(request, pk: int):
 )
 @api_view(["POST"])
 def refresh(request):
-    _require_register(request.user)
     ref = str(request.data.get("entityRef", "")).strip().lower()[:200]
     entity = selectors.visible_entities(request.user).filter(ref=ref).select_related("location").first()
     if entity is None:

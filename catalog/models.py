@@ -26,6 +26,9 @@ class Location(models.Model):
     type = models.CharField(max_length=8, choices=LocationType.choices)
     target = models.CharField(max_length=2000, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Registered by the system or a platform admin: its descriptors may name any owner, also when
+    # refreshed later (portal.accounts.permissions.location_is_org_wide).
+    org_wide = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     next_refresh_at = models.DateTimeField(null=True, blank=True, db_index=True)

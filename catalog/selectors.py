@@ -155,6 +155,30 @@ def relations_of(entity: Entity) -> list[Relation]:
     return list(Relation.objects.filter(source_ref=entity.ref).order_by("type", "target_ref"))
 
 
+def hidden_refs(user, refs: set[str], visible: set[str]) -> set[str]:
+    """Of `refs` not in `visible` (already found visible by the caller), those that name an entity the
+    user may not see. A relation to one of them is dropped; a relation to a ref that names no entity
+    at all stays (flagged missing): it says only what the source's own descriptor says."""
+    rest = refs - visible
+    if not rest or permissions.is_platform_admin(user):  # (excluding an empty Q would exclude nothing)
+        return set()
+    return set(Entity.objects.filter(ref__in=rest).exclude(permissions.visible_q(user)).values_list("ref", flat=True))
+
+
+def visible_relations(user, source_refs: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Outgoing (type, target ref) of each source, ordered, without targets the user may not see:
+    the one rule for every relation list (pages, graph, API bodies)."""
+    rows = list(Relation.objects.filter(source_ref__in=source_refs).values_list(
+        "source_ref", "type", "target_ref").order_by("source_ref", "type", "target_ref"))
+    targets = {t for _, _, t in rows}
+    hidden = hidden_refs(user, targets, set()) if targets else set()
+    grouped: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for source, rtype, target in rows:
+        if target not in hidden:
+            grouped[source].append((rtype, target))
+    return grouped
+
+
 def relation_graph(user, entity: Entity, depth: int = 1, max_nodes: int = 80) -> dict:
     """Nodes and edges around an entity, breadth-first, hiding what the user may not see."""
     depth = max(1, min(depth, 4))
@@ -169,7 +193,7 @@ def relation_graph(user, entity: Entity, depth: int = 1, max_nodes: int = 80) ->
         targets = {t for _, _, t in rels}
         found = {e.ref: e for e in visible_entities(user).filter(ref__in=targets | set(frontier)).only(
             "ref", "kind", "kind_key", "namespace", "name", "title")}
-        hidden = set(Entity.objects.filter(ref__in=targets - set(found)).values_list("ref", flat=True))
+        hidden = hidden_refs(user, targets, set(found))
         next_frontier = []
         for source, rtype, target in rels:
             if target in hidden:
@@ -198,13 +222,18 @@ def related_entities(user, entity: Entity) -> dict[str, list[dict]]:
     targets = {r.target_ref for r in rels}
     found = {e.ref: e for e in visible_entities(user).filter(ref__in=targets).only(
         "ref", "kind", "kind_key", "namespace", "name", "title", "lifecycle", "visibility")}
-    hidden = set(Entity.objects.filter(ref__in=targets - set(found)).values_list("ref", flat=True))
+    hidden = hidden_refs(user, targets, set(found))
     grouped: dict[str, list[dict]] = defaultdict(list)
     for r in rels:
         if r.target_ref in hidden:
             continue
         grouped[r.type].append({"ref": r.target_ref, "entity": found.get(r.target_ref)})
     return dict(grouped)
+
+
+def location_owner_team_ids(location) -> set[int | None]:
+    """The teams owning a location's entities (None for unowned ones), for location rules."""
+    return set(Entity.objects.filter(location=location).values_list("owner_team_id", flat=True).distinct())
 
 
 def entity_errors(entity: Entity) -> list[ProcessingError]:

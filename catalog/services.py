@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal.accounts import permissions
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
 from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuids
 
-from . import facets, signals
+from . import facets, selectors, signals
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import INVERSE
 from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult
@@ -43,11 +45,12 @@ class Plan:
     removed: list[tuple[int, str]] = field(default_factory=list)  # (entity id, ref)
     kept_with_errors: list[tuple[int, str]] = field(default_factory=list)
     conflicts: list[DescriptorError] = field(default_factory=list)
+    refused: list[DescriptorError] = field(default_factory=list)  # not the registrant's to claim
     created: bool = False
 
     @property
     def errors(self) -> list[DescriptorError]:
-        return self.read.errors + self.conflicts
+        return self.read.errors + self.conflicts + self.refused
 
     def summary(self) -> dict:
         return {
@@ -61,6 +64,17 @@ class Plan:
         }
 
 
+class OwnershipRefused(PermissionDenied):
+    """A new registration names owners (or organisation kinds) its registrant may not claim: nothing
+    is stored, and every refused descriptor is listed."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.errors = plan.refused
+        super().__init__(f"Nothing was registered: {len(plan.refused)} descriptor(s) name owners you may not claim. "
+                         + " ".join(str(e) for e in plan.refused[:5]))
+
+
 def _chunks(items: list, size: int = CHUNK):
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -70,9 +84,13 @@ class _Planner:
     """Compares candidates with the catalog, batch by batch as they are read, into `plan`; writes
     nothing."""
 
-    def __init__(self, reader: Reader, location: Location | None):
+    def __init__(self, reader: Reader, location: Location | None, claims: permissions.OwnerClaims):
         self.plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result,
                          created=location is None)
+        self.claims = claims
+        # owner ref -> team id, for the claims check (org-wide reads check nothing: no lookup).
+        self.team_of: dict[str, int] = {} if claims.org_wide else {
+            f"group:default/{name}": pk for pk, name in Team.objects.values_list("id", "name")}
         self.existing_here: dict[str, tuple[int, str, str]] = {}
         if location is not None:
             for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
@@ -84,34 +102,52 @@ class _Planner:
         plan, location = self.plan, self.plan.location
         added: list[Candidate] = []
         changed: list[tuple[int, Candidate]] = []
-        elsewhere: dict[str, tuple[int, int | None]] = {}
-        for pk, ref, loc_id in _select_by_refs(
-                ["id", "ref", "location_id"], [c.ref for c in candidates if c.ref not in self.existing_here]):
-            elsewhere[ref] = (pk, loc_id)
+        elsewhere: dict[str, tuple[int, int | None, int | None]] = {}
+        for pk, ref, loc_id, team_id in _select_by_refs(
+                ["id", "ref", "location_id", "owner_team_id"],
+                [c.ref for c in candidates if c.ref not in self.existing_here]):
+            elsewhere[ref] = (pk, loc_id, team_id)
         claimed_by = {loc.pk: loc.target for loc in Location.objects.filter(
-            pk__in={loc_id for _pk, loc_id in elsewhere.values() if loc_id})}
+            pk__in={loc_id for _pk, loc_id, _team in elsewhere.values() if loc_id})}
+        claims = None if self.claims.org_wide else self.claims
         for cand in candidates:
             ref = cand.ref
             if ref in self.existing_here:
                 pk, digest, _ = self.existing_here[ref]
                 if digest == cand.content_hash:
                     plan.unchanged.append(ref)
-                else:
+                elif not self._refused(cand, claims):
                     changed.append((pk, cand))
             elif ref in elsewhere:
-                pk, loc_id = elsewhere[ref]
+                pk, loc_id, team_id = elsewhere[ref]
                 if loc_id is not None and (location is None or loc_id != location.pk):
                     plan.conflicts.append(DescriptorError(
                         f"Entity {ref} is already registered by location '{claimed_by.get(loc_id, loc_id)}'; "
                         f"rejected from '{plan.target}'.",
                         source=cand.source, line=cand.line, field="metadata.name"))
-                else:  # an entity known only from MLflow, or an orphan: the descriptor adopts it
+                elif claims is not None and not claims.may_take_over(team_id):
+                    plan.refused.append(DescriptorError(
+                        f"Entity {ref} exists already (from MLflow, or orphaned) and belongs to a team in which "
+                        "you may not edit; rejected.", source=cand.source, line=cand.line, field="metadata.name"))
+                elif not self._refused(cand, claims):  # known only from MLflow, or an orphan: adopted
                     changed.append((pk, cand))
-            else:
+            elif not self._refused(cand, claims):
                 added.append(cand)
         plan.added += added
         plan.changed += changed
         return added, changed
+
+    def _refused(self, cand: Candidate, claims: permissions.OwnerClaims | None) -> bool:
+        """Whether the registration may not store this descriptor (the refusal joins the plan's errors)."""
+        if claims is None:
+            return False
+        owner = cand.row["owner_ref"]
+        reason = claims.refusal(cand.kind_key, owner, self.team_of.get(owner))
+        if reason is not None:
+            self.plan.refused.append(DescriptorError(
+                f"{cand.ref}: {reason}; rejected.", source=cand.source, line=cand.line,
+                field="kind" if cand.kind_key in permissions.ORG_KINDS else "spec.owner"))
+        return reason is not None
 
     def finish(self) -> None:
         """What the read no longer has: removed, or kept when its file could not be read."""
@@ -129,10 +165,11 @@ class _Planner:
 
 
 def location_plan(*, target: str, file_roots: list[str] | None, location: Location | None = None,
-                  reader: Reader | None = None) -> Plan:
-    """Read a location and compare it with the catalog. Writes nothing."""
+                  reader: Reader | None = None, claims: permissions.OwnerClaims | None = None) -> Plan:
+    """Read a location and compare it with the catalog. Writes nothing. Descriptors that `claims`
+    (by default: anything) do not allow are refused into the plan's errors."""
     reader = reader or _reader(target, file_roots, location)
-    planner = _Planner(reader, location)
+    planner = _Planner(reader, location, claims or permissions.OwnerClaims(org_wide=True))
     reader.read()
     planner.take(list(reader.result.candidates.values()))
     planner.finish()
@@ -286,7 +323,8 @@ class _Apply:
         self.plan, self.actor, self.orphan_strategy = plan, actor, orphan_strategy
         self.now = timezone.now()
         self.location = plan.location or Location.objects.create(
-            type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None)
+            type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None,
+            org_wide=permissions.location_is_org_wide(actor))
         self.teams: dict[str, int] = {}
         self.before: tuple[list, list] = ([], [])  # cube rows of changed or deleted entities, read before the write
         # Cube rows of the written entities, counted batch by batch as written (with each batch's teams:
@@ -465,25 +503,55 @@ def _gc_paused():
 
 
 def location_register(*, target: str, actor, file_roots: list[str] | None, dry_run: bool = False) -> Plan:
-    """Register a new location (or re-read an existing one with the same target)."""
+    """Register a new location (or re-read an existing one with the same target). `actor` None is
+    the system (management commands, the demo loader): org-wide. A user needs the edit right in a
+    team, may re-read another's location only where `may_refresh_location` allows, and stores only
+    descriptors their `owner_claims` allow: a new location with any refused descriptor is not stored
+    at all (`OwnershipRefused`); a re-read keeps the stored version of a refused entity."""
     target = target.strip()
     existing = Location.objects.filter(target=target).first()
-    return _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor, store=not dry_run)
+    if actor is not None:
+        if not permissions.may_register_locations(actor):
+            raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
+        if existing is not None and not dry_run and not permissions.may_refresh_location(
+                actor, existing, selectors.location_owner_team_ids(existing)):
+            raise PermissionDenied(f"'{target}' is registered already, and you may not refresh it: its "
+                                   "registrant, the teams owning its entities and platform admins may.")
+    return _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
+                           claims=permissions.owner_claims(actor), store=not dry_run)
 
 
 def location_refresh(*, location: Location, actor=None) -> Plan:
-    return _read_and_store(target=location.target, file_roots=None, location=location, actor=actor)
+    """Read a location again, with its registrant's claims (whoever asks). `actor` None: the system
+    (the scheduled refresh, management commands)."""
+    if actor is not None and not permissions.may_refresh_location(
+            actor, location, selectors.location_owner_team_ids(location)):
+        raise PermissionDenied("Only the registrant, members of the teams owning its entities and platform admins "
+                               "may refresh this location.")
+    return _read_and_store(target=location.target, file_roots=None, location=location, actor=actor,
+                           claims=_registrant_claims(location))
 
 
-def _read_and_store(*, target: str, file_roots, location: Location | None, actor, store: bool = True) -> Plan:
+def _registrant_claims(location: Location) -> permissions.OwnerClaims:
+    if location.org_wide:
+        return permissions.OwnerClaims(org_wide=True)
+    if location.created_by_id is None:  # the registrant's account was deleted: nothing may change
+        return permissions.OwnerClaims(org_wide=False)
+    return permissions.owner_claims(location.created_by)
+
+
+def _read_and_store(*, target: str, file_roots, location: Location | None, actor,
+                    claims: permissions.OwnerClaims, store: bool = True) -> Plan:
     with _gc_paused():
         reader = _reader(target, file_roots, location)
         if store and reader.start_processes():
             try:
-                return _stream(reader, location, actor)
+                return _stream(reader, location, actor, claims)
             finally:
                 reader.stop_processes()
-        plan = location_plan(target=target, file_roots=file_roots, location=location, reader=reader)
+        plan = location_plan(target=target, file_roots=file_roots, location=location, reader=reader, claims=claims)
+        if store and location is None and plan.refused:
+            raise OwnershipRefused(plan)
         if store:
             with bulk_write_cache(len(plan.added) + len(plan.changed)):
                 plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
@@ -500,11 +568,11 @@ BULK_LOAD_TABLES = [Entity._meta.db_table, Relation._meta.db_table, EntityTag._m
 BULK_LOAD_KEEP = ("entity_owner_name",)
 
 
-def _stream(reader: Reader, location: Location | None, actor) -> Plan:
+def _stream(reader: Reader, location: Location | None, actor, claims: permissions.OwnerClaims) -> Plan:
     """Read and store at once: a location read by several processes is written batch by batch while
     they go on reading, in one transaction (a quarter-million entities: the writes overlap the reads
     instead of following them). Forked before the transaction opens (see `Reader.start_processes`)."""
-    planner = _Planner(reader, location)
+    planner = _Planner(reader, location, claims)
     plan = planner.plan
     # The size is known only once read; streaming means many files: the large-write cache.
     with bulk_write_cache(STREAM_BATCH, threshold=0), transaction.atomic():
@@ -513,12 +581,19 @@ def _stream(reader: Reader, location: Location | None, actor) -> Plan:
             apply.bulk_load = DeferredIndexes(BULK_LOAD_TABLES, keep=BULK_LOAD_KEEP)
         reader.read(on_candidates=lambda batch: apply.write(*planner.take(batch)), batch=STREAM_BATCH)
         planner.finish()
+        if location is None and plan.refused:
+            raise OwnershipRefused(plan)  # rolls the streamed batches back
         plan.location = apply.finish()
     return plan
 
 
 @transaction.atomic
 def location_unregister(*, location: Location, actor) -> list[str]:
+    """Delete a location and its entities. `actor` None: the system."""
+    if actor is not None and not permissions.may_unregister_location(
+            actor, location, selectors.location_owner_team_ids(location)):
+        raise PermissionDenied("Only the registrant, maintainers of every team owning its entities and platform "
+                               "admins may unregister this location.")
     ids_refs = list(Entity.objects.filter(location=location).values_list("id", "ref"))
     refs = [ref for _, ref in ids_refs]
     target, pk = location.target, location.pk

@@ -161,14 +161,9 @@ def entity_star(request, kind: str, namespace: str, name: str):
     return redirect(entity.get_absolute_url())
 
 
-def _may_register(user) -> bool:
-    return permissions.is_platform_admin(user) or bool(
-        permissions.team_ids(user, roles=["member", "maintainer", "admin"]))
-
-
 @require_http_methods(["GET", "POST"])
 def location_register(request):
-    if not _may_register(request.user):
+    if not permissions.may_register_locations(request.user):
         raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
     form = LocationForm(request.POST or None)
     plan = None
@@ -183,6 +178,9 @@ def location_register(request):
         except DescriptorError as exc:
             form.add_error("target", exc.message)
             status = 400
+        except services.OwnershipRefused as exc:
+            form.add_error("target", "Nothing was registered: these descriptors name owners you may not claim.")
+            plan, status = exc.plan, 403
         else:
             if confirm:
                 messages.success(request, f"Registered {plan.target}: {len(plan.added)} added, "
@@ -207,20 +205,24 @@ def location_detail(request, pk: int):
         "entities": entities[:200],
         "entity_total": entities.count(),
         "errors": location.errors.all()[:200],
-        "may_unregister": _may_unregister(request.user, location),
+        **_location_rights(request.user, location),
     }
     return render(request, "catalog/location_detail.html", context)
 
 
-def _may_unregister(user, location: Location) -> bool:
-    return permissions.is_platform_admin(user) or (location.created_by_id == user.pk)
+def _location_rights(user, location: Location) -> dict:
+    """What the location page offers (the services enforce the same rules)."""
+    owners = selectors.location_owner_team_ids(location)
+    return {"may_unregister": permissions.may_unregister_location(user, location, owners),
+            "may_refresh": permissions.may_refresh_location(user, location, owners)}
 
 
 @require_http_methods(["GET", "POST"])
 def location_unregister(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
-    if not _may_unregister(request.user, location):
-        raise PermissionDenied("Only the user who registered this location, or a platform admin, may unregister it.")
+    if not _location_rights(request.user, location)["may_unregister"]:
+        raise PermissionDenied("Only the registrant, maintainers of every team owning its entities and platform "
+                               "admins may unregister this location.")
     if request.method == "POST":
         refs = services.location_unregister(location=location, actor=request.user)
         messages.success(request, f"Unregistered {location.target}; removed {len(refs)} entities.")
@@ -233,8 +235,6 @@ def location_unregister(request, pk: int):
 @require_POST
 def location_refresh(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
-    if not _may_register(request.user):
-        raise PermissionDenied("Refreshing needs the member role (or higher) in a team.")
     plan = services.location_refresh(location=location, actor=request.user)
     messages.success(request, f"Refreshed: {len(plan.added)} added, {len(plan.changed)} changed, "
                               f"{len(plan.removed)} removed, {len(plan.errors)} errors.")

@@ -4,11 +4,17 @@ Objects that belong to a team carry `owner_team` (a Team or None) and `visibilit
 (internal: every signed-in user may read it; private: only its team). Reads go through
 `visible_q`/`filter_visible`; writes through `can`/`require`. A private object of another
 team is reported exactly like a missing one (`Http404`), never as 403.
+
+Every other rule of the portal is a named function below, grouped by the app whose service calls
+it (catalog, governance, scaffolder, accounts, admin-only reads). Services call them, so views,
+the API, management commands and tasks cannot disagree; pages call the same functions only to
+decide what to offer. docs/security.md lists each rule with the service that enforces it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -114,3 +120,195 @@ def require(user: Any, action: Action | str, obj: Owned) -> None:
         raise Http404("No such object")
     if Action(action) != Action.VIEW and not can(user, action, obj):
         raise PermissionDenied(f"You may not {Action(action).value} this object")
+
+
+def roles_allowing(action: Action | str) -> tuple[str, ...]:
+    """The team roles whose rights include the action (e.g. who reviews, who may edit)."""
+    action = Action(action)
+    return tuple(role for role, actions in ROLE_ACTIONS.items() if action in actions)
+
+
+def _active(user: Any) -> bool:
+    return bool(user and user.is_authenticated and user.is_active)
+
+
+# -- catalog: locations and ownership claims ---------------------------------------------------
+
+
+def may_register_locations(user: Any) -> bool:
+    """Register a location at all: the edit right in at least one team (what each entity may claim
+    as its owner is checked per entity, by `OwnerClaims`)."""
+    return is_platform_admin(user) or bool(team_ids(user, roles=roles_allowing(Action.EDIT)))
+
+
+def may_refresh_location(user: Any, location: Any, owner_team_ids: Iterable[int | None]) -> bool:
+    """Refresh now: its registrant, a platform admin, or anyone with the edit right on a team that
+    owns one of its entities (`owner_team_ids`). A refresh reads the registered target again with
+    the registrant's claims, so it can only ever restore what the registrant may claim."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user) or location.created_by_id == user.pk:
+        return True
+    return any(tid and can_on_team(user, Action.EDIT, tid) for tid in owner_team_ids)
+
+
+def may_unregister_location(user: Any, location: Any, owner_team_ids: Iterable[int | None]) -> bool:
+    """Unregister (which deletes its entities): its registrant, a platform admin, or someone with the
+    delete right (maintainer, admin) on every team that owns its entities."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user) or location.created_by_id == user.pk:
+        return True
+    owners = set(owner_team_ids)
+    return bool(owners) and None not in owners and all(can_on_team(user, Action.DELETE, t) for t in owners)
+
+
+ORG_KINDS = frozenset({"group", "user"})  # descriptors that shape the organisation (teams, members)
+
+
+@dataclass(frozen=True)
+class OwnerClaims:
+    """What one registration or refresh may store, decided once for the whole read.
+
+    `org_wide`: anything (a platform admin, the system — management commands, the demo loader, org
+    sync — or a location recorded as org-wide). Otherwise an entity's owner must be a team in
+    `team_ids` (where the claimant has the edit right) or the claimant themselves, and Group and
+    User descriptors are refused: a Group creates a portal team."""
+
+    org_wide: bool
+    team_ids: frozenset[int] = frozenset()
+    user_ref: str = ""
+
+    def refusal(self, kind_key: str, owner_ref: str, owner_team_id: int | None) -> str | None:
+        """Why this descriptor may not be stored, or None."""
+        if self.org_wide:
+            return None
+        if kind_key in ORG_KINDS:
+            return (f"{kind_key.capitalize()} descriptors shape the organisation (a Group creates a team): "
+                    "only platform admins and org sync may register them")
+        if not owner_ref or (owner_team_id is not None and owner_team_id in self.team_ids):
+            return None
+        if owner_ref == self.user_ref:
+            return None
+        if owner_team_id is None and not owner_ref.startswith("user:"):
+            return (f"owner '{owner_ref}' is not a portal team; ask a platform admin to create the team, "
+                    "or name a team in which you are a member, maintainer or admin")
+        return (f"owner '{owner_ref}': you may only register entities owned by a team in which you are "
+                "a member, maintainer or admin (or by yourself)")
+
+    def may_take_over(self, owner_team_id: int | None) -> bool:
+        """Adopt an entity that exists without a location (known from MLflow, or an orphan)."""
+        return self.org_wide or owner_team_id is None or owner_team_id in self.team_ids
+
+
+def owner_claims(user: Any, *, org_wide: bool = False) -> OwnerClaims:
+    """The claims of a registration by `user` (None: the system). `org_wide` for a location recorded
+    as org-wide (see `location_is_org_wide`)."""
+    if org_wide or user is None or is_platform_admin(user):
+        return OwnerClaims(org_wide=True)
+    if not _active(user):
+        return OwnerClaims(org_wide=False)
+    return OwnerClaims(org_wide=False, team_ids=frozenset(team_ids(user, roles=roles_allowing(Action.EDIT))),
+                       user_ref=f"user:default/{user.get_username().lower()}")
+
+
+def location_is_org_wide(registrant: Any) -> bool:
+    """Whether a new location is org-wide: registered by the system, or by a platform admin while
+    `PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE` is on. Its refreshes then store whatever owners its
+    descriptors name (an org's central catalog repository); other locations are refreshed with
+    their registrant's current claims."""
+    from django.conf import settings
+
+    if registrant is None:
+        return True
+    return is_platform_admin(registrant) and settings.PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE
+
+
+def editable_team_ids(user: Any) -> list[int] | None:
+    """Teams the user may create or register things for (None: every team, for platform admins)."""
+    if is_platform_admin(user):
+        return None
+    return team_ids(user, roles=roles_allowing(Action.EDIT))
+
+
+def may_create_for_team(user: Any, team_id: int | None) -> bool:
+    """Scaffolder runs and other creations on behalf of a team (None: on the user's own behalf)."""
+    if not _active(user):
+        return False
+    return team_id is None or can_on_team(user, Action.EDIT, team_id)
+
+
+# -- governance ---------------------------------------------------------------------------------
+
+REVIEW_ROLES = roles_allowing(Action.REVIEW)
+
+
+def review_team_ids(user: Any) -> list[int]:
+    return team_ids(user, roles=REVIEW_ROLES)
+
+
+def visible_requests_q(user: Any) -> Q:
+    """Approval requests the user may see: those whose target the user may see, their own, and those
+    routed to a team in which they review."""
+    if is_platform_admin(user):
+        return Q()
+    if not _active(user):
+        return Q(pk__in=[])
+    return visible_q(user) | Q(requester=user) | Q(stages__teams__in=review_team_ids(user))
+
+
+def may_review_for(user: Any, stage_team_ids: Iterable[int]) -> bool:
+    """Decide on a stage routed to these teams (separation of duties is checked apart)."""
+    return _active(user) and any(can_on_team(user, Action.REVIEW, tid) for tid in stage_team_ids)
+
+
+def separation_of_duties_forbids(user: Any, request: Any) -> bool:
+    """Nobody decides on their own request; binds platform admins too."""
+    return request.requester_id == user.pk
+
+
+def may_request_for_team(user: Any, team_id: int) -> bool:
+    """Ask for something on behalf of a team (e.g. access to a dataset for it)."""
+    return _active(user) and can_on_team(user, Action.REQUEST, team_id)
+
+
+def may_withdraw_request(user: Any, request: Any) -> bool:
+    return _active(user) and request.requester_id == user.pk
+
+
+def may_retry_execution(user: Any, request: Any, *, reviews_it: bool) -> bool:
+    return _active(user) and (request.requester_id == user.pk or reviews_it or is_platform_admin(user))
+
+
+# -- scaffolder ---------------------------------------------------------------------------------
+
+
+def visible_runs_q(user: Any) -> Q:
+    """A run is private: its creator, the team it was created for, and platform admins."""
+    if not _active(user):
+        return Q(pk__in=[])
+    if is_platform_admin(user):
+        return Q()
+    return Q(created_by=user) | visible_q(user)
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def may_manage_token(user: Any, token: Any) -> bool:
+    """Tokens are personal: only their owner lists or revokes them (admins revoke through the admin
+    site, which is audited separately)."""
+    return _active(user) and token.user_id == user.pk
+
+
+# -- admin-only reads ---------------------------------------------------------------------------
+
+
+def may_read_audit(user: Any) -> bool:
+    """The audit trail (pages, API, exports) is for platform admins."""
+    return is_platform_admin(user)
+
+
+def may_see_analytics(user: Any) -> bool:
+    """Per-user analytics (search queries, usage): platform admins only."""
+    return is_platform_admin(user)

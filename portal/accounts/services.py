@@ -8,11 +8,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from portal.core.audit import audit_record
 
-from . import tokens
+from . import permissions, signals, tokens
 from .models import APIToken, LoginFailure, Membership, Role, Team
 
 User = get_user_model()
@@ -26,9 +27,7 @@ def team_create(*, name: str, title: str = "", description: str = "", actor=None
     team.full_clean()
     team.save()
     audit_record(actor=actor, action="team.create", target=f"team:{name}", after={"title": title})
-    from catalog.services import refresh_owner_teams
-
-    refresh_owner_teams(team)
+    signals.team_created.send(sender=Team, team=team)  # the catalog gives it the entities naming it
     return team
 
 
@@ -89,6 +88,9 @@ def token_create(*, user, name: str, expires_in_days: int | None = None) -> tupl
 
 @transaction.atomic
 def token_revoke(*, token: APIToken, actor) -> APIToken:
+    """Revoke a personal token. Another user's token answers like a missing one."""
+    if not permissions.may_manage_token(actor, token):
+        raise Http404("No such token")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from catalog.models import ModelVersion
+from portal.accounts import permissions
 from portal.accounts.models import Membership
+from portal.core.models import AuditEvent
 
 from .models import ApprovalRequest, Decision, OutboxMessage, Stage, StageState, State
-from .services import REVIEW_ROLES, visible_requests_q
 
 
 def visible_requests(user) -> QuerySet[ApprovalRequest]:
     return ApprovalRequest.objects.filter(
-        pk__in=ApprovalRequest.objects.filter(visible_requests_q(user)).values("pk")
+        pk__in=ApprovalRequest.objects.filter(permissions.visible_requests_q(user)).values("pk")
     )
 
 
 def awaiting_q(user) -> Q:
     """In review, the active stage routed to a team where the user reviews, not theirs, not voted yet."""
-    reviewer_teams = Membership.objects.filter(user=user, role__in=REVIEW_ROLES).values("team_id")
+    reviewer_teams = Membership.objects.filter(user=user, role__in=permissions.REVIEW_ROLES).values("team_id")
     active = Stage.objects.filter(request=OuterRef("pk"), state=StageState.ACTIVE, teams__in=reviewer_teams)
     voted = Decision.objects.filter(request=OuterRef("pk"), user=user)
     return Q(Exists(active), state=State.IN_REVIEW) & ~Q(requester=user) & ~Q(Exists(voted))
@@ -84,3 +86,34 @@ def metrics_comparison(req: ApprovalRequest) -> dict:
         delta = round(new - old, 4) if isinstance(new, int | float) and isinstance(old, int | float) else None
         table.append({"name": name, "candidate": new, "champion": old, "delta": delta})
     return {"candidate": candidate, "champion": holder, "rows": table}
+
+
+def audit_events(user, params) -> tuple[QuerySet[AuditEvent], dict]:
+    """Audit events matching `params`, oldest first, and the filter errors: the one read of the audit
+    trail, shared by its page, its exports and the API (platform admins only: others get 403)."""
+    if not permissions.may_read_audit(user):
+        raise PermissionDenied("The audit trail is readable by platform admins.")
+    qs = AuditEvent.objects.all().order_by("seq")
+    errors = {}
+    if params.get("actor"):
+        qs = qs.filter(actor=params["actor"])
+    if params.get("action"):
+        qs = qs.filter(action__startswith=params["action"])
+    if params.get("target"):
+        qs = qs.filter(target=params["target"])
+    if params.get("q"):
+        qs = qs.filter(Q(target__icontains=params["q"]) | Q(action__icontains=params["q"]))
+    for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
+        if params.get(name):
+            qs = qs.filter(**{lookup: params[name]})
+    if params.get("after"):
+        try:
+            qs = qs.filter(seq__gt=int(params["after"]))
+        except ValueError:
+            errors["after"] = "a sequence number"
+    if params.get("request"):
+        try:
+            qs = qs.filter(target=f"approval-request:{int(params['request'])}")
+        except ValueError:
+            errors["request"] = "an approval request id"
+    return qs, errors

@@ -19,13 +19,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.utils import timezone
 
 from catalog.models import Entity, ModelVersion
 from portal.accounts import permissions
-from portal.accounts.models import Membership, Role, Team
+from portal.accounts.models import Membership, Team
 from portal.core.audit import audit_record
 
 from . import conf, gate_input, outbox, policy, workflows
@@ -58,7 +58,7 @@ KINDS = {
     ActionType.MARK_PRODUCTION: {"model", "pipeline"},
     ActionType.GRANT_ACCESS: {"dataset", "featureset"},
 }
-REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
+REVIEW_ROLES = permissions.REVIEW_ROLES  # who reviews is the permission module's rule
 
 
 class GovernanceError(Exception):
@@ -163,15 +163,7 @@ def _audit(
     )
 
 
-def visible_requests_q(user) -> Q:
-    """Requests the user may see: those whose target the user may see, their own, and those routed
-    to a team in which they review."""
-    if permissions.is_platform_admin(user):
-        return Q()
-    if not (user and user.is_authenticated):
-        return Q(pk__in=[])
-    review_teams = permissions.team_ids(user, roles=REVIEW_ROLES)
-    return permissions.visible_q(user) | Q(requester=user) | Q(stages__teams__in=review_teams)
+visible_requests_q = permissions.visible_requests_q
 
 
 def get_visible(user, request_id: int) -> ApprovalRequest:
@@ -188,10 +180,7 @@ def eligible_reviewers(stage: Stage, exclude_user_ids: set[int]):
 
 
 def may_review_stage(user, stage: Stage) -> bool:
-    return any(
-        permissions.can_on_team(user, permissions.Action.REVIEW, tid)
-        for tid in stage.teams.values_list("pk", flat=True)
-    )
+    return permissions.may_review_for(user, stage.teams.values_list("pk", flat=True))
 
 
 # -- create -------------------------------------------------------------------------------------
@@ -220,7 +209,7 @@ def _validate(actor, action: str, ref: str, params: dict) -> _Target:
         team = Team.objects.filter(name=str(params.get("team", ""))).first()
         if team is None:
             raise InvalidRequest("params.team: no such team")
-        if not permissions.can_on_team(actor, permissions.Action.REQUEST, team.pk):
+        if not permissions.may_request_for_team(actor, team.pk):
             raise PermissionDenied(f"You may not request access for team {team.name}")
         return _Target(
             entity,
@@ -450,7 +439,7 @@ def request_decide(
         comment, "comment", required=decision in (DecisionKind.REJECT, DecisionKind.REQUEST_CHANGES)
     )
     visible = get_visible(actor, request_id)  # 404 before anything else when the user may not see it
-    if visible.requester_id == actor.pk:
+    if permissions.separation_of_duties_forbids(actor, visible):
         # Separation of duties binds everyone, platform admins included. The refusal itself is audited.
         with transaction.atomic():
             _audit(
@@ -476,7 +465,7 @@ def _decide(
         raise Conflict(
             f"The request is {req.get_state_display().lower()}; it takes no more decisions.", state=req.state
         )
-    if req.requester_id == actor.pk:
+    if permissions.separation_of_duties_forbids(actor, req):
         raise PermissionDenied("Separation of duties: you cannot decide on your own request.")
     stage = Stage.objects.get(request=req, index=req.current_stage)
     if not may_review_stage(actor, stage):
@@ -540,7 +529,7 @@ def _decide(
 def request_withdraw(*, actor, request_id: int, remote_addr: str | None = None) -> ApprovalRequest:
     get_visible(actor, request_id)
     req = _locked(request_id)
-    if req.requester_id != actor.pk:
+    if not permissions.may_withdraw_request(actor, req):
         raise PermissionDenied("Only the requester can withdraw a request.")
     if req.state not in (State.DRAFT, State.PENDING, State.IN_REVIEW, State.EXECUTION_FAILED):
         raise Conflict(
@@ -571,7 +560,7 @@ def request_retry_execution(*, actor, request_id: int, remote_addr: str | None =
     """Execution failed (e.g. MLflow down for longer than the retries): try again."""
     visible = get_visible(actor, request_id)
     reviewer = any(may_review_stage(actor, s) for s in visible.stages.all())
-    if not (visible.requester_id == actor.pk or reviewer or permissions.is_platform_admin(actor)):
+    if not permissions.may_retry_execution(actor, visible, reviews_it=reviewer):
         raise PermissionDenied("Only the requester, a reviewer or an admin can retry the execution.")
     req = _locked(request_id)
     if req.state != State.EXECUTION_FAILED:

@@ -370,6 +370,7 @@ def _published_checkout(ctx: ActionContext, url: str) -> Path:
 def catalog_register(ctx: ActionContext) -> dict:
     from catalog import services as catalog_services
     from catalog.descriptors.errors import DescriptorError
+    from portal.accounts import permissions
 
     info_url = ctx.input.get("catalogInfoUrl")
     if info_url:
@@ -389,14 +390,14 @@ def catalog_register(ctx: ActionContext) -> dict:
     if not target.is_file():
         raise ActionError(f"{target.name} was not found in the published repository")
     try:
-        plan = catalog_services.location_plan(target=str(target), file_roots=[str(conf.publish_root())])
+        plan = catalog_services.location_plan(target=str(target), file_roots=[str(conf.publish_root())],
+                                              claims=permissions.owner_claims(ctx.user))
     except DescriptorError as exc:
         raise ActionError(f"catalog: {exc}") from exc
-    if plan.errors:
+    if plan.errors:  # invalid, or naming an owner the user may not claim (checked again on register)
         raise ActionError(
-            "the generated catalog-info.yaml is invalid: " + "; ".join(str(e) for e in plan.errors[:10])
+            "the generated catalog-info.yaml cannot be registered: " + "; ".join(str(e) for e in plan.errors[:10])
         )
-    _check_owner_teams(ctx, plan)
     plan = catalog_services.location_register(
         target=str(target), actor=ctx.user, file_roots=[str(conf.publish_root())]
     )
@@ -415,21 +416,6 @@ def _main_ref(refs: list[str]) -> str:
             if ref.startswith(prefix):
                 return ref
     return next((r for r in refs if not r.startswith("location:")), refs[0] if refs else "")
-
-
-def _check_owner_teams(ctx: ActionContext, plan) -> None:
-    """Entities may only be registered for teams the user may edit (the catalog does not check this)."""
-    from portal.accounts.models import Team
-    from portal.accounts.permissions import Action, can_on_team
-
-    owners = {str((c.data.get("spec") or {}).get("owner") or "") for c in plan.added}
-    for owner in sorted(o for o in owners if o):
-        name = owner.split("/")[-1].split(":")[-1].lower()
-        if owner.lower().startswith("user:"):
-            continue
-        team = Team.objects.filter(name=name).first()
-        if team is not None and not can_on_team(ctx.user, Action.EDIT, team.pk):
-            raise ActionError(f"you may not register entities owned by team {team.name!r}")
 
 
 # --- publish ------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
+from portal.accounts import permissions
 from portal.accounts.models import Team
-from portal.accounts.permissions import Action, can_on_team, is_platform_admin, team_ids
 
 NAME_PATTERN = r"^[a-zA-Z0-9]+([-_.][a-zA-Z0-9]+)*$"
 TEAM_FIELDS = {"OwnerPicker", "TeamPicker", "GroupPicker", "MyGroupsPicker", "OwnedEntityPicker"}
@@ -88,10 +88,9 @@ class Page:
 
 def editable_teams(user) -> list[Team]:
     """Teams the user may create things for: the team picker's choices (the permission module decides)."""
-    if is_platform_admin(user):
-        return list(Team.objects.order_by("name"))
-    ids = [tid for tid in team_ids(user) if can_on_team(user, Action.EDIT, tid)]
-    return list(Team.objects.filter(pk__in=ids).order_by("name"))
+    ids = permissions.editable_team_ids(user)
+    teams = Team.objects.order_by("name")
+    return list(teams if ids is None else teams.filter(pk__in=ids))
 
 
 def _entity_choices(user, options: dict) -> list[tuple[str, str]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Entity
-from portal.accounts.permissions import is_platform_admin, visible_q
+from portal.accounts import permissions
 
 from .models import Run
 
@@ -20,12 +20,7 @@ def template_entity(user, namespace: str, name: str) -> Entity | None:
 
 
 def runs_for(user) -> QuerySet[Run]:
-    """A run is private: its creator, members of the team it was created for, and platform admins."""
-    if not (user and user.is_authenticated):
-        return Run.objects.none()
-    if is_platform_admin(user):
-        return Run.objects.all()
-    return Run.objects.filter(Q(created_by=user) | visible_q(user))
+    return Run.objects.filter(permissions.visible_runs_q(user))
 
 
 def run_for(user, uid) -> Run | None:

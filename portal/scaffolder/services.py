@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from portal.accounts import permissions
 from portal.core.audit import audit_record
 
 from . import conf, secrets
@@ -27,7 +29,10 @@ def run_create(
     dry_run: bool,
     owner_team=None,
 ) -> Run:
-    """Store a run (parameters without secrets), its steps, and queue it after commit."""
+    """Store a run (parameters without secrets), its steps, and queue it after commit. A run created
+    for a team needs the edit right in it (what it registers is checked again by the catalog)."""
+    if not permissions.may_create_for_team(actor, owner_team.pk if owner_team else None):
+        raise PermissionDenied("You may only create runs for teams in which you are a member, maintainer or admin.")
     run = Run.objects.create(
         template_ref=template.ref,
         template_title=template.title,

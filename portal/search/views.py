@@ -129,7 +129,7 @@ def click(request: HttpRequest) -> HttpResponse:
 
 def insights(request: HttpRequest) -> HttpResponse:
     """Top and zero-result queries of the last 30 days: platform admins only."""
-    if not permissions.is_platform_admin(request.user):
+    if not permissions.may_see_analytics(request.user):
         raise PermissionDenied("Search analytics are for platform admins.")
     return render(
         request,

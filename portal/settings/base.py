@@ -245,6 +245,7 @@ MLFLOW_HOST = urlparse(MLFLOW_TRACKING_URI).hostname
 CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
 PLINTH_CATALOG_FILE_ROOTS = ENV.catalog_file_roots
 PLINTH_CATALOG_READ_PROCESSES = ENV.catalog_read_processes
+PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE = ENV.catalog_admin_locations_org_wide
 if ENV.scaffolder_root:
     # Workspaces, published repositories and per-run secret files; web and workers must share it.
     PLINTH_SCAFFOLDER_ROOT = ENV.scaffolder_root

@@ -66,6 +66,7 @@ class Environment:
     catalog_allow_private_urls: bool
     catalog_file_roots: list[str]
     catalog_read_processes: int
+    catalog_admin_locations_org_wide: bool
     scaffolder_root: str | None
 
 
@@ -95,6 +96,9 @@ def read() -> Environment:
         # Processes that parse and validate the files of a large directory location in parallel
         # (1 = in the registering process only).
         catalog_read_processes=_int("PLINTH_CATALOG_READ_PROCESSES", min(8, os.cpu_count() or 1)),
+        # A location registered by a platform admin is org-wide: its refreshes store any owner its
+        # descriptors name (docs/security.md). Off: refreshed with the registrant's current rights.
+        catalog_admin_locations_org_wide=_bool("PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE", True),
         scaffolder_root=os.environ.get("PLINTH_SCAFFOLDER_ROOT") or None,
     )
 

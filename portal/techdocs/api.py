@@ -7,12 +7,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from portal.accounts import permissions
-
-from . import definitions, receivers, selectors
+from . import definitions, selectors, services
 
 SITE_EXAMPLE = {
     "entityRef": "component:default/plinth", "status": "ok", "builtAt": "2026-11-26T12:00:00Z",
@@ -113,9 +111,7 @@ def page_detail(request, kind: str, namespace: str, name: str):
 @api_view(["POST"])
 def site_build(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
-    if not permissions.can(request.user, permissions.Action.EDIT, entity):
-        raise PermissionDenied("Rebuilding docs needs the edit right on the entity (member role or higher).")
-    receivers.enqueue([entity.ref])
+    services.docs_rebuild(actor=request.user, entity=entity)
     return Response({"queued": entity.ref}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -130,3 +130,14 @@ def entity_docs_build(*, entity: Entity, force: bool = False) -> dict:
 
 def needs_build(entity: Entity) -> bool:
     return bool(builder.techdocs_ref(entity)) or entity.kind_key == "model"
+
+
+def docs_rebuild(*, actor, entity: Entity) -> None:
+    """Queue a rebuild of an entity's docs and model card on behalf of `actor` (the edit right on the
+    entity; a private entity of another team answers 404)."""
+    from portal.accounts import permissions
+
+    from . import receivers
+
+    permissions.require(actor, permissions.Action.EDIT, entity)
+    receivers.enqueue([entity.ref])

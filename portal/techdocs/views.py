@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from portal.accounts import permissions
 
-from . import builder, receivers, selectors
+from . import builder, selectors, services
 
 # The portal's CSP, tightened: documentation may not even use data: images.
 DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
@@ -98,7 +98,6 @@ def asset(request, kind: str, namespace: str, name: str, path: str):
 @require_POST
 def rebuild(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
-    permissions.require(request.user, permissions.Action.EDIT, entity)
-    receivers.enqueue([entity.ref])
+    services.docs_rebuild(actor=request.user, entity=entity)
     messages.success(request, "A rebuild of these docs was queued; reload in a moment.")
     return redirect("techdocs:site", entity.kind_key, entity.namespace, entity.name)
