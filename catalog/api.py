@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, throttle_classes
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+
+from portal.core import pagination, throttling
+from portal.core.limits import FORM, body_limit, validate_limit
 
 from . import selectors, services
 from .descriptors.errors import DescriptorError
@@ -146,19 +145,12 @@ def _int_param(request, name: str, default: int, lo: int, hi: int) -> int:
 
 
 def _decode_cursor(raw: str, order: str) -> dict:
-    try:
-        cursor = json.loads(base64.urlsafe_b64decode(raw.encode() + b"==="))
-        if not isinstance(cursor, dict) or cursor.get("o") != order or "id" not in cursor:
-            raise ValueError
-        return cursor
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationError({"cursor": "Malformed or stale cursor; start again without one."}) from exc
+    key = pagination.timestamp if ORDER_KEY[order] == "updated_at" else pagination.text
+    return pagination.decode_cursor(raw, {"o": pagination.constant(order), "k": key, "id": pagination.integer})
 
 
 def _encode_cursor(entity: Entity, order: str) -> str:
-    value = getattr(entity, ORDER_KEY[order])
-    payload = {"o": order, "k": value.isoformat() if hasattr(value, "isoformat") else value, "id": entity.pk}
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    return pagination.encode_cursor({"o": order, "k": getattr(entity, ORDER_KEY[order]), "id": entity.pk})
 
 
 # -- endpoints ----------------------------------------------------------------------------------
@@ -272,6 +264,8 @@ def location_body(location: Location) -> dict:
 
 
 @extend_schema(methods=["GET"], summary="List locations", operation_id="locations_list",
+               parameters=[OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
+                           OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page.")],
                responses={200: OpenApiTypes.OBJECT})
 @extend_schema(
     methods=["POST"],
@@ -284,10 +278,12 @@ def location_body(location: Location) -> dict:
     responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
     examples=[OpenApiExample("Register", value={"target": "/srv/repos/fraud/catalog-info.yaml"}, request_only=True)],
 )
+@body_limit(FORM)
 @api_view(["GET", "POST"])
+@throttle_classes(throttling.EXPENSIVE)
 def locations(request):
     if request.method == "GET":
-        return Response({"items": [location_body(loc) for loc in Location.objects.order_by("pk")[:500]]})
+        return _location_page(request)
     body = LocationInput(data=request.data)
     body.is_valid(raise_exception=True)
     dry = body.validated_data["dryRun"] or request.query_params.get("dryRun", "").lower() in {"1", "true", "yes"}
@@ -307,7 +303,21 @@ def locations(request):
                     status=status.HTTP_201_CREATED if plan.created else status.HTTP_200_OK)
 
 
+def _location_page(request) -> Response:
+    limit = pagination.page_size(request.query_params, default=100, maximum=MAX_LIMIT)
+    qs = Location.objects.order_by("pk")
+    if request.query_params.get("cursor"):
+        after = pagination.decode_cursor(request.query_params["cursor"], {"id": pagination.integer})
+        qs = qs.filter(pk__gt=after["id"])
+    page = list(qs[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    next_cursor = pagination.encode_cursor({"id": page[-1].pk}) if more else None
+    return Response({"items": [location_body(loc) for loc in page], "pageInfo": {"nextCursor": next_cursor}})
+
+
 @extend_schema(summary="Get or unregister a location", responses={200: OpenApiTypes.OBJECT, 204: None})
+@body_limit(FORM)
 @api_view(["GET", "DELETE"])
 def location_detail(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
@@ -322,7 +332,9 @@ def location_detail(request, pk: int):
     request=inline_serializer("RefreshInput", {"entityRef": serializers.CharField()}),
     responses={200: OpenApiTypes.OBJECT},
 )
+@body_limit(FORM)
 @api_view(["POST"])
+@throttle_classes(throttling.EXPENSIVE)
 def refresh(request):
     ref = str(request.data.get("entityRef", "")).strip().lower()[:200]
     entity = selectors.visible_entities(request.user).filter(ref=ref).select_related("location").first()
@@ -341,7 +353,9 @@ def refresh(request):
     examples=[OpenApiExample("Entity", request_only=True, value={"entity": {"apiVersion": "backstage.io/v1alpha1",
               "kind": "Component", "metadata": {"name": "svc"}, "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}}})],
 )
+@body_limit(validate_limit)
 @api_view(["POST"])
+@throttle_classes(throttling.EXPENSIVE)
 def validate(request):
     if not isinstance(request.data, dict):
         raise ValidationError({"body": "Send a JSON object with `entity` or `yaml`."})

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts import permissions
+from portal.core.limits import FORM, body_limit
 
 from . import extensions, selectors, services
 from .descriptors.errors import DescriptorError
@@ -151,6 +152,7 @@ def _tabs_for(entity) -> list[tuple[str, str]]:
     return [t for t in builtin if t[0] not in replaced] + [(t.key, t.label) for t in registered]
 
 
+@body_limit(FORM)
 @require_POST
 def entity_star(request, kind: str, namespace: str, name: str):
     entity = _entity_or_404(request, kind, namespace, name)
@@ -161,6 +163,7 @@ def entity_star(request, kind: str, namespace: str, name: str):
     return redirect(entity.get_absolute_url())
 
 
+@body_limit(FORM)
 @require_http_methods(["GET", "POST"])
 def location_register(request):
     if not permissions.may_register_locations(request.user):
@@ -217,6 +220,7 @@ def _location_rights(user, location: Location) -> dict:
             "may_refresh": permissions.may_refresh_location(user, location, owners)}
 
 
+@body_limit(FORM)
 @require_http_methods(["GET", "POST"])
 def location_unregister(request, pk: int):
     location = get_object_or_404(Location, pk=pk)
@@ -232,6 +236,7 @@ def location_unregister(request, pk: int):
                   {"location": location, "entities": entities[:500], "entity_total": entities.count()})
 
 
+@body_limit(FORM)
 @require_POST
 def location_refresh(request, pk: int):
     location = get_object_or_404(Location, pk=pk)

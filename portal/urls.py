@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from portal.accounts.views import admin_sign_in
+
 urlpatterns = [
     path("", include("portal.core.urls")),
     path("", include("portal.accounts.urls")),
@@ -22,6 +24,8 @@ urlpatterns = [
     # The split view serves its initialiser as a script file: the CSP forbids inline scripts.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Before the admin's own login form, which would bypass the sign-in throttle and its audit.
+    path("admin/login/", admin_sign_in, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 

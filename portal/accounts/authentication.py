@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from . import tokens
+from portal.core.client_address import client_address
+
+from . import services, tokens
 from .models import APIToken
 
 
@@ -33,9 +34,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None or not token.is_active or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        services.token_used(token=token, address=client_address(request))
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -66,6 +66,8 @@ class APIToken(models.Model):
     prefix = models.CharField(max_length=8, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set once, by a conditional UPDATE, so that exactly one request writes the "first use" audit event.
+    first_used_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -86,11 +88,22 @@ class APIToken(models.Model):
 
 
 class LoginFailure(models.Model):
-    """A failed sign-in, by account name, for the per-account throttle (shared by all processes)."""
+    """A sign-in attempt that counts as failed, for the throttles (shared by all processes).
 
-    username = models.CharField(max_length=150, db_index=True)
+    The row is written before the password is checked and removed if the attempt succeeds or was
+    refused by a lock, so that parallel guesses are counted before any of them finishes."""
+
+    username = models.CharField(max_length=150)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    # What the per-address limit counts: the address, or its /64 for IPv6.
+    address_key = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "created_at"], name="loginfailure_account"),
+            models.Index(fields=["address_key", "created_at"], name="loginfailure_address"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.username} at {self.created_at:%Y-%m-%d %H:%M:%S}"

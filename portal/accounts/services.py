@@ -1,8 +1,11 @@
-"""Writes for accounts: teams, memberships, tokens, sign-in throttle. Each writes its audit event."""
+"""Writes for accounts: teams, memberships, tokens, sign-in and its throttle. Each writes its audit event."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,6 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from portal.core.audit import audit_record
+from portal.core.client_address import throttle_key
 
 from . import permissions, signals, tokens
 from .models import APIToken, LoginFailure, Membership, Role, Team
@@ -73,7 +77,8 @@ def membership_remove(*, user, team: Team, actor=None) -> None:
 
 
 @transaction.atomic
-def token_create(*, user, name: str, expires_in_days: int | None = None) -> tuple[APIToken, str]:
+def token_create(*, user, name: str, expires_in_days: int | None = None,
+                 address: str | None = None) -> tuple[APIToken, str]:
     """Create a token; returns (row, secret). The secret is never stored."""
     name = name.strip()
     if not name or len(name) > 100:
@@ -82,12 +87,12 @@ def token_create(*, user, name: str, expires_in_days: int | None = None) -> tupl
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
     token = APIToken.objects.create(user=user, name=name, prefix=prefix, key_hash=digest, expires_at=expires_at)
     audit_record(actor=user, action="token.create", target=f"user:{user.get_username()}",
-                 after={"token": prefix, "name": name})
+                 after={"token": prefix, "name": name}, remote_addr=address)
     return token, raw
 
 
 @transaction.atomic
-def token_revoke(*, token: APIToken, actor) -> APIToken:
+def token_revoke(*, token: APIToken, actor, address: str | None = None) -> APIToken:
     """Revoke a personal token. Another user's token answers like a missing one."""
     if not permissions.may_manage_token(actor, token):
         raise Http404("No such token")
@@ -95,19 +100,132 @@ def token_revoke(*, token: APIToken, actor) -> APIToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         audit_record(actor=actor, action="token.revoke", target=f"user:{token.user.get_username()}",
-                     after={"token": token.prefix})
+                     after={"token": token.prefix, "name": token.name}, remote_addr=address)
     return token
 
 
-def login_is_locked(username: str) -> bool:
-    window = timezone.now() - timedelta(seconds=settings.PLINTH_LOGIN_WINDOW_SECONDS)
-    recent = LoginFailure.objects.filter(username=username.lower()[:150], created_at__gte=window).count()
-    return recent >= settings.PLINTH_LOGIN_MAX_FAILURES
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-def login_failed(username: str, remote_addr: str | None) -> None:
-    LoginFailure.objects.create(username=username.lower()[:150], remote_addr=remote_addr)
+def token_used(*, token: APIToken, address: str | None) -> None:
+    """Note a request authenticated by `token`: its first use once (audited), then `last_used_at`
+    at most once a minute. The first use is claimed by a conditional UPDATE, so of several
+    processes using a new token at once exactly one writes the event."""
+    now = timezone.now()
+    if token.first_used_at is None:
+        with transaction.atomic():
+            claimed = APIToken.objects.filter(pk=token.pk, first_used_at__isnull=True).update(
+                first_used_at=now, last_used_at=now)
+            if claimed:
+                audit_record(actor=token.user, action="token.first-use",
+                             target=f"user:{token.user.get_username()}",
+                             after={"token": token.prefix, "name": token.name}, remote_addr=address)
+                return
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        APIToken.objects.filter(pk=token.pk).update(last_used_at=now)
 
 
-def login_succeeded(username: str) -> None:
-    LoginFailure.objects.filter(username=username.lower()[:150]).delete()
+# -- sign-in -------------------------------------------------------------------------------------
+# Failures are counted per account name and per client address over a sliding window
+# (docs/security.md). A lock answers with its reason and how long until the next try: locks apply
+# to any name typed, existing or not, so the message reveals nothing about which accounts exist.
+
+
+@dataclass(frozen=True)
+class SignInLock:
+    scope: str  # "account" or "address"
+    until: datetime
+    failures: int
+
+    def retry_after(self, now: datetime | None = None) -> int:
+        """Whole seconds until the next attempt may be made (at least 1)."""
+        return max(1, math.ceil((self.until - (now or timezone.now())).total_seconds()))
+
+    @property
+    def message(self) -> str:
+        seconds = self.retry_after()
+        wait = f"{seconds} seconds" if seconds < 60 else f"{math.ceil(seconds / 60)} minutes"
+        whom = "this account" if self.scope == "account" else "your network address"
+        return f"Too many failed sign-ins for {whom}. Try again in {wait}."
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    username: str
+    address: str | None
+    failure_id: int | None = None
+    lock: SignInLock | None = None
+
+
+def account_key(username: str) -> str:
+    """The name the account limit counts: "Ann", "ANN" and its full-width twin are one account."""
+    return unicodedata.normalize("NFKC", username).casefold()[:150]
+
+
+def sign_in_begin(*, username: str, address: str | None) -> SignInAttempt:
+    """Count an attempt as failed before its password is checked (parallel guesses are counted
+    before any of them ends), or refuse it when a lock is in force."""
+    name, key, now = account_key(username), throttle_key(address), timezone.now()
+    # Rows older than the window count for nothing; pruning here keeps the table small without a task.
+    LoginFailure.objects.filter(created_at__lt=now - _window()).delete()
+    row = LoginFailure.objects.create(username=name, remote_addr=address, address_key=key)
+    locks = _locks(name, key, before_id=row.pk, now=now)
+    if locks:
+        # A refused attempt checked no password: it neither counts nor extends the lock.
+        LoginFailure.objects.filter(pk=row.pk).delete()
+        return SignInAttempt(username=name, address=address, lock=max(locks, key=lambda lock: lock.until))
+    return SignInAttempt(username=name, address=address, failure_id=row.pk)
+
+
+@transaction.atomic
+def sign_in_failed(*, attempt: SignInAttempt) -> SignInLock | None:
+    """The password was wrong: the attempt stays counted. Returns the lock it started, if any."""
+    name, address = attempt.username, attempt.address
+    audit_record(actor=None, actor_label="anonymous", action="auth.sign-in", target=f"user:{name}",
+                 outcome="failure", remote_addr=address, after={"username": name})
+    locks = _locks(name, throttle_key(address), before_id=(attempt.failure_id or 0) + 1, now=timezone.now())
+    for lock in locks:
+        target = f"user:{name}" if lock.scope == "account" else f"address:{throttle_key(address)}"
+        audit_record(actor=None, actor_label="anonymous", action="auth.lockout", target=target,
+                     outcome="failure", remote_addr=address,
+                     after={"scope": lock.scope, "username": name, "failures": lock.failures,
+                            "windowSeconds": int(_window().total_seconds()), "until": lock.until.isoformat()})
+    return max(locks, key=lambda lock: lock.until) if locks else None
+
+
+@transaction.atomic
+def sign_in_succeeded(*, user, attempt: SignInAttempt) -> None:
+    """Clears the account's failures (not other accounts' failures from the same address)."""
+    LoginFailure.objects.filter(username=attempt.username).delete()
+    audit_record(actor=user, action="auth.sign-in", target=f"user:{user.get_username()}",
+                 remote_addr=attempt.address)
+
+
+@transaction.atomic
+def sign_out(*, user, address: str | None) -> None:
+    """Records the sign-out; the view ends the session."""
+    if user is not None and user.is_authenticated:
+        audit_record(actor=user, action="auth.sign-out", target=f"user:{user.get_username()}",
+                     remote_addr=address)
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=settings.PLINTH_LOGIN_WINDOW_SECONDS)
+
+
+def _locks(name: str, key: str, *, before_id: int, now: datetime) -> list[SignInLock]:
+    """The locks in force from the failures written before row `before_id`."""
+    since = now - _window()
+    found = []
+    for scope, field, value, limit in (
+        ("account", "username", name, settings.PLINTH_LOGIN_MAX_FAILURES),
+        ("address", "address_key", key, settings.PLINTH_LOGIN_MAX_FAILURES_PER_ADDRESS),
+    ):
+        recent = list(
+            LoginFailure.objects.filter(**{field: value}, created_at__gte=since, pk__lt=before_id)
+            .order_by("-created_at").values_list("created_at", flat=True)[:limit]
+        )
+        if len(recent) >= limit:
+            # Locked until the limit-th newest failure leaves the window (then fewer than `limit` remain).
+            found.append(SignInLock(scope=scope, until=recent[limit - 1] + _window(), failures=len(recent)))
+    return found

@@ -8,9 +8,18 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import throttling
+
 
 def exception_handler(exc, context):
     """Every API error reads `{"error": {"status", "message", "details"?}}`."""
+    request = context.get("request")
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)) and request is not None:
+        # Anonymous callers never reach the throttles (DRF checks permissions first): count them here.
+        refusal = throttling.count_unauthenticated(request)
+        if refusal is not None:
+            request._request.rate_limit_refusal = refusal
+            exc = exceptions.Throttled(refusal.wait)
     if isinstance(exc, ValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)
@@ -22,6 +31,12 @@ def exception_handler(exc, context):
     if response is None:
         return None
     data = response.data
+    refusal = getattr(getattr(request, "_request", None), "rate_limit_refusal", None)
+    if isinstance(exc, exceptions.Throttled) and refusal is not None:
+        response.data = {"error": {"status": 429, "message": refusal.message, "scope": refusal.scope,
+                                   "limit": refusal.limit, "periodSeconds": refusal.period,
+                                   "retryAfter": refusal.wait}}
+        return response
     if isinstance(data, dict) and set(data) == {"detail"}:
         body = {"status": response.status_code, "message": str(data["detail"])}
     else:

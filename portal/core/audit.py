@@ -49,13 +49,16 @@ def audit_record(
     request_id: str | None = None,
     policy_hash: str = "",
     approval_request_id: int | None = None,
+    actor_label: str = "system",
 ):
-    """Append one event. Must be called inside the transaction that makes the change."""
+    """Append one event. Must be called inside the transaction that makes the change.
+
+    `actor_label` names an actor that is not a signed-in user ("anonymous" for a failed sign-in)."""
     from .models_audit import AuditChainHead, AuditEvent
 
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"last_hash": GENESIS})
-        actor_name = actor.get_username() if actor is not None and getattr(actor, "is_authenticated", False) else "system"
+        actor_name = actor.get_username() if actor is not None and getattr(actor, "is_authenticated", False) else actor_label
         payload = {
             "seq": head.seq + 1,
             "at": timezone.now().isoformat(timespec="microseconds"),

@@ -9,6 +9,7 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse
 
 from . import metrics
+from .client_address import client_address
 from .request_context import new_request_id, reset_request_id, set_request_id
 
 access_log = logging.getLogger("plinth.access")
@@ -50,7 +51,7 @@ class RequestIdMiddleware:
                     "status": response.status_code,
                     "duration_ms": round(duration * 1000, 2),
                     "user": user.get_username() if user is not None and user.is_authenticated else None,
-                    "remote_addr": request.META.get("REMOTE_ADDR"),
+                    "remote_addr": client_address(request),
                 },
             )
         return response

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -48,31 +50,42 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(body, content_type=content_type)
 
 
-def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
+def error_response(request: HttpRequest, status: int, title: str, message: str, **extra) -> HttpResponse:
+    """The API's error envelope under /api/ (with `extra` fields), the error page elsewhere."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"status": status, "message": message}}, status=status)
+        return JsonResponse({"error": {"status": status, "message": message, **extra}}, status=status)
     return render(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
 
 
+
 def bad_request(request, exception=None):
-    return _error(request, 400, "Bad request", "The request could not be understood.")
+    # Django's own request-size guards end here as SuspiciousOperation; name the limit instead.
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(request, 413, "Request too large",
+                      f"The request body is too large: at most {limit:,} bytes.", limit=limit)
+    if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        return error_response(request, 400, "Bad request", f"The request has too many form fields or files "
+                      f"(at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS:,} fields, "
+                      f"{settings.DATA_UPLOAD_MAX_NUMBER_FILES:,} files).")
+    return error_response(request, 400, "Bad request", "The request could not be understood.")
 
 
 def permission_denied(request, exception=None):
     detail = str(exception) if exception and str(exception) else "You do not have permission to do that."
-    return _error(request, 403, "Not allowed", detail)
+    return error_response(request, 403, "Not allowed", detail)
 
 
 def page_not_found(request, exception=None):
-    return _error(request, 404, "Not found", "There is nothing here, or you may not see it.")
+    return error_response(request, 404, "Not found", "There is nothing here, or you may not see it.")
 
 
 def server_error(request):
-    return _error(request, 500, "Something went wrong",
+    return error_response(request, 500, "Something went wrong",
                   "The error was logged with the request id below. Please try again.")
 
 
 @login_not_required
 def csrf_failure(request, reason=""):
-    return _error(request, 403, "Request refused",
+    return error_response(request, 403, "Request refused",
                   "The form was missing its security token (CSRF). Reload the page and try again.")

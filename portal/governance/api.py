@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, throttle_classes
 from rest_framework.response import Response
 
+from portal.core import pagination, throttling
 from portal.core.audit import chain_head
+from portal.core.client_address import client_address
+from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
 from portal.core.models import AuditEvent
 
 from . import selectors, services
@@ -24,7 +28,7 @@ def _error(exc: services.GovernanceError) -> Response:
 
 
 def _remote(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
+    return client_address(request)
 
 
 def request_dict(req: ApprovalRequest, *, detail: bool = False) -> dict:
@@ -146,7 +150,8 @@ REQUEST_EXAMPLE = {
             "awaiting", OpenApiTypes.BOOL, description="Only requests waiting for your decision"
         ),
         OpenApiParameter("target", OpenApiTypes.STR, description="Entity reference"),
-        OpenApiParameter("limit", OpenApiTypes.INT, description=f"At most {MAX_LIMIT}"),
+        OpenApiParameter("limit", OpenApiTypes.INT, description=f"Page size, 1–{MAX_LIMIT} (default 100)"),
+        OpenApiParameter("cursor", OpenApiTypes.STR, description="`pageInfo.nextCursor` of the previous page"),
     ],
     responses={200: OpenApiTypes.OBJECT},
 )
@@ -178,7 +183,9 @@ REQUEST_EXAMPLE = {
         OpenApiExample("Created", response_only=True, status_codes=["201"], value=REQUEST_EXAMPLE),
     ],
 )
+@body_limit(PARAMETERS)
 @api_view(["GET", "POST"])
+@throttle_classes(throttling.EXPENSIVE)
 def approval_requests(request):
     if request.method == "POST":
         body = CreateSerializer(data=request.data)
@@ -208,16 +215,17 @@ def approval_requests(request):
             qs = qs.filter(target_ref=services.parse_ref(params["target"]))
         except services.GovernanceError as exc:
             return _error(exc)
-    limit = _limit(params.get("limit"), 100)
-    rows = list(qs[:limit])
-    return Response({"items": [request_dict(r) for r in rows], "totalItems": qs.count()})
-
-
-def _limit(value, default: int) -> int:
-    try:
-        return max(1, min(int(value), MAX_LIMIT))
-    except (TypeError, ValueError):
-        return default
+    limit = pagination.page_size(params, default=100, maximum=MAX_LIMIT)
+    total = qs.count()
+    if params.get("cursor"):
+        after = pagination.decode_cursor(params["cursor"], {"t": pagination.timestamp, "id": pagination.integer})
+        qs = qs.filter(Q(created_at__lt=after["t"]) | Q(created_at=after["t"], id__lt=after["id"]))
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = pagination.encode_cursor({"t": rows[-1].created_at, "id": rows[-1].pk}) if more else None
+    return Response({"items": [request_dict(r) for r in rows], "totalItems": total,
+                     "pageInfo": {"nextCursor": next_cursor}})
 
 
 @extend_schema(
@@ -270,6 +278,7 @@ def approval_request_detail(request, pk: int):
         ),
     ],
 )
+@body_limit(COMMENT)
 @api_view(["POST"])
 def approval_request_decide(request, pk: int):
     body = DecisionSerializer(data=request.data)
@@ -294,6 +303,7 @@ def approval_request_decide(request, pk: int):
     request=None,
     responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
 )
+@body_limit(FORM)
 @api_view(["POST"])
 def approval_request_withdraw(request, pk: int):
     try:
@@ -310,6 +320,7 @@ def approval_request_withdraw(request, pk: int):
     request=None,
     responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
 )
+@body_limit(FORM)
 @api_view(["POST"])
 def approval_request_retry(request, pk: int):
     try:
@@ -328,6 +339,7 @@ def approval_request_retry(request, pk: int):
     request=CommentSerializer,
     responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
 )
+@body_limit(COMMENT)
 @api_view(["POST"])
 def approval_request_comment(request, pk: int):
     body = CommentSerializer(data=request.data)
@@ -394,7 +406,7 @@ def audit_events(request):
         return Response(
             {"error": {"status": 400, "message": "Invalid filter.", "details": errors}}, status=400
         )
-    limit = _limit(request.query_params.get("limit"), 100)
+    limit = pagination.page_size(request.query_params, default=100, maximum=MAX_LIMIT)
     rows = list(qs[:limit])
     return Response(
         {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from catalog.models import ModelVersion
 from portal.accounts import permissions
@@ -105,7 +108,11 @@ def audit_events(user, params) -> tuple[QuerySet[AuditEvent], dict]:
         qs = qs.filter(Q(target__icontains=params["q"]) | Q(action__icontains=params["q"]))
     for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
         if params.get(name):
-            qs = qs.filter(**{lookup: params[name]})
+            moment = _moment(params[name])
+            if moment is None:
+                errors[name] = "an ISO date or time, e.g. 2026-11-26 or 2026-11-26T12:00:00Z"
+            else:
+                qs = qs.filter(**{lookup: moment})
     if params.get("after"):
         try:
             qs = qs.filter(seq__gt=int(params["after"]))
@@ -117,3 +124,17 @@ def audit_events(user, params) -> tuple[QuerySet[AuditEvent], dict]:
         except ValueError:
             errors["request"] = "an approval request id"
     return qs, errors
+
+
+def _moment(raw: str) -> datetime | None:
+    """An ISO date or date-time (naive ones are UTC); None when it is not one."""
+    try:
+        moment = parse_datetime(raw)
+        if moment is None:
+            day = parse_date(raw)
+            moment = datetime(day.year, day.month, day.day) if day else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+        return None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    return moment

@@ -21,6 +21,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from catalog.models import Entity, ModelVersion
 from portal.accounts import permissions
 from portal.core.audit import chain_head
+from portal.core.client_address import client_address
+from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
 
 from . import conf, gate_input, policy, selectors, services
 from .models import ActionType, DecisionKind, Notification, State
@@ -29,7 +31,7 @@ LIVE_STATES = {State.PENDING, State.APPROVED, State.EXECUTING}
 
 
 def _remote(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
+    return client_address(request)
 
 
 def inbox(request: HttpRequest) -> HttpResponse:
@@ -47,6 +49,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "governance/inbox.html", context)
 
 
+@body_limit(FORM)
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
     Notification.objects.filter(user=request.user, read_at__isnull=True).update(read_at=timezone.now())
@@ -135,6 +138,7 @@ def _back(request, req) -> HttpResponse:
     return redirect(req.get_absolute_url())
 
 
+@body_limit(COMMENT)
 @require_POST
 def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
     req = services.get_visible(request.user, pk)
@@ -167,6 +171,7 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, req)
 
 
+@body_limit(FORM)
 @require_POST
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     req = services.get_visible(request.user, pk)
@@ -178,6 +183,7 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, req)
 
 
+@body_limit(FORM)
 @require_POST
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     req = services.get_visible(request.user, pk)
@@ -189,6 +195,7 @@ def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, req)
 
 
+@body_limit(COMMENT)
 @require_POST
 def request_comment(request: HttpRequest, pk: int) -> HttpResponse:
     req = services.get_visible(request.user, pk)
@@ -221,6 +228,7 @@ class NewRequestForm(forms.Form):
     )
 
 
+@body_limit(PARAMETERS)
 def request_new(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     try:

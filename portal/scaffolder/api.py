@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, throttle_classes
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
+from portal.core import pagination, throttling
+from portal.core.limits import PARAMETERS, body_limit
 
 from . import forms, selectors, services
 from .templates import from_entity
@@ -31,13 +34,33 @@ def _template_json(entity) -> dict:
     }
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT, summary="Templates the caller can see")
+MAX_LIMIT = 200
+
+
+@extend_schema(
+    responses=OpenApiTypes.OBJECT,
+    summary="Templates the caller can see",
+    parameters=[
+        OpenApiParameter("type", str, description="Only templates of this `spec.type`."),
+        OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
+        OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page."),
+    ],
+)
 @api_view(["GET"])
 def template_list(request):
-    qs = selectors.templates_for(request.user).order_by("name_key")
-    if request.query_params.get("type"):
-        qs = qs.filter(spec_type__iexact=request.query_params["type"])
-    return Response({"items": [_template_json(e) for e in qs[:200]]})
+    params = request.query_params
+    limit = pagination.page_size(params, default=100, maximum=MAX_LIMIT)
+    qs = selectors.templates_for(request.user).order_by("name_key", "id")
+    if params.get("type"):
+        qs = qs.filter(spec_type__iexact=params["type"])
+    if params.get("cursor"):
+        after = pagination.decode_cursor(params["cursor"], {"k": pagination.text, "id": pagination.integer})
+        qs = qs.filter(Q(name_key__gt=after["k"]) | Q(name_key=after["k"], id__gt=after["id"]))
+    page = list(qs[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    next_cursor = pagination.encode_cursor({"k": page[-1].name_key, "id": page[-1].pk}) if more else None
+    return Response({"items": [_template_json(e) for e in page], "pageInfo": {"nextCursor": next_cursor}})
 
 
 def run_json(run, *, detail: bool = True) -> dict:
@@ -80,7 +103,9 @@ def run_json(run, *, detail: bool = True) -> dict:
     responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
     summary="Start a run of a template",
 )
+@body_limit(PARAMETERS)
 @api_view(["POST"])
+@throttle_classes(throttling.EXPENSIVE)
 def run_create(request):
     ref = str(request.data.get("templateRef") or "")
     kind, _, rest = ref.partition(":") if ":" in ref else ("template", "", ref)

@@ -10,6 +10,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from portal.core.limits import PARAMETERS, body_limit
+
 from . import conf, forms, selectors, services
 from .templates import from_entity
 
@@ -47,6 +49,7 @@ def _load_values(request: HttpRequest) -> dict:
     return values if isinstance(values, dict) else {}
 
 
+@body_limit(PARAMETERS)
 @require_http_methods(["GET", "POST"])
 def template_form(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
     entity = selectors.template_entity(request.user, namespace, name)

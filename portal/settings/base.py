@@ -45,6 +45,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check, which reads form bodies.
+    "portal.core.limits.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.core.middleware.PortalLoginRequiredMiddleware",
@@ -104,20 +106,32 @@ def _sqlite_options() -> dict:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# "throttle" holds the API rate-limit counters; it must be shared by every web process (Redis:
+# atomic INCR across nodes; the embedded default: files under var/, shared by one host's workers).
 if ENV.redis_url:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": ENV.redis_url,
             "KEY_PREFIX": "plinth",
-        }
+        },
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": ENV.redis_url,
+            "KEY_PREFIX": "plinth-throttle",
+        },
     }
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
-        }
+        },
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache" / "throttle"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        },
     }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -135,9 +149,25 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-# Sign-in throttle, per account name: this many failures inside the window lock it.
-PLINTH_LOGIN_MAX_FAILURES = 5
-PLINTH_LOGIN_WINDOW_SECONDS = 15 * 60
+# Abuse limits: every number here is listed, with its variable, in docs/security.md.
+# Reverse proxies in front of Plinth whose X-Forwarded-For entries are trusted (0: the header is ignored).
+PLINTH_TRUSTED_PROXY_COUNT = ENV.trusted_proxy_count
+# Sign-in throttle: this many failures inside the sliding window lock an account name, or an
+# address (an IPv6 /64), until enough of them have left the window.
+PLINTH_LOGIN_MAX_FAILURES = ENV.login_max_failures or 5
+PLINTH_LOGIN_MAX_FAILURES_PER_ADDRESS = ENV.login_max_failures_per_address or 30
+PLINTH_LOGIN_WINDOW_SECONDS = ENV.login_window_seconds or 15 * 60
+# API rate limits per token (per user for session calls, per address for anonymous ones):
+# reads, writes, and the expensive writes (location register/refresh, validation, template runs,
+# approval requests, docs builds), which count against both "write" and "expensive".
+PLINTH_API_RATES = {
+    "read": ENV.api_rate_read or "600/min",
+    "write": ENV.api_rate_write or "120/min",
+    "expensive": ENV.api_rate_expensive or "20/min",
+    "anon": ENV.api_rate_anon or "60/min",
+}
+# Request bodies: the global cap; endpoints set their own, smaller or larger (portal/core/limits.py).
+PLINTH_MAX_REQUEST_BYTES = ENV.max_request_bytes or 1024 * 1024
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -163,7 +193,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "portal.core.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
+    "DEFAULT_THROTTLE_CLASSES": ["portal.core.throttling.ApiRateThrottle"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -221,6 +251,12 @@ PLINTH_CATALOG_MAX_BYTES = 2 * 1024 * 1024
 PLINTH_CATALOG_FETCH_TIMEOUT = 10
 PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"  # or "delete"
 PLINTH_CATALOG_REFRESH_SECONDS = 300
+# `POST /api/v1/validate-entity` carries a whole descriptor file as a JSON string (escapes can
+# double its size), so it may be larger than the global cap.
+PLINTH_MAX_VALIDATE_BYTES = 2 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024
+# Django's own check of bodies read through request.body/POST: a backstop above every per-endpoint
+# cap (RequestBodyLimitMiddleware refuses oversized bodies first, with a 413 naming the limit).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLINTH_MAX_REQUEST_BYTES, PLINTH_MAX_VALIDATE_BYTES)
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = "plinth@localhost"

@@ -7,6 +7,7 @@ Every setting that can vary between machines is read here and nowhere else, so t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,48 @@ def _int(name: str, default: int) -> int:
         raise ImproperEnvironment(f"{name}={raw!r} is not an integer") from exc
 
 
+def _optional_int(name: str, minimum: int = 0) -> int | None:
+    """An integer that is None when unset, so each profile can pick its own default."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return None
+    value = _int(name, 0)
+    if value < minimum:
+        raise ImproperEnvironment(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+                "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+
+
+def parse_rate(text: str) -> tuple[int, int] | None:
+    """`"120/min"`, `"1000/hour"`, `"30/15min"` → (requests, seconds); `"off"` → None (no limit).
+
+    Raises ValueError naming the accepted forms."""
+    if text.strip().lower() in {"off", "none", "unlimited"}:
+        return None
+    match = RATE_RE.match(text.lower())
+    if (not match or match.group(3) not in RATE_PERIODS or match.group(2) == "0"
+            or int(match.group(1)) == 0):
+        raise ValueError(f"{text!r} is not a rate: use COUNT/PERIOD such as 120/min, 1000/hour, 30/15min "
+                         f"(periods: s, min, hour, day), or 'off'")
+    count = int(match.group(1))
+    return count, int(match.group(2) or 1) * RATE_PERIODS[match.group(3)]
+
+
+def _rate(name: str) -> str | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        parse_rate(raw)
+    except ValueError as exc:
+        raise ImproperEnvironment(f"{name}: {exc}") from exc
+    return raw.strip()
+
+
 def _list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -68,6 +111,15 @@ class Environment:
     catalog_read_processes: int
     catalog_admin_locations_org_wide: bool
     scaffolder_root: str | None
+    trusted_proxy_count: int
+    login_max_failures: int | None
+    login_max_failures_per_address: int | None
+    login_window_seconds: int | None
+    api_rate_read: str | None
+    api_rate_write: str | None
+    api_rate_expensive: str | None
+    api_rate_anon: str | None
+    max_request_bytes: int | None
 
 
 def read() -> Environment:
@@ -100,6 +152,17 @@ def read() -> Environment:
         # descriptors name (docs/security.md). Off: refreshed with the registrant's current rights.
         catalog_admin_locations_org_wide=_bool("PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE", True),
         scaffolder_root=os.environ.get("PLINTH_SCAFFOLDER_ROOT") or None,
+        # Abuse limits (docs/security.md). Unset ones take the profile's default (base.py; test.py
+        # sets generous ones so the suite is never throttled by accident).
+        trusted_proxy_count=_optional_int("PLINTH_TRUSTED_PROXY_COUNT") or 0,
+        login_max_failures=_optional_int("PLINTH_LOGIN_MAX_FAILURES", minimum=1),
+        login_max_failures_per_address=_optional_int("PLINTH_LOGIN_MAX_FAILURES_PER_ADDRESS", minimum=1),
+        login_window_seconds=_optional_int("PLINTH_LOGIN_WINDOW_SECONDS", minimum=1),
+        api_rate_read=_rate("PLINTH_API_RATE_READ"),
+        api_rate_write=_rate("PLINTH_API_RATE_WRITE"),
+        api_rate_expensive=_rate("PLINTH_API_RATE_EXPENSIVE"),
+        api_rate_anon=_rate("PLINTH_API_RATE_ANON"),
+        max_request_bytes=_optional_int("PLINTH_MAX_REQUEST_BYTES", minimum=1024),
     )
 
 

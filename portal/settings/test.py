@@ -9,13 +9,27 @@ import os
 
 from .base import *  # noqa: F403
 from .base import DATABASES, VAR_DIR
+from .env import ENV
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One file per test run, so that concurrent runs (and their worker processes) never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+}
+# Generous abuse limits, so that no test is throttled by accident (the e2e journeys sign in many
+# times from 127.0.0.1); the tests of the limits set their own. Variables still win, so a
+# subprocess (gunicorn in tests/core/test_abuse_limits.py) can be given small ones.
+PLINTH_LOGIN_MAX_FAILURES_PER_ADDRESS = ENV.login_max_failures_per_address or 10_000
+PLINTH_API_RATES = {
+    "read": ENV.api_rate_read or "100000/min",
+    "write": ENV.api_rate_write or "100000/min",
+    "expensive": ENV.api_rate_expensive or "100000/min",
+    "anon": ENV.api_rate_anon or "100000/min",
+}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -3,12 +3,16 @@ facts. Lookups go through the permission-filtered selector: hidden and missing b
 
 from __future__ import annotations
 
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, throttle_classes
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
+
+from portal.core import pagination, throttling
+from portal.core.limits import FORM, body_limit
 
 from . import definitions, selectors, services
 
@@ -29,6 +33,7 @@ FACTS_EXAMPLE = {
     "front_matter": {"model": "fraud-detector", "owners": ["fraud-ml"], "risk_tier": 1},
     "missing_sections": [], "error": "", "built_at": "2026-11-26T12:00:00Z",
 }
+MAX_LIMIT = 500
 NOT_FOUND = OpenApiExample("Not found (or not visible to you)", value={"detail": "No docs for component:default/x."},
                            response_only=True, status_codes=["404"])
 
@@ -51,13 +56,29 @@ def _site_json(site) -> dict:
     summary="List docs sites",
     description="Every entity's built docs the caller may see, Plinth's own docs first: build status, build "
                 "time and page count. Docs are built from the folder named by `plinth.dev/techdocs-ref`.",
+    parameters=[OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
+                OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page.")],
     responses={200: OpenApiTypes.OBJECT},
-    examples=[OpenApiExample("Sites", value={"items": [SITE_EXAMPLE]}, response_only=True)],
+    examples=[OpenApiExample("Sites", value={"items": [SITE_EXAMPLE], "pageInfo": {"nextCursor": None}},
+                             response_only=True)],
 )
 @api_view(["GET"])
 def site_list(request):
-    sites = selectors.visible_sites(request.user)[:500]
-    return Response({"items": [_site_json(s) | {"nav": None} for s in sites]})
+    params = request.query_params
+    limit = pagination.page_size(params, default=100, maximum=MAX_LIMIT)
+    qs = selectors.visible_sites(request.user).order_by("first", "entity__name_key", "id")
+    if params.get("cursor"):
+        after = pagination.decode_cursor(
+            params["cursor"], {"f": pagination.integer, "k": pagination.text, "id": pagination.integer})
+        qs = qs.filter(Q(first__gt=after["f"]) | Q(first=after["f"], entity__name_key__gt=after["k"])
+                       | Q(first=after["f"], entity__name_key=after["k"], id__gt=after["id"]))
+    sites = list(qs[: limit + 1])
+    more = len(sites) > limit
+    sites = sites[:limit]
+    last = sites[-1] if sites else None
+    next_cursor = (pagination.encode_cursor({"f": last.first, "k": last.entity.name_key, "id": last.pk})
+                   if more and last else None)
+    return Response({"items": [_site_json(s) | {"nav": None} for s in sites], "pageInfo": {"nextCursor": next_cursor}})
 
 
 @extend_schema(
@@ -108,7 +129,9 @@ def page_detail(request, kind: str, namespace: str, name: str):
     examples=[OpenApiExample("Queued", value={"queued": "component:default/plinth"}, response_only=True,
                              status_codes=["202"]), NOT_FOUND],
 )
+@body_limit(FORM)
 @api_view(["POST"])
+@throttle_classes(throttling.EXPENSIVE)
 def site_build(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
     services.docs_rebuild(actor=request.user, entity=entity)

@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from portal.accounts import permissions
+from portal.core.limits import FORM, body_limit
 
 from . import builder, selectors, services
 
@@ -95,6 +96,7 @@ def asset(request, kind: str, namespace: str, name: str, path: str):
     return response
 
 
+@body_limit(FORM)
 @require_POST
 def rebuild(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)

@@ -35,16 +35,19 @@ def test_wrong_password_and_unknown_user_look_the_same(client, username, passwor
 def test_account_is_throttled_after_repeated_failures(client, settings):
     settings.PLINTH_LOGIN_MAX_FAILURES = 3
     UserFactory(username="ann")
-    for _ in range(3):
+    for _ in range(2):
         assert client.post("/accounts/sign-in/", {"username": "ann", "password": "bad"}).status_code == 401
-    locked = client.post("/accounts/sign-in/", {"username": "ann", "password": PASSWORD})
+    third = client.post("/accounts/sign-in/", {"username": "ann", "password": "bad"})
+    assert third.status_code == 429, "the failure that reaches the limit says so at once"
+    locked = client.post("/accounts/sign-in/", {"username": "ANN", "password": PASSWORD})
     assert locked.status_code == 429
-    assert GENERIC in locked.content.decode(), "the lock is not revealed"
+    assert "Too many failed sign-ins for this account. Try again in 15 minutes." in locked.content.decode()
+    assert int(locked["Retry-After"]) > 14 * 60
     assert "_auth_user_id" not in client.session
     # Other accounts are not affected; case does not bypass the lock.
     UserFactory(username="ben")
     assert client.post("/accounts/sign-in/", {"username": "ben", "password": PASSWORD}).status_code == 302
-    assert LoginFailure.objects.filter(username="ann").count() == 3
+    assert LoginFailure.objects.filter(username="ann").count() == 3, "refused attempts are not counted"
 
 
 def test_successful_sign_in_clears_failures(client):
