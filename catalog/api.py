@@ -180,7 +180,7 @@ def entity_list(request):
     order = request.query_params.get("order", "metadata.name")
     if order not in API_ORDERS:
         raise ValidationError({"order": f"Unknown order '{order[:40]}'. Use one of: {', '.join(API_ORDERS)}."})
-    limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
+    limit = pagination.page_size(request.query_params, default=50, maximum=MAX_LIMIT)
     fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
     qs = filtered(request)
     total, _, capped, _sampled = selectors.list_counts(request.user, count_params(request), qs, [])

@@ -144,7 +144,7 @@ class SignInLock:
     @property
     def message(self) -> str:
         seconds = self.retry_after()
-        wait = f"{seconds} seconds" if seconds < 60 else f"{math.ceil(seconds / 60)} minutes"
+        wait = _plural(seconds, "second") if seconds < 60 else _plural(math.ceil(seconds / 60), "minute")
         whom = "this account" if self.scope == "account" else "your network address"
         return f"Too many failed sign-ins for {whom}. Try again in {wait}."
 
@@ -207,6 +207,10 @@ def sign_out(*, user, address: str | None) -> None:
     if user is not None and user.is_authenticated:
         audit_record(actor=user, action="auth.sign-out", target=f"user:{user.get_username()}",
                      remote_addr=address)
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
 
 
 def _window() -> timedelta:

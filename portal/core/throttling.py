@@ -48,7 +48,7 @@ class Refusal:
     def message(self) -> str:
         period = PERIOD_NAMES.get(self.period) or f"{self.period} seconds"
         return (f"Rate limit exceeded: at most {self.limit} {self.scope} requests per {period} "
-                f"for this {self.who}. Retry after {self.wait} seconds.")
+                f"for this {self.who}. Retry after {self.wait} second{'' if self.wait == 1 else 's'}.")
 
 
 def requester(request) -> tuple[str, str]:

@@ -13,6 +13,8 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from portal.core import pagination
+
 from . import selectors, services
 from .models import SearchQuery
 from .query import normalize
@@ -42,17 +44,6 @@ def _decode_cursor(raw: str, fingerprint: str) -> int:
 
 def _encode_cursor(offset: int, fingerprint: str) -> str:
     return base64.urlsafe_b64encode(json.dumps({"o": offset, "f": fingerprint}).encode()).decode().rstrip("=")
-
-
-def _limit(request) -> int:
-    raw = request.query_params.get("limit", "20")
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ValidationError({"limit": f"'{raw[:20]}' is not an integer."}) from exc
-    if not 1 <= value <= MAX_LIMIT:
-        raise ValidationError({"limit": f"Must be between 1 and {MAX_LIMIT}."})
-    return value
 
 
 EXAMPLE = {
@@ -124,7 +115,7 @@ EXAMPLE = {
 )
 @api_view(["GET"])
 def search(request):
-    limit = _limit(request)
+    limit = pagination.page_size(request.query_params, default=20, maximum=MAX_LIMIT)
     fingerprint = _fingerprint(request)
     raw_cursor = request.query_params.get("cursor")
     offset = _decode_cursor(raw_cursor, fingerprint) if raw_cursor else 0

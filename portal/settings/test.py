@@ -18,7 +18,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+    # Rate-limit counters in the suite's real Redis when there is one, as in production; the
+    # prefix keeps concurrent runs (and the gunicorn processes a test starts) apart.
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ENV.redis_url,
+         "KEY_PREFIX": f"plinth-test-throttle-{os.getpid()}"}
+        if ENV.redis_url else
+        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+    ),
 }
 # Generous abuse limits, so that no test is throttled by accident (the e2e journeys sign in many
 # times from 127.0.0.1); the tests of the limits set their own. Variables still win, so a
