@@ -200,7 +200,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Plinth API",
     "DESCRIPTION": (
         "The REST API of Plinth, the developer portal of the MLOps platform. "
-        "Authenticate with `Authorization: Bearer <token>` (create a token under *API tokens*)."
+        "Authenticate with `Authorization: Bearer <token>` (create a token under *API tokens*). "
+        "Each token has per-minute budgets for reads, writes and expensive writes: over one, the answer is "
+        "`429` with `Retry-After` (seconds). Lists take `limit` up to their maximum and page with "
+        "`pageInfo.nextCursor`; request bodies over an endpoint's cap answer `413` naming it."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
