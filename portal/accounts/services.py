@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -131,6 +131,10 @@ def token_used(*, token: APIToken, address: str | None) -> None:
 # to any name typed, existing or not, so the message reveals nothing about which accounts exist.
 
 
+# Key spaces of the PostgreSQL advisory locks that serialise attempts ("PL" + 1 / 2).
+ADVISORY_ACCOUNT, ADVISORY_ADDRESS = 0x504C01, 0x504C02
+
+
 @dataclass(frozen=True)
 class SignInLock:
     scope: str  # "account" or "address"
@@ -163,18 +167,32 @@ def account_key(username: str) -> str:
 
 
 def sign_in_begin(*, username: str, address: str | None) -> SignInAttempt:
-    """Count an attempt as failed before its password is checked (parallel guesses are counted
-    before any of them ends), or refuse it when a lock is in force."""
+    """Count an attempt as failed before its password is checked, or refuse it while a lock is in
+    force. Attempts on one account or address are serialised here (see `_serialise`), so of a burst
+    of parallel guesses exactly the limit gets a password check."""
     name, key, now = account_key(username), throttle_key(address), timezone.now()
-    # Rows older than the window count for nothing; pruning here keeps the table small without a task.
-    LoginFailure.objects.filter(created_at__lt=now - _window()).delete()
-    row = LoginFailure.objects.create(username=name, remote_addr=address, address_key=key)
-    locks = _locks(name, key, before_id=row.pk, now=now)
-    if locks:
-        # A refused attempt checked no password: it neither counts nor extends the lock.
-        LoginFailure.objects.filter(pk=row.pk).delete()
-        return SignInAttempt(username=name, address=address, lock=max(locks, key=lambda lock: lock.until))
+    with transaction.atomic():
+        _serialise(name, key)
+        # Rows older than the window count for nothing; pruning here keeps the table small without a task.
+        LoginFailure.objects.filter(created_at__lt=now - _window()).delete()
+        locks = _locks(name, key, before_id=None, now=now)
+        if locks:
+            # A refused attempt checks no password: it neither counts nor extends the lock.
+            return SignInAttempt(username=name, address=address, lock=max(locks, key=lambda lock: lock.until))
+        row = LoginFailure.objects.create(username=name, remote_addr=address, address_key=key)
     return SignInAttempt(username=name, address=address, failure_id=row.pk)
+
+
+def _serialise(name: str, key: str) -> None:
+    """Hold the next attempt on the same account or address until this transaction ends, so it sees
+    this one's row. SQLite: the IMMEDIATE transaction already holds the database's write lock.
+    PostgreSQL: one advisory lock per account and per address (account first, in their own key
+    spaces, so two attempts never wait for each other in a cycle)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [ADVISORY_ACCOUNT, name])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [ADVISORY_ADDRESS, key])
 
 
 @transaction.atomic
@@ -217,18 +235,18 @@ def _window() -> timedelta:
     return timedelta(seconds=settings.PLINTH_LOGIN_WINDOW_SECONDS)
 
 
-def _locks(name: str, key: str, *, before_id: int, now: datetime) -> list[SignInLock]:
-    """The locks in force from the failures written before row `before_id`."""
+def _locks(name: str, key: str, *, before_id: int | None, now: datetime) -> list[SignInLock]:
+    """The locks in force from the failures in the window (those written before row `before_id`)."""
     since = now - _window()
     found = []
     for scope, field, value, limit in (
         ("account", "username", name, settings.PLINTH_LOGIN_MAX_FAILURES),
         ("address", "address_key", key, settings.PLINTH_LOGIN_MAX_FAILURES_PER_ADDRESS),
     ):
-        recent = list(
-            LoginFailure.objects.filter(**{field: value}, created_at__gte=since, pk__lt=before_id)
-            .order_by("-created_at").values_list("created_at", flat=True)[:limit]
-        )
+        rows = LoginFailure.objects.filter(**{field: value}, created_at__gte=since)
+        if before_id is not None:
+            rows = rows.filter(pk__lt=before_id)
+        recent = list(rows.order_by("-created_at").values_list("created_at", flat=True)[:limit])
         if len(recent) >= limit:
             # Locked until the limit-th newest failure leaves the window (then fewer than `limit` remain).
             found.append(SignInLock(scope=scope, until=recent[limit - 1] + _window(), failures=len(recent)))

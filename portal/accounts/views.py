@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -66,6 +67,11 @@ def admin_sign_in(request: HttpRequest) -> HttpResponse:
     next_url = request.GET.get("next") or "/admin/"
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         next_url = "/admin/"
+    if request.user.is_authenticated:
+        if request.user.is_staff:
+            return redirect(next_url)
+        # The admin sends signed-in users without staff status here; the sign-in page would not help.
+        raise PermissionDenied("The admin site is for staff accounts.")
     return redirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
 
 

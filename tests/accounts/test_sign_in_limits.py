@@ -175,3 +175,5 @@ def test_the_admin_sign_in_goes_through_the_portal_page(client, limits):
     posted = client.post("/admin/login/", {"username": "root", "password": PASSWORD})
     assert posted.status_code == 302 and "_auth_user_id" not in client.session
     assert client.get("/admin/login/?next=https://evil.example.com/")["Location"].endswith("next=%2Fadmin%2F")
+    client.force_login(UserFactory(username="plain"))
+    assert client.get("/admin/", follow=True).status_code == 403
