@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -68,7 +68,7 @@ def admin_sign_in(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         next_url = "/admin/"
     if request.user.is_authenticated:
-        if request.user.is_staff:
+        if admin.site.has_permission(request):  # the admin's own rule (active staff)
             return redirect(next_url)
         # The admin sends signed-in users without staff status here; the sign-in page would not help.
         raise PermissionDenied("The admin site is for staff accounts.")
