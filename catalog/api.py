@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -305,7 +304,7 @@ def locations(request):
 
 def _location_page(request) -> Response:
     limit = pagination.page_size(request.query_params, default=100, maximum=MAX_LIMIT)
-    qs = Location.objects.order_by("pk")
+    qs = selectors.visible_locations(request.user).order_by("pk")
     if request.query_params.get("cursor"):
         after = pagination.decode_cursor(request.query_params["cursor"], {"id": pagination.integer})
         qs = qs.filter(pk__gt=after["id"])
@@ -320,7 +319,9 @@ def _location_page(request) -> Response:
 @body_limit(FORM)
 @api_view(["GET", "DELETE"])
 def location_detail(request, pk: int):
-    location = get_object_or_404(Location, pk=pk)
+    location = selectors.location_for(request.user, pk)
+    if location is None:
+        raise NotFound("No such location.")
     if request.method == "DELETE":
         services.location_unregister(location=location, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

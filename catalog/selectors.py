@@ -9,7 +9,16 @@ from django.db.models import CharField, Count, F, QuerySet, Value
 from portal.accounts import permissions
 
 from . import facets as cube  # the facet cube (`facets` below counts live)
-from .models import Entity, EntityTag, MlflowSyncState, ModelVersion, ProcessingError, Relation, Star
+from .models import (
+    Entity,
+    EntityTag,
+    Location,
+    MlflowSyncState,
+    ModelVersion,
+    ProcessingError,
+    Relation,
+    Star,
+)
 
 LIST_COLUMNS = ("id", "ref", "kind", "kind_key", "namespace", "name", "title", "description", "spec_type",
                 "lifecycle", "owner_ref", "visibility", "tags", "orphan", "error_count", "updated_at")
@@ -229,6 +238,16 @@ def related_entities(user, entity: Entity) -> dict[str, list[dict]]:
             continue
         grouped[r.type].append({"ref": r.target_ref, "entity": found.get(r.target_ref)})
     return dict(grouped)
+
+
+def visible_locations(user) -> QuerySet[Location]:
+    """Locations the user may see (`permissions.visible_locations_q`), each once."""
+    return Location.objects.filter(pk__in=Location.objects.filter(permissions.visible_locations_q(user)).values("pk"))
+
+
+def location_for(user, pk: int) -> Location | None:
+    """One location, or None when it is missing or the user may not see it (the caller 404s)."""
+    return visible_locations(user).filter(pk=pk).first()
 
 
 def location_owner_team_ids(location) -> set[int | None]:

@@ -7,8 +7,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts import permissions
@@ -23,6 +23,7 @@ from .models import Location
 PAGE_SIZE = 25
 
 
+@require_safe
 def entity_list(request):
     base = selectors.entity_list(request.user)
     fs = EntityFilter(request.GET, queryset=base, request=request)
@@ -92,6 +93,7 @@ def _entity_or_404(request, kind: str, namespace: str, name: str):
     return entity
 
 
+@require_safe
 def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "overview"):
     entity = _entity_or_404(request, kind, namespace, name)
     tabs = _tabs_for(entity)
@@ -195,13 +197,15 @@ def location_register(request):
     return render(request, "catalog/location_register.html", {"form": form, "plan": plan}, status=status)
 
 
+@require_safe
 def location_list(request):
-    locations = Location.objects.order_by("-created_at")
+    locations = selectors.visible_locations(request.user).order_by("-created_at")
     return render(request, "catalog/location_list.html", {"locations": locations})
 
 
+@require_safe
 def location_detail(request, pk: int):
-    location = get_object_or_404(Location, pk=pk)
+    location = _location_or_404(request, pk)
     entities = selectors.entity_list(request.user).filter(location=location).order_by("kind_key", "name_key")
     context = {
         "location": location,
@@ -211,6 +215,13 @@ def location_detail(request, pk: int):
         **_location_rights(request.user, location),
     }
     return render(request, "catalog/location_detail.html", context)
+
+
+def _location_or_404(request, pk: int) -> Location:
+    location = selectors.location_for(request.user, pk)
+    if location is None:
+        raise Http404("No such location")
+    return location
 
 
 def _location_rights(user, location: Location) -> dict:
@@ -223,7 +234,7 @@ def _location_rights(user, location: Location) -> dict:
 @body_limit(FORM)
 @require_http_methods(["GET", "POST"])
 def location_unregister(request, pk: int):
-    location = get_object_or_404(Location, pk=pk)
+    location = _location_or_404(request, pk)
     if not _location_rights(request.user, location)["may_unregister"]:
         raise PermissionDenied("Only the registrant, maintainers of every team owning its entities and platform "
                                "admins may unregister this location.")
@@ -239,7 +250,7 @@ def location_unregister(request, pk: int):
 @body_limit(FORM)
 @require_POST
 def location_refresh(request, pk: int):
-    location = get_object_or_404(Location, pk=pk)
+    location = _location_or_404(request, pk)
     plan = services.location_refresh(location=location, actor=request.user)
     messages.success(request, f"Refreshed: {len(plan.added)} added, {len(plan.changed)} changed, "
                               f"{len(plan.removed)} removed, {len(plan.errors)} errors.")

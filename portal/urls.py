@@ -1,6 +1,7 @@
 """URL map of the whole portal."""
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
@@ -21,9 +22,10 @@ urlpatterns = [
     path("create/", include("portal.scaffolder.urls")),
     path("docs/", include("portal.techdocs.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # The split view serves its initialiser as a script file: the CSP forbids inline scripts.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The split view serves its initialiser as a script file: the CSP forbids inline scripts. The two
+    # viewers are pages for people: a signed-out visitor is sent to sign-in (the API answers 401).
+    path("api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    path("api/redoc/", login_required(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
     # Before the admin's own login form, which would bypass the sign-in throttle and its audit.
     path("admin/login/", admin_sign_in, name="admin-login"),
     path("admin/", admin.site.urls),

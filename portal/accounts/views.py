@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.core.client_address import client_address
 from portal.core.limits import FORM, body_limit
@@ -116,10 +116,12 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("accounts:tokens")
 
 
+@require_safe
 def team_list(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/team_list.html", {"teams": selectors.team_list()})
 
 
+@require_safe
 def team_detail(request: HttpRequest, name: str) -> HttpResponse:
     team = get_object_or_404(Team, name=name)
     from catalog import selectors as catalog_selectors

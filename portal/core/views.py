@@ -8,12 +8,14 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from portal.accounts import selectors as account_selectors
 
 from . import health, metrics
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     from catalog import selectors as catalog_selectors
     from portal.governance import selectors as governance_selectors
@@ -31,12 +33,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_not_required
 @never_cache
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
 @login_not_required
 @never_cache
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = health.run_checks()
     ready = all(c["status"] == "ok" for c in checks.values())
@@ -45,6 +49,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 @login_not_required
 @never_cache
+@require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)

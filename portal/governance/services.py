@@ -180,7 +180,9 @@ def eligible_reviewers(stage: Stage, exclude_user_ids: set[int]):
 
 
 def may_review_stage(user, stage: Stage) -> bool:
-    return permissions.may_review_for(user, stage.teams.values_list("pk", flat=True))
+    # The stage's teams read here, not inside the rule (rules decide on facts; teams.all() uses the
+    # request page's prefetch).
+    return permissions.may_review_for(user, [team.pk for team in stage.teams.all()])
 
 
 # -- create -------------------------------------------------------------------------------------

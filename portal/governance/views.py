@@ -15,7 +15,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from catalog.models import Entity, ModelVersion
@@ -34,6 +34,7 @@ def _remote(request) -> str | None:
     return client_address(request)
 
 
+@require_safe
 def inbox(request: HttpRequest) -> HttpResponse:
     waiting = list(selectors.inbox(request.user)[:200])
     now = timezone.now()
@@ -114,6 +115,7 @@ def _history(req) -> list:
     return rows
 
 
+@require_safe
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     req = services.get_visible(request.user, pk)
     context = _detail_context(request, req)
@@ -228,6 +230,7 @@ class NewRequestForm(forms.Form):
     )
 
 
+@require_http_methods(["GET", "POST"])
 @body_limit(PARAMETERS)
 def request_new(request: HttpRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
@@ -258,7 +261,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         )
         for v in versions
     ]
-    error = ""
+    error, status = "", 200
     if request.method == "POST" and form.is_valid():
         cleaned = form.cleaned_data
         params: dict = {}
@@ -278,14 +281,14 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 remote_addr=_remote(request),
             )
         except services.GovernanceError as exc:
-            error = exc.message
+            error, status = exc.message, exc.status
         except PermissionDenied as exc:
-            error = str(exc)
+            error, status = str(exc), 403
         else:
             messages.success(request, f"Request #{req.pk} submitted; the policy gates are running.")
             return redirect(req.get_absolute_url())
     elif request.method == "POST":
-        error = "Please correct the form."
+        error, status = "Please correct the form.", 400
     return render(
         request,
         "governance/request_new.html",
@@ -297,9 +300,11 @@ def request_new(request: HttpRequest) -> HttpResponse:
             "versions": versions,
             "error": error,
         },
+        status=status,
     )
 
 
+@require_safe
 def policy_source(request: HttpRequest, gate: str) -> HttpResponse:
     found = policy.policy_source(gate)
     if found is None:
@@ -312,6 +317,7 @@ def policy_source(request: HttpRequest, gate: str) -> HttpResponse:
     )
 
 
+@require_safe
 def audit(request: HttpRequest) -> HttpResponse:
     qs, errors = selectors.audit_events(request.user, request.GET)
     fmt = request.GET.get("format")

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.core.limits import PARAMETERS, body_limit
 
@@ -16,6 +16,7 @@ from . import conf, forms, selectors, services
 from .templates import from_entity
 
 
+@require_safe
 def index(request: HttpRequest) -> HttpResponse:
     base = selectors.templates_for(request.user)
     qs = base
@@ -151,6 +152,7 @@ def _run_or_404(request, uid):
     return run
 
 
+@require_safe
 def run_detail(request: HttpRequest, uid) -> HttpResponse:
     run = _run_or_404(request, uid)
     context = {
@@ -170,11 +172,13 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
     return response
 
 
+@require_safe
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = selectors.runs_for(request.user).select_related("created_by")[:100]
     return render(request, "scaffolder/run_list.html", {"runs": runs})
 
 
+@require_safe
 def run_download(request: HttpRequest, uid) -> HttpResponse:
     run = _run_or_404(request, uid)
     path = conf.download_root() / f"{run.uid}.zip"

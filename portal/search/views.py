@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_safe
 from django_htmx.middleware import HtmxDetails
 
 from portal.accounts import permissions
@@ -45,6 +46,7 @@ def _facet_links(facets: dict, params) -> dict:
     return facets
 
 
+@require_safe
 def search_page(request: HtmxHttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
     page = _page_number(request.GET.get("page"))
@@ -87,6 +89,7 @@ def search_page(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
+@require_safe
 def typeahead(request: HtmxHttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
     results, groups = selectors.typeahead(request.user, text)
@@ -104,6 +107,7 @@ def typeahead(request: HtmxHttpRequest) -> HttpResponse:
     return HttpResponse(html)
 
 
+@require_safe
 def click(request: HttpRequest) -> HttpResponse:
     """Record which result answered a query, then go there. Only visible documents' own URLs."""
     key = request.GET.get("key", "")
@@ -127,6 +131,7 @@ def click(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(doc.url)
 
 
+@require_safe
 def insights(request: HttpRequest) -> HttpResponse:
     """Top and zero-result queries of the last 30 days: platform admins only."""
     if not permissions.may_see_analytics(request.user):

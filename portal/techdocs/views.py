@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts import permissions
 from portal.core.limits import FORM, body_limit
@@ -49,6 +49,7 @@ def edit_link(site, page) -> dict:
     return {}
 
 
+@require_safe
 def index(request):
     sites = list(selectors.visible_sites(request.user)[:500])
     context = {"sites": sites, "apis": selectors.visible_apis(request.user)}
@@ -57,6 +58,7 @@ def index(request):
     return response
 
 
+@require_safe
 def page(request, kind: str, namespace: str, name: str, path: str = ""):
     entity = _entity(request, kind, namespace, name)
     doc = selectors.page_for(entity, path)
@@ -83,6 +85,7 @@ def page(request, kind: str, namespace: str, name: str, path: str = ""):
     return response
 
 
+@require_safe
 def asset(request, kind: str, namespace: str, name: str, path: str):
     entity = _entity(request, kind, namespace, name)
     item = selectors.asset_for(entity, path)
