@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: help setup system-deps run test test-chaos test-fast lint
+.PHONY: help setup system-deps run test test-chaos test-fast fuzz lint
 
 help:
 	@echo "make setup        venv + dependencies (when pyproject.toml changed) + migrate"
@@ -19,6 +19,7 @@ help:
 	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis"
 	@echo "make test-fast    unit tests only (no browser, worker or prod_smoke)"
 	@echo "make test-chaos   known-flaky fault-injection tests (quarantined from make test)"
+	@echo "make fuzz         long schemathesis run over the API (PLINTH_FUZZ_EXAMPLES=300, new seed each run)"
 	@echo "make lint         ruff check"
 
 $(PY):
@@ -59,6 +60,15 @@ test: system-deps setup
 # Exit 5 is pytest's "no tests collected": nothing is quarantined at the moment.
 test-chaos: system-deps setup
 	$(PY) -m tests.services -- $(PY) -m pytest -m chaos $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+
+# The API fuzzed from its schema for longer than `make test` does (tests/api/test_fuzz.py), on SQLite and
+# then PostgreSQL; a new seed each run unless PLINTH_FUZZ_SEED is given (the run prints it).
+FUZZ_EXAMPLES ?= 300
+fuzz: system-deps setup
+	export PLINTH_FUZZ_EXAMPLES=$${PLINTH_FUZZ_EXAMPLES:-$(FUZZ_EXAMPLES)} PLINTH_FUZZ_SEED=$${PLINTH_FUZZ_SEED:-$$RANDOM$$RANDOM}; \
+	$(PY) -m tests.services -- \
+	  $(PY) -m pytest tests/api/test_fuzz.py -m "not prod_smoke" -s -o timeout=0 $(PYTEST_ARGS) \
+	  ++ prod: $(PY) -m pytest tests/api/test_fuzz.py -m prod_smoke -s -o timeout=0 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -m "not browser and not worker and not prod_smoke" $(PYTEST_ARGS)

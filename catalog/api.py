@@ -5,16 +5,23 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, throttle_classes
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from portal.core import pagination, throttling
+from portal.core.api import ErrorSerializer, declare_links, error_responses, openapi_link
 from portal.core.limits import FORM, body_limit, validate_limit
 
-from . import selectors, services
+from . import api_schema, selectors, services
 from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
 from .descriptors.validate import validate_entity
@@ -158,7 +165,8 @@ ENTITY_LIST_PARAMS = [
                      "Fields: " + ", ".join(FILTER_FIELDS) + ". Several `filter` params are OR-ed."),
     OpenApiParameter("fields", str, description="Comma-separated dotted paths to return, e.g. `kind,metadata.name`."),
     OpenApiParameter("order", str, enum=list(API_ORDERS), description="Sort order (default `metadata.name`)."),
-    OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 50)."),
+    OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                     description=f"Page size, 1–{MAX_LIMIT} (default 50)."),
     OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page."),
     OpenApiParameter("kind", str), OpenApiParameter("owner", str), OpenApiParameter("tag", str),
     OpenApiParameter("lifecycle", str), OpenApiParameter("type", str), OpenApiParameter("q", str),
@@ -169,7 +177,7 @@ ENTITY_LIST_PARAMS = [
     summary="List entities",
     description="Entities the caller may see, filtered, projected and cursor-paginated. `totalItems` counts all matches.",
     parameters=ENTITY_LIST_PARAMS,
-    responses={200: OpenApiTypes.OBJECT},
+    responses={200: api_schema.EntityPageSerializer, **error_responses()},
     examples=[OpenApiExample("Page", value={"items": [{"apiVersion": "plinth.dev/v1alpha1", "kind": "Model",
                              "metadata": {"name": "fraud-detector"}}], "totalItems": 1, "pageInfo": {"nextCursor": None}},
                              response_only=True)],
@@ -209,7 +217,7 @@ def _entity(request, kind, namespace, name) -> Entity:
 
 
 @extend_schema(summary="Get an entity by name", description="404 when it does not exist or the caller may not see it.",
-               responses={200: OpenApiTypes.OBJECT})
+               responses={200: api_schema.EntitySerializer, **error_responses(404)})
 @api_view(["GET"])
 def entity_by_name(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
@@ -217,8 +225,9 @@ def entity_by_name(request, kind: str, namespace: str, name: str):
 
 
 @extend_schema(summary="Relation graph of an entity",
-               parameters=[OpenApiParameter("depth", int, description="1–4 (default 1)")],
-               responses={200: OpenApiTypes.OBJECT})
+               parameters=[OpenApiParameter("depth", {"type": "integer", "minimum": 1, "maximum": 4},
+                                            description="1–4 (default 1)")],
+               responses={200: api_schema.RelationGraphSerializer, **error_responses(404)})
 @api_view(["GET"])
 def entity_relations(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
@@ -226,15 +235,18 @@ def entity_relations(request, kind: str, namespace: str, name: str):
     return Response(selectors.relation_graph(request.user, entity, depth))
 
 
+FACET_NAMES = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "lifecycle", "spec.owner": "owner",
+               "metadata.namespace": "namespace", "metadata.tags": "tag"}
+
+
 @extend_schema(summary="Facet counts",
                description="Counts per value of each requested facet over the entities matching the filters.",
-               parameters=[OpenApiParameter("facet", str, many=True, description="kind, spec.type, spec.lifecycle, "
-                                            "spec.owner, metadata.namespace, metadata.tags")] + ENTITY_LIST_PARAMS[:1],
-               responses={200: OpenApiTypes.OBJECT})
+               parameters=[OpenApiParameter("facet", str, many=True, enum=list(FACET_NAMES),
+                                            description="Facets to count (default `kind`).")] + ENTITY_LIST_PARAMS[:1],
+               responses={200: api_schema.FacetsSerializer, **error_responses()})
 @api_view(["GET"])
 def entity_facets(request):
-    names = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "lifecycle", "spec.owner": "owner",
-             "metadata.namespace": "namespace", "metadata.tags": "tag"}
+    names = FACET_NAMES
     requested = request.query_params.getlist("facet") or ["kind"]
     unknown = [f for f in requested if f not in names]
     if unknown:
@@ -262,10 +274,17 @@ def location_body(location: Location) -> dict:
                 for e in location.errors.all()[:200]]}
 
 
+declare_links("locations_register", 201, {
+    "read": openapi_link("locations_retrieve", "The location: status, counts, errors.", id="$response.body#/location/id"),
+    "unregister": openapi_link("locations_destroy", "Unregister it again.", id="$response.body#/location/id"),
+})
+
+
 @extend_schema(methods=["GET"], summary="List locations", operation_id="locations_list",
-               parameters=[OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
+               parameters=[OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                                            description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
                            OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page.")],
-               responses={200: OpenApiTypes.OBJECT})
+               responses={200: api_schema.LocationListSerializer, **error_responses()})
 @extend_schema(
     methods=["POST"],
     operation_id="locations_register",
@@ -274,7 +293,15 @@ def location_body(location: Location) -> dict:
                 "With `?dryRun=true` (or `dryRun` in the body) nothing is stored and the plan is returned.",
     request=LocationInput,
     parameters=[OpenApiParameter("dryRun", bool)],
-    responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    responses={
+        201: OpenApiResponse(api_schema.RegisteredSerializer, description="A new location, stored."),
+        200: OpenApiResponse(
+            PolymorphicProxySerializer("RegisterResult", [api_schema.RegisteredSerializer, api_schema.DryRunSerializer],
+                                       resource_type_field_name=None),
+            description="A known location, read again; or the plan of a dry run.",
+        ),
+        **error_responses(403),
+    },
     examples=[OpenApiExample("Register", value={"target": "/srv/repos/fraud/catalog-info.yaml"}, request_only=True)],
 )
 @body_limit(FORM)
@@ -315,7 +342,12 @@ def _location_page(request) -> Response:
     return Response({"items": [location_body(loc) for loc in page], "pageInfo": {"nextCursor": next_cursor}})
 
 
-@extend_schema(summary="Get or unregister a location", responses={200: OpenApiTypes.OBJECT, 204: None})
+@extend_schema(methods=["GET"], summary="Get a location", operation_id="locations_retrieve",
+               responses={200: api_schema.LocationSerializer, **error_responses(404)})
+@extend_schema(methods=["DELETE"], summary="Unregister a location", operation_id="locations_destroy",
+               description="Removes the location and the entities it provided. Its registrant, maintainers and "
+                           "admins of every team owning its entities, and platform admins may.",
+               responses={204: OpenApiResponse(description="Unregistered."), **error_responses(403, 404)})
 @body_limit(FORM)
 @api_view(["GET", "DELETE"])
 def location_detail(request, pk: int):
@@ -328,16 +360,22 @@ def location_detail(request, pk: int):
     return Response(location_body(location))
 
 
+class RefreshInput(serializers.Serializer):
+    entityRef = serializers.CharField(max_length=200, help_text="e.g. `component:default/checkout`.")
+
+
 @extend_schema(
     summary="Refresh an entity's location now",
-    request=inline_serializer("RefreshInput", {"entityRef": serializers.CharField()}),
-    responses={200: OpenApiTypes.OBJECT},
+    request=RefreshInput,
+    responses={200: api_schema.PlanSerializer, **error_responses(403, 404)},
 )
 @body_limit(FORM)
 @api_view(["POST"])
 @throttle_classes(throttling.EXPENSIVE)
 def refresh(request):
-    ref = str(request.data.get("entityRef", "")).strip().lower()[:200]
+    body = RefreshInput(data=request.data)
+    body.is_valid(raise_exception=True)
+    ref = body.validated_data["entityRef"].strip().lower()
     entity = selectors.visible_entities(request.user).filter(ref=ref).select_related("location").first()
     if entity is None:
         raise NotFound(f"No entity '{ref}'.")
@@ -350,7 +388,17 @@ def refresh(request):
 @extend_schema(
     summary="Validate a descriptor without storing it",
     description="Body: `{\"entity\": {...}}` or `{\"yaml\": \"...\"}` (multi-document allowed). 200 when valid, 400 with every error otherwise.",
-    request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    request=OpenApiTypes.OBJECT,
+    responses={
+        200: api_schema.ValidationResultSerializer,
+        **error_responses(),
+        400: OpenApiResponse(
+            PolymorphicProxySerializer("ValidateEntityRejected", [api_schema.ValidationResultSerializer, ErrorSerializer],
+                                       resource_type_field_name=None),
+            description="The descriptor is invalid (`errors` lists every problem), or the body is malformed "
+                        "(the error envelope).",
+        ),
+    },
     examples=[OpenApiExample("Entity", request_only=True, value={"entity": {"apiVersion": "backstage.io/v1alpha1",
               "kind": "Component", "metadata": {"name": "svc"}, "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}}})],
 )

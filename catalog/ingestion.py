@@ -195,7 +195,7 @@ def dump(data: dict) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def classify_target(target: str) -> str:
+def classify_target(target: str, roots: list[str] | None = None) -> str:
     """'url', 'dir' or 'file' — or raise DescriptorError."""
     target = target.strip()
     if not target:
@@ -206,11 +206,19 @@ def classify_target(target: str) -> str:
     if scheme and len(scheme) > 1:
         raise DescriptorError(f"Unsupported location scheme '{scheme}:' (use a path or an http(s) URL).",
                               source=target, field="target")
+    if "\x00" in target:
+        raise DescriptorError("A path cannot contain a NUL character.", field="target")
+    # The roots first: "no such file" for a path outside them would tell a caller which files exist
+    # anywhere on the server.
+    check_file_root(target, roots)
     path = Path(target)
-    if path.is_dir():
-        return "dir"
-    if path.is_file():
-        return "file"
+    try:
+        if path.is_dir():
+            return "dir"
+        if path.is_file():
+            return "file"
+    except OSError as exc:  # a name too long for the file system, a folder it may not enter
+        raise DescriptorError(f"This path cannot be read ({exc.strerror}).", source=target, field="target") from exc
     raise DescriptorError("No such file or directory.", source=target, field="target")
 
 
@@ -233,7 +241,7 @@ class Reader:
     """Reads one location (following Location entities) into a ReadResult."""
 
     def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None):
-        self.kind = classify_target(target)
+        self.kind = classify_target(target, file_roots)
         self.target = target if self.kind == "url" else check_file_root(target, file_roots)
         # Location targets and $text files must stay inside the registered folder.
         self.root = (self.target if self.kind == "dir" else os.path.dirname(self.target)) if self.kind != "url" else None

@@ -7,6 +7,8 @@ from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from portal.core.api import error_responses
+
 from . import selectors
 
 
@@ -24,7 +26,7 @@ class MeSerializer(serializers.Serializer):
 @extend_schema(
     summary="The signed-in user",
     description="Returns the user that the token or session belongs to, with their teams and roles.",
-    responses=MeSerializer,
+    responses={200: MeSerializer, **error_responses()},
 )
 @api_view(["GET"])
 def me(request):

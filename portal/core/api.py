@@ -1,10 +1,12 @@
-"""API conventions shared by every app: the error envelope and the base permission."""
+"""API conventions shared by every app: the error envelope (and its OpenAPI description) and the base
+permission."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -40,9 +42,18 @@ def exception_handler(exc, context):
     if isinstance(data, dict) and set(data) == {"detail"}:
         body = {"status": response.status_code, "message": str(data["detail"])}
     else:
+        data = _as_lists(data)
         body = {"status": response.status_code, "message": _summary(data), "details": data}
     response.data = {"error": body}
     return response
+
+
+def _as_lists(data):
+    """`{field: "message"}` (a ValidationError raised with a plain dict) as `{field: ["message"]}`, like a
+    serializer's errors, so that clients read one shape."""
+    if isinstance(data, dict):
+        return {key: [value] if isinstance(value, str) else _as_lists(value) for key, value in data.items()}
+    return data
 
 
 def _summary(data) -> str:
@@ -61,3 +72,153 @@ def _summary(data) -> str:
 
 def conflict(message: str, **extra) -> Response:
     return Response({"error": {"status": 409, "message": message, **extra}}, status=status.HTTP_409_CONFLICT)
+
+
+# -- request bodies -------------------------------------------------------------------------------------
+# PostgreSQL text and jsonb cannot hold NUL, so a NUL anywhere in a body would reach the database as a
+# 500 there (and pass on SQLite). DRF's CharField refuses NUL, but free-form objects (approval `params`,
+# template `values`) are stored as they come: the parsers refuse it for every field, naming it.
+NUL_MESSAGE = "Null characters are not allowed."
+
+
+def _nul_path(value, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) holding a NUL, or None."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where.replace("\x00", "\\x00")
+            found = _nul_path(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _refuse_nul(data):
+    if hasattr(data, "lists"):  # a form's QueryDict: every value of every key, named by the key
+        where = next((key.replace("\x00", "\\x00") for key, values in data.lists()
+                      if "\x00" in key or any("\x00" in v for v in values)), None)
+    else:
+        where = _nul_path(data)
+    if where:
+        raise exceptions.ValidationError({where: [NUL_MESSAGE]})
+    return data
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        return _refuse_nul(super().parse(stream, media_type, parser_context))
+
+
+class FormParser(parsers.FormParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        return _refuse_nul(super().parse(stream, media_type, parser_context))
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        result = super().parse(stream, media_type, parser_context)
+        _refuse_nul(result.data)
+        return result
+
+
+# -- the error envelope in the OpenAPI schema ---------------------------------------------------------
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="The HTTP status, repeated.")
+    message = serializers.CharField(help_text="What is wrong, naming the first failing field.")
+    details = serializers.JSONField(
+        required=False,
+        help_text="Every failing field: `{field: [message, ...]}`, nested like the input for nested fields.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """`{"error": {...}}`; some errors add facts of their own next to `status` (a 409 names the state)."""
+
+    error = ErrorBodySerializer()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (a parameter or field out of range, malformed, or holding a NUL character); nothing "
+         "was changed. `details` names each failing field.",
+    401: "No credentials, or an invalid, expired or revoked token.",
+    403: "Signed in, but not allowed to do this (or a session request without its CSRF token).",
+    404: "No such object, or one the caller may not see.",
+    409: "The object is not in a state that allows this; nothing was changed.",
+    411: "A chunked request body (no `Content-Length`) on a server that cannot bound it; send its length.",
+    413: "The request body is over this operation's cap (`limit`, in bytes); nothing was read.",
+    429: "Over a rate limit (`scope`, `limit`, `periodSeconds`); retry after `retryAfter` seconds (also "
+         "the `Retry-After` header).",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The documented error answers of an operation: `codes`, and those any request can get: 400 (a NUL
+    character anywhere, see `RejectNulMiddleware`), 401 (every operation needs credentials), 413 (a body
+    over the cap, or 411 for a chunked one where the server cannot bound it: `portal.core.limits`) and 429
+    (the rate limits, `portal.core.throttling`)."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
+            for code in sorted({400, 401, 411, 413, 429, *codes})}
+
+
+# -- OpenAPI links ------------------------------------------------------------------------------------
+# drf-spectacular has no way to declare them, so apps declare them here and a postprocessing hook writes
+# them into the responses: {operationId: {status: {link name: link object}}}.
+_LINKS: dict[str, dict[str, dict[str, dict]]] = {}
+
+
+def declare_links(operation_id: str, status: int, links: dict[str, dict]) -> None:
+    """Links of one response, each built with `openapi_link`."""
+    _LINKS.setdefault(operation_id, {}).setdefault(str(status), {}).update(links)
+
+
+def openapi_link(operation_id: str, description: str, **parameters: str) -> dict:
+    """`parameters` map the target's parameter names to runtime expressions, e.g. `"$response.body#/id"`."""
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
+
+
+REQUEST_ID_HEADER = {
+    "X-Request-ID": {
+        "description": "The request's id, also in the server's logs: quote it when reporting a problem.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+
+
+def postprocess_request_id_header(result, generator, request, public):
+    """Every answer carries `X-Request-ID` (RequestIdMiddleware); the schema says so for each."""
+    result.setdefault("components", {}).setdefault("headers", {}).update(REQUEST_ID_HEADER)
+    ref = {name: {"$ref": f"#/components/headers/{name}"} for name in REQUEST_ID_HEADER}
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict):
+                for response in operation.get("responses", {}).values():
+                    response.setdefault("headers", {}).update(ref)
+    return result
+
+
+def postprocess_links(result, generator, request, public):
+    operations = {op.get("operationId"): op for item in result.get("paths", {}).values() for op in item.values()
+                  if isinstance(op, dict)}
+    for operation_id, by_status in _LINKS.items():
+        if operation_id not in operations:
+            continue  # not in this (possibly filtered) schema
+        for status_code, links in by_status.items():
+            missing = [link["operationId"] for link in links.values() if link["operationId"] not in operations]
+            response = operations[operation_id].get("responses", {}).get(status_code)
+            if response is None or missing:
+                # A renamed operation must not leave a link that silently leads nowhere.
+                raise ValueError(f"OpenAPI links of {operation_id} {status_code}: no such response or "
+                                 f"target operation {missing}")
+            response["links"] = links
+    return result

@@ -82,3 +82,30 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", self.POLICY)
         return response
+
+
+class RejectNulMiddleware:
+    """400 for a NUL character in the path or a query parameter, naming where it is.
+
+    PostgreSQL text cannot hold NUL, so such a value reaching a query is a 500 there (and silently
+    works on SQLite). One check here covers every page and API filter; request bodies are checked by
+    the API's parsers (`portal.core.api`)."""
+
+    MESSAGE = "Null characters are not allowed."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path:
+            return self._reject(request, "path")
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return self._reject(request, key.replace("\x00", "\\x00")[:100])
+        return self.get_response(request)
+
+    def _reject(self, request: HttpRequest, where: str) -> HttpResponse:
+        from .views import error_response
+
+        return error_response(request, 400, "Bad request", f"{where}: {self.MESSAGE}",
+                              details={where: [self.MESSAGE]})

@@ -6,18 +6,20 @@ import json
 
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, throttle_classes
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from portal.core import pagination, throttling
+from portal.core.api import declare_links, error_responses, openapi_link
 from portal.core.audit import chain_head
 from portal.core.client_address import client_address
 from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
 from portal.core.models import AuditEvent
 
-from . import selectors, services
+from . import api_schema, selectors, services
 from .models import ActionType, ApprovalRequest, DecisionKind, State
 
 MAX_LIMIT = 500
@@ -113,7 +115,7 @@ class CreateSerializer(serializers.Serializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=DecisionKind.values)
+    decision = serializers.ChoiceField(choices=DecisionKind.choices)
     comment = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -137,6 +139,19 @@ REQUEST_EXAMPLE = {
 }
 
 
+# Where a created request leads: what a client (and the fuzzer's stateful phase) can do with its id.
+declare_links("approval_requests_create", 201, {
+    name: openapi_link(operation, description, id="$response.body#/id")
+    for name, operation, description in (
+        ("read", "approval_requests_read", "The request, as stored."),
+        ("decide", "approval_requests_decide", "Vote on it (not as its requester)."),
+        ("comment", "approval_requests_comment", "Comment on it."),
+        ("withdraw", "approval_requests_withdraw", "Withdraw it (its requester)."),
+        ("retry", "approval_requests_retry", "Retry its failed execution."),
+    )
+})
+
+
 @extend_schema(
     methods=["GET"],
     operation_id="approval_requests_list",
@@ -150,10 +165,11 @@ REQUEST_EXAMPLE = {
             "awaiting", OpenApiTypes.BOOL, description="Only requests waiting for your decision"
         ),
         OpenApiParameter("target", OpenApiTypes.STR, description="Entity reference"),
-        OpenApiParameter("limit", OpenApiTypes.INT, description=f"Page size, 1–{MAX_LIMIT} (default 100)"),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                         description=f"Page size, 1–{MAX_LIMIT} (default 100)"),
         OpenApiParameter("cursor", OpenApiTypes.STR, description="`pageInfo.nextCursor` of the previous page"),
     ],
-    responses={200: OpenApiTypes.OBJECT},
+    responses={200: api_schema.ApprovalRequestPageSerializer, **error_responses()},
 )
 @extend_schema(
     methods=["POST"],
@@ -164,10 +180,11 @@ REQUEST_EXAMPLE = {
     "policy gates. A target you may not see answers 404; an identical open request answers 409.",
     request=CreateSerializer,
     responses={
-        201: OpenApiTypes.OBJECT,
-        400: OpenApiTypes.OBJECT,
-        404: OpenApiTypes.OBJECT,
-        409: OpenApiTypes.OBJECT,
+        201: OpenApiResponse(
+            api_schema.ApprovalRequestDetailSerializer,
+            description="Stored as `pending`; its gates are queued.",
+        ),
+        **error_responses(403, 404, 409),
     },
     examples=[
         OpenApiExample(
@@ -234,7 +251,7 @@ def approval_requests(request):
     summary="One approval request",
     description="State, stages with their votes, policy results (every rule, pass/fail, message, "
     "policy hash), decisions and comments.",
-    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    responses={200: api_schema.ApprovalRequestDetailSerializer, **error_responses(404)},
     examples=[OpenApiExample("In review", response_only=True, value=REQUEST_EXAMPLE)],
 )
 @api_view(["GET"])
@@ -251,11 +268,8 @@ def approval_request_detail(request, pk: int):
     "A comment is required to reject or request changes.",
     request=DecisionSerializer,
     responses={
-        201: OpenApiTypes.OBJECT,
-        400: OpenApiTypes.OBJECT,
-        403: OpenApiTypes.OBJECT,
-        404: OpenApiTypes.OBJECT,
-        409: OpenApiTypes.OBJECT,
+        201: OpenApiResponse(api_schema.ApprovalRequestDetailSerializer, description="The vote is recorded."),
+        **error_responses(403, 404, 409),
     },
     examples=[
         OpenApiExample("Approve", request_only=True, value={"decision": "approve", "comment": "LGTM"}),
@@ -301,7 +315,7 @@ def approval_request_decide(request, pk: int):
     tags=["governance"],
     summary="Withdraw your request",
     request=None,
-    responses={200: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    responses={200: api_schema.ApprovalRequestDetailSerializer, **error_responses(403, 404, 409)},
 )
 @body_limit(FORM)
 @api_view(["POST"])
@@ -318,7 +332,7 @@ def approval_request_withdraw(request, pk: int):
     tags=["governance"],
     summary="Retry a failed execution",
     request=None,
-    responses={200: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    responses={200: api_schema.ApprovalRequestDetailSerializer, **error_responses(403, 404, 409)},
 )
 @body_limit(FORM)
 @api_view(["POST"])
@@ -337,7 +351,7 @@ def approval_request_retry(request, pk: int):
     tags=["governance"],
     summary="Comment on a request",
     request=CommentSerializer,
-    responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    responses={201: api_schema.CommentCreatedSerializer, **error_responses(403, 404)},
 )
 @body_limit(COMMENT)
 @api_view(["POST"])
@@ -385,27 +399,16 @@ def event_dict(event: AuditEvent) -> dict:
     "request (approval request id), since/until (ISO time); page with `after` (the last seq "
     "seen). `chainHead` lets an export be verified offline.",
     parameters=[
-        OpenApiParameter(n, OpenApiTypes.STR)
-        for n in ("actor", "action", "target", "request", "since", "until", "after", "limit")
-    ],
-    responses={
-        200: inline_serializer(
-            "AuditEventPage",
-            {
-                "items": serializers.ListField(child=serializers.DictField()),
-                "chainHead": serializers.DictField(),
-                "nextAfter": serializers.IntegerField(allow_null=True),
-            },
-        )
-    },
+        OpenApiParameter(n, OpenApiTypes.STR) for n in ("actor", "action", "target", "since", "until")
+    ]
+    + [OpenApiParameter(n, OpenApiTypes.INT) for n in ("request", "after", "limit")],
+    responses={200: api_schema.AuditEventPageSerializer, **error_responses(403)},
 )
 @api_view(["GET"])
 def audit_events(request):
     qs, errors = selectors.audit_events(request.user, request.query_params)
     if errors:
-        return Response(
-            {"error": {"status": 400, "message": "Invalid filter.", "details": errors}}, status=400
-        )
+        raise ValidationError(errors)
     limit = pagination.page_size(request.query_params, default=100, maximum=MAX_LIMIT)
     rows = list(qs[:limit])
     return Response(

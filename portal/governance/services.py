@@ -107,7 +107,9 @@ def parse_ref(target: str) -> str:
 def _locked(request_id: int) -> ApprovalRequest:
     try:
         return (
-            ApprovalRequest.objects.select_for_update()
+            # Only the request's own row: PostgreSQL refuses FOR UPDATE on the nullable side of the
+            # outer join to its entity (which may be gone), and the entity needs no lock here.
+            ApprovalRequest.objects.select_for_update(of=("self",))
             .select_related("entity", "requester")
             .get(pk=request_id)
         )

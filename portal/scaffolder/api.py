@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, throttle_classes
 from rest_framework.exceptions import NotFound, ValidationError
@@ -12,9 +11,10 @@ from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from portal.core import pagination, throttling
+from portal.core.api import declare_links, error_responses, openapi_link
 from portal.core.limits import PARAMETERS, body_limit
 
-from . import forms, selectors, services
+from . import api_schema, forms, selectors, services
 from .templates import from_entity
 
 
@@ -38,13 +38,14 @@ MAX_LIMIT = 200
 
 
 @extend_schema(
-    responses=OpenApiTypes.OBJECT,
     summary="Templates the caller can see",
     parameters=[
         OpenApiParameter("type", str, description="Only templates of this `spec.type`."),
-        OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                         description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
         OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page."),
     ],
+    responses={200: api_schema.TemplateListSerializer, **error_responses()},
 )
 @api_view(["GET"])
 def template_list(request):
@@ -91,32 +92,51 @@ def run_json(run, *, detail: bool = True) -> dict:
     return data
 
 
+class RunCreateSerializer(serializers.Serializer):
+    templateRef = serializers.CharField(max_length=200, help_text="e.g. `template:default/ml-model-service`.")
+    values = serializers.DictField(required=False, default=dict, help_text="The form's values, by field name.")
+    dryRun = serializers.BooleanField(required=False, default=False)
+
+
+declare_links("v1_scaffolder_runs_create", 201, {
+    "read": openapi_link("v1_scaffolder_runs_retrieve", "The run: status, steps, log.", uid="$response.body#/id"),
+})
+
+
 @extend_schema(
-    request=inline_serializer(
-        "RunCreate",
-        {
-            "templateRef": serializers.CharField(),
-            "values": serializers.DictField(),
-            "dryRun": serializers.BooleanField(),
-        },
-    ),
-    responses={201: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    request=RunCreateSerializer,
+    responses={
+        201: OpenApiResponse(api_schema.RunSerializer, description="The run is stored and queued."),
+        **error_responses(403, 404),
+    },
     summary="Start a run of a template",
+    examples=[
+        OpenApiExample(
+            "Dry run of the ML model service template",
+            request_only=True,
+            value={
+                "templateRef": "template:default/ml-model-service",
+                "values": {"name": "churn-model", "title": "Churn model", "description": "Predicts churn.",
+                           "owner": "platform", "modelType": "classifier", "riskTier": 2},
+                "dryRun": True,
+            },
+        )
+    ],
 )
 @body_limit(PARAMETERS)
 @api_view(["POST"])
 @throttle_classes(throttling.EXPENSIVE)
 def run_create(request):
-    ref = str(request.data.get("templateRef") or "")
+    body = RunCreateSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    ref = body.validated_data["templateRef"]
     kind, _, rest = ref.partition(":") if ":" in ref else ("template", "", ref)
     namespace, _, name = rest.rpartition("/")
     entity = catalog_selectors.entity_by_name(request.user, "template", namespace or "default", name)
     if entity is None or kind.lower() != "template":
         raise NotFound("No such template")
     template = from_entity(entity)
-    values = request.data.get("values") or {}
-    if not isinstance(values, dict):
-        raise ValidationError({"values": "must be an object"})
+    values = body.validated_data["values"]
     pages = forms.pages(template, request.user)
     values = forms.with_defaults(pages, values)
     errors = {}
@@ -136,13 +156,16 @@ def run_create(request):
         actor=request.user,
         parameters=parameters,
         secret_values=secret_values,
-        dry_run=bool(request.data.get("dryRun")),
+        dry_run=body.validated_data["dryRun"],
         owner_team=forms.owner_team(pages, values, request.user),
     )
     return Response(run_json(run, detail=False), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT, summary="A run: status, steps, log, output links")
+@extend_schema(
+    summary="A run: status, steps, log, output links",
+    responses={200: api_schema.RunDetailSerializer, **error_responses(404)},
+)
 @api_view(["GET"])
 def run_detail(request, uid):
     run = selectors.run_for(request.user, uid)

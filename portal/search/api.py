@@ -7,15 +7,15 @@ import binascii
 import hashlib
 import json
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from portal.core import pagination
+from portal.core.api import error_responses
 
-from . import selectors, services
+from . import api_schema, selectors, services
 from .models import SearchQuery
 from .query import normalize
 
@@ -53,6 +53,7 @@ EXAMPLE = {
         "phrases": [],
         "excluded": [],
         "filters": {"kind": ["model"]},
+        "excludedFilters": {},
         "correctedQuery": "",
         "notes": [],
     },
@@ -103,14 +104,18 @@ EXAMPLE = {
         OpenApiParameter("owner", str, many=True),
         OpenApiParameter("lifecycle", str, many=True),
         OpenApiParameter("tag", str, many=True),
-        OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 20)."),
+        OpenApiParameter(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+            description=f"Page size, 1–{MAX_LIMIT} (default 20).",
+        ),
         OpenApiParameter(
             "cursor",
             str,
             description=f"`pageInfo.nextCursor` of the previous page (up to {MAX_OFFSET} results deep).",
         ),
     ],
-    responses={200: OpenApiTypes.OBJECT},
+    responses={200: api_schema.SearchResultsSerializer, **error_responses()},
     examples=[OpenApiExample("Results", value=EXAMPLE, response_only=True)],
 )
 @api_view(["GET"])

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "portal.core.limits.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.core.middleware.RejectNulMiddleware",  # after auth: its error page shows who is signed in
     "portal.core.middleware.PortalLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -190,6 +191,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [  # DRF's three, refusing NUL characters (see portal.core.api)
+        "portal.core.api.JSONParser",
+        "portal.core.api.FormParser",
+        "portal.core.api.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "portal.core.api.exception_handler",
@@ -212,6 +218,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "ApprovalStateEnum": "portal.governance.models.State",
+        "StageStateEnum": "portal.governance.models.StageState",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.core.api.postprocess_links",
+        "portal.core.api.postprocess_request_id_header",
+    ],
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise a broker that needs no server

@@ -12,12 +12,14 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from portal.core import pagination, throttling
+from portal.core.api import error_responses
 from portal.core.limits import FORM, body_limit
 
-from . import definitions, selectors, services
+from . import api_schema, definitions, selectors, services
 
 SITE_EXAMPLE = {
     "entityRef": "component:default/plinth", "status": "ok", "builtAt": "2026-11-26T12:00:00Z",
+    "attemptedAt": "2026-11-26T12:00:00Z",
     "pageCount": 7, "url": "/docs/component/default/plinth/",
     "errors": [], "nav": [{"title": "Getting started", "path": "guide/getting-started/"}],
 }
@@ -28,13 +30,13 @@ PAGE_EXAMPLE = {
     "error": "", "builtAt": "2026-11-26T12:00:00Z",
 }
 FACTS_EXAMPLE = {
-    "present": True, "sections": ["Intended use", "Training data", "Metrics", "Limitations", "Ethical considerations"],
+    "entityRef": "model:default/fraud-detector", "present": True, "sections": ["Intended use", "Training data", "Metrics", "Limitations", "Ethical considerations"],
     "section_keys": ["intended_use", "training_data", "metrics", "limitations", "ethical_considerations"],
     "front_matter": {"model": "fraud-detector", "owners": ["fraud-ml"], "risk_tier": 1},
     "missing_sections": [], "error": "", "built_at": "2026-11-26T12:00:00Z",
 }
 MAX_LIMIT = 500
-NOT_FOUND = OpenApiExample("Not found (or not visible to you)", value={"detail": "No docs for component:default/x."},
+NOT_FOUND = OpenApiExample("Not found (or not visible to you)", value={"error": {"status": 404, "message": "No docs for component:default/x."}},
                            response_only=True, status_codes=["404"])
 
 
@@ -56,9 +58,10 @@ def _site_json(site) -> dict:
     summary="List docs sites",
     description="Every entity's built docs the caller may see, Plinth's own docs first: build status, build "
                 "time and page count. Docs are built from the folder named by `plinth.dev/techdocs-ref`.",
-    parameters=[OpenApiParameter("limit", int, description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
+    parameters=[OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                                 description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
                 OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page.")],
-    responses={200: OpenApiTypes.OBJECT},
+    responses={200: api_schema.SiteListSerializer, **error_responses()},
     examples=[OpenApiExample("Sites", value={"items": [SITE_EXAMPLE], "pageInfo": {"nextCursor": None}},
                              response_only=True)],
 )
@@ -86,7 +89,7 @@ def site_list(request):
     summary="Get a docs site",
     description="Build status, errors (file and message), navigation and build time of one entity's docs. "
                 "404 when the entity does not exist, is not visible to the caller, or has no docs.",
-    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    responses={200: api_schema.SiteSerializer, **error_responses(404)},
     examples=[OpenApiExample("Site", value=SITE_EXAMPLE, response_only=True), NOT_FOUND],
 )
 @api_view(["GET"])
@@ -105,7 +108,7 @@ def site_detail(request, kind: str, namespace: str, name: str):
     description="One built page: sanitised HTML, table of contents (ids are served with the `doc-` prefix) "
                 "and title. `path` is the page's URL path below the site (empty for the index).",
     parameters=[OpenApiParameter("path", str, description="Page path, e.g. `guide/getting-started/` ('' = index).")],
-    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    responses={200: api_schema.PageSerializer, **error_responses(404)},
     examples=[OpenApiExample("Page", value=PAGE_EXAMPLE, response_only=True), NOT_FOUND],
 )
 @api_view(["GET"])
@@ -125,7 +128,7 @@ def page_detail(request, kind: str, namespace: str, name: str):
     description="Queue a build of the entity's docs and model card (needs the edit right on the entity). "
                 "Answers 202 at once; poll the site for its status.",
     request=None,
-    responses={202: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    responses={202: api_schema.BuildQueuedSerializer, **error_responses(403, 404)},
     examples=[OpenApiExample("Queued", value={"queued": "component:default/plinth"}, response_only=True,
                              status_codes=["202"]), NOT_FOUND],
 )
@@ -145,7 +148,7 @@ def site_build(request, kind: str, namespace: str, name: str):
                 "Redoc views load), with `x-plinth-errors` listing problems found. Descriptions, summaries and "
                 "titles are sanitised like docs (HTML allow-list) and non-http(s) URLs are dropped. 404 for other kinds, for "
                 "definitions that cannot be parsed, and for entities the caller may not see.",
-    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
     examples=[OpenApiExample("OpenAPI", value={"openapi": "3.0.3", "info": {"title": "Fraud scoring API",
                              "version": "1.2.0"}, "paths": {"/v1/score": {"post": {"summary": "Score one transaction"}}}},
                              response_only=True), NOT_FOUND],
@@ -167,7 +170,7 @@ def definition(request, kind: str, namespace: str, name: str):
     summary="Get model-card facts",
     description="Whether a Model has a model card, its sections (level-2 headings, also as snake_case keys), "
                 "its front matter and the recommended sections it lacks — what governance policies check.",
-    responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    responses={200: api_schema.ModelCardFactsSerializer, **error_responses(404)},
     examples=[OpenApiExample("Facts", value=FACTS_EXAMPLE, response_only=True), NOT_FOUND],
 )
 @api_view(["GET"])

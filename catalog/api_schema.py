@@ -1,0 +1,136 @@
+"""The shapes the catalog API answers with, as the OpenAPI schema documents them (never used to
+serialise: `api.py` builds its bodies itself; the fuzz run in tests/api checks that the two agree)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class EntityRelationSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    targetRef = serializers.CharField()
+
+
+class EntityStatusSerializer(serializers.Serializer):
+    orphan = serializers.BooleanField()
+    errorCount = serializers.IntegerField()
+    visibility = serializers.CharField()
+    url = serializers.CharField()
+
+
+class EntityMetadataSerializer(serializers.Serializer):
+    """The descriptor's metadata plus `uid` and `etag`; other keys (title, tags, annotations…) as written."""
+
+    name = serializers.CharField()
+    namespace = serializers.CharField(required=False)
+    uid = serializers.UUIDField()
+    etag = serializers.CharField()
+
+
+class EntitySerializer(serializers.Serializer):
+    """A descriptor as registered, with `relations` and `status` added."""
+
+    apiVersion = serializers.CharField()
+    kind = serializers.CharField()
+    metadata = EntityMetadataSerializer()
+    spec = serializers.DictField(required=False)
+    relations = EntityRelationSerializer(many=True)
+    status = EntityStatusSerializer()
+
+
+class PageInfoSerializer(serializers.Serializer):
+    nextCursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page.")
+
+
+class EntityPageSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Entities (see `Entity`); with `fields`, only the requested paths of each.",
+    )
+    totalItems = serializers.IntegerField()
+    totalIsLowerBound = serializers.BooleanField(required=False, help_text="Present (true) when counting stopped.")
+    pageInfo = PageInfoSerializer()
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    ref = serializers.CharField()
+    level = serializers.IntegerField()
+    exists = serializers.BooleanField(help_text="False for a relation target not in the catalog.")
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    url = serializers.CharField(allow_null=True)
+
+
+class GraphEdgeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    type = serializers.CharField()
+    target = serializers.CharField()
+
+
+class RelationGraphSerializer(serializers.Serializer):
+    root = serializers.CharField()
+    nodes = GraphNodeSerializer(many=True)
+    edges = GraphEdgeSerializer(many=True)
+
+
+class FacetValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class FacetsSerializer(serializers.Serializer):
+    facets = serializers.DictField(
+        child=FacetValueSerializer(many=True), help_text="Per requested facet, its values with their counts."
+    )
+    countedMatches = serializers.IntegerField(
+        required=False, help_text="Present when the counts cover only this many of the matches."
+    )
+
+
+class DescriptorErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    source = serializers.CharField()
+    line = serializers.IntegerField(allow_null=True)
+    field = serializers.CharField(allow_blank=True, help_text="Dotted path of the failing field, e.g. `spec.owner`.")
+
+
+class LocationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    target = serializers.CharField()
+    status = serializers.CharField()
+    entityCount = serializers.IntegerField()
+    errorCount = serializers.IntegerField()
+    refreshedAt = serializers.DateTimeField(allow_null=True)
+    errors = DescriptorErrorSerializer(many=True)
+
+
+class LocationListSerializer(serializers.Serializer):
+    items = LocationSerializer(many=True)
+    pageInfo = PageInfoSerializer()
+
+
+class PlanSerializer(serializers.Serializer):
+    """What reading a location did (or, in a dry run, would do)."""
+
+    target = serializers.CharField()
+    type = serializers.CharField()
+    added = serializers.ListField(child=serializers.CharField())
+    changed = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.IntegerField()
+    errors = DescriptorErrorSerializer(many=True)
+
+
+class RegisteredSerializer(PlanSerializer):
+    location = LocationSerializer()
+
+
+class DryRunSerializer(PlanSerializer):
+    dryRun = serializers.BooleanField()
+
+
+class ValidationResultSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    documents = serializers.IntegerField()
+    errors = DescriptorErrorSerializer(many=True)
