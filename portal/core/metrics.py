@@ -17,6 +17,13 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+CSP_VIOLATIONS = Counter(
+    "plinth_csp_violations_total", "Content-Security-Policy violations reported by browsers", ["directive"]
+)
+CSP_REPORTS_REFUSED = Counter(
+    "plinth_csp_reports_refused_total", "CSP report bodies not recorded", ["reason"]
+)
+
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method=method, route=route, status=str(status)).inc()

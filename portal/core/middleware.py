@@ -1,4 +1,4 @@
-"""Request id, access log, metrics, sign-in requirement and Content-Security-Policy."""
+"""Request id, access log, metrics, sign-in requirement and the browser-hardening headers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse
 
-from . import metrics
+from . import csp, metrics
 from .client_address import client_address
 from .request_context import new_request_id, reset_request_id, set_request_id
 
@@ -66,21 +66,25 @@ class PortalLoginRequiredMiddleware(LoginRequiredMiddleware):
         return super().process_view(request, view_func, view_args, view_kwargs)
 
 
-class ContentSecurityPolicyMiddleware:
-    """No inline scripts, nothing from other origins. Views may tighten it further."""
+class SecurityHeadersMiddleware:
+    """The CSP, its reporting endpoint, the Permissions-Policy and CORP on every response.
 
-    POLICY = (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
-        "object-src 'none'; base-uri 'self'; form-action 'self'"
-    )
+    Placed outside WhiteNoise, so static files carry them too. A view may have set a tighter
+    Content-Security-Policy (built with `csp.policy(...)`); it is kept. Referrer-Policy, nosniff and
+    Cross-Origin-Opener-Policy come from Django's SecurityMiddleware (settings.SECURE_*)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.policy = csp.policy()
+        self.endpoints = csp.reporting_endpoints()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", self.POLICY)
+        response.setdefault("Content-Security-Policy", self.policy)
+        response.setdefault("Reporting-Endpoints", self.endpoints)
+        response.setdefault("Permissions-Policy", csp.PERMISSIONS_POLICY)
+        # Nothing of the portal is meant to be loaded by other sites (scripts, images, JSON).
+        response.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         return response
 
 

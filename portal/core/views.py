@@ -1,6 +1,8 @@
-"""Home page, health probes, metrics and the friendly error pages."""
+"""Home page, health probes, metrics, the CSP report endpoint and the friendly error pages."""
 
 from __future__ import annotations
+
+import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -8,11 +10,17 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts import selectors as account_selectors
 
-from . import health, metrics
+from . import csp, health, metrics, throttling
+from .client_address import client_address, throttle_key
+from .limits import body_limit
+
+csp_log = logging.getLogger("plinth.csp")
+CSP_REPORT_TYPES = {"application/csp-report", "application/reports+json", "application/json"}
 
 
 @require_safe
@@ -53,6 +61,41 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)
+
+
+# Browsers post reports without a CSRF token, and signed-out pages (sign-in) report too. What keeps
+# this open door cheap: a small body cap (enforced by RequestBodyLimitMiddleware before anything reads
+# the body), a rate per client address (the "csp-report" scope), and a bounded log line per report.
+@body_limit(lambda: settings.PLINTH_CSP_REPORT_MAX_BYTES)
+@csrf_exempt
+@login_not_required
+@require_POST
+def csp_report(request: HttpRequest) -> HttpResponse:
+    content_type = request.content_type or ""
+    if content_type not in CSP_REPORT_TYPES:
+        return _refuse("content_type", 415, f"Content-Type must be one of {', '.join(sorted(CSP_REPORT_TYPES))}.")
+    refusal = throttling.hit("csp-report", f"addr:{throttle_key(client_address(request))}", "address")
+    if refusal is not None:
+        response = _refuse("rate_limited", 429, refusal.message)
+        response["Retry-After"] = str(refusal.wait)
+        return response
+    try:
+        violations = csp.parse_reports(request.body, content_type)
+    except csp.ReportError as exc:
+        return _refuse("malformed", 400, f"Not a CSP report: {exc}")
+    for v in violations:
+        metrics.CSP_VIOLATIONS.labels(directive=v.metric_directive).inc()
+        csp_log.warning(
+            "CSP violation (%s): %s blocked %s on %s (source %s, line %s) %s",
+            v.disposition or "enforce", v.directive, v.blocked or "-", v.document or "-", v.source or "-",
+            v.line if v.line is not None else "-", repr(v.sample) if v.sample else "",
+        )
+    return HttpResponse(status=204)
+
+
+def _refuse(reason: str, status: int, message: str) -> JsonResponse:
+    metrics.CSP_REPORTS_REFUSED.labels(reason=reason).inc()
+    return JsonResponse({"error": {"status": status, "message": message}}, status=status)
 
 
 def error_response(request: HttpRequest, status: int, title: str, message: str, **extra) -> HttpResponse:

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.core.middleware.RequestIdMiddleware",
+    "portal.core.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,7 +55,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "portal.core.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -143,12 +143,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
+# Browser hardening (docs/security.md). Lax, not Strict: a link to a review from mail or chat must
+# arrive signed in; Lax still keeps the cookies off cross-site POSTs.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# No script reads the CSRF cookie: htmx sends the token from `hx-headers` in templates/base.html and
+# Swagger UI's initialiser gets it rendered in, so the cookie can be hidden from script.
+CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# The CSP violation report endpoint (portal.core.views.csp_report): its body cap. Its rate is the
+# "csp-report" scope of PLINTH_API_RATES.
+PLINTH_CSP_REPORT_MAX_BYTES = 32 * 1024
 
 # Abuse limits: every number here is listed, with its variable, in docs/security.md.
 # Reverse proxies in front of Plinth whose X-Forwarded-For entries are trusted (0: the header is ignored).
@@ -166,6 +175,8 @@ PLINTH_API_RATES = {
     "write": ENV.api_rate_write or "120/min",
     "expensive": ENV.api_rate_expensive or "20/min",
     "anon": ENV.api_rate_anon or "60/min",
+    # Browsers' CSP violation reports, per client address (POST /csp-report/, no sign-in needed).
+    "csp-report": "60/min",
 }
 # Request bodies: the global cap; endpoints set their own, smaller or larger (portal/core/limits.py).
 PLINTH_MAX_REQUEST_BYTES = ENV.max_request_bytes or 1024 * 1024
@@ -177,6 +188,11 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "portal.core.vendor.PatchedVendorFinder",  # Redoc without its CDN logo: plinth-vendor/...
+]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {

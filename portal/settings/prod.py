@@ -14,6 +14,10 @@ SECURE_SSL_REDIRECT = ENV.secure_ssl_redirect
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# The __Host- prefix makes the browser refuse these cookies unless they are Secure, for path / and
+# without a Domain: a sibling subdomain cannot plant a session or a CSRF token for the portal.
+SESSION_COOKIE_NAME = "__Host-plinth-session"
+CSRF_COOKIE_NAME = "__Host-plinth-csrf"
 SECURE_HSTS_SECONDS = 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

@@ -36,6 +36,7 @@ PLINTH_API_RATES = {
     "write": ENV.api_rate_write or "100000/min",
     "expensive": ENV.api_rate_expensive or "100000/min",
     "anon": ENV.api_rate_anon or "100000/min",
+    "csp-report": "100000/min",
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {

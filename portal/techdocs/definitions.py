@@ -9,10 +9,10 @@ shown as highlighted source. Results are cached by the entity's content hash.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.core.cache import cache
 from pygments import highlight
@@ -21,7 +21,7 @@ from pygments.lexers import GraphQLLexer, JsonLexer, ProtoBufLexer, TextLexer, Y
 
 from catalog.descriptors.loader import Limits, parse_stream
 
-from . import rendering
+from . import markdown_links, rendering
 
 VERSION = "1"
 MAX_HIGHLIGHT = 512 * 1024
@@ -179,32 +179,153 @@ def _text(value, limit: int = 500) -> str:
 
 TEXT_KEYS = {"description", "summary", "title"}
 URL_KEYS = {"url", "termsOfService"}
+SERVER_SCHEMES = frozenset({"http", "https"})
+# AsyncAPI servers name their broker protocol as the scheme.
+ASYNCAPI_SERVER_SCHEMES = SERVER_SCHEMES | {
+    "ws", "wss", "amqp", "amqps", "mqtt", "mqtts", "secure-mqtt", "kafka", "kafka-secure", "nats", "redis",
+    "rediss", "stomp", "stomps", "jms", "sns", "sqs", "solace", "ibmmq", "googlepubsub", "pulsar", "pulsar+ssl",
+    "anypointmq", "mercure",
+}
+SWAGGER2_SCHEMES = ("http", "https", "ws", "wss")
+MAX_SERVER_EXPANSIONS = 256
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# "api.example.org:8443/v1" reads as scheme "api.example.org" to a URL parser; it is a host and a port.
+_HOST_PORT = re.compile(r"(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+):\d{1,5}(?:[/?#]|$)", re.I)
 
 
 def display_safe(doc):
-    """A copy of an OpenAPI/AsyncAPI document for Swagger UI / Redoc: every description, summary and title
-    goes through the same nh3 allow-list as docs (so the viewers' own Markdown rendering never sees raw
-    HTML), and URLs that are not http(s)/mailto are dropped. The CSP would still block scripts; this
-    keeps hostile markup out of the DOM in the first place."""
-    problems: list[str] = []
+    """A copy of an OpenAPI/AsyncAPI document for Swagger UI / Redoc, which render its Markdown themselves.
 
-    def walk(node, key=None):
+    - every description, summary and title goes through the docs' nh3 allow-list (no raw HTML), then
+      loses Markdown links and images whose target is not http(s)/mailto/relative (markdown_links);
+    - other `url`s (contact, license, externalDocs, termsOfService) that are not http(s)/mailto or a
+      "/" path are dropped, and so is `x-logo` unless its image is a "/" path on this portal (the CSP
+      blocks other origins) and its `href` a safe link;
+    - a server stays only with a usable `url`: http(s), relative ("/v1", "v1") or templated
+      ("{scheme}://api.example.org") where every expansion through its variables' default and enum
+      values is one of those. Any other server (javascript:, data:, no url) is dropped whole: Redoc
+      cannot render a server without a url.
+    The CSP would still block scripts; this keeps hostile markup and script URLs out of the DOM."""
+    problems: list[str] = []
+    asyncapi = isinstance(doc, dict) and "asyncapi" in doc
+    server_schemes = ASYNCAPI_SERVER_SCHEMES if asyncapi else SERVER_SCHEMES
+
+    def walk(node, key=None, server=False):
         if isinstance(node, dict):
             out = {}
             for k, v in node.items():
-                if k in URL_KEYS and isinstance(v, str):
-                    if urlsplit(v.strip()).scheme.lower() in {"http", "https", "mailto"} or v.startswith("/"):
+                if server and k == "url":
+                    out[k] = v  # judged with its variables by _safe_server
+                elif k in URL_KEYS and isinstance(v, str):
+                    if _safe_link(v):
                         out[k] = v
-                    continue
-                out[k] = walk(v, k)
+                elif k == "servers" and isinstance(v, list | dict):
+                    v = _safe_servers(v, server_schemes, url_required=not asyncapi)
+                    if isinstance(v, list):
+                        v = [walk(e, server=isinstance(e, dict)) for e in v]
+                    else:
+                        v = {name: walk(e, server=isinstance(e, dict)) for name, e in v.items()}
+                    if v:
+                        out[k] = v
+                elif k == "server" and isinstance(v, dict):  # an OpenAPI Link's server
+                    if _safe_server(v, server_schemes) is not None:
+                        out[k] = walk(v, server=True)
+                elif k == "x-logo":
+                    v = _safe_logo(v)
+                    if v is not None:
+                        out[k] = walk(v, k, server=True)  # its url and href were judged by _safe_logo
+                else:
+                    out[k] = walk(v, k)
             return out
         if isinstance(node, list):
             return [walk(v) for v in node]
         if key in TEXT_KEYS and isinstance(node, str):
-            return rendering.sanitize(node, rendering.LinkPolicy(), problems)
+            return markdown_links.strip_unsafe_links(rendering.sanitize(node, rendering.LinkPolicy(), problems))
         return node
 
-    return walk(doc)
+    out = walk(doc)
+    if isinstance(out, dict) and isinstance(out.get("schemes"), list):  # Swagger 2.0
+        out["schemes"] = [s for s in out["schemes"] if isinstance(s, str) and s.lower() in SWAGGER2_SCHEMES]
+    return out
+
+
+def _safe_link(value: str) -> bool:
+    scheme = markdown_links.target_scheme(value)
+    if scheme is None:
+        return markdown_links.normalise_target(value).startswith("/")
+    return scheme in markdown_links.SAFE_LINK_SCHEMES
+
+
+def _safe_logo(logo):
+    if not isinstance(logo, dict) or not isinstance(logo.get("url"), str):
+        return None
+    url = markdown_links.normalise_target(logo["url"])
+    if not url.startswith("/") or url.startswith("//"):
+        return None
+    kept = {k: v for k, v in logo.items() if k not in {"url", "href"}} | {"url": logo["url"]}
+    if isinstance(logo.get("href"), str) and _safe_link(logo["href"]):
+        kept["href"] = logo["href"]
+    return kept
+
+
+def _safe_servers(servers, schemes, *, url_required: bool):
+    """The servers worth keeping, in the same shape: OpenAPI's list or AsyncAPI's name → server mapping.
+    `$ref`s, AsyncAPI 2 channel server names and AsyncAPI 3 host-based servers are left to the walk."""
+    def keep(entry):
+        if not isinstance(entry, dict):
+            return entry
+        if "url" in entry or (url_required and "$ref" not in entry):
+            return _safe_server(entry, schemes)
+        return entry
+
+    if isinstance(servers, list):
+        return [e for e in map(keep, servers) if e is not None]
+    return {name: e for name, e in ((n, keep(v)) for n, v in servers.items()) if e is not None}
+
+
+def _safe_server(server: dict, schemes) -> dict | None:
+    url = server.get("url")
+    if not isinstance(url, str) or not _server_url_safe(url, server.get("variables"), schemes):
+        return None
+    return server
+
+
+def _server_url_safe(url: str, variables, schemes) -> bool:
+    if not url.strip() or len(url) > 2000:
+        return False
+    names = list(dict.fromkeys(_PLACEHOLDER.findall(url)))
+    choices = [_variable_values(variables, name) for name in names]
+    total = 1
+    for values in choices:
+        total *= len(values)
+    if total > MAX_SERVER_EXPANSIONS:
+        return False
+    for combination in itertools.product(*choices):
+        mapping = dict(zip(names, combination, strict=True))
+        expanded = _PLACEHOLDER.sub(lambda m, values=mapping: values[m.group(1)], url)
+        if not _plain_server_url(expanded, schemes):
+            return False
+    return True
+
+
+def _variable_values(variables, name: str) -> list[str]:
+    """Every value a viewer may put in for `{name}`: the default and the enum. An undeclared variable
+    counts as empty, so that `java{x}script:` is judged as what it could become."""
+    variable = variables.get(name) if isinstance(variables, dict) else None
+    if not isinstance(variable, dict):
+        return [""]
+    enum = variable.get("enum") if isinstance(variable.get("enum"), list) else []
+    values = [str(v) for v in [variable.get("default"), *enum] if isinstance(v, str | int | float)]
+    return list(dict.fromkeys(values)) or [""]
+
+
+def _plain_server_url(url: str, schemes) -> bool:
+    scheme = markdown_links.target_scheme(url)
+    if scheme is None:
+        return True  # relative to where the definition is served: "/v1", "v1", "//host/v1"
+    if scheme in schemes:
+        return True
+    return _HOST_PORT.match(markdown_links.normalise_target(url)) is not None
 
 
 def _openapi(result: Definition, text: str) -> None:

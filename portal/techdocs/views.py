@@ -11,14 +11,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts import permissions
+from portal.core import csp
 from portal.core.limits import FORM, body_limit
 
 from . import builder, selectors, services
 
-# The portal's CSP, tightened: documentation may not even use data: images.
-DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
-            "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'")
+# The portal's CSP, tightened: documentation may not even use data: images, nor start workers.
+DOCS_CSP = csp.policy(img_src="'self'", worker_src="'none'")
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
