@@ -47,9 +47,15 @@ PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
 ))
 
 
-def policy(**tighter: str) -> str:
-    """The header value; keyword arguments replace directives (underscores for dashes)."""
+def policy(request=None, **tighter: str) -> str:
+    """The header value; keyword arguments replace directives (underscores for dashes).
+
+    `report-to` only over HTTPS: Chromium reads `Reporting-Endpoints` from secure responses only, and
+    once a policy names a `report-to` group it ignores `report-uri` — over plain HTTP (development,
+    tests) no report would arrive at all. Firefox and Safari use `report-uri` either way."""
     directives = DIRECTIVES | {name.replace("_", "-"): value for name, value in tighter.items()}
+    if request is not None and not request.is_secure():
+        directives.pop("report-to")
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 

@@ -70,18 +70,17 @@ class SecurityHeadersMiddleware:
     """The CSP, its reporting endpoint, the Permissions-Policy and CORP on every response.
 
     Placed outside WhiteNoise, so static files carry them too. A view may have set a tighter
-    Content-Security-Policy (built with `csp.policy(...)`); it is kept. Referrer-Policy, nosniff and
-    Cross-Origin-Opener-Policy come from Django's SecurityMiddleware (settings.SECURE_*)."""
+    Content-Security-Policy (built with `csp.policy(request, ...)`); it is kept. Referrer-Policy, nosniff
+    and Cross-Origin-Opener-Policy come from Django's SecurityMiddleware (settings.SECURE_*)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.policy = csp.policy()
-        self.endpoints = csp.reporting_endpoints()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", self.policy)
-        response.setdefault("Reporting-Endpoints", self.endpoints)
+        response.setdefault("Content-Security-Policy", csp.policy(request))
+        if request.is_secure():
+            response.setdefault("Reporting-Endpoints", csp.reporting_endpoints())
         response.setdefault("Permissions-Policy", csp.PERMISSIONS_POLICY)
         # Nothing of the portal is meant to be loaded by other sites (scripts, images, JSON).
         response.setdefault("Cross-Origin-Resource-Policy", "same-origin")

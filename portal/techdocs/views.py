@@ -17,7 +17,7 @@ from portal.core.limits import FORM, body_limit
 from . import builder, selectors, services
 
 # The portal's CSP, tightened: documentation may not even use data: images, nor start workers.
-DOCS_CSP = csp.policy(img_src="'self'", worker_src="'none'")
+DOCS_CSP = {"img_src": "'self'", "worker_src": "'none'"}
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
@@ -53,7 +53,7 @@ def index(request):
     sites = list(selectors.visible_sites(request.user)[:500])
     context = {"sites": sites, "apis": selectors.visible_apis(request.user)}
     response = render(request, "techdocs/index.html", context)
-    response["Content-Security-Policy"] = DOCS_CSP
+    response["Content-Security-Policy"] = csp.policy(request, **DOCS_CSP)
     return response
 
 
@@ -80,7 +80,7 @@ def page(request, kind: str, namespace: str, name: str, path: str = ""):
                         if doc and e.get("path") == doc.source_path and e.get("message") != doc.error],
     }
     response = render(request, "techdocs/page.html", context)
-    response["Content-Security-Policy"] = DOCS_CSP
+    response["Content-Security-Policy"] = csp.policy(request, **DOCS_CSP)
     return response
 
 
