@@ -146,8 +146,10 @@ def site_build(request, kind: str, namespace: str, name: str):
     summary="Get an API definition",
     description="The parsed OpenAPI or AsyncAPI document of an API entity as JSON (what the Swagger UI and "
                 "Redoc views load), with `x-plinth-errors` listing problems found. Descriptions, summaries and "
-                "titles are sanitised like docs (HTML allow-list) and non-http(s) URLs are dropped. 404 for other kinds, for "
-                "definitions that cannot be parsed, and for entities the caller may not see.",
+                "titles are sanitised like docs (HTML allow-list; Markdown links and images to anything but "
+                "http(s)/mailto/relative targets become plain text); servers are kept only when their url (through "
+                "its variables) is http(s) or relative, other non-http(s) URLs are dropped. 404 for other kinds, "
+                "for definitions that cannot be parsed, and for entities the caller may not see.",
     responses={200: OpenApiTypes.OBJECT, **error_responses(404)},
     examples=[OpenApiExample("OpenAPI", value={"openapi": "3.0.3", "info": {"title": "Fraud scoring API",
                              "version": "1.2.0"}, "paths": {"/v1/score": {"post": {"summary": "Score one transaction"}}}},
