@@ -163,7 +163,7 @@ def definition(request, kind: str, namespace: str, name: str):
     parsed = definitions.for_entity(entity)
     if parsed.data is None:
         raise NotFound(f"The definition of {entity.ref} is not a parsable OpenAPI/AsyncAPI document.")
-    safe = definitions.display_safe(parsed.data)
+    safe = definitions.display_for_entity(entity, parsed)
     return Response(safe | ({"x-plinth-errors": parsed.errors} if parsed.errors else {}))
 
 

@@ -23,7 +23,7 @@ from catalog.descriptors.loader import Limits, parse_stream
 
 from . import markdown_links, rendering
 
-VERSION = "1"
+VERSION = "2"
 MAX_HIGHLIGHT = 512 * 1024
 MAX_OPERATIONS = 2000
 MAX_REF_HOPS = 64
@@ -63,6 +63,16 @@ def for_entity(entity) -> Definition:
     result = analyse(entity.spec_type or "", source_text(entity))
     cache.set(key, result, 3600)
     return result
+
+
+def display_for_entity(entity, parsed: Definition) -> dict:
+    """`display_safe(parsed.data)`, cached like the analysis: the API serves it on every viewer load."""
+    key = f"techdocs:display:{VERSION}:{entity.pk}:{entity.content_hash}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = display_safe(parsed.data)
+        cache.set(key, cached, 3600)
+    return cached
 
 
 def analyse(api_type: str, text: str) -> Definition:
@@ -207,6 +217,7 @@ def display_safe(doc):
       cannot render a server without a url.
     The CSP would still block scripts; this keeps hostile markup and script URLs out of the DOM."""
     problems: list[str] = []
+    budget = markdown_links.Budget()
     asyncapi = isinstance(doc, dict) and "asyncapi" in doc
     server_schemes = ASYNCAPI_SERVER_SCHEMES if asyncapi else SERVER_SCHEMES
 
@@ -240,7 +251,8 @@ def display_safe(doc):
         if isinstance(node, list):
             return [walk(v) for v in node]
         if key in TEXT_KEYS and isinstance(node, str):
-            return markdown_links.strip_unsafe_links(rendering.sanitize(node, rendering.LinkPolicy(), problems))
+            return markdown_links.strip_unsafe_links(rendering.sanitize(node, rendering.LinkPolicy(), problems),
+                                                     budget)
         return node
 
     out = walk(doc)

@@ -9,8 +9,8 @@ Targets are judged the paranoid way: HTML entities and percent escapes are decod
 backslashes, whitespace and control characters removed, and then only `http`, `https`, `mailto` and
 scheme-less (relative) targets pass; images pass only when relative (same origin), like the docs
 pages' external-image rule. Should a construct slip past the scanner — whatever a renderer's quirks —
-a final check finds the unsafe target after a `]` and escapes every bracket in the text, so that no
-link at all can form.
+a final check finds the unsafe target after a `]` and turns every bracket in the text into an HTML
+entity, so that no link at all can form.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ _REFERENCE_DEFINITION = re.compile(
 _FULL_REFERENCE = re.compile(r"(?<!\\)(!?)\[(" + _LABEL + r")\]\[(" + _LABEL + r")\]", re.S)
 _SHORTCUT_REFERENCE = re.compile(r"(?<!\\)(!?)\[(" + _LABEL + r")\](?![(\[:])", re.S)
 _DEFINITION_START = re.compile(r"[ \t>*+\-0-9.)]*\[")
-_MAX_PASSES = 500
-_MAX_LINK_TEXT = 10_000  # how far back a link's '[' is looked for
+_MAX_PASSES = 100  # links removed one by one; past that the final check escapes the brackets
+_MAX_CONSTRUCTS = 2_000  # more `](` / `]:` than this in one text: no links at all, without analysis
+_MAX_LINK_TEXT = 10_000  # how far back a link's '[' is looked for, how far a title is followed
+# A destination this long is judged unsafe without reading on: the scheme is at its start, but tabs
+# (which browsers drop from URLs) could push it arbitrarily far, and rescanning is what made it costly.
+_MAX_TARGET = 8_192
 
 
 def normalise_target(value: str) -> str:
@@ -50,6 +54,8 @@ def target_scheme(value: str) -> str | None:
 
 
 def unsafe_target(value: str, *, image: bool = False) -> bool:
+    if len(value) >= _MAX_TARGET:
+        return True
     normal = normalise_target(value)
     scheme = _SCHEME.match(normal)
     if image:
@@ -57,14 +63,33 @@ def unsafe_target(value: str, *, image: bool = False) -> bool:
     return scheme is not None and scheme.group(1) not in SAFE_LINK_SCHEMES
 
 
-def strip_unsafe_links(text: str) -> str:
+class Budget:
+    """How many `](` / `]:` constructs may still be analysed across the texts of one document; past it,
+    texts lose their links without analysis (bounded work for hostile input; the text itself stays)."""
+
+    def __init__(self, constructs: int = 5 * _MAX_CONSTRUCTS) -> None:
+        self.left = constructs
+
+
+def strip_unsafe_links(text: str, budget: Budget | None = None) -> str:
     if "]" not in text:
         return text  # every Markdown link or definition has one (autolinks need '<', which nh3 escaped)
+    constructs = text.count("](") + text.count("]:")
+    if constructs > _MAX_CONSTRUCTS or (budget is not None and budget.left < constructs):
+        return _escape_brackets(text)
+    if budget is not None:
+        budget.left -= constructs
     text = _strip_inline(text)
     text = _strip_references(text)
     if _any_unsafe_after_bracket(text):
-        text = re.sub(r"(?<!\\)([\[\]])", r"\\\1", text)
+        text = _escape_brackets(text)
     return text
+
+
+def _escape_brackets(text: str) -> str:
+    """Entities, not backslashes: `\\[` would stay an escaped backslash before a live bracket.
+    Renderers show an entity as its character and never read it as link syntax."""
+    return text.replace("[", "&#91;").replace("]", "&#93;")
 
 
 def _strip_inline(text: str) -> str:
@@ -74,16 +99,19 @@ def _strip_inline(text: str) -> str:
         close = text.find("](", pos)
         if close == -1:
             break
-        target, end = _destination(text, close + 2)
+        target, stop = _destination(text, close + 2)
         if not unsafe_target(target, image=True):  # relative: safe for links and images alike
-            pos = close + 2
+            # Whatever looks like a link inside this target is part of it (the final check still reads
+            # it); skipping it keeps the scan linear.
+            pos = max(stop, close + 2)
             continue
         opening = _matching_open(text, close)
         image = opening > 0 and text[opening - 1] == "!" and not _escaped(text, opening - 1)
         if not unsafe_target(target, image=image):
-            pos = close + 2
+            pos = max(stop, close + 2)
             continue
         passes += 1
+        end = _link_end(text, stop)  # only for links being removed: a title scan is not free
         if opening == -1:  # no '[' before it: not a link; drop the target anyway
             text = text[:close + 1] + text[end:]
             pos = close + 1
@@ -123,17 +151,17 @@ def _label(value: str) -> str:
 
 
 def _destination(text: str, start: int) -> tuple[str | None, int]:
-    """The link destination that begins at `start` (just after '](') and the index after the link."""
+    """The link destination that begins at `start` (just after '](') and the index just after it."""
     i, n = start, len(text)
     while i < n and text[i] in " \t\r\n":
         i += 1
     if i < n and text[i] == "<":
-        close = text.find(">", i)
-        stop = close + 1 if close != -1 else n
+        close = text.find(">", i, i + _MAX_TARGET)
+        stop = close + 1 if close != -1 else min(n, i + _MAX_TARGET)
         target = text[i:stop]
     else:
-        depth, j = 0, i
-        while j < n and text[j] > " ":
+        depth, j, limit = 0, i, min(n, i + _MAX_TARGET)
+        while j < limit and text[j] > " ":
             if text[j] == "\\":
                 j += 2
                 continue
@@ -146,8 +174,7 @@ def _destination(text: str, start: int) -> tuple[str | None, int]:
             j += 1
         stop = min(j, n)
         target = text[i:stop]
-    close_paren = _link_end(text, stop)
-    return target, close_paren
+    return target, stop
 
 
 def _link_end(text: str, i: int) -> int:
@@ -158,8 +185,8 @@ def _link_end(text: str, i: int) -> int:
         j += 1
     if j < n and text[j] in "\"'(":
         closing = ")" if text[j] == "(" else text[j]
-        k = j + 1
-        while k < n and text[k] != closing:
+        k, limit = j + 1, min(n, j + _MAX_LINK_TEXT)
+        while k < limit and text[k] != closing:
             k += 2 if text[k] == "\\" else 1
         j = k + 1
         while j < n and text[j] in " \t\r\n":
@@ -191,13 +218,13 @@ def _escaped(text: str, k: int) -> bool:
 def _any_unsafe_after_bracket(text: str) -> bool:
     """After the scan: a `](` or a line-starting `[...]:` followed by an unsafe target, read liberally
     (up to the next ')' or the end of the line, whitespace and all). A false alarm only costs that
-    text its links: escaped brackets render the same characters."""
+    text its links: bracket entities render the same characters."""
     for match in re.finditer(r"\](?:[ \t]*\(|:)", text):
         if text[match.end() - 1] == ":":
             line_start = text.rfind("\n", 0, match.start()) + 1
             if not _DEFINITION_START.match(text, line_start, match.start()):
                 continue
-        rest = text[match.end():match.end() + 300]
+        rest = text[match.end():match.end() + 120]
         if unsafe_target(re.split(r"\)|\n\s*\n", rest, maxsplit=1)[0]):
             return True
     return False

@@ -255,3 +255,22 @@ def _product(value_sets):
     for first in value_sets[0]:
         for rest in _product(value_sets[1:]):
             yield (first, *rest)
+
+
+def test_a_backslash_before_a_bracket_does_not_shield_a_link():
+    for text in ["\\\\[x](javascript:alert(1))", "\\[a] [x](java\tscript:1) [y](javascript:1)" * 150]:
+        out = markdown_links.strip_unsafe_links(text)
+        assert all(_browser_scheme(t) in {None, "http", "https"} for _, t in _rendered_targets(out)), out
+
+
+def test_work_is_bounded_for_a_document_full_of_links():
+    """Past the document's budget (and past 2,000 in one text) texts lose their links without analysis:
+    brackets become entities, the text stays."""
+    many = " ".join(f"[item {i}](https://example.org/{i})" for i in range(1500))
+    doc = openapi(paths={f"/p{n}": {"get": {"description": many, "responses": {}}} for n in range(8)},
+                  info={"title": "T", "version": "1", "description": many + many})
+    safe = display_safe(doc)
+    analysed = [safe["paths"][f"/p{n}"]["get"]["description"] for n in range(6)]
+    escaped = [safe["info"]["description"]] + [safe["paths"][f"/p{n}"]["get"]["description"] for n in (6, 7)]
+    assert all(d == many for d in analysed)
+    assert all("&#91;item 1499&#93;(https://example.org/1499)" in d and not _rendered_targets(d) for d in escaped)
