@@ -201,7 +201,7 @@ def _rendered_targets(text: str) -> list[tuple[str, str]]:
     return found
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(text=markdown_text)
 def test_no_generated_markdown_renders_an_unsafe_link(text):
     description = display_safe(openapi(info={"title": "T", "version": "1", "description": text}))["info"]["description"]
@@ -210,7 +210,7 @@ def test_no_generated_markdown_renders_an_unsafe_link(text):
         assert scheme is None or (kind == "link" and scheme in {"http", "https", "mailto"}), (text, description)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(text=markdown_text)
 def test_markdown_without_unsafe_links_is_left_alone(text):
     if any(_browser_scheme(t) not in {None, "http", "https", "mailto"}
@@ -228,7 +228,7 @@ variable = st.fixed_dictionaries({"default": st.sampled_from(["https", "http", "
                                                             max_size=3)})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(servers=st.lists(st.fixed_dictionaries({"url": server_url}, optional={
     "variables": st.dictionaries(st.sampled_from(["s", "t"]), variable, max_size=2)}), max_size=4))
 def test_every_kept_server_has_a_url_that_expands_to_a_web_or_relative_one(servers):
