@@ -162,7 +162,6 @@ def test_reporting_api_bodies_count_each_csp_violation_and_skip_other_reports():
     ('{"csp-report": []}', "application/csp-report", 400, "malformed", 'a JSON object with a "csp-report" object'),
     ('{"a": 1}', "application/reports+json", 400, "malformed", "must be a JSON array"),
     (json.dumps(REPORT), "text/plain", 415, "content_type", "Content-Type must be one of"),
-    ("x" * (32 * 1024 + 1), "application/csp-report", 413, "too_large", "at most 32768 bytes"),
 ])
 def test_bad_report_bodies_get_a_clear_error_and_are_not_recorded(body, content_type, status, reason, message):
     before = refused(reason), violations("img-src")
@@ -173,12 +172,23 @@ def test_bad_report_bodies_get_a_clear_error_and_are_not_recorded(body, content_
 
 
 @pytest.mark.django_db
+def test_an_oversized_report_is_refused_before_it_is_read():
+    before = violations("img-src")
+    body = json.dumps({"csp-report": {**REPORT["csp-report"], "script-sample": "x" * 33_000}})
+    response = Client().post("/csp-report/", body, content_type="application/csp-report")
+    assert response.status_code == 413 and "at most 32,768 bytes" in response.content.decode()
+    assert violations("img-src") == before
+
+
+@pytest.mark.django_db
 def test_reports_are_rate_limited_per_client(settings):
-    settings.PLINTH_CSP_REPORTS_PER_MINUTE = 3
+    settings.PLINTH_API_RATES = {**settings.PLINTH_API_RATES, "csp-report": "3/min"}
     client = Client(REMOTE_ADDR="203.0.113.77")
-    codes = [client.post("/csp-report/", json.dumps(REPORT), content_type="application/csp-report").status_code
-             for _ in range(5)]
-    assert codes == [204, 204, 204, 429, 429]
+    responses = [client.post("/csp-report/", json.dumps(REPORT), content_type="application/csp-report")
+                 for _ in range(5)]
+    assert [r.status_code for r in responses] == [204, 204, 204, 429, 429]
+    assert "at most 3 csp-report requests per minute for this address" in responses[-1].json()["error"]["message"]
+    assert int(responses[-1]["Retry-After"]) >= 1
     other = Client(REMOTE_ADDR="203.0.113.78")
     assert other.post("/csp-report/", json.dumps(REPORT), content_type="application/csp-report").status_code == 204
     assert Client().get("/csp-report/").status_code == 405
