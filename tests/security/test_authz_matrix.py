@@ -50,6 +50,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from prometheus_client import REGISTRY
 
 from catalog.models import Location, Star
 from portal.accounts.models import APIToken
@@ -145,6 +146,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "core:healthz": {"GET": ok(ANYONE)},
     "core:readyz": {"GET": ok(ANYONE, (200, 503))},  # 503 while a dependency is down; never a redirect
     "core:metrics": {"GET": ok(ANYONE)},
+    "core:csp-report": {"POST": ok(ANYONE, 204)},  # browsers' CSP violation reports (docs/security.md)
     # -- accounts (sign-in, tokens, teams)
     "accounts:login": {"GET": ok(ANYONE), "POST": ok(ANYONE, 302)},
     "accounts:logout": {"POST": ok(SIGNED_IN, 302)},
@@ -229,6 +231,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
 }
 
 BROWSER_PAGES_UNDER_API = {"api-docs", "api-redoc"}  # HTML for people, not the API: sign-in redirect
+JSON_ENDPOINTS_OUTSIDE_API = {"core:csp-report"}  # take JSON bodies from browsers, not forms
 
 # ==== How each row addresses its object ===========================================================
 
@@ -387,6 +390,9 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("governance-api-comment", "POST"): lambda c: {"body": "matrix comment"},
     ("scaffolder:template", "POST"): lambda c: {"_action": "create", "_page": "review", "_values": "{}"},
     ("api-scaffolder-runs", "POST"): lambda c: {"templateRef": _ref(c), "values": {}},
+    ("core:csp-report", "POST"): lambda c: {"csp-report": {"effective-directive": "img-src",
+                                                           "blocked-uri": "https://tracker.example.org/p.png",
+                                                           "document-uri": "http://testserver/catalog/"}},
 }
 
 
@@ -443,6 +449,8 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("api-scaffolder-runs", "POST"): _runs_by_actor,
     ("techdocs:rebuild", "POST"): _queued_builds,
     ("techdocs-api-build", "POST"): _queued_builds,
+    ("core:csp-report", "POST"): lambda c: REGISTRY.get_sample_value("plinth_csp_violations_total",
+                                                                     {"directive": "img-src"}),
 }
 
 # Unsafe methods that change nothing a rule protects (and why).
@@ -455,7 +463,10 @@ NO_STATE = {
 
 # Unsafe methods that take no CSRF token by design (and why); every other one must refuse a session
 # request without its token.
-CSRF_EXEMPT: dict[tuple[str, str], str] = {}
+CSRF_EXEMPT: dict[tuple[str, str], str] = {
+    ("core:csp-report", "POST"): "browsers post violation reports without a token (and from signed-out "
+                                 "pages); it only counts and logs them, capped in size and rate",
+}
 
 
 def _failed_execution(c: Ctx) -> None:
@@ -500,6 +511,8 @@ URL_MAP = url_map()
 
 def surface(name: str) -> str:
     route = URL_MAP.get(name, "")
+    if name in JSON_ENDPOINTS_OUTSIDE_API:
+        return "api"
     return "api" if route.startswith("api/") and name not in BROWSER_PAGES_UNDER_API else "html"
 
 
