@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlparse
 from django.conf import settings
 
 from .descriptors.errors import DescriptorError
-from .descriptors.fetch import fetch_url
+from .descriptors.fetch import check_url, fetch_url
 from .descriptors.loader import Document, load_documents, load_documents_fast
 from .descriptors.placeholders import resolve_placeholders
 from .descriptors.refs import parse_ref
@@ -220,6 +220,19 @@ def classify_target(target: str, roots: list[str] | None = None) -> str:
     except OSError as exc:  # a name too long for the file system, a folder it may not enter
         raise DescriptorError(f"This path cannot be read ({exc.strerror}).", source=target, field="target") from exc
     raise DescriptorError("No such file or directory.", source=target, field="target")
+
+
+def refuse_unreadable_url(target: str) -> None:
+    """A new URL location that the fetcher refuses by policy (scheme, host allow-list, an address that
+    is private or does not resolve) could never be read: registering it is refused, storing nothing.
+    A server that answers with an error is another matter: that location is stored with its error."""
+    if classify_target(target) != "url":
+        return
+    try:
+        check_url(target, allowed_hosts=settings.PLINTH_CATALOG_ALLOWED_HOSTS or None,
+                  allow_private=settings.PLINTH_CATALOG_ALLOW_PRIVATE_URLS)
+    except DescriptorError as exc:
+        raise DescriptorError(exc.message, source=target, field="target") from None
 
 
 def check_file_root(path: str, roots: list[str] | None) -> str:

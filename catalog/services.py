@@ -24,7 +24,7 @@ from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes
 from . import facets, selectors, signals
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import INVERSE
-from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult
+from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult, refuse_unreadable_url
 from .models import Entity, EntityTag, Location, LocationSource, ProcessingError, Relation, Star
 
 log = logging.getLogger("plinth.catalog")
@@ -517,6 +517,8 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
                 actor, existing, selectors.location_owner_team_ids(existing)):
             raise PermissionDenied(f"'{target}' is registered already, and you may not refresh it: its "
                                    "registrant, the teams owning its entities and platform admins may.")
+    if existing is None:
+        refuse_unreadable_url(target)
     return _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
                            claims=permissions.owner_claims(actor), store=not dry_run)
 

@@ -20,6 +20,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from tests import services
 
@@ -29,6 +32,21 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+
+# Hypothesis profiles (docs/security.md, "Property-based bad-input tests"). `ci`, the default and what
+# `make test` runs, keeps Hypothesis' own 100 examples for a property that does not say otherwise;
+# the HTTP-driven properties state a smaller count for it (tests.hostile.budget). `fuzz` multiplies
+# every such count by 20: `HYPOTHESIS_PROFILE=fuzz .venv/bin/python -m pytest tests -k bad_input`.
+# No deadline in either: the machine is shared, and a slow example is not a failing one.
+_HYPOTHESIS_COMMON = {
+    "deadline": None,
+    "print_blob": True,  # a failure prints @reproduce_failure(...) to replay it exactly
+    "database": DirectoryBasedExampleDatabase(str(ROOT / "var" / "hypothesis")),
+    "suppress_health_check": [HealthCheck.too_slow],
+}
+hypothesis_settings.register_profile("ci", **_HYPOTHESIS_COMMON)
+hypothesis_settings.register_profile("fuzz", max_examples=2000, **_HYPOTHESIS_COMMON)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 CHROMIUM = os.environ.get("PLINTH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -114,6 +114,12 @@ def _check_hop(url: str, allowed_hosts, allow_private: bool) -> tuple[object, st
     return parts, host, port, addresses[0]
 
 
+def check_url(url: str, *, allowed_hosts: list[str] | None, allow_private: bool) -> None:
+    """Raise DescriptorError when `url` would be refused whatever its server answers: scheme,
+    credentials, host allow-list, an address that does not resolve or is not public."""
+    _check_hop(url, allowed_hosts, allow_private)
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, host, port, address, timeout):
         super().__init__(host, port, timeout=timeout)

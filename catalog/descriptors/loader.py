@@ -229,8 +229,9 @@ def _decode(text: str | bytes, source: str, limits: Limits) -> str:
     if raw is None:
         try:
             raw = text.encode("utf-8")
-        except UnicodeEncodeError as exc:  # lone surrogates in a str
-            raise DescriptorError(f"text is not valid Unicode (at character {exc.start})", source) from None
+        except UnicodeEncodeError as exc:  # lone surrogates in a str (a JSON body's "\ud800")
+            line = text.count("\n", 0, exc.start) + 1
+            raise DescriptorError(f"text is not valid Unicode (at character {exc.start})", source, line) from None
     if len(raw) > limits.max_bytes:
         raise DescriptorError(
             f"file is larger than {human_bytes(limits.max_bytes)} ({human_bytes(len(raw))})", source
@@ -271,7 +272,8 @@ def parse_stream(text: str | bytes, source: str, limits: Limits = Limits()):
     Empty documents are skipped; per-document problems are reported and parsing continues.
     """
     try:
-        loader = _Loader(_decode(text, source, limits), limits)
+        decoded = _decode(text, source, limits)
+        loader = _Loader(decoded, limits)
     except DescriptorError as err:
         return [], [err]
     values, errors = [], []
@@ -311,8 +313,10 @@ def parse_stream(text: str | bytes, source: str, limits: Limits = Limits()):
         mark = exc.problem_mark or exc.context_mark
         detail = " ".join(p for p in (exc.context, exc.problem) if p)
         return [], [DescriptorError(f"invalid YAML: {detail}", source, mark.line + 1 if mark else None)]
-    except yaml.YAMLError as exc:  # e.g. reader errors without marks
-        return [], [DescriptorError(f"invalid YAML: {str(exc).splitlines()[0]}", source)]
+    except yaml.YAMLError as exc:  # reader errors (a control character) carry an offset, not a mark
+        position = getattr(exc, "position", None)
+        line = decoded.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        return [], [DescriptorError(f"invalid YAML: {str(exc).splitlines()[0]}", source, line)]
     finally:
         loader.dispose()
     return values, errors
