@@ -24,7 +24,7 @@ from portal.core.limits import FORM, body_limit, validate_limit
 from . import api_schema, selectors, services
 from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
-from .descriptors.validate import validate_entity
+from .descriptors.validate import storable_errors, validate_entity
 from .filters import EntityFilter
 from .models import Entity, EntityTag, Location
 
@@ -418,6 +418,6 @@ def validate(request):
     else:
         raise ValidationError({"entity": "Send `entity` (an object) or `yaml` (a string)."})
     for doc in docs:
-        errors.extend(validate_entity(doc))
+        errors.extend(validate_entity(doc) or storable_errors(doc))  # as registration judges it
     body = {"valid": not errors, "documents": len(docs), "errors": [e.as_dict() for e in errors]}
     return Response(body, status=200 if not errors else 400)

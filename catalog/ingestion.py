@@ -26,7 +26,7 @@ from .descriptors.loader import Document, load_documents, load_documents_fast
 from .descriptors.placeholders import resolve_placeholders
 from .descriptors.refs import parse_ref
 from .descriptors.text import descriptor_words
-from .descriptors.validate import KINDS, normalize, validate_entity
+from .descriptors.validate import KINDS, normalize, storable_errors, validate_entity
 
 log = logging.getLogger("plinth.catalog")
 CANONICAL_KIND = {name.lower(): name for name in KINDS}
@@ -479,6 +479,8 @@ class Reader:
         kind = CANONICAL_KIND[str(data["kind"]).lower()]
         meta = data["metadata"]
         text = dump(data)
+        if "\\u0000" in text and (errors := storable_errors(resolved)):  # how the JSON text shows a NUL
+            return None, [], errors
         candidate = Candidate(
             ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),
             kind=kind, namespace=meta["namespace"], name=meta["name"],

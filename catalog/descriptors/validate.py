@@ -88,6 +88,28 @@ def validate_entity(doc: Document, relations: list | None = None) -> list[Descri
     return out.errors
 
 
+def storable_errors(doc: Document) -> list[DescriptorError]:
+    """A NUL character (YAML's "\\0" or JSON's "\\u0000" escape, or a $text file's byte) in any key or
+    value: PostgreSQL cannot store one in text or jsonb. Each is reported at its field and line.
+    Callers on the ingestion path ask only when the dumped JSON text shows an escaped NUL."""
+    out = _Collector(doc)
+    stack: list[tuple[list, object]] = [([], doc.data)]
+    while stack:
+        parts, node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                out.add("contains a NUL character (\\u0000), which cannot be stored", *parts)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if "\x00" in str(key):
+                    out.add("a key contains a NUL character (\\u0000), which cannot be stored", *parts)
+                else:
+                    stack.append(([*parts, key], value))
+        elif isinstance(node, list):
+            stack.extend(([*parts, i], value) for i, value in enumerate(node))
+    return out.errors
+
+
 def _check_kind(data: dict, out: _Collector) -> KindSpec | None:
     kind, api_version = data.get("kind"), data.get("apiVersion")
     if api_version is None:

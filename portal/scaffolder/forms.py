@@ -84,6 +84,7 @@ class Page:
     description: str
     fields: list[Field]
     schema: dict
+    template_names: frozenset[str] = frozenset()  # the field names of every page of the template
 
 
 def editable_teams(user) -> list[Team]:
@@ -194,7 +195,7 @@ def _fields(schema: dict, user, prefix: str = "", required: set | None = None) -
 
 
 def pages(template, user) -> list[Page]:
-    return [
+    result = [
         Page(
             index=i,
             title=str(p.get("title") or f"Step {i + 1}"),
@@ -204,6 +205,10 @@ def pages(template, user) -> list[Page]:
         )
         for i, p in enumerate(template.pages)
     ]
+    names = frozenset(f.name for page in result for f in page.fields)
+    for page in result:
+        page.template_names = names
+    return result
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -341,8 +346,24 @@ def _message(error) -> tuple[str, str]:
     return path, error.message
 
 
+def _nul_paths(node: Any, path: str = "") -> list[str]:
+    """Dotted paths of the strings (keys included) holding a NUL character."""
+    if isinstance(node, str):
+        return [path] if "\x00" in node else []
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            found += [child] if "\x00" in str(key) else _nul_paths(value, child)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _nul_paths(value, f"{path}.{i}" if path else str(i))
+    return found
+
+
 def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
-    """Field name → messages. Only the page's own schema is checked."""
+    """Field name → messages. Only the page's own schema is checked; the first page also answers for
+    values no page declares. A NUL character is refused anywhere: PostgreSQL cannot store it."""
     errors: dict[str, list[str]] = {}
     names = {f.name for f in page.fields}
     for error in Draft7Validator(_validation_schema(page)).iter_errors(values):
@@ -350,6 +371,12 @@ def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
         while name and name not in names and "." in name:
             name = name.rsplit(".", 1)[0]
         errors.setdefault(name if name in names else "", []).append(message)
+    for path in _nul_paths(values):
+        name = next((n for n in names if path == n or path.startswith(n + ".")), None)
+        if name is not None:
+            errors.setdefault(name, []).append("Must not contain a NUL character (\\u0000).")
+        elif page.index == 0 and not any(path == n or path.startswith(n + ".") for n in page.template_names):
+            errors.setdefault("", []).append(f"{path}: must not contain a NUL character (\\u0000).")
     for f in page.fields:
         f.errors = errors.get(f.name, [])
     return errors

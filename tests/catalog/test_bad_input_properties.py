@@ -23,8 +23,9 @@ from portal.core.models import AuditEvent
 from portal.search.models import SearchDocument
 from tests import hostile
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.hostile import each_backend  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("each_backend")]
 
 OWNER = "bad-input-team"
 WRITTEN = (Entity, Relation, EntityTag, Location, LocationSource, ProcessingError, AuditEvent, SearchDocument, Team,
@@ -190,3 +191,19 @@ def test_the_register_page_refuses_a_post_without_its_csrf_token(browser, tmp_pa
     response = browser.post("/catalog/register/", {"target": str(path), "confirm": "1"})
     assert response.status_code == 403 and "CSRF" in response.content.decode()
     assert hostile.digest(*WRITTEN) == before
+
+
+def test_a_nul_written_as_an_escape_is_reported_on_its_line(api, tmp_path):
+    """YAML's "\\0" and JSON's "\\u0000" escapes make a NUL no reader check sees in the raw text; it is a
+    descriptor error on its line (PostgreSQL could not store it), and the other documents still register."""
+    good = (f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: clean}}\n"
+            f"spec: {{type: service, lifecycle: production, owner: {OWNER}}}\n")
+    path = write(tmp_path, good + '---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n'
+                 '  name: dirty\n  description: "a\\0b"\n'
+                 f"spec: {{type: service, lifecycle: production, owner: {OWNER}}}\n")
+    response = api.post("/api/v1/locations", {"target": str(path)}, content_type="application/json")
+    hostile.assert_clear(response)
+    body = response.json()
+    assert body["added"] == ["component:default/clean"]
+    assert [(e["line"], e["field"]) for e in body["errors"]] == [(10, "metadata.description")], body["errors"]
+    assert "NUL" in body["errors"][0]["message"]
