@@ -226,8 +226,8 @@ def refuse_unreadable_url(target: str) -> None:
     """A new URL location that the fetcher refuses by policy (scheme, host allow-list, an address that
     is private or does not resolve) could never be read: registering it is refused, storing nothing.
     A server that answers with an error is another matter: that location is stored with its error."""
-    if classify_target(target) != "url":
-        return
+    if urlparse(target.strip()).scheme.lower() not in {"http", "https"}:
+        return  # paths are judged by the Reader, against the file roots first
     try:
         check_url(target, allowed_hosts=settings.PLINTH_CATALOG_ALLOWED_HOSTS or None,
                   allow_private=settings.PLINTH_CATALOG_ALLOW_PRIVATE_URLS)

@@ -130,10 +130,10 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     return error_response(request, 500, "Something went wrong",
-                  "The error was logged with the request id below. Please try again.")
+                          "The error was logged with the request id below. Please try again.")
 
 
 @login_not_required
 def csrf_failure(request, reason=""):
     return error_response(request, 403, "Request refused",
-                  "The form was missing its security token (CSRF). Reload the page and try again.")
+                          "The form was missing its security token (CSRF). Reload the page and try again.")

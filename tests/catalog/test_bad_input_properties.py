@@ -207,3 +207,13 @@ def test_a_nul_written_as_an_escape_is_reported_on_its_line(api, tmp_path):
     assert body["added"] == ["component:default/clean"]
     assert [(e["line"], e["field"]) for e in body["errors"]] == [(10, "metadata.description")], body["errors"]
     assert "NUL" in body["errors"][0]["message"]
+
+
+def test_a_path_outside_the_roots_is_refused_alike_whether_it_exists_or_not(api, browser):
+    """The roots are checked before the file system is asked: no answer tells what exists outside them."""
+    answers = set()
+    for target in ("/etc/passwd", "/etc/no-such-file-here", "/proc/self/environ", "/" + "x" * 300):
+        response = api.post("/api/v1/locations", {"target": target, "dryRun": True}, content_type="application/json")
+        assert response.status_code == 400
+        answers.add(response.json()["error"]["message"].replace(target, "<target>"))
+    assert len(answers) == 1 and "outside the folders the catalog may read" in answers.pop()

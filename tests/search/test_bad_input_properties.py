@@ -39,7 +39,7 @@ def no_markup_from(text: str, html: str) -> None:
         assert tag not in html, f"the query's {tag!r} came back unescaped"
 
 
-@hostile.budget(ci=30)
+@hostile.budget(ci=25)
 @given(q=hostile.SEARCH_QUERIES, filters=FILTERS, page=NUMBERS)
 def test_any_query_gets_results_or_a_clear_message_everywhere(alice, q, filters, page):
     before = hostile.digest(*INDEX)

@@ -64,7 +64,7 @@ def content_of(html: str) -> str:
     return match.group(1)
 
 
-@hostile.budget(ci=15)
+@hostile.budget(ci=12)
 @given(index=hostile.MARKDOWN, other=hostile.MARKDOWN)
 def test_any_markdown_builds_into_a_page_without_active_content(reader, tmp_path, index, other):
     root = tmp_path / f"repo{next(_repos)}"
