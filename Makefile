@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: help setup system-deps run test test-chaos test-fast fuzz lint
+.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint
 
 help:
 	@echo "make setup        venv + dependencies (when pyproject.toml changed) + migrate"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-fast    unit tests only (no browser, worker or prod_smoke)"
 	@echo "make test-chaos   known-flaky fault-injection tests (quarantined from make test)"
 	@echo "make fuzz         long schemathesis run over the API (PLINTH_FUZZ_EXAMPLES=300, new seed each run)"
+	@echo "make fuzz-bad-input the property-based bad-input tests with 20x the examples (SQLite + PostgreSQL)"
 	@echo "make lint         ruff check"
 
 $(PY):
@@ -52,8 +53,9 @@ run: setup
 	$(PY) manage.py devstack --port $(PORT)
 
 # Both runs share one set of services; tests.services exits non-zero if either failed.
+# Hypothesis' `ci` profile (tests/conftest.py; docs/security.md) whatever the shell exports.
 test: system-deps setup
-	$(PY) -m tests.services -- \
+	HYPOTHESIS_PROFILE=ci $(PY) -m tests.services -- \
 	  $(PY) -m pytest -m "not prod_smoke and not chaos" $(PYTEST_ARGS) \
 	  ++ prod: $(PY) -m pytest -m prod_smoke $(PYTEST_ARGS)
 
@@ -69,6 +71,13 @@ fuzz: system-deps setup
 	$(PY) -m tests.services -- \
 	  $(PY) -m pytest tests/api/test_fuzz.py -m "not prod_smoke" -s -o timeout=0 $(PYTEST_ARGS) \
 	  ++ prod: $(PY) -m pytest tests/api/test_fuzz.py -m prod_smoke -s -o timeout=0 $(PYTEST_ARGS)
+
+# The bad-input properties under the `fuzz` profile: a longer hunt, not part of `make test`.
+FUZZ_TESTS := $(wildcard tests/*/test_bad_input_properties.py)
+fuzz-bad-input: system-deps setup
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m tests.services --services redis,postgres -- \
+	  $(PY) -m pytest -m "not prod_smoke" $(FUZZ_TESTS) $(PYTEST_ARGS) \
+	  ++ prod: $(PY) -m pytest -m prod_smoke $(FUZZ_TESTS) $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -m "not browser and not worker and not prod_smoke" $(PYTEST_ARGS)

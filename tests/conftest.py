@@ -36,7 +36,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 # Hypothesis profiles (docs/security.md, "Property-based bad-input tests"). `ci`, the default and what
 # `make test` runs, keeps Hypothesis' own 100 examples for a property that does not say otherwise;
 # the HTTP-driven properties state a smaller count for it (tests.hostile.budget). `fuzz` multiplies
-# every such count by 20: `HYPOTHESIS_PROFILE=fuzz .venv/bin/python -m pytest tests -k bad_input`.
+# every such count by 20: `make fuzz-bad-input`, or HYPOTHESIS_PROFILE=fuzz for one pytest run.
 # No deadline in either: the machine is shared, and a slow example is not a failing one.
 _HYPOTHESIS_COMMON = {
     "deadline": None,
