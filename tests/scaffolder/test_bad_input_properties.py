@@ -20,6 +20,7 @@ from portal.accounts import services as account_services
 from portal.core.models import AuditEvent
 from portal.scaffolder import forms
 from portal.scaffolder.models import Run, RunLog, RunStep
+from portal.scaffolder.templates import from_entity
 from tests import hostile
 from tests.hostile import each_backend  # noqa: F401 (a fixture)
 
@@ -110,8 +111,8 @@ def rolled_back():
 
 
 def schema_errors(template: str, values: dict, user) -> dict:
-    pages = forms.pages(__import__("portal.scaffolder.templates", fromlist=["x"]).from_entity(template_entity(template)),
-                        user)
+    """What the template's pages say of `values` (the oracle: a run must exist exactly when this is empty)."""
+    pages = forms.pages(from_entity(template_entity(template)), user)
     merged = forms.with_defaults(pages, values)
     return {k: v for page in pages for k, v in forms.validate_page(page, merged).items()}
 

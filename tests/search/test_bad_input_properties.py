@@ -6,6 +6,7 @@ user typed never comes back as markup; never a 5xx. On SQLite here, on PostgreSQ
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -63,7 +64,7 @@ def test_any_query_gets_results_or_a_clear_message_everywhere(alice, q, filters,
 
 @hostile.budget(ci=15)
 @given(cursor=st.one_of(hostile.HOSTILE_STRINGS.map(lambda s: s[:2000]), st.binary(max_size=60).map(
-    lambda b: __import__("base64").urlsafe_b64encode(b).decode())), key=hostile.HOSTILE_STRINGS.map(lambda s: s[:500]),
+    lambda b: base64.urlsafe_b64encode(b).decode())), key=hostile.HOSTILE_STRINGS.map(lambda s: s[:500]),
     pos=NUMBERS, qid=NUMBERS, via=st.text(max_size=10))
 def test_forged_cursors_and_click_throughs_are_refused_clearly(alice, cursor, key, pos, qid, via):
     before = hostile.digest(*INDEX)

@@ -30,8 +30,9 @@ DESCRIPTOR = ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  
               f"spec: {{type: service, lifecycle: production, owner: {OWNER}}}\n")
 ACTIVE = re.compile(r"<\s*/?\s*(script|iframe|object|embed|form|base|meta|style|svg|math|link|frame|input|button)\b", re.I)
 HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.I)
-BAD_URL = re.compile(r"""\b(?:href|src|action|formaction|xlink:href|srcset)\s*=\s*["']?\s*(?:javascript|vbscript|data):""",
-                     re.I)
+# Inside a tag only: escaped text (a code block showing `<a href="javascript:...">`) is harmless.
+BAD_URL = re.compile(r"""<[^>]*\b(?:href|src|action|formaction|xlink:href|srcset)\s*=\s*["']?\s*"""
+                     r"(?:javascript|vbscript|data):", re.I)
 _repos = itertools.count()
 
 
