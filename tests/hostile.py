@@ -54,15 +54,16 @@ def each_backend(request):
 # -- invariants -----------------------------------------------------------------------------------
 
 
-def digest(*models) -> str:
-    """A hash of every row of the given models (all columns, in primary-key order): equal before and
-    after means nothing was written, changed or removed."""
-    h = hashlib.sha256()
+def digest(*models) -> dict[str, str]:
+    """Per table, a hash of every row of the given models (all columns, in primary-key order): equal
+    before and after means nothing was written, changed or removed (and a difference names the table)."""
+    out = {}
     for model in models:
-        h.update(model._meta.db_table.encode())
+        h = hashlib.sha256()
         for row in model.objects.order_by("pk").values_list():
             h.update(repr(row).encode())
-    return h.hexdigest()
+        out[model._meta.db_table] = h.hexdigest()[:16]
+    return out
 
 
 def response_text(response) -> str:
@@ -85,6 +86,15 @@ def assert_clear(response, *, names: Iterable[str] = ()) -> None:
         if wanted and status == 400:
             shown = html.unescape(text) if response.get("Content-Type", "").startswith("text/html") else text
             assert any(name in shown for name in wanted), f"{status} names none of {wanted}: {text[:1000]}"
+
+
+def too_large(response) -> bool:
+    """A body over the endpoint's cap (portal.core.limits) is a 413 that names the limit: a clear
+    refusal of its own, before anything the example is about could happen."""
+    if response.status_code != 413:
+        return False
+    assert "too large" in response_text(response), response_text(response)[:500]
+    return True
 
 
 # -- shared pieces ------------------------------------------------------------------------------

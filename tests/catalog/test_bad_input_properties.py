@@ -46,7 +46,9 @@ def member(settings, tmp_path):
 @pytest.fixture
 def api(member):
     _, raw = account_services.token_create(user=member, name="bad-input")
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.get("/api/v1/entities", {"limit": 1})  # the token's first use is audited now, not in an example
+    return client
 
 
 @pytest.fixture
@@ -92,7 +94,13 @@ def test_validate_answers_any_descriptor_text_clearly(api, text):
     before = hostile.digest(*WRITTEN)
     response = api.post("/api/v1/validate-entity", {"yaml": text}, content_type="application/json")
     hostile.assert_clear(response)
+    assert hostile.digest(*WRITTEN) == before
+    if hostile.too_large(response):
+        return
     body = response.json()
+    if "error" in body:  # refused before the view: a NUL character (portal.core.middleware)
+        assert response.status_code == 400 and "NUL character" in body["error"]["message"], body
+        return
     assert response.status_code == (200 if body.get("valid") else 400), body
     if response.status_code == 400:
         assert body["errors"], body
@@ -152,10 +160,10 @@ def test_hostile_targets_are_refused_naming_the_target(api, browser, target):
     for dry_run in (True, False):
         response = api.post("/api/v1/locations", {"target": target, "dryRun": dry_run}, content_type="application/json")
         hostile.assert_clear(response, names=["target"])
-        assert response.status_code == 400, response.content
+        assert response.status_code == 400 or hostile.too_large(response), response.content
     response = browser.post("/catalog/register/", {"target": target, "confirm": "1", "csrfmiddlewaretoken": _csrf(browser)})
     hostile.assert_clear(response, names=["target", "Location", "This field is required"])
-    assert response.status_code == 400
+    assert response.status_code == 400 or hostile.too_large(response)
     assert hostile.digest(*WRITTEN) == before
 
 

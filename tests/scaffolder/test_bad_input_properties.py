@@ -93,7 +93,9 @@ def alice(org, scaffolder_root, monkeypatch):
 @pytest.fixture
 def api(alice):
     _, raw = account_services.token_create(user=alice, name="bad-input")
-    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.get("/api/v1/scaffolder/templates")  # the token's first use is audited now, not in an example
+    return client
 
 
 @pytest.fixture
@@ -143,7 +145,9 @@ def test_the_runs_api_accepts_exactly_what_the_schema_accepts(api, alice, templa
                                                         "values": values, "dryRun": dry_run},
                             content_type="application/json")
         hostile.assert_clear(response, names=[*PROPERTIES[template], "values"])
-        if has_nul(values):  # refused before the view (portal.core.middleware)
+        if hostile.too_large(response):
+            assert hostile.digest(*WRITTEN) == before
+        elif has_nul(values):  # refused before the view (portal.core.middleware)
             assert response.status_code == 400 and "NUL character" in response.json()["error"]["message"]
             assert hostile.digest(*WRITTEN) == before
         elif expected:
@@ -166,7 +170,7 @@ def test_the_runs_api_answers_any_body_clearly(api, body):
     before = hostile.digest(*WRITTEN)
     response = api.post("/api/v1/scaffolder/runs", json.dumps(body), content_type="application/json")
     hostile.assert_clear(response, names=["template", "values", "owner", "name", "body"])
-    assert response.status_code in (400, 404), response.content
+    assert response.status_code in (400, 404) or hostile.too_large(response), response.content
     assert hostile.digest(*WRITTEN) == before
 
 
@@ -187,7 +191,9 @@ def test_the_wizard_starts_a_run_only_for_valid_values(browser, alice, template,
         response = browser.post(f"/create/templates/default/{template}/", {
             "_page": "review", "_action": action, "_values": json.dumps(values), "csrfmiddlewaretoken": token})
         hostile.assert_clear(response)
-        if expected:
+        if hostile.too_large(response):
+            assert hostile.digest(*WRITTEN) == before
+        elif expected:
             assert response.status_code == 200, response.status_code
             assert "Some values are not valid" in response.content.decode()
             assert hostile.digest(*WRITTEN) == before
@@ -212,7 +218,7 @@ def test_any_wizard_page_post_renders_without_writing(browser, template, page, f
     response = browser.post(f"/create/templates/default/{template}/", fields)
     nul = [k for k, v in fields.items() if "\x00" in k + v]
     hostile.assert_clear(response, names=[f"field {k.replace(chr(0), '')[:60]}" for k in nul])
-    assert response.status_code == (400 if nul else 200)
+    assert response.status_code == (400 if nul else 200) or hostile.too_large(response)
     assert hostile.digest(*WRITTEN) == before
 
 
