@@ -48,12 +48,12 @@ def test_any_query_gets_results_or_a_clear_message_everywhere(alice, q, filters,
     for response in (alice.get("/search/", {"q": q, "page": page, **filters}),
                      alice.get("/search/", {"q": q, **filters}, HTTP_HX_REQUEST="true"),
                      alice.get("/search/typeahead/", {"q": q})):
-        hostile.assert_clear(response, names=[f"parameter {name}" for name in nul])
+        hostile.assert_clear(response, names=[f"{name}: Null characters" for name in nul])
         assert response.status_code == (400 if nul and (response.request["PATH_INFO"] != "/search/typeahead/"
                                                         or "\x00" in q) else 200)
         no_markup_from(q, hostile.response_text(response))
     api = alice.get("/api/v1/search", {"q": q, "limit": page, **filters})
-    hostile.assert_clear(api, names=["limit", *(f"parameter {name}" for name in nul)])
+    hostile.assert_clear(api, names=["limit", *(f"{name}: Null characters" for name in nul)])
     if api.status_code == 200:
         for item in api.json()["items"]:
             assert "<" not in re.sub(r"</?mark>", "", item["snippet"]), item["snippet"]
@@ -71,7 +71,7 @@ def test_forged_cursors_and_click_throughs_are_refused_clearly(alice, cursor, ke
     api = alice.get("/api/v1/search", {"q": "fraud", "cursor": cursor})
     hostile.assert_clear(api, names=["cursor"])
     click = alice.get("/search/go/", {"key": key, "pos": pos, "qid": qid, "via": via})
-    hostile.assert_clear(click, names=["parameter key", "parameter via"])
+    hostile.assert_clear(click, names=["key: Null characters", "via: Null characters"])
     assert click.status_code in ((302, 404) if "\x00" not in key + via else (400,))
     assert hostile.digest(*INDEX) == before
 
@@ -79,9 +79,9 @@ def test_forged_cursors_and_click_throughs_are_refused_clearly(alice, cursor, ke
 def test_a_nul_anywhere_is_refused_naming_where(alice):
     """PostgreSQL cannot store or compare text with NUL: refused up front (portal.core.middleware)."""
     before = hostile.digest(*INDEX)
-    for url, where in (("/search/?q=fraud%00detector", "parameter q"), ("/search/typeahead/?q=%00", "parameter q"),
-                       ("/api/v1/search?q=fraud&tag=p%00ii", "parameter tag"),
-                       ("/catalog/model/default/fraud%00detector/", "path")):
+    for url, where in (("/search/?q=fraud%00detector", "q: Null characters"), ("/search/typeahead/?q=%00", "q: Null characters"),
+                       ("/api/v1/search?q=fraud&tag=p%00ii", "tag: Null characters"),
+                       ("/catalog/model/default/fraud%00detector/", "path: Null characters")):
         response = alice.get(url)
         hostile.assert_clear(response, names=[where])
         assert response.status_code == 400
