@@ -10,10 +10,12 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint
+.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit
 
 help:
-	@echo "make setup        venv + dependencies (when pyproject.toml changed) + migrate"
+	@echo "make setup        venv + the locked dependencies (when the lock changed) + migrate"
+	@echo "make lock         re-resolve requirements/*.lock after editing pyproject.toml"
+	@echo "make audit        pip-audit of the locked set (known vulnerabilities)"
 	@echo "make system-deps  apt-get install redis-server, postgresql, chromium if missing"
 	@echo "make run          the whole local stack (MLflow, worker+beat, web) on PORT=$(PORT)"
 	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis"
@@ -26,10 +28,24 @@ help:
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when pyproject.toml is newer than the stamp.
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+# Install exactly the locked, hash-checked set (requirements/dev.lock, from `make lock`), then the
+# project itself without touching it; again only when the lock or pyproject.toml changed.
+LOCK := requirements/dev.lock
+$(STAMP): pyproject.toml $(LOCK) | $(PY)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	@touch $@
+
+# Re-resolve the locks after changing dependencies in pyproject.toml (needs the package index).
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: | $(PY)
+	$(PY) -m piptools compile $(LOCK_FLAGS) --extra dev -o requirements/dev.lock pyproject.toml requirements/build.in
+	$(PY) -m piptools compile $(LOCK_FLAGS) -c requirements/dev.lock -o requirements/prod.lock pyproject.toml requirements/build.in
+
+# Known vulnerabilities in the locked set (pip-audit; docs/security.md#supply-chain).
+audit: $(STAMP)
+	$(PY) .ci/audit
 
 setup: $(STAMP)
 	@mkdir -p var
