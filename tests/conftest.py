@@ -132,6 +132,14 @@ class WorkerProcess:
             self.proc.wait(timeout=5)
         return self.proc.returncode
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the worker's first heartbeat reached the database."""
+        try:
+            _wait_for_heartbeat(self, timeout)
+        except BaseException:
+            self.stop(timeout=5)  # never leak a worker, whatever interrupted the wait
+            raise
+
     def kill(self) -> None:
         """SIGKILL the worker and its pool, as a crash would: no shutdown hooks run."""
         self._signal(signal.SIGKILL)
@@ -172,8 +180,18 @@ def _broker_url(redis_url: str) -> str:
     return current
 
 
-def start_celery_worker(redis_url: str, *, concurrency: int = 2, timeout: float = 60.0) -> WorkerProcess:
+def start_celery_worker(
+    redis_url: str,
+    *,
+    concurrency: int = 2,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> WorkerProcess:
+    """`env`: extra environment for the worker (e.g. where MLflow or the SMTP server is). `wait=False`:
+    return at once; call `worker.wait_ready()` before relying on it (set-up can go on meanwhile)."""
     hostname = f"test-{uuid.uuid4().hex[:8]}@plinth-tests"
+    extra = env or {}
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings.test",
@@ -182,6 +200,7 @@ def start_celery_worker(redis_url: str, *, concurrency: int = 2, timeout: float 
         "CELERY_BROKER_URL": _broker_url(redis_url),
         "PLINTH_HEARTBEAT_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
+        **extra,
     }
     fd, name = tempfile.mkstemp(prefix="celery-worker-", suffix=".log")
     os.close(fd)
@@ -194,11 +213,8 @@ def start_celery_worker(redis_url: str, *, concurrency: int = 2, timeout: float 
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     worker = WorkerProcess(proc, hostname, log_path)
-    try:
-        _wait_for_heartbeat(worker, timeout)
-    except BaseException:
-        worker.stop(timeout=5)  # never leak a worker, whatever interrupted the wait
-        raise
+    if wait:
+        worker.wait_ready(timeout)
     return worker
 
 

@@ -119,8 +119,9 @@ def _wait_ready(pending: list[tuple[Service, Callable[[], bool], float]], on_rea
 # --- Redis --------------------------------------------------------------------------------
 
 
-def start_redis(workdir: Path) -> tuple[Service, Callable[[], bool]]:
-    port = free_port()
+def start_redis(workdir: Path, port: int | None = None) -> tuple[Service, Callable[[], bool]]:
+    """`port`: a fixed port, to start a stopped server again where its clients expect it."""
+    port = port or free_port()
     binary = shutil.which("redis-server")
     if not binary:
         raise ServiceError("redis-server not found (run `make system-deps`)")

@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     # Outbox rows whose publish failed are retried by relay_outbox; rows are claimed for this long.
     "OUTBOX_BATCH": 500,
     "OUTBOX_CLAIM_SECONDS": 30,
+    # A row published this long ago whose task has not finished is published again (its message was
+    # lost), at most OUTBOX_MAX_DELIVERIES times in all. Longer than any task takes, retries included.
+    "OUTBOX_REDELIVER_SECONDS": 900,
+    "OUTBOX_MAX_DELIVERIES": 5,
     # The model-version tag that records the approving request.
     "MLFLOW_REQUEST_TAG": "plinth.approval_request",
     # Email notifications (in-app notifications are always written).

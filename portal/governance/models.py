@@ -253,6 +253,9 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Set when a worker finished the task. A row sent long ago and not done lost its message (a broker
+    # restarted without persistence, a worker killed with it): the relay publishes it again.
+    done_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     request = models.ForeignKey(

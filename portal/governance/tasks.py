@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import shared_task, states
+from celery.signals import task_postrun
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, OperationalError, transaction
 
 from . import conf, executors, outbox, services
 from .models import ApprovalRequest, Notification, Stage, State
 
 log = logging.getLogger("plinth.governance")
+
+
+@task_postrun.connect
+def _outbox_done(sender=None, task=None, state=None, **kwargs) -> None:
+    """A task published from the outbox finished: its row need not be published again."""
+    pk = getattr(getattr(task, "request", None), outbox.HEADER, None)
+    if pk is None or state != states.SUCCESS:
+        return
+    try:
+        outbox.mark_done(pk)
+    except Exception:  # the database is unreachable: the relay publishes it once more; tasks are idempotent
+        log.exception("could not mark outbox row %s done", pk)
 
 
 @shared_task(acks_late=True, max_retries=0)
@@ -86,9 +99,11 @@ def summary(req: ApprovalRequest) -> str:
     return f"#{req.pk} {req.action} {req.target_ref}"
 
 
-@shared_task(acks_late=True, max_retries=3, default_retry_delay=5)
-def notify(request_id: int, kind: str, stage_index: int = 0) -> int:
-    """In-app notifications (idempotent by key) and email for the newly created ones."""
+@shared_task(acks_late=True, bind=True, max_retries=3)
+def notify(self, request_id: int, kind: str, stage_index: int = 0) -> int:
+    """In-app notifications (idempotent by key) and one e-mail for each not yet e-mailed. Delivered
+    again (a worker died mid-way), it writes no second notification and sends only the e-mails that
+    were not sent: `emailed` is set right after the server accepted each one."""
     req = ApprovalRequest.objects.select_related("requester").filter(pk=request_id).first()
     if req is None:
         return 0
@@ -96,7 +111,7 @@ def notify(request_id: int, kind: str, stage_index: int = 0) -> int:
     text = KIND_MESSAGES.get(kind, "{summary}: " + kind).format(
         requester=req.requester.get_username(), summary=summary(req), stage=stage_index + 1
     )
-    created = []
+    notes, created = [], 0
     for user in recipients:
         try:
             with transaction.atomic():
@@ -106,22 +121,41 @@ def notify(request_id: int, kind: str, stage_index: int = 0) -> int:
                     defaults={"request": req, "kind": kind, "message": text[:500]},
                 )
         except IntegrityError:
+            note, new = Notification.objects.filter(user=user, key=f"{kind}:{req.pk}:{stage_index}").first(), False
+        if note is not None:
+            notes.append((user, note))
+            created += new
+    if conf.get("EMAIL_NOTIFICATIONS") and not _email(req, text, notes):
+        # The in-app notifications stand; the e-mails that failed are sent by the retry.
+        raise self.retry(countdown=5 * 2**self.request.retries)
+    return created
+
+
+def _email(req: ApprovalRequest, text: str, notes: list) -> bool:
+    """Send the e-mails of `notes` not sent yet. False when any failed (left for a retry)."""
+    url = req.get_absolute_url()
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "plinth"
+    ok = True
+    for user, note in notes:
+        if note.emailed or not user.email:
             continue
-        if new:
-            created.append((user, note))
-    if conf.get("EMAIL_NOTIFICATIONS"):
-        url = req.get_absolute_url()
-        for user, note in created:
-            if not user.email:
-                continue
-            try:
-                send_mail(
-                    f"[Plinth] {text}"[:200], f"{text}\n\n{url}\n", settings.DEFAULT_FROM_EMAIL, [user.email]
-                )
-                Notification.objects.filter(pk=note.pk).update(emailed=True)
-            except Exception as exc:  # the in-app notification stands; email is best effort
-                log.warning("email to %s failed: %s", user.email, exc)
-    return len(created)
+        message = EmailMessage(
+            f"[Plinth] {text}"[:200],
+            f"{text}\n\n{url}\n",
+            settings.DEFAULT_FROM_EMAIL,
+            [user.email],
+            # One id per notification: a copy sent twice (a worker killed between the server's
+            # acceptance and `emailed`) is recognisably the same message.
+            headers={"Message-ID": f"<notification-{note.pk}@{domain}>"},
+        )
+        try:
+            message.send()
+        except Exception as exc:
+            log.warning("email to %s failed: %s", user.email, exc)
+            ok = False
+            continue
+        Notification.objects.filter(pk=note.pk).update(emailed=True)
+    return ok
 
 
 def _recipients(req: ApprovalRequest, kind: str, stage_index: int):

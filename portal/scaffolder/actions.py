@@ -44,7 +44,10 @@ class ActionSpec:
     func: Callable[[ActionContext], dict]
     required: tuple[str, ...] = ()
     description: str = ""
-    publishes: bool = False  # skipped (with a log line) in a dry run
+    publishes: bool = False  # skipped (with a log line) in a dry run; done once per run, never repeated
+    # For a publishing action: given the output it recorded in an earlier attempt and the run's shared
+    # state, restore that state and say whether what it published is still there (else it runs again).
+    resume: Callable[[dict, dict], bool] | None = None
 
 
 ACTIONS: dict[str, ActionSpec] = {}
@@ -61,10 +64,17 @@ ALIASES: dict[str, str] = {
 }
 
 
-def action(name: str, *, required: tuple[str, ...] = (), description: str = "", publishes: bool = False):
+def action(
+    name: str,
+    *,
+    required: tuple[str, ...] = (),
+    description: str = "",
+    publishes: bool = False,
+    resume: Callable[[dict, dict], bool] | None = None,
+):
     def register(func):
         ACTIONS[name] = ActionSpec(
-            name, func, required, description or (func.__doc__ or "").strip(), publishes
+            name, func, required, description or (func.__doc__ or "").strip(), publishes, resume
         )
         return func
 
@@ -476,10 +486,27 @@ def _repo_names(ctx: ActionContext) -> tuple[str, str]:
     return owner or "local", repo
 
 
+def _resume_git(output: dict, state: dict) -> bool:
+    """publish:git done by an earlier attempt: reuse it if the repository still has that commit."""
+    bare = Path(urlsplit(str(output.get("remoteUrl") or "")).path or "/nonexistent")
+    checkout = Path(urlsplit(str(output.get("repoContentsUrl") or "")).path or "/nonexistent")
+    if not (bare.is_dir() and checkout.is_dir() and output.get("commitHash")):
+        return False
+    head = subprocess.run(
+        ["git", "--git-dir", str(bare), "rev-parse", "--verify", "-q", "HEAD"],
+        env=_git_env(None), capture_output=True, text=True, check=False,
+    ).stdout.strip()
+    if head != output["commitHash"]:
+        return False
+    state["repoContentsUrl"] = output["repoContentsUrl"]
+    return True
+
+
 @action(
     "publish:git",
     description="Create a git repository (bare, on disk) with an initial commit.",
     publishes=True,
+    resume=_resume_git,
 )
 def publish_git(ctx: ActionContext) -> dict:
     owner, repo = _repo_names(ctx)
@@ -510,8 +537,20 @@ def publish_git(ctx: ActionContext) -> dict:
         shutil.rmtree(bare)
         shutil.rmtree(checkout, ignore_errors=True)
         bare.mkdir()
+    try:
+        return _publish_into(ctx, bare, checkout, source, branch, env, f"{owner}/{repo}")
+    except BaseException:
+        # Never leave half a repository behind (a full disk, a failed push, the time limit): it would
+        # look published, and it would hold the name against the retry of this run.
+        shutil.rmtree(checkout, ignore_errors=True)
+        shutil.rmtree(bare, ignore_errors=True)
+        raise
+
+
+def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, branch: str, env: dict,
+                  name: str) -> dict:
     git("init", "-q", "--bare", "-b", branch, str(bare), env=env)
-    git("--git-dir", str(bare), "config", "plinth.run", uid, env=env)
+    git("--git-dir", str(bare), "config", "plinth.run", str(ctx.run.uid), env=env)
     description = str(ctx.input.get("description") or "")
     if description:
         (bare / "description").write_text(description[:500] + "\n")
@@ -529,7 +568,7 @@ def publish_git(ctx: ActionContext) -> dict:
     checkout.parent.mkdir(parents=True, exist_ok=True)
     git("clone", "-q", "-b", branch, str(bare), str(checkout), env=env)
     ctx.state["repoContentsUrl"] = f"file://{checkout}"
-    ctx.log(f"published {owner}/{repo} at {bare} (commit {commit[:10]})")
+    ctx.log(f"published {name} at {bare} (commit {commit[:10]})")
     return {
         "remoteUrl": f"file://{bare}",
         "repoContentsUrl": f"file://{checkout}",

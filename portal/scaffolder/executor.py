@@ -4,6 +4,7 @@ output links. Owns the run's time limit (a SIGALRM deadline), the workspace life
 from __future__ import annotations
 
 import contextlib
+import errno
 import shutil
 import signal
 import threading
@@ -46,7 +47,7 @@ def deadline(seconds: float):
 
 
 @contextlib.contextmanager
-def heartbeat(run_id: int, every: float = 2.0):
+def heartbeat(run_id: int, attempt: int | None = None, every: float = 2.0):
     """Keep Run.heartbeat_at fresh while the run executes, so the reaper can tell a lost worker."""
     stop = threading.Event()
 
@@ -54,7 +55,7 @@ def heartbeat(run_id: int, every: float = 2.0):
         while not stop.wait(every):
             try:
                 close_old_connections()
-                services.run_heartbeat(run_id)
+                services.run_heartbeat(run_id, attempt)
             except Exception:  # noqa: S110 - the next beat retries; a failed beat must not kill the run
                 pass
         connection.close()
@@ -173,13 +174,15 @@ def execute(run: Run) -> Run:
     def log(message: str, *, step_id: str = "", level: str = "info") -> None:
         services.run_log(run, secrets.redact(message, secret_values), step_id=step_id, level=level)
 
+    kept = _published_steps(run, template)
     if run.attempts > 1:
         log(
             f"Resuming after a lost worker (attempt {run.attempts} of {conf.max_attempts()}): starting again in "
-            "a fresh workspace; a repository this run already published is replaced, not duplicated.",
+            "a fresh workspace; steps that already published are not repeated.",
             level="warning",
         )
-        services.steps_reset(run)
+    if run.attempts > 1 or run.steps.exclude(status=StepStatus.PENDING).exists():
+        services.steps_reset(run, keep=list(kept))
     problems = preflight(template)
     if problems:
         for problem in problems:
@@ -192,7 +195,8 @@ def execute(run: Run) -> Run:
         )
         return services.run_finish(run, ok=False, error="The secrets for this run are gone; start a new run.")
 
-    workspace = Workspace(conf.workspace_root() / str(run.uid))
+    # One folder per attempt: a superseded attempt that is still cleaning up never touches the next one's.
+    workspace = Workspace(conf.workspace_root() / f"{run.uid}-{run.attempts}")
     shutil.rmtree(workspace.root, ignore_errors=True)
     workspace.root.mkdir(parents=True)
     parameters = {**run.parameters, **secret_values}
@@ -208,9 +212,13 @@ def execute(run: Run) -> Run:
     limit = conf.run_time_limit()
     log(f"Run of {template.title or template.ref}{' (dry run)' if run.dry_run else ''} started.")
     try:
-        with heartbeat(run.pk), deadline(limit):
+        with heartbeat(run.pk, run.attempts), deadline(limit):
             for step in template.steps:
                 current["step"] = step
+                if not services.run_owned(run):
+                    raise _Superseded()
+                if step.index in kept and _reuse(run, template, step, kept[step.index], context, state, log):
+                    continue
                 _run_step(run, template, step, context, workspace, user, secret_values, state, log)
         output = output_links(template, context, dry_run=run.dry_run)
         files = _preview(workspace, secret_values) if run.dry_run else []
@@ -232,9 +240,53 @@ def execute(run: Run) -> Run:
         return services.run_finish(run, ok=False, error=message)
     except _StepFailed as failure:
         return services.run_finish(run, ok=False, error=str(failure))
+    except _Superseded:
+        log(f"Attempt {run.attempts} stops here: another attempt took this run over.", level="warning")
+        run.refresh_from_db()
+        return run
     finally:
         shutil.rmtree(workspace.root, ignore_errors=True)
         shutil.rmtree(workspace.root.parent / f"{workspace.root.name}.git", ignore_errors=True)
+
+
+def _published_steps(run: Run, template: Template) -> dict[int, dict]:
+    """Done steps of an earlier attempt whose action publishes: {index: recorded output}."""
+    publishing = {s.index for s in template.steps if (ACTIONS.get(s.resolved_action or "") or _NOTHING).publishes}
+    return {
+        s.index: s.output
+        for s in run.steps.filter(status=StepStatus.DONE, index__in=publishing)
+    }
+
+
+def _reuse(run, template, step, output: dict, context: dict, state: dict, log) -> bool:
+    """Take a published step's recorded output instead of publishing again, if what it made is still
+    there (the action's `resume` checks); False: run the step again."""
+    spec = ACTIONS[step.resolved_action]
+    if spec.resume is not None and not spec.resume(output, state):
+        log(f"What step '{step.name}' published earlier is gone; running it again.", step_id=step.id)
+        return False
+    context["steps"][step.id] = {"output": output}
+    log(f"Step '{step.name}' published in an earlier attempt; not repeated.", step_id=step.id)
+    return True
+
+
+class _Superseded(Exception):
+    """Another attempt claimed the run (this worker was presumed lost): stop without finishing it."""
+
+
+class _NoAction:
+    publishes = False
+
+
+_NOTHING = _NoAction()
+
+
+def _describe(exc: Exception) -> str:
+    """A failure as the user should read it."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        return f"the disk is full ({exc.strerror}){where}. Free space, then retry the run"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class _StepFailed(Exception):
@@ -301,7 +353,10 @@ def _run_step(run, template, step, context, workspace, user, secret_values, stat
         log(message, step_id=step.id, level="error")
         raise _StepFailed(secrets.redact(message, secret_values)) from exc
     except Exception as exc:  # an unexpected bug: fail the run clearly rather than leave it "running"
-        message = f"Step '{step.id}' ({step.action}) failed unexpectedly: {type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            message = f"Step '{step.id}' ({step.action}) failed: {_describe(exc)}."
+        else:
+            message = f"Step '{step.id}' ({step.action}) failed unexpectedly: {_describe(exc)}"
         services.step_update(
             run,
             step.index,

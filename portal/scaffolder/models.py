@@ -49,6 +49,9 @@ class Run(models.Model):
     output = models.JSONField(default=dict, blank=True)  # {"links": [...], "text": [...]}
     files = models.JSONField(default=list, blank=True)  # dry run: [{"path", "size", "content", "truncated"}]
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The Celery task that claimed the current attempt: a redelivery of the same message (its worker
+    # process died) may take the run over at once, without waiting for the heartbeat to go stale.
+    task_id = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="scaffolder_runs"
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied
@@ -16,6 +17,8 @@ from portal.core.audit import audit_record
 from . import conf, secrets
 from .models import Run, RunLog, RunStatus, RunStep, StepStatus
 from .templates import Template
+
+log = logging.getLogger("plinth.scaffolder")
 
 
 @transaction.atomic
@@ -58,16 +61,26 @@ def run_create(
     return run
 
 
-def enqueue(run: Run) -> None:
+def enqueue(run: Run) -> bool:
+    """Queue the run's execution. False when the broker is unreachable: the run stays queued (and
+    says so on its page) and the reaper queues it again once it has waited a minute."""
     from .tasks import execute_run
 
     limit = conf.run_time_limit()
-    execute_run.apply_async((run.pk,), time_limit=limit + 60)
+    try:
+        execute_run.apply_async((run.pk,), time_limit=limit + 60)
+    except Exception as exc:  # the run is committed: never turn a broker outage into an error page
+        log.warning("could not queue run %s (%s); the reaper will queue it again", run.uid, exc)
+        return False
+    return True
 
 
-def run_claim(run_id: int) -> Run | None:
-    """Atomically take a run for execution: a queued run, or a running one whose heartbeat stopped
-    (its worker was lost). Returns None when someone else is executing it or it has finished."""
+def run_claim(run_id: int, task_id: str = "") -> Run | None:
+    """Atomically take a run for execution: a queued run, a running one whose heartbeat stopped (its
+    worker was lost), or a running one claimed by this very task: Celery delivers a message again with
+    the same task id only when the process executing it died (acks_late + reject_on_worker_lost).
+    Returns None when someone else is executing it or it has finished. Each claim counts an attempt,
+    and the attempt number fences the executor: a worker whose run was taken over stops."""
     now = timezone.now()
     stale = now - timedelta(seconds=conf.stale_seconds())
     claimable = (
@@ -75,9 +88,11 @@ def run_claim(run_id: int) -> Run | None:
         | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
         | Q(status=RunStatus.RUNNING, heartbeat_at__isnull=True)
     )
+    if task_id:
+        claimable |= Q(status=RunStatus.RUNNING, task_id=task_id[:64])
     with transaction.atomic():
         updated = Run.objects.filter(claimable, pk=run_id).update(
-            status=RunStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
+            status=RunStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1, task_id=task_id[:64]
         )
         if not updated:
             return None
@@ -88,8 +103,17 @@ def run_claim(run_id: int) -> Run | None:
     return run
 
 
-def run_heartbeat(run_id: int) -> None:
-    Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+def run_heartbeat(run_id: int, attempt: int | None = None) -> bool:
+    """Refresh the heartbeat; False when the run is no longer ours (finished, or another attempt took it)."""
+    owned = Run.objects.filter(pk=run_id, status=RunStatus.RUNNING)
+    if attempt is not None:
+        owned = owned.filter(attempts=attempt)
+    return owned.update(heartbeat_at=timezone.now()) == 1
+
+
+def run_owned(run: Run) -> bool:
+    """Is `run` (as claimed by this executor) still this executor's to run?"""
+    return Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).exists()
 
 
 def run_log(run: Run, message: str, *, step_id: str = "", level: str = "info") -> None:
@@ -101,8 +125,10 @@ def step_update(run: Run, index: int, **fields) -> None:
     RunStep.objects.filter(run=run, index=index).update(**fields)
 
 
-def steps_reset(run: Run) -> None:
-    RunStep.objects.filter(run=run).update(
+def steps_reset(run: Run, *, keep: list[int] = ()) -> None:
+    """Steps back to pending before a new attempt, except those in `keep` (done steps whose effect
+    outside the workspace, such as a published repository, must not happen twice)."""
+    RunStep.objects.filter(run=run).exclude(index__in=list(keep)).update(
         status=StepStatus.PENDING, message="", output={}, started_at=None, finished_at=None
     )
 
@@ -111,6 +137,11 @@ def steps_reset(run: Run) -> None:
 def run_finish(
     run: Run, *, ok: bool, error: str = "", output: dict | None = None, files: list | None = None, actor=None
 ) -> Run:
+    """End the run once: a run that is already finished (the reaper failed it while its worker was
+    merely slow, or another attempt finished it) is left as it is, with no second audit event."""
+    current = Run.objects.select_for_update().get(pk=run.pk)
+    if current.finished:
+        return current
     run.status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
     run.error = error
     run.output = output or {}
@@ -135,6 +166,42 @@ def run_finish(
     )
     secrets.discard(run.uid)
     return run
+
+
+class RetryRefused(Exception):
+    """A run that cannot be retried; the message says why."""
+
+
+@transaction.atomic
+def run_retry(*, run: Run, actor) -> Run:
+    """Run a failed run again, as the same run: steps that already published (a repository, a catalog
+    registration) are kept and not repeated, everything else runs again in a fresh workspace."""
+    current = Run.objects.select_for_update().get(pk=run.pk)
+    if current.status != RunStatus.FAILED:
+        raise RetryRefused(f"Only a failed run can be retried; this one is {current.status}.")
+    if current.secret_names and not secrets.load(current.uid):
+        raise RetryRefused(
+            "This run used secrets, which are deleted when a run ends; start a new run and enter them again."
+        )
+    Run.objects.filter(pk=current.pk).update(
+        status=RunStatus.QUEUED, error="", finished_at=None, heartbeat_at=None, attempts=0, task_id="",
+        output={}, files=[],
+    )
+    RunStep.objects.filter(run=current, status__in=[StepStatus.FAILED, StepStatus.SKIPPED]).update(
+        status=StepStatus.PENDING, message="", started_at=None, finished_at=None
+    )
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "someone"
+    RunLog.objects.create(run=current, level="warning", message=f"Retried by {who} after: {current.error}"[:10_000])
+    audit_record(
+        actor=actor,
+        action="scaffolder.run.retry",
+        target=f"run:{current.uid}",
+        before={"status": current.status, "error": current.error[:500]},
+        after={"status": RunStatus.QUEUED},
+    )
+    current.refresh_from_db()
+    transaction.on_commit(lambda: enqueue(current))
+    return current
 
 
 def runs_reap(*, now=None) -> dict:

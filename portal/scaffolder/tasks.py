@@ -11,12 +11,13 @@ from . import services
 log = logging.getLogger("plinth.scaffolder")
 
 
-@shared_task(acks_late=True, max_retries=0)
-def execute_run(run_id: int) -> str | None:
-    """Safe to deliver twice: only a queued run, or a running one with a stale heartbeat, is claimed."""
+@shared_task(acks_late=True, bind=True, max_retries=0)
+def execute_run(self, run_id: int) -> str | None:
+    """Safe to deliver twice: only a queued run, a running one with a stale heartbeat, or one this same
+    message was running when its worker process died, is claimed."""
     from .executor import execute
 
-    run = services.run_claim(run_id)
+    run = services.run_claim(run_id, self.request.id or "")
     if run is None:
         return None
     return execute(run).status

@@ -292,8 +292,14 @@ PLINTH_MAX_VALIDATE_BYTES = 2 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024
 # cap (RequestBodyLimitMiddleware refuses oversized bodies first, with a 413 naming the limit).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLINTH_MAX_REQUEST_BYTES, PLINTH_MAX_VALIDATE_BYTES)
 
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-DEFAULT_FROM_EMAIL = "plinth@localhost"
+if ENV.email_host:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS = ENV.email_host, ENV.email_port, ENV.email_use_tls
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = ENV.email_user, ENV.email_password
+    EMAIL_TIMEOUT = ENV.email_timeout
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = ENV.email_from
 
 LOGGING = {
     "version": 1,

@@ -120,6 +120,13 @@ class Environment:
     api_rate_expensive: str | None
     api_rate_anon: str | None
     max_request_bytes: int | None
+    email_host: str | None
+    email_port: int
+    email_user: str
+    email_password: str
+    email_use_tls: bool
+    email_timeout: int
+    email_from: str
 
 
 def read() -> Environment:
@@ -163,6 +170,15 @@ def read() -> Environment:
         api_rate_expensive=_rate("PLINTH_API_RATE_EXPENSIVE"),
         api_rate_anon=_rate("PLINTH_API_RATE_ANON"),
         max_request_bytes=_optional_int("PLINTH_MAX_REQUEST_BYTES", minimum=1024),
+        # Notification e-mail goes to this SMTP server; unset: e-mails are written to the log.
+        email_host=os.environ.get("EMAIL_HOST") or None,
+        email_port=_int("EMAIL_PORT", 25),
+        email_user=os.environ.get("EMAIL_HOST_USER", ""),
+        email_password=os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        email_use_tls=_bool("EMAIL_USE_TLS", False),
+        # A server that stops answering must not hold a worker process for ever.
+        email_timeout=_int("EMAIL_TIMEOUT", 30),
+        email_from=os.environ.get("DEFAULT_FROM_EMAIL") or "plinth@localhost",
     )
 
 

@@ -38,7 +38,8 @@ PLINTH_API_RATES = {
     "anon": ENV.api_rate_anon or "100000/min",
     "csp-report": "100000/min",
 }
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if not ENV.email_host:  # a worker started by the fault-injection tests talks to their SMTP server
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
