@@ -3,6 +3,7 @@ become Model entities (merged with a descriptor of the same model when one exist
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from datetime import UTC, datetime
@@ -136,7 +137,15 @@ def sync() -> dict:
         state.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         state.save(update_fields=["last_attempt_at", "last_error"])
         raise
-    count = store(models)
+    try:
+        count = store(models)
+    except Exception as exc:  # e.g. the database restarted or its disk is full: nothing was stored
+        state.last_error = f"storing failed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:2000]
+        with contextlib.suppress(Exception):  # recording it needs the database that just failed
+            MlflowSyncState.objects.filter(pk=state.pk).update(
+                last_attempt_at=state.last_attempt_at, last_error=state.last_error
+            )
+        raise
     state.last_success_at = timezone.now()
     state.last_error = ""
     state.models_synced = count

@@ -32,6 +32,9 @@ class Location(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     next_refresh_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Why the last background refresh could not be stored (the database or its disk, not the
+    # descriptors: those are processing errors); cleared by the next refresh that is stored.
+    refresh_error = models.TextField(blank=True)
     status = models.CharField(max_length=16, default="pending")  # ok | error | pending
     entity_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)

@@ -432,6 +432,7 @@ class _Apply:
         location.next_refresh_at = now + timedelta(seconds=settings.PLINTH_CATALOG_REFRESH_SECONDS)
         location.error_count = len(plan.errors)
         location.status = "error" if plan.errors else "ok"
+        location.refresh_error = ""
         location.entity_count = Entity.objects.filter(location=location).count()
         location.save()
 
@@ -521,6 +522,15 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
         refuse_unreadable_url(target)
     return _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
                            claims=permissions.owner_claims(actor), store=not dry_run)
+
+
+def location_refresh_failed(*, location_id: int, error: str, final: bool) -> None:
+    """Say on the location why its background refresh could not be stored. Nothing of the refresh was
+    stored (it is one transaction); the entities stay as they were."""
+    then = "; retried automatically" if not final else "; retried at the next scheduled refresh"
+    Location.objects.filter(pk=location_id).update(
+        refresh_error=f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: {error[:900]}{then}"
+    )
 
 
 def location_refresh(*, location: Location, actor=None) -> Plan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from celery import shared_task
@@ -25,7 +26,7 @@ def refresh_due_locations(limit: int = 50) -> int:
     return count
 
 
-@shared_task(acks_late=True, bind=True, max_retries=3, default_retry_delay=30)
+@shared_task(acks_late=True, bind=True, max_retries=3)
 def refresh_location(self, location_id: int) -> dict | None:
     location = Location.objects.filter(pk=location_id).first()
     if location is None:
@@ -34,8 +35,19 @@ def refresh_location(self, location_id: int) -> dict | None:
         plan = services.location_refresh(location=location)
     except Exception as exc:
         log.exception("refresh of location %s failed", location_id)
-        raise self.retry(exc=exc) from exc
+        final = self.request.retries >= self.max_retries
+        with contextlib.suppress(Exception):  # the database may be what failed; the retry says it again
+            services.location_refresh_failed(location_id=location_id, error=_describe(exc), final=final)
+        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
     return {"added": len(plan.added), "changed": len(plan.changed), "removed": len(plan.removed)}
+
+
+def _describe(exc: Exception) -> str:
+    """An infrastructure failure in one line a person can act on."""
+    text = " ".join(str(exc).split())[:600]
+    if "No space left on device" in text or "could not extend file" in text:
+        return f"the database's disk is full ({text})"
+    return f"{type(exc).__name__}: {text}"
 
 
 @shared_task(acks_late=True, bind=True, max_retries=4)

@@ -119,6 +119,27 @@ def active_tasks(hostname: str, timeout: float = 2.0) -> list[dict]:
     return replies.get(hostname, [])
 
 
+def worker_busy(hostname: str, timeout: float = 2.0) -> list[str] | None:
+    """What the worker is executing, has prefetched or holds for a retry countdown ([] when idle);
+    None when it does not answer."""
+    from portal.celery import app
+
+    inspect = app.control.inspect(destination=[hostname], timeout=timeout, limit=1)
+    busy = []
+    for query in (inspect.active, inspect.reserved, inspect.scheduled):
+        replies = query()
+        if not replies:
+            return None
+        for item in replies.get(hostname) or []:
+            task = item.get("request", item)
+            busy.append(f"{query.__name__}: {task.get('name')}[{task.get('id')}]")
+    return busy
+
+
+def worker_idle(hostname: str, timeout: float = 2.0) -> bool:
+    return worker_busy(hostname, timeout) == []
+
+
 def worker_responds(hostname: str) -> bool:
     """The worker is connected to the broker and answers remote control."""
     from portal.celery import app
@@ -260,6 +281,11 @@ class HoldingProxy:
                 dst.sendall(data)
         except OSError:
             pass
+        # The server closed its side (e.g. an idle keep-alive connection): close the client's too, or
+        # a client that sends its next request on it would wait for an answer that never comes.
+        for sock in (dst, src):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self.release.set()
@@ -370,8 +396,8 @@ class SmtpSink:
 class DatabaseWriteHold:
     """Hold writes from other processes, so a job that reached its write cannot commit. SQLite: this
     connection takes the database's write lock (BEGIN IMMEDIATE). PostgreSQL: it locks `tables`
-    against writers (SHARE ROW EXCLUSIVE: plain reads still pass) and `waiting()` says how many other
-    sessions wait for it."""
+    against writers and SELECT … FOR UPDATE (EXCLUSIVE mode: plain reads still pass), and `waiting()`
+    says how many other sessions wait for a lock."""
 
     def __init__(self, tables: list[str]) -> None:
         from django.db import connection
@@ -394,7 +420,7 @@ class DatabaseWriteHold:
             self.conn = psycopg.connect(self.dsn)
             self.conn.execute("SET lock_timeout = '30s'")
             for table in self.tables:
-                self.conn.execute(f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE')
+                self.conn.execute(f'LOCK TABLE "{table}" IN EXCLUSIVE MODE')
         return self
 
     def waiting(self) -> int:
@@ -451,10 +477,12 @@ def crash_restart_postgres(timeout: float = 60.0) -> float:
     import psycopg
 
     dsn = postgres_superuser_dsn()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        (victim,) = conn.execute("SELECT pg_backend_pid()").fetchone()
-        os.kill(victim, signal.SIGKILL)
+    conn = psycopg.connect(dsn, autocommit=True)
+    (victim,) = conn.execute("SELECT pg_backend_pid()").fetchone()
+    os.kill(victim, signal.SIGKILL)
     started = time.monotonic()
+    with contextlib.suppress(Exception):
+        conn.close()
 
     def answers() -> bool:
         try:
@@ -538,3 +566,65 @@ def small_disk(size: int, **kwargs) -> Iterator[SmallDisk]:
         yield disk
     finally:
         disk.close()
+
+
+class SmallTablespace:
+    """A PostgreSQL tablespace on a small tmpfs, for a disk that fills up under chosen tables: `move()`
+    them there, `fill()` it to the last page with a filler table, `free()` drops the filler. Needs the
+    test cluster on this machine (tests/services.py) and root to mount; `close()` puts everything back.
+    Only a write that extends a file fails on a full disk (an update inside an existing page does
+    not): the jobs under test write large values (TOAST) or new rows into tables with a small
+    fillfactor."""
+
+    NAME = "plinth_fault_small"
+
+    def __init__(self, size: int) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(postgres_superuser_dsn(), autocommit=True)
+        (data_dir,) = self.conn.execute("SHOW data_directory").fetchone()
+        st = os.stat(data_dir)
+        self.disk = SmallDisk(size, owner=(st.st_uid, st.st_gid))
+        self.disk.path.chmod(0o700)
+        self.moved: list[tuple[str, bool]] = []
+        try:
+            self.conn.execute(f"CREATE TABLESPACE {self.NAME} LOCATION '{self.disk.path}'")
+        except Exception:
+            self.close()
+            raise
+
+    def move(self, table: str, *, fillfactor: int | None = None) -> None:
+        """`fillfactor`: leave most of each page empty, so that every new row extends the file."""
+        self.conn.execute(f'ALTER TABLE "{table}" SET TABLESPACE {self.NAME}')
+        if fillfactor:
+            self.conn.execute(f'ALTER TABLE "{table}" SET (fillfactor = {int(fillfactor)})')
+        self.moved.append((table, bool(fillfactor)))
+
+    def fill(self) -> None:
+        import psycopg
+
+        self.conn.execute(f"CREATE TABLE plinth_fault_filler (b bytea) TABLESPACE {self.NAME}")
+        self.conn.execute("ALTER TABLE plinth_fault_filler ALTER b SET STORAGE EXTERNAL")  # no compression
+        for chunk in (1024 * 1024, 64 * 1024, 4 * 1024, 256):
+            while True:
+                try:
+                    self.conn.execute("INSERT INTO plinth_fault_filler VALUES (%s)", [os.urandom(chunk)])
+                except psycopg.errors.DiskFull:
+                    break
+
+    def free(self) -> None:
+        self.conn.execute("DROP TABLE IF EXISTS plinth_fault_filler")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.free()
+        for table, reset in self.moved:
+            with contextlib.suppress(Exception):
+                self.conn.execute(f'ALTER TABLE "{table}" SET TABLESPACE pg_default')
+                if reset:
+                    self.conn.execute(f'ALTER TABLE "{table}" RESET (fillfactor)')
+        with contextlib.suppress(Exception):
+            self.conn.execute(f"DROP TABLESPACE IF EXISTS {self.NAME}")
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.disk.close()

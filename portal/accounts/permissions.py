@@ -317,6 +317,15 @@ def visible_runs_q(user: Any) -> Q:
     return Q(created_by=user) | visible_q(user)
 
 
+def may_retry_run(user: Any, run: Any) -> bool:
+    """Run a failed run again: its creator, someone who may create runs for its team, platform admins."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user) or run.created_by_id == user.pk:
+        return True
+    return run.owner_team_id is not None and may_create_for_team(user, run.owner_team_id)
+
+
 # -- accounts -----------------------------------------------------------------------------------
 
 

@@ -78,7 +78,12 @@ def publish(pk: int, *, now=None, redeliver_before=None) -> bool:
 
 def mark_done(pk) -> None:
     """The task of row `pk` finished (called in the worker after it succeeded)."""
-    OutboxMessage.objects.filter(pk=pk, done_at__isnull=True).update(done_at=timezone.now())
+    OutboxMessage.objects.filter(pk=pk, done_at__isnull=True).update(done_at=timezone.now(), last_error="")
+
+
+def mark_failed(pk, error: str) -> None:
+    """The task of row `pk` failed or is retrying: keep why, for the request page and the logs."""
+    OutboxMessage.objects.filter(pk=pk, done_at__isnull=True).update(last_error=error[:1000])
 
 
 def relay(limit: int | None = None, *, now=None) -> dict:

@@ -4,12 +4,13 @@ run twice (acks_late + reject_on_worker_lost are on globally: a killed worker's 
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task, states
-from celery.signals import task_postrun
+from celery.signals import task_failure, task_postrun, task_retry
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from . import conf, executors, outbox, services
 from .models import ApprovalRequest, Notification, Stage, State
@@ -27,6 +28,27 @@ def _outbox_done(sender=None, task=None, state=None, **kwargs) -> None:
         outbox.mark_done(pk)
     except Exception:  # the database is unreachable: the relay publishes it once more; tasks are idempotent
         log.exception("could not mark outbox row %s done", pk)
+
+
+@task_retry.connect
+def _outbox_retry(sender=None, request=None, reason=None, **kwargs) -> None:
+    _outbox_failed(request, f"retrying: {reason}")
+
+
+@task_failure.connect
+def _outbox_failure(sender=None, task_id=None, exception=None, **kwargs) -> None:
+    _outbox_failed(getattr(sender, "request", None), f"failed: {type(exception).__name__}: {exception}")
+
+
+def _outbox_failed(request, error: str) -> None:
+    """Say on the outbox row why its task did not finish (the relay publishes it again later)."""
+    pk = getattr(request, outbox.HEADER, None)
+    if pk is None:
+        return
+    try:
+        outbox.mark_failed(pk, " ".join(error.split()))
+    except Exception:  # the database may be what failed
+        log.exception("could not record the failure of outbox row %s", pk)
 
 
 @shared_task(acks_late=True, max_retries=0)
@@ -99,7 +121,11 @@ def summary(req: ApprovalRequest) -> str:
     return f"#{req.pk} {req.action} {req.target_ref}"
 
 
-@shared_task(acks_late=True, bind=True, max_retries=3)
+@shared_task(
+    acks_late=True, bind=True, max_retries=3,
+    # The database restarting under it: try again shortly (every write below is idempotent).
+    autoretry_for=(OperationalError, InterfaceError), retry_backoff=2, retry_backoff_max=60, retry_jitter=False,
+)
 def notify(self, request_id: int, kind: str, stage_index: int = 0) -> int:
     """In-app notifications (idempotent by key) and one e-mail for each not yet e-mailed. Delivered
     again (a worker died mid-way), it writes no second notification and sends only the e-mails that
@@ -154,8 +180,22 @@ def _email(req: ApprovalRequest, text: str, notes: list) -> bool:
             log.warning("email to %s failed: %s", user.email, exc)
             ok = False
             continue
-        Notification.objects.filter(pk=note.pk).update(emailed=True)
+        _record_emailed(note.pk)
     return ok
+
+
+def _record_emailed(pk: int, attempts: int = 8) -> None:
+    """The server has accepted the e-mail: record that even across a short database outage (a restart
+    takes seconds), or a redelivery of this task would send it a second time."""
+    for attempt in range(attempts):
+        try:
+            Notification.objects.filter(pk=pk).update(emailed=True)
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            connection.close()  # a new connection next time
+            time.sleep(min(8.0, 0.5 * 2**attempt))
 
 
 def _recipients(req: ApprovalRequest, kind: str, stage_index: int):

@@ -464,8 +464,25 @@ def git(*args: str, env: dict, cwd: Path | None = None) -> str:
     ]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
-        raise ActionError(f"git {args[0]} failed: {(proc.stderr or proc.stdout).strip()[:500]}")
+        output = (proc.stderr or proc.stdout).strip()[:500]
+        command = _git_command(args)
+        if "No space left on device" in output or "Disk quota exceeded" in output:
+            raise ActionError(
+                f"the disk is full: git {command} could not write ({output}). Nothing was published; "
+                "free space, then retry the run"
+            )
+        raise ActionError(f"git {command} failed: {output}")
     return proc.stdout.strip()
+
+
+def _git_command(args: tuple[str, ...]) -> str:
+    """The git subcommand among global options (`--git-dir X --work-tree Y add -A` → add)."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        if option in ("--git-dir", "--work-tree", "-C", "-c") and rest:
+            rest.pop(0)
+    return rest[0] if rest else "(no command)"
 
 
 def _repo_names(ctx: ActionContext) -> tuple[str, str]:

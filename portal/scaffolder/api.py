@@ -172,3 +172,23 @@ def run_detail(request, uid):
     if run is None:
         raise NotFound("No such run")
     return Response(run_json(run))
+
+
+@extend_schema(
+    request=None,
+    responses={202: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    summary="Retry a failed run",
+    description="Queue a failed run again, as the same run: steps that already published (a repository, a "
+    "catalog registration) are kept and not repeated; the others run again. 409 when the run has not "
+    "failed, or used secrets (deleted when a run ends). 404 for a run you may not see.",
+)
+@api_view(["POST"])
+def run_retry(request, uid):
+    run = selectors.run_for(request.user, uid)
+    if run is None:
+        raise NotFound("No such run")
+    try:
+        run = services.run_retry(run=run, actor=request.user)
+    except services.RetryRefused as exc:
+        return Response({"detail": str(exc), "status": run.status}, status=status.HTTP_409_CONFLICT)
+    return Response(run_json(run, detail=False), status=status.HTTP_202_ACCEPTED)

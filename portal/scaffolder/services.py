@@ -176,6 +176,8 @@ class RetryRefused(Exception):
 def run_retry(*, run: Run, actor) -> Run:
     """Run a failed run again, as the same run: steps that already published (a repository, a catalog
     registration) are kept and not repeated, everything else runs again in a fresh workspace."""
+    if not permissions.may_retry_run(actor, run):
+        raise PermissionDenied("Only the run's creator or a member of its team may retry it.")
     current = Run.objects.select_for_update().get(pk=run.pk)
     if current.status != RunStatus.FAILED:
         raise RetryRefused(f"Only a failed run can be retried; this one is {current.status}.")
@@ -210,6 +212,10 @@ def runs_reap(*, now=None) -> dict:
     now = now or timezone.now()
     stale = now - timedelta(seconds=conf.stale_seconds())
     resumed, failed = [], []
+    # Read before the lost runs are put back to queued below: those are queued once, not twice.
+    forgotten = list(Run.objects.filter(
+        status=RunStatus.QUEUED, created_at__lt=now - timedelta(seconds=max(conf.stale_seconds(), 60))
+    ))
     lost = Run.objects.filter(
         Q(status=RunStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     )
@@ -243,9 +249,6 @@ def runs_reap(*, now=None) -> dict:
                 )
                 enqueue(run)
                 resumed.append(str(run.uid))
-    forgotten = Run.objects.filter(
-        status=RunStatus.QUEUED, created_at__lt=now - timedelta(seconds=max(conf.stale_seconds(), 60))
-    )
     for run in forgotten:
         if run.attempts >= conf.max_attempts():
             run_finish(run, ok=False, error="The run was queued but never started; giving up.")

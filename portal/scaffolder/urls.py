@@ -9,4 +9,5 @@ urlpatterns = [
     path("runs/", views.run_list, name="runs"),
     path("runs/<uuid:uid>/", views.run_detail, name="run"),
     path("runs/<uuid:uid>/download/", views.run_download, name="download"),
+    path("runs/<uuid:uid>/retry/", views.run_retry, name="retry"),
 ]

@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
+from portal.accounts import permissions
 from portal.core.limits import PARAMETERS, body_limit
 
 from . import conf, forms, selectors, services
@@ -160,6 +161,7 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
         "steps": list(run.steps.all()),
         "logs": list(run.logs.all()[: conf.max_log_lines()]),
         "stale_after": conf.stale_seconds(),
+        "can_retry": run.status == "failed" and permissions.may_retry_run(request.user, run),
     }
     template = (
         "scaffolder/run_detail.html#status"
@@ -172,7 +174,22 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
     return response
 
 
+<<<<<<< HEAD
 @require_safe
+=======
+@require_http_methods(["POST"])
+def run_retry(request: HttpRequest, uid) -> HttpResponse:
+    run = _run_or_404(request, uid)
+    try:
+        services.run_retry(run=run, actor=request.user)
+    except services.RetryRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The run was queued again; steps that already published are not repeated.")
+    return redirect(run.get_absolute_url())
+
+
+>>>>>>> 8c53279 (Fault injection in the production profile (PostgreSQL crash-restart, disk full via a tablespace on a tmpfs), scaffolder disk full; fixes: governance row locks on PostgreSQL (FOR UPDATE of the request only), runs retried as the same task when the database fails, Retry for failed runs (service, page, API), refresh/sync/docs failures said where users look, first docs builds swept, e-mails recorded across a database restart)
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = selectors.runs_for(request.user).select_related("created_by")[:100]
     return render(request, "scaffolder/run_list.html", {"runs": runs})

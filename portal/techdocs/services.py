@@ -93,6 +93,16 @@ def _store_failure(entity: Entity, message: str, edit_url: str) -> DocSite:
     return site
 
 
+def docs_build_failed(*, entity: Entity, error: str, final: bool) -> None:
+    """A build that could not be stored: the site says why, keeps its last good pages, and is built
+    again in full next time."""
+    if not builder.techdocs_ref(entity):
+        return
+    then = "Rebuild to try again" if final else "It is retried automatically; Rebuild to try at once"
+    edit_url = DocSite.objects.filter(entity=entity).values_list("edit_url", flat=True).first() or ""
+    _store_failure(entity, f"The build could not be stored: {error}. {then}.", edit_url)
+
+
 @transaction.atomic
 def model_card_build(*, entity: Entity) -> ModelCard:
     card, _ = ModelCard.objects.select_for_update().get_or_create(entity=entity)

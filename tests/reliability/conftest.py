@@ -16,6 +16,9 @@ check its end state: done exactly once, counted by its side effects.
 from __future__ import annotations
 
 import contextlib
+import os
+import random
+import string
 import subprocess
 import textwrap
 import time
@@ -35,6 +38,8 @@ from tests.faults import (
     kill_worker,
     wait_active,
     wait_for,
+    worker_busy,
+    worker_idle,
 )
 
 DONE_TIMEOUT = 120.0  # seconds a job may take to finish after a fault, on a loaded 2-core machine
@@ -42,6 +47,15 @@ DONE_TIMEOUT = 120.0  # seconds a job may take to finish after a fault, on a loa
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def random_text(chars: int) -> str:
+    """Words of random letters: text that compresses poorly (to fill a disk), still valid Markdown."""
+    words, total = [], 0
+    while total < chars:
+        words.append("".join(random.choices(string.ascii_lowercase, k=random.randint(3, 12))))
+        total += len(words[-1]) + 1
+    return " ".join(words)[:chars]
 
 
 def audit_count(action: str, target: str) -> int:
@@ -120,9 +134,10 @@ class ScaffolderRun(Job):
     starts_before_hold = True
     tables = ("scaffolder_runstep",)
 
-    def __init__(self, bench: Bench, wait: float = 3) -> None:
+    def __init__(self, bench: Bench, wait: float = 3, payload: int = 0) -> None:
         super().__init__(bench)
         self.wait = wait  # the time the database hold has to be taken in
+        self.payload = payload  # bytes of incompressible data the skeleton carries (to fill a disk)
         self.commit = ""
 
     def prepare(self) -> None:
@@ -134,6 +149,8 @@ class ScaffolderRun(Job):
             SCAFFOLD_TEMPLATE.format(name=self.template, wait=self.wait),
             {"skeleton/catalog-info.yaml": SKELETON},
         )
+        if self.payload:
+            (Path(self.entity.source).parent / "skeleton" / "data.bin").write_bytes(os.urandom(self.payload))
 
     def start(self) -> None:
         from tests.scaffolder.conftest import start
@@ -180,14 +197,20 @@ class ScaffolderRun(Job):
         ).stdout
         return out.split()
 
-    def assert_done_once(self) -> None:
+    @property
+    def checkout(self) -> Path:
+        from portal.scaffolder import conf
+
+        return conf.publish_root() / "checkouts" / "faults" / self.template
+
+    def assert_done_once(self, *, failed_before: int = 0) -> None:
         from catalog.models import Entity, Location
 
         run = self._reload()
         assert run.status == "succeeded", (run.error, list(run.logs.values_list("message", flat=True)))
         target = f"run:{run.uid}"
         assert audit_count("scaffolder.run.succeeded", target) == 1
-        assert audit_count("scaffolder.run.failed", target) == 0
+        assert audit_count("scaffolder.run.failed", target) == failed_before
         assert [s.status for s in run.steps.order_by("index")] == ["done"] * 5
         # Published once: one commit, the one recorded by the step (and seen mid-task, if it was).
         recorded = run.steps.get(step_id="publish").output["commitHash"]
@@ -217,6 +240,10 @@ class DocsBuild(Job):
     held_by_database = True
     tables = ("techdocs_docsite",)
 
+    def __init__(self, bench: Bench, payload: int = 0) -> None:
+        super().__init__(bench)
+        self.payload = payload  # characters of text on the new page (to fill a disk)
+
     def prepare(self) -> None:
         from catalog import services as catalog_services
         from catalog.models import Entity
@@ -233,7 +260,7 @@ class DocsBuild(Job):
         services.entity_docs_build(entity=Entity.objects.get(ref=self.ref))
         # The change the build under test must store, whole or not at all.
         (self.root / "docs" / "index.md").write_text("# Version 2\n\nSee [the new page](new.md).\n")
-        (self.root / "docs" / "new.md").write_text("# New page\n")
+        (self.root / "docs" / "new.md").write_text("# New page\n\n" + random_text(self.payload))
         self.pages: dict[str, int] = {}
 
     def start(self) -> None:
@@ -299,6 +326,16 @@ class CatalogRefresh(Job):
     held_by_database = True
     tables = ("catalog_location",)
 
+    def __init__(self, bench: Bench, payload: int = 0) -> None:
+        super().__init__(bench)
+        self.payload = payload  # components the refresh adds, each with a long description
+
+    def descriptor(self, description: str, extra: int = 0) -> str:
+        docs = [REFRESH_DESCRIPTOR.format(name=self.entity_name, description=description)]
+        docs += [REFRESH_DESCRIPTOR.format(name=f"{self.entity_name}-{i}", description=random_text(9000))
+                 for i in range(extra)]
+        return "---\n".join(docs)
+
     def prepare(self) -> None:
         from catalog import services as catalog_services
         from catalog.models import Location
@@ -306,10 +343,10 @@ class CatalogRefresh(Job):
         self.entity_name = unique("fault-refresh")
         path = self.bench.tmp_path / self.entity_name / "catalog-info.yaml"
         path.parent.mkdir(parents=True)
-        path.write_text(REFRESH_DESCRIPTOR.format(name=self.entity_name, description="Version 1"))
+        path.write_text(self.descriptor("Version 1"))
         plan = catalog_services.location_register(target=str(path), actor=None, file_roots=None)
         self.location = plan.location
-        path.write_text(REFRESH_DESCRIPTOR.format(name=self.entity_name, description="Version 2"))
+        path.write_text(self.descriptor("Version 2", self.payload))
         # Due now, as the beat would find it.
         Location.objects.filter(pk=self.location.pk).update(next_refresh_at=timezone.now() - timedelta(seconds=1))
 
@@ -338,6 +375,7 @@ class CatalogRefresh(Job):
         from catalog.models import Entity, Location
 
         assert Entity.objects.get(name=self.entity_name).description == "Version 2"
+        assert Entity.objects.filter(location_id=self.location.pk).count() == 1 + self.payload
         assert audit_count("catalog.location.refresh", f"location:{self.location.pk}") == 1
         location = Location.objects.get(pk=self.location.pk)
         assert location.status == "ok" and location.next_refresh_at > timezone.now()
@@ -364,12 +402,21 @@ def _mlflow_run(client) -> str:
 class MlflowSync(Job):
     name = "MLflow sync"
 
+    def __init__(self, bench: Bench, payload: int = 0) -> None:
+        super().__init__(bench)
+        self.payload = payload  # parameters of 5,000 characters on the version's run (to fill a disk)
+
     def prepare(self) -> None:
+        from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
         self.model = unique("fault-model")
         client = MlflowClient(tracking_uri=self.bench.mlflow_url, registry_uri=self.bench.mlflow_url)
         run_id = _mlflow_run(client)
+        if self.payload:
+            run_id = client.create_run(client.get_experiment_by_name("fault-injection").experiment_id).info.run_id
+            client.log_batch(run_id, params=[Param(f"p{i}", random_text(5000)) for i in range(self.payload)])
+            client.set_terminated(run_id)
         client.create_registered_model(self.model)
         client.create_model_version(
             self.model, source=f"runs:/{run_id}/model", run_id=run_id, await_creation_for=0
@@ -506,6 +553,7 @@ class Bench:
         use_broker(self.redis.url)
         self.proxy = HoldingProxy(mlflow_url, b"/registered-models/search", forward_if_alive=True)
         self.smtp = SmtpSink()
+        self.settings = settings
         self.scaffolder_root = tmp_path / "scaffolder"
         settings.PLINTH_SCAFFOLDER_ROOT = self.scaffolder_root
         settings.MLFLOW_TRACKING_URI = mlflow_url
@@ -524,6 +572,16 @@ class Bench:
             "EMAIL_TIMEOUT": "300",
             "PLINTH_SCAFFOLDER_ROOT": str(self.scaffolder_root),
         }
+
+    def use_scaffolder_root(self, path: Path) -> None:
+        """Before any worker starts: where runs write (e.g. a small disk)."""
+        assert not self.workers, "set the scaffolder root before starting workers"
+        self.scaffolder_root = path
+        self.settings.PLINTH_SCAFFOLDER_ROOT = path
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            kill_worker(worker)
 
     def reconnect(self) -> None:
         """Drop this process's connections to the broker (after it was restarted)."""
@@ -558,7 +616,17 @@ class Bench:
         """Start every job and return when each is provably mid-task. Jobs with holds of their own go
         first; jobs held by the database are held by a DatabaseWriteHold (on SQLite it holds every
         write), returned still held."""
-        jobs = self.jobs if jobs is None else jobs
+        try:
+            return self._start_all_mid_task(worker, self.jobs if jobs is None else jobs)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()}") from exc
+
+    def logs(self, lines: int = 60) -> str:
+        return "\n".join(
+            f"--- worker {w.hostname} ---\n" + "\n".join(w.log.splitlines()[-lines:]) for w in self.workers
+        )
+
+    def _start_all_mid_task(self, worker: WorkerProcess, jobs: list[Job]) -> DatabaseWriteHold | None:
         own = [j for j in jobs if not j.held_by_database]
         early = [j for j in jobs if j.held_by_database and j.starts_before_hold]
         late = [j for j in jobs if j.held_by_database and not j.starts_before_hold]
@@ -578,6 +646,9 @@ class Bench:
             job.start()
         for job in early + late:
             job.wait_mid_task(worker)
+        if hold.vendor == "postgresql":  # proof that each is blocked at its write, not merely started
+            wait_for(lambda: hold.waiting() >= len(early + late), timeout=DONE_TIMEOUT,
+                     what="every job held by the database to wait for its lock")
         return hold
 
     def release_holds(self, hold: DatabaseWriteHold | None = None) -> None:
@@ -586,7 +657,21 @@ class Bench:
         if hold is not None:
             hold.release()
 
+    def settle(self, timeout: float = DONE_TIMEOUT) -> None:
+        """Until every live worker is idle, retries included: what the jobs do on their own is done.
+        Only then may the beat's recovery run "later" (it is called with a clock moved forward; run
+        early, it would race tasks that are still in flight, which it never does in production)."""
+        for worker in self.workers:
+            if worker.alive():
+                try:
+                    wait_for(lambda w=worker: worker_idle(w.hostname), timeout=timeout,
+                             what=f"worker {worker.hostname} to settle", every=0.5)
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}: {worker_busy(worker.hostname)}\n{self.logs()}") from exc
+
     def recover_all(self, now=None) -> None:
+        """The beat's recovery for every job, as it would run once the workers have settled."""
+        self.settle()
         now = now or timezone.now()
         for job in self.jobs:
             job.recover(now)
@@ -600,10 +685,7 @@ class Bench:
             except AssertionError as exc:
                 failures.append(f"{job.name}: {exc}")
         if failures:
-            logs = "\n".join(
-                f"--- worker {w.hostname} ---\n" + "\n".join(w.log.splitlines()[-40:]) for w in self.workers
-            )
-            raise AssertionError("\n".join(failures) + "\n" + logs)
+            raise AssertionError("\n".join(failures) + "\n" + self.logs())
 
     def close(self) -> None:
         from tests.governance.conftest import use_broker

@@ -11,15 +11,17 @@ import time
 import pytest
 
 from tests.faults import (
+    SmallDisk,
     active_tasks,
     kill_pool,
     kill_worker,
     redeliver_unacked,
+    small_disk,
     wait_for,
     worker_responds,
 )
 
-from .conftest import JOBS, CatalogRefresh, DocsBuild, ScaffolderRun
+from .conftest import JOBS, CatalogRefresh, DocsBuild, ScaffolderRun, audit_count
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -120,3 +122,48 @@ def test_redis_down_for_10_s_mid_burst_and_back_empty_loses_nothing(bench):
     wait_for(lambda: worker_responds(worker.hostname), timeout=60, what="the worker to reconnect")
     bench.recover_all()
     bench.assert_all_done_once()
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.skipif(SmallDisk.possible() is not None, reason=f"{SmallDisk.possible()}; see docs/reliability.md")
+def test_disk_full_while_a_run_publishes_fails_clearly_leaves_nothing_and_the_retry_publishes_once(
+    bench, client
+):
+    """The scaffolder's folder on a 4 MiB tmpfs, filled so that the workspace fits but publishing its
+    git repository does not: the run fails with a message that says the disk is full, no half
+    repository, checkout, workspace or catalog entry is left; after space is freed, Retry publishes once."""
+    from catalog.models import Entity
+
+    with small_disk(4 * MiB) as disk:
+        try:
+            bench.use_scaffolder_root(disk.path / "scaffolder")
+            worker = bench.start_worker(wait=False)
+            [job] = bench.add(lambda b: ScaffolderRun(b, wait=0, payload=700 * 1024))
+            worker.wait_ready()
+            disk.fill(leave=1200 * 1024)
+            job.start()
+            job.wait_done()
+            run = job._reload()
+            steps = {s.step_id: s for s in run.steps.all()}
+            assert run.status == "failed", run.error
+            assert steps["publish"].status == "failed" and steps["register"].status == "skipped", steps
+            assert "the disk is full" in run.error and "No space left on device" in run.error, run.error
+            assert run.error.startswith("Step 'publish'"), run.error
+            assert not job.bare.exists() and not job.checkout.exists()
+            assert not any((disk.path / "scaffolder" / "workspaces").iterdir())
+            assert not Entity.objects.filter(ref=f"component:default/{job.template}").exists()
+            assert audit_count("scaffolder.run.failed", f"run:{run.uid}") == 1
+
+            client.force_login(bench.users["alice"])
+            page = client.get(run.get_absolute_url()).content.decode()
+            assert 'data-testid="run-retry"' in page and "No space left on device" in page
+            disk.free()
+            response = client.post(f"/api/v1/scaffolder/runs/{run.uid}/retry")
+            assert response.status_code == 202, response.content
+            job.wait_done()
+            job.assert_done_once(failed_before=1)
+            assert audit_count("scaffolder.run.retry", f"run:{run.uid}") == 1
+        finally:
+            bench.stop_workers()  # before the disk goes away under them
