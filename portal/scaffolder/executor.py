@@ -174,7 +174,7 @@ def execute(run: Run) -> Run:
     def log(message: str, *, step_id: str = "", level: str = "info") -> None:
         services.run_log(run, secrets.redact(message, secret_values), step_id=step_id, level=level)
 
-    kept = _published_steps(run, template)
+    kept = services.published_steps(run)
     if run.attempts > 1:
         log(
             f"Resuming after a lost worker (attempt {run.attempts} of {conf.max_attempts()}): starting again in "
@@ -249,15 +249,6 @@ def execute(run: Run) -> Run:
         shutil.rmtree(workspace.root.parent / f"{workspace.root.name}.git", ignore_errors=True)
 
 
-def _published_steps(run: Run, template: Template) -> dict[int, dict]:
-    """Done steps of an earlier attempt whose action publishes: {index: recorded output}."""
-    publishing = {s.index for s in template.steps if (ACTIONS.get(s.resolved_action or "") or _NOTHING).publishes}
-    return {
-        s.index: s.output
-        for s in run.steps.filter(status=StepStatus.DONE, index__in=publishing)
-    }
-
-
 def _reuse(run, template, step, output: dict, context: dict, state: dict, log) -> bool:
     """Take a published step's recorded output instead of publishing again, if what it made is still
     there (the action's `resume` checks); False: run the step again."""
@@ -272,13 +263,6 @@ def _reuse(run, template, step, output: dict, context: dict, state: dict, log) -
 
 class _Superseded(Exception):
     """Another attempt claimed the run (this worker was presumed lost): stop without finishing it."""
-
-
-class _NoAction:
-    publishes = False
-
-
-_NOTHING = _NoAction()
 
 
 def _describe(exc: Exception) -> str:

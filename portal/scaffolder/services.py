@@ -168,6 +168,18 @@ def run_finish(
     return run
 
 
+def published_steps(run: Run) -> dict[int, dict]:
+    """The run's done steps whose action publishes, {index: recorded output}: a resume or a retry
+    keeps them and does not publish again."""
+    from .actions import ACTIONS, resolve_action
+
+    return {
+        step.index: step.output
+        for step in RunStep.objects.filter(run=run, status=StepStatus.DONE)
+        if (spec := ACTIONS.get(resolve_action(step.action) or "")) is not None and spec.publishes
+    }
+
+
 class RetryRefused(Exception):
     """A run that cannot be retried; the message says why."""
 
@@ -189,9 +201,7 @@ def run_retry(*, run: Run, actor) -> Run:
         status=RunStatus.QUEUED, error="", finished_at=None, heartbeat_at=None, attempts=0, task_id="",
         output={}, files=[],
     )
-    RunStep.objects.filter(run=current, status__in=[StepStatus.FAILED, StepStatus.SKIPPED]).update(
-        status=StepStatus.PENDING, message="", started_at=None, finished_at=None
-    )
+    steps_reset(current, keep=list(published_steps(current)))
     who = actor.get_username() if getattr(actor, "is_authenticated", False) else "someone"
     RunLog.objects.create(run=current, level="warning", message=f"Retried by {who} after: {current.error}"[:10_000])
     audit_record(

@@ -3,14 +3,11 @@ the broker down at submit time. MLflow is the real tracking server (behind a pro
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -21,6 +18,7 @@ from portal.core.models import AuditEvent
 from portal.governance import conf, outbox, services
 from portal.governance.models import ApprovalRequest, Decision, Notification, OutboxMessage, State
 from tests.conftest import start_celery_worker
+from tests.faults import HoldingProxy, pool_pids
 from tests.services import free_port
 
 from .conftest import use_broker, wait_for
@@ -87,80 +85,9 @@ def test_concurrent_approvals_give_one_transition_and_one_execution(worker_env, 
         worker.stop()
 
 
-class HoldingProxy:
-    """A TCP proxy in front of MLflow that holds (and finally drops) every "set alias" call until
-    released, and counts the ones it forwards afterwards."""
-
-    def __init__(self, upstream: str) -> None:
-        host, port = upstream.split("//", 1)[1].rstrip("/").split(":")
-        self.upstream = (host, int(port))
-        self.server = socket.socket()
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(64)
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
-        self.held = threading.Event()
-        self.release = threading.Event()
-        self.forwarded_alias_calls = 0
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(self.upstream)
-        except OSError:
-            client.close()
-            return
-        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-        try:
-            while data := client.recv(65536):
-                if ALIAS_POST in data:
-                    if not self.release.is_set():
-                        self.held.set()
-                        self.release.wait(120)
-                        return  # dropped: the worker that sent it is dead by now
-                    with self._lock:
-                        self.forwarded_alias_calls += 1
-                upstream.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (client, upstream):
-                with contextlib.suppress(OSError):
-                    s.close()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.close()
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
 @pytest.fixture
 def proxy(mlflow_url):
-    p = HoldingProxy(mlflow_url)
+    p = HoldingProxy(mlflow_url, ALIAS_POST)
     yield p
     p.close()
 
@@ -175,7 +102,7 @@ def _approve_with_held_execution(users, proxy) -> ApprovalRequest:
 
 def _assert_executed_once(req, worker_env, proxy) -> None:
     wait_for(lambda: state_of(req.pk) == State.EXECUTED, timeout=90, what="execution after the kill")
-    assert proxy.forwarded_alias_calls == 1
+    assert proxy.forwarded == 1
     assert worker_env.get_model_version_by_alias("fraud-detector", "champion").version == "3"
     tags = worker_env.get_model_version("fraud-detector", "3").tags
     assert tags["plinth.approval_request"] == str(req.pk)
@@ -195,7 +122,7 @@ def test_pool_process_killed_mid_execution_is_redelivered_and_alias_moves_once(
     worker = start_celery_worker(redis_url)
     try:
         req = _approve_with_held_execution(users, proxy)
-        for child in _children(worker.pid):
+        for child in pool_pids(worker.pid):
             os.kill(child, signal.SIGKILL)
         time.sleep(1)
         proxy.release.set()
