@@ -217,7 +217,7 @@ def execute(run: Run) -> Run:
                 current["step"] = step
                 if not services.run_owned(run):
                     raise _Superseded()
-                if step.index in kept and _reuse(run, template, step, kept[step.index], context, state, log):
+                if step.index in kept and _reuse(step, kept[step.index], context, state, log):
                     continue
                 _run_step(run, template, step, context, workspace, user, secret_values, state, log)
         output = output_links(template, context, dry_run=run.dry_run)
@@ -249,7 +249,7 @@ def execute(run: Run) -> Run:
         shutil.rmtree(workspace.root.parent / f"{workspace.root.name}.git", ignore_errors=True)
 
 
-def _reuse(run, template, step, output: dict, context: dict, state: dict, log) -> bool:
+def _reuse(step, output: dict, context: dict, state: dict, log) -> bool:
     """Take a published step's recorded output instead of publishing again, if what it made is still
     there (the action's `resume` checks); False: run the step again."""
     spec = ACTIONS[step.resolved_action]
@@ -265,12 +265,12 @@ class _Superseded(Exception):
     """Another attempt claimed the run (this worker was presumed lost): stop without finishing it."""
 
 
-def _describe(exc: Exception) -> str:
-    """A failure as the user should read it."""
+def _failure(exc: Exception) -> str:
+    """How a step failed, as the user should read it: a full disk is not a bug."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         where = f" while writing {exc.filename}" if exc.filename else ""
-        return f"the disk is full ({exc.strerror}){where}. Free space, then retry the run"
-    return f"{type(exc).__name__}: {exc}"
+        return f"failed: the disk is full ({exc.strerror}){where}. Free space, then retry the run."
+    return f"failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
 class _StepFailed(Exception):
@@ -337,10 +337,7 @@ def _run_step(run, template, step, context, workspace, user, secret_values, stat
         log(message, step_id=step.id, level="error")
         raise _StepFailed(secrets.redact(message, secret_values)) from exc
     except Exception as exc:  # an unexpected bug: fail the run clearly rather than leave it "running"
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-            message = f"Step '{step.id}' ({step.action}) failed: {_describe(exc)}."
-        else:
-            message = f"Step '{step.id}' ({step.action}) failed unexpectedly: {_describe(exc)}"
+        message = f"Step '{step.id}' ({step.action}) {_failure(exc)}"
         services.step_update(
             run,
             step.index,
