@@ -11,8 +11,8 @@ from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from portal.core import pagination, throttling
-from portal.core.api import declare_links, error_responses, openapi_link
-from portal.core.limits import PARAMETERS, body_limit
+from portal.core.api import conflict, declare_links, error_responses, openapi_link
+from portal.core.limits import FORM, PARAMETERS, body_limit
 
 from . import api_schema, forms, selectors, services
 from .templates import from_entity
@@ -174,15 +174,27 @@ def run_detail(request, uid):
     return Response(run_json(run))
 
 
+declare_links("v1_scaffolder_runs_retry_create", 202, {
+    "read": openapi_link("v1_scaffolder_runs_retrieve", "The run: status, steps, log.", uid="$response.body#/id"),
+})
+
+
 @extend_schema(
     request=None,
-    responses={202: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    responses={
+        202: OpenApiResponse(api_schema.RunSerializer, description="The run is queued again."),
+        **error_responses(403, 404, 409),
+    },
     summary="Retry a failed run",
     description="Queue a failed run again, as the same run: steps that already published (a repository, a "
     "catalog registration) are kept and not repeated; the others run again. 409 when the run has not "
-    "failed, or used secrets (deleted when a run ends). 404 for a run you may not see.",
+    "failed, or used secrets (deleted when a run ends), with its `state`. 403 for a run you may see but "
+    "not retry (its creator, members who may create runs for its team and platform admins may); 404 for a "
+    "run you may not see.",
 )
+@body_limit(FORM)
 @api_view(["POST"])
+@throttle_classes(throttling.EXPENSIVE)
 def run_retry(request, uid):
     run = selectors.run_for(request.user, uid)
     if run is None:
@@ -190,5 +202,5 @@ def run_retry(request, uid):
     try:
         run = services.run_retry(run=run, actor=request.user)
     except services.RetryRefused as exc:
-        return Response({"detail": str(exc), "status": run.status}, status=status.HTTP_409_CONFLICT)
+        return conflict(str(exc), state=run.status)
     return Response(run_json(run, detail=False), status=status.HTTP_202_ACCEPTED)

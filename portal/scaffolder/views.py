@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.accounts import permissions
-from portal.core.limits import PARAMETERS, body_limit
+from portal.core.limits import FORM, PARAMETERS, body_limit
 
 from . import conf, forms, selectors, services
 from .templates import from_entity
@@ -174,9 +174,7 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
     return response
 
 
-<<<<<<< HEAD
-@require_safe
-=======
+@body_limit(FORM)
 @require_http_methods(["POST"])
 def run_retry(request: HttpRequest, uid) -> HttpResponse:
     run = _run_or_404(request, uid)
@@ -189,7 +187,7 @@ def run_retry(request: HttpRequest, uid) -> HttpResponse:
     return redirect(run.get_absolute_url())
 
 
->>>>>>> 8c53279 (Fault injection in the production profile (PostgreSQL crash-restart, disk full via a tablespace on a tmpfs), scaffolder disk full; fixes: governance row locks on PostgreSQL (FOR UPDATE of the request only), runs retried as the same task when the database fails, Retry for failed runs (service, page, API), refresh/sync/docs failures said where users look, first docs builds swept, e-mails recorded across a database restart)
+@require_safe
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = selectors.runs_for(request.user).select_related("created_by")[:100]
     return render(request, "scaffolder/run_list.html", {"runs": runs})

@@ -80,7 +80,8 @@ def test_only_a_failed_run_is_retried_and_only_by_its_people(client, org, failed
     assert 'data-testid="run-retry"' in client.get(run.get_absolute_url()).content.decode()
     assert client.post(f"/create/runs/{run.uid}/retry/").status_code == 302
     again = client.post(f"/api/v1/scaffolder/runs/{run.uid}/retry")
-    assert again.status_code == 409 and "only a failed run" in again.json()["detail"].lower()
+    assert again.status_code == 409 and "only a failed run" in again.json()["error"]["message"].lower()
+    assert again.json()["error"]["state"] == "queued"
 
 
 def test_a_run_that_used_secrets_cannot_be_retried(client, org, failed_run):
@@ -88,7 +89,7 @@ def test_a_run_that_used_secrets_cannot_be_retried(client, org, failed_run):
     Run.objects.filter(pk=run.pk).update(secret_names=["token"])  # its secrets file went with the end
     client.force_login(org["users"]["alice"])
     response = client.post(f"/api/v1/scaffolder/runs/{run.uid}/retry")
-    assert response.status_code == 409 and "secrets" in response.json()["detail"]
+    assert response.status_code == 409 and "secrets" in response.json()["error"]["message"]
 
 
 def test_a_run_is_finished_once(failed_run):

@@ -117,6 +117,8 @@ REQUESTER = Who("the requester only (platform admins are refused too)", lambda a
 REQUESTER_REVIEWER_OR_ADMIN = Who("the requester, a reviewer of one of its stages, platform admin",
                                   lambda a, o: a.platform_admin or a.user == o.registrant
                                   or a.has_role(o.team, REVIEW_ROLES))
+RUN_RETRIERS = Who("the run's creator, the edit right in its team (member, maintainer, admin), platform admin",
+                   lambda a, o: a.platform_admin or a.user == o.registrant or a.has_role(o.team, EDIT_ROLES))
 PLATFORM_ADMIN = Who("platform admins only", lambda a, o: a.platform_admin)
 STAFF = Who("staff users (is_staff, the admin site's own switch)", lambda a, o: bool(a.user and a.user.is_staff))
 
@@ -205,9 +207,11 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "scaffolder:runs": {"GET": ok(SIGNED_IN)},
     "scaffolder:run": {"GET": ok(VIEWERS)},  # runs: their creator, their team, platform admins
     "scaffolder:download": {"GET": ok(VIEWERS)},
+    "scaffolder:retry": {"POST": ok(RUN_RETRIERS, 302)},  # a failed run, queued again
     "api-scaffolder-templates": {"GET": ok(SIGNED_IN)},
     "api-scaffolder-runs": {"POST": ok(VIEWERS, 201)},
     "api-scaffolder-run": {"GET": ok(VIEWERS)},
+    "api-scaffolder-run-retry": {"POST": ok(RUN_RETRIERS, 202)},
     # -- docs
     "techdocs:index": {"GET": ok(SIGNED_IN)},
     "techdocs:site": {"GET": ok(VIEWERS)},
@@ -329,8 +333,10 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "scaffolder:template": _entities("template", "ns"),
     "scaffolder:run": _runs,
     "scaffolder:download": _runs,
+    "scaffolder:retry": _runs,
     "api-scaffolder-runs": _entities("template", "ref"),
     "api-scaffolder-run": _runs,
+    "api-scaffolder-run-retry": _runs,
     "techdocs:site": _entities("component", "kind"),
     "techdocs:rebuild": _entities("component", "kind"),
     "techdocs:asset": _entities("component", "kind", path="img/logo.png"),
@@ -447,6 +453,8 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("governance-api-comment", "POST"): lambda c: Comment.objects.filter(request=c.obj.instance).count(),
     ("scaffolder:template", "POST"): _runs_by_actor,
     ("api-scaffolder-runs", "POST"): _runs_by_actor,
+    ("scaffolder:retry", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
+    ("api-scaffolder-run-retry", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
     ("techdocs:rebuild", "POST"): _queued_builds,
     ("techdocs-api-build", "POST"): _queued_builds,
     ("core:csp-report", "POST"): lambda c: REGISTRY.get_sample_value("plinth_csp_violations_total",
@@ -473,10 +481,16 @@ def _failed_execution(c: Ctx) -> None:
     ApprovalRequest.objects.filter(pk=c.obj.instance.pk).update(state=State.EXECUTION_FAILED)
 
 
+def _failed_run(c: Ctx) -> None:
+    Run.objects.filter(pk=c.obj.instance.pk).update(status="failed", error="matrix")
+
+
 # State an unsafe row needs before it runs (inside the case's savepoint).
 PREPARE: dict[str, Callable[[Ctx], None]] = {
     "governance:request-retry": _failed_execution,
     "governance-api-retry": _failed_execution,
+    "scaffolder:retry": _failed_run,
+    "api-scaffolder-run-retry": _failed_run,
 }
 
 
