@@ -177,8 +177,9 @@ def execute(run: Run) -> Run:
     kept = services.published_steps(run)
     if run.attempts > 1:
         log(
-            f"Resuming after a lost worker (attempt {run.attempts} of {conf.max_attempts()}): starting again in "
-            "a fresh workspace; steps that already published are not repeated.",
+            f"Resuming (attempt {run.attempts}): the previous attempt was interrupted (its worker was lost, or "
+            "the database failed). Starting again in a fresh workspace; steps that already published are not "
+            "repeated.",
             level="warning",
         )
     if run.attempts > 1 or run.steps.exclude(status=StepStatus.PENDING).exists():

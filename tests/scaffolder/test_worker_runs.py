@@ -71,7 +71,7 @@ def test_a_run_survives_a_killed_worker(redis_url, celery_worker_process, org, t
             replacement.stop()
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.attempts == 2
-    assert run.logs.filter(message__startswith="Resuming after a lost worker").exists()
+    assert run.logs.filter(message__startswith="Resuming (attempt 2)").exists()
 
 
 def test_a_lost_run_out_of_attempts_fails_clearly(org, tmp_path, settings):
