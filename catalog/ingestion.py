@@ -31,6 +31,8 @@ from .descriptors.validate import KINDS, normalize, storable_errors, validate_en
 log = logging.getLogger("plinth.catalog")
 CANONICAL_KIND = {name.lower(): name for name in KINDS}
 VISIBILITY_ANNOTATION = "plinth.dev/visibility"
+# Where an entity's docs folder is (built by portal.techdocs): the catalog owns its descriptors' keys.
+DOCS_ANNOTATIONS = ("plinth.dev/techdocs-ref", "backstage.io/techdocs-ref")
 DESCRIPTOR_NAME = "catalog-info.yaml"
 MAX_SOURCES = 20_000
 READER_NICENESS = 10

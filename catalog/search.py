@@ -15,6 +15,7 @@ from portal.search import index, registry
 from portal.search.registry import Document
 
 from .descriptors.text import MAX_WORDS_CHARS, descriptor_words
+from .ingestion import DOCS_ANNOTATIONS
 from .models import Entity, ModelVersion, Star
 from .signals import entities_changed, entities_staged
 
@@ -48,14 +49,26 @@ def _url_base() -> str:
     return reverse("catalog:entity-detail", args=["k", "n", "x"]).rsplit("k/n/x", 1)[0]
 
 
-def _document(row: tuple, metrics: dict[int, set[str]], base: str, words: str | None = None) -> Document:
-    """One index document from an Entity row in COLUMNS order (`words`: its descriptor_words, when
-    known already; else they are taken from the row's data)."""
+def has_docs(annotations: dict, spec: dict) -> bool:
+    """Docs exist for the entity: a docs folder (techdocs) or a Model's model card."""
+    card = spec.get("modelCard") if isinstance(spec, dict) else None
+    return any(annotations.get(a) for a in DOCS_ANNOTATIONS) or (isinstance(card, str) and bool(card.strip()))
+
+
+def _document(row: tuple, metrics: dict[int, set[str]], base: str, words: str | None = None,
+              docs: bool | None = None) -> Document:
+    """One index document from an Entity row in COLUMNS order (`words`: its descriptor_words, and
+    `docs`: whether it has docs, when known already; else they are taken from the row's data)."""
     (pk, ref, kind, kind_key, namespace, name, title, description, spec_type, lifecycle, owner_ref,
      owner_team_id, visibility, tags, data) = row
-    if words is None:
+    if words is None or docs is None:
         spec = (data or {}).get("spec") or {}
-        words = descriptor_words(kind_key, spec if isinstance(spec, dict) else {}, (data or {}).get("metadata") or {})
+        meta = (data or {}).get("metadata") or {}
+        spec = spec if isinstance(spec, dict) else {}
+        if words is None:
+            words = descriptor_words(kind_key, spec, meta)
+        if docs is None:
+            docs = has_docs(meta.get("annotations") or {}, spec)
     return Document(
         key=ref,
         kind=kind_key,
@@ -71,6 +84,7 @@ def _document(row: tuple, metrics: dict[int, set[str]], base: str, words: str | 
         visibility=visibility,
         owner_team_id=owner_team_id,
         url=f"{base}{kind_key}/{namespace}/{name}/",
+        has_docs=docs,
     )
 
 
@@ -124,7 +138,8 @@ class CatalogSource(registry.SearchSource):
             row = (pk, cols["ref"], cols["kind"], cols["kind_key"], cols["namespace"], cols["name"], cols["title"],
                    cols["description"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], team_id,
                    cols["visibility"], cols["tags"], None)
-            documents.append(_document(row, metrics, base, words=cand.words))
+            docs = any(cand.annotations.get(a) for a in DOCS_ANNOTATIONS) or bool(cand.model_card)
+            documents.append(_document(row, metrics, base, words=cand.words, docs=docs))
         return documents
 
     def boosted_keys(self, user) -> set[str]:

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from portal.core.db import DeferredIndexes
 
-from . import registry
+from . import registry, scoring
 from .backends import get_backend
 from .backends.base import DOC, TAG
-from .models import SearchDocument, SearchDocumentTag
+from .models import SearchDocument, SearchDocumentTag, SearchQuery
 from .query import tokens
 from .registry import Document
 
@@ -41,8 +46,9 @@ def _words(texts: list[str]) -> set[str]:
     return found
 
 
-def _write(backend, source: str, documents: Iterable[Document], draw_id=None) -> int:
-    """Insert documents (already removed from the index) in chunks; returns how many.
+def _write(backend, source: str, documents: Iterable[Document], draw_id=None, popular: dict | None = None) -> int:
+    """Insert documents (already removed from the index) in chunks; returns how many. `popular`: the
+    popularity share of keys that had one before they were removed (see `_popular`).
 
     Ids are assigned here, from MAX(id): callers hold the write lock (SQLite) or run alone (the
     rebuild), and incremental updates go through `_write_small` instead. `draw_id(document)`, when
@@ -57,7 +63,7 @@ def _write(backend, source: str, documents: Iterable[Document], draw_id=None) ->
             doc_id = draw_id(doc)
             drawn.append(doc_id)
         tags = _tags(doc)
-        rows.append(_row(doc_id, source, doc, tags))
+        rows.append(_row(doc_id, source, doc, tags, (popular or {}).get(doc.key, 0.0)))
         tag_rows += [(doc_id, t) for t in tags]
         texts.append(_text(doc))
         if len(rows) >= CHUNK:
@@ -102,6 +108,7 @@ def rebuild(source_names: list[str] | None = None) -> dict:
             if source_names is not None:
                 backend.delete(f"{DOC}.source = %s", [source.name])
             counts[source.name] = _write(backend, source.name, sorted(source.documents(), key=static_rank))
+        refresh_popularity()
     return {"documents": counts, "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -119,6 +126,7 @@ def update(
     backend = get_backend()
     written = 0
     with transaction.atomic():
+        popular = _popular(backend, changed) if changed else {}
         if changed or removed:  # one statement per table, however many keys
             backend.delete(*backend.with_keys(changed + removed))
         docs = documents if documents is not None else (source.documents(changed) if changed else [])
@@ -129,9 +137,9 @@ def update(
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(f"LOCK TABLE {DOC} IN SHARE ROW EXCLUSIVE MODE")
-            written = _write(backend, source.name, sorted(docs, key=static_rank))
+            written = _write(backend, source.name, sorted(docs, key=static_rank), popular=popular)
         elif changed:
-            written = _write_small(backend, source.name, list(docs))
+            written = _write_small(backend, source.name, list(docs), popular)
     return written
 
 
@@ -175,15 +183,18 @@ class Staged:
             self.backend.merge_lazily(True)
             self.lazy = True
         backend = self.backend
-        backend.delete(*backend.with_keys([d.key for d in documents]))
+        keys = [d.key for d in documents]
+        popular = _popular(backend, keys)
+        backend.delete(*backend.with_keys(keys))
         if backend.vendor != "sqlite":
-            return _write_small(backend, self.source, documents)
+            return _write_small(backend, self.source, documents, popular)
         if not bulk_load:
-            return _write(backend, self.source, sorted(documents, key=static_rank))
+            return _write(backend, self.source, sorted(documents, key=static_rank), popular=popular)
         if self.base is None:
             self.base = backend.next_id()
         # In rank order, lane by lane: the ids ascend.
-        return _write(backend, self.source, sorted(documents, key=static_rank), draw_id=self._lane_id)
+        return _write(backend, self.source, sorted(documents, key=static_rank), draw_id=self._lane_id,
+                      popular=popular)
 
     def _lane_id(self, doc: Document) -> int:
         lane = LIFECYCLE_ORDER.get(doc.lifecycle, 1)
@@ -198,10 +209,11 @@ class Staged:
             self.lazy = False
 
 
-def _write_small(backend, source: str, documents: list[Document]) -> int:
+def _write_small(backend, source: str, documents: list[Document], popular: dict | None = None) -> int:
     """Incremental inserts take ids from the database, so concurrent updates cannot collide."""
     if not documents:
         return 0
+    popular = popular or {}
     objs = [
         SearchDocument(
             source=source,
@@ -219,6 +231,9 @@ def _write_small(backend, source: str, documents: list[Document]) -> int:
             visibility=d.visibility,
             owner_team_id=d.owner_team_id,
             url=d.url[:500],
+            evidence=scoring.evidence(d),
+            quality=scoring.quality(d),
+            popularity=popular.get(d.key, 0.0),
         )
         for d in documents
     ]
@@ -239,11 +254,52 @@ def _write_small(backend, source: str, documents: list[Document]) -> int:
     return len(objs)
 
 
-def _row(doc_id: int, source: str, doc: Document, tags: list[str]) -> tuple:
+def _row(doc_id: int, source: str, doc: Document, tags: list[str], popularity: float = 0.0) -> tuple:
     """The backend's insert row for one document (see Backend.insert)."""
     return (doc_id, source, doc.key[:250], doc.kind[:40], doc.kind_label[:40], doc.name.lower()[:200],
             doc.title[:300], doc.description, doc.body, doc.owner[:200], doc.lifecycle[:100], doc.type[:100],
-            " ".join(tags)[:1000], doc.visibility, doc.owner_team_id, doc.url[:500])
+            " ".join(tags)[:1000], doc.visibility, doc.owner_team_id, doc.url[:500], scoring.evidence(doc),
+            scoring.quality(doc), popularity)
+
+
+def _popular(backend, keys: list[str]) -> dict[str, float]:
+    """The popularity share of those of `keys` that have one, before their documents are rewritten
+    (popularity comes from search analytics, not from the source: `refresh_popularity`)."""
+    if not keys:
+        return {}
+    where, params = backend.with_keys(keys)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT key, popularity FROM {DOC} WHERE {where} AND popularity > 0", params)  # noqa: S608
+        return dict(cur.fetchall())
+
+
+def refresh_popularity(now=None) -> int:
+    """Recompute every document's popularity share from the clicked results of the last
+    POPULARITY_WINDOW_DAYS (each click worth half as much every HALF_LIFE_DAYS); writes only the
+    documents whose share changed. Returns how many changed."""
+    now = now or timezone.now()
+    since = now - timedelta(days=scoring.POPULARITY_WINDOW_DAYS)
+    decayed: dict[str, float] = defaultdict(float)
+    clicks = (
+        SearchQuery.objects.filter(created_at__gte=since)
+        .exclude(clicked_key="")
+        .annotate(day=TruncDate("created_at"))
+        .values_list("clicked_key", "day")
+        .annotate(n=Count("id"))
+    )
+    today = now.date()
+    for key, day, n in clicks:
+        decayed[key] += n * 0.5 ** ((today - day).days / scoring.HALF_LIFE_DAYS)
+    shares = {key: scoring.popularity(value) for key, value in decayed.items()}
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"SELECT key, popularity FROM {DOC} WHERE popularity > 0")  # noqa: S608
+        current = dict(cur.fetchall())
+        wanted = {key: share for key, share in shares.items() if share > 0}
+        changes = [(0.0, key) for key in current if key not in wanted]
+        changes += [(share, key) for key, share in wanted.items() if current.get(key) != share]
+        if changes:
+            cur.executemany(f"UPDATE {DOC} SET popularity = %s WHERE key = %s", changes)  # noqa: S608
+    return len(changes)
 
 
 def _tags(doc: Document) -> list[str]:

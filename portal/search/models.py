@@ -35,6 +35,11 @@ class SearchDocument(models.Model):
         null=True, blank=True
     )  # accounts.Team id; no FK: search owns no rules
     url = models.CharField(max_length=500)
+    # Ranking (see portal/search/scoring.py): each field's words tagged with the field, the static
+    # quality factor, and the popularity share refreshed from clicked results.
+    evidence = models.TextField(blank=True, default="")
+    quality = models.FloatField(default=1.0)
+    popularity = models.FloatField(default=0.0)
 
     class Meta:
         indexes = [

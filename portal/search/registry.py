@@ -37,6 +37,7 @@ class Document:
     tags: list[str] = field(default_factory=list)
     visibility: str = "internal"  # portal.accounts.permissions.Visibility value
     owner_team_id: int | None = None
+    has_docs: bool = False  # documentation exists for it (a quality signal in ranking)
 
 
 class SearchSource:

@@ -18,7 +18,7 @@ from portal.accounts import permissions
 
 from . import registry
 from .backends import get_backend
-from .backends.base import FACET_SCAN, Spec
+from .backends.base import COMPONENTS, FACET_SCAN, Spec
 from .models import SearchDocument
 from .query import FIELDS, ParsedQuery, parse
 
@@ -42,6 +42,8 @@ class Hit:
     position: int
     title_html: SafeString
     snippet: SafeString
+    score: float = 0.0
+    components: dict = field(default_factory=dict)  # the score's parts (see scoring.py), for explain
 
     @property
     def display_name(self) -> str:
@@ -60,6 +62,7 @@ class Results:
     elapsed_ms: float = 0.0
     offset: int = 0
     limit: int = 20
+    ranking: dict = field(default_factory=dict)  # how the page was ranked (explain): exact, proven, …
 
     @property
     def has_more(self) -> bool:
@@ -172,6 +175,8 @@ def _hits(rows: list[dict], pattern: re.Pattern | None, offset: int) -> list[Hit
                 position=offset + i + 1,
                 title_html=highlight(row["title"] or row["name"], pattern),
                 snippet=highlight(description, pattern, SNIPPET_CHARS),
+                score=round(float(row["score"]), 4),
+                components={name: round(float(row[name] or 0), 4) for name in COMPONENTS},
             )
         )
     return hits
@@ -238,6 +243,7 @@ def search(
         cached.corrected,
     )
     results.facets = {name: [dict(item) for item in values] for name, values in cached.facets.items()}
+    results.ranking = dict(cached.ranking)
     results.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     return results
 
@@ -251,26 +257,34 @@ class _Outcome:
     total_capped: bool
     corrected: str
     facets: dict[str, list[dict]]
+    ranking: dict
 
 
 def _run(backend, spec: Spec, with_facets: bool) -> _Outcome:
     query, offset = spec.query, spec.offset
-    rows, facets = backend.run(spec, with_facets)
+    outcome = backend.run(spec, with_facets)
     corrected = ""
-    if not rows and offset == 0 and query.terms:
+    if not outcome.rows and offset == 0 and query.terms:
         alternatives = corrections(backend, query.terms)
         if alternatives:
             spec.alternatives = alternatives
-            rows, facets = backend.run(spec, with_facets)
-            if rows:
+            outcome = backend.run(spec, with_facets)
+            if outcome.rows:
                 corrected = " ".join(alternatives.get(t, [t])[0] for t in query.terms)
+    rows, facets = outcome.rows, outcome.facets
+    ranking = {
+        "exact": outcome.exact,
+        "provenHits": outcome.proven,
+        "candidates": outcome.candidates,
+        "bound": None if outcome.bound is None else round(outcome.bound, 4),
+    }
     total, capped, facet_values = None, False, {}
     if with_facets:
         facet_values, total = facets if rows or offset else ({}, 0)
         capped, total = total > FACET_SCAN, min(total, FACET_SCAN)
     highlight_words = query.positive_words + [w for alts in spec.alternatives.values() for w in alts]
     hits = _hits(rows, _pattern(highlight_words), offset)
-    return _Outcome(tuple(hits), total, capped, corrected, facet_values)
+    return _Outcome(tuple(hits), total, capped, corrected, facet_values, ranking)
 
 
 # -- results cache ------------------------------------------------------------------------------

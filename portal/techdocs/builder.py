@@ -19,10 +19,12 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
+from catalog.ingestion import DOCS_ANNOTATIONS
+
 from . import rendering
 
 BUILDER_VERSION = "1"
-TECHDOCS_ANNOTATIONS = ("plinth.dev/techdocs-ref", "backstage.io/techdocs-ref")
+TECHDOCS_ANNOTATIONS = DOCS_ANNOTATIONS  # the catalog's descriptor keys
 EDIT_URL_ANNOTATION = "backstage.io/edit-url"
 PAGE_SUFFIXES = (".md", ".markdown")
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",

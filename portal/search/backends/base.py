@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from .. import scoring
 from ..query import ParsedQuery
 
 DOC = "search_searchdocument"
@@ -37,8 +38,17 @@ FACET_LIMIT = 30
 # Facet counts and totals are exact up to this many matches; beyond it they count the first
 # FACET_SCAN matches and the total reads "1,000+" (like most engines' capped hit counts).
 FACET_SCAN = 1000
-# Small multipliers on the text score: they reorder comparable results, they do not beat relevance.
-BOOST_MINE, BOOST_STARRED, BOOST_PRODUCTION = 0.3, 0.3, 0.15
+# What scoring needs of each candidate (the display columns are read for the page of hits only).
+RANK_COLUMNS = ("id", "key", "name", "title", "owner_team_id", "evidence", "quality", "popularity")
+# Candidates of a search (see Backend.run): the first matches in index order, the matches with a query
+# word in their title or tags, the matches whose name starts with the query, plus exact names and
+# starred documents. A list that comes back shorter than its limit holds every document of its kind.
+SCAN = {"all": 1000, "names": 250}  # the first matches (typeahead: of names, titles and tags)
+LABELS_SCAN = 1000
+NAME_START_SCAN = 500
+# Score components, in the order `components` returns them (explain).
+COMPONENTS = (*(f"evidence_{scoring.FIELD_NAMES[f]}" for f in scoring.WEIGHTS), "name_signal", "quality",
+              "popularity", "personal")
 
 
 @dataclass
@@ -55,19 +65,66 @@ class Spec:
     fields: str = "all"  # "all" or "names" (typeahead: name, title and tags only)
     alternatives: dict[str, list[str]] = field(default_factory=dict)  # term → spelling corrections
 
+    def scored_words(self) -> list[list[str]]:
+        """Each positive query word with its spelling alternatives (the first one stands for the word
+        in the name signal), as the evidence column spells them."""
+        groups = [self.alternatives.get(t) or [t] for t in self.query.terms]
+        groups += [[w] for p in self.query.phrases for w in p]
+        out, seen = [], set()
+        for group in groups:
+            folded = scoring.query_words(group)
+            if folded and folded[0] not in seen:
+                seen.add(folded[0])
+                out.append(folded)
+        return out[: scoring.MAX_SCORED_WORDS]
+
+    def name_words(self) -> list[str]:
+        return [group[0] for group in self.scored_words()]
+
+
+@dataclass
+class Outcome:
+    """What `Backend.run` found: the page of hits (with their score components), and the facts behind
+    the ranking's guarantee."""
+
+    rows: list[dict]
+    facets: tuple[dict, int] | None
+    exact: bool = True  # every document that could rank on this page was scored
+    proven: int = 0  # how many of the first hits provably hold their place (all of them when exact)
+    candidates: int = 0  # documents scored
+    bound: float | None = None  # the most a document outside the candidates can score
+    counts: dict = field(default_factory=dict)  # rows per candidate list
+
 
 def _in(column: str, values: Sequence) -> tuple[str, list]:
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
+def like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class Backend:
     vendor = ""
     fixed_join = "JOIN"  # a join whose left side must drive (SQLite spells it CROSS JOIN)
+    instr = "instr"  # position of a substring (PostgreSQL: strpos)
+    greatest = "max"  # the larger of its arguments (PostgreSQL: GREATEST)
+    binary = ""  # makes an ORDER BY on names compare code points (PostgreSQL: COLLATE "C")
 
     # -- the parts subclasses provide --------------------------------------------------------
     def match_sql(self, spec: Spec) -> tuple[str, str, list, str, list]:
-        """(FROM/JOIN clause without params, match condition, its params, score expression where
-        lower is better, its params)."""
+        """(FROM/JOIN clause without params, match condition, its params, the engine's own text
+        score where lower is better, its params): the bare full-text query (see `bare_search`)."""
+        raise NotImplementedError
+
+    def candidates_sql(self, spec: Spec, kind: str) -> tuple[str, str, list]:
+        """(FROM clause over DOC, condition, params) of one candidate list: "all" (the query), "labels"
+        (the query, and a query word in the title or tags), "name_start" (the query, and the name
+        starts with the query's words, dashed)."""
+        raise NotImplementedError
+
+    def matches_sql(self, spec: Spec) -> tuple[str, list]:
+        """A condition on one DOC row: it matches the query."""
         raise NotImplementedError
 
     def excluded_sql(self, spec: Spec) -> tuple[str, list]:
@@ -130,62 +187,270 @@ class Backend:
             params += p
         return " AND ".join(clauses), params
 
-    def _boost(self, spec: Spec) -> tuple[str, list]:
-        parts, params = [f"(CASE WHEN {DOC}.lifecycle = 'production' THEN {BOOST_PRODUCTION} ELSE 0 END)"], []
-        if spec.my_team_ids:
-            sql, p = _in(f"{DOC}.owner_team_id", spec.my_team_ids)
-            parts.append(f"(CASE WHEN {sql} THEN {BOOST_MINE} ELSE 0 END)")
-            params += p
-        if spec.boosted_keys:
-            sql, p = _in(f"{DOC}.key", spec.boosted_keys)
-            parts.append(f"(CASE WHEN {sql} THEN {BOOST_STARRED} ELSE 0 END)")
-            params += p
-        return "(1 + " + " + ".join(parts) + ")", params
+    def name_forms(self, spec: Spec) -> tuple[str, str]:
+        """The query as a name: its words dashed ("fraud-detector") and spaced ("fraud detector")."""
+        words = spec.name_words()
+        return "-".join(words), " ".join(words)
 
-    def _tier(self, spec: Spec) -> tuple[str, list]:
-        """0: the name (or title) is the query; 1: the name starts with the query's whole words;
-        2: the name starts with it (last word partial); 3: anything else."""
-        words = spec.query.positive_words
+    def _field_sql(self, spec: Spec, t: str, letter: str) -> tuple[str, list]:
+        """The evidence of one field: the sum over query words of the field's weight where it occurs."""
+        weight = scoring.WEIGHTS[letter]
+        parts, params = [], []
+        for group in spec.scored_words():
+            checks = []
+            for word in group:
+                present = f"{self.instr}({t}.evidence, %s) > 0"
+                params.append(f" {letter}:{word}")
+                if letter == "b":  # beyond the body words kept, a word found in no field is in the body
+                    present = f"({present} OR {self.instr}({t}.evidence, %s) = 0)"
+                    params.append(f":{word}")
+                checks.append(f"CASE WHEN {present} THEN {weight} ELSE 0 END")
+            parts.append(checks[0] if len(checks) == 1 else f"{self.greatest}({', '.join(checks)})")
+        return ("(" + " + ".join(parts) + ")" if parts else "0"), params
+
+    def _name_sql(self, spec: Spec, t: str) -> tuple[str, list]:
+        words = spec.name_words()
+        if not words:
+            return "0", []
+        dashed, spaced = self.name_forms(spec)
+        like = like_prefix(dashed)
+        return (
+            f"(CASE WHEN {t}.name = %s OR {t}.name = %s OR LOWER({t}.title) = %s THEN {scoring.NAME_EXACT} "
+            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {scoring.NAME_WORDS} "
+            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {scoring.NAME_PREFIX} ELSE 0 END)",
+            [dashed, spaced, spaced, like[:-1] + "-%", like],
+        )
+
+    def _personal_sql(self, spec: Spec, t: str) -> tuple[str, list]:
+        mine, mparams = _in(f"{t}.owner_team_id", spec.my_team_ids) if spec.my_team_ids else ("1=0", [])
+        star, sparams = _in(f"{t}.key", spec.boosted_keys) if spec.boosted_keys else ("1=0", [])
+        both, one, other = (
+            repr(round(1 + scoring.MINE + scoring.STARRED, 4)),
+            repr(1 + scoring.MINE),
+            repr(1 + scoring.STARRED),
+        )
+        return (
+            f"(CASE WHEN ({mine}) AND ({star}) THEN {both} WHEN {mine} THEN {one} WHEN {star} THEN {other} "
+            "ELSE 1.0 END)",
+            mparams + sparams + mparams + sparams,
+        )
+
+    def _fields(self, spec: Spec) -> tuple[str, ...]:
+        return scoring.NAME_FIELDS if spec.fields == "names" else tuple(scoring.WEIGHTS)
+
+    def components(self, spec: Spec, t: str) -> tuple[list[str], list]:
+        """The score's parts over table alias `t`, in COMPONENTS order (fields the search does not
+        score are 0), followed by the score itself."""
+        exprs, params = [], []
+        for letter in scoring.WEIGHTS:
+            sql, p = self._field_sql(spec, t, letter) if letter in self._fields(spec) else ("0", [])
+            exprs.append(sql)
+            params += p
+        name, p = self._name_sql(spec, t)
+        personal, pp = self._personal_sql(spec, t)
+        exprs += [name, f"{t}.quality", f"{t}.popularity", personal]
+        score, sp = self.score_sql(spec, t)
+        return [*exprs, score], params + p + pp + sp
+
+    def score_sql(self, spec: Spec, t: str) -> tuple[str, list]:
+        """(BASE + evidence + name signal) × (quality + popularity) × personal, over alias `t`."""
+        parts, params = [str(scoring.BASE)], []
+        for letter in self._fields(spec):
+            sql, p = self._field_sql(spec, t, letter)
+            parts.append(sql)
+            params += p
+        name, p = self._name_sql(spec, t)
+        personal, pp = self._personal_sql(spec, t)
+        return (
+            f"(({' + '.join([*parts, name])}) * ({t}.quality + {t}.popularity) * {personal})",
+            params + p + pp,
+        )
+
+    def tier_sql(self, spec: Spec, t: str) -> tuple[str, list]:
+        """Typeahead's first sort key: 0 the name (or title) is the query; 1 the name starts with its
+        whole words; 2 with its letters; 3 anything else."""
+        words = spec.name_words()
         if not words:
             return "3", []
-        dashed, spaced = "-".join(words), " ".join(words)
-        like = dashed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        dashed, spaced = self.name_forms(spec)
+        like = like_prefix(dashed)
         return (
-            f"(CASE WHEN {DOC}.name = %s OR {DOC}.name = %s OR LOWER({DOC}.title) = %s THEN 0 "
-            f"WHEN {DOC}.name LIKE %s ESCAPE '\\' THEN 1 "
-            f"WHEN {DOC}.name LIKE %s ESCAPE '\\' THEN 2 ELSE 3 END)",
-            [dashed, spaced, spaced, like + "-%", like + "%"],
+            f"(CASE WHEN {t}.name = %s OR {t}.name = %s OR LOWER({t}.title) = %s THEN 0 "
+            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN 1 "
+            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN 2 ELSE 3 END)",
+            [dashed, spaced, spaced, like[:-1] + "-%", like],
         )
 
-    def _base(self, spec: Spec) -> tuple[str, str, list, str, list]:
-        """FROM clause, WHERE, params, score expression, score params."""
-        where, params = self._where(spec)
-        if spec.query.has_text:
-            frm, cond, mparams, score, sparams = self.match_sql(spec)
-            return frm, f"{cond} AND {where}", mparams + params, score, sparams
-        return DOC, where, params, "-1", []
+    def run(self, spec: Spec, with_facets: bool) -> Outcome:
+        """The page of hits with their score components and, with `with_facets`, the facet counts
+        and number of matches: one statement.
 
-    def search(self, spec: Spec) -> list[dict]:
-        frm, where, params, score, sparams = self._base(spec)
-        tier, tparams = self._tier(spec)
-        boost, bparams = self._boost(spec)
-        cols = ", ".join(f"{DOC}.{c}" for c in RESULT_COLUMNS)
+        The candidates are scored in the database and the page is the top of that order (ORDER BY
+        score LIMIT): the first matches in index order (`a`, a static quality order: production
+        first), the matches with a query word in their title or tags (`b`), those whose name starts
+        with the query (`c`), exact names (`x`) and starred documents (`s`). A list shorter than its
+        limit holds every document of its kind, which bounds what a document outside the candidates
+        can score (`scoring.upper_bound`): hits above that bound provably hold their place, and when
+        `a` holds every match all of them do. Facet counts come from `a`."""
+        if not spec.query.has_text:
+            return self._run_filters(spec, with_facets)
+        where, wparams = self._where(spec)
+        scan = max(SCAN[spec.fields], FACET_SCAN + 1) if with_facets else SCAN[spec.fields]
+        rank_cols = ", ".join(f"{DOC}.{c}" for c in RANK_COLUMNS)
+        facet_cols = "".join(f", {DOC}.{c}" for c in FACET_COLUMNS.values()) if with_facets else ""
+        ctes, params = [], []
+        limits = {"a": scan, "b": LABELS_SCAN, "c": NAME_START_SCAN}
+        lists = {"a": "all", "b": "labels", "c": "name_start"} if spec.scored_words() else {"a": "all"}
+        for name, kind in lists.items():
+            frm, cond, p = self.candidates_sql(spec, kind)
+            extra = facet_cols if name == "a" else ""
+            ctes.append(
+                f"{name} AS MATERIALIZED (SELECT {rank_cols}{extra} FROM {frm} WHERE {cond} AND {where} "
+                f"LIMIT {limits[name]})"
+            )
+            params += p + wparams
+        match, mparams = self.matches_sql(spec)
+        ctes.append(
+            f"x AS MATERIALIZED (SELECT {rank_cols} FROM {DOC}{self.name_index_hint} "
+            f"WHERE {DOC}.name IN (%s, %s) AND {match} AND {where})"
+        )
+        params += [*self.name_forms(spec), *mparams, *wparams]
+        sources = [*lists, "x"]
+        if spec.boosted_keys:
+            star, sparams = _in(f"{DOC}.key", spec.boosted_keys)
+            ctes.append(f"s AS MATERIALIZED (SELECT {rank_cols} FROM {DOC} WHERE {star} AND {match} AND {where})")
+            params += sparams + mparams + wparams
+            sources.append("s")
+        cols = ", ".join(RANK_COLUMNS)
+        ctes.append("u AS (" + " UNION ".join(f"SELECT {cols} FROM {n}" for n in sources) + ")")
+        sql, p = self._page(spec, ctes, "u")
+        params += p
+        counts = " UNION ALL ".join(f"SELECT '{n}' AS n, COUNT(*) AS c FROM {n}" for n in [*lists, "u"])
+        sql += f" UNION ALL SELECT 'count', n, c{self._pad()} FROM ({counts}) AS k"
+        if with_facets:
+            sql += self._facet_union()
+        outcome = self._collect(spec, sql, params, with_facets)
+        self._prove(spec, outcome, limits)
+        return outcome
+
+    name_index_hint = ""  # how the exact-name lookup names the name index (SQLite: INDEXED BY)
+
+    def _page(self, spec: Spec, ctes: list[str], u: str) -> tuple[str, list]:
+        """The ranked page over candidates `u`, joined back to DOC for the display columns and the
+        score components. Typeahead sorts by the name tier first (see `tier_sql`)."""
+        score, params = self.score_sql(spec, u)
+        order = "r_score DESC"
+        if spec.fields == "names" and spec.name_words():
+            tier, tparams = self.tier_sql(spec, u)
+            order, params = f"{tier}, r_score DESC", params + tparams
+        ctes = [*ctes, (
+            f"r AS (SELECT {u}.id, {score} AS r_score FROM {u} ORDER BY {order}, {u}.name{self.binary}, "
+            f"{u}.key{self.binary} LIMIT %s OFFSET %s)"
+        )]
+        params += [spec.limit, spec.offset]
+        wide = ", ".join(f"{DOC}.{c}" for c in RESULT_COLUMNS)
+        comps, cparams = self.components(spec, DOC)
         sql = (
-            f"SELECT {cols}, {tier} AS tier, ({score}) * {boost} AS score FROM {frm} "
-            f"WHERE {where} ORDER BY tier, score, {DOC}.name, {DOC}.id LIMIT %s OFFSET %s"
+            "WITH " + ", ".join(ctes) + f" SELECT 'hit', NULL, NULL, {wide}, {', '.join(comps)} "
+            f"FROM r {self.fixed_join} {DOC} ON {DOC}.id = r.id"
         )
-        with connection.cursor() as cur:
-            cur.execute(sql, tparams + sparams + bparams + params + [spec.limit, spec.offset])
-            names = [c[0] for c in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return sql, params + cparams
 
-    def run(self, spec: Spec, with_facets: bool) -> tuple[list[dict], tuple[dict, int] | None]:
-        """The page of hits and, with `with_facets`, (facet counts, number of matches); the facets
-        are None without `with_facets`, and empty when nothing matched."""
-        rows = self.search(spec)
-        if not with_facets:
-            return rows, None
-        return rows, (self.facets(spec) if rows or spec.offset else self.group_facets([]))
+    @staticmethod
+    def _pad() -> str:
+        """NULLs that make a 3-column row (kind, name, count) as wide as a hit row."""
+        return ", NULL" * (len(RESULT_COLUMNS) + len(COMPONENTS) + 1)
+
+    def _facet_union(self) -> str:
+        pad = self._pad()
+        sql = "".join(
+            f" UNION ALL SELECT '{name}', {col}, COUNT(*){pad} FROM a WHERE {col} <> '' GROUP BY {col}"
+            for name, col in FACET_COLUMNS.items()
+        )
+        return sql + (
+            f" UNION ALL SELECT 'tag', t.tag, COUNT(*){pad} FROM a {self.fixed_join} {TAG} t "
+            "ON t.document_id = a.id GROUP BY t.tag"
+        )
+
+    def _collect(self, spec: Spec, sql: str, params: list, with_facets: bool) -> Outcome:
+        names = [*RESULT_COLUMNS, *COMPONENTS, "score"]
+        rows, facet_counts, counts = [], [], {}
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            for row in cur.fetchall():
+                if row[0] == "hit":
+                    rows.append(dict(zip(names, row[3:], strict=True)))
+                elif row[0] == "count":
+                    counts[row[1]] = row[2]
+                else:
+                    facet_counts.append(row[:3])
+        rows.sort(key=self._sort_key(spec))
+        outcome = Outcome(rows, self.group_facets(facet_counts) if with_facets else None)
+        outcome.candidates = counts.get("u", counts.get("a", 0))
+        outcome.counts = counts
+        return outcome
+
+    def _prove(self, spec: Spec, outcome: Outcome, limits: dict[str, int]) -> None:
+        """How many of the first hits provably hold their place (see `run`)."""
+        counts = outcome.counts
+        if counts.get("a", 0) < limits["a"]:  # every match was a candidate
+            outcome.exact, outcome.proven = True, len(outcome.rows)
+            return
+        outcome.exact, outcome.proven = False, 0
+        if "b" not in counts or spec.offset:
+            return
+        bound = scoring.upper_bound(
+            scoring.Unseen(
+                words=len(spec.scored_words()),
+                names_only=spec.fields == "names",
+                labels_excluded=counts["b"] < limits["b"],
+                name_start_excluded=counts["c"] < limits["c"],
+                mine_possible=bool(spec.my_team_ids),
+            )
+        )
+        outcome.bound = bound
+        if spec.fields == "names":  # typeahead orders by tier first: no score bound applies
+            return
+        for row in outcome.rows:
+            if row["score"] <= bound:
+                break
+            outcome.proven += 1
+        outcome.exact = outcome.proven == len(outcome.rows)
+
+    def _sort_key(self, spec: Spec):
+        """The statement's order, again (its UNION ALL does not keep the page's order)."""
+        if spec.fields != "names":
+            return lambda row: (-row["score"], row["name"], row["key"])
+        dashed, spaced = self.name_forms(spec)
+
+        def tier(row: dict) -> int:
+            name, title = row["name"], (row["title"] or "").lower()
+            if name in (dashed, spaced) or title == spaced:
+                return 0
+            if name.startswith(dashed + "-"):
+                return 1
+            return 2 if name.startswith(dashed) else 3
+
+        return lambda row: (tier(row), -row["score"], row["name"], row["key"])
+
+    def _run_filters(self, spec: Spec, with_facets: bool) -> Outcome:
+        """A query of filters only: every document that passes them, ranked by quality and personal
+        boosts (there is no text to score); facet counts from the first FACET_SCAN + 1."""
+        where, wparams = self._where(spec)
+        rank_cols = ", ".join(f"{DOC}.{c}" for c in RANK_COLUMNS)
+        facet_cols = ", ".join(f"{DOC}.{c}" for c in ("id", *FACET_COLUMNS.values()))
+        ctes = [f"u AS (SELECT {rank_cols} FROM {DOC} WHERE {where})"]
+        params = list(wparams)
+        if with_facets:
+            ctes.append(f"a AS MATERIALIZED (SELECT {facet_cols} FROM {DOC} WHERE {where} LIMIT {FACET_SCAN + 1})")
+            params += wparams
+        sql, p = self._page(spec, ctes, "u")
+        params += p
+        if with_facets:
+            sql += self._facet_union()
+        outcome = self._collect(spec, sql, params, with_facets)
+        outcome.exact, outcome.proven = True, len(outcome.rows)
+        return outcome
 
     def bare_search(self, spec: Spec) -> list:
         """The full-text match alone, ordered by its own score: the yardstick for our overhead."""
@@ -194,28 +459,6 @@ class Backend:
         with connection.cursor() as cur:
             cur.execute(sql, mparams + sparams + [spec.limit])
             return cur.fetchall()
-
-    def facets(self, spec: Spec) -> tuple[dict[str, list[dict]], int]:
-        """Counts per value over what the query matches and the user may see, in one statement; and
-        the number of matches (every document has a kind), FACET_SCAN + 1 meaning "more than FACET_SCAN"."""
-        frm, where, params, _, _ = self._base(spec)
-        parts = [
-            f"SELECT '{name}' AS facet, {col} AS value, COUNT(*) AS n FROM m WHERE {col} <> '' GROUP BY {col}"
-            for name, col in FACET_COLUMNS.items()
-        ]
-        parts.append(
-            f"SELECT 'tag' AS facet, t.tag AS value, COUNT(*) AS n FROM m {self.fixed_join} {TAG} t "
-            "ON t.document_id = m.id "
-            "GROUP BY t.tag"
-        )
-        cols = ", ".join(f"{DOC}.{c}" for c in ("id", *FACET_COLUMNS.values()))
-        sql = (
-            f"WITH m AS MATERIALIZED (SELECT {cols} FROM {frm} WHERE {where} LIMIT {FACET_SCAN + 1}) "
-            + " UNION ALL ".join(parts)
-        )
-        with connection.cursor() as cur:
-            cur.execute(sql, params)
-            return self.group_facets(cur.fetchall())
 
     @staticmethod
     def group_facets(counts: list[tuple]) -> tuple[dict[str, list[dict]], int]:
@@ -230,21 +473,16 @@ class Backend:
             del values[FACET_LIMIT:]
         return result, total
 
-    def count(self, spec: Spec) -> int:
-        frm, where, params, _, _ = self._base(spec)
-        with connection.cursor() as cur:
-            cur.execute(f"SELECT COUNT(*) FROM {frm} WHERE {where}", params)
-            return cur.fetchone()[0]
-
     # -- writes ---------------------------------------------------------------------------------
     def insert(self, rows: list[tuple], tag_rows: list[tuple]) -> None:
         """rows: (id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle,
-        type, tags, visibility, owner_team_id, url); tag_rows: (document_id, tag)."""
+        type, tags, visibility, owner_team_id, url, evidence, quality, popularity); tag_rows:
+        (document_id, tag)."""
         with connection.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO {DOC} (id, source, key, kind, kind_label, name, title, description, body, owner, "
-                "lifecycle, type, tags, visibility, owner_team_id, url) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "lifecycle, type, tags, visibility, owner_team_id, url, evidence, quality, popularity) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 rows,
             )
             if tag_rows:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from .base import DOC, Backend, Spec
+from .base import DOC, Backend, Spec, like_prefix
 
 # Weights for D, C, B, A: A = name, B = title, C = tags and owner, D = description and body.
 RANK_WEIGHTS = "'{0.1, 0.3, 0.6, 1.0}'"
@@ -26,16 +26,20 @@ def _term(term: str, prefix: bool) -> str:
 
 class PostgresBackend(Backend):
     vendor = "postgresql"
+    instr = "strpos"
+    greatest = "GREATEST"
+    binary = ' COLLATE "C"'  # names sort by code point, as on SQLite, whatever the database's collation
+
+    def _group(self, spec: Spec, term: str, weights: str = "") -> str:
+        alts = [_term(term, True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
+        if weights:
+            alts = [a + weights if a.endswith("*") else f"{a}:{weights}" for a in alts]
+        return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
 
     def tsquery(self, spec: Spec) -> str:
         q = spec.query
         weights = "ABC" if spec.fields == "names" else ""
-        parts = []
-        for term in q.terms:
-            alts = [_term(term, True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
-            if weights:
-                alts = [a + weights if a.endswith("*") else f"{a}:{weights}" for a in alts]
-            parts.append(alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")")
+        parts = [self._group(spec, term, weights) for term in q.terms]
         parts += ["(" + " <-> ".join(p) + ")" for p in q.phrases]
         return " & ".join(parts)
 
@@ -48,6 +52,21 @@ class PostgresBackend(Backend):
             f"-ts_rank({RANK_WEIGHTS}, {DOC}.tsv, to_tsquery('simple', %s))",
             [tsq],
         )
+
+    def candidates_sql(self, spec: Spec, kind: str) -> tuple[str, str, list]:
+        """The lists in the heap's order, which a rebuild leaves in the static quality order."""
+        match, params = self.matches_sql(spec)
+        if kind == "labels":  # the `labels` column (title and tags) has a GIN index of its own
+            q = spec.query
+            any_word = " | ".join([self._group(spec, t) for t in q.terms] + [w for p in q.phrases for w in p])
+            return DOC, f"{DOC}.labels @@ to_tsquery('simple', %s) AND {match}", [any_word, *params]
+        if kind == "name_start":
+            dashed, _ = self.name_forms(spec)
+            return DOC, f"{DOC}.name LIKE %s ESCAPE '\\' AND {match}", [like_prefix(dashed), *params]
+        return DOC, match, params
+
+    def matches_sql(self, spec: Spec) -> tuple[str, list]:
+        return f"{DOC}.tsv @@ to_tsquery('simple', %s)", [self.tsquery(spec)]
 
     def excluded_sql(self, spec: Spec) -> tuple[str, list]:
         return f"NOT ({DOC}.tsv @@ to_tsquery('simple', %s))", [" | ".join(spec.query.excluded)]

@@ -13,24 +13,14 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from .base import DOC, FACET_COLUMNS, FACET_SCAN, RESULT_COLUMNS, TAG, Backend, Spec
+from .base import DOC, Backend, Spec
 
 FTS = "search_fts"
-# bm25 is computed for at most this many matches (in index order, which `index.rebuild` makes a
-# static quality order: production first, short names first), plus every document whose name
-# starts with the query (the name index). A broad word in a 250k catalog matches ~30k documents,
-# and scoring all of them costs 40-70 ms; this bound keeps queries at a few ms.
-RANK_SCAN = 1000
-# Typeahead ranks on names, titles and tags only and shows 8 suggestions, most of them name matches
-# found through the name index anyway: a smaller window of text matches is enough there.
-TYPEAHEAD_SCAN = 250
-NAME_CANDIDATES = 200
-# The name prefix candidates are read through this index, whatever filters the query has: left to
-# itself the planner may prefer the `kind` index and walk 40,000 rows of one kind.
+# Exact names are read through this index, whatever filters the query has: left to itself the
+# planner may prefer the `kind` index and walk 40,000 rows of one kind.
 NAME_INDEX = "searchdoc_name"
-# What ranking needs of each candidate (the display columns are read for the page of hits only).
-RANK_COLUMNS = ("id", "key", "name", "title", "lifecycle", "owner_team_id")
-# bm25 weights per FTS column: name, title, tags, owner, description, body.
+# bm25 weights per FTS column (name, title, tags, owner, description, body): only for the bare query
+# the benchmark compares against; ranking is portal/search/scoring.py.
 WEIGHTS = {"all": "10.0, 5.0, 3.0, 2.0, 1.5, 1.0", "names": "10.0, 5.0, 3.0, 0.0, 0.0, 0.0"}
 # The FTS5 table itself is created by migration 0002_fulltext (prefix indexes 2-10: 0004); `clear`
 # recreates it with the same definition.
@@ -54,98 +44,65 @@ class SqliteBackend(Backend):
     vendor = "sqlite"
     fixed_join = "CROSS JOIN"
 
+    name_index_hint = f" INDEXED BY {NAME_INDEX}"
+
+    def _group(self, spec: Spec, term: str) -> str:
+        alts = [_term(term, True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
+        return alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")"
+
     def match_expression(self, spec: Spec) -> str:
         q = spec.query
-        parts = []
-        for term in q.terms:
-            alts = [_term(term, True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
-            parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+        parts = [self._group(spec, term) for term in q.terms]
         parts += ['"' + " ".join(p) + '"' for p in q.phrases]
         expr = " AND ".join(parts)
         if spec.fields == "names":
             expr = "{name title tags}: (" + expr + ")"
         return expr
 
-    def match_sql(self, spec: Spec) -> tuple[str, str, list, str, list]:
+    def _labels_expression(self, spec: Spec) -> str:
+        """Some query word in the title or tags; with several words, AND the query."""
+        q = spec.query
+        any_word = " OR ".join(
+            [self._group(spec, term) for term in q.terms] + [f'"{w}"' for p in q.phrases for w in p]
+        )
+        labels = "{title tags}: (" + any_word + ")"
+        if len(q.terms) + len(q.phrases) == 1 and not q.phrases:
+            return labels  # one word: a label match is a match
+        return f"({self.match_expression(spec)}) AND {labels}"
+
+    def _name_start_expression(self, spec: Spec) -> str:
+        """The name's first words are the query's (the last one as a prefix): a superset of the
+        names the name signal's LIKE 'word-word%' finds, and every one of them matches the query."""
+        words = spec.name_words()
+        return "{name}: ^" + '"' + " ".join(words) + '"' + ("*" if len(words[-1]) >= 2 else "")
+
+    def candidates_sql(self, spec: Spec, kind: str) -> tuple[str, str, list]:
         # CROSS JOIN fixes the join order: the full-text match drives, then each hit's row is read.
         # Left to itself, the planner may walk an index on a filter column (kind, owner) and run the
         # match once per row, which is seconds instead of milliseconds.
         frm = f"{FTS} CROSS JOIN {DOC} ON {DOC}.id = {FTS}.rowid"
-        return (
-            frm,
-            f"{FTS} MATCH %s",
-            [self.match_expression(spec)],
-            f"bm25({FTS}, {WEIGHTS[spec.fields]})",
-            [],
-        )
+        expr = {
+            "all": self.match_expression,
+            "labels": self._labels_expression,
+            "name_start": self._name_start_expression,
+        }[kind](spec)
+        return frm, f"{FTS} MATCH %s", [expr]
 
-    def run(self, spec: Spec, with_facets: bool) -> tuple[list[dict], tuple[dict, int] | None]:
-        """Ranking, the page of hits and (optionally) the facet counts in one statement.
+    def matches_sql(self, spec: Spec) -> tuple[str, list]:
+        """A lookup of this row in the full-text index (about 0.1 ms each: only for a few rows). The
+        evidence column answers first, where it can, that a query word is missing."""
+        checks, params = [], []
+        for group in spec.scored_words():
+            found = " OR ".join([f"instr({DOC}.evidence, %s) > 0"] * len(group))
+            checks.append(f"({found} OR instr({DOC}.evidence, ' ~ ') > 0)")
+            params += [f":{w}" for w in group]
+        checks.append(f"EXISTS (SELECT 1 FROM {FTS} AS f WHERE f.{FTS} MATCH %s AND f.rowid = {DOC}.id)")
+        params.append(self.match_expression(spec))
+        return " AND ".join(checks), params
 
-        `m` reads the first matches in index order (a static quality order, see `index.rebuild`),
-        narrow: only what ranking and facets need, with bm25 computed once per match. `r` ranks them
-        together with the documents whose name starts with the query (read through the name index),
-        and only the page it keeps is joined back for the wide display columns. The facet counts are
-        grouped from the same `m`, so the match runs once per search instead of twice."""
-        if not spec.query.has_text:
-            return super().run(spec, with_facets)
-        frm, where, params, score, sparams = self._base(spec)
-        doc_where, doc_params = self._where(spec)
-        tier, tparams = self._tier(spec)
-        boost, bparams = self._boost(spec)
-        tier, boost = tier.replace(DOC + ".", "c."), boost.replace(DOC + ".", "c.")
-        prefix = "-".join(spec.query.positive_words)
-        window = RANK_SCAN if spec.fields == "all" else TYPEAHEAD_SCAN
-        scan = max(window, FACET_SCAN + 1) if with_facets else window
-        narrow = ", ".join(f"{DOC}.{c}" for c in RANK_COLUMNS)
-        ranked = ", ".join(RANK_COLUMNS)
-        facet_cols = ", ".join(f"{DOC}.{c}" for c in FACET_COLUMNS.values() if c not in RANK_COLUMNS)
-        m_cols = narrow + (", " + facet_cols if with_facets else "")
-        m_rows = "m" if scan == window else f"(SELECT * FROM m LIMIT {window})"
-        wide = ", ".join(f"{DOC}.{c}" for c in RESULT_COLUMNS)
-        n_wide = len(RESULT_COLUMNS) + 2
-        # Documents whose name starts with the query's words match it by construction; they join the
-        # scored candidates with the worst score (0) unless the scan scored them already.
-        sql = (
-            f"WITH m AS MATERIALIZED (SELECT {m_cols}, {score} AS bm FROM {frm} WHERE {where} LIMIT {scan}), "
-            f"c AS (SELECT {ranked}, bm FROM {m_rows} "
-            f"UNION ALL SELECT * FROM (SELECT {narrow}, 0 FROM {DOC} INDEXED BY {NAME_INDEX} "
-            f"WHERE {DOC}.name >= %s AND {DOC}.name < %s "
-            f"AND {doc_where} LIMIT {NAME_CANDIDATES})), "
-            f"r AS (SELECT c.id, {tier} AS tier, MIN(c.bm) * {boost} AS score FROM c GROUP BY c.id "
-            f"ORDER BY tier, score, c.name, c.id LIMIT %s OFFSET %s) "
-            f"SELECT NULL, NULL, NULL, {wide}, r.tier, r.score FROM r {self.fixed_join} {DOC} ON {DOC}.id = r.id"
-        )
-        if with_facets:
-            pad = ", ".join(["NULL"] * n_wide)
-            sql += "".join(
-                f" UNION ALL SELECT '{name}', {col}, COUNT(*), {pad} FROM m WHERE {col} <> '' GROUP BY {col}"
-                for name, col in FACET_COLUMNS.items()
-            )
-            sql += (
-                f" UNION ALL SELECT 'tag', t.tag, COUNT(*), {pad} FROM m {self.fixed_join} {TAG} t "
-                "ON t.document_id = m.id GROUP BY t.tag"
-            )
-        with connection.cursor() as cur:
-            cur.execute(
-                sql,
-                sparams
-                + params
-                + [prefix, prefix + "\U0010ffff"]
-                + doc_params
-                + tparams
-                + bparams
-                + [spec.limit, spec.offset],
-            )
-            names = [*RESULT_COLUMNS, "tier", "score"]
-            rows, counts = [], []
-            for row in cur.fetchall():
-                if row[0] is None:
-                    rows.append(dict(zip(names, row[3:], strict=True)))
-                else:
-                    counts.append(row[:3])
-        rows.sort(key=lambda r: (r["tier"], r["score"], r["name"], r["id"]))
-        return rows, (self.group_facets(counts) if with_facets else None)
+    def match_sql(self, spec: Spec) -> tuple[str, str, list, str, list]:
+        frm, cond, params = self.candidates_sql(spec, "all")
+        return frm, cond, params, f"bm25({FTS}, {WEIGHTS[spec.fields]})", []
 
     def index_version(self) -> int | None:
         """Set to a new random value by triggers on every write to the index tables (migration 0004).

@@ -1,0 +1,99 @@
+"""The columns the relevance model scores from (portal/search/scoring.py): `evidence` (each field's
+words tagged with the field), `quality` (the static quality factor) and `popularity` (the share earned
+by clicked results).
+
+Added with a plain `ALTER TABLE … ADD COLUMN … NOT NULL DEFAULT`, by vendor: Django's SQLite schema
+editor would remake the table for a NOT NULL column, which drops 0004's index-version triggers. Existing
+documents are filled from their own columns (`has_docs` is not stored: it counts from the next
+`search reindex`).
+
+PostgreSQL also gets what the candidate lists of a search read through an index (see
+`backends.base.Backend.run`): `labels`, a generated tsvector of title and tags with a GIN index of its
+own (the weights of `tsv` cannot be read from its GIN index: every row of a word would be rechecked),
+and a pattern index on the name for `name LIKE 'fraud-detec%'` under any collation."""
+
+# Constant table and column names only, no user values: S608 (string-built SQL) does not apply.
+# ruff: noqa: S608
+from django.db import migrations, models
+
+DOC = "search_searchdocument"
+VERSION = "search_searchindexversion"
+COLUMNS = (("evidence", "text NOT NULL DEFAULT ''"), ("quality", "{real} NOT NULL DEFAULT 1.0"),
+           ("popularity", "{real} NOT NULL DEFAULT 0.0"))
+CHUNK = 2000
+POSTGRES = (
+    [
+        f"ALTER TABLE {DOC} ADD COLUMN labels tsvector GENERATED ALWAYS AS ("
+        "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(tags, ''))) STORED",
+        f"CREATE INDEX searchdoc_labels ON {DOC} USING gin (labels)",
+        f"CREATE INDEX searchdoc_name_pattern ON {DOC} (name varchar_pattern_ops)",
+    ],
+    [
+        "DROP INDEX IF EXISTS searchdoc_name_pattern",
+        "DROP INDEX IF EXISTS searchdoc_labels",
+        f"ALTER TABLE {DOC} DROP COLUMN IF EXISTS labels",
+    ],
+)
+
+
+def _fill(schema_editor) -> None:
+    from portal.search import scoring
+    from portal.search.registry import Document
+
+    sqlite = schema_editor.connection.vendor == "sqlite"
+    with schema_editor.connection.cursor() as cur:
+        if sqlite:  # one version change at the end instead of a trigger per row
+            cur.execute(f"UPDATE {VERSION} SET bulk = 1 WHERE id = 1")
+        last = 0
+        while True:
+            cur.execute(
+                f"SELECT id, name, title, description, body, owner, lifecycle, tags FROM {DOC} "
+                "WHERE id > %s ORDER BY id LIMIT %s",
+                [last, CHUNK],
+            )
+            rows = cur.fetchall()
+            if not rows:
+                break
+            updates = []
+            for pk, name, title, description, body, owner, lifecycle, tags in rows:
+                doc = Document(key="", kind="", kind_label="", name=name, url="", title=title,
+                               description=description, body=body, owner=owner, lifecycle=lifecycle,
+                               tags=tags.split())
+                updates.append((scoring.evidence(doc), scoring.quality(doc), pk))
+            cur.executemany(f"UPDATE {DOC} SET evidence = %s, quality = %s WHERE id = %s", updates)
+            last = rows[-1][0]
+        if sqlite:
+            cur.execute(f"UPDATE {VERSION} SET bulk = 0, version = random() WHERE id = 1")
+
+
+def forwards(apps, schema_editor):
+    real = "real" if schema_editor.connection.vendor == "sqlite" else "double precision"
+    for column, definition in COLUMNS:
+        schema_editor.execute(f"ALTER TABLE {DOC} ADD COLUMN {column} {definition.format(real=real)}")
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in POSTGRES[0]:
+            schema_editor.execute(sql)
+    _fill(schema_editor)
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in POSTGRES[1]:
+            schema_editor.execute(sql)
+    for column, _ in reversed(COLUMNS):
+        schema_editor.execute(f"ALTER TABLE {DOC} DROP COLUMN {column}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("search", "0006_rowid_document_ids")]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunPython(forwards, backwards)],
+            state_operations=[
+                migrations.AddField("searchdocument", "evidence", models.TextField(blank=True, default="")),
+                migrations.AddField("searchdocument", "quality", models.FloatField(default=1.0)),
+                migrations.AddField("searchdocument", "popularity", models.FloatField(default=0.0)),
+            ],
+        )
+    ]
