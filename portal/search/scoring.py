@@ -1,14 +1,16 @@
 """The relevance model: what a document's score is made of, in one place.
 
-    score = (BASE + evidence + name signal) × quality × personal
+    score = (BASE + evidence + proximity + name signal) × quality × personal
 
 * **evidence**: for every query word, the weights of the fields it occurs in (as a word or the start of
   one) — name, title, tags, owner, description, body (kind-specific fields, docs text). A document that
   matches in several fields beats one that matches in one, however long its text is.
+* **proximity**: with several words, they occur side by side, in order, in one field.
 * **name signal**: the name (or title) *is* the query; the name starts with the query's whole words;
   the name starts with the query. Strong — what people type is usually the start of a name — but
-  added to the evidence, not an absolute tier.
-* **quality** (static, stored per document): production lifecycle, has a title, a description, docs;
+  added to the evidence, not an absolute tier (typeahead sorts by it first).
+* **quality** (static, stored per document): in production (or of a kind without a lifecycle), has a
+  title, a description, docs;
   plus **popularity** from clicked search results, decayed with time (refreshed by
   `index.refresh_popularity`). Gentle: together at most ×1.45.
 * **personal**: owned by one of the searcher's teams, starred by the searcher.
@@ -32,16 +34,21 @@ from .registry import Document
 
 # Field letter → weight of a query word found there. Title and tags are what a person wrote to say what
 # the thing is; the name is its identifier; descriptions and body text are longer and say more in passing.
-WEIGHTS = {"n": 3.0, "t": 3.0, "g": 2.5, "o": 0.5, "d": 1.5, "b": 1.0}
+WEIGHTS = {"n": 3.0, "t": 3.5, "g": 2.5, "o": 0.5, "d": 1.5, "b": 0.75}
 FIELD_NAMES = {"n": "name", "t": "title", "g": "tags", "o": "owner", "d": "description", "b": "body"}
 # Typeahead suggests from names, titles and tags only.
 NAME_FIELDS = ("n", "t", "g")
 # The name (or title) is the query / the name starts with its whole words / with its letters.
-NAME_EXACT, NAME_WORDS, NAME_PREFIX = 5.0, 2.5, 1.5
+NAME_EXACT, NAME_WORDS, NAME_PREFIX = 5.0, 1.0, 0.5
+# Proximity, per query word after the first: the words occur next to each other, in order, in one
+# field ("merchant risk score" in a feature named merchant_risk_score) — the cover-density idea.
+ADJACENT = 2.0
 # Every matching document has this much (filter-only queries rank by quality and personal boosts).
 BASE = 1.0
-# Static quality: one plus these; popularity adds up to POPULARITY_MAX.
-PRODUCTION, HAS_TITLE, HAS_DESCRIPTION, HAS_DOCS = 0.10, 0.05, 0.05, 0.10
+# Static quality: one plus these; popularity adds up to POPULARITY_MAX. The lifecycle share goes to
+# production and to the kinds that have no lifecycle (systems, domains, datasets…): it tells what is
+# in use from what is experimental (EXPERIMENTAL of it) or deprecated (none).
+PRODUCTION, EXPERIMENTAL, HAS_TITLE, HAS_DESCRIPTION, HAS_DOCS = 0.10, 0.03, 0.05, 0.05, 0.10
 POPULARITY_MAX = 0.15
 QUALITY_MAX = 1 + PRODUCTION + HAS_TITLE + HAS_DESCRIPTION + HAS_DOCS + POPULARITY_MAX
 # Personal: one plus these.
@@ -90,9 +97,10 @@ def evidence(doc: Document) -> str:
 
 def quality(doc: Document) -> float:
     """The static quality factor (without popularity)."""
+    lifecycle = {"production": PRODUCTION, "": PRODUCTION, "experimental": EXPERIMENTAL}.get(doc.lifecycle, 0.0)
     return round(
         1
-        + PRODUCTION * (doc.lifecycle == "production")
+        + lifecycle
         + HAS_TITLE * bool(doc.title.strip())
         + HAS_DESCRIPTION * bool(doc.description.strip())
         + HAS_DOCS * bool(doc.has_docs),
@@ -138,4 +146,5 @@ def upper_bound(unseen: Unseen) -> float:
     elif not unseen.name_start_excluded:
         name = NAME_WORDS
     personal = 1 + (MINE if unseen.mine_possible else 0)  # starred documents are always read
-    return (BASE + unseen.words * per_word + name) * QUALITY_MAX * personal
+    proximity = ADJACENT * (unseen.words - 1)
+    return (BASE + unseen.words * per_word + proximity + name) * QUALITY_MAX * personal

@@ -47,8 +47,8 @@ SCAN = {"all": 1000, "names": 250}  # the first matches (typeahead: of names, ti
 LABELS_SCAN = 1000
 NAME_START_SCAN = 500
 # Score components, in the order `components` returns them (explain).
-COMPONENTS = (*(f"evidence_{scoring.FIELD_NAMES[f]}" for f in scoring.WEIGHTS), "name_signal", "quality",
-              "popularity", "personal")
+COMPONENTS = (*(f"evidence_{scoring.FIELD_NAMES[f]}" for f in scoring.WEIGHTS), "proximity", "name_signal",
+              "quality", "popularity", "personal")
 
 
 @dataclass
@@ -208,6 +208,17 @@ class Backend:
             parts.append(checks[0] if len(checks) == 1 else f"{self.greatest}({', '.join(checks)})")
         return ("(" + " + ".join(parts) + ")" if parts else "0"), params
 
+    def _proximity_sql(self, spec: Spec, t: str) -> tuple[str, list]:
+        """ADJACENT per word after the first when all the words occur side by side, in order, in one
+        field (the last one as a prefix, like every word)."""
+        words = spec.name_words()
+        if len(words) < 2:
+            return "0", []
+        fields = self._fields(spec)
+        checks = " OR ".join([f"{self.instr}({t}.evidence, %s) > 0"] * len(fields))
+        params = ["".join(f" {letter}:{w}" for w in words) for letter in fields]
+        return f"(CASE WHEN {checks} THEN {scoring.ADJACENT * (len(words) - 1)} ELSE 0 END)", params
+
     def _name_sql(self, spec: Spec, t: str) -> tuple[str, list]:
         words = spec.name_words()
         if not words:
@@ -246,19 +257,24 @@ class Backend:
             sql, p = self._field_sql(spec, t, letter) if letter in self._fields(spec) else ("0", [])
             exprs.append(sql)
             params += p
+        proximity, xp = self._proximity_sql(spec, t)
         name, p = self._name_sql(spec, t)
         personal, pp = self._personal_sql(spec, t)
-        exprs += [name, f"{t}.quality", f"{t}.popularity", personal]
+        exprs += [proximity, name, f"{t}.quality", f"{t}.popularity", personal]
         score, sp = self.score_sql(spec, t)
-        return [*exprs, score], params + p + pp + sp
+        return [*exprs, score], params + xp + p + pp + sp
 
     def score_sql(self, spec: Spec, t: str) -> tuple[str, list]:
-        """(BASE + evidence + name signal) × (quality + popularity) × personal, over alias `t`."""
+        """(BASE + evidence + proximity + name signal) × (quality + popularity) × personal, over
+        alias `t`."""
         parts, params = [str(scoring.BASE)], []
         for letter in self._fields(spec):
             sql, p = self._field_sql(spec, t, letter)
             parts.append(sql)
             params += p
+        proximity, p = self._proximity_sql(spec, t)
+        parts.append(proximity)
+        params += p
         name, p = self._name_sql(spec, t)
         personal, pp = self._personal_sql(spec, t)
         return (
