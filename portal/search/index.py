@@ -231,7 +231,7 @@ def _write_small(backend, source: str, documents: list[Document], popular: dict 
             visibility=d.visibility,
             owner_team_id=d.owner_team_id,
             url=d.url[:500],
-            evidence=scoring.evidence(d),
+            **scoring.evidence(d),
             quality=scoring.quality(d),
             popularity=popular.get(d.key, 0.0),
         )
@@ -258,8 +258,8 @@ def _row(doc_id: int, source: str, doc: Document, tags: list[str], popularity: f
     """The backend's insert row for one document (see Backend.insert)."""
     return (doc_id, source, doc.key[:250], doc.kind[:40], doc.kind_label[:40], doc.name.lower()[:200],
             doc.title[:300], doc.description, doc.body, doc.owner[:200], doc.lifecycle[:100], doc.type[:100],
-            " ".join(tags)[:1000], doc.visibility, doc.owner_team_id, doc.url[:500], scoring.evidence(doc),
-            scoring.quality(doc), popularity)
+            " ".join(tags)[:1000], doc.visibility, doc.owner_team_id, doc.url[:500],
+            *scoring.evidence(doc).values(), scoring.quality(doc), popularity)
 
 
 def _popular(backend, keys: list[str]) -> dict[str, float]:

@@ -35,9 +35,14 @@ class SearchDocument(models.Model):
         null=True, blank=True
     )  # accounts.Team id; no FK: search owns no rules
     url = models.CharField(max_length=500)
-    # Ranking (see portal/search/scoring.py): each field's words tagged with the field, the static
-    # quality factor, and the popularity share refreshed from clicked results.
-    evidence = models.TextField(blank=True, default="")
+    # Ranking (see portal/search/scoring.py): each field's words (name, title, tags, owner, description,
+    # body) between spaces, the static quality factor, the popularity share from clicked results.
+    ev_n = models.TextField(blank=True, default=" ")
+    ev_t = models.TextField(blank=True, default=" ")
+    ev_g = models.TextField(blank=True, default=" ")
+    ev_o = models.TextField(blank=True, default=" ")
+    ev_d = models.TextField(blank=True, default=" ")
+    ev_b = models.TextField(blank=True, default=" ")
     quality = models.FloatField(default=1.0)
     popularity = models.FloatField(default=0.0)
 

@@ -49,6 +49,12 @@ def tokens(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower().replace("_", " "))
 
 
+def stem(word: str) -> str:
+    """A query word as it is matched: without a plural's final "s" ("transactions" finds transaction and
+    transactions: every word is a prefix anyway). Short words and "ss" endings are kept."""
+    return word[:-1] if len(word) >= 5 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def normalize(text: str) -> str:
     return " ".join(text.lower().split())[:500]
 

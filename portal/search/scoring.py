@@ -2,9 +2,10 @@
 
     score = (BASE + evidence + proximity + name signal) × quality × personal
 
-* **evidence**: for every query word, the weights of the fields it occurs in (as a word or the start of
-  one) — name, title, tags, owner, description, body (kind-specific fields, docs text). A document that
-  matches in several fields beats one that matches in one, however long its text is.
+* **evidence**: for every query word, the weights of the fields it occurs in — name, title, tags,
+  owner, description, body (kind-specific fields, docs text); the full weight as a whole word (or its
+  plural), PARTIAL of it as the start of a longer word. A document that matches in several fields
+  beats one that matches in one, however long its text is.
 * **proximity**: with several words, they occur side by side, in order, in one field.
 * **name signal**: the name (or title) *is* the query; the name starts with the query's whole words;
   the name starts with the query. Strong — what people type is usually the start of a name — but
@@ -15,12 +16,13 @@
   `index.refresh_popularity`). Gentle: together at most ×1.45.
 * **personal**: owned by one of the searcher's teams, starred by the searcher.
 
-Both backends compute the score with the same SQL over the same stored columns (`evidence`,
+Both backends compute the score with the same SQL over the same stored columns (`ev_n` … `ev_b`,
 `quality`, `popularity`, `name`, `title`), so a document scores the same on SQLite and PostgreSQL.
-The evidence column lists each field's words once, in order, each tagged with its field:
-`" n:fraud n:detector t:fraud t:detector g:fraud d:gradient … "`; a query word `w` occurs in field
-`x` when the column contains `" x:w"` (an `instr`/`strpos` per field and word). Words are folded
-the way SQLite's FTS5 tokenizer folds them (lowercase, NFKC, accents removed)."""
+Each `ev_<letter>` column holds its field's words once each, in order, between spaces
+(`" fraud detector "`); a query word `w` occurs in the field when the column contains `" w"`, as a
+whole word when it contains `" w "` (or the plural `" ws "`): one `instr`/`strpos` over a short
+string per field and word. Words are folded the way SQLite's FTS5 tokenizer folds them (lowercase,
+NFKC, accents removed)."""
 
 from __future__ import annotations
 
@@ -32,10 +34,13 @@ from dataclasses import dataclass
 from .query import tokens
 from .registry import Document
 
+# A query word that only starts a longer word there ("store" in storefront) counts this much of it.
+PARTIAL = 0.6
 # Field letter → weight of a query word found there. Title and tags are what a person wrote to say what
 # the thing is; the name is its identifier; descriptions and body text are longer and say more in passing.
 WEIGHTS = {"n": 3.0, "t": 3.5, "g": 2.5, "o": 0.5, "d": 1.5, "b": 0.75}
 FIELD_NAMES = {"n": "name", "t": "title", "g": "tags", "o": "owner", "d": "description", "b": "body"}
+EV_COLUMNS = tuple(f"ev_{letter}" for letter in WEIGHTS)  # SearchDocument's evidence columns
 # Typeahead suggests from names, titles and tags only.
 NAME_FIELDS = ("n", "t", "g")
 # The name (or title) is the query / the name starts with its whole words / with its letters.
@@ -53,8 +58,8 @@ POPULARITY_MAX = 0.15
 QUALITY_MAX = 1 + PRODUCTION + HAS_TITLE + HAS_DESCRIPTION + HAS_DOCS + POPULARITY_MAX
 # Personal: one plus these.
 MINE, STARRED = 0.10, 0.20
-# Body words kept in the evidence column (a docs page can hold thousands; a matching word found in
-# none of the kept fields counts as a body match, and " ~" marks a column that was cut).
+# Body words kept in `ev_b` (a docs page can hold thousands; a matching word found in none of the
+# kept fields counts as a body match when "~" marks a cut column).
 BODY_WORDS = 300
 # Popularity: clicks on a result, each worth half as much every HALF_LIFE_DAYS; POPULARITY_SATURATION
 # decayed clicks earn the whole POPULARITY_MAX (log scale below it).
@@ -78,21 +83,18 @@ def _field_tokens(text: str, limit: int | None = None) -> list[str]:
     return words[:limit] if limit else words
 
 
-def evidence(doc: Document) -> str:
-    """The document's evidence column (see the module docstring)."""
-    fields = {
-        "n": doc.name.lower(),
-        "t": doc.title,
-        "g": " ".join(doc.tags),
-        "o": doc.owner,
-        "d": doc.description,
-    }
-    parts = [f" {letter}:{w}" for letter, text in fields.items() for w in _field_tokens(text)]
+def evidence(doc: Document) -> dict[str, str]:
+    """The document's `ev_<letter>` columns (see the module docstring)."""
+    fields = {"n": doc.name.lower(), "t": doc.title, "g": " ".join(doc.tags), "o": doc.owner, "d": doc.description}
+    columns = {f"ev_{letter}": _column(_field_tokens(text)) for letter, text in fields.items()}
     body = _field_tokens(doc.body)
-    parts += [f" b:{w}" for w in body[:BODY_WORDS]]
-    if len(body) > BODY_WORDS:
-        parts.append(" ~")  # more body words than kept: a word missing here may still be in the body
-    return "".join(parts) + " "
+    # More body words than kept: "~" says a matching word missing everywhere may be in the cut part.
+    columns["ev_b"] = _column(body[:BODY_WORDS]) + ("~ " if len(body) > BODY_WORDS else "")
+    return columns
+
+
+def _column(words: list[str]) -> str:
+    return " " + " ".join(words) + " " if words else " "
 
 
 def quality(doc: Document) -> float:
@@ -117,7 +119,7 @@ def popularity(decayed_clicks: float) -> float:
 
 
 def query_words(words: Iterable[str]) -> list[str]:
-    """The query's positive words as the evidence column spells them, once each."""
+    """The query's positive words as the evidence columns spell them, once each."""
     return list(dict.fromkeys(fold(w) for w in words if w))[:MAX_SCORED_WORDS]
 
 

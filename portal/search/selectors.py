@@ -20,7 +20,7 @@ from . import registry
 from .backends import get_backend
 from .backends.base import COMPONENTS, FACET_SCAN, Spec
 from .models import SearchDocument
-from .query import FIELDS, ParsedQuery, parse
+from .query import FIELDS, ParsedQuery, parse, stem
 
 SNIPPET_CHARS = 180
 TYPEAHEAD_LIMIT = 8
@@ -283,6 +283,7 @@ def _run(backend, spec: Spec, with_facets: bool) -> _Outcome:
         facet_values, total = facets if rows or offset else ({}, 0)
         capped, total = total > FACET_SCAN, min(total, FACET_SCAN)
     highlight_words = query.positive_words + [w for alts in spec.alternatives.values() for w in alts]
+    highlight_words += [stem(t) for t in query.terms]
     hits = _hits(rows, _pattern(highlight_words), offset)
     return _Outcome(tuple(hits), total, capped, corrected, facet_values, ranking)
 

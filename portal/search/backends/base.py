@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from .. import scoring
-from ..query import ParsedQuery
+from ..query import ParsedQuery, stem
 
 DOC = "search_searchdocument"
 TAG = "search_searchdocumenttag"
@@ -38,14 +38,16 @@ FACET_LIMIT = 30
 # Facet counts and totals are exact up to this many matches; beyond it they count the first
 # FACET_SCAN matches and the total reads "1,000+" (like most engines' capped hit counts).
 FACET_SCAN = 1000
-# What scoring needs of each candidate (the display columns are read for the page of hits only).
-RANK_COLUMNS = ("id", "key", "name", "title", "owner_team_id", "evidence", "quality", "popularity")
+# What scoring needs of a document (the display columns are read for the page of hits only).
+RANK_COLUMNS = ("id", "key", "name", "title", "owner_team_id", *scoring.EV_COLUMNS, "quality", "popularity")
 # Candidates of a search (see Backend.run): the first matches in index order, the matches with a query
 # word in their title or tags, the matches whose name starts with the query, plus exact names and
 # starred documents. A list that comes back shorter than its limit holds every document of its kind.
-SCAN = {"all": 1000, "names": 250}  # the first matches (typeahead: of names, titles and tags)
-LABELS_SCAN = 1000
-NAME_START_SCAN = 500
+# Per list: (search, typeahead). Typeahead shows 8 suggestions, sorted by the name tier first.
+SCAN = {"all": 1000, "names": 100}  # the first matches (typeahead: of names, titles and tags)
+LABELS_SCAN = {"all": 500, "names": 100}
+NAME_START_SCAN = {"all": 200, "names": 200}
+A_RANK = 300  # of a truncated `a` list (read up to FACET_SCAN + 1 rows for the facets), the rows scored
 # Score components, in the order `components` returns them (explain).
 COMPONENTS = (*(f"evidence_{scoring.FIELD_NAMES[f]}" for f in scoring.WEIGHTS), "proximity", "name_signal",
               "quality", "popularity", "personal")
@@ -65,10 +67,8 @@ class Spec:
     fields: str = "all"  # "all" or "names" (typeahead: name, title and tags only)
     alternatives: dict[str, list[str]] = field(default_factory=dict)  # term → spelling corrections
 
-    def scored_words(self) -> list[list[str]]:
-        """Each positive query word with its spelling alternatives (the first one stands for the word
-        in the name signal), as the evidence column spells them."""
-        groups = [self.alternatives.get(t) or [t] for t in self.query.terms]
+    def _groups(self, stemmed: bool) -> list[list[str]]:
+        groups = [self.alternatives.get(t) or [stem(t) if stemmed else t] for t in self.query.terms]
         groups += [[w] for p in self.query.phrases for w in p]
         out, seen = [], set()
         for group in groups:
@@ -78,8 +78,15 @@ class Spec:
                 out.append(folded)
         return out[: scoring.MAX_SCORED_WORDS]
 
+    def scored_words(self) -> list[list[str]]:
+        """Each positive query word as it is matched (`query.stem`), or its spelling corrections, as
+        the evidence column spells them."""
+        return self._groups(stemmed=True)
+
     def name_words(self) -> list[str]:
-        return [group[0] for group in self.scored_words()]
+        """The query's words as typed (or their first spelling correction): what a name is compared
+        with, and what proximity looks for."""
+        return [group[0] for group in self._groups(stemmed=False)]
 
 
 @dataclass
@@ -110,6 +117,11 @@ class Backend:
     instr = "instr"  # position of a substring (PostgreSQL: strpos)
     greatest = "max"  # the larger of its arguments (PostgreSQL: GREATEST)
     binary = ""  # makes an ORDER BY on names compare code points (PostgreSQL: COLLATE "C")
+
+    @staticmethod
+    def number(value: float) -> str:
+        """A constant of the score (PostgreSQL reads `3.0` as numeric, whose arithmetic is slow)."""
+        return repr(float(value))
 
     # -- the parts subclasses provide --------------------------------------------------------
     def match_sql(self, spec: Spec) -> tuple[str, str, list, str, list]:
@@ -193,31 +205,44 @@ class Backend:
         return "-".join(words), " ".join(words)
 
     def _field_sql(self, spec: Spec, t: str, letter: str) -> tuple[str, list]:
-        """The evidence of one field: the sum over query words of the field's weight where it occurs."""
-        weight = scoring.WEIGHTS[letter]
+        """The evidence of one field: the sum over query words of the field's weight where the word
+        occurs as a whole word (or its plural), PARTIAL of it where it only starts a longer one."""
+        weight, partial = scoring.WEIGHTS[letter], round(scoring.WEIGHTS[letter] * scoring.PARTIAL, 4)
+        col, zero = f"{t}.ev_{letter}", self.number(0)
         parts, params = [], []
         for group in spec.scored_words():
             checks = []
             for word in group:
-                present = f"{self.instr}({t}.evidence, %s) > 0"
-                params.append(f" {letter}:{word}")
-                if letter == "b":  # beyond the body words kept, a word found in no field is in the body
-                    present = f"({present} OR {self.instr}({t}.evidence, %s) = 0)"
-                    params.append(f":{word}")
-                checks.append(f"CASE WHEN {present} THEN {weight} ELSE 0 END")
+                found = (
+                    f"CASE WHEN {self.instr}({col}, %s) > 0 OR {self.instr}({col}, %s) > 0 "
+                    f"THEN {self.number(weight)} ELSE {self.number(partial)} END"
+                )
+                params += [f" {word}", f" {word} ", f" {word}s "]  # present, whole word, plural
+                if letter == "b":
+                    # Beyond the body words kept ("~"), a matching word found in no field is in the body.
+                    others = [f for f in scoring.WEIGHTS if f != "b"]
+                    elsewhere = " AND ".join(f"{self.instr}({t}.ev_{f}, %s) = 0" for f in others)
+                    checks.append(
+                        f"CASE WHEN {self.instr}({col}, %s) > 0 THEN ({found}) "
+                        f"WHEN {self.instr}({col}, '~') > 0 AND {elsewhere} THEN {self.number(weight)} ELSE {zero} END"
+                    )
+                    params += [f" {word}"] * len(others)
+                else:
+                    checks.append(f"CASE WHEN {self.instr}({col}, %s) = 0 THEN {zero} ELSE ({found}) END")
             parts.append(checks[0] if len(checks) == 1 else f"{self.greatest}({', '.join(checks)})")
-        return ("(" + " + ".join(parts) + ")" if parts else "0"), params
+        return ("(" + " + ".join(parts) + ")" if parts else zero), params
 
     def _proximity_sql(self, spec: Spec, t: str) -> tuple[str, list]:
         """ADJACENT per word after the first when all the words occur side by side, in order, in one
         field (the last one as a prefix, like every word)."""
         words = spec.name_words()
         if len(words) < 2:
-            return "0", []
+            return self.number(0), []
         fields = self._fields(spec)
-        checks = " OR ".join([f"{self.instr}({t}.evidence, %s) > 0"] * len(fields))
-        params = ["".join(f" {letter}:{w}" for w in words) for letter in fields]
-        return f"(CASE WHEN {checks} THEN {scoring.ADJACENT * (len(words) - 1)} ELSE 0 END)", params
+        checks = " OR ".join(f"{self.instr}({t}.ev_{letter}, %s) > 0" for letter in fields)
+        params = [" " + " ".join(words)] * len(fields)
+        bonus = self.number(scoring.ADJACENT * (len(words) - 1))
+        return f"(CASE WHEN {checks} THEN {bonus} ELSE {self.number(0)} END)", params
 
     def _name_sql(self, spec: Spec, t: str) -> tuple[str, list]:
         words = spec.name_words()
@@ -226,9 +251,9 @@ class Backend:
         dashed, spaced = self.name_forms(spec)
         like = like_prefix(dashed)
         return (
-            f"(CASE WHEN {t}.name = %s OR {t}.name = %s OR LOWER({t}.title) = %s THEN {scoring.NAME_EXACT} "
-            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {scoring.NAME_WORDS} "
-            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {scoring.NAME_PREFIX} ELSE 0 END)",
+            f"(CASE WHEN {t}.name = %s OR {t}.name = %s OR LOWER({t}.title) = %s THEN {self.number(scoring.NAME_EXACT)} "
+            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {self.number(scoring.NAME_WORDS)} "
+            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {self.number(scoring.NAME_PREFIX)} ELSE {self.number(0)} END)",
             [dashed, spaced, spaced, like[:-1] + "-%", like],
         )
 
@@ -236,13 +261,13 @@ class Backend:
         mine, mparams = _in(f"{t}.owner_team_id", spec.my_team_ids) if spec.my_team_ids else ("1=0", [])
         star, sparams = _in(f"{t}.key", spec.boosted_keys) if spec.boosted_keys else ("1=0", [])
         both, one, other = (
-            repr(round(1 + scoring.MINE + scoring.STARRED, 4)),
-            repr(1 + scoring.MINE),
-            repr(1 + scoring.STARRED),
+            self.number(round(1 + scoring.MINE + scoring.STARRED, 4)),
+            self.number(1 + scoring.MINE),
+            self.number(1 + scoring.STARRED),
         )
         return (
             f"(CASE WHEN ({mine}) AND ({star}) THEN {both} WHEN {mine} THEN {one} WHEN {star} THEN {other} "
-            "ELSE 1.0 END)",
+            f"ELSE {self.number(1)} END)",
             mparams + sparams + mparams + sparams,
         )
 
@@ -267,7 +292,7 @@ class Backend:
     def score_sql(self, spec: Spec, t: str) -> tuple[str, list]:
         """(BASE + evidence + proximity + name signal) × (quality + popularity) × personal, over
         alias `t`."""
-        parts, params = [str(scoring.BASE)], []
+        parts, params = [self.number(scoring.BASE)], []
         for letter in self._fields(spec):
             sql, p = self._field_sql(spec, t, letter)
             parts.append(sql)
@@ -312,34 +337,38 @@ class Backend:
             return self._run_filters(spec, with_facets)
         where, wparams = self._where(spec)
         scan = max(SCAN[spec.fields], FACET_SCAN + 1) if with_facets else SCAN[spec.fields]
-        rank_cols = ", ".join(f"{DOC}.{c}" for c in RANK_COLUMNS)
         facet_cols = "".join(f", {DOC}.{c}" for c in FACET_COLUMNS.values()) if with_facets else ""
         ctes, params = [], []
-        limits = {"a": scan, "b": LABELS_SCAN, "c": NAME_START_SCAN}
+        limits = {"a": scan, "b": LABELS_SCAN[spec.fields], "c": NAME_START_SCAN[spec.fields]}
         lists = {"a": "all", "b": "labels", "c": "name_start"} if spec.scored_words() else {"a": "all"}
         for name, kind in lists.items():
             frm, cond, p = self.candidates_sql(spec, kind)
             extra = facet_cols if name == "a" else ""
             ctes.append(
-                f"{name} AS MATERIALIZED (SELECT {rank_cols}{extra} FROM {frm} WHERE {cond} AND {where} "
+                f"{name} AS MATERIALIZED (SELECT {DOC}.id{extra} FROM {frm} WHERE {cond} AND {where} "
                 f"LIMIT {limits[name]})"
             )
             params += p + wparams
         match, mparams = self.matches_sql(spec)
         ctes.append(
-            f"x AS MATERIALIZED (SELECT {rank_cols} FROM {DOC}{self.name_index_hint} "
+            f"x AS MATERIALIZED (SELECT {DOC}.id FROM {DOC}{self.name_index_hint} "
             f"WHERE {DOC}.name IN (%s, %s) AND {match} AND {where})"
         )
         params += [*self.name_forms(spec), *mparams, *wparams]
         sources = [*lists, "x"]
         if spec.boosted_keys:
             star, sparams = _in(f"{DOC}.key", spec.boosted_keys)
-            ctes.append(f"s AS MATERIALIZED (SELECT {rank_cols} FROM {DOC} WHERE {star} AND {match} AND {where})")
+            ctes.append(f"s AS MATERIALIZED (SELECT {DOC}.id FROM {DOC} WHERE {star} AND {match} AND {where})")
             params += sparams + mparams + wparams
             sources.append("s")
-        cols = ", ".join(RANK_COLUMNS)
-        ctes.append("u AS (" + " UNION ".join(f"SELECT {cols} FROM {n}" for n in sources) + ")")
-        sql, p = self._page(spec, ctes, "u")
+        # All of `a` when it holds every match (the ranking is then exact); else its first A_RANK rows:
+        # the rest of a broad word's matches are covered by the bound like any other unread document.
+        ranked = min(A_RANK, scan)
+        a_rows = f"(SELECT id FROM a LIMIT CASE WHEN (SELECT COUNT(*) FROM a) < {scan} THEN {scan} ELSE {ranked} END) AS a"
+        # The candidates' ids, once each; scoring reads their rows again (cheaper than carrying the
+        # evidence columns through the lists and deduplicating whole rows).
+        ctes.append("u AS (" + " UNION ".join(f"SELECT id FROM {a_rows if n == 'a' else n}" for n in sources) + ")")
+        sql, p = self._page(spec, ctes, f"u {self.fixed_join} {DOC} AS d ON d.id = u.id", "d")
         params += p
         counts = " UNION ALL ".join(f"SELECT '{n}' AS n, COUNT(*) AS c FROM {n}" for n in [*lists, "u"])
         sql += f" UNION ALL SELECT 'count', n, c{self._pad()} FROM ({counts}) AS k"
@@ -351,16 +380,17 @@ class Backend:
 
     name_index_hint = ""  # how the exact-name lookup names the name index (SQLite: INDEXED BY)
 
-    def _page(self, spec: Spec, ctes: list[str], u: str) -> tuple[str, list]:
-        """The ranked page over candidates `u`, joined back to DOC for the display columns and the
-        score components. Typeahead sorts by the name tier first (see `tier_sql`)."""
+    def _page(self, spec: Spec, ctes: list[str], source: str, u: str) -> tuple[str, list]:
+        """The ranked page over the candidates (`source`, whose rank columns are `u`'s), joined back
+        to DOC for the display columns and the score components. Typeahead sorts by the name tier
+        first (see `tier_sql`)."""
         score, params = self.score_sql(spec, u)
         order = "r_score DESC"
         if spec.fields == "names" and spec.name_words():
             tier, tparams = self.tier_sql(spec, u)
             order, params = f"{tier}, r_score DESC", params + tparams
         ctes = [*ctes, (
-            f"r AS (SELECT {u}.id, {score} AS r_score FROM {u} ORDER BY {order}, {u}.name{self.binary}, "
+            f"r AS (SELECT {u}.id, {score} AS r_score FROM {source} ORDER BY {order}, {u}.name{self.binary}, "
             f"{u}.key{self.binary} LIMIT %s OFFSET %s)"
         )]
         params += [spec.limit, spec.offset]
@@ -460,7 +490,7 @@ class Backend:
         if with_facets:
             ctes.append(f"a AS MATERIALIZED (SELECT {facet_cols} FROM {DOC} WHERE {where} LIMIT {FACET_SCAN + 1})")
             params += wparams
-        sql, p = self._page(spec, ctes, "u")
+        sql, p = self._page(spec, ctes, "u", "u")
         params += p
         if with_facets:
             sql += self._facet_union()
@@ -492,14 +522,13 @@ class Backend:
     # -- writes ---------------------------------------------------------------------------------
     def insert(self, rows: list[tuple], tag_rows: list[tuple]) -> None:
         """rows: (id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle,
-        type, tags, visibility, owner_team_id, url, evidence, quality, popularity); tag_rows:
+        type, tags, visibility, owner_team_id, url, ev_n … ev_b, quality, popularity); tag_rows:
         (document_id, tag)."""
+        columns = ("id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle, type, "
+                   f"tags, visibility, owner_team_id, url, {', '.join(scoring.EV_COLUMNS)}, quality, popularity")
         with connection.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {DOC} (id, source, key, kind, kind_label, name, title, description, body, owner, "
-                "lifecycle, type, tags, visibility, owner_team_id, url, evidence, quality, popularity) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows,
+                f"INSERT INTO {DOC} ({columns}) VALUES ({', '.join(['%s'] * (columns.count(',') + 1))})", rows
             )
             if tag_rows:
                 cur.executemany(f"INSERT INTO {TAG} (document_id, tag) VALUES (%s, %s)", tag_rows)

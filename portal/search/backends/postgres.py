@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
+from ..query import stem
 from .base import DOC, Backend, Spec, like_prefix
 
 # Weights for D, C, B, A: A = name, B = title, C = tags and owner, D = description and body.
@@ -30,8 +31,12 @@ class PostgresBackend(Backend):
     greatest = "GREATEST"
     binary = ' COLLATE "C"'  # names sort by code point, as on SQLite, whatever the database's collation
 
+    @staticmethod
+    def number(value: float) -> str:
+        return f"{float(value)!r}::float8"
+
     def _group(self, spec: Spec, term: str, weights: str = "") -> str:
-        alts = [_term(term, True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
+        alts = [_term(stem(term), True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
         if weights:
             alts = [a + weights if a.endswith("*") else f"{a}:{weights}" for a in alts]
         return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
+from ..query import stem
+from ..scoring import EV_COLUMNS
 from .base import DOC, Backend, Spec
 
 FTS = "search_fts"
@@ -47,7 +49,7 @@ class SqliteBackend(Backend):
     name_index_hint = f" INDEXED BY {NAME_INDEX}"
 
     def _group(self, spec: Spec, term: str) -> str:
-        alts = [_term(term, True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
+        alts = [_term(stem(term), True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
         return alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")"
 
     def match_expression(self, spec: Spec) -> str:
@@ -90,12 +92,13 @@ class SqliteBackend(Backend):
 
     def matches_sql(self, spec: Spec) -> tuple[str, list]:
         """A lookup of this row in the full-text index (about 0.1 ms each: only for a few rows). The
-        evidence column answers first, where it can, that a query word is missing."""
+        evidence columns answer first, where they can, that a query word is missing."""
         checks, params = [], []
+        columns = [f"{DOC}.{c}" for c in EV_COLUMNS]
         for group in spec.scored_words():
-            found = " OR ".join([f"instr({DOC}.evidence, %s) > 0"] * len(group))
-            checks.append(f"({found} OR instr({DOC}.evidence, ' ~ ') > 0)")
-            params += [f":{w}" for w in group]
+            found = " OR ".join(f"instr({c}, %s) > 0" for c in columns for _ in group)
+            checks.append(f"({found} OR instr({DOC}.ev_b, '~') > 0)")
+            params += [f" {w}" for _ in columns for w in group]
         checks.append(f"EXISTS (SELECT 1 FROM {FTS} AS f WHERE f.{FTS} MATCH %s AND f.rowid = {DOC}.id)")
         params.append(self.match_expression(spec))
         return " AND ".join(checks), params

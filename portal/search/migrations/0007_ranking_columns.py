@@ -1,6 +1,6 @@
-"""The columns the relevance model scores from (portal/search/scoring.py): `evidence` (each field's
-words tagged with the field), `quality` (the static quality factor) and `popularity` (the share earned
-by clicked results).
+"""The columns the relevance model scores from (portal/search/scoring.py): `ev_n` … `ev_b` (each
+field's words), `quality` (the static quality factor) and `popularity` (the share earned by clicked
+results).
 
 Added with a plain `ALTER TABLE … ADD COLUMN … NOT NULL DEFAULT`, by vendor: Django's SQLite schema
 editor would remake the table for a NOT NULL column, which drops 0004's index-version triggers. Existing
@@ -18,7 +18,8 @@ from django.db import migrations, models
 
 DOC = "search_searchdocument"
 VERSION = "search_searchindexversion"
-COLUMNS = (("evidence", "text NOT NULL DEFAULT ''"), ("quality", "{real} NOT NULL DEFAULT 1.0"),
+EVIDENCE = ("ev_n", "ev_t", "ev_g", "ev_o", "ev_d", "ev_b")
+COLUMNS = (*((c, "text NOT NULL DEFAULT ' '") for c in EVIDENCE), ("quality", "{real} NOT NULL DEFAULT 1.0"),
            ("popularity", "{real} NOT NULL DEFAULT 0.0"))
 CHUNK = 2000
 POSTGRES = (
@@ -59,8 +60,10 @@ def _fill(schema_editor) -> None:
                 doc = Document(key="", kind="", kind_label="", name=name, url="", title=title,
                                description=description, body=body, owner=owner, lifecycle=lifecycle,
                                tags=tags.split())
-                updates.append((scoring.evidence(doc), scoring.quality(doc), pk))
-            cur.executemany(f"UPDATE {DOC} SET evidence = %s, quality = %s WHERE id = %s", updates)
+                columns = scoring.evidence(doc)
+                updates.append((*(columns[c] for c in EVIDENCE), scoring.quality(doc), pk))
+            assignments = ", ".join(f"{c} = %s" for c in (*EVIDENCE, "quality"))
+            cur.executemany(f"UPDATE {DOC} SET {assignments} WHERE id = %s", updates)
             last = rows[-1][0]
         if sqlite:
             cur.execute(f"UPDATE {VERSION} SET bulk = 0, version = random() WHERE id = 1")
@@ -91,7 +94,7 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             database_operations=[migrations.RunPython(forwards, backwards)],
             state_operations=[
-                migrations.AddField("searchdocument", "evidence", models.TextField(blank=True, default="")),
+                *(migrations.AddField("searchdocument", c, models.TextField(blank=True, default=" ")) for c in EVIDENCE),
                 migrations.AddField("searchdocument", "quality", models.FloatField(default=1.0)),
                 migrations.AddField("searchdocument", "popularity", models.FloatField(default=0.0)),
             ],
