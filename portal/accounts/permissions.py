@@ -346,3 +346,9 @@ def may_read_audit(user: Any) -> bool:
 def may_see_analytics(user: Any) -> bool:
     """Per-user analytics (search queries, usage): platform admins only."""
     return is_platform_admin(user)
+
+
+def may_explain_search(user: Any) -> bool:
+    """The score components behind a search ranking (`?explain=1`): platform admins only. They see
+    every document anyway, and the components say how the index describes each one."""
+    return is_platform_admin(user)

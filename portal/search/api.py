@@ -12,6 +12,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from portal.accounts import permissions
 from portal.core import pagination
 from portal.core.api import error_responses
 
@@ -22,6 +23,7 @@ from .query import normalize
 MAX_LIMIT = 100
 MAX_OFFSET = 1000
 FILTER_PARAMS = ("kind", "type", "owner", "lifecycle", "tag")
+EXPLAIN_VALUES = {"1": True, "true": True, "0": False, "false": False}
 
 
 def _fingerprint(request) -> str:
@@ -40,6 +42,31 @@ def _decode_cursor(raw: str, fingerprint: str) -> int:
         return offset
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationError({"cursor": "Malformed or stale cursor; start again without one."}) from exc
+
+
+def _explain_requested(raw: str | None) -> bool:
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in EXPLAIN_VALUES:
+        raise ValidationError(
+            {"explain": "Use explain=1 (or true) to see the score components, 0 (or false) not to."}
+        )
+    return EXPLAIN_VALUES[value]
+
+
+def _explain(hit) -> dict:
+    """score = (1 + sum of evidence + proximity + nameSignal) × (quality + popularity) × personal."""
+    c = hit.components
+    return {
+        "score": hit.score,
+        "evidence": {k.removeprefix("evidence_"): v for k, v in c.items() if k.startswith("evidence_")},
+        "proximity": c["proximity"],
+        "nameSignal": c["name_signal"],
+        "quality": c["quality"],
+        "popularity": c["popularity"],
+        "personal": c["personal"],
+    }
 
 
 def _encode_cursor(offset: int, fingerprint: str) -> str:
@@ -95,7 +122,10 @@ EXAMPLE = {
         "`-word` exclusions; small typos are corrected when nothing matches (`query.correctedQuery`). The "
         "filter parameters add to filters typed in `q`; repeat one or separate values with commas for OR. "
         "`totalItems` and facet counts are exact up to 1,000 matches; beyond, `totalIsLowerBound` is true and "
-        "they count the first 1,000. `snippet` is HTML: everything is escaped except `<mark>` around matched words."
+        "they count the first 1,000. `snippet` is HTML: everything is escaped except `<mark>` around matched words. "
+        "Results are ordered by a relevance score (field-weighted evidence, name signal, quality and personal "
+        "boosts; see docs/search.md); `explain=1` adds each item's score components and, in `ranking`, how "
+        "the page was ranked — for platform admins only, other callers get the plain response."
     ),
     parameters=[
         OpenApiParameter("q", str, description="The query, e.g. `fraud detec kind:model -deprecated`."),
@@ -114,6 +144,13 @@ EXAMPLE = {
             str,
             description=f"`pageInfo.nextCursor` of the previous page (up to {MAX_OFFSET} results deep).",
         ),
+        OpenApiParameter(
+            "explain",
+            str,
+            enum=list(EXPLAIN_VALUES),
+            description="`1`: add each item's `explain` (score and its components) and the response's `ranking` "
+            "(platform admins only; ignored for anyone else).",
+        ),
     ],
     responses={200: api_schema.SearchResultsSerializer, **error_responses()},
     examples=[OpenApiExample("Results", value=EXAMPLE, response_only=True)],
@@ -126,6 +163,9 @@ def search(request):
     offset = _decode_cursor(raw_cursor, fingerprint) if raw_cursor else 0
     filters = {p: request.query_params.getlist(p) for p in FILTER_PARAMS if request.query_params.getlist(p)}
     text = request.query_params.get("q", "")
+    explain = _explain_requested(request.query_params.get("explain")) and permissions.may_explain_search(
+        request.user
+    )
     results = selectors.search(request.user, text, filters=filters, limit=limit, offset=offset)
     if not offset:
         services.query_record(
@@ -137,42 +177,44 @@ def search(request):
         )
     q = results.query
     next_offset = offset + len(results.hits)
-    return Response(
-        {
-            "query": {
-                "text": q.text,
-                "terms": q.terms,
-                "phrases": q.phrases,
-                "excluded": q.excluded,
-                "filters": q.filters,
-                "excludedFilters": q.excluded_filters,
-                "correctedQuery": results.corrected,
-                "notes": results.notes,
-            },
-            "items": [
-                {
-                    "key": h.key,
-                    "kind": h.kind_label,
-                    "name": h.name,
-                    "title": h.title,
-                    "owner": h.owner,
-                    "lifecycle": h.lifecycle,
-                    "type": h.type,
-                    "tags": h.tags,
-                    "visibility": h.visibility,
-                    "url": h.url,
-                    "snippet": str(h.snippet),
-                }
-                for h in results.hits
-            ],
-            "facets": results.facets,
-            "totalItems": results.total or 0,
-            "totalIsLowerBound": results.total_capped,
-            "pageInfo": {
-                "nextCursor": _encode_cursor(next_offset, fingerprint)
-                if results.has_more and next_offset <= MAX_OFFSET
-                else None
-            },
-            "tookMs": results.elapsed_ms,
-        }
-    )
+    body = {
+        "query": {
+            "text": q.text,
+            "terms": q.terms,
+            "phrases": q.phrases,
+            "excluded": q.excluded,
+            "filters": q.filters,
+            "excludedFilters": q.excluded_filters,
+            "correctedQuery": results.corrected,
+            "notes": results.notes,
+        },
+        "items": [
+            {
+                "key": h.key,
+                "kind": h.kind_label,
+                "name": h.name,
+                "title": h.title,
+                "owner": h.owner,
+                "lifecycle": h.lifecycle,
+                "type": h.type,
+                "tags": h.tags,
+                "visibility": h.visibility,
+                "url": h.url,
+                "snippet": str(h.snippet),
+                **({"explain": _explain(h)} if explain else {}),
+            }
+            for h in results.hits
+        ],
+        "facets": results.facets,
+        "totalItems": results.total or 0,
+        "totalIsLowerBound": results.total_capped,
+        "pageInfo": {
+            "nextCursor": _encode_cursor(next_offset, fingerprint)
+            if results.has_more and next_offset <= MAX_OFFSET
+            else None
+        },
+        "tookMs": results.elapsed_ms,
+    }
+    if explain:
+        body["ranking"] = results.ranking
+    return Response(body)

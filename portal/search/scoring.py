@@ -77,16 +77,26 @@ def fold(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
-def _field_tokens(text: str, limit: int | None = None) -> list[str]:
-    seen = dict.fromkeys(fold(t) for t in tokens(text or "") if len(t) <= 40)
-    words = list(seen)
-    return words[:limit] if limit else words
+def _field_tokens(text: str) -> list[str]:
+    """A field's distinct words, in order (index writes run this for every field of every document:
+    ASCII text, the usual case, skips the accent folding)."""
+    if not text:
+        return []
+    words = tokens(text)
+    if not text.isascii():
+        words = [fold(w) for w in words]
+    return [w for w in dict.fromkeys(words) if len(w) <= 40]
 
 
 def evidence(doc: Document) -> dict[str, str]:
     """The document's `ev_<letter>` columns (see the module docstring)."""
-    fields = {"n": doc.name.lower(), "t": doc.title, "g": " ".join(doc.tags), "o": doc.owner, "d": doc.description}
-    columns = {f"ev_{letter}": _column(_field_tokens(text)) for letter, text in fields.items()}
+    columns = {
+        "ev_n": _column(_field_tokens(doc.name)),
+        "ev_t": _column(_field_tokens(doc.title)),
+        "ev_g": _column(_field_tokens(" ".join(doc.tags))),
+        "ev_o": _column(_field_tokens(doc.owner)),
+        "ev_d": _column(_field_tokens(doc.description)),
+    }
     body = _field_tokens(doc.body)
     # More body words than kept: "~" says a matching word missing everywhere may be in the cut part.
     columns["ev_b"] = _column(body[:BODY_WORDS]) + ("~ " if len(body) > BODY_WORDS else "")

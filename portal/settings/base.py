@@ -268,6 +268,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "scaffolder-reap-stale-runs": {"task": "portal.scaffolder.tasks.reap_stale_runs", "schedule": 60.0},
     # Docs also change without their descriptor changing; unchanged folders are skipped by hash.
     "techdocs-rebuild": {"task": "portal.techdocs.tasks.rebuild_all_docs", "schedule": 900.0},
+    # Search ranking: popularity from clicked results, decayed with time (portal/search/scoring.py).
+    "search-refresh-popularity": {"task": "portal.search.tasks.refresh_popularity", "schedule": 3600.0},
 }
 
 PLINTH_WORKER_STALE_SECONDS = ENV.worker_stale_seconds

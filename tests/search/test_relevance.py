@@ -50,7 +50,8 @@ def keys(results):
 
 @pytest.mark.parametrize(("text", "username", "expected"), TOP, ids=[t[0] for t in TOP])
 def test_top_results(users, text, username, expected):
-    """The best matches come first: exact name, then name prefix, title, tags, description, body."""
+    """The best matches come first: the combined evidence of name, title, tags, description and body,
+    with the exact name as a strong signal."""
     results = selectors.search(users[username], text)
     assert keys(results)[: len(expected)] == expected, keys(results)[:5]
 
@@ -122,3 +123,16 @@ def test_snippets_highlight_and_escape(users):
     assert "<script" not in snippet
     html = str(selectors.highlight('<b>fraud</b> & "x"', selectors._pattern(["fraud"])))
     assert html == "&lt;b&gt;<mark>fraud</mark>&lt;/b&gt; &amp; &quot;x&quot;"
+
+
+def test_typeahead_keeps_the_name_prefix_feel_with_the_best_described_first(users):
+    """Suggestions whose name starts with what was typed come first (what people type is the start of
+    a name); among them the best-described (production, titled, tagged, documented) leads, not the
+    alphabetically first or the shortest name."""
+    results, _ = selectors.typeahead(users["alice"], "fraud")
+    names = [h.name for h in results.hits]
+    starting = [n for n in names if n.startswith("fraud-")]
+    assert names[: len(starting)] == starting and len(starting) >= 6
+    assert results.hits[0].key == "model:default/fraud-detector"
+    partial, _ = selectors.typeahead(users["carol"], "recomm")
+    assert partial.hits[0].key in {"system:default/storefront-recommendations", "dataset:default/email-recommendations"}
