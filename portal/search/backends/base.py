@@ -1,5 +1,6 @@
-"""What both backends share: the SQL around the full-text match (permissions, filters, ranking
-tiers, facets) and bulk writes. Subclasses supply the match expression and its score."""
+"""What both backends share: the SQL of a search around the full-text match — permissions and
+filters, the candidate lists, the score (backends/score.py), the page, the facets — and bulk writes.
+Subclasses supply the full-text conditions."""
 
 # SQL is assembled from constant table/column names and backend-built fragments; every user value
 # is a query parameter (%s). Hence S608 (string-built SQL) is a false positive throughout this module.
@@ -14,6 +15,7 @@ from django.db import connection
 
 from .. import scoring
 from ..query import ParsedQuery, stem
+from .score import COMPONENTS, Dialect, ScoreSql, in_list
 
 DOC = "search_searchdocument"
 TAG = "search_searchdocumenttag"
@@ -48,9 +50,6 @@ SCAN = {"all": 1000, "names": 100}  # the first matches (typeahead: of names, ti
 LABELS_SCAN = {"all": 500, "names": 100}
 NAME_START_SCAN = {"all": 200, "names": 200}
 A_RANK = 300  # of a truncated `a` list (read up to FACET_SCAN + 1 rows for the facets), the rows scored
-# Score components, in the order `components` returns them (explain).
-COMPONENTS = (*(f"evidence_{scoring.FIELD_NAMES[f]}" for f in scoring.WEIGHTS), "proximity", "name_signal",
-              "quality", "popularity", "personal")
 
 
 @dataclass
@@ -103,25 +102,12 @@ class Outcome:
     counts: dict = field(default_factory=dict)  # rows per candidate list
 
 
-def _in(column: str, values: Sequence) -> tuple[str, list]:
-    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
-
-
-def like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 class Backend:
     vendor = ""
     fixed_join = "JOIN"  # a join whose left side must drive (SQLite spells it CROSS JOIN)
-    instr = "instr"  # position of a substring (PostgreSQL: strpos)
-    greatest = "max"  # the larger of its arguments (PostgreSQL: GREATEST)
     binary = ""  # makes an ORDER BY on names compare code points (PostgreSQL: COLLATE "C")
-
-    @staticmethod
-    def number(value: float) -> str:
-        """A constant of the score (PostgreSQL reads `3.0` as numeric, whose arithmetic is slow)."""
-        return repr(float(value))
+    name_index_hint = ""  # how the exact-name lookup names the name index (SQLite: INDEXED BY)
+    dialect = Dialect()  # how the score's SQL is spelled here
 
     # -- the parts subclasses provide --------------------------------------------------------
     def match_sql(self, spec: Spec) -> tuple[str, str, list, str, list]:
@@ -179,18 +165,18 @@ class Backend:
         clauses, params = [f"({spec.scope_sql})" if spec.scope_sql else "1=1"], list(spec.scope_params)
         for name, values in q.filters.items():
             if name == "tag":
-                sql, p = _in("t.tag", values)
+                sql, p = in_list("t.tag", values)
                 clauses.append(f"EXISTS (SELECT 1 FROM {TAG} t WHERE t.document_id = {DOC}.id AND {sql})")
             else:
-                sql, p = _in(f"{DOC}.{FACET_COLUMNS[name]}", values)
+                sql, p = in_list(f"{DOC}.{FACET_COLUMNS[name]}", values)
                 clauses.append(sql)
             params += p
         for name, values in q.excluded_filters.items():
             if name == "tag":
-                sql, p = _in("t.tag", values)
+                sql, p = in_list("t.tag", values)
                 clauses.append(f"NOT EXISTS (SELECT 1 FROM {TAG} t WHERE t.document_id = {DOC}.id AND {sql})")
             else:
-                sql, p = _in(f"{DOC}.{FACET_COLUMNS[name]}", values)
+                sql, p = in_list(f"{DOC}.{FACET_COLUMNS[name]}", values)
                 clauses.append(f"NOT {sql}")
             params += p
         if q.excluded:
@@ -198,129 +184,6 @@ class Backend:
             clauses.append(sql)
             params += p
         return " AND ".join(clauses), params
-
-    def name_forms(self, spec: Spec) -> tuple[str, str]:
-        """The query as a name: its words dashed ("fraud-detector") and spaced ("fraud detector")."""
-        words = spec.name_words()
-        return "-".join(words), " ".join(words)
-
-    def _field_sql(self, spec: Spec, t: str, letter: str) -> tuple[str, list]:
-        """The evidence of one field: the sum over query words of the field's weight where the word
-        occurs as a whole word (or its plural), PARTIAL of it where it only starts a longer one."""
-        weight, partial = scoring.WEIGHTS[letter], round(scoring.WEIGHTS[letter] * scoring.PARTIAL, 4)
-        col, zero = f"{t}.ev_{letter}", self.number(0)
-        parts, params = [], []
-        for group in spec.scored_words():
-            checks = []
-            for word in group:
-                found = (
-                    f"CASE WHEN {self.instr}({col}, %s) > 0 OR {self.instr}({col}, %s) > 0 "
-                    f"THEN {self.number(weight)} ELSE {self.number(partial)} END"
-                )
-                params += [f" {word}", f" {word} ", f" {word}s "]  # present, whole word, plural
-                if letter == "b":
-                    # Beyond the body words kept ("~"), a matching word found in no field is in the body.
-                    others = [f for f in scoring.WEIGHTS if f != "b"]
-                    elsewhere = " AND ".join(f"{self.instr}({t}.ev_{f}, %s) = 0" for f in others)
-                    checks.append(
-                        f"CASE WHEN {self.instr}({col}, %s) > 0 THEN ({found}) "
-                        f"WHEN {self.instr}({col}, '~') > 0 AND {elsewhere} THEN {self.number(weight)} ELSE {zero} END"
-                    )
-                    params += [f" {word}"] * len(others)
-                else:
-                    checks.append(f"CASE WHEN {self.instr}({col}, %s) = 0 THEN {zero} ELSE ({found}) END")
-            parts.append(checks[0] if len(checks) == 1 else f"{self.greatest}({', '.join(checks)})")
-        return ("(" + " + ".join(parts) + ")" if parts else zero), params
-
-    def _proximity_sql(self, spec: Spec, t: str) -> tuple[str, list]:
-        """ADJACENT per word after the first when all the words occur side by side, in order, in one
-        field (the last one as a prefix, like every word)."""
-        words = spec.name_words()
-        if len(words) < 2:
-            return self.number(0), []
-        fields = self._fields(spec)
-        checks = " OR ".join(f"{self.instr}({t}.ev_{letter}, %s) > 0" for letter in fields)
-        params = [" " + " ".join(words)] * len(fields)
-        bonus = self.number(scoring.ADJACENT * (len(words) - 1))
-        return f"(CASE WHEN {checks} THEN {bonus} ELSE {self.number(0)} END)", params
-
-    def _name_sql(self, spec: Spec, t: str) -> tuple[str, list]:
-        words = spec.name_words()
-        if not words:
-            return "0", []
-        dashed, spaced = self.name_forms(spec)
-        like = like_prefix(dashed)
-        return (
-            f"(CASE WHEN {t}.name = %s OR {t}.name = %s OR LOWER({t}.title) = %s THEN {self.number(scoring.NAME_EXACT)} "
-            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {self.number(scoring.NAME_WORDS)} "
-            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN {self.number(scoring.NAME_PREFIX)} ELSE {self.number(0)} END)",
-            [dashed, spaced, spaced, like[:-1] + "-%", like],
-        )
-
-    def _personal_sql(self, spec: Spec, t: str) -> tuple[str, list]:
-        mine, mparams = _in(f"{t}.owner_team_id", spec.my_team_ids) if spec.my_team_ids else ("1=0", [])
-        star, sparams = _in(f"{t}.key", spec.boosted_keys) if spec.boosted_keys else ("1=0", [])
-        both, one, other = (
-            self.number(round(1 + scoring.MINE + scoring.STARRED, 4)),
-            self.number(1 + scoring.MINE),
-            self.number(1 + scoring.STARRED),
-        )
-        return (
-            f"(CASE WHEN ({mine}) AND ({star}) THEN {both} WHEN {mine} THEN {one} WHEN {star} THEN {other} "
-            f"ELSE {self.number(1)} END)",
-            mparams + sparams + mparams + sparams,
-        )
-
-    def _fields(self, spec: Spec) -> tuple[str, ...]:
-        return scoring.NAME_FIELDS if spec.fields == "names" else tuple(scoring.WEIGHTS)
-
-    def components(self, spec: Spec, t: str) -> tuple[list[str], list]:
-        """The score's parts over table alias `t`, in COMPONENTS order (fields the search does not
-        score are 0), followed by the score itself."""
-        exprs, params = [], []
-        for letter in scoring.WEIGHTS:
-            sql, p = self._field_sql(spec, t, letter) if letter in self._fields(spec) else ("0", [])
-            exprs.append(sql)
-            params += p
-        proximity, xp = self._proximity_sql(spec, t)
-        name, p = self._name_sql(spec, t)
-        personal, pp = self._personal_sql(spec, t)
-        exprs += [proximity, name, f"{t}.quality", f"{t}.popularity", personal]
-        score, sp = self.score_sql(spec, t)
-        return [*exprs, score], params + xp + p + pp + sp
-
-    def score_sql(self, spec: Spec, t: str) -> tuple[str, list]:
-        """(BASE + evidence + proximity + name signal) × (quality + popularity) × personal, over
-        alias `t`."""
-        parts, params = [self.number(scoring.BASE)], []
-        for letter in self._fields(spec):
-            sql, p = self._field_sql(spec, t, letter)
-            parts.append(sql)
-            params += p
-        proximity, p = self._proximity_sql(spec, t)
-        parts.append(proximity)
-        params += p
-        name, p = self._name_sql(spec, t)
-        personal, pp = self._personal_sql(spec, t)
-        return (
-            f"(({' + '.join([*parts, name])}) * ({t}.quality + {t}.popularity) * {personal})",
-            params + p + pp,
-        )
-
-    def tier_sql(self, spec: Spec, t: str) -> tuple[str, list]:
-        """Typeahead's first sort key: 0 the name (or title) is the query; 1 the name starts with its
-        whole words; 2 with its letters; 3 anything else."""
-        words = spec.name_words()
-        if not words:
-            return "3", []
-        dashed, spaced = self.name_forms(spec)
-        like = like_prefix(dashed)
-        return (
-            f"(CASE WHEN {t}.name = %s OR {t}.name = %s OR LOWER({t}.title) = %s THEN 0 "
-            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN 1 "
-            f"WHEN {t}.name LIKE %s ESCAPE '\\' THEN 2 ELSE 3 END)",
-            [dashed, spaced, spaced, like[:-1] + "-%", like],
-        )
 
     def run(self, spec: Spec, with_facets: bool) -> Outcome:
         """The page of hits with their score components and, with `with_facets`, the facet counts
@@ -335,14 +198,31 @@ class Backend:
         `a` holds every match all of them do. Facet counts come from `a`."""
         if not spec.query.has_text:
             return self._run_filters(spec, with_facets)
+        score = ScoreSql(self.dialect, spec)
+        ctes, params, limits = self._candidates(spec, score, with_facets)
+        sql, p = self._page(spec, score, ctes, f"u {self.fixed_join} {DOC} AS d ON d.id = u.id", "d")
+        params += p
+        counts = " UNION ALL ".join(f"SELECT '{n}' AS n, COUNT(*) AS c FROM {n}" for n in [*limits, "u"])
+        sql += f" UNION ALL SELECT 'count', n, c{self._pad()} FROM ({counts}) AS k"
+        if with_facets:
+            sql += self._facet_union()
+        outcome = self._collect(sql, params, with_facets)
+        self._prove(spec, outcome, limits)
+        return outcome
+
+    def _candidates(self, spec: Spec, score: ScoreSql, with_facets: bool) -> tuple[list[str], list, dict]:
+        """The candidate lists as CTEs (ids; `a` also the facet columns) and `u`, their union; their
+        parameters; and the limit of each bounded list."""
         where, wparams = self._where(spec)
         scan = max(SCAN[spec.fields], FACET_SCAN + 1) if with_facets else SCAN[spec.fields]
         facet_cols = "".join(f", {DOC}.{c}" for c in FACET_COLUMNS.values()) if with_facets else ""
         ctes, params = [], []
         limits = {"a": scan, "b": LABELS_SCAN[spec.fields], "c": NAME_START_SCAN[spec.fields]}
-        lists = {"a": "all", "b": "labels", "c": "name_start"} if spec.scored_words() else {"a": "all"}
-        for name, kind in lists.items():
-            frm, cond, p = self.candidates_sql(spec, kind)
+        kinds = {"a": "all", "b": "labels", "c": "name_start"}
+        if not score.words:  # nothing for the labels or the name to match: the first matches only
+            limits = {"a": scan}
+        for name in limits:
+            frm, cond, p = self.candidates_sql(spec, kinds[name])
             extra = facet_cols if name == "a" else ""
             ctes.append(
                 f"{name} AS MATERIALIZED (SELECT {DOC}.id{extra} FROM {frm} WHERE {cond} AND {where} "
@@ -354,10 +234,10 @@ class Backend:
             f"x AS MATERIALIZED (SELECT {DOC}.id FROM {DOC}{self.name_index_hint} "
             f"WHERE {DOC}.name IN (%s, %s) AND {match} AND {where})"
         )
-        params += [*self.name_forms(spec), *mparams, *wparams]
-        sources = [*lists, "x"]
+        params += [*score.name_forms(), *mparams, *wparams]
+        sources = [*limits, "x"]
         if spec.boosted_keys:
-            star, sparams = _in(f"{DOC}.key", spec.boosted_keys)
+            star, sparams = in_list(f"{DOC}.key", spec.boosted_keys)
             ctes.append(f"s AS MATERIALIZED (SELECT {DOC}.id FROM {DOC} WHERE {star} AND {match} AND {where})")
             params += sparams + mparams + wparams
             sources.append("s")
@@ -368,44 +248,31 @@ class Backend:
         # The candidates' ids, once each; scoring reads their rows again (cheaper than carrying the
         # evidence columns through the lists and deduplicating whole rows).
         ctes.append("u AS (" + " UNION ".join(f"SELECT id FROM {a_rows if n == 'a' else n}" for n in sources) + ")")
-        sql, p = self._page(spec, ctes, f"u {self.fixed_join} {DOC} AS d ON d.id = u.id", "d")
-        params += p
-        counts = " UNION ALL ".join(f"SELECT '{n}' AS n, COUNT(*) AS c FROM {n}" for n in [*lists, "u"])
-        sql += f" UNION ALL SELECT 'count', n, c{self._pad()} FROM ({counts}) AS k"
-        if with_facets:
-            sql += self._facet_union()
-        outcome = self._collect(spec, sql, params, with_facets)
-        self._prove(spec, outcome, limits)
-        return outcome
+        return ctes, params, limits
 
-    name_index_hint = ""  # how the exact-name lookup names the name index (SQLite: INDEXED BY)
-
-    def _page(self, spec: Spec, ctes: list[str], source: str, u: str) -> tuple[str, list]:
-        """The ranked page over the candidates (`source`, whose rank columns are `u`'s), joined back
-        to DOC for the display columns and the score components. Typeahead sorts by the name tier
-        first (see `tier_sql`)."""
-        score, params = self.score_sql(spec, u)
-        order = "r_score DESC"
-        if spec.fields == "names" and spec.name_words():
-            tier, tparams = self.tier_sql(spec, u)
-            order, params = f"{tier}, r_score DESC", params + tparams
+    def _page(self, spec: Spec, score: ScoreSql, ctes: list[str], source: str, u: str) -> tuple[str, list]:
+        """The ranked page over the candidates (`source`, whose ranking columns are `u`'s), joined
+        back to DOC for the display columns and the score components. Typeahead sorts by the name
+        tier first."""
+        total, params = score.score(u)
+        tier, tparams = score.tier(u) if spec.fields == "names" else ("0", [])
         ctes = [*ctes, (
-            f"r AS (SELECT {u}.id, {score} AS r_score FROM {source} ORDER BY {order}, {u}.name{self.binary}, "
-            f"{u}.key{self.binary} LIMIT %s OFFSET %s)"
+            f"r AS (SELECT {u}.id, {total} AS r_score, {tier} AS r_tier FROM {source} "
+            f"ORDER BY r_tier, r_score DESC, {u}.name{self.binary}, {u}.key{self.binary} LIMIT %s OFFSET %s)"
         )]
-        params += [spec.limit, spec.offset]
+        params += tparams + [spec.limit, spec.offset]
         wide = ", ".join(f"{DOC}.{c}" for c in RESULT_COLUMNS)
-        comps, cparams = self.components(spec, DOC)
+        comps, cparams = score.components(DOC)
         sql = (
-            "WITH " + ", ".join(ctes) + f" SELECT 'hit', NULL, NULL, {wide}, {', '.join(comps)} "
-            f"FROM r {self.fixed_join} {DOC} ON {DOC}.id = r.id"
+            "WITH " + ", ".join(ctes) + f" SELECT 'hit', NULL, NULL, {wide}, {', '.join(comps)}, "
+            f"r.r_score, r.r_tier FROM r {self.fixed_join} {DOC} ON {DOC}.id = r.id"
         )
         return sql, params + cparams
 
     @staticmethod
     def _pad() -> str:
         """NULLs that make a 3-column row (kind, name, count) as wide as a hit row."""
-        return ", NULL" * (len(RESULT_COLUMNS) + len(COMPONENTS) + 1)
+        return ", NULL" * (len(RESULT_COLUMNS) + len(COMPONENTS) + 2)
 
     def _facet_union(self) -> str:
         pad = self._pad()
@@ -418,8 +285,8 @@ class Backend:
             "ON t.document_id = a.id GROUP BY t.tag"
         )
 
-    def _collect(self, spec: Spec, sql: str, params: list, with_facets: bool) -> Outcome:
-        names = [*RESULT_COLUMNS, *COMPONENTS, "score"]
+    def _collect(self, sql: str, params: list, with_facets: bool) -> Outcome:
+        names = [*RESULT_COLUMNS, *COMPONENTS, "score", "tier"]
         rows, facet_counts, counts = [], [], {}
         with connection.cursor() as cur:
             cur.execute(sql, params)
@@ -430,7 +297,8 @@ class Backend:
                     counts[row[1]] = row[2]
                 else:
                     facet_counts.append(row[:3])
-        rows.sort(key=self._sort_key(spec))
+        # The statement's UNION ALL does not keep the page's order: sort again by its keys.
+        rows.sort(key=lambda row: (row["tier"], -row["score"], row["name"], row["key"]))
         outcome = Outcome(rows, self.group_facets(facet_counts) if with_facets else None)
         outcome.candidates = counts.get("u", counts.get("a", 0))
         outcome.counts = counts
@@ -463,22 +331,6 @@ class Backend:
             outcome.proven += 1
         outcome.exact = outcome.proven == len(outcome.rows)
 
-    def _sort_key(self, spec: Spec):
-        """The statement's order, again (its UNION ALL does not keep the page's order)."""
-        if spec.fields != "names":
-            return lambda row: (-row["score"], row["name"], row["key"])
-        dashed, spaced = self.name_forms(spec)
-
-        def tier(row: dict) -> int:
-            name, title = row["name"], (row["title"] or "").lower()
-            if name in (dashed, spaced) or title == spaced:
-                return 0
-            if name.startswith(dashed + "-"):
-                return 1
-            return 2 if name.startswith(dashed) else 3
-
-        return lambda row: (tier(row), -row["score"], row["name"], row["key"])
-
     def _run_filters(self, spec: Spec, with_facets: bool) -> Outcome:
         """A query of filters only: every document that passes them, ranked by quality and personal
         boosts (there is no text to score); facet counts from the first FACET_SCAN + 1."""
@@ -490,11 +342,11 @@ class Backend:
         if with_facets:
             ctes.append(f"a AS MATERIALIZED (SELECT {facet_cols} FROM {DOC} WHERE {where} LIMIT {FACET_SCAN + 1})")
             params += wparams
-        sql, p = self._page(spec, ctes, "u", "u")
+        sql, p = self._page(spec, ScoreSql(self.dialect, spec), ctes, "u", "u")
         params += p
         if with_facets:
             sql += self._facet_union()
-        outcome = self._collect(spec, sql, params, with_facets)
+        outcome = self._collect(sql, params, with_facets)
         outcome.exact, outcome.proven = True, len(outcome.rows)
         return outcome
 

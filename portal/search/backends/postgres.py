@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from django.db import connection
 
 from ..query import stem
-from .base import DOC, Backend, Spec, like_prefix
+from .base import DOC, Backend, Spec
+from .score import Dialect, like_prefix
 
 # Weights for D, C, B, A: A = name, B = title, C = tags and owner, D = description and body.
 RANK_WEIGHTS = "'{0.1, 0.3, 0.6, 1.0}'"
@@ -27,13 +28,8 @@ def _term(term: str, prefix: bool) -> str:
 
 class PostgresBackend(Backend):
     vendor = "postgresql"
-    instr = "strpos"
-    greatest = "GREATEST"
     binary = ' COLLATE "C"'  # names sort by code point, as on SQLite, whatever the database's collation
-
-    @staticmethod
-    def number(value: float) -> str:
-        return f"{float(value)!r}::float8"
+    dialect = Dialect(instr="strpos", greatest="GREATEST", float_cast="::float8")
 
     def _group(self, spec: Spec, term: str, weights: str = "") -> str:
         alts = [_term(stem(term), True)] + [_term(a, False) for a in spec.alternatives.get(term, [])]
@@ -66,7 +62,7 @@ class PostgresBackend(Backend):
             any_word = " | ".join([self._group(spec, t) for t in q.terms] + [w for p in q.phrases for w in p])
             return DOC, f"{DOC}.labels @@ to_tsquery('simple', %s) AND {match}", [any_word, *params]
         if kind == "name_start":
-            dashed, _ = self.name_forms(spec)
+            dashed = "-".join(spec.name_words())
             return DOC, f"{DOC}.name LIKE %s ESCAPE '\\' AND {match}", [like_prefix(dashed), *params]
         return DOC, match, params
 
