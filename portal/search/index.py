@@ -165,10 +165,11 @@ class Staged:
     def __init__(self, source: str):
         self.source = source
         self.backend = get_backend()
-        # The tag index by document stays: each batch's delete of its keys' old rows uses it. The
+        # The tag index by document stays: each batch's delete of its keys' old rows uses it; so does
+        # the index of popular documents (a handful of rows, read before each batch's delete). The
         # index-version triggers go too: each batch changes the version itself (see the backends' bulk
         # writes), and evaluating their condition for every row cost ~2 s at 250k.
-        self.deferred = DeferredIndexes([DOC, TAG], keep=("searchtag_doc",), triggers=True)
+        self.deferred = DeferredIndexes([DOC, TAG], keep=("searchtag_doc", "searchdoc_popular"), triggers=True)
         self.lazy = False  # merging the full-text segments lazily (a bulk load)
         self.base: int | None = None  # a bulk load's first id
         self.used = [0] * len(LIFECYCLE_ORDER)  # ids drawn per lifecycle lane

@@ -53,6 +53,8 @@ class SearchDocument(models.Model):
             models.Index(fields=["owner"], name="searchdoc_owner"),
             models.Index(fields=["visibility", "owner_team_id"], name="searchdoc_visibility"),
             models.Index(fields=["source"], name="searchdoc_source"),
+            # The few popular documents (index.refresh_popularity reads them without a table scan).
+            models.Index(fields=["key"], condition=models.Q(popularity__gt=0), name="searchdoc_popular"),
         ]
 
     def __str__(self) -> str:

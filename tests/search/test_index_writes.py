@@ -30,14 +30,20 @@ def _keys(user, text):
 
 
 def _assert_fts_in_step():
-    """SQLite: one full-text row per document, same ids, and FTS5's own consistency check passes."""
+    """SQLite: one full-text row per document, same ids, one labels row per document with a title or
+    tags, and FTS5's own consistency checks pass."""
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cur:
         cur.execute("SELECT rowid FROM search_fts ORDER BY rowid")
         fts_ids = [row[0] for row in cur.fetchall()]
         cur.execute("INSERT INTO search_fts (search_fts) VALUES ('integrity-check')")
+        cur.execute("SELECT rowid FROM search_labels ORDER BY rowid")
+        label_ids = [row[0] for row in cur.fetchall()]
+        cur.execute("INSERT INTO search_labels (search_labels) VALUES ('integrity-check')")
     assert fts_ids == sorted(SearchDocument.objects.values_list("id", flat=True))
+    labelled = SearchDocument.objects.exclude(title="", tags="")
+    assert label_ids == sorted(labelled.values_list("id", flat=True))
 
 
 def _deletes(queries) -> list[str]:
@@ -55,7 +61,8 @@ def test_removing_many_keys_is_one_statement_per_table(users):
     assert len(gone) > 10 and SearchDocumentTag.objects.filter(document_id__in=gone_ids).exists()
     with CaptureQueriesContext(connection) as ctx:
         index.update("catalog", removed=MISSING[:600] + gone + MISSING[600:])
-    assert len(_deletes(ctx.captured_queries)) == (3 if connection.vendor == "sqlite" else 2)
+    # SQLite: the full-text and labels tables, tags, documents; PostgreSQL: tags, documents.
+    assert len(_deletes(ctx.captured_queries)) == (4 if connection.vendor == "sqlite" else 2)
     assert list(SearchDocument.objects.values_list("key", flat=True)) == [keep]
     assert not SearchDocumentTag.objects.filter(document_id__in=gone_ids).exists()
     assert _keys(alice, "fraud detector") == []
@@ -163,6 +170,7 @@ def test_remade_tables_keep_their_indexes_and_version_triggers(on_sqlite):
         "searchdoc_owner",
         "searchdoc_source",
         "searchdoc_visibility",
+        "searchdoc_popular",  # 0007: the documents with a popularity share (partial)
     }
     assert set(_master(TABLES[1], "index")) == {"searchtag_doc", "searchtag_tag_doc"}  # 0005's drop holds
     for table in TABLES:

@@ -58,8 +58,13 @@ class PostgresBackend(Backend):
         """The lists in the heap's order, which a rebuild leaves in the static quality order."""
         match, params = self.matches_sql(spec)
         if kind == "labels":  # the `labels` column (title and tags) has a GIN index of its own
+            # Each word as a prefix, as the evidence reads it: a document outside this list has no title
+            # or tags evidence.
+            # `simple` keeps accents: the words as typed too.
             q = spec.query
-            any_word = " | ".join([self._group(spec, t) for t in q.terms] + [w for p in q.phrases for w in p])
+            typed = [stem(t) for t in q.terms] + [a for alts in spec.alternatives.values() for a in alts]
+            words = dict.fromkeys([w for group in spec.scored_words() for w in group] + typed + [w for p in q.phrases for w in p])
+            any_word = " | ".join(_term(w, True) for w in words)
             return DOC, f"{DOC}.labels @@ to_tsquery('simple', %s) AND {match}", [any_word, *params]
         if kind == "name_start":
             dashed = "-".join(spec.name_words())

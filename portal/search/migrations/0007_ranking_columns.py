@@ -7,10 +7,12 @@ editor would remake the table for a NOT NULL column, which drops 0004's index-ve
 documents are filled from their own columns (`has_docs` is not stored: it counts from the next
 `search reindex`).
 
-PostgreSQL also gets what the candidate lists of a search read through an index (see
-`backends.base.Backend.run`): `labels`, a generated tsvector of title and tags with a GIN index of its
-own (the weights of `tsv` cannot be read from its GIN index: every row of a word would be rechecked),
-and a pattern index on the name for `name LIKE 'fraud-detec%'` under any collation."""
+The candidate list of label matches (see `backends.base.Backend.run`) gets an index of its own: on
+SQLite the FTS5 table `search_labels` (title and tags of the documents that have any; a column filter
+on `search_fts` reads every position of a word's whole doclist), on PostgreSQL `labels`, a generated
+tsvector of title and tags with a GIN index (the weights of `tsv` are not in its GIN index: every row
+of a word would be rechecked), plus a pattern index on the name for `name LIKE 'fraud-detec%'` under
+any collation."""
 
 # Constant table and column names only, no user values: S608 (string-built SQL) does not apply.
 # ruff: noqa: S608
@@ -22,6 +24,15 @@ EVIDENCE = ("ev_n", "ev_t", "ev_g", "ev_o", "ev_d", "ev_b")
 COLUMNS = (*((c, "text NOT NULL DEFAULT ' '") for c in EVIDENCE), ("quality", "{real} NOT NULL DEFAULT 1.0"),
            ("popularity", "{real} NOT NULL DEFAULT 0.0"))
 CHUNK = 2000
+SQLITE = (
+    [
+        "CREATE VIRTUAL TABLE search_labels USING fts5(title, tags, "
+        "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4 5 6 7 8 9 10')",
+        f"INSERT INTO search_labels (rowid, title, tags) SELECT id, title, tags FROM {DOC} "
+        "WHERE title <> '' OR tags <> ''",
+    ],
+    ["DROP TABLE IF EXISTS search_labels"],
+)
 POSTGRES = (
     [
         f"ALTER TABLE {DOC} ADD COLUMN labels tsvector GENERATED ALWAYS AS ("
@@ -73,16 +84,14 @@ def forwards(apps, schema_editor):
     real = "real" if schema_editor.connection.vendor == "sqlite" else "double precision"
     for column, definition in COLUMNS:
         schema_editor.execute(f"ALTER TABLE {DOC} ADD COLUMN {column} {definition.format(real=real)}")
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in POSTGRES[0]:
-            schema_editor.execute(sql)
+    for sql in {"sqlite": SQLITE, "postgresql": POSTGRES}.get(schema_editor.connection.vendor, ([], []))[0]:
+        schema_editor.execute(sql)
     _fill(schema_editor)
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in POSTGRES[1]:
-            schema_editor.execute(sql)
+    for sql in {"sqlite": SQLITE, "postgresql": POSTGRES}.get(schema_editor.connection.vendor, ([], []))[1]:
+        schema_editor.execute(sql)
     for column, _ in reversed(COLUMNS):
         schema_editor.execute(f"ALTER TABLE {DOC} DROP COLUMN {column}")
 
@@ -98,5 +107,9 @@ class Migration(migrations.Migration):
                 migrations.AddField("searchdocument", "quality", models.FloatField(default=1.0)),
                 migrations.AddField("searchdocument", "popularity", models.FloatField(default=0.0)),
             ],
-        )
+        ),
+        migrations.AddIndex(
+            "searchdocument",
+            models.Index(fields=["key"], condition=models.Q(popularity__gt=0), name="searchdoc_popular"),
+        ),
     ]
