@@ -19,6 +19,27 @@ class ParsedQuerySerializer(serializers.Serializer):
     notes = serializers.ListField(child=serializers.CharField())
 
 
+class ScoreExplainSerializer(serializers.Serializer):
+    """score = (1 + sum of evidence + proximity + nameSignal) × (quality + popularity) × personal."""
+
+    score = serializers.FloatField()
+    evidence = serializers.DictField(
+        child=serializers.FloatField(), help_text="Per field: name, title, tags, owner, description, body."
+    )
+    proximity = serializers.FloatField()
+    nameSignal = serializers.FloatField()
+    quality = serializers.FloatField()
+    popularity = serializers.FloatField()
+    personal = serializers.FloatField()
+
+
+class RankingSerializer(serializers.Serializer):
+    exact = serializers.BooleanField(help_text="Every document that could rank on this page was scored.")
+    provenHits = serializers.IntegerField(help_text="How many of the first items provably hold their place.")
+    candidates = serializers.IntegerField(help_text="Documents scored.")
+    bound = serializers.FloatField(allow_null=True, help_text="The most a document not scored can score.")
+
+
 class SearchHitSerializer(serializers.Serializer):
     key = serializers.CharField()
     kind = serializers.CharField()
@@ -31,6 +52,7 @@ class SearchHitSerializer(serializers.Serializer):
     visibility = serializers.CharField()
     url = serializers.CharField()
     snippet = serializers.CharField(allow_blank=True, help_text="HTML: escaped, with `<mark>` around matches.")
+    explain = ScoreExplainSerializer(required=False, help_text="With `explain=1`, for platform admins only.")
 
 
 class SearchResultsSerializer(serializers.Serializer):
@@ -41,3 +63,4 @@ class SearchResultsSerializer(serializers.Serializer):
     totalIsLowerBound = serializers.BooleanField()
     pageInfo = PageInfoSerializer()
     tookMs = serializers.FloatField()
+    ranking = RankingSerializer(required=False, help_text="With `explain=1`, for platform admins only.")
