@@ -109,6 +109,7 @@ def rebuild(source_names: list[str] | None = None) -> dict:
                 backend.delete(f"{DOC}.source = %s", [source.name])
             counts[source.name] = _write(backend, source.name, sorted(source.documents(), key=static_rank))
         refresh_popularity()
+        backend.analyze()
     return {"documents": counts, "seconds": round(time.perf_counter() - started, 2)}
 
 

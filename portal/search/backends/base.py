@@ -393,6 +393,9 @@ class Backend:
     def finish_ids(self) -> None:
         """After inserting explicit ids (PostgreSQL moves its sequence on)."""
 
+    def analyze(self) -> None:
+        """After a rebuild: refresh the planner's statistics where it needs them."""
+
     def delete(self, where: str, params: list) -> None:
         self.before_delete(where, params)
         with connection.cursor() as cur:
