@@ -169,11 +169,25 @@ def location_plan(*, target: str, file_roots: list[str] | None, location: Locati
     """Read a location and compare it with the catalog. Writes nothing. Descriptors that `claims`
     (by default: anything) do not allow are refused into the plan's errors."""
     reader = reader or _reader(target, file_roots, location)
-    planner = _Planner(reader, location, claims or permissions.OwnerClaims(org_wide=True))
     reader.read()
+    return _compare(reader, location, claims or permissions.OwnerClaims(org_wide=True))
+
+
+def _compare(reader: Reader, location: Location | None, claims: permissions.OwnerClaims) -> Plan:
+    """The plan of what `reader` has read against the catalog as it is now."""
+    planner = _Planner(reader, location, claims)
     planner.take(list(reader.result.candidates.values()))
     planner.finish()
     return planner.plan
+
+
+def _take_turn(location: Location | None) -> None:
+    """Two refreshes of one location at once (a beat tick and a redelivered message, or a user's
+    Refresh) take turns: the second compares with what the first stored, instead of both writing
+    the same change against the old state. Called first in the storing transaction (on SQLite the
+    IMMEDIATE transaction already serialises writers)."""
+    if location is not None:
+        list(Location.objects.select_for_update().filter(pk=location.pk).values_list("pk", flat=True))
 
 
 def _reader(target: str, file_roots: list[str] | None, location: Location | None) -> Reader:
@@ -561,12 +575,16 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
                 return _stream(reader, location, actor, claims)
             finally:
                 reader.stop_processes()
-        plan = location_plan(target=target, file_roots=file_roots, location=location, reader=reader, claims=claims)
-        if store and location is None and plan.refused:
-            raise OwnershipRefused(plan)
-        if store:
-            with bulk_write_cache(len(plan.added) + len(plan.changed)):
-                plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+        if not store:
+            return location_plan(target=target, file_roots=file_roots, location=location, reader=reader,
+                                 claims=claims)
+        reader.read()  # outside the transaction: reading files or URLs may be slow
+        with bulk_write_cache(len(reader.result.candidates)), transaction.atomic():
+            _take_turn(location)
+            plan = _compare(reader, location, claims)
+            if location is None and plan.refused:
+                raise OwnershipRefused(plan)
+            plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
     return plan
 
 
@@ -584,10 +602,11 @@ def _stream(reader: Reader, location: Location | None, actor, claims: permission
     """Read and store at once: a location read by several processes is written batch by batch while
     they go on reading, in one transaction (a quarter-million entities: the writes overlap the reads
     instead of following them). Forked before the transaction opens (see `Reader.start_processes`)."""
-    planner = _Planner(reader, location, claims)
-    plan = planner.plan
     # The size is known only once read; streaming means many files: the large-write cache.
     with bulk_write_cache(STREAM_BATCH, threshold=0), transaction.atomic():
+        _take_turn(location)
+        planner = _Planner(reader, location, claims)
+        plan = planner.plan
         apply = _Apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
         if Entity.objects.count() < BULK_LOAD_BELOW:
             apply.bulk_load = DeferredIndexes(BULK_LOAD_TABLES, keep=BULK_LOAD_KEEP)

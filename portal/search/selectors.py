@@ -62,7 +62,8 @@ class Results:
     elapsed_ms: float = 0.0
     offset: int = 0
     limit: int = 20
-    ranking: dict = field(default_factory=dict)  # how the page was ranked (explain): exact, proven, …
+    # How the page was ranked (explain). Nothing searched (empty query, no scope) is trivially exact.
+    ranking: dict = field(default_factory=lambda: {"exact": True, "provenHits": 0, "candidates": 0, "bound": None})
 
     @property
     def has_more(self) -> bool:

@@ -4,8 +4,9 @@ results).
 
 Added with a plain `ALTER TABLE … ADD COLUMN … NOT NULL DEFAULT`, by vendor: Django's SQLite schema
 editor would remake the table for a NOT NULL column, which drops 0004's index-version triggers. Existing
-documents are filled from their own columns (`has_docs` is not stored: it counts from the next
-`search reindex`).
+documents are filled from their own columns and, for "has docs", from their catalog entity's descriptor
+(the same rule as indexing, `catalog.search.has_docs`), so a trip back and forward gives every document
+the score it had. Popularity starts at 0 and returns with the next hourly `refresh_popularity`.
 
 The candidate list of label matches (see `backends.base.Backend.run`) gets an index of its own: on
 SQLite the FTS5 table `search_labels` (title and tags of the documents that have any; a column filter
@@ -59,18 +60,19 @@ def _fill(schema_editor) -> None:
         last = 0
         while True:
             cur.execute(
-                f"SELECT id, name, title, description, body, owner, lifecycle, tags FROM {DOC} "
+                f"SELECT id, key, name, title, description, body, owner, lifecycle, tags FROM {DOC} "
                 "WHERE id > %s ORDER BY id LIMIT %s",
                 [last, CHUNK],
             )
             rows = cur.fetchall()
             if not rows:
                 break
+            documented = _documented(cur, [r[1] for r in rows])
             updates = []
-            for pk, name, title, description, body, owner, lifecycle, tags in rows:
-                doc = Document(key="", kind="", kind_label="", name=name, url="", title=title,
+            for pk, key, name, title, description, body, owner, lifecycle, tags in rows:
+                doc = Document(key=key, kind="", kind_label="", name=name, url="", title=title,
                                description=description, body=body, owner=owner, lifecycle=lifecycle,
-                               tags=tags.split())
+                               tags=tags.split(), has_docs=key in documented)
                 columns = scoring.evidence(doc)
                 updates.append((*(columns[c] for c in EVIDENCE), scoring.quality(doc), pk))
             assignments = ", ".join(f"{c} = %s" for c in (*EVIDENCE, "quality"))
@@ -78,6 +80,25 @@ def _fill(schema_editor) -> None:
             last = rows[-1][0]
         if sqlite:
             cur.execute(f"UPDATE {VERSION} SET bulk = 0, version = random() WHERE id = 1")
+
+
+def _documented(cur, keys: list[str]) -> set[str]:
+    """Which of these document keys are catalog entities with docs (a techdocs folder or a model card)."""
+    import json
+
+    from catalog.search import has_docs
+
+    if not keys:
+        return set()
+    cur.execute(f"SELECT ref, data FROM catalog_entity WHERE ref IN ({', '.join(['%s'] * len(keys))})", keys)
+    found = set()
+    for ref, data in cur.fetchall():
+        data = json.loads(data) if isinstance(data, str | bytes) else (data or {})
+        spec, meta = data.get("spec") or {}, data.get("metadata") or {}
+        annotations = meta.get("annotations") if isinstance(meta, dict) else None
+        if has_docs(annotations if isinstance(annotations, dict) else {}, spec if isinstance(spec, dict) else {}):
+            found.add(ref)
+    return found
 
 
 def forwards(apps, schema_editor):
@@ -97,7 +118,8 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("search", "0006_rowid_document_ids")]
+    # catalog_entity is read for "has docs" (see _documented).
+    dependencies = [("search", "0006_rowid_document_ids"), ("catalog", "0005_rowid_relations_tags")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
