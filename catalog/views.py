@@ -21,17 +21,37 @@ from .forms import LocationForm
 from .models import Location
 
 PAGE_SIZE = 25
+# Like Backstage, the list opens on what teams build and run; the directory (people, groups, location
+# entities) and the scaffolder's templates are one click away (`?kind=user`, `?kind=all`, the scope bar).
+DIRECTORY_KINDS = ("user", "group", "location", "template")
+DEFAULT_KINDS = ("model", "featureset", "dataset", "pipeline", "component", "api", "airesource", "resource",
+                 "system", "domain")
+
+
+def _scoped(get) -> tuple:
+    """The filters the list applies — the default kinds when none is asked for, none for `kind=all` —
+    and the scope's name for the page."""
+    params = get.copy()
+    raw = params.get("kind")
+    if raw is None:
+        params["kind"] = ",".join(DEFAULT_KINDS)
+        return params, "default"
+    if raw.strip().lower() == "all":
+        params.pop("kind")
+        return params, "all"
+    return params, raw.strip().lower()
 
 
 @require_safe
 def entity_list(request):
     base = selectors.entity_list(request.user)
-    fs = EntityFilter(request.GET, queryset=base, request=request)
+    filters, scope = _scoped(request.GET)
+    fs = EntityFilter(filters, queryset=base, request=request)
     qs = fs.qs
     order = request.GET.get("order", "name")
     qs = qs.order_by(*ORDERINGS.get(order, ORDERINGS["name"]), "id")
     total, facet_counts, capped, sampled = selectors.list_counts(
-        request.user, request.GET, qs, ["kind", "type", "lifecycle", "owner", "tag"])
+        request.user, filters, qs, ["kind", "type", "lifecycle", "owner", "tag"])
     paginator = KnownCountPaginator(qs, PAGE_SIZE, count=total)
     try:
         page = paginator.get_page(request.GET.get("page"))
@@ -46,9 +66,10 @@ def entity_list(request):
         "facets": _facet_links(facet_counts, params),
         "params": params,
         "query": params.urlencode(),
-        "active": {k: v for k, v in request.GET.items() if k not in {"page", "order"} and v},
+        "active": {k: v for k, v in request.GET.items() if k not in {"page", "order"} and v and (k, v) != ("kind", "all")},
         "order": order,
         "orderings": [k for k in ORDERINGS if not k.startswith("-")],
+        "scope": scope,
     }
     template = "catalog/entity_list.html#results" if request.htmx and not request.htmx.boosted else "catalog/entity_list.html"
     response = render(request, template, context)

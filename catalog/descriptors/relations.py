@@ -7,6 +7,8 @@ Only outgoing relations are returned; the caller stores the inverse on the targe
 
 from __future__ import annotations
 
+import re
+
 from .kinds import KINDS
 from .refs import EntityRef, is_valid_namespace
 from .validate import Discard, check_refs
@@ -24,6 +26,20 @@ RELATION_PAIRS: dict[str, str] = {
     "consumesDataset": "datasetConsumedBy",
     "producesDataset": "datasetProducedBy",
 }
+# What people read: "Consumes features", not `consumesFeatures` (entity page, lineage tab, graph).
+RELATION_LABELS: dict[str, str] = {
+    "ownedBy": "Owned by", "ownerOf": "Owner of",
+    "partOf": "Part of", "hasPart": "Has part",
+    "dependsOn": "Depends on", "dependencyOf": "Dependency of",
+    "providesApi": "Provides API", "apiProvidedBy": "API provided by",
+    "consumesApi": "Consumes API", "apiConsumedBy": "API consumed by",
+    "memberOf": "Member of", "hasMember": "Has member",
+    "childOf": "Child of", "parentOf": "Parent of",
+    "consumesFeatures": "Consumes features", "featuresConsumedBy": "Features consumed by",
+    "trainedOn": "Trained on", "trainedModel": "Trained model",
+    "consumesDataset": "Consumes dataset", "datasetConsumedBy": "Dataset consumed by",
+    "producesDataset": "Produces dataset", "datasetProducedBy": "Dataset produced by",
+}
 # Both directions, so inverse() works from either side (dependencyOf -> dependsOn, parentOf -> childOf...).
 INVERSE: dict[str, str] = {**RELATION_PAIRS, **{b: a for a, b in RELATION_PAIRS.items()}}
 
@@ -33,6 +49,15 @@ def inverse(relation_type: str) -> str:
         return INVERSE[relation_type]
     except KeyError:
         raise ValueError(f"unknown relation type {relation_type!r}") from None
+
+
+def relation_label(relation_type: str) -> str:
+    """The human label of a relation type; an unknown camelCase type is split into words."""
+    known = RELATION_LABELS.get(relation_type)
+    if known:
+        return known
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", relation_type).split()
+    return " ".join([words[0].capitalize(), *(w.lower() if not w.isupper() else w for w in words[1:])]) if words else ""
 
 
 def derive_relations(entity: dict) -> list[tuple[str, EntityRef]]:

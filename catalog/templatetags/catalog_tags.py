@@ -1,6 +1,8 @@
 from django import template
 from django.urls import reverse
 
+from catalog.descriptors.relations import relation_label as _relation_label
+
 register = template.Library()
 
 
@@ -18,3 +20,9 @@ def ref_url(ref: str) -> str:
 @register.filter
 def ref_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1] if ref else ""
+
+
+@register.filter
+def relation_label(relation_type: str) -> str:
+    """`consumesFeatures` → "Consumes features"."""
+    return _relation_label(relation_type or "")

@@ -1,4 +1,7 @@
-"""Navigation count for the Reviews link: one query, only for signed-in users."""
+"""Navigation values of the governance app: the Reviews count (one query) and whether the Audit link
+shows (no query: the permission module decides from the user row)."""
+
+from portal.accounts import permissions
 
 
 def navigation(request) -> dict:
@@ -7,4 +10,4 @@ def navigation(request) -> dict:
         return {}
     from .selectors import review_count
 
-    return {"nav_review_count": review_count(user)}
+    return {"nav_review_count": review_count(user), "nav_may_read_audit": permissions.may_read_audit(user)}

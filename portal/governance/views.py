@@ -105,7 +105,7 @@ def _history(req) -> list:
         rows.append(
             {
                 "seq": event.seq,
-                "at": event.created_at[:19].replace("T", " "),
+                "at": event.created_at,
                 "actor": event.actor,
                 "action": event.action.rsplit(".", 1)[-1],
                 "outcome": payload.get("outcome"),

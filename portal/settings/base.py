@@ -66,6 +66,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # One date format everywhere: the `when` filter (portal/core/templatetags/plinth.py).
+            "builtins": ["portal.core.templatetags.plinth"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

@@ -1,6 +1,21 @@
 // Plinth's small behaviours. No inline scripts anywhere (the CSP forbids them).
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+  // The main menu's disclosure button (narrow screens): aria-expanded says whether the links show;
+  // Escape closes the menu and gives the focus back to the button.
+  function wireMenu() {
+    const button = document.querySelector(".nav-toggle");
+    const nav = button && document.getElementById(button.getAttribute("aria-controls"));
+    if (!nav) { return; }
+    button.hidden = false;
+    function set(open) { button.setAttribute("aria-expanded", open ? "true" : "false"); nav.classList.toggle("open", open); }
+    button.addEventListener("click", function () { set(button.getAttribute("aria-expanded") !== "true"); });
+    nav.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { set(false); button.focus(); }
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", wireMenu); } else { wireMenu(); }
   // "/" focuses the search box, like most developer tools.
   document.addEventListener("keydown", function (event) {
     const target = event.target;

@@ -138,7 +138,7 @@ def test_inbox_nav_count_and_request_page(submitted, users, as_user, django_asse
     request = RequestFactory().get("/")
     request.user = users["erin"]
     with django_assert_max_num_queries(1):
-        assert navigation(request) == {"nav_review_count": 1}
+        assert navigation(request) == {"nav_review_count": 1, "nav_may_read_audit": False}
 
 
 def test_browser_decision_and_separation_of_duties(submitted, users, as_user):

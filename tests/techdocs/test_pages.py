@@ -40,7 +40,7 @@ def test_page_has_sidebar_toc_build_time_edit_link_and_csp(client, alice, docs_e
     assert response.status_code == 200
     assert 'aria-current="page"' in html and 'href="/docs/component/default/svc/guide/" data-path="guide/" aria-current="page"' in html
     assert '<a href="#doc-step-one">Step one</a>' in html and '<a href="#doc-detail">Detail</a>' in html
-    assert 'data-testid="built-at">Built 20' in html
+    assert 'data-testid="built-at">Built <time datetime="20' in html
     assert 'data-testid="edit-source">Source: <code>' in html and "/docs/guide.md</code>" in html
     csp = response["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("style-src")[0] and "img-src 'self';" in csp
