@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from portal.accounts import permissions
 from portal.core.limits import FORM, body_limit
 
-from . import extensions, selectors, services
+from . import extensions, recent, selectors, services
 from .descriptors.errors import DescriptorError
 from .filters import ORDERINGS, EntityFilter
 from .forms import LocationForm
@@ -120,6 +120,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
     tabs = _tabs_for(entity)
     if tab not in {key for key, _ in tabs}:
         raise Http404("No such tab")
+    recent.remember(request, entity)
     related = selectors.related_entities(request.user, entity)
     extension = extensions.TABS.get(tab)
     context = {

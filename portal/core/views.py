@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
@@ -25,12 +26,17 @@ CSP_REPORT_TYPES = {"application/csp-report", "application/reports+json", "appli
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
+    from catalog import recent
     from catalog import selectors as catalog_selectors
     from portal.governance import selectors as governance_selectors
+    from portal.scaffolder import selectors as scaffolder_selectors
 
     memberships = list(account_selectors.teams_of(request.user))
     context = {
         "pending_reviews": governance_selectors.inbox(request.user)[:8],
+        "my_requests": governance_selectors.open_mine(request.user)[:8],
+        "recent_runs": scaffolder_selectors.recent_runs_of(request.user)[:5],
+        "recently_viewed": recent.recently_viewed(request),
         "memberships": memberships,
         "my_assets": catalog_selectors.owned_by_user_teams(request.user)[:12],
         "starred": catalog_selectors.starred_by(request.user)[:8],
@@ -129,8 +135,13 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    return error_response(request, 500, "Something went wrong",
-                          "The error was logged with the request id below. Please try again.")
+    title, message = "Something went wrong", "The error was logged with the request id below. Please try again."
+    try:
+        return error_response(request, 500, title, message)
+    except Exception:  # the page's own context (session, database) may be what failed
+        logging.getLogger("plinth.errors").exception("the 500 page could not be rendered; minimal page served")
+        html = render_to_string("error_minimal.html", {"status": 500, "title": title, "message": message})
+        return HttpResponse(html, status=500)
 
 
 @login_not_required

@@ -18,7 +18,7 @@ HEADING = re.compile(r"^#{2}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 PII_CLASSES = {"pii", "restricted"}
 
 
-def _ref(value: str, kind: str) -> str:
+def normalise_ref(value: str, kind: str) -> str:
     """'card-transactions-2025' or 'dataset:x' or 'dataset:default/x' → 'dataset:default/x'."""
     value = value.strip().lower()
     if ":" in value:
@@ -129,8 +129,8 @@ def build(request: ApprovalRequest) -> dict:
         holder = alias_holder(entity, str(request.params.get("alias", "")))
         if holder is not None and candidate is not None and holder.pk != candidate.pk:
             payload["champion"] = version_facts(holder)
-    refs = {_ref(v, "dataset") for v in spec.get("trainedOn") or [] if isinstance(v, str)}
-    features = {_ref(v, "featureset") for v in spec.get("consumesFeatures") or [] if isinstance(v, str)}
+    refs = {normalise_ref(v, "dataset") for v in spec.get("trainedOn") or [] if isinstance(v, str)}
+    features = {normalise_ref(v, "featureset") for v in spec.get("consumesFeatures") or [] if isinstance(v, str)}
     found = {e.ref: e for e in Entity.objects.filter(ref__in=refs | features)}
     granted = (
         set(

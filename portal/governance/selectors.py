@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied
@@ -14,7 +15,7 @@ from portal.accounts import permissions
 from portal.accounts.models import Membership
 from portal.core.models import AuditEvent
 
-from .models import ApprovalRequest, Decision, OutboxMessage, Stage, StageState, State
+from .models import OPEN_STATES, ApprovalRequest, Decision, OutboxMessage, Stage, StageState, State
 
 
 def visible_requests(user) -> QuerySet[ApprovalRequest]:
@@ -54,6 +55,11 @@ def mine(user) -> QuerySet[ApprovalRequest]:
     return ApprovalRequest.objects.filter(requester=user).select_related("entity").order_by("-created_at")
 
 
+def open_mine(user) -> QuerySet[ApprovalRequest]:
+    """The user's own requests that are still moving (the home page's "My requests")."""
+    return mine(user).filter(state__in=OPEN_STATES)
+
+
 def for_entity(user, entity) -> QuerySet[ApprovalRequest]:
     return visible_requests(user).filter(entity=entity).select_related("requester").order_by("-created_at")
 
@@ -69,6 +75,24 @@ def stages_with_votes(req: ApprovalRequest) -> list[dict]:
         )
     )
     return [{"stage": s, "teams": [t.name for t in s.teams.all()], "approvals": s.approvals} for s in stages]
+
+
+# Metrics where a smaller number is the better model (errors, losses, latency); others: higher is better.
+LOWER_IS_BETTER = re.compile(r"(^|[_.-])(loss|error|err|rmse|mse|mae|mape|logloss|log_loss|latency|fpr|fnr|brier)"
+                             r"([_.@-]|$)", re.IGNORECASE)
+
+
+def higher_is_better(metric: str) -> bool:
+    return LOWER_IS_BETTER.search(metric) is None
+
+
+def delta_verdict(metric: str, delta: float | None) -> str | None:
+    """'better', 'worse' or 'same' for the candidate, by the metric's direction; None without a delta."""
+    if delta is None:
+        return None
+    if delta == 0:
+        return "same"
+    return "better" if (delta > 0) == higher_is_better(metric) else "worse"
 
 
 def metrics_comparison(req: ApprovalRequest) -> dict:
@@ -87,7 +111,8 @@ def metrics_comparison(req: ApprovalRequest) -> dict:
         new = (candidate.metrics or {}).get(name) if candidate else None
         old = (holder.metrics or {}).get(name) if holder else None
         delta = round(new - old, 4) if isinstance(new, int | float) and isinstance(old, int | float) else None
-        table.append({"name": name, "candidate": new, "champion": old, "delta": delta})
+        table.append({"name": name, "candidate": new, "champion": old, "delta": delta,
+                      "verdict": delta_verdict(name, delta), "higher_is_better": higher_is_better(name)})
     return {"candidate": candidate, "champion": holder, "rows": table}
 
 

@@ -187,6 +187,66 @@ def may_review_stage(user, stage: Stage) -> bool:
     return permissions.may_review_for(user, [team.pk for team in stage.teams.all()])
 
 
+# -- confirmation before a production-affecting approval -------------------------------------------
+
+# Aliases that serve production traffic: moving one is a production change whatever the tier.
+PRODUCTION_ALIASES = frozenset({"champion", "production", "prod"})
+
+
+def confirmation_reason(req: ApprovalRequest) -> str | None:
+    """Why approving this request needs an explicit, typed confirmation in the browser (None: it does
+    not). docs/governance.md promises it for risk tier 1 and for anything that changes production."""
+    change = req.change or {}
+    if req.risk_tier == 1:
+        return "the model is risk tier 1"
+    if change.get("alias") in PRODUCTION_ALIASES:
+        return f"it moves the production alias {change['alias']}"
+    lifecycle = change.get("lifecycle") or {}
+    if "production" in (lifecycle.get("from"), lifecycle.get("to")):
+        return "it changes the lifecycle of a production entity"
+    return None
+
+
+def confirmation_word(req: ApprovalRequest) -> str:
+    """What the reviewer types to confirm: the target's name (the request number without an entity)."""
+    return req.entity.name if req.entity is not None else str(req.pk)
+
+
+def confirmation_problem(req: ApprovalRequest, decision: str, typed: str | None) -> str | None:
+    """The browser's decide form refuses an approval that needs a confirmation it did not get, so an
+    Enter on a focused Approve button cannot approve a production change by itself. (The API's callers
+    name their decision in a request body: nothing there to press by accident.)"""
+    if decision != DecisionKind.APPROVE or confirmation_reason(req) is None:
+        return None
+    word = confirmation_word(req)
+    if (typed or "").strip() != word:
+        return (
+            f"confirm: approving #{req.pk} needs a confirmation because {confirmation_reason(req)}: "
+            f"type {word} in the confirmation box"
+        )
+    return None
+
+
+def request_refusal(actor, action: str, entity: Entity) -> str | None:
+    """Why `actor` may not start this request about `entity` — said when the form opens, before anything
+    is typed — or None. The same rules `_validate` applies when the request is submitted."""
+    if action == ActionType.GRANT_ACCESS:
+        if any(permissions.may_request_for_team(actor, tid) for tid in permissions.team_ids(actor)):
+            return None
+        return ("You are not a member of a team that may request access (members, maintainers and admins "
+                "of a team may). Ask one of your team's members to request it.")
+    if permissions.can(actor, permissions.Action.REQUEST, entity):
+        return None
+    roles = [f"{r}s" for r in permissions.roles_allowing(permissions.Action.REQUEST)]
+    roles_text = ", ".join(roles[:-1]) + f" and {roles[-1]}" if len(roles) > 1 else "".join(roles)
+    team = entity.owner_team.display_name if entity.owner_team else "its owner team"
+    reviewing = " You review such requests once they are submitted." if (
+        entity.owner_team_id is not None
+        and permissions.can_on_team(actor, permissions.Action.REVIEW, entity.owner_team_id)) else ""
+    return (f"Only {team}'s {roles_text} may start approval requests about {entity.display_name}."
+            f"{reviewing} Ask one of them to submit this request.")
+
+
 # -- create -------------------------------------------------------------------------------------
 
 

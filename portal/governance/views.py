@@ -72,10 +72,7 @@ def _detail_context(request, req) -> dict:
         if text:
             text = text.split("---", 2)[-1] if text.startswith("---") else text
             card_html = nh3.clean(markdown.markdown(text, extensions=["tables"]))
-    lineage = {}
-    if req.entity is not None:
-        spec = req.entity.spec
-        lineage = {"features": spec.get("consumesFeatures") or [], "datasets": spec.get("trainedOn") or []}
+    lineage = _lineage(request.user, req.entity) if req.entity is not None else {}
     queued = selectors.queued_steps(req)
     return {
         "req": req,
@@ -93,7 +90,24 @@ def _detail_context(request, req) -> dict:
         "own_request_in_review": req.state == State.IN_REVIEW and req.requester_id == request.user.pk,
         "history": _history(req),
         "max_comment": conf.get("MAX_COMMENT_CHARS"),
+        "confirm_reason": services.confirmation_reason(req) if may_decide else None,
+        "confirm_word": services.confirmation_word(req) if may_decide else "",
     }
+
+
+def _lineage(user, entity) -> dict:
+    """Features and training datasets as links: each ref with its entity when the user may see it
+    (one query for both lists); a ref without one is shown as missing, like on the entity page."""
+    spec = entity.spec
+    wanted = {
+        "features": [gate_input.normalise_ref(v, "featureset") for v in spec.get("consumesFeatures") or []
+                     if isinstance(v, str)],
+        "datasets": [gate_input.normalise_ref(v, "dataset") for v in spec.get("trainedOn") or []
+                     if isinstance(v, str)],
+    }
+    refs = {ref for refs in wanted.values() for ref in refs}
+    found = {e.ref: e for e in permissions.filter_visible(Entity.objects.filter(ref__in=refs), user)} if refs else {}
+    return {key: [{"ref": ref, "entity": found.get(ref)} for ref in refs] for key, refs in wanted.items()}
 
 
 def _history(req) -> list:
@@ -148,6 +162,8 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
     error = ""
     if not form.is_valid():
         error = "Choose approve, reject or request changes."
+    elif problem := services.confirmation_problem(req, form.cleaned_data["decision"], request.POST.get("confirm")):
+        error = problem
     else:
         try:
             services.request_decide(
@@ -202,9 +218,9 @@ def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
 def request_comment(request: HttpRequest, pk: int) -> HttpResponse:
     req = services.get_visible(request.user, pk)
     try:
-        services.request_comment(
-            actor=request.user, request_id=pk, body=request.POST.get("body", ""), remote_addr=_remote(request)
-        )
+        # The decision form's one comment box (field `comment`) can also post a comment on its own.
+        body = request.POST.get("body", request.POST.get("comment", ""))
+        services.request_comment(actor=request.user, request_id=pk, body=body, remote_addr=_remote(request))
     except services.GovernanceError as exc:
         messages.error(request, exc.message)
     return _back(request, req)
@@ -242,6 +258,12 @@ def request_new(request: HttpRequest) -> HttpResponse:
     if entity is None or not permissions.can(request.user, permissions.Action.VIEW, entity):
         raise Http404("No such entity")
     action = data.get("action") or ActionType.PROMOTE_MODEL_VERSION
+    refusal = services.request_refusal(request.user, action, entity) if action in ActionType.values else None
+    if refusal is not None:
+        # Said before anything is typed: no form is offered to someone who could not submit it.
+        label = ActionType(action).label
+        return render(request, "governance/request_new.html",
+                      {"entity": entity, "action": action, "action_label": label, "refusal": refusal}, status=403)
     versions = list(ModelVersion.objects.filter(entity=entity).order_by("-version_number"))
     form = NewRequestForm(
         request.POST if request.method == "POST" else None,

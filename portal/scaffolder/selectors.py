@@ -23,5 +23,10 @@ def runs_for(user) -> QuerySet[Run]:
     return Run.objects.filter(permissions.visible_runs_q(user))
 
 
+def recent_runs_of(user) -> QuerySet[Run]:
+    """The user's own runs, newest first (the home page)."""
+    return runs_for(user).filter(created_by=user).order_by("-created_at")
+
+
 def run_for(user, uid) -> Run | None:
     return runs_for(user).filter(uid=uid).first()

@@ -152,9 +152,15 @@ def test_browser_decision_and_separation_of_duties(submitted, users, as_user):
         f"/reviews/requests/{submitted.pk}/decide/", {"decision": "reject"}, headers={"HX-Request": "true"}
     )
     assert "comment is required" in no_comment.content.decode()
-    ok = erin.post(
-        f"/reviews/requests/{submitted.pk}/decide/", {"decision": "approve"}, headers={"HX-Request": "true"}
-    )
+    # fraud-detector is risk tier 1: the browser's approval needs the typed confirmation, checked here.
+    for typed in (None, "", "fraud"):
+        data = {"decision": "approve", "comment": "looks fine"} | ({"confirm": typed} if typed is not None else {})
+        unconfirmed = erin.post(f"/reviews/requests/{submitted.pk}/decide/", data, headers={"HX-Request": "true"})
+        html = unconfirmed.content.decode()
+        assert "type fraud-detector in the confirmation box" in html and "looks fine" in html, typed
+        assert not Decision.objects.filter(request_id=submitted.pk).exists()
+    ok = erin.post(f"/reviews/requests/{submitted.pk}/decide/", {"decision": "approve", "confirm": "fraud-detector"},
+                   headers={"HX-Request": "true"})
     assert ok.status_code == 200 and ok.headers["HX-Redirect"] == f"/reviews/requests/{submitted.pk}/"
     assert ApprovalRequest.objects.get(pk=submitted.pk).state == State.APPROVED
 

@@ -55,11 +55,13 @@ class Supervisor:
             self.out.write(f"[{name}] {line.rstrip()}\n")
             self.out.flush()
 
-    def start(self, name: str, cmd: list[str], *, term_leader_only: bool = False) -> Child:
+    def start(
+        self, name: str, cmd: list[str], *, term_leader_only: bool = False, env: dict[str, str] | None = None
+    ) -> Child:
         proc = subprocess.Popen(  # noqa: S603 (fixed argument lists)
             cmd,
             cwd=self.cwd,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -168,7 +170,7 @@ class Command(BaseCommand):
             schedule = str(var_dir / "celerybeat-schedule")
             worker = [py, "-m", "celery", "-A", "portal", "worker", "-B", "-l", "info", "--concurrency", "2"]
             sup.start("worker", [*worker, "-s", schedule], term_leader_only=True)
-            sup.start("web", self._web_command(py, manage, port, opts["gunicorn"]))
+            sup.start("web", self._web_command(py, manage, port, opts["gunicorn"]), env=self._web_env())
             url = f"http://127.0.0.1:{port}"
             self._wait(sup, f"{url}/healthz", WEB_READY_SECONDS, "web")
             sup.say("devstack", f"Plinth is up at {url}/ (cold start {time.monotonic() - started:.1f} s)")
@@ -214,6 +216,13 @@ class Command(BaseCommand):
         t0 = time.monotonic()
         self._wait(sup, f"{local}/health", MLFLOW_READY_SECONDS, "mlflow")
         sup.say("devstack", f"MLflow ready at {local} in {time.monotonic() - t0:.1f} s")
+
+    @staticmethod
+    def _web_env() -> dict[str, str]:
+        """The demo's web process runs with DEBUG off, so a newcomer meets the portal's own 404/403/500
+        pages rather than Django's debug page listing every route; `DEBUG=1 make run` brings it back.
+        Static files are still served (WhiteNoise from the finders, as in every non-production profile)."""
+        return {} if os.environ.get("DEBUG") else {"DEBUG": "0"}
 
     @staticmethod
     def _web_command(py: str, manage: str, port: int, gunicorn: bool) -> list[str]:
