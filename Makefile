@@ -16,7 +16,7 @@ help:
 	@echo "make setup        venv + the locked dependencies (when the lock changed) + migrate"
 	@echo "make lock         re-resolve requirements/*.lock after editing pyproject.toml"
 	@echo "make audit        pip-audit of the locked set (known vulnerabilities)"
-	@echo "make system-deps  apt-get install redis-server, postgresql, chromium if missing"
+	@echo "make system-deps  apt-get install redis-server, postgresql, chromium, nodejs/npm if missing"
 	@echo "make run          the whole local stack (MLflow, worker+beat, web) on PORT=$(PORT)"
 	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis"
 	@echo "make test-fast    unit tests only (no browser, worker or prod_smoke)"
@@ -37,6 +37,16 @@ $(STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(PY) -m pip check
 	@touch $@
 
+# Browser-side test tools (axe-core) from the npm registry, exactly as locked in tests/e2e/js/package-lock.json,
+# into tests/e2e/js/node_modules/ (git-ignored); again only when the lock changed. Skipped with a note
+# when npm is missing (`make system-deps` installs it); the accessibility tests then say what to run.
+JS_DIR := tests/e2e/js
+AXE := $(JS_DIR)/node_modules/.installed-stamp
+$(AXE): $(JS_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(JS_DIR) --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "setup: npm not found; run 'make system-deps' for the accessibility checks (axe-core)"; fi
+
 # Re-resolve the locks after changing dependencies in pyproject.toml (needs the package index).
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 lock: | $(PY)
@@ -47,7 +57,7 @@ lock: | $(PY)
 audit: $(STAMP)
 	$(PY) .ci/audit
 
-setup: $(STAMP)
+setup: $(STAMP) $(AXE)
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 
@@ -58,6 +68,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	dpkg-query -W -f='$${Status}' fonts-dejavu-core 2>/dev/null | grep -q 'ok installed' \
 	  || missing="$$missing fonts-dejavu-core"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  echo "system-deps: installing$$missing"; \

@@ -24,7 +24,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its initialiser as a script file: the CSP forbids inline scripts. The two
     # viewers are pages for people: a signed-out visitor is sent to sign-in (the API answers 401).
-    path("api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    # Both live inside the portal's frame (top bar, a way back; templates/core/api_*.html).
+    path("api/docs/", login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema",
+                                                                         template_name="core/api_swagger.html")),
+         name="api-docs"),
     # Plinth's own Redoc page: no Google Fonts, no inline script, the CSP-patched bundle (core/vendor.py).
     path("api/redoc/", login_required(SpectacularRedocView.as_view(url_name="api-schema",
                                                                    template_name="core/api_redoc.html")),

@@ -63,8 +63,11 @@ def test_request_review_approve_and_alias_moves(page, browser, live_server, work
         expect(erin.get_by_test_id("metrics")).to_contain_text("0.91")
         erin.screenshot(path=f"{SHOTS}/governance-3-request-page.png", full_page=True)
 
-        erin.once("dialog", lambda dialog: dialog.accept())
-        erin.get_by_role("button", name="Approve").click()
+        # Risk tier 1: Approve… opens a dialog that wants the model's name before it approves.
+        erin.get_by_role("button", name="Approve…").click()
+        dialog = erin.get_by_role("dialog", name=f"Approve request #{req.pk}?")
+        dialog.get_by_label("Type fraud-detector to confirm").fill("fraud-detector")
+        dialog.get_by_role("button", name=f"Approve #{req.pk}").click()
         expect(erin.get_by_test_id("status")).to_contain_text("Executed", timeout=60_000)
         expect(erin.get_by_test_id("history")).to_contain_text("execute")
         erin.screenshot(path=f"{SHOTS}/governance-4-executed.png", full_page=True)
