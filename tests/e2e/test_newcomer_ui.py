@@ -114,7 +114,8 @@ def test_main_pages_at_desktop_and_phone_size(browser, live_server, portal):
                     problems.append(f"{name} ({path}) at 390 px scrolls sideways: {widths[0]} > {widths[1]}")
             problems += [f"{name} at {size}: {v}" for v in axe_violations(page)
                          if (name, v.split(" ", 1)[0]) not in UPSTREAM]
-            page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
+            # Swagger UI is thousands of pixels long: its first screen is what there is to look at.
+            page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=name != "api-docs")
         page.context.close()
     assert not problems, "\n".join(problems)
 
