@@ -185,7 +185,8 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- governance pages
     "governance:inbox": {"GET": ok(SIGNED_IN)},
     "governance:notifications-read": {"POST": ok(SIGNED_IN, 302)},  # one's own notifications only
-    "governance:request-new": {"GET": ok(VIEWERS), "POST": ok(REQUESTERS, 302)},
+    # The form is offered only to who may submit it; others are told why at once (403, no form).
+    "governance:request-new": {"GET": ok(REQUESTERS), "POST": ok(REQUESTERS, 302)},
     "governance:request-detail": {"GET": ok(VIEWERS)},
     "governance:request-decide": {"POST": ok(STAGE_REVIEWERS, PRG, refused=PRG)},
     "governance:request-withdraw": {"POST": ok(REQUESTER, PRG, refused=PRG)},
