@@ -13,15 +13,16 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, throttle_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from portal.core import pagination, throttling
 from portal.core.api import ErrorSerializer, declare_links, error_responses, openapi_link
 from portal.core.limits import FORM, body_limit, validate_limit
 
-from . import api_schema, selectors, services
+from . import api_schema, mlflow_webhooks, selectors, services
 from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
 from .descriptors.validate import storable_errors, validate_entity
@@ -421,3 +422,42 @@ def validate(request):
         errors.extend(validate_entity(doc) or storable_errors(doc))  # as registration judges it
     body = {"valid": not errors, "documents": len(docs), "errors": [e.as_dict() for e in errors]}
     return Response(body, status=200 if not errors else 400)
+
+
+# -- MLflow webhooks ------------------------------------------------------------------------------------
+
+WEBHOOK_MAX_BYTES = 64 * 1024  # MLflow's registry payloads are a name, a version, tags and a description
+
+
+@extend_schema(
+    summary="Receive an MLflow webhook delivery",
+    description=(
+        "MLflow 3 calls this for registered-model, model-version, version-tag and alias events. The delivery "
+        "must carry `X-MLflow-Delivery-Id`, `X-MLflow-Timestamp` (Unix seconds, within "
+        "`PLINTH_MLFLOW_WEBHOOK_TOLERANCE_SECONDS`) and `X-MLflow-Signature` (`v1,<base64 HMAC-SHA256>` of "
+        "`<id>.<timestamp>.<body>` with `PLINTH_MLFLOW_WEBHOOK_SECRET`). Accepted deliveries queue a sync of "
+        "that model. A bad or missing signature, a stale timestamp or a replayed delivery id answers 401; an "
+        "unknown model or event 400; nothing is changed on refusal. 404 when no secret is configured."
+    ),
+    request=OpenApiTypes.OBJECT,
+    responses={202: OpenApiResponse(description="Accepted: a sync of the model is queued."),
+               **error_responses(400, 401, 404)},
+    auth=[],
+)
+@body_limit(WEBHOOK_MAX_BYTES)
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])  # authenticated by the HMAC signature instead of a user
+def mlflow_webhook(request):
+    secret = settings.PLINTH_MLFLOW_WEBHOOK_SECRET
+    if not secret:
+        raise NotFound("MLflow webhooks are not enabled on this portal (PLINTH_MLFLOW_WEBHOOK_SECRET is unset).")
+    body = request._request.body  # the signed bytes, before any parsing
+    try:
+        delivery_id, _ = mlflow_webhooks.verify(secret=secret, headers=request.headers, body=body,
+                                                tolerance=settings.PLINTH_MLFLOW_WEBHOOK_TOLERANCE_SECONDS)
+        delivery = mlflow_webhooks.parse(delivery_id, body)
+        services.mlflow_webhook_accept(delivery=delivery)
+    except mlflow_webhooks.Refused as exc:
+        return Response({"error": {"status": exc.status, "message": exc.message}}, status=exc.status)
+    return Response({"queued": {"sync": delivery.model, "event": delivery.event}}, status=status.HTTP_202_ACCEPTED)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("locations/<int:pk>", api.location_detail, name="api-location"),
     path("refresh", api.refresh, name="api-refresh"),
     path("validate-entity", api.validate, name="api-validate-entity"),
+    path("webhooks/mlflow", api.mlflow_webhook, name="api-mlflow-webhook"),
 ]

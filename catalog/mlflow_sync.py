@@ -32,7 +32,7 @@ def client():
     return MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_TRACKING_URI)
 
 
-def _model_name(entity: Entity) -> str:
+def model_name(entity: Entity) -> str:
     spec = entity.spec
     mlflow = spec.get("mlflow") if isinstance(spec.get("mlflow"), dict) else {}
     return entity.annotations.get(REGISTERED_MODEL_ANNOTATION) or mlflow.get("registeredModel") or \
@@ -43,8 +43,11 @@ def _ts(ms) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
-def fetch_models(mlflow) -> list[dict]:
-    """Everything we need from MLflow, read before any database write."""
+def fetch_models(mlflow, names: list[str] | None = None) -> list[dict]:
+    """Everything we need from MLflow, read before any database write. `names`: only these registered
+    models (a webhook's targeted sync); a name MLflow no longer knows comes back with `deleted` set."""
+    if names is not None:
+        return [_fetch_model(mlflow, name) for name in dict.fromkeys(names)]
     models = []
     token = None
     while True:
@@ -52,40 +55,61 @@ def fetch_models(mlflow) -> list[dict]:
         for rm in page:
             if (rm.tags or {}).get(PROMPT_TAG):
                 continue
-            full = mlflow.get_registered_model(rm.name)  # search results may lack aliases
-            aliases_by_version: dict[str, list[str]] = {}
-            for alias, version in (full.aliases or {}).items():
-                aliases_by_version.setdefault(str(version), []).append(alias)
-            versions = []
-            for mv in mlflow.search_model_versions(f"name='{rm.name}'", max_results=200):
-                metrics, params = {}, {}
-                if mv.run_id:
-                    try:
-                        run = mlflow.get_run(mv.run_id)
-                        metrics, params = dict(run.data.metrics), dict(run.data.params)
-                    except Exception as exc:  # a deleted run must not stop the sync
-                        log.warning("run %s of %s v%s unreadable: %s", mv.run_id, rm.name, mv.version, exc)
-                versions.append({
-                    "version": str(mv.version), "aliases": sorted(aliases_by_version.get(str(mv.version), [])),
-                    "status": mv.status or "", "description": mv.description or "", "run_id": mv.run_id or "",
-                    "source": mv.source or "", "metrics": metrics, "params": params, "tags": dict(mv.tags or {}),
-                    "created": _ts(mv.creation_timestamp),
-                })
-            models.append({"name": rm.name, "description": full.description or "", "tags": dict(full.tags or {}),
-                           "versions": versions})
+            models.append(_fetch_model(mlflow, rm.name))
         token = page.token
         if not token:
-            return models
+            return [m for m in models if not m.get("deleted")]
+
+
+def _fetch_model(mlflow, name: str) -> dict:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        full = mlflow.get_registered_model(name)  # search results may lack aliases
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+            return {"name": name, "deleted": True, "description": "", "tags": {}, "versions": []}
+        raise
+    aliases_by_version: dict[str, list[str]] = {}
+    for alias, version in (full.aliases or {}).items():
+        aliases_by_version.setdefault(str(version), []).append(alias)
+    versions = []
+    for mv in mlflow.search_model_versions(f"name='{_quoted(full.name)}'", max_results=200):
+        metrics, params = {}, {}
+        if mv.run_id:
+            try:
+                run = mlflow.get_run(mv.run_id)
+                metrics, params = dict(run.data.metrics), dict(run.data.params)
+            except Exception as exc:  # a deleted run must not stop the sync
+                log.warning("run %s of %s v%s unreadable: %s", mv.run_id, full.name, mv.version, exc)
+        versions.append({
+            "version": str(mv.version), "aliases": sorted(aliases_by_version.get(str(mv.version), [])),
+            "status": mv.status or "", "description": mv.description or "", "run_id": mv.run_id or "",
+            "source": mv.source or "", "metrics": metrics, "params": params, "tags": dict(mv.tags or {}),
+            "created": _ts(mv.creation_timestamp),
+        })
+    return {"name": full.name, "description": full.description or "", "tags": dict(full.tags or {}),
+            "versions": versions, "prompt": bool((full.tags or {}).get(PROMPT_TAG))}
+
+
+def _quoted(name: str) -> str:
+    # MLflow's filter grammar: a quote inside a quoted string is doubled.
+    return name.replace("'", "''")
 
 
 @transaction.atomic
 def store(models: list[dict]) -> int:
     by_model_name = {}
     for entity in Entity.objects.filter(kind_key="model"):
-        by_model_name[_model_name(entity).lower()] = entity
+        by_model_name[model_name(entity).lower()] = entity
     touched = []
     for model in models:
         entity = by_model_name.get(model["name"].lower())
+        if model.get("deleted") or model.get("prompt"):
+            # Gone from MLflow (or a prompt): its versions go; a descriptor-backed entity stays.
+            if entity is not None and ModelVersion.objects.filter(entity=entity).delete()[0]:
+                touched.append(entity.ref)
+            continue
         if entity is None:
             entity = _entity_from_mlflow(model)
         seen = set()
@@ -127,12 +151,21 @@ def _entity_from_mlflow(model: dict) -> Entity:
     return entity
 
 
-def sync() -> dict:
-    """One sync pass. Raises on MLflow errors after recording them (the task retries)."""
+def known_model_names() -> set[str]:
+    """Lower-cased MLflow registered-model names the catalog knows (a webhook for another is refused)."""
+    names = set()
+    for entity in Entity.objects.filter(kind_key="model").only("data", "name"):
+        names.add(model_name(entity).lower())
+    return names
+
+
+def sync(names: list[str] | None = None) -> dict:
+    """One sync pass over every registered model, or over `names` only (a targeted sync after a webhook
+    or a "Sync now"). Raises on MLflow errors after recording them (the task retries)."""
     state = MlflowSyncState.objects.order_by("pk").first() or MlflowSyncState.objects.create()
     state.last_attempt_at = timezone.now()
     try:
-        models = fetch_models(client())
+        models = fetch_models(client(), names)
     except Exception as exc:
         state.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         state.save(update_fields=["last_attempt_at", "last_error"])
@@ -148,6 +181,7 @@ def sync() -> dict:
         raise
     state.last_success_at = timezone.now()
     state.last_error = ""
-    state.models_synced = count
+    if names is None:  # a targeted pass says nothing about how many models there are
+        state.models_synced = count
     state.save()
     return {"models": count, "versions": sum(len(m["versions"]) for m in models)}

@@ -253,3 +253,44 @@ class CatalogState(models.Model):
 
     def __str__(self) -> str:
         return f"catalog version {self.version}"
+
+
+class MlflowSyncJob(models.Model):
+    """A "Sync now" asked for on a model page: the page polls it while the Celery task runs."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Syncing"
+        DONE = "done", "Synced"
+        FAILED = "failed", "Failed"
+
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="mlflow_sync_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    error = models.TextField(blank=True)
+    versions = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["entity", "state"], name="catalog_mlflowjob_entity_state")]
+
+    def __str__(self) -> str:
+        return f"MLflow sync of {self.entity_id} ({self.state})"
+
+    @property
+    def active(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)
+
+
+class MlflowWebhookDelivery(models.Model):
+    """Delivery ids of accepted MLflow webhooks: a replayed delivery is refused. Rows older than the
+    timestamp tolerance are pruned (a delivery that old is refused by its timestamp anyway)."""
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    event = models.CharField(max_length=60)
+    model_name = models.CharField(max_length=300)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.model_name} ({self.delivery_id})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from urllib.parse import quote
 
 from django.db.models import CharField, Count, F, QuerySet, Value
 
@@ -13,6 +14,7 @@ from .models import (
     Entity,
     EntityTag,
     Location,
+    MlflowSyncJob,
     MlflowSyncState,
     ModelVersion,
     ProcessingError,
@@ -265,5 +267,46 @@ def model_versions(entity: Entity) -> list[ModelVersion]:
     return list(entity.model_versions.all()[:50])
 
 
+# Aliases shown first, in this order; any others follow alphabetically.
+ALIAS_ORDER = ("champion", "challenger")
+HEADLINE_METRICS = 4
+
+
+def model_summary(entity: Entity, versions: list[ModelVersion]) -> dict:
+    """What the model page shows about MLflow, from rows already read (no further queries): aliases with
+    their versions, the headline metrics, a chart per headline metric, links into the MLflow UI."""
+    from django.conf import settings
+
+    from . import charts
+    from .mlflow_sync import model_name
+
+    name = model_name(entity)
+    ui = settings.PLINTH_MLFLOW_UI_URL
+    quoted = quote(name, safe="")
+    for v in versions:  # links into the MLflow UI, read by the templates as attributes of the rows
+        v.mlflow_url = f"{ui}/#/models/{quoted}/versions/{quote(v.version, safe='')}"
+        v.run_url = f"{ui}/#/runs/{quote(v.run_id, safe='')}" if v.run_id else ""
+    aliases = [{"alias": a, "version": v} for v in versions for a in (v.aliases or [])]
+    aliases.sort(key=lambda r: (ALIAS_ORDER.index(r["alias"]) if r["alias"] in ALIAS_ORDER else len(ALIAS_ORDER),
+                                r["alias"]))
+    # Headline metrics: what the first alias holder (else the latest version) logged, by name.
+    reference = aliases[0]["version"] if aliases else (versions[0] if versions else None)
+    headline = sorted(k for k, v in (reference.metrics if reference else {}).items()
+                      if isinstance(v, int | float) and not isinstance(v, bool))[:HEADLINE_METRICS]
+    for row in aliases:
+        row["metrics"] = [(m, row["version"].metrics.get(m)) for m in headline]
+    return {
+        "registered_model": name,
+        "aliases": aliases,
+        "headline": headline,
+        "charts": [c for c in (charts.metric_chart(m, versions) for m in headline) if c],
+        "url": f"{ui}/#/models/{quoted}",
+    }
+
+
 def mlflow_state() -> MlflowSyncState | None:
     return MlflowSyncState.objects.order_by("-pk").first()
+
+
+def mlflow_sync_job(entity: Entity, job_id: int) -> MlflowSyncJob | None:
+    return MlflowSyncJob.objects.filter(entity=entity, pk=job_id).first()

@@ -21,11 +21,21 @@ from portal.accounts.models import Team
 from portal.core.audit import audit_record
 from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuids
 
-from . import facets, selectors, signals
+from . import facets, mlflow_sync, mlflow_webhooks, selectors, signals
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import INVERSE
 from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult, refuse_unreadable_url
-from .models import Entity, EntityTag, Location, LocationSource, ProcessingError, Relation, Star
+from .models import (
+    Entity,
+    EntityTag,
+    Location,
+    LocationSource,
+    MlflowSyncJob,
+    MlflowWebhookDelivery,
+    ProcessingError,
+    Relation,
+    Star,
+)
 
 log = logging.getLogger("plinth.catalog")
 BATCH = 2000
@@ -659,3 +669,66 @@ def refresh_owner_teams(team: Team) -> int:
     facets.bump()
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[]))
     return count
+
+
+# -- MLflow: "Sync now" and webhook deliveries --------------------------------------------------
+
+# A job queued or running for longer than this is taken as lost (its worker died): a new one may start.
+SYNC_JOB_LEASE = timedelta(minutes=10)
+
+
+@transaction.atomic
+def mlflow_sync_request(*, entity: Entity, actor) -> MlflowSyncJob:
+    """Queue a targeted MLflow sync of one model. A second press while one runs returns that one."""
+    if not permissions.may_sync_mlflow_model(actor, entity):
+        raise PermissionDenied("Only the owning team's members and platform admins may sync this model.")
+    active = (MlflowSyncJob.objects.select_for_update()
+              .filter(entity=entity, state__in=[MlflowSyncJob.State.QUEUED, MlflowSyncJob.State.RUNNING],
+                      created_at__gte=timezone.now() - SYNC_JOB_LEASE)
+              .order_by("-pk").first())
+    if active is not None:
+        return active
+    job = MlflowSyncJob.objects.create(entity=entity, requested_by=actor)
+    audit_record(actor=actor, action="catalog.mlflow.sync_requested", target=entity.ref, after={"job": job.pk})
+    transaction.on_commit(lambda: _queue("catalog.tasks.sync_mlflow_job", [job.pk]))
+    return job
+
+
+def mlflow_sync_job_start(*, job_id: int) -> MlflowSyncJob | None:
+    """Claim a queued job (compare-and-set: a redelivered task does not run it twice)."""
+    claimed = MlflowSyncJob.objects.filter(pk=job_id, state=MlflowSyncJob.State.QUEUED).update(
+        state=MlflowSyncJob.State.RUNNING)
+    return MlflowSyncJob.objects.select_related("entity").get(pk=job_id) if claimed else None
+
+
+def mlflow_sync_job_finish(*, job_id: int, versions: int = 0, error: str = "") -> None:
+    MlflowSyncJob.objects.filter(pk=job_id).update(
+        state=MlflowSyncJob.State.FAILED if error else MlflowSyncJob.State.DONE,
+        error=error[:2000], versions=versions, finished_at=timezone.now())
+
+
+@transaction.atomic
+def mlflow_webhook_accept(*, delivery: mlflow_webhooks.Delivery) -> None:
+    """Record a verified delivery and queue a sync of its model. Refusals change nothing: an unknown
+    model (400) and a replayed delivery id (401) raise before anything is written."""
+    if (delivery.event != mlflow_webhooks.CREATES_MODEL
+            and delivery.model.lower() not in mlflow_sync.known_model_names()):
+        raise mlflow_webhooks.Refused(400, f"registered model {delivery.model[:100]!r} is not in the catalog")
+    _, inserted = MlflowWebhookDelivery.objects.get_or_create(
+        delivery_id=delivery.delivery_id, defaults={"event": delivery.event, "model_name": delivery.model})
+    if not inserted:
+        raise mlflow_webhooks.Refused(401, f"delivery {delivery.delivery_id[:100]!r} was already received: a replay")
+    # Ids older than the timestamp window cannot come back (their timestamp is refused first).
+    window = timedelta(seconds=2 * settings.PLINTH_MLFLOW_WEBHOOK_TOLERANCE_SECONDS)
+    MlflowWebhookDelivery.objects.filter(received_at__lt=timezone.now() - window).delete()
+    name = delivery.model
+    transaction.on_commit(lambda: _queue("catalog.tasks.sync_mlflow", [], {"names": [name]}))
+
+
+def _queue(task: str, args: list, kwargs: dict | None = None) -> None:
+    from celery import current_app
+
+    try:
+        current_app.send_task(task, args=args, kwargs=kwargs or {})
+    except Exception:  # broker down: the scheduled sync catches up; the write already committed
+        log.exception("could not queue %s", task)

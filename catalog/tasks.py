@@ -7,6 +7,7 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -51,12 +52,30 @@ def _describe(exc: Exception) -> str:
 
 
 @shared_task(acks_late=True, bind=True, max_retries=4)
-def sync_mlflow(self) -> dict:
+def sync_mlflow(self, names: list[str] | None = None) -> dict:
+    """Every registered model (beat, start-up), or `names` only (a webhook delivery)."""
     try:
-        return mlflow_sync.sync()
+        return mlflow_sync.sync(names)
     except Exception as exc:
         # Bounded retries with exponential backoff; the page shows "MLflow data as of <time>".
         raise self.retry(exc=exc, countdown=min(300, 10 * 2 ** self.request.retries)) from exc
+
+
+@shared_task(acks_late=True, max_retries=0)
+def sync_mlflow_job(job_id: int) -> dict | None:
+    """A "Sync now" from a model page. No retries: the page shows the failure and the person may press
+    again; the scheduled sync retries on its own."""
+    job = services.mlflow_sync_job_start(job_id=job_id)
+    if job is None:
+        return None
+    try:
+        result = mlflow_sync.sync([mlflow_sync.model_name(job.entity)])
+    except Exception as exc:
+        log.warning("MLflow sync of %s failed: %s", job.entity.ref, exc)
+        services.mlflow_sync_job_finish(job_id=job_id, error=_describe(exc))
+        return None
+    services.mlflow_sync_job_finish(job_id=job_id, versions=result["versions"])
+    return result
 
 
 @shared_task(acks_late=True, max_retries=0, ignore_result=True)
@@ -70,5 +89,10 @@ def warm_facet_cube() -> int:
 def _warm_on_start(sender=None, **kwargs) -> None:
     try:
         warm_facet_cube.delay()
+        if settings.PLINTH_MLFLOW_SYNC_ON_START:
+            # Pages show MLflow data minutes before the first scheduled sync would have run. Only the
+            # worker does this (not every web process that imports the tasks); two workers starting
+            # together sync twice, which is harmless (the sync is idempotent).
+            sync_mlflow.delay()
     except Exception:  # a broker hiccup at start must not stop the worker
-        log.exception("could not queue the facet cube warm-up")
+        log.exception("could not queue the start-up work")

@@ -147,8 +147,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
 
         context["graph"] = layout(selectors.relation_graph(request.user, entity, context["depth"]))
     if entity.kind_key == "model":
-        context["versions"] = selectors.model_versions(entity)
-        context["mlflow_state"] = selectors.mlflow_state()
+        context.update(_model_context(request, entity))
     if entity.kind_key == "group":
         context["owned"] = selectors.entity_list(request.user).filter(
             owner_ref=entity.ref).order_by("kind_key", "name_key")[:100]
@@ -159,6 +158,48 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
         rows = entity.spec.get("features") if entity.kind_key == "featureset" else entity.spec.get("schema")
         context["schema_rows"] = rows if isinstance(rows, list) else []
     return render(request, "catalog/entity_detail.html", context)
+
+
+def _model_context(request, entity) -> dict:
+    versions = selectors.model_versions(entity)
+    job = None
+    if request.GET.get("sync", "").isdigit():  # the page a non-htmx "Sync now" redirected to
+        job = selectors.mlflow_sync_job(entity, int(request.GET["sync"]))
+    return {
+        "versions": versions,
+        "mlflow_state": selectors.mlflow_state(),
+        "mlflow": selectors.model_summary(entity, versions),
+        "may_sync": permissions.may_sync_mlflow_model(request.user, entity),
+        "sync_job": job,
+    }
+
+
+@body_limit(FORM)
+@require_POST
+def model_sync(request, kind: str, namespace: str, name: str):
+    """"Sync now": queue a targeted MLflow sync; htmx gets the live status fragment."""
+    entity = _entity_or_404(request, kind, namespace, name)
+    if entity.kind_key != "model":
+        raise Http404("Only models are synced from MLflow")
+    job = services.mlflow_sync_request(entity=entity, actor=request.user)
+    if request.htmx:
+        return _sync_status(request, entity, job, status=202)
+    return redirect(f"{entity.get_absolute_url()}versions/?sync={job.pk}")
+
+
+@require_safe
+def model_sync_status(request, kind: str, namespace: str, name: str, job_id: int):
+    entity = _entity_or_404(request, kind, namespace, name)
+    job = selectors.mlflow_sync_job(entity, job_id)
+    if job is None:
+        raise Http404("No such sync")
+    return _sync_status(request, entity, job)
+
+
+def _sync_status(request, entity, job, status: int = 200):
+    context = {"entity": entity, "sync_job": job,
+               "may_sync": permissions.may_sync_mlflow_model(request.user, entity)}
+    return render(request, "catalog/inc/mlflow_sync.html", context, status=status)
 
 
 def _tabs_for(entity) -> list[tuple[str, str]]:

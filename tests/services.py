@@ -13,6 +13,7 @@ PostgreSQL. And `running_services(kinds)` is a context manager yielding the same
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import glob
 import os
@@ -215,13 +216,25 @@ def _mlflow_binary() -> str:
     raise ServiceError("mlflow not found next to the Python interpreter nor in .venv (run `make setup`)")
 
 
+# The suite's MLflow delivers webhooks to the portal a test runs on loopback http (MLflow allows only
+# public https addresses by default), re-reads its webhook list every second instead of every minute, and
+# keeps webhook secrets under a key of this run (tests/catalog/test_mlflow_webhooks.py).
+MLFLOW_WEBHOOK_ENV = {
+    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+    "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+    "MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+}
+
+
 def start_mlflow(workdir: Path) -> tuple[Service, Callable[[], bool]]:
     port, home = free_port(), workdir / "mlflow"
     (home / "artifacts").mkdir(parents=True)
     store, artifacts = f"sqlite:///{home / 'mlflow.db'}", str(home / "artifacts")
     cmd = [_mlflow_binary(), "server", "--backend-store-uri", store, "--default-artifact-root", artifacts]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", **MLFLOW_WEBHOOK_ENV}
     url = f"http://127.0.0.1:{port}"
     service = _spawn("mlflow", cmd, workdir, url, env=env, cwd=home)
 

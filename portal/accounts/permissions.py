@@ -176,6 +176,17 @@ def may_unregister_location(user: Any, location: Any, owner_team_ids: Iterable[i
     return bool(owners) and None not in owners and all(can_on_team(user, Action.DELETE, t) for t in owners)
 
 
+def may_sync_mlflow_model(user: Any, entity: Any) -> bool:
+    """"Sync now" on a model page: a platform admin, or someone with the edit right on the team that owns
+    the model (member, maintainer, admin). A model nobody owns (found in MLflow only): admins alone. The
+    sync only reads MLflow; the rule keeps a page full of viewers from queueing work at will."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user):
+        return True
+    return bool(entity.owner_team_id) and can_on_team(user, Action.EDIT, entity.owner_team_id)
+
+
 def visible_locations_q(user: Any) -> Q:
     """A Q filter (over locations) for the locations the user may see: those they registered and those
     defining an entity they may see; platform admins see all. A location of another team's private

@@ -135,7 +135,7 @@ REQUEST_EXAMPLE = {
     "target": "model:default/fraud-detector",
     "params": {"version": "3", "alias": "champion"},
     "state": "in-review",
-    "change": {"alias": "champion", "from": "2", "to": "3", "model": "fraud-detector"},
+    "change": {"alias": "champion", "from": "2", "to": "3", "model": "fraud-detector", "drops": ["challenger"]},
 }
 
 

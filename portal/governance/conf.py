@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # lost), at most OUTBOX_MAX_DELIVERIES times in all. Longer than any task takes, retries included.
     "OUTBOX_REDELIVER_SECONDS": 900,
     "OUTBOX_MAX_DELIVERIES": 5,
+    # Aliases a version gives up when it receives the key alias: the challenger that becomes champion no
+    # longer challenges anyone. Frozen into each request's `change.drops` and shown before approval.
+    "ALIAS_SUPERSEDES": {"champion": ["challenger"]},
     # The model-version tag that records the approving request.
     "MLFLOW_REQUEST_TAG": "plinth.approval_request",
     # Email notifications (in-app notifications are always written).

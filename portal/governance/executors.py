@@ -37,12 +37,20 @@ def promote_model_version(req: ApprovalRequest) -> dict:
         client.set_registered_model_alias(name, alias, version)
     if (model_version.tags or {}).get(tag) != str(req.pk):
         client.set_model_version_tag(name, version, tag, str(req.pk))
+    # The aliases the approvers were told this version gives up (`change.drops`, frozen at request time),
+    # removed only while this version holds them: another version's challenger stays.
+    dropped = []
+    for other in req.change.get("drops", []):
+        if _alias_holder(client, name, other) == version:
+            client.delete_registered_model_alias(name, other)
+            dropped.append(other)
     return {
         "model": name,
         "alias": alias,
         "from": current,
         "to": version,
         "alias_changed": alias_changed,
+        "dropped": dropped,
         "tag": {tag: str(req.pk)},
     }
 

@@ -305,7 +305,8 @@ def _validate(actor, action: str, ref: str, params: dict) -> _Target:
         return _Target(
             entity,
             {"version": version, "alias": alias},
-            {"alias": alias, "from": holder, "to": version, "model": _mlflow_name(entity)},
+            {"alias": alias, "from": holder, "to": version, "model": _mlflow_name(entity),
+             "drops": [a for a in conf.get("ALIAS_SUPERSEDES").get(alias, []) if a != alias]},
         )
     if action == ActionType.MARK_PRODUCTION:
         return _Target(entity, {}, {"lifecycle": {"from": entity.lifecycle, "to": "production"}})
@@ -319,9 +320,9 @@ def _validate(actor, action: str, ref: str, params: dict) -> _Target:
 
 
 def _mlflow_name(entity: Entity) -> str:
-    from catalog.mlflow_sync import _model_name
+    from catalog.mlflow_sync import model_name
 
-    return _model_name(entity)
+    return model_name(entity)
 
 
 def _stage_teams(entity: Entity, names: list[str]) -> list[Team]:

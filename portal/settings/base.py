@@ -279,6 +279,11 @@ PLINTH_HEARTBEAT_SECONDS = ENV.heartbeat_seconds
 
 MLFLOW_TRACKING_URI = ENV.mlflow_tracking_uri
 MLFLOW_UI_URL = ENV.mlflow_ui_url
+PLINTH_MLFLOW_UI_URL = ENV.mlflow_ui_url
+PLINTH_MLFLOW_WEBHOOK_SECRET = ENV.mlflow_webhook_secret
+PLINTH_MLFLOW_WEBHOOK_TOLERANCE_SECONDS = ENV.mlflow_webhook_tolerance
+# A worker queues one full MLflow sync when it starts, so pages do not wait for the first beat.
+PLINTH_MLFLOW_SYNC_ON_START = ENV.mlflow_sync_on_start
 MLFLOW_HTTP_TIMEOUT = 5
 MLFLOW_HTTP_MAX_RETRIES = 2
 

@@ -101,6 +101,9 @@ class Environment:
     csrf_trusted_origins: list[str]
     mlflow_tracking_uri: str
     mlflow_ui_url: str
+    mlflow_webhook_secret: str | None
+    mlflow_webhook_tolerance: int
+    mlflow_sync_on_start: bool
     worker_stale_seconds: int
     heartbeat_seconds: int
     log_level: str
@@ -142,7 +145,12 @@ def read() -> Environment:
         allowed_hosts=_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"]),
         csrf_trusted_origins=_list("CSRF_TRUSTED_ORIGINS", []),
         mlflow_tracking_uri=mlflow,
-        mlflow_ui_url=os.environ.get("MLFLOW_UI_URL") or mlflow,
+        # Where people open MLflow (links on model pages); the tracking URI may be an internal address.
+        mlflow_ui_url=(os.environ.get("PLINTH_MLFLOW_UI_URL") or os.environ.get("MLFLOW_UI_URL") or mlflow).rstrip("/"),
+        # The secret MLflow signs its webhook deliveries with; unset: the webhook endpoint answers 404.
+        mlflow_webhook_secret=os.environ.get("PLINTH_MLFLOW_WEBHOOK_SECRET") or None,
+        mlflow_webhook_tolerance=_int("PLINTH_MLFLOW_WEBHOOK_TOLERANCE_SECONDS", 300),
+        mlflow_sync_on_start=_bool("PLINTH_MLFLOW_SYNC_ON_START", True),
         worker_stale_seconds=_int("PLINTH_WORKER_STALE_SECONDS", 30),
         heartbeat_seconds=_int("PLINTH_HEARTBEAT_SECONDS", 5),
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),

@@ -45,3 +45,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 PLINTH_CATALOG_ALLOW_PRIVATE_URLS = False
+# Workers started by the tests sync MLflow at start-up only when a test asks for it: the suite's MLflow
+# server is shared, and a sync would add its models to every test's catalog.
+PLINTH_MLFLOW_SYNC_ON_START = ENV.mlflow_sync_on_start if os.environ.get("PLINTH_MLFLOW_SYNC_ON_START") else False

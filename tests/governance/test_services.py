@@ -28,7 +28,8 @@ def test_submit_runs_gates_and_routes_tier1_to_risk_governance(fraud_versions, u
     """A tier-1 promotion passes the blocking gates, warns on PII training data, and waits for risk-governance."""
     req = submit(users["alice"])
     assert req.state == State.PENDING
-    assert req.change == {"alias": "champion", "from": "2", "to": "3", "model": "fraud-detector"}
+    assert req.change == {"alias": "champion", "from": "2", "to": "3", "model": "fraud-detector",
+                          "drops": ["challenger"]}
     run_outbox()
     req.refresh_from_db()
     assert req.state == State.IN_REVIEW, req.gate_error
