@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from catalog import mlflow_sync
 from catalog.models import Entity, MlflowSyncState, ModelVersion
@@ -15,6 +16,9 @@ pytestmark = pytest.mark.django_db
 def mlflow_server(mlflow_url, settings):
     settings.MLFLOW_TRACKING_URI = mlflow_url
     mlflow_demo.seed(mlflow_url)
+    client = MlflowClient(mlflow_url, mlflow_url)  # the demo's aliases, whatever other tests promoted
+    client.set_registered_model_alias("fraud-detector", "champion", "2")
+    client.set_registered_model_alias("fraud-detector", "challenger", "3")
     return mlflow_url
 
 
@@ -33,8 +37,6 @@ def test_sync_merges_versions_aliases_and_run_metrics_into_descriptors(demo_org,
 
 
 def test_registered_model_without_descriptor_appears_as_an_entity(db, mlflow_server):
-    from mlflow.tracking import MlflowClient
-
     name = f"orphan-model-{uuid.uuid4().hex[:6]}"
     MlflowClient(mlflow_server, mlflow_server).create_registered_model(name)
     mlflow_sync.sync()

@@ -89,6 +89,7 @@ def mlflow_fraud(mlflow_url, settings, demo_org):
     mlflow_demo.seed(mlflow_url)
     client = mlflow_client(mlflow_url)
     client.set_registered_model_alias("fraud-detector", "champion", "2")
+    client.set_registered_model_alias("fraud-detector", "challenger", "3")  # a promotion of v3 drops it
     for version in ("1", "2", "3"):
         with contextlib.suppress(Exception):  # no tag yet
             client.delete_model_version_tag("fraud-detector", version, "plinth.approval_request")

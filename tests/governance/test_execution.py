@@ -36,6 +36,9 @@ def test_execution_moves_the_alias_and_tags_the_version(mlflow_fraud, users, run
         req.pk
     )
     assert req.change["result"]["alias_changed"] is True and req.change["result"]["from"] == "2"
+    # v3 was @challenger: having become @champion it no longer is (governance.md, "Aliases on promotion").
+    assert req.change["result"]["dropped"] == ["challenger"]
+    assert mlflow_fraud.get_registered_model("fraud-detector").aliases == {"champion": "3"}
     # Running the task again (a redelivery) changes nothing and writes nothing.
     events = AuditEvent.objects.count()
     assert execute_request(req.pk) is None
