@@ -71,10 +71,15 @@ class Field:
             return "—"
         if isinstance(self.value, bool):
             return "Yes" if self.value else "No"
+        labels = dict(self.choices)  # titles, not internal references, on the review step
         if isinstance(self.value, list):
-            return ", ".join(str(v) for v in self.value)
-        labels = dict(self.choices)
+            return ", ".join(str(labels.get(str(v), v)) for v in self.value)
         return str(labels.get(str(self.value), self.value))
+
+    @property
+    def checks_name(self) -> bool:
+        """A name the run will create (repository, catalog entity): checked for clashes as it is typed."""
+        return self.schema.get("ui:field") == "EntityNamePicker"
 
 
 @dataclass
@@ -342,8 +347,31 @@ def _message(error) -> tuple[str, str]:
             -1
         ].isdigit() else path, "Choose one of the offered values (you may not pick this one)."
     if error.validator == "pattern":
-        return path, f"Does not match the expected format ({error.validator_value})."
+        return path, _pattern_message(error.instance, error.validator_value)
+    if error.validator == "maxLength" and isinstance(error.instance, str):
+        return path, f"Too long: {len(error.instance)} characters, at most {error.validator_value} allowed."
+    if error.validator == "minLength" and isinstance(error.instance, str):
+        return path, f"Too short: {len(error.instance)} characters, at least {error.validator_value} needed."
     return path, error.message
+
+
+def _pattern_message(value: Any, pattern: str) -> str:
+    """Say what is wrong with the value (spaces, capitals, other characters) before the raw pattern."""
+    if not isinstance(value, str):
+        return f"Does not match the expected format ({pattern})."
+    problems = []
+    if any(c.isspace() for c in value):
+        problems.append("spaces")
+    lower_only = bool(re.search(pattern, "a")) and not re.search(pattern, "A")
+    if lower_only and any(c.isupper() for c in value):
+        problems.append("capital letters")
+    odd = sorted({c for c in value if not (c.isalnum() or c.isspace() or c in "-_.")})
+    if odd:
+        problems.append("the character(s) " + " ".join(repr(c) for c in odd[:5]))
+    if re.search(r"^[-_.]|[-_.]$|[-_.]{2}", value):
+        problems.append("a '-' at the start, the end or twice in a row")
+    found = f"it has {', '.join(problems)}. " if problems else ""
+    return f"Not in the expected format: {found}Expected {pattern}."
 
 
 def _nul_paths(node: Any, path: str = "") -> list[str]:
@@ -405,4 +433,13 @@ def owner_team(template_pages: list[Page], values: dict, user) -> Team | None:
             chosen = _get(values, f.name) if f.widget == "team" else None
             if chosen:
                 return next((t for t in editable_teams(user) if t.name == chosen), None)
+    return None
+
+
+def owner_value(template_pages: list[Page], values: dict) -> str | None:
+    """The chosen team's name (the first team picker), before it is checked against the user's teams."""
+    for page in template_pages:
+        for f in page.fields:
+            if f.widget == "team" and isinstance(_get(values, f.name), str) and _get(values, f.name):
+                return _get(values, f.name)
     return None

@@ -30,3 +30,23 @@ def recent_runs_of(user) -> QuerySet[Run]:
 
 def run_for(user, uid) -> Run | None:
     return runs_for(user).filter(uid=uid).first()
+
+
+def name_clashes(user, name: str, owner: str | None) -> list[str]:
+    """Why `name` cannot be used for a new project, checked before the run rather than at publish: an
+    entity of that name the user can see (a private one of another team answers as missing, as
+    everywhere), or a repository of that name already published for the owner (any owner if none
+    chosen yet)."""
+    from . import conf
+
+    problems = []
+    taken = (catalog_selectors.visible_entities(user).filter(name_key=name.lower())
+             .order_by("kind_key").values_list("kind", "namespace", "name")[:3])
+    for kind, namespace, entity_name in taken:
+        problems.append(f"The catalog already has a {kind} named {entity_name} (namespace {namespace}).")
+    repos = conf.publish_root() / "repos"
+    owners = [owner] if owner else ([p.name for p in repos.iterdir() if p.is_dir()] if repos.is_dir() else [])
+    for who in owners:
+        if (repos / who / f"{name}.git").exists():
+            problems.append(f"A repository {who}/{name} already exists.")
+    return problems

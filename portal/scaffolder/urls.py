@@ -6,6 +6,7 @@ app_name = "scaffolder"
 urlpatterns = [
     path("", views.index, name="index"),
     path("templates/<str:namespace>/<str:name>/", views.template_form, name="template"),
+    path("templates/<str:namespace>/<str:name>/check-name/", views.check_name, name="check-name"),
     path("runs/", views.run_list, name="runs"),
     path("runs/<uuid:uid>/", views.run_detail, name="run"),
     path("runs/<uuid:uid>/download/", views.run_download, name="download"),

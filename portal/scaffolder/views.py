@@ -71,10 +71,10 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
         if action == "back":
             current = current if on_review else max(current - 1, 0)
         elif action in ("create", "dry-run"):
-            bad = _first_invalid(pages, values)
+            bad = _first_invalid(pages, values, request.user)
             if bad is not None:
                 current = bad
-                errors = forms.validate_page(pages[bad], values)
+                errors = _check_page(request.user, pages, pages[bad], values)
                 messages.error(request, "Some values are not valid; correct them and continue.")
             elif not template.runnable:
                 messages.error(
@@ -89,7 +89,7 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
             else:
                 return _start(request, template, entity, pages, values, dry_run=action == "dry-run")
         else:
-            errors = forms.validate_page(pages[current], values) if pages else {}
+            errors = _check_page(request.user, pages, pages[current], values) if pages else {}
             if not errors:
                 if current + 1 < len(pages):
                     current += 1
@@ -100,7 +100,7 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
     for page in pages:
         forms.fill(page, values)
     if pages and not review and errors:
-        forms.validate_page(pages[current], values)  # fill() reset the values; errors go back on the fields
+        _check_page(request.user, pages, pages[current], values)  # fill() reset the values; errors go back
     secret_fields = forms.secret_names(pages)
     context = {
         "entity": entity,
@@ -124,11 +124,42 @@ def _page_index(raw, count: int) -> int:
         return 0
 
 
-def _first_invalid(pages, values) -> int | None:
+def _first_invalid(pages, values, user=None) -> int | None:
     for page in pages:
-        if forms.validate_page(page, values):
+        if _check_page(user, pages, page, values):
             return page.index
     return None
+
+
+def _check_page(user, pages, page, values) -> dict[str, list[str]]:
+    """The page's schema errors, then whether a new project's name is still free (a clash found now
+    is said on the page where the name is typed, not when publishing fails)."""
+    errors = forms.validate_page(page, values)
+    for f in page.fields:
+        name = values.get(f.name) if f.checks_name else None
+        if isinstance(name, str) and name and f.name not in errors:
+            clashes = selectors.name_clashes(user, name, forms.owner_value(pages, values))
+            if clashes:
+                errors[f.name] = f.errors = [*clashes, "Choose another name."]
+    return errors
+
+
+@require_safe
+def check_name(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    """The live check under a name field of the first wizard page (htmx, as the name is typed)."""
+    entity = selectors.template_entity(request.user, namespace, name)
+    if entity is None:
+        raise Http404("No such template")
+    pages = forms.pages(from_entity(entity), request.user)
+    field = next((f for p in pages[:1] for f in p.fields if f.checks_name), None)
+    if field is None:
+        raise Http404("This template has no name field")
+    values = forms.with_defaults(pages, {})
+    values = forms.read_page(pages[0], request.GET, values)
+    errors = _check_page(request.user, pages, pages[0], values)
+    value = values.get(field.name)
+    context = {"f": field, "messages": errors.get(field.name, []), "value": value if isinstance(value, str) else ""}
+    return render(request, "scaffolder/inc/name_check.html", context)
 
 
 def _start(request, template, entity, pages, values, *, dry_run: bool) -> HttpResponse:

@@ -199,4 +199,4 @@ def test_schema_failing_values_never_start_a_run(client, org, scaffolder_root):
         },
     )
     assert response.status_code == 200 and Run.objects.count() == 0
-    assert "Does not match the expected format" in response.content.decode()
+    assert "Not in the expected format: it has the character(s) &#x27;/&#x27;" in response.content.decode()

@@ -61,7 +61,7 @@ def test_server_side_validation_refuses_bad_values(alice_client):
     html = post_page(
         alice_client, url, 0, {}, {"name": "Bad Name!", "owner": "recsys", "modelType": "classifier"}
     ).content.decode()
-    assert "Does not match the expected format" in html
+    assert "Not in the expected format: it has spaces, capital letters, the character(s) &#x27;!&#x27;" in html
     assert "Choose one of the offered values" in html  # recsys is not alice's team
     html = post_page(alice_client, url, 0, {}, {"name": "", "modelType": "classifier"}).content.decode()
     assert "This field is required." in html
