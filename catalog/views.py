@@ -17,7 +17,7 @@ from portal.core.limits import FORM, body_limit
 from . import extensions, recent, selectors, services
 from .descriptors.errors import DescriptorError
 from .filters import ORDERINGS, EntityFilter
-from .forms import LocationForm
+from .forms import SAMPLE_DESCRIPTOR, LocationForm
 from .models import Location
 
 PAGE_SIZE = 25
@@ -257,7 +257,8 @@ def location_register(request):
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     elif request.method == "POST":
         status = 400
-    return render(request, "catalog/location_register.html", {"form": form, "plan": plan}, status=status)
+    return render(request, "catalog/location_register.html",
+                  {"form": form, "plan": plan, "sample": SAMPLE_DESCRIPTOR}, status=status)
 
 
 @require_safe

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.contrib import messages
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.accounts import permissions
@@ -61,6 +63,12 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
     pages = forms.pages(template, request.user)
     values = forms.with_defaults(pages, {})
     current, review, errors = 0, False, {}
+    earlier = _earlier_run(request, entity)
+    if earlier is not None and pages:
+        # "Start again with these answers": the failed run's parameters (never its secrets), checked at
+        # once so that a name clash that failed it is said on the first page.
+        values = forms.with_defaults(pages, earlier.parameters)
+        errors = _check_page(request.user, pages, pages[0], values)
     if request.method == "POST":
         values = forms.with_defaults(pages, _load_values(request))
         action = request.POST.get("_action", "next")
@@ -115,6 +123,15 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
         "general_errors": errors.get("", []),
     }
     return render(request, "scaffolder/template_form.html", context)
+
+
+def _earlier_run(request, entity):
+    uid = request.GET.get("from-run", "") if request.method == "GET" else ""
+    try:
+        run = selectors.run_for(request.user, uuid.UUID(uid)) if uid else None
+    except ValueError:
+        return None
+    return run if run is not None and run.template_ref == entity.ref else None
 
 
 def _page_index(raw, count: int) -> int:
@@ -193,6 +210,7 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
         "logs": list(run.logs.all()[: conf.max_log_lines()]),
         "stale_after": conf.stale_seconds(),
         "can_retry": run.status == "failed" and permissions.may_retry_run(request.user, run),
+        "restart_url": _restart_url(run),
     }
     template = (
         "scaffolder/run_detail.html#status"
@@ -203,6 +221,15 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
     response["Vary"] = "HX-Request"
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _restart_url(run) -> str:
+    """The wizard prefilled with a failed run's answers, when its template is still in the catalog."""
+    kind, _, rest = run.template_ref.partition(":")
+    namespace, _, name = rest.partition("/")
+    if run.status != "failed" or kind != "template" or not name:
+        return ""
+    return reverse("scaffolder:template", args=[namespace, name]) + f"?from-run={run.uid}"
 
 
 @body_limit(FORM)
