@@ -1,0 +1,87 @@
+"""Onboarding edges of the wizard (issue 15): bad names and names already taken are said on the first
+page, live as the name is typed and again on Next; a failed run can be started again with its answers;
+the review step shows titles instead of references."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import pytest
+
+from portal.scaffolder.models import Run, RunStatus
+
+from .conftest import ml_values, run_inline, start, unique
+
+pytestmark = pytest.mark.django_db
+WIZARD = "/create/templates/default/ml-model-service/"
+
+
+@pytest.fixture
+def alice(client, org):
+    client.force_login(org["users"]["alice"])
+    return client
+
+
+def first_page(client, **fields):
+    data = {"_page": 0, "_values": "{}", "_action": "next", "p.modelType": "classifier", "p.owner": "fraud-ml"}
+    data.update({f"p.{k}": v for k, v in fields.items()})
+    return client.post(WIZARD, data)
+
+
+def check(client, name, owner="fraud-ml"):
+    return html.unescape(client.get(f"{WIZARD}check-name/", {"p.name": name, "p.owner": owner},
+                                    HTTP_HX_REQUEST="true").content.decode())
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("churn predictor", "it has spaces"),
+    ("ChurnPredictor", "it has capital letters"),
+    ("x" * 200, "Too long: 200 characters, at most 50 allowed."),
+    ("churn--predictor", "a '-' at the start, the end or twice in a row"),
+])
+def test_bad_names_get_a_clear_message_on_the_first_page(alice, name, message):
+    page = html.unescape(first_page(alice, name=name).content.decode())
+    assert message in page and 'aria-current="step">About the model' in page  # still on page one
+    assert message in check(alice, name)  # and live, as it is typed
+    assert not Run.objects.exists()
+
+
+def test_a_name_the_catalog_has_is_refused_on_the_first_page(alice):
+    page = html.unescape(first_page(alice, name="fraud-detector").content.decode())
+    assert "The catalog already has a Model named fraud-detector" in page and "Choose another name." in page
+    assert 'aria-current="step">About the model' in page
+    live = check(alice, "fraud-detector")
+    assert "The catalog already has a Model named fraud-detector" in live
+    assert "is free" in check(alice, unique("free"))
+
+
+def test_a_private_entity_of_another_team_is_not_revealed(client, org):
+    client.force_login(org["users"]["carol"])  # recsys: cannot see fraud-ml's private chargeback-predictor
+    assert "already has" not in check(client, "chargeback-predictor", owner="recsys")
+
+
+def test_a_failed_run_starts_again_with_its_answers_and_says_why_first(alice, org, scaffolder_root):
+    name = unique("svc")
+    values = {**ml_values(name), "title": "Churn model"}
+    assert run_inline(start(org["users"]["alice"], "ml-model-service", values)).status == RunStatus.SUCCEEDED
+    # The same name again (e.g. a second tab, or the API): the run fails at publish, and a plain retry
+    # would fail the same way.
+    failed = run_inline(start(org["users"]["alice"], "ml-model-service", ml_values(name)))
+    assert failed.status == RunStatus.FAILED and "already exists" in failed.error
+    run_page = alice.get(failed.get_absolute_url()).content.decode()
+    restart = f"{WIZARD}?from-run={failed.uid}"
+    assert f'href="{restart}"' in run_page and "Start again with these answers" in run_page
+    raw = alice.get(restart).content.decode()
+    wizard = html.unescape(raw)
+    assert f'value="{name}"' in wizard  # the answers are back
+    assert f"A repository fraud-ml/{name} already exists." in wizard  # and why it failed, on page one
+    carried = json.loads(html.unescape(raw.split('name="_values" value="', 1)[1].split('"', 1)[0]))
+    assert carried["consumesFeatures"] == ["featureset:default/card-transactions-features"]
+
+
+def test_review_shows_titles_not_references(alice):
+    values = ml_values(unique("svc"))
+    review = alice.post(WIZARD, {"_page": 2, "_values": json.dumps(values), "_action": "next"}).content.decode()
+    section = review.split('data-testid="review"', 1)[1].split("</dl>", 1)[0]
+    assert "Card transaction features" in section and "featureset:default/card-transactions-features" not in section
