@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 WIDTH, HEIGHT = 320, 120
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 12, 12, 24
+INSET = 12  # the first and last points keep clear of the value labels and the edge
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,12 @@ def metric_chart(metric: str, versions) -> Chart | None:
     low, high = min(values), max(values)
     if high == low:  # a flat line in the middle rather than a division by zero
         low, high = low - 0.5 * (abs(low) or 1) * 0.1, high + 0.5 * (abs(high) or 1) * 0.1
-    span_x = (WIDTH - PAD_LEFT - PAD_RIGHT) / max(1, len(rows) - 1)
+    inner = WIDTH - PAD_LEFT - PAD_RIGHT - 2 * INSET
+    span_x = inner / max(1, len(rows) - 1)
     span_y = HEIGHT - PAD_TOP - PAD_BOTTOM
     points = []
     for i, (row, value) in enumerate(zip(rows, values, strict=True)):
-        x = PAD_LEFT + (i * span_x if len(rows) > 1 else (WIDTH - PAD_LEFT - PAD_RIGHT) / 2)
+        x = PAD_LEFT + INSET + (i * span_x if len(rows) > 1 else inner / 2)
         y = PAD_TOP + (high - value) / (high - low) * span_y
         aliases = " ".join(f"@{a}" for a in row.aliases or [])
         points.append(Point(round(x, 1), round(y, 1), row.version, value,
