@@ -52,7 +52,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from prometheus_client import REGISTRY
 
-from catalog.models import Location, Star
+from catalog.models import Location, MlflowSyncJob, Star
 from portal.accounts.models import APIToken
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
 from portal.scaffolder.models import Run
@@ -167,6 +167,8 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "catalog:entity-detail": {"GET": ok(VIEWERS)},
     "catalog:entity-star": {"POST": ok(VIEWERS, 302)},
     "catalog:entity-tab": {"GET": ok(VIEWERS)},
+    "catalog:model-sync": {"POST": ok(EDITORS, 302)},  # "Sync now": a job, then back to the Versions tab
+    "catalog:model-sync-status": {"GET": ok(VIEWERS)},
     # -- catalog API
     "api-entities": {"GET": ok(SIGNED_IN)},
     "api-entity-by-name": {"GET": ok(VIEWERS)},
@@ -176,6 +178,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "api-location": {"GET": ok(VIEWERS), "DELETE": ok(REGISTRANT_OR_DELETERS, 204)},
     "api-refresh": {"POST": ok(REGISTRANT_OR_EDITORS)},
     "api-validate-entity": {"POST": ok(SIGNED_IN)},
+    # MLflow's webhook: authenticated by its HMAC signature, not a user. With no secret configured (as
+    # here) it answers 404 to every caller; signed deliveries: tests/catalog/test_mlflow_webhooks.py.
+    "api-mlflow-webhook": {"POST": ok(ANYONE, 404)},
     # -- search
     "search:page": {"GET": ok(SIGNED_IN)},
     "search:typeahead": {"GET": ok(SIGNED_IN)},
@@ -205,6 +210,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- scaffolder
     "scaffolder:index": {"GET": ok(SIGNED_IN)},
     "scaffolder:template": {"GET": ok(VIEWERS), "POST": ok(VIEWERS, 302)},  # a run on one's own behalf
+    "scaffolder:check-name": {"GET": ok(VIEWERS, (200, 204))},  # the live name check; 204: no name field
     "scaffolder:runs": {"GET": ok(SIGNED_IN)},
     "scaffolder:run": {"GET": ok(VIEWERS)},  # runs: their creator, their team, platform admins
     "scaffolder:download": {"GET": ok(VIEWERS)},
@@ -261,6 +267,19 @@ def _entities(kind: str, shape: str, **extra) -> Callable[[World, Actor], list[O
     return provide
 
 
+def _sync_jobs(world: World, actor: Actor) -> list[Obj]:
+    """A "Sync now" job on each model (the missing model's job id exists nowhere)."""
+    out = []
+    for obj in _entities("model", "kind")(world, actor):
+        if obj.instance is not None:
+            job = MlflowSyncJob.objects.get_or_create(entity=obj.instance, defaults={"state": "done"})[0]
+            obj.kwargs["job_id"] = job.pk
+        else:
+            obj.kwargs["job_id"] = 987654
+        out.append(obj)
+    return out
+
+
 def _locations(world: World, actor: Actor) -> list[Obj]:
     out = [Obj(key, kwargs={"pk": loc.pk}, names=(str(loc.pk),), team=INSTANCES[key][1], private=INSTANCES[key][2],
                instance=loc, registrant=loc.created_by) for key, loc in world.locations.items()]
@@ -313,6 +332,9 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "catalog:entity-detail": _entities("component", "kind"),  # its relations name both private components
     "catalog:entity-star": _entities("model", "kind"),
     "catalog:entity-tab": _entities("model", "kind", tab="versions"),
+    "catalog:model-sync": _entities("model", "kind"),
+    "catalog:model-sync-status": _sync_jobs,
+    "scaffolder:check-name": _entities("template", "ns"),
     "api-entity-by-name": _entities("component", "kind"),
     "api-entity-relations": _entities("component", "kind"),
     "api-location": _locations,
@@ -371,6 +393,7 @@ QUERIES: dict[str, Callable[[Ctx], dict]] = {
     "search:click": lambda c: {"key": _ref(c), "q": "mx"},
     "governance:request-new": lambda c: {"target": _ref(c), "action": "deprecate"},
     "techdocs-api-page": lambda c: {"path": "guide/"},
+    "scaffolder:check-name": lambda c: {"p.name": "mx-free-name"},
 }
 
 NEW_COMPONENT = {"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "mx-valid"},
@@ -384,6 +407,9 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("catalog:register", "POST"): lambda c: {"target": str(c.world.new_location_dir / "catalog-info.yaml"),
                                              "confirm": "1"},
     ("catalog:entity-star", "POST"): lambda c: {"starred": "1"},
+    ("catalog:model-sync", "POST"): lambda c: {},
+    ("api-mlflow-webhook", "POST"): lambda c: {"entity": "model_version_alias", "action": "created",
+                                               "data": {"name": "mx-model", "alias": "champion", "version": "1"}},
     ("api-locations", "POST"): lambda c: {"target": str(c.world.new_location_dir / "catalog-info.yaml")},
     ("api-refresh", "POST"): lambda c: {"entityRef": _ref(c)},
     ("api-validate-entity", "POST"): lambda c: {"entity": NEW_COMPONENT},
@@ -437,6 +463,7 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("catalog:location-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.pk).refreshed_at,
     ("catalog:location-unregister", "POST"): _location_exists,
     ("catalog:entity-star", "POST"): lambda c: Star.objects.filter(user=c.actor.user, entity=c.obj.instance).exists(),
+    ("catalog:model-sync", "POST"): lambda c: MlflowSyncJob.objects.filter(entity=c.obj.instance).count(),
     ("api-locations", "POST"): _new_location,
     ("api-location", "DELETE"): _location_exists,
     ("api-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.location_id).refreshed_at,
@@ -467,6 +494,8 @@ NO_STATE = {
     ("accounts:login", "POST"): "signing in is open to everyone (the throttle has its own tests)",
     ("api-validate-entity", "POST"): "validation stores nothing",
     ("admin-login", "POST"): "it only redirects (to the admin, or to the portal's sign-in)",
+    ("api-mlflow-webhook", "POST"): "webhooks are off without PLINTH_MLFLOW_WEBHOOK_SECRET (404 for everyone); "
+                                    "refused deliveries change nothing (tests/catalog/test_mlflow_webhooks.py)",
 }
 
 
@@ -475,6 +504,8 @@ NO_STATE = {
 CSRF_EXEMPT: dict[tuple[str, str], str] = {
     ("core:csp-report", "POST"): "browsers post violation reports without a token (and from signed-out "
                                  "pages); it only counts and logs them, capped in size and rate",
+    ("api-mlflow-webhook", "POST"): "MLflow's server posts deliveries: the HMAC signature over the delivery id, "
+                                    "timestamp and body authenticates them, and no cookie is read",
 }
 
 
