@@ -185,3 +185,27 @@ def sync(names: list[str] | None = None) -> dict:
         state.models_synced = count
     state.save()
     return {"models": count, "versions": sum(len(m["versions"]) for m in models)}
+
+
+WEBHOOK_NAME = "plinth"
+
+
+def register_webhook(*, url: str, secret: str) -> str:
+    """Create (or bring up to date) MLflow's webhook to this portal; returns its id. Idempotent: the
+    webhook named `plinth` is updated in place rather than duplicated."""
+    from .mlflow_webhooks import EVENTS
+
+    mlflow = client()
+    events = sorted(EVENTS)
+    token = None
+    while True:
+        page = mlflow.list_webhooks(max_results=100, page_token=token)
+        for hook in page:
+            if hook.name == WEBHOOK_NAME:
+                mlflow.update_webhook(hook.webhook_id, url=url, events=events, secret=secret, status="ACTIVE")
+                return hook.webhook_id
+        token = page.token
+        if not token:
+            break
+    return mlflow.create_webhook(name=WEBHOOK_NAME, url=url, events=events, secret=secret,
+                                 description="Plinth: sync the catalog when models, versions or aliases change").webhook_id

@@ -260,3 +260,23 @@ def test_targeted_sync_reads_only_the_named_model_and_forgets_deleted_ones(db, m
     assert mlflow_sync.sync([gone]) == {"models": 1, "versions": 0}
     assert not ModelVersion.objects.filter(entity__name=gone).exists()
     assert ModelVersion.objects.filter(entity__name=keep).count() == 1
+
+
+def test_the_webhook_command_registers_once_and_updates_in_place(db, mlflow_url, settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.MLFLOW_TRACKING_URI = mlflow_url
+    settings.PLINTH_MLFLOW_WEBHOOK_SECRET = None
+    with pytest.raises(CommandError, match="PLINTH_MLFLOW_WEBHOOK_SECRET is not set"):
+        call_command("catalog", "mlflow-webhook", "--url", "http://127.0.0.1:9/api/v1/webhooks/mlflow")
+    settings.PLINTH_MLFLOW_WEBHOOK_SECRET = SECRET
+    mlflow = MlflowClient(mlflow_url, mlflow_url)
+    first = mlflow_sync.register_webhook(url="http://127.0.0.1:9/a", secret=SECRET)
+    try:
+        call_command("catalog", "mlflow-webhook", "--url", "http://127.0.0.1:9/b")
+        hooks = [h for h in mlflow.list_webhooks(max_results=100) if h.name == mlflow_sync.WEBHOOK_NAME]
+        assert [(h.webhook_id, h.url) for h in hooks] == [(first, "http://127.0.0.1:9/b")]
+        assert {str(e) for e in hooks[0].events} >= {"model_version_alias.created", "registered_model.created"}
+    finally:
+        mlflow.delete_webhook(first)

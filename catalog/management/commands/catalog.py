@@ -30,6 +30,9 @@ class Command(BaseCommand):
         ref.add_argument("--all", action="store_true")
         ref.add_argument("location_ids", nargs="*", type=int)
         sub.add_parser("sync-mlflow", help="Sync registered models from MLFLOW_TRACKING_URI now")
+        hook = sub.add_parser("mlflow-webhook", help="Register (or update) MLflow's webhook to this portal, "
+                                                     "signed with PLINTH_MLFLOW_WEBHOOK_SECRET")
+        hook.add_argument("--url", required=True, help="e.g. https://plinth.example.com/api/v1/webhooks/mlflow")
         bench = sub.add_parser("bench", help="Generate a catalog, ingest it, measure, print one JSON line")
         bench.add_argument("--entities", type=int, default=250_000)
         bench.add_argument("--keep", action="store_true", help="Keep the generated data")
@@ -84,6 +87,19 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(mlflow_sync.sync()))
         except Exception as exc:
             raise CommandError(f"MLflow sync failed: {exc}") from exc
+
+    def _mlflow_webhook(self, url: str, **_):
+        from django.conf import settings
+
+        from catalog import mlflow_sync
+
+        if not settings.PLINTH_MLFLOW_WEBHOOK_SECRET:
+            raise CommandError("PLINTH_MLFLOW_WEBHOOK_SECRET is not set: the portal would refuse every delivery")
+        try:
+            webhook_id = mlflow_sync.register_webhook(url=url, secret=settings.PLINTH_MLFLOW_WEBHOOK_SECRET)
+        except Exception as exc:
+            raise CommandError(f"could not register the webhook with MLflow: {exc}") from exc
+        self.stdout.write(f"MLflow webhook {webhook_id} → {url}")
 
     def _bench(self, entities: int, keep: bool, **_):
         from catalog.bench import run

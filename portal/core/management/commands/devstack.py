@@ -131,6 +131,26 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _webhook_env(env: dict[str, str], home: Path) -> None:
+    """The local MLflow may deliver webhooks to the portal on loopback http, and both sides share a
+    secret. The secret and MLflow's key for storing it live beside MLflow's database, so a webhook
+    registered by an earlier `make run` still decrypts and verifies."""
+    import base64
+
+    def kept(name: str, make) -> str:
+        path = home / name
+        if not path.exists():
+            path.write_text(make())
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    env.setdefault("PLINTH_MLFLOW_WEBHOOK_SECRET", kept("webhook-secret", lambda: os.urandom(24).hex()))
+    env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = kept(
+        "webhook-key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+    env.update({"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+                "MLFLOW_WEBHOOK_CACHE_TTL": "5"})
+
+
 class Command(BaseCommand):
     help = "Run the local stack: MLflow, migrations + demo data, Celery worker with beat, and the web server."
     # The children run their own checks; the supervisor itself needs none to start.
@@ -162,7 +182,7 @@ class Command(BaseCommand):
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         code = 0
         try:
-            self._start_mlflow(sup, env, var_dir, opts["mlflow_port"])
+            own_mlflow = self._start_mlflow(sup, env, var_dir, opts["mlflow_port"])
             sup.run_step("migrate", [py, manage, "migrate", "--noinput"])
             if not opts["skip_demo"]:
                 sup.run_step("demo", [py, manage, "demo", "load"])
@@ -174,6 +194,9 @@ class Command(BaseCommand):
             url = f"http://127.0.0.1:{port}"
             self._wait(sup, f"{url}/healthz", WEB_READY_SECONDS, "web")
             sup.say("devstack", f"Plinth is up at {url}/ (cold start {time.monotonic() - started:.1f} s)")
+            if own_mlflow:  # model, version and alias changes reach the catalog at once (docs/catalog.md)
+                sup.run_step("webhook", [py, manage, "catalog", "mlflow-webhook", "--url",
+                                         f"{url}/api/v1/webhooks/mlflow"])
             if not opts["skip_demo"]:
                 sup.run_step("demo", [py, manage, "demo", "credentials"])
             sup.say("devstack", "Ctrl-C stops everything.")
@@ -193,20 +216,22 @@ class Command(BaseCommand):
         if code:
             sys.exit(code)
 
-    def _start_mlflow(self, sup: Supervisor, env: dict[str, str], var_dir: Path, port: int) -> None:
+    def _start_mlflow(self, sup: Supervisor, env: dict[str, str], var_dir: Path, port: int) -> bool:
+        """Start the local MLflow server unless one is configured or running; True when started here."""
         local = f"http://127.0.0.1:{port}"
         configured = os.environ.get("MLFLOW_TRACKING_URI")
         if configured and configured.rstrip("/") not in {local, f"http://localhost:{port}"}:
             sup.say("devstack", f"using MLflow at {configured} (MLFLOW_TRACKING_URI)")
-            return
+            return False
         env["MLFLOW_TRACKING_URI"] = local
         if _http_ok(f"{local}/health"):
             sup.say("devstack", f"an MLflow server already answers at {local}; using it")
-            return
+            return False
         if _port_in_use(port):
             raise CommandError(f"port {port} is taken by something that is not MLflow; set MLFLOW_PORT")
         home = var_dir / "mlflow"
         (home / "artifacts").mkdir(parents=True, exist_ok=True)
+        _webhook_env(env, home)
         mlflow = Path(sys.executable).with_name("mlflow")
         store, artifacts = f"sqlite:///{home / 'mlflow.db'}", str(home / "artifacts")
         cmd = [str(mlflow), "server", "--backend-store-uri", store, "--default-artifact-root", artifacts]
@@ -216,6 +241,7 @@ class Command(BaseCommand):
         t0 = time.monotonic()
         self._wait(sup, f"{local}/health", MLFLOW_READY_SECONDS, "mlflow")
         sup.say("devstack", f"MLflow ready at {local} in {time.monotonic() - t0:.1f} s")
+        return True
 
     @staticmethod
     def _web_env() -> dict[str, str]:
