@@ -141,7 +141,7 @@ def run_create(request):
     values = forms.with_defaults(pages, values)
     errors = {}
     for page in pages:
-        for field, messages in forms.validate_page(page, values).items():
+        for field, messages in forms.check_page(request.user, pages, page, values).items():
             errors.setdefault(field or "values", []).extend(messages)
     if errors:
         raise ValidationError(errors)

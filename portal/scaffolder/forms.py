@@ -443,3 +443,18 @@ def owner_value(template_pages: list[Page], values: dict) -> str | None:
             if f.widget == "team" and isinstance(_get(values, f.name), str) and _get(values, f.name):
                 return _get(values, f.name)
     return None
+
+
+def check_page(user, template_pages: list[Page], page: Page, values: dict) -> dict[str, list[str]]:
+    """The page's schema errors, then whether a new project's name is still free: a clash found now is
+    said where the name is typed (wizard) or in the 400 (API), not when publishing fails."""
+    from . import selectors
+
+    errors = validate_page(page, values)
+    for f in page.fields:
+        name = values.get(f.name) if f.checks_name else None
+        if isinstance(name, str) and name and f.name not in errors:
+            clashes = selectors.name_clashes(user, name, owner_value(template_pages, values))
+            if clashes:
+                errors[f.name] = f.errors = [*clashes, "Choose another name."]
+    return errors

@@ -149,16 +149,7 @@ def _first_invalid(pages, values, user=None) -> int | None:
 
 
 def _check_page(user, pages, page, values) -> dict[str, list[str]]:
-    """The page's schema errors, then whether a new project's name is still free (a clash found now
-    is said on the page where the name is typed, not when publishing fails)."""
-    errors = forms.validate_page(page, values)
-    for f in page.fields:
-        name = values.get(f.name) if f.checks_name else None
-        if isinstance(name, str) and name and f.name not in errors:
-            clashes = selectors.name_clashes(user, name, forms.owner_value(pages, values))
-            if clashes:
-                errors[f.name] = f.errors = [*clashes, "Choose another name."]
-    return errors
+    return forms.check_page(user, pages, page, values)
 
 
 @require_safe

@@ -85,3 +85,12 @@ def test_review_shows_titles_not_references(alice):
     review = alice.post(WIZARD, {"_page": 2, "_values": json.dumps(values), "_action": "next"}).content.decode()
     section = review.split('data-testid="review"', 1)[1].split("</dl>", 1)[0]
     assert "Card transaction features" in section and "featureset:default/card-transactions-features" not in section
+
+
+def test_the_api_refuses_a_taken_name_before_running(alice):
+    response = alice.post("/api/v1/scaffolder/runs", {"templateRef": "template:default/ml-model-service",
+                                                      "values": ml_values("fraud-detector")},
+                          content_type="application/json")
+    assert response.status_code == 400
+    assert "The catalog already has a Model named fraud-detector" in response.json()["error"]["details"]["name"][0]
+    assert not Run.objects.exists()
