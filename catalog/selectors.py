@@ -57,9 +57,15 @@ def is_starred(user, entity: Entity) -> bool:
     return Star.objects.filter(user=user, entity=entity).exists()
 
 
+# What teams build and run: the catalog list opens on these kinds, and the home page counts them first
+# (the directory — users, groups, locations — and templates after them).
+DEFAULT_KINDS = ("model", "featureset", "dataset", "pipeline", "component", "api", "airesource", "resource",
+                 "system", "domain")
+
+
 def kind_counts(user) -> list[dict]:
     rows = visible_entities(user).values("kind", "kind_key").annotate(n=Count("id")).order_by("-n")
-    return list(rows)
+    return sorted(rows, key=lambda r: (r["kind_key"] not in DEFAULT_KINDS, -r["n"], r["kind_key"]))
 
 
 def facets(queryset: QuerySet[Entity], names: list[str]) -> dict[str, list[dict]]:

@@ -21,11 +21,10 @@ from .forms import SAMPLE_DESCRIPTOR, LocationForm
 from .models import Location
 
 PAGE_SIZE = 25
-# Like Backstage, the list opens on what teams build and run; the directory (people, groups, location
-# entities) and the scaffolder's templates are one click away (`?kind=user`, `?kind=all`, the scope bar).
-DIRECTORY_KINDS = ("user", "group", "location", "template")
-DEFAULT_KINDS = ("model", "featureset", "dataset", "pipeline", "component", "api", "airesource", "resource",
-                 "system", "domain")
+# Like Backstage, the list opens on what teams build and run (selectors.DEFAULT_KINDS); the directory
+# (people, groups, location entities) and the scaffolder's templates are one click away (`?kind=user`,
+# `?kind=all`, the scope bar).
+DEFAULT_KINDS = selectors.DEFAULT_KINDS
 
 
 def _scoped(get) -> tuple:

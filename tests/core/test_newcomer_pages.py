@@ -110,6 +110,15 @@ def test_catalog_opens_on_models_components_apis_with_the_directory_one_click_aw
     assert '<td class="owner">' in default  # the owner column does not wrap
 
 
+def test_home_counts_what_teams_build_before_the_directory(demo_org):
+    from catalog.selectors import DEFAULT_KINDS, kind_counts
+
+    kinds = [row["kind_key"] for row in kind_counts(demo_org["users"]["alice"])]
+    built = [k for k in kinds if k in DEFAULT_KINDS]
+    assert "user" in kinds and "model" in kinds  # the demo has more users than models
+    assert kinds[:len(built)] == built, kinds
+
+
 def test_menu_has_no_dead_items_and_the_audit_link_follows_the_rule(demo_org):
     alice = client_for(demo_org["users"]["alice"]).get("/").content.decode()
     nav = alice.split('id="mainnav"', 1)[1].split("</nav>", 1)[0]
