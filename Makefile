@@ -29,11 +29,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Install exactly the locked, hash-checked set (requirements/dev.lock, from `make lock`), then the
-# project itself without touching it; again only when the lock or pyproject.toml changed.
+# project itself without touching it; again only when the lock or pyproject.toml changed. The SDK
+# (sdk/, its own package: plinth-sdk and the `plinth` command) goes in the same way: its dependencies
+# are in dev.lock (`make lock` reads sdk/pyproject.toml too).
 LOCK := requirements/dev.lock
-$(STAMP): pyproject.toml $(LOCK) | $(PY)
+$(STAMP): pyproject.toml sdk/pyproject.toml $(LOCK) | $(PY)
 	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e ./sdk
 	$(PY) -m pip check
 	@touch $@
 
@@ -50,7 +53,7 @@ $(AXE): $(JS_DIR)/package-lock.json
 # Re-resolve the locks after changing dependencies in pyproject.toml (needs the package index).
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 lock: | $(PY)
-	$(PY) -m piptools compile $(LOCK_FLAGS) --extra dev -o requirements/dev.lock pyproject.toml requirements/build.in
+	$(PY) -m piptools compile $(LOCK_FLAGS) --extra dev -o requirements/dev.lock pyproject.toml sdk/pyproject.toml requirements/build.in
 	$(PY) -m piptools compile $(LOCK_FLAGS) -c requirements/dev.lock -o requirements/prod.lock pyproject.toml requirements/build.in
 
 # Known vulnerabilities in the locked set (pip-audit; docs/security.md#supply-chain).

@@ -44,6 +44,14 @@ def test_locks_cover_pyproject_and_carry_hashes():
     assert all(dev[name] == version for name, version in prod.items()), "prod.lock and dev.lock disagree"
 
 
+def test_dev_lock_covers_the_sdk():
+    """The SDK (sdk/, installed by `make setup`) is locked with the dev set: `make lock` reads its
+    pyproject.toml too. It imports nothing from Django, and Django is no dependency of it."""
+    sdk = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]
+    assert _names(sdk["dependencies"]) <= set(_pins("dev.lock")), "run `make lock`: dev.lock misses an SDK dependency"
+    assert not {"django", "djangorestframework"} & _names(sdk["dependencies"])
+
+
 def test_the_environment_is_the_locked_set():
     """`make setup` installs dev.lock with --require-hashes: the suite runs on exactly what is locked."""
     dev = _pins("dev.lock")

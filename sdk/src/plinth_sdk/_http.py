@@ -1,0 +1,371 @@
+"""The transport shared by `Client` and `AsyncClient`: one `Call` per API operation, retries with
+backoff, error mapping, cursor pagination and polling.
+
+Resources (`resources.py`) describe each call once as a `Call`; a client *runs* it. The synchronous
+client returns the parsed result, the asynchronous one an awaitable of it — so every resource serves
+both clients and the two cannot drift apart. The same holds for pagination (an iterator or an async
+iterator) and for waiting (a blocking loop or an async one)."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .config import resolve
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["ENDPOINTS", "Call", "Endpoint", "endpoint"]
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+USER_AGENT = "plinth-sdk/0.1.0"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation of the API, by its OpenAPI `operationId`. The coverage test (tests/sdk) checks
+    every operation of `/api/schema/` against this registry."""
+
+    operation_id: str
+    method: str
+    path: str  # as in the schema: /api/v1/entities/by-name/{kind}/{namespace}/{name}
+
+    def call(self, parse: Callable[[Any], Any] = lambda body: body, *, params: dict | None = None,
+             json: Any = None, accept: Iterable[int] = (), **path_params: Any) -> Call:
+        from urllib.parse import quote
+
+        path = self.path.format(**{k: quote(str(v), safe="") for k, v in path_params.items()})
+        clean = {k: v for k, v in (params or {}).items() if v is not None and v != [] and v is not False}
+        return Call(self, path, clean, json, parse, frozenset(accept))
+
+
+ENDPOINTS: dict[str, Endpoint] = {}
+
+
+def endpoint(operation_id: str, method: str, path: str) -> Endpoint:
+    ep = Endpoint(operation_id, method, path)
+    ENDPOINTS[operation_id] = ep
+    return ep
+
+
+@dataclass(frozen=True)
+class Call:
+    endpoint: Endpoint
+    path: str
+    params: dict
+    json: Any
+    parse: Callable[[Any], Any]
+    accept: frozenset[int] = field(default_factory=frozenset)  # error statuses whose body is a result
+
+    def with_params(self, **params: Any) -> Call:
+        return Call(self.endpoint, self.path, {**self.params, **params}, self.json, self.parse, self.accept)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    return response.headers.get("X-Request-ID")
+
+
+def _decode(response: httpx.Response, call: Call) -> Any:
+    """The parsed body of an answer, or the exception it stands for."""
+    status = response.status_code
+    if status == 204 or (not response.content and status < 400):
+        return None
+    ctype = response.headers.get("content-type", "")
+    try:
+        body = response.json()
+    except ValueError:
+        kind = ctype.split(";")[0] or "no content type"
+        raise errors.BadResponse(
+            f"the server answered HTTP {status} with a body that is not JSON ({kind}); is the URL the "
+            f"portal's address?", status=status, request_id=_request_id(response)) from None
+    if status >= 400 and status not in call.accept:
+        raise errors.api_error(status, body, _request_id(response))
+    return body
+
+
+@dataclass
+class Options:
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_retries: int = 4
+    backoff: float = 0.5  # first wait; doubled each retry, with jitter
+    max_backoff: float = 30.0
+    verify: bool | str = True
+
+
+class _Base:
+    """Settings and what both clients share."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, profile: str | None = None,
+                 timeout: float = 30.0, max_retries: int = 4, backoff: float = 0.5, verify: bool | str = True,
+                 transport: Any = None):
+        settings = resolve(url, token, profile)
+        self.url, self.token, self.profile = settings.url, settings.token, settings.profile
+        self.options = Options(timeout=timeout, max_retries=max_retries, backoff=backoff, verify=verify)
+        self._transport = transport
+        from . import resources
+
+        self.entities = resources.Entities(self)
+        self.locations = resources.Locations(self)
+        self.validation = resources.Validation(self)
+        self.search = resources.Search(self)
+        self.approvals = resources.Approvals(self)
+        self.audit = resources.Audit(self)
+        self.templates = resources.Templates(self)
+        self.runs = resources.Runs(self)
+        self.docs = resources.Docs(self)
+        self.account = resources.Account(self)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _httpx_kwargs(self) -> dict:
+        import httpx
+
+        kwargs: dict[str, Any] = {
+            "base_url": self.url, "headers": self._headers(), "verify": self.options.verify,
+            "timeout": httpx.Timeout(self.options.timeout, connect=min(self.options.connect_timeout, self.options.timeout)),
+            "follow_redirects": False,
+        }
+        if self._transport is not None:
+            kwargs["transport"] = self._transport
+        return kwargs
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        hinted = _retry_after(response) if response is not None else None
+        if hinted is not None:
+            return min(hinted, self.options.max_backoff)
+        base = self.options.backoff * (2 ** attempt)
+        return min(base * (0.5 + random.random() / 2), self.options.max_backoff)  # noqa: S311 (jitter)
+
+    def _retryable(self, call: Call, response: httpx.Response | None, attempt: int) -> bool:
+        if attempt >= self.options.max_retries:
+            return False
+        if response is None:  # never reached the server: safe for any method
+            return True
+        if response.status_code == 429:  # refused before it ran: safe for any method
+            return True
+        return response.status_code in RETRY_STATUSES and call.endpoint.method in IDEMPOTENT
+
+    def _retry_transport(self, call: Call, exc: Exception, attempt: int) -> bool:
+        """A failed connection never reached the server (any method may go again); a broken answer
+        may have run the request, so only idempotent methods are repeated. TLS failures are final."""
+        import httpx
+
+        if attempt >= self.options.max_retries or isinstance(self._transport_error(exc), errors.TLSError):
+            return False
+        return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) or call.endpoint.method in IDEMPOTENT
+
+    def _transport_error(self, exc: Exception) -> errors.PlinthError:
+        import ssl
+
+        import httpx
+
+        text = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            return errors.TimeoutError(f"{self.url} did not answer within {self.options.timeout:g} s")
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(cause):
+                return errors.TLSError(f"TLS error talking to {self.url}: {text}")
+            cause = cause.__cause__ or cause.__context__
+        return errors.UnreachableError(f"cannot reach {self.url}: {text}")
+
+    def _request_args(self, call: Call) -> dict:
+        args: dict[str, Any] = {"method": call.endpoint.method, "url": call.path, "params": call.params}
+        if call.json is not None:
+            args["json"] = call.json
+        return args
+
+    @staticmethod
+    def _final(call: Call, response: httpx.Response) -> Any:
+        body = _decode(response, call)
+        if response.status_code >= 500:  # a 5xx with a JSON body that is no error envelope
+            raise errors.api_error(response.status_code, body, _request_id(response))
+        return call.parse(body)
+
+
+class SyncTransport(_Base):
+    _http: httpx.Client | None = None
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.Client(**self._httpx_kwargs())
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self, call: Call) -> Any:
+        import httpx
+
+        attempt = 0
+        while True:
+            response = None
+            try:
+                response = self.http.request(**self._request_args(call))
+            except httpx.TransportError as exc:
+                if not self._retry_transport(call, exc, attempt):
+                    raise self._transport_error(exc) from None
+            if response is not None and not (response.status_code in RETRY_STATUSES
+                                             and self._retryable(call, response, attempt)):
+                return self._final(call, response)
+            time.sleep(self._delay(attempt, response))
+            attempt += 1
+
+    def _pages(self, call: Call, item: Callable[[dict], Any], *, items: str = "items",
+               next_of: Callable[[dict], Any] = lambda body: (body.get("pageInfo") or {}).get("nextCursor"),
+               cursor_param: str = "cursor", limit: int | None = None):
+        """Each item of each page, one page in memory at a time; `limit` stops early."""
+        yielded = 0
+        current = call
+        while True:
+            body = self._run(current)
+            for raw in body.get(items) or []:
+                if limit is not None and yielded >= limit:
+                    return
+                yield item(raw)
+                yielded += 1
+            nxt = next_of(body)
+            if nxt is None or (limit is not None and yielded >= limit):
+                return
+            current = current.with_params(**{cursor_param: nxt})
+
+    def _poll(self, call: Call, done: Callable[[Any], bool], *, timeout: float | None, interval: float,
+              on_update: Callable[[Any], None] | None, what: str) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = interval
+        while True:
+            value = self._run(call)
+            if on_update is not None:
+                on_update(value)
+            if done(value):
+                return value
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.WaitTimeout(f"{what} did not finish within {timeout:g} s", last=value)
+            sleep = pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic()))
+            time.sleep(sleep)
+            pause = min(pause * 1.5, 10.0)
+
+    @staticmethod
+    def _then(value: Any, fn: Callable[[Any], Any]) -> Any:
+        return fn(value)
+
+
+class AsyncTransport(_Base):
+    _http: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(**self._httpx_kwargs())
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def _run(self, call: Call) -> Any:
+        import asyncio
+
+        import httpx
+
+        attempt = 0
+        while True:
+            response = None
+            try:
+                response = await self.http.request(**self._request_args(call))
+            except httpx.TransportError as exc:
+                if not self._retry_transport(call, exc, attempt):
+                    raise self._transport_error(exc) from None
+            if response is not None and not (response.status_code in RETRY_STATUSES
+                                             and self._retryable(call, response, attempt)):
+                return self._final(call, response)
+            await asyncio.sleep(self._delay(attempt, response))
+            attempt += 1
+
+    async def _pages(self, call: Call, item: Callable[[dict], Any], *, items: str = "items",
+                     next_of: Callable[[dict], Any] = lambda body: (body.get("pageInfo") or {}).get("nextCursor"),
+                     cursor_param: str = "cursor", limit: int | None = None):
+        yielded = 0
+        current = call
+        while True:
+            body = await self._run(current)
+            for raw in body.get(items) or []:
+                if limit is not None and yielded >= limit:
+                    return
+                yield item(raw)
+                yielded += 1
+            nxt = next_of(body)
+            if nxt is None or (limit is not None and yielded >= limit):
+                return
+            current = current.with_params(**{cursor_param: nxt})
+
+    async def _poll(self, call: Call, done: Callable[[Any], bool], *, timeout: float | None, interval: float,
+                    on_update: Callable[[Any], None] | None, what: str) -> Any:
+        import asyncio
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = interval
+        while True:
+            value = await self._run(call)
+            if on_update is not None:
+                on_update(value)
+            if done(value):
+                return value
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.WaitTimeout(f"{what} did not finish within {timeout:g} s", last=value)
+            await asyncio.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 1.5, 10.0)
+
+    @staticmethod
+    async def _then(value: Any, fn: Callable[[Any], Any]) -> Any:
+        result = fn(await value)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result

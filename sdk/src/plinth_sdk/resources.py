@@ -1,0 +1,359 @@
+"""The API's operations, grouped as the portal groups them. Each method builds a `Call` for one
+operation (registered below by its OpenAPI `operationId`) and lets the client run it: on `Client` a
+method returns its result, on `AsyncClient` an awaitable of it (iterators: async iterators)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import models
+from ._http import endpoint
+
+if TYPE_CHECKING:
+    from ._http import _Base
+
+# -- the operations, by operationId (the coverage test compares them with /api/schema/) ------------
+ME = endpoint("v1_me_retrieve", "GET", "/api/v1/me")
+ENTITY_LIST = endpoint("v1_entities_retrieve", "GET", "/api/v1/entities")
+ENTITY_GET = endpoint("v1_entities_by_name_retrieve", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}")
+ENTITY_RELATIONS = endpoint("v1_entities_by_name_relations_retrieve", "GET",
+                            "/api/v1/entities/by-name/{kind}/{namespace}/{name}/relations")
+ENTITY_FACETS = endpoint("v1_entity_facets_retrieve", "GET", "/api/v1/entity-facets")
+REFRESH = endpoint("v1_refresh_create", "POST", "/api/v1/refresh")
+LOCATION_LIST = endpoint("locations_list", "GET", "/api/v1/locations")
+LOCATION_REGISTER = endpoint("locations_register", "POST", "/api/v1/locations")
+LOCATION_UPLOAD = endpoint("locations_upload", "POST", "/api/v1/locations/upload")
+LOCATION_GET = endpoint("locations_retrieve", "GET", "/api/v1/locations/{id}")
+LOCATION_DELETE = endpoint("locations_destroy", "DELETE", "/api/v1/locations/{id}")
+VALIDATE = endpoint("v1_validate_entity_create", "POST", "/api/v1/validate-entity")
+SEARCH = endpoint("v1_search_retrieve", "GET", "/api/v1/search")
+APPROVAL_LIST = endpoint("approval_requests_list", "GET", "/api/v1/approval-requests")
+APPROVAL_CREATE = endpoint("approval_requests_create", "POST", "/api/v1/approval-requests")
+APPROVAL_GET = endpoint("approval_requests_read", "GET", "/api/v1/approval-requests/{id}")
+APPROVAL_DECIDE = endpoint("approval_requests_decide", "POST", "/api/v1/approval-requests/{id}/decisions")
+APPROVAL_COMMENT = endpoint("approval_requests_comment", "POST", "/api/v1/approval-requests/{id}/comments")
+APPROVAL_WITHDRAW = endpoint("approval_requests_withdraw", "POST", "/api/v1/approval-requests/{id}/withdraw")
+APPROVAL_RETRY = endpoint("approval_requests_retry", "POST", "/api/v1/approval-requests/{id}/retry")
+AUDIT_LIST = endpoint("audit_events_list", "GET", "/api/v1/audit-events")
+TEMPLATE_LIST = endpoint("v1_scaffolder_templates_retrieve", "GET", "/api/v1/scaffolder/templates")
+RUN_CREATE = endpoint("v1_scaffolder_runs_create", "POST", "/api/v1/scaffolder/runs")
+RUN_GET = endpoint("v1_scaffolder_runs_retrieve", "GET", "/api/v1/scaffolder/runs/{uid}")
+RUN_RETRY = endpoint("v1_scaffolder_runs_retry_create", "POST", "/api/v1/scaffolder/runs/{uid}/retry")
+DOCS_SITES = endpoint("techdocs_sites_list", "GET", "/api/v1/techdocs/sites")
+DOCS_SITE = endpoint("techdocs_site_retrieve", "GET", "/api/v1/techdocs/sites/{kind}/{namespace}/{name}")
+DOCS_PAGE = endpoint("techdocs_page_retrieve", "GET", "/api/v1/techdocs/sites/{kind}/{namespace}/{name}/page")
+DOCS_BUILD = endpoint("techdocs_site_build", "POST", "/api/v1/techdocs/sites/{kind}/{namespace}/{name}/build")
+DOCS_DEFINITION = endpoint("techdocs_definition_retrieve", "GET",
+                           "/api/v1/techdocs/definitions/{kind}/{namespace}/{name}")
+DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
+
+
+def parse_ref(ref: str, default_kind: str | None = None) -> tuple[str, str, str]:
+    """`kind:namespace/name`, `kind:name` or (with `default_kind`) `name` → (kind, namespace, name)."""
+    kind, sep, rest = ref.strip().partition(":")
+    if not sep:
+        if default_kind is None:
+            raise ValueError(f"'{ref}' is not an entity reference: expected kind:namespace/name, e.g. "
+                             "model:default/fraud-detector")
+        kind, rest = default_kind, ref.strip()
+    namespace, _, name = rest.rpartition("/")
+    if not kind or not name:
+        raise ValueError(f"'{ref}' is not an entity reference: expected kind:namespace/name")
+    return kind.lower(), (namespace or "default").lower(), name.lower()
+
+
+class _Resource:
+    def __init__(self, client: _Base):
+        self._c = client
+
+    def _run(self, call):
+        return self._c._run(call)
+
+
+class Account(_Resource):
+    """The signed-in user."""
+
+    def me(self) -> models.Me:
+        """Who the token belongs to, with their teams and roles."""
+        return self._run(ME.call(models.Me.from_api))
+
+
+class Entities(_Resource):
+    """Catalog entities."""
+
+    def list(self, *, filter: str | Iterable[str] | None = None, kind: str | None = None,  # noqa: A002
+             owner: str | None = None, tag: str | None = None, lifecycle: str | None = None,
+             type: str | None = None, q: str | None = None, fields: Iterable[str] | None = None,  # noqa: A002
+             order: str | None = None, page_size: int = 500, limit: int | None = None) -> Iterator[models.Entity]:
+        """Every entity the caller may see that matches, as an iterator that fetches one page at a time
+        (constant memory, however large the catalog). `filter` takes Backstage filters
+        (`kind=model,spec.type=classifier`; several are OR-ed); `limit` stops after that many."""
+        filters = [filter] if isinstance(filter, str) else list(filter or [])
+        params = {"filter": filters, "kind": kind, "owner": owner, "tag": tag, "lifecycle": lifecycle,
+                  "type": type, "q": q, "fields": ",".join(fields) if fields else None, "order": order,
+                  "limit": page_size}
+        return self._c._pages(ENTITY_LIST.call(params=params), models.Entity.from_api, limit=limit)
+
+    def get(self, ref: str) -> models.Entity:
+        """One entity by reference (`model:default/fraud-detector`); `NotFoundError` if it does not
+        exist or the caller may not see it."""
+        kind, namespace, name = parse_ref(ref)
+        return self._run(ENTITY_GET.call(models.Entity.from_api, kind=kind, namespace=namespace, name=name))
+
+    def relations(self, ref: str, *, depth: int = 1) -> dict:
+        """The relation graph around an entity (`nodes`, `edges`), `depth` 1–4."""
+        kind, namespace, name = parse_ref(ref)
+        return self._run(ENTITY_RELATIONS.call(params={"depth": depth}, kind=kind, namespace=namespace, name=name))
+
+    def facets(self, *facets: str, filter: str | None = None) -> dict[str, list[dict]]:  # noqa: A002
+        """Counts per value of each facet (`kind`, `spec.type`, `spec.owner`, …) over matching entities."""
+        return self._run(ENTITY_FACETS.call(lambda b: b["facets"],
+                                            params={"facet": list(facets) or None, "filter": filter}))
+
+    def refresh(self, ref: str) -> models.Plan:
+        """Read the entity's location again now; returns what changed."""
+        return self._run(REFRESH.call(models.Plan.from_api, json={"entityRef": ref}))
+
+
+class Locations(_Resource):
+    """Locations: where descriptors come from."""
+
+    def list(self, *, page_size: int = 500, limit: int | None = None) -> Iterator[models.Location]:
+        return self._c._pages(LOCATION_LIST.call(params={"limit": page_size}), models.Location.from_api,
+                              limit=limit)
+
+    def get(self, id: int) -> models.Location:  # noqa: A002
+        return self._run(LOCATION_GET.call(models.Location.from_api, id=id))
+
+    def register(self, target: str, *, dry_run: bool = False) -> models.Plan:
+        """Register a location the server can read (an http(s) URL, or a path below its file roots)."""
+        return self._run(LOCATION_REGISTER.call(models.Plan.from_api, json={"target": target, "dryRun": dry_run}))
+
+    def upload(self, files: Mapping[str, str], *, source: str, dry_run: bool = False) -> models.Plan:
+        """Register descriptors sent as content — from a CI runner or a laptop, where the server cannot
+        read the files. `files` maps relative paths (`catalog-info.yaml`, `models/x/catalog-info.yaml`,
+        files their `$text` refers to) to text; `source` names the upload (e.g. `github.com/acme/fraud`):
+        sending the same `source` again replaces it, like refreshing a location."""
+        body = {"source": source, "files": [{"path": p, "content": c} for p, c in files.items()],
+                "dryRun": dry_run}
+        return self._run(LOCATION_UPLOAD.call(models.Plan.from_api, json=body))
+
+    def delete(self, id: int) -> None:  # noqa: A002
+        """Unregister a location (its entities are removed)."""
+        return self._run(LOCATION_DELETE.call(id=id))
+
+
+class Validation(_Resource):
+    """Descriptor validation on the server (the offline twin is `plinth_sdk.validate`)."""
+
+    def validate(self, *, entity: dict | None = None, yaml: str | None = None) -> models.ValidationResult:
+        """Validate one entity (a dict) or YAML text (several documents allowed); stores nothing. An
+        invalid descriptor is a result with `valid=False`, not an exception."""
+        body = {"yaml": yaml} if yaml is not None else {"entity": entity}
+        return self._run(VALIDATE.call(_validation_result, json=body, accept=[400]))
+
+
+def _validation_result(body: Any) -> models.ValidationResult:
+    if isinstance(body, dict) and "error" in body:  # a malformed body: the envelope, not a result
+        from .errors import api_error
+
+        raise api_error(400, body, None)
+    return models.ValidationResult.from_api(body)
+
+
+class Search(_Resource):
+    """Full-text search over everything indexed (entities, docs pages)."""
+
+    def __call__(self, q: str, **filters: Any) -> Iterator[models.SearchHit]:
+        return self.query(q, **filters)
+
+    def query(self, q: str, *, kind: str | Iterable[str] | None = None, type: str | Iterable[str] | None = None,  # noqa: A002
+              owner: str | Iterable[str] | None = None, lifecycle: str | Iterable[str] | None = None,
+              tag: str | Iterable[str] | None = None, page_size: int = 50,
+              limit: int | None = None) -> Iterator[models.SearchHit]:
+        """Hits in rank order, page by page. `q` uses the portal's query language
+        (`fraud kind:model -deprecated`)."""
+        def many(value):
+            return [value] if isinstance(value, str) else list(value or [])
+
+        params = {"q": q, "kind": many(kind), "type": many(type), "owner": many(owner),
+                  "lifecycle": many(lifecycle), "tag": many(tag), "limit": page_size}
+        return self._c._pages(SEARCH.call(params=params), models.SearchHit.from_api, limit=limit)
+
+
+class Approvals(_Resource):
+    """Approval requests and decisions."""
+
+    def list(self, *, state: str | None = None, mine: bool = False, awaiting: bool = False,
+             target: str | None = None, page_size: int = 100, limit: int | None = None) -> Iterator[models.ApprovalRequest]:
+        """Requests the caller may see, newest first. `awaiting`: those waiting for your decision."""
+        params = {"state": state, "mine": "true" if mine else None, "awaiting": "true" if awaiting else None,
+                  "target": target, "limit": page_size}
+        return self._c._pages(APPROVAL_LIST.call(params=params), models.ApprovalRequest.from_api, limit=limit)
+
+    def get(self, id: int) -> models.ApprovalRequest:  # noqa: A002
+        return self._run(APPROVAL_GET.call(models.ApprovalRequest.from_api, id=id))
+
+    def request(self, action: str, target: str, *, params: dict | None = None,
+                justification: str = "") -> models.ApprovalRequest:
+        """Submit a request, e.g. `request("promote-model-version", "model:default/churn",
+        params={"version": "3", "alias": "champion"}, justification="…")`."""
+        body = {"action": action, "target": target, "params": params or {}, "justification": justification}
+        return self._run(APPROVAL_CREATE.call(models.ApprovalRequest.from_api, json=body))
+
+    def decide(self, id: int, decision: str, *, comment: str = "") -> models.ApprovalRequest:  # noqa: A002
+        """`decision`: approve, reject or request-changes (the last two need a comment)."""
+        return self._run(APPROVAL_DECIDE.call(models.ApprovalRequest.from_api,
+                                              json={"decision": decision, "comment": comment}, id=id))
+
+    def approve(self, id: int, *, comment: str = "") -> models.ApprovalRequest:  # noqa: A002
+        return self.decide(id, "approve", comment=comment)
+
+    def reject(self, id: int, *, comment: str) -> models.ApprovalRequest:  # noqa: A002
+        return self.decide(id, "reject", comment=comment)
+
+    def request_changes(self, id: int, *, comment: str) -> models.ApprovalRequest:  # noqa: A002
+        return self.decide(id, "request-changes", comment=comment)
+
+    def comment(self, id: int, body: str) -> dict:  # noqa: A002
+        return self._run(APPROVAL_COMMENT.call(json={"body": body}, id=id))
+
+    def withdraw(self, id: int) -> models.ApprovalRequest:  # noqa: A002
+        """Withdraw your own request."""
+        return self._run(APPROVAL_WITHDRAW.call(models.ApprovalRequest.from_api, id=id))
+
+    def retry(self, id: int) -> models.ApprovalRequest:  # noqa: A002
+        """Run a failed execution again."""
+        return self._run(APPROVAL_RETRY.call(models.ApprovalRequest.from_api, id=id))
+
+    def wait(self, id: int, *, until: Iterable[str] = ("executed", "rejected"), timeout: float | None = 600,  # noqa: A002
+             interval: float = 1.0,
+             on_update: Callable[[models.ApprovalRequest], None] | None = None) -> models.ApprovalRequest:
+        """Block until the request reaches one of `until` or any other state from which it cannot move
+        on by itself (withdrawn, expired, blocked, changes requested, execution failed); returns it.
+        `WaitTimeout` after `timeout` seconds (None: no limit). `on_update` sees every poll."""
+        wanted = frozenset(until)
+        return self._c._poll(APPROVAL_GET.call(models.ApprovalRequest.from_api, id=id),
+                             lambda r: r.state in wanted or r.done, timeout=timeout, interval=interval,
+                             on_update=on_update, what=f"approval request #{id}")
+
+
+class Audit(_Resource):
+    """The hash-chained audit trail (platform admins)."""
+
+    def events(self, *, actor: str | None = None, action: str | None = None, target: str | None = None,
+               request: int | None = None, since: str | None = None, until: str | None = None,
+               page_size: int = 200, limit: int | None = None) -> Iterator[models.AuditEvent]:
+        """Events oldest first, page by page. `action` matches a prefix; `request` an approval request."""
+        params = {"actor": actor, "action": action, "target": target, "request": request, "since": since,
+                  "until": until, "limit": page_size}
+        return self._c._pages(AUDIT_LIST.call(params=params), models.AuditEvent.from_api,
+                              next_of=lambda body: body.get("nextAfter"), cursor_param="after", limit=limit)
+
+
+class Templates(_Resource):
+    """Scaffolder templates; `run` starts one."""
+
+    def list(self, *, type: str | None = None, page_size: int = 100,  # noqa: A002
+             limit: int | None = None) -> Iterator[models.Template]:
+        return self._c._pages(TEMPLATE_LIST.call(params={"type": type, "limit": page_size}),
+                              models.Template.from_api, limit=limit)
+
+    def get(self, name: str) -> models.Template:
+        """A template by name or reference (`ml-model-service`, `template:default/ml-model-service`).
+        The API lists templates only, so this walks the list (templates are few)."""
+        kind, namespace, short = parse_ref(name, default_kind="template")
+        wanted = f"{kind}:{namespace}/{short}"
+        return self._c._then(self._c._run(TEMPLATE_LIST.call(params={"limit": 200})),
+                             lambda body: _find_template(body, wanted, self))
+
+    def run(self, name: str, values: Mapping[str, Any] | None = None, *, dry_run: bool = False, wait: bool = False,
+            timeout: float | None = 900, interval: float = 1.0,
+            on_log: Callable[[models.LogEntry], None] | None = None) -> models.Run:
+        """Start a run of a template with the form's `values`. `wait=True` blocks until it succeeds or
+        fails (returns the finished run; check `run.succeeded`), calling `on_log` with each new log line."""
+        kind, namespace, short = parse_ref(name, default_kind="template")
+        body = {"templateRef": f"{kind}:{namespace}/{short}", "values": dict(values or {}), "dryRun": dry_run}
+        started = self._run(RUN_CREATE.call(models.Run.from_api, json=body))
+        if not wait:
+            return started
+        runs = Runs(self._c)
+        return self._c._then(started, lambda run: runs.wait(run.id, timeout=timeout, interval=interval, on_log=on_log))
+
+
+def _find_template(body: dict, wanted: str, templates: Templates) -> models.Template:
+    for raw in body.get("items") or []:
+        if raw.get("ref") == wanted:
+            return models.Template.from_api(raw)
+    if (body.get("pageInfo") or {}).get("nextCursor"):
+        # More than 200 templates: walk every page (rare; a synchronous client only).
+        for template in templates.list(page_size=200):
+            if template.ref == wanted:
+                return template
+    from .errors import NotFoundError
+
+    raise NotFoundError(404, f"No template {wanted}.")
+
+
+class Runs(_Resource):
+    """Scaffolder runs."""
+
+    def get(self, id: str) -> models.Run:  # noqa: A002
+        """A run with its steps and log (the first 2,000 lines)."""
+        return self._run(RUN_GET.call(models.Run.from_api, uid=id))
+
+    def retry(self, id: str) -> models.Run:  # noqa: A002
+        """Queue a failed run again (`ConflictError` when it has not failed)."""
+        return self._run(RUN_RETRY.call(models.Run.from_api, uid=id))
+
+    def wait(self, id: str, *, timeout: float | None = 900, interval: float = 1.0,  # noqa: A002
+             on_log: Callable[[models.LogEntry], None] | None = None) -> models.Run:
+        """Block until the run has succeeded or failed, streaming new log lines to `on_log`."""
+        seen = [0]
+
+        def update(run: models.Run) -> None:
+            if on_log is not None:
+                for entry in run.log[seen[0]:]:
+                    on_log(entry)
+            seen[0] = max(seen[0], len(run.log))
+
+        return self._c._poll(RUN_GET.call(models.Run.from_api, uid=id), lambda r: r.done, timeout=timeout,
+                             interval=interval, on_update=update, what=f"run {id}")
+
+
+class Docs(_Resource):
+    """TechDocs sites, pages, API definitions and model cards."""
+
+    def sites(self, *, page_size: int = 100, limit: int | None = None) -> Iterator[models.DocsSite]:
+        return self._c._pages(DOCS_SITES.call(params={"limit": page_size}), models.DocsSite.from_api, limit=limit)
+
+    def site(self, ref: str) -> models.DocsSite:
+        kind, namespace, name = parse_ref(ref, default_kind="component")
+        return self._run(DOCS_SITE.call(models.DocsSite.from_api, kind=kind, namespace=namespace, name=name))
+
+    def page(self, ref: str, path: str = "") -> models.DocsPage:
+        """One built page (sanitised HTML); `path` '' is the index."""
+        kind, namespace, name = parse_ref(ref, default_kind="component")
+        return self._run(DOCS_PAGE.call(models.DocsPage.from_api, params={"path": path}, kind=kind,
+                                        namespace=namespace, name=name))
+
+    def build(self, ref: str) -> dict:
+        """Queue a rebuild of an entity's docs."""
+        kind, namespace, name = parse_ref(ref, default_kind="component")
+        return self._run(DOCS_BUILD.call(kind=kind, namespace=namespace, name=name))
+
+    def definition(self, ref: str) -> dict:
+        """An API entity's definition (OpenAPI, AsyncAPI, …), sanitised, as JSON."""
+        kind, namespace, name = parse_ref(ref, default_kind="api")
+        return self._run(DOCS_DEFINITION.call(kind=kind, namespace=namespace, name=name))
+
+    def model_card(self, ref: str) -> dict:
+        """A model's card: facts from the catalog and MLflow."""
+        _kind, namespace, name = parse_ref(ref, default_kind="model")
+        return self._run(DOCS_MODEL_CARD.call(namespace=namespace, name=name))
+
+    def url(self, ref: str) -> str:
+        """The browser address of an entity's docs (no request)."""
+        kind, namespace, name = parse_ref(ref, default_kind="component")
+        return f"{self._c.url}/docs/{kind}/{namespace}/{name}/"
