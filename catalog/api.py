@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from portal.core import pagination, throttling
 from portal.core.api import ErrorSerializer, declare_links, error_responses, openapi_link
-from portal.core.limits import FORM, body_limit, validate_limit
+from portal.core.limits import FORM, body_limit, upload_limit, validate_limit
 
 from . import api_schema, mlflow_webhooks, selectors, services
 from .descriptors.errors import DescriptorError
@@ -325,6 +325,74 @@ def locations(request):
                         status=status.HTTP_403_FORBIDDEN)
     summary = plan.summary()
     if dry:
+        return Response({"dryRun": True, **summary})
+    return Response({"location": location_body(plan.location), **summary},
+                    status=status.HTTP_201_CREATED if plan.created else status.HTTP_200_OK)
+
+
+class UploadFileInput(serializers.Serializer):
+    path = serializers.CharField(max_length=300, help_text="Relative path in the folder, e.g. "
+                                 "`models/churn/catalog-info.yaml`.")
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False, help_text="The file's text (UTF-8).")
+
+
+class UploadInput(serializers.Serializer):
+    source = serializers.CharField(max_length=200, help_text="Names the upload, e.g. `github.com/acme/fraud`; "
+                                   "the same source again replaces it.")
+    files = UploadFileInput(many=True, allow_empty=False, max_length=500, help_text=(
+        "The descriptors (files named `catalog-info.yaml`) and the files their `$text`/`$json`/`$yaml` "
+        "refer to."))
+    dryRun = serializers.BooleanField(required=False, default=False)
+
+
+declare_links("locations_upload", 201, {
+    "read": openapi_link("locations_retrieve", "The location: status, counts, errors.", id="$response.body#/location/id"),
+    "unregister": openapi_link("locations_destroy", "Unregister it again.", id="$response.body#/location/id"),
+})
+
+
+@extend_schema(
+    operation_id="locations_upload",
+    summary="Register descriptors sent as content",
+    description="For clients whose files the server cannot read (a CI runner, a laptop: `plinth catalog "
+                "register ./folder`). The files are kept as the source's own folder and registered like a "
+                "folder location: the same validation, size caps, ownership claims and conflict rules. "
+                "Sending the same `source` again replaces its files and re-reads them (who may: as for a "
+                "refresh). Nothing changes when the registration fails. With `dryRun` the plan is returned.",
+    request=UploadInput,
+    responses={
+        201: OpenApiResponse(api_schema.RegisteredSerializer, description="A new upload, stored."),
+        200: OpenApiResponse(
+            PolymorphicProxySerializer("UploadResult", [api_schema.RegisteredSerializer, api_schema.DryRunSerializer],
+                                       resource_type_field_name=None),
+            description="A known source, replaced and read again; or the plan of a dry run.",
+        ),
+        **error_responses(403),
+    },
+    examples=[OpenApiExample("Upload", request_only=True, value={
+        "source": "github.com/acme/churn", "files": [{"path": "catalog-info.yaml", "content": (
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: churn-service\n"
+            "spec:\n  type: service\n  lifecycle: production\n  owner: team-a\n")}]})],
+)
+@body_limit(upload_limit)
+@api_view(["POST"])
+@throttle_classes(throttling.EXPENSIVE)
+def location_upload(request):
+    body = UploadInput(data=request.data)
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    files = [(f["path"], f["content"]) for f in data["files"]]
+    try:
+        plan = services.location_upload(source=data["source"], files=files, actor=request.user,
+                                        dry_run=data["dryRun"])
+    except DescriptorError as exc:
+        raise ValidationError({"files": str(exc)}) from exc
+    except services.OwnershipRefused as exc:
+        return Response({"error": {"status": 403, "message": str(exc),
+                                   "details": {"refused": [e.as_dict() for e in exc.errors]}}},
+                        status=status.HTTP_403_FORBIDDEN)
+    summary = plan.summary()
+    if data["dryRun"]:
         return Response({"dryRun": True, **summary})
     return Response({"location": location_body(plan.location), **summary},
                     status=status.HTTP_201_CREATED if plan.created else status.HTTP_200_OK)

@@ -9,6 +9,7 @@ urlpatterns = [
          name="api-entity-relations"),
     path("entity-facets", api.entity_facets, name="api-entity-facets"),
     path("locations", api.locations, name="api-locations"),
+    path("locations/upload", api.location_upload, name="api-locations-upload"),
     path("locations/<int:pk>", api.location_detail, name="api-location"),
     path("refresh", api.refresh, name="api-refresh"),
     path("validate-entity", api.validate, name="api-validate-entity"),

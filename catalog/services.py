@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import operator
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +22,7 @@ from portal.accounts.models import Team
 from portal.core.audit import audit_record
 from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuids
 
-from . import facets, mlflow_sync, mlflow_webhooks, selectors, signals
+from . import facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import INVERSE
 from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult, refuse_unreadable_url
@@ -534,18 +535,51 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
     descriptors their `owner_claims` allow: a new location with any refused descriptor is not stored
     at all (`OwnershipRefused`); a re-read keeps the stored version of a refused entity."""
     target = target.strip()
+    if uploads.is_upload_target(target):
+        raise DescriptorError("This folder holds uploaded descriptors: send them again through "
+                              "/api/v1/locations/upload (`plinth catalog register`).", field="target")
     existing = Location.objects.filter(target=target).first()
-    if actor is not None:
-        if not permissions.may_register_locations(actor):
-            raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
-        if existing is not None and not dry_run and not permissions.may_refresh_location(
-                actor, existing, selectors.location_owner_team_ids(existing)):
-            raise PermissionDenied(f"'{target}' is registered already, and you may not refresh it: its "
-                                   "registrant, the teams owning its entities and platform admins may.")
+    _check_register(actor, existing, target, dry_run)
     if existing is None:
         refuse_unreadable_url(target)
     return _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
                            claims=permissions.owner_claims(actor), store=not dry_run)
+
+
+def _check_register(actor, existing: Location | None, target: str, dry_run: bool) -> None:
+    if actor is None:
+        return
+    if not permissions.may_register_locations(actor):
+        raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
+    if existing is not None and not dry_run and not permissions.may_refresh_location(
+            actor, existing, selectors.location_owner_team_ids(existing)):
+        raise PermissionDenied(f"'{target}' is registered already, and you may not refresh it: its "
+                               "registrant, the teams owning its entities and platform admins may.")
+
+
+def location_upload(*, source: str, files: list[tuple[str, str]], actor, dry_run: bool = False) -> Plan:
+    """Register descriptors sent as content (catalog/uploads.py): written to the source's own folder
+    and registered like a folder location — the same reader, caps, validation, ownership claims and
+    rules as `location_register`, who may register and who may replace an existing upload (a refresh's
+    rule) included. Nothing changes, on disk or in the catalog, when the registration fails."""
+    checked = uploads.check(source, files)
+    folder = uploads.folder_for(source)
+    target = str(folder)
+    with uploads.locked(folder):
+        existing = Location.objects.filter(target=target).first()
+        _check_register(actor, existing, target, dry_run)
+        staging = uploads.stage(checked)
+        try:
+            if dry_run:
+                plan = location_plan(target=str(staging), file_roots=[str(uploads.root())], location=existing,
+                                     claims=permissions.owner_claims(actor))
+                plan.target = target
+                return plan
+            with uploads.swapped_in(staging, folder):
+                return _read_and_store(target=target, file_roots=[str(uploads.root())], location=existing,
+                                       actor=actor, claims=permissions.owner_claims(actor))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def location_refresh_failed(*, location_id: int, error: str, final: bool) -> None:
@@ -643,6 +677,8 @@ def location_unregister(*, location: Location, actor) -> list[str]:
     location.delete()
     previous, current = facets.version(), facets.bump()
     transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
+    if uploads.is_upload_target(target):
+        transaction.on_commit(lambda: uploads.remove(target))
     audit_record(actor=actor, action="catalog.location.unregister", target=f"location:{pk}",
                  before={"target": target, "entities": refs[:AUDIT_REF_CAP], "entity_count": len(refs)})
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))

@@ -133,3 +133,13 @@ KINDS: dict[str, KindSpec] = {
         _spec("Dataset", PLINTH, ("owner",), _OWNER, _SYSTEM),
     )
 }
+
+
+def kinds_json() -> str:
+    """The kind table as the SDK's offline validator reads it (sdk/src/plinth_sdk/schemas/kinds.json,
+    written by `manage.py catalog sdk-schemas`; tests/sdk checks that it matches)."""
+    import json
+
+    table = {k: {"apiVersions": list(s.api_versions), "schema": s.schema, "typeSchemas": dict(s.type_schemas)}
+             for k, s in KINDS.items()}
+    return json.dumps(table, indent=2, sort_keys=True) + "\n"

@@ -46,6 +46,10 @@ def validate_limit() -> int:
     return settings.PLINTH_MAX_VALIDATE_BYTES
 
 
+def upload_limit() -> int:
+    return settings.PLINTH_MAX_UPLOAD_BYTES
+
+
 def limit_for(view_func) -> int:
     limit = getattr(view_func, "max_body_bytes", None)
     if limit is None:

@@ -299,7 +299,9 @@ PLINTH_CATALOG_REFRESH_SECONDS = 300
 PLINTH_MAX_VALIDATE_BYTES = 2 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024
 # Django's own check of bodies read through request.body/POST: a backstop above every per-endpoint
 # cap (RequestBodyLimitMiddleware refuses oversized bodies first, with a 413 naming the limit).
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLINTH_MAX_REQUEST_BYTES, PLINTH_MAX_VALIDATE_BYTES)
+# `POST /api/v1/locations/upload` carries a folder's descriptors (and the files they include).
+PLINTH_MAX_UPLOAD_BYTES = 4 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLINTH_MAX_REQUEST_BYTES, PLINTH_MAX_VALIDATE_BYTES, PLINTH_MAX_UPLOAD_BYTES)
 
 if ENV.email_host:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -329,6 +331,8 @@ LOGGING = {
 MLFLOW_HOST = urlparse(MLFLOW_TRACKING_URI).hostname
 CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
 PLINTH_CATALOG_FILE_ROOTS = ENV.catalog_file_roots
+# Descriptors sent as content (catalog/uploads.py): one folder per upload source.
+PLINTH_CATALOG_UPLOAD_ROOT = VAR_DIR / "catalog-uploads"
 PLINTH_CATALOG_READ_PROCESSES = ENV.catalog_read_processes
 PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE = ENV.catalog_admin_locations_org_wide
 if ENV.scaffolder_root:

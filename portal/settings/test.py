@@ -16,6 +16,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One file per test run, so that concurrent runs (and their worker processes) never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
+# Uploaded descriptors per test run too (the database they are registered in is).
+PLINTH_CATALOG_UPLOAD_ROOT = VAR_DIR / f"catalog-uploads-{os.getpid()}"
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # Rate-limit counters in the suite's real Redis when there is one, as in production; the

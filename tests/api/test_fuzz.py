@@ -21,7 +21,7 @@ SEED = int(os.environ.get("PLINTH_FUZZ_SEED", "20261202"))
 # longer than that over ~1,300 requests. A long run (`make fuzz`) has no limit.
 TIMEOUT = 900 if EXAMPLES <= 30 else 0
 # The minimum a run must reach, so that a schema or seed change that quietly hides operations fails.
-OPERATIONS = 29
+OPERATIONS = 30
 
 
 @pytest.fixture

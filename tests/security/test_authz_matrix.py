@@ -52,6 +52,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from prometheus_client import REGISTRY
 
+from catalog import uploads
 from catalog.models import Location, MlflowSyncJob, Star
 from portal.accounts.models import APIToken
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
@@ -175,6 +176,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "api-entity-relations": {"GET": ok(VIEWERS)},
     "api-entity-facets": {"GET": ok(SIGNED_IN)},
     "api-locations": {"GET": ok(SIGNED_IN), "POST": ok(MAY_REGISTER, 201)},
+    "api-locations-upload": {"POST": ok(MAY_REGISTER, 201)},
     "api-location": {"GET": ok(VIEWERS), "DELETE": ok(REGISTRANT_OR_DELETERS, 204)},
     "api-refresh": {"POST": ok(REGISTRANT_OR_EDITORS)},
     "api-validate-entity": {"POST": ok(SIGNED_IN)},
@@ -411,6 +413,8 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("api-mlflow-webhook", "POST"): lambda c: {"entity": "model_version_alias", "action": "created",
                                                "data": {"name": "mx-model", "alias": "champion", "version": "1"}},
     ("api-locations", "POST"): lambda c: {"target": str(c.world.new_location_dir / "catalog-info.yaml")},
+    ("api-locations-upload", "POST"): lambda c: {"source": "matrix-upload", "files": [
+        {"path": "catalog-info.yaml", "content": (c.world.new_location_dir / "catalog-info.yaml").read_text()}]},
     ("api-refresh", "POST"): lambda c: {"entityRef": _ref(c)},
     ("api-validate-entity", "POST"): lambda c: {"entity": NEW_COMPONENT},
     ("governance:request-new", "POST"): lambda c: {"action": "deprecate", "target": _ref(c), "reason": "matrix",
@@ -435,6 +439,10 @@ def _location_exists(c: Ctx) -> bool:
 
 def _new_location(c: Ctx) -> bool:
     return Location.objects.filter(target=str(c.world.new_location_dir / "catalog-info.yaml")).exists()
+
+
+def _new_upload(c: Ctx) -> bool:
+    return Location.objects.filter(target=str(uploads.folder_for("matrix-upload"))).exists()
 
 
 def _request_state(c: Ctx) -> str:
@@ -465,6 +473,7 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("catalog:entity-star", "POST"): lambda c: Star.objects.filter(user=c.actor.user, entity=c.obj.instance).exists(),
     ("catalog:model-sync", "POST"): lambda c: MlflowSyncJob.objects.filter(entity=c.obj.instance).count(),
     ("api-locations", "POST"): _new_location,
+    ("api-locations-upload", "POST"): _new_upload,
     ("api-location", "DELETE"): _location_exists,
     ("api-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.location_id).refreshed_at,
     ("governance:notifications-read", "POST"): lambda c: Notification.objects.filter(

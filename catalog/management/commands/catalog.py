@@ -33,6 +33,7 @@ class Command(BaseCommand):
         hook = sub.add_parser("mlflow-webhook", help="Register (or update) MLflow's webhook to this portal, "
                                                      "signed with PLINTH_MLFLOW_WEBHOOK_SECRET")
         hook.add_argument("--url", required=True, help="e.g. https://plinth.example.com/api/v1/webhooks/mlflow")
+        sub.add_parser("sdk-schemas", help="Copy the descriptor schemas and kind table into the SDK (sdk/)")
         bench = sub.add_parser("bench", help="Generate a catalog, ingest it, measure, print one JSON line")
         bench.add_argument("--entities", type=int, default=250_000)
         bench.add_argument("--keep", action="store_true", help="Keep the generated data")
@@ -70,6 +71,20 @@ class Command(BaseCommand):
             self.stdout.write(f"{name}: {len(docs)} document(s), {'OK' if not errors else f'{len(errors)} error(s)'}")
         if failures:
             sys.exit(1)
+
+    def _sdk_schemas(self, **_):
+        """The SDK validates offline with the server's own schemas: its package data is this copy."""
+        from catalog.descriptors.kinds import kinds_json
+        from catalog.descriptors.validate import SCHEMA_DIR
+
+        dest = Path(settings.BASE_DIR) / "sdk" / "src" / "plinth_sdk" / "schemas"
+        dest.mkdir(parents=True, exist_ok=True)
+        for old in dest.glob("*.json"):
+            old.unlink()
+        for schema in sorted(SCHEMA_DIR.glob("*.schema.json")):
+            (dest / schema.name).write_bytes(schema.read_bytes())
+        (dest / "kinds.json").write_text(kinds_json())
+        self.stdout.write(f"Wrote {dest}")
 
     def _refresh(self, all: bool, location_ids: list[int], **_):
         qs = Location.objects.all() if all else Location.objects.filter(pk__in=location_ids)

@@ -1,0 +1,124 @@
+"""The `plinth` command. Start-up stays cheap (`plinth --help` imports Click and nothing else): the
+command groups live in their own modules, imported only when one of them runs, and the HTTP client
+and Rich only when a command needs them.
+
+Exit codes (docs in sdk/docs/cli.md, printed by `plinth --help`):
+0 ok · 1 a check failed (invalid descriptor, rejected request, failed run, wait timed out) · 2 usage
+(bad arguments or input file, unknown profile, a field the API refused) · 3 authentication or
+permission · 4 not found · 5 conflict (the object's state does not allow it) · 6 server unreachable
+or failing (connection, TLS, timeout, 5xx, an answer that is not the API's JSON)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .errors import exit_code_for, one_line
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 a check failed, 2 usage or invalid input, 3 authentication/permission,
+4 not found, 5 conflict, 6 server unreachable or failing.
+Configuration: --url/--token, else PLINTH_URL/PLINTH_TOKEN, else the profile (--profile,
+PLINTH_PROFILE) in ~/.config/plinth/config.toml written by `plinth login`."""
+
+# name: (module, attribute, one-line help) — the help is here so that `plinth --help` imports nothing.
+COMMANDS = {
+    "login": ("plinth_sdk.cli.account", "login", "Store the server URL and a token in a profile (0600)."),
+    "whoami": ("plinth_sdk.cli.account", "whoami", "Show who the token belongs to."),
+    "catalog": ("plinth_sdk.cli.catalog", "catalog", "List, get, register, refresh and validate entities."),
+    "search": ("plinth_sdk.cli.catalog", "search", "Search the portal."),
+    "approvals": ("plinth_sdk.cli.approvals", "approvals", "Request, review and wait for approvals."),
+    "templates": ("plinth_sdk.cli.templates", "templates", "List, show and run scaffolder templates."),
+    "docs": ("plinth_sdk.cli.docs", "docs", "Open an entity's docs."),
+    "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        import importlib
+
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
+
+
+class State:
+    """What the root options say, shared by every command (ctx.obj)."""
+
+    def __init__(self, url, token, profile, output, debug, color):
+        self.url, self.token, self.profile = url, token, profile
+        self.output, self.debug, self.color = output, debug, color
+        self._client = None
+
+    def client(self):
+        if self._client is None:
+            from ..client import Client
+
+            retries = int(os.environ.get("PLINTH_RETRIES", "4"))
+            timeout = float(os.environ.get("PLINTH_TIMEOUT", "30"))
+            self._client = Client(self.url, self.token, profile=self.profile, max_retries=retries, timeout=timeout)
+        return self._client
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
+                                                             "auto_envvar_prefix": None})
+@click.option("--url", metavar="URL", help="The portal's address (default: PLINTH_URL, then the profile).")
+@click.option("--token", metavar="TOKEN", help="An API token (default: PLINTH_TOKEN, then the profile).")
+@click.option("--profile", "-p", metavar="NAME", help="A profile of the config file (default: PLINTH_PROFILE).")
+@click.option("--output", "-o", type=click.Choice(["table", "json", "yaml"]), default=None,
+              help="Output format (default: table; PLINTH_OUTPUT).")
+@click.option("--debug", is_flag=True, help="Show tracebacks and HTTP details on errors.")
+@click.option("--no-color", is_flag=True, help="No colour (also when not a terminal, or NO_COLOR is set).")
+@click.version_option("0.1.0", prog_name="plinth")
+@click.pass_context
+def cli(ctx: click.Context, url, token, profile, output, debug, no_color):
+    """Plinth from the terminal: the catalog, approvals, templates and docs."""
+    color = not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+    ctx.obj = State(url, token, profile, output or os.environ.get("PLINTH_OUTPUT") or "table", debug, color)
+    ctx.color = color
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; map every failure to one line on stderr and a documented exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        rv = cli.main(args=args, prog_name="plinth", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("plinth: aborted", err=True)
+        return 1
+    except click.ClickException as exc:  # usage errors: Click prints them with the command's usage
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("plinth: interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 — the one place that turns any failure into one line
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"plinth: error: {one_line(exc)}", err=True)
+        return exit_code_for(exc)
+    return rv if isinstance(rv, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
