@@ -31,7 +31,7 @@ COMMANDS = {
     "search": ("plinth_sdk.cli.catalog", "search", "Search the portal."),
     "approvals": ("plinth_sdk.cli.approvals", "approvals", "Request, review and wait for approvals."),
     "templates": ("plinth_sdk.cli.templates", "templates", "List, show and run scaffolder templates."),
-    "docs": ("plinth_sdk.cli.docs", "docs", "Open an entity's docs."),
+    "docs": ("plinth_sdk.cli.templates", "docs", "Open an entity's docs."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 

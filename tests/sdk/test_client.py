@@ -1,0 +1,101 @@
+"""The SDK against the live server: typed results, pagination, errors carrying the API's envelope,
+uploads, validation, search, approvals, docs."""
+
+from __future__ import annotations
+
+import pytest
+
+from plinth_sdk import AsyncClient, Client, errors
+from plinth_sdk.models import Entity
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def alice(portal):
+    with Client(portal.url, portal.token("alice")) as client:
+        yield client
+
+
+def test_me_and_typed_entities(alice):
+    me = alice.me()
+    assert me.username == "alice" and ("fraud-ml", "maintainer") in {(t.team, t.role) for t in me.teams}
+    model = alice.entities.get("model:default/fraud-detector")
+    assert isinstance(model, Entity) and model.ref == "model:default/fraud-detector"
+    assert model.spec["owner"] and model.raw["metadata"]["name"] == "fraud-detector"
+
+
+def test_listing_pages_through_every_entity_once(alice, portal):
+    from django.test import Client as DjangoClient
+
+    total = DjangoClient(HTTP_AUTHORIZATION=f"Bearer {portal.token('alice')}").get(
+        "/api/v1/entities?limit=1").json()["totalItems"]
+    refs = [e.ref for e in alice.entities.list(page_size=7)]
+    assert len(refs) == len(set(refs)) == total > 7
+    assert [e.name for e in alice.entities.list(kind="model", limit=2)] == sorted(
+        e.name for e in alice.entities.list(kind="model"))[:2]
+
+
+def test_errors_carry_status_code_message_and_field(alice):
+    with pytest.raises(errors.NotFoundError) as missing:
+        alice.entities.get("model:default/no-such-model")
+    assert missing.value.status == 404 and missing.value.code == "not_found"
+    assert "no-such-model" in missing.value.message and missing.value.request_id
+    with pytest.raises(errors.ValidationError) as bad:
+        alice.templates.run("feature-set", {"name": "Not A Name!", "entityName": "customer", "joinKey": "id",
+                                            "owner": "fraud-ml"}, dry_run=True)
+    assert bad.value.status == 400 and bad.value.field == "name", bad.value.details
+    assert str(bad.value).startswith("name:")
+
+
+def test_a_wrong_token_is_an_authentication_error(portal):
+    with Client(portal.url, "plt_wrong") as client, pytest.raises(errors.AuthenticationError) as exc:
+        client.me()
+    assert exc.value.status == 401
+
+
+def test_validation_is_a_result_and_upload_registers(alice):
+    result = alice.validation.validate(yaml="apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: x}\n"
+                                            "spec: {type: service, lifecycle: production}\n")
+    assert not result.valid and any(p.field == "spec.owner" for p in result.errors)
+    descriptor = ("apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata:\n  name: sdk-upload-model\n"
+                  "spec:\n  type: classifier\n  lifecycle: experimental\n  owner: fraud-ml\n")
+    dry = alice.locations.upload({"catalog-info.yaml": descriptor}, source="tests/sdk", dry_run=True)
+    assert dry.dry_run and dry.added == ["model:default/sdk-upload-model"]
+    plan = alice.locations.upload({"catalog-info.yaml": descriptor}, source="tests/sdk")
+    assert plan.location is not None and alice.entities.get("model:default/sdk-upload-model").spec["type"] == "classifier"
+    assert alice.locations.get(plan.location.id).entity_count == 1
+    alice.locations.delete(plan.location.id)
+    with pytest.raises(errors.NotFoundError):
+        alice.entities.get("model:default/sdk-upload-model")
+
+
+def test_search_templates_docs_and_approvals_listing(alice):
+    hits = list(alice.search("fraud", kind="model", limit=3))
+    assert hits and all(h.kind.lower() == "model" for h in hits)
+    names = {t.name for t in alice.templates.list()}
+    assert {"feature-set", "ml-model-service"} <= names
+    assert alice.templates.get("feature-set").parameters
+    assert alice.docs.url("component:default/plinth").endswith("/docs/component/default/plinth/")
+    req = alice.approvals.request("deprecate", "model:default/fraud-detector", params={"reason": "sdk test"},
+                                  justification="replaced")
+    assert req.id in {r.id for r in alice.approvals.list(mine=True)}
+    assert alice.approvals.withdraw(req.id).state == "withdrawn"
+    with pytest.raises(errors.ConflictError) as conflict:
+        alice.approvals.withdraw(req.id)
+    assert conflict.value.status == 409 and conflict.value.extra.get("state") == "withdrawn"
+    assert alice.approvals.wait(req.id, timeout=5).state == "withdrawn"  # a state it cannot leave ends a wait
+
+
+def test_the_async_client_reads_the_same(portal):
+    import asyncio
+
+    async def main():
+        async with AsyncClient(portal.url, portal.token("alice")) as client:
+            me = await client.me()
+            model = await client.entities.get("model:default/fraud-detector")
+            refs = [e.ref async for e in client.entities.list(kind="model", page_size=2)]
+            return me.username, model.ref, refs
+
+    username, ref, refs = asyncio.run(main())
+    assert username == "alice" and ref == "model:default/fraud-detector" and len(refs) >= 3
