@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_LOCATIONS = [
     CATALOG_DIR / "catalog-info.yaml",
     ROOT / "docs" / "catalog-info.yaml",
+    ROOT / "sdk" / "catalog-info.yaml",
     ROOT / "portal" / "scaffolder" / "builtin" / "catalog-info.yaml",
 ]
 

@@ -121,7 +121,47 @@ def check_document(data: Any) -> list[tuple[str, list]]:
     return problems
 
 
-def validate_text(text: str, source: str) -> FileResult:
+PLACEHOLDERS = ("$text", "$json", "$yaml")
+
+
+def resolve_placeholders(data: Any, base: str | None, problems: list[tuple[str, list]], parts: list | None = None) -> Any:
+    """`{$text: ./file}`, `{$json: …}`, `{$yaml: …}` replaced by the file's content, as the server does
+    before validating; a file outside the descriptor's folder or missing is a problem. URLs are not
+    fetched offline: the value is taken to be a string."""
+    import os
+
+    parts = parts or []
+    if isinstance(data, dict):
+        if len(data) == 1 and next(iter(data)) in PLACEHOLDERS and isinstance(next(iter(data.values())), str):
+            kind, target = next(iter(data.items()))
+            if "://" in target or base is None:
+                return target
+            path = os.path.realpath(os.path.join(base, target))
+            if not (path + os.sep).startswith(os.path.realpath(base) + os.sep) and path != os.path.realpath(base):
+                problems.append((f"{kind} target '{target}' is outside the descriptor's folder", parts))
+                return ""
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                problems.append((f"{kind} target '{target}' cannot be read: {exc.strerror}", parts))
+                return ""
+            if kind == "$text":
+                return text
+            try:
+                import yaml
+
+                return json.loads(text) if kind == "$json" else yaml.safe_load(text)
+            except (ValueError, yaml.YAMLError) as exc:
+                problems.append((f"{kind} target '{target}' is not valid: {exc}", parts))
+                return ""
+        return {k: resolve_placeholders(v, base, problems, [*parts, k]) for k, v in data.items()}
+    if isinstance(data, list):
+        return [resolve_placeholders(v, base, problems, [*parts, i]) for i, v in enumerate(data)]
+    return data
+
+
+def validate_text(text: str, source: str, base: str | None = None) -> FileResult:
     """Every problem of one file (several YAML documents allowed)."""
     import yaml
 
@@ -144,7 +184,9 @@ def validate_text(text: str, source: str) -> FileResult:
         except yaml.YAMLError as exc:
             problems.append(Problem(f"not valid YAML: {exc}", source, node.start_mark.line + 1))
             continue
-        for message, parts in check_document(data):
+        found: list[tuple[str, list]] = []
+        data = resolve_placeholders(data, base, found)
+        for message, parts in found + check_document(data):
             problems.append(Problem(message, source, _line_of(node, parts), path_str(parts) or None))
     return FileResult(source, count, problems)
 
@@ -157,4 +199,6 @@ def validate_file(path: str) -> FileResult:
         return FileResult(path, 0, [Problem("no such file", path)])
     except (OSError, UnicodeDecodeError) as exc:
         return FileResult(path, 0, [Problem(f"cannot read: {exc}", path)])
-    return validate_text(text, path)
+    import os
+
+    return validate_text(text, path, base=os.path.dirname(os.path.abspath(path)))
