@@ -90,7 +90,11 @@ def _request_id(response: httpx.Response) -> str | None:
 def _decode(response: httpx.Response, call: Call) -> Any:
     """The parsed body of an answer, or the exception it stands for."""
     status = response.status_code
-    if status == 204 or (not response.content and status < 400):
+    if 300 <= status < 400:
+        where = response.headers.get("Location", "elsewhere")
+        raise errors.BadResponse(f"the server redirected to {where} (HTTP {status}); is the URL the portal's "
+                                 "address?", status=status, request_id=_request_id(response))
+    if status == 204:
         return None
     ctype = response.headers.get("content-type", "")
     try:

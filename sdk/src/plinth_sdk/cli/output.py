@@ -59,6 +59,9 @@ def table(rows: Iterable[Any], columns: Sequence[tuple[str, Any]], *, title: str
         for row in rows:
             click.echo(yaml.safe_dump([plain(row)], sort_keys=False, allow_unicode=True).rstrip())
         return
+    if not sys.stdout.isatty():
+        _plain_table(rows, columns, empty)
+        return
     from rich.table import Table
 
     grid = Table(title=title, show_edge=False, header_style="bold" if state().color else None,
@@ -73,6 +76,19 @@ def table(rows: Iterable[Any], columns: Sequence[tuple[str, Any]], *, title: str
         click.echo(empty, err=True)
         return
     console().print(grid)
+
+
+def _plain_table(rows: Iterable[Any], columns: Sequence[tuple[str, Any]], empty: str) -> None:
+    """For pipes and CI logs: aligned columns, nothing wrapped or cut (a 250-character ref stays whole).
+    The rows are held to size the columns; scripts wanting a stream use `-o json`."""
+    cells = [[_cell(fn(row)).replace("\n", " ") for _, fn in columns] for row in rows]
+    if not cells:
+        click.echo(empty, err=True)
+        return
+    headers = [header for header, _ in columns]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    for line in [headers, *cells]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
 
 def _stream_json(rows: Iterable[Any]) -> None:
