@@ -4,7 +4,6 @@ uploads, validation, search, approvals, docs."""
 from __future__ import annotations
 
 import pytest
-
 from plinth_sdk import AsyncClient, Client, errors
 from plinth_sdk.models import Entity
 

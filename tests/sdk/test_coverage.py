@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from plinth_sdk import _http
 from plinth_sdk import resources as _resources  # noqa: F401 (registers the endpoints)
 
@@ -75,9 +74,10 @@ BAD_DOCUMENTS = [
 def test_offline_validation_finds_what_the_server_finds(text):
     """Every field the offline check flags, the server flags too (the server checks more: references,
     names, ownership)."""
+    from plinth_sdk.validate import validate_text
+
     from catalog.descriptors.loader import load_documents
     from catalog.descriptors.validate import validate_entity
-    from plinth_sdk.validate import validate_text
 
     docs, errors = load_documents(text, "x.yaml", max_bytes=1 << 20)
     for doc in docs:

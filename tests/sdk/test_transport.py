@@ -10,7 +10,6 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from plinth_sdk import Client, errors
 
 
