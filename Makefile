@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit
+.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit sdk-docs sdk-bench
 
 help:
 	@echo "make setup        venv + the locked dependencies (when the lock changed) + migrate"
@@ -24,6 +24,8 @@ help:
 	@echo "make fuzz         long schemathesis run over the API (PLINTH_FUZZ_EXAMPLES=300, new seed each run)"
 	@echo "make fuzz-bad-input the property-based bad-input tests with 20x the examples (SQLite + PostgreSQL)"
 	@echo "make lint         ruff check"
+	@echo "make sdk-docs     regenerate the SDK's reference pages (sdk/docs/reference.md, cli.md)"
+	@echo "make sdk-bench    SDK/CLI benchmark: import times, listing throughput (SDK_BENCH_ENTITIES=250000)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -114,3 +116,7 @@ test-fast: setup
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+
+# The SDK's generated docs (sdk/docs/reference.md from docstrings, sdk/docs/cli.md from the CLI).
+sdk-docs: $(STAMP)
+	$(PY) -m plinth_sdk._docgen sdk/docs
