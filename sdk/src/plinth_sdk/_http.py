@@ -8,8 +8,8 @@ iterator) and for waiting (a blocking loop or an async one)."""
 
 from __future__ import annotations
 
-import email.utils
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -76,11 +76,30 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def load_httpx():
+    """httpx, without its own command line: `httpx/__init__` imports `httpx._main` (Rich, Pygments,
+    Click) for the `httpx` CLI, a third of its import time, which a client never uses. Refused only
+    during this import, so a later `import httpx._main` still works."""
+    if "httpx" in sys.modules:
+        return sys.modules["httpx"]
+    blocked = "httpx._main" not in sys.modules
+    if blocked:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx
+    finally:
+        if blocked and sys.modules.get("httpx._main") is None:
+            del sys.modules["httpx._main"]
+    return httpx
 
 
 def _request_id(response: httpx.Response) -> str | None:
@@ -149,10 +168,13 @@ class _Base:
         return headers
 
     def _httpx_kwargs(self) -> dict:
-        import httpx
+        httpx = load_httpx()
 
         kwargs: dict[str, Any] = {
-            "base_url": self.url, "headers": self._headers(), "verify": self.options.verify,
+            # A plain-http URL needs no CA bundle (loading certifi's costs the CLI ~20 ms); redirects
+            # are never followed, so no request can move to https.
+            "base_url": self.url, "headers": self._headers(),
+            "verify": self.options.verify if self.url.startswith("https:") else False,
             "timeout": httpx.Timeout(self.options.timeout, connect=min(self.options.connect_timeout, self.options.timeout)),
             "follow_redirects": False,
         }
@@ -179,7 +201,7 @@ class _Base:
     def _retry_transport(self, call: Call, exc: Exception, attempt: int) -> bool:
         """A failed connection never reached the server (any method may go again); a broken answer
         may have run the request, so only idempotent methods are repeated. TLS failures are final."""
-        import httpx
+        httpx = load_httpx()
 
         if attempt >= self.options.max_retries or isinstance(self._transport_error(exc), errors.TLSError):
             return False
@@ -188,7 +210,7 @@ class _Base:
     def _transport_error(self, exc: Exception) -> errors.PlinthError:
         import ssl
 
-        import httpx
+        httpx = load_httpx()
 
         text = str(exc) or type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
@@ -220,7 +242,7 @@ class SyncTransport(_Base):
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            import httpx
+            httpx = load_httpx()
 
             self._http = httpx.Client(**self._httpx_kwargs())
         return self._http
@@ -237,7 +259,7 @@ class SyncTransport(_Base):
         self.close()
 
     def _run(self, call: Call) -> Any:
-        import httpx
+        httpx = load_httpx()
 
         attempt = 0
         while True:
@@ -298,7 +320,7 @@ class AsyncTransport(_Base):
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            import httpx
+            httpx = load_httpx()
 
             self._http = httpx.AsyncClient(**self._httpx_kwargs())
         return self._http
@@ -317,7 +339,7 @@ class AsyncTransport(_Base):
     async def _run(self, call: Call) -> Any:
         import asyncio
 
-        import httpx
+        httpx = load_httpx()
 
         attempt = 0
         while True:
