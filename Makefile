@@ -120,3 +120,9 @@ lint: $(STAMP)
 # The SDK's generated docs (sdk/docs/reference.md from docstrings, sdk/docs/cli.md from the CLI).
 sdk-docs: $(STAMP)
 	$(PY) -m plinth_sdk._docgen sdk/docs
+
+# SDK/CLI benchmark (sdk/bench.py): start-up imports of `plinth --help` / `plinth catalog get`, and
+# listing throughput with memory, against a scratch portal of SDK_BENCH_ENTITIES entities. One JSON line.
+SDK_BENCH_ENTITIES ?= 250000
+sdk-bench: $(STAMP)
+	$(PY) sdk/bench.py --entities $(SDK_BENCH_ENTITIES)

@@ -36,6 +36,27 @@ COMMANDS = {
 }
 
 
+def _set_output(ctx: click.Context, _param, value):
+    if value:
+        ctx.find_root().obj.output = value
+
+
+OUTPUT_OPTION = click.Option(["--output", "-o"], type=click.Choice(["table", "json", "yaml"]), default=None,
+                             expose_value=False, callback=_set_output, is_eager=False,
+                             help="Output format (also accepted before the command).")
+
+
+def _with_output(cmd: click.Command) -> click.Command:
+    """`-o/--output` on every command, so that `plinth catalog list -o json` works as well as
+    `plinth -o json catalog list`."""
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _with_output(sub)
+    elif not any(p.name == "output" for p in cmd.params):
+        cmd.params.append(OUTPUT_OPTION)
+    return cmd
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -46,7 +67,7 @@ class LazyGroup(click.Group):
         import importlib
 
         module, attr, _ = COMMANDS[name]
-        return getattr(importlib.import_module(module), attr)
+        return _with_output(getattr(importlib.import_module(module), attr))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
