@@ -3,6 +3,8 @@ uploads, validation, search, approvals, docs."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from plinth_sdk import AsyncClient, Client, errors
 from plinth_sdk.models import Entity
@@ -96,5 +98,7 @@ def test_the_async_client_reads_the_same(portal):
             refs = [e.ref async for e in client.entities.list(kind="model", page_size=2)]
             return me.username, model.ref, refs
 
-    username, ref, refs = asyncio.run(main())
+    # A thread of its own: Playwright's sync API may have left an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        username, ref, refs = pool.submit(asyncio.run, main()).result(timeout=60)
     assert username == "alice" and ref == "model:default/fraud-detector" and len(refs) >= 3
