@@ -127,7 +127,8 @@ def test_persona_journeys_as_documented(portal, env_for, live_worker, worker_env
     assert f"{request_id}" in decided.stdout and "fraud-detector" in decided.stdout
     out, err = ci.communicate(timeout=120)
     assert ci.returncode == 0, (out, err)
-    assert out.strip().endswith("executed") and "in review" in err.lower()
+    assert out.strip().endswith("executed")
+    assert f"request #{request_id}: " in err  # progress: each state the wait saw, on stderr
     assert worker_env.get_model_version_by_alias("fraud-detector", "champion").version == "3"
 
     # The same from Python: the reviewer's snippet lists it, and approves it here.
