@@ -3,6 +3,7 @@ answers from a script (the portal cannot be made to answer 503 or HTML on demand
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -34,10 +35,9 @@ class Scripted:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                try:
+                # The client may have given up first (the timeout test): what it should do.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up first (the timeout test): what it should do
 
             do_GET = do_POST = do_DELETE = _answer
 
