@@ -29,6 +29,7 @@ from .ingestion import DESCRIPTOR_NAME
 MAX_FILES = 500
 MAX_PATH = 300
 MAX_DEPTH = 16
+MAX_SEGMENT = 100  # bytes per folder or file name: well under the file systems' 255
 MAX_SOURCE = 200
 _SOURCE_OK = re.compile(r"^[\x20-\x7e]+$")
 
@@ -93,6 +94,8 @@ def _path_problem(raw: str) -> str | None:
         return f"At most {MAX_DEPTH} folders deep."
     if any(p in {"", ".", ".."} or p.startswith(".") for p in parts):
         return "No empty, '.', '..' or hidden path segments."
+    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_SEGMENT for p in parts):
+        return f"Each folder or file name at most {MAX_SEGMENT} bytes."
     return None
 
 

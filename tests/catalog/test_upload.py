@@ -75,6 +75,7 @@ def test_a_dry_run_plans_and_stores_nothing(api, upload_root):
     ({"/etc/catalog-info.yaml": "x"}, "files[0].path"),
     ({"a\\catalog-info.yaml": "x"}, "files[0].path"),
     ({".git/catalog-info.yaml": "x"}, "files[0].path"),
+    ({"catalog-info.yaml": "x", "a" * 260 + "/x.md": "x"}, "files[1].path"),
     ({"README.md": "no descriptor"}, "files"),
 ])
 def test_unsafe_paths_and_a_missing_descriptor_are_400_naming_the_field(api, files, field):
