@@ -132,3 +132,13 @@ def test_register_a_local_folder_and_refresh(as_alice, tmp_path):
 def test_completion_script(plinth):
     result = plinth("completion", "bash")
     assert result.returncode == 0 and "_PLINTH_COMPLETE" in result.stdout
+
+
+def test_docs_open_prints_the_address_of_built_docs(as_alice, portal):
+    from catalog.models import Entity
+    from portal.techdocs import services
+
+    one_line_error(as_alice("docs", "open", "component:default/plinth-sdk", "--print"), 4, "No docs")
+    services.docs_build(entity=Entity.objects.get(ref="component:default/plinth-sdk"), force=True)
+    opened = as_alice("docs", "open", "component:default/plinth-sdk", "--print")
+    assert opened.returncode == 0 and opened.stdout.strip() == f"{portal.url}/docs/component/default/plinth-sdk/"
