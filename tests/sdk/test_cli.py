@@ -142,3 +142,19 @@ def test_docs_open_prints_the_address_of_built_docs(as_alice, portal):
     services.docs_build(entity=Entity.objects.get(ref="component:default/plinth-sdk"), force=True)
     opened = as_alice("docs", "open", "component:default/plinth-sdk", "--print")
     assert opened.returncode == 0 and opened.stdout.strip() == f"{portal.url}/docs/component/default/plinth-sdk/"
+
+
+def test_a_server_error_and_a_non_json_answer_are_one_line_exit_6(plinth):
+    from tests.sdk.test_transport import Scripted
+
+    server = Scripted()
+    try:
+        server.answer(500, {"error": {"status": 500, "message": "Server error."}}, {"X-Request-ID": "req-9"})
+        failed = one_line_error(plinth("whoami", env={"PLINTH_URL": server.url, "PLINTH_TOKEN": "t"}), 6,
+                                "HTTP 500", "req-9")
+        assert "Server error." in failed
+        server.answer(200, "<html>proxy</html>", {"Content-Type": "text/html"})
+        one_line_error(plinth("whoami", env={"PLINTH_URL": server.url, "PLINTH_TOKEN": "t"}), 6, "not JSON")
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
