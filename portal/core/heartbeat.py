@@ -56,6 +56,8 @@ def _loop(hostname: str) -> None:
     started_at = timezone.now()
     while not _stop.is_set():
         with _db_guard:
+            if _stop.is_set():  # shutdown removed the row meanwhile: a beat now would write it back
+                break
             try:
                 close_old_connections()
                 beat_once(hostname, started_at)
@@ -82,8 +84,10 @@ def _stop_beating(sender=None, **kwargs) -> None:
 
     _stop.set()
     hostname = getattr(sender, "hostname", None)
-    try:
-        if hostname:
-            WorkerHeartbeat.objects.filter(hostname=hostname).delete()
-    except Exception:
-        log.exception("could not remove the heartbeat row")
+    # After any beat in progress (it holds the guard), which would otherwise write the row back.
+    with _db_guard:
+        try:
+            if hostname:
+                WorkerHeartbeat.objects.filter(hostname=hostname).delete()
+        except Exception:
+            log.exception("could not remove the heartbeat row")
