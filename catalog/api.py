@@ -314,11 +314,18 @@ def locations(request):
     body = LocationInput(data=request.data)
     body.is_valid(raise_exception=True)
     dry = body.validated_data["dryRun"] or request.query_params.get("dryRun", "").lower() in {"1", "true", "yes"}
+    return _registered(lambda: services.location_register(
+        target=body.validated_data["target"], actor=request.user, file_roots=settings.PLINTH_CATALOG_FILE_ROOTS,
+        dry_run=dry), field="target", dry=dry)
+
+
+def _registered(register, *, field: str, dry: bool) -> Response:
+    """Run a registration (`register()` returns its plan) and answer it: the plan's summary (201 for a
+    new location), 400 naming `field` for a descriptor error, 403 listing refused ownership claims."""
     try:
-        plan = services.location_register(target=body.validated_data["target"], actor=request.user,
-                                          file_roots=settings.PLINTH_CATALOG_FILE_ROOTS, dry_run=dry)
+        plan = register()
     except DescriptorError as exc:
-        raise ValidationError({"target": str(exc)}) from exc
+        raise ValidationError({field: str(exc)}) from exc
     except services.OwnershipRefused as exc:
         return Response({"error": {"status": 403, "message": str(exc),
                                    "details": {"refused": [e.as_dict() for e in exc.errors]}}},
@@ -382,20 +389,9 @@ def location_upload(request):
     body.is_valid(raise_exception=True)
     data = body.validated_data
     files = [(f["path"], f["content"]) for f in data["files"]]
-    try:
-        plan = services.location_upload(source=data["source"], files=files, actor=request.user,
-                                        dry_run=data["dryRun"])
-    except DescriptorError as exc:
-        raise ValidationError({"files": str(exc)}) from exc
-    except services.OwnershipRefused as exc:
-        return Response({"error": {"status": 403, "message": str(exc),
-                                   "details": {"refused": [e.as_dict() for e in exc.errors]}}},
-                        status=status.HTTP_403_FORBIDDEN)
-    summary = plan.summary()
-    if data["dryRun"]:
-        return Response({"dryRun": True, **summary})
-    return Response({"location": location_body(plan.location), **summary},
-                    status=status.HTTP_201_CREATED if plan.created else status.HTTP_200_OK)
+    return _registered(lambda: services.location_upload(
+        source=data["source"], files=files, actor=request.user, dry_run=data["dryRun"]),
+        field="files", dry=data["dryRun"])
 
 
 def _location_page(request) -> Response:

@@ -8,6 +8,7 @@ a 2xx, or a 4xx whose message names what is wrong and where; a refused write cha
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import html
@@ -52,6 +53,16 @@ def each_backend(request):
 
 
 # -- invariants -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def rolled_back():
+    """Each example starts from the same database: what an accepted write stored is undone after it."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 def digest(*models) -> dict[str, str]:

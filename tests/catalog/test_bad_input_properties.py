@@ -5,13 +5,11 @@ nothing; never a 5xx (tests/hostile.py, docs/security.md)."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import re
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
@@ -59,12 +57,6 @@ def browser(member):
     return client
 
 
-@contextlib.contextmanager
-def rolled_back():
-    """Each example starts from the same database: what an accepted write stored is undone after it."""
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 def write(tmp_path, content: str | bytes):
@@ -134,7 +126,7 @@ def test_registering_any_descriptor_file_is_planned_then_stored_as_planned(api, 
     """Dry run: a clear answer and nothing stored. Real: the same plan; a refusal stores nothing; what is
     stored is indexed, and every stored processing error has a line or a field."""
     path = write(tmp_path, content)
-    with rolled_back():
+    with hostile.rolled_back():
         before = hostile.digest(*WRITTEN)
         dry = api.post("/api/v1/locations", {"target": str(path), "dryRun": True}, content_type="application/json")
         hostile.assert_clear(dry, names=["target"])
@@ -178,7 +170,7 @@ def _csrf(client) -> str:
 def test_the_register_page_shows_any_file_clearly_and_stores_only_on_confirm(browser, tmp_path, text):
     path = write(tmp_path, text)
     token = _csrf(browser)
-    with rolled_back():
+    with hostile.rolled_back():
         before = hostile.digest(*WRITTEN)
         preview = browser.post("/catalog/register/", {"target": str(path), "csrfmiddlewaretoken": token})
         hostile.assert_clear(preview, names=["target", "Location"])

@@ -5,13 +5,11 @@ nothing; no secret is ever stored; never a 5xx (tests/hostile.py, docs/security.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 
 import pytest
 import yaml
-from django.db import transaction
 from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
@@ -105,11 +103,6 @@ def browser(alice):
     return client
 
 
-@contextlib.contextmanager
-def rolled_back():
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 def schema_errors(template: str, values: dict, user) -> dict:
@@ -139,7 +132,7 @@ def assert_no_secret_stored() -> None:
 def test_the_runs_api_accepts_exactly_what_the_schema_accepts(api, alice, template, data, dry_run):
     values = data.draw(template_values(template))
     expected = schema_errors(template, values, alice)
-    with rolled_back():
+    with hostile.rolled_back():
         before = hostile.digest(*WRITTEN)
         response = api.post("/api/v1/scaffolder/runs", {"templateRef": f"template:default/{template}",
                                                         "values": values, "dryRun": dry_run},
@@ -187,7 +180,7 @@ def test_the_wizard_starts_a_run_only_for_valid_values(browser, alice, template,
     values = data.draw(template_values(template))
     expected = schema_errors(template, values, alice)
     token = _csrf(browser, template)
-    with rolled_back():
+    with hostile.rolled_back():
         before = hostile.digest(*WRITTEN)
         response = browser.post(f"/create/templates/default/{template}/", {
             "_page": "review", "_action": action, "_values": json.dumps(values), "csrfmiddlewaretoken": token})

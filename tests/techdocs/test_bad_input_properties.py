@@ -6,12 +6,10 @@ dangerous URL or active element (tests/hostile.py, docs/security.md)."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from hypothesis import given
 
@@ -52,11 +50,6 @@ def _no_broker(monkeypatch):
     monkeypatch.setattr("portal.techdocs.receivers.enqueue", lambda refs: None)
 
 
-@contextlib.contextmanager
-def rolled_back():
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 def content_of(html: str) -> str:
@@ -70,7 +63,7 @@ def content_of(html: str) -> str:
 def test_any_markdown_builds_into_a_page_without_active_content(reader, tmp_path, index, other):
     root = tmp_path / f"repo{next(_repos)}"
     write_files(root, {"catalog-info.yaml": DESCRIPTOR, "docs/index.md": index, "docs/guide/other.md": other})
-    with rolled_back():
+    with hostile.rolled_back():
         plan = catalog_services.location_register(target=str(root / "catalog-info.yaml"), actor=None, file_roots=None)
         assert not plan.errors, [str(e) for e in plan.errors]
         services.entity_docs_build(entity=Entity.objects.get(ref="component:default/hostile-docs"))

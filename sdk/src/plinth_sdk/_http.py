@@ -148,18 +148,10 @@ class _Base:
         self.url, self.token, self.profile = settings.url, settings.token, settings.profile
         self.options = Options(timeout=timeout, max_retries=max_retries, backoff=backoff, verify=verify)
         self._transport = transport
-        from . import resources
+        self._attach()
 
-        self.entities = resources.Entities(self)
-        self.locations = resources.Locations(self)
-        self.validation = resources.Validation(self)
-        self.search = resources.Search(self)
-        self.approvals = resources.Approvals(self)
-        self.audit = resources.Audit(self)
-        self.templates = resources.Templates(self)
-        self.runs = resources.Runs(self)
-        self.docs = resources.Docs(self)
-        self.account = resources.Account(self)
+    def _attach(self) -> None:
+        """Attach what is built on this transport (the clients' resources, `plinth_sdk.client`)."""
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}

@@ -7,11 +7,29 @@
 
 from __future__ import annotations
 
+from . import resources
 from ._http import AsyncTransport, SyncTransport
 from .models import Me
 
 
-class Client(SyncTransport):
+class _Resources:
+    """The resources both clients carry. Attached here, above the transport, so the transport never
+    imports the resources built on it."""
+
+    def _attach(self) -> None:
+        self.entities = resources.Entities(self)
+        self.locations = resources.Locations(self)
+        self.validation = resources.Validation(self)
+        self.search = resources.Search(self)
+        self.approvals = resources.Approvals(self)
+        self.audit = resources.Audit(self)
+        self.templates = resources.Templates(self)
+        self.runs = resources.Runs(self)
+        self.docs = resources.Docs(self)
+        self.account = resources.Account(self)
+
+
+class Client(_Resources, SyncTransport):
     """A synchronous client. `url`/`token` override `PLINTH_URL`/`PLINTH_TOKEN`, which override the
     config file's `profile`. `timeout` is per request; calls answered 429/502/503/504 (429 and failed
     connections for every method, the others for reads and deletes) are retried `max_retries` times with
@@ -25,7 +43,7 @@ class Client(SyncTransport):
         return self.account.me()
 
 
-class AsyncClient(AsyncTransport):
+class AsyncClient(_Resources, AsyncTransport):
     """The asyncio twin of `Client`: the same resources and arguments; every method returns an
     awaitable, every listing an async iterator. Use `async with AsyncClient() as plinth:`."""
 
