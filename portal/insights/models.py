@@ -1,0 +1,145 @@
+"""Usage analytics: raw events captured on the server, and the rollups every dashboard reads.
+
+The raw `Event` table is written in batches off the request path (see capture.py) and read only by the
+rollup task; dashboards, the insights API and the capability canvas read `Rollup`, `ActiveUserDay` and
+`TeamMilestone`, which stay small (buckets, not events).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    PAGE_VIEW = "page_view", "Page view"
+    ENTITY_VIEW = "entity_view", "Entity view"
+    DOCS_VIEW = "docs_view", "Docs page view"
+    SEARCH = "search", "Search"
+    SEARCH_CLICK = "search_click", "Search result clicked"
+    TEMPLATE_RUN_STARTED = "template_run_started", "Template run started"
+    TEMPLATE_RUN_SUCCEEDED = "template_run_succeeded", "Template run succeeded"
+    TEMPLATE_RUN_FAILED = "template_run_failed", "Template run failed"
+    REGISTRATION = "registration", "Entity registered"
+    APPROVAL_REQUESTED = "approval_requested", "Approval requested"
+    APPROVAL_DECIDED = "approval_decided", "Approval decision"
+    APPROVAL_EXECUTED = "approval_executed", "Approval executed"
+    API_CALL = "api_call", "API call"
+    SIGN_IN = "sign_in", "Sign-in"
+
+
+class Client(models.TextChoices):
+    """Who made the request, from the user agent (API/SDK/CLI calls by client)."""
+
+    BROWSER = "browser", "Browser"
+    SDK = "sdk", "Python SDK"
+    CLI = "cli", "plinth CLI"
+    API = "api", "Other API client"
+    SYSTEM = "system", "Plinth itself"  # events raised by workers (run finished, request executed)
+
+
+class Event(models.Model):
+    """One thing that happened. `team` is the team the event is about (the entity's owner, the run's or
+    request's team), else the user's first team; `subject` names the object (entity ref, docs path,
+    template ref, normalised search text, request id); `value` carries the one number an event has
+    (result count, clicked rank, duration in seconds)."""
+
+    occurred_at = models.DateTimeField(db_index=True)
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.CharField(max_length=300, blank=True)
+    client = models.CharField(max_length=10, choices=Client.choices, default=Client.BROWSER)
+    value = models.FloatField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)  # small extras: outcome, workflow, stage, gate
+
+    class Meta:
+        indexes = [models.Index(fields=["type", "occurred_at"], name="insights_event_type_time")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.subject} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Grain(models.TextChoices):
+    HOURLY = "hourly", "Hourly"
+    DAILY = "daily", "Daily"
+
+
+class Rollup(models.Model):
+    """Counts per time bucket and key: how many events of `type` about `subject` for `team`.
+
+    `users` is the number of distinct users in the bucket for that key; `value_sum`/`value_count` give
+    means (durations, result counts); `values` keeps a small sorted sample for medians and p95s."""
+
+    grain = models.CharField(max_length=8, choices=Grain.choices)
+    bucket = models.DateTimeField()  # start of the hour or day, UTC
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=300, blank=True)
+    count = models.BigIntegerField(default=0)
+    users = models.IntegerField(default=0)
+    value_sum = models.FloatField(default=0)
+    value_count = models.BigIntegerField(default=0)
+    values = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "bucket", "type", "team", "subject"],
+                name="insights_rollup_key",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            models.Index(fields=["grain", "type", "bucket"], name="insights_rollup_type_time"),
+            models.Index(fields=["grain", "team", "type", "bucket"], name="insights_rollup_team_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.bucket:%Y-%m-%d %H:00} {self.type} {self.subject}: {self.count}"
+
+
+class ActiveUserDay(models.Model):
+    """A user was active on a day (any event): daily/weekly/monthly active users count distinct users
+    over these rows, overall or per team (through the user's memberships)."""
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    events = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "user"], name="insights_active_user_day")]
+        indexes = [models.Index(fields=["user", "day"], name="insights_active_user")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} active on {self.day}"
+
+
+class Milestone(models.TextChoices):
+    """The onboarding funnel's steps, in order."""
+
+    FIRST_SIGN_IN = "first_sign_in", "First sign-in"
+    FIRST_SEARCH = "first_search", "First search"
+    FIRST_REGISTRATION = "first_registration", "First registered entity"
+    FIRST_TEMPLATE_RUN = "first_template_run", "First template run"
+    FIRST_APPROVAL_EXECUTED = "first_approval_executed", "First approval executed"
+    FIRST_MODEL = "first_model", "First registered model"
+
+
+class TeamMilestone(models.Model):
+    """When a team first reached a funnel step (written once, by the rollup)."""
+
+    team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="+")
+    milestone = models.CharField(max_length=32, choices=Milestone.choices)
+    reached_at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "milestone"], name="insights_team_milestone")]
+
+    def __str__(self) -> str:
+        return f"team {self.team_id}: {self.milestone} at {self.reached_at:%Y-%m-%d}"
