@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 
+from .errors import error_response
+
 KIB = 1024
 
 # Named caps for the endpoints whose bodies are known to be small (or large).
@@ -105,6 +107,4 @@ def _too_large(request: HttpRequest, limit: int, length: int | None) -> HttpResp
 
 
 def _refuse(request: HttpRequest, status: int, title: str, message: str, **extra) -> HttpResponse:
-    from .views import error_response
-
     return error_response(request, status, title, message, **extra)

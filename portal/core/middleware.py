@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from . import csp, metrics
 from .client_address import client_address
+from .errors import error_response
 from .request_context import new_request_id, reset_request_id, set_request_id
 
 access_log = logging.getLogger("plinth.access")
@@ -108,7 +109,5 @@ class RejectNulMiddleware:
         return self.get_response(request)
 
     def _reject(self, request: HttpRequest, where: str) -> HttpResponse:
-        from .views import error_response
-
         return error_response(request, 400, "Bad request", f"{where}: {self.MESSAGE}",
                               details={where: [self.MESSAGE]})

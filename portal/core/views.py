@@ -18,6 +18,7 @@ from portal.accounts import selectors as account_selectors
 
 from . import csp, health, metrics, throttling
 from .client_address import client_address, throttle_key
+from .errors import error_response
 from .limits import body_limit
 
 csp_log = logging.getLogger("plinth.csp")
@@ -102,13 +103,6 @@ def csp_report(request: HttpRequest) -> HttpResponse:
 def _refuse(reason: str, status: int, message: str) -> JsonResponse:
     metrics.CSP_REPORTS_REFUSED.labels(reason=reason).inc()
     return JsonResponse({"error": {"status": status, "message": message}}, status=status)
-
-
-def error_response(request: HttpRequest, status: int, title: str, message: str, **extra) -> HttpResponse:
-    """The API's error envelope under /api/ (with `extra` fields), the error page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"status": status, "message": message, **extra}}, status=status)
-    return render(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
 
 
 

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "portal.governance",
     "portal.scaffolder",
     "portal.techdocs",
+    "portal.insights",
 ]
 
 MIDDLEWARE = [
