@@ -184,3 +184,23 @@ def test_enter_on_approve_does_not_approve_a_tier1_request_and_double_click_coun
     assert Decision.objects.filter(request=req).count() == 1
     assert not page.get_by_test_id("decision-error").is_visible()
     page.context.close()
+
+
+def test_phone_catalog_shows_results_before_filters(browser, live_server, portal):
+    """On a phone the first results are on the first screen and a "Filters" link at their top jumps to
+    the facets below them; at desktop width the facets sit beside the results and the link is hidden."""
+    page = new_page(browser, PHONE)
+    sign_in(page, live_server, "alice")
+    for path, facets in (("/catalog/", "#catalog-facets"), ("/search/?q=fraud", "#search-facets")):
+        open_page(page, live_server.url + path)
+        first_row = page.locator("#results table tbody tr, #results .search-hit").first
+        assert first_row.bounding_box()["y"] < page.locator(facets).bounding_box()["y"], path
+        assert first_row.bounding_box()["y"] < PHONE["height"], f"{path}: the first result is below the fold"
+        jump = page.locator(".to-filters a")
+        expect(jump).to_be_visible()
+        jump.click()
+        page.wait_for_function(f"() => location.hash === '{facets}'")
+        assert page.locator(facets).bounding_box()["y"] < PHONE["height"]
+    page.set_viewport_size(DESKTOP)
+    expect(page.locator(".to-filters a")).to_be_hidden()
+    page.context.close()
