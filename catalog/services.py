@@ -542,8 +542,31 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
     _check_register(actor, existing, target, dry_run)
     if existing is None:
         refuse_unreadable_url(target)
-    return _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
+    plan = _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
                            claims=permissions.owner_claims(actor), store=not dry_run)
+    if not dry_run:
+        _record_registration(plan, actor)
+    return plan
+
+
+def _record_registration(plan: Plan, actor) -> None:
+    """Usage analytics: one event per (owning team, kind) of the entities this registration added,
+    with the count as its value (a registration of 250k entities is a handful of events)."""
+    if not plan.added or plan.location is None:
+        return
+    from django.db.models import Count
+
+    from portal.insights import capture
+    from portal.insights.models import Client, EventType
+
+    rows = Entity.objects.filter(location=plan.location)
+    if len(plan.added) <= 1000:
+        rows = rows.filter(ref__in=[c.ref for c in plan.added])
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    for group in rows.values("owner_team_id", "kind_key").annotate(n=Count("id")).order_by():
+        capture.record(EventType.REGISTRATION, user=user, team=group["owner_team_id"],
+                       subject=plan.target[:300], value=group["n"],
+                       client=Client.BROWSER if user else Client.SYSTEM, data={"kind": group["kind_key"]})
 
 
 def _check_register(actor, existing: Location | None, target: str, dry_run: bool) -> None:
@@ -576,8 +599,10 @@ def location_upload(*, source: str, files: list[tuple[str, str]], actor, dry_run
                 plan.target = target
                 return plan
             with uploads.swapped_in(staging, folder):
-                return _read_and_store(target=target, file_roots=[str(uploads.root())], location=existing,
+                plan = _read_and_store(target=target, file_roots=[str(uploads.root())], location=existing,
                                        actor=actor, claims=permissions.owner_claims(actor))
+            _record_registration(plan, actor)
+            return plan
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

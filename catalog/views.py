@@ -13,6 +13,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts import permissions
 from portal.core.limits import FORM, body_limit
+from portal.insights import capture
+from portal.insights.models import EventType
 
 from . import extensions, recent, selectors, services
 from .descriptors.errors import DescriptorError
@@ -120,6 +122,9 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
     if tab not in {key for key, _ in tabs}:
         raise Http404("No such tab")
     recent.remember(request, entity)
+    if tab == "overview" and not request.htmx:
+        capture.record(EventType.ENTITY_VIEW, user=request.user, team=entity.owner_team_id, subject=entity.ref,
+                       data={"kind": entity.kind_key})
     related = selectors.related_entities(request.user, entity)
     extension = extensions.TABS.get(tab)
     context = {

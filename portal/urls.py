@@ -10,6 +10,7 @@ from portal.accounts.views import admin_sign_in
 urlpatterns = [
     path("", include("portal.core.urls")),
     path("", include("portal.accounts.urls")),
+    path("", include("portal.insights.preference_urls")),
     path("catalog/", include("catalog.urls")),
     path("api/v1/", include("catalog.api_urls")),
     path("api/v1/", include("portal.accounts.api_urls")),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include("portal.governance.api_urls")),
     path("api/v1/", include("portal.scaffolder.api_urls")),
     path("api/v1/", include("portal.techdocs.api_urls")),
+    path("api/v1/", include("portal.insights.api_urls")),
     path("search/", include("portal.search.urls")),
     path("reviews/", include("portal.governance.urls")),
     path("create/", include("portal.scaffolder.urls")),

@@ -24,6 +24,10 @@ CSP_REPORTS_REFUSED = Counter(
     "plinth_csp_reports_refused_total", "CSP report bodies not recorded", ["reason"]
 )
 
+ANALYTICS_DROPPED = Counter(
+    "plinth_analytics_events_dropped", "Usage analytics events dropped (buffer unavailable; docs/insights.md)"
+)
+
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method=method, route=route, status=str(status)).inc()

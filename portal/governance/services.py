@@ -27,6 +27,8 @@ from catalog.models import Entity, ModelVersion
 from portal.accounts import permissions
 from portal.accounts.models import Membership, Team
 from portal.core.audit import audit_record
+from portal.insights import capture
+from portal.insights.models import Client, EventType
 
 from . import conf, gate_input, outbox, policy, workflows
 from .models import (
@@ -134,6 +136,17 @@ def _transition(req: ApprovalRequest, state: str, **fields: Any) -> None:
         raise Conflict("The request changed meanwhile; reload and try again.", state=req.state)
     for key, value in fields.items():
         setattr(req, key, value)
+
+
+def _usage(req: ApprovalRequest, type_: str, *, user=None, value: float | None = None, **data: Any) -> None:
+    """Usage analytics (portal/insights): buffered, and only if the transaction commits."""
+    client = Client.BROWSER if user is not None else Client.SYSTEM
+    capture.record(type_, user=user, team=req.owner_team_id, subject=f"request:{req.pk}", value=value,
+                   client=client, data={"workflow": req.workflow_name, "action": req.action, **data})
+
+
+def _seconds_since(start) -> float | None:
+    return (timezone.now() - start).total_seconds() if start else None
 
 
 def _snapshot(req: ApprovalRequest) -> dict:
@@ -414,6 +427,7 @@ def request_create(
         remote_addr=remote_addr,
     )
     outbox.enqueue(req, "gates", "portal.governance.tasks.evaluate_gates", [req.pk])
+    _usage(req, EventType.APPROVAL_REQUESTED, user=actor)
     return req
 
 
@@ -466,6 +480,8 @@ def request_evaluate_gates(*, request_id: int) -> ApprovalRequest | None:
             outcome="blocked",
         )
         outbox.enqueue(req, "notify:blocked", "portal.governance.tasks.notify", [req.pk, "blocked", 0])
+        _usage(req, EventType.APPROVAL_DECIDED, decision="blocked",
+               gates=[o.gate for o in outcomes if o.blocking] or ["error"])
         return req
     _start_stage(req, 0, policy_hash=req.policy_hash)
     _audit(req, None, "gates", before=before, after={"state": req.state, "gates": summary}, outcome="passed")
@@ -585,6 +601,8 @@ def _decide(
         after={"state": req.state, "decision": decision, "stage": stage.name, "comment": comment},
         remote_addr=remote_addr,
     )
+    _usage(req, EventType.APPROVAL_DECIDED, user=actor, value=_seconds_since(stage.started_at),
+           stage=stage.name, decision=decision)
     if req.state != State.IN_REVIEW or decision != DecisionKind.APPROVE:
         outbox.enqueue(req, f"notify:{req.state}", "portal.governance.tasks.notify", [req.pk, req.state, 0])
     return req
@@ -686,6 +704,7 @@ def execution_complete(*, request_id: int, task_id: str, result: dict) -> Approv
     change = {**req.change, "result": result}
     _transition(req, State.EXECUTED, change=change, last_error="")
     _audit(req, None, "execute", before=before, after={"state": req.state, "result": result})
+    _usage(req, EventType.APPROVAL_EXECUTED, value=_seconds_since(req.submitted_at), requester=req.requester_id)
     outbox.enqueue(req, "notify:executed", "portal.governance.tasks.notify", [req.pk, "executed", 0])
     if req.action == ActionType.PROMOTE_MODEL_VERSION:
         # The catalog's copy of the aliases follows at once instead of at the next scheduled sync.

@@ -5,3 +5,10 @@ class InsightsConfig(AppConfig):
     name = "portal.insights"
     label = "insights"
     verbose_name = "Insights"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from .receivers import signed_in
+
+        user_logged_in.connect(signed_in, dispatch_uid="insights-sign-in")

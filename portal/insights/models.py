@@ -143,3 +143,26 @@ class TeamMilestone(models.Model):
 
     def __str__(self) -> str:
         return f"team {self.team_id}: {self.milestone} at {self.reached_at:%Y-%m-%d}"
+
+
+class AnalyticsOptOut(models.Model):
+    """A user who asked not to be counted individually: their events are stored without the user
+    (team totals still count them), and no ActiveUserDay or milestone names them."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} opted out of analytics"
+
+
+class CaptureCounter(models.Model):
+    """Counters of the capture pipeline that must outlive a process: "dropped" (events the buffer
+    could not take: Redis down, database unreachable for too long)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    value = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"

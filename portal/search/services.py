@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from portal.insights import capture
+from portal.insights.models import Client, EventType
+
 from .models import SearchQuery
 from .query import normalize
+
+# The search analytics page keeps reading SearchQuery (per query text, with latency); the same facts go
+# to the portal-wide usage analytics as events, so searches count in the funnel and the rollups.
+_CLIENT_OF_VIA = {SearchQuery.Via.API: Client.API}
+
+
+def _event_client(via: str) -> str:
+    return _CLIENT_OF_VIA.get(via, Client.BROWSER)
 
 
 def query_record(
@@ -22,10 +33,16 @@ def query_record(
     text = (text or "").strip()
     if not text:
         return None
+    normalized = normalize(text)
+    capture.record(EventType.SEARCH, user=user, subject=normalized[:300], value=result_count,
+                   client=_event_client(via), data={"via": via})
+    if clicked_key:
+        capture.record(EventType.SEARCH_CLICK, user=user, subject=normalized[:300], value=clicked_position,
+                       client=_event_client(via), data={"via": via, "key": clicked_key[:250]})
     return SearchQuery.objects.create(
         user=user if user is not None and user.is_authenticated else None,
         text=text[:500],
-        normalized=normalize(text),
+        normalized=normalized,
         via=via,
         result_count=result_count,
         latency_ms=latency_ms,
@@ -52,5 +69,7 @@ def query_click(*, user, query_id: int | None, text: str, key: str, position: in
         )
         return
     if not row.clicked_key:  # the first click is the one that answers the query
+        capture.record(EventType.SEARCH_CLICK, user=user, subject=row.normalized[:300], value=position,
+                       client=_event_client(via), data={"via": via, "key": key[:250]})
         row.clicked_key, row.clicked_position = key[:250], position
         row.save(update_fields=["clicked_key", "clicked_position"])

@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: sees the view's outcome and the user every earlier layer resolved (no query of its own).
+    "portal.insights.middleware.AnalyticsMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -273,7 +275,20 @@ CELERY_BEAT_SCHEDULE: dict = {
     "techdocs-rebuild": {"task": "portal.techdocs.tasks.rebuild_all_docs", "schedule": 900.0},
     # Search ranking: popularity from clicked results, decayed with time (portal/search/scoring.py).
     "search-refresh-popularity": {"task": "portal.search.tasks.refresh_popularity", "schedule": 3600.0},
+    # Usage analytics (docs/insights.md): drain the Redis buffer into Event, roll the current hour/day
+    # up, and once a day delete raw events past the retention and create next months' partitions.
+    "insights-flush-events": {"task": "portal.insights.tasks.flush_events", "schedule": 10.0},
+    "insights-rollup": {"task": "portal.insights.tasks.rollup_recent", "schedule": 300.0},
+    "insights-maintenance": {"task": "portal.insights.tasks.maintenance", "schedule": 86400.0},
 }
+
+# Usage analytics (portal/insights, docs/insights.md).
+PLINTH_ANALYTICS = ENV.analytics
+PLINTH_ANALYTICS_RETENTION_DAYS = ENV.analytics_retention_days
+# Events are buffered in Redis when there is one (shared by every process), else in each process.
+PLINTH_ANALYTICS_REDIS_URL = ENV.redis_url
+PLINTH_ANALYTICS_REDIS_KEY = "plinth:insights:events"
+PLINTH_ANALYTICS_FLUSH_THREAD = True
 
 PLINTH_WORKER_STALE_SECONDS = ENV.worker_stale_seconds
 PLINTH_HEARTBEAT_SECONDS = ENV.heartbeat_seconds

@@ -130,6 +130,8 @@ class Environment:
     email_use_tls: bool
     email_timeout: int
     email_from: str
+    analytics: bool
+    analytics_retention_days: int
 
 
 def read() -> Environment:
@@ -187,6 +189,10 @@ def read() -> Environment:
         # A server that stops answering must not hold a worker process for ever.
         email_timeout=_int("EMAIL_TIMEOUT", 30),
         email_from=os.environ.get("DEFAULT_FROM_EMAIL") or "plinth@localhost",
+        # Usage analytics (docs/insights.md): PLINTH_ANALYTICS=off captures nothing; raw events are
+        # deleted after the retention (rollups stay).
+        analytics=_bool("PLINTH_ANALYTICS", True),
+        analytics_retention_days=_int("PLINTH_ANALYTICS_RETENTION_DAYS", 90),
     )
 
 

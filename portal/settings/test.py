@@ -50,3 +50,9 @@ PLINTH_CATALOG_ALLOW_PRIVATE_URLS = False
 # Workers started by the tests sync MLflow at start-up only when a test asks for it: the suite's MLflow
 # server is shared, and a sync would add its models to every test's catalog.
 PLINTH_MLFLOW_SYNC_ON_START = ENV.mlflow_sync_on_start if os.environ.get("PLINTH_MLFLOW_SYNC_ON_START") else False
+# Analytics: the suite's events stay in the test process (tests flush explicitly: no background thread
+# writing into a test's transaction). A test of the Redis buffer sets PLINTH_TEST_ANALYTICS_REDIS and a
+# key of its own, for itself and the worker it starts.
+PLINTH_ANALYTICS_FLUSH_THREAD = False
+PLINTH_ANALYTICS_REDIS_URL = ENV.redis_url if os.environ.get("PLINTH_TEST_ANALYTICS_REDIS") else None
+PLINTH_ANALYTICS_REDIS_KEY = os.environ.get("PLINTH_TEST_ANALYTICS_KEY") or f"plinth-test-insights-{os.getpid()}"

@@ -26,6 +26,8 @@ __all__ = ["ENDPOINTS", "Call", "Endpoint", "endpoint"]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 USER_AGENT = "plinth-sdk/0.1.0"
+# The `plinth` command says so too: the portal's usage analytics count SDK and CLI calls apart.
+CLI_USER_AGENT = f"plinth-cli/0.1.0 {USER_AGENT}"
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,9 @@ class _Base:
 
     def __init__(self, url: str | None = None, token: str | None = None, *, profile: str | None = None,
                  timeout: float = 30.0, max_retries: int = 4, backoff: float = 0.5, verify: bool | str = True,
-                 transport: Any = None):
+                 transport: Any = None, user_agent: str | None = None):
         settings = resolve(url, token, profile)
+        self.user_agent = user_agent or USER_AGENT
         self.url, self.token, self.profile = settings.url, settings.token, settings.profile
         self.options = Options(timeout=timeout, max_retries=max_retries, backoff=backoff, verify=verify)
         self._transport = transport
@@ -154,7 +157,7 @@ class _Base:
         """Attach what is built on this transport (the clients' resources, `plinth_sdk.client`)."""
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers

@@ -19,6 +19,7 @@ def login(login_url, login_token, token_stdin, login_profile, make_default):
     """Check a URL and token against the server and store them in a profile of
     ~/.config/plinth/config.toml (file mode 0600)."""
     from .. import config
+    from .._http import CLI_USER_AGENT
     from ..client import Client
 
     st = state()
@@ -30,7 +31,7 @@ def login(login_url, login_token, token_stdin, login_profile, make_default):
     if not token:
         raise click.UsageError("an API token is required")
     name = login_profile or st.profile or config.DEFAULT_PROFILE
-    with Client(url.rstrip("/"), token) as client:
+    with Client(url.rstrip("/"), token, user_agent=CLI_USER_AGENT) as client:
         me = client.me()  # refuses a wrong token before anything is written
     path = config.save_profile(name, url=url.rstrip("/"), token=token, make_default=make_default)
     note(f"Signed in to {url.rstrip('/')} as {me.username} (profile '{name}', saved to {path}).")

@@ -84,11 +84,13 @@ class State:
 
     def client(self):
         if self._client is None:
+            from .._http import CLI_USER_AGENT
             from ..client import Client
 
             retries = int(os.environ.get("PLINTH_RETRIES", "4"))
             timeout = float(os.environ.get("PLINTH_TIMEOUT", "30"))
-            self._client = Client(self.url, self.token, profile=self.profile, max_retries=retries, timeout=timeout)
+            self._client = Client(self.url, self.token, profile=self.profile, max_retries=retries, timeout=timeout,
+                                  user_agent=CLI_USER_AGENT)
         return self._client
 
 

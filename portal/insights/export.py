@@ -1,0 +1,34 @@
+"""CSV out of analytics rows, safe to open in a spreadsheet: a cell starting with = + - @ or a tab/CR
+(a search query typed as `=cmd|' /C calc'!A0`) is prefixed with a quote so it stays text."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)  # numbers are numbers: -3 stays -3
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def to_csv(rows: Iterable[dict]) -> str:
+    rows = list(rows)
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([safe_cell(row.get(c)) for c in columns])
+    return out.getvalue()

@@ -1,0 +1,403 @@
+"""Dashboard reads of usage analytics. The usage ones read only the rollups (Rollup, ActiveUserDay,
+TeamMilestone), never the raw events; governance_flow and catalog_health read their apps' own tables.
+
+Every function takes a date range (`start`, `end`: dates, both included) and `team`: None for the
+whole organisation, a team id, or a list of team ids (the API narrows a non-admin to their teams).
+They return plain dicts/dataclasses; who may see what is decided by the caller
+(permissions.may_see_analytics for per-user rows).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models.functions import TruncDay, TruncHour, TruncMonth, TruncWeek
+
+from .models import ActiveUserDay, AnalyticsOptOut, EventType, Grain, Milestone, Rollup, TeamMilestone
+
+GROUPINGS = ("hourly", "daily", "weekly", "monthly")
+ANY_TYPE = "*"  # rollup rows counting distinct users over every event type (rollup.py)
+ALL_SUBJECT = "*"  # ... over every team (subject) rather than one team's
+
+
+def is_opted_out(user) -> bool:
+    return bool(user and user.is_authenticated and AnalyticsOptOut.objects.filter(user=user).exists())
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _team_ids(team) -> list[int] | None:
+    if team is None:
+        return None
+    if isinstance(team, int):
+        return [team]
+    if isinstance(team, Iterable) and not isinstance(team, str | bytes):
+        return [int(t) for t in team]
+    return [int(team.pk)]
+
+
+def _dt(d: date) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=UTC)
+
+
+def _daily(start: date, end: date, types: Iterable[str], team) -> object:
+    rows = Rollup.objects.filter(grain=Grain.DAILY, type__in=list(types),
+                                 bucket__gte=_dt(start), bucket__lt=_dt(end) + timedelta(days=1))
+    teams = _team_ids(team)
+    if teams is not None:
+        rows = rows.filter(team_id__in=teams)
+    return rows
+
+
+def weighted_quantile(samples: Iterable[tuple[list[float], int]], q: float) -> float | None:
+    """A quantile over several rollup rows: each row's sorted sample stands for its `value_count`
+    values, each sample point weighing value_count / len(sample)."""
+    points: list[tuple[float, float]] = []
+    for values, count in samples:
+        if values and count:
+            weight = count / len(values)
+            points.extend((v, weight) for v in values)
+    if not points:
+        return None
+    points.sort()
+    total = sum(w for _, w in points)
+    target = q * total
+    running = 0.0
+    for value, weight in points:
+        running += weight
+        if running >= target - 1e-9:
+            return value
+    return points[-1][0]
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def _iso(value) -> str:
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else str(value)
+
+
+# --- active users ----------------------------------------------------------------------------
+
+@dataclass
+class ActiveUsers:
+    grouping: str
+    data: list[dict]  # {date, total_users, new_users, returning_users}
+    dau: float  # mean daily active users over the range
+    wau: int  # distinct users in the range's last 7 days
+    mau: int  # ... last 30 days
+    total: int  # distinct users over the range
+    previous_total: int  # the same over the period just before
+    trend_pct: float | None  # total vs previous_total
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_TRUNC = {"daily": TruncDay, "weekly": TruncWeek, "monthly": TruncMonth}
+
+
+def _days(start: date, end: date, team) -> object:
+    rows = ActiveUserDay.objects.filter(day__gte=start, day__lte=end)
+    teams = _team_ids(team)
+    if teams is not None:
+        from portal.accounts.models import Membership
+
+        rows = rows.filter(user_id__in=Membership.objects.filter(team_id__in=teams).values("user_id"))
+    return rows
+
+
+def _distinct(start: date, end: date, team) -> int:
+    return _days(start, end, team).values("user_id").distinct().count()
+
+
+def active_users(start: date, end: date, grouping: str = "daily", team=None) -> ActiveUsers:
+    if grouping not in GROUPINGS:
+        raise ValueError(f"grouping: one of {', '.join(GROUPINGS)}")
+    if grouping == "hourly":
+        data = _hourly_active(start, end, team)
+    else:
+        trunc = _TRUNC[grouping]
+        per = (_days(start, end, team).annotate(period=trunc("day")).values("period")
+               .annotate(n=Count("user_id", distinct=True)).order_by("period"))
+        firsts = (ActiveUserDay.objects.filter(user_id__in=_days(start, end, team).values("user_id"))
+                  .values("user_id").annotate(first=Min("day")).filter(first__gte=start, first__lte=end)
+                  .annotate(period=trunc("first")).values("period").annotate(n=Count("user_id")).order_by())
+        new = {_period_key(r["period"]): r["n"] for r in firsts}
+        data = []
+        for r in per:
+            key = _period_key(r["period"])
+            fresh = new.get(key, 0)
+            data.append({"date": key, "total_users": r["n"], "new_users": fresh,
+                         "returning_users": r["n"] - fresh})
+    span = (end - start).days + 1
+    daily = dict(_days(start, end, team).values("day").annotate(n=Count("user_id")).values_list("day", "n"))
+    total = _distinct(start, end, team)
+    previous = _distinct(start - timedelta(days=span), start - timedelta(days=1), team)
+    return ActiveUsers(
+        grouping=grouping, data=data,
+        dau=round(sum(daily.values()) / span, 2),
+        wau=_distinct(max(start, end - timedelta(days=6)), end, team),
+        mau=_distinct(max(start, end - timedelta(days=29)), end, team),
+        total=total, previous_total=previous,
+        trend_pct=round(100.0 * (total - previous) / previous, 1) if previous else None,
+    )
+
+
+def _period_key(value) -> str:
+    if isinstance(value, datetime):
+        value = value.date()
+    return value.isoformat()
+
+
+def _hourly_active(start: date, end: date, team) -> list[dict]:
+    """Distinct users per hour, from the rollup's any-type rows (ActiveUserDay has no hours)."""
+    rows = Rollup.objects.filter(grain=Grain.HOURLY, type=ANY_TYPE, bucket__gte=_dt(start),
+                                 bucket__lt=_dt(end) + timedelta(days=1))
+    teams = _team_ids(team)
+    rows = rows.filter(team_id__in=teams) if teams is not None else rows.filter(subject=ALL_SUBJECT)
+    per = rows.annotate(period=TruncHour("bucket")).values("period").annotate(n=Sum("users")).order_by("period")
+    return [{"date": r["period"].strftime("%Y-%m-%d %H:00:00"), "total_users": r["n"],
+             "new_users": None, "returning_users": None} for r in per]
+
+
+def active_users_per_user(start: date, end: date, team=None, limit: int = 100) -> list[dict]:
+    """Per-user rows (platform admins only: the caller checks permissions.may_see_analytics)."""
+    rows = (_days(start, end, team).values("user_id", "user__username")
+            .annotate(active_days=Count("day"), events=Sum("events")).order_by("-active_days", "-events")[:limit])
+    return [{"user": r["user__username"], "active_days": r["active_days"], "events": r["events"]} for r in rows]
+
+
+# --- tops ------------------------------------------------------------------------------------
+
+def top_templates(start: date, end: date, team=None, limit: int = 10) -> list[dict]:
+    types = [EventType.TEMPLATE_RUN_STARTED, EventType.TEMPLATE_RUN_SUCCEEDED, EventType.TEMPLATE_RUN_FAILED]
+    stats: dict[str, dict] = defaultdict(lambda: {"runs": 0, "succeeded": 0, "failed": 0, "last_used": None,
+                                                  "samples": []})
+    for r in _daily(start, end, types, team).values_list("subject", "type", "count", "bucket", "values",
+                                                         "value_count"):
+        subject, type_, count, bucket, values, value_count = r
+        s = stats[subject]
+        if type_ == EventType.TEMPLATE_RUN_STARTED:
+            s["runs"] += count
+            s["last_used"] = max(s["last_used"] or bucket, bucket)
+        elif type_ == EventType.TEMPLATE_RUN_SUCCEEDED:
+            s["succeeded"] += count
+            s["samples"].append((values, value_count))
+        else:
+            s["failed"] += count
+    out = []
+    for ref, s in stats.items():
+        finished = s["succeeded"] + s["failed"]
+        out.append({
+            "entityref": ref, "count": s["runs"], "succeeded": s["succeeded"], "failed": s["failed"],
+            "success_rate": round(s["succeeded"] / finished, 4) if finished else None,
+            "median_duration_s": weighted_quantile(s["samples"], 0.5),
+            "last_used": _iso(s["last_used"]) if s["last_used"] else None,
+        })
+    out.sort(key=lambda r: (-r["count"], r["entityref"]))
+    return out[:limit]
+
+
+def _top_subjects(type_: str, start: date, end: date, team, limit: int) -> list[dict]:
+    rows = (_daily(start, end, [type_], team).values("subject")
+            .annotate(n=Sum("count"), user_days=Sum("users"), last=Max("bucket"))
+            .order_by("-n", "subject")[:limit])
+    return [{"subject": r["subject"], "count": r["n"], "user_days": r["user_days"], "last_used": _iso(r["last"])}
+            for r in rows]
+
+
+def top_entities(start: date, end: date, team=None, limit: int = 10) -> list[dict]:
+    return [{"entityref": r.pop("subject"), **r} for r in _top_subjects(EventType.ENTITY_VIEW, start, end, team, limit)]
+
+
+def top_docs(start: date, end: date, team=None, limit: int = 10) -> list[dict]:
+    out = []
+    for r in _top_subjects(EventType.DOCS_VIEW, start, end, team, limit):
+        path = r.pop("subject")
+        # subject is "<kind>:<namespace>/<name>/<page path>": the entity ref has one "/".
+        parts = path.split("/", 2)
+        out.append({"path": path, "entityref": "/".join(parts[:2]), "page": parts[2] if len(parts) > 2 else "",
+                    **r})
+    return out
+
+
+def top_searches(start: date, end: date, team=None, limit: int = 10) -> list[dict]:
+    clicks = {r["subject"]: r for r in _daily(start, end, [EventType.SEARCH_CLICK], team).values("subject")
+              .annotate(n=Sum("count"), rank_sum=Sum("value_sum"), rank_n=Sum("value_count"))}
+    rows = (_daily(start, end, [EventType.SEARCH], team).values("subject")
+            .annotate(n=Sum("count"), results=Sum("value_sum"), results_n=Sum("value_count"),
+                      zero=Sum("count", filter=Q(value_sum=0)), last=Max("bucket"))
+            .order_by("-n", "subject")[:limit])
+    out = []
+    for r in rows:
+        c = clicks.get(r["subject"]) or {}
+        out.append({
+            "query": r["subject"], "count": r["n"], "zero_result_count": r["zero"] or 0,
+            "mean_results": round(r["results"] / r["results_n"], 2) if r["results_n"] else None,
+            "clicks": c.get("n", 0),
+            "mean_clicked_rank": round(c["rank_sum"] / c["rank_n"], 2) if c.get("rank_n") else None,
+            "last_used": _iso(r["last"]),
+        })
+    return out
+
+
+def zero_result_searches(start: date, end: date, team=None, limit: int = 10) -> list[dict]:
+    rows = (_daily(start, end, [EventType.SEARCH], team).filter(value_sum=0, value_count__gt=0).values("subject")
+            .annotate(n=Sum("count"), last=Max("bucket")).order_by("-n", "subject")[:limit])
+    return [{"query": r["subject"], "count": r["n"], "last_used": _iso(r["last"])} for r in rows]
+
+
+def search_volume(start: date, end: date, grouping: str = "daily", team=None) -> list[dict]:
+    """Searches per period (the Adoption Insights `top_searches` series)."""
+    grain = Grain.HOURLY if grouping == "hourly" else Grain.DAILY
+    rows = Rollup.objects.filter(grain=grain, type=EventType.SEARCH, bucket__gte=_dt(start),
+                                 bucket__lt=_dt(end) + timedelta(days=1))
+    teams = _team_ids(team)
+    if teams is not None:
+        rows = rows.filter(team_id__in=teams)
+    trunc = TruncHour if grouping == "hourly" else _TRUNC[grouping]
+    per = rows.annotate(period=trunc("bucket")).values("period").annotate(n=Sum("count")).order_by("period")
+    fmt = "%Y-%m-%d %H:00:00" if grouping == "hourly" else "%Y-%m-%d"
+    return [{"date": r["period"].strftime(fmt), "count": r["n"]} for r in per]
+
+
+# --- funnel ----------------------------------------------------------------------------------
+
+@dataclass
+class Funnel:
+    steps: list[dict]  # {milestone, label, teams, share}
+    teams: int  # teams in the cohort
+    time_to_first_model: dict = field(default_factory=dict)  # {teams, median_days, p95_days}
+    per_team: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+FUNNEL_ORDER = [Milestone.FIRST_SIGN_IN, Milestone.FIRST_SEARCH, Milestone.FIRST_REGISTRATION,
+                Milestone.FIRST_TEMPLATE_RUN, Milestone.FIRST_APPROVAL_EXECUTED, Milestone.FIRST_MODEL]
+
+
+def funnel(team=None, start: date | None = None, end: date | None = None) -> Funnel:
+    """The onboarding funnel over teams that existed by `end`: how many reached each step by then.
+    Time to first registered model: team.created_at → FIRST_MODEL, for teams created in the range."""
+    from portal.accounts.models import Team
+
+    end = end or datetime.now(UTC).date()
+    start = start or end - timedelta(days=29)
+    limit = _dt(end) + timedelta(days=1)
+    teams = Team.objects.filter(created_at__lt=limit)
+    ids = _team_ids(team)
+    if ids is not None:
+        teams = teams.filter(pk__in=ids)
+    cohort = dict(teams.values_list("pk", "created_at"))
+    names = dict(teams.values_list("pk", "name"))
+    reached: dict[int, dict[str, datetime]] = defaultdict(dict)
+    for team_id, milestone, at in TeamMilestone.objects.filter(team_id__in=list(cohort), reached_at__lt=limit
+                                                               ).values_list("team_id", "milestone", "reached_at"):
+        reached[team_id][milestone] = at
+    steps = []
+    for milestone in FUNNEL_ORDER:
+        n = sum(1 for t in cohort if milestone in reached[t])
+        steps.append({"milestone": milestone, "label": Milestone(milestone).label, "teams": n,
+                      "share": round(n / len(cohort), 4) if cohort else None})
+    joined = [t for t, created in cohort.items() if _dt(start) <= created < limit]
+    waits = [(reached[t][Milestone.FIRST_MODEL] - cohort[t]).total_seconds() / 86400
+             for t in joined if Milestone.FIRST_MODEL in reached[t]]
+    ttm = {"teams_joined": len(joined), "teams": len(waits),
+           "median_days": round(_quantile(waits, 0.5), 3) if waits else None,
+           "p95_days": round(_quantile(waits, 0.95), 3) if waits else None}
+    per_team = [{"team": names[t], "created_at": _iso(cohort[t]),
+                 **{m: _iso(reached[t][m]) if m in reached[t] else None for m in FUNNEL_ORDER}}
+                for t in sorted(cohort, key=lambda t: names[t])] if ids is not None else []
+    return Funnel(steps=steps, teams=len(cohort), time_to_first_model=ttm, per_team=per_team)
+
+
+# --- governance flow -------------------------------------------------------------------------
+
+def governance_flow(start: date, end: date, team=None) -> dict:
+    """Approval lead times per workflow (submitted → closed) and per stage (started → completed), with
+    p50/p95 in hours; SLA breaches (escalated or expired requests); blocked-by-gate counts per gate."""
+    from portal.governance.models import ApprovalRequest, PolicyResult, Stage, State
+
+    lo, hi = _dt(start), _dt(end) + timedelta(days=1)
+    requests = ApprovalRequest.objects.all()
+    ids = _team_ids(team)
+    if ids is not None:
+        requests = requests.filter(owner_team_id__in=ids)
+    per_workflow: dict[str, list[float]] = defaultdict(list)
+    for name, submitted, closed in requests.filter(closed_at__gte=lo, closed_at__lt=hi, submitted_at__isnull=False
+                                                   ).values_list("workflow_name", "submitted_at", "closed_at"):
+        per_workflow[name].append((closed - submitted).total_seconds() / 3600)
+    per_stage: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for name, stage, started, done in (Stage.objects.filter(request__in=requests, completed_at__gte=lo,
+                                                            completed_at__lt=hi, started_at__isnull=False)
+                                       .values_list("request__workflow_name", "name", "started_at", "completed_at")):
+        per_stage[(name, stage)].append((done - started).total_seconds() / 3600)
+    in_range = requests.filter(submitted_at__gte=lo, submitted_at__lt=hi)
+    breaches = {r["workflow_name"]: r for r in in_range.values("workflow_name").annotate(
+        escalated=Count("id", filter=Q(escalated=True)), expired=Count("id", filter=Q(state=State.EXPIRED)),
+        submitted=Count("id"))}
+    blocked = (PolicyResult.objects.filter(request__in=requests, evaluated_at__gte=lo, evaluated_at__lt=hi,
+                                           passed=False, enforcement="block")
+               .values("gate").annotate(n=Count("id")).order_by("-n", "gate"))
+
+    def lead(values: list[float]) -> dict:
+        return {"count": len(values), "p50_hours": _round(_quantile(values, 0.5)),
+                "p95_hours": _round(_quantile(values, 0.95))}
+
+    return {
+        "workflows": [{"workflow": w, **lead(v)} for w, v in sorted(per_workflow.items())],
+        "stages": [{"workflow": w, "stage": s, **lead(v)} for (w, s), v in sorted(per_stage.items())],
+        "sla": [{"workflow": w, "submitted": r["submitted"], "escalated": r["escalated"], "expired": r["expired"]}
+                for w, r in sorted(breaches.items())],
+        "blocked_by_gate": [{"gate": r["gate"], "count": r["n"]} for r in blocked],
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+# --- catalog health --------------------------------------------------------------------------
+
+def catalog_health(team=None, *, recent_days: int = 30) -> list[dict]:
+    """Per owning team (None: no owner): entities, and how many lack docs; for models, how many lack a
+    model card or an MLflow version created in the last `recent_days`."""
+    from catalog.models import Entity, ModelVersion
+    from portal.techdocs.models import DocSite
+
+    entities = Entity.objects.all()
+    ids = _team_ids(team)
+    if ids is not None:
+        entities = entities.filter(owner_team_id__in=ids)
+    recent = datetime.now(UTC) - timedelta(days=recent_days)
+    has_docs = Exists(DocSite.objects.filter(entity=OuterRef("pk"), page_count__gt=0))
+    has_run = Exists(ModelVersion.objects.filter(entity=OuterRef("pk"), created_at_mlflow__gte=recent))
+    rows = (entities.annotate(has_docs=has_docs).values("owner_team_id", "owner_team__name")
+            .annotate(entities=Count("id"), without_docs=Count("id", filter=Q(has_docs=False)),
+                      models=Count("id", filter=Q(kind_key="model")))
+            .order_by("owner_team__name"))
+    models = (entities.filter(kind_key="model").annotate(has_run=has_run).values("owner_team_id")
+              .annotate(without_card=Count("id", filter=~Q(data__spec__has_key="modelCard")),
+                        without_recent_run=Count("id", filter=Q(has_run=False))).order_by())
+    per_model = {r["owner_team_id"]: r for r in models}
+    out = []
+    for r in rows:
+        m = per_model.get(r["owner_team_id"], {})
+        out.append({"team": r["owner_team__name"], "entities": r["entities"],
+                    "without_owner": r["entities"] if r["owner_team_id"] is None else 0,
+                    "without_docs": r["without_docs"], "models": r["models"],
+                    "models_without_card": m.get("without_card", 0),
+                    "models_without_recent_run": m.get("without_recent_run", 0)})
+    return out
