@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from portal.accounts import permissions
 from portal.accounts.models import Team
@@ -93,7 +94,15 @@ def _teams(request, params) -> tuple[list[int] | None, str | None]:
     return [team.pk], name
 
 
-@extend_schema(
+class _JsonOnly(DefaultContentNegotiation):
+    """`format` is this endpoint's own parameter (json|csv, as Adoption Insights has it), not DRF's
+    renderer override: errors and JSON answers are always JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+SCHEMA = extend_schema(
     operation_id="insights_events",
     tags=["insights"],
     summary="Usage analytics (Adoption Insights shape)",
@@ -123,8 +132,9 @@ def _teams(request, params) -> tuple[list[int] | None, str | None]:
     responses={(200, "application/json"): {"type": "object"}, (200, "text/csv"): {"type": "string"},
                **error_responses()},
 )
-@api_view(["GET"])
-def events(request):
+
+
+def _events(request):
     params = request.query_params
     type_ = _choice(params, "type", TYPES, None)
     start, end = _range(params)
@@ -165,3 +175,14 @@ def events(request):
         response["Content-Disposition"] = f'attachment; filename="plinth_insights_{type_}.csv"'
         return response
     return Response(body)
+
+
+class EventsView(APIView):
+    content_negotiation_class = _JsonOnly
+
+    @SCHEMA
+    def get(self, request):
+        return _events(request)
+
+
+events = EventsView.as_view()

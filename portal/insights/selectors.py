@@ -129,10 +129,13 @@ def active_users(start: date, end: date, grouping: str = "daily", team=None) -> 
         trunc = _TRUNC[grouping]
         per = (_days(start, end, team).annotate(period=trunc("day")).values("period")
                .annotate(n=Count("user_id", distinct=True)).order_by("period"))
+        # Users whose first active day ever falls in the range, bucketed here (at most one row per user).
         firsts = (ActiveUserDay.objects.filter(user_id__in=_days(start, end, team).values("user_id"))
                   .values("user_id").annotate(first=Min("day")).filter(first__gte=start, first__lte=end)
-                  .annotate(period=trunc("first")).values("period").annotate(n=Count("user_id")).order_by())
-        new = {_period_key(r["period"]): r["n"] for r in firsts}
+                  .values_list("first", flat=True))
+        new: dict[str, int] = defaultdict(int)
+        for first in firsts:
+            new[_period_of(first, grouping)] += 1
         data = []
         for r in per:
             key = _period_key(r["period"])
@@ -151,6 +154,14 @@ def active_users(start: date, end: date, grouping: str = "daily", team=None) -> 
         total=total, previous_total=previous,
         trend_pct=round(100.0 * (total - previous) / previous, 1) if previous else None,
     )
+
+
+def _period_of(day: date, grouping: str) -> str:
+    if grouping == "weekly":
+        return (day - timedelta(days=day.weekday())).isoformat()  # Monday, as TruncWeek
+    if grouping == "monthly":
+        return day.replace(day=1).isoformat()
+    return day.isoformat()
 
 
 def _period_key(value) -> str:
