@@ -56,6 +56,7 @@ from catalog import uploads
 from catalog.models import Location, MlflowSyncJob, Star
 from portal.accounts.models import APIToken
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
+from portal.insights.models import AnalyticsOptOut
 from portal.scaffolder.models import Run
 from tests.factories import PASSWORD, UserFactory
 from tests.security import decisions
@@ -155,6 +156,8 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "accounts:logout": {"POST": ok(SIGNED_IN, 302)},
     "accounts:tokens": {"GET": ok(SIGNED_IN), "POST": ok(SIGNED_IN)},
     "accounts:token-revoke": {"POST": ok(VIEWERS, 302)},  # tokens are personal: another's is a 404
+    # One's own analytics opt-out: everyone signed in, for themselves only.
+    "insights-core:preferences": {"GET": ok(SIGNED_IN), "POST": ok(SIGNED_IN, PRG)},
     "accounts:teams": {"GET": ok(SIGNED_IN)},
     "accounts:team-detail": {"GET": ok(VIEWERS)},  # teams are org-wide; their private entities are not
     "api-me": {"GET": ok(SIGNED_IN)},
@@ -189,6 +192,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "search:click": {"GET": ok(VIEWERS, 302)},
     "search:insights": {"GET": ok(PLATFORM_ADMIN)},
     "api-search": {"GET": ok(SIGNED_IN)},
+    # Aggregates of the caller's own teams; the organisation and per-user rows for platform admins
+    # (tests/insights/test_selectors_api.py checks who sees what).
+    "api-insights-events": {"GET": ok(SIGNED_IN)},
     # -- governance pages
     "governance:inbox": {"GET": ok(SIGNED_IN)},
     "governance:notifications-read": {"POST": ok(SIGNED_IN, 302)},  # one's own notifications only
@@ -391,6 +397,7 @@ QUERIES: dict[str, Callable[[Ctx], dict]] = {
     "search:page": lambda c: {"q": "mx"},
     "search:typeahead": lambda c: {"q": "mx"},
     "api-search": lambda c: {"q": "mx", "limit": 100},
+    "api-insights-events": lambda c: {"type": "top_entities"},
     "api-entities": lambda c: {"limit": 500},
     "search:click": lambda c: {"key": _ref(c), "q": "mx"},
     "governance:request-new": lambda c: {"target": _ref(c), "action": "deprecate"},
@@ -406,6 +413,7 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("accounts:login", "POST"): lambda c: {"username": (c.actor.user or c.world.users["member"]).username,
                                            "password": PASSWORD},
     ("accounts:tokens", "POST"): lambda c: {"name": "matrix token", "expires_in_days": "7"},
+    ("insights-core:preferences", "POST"): lambda c: {"choice": "out"},
     ("catalog:register", "POST"): lambda c: {"target": str(c.world.new_location_dir / "catalog-info.yaml"),
                                              "confirm": "1"},
     ("catalog:entity-star", "POST"): lambda c: {"starred": "1"},
@@ -466,6 +474,7 @@ def _queued_builds(c: Ctx) -> int:
 EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("accounts:logout", "POST"): lambda c: Session.objects.filter(session_key=c.client.session.session_key).exists(),
     ("accounts:tokens", "POST"): lambda c: APIToken.objects.filter(user=c.actor.user).count(),
+    ("insights-core:preferences", "POST"): lambda c: AnalyticsOptOut.objects.filter(user=c.actor.user).exists(),
     ("accounts:token-revoke", "POST"): lambda c: APIToken.objects.get(pk=c.obj.instance.pk).revoked_at,
     ("catalog:register", "POST"): _new_location,
     ("catalog:location-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.pk).refreshed_at,

@@ -27,6 +27,7 @@ class _Resources:
         self.runs = resources.Runs(self)
         self.docs = resources.Docs(self)
         self.account = resources.Account(self)
+        self.insights = resources.Insights(self)
 
 
 class Client(_Resources, SyncTransport):
@@ -36,7 +37,7 @@ class Client(_Resources, SyncTransport):
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
     Resources: `entities`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
-    `runs`, `docs`, `account`."""
+    `runs`, `docs`, `account`, `insights`."""
 
     def me(self) -> Me:
         """Who the token belongs to."""

@@ -46,6 +46,7 @@ DOCS_PAGE = endpoint("techdocs_page_retrieve", "GET", "/api/v1/techdocs/sites/{k
 DOCS_BUILD = endpoint("techdocs_site_build", "POST", "/api/v1/techdocs/sites/{kind}/{namespace}/{name}/build")
 DOCS_DEFINITION = endpoint("techdocs_definition_retrieve", "GET",
                            "/api/v1/techdocs/definitions/{kind}/{namespace}/{name}")
+INSIGHTS_EVENTS = endpoint("insights_events", "GET", "/api/v1/insights/events")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -77,6 +78,19 @@ class Account(_Resource):
     def me(self) -> models.Me:
         """Who the token belongs to, with their teams and roles."""
         return self._run(ME.call(models.Me.from_api))
+
+
+class Insights(_Resource):
+    """Usage analytics (aggregates of your teams; the organisation and per-user rows for platform admins)."""
+
+    def events(self, type: str, *, start_date: str | None = None, end_date: str | None = None,  # noqa: A002
+               grouping: str | None = None, team: str | None = None, limit: int | None = None,
+               per_user: bool = False) -> dict:
+        """`type`: active_users, top_templates, top_searches, top_entities, top_docs or funnel. Dates are
+        YYYY-MM-DD (default: the last 30 days). Returns the API's body: `{"grouping", "data": [...], ...}`."""
+        params = {"type": type, "start_date": start_date, "end_date": end_date, "grouping": grouping,
+                  "team": team, "limit": limit, "per_user": "true" if per_user else None}
+        return self._run(INSIGHTS_EVENTS.call(params=params))
 
 
 class Entities(_Resource):

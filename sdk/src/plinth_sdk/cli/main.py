@@ -32,6 +32,7 @@ COMMANDS = {
     "approvals": ("plinth_sdk.cli.approvals", "approvals", "Request, review and wait for approvals."),
     "templates": ("plinth_sdk.cli.templates", "templates", "List, show and run scaffolder templates."),
     "docs": ("plinth_sdk.cli.templates", "docs", "Open an entity's docs."),
+    "insights": ("plinth_sdk.cli.insights", "insights", "Usage analytics: active users, top templates, funnel."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 
