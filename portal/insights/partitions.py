@@ -93,6 +93,9 @@ def drop_before(cutoff: datetime, conn=None) -> list[str]:
         end = datetime.combine(_month(month, 1), datetime.min.time(), tzinfo=UTC)
         if end <= cutoff:
             with conn.cursor() as cur:
+                # Inside a longer transaction, rows inserted earlier still have their deferred foreign-key
+                # checks queued, and PostgreSQL refuses to drop a table with pending trigger events.
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cur.execute(f"DROP TABLE {name}")
             dropped.append(name)
     return dropped

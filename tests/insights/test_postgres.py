@@ -58,3 +58,19 @@ def test_rollup_null_team_key_is_one_row_on_postgresql():
     for _ in range(2):
         rollup.rollup_bucket(Grain.HOURLY, h)
     assert Rollup.objects.filter(grain="hourly", bucket=h, type="page_view", team=None).count() == 1
+
+
+def test_the_partitioning_migration_reverses_and_reapplies_keeping_rows():
+    from types import SimpleNamespace
+
+    editor = SimpleNamespace(connection=connection)
+    Event.objects.bulk_create([Event(occurred_at=datetime.now(UTC), type="search", subject=f"r{n}") for n in range(3)])
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    partitions.unpartition_table(None, editor)
+    assert not partitions.is_partitioned()
+    assert Event.objects.count() == 3
+    partitions.partition_table(None, editor)
+    assert partitions.is_partitioned() and Event.objects.count() == 3
+    Event.objects.create(occurred_at=datetime.now(UTC), type="search", subject="after")  # the id sequence goes on
+    assert Event.objects.count() == 4
