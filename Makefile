@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit sdk-docs sdk-bench
+.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit sdk-docs sdk-bench insights-bench
 
 help:
 	@echo "make setup        venv + the locked dependencies (when the lock changed) + migrate"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint         ruff check"
 	@echo "make sdk-docs     regenerate the SDK's reference pages (sdk/docs/reference.md, cli.md)"
 	@echo "make sdk-bench    SDK/CLI benchmark: import times, listing throughput (SDK_BENCH_ENTITIES=250000)"
+	@echo "make insights-bench usage analytics benchmark: 10M events, rollups, query p95s (INSIGHTS_BENCH_EVENTS)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -126,3 +127,12 @@ sdk-docs: $(STAMP)
 SDK_BENCH_ENTITIES ?= 250000
 sdk-bench: $(STAMP)
 	$(PY) sdk/bench.py --entities $(SDK_BENCH_ENTITIES)
+
+# Usage analytics benchmark (portal/insights/bench.py): INSIGHTS_BENCH_EVENTS raw events (default 10M) across
+# 5,000 users and 200 teams, rolled up, then selector/API p95s, capture overhead, one day's rollup. One JSON
+# line. A scratch database under a temporary PLINTH_VAR_DIR (the SQLite profile; DATABASE_URL for PostgreSQL).
+INSIGHTS_BENCH_EVENTS ?= 10000000
+insights-bench: $(STAMP)
+	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	PLINTH_VAR_DIR=$$scratch $(PY) manage.py migrate --noinput -v 0 && \
+	PLINTH_VAR_DIR=$$scratch $(PY) manage.py insights bench --events $(INSIGHTS_BENCH_EVENTS)

@@ -166,3 +166,14 @@ class CaptureCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value}"
+
+
+class FirstActiveDay(models.Model):
+    """The first day a user was active (kept by the rollup with ActiveUserDay): "new" vs "returning"
+    users per period without scanning every user's history."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} first active on {self.day}"

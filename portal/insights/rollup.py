@@ -17,8 +17,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, Min, Q, Sum
+from django.db.models.functions import TruncHour
 
-from .models import ActiveUserDay, Event, EventType, Grain, Milestone, Rollup, TeamMilestone
+from .models import ActiveUserDay, Event, EventType, FirstActiveDay, Grain, Milestone, Rollup, TeamMilestone
 
 ANY_TYPE = "*"  # rows counting distinct users over every type (selectors.ANY_TYPE)
 ALL_SUBJECT = "*"
@@ -59,38 +60,90 @@ def _lock(key: str) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(key.encode())])
 
 
+def _rows(events, grain: str, bucket_of) -> list[Rollup]:
+    """Rollup rows for `events` at `grain`; `bucket_of` maps a group's "h" (hour) or None to its bucket."""
+    keys = ["h"] if grain == Grain.HOURLY else []
+    if grain == Grain.HOURLY:
+        events = events.annotate(h=TruncHour("occurred_at"))
+    groups = (events.values(*keys, "type", "team_id", "subject")
+              .annotate(n=Count("id"), u=Count("user_id", distinct=True), vs=Sum("value"), vc=Count("value"))
+              .order_by())
+    values: dict[tuple, list[float]] = defaultdict(list)
+    for at, type_, team_id, subject, value in (events.filter(value__isnull=False)
+                                               .values_list("occurred_at", "type", "team_id", "subject", "value")
+                                               .order_by()):
+        values[(bucket_of(at), type_, team_id, subject)].append(value)
+    rows = []
+    for g in groups:
+        bucket = bucket_of(g.get("h"))
+        rows.append(Rollup(grain=grain, bucket=bucket, type=g["type"], team_id=g["team_id"], subject=g["subject"],
+                           count=g["n"], users=g["u"], value_sum=g["vs"] or 0.0, value_count=g["vc"],
+                           values=sample(values.get((bucket, g["type"], g["team_id"], g["subject"]), []))))
+    # Distinct users over every event type, per team and over all teams ("*"): hourly active users.
+    anyone = events.filter(user_id__isnull=False)
+    for g in anyone.values(*keys, "team_id").annotate(n=Count("id"), u=Count("user_id", distinct=True)).order_by():
+        rows.append(Rollup(grain=grain, bucket=bucket_of(g.get("h")), type=ANY_TYPE, team_id=g["team_id"],
+                           subject="", count=g["n"], users=g["u"]))
+    overall = (anyone.values(*keys).annotate(n=Count("id"), u=Count("user_id", distinct=True)).order_by() if keys
+               else [anyone.aggregate(n=Count("id"), u=Count("user_id", distinct=True))])
+    for g in overall:
+        if g["n"]:
+            rows.append(Rollup(grain=grain, bucket=bucket_of(g.get("h")), type=ANY_TYPE, team_id=None,
+                               subject=ALL_SUBJECT, count=g["n"], users=g["u"]))
+    return rows
+
+
+def _replace(grain: str, lo: datetime, hi: datetime, rows: list[Rollup]) -> None:
+    with transaction.atomic():
+        _lock(f"insights-rollup:{grain}:{lo.isoformat()}")
+        Rollup.objects.filter(grain=grain, bucket__gte=lo, bucket__lt=hi).delete()
+        _insert(rows)
+
+
+_COLUMNS = ["grain", "bucket", "type", "team_id", "subject", "count", "users", "value_sum", "value_count", "values"]
+
+
+def _insert(rows: list[Rollup]) -> None:
+    """A plain executemany: bulk_create's per-object work is most of a big day's rollup."""
+    if not rows:
+        return
+    fields = [Rollup._meta.get_field(c.removesuffix("_id") if c == "team_id" else c) for c in _COLUMNS]
+    table = connection.ops.quote_name(Rollup._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"  # noqa: S608
+    bucket_field, values_field = fields[1], fields[9]
+    params = [(r.grain, bucket_field.get_db_prep_save(r.bucket, connection), r.type, r.team_id, r.subject, r.count,
+               r.users, r.value_sum, r.value_count, values_field.get_db_prep_save(r.values, connection))
+              for r in rows]
+    with connection.cursor() as cur:
+        for i in range(0, len(params), 5000):
+            cur.executemany(sql, params[i:i + 5000])
+
+
 def rollup_bucket(grain: str, start: datetime) -> int:
     """Recompute one bucket (its rows replace the old ones). Returns the number of rows."""
     start = bucket_start(start, grain)
     end = start + STEP[grain]
     events = Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
-    groups = (events.values("type", "team_id", "subject")
-              .annotate(n=Count("id"), u=Count("user_id", distinct=True), vs=Sum("value"), vc=Count("value"))
-              .order_by())
-    values: dict[tuple, list[float]] = defaultdict(list)
-    for type_, team_id, subject, value in (events.filter(value__isnull=False)
-                                           .values_list("type", "team_id", "subject", "value").order_by()):
-        values[(type_, team_id, subject)].append(value)
-    # Distinct users over every event type, per team and over all teams ("*"): hourly active users.
-    anyone = events.filter(user_id__isnull=False)
-    per_team = anyone.values("team_id").annotate(n=Count("id"), u=Count("user_id", distinct=True)).order_by()
-    overall = anyone.aggregate(n=Count("id"), u=Count("user_id", distinct=True))
-    rows = [Rollup(grain=grain, bucket=start, type=ANY_TYPE, team_id=g["team_id"], subject="", count=g["n"],
-                   users=g["u"]) for g in per_team]
-    if overall["n"]:
-        rows.append(Rollup(grain=grain, bucket=start, type=ANY_TYPE, team_id=None, subject=ALL_SUBJECT,
-                           count=overall["n"], users=overall["u"]))
-    rows += [
-        Rollup(grain=grain, bucket=start, type=g["type"], team_id=g["team_id"], subject=g["subject"],
-               count=g["n"], users=g["u"], value_sum=g["vs"] or 0.0, value_count=g["vc"],
-               values=sample(values.get((g["type"], g["team_id"], g["subject"]), [])))
-        for g in groups
-    ]
-    with transaction.atomic():
-        _lock(f"insights-rollup:{grain}:{start.isoformat()}")
-        Rollup.objects.filter(grain=grain, bucket=start).delete()
-        Rollup.objects.bulk_create(rows, batch_size=1000)
+    rows = _rows(events, grain, lambda _: start)
+    _replace(grain, start, end, rows)
     return len(rows)
+
+
+def rollup_day(day: date) -> dict:
+    """Every hourly bucket of a day and its daily bucket, from two passes over the day's events."""
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    events = Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+
+    def hour_of(at):
+        return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+    hourly = _rows(events, Grain.HOURLY, hour_of)
+    _replace(Grain.HOURLY, start, end, hourly)
+    daily = _rows(events, Grain.DAILY, lambda _: start)
+    _replace(Grain.DAILY, start, end, daily)
+    return {"hourly": len(hourly), "daily": len(daily)}
 
 
 def rollup_active_users(day: date) -> int:
@@ -103,6 +156,14 @@ def rollup_active_users(day: date) -> int:
         _lock(f"insights-active:{day.isoformat()}")
         ActiveUserDay.objects.filter(day=day).delete()
         ActiveUserDay.objects.bulk_create(rows, batch_size=1000)
+        # Each user's first active day ("new" users): created once, moved earlier by a backfill.
+        users = [r.user_id for r in rows]
+        known = dict(FirstActiveDay.objects.filter(user_id__in=users).values_list("user_id", "day"))
+        FirstActiveDay.objects.bulk_create([FirstActiveDay(user_id=u, day=day) for u in users if u not in known],
+                                           batch_size=1000, ignore_conflicts=True)
+        later = [u for u, first in known.items() if first > day]
+        if later:
+            FirstActiveDay.objects.filter(user_id__in=later).update(day=day)
     return len(rows)
 
 
@@ -136,16 +197,13 @@ def rollup_milestones(start: datetime, end: datetime) -> int:
 
 
 def rollup_range(start: datetime, end: datetime) -> dict:
-    """Every hourly and daily bucket touching [start, end), the active users of those days, and the
+    """Every day touching [start, end), whole (hourly and daily buckets, active users), and the
     milestones reached in them."""
     counts = {"hourly": 0, "daily": 0, "active_user_days": 0, "milestones": 0}
-    hour = bucket_start(start, Grain.HOURLY)
-    while hour < end:
-        counts["hourly"] += rollup_bucket(Grain.HOURLY, hour)
-        hour += STEP[Grain.HOURLY]
     day = bucket_start(start, Grain.DAILY)
     while day < end:
-        counts["daily"] += rollup_bucket(Grain.DAILY, day)
+        for grain, n in rollup_day(day.date()).items():
+            counts[grain] += n
         counts["active_user_days"] += rollup_active_users(day.date())
         day += STEP[Grain.DAILY]
     counts["milestones"] = rollup_milestones(bucket_start(start, Grain.DAILY), end)

@@ -15,10 +15,19 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncMonth, TruncWeek
 
-from .models import ActiveUserDay, AnalyticsOptOut, EventType, Grain, Milestone, Rollup, TeamMilestone
+from .models import (
+    ActiveUserDay,
+    AnalyticsOptOut,
+    EventType,
+    FirstActiveDay,
+    Grain,
+    Milestone,
+    Rollup,
+    TeamMilestone,
+)
 
 GROUPINGS = ("hourly", "daily", "weekly", "monthly")
 ANY_TYPE = "*"  # rollup rows counting distinct users over every event type (rollup.py)
@@ -116,10 +125,6 @@ def _days(start: date, end: date, team) -> object:
     return rows
 
 
-def _distinct(start: date, end: date, team) -> int:
-    return _days(start, end, team).values("user_id").distinct().count()
-
-
 def active_users(start: date, end: date, grouping: str = "daily", team=None) -> ActiveUsers:
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping: one of {', '.join(GROUPINGS)}")
@@ -129,12 +134,15 @@ def active_users(start: date, end: date, grouping: str = "daily", team=None) -> 
         trunc = _TRUNC[grouping]
         per = (_days(start, end, team).annotate(period=trunc("day")).values("period")
                .annotate(n=Count("user_id", distinct=True)).order_by("period"))
-        # Users whose first active day ever falls in the range, bucketed here (at most one row per user).
-        firsts = (ActiveUserDay.objects.filter(user_id__in=_days(start, end, team).values("user_id"))
-                  .values("user_id").annotate(first=Min("day")).filter(first__gte=start, first__lte=end)
-                  .values_list("first", flat=True))
+        # Users whose first active day ever falls in the range (FirstActiveDay: one row per user).
+        firsts = FirstActiveDay.objects.filter(day__gte=start, day__lte=end)
+        teams = _team_ids(team)
+        if teams is not None:
+            from portal.accounts.models import Membership
+
+            firsts = firsts.filter(user_id__in=Membership.objects.filter(team_id__in=teams).values("user_id"))
         new: dict[str, int] = defaultdict(int)
-        for first in firsts:
+        for first in firsts.values_list("day", flat=True):
             new[_period_of(first, grouping)] += 1
         data = []
         for r in per:
@@ -143,14 +151,19 @@ def active_users(start: date, end: date, grouping: str = "daily", team=None) -> 
             data.append({"date": key, "total_users": r["n"], "new_users": fresh,
                          "returning_users": r["n"] - fresh})
     span = (end - start).days + 1
-    daily = dict(_days(start, end, team).values("day").annotate(n=Count("user_id")).values_list("day", "n"))
-    total = _distinct(start, end, team)
-    previous = _distinct(start - timedelta(days=span), start - timedelta(days=1), team)
+    # One pass over the range and the period before it: every distinct count at once.
+    previous_start = start - timedelta(days=span)
+    week, month = max(start, end - timedelta(days=6)), max(start, end - timedelta(days=29))
+    agg = _days(previous_start, end, team).aggregate(
+        total=Count("user_id", distinct=True, filter=Q(day__gte=start)),
+        previous=Count("user_id", distinct=True, filter=Q(day__lt=start)),
+        wau=Count("user_id", distinct=True, filter=Q(day__gte=week)),
+        mau=Count("user_id", distinct=True, filter=Q(day__gte=month)),
+        user_days=Count("id", filter=Q(day__gte=start)),
+    )
+    total, previous = agg["total"], agg["previous"]
     return ActiveUsers(
-        grouping=grouping, data=data,
-        dau=round(sum(daily.values()) / span, 2),
-        wau=_distinct(max(start, end - timedelta(days=6)), end, team),
-        mau=_distinct(max(start, end - timedelta(days=29)), end, team),
+        grouping=grouping, data=data, dau=round(agg["user_days"] / span, 2), wau=agg["wau"], mau=agg["mau"],
         total=total, previous_total=previous,
         trend_pct=round(100.0 * (total - previous) / previous, 1) if previous else None,
     )

@@ -13,7 +13,7 @@ from django.db import transaction
 from portal.core.audit import audit_record
 
 from . import capture, partitions
-from .models import ActiveUserDay, AnalyticsOptOut, Event, TeamMilestone
+from .models import ActiveUserDay, AnalyticsOptOut, Event, FirstActiveDay, TeamMilestone
 
 log = logging.getLogger("plinth.insights")
 
@@ -27,6 +27,7 @@ def analytics_opt_out(*, user) -> None:
         return
     Event.objects.filter(user=user).update(user=None)
     ActiveUserDay.objects.filter(user=user).delete()
+    FirstActiveDay.objects.filter(user=user).delete()
     TeamMilestone.objects.filter(user=user).update(user=None)
     audit_record(actor=user, action="insights.opt_out", target=f"user:{user.pk}")
 
