@@ -63,8 +63,9 @@ class Event(models.Model):
 
 
 class Grain(models.TextChoices):
-    HOURLY = "hourly", "Hourly"
-    DAILY = "daily", "Daily"
+    HOURLY = "hourly", "Hourly"  # per type × team (subject ""): hourly series stay small
+    DAILY = "daily", "Daily"  # per type × team × subject
+    ORG_DAILY = "org_day", "Daily, all teams"  # per type × subject over every team (team NULL)
 
 
 class Rollup(models.Model):

@@ -24,7 +24,7 @@ from .models import ActiveUserDay, Event, EventType, FirstActiveDay, Grain, Mile
 ANY_TYPE = "*"  # rows counting distinct users over every type (selectors.ANY_TYPE)
 ALL_SUBJECT = "*"
 SAMPLE = 101  # values kept per rollup row: 0th..100th percentile of the bucket's values
-STEP = {Grain.HOURLY: timedelta(hours=1), Grain.DAILY: timedelta(days=1)}
+STEP = {Grain.HOURLY: timedelta(hours=1), Grain.DAILY: timedelta(days=1), Grain.ORG_DAILY: timedelta(days=1)}
 
 # Funnel steps: the event that reaches each, and an extra condition.
 MILESTONE_EVENTS: dict[str, tuple[str, Q]] = {
@@ -60,25 +60,34 @@ def _lock(key: str) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(key.encode())])
 
 
+# What each grain keeps apart: hourly rows do not split by subject, org-wide rows not by team.
+KEYS = {Grain.HOURLY: ["h", "type", "team_id"], Grain.DAILY: ["type", "team_id", "subject"],
+        Grain.ORG_DAILY: ["type", "subject"]}
+
+
 def _rows(events, grain: str, bucket_of) -> list[Rollup]:
     """Rollup rows for `events` at `grain`; `bucket_of` maps a group's "h" (hour) or None to its bucket."""
     keys = ["h"] if grain == Grain.HOURLY else []
     if grain == Grain.HOURLY:
         events = events.annotate(h=TruncHour("occurred_at"))
-    groups = (events.values(*keys, "type", "team_id", "subject")
+    by_team, by_subject = "team_id" in KEYS[grain], "subject" in KEYS[grain]
+    groups = (events.values(*KEYS[grain])
               .annotate(n=Count("id"), u=Count("user_id", distinct=True), vs=Sum("value"), vc=Count("value"))
               .order_by())
     values: dict[tuple, list[float]] = defaultdict(list)
     for at, type_, team_id, subject, value in (events.filter(value__isnull=False)
                                                .values_list("occurred_at", "type", "team_id", "subject", "value")
                                                .order_by()):
-        values[(bucket_of(at), type_, team_id, subject)].append(value)
+        values[(bucket_of(at), type_, team_id if by_team else None, subject if by_subject else "")].append(value)
     rows = []
     for g in groups:
         bucket = bucket_of(g.get("h"))
-        rows.append(Rollup(grain=grain, bucket=bucket, type=g["type"], team_id=g["team_id"], subject=g["subject"],
+        team_id, subject = g.get("team_id"), g.get("subject", "")
+        rows.append(Rollup(grain=grain, bucket=bucket, type=g["type"], team_id=team_id, subject=subject,
                            count=g["n"], users=g["u"], value_sum=g["vs"] or 0.0, value_count=g["vc"],
-                           values=sample(values.get((bucket, g["type"], g["team_id"], g["subject"]), []))))
+                           values=sample(values.get((bucket, g["type"], team_id, subject), []))))
+    if grain == Grain.ORG_DAILY:
+        return rows
     # Distinct users over every event type, per team and over all teams ("*"): hourly active users.
     anyone = events.filter(user_id__isnull=False)
     for g in anyone.values(*keys, "team_id").annotate(n=Count("id"), u=Count("user_id", distinct=True)).order_by():
@@ -127,6 +136,10 @@ def rollup_bucket(grain: str, start: datetime) -> int:
     events = Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
     rows = _rows(events, grain, lambda _: start)
     _replace(grain, start, end, rows)
+    if grain == Grain.DAILY:
+        org = _rows(events, Grain.ORG_DAILY, lambda _: start)
+        _replace(Grain.ORG_DAILY, start, end, org)
+        return len(rows) + len(org)
     return len(rows)
 
 
@@ -143,7 +156,9 @@ def rollup_day(day: date) -> dict:
     _replace(Grain.HOURLY, start, end, hourly)
     daily = _rows(events, Grain.DAILY, lambda _: start)
     _replace(Grain.DAILY, start, end, daily)
-    return {"hourly": len(hourly), "daily": len(daily)}
+    org = _rows(events, Grain.ORG_DAILY, lambda _: start)
+    _replace(Grain.ORG_DAILY, start, end, org)
+    return {"hourly": len(hourly), "daily": len(daily) + len(org)}
 
 
 def rollup_active_users(day: date) -> int:

@@ -55,9 +55,12 @@ def _dt(d: date) -> datetime:
 
 
 def _daily(start: date, end: date, types: Iterable[str], team) -> object:
-    rows = Rollup.objects.filter(grain=Grain.DAILY, type__in=list(types),
-                                 bucket__gte=_dt(start), bucket__lt=_dt(end) + timedelta(days=1))
+    """Daily rows: the organisation-wide ones (one per type × subject × day, distinct users across
+    teams) when no team is asked for, else the teams' own."""
     teams = _team_ids(team)
+    grain = Grain.ORG_DAILY if teams is None else Grain.DAILY
+    rows = Rollup.objects.filter(grain=grain, type__in=list(types),
+                                 bucket__gte=_dt(start), bucket__lt=_dt(end) + timedelta(days=1))
     if teams is not None:
         rows = rows.filter(team_id__in=teams)
     return rows
@@ -125,45 +128,71 @@ def _days(start: date, end: date, team) -> object:
     return rows
 
 
+def _users(team):
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.models import Membership
+
+    users = get_user_model().objects.all()
+    teams = _team_ids(team)
+    if teams is not None:
+        users = users.filter(pk__in=Membership.objects.filter(team_id__in=teams).values("user_id"))
+    return users
+
+
+def _active_count(users, lo: date, hi: date) -> int:
+    """Distinct users active in [lo, hi]: one probe of the (user, day) index per user, cheaper than a
+    DISTINCT over every active-day row of a long range."""
+    active = ActiveUserDay.objects.filter(user_id=OuterRef("pk"), day__gte=lo, day__lte=hi)
+    return users.filter(Exists(active)).count()
+
+
+def _periods(start: date, end: date, grouping: str) -> list[tuple[date, date]]:
+    out, cursor = [], start
+    while cursor <= end:
+        if grouping == "weekly":
+            period_start = cursor - timedelta(days=cursor.weekday())
+            period_end = period_start + timedelta(days=6)
+        else:
+            period_start = cursor.replace(day=1)
+            period_end = (period_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        out.append((period_start, period_end))
+        cursor = period_end + timedelta(days=1)
+    return out
+
+
 def active_users(start: date, end: date, grouping: str = "daily", team=None) -> ActiveUsers:
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping: one of {', '.join(GROUPINGS)}")
+    users = _users(team)
     if grouping == "hourly":
         data = _hourly_active(start, end, team)
     else:
-        trunc = _TRUNC[grouping]
-        per = (_days(start, end, team).annotate(period=trunc("day")).values("period")
-               .annotate(n=Count("user_id", distinct=True)).order_by("period"))
+        if grouping == "daily":  # one ActiveUserDay row per user and day: counting rows is distinct
+            per = dict(_days(start, end, team).values("day").annotate(n=Count("id")).order_by()
+                       .values_list("day", "n"))
+            counts = {d.isoformat(): n for d, n in sorted(per.items())}
+        else:  # a period's users are those active on any of its days within the range
+            counts = {}
+            for lo, hi in _periods(start, end, grouping):
+                n = _active_count(users, max(lo, start), min(hi, end))
+                if n:
+                    counts[lo.isoformat()] = n
         # Users whose first active day ever falls in the range (FirstActiveDay: one row per user).
-        firsts = FirstActiveDay.objects.filter(day__gte=start, day__lte=end)
-        teams = _team_ids(team)
-        if teams is not None:
-            from portal.accounts.models import Membership
-
-            firsts = firsts.filter(user_id__in=Membership.objects.filter(team_id__in=teams).values("user_id"))
         new: dict[str, int] = defaultdict(int)
-        for first in firsts.values_list("day", flat=True):
+        for first in FirstActiveDay.objects.filter(day__gte=start, day__lte=end, user__in=users).values_list(
+                "day", flat=True):
             new[_period_of(first, grouping)] += 1
-        data = []
-        for r in per:
-            key = _period_key(r["period"])
-            fresh = new.get(key, 0)
-            data.append({"date": key, "total_users": r["n"], "new_users": fresh,
-                         "returning_users": r["n"] - fresh})
+        data = [{"date": key, "total_users": n, "new_users": new.get(key, 0),
+                 "returning_users": n - new.get(key, 0)} for key, n in counts.items()]
     span = (end - start).days + 1
-    # One pass over the range and the period before it: every distinct count at once.
-    previous_start = start - timedelta(days=span)
-    week, month = max(start, end - timedelta(days=6)), max(start, end - timedelta(days=29))
-    agg = _days(previous_start, end, team).aggregate(
-        total=Count("user_id", distinct=True, filter=Q(day__gte=start)),
-        previous=Count("user_id", distinct=True, filter=Q(day__lt=start)),
-        wau=Count("user_id", distinct=True, filter=Q(day__gte=week)),
-        mau=Count("user_id", distinct=True, filter=Q(day__gte=month)),
-        user_days=Count("id", filter=Q(day__gte=start)),
-    )
-    total, previous = agg["total"], agg["previous"]
+    total = _active_count(users, start, end)
+    previous = _active_count(users, start - timedelta(days=span), start - timedelta(days=1))
+    user_days = _days(start, end, team).count()
     return ActiveUsers(
-        grouping=grouping, data=data, dau=round(agg["user_days"] / span, 2), wau=agg["wau"], mau=agg["mau"],
+        grouping=grouping, data=data, dau=round(user_days / span, 2),
+        wau=_active_count(users, max(start, end - timedelta(days=6)), end),
+        mau=_active_count(users, max(start, end - timedelta(days=29)), end),
         total=total, previous_total=previous,
         trend_pct=round(100.0 * (total - previous) / previous, 1) if previous else None,
     )

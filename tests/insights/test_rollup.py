@@ -55,7 +55,7 @@ def test_hourly_and_daily_buckets_count_users_values_and_a_sorted_sample(people)
         (h + timedelta(minutes=1), "page_view", b, None, "core:home", None, None),
     )
     assert rollup.rollup_bucket(Grain.HOURLY, h) > 0
-    row = Rollup.objects.get(grain="hourly", bucket=h, type="template_run_succeeded")
+    row = Rollup.objects.get(grain="hourly", bucket=h, type="template_run_succeeded", subject="")
     assert (row.count, row.users, row.value_sum, row.value_count, row.values) == (3, 2, 60.0, 3, [10.0, 20.0, 30.0])
     rollup.rollup_bucket(Grain.DAILY, DAY)
     day = Rollup.objects.get(grain="daily", bucket=DAY, type="template_run_succeeded")
@@ -149,7 +149,7 @@ def test_redis_buffer_to_rollups_through_a_real_worker(settings, redis_url):
                        value=12.5, at=now)
         assert redis.Redis.from_url(redis_url).llen(key) == 5
         tasks.rollup_recent.delay()  # drains the buffer first, then rolls up this hour and today
-        row = _wait_for(lambda: Rollup.objects.filter(grain="hourly", type="template_run_started",
+        row = _wait_for(lambda: Rollup.objects.filter(grain="daily", type="template_run_started",
                                                       subject="template:default/w").first(), worker)
         assert (row.count, row.users, row.team_id) == (4, 1, team.pk)
         assert Event.objects.filter(subject="template:default/w").count() == 5
