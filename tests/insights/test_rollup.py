@@ -143,7 +143,7 @@ def test_redis_buffer_to_rollups_through_a_real_worker(settings, redis_url):
     now = datetime.now(UTC)
     worker = start_celery_worker(redis_url, env={"PLINTH_TEST_ANALYTICS_REDIS": "1", "PLINTH_TEST_ANALYTICS_KEY": key})
     try:
-        for n in range(4):
+        for _ in range(4):
             capture.record(EventType.TEMPLATE_RUN_STARTED, user=user, team=team, subject="template:default/w", at=now)
         capture.record(EventType.TEMPLATE_RUN_SUCCEEDED, user=user, team=team, subject="template:default/w",
                        value=12.5, at=now)

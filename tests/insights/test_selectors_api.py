@@ -7,9 +7,9 @@ import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.db import connection
 
 from portal.accounts import services as account_services
 from portal.insights import rollup, selectors
