@@ -359,6 +359,21 @@ def may_see_analytics(user: Any) -> bool:
     return is_platform_admin(user)
 
 
+def may_see_insights(user: Any) -> bool:
+    """The Insights dashboards: platform admins (the whole organisation) and anyone with a role in a
+    team (that team's aggregates). Per-user rows stay behind `may_see_analytics`."""
+    return is_platform_admin(user) or bool(team_roles(user))
+
+
+def insights_team_ids(user: Any) -> list[int] | None:
+    """Teams whose aggregates the user may see on Insights: None for every team and the organisation as
+    a whole (platform admins), else the teams in which they have any role. A team outside this list is
+    reported like a missing one, so the pages never confirm which teams exist beyond the user's own."""
+    if is_platform_admin(user):
+        return None
+    return sorted(team_ids(user))
+
+
 def may_explain_search(user: Any) -> bool:
     """The score components behind a search ranking (`?explain=1`): platform admins only. They see
     every document anyway, and the components say how the index describes each one."""

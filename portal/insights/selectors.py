@@ -223,6 +223,26 @@ def _hourly_active(start: date, end: date, team) -> list[dict]:
              "new_users": None, "returning_users": None} for r in per]
 
 
+def active_users_per_team(start: date, end: date, team=None) -> list[dict]:
+    """Distinct active users per team over the range and over the period of the same length before it
+    (a user counts for each of their teams), with the trend in per cent. One query (the Insights pages)."""
+    span = (end - start).days + 1
+    before = start - timedelta(days=span)
+    teams = _team_ids(team)
+    # One filter() call: a second one on the same multi-valued relation would join memberships twice.
+    in_scope = {"user__memberships__isnull": False} if teams is None else {"user__memberships__team_id__in": teams}
+    rows = (
+        ActiveUserDay.objects.filter(day__gte=before, day__lte=end, **in_scope)
+        .values("user__memberships__team__name")
+        .annotate(now=Count("user_id", distinct=True, filter=Q(day__gte=start)),
+                  was=Count("user_id", distinct=True, filter=Q(day__lt=start)))
+        .order_by("-now", "user__memberships__team__name")
+    )
+    return [{"team": r["user__memberships__team__name"], "users": r["now"], "previous": r["was"],
+             "trend_pct": round(100.0 * (r["now"] - r["was"]) / r["was"], 1) if r["was"] else None}
+            for r in rows if r["now"] or r["was"]]
+
+
 def active_users_per_user(start: date, end: date, team=None, limit: int = 100) -> list[dict]:
     """Per-user rows (platform admins only: the caller checks permissions.may_see_analytics)."""
     rows = (_days(start, end, team).values("user_id", "user__username")

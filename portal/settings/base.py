@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.navigation",
                 "portal.governance.context_processors.navigation",
+                "portal.insights.context_processors.navigation",
             ],
         },
     },

@@ -122,12 +122,13 @@ def test_home_counts_what_teams_build_before_the_directory(demo_org):
 def test_menu_has_no_dead_items_and_the_audit_link_follows_the_rule(demo_org):
     alice = client_for(demo_org["users"]["alice"]).get("/").content.decode()
     nav = alice.split('id="mainnav"', 1)[1].split("</nav>", 1)[0]
-    assert "Insights" not in nav and "nav-off" not in nav and "/reviews/audit/" not in alice
+    # Insights is a real link now (a team member sees their team's aggregates), not a greyed-out item.
+    assert '<a href="/insights/"' in nav and "nav-off" not in nav and "/reviews/audit/" not in alice
     grace = client_for(demo_org["users"]["grace"]).get("/").content.decode()
     assert 'href="/reviews/audit/"' in grace.split('id="mainnav"', 1)[1].split("</nav>", 1)[0]
 
 
-@pytest.mark.parametrize("path", ["/insights/", "/catalog/model/default/no-such-model/", "/reviews/requests/999/"])
+@pytest.mark.parametrize("path", ["/insights/no-such-dashboard/", "/catalog/model/default/no-such-model/", "/reviews/requests/999/"])
 def test_missing_pages_get_the_styled_404(demo_org, path):
     response = client_for(demo_org["users"]["alice"]).get(path)
     html = response.content.decode()

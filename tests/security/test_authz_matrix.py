@@ -122,6 +122,8 @@ REQUESTER_REVIEWER_OR_ADMIN = Who("the requester, a reviewer of one of its stage
 RUN_RETRIERS = Who("the run's creator, the edit right in its team (member, maintainer, admin), platform admin",
                    lambda a, o: a.platform_admin or a.user == o.registrant or a.has_role(o.team, EDIT_ROLES))
 PLATFORM_ADMIN = Who("platform admins only", lambda a, o: a.platform_admin)
+TEAM_MEMBERS = Who("anyone with a role in a team (that team's aggregates); platform admins (every team)",
+                   lambda a, o: a.platform_admin or a.team is not None)
 STAFF = Who("staff users (is_staff, the admin site's own switch)", lambda a, o: bool(a.user and a.user.is_staff))
 
 
@@ -195,6 +197,14 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # Aggregates of the caller's own teams; the organisation and per-user rows for platform admins
     # (tests/insights/test_selectors_api.py checks who sees what).
     "api-insights-events": {"GET": ok(SIGNED_IN)},
+    # -- insights dashboards (aggregates per team; `?format=csv` is the same URL)
+    "insights:overview": {"GET": ok(TEAM_MEMBERS)},
+    "insights:active-users": {"GET": ok(TEAM_MEMBERS)},
+    "insights:funnel": {"GET": ok(TEAM_MEMBERS)},
+    "insights:usage": {"GET": ok(TEAM_MEMBERS)},
+    "insights:searches": {"GET": ok(TEAM_MEMBERS)},
+    "insights:governance": {"GET": ok(TEAM_MEMBERS)},
+    "insights:catalog-health": {"GET": ok(TEAM_MEMBERS)},
     # -- governance pages
     "governance:inbox": {"GET": ok(SIGNED_IN)},
     "governance:notifications-read": {"POST": ok(SIGNED_IN, 302)},  # one's own notifications only

@@ -1,0 +1,265 @@
+"""What each Insights dashboard shows: selectors in, charts and tables out.
+
+A builder takes the filters, the team scope the selectors read (None: the organisation) and the teams
+the viewer may choose, and returns the template context: `charts` (geometry from charts.py), the
+dashboard's numbers, and `tables` — (name, headers, rows) — which are both the page's data tables and
+its CSV download, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from . import charts, selectors
+from .filters import Filters, Period
+
+TOP = 10
+PER = {"daily": "day", "weekly": "week", "monthly": "month"}
+
+
+def _label(day: date, grouping: str) -> str:
+    if grouping == "monthly":
+        return day.strftime("%b %Y")
+    if grouping == "weekly":
+        return "wk " + day.strftime("%d %b")
+    return day.strftime("%d %b")
+
+
+def _trend_text(trend: float | None) -> str:
+    if trend is None:
+        return "new"
+    return "±0%" if trend == 0 else f"{trend:+g}%"
+
+
+def _hours(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} h"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value / 60:.1f} min" if value >= 90 else f"{value:.0f} s"
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else round(fraction * 100, 1)
+
+
+def _series(period: Period, grouping: str, rows: list[dict], key: str) -> list[tuple[date, int]]:
+    """A selector's rows ({"date": "YYYY-MM-DD", key: n}, buckets with data only) on every bucket."""
+    by_date = {r["date"][:10]: r[key] for r in rows}
+    return [(b, by_date.get(b.isoformat(), 0)) for b in period.buckets(grouping)]
+
+
+def _day(value: str | None) -> str:
+    return value[:10] if value else ""
+
+
+# -- the dashboards ------------------------------------------------------------------------------
+
+
+def active_users(f: Filters, scope: list[int] | None, **_) -> dict:
+    p, before = f.period, f.period.previous
+    now = selectors.active_users(p.start, p.end, f.grouping, team=scope)
+    was = selectors.active_users(before.start, before.end, f.grouping, team=scope)
+    per_team = selectors.active_users_per_team(p.start, p.end, team=scope)
+    series = _series(p, f.grouping, now.data, "total_users")
+    previous = _series(before, f.grouping, was.data, "total_users")
+    new = dict(_series(p, f.grouping, now.data, "new_users"))
+    line = charts.line_chart("active-users", f"Active users per {PER[f.grouping]}, against the previous period",
+                             [(_label(b, f.grouping), n) for b, n in series], unit="users",
+                             previous=[n for _, n in previous])
+    bars = charts.bar_chart("active-teams", "Active users per team",
+                            [(t["team"], t["users"], f"{t['users']} ({_trend_text(t['trend_pct'])})")
+                             for t in per_team[:15]], unit="users", headers=["Team", "Users (trend)"])
+    return {
+        "au": now, "per_team": per_team, "per": PER[f.grouping], "charts": [line, bars],
+        "tables": [
+            ("active users", ["period", "users", "new users", "previous period"],
+             [[b.isoformat(), n, new.get(b) or 0, previous[i][1] if i < len(previous) else None]
+              for i, (b, n) in enumerate(series)]),
+            ("active users per team", ["team", "users", "previous period", "trend %"],
+             [[t["team"], t["users"], t["previous"], t["trend_pct"]] for t in per_team]),
+        ],
+    }
+
+
+def funnel(f: Filters, scope: list[int] | None, *, teams: list, **_) -> dict:
+    # Every team by id (not None), so that the selector also lists each team's steps for admins.
+    ids = scope if scope is not None else [t.pk for t in teams]
+    fn = selectors.funnel(team=ids, start=f.period.start, end=f.period.end)
+    chart = charts.funnel_chart("funnel", "Onboarding funnel: teams that reached each step",
+                                [(s["label"], s["teams"]) for s in fn.steps], unit="teams")
+    order = [s["milestone"] for s in fn.steps]
+    rows = [{"team": t["team"], "joined": _day(t["created_at"]), "steps": [_day(t[m]) for m in order]}
+            for t in fn.per_team]
+    return {
+        "funnel": fn, "step_labels": [s["label"] for s in fn.steps], "team_rows": rows, "charts": [chart],
+        "tables": [
+            ("funnel", ["step", "teams", "share %"], [[s["label"], s["teams"], _percent(s["share"])] for s in fn.steps]),
+            ("teams", ["team", "created", *[s["label"] for s in fn.steps]],
+             [[r["team"], r["joined"], *r["steps"]] for r in rows]),
+            ("time to first registered model", ["teams joined", "with a model", "median days", "p95 days"],
+             [[fn.time_to_first_model.get("teams_joined"), fn.time_to_first_model.get("teams"),
+               fn.time_to_first_model.get("median_days"), fn.time_to_first_model.get("p95_days")]]),
+        ],
+    }
+
+
+def _templates(f: Filters, scope: list[int] | None, limit: int) -> list[dict]:
+    rows = selectors.top_templates(f.period.start, f.period.end, team=scope, limit=limit)
+    for t in rows:
+        t["success_pct"] = _percent(t["success_rate"])
+        t["median_shown"] = _seconds(t["median_duration_s"])
+    return rows
+
+
+def usage(f: Filters, scope: list[int] | None, **_) -> dict:
+    templates = _templates(f, scope, TOP)
+    entities = selectors.top_entities(f.period.start, f.period.end, team=scope, limit=TOP)
+    docs = selectors.top_docs(f.period.start, f.period.end, team=scope, limit=TOP)
+    return {
+        "templates": templates, "entities": entities, "docs": docs,
+        "charts": [
+            charts.bar_chart("templates", "Top templates by runs",
+                             [(t["entityref"], t["count"], f"{t['count']} runs") for t in templates], unit="runs"),
+            charts.bar_chart("entities", "Top entities by page views",
+                             [(e["entityref"], e["count"], f"{e['count']} views") for e in entities], unit="views"),
+            charts.bar_chart("docs", "Top docs pages by views",
+                             [(d["path"], d["count"], f"{d['count']} views") for d in docs], unit="views"),
+        ],
+        "tables": [
+            ("templates", ["template", "runs", "succeeded", "failed", "success rate %", "median duration s"],
+             [[t["entityref"], t["count"], t["succeeded"], t["failed"], t["success_pct"], t["median_duration_s"]]
+              for t in templates]),
+            ("entities", ["entity", "views", "user-days"], [[e["entityref"], e["count"], e["user_days"]] for e in entities]),
+            ("docs", ["entity", "page", "views", "user-days"],
+             [[d["entityref"], d["page"], d["count"], d["user_days"]] for d in docs]),
+        ],
+    }
+
+
+def searches(f: Filters, scope: list[int] | None, **_) -> dict:
+    p = f.period
+    top = selectors.top_searches(p.start, p.end, team=scope, limit=TOP)
+    zero = selectors.zero_result_searches(p.start, p.end, team=scope, limit=TOP)
+    volume = _series(p, f.grouping, selectors.search_volume(p.start, p.end, f.grouping, team=scope), "count")
+    return {
+        "top": top, "zero": zero, "total": sum(n for _, n in volume),
+        "charts": [
+            charts.line_chart("search-volume", f"Searches per {PER[f.grouping]}",
+                              [(_label(b, f.grouping), n) for b, n in volume], unit="searches"),
+            charts.bar_chart("top-searches", "Top searches",
+                             [(r["query"], r["count"], f"{r['count']} searches") for r in top], unit="searches"),
+            charts.bar_chart("zero-searches", "Searches that found nothing",
+                             [(r["query"], r["count"], f"{r['count']} searches") for r in zero], unit="searches"),
+        ],
+        "tables": [
+            ("searches per period", ["period", "searches"], [[b.isoformat(), n] for b, n in volume]),
+            ("top searches", ["query", "searches", "with no result", "clicks", "mean results", "mean clicked rank"],
+             [[r["query"], r["count"], r["zero_result_count"], r["clicks"], r["mean_results"], r["mean_clicked_rank"]]
+              for r in top]),
+            ("zero-result searches", ["query", "searches"], [[r["query"], r["count"]] for r in zero]),
+        ],
+    }
+
+
+def governance(f: Filters, scope: list[int] | None, **_) -> dict:
+    g = selectors.governance_flow(f.period.start, f.period.end, team=scope)
+    sla = {r["workflow"]: r for r in g["sla"]}
+    workflows = [{**w, **{k: sla.get(w["workflow"], {}).get(k, 0) for k in ("submitted", "escalated", "expired")}}
+                 for w in g["workflows"]]
+    workflows += [{"workflow": name, "count": 0, "p50_hours": None, "p95_hours": None, **r}
+                  for name, r in sla.items() if name not in {w["workflow"] for w in g["workflows"]}]
+    return {
+        "workflows": workflows, "stages": g["stages"], "gates": g["blocked_by_gate"],
+        "decided": sum(w["count"] for w in g["workflows"]),
+        "breaches": sum(r["escalated"] + r["expired"] for r in g["sla"]),
+        "charts": [
+            charts.bar_chart("lead-time", "Approval lead time per workflow stage (bar: p95)",
+                             [(f"{s['workflow']} · {s['stage']}", s["p95_hours"] or 0,
+                               f"p50 {_hours(s['p50_hours'])} · p95 {_hours(s['p95_hours'])}") for s in g["stages"]],
+                             unit="hours", headers=["Workflow · stage", "Lead time"]),
+            charts.bar_chart("gates", "Requests blocked per gate",
+                             [(r["gate"], r["count"], f"{r['count']} blocked") for r in g["blocked_by_gate"]],
+                             unit="requests"),
+        ],
+        "tables": [
+            ("workflows", ["workflow", "closed", "p50 hours", "p95 hours", "submitted", "escalated (SLA)", "expired"],
+             [[w["workflow"], w["count"], w["p50_hours"], w["p95_hours"], w["submitted"], w["escalated"], w["expired"]]
+              for w in workflows]),
+            ("stages", ["workflow", "stage", "completed", "p50 hours", "p95 hours"],
+             [[s["workflow"], s["stage"], s["count"], s["p50_hours"], s["p95_hours"]] for s in g["stages"]]),
+            ("gates", ["gate", "blocked"], [[r["gate"], r["count"]] for r in g["blocked_by_gate"]]),
+        ],
+    }
+
+
+def _gaps(t: dict) -> int:
+    return t["without_docs"] + t["models_without_card"] + t["models_without_recent_run"]
+
+
+def catalog_health(f: Filters, scope: list[int] | None, **_) -> dict:
+    rows = selectors.catalog_health(team=scope)
+    owned = [r for r in rows if r["team"] is not None]
+    unowned = next((r["entities"] for r in rows if r["team"] is None), 0) if scope is None else None
+    worst = sorted(owned, key=lambda t: (-_gaps(t), t["team"]))
+    return {
+        "teams": owned, "unowned": unowned, "recent_days": 30,
+        "charts": [
+            charts.bar_chart("health", "Gaps per team: entities without docs, models without a card or a recent run",
+                             [(t["team"], _gaps(t), f"{t['without_docs']} no docs · {t['models_without_card']} no card · "
+                               f"{t['models_without_recent_run']} stale") for t in worst[:15] if _gaps(t)],
+                             unit="gaps", headers=["Team", "Gaps"]),
+        ],
+        "tables": [
+            ("catalog health", ["team", "entities", "without docs", "models", "without model card",
+                                "without MLflow version in 30 days"],
+             [[t["team"], t["entities"], t["without_docs"], t["models"], t["models_without_card"],
+               t["models_without_recent_run"]] for t in owned]
+             + ([["(no owner)", unowned, "", "", "", ""]] if unowned is not None else [])),
+        ],
+    }
+
+
+def overview(f: Filters, scope: list[int] | None, *, teams: list, **_) -> dict:
+    au = active_users(f, scope)
+    fn = funnel(f, scope, teams=teams)
+    top = _templates(f, scope, 5)
+    s = selectors.top_searches(f.period.start, f.period.end, team=scope, limit=5)
+    g = governance(f, scope)
+    searched = sum(r["count"] for r in selectors.search_volume(f.period.start, f.period.end, "monthly", team=scope))
+    return {
+        "au": au["au"], "funnel": fn["funnel"], "templates": top, "top": s, "gov": g, "searched": searched,
+        "charts": [au["charts"][0], fn["charts"][0]],
+        "tables": [
+            au["tables"][0], fn["tables"][0],
+            ("templates", ["template", "runs", "success rate %"], [[t["entityref"], t["count"], t["success_pct"]]
+                                                                   for t in top]),
+            ("searches", ["query", "searches"], [[r["query"], r["count"]] for r in s]),
+            ("governance", ["closed requests", "SLA breaches (escalated or expired)"], [[g["decided"], g["breaches"]]]),
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    slug: str
+    title: str
+    build: Callable[..., dict]
+    dated: bool = True  # catalog health is the current state: the date range does not apply
+
+
+DASHBOARDS = (
+    Dashboard("overview", "Overview", overview),
+    Dashboard("active-users", "Active users", active_users),
+    Dashboard("funnel", "Onboarding funnel", funnel),
+    Dashboard("usage", "Templates, entities, docs", usage),
+    Dashboard("searches", "Searches", searches),
+    Dashboard("governance", "Governance flow", governance),
+    Dashboard("catalog-health", "Catalog health", catalog_health, dated=False),
+)
+BY_SLUG = {d.slug: d for d in DASHBOARDS}
+
