@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 18, 12, 28
 MAX_X_LABELS = 8
-BAR_ROW = 38  # px per bar: label line, then the bar
+BAR_ROW = 42  # px per bar: the label line, then the bar with its value
+VALUE_INSIDE = 50  # per cent: a bar at least this wide carries its value inside, else just after it
 FUNNEL_ROW = 46
 
 
@@ -115,7 +116,10 @@ class Bar:
     shown: str  # the value as printed next to the bar (may add a unit or a rate)
     percent: float  # of the widest bar
     y: int
-    href: str = ""
+
+    @property
+    def inside(self) -> bool:
+        return self.percent >= VALUE_INSIDE
 
 
 @dataclass(frozen=True)

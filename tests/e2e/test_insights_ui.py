@@ -16,7 +16,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from portal.accounts.models import Team
 from portal.core import demo
+from portal.governance.models import ApprovalRequest, PolicyResult, Stage
 from portal.insights.models import ActiveUserDay, EventType, Grain, Milestone, Rollup, TeamMilestone
 from tests.e2e.csp_watch import CspWatch
 from tests.e2e.test_newcomer_ui import AXE, DESKTOP, PHONE, axe_violations, new_page, sign_in
@@ -48,21 +50,38 @@ def _history(org) -> None:
                 (EventType.DOCS_VIEW, "component:default/plinth/guide/", 3, []),
                 (EventType.SEARCH, "fraud detector", 6, []),
                 (EventType.SEARCH, INJECTION, 1, []),
-                (EventType.APPROVAL_DECIDED, "stage:promote-model-version/Model risk review", 1, [3600 * (2 + d % 5)]),
-                (EventType.APPROVAL_DECIDED, "stage:promote-model-version/Platform check", 1, [1800]),
             ]
-            if d % 6 == 0:
-                add += [(EventType.APPROVAL_DECIDED, "sla:promote-model-version/Model risk review", 1, []),
-                        (EventType.APPROVAL_REQUESTED, "gate:model_card", 1, [])]
             for type_, subject, count, values in add:
                 Rollup.objects.create(grain=Grain.DAILY, bucket=day, type=type_, team=team, subject=subject,
                                       count=count, users=min(count, 3), values=values,
-                                      value_sum=0 if subject == INJECTION else count * 5, value_count=count)
+                                      value_sum=0 if subject == INJECTION else sum(values) or count * 5,
+                                      value_count=len(values) or count)
+    _approvals(org, today)
     for name, offset in (("fraud-ml", 20), ("recsys", 12), ("risk-governance", 40), ("platform", 60)):
+        Team.objects.filter(pk=teams[name].pk).update(created_at=today - timedelta(days=offset, hours=1))
         steps = list(Milestone)[: {"fraud-ml": 6, "recsys": 3, "risk-governance": 2, "platform": 5}[name]]
         for i, milestone in enumerate(steps):
             TeamMilestone.objects.create(team=teams[name], milestone=milestone,
                                          reached_at=today - timedelta(days=offset) + timedelta(days=i, hours=5))
+
+
+def _approvals(org, today) -> None:
+    """A month of closed promotion requests: two review stages each, some escalated, some blocked."""
+    for d in range(1, 30, 2):
+        submitted = today - timedelta(days=d, hours=-9)
+        hours = 2 + d % 7
+        req = ApprovalRequest.objects.create(
+            action="promote-model-version", target_ref="model:default/fraud-detector",
+            owner_team=org["teams"]["fraud-ml"], requester=org["users"]["alice"],
+            workflow_name="promote-model-version", state="executed" if d % 9 else "expired", escalated=d % 5 == 0,
+            submitted_at=submitted, closed_at=submitted + timedelta(hours=hours + 1))
+        Stage.objects.create(request=req, index=0, name="Model risk review", started_at=submitted,
+                             completed_at=submitted + timedelta(hours=hours))
+        Stage.objects.create(request=req, index=1, name="Platform check", started_at=submitted + timedelta(hours=hours),
+                             completed_at=submitted + timedelta(hours=hours + 1))
+        if d % 6 == 1:
+            PolicyResult.objects.create(request=req, gate="model_card", policy_file="model_card.rego",
+                                        policy_hash="demo", passed=False, enforcement="block")
 
 
 @pytest.fixture
@@ -149,5 +168,5 @@ def test_admin_journey_through_insights(browser, live_server, insights_demo):
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text())))
     cells = [c for row in rows for c in row]
     assert "'" + INJECTION in cells and INJECTION not in cells
-    assert ["top searches", "fraud detector", "360", "0", "5.0"] in rows
+    assert ["top searches", "fraud detector", "360", "0", "0", "5.0", ""] in rows
     page.context.close()

@@ -352,6 +352,7 @@ def test_every_chart_has_title_desc_and_a_data_table(org):
         svgs = html.count("<svg")
         assert svgs == html.count('role="img" tabindex="0"'), slug
         assert svgs == html.count("<desc id=") == html.count('<details class="chart-data">'), slug
+        assert "{#" not in html and "{%" not in html, slug  # no template comment leaks into the page
 
 
 def test_line_chart_geometry():
