@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -437,3 +438,13 @@ def test_a_user_in_two_teams_counts_once_per_team_and_only_for_teams_in_scope(or
     only_ml = client_for(org["admin"]).get("/insights/active-users/", {**week(), "team": "ml-platform"}).context["data"]
     assert [(t["team"], t["users"]) for t in only_ml["per_team"]] == [("ml-platform", 1)]
     assert only_ml["au"].total == 1
+
+
+@pytest.mark.prod_smoke
+@pytest.mark.parametrize("who", ["admin", "alice"])
+def test_dashboards_on_postgresql(org, who, django_assert_num_queries):
+    """The production backend: every dashboard renders, with the same numbers of queries at two sizes."""
+    if not os.environ.get("DATABASE_URL"):
+        pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
+    assert connection.vendor == "postgresql"
+    test_query_count_does_not_grow_with_the_data(org, who, django_assert_num_queries)
