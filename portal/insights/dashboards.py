@@ -63,10 +63,10 @@ def _day(value: str | None) -> str:
 def active_users(f: Filters, scope: list[int] | None, **_) -> dict:
     p, before = f.period, f.period.previous
     now = selectors.active_users(p.start, p.end, f.grouping, team=scope)
-    was = selectors.active_users(before.start, before.end, f.grouping, team=scope)
+    was = selectors.active_users_series(before.start, before.end, f.grouping, team=scope)
     per_team = selectors.active_users_per_team(p.start, p.end, team=scope)
     series = _series(p, f.grouping, now.data, "total_users")
-    previous = _series(before, f.grouping, was.data, "total_users")
+    previous = _series(before, f.grouping, was, "total_users")
     new = dict(_series(p, f.grouping, now.data, "new_users"))
     line = charts.line_chart("active-users", f"Active users per {PER[f.grouping]}, against the previous period",
                              [(_label(b, f.grouping), n) for b, n in series], unit="users",

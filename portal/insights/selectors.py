@@ -223,6 +223,14 @@ def _hourly_active(start: date, end: date, team) -> list[dict]:
              "new_users": None, "returning_users": None} for r in per]
 
 
+def active_users_series(start: date, end: date, grouping: str = "daily", team=None) -> list[dict]:
+    """Distinct active users per day/week/month only (`active_users` without its summary): one query,
+    for the previous period's line on the Insights pages."""
+    per = (_days(start, end, team).annotate(period=_TRUNC[grouping]("day")).values("period")
+           .annotate(n=Count("user_id", distinct=True)).order_by("period"))
+    return [{"date": _period_key(r["period"]), "total_users": r["n"]} for r in per]
+
+
 def active_users_per_team(start: date, end: date, team=None) -> list[dict]:
     """Distinct active users per team over the range and over the period of the same length before it
     (a user counts for each of their teams), with the trend in per cent. One query (the Insights pages)."""
