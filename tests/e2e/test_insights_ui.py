@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def _history(org) -> None:
     query that looks like a formula, a stage that breaches its SLA)."""
     teams, users = org["teams"], org["users"]
     today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    org_rows: dict[tuple, list[dict]] = defaultdict(list)
     for d in range(35):
         day = today - timedelta(days=d)
         for i, user in enumerate(users.values()):
@@ -52,10 +54,16 @@ def _history(org) -> None:
                 (EventType.SEARCH, INJECTION, 1, []),
             ]
             for type_, subject, count, values in add:
-                Rollup.objects.create(grain=Grain.DAILY, bucket=day, type=type_, team=team, subject=subject,
-                                      count=count, users=min(count, 3), values=values,
-                                      value_sum=0 if subject == INJECTION else sum(values) or count * 5,
-                                      value_count=len(values) or count)
+                numbers = {"count": count, "users": min(count, 3), "values": values,
+                           "value_sum": 0 if subject == INJECTION else sum(values) or count * 5,
+                           "value_count": len(values) or count}
+                Rollup.objects.create(grain=Grain.DAILY, bucket=day, type=type_, team=team, subject=subject, **numbers)
+                org_rows[day, type_, subject].append(numbers)
+    # The organisation-wide rows the rollup task writes next to the teams' (what "All teams" reads).
+    for (day, type_, subject), parts in org_rows.items():
+        Rollup.objects.create(grain=Grain.ORG_DAILY, bucket=day, type=type_, team=None, subject=subject,
+                              values=sorted(v for p in parts for v in p["values"]),
+                              **{k: sum(p[k] for p in parts) for k in ("count", "users", "value_sum", "value_count")})
     _approvals(org, today)
     for name, offset in (("fraud-ml", 20), ("recsys", 12), ("risk-governance", 40), ("platform", 60)):
         Team.objects.filter(pk=teams[name].pk).update(created_at=today - timedelta(days=offset, hours=1))

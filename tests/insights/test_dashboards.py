@@ -40,9 +40,19 @@ def at(day: date) -> datetime:
 
 def rollup(type_: str, days_ago: int, team, subject: str, count: int, *, users: int = 1, value_sum: float = 0,
            value_count: int = 0, values: list | None = None) -> Rollup:
-    return Rollup.objects.create(grain=Grain.DAILY, bucket=at(today() - timedelta(days=days_ago)), type=type_,
-                                 team=team, subject=subject, count=count, users=users, value_sum=value_sum,
-                                 value_count=value_count, values=values or [])
+    """A team's daily row, and the same numbers added to the organisation-wide row of that day, type and
+    subject (as the rollup task writes both; the whole-organisation view reads the latter)."""
+    bucket = at(today() - timedelta(days=days_ago))
+    org, _ = Rollup.objects.get_or_create(grain=Grain.ORG_DAILY, bucket=bucket, type=type_, team=None, subject=subject)
+    org.count += count
+    org.users += users
+    org.value_sum += value_sum
+    org.value_count += value_count
+    org.values = sorted([*org.values, *(values or [])])
+    org.save()
+    return Rollup.objects.create(grain=Grain.DAILY, bucket=bucket, type=type_, team=team, subject=subject,
+                                 count=count, users=users, value_sum=value_sum, value_count=value_count,
+                                 values=values or [])
 
 
 @pytest.fixture
