@@ -27,7 +27,9 @@ def to_csv(rows: Iterable[dict]) -> str:
     for row in rows:
         columns += [key for key in row if key not in columns]
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF rows (RFC 4180): the writer then quotes a field holding a bare CR, which would otherwise end
+    # the row in a spreadsheet and start the next one with whatever follows it (e.g. "=cmd|…").
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([safe_cell(row.get(c)) for c in columns])

@@ -181,3 +181,14 @@ def test_governance_flow_and_catalog_health(demo_org):
     health = {r["team"]: r for r in selectors.catalog_health()}
     assert health["fraud-ml"]["models"] >= 1
     assert all(r["without_docs"] <= r["entities"] for r in health.values())
+
+
+def test_a_carriage_return_inside_a_cell_cannot_start_a_new_row():
+    """A spreadsheet ends a row at a bare CR: the cell holding one is quoted (CRLF rows), so what follows
+    the CR ("=cmd|…") stays inside the cell instead of opening a formula in the next row."""
+    from portal.insights.export import to_csv
+
+    text = to_csv([{"query": "x\r=cmd|' /C calc'!A0", "n": 1}])
+    assert text.startswith("query,n\r\n") and "\"x\r=cmd|' /C calc'!A0\",1\r\n" in text
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows == [["query", "n"], ["x\r=cmd|' /C calc'!A0", "1"]]
