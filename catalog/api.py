@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -12,17 +15,24 @@ from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
 )
-from rest_framework import serializers, status
-from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework import renderers, serializers, status
+from rest_framework.decorators import (
+    api_view,
+    authentication_classes,
+    permission_classes,
+    renderer_classes,
+    throttle_classes,
+)
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from portal.core import pagination, throttling
 from portal.core.api import ErrorSerializer, declare_links, error_responses, openapi_link
 from portal.core.limits import FORM, body_limit, upload_limit, validate_limit
 
-from . import api_schema, mlflow_webhooks, selectors, services
+from . import api_schema, export, mlflow_webhooks, selectors, services
 from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
 from .descriptors.validate import storable_errors, validate_entity
@@ -42,32 +52,12 @@ ORDER_KEY = {"metadata.name": "name_key", "-metadata.name": "name_key", "updated
 
 # -- serialisation ------------------------------------------------------------------------------
 def envelope(entity: Entity, relations: list[dict] | None = None) -> dict:
-    data = dict(entity.data)
-    meta = dict(data.get("metadata") or {})
-    meta.update(uid=str(entity.uid), etag=entity.content_hash[:16])
-    data["metadata"] = meta
-    data["relations"] = relations or []
-    data["status"] = {"orphan": entity.orphan, "errorCount": entity.error_count,
-                      "visibility": entity.visibility, "url": entity.get_absolute_url()}
-    return data
+    return export.body(entity.data, uid=entity.uid, content_hash=entity.content_hash, orphan=entity.orphan,
+                       error_count=entity.error_count, visibility=entity.visibility,
+                       url=entity.get_absolute_url(), relations=relations)
 
 
-def project(doc: dict, fields: list[str]) -> dict:
-    if not fields:
-        return doc
-    out: dict = {}
-    for path in fields:
-        parts = path.split(".")
-        src, dst = doc, out
-        for i, part in enumerate(parts):
-            if not isinstance(src, dict) or part not in src:
-                break
-            if i == len(parts) - 1:
-                dst[part] = src[part]
-            else:
-                src = src[part]
-                dst = dst.setdefault(part, {})
-    return out
+project = export.project
 
 
 def relations_for(user, entities: list[Entity]) -> dict[str, list[dict]]:
@@ -208,6 +198,58 @@ def entity_list(request):
     if capped:
         body["totalIsLowerBound"] = True  # counting stops at selectors.LIVE_COUNT_CAP for complex filters
     return Response(body)
+
+
+class NDJSONRenderer(renderers.BaseRenderer):
+    """Lets a client ask for `Accept: application/x-ndjson`. The stream itself is written by
+    `entity_export`; what this renders is an error envelope, as one line."""
+
+    media_type = export.MEDIA_TYPE
+    format = "ndjson"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return (json.dumps(data) + "\n").encode()
+
+
+class ExportLineSerializer(serializers.Serializer):
+    """One line of the stream: an entity (as `Entity`, projected by `fields`) or a checkpoint."""
+
+    nextCursor = serializers.CharField(required=False, allow_null=True, help_text=(
+        "Checkpoint lines only: pass as `cursor` to resume after every line before it; null on the last line."))
+    count = serializers.IntegerField(required=False, help_text="Last line only: the entity lines sent.")
+
+
+@extend_schema(
+    summary="Stream every matching entity (NDJSON)",
+    description=(
+        "Every entity the caller may see that matches, as newline-delimited JSON (`application/x-ndjson`), "
+        "for clients that want all of them: no counts, no pages, walked in id order (the order they were "
+        "first stored) in server-side chunks. Each entity line is an item as `GET /api/v1/entities` answers it "
+        "(the same `filter`, simple filters and `fields`). After each chunk a checkpoint line "
+        "`{\"nextCursor\": \"…\"}`; pass it as `cursor` to resume after a dropped connection. The last line is "
+        "`{\"nextCursor\": null, \"count\": n}`: a stream without it was cut off. Bad parameters answer 400 "
+        "(JSON) before the stream starts."
+    ),
+    parameters=[p for p in ENTITY_LIST_PARAMS if p.name not in {"order", "limit", "cursor"}] + [
+        OpenApiParameter("namespace", str),
+        OpenApiParameter("cursor", str, description="A checkpoint's `nextCursor` (resume after it)."),
+    ],
+    responses={(200, export.MEDIA_TYPE): OpenApiResponse(ExportLineSerializer, description=(
+        "One JSON document per line: entities (see `Entity`), checkpoints, and the final line.")),
+        **error_responses()},
+)
+@api_view(["GET"])
+@renderer_classes([*api_settings.DEFAULT_RENDERER_CLASSES, NDJSONRenderer])
+def entity_export(request):
+    fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
+    after = export.decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else 0
+    qs = filtered(request)  # validated here, so a bad parameter is a 400 before the stream starts
+    response = StreamingHttpResponse(export.lines(request.user, qs, after=after, fields=fields),
+                                     content_type=export.MEDIA_TYPE)
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # a proxy passes chunks on as they come
+    return response
 
 
 def _entity(request, kind, namespace, name) -> Entity:

@@ -4,6 +4,7 @@ from . import api
 
 urlpatterns = [
     path("entities", api.entity_list, name="api-entities"),
+    path("entities/export", api.entity_export, name="api-entities-export"),
     path("entities/by-name/<str:kind>/<str:namespace>/<str:name>", api.entity_by_name, name="api-entity-by-name"),
     path("entities/by-name/<str:kind>/<str:namespace>/<str:name>/relations", api.entity_relations,
          name="api-entity-relations"),

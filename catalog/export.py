@@ -1,0 +1,127 @@
+"""The catalog as a stream (`GET /api/v1/entities/export`): one JSON document per line (NDJSON).
+
+Why a second way to list: a page of the paged list costs its counts (`selectors.list_counts`), the
+name-ordered walk and the DRF response machinery, ~225 ms per 500 entities at 250k — 2,000 entities/s
+for a client that wants all of them (a notebook, a nightly export, a CI check). The stream walks the
+primary-key index in server-side chunks (`WHERE id > last ORDER BY id LIMIT CHUNK`: every chunk is
+an index range, however deep into the catalog), counts nothing, and writes each entity as the paged
+list would show it (`body`, the one envelope both use) straight into the response.
+
+The lines, in order:
+    {entity}                         as an item of `GET /api/v1/entities` (same `fields` projection)
+    …
+    {"nextCursor": "<cursor>"}       after each chunk: `cursor=` resumes after everything above it
+    …
+    {"nextCursor": null, "count": n} the end (n entity lines in this response); a stream without it
+                                     was cut off: resume from the last checkpoint.
+
+Visibility is the list's: the queryset comes from `selectors.entity_list` (permissions.visible_q),
+relations from `selectors.visible_relations`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from portal.core import pagination
+
+from . import selectors
+
+CHUNK = 1000
+MEDIA_TYPE = "application/x-ndjson"
+COLUMNS = ("id", "ref", "uid", "content_hash", "data", "orphan", "error_count", "visibility", "kind_key",
+           "namespace", "name")
+_PLAIN = re.compile(r"^[A-Za-z0-9._-]+$")  # path parts that `reverse` would not quote
+
+
+def body(data: dict, *, uid, content_hash: str, orphan: bool, error_count: int, visibility: str, url: str,
+         relations: list[dict] | None) -> dict:
+    """An entity as the API shows it: the stored descriptor, `metadata.uid`/`etag`, `relations` and
+    `status` added (the paged list, by-name and the stream all answer with this)."""
+    out = dict(data)
+    meta = dict(out.get("metadata") or {})
+    meta.update(uid=str(uid), etag=content_hash[:16])
+    out["metadata"] = meta
+    out["relations"] = relations or []
+    out["status"] = {"orphan": orphan, "errorCount": error_count, "visibility": visibility, "url": url}
+    return out
+
+
+def decode_cursor(raw: str) -> int:
+    """The last id a stream sent before its checkpoint; a cursor of the paged list is refused (400)."""
+    return pagination.decode_cursor(raw, {"s": pagination.constant("export"), "id": pagination.integer})["id"]
+
+
+def encode_cursor(pk: int) -> str:
+    return pagination.encode_cursor({"s": "export", "id": pk})
+
+
+def project(doc: dict, fields: list[str]) -> dict:
+    """Only the dotted paths in `fields` (all of it when empty)."""
+    if not fields:
+        return doc
+    out: dict = {}
+    for path in fields:
+        parts = path.split(".")
+        src, dst = doc, out
+        for i, part in enumerate(parts):
+            if not isinstance(src, dict) or part not in src:
+                break
+            if i == len(parts) - 1:
+                dst[part] = src[part]
+            else:
+                src = src[part]
+                dst = dst.setdefault(part, {})
+    return out
+
+
+class _Urls:
+    """Entity page addresses without a `reverse` per row (a third of a row's cost): one reverse per
+    kind and namespace, the name put in its place (a name `reverse` would quote takes the slow way)."""
+
+    def __init__(self) -> None:
+        self._prefix: dict[tuple[str, str], str] = {}
+
+    def __call__(self, kind_key: str, namespace: str, name: str) -> str:
+        if not _PLAIN.match(name):
+            return reverse("catalog:entity-detail", args=[kind_key, namespace, name])
+        prefix = self._prefix.get((kind_key, namespace))
+        if prefix is None:
+            prefix = reverse("catalog:entity-detail", args=[kind_key, namespace, "x"])[:-2]
+            self._prefix[kind_key, namespace] = prefix
+        return f"{prefix}{name}/"
+
+
+def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None = None,
+          chunk: int = CHUNK) -> Iterator[bytes]:
+    """The stream's bytes, one chunk of lines at a time (constant memory on both ends). `queryset` is
+    already filtered and limited to what `user` may see."""
+    fields = fields or []
+    with_relations = not fields or any(f.startswith("relations") for f in fields)
+    urls = _Urls()
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    sent = 0
+    while True:
+        rows = list(queryset.filter(pk__gt=after).order_by("pk").values_list(*COLUMNS)[:chunk])
+        if not rows:
+            break
+        rels: dict = {}
+        if with_relations:
+            rels = {source: [{"type": t, "targetRef": target} for t, target in found] for source, found in
+                    selectors.visible_relations(user, [row[1] for row in rows]).items()}
+        out = []
+        for _pk, ref, uid, content_hash, data, orphan, error_count, visibility, kind_key, namespace, name in rows:
+            doc = body(data, uid=uid, content_hash=content_hash, orphan=orphan, error_count=error_count,
+                       visibility=visibility, url=urls(kind_key, namespace, name), relations=rels.get(ref))
+            out.append(dumps(project(doc, fields)))
+        after = rows[-1][0]
+        sent += len(rows)
+        out.append(dumps({"nextCursor": encode_cursor(after)}))
+        yield ("\n".join(out) + "\n").encode()
+        if len(rows) < chunk:
+            break
+    yield (dumps({"nextCursor": None, "count": sent}) + "\n").encode()
