@@ -97,10 +97,11 @@ class _Urls:
 
 
 def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None = None,
-          chunk: int = CHUNK) -> Iterator[bytes]:
+          chunk: int | None = None) -> Iterator[bytes]:
     """The stream's bytes, one chunk of lines at a time (constant memory on both ends). `queryset` is
     already filtered and limited to what `user` may see."""
     fields = fields or []
+    chunk = chunk or CHUNK
     with_relations = not fields or any(f.startswith("relations") for f in fields)
     urls = _Urls()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -292,6 +292,63 @@ class HoldingProxy:
         self.server.close()
 
 
+class CuttingProxy:
+    """A TCP proxy in front of an HTTP server that breaks its first `cuts` connections after `after`
+    bytes of the server's answer (a dropped connection in the middle of a response: a proxy's idle
+    timeout, a Wi-Fi change); later connections pass whole. Counts the connections it served."""
+
+    def __init__(self, upstream: str, *, after: int, cuts: int = 1) -> None:
+        host, port = upstream.split("//", 1)[1].rstrip("/").split(":")
+        self.upstream = (host, int(port))
+        self.after, self.cuts = after, cuts
+        self.connections = 0
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                limit = self.after if self.connections <= self.cuts else None
+            threading.Thread(target=self._serve, args=(client, limit), daemon=True).start()
+
+    def _serve(self, client: socket.socket, limit: int | None) -> None:
+        try:
+            upstream = socket.create_connection(self.upstream)
+        except OSError:
+            client.close()
+            return
+        threading.Thread(target=HoldingProxy._pump, args=(client, upstream), daemon=True).start()
+        sent = 0
+        try:
+            while data := upstream.recv(65536):
+                if limit is not None and sent + len(data) >= limit:
+                    client.sendall(data[:limit - sent])
+                    break
+                client.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
 class SmtpSink:
     """A small SMTP server that accepts every message and records it. With `hold_next()`, the next
     message is held after its DATA, before the server's 250 reply, until `release` is set; if the

@@ -28,6 +28,73 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 USER_AGENT = "plinth-sdk/0.1.0"
 # The `plinth` command says so too: the portal's usage analytics count SDK and CLI calls apart.
 CLI_USER_AGENT = f"plinth-cli/0.1.0 {USER_AGENT}"
+NDJSON = "application/x-ndjson"
+
+
+class _CutOff(Exception):
+    """A stream that ended without its last line (`{"nextCursor": null, …}`)."""
+
+
+class _Stream:
+    """Reads one NDJSON stream of the API (`GET /api/v1/entities/export`): entity lines, checkpoints
+    (`{"nextCursor": "…"}`) and the last line (`{"nextCursor": null}`). Keeps what a resumed stream
+    needs: the last checkpoint, and the keys of the items yielded since it — the stream repeats those
+    after a resume, and they are skipped (by key, not by count: an entity deleted in between would
+    shift a count). Memory: one chunk of keys."""
+
+    def __init__(self, call: Call, key: Callable[[dict], Any]):
+        self.call, self.key = call, key
+        self.seen: set = set()
+        self.done = False
+        self.progressed = False
+
+    def accept(self, line: bytes) -> dict | None:
+        """The item a line carries (None for checkpoints and repeats)."""
+        import json
+
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            raise errors.BadResponse(f"a line of the stream is not JSON: {line[:80]!r}", status=200) from None
+        if not isinstance(doc, dict):
+            raise errors.BadResponse(f"a line of the stream is not a JSON object: {line[:80]!r}", status=200)
+        if "nextCursor" in doc and "kind" not in doc:
+            if doc["nextCursor"] is None:
+                self.done = True
+            else:
+                self.call = self.call.with_params(cursor=doc["nextCursor"])
+                self.seen.clear()
+                self.progressed = True
+            return None
+        key = self.key(doc)
+        if key is not None:
+            if key in self.seen:
+                return None
+            self.seen.add(key)
+        return doc
+
+
+def _lines(chunks: Iterable[bytes]):
+    """Complete lines of a byte stream. The server ends every line with a newline: a last piece
+    without one is a line cut off with the connection (a server that closes instead of ending a
+    chunked body cuts cleanly), dropped here; the missing end line then says the stream broke."""
+    rest = b""
+    for chunk in chunks:
+        parts = (rest + chunk if rest else chunk).split(b"\n")
+        rest = parts.pop()
+        for part in parts:
+            if part:
+                yield part
+
+
+async def _alines(chunks):
+    rest = b""
+    async for chunk in chunks:
+        parts = (rest + chunk if rest else chunk).split(b"\n")
+        rest = parts.pop()
+        for part in parts:
+            if part:
+                yield part
 
 
 @dataclass(frozen=True)
@@ -223,6 +290,20 @@ class _Base:
             args["json"] = call.json
         return args
 
+    def _stream_args(self, call: Call) -> dict:
+        return {"method": call.endpoint.method, "url": call.path, "params": call.params,
+                "headers": {"Accept": f"{NDJSON}, application/json"}}
+
+    def _stream_error(self, exc: Exception) -> errors.PlinthError:
+        if isinstance(exc, _CutOff):
+            return errors.UnreachableError(f"{exc}, {self.options.max_retries} times in a row")
+        return self._transport_error(exc)
+
+    def _stream_failed(self, exc: Exception, failures: int) -> bool:
+        """Whether a stream broken by `exc` is taken up again from its last checkpoint: any break
+        (a read is idempotent), `max_retries` times without progress; TLS failures are final."""
+        return failures < self.options.max_retries and not isinstance(self._transport_error(exc), errors.TLSError)
+
     @staticmethod
     def _final(call: Call, response: httpx.Response) -> Any:
         body = _decode(response, call)
@@ -287,6 +368,39 @@ class SyncTransport(_Base):
             if nxt is None or (limit is not None and yielded >= limit):
                 return
             current = current.with_params(**{cursor_param: nxt})
+
+    def _stream(self, call: Call, item: Callable[[dict], Any], *, key: Callable[[dict], Any]):
+        """Each item of an NDJSON stream as it arrives (constant memory); a broken connection is taken
+        up again from the last checkpoint without repeating an item."""
+        httpx = load_httpx()
+
+        stream, failures = _Stream(call, key), 0
+        while True:
+            try:
+                with self.http.stream(**self._stream_args(stream.call)) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        if response.status_code in RETRY_STATUSES and self._retryable(stream.call, response, failures):
+                            time.sleep(self._delay(failures, response))
+                            failures += 1
+                            continue
+                        self._final(stream.call, response)  # raises the error the answer stands for
+                        raise errors.BadResponse(f"the server answered HTTP {response.status_code} to a stream",
+                                                 status=response.status_code, request_id=_request_id(response))
+                    for line in _lines(response.iter_bytes()):
+                        doc = stream.accept(line)
+                        if doc is not None:
+                            yield item(doc)
+                        elif stream.progressed:
+                            stream.progressed, failures = False, 0
+                    if stream.done:
+                        return
+                    raise _CutOff(f"the stream from {self.url} ended early")
+            except (httpx.TransportError, _CutOff) as exc:
+                if not self._stream_failed(exc, failures):
+                    raise self._stream_error(exc) from None
+                time.sleep(self._delay(failures, None))
+                failures += 1
 
     def _poll(self, call: Call, done: Callable[[Any], bool], *, timeout: float | None, interval: float,
               on_update: Callable[[Any], None] | None, what: str) -> Any:
@@ -366,6 +480,40 @@ class AsyncTransport(_Base):
             if nxt is None or (limit is not None and yielded >= limit):
                 return
             current = current.with_params(**{cursor_param: nxt})
+
+    async def _stream(self, call: Call, item: Callable[[dict], Any], *, key: Callable[[dict], Any]):
+        """The async iterator twin of `SyncTransport._stream`."""
+        import asyncio
+
+        httpx = load_httpx()
+
+        stream, failures = _Stream(call, key), 0
+        while True:
+            try:
+                async with self.http.stream(**self._stream_args(stream.call)) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        if response.status_code in RETRY_STATUSES and self._retryable(stream.call, response, failures):
+                            await asyncio.sleep(self._delay(failures, response))
+                            failures += 1
+                            continue
+                        self._final(stream.call, response)
+                        raise errors.BadResponse(f"the server answered HTTP {response.status_code} to a stream",
+                                                 status=response.status_code, request_id=_request_id(response))
+                    async for line in _alines(response.aiter_bytes()):
+                        doc = stream.accept(line)
+                        if doc is not None:
+                            yield item(doc)
+                        elif stream.progressed:
+                            stream.progressed, failures = False, 0
+                    if stream.done:
+                        return
+                    raise _CutOff(f"the stream from {self.url} ended early")
+            except (httpx.TransportError, _CutOff) as exc:
+                if not self._stream_failed(exc, failures):
+                    raise self._stream_error(exc) from None
+                await asyncio.sleep(self._delay(failures, None))
+                failures += 1
 
     async def _poll(self, call: Call, done: Callable[[Any], bool], *, timeout: float | None, interval: float,
                     on_update: Callable[[Any], None] | None, what: str) -> Any:

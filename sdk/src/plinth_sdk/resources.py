@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # -- the operations, by operationId (the coverage test compares them with /api/schema/) ------------
 ME = endpoint("v1_me_retrieve", "GET", "/api/v1/me")
 ENTITY_LIST = endpoint("v1_entities_retrieve", "GET", "/api/v1/entities")
+ENTITY_EXPORT = endpoint("v1_entities_export_retrieve", "GET", "/api/v1/entities/export")
 ENTITY_GET = endpoint("v1_entities_by_name_retrieve", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}")
 ENTITY_RELATIONS = endpoint("v1_entities_by_name_relations_retrieve", "GET",
                             "/api/v1/entities/by-name/{kind}/{namespace}/{name}/relations")
@@ -98,15 +99,29 @@ class Entities(_Resource):
 
     def list(self, *, filter: str | Iterable[str] | None = None, kind: str | None = None,  # noqa: A002
              owner: str | None = None, tag: str | None = None, lifecycle: str | None = None,
-             type: str | None = None, q: str | None = None, fields: Iterable[str] | None = None,  # noqa: A002
-             order: str | None = None, page_size: int = 500, limit: int | None = None) -> Iterator[models.Entity]:
-        """Every entity the caller may see that matches, as an iterator that fetches one page at a time
-        (constant memory, however large the catalog). `filter` takes Backstage filters
-        (`kind=model,spec.type=classifier`; several are OR-ed); `limit` stops after that many."""
+             type: str | None = None, q: str | None = None, namespace: str | None = None,  # noqa: A002
+             fields: Iterable[str] | None = None, order: str | None = None, page_size: int = 500,
+             limit: int | None = None) -> Iterator[models.Entity]:
+        """Every entity the caller may see that matches, as an iterator (constant memory, however large
+        the catalog). `filter` takes Backstage filters (`kind=model,spec.type=classifier`; several are
+        OR-ed); `fields` projects (`["kind", "metadata.name"]`).
+
+        Without `order` and `limit` this is a full listing: it streams (`GET /api/v1/entities/export`,
+        in the order entities were first stored) and takes up a dropped connection where it broke.
+        With `order` (`metadata.name`, `-updated`, …) or `limit` (stop after that many) it pages
+        through the list `page_size` at a time."""
         filters = [filter] if isinstance(filter, str) else list(filter or [])
+        wanted = list(fields or [])
         params = {"filter": filters, "kind": kind, "owner": owner, "tag": tag, "lifecycle": lifecycle,
-                  "type": type, "q": q, "fields": ",".join(fields) if fields else None, "order": order,
-                  "limit": page_size}
+                  "type": type, "q": q, "namespace": namespace}
+        if order is None and limit is None:
+            # A resumed stream tells the entities it already sent by their uid: asked for even when
+            # `fields` leaves it out, and taken away again.
+            keep_uid = not wanted or "metadata" in wanted or "metadata.uid" in wanted
+            params["fields"] = ",".join(wanted if keep_uid else [*wanted, "metadata.uid"]) or None
+            parse = models.Entity.from_api if keep_uid else _without_uid
+            return self._c._stream(ENTITY_EXPORT.call(params=params), parse, key=_uid)
+        params.update(fields=",".join(wanted) or None, order=order, limit=page_size)
         return self._c._pages(ENTITY_LIST.call(params=params), models.Entity.from_api, limit=limit)
 
     def get(self, ref: str) -> models.Entity:
@@ -128,6 +143,19 @@ class Entities(_Resource):
     def refresh(self, ref: str) -> models.Plan:
         """Read the entity's location again now; returns what changed."""
         return self._run(REFRESH.call(models.Plan.from_api, json={"entityRef": ref}))
+
+
+def _uid(doc: dict) -> Any:
+    return (doc.get("metadata") or {}).get("uid")
+
+
+def _without_uid(doc: dict) -> models.Entity:
+    meta = doc.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("uid", None)
+        if not meta:
+            del doc["metadata"]
+    return models.Entity.from_api(doc)
 
 
 class Locations(_Resource):
