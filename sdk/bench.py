@@ -4,8 +4,11 @@
    `python -X importtime` (the interpreter's own start-up, `site`, excluded), median of several runs;
    and each command's wall time.
 2. Listing: a scratch portal (its own PLINTH_VAR_DIR) filled by `manage.py catalog bench --keep`, served
-   by gunicorn; `Client.entities.list()` walks every entity (page size 500) while the resident memory of
-   this process is sampled: entities/s and how much the memory grew between the first 10% and the end.
+   by gunicorn; `Client.entities.list()` walks every entity — a full listing, so it streams
+   (`GET /api/v1/entities/export`) — `--runs` times while the resident memory of this process is
+   sampled: entities/s (median of the runs) and how much the memory grew between the first 10% and the
+   end. For comparison, the paged list (`order=metadata.name`, pages of 500) over its first
+   `--paged-sample` entities.
 
     make sdk-bench SDK_BENCH_ENTITIES=250000      # default; a smaller number for a quick look
 """
@@ -76,16 +79,21 @@ def manage(env: dict, *args: str, capture: bool = True) -> str:
     return result.stdout if capture else ""
 
 
-def listing(url: str, token: str, fields: list[str] | None) -> dict:
-    """Walk every entity; the memory is sampled every 5,000 and compared with the first 10%."""
+def listing(url: str, token: str, fields: list[str] | None, *, paged: int | None = None) -> dict:
+    """Walk every entity (or, `paged`, that many through the paged list); the memory is sampled every
+    5,000 and compared with the first 10%."""
     from plinth_sdk import Client
     from plinth_sdk.resources import ENTITY_LIST
 
     with Client(url, token, timeout=120) as client:
         expected = client._run(ENTITY_LIST.call(lambda body: body["totalItems"], params={"limit": 1}))
+        if paged:
+            expected = min(expected, paged)
         baseline, peak, count = None, rss_mb(), 0
         started = time.perf_counter()
-        for _entity in client.entities.list(page_size=500, fields=fields):
+        entities = (client.entities.list(order="metadata.name", page_size=500, limit=paged, fields=fields)
+                    if paged else client.entities.list(fields=fields))
+        for _entity in entities:
             count += 1
             if count % 5000 == 0:
                 peak = max(peak, rss_mb())
@@ -97,10 +105,20 @@ def listing(url: str, token: str, fields: list[str] | None) -> dict:
             "rss_peak_mb": round(peak, 1), "rss_growth_mb": round(peak - (baseline or peak), 1)}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median entities/s, with every run's rate beside it."""
+    ordered = sorted(runs, key=lambda r: r["entities_per_s"])
+    return {**ordered[len(ordered) // 2], "runs_entities_per_s": [r["entities_per_s"] for r in runs],
+            "rss_peak_max_mb": max(r["rss_peak_mb"] for r in runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=250_000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch portal's folder")
+    parser.add_argument("--runs", type=int, default=3, help="full listings to time (the median is reported)")
+    parser.add_argument("--paged-sample", type=int, default=25_000,
+                        help="entities to walk through the paged list, for comparison (0: skip)")
     opts = parser.parse_args()
     result: dict = {"entities_requested": opts.entities, "load_average": round(os.getloadavg()[0], 2)}
     scratch = Path(tempfile.mkdtemp(prefix="plinth-sdk-bench-"))
@@ -131,8 +149,10 @@ def main() -> None:
         cli_env.update(PLINTH_URL=url, PLINTH_TOKEN=token)
         ref = _some_ref(url, token)
         result["catalog_get"] = median_startup(["catalog", "get", ref], cli_env)
-        result["list_full"] = listing(url, token, None)
+        result["list_full"] = median_run([listing(url, token, None) for _ in range(opts.runs)])
         result["list_projected"] = listing(url, token, ["kind", "metadata.name", "metadata.namespace"])
+        if opts.paged_sample:
+            result["list_paged_sample"] = listing(url, token, None, paged=opts.paged_sample)
     finally:
         if server is not None:
             server.terminate()

@@ -2,4 +2,8 @@ from django.urls import path
 
 from . import api
 
-urlpatterns = [path("me", api.me, name="api-me")]
+urlpatterns = [
+    path("me", api.me, name="api-me"),
+    path("tokens", api.tokens, name="api-tokens"),
+    path("tokens/<int:pk>", api.token_detail, name="api-token"),
+]

@@ -21,3 +21,9 @@ def team_members(team: Team) -> QuerySet[Membership]:
 
 def tokens_of(user) -> QuerySet[APIToken]:
     return APIToken.objects.filter(user=user).order_by("-created_at")
+
+
+def token_of(user, pk: int) -> APIToken | None:
+    """One of the user's own tokens (None for a missing one and for another user's: the caller 404s;
+    `services.token_revoke` checks `permissions.may_manage_token` again)."""
+    return APIToken.objects.select_related("user").filter(pk=pk, user_id=user.pk).first()

@@ -17,7 +17,7 @@ from portal.core.limits import FORM, body_limit
 
 from . import selectors, services
 from .forms import SignInForm, TokenCreateForm
-from .models import APIToken, Team
+from .models import Team
 
 GENERIC_FAILURE = "Sign-in failed: the user name or password is not right."
 
@@ -108,7 +108,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @body_limit(FORM)
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = APIToken.objects.filter(pk=pk, user=request.user).first()
+    token = selectors.token_of(request.user, pk)
     if token is None:
         raise Http404("No such token")
     services.token_revoke(token=token, actor=request.user, address=client_address(request))

@@ -163,6 +163,8 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "accounts:teams": {"GET": ok(SIGNED_IN)},
     "accounts:team-detail": {"GET": ok(VIEWERS)},  # teams are org-wide; their private entities are not
     "api-me": {"GET": ok(SIGNED_IN)},
+    "api-tokens": {"GET": ok(SIGNED_IN), "POST": ok(SIGNED_IN, 201)},  # one's own tokens only
+    "api-token": {"DELETE": ok(VIEWERS, 204)},  # personal: another's token is a 404
     # -- catalog pages
     "catalog:list": {"GET": ok(SIGNED_IN)},
     "catalog:register": {"GET": ok(MAY_REGISTER), "POST": ok(MAY_REGISTER, 302)},
@@ -177,6 +179,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "catalog:model-sync-status": {"GET": ok(VIEWERS)},
     # -- catalog API
     "api-entities": {"GET": ok(SIGNED_IN)},
+    "api-entities-export": {"GET": ok(SIGNED_IN)},  # the NDJSON stream: the list's visibility
     "api-entity-by-name": {"GET": ok(VIEWERS)},
     "api-entity-relations": {"GET": ok(VIEWERS)},
     "api-entity-facets": {"GET": ok(SIGNED_IN)},
@@ -343,6 +346,7 @@ def _gates(world: World, actor: Actor) -> list[Obj]:
 # URL name -> the objects it addresses (per method where they differ); rows not here address none.
 TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "accounts:token-revoke": _tokens,
+    "api-token": _tokens,
     "accounts:team-detail": _teams,
     "catalog:location-detail": _locations,
     "catalog:location-refresh": _locations,
@@ -424,6 +428,7 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
                                            "password": PASSWORD},
     ("accounts:tokens", "POST"): lambda c: {"name": "matrix token", "expires_in_days": "7"},
     ("insights-core:preferences", "POST"): lambda c: {"choice": "out"},
+    ("api-tokens", "POST"): lambda c: {"name": "matrix token", "expiresInDays": 7},
     ("catalog:register", "POST"): lambda c: {"target": str(c.world.new_location_dir / "catalog-info.yaml"),
                                              "confirm": "1"},
     ("catalog:entity-star", "POST"): lambda c: {"starred": "1"},
@@ -486,6 +491,8 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("accounts:tokens", "POST"): lambda c: APIToken.objects.filter(user=c.actor.user).count(),
     ("insights-core:preferences", "POST"): lambda c: AnalyticsOptOut.objects.filter(user=c.actor.user).exists(),
     ("accounts:token-revoke", "POST"): lambda c: APIToken.objects.get(pk=c.obj.instance.pk).revoked_at,
+    ("api-tokens", "POST"): lambda c: APIToken.objects.filter(user=c.actor.user).count(),
+    ("api-token", "DELETE"): lambda c: APIToken.objects.get(pk=c.obj.instance.pk).revoked_at,
     ("catalog:register", "POST"): _new_location,
     ("catalog:location-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.pk).refreshed_at,
     ("catalog:location-unregister", "POST"): _location_exists,

@@ -28,6 +28,7 @@ class _Resources:
         self.docs = resources.Docs(self)
         self.account = resources.Account(self)
         self.insights = resources.Insights(self)
+        self.tokens = resources.Tokens(self)
 
 
 class Client(_Resources, SyncTransport):
@@ -37,7 +38,7 @@ class Client(_Resources, SyncTransport):
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
     Resources: `entities`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
-    `runs`, `docs`, `account`, `insights`."""
+    `runs`, `docs`, `account`, `insights`, `tokens`."""
 
     def me(self) -> Me:
         """Who the token belongs to."""

@@ -109,6 +109,29 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Token:
+    """One of your API tokens. `secret` is set only on the answer that created it (it is not stored)."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    expires_at: str | None
+    revoked_at: str | None
+    active: bool
+    secret: str | None = field(default=None, repr=False)
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict) -> Token:
+        return cls(id=data["id"], name=data.get("name", ""), prefix=data.get("prefix", ""),
+                   created_at=data.get("createdAt", ""), last_used_at=data.get("lastUsedAt"),
+                   expires_at=data.get("expiresAt"), revoked_at=data.get("revokedAt"),
+                   active=bool(data.get("active")), secret=data.get("secret"), raw=data)
+
+
+@dataclass(frozen=True)
 class Plan:
     """What a registration, refresh or dry run did (or would do)."""
 

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 # -- the operations, by operationId (the coverage test compares them with /api/schema/) ------------
 ME = endpoint("v1_me_retrieve", "GET", "/api/v1/me")
+TOKEN_LIST = endpoint("tokens_list", "GET", "/api/v1/tokens")
+TOKEN_CREATE = endpoint("tokens_create", "POST", "/api/v1/tokens")
+TOKEN_REVOKE = endpoint("tokens_revoke", "DELETE", "/api/v1/tokens/{id}")
 ENTITY_LIST = endpoint("v1_entities_retrieve", "GET", "/api/v1/entities")
 ENTITY_EXPORT = endpoint("v1_entities_export_retrieve", "GET", "/api/v1/entities/export")
 ENTITY_GET = endpoint("v1_entities_by_name_retrieve", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}")
@@ -92,6 +95,22 @@ class Insights(_Resource):
         params = {"type": type, "start_date": start_date, "end_date": end_date, "grouping": grouping,
                   "team": team, "limit": limit, "per_user": "true" if per_user else None}
         return self._run(INSIGHTS_EVENTS.call(params=params))
+class Tokens(_Resource):
+    """Your own API tokens (as on the portal's API tokens page)."""
+
+    def list(self, *, page_size: int = 100, limit: int | None = None) -> Iterator[models.Token]:
+        """Newest first, revoked and expired ones included (`active` tells); never the secrets."""
+        return self._c._pages(TOKEN_LIST.call(params={"limit": page_size}), models.Token.from_api, limit=limit)
+
+    def create(self, name: str, *, expires_in_days: int | None = None) -> models.Token:
+        """A new token; its `secret` is in this answer only. `expires_in_days`: 7, 30, 90 or 365 (None:
+        it does not expire)."""
+        return self._run(TOKEN_CREATE.call(models.Token.from_api,
+                                           json={"name": name, "expiresInDays": expires_in_days}))
+
+    def revoke(self, id: int) -> None:  # noqa: A002
+        """Revoke one of your tokens at once (`NotFoundError` for an id that is not yours)."""
+        return self._run(TOKEN_REVOKE.call(id=id))
 
 
 class Entities(_Resource):

@@ -1,4 +1,4 @@
-"""`plinth login`, `plinth whoami`, `plinth completion`."""
+"""`plinth login`, `plinth whoami`, `plinth tokens`, `plinth completion`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .output import note, record, state
+from .output import note, record, state, table
 
 
 @click.command()
@@ -47,6 +47,46 @@ def whoami():
                 ("profile", lambda m: client.profile or "-"),
                 ("platform admin", lambda m: "yes" if m.is_platform_admin else "no"),
                 ("teams", lambda m: [f"{t.team} ({t.role})" for t in m.teams])])
+
+
+TOKEN_COLUMNS = [("id", lambda t: t.id), ("name", lambda t: t.name), ("prefix", lambda t: t.prefix),
+                 ("created", lambda t: t.created_at[:16]), ("last used", lambda t: (t.last_used_at or "-")[:16]),
+                 ("expires", lambda t: (t.expires_at or "never")[:16]),
+                 ("state", lambda t: "active" if t.active else ("revoked" if t.revoked_at else "expired"))]
+
+
+@click.group()
+def tokens():
+    """Your API tokens: list, create (the secret is shown once), revoke."""
+
+
+@tokens.command("list")
+def tokens_list():
+    """Your tokens, newest first (revoked and expired ones too)."""
+    table(state().client().tokens.list(), TOKEN_COLUMNS, empty="No tokens.")
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--expires-in-days", type=click.Choice(["7", "30", "90", "365"]), default=None,
+              help="Days until it expires (default: never).")
+def tokens_create(name, expires_in_days):
+    """Create a token named NAME. Its secret is printed once, on stdout (everything else on stderr):
+    `plinth tokens create ci > token.txt`."""
+    token = state().client().tokens.create(name, expires_in_days=int(expires_in_days) if expires_in_days else None)
+    if state().output == "table":
+        note(f"Token {token.id} '{token.name}' created; the secret below is shown this once:")
+        click.echo(token.secret)
+    else:
+        record(token, [])
+
+
+@tokens.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+def tokens_revoke(token_id):
+    """Revoke your token ID at once (see `plinth tokens list`)."""
+    state().client().tokens.revoke(token_id)
+    note(f"Token {token_id} revoked.")
 
 
 @click.command()

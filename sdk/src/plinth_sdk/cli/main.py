@@ -33,6 +33,7 @@ COMMANDS = {
     "templates": ("plinth_sdk.cli.templates", "templates", "List, show and run scaffolder templates."),
     "docs": ("plinth_sdk.cli.templates", "docs", "Open an entity's docs."),
     "insights": ("plinth_sdk.cli.insights", "insights", "Usage analytics: active users, top templates, funnel."),
+    "tokens": ("plinth_sdk.cli.account", "tokens", "List, create and revoke your API tokens."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 
