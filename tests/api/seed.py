@@ -12,7 +12,7 @@ from django.db import connections
 from catalog import services as catalog_services
 from catalog.models import Entity, Location, ModelVersion
 from portal.accounts import services as account_services
-from portal.accounts.models import Role, Team
+from portal.accounts.models import APIToken, Role, Team
 from portal.core import demo
 from portal.governance import services as governance_services
 from portal.governance.models import ApprovalRequest, State
@@ -63,6 +63,7 @@ class World:
     location_ids: list[int] = field(default_factory=list)
     request_ids: list[int] = field(default_factory=list)
     run_uids: list[str] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)  # the fuzz user's spare tokens, to revoke
     restored: int = 0  # how often objects a request destroyed or closed were put back
 
     def path_values(self, path: str) -> list[dict]:
@@ -80,6 +81,8 @@ class World:
             return [{"id": pk} for pk in self.request_ids]
         if "/locations/" in path:
             return [{"id": pk} for pk in self.location_ids]
+        if "/tokens/" in path:
+            return [{"id": pk} for pk in self.token_ids]
         if "/runs/" in path:
             return [{"uid": uid} for uid in self.run_uids]
         return []
@@ -90,6 +93,9 @@ class World:
             self.register_catalog()
         elif method == "POST" and "/approval-requests/" in path and 200 <= status < 300:
             self.open_requests()
+        elif method == "DELETE" and "/tokens/" in path and status == 204:
+            # A random id may name the run's own token: revoked, every later request would be a 401.
+            APIToken.objects.filter(user=self.users[FUZZ_USER]).update(revoked_at=None)
         else:
             return
         self.restored += 1
@@ -145,6 +151,7 @@ def seed(workdir: Path) -> World:
         account_services.membership_set(user=grace, team=Team.objects.get(name=team), role=Role.REVIEWER)
     _, token = account_services.token_create(user=grace, name="fuzz")
     world = World(token=token, workdir=workdir, users=users)
+    world.token_ids = [account_services.token_create(user=grace, name=f"fuzz spare {n}")[0].pk for n in range(2)]
     world.register_catalog()
     world.open_requests()
     world.run_uids = [str(_start_run(grace, Entity.objects.get(ref="template:default/ml-model-service")).uid)]

@@ -158,3 +158,19 @@ def test_a_server_error_and_a_non_json_answer_are_one_line_exit_6(plinth):
     finally:
         server.server.shutdown()
         server.server.server_close()
+
+
+def test_tokens_create_prints_only_the_secret_and_revoke_ends_it(as_alice, portal, plinth):
+    created = as_alice("tokens", "create", "cli token", "--expires-in-days", "30")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("plinth_") and "\n" not in secret  # stdout: the secret alone
+    listed = json.loads(as_alice("-o", "json", "tokens", "list").stdout)
+    token = next(t for t in listed if t["name"] == "cli token")
+    assert "secret" not in token and token["active"]
+    assert "cli token" in as_alice("tokens", "list").stdout
+    assert as_alice("tokens", "revoke", str(token["id"])).returncode == 0
+    one_line_error(plinth("whoami", env={"PLINTH_URL": portal.url, "PLINTH_TOKEN": secret}), 3)
+    one_line_error(as_alice("tokens", "revoke", "987654"), 4, "token")
+    usage = as_alice("tokens", "create", "x", "--expires-in-days", "3")
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr

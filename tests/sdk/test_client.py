@@ -102,3 +102,23 @@ def test_the_async_client_reads_the_same(portal):
     with ThreadPoolExecutor(1) as pool:
         username, ref, refs = pool.submit(asyncio.run, main()).result(timeout=60)
     assert username == "alice" and ref == "model:default/fraud-detector" and len(refs) >= 3
+
+
+def test_tokens_create_list_and_revoke(portal):
+    """The secret comes once; a revoked token stops working; another user's token id is not found."""
+    with Client(portal.url, portal.token("alice")) as alice:
+        created = alice.tokens.create("sdk ci", expires_in_days=7)
+        assert created.secret and created.active and created.expires_at
+        listed = {t.id: t for t in alice.tokens.list()}
+        assert listed[created.id].secret is None and listed[created.id].name == "sdk ci"
+        with Client(portal.url, created.secret) as ci:
+            assert ci.me().username == "alice"
+            alice.tokens.revoke(created.id)
+            with pytest.raises(errors.AuthenticationError):
+                ci.me()
+        with Client(portal.url, portal.token("carol")) as carol:
+            theirs = carol.tokens.create("carol's")
+        with pytest.raises(errors.NotFoundError):
+            alice.tokens.revoke(theirs.id)
+    with Client(portal.url, theirs.secret) as still:
+        assert still.me().username == "carol"
