@@ -15,10 +15,11 @@ from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
 )
-from rest_framework import renderers, serializers, status
+from rest_framework import negotiation, renderers, serializers, status
 from rest_framework.decorators import (
     api_view,
     authentication_classes,
+    content_negotiation_class,
     permission_classes,
     renderer_classes,
     throttle_classes,
@@ -212,6 +213,19 @@ class NDJSONRenderer(renderers.BaseRenderer):
         return (json.dumps(data) + "\n").encode()
 
 
+class _WithoutFormatOverride:
+    """DRF's settings with `?format=` switched off: the stream has one format, asked for by `Accept`."""
+
+    URL_FORMAT_OVERRIDE = None
+
+    def __getattr__(self, name):
+        return getattr(api_settings, name)
+
+
+class StreamNegotiation(negotiation.DefaultContentNegotiation):
+    settings = _WithoutFormatOverride()
+
+
 class ExportLineSerializer(serializers.Serializer):
     """One line of the stream: an entity (as `Entity`, projected by `fields`) or a checkpoint."""
 
@@ -234,6 +248,7 @@ class ExportLineSerializer(serializers.Serializer):
     parameters=[p for p in ENTITY_LIST_PARAMS if p.name not in {"order", "limit", "cursor"}] + [
         OpenApiParameter("namespace", str),
         OpenApiParameter("cursor", str, description="A checkpoint's `nextCursor` (resume after it)."),
+        OpenApiParameter("format", exclude=True),  # no `?format=`: `StreamNegotiation`
     ],
     responses={(200, export.MEDIA_TYPE): OpenApiResponse(ExportLineSerializer, description=(
         "One JSON document per line: entities (see `Entity`), checkpoints, and the final line.")),
@@ -241,6 +256,7 @@ class ExportLineSerializer(serializers.Serializer):
 )
 @api_view(["GET"])
 @renderer_classes([*api_settings.DEFAULT_RENDERER_CLASSES, NDJSONRenderer])
+@content_negotiation_class(StreamNegotiation)
 def entity_export(request):
     fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
     after = export.decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else 0

@@ -126,3 +126,8 @@ def test_queries_per_chunk_not_per_entity(demo_org, monkeypatch, django_assert_m
     chunks = total // 10 + 1
     with django_assert_max_num_queries(8 + 3 * chunks):
         stream(client)
+
+
+def test_format_is_no_parameter_of_the_stream(demo_org):
+    """`?format=` (DRF's override) would answer 404 for an unknown value: the stream ignores it."""
+    assert entities(stream(_client(demo_org, "alice"), "?format=AAA&kind=model"))
