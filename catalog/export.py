@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from django.db.models import QuerySet
+from django.db.models import F, Func, QuerySet, TextField
 from django.urls import reverse
 
 from portal.core import pagination
@@ -35,6 +35,7 @@ CHUNK = 1000
 MEDIA_TYPE = "application/x-ndjson"
 COLUMNS = ("id", "ref", "uid", "content_hash", "data", "orphan", "error_count", "visibility", "kind_key",
            "namespace", "name")
+RAW_COLUMNS = ("id", "ref", "stored", "orphan", "error_count", "visibility", "kind_key", "namespace", "name")
 _PLAIN = re.compile(r"^[A-Za-z0-9._-]+$")  # path parts that `reverse` would not quote
 
 
@@ -79,6 +80,38 @@ def project(doc: dict, fields: list[str]) -> dict:
     return out
 
 
+class Stored(Func):
+    """The stored descriptor as JSON text with `metadata.uid` and `metadata.etag` set (and no top-level
+    `relations`/`status`, which `body` replaces), composed by the database: a full listing then never
+    decodes and re-encodes a descriptor in Python (two thirds of a row's cost, measured at 250k)."""
+
+    output_field = TextField()
+
+    def __init__(self):
+        super().__init__(F("data"), F("uid"), F("content_hash"))
+
+    def as_sql(self, compiler, connection, **extra):
+        raise NotImplementedError(f"no stored-JSON composition for {connection.vendor}")  # see `lines`
+
+    def as_sqlite(self, compiler, connection, **extra):
+        (data, p1), (uid, p2), (digest, p3) = (compiler.compile(e) for e in self.source_expressions)
+        # SQLite keeps a UUID as 32 hex digits; the API writes it with its dashes.
+        dashed = "||'-'||".join(f"substr({uid}, {a}, {n})" for a, n in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12)))
+        sql = (f"json_remove(json_set({data}, '$.metadata.uid', lower({dashed}), '$.metadata.etag', "
+               f"substr({digest}, 1, 16)), '$.relations', '$.status')")
+        return sql, [*p1, *p2 * 5, *p3]
+
+    def as_postgresql(self, compiler, connection, **extra):
+        (data, p1), (uid, p2), (digest, p3) = (compiler.compile(e) for e in self.source_expressions)
+        sql = (f"(jsonb_set(jsonb_set({data}, '{{metadata,uid}}', to_jsonb(({uid})::text)), '{{metadata,etag}}', "
+               f"to_jsonb(left({digest}, 16))) - 'relations' - 'status')::text")
+        return sql, [*p1, *p2, *p3]
+
+
+def _composed(connection) -> bool:
+    return connection.vendor in {"sqlite", "postgresql"}
+
+
 class _Urls:
     """Entity page addresses without a `reverse` per row (a third of a row's cost): one reverse per
     kind and namespace, the name put in its place (a name `reverse` would quote takes the slow way)."""
@@ -100,14 +133,22 @@ def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None 
           chunk: int | None = None) -> Iterator[bytes]:
     """The stream's bytes, one chunk of lines at a time (constant memory on both ends). `queryset` is
     already filtered and limited to what `user` may see."""
+    from django.db import connections
+
     fields = fields or []
     chunk = chunk or CHUNK
     with_relations = not fields or any(f.startswith("relations") for f in fields)
+    # Full bodies come composed by the database (`Stored`); a projection picks from parsed ones.
+    composed = not fields and _composed(connections[queryset.db])
     urls = _Urls()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     sent = 0
     while True:
-        rows = list(queryset.filter(pk__gt=after).order_by("pk").values_list(*COLUMNS)[:chunk])
+        page = queryset.filter(pk__gt=after).order_by("pk")
+        if composed:
+            rows = list(page.annotate(stored=Stored()).values_list(*RAW_COLUMNS)[:chunk])
+        else:
+            rows = list(page.values_list(*COLUMNS)[:chunk])
         if not rows:
             break
         rels: dict = {}
@@ -115,10 +156,17 @@ def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None 
             rels = {source: [{"type": t, "targetRef": target} for t, target in found] for source, found in
                     selectors.visible_relations(user, [row[1] for row in rows]).items()}
         out = []
-        for _pk, ref, uid, content_hash, data, orphan, error_count, visibility, kind_key, namespace, name in rows:
-            doc = body(data, uid=uid, content_hash=content_hash, orphan=orphan, error_count=error_count,
-                       visibility=visibility, url=urls(kind_key, namespace, name), relations=rels.get(ref))
-            out.append(dumps(project(doc, fields)))
+        if composed:
+            for _pk, ref, stored, orphan, error_count, visibility, kind_key, namespace, name in rows:
+                # As `body` builds it: the descriptor, then `relations`, then `status`.
+                out.append(f'{stored[:-1]},"relations":{dumps(rels.get(ref) or [])},"status":{{"orphan":'
+                           f'{"true" if orphan else "false"},"errorCount":{int(error_count)},"visibility":'
+                           f'{dumps(visibility)},"url":{dumps(urls(kind_key, namespace, name))}}}}}')
+        else:
+            for _pk, ref, uid, content_hash, data, orphan, error_count, visibility, kind_key, namespace, name in rows:
+                doc = body(data, uid=uid, content_hash=content_hash, orphan=orphan, error_count=error_count,
+                           visibility=visibility, url=urls(kind_key, namespace, name), relations=rels.get(ref))
+                out.append(dumps(project(doc, fields)))
         after = rows[-1][0]
         sent += len(rows)
         out.append(dumps({"nextCursor": encode_cursor(after)}))

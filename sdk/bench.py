@@ -116,12 +116,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=250_000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch portal's folder")
+    parser.add_argument("--reuse", metavar="DIR", help="a scratch portal an earlier run kept (--keep): no new load")
     parser.add_argument("--runs", type=int, default=3, help="full listings to time (the median is reported)")
     parser.add_argument("--paged-sample", type=int, default=25_000,
                         help="entities to walk through the paged list, for comparison (0: skip)")
     opts = parser.parse_args()
     result: dict = {"entities_requested": opts.entities, "load_average": round(os.getloadavg()[0], 2)}
-    scratch = Path(tempfile.mkdtemp(prefix="plinth-sdk-bench-"))
+    scratch = Path(opts.reuse) if opts.reuse else Path(tempfile.mkdtemp(prefix="plinth-sdk-bench-"))
     # The dev profile with DEBUG off: no query log, as a production web process serves.
     env = {**os.environ, "PLINTH_VAR_DIR": str(scratch), "DJANGO_SETTINGS_MODULE": "portal.settings.dev",
            "DEBUG": "0"}
@@ -130,14 +131,15 @@ def main() -> None:
     server = None
     try:
         result["help"] = median_startup(["--help"], cli_env)
-        manage(env, "migrate", "--noinput")
-        started = time.perf_counter()
-        bench = json.loads(manage(env, "catalog", "bench", "--entities", str(opts.entities), "--keep").strip()
-                           .splitlines()[-1])
-        result["catalog_bench_s"] = round(time.perf_counter() - started, 1)
-        result["ingest_s"] = bench.get("ingest_s")
-        manage(env, "shell", "-c", "from django.contrib.auth import get_user_model as g; "
-               "g().objects.create_superuser('sdk-bench', 'sdk-bench@example.com', 'sdk-bench-password')")
+        if not opts.reuse:
+            manage(env, "migrate", "--noinput")
+            started = time.perf_counter()
+            bench = json.loads(manage(env, "catalog", "bench", "--entities", str(opts.entities), "--keep").strip()
+                               .splitlines()[-1])
+            result["catalog_bench_s"] = round(time.perf_counter() - started, 1)
+            result["ingest_s"] = bench.get("ingest_s")
+            manage(env, "shell", "-c", "from django.contrib.auth import get_user_model as g; "
+                   "g().objects.create_superuser('sdk-bench', 'sdk-bench@example.com', 'sdk-bench-password')")
         token = manage(env, "create_token", "sdk-bench").strip().splitlines()[-1]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -157,7 +159,7 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        if not opts.keep:
+        if not opts.keep and not opts.reuse:
             shutil.rmtree(scratch, ignore_errors=True)
     print(json.dumps(result))
 
