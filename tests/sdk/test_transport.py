@@ -11,7 +11,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from plinth_sdk import Client, errors
+from plinth_sdk import AsyncClient, Client, errors
 
 
 class Scripted:
@@ -138,10 +138,35 @@ def test_pagination_follows_cursors_one_page_at_a_time(server):
     server.answer(200, {"items": [{"kind": "Model", "metadata": {"name": "a"}}], "pageInfo": {"nextCursor": "c1"}})
     server.answer(200, {"items": [{"kind": "Model", "metadata": {"name": "b"}}], "pageInfo": {"nextCursor": None}})
     with Client(server.url, "t") as client:
-        it = client.entities.list(page_size=1)
+        it = client.entities.list(order="metadata.name", page_size=1)  # an order: the paged list
         assert next(it).name == "a" and len(server.seen) == 1  # lazily: the second page is not read yet
         assert [e.name for e in it] == ["b"]
     assert "cursor=c1" in server.seen[1][1]
+
+
+def _template(name: str) -> dict:
+    return {"ref": f"template:default/{name}", "name": name, "parameters": [], "steps": []}
+
+
+def test_templates_get_walks_every_page_on_both_clients(server):
+    """More templates than one page: `get` reads on until it finds the name, sync and async alike."""
+    import asyncio
+
+    for _ in range(2):
+        server.answer(200, {"items": [_template("a")], "pageInfo": {"nextCursor": "p2"}})
+        server.answer(200, {"items": [_template("b")], "pageInfo": {"nextCursor": None}})
+    with Client(server.url, "t") as client:
+        assert client.templates.get("b").ref == "template:default/b"
+
+    async def main():
+        async with AsyncClient(server.url, "t") as client:
+            return await client.templates.get("template:default/b")
+
+    assert asyncio.run(main()).name == "b"
+    assert [p for m, p, _ in server.seen][1::2] == ["/api/v1/scaffolder/templates?limit=200&cursor=p2"] * 2
+    server.answer(200, {"items": [_template("a")], "pageInfo": {"nextCursor": None}})
+    with Client(server.url, "t") as client, pytest.raises(errors.NotFoundError):
+        client.templates.get("zzz")
 
 
 def test_config_precedence_arguments_environment_profile(tmp_path, monkeypatch):

@@ -402,6 +402,13 @@ class SyncTransport(_Base):
                 time.sleep(self._delay(failures, None))
                 failures += 1
 
+    def _find(self, call: Call, item: Callable[[dict], Any], match: Callable[[Any], bool], *, missing: str) -> Any:
+        """The first item of a paged list that `match`es; `NotFoundError(missing)` when none does."""
+        for value in self._pages(call, item):
+            if match(value):
+                return value
+        raise errors.NotFoundError(404, missing)
+
     def _poll(self, call: Call, done: Callable[[Any], bool], *, timeout: float | None, interval: float,
               on_update: Callable[[Any], None] | None, what: str) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -514,6 +521,13 @@ class AsyncTransport(_Base):
                     raise self._stream_error(exc) from None
                 await asyncio.sleep(self._delay(failures, None))
                 failures += 1
+
+    async def _find(self, call: Call, item: Callable[[dict], Any], match: Callable[[Any], bool], *,
+                    missing: str) -> Any:
+        async for value in self._pages(call, item):
+            if match(value):
+                return value
+        raise errors.NotFoundError(404, missing)
 
     async def _poll(self, call: Call, done: Callable[[Any], bool], *, timeout: float | None, interval: float,
                     on_update: Callable[[Any], None] | None, what: str) -> Any:

@@ -323,11 +323,11 @@ class Templates(_Resource):
 
     def get(self, name: str) -> models.Template:
         """A template by name or reference (`ml-model-service`, `template:default/ml-model-service`).
-        The API lists templates only, so this walks the list (templates are few)."""
+        The API lists templates only, so this walks the list, 200 a page, until it is found."""
         kind, namespace, short = parse_ref(name, default_kind="template")
         wanted = f"{kind}:{namespace}/{short}"
-        return self._c._then(self._c._run(TEMPLATE_LIST.call(params={"limit": 200})),
-                             lambda body: _find_template(body, wanted, self))
+        return self._c._find(TEMPLATE_LIST.call(params={"limit": 200}), models.Template.from_api,
+                             lambda template: template.ref == wanted, missing=f"No template {wanted}.")
 
     def run(self, name: str, values: Mapping[str, Any] | None = None, *, dry_run: bool = False, wait: bool = False,
             timeout: float | None = 900, interval: float = 1.0,
@@ -341,20 +341,6 @@ class Templates(_Resource):
             return started
         runs = Runs(self._c)
         return self._c._then(started, lambda run: runs.wait(run.id, timeout=timeout, interval=interval, on_log=on_log))
-
-
-def _find_template(body: dict, wanted: str, templates: Templates) -> models.Template:
-    for raw in body.get("items") or []:
-        if raw.get("ref") == wanted:
-            return models.Template.from_api(raw)
-    if (body.get("pageInfo") or {}).get("nextCursor"):
-        # More than 200 templates: walk every page (rare; a synchronous client only).
-        for template in templates.list(page_size=200):
-            if template.ref == wanted:
-                return template
-    from .errors import NotFoundError
-
-    raise NotFoundError(404, f"No template {wanted}.")
 
 
 class Runs(_Resource):
