@@ -59,6 +59,7 @@ def test_generated_pages_match_the_code():
 
     assert (DOCS / "reference.md").read_text() == _docgen.reference(), "run `make sdk-docs`"
     assert (DOCS / "cli.md").read_text() == _docgen.cli_reference(), "run `make sdk-docs`"
+    assert _docgen.ASYNC_TYPES.read_text() == _docgen.async_types(), "run `make sdk-docs`"
     assert "#### `approvals.wait(" in _docgen.reference()
     assert "## `plinth templates run`" in _docgen.cli_reference()
 

@@ -7,28 +7,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import resources
 from ._http import AsyncTransport, SyncTransport
 from .models import Me
 
+if TYPE_CHECKING:
+    from . import _async
+
+# Attribute -> resource class, the same on both clients (their types differ: see each client's annotations).
+RESOURCES: dict[str, type[resources._Resource]] = {
+    "entities": resources.Entities, "locations": resources.Locations, "validation": resources.Validation,
+    "search": resources.Search, "approvals": resources.Approvals, "audit": resources.Audit,
+    "templates": resources.Templates, "runs": resources.Runs, "docs": resources.Docs,
+    "account": resources.Account, "insights": resources.Insights, "tokens": resources.Tokens,
+}
+
 
 class _Resources:
     """The resources both clients carry. Attached here, above the transport, so the transport never
-    imports the resources built on it."""
+    imports the resources built on it. Their types are declared by each client: the same classes run
+    on both, but on `AsyncClient` each method returns an awaitable (`_async.py`)."""
 
     def _attach(self) -> None:
-        self.entities = resources.Entities(self)
-        self.locations = resources.Locations(self)
-        self.validation = resources.Validation(self)
-        self.search = resources.Search(self)
-        self.approvals = resources.Approvals(self)
-        self.audit = resources.Audit(self)
-        self.templates = resources.Templates(self)
-        self.runs = resources.Runs(self)
-        self.docs = resources.Docs(self)
-        self.account = resources.Account(self)
-        self.insights = resources.Insights(self)
-        self.tokens = resources.Tokens(self)
+        for attr, cls in RESOURCES.items():
+            setattr(self, attr, cls(self))
 
 
 class Client(_Resources, SyncTransport):
@@ -40,6 +44,19 @@ class Client(_Resources, SyncTransport):
     Resources: `entities`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
     `runs`, `docs`, `account`, `insights`, `tokens`."""
 
+    entities: resources.Entities
+    locations: resources.Locations
+    validation: resources.Validation
+    search: resources.Search
+    approvals: resources.Approvals
+    audit: resources.Audit
+    templates: resources.Templates
+    runs: resources.Runs
+    docs: resources.Docs
+    account: resources.Account
+    insights: resources.Insights
+    tokens: resources.Tokens
+
     def me(self) -> Me:
         """Who the token belongs to."""
         return self.account.me()
@@ -48,6 +65,19 @@ class Client(_Resources, SyncTransport):
 class AsyncClient(_Resources, AsyncTransport):
     """The asyncio twin of `Client`: the same resources and arguments; every method returns an
     awaitable, every listing an async iterator. Use `async with AsyncClient() as plinth:`."""
+
+    entities: _async.AsyncEntities
+    locations: _async.AsyncLocations
+    validation: _async.AsyncValidation
+    search: _async.AsyncSearch
+    approvals: _async.AsyncApprovals
+    audit: _async.AsyncAudit
+    templates: _async.AsyncTemplates
+    runs: _async.AsyncRuns
+    docs: _async.AsyncDocs
+    account: _async.AsyncAccount
+    insights: _async.AsyncInsights
+    tokens: _async.AsyncTokens
 
     async def me(self) -> Me:
         return await self.account.me()

@@ -95,6 +95,8 @@ class Insights(_Resource):
         params = {"type": type, "start_date": start_date, "end_date": end_date, "grouping": grouping,
                   "team": team, "limit": limit, "per_user": "true" if per_user else None}
         return self._run(INSIGHTS_EVENTS.call(params=params))
+
+
 class Tokens(_Resource):
     """Your own API tokens (as on the portal's API tokens page)."""
 
