@@ -151,18 +151,20 @@ def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None 
             rows = list(page.values_list(*COLUMNS)[:chunk])
         if not rows:
             break
-        rels: dict = {}
-        if with_relations:
-            rels = {source: [{"type": t, "targetRef": target} for t, target in found] for source, found in
-                    selectors.visible_relations(user, [row[1] for row in rows]).items()}
+        refs = [row[1] for row in rows]
         out = []
         if composed:
+            rels_json = selectors.visible_relations_json(user, refs)
             for _pk, ref, stored, orphan, error_count, visibility, kind_key, namespace, name in rows:
                 # As `body` builds it: the descriptor, then `relations`, then `status`.
-                out.append(f'{stored[:-1]},"relations":{dumps(rels.get(ref) or [])},"status":{{"orphan":'
+                out.append(f'{stored[:-1]},"relations":{rels_json.get(ref, "[]")},"status":{{"orphan":'
                            f'{"true" if orphan else "false"},"errorCount":{int(error_count)},"visibility":'
                            f'{dumps(visibility)},"url":{dumps(urls(kind_key, namespace, name))}}}}}')
         else:
+            rels: dict = {}
+            if with_relations:
+                rels = {source: [{"type": t, "targetRef": target} for t, target in found] for source, found in
+                        selectors.visible_relations(user, refs).items()}
             for _pk, ref, uid, content_hash, data, orphan, error_count, visibility, kind_key, namespace, name in rows:
                 doc = body(data, uid=uid, content_hash=content_hash, orphan=orphan, error_count=error_count,
                            visibility=visibility, url=urls(kind_key, namespace, name), relations=rels.get(ref))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from urllib.parse import quote
 
-from django.db.models import CharField, Count, F, QuerySet, Value
+from django.db.models import CharField, Count, F, QuerySet, TextField, Value
+from django.db.models.functions import Cast, JSONObject
 
 from portal.accounts import permissions
 
@@ -194,6 +195,20 @@ def visible_relations(user, source_refs: list[str]) -> dict[str, list[tuple[str,
         if target not in hidden:
             grouped[source].append((rtype, target))
     return grouped
+
+
+def visible_relations_json(user, source_refs: list[str]) -> dict[str, str]:
+    """`visible_relations` as the API writes them, a JSON array per source (`[{"type", "targetRef"}…]`),
+    each object composed by the database: the stream (`catalog.export`) writes them as they come."""
+    rows = list(Relation.objects.filter(source_ref__in=source_refs).annotate(
+        doc=Cast(JSONObject(type="type", targetRef="target_ref"), TextField())).values_list(
+        "source_ref", "target_ref", "doc").order_by("source_ref", "type", "target_ref"))
+    hidden = hidden_refs(user, {t for _, t, _ in rows}, set()) if rows else set()
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for source, target, doc in rows:
+        if target not in hidden:
+            grouped[source].append(doc)
+    return {source: "[" + ",".join(docs) + "]" for source, docs in grouped.items()}
 
 
 def relation_graph(user, entity: Entity, depth: int = 1, max_nodes: int = 80) -> dict:
