@@ -81,3 +81,12 @@ def test_the_async_client_streams_and_resumes_the_same(portal, small_chunks):
     finally:
         proxy.close()
     assert proxy.connections >= 2 and len(refs) == len(set(refs)) and sorted(refs) == expected
+
+
+def test_the_documented_full_listing_runs(portal, cli_env, tmp_path):
+    """sdk/docs/index.md, "Listing everything": its Python block, as a user runs it."""
+    from tests.sdk.test_docs import run_python, sections
+
+    [(lang, code)] = sections("index.md")["Listing everything"]
+    env = {**cli_env, "PLINTH_URL": portal.url, "PLINTH_TOKEN": portal.token("alice")}
+    assert lang == "python" and run_python(code, env, tmp_path).stdout.strip() == "fraud-ml"
