@@ -230,8 +230,9 @@ class ExportLineSerializer(serializers.Serializer):
     """One line of the stream: an entity (as `Entity`, projected by `fields`) or a checkpoint."""
 
     nextCursor = serializers.CharField(required=False, allow_null=True, help_text=(
-        "Checkpoint lines only: pass as `cursor` to resume after every line before it; null on the last line."))
-    count = serializers.IntegerField(required=False, help_text="Last line only: the entity lines sent.")
+        "Checkpoints and the last line: pass as `cursor` to resume after every line before it; null on the "
+        "last line when the stream is complete."))
+    count = serializers.IntegerField(required=False, help_text="Last line only: the entity lines of this response.")
 
 
 @extend_schema(
@@ -242,7 +243,8 @@ class ExportLineSerializer(serializers.Serializer):
         "first stored) in server-side chunks. Each entity line is an item as `GET /api/v1/entities` answers it "
         "(the same `filter`, simple filters and `fields`). After each chunk a checkpoint line "
         "`{\"nextCursor\": \"…\"}`; pass it as `cursor` to resume after a dropped connection. The last line is "
-        "`{\"nextCursor\": null, \"count\": n}`: a stream without it was cut off. Bad parameters answer 400 "
+        "`{\"nextCursor\": null, \"count\": n}`: a stream without it was cut off. A response that has run "
+        "for 20 s ends with `{\"nextCursor\": \"…\", \"count\": n}` instead: continue with that cursor. Bad parameters answer 400 "
         "(JSON) before the stream starts."
     ),
     parameters=[p for p in ENTITY_LIST_PARAMS if p.name not in {"order", "limit", "cursor"}] + [

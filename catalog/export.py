@@ -14,6 +14,10 @@ The lines, in order:
     …
     {"nextCursor": null, "count": n} the end (n entity lines in this response); a stream without it
                                      was cut off: resume from the last checkpoint.
+    {"nextCursor": "<c>", "count": n} instead, after MAX_SECONDS: this response ends here by design,
+                                     the next one continues with `cursor=<c>` (a web worker is not held
+                                     past its timeout — gunicorn's 60 s in docs/deployment.md — however
+                                     large the catalog).
 
 Visibility is the list's: the queryset comes from `selectors.entity_list` (permissions.visible_q),
 relations from `selectors.visible_relations`."""
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 
 from django.db.models import F, Func, QuerySet, TextField
@@ -32,6 +37,7 @@ from portal.core import pagination
 from . import selectors
 
 CHUNK = 1000
+MAX_SECONDS = 20.0  # per response; the client goes on with the last line's cursor
 MEDIA_TYPE = "application/x-ndjson"
 COLUMNS = ("id", "ref", "uid", "content_hash", "data", "orphan", "error_count", "visibility", "kind_key",
            "namespace", "name")
@@ -143,6 +149,7 @@ def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None 
     urls = _Urls()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     sent = 0
+    deadline = time.monotonic() + MAX_SECONDS
     while True:
         page = queryset.filter(pk__gt=after).order_by("pk")
         if composed:
@@ -171,6 +178,10 @@ def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None 
                 out.append(dumps(project(doc, fields)))
         after = rows[-1][0]
         sent += len(rows)
+        if len(rows) == chunk and time.monotonic() >= deadline:  # more may follow: in the next response
+            out.append(dumps({"nextCursor": encode_cursor(after), "count": sent}))
+            yield ("\n".join(out) + "\n").encode()
+            return
         out.append(dumps({"nextCursor": encode_cursor(after)}))
         yield ("\n".join(out) + "\n").encode()
         if len(rows) < chunk:

@@ -131,3 +131,24 @@ def test_queries_per_chunk_not_per_entity(demo_org, monkeypatch, django_assert_m
 def test_format_is_no_parameter_of_the_stream(demo_org):
     """`?format=` (DRF's override) would answer 404 for an unknown value: the stream ignores it."""
     assert entities(stream(_client(demo_org, "alice"), "?format=AAA&kind=model"))
+
+
+def test_a_response_hands_over_after_its_time_budget(demo_org, monkeypatch):
+    """After MAX_SECONDS a response ends with a cursor on its last line (a web worker is never held past
+    its timeout); following the cursors gives the whole stream, once."""
+    monkeypatch.setattr(export, "CHUNK", 8)
+    client = _client(demo_org, "alice")
+    whole = entities(stream(client))
+    monkeypatch.setattr(export, "MAX_SECONDS", 0)
+    parts, query, responses = [], "", 0
+    while True:
+        lines = stream(client, query)
+        responses += 1
+        last = lines[-1]
+        items = [line for line in lines if "nextCursor" not in line]
+        assert last["count"] == len(items) <= 8
+        parts += items
+        if last["nextCursor"] is None:
+            break
+        query = f"?cursor={last['nextCursor']}"
+    assert parts == whole and responses > 3

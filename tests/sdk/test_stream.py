@@ -90,3 +90,11 @@ def test_the_documented_full_listing_runs(portal, cli_env, tmp_path):
     [(lang, code)] = sections("index.md")["Listing everything"]
     env = {**cli_env, "PLINTH_URL": portal.url, "PLINTH_TOKEN": portal.token("alice")}
     assert lang == "python" and run_python(code, env, tmp_path).stdout.strip() == "fraud-ml"
+
+
+def test_the_client_follows_a_hand_over(portal, small_chunks, monkeypatch):
+    monkeypatch.setattr(export, "MAX_SECONDS", 0)  # every response ends after one chunk, with a cursor
+    with Client(portal.url, portal.token("alice")) as client:
+        refs = [e.ref for e in client.entities.list()]
+        expected = sorted(e.ref for e in client.entities.list(order="metadata.name"))
+    assert len(refs) == len(set(refs)) and sorted(refs) == expected

@@ -37,7 +37,8 @@ class _CutOff(Exception):
 
 class _Stream:
     """Reads one NDJSON stream of the API (`GET /api/v1/entities/export`): entity lines, checkpoints
-    (`{"nextCursor": "…"}`) and the last line (`{"nextCursor": null}`). Keeps what a resumed stream
+    (`{"nextCursor": "…"}`) and the last line (`{"nextCursor": null, "count": n}`, or with a cursor
+    when the server hands over to a next request). Keeps what a resumed stream
     needs: the last checkpoint, and the keys of the items yielded since it — the stream repeats those
     after a resume, and they are skipped (by key, not by count: an entity deleted in between would
     shift a count). Memory: one chunk of keys."""
@@ -47,6 +48,7 @@ class _Stream:
         self.seen: set = set()
         self.done = False
         self.progressed = False
+        self.handed_over = False
 
     def accept(self, line: bytes) -> dict | None:
         """The item a line carries (None for checkpoints and repeats)."""
@@ -65,6 +67,9 @@ class _Stream:
                 self.call = self.call.with_params(cursor=doc["nextCursor"])
                 self.seen.clear()
                 self.progressed = True
+                # A last line with a cursor: the server ended this response on purpose (its time
+                # budget); the next one continues there.
+                self.handed_over = "count" in doc
             return None
         key = self.key(doc)
         if key is not None:
@@ -395,6 +400,9 @@ class SyncTransport(_Base):
                             stream.progressed, failures = False, 0
                     if stream.done:
                         return
+                    if stream.handed_over:
+                        stream.handed_over = False
+                        continue
                     raise _CutOff(f"the stream from {self.url} ended early")
             except (httpx.TransportError, _CutOff) as exc:
                 if not self._stream_failed(exc, failures):
@@ -515,6 +523,9 @@ class AsyncTransport(_Base):
                             stream.progressed, failures = False, 0
                     if stream.done:
                         return
+                    if stream.handed_over:
+                        stream.handed_over = False
+                        continue
                     raise _CutOff(f"the stream from {self.url} ended early")
             except (httpx.TransportError, _CutOff) as exc:
                 if not self._stream_failed(exc, failures):
