@@ -29,6 +29,7 @@ import re
 import time
 from collections.abc import Iterator
 
+from django.db import connections
 from django.db.models import F, Func, QuerySet, TextField
 from django.urls import reverse
 
@@ -114,8 +115,7 @@ class Stored(Func):
         return sql, [*p1, *p2, *p3]
 
 
-def _composed(connection) -> bool:
-    return connection.vendor in {"sqlite", "postgresql"}
+COMPOSED_VENDORS = frozenset({"sqlite", "postgresql"})  # where `Stored` has SQL
 
 
 class _Urls:
@@ -135,17 +135,35 @@ class _Urls:
         return f"{prefix}{name}/"
 
 
+def _composed(user, rows: list[tuple], urls: _Urls, dumps) -> list[str]:
+    """Lines of whole bodies from `Stored` text: the descriptor, then `relations`, then `status`, as
+    `body` builds them."""
+    rels = selectors.visible_relations_json(user, [row[1] for row in rows])
+    return [f'{stored[:-1]},"relations":{rels.get(ref, "[]")},"status":{{"orphan":'
+            f'{"true" if orphan else "false"},"errorCount":{int(error_count)},"visibility":'
+            f'{dumps(visibility)},"url":{dumps(urls(kind_key, namespace, name))}}}}}'
+            for _pk, ref, stored, orphan, error_count, visibility, kind_key, namespace, name in rows]
+
+
+def _projected(user, rows: list[tuple], fields: list[str], urls: _Urls, dumps) -> list[str]:
+    """Lines of projected bodies (all of each without `fields`), picked from parsed descriptors."""
+    rels: dict = {}
+    if not fields or any(f.startswith("relations") for f in fields):
+        rels = {source: [{"type": t, "targetRef": target} for t, target in found] for source, found in
+                selectors.visible_relations(user, [row[1] for row in rows]).items()}
+    return [dumps(project(body(data, uid=uid, content_hash=content_hash, orphan=orphan, error_count=error_count,
+                               visibility=visibility, url=urls(kind_key, namespace, name),
+                               relations=rels.get(ref)), fields))
+            for _pk, ref, uid, content_hash, data, orphan, error_count, visibility, kind_key, namespace, name in rows]
+
+
 def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None = None,
           chunk: int | None = None) -> Iterator[bytes]:
     """The stream's bytes, one chunk of lines at a time (constant memory on both ends). `queryset` is
-    already filtered and limited to what `user` may see."""
-    from django.db import connections
-
-    fields = fields or []
+    already filtered and limited to what `user` may see. Whole bodies come composed by the database
+    (`Stored`); a projection picks from parsed ones."""
     chunk = chunk or CHUNK
-    with_relations = not fields or any(f.startswith("relations") for f in fields)
-    # Full bodies come composed by the database (`Stored`); a projection picks from parsed ones.
-    composed = not fields and _composed(connections[queryset.db])
+    composed = not fields and connections[queryset.db].vendor in COMPOSED_VENDORS
     urls = _Urls()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     sent = 0
@@ -158,24 +176,7 @@ def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None 
             rows = list(page.values_list(*COLUMNS)[:chunk])
         if not rows:
             break
-        refs = [row[1] for row in rows]
-        out = []
-        if composed:
-            rels_json = selectors.visible_relations_json(user, refs)
-            for _pk, ref, stored, orphan, error_count, visibility, kind_key, namespace, name in rows:
-                # As `body` builds it: the descriptor, then `relations`, then `status`.
-                out.append(f'{stored[:-1]},"relations":{rels_json.get(ref, "[]")},"status":{{"orphan":'
-                           f'{"true" if orphan else "false"},"errorCount":{int(error_count)},"visibility":'
-                           f'{dumps(visibility)},"url":{dumps(urls(kind_key, namespace, name))}}}}}')
-        else:
-            rels: dict = {}
-            if with_relations:
-                rels = {source: [{"type": t, "targetRef": target} for t, target in found] for source, found in
-                        selectors.visible_relations(user, refs).items()}
-            for _pk, ref, uid, content_hash, data, orphan, error_count, visibility, kind_key, namespace, name in rows:
-                doc = body(data, uid=uid, content_hash=content_hash, orphan=orphan, error_count=error_count,
-                           visibility=visibility, url=urls(kind_key, namespace, name), relations=rels.get(ref))
-                out.append(dumps(project(doc, fields)))
+        out = _composed(user, rows, urls, dumps) if composed else _projected(user, rows, fields or [], urls, dumps)
         after = rows[-1][0]
         sent += len(rows)
         if len(rows) == chunk and time.monotonic() >= deadline:  # more may follow: in the next response
