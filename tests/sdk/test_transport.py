@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -162,7 +163,9 @@ def test_templates_get_walks_every_page_on_both_clients(server):
         async with AsyncClient(server.url, "t") as client:
             return await client.templates.get("template:default/b")
 
-    assert asyncio.run(main()).name == "b"
+    # A thread of its own: Playwright's sync API may have left an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, main()).result(timeout=60).name == "b"
     assert [p for m, p, _ in server.seen][1::2] == ["/api/v1/scaffolder/templates?limit=200&cursor=p2"] * 2
     server.answer(200, {"items": [_template("a")], "pageInfo": {"nextCursor": None}})
     with Client(server.url, "t") as client, pytest.raises(errors.NotFoundError):
