@@ -374,6 +374,18 @@ def insights_team_ids(user: Any) -> list[int] | None:
     return sorted(team_ids(user))
 
 
+def may_see_canvas(user: Any) -> bool:
+    """The capability canvas (page and PDF): platform admins and team admins — the people who answer
+    for a team in a leadership review. It shows organisation-wide aggregates only, never a user's
+    own rows (those stay with `may_see_analytics`)."""
+    return is_platform_admin(user) or bool(team_ids(user, roles=(Role.ADMIN,)))
+
+
+def may_see_canvas_problems(user: Any) -> bool:
+    """Why the canvas file does not load (its lines and paths): platform admins, who maintain it."""
+    return is_platform_admin(user)
+
+
 def may_explain_search(user: Any) -> bool:
     """The score components behind a search ranking (`?explain=1`): platform admins only. They see
     every document anyway, and the components say how the index describes each one."""

@@ -9,6 +9,7 @@ class InsightsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
+        from . import checks  # noqa: F401 (registers the canvas check)
         from .receivers import signed_in
 
         user_logged_in.connect(signed_in, dispatch_uid="insights-sign-in")

@@ -178,3 +178,25 @@ class FirstActiveDay(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} first active on {self.day}"
+
+
+class DemoHistory(models.Model):
+    """The demo organisation's generated usage history (portal/insights/demo.py): which days it covers
+    and what it wrote, so that re-running the demo loader does not double it and
+    `manage.py demo purge-insights` removes exactly it. Its events carry data={"demo": true}; its
+    rollups, active days, first active days and milestones lie inside [start, end], where no real
+    usage exists."""
+
+    seed = models.IntegerField()
+    start = models.DateField()
+    end = models.DateField()  # inclusive
+    generated_at = models.DateTimeField(auto_now_add=True)
+    milestone_ids = models.JSONField(default=list, blank=True)  # TeamMilestone rows it created
+    first_active_ids = models.JSONField(default=list, blank=True)  # FirstActiveDay rows it created
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "demo histories"
+
+    def __str__(self) -> str:
+        return f"demo usage history {self.start} – {self.end}"

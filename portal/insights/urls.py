@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import canvas_views, views
 
 app_name = "insights"
 urlpatterns = [
@@ -11,4 +11,6 @@ urlpatterns = [
     path("searches/", views.dashboard, {"slug": "searches"}, name="searches"),
     path("governance/", views.dashboard, {"slug": "governance"}, name="governance"),
     path("catalog-health/", views.dashboard, {"slug": "catalog-health"}, name="catalog-health"),
+    path("canvas/", canvas_views.canvas_page, name="canvas"),
+    path("canvas.pdf", canvas_views.canvas_pdf, name="canvas-pdf"),
 ]

@@ -54,7 +54,7 @@ from prometheus_client import REGISTRY
 
 from catalog import uploads
 from catalog.models import Location, MlflowSyncJob, Star
-from portal.accounts.models import APIToken
+from portal.accounts.models import APIToken, Role
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
 from portal.insights.models import AnalyticsOptOut
 from portal.scaffolder.models import Run
@@ -124,6 +124,8 @@ RUN_RETRIERS = Who("the run's creator, the edit right in its team (member, maint
 PLATFORM_ADMIN = Who("platform admins only", lambda a, o: a.platform_admin)
 TEAM_MEMBERS = Who("anyone with a role in a team (that team's aggregates); platform admins (every team)",
                    lambda a, o: a.platform_admin or a.team is not None)
+CANVAS_READERS = Who("team admins and platform admins (may_see_canvas)",
+                     lambda a, o: a.platform_admin or a.role == Role.ADMIN)
 STAFF = Who("staff users (is_staff, the admin site's own switch)", lambda a, o: bool(a.user and a.user.is_staff))
 
 
@@ -252,6 +254,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "techdocs-api-build": {"POST": ok(EDITORS, 202)},
     "techdocs-api-definition": {"GET": ok(VIEWERS)},
     "techdocs-api-model-card": {"GET": ok(VIEWERS)},
+    # -- insights: the capability canvas and its one-page PDF (printed by Chromium)
+    "insights:canvas": {"GET": ok(CANVAS_READERS)},
+    "insights:canvas-pdf": {"GET": ok(CANVAS_READERS)},
     # -- the API's own description (the two viewers are browser pages: signed out → sign-in)
     "api-schema": {"GET": ok(SIGNED_IN)},
     "api-docs": {"GET": ok(SIGNED_IN)},

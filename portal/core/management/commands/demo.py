@@ -1,4 +1,5 @@
-"""`manage.py demo load | mlflow-seed | credentials` — the demo organisation for `make run`."""
+"""`manage.py demo load | mlflow-seed | insights | purge-insights | credentials` — the demo organisation
+for `make run`. `insights` adds six weeks of usage history (demo data: docs/insights.md#demo-data)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ class Command(BaseCommand):
     help = "Load the demo organisation (teams, users, catalog) and seed MLflow with demo models."
 
     def add_arguments(self, parser):
-        parser.add_argument("verb", choices=["load", "mlflow-seed", "credentials"])
+        parser.add_argument("verb", choices=["load", "mlflow-seed", "insights", "purge-insights", "credentials"])
 
     def handle(self, *args, verb: str, **options):
         if verb == "load":
@@ -32,6 +33,21 @@ class Command(BaseCommand):
             except Exception as exc:
                 raise CommandError(f"Could not seed MLflow at {settings.MLFLOW_TRACKING_URI}: {exc}") from exc
             self.stdout.write(self.style.SUCCESS(f"MLflow demo models: {summary}"))
+        elif verb in ("insights", "purge-insights"):
+            # The insights app sits above core: imported here, when asked for, like mlflow_demo.
+            from portal.insights import demo as insights_demo
+
+            if verb == "insights":
+                try:
+                    summary = insights_demo.load()
+                except insights_demo.DemoOrgMissing as exc:
+                    raise CommandError(str(exc)) from None
+                # Real usage in the way is not a failure of `make run`: the history is just not added.
+                self.stdout.write((self.style.SUCCESS if summary.start else self.style.WARNING)(str(summary)))
+            else:
+                removed = insights_demo.purge()
+                self.stdout.write(self.style.SUCCESS(
+                    "Removed the demo usage history: " + ", ".join(f"{n} {what}" for what, n in removed.items())))
         else:
             if not settings.DEBUG:
                 raise CommandError("Demo credentials are printed only in development (DEBUG on).")

@@ -187,6 +187,7 @@ class Command(BaseCommand):
             if not opts["skip_demo"]:
                 sup.run_step("demo", [py, manage, "demo", "load"])
                 sup.run_step("demo", [py, manage, "demo", "mlflow-seed"])
+                sup.run_step("demo", [py, manage, "demo", "insights"])
             schedule = str(var_dir / "celerybeat-schedule")
             worker = [py, "-m", "celery", "-A", "portal", "worker", "-B", "-l", "info", "--concurrency", "2"]
             sup.start("worker", [*worker, "-s", schedule], term_leader_only=True)
