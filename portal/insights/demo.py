@@ -13,16 +13,15 @@ Demo data only, kept apart from real data:
 
 The history is seeded (`SEED`): the same window gives the same events. It tells a believable story:
 teams join one after another, activity grows, zero-result searches and template failures fall, and
-reviews get quicker. Rollups are written from the generated events by `rollup_rows` (hourly and
-daily per type × team × subject, active user days, first milestones per team), following the
-conventions portal/insights/kpis.py documents.
+reviews get quicker. The events follow what the capture records for real (portal/insights/capture.py
+callers: subjects, values, data), and the rollups, active user days and milestones are made from them
+by the real rollup (`rollup.rollup_range`), exactly as the beat does for captured events.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -32,17 +31,8 @@ from django.db.models import Min
 
 from portal.accounts.models import Team
 
-from .models import (
-    ActiveUserDay,
-    Client,
-    DemoHistory,
-    Event,
-    EventType,
-    Grain,
-    Milestone,
-    Rollup,
-    TeamMilestone,
-)
+from . import rollup
+from .models import ActiveUserDay, Client, DemoHistory, Event, EventType, Grain, Rollup, TeamMilestone
 
 SEED = 19
 DAYS = 42
@@ -142,6 +132,19 @@ def _first_real_day() -> date | None:
     return min(days) if days else None
 
 
+def _rollup(hours: set[datetime], first: date, last: date) -> None:
+    """What `rollup.rollup_range` does for the window, but only the hours that hold (or held) demo
+    events: the others have no rows to write or replace (a whole range is 1,008 hourly buckets)."""
+    for hour in sorted(hours):
+        rollup.rollup_bucket(Grain.HOURLY, hour)
+    day = first
+    while day <= last:
+        rollup.rollup_bucket(Grain.DAILY, _midnight(day))
+        rollup.rollup_active_users(day)
+        day += timedelta(days=1)
+    rollup.rollup_milestones(_midnight(first), _midnight(last + timedelta(days=1)))
+
+
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
@@ -168,31 +171,36 @@ def load(*, today: date | None = None) -> Summary:
                              "run `manage.py demo load` first")
     events = generate(days[0], days[1], users, teams)
     Event.objects.bulk_create(events, batch_size=1000)
-    rollups, active_days, milestones = rollup_rows(events)
-    Rollup.objects.bulk_create(rollups, batch_size=1000)
-    ActiveUserDay.objects.bulk_create(active_days, batch_size=1000)
-    # A team that reached a milestone for real keeps its own; the demo adds only the missing ones.
-    reached = set(TeamMilestone.objects.values_list("team_id", "milestone"))
-    milestones = [m for m in milestones if (m.team_id, m.milestone) not in reached]
-    TeamMilestone.objects.bulk_create(milestones)
-    counts = {"events": len(events), "rollups": len(rollups), "active_days": len(active_days),
-              "milestones": len(milestones)}
-    DemoHistory.objects.create(seed=SEED, start=days[0], end=days[1], counts=counts,
-                               milestone_ids=[m.pk for m in milestones])
+    # A team that reached a milestone for real keeps its own: the rollup moves a milestone earlier when
+    # it sees an earlier event, so those it moved into the demo window are put back. The purge deletes
+    # the ones the demo created.
+    before = {pk: (at, user) for pk, at, user in TeamMilestone.objects.values_list("pk", "reached_at", "user_id")}
+    start, end = _midnight(days[0]), _midnight(days[1] + timedelta(days=1))
+    _rollup({rollup.bucket_start(e.occurred_at, Grain.HOURLY) for e in events}, days[0], days[1])
+    for pk, (at, user) in before.items():
+        TeamMilestone.objects.filter(pk=pk).exclude(reached_at=at).update(reached_at=at, user_id=user)
+    milestone_ids = sorted(set(TeamMilestone.objects.values_list("pk", flat=True)) - set(before))
+    counts = {"events": len(events),
+              "rollups": Rollup.objects.filter(bucket__gte=start, bucket__lt=end).count(),
+              "active_days": ActiveUserDay.objects.filter(day__gte=days[0], day__lte=days[1]).count(),
+              "milestones": len(milestone_ids)}
+    DemoHistory.objects.create(seed=SEED, start=days[0], end=days[1], counts=counts, milestone_ids=milestone_ids)
     return Summary(True, days[0], days[1], **counts)
 
 
 @transaction.atomic
 def purge() -> dict[str, int]:
-    """Delete the demo history: its events, and the rollups, active days and milestones it wrote."""
-    out = {"events": Event.objects.filter(data__has_key="demo").delete()[0]}
+    """Delete the demo history: its events, then roll its window up again (which leaves only what real
+    events there are — none, by construction), and the milestones it created."""
+    demo_events = Event.objects.filter(data__has_key="demo")
+    hours = {rollup.bucket_start(at, Grain.HOURLY) for at in demo_events.values_list("occurred_at", flat=True)}
+    out = {"events": demo_events.delete()[0], "rollups": 0, "active_days": 0, "milestones": 0}
     for history in DemoHistory.objects.all():
-        out["rollups"] = out.get("rollups", 0) + Rollup.objects.filter(
-            bucket__gte=_midnight(history.start), bucket__lt=_midnight(history.end + timedelta(days=1))).delete()[0]
-        out["active_days"] = out.get("active_days", 0) + ActiveUserDay.objects.filter(
-            day__gte=history.start, day__lte=history.end).delete()[0]
-        out["milestones"] = out.get("milestones", 0) + TeamMilestone.objects.filter(
-            pk__in=history.milestone_ids).delete()[0]
+        start, end = _midnight(history.start), _midnight(history.end + timedelta(days=1))
+        out["rollups"] += Rollup.objects.filter(bucket__gte=start, bucket__lt=end).count()
+        out["active_days"] += ActiveUserDay.objects.filter(day__gte=history.start, day__lte=history.end).count()
+        _rollup({h for h in hours if start <= h < end}, history.start, history.end)
+        out["milestones"] += TeamMilestone.objects.filter(pk__in=history.milestone_ids).delete()[0]
         history.delete()
     return out
 
@@ -255,7 +263,8 @@ def generate(start: date, end: date, users: dict, teams: dict) -> list[Event]:
             for _ in range(_poisson(rng, profile.get("search", 0))):
                 _search(act, rng, progress)
             for _ in range(_poisson(rng, profile.get("entity", 0))):
-                act.add(EventType.ENTITY_VIEW, rng.choice(ENTITIES))
+                ref = rng.choice(ENTITIES)
+                act.add(EventType.ENTITY_VIEW, ref, kind=ref.split(":")[0])
             for _ in range(_poisson(rng, profile.get("docs", 0))):
                 act.add(EventType.DOCS_VIEW, rng.choice(DOCS))
             for _ in range(_poisson(rng, profile.get("api", 0) * (.4 + .6 * progress))):
@@ -266,13 +275,16 @@ def generate(start: date, end: date, users: dict, teams: dict) -> list[Event]:
             # fraud-ml registers its first model within two days of joining; recsys takes its time
             early = (offset - joined in (1, 2) and team.name == "fraud-ml") or offset - joined == 3
             if due and (rng.random() < profile.get("register", 0) or (early and registered[team.name] < 2)):
-                act.add(EventType.REGISTRATION, REGISTRATIONS[team.name][registered[team.name]])
+                ref = REGISTRATIONS[team.name][registered[team.name]]
+                act.add(EventType.REGISTRATION, f"https://git.example.com/{team.name}/{ref.split('/')[-1]}"
+                        "/catalog-info.yaml", 1, kind=ref.split(":")[0])
                 registered[team.name] += 1
             if rng.random() < profile.get("request", 0):
                 requests += 1
                 _approval(act, rng, progress, requests, users)
-    out.sort(key=lambda e: e.occurred_at)
-    return out
+    # Reviews still open at the window's end (and anything else running over) happen after it: not here.
+    limit = _midnight(end + timedelta(days=1))
+    return sorted((e for e in out if e.occurred_at < limit), key=lambda e: e.occurred_at)
 
 
 def _search(act: _Day, rng: random.Random, progress: float) -> None:
@@ -295,59 +307,17 @@ def _template_run(act: _Day, rng: random.Random, progress: float) -> None:
 
 
 def _approval(act: _Day, rng: random.Random, progress: float, number: int, users: dict) -> None:
-    subject = f"demo-{number}"
-    submitted = act.add(EventType.APPROVAL_REQUESTED, subject, workflow="model-promotion", stage="risk-review")
+    subject = f"request:demo-{number}"
+    submitted = act.add(EventType.APPROVAL_REQUESTED, subject, workflow="model-promotion", action="promote-model-version")
     lead = timedelta(hours=rng.lognormvariate(math.log(40 - 26 * progress), .5))
     decided = submitted + lead
     reviewer = users[rng.choice(REVIEWERS)]
     act.out.append(Event(occurred_at=decided, type=EventType.APPROVAL_DECIDED, user=reviewer, team=act.team,
-                         subject=subject, value=round(lead.total_seconds()), data={**DEMO, "decision": "approve",
-                                                                                    "workflow": "model-promotion",
-                                                                                    "stage": "risk-review"}))
+                         subject=subject, value=round(lead.total_seconds()),
+                         data={**DEMO, "decision": "approve", "workflow": "model-promotion",
+                               "action": "promote-model-version", "stage": "risk-review"}))
     executed = decided + timedelta(seconds=rng.randrange(20, 240))
     act.out.append(Event(occurred_at=executed, type=EventType.APPROVAL_EXECUTED, user=act.user, team=act.team,
                          subject=subject, client=Client.SYSTEM, value=round((executed - submitted).total_seconds()),
-                         data={**DEMO, "workflow": "model-promotion"}))
-
-
-# -- rollups of the generated events --------------------------------------------------------------
-
-_FIRSTS = {
-    EventType.SIGN_IN: Milestone.FIRST_SIGN_IN,
-    EventType.SEARCH: Milestone.FIRST_SEARCH,
-    EventType.REGISTRATION: Milestone.FIRST_REGISTRATION,
-    EventType.TEMPLATE_RUN_STARTED: Milestone.FIRST_TEMPLATE_RUN,
-    EventType.APPROVAL_EXECUTED: Milestone.FIRST_APPROVAL_EXECUTED,
-}
-
-
-def rollup_rows(events: list[Event]) -> tuple[list[Rollup], list[ActiveUserDay], list[TeamMilestone]]:
-    """Hourly and daily rollups, active user days and each team's first milestones of `events`."""
-    buckets: dict[tuple, dict] = defaultdict(lambda: {"count": 0, "users": set(), "values": []})
-    active: dict[tuple, int] = defaultdict(int)
-    firsts: dict[tuple, Event] = {}
-    for event in sorted(events, key=lambda e: e.occurred_at):
-        hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
-        for grain, bucket in ((Grain.HOURLY, hour), (Grain.DAILY, hour.replace(hour=0))):
-            row = buckets[grain, bucket, event.type, event.team_id, event.subject]
-            row["count"] += 1
-            if event.user_id:
-                row["users"].add(event.user_id)
-            if event.value is not None:
-                row["values"].append(event.value)
-        if event.user_id:
-            active[event.occurred_at.date(), event.user_id] += 1
-        milestone = _FIRSTS.get(event.type)
-        if event.type == EventType.REGISTRATION and event.subject.startswith("model:"):
-            firsts.setdefault((event.team_id, Milestone.FIRST_MODEL), event)
-        if milestone and event.team_id:
-            firsts.setdefault((event.team_id, milestone), event)
-    rollups = [Rollup(grain=grain, bucket=bucket, type=type_, team_id=team, subject=subject, count=row["count"],
-                      users=len(row["users"]), value_sum=sum(row["values"]), value_count=len(row["values"]),
-                      values=sorted(row["values"])[:VALUES_SAMPLE] if len(row["values"]) <= VALUES_SAMPLE
-                      else sorted(random.Random(SEED).sample(row["values"], VALUES_SAMPLE)))  # noqa: S311
-               for (grain, bucket, type_, team, subject), row in buckets.items()]
-    days = [ActiveUserDay(day=day, user_id=user, events=n) for (day, user), n in active.items()]
-    milestones = [TeamMilestone(team_id=team, milestone=milestone, reached_at=e.occurred_at, user_id=e.user_id)
-                  for (team, milestone), e in firsts.items()]
-    return rollups, days, milestones
+                         data={**DEMO, "workflow": "model-promotion", "action": "promote-model-version",
+                               "requester": act.user.pk}))

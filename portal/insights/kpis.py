@@ -8,7 +8,8 @@ domain table without history (`history=False`) have no previous value.
 
 Conventions read from the rollups (the rollup task writes them; portal/insights/models.py):
 * a `search` row's value is the result count; a row whose `values` hold every event's value tells
-  zero-result searches exactly, otherwise a row with `value_sum == 0` counts as zero-result;
+  zero-result searches exactly; a busier row keeps a quantile sample (0th…100th percentile,
+  `rollup.sample`), whose share of zeros estimates the row's to within a percent;
 * `template_run_succeeded`/`_failed` rows: subject is the template ref, value the duration in seconds;
 * `approval_executed` rows: value is the lead time in seconds from submission to execution.
 """
@@ -258,6 +259,8 @@ def zero_result_search_share(period: Period) -> float | None:
         total += count
         if values and len(values) == count:
             zero += sum(1 for v in values if v == 0)
+        elif values:
+            zero += round(count * sum(1 for v in values if v == 0) / len(values))
         elif value_sum == 0:
             zero += count
     return _percent(zero, total)

@@ -20,6 +20,12 @@ TODAY = date(2026, 12, 2)
 
 
 @pytest.fixture
+def short(monkeypatch):
+    """Two weeks instead of six: the behaviour is the same, the rollups three times quicker."""
+    monkeypatch.setattr(demo, "DAYS", 14)
+
+
+@pytest.fixture
 def org(db):
     from portal.core import demo as core_demo
 
@@ -46,7 +52,7 @@ def test_the_history_is_marked_consistent_and_loading_twice_changes_nothing(org)
     # Rollups add up to the events, at both grains; active days are the distinct (user, day) pairs.
     for grain in Grain.values:
         by_type = Counter()
-        for type_, n in Rollup.objects.filter(grain=grain).values_list("type", "count"):
+        for type_, n in Rollup.objects.filter(grain=grain).exclude(type="*").values_list("type", "count"):
             by_type[type_] += n
         assert by_type == seen
     pairs = {(e.occurred_at.date(), e.user_id) for e in Event.objects.all()}
@@ -65,7 +71,7 @@ def test_the_history_is_the_same_every_time(org):
                    demo.generate(date(2026, 10, 1), date(2026, 10, 28), users, org["teams"])]
 
 
-def test_a_new_day_replaces_the_history_and_the_purge_removes_exactly_it(org):
+def test_a_new_day_replaces_the_history_and_the_purge_removes_exactly_it(org, short):
     demo.load(today=TODAY)
     moved = demo.load(today=TODAY + timedelta(days=1))
     assert moved.created and moved.end == TODAY and DemoHistory.objects.get().end == TODAY
@@ -77,7 +83,7 @@ def test_a_new_day_replaces_the_history_and_the_purge_removes_exactly_it(org):
     assert not DemoHistory.objects.exists()
 
 
-def test_the_history_never_mixes_with_real_usage(org):
+def test_the_history_never_mixes_with_real_usage(org, short):
     alice = org["users"]["alice"]
     real_at = datetime(2026, 11, 20, 9, tzinfo=UTC)
     Event.objects.create(occurred_at=real_at, type=EventType.SIGN_IN, user=alice)
@@ -98,3 +104,4 @@ def test_the_history_never_mixes_with_real_usage(org):
 def test_the_command_needs_the_demo_organisation(db):
     with pytest.raises(CommandError, match="the demo organisation is not loaded .*run `manage.py demo load` first"):
         call_command("demo", "insights")
+

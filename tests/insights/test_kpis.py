@@ -54,10 +54,13 @@ def test_zero_result_search_share_and_click_through():
     rollup(search, at(3), subject="fraud", count=5, values=[4, 4, 0, 4, 4])  # every value: exactly one zero
     rollup(search, at(4), subject="api", count=300, values=[7] * 200, value_sum=2100)  # sampled, found things
     rollup(search, at(4), subject="kafka", count=250, values=[0] * 200, value_sum=0)  # sampled, found nothing
+    rollup(search, at(5), subject="mixed", count=1000, values=[0] * 10 + [3] * 91)  # quantiles: ~10 % zero
+    rollup(search, at(5), subject="old", count=7, values=[], value_sum=0)  # no sample: its sum says none found
     rollup(EventType.SEARCH_CLICK, at(4), subject="api", count=93)
-    # zero: 3 + 1 + 0 + 250 = 254 of 558 searches = 45.5 %; clicks 93 / 558 = 16.7 %; nothing before.
-    assert run("zero_result_search_share") == kpis.KpiValue(45.5, None)
-    assert run("search_click_through_rate") == kpis.KpiValue(16.7, None)
+    # zero: 3 + 1 + 0 + 250 + round(1000 × 10/101) = 99 + 7 = 360 of 1565 searches = 23.0 %;
+    # clicks 93 / 1565 = 5.9 %; nothing before.
+    assert run("zero_result_search_share") == kpis.KpiValue(23.0, None)
+    assert run("search_click_through_rate") == kpis.KpiValue(5.9, None)
 
 
 def test_approval_lead_time_percentiles_in_hours():
