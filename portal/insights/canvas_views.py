@@ -53,6 +53,13 @@ def canvas_pdf(request: HttpRequest) -> HttpResponse:
         return render(request, "insights/canvas.html", context, status=status)
     with open(finders.find(PRINT_CSS), encoding="utf-8") as css:
         context["print_css"] = css.read()
+    # The PDF is read away from the portal: its links must carry the portal's address.
+    for persona in context["canvas"].personas:
+        for journey in persona["journeys"]:
+            for capability in journey["capabilities"]:
+                for provider in capability["providers"]:
+                    if provider["url"]:
+                        provider["url"] = request.build_absolute_uri(provider["url"])
     try:
         document = pdf.html_to_pdf(render_to_string("insights/canvas_print.html", context, request=request))
     except pdf.PdfUnavailable as exc:

@@ -204,3 +204,10 @@ def test_the_pdf_answers_503_when_chromium_cannot_print(client, admin, settings)
     response = client.get(reverse("insights:canvas-pdf"))
     assert response.status_code == 503
     assert "The PDF could not be made: Chromium is not installed at /nonexistent/chromium" in response.content.decode()
+
+
+@pytest.mark.skipif(not POPPLER, reason="pdfinfo/pdftotext missing: `make system-deps` installs poppler-utils")
+def test_the_pdf_links_back_to_the_portal(client, admin, tmp_path):
+    """Links in the PDF carry the portal's address (a relative link would point into the reader's disk)."""
+    response = client.get(reverse("insights:canvas-pdf"))
+    assert f'http://testserver{reverse("scaffolder:index")}'.encode() in response.content
