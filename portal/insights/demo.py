@@ -15,7 +15,7 @@ The history is seeded (`SEED`): the same window gives the same events. It tells 
 teams join one after another, activity grows, zero-result searches and template failures fall, and
 reviews get quicker. The events follow what the capture records for real (portal/insights/capture.py
 callers: subjects, values, data), and the rollups, active user days and milestones are made from them
-by the real rollup (`rollup.rollup_range`), exactly as the beat does for captured events.
+by the real rollup (`rollup.rollup_range`), as `manage.py insights rollup` does for captured events.
 """
 
 from __future__ import annotations
@@ -32,7 +32,16 @@ from django.db.models import Min
 from portal.accounts.models import Team
 
 from . import rollup
-from .models import ActiveUserDay, Client, DemoHistory, Event, EventType, Grain, Rollup, TeamMilestone
+from .models import (
+    ActiveUserDay,
+    Client,
+    DemoHistory,
+    Event,
+    EventType,
+    FirstActiveDay,
+    Rollup,
+    TeamMilestone,
+)
 
 SEED = 19
 DAYS = 42
@@ -132,19 +141,6 @@ def _first_real_day() -> date | None:
     return min(days) if days else None
 
 
-def _rollup(hours: set[datetime], first: date, last: date) -> None:
-    """What `rollup.rollup_range` does for the window, but only the hours that hold (or held) demo
-    events: the others have no rows to write or replace (a whole range is 1,008 hourly buckets)."""
-    for hour in sorted(hours):
-        rollup.rollup_bucket(Grain.HOURLY, hour)
-    day = first
-    while day <= last:
-        rollup.rollup_bucket(Grain.DAILY, _midnight(day))
-        rollup.rollup_active_users(day)
-        day += timedelta(days=1)
-    rollup.rollup_milestones(_midnight(first), _midnight(last + timedelta(days=1)))
-
-
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
@@ -174,33 +170,39 @@ def load(*, today: date | None = None) -> Summary:
     # A team that reached a milestone for real keeps its own: the rollup moves a milestone earlier when
     # it sees an earlier event, so those it moved into the demo window are put back. The purge deletes
     # the ones the demo created.
+    # The same holds for each user's first active day.
     before = {pk: (at, user) for pk, at, user in TeamMilestone.objects.values_list("pk", "reached_at", "user_id")}
+    first_days = dict(FirstActiveDay.objects.values_list("pk", "day"))
     start, end = _midnight(days[0]), _midnight(days[1] + timedelta(days=1))
-    _rollup({rollup.bucket_start(e.occurred_at, Grain.HOURLY) for e in events}, days[0], days[1])
+    rollup.rollup_range(start, end)
     for pk, (at, user) in before.items():
         TeamMilestone.objects.filter(pk=pk).exclude(reached_at=at).update(reached_at=at, user_id=user)
+    for pk, day in first_days.items():
+        FirstActiveDay.objects.filter(pk=pk).exclude(day=day).update(day=day)
     milestone_ids = sorted(set(TeamMilestone.objects.values_list("pk", flat=True)) - set(before))
+    first_active_ids = sorted(set(FirstActiveDay.objects.values_list("pk", flat=True)) - set(first_days))
     counts = {"events": len(events),
               "rollups": Rollup.objects.filter(bucket__gte=start, bucket__lt=end).count(),
               "active_days": ActiveUserDay.objects.filter(day__gte=days[0], day__lte=days[1]).count(),
               "milestones": len(milestone_ids)}
-    DemoHistory.objects.create(seed=SEED, start=days[0], end=days[1], counts=counts, milestone_ids=milestone_ids)
+    DemoHistory.objects.create(seed=SEED, start=days[0], end=days[1], counts=counts, milestone_ids=milestone_ids,
+                               first_active_ids=first_active_ids)
     return Summary(True, days[0], days[1], **counts)
 
 
 @transaction.atomic
 def purge() -> dict[str, int]:
     """Delete the demo history: its events, then roll its window up again (which leaves only what real
-    events there are — none, by construction), and the milestones it created."""
-    demo_events = Event.objects.filter(data__has_key="demo")
-    hours = {rollup.bucket_start(at, Grain.HOURLY) for at in demo_events.values_list("occurred_at", flat=True)}
-    out = {"events": demo_events.delete()[0], "rollups": 0, "active_days": 0, "milestones": 0}
+    events there are — none, by construction), and the milestones and first active days it created."""
+    out = {"events": Event.objects.filter(data__has_key="demo").delete()[0], "rollups": 0, "active_days": 0,
+           "milestones": 0}
     for history in DemoHistory.objects.all():
         start, end = _midnight(history.start), _midnight(history.end + timedelta(days=1))
         out["rollups"] += Rollup.objects.filter(bucket__gte=start, bucket__lt=end).count()
         out["active_days"] += ActiveUserDay.objects.filter(day__gte=history.start, day__lte=history.end).count()
-        _rollup({h for h in hours if start <= h < end}, history.start, history.end)
+        rollup.rollup_range(start, end)
         out["milestones"] += TeamMilestone.objects.filter(pk__in=history.milestone_ids).delete()[0]
+        FirstActiveDay.objects.filter(pk__in=history.first_active_ids).delete()
         history.delete()
     return out
 

@@ -13,7 +13,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from portal.insights import demo
-from portal.insights.models import ActiveUserDay, DemoHistory, Event, EventType, Grain, Rollup, TeamMilestone
+from portal.insights.models import (
+    ActiveUserDay,
+    DemoHistory,
+    Event,
+    EventType,
+    FirstActiveDay,
+    Grain,
+    Rollup,
+    TeamMilestone,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("on_each_backend")]
 TODAY = date(2026, 12, 2)
@@ -80,6 +89,7 @@ def test_a_new_day_replaces_the_history_and_the_purge_removes_exactly_it(org, sh
     call_command("demo", "purge-insights", stdout=out)
     assert "Removed the demo usage history" in out.getvalue()
     assert counts() == {"events": 0, "rollups": 0, "active_days": 0, "milestones": 0}
+    assert not FirstActiveDay.objects.exists()
     assert not DemoHistory.objects.exists()
 
 
@@ -87,12 +97,15 @@ def test_the_history_never_mixes_with_real_usage(org, short):
     alice = org["users"]["alice"]
     real_at = datetime(2026, 11, 20, 9, tzinfo=UTC)
     Event.objects.create(occurred_at=real_at, type=EventType.SIGN_IN, user=alice)
-    ActiveUserDay.objects.create(day=real_at.date(), user=alice, events=1)
+    ActiveUserDay.objects.create(day=real_at.date(), user=alice, events=1)  # what the real rollup wrote
+    FirstActiveDay.objects.create(day=real_at.date(), user=alice)
     summary = demo.load(today=TODAY)
+    assert FirstActiveDay.objects.get(user=alice).day == real_at.date()  # not moved into the demo's days
     assert summary.end == date(2026, 11, 19)  # the day before the first real usage
     assert not Event.objects.filter(data__demo=True, occurred_at__gte=datetime(2026, 11, 20, tzinfo=UTC)).exists()
     demo.purge()
     assert list(Event.objects.values_list("occurred_at", flat=True)) == [real_at]
+    assert list(FirstActiveDay.objects.values_list("user__username", "day")) == [("alice", real_at.date())]
     assert list(ActiveUserDay.objects.values_list("day", flat=True)) == [real_at.date()]
     # Real usage for longer than two weeks: no demo history at all.
     Event.objects.create(occurred_at=datetime(2026, 11, 10, tzinfo=UTC), type=EventType.SIGN_IN, user=alice)
