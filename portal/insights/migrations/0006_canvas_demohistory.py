@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('insights', '0004_core_first_active_day'),
+        ('insights', '0005_core_org_daily_grain'),
     ]
 
     operations = [
