@@ -337,6 +337,51 @@ def may_retry_run(user: Any, run: Any) -> bool:
     return run.owner_team_id is not None and may_create_for_team(user, run.owner_team_id)
 
 
+# -- feedback -----------------------------------------------------------------------------------
+
+# Who answers feedback for a team (status and answer): those who maintain what the team owns.
+FEEDBACK_ANSWER_ROLES = (Role.MAINTAINER, Role.ADMIN)
+
+
+def visible_feedback_q(user: Any) -> Q:
+    """Feedback items the user may read: those about the portal or a run's template nobody else may hide
+    (no entity: everyone), those whose entity the user may see (live: an entity made private later takes
+    its feedback with it), and their own. Another team's private entity's feedback answers 404."""
+    if not _active(user):
+        return Q(pk__in=[])
+    if is_platform_admin(user):
+        return Q()
+    return Q(entity__isnull=True) | visible_q(user, prefix="entity__") | Q(author=user)
+
+
+def feedback_answer_team_ids(user: Any) -> list[int] | None:
+    """Teams whose feedback the user answers (None: every team, for platform admins). Lists decide once
+    per request with this, never per row."""
+    if is_platform_admin(user):
+        return None
+    if not _active(user):
+        return []
+    return team_ids(user, roles=FEEDBACK_ANSWER_ROLES)
+
+
+def may_answer_feedback(user: Any, item: Any) -> bool:
+    """Set the status of a feedback item and answer it: a maintainer or admin of its owning team, or a
+    platform admin (who also answers items no team owns). Authorship neither grants nor removes the
+    right: an author who maintains the owning team answers as its maintainer (feedback is advice, not
+    a control that separation of duties guards), and an author outside it never answers their own."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user):
+        return True
+    return item.owner_team_id is not None and team_roles(user).get(item.owner_team_id) in FEEDBACK_ANSWER_ROLES
+
+
+def may_vote_feedback(user: Any, item: Any) -> bool:
+    """Vote for an item: anyone who may read it, except its author (who asked already: the roadmap
+    counts the author's teams as asking)."""
+    return _active(user) and item.author_id != user.pk
+
+
 # -- accounts -----------------------------------------------------------------------------------
 
 

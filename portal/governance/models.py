@@ -209,7 +209,10 @@ class Notification(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="governance_notifications"
     )
-    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="notifications")
+    # Null for notifications about something other than a request (feedback); `url` then says where to go.
+    request = models.ForeignKey(ApprovalRequest, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="notifications")
+    url = models.CharField(max_length=500, blank=True)
     key = models.CharField(max_length=120)
     kind = models.CharField(max_length=30)
     message = models.CharField(max_length=500)
@@ -223,6 +226,10 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.message}"
+
+    @property
+    def target_url(self) -> str:
+        return self.url or (self.request.get_absolute_url() if self.request_id else "")
 
 
 class AccessGrant(models.Model):

@@ -4,16 +4,13 @@ run twice (acks_late + reject_on_worker_lost are on globally: a killed worker's 
 from __future__ import annotations
 
 import logging
-import time
 
 from celery import shared_task, states
 from celery.signals import task_failure, task_postrun, task_retry
-from django.conf import settings
-from django.core.mail import EmailMessage
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError
 
-from . import conf, executors, outbox, services
-from .models import ApprovalRequest, Notification, Stage, State
+from . import conf, executors, notifications, outbox, services
+from .models import ApprovalRequest, Stage, State
 
 log = logging.getLogger("plinth.governance")
 
@@ -137,65 +134,12 @@ def notify(self, request_id: int, kind: str, stage_index: int = 0) -> int:
     text = KIND_MESSAGES.get(kind, "{summary}: " + kind).format(
         requester=req.requester.get_username(), summary=summary(req), stage=stage_index + 1
     )
-    notes, created = [], 0
-    for user in recipients:
-        try:
-            with transaction.atomic():
-                note, new = Notification.objects.get_or_create(
-                    user=user,
-                    key=f"{kind}:{req.pk}:{stage_index}",
-                    defaults={"request": req, "kind": kind, "message": text[:500]},
-                )
-        except IntegrityError:
-            note, new = Notification.objects.filter(user=user, key=f"{kind}:{req.pk}:{stage_index}").first(), False
-        if note is not None:
-            notes.append((user, note))
-            created += new
-    if conf.get("EMAIL_NOTIFICATIONS") and not _email(req, text, notes):
+    notes, created = notifications.write(recipients, key=f"{kind}:{req.pk}:{stage_index}", kind=kind,
+                                         message=text, request=req)
+    if not notifications.email(notes, text, req.get_absolute_url()):
         # The in-app notifications stand; the e-mails that failed are sent by the retry.
         raise self.retry(countdown=5 * 2**self.request.retries)
     return created
-
-
-def _email(req: ApprovalRequest, text: str, notes: list) -> bool:
-    """Send the e-mails of `notes` not sent yet. False when any failed (left for a retry)."""
-    url = req.get_absolute_url()
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "plinth"
-    ok = True
-    for user, note in notes:
-        if note.emailed or not user.email:
-            continue
-        message = EmailMessage(
-            f"[Plinth] {text}"[:200],
-            f"{text}\n\n{url}\n",
-            settings.DEFAULT_FROM_EMAIL,
-            [user.email],
-            # One id per notification: a copy sent twice (a worker killed between the server's
-            # acceptance and `emailed`) is recognisably the same message.
-            headers={"Message-ID": f"<notification-{note.pk}@{domain}>"},
-        )
-        try:
-            message.send()
-        except Exception as exc:
-            log.warning("email to %s failed: %s", user.email, exc)
-            ok = False
-            continue
-        _record_emailed(note.pk)
-    return ok
-
-
-def _record_emailed(pk: int, attempts: int = 8) -> None:
-    """The server has accepted the e-mail: record that even across a short database outage (a restart
-    takes seconds), or a redelivery of this task would send it a second time."""
-    for attempt in range(attempts):
-        try:
-            Notification.objects.filter(pk=pk).update(emailed=True)
-            return
-        except (OperationalError, InterfaceError):
-            if attempt == attempts - 1:
-                raise
-            connection.close()  # a new connection next time
-            time.sleep(min(8.0, 0.5 * 2**attempt))
 
 
 def _recipients(req: ApprovalRequest, kind: str, stage_index: int):

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "portal.scaffolder",
     "portal.techdocs",
     "portal.insights",
+    "portal.feedback",
 ]
 
 MIDDLEWARE = [
@@ -328,6 +329,8 @@ if ENV.email_host:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = ENV.email_from
+# Feedback and roadmap (docs/insights.md): the team that owns the portal itself.
+PLINTH_PLATFORM_TEAM = ENV.platform_team
 
 LOGGING = {
     "version": 1,

@@ -132,6 +132,7 @@ class Environment:
     email_from: str
     analytics: bool
     analytics_retention_days: int
+    platform_team: str
 
 
 def read() -> Environment:
@@ -193,6 +194,9 @@ def read() -> Environment:
         # deleted after the retention (rollups stay).
         analytics=_bool("PLINTH_ANALYTICS", True),
         analytics_retention_days=_int("PLINTH_ANALYTICS_RETENTION_DAYS", 90),
+        # The team that owns the portal itself: feedback about the portal (and about things no team
+        # owns) goes to its maintainers and admins (docs/insights.md).
+        platform_team=(os.environ.get("PLINTH_PLATFORM_TEAM") or "platform").strip().lower(),
     )
 
 
