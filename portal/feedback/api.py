@@ -10,6 +10,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from catalog.api_schema import PageInfoSerializer
 from portal.core import pagination
 from portal.core.api import error_responses
 from portal.core.client_address import client_address
@@ -55,7 +56,7 @@ def item_dict(item: FeedbackItem) -> dict:
     }
 
 
-class ItemSchema(serializers.Serializer):
+class FeedbackItemSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.CharField(help_text="The item's page in the portal.")
     kind = serializers.ChoiceField(choices=TargetKind.choices)
@@ -78,19 +79,15 @@ class ItemSchema(serializers.Serializer):
     updatedAt = serializers.DateTimeField()
 
 
-class PageInfoSchema(serializers.Serializer):
-    nextCursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page.")
-
-
-class ItemPageSchema(serializers.Serializer):
-    items = ItemSchema(many=True)
+class FeedbackPageSerializer(serializers.Serializer):
+    items = FeedbackItemSerializer(many=True)
     totalItems = serializers.IntegerField()
-    pageInfo = PageInfoSchema()
+    pageInfo = PageInfoSerializer()
 
 
-class RoadmapRowSchema(serializers.Serializer):
+class RoadmapRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
-    item = ItemSchema()
+    item = FeedbackItemSerializer()
     votes = serializers.IntegerField()
     askingTeams = serializers.ListField(child=serializers.CharField(), help_text="Teams of the author and voters.")
     activeUsers = serializers.IntegerField(help_text="Distinct active users of the asking teams (last 30 days).")
@@ -98,13 +95,13 @@ class RoadmapRowSchema(serializers.Serializer):
     voted = serializers.BooleanField(help_text="Whether the caller votes for it.")
 
 
-class RoadmapSchema(serializers.Serializer):
-    items = RoadmapRowSchema(many=True)
+class RoadmapSerializer(serializers.Serializer):
+    items = RoadmapRowSerializer(many=True)
     voteWeight = serializers.IntegerField()
     activeDays = serializers.IntegerField()
 
 
-class CreateSerializer(serializers.Serializer):
+class FeedbackCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=TargetKind.choices)
     target = serializers.CharField(required=False, allow_blank=True, default="", max_length=300,
                                    help_text="entity/docs: the entity reference; template: the run's id; platform: empty.")
@@ -120,20 +117,20 @@ class CreateSerializer(serializers.Serializer):
                                       help_text="Platform feedback: the same key sent twice stores one item.")
 
 
-class StatusSerializer(serializers.Serializer):
+class FeedbackStatusSerializer(serializers.Serializer):
     status = serializers.CharField(max_length=20, help_text=f"One of: {', '.join(Status.values)}.")
     answer = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None,
                                    trim_whitespace=False, help_text="Markdown; omitted: the answer is kept.")
 
 
-class VoteSerializer(serializers.Serializer):
+class FeedbackVoteSerializer(serializers.Serializer):
     voted = serializers.BooleanField(required=False, allow_null=True, default=None,
                                      help_text="true: vote, false: withdraw; omitted: toggle.")
 
 
-class VoteResultSchema(serializers.Serializer):
+class FeedbackVoteResultSerializer(serializers.Serializer):
     voted = serializers.BooleanField()
-    item = ItemSchema()
+    item = FeedbackItemSerializer()
 
 
 @extend_schema(
@@ -149,7 +146,7 @@ class VoteResultSchema(serializers.Serializer):
                          description=f"Page size, 1–{MAX_LIMIT} (default 100)"),
         OpenApiParameter("cursor", OpenApiTypes.STR, description="`pageInfo.nextCursor` of the previous page"),
     ],
-    responses={200: ItemPageSchema, **error_responses()},
+    responses={200: FeedbackPageSerializer, **error_responses()},
 )
 @extend_schema(
     methods=["POST"], operation_id="feedback_create", tags=["feedback"],
@@ -157,8 +154,8 @@ class VoteResultSchema(serializers.Serializer):
     description="\"Was this useful?\" on an entity, a docs page or a template run (one answer per person and "
     "target: giving it again changes it, 200), or an idea for the portal (201). A target you may not see "
     "answers 404 like a missing one.",
-    request=CreateSerializer,
-    responses={201: ItemSchema, 200: OpenApiResponse(ItemSchema, description="Your earlier answer, changed."),
+    request=FeedbackCreateSerializer,
+    responses={201: FeedbackItemSerializer, 200: OpenApiResponse(FeedbackItemSerializer, description="Your earlier answer, changed."),
                **error_responses(404)},
     examples=[OpenApiExample("Docs page", request_only=True,
                              value={"kind": "docs", "target": "component:default/plinth", "path": "guide/",
@@ -168,7 +165,7 @@ class VoteResultSchema(serializers.Serializer):
 @api_view(["GET", "POST"])
 def items(request):
     if request.method == "POST":
-        body = CreateSerializer(data=request.data)
+        body = FeedbackCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
@@ -210,7 +207,7 @@ def items(request):
 
 
 @extend_schema(operation_id="feedback_read", tags=["feedback"], summary="One feedback item",
-               responses={200: ItemSchema, **error_responses(404)})
+               responses={200: FeedbackItemSerializer, **error_responses(404)})
 @api_view(["GET"])
 def item(request, pk: int):
     row = selectors.item_detail(request.user, pk)
@@ -223,14 +220,14 @@ def item(request, pk: int):
     operation_id="feedback_set_status", tags=["feedback"], summary="Set the status and answer (owning team)",
     description="Maintainers and admins of the owning team (and platform admins) set open, planned, done or "
     "declined, with an answer the author sees (and is notified of).",
-    request=StatusSerializer, responses={200: ItemSchema, **error_responses(403, 404)},
+    request=FeedbackStatusSerializer, responses={200: FeedbackItemSerializer, **error_responses(403, 404)},
     examples=[OpenApiExample("Planned", request_only=True,
                              value={"status": "planned", "answer": "Next sprint: the guide gets the scope."})],
 )
 @body_limit(COMMENT)
 @api_view(["POST"])
 def set_status(request, pk: int):
-    body = StatusSerializer(data=request.data)
+    body = FeedbackStatusSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     try:
         services.feedback_answer(actor=request.user, item_id=pk, status=body.validated_data["status"],
@@ -243,12 +240,12 @@ def set_status(request, pk: int):
 @extend_schema(
     operation_id="feedback_vote", tags=["feedback"], summary="Vote for a feedback item",
     description="One vote per person; not on your own item (403); done and declined items take no new votes (409).",
-    request=VoteSerializer, responses={200: VoteResultSchema, **error_responses(403, 404, 409)},
+    request=FeedbackVoteSerializer, responses={200: FeedbackVoteResultSerializer, **error_responses(403, 404, 409)},
 )
 @body_limit(FORM)
 @api_view(["POST"])
 def vote(request, pk: int):
-    body = VoteSerializer(data=request.data)
+    body = FeedbackVoteSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     try:
         _, voted = services.feedback_vote(actor=request.user, item_id=pk, voted=body.validated_data["voted"])
@@ -262,7 +259,7 @@ def vote(request, pk: int):
     description="score = votes × voteWeight + distinct active users (last activeDays days) of the asking teams.",
     parameters=[OpenApiParameter("status", OpenApiTypes.STR, description="open or planned (default: both)"),
                 OpenApiParameter("kind", OpenApiTypes.STR, description=f"One of: {', '.join(TargetKind.values)}")],
-    responses={200: RoadmapSchema, **error_responses()},
+    responses={200: RoadmapSerializer, **error_responses()},
 )
 @api_view(["GET"])
 def roadmap(request):

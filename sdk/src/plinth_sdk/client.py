@@ -22,6 +22,7 @@ RESOURCES: dict[str, type[resources._Resource]] = {
     "search": resources.Search, "approvals": resources.Approvals, "audit": resources.Audit,
     "templates": resources.Templates, "runs": resources.Runs, "docs": resources.Docs,
     "account": resources.Account, "insights": resources.Insights, "tokens": resources.Tokens,
+    "feedback": resources.Feedback,
 }
 
 
@@ -42,7 +43,7 @@ class Client(_Resources, SyncTransport):
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
     Resources: `entities`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
-    `runs`, `docs`, `account`, `insights`, `tokens`."""
+    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`."""
 
     entities: resources.Entities
     locations: resources.Locations
@@ -56,6 +57,7 @@ class Client(_Resources, SyncTransport):
     account: resources.Account
     insights: resources.Insights
     tokens: resources.Tokens
+    feedback: resources.Feedback
 
     def me(self) -> Me:
         """Who the token belongs to."""
@@ -78,6 +80,7 @@ class AsyncClient(_Resources, AsyncTransport):
     account: _async.AsyncAccount
     insights: _async.AsyncInsights
     tokens: _async.AsyncTokens
+    feedback: _async.AsyncFeedback
 
     async def me(self) -> Me:
         return await self.account.me()

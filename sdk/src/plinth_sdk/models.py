@@ -338,3 +338,52 @@ class DocsPage:
     def from_api(cls, data: dict) -> DocsPage:
         return cls(entity_ref=data["entityRef"], path=data.get("path", ""), title=data.get("title", ""),
                    html=data.get("html", ""), raw=data)
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One piece of feedback: a "Was this useful?" answer (entity, docs page, template run) or an idea for
+    the portal, with the owning team's status and answer."""
+
+    id: int
+    kind: str
+    target: str
+    target_label: str
+    owner_team: str | None
+    author: str
+    useful: bool | None
+    title: str
+    comment: str
+    status: str
+    answer: str
+    votes: int
+    url: str
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict) -> FeedbackItem:
+        return cls(id=data["id"], kind=data.get("kind", ""), target=data.get("target", ""),
+                   target_label=data.get("targetLabel", ""), owner_team=data.get("ownerTeam"),
+                   author=data.get("author", ""), useful=data.get("useful"), title=data.get("title", ""),
+                   comment=data.get("comment", ""), status=data.get("status", ""), answer=data.get("answer", ""),
+                   votes=data.get("votes", 0), url=data.get("url", ""), raw=data)
+
+
+@dataclass(frozen=True)
+class RoadmapEntry:
+    """A roadmap row: the item and its score's parts (score = votes × weight + active users)."""
+
+    rank: int
+    item: FeedbackItem
+    votes: int
+    asking_teams: list[str]
+    active_users: int
+    score: int
+    voted: bool
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict) -> RoadmapEntry:
+        return cls(rank=data.get("rank", 0), item=FeedbackItem.from_api(data["item"]), votes=data.get("votes", 0),
+                   asking_teams=list(data.get("askingTeams") or []), active_users=data.get("activeUsers", 0),
+                   score=data.get("score", 0), voted=bool(data.get("voted")), raw=data)

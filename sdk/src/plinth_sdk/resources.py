@@ -51,6 +51,12 @@ DOCS_BUILD = endpoint("techdocs_site_build", "POST", "/api/v1/techdocs/sites/{ki
 DOCS_DEFINITION = endpoint("techdocs_definition_retrieve", "GET",
                            "/api/v1/techdocs/definitions/{kind}/{namespace}/{name}")
 INSIGHTS_EVENTS = endpoint("insights_events", "GET", "/api/v1/insights/events")
+FEEDBACK_LIST = endpoint("feedback_list", "GET", "/api/v1/feedback")
+FEEDBACK_CREATE = endpoint("feedback_create", "POST", "/api/v1/feedback")
+FEEDBACK_GET = endpoint("feedback_read", "GET", "/api/v1/feedback/{id}")
+FEEDBACK_STATUS = endpoint("feedback_set_status", "POST", "/api/v1/feedback/{id}/status")
+FEEDBACK_VOTE = endpoint("feedback_vote", "POST", "/api/v1/feedback/{id}/vote")
+ROADMAP = endpoint("feedback_roadmap", "GET", "/api/v1/roadmap")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -406,3 +412,44 @@ class Docs(_Resource):
         """The browser address of an entity's docs (no request)."""
         kind, namespace, name = parse_ref(ref, default_kind="component")
         return f"{self._c.url}/docs/{kind}/{namespace}/{name}/"
+
+
+class Feedback(_Resource):
+    """Feedback loops: "Was this useful?" answers, ideas for the portal, the owning team's status and answer,
+    votes and the roadmap."""
+
+    def list(self, *, status: str | None = None, kind: str | None = None, mine: bool = False,
+             team: str | None = None, page_size: int = 100, limit: int | None = None) -> Iterator[models.FeedbackItem]:
+        """Items the caller may see, newest first (`mine`: your own; `team`: owned by that team)."""
+        params = {"status": status, "kind": kind, "mine": "true" if mine else None, "team": team, "limit": page_size}
+        return self._c._pages(FEEDBACK_LIST.call(params=params), models.FeedbackItem.from_api, limit=limit)
+
+    def get(self, id: int) -> models.FeedbackItem:  # noqa: A002
+        return self._run(FEEDBACK_GET.call(models.FeedbackItem.from_api, id=id))
+
+    def useful(self, kind: str, target: str, useful: bool, *, path: str = "", comment: str = "") -> models.FeedbackItem:
+        """Answer "Was this useful?" about an entity (`kind="entity"`, `target` its reference), a docs page
+        (`"docs"`, the entity's reference and the page's `path`) or a template run (`"template"`, the run's
+        id). Answering again changes your answer."""
+        body = {"kind": kind, "target": target, "path": path, "useful": useful, "comment": comment}
+        return self._run(FEEDBACK_CREATE.call(models.FeedbackItem.from_api, json=body))
+
+    def idea(self, title: str, comment: str = "", *, client_key: str = "") -> models.FeedbackItem:
+        """Feedback about the portal itself, for the platform team (`client_key`: sent twice, stored once)."""
+        body = {"kind": "platform", "title": title, "comment": comment, "clientKey": client_key}
+        return self._run(FEEDBACK_CREATE.call(models.FeedbackItem.from_api, json=body))
+
+    def set_status(self, id: int, status: str, *, answer: str | None = None) -> models.FeedbackItem:  # noqa: A002
+        """As a maintainer or admin of the owning team: open, planned, done or declined, with an answer the
+        author sees (`answer=None` keeps the current one)."""
+        return self._run(FEEDBACK_STATUS.call(models.FeedbackItem.from_api, json={"status": status, "answer": answer},
+                                              id=id))
+
+    def vote(self, id: int, voted: bool | None = None) -> bool:  # noqa: A002
+        """Vote (True), withdraw (False) or toggle (None); returns whether you now vote for it."""
+        return self._run(FEEDBACK_VOTE.call(lambda body: bool(body["voted"]), json={"voted": voted}, id=id))
+
+    def roadmap(self, *, status: str | None = None, kind: str | None = None) -> list[models.RoadmapEntry]:
+        """Open and planned requests, ranked by votes and the asking teams' active users."""
+        return self._run(ROADMAP.call(lambda body: [models.RoadmapEntry.from_api(r) for r in body.get("items") or []],
+                                      params={"status": status, "kind": kind}))
