@@ -35,17 +35,16 @@ def mine(user, limit: int = 100) -> list[FeedbackItem]:
     return list(listed(visible_items(user).filter(author=user)).order_by("-updated_at", "-id")[:limit])
 
 
-def for_my_teams(user, limit: int = 100) -> list[FeedbackItem]:
-    """Feedback owned by the teams the user answers for (platform admins: every team's), asks first."""
-    teams = permissions.feedback_answer_team_ids(user)
+def for_my_teams(user, teams: list[int] | None, limit: int = 100) -> list[FeedbackItem]:
+    """Feedback owned by `teams` (those the user answers for, `permissions.feedback_answer_team_ids`;
+    None: every team's), asks first."""
     qs = visible_items(user).filter(Q(kind=TargetKind.PLATFORM) | ~Q(comment=""))
     qs = qs if teams is None else qs.filter(owner_team_id__in=teams)
     return list(listed(qs).order_by("status", "-created_at", "-id")[:limit])
 
 
-def useful_tally(user, limit: int = 20) -> list[dict]:
-    """Per page/entity/run the user's teams own: how many said useful and not useful (bare answers count)."""
-    teams = permissions.feedback_answer_team_ids(user)
+def useful_tally(user, teams: list[int] | None, limit: int = 20) -> list[dict]:
+    """Per page/entity/run `teams` own: how many said useful and not useful (bare answers count)."""
     qs = visible_items(user).exclude(useful__isnull=True)
     qs = qs if teams is None else qs.filter(owner_team_id__in=teams)
     return list(qs.values("target_key", "target_label").annotate(

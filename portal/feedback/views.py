@@ -92,12 +92,13 @@ def new(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def item_list(request: HttpRequest) -> HttpResponse:
-    mine = selectors.mine(request.user)
-    team_items = selectors.for_my_teams(request.user)
     answers_for = permissions.feedback_answer_team_ids(request.user)
+    answers = answers_for is None or bool(answers_for)
     return render(request, "feedback/list.html", {
-        "mine": mine, "team_items": team_items, "tally": selectors.useful_tally(request.user),
-        "answers_for_teams": answers_for is None or bool(answers_for),
+        "mine": selectors.mine(request.user),
+        "team_items": selectors.for_my_teams(request.user, answers_for) if answers else [],
+        "tally": selectors.useful_tally(request.user, answers_for) if answers else [],
+        "answers_for_teams": answers,
     })
 
 

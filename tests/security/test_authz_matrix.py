@@ -55,6 +55,8 @@ from prometheus_client import REGISTRY
 from catalog import uploads
 from catalog.models import Location, MlflowSyncJob, Star
 from portal.accounts.models import APIToken, Role
+from portal.feedback.models import FeedbackItem
+from portal.feedback.models import Vote as FeedbackVote
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
 from portal.insights.models import AnalyticsOptOut
 from portal.scaffolder.models import Run
@@ -121,6 +123,9 @@ REQUESTER_REVIEWER_OR_ADMIN = Who("the requester, a reviewer of one of its stage
                                   or a.has_role(o.team, REVIEW_ROLES))
 RUN_RETRIERS = Who("the run's creator, the edit right in its team (member, maintainer, admin), platform admin",
                    lambda a, o: a.platform_admin or a.user == o.registrant or a.has_role(o.team, EDIT_ROLES))
+FEEDBACK_ANSWERERS = Who("maintainer or admin of the owning team, platform admin",
+                        lambda a, o: a.platform_admin or a.has_role(o.team, DELETE_ROLES))
+FEEDBACK_VOTERS = Who("whoever may see the item, except its author", lambda a, o: a.user != o.registrant)
 PLATFORM_ADMIN = Who("platform admins only", lambda a, o: a.platform_admin)
 TEAM_MEMBERS = Who("anyone with a role in a team (that team's aggregates); platform admins (every team)",
                    lambda a, o: a.platform_admin or a.team is not None)
@@ -257,6 +262,19 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- insights: the capability canvas and its one-page PDF (printed by Chromium)
     "insights:canvas": {"GET": ok(CANVAS_READERS)},
     "insights:canvas-pdf": {"GET": ok(CANVAS_READERS)},
+    # -- feedback and roadmap (feedback on an entity is as visible as the entity)
+    "feedback:list": {"GET": ok(SIGNED_IN)},
+    "feedback:new": {"GET": ok(SIGNED_IN), "POST": ok(SIGNED_IN, 302)},
+    "feedback:useful": {"POST": ok(VIEWERS, 302)},  # back to the page it was given on
+    "feedback:detail": {"GET": ok(VIEWERS)},
+    "feedback:answer": {"POST": ok(FEEDBACK_ANSWERERS, PRG, refused=PRG)},
+    "feedback:vote": {"POST": ok(FEEDBACK_VOTERS, PRG, refused=PRG)},
+    "feedback:roadmap": {"GET": ok(SIGNED_IN)},
+    "feedback-api-items": {"GET": ok(SIGNED_IN), "POST": ok(VIEWERS, 201)},
+    "feedback-api-item": {"GET": ok(VIEWERS)},
+    "feedback-api-status": {"POST": ok(FEEDBACK_ANSWERERS)},
+    "feedback-api-vote": {"POST": ok(FEEDBACK_VOTERS)},
+    "feedback-api-roadmap": {"GET": ok(SIGNED_IN)},
     # -- the API's own description (the two viewers are browser pages: signed out → sign-in)
     "api-schema": {"GET": ok(SIGNED_IN)},
     "api-docs": {"GET": ok(SIGNED_IN)},
@@ -348,6 +366,12 @@ def _gates(world: World, actor: Actor) -> list[Obj]:
             Obj(MISSING, kwargs={"gate": "mx_missing_gate"}, names=("mx_missing_gate",))]
 
 
+def _feedback(world: World, actor: Actor) -> list[Obj]:
+    out = [Obj(key, kwargs={"pk": item.pk}, names=(str(item.pk),), team=INSTANCES[key][1], private=INSTANCES[key][2],
+               instance=item, registrant=item.author) for key, item in world.feedback.items()]
+    return [*out, Obj(MISSING, kwargs={"pk": 987654}, names=("987654",))]
+
+
 # URL name -> the objects it addresses (per method where they differ); rows not here address none.
 TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "accounts:token-revoke": _tokens,
@@ -396,6 +420,14 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "techdocs-api-build": _entities("component", "kind"),
     "techdocs-api-definition": _entities("api", "kind"),
     "techdocs-api-model-card": _entities("model", "ns"),
+    "feedback:useful": _entities("component", "ref"),
+    "feedback:detail": _feedback,
+    "feedback:answer": _feedback,
+    "feedback:vote": _feedback,
+    "feedback-api-items": {"POST": _entities("component", "ref")},
+    "feedback-api-item": _feedback,
+    "feedback-api-status": _feedback,
+    "feedback-api-vote": _feedback,
 }
 
 
@@ -455,6 +487,13 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("governance-api-comment", "POST"): lambda c: {"body": "matrix comment"},
     ("scaffolder:template", "POST"): lambda c: {"_action": "create", "_page": "review", "_values": "{}"},
     ("api-scaffolder-runs", "POST"): lambda c: {"templateRef": _ref(c), "values": {}},
+    ("feedback:new", "POST"): lambda c: {"title": "matrix idea", "comment": "", "client_key": "matrix"},
+    ("feedback:useful", "POST"): lambda c: {"kind": "entity", "target": _ref(c), "useful": "yes", "comment": "mx"},
+    ("feedback:answer", "POST"): lambda c: {"status": "planned", "answer": "matrix answer"},
+    ("feedback:vote", "POST"): lambda c: {},
+    ("feedback-api-items", "POST"): lambda c: {"kind": "entity", "target": _ref(c), "useful": True},
+    ("feedback-api-status", "POST"): lambda c: {"status": "planned", "answer": "matrix answer"},
+    ("feedback-api-vote", "POST"): lambda c: {"voted": True},
     ("core:csp-report", "POST"): lambda c: {"csp-report": {"effective-directive": "img-src",
                                                            "blocked-uri": "https://tracker.example.org/p.png",
                                                            "document-uri": "http://testserver/catalog/"}},
@@ -488,6 +527,18 @@ def _runs_by_actor(c: Ctx) -> int:
 
 def _queued_builds(c: Ctx) -> int:
     return c.world.queued_builds.count(c.obj.instance.ref)
+
+
+def _feedback_of_actor(c: Ctx) -> bool:
+    return FeedbackItem.objects.filter(author=c.actor.user, target_key=f"entity:{_ref(c)}").exists()
+
+
+def _feedback_state(c: Ctx) -> tuple:
+    return tuple(FeedbackItem.objects.filter(pk=c.obj.instance.pk).values_list("status", "answer").get())
+
+
+def _votes_of_actor(c: Ctx) -> bool:
+    return FeedbackVote.objects.filter(item=c.obj.instance, user=c.actor.user).exists()
 
 
 # What each unsafe method changes, read before and after: it must change exactly when allowed.
@@ -525,6 +576,13 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("api-scaffolder-run-retry", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
     ("techdocs:rebuild", "POST"): _queued_builds,
     ("techdocs-api-build", "POST"): _queued_builds,
+    ("feedback:new", "POST"): lambda c: FeedbackItem.objects.filter(author=c.actor.user, kind="platform").count(),
+    ("feedback:useful", "POST"): _feedback_of_actor,
+    ("feedback:answer", "POST"): _feedback_state,
+    ("feedback:vote", "POST"): _votes_of_actor,
+    ("feedback-api-items", "POST"): _feedback_of_actor,
+    ("feedback-api-status", "POST"): _feedback_state,
+    ("feedback-api-vote", "POST"): _votes_of_actor,
     ("core:csp-report", "POST"): lambda c: REGISTRY.get_sample_value("plinth_csp_violations_total",
                                                                      {"directive": "img-src"}),
 }

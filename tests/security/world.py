@@ -19,6 +19,7 @@ from catalog import services as catalog_services
 from catalog.models import Entity, Location, ModelVersion
 from portal.accounts import services as account_services
 from portal.accounts.models import Role
+from portal.feedback import services as feedback_services
 from portal.governance import services as governance_services
 from portal.governance.models import Notification
 from portal.scaffolder import conf as scaffolder_conf
@@ -116,6 +117,7 @@ class World:
     new_location_dir: Path
     markers: dict[str, str]  # instance key -> marker
     queued_builds: list[str] = field(default_factory=list)  # refs whose docs build was queued
+    feedback: dict[str, Any] = field(default_factory=dict)  # instance key -> feedback item on its component
 
     def hidden_markers(self, actor: Actor) -> list[str]:
         """Markers of the private instances the actor may not see (all of them when signed out)."""
@@ -293,6 +295,13 @@ def add_objects(world: World, suffix: str = "") -> World:
                                              owner_team=world.teams[team] if team else None)
         _write_zip(scaffolder_conf.download_root() / f"{run.uid}.zip")
         world.runs.setdefault(key, run)
+
+    # Feedback with a comment on each component (a roadmap item), given by a non-actor of its team.
+    for key, (_, owner, _) in INSTANCES.items():
+        author = users["own_registrant" if owner == OWN else "other_registrant"]
+        item, _ = feedback_services.feedback_give(actor=author, kind="entity", target=entities[key, "component"].ref,
+                                                  useful=False, comment="matrix feedback")
+        world.feedback.setdefault(key, item)
 
     index.rebuild()
     return world
