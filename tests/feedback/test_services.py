@@ -162,3 +162,24 @@ def test_votes_toggle_once_per_person_never_the_author_never_on_closed_items(fb)
     with pytest.raises(services.FeedbackError) as caught:
         services.feedback_vote(actor=users["carol"], item_id=987654)
     assert caught.value.status == 404
+
+
+def test_feedback_is_kept_when_the_broker_is_down_and_relayed_later(fb, monkeypatch, django_capture_on_commit_callbacks):
+    """The notification is an outbox row: with the broker refusing, the feedback stands, the row waits
+    (with the error), and the relay publishes it once the broker is back."""
+    from portal.celery import app
+    from portal.governance import outbox
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(app, "send_task", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        item, _ = give(fb["users"]["dan"], target=fb["public"].ref, useful=False, comment="Broken link")
+    row = OutboxMessage.objects.get(key=f"feedback:{item.pk}:new:0")
+    assert FeedbackItem.objects.filter(pk=item.pk).exists()
+    assert row.sent_at is None and "broker down" in row.last_error
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kwargs: sent.append((name, args)))
+    assert outbox.relay()["sent"] == 1
+    assert sent == [("portal.feedback.tasks.notify", [item.pk, "new", 0, ""])]
