@@ -26,6 +26,7 @@ class EventType(models.TextChoices):
     APPROVAL_EXECUTED = "approval_executed", "Approval executed"
     API_CALL = "api_call", "API call"
     SIGN_IN = "sign_in", "Sign-in"
+    FEEDBACK = "feedback", "Feedback given"
 
 
 class Client(models.TextChoices):

@@ -11,6 +11,7 @@ from portal.feedback import services
 from portal.feedback.models import FeedbackItem, Status, Vote
 from portal.governance.models import Notification, OutboxMessage
 from tests.feedback.conftest import drain
+from tests.insights.conftest import capture_buffer  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +184,15 @@ def test_feedback_is_kept_when_the_broker_is_down_and_relayed_later(fb, monkeypa
     monkeypatch.setattr(app, "send_task", lambda name, args=None, **kwargs: sent.append((name, args)))
     assert outbox.relay()["sent"] == 1
     assert sent == [("portal.feedback.tasks.notify", [item.pk, "new", 0, ""])]
+
+
+def test_feedback_is_an_analytics_event_of_the_owning_team(fb, capture_buffer):  # noqa: F811
+    from portal.insights import capture
+    from portal.insights.models import Event, EventType
+
+    dan, ref = fb["users"]["dan"], fb["public"].ref
+    give(dan, target=ref, useful=False, comment="Where is the threshold?")
+    assert capture.flush_now() == 1
+    event = Event.objects.get(type=EventType.FEEDBACK)
+    assert (event.user, event.team, event.subject) == (dan, fb["teams"]["fraud-ml"], f"entity:{ref}")
+    assert event.data == {"kind": "entity", "useful": False, "created": True}
