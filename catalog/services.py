@@ -25,7 +25,7 @@ from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes
 from . import facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import INVERSE
-from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult, refuse_unreadable_url
+from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult, content_hash, refuse_unreadable_url
 from .models import (
     Entity,
     EntityTag,
@@ -793,3 +793,97 @@ def _queue(task: str, args: list, kwargs: dict | None = None) -> None:
         current_app.send_task(task, args=args, kwargs=kwargs or {})
     except Exception:  # broker down: the scheduled sync catches up; the write already committed
         log.exception("could not queue %s", task)
+
+
+# -- observed entities (known from what ran, e.g. OpenLineage events) ------------------------------
+
+OBSERVED_SOURCE = "observed"
+OBSERVED_ANNOTATION = "plinth.dev/observed-by"
+OBSERVED_KINDS = {"dataset": "Dataset", "pipeline": "Pipeline"}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """An entity the catalog learns about from what ran rather than from a descriptor. `key` is the
+    caller's own identity for it (returned with the entity id); `name` a valid entity name."""
+
+    key: str
+    kind_key: str  # dataset | pipeline
+    name: str
+    title: str
+    spec_type: str
+    annotations: dict[str, str]
+    owner_team: Team | None = None
+    description: str = ""
+
+
+def observed_entities_create(*, items: list[Observed], observer: str, actor=None) -> dict[str, int]:
+    """Create entities nobody has described yet (kind Dataset or Pipeline, no location, lifecycle
+    `observed`, unowned unless a team is named), inside the caller's transaction: they are indexed for
+    search, counted in the facets and filtered by visibility like every other entity. An entity whose
+    ref exists already is linked, not changed. Returns {item key: entity id}; one audit event."""
+    if not items:
+        return {}
+    now = timezone.now()
+    by_ref = {f"{item.kind_key}:default/{item.name}".lower(): item for item in items}
+    existing = dict(_select_by_refs(["ref", "id"], list(by_ref)))
+    rows, cube_rows, cube_tags = [], [], []
+    for ref, item in by_ref.items():
+        if ref in existing:
+            continue
+        owner = f"group:default/{item.owner_team.name}" if item.owner_team else ""
+        tags = ["observed", observer]
+        data = {"apiVersion": "plinth.dev/v1alpha1", "kind": OBSERVED_KINDS[item.kind_key],
+                "metadata": {"name": item.name, "namespace": "default", "title": item.title[:255],
+                             "description": item.description[:2000],
+                             "annotations": {**item.annotations, OBSERVED_ANNOTATION: observer}, "tags": tags},
+                "spec": {"type": item.spec_type, "lifecycle": "observed", "owner": owner}}
+        rows.append(Entity(ref=ref, kind=OBSERVED_KINDS[item.kind_key], kind_key=item.kind_key, namespace="default",
+                           name=item.name, name_key=item.name.lower(), api_version=data["apiVersion"],
+                           title=item.title[:300], description=item.description[:2000], spec_type=item.spec_type,
+                           lifecycle="observed", owner_ref=owner, owner_team=item.owner_team, tags=tags, data=data,
+                           source=OBSERVED_SOURCE, content_hash=content_hash(data), created_at=now, updated_at=now))
+        cube = (item.kind_key, item.spec_type, "observed", owner, "default", "internal",
+                item.owner_team.pk if item.owner_team else None)
+        cube_rows.append(cube)
+        cube_tags += [(tag, *cube) for tag in tags]
+    if rows:
+        Entity.objects.bulk_create(rows, batch_size=BATCH)
+        created = dict(_select_by_refs(["ref", "id"], [e.ref for e in rows]))
+        EntityTag.objects.bulk_create([EntityTag(entity_id=created[e.ref], tag=tag) for e in rows for tag in e.tags],
+                                      batch_size=BATCH)
+        existing.update(created)
+        previous, current = facets.version(), facets.bump()
+        transaction.on_commit(lambda: facets.roll_forward(previous, current, ([], []), (cube_rows, cube_tags)))
+        refs = [e.ref for e in rows]
+        audit_record(actor=actor, action="catalog.entity.observe", target=f"observed:{observer}",
+                     after={"refs": refs[:AUDIT_REF_CAP], "count": len(refs)})
+        transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[]))
+    return {item.key: existing[ref] for ref, item in by_ref.items()}
+
+
+@transaction.atomic
+def entity_claim(*, entity: Entity, team: Team, actor) -> Entity:
+    """Give an unowned entity that no descriptor defines (observed, or known from MLflow only) an
+    owner team. Platform admins only (`permissions.may_claim_unowned`); audited."""
+    if not permissions.may_claim_unowned(actor):
+        raise PermissionDenied("Only platform admins may assign owners to unowned assets.")
+    entity = Entity.objects.select_for_update().get(pk=entity.pk)
+    if entity.location_id is not None or entity.owner_team_id is not None:
+        raise DescriptorError(f"{entity.ref} is not unowned (it has an owner or a descriptor that names one).",
+                              field="entity")
+    before = facets.old_rows([entity.pk])
+    owner = f"group:default/{team.name}"
+    data = dict(entity.data)
+    data["spec"] = {**(data.get("spec") or {}), "owner": owner}
+    Entity.objects.filter(pk=entity.pk).update(owner_team=team, owner_ref=owner, data=data,
+                                               content_hash=content_hash(data), updated_at=timezone.now())
+    previous, current = facets.version(), facets.bump()
+    after = facets.old_rows([entity.pk])
+    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
+    audit_record(actor=actor, action="catalog.entity.claim", target=entity.ref,
+                 before={"owner": ""}, after={"owner": owner})
+    ref = entity.ref
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[ref], removed=[]))
+    entity.refresh_from_db()
+    return entity

@@ -20,12 +20,14 @@ urlpatterns = [
     path("api/v1/", include("portal.techdocs.api_urls")),
     path("api/v1/", include("portal.insights.api_urls")),
     path("api/v1/", include("portal.feedback.api_urls")),
+    path("api/v1/", include("portal.lineage.api_urls")),
     path("search/", include("portal.search.urls")),
     path("reviews/", include("portal.governance.urls")),
     path("create/", include("portal.scaffolder.urls")),
     path("docs/", include("portal.techdocs.urls")),
     path("insights/", include("portal.insights.urls")),
     path("insights/", include("portal.feedback.urls")),
+    path("lineage/", include("portal.lineage.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its initialiser as a script file: the CSP forbids inline scripts. The two
     # viewers are pages for people: a signed-out visitor is sent to sign-in (the API answers 401).

@@ -274,6 +274,27 @@ def may_create_for_team(user: Any, team_id: int | None) -> bool:
     return team_id is None or can_on_team(user, Action.EDIT, team_id)
 
 
+# -- lineage --------------------------------------------------------------------------------------
+
+
+def may_post_lineage(user: Any) -> bool:
+    """Send OpenLineage events (`POST /api/v1/lineage`): the edit right in at least one team, or a
+    platform admin. Events create observed catalog entities, so a viewer-only token may not send them;
+    an ownership facet gives an observed entity an owner only where `lineage_owner_claims` allows."""
+    return may_register_locations(user)
+
+
+def lineage_owner_claims(user: Any) -> OwnerClaims:
+    """Which teams an event sent by `user` may name as the owner of an observed entity: as for a
+    registration (teams where the sender may edit; anything for platform admins)."""
+    return owner_claims(user)
+
+
+def may_claim_unowned(user: Any) -> bool:
+    """Assign an owner team to an unowned asset (observed, or known from MLflow only): platform admins."""
+    return is_platform_admin(user)
+
+
 # -- governance ---------------------------------------------------------------------------------
 
 REVIEW_ROLES = roles_allowing(Action.REVIEW)

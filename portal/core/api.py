@@ -156,6 +156,8 @@ ERROR_DESCRIPTIONS = {
     409: "The object is not in a state that allows this; nothing was changed.",
     411: "A chunked request body (no `Content-Length`) on a server that cannot bound it; send its length.",
     413: "The request body is over this operation's cap (`limit`, in bytes); nothing was read.",
+    503: "The server cannot check this request right now (a missing part of its configuration, named in "
+         "`message`); nothing was changed.",
     429: "Over a rate limit (`scope`, `limit`, `periodSeconds`); retry after `retryAfter` seconds (also "
          "the `Retry-After` header).",
 }

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "portal.techdocs",
     "portal.insights",
     "portal.feedback",
+    "portal.lineage",
 ]
 
 MIDDLEWARE = [
@@ -282,6 +283,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "insights-flush-events": {"task": "portal.insights.tasks.flush_events", "schedule": 10.0},
     "insights-rollup": {"task": "portal.insights.tasks.rollup_recent", "schedule": 300.0},
     "insights-maintenance": {"task": "portal.insights.tasks.maintenance", "schedule": 86400.0},
+    # Lineage run history older than PLINTH_LINEAGE_RUN_RETENTION_DAYS (each job keeps its latest run).
+    "lineage-prune-runs": {"task": "portal.lineage.tasks.prune_runs", "schedule": 3600.0},
 }
 
 # Usage analytics (portal/insights, docs/insights.md).
@@ -320,6 +323,16 @@ PLINTH_MAX_VALIDATE_BYTES = 2 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024
 # `POST /api/v1/locations/upload` carries a folder's descriptors (and the files they include).
 PLINTH_MAX_UPLOAD_BYTES = 4 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLINTH_MAX_REQUEST_BYTES, PLINTH_MAX_VALIDATE_BYTES, PLINTH_MAX_UPLOAD_BYTES)
+
+# OpenLineage ingestion (docs/lineage.md). The spec folder (OpenLineage.json + facets/) is provided by the
+# deployment; without it POST /api/v1/lineage answers 503.
+PLINTH_OPENLINEAGE_SPEC_DIR = ENV.openlineage_spec_dir
+PLINTH_LINEAGE_MAX_BODY_BYTES = 32 * 1024 * 1024
+PLINTH_LINEAGE_MAX_BATCH = 10_000  # events per request
+PLINTH_LINEAGE_MAX_DATASETS = 10_000  # inputs (and outputs) per event
+PLINTH_LINEAGE_MAX_FACET_BYTES = 1024 * 1024  # one facet, serialised
+PLINTH_LINEAGE_RUN_RETENTION_DAYS = ENV.lineage_run_retention_days
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(DATA_UPLOAD_MAX_MEMORY_SIZE, PLINTH_LINEAGE_MAX_BODY_BYTES)
 
 if ENV.email_host:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -133,6 +133,8 @@ class Environment:
     analytics: bool
     analytics_retention_days: int
     platform_team: str
+    openlineage_spec_dir: str
+    lineage_run_retention_days: int
 
 
 def read() -> Environment:
@@ -197,6 +199,10 @@ def read() -> Environment:
         # The team that owns the portal itself: feedback about the portal (and about things no team
         # owns) goes to its maintainers and admins (docs/insights.md).
         platform_team=(os.environ.get("PLINTH_PLATFORM_TEAM") or "platform").strip().lower(),
+        # The OpenLineage JSON Schema folder (OpenLineage.json + facets/), see docs/lineage.md.
+        openlineage_spec_dir=os.environ.get("PLINTH_OPENLINEAGE_SPEC_DIR", ""),
+        # Lineage runs that ended longer ago are pruned hourly (0: kept for ever).
+        lineage_run_retention_days=_int("PLINTH_LINEAGE_RUN_RETENTION_DAYS", 90),
     )
 
 

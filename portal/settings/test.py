@@ -9,7 +9,7 @@ import os
 
 from .base import *  # noqa: F403
 from .base import DATABASES, VAR_DIR
-from .env import ENV
+from .env import BASE_DIR, ENV
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -56,3 +56,8 @@ PLINTH_MLFLOW_SYNC_ON_START = ENV.mlflow_sync_on_start if os.environ.get("PLINTH
 PLINTH_ANALYTICS_FLUSH_THREAD = False
 PLINTH_ANALYTICS_REDIS_URL = ENV.redis_url if os.environ.get("PLINTH_TEST_ANALYTICS_REDIS") else None
 PLINTH_ANALYTICS_REDIS_KEY = os.environ.get("PLINTH_TEST_ANALYTICS_KEY") or f"plinth-test-insights-{os.getpid()}"
+
+# The OpenLineage spec is read where the suite keeps shared reference files (../shared beside the
+# repository), unless the environment names another folder.
+PLINTH_OPENLINEAGE_SPEC_DIR = ENV.openlineage_spec_dir or str(
+    BASE_DIR.parent / "shared" / "compat" / "openlineage" / "spec")

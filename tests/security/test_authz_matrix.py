@@ -59,6 +59,7 @@ from portal.feedback.models import FeedbackItem
 from portal.feedback.models import Vote as FeedbackVote
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
 from portal.insights.models import AnalyticsOptOut
+from portal.lineage.models import Event as LineageEvent
 from portal.scaffolder.models import Run
 from tests.factories import PASSWORD, UserFactory
 from tests.security import decisions
@@ -198,6 +199,10 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # MLflow's webhook: authenticated by its HMAC signature, not a user. With no secret configured (as
     # here) it answers 404 to every caller; signed deliveries: tests/catalog/test_mlflow_webhooks.py.
     "api-mlflow-webhook": {"POST": ok(ANYONE, 404)},
+    # -- lineage: events create observed entities, so sending needs the edit right in a team
+    "api-lineage": {"POST": ok(MAY_REGISTER, 201)},
+    "lineage:unowned": {"GET": ok(PLATFORM_ADMIN)},
+    "lineage:claim": {"POST": ok(PLATFORM_ADMIN, 302)},
     # -- search
     "search:page": {"GET": ok(SIGNED_IN)},
     "search:typeahead": {"GET": ok(SIGNED_IN)},
@@ -494,10 +499,39 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("feedback-api-items", "POST"): lambda c: {"kind": "entity", "target": _ref(c), "useful": True},
     ("feedback-api-status", "POST"): lambda c: {"status": "planned", "answer": "matrix answer"},
     ("feedback-api-vote", "POST"): lambda c: {"voted": True},
+    ("api-lineage", "POST"): lambda c: _lineage_event(),
+    ("lineage:claim", "POST"): lambda c: {"entity": str(_unowned_entity().pk),
+                                          "team": str(c.world.teams[OWN].pk)},
     ("core:csp-report", "POST"): lambda c: {"csp-report": {"effective-directive": "img-src",
                                                            "blocked-uri": "https://tracker.example.org/p.png",
                                                            "document-uri": "http://testserver/catalog/"}},
 }
+
+
+def _lineage_event() -> dict:
+    return {"eventType": "START", "eventTime": "2026-01-02T03:04:05Z", "producer": "https://example.org/matrix",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": str(uuid.uuid4())}, "job": {"namespace": "matrix", "name": "job"}}
+
+
+MATRIX_UNOWNED = "dataset:default/matrix-unowned"
+
+
+def _unowned_entity():
+    """An observed, unowned dataset to claim (made inside the case's savepoint)."""
+    from catalog import services as catalog_services
+    from catalog.models import Entity
+
+    catalog_services.observed_entities_create(items=[catalog_services.Observed(
+        key="m", kind_key="dataset", name="matrix-unowned", title="matrix/unowned", spec_type="table",
+        annotations={})], observer="openlineage")
+    return Entity.objects.get(ref=MATRIX_UNOWNED)
+
+
+def _claimed(c: Ctx) -> bool:
+    from catalog.models import Entity
+
+    return Entity.objects.filter(ref=MATRIX_UNOWNED, owner_team__isnull=False).exists()
 
 
 def _location_exists(c: Ctx) -> bool:
@@ -556,6 +590,8 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("catalog:model-sync", "POST"): lambda c: MlflowSyncJob.objects.filter(entity=c.obj.instance).count(),
     ("api-locations", "POST"): _new_location,
     ("api-locations-upload", "POST"): _new_upload,
+    ("api-lineage", "POST"): lambda c: LineageEvent.objects.count(),
+    ("lineage:claim", "POST"): _claimed,
     ("api-location", "DELETE"): _location_exists,
     ("api-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.location_id).refreshed_at,
     ("governance:notifications-read", "POST"): lambda c: Notification.objects.filter(

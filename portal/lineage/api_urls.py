@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("lineage", api.lineage_create, name="api-lineage"),
+]

@@ -1,0 +1,290 @@
+"""Reading OpenLineage events from a request body: caps before parsing, the JSON Schema, the checks the
+schema leaves out (runId a UUID, a plausible eventTime, names without control characters), credentials
+stripped from every URL, and dataset naming normalised (OpenLineage's naming spec).
+
+Every refusal is an `EventInvalid` naming the field path (`inputs[3].name`, in a batch `[17].run.runId`);
+nothing here writes. `portal.lineage.services.lineage_ingest` stores what this returns."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+
+from . import spec as spec_module
+
+MAX_DEPTH = 64  # levels of nesting in one event (a facet 200 levels deep is refused, naming where)
+SCAN_DEPTH = 512  # the raw body is refused before parsing beyond this (protects the parser itself)
+MAX_NAME = 1000  # characters of a namespace or a name
+MAX_FUTURE = timedelta(days=1)  # clock skew accepted for eventTime
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RUN_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]*@")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:password|passwd|pwd|secret|token|access_?key|secret_?key|sig|signature|sas|api_?key)=)[^&;#\s]*")
+_SCHEME_ALIASES = {"postgresql": "postgres", "s3a": "s3", "s3n": "s3", "mysql+pymysql": "mysql",
+                   "abfs": "abfss", "wasb": "wasbs"}
+_OBJECT_STORES = {"s3", "gs", "abfss", "wasbs", "hdfs", "file"}
+_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+class EventInvalid(Exception):
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path, self.message = path, message
+
+    def at(self, prefix: str) -> EventInvalid:
+        path = f"{prefix}.{self.path}" if self.path and not self.path.startswith("[") else f"{prefix}{self.path}"
+        return EventInvalid(path, self.message)
+
+
+@dataclass
+class DatasetRef:
+    namespace: str
+    name: str
+    facets: dict = field(default_factory=dict)
+    io_facets: dict = field(default_factory=dict)  # inputFacets / outputFacets
+
+
+@dataclass
+class Checked:
+    """One event, checked and normalised; `payload` is the event as stored (credentials stripped)."""
+
+    kind: str  # run | dataset | job
+    event_time: datetime
+    payload: dict
+    event_type: str = ""
+    run_id: uuid.UUID | None = None
+    run_facets: dict = field(default_factory=dict)
+    job: DatasetRef | None = None  # namespace, name, facets of the job
+    dataset: DatasetRef | None = None  # a DatasetEvent's dataset
+    inputs: list[DatasetRef] = field(default_factory=list)
+    outputs: list[DatasetRef] = field(default_factory=list)
+
+
+# -- the raw body ---------------------------------------------------------------------------------
+
+
+def parse_body(body: bytes) -> tuple[list, bool]:
+    """The events of a body (an event, or an array of them) and whether it was an array. Nesting is
+    counted on the raw bytes first: the JSON parser itself recurses."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > SCAN_DEPTH:
+                    raise EventInvalid("body", f"nested deeper than {SCAN_DEPTH} levels (byte {match.start()})")
+        elif token in (b"]", b"}"):
+            depth -= 1
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise EventInvalid("body", f"not JSON: {str(exc)[:200]}") from exc
+    if isinstance(data, list):
+        if not data:
+            raise EventInvalid("body", "an empty array: send at least one event")
+        cap = settings.PLINTH_LINEAGE_MAX_BATCH
+        if len(data) > cap:
+            raise EventInvalid("body", f"{len(data):,} events in one request; at most {cap:,} (send several batches)")
+        return data, True
+    if isinstance(data, dict):
+        return [data], False
+    raise EventInvalid("body", "expected an OpenLineage event (a JSON object) or an array of them")
+
+
+# -- one event --------------------------------------------------------------------------------------
+
+
+def check(event, spec: spec_module.Spec) -> Checked:
+    """Check one parsed event; raises EventInvalid naming the first failing field."""
+    if not isinstance(event, dict):
+        raise EventInvalid("", "an event must be a JSON object")
+    kind = _kind(event)
+    _caps(event)
+    payload = _walk(event, "", 0)  # depth, NUL, credentials (a copy; the caller's dict is left alone)
+    _schema(spec.events[kind], payload)
+    event_time = _event_time(payload)
+    out = Checked(kind=kind, event_time=event_time, payload=payload)
+    if kind == "dataset":
+        out.dataset = _dataset(payload["dataset"], "dataset", spec, "")
+        return out
+    out.job = _node(payload["job"], "job", "facets:job", spec)
+    out.inputs = [_dataset(d, f"inputs[{i}]", spec, "inputFacets") for i, d in enumerate(payload.get("inputs") or [])]
+    out.outputs = [_dataset(d, f"outputs[{i}]", spec, "outputFacets")
+                   for i, d in enumerate(payload.get("outputs") or [])]
+    if kind == "run":
+        out.event_type = payload.get("eventType") or "OTHER"
+        run = payload["run"]
+        try:
+            out.run_id = uuid.UUID(run["runId"])
+        except (ValueError, AttributeError, TypeError):
+            raise EventInvalid("run.runId", f"{str(run['runId'])[:60]!r} is not a UUID") from None
+        out.run_facets = _facets(run.get("facets") or {}, "run.facets", "facets:run", spec)
+    return out
+
+
+def _kind(event: dict) -> str:
+    if "run" in event or "eventType" in event:
+        event_type = event.get("eventType")
+        if event_type is not None and event_type not in RUN_TYPES:
+            raise EventInvalid("eventType", f"{str(event_type)[:40]!r} is not one of {', '.join(RUN_TYPES)}")
+        if "run" not in event:
+            raise EventInvalid("run", "a RunEvent needs run (with runId)")
+        return "run"
+    if "dataset" in event:
+        return "dataset"
+    if "job" in event:
+        return "job"
+    raise EventInvalid("", "not an OpenLineage event: expected run + job (RunEvent), dataset (DatasetEvent) "
+                           "or job (JobEvent)")
+
+
+def _caps(event: dict) -> None:
+    cap = settings.PLINTH_LINEAGE_MAX_DATASETS
+    for key in ("inputs", "outputs"):
+        items = event.get(key)
+        if isinstance(items, list) and len(items) > cap:
+            raise EventInvalid(key, f"{len(items):,} datasets in one event; at most {cap:,}")
+
+
+def _walk(value, path: str, depth: int):
+    """A copy of the value with credentials stripped from URLs; refuses NUL and nesting deeper than
+    MAX_DEPTH, naming the path."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise EventInvalid(path, "null characters are not allowed")
+        return strip_credentials(value) if "://" in value else value
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise EventInvalid(path, f"nested deeper than {MAX_DEPTH} levels")
+        out = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if "\x00" in key:
+                raise EventInvalid(where.replace("\x00", "\\x00"), "null characters are not allowed")
+            out[key] = _walk(item, where, depth + 1) if isinstance(item, (dict, list, str)) else item
+        return out
+    if isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            raise EventInvalid(path, f"nested deeper than {MAX_DEPTH} levels")
+        return [_walk(item, f"{path}[{i}]", depth + 1) if isinstance(item, (dict, list, str)) else item
+                for i, item in enumerate(value)]
+    return value
+
+
+def _schema(validator, payload: dict) -> None:
+    error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: (len(e.absolute_path), e.path))), None)
+    if error is None:
+        return
+    path = _path(error.absolute_path)
+    message = error.message
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in (error.instance or {})]
+        if missing:
+            path = f"{path}.{missing[0]}" if path else missing[0]
+            message = "required"
+    elif error.validator == "not":
+        message = "a DatasetEvent carries no run or job, a JobEvent no run"
+    raise EventInvalid(path, message[:300])
+
+
+def _path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _event_time(payload: dict) -> datetime:
+    raw = payload["eventTime"]
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise EventInvalid("eventTime", f"{str(raw)[:40]!r} is not an ISO 8601 date-time") from None
+    # Without an offset (some producers send local-looking times) the time is taken as UTC.
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when < EPOCH:
+        raise EventInvalid("eventTime", f"{raw[:40]} is before 1970")
+    if when > datetime.now(UTC) + MAX_FUTURE:
+        raise EventInvalid("eventTime", f"{raw[:40]} is in the future")
+    return when
+
+
+def _node(item: dict, path: str, place: str, spec: spec_module.Spec) -> DatasetRef:
+    namespace = _name(item["namespace"], f"{path}.namespace")
+    name = _name(item["name"], f"{path}.name")
+    facets = _facets(item.get("facets") or {}, f"{path}.facets", place, spec)
+    return DatasetRef(namespace=namespace, name=name, facets=facets)
+
+
+def _dataset(item: dict, path: str, spec: spec_module.Spec, io_key: str) -> DatasetRef:
+    ref = _node(item, path, "facets:dataset", spec)
+    ref.namespace, ref.name = normalise_dataset(ref.namespace, ref.name)
+    if io_key and item.get(io_key):
+        ref.io_facets = _facets(item[io_key], f"{path}.{io_key}", io_key, spec)
+    return ref
+
+
+def _name(value: str, path: str) -> str:
+    if not value.strip():
+        raise EventInvalid(path, "must not be empty")
+    if _CONTROL.search(value):
+        raise EventInvalid(path, "control characters are not allowed")
+    if len(value) > MAX_NAME:
+        raise EventInvalid(path, f"{len(value):,} characters; at most {MAX_NAME:,}")
+    return value
+
+
+def _facets(facets: dict, path: str, place: str, spec: spec_module.Spec) -> dict:
+    """Standard facets are checked against their own schema; each facet's size is capped."""
+    cap = settings.PLINTH_LINEAGE_MAX_FACET_BYTES
+    for name, facet in facets.items():
+        size = len(json.dumps(facet, separators=(",", ":")))
+        if size > cap:
+            raise EventInvalid(f"{path}.{name}", f"{size:,} bytes; a facet may have at most {cap:,}")
+        validator = spec.facets.get((place, name))
+        if validator is not None:
+            error = next(iter(validator.iter_errors({name: facet})), None)
+            if error is not None:
+                raise EventInvalid(f"{path}.{_path(error.absolute_path)}", error.message[:300])
+    return facets
+
+
+# -- credentials and naming ---------------------------------------------------------------------------
+
+
+def strip_credentials(value: str) -> str:
+    """`postgres://user:secret@host:5432` → `postgres://host:5432`; secret query parameters dropped."""
+    return _SECRET_PARAM.sub(r"\1", _USERINFO.sub(r"\g<scheme>", value))
+
+
+def normalise_dataset(namespace: str, name: str) -> tuple[str, str]:
+    """OpenLineage's dataset naming: `scheme://authority` (lower-cased, no credentials, no trailing
+    slash; postgresql → postgres, s3a/s3n → s3) and, for object stores, a name without a leading slash."""
+    if "://" not in namespace:
+        return namespace, name
+    parts = urlsplit(namespace)
+    scheme = _SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
+    host = (parts.hostname or "") + (f":{parts.port}" if _port(parts) else "")
+    path = parts.path.rstrip("/")
+    namespace = urlunsplit((scheme, host, path, "", ""))
+    if scheme in _OBJECT_STORES and name.startswith("/") and scheme != "file":
+        name = name.lstrip("/") or name
+    return namespace, name
+
+
+def _port(parts) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None

@@ -1,0 +1,34 @@
+"""`manage.py lineage link|prune|bench`."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Lineage: link declared entities to nodes, prune old runs, or run the ingest benchmark."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("link", help="Link nodes to entities annotated openlineage.io/job|dataset.")
+        prune = sub.add_parser("prune", help="Delete runs older than the retention setting.")
+        prune.add_argument("--days", type=int, default=None)
+        bench = sub.add_parser("bench", help="Ingest N generated events over M nodes; one JSON line.")
+        bench.add_argument("--events", type=int, default=1_000_000)
+        bench.add_argument("--nodes", type=int, default=200_000)
+        bench.add_argument("--batch", type=int, default=1000)
+
+    def handle(self, *args, action, **options):
+        from portal.lineage import services
+
+        if action == "link":
+            self.stdout.write(f"{services.link_declared()} declared entities linked")
+        elif action == "prune":
+            self.stdout.write(f"{services.runs_prune(older_than_days=options['days'])} runs deleted")
+        else:
+            from portal.lineage import bench
+
+            result = bench.run(events=options["events"], nodes=options["nodes"], batch=options["batch"])
+            self.stdout.write(json.dumps(result))

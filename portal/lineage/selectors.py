@@ -1,0 +1,35 @@
+"""Reads of the lineage app, filtered by the permission module."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from catalog.models import Entity
+from portal.accounts import permissions
+
+from .models import Node, Run
+
+PANEL_RUNS = 10
+
+
+def runs_of_job(node: Node) -> QuerySet[Run]:
+    return Run.objects.filter(job=node).order_by("-started_at", "-pk")
+
+
+def entity_panel(entity: Entity) -> dict:
+    """The run history panel of an entity page: the runs of the job it maps to (a Pipeline), or of the
+    jobs that wrote it (a Dataset). The page itself was already checked for visibility."""
+    nodes = list(Node.objects.filter(entity=entity).only("pk", "type", "namespace", "name", "last_run_id"))
+    if not nodes:
+        return {"lineage_nodes": [], "lineage_runs": []}
+    jobs = [n.pk for n in nodes if n.type == "job"]
+    if not jobs:
+        jobs = list(Node.objects.filter(out_edges__target__in=nodes, type="job").values_list("pk", flat=True)[:20])
+    runs = list(Run.objects.filter(job_id__in=jobs).select_related("job").order_by("-started_at", "-pk")[:PANEL_RUNS])
+    return {"lineage_nodes": nodes, "lineage_runs": runs}
+
+
+def unowned_assets(user) -> QuerySet[Entity]:
+    """Entities without an owner team that no descriptor defines (observed, or from MLflow only)."""
+    return permissions.filter_visible(
+        Entity.objects.filter(owner_team__isnull=True, location__isnull=True), user).order_by("kind_key", "name_key")

@@ -1,0 +1,442 @@
+"""Writes of the lineage app: storing OpenLineage events (`lineage_ingest`), mapping nodes to catalog
+entities, and run retention. Each runs in one transaction: a batch is stored whole or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from catalog import services as catalog_services
+from catalog.models import Entity
+from portal.accounts import permissions
+from portal.accounts.models import Team
+
+from .events import Checked, DatasetRef
+from .models import TERMINAL_STATES, ColumnEdge, Edge, Event, Node, NodeType, Run, RunState, node_key
+
+log = logging.getLogger("plinth.lineage")
+CHUNK = 5000
+JOB_ANNOTATION = "openlineage.io/job"
+DATASET_ANNOTATION = "openlineage.io/dataset"
+ANNOTATION_FOR = {NodeType.DATASET: DATASET_ANNOTATION, NodeType.JOB: JOB_ANNOTATION}
+KIND_FOR = {NodeType.DATASET: "dataset", NodeType.JOB: "pipeline"}
+# Run facets and job facets kept on the run; the rest stay in the raw event.
+RUN_FACETS = ("parent", "processing_engine", "errorMessage", "nominalTime", "environmentVariables",
+              "executionParameters", "externalQuery", "tags", "jobDependencies", "extractionError")
+_NAME_JUNK = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class IngestResult:
+    received: int
+    stored: int
+    duplicates: int
+    runs: list[str]
+
+    def as_dict(self) -> dict:
+        return {"received": self.received, "stored": self.stored, "duplicates": self.duplicates,
+                "runs": self.runs}
+
+
+def dedupe_key(event: Checked) -> str:
+    """(runId, eventType, eventTime) for a RunEvent; (node, eventTime) for the others. The time is the
+    instant, so `Z` and `+00:00` spellings of one event are the same event."""
+    stamp = event.event_time.isoformat(timespec="microseconds")
+    if event.kind == "run":
+        raw = f"run\0{event.run_id}\0{event.event_type}\0{stamp}"
+    else:
+        ref = event.dataset or event.job
+        raw = f"{event.kind}\0{ref.namespace}\0{ref.name}\0{stamp}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def lineage_ingest(*, events: list[Checked], actor) -> IngestResult:
+    """Store checked events (see `portal.lineage.events.check`) in one transaction. Events already stored
+    (same dedupe key) are skipped; everything else of the batch is stored or nothing is."""
+    if actor is not None and not permissions.may_post_lineage(actor):
+        raise PermissionDenied("Sending lineage needs the member role (or higher) in a team.")
+    with transaction.atomic():
+        return _Ingest(events, actor).run()
+
+
+class _Ingest:
+    def __init__(self, events: list[Checked], actor):
+        self.events, self.actor = events, actor
+        self.now = timezone.now()
+        self.nodes: dict[str, dict] = {}  # key → {"id", "entity_id", "facets", "type", "namespace", "name"}
+
+    def run(self) -> IngestResult:
+        fresh = self._fresh()
+        if fresh:
+            self._nodes(fresh)
+            runs = self._runs([e for _, e in fresh if e.kind == "run"])
+            self._events(fresh, runs)
+            self._edges([e for _, e in fresh if e.kind != "dataset"], runs)
+            self._entities()
+        run_ids = list(dict.fromkeys(str(e.run_id) for _, e in fresh if e.run_id))
+        return IngestResult(received=len(self.events), stored=len(fresh),
+                            duplicates=len(self.events) - len(fresh), runs=run_ids)
+
+    # -- idempotency --------------------------------------------------------------------------------
+
+    def _fresh(self) -> list[tuple[str, Checked]]:
+        keyed: dict[str, Checked] = {}
+        for event in self.events:
+            keyed.setdefault(dedupe_key(event), event)
+        seen: set[str] = set()
+        keys = list(keyed)
+        for start in range(0, len(keys), CHUNK):
+            seen.update(Event.objects.filter(dedupe__in=keys[start:start + CHUNK]).values_list("dedupe", flat=True))
+        fresh = [(key, event) for key, event in keyed.items() if key not in seen]
+        fresh.sort(key=lambda pair: pair[1].event_time)  # facets and states: the latest event wins
+        return fresh
+
+    # -- nodes --------------------------------------------------------------------------------------
+
+    def _nodes(self, fresh: list[tuple[str, Checked]]) -> None:
+        wanted: dict[str, tuple[str, DatasetRef]] = {}
+        for _, event in fresh:
+            for type_, ref in _refs(event):
+                key = node_key(type_, ref.namespace, ref.name)
+                if key in wanted:
+                    wanted[key][1].facets = {**wanted[key][1].facets, **ref.facets}
+                else:
+                    wanted[key] = (type_, DatasetRef(ref.namespace, ref.name, dict(ref.facets)))
+        keys = list(wanted)
+        self._read_nodes(keys)
+        missing = [key for key in keys if key not in self.nodes]
+        if missing:
+            Node.objects.bulk_create(
+                [Node(key=key, type=wanted[key][0], namespace=wanted[key][1].namespace, name=wanted[key][1].name,
+                      facets=_kept_facets(wanted[key][1].facets)) for key in missing],
+                batch_size=2000, ignore_conflicts=True)
+            self._read_nodes(missing)
+        changed = []
+        for key, (_type, ref) in wanted.items():
+            node = self.nodes[key]
+            merged = {**node["facets"], **_kept_facets(ref.facets)}
+            if merged != node["facets"]:
+                node["facets"] = merged
+                changed.append(Node(pk=node["id"], facets=merged, updated_at=self.now))
+        if changed:
+            Node.objects.bulk_update(changed, ["facets", "updated_at"], batch_size=1000)
+
+    def _read_nodes(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), CHUNK):
+            for row in Node.objects.filter(key__in=keys[start:start + CHUNK]).values(
+                    "id", "key", "entity_id", "facets", "type", "namespace", "name"):
+                self.nodes[row["key"]] = row
+
+    def node_id(self, type_: str, ref: DatasetRef) -> int:
+        return self.nodes[node_key(type_, ref.namespace, ref.name)]["id"]
+
+    # -- runs ---------------------------------------------------------------------------------------
+
+    def _runs(self, events: list[Checked]) -> dict[str, Run]:
+        by_id: dict[str, Run] = {}
+        ids = list({str(e.run_id) for e in events})
+        for start in range(0, len(ids), CHUNK):
+            for run in Run.objects.filter(run_id__in=ids[start:start + CHUNK]):
+                by_id[str(run.run_id)] = run
+        known = set(by_id)
+        touched: set[str] = set()
+        for event in events:  # in event-time order
+            key = str(event.run_id)
+            job_id = self.node_id(NodeType.JOB, event.job)
+            run = by_id.get(key)
+            if run is None:
+                run = by_id[key] = Run(run_id=event.run_id, job_id=job_id, state=event.event_type,
+                                       state_time=event.event_time, facets={}, job_facets={})
+            _merge(run, event)
+            touched.add(key)
+        new = [by_id[k] for k in touched if k not in known]
+        old = [by_id[k] for k in touched if k in known]
+        Run.objects.bulk_create(new, batch_size=1000)
+        if connection_needs_ids(new):
+            for run in Run.objects.filter(run_id__in=[r.run_id for r in new]).only("id", "run_id"):
+                by_id[str(run.run_id)].pk = run.pk
+        for run in old:
+            run.updated_at = self.now
+        Run.objects.bulk_update(old, ["state", "started_at", "ended_at", "state_time", "error_message",
+                                      "parent_run_id", "facets", "job_facets", "updated_at"], batch_size=500)
+        self._last_runs([by_id[k] for k in touched])
+        return by_id
+
+    def _last_runs(self, runs: list[Run]) -> None:
+        """Each job's latest run by start (a resent old run does not replace a newer one)."""
+        latest: dict[int, Run] = {}
+        for run in runs:
+            best = latest.get(run.job_id)
+            if best is None or (run.started_at or run.state_time) >= (best.started_at or best.state_time):
+                latest[run.job_id] = run
+        current = dict(Node.objects.filter(pk__in=list(latest)).values_list("pk", "last_run_id"))
+        others = {r.pk: r for r in Run.objects.filter(pk__in=[v for v in current.values() if v]).only(
+            "pk", "started_at", "state_time")}
+        updates = []
+        for job_id, run in latest.items():
+            other = others.get(current.get(job_id))
+            if other is None or other.pk == run.pk or (run.started_at or run.state_time) >= (
+                    other.started_at or other.state_time):
+                updates.append(Node(pk=job_id, last_run_id=run.pk))
+        Node.objects.bulk_update(updates, ["last_run"], batch_size=1000)
+
+    # -- raw events ---------------------------------------------------------------------------------
+
+    def _events(self, fresh: list[tuple[str, Checked]], runs: dict[str, Run]) -> None:
+        Event.objects.bulk_create(
+            [Event(dedupe=key, kind=e.kind, run_id=runs[str(e.run_id)].pk if e.run_id else None,
+                   event_type=e.event_type, event_time=e.event_time, payload=e.payload, received_at=self.now)
+             for key, e in fresh], batch_size=1000)
+
+    # -- edges --------------------------------------------------------------------------------------
+
+    def _edges(self, events: list[Checked], runs: dict[str, Run]) -> None:
+        edges: dict[tuple[int, int], int | None] = {}
+        columns: dict[tuple[int, str, int, str], tuple[list, int | None]] = {}
+        for event in events:
+            run_pk = runs[str(event.run_id)].pk if event.run_id else None
+            job = self.node_id(NodeType.JOB, event.job)
+            for ref in event.inputs:
+                edges[(self.node_id(NodeType.DATASET, ref), job)] = run_pk
+            for ref in event.outputs:
+                target = self.node_id(NodeType.DATASET, ref)
+                edges[(job, target)] = run_pk
+                for field_name, spec in ((ref.facets.get("columnLineage") or {}).get("fields") or {}).items():
+                    for source in spec.get("inputFields") or []:
+                        src = self._column_source(source)
+                        if src is not None:
+                            transformations = source.get("transformations") or []
+                            columns[(src, str(source["field"])[:300], target, field_name[:300])] = (
+                                transformations, run_pk)
+        if edges:
+            Edge.objects.bulk_create(
+                [Edge(source_id=s, target_id=t, run_id=r, updated_at=self.now) for (s, t), r in edges.items()],
+                batch_size=2000, update_conflicts=True, unique_fields=["source", "target"],
+                update_fields=["run", "updated_at"])
+        if columns:
+            ColumnEdge.objects.bulk_create(
+                [ColumnEdge(source_id=s, source_field=sf, target_id=t, target_field=tf, transformations=tr,
+                            run_id=r, updated_at=self.now) for (s, sf, t, tf), (tr, r) in columns.items()],
+                batch_size=2000, update_conflicts=True,
+                unique_fields=["target", "target_field", "source", "source_field"],
+                update_fields=["transformations", "run", "updated_at"])
+
+    def _column_source(self, source: dict) -> int | None:
+        """The node of a column's input dataset, created when the event named it only here."""
+        from .events import normalise_dataset
+
+        namespace, name = normalise_dataset(source["namespace"], source["name"])
+        key = node_key(NodeType.DATASET, namespace, name)
+        if key not in self.nodes:
+            Node.objects.bulk_create([Node(key=key, type=NodeType.DATASET, namespace=namespace, name=name)],
+                                     ignore_conflicts=True)
+            self._read_nodes([key])
+        return self.nodes[key]["id"]
+
+    # -- the catalog --------------------------------------------------------------------------------
+
+    def _entities(self) -> None:
+        """Nodes without an entity get an observed one (declared entities were linked when registered,
+        see `link_declared`)."""
+        unmapped = [n for n in self.nodes.values() if n["entity_id"] is None]
+        if not unmapped:
+            return
+        claims = permissions.lineage_owner_claims(self.actor) if self.actor is not None else None
+        teams = _teams_named(unmapped)
+        items = []
+        for node in unmapped:
+            team = _owner_team(node["facets"], teams)
+            if team is not None and claims is not None and not claims.org_wide and team.pk not in claims.team_ids:
+                team = None  # the sender may not give this team an asset: unowned, for an admin to claim
+            items.append(_observed(node, team))
+        ids = catalog_services.observed_entities_create(items=items, observer="openlineage", actor=self.actor)
+        updates = [Node(pk=n["id"], entity_id=ids[n["key"]]) for n in unmapped if n["key"] in ids]
+        Node.objects.bulk_update(updates, ["entity"], batch_size=1000)
+        for node in unmapped:
+            node["entity_id"] = ids.get(node["key"])
+
+
+def connection_needs_ids(rows: list) -> bool:
+    """bulk_create sets primary keys on PostgreSQL (RETURNING) and on SQLite ≥ 3.35; read back otherwise."""
+    return any(row.pk is None for row in rows)
+
+
+def _refs(event: Checked) -> Iterable[tuple[str, DatasetRef]]:
+    if event.dataset is not None:
+        yield NodeType.DATASET, event.dataset
+    if event.job is not None:
+        yield NodeType.JOB, event.job
+    for ref in (*event.inputs, *event.outputs):
+        yield NodeType.DATASET, ref
+
+
+def _kept_facets(facets: dict) -> dict:
+    """A node keeps the latest of each facet but columnLineage (stored as column edges)."""
+    return {name: value for name, value in facets.items() if name != "columnLineage"}
+
+
+def _merge(run: Run, event: Checked) -> None:
+    """Fold one event into its run: terminal states win over START/RUNNING whatever the arrival order;
+    otherwise the later eventTime decides."""
+    when, state = event.event_time, event.event_type
+    if state == RunState.START or run.started_at is None:
+        run.started_at = min(run.started_at or when, when)
+    if state in TERMINAL_STATES:
+        run.ended_at = when if run.ended_at is None else max(run.ended_at, when)
+    if state != RunState.OTHER:
+        current_terminal = run.state in TERMINAL_STATES
+        if (state in TERMINAL_STATES and (not current_terminal or when >= run.state_time)) or (
+                not current_terminal and when >= run.state_time) or run.state == RunState.OTHER:
+            run.state, run.state_time = state, when
+    facets = {k: v for k, v in event.run_facets.items() if k in RUN_FACETS}
+    if facets:
+        run.facets = {**run.facets, **facets}
+    if event.job and event.job.facets:
+        run.job_facets = {**run.job_facets, **event.job.facets}
+    error = (event.run_facets.get("errorMessage") or {}).get("message")
+    if error:
+        run.error_message = str(error)[:10_000]
+    parent = ((event.run_facets.get("parent") or {}).get("run") or {}).get("runId")
+    if parent:
+        try:
+            import uuid
+
+            run.parent_run_id = uuid.UUID(str(parent))
+        except ValueError:
+            pass  # the parent facet's schema says uuid; a producer that sends otherwise keeps its run
+
+
+def _teams_named(nodes: list[dict]) -> dict[str, Team]:
+    names = set()
+    for node in nodes:
+        for owner in ((node["facets"].get("ownership") or {}).get("owners") or []):
+            names.add(_team_name(owner.get("name", "")))
+    names.discard("")
+    return {t.name: t for t in Team.objects.filter(name__in=names)} if names else {}
+
+
+def _team_name(owner: str) -> str:
+    """`team:fraud-ml`, `group:default/fraud-ml` or `fraud-ml` → `fraud-ml`."""
+    owner = str(owner).strip().lower()
+    for prefix in ("group:default/", "group:", "team:"):
+        if owner.startswith(prefix):
+            return owner[len(prefix):]
+    return owner
+
+
+def _owner_team(facets: dict, teams: dict[str, Team]) -> Team | None:
+    for owner in (facets.get("ownership") or {}).get("owners") or []:
+        team = teams.get(_team_name(owner.get("name", "")))
+        if team is not None:
+            return team
+    return None
+
+
+def entity_name(type_: str, namespace: str, name: str) -> str:
+    """A valid, stable catalog name for a node: its readable tail and a hash of its identity (names
+    are 63 characters at most; two tables called `orders` in two databases stay apart)."""
+    digest = node_key(type_, namespace, name)[:8]
+    tail = _NAME_JUNK.sub("-", name).strip("-._")[-(63 - 9):].strip("-._") or type_
+    return f"{tail}-{digest}"
+
+
+def _observed(node: dict, team: Team | None) -> catalog_services.Observed:
+    type_, namespace, name = node["type"], node["namespace"], node["name"]
+    docs = (node["facets"].get("documentation") or {}).get("description") or ""
+    scheme = namespace.split("://", 1)[0] if "://" in namespace else ""
+    spec_type = (re.sub(r"[^a-z0-9-]", "", scheme.lower())[:100] or "table") if type_ == NodeType.DATASET else "other"
+    return catalog_services.Observed(
+        key=node["key"], kind_key=KIND_FOR[type_], name=entity_name(type_, namespace, name),
+        title=f"{namespace}/{name}", spec_type=spec_type,
+        annotations={ANNOTATION_FOR[type_]: f"{namespace}/{name}"}, owner_team=team, description=str(docs))
+
+
+# -- declared entities ------------------------------------------------------------------------------
+
+
+def annotation_target(entity_data: dict) -> tuple[str, str, str] | None:
+    """(node type, namespace, name) an entity declares with `openlineage.io/job|dataset: <ns>/<name>`.
+    The namespace may itself hold slashes (`postgres://host:5432`): the name is the last segment."""
+    annotations = (entity_data.get("metadata") or {}).get("annotations") or {}
+    for type_, key in ((NodeType.JOB, JOB_ANNOTATION), (NodeType.DATASET, DATASET_ANNOTATION)):
+        value = annotations.get(key)
+        if isinstance(value, str) and "/" in value.strip("/"):
+            namespace, _, name = value.rpartition("/")
+            if type_ == NodeType.DATASET:
+                from .events import normalise_dataset
+
+                namespace, name = normalise_dataset(namespace, name)
+            return type_, namespace, name
+    return None
+
+
+def link_declared(*, entity_ids: list[int] | None = None) -> int:
+    """Link nodes to the entities that declare them by annotation (creating the node when no event named
+    it yet). A node linked to an observed entity moves to the declared one. Returns links written."""
+    qs = Entity.objects.filter(kind_key__in=["dataset", "pipeline"]).exclude(source=catalog_services.OBSERVED_SOURCE)
+    if entity_ids is not None:
+        qs = qs.filter(pk__in=entity_ids)
+    written = 0
+    with transaction.atomic():
+        for pk, data in qs.values_list("pk", "data").iterator(chunk_size=2000):
+            target = annotation_target(data)
+            if target is None:
+                continue
+            type_, namespace, name = target
+            key = node_key(type_, namespace, name)
+            node, created = Node.objects.get_or_create(key=key, defaults=dict(
+                type=type_, namespace=namespace[:1000], name=name[:1000], entity_id=pk))
+            if not created and node.entity_id != pk:
+                Node.objects.filter(pk=node.pk).update(entity_id=pk)
+            written += 1
+    return written
+
+
+def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+    """Catalog receiver: declared datasets and pipelines link to their nodes as soon as registered."""
+    refs = [ref for ref in changed if ref.startswith(("dataset:", "pipeline:"))]
+    if not refs:
+        return
+    try:
+        ids = list(Entity.objects.filter(ref__in=refs).exclude(source=catalog_services.OBSERVED_SOURCE)
+                   .values_list("pk", flat=True))
+        if ids:
+            link_declared(entity_ids=ids)
+    except Exception:  # the catalog change is committed; `manage.py lineage link` repairs links
+        log.exception("linking %d declared entities to lineage nodes failed", len(refs))
+
+
+# -- retention and claims -----------------------------------------------------------------------------
+
+
+def runs_prune(*, older_than_days: int | None = None, now: datetime | None = None) -> int:
+    """Delete finished runs (and their events) that ended before the retention window. Each job keeps
+    its latest run whatever its age, so its last state stays known. Returns runs deleted."""
+    days = settings.PLINTH_LINEAGE_RUN_RETENTION_DAYS if older_than_days is None else older_than_days
+    if not days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    keep = Node.objects.filter(last_run__isnull=False).values("last_run_id")
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(Run.objects.filter(ended_at__lt=cutoff).exclude(pk__in=keep).values_list("pk", flat=True)[:CHUNK])
+            if not ids:
+                return deleted
+            Event.objects.filter(run_id__in=ids).delete()
+            Run.objects.filter(pk__in=ids).delete()
+            deleted += len(ids)
+
+
+def unowned_claim(*, entity: Entity, team: Team, actor) -> Entity:
+    """An admin assigns an owner team to an unowned asset (the catalog's service checks and audits)."""
+    return catalog_services.entity_claim(entity=entity, team=team, actor=actor)

@@ -1,0 +1,70 @@
+"""The OpenLineage JSON Schema (spec 2-0-x and the standard facets), read from the folder named by
+`PLINTH_OPENLINEAGE_SPEC_DIR` and compiled once per process.
+
+The spec is not shipped inside the repository, and `openlineage-python` does not ship it either (its
+wheel has the generated classes only): a deployment provides the folder (`OpenLineage.json` and
+`facets/*.json` from the OpenLineage repository at a pinned tag, see docs/lineage.md). Without it the
+endpoint answers 503 rather than accept events it cannot check."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+# Where a facet file's facet goes, from its name's ending (longest first).
+_PLACES = (("InputDatasetFacet", "inputFacets"), ("OutputDatasetFacet", "outputFacets"),
+           ("DatasetFacet", "facets:dataset"), ("JobFacet", "facets:job"), ("RunFacet", "facets:run"))
+EVENT_DEFS = {"run": "RunEvent", "dataset": "DatasetEvent", "job": "JobEvent"}
+
+
+class SpecMissing(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Spec:
+    events: dict[str, Draft202012Validator]  # event kind → validator of that event definition
+    facets: dict[tuple[str, str], Draft202012Validator]  # (place, facet name) → validator of {name: facet}
+    version: str
+
+
+def spec_dir() -> Path:
+    return Path(settings.PLINTH_OPENLINEAGE_SPEC_DIR or "")
+
+
+def load() -> Spec:
+    """The compiled spec; raises SpecMissing naming the folder when it is not there."""
+    return _load(str(spec_dir()))
+
+
+@functools.cache
+def _load(folder: str) -> Spec:
+    root = Path(folder)
+    main_path = root / "OpenLineage.json"
+    if not folder or not main_path.is_file():
+        raise SpecMissing(f"The OpenLineage spec was not found at {main_path} (PLINTH_OPENLINEAGE_SPEC_DIR)")
+    main = json.loads(main_path.read_text())
+    resources = [(main["$id"], Resource.from_contents(main))]
+    facet_docs: list[tuple[str, dict]] = []
+    for path in sorted((root / "facets").glob("*.json")):
+        doc = json.loads(path.read_text())
+        resources.append((doc["$id"], Resource.from_contents(doc)))
+        facet_docs.append((path.stem, doc))
+    registry = Registry().with_resources(resources)
+    events = {kind: Draft202012Validator({"$ref": f"{main['$id']}#/$defs/{name}"}, registry=registry)
+              for kind, name in EVENT_DEFS.items()}
+    facets: dict[tuple[str, str], Draft202012Validator] = {}
+    for stem, doc in facet_docs:
+        place = next((p for suffix, p in _PLACES if stem.endswith(suffix)), None)
+        if place is None:
+            continue
+        for name in doc.get("properties", {}):
+            facets[(place, name)] = Draft202012Validator({"$ref": doc["$id"]}, registry=registry)
+    version = main["$id"].rstrip("/").split("/")[-2]  # …/spec/2-0-2/OpenLineage.json
+    return Spec(events=events, facets=facets, version=version)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "lineage"
+
+urlpatterns = [
+    path("unowned/", views.unowned, name="unowned"),
+    path("unowned/claim", views.claim, name="claim"),
+]
