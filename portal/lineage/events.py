@@ -182,10 +182,11 @@ def _walk(value, path: str, depth: int):
     return value
 
 
-def _schema(validator, payload: dict) -> None:
-    error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: (len(e.absolute_path), e.path))), None)
-    if error is None:
+def _schema(checker: spec_module.Checker, payload: dict) -> None:
+    errors = checker.errors(payload)
+    if not errors:
         return
+    error = sorted(errors, key=lambda e: (len(e.absolute_path), list(map(str, e.path))))[0]
     path = _path(error.absolute_path)
     message = error.message
     if error.validator == "required":
@@ -252,10 +253,11 @@ def _facets(facets: dict, path: str, place: str, spec: spec_module.Spec) -> dict
         size = len(json.dumps(facet, separators=(",", ":")))
         if size > cap:
             raise EventInvalid(f"{path}.{name}", f"{size:,} bytes; a facet may have at most {cap:,}")
-        validator = spec.facets.get((place, name))
-        if validator is not None:
-            error = next(iter(validator.iter_errors({name: facet})), None)
-            if error is not None:
+        checker = spec.facets.get((place, name))
+        if checker is not None:
+            errors = checker.errors({name: facet})
+            if errors:
+                error = errors[0]
                 raise EventInvalid(f"{path}.{_path(error.absolute_path)}", error.message[:300])
     return facets
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import fastjsonschema
 from django.conf import settings
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -28,9 +30,33 @@ class SpecMissing(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Checker:
+    """A compiled check (fastjsonschema, ~30x faster) for the common case, a valid document; the
+    jsonschema validator only to name the failing field of an invalid one."""
+
+    fast: Callable[[dict], object]
+    full: Draft202012Validator
+
+    def errors(self, document: dict) -> list:
+        try:
+            self.fast(document)
+        except fastjsonschema.JsonSchemaException:
+            return list(self.full.iter_errors(document)) or [_Disagreement(document)]
+        return []
+
+
+class _Disagreement:
+    """fastjsonschema refused what jsonschema accepts: refuse it anyway (fail closed), at the top."""
+
+    def __init__(self, document):
+        self.absolute_path, self.path, self.message = (), (), "does not match the OpenLineage schema"
+        self.validator, self.validator_value, self.instance = "", None, document
+
+
+@dataclass(frozen=True)
 class Spec:
-    events: dict[str, Draft202012Validator]  # event kind → validator of that event definition
-    facets: dict[tuple[str, str], Draft202012Validator]  # (place, facet name) → validator of {name: facet}
+    events: dict[str, Checker]  # event kind → check of that event definition
+    facets: dict[tuple[str, str], Checker]  # (place, facet name) → check of {name: facet}
     version: str
 
 
@@ -50,21 +76,29 @@ def _load(folder: str) -> Spec:
     if not folder or not main_path.is_file():
         raise SpecMissing(f"The OpenLineage spec was not found at {main_path} (PLINTH_OPENLINEAGE_SPEC_DIR)")
     main = json.loads(main_path.read_text())
-    resources = [(main["$id"], Resource.from_contents(main))]
+    documents = {main["$id"]: main}
     facet_docs: list[tuple[str, dict]] = []
     for path in sorted((root / "facets").glob("*.json")):
         doc = json.loads(path.read_text())
-        resources.append((doc["$id"], Resource.from_contents(doc)))
+        documents[doc["$id"]] = doc
         facet_docs.append((path.stem, doc))
-    registry = Registry().with_resources(resources)
-    events = {kind: Draft202012Validator({"$ref": f"{main['$id']}#/$defs/{name}"}, registry=registry)
-              for kind, name in EVENT_DEFS.items()}
-    facets: dict[tuple[str, str], Draft202012Validator] = {}
+    registry = Registry().with_resources([(uri, Resource.from_contents(doc)) for uri, doc in documents.items()])
+
+    def resolve(uri: str) -> dict:  # every $ref stays inside the folder: nothing is fetched
+        return documents[uri.split("#", 1)[0]]
+
+    def checker(ref: str) -> Checker:
+        fast = fastjsonschema.compile({"$ref": ref}, handlers={"https": resolve, "http": resolve},
+                                      use_default=False, use_formats=False)
+        return Checker(fast=fast, full=Draft202012Validator({"$ref": ref}, registry=registry))
+
+    events = {kind: checker(f"{main['$id']}#/$defs/{name}") for kind, name in EVENT_DEFS.items()}
+    facets: dict[tuple[str, str], Checker] = {}
     for stem, doc in facet_docs:
         place = next((p for suffix, p in _PLACES if stem.endswith(suffix)), None)
         if place is None:
             continue
         for name in doc.get("properties", {}):
-            facets[(place, name)] = Draft202012Validator({"$ref": doc["$id"]}, registry=registry)
+            facets[(place, name)] = checker(doc["$id"])
     version = main["$id"].rstrip("/").split("/")[-2]  # …/spec/2-0-2/OpenLineage.json
     return Spec(events=events, facets=facets, version=version)

@@ -1,0 +1,120 @@
+"""Bad OpenLineage input: each answers 400 naming the field path (and the index in a batch), stores
+nothing, and is never a 500."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from catalog.models import Entity
+from portal.lineage.models import Edge, Event, Node, Run
+from tests.lineage.conftest import facet, post, run_event
+
+pytestmark = pytest.mark.django_db
+
+
+def _without(path: str) -> dict:
+    event = run_event()
+    *parents, last = path.split(".")
+    holder = event
+    for part in parents:
+        holder = holder[part]
+    del holder[last]
+    return event
+
+
+def _deep(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+CASES = [
+    ("missing runId", _without("run.runId"), "run.runId"),
+    ("missing eventTime", _without("eventTime"), "eventTime"),
+    ("missing producer", _without("producer"), "producer"),
+    ("runId not a UUID", {**run_event(), "run": {"runId": "run-42"}}, "run.runId"),
+    ("unknown eventType", {**run_event(), "eventType": "EXPLODED"}, "eventType"),
+    ("year 9999", {**run_event(), "eventTime": "9999-12-31T23:59:59Z"}, "eventTime"),
+    ("before 1970", {**run_event(), "eventTime": "1969-07-20T20:17:00Z"}, "eventTime"),
+    ("not a date", {**run_event(), "eventTime": "yesterday"}, "eventTime"),
+    ("facet of 5 MB", run_event(run_facets={"blob": facet(data="x" * (5 * 1024 * 1024))}), "run.facets.blob"),
+    ("facet 200 levels deep", run_event(run_facets={"deep": facet(tree=_deep(200))}), "run.facets.deep.tree"),
+    ("100,000 inputs", run_event(inputs=[("pg", f"t{i}") for i in range(100_000)]), "inputs"),
+    ("control character in a name", run_event(job=("etl", "orders\x1b[31m")), "job.name"),
+    ("control character in a dataset", run_event(outputs=[("s3://b", "a\nb")]), "outputs[0].name"),
+    ("empty namespace", run_event(inputs=[("", "t")]), "inputs[0].namespace"),
+    ("a bad standard facet", run_event(job_facets={"sql": facet(query=42)}), "job.facets.sql.query"),
+    ("a number for a name", {**run_event(), "job": {"namespace": "etl", "name": 7}}, "job.name"),
+    ("not an event", {"hello": "world"}, ""),
+    ("a DatasetEvent with a run", {**run_event(), "dataset": {"namespace": "a", "name": "b"}, "eventType": None},
+     "eventType"),
+]
+
+
+@pytest.mark.parametrize("event,path", [pytest.param(e, p, id=name) for name, e, p in CASES])
+def test_bad_events_are_400_naming_the_field_and_store_nothing(api, event, path):
+    response = post(api, event)
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    assert error["message"].startswith(path), (path, error["message"])
+    assert [key for key in error["details"] if key.startswith(path or "body")], error["details"]
+    assert not Event.objects.exists() and not Node.objects.exists() and not Entity.objects.exists()
+
+
+@pytest.mark.parametrize("body,fragment", [
+    (b"{not json", "not JSON"),
+    (b"[]", "empty array"),
+    (b'"START"', "expected an OpenLineage event"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 512"),
+    (json.dumps(run_event()).replace('"airflow"', '"air\\u0000flow"').encode(), "null characters"),
+])
+def test_bodies_that_are_not_events_are_400(api, body, fragment):
+    response = post(api, body)
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]["message"]
+
+
+def test_a_batch_of_10000_with_one_bad_event_names_its_index_and_stores_none(api):
+    events = [run_event(job=("ci", f"job-{i % 50}"), inputs=[("pg", f"t{i % 300}")]) for i in range(10_000)]
+    events[7777]["run"]["runId"] = "not-a-uuid"
+    response = post(api, events)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"].startswith("[7777].run.runId") and "event 7777" in error["message"]
+    assert list(error["details"]) == ["[7777].run.runId"]
+    assert not Run.objects.exists() and not Event.objects.exists() and not Edge.objects.exists()
+
+
+def test_a_batch_over_the_cap_is_refused(api, settings):
+    settings.PLINTH_LINEAGE_MAX_BATCH = 3
+    response = post(api, [run_event() for _ in range(4)])
+    assert response.status_code == 400 and "at most 3" in response.json()["error"]["message"]
+
+
+def test_a_body_over_the_cap_is_413_before_reading(api, settings):
+    settings.PLINTH_LINEAGE_MAX_BODY_BYTES = 64 * 1024
+    response = post(api, run_event(run_facets={"blob": facet(data="x" * 100_000)}))
+    assert response.status_code == 413
+
+
+def test_a_failure_while_storing_rolls_the_whole_batch_back(api, monkeypatch):
+    from portal.lineage import services
+
+    def broken(self, events, runs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services._Ingest, "_edges", broken)
+    with pytest.raises(RuntimeError):
+        post(api, [run_event(), run_event(run_id=uuid.uuid4())])
+    assert not Run.objects.exists() and not Node.objects.exists() and not Event.objects.exists()
+
+
+def test_without_the_spec_the_endpoint_answers_503_and_stores_nothing(api, settings, tmp_path):
+    settings.PLINTH_OPENLINEAGE_SPEC_DIR = str(tmp_path)
+    response = post(api, run_event())
+    assert response.status_code == 503 and "OpenLineage spec" in response.json()["error"]["message"]
+    assert not Event.objects.exists()
