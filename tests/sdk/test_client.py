@@ -122,3 +122,30 @@ def test_tokens_create_list_and_revoke(portal):
             alice.tokens.revoke(theirs.id)
     with Client(portal.url, theirs.secret) as still:
         assert still.me().username == "carol"
+
+
+def test_lineage_send_stores_a_batch_and_names_a_bad_events_index(alice):
+    """`client.lineage.send`: one event or a batch; a refused batch names the failing event's field."""
+    import uuid
+
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if not Path(settings.PLINTH_OPENLINEAGE_SPEC_DIR, "OpenLineage.json").is_file():
+        pytest.skip("OpenLineage spec not found (../shared/compat/openlineage/spec)")
+
+    def event(run_id: str) -> dict:
+        return {"eventType": "START", "eventTime": "2026-11-30T10:00:00Z", "producer": "https://example.org/ci",
+                "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                "run": {"runId": run_id}, "job": {"namespace": "ci", "name": "train"},
+                "inputs": [{"namespace": "s3://lake", "name": "features/churn"}]}
+
+    first = str(uuid.uuid4())
+    assert alice.lineage.send(event(first))["stored"] == 1
+    second = str(uuid.uuid4())
+    assert alice.lineage.send([event(first), event(second)]) == {
+        "received": 2, "stored": 1, "duplicates": 1, "runs": [second]}
+    with pytest.raises(errors.ValidationError) as bad:
+        alice.lineage.send([event(str(uuid.uuid4())), event("not-a-uuid")])
+    assert bad.value.status == 400 and "[1].run.runId" in str(bad.value)

@@ -33,7 +33,8 @@ def reference() -> str:
     out.append("## Resources\n\nEach is an attribute of the client: `client.entities`, `client.approvals`, ….\n\n")
     attrs = {"Account": "account", "Entities": "entities", "Locations": "locations", "Validation": "validation",
              "Search": "search", "Approvals": "approvals", "Audit": "audit", "Templates": "templates",
-             "Runs": "runs", "Docs": "docs", "Insights": "insights", "Tokens": "tokens"}
+             "Runs": "runs", "Docs": "docs", "Insights": "insights", "Tokens": "tokens",
+             "Lineage": "lineage"}
     for name, attr in attrs.items():
         cls = getattr(resources, name)
         out.append(f"### `client.{attr}` — {_doc(cls)}\n\n")

@@ -23,6 +23,7 @@ RESOURCES: dict[str, type[resources._Resource]] = {
     "templates": resources.Templates, "runs": resources.Runs, "docs": resources.Docs,
     "account": resources.Account, "insights": resources.Insights, "tokens": resources.Tokens,
     "feedback": resources.Feedback,
+    "lineage": resources.Lineage,
 }
 
 
@@ -43,7 +44,7 @@ class Client(_Resources, SyncTransport):
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
     Resources: `entities`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
-    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`."""
+    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`."""
 
     entities: resources.Entities
     locations: resources.Locations
@@ -58,6 +59,7 @@ class Client(_Resources, SyncTransport):
     insights: resources.Insights
     tokens: resources.Tokens
     feedback: resources.Feedback
+    lineage: resources.Lineage
 
     def me(self) -> Me:
         """Who the token belongs to."""
@@ -81,6 +83,7 @@ class AsyncClient(_Resources, AsyncTransport):
     insights: _async.AsyncInsights
     tokens: _async.AsyncTokens
     feedback: _async.AsyncFeedback
+    lineage: _async.AsyncLineage
 
     async def me(self) -> Me:
         return await self.account.me()

@@ -57,6 +57,7 @@ FEEDBACK_GET = endpoint("feedback_read", "GET", "/api/v1/feedback/{id}")
 FEEDBACK_STATUS = endpoint("feedback_set_status", "POST", "/api/v1/feedback/{id}/status")
 FEEDBACK_VOTE = endpoint("feedback_vote", "POST", "/api/v1/feedback/{id}/vote")
 ROADMAP = endpoint("feedback_roadmap", "GET", "/api/v1/roadmap")
+LINEAGE_SEND = endpoint("lineage_create", "POST", "/api/v1/lineage")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -211,6 +212,18 @@ class Locations(_Resource):
     def delete(self, id: int) -> None:  # noqa: A002
         """Unregister a location (its entities are removed)."""
         return self._run(LOCATION_DELETE.call(id=id))
+
+
+class Lineage(_Resource):
+    """OpenLineage events (the portal takes what Marquez takes at the same path)."""
+
+    def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> dict:
+        """Send one OpenLineage event (a RunEvent, DatasetEvent or JobEvent as a dict) or several as one
+        batch. A batch is atomic: one invalid event refuses it all (`InvalidInput` naming
+        `[index].field`). Resent events count as `duplicates`. Returns `{"received", "stored",
+        "duplicates", "runs"}`."""
+        body: Any = dict(events) if isinstance(events, Mapping) else [dict(e) for e in events]
+        return self._run(LINEAGE_SEND.call(json=body))
 
 
 class Validation(_Resource):
