@@ -127,7 +127,6 @@ def test_tokens_create_list_and_revoke(portal):
 def test_lineage_send_stores_a_batch_and_names_a_bad_events_index(alice):
     """`client.lineage.send`: one event or a batch; a refused batch names the failing event's field."""
     import uuid
-
     from pathlib import Path
 
     from django.conf import settings
