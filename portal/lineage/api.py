@@ -66,11 +66,11 @@ def lineage_create(request):
     except spec_module.SpecMissing as exc:
         return Response({"error": {"status": 503, "message": str(exc)}}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     try:
-        items, batch = events.parse_body(request._request.body)
+        items, batch, facts = events.parse_body(request._request.body)
         checked = []
         for index, item in enumerate(items):
             try:
-                checked.append(events.check(item, spec))
+                checked.append(events.check(item, spec, facts))
             except events.EventInvalid as exc:
                 raise exc.at(f"[{index}]") if batch else exc from None
     except events.EventInvalid as exc:

@@ -72,9 +72,23 @@ class Checked:
 # -- the raw body ---------------------------------------------------------------------------------
 
 
-def parse_body(body: bytes) -> tuple[list, bool]:
-    """The events of a body (an event, or an array of them) and whether it was an array. Nesting is
-    counted on the raw bytes first: the JSON parser itself recurses."""
+@dataclass(frozen=True)
+class BodyFacts:
+    """What the raw body says about every event in it, so that a clean batch skips the per-event walk."""
+
+    shallow: bool  # no event can be nested deeper than MAX_DEPTH
+    plain: bool  # no NUL escape, no URL credentials, no secret query parameter anywhere
+
+
+# Any \u or \/ escape could hide a NUL, a "://" or an "@" from a search of the raw bytes: walk then.
+_BODY_SUSPECT = re.compile(rb"\\u|\\/|://[^/\"\s]*@|[?&;](?i:password|passwd|pwd|secret|token|access_?key|"
+                           rb"secret_?key|sig|signature|sas|api_?key)=")
+WALK_ALWAYS = BodyFacts(shallow=False, plain=False)
+
+
+def parse_body(body: bytes) -> tuple[list, bool, BodyFacts]:
+    """The events of a body (an event, or an array of them), whether it was an array, and what the raw
+    bytes tell about them. Nesting is counted on the raw bytes first: the JSON parser itself recurses."""
     depth = deepest = 0
     for match in _BRACKETS.finditer(body):
         token = match.group()
@@ -96,22 +110,29 @@ def parse_body(body: bytes) -> tuple[list, bool]:
         cap = settings.PLINTH_LINEAGE_MAX_BATCH
         if len(data) > cap:
             raise EventInvalid("body", f"{len(data):,} events in one request; at most {cap:,} (send several batches)")
-        return data, True
+        return data, True, _facts(body, deepest - 1)
     if isinstance(data, dict):
-        return [data], False
+        return [data], False, _facts(body, deepest)
     raise EventInvalid("body", "expected an OpenLineage event (a JSON object) or an array of them")
+
+
+def _facts(body: bytes, deepest_event: int) -> BodyFacts:
+    return BodyFacts(shallow=deepest_event <= MAX_DEPTH, plain=_BODY_SUSPECT.search(body) is None)
 
 
 # -- one event --------------------------------------------------------------------------------------
 
 
-def check(event, spec: spec_module.Spec) -> Checked:
-    """Check one parsed event; raises EventInvalid naming the first failing field."""
+def check(event, spec: spec_module.Spec, facts: BodyFacts = WALK_ALWAYS) -> Checked:
+    """Check one parsed event; raises EventInvalid naming the first failing field. `facts` (from
+    `parse_body`) lets an event of a clean body skip the walk for depth, NUL and credentials."""
     if not isinstance(event, dict):
         raise EventInvalid("", "an event must be a JSON object")
     kind = _kind(event)
     _caps(event)
-    payload = _walk(event, "", 0)  # depth, NUL, credentials (a copy; the caller's dict is left alone)
+    # Depth, NUL, credentials: a stripped copy (the caller's dict is left alone), unless the raw body
+    # showed there is nothing to find.
+    payload = event if facts.shallow and facts.plain else _walk(event, "", 0)
     _schema(spec.events[kind], payload)
     event_time = _event_time(payload)
     out = Checked(kind=kind, event_time=event_time, payload=payload)

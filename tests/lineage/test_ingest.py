@@ -228,3 +228,12 @@ def test_observed_entity_names_are_valid_and_distinct():
     assert a != b and len(long) <= 63
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]", n) for n in (a, b, long))
     assert copy.copy(a).startswith("db.public.orders-")
+
+
+def test_credentials_hidden_behind_json_escapes_are_stripped_too(api):
+    """`\\/` and `\\u0040` spell the same URL: the raw-body shortcut must not let them through."""
+    body = json.dumps(run_event(inputs=[("postgres://HOST", "db.s.t")])).replace(
+        "postgres://HOST", "postgres:\\/\\/etl:hunter2-secret\\u0040warehouse:5432")
+    assert post(api, body).status_code == 201
+    assert Node.objects.filter(namespace="postgres://warehouse:5432").exists()
+    assert "hunter2" not in json.dumps(list(Event.objects.values_list("payload", flat=True)))
