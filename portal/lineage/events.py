@@ -26,12 +26,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RUN_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]*@")
+# user:password@ (a bare name@ is no secret, and is ABFS's and WASB's container: kept there).
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s:]*:[^/?#@\s]*@")
 _SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:password|passwd|pwd|secret|token|access_?key|secret_?key|sig|signature|sas|api_?key)=)[^&;#\s]*")
 _SCHEME_ALIASES = {"postgresql": "postgres", "s3a": "s3", "s3n": "s3", "mysql+pymysql": "mysql",
                    "abfs": "abfss", "wasb": "wasbs"}
 _OBJECT_STORES = {"s3", "gs", "abfss", "wasbs", "hdfs", "file"}
+_CONTAINER_IN_USERINFO = {"abfss", "wasbs"}  # abfss://{container}@{account}.dfs.core.windows.net
 _BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
@@ -299,6 +301,8 @@ def normalise_dataset(namespace: str, name: str) -> tuple[str, str]:
     parts = urlsplit(namespace)
     scheme = _SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
     host = (parts.hostname or "") + (f":{parts.port}" if _port(parts) else "")
+    if scheme in _CONTAINER_IN_USERINFO and parts.username and parts.password is None:
+        host = f"{parts.username}@{host}"
     path = parts.path.rstrip("/")
     namespace = urlunsplit((scheme, host, path, "", ""))
     if scheme in _OBJECT_STORES and name.startswith("/") and scheme != "file":
