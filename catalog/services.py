@@ -887,3 +887,21 @@ def entity_claim(*, entity: Entity, team: Team, actor) -> Entity:
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[ref], removed=[]))
     entity.refresh_from_db()
     return entity
+
+
+def observed_entities_remove(*, entity_ids: list[int], reason: str, actor=None) -> list[str]:
+    """Delete observed entities (only those: no location, source `observed`) that a declared entity has
+    superseded, inside the caller's transaction; search, facets and the audit trail follow."""
+    rows = list(Entity.objects.filter(pk__in=entity_ids, source=OBSERVED_SOURCE, location__isnull=True)
+                .values_list("id", "ref"))
+    if not rows:
+        return []
+    ids, refs = [pk for pk, _ in rows], [ref for _, ref in rows]
+    before = facets.old_rows(ids)
+    Entity.objects.filter(pk__in=ids).delete()
+    previous, current = facets.version(), facets.bump()
+    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
+    audit_record(actor=actor, action="catalog.entity.observed_removed", target=refs[0] if len(refs) == 1 else
+                 f"observed:{len(refs)}", before={"refs": refs[:AUDIT_REF_CAP], "reason": reason})
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))
+    return refs

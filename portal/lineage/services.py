@@ -410,6 +410,7 @@ def link_declared(*, entity_ids: list[int] | None = None) -> int:
     if entity_ids is not None:
         qs = qs.filter(pk__in=entity_ids)
     written = 0
+    superseded: list[int] = []
     with transaction.atomic():
         for pk, data in qs.values_list("pk", "data").iterator(chunk_size=2000):
             target = annotation_target(data)
@@ -420,8 +421,12 @@ def link_declared(*, entity_ids: list[int] | None = None) -> int:
             node, created = Node.objects.get_or_create(key=key, defaults=dict(
                 type=type_, namespace=namespace[:1000], name=name[:1000], entity_id=pk))
             if not created and node.entity_id != pk:
+                if node.entity_id is not None:
+                    superseded.append(node.entity_id)
                 Node.objects.filter(pk=node.pk).update(entity_id=pk)
             written += 1
+        # An observed stand-in is no longer needed once a descriptor declares the node.
+        catalog_services.observed_entities_remove(entity_ids=superseded, reason="declared by a descriptor")
     return written
 
 

@@ -237,3 +237,18 @@ def test_credentials_hidden_behind_json_escapes_are_stripped_too(api):
     assert post(api, body).status_code == 201
     assert Node.objects.filter(namespace="postgres://warehouse:5432").exists()
     assert "hunter2" not in json.dumps(list(Event.objects.values_list("payload", flat=True)))
+
+
+def test_a_descriptor_registered_later_supersedes_the_observed_entity(api, tmp_path,
+                                                                     django_capture_on_commit_callbacks):
+    post(api, run_event(job=("airflow", "late.job")))
+    observed = Node.objects.get(name="late.job").entity
+    assert observed.source == "observed"
+    write_files(tmp_path, {"catalog-info.yaml": (
+        "apiVersion: plinth.dev/v1alpha1\nkind: Pipeline\nmetadata:\n  name: late-job\n  annotations:\n"
+        "    openlineage.io/job: airflow/late.job\nspec:\n  type: other\n  owner: data-eng\n")})
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_register(target=str(tmp_path / "catalog-info.yaml"), actor=None, file_roots=None)
+    assert Node.objects.get(name="late.job").entity.ref == "pipeline:default/late-job"
+    assert not Entity.objects.filter(pk=observed.pk).exists()
+    assert AuditEvent.objects.filter(action="catalog.entity.observed_removed", target=observed.ref).exists()
