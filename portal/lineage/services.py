@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog import services as catalog_services
@@ -65,8 +65,16 @@ def lineage_ingest(*, events: list[Checked], actor) -> IngestResult:
     (same dedupe key) are skipped; everything else of the batch is stored or nothing is."""
     if actor is not None and not permissions.may_post_lineage(actor):
         raise PermissionDenied("Sending lineage needs the member role (or higher) in a team.")
-    with transaction.atomic():
-        return _Ingest(events, actor).run()
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _Ingest(events, actor).run()
+        except IntegrityError:
+            # Another request stored the same new run or event between our read and our insert (two
+            # CI jobs sending at once): nothing of this batch was kept; read again and merge with it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 class _Ingest:

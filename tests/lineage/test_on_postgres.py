@@ -38,3 +38,35 @@ def test_real_dbt_events_on_postgresql(api, compat):
 
 def test_a_failed_write_rolls_back_on_postgresql(api, monkeypatch):
     bad.test_a_failure_while_storing_rolls_the_whole_batch_back(api, monkeypatch)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_new_run_from_two_requests_at_once(member):
+    """Two CI jobs send events of one new run at the same moment: both answer 201, one run, both events."""
+    import threading
+    import uuid
+
+    from django.db import connection
+
+    from portal.lineage.models import Event, Run
+    from tests.lineage.conftest import bearer, post, run_event
+
+    run_id = uuid.uuid4()
+    bodies = [run_event("START", run_id=run_id), run_event("COMPLETE", run_id=run_id, when="2026-11-30T10:01:00Z")]
+    clients = [bearer(member), bearer(member)]
+    barrier, answers = threading.Barrier(2), []
+
+    def send(i):
+        barrier.wait()
+        try:
+            answers.append(post(clients[i], bodies[i]).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [201, 201]
+    assert Run.objects.get(run_id=run_id).state == "COMPLETE" and Event.objects.count() == 2
