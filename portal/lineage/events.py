@@ -7,6 +7,8 @@ nothing here writes. `portal.lineage.services.lineage_ingest` stores what this r
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import re
 import uuid
@@ -34,7 +36,9 @@ _SCHEME_ALIASES = {"postgresql": "postgres", "s3a": "s3", "s3n": "s3", "mysql+py
                    "abfs": "abfss", "wasb": "wasbs"}
 _OBJECT_STORES = {"s3", "gs", "abfss", "wasbs", "hdfs", "file"}
 _CONTAINER_IN_USERINFO = {"abfss", "wasbs"}  # abfss://{container}@{account}.dfs.core.windows.net
-_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 class EventInvalid(Exception):
@@ -91,17 +95,9 @@ WALK_ALWAYS = BodyFacts(shallow=False, plain=False)
 def parse_body(body: bytes) -> tuple[list, bool, BodyFacts]:
     """The events of a body (an event, or an array of them), whether it was an array, and what the raw
     bytes tell about them. Nesting is counted on the raw bytes first: the JSON parser itself recurses."""
-    depth = deepest = 0
-    for match in _BRACKETS.finditer(body):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > SCAN_DEPTH:
-                    raise EventInvalid("body", f"nested deeper than {SCAN_DEPTH} levels (byte {match.start()})")
-        elif token in (b"]", b"}"):
-            depth -= 1
+    deepest = _deepest(body)
+    if deepest > SCAN_DEPTH:
+        raise EventInvalid("body", f"nested deeper than {SCAN_DEPTH} levels")
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -116,6 +112,13 @@ def parse_body(body: bytes) -> tuple[list, bool, BodyFacts]:
     if isinstance(data, dict):
         return [data], False, _facts(body, deepest)
     raise EventInvalid("body", "expected an OpenLineage event (a JSON object) or an array of them")
+
+
+def _deepest(body: bytes) -> int:
+    """The deepest nesting of a JSON text, without parsing it: strings removed, brackets kept, a running
+    sum (all in C: a 10,000-event batch takes milliseconds)."""
+    brackets = _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def _facts(body: bytes, deepest_event: int) -> BodyFacts:
@@ -298,16 +301,21 @@ def normalise_dataset(namespace: str, name: str) -> tuple[str, str]:
     slash; postgresql → postgres, s3a/s3n → s3) and, for object stores, a name without a leading slash."""
     if "://" not in namespace:
         return namespace, name
+    namespace, scheme = _namespace(namespace)
+    if scheme in _OBJECT_STORES and name.startswith("/") and scheme != "file":
+        name = name.lstrip("/") or name
+    return namespace, name
+
+
+@functools.lru_cache(maxsize=4096)  # a producer names a handful of namespaces thousands of times
+def _namespace(namespace: str) -> tuple[str, str]:
     parts = urlsplit(namespace)
     scheme = _SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
     host = (parts.hostname or "") + (f":{parts.port}" if _port(parts) else "")
     if scheme in _CONTAINER_IN_USERINFO and parts.username and parts.password is None:
         host = f"{parts.username}@{host}"
     path = parts.path.rstrip("/")
-    namespace = urlunsplit((scheme, host, path, "", ""))
-    if scheme in _OBJECT_STORES and name.startswith("/") and scheme != "file":
-        name = name.lstrip("/") or name
-    return namespace, name
+    return urlunsplit((scheme, host, path, "", "")), scheme
 
 
 def _port(parts) -> int | None:
