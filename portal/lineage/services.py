@@ -3,10 +3,12 @@ entities, and run retention. Each runs in one transaction: a batch is stored who
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +23,7 @@ from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
 
-from .events import Checked, DatasetRef
+from .events import Checked, DatasetRef, normalise_dataset
 from .models import TERMINAL_STATES, ColumnEdge, Edge, Event, Node, NodeType, Run, RunState, node_key
 
 log = logging.getLogger("plinth.lineage")
@@ -243,8 +245,6 @@ class _Ingest:
 
     def _column_source(self, source: dict) -> int | None:
         """The node of a column's input dataset, created when the event named it only here."""
-        from .events import normalise_dataset
-
         namespace, name = normalise_dataset(source["namespace"], source["name"])
         key = node_key(NodeType.DATASET, namespace, name)
         if key not in self.nodes:
@@ -339,12 +339,9 @@ def _merge(run: Run, event: Checked) -> None:
         run.error_message = str(error)[:10_000]
     parent = ((event.run_facets.get("parent") or {}).get("run") or {}).get("runId")
     if parent:
-        try:
-            import uuid
-
+        # The parent facet's schema says uuid; a producer that sends otherwise keeps its run.
+        with contextlib.suppress(ValueError):
             run.parent_run_id = uuid.UUID(str(parent))
-        except ValueError:
-            pass  # the parent facet's schema says uuid; a producer that sends otherwise keeps its run
 
 
 def _teams_named(nodes: list[dict]) -> dict[str, Team]:
@@ -404,8 +401,6 @@ def annotation_target(entity_data: dict) -> tuple[str, str, str] | None:
         if isinstance(value, str) and "/" in value.strip("/"):
             namespace, _, name = value.rpartition("/")
             if type_ == NodeType.DATASET:
-                from .events import normalise_dataset
-
                 namespace, name = normalise_dataset(namespace, name)
             return type_, namespace, name
     return None
