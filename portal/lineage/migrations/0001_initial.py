@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('catalog', '0008_mlflow_sync_jobs_and_webhooks'),
+        ('catalog', '0001_initial'),
     ]
 
     operations = [
