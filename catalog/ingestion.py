@@ -473,25 +473,12 @@ class Reader:
                 exc.source, exc.line = exc.source or doc.source, exc.line or doc.line
                 return None, [], [exc]
         resolved = Document(data=data, source=doc.source, line=doc.line, index=doc.index, field_lines=doc.field_lines)
-        relations: list = []
-        errors = validate_entity(resolved, relations)
-        if errors:
+        candidate, errors = build_candidate(resolved)
+        if candidate is None:
             return None, [], errors
-        data = normalize(data)
-        kind = CANONICAL_KIND[str(data["kind"]).lower()]
-        meta = data["metadata"]
-        text = dump(data)
-        if "\\u0000" in text and (errors := storable_errors(resolved)):  # how the JSON text shows a NUL
-            return None, [], errors
-        candidate = Candidate(
-            ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),
-            kind=kind, namespace=meta["namespace"], name=meta["name"],
-            source=doc.source, line=doc.line, content_hash=_sha256(text),
-            relations=[(rtype, target.key()) for rtype, target in relations],
-            data_json=text, _data=data,
-        )
-        if kind != "Location":
+        if candidate.kind != "Location":
             return candidate, [], []
+        data = candidate.data
         spec = data.get("spec") or {}
         targets = ([spec["target"]] if spec.get("target") else []) + list(spec.get("targets") or [])
         children, errors = [], []
@@ -502,6 +489,29 @@ class Reader:
                 exc.line = exc.line or doc.line
                 errors.append(exc)
         return candidate, children, errors
+
+
+def build_candidate(doc: Document) -> tuple[Candidate | None, list[DescriptorError]]:
+    """One resolved document → (candidate, []) or (None, errors): validated and normalised. Also the
+    way in for descriptors the portal writes itself (a Deployment reported by a CD pipeline), so they
+    are held to exactly the rules of a descriptor read from a file."""
+    relations: list = []
+    errors = validate_entity(doc, relations)
+    if errors:
+        return None, errors
+    data = normalize(doc.data)
+    kind = CANONICAL_KIND[str(data["kind"]).lower()]
+    meta = data["metadata"]
+    text = dump(data)
+    if "\\u0000" in text and (errors := storable_errors(doc)):  # how the JSON text shows a NUL
+        return None, errors
+    return Candidate(
+        ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),
+        kind=kind, namespace=meta["namespace"], name=meta["name"],
+        source=doc.source, line=doc.line, content_hash=_sha256(text),
+        relations=[(rtype, target.key()) for rtype, target in relations],
+        data_json=text, _data=data,
+    ), []
 
 
 # -- parallel reading ---------------------------------------------------------------------------

@@ -102,13 +102,14 @@ def store(models: list[dict]) -> int:
     by_model_name = {}
     for entity in Entity.objects.filter(kind_key="model"):
         by_model_name[model_name(entity).lower()] = entity
-    touched = []
+    touched, synced = [], []
     for model in models:
         entity = by_model_name.get(model["name"].lower())
         if model.get("deleted") or model.get("prompt"):
             # Gone from MLflow (or a prompt): its versions go; a descriptor-backed entity stays.
             if entity is not None and ModelVersion.objects.filter(entity=entity).delete()[0]:
                 touched.append(entity.ref)
+                synced.append(entity.pk)
             continue
         if entity is None:
             entity = _entity_from_mlflow(model)
@@ -123,6 +124,8 @@ def store(models: list[dict]) -> int:
             })
         ModelVersion.objects.filter(entity=entity).exclude(version__in=seen).delete()
         touched.append(entity.ref)
+        synced.append(entity.pk)
+    signals.model_versions_synced.send(sender=Entity, entity_ids=synced)
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=touched, removed=[]))
     return len(touched)
 

@@ -905,3 +905,52 @@ def observed_entities_remove(*, entity_ids: list[int], reason: str, actor=None) 
                  f"observed:{len(refs)}", before={"refs": refs[:AUDIT_REF_CAP], "reason": reason})
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))
     return refs
+# -- entities the portal writes itself (no location) ----------------------------------------------
+
+
+@transaction.atomic
+def entity_put_generated(*, data: dict, source: str, actor=None, actor_label: str = "system") -> Entity:
+    """Create or update one entity from a descriptor the portal itself composes (a Deployment reported
+    by a CD pipeline or derived from an MLflow alias). Validated exactly like a descriptor read from a
+    file (DescriptorError with the field path otherwise); relations, tags, the facet cube, search and
+    visibility follow as for a registration. An entity of the same ref that a location defines is
+    refused: a descriptor in a repository is not overwritten by an event."""
+    from .descriptors.loader import Document
+    from .ingestion import build_candidate
+
+    candidate, errors = build_candidate(Document(data=data, source=source, line=0, index=0))
+    if candidate is None:
+        raise errors[0]
+    existing = Entity.objects.select_for_update().filter(ref=candidate.ref).first()
+    if existing is not None and existing.location_id is not None:
+        raise DescriptorError(f"{candidate.ref} is defined by a registered location; its descriptor wins",
+                              field="metadata.name")
+    if existing is not None and existing.content_hash == candidate.content_hash:
+        return existing
+    columns = candidate.columns()
+    owner_ref = columns["owner_ref"]
+    team_id = (Team.objects.filter(name=owner_ref.removeprefix("group:default/")).values_list("pk", flat=True).first()
+               if owner_ref.startswith("group:default/") else None)
+    before = facets.old_rows([existing.pk]) if existing is not None else ([], [])
+    if existing is None:
+        entity = Entity.objects.create(**columns, owner_team_id=team_id)
+    else:
+        for key, value in columns.items():
+            setattr(existing, key, value)
+        existing.owner_team_id = team_id
+        existing.save()
+        entity = existing
+    Relation.objects.filter(origin=entity).delete()
+    Relation.objects.bulk_create(Relation(origin=entity, source_ref=src, type=rtype, target_ref=dst)
+                                 for _, src, rtype, dst in _relation_rows(entity.pk, candidate))
+    EntityTag.objects.filter(entity=entity).delete()
+    EntityTag.objects.bulk_create(EntityTag(entity=entity, tag=t) for t in dict.fromkeys(columns["tags"]))
+    previous, current = facets.version(), facets.bump()
+    after = facets.old_rows([entity.pk])
+    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
+    audit_record(actor=actor, actor_label=actor_label,
+                 action="catalog.entity.create" if existing is None else "catalog.entity.update",
+                 target=entity.ref, after={"source": source, "content_hash": entity.content_hash})
+    ref = entity.ref
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[ref], removed=[]))
+    return entity

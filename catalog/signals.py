@@ -19,3 +19,8 @@ import django.dispatch
 
 entities_changed = django.dispatch.Signal()
 entities_staged = django.dispatch.Signal()
+
+# Sent inside the MLflow sync's write transaction with `entity_ids`: the models whose versions (and
+# aliases) were just stored. A receiver's writes commit or roll back with the sync (deployments derive
+# where versions serve from aliases this way, without the catalog importing them).
+model_versions_synced = django.dispatch.Signal()

@@ -21,7 +21,9 @@ urlpatterns = [
     path("api/v1/", include("portal.insights.api_urls")),
     path("api/v1/", include("portal.feedback.api_urls")),
     path("api/v1/", include("portal.lineage.api_urls")),
+    path("api/v1/", include("portal.deployments.api_urls")),
     path("search/", include("portal.search.urls")),
+    path("reviews/", include("portal.deployments.urls")),  # /reviews/drift/: compliance drift
     path("reviews/", include("portal.governance.urls")),
     path("create/", include("portal.scaffolder.urls")),
     path("docs/", include("portal.techdocs.urls")),

@@ -131,6 +131,17 @@ KINDS: dict[str, KindSpec] = {
             RefField("outputs", "producesDataset", "dataset", many=True, allowed_kinds=("dataset",)),
         ),
         _spec("Dataset", PLINTH, ("owner",), _OWNER, _SYSTEM),
+        # Written by portal.deployments from CD events and MLflow aliases; owned like its model (a model
+        # nobody owns has unowned deployments, so `owner` is not required).
+        _spec(
+            "Deployment",
+            PLINTH,
+            ("model", "version", "environment"),
+            _OWNER,
+            _SYSTEM,
+            RefField("model", "deploymentOf", "model", allowed_kinds=("model",)),
+            RefField("servedBy", "servedBy", None, allowed_kinds=("component", "api")),
+        ),
     )
 }
 

@@ -25,6 +25,8 @@ RELATION_PAIRS: dict[str, str] = {
     "trainedOn": "trainedModel",
     "consumesDataset": "datasetConsumedBy",
     "producesDataset": "datasetProducedBy",
+    "deploymentOf": "deployedAs",
+    "servedBy": "servesDeployment",
 }
 # What people read: "Consumes features", not `consumesFeatures` (entity page, lineage tab, graph).
 RELATION_LABELS: dict[str, str] = {
@@ -39,6 +41,8 @@ RELATION_LABELS: dict[str, str] = {
     "trainedOn": "Trained on", "trainedModel": "Trained model",
     "consumesDataset": "Consumes dataset", "datasetConsumedBy": "Dataset consumed by",
     "producesDataset": "Produces dataset", "datasetProducedBy": "Dataset produced by",
+    "deploymentOf": "Deployment of", "deployedAs": "Deployed as",
+    "servedBy": "Served by", "servesDeployment": "Serves deployment",
 }
 # Both directions, so inverse() works from either side (dependencyOf -> dependsOn, parentOf -> childOf...).
 INVERSE: dict[str, str] = {**RELATION_PAIRS, **{b: a for a, b in RELATION_PAIRS.items()}}

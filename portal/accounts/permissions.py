@@ -337,6 +337,27 @@ def may_retry_execution(user: Any, request: Any, *, reviews_it: bool) -> bool:
     return _active(user) and (request.requester_id == user.pk or reviews_it or is_platform_admin(user))
 
 
+# -- deployments --------------------------------------------------------------------------------
+
+
+def may_report_deployment(user: Any, model: Any) -> bool:
+    """Report where a version of `model` serves (a CD pipeline's token, `POST /api/v1/deployments/events`):
+    the edit right on the team that owns the model (member, maintainer, admin), or a platform admin. A
+    model nobody owns (known from MLflow only): platform admins alone. Whoever may not see the model
+    is answered as if it did not exist (the service checks `can(VIEW)` first)."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user):
+        return True
+    return bool(model.owner_team_id) and can_on_team(user, Action.EDIT, model.owner_team_id)
+
+
+def may_see_drift_list(user: Any) -> bool:
+    """The compliance drift list under /reviews/: reviewers (reviewer or admin in some team) and platform
+    admins. Its rows are further limited to models the user may see (`visible_q`)."""
+    return _active(user) and (is_platform_admin(user) or bool(review_team_ids(user)))
+
+
 # -- scaffolder ---------------------------------------------------------------------------------
 
 

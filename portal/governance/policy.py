@@ -126,7 +126,10 @@ class PolicySet:
         for path in sorted(folder.glob("*.rego")):
             if path.stem == LIB or path.stem.endswith("_test") or not GATE_NAME.match(path.stem):
                 continue
-            self.sources[path.stem] = _read(path)
+            source = _read(path)
+            if _is_rule_module(source.text):
+                continue  # a rule other apps query (rule_value), not a gate
+            self.sources[path.stem] = source
         self.fingerprint = _sha256(self.lib.hash + "".join(f"{n}:{s.hash}" for n, s in self.sources.items()))
         self.bundle = None
         self.healthy: list[str] = []
@@ -261,6 +264,78 @@ def current() -> PolicySet:
             _cache.clear()
             found = _cache[key] = PolicySet(folder)
         return found
+
+
+# -- rule modules: policy decisions other than gates ------------------------------------------------
+# `policies/<name>.rego` with `package plinth.rules.<name>` is not a gate: an app asks it one question
+# (e.g. the deployments app: is this environment governed?) through `rule_value`. Same folder, same
+# `manage.py policy test`, same setting (PLINTH_GOVERNANCE_POLICY_DIR) as the gates.
+RULES_PACKAGE = "plinth.rules."
+
+
+def _is_rule_module(text: str) -> bool:
+    package = PACKAGE.search(text)
+    return bool(package and package.group(1).startswith(RULES_PACKAGE))
+
+
+_rule_cache: dict[str, Any] = {}
+_rule_lock = threading.Lock()
+
+
+def rule_value(module: str, rule: str, payload: dict) -> Any:
+    """The value of `data.plinth.rules.<module>.<rule>` for `payload` as input. Raises PolicyError
+    (naming the file) when the module is missing, unreadable, does not compile, or leaves the rule
+    undefined: callers fail closed."""
+    if not GATE_NAME.match(module) or not re.match(r"^[a-z_][a-z0-9_]{0,62}$", rule):
+        raise PolicyError(f"{module}.{rule}: not a valid rule name")
+    folder = policy_dir()
+    path = folder / f"{module}.rego"
+    source = _read(path) if path.is_file() else None
+    if source is None or source.error:
+        raise PolicyError(source.error if source else f"{path.name} does not exist in {folder.name}/")
+    if not _is_rule_module(source.text) or PACKAGE.search(source.text).group(1) != f"{RULES_PACKAGE}{module}":
+        raise PolicyError(f"{path.name}: package must be {RULES_PACKAGE}{module}")
+    lib_path = folder / f"{LIB}.rego"
+    lib_text = lib_path.read_text(encoding="utf-8") if lib_path.is_file() else ""
+    key = f"{path}|{source.hash}|{_sha256(lib_text)}"
+    from regopy import Interpreter
+
+    with _rule_lock:
+        interp = _rule_cache.get(key)
+        if interp is None:
+            try:
+                interp = Interpreter()
+                if lib_text:
+                    interp.add_module(f"{LIB}.rego", lib_text)
+                interp.add_module(path.name, source.text)
+            except Exception as exc:
+                raise PolicyError(f"{path.name}: does not compile: {str(exc)[:300]}") from exc
+            _rule_cache.clear()
+            _rule_cache[key] = interp
+        try:
+            interp.set_input(payload)
+            raw = str(interp.query(f"x = data.{RULES_PACKAGE}{module}.{rule}"))
+        except Exception as exc:
+            raise PolicyError(f"{path.name}: evaluation failed: {str(exc)[:300]}") from exc
+    try:
+        results = json.loads(raw)
+        bindings = results.get("result") if isinstance(results, dict) else None
+        if bindings is None:  # regopy's output: {"bindings": {"x": ...}} or a list of such
+            bindings = results
+        value = _binding(bindings)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise PolicyError(f"{path.name}: {rule} is undefined for this input") from exc
+    return value
+
+
+def _binding(results: Any) -> Any:
+    if isinstance(results, list):
+        return _binding(results[0])
+    if isinstance(results, dict) and "bindings" in results:
+        return results["bindings"]["x"]
+    if isinstance(results, dict) and "x" in results:
+        return results["x"]
+    raise KeyError("x")
 
 
 def combined_hash(outcomes: list[GateOutcome]) -> str:

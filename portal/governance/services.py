@@ -30,7 +30,7 @@ from portal.core.audit import audit_record
 from portal.insights import capture
 from portal.insights.models import Client, EventType
 
-from . import conf, gate_input, outbox, policy, workflows
+from . import conf, gate_input, outbox, policy, signals, workflows
 from .models import (
     AccessGrant,
     ActionType,
@@ -709,6 +709,8 @@ def execution_complete(*, request_id: int, task_id: str, result: dict) -> Approv
     if req.action == ActionType.PROMOTE_MODEL_VERSION:
         # The catalog's copy of the aliases follows at once instead of at the next scheduled sync.
         outbox.enqueue(req, "catalog-sync", "catalog.tasks.sync_mlflow", [])
+    executed = {"request_id": req.pk, "action": req.action, "entity_id": req.entity_id}
+    transaction.on_commit(lambda: signals.request_executed.send(sender=ApprovalRequest, **executed))
     return req
 
 

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "portal.insights",
     "portal.feedback",
     "portal.lineage",
+    "portal.deployments",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +81,7 @@ TEMPLATES = [
                 "portal.core.context_processors.navigation",
                 "portal.governance.context_processors.navigation",
                 "portal.insights.context_processors.navigation",
+                "portal.deployments.context_processors.navigation",
             ],
         },
     },
@@ -273,6 +275,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "catalog-warm-facet-cube": {"task": "catalog.tasks.warm_facet_cube", "schedule": 1200.0},
     "governance-relay-outbox": {"task": "portal.governance.tasks.relay_outbox", "schedule": 5.0},
     "governance-check-slas": {"task": "portal.governance.tasks.check_slas", "schedule": 60.0},
+    # Compliance drift: catches a changed Rego rule or a missed approval signal (portal/deployments).
+    "deployments-refresh-drift": {"task": "portal.deployments.tasks.refresh_drift", "schedule": 300.0},
     "scaffolder-reap-stale-runs": {"task": "portal.scaffolder.tasks.reap_stale_runs", "schedule": 60.0},
     # Docs also change without their descriptor changing; unchanged folders are skipped by hash.
     "techdocs-rebuild": {"task": "portal.techdocs.tasks.rebuild_all_docs", "schedule": 900.0},

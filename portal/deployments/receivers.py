@@ -1,0 +1,29 @@
+"""What this app does when the catalog or governance tell it something (connected in apps.ready)."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("plinth.deployments")
+
+
+def on_model_versions_synced(sender, entity_ids=(), **kwargs) -> None:
+    """Inside the MLflow sync's transaction: aliases → deployments (and drift), committed with it."""
+    from . import services
+
+    services.deployments_from_aliases(model_ids=list(entity_ids))
+
+
+def on_request_executed(sender, request_id=None, action="", entity_id=None, **kwargs) -> None:
+    """After an executed request commits: a promotion may clear drift. A failure here is logged, not
+    raised (the request is executed either way); the periodic pass (tasks.refresh_drift) catches up."""
+    from portal.governance.models import ActionType
+
+    from . import services
+
+    if action != ActionType.PROMOTE_MODEL_VERSION or entity_id is None:
+        return
+    try:
+        services.drift_refresh(model_ids=[entity_id])
+    except Exception:
+        log.exception("drift refresh after approval request %s failed; the periodic pass will retry", request_id)
