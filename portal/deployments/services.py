@@ -63,10 +63,11 @@ class Report:
     platform: str
     occurred_at: datetime
     served_by: str = ""
+    time_given: bool = True  # False: "now" — a retry without a time is the same event
 
     def fingerprint(self) -> str:
         fields = [self.model.ref, self.version, self.environment, self.status, self.endpoint, self.platform,
-                  self.occurred_at.isoformat(), self.served_by]
+                  self.occurred_at.isoformat() if self.time_given else "", self.served_by]
         return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
@@ -201,6 +202,7 @@ def check_event(*, actor, body: dict) -> tuple[Report, str]:
         platform=_platform(body.get("platform")),
         occurred_at=_time(body.get("time")),
         served_by=_served_by(actor, body.get("servedBy"), model.namespace),
+        time_given=body.get("time") not in (None, ""),
     )
     key = _text(body.get("idempotencyKey"), "idempotencyKey", max_len=MAX_KEY, required=False)
     return report, key
