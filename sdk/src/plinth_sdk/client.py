@@ -24,6 +24,7 @@ RESOURCES: dict[str, type[resources._Resource]] = {
     "account": resources.Account, "insights": resources.Insights, "tokens": resources.Tokens,
     "feedback": resources.Feedback,
     "lineage": resources.Lineage,
+    "deployments": resources.Deployments,
 }
 
 
@@ -44,7 +45,7 @@ class Client(_Resources, SyncTransport):
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
     Resources: `entities`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
-    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`."""
+    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`."""
 
     entities: resources.Entities
     locations: resources.Locations
@@ -60,6 +61,7 @@ class Client(_Resources, SyncTransport):
     tokens: resources.Tokens
     feedback: resources.Feedback
     lineage: resources.Lineage
+    deployments: resources.Deployments
 
     def me(self) -> Me:
         """Who the token belongs to."""
@@ -84,6 +86,7 @@ class AsyncClient(_Resources, AsyncTransport):
     tokens: _async.AsyncTokens
     feedback: _async.AsyncFeedback
     lineage: _async.AsyncLineage
+    deployments: _async.AsyncDeployments
 
     async def me(self) -> Me:
         return await self.account.me()

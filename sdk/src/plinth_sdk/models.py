@@ -387,3 +387,32 @@ class RoadmapEntry:
         return cls(rank=data.get("rank", 0), item=FeedbackItem.from_api(data["item"]), votes=data.get("votes", 0),
                    asking_teams=list(data.get("askingTeams") or []), active_users=data.get("activeUsers", 0),
                    score=data.get("score", 0), voted=bool(data.get("voted")), raw=data)
+
+
+@dataclass(frozen=True)
+class DeploymentEvent:
+    """A reported deployment event and the deployment's state after it."""
+
+    id: int
+    ref: str  # the Deployment entity
+    model: str
+    version: str
+    environment: str
+    status: str  # the deployment's current status (an older event leaves it as it was)
+    event_status: str
+    endpoint: str
+    platform: str
+    drift: bool  # live in a governed environment without an executed approval
+    replayed: bool
+    url: str
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict) -> DeploymentEvent:
+        dep = data.get("deployment") or {}
+        return cls(id=_get(data, "event", "id", default=0), ref=dep.get("ref", ""), model=dep.get("model", ""),
+                   version=dep.get("version", ""), environment=dep.get("environment", ""),
+                   status=dep.get("status", ""), event_status=_get(data, "event", "status", default=""),
+                   endpoint=dep.get("endpoint", ""), platform=dep.get("platform", ""),
+                   drift=bool(dep.get("drift")), replayed=bool(data.get("replayed")), url=dep.get("url", ""),
+                   raw=data)

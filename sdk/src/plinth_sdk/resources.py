@@ -58,6 +58,7 @@ FEEDBACK_STATUS = endpoint("feedback_set_status", "POST", "/api/v1/feedback/{id}
 FEEDBACK_VOTE = endpoint("feedback_vote", "POST", "/api/v1/feedback/{id}/vote")
 ROADMAP = endpoint("feedback_roadmap", "GET", "/api/v1/roadmap")
 LINEAGE_SEND = endpoint("lineage_create", "POST", "/api/v1/lineage")
+DEPLOYMENT_EVENT = endpoint("deployment_events_create", "POST", "/api/v1/deployments/events")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -466,3 +467,20 @@ class Feedback(_Resource):
         """Open and planned requests, ranked by votes and the asking teams' active users."""
         return self._run(ROADMAP.call(lambda body: [models.RoadmapEntry.from_api(r) for r in body.get("items") or []],
                                       params={"status": status, "kind": kind}))
+
+
+class Deployments(_Resource):
+    """Where model versions serve: CD pipelines report deployments."""
+
+    def report(self, model: str, version: str | int, environment: str, status: str, *, platform: str,
+               endpoint: str | None = None, time: str | None = None, served_by: str | None = None,
+               idempotency_key: str | None = None) -> models.DeploymentEvent:
+        """Report that `version` of `model` is `status` (deploying, live, failed, retired) in `environment`,
+        e.g. `report("model:default/churn", 3, "prod", "live", platform="kserve", endpoint="https://…")`.
+        `time`: ISO 8601 with offset (default: now). `idempotency_key`: a retry with the same key and event
+        answers the stored event (`replayed`); with another event, `ConflictError`."""
+        body = {"model": model if ":" in model else f"model:{model}", "version": str(version),
+                "environment": environment, "status": status, "platform": platform, "endpoint": endpoint,
+                "time": time, "servedBy": served_by, "idempotencyKey": idempotency_key}
+        return self._run(DEPLOYMENT_EVENT.call(models.DeploymentEvent.from_api,
+                                               json={k: v for k, v in body.items() if v is not None}))

@@ -34,6 +34,7 @@ COMMANDS = {
     "docs": ("plinth_sdk.cli.templates", "docs", "Open an entity's docs."),
     "insights": ("plinth_sdk.cli.insights", "insights", "Usage analytics: active users, top templates, funnel."),
     "tokens": ("plinth_sdk.cli.account", "tokens", "List, create and revoke your API tokens."),
+    "deployments": ("plinth_sdk.cli.deployments", "deployments", "Report where model versions serve (CD)."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 
