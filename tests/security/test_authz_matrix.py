@@ -55,6 +55,7 @@ from prometheus_client import REGISTRY
 from catalog import uploads
 from catalog.models import Location, MlflowSyncJob, Star
 from portal.accounts.models import APIToken, Role
+from portal.deployments.models import DeploymentEvent
 from portal.feedback.models import FeedbackItem
 from portal.feedback.models import Vote as FeedbackVote
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
@@ -132,6 +133,8 @@ TEAM_MEMBERS = Who("anyone with a role in a team (that team's aggregates); platf
                    lambda a, o: a.platform_admin or a.team is not None)
 CANVAS_READERS = Who("team admins and platform admins (may_see_canvas)",
                      lambda a, o: a.platform_admin or a.role == Role.ADMIN)
+ANY_REVIEWER = Who("reviewer or admin in some team; platform admin",
+                   lambda a, o: a.platform_admin or a.role in REVIEW_ROLES)
 STAFF = Who("staff users (is_staff, the admin site's own switch)", lambda a, o: bool(a.user and a.user.is_staff))
 
 
@@ -240,6 +243,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "governance-api-retry": {"POST": ok(REQUESTER_REVIEWER_OR_ADMIN)},
     "governance-api-comment": {"POST": ok(VIEWERS, 201)},
     "governance-api-audit-events": {"GET": ok(PLATFORM_ADMIN)},
+    # -- deployments: CD pipelines report (the edit right on the model's team); reviewers read the drift list
+    "deployments-api-events": {"POST": ok(EDITORS, 201)},
+    "deployments:drift": {"GET": ok(ANY_REVIEWER)},
     # -- scaffolder
     "scaffolder:index": {"GET": ok(SIGNED_IN)},
     "scaffolder:template": {"GET": ok(VIEWERS), "POST": ok(VIEWERS, 302)},  # a run on one's own behalf
@@ -409,6 +415,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "governance-api-withdraw": _requests,
     "governance-api-retry": _requests,
     "governance-api-comment": _requests,
+    "deployments-api-events": _entities("model", "ref"),
     "scaffolder:template": _entities("template", "ns"),
     "scaffolder:run": _runs,
     "scaffolder:download": _runs,
@@ -490,6 +497,8 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
                                                     "params": {"reason": "matrix"}},
     ("governance-api-decide", "POST"): lambda c: {"decision": "approve", "comment": "matrix"},
     ("governance-api-comment", "POST"): lambda c: {"body": "matrix comment"},
+    ("deployments-api-events", "POST"): lambda c: {"model": _ref(c), "version": "1", "environment": "dev",
+                                                   "status": "live", "platform": "kserve"},
     ("scaffolder:template", "POST"): lambda c: {"_action": "create", "_page": "review", "_values": "{}"},
     ("api-scaffolder-runs", "POST"): lambda c: {"templateRef": _ref(c), "values": {}},
     ("feedback:new", "POST"): lambda c: {"title": "matrix idea", "comment": "", "client_key": "matrix"},
@@ -606,6 +615,7 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("governance-api-withdraw", "POST"): _request_state,
     ("governance-api-retry", "POST"): _request_state,
     ("governance-api-comment", "POST"): lambda c: Comment.objects.filter(request=c.obj.instance).count(),
+    ("deployments-api-events", "POST"): lambda c: DeploymentEvent.objects.filter(model__ref=_ref(c)).count(),
     ("scaffolder:template", "POST"): _runs_by_actor,
     ("api-scaffolder-runs", "POST"): _runs_by_actor,
     ("scaffolder:retry", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
