@@ -247,6 +247,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ApprovalStateEnum": "portal.governance.models.State",
         "StageStateEnum": "portal.governance.models.StageState",
+        "DeploymentStatusEnum": "portal.deployments.models.Status",
+        "DeploymentSourceEnum": "portal.deployments.models.Source",
+        "StatusEnum": "portal.techdocs.models.BuildStatus",  # kept its name when deployments added a status
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
