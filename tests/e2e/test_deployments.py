@@ -34,7 +34,8 @@ def cd_pipeline(username: str):
     return report
 
 
-def test_model_page_shows_where_versions_serve_and_reviewers_see_drift(page, live_server, synced_site):
+@pytest.mark.usefixtures("synced_site")
+def test_model_page_shows_where_versions_serve_and_reviewers_see_drift(page, live_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     report = cd_pipeline("bob")
     start = datetime.now(UTC) - timedelta(hours=2)
@@ -51,6 +52,8 @@ def test_model_page_shows_where_versions_serve_and_reviewers_see_drift(page, liv
     sign_in(page, live_server)
     page.goto(f"{live_server.url}{MODEL}")
     serving = page.get_by_test_id("model-serving")
+    serving.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "deployments-model-page.png"), full_page=True)
     assert serving.get_by_role("heading", name="Where each version serves").is_visible()
     flag = serving.get_by_test_id("drift-flag")
     assert re.search(r"v2 is live in prod without an executed approval", flag.inner_text())
@@ -58,14 +61,14 @@ def test_model_page_shows_where_versions_serve_and_reviewers_see_drift(page, liv
     assert page.get_by_test_id("drift-badge").inner_text().startswith("⚠ Compliance drift (2)")
     rows = serving.get_by_test_id("serving-table").locator("tbody tr")
     text = [re.sub(r"\s+", " ", rows.nth(i).inner_text()) for i in range(rows.count())]
-    assert any(t.startswith("v3 dev Live") for t in text) and any("staging Live drift" in t for t in text)
-    assert any("prod Live drift" in t and "MLflow alias" in t for t in text)
-    assert any("dev Failed" in t for t in text)
+    assert any(t.startswith("v3 dev Live") for t in text), text
+    assert any("staging Live drift" in t for t in text), text
+    assert any("prod Live drift" in t and "MLflow alias" in t for t in text), text
+    assert any("dev Failed" in t for t in text), text
     timeline = serving.get_by_test_id("deploy-timeline").locator("li")
     assert timeline.count() == 5
-    assert "v1 in dev" in timeline.nth(0).inner_text() and "Failed" in timeline.nth(0).inner_text()
-    serving.scroll_into_view_if_needed()
-    page.screenshot(path=str(SHOTS / "deployments-model-page.png"), full_page=True)
+    assert "v2 in prod" in timeline.nth(0).inner_text() and "MLflow alias" in timeline.nth(0).inner_text()  # newest first
+    assert "v1 in dev" in timeline.nth(1).inner_text() and "Failed" in timeline.nth(1).inner_text()
 
     # Keyboard: the header badge leads to the card; Tab reaches the drift's own "Request promotion" link.
     badge = page.get_by_test_id("drift-badge")

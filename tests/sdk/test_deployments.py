@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from plinth_sdk import Client
 from plinth_sdk.errors import ConflictError
+
 from portal.deployments.models import DeploymentEvent
 
 from .test_cli import one_line_error
