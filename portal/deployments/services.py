@@ -326,12 +326,7 @@ def deployments_from_aliases(*, model_ids: list[int]) -> int:
                Deployment.objects.filter(model_id__in=model_ids, source=Source.MLFLOW_ALIAS,
                                          environment__in=set(mapping.values()))}
     models = {m.pk: m for m in Entity.objects.filter(pk__in=model_ids)}
-    written = 0
-    for key, dep in current.items():
-        if key not in wanted and dep.status == Status.LIVE:
-            _record(Report(models[key[0]], key[1], key[2], Status.RETIRED, "", "", now),
-                    source=Source.MLFLOW_ALIAS, actor=None, actor_label="mlflow")
-            written += 1
+    changes = [(key, Status.RETIRED) for key, dep in current.items() if key not in wanted and dep.status == Status.LIVE]
     for key in wanted:
         dep = current.get(key)
         if dep is None:
@@ -339,9 +334,17 @@ def deployments_from_aliases(*, model_ids: list[int]) -> int:
             # an event when it says something new.
             dep = Deployment.objects.filter(model_id=key[0], version=key[1], environment=key[2]).first()
         if dep is None or dep.status != Status.LIVE:
-            _record(Report(models[key[0]], key[1], key[2], Status.LIVE, "", "", now),
-                    source=Source.MLFLOW_ALIAS, actor=None, actor_label="mlflow")
+            changes.append((key, Status.LIVE))
+    written = 0
+    for (model_id, version, environment), status in changes:
+        try:
+            with transaction.atomic():  # one refused deployment must not undo the MLflow sync around it
+                _record(Report(models[model_id], version, environment, status, "", "", now),
+                        source=Source.MLFLOW_ALIAS, actor=None, actor_label="mlflow")
             written += 1
+        except DescriptorError as exc:
+            log.warning("alias deployment of %s v%s in %s not stored: %s", models[model_id].ref, version,
+                        environment, exc)
     drift_refresh(model_ids=model_ids)
     return written
 
