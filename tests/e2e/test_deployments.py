@@ -1,6 +1,7 @@
 """Where each version serves, in a real Chromium: the model page's serving table, timeline and drift flag
-(desktop and phone width, reachable by keyboard), and the reviewers' drift list. MLflow's champion alias
-(the real server) puts v2 in prod; a CD pipeline reports v3 through the API. Screenshots go to
+(desktop and phone width, reachable by keyboard), and the reviewers' drift list. The champion alias puts
+v2 in prod (as the MLflow sync does it: tests/deployments/test_aliases.py runs that against the real
+server); a CD pipeline reports v3 through the API. Screenshots go to
 test-artifacts/screenshots/deployments-*.png."""
 
 from __future__ import annotations
@@ -12,12 +13,27 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
+from catalog.models import Entity, ModelVersion
 from portal.accounts import services as account_services
+from portal.core import demo
+from portal.deployments import services
 from portal.deployments.models import Drift
-from tests.e2e.test_newcomer_model import SHOTS, sign_in, synced_site  # noqa: F401 (fixture)
+from tests.e2e.test_newcomer_model import SHOTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MODEL = "/catalog/model/default/fraud-detector/"
+
+
+@pytest.fixture
+def champion_in_prod(transactional_db):
+    """The demo catalog; fraud-detector v1-v3 as the MLflow sync stores them, champion on v2."""
+    demo.load_org()
+    demo.load_catalog()
+    model = Entity.objects.get(ref="model:default/fraud-detector")
+    for n in (1, 2, 3):
+        ModelVersion.objects.create(entity=model, version=str(n), version_number=n, status="READY",
+                                    aliases=["champion"] if n == 2 else [])
+    services.deployments_from_aliases(model_ids=[model.pk])
 
 
 def cd_pipeline(username: str):
@@ -34,7 +50,7 @@ def cd_pipeline(username: str):
     return report
 
 
-@pytest.mark.usefixtures("synced_site")
+@pytest.mark.usefixtures("champion_in_prod")
 def test_model_page_shows_where_versions_serve_and_reviewers_see_drift(page, live_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     report = cd_pipeline("bob")
