@@ -954,3 +954,23 @@ def entity_put_generated(*, data: dict, source: str, actor=None, actor_label: st
     ref = entity.ref
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[ref], removed=[]))
     return entity
+
+
+@transaction.atomic
+def entities_delete_generated(*, refs: list[str], source_prefix: str, actor=None, actor_label: str = "system") -> list[str]:
+    """Delete entities the portal wrote itself (`source` starting with `source_prefix`, no location),
+    e.g. the Deployments of a model that was unregistered. Entities a location defines are never touched."""
+    rows = list(Entity.objects.filter(ref__in=refs, location__isnull=True, source__startswith=source_prefix)
+                .values_list("id", "ref"))
+    if not rows:
+        return []
+    before = facets.old_rows([pk for pk, _ in rows])
+    Entity.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    previous, current = facets.version(), facets.bump()
+    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
+    removed = [ref for _, ref in rows]
+    for ref in removed:
+        audit_record(actor=actor, actor_label=actor_label, action="catalog.entity.delete", target=ref,
+                     after={"source": source_prefix})
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=removed))
+    return removed

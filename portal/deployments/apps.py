@@ -16,5 +16,7 @@ class DeploymentsConfig(AppConfig):
         extensions.register()
         catalog_signals.model_versions_synced.connect(receivers.on_model_versions_synced,
                                                       dispatch_uid="deployments-from-aliases")
+        catalog_signals.entities_changed.connect(receivers.on_entities_changed,
+                                                 dispatch_uid="deployments-follow-removed-models")
         governance_signals.request_executed.connect(receivers.on_request_executed,
                                                     dispatch_uid="deployments-drift-on-approval")

@@ -151,3 +151,15 @@ def test_model_page_queries_do_not_grow_with_deployments(detector, demo_org):
         html = client.get(PAGE).content.decode()
     assert html.count('class="dep-event"') == 50, "the timeline shows the newest 50 events"
     assert len(many) == len(few), [q["sql"][:120] for q in many.captured_queries][len(few):]
+
+
+def test_unregistering_the_model_removes_its_deployment_entities(detector, demo_org, django_capture_on_commit_callbacks):
+    from catalog import services as catalog_services
+    from catalog.models import Entity
+
+    report(demo_org["users"]["bob"], environment="dev")
+    assert Entity.objects.filter(kind_key="deployment").count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_unregister(location=detector.location, actor=None)
+    assert not Entity.objects.filter(kind_key="deployment").exists()
+    assert not Entity.objects.filter(ref="model:default/fraud-detector").exists()
