@@ -328,6 +328,33 @@ def rule_value(module: str, rule: str, payload: dict) -> Any:
     return value
 
 
+def rule_modules() -> dict[str, str]:
+    """Every rule module of the policy folder and why it cannot be used ('' when it compiles)."""
+    from regopy import Interpreter
+
+    folder = policy_dir()
+    lib_path = folder / f"{LIB}.rego"
+    lib_text = lib_path.read_text(encoding="utf-8") if lib_path.is_file() else ""
+    out = {}
+    for path in sorted(folder.glob("*.rego")):
+        source = _read(path)
+        if path.stem.endswith("_test") or not _is_rule_module(source.text):
+            continue
+        error = source.error
+        if not error:
+            try:
+                interp = Interpreter()
+                if lib_text:
+                    interp.add_module(f"{LIB}.rego", lib_text)
+                interp.add_module(path.name, source.text)
+                interp.set_input({})
+                interp.query(f"x = data.{PACKAGE.search(source.text).group(1)}")
+            except Exception as exc:
+                error = f"{path.name}: does not compile: {' '.join(str(exc).split())[:300]}"
+        out[path.stem] = error
+    return out
+
+
 def _binding(results: Any) -> Any:
     if isinstance(results, list):
         return _binding(results[0])

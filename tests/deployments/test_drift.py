@@ -163,3 +163,15 @@ def test_unregistering_the_model_removes_its_deployment_entities(detector, demo_
         catalog_services.location_unregister(location=detector.location, actor=None)
     assert not Entity.objects.filter(kind_key="deployment").exists()
     assert not Entity.objects.filter(ref="model:default/fraud-detector").exists()
+
+
+def test_policy_check_compiles_the_rule_module(tmp_path, settings):
+    from django.core.management import CommandError, call_command
+
+    folder = tmp_path / "policies"
+    shutil.copytree(governance_conf.DEFAULTS["POLICY_DIR"], folder)
+    settings.PLINTH_GOVERNANCE_POLICY_DIR = folder
+    call_command("policy", "check")  # the shipped module compiles
+    (folder / "deployments.rego").write_text("package plinth.rules.deployments\n\ngoverned_environment if {\n")
+    with pytest.raises(CommandError, match="do not compile"):
+        call_command("policy", "check")

@@ -1,5 +1,6 @@
 """`manage.py policy test`: run the Rego unit tests (`policies/*_test.rego`; every `test_*` rule must be true).
-`manage.py policy check`: compile every gate and report errors (what a request would fail closed on)."""
+`manage.py policy check`: compile every gate and rule module and report errors (what a request would fail
+closed on)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{'FAIL' if name in broken else 'ok  '} {name}.rego {broken.get(name, '')}"
                 )
+            for name, error in policy.rule_modules().items():  # rules other apps ask (not gates)
+                self.stdout.write(f"{'FAIL' if error else 'ok  '} {name}.rego (rule module) {error}")
+                if error:
+                    broken[name] = error
             if broken:
                 raise CommandError(f"{len(broken)} polic{'y' if len(broken) == 1 else 'ies'} do not compile")
             return
