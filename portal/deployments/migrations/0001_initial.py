@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('accounts', '0002_abuse_limits'),
-        ('catalog', '0008_mlflow_sync_jobs_and_webhooks'),
+        ('accounts', '0001_initial'),
+        ('catalog', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

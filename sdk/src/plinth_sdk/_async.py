@@ -124,3 +124,8 @@ class AsyncLineage(Protocol):
     """`AsyncClient.lineage`: see `resources.Lineage`."""
 
     def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> Awaitable[dict]: ...
+
+class AsyncDeployments(Protocol):
+    """`AsyncClient.deployments`: see `resources.Deployments`."""
+
+    def report(self, model: str, version: str | int, environment: str, status: str, *, platform: str, endpoint: str | None = None, time: str | None = None, served_by: str | None = None, idempotency_key: str | None = None) -> Awaitable[models.DeploymentEvent]: ...
