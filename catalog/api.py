@@ -33,7 +33,7 @@ from portal.core import pagination, throttling
 from portal.core.api import ErrorSerializer, declare_links, error_responses, openapi_link
 from portal.core.limits import FORM, body_limit, upload_limit, validate_limit
 
-from . import api_schema, export, mlflow_webhooks, selectors, services
+from . import api_schema, experiments, export, mlflow_webhooks, selectors, services
 from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
 from .descriptors.validate import storable_errors, validate_entity
@@ -294,6 +294,55 @@ def entity_relations(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
     depth = _int_param(request, "depth", 1, 1, 4)
     return Response(selectors.relation_graph(request.user, entity, depth))
+
+
+def _model(request, kind, namespace, name) -> Entity:
+    entity = _entity(request, kind, namespace, name)
+    if entity.kind_key != "model":
+        raise NotFound(f"{kind}:{namespace}/{name} is not a model: only models have versions.")
+    return entity
+
+
+@extend_schema(summary="The MLflow run behind a model version",
+               description="The run's params, final metrics, metric series (`history`: `{metric: [[step, value]]}`, "
+                           "only for metrics logged at several steps), tags and the datasets it logged with "
+                           "`mlflow.log_input`, each named the OpenLineage way (`namespace`, `datasetName`) and "
+                           "linked to a Dataset entity the caller may see (`entityRef`, else null). 404 when the "
+                           "model or version does not exist, the caller may not see the model, or the version "
+                           "has no run (yet).",
+               responses={200: api_schema.ExperimentRunSerializer, **error_responses(404)})
+@api_view(["GET"])
+def model_version_run(request, kind: str, namespace: str, name: str, version: str):
+    entity = _model(request, kind, namespace, name)
+    row = experiments.model_version(entity, version) if version.isdigit() and len(version) < 10 else None
+    if row is None:
+        raise NotFound(f"{entity.name} has no version {version[:20]}.")
+    facts = experiments.run_facts(request.user, row)
+    if facts is None:
+        raise NotFound(f"Version {row.version} of {entity.name} has no synced MLflow run.")
+    return Response({"version": row.version, "aliases": row.aliases, **facts})
+
+
+@extend_schema(summary="Compare model versions",
+               description="2–10 versions of one model side by side: every metric with each version's value and, "
+                           "for every version after the first (the baseline), its difference, relative difference "
+                           "and verdict (`better`/`worse`/`same`, by whether the metric is higher- or lower-is-better); "
+                           "every param with `differs`; each version's input datasets. 400 names what is wrong with "
+                           "`versions`; 404 for a model the caller may not see or a version it does not have.",
+               parameters=[OpenApiParameter("versions", str, required=True,
+                                            description="Comma-separated version numbers, e.g. `2,3` (the first is the baseline).")],
+               responses={200: api_schema.ComparisonSerializer, **error_responses(404)})
+@api_view(["GET"])
+def model_compare(request, kind: str, namespace: str, name: str):
+    entity = _model(request, kind, namespace, name)
+    try:
+        wanted = experiments.parse_versions(request.query_params.getlist("versions"))
+        result = experiments.comparison(request.user, entity, wanted)
+    except experiments.CompareError as exc:
+        raise ValidationError({"versions": str(exc).removeprefix("versions: ")}) from exc
+    except experiments.VersionsMissing as exc:
+        raise NotFound(f"{exc}.") from exc
+    return Response(experiments.comparison_body(result))
 
 
 FACET_NAMES = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "lifecycle", "spec.owner": "owner",

@@ -134,3 +134,68 @@ class ValidationResultSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     documents = serializers.IntegerField()
     errors = DescriptorErrorSerializer(many=True)
+
+
+class RunInputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    digest = serializers.CharField()
+    sourceType = serializers.CharField()
+    source = serializers.CharField(help_text="The source URI, credentials removed.")
+    namespace = serializers.CharField(help_text="OpenLineage namespace, e.g. s3://bucket or postgres://host:5432.")
+    datasetName = serializers.CharField(help_text="OpenLineage name, e.g. path/file.parquet or db.schema.table.")
+    context = serializers.CharField(help_text="training, eval, … (MLflow's mlflow.data.context tag)")
+    schema = serializers.ListField(child=serializers.DictField())
+    entityRef = serializers.CharField(allow_null=True)
+    entityUrl = serializers.CharField(allow_null=True)
+
+
+class ExperimentRunSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    aliases = serializers.ListField(child=serializers.CharField())
+    runId = serializers.CharField()
+    experimentId = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    endedAt = serializers.DateTimeField(allow_null=True)
+    params = serializers.DictField(child=serializers.CharField())
+    metrics = serializers.DictField(child=serializers.FloatField())
+    history = serializers.DictField(child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())))
+    tags = serializers.DictField(child=serializers.CharField())
+    inputs = RunInputSerializer(many=True)
+
+
+class ComparedCellSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    delta = serializers.FloatField(allow_null=True, help_text="value − baseline's value (null for the baseline)")
+    relative = serializers.FloatField(allow_null=True, help_text="delta ÷ |baseline's value|")
+    verdict = serializers.ChoiceField(["better", "worse", "same"], allow_null=True)
+
+
+class ComparedMetricSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    higherIsBetter = serializers.BooleanField()
+    cells = ComparedCellSerializer(many=True)
+
+
+class ComparedParamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    values = serializers.ListField(child=serializers.CharField(allow_null=True))
+    differs = serializers.BooleanField()
+
+
+class ComparedVersionSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    aliases = serializers.ListField(child=serializers.CharField())
+    runId = serializers.CharField()
+    runName = serializers.CharField()
+    inputs = RunInputSerializer(many=True)
+
+
+class ComparisonSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    baseline = serializers.CharField()
+    versions = ComparedVersionSerializer(many=True)
+    metrics = ComparedMetricSerializer(many=True)
+    params = ComparedParamSerializer(many=True)

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from portal.core.audit import audit_record
 
-from . import signals
+from . import experiments, signals
 from .ingestion import content_hash
-from .models import Entity, MlflowSyncState, ModelVersion
+from .models import Entity, ExperimentRun, MlflowSyncState, ModelVersion, RunInput
 
 log = logging.getLogger("plinth.mlflow")
 REGISTERED_MODEL_ANNOTATION = "mlflow.org/registered-model"
@@ -43,11 +43,12 @@ def _ts(ms) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
-def fetch_models(mlflow, names: list[str] | None = None) -> list[dict]:
+def fetch_models(mlflow, names: list[str] | None = None, known: dict | None = None) -> list[dict]:
     """Everything we need from MLflow, read before any database write. `names`: only these registered
-    models (a webhook's targeted sync); a name MLflow no longer knows comes back with `deleted` set."""
+    models (a webhook's targeted sync); a name MLflow no longer knows comes back with `deleted` set.
+    `known`: runs as stored (`known_runs`)."""
     if names is not None:
-        return [_fetch_model(mlflow, name) for name in dict.fromkeys(names)]
+        return [_fetch_model(mlflow, name, known) for name in dict.fromkeys(names)]
     models = []
     token = None
     while True:
@@ -55,13 +56,55 @@ def fetch_models(mlflow, names: list[str] | None = None) -> list[dict]:
         for rm in page:
             if (rm.tags or {}).get(PROMPT_TAG):
                 continue
-            models.append(_fetch_model(mlflow, rm.name))
+            models.append(_fetch_model(mlflow, rm.name, known))
         token = page.token
         if not token:
             return [m for m in models if not m.get("deleted")]
 
 
-def _fetch_model(mlflow, name: str) -> dict:
+TERMINAL_RUN_STATES = {"FINISHED", "FAILED", "KILLED"}
+
+
+def _fetch_run(mlflow, run_id: str, known: dict) -> dict:
+    """A run's facts. Metric series are read only for metrics whose last step is above 0 (others hold
+    one value), and not again for a run that had already ended when it was last synced (`known`:
+    run id -> (status, end ms, stored history)): a finished run's history does not change."""
+    run = mlflow.get_run(run_id)
+    info, data = run.info, run.data
+    end_ms = info.end_time or None
+    stored = known.get(run_id)
+    if stored and stored[0] in TERMINAL_RUN_STATES and stored[0] == info.status and stored[1] == end_ms:
+        history = stored[2]
+    else:
+        history = {}
+        stepped = sorted(m.key for m in getattr(data, "_metric_objs", []) if (m.step or 0) > 0)
+        for key in stepped[:experiments.HISTORY_METRICS]:
+            points = sorted((m.step, m.value) for m in mlflow.get_metric_history(run_id, key))
+            if len(points) > 1:
+                history[key] = experiments.thin(points)
+    inputs = []
+    for item in (run.inputs.dataset_inputs if run.inputs else [])[:100]:
+        ds = item.dataset
+        uri = experiments.source_uri(ds.source)
+        namespace, name = experiments.openlineage_name(ds.source_type or "", uri, ds.name or "")
+        context = next((t.value for t in item.tags if t.key == "mlflow.data.context"), "")
+        inputs.append({"name": (ds.name or "")[:500], "digest": (ds.digest or "")[:64],
+                       "source_type": (ds.source_type or "")[:40], "source": uri, "namespace": namespace[:500],
+                       "dataset_name": name[:1000], "schema": experiments.schema_columns(ds.schema),
+                       "context": (context or "")[:100]})
+    return {"run_id": run_id, "experiment_id": info.experiment_id or "", "name": (info.run_name or "")[:250],
+            "status": info.status or "", "started": _ts(info.start_time), "ended": _ts(end_ms), "end_ms": end_ms,
+            "params": dict(data.params), "metrics": dict(data.metrics), "tags": dict(data.tags),
+            "history": history, "inputs": inputs}
+
+
+def known_runs() -> dict:
+    """What the last sync stored of each run, so a finished run's metric series are not read again."""
+    return {run_id: (status, round(ended.timestamp() * 1000) if ended else None, history)
+            for run_id, status, ended, history in ExperimentRun.objects.values_list("run_id", "status", "ended_at", "history")}
+
+
+def _fetch_model(mlflow, name: str, known: dict | None = None) -> dict:
     from mlflow.exceptions import MlflowException
 
     try:
@@ -74,19 +117,23 @@ def _fetch_model(mlflow, name: str) -> dict:
     for alias, version in (full.aliases or {}).items():
         aliases_by_version.setdefault(str(version), []).append(alias)
     versions = []
+    runs: dict[str, dict | None] = {}  # one read per run, however many versions came from it
     for mv in mlflow.search_model_versions(f"name='{_quoted(full.name)}'", max_results=200):
-        metrics, params = {}, {}
+        run = None
         if mv.run_id:
-            try:
-                run = mlflow.get_run(mv.run_id)
-                metrics, params = dict(run.data.metrics), dict(run.data.params)
-            except Exception as exc:  # a deleted run must not stop the sync
-                log.warning("run %s of %s v%s unreadable: %s", mv.run_id, full.name, mv.version, exc)
+            if mv.run_id not in runs:
+                try:
+                    runs[mv.run_id] = _fetch_run(mlflow, mv.run_id, known or {})
+                except Exception as exc:  # a deleted run must not stop the sync
+                    log.warning("run %s of %s v%s unreadable: %s", mv.run_id, full.name, mv.version, exc)
+                    runs[mv.run_id] = None
+            run = runs[mv.run_id]
         versions.append({
             "version": str(mv.version), "aliases": sorted(aliases_by_version.get(str(mv.version), [])),
             "status": mv.status or "", "description": mv.description or "", "run_id": mv.run_id or "",
-            "source": mv.source or "", "metrics": metrics, "params": params, "tags": dict(mv.tags or {}),
-            "created": _ts(mv.creation_timestamp),
+            "source": mv.source or "", "metrics": run["metrics"] if run else {},
+            "params": run["params"] if run else {}, "tags": dict(mv.tags or {}),
+            "created": _ts(mv.creation_timestamp), "run": run,
         })
     return {"name": full.name, "description": full.description or "", "tags": dict(full.tags or {}),
             "versions": versions, "prompt": bool((full.tags or {}).get(PROMPT_TAG))}
@@ -103,6 +150,7 @@ def store(models: list[dict]) -> int:
     for entity in Entity.objects.filter(kind_key="model"):
         by_model_name[model_name(entity).lower()] = entity
     touched, synced = [], []
+    stored_runs = _store_runs([v["run"] for m in models for v in m["versions"] if v.get("run")])
     for model in models:
         entity = by_model_name.get(model["name"].lower())
         if model.get("deleted") or model.get("prompt"):
@@ -120,14 +168,41 @@ def store(models: list[dict]) -> int:
                 "version_number": int(v["version"]) if v["version"].isdigit() else 0,
                 "aliases": v["aliases"], "status": v["status"], "description": v["description"],
                 "run_id": v["run_id"], "source": v["source"][:1000], "metrics": v["metrics"], "params": v["params"],
-                "tags": v["tags"], "created_at_mlflow": v["created"],
+                "tags": v["tags"], "created_at_mlflow": v["created"], "experiment_run": stored_runs.get(v["run_id"]),
             })
         ModelVersion.objects.filter(entity=entity).exclude(version__in=seen).delete()
         touched.append(entity.ref)
         synced.append(entity.pk)
+    # Runs no version names any more (versions deleted, or registered again from another run) go.
+    ExperimentRun.objects.filter(versions__isnull=True).delete()
     signals.model_versions_synced.send(sender=Entity, entity_ids=synced)
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=touched, removed=[]))
     return len(touched)
+
+
+def _store_runs(runs: list[dict]) -> dict[str, ExperimentRun]:
+    """Upsert each run once with its inputs replaced, each input linked to the Dataset entity that
+    carries its OpenLineage name as annotation, else one of the same name."""
+    unique = {r["run_id"]: r for r in runs}
+    inputs = [i for r in unique.values() for i in r["inputs"]]
+    by_key, by_name = experiments.dataset_matches({(i["namespace"], i["dataset_name"]) for i in inputs},
+                                                  {i["name"] for i in inputs})
+    stored = {}
+    for run_id, r in unique.items():
+        row, _ = ExperimentRun.objects.update_or_create(run_id=run_id, defaults={
+            "experiment_id": r["experiment_id"], "name": r["name"], "status": r["status"],
+            "started_at": r["started"], "ended_at": r["ended"], "params": r["params"], "metrics": r["metrics"],
+            "history": r["history"], "tags": r["tags"],
+        })
+        stored[run_id] = row
+    if unique:
+        RunInput.objects.filter(run__in=list(stored.values())).delete()
+        RunInput.objects.bulk_create([
+            RunInput(run=stored[run_id], entity_id=by_key.get((i["namespace"], i["dataset_name"]))
+                     or by_name.get(i["name"].lower()[:63]), **i)
+            for run_id, r in unique.items() for i in r["inputs"]
+        ])
+    return stored
 
 
 def _entity_from_mlflow(model: dict) -> Entity:
@@ -168,7 +243,7 @@ def sync(names: list[str] | None = None) -> dict:
     state = MlflowSyncState.objects.order_by("pk").first() or MlflowSyncState.objects.create()
     state.last_attempt_at = timezone.now()
     try:
-        models = fetch_models(client(), names)
+        models = fetch_models(client(), names, known_runs())
     except Exception as exc:
         state.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         state.save(update_fields=["last_attempt_at", "last_error"])

@@ -209,8 +209,57 @@ class Star(models.Model):
         return f"{self.user} ★ {self.entity}"
 
 
+class ExperimentRun(models.Model):
+    """An MLflow run that produced at least one synced model version: its params, final metrics, metric
+    series (bounded, see catalog.experiments.HISTORY_POINTS) and tags, read by the MLflow sync. One row
+    per run, however many versions were registered from it; a run no version names any more is dropped."""
+
+    run_id = models.CharField(max_length=64, unique=True)
+    experiment_id = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=250, blank=True)
+    status = models.CharField(max_length=20, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    params = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    # {metric: [[step, value], ...]} for metrics MLflow holds more than one value of; others: absent.
+    history = models.JSONField(default=dict)
+    tags = models.JSONField(default=dict)
+    synced_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name or self.run_id
+
+
+class RunInput(models.Model):
+    """A dataset the run logged with `mlflow.log_input`, with its source named the OpenLineage way
+    (`namespace` + `dataset_name`, e.g. `s3://bucket` + `path/file.parquet`) so lineage can join it to
+    Dataset entities. `entity`: the Dataset entity it was matched to at the last sync (by the
+    `openlineage.io/dataset` annotation, else by name); pages still filter it by visibility."""
+
+    id = RowIdAutoField(primary_key=True)  # rewritten with its run at every sync, referred to by nothing
+    run = models.ForeignKey(ExperimentRun, on_delete=models.CASCADE, related_name="inputs")
+    name = models.CharField(max_length=500)
+    digest = models.CharField(max_length=64, blank=True)
+    source_type = models.CharField(max_length=40, blank=True)
+    source = models.CharField(max_length=2000, blank=True)  # the source URI, credentials removed
+    namespace = models.CharField(max_length=500)
+    dataset_name = models.CharField(max_length=1000)
+    schema = models.JSONField(default=list)  # [{"name", "type"}]
+    context = models.CharField(max_length=100, blank=True)  # training, eval, … (tag mlflow.data.context)
+    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["namespace", "dataset_name"], name="runinput_dataset")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.dataset_name}"
+
+
 class ModelVersion(models.Model):
-    """A registered-model version synced from MLflow, with its source run's metrics and params."""
+    """A registered-model version synced from MLflow, with its source run's metrics and params (the
+    run's other facts: `experiment_run`)."""
 
     entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="model_versions")
     version = models.CharField(max_length=20)
@@ -219,6 +268,8 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=40, blank=True)
     description = models.TextField(blank=True)
     run_id = models.CharField(max_length=64, blank=True)
+    experiment_run = models.ForeignKey(ExperimentRun, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="versions")
     source = models.CharField(max_length=1000, blank=True)
     metrics = models.JSONField(default=dict)
     params = models.JSONField(default=dict)

@@ -285,7 +285,24 @@ def entity_errors(entity: Entity) -> list[ProcessingError]:
 
 
 def model_versions(entity: Entity) -> list[ModelVersion]:
-    return list(entity.model_versions.all()[:50])
+    """The newest 50 versions with their runs and the runs' input datasets (three queries)."""
+    from django.db.models import Prefetch
+
+    from .models import RunInput
+
+    return list(entity.model_versions.select_related("experiment_run").prefetch_related(
+        Prefetch("experiment_run__inputs", queryset=RunInput.objects.select_related("entity").order_by("id")))[:50])
+
+
+def attach_run_inputs(user, versions: list[ModelVersion]) -> None:
+    """Sets `run_inputs` on each version: its run's datasets as pages show them, a linked Dataset entity
+    only when the user may see it (one query for all versions)."""
+    from . import experiments
+
+    groups = [list(v.experiment_run.inputs.all()) if v.experiment_run else [] for v in versions]
+    visible = experiments.visible_dataset_ids(user, [i for g in groups for i in g])
+    for v, group in zip(versions, groups, strict=True):
+        v.run_inputs = [experiments.input_body(i, visible) for i in group]
 
 
 # Aliases shown first, in this order; any others follow alphabetically.

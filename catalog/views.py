@@ -16,7 +16,7 @@ from portal.core.limits import FORM, body_limit
 from portal.insights import capture
 from portal.insights.models import EventType
 
-from . import extensions, recent, selectors, services
+from . import experiments, extensions, recent, selectors, services
 from .descriptors.errors import DescriptorError
 from .filters import ORDERINGS, EntityFilter
 from .forms import SAMPLE_DESCRIPTOR, LocationForm
@@ -166,6 +166,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
 
 def _model_context(request, entity) -> dict:
     versions = selectors.model_versions(entity)
+    selectors.attach_run_inputs(request.user, versions)
     job = None
     if request.GET.get("sync", "").isdigit():  # the page a non-htmx "Sync now" redirected to
         job = selectors.mlflow_sync_job(entity, int(request.GET["sync"]))
@@ -176,6 +177,25 @@ def _model_context(request, entity) -> dict:
         "may_sync": permissions.may_sync_mlflow_model(request.user, entity),
         "sync_job": job,
     }
+
+
+@require_safe
+def model_compare(request, kind: str, namespace: str, name: str):
+    """2–10 versions of one model side by side (`?versions=2,3`, the first is the baseline). Versions of
+    other models cannot be named here: a version number means something only within its model."""
+    entity = _entity_or_404(request, kind, namespace, name)
+    if entity.kind_key != "model":
+        raise Http404("Only models have versions to compare")
+    context = {"entity": entity, "min": experiments.MIN_COMPARED, "max": experiments.MAX_COMPARED}
+    try:
+        wanted = experiments.parse_versions(request.GET.getlist("versions"))
+        context["cmp"] = experiments.comparison(request.user, entity, wanted)
+    except experiments.CompareError as exc:
+        context.update(error=str(exc), choices=selectors.model_versions(entity))
+        return render(request, "catalog/model_compare.html", context, status=400)
+    except experiments.VersionsMissing as exc:
+        raise Http404(str(exc)) from exc
+    return render(request, "catalog/model_compare.html", context)
 
 
 @body_limit(FORM)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied
@@ -10,6 +9,7 @@ from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Que
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from catalog.experiments import delta_verdict, higher_is_better
 from catalog.models import ModelVersion
 from portal.accounts import permissions
 from portal.accounts.models import Membership
@@ -75,24 +75,6 @@ def stages_with_votes(req: ApprovalRequest) -> list[dict]:
         )
     )
     return [{"stage": s, "teams": [t.name for t in s.teams.all()], "approvals": s.approvals} for s in stages]
-
-
-# Metrics where a smaller number is the better model (errors, losses, latency); others: higher is better.
-LOWER_IS_BETTER = re.compile(r"(^|[_.-])(loss|error|err|rmse|mse|mae|mape|logloss|log_loss|latency|fpr|fnr|brier)"
-                             r"([_.@-]|$)", re.IGNORECASE)
-
-
-def higher_is_better(metric: str) -> bool:
-    return LOWER_IS_BETTER.search(metric) is None
-
-
-def delta_verdict(metric: str, delta: float | None) -> str | None:
-    """'better', 'worse' or 'same' for the candidate, by the metric's direction; None without a delta."""
-    if delta is None:
-        return None
-    if delta == 0:
-        return "same"
-    return "better" if (delta > 0) == higher_is_better(metric) else "worse"
 
 
 def metrics_comparison(req: ApprovalRequest) -> dict:
