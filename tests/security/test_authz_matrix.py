@@ -188,11 +188,14 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "catalog:entity-tab": {"GET": ok(VIEWERS)},
     "catalog:model-sync": {"POST": ok(EDITORS, 302)},  # "Sync now": a job, then back to the Versions tab
     "catalog:model-sync-status": {"GET": ok(VIEWERS)},
+    "catalog:model-compare": {"GET": ok(VIEWERS)},  # versions 1 and 2 side by side
     # -- catalog API
     "api-entities": {"GET": ok(SIGNED_IN)},
     "api-entities-export": {"GET": ok(SIGNED_IN)},  # the NDJSON stream: the list's visibility
     "api-entity-by-name": {"GET": ok(VIEWERS)},
     "api-entity-relations": {"GET": ok(VIEWERS)},
+    "api-model-version-run": {"GET": ok(VIEWERS)},  # v1's run (tests/security/world.py gives it one)
+    "api-model-compare": {"GET": ok(VIEWERS)},
     "api-entity-facets": {"GET": ok(SIGNED_IN)},
     "api-locations": {"GET": ok(SIGNED_IN), "POST": ok(MAY_REGISTER, 201)},
     "api-locations-upload": {"POST": ok(MAY_REGISTER, 201)},
@@ -396,6 +399,9 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "catalog:entity-tab": _entities("model", "kind", tab="versions"),
     "catalog:model-sync": _entities("model", "kind"),
     "catalog:model-sync-status": _sync_jobs,
+    "catalog:model-compare": _entities("model", "kind"),
+    "api-model-version-run": _entities("model", "kind", version="1"),
+    "api-model-compare": _entities("model", "kind"),
     "scaffolder:check-name": _entities("template", "ns"),
     "api-entity-by-name": _entities("component", "kind"),
     "api-entity-relations": _entities("component", "kind"),
@@ -466,6 +472,8 @@ QUERIES: dict[str, Callable[[Ctx], dict]] = {
     "governance:request-new": lambda c: {"target": _ref(c), "action": "deprecate"},
     "techdocs-api-page": lambda c: {"path": "guide/"},
     "scaffolder:check-name": lambda c: {"p.name": "mx-free-name"},
+    "catalog:model-compare": lambda c: {"versions": "1,2"},
+    "api-model-compare": lambda c: {"versions": "1,2"},
 }
 
 NEW_COMPONENT = {"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "mx-valid"},

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog import services as catalog_services
-from catalog.models import Entity, Location, ModelVersion
+from catalog.models import Entity, ExperimentRun, Location, ModelVersion, RunInput
 from portal.accounts import services as account_services
 from portal.accounts.models import Role
 from portal.feedback import services as feedback_services
@@ -266,10 +266,14 @@ def add_objects(world: World, suffix: str = "") -> World:
         for kind in ("model", "component", "api", "template"):
             name = f"{prefix}-{'svc' if kind == 'component' else kind}"
             entities[key, kind] = Entity.objects.get(ref=f"{kind}:default/{name}")
+        # v1 has its MLflow run synced (with an input dataset), v2 not: the run endpoint answers for v1.
+        run = ExperimentRun.objects.create(run_id=f"{prefix}-run1", name=f"{prefix}-run", metrics={"auc": 0.81})
+        RunInput.objects.create(run=run, name=f"{prefix}-data", namespace="s3://mx", dataset_name=f"{prefix}/data")
         for n in (1, 2):
             ModelVersion.objects.create(entity=entities[key, "model"], version=str(n), version_number=n,
                                         aliases=["champion"] if n == 1 else [], metrics={"auc": 0.8 + n / 100},
-                                        run_id=f"{prefix}-run{n}", status="READY")
+                                        run_id=f"{prefix}-run{n}", status="READY",
+                                        experiment_run=run if n == 1 else None)
         techdocs_services.entity_docs_build(entity=entities[key, "component"])
     for item, entity in entities.items():
         world.entities.setdefault(item, entity)

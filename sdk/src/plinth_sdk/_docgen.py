@@ -31,7 +31,7 @@ def reference() -> str:
     for cls in (client.Client, client.AsyncClient):
         out.append(f"## `{cls.__name__}`\n\n```python\n{cls.__name__}{_signature(cls.__init__)}\n```\n\n{_doc(cls)}\n\n")
     out.append("## Resources\n\nEach is an attribute of the client: `client.entities`, `client.approvals`, ….\n\n")
-    attrs = {"Account": "account", "Entities": "entities", "Locations": "locations", "Validation": "validation",
+    attrs = {"Account": "account", "Entities": "entities", "Models": "models", "Locations": "locations", "Validation": "validation",
              "Search": "search", "Approvals": "approvals", "Audit": "audit", "Templates": "templates",
              "Runs": "runs", "Docs": "docs", "Insights": "insights", "Tokens": "tokens",
              "Lineage": "lineage"}

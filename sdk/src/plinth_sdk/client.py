@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 # Attribute -> resource class, the same on both clients (their types differ: see each client's annotations).
 RESOURCES: dict[str, type[resources._Resource]] = {
-    "entities": resources.Entities, "locations": resources.Locations, "validation": resources.Validation,
+    "entities": resources.Entities, "models": resources.Models, "locations": resources.Locations,
+    "validation": resources.Validation,
     "search": resources.Search, "approvals": resources.Approvals, "audit": resources.Audit,
     "templates": resources.Templates, "runs": resources.Runs, "docs": resources.Docs,
     "account": resources.Account, "insights": resources.Insights, "tokens": resources.Tokens,
@@ -44,10 +45,11 @@ class Client(_Resources, SyncTransport):
     connections for every method, the others for reads and deletes) are retried `max_retries` times with
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
-    Resources: `entities`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
+    Resources: `entities`, `models`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
     `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`."""
 
     entities: resources.Entities
+    models: resources.Models
     locations: resources.Locations
     validation: resources.Validation
     search: resources.Search
@@ -73,6 +75,7 @@ class AsyncClient(_Resources, AsyncTransport):
     awaitable, every listing an async iterator. Use `async with AsyncClient() as plinth:`."""
 
     entities: _async.AsyncEntities
+    models: _async.AsyncModels
     locations: _async.AsyncLocations
     validation: _async.AsyncValidation
     search: _async.AsyncSearch

@@ -23,6 +23,10 @@ ENTITY_EXPORT = endpoint("v1_entities_export_retrieve", "GET", "/api/v1/entities
 ENTITY_GET = endpoint("v1_entities_by_name_retrieve", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}")
 ENTITY_RELATIONS = endpoint("v1_entities_by_name_relations_retrieve", "GET",
                             "/api/v1/entities/by-name/{kind}/{namespace}/{name}/relations")
+MODEL_VERSION_RUN = endpoint("v1_entities_by_name_versions_run_retrieve", "GET",
+                             "/api/v1/entities/by-name/{kind}/{namespace}/{name}/versions/{model_version}/run")
+MODEL_COMPARE = endpoint("v1_entities_by_name_compare_retrieve", "GET",
+                         "/api/v1/entities/by-name/{kind}/{namespace}/{name}/compare")
 ENTITY_FACETS = endpoint("v1_entity_facets_retrieve", "GET", "/api/v1/entity-facets")
 REFRESH = endpoint("v1_refresh_create", "POST", "/api/v1/refresh")
 LOCATION_LIST = endpoint("locations_list", "GET", "/api/v1/locations")
@@ -185,6 +189,25 @@ def _without_uid(doc: dict) -> models.Entity:
         if not meta:
             del doc["metadata"]
     return models.Entity.from_api(doc)
+
+
+class Models(_Resource):
+    """Model versions' MLflow runs and their comparison."""
+
+    def run(self, ref: str, version: str | int) -> dict:
+        """The MLflow run behind a version of a model (`fraud-detector` or `model:default/fraud-detector`):
+        params, metrics, metric series (`history`), tags and input datasets; `NotFoundError` when the
+        model, the version or its run is unknown or hidden."""
+        kind, namespace, name = parse_ref(ref, default_kind="model")
+        return self._run(MODEL_VERSION_RUN.call(kind=kind, namespace=namespace, name=name,
+                                                model_version=str(version)))
+
+    def compare(self, ref: str, versions: Iterable[str | int]) -> dict:
+        """2–10 versions side by side, the first as the baseline: per metric each value with its
+        difference to the baseline and a `better`/`worse`/`same` verdict; params with `differs`."""
+        kind, namespace, name = parse_ref(ref, default_kind="model")
+        wanted = ",".join(str(v) for v in versions)
+        return self._run(MODEL_COMPARE.call(params={"versions": wanted}, kind=kind, namespace=namespace, name=name))
 
 
 class Locations(_Resource):
