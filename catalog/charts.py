@@ -146,8 +146,11 @@ def compare_chart(metric: str, versions) -> CompareChart | None:
             series.append(Series(i, f"v{v.version}", "M" + " L".join(f"{x},{y}" for x, y in pts), pts, value))
         summary = f"{metric} over steps — " + ", ".join(f"{s.label}: last {s.last:.4g}" for s in series)
         return CompareChart(metric, "series", series, [], low, high, x_max, summary)
-    # Final values as dots on a zoomed axis (bars from zero would hide a 0.91 vs 0.93 difference).
+    # Final values as dots on a zoomed axis (bars from zero would hide a 0.91 vs 0.93 difference),
+    # padded so that no dot sits on the axis.
     low, high = _span([value for _, _, value in finals])
+    pad = (high - low) * 0.15
+    low, high = low - pad, high + pad
     slot = inner_w / len(versions)
     bars = [Bar(i, f"v{v.version}", round(CMP_LEFT + (i + 0.5) * slot, 1),
                 round(CMP_TOP + (high - value) / (high - low) * inner_h, 1), round(slot, 1), 0, value)

@@ -67,13 +67,15 @@ TERMINAL_RUN_STATES = {"FINISHED", "FAILED", "KILLED"}
 
 def _fetch_run(mlflow, run_id: str, known: dict) -> dict:
     """A run's facts. Metric series are read only for metrics whose last step is above 0 (others hold
-    one value), and not again for a run that had already ended when it was last synced (`known`:
-    run id -> (status, end ms, stored history)): a finished run's history does not change."""
+    one value), and not again for a run that had already ended when it was last synced with the same
+    final values (`known`: run id -> (status, end ms, stored history, final metrics))."""
     run = mlflow.get_run(run_id)
     info, data = run.info, run.data
     end_ms = info.end_time or None
     stored = known.get(run_id)
-    if stored and stored[0] in TERMINAL_RUN_STATES and stored[0] == info.status and stored[1] == end_ms:
+    # A value logged to an ended run later (a post-hoc evaluation) changes its final metrics: read again.
+    if stored and stored[0] in TERMINAL_RUN_STATES and stored[:2] == (info.status, end_ms) \
+            and stored[3] == dict(data.metrics):
         history = stored[2]
     else:
         history = {}
@@ -100,8 +102,9 @@ def _fetch_run(mlflow, run_id: str, known: dict) -> dict:
 
 def known_runs() -> dict:
     """What the last sync stored of each run, so a finished run's metric series are not read again."""
-    return {run_id: (status, round(ended.timestamp() * 1000) if ended else None, history)
-            for run_id, status, ended, history in ExperimentRun.objects.values_list("run_id", "status", "ended_at", "history")}
+    rows = ExperimentRun.objects.values_list("run_id", "status", "ended_at", "history", "metrics")
+    return {run_id: (status, round(ended.timestamp() * 1000) if ended else None, history, metrics)
+            for run_id, status, ended, history, metrics in rows}
 
 
 def _fetch_model(mlflow, name: str, known: dict | None = None) -> dict:

@@ -26,3 +26,12 @@ def ref_name(ref: str) -> str:
 def relation_label(relation_type: str) -> str:
     """`consumesFeatures` → "Consumes features"."""
     return _relation_label(relation_type or "")
+
+
+@register.filter
+def signed_percent(ratio) -> str:
+    """0.0222 → "+2.2 %", -0.004 → "-0.4 %" (a relative difference, as the compare view shows it)."""
+    if ratio is None:
+        return ""
+    value = ratio * 100
+    return f"{value:+.1f} %" if abs(value) < 10 else f"{value:+.0f} %"

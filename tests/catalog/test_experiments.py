@@ -115,6 +115,10 @@ def test_a_second_sync_is_idempotent_and_drops_runs_no_version_names(trained, ml
     version = client.create_model_version(trained["name"], source=f"runs:/{extra}/model", run_id=extra).version
     mlflow_sync.sync([trained["name"]])
     assert RunInput.objects.filter(run__run_id=extra).count() == 2
+    for step, value in ((1, 0.7), (2, 0.8)):  # a post-hoc evaluation logged to the ended run
+        client.log_metric(extra, "val_auc", value, step=step)
+    mlflow_sync.sync([trained["name"]])
+    assert ExperimentRun.objects.get(run_id=extra).history["val_auc"] == [[1, 0.7], [2, 0.8]]
     client.delete_model_version(trained["name"], version)
     mlflow_sync.sync([trained["name"]])
     assert not ExperimentRun.objects.filter(run_id=extra).exists()
@@ -157,7 +161,7 @@ def test_compare_page_and_api_give_the_hand_computed_differences(trained, client
     assert {m["name"]: m["cells"][1]["verdict"] for m in reversed_body["metrics"]} == {"auc": "worse", "loss": "worse"}
 
     html = client.get(f"{trained['page']}compare/", {"versions": "1,2"}).content.decode()
-    assert 'data-verdict="better"' in html and "+0.0300" in html and "-0.1000" in html
+    assert 'data-verdict="better"' in html and "+0.0300 (+3.3 %)" in html and "-0.1000" in html
     assert 'class="differs"' in html and "learning_rate" in html
     assert html.count('<figure class="metric-chart compare-chart">') == 2
     assert "loss</code> over steps" in html and "auc</code> by version" in html
