@@ -55,21 +55,19 @@ def openlineage_name(source_type: str, uri: str, fallback_name: str) -> tuple[st
         return "mlflow", fallback_name
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
-    host = _without_credentials(parts.netloc)
+    host = _without_credentials(parts.netloc).lower()
     path = unquote(parts.path)
-    if scheme in {"s3", "s3a", "s3n"}:
-        return f"s3://{host}", path.lstrip("/")
-    if scheme in {"gs", "gcs"}:
-        return f"gs://{host}", path.lstrip("/")
-    if scheme in {"abfs", "abfss", "wasb", "wasbs"}:
+    # Scheme aliases folded as the lineage app folds them, so both name one dataset the same way.
+    scheme = {"s3a": "s3", "s3n": "s3", "gcs": "gs", "abfs": "abfss", "wasb": "wasbs", "postgresql": "postgres"}.get(
+        scheme, scheme)
+    if scheme in {"s3", "gs", "abfss", "wasbs", "hdfs"}:
         return f"{scheme}://{host}", path.lstrip("/")
-    if scheme in {"postgres", "postgresql", "mysql", "redshift", "snowflake", "bigquery"}:
-        name = scheme if scheme != "postgresql" else "postgres"
-        port = {"postgres": 5432, "mysql": 3306, "redshift": 5439}.get(name)
+    if scheme in {"postgres", "mysql", "redshift", "snowflake", "bigquery"}:
+        port = {"postgres": 5432, "mysql": 3306, "redshift": 5439}.get(scheme)
         if port and ":" not in host and host:
             host = f"{host}:{port}"
-        return f"{name}://{host}", ".".join(p for p in path.strip("/").split("/") if p)
-    if scheme in {"http", "https", "hdfs"}:
+        return f"{scheme}://{host}", ".".join(p for p in path.strip("/").split("/") if p)
+    if scheme in {"http", "https"}:
         return f"{scheme}://{host}", path or "/"
     if scheme in {"", "file"} and (path.startswith("/") or scheme == "file"):
         return "file", path
