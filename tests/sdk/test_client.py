@@ -148,3 +148,24 @@ def test_lineage_send_stores_a_batch_and_names_a_bad_events_index(alice):
     with pytest.raises(errors.ValidationError) as bad:
         alice.lineage.send([event(str(uuid.uuid4())), event("not-a-uuid")])
     assert bad.value.status == 400 and "[1].run.runId" in str(bad.value)
+def test_models_run_and_compare(alice, fraud_versions):
+    """`client.models`: a version's MLflow run and a comparison with the API's numbers and errors."""
+    from catalog.models import ExperimentRun, ModelVersion, RunInput
+
+    run = ExperimentRun.objects.create(run_id="sdk-run-3", name="train-v3", params={"depth": "6"},
+                                       metrics={"auc": 0.93}, history={"loss": [[0, 0.5], [1, 0.3]]})
+    RunInput.objects.create(run=run, name="tx", namespace="s3://ml-data", dataset_name="fraud/tx.parquet",
+                            context="training")
+    ModelVersion.objects.filter(entity=fraud_versions, version="3").update(experiment_run=run)
+    facts = alice.models.run("fraud-detector", 3)
+    assert facts["runId"] == "sdk-run-3" and facts["history"]["loss"] == [[0, 0.5], [1, 0.3]]
+    assert facts["inputs"][0]["namespace"] == "s3://ml-data" and facts["inputs"][0]["context"] == "training"
+    body = alice.models.compare("model:default/fraud-detector", [2, 3])
+    auc = next(m for m in body["metrics"] if m["name"] == "auc")
+    assert body["baseline"] == "2" and auc["cells"][1]["delta"] == pytest.approx(0.02)
+    assert auc["cells"][1]["verdict"] == "better"
+    with pytest.raises(errors.ValidationError) as bad:
+        alice.models.compare("fraud-detector", [2])
+    assert bad.value.status == 400 and bad.value.field == "versions" and "compare 2 to 10" in bad.value.message
+    with pytest.raises(errors.NotFoundError):
+        alice.models.run("fraud-detector", 1)  # a version without a synced run
