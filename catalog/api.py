@@ -312,9 +312,11 @@ def _model(request, kind, namespace, name) -> Entity:
                            "has no run (yet).",
                responses={200: api_schema.ExperimentRunSerializer, **error_responses(404)})
 @api_view(["GET"])
-def model_version_run(request, kind: str, namespace: str, name: str, version: str):
+def model_version_run(request, kind: str, namespace: str, name: str, model_version: str):
+    # Not called `version`: drf-spectacular reserves that name for API versioning and drops it.
+    version = model_version
     entity = _model(request, kind, namespace, name)
-    row = experiments.model_version(entity, version) if version.isdigit() and len(version) < 10 else None
+    row = experiments.model_version(entity, str(int(version))) if version.isdigit() and len(version) < 10 else None
     if row is None:
         raise NotFound(f"{entity.name} has no version {version[:20]}.")
     facts = experiments.run_facts(request.user, row)

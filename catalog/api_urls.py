@@ -8,7 +8,7 @@ urlpatterns = [
     path("entities/by-name/<str:kind>/<str:namespace>/<str:name>", api.entity_by_name, name="api-entity-by-name"),
     path("entities/by-name/<str:kind>/<str:namespace>/<str:name>/relations", api.entity_relations,
          name="api-entity-relations"),
-    path("entities/by-name/<str:kind>/<str:namespace>/<str:name>/versions/<str:version>/run", api.model_version_run,
+    path("entities/by-name/<str:kind>/<str:namespace>/<str:name>/versions/<str:model_version>/run", api.model_version_run,
          name="api-model-version-run"),
     path("entities/by-name/<str:kind>/<str:namespace>/<str:name>/compare", api.model_compare, name="api-model-compare"),
     path("entity-facets", api.entity_facets, name="api-entity-facets"),

@@ -400,7 +400,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "catalog:model-sync": _entities("model", "kind"),
     "catalog:model-sync-status": _sync_jobs,
     "catalog:model-compare": _entities("model", "kind"),
-    "api-model-version-run": _entities("model", "kind", version="1"),
+    "api-model-version-run": _entities("model", "kind", model_version="1"),
     "api-model-compare": _entities("model", "kind"),
     "scaffolder:check-name": _entities("template", "ns"),
     "api-entity-by-name": _entities("component", "kind"),
