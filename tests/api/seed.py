@@ -10,7 +10,7 @@ from pathlib import Path
 from django.db import connections
 
 from catalog import services as catalog_services
-from catalog.models import Entity, Location, ModelVersion
+from catalog.models import Entity, ExperimentRun, Location, ModelVersion
 from portal.accounts import services as account_services
 from portal.accounts.models import APIToken, Role, Team
 from portal.core import demo
@@ -73,6 +73,9 @@ class World:
             return [{"kind": k, "namespace": ns, "name": n} for k, ns, n in self.sites]
         if "/techdocs/definitions/" in path:
             return [{"kind": k, "namespace": ns, "name": n} for k, ns, n in self.entities if k == "api"]
+        if "{model_version}" in path:  # a model's MLflow versions (fraud-detector's v3 has a synced run)
+            return [{"kind": k, "namespace": ns, "name": n, "model_version": v} for k, ns, n in self.entities
+                    if k == "model" for v in FRAUD_VERSIONS]
         if "{kind}" in path:
             return [{"kind": k, "namespace": ns, "name": n} for k, ns, n in self.entities]
         if "/model-cards/" in path:
@@ -117,6 +120,8 @@ class World:
                 defaults={"version_number": int(version), "aliases": aliases, "run_id": f"run{version}",
                           "metrics": {"auc": auc, "precision": auc - 0.05}, "status": "READY"},
             )
+        run, _ = ExperimentRun.objects.get_or_create(run_id="run3", defaults={"name": "train-v3", "metrics": {"auc": 0.93}})
+        ModelVersion.objects.filter(entity=fraud, version="3").update(experiment_run=run)
         for ref in DOCS:
             entity = Entity.objects.filter(ref=ref).first()
             if entity is not None and not DocSite.objects.filter(entity=entity).exists():
