@@ -67,6 +67,9 @@ class Grain(models.TextChoices):
     HOURLY = "hourly", "Hourly"  # per type × team (subject ""): hourly series stay small
     DAILY = "daily", "Daily"  # per type × team × subject
     ORG_DAILY = "org_day", "Daily, all teams"  # per type × subject over every team (team NULL)
+    # The sums of a Monday-to-Sunday week's org_day rows (no value samples): long org-wide top lists
+    # read these for the range's whole weeks and daily rows only at its ragged edges.
+    ORG_WEEKLY = "org_week", "Weekly, all teams"
 
 
 class Rollup(models.Model):
@@ -95,8 +98,13 @@ class Rollup(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["grain", "type", "bucket"], name="insights_rollup_type_time"),
+            # Covering the org-wide top lists (grain, type, bucket range → subject sums): SQLite reads
+            # the index alone, never the table (it has no INCLUDE, hence key columns).
+            models.Index(fields=["grain", "type", "bucket", "subject", "count", "users", "value_sum", "value_count"],
+                         name="insights_rollup_type_time"),
             models.Index(fields=["grain", "team", "type", "bucket"], name="insights_rollup_team_time"),
+            # The last day a top list's few subjects were used (a probe per subject).
+            models.Index(fields=["grain", "type", "subject", "bucket"], name="insights_rollup_subject"),
         ]
 
     def __str__(self) -> str:
