@@ -88,8 +88,8 @@ _INSERT = ('INSERT INTO {rollup} (grain, bucket, type, team_id, subject, count, 
 
 
 def _fill(grain: str, lo: datetime, hi: datetime) -> None:
-    """Insert the bucket rows of `grain` for the events of [lo, hi): one INSERT … SELECT … GROUP BY per
-    kind of row, computed inside the database (a day at 10M events a month is ~330k events; moving them
+    """Insert the per type × key rows of `grain` for the events of [lo, hi): one INSERT … SELECT …
+    GROUP BY, computed inside the database (a day at 10M events a month is ~330k events; moving them
     through Python cost most of the rollup). The value samples are added after (_add_samples)."""
     event, rollup_table, empty = _sql_parts()
     hour = _hour_sql()
@@ -102,25 +102,41 @@ def _fill(grain: str, lo: datetime, hi: datetime) -> None:
     where = "occurred_at >= %s AND occurred_at < %s"
     span = [connection.ops.adapt_datetimefield_value(lo), connection.ops.adapt_datetimefield_value(hi)]
     insert = _INSERT.format(rollup=rollup_table)
-    statements = [(  # per type × key
-        f"{insert}SELECT %s, {bucket}, type, {team}, {subject}, COUNT(*), COUNT(DISTINCT user_id), "  # noqa: S608
-        f"COALESCE(SUM(value), 0), COUNT(value), {empty} FROM {event} WHERE {where} GROUP BY {group}",
-        [grain, *bucket_param, *span])]
-    if grain != Grain.ORG_DAILY:
-        by_hour = f"{hour}, " if hourly else ""
-        # Distinct users over every event type, per team and over all teams ("*"): active users.
-        statements.append((
-            f"{insert}SELECT %s, {bucket}, %s, team_id, '', COUNT(*), COUNT(DISTINCT user_id), 0, 0, {empty} "  # noqa: S608
-            f"FROM {event} WHERE {where} AND user_id IS NOT NULL GROUP BY {by_hour}team_id",
-            [grain, *bucket_param, ANY_TYPE, *span]))
-        statements.append((
-            f"{insert}SELECT %s, {bucket}, %s, NULL, %s, COUNT(*), COUNT(DISTINCT user_id), 0, 0, {empty} "  # noqa: S608
-            f"FROM {event} WHERE {where} AND user_id IS NOT NULL "
-            + (f"GROUP BY {hour}" if hourly else "HAVING COUNT(*) > 0"),
-            [grain, *bucket_param, ANY_TYPE, ALL_SUBJECT, *span]))
+    with connection.cursor() as cur:  # per type × key
+        cur.execute(
+            f"{insert}SELECT %s, {bucket}, type, {team}, {subject}, COUNT(*), COUNT(DISTINCT user_id), "  # noqa: S608
+            f"COALESCE(SUM(value), 0), COUNT(value), {empty} FROM {event} WHERE {where} GROUP BY {group}",
+            [grain, *bucket_param, *span])
+
+
+def _fill_anyone(grains: list[str], lo: datetime, hi: datetime) -> None:
+    """Distinct users over every event type, per team and over all teams ("*"), hourly and daily: from
+    one scan of the events into a temporary table of (hour, team, user) — a few tens of thousands of
+    rows for a day — instead of one scan of the events per grain and kind."""
+    grains = [g for g in grains if g in (Grain.HOURLY, Grain.DAILY)]
+    if not grains:
+        return
+    event, rollup_table, empty = _sql_parts()
+    ops = connection.ops
+    hour, users = _hour_sql(), "insights_rollup_users"
+    insert = _INSERT.format(rollup=rollup_table)
+    day = ops.adapt_datetimefield_value(lo)
     with connection.cursor() as cur:
-        for sql, params in statements:
-            cur.execute(sql, params)
+        cur.execute(f"DROP TABLE IF EXISTS {users}")
+        cur.execute(f"CREATE TEMPORARY TABLE {users} AS SELECT {hour} AS hour, team_id, user_id, "  # noqa: S608
+                    f"COUNT(*) AS n FROM {event} WHERE occurred_at >= %s AND occurred_at < %s "
+                    f"AND user_id IS NOT NULL GROUP BY {hour}, team_id, user_id",
+                    [day, ops.adapt_datetimefield_value(hi)])
+        for grain in grains:
+            hourly = grain == Grain.HOURLY
+            bucket, params = ("hour", [grain]) if hourly else ("%s", [grain, day])
+            by_hour = "hour, " if hourly else ""
+            cur.execute(f"{insert}SELECT %s, {bucket}, %s, team_id, '', SUM(n), COUNT(DISTINCT user_id), 0, 0, "  # noqa: S608
+                        f"{empty} FROM {users} GROUP BY {by_hour}team_id", [*params, ANY_TYPE])
+            cur.execute(f"{insert}SELECT %s, {bucket}, %s, NULL, %s, SUM(n), COUNT(DISTINCT user_id), 0, 0, "  # noqa: S608
+                        f"{empty} FROM {users} " + ("GROUP BY hour" if hourly else "HAVING COUNT(*) > 0"),
+                        [*params, ANY_TYPE, ALL_SUBJECT])
+        cur.execute(f"DROP TABLE {users}")
 
 
 def _add_samples(grains: list[str], lo: datetime, hi: datetime) -> None:
@@ -164,6 +180,7 @@ def _rollup(grains: list[str], lo: datetime, hi: datetime) -> dict[str, int]:
         for grain in grains:
             Rollup.objects.filter(grain=grain, bucket__gte=lo, bucket__lt=hi).delete()
             _fill(grain, lo, hi)
+        _fill_anyone(grains, lo, hi)
         _add_samples(grains, lo, hi)
         for grain in grains:
             counts[grain] = Rollup.objects.filter(grain=grain, bucket__gte=lo, bucket__lt=hi).count()

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_abuse_limits'),
-        ('insights', '0005_core_org_daily_grain'),
+        ('insights', '0006_canvas_demohistory'),
     ]
 
     operations = [
