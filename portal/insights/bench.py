@@ -52,9 +52,11 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _timed(fn, repeat: int) -> dict:
-    """Wall and CPU time of `repeat` calls. On a shared machine wall time includes waiting for a core;
-    on SQLite every query runs inside this process, so CPU time is the query's own cost."""
+    """Wall and CPU time of `repeat` calls (with 20, p95 is the slowest call). On a shared machine wall
+    time includes waiting for a core; on SQLite every query runs inside this process, so CPU time is the
+    query's own cost."""
     runs, cpu = [], []
+    fn()  # untimed: the process's first call pays imports and warm-up a running server has behind it
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         fn()
