@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Min, Q
 
 from portal.accounts.models import Team
 
@@ -39,6 +39,7 @@ from .models import (
     Event,
     EventType,
     FirstActiveDay,
+    Grain,
     Rollup,
     TeamMilestone,
 )
@@ -123,13 +124,22 @@ def window(today: date) -> tuple[date, date] | None:
     return end - timedelta(days=DAYS - 1), end
 
 
+def _rollups_of(start: datetime, end: datetime):
+    """The window's rollup rows, with the org-wide weekly rows of its weeks (the first one starts on the
+    Monday before a mid-week window)."""
+    return Rollup.objects.filter(Q(bucket__gte=start, bucket__lt=end)
+                                 | Q(grain=Grain.ORG_WEEKLY, bucket__gte=rollup.bucket_start(start, Grain.ORG_WEEKLY),
+                                     bucket__lt=end))
+
+
 def _first_real_day() -> date | None:
     days = []
     first_event = Event.objects.exclude(data__has_key="demo").aggregate(first=Min("occurred_at"))["first"]
     if first_event:
         days.append(first_event.date())
     history = DemoHistory.objects.first()
-    rollups, active = Rollup.objects.all(), ActiveUserDay.objects.all()
+    # Weekly rows start on the Monday before a mid-week window: the daily rows say when data begins.
+    rollups, active = Rollup.objects.exclude(grain=Grain.ORG_WEEKLY), ActiveUserDay.objects.all()
     if history:
         rollups = rollups.exclude(bucket__gte=_midnight(history.start),
                                   bucket__lt=_midnight(history.end + timedelta(days=1)))
@@ -182,7 +192,7 @@ def load(*, today: date | None = None) -> Summary:
     milestone_ids = sorted(set(TeamMilestone.objects.values_list("pk", flat=True)) - set(before))
     first_active_ids = sorted(set(FirstActiveDay.objects.values_list("pk", flat=True)) - set(first_days))
     counts = {"events": len(events),
-              "rollups": Rollup.objects.filter(bucket__gte=start, bucket__lt=end).count(),
+              "rollups": _rollups_of(start, end).count(),
               "active_days": ActiveUserDay.objects.filter(day__gte=days[0], day__lte=days[1]).count(),
               "milestones": len(milestone_ids)}
     DemoHistory.objects.create(seed=SEED, start=days[0], end=days[1], counts=counts, milestone_ids=milestone_ids,
@@ -198,7 +208,7 @@ def purge() -> dict[str, int]:
            "milestones": 0}
     for history in DemoHistory.objects.all():
         start, end = _midnight(history.start), _midnight(history.end + timedelta(days=1))
-        out["rollups"] += Rollup.objects.filter(bucket__gte=start, bucket__lt=end).count()
+        out["rollups"] += _rollups_of(start, end).count()
         out["active_days"] += ActiveUserDay.objects.filter(day__gte=history.start, day__lte=history.end).count()
         rollup.rollup_range(start, end)
         out["milestones"] += TeamMilestone.objects.filter(pk__in=history.milestone_ids).delete()[0]
