@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_abuse_limits'),
-        ('insights', '0006_canvas_demohistory'),
+        ('insights', '0007_feedback_event_type'),
     ]
 
     operations = [
