@@ -278,7 +278,13 @@ def generate(start: date, end: date, users: dict, teams: dict) -> list[Event]:
                 ref = rng.choice(ENTITIES)
                 act.add(EventType.ENTITY_VIEW, ref, kind=ref.split(":")[0])
             for _ in range(_poisson(rng, profile.get("docs", 0))):
-                act.add(EventType.DOCS_VIEW, rng.choice(DOCS))
+                page = rng.choice(DOCS)
+                act.add(EventType.DOCS_VIEW, page)
+                if rng.random() < .06:  # "Was this useful?" answered now and then, mostly yes
+                    entity, _, path = page.partition("/")
+                    ref = f"{entity}/{path.split('/')[0]}"
+                    act.add(EventType.FEEDBACK, f"docs:{ref}#{'/'.join(path.split('/')[1:])}",
+                            kind="docs", useful=rng.random() < .75, created=True)
             for _ in range(_poisson(rng, profile.get("api", 0) * (.4 + .6 * progress))):
                 act.add(EventType.API_CALL, rng.choice(API_OPERATIONS), client=rng.choice([Client.SDK, Client.CLI]))
             if rng.random() < profile.get("run", 0) or (first_day and team.name in REGISTRATIONS):
