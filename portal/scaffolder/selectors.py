@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.db.models import QuerySet
 
 from catalog import selectors as catalog_selectors
@@ -47,6 +49,18 @@ def name_clashes(user, name: str, owner: str | None) -> list[str]:
     repos = conf.publish_root() / "repos"
     owners = [owner] if owner else ([p.name for p in repos.iterdir() if p.is_dir()] if repos.is_dir() else [])
     for who in owners:
-        if (repos / who / f"{name}.git").exists():
+        if _repository_exists(repos, who, name):
             problems.append(f"A repository {who}/{name} already exists.")
     return problems
+
+
+def _repository_exists(repos: Path, owner: str, name: str) -> bool:
+    """Only plain names are looked up (the values are not validated yet when the wizard asks): a path
+    separator or a leading dot is no repository, and a name too long for the file system cannot exist
+    (the OS answers ENAMETOOLONG, which `exists()` raises rather than answering False)."""
+    if any("/" in part or "\\" in part or part.startswith(".") or not part for part in (owner, name)):
+        return False
+    try:
+        return (repos / owner / f"{name}.git").exists()
+    except OSError:
+        return False

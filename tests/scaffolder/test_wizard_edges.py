@@ -94,3 +94,16 @@ def test_the_api_refuses_a_taken_name_before_running(alice):
     assert response.status_code == 400
     assert "The catalog already has a Model named fraud-detector" in response.json()["error"]["details"]["name"][0]
     assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("owner", ["fraud-ml", "o" * 300, "../../etc", ""])
+def test_names_the_file_system_cannot_hold_are_checked_without_a_500(alice, org, scaffolder_root, owner):
+    """The live name check looks for a published repository before the values are validated: a name or
+    owner of 300 characters (ENAMETOOLONG), a path or an empty owner is no repository, not a crash."""
+    (scaffolder_root / "published" / "repos" / "fraud-ml").mkdir(parents=True)
+    for name in ("n" * 300, "../x", "ok-name"):
+        response = alice.get(f"{WIZARD}check-name/", {"p.name": name, "p.owner": owner}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200, (name, owner)
+    from portal.scaffolder.selectors import name_clashes
+
+    assert name_clashes(org["users"]["alice"], "n" * 300, owner or None) == []
