@@ -12,10 +12,9 @@ def _panel(request, entity) -> dict:
 
 
 def _badge(request, entity) -> dict:
-    from .models import Drift
+    from . import selectors
 
-    return {"drift_count": Drift.objects.filter(model=entity, cleared_at__isnull=True).count(),
-            "href": entity.get_absolute_url()}
+    return {"drift_count": len(selectors.open_drifts(entity)), "href": entity.get_absolute_url()}
 
 
 def register() -> None:

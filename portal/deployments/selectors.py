@@ -19,7 +19,7 @@ def for_model(model: Entity) -> dict:
                        .order_by("-model_version__version_number", "-version", "environment"))
     events = list(DeploymentEvent.objects.filter(model=model).select_related("actor")
                   .order_by("-occurred_at", "-id")[: int(conf.get("TIMELINE_EVENTS"))])
-    drifts = list(Drift.objects.filter(model=model, cleared_at__isnull=True).order_by("environment", "version"))
+    drifts = open_drifts(model)
     by_version: dict[str, list[Deployment]] = {}
     for dep in deployments:
         if dep.status != Status.RETIRED:
@@ -29,6 +29,16 @@ def for_model(model: Entity) -> dict:
         dep.drifting = (dep.version, dep.environment) in drifting
     return {"deployments": deployments, "serving": sorted(by_version.items(), key=lambda kv: -int(kv[0])),
             "events": events, "drifts": drifts}
+
+
+def open_drifts(model: Entity) -> list[Drift]:
+    """The model's open drift, read once per page: the header badge and the serving card both show it
+    (kept on the entity object the page renders)."""
+    cached = getattr(model, "_open_drifts", None)
+    if cached is None:
+        cached = list(Drift.objects.filter(model=model, cleared_at__isnull=True).order_by("environment", "version"))
+        model._open_drifts = cached
+    return cached
 
 
 def drift_list(user, *, include_cleared: bool = False) -> QuerySet[Drift]:
