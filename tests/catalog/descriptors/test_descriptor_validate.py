@@ -72,6 +72,16 @@ VALID = {
         "classification": "pii",
         "schema": [{"name": "customer_id", "type": "int64", "pii": True}],
     },
+    "Deployment": {
+        "owner": "team-a",
+        "model": "model:fraud-detector",
+        "version": "3",
+        "environment": "prod",
+        "endpoint": "https://serving.example.com/fraud-detector",
+        "platform": "kserve",
+        "status": "live",
+        "servedBy": "component:fraud-scoring-service",
+    },
 }
 VERSIONS = {
     "Template": "scaffolder.backstage.io/v1beta3",
@@ -79,6 +89,7 @@ VERSIONS = {
     "FeatureSet": PL,
     "Pipeline": PL,
     "Dataset": PL,
+    "Deployment": PL,
 }
 
 
