@@ -556,15 +556,15 @@ def _record_registration(plan: Plan, actor) -> None:
         return
     from django.db.models import Count
 
-    from portal.insights import capture
-    from portal.insights.models import Client, EventType
+    from portal.core import usage
+    from portal.core.usage import Client, EventType
 
     rows = Entity.objects.filter(location=plan.location)
     if len(plan.added) <= 1000:
         rows = rows.filter(ref__in=[c.ref for c in plan.added])
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     for group in rows.values("owner_team_id", "kind_key").annotate(n=Count("id")).order_by():
-        capture.record(EventType.REGISTRATION, user=user, team=group["owner_team_id"],
+        usage.record(EventType.REGISTRATION, user=user, team=group["owner_team_id"],
                        subject=plan.target[:300], value=group["n"],
                        client=Client.BROWSER if user else Client.SYSTEM, data={"kind": group["kind_key"]})
 

@@ -12,9 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts import permissions
+from portal.core import usage
 from portal.core.limits import FORM, body_limit
-from portal.insights import capture
-from portal.insights.models import EventType
+from portal.core.usage import EventType
 
 from . import experiments, extensions, recent, selectors, services
 from .descriptors.errors import DescriptorError
@@ -123,7 +123,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
         raise Http404("No such tab")
     recent.remember(request, entity)
     if tab == "overview" and not request.htmx:
-        capture.record(EventType.ENTITY_VIEW, user=request.user, team=entity.owner_team_id, subject=entity.ref,
+        usage.record(EventType.ENTITY_VIEW, user=request.user, team=entity.owner_team_id, subject=entity.ref,
                        data={"kind": entity.kind_key})
     related = selectors.related_entities(request.user, entity)
     extension = extensions.TABS.get(tab)

@@ -93,6 +93,17 @@ def postgres_url(_service_stack) -> str:
     return _service_url("postgres", _service_stack)
 
 
+@pytest.fixture
+def postgres_only():
+    """The production-profile tests (marked prod_smoke): `make test` runs them with DATABASE_URL set;
+    elsewhere they skip instead of running on SQLite."""
+    from django.db import connection
+
+    if not os.environ.get("DATABASE_URL"):
+        pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
+    assert connection.vendor == "postgresql"
+
+
 @pytest.fixture(scope="session")
 def service_urls(redis_url, mlflow_url, postgres_url) -> dict[str, str]:
     """{"redis": ..., "mlflow": ..., "postgres": ...}: from the environment, or started for this session."""

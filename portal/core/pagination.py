@@ -87,3 +87,17 @@ def decode_cursor(raw: str, fields: dict[str, Callable[[Any], Any]]) -> dict[str
         return {name: check(payload[name]) for name, check in fields.items()}
     except (ValueError, TypeError, binascii.Error, UnicodeError, RecursionError) as exc:
         raise ValidationError({"cursor": STALE}) from exc
+
+
+def newest_first(qs, params, limit: int) -> tuple[list, str | None]:
+    """One page of a list ordered newest first (`-created_at, -id`, which the caller has applied): the
+    rows after `params["cursor"]` and the cursor of the next page (None on the last)."""
+    from django.db.models import Q
+
+    if params.get("cursor"):
+        after = decode_cursor(params["cursor"], {"t": timestamp, "id": integer})
+        qs = qs.filter(Q(created_at__lt=after["t"]) | Q(created_at=after["t"], id__lt=after["id"]))
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor({"t": rows[-1].created_at, "id": rows[-1].pk}) if more else None

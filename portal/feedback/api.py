@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -196,13 +195,7 @@ def items(request):
         qs = qs.filter(owner_team__name=params["team"].strip().lower()[:63])
     total = qs.count()
     qs = selectors.listed(qs).order_by("-created_at", "-id")
-    if params.get("cursor"):
-        after = pagination.decode_cursor(params["cursor"], {"t": pagination.timestamp, "id": pagination.integer})
-        qs = qs.filter(Q(created_at__lt=after["t"]) | Q(created_at=after["t"], id__lt=after["id"]))
-    rows = list(qs[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = pagination.encode_cursor({"t": rows[-1].created_at, "id": rows[-1].pk}) if more else None
+    rows, cursor = pagination.newest_first(qs, params, limit)
     return Response({"items": [item_dict(r) for r in rows], "totalItems": total, "pageInfo": {"nextCursor": cursor}})
 
 

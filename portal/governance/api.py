@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -234,13 +233,7 @@ def approval_requests(request):
             return _error(exc)
     limit = pagination.page_size(params, default=100, maximum=MAX_LIMIT)
     total = qs.count()
-    if params.get("cursor"):
-        after = pagination.decode_cursor(params["cursor"], {"t": pagination.timestamp, "id": pagination.integer})
-        qs = qs.filter(Q(created_at__lt=after["t"]) | Q(created_at=after["t"], id__lt=after["id"]))
-    rows = list(qs[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = pagination.encode_cursor({"t": rows[-1].created_at, "id": rows[-1].pk}) if more else None
+    rows, next_cursor = pagination.newest_first(qs, params, limit)
     return Response({"items": [request_dict(r) for r in rows], "totalItems": total,
                      "pageInfo": {"nextCursor": next_cursor}})
 

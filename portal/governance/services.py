@@ -26,9 +26,9 @@ from django.utils import timezone
 from catalog.models import Entity, ModelVersion
 from portal.accounts import permissions
 from portal.accounts.models import Membership, Team
+from portal.core import usage
 from portal.core.audit import audit_record
-from portal.insights import capture
-from portal.insights.models import Client, EventType
+from portal.core.usage import Client, EventType
 
 from . import conf, gate_input, outbox, policy, signals, workflows
 from .models import (
@@ -141,7 +141,7 @@ def _transition(req: ApprovalRequest, state: str, **fields: Any) -> None:
 def _usage(req: ApprovalRequest, type_: str, *, user=None, value: float | None = None, **data: Any) -> None:
     """Usage analytics (portal/insights): buffered, and only if the transaction commits."""
     client = Client.BROWSER if user is not None else Client.SYSTEM
-    capture.record(type_, user=user, team=req.owner_team_id, subject=f"request:{req.pk}", value=value,
+    usage.record(type_, user=user, team=req.owner_team_id, subject=f"request:{req.pk}", value=value,
                    client=client, data={"workflow": req.workflow_name, "action": req.action, **data})
 
 

@@ -10,33 +10,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from portal.core.usage import Client, EventType
 
-class EventType(models.TextChoices):
-    PAGE_VIEW = "page_view", "Page view"
-    ENTITY_VIEW = "entity_view", "Entity view"
-    DOCS_VIEW = "docs_view", "Docs page view"
-    SEARCH = "search", "Search"
-    SEARCH_CLICK = "search_click", "Search result clicked"
-    TEMPLATE_RUN_STARTED = "template_run_started", "Template run started"
-    TEMPLATE_RUN_SUCCEEDED = "template_run_succeeded", "Template run succeeded"
-    TEMPLATE_RUN_FAILED = "template_run_failed", "Template run failed"
-    REGISTRATION = "registration", "Entity registered"
-    APPROVAL_REQUESTED = "approval_requested", "Approval requested"
-    APPROVAL_DECIDED = "approval_decided", "Approval decision"
-    APPROVAL_EXECUTED = "approval_executed", "Approval executed"
-    API_CALL = "api_call", "API call"
-    SIGN_IN = "sign_in", "Sign-in"
-    FEEDBACK = "feedback", "Feedback given"
-
-
-class Client(models.TextChoices):
-    """Who made the request, from the user agent (API/SDK/CLI calls by client)."""
-
-    BROWSER = "browser", "Browser"
-    SDK = "sdk", "Python SDK"
-    CLI = "cli", "plinth CLI"
-    API = "api", "Other API client"
-    SYSTEM = "system", "Plinth itself"  # events raised by workers (run finished, request executed)
+__all__ = ["ActiveUserDay", "Client", "Event", "EventType", "Rollup", "TeamMilestone"]
 
 
 class Event(models.Model):

@@ -154,13 +154,6 @@ def unpartition_table(apps, schema_editor) -> None:
         cur.execute(f"INSERT INTO {TABLE} ({_COPY_COLUMNS}) OVERRIDING SYSTEM VALUE "  # noqa: S608
                     f"SELECT {_COPY_COLUMNS} FROM {TABLE}_parts")
         cur.execute(f"DROP TABLE {TABLE}_parts CASCADE")
-        cur.execute(f"CREATE INDEX insights_event_occurred_at ON {TABLE} (occurred_at)")
-        cur.execute(f"CREATE INDEX insights_event_type_time ON {TABLE} (type, occurred_at)")
-        cur.execute(f"CREATE INDEX insights_event_user ON {TABLE} (user_id)")
-        cur.execute(f"CREATE INDEX insights_event_team ON {TABLE} (team_id)")
-        cur.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT insights_event_user_fk FOREIGN KEY (user_id) "
-                    "REFERENCES auth_user (id) DEFERRABLE INITIALLY DEFERRED")
-        cur.execute(f"ALTER TABLE {TABLE} ADD CONSTRAINT insights_event_team_fk FOREIGN KEY (team_id) "
-                    "REFERENCES accounts_team (id) DEFERRABLE INITIALLY DEFERRED")
+        _indexes_and_keys(cur)
         cur.execute(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), "  # noqa: S608
                     f"COALESCE((SELECT MAX(id) FROM {TABLE}), 0) + 1, false)")

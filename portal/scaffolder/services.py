@@ -12,9 +12,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.accounts import permissions
+from portal.core import usage
 from portal.core.audit import audit_record
-from portal.insights import capture
-from portal.insights.models import Client, EventType
+from portal.core.usage import Client, EventType
 
 from . import conf, secrets
 from .models import Run, RunLog, RunStatus, RunStep, StepStatus
@@ -60,7 +60,7 @@ def run_create(
         after={"template": template.ref, "dry_run": dry_run, "parameters": parameters},
     )
     transaction.on_commit(lambda: enqueue(run))
-    capture.record(EventType.TEMPLATE_RUN_STARTED, user=actor, team=owner_team, subject=template.ref,
+    usage.record(EventType.TEMPLATE_RUN_STARTED, user=actor, team=owner_team, subject=template.ref,
                    data={"dry_run": dry_run})
     return run
 
@@ -170,7 +170,7 @@ def run_finish(
     )
     secrets.discard(run.uid)
     # The run's user and team, not the worker's: the event is about the run.
-    capture.record(EventType.TEMPLATE_RUN_SUCCEEDED if ok else EventType.TEMPLATE_RUN_FAILED,
+    usage.record(EventType.TEMPLATE_RUN_SUCCEEDED if ok else EventType.TEMPLATE_RUN_FAILED,
                    user=run.created_by_id, team=run.owner_team_id, subject=run.template_ref,
                    value=run.duration,
                    client=Client.SYSTEM, data={"dry_run": run.dry_run})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from portal.insights import capture
-from portal.insights.models import Client, EventType
+from portal.core import usage
+from portal.core.usage import Client, EventType
 
 from .models import SearchQuery
 from .query import normalize
@@ -34,10 +34,10 @@ def query_record(
     if not text:
         return None
     normalized = normalize(text)
-    capture.record(EventType.SEARCH, user=user, subject=normalized[:300], value=result_count,
+    usage.record(EventType.SEARCH, user=user, subject=normalized[:300], value=result_count,
                    client=_event_client(via), data={"via": via})
     if clicked_key:
-        capture.record(EventType.SEARCH_CLICK, user=user, subject=normalized[:300], value=clicked_position,
+        usage.record(EventType.SEARCH_CLICK, user=user, subject=normalized[:300], value=clicked_position,
                        client=_event_client(via), data={"via": via, "key": clicked_key[:250]})
     return SearchQuery.objects.create(
         user=user if user is not None and user.is_authenticated else None,
@@ -69,7 +69,7 @@ def query_click(*, user, query_id: int | None, text: str, key: str, position: in
         )
         return
     if not row.clicked_key:  # the first click is the one that answers the query
-        capture.record(EventType.SEARCH_CLICK, user=user, subject=row.normalized[:300], value=position,
+        usage.record(EventType.SEARCH_CLICK, user=user, subject=row.normalized[:300], value=position,
                        client=_event_client(via), data={"via": via, "key": key[:250]})
         row.clicked_key, row.clicked_position = key[:250], position
         row.save(update_fields=["clicked_key", "clicked_position"])

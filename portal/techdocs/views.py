@@ -11,10 +11,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.accounts import permissions
-from portal.core import csp
+from portal.core import csp, usage
 from portal.core.limits import FORM, body_limit
-from portal.insights import capture
-from portal.insights.models import EventType
+from portal.core.usage import EventType
 
 from . import builder, selectors, services
 
@@ -73,7 +72,7 @@ def page(request, kind: str, namespace: str, name: str, path: str = ""):
         if first is not None:  # pages exist, but no index.md: open the first one
             return redirect("techdocs:page", entity.kind_key, entity.namespace, entity.name, first)
     if doc is not None:
-        capture.record(EventType.DOCS_VIEW, user=request.user, team=entity.owner_team_id,
+        usage.record(EventType.DOCS_VIEW, user=request.user, team=entity.owner_team_id,
                        subject=f"{entity.ref}/{doc.path}"[:300], data={"entity": entity.ref})
     context = {
         "entity": entity, "site": site, "doc": doc,

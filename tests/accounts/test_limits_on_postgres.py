@@ -1,23 +1,13 @@
 """The sign-in throttle and the token first-use claim under parallel requests on PostgreSQL (run by
 `make test`'s production-profile pass): advisory locks and a conditional UPDATE, not SQLite's single writer."""
 
-import os
 
 import pytest
 
 from tests.accounts import test_sign_in_limits as sign_in
 from tests.accounts import test_token_events as token_events
 
-pytestmark = pytest.mark.prod_smoke
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(django_db_blocker):
-    from django.db import connection
-
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
-    assert connection.vendor == "postgresql"
+pytestmark = [pytest.mark.prod_smoke, pytest.mark.usefixtures("postgres_only")]
 
 
 @pytest.mark.django_db(transaction=True)

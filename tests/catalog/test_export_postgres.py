@@ -1,22 +1,12 @@
 """The stream's bodies on PostgreSQL (run by `make test`'s production-profile pass): there the database
 composes them with jsonb_set (`catalog.export.Stored`), and they must still equal the paged list's."""
 
-import os
 
 import pytest
 
 from tests.catalog import test_export
 
-pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    from django.db import connection
-
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
-    assert connection.vendor == "postgresql"
+pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
 
 @pytest.mark.parametrize("username", ["alice", "carol"])

@@ -3,7 +3,6 @@
 The same code paths as the embedded default, on the production backends: ingestion's raw bulk
 inserts, the facet cube, the API, tokens, the audit chain, and a real worker reporting readiness."""
 
-import os
 
 import pytest
 from django.test import Client
@@ -14,16 +13,7 @@ from portal.accounts import services as account_services
 from portal.core.audit import verify_chain
 from portal.core.models import AuditEvent
 
-pytestmark = pytest.mark.prod_smoke
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(django_db_blocker):
-    from django.db import connection
-
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
-    assert connection.vendor == "postgresql"
+pytestmark = [pytest.mark.prod_smoke, pytest.mark.usefixtures("postgres_only")]
 
 
 @pytest.mark.django_db

@@ -3,7 +3,6 @@ creates partitions ahead, retention drops whole months, and the rollup upsert ho
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,14 +11,7 @@ from django.db import connection
 from portal.insights import partitions, rollup, services
 from portal.insights.models import Event, Grain, Rollup
 
-pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
-    assert connection.vendor == "postgresql"
+pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
 
 def test_event_table_is_partitioned_by_month_with_partitions_ahead():

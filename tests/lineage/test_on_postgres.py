@@ -1,23 +1,13 @@
 """The lineage writes on PostgreSQL (run by `make test`'s production-profile pass): the ON CONFLICT
 upserts of edges and column edges, bulk ids of runs, jsonb payloads, and idempotency."""
 
-import os
 
 import pytest
 
 from tests.lineage import test_bad_input as bad
 from tests.lineage import test_ingest as ingest
 
-pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    from django.db import connection
-
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
-    assert connection.vendor == "postgresql"
+pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
 
 def test_idempotency_and_run_merging_on_postgresql(api):

@@ -3,8 +3,6 @@ PostgreSQL restarted while every job is mid-task, and its disk full while jobs w
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.db import connections
 from django.urls import reverse
@@ -15,16 +13,7 @@ from .conftest import JOBS, CatalogRefresh, DocsBuild, MlflowSync, Notifications
 
 MiB = 1024 * 1024
 
-pytestmark = [pytest.mark.prod_smoke, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    from django.db import connection
-
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("DATABASE_URL is not set; `make test` runs this module against PostgreSQL")
-    assert connection.vendor == "postgresql"
+pytestmark = [pytest.mark.prod_smoke, pytest.mark.worker, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
 
 
 def test_postgresql_restarted_mid_task_every_job_ends_done_once(bench):
