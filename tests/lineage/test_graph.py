@@ -209,18 +209,18 @@ def test_an_mlflow_run_version_and_deployment_chain_from_real_rows(org, api_admi
     settings.MLFLOW_TRACKING_URI = mlflow_url
     write_files(tmp_path, {"catalog-info.yaml": (
         "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata:\n  name: lg-train-set\n  annotations:\n"
-        "    openlineage.io/dataset: s3://lg-data/fraud/train.parquet\nspec:\n  owner: fraud-ml\n")})
+        "    openlineage.io/dataset: s3://lg-data/train.parquet\nspec:\n  owner: fraud-ml\n")})
     with django_capture_on_commit_callbacks(execute=True):
         catalog_services.location_register(target=str(tmp_path / "catalog-info.yaml"), actor=None, file_roots=None)
         assert post(api_admin, run_event("COMPLETE", job=("airflow", "features.build"),
                                          inputs=[(PG, "shop.public.raw")],
-                                         outputs=[("s3://lg-data", "fraud/train.parquet")])).status_code == 201
+                                         outputs=[("s3://lg-data", "train.parquet")])).status_code == 201
     name = f"lg-model-{uuid.uuid4().hex[:6]}"
     client = MlflowClient(mlflow_url, mlflow_url)
     mlflow.set_tracking_uri(mlflow_url)
     experiment = client.create_experiment(name)
     with mlflow.start_run(experiment_id=experiment, run_name="train") as run:
-        mlflow.log_input(mlflow.data.from_pandas(pd.DataFrame({"x": [1, 2]}), source="s3://lg-data/fraud/train.parquet",
+        mlflow.log_input(mlflow.data.from_pandas(pd.DataFrame({"x": [1, 2]}), source="s3://lg-data/train.parquet",
                                                  name="train"), context="training")
     client.create_registered_model(name)
     client.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
@@ -237,16 +237,16 @@ def test_an_mlflow_run_version_and_deployment_chain_from_real_rows(org, api_admi
     version_id = f"version:model:default:{name}:1"
     body = _get(api_admin, nodeId=f"dataset:{PG}:shop.public.raw", depth=8, direction="downstream").json()
     nodes = {n["id"]: n for n in body["graph"]}
-    chain = [f"dataset:{PG}:shop.public.raw", "job:airflow:features.build", "dataset:s3://lg-data:fraud/train.parquet",
+    chain = [f"dataset:{PG}:shop.public.raw", "job:airflow:features.build", "dataset:s3://lg-data:train.parquet",
              f"run:{run.info.run_id}", version_id, dep_id, "entity:component:default:fraud-scoring-service",
              "entity:api:default:fraud-scoring-api"]
     for origin, destination in zip(chain, chain[1:], strict=False):
         assert {"origin": origin, "destination": destination} in nodes[origin]["outEdges"], (origin, destination)
     assert {"origin": version_id, "destination": f"entity:model:default:{name}"} in nodes[version_id]["outEdges"]
-    assert nodes["dataset:s3://lg-data:fraud/train.parquet"]["data"]["ref"] == "dataset:default/lg-train-set"
+    assert nodes["dataset:s3://lg-data:train.parquet"]["data"]["ref"] == "dataset:default/lg-train-set"
     assert nodes[f"run:{run.info.run_id}"]["type"] == "RUN" and nodes[version_id]["type"] == "VERSION"
     assert nodes[dep_id]["data"]["status"] == "live" and nodes[dep_id]["data"]["environment"] == "prod"
-    impact = api_admin.get("/api/v1/lineage/impact", {"nodeId": "dataset:s3://lg-data:fraud/train.parquet"}).json()
+    impact = api_admin.get("/api/v1/lineage/impact", {"nodeId": "dataset:s3://lg-data:train.parquet"}).json()
     assert impact["critical"][0]["id"] == dep_id and impact["critical"][0]["reason"] == "live deployment"
     assert impact["groups"][0]["kind"] == "deployment" and impact["groups"][0]["critical"]
     # The run and version ids are nodes of their own.
