@@ -20,12 +20,10 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 
 from catalog.models import Entity, ExperimentRun, ModelVersion
 from portal.accounts import permissions
@@ -270,11 +268,24 @@ def _walk(root: int, depth: int, direction: str) -> _Walk:
 
 @functools.cache
 def _url_template() -> str:
-    return reverse("catalog:entity-detail", args=["KIND", "NS", "NAME"])
+    return reverse("catalog:entity-detail", args=["KIND", "NS", "NAME"]).replace("KIND", "{0}", 1).replace(
+        "NS", "{1}", 1).replace("NAME", "{2}", 1)
 
 
 def _entity_url(kind_key: str, namespace: str, name: str) -> str:
-    return _url_template().replace("KIND", kind_key, 1).replace("NS", namespace, 1).replace("NAME", name, 1)
+    return _url_template().format(kind_key, namespace, name)
+
+
+def _dates(run: str) -> dict[str, str]:
+    """A run's start and end as ISO text (UTC, to the second) and its duration in seconds, computed by the
+    database: the same text on both, and no datetime parsing per node (it was a third of the time)."""
+    if connection.vendor == "postgresql":
+        iso = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        seconds = f"EXTRACT(EPOCH FROM ({run}.ended_at - {run}.started_at))::float"
+    else:
+        iso = "strftime('%%Y-%%m-%%dT%%H:%%M:%%S', {0})"
+        seconds = f"ROUND((julianday({run}.ended_at) - julianday({run}.started_at)) * 86400.0, 3)"
+    return {"started": iso.format(f"{run}.started_at"), "ended": iso.format(f"{run}.ended_at"), "seconds": seconds}
 
 
 _RULES: dict = {}  # (database, the rule's Q) → its SQL: users of the same teams share one entry
@@ -306,14 +317,6 @@ def visible_sql(user) -> tuple[str, list]:
     return compiled[0], list(compiled[1])
 
 
-def _when(value):
-    """A datetime read by a raw cursor (SQLite: naive UTC, or text) as an aware one."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = parse_datetime(str(value))
-    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _json(value, wanted: tuple[str, ...] = ()):
     """jsonb/JSON text read by a raw cursor; text that mentions none of `wanted` is not parsed."""
     if value is None or isinstance(value, (dict, list)):
@@ -326,13 +329,13 @@ def _json(value, wanted: tuple[str, ...] = ()):
         return {}
 
 
-def _run_dict(state, started, ended) -> dict | None:
+def _run_dict(state, started, ended, seconds) -> dict | None:
+    """`started`/`ended`: ISO text without offset, UTC (see `_dates`)."""
     if state is None:
         return None
-    started, ended = _when(started), _when(ended)
-    duration = (ended - started).total_seconds() if started and ended else None
-    return {"state": state, "startedAt": started.isoformat() if started else None,
-            "endedAt": ended.isoformat() if ended else None, "durationSeconds": duration}
+    return {"state": state, "startedAt": f"{started}+00:00" if started else None,
+            "endedAt": f"{ended}+00:00" if ended else None,
+            "durationSeconds": float(seconds) if seconds is not None else None}
 
 
 def _quality(facets: dict) -> dict | None:
@@ -373,19 +376,20 @@ _MLRUN, _VERSION = ExperimentRun._meta.db_table, ModelVersion._meta.db_table
 _FACETS_WANTED = ('"schema"', '"dataQualityMetrics"', '"documentation"')
 
 # Datasets and jobs with their entity, whether the reader may see it, their last run (a dataset: the
-# run that last wrote it, by the newest edge into it) and whether column lineage touches them.
+# newest run among those that drew an edge into it — run ids grow with time, and MAX needs no sort per
+# node) and whether column lineage touches them.
 _LINEAGE_NODES = f"""
 SELECT n.id, n.type, n.namespace, n.name, n.facets, n.entity_id, {_E}.kind_key, {_E}.namespace, {_E}.name,
        {_E}.title, {_E}.lifecycle, t.name,
        CASE WHEN n.entity_id IS NULL THEN 1 WHEN {{rule}} THEN 1 ELSE 0 END,
-       r.state, r.started_at, r.ended_at,
+       r.state, {{started}}, {{ended}}, {{seconds}},
        CASE WHEN EXISTS (SELECT 1 FROM {_COLUMN} c WHERE c.target_id = n.id)
               OR EXISTS (SELECT 1 FROM {_COLUMN} c WHERE c.source_id = n.id) THEN 1 ELSE 0 END
   FROM {_NODE} n
   LEFT JOIN {_E} ON {_E}.id = n.entity_id
   LEFT JOIN {_T} t ON t.id = {_E}.owner_team_id
   LEFT JOIN {_RUN} r ON r.id = CASE WHEN n.type = 'job' THEN n.last_run_id ELSE
-       (SELECT e.run_id FROM {_EDGE} e WHERE e.target_id = n.id ORDER BY e.updated_at DESC, e.id DESC LIMIT 1) END
+       (SELECT MAX(e.run_id) FROM {_EDGE} e WHERE e.target_id = n.id) END
  WHERE n.id IN ({{ids}})
 """  # noqa: S608 (table names and placeholders only)
 
@@ -399,7 +403,7 @@ SELECT {_E}.id, {_E}.kind_key, {_E}.namespace, {_E}.name, {_E}.title, {_E}.lifec
 
 # An MLflow run is seen by who may see every model registered from it.
 _RUNS = f"""
-SELECT r.id, r.run_id, r.name, r.status, r.started_at, r.ended_at, r.experiment_id,
+SELECT r.id, r.run_id, r.name, r.status, {{started}}, {{ended}}, {{seconds}}, r.experiment_id,
        CASE WHEN EXISTS (SELECT 1 FROM {_VERSION} mv JOIN {_E} ON {_E}.id = mv.entity_id
                           WHERE mv.experiment_run_id = r.id AND (CASE WHEN {{rule}} THEN 0 ELSE 1 END) = 1)
             THEN 1 ELSE 0 END,
@@ -426,7 +430,7 @@ class _Facts:
         self.rule, self.rule_params = visible_sql(user)
 
     def _rows(self, template: str, ids: list[int]) -> list[tuple]:
-        sql = template.format(rule=self.rule, ids=_marks(ids))
+        sql = template.format(rule=self.rule, ids=_marks(ids), **_dates("r"))
         with connection.cursor() as cursor:
             cursor.execute(sql, [*self.rule_params, *ids])
             return cursor.fetchall()
@@ -450,12 +454,14 @@ class _Facts:
     def _lineage_nodes(self, ids: list[int]) -> dict:
         out = {}
         for (pk, type_, namespace, name, facets, entity_id, kind, ens, ename, title, lifecycle, team, visible,
-             state, started, ended, has_columns) in self._rows(_LINEAGE_NODES, ids):
-            facets = _json(facets, _FACETS_WANTED) or {}
+             state, started, ended, seconds, has_columns) in self._rows(_LINEAGE_NODES, ids):
+            facets = _json(facets, _FACETS_WANTED)
             data = {"name": name, "namespace": namespace, "kind": type_, "title": name, "ref": None, "url": None,
-                    "entity": None, "team": None, "lifecycle": "", "lastRun": _run_dict(state, started, ended),
-                    "schema": _schema(facets), "dataQualityMetrics": _quality(facets),
-                    "description": _description(facets), "hasColumnLineage": bool(has_columns)}
+                    "entity": None, "team": None, "lifecycle": "",
+                    "lastRun": _run_dict(state, started, ended, seconds) if state else None,
+                    "schema": _schema(facets) if facets else [],
+                    "dataQualityMetrics": _quality(facets) if facets else None,
+                    "description": _description(facets) if facets else "", "hasColumnLineage": bool(has_columns)}
             if entity_id is not None:
                 data.update(_entity_facts(kind, ens, ename, title, lifecycle, team))
                 data["entityKind"] = kind
@@ -480,10 +486,11 @@ class _Facts:
 
     def _runs(self, ids: list[int]) -> dict:
         out = {}
-        for pk, run_id, name, status, started, ended, experiment, blocked, team, model_ref in self._rows(_RUNS, ids):
+        for pk, run_id, name, status, started, ended, seconds, experiment, blocked, team, model_ref in self._rows(
+                _RUNS, ids):
             data = {"name": run_id, "namespace": "mlflow", "kind": "run", "title": name or run_id,
                     "runName": name, "experimentId": experiment, "ref": model_ref, "url": None, "entity": None,
-                    "team": team, "lifecycle": "", "lastRun": _run_dict(status or None, started, ended),
+                    "team": team, "lifecycle": "", "lastRun": _run_dict(status or None, started, ended, seconds),
                     "schema": [], "dataQualityMetrics": None, "hasColumnLineage": False}
             out[run_key(pk)] = (not blocked, {"id": f"run:{run_id}", "type": "RUN", "data": data})
         return out
