@@ -17,7 +17,12 @@ from portal.core.limits import body_limit
 
 from . import events, graph, services
 from . import spec as spec_module
-from .api_schema import GRAPH_EXAMPLE, ColumnGraphSerializer, GraphSerializer, ImpactSerializer
+from .api_schema import (
+    GRAPH_EXAMPLE,
+    LineageColumnGraphSerializer,
+    LineageGraphSerializer,
+    LineageImpactSerializer,
+)
 from .conf import max_body_bytes
 
 
@@ -67,7 +72,7 @@ EXAMPLE = {"eventType": "START", "eventTime": "2026-12-01T10:00:00Z",
         OpenApiParameter("direction", str, enum=list(graph.DIRECTIONS),
                          description="upstream, downstream or both (default)."),
     ],
-    responses={200: OpenApiResponse(GraphSerializer, description="The graph.",
+    responses={200: OpenApiResponse(LineageGraphSerializer, description="The graph.",
                                     examples=[OpenApiExample("Around a dataset", value=GRAPH_EXAMPLE)]),
                **error_responses(404)},
 )
@@ -180,7 +185,7 @@ def _graph(request):
                          description="Hops, 0–20 (default 5)."),
         OpenApiParameter("direction", str, enum=list(graph.DIRECTIONS), description="Default both."),
     ],
-    responses={200: OpenApiResponse(ColumnGraphSerializer, description="The field graph.", examples=[
+    responses={200: OpenApiResponse(LineageColumnGraphSerializer, description="The field graph.", examples=[
         OpenApiExample("One column", value={"root": "dataset:s3://lake:marts/orders_daily", "hidden": 0, "graph": [
             {"id": "datasetField:s3://lake:marts/orders_daily:amount", "type": "DATASET_FIELD",
              "data": {"namespace": "s3://lake", "name": "marts/orders_daily", "field": "amount",
@@ -222,7 +227,7 @@ def lineage_columns(request):
         OpenApiParameter("depth", {"type": "integer", "minimum": 0, "maximum": graph.MAX_DEPTH},
                          description="Hops downstream, 0–20 (default 10)."),
     ],
-    responses={200: OpenApiResponse(ImpactSerializer, description="What depends on the node.", examples=[
+    responses={200: OpenApiResponse(LineageImpactSerializer, description="What depends on the node.", examples=[
         OpenApiExample("A training dataset", value={
             "root": "entity:dataset:default:transactions", "total": 2, "hidden": 0, "depth": 10, "truncated": False,
             "critical": [{"id": "entity:model:default:fraud-detector", "type": "ENTITY", "kind": "model",

@@ -6,12 +6,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 
-class EdgeSerializer(serializers.Serializer):
+class LineageEdgeSerializer(serializers.Serializer):
     origin = serializers.CharField(help_text="Node id the data flows from.")
     destination = serializers.CharField(help_text="Node id the data flows to.")
 
 
-class GraphNodeSerializer(serializers.Serializer):
+class LineageNodeSerializer(serializers.Serializer):
     id = serializers.CharField()
     type = serializers.ChoiceField(choices=["DATASET", "JOB", "ENTITY", "RUN", "VERSION"])
     data = serializers.DictField(help_text=(
@@ -19,12 +19,12 @@ class GraphNodeSerializer(serializers.Serializer):
         "team, lifecycle, lastRun {state, startedAt, endedAt, durationSeconds}, schema [{name, type}], "
         "dataQualityMetrics, hasColumnLineage, description; deployments add status, environment, endpoint; "
         "versions add version, aliases; runs add runName, experimentId."))
-    inEdges = EdgeSerializer(many=True)
-    outEdges = EdgeSerializer(many=True)
+    inEdges = LineageEdgeSerializer(many=True)
+    outEdges = LineageEdgeSerializer(many=True)
 
 
-class GraphSerializer(serializers.Serializer):
-    graph = GraphNodeSerializer(many=True)
+class LineageGraphSerializer(serializers.Serializer):
+    graph = LineageNodeSerializer(many=True)
     hidden = serializers.IntegerField(help_text="Nodes left out because you may not see them.")
     root = serializers.CharField(help_text="The node asked for (its canonical id).")
     depth = serializers.IntegerField()
@@ -32,14 +32,14 @@ class GraphSerializer(serializers.Serializer):
     truncated = serializers.BooleanField(help_text="The walk met more edges than the cap and was cut.")
 
 
-class ColumnGraphSerializer(serializers.Serializer):
-    graph = GraphNodeSerializer(many=True, help_text="DATASET_FIELD nodes: data has namespace, name, field, "
+class LineageColumnGraphSerializer(serializers.Serializer):
+    graph = LineageNodeSerializer(many=True, help_text="DATASET_FIELD nodes: data has namespace, name, field, "
                                                      "fieldType, dataset, ref, url, team, transformations.")
     hidden = serializers.IntegerField()
     root = serializers.CharField()
 
 
-class ImpactItemSerializer(serializers.Serializer):
+class LineageImpactItemSerializer(serializers.Serializer):
     id = serializers.CharField()
     type = serializers.CharField()
     kind = serializers.CharField()
@@ -54,21 +54,21 @@ class ImpactItemSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="`production model`, `live deployment` or empty.")
 
 
-class ImpactGroupSerializer(serializers.Serializer):
+class LineageImpactGroupSerializer(serializers.Serializer):
     kind = serializers.CharField()
     team = serializers.CharField(allow_null=True)
     critical = serializers.BooleanField()
-    items = ImpactItemSerializer(many=True)
+    items = LineageImpactItemSerializer(many=True)
 
 
-class ImpactSerializer(serializers.Serializer):
+class LineageImpactSerializer(serializers.Serializer):
     root = serializers.CharField()
     total = serializers.IntegerField()
     hidden = serializers.IntegerField()
     depth = serializers.IntegerField()
     truncated = serializers.BooleanField()
-    critical = ImpactItemSerializer(many=True)
-    groups = ImpactGroupSerializer(many=True)
+    critical = LineageImpactItemSerializer(many=True)
+    groups = LineageImpactGroupSerializer(many=True)
 
 
 GRAPH_EXAMPLE = {
