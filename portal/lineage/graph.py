@@ -53,7 +53,7 @@ MAX_ID_LENGTH = 2200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_PART = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_VERSION = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
+_VERSION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
 PRODUCTION = "production"
 LIVE = "live"
 
@@ -111,7 +111,7 @@ def parse_node_id(node_id) -> Parsed:
         return Parsed("run", (rest,))
     if prefix == "version":
         parts = rest.split(":")
-        if len(parts) != 4 or not all(_NAME_PART.match(p) for p in parts[:3]) or not _VERSION.match(parts[3]):
+        if len(parts) != 4 or not all(_NAME_PART.match(p) for p in parts[:3]) or not _VERSION_NAME.match(parts[3]):
             raise NodeIdInvalid("nodeId: a version id is version:<kind>:<namespace>:<name>:<version>")
         kind, namespace, name, version = parts
         return Parsed("version", (f"{kind}:{namespace}/{name}".lower(),), version)

@@ -23,7 +23,7 @@ NODE_IDS = st.one_of(
               st.sampled_from(["dataset", "job", "entity", "run", "version", "datasetField", "DATASET", ""]),
               hostile.HOSTILE_STRINGS),
     st.sampled_from([f"dataset:{PG}:t0", f"dataset:{PG}", "dataset::", "job:a:", "entity:model:default",
-                     "entity:model:default:x:y", "version:model:default:x:v:1", "run:../../etc", "run:",
+                     "entity:model:default:x:y", "version:model:default:x:v:1", "version:model:default:x:1", "run:../../etc", "run:",
                      f"dataset:{PG}:t0\u202e", "dataset:" + ":" * 3000, "entity:MODEL:Default:X"]),
 )
 NUMBERS = st.one_of(st.integers(-5, 30).map(str), st.sampled_from(["", "1e3", "٣", "+2", " 2", "2.0", "0x3", "99999999"]),
