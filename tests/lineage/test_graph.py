@@ -319,3 +319,28 @@ def test_the_mixed_graph_takes_a_bounded_number_of_queries(org):
     few = _queries(alice, "/api/v1/lineage", {"nodeId": "entity:model:default:fraud-detector", "depth": 1})
     many = _queries(alice, "/api/v1/lineage", {"nodeId": "entity:model:default:fraud-detector", "depth": 10})
     assert few == many and many <= 10, (few, many)
+
+
+def test_a_relation_to_an_entity_registered_later_is_drawn_when_it_arrives(api, tmp_path,
+                                                                           django_capture_on_commit_callbacks):
+    """The model names its training set before the set is registered: no edge, then one as soon as the
+    dataset's registration commits (the refresh finds the descriptor that names it); unregistering the
+    dataset's location takes the edge away again."""
+    def register(folder: str, text: str):
+        write_files(tmp_path / folder, {"catalog-info.yaml": text})
+        with django_capture_on_commit_callbacks(execute=True):
+            return catalog_services.location_register(target=str(tmp_path / folder / "catalog-info.yaml"),
+                                                      actor=None, file_roots=None)
+
+    register("model", "apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata:\n  name: late-model\n"
+                      "spec:\n  owner: data-eng\n  trainedOn: [late-set]\n")
+    model = "entity:model:default:late-model"
+    assert _ids(_get(api, nodeId=model, direction="upstream").json()) == {model}
+    location = register("data", "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata:\n  name: late-set\n"
+                                "spec:\n  owner: data-eng\n")
+    body = _get(api, nodeId=model, direction="upstream").json()
+    assert _ids(body) == {model, "entity:dataset:default:late-set"}
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_unregister(location=location.location, actor=None)
+    assert _ids(_get(api, nodeId=model, direction="upstream").json()) == {model}
+    assert not GraphEdge.objects.filter(label="trainedOn").exists()
