@@ -152,15 +152,16 @@ def check(event, spec: spec_module.Spec, facts: BodyFacts = WALK_ALWAYS) -> Chec
     _schema(spec.events[kind], payload)
     event_time = _event_time(payload)
     out = Checked(kind=kind, event_time=event_time, payload=payload, payload_json=json.dumps(payload))
-    # No facet is longer than the whole event: when the event fits the facet cap, no facet is measured.
-    sized = len(out.payload_json) <= settings.PLINTH_LINEAGE_MAX_FACET_BYTES
+    cap = settings.PLINTH_LINEAGE_MAX_FACET_BYTES
+    if len(out.payload_json) <= cap:
+        cap = None  # no facet is longer than its whole event: when the event fits, no facet is measured
     if kind == "dataset":
-        out.dataset = _dataset(payload["dataset"], "dataset", spec, "", sized)
+        out.dataset = _dataset(payload["dataset"], "dataset", spec, "", cap)
         return out
-    out.job = _node(payload["job"], "job", "facets:job", spec, sized)
-    out.inputs = [_dataset(d, f"inputs[{i}]", spec, "inputFacets", sized)
+    out.job = _node(payload["job"], "job", "facets:job", spec, cap)
+    out.inputs = [_dataset(d, f"inputs[{i}]", spec, "inputFacets", cap)
                   for i, d in enumerate(payload.get("inputs") or [])]
-    out.outputs = [_dataset(d, f"outputs[{i}]", spec, "outputFacets", sized)
+    out.outputs = [_dataset(d, f"outputs[{i}]", spec, "outputFacets", cap)
                    for i, d in enumerate(payload.get("outputs") or [])]
     if kind == "run":
         out.event_type = payload.get("eventType") or "OTHER"
@@ -169,7 +170,7 @@ def check(event, spec: spec_module.Spec, facts: BodyFacts = WALK_ALWAYS) -> Chec
             out.run_id = uuid.UUID(run["runId"])
         except (ValueError, AttributeError, TypeError):
             raise EventInvalid("run.runId", f"{str(run['runId'])[:60]!r} is not a UUID") from None
-        out.run_facets = _facets(run.get("facets") or {}, "run.facets", "facets:run", spec, sized)
+        out.run_facets = _facets(run.get("facets") or {}, "run.facets", "facets:run", spec, cap)
     return out
 
 
@@ -261,20 +262,20 @@ def _event_time(payload: dict) -> datetime:
     return when
 
 
-def _node(item: dict, path: str, place: str, spec: spec_module.Spec, sized: bool = False) -> DatasetRef:
+def _node(item: dict, path: str, place: str, spec: spec_module.Spec, cap: int | None) -> DatasetRef:
     namespace = _name(item["namespace"], path, "namespace")
     name = _name(item["name"], path, "name")
     facets = item.get("facets")
     if facets:
-        facets = _facets(facets, f"{path}.facets", place, spec, sized)
+        facets = _facets(facets, f"{path}.facets", place, spec, cap)
     return DatasetRef(namespace=namespace, name=name, facets=facets or {})
 
 
-def _dataset(item: dict, path: str, spec: spec_module.Spec, io_key: str, sized: bool = False) -> DatasetRef:
-    ref = _node(item, path, "facets:dataset", spec, sized)
+def _dataset(item: dict, path: str, spec: spec_module.Spec, io_key: str, cap: int | None) -> DatasetRef:
+    ref = _node(item, path, "facets:dataset", spec, cap)
     ref.namespace, ref.name = normalise_dataset(ref.namespace, ref.name)
     if io_key and item.get(io_key):
-        ref.io_facets = _facets(item[io_key], f"{path}.{io_key}", io_key, spec, sized)
+        ref.io_facets = _facets(item[io_key], f"{path}.{io_key}", io_key, spec, cap)
     return ref
 
 
@@ -289,12 +290,11 @@ def _name(value: str, parent: str, key: str) -> str:
     return value
 
 
-def _facets(facets: dict, path: str, place: str, spec: spec_module.Spec, sized: bool = False) -> dict:
-    """Standard facets are checked against their own schema; each facet's size is capped (`sized`:
-    the whole event is within the cap, so no facet needs measuring)."""
-    cap = settings.PLINTH_LINEAGE_MAX_FACET_BYTES
+def _facets(facets: dict, path: str, place: str, spec: spec_module.Spec, cap: int | None) -> dict:
+    """Standard facets are checked against their own schema; each facet's size is capped at `cap`
+    bytes (None: the whole event is within the cap, so no facet needs measuring)."""
     for name, facet in facets.items():
-        if not sized:
+        if cap is not None:
             size = len(json.dumps(facet, separators=(",", ":")))
             if size > cap:
                 raise EventInvalid(f"{path}.{name}", f"{size:,} bytes; a facet may have at most {cap:,}")
