@@ -817,6 +817,11 @@ class Observed:
     description: str = ""
 
 
+_OBSERVED_COLUMNS = ["uid", "ref", "kind", "kind_key", "namespace", "name", "name_key", "api_version", "title",
+                     "description", "spec_type", "lifecycle", "owner_ref", "owner_team_id", "system_ref", "visibility",
+                     "tags", "data", "source", "content_hash", "orphan", "error_count", "created_at", "updated_at"]
+
+
 def observed_entities_create(*, items: list[Observed], observer: str, actor=None) -> dict[str, int]:
     """Create entities nobody has described yet (kind Dataset or Pipeline, no location, lifecycle
     `observed`, unowned unless a team is named), inside the caller's transaction: they are indexed for
@@ -827,35 +832,40 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
     now = timezone.now()
     by_ref = {f"{item.kind_key}:default/{item.name}".lower(): item for item in items}
     existing = dict(_select_by_refs(["ref", "id"], list(by_ref)))
-    rows, cube_rows, cube_tags = [], [], []
+    # Rows as the database takes them, written with executemany (an observer sends thousands a batch:
+    # Entity instances and bulk_create's statement assembly cost more than the insert).
+    fields = {f.attname: f for f in Entity._meta.concrete_fields}
+    when = fields["created_at"].get_db_prep_save(now, connection)
+    tags = ["observed", observer]
+    tags_db, visibility = fields["tags"].get_db_prep_save(tags, connection), fields["visibility"].get_default()
+    refs, rows, cube_rows, cube_tags = [], [], [], []
     for ref, item in by_ref.items():
         if ref in existing:
             continue
         owner = f"group:default/{item.owner_team.name}" if item.owner_team else ""
-        tags = ["observed", observer]
         data = {"apiVersion": "plinth.dev/v1alpha1", "kind": OBSERVED_KINDS[item.kind_key],
                 "metadata": {"name": item.name, "namespace": "default", "title": item.title[:255],
                              "description": item.description[:2000],
                              "annotations": {**item.annotations, OBSERVED_ANNOTATION: observer}, "tags": tags},
                 "spec": {"type": item.spec_type, "lifecycle": "observed", "owner": owner}}
-        rows.append(Entity(ref=ref, kind=OBSERVED_KINDS[item.kind_key], kind_key=item.kind_key, namespace="default",
-                           name=item.name, name_key=item.name.lower(), api_version=data["apiVersion"],
-                           title=item.title[:300], description=item.description[:2000], spec_type=item.spec_type,
-                           lifecycle="observed", owner_ref=owner, owner_team=item.owner_team, tags=tags, data=data,
-                           source=OBSERVED_SOURCE, content_hash=content_hash(data), created_at=now, updated_at=now))
+        refs.append(ref)
+        rows.append((fields["uid"].get_db_prep_save(fields["uid"].get_default(), connection), ref,
+                     OBSERVED_KINDS[item.kind_key], item.kind_key, "default", item.name, item.name.lower(),
+                     data["apiVersion"], item.title[:300], item.description[:2000], item.spec_type, "observed", owner,
+                     item.owner_team.pk if item.owner_team else None, "", visibility, tags_db,
+                     fields["data"].get_db_prep_save(data, connection), OBSERVED_SOURCE, content_hash(data), False, 0,
+                     when, when))
         cube = (item.kind_key, item.spec_type, "observed", owner, "default", "internal",
                 item.owner_team.pk if item.owner_team else None)
         cube_rows.append(cube)
         cube_tags += [(tag, *cube) for tag in tags]
     if rows:
-        Entity.objects.bulk_create(rows, batch_size=BATCH)
-        created = dict(_select_by_refs(["ref", "id"], [e.ref for e in rows]))
-        EntityTag.objects.bulk_create([EntityTag(entity_id=created[e.ref], tag=tag) for e in rows for tag in e.tags],
-                                      batch_size=BATCH)
+        _bulk_insert(Entity, _OBSERVED_COLUMNS, rows)
+        created = dict(_select_by_refs(["ref", "id"], refs))
+        _bulk_insert(EntityTag, ["entity_id", "tag"], [(created[ref], tag) for ref in refs for tag in tags])
         existing.update(created)
         previous, current = facets.version(), facets.bump()
         transaction.on_commit(lambda: facets.roll_forward(previous, current, ([], []), (cube_rows, cube_tags)))
-        refs = [e.ref for e in rows]
         audit_record(actor=actor, action="catalog.entity.observe", target=f"observed:{observer}",
                      after={"refs": refs[:AUDIT_REF_CAP], "count": len(refs)})
         transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[]))

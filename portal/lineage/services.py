@@ -4,13 +4,14 @@ entities, and run retention. Each runs in one transaction: a batch is stored who
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -80,10 +81,15 @@ def lineage_ingest(*, events: list[Checked], actor) -> IngestResult:
 
 
 class _Ingest:
+    """One batch, written with one statement per table (executemany or INSERT … ON CONFLICT) and one
+    read back of the ids it needs: ORM model instances, bulk_update's CASE expressions and per-value
+    field preparation cost more than the writes themselves (docs/lineage.md, Benchmark)."""
+
     def __init__(self, events: list[Checked], actor):
         self.events, self.actor = events, actor
         self.now = timezone.now()
-        self.nodes: dict[str, dict] = {}  # key → {"id", "entity_id", "facets", "type", "namespace", "name"}
+        # (type, namespace, name) → {"id", "key", "entity_id", "facets" (None: not read), "type", "namespace", "name"}
+        self.nodes: dict[tuple[str, str, str], dict] = {}
 
     def run(self) -> IngestResult:
         fresh = self._fresh()
@@ -114,177 +120,246 @@ class _Ingest:
     # -- nodes --------------------------------------------------------------------------------------
 
     def _nodes(self, fresh: list[tuple[str, Checked]]) -> None:
-        wanted: dict[str, tuple[str, DatasetRef]] = {}
+        wanted: dict[tuple[str, str, str], dict] = {}  # the batch's facets of each node, latest last
         for _, event in fresh:
             for type_, ref in _refs(event):
-                key = node_key(type_, ref.namespace, ref.name)
-                if key in wanted:
-                    wanted[key][1].facets = {**wanted[key][1].facets, **ref.facets}
-                else:
-                    wanted[key] = (type_, DatasetRef(ref.namespace, ref.name, dict(ref.facets)))
-        keys = list(wanted)
-        self._read_nodes(keys)
-        missing = [key for key in keys if key not in self.nodes]
-        if missing:
-            Node.objects.bulk_create(
-                [Node(key=key, type=wanted[key][0], namespace=wanted[key][1].namespace, name=wanted[key][1].name,
-                      facets=_kept_facets(wanted[key][1].facets)) for key in missing],
-                batch_size=2000, ignore_conflicts=True)
-            self._read_nodes(missing)
+                ident = (type_, ref.namespace, ref.name)
+                facets = wanted.get(ident)
+                if facets is None:
+                    wanted[ident] = dict(ref.facets)
+                elif ref.facets:
+                    facets.update(ref.facets)
+        for facets in wanted.values():
+            facets.pop("columnLineage", None)  # a node keeps the latest of each facet but columnLineage
+        self._ensure_nodes(wanted)
+        # Facets merge into what is stored; only nodes whose facets change are written.
+        sent = [ident for ident, facets in wanted.items() if facets]
+        self._read_facets(sent)
         changed = []
-        for key, (_type, ref) in wanted.items():
-            node = self.nodes[key]
-            merged = {**node["facets"], **_kept_facets(ref.facets)}
+        for ident in sent:
+            node = self.nodes[ident]
+            merged = {**node["facets"], **wanted[ident]}
             if merged != node["facets"]:
                 node["facets"] = merged
-                changed.append(Node(pk=node["id"], facets=merged, updated_at=self.now))
+                changed.append((json.dumps(merged), self._now_db, node["id"]))
         if changed:
-            Node.objects.bulk_update(changed, ["facets", "updated_at"], batch_size=1000)
+            table = connection.ops.quote_name(Node._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(f"UPDATE {table} SET facets = %s, updated_at = %s WHERE id = %s", changed)  # noqa: S608
 
-    def _read_nodes(self, keys: list[str]) -> None:
+    def _ensure_nodes(self, wanted: dict[tuple[str, str, str], dict]) -> None:
+        """Every node the batch names in self.nodes, inserted (with the batch's facets) when new."""
+        idents = [ident for ident in wanted if ident not in self.nodes]
+        self._read_nodes(idents)
+        missing = [ident for ident in idents if ident not in self.nodes]
+        if not missing:
+            return
+        now = self._now_db
+        _insert(Node, ["key", "type", "namespace", "name", "facets", "created_at", "updated_at"],
+                [(node_key(*ident), *ident, json.dumps(wanted.get(ident) or {}), now, now) for ident in missing],
+                conflict=["key"])  # a node another request inserted meanwhile is read back and merged
+        self._read_nodes(missing)
+
+    def _read_nodes(self, idents: list[tuple[str, str, str]]) -> None:
+        by_key = {node_key(*ident): ident for ident in idents}
+        keys = list(by_key)
         for start in range(0, len(keys), CHUNK):
-            for row in Node.objects.filter(key__in=keys[start:start + CHUNK]).values(
-                    "id", "key", "entity_id", "facets", "type", "namespace", "name"):
-                self.nodes[row["key"]] = row
+            for pk, key, entity_id in Node.objects.filter(key__in=keys[start:start + CHUNK]).values_list(
+                    "id", "key", "entity_id"):
+                type_, namespace, name = ident = by_key[key]
+                self.nodes[ident] = {"id": pk, "key": key, "entity_id": entity_id, "facets": None, "type": type_,
+                                     "namespace": namespace, "name": name}
+
+    def _read_facets(self, idents: list[tuple[str, str, str]]) -> None:
+        unread = {self.nodes[ident]["id"]: self.nodes[ident] for ident in idents if self.nodes[ident]["facets"] is None}
+        ids = list(unread)
+        for start in range(0, len(ids), CHUNK):
+            for pk, facets in Node.objects.filter(pk__in=ids[start:start + CHUNK]).values_list("id", "facets"):
+                unread[pk]["facets"] = facets or {}
 
     def node_id(self, type_: str, ref: DatasetRef) -> int:
-        return self.nodes[node_key(type_, ref.namespace, ref.name)]["id"]
+        return self.nodes[(type_, ref.namespace, ref.name)]["id"]
+
+    @functools.cached_property
+    def _now_db(self):
+        return connection.ops.adapt_datetimefield_value(self.now)
 
     # -- runs ---------------------------------------------------------------------------------------
 
-    def _runs(self, events: list[Checked]) -> dict[str, Run]:
-        by_id: dict[str, Run] = {}
-        ids = list({str(e.run_id) for e in events})
+    def _runs(self, events: list[Checked]) -> dict[uuid.UUID, _RunRow]:
+        by_id: dict[uuid.UUID, _RunRow] = {}
+        ids = list({e.run_id for e in events})
         for start in range(0, len(ids), CHUNK):
-            for run in Run.objects.filter(run_id__in=ids[start:start + CHUNK]):
-                by_id[str(run.run_id)] = run
+            for pk, run_id, job_id, *values in Run.objects.filter(run_id__in=ids[start:start + CHUNK]).values_list(
+                    "id", "run_id", "job_id", *_RUN_FIELDS):
+                by_id[run_id] = _RunRow(run_id, job_id, **dict(zip(_RUN_FIELDS, values, strict=True)), pk=pk)
         known = set(by_id)
-        touched: set[str] = set()
+        touched: dict[uuid.UUID, _RunRow] = {}
         for event in events:  # in event-time order
-            key = str(event.run_id)
-            job_id = self.node_id(NodeType.JOB, event.job)
-            run = by_id.get(key)
+            run = by_id.get(event.run_id)
             if run is None:
-                run = by_id[key] = Run(run_id=event.run_id, job_id=job_id, state=event.event_type,
-                                       state_time=event.event_time, facets={}, job_facets={})
+                run = by_id[event.run_id] = _RunRow(event.run_id, self.node_id(NodeType.JOB, event.job),
+                                                    state=event.event_type, state_time=event.event_time)
             _merge(run, event)
-            touched.add(key)
-        new = [by_id[k] for k in touched if k not in known]
-        old = [by_id[k] for k in touched if k in known]
-        Run.objects.bulk_create(new, batch_size=1000)
-        if connection_needs_ids(new):
-            for run in Run.objects.filter(run_id__in=[r.run_id for r in new]).only("id", "run_id"):
-                by_id[str(run.run_id)].pk = run.pk
-        for run in old:
-            run.updated_at = self.now
-        Run.objects.bulk_update(old, ["state", "started_at", "ended_at", "state_time", "error_message",
-                                      "parent_run_id", "facets", "job_facets", "updated_at"], batch_size=500)
-        self._last_runs([by_id[k] for k in touched])
+            touched[event.run_id] = run
+        new = [run for key, run in touched.items() if key not in known]
+        old = [run for key, run in touched.items() if key in known]
+        if new:
+            _insert(Run, ["run_id", "job_id", *_RUN_FIELDS, "updated_at"], [self._run_row(r) for r in new])
+            new_ids = [r.run_id for r in new]
+            for start in range(0, len(new_ids), CHUNK):
+                for pk, run_id in Run.objects.filter(run_id__in=new_ids[start:start + CHUNK]).values_list("id", "run_id"):
+                    by_id[run_id].pk = pk
+        if old:
+            table, quote = Run._meta.db_table, connection.ops.quote_name
+            sets = ", ".join(f"{quote(c)} = %s" for c in (*_RUN_FIELDS, "updated_at"))
+            with connection.cursor() as cursor:
+                cursor.executemany(f"UPDATE {quote(table)} SET {sets} WHERE id = %s",  # noqa: S608
+                                   [(*self._run_row(r)[2:], r.pk) for r in old])
+        self._last_runs(list(touched.values()))
         return by_id
 
-    def _last_runs(self, runs: list[Run]) -> None:
+    def _run_row(self, run: _RunRow) -> tuple:
+        """(run_id, job_id, *_RUN_FIELDS, updated_at) as the database takes them."""
+        when, native_uuid = connection.ops.adapt_datetimefield_value, connection.features.has_native_uuid_field
+        parent = run.parent_run_id
+        return (run.run_id if native_uuid else run.run_id.hex, run.job_id, run.state, when(run.started_at),
+                when(run.ended_at), when(run.state_time), run.error_message,
+                parent if native_uuid or parent is None else parent.hex, json.dumps(run.facets),
+                json.dumps(run.job_facets), self._now_db)
+
+    def _last_runs(self, runs: list[_RunRow]) -> None:
         """Each job's latest run by start (a resent old run does not replace a newer one)."""
-        latest: dict[int, Run] = {}
+        latest: dict[int, _RunRow] = {}
         for run in runs:
             best = latest.get(run.job_id)
             if best is None or (run.started_at or run.state_time) >= (best.started_at or best.state_time):
                 latest[run.job_id] = run
         current = dict(Node.objects.filter(pk__in=list(latest)).values_list("pk", "last_run_id"))
-        others = {r.pk: r for r in Run.objects.filter(pk__in=[v for v in current.values() if v]).only(
-            "pk", "started_at", "state_time")}
+        others = {pk: started or state_time for pk, started, state_time in Run.objects.filter(
+            pk__in=[v for v in current.values() if v]).values_list("pk", "started_at", "state_time")}
         updates = []
         for job_id, run in latest.items():
-            other = others.get(current.get(job_id))
-            if other is not None and other.pk == run.pk:
+            other_pk = current.get(job_id)
+            if other_pk == run.pk:
                 continue
-            if other is None or (run.started_at or run.state_time) >= (other.started_at or other.state_time):
+            other = others.get(other_pk)
+            if other is None or (run.started_at or run.state_time) >= other:
                 updates.append((run.pk, job_id))
         _set_last_runs(updates)
 
     # -- raw events ---------------------------------------------------------------------------------
 
-    def _events(self, fresh: list[tuple[str, Checked]], runs: dict[str, Run]) -> None:
-        stamp = Event._meta.get_field("event_time").get_db_prep_save
-        now = stamp(self.now, connection)
-        rows = [(key, e.kind, runs[str(e.run_id)].pk if e.run_id else None, e.event_type, stamp(e.event_time, connection),
-                 json.dumps(e.payload), now) for key, e in fresh]
-        quote = connection.ops.quote_name
-        columns = ["dedupe", "kind", "run_id", "event_type", "event_time", "payload", "received_at"]
-        sql = (f"INSERT INTO {quote(Event._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
-               f"VALUES ({', '.join(['%s'] * len(columns))})")
-        with connection.cursor() as cursor:  # the ORM's per-value preparation cost more than the insert
-            cursor.executemany(sql, rows)
+    def _events(self, fresh: list[tuple[str, Checked]], runs: dict[uuid.UUID, _RunRow]) -> None:
+        when, now = connection.ops.adapt_datetimefield_value, self._now_db
+        _insert(Event, ["dedupe", "kind", "run_id", "event_type", "event_time", "payload", "received_at"],
+                [(key, e.kind, runs[e.run_id].pk if e.run_id else None, e.event_type, when(e.event_time),
+                  e.payload_json or json.dumps(e.payload), now) for key, e in fresh])
 
     # -- edges --------------------------------------------------------------------------------------
 
-    def _edges(self, events: list[Checked], runs: dict[str, Run]) -> None:
+    def _edges(self, events: list[Checked], runs: dict[uuid.UUID, _RunRow]) -> None:
         edges: dict[tuple[int, int], int | None] = {}
         columns: dict[tuple[int, str, int, str], tuple[list, int | None]] = {}
+        nodes = self.nodes
         for event in events:
-            run_pk = runs[str(event.run_id)].pk if event.run_id else None
-            job = self.node_id(NodeType.JOB, event.job)
+            run_pk = runs[event.run_id].pk if event.run_id else None
+            job = nodes[(NodeType.JOB, event.job.namespace, event.job.name)]["id"]
             for ref in event.inputs:
-                edges[(self.node_id(NodeType.DATASET, ref), job)] = run_pk
+                edges[(nodes[(NodeType.DATASET, ref.namespace, ref.name)]["id"], job)] = run_pk
             for ref in event.outputs:
-                target = self.node_id(NodeType.DATASET, ref)
+                target = nodes[(NodeType.DATASET, ref.namespace, ref.name)]["id"]
                 edges[(job, target)] = run_pk
-                for field_name, spec in ((ref.facets.get("columnLineage") or {}).get("fields") or {}).items():
+                lineage = ref.facets.get("columnLineage")
+                for field_name, spec in ((lineage or {}).get("fields") or {}).items():
                     for source in spec.get("inputFields") or []:
                         src = self._column_source(source)
                         if src is not None:
                             transformations = source.get("transformations") or []
                             columns[(src, str(source["field"])[:300], target, field_name[:300])] = (
                                 transformations, run_pk)
-        now = Edge._meta.get_field("updated_at").get_db_prep_save(self.now, connection)
-        _upsert(Edge, ["source_id", "target_id", "run_id", "updated_at"], ["source_id", "target_id"],
-                ["run_id", "updated_at"], sorted((s, t, r, now) for (s, t), r in edges.items()))
-        _upsert(ColumnEdge, ["source_id", "source_field", "target_id", "target_field", "transformations", "run_id",
-                             "updated_at"], ["target_id", "target_field", "source_id", "source_field"],
-                ["transformations", "run_id", "updated_at"],
-                [(s, sf, t, tf, json.dumps(tr), r, now) for (s, sf, t, tf), (tr, r) in columns.items()])
+        now = self._now_db
+        _insert(Edge, ["source_id", "target_id", "run_id", "updated_at"],
+                sorted((s, t, r, now) for (s, t), r in edges.items()),
+                conflict=["source_id", "target_id"], update=["run_id", "updated_at"])
+        _insert(ColumnEdge, ["source_id", "source_field", "target_id", "target_field", "transformations", "run_id",
+                             "updated_at"],
+                [(s, sf, t, tf, json.dumps(tr), r, now) for (s, sf, t, tf), (tr, r) in columns.items()],
+                conflict=["target_id", "target_field", "source_id", "source_field"],
+                update=["transformations", "run_id", "updated_at"])
 
     def _column_source(self, source: dict) -> int | None:
         """The node of a column's input dataset, created when the event named it only here."""
-        namespace, name = normalise_dataset(source["namespace"], source["name"])
-        key = node_key(NodeType.DATASET, namespace, name)
-        if key not in self.nodes:
-            Node.objects.bulk_create([Node(key=key, type=NodeType.DATASET, namespace=namespace, name=name)],
-                                     ignore_conflicts=True)
-            self._read_nodes([key])
-        return self.nodes[key]["id"]
+        ident = (NodeType.DATASET, *normalise_dataset(source["namespace"], source["name"]))
+        node = self.nodes.get(ident)
+        if node is None:
+            self._ensure_nodes({ident: {}})
+            node = self.nodes[ident]
+        return node["id"]
 
     # -- the catalog --------------------------------------------------------------------------------
 
     def _entities(self) -> None:
         """Nodes without an entity get an observed one (declared entities were linked when registered,
         see `link_declared`)."""
-        unmapped = [n for n in self.nodes.values() if n["entity_id"] is None]
+        unmapped = [ident for ident, n in self.nodes.items() if n["entity_id"] is None]
         if not unmapped:
             return
+        self._read_facets(unmapped)  # ownership and documentation name the owner and the description
+        nodes = [self.nodes[ident] for ident in unmapped]
         claims = permissions.lineage_owner_claims(self.actor) if self.actor is not None else None
-        teams = _teams_named(unmapped)
+        teams = _teams_named(nodes)
         items = []
-        for node in unmapped:
+        for node in nodes:
             team = _owner_team(node["facets"], teams)
             if team is not None and claims is not None and not claims.org_wide and team.pk not in claims.team_ids:
                 team = None  # the sender may not give this team an asset: unowned, for an admin to claim
             items.append(_observed(node, team))
         ids = catalog_services.observed_entities_create(items=items, observer="openlineage", actor=self.actor)
-        updates = [Node(pk=n["id"], entity_id=ids[n["key"]]) for n in unmapped if n["key"] in ids]
-        Node.objects.bulk_update(updates, ["entity"], batch_size=1000)
-        for node in unmapped:
+        updates = [(ids[n["key"]], n["id"]) for n in nodes if n["key"] in ids]
+        if updates:
+            table = connection.ops.quote_name(Node._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(f"UPDATE {table} SET entity_id = %s WHERE id = %s", updates)  # noqa: S608
+        for node in nodes:
             node["entity_id"] = ids.get(node["key"])
 
 
-def _upsert(model, columns: list[str], conflict: list[str], update: list[str], rows: list[tuple]) -> None:
-    """INSERT … ON CONFLICT DO UPDATE with executemany (SQLite and PostgreSQL both speak it): the ORM's
-    bulk_create prepares every value through the field machinery, which cost more than the writes."""
+_RUN_FIELDS = ("state", "started_at", "ended_at", "state_time", "error_message", "parent_run_id", "facets",
+               "job_facets")
+
+
+@dataclass(slots=True)
+class _RunRow:
+    """A run as `_merge` folds events into it (the columns of `Run`, without a model instance)."""
+
+    run_id: uuid.UUID
+    job_id: int
+    state: str
+    state_time: datetime
+    pk: int | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error_message: str = ""
+    parent_run_id: uuid.UUID | None = None
+    facets: dict = field(default_factory=dict)
+    job_facets: dict = field(default_factory=dict)
+
+
+def _insert(model, columns: list[str], rows: list[tuple], *, conflict: list[str] = (),
+            update: list[str] = ()) -> None:
+    """INSERT with executemany; with `conflict`, ON CONFLICT DO UPDATE `update` (or DO NOTHING). SQLite
+    and PostgreSQL both speak it; the ORM's bulk_create prepares every value through the field
+    machinery, which cost more than the writes."""
     if not rows:
         return
     quote = connection.ops.quote_name
     sql = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
-           f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT ({', '.join(quote(c) for c in conflict)}) "
-           f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in update)}")
+           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) "
+        sql += (f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in update)}" if update
+                else "DO NOTHING")
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 
@@ -297,11 +372,6 @@ def _set_last_runs(pairs: list[tuple[int, int]]) -> None:
         cursor.executemany(f"UPDATE {table} SET last_run_id = %s WHERE id = %s", pairs)  # noqa: S608
 
 
-def connection_needs_ids(rows: list) -> bool:
-    """bulk_create sets primary keys on PostgreSQL (RETURNING) and on SQLite ≥ 3.35; read back otherwise."""
-    return any(row.pk is None for row in rows)
-
-
 def _refs(event: Checked) -> Iterable[tuple[str, DatasetRef]]:
     if event.dataset is not None:
         yield NodeType.DATASET, event.dataset
@@ -311,12 +381,7 @@ def _refs(event: Checked) -> Iterable[tuple[str, DatasetRef]]:
         yield NodeType.DATASET, ref
 
 
-def _kept_facets(facets: dict) -> dict:
-    """A node keeps the latest of each facet but columnLineage (stored as column edges)."""
-    return {name: value for name, value in facets.items() if name != "columnLineage"}
-
-
-def _merge(run: Run, event: Checked) -> None:
+def _merge(run: _RunRow, event: Checked) -> None:
     """Fold one event into its run: terminal states win over START/RUNNING whatever the arrival order;
     otherwise the later eventTime decides."""
     when, state = event.event_time, event.event_type
