@@ -8,11 +8,12 @@ class LineageConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog import extensions
-        from catalog.signals import entities_changed
+        from catalog.signals import entities_changed, model_versions_synced
 
         from . import selectors, services
 
         entities_changed.connect(services.on_entities_changed, dispatch_uid="lineage.link_declared")
+        model_versions_synced.connect(services.on_model_versions_synced, dispatch_uid="lineage.run_inputs")
 
         # The catalog never imports this app: the run history joins the entity page from here.
         extensions.register_panel(extensions.EntityPanel(
