@@ -131,7 +131,7 @@ def read(target: str) -> RepoRead:
         config = repo_config(repo)
         out.source = registry_path(repo, config)
         registry, raw = load_registry(out.source)
-        views = _views(registry, config, out)
+        views = _views(registry, config, out, repo)
     except DescriptorError as exc:
         out.errors.append(exc)
         return out
@@ -191,12 +191,15 @@ def ttl_text(ttl: timedelta | None) -> str:
     return f"{seconds}s" if seconds > 0 else "0"
 
 
-def _source(source, project: str) -> tuple[dict, str, str]:
-    """The batch source as stored, and its OpenLineage (namespace, name)."""
+def _source(source, project: str, repo: str) -> tuple[dict, str, str]:
+    """The batch source as stored, and its OpenLineage (namespace, name). A relative file path is
+    relative to the repository, as Feast reads it."""
     if source is None:
         return {}, "", ""
     kind = type(source).__name__
     path = getattr(source, "path", None) if kind == "FileSource" else None
+    if path and "://" not in path and not path.startswith("/"):
+        path = os.path.normpath(os.path.join(repo, path))
     table = getattr(source, "table", None) or getattr(source, "table_ref", None)
     if path:
         namespace, name = experiments.openlineage_name("", experiments.source_uri(json.dumps({"uri": path})), path)
@@ -219,7 +222,7 @@ def _owner(tags: dict, name: str) -> str | None:
     return None
 
 
-def _views(registry, config: dict, out: RepoRead) -> list[_View]:
+def _views(registry, config: dict, out: RepoRead, repo: str) -> list[_View]:
     from feast.entity import Entity
     from feast.feature_service import FeatureService
     from feast.feature_view import FeatureView
@@ -244,18 +247,24 @@ def _views(registry, config: dict, out: RepoRead) -> list[_View]:
     for proto in registry.feature_views:
         if proto.spec.project != project:
             continue
-        view = FeatureView.from_proto(proto)
         try:
-            views.append(_view(view, project, entities, services, online_type, offline_type))
+            view = FeatureView.from_proto(proto)
+        except Exception as exc:  # the SDK's own check of a view it cannot rebuild: name it, read the others
+            out.errors.append(_fail(f"Feature view '{proto.spec.name[:100]}' cannot be read by the feast SDK: "
+                                    f"{str(exc)[:200]}", out.source))
+            continue
+        try:
+            views.append(_view(view, project, entities, services, online_type, offline_type, repo))
         except DescriptorError as exc:  # this view is left out (its entity kept, flagged); the others go on
             exc.source = out.source
             out.errors.append(exc)
     return views
 
 
-def _view(view, project: str, entities: dict, services: dict, online_type: str, offline_type: str) -> _View:
+def _view(view, project: str, entities: dict, services: dict, online_type: str, offline_type: str,
+          repo: str) -> _View:
     tags = dict(view.tags or {})
-    source, namespace, name = _source(view.batch_source, project)
+    source, namespace, name = _source(view.batch_source, project, repo)
     owner = _owner(tags, view.name)
     if owner is None:
         raise DescriptorError(
@@ -280,7 +289,10 @@ def _view(view, project: str, entities: dict, services: dict, online_type: str, 
     annotations = {"feast.dev/project": project, "feast.dev/feature-view": view.name}
     if namespace:
         annotations["feast.dev/source-dataset"] = f"{namespace}/{name}"
-    plinth_tags = ["feast"] + [t for t in (_tag(k, v) for k, v in sorted(tags.items())) if t][:20]
+    # Feature services as catalog tags too: the catalog list filters a service's feature sets by its tag.
+    service_tags = [_tag("feast-service", s) for s in sorted(services.get(view.name, []))]
+    plinth_tags = (["feast"] + [t for t in service_tags if t][:10]
+                   + [t for t in (_tag(k, v) for k, v in sorted(tags.items())) if t][:20])
     feast_facts = {
         "project": project, "featureView": view.name,
         "onlineStore": online_type, "offlineStore": offline_type,

@@ -392,14 +392,32 @@ def _observed(node: dict, team: Team | None) -> catalog_services.Observed:
 # -- declared entities ------------------------------------------------------------------------------
 
 
+def split_annotation(value: str, type_: str) -> tuple[str, str]:
+    """`<namespace>/<name>` of an `openlineage.io/job|dataset` annotation. A job's name is the last segment.
+    A dataset's namespace ends at the URL authority (`s3://bucket` + `a/b.parquet`, `postgres://host:5432` +
+    `db.schema.table`) or, without `://`, at the first slash (`file` + `/data/x.csv`): dataset names hold
+    slashes (object keys, file paths), as OpenLineage's naming spec and MLflow's inputs spell them."""
+    if type_ == NodeType.JOB:
+        namespace, _, name = value.rpartition("/")
+        return namespace, name
+    scheme, sep, rest = value.partition("://")
+    if sep:
+        authority, _, name = rest.partition("/")
+        return f"{scheme}://{authority}", name
+    namespace, _, name = value.partition("/")
+    return namespace, name
+
+
 def annotation_target(entity_data: dict) -> tuple[str, str, str] | None:
-    """(node type, namespace, name) an entity declares with `openlineage.io/job|dataset: <ns>/<name>`.
-    The namespace may itself hold slashes (`postgres://host:5432`): the name is the last segment."""
+    """(node type, namespace, name) an entity declares with `openlineage.io/job|dataset: <ns>/<name>`
+    (see `split_annotation`)."""
     annotations = (entity_data.get("metadata") or {}).get("annotations") or {}
     for type_, key in ((NodeType.JOB, JOB_ANNOTATION), (NodeType.DATASET, DATASET_ANNOTATION)):
         value = annotations.get(key)
         if isinstance(value, str) and "/" in value.strip("/"):
-            namespace, _, name = value.rpartition("/")
+            namespace, name = split_annotation(value.strip(), type_)
+            if not namespace or not name:
+                continue
             if type_ == NodeType.DATASET:
                 namespace, name = normalise_dataset(namespace, name)
             return type_, namespace, name
@@ -488,17 +506,11 @@ def on_model_versions_synced(sender, entity_ids=(), **kwargs) -> None:
 def _relink_run_inputs(pk: int, data: dict) -> None:
     """A declared Dataset takes over the MLflow inputs its `openlineage.io/dataset` annotation names (from
     an observed stand-in, or from nothing), whenever it is registered — not only at the next MLflow sync.
-    The annotation is `<namespace>/<name>` and both may hold slashes (`s3://bucket` + `a/b.parquet`,
-    `file` + `/data/x.csv`): the namespace ends at the URL authority, or at the first slash."""
+    The annotation is split as `split_annotation` splits it (the name as MLflow's inputs spell it)."""
     value = ((data.get("metadata") or {}).get("annotations") or {}).get(DATASET_ANNOTATION)
     if not isinstance(value, str) or "/" not in value:
         return
-    scheme, sep, rest = value.partition("://")
-    if sep:
-        authority, _, name = rest.partition("/")
-        namespace = f"{scheme}://{authority}"
-    else:
-        namespace, _, name = value.partition("/")
+    namespace, name = split_annotation(value.strip(), NodeType.DATASET)
     RunInput.objects.filter(namespace=namespace, dataset_name=name).exclude(entity_id=pk).update(entity_id=pk)
 
 

@@ -137,6 +137,7 @@ def test_feature_views_become_feature_sets_with_schema_entities_ttl_stores_owner
     assert facts["project"] == "fraud" and facts["onlineStore"] == "sqlite"
     assert facts["featureServices"] == ["fraud_scoring"] and facts["ownerContact"] == "ana@example.com"
     assert "tier:gold" in stats.tags and "feast" in stats.tags
+    assert "feast-service:fraud-scoring" in stats.tags, "a feature service groups its feature sets by tag"
     # Freshness is the materialization that really ran (the end time given to the CLI).
     materialized = datetime.fromisoformat(facts["lastMaterialized"].replace("Z", "+00:00"))
     assert materialized == feast_repos["materialized_until"].replace(tzinfo=materialized.tzinfo) or \
@@ -199,7 +200,7 @@ def test_registering_through_the_api_and_the_entity_page(api, repo, client, demo
     assert created.status_code == 201, created.content
     assert created.json()["location"]["type"] == "feast"
     client.force_login(demo_org["users"]["alice"])
-    url = "/catalog/featureset/default/customer_stats/?tab=features"
+    url = "/catalog/featureset/default/customer_stats/features/"
     client.get(url)
     with django_assert_max_num_queries(16):
         page = client.get(url)
