@@ -27,6 +27,8 @@ def test_register_a_feast_repository_and_read_its_freshness(page, live_server, f
     repo = tmp_path / "features"
     shutil.copytree(feast_repos["v1"], repo)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # The first Feast read in a process imports the SDK (seconds on a busy machine: docs/lineage.md).
+    page.set_default_timeout(120_000)
 
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/catalog/register/")
