@@ -336,16 +336,33 @@ def freshness(spec: dict, now: datetime | None = None) -> dict | None:
         return None
     now = now or datetime.now(UTC)
     last = facts.get("lastMaterialized")
-    try:
-        at = datetime.fromisoformat(last.replace("Z", "+00:00")) if isinstance(last, str) else None
-    except ValueError:
-        at = None
+    at = _parse(last)
     ttl = spec.get("ttl")
     ttl_seconds = int(str(ttl).rstrip("s")) if isinstance(ttl, str) and ttl.rstrip("s").isdigit() else 0
     age = (now - at) if at else None
     return {
-        "materialized_at": at, "age": age, "ttl_seconds": ttl_seconds,
-        "ttl": timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+        "materialized_at": at, "age": age, "ttl_seconds": ttl_seconds, "ttl": duration_text(ttl_seconds),
+        "materializations": [(_parse(m.get("start")), _parse(m.get("end")))
+                             for m in facts.get("materializations") or [] if isinstance(m, dict)],
         "stale": bool(at is None or (ttl_seconds and age and age.total_seconds() > ttl_seconds)),
         "facts": facts,
     }
+
+
+def _parse(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def duration_text(seconds: int) -> str:
+    """`86400` → `1 day`, `5400` → `1 h 30 min`; empty for 0."""
+    if seconds <= 0:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}" if days else "", f"{hours} h" if hours else "",
+             f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+    return " ".join(p for p in parts if p)

@@ -143,7 +143,7 @@ def test_feature_views_become_feature_sets_with_schema_entities_ttl_stores_owner
     assert materialized == feast_repos["materialized_until"].replace(tzinfo=materialized.tzinfo) or \
         abs((materialized - feast_repos["materialized_until"]).total_seconds()) < 1
     fresh = feast_sync.freshness(spec)
-    assert fresh["stale"] is False and fresh["ttl_seconds"] == 86400
+    assert fresh["stale"] is False and fresh["ttl_seconds"] == 86400 and fresh["ttl"] == "1 day"
     risk = Entity.objects.get(ref="featureset:default/merchant_risk")
     assert risk.spec["ttl"] == "0" and "pii" in risk.tags
     location = Location.objects.get(target=f"feast:{repo}")
@@ -279,3 +279,8 @@ def test_a_feature_view_without_an_owner_tag_is_an_error_naming_it(feast_repos, 
     plan = register(repo)
     assert plan.summary()["added"] == ["featureset:default/customer_stats"]
     assert any("merchant_risk" in e["message"] and "team" in e["message"] for e in plan.summary()["errors"])
+
+
+@pytest.mark.parametrize("seconds,text", [(0, ""), (86400, "1 day"), (5400, "1 h 30 min"), (172861, "2 days 1 min 1 s")])
+def test_ttl_reads_as_a_duration(seconds, text):
+    assert feast_sync.duration_text(seconds) == text
