@@ -373,8 +373,10 @@ def entity_facets(request):
 
 
 class LocationInput(serializers.Serializer):
-    target = serializers.CharField(max_length=2000, help_text="A file, a folder or an http(s) URL.")
-    type = serializers.ChoiceField(choices=["url", "file", "dir"], required=False, help_text="Optional; inferred.")
+    target = serializers.CharField(max_length=2000, help_text="A file, a folder, an http(s) URL, or a Feast feature "
+                                   "repository as `feast:/path/to/repo` (docs/catalog.md).")
+    type = serializers.ChoiceField(choices=["url", "file", "dir", "feast"], required=False,
+                                   help_text="Optional; inferred.")
     dryRun = serializers.BooleanField(required=False, default=False)
 
 

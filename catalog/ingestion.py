@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlparse
 
 from django.conf import settings
 
+from . import feast_sync
 from .descriptors.errors import DescriptorError
 from .descriptors.fetch import check_url, fetch_url
 from .descriptors.loader import Document, load_documents, load_documents_fast
@@ -198,10 +199,19 @@ def dump(data: dict) -> str:
 
 
 def classify_target(target: str, roots: list[str] | None = None) -> str:
-    """'url', 'dir' or 'file' — or raise DescriptorError."""
+    """'url', 'dir', 'file' or 'feast' (a Feast feature repository: `feast:/path`) — or raise DescriptorError."""
     target = target.strip()
     if not target:
         raise DescriptorError("A location target is required.", field="target")
+    if feast_sync.is_target(target):
+        repo = feast_sync.repo_path(target)
+        if not repo.startswith("/") or "\x00" in repo:
+            raise DescriptorError("A Feast location is `feast:` followed by the absolute path of the feature "
+                                  "repository's folder.", source=target, field="target")
+        check_file_root(repo, roots)
+        if not os.path.isdir(repo):
+            raise DescriptorError("No such folder (the Feast feature repository).", source=target, field="target")
+        return "feast"
     scheme = urlparse(target).scheme.lower()
     if scheme in {"http", "https"}:
         return "url"
@@ -237,6 +247,18 @@ def refuse_unreadable_url(target: str) -> None:
         raise DescriptorError(exc.message, source=target, field="target") from None
 
 
+def refuse_unreadable_feast(target: str, roots: list[str] | None) -> None:
+    """A new Feast location whose repository has no readable registry (missing, corrupt, not a registry,
+    not a file registry) is refused, storing nothing; a registered one that breaks later keeps its
+    entities and shows the error."""
+    if feast_sync.is_target(target) and classify_target(target, roots) == "feast":
+        try:
+            feast_sync.check(target.strip())
+        except DescriptorError as exc:
+            raise DescriptorError(f"{exc.message} ({exc.source})" if exc.source else exc.message,
+                                  source=target, field="target") from None
+
+
 def check_file_root(path: str, roots: list[str] | None) -> str:
     """Return the real path, refusing anything outside the allowed roots (None = no restriction)."""
     real = os.path.realpath(path)
@@ -257,9 +279,13 @@ class Reader:
 
     def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None):
         self.kind = classify_target(target, file_roots)
-        self.target = target if self.kind == "url" else check_file_root(target, file_roots)
-        # Location targets and $text files must stay inside the registered folder.
-        self.root = (self.target if self.kind == "dir" else os.path.dirname(self.target)) if self.kind != "url" else None
+        if self.kind == "feast":
+            repo = check_file_root(feast_sync.repo_path(target.strip()), file_roots)
+            self.target, self.root = feast_sync.PREFIX + repo, repo
+        else:
+            self.target = target if self.kind == "url" else check_file_root(target, file_roots)
+            # Location targets and $text files must stay inside the registered folder.
+            self.root = (self.target if self.kind == "dir" else os.path.dirname(self.target)) if self.kind != "url" else None
         self.known = known or {}
         self.result = ReadResult()
         self._seen: set[str] = set()
@@ -369,7 +395,7 @@ class Reader:
             _forget_reader(self)
 
     def _parallel_ok(self, sources: list[str]) -> bool:
-        return self._can_fork and self.kind != "url" and not any("://" in s for s in sources)
+        return self._can_fork and self.kind not in ("url", "feast") and not any("://" in s for s in sources)
 
     def _processes_for(self, sources: list[str]) -> int:
         """How many processes should read these sources (below 2: read them here)."""
@@ -393,6 +419,8 @@ class Reader:
 
     def read_source(self, source: str) -> SourceRead:
         """Read, parse and validate one source. Touches no shared state: it may run in a child process."""
+        if self.kind == "feast":
+            return self.read_feast()
         outcome = SourceRead(source)
         try:
             raw = self.read_bytes(source)
@@ -419,6 +447,26 @@ class Reader:
         # The careful loader: counts aliases and nesting as it goes, and knows the line of every key.
         documents, errors = load_documents(raw, source, max_bytes=max_bytes)
         outcome.candidates, outcome.children, outcome.errors = self.read_documents(documents, errors, placeholders)
+        return outcome
+
+    def read_feast(self) -> SourceRead:
+        """A Feast repository: its registry's feature views as FeatureSet descriptors (catalog.feast_sync).
+        The source is the registry file; it counts as unchanged when neither it, the repository's
+        configuration nor the Dataset entities its sources resolve to changed."""
+        repo = feast_sync.read(self.target)
+        outcome = SourceRead(repo.source, errors=list(repo.errors))
+        if not repo.digest:  # nothing could be read: the location says why, its entities stay
+            return outcome
+        outcome.digest = repo.digest
+        known = self.known.get(repo.source)
+        if known and known[0] == repo.digest:
+            outcome.unchanged = True
+            return outcome
+        for index, data in enumerate(repo.descriptors):
+            candidate, errors = build_candidate(Document(data=data, source=repo.source, line=0, index=index))
+            outcome.errors.extend(errors)
+            if candidate is not None:
+                outcome.candidates.append(candidate)
         return outcome
 
     def read_documents(self, documents: list[Document], errors: list, placeholders: bool = True) -> tuple[list, list, list]:

@@ -18,10 +18,12 @@ class LocationType(models.TextChoices):
     FILE = "file", "File"
     DIRECTORY = "dir", "Directory"
     URL = "url", "URL"
+    FEAST = "feast", "Feast feature repository"
 
 
 class Location(models.Model):
-    """A registered source of descriptors: a file, a directory of catalog-info.yaml files, or a URL."""
+    """A registered source of descriptors: a file, a directory of catalog-info.yaml files, a URL, or a Feast
+    feature repository (`feast:/path`, read by catalog.feast_sync)."""
 
     type = models.CharField(max_length=8, choices=LocationType.choices)
     target = models.CharField(max_length=2000, unique=True)

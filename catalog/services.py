@@ -25,7 +25,15 @@ from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes
 from . import facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
 from .descriptors.errors import DescriptorError
 from .descriptors.relations import INVERSE
-from .ingestion import ROW_KEYS, Candidate, Reader, ReadResult, content_hash, refuse_unreadable_url
+from .ingestion import (
+    ROW_KEYS,
+    Candidate,
+    Reader,
+    ReadResult,
+    content_hash,
+    refuse_unreadable_feast,
+    refuse_unreadable_url,
+)
 from .models import (
     Entity,
     EntityTag,
@@ -164,12 +172,15 @@ class _Planner:
         """What the read no longer has: removed, or kept when its file could not be read."""
         plan, result = self.plan, self.plan.read
         error_sources = {e.source for e in result.errors}
+        # Nothing could be read at all (a Feast repository whose configuration or registry is broken names
+        # a file its entities do not come from): everything stays, flagged, until a read succeeds.
+        unread = bool(result.errors) and not result.sources
         for ref, (pk, _digest, source) in self.existing_here.items():
             if ref in result.candidates or source in result.unchanged_sources:
                 if source in result.unchanged_sources and ref not in result.candidates:
                     plan.unchanged.append(ref)
                 continue
-            if source in error_sources:
+            if unread or source in error_sources:
                 plan.kept_with_errors.append((pk, ref))
             else:
                 plan.removed.append((pk, ref))
@@ -542,6 +553,7 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
     _check_register(actor, existing, target, dry_run)
     if existing is None:
         refuse_unreadable_url(target)
+        refuse_unreadable_feast(target, file_roots)
     plan = _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
                            claims=permissions.owner_claims(actor), store=not dry_run)
     if not dry_run:

@@ -16,7 +16,7 @@ from portal.core import usage
 from portal.core.limits import FORM, body_limit
 from portal.core.usage import EventType
 
-from . import experiments, extensions, recent, selectors, services
+from . import experiments, extensions, feast_sync, recent, selectors, services
 from .descriptors.errors import DescriptorError
 from .filters import ORDERINGS, EntityFilter
 from .forms import SAMPLE_DESCRIPTOR, LocationForm
@@ -158,6 +158,8 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
         context["members"] = related.get("hasMember", [])
     if entity.kind_key == "featureset":
         context["consumers"] = related.get("featuresConsumedBy", [])
+        context["feast"] = feast_sync.freshness(entity.spec)
+        context["source_datasets"] = related.get("consumesDataset", [])
     if entity.kind_key in {"featureset", "dataset"}:
         rows = entity.spec.get("features") if entity.kind_key == "featureset" else entity.spec.get("schema")
         context["schema_rows"] = rows if isinstance(rows, list) else []

@@ -119,7 +119,8 @@ KINDS: dict[str, KindSpec] = {
             ),
             RefField("trainedOn", "trainedOn", "dataset", many=True, allowed_kinds=("dataset",)),
         ),
-        _spec("FeatureSet", PLINTH, ("owner",), _OWNER, _SYSTEM),
+        _spec("FeatureSet", PLINTH, ("owner",), _OWNER, _SYSTEM,
+              RefField("inputs", "consumesDataset", "dataset", many=True, allowed_kinds=("dataset",))),
         _spec(
             "Pipeline",
             PLINTH,

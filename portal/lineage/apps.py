@@ -13,6 +13,8 @@ class LineageConfig(AppConfig):
         from . import graph_sync, selectors, services
 
         entities_changed.connect(services.on_entities_changed, dispatch_uid="lineage.link_declared")
+        # Run inputs are linked to Dataset entities before the graph edges read them.
+        model_versions_synced.connect(services.on_model_versions_synced, dispatch_uid="lineage.run_inputs")
         # After the link above (receivers run in connection order): edges resolve entities to their nodes.
         entities_changed.connect(graph_sync.on_entities_changed, dispatch_uid="lineage.graph_edges")
         model_versions_synced.connect(graph_sync.on_model_versions_synced, dispatch_uid="lineage.graph_mlflow")

@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog import services as catalog_services
-from catalog.models import Entity
+from catalog.models import Entity, ExperimentRun, RunInput
 from portal.accounts import permissions
 from portal.accounts.models import Team
 
@@ -457,14 +457,32 @@ def _observed(node: dict, team: Team | None) -> catalog_services.Observed:
 # -- declared entities ------------------------------------------------------------------------------
 
 
+def split_annotation(value: str, type_: str) -> tuple[str, str]:
+    """`<namespace>/<name>` of an `openlineage.io/job|dataset` annotation. A job's name is the last segment.
+    A dataset's namespace ends at the URL authority (`s3://bucket` + `a/b.parquet`, `postgres://host:5432` +
+    `db.schema.table`) or, without `://`, at the first slash (`file` + `/data/x.csv`): dataset names hold
+    slashes (object keys, file paths), as OpenLineage's naming spec and MLflow's inputs spell them."""
+    if type_ == NodeType.JOB:
+        namespace, _, name = value.rpartition("/")
+        return namespace, name
+    scheme, sep, rest = value.partition("://")
+    if sep:
+        authority, _, name = rest.partition("/")
+        return f"{scheme}://{authority}", name
+    namespace, _, name = value.partition("/")
+    return namespace, name
+
+
 def annotation_target(entity_data: dict) -> tuple[str, str, str] | None:
-    """(node type, namespace, name) an entity declares with `openlineage.io/job|dataset: <ns>/<name>`.
-    The namespace may itself hold slashes (`postgres://host:5432`): the name is the last segment."""
+    """(node type, namespace, name) an entity declares with `openlineage.io/job|dataset: <ns>/<name>`
+    (see `split_annotation`)."""
     annotations = (entity_data.get("metadata") or {}).get("annotations") or {}
     for type_, key in ((NodeType.JOB, JOB_ANNOTATION), (NodeType.DATASET, DATASET_ANNOTATION)):
         value = annotations.get(key)
         if isinstance(value, str) and "/" in value.strip("/"):
-            namespace, _, name = value.rpartition("/")
+            namespace, name = split_annotation(value.strip(), type_)
+            if not namespace or not name:
+                continue
             if type_ == NodeType.DATASET:
                 namespace, name = normalise_dataset(namespace, name)
             return type_, namespace, name
@@ -485,6 +503,8 @@ def link_declared(*, entity_ids: list[int] | None = None) -> int:
             if target is None:
                 continue
             type_, namespace, name = target
+            if type_ == NodeType.DATASET:
+                _relink_run_inputs(pk, data)
             key = node_key(type_, namespace, name)
             node, created = Node.objects.get_or_create(key=key, defaults=dict(
                 type=type_, namespace=namespace[:1000], name=name[:1000], entity_id=pk))
@@ -496,6 +516,67 @@ def link_declared(*, entity_ids: list[int] | None = None) -> int:
         # An observed stand-in is no longer needed once a descriptor declares the node.
         catalog_services.observed_entities_remove(entity_ids=superseded, reason="declared by a descriptor")
     return written
+
+
+# -- MLflow run inputs ---------------------------------------------------------------------------------
+
+
+def run_inputs_link(*, run_ids: list[int] | None = None) -> int:
+    """Give every MLflow run input (`catalog.models.RunInput`, from `mlflow.log_input`) that the sync could
+    not match to a Dataset entity one: the dataset's lineage node (created when no OpenLineage event named
+    it yet) and its entity — declared by annotation, else an observed Dataset created exactly as for an
+    OpenLineage dataset (`_observed`, `catalog.services.observed_entities_create`, unowned: an admin claims
+    it on the unowned-assets page). Inputs without a source URI (a DataFrame built in code: namespace
+    `mlflow`) name no dataset anyone else can, and stay unlinked. Returns the inputs linked."""
+    qs = RunInput.objects.filter(entity__isnull=True).exclude(namespace="mlflow")
+    if run_ids is not None:
+        qs = qs.filter(run_id__in=run_ids)
+    inputs = list(qs.only("id", "namespace", "dataset_name"))
+    if not inputs:
+        return 0
+    with transaction.atomic():
+        names = {item.pk: normalise_dataset(item.namespace, item.dataset_name) for item in inputs}
+        keys = {node_key(NodeType.DATASET, ns, name): (ns, name) for ns, name in names.values()}
+        nodes = {n.key: n for n in Node.objects.filter(key__in=list(keys))}
+        for key, (ns, name) in keys.items():
+            if key not in nodes:
+                nodes[key], _ = Node.objects.get_or_create(key=key, defaults=dict(
+                    type=NodeType.DATASET, namespace=ns[:1000], name=name[:1000]))
+        unmapped = [{"key": n.key, "id": n.pk, "type": n.type, "namespace": n.namespace, "name": n.name,
+                     "facets": n.facets or {}} for n in nodes.values() if n.entity_id is None]
+        if unmapped:
+            ids = catalog_services.observed_entities_create(
+                items=[_observed(node, None) for node in unmapped], observer="openlineage", actor=None)
+            Node.objects.bulk_update([Node(pk=n["id"], entity_id=ids[n["key"]]) for n in unmapped if n["key"] in ids],
+                                     ["entity"], batch_size=1000)
+            for node in unmapped:
+                nodes[node["key"]].entity_id = ids.get(node["key"])
+        linked = 0
+        for item in inputs:
+            entity_id = nodes[node_key(NodeType.DATASET, *names[item.pk])].entity_id
+            if entity_id is not None:
+                linked += RunInput.objects.filter(pk=item.pk, entity__isnull=True).update(entity_id=entity_id)
+    return linked
+
+
+def on_model_versions_synced(sender, entity_ids=(), **kwargs) -> None:
+    """Catalog receiver, inside the MLflow sync's transaction: the synced runs' unmatched inputs get
+    their dataset's entity (so a failure rolls the sync back with them: nothing half-written)."""
+    run_ids = list(ExperimentRun.objects.filter(versions__entity_id__in=list(entity_ids))
+                   .values_list("pk", flat=True).distinct())
+    if run_ids:
+        run_inputs_link(run_ids=run_ids)
+
+
+def _relink_run_inputs(pk: int, data: dict) -> None:
+    """A declared Dataset takes over the MLflow inputs its `openlineage.io/dataset` annotation names (from
+    an observed stand-in, or from nothing), whenever it is registered — not only at the next MLflow sync.
+    The annotation is split as `split_annotation` splits it (the name as MLflow's inputs spell it)."""
+    value = ((data.get("metadata") or {}).get("annotations") or {}).get(DATASET_ANNOTATION)
+    if not isinstance(value, str) or "/" not in value:
+        return
+    namespace, name = split_annotation(value.strip(), NodeType.DATASET)
+    RunInput.objects.filter(namespace=namespace, dataset_name=name).exclude(entity_id=pk).update(entity_id=pk)
 
 
 def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
