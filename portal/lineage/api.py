@@ -1,18 +1,21 @@
-"""`POST /api/v1/lineage`: OpenLineage events in, as Marquez takes them."""
+"""The lineage API: `POST /api/v1/lineage` takes OpenLineage events as Marquez does; `GET /api/v1/lineage`
+(the graph, Marquez's shape), `GET /api/v1/lineage/columns` and `GET /api/v1/lineage/impact` read the
+unified graph (`portal.lineage.graph`)."""
 
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, parser_classes
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from portal.core.api import error_responses
 from portal.core.limits import body_limit
 
-from . import events, services
+from . import events, graph, services
 from . import spec as spec_module
 from .conf import max_body_bytes
 
@@ -24,6 +27,95 @@ class RawJSONParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return None
+
+
+class EdgeSerializer(serializers.Serializer):
+    origin = serializers.CharField(help_text="Node id the data flows from.")
+    destination = serializers.CharField(help_text="Node id the data flows to.")
+
+
+class GraphNodeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.ChoiceField(choices=["DATASET", "JOB", "ENTITY", "RUN", "VERSION"])
+    data = serializers.DictField(help_text=(
+        "name, namespace, kind, title, ref and url of the catalog entity (when mapped), entity (its node id), "
+        "team, lifecycle, lastRun {state, startedAt, endedAt, durationSeconds}, schema [{name, type}], "
+        "dataQualityMetrics, hasColumnLineage, description; deployments add status, environment, endpoint; "
+        "versions add version, aliases; runs add runName, experimentId."))
+    inEdges = EdgeSerializer(many=True)
+    outEdges = EdgeSerializer(many=True)
+
+
+class GraphSerializer(serializers.Serializer):
+    graph = GraphNodeSerializer(many=True)
+    hidden = serializers.IntegerField(help_text="Nodes left out because you may not see them.")
+    root = serializers.CharField(help_text="The node asked for (its canonical id).")
+    depth = serializers.IntegerField()
+    direction = serializers.CharField()
+    truncated = serializers.BooleanField(help_text="The walk met more edges than the cap and was cut.")
+
+
+class ColumnGraphSerializer(serializers.Serializer):
+    graph = GraphNodeSerializer(many=True, help_text="DATASET_FIELD nodes: data has namespace, name, field, "
+                                                     "fieldType, dataset, ref, url, team, transformations.")
+    hidden = serializers.IntegerField()
+    root = serializers.CharField()
+
+
+class ImpactItemSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    title = serializers.CharField()
+    ref = serializers.CharField(allow_null=True)
+    url = serializers.CharField(allow_null=True)
+    team = serializers.CharField(allow_null=True)
+    lifecycle = serializers.CharField()
+    distance = serializers.IntegerField(help_text="Edges from the node asked about.")
+    critical = serializers.BooleanField()
+    reason = serializers.CharField(help_text="`production model`, `live deployment` or empty.")
+
+
+class ImpactGroupSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    team = serializers.CharField(allow_null=True)
+    critical = serializers.BooleanField()
+    items = ImpactItemSerializer(many=True)
+
+
+class ImpactSerializer(serializers.Serializer):
+    root = serializers.CharField()
+    total = serializers.IntegerField()
+    hidden = serializers.IntegerField()
+    depth = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    critical = ImpactItemSerializer(many=True)
+    groups = ImpactGroupSerializer(many=True)
+
+
+GRAPH_EXAMPLE = {
+    "graph": [
+        {"id": "dataset:postgres://db.internal:5432:shop.public.orders", "type": "DATASET",
+         "data": {"name": "shop.public.orders", "namespace": "postgres://db.internal:5432", "kind": "dataset",
+                  "title": "Orders", "ref": "dataset:default/orders", "url": "/catalog/dataset/default/orders/",
+                  "entity": "entity:dataset:default:orders", "team": "data-eng", "lifecycle": "production",
+                  "lastRun": {"state": "COMPLETE", "startedAt": "2026-12-01T10:00:00+00:00",
+                              "endedAt": "2026-12-01T10:04:00+00:00", "durationSeconds": 240.0},
+                  "schema": [{"name": "id", "type": "bigint"}], "dataQualityMetrics": None,
+                  "hasColumnLineage": True, "description": ""},
+         "inEdges": [], "outEdges": [{"origin": "dataset:postgres://db.internal:5432:shop.public.orders",
+                                      "destination": "job:airflow:etl.orders_daily"}]},
+        {"id": "job:airflow:etl.orders_daily", "type": "JOB",
+         "data": {"name": "etl.orders_daily", "namespace": "airflow", "kind": "job", "title": "etl.orders_daily",
+                  "ref": None, "url": None, "entity": None, "team": None, "lifecycle": "", "lastRun": None,
+                  "schema": [], "dataQualityMetrics": None, "hasColumnLineage": False, "description": ""},
+         "inEdges": [{"origin": "dataset:postgres://db.internal:5432:shop.public.orders",
+                      "destination": "job:airflow:etl.orders_daily"}], "outEdges": []},
+    ],
+    "hidden": 1, "root": "dataset:postgres://db.internal:5432:shop.public.orders", "depth": 2,
+    "direction": "both", "truncated": False,
+}
 
 
 class IngestSerializer(serializers.Serializer):
@@ -43,6 +135,32 @@ EXAMPLE = {"eventType": "START", "eventTime": "2026-12-01T10:00:00Z",
 
 
 @extend_schema(
+    methods=["GET"],
+    operation_id="lineage_graph",
+    summary="The lineage graph around a node",
+    description=(
+        "Marquez's lineage shape (`{\"graph\": [{\"id\", \"type\", \"data\", \"inEdges\", \"outEdges\"}]}`) "
+        "over one graph joining OpenLineage datasets and jobs, catalog entities and their lineage relations "
+        "(a model `trainedOn` a dataset, a pipeline's inputs and outputs, `dependsOn`, …), MLflow runs and model "
+        "versions, and deployments with the service that serves them. `depth` counts edges from the node; "
+        "cycles end. Nodes you may not see are left out — with their edges, and the walk does not pass "
+        "through them — and counted in `hidden`. An unknown node and one you may not see both answer 404. "
+        "`truncated` is true when a very busy neighbourhood was cut at the row cap."),
+    parameters=[
+        OpenApiParameter("nodeId", str, required=True, description=(
+            "`dataset:<namespace>:<name>`, `job:<namespace>:<name>`, `entity:<kind>:<namespace>:<name>`, "
+            "`run:<MLflow run id>` or `version:<kind>:<namespace>:<name>:<version>`.")),
+        OpenApiParameter("depth", {"type": "integer", "minimum": 0, "maximum": graph.MAX_DEPTH},
+                         description=f"Edges to follow from the node, 0–{graph.MAX_DEPTH} (default 2)."),
+        OpenApiParameter("direction", str, enum=list(graph.DIRECTIONS),
+                         description="upstream, downstream or both (default)."),
+    ],
+    responses={200: OpenApiResponse(GraphSerializer, description="The graph.",
+                                    examples=[OpenApiExample("Around a dataset", value=GRAPH_EXAMPLE)]),
+               **error_responses(404)},
+)
+@extend_schema(
+    methods=["POST"],
     operation_id="lineage_create",
     summary="Send OpenLineage events",
     description=(
@@ -58,9 +176,11 @@ EXAMPLE = {"eventType": "START", "eventTime": "2026-12-01T10:00:00Z",
     examples=[OpenApiExample("A START event", request_only=True, value=EXAMPLE)],
 )
 @body_limit(max_body_bytes)
-@api_view(["POST"])
+@api_view(["GET", "POST"])
 @parser_classes([RawJSONParser])
 def lineage_create(request):
+    if request.method == "GET":
+        return _graph(request)
     try:
         spec = spec_module.load()
     except spec_module.SpecMissing as exc:
@@ -87,3 +207,129 @@ def _index(path: str) -> str | None:
     if path.startswith("["):
         return path[1:path.index("]")]
     return None
+
+
+# -- reading the graph -------------------------------------------------------------------------------
+
+
+def _query(request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise ValidationError({name: ["give it once"]})
+    return values[0] if values else None
+
+
+def _checked(name: str, check, *args, **kwargs):
+    try:
+        return check(*args, **kwargs)
+    except ValueError as exc:
+        raise ValidationError({name: [str(exc)]}) from None
+
+
+def _node_id(request) -> str:
+    value = _query(request, "nodeId")
+    if value is None or value == "":
+        raise ValidationError({"nodeId": ["is required"]})
+    try:
+        graph.parse_node_id(value)
+    except graph.NodeIdInvalid as exc:
+        raise ValidationError({"nodeId": [str(exc).removeprefix("nodeId: ")]}) from None
+    return value
+
+
+def _not_found() -> NotFound:
+    # The same body for a missing node and one the reader may not see.
+    return NotFound("No such node.")
+
+
+def _graph(request):
+    node_id = _node_id(request)
+    depth = _checked("depth", graph.check_depth, _query(request, "depth"))
+    direction = _checked("direction", graph.check_direction, _query(request, "direction"))
+    try:
+        result = graph.lineage(node_id, user=request.user, depth=depth, direction=direction)
+    except graph.NodeNotFound:
+        raise _not_found() from None
+    return Response(result.as_marquez())
+
+
+@extend_schema(
+    operation_id="lineage_columns",
+    summary="Column-level lineage of a dataset",
+    description=(
+        "The graph of dataset fields drawn from OpenLineage `columnLineage` facets, from one column (or every "
+        "column of the dataset that has column lineage), `depth` hops upstream, downstream or both. Each "
+        "field's `data.transformations` lists what fed it (`from`, type, subtype, masking). Fields of datasets "
+        "you may not see are left out and counted in `hidden`."),
+    parameters=[
+        OpenApiParameter("nodeId", str, required=True, description="`dataset:<namespace>:<name>`."),
+        OpenApiParameter("column", str, description="A field name (default: every field with column lineage)."),
+        OpenApiParameter("depth", {"type": "integer", "minimum": 0, "maximum": graph.MAX_DEPTH},
+                         description="Hops, 0–20 (default 5)."),
+        OpenApiParameter("direction", str, enum=list(graph.DIRECTIONS), description="Default both."),
+    ],
+    responses={200: OpenApiResponse(ColumnGraphSerializer, description="The field graph.", examples=[
+        OpenApiExample("One column", value={"root": "dataset:s3://lake:marts/orders_daily", "hidden": 0, "graph": [
+            {"id": "datasetField:s3://lake:marts/orders_daily:amount", "type": "DATASET_FIELD",
+             "data": {"namespace": "s3://lake", "name": "marts/orders_daily", "field": "amount",
+                      "fieldType": "numeric", "dataset": "dataset:s3://lake:marts/orders_daily", "ref": None,
+                      "url": None, "team": None, "transformations": [
+                          {"from": "datasetField:postgres://db.internal:5432:shop.public.orders:amount",
+                           "type": "DIRECT", "subtype": "IDENTITY"}]},
+             "inEdges": [{"origin": "datasetField:postgres://db.internal:5432:shop.public.orders:amount",
+                          "destination": "datasetField:s3://lake:marts/orders_daily:amount"}], "outEdges": []}]})]),
+               **error_responses(404)},
+)
+@api_view(["GET"])
+def lineage_columns(request):
+    node_id = _node_id(request)
+    column = _query(request, "column")
+    depth = _checked("depth", graph.check_depth, _query(request, "depth"), default=5)
+    direction = _checked("direction", graph.check_direction, _query(request, "direction"))
+    if column is not None:
+        _checked("column", graph.check_column, column)
+    try:
+        result = graph.columns(node_id, user=request.user, column=column, depth=depth, direction=direction)
+    except graph.NodeIdInvalid as exc:
+        raise ValidationError({"nodeId": [str(exc).removeprefix("nodeId: ")]}) from None
+    except graph.NodeNotFound:
+        raise _not_found() from None
+    return Response(result.as_marquez())
+
+
+@extend_schema(
+    operation_id="lineage_impact",
+    summary="Impact analysis: what depends on a node",
+    description=(
+        "Everything downstream of the node within `depth` hops (default 10), grouped by kind and owning team. "
+        "Production models (lifecycle `production`) and live deployments are `critical` and come first, in "
+        "`critical` and in the groups' order. Nodes you may not see are counted in `hidden` and not passed "
+        "through."),
+    parameters=[
+        OpenApiParameter("nodeId", str, required=True, description="Any node id (see `GET /api/v1/lineage`)."),
+        OpenApiParameter("depth", {"type": "integer", "minimum": 0, "maximum": graph.MAX_DEPTH},
+                         description="Hops downstream, 0–20 (default 10)."),
+    ],
+    responses={200: OpenApiResponse(ImpactSerializer, description="What depends on the node.", examples=[
+        OpenApiExample("A training dataset", value={
+            "root": "entity:dataset:default:transactions", "total": 2, "hidden": 0, "depth": 10, "truncated": False,
+            "critical": [{"id": "entity:model:default:fraud-detector", "type": "ENTITY", "kind": "model",
+                          "name": "fraud-detector", "title": "Fraud detector", "ref": "model:default/fraud-detector",
+                          "url": "/catalog/model/default/fraud-detector/", "team": "fraud-ml",
+                          "lifecycle": "production", "distance": 1, "critical": True, "reason": "production model"}],
+            "groups": [{"kind": "model", "team": "fraud-ml", "critical": True, "items": [
+                {"id": "entity:model:default:fraud-detector", "type": "ENTITY", "kind": "model",
+                 "name": "fraud-detector", "title": "Fraud detector", "ref": "model:default/fraud-detector",
+                 "url": "/catalog/model/default/fraud-detector/", "team": "fraud-ml", "lifecycle": "production",
+                 "distance": 1, "critical": True, "reason": "production model"}]}]})]),
+               **error_responses(404)},
+)
+@api_view(["GET"])
+def lineage_impact(request):
+    node_id = _node_id(request)
+    hops = _checked("depth", graph.check_depth, _query(request, "depth"), default=10)
+    try:
+        result = graph.impact(node_id, user=request.user, hops=hops)
+    except graph.NodeNotFound:
+        raise _not_found() from None
+    return Response(result.as_dict())

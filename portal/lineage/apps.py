@@ -8,11 +8,14 @@ class LineageConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog import extensions
-        from catalog.signals import entities_changed
+        from catalog.signals import entities_changed, model_versions_synced
 
-        from . import selectors, services, views
+        from . import graph_sync, selectors, services, views
 
         entities_changed.connect(services.on_entities_changed, dispatch_uid="lineage.link_declared")
+        # After the link above (receivers run in connection order): edges resolve entities to their nodes.
+        entities_changed.connect(graph_sync.on_entities_changed, dispatch_uid="lineage.graph_edges")
+        model_versions_synced.connect(graph_sync.on_model_versions_synced, dispatch_uid="lineage.graph_mlflow")
 
         # The catalog never imports this app: the run history joins the entity page from here.
         extensions.register_panel(extensions.EntityPanel(

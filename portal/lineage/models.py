@@ -165,3 +165,59 @@ class ColumnEdge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id}.{self.source_field} → {self.target_id}.{self.target_field}"
+
+
+# Graph keys: one integer per node of the unified graph. A lineage node keeps its own id (> 0), so
+# `Edge` is walked as it is; the other nodes take negative keys (entity, MLflow run, model version).
+KEY_ENTITY, KEY_RUN, KEY_VERSION = 1, 2, 3
+
+
+def entity_key(pk: int) -> int:
+    return -(4 * pk + KEY_ENTITY)
+
+
+def run_key(pk: int) -> int:
+    return -(4 * pk + KEY_RUN)
+
+
+def version_key(pk: int) -> int:
+    return -(4 * pk + KEY_VERSION)
+
+
+def split_key(key: int) -> tuple[int, int]:
+    """(0 for a lineage node | KEY_ENTITY | KEY_RUN | KEY_VERSION, row id)."""
+    if key > 0:
+        return 0, key
+    return -key % 4, -key // 4
+
+
+class EdgeOrigin(models.TextChoices):
+    RELATION = "relation", "Catalog relation"
+    MLFLOW = "mlflow", "MLflow run"
+    DEPLOYMENT = "deployment", "Deployment"
+
+
+class GraphEdge(models.Model):
+    """An edge of the unified graph that OpenLineage did not draw: a catalog relation oriented upstream →
+    downstream, an MLflow run's input → run → model version → model, a model version → deployment.
+    Endpoints are graph keys (`portal.lineage.graph`): a lineage node's own id (> 0), or a negative key
+    for a catalog entity, an MLflow run or a model version. `owner` is the catalog entity whose change
+    recomputes the row (the descriptor that declared the relation, the model whose versions were
+    synced, the Deployment entity), so a refresh replaces exactly its rows. OpenLineage edges are not
+    copied here: the walk reads `Edge` and this table together (docs/lineage.md, "Why two tables")."""
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.BigIntegerField()
+    target = models.BigIntegerField()
+    origin = models.CharField(max_length=12, choices=EdgeOrigin.choices)
+    owner = models.BigIntegerField()  # a catalog entity id (no FK: rows follow the entity's signals)
+    label = models.CharField(max_length=40, blank=True)  # the relation type, or input/trained/registered/…
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "origin", "source", "target"],
+                                               name="lineage_graphedge_once")]
+        indexes = [models.Index(fields=["source", "target"], name="lineage_graphedge_down"),
+                   models.Index(fields=["target", "source"], name="lineage_graphedge_up")]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target} ({self.origin})"

@@ -206,7 +206,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # here) it answers 404 to every caller; signed deliveries: tests/catalog/test_mlflow_webhooks.py.
     "api-mlflow-webhook": {"POST": ok(ANYONE, 404)},
     # -- lineage: events create observed entities, so sending needs the edit right in a team
-    "api-lineage": {"POST": ok(MAY_REGISTER, 201)},
+    "api-lineage": {"GET": ok(VIEWERS), "POST": ok(MAY_REGISTER, 201)},  # GET: the graph around a node
+    "api-lineage-columns": {"GET": ok(VIEWERS)},  # nodeId must be a dataset: the matrix asks for a missing one
+    "api-lineage-impact": {"GET": ok(VIEWERS)},
     "lineage:unowned": {"GET": ok(PLATFORM_ADMIN)},
     "lineage:claim": {"POST": ok(PLATFORM_ADMIN, 302)},
     # -- search
@@ -446,6 +448,8 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "feedback-api-item": _feedback,
     "feedback-api-status": _feedback,
     "feedback-api-vote": _feedback,
+    "api-lineage": {"GET": _entities("model", "ref")},
+    "api-lineage-impact": _entities("model", "ref"),
 }
 
 
@@ -474,7 +478,17 @@ QUERIES: dict[str, Callable[[Ctx], dict]] = {
     "scaffolder:check-name": lambda c: {"p.name": "mx-free-name"},
     "catalog:model-compare": lambda c: {"versions": "1,2"},
     "api-model-compare": lambda c: {"versions": "1,2"},
+    "api-lineage": lambda c: {"nodeId": _node_id(c), "depth": 3} if c.obj is not None else {},
+    "api-lineage-impact": lambda c: {"nodeId": _node_id(c)},
+    "api-lineage-columns": lambda c: {"nodeId": "dataset:mx://missing:mx.missing", "column": "id"},
 }
+
+
+def _node_id(c: Ctx) -> str:
+    kind, _, rest = _ref(c).partition(":")
+    namespace, _, name = rest.partition("/")
+    return f"entity:{kind}:{namespace}:{name}"
+
 
 NEW_COMPONENT = {"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "mx-valid"},
                  "spec": {"type": "service", "lifecycle": "production", "owner": OWN}}

@@ -1,4 +1,4 @@
-"""`manage.py lineage link|prune|bench`."""
+"""`manage.py lineage link|rebuild|prune|bench`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
         sub.add_parser("link", help="Link nodes to entities annotated openlineage.io/job|dataset.")
+        sub.add_parser("rebuild", help="Recompute the graph edges from catalog relations, MLflow runs and deployments.")
         prune = sub.add_parser("prune", help="Delete runs older than the retention setting.")
         prune.add_argument("--days", type=int, default=None)
         bench = sub.add_parser("bench", help="Ingest N generated events over M nodes; one JSON line.")
@@ -25,6 +26,10 @@ class Command(BaseCommand):
 
         if action == "link":
             self.stdout.write(f"{services.link_declared()} declared entities linked")
+        elif action == "rebuild":
+            from portal.lineage import graph_sync
+
+            self.stdout.write(f"{graph_sync.graph_edges_rebuild()} graph edges written")
         elif action == "prune":
             self.stdout.write(f"{services.runs_prune(older_than_days=options['days'])} runs deleted")
         else:

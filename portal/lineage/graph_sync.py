@@ -1,0 +1,201 @@
+"""Writes of the unified graph: keeps `GraphEdge` (the edges OpenLineage did not draw) in step with the
+catalog, the MLflow sync and deployments.
+
+Each row is owned by one catalog entity and recomputed whole when that entity — or an entity its edges
+point at — changes: `graph_edges_refresh(entity_ids=…)`. The receivers below call it on the catalog's
+signals (registration, observed entities, Deployment entities, MLflow sync); `graph_edges_rebuild()`
+(`manage.py lineage rebuild`) recomputes everything. OpenLineage's own edges (`Edge`) are walked in place
+and need nothing here (see docs/lineage.md, "Why two tables")."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Min
+
+from catalog.descriptors.relations import RELATION_PAIRS
+from catalog.models import Entity, ModelVersion, Relation, RunInput
+
+from .models import EdgeOrigin, GraphEdge, Node, NodeType, entity_key, node_key, run_key, version_key
+
+log = logging.getLogger("plinth.lineage")
+CHUNK = 2000
+
+# Catalog relations that are lineage, oriented upstream → downstream. True: data flows from the row's
+# source_ref to its target_ref; False: from target_ref to source_ref. Both directions of a relation are
+# stored (with the declaring entity as origin), so each pair is listed from both sides and gives one edge.
+# Ownership, partOf/hasPart, memberOf, childOf are not lineage; deploymentOf is drawn from the deployment
+# rows instead (model version → deployment).
+FLOW: dict[str, bool] = {
+    "trainedOn": False,            # model trainedOn dataset: dataset → model
+    "consumesFeatures": False,     # model consumesFeatures feature set: feature set → model
+    "dependsOn": False,            # X dependsOn Y: Y → X (the dependency feeds the dependant)
+    "consumesDataset": False,      # pipeline consumes dataset: dataset → pipeline
+    "producesDataset": True,       # pipeline produces dataset: pipeline → dataset
+    "consumesApi": False,          # component consumes API: API → component
+    "providesApi": True,           # component provides API: component → API
+    "servedBy": True,              # deployment servedBy component/API: deployment → service
+}
+FLOW.update({RELATION_PAIRS[forward]: not downstream for forward, downstream in list(FLOW.items())})
+LABEL = {**{t: t for t in RELATION_PAIRS}, **{inverse: forward for forward, inverse in RELATION_PAIRS.items()}}
+
+
+def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def entity_keys(entity_ids: Iterable[int]) -> dict[int, int]:
+    """The graph key of each entity: its lineage node when one maps to it (the lowest id when several
+    do), else its own entity key."""
+    ids = list(set(entity_ids))
+    keys = {pk: entity_key(pk) for pk in ids}
+    for chunk in _chunks(ids):
+        for entity_id, node in Node.objects.filter(entity_id__in=chunk).values("entity_id").annotate(
+                first=Min("id")).values_list("entity_id", "first"):
+            keys[entity_id] = node
+    return keys
+
+
+def _owners(entity_ids: set[int], refs: Iterable[str] = ()) -> set[int]:
+    """The entities whose edges must be recomputed when these change: themselves, the descriptors that
+    name them in a lineage relation, the models whose runs logged them, the deployments of a model
+    without a version row."""
+    from portal.deployments.models import Deployment
+
+    owners = set(entity_ids)
+    ids = list(entity_ids)
+    all_refs = set(refs)
+    for chunk in _chunks(ids):
+        all_refs.update(Entity.objects.filter(pk__in=chunk).values_list("ref", flat=True))
+        owners.update(ModelVersion.objects.filter(experiment_run__inputs__entity_id__in=chunk)
+                      .values_list("entity_id", flat=True))
+        owners.update(Deployment.objects.filter(model_id__in=chunk, model_version__isnull=True)
+                      .values_list("entity_id", flat=True))
+    for chunk in _chunks(sorted(all_refs)):
+        owners.update(Relation.objects.filter(source_ref__in=chunk, type__in=list(FLOW))
+                      .values_list("origin_id", flat=True))
+    return owners
+
+
+def graph_edges_refresh(*, entity_ids: Iterable[int] = (), removed_refs: Iterable[str] = ()) -> int:
+    """Recompute the graph edges of these entities and of every entity whose edges point at them (or at
+    the removed refs). Returns the rows written."""
+    ids = set(entity_ids)
+    removed = list(removed_refs)
+    owners = _owners(ids, removed)
+    written = 0
+    with transaction.atomic():
+        if removed:
+            # The removed entities' own rows: their ids are gone with them.
+            GraphEdge.objects.exclude(owner__in=Entity.objects.values("pk")).delete()
+        for chunk in _chunks(sorted(owners)):
+            GraphEdge.objects.filter(owner__in=chunk).delete()
+            rows = [*_relation_edges(chunk), *_mlflow_edges(chunk), *_deployment_edges(chunk)]
+            unique = {(r.owner, r.origin, r.source, r.target): r for r in rows if r.source != r.target}
+            GraphEdge.objects.bulk_create(list(unique.values()), batch_size=1000)
+            written += len(unique)
+    return written
+
+
+def graph_edges_rebuild() -> int:
+    """Recompute every graph edge from the catalog, the MLflow tables and the deployments."""
+    from portal.deployments.models import Deployment
+
+    with transaction.atomic():
+        GraphEdge.objects.all().delete()
+        owners = set(Relation.objects.filter(type__in=list(FLOW)).values_list("origin_id", flat=True).distinct())
+        owners.update(ModelVersion.objects.values_list("entity_id", flat=True).distinct())
+        owners.update(Deployment.objects.values_list("entity_id", flat=True))
+        return graph_edges_refresh(entity_ids=owners)
+
+
+def _relation_edges(owners: list[int]) -> list[GraphEdge]:
+    rows = list(Relation.objects.filter(origin_id__in=owners, type__in=list(FLOW))
+                .values_list("origin_id", "source_ref", "type", "target_ref"))
+    if not rows:
+        return []
+    by_ref = dict(Entity.objects.filter(ref__in={r for row in rows for r in (row[1], row[3])})
+                  .values_list("ref", "pk"))
+    keys = entity_keys(by_ref.values())
+    edges = []
+    for origin, source_ref, type_, target_ref in rows:
+        source, target = by_ref.get(source_ref), by_ref.get(target_ref)
+        if source is None or target is None:
+            continue  # a dangling relation: drawn when its target is registered (that refresh finds this owner)
+        upstream, downstream = (source, target) if FLOW[type_] else (target, source)
+        edges.append(GraphEdge(source=keys[upstream], target=keys[downstream], origin=EdgeOrigin.RELATION,
+                               owner=origin, label=LABEL.get(type_, type_)))
+    return edges
+
+
+def _mlflow_edges(owners: list[int]) -> list[GraphEdge]:
+    """Per model: each version → the model; its MLflow run → the version; each logged input → the run
+    (the input's Dataset entity, else the lineage node of its OpenLineage name)."""
+    versions = list(ModelVersion.objects.filter(entity_id__in=owners).values_list("pk", "entity_id",
+                                                                                 "experiment_run_id"))
+    if not versions:
+        return []
+    runs = {run for _, _, run in versions if run is not None}
+    inputs = list(RunInput.objects.filter(run_id__in=runs).values_list("run_id", "entity_id", "namespace",
+                                                                       "dataset_name"))
+    keys = entity_keys([model for _, model, _ in versions] + [e for _, e, _, _ in inputs if e is not None])
+    by_name = {node_key(NodeType.DATASET, ns, name): None for _, e, ns, name in inputs if e is None}
+    if by_name:
+        by_name.update(dict(Node.objects.filter(key__in=list(by_name)).values_list("key", "pk")))
+    inputs_of: dict[int, list[int]] = defaultdict(list)
+    for run, entity, namespace, name in inputs:
+        key = keys[entity] if entity is not None else by_name.get(node_key(NodeType.DATASET, namespace, name))
+        if key is not None:
+            inputs_of[run].append(key)
+    edges = []
+    for version, model, run in versions:
+        edges.append(GraphEdge(source=version_key(version), target=keys[model], origin=EdgeOrigin.MLFLOW,
+                               owner=model, label="versionOf"))
+        if run is None:
+            continue
+        edges.append(GraphEdge(source=run_key(run), target=version_key(version), origin=EdgeOrigin.MLFLOW,
+                               owner=model, label="registered"))
+        edges.extend(GraphEdge(source=source, target=run_key(run), origin=EdgeOrigin.MLFLOW, owner=model,
+                               label="input") for source in inputs_of.get(run, ()))
+    return edges
+
+
+def _deployment_edges(owners: list[int]) -> list[GraphEdge]:
+    """A deployment is fed by its model version (or by its model when the version row is unknown); what
+    serves it is its `servedBy` relation (a relation edge)."""
+    from portal.deployments.models import Deployment
+
+    rows = list(Deployment.objects.filter(entity_id__in=owners).values_list("entity_id", "model_id",
+                                                                           "model_version_id"))
+    if not rows:
+        return []
+    keys = entity_keys([d for d, _, _ in rows] + [m for _, m, v in rows if v is None])
+    return [GraphEdge(source=version_key(version) if version is not None else keys[model], target=keys[dep],
+                      origin=EdgeOrigin.DEPLOYMENT, owner=dep, label="deployedAs")
+            for dep, model, version in rows]
+
+
+# -- receivers (connected in apps.ready) -------------------------------------------------------------
+
+
+def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+    """After a catalog change commits: the changed entities' edges, and the edges that point at them."""
+    refs = list(changed)
+    if not refs and not removed:
+        return
+    try:
+        ids: list[int] = []
+        for chunk in _chunks(refs):
+            ids.extend(Entity.objects.filter(ref__in=chunk).values_list("pk", flat=True))
+        graph_edges_refresh(entity_ids=ids, removed_refs=removed)
+    except Exception:  # the catalog change is committed; `manage.py lineage rebuild` repairs the edges
+        log.exception("refreshing the lineage graph after %d changed entities failed", len(refs) + len(removed))
+
+
+def on_model_versions_synced(sender, entity_ids=(), **kwargs) -> None:
+    """Inside the MLflow sync's transaction: the synced models' run and version edges commit with it."""
+    graph_edges_refresh(entity_ids=list(entity_ids))
