@@ -42,18 +42,15 @@ def graph_page(request):
     graph itself is drawn in the browser from `GET /api/v1/lineage`, one hop at a time."""
     node_id = request.GET.get("nodeId", "").strip()
     if not node_id:
-        return render(request, "lineage/graph.html", {"error": "nodeId: required (e.g. nodeId=dataset:<namespace>:<name>)."},
-                      status=400)
+        return render(request, "lineage/graph.html", {"error": "nodeId: is required."}, status=400)
     try:
         found = graph.lineage(node_id, user=request.user, depth=0, direction="both")
     except graph.NodeIdInvalid as exc:
-        return render(request, "lineage/graph.html", {"error": f"nodeId: {exc}"}, status=400)
+        return render(request, "lineage/graph.html", {"error": f"nodeId: {str(exc).removeprefix('nodeId: ')}"},
+                      status=400)
     except graph.NodeNotFound as exc:
         raise Http404("No such lineage node") from exc
-    root_id = found.root if hasattr(found, "root") else node_id
-    root = found.nodes.get(root_id) or next(iter(found.nodes.values()), None)
-    if root is None:
-        raise Http404("No such lineage node")
+    root = found.nodes[found.root]
     return render(request, "lineage/graph.html", {"root": root, "node_id": root["id"], **_legend()})
 
 

@@ -19,6 +19,9 @@
   const STATES = {
     COMPLETE: ["complete", "✓", "succeeded"], FAIL: ["fail", "✕", "failed"], ABORT: ["abort", "■", "aborted"],
     RUNNING: ["running", "▶", "running"], START: ["running", "▶", "running"], OTHER: ["running", "▶", "running"],
+    // MLflow run states
+    FINISHED: ["complete", "✓", "succeeded"], FAILED: ["fail", "✕", "failed"], KILLED: ["abort", "■", "aborted"],
+    SCHEDULED: ["running", "▶", "scheduled"],
   };
 
   function el(name, attrs, text) {
@@ -35,8 +38,11 @@
     return node;
   }
 
+  // Cut in the middle: the end of a table or file name tells siblings apart (…_000, …_001).
   function truncate(text, max) {
-    return text.length > max ? text.slice(0, max - 1) + "…" : text;
+    if (text.length <= max) { return text; }
+    const tail = Math.floor((max - 1) / 2);
+    return text.slice(0, max - 1 - tail) + "…" + text.slice(text.length - tail);
   }
 
   function kindOf(node) {
@@ -52,8 +58,13 @@
     return KIND_LABELS[kind] || (kind ? kind.charAt(0).toUpperCase() + kind.slice(1) : "Node");
   }
 
+  // A declared entity's title reads best; an observed dataset's title is "<namespace>/<name>", whose
+  // namespace every table of a database shares, so its name is shown instead.
   function nameOf(node) {
     const data = node.data || {};
+    if ((node.type === "DATASET" || node.type === "JOB") && (!data.entity || data.lifecycle === "observed")) {
+      return String(data.name || node.id);
+    }
     return String(data.title || data.name || node.id);
   }
 
@@ -61,6 +72,11 @@
     const run = (node.data || {}).lastRun;
     if (!run || !run.state) { return ["none", "○", "no run recorded"]; }
     return STATES[String(run.state).toUpperCase()] || ["running", "▶", String(run.state).toLowerCase()];
+  }
+
+  // Jobs, datasets (through the job that wrote them) and MLflow runs have a last run; other entities do not.
+  function runs(node) {
+    return Boolean((node.data || {}).lastRun) || ["JOB", "DATASET", "RUN"].includes(node.type);
   }
 
   function formatTime(value) {
@@ -86,8 +102,14 @@
     const rest = node.id.replace(/^datasetField:/, "");
     const cut = rest.lastIndexOf(":");
     const field = data.field || rest.slice(cut + 1);
-    const dataset = data.namespace && data.name ? data.namespace + ":" + data.name : rest.slice(0, cut);
-    return { field: String(field), dataset: "dataset:" + dataset, datasetName: String(data.name || dataset) };
+    const dataset = data.dataset || "dataset:" + (data.namespace && data.name ? data.namespace + ":" + data.name : rest.slice(0, cut));
+    return { field: String(field), dataset: dataset, datasetName: String(data.name || dataset) };
+  }
+
+  // The API's error body is {"error": {"status", "message"}} (DRF's {"detail"} elsewhere).
+  function errorText(body) {
+    if (body && body.error && body.error.message) { return String(body.error.message); }
+    return body && body.detail ? String(body.detail) : "";
   }
 
   class LineageGraph {
@@ -202,7 +224,7 @@
       if (response.status === 404 && isRoot) { this.showEmpty(); return; }
       if (!response.ok) {
         let detail = "";
-        try { detail = (await response.json()).detail || ""; } catch (error) { detail = ""; }
+        try { detail = errorText(await response.json()); } catch (error) { detail = ""; }
         this.failed(generation, "The lineage graph could not be loaded (" + response.status + (detail ? ": " + detail : "") + ").");
         return;
       }
@@ -283,14 +305,16 @@
 
     // Neighbours named by the graph but not loaded yet, on each side (shown as "+N" and in the label).
     more(node) {
+      // The API names only edges between the nodes it returns, so a node not expanded yet may have
+      // more neighbours on that side: "+" until it is expanded ("+N" when N are already known).
       let up = 0, down = 0;
       for (const id of node.ins) { if (!this.nodes.has(id)) { up += 1; } }
       for (const id of node.outs) { if (!this.nodes.has(id)) { down += 1; } }
       const done = this.expanded.get(node.id) || new Set();
       return {
         up: this.direction === "downstream" ? 0 : up, down: this.direction === "upstream" ? 0 : down,
-        upUnknown: !done.has("upstream") && this.direction !== "downstream" && up === 0 && node.ins.size === 0,
-        downUnknown: !done.has("downstream") && this.direction !== "upstream" && down === 0 && node.outs.size === 0,
+        upUnknown: !done.has("upstream") && this.direction !== "downstream",
+        downUnknown: !done.has("downstream") && this.direction !== "upstream",
       };
     }
 
@@ -405,10 +429,10 @@
       if (this.columnHits.has(node.id)) { classes.push("col-hit"); }
       const parts = [kindLabel(node) + " " + name];
       if (node.id === this.rootId) { parts.push("the entity of this page"); }
-      parts.push("last run " + stateText);
+      if (runs(node)) { parts.push("last run " + stateText); }
       if (this.columnHits.has(node.id)) { parts.push("column lineage: " + this.columnHits.get(node.id).join(", ")); }
-      if (more.up) { parts.push(more.up + " more upstream"); }
-      if (more.down) { parts.push(more.down + " more downstream"); }
+      if (more.up) { parts.push(more.up + " more upstream"); } else if (more.upUnknown) { parts.push("upstream not loaded"); }
+      if (more.down) { parts.push(more.down + " more downstream"); } else if (more.downUnknown) { parts.push("downstream not loaded"); }
       const g = el("g", {
         class: classes.join(" "), transform: "translate(" + p.x + "," + p.y + ")", "data-id": node.id,
         role: "button", tabindex: node.id === this.focusId ? "0" : "-1", "aria-label": parts.join(", "),
@@ -418,10 +442,12 @@
       g.appendChild(el("rect", { class: "lnode-box", width: W, height: H, rx: 7 }));
       g.appendChild(el("rect", { class: "lnode-band", width: 7, height: H, rx: 3 }));
       g.appendChild(el("text", { class: "lnode-kind", x: 16, y: 18 }, kindLabel(node).toUpperCase()));
-      const state = el("text", { class: "lnode-state", x: W - 10, y: 18, "text-anchor": "end" });
-      state.appendChild(el("tspan", { class: "state-icon" }, stateIcon));
-      state.appendChild(el("tspan", {}, " " + (stateKey === "none" ? "no run" : stateText)));
-      g.appendChild(state);
+      if (runs(node)) {
+        const state = el("text", { class: "lnode-state", x: W - 10, y: 18, "text-anchor": "end" });
+        state.appendChild(el("tspan", { class: "state-icon" }, stateIcon));
+        state.appendChild(el("tspan", {}, " " + (stateKey === "none" ? "no run" : stateText)));
+        g.appendChild(state);
+      }
       g.appendChild(el("text", { class: "lnode-name", x: 16, y: 38 }, truncate(name, NAME_CHARS)));
       if (more.up || more.upUnknown) { g.appendChild(this.chip(-12, more.up)); }
       if (more.down || more.downUnknown) { g.appendChild(this.chip(W + 12, more.down)); }
@@ -646,7 +672,7 @@
       const facts = html("dl", { class: "lineage-facts" });
       const columns = metrics.columnMetrics;
       for (const [key, value] of Object.entries(metrics)) {
-        if (key === "columnMetrics" || key.startsWith("_") || (value !== null && typeof value === "object")) { continue; }
+        if (key === "columnMetrics" || key.startsWith("_") || value === null || value === undefined || typeof value === "object") { continue; }
         facts.appendChild(html("dt", {}, key.replace(/([A-Z])/g, " $1").toLowerCase()));
         facts.appendChild(html("dd", {}, typeof value === "number" ? value.toLocaleString("en") : value));
       }
@@ -698,7 +724,7 @@
           credentials: "same-origin", headers: { Accept: "application/json" } });
         if (!response.ok) {
           let detail = "";
-          try { detail = (await response.json()).detail || ""; } catch (error) { detail = ""; }
+          try { detail = errorText(await response.json()); } catch (error) { detail = ""; }
           out.replaceChildren(html("p", { class: "error-text", role: "alert" }, "Column lineage could not be loaded (" + response.status + (detail ? ": " + detail : "") + ")."));
           return;
         }
@@ -733,6 +759,19 @@
       [start, ...upstream, ...downstream].filter(Boolean).forEach(hit);
       out.replaceChildren();
       out.appendChild(html("h5", {}, "Column lineage of " + column));
+      // A transformation is reported on the field it flows into, naming the field it comes `from`.
+      const from = new Map(), into = new Map();
+      for (const f of fields.values()) {
+        for (const t of (f.data || {}).transformations || []) {
+          const kind = [t.type, t.subtype].filter(Boolean).join("/") + (t.masking ? " (masked)" : "");
+          if (!kind) { continue; }
+          if (!from.has(t.from)) { from.set(t.from, []); }
+          if (!from.get(t.from).includes(kind)) { from.get(t.from).push(kind); }
+          if (!into.has(f.id)) { into.set(f.id, []); }
+          if (!into.get(f.id).includes(kind)) { into.get(f.id).push(kind); }
+        }
+      }
+      let upstreamSide = true;
       const list = (title, items) => {
         out.appendChild(html("p", { class: "lineage-columns-title" }, title + " (" + items.length + ")"));
         if (!items.length) { out.appendChild(html("p", { class: "muted" }, "None recorded.")); return; }
@@ -748,13 +787,14 @@
             li.appendChild(html("span", {}, name));
             li.appendChild(html("span", { class: "muted" }, " (not drawn: load its node to see it)"));
           }
-          const kinds = ((f.data || {}).transformations || []).map((t) => [t.type, t.subtype].filter(Boolean).join("/")).filter(Boolean);
-          if (kinds.length) { li.appendChild(html("span", { class: "badge" }, kinds.join(", "))); }
+          const kinds = (upstreamSide ? from.get(f.id) : into.get(f.id)) || [];
+          if (kinds.length) { li.appendChild(html("span", { class: "badge", title: "Transformation" }, kinds.join(", "))); }
           ul.appendChild(li);
         }
         out.appendChild(ul);
       };
       list("← Upstream columns", upstream);
+      upstreamSide = false;
       list("Downstream columns →", downstream);
       if (body.hidden) { out.appendChild(html("p", { class: "muted" }, this.hiddenText.call({ hidden: Number(body.hidden) }))); }
       this.render();
