@@ -8,7 +8,7 @@
 (function () {
   "use strict";
   const NS = "http://www.w3.org/2000/svg";
-  const W = 220, H = 50, COL_GAP = 84, ROW_GAP = 14, PAD = 28;
+  const W = 220, H = 50, COL_GAP = 84, SUB_GAP = 56, ROW_GAP = 14, PAD = 28, MAX_ROWS = 25;
   const NAME_CHARS = 28;
   const KIND_LABELS = {
     dataset: "Dataset", job: "Job", pipeline: "Pipeline", featureset: "Feature set", run: "MLflow run",
@@ -360,22 +360,33 @@
           place(r);
         }
       }
-      const tallest = Math.max(...ranks.map((r) => layers.get(r).length));
+      // A column taller than MAX_ROWS wraps into side-by-side sub-columns (the first one nearest the
+      // root): a hub with 150 inputs is a block to scan, not a strip 10,000 px high. Sub-columns are
+      // staggered by half a row so the edges of the outer ones run between the boxes of the inner ones.
+      const wraps = new Map(ranks.map((r) => [r, Math.ceil(layers.get(r).length / MAX_ROWS)]));
+      const rows = new Map(ranks.map((r) => [r, Math.ceil(layers.get(r).length / wraps.get(r))]));
+      const tallest = Math.max(...ranks.map((r) => rows.get(r) + (wraps.get(r) > 1 ? 0.5 : 0)));
       const pos = new Map();
-      const first = ranks[0];
+      let x = PAD;
       for (const r of ranks) {
-        const column = layers.get(r);
-        const offset = ((tallest - column.length) * (H + ROW_GAP)) / 2;
-        column.forEach((id, i) => pos.set(id, {
-          x: PAD + (r - first) * (W + COL_GAP), y: PAD + offset + i * (H + ROW_GAP), rank: r, row: i,
-        }));
+        const column = layers.get(r), k = wraps.get(r), n = rows.get(r);
+        const offset = ((tallest - n - (k > 1 ? 0.5 : 0)) * (H + ROW_GAP)) / 2;
+        column.forEach((id, i) => {
+          const sub = Math.floor(i / n), row = i % n;
+          const slot = r < 0 ? k - 1 - sub : sub; // upstream: sub-column 0 is the rightmost
+          pos.set(id, {
+            x: x + slot * (W + SUB_GAP), y: PAD + offset + row * (H + ROW_GAP) + (sub % 2 ? (H + ROW_GAP) / 2 : 0),
+            rank: r, row: i,
+          });
+        });
+        x += k * W + (k - 1) * SUB_GAP + COL_GAP;
       }
       this.layers = layers;
       this.rank = rank;
       this.pos = pos;
       this.size = {
-        width: PAD * 2 + ranks.length * W + (ranks.length - 1) * COL_GAP,
-        height: PAD * 2 + tallest * H + (tallest - 1) * ROW_GAP,
+        width: x - COL_GAP + PAD,
+        height: PAD * 2 + tallest * (H + ROW_GAP) - ROW_GAP,
       };
     }
 

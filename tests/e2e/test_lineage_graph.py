@@ -321,7 +321,7 @@ def test_two_hundred_nodes_stay_readable(page, live_server, lineage_site):
     label = first.locator(".lnode-name").text_content()
     assert "…" in label and label.endswith("name_000") and len(label) <= 28, label
     assert "source_table_with_a_long_name_000" in first.locator("title").text_content()
-    boxes = page.evaluate("""[...document.querySelectorAll('.lineage-svg [data-id]')].map(g => {
+    boxes = page.evaluate("""[...document.querySelectorAll('.lineage-svg [data-id] .lnode-box')].map(g => {
         const r = g.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })""")
     for i, a in enumerate(boxes):  # no two boxes overlap
         for b in boxes[i + 1:]:
