@@ -124,6 +124,7 @@
       this.panel = root.querySelector("[data-lineage-panel]");
       this.status = root.querySelector("[data-lineage-status]");
       this.empty = root.querySelector("[data-lineage-empty]");
+      this.legend = root.querySelector(".lineage-legend");
       this.scale = 1;
       this.direction = "both";
       this.reset();
@@ -236,6 +237,7 @@
       this.expanded.set(nodeId, done);
       if (isRoot && this.isEmpty()) { this.showEmpty(); return; }
       this.empty.hidden = true;
+      this.legend.hidden = false;
       this.canvas.hidden = false;
       this.render();
       if (isRoot) { this.centreOn(this.rootId); } else { this.reveal(nodeId); }
@@ -282,6 +284,7 @@
 
     showEmpty() {
       this.canvas.hidden = true;
+      this.legend.hidden = true;
       if (this.direction === "both") {
         this.empty.hidden = false;
         this.say(this.hidden ? this.hiddenText() : "No lineage recorded for this entity.");
