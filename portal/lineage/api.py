@@ -17,6 +17,12 @@ from portal.core.limits import body_limit
 
 from . import events, graph, services
 from . import spec as spec_module
+from .api_schema import (
+    GRAPH_EXAMPLE,
+    LineageColumnGraphSerializer,
+    LineageGraphSerializer,
+    LineageImpactSerializer,
+)
 from .conf import max_body_bytes
 
 
@@ -27,95 +33,6 @@ class RawJSONParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         return None
-
-
-class EdgeSerializer(serializers.Serializer):
-    origin = serializers.CharField(help_text="Node id the data flows from.")
-    destination = serializers.CharField(help_text="Node id the data flows to.")
-
-
-class GraphNodeSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    type = serializers.ChoiceField(choices=["DATASET", "JOB", "ENTITY", "RUN", "VERSION"])
-    data = serializers.DictField(help_text=(
-        "name, namespace, kind, title, ref and url of the catalog entity (when mapped), entity (its node id), "
-        "team, lifecycle, lastRun {state, startedAt, endedAt, durationSeconds}, schema [{name, type}], "
-        "dataQualityMetrics, hasColumnLineage, description; deployments add status, environment, endpoint; "
-        "versions add version, aliases; runs add runName, experimentId."))
-    inEdges = EdgeSerializer(many=True)
-    outEdges = EdgeSerializer(many=True)
-
-
-class GraphSerializer(serializers.Serializer):
-    graph = GraphNodeSerializer(many=True)
-    hidden = serializers.IntegerField(help_text="Nodes left out because you may not see them.")
-    root = serializers.CharField(help_text="The node asked for (its canonical id).")
-    depth = serializers.IntegerField()
-    direction = serializers.CharField()
-    truncated = serializers.BooleanField(help_text="The walk met more edges than the cap and was cut.")
-
-
-class ColumnGraphSerializer(serializers.Serializer):
-    graph = GraphNodeSerializer(many=True, help_text="DATASET_FIELD nodes: data has namespace, name, field, "
-                                                     "fieldType, dataset, ref, url, team, transformations.")
-    hidden = serializers.IntegerField()
-    root = serializers.CharField()
-
-
-class ImpactItemSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    type = serializers.CharField()
-    kind = serializers.CharField()
-    name = serializers.CharField()
-    title = serializers.CharField()
-    ref = serializers.CharField(allow_null=True)
-    url = serializers.CharField(allow_null=True)
-    team = serializers.CharField(allow_null=True)
-    lifecycle = serializers.CharField()
-    distance = serializers.IntegerField(help_text="Edges from the node asked about.")
-    critical = serializers.BooleanField()
-    reason = serializers.CharField(help_text="`production model`, `live deployment` or empty.")
-
-
-class ImpactGroupSerializer(serializers.Serializer):
-    kind = serializers.CharField()
-    team = serializers.CharField(allow_null=True)
-    critical = serializers.BooleanField()
-    items = ImpactItemSerializer(many=True)
-
-
-class ImpactSerializer(serializers.Serializer):
-    root = serializers.CharField()
-    total = serializers.IntegerField()
-    hidden = serializers.IntegerField()
-    depth = serializers.IntegerField()
-    truncated = serializers.BooleanField()
-    critical = ImpactItemSerializer(many=True)
-    groups = ImpactGroupSerializer(many=True)
-
-
-GRAPH_EXAMPLE = {
-    "graph": [
-        {"id": "dataset:postgres://db.internal:5432:shop.public.orders", "type": "DATASET",
-         "data": {"name": "shop.public.orders", "namespace": "postgres://db.internal:5432", "kind": "dataset",
-                  "title": "Orders", "ref": "dataset:default/orders", "url": "/catalog/dataset/default/orders/",
-                  "entity": "entity:dataset:default:orders", "team": "data-eng", "lifecycle": "production",
-                  "lastRun": {"state": "COMPLETE", "startedAt": "2026-12-01T10:00:00+00:00",
-                              "endedAt": "2026-12-01T10:04:00+00:00", "durationSeconds": 240.0},
-                  "schema": [{"name": "id", "type": "bigint"}], "dataQualityMetrics": None,
-                  "hasColumnLineage": True, "description": ""},
-         "inEdges": [], "outEdges": [{"origin": "dataset:postgres://db.internal:5432:shop.public.orders",
-                                      "destination": "job:airflow:etl.orders_daily"}]},
-        {"id": "job:airflow:etl.orders_daily", "type": "JOB",
-         "data": {"name": "etl.orders_daily", "namespace": "airflow", "kind": "job", "title": "etl.orders_daily",
-                  "ref": None, "url": None, "entity": None, "team": None, "lifecycle": "", "lastRun": None,
-                  "schema": [], "dataQualityMetrics": None, "hasColumnLineage": False, "description": ""},
-         "inEdges": [{"origin": "dataset:postgres://db.internal:5432:shop.public.orders",
-                      "destination": "job:airflow:etl.orders_daily"}], "outEdges": []},
-    ],
-    "hidden": 1, "root": "dataset:postgres://db.internal:5432:shop.public.orders", "depth": 2,
-    "direction": "both", "truncated": False,
-}
 
 
 class IngestSerializer(serializers.Serializer):
@@ -155,7 +72,7 @@ EXAMPLE = {"eventType": "START", "eventTime": "2026-12-01T10:00:00Z",
         OpenApiParameter("direction", str, enum=list(graph.DIRECTIONS),
                          description="upstream, downstream or both (default)."),
     ],
-    responses={200: OpenApiResponse(GraphSerializer, description="The graph.",
+    responses={200: OpenApiResponse(LineageGraphSerializer, description="The graph.",
                                     examples=[OpenApiExample("Around a dataset", value=GRAPH_EXAMPLE)]),
                **error_responses(404)},
 )
@@ -268,7 +185,7 @@ def _graph(request):
                          description="Hops, 0–20 (default 5)."),
         OpenApiParameter("direction", str, enum=list(graph.DIRECTIONS), description="Default both."),
     ],
-    responses={200: OpenApiResponse(ColumnGraphSerializer, description="The field graph.", examples=[
+    responses={200: OpenApiResponse(LineageColumnGraphSerializer, description="The field graph.", examples=[
         OpenApiExample("One column", value={"root": "dataset:s3://lake:marts/orders_daily", "hidden": 0, "graph": [
             {"id": "datasetField:s3://lake:marts/orders_daily:amount", "type": "DATASET_FIELD",
              "data": {"namespace": "s3://lake", "name": "marts/orders_daily", "field": "amount",
@@ -310,7 +227,7 @@ def lineage_columns(request):
         OpenApiParameter("depth", {"type": "integer", "minimum": 0, "maximum": graph.MAX_DEPTH},
                          description="Hops downstream, 0–20 (default 10)."),
     ],
-    responses={200: OpenApiResponse(ImpactSerializer, description="What depends on the node.", examples=[
+    responses={200: OpenApiResponse(LineageImpactSerializer, description="What depends on the node.", examples=[
         OpenApiExample("A training dataset", value={
             "root": "entity:dataset:default:transactions", "total": 2, "hidden": 0, "depth": 10, "truncated": False,
             "critical": [{"id": "entity:model:default:fraud-detector", "type": "ENTITY", "kind": "model",

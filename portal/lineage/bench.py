@@ -1,6 +1,7 @@
 """`manage.py lineage bench`: ingest N generated OpenLineage events describing a graph of M datasets and
 jobs through the API's own code path (body parsing, the spec check, `services.lineage_ingest`, observed
-entities and their search documents), and report one dict: events/s and peak RSS.
+entities and their search documents), and report one dict: events/s and peak RSS. The graph queries
+are timed afterwards by `graph_bench`.
 
 Runs against the configured database: use a scratch one (PLINTH_VAR_DIR=/tmp/… or a PostgreSQL
 DATABASE_URL). Never imported by the app itself."""

@@ -55,3 +55,51 @@ def test_bad_files_and_refused_events_change_nothing(portal, plinth, spec, tmp_p
     (tmp_path / "batch.json").write_text(json.dumps([event(good), event("not-a-uuid")]))
     one_line_error(plinth("lineage", "send", "batch.json", env=env), 2, "[1].run.runId")
     assert not Run.objects.filter(run_id=good).exists()  # the batch is atomic
+
+
+# -- the graph: client.lineage.graph/columns/impact and `plinth lineage graph|impact` -----------------
+
+
+def test_client_reads_the_graph_columns_and_impact_sync_and_async(portal):
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from plinth_sdk import AsyncClient, Client
+    from plinth_sdk.errors import NotFoundError, ValidationError
+
+    with Client(portal.url, portal.token("alice")) as client:
+        around = client.lineage.graph("entity:model:default:fraud-detector", depth=1, direction="upstream")
+        assert around["root"] == "entity:model:default:fraud-detector"
+        assert "entity:dataset:default:card-transactions-2025" in {n["id"] for n in around["graph"]}
+        impact = client.lineage.impact("entity:dataset:default:card-transactions-2025")
+        assert impact["critical"][0]["id"] == "entity:model:default:fraud-detector"
+        with pytest.raises(NotFoundError):
+            client.lineage.columns("dataset:s3://nowhere:x", column="id")
+        with pytest.raises(ValidationError) as bad:
+            client.lineage.graph("table:x")
+        assert "nodeId" in str(bad.value)
+
+    async def main():
+        async with AsyncClient(portal.url, portal.token("alice")) as client:
+            return await client.lineage.impact("entity:dataset:default:card-transactions-2025", depth=1)
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, main()).result(timeout=60)["total"] >= 1
+
+
+def test_cli_graph_tree_and_impact_table(portal, plinth):
+    env = {"PLINTH_URL": portal.url, "PLINTH_TOKEN": portal.token("alice")}
+    tree = plinth("lineage", "graph", "entity:dataset:default:card-transactions-2025", "--depth", "3",
+                  "--direction", "downstream", env=env)
+    assert tree.returncode == 0, tree.stderr
+    lines = tree.stdout.splitlines()
+    assert lines[0] == "# downstream" and "card-transactions-2025" in lines[1]
+    assert any(line.startswith("  model: Fraud detector") for line in lines), tree.stdout
+    as_json = plinth("lineage", "graph", "entity:dataset:default:card-transactions-2025", "--json", env=env)
+    assert json.loads(as_json.stdout)["root"] == "entity:dataset:default:card-transactions-2025"
+    impact = plinth("lineage", "impact", "entity:dataset:default:card-transactions-2025", env=env)
+    assert impact.returncode == 0, impact.stderr
+    first = impact.stdout.splitlines()[1]
+    assert "model · fraud-ml" in first and "production model" in first, impact.stdout
+    one_line_error(plinth("lineage", "impact", "entity:model:default:nope", env=env), 4)
+    one_line_error(plinth("lineage", "graph", "table:x", env=env), 2, "nodeId")

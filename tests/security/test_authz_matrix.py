@@ -207,7 +207,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "api-mlflow-webhook": {"POST": ok(ANYONE, 404)},
     # -- lineage: events create observed entities, so sending needs the edit right in a team
     "api-lineage": {"GET": ok(VIEWERS), "POST": ok(MAY_REGISTER, 201)},  # GET: the graph around a node
-    "api-lineage-columns": {"GET": ok(VIEWERS)},  # nodeId must be a dataset: the matrix asks for a missing one
+    # The world has no dataset with column lineage: every signed-in caller gets the missing node's 404
+    # (who sees which fields: tests/lineage/test_graph_columns.py).
+    "api-lineage-columns": {"GET": ok(SIGNED_IN, 404)},
     "api-lineage-impact": {"GET": ok(VIEWERS)},
     "lineage:graph": {"GET": ok(VIEWERS)},  # the full-page graph: its root must be visible (else 404)
     "lineage:unowned": {"GET": ok(PLATFORM_ADMIN)},

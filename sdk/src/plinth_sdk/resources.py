@@ -62,6 +62,9 @@ FEEDBACK_STATUS = endpoint("feedback_set_status", "POST", "/api/v1/feedback/{id}
 FEEDBACK_VOTE = endpoint("feedback_vote", "POST", "/api/v1/feedback/{id}/vote")
 ROADMAP = endpoint("feedback_roadmap", "GET", "/api/v1/roadmap")
 LINEAGE_SEND = endpoint("lineage_create", "POST", "/api/v1/lineage")
+LINEAGE_GRAPH = endpoint("lineage_graph", "GET", "/api/v1/lineage")
+LINEAGE_COLUMNS = endpoint("lineage_columns", "GET", "/api/v1/lineage/columns")
+LINEAGE_IMPACT = endpoint("lineage_impact", "GET", "/api/v1/lineage/impact")
 DEPLOYMENT_EVENT = endpoint("deployment_events_create", "POST", "/api/v1/deployments/events")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
@@ -239,7 +242,8 @@ class Locations(_Resource):
 
 
 class Lineage(_Resource):
-    """OpenLineage events (the portal takes what Marquez takes at the same path)."""
+    """OpenLineage events (the portal takes what Marquez takes at the same path), and the lineage graph
+    joining them with the catalog, MLflow runs and versions, and deployments."""
 
     def send(self, events: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> dict:
         """Send one OpenLineage event (a RunEvent, DatasetEvent or JobEvent as a dict) or several as one
@@ -248,6 +252,27 @@ class Lineage(_Resource):
         "duplicates", "runs"}`."""
         body: Any = dict(events) if isinstance(events, Mapping) else [dict(e) for e in events]
         return self._run(LINEAGE_SEND.call(json=body))
+
+    def graph(self, node_id: str, *, depth: int = 2, direction: str = "both") -> dict:
+        """The graph around a node, Marquez's shape: `{"graph": [{"id", "type", "data", "inEdges",
+        "outEdges"}], "hidden", "root", …}`. `node_id`: `dataset:<ns>:<name>`, `job:<ns>:<name>`,
+        `entity:<kind>:<ns>:<name>`, `run:<MLflow run id>` or `version:<kind>:<ns>:<name>:<version>`;
+        `depth` 0–20 edges; `direction` upstream, downstream or both. `NotFoundError` for an unknown node
+        or one you may not see."""
+        return self._run(LINEAGE_GRAPH.call(params={"nodeId": node_id, "depth": depth, "direction": direction}))
+
+    def columns(self, node_id: str, *, column: str | None = None, depth: int = 5, direction: str = "both") -> dict:
+        """Column-level lineage of a dataset (`dataset:<ns>:<name>`) from one column, or from every column
+        with column lineage: DATASET_FIELD nodes with their transformations."""
+        params: dict[str, Any] = {"nodeId": node_id, "depth": depth, "direction": direction}
+        if column is not None:
+            params["column"] = column
+        return self._run(LINEAGE_COLUMNS.call(params=params))
+
+    def impact(self, node_id: str, *, depth: int = 10) -> dict:
+        """What depends on a node, `depth` hops downstream: `{"root", "total", "hidden", "critical",
+        "groups": [{"kind", "team", "critical", "items"}]}`, production models and live deployments first."""
+        return self._run(LINEAGE_IMPACT.call(params={"nodeId": node_id, "depth": depth}))
 
 
 class Validation(_Resource):

@@ -16,10 +16,13 @@ class Command(BaseCommand):
         sub.add_parser("rebuild", help="Recompute the graph edges from catalog relations, MLflow runs and deployments.")
         prune = sub.add_parser("prune", help="Delete runs older than the retention setting.")
         prune.add_argument("--days", type=int, default=None)
-        bench = sub.add_parser("bench", help="Ingest N generated events over M nodes; one JSON line.")
+        bench = sub.add_parser("bench", help="Ingest N generated events over M nodes, then time graph and impact queries; one JSON line.")
         bench.add_argument("--events", type=int, default=1_000_000)
         bench.add_argument("--nodes", type=int, default=200_000)
         bench.add_argument("--batch", type=int, default=1000)
+        bench.add_argument("--queries", type=int, default=200, help="Graph and impact queries to time (each).")
+        bench.add_argument("--skip-ingest", action="store_true",
+                           help="Time the graph queries only, over what the database holds.")
 
     def handle(self, *args, action, **options):
         from portal.lineage import services
@@ -33,7 +36,9 @@ class Command(BaseCommand):
         elif action == "prune":
             self.stdout.write(f"{services.runs_prune(older_than_days=options['days'])} runs deleted")
         else:
-            from portal.lineage import bench
+            from portal.lineage import bench, graph_bench
 
-            result = bench.run(events=options["events"], nodes=options["nodes"], batch=options["batch"])
+            result = {} if options["skip_ingest"] else bench.run(
+                events=options["events"], nodes=options["nodes"], batch=options["batch"])
+            result["graph"] = graph_bench.run(queries=options["queries"])
             self.stdout.write(json.dumps(result))

@@ -35,7 +35,7 @@ COMMANDS = {
     "insights": ("plinth_sdk.cli.insights", "insights", "Usage analytics: active users, top templates, funnel."),
     "tokens": ("plinth_sdk.cli.account", "tokens", "List, create and revoke your API tokens."),
     "deployments": ("plinth_sdk.cli.deployments", "deployments", "Report where model versions serve (CD)."),
-    "lineage": ("plinth_sdk.cli.lineage", "lineage", "Send OpenLineage events (files or stdin)."),
+    "lineage": ("plinth_sdk.cli.lineage", "lineage", "Send OpenLineage events; the lineage graph and impact."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 
