@@ -469,7 +469,7 @@
     }
 
     chip(x, count) {
-      const chip = el("g", { class: "lnode-more", transform: "translate(" + x + "," + H / 2 + ")", "aria-hidden": "true" });
+      const chip = el("g", { class: "lnode-more", transform: "translate(" + x + ",10)", "aria-hidden": "true" }); // above the edges, which meet the box at mid-height
       chip.appendChild(el("rect", { x: -12, y: -9, width: 24, height: 18, rx: 9 }));
       chip.appendChild(el("text", { "text-anchor": "middle", y: 4 }, count ? "+" + (count > 99 ? "99" : count) : "+"));
       return chip;
