@@ -13,7 +13,7 @@ class LineageEdgeSerializer(serializers.Serializer):
 
 class LineageNodeSerializer(serializers.Serializer):
     id = serializers.CharField()
-    type = serializers.ChoiceField(choices=["DATASET", "JOB", "ENTITY", "RUN", "VERSION"])
+    type = serializers.ChoiceField(choices=["DATASET", "JOB", "ENTITY", "RUN", "VERSION", "DATASET_FIELD"])
     data = serializers.DictField(help_text=(
         "name, namespace, kind, title, ref and url of the catalog entity (when mapped), entity (its node id), "
         "team, lifecycle, lastRun {state, startedAt, endedAt, durationSeconds}, schema [{name, type}], "

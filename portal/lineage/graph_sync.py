@@ -197,5 +197,10 @@ def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
 
 
 def on_model_versions_synced(sender, entity_ids=(), **kwargs) -> None:
-    """Inside the MLflow sync's transaction: the synced models' run and version edges commit with it."""
-    graph_edges_refresh(entity_ids=list(entity_ids))
+    """Inside the MLflow sync's transaction: the synced models' run and version edges commit with it. A
+    failure here rolls back its own savepoint only and is logged: the sync is not lost for the graph's
+    sake (`manage.py lineage rebuild`, or the next sync, repairs the edges)."""
+    try:
+        graph_edges_refresh(entity_ids=list(entity_ids))
+    except Exception:
+        log.exception("refreshing the lineage graph after the MLflow sync of %d models failed", len(entity_ids))
