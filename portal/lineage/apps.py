@@ -10,7 +10,7 @@ class LineageConfig(AppConfig):
         from catalog import extensions
         from catalog.signals import entities_changed, model_versions_synced
 
-        from . import graph_sync, selectors, services
+        from . import graph_sync, selectors, services, views
 
         entities_changed.connect(services.on_entities_changed, dispatch_uid="lineage.link_declared")
         # Run inputs are linked to Dataset entities before the graph edges read them.
@@ -24,3 +24,9 @@ class LineageConfig(AppConfig):
             template="lineage/_runs_panel.html", where="overview",
             applies=lambda entity: entity.kind_key in ("pipeline", "dataset"),
             context=lambda request, entity: selectors.entity_panel(entity)))
+
+        # Every entity has a Lineage tab (it replaces the catalog's own "lineage" lists of models and
+        # pipelines: the graph shows the same declared relations, and what really ran).
+        extensions.register_tab(extensions.EntityTab(
+            key="lineage", label="Lineage", template="lineage/_tab.html", applies=lambda entity: True,
+            context=views.entity_tab_context, order=40))

@@ -1,20 +1,57 @@
-"""The "unowned assets" page: observed entities (and MLflow-only models) nobody owns, for platform
-admins to give an owner team."""
+"""The lineage pages: the full-page graph (`/lineage/?nodeId=…`, the same widget as the entity page's
+Lineage tab, which fetches the graph from the JSON API) and the "unowned assets" page: observed
+entities (and MLflow-only models) nobody owns, for platform admins to give an owner team."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from catalog.descriptors.errors import DescriptorError
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
 
-from . import selectors, services
+from . import graph, selectors, services
+
+# The legend of the graph (static/js/lineage.js colours and labels nodes with the same keys).
+KINDS = (("dataset", "Dataset"), ("job", "Job / pipeline"), ("featureset", "Feature set"), ("run", "MLflow run"),
+         ("version", "Model version"), ("model", "Model"), ("deployment", "Deployment"), ("other", "Other entity"))
+STATES = (("complete", "✓", "Last run succeeded"), ("running", "▶", "Running"), ("fail", "✕", "Last run failed"),
+          ("abort", "■", "Aborted"), ("none", "○", "No run recorded"))
+
+
+def _legend() -> dict:
+    return {"lineage_kinds": KINDS, "lineage_states": STATES}
+
+
+def entity_tab_context(request, entity) -> dict:
+    """The entity page's Lineage tab: only the root's id; the graph comes from the API in the browser,
+    so the page costs no lineage query beyond this one."""
+    return {"lineage_node_id": graph.node_id_for_entity(entity), **_legend()}
+
+
+@require_safe
+def graph_page(request):
+    """The lineage graph around one node, on a page of its own. The root is checked here (a malformed
+    id is a 400 naming `nodeId`; an unknown node and one the user may not see are the same 404); the
+    graph itself is drawn in the browser from `GET /api/v1/lineage`, one hop at a time."""
+    node_id = request.GET.get("nodeId", "").strip()
+    if not node_id:
+        return render(request, "lineage/graph.html", {"error": "nodeId: is required."}, status=400)
+    try:
+        found = graph.lineage(node_id, user=request.user, depth=0, direction="both")
+    except graph.NodeIdInvalid as exc:
+        return render(request, "lineage/graph.html", {"error": f"nodeId: {str(exc).removeprefix('nodeId: ')}"},
+                      status=400)
+    except graph.NodeNotFound as exc:
+        raise Http404("No such lineage node") from exc
+    root = found.nodes[found.root]
+    return render(request, "lineage/graph.html", {"root": root, "node_id": root["id"], **_legend()})
 
 
 @require_http_methods(["GET"])

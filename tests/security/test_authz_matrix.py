@@ -211,6 +211,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # (who sees which fields: tests/lineage/test_graph_columns.py).
     "api-lineage-columns": {"GET": ok(SIGNED_IN, 404)},
     "api-lineage-impact": {"GET": ok(VIEWERS)},
+    "lineage:graph": {"GET": ok(VIEWERS)},  # the full-page graph: its root must be visible (else 404)
     "lineage:unowned": {"GET": ok(PLATFORM_ADMIN)},
     "lineage:claim": {"POST": ok(PLATFORM_ADMIN, 302)},
     # -- search
@@ -452,6 +453,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "feedback-api-vote": _feedback,
     "api-lineage": {"GET": _entities("model", "ref")},
     "api-lineage-impact": _entities("model", "ref"),
+    "lineage:graph": _entities("model", "ref"),
 }
 
 
@@ -482,6 +484,7 @@ QUERIES: dict[str, Callable[[Ctx], dict]] = {
     "api-model-compare": lambda c: {"versions": "1,2"},
     "api-lineage": lambda c: {"nodeId": _node_id(c), "depth": 3} if c.obj is not None else {},
     "api-lineage-impact": lambda c: {"nodeId": _node_id(c)},
+    "lineage:graph": lambda c: {"nodeId": _node_id(c)},
     "api-lineage-columns": lambda c: {"nodeId": "dataset:mx://missing:mx.missing", "column": "id"},
 }
 
