@@ -21,7 +21,9 @@ class Command(BaseCommand):
         bench.add_argument("--users", type=int, default=5000)
         bench.add_argument("--teams", type=int, default=200)
         bench.add_argument("--days", type=int, default=30)
-        bench.add_argument("--repeat", type=int, default=20, help="Calls per measured query")
+        bench.add_argument("--repeat", type=int, default=50, help="Calls per measured query")
+        bench.add_argument("--capture-requests", type=int, default=500,
+                           help="Page requests with analytics on, and as many off (capture overhead)")
         bench.add_argument("--keep", action="store_true", help="Keep the generated data")
 
     def handle(self, *args, verb: str, **opts):
@@ -39,9 +41,11 @@ class Command(BaseCommand):
         else:
             from portal.insights import bench
 
-            for name in ("events", "users", "teams", "days", "repeat"):
+            for name in ("events", "users", "teams", "days", "repeat", "capture_requests"):
                 if opts[name] < 1:
-                    raise CommandError(f"--{name}: must be at least 1")
+                    raise CommandError(f"--{name.replace('_', '-')}: must be at least 1")
             result = bench.run(events=opts["events"], users=opts["users"], teams=opts["teams"], days=opts["days"],
-                               keep=opts["keep"], repeat=opts["repeat"])
+                               keep=opts["keep"], repeat=opts["repeat"],
+                               capture_requests=opts["capture_requests"],
+                               progress=lambda message: self.stderr.write(f"insights bench: {message}"))
             self.stdout.write(json.dumps(result))
