@@ -136,4 +136,4 @@ INSIGHTS_BENCH_EVENTS ?= 10000000
 insights-bench: $(STAMP)
 	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
 	PLINTH_VAR_DIR=$$scratch $(PY) manage.py migrate --noinput -v 0 && \
-	PLINTH_VAR_DIR=$$scratch $(PY) manage.py insights bench --events $(INSIGHTS_BENCH_EVENTS)
+	PLINTH_VAR_DIR=$$scratch $(PY) manage.py insights bench --keep --events $(INSIGHTS_BENCH_EVENTS)

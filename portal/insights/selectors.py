@@ -369,17 +369,25 @@ def zero_result_searches(start: date, end: date, team=None, limit: int = 10) -> 
 
 
 def search_volume(start: date, end: date, grouping: str = "daily", team=None) -> list[dict]:
-    """Searches per period (the Adoption Insights `top_searches` series)."""
-    grain = Grain.HOURLY if grouping == "hourly" else Grain.DAILY
-    rows = Rollup.objects.filter(grain=grain, type=EventType.SEARCH, bucket__gte=_dt(start),
-                                 bucket__lt=_dt(end) + timedelta(days=1))
+    """Searches per period (the Adoption Insights `top_searches` series). Sums per bucket inside the
+    database — the organisation's from its org-wide daily rows (one per query and day), a team's from its
+    own — and folds the days into weeks or months here: a date function per row (Python, on SQLite) over
+    every team's rows cost 0.5 s at 1M events."""
     teams = _team_ids(team)
+    lo, hi = _dt(start), _dt(end) + timedelta(days=1)
+    if grouping == "hourly":
+        rows = Rollup.objects.filter(grain=Grain.HOURLY, type=EventType.SEARCH, bucket__gte=lo, bucket__lt=hi)
+    else:
+        rows = Rollup.objects.filter(grain=Grain.ORG_DAILY if teams is None else Grain.DAILY,
+                                     type=EventType.SEARCH, bucket__gte=lo, bucket__lt=hi)
     if teams is not None:
         rows = rows.filter(team_id__in=teams)
-    trunc = TruncHour if grouping == "hourly" else _TRUNC[grouping]
-    per = rows.annotate(period=trunc("bucket")).values("period").annotate(n=Sum("count")).order_by("period")
-    fmt = "%Y-%m-%d %H:00:00" if grouping == "hourly" else "%Y-%m-%d"
-    return [{"date": r["period"].strftime(fmt), "count": r["n"]} for r in per]
+    per: dict[str, int] = defaultdict(int)
+    for bucket, n in rows.values("bucket").annotate(n=Sum("count")).order_by().values_list("bucket", "n"):
+        bucket = bucket.astimezone(UTC)
+        key = bucket.strftime("%Y-%m-%d %H:00:00") if grouping == "hourly" else _period_of(bucket.date(), grouping)
+        per[key] += n
+    return [{"date": key, "count": per[key]} for key in sorted(per)]
 
 
 # --- funnel ----------------------------------------------------------------------------------
