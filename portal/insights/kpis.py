@@ -117,10 +117,13 @@ def _checked(query: Query, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _daily(period: Period, *types: str, team: str = "") -> Any:
-    rows = Rollup.objects.filter(grain=Grain.DAILY, type__in=types, bucket__gte=period.start, bucket__lt=period.end)
+    """The day rows of the period: one team's (`daily`, per team × subject), or the organisation's
+    (`org_day`, summed over every team by the rollup, so a canvas-wide KPI reads one row per subject
+    and day instead of one per team)."""
     if team:
-        rows = rows.filter(team=_team(team))
-    return rows
+        return Rollup.objects.filter(grain=Grain.DAILY, team=_team(team), type__in=types,
+                                     bucket__gte=period.start, bucket__lt=period.end)
+    return Rollup.objects.filter(grain=Grain.ORG_DAILY, type__in=types, bucket__gte=period.start, bucket__lt=period.end)
 
 
 def _team(name: str) -> Team:

@@ -49,13 +49,13 @@ def kpi_rows(html: str) -> dict[str, str]:
 
 
 def test_the_page_shows_values_targets_trends_and_links(client, admin):
-    Rollup.objects.create(grain=Grain.DAILY, bucket=yesterday(), type=EventType.TEMPLATE_RUN_SUCCEEDED,
+    Rollup.objects.create(grain=Grain.ORG_DAILY, bucket=yesterday(), type=EventType.TEMPLATE_RUN_SUCCEEDED,
                           subject="template:default/x", count=9, values=[40.0], value_sum=40, value_count=1)
-    Rollup.objects.create(grain=Grain.DAILY, bucket=yesterday(), type=EventType.TEMPLATE_RUN_FAILED,
+    Rollup.objects.create(grain=Grain.ORG_DAILY, bucket=yesterday(), type=EventType.TEMPLATE_RUN_FAILED,
                           subject="template:default/x", count=1)
-    Rollup.objects.create(grain=Grain.DAILY, bucket=yesterday() - timedelta(days=30),
+    Rollup.objects.create(grain=Grain.ORG_DAILY, bucket=yesterday() - timedelta(days=30),
                           type=EventType.TEMPLATE_RUN_SUCCEEDED, subject="template:default/x", count=1)
-    Rollup.objects.create(grain=Grain.DAILY, bucket=yesterday() - timedelta(days=30),
+    Rollup.objects.create(grain=Grain.ORG_DAILY, bucket=yesterday() - timedelta(days=30),
                           type=EventType.TEMPLATE_RUN_FAILED, subject="template:default/x", count=1)
     response = client.get(reverse("insights:canvas"))
     assert response.status_code == 200
@@ -116,7 +116,7 @@ def test_a_failing_kpi_is_broken_with_its_reason_and_the_rest_renders(client, ad
     path = tmp_path / "canvas.yaml"
     path.write_text(MINIMAL_TEXT + extra)
     settings.PLINTH_INSIGHTS_CANVAS = str(path)
-    Rollup.objects.create(grain=Grain.DAILY, bucket=yesterday(), type=EventType.REGISTRATION, count=2)
+    Rollup.objects.create(grain=Grain.ORG_DAILY, bucket=yesterday(), type=EventType.REGISTRATION, count=2)
     response = client.get(reverse("insights:canvas"))
     assert response.status_code == 200
     html = response.content.decode()
@@ -162,7 +162,7 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
 
 @pytest.mark.skipif(not POPPLER, reason="pdfinfo/pdftotext missing: `make system-deps` installs poppler-utils")
 def test_the_pdf_is_one_page_naming_every_kpi(client, admin, tmp_path):
-    Rollup.objects.create(grain=Grain.DAILY, bucket=yesterday(), type=EventType.REGISTRATION, count=12)
+    Rollup.objects.create(grain=Grain.ORG_DAILY, bucket=yesterday(), type=EventType.REGISTRATION, count=12)
     response = client.get(reverse("insights:canvas-pdf"))
     assert response.status_code == 200, response.content[:500]
     assert response["Content-Type"] == "application/pdf"

@@ -21,7 +21,9 @@ def at(day: int, month: int = 11, hour: int = 0) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
-def rollup(type_, bucket, *, count, subject="", values=(), value_sum=None, team=None, grain=Grain.DAILY):
+def rollup(type_, bucket, *, count, subject="", values=(), value_sum=None, team=None, grain=None):
+    """A day row as the rollup writes it: `daily` for a team, `org_day` (every team) without one."""
+    grain = grain or (Grain.DAILY if team else Grain.ORG_DAILY)
     return Rollup.objects.create(grain=grain, bucket=bucket, type=type_, subject=subject, count=count, team=team,
                                  values=list(values), value_count=len(values),
                                  value_sum=sum(values) if value_sum is None else value_sum)
@@ -92,9 +94,10 @@ def test_active_users_and_docs_views_per_active_user():
 def test_event_count_overall_and_per_team():
     team = TeamFactory()
     rollup(EventType.REGISTRATION, at(2), subject="model:default/a", count=4, team=team)
+    rollup(EventType.REGISTRATION, at(2), subject="model:default/a", count=4)  # its share of the org-wide row
     rollup(EventType.REGISTRATION, at(3), subject="component:default/b", count=3)
     rollup(EventType.REGISTRATION, at(29, 10), subject="component:default/c", count=2)
-    assert run("event_count", type="registration") == kpis.KpiValue(7, 2)
+    assert run("event_count", type="registration") == kpis.KpiValue(7, 2)  # org_day rows only
     assert run("event_count", type="registration", team=team.name) == kpis.KpiValue(4, 0)
 
 
