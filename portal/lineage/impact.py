@@ -98,8 +98,8 @@ def impact_csv(request, kind: str, namespace: str, name: str) -> HttpResponse:
         for item in group["items"]:
             writer.writerow([_cell(item.get(c)) for c in CSV_COLUMNS])
     if result["hidden"]:
-        writer.writerow(["(hidden)", "", f"{result['hidden']} downstream assets you may not see", "", "", "", "",
-                         "", "", ""])
+        hidden = governance_impact.plural(result["hidden"], "downstream asset")
+        writer.writerow(["(hidden)", "", f"{hidden} you may not see", *[""] * (len(CSV_COLUMNS) - 3)])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     filename = f"impact-{entity.kind_key}-{entity.namespace}-{entity.name}-{hops}hops.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
