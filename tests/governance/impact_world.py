@@ -42,7 +42,7 @@ spec: {owner: recsys, lifecycle: experimental, trainedOn: [impact-dev-src]}
 apiVersion: plinth.dev/v1alpha1
 kind: Pipeline
 metadata: {name: impact-churn-scoring, title: Impact churn scoring}
-spec: {owner: recsys, inputs: [impact-dev-src], outputs: [impact-churn-scores]}
+spec: {type: batch-inference, owner: recsys, inputs: [impact-dev-src], outputs: [impact-churn-scores]}
 ---
 apiVersion: plinth.dev/v1alpha1
 kind: Dataset
