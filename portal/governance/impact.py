@@ -148,6 +148,7 @@ def gate_summary(snapshot: RequestImpact | None, requester) -> dict:
         "computed": True,
         "hops": snapshot.hops,
         "total": snapshot.total,
+        "total_label": plural(snapshot.total, "downstream asset"),
         "by_kind": [{"kind": k, "count": n, "label": plural(n, k)} for k, n in sorted(kinds.items())],
         "critical": named,
         "private": [{"reason": r, "count": n, "label": plural(n, f"private {r}")} for r, n in sorted(private.items())],

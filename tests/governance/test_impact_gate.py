@@ -55,7 +55,7 @@ def test_dev_dependants_warn_and_do_not_block(demo_org):
     assert not outcome.passed and not outcome.blocking
     warning = next(r for r in outcome.rules if not r["pass"])
     assert warning == {"rule": "downstream-dependants", "pass": False, "severity": "warn",
-                       "message": "2 downstream asset(s) depend on the target: 1 model, 1 pipeline; "
+                       "message": "2 downstream assets depend on the target: 1 model, 1 pipeline; "
                                   "their owners are notified"}
 
 

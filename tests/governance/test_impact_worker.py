@@ -70,7 +70,7 @@ def test_a_dataset_feeding_only_a_dev_model_warns_and_goes_to_review(world):
     assert not result.passed and not result.blocking
     warning = next(r for r in result.rules if not r["pass"])
     assert warning["severity"] == "warn"
-    assert warning["message"] == ("3 downstream asset(s) depend on the target: 1 dataset, 1 model, 1 pipeline; "
+    assert warning["message"] == ("3 downstream assets depend on the target: 1 dataset, 1 model, 1 pipeline; "
                                   "their owners are notified")
     snapshot = RequestImpact.objects.get(request=req)
     assert sorted((i["ref"], i["distance"]) for i in snapshot.items) == [

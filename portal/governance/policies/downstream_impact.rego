@@ -5,6 +5,7 @@
 #   computed   true when the impact list was computed (false or missing: fail closed)
 #   hops       how far downstream it looked
 #   total      every downstream asset, including those the requester may not see
+#   total_label  e.g. "3 downstream assets"
 #   by_kind    [{"kind", "count", "label"}]  e.g. {"kind": "model", "count": 2, "label": "2 models"}
 #   critical   [{"ref", "kind", "reason", "team"}]  production models and live deployments every signed-in
 #              user may see: named in messages
@@ -25,12 +26,15 @@ results(inp) := array.concat(
 			[named(c) | some c in impact(inp).critical],
 			array.concat([unnamed(p, "private") | some p in impact(inp).private], [unnamed(h, "hidden") | some h in impact(inp).hidden]),
 		),
-		[nothing_critical(inp)],
+		summary(inp),
 	),
 )
 
 # The impact object with every field present, whatever the input held (never undefined).
-empty_impact := {"computed": false, "hops": 0, "total": 0, "by_kind": [], "critical": [], "private": [], "hidden": []}
+empty_impact := {
+	"computed": false, "hops": 0, "total": 0, "total_label": "0 downstream assets",
+	"by_kind": [], "critical": [], "private": [], "hidden": [],
+}
 
 impact(inp) := object.union(empty_impact, object.get(inp, "impact", {}))
 
@@ -48,7 +52,7 @@ dependants(inp) := lib.warn_check(
 	impact(inp).total == 0,
 	"Nothing depends on the target downstream",
 	concat("", [
-		sprintf("%v downstream asset(s) depend on the target", [impact(inp).total]),
+		impact(inp).total_label, verb(impact(inp).total), " on the target",
 		breakdown(inp),
 		"; their owners are notified",
 	]),
@@ -91,11 +95,14 @@ verb(n) := " depend" if n != 1
 
 critical_count(inp) := (count(impact(inp).critical) + sum([p.count | some p in impact(inp).private])) + sum([h.count | some h in impact(inp).hidden])
 
-nothing_critical(inp) := lib.check(
+# When nothing critical depends on the target, say so (each critical asset has its own rule otherwise).
+summary(inp) := [lib.check(
 	"no-critical-dependants",
-	critical_count(inp) == 0,
+	true,
 	"No production model or live deployment depends on the target",
-	sprintf("%v production model(s) or live deployment(s) depend on the target", [critical_count(inp)]),
-)
+	"",
+)] if critical_count(inp) == 0
+
+summary(inp) := [] if critical_count(inp) > 0
 
 result := results(input)

@@ -3,9 +3,12 @@ package plinth.gates.downstream_impact_test
 import data.plinth.gates.downstream_impact
 import rego.v1
 
-nothing := {"computed": true, "hops": 10, "total": 0, "by_kind": [], "critical": [], "private": [], "hidden": []}
+nothing := {
+	"computed": true, "hops": 10, "total": 0, "total_label": "0 downstream assets",
+	"by_kind": [], "critical": [], "private": [], "hidden": [],
+}
 
-dev_only := object.union(nothing, {"total": 2, "by_kind": [
+dev_only := object.union(nothing, {"total": 2, "total_label": "2 downstream assets", "by_kind": [
 	{"kind": "model", "count": 1, "label": "1 model"},
 	{"kind": "pipeline", "count": 1, "label": "1 pipeline"},
 ]})
@@ -33,7 +36,7 @@ test_dev_dependants_only_warn if {
 	some r in failed(results)
 	r.rule == "downstream-dependants"
 	r.severity == "warn"
-	r.message == "2 downstream asset(s) depend on the target: 1 model, 1 pipeline; their owners are notified"
+	r.message == "2 downstream assets depend on the target: 1 model, 1 pipeline; their owners are notified"
 }
 
 test_production_model_blocks_and_is_named if {
@@ -57,11 +60,16 @@ test_private_live_deployments_block_unnamed if {
 	r.message == "2 private live deployments (private to a team: not named here, see the impact list if you may see it) depend on the target: it would break"
 }
 
-test_summary_counts_every_critical_asset if {
+test_each_critical_asset_has_its_own_rule_and_no_summary if {
 	results := downstream_impact.results({"impact": object.union(production, {"hidden": hidden.hidden})})
-	some r in blocking(results)
+	count(blocking(results)) == 2
+	count([r | some r in results; r.rule == "no-critical-dependants"]) == 0
+}
+
+test_nothing_critical_is_said if {
+	some r in downstream_impact.results({"impact": dev_only})
 	r.rule == "no-critical-dependants"
-	r.message == "2 production model(s) or live deployment(s) depend on the target"
+	r.pass == true
 }
 
 test_missing_impact_fails_closed if {
