@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from catalog.models import Entity
 from portal.accounts import permissions
@@ -63,8 +64,9 @@ def compute(req: ApprovalRequest) -> RequestImpact:
             raise LookupError("no lineage graph is installed (portal.lineage registers it)")
         if req.entity is None:
             raise LookupError(f"{req.target_ref} is no longer in the catalog")
-        snapshot.root, raw = _provider(req.entity, HOPS)
-        items = _with_visibility([clean_item(i) for i in raw])
+        with transaction.atomic():  # a failed query inside must not abort the gates' transaction
+            snapshot.root, raw = _provider(req.entity, HOPS)
+            items = _with_visibility([clean_item(i) for i in raw])
     except Exception as exc:  # fail closed: the gate says the impact is unknown and blocks
         snapshot.error = f"{type(exc).__name__}: {exc}"[:2000]
         items = []
@@ -194,7 +196,8 @@ def for_viewer(snapshot: RequestImpact | None, user) -> dict | None:
     if snapshot is None:
         return None
     shown = visible_items(user, snapshot.items)
-    hidden_critical = Counter(i["reason"] for i in snapshot.items if i["critical"] and i not in shown)
+    seen = {id(i) for i in shown}
+    hidden_critical = Counter(i["reason"] for i in snapshot.items if i["critical"] and id(i) not in seen)
     return {
         "snapshot": snapshot,
         "groups": group(shown),

@@ -52,6 +52,7 @@ def downstream(user, entity, hops: int) -> dict:
         "total": len(items),
         "critical": len(critical),
         "hidden": int(imp.hidden),
+        "truncated": bool(getattr(imp, "truncated", False)),
     }
 
 

@@ -68,6 +68,8 @@ def test_a_dataset_feeding_only_a_dev_model_warns_and_goes_to_review(world):
     assert req.state == State.IN_REVIEW, req.gate_error
     result = gate(req)
     assert not result.passed and not result.blocking
+    api = client_for(world["alice"]).get(f"/api/v1/approval-requests/{req.pk}").json()
+    assert next(r for r in api["policyResults"] if r["gate"] == "downstream_impact")["blocking"] is False
     warning = next(r for r in result.rules if not r["pass"])
     assert warning["severity"] == "warn"
     assert warning["message"] == ("3 downstream assets depend on the target: 1 dataset, 1 model, 1 pipeline; "
@@ -114,6 +116,17 @@ def test_a_hidden_production_model_blocks_without_its_name(world):
     owner_page = client_for(world["carol"]).get(req.get_absolute_url()).content.decode()
     assert "model:default/impact-secret-ranker" in owner_page  # in the list, for a reader who may see it
     assert 'data-testid="impact-hidden"' not in owner_page
+
+    # The API says the same to each reader.
+    api = client_for(world["alice"]).get(f"/api/v1/approval-requests/{req.pk}").json()
+    assert api["impact"]["total"] == 1 and api["impact"]["hidden"] == 1 and api["impact"]["items"] == []
+    assert api["impact"]["hiddenCritical"] == ["1 production model"]
+    assert "secret" not in str(api)
+    gate_result = next(r for r in api["policyResults"] if r["gate"] == "downstream_impact")
+    assert gate_result["blocking"] is True
+    api = client_for(world["carol"]).get(f"/api/v1/approval-requests/{req.pk}").json()
+    assert [i["ref"] for i in api["impact"]["items"]] == ["model:default/impact-secret-ranker"]
+    assert api["impact"]["hidden"] == 0
 
 
 def test_the_request_page_shows_the_snapshot_as_it_was(world, tmp_path):
