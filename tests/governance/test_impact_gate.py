@@ -152,3 +152,23 @@ def test_item_visibility_follows_the_entity(demo_org):
     assert len(impact.visible_items(users["alice"], items)) == 3
     assert len(impact.visible_items(users["grace"], items)) == 4
     assert permissions.may_see_owned(permissions.SYSTEM, None, "private")
+
+
+@pytest.mark.parametrize(("visibility", "told"), [("internal", ["carol", "dan"]), ("private", [])])
+def test_owners_are_told_only_when_they_may_open_the_request(demo_org, visibility, told):
+    """The downstream owners (recsys) of a fraud-ml target: told when they may read the request; about a
+    private target they may not see, the link would be a 404 and the text would name it: not told."""
+    from portal.governance.models import ApprovalRequest
+
+    teams, users = demo_org["teams"], demo_org["users"]
+    req = ApprovalRequest.objects.create(action="deprecate", target_ref="dataset:default/x", requester=users["alice"],
+                                         owner_team=teams["fraud-ml"], visibility=visibility, state="in-review")
+    snap = RequestImpact.objects.create(request=req, total=2, critical=1, items=[
+        item("ranker", critical=True, reason="production model", team_id=teams["recsys"].pk),
+        item("churn", team_id=teams["recsys"].pk)])
+    owners = impact.owners_to_notify(req, snap)
+    assert [u.username for u, _ in owners] == told
+    if owners:
+        assert impact.owner_message(f"#{req.pk} deprecate dataset:default/x", owners[0][1]) == (
+            f"#{req.pk} deprecate dataset:default/x: 2 assets of your team depend on it, 1 of them in production "
+            "or live (model:default/ranker, model:default/churn)")
