@@ -72,7 +72,8 @@ def _detail_context(request, req) -> dict:
         if text:
             text = text.split("---", 2)[-1] if text.startswith("---") else text
             card_html = nh3.clean(markdown.markdown(text, extensions=["tables"]))
-    lineage = _lineage(request.user, req.entity) if req.entity is not None else {}
+    # Features consumed and training data: what a model declares (other targets have the impact list).
+    lineage = _lineage(request.user, req.entity) if req.entity is not None and req.entity.kind_key == "model" else {}
     queued = selectors.queued_steps(req)
     snapshot = RequestImpact.objects.filter(request=req).first() if impact.applies(req) else None
     return {
