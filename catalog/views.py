@@ -142,7 +142,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
     status = 200
     if extension and extension.context:
         context.update(extension.context(request, entity))
-        status = context.pop("status", 200)  # a tab may refuse a bad parameter (400, naming it)
+        status = context.pop("tab_status", 200)  # a tab may refuse a bad parameter (400, naming it)
     if tab == "relations":
         try:
             depth = int(request.GET.get("depth", "1"))

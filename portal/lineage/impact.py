@@ -61,7 +61,7 @@ def tab_context(request, entity) -> dict:
     try:
         hops = parse_hops(request.GET.get("hops"))
     except HopsInvalid as exc:
-        return {**context, "hops": DEFAULT_HOPS, "impact_error": str(exc), "status": 400}
+        return {**context, "hops": DEFAULT_HOPS, "impact_error": str(exc), "tab_status": 400}
     context["hops"] = hops
     context["impact"] = downstream(request.user, entity, hops)
     context["impact_csv"] = reverse(
