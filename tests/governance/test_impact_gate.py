@@ -172,3 +172,37 @@ def test_owners_are_told_only_when_they_may_open_the_request(demo_org, visibilit
         assert impact.owner_message(f"#{req.pk} deprecate dataset:default/x", owners[0][1]) == (
             f"#{req.pk} deprecate dataset:default/x: 2 assets of your team depend on it, 1 of them in production "
             "or live (model:default/ranker, model:default/churn)")
+
+
+def test_a_live_deployment_downstream_blocks_by_name(demo_org, tmp_path, django_capture_on_commit_callbacks):
+    """dataset → MLflow run (its logged input) → model version → Deployment live in dev: the graph's
+    chain from real rows (the catalog's run tables, a CD event through the deployments service), and the
+    gate evaluated by the service a worker runs (tests/governance/test_impact_worker.py runs it there)."""
+    from catalog.models import Entity, ExperimentRun, ModelVersion, RunInput
+    from portal.deployments import services as deployments
+    from portal.governance import services
+    from portal.governance.models import State
+    from portal.lineage import graph_sync
+    from tests.governance import impact_world
+
+    with django_capture_on_commit_callbacks(execute=True):
+        impact_world.register(tmp_path / "impact")
+    source = Entity.objects.get(ref="dataset:default/impact-dev-src")
+    churn = Entity.objects.get(ref="model:default/impact-churn")
+    run = ExperimentRun.objects.create(run_id="impact-live-run", name="train", status="FINISHED")
+    RunInput.objects.create(run=run, name="train", namespace="s3://impact", dataset_name="dev.parquet", entity=source)
+    ModelVersion.objects.create(entity=churn, version="1", version_number=1, status="READY", run_id=run.run_id,
+                                experiment_run=run)
+    with django_capture_on_commit_callbacks(execute=True):
+        deployments.deployment_report(actor=demo_org["users"]["grace"], body={
+            "model": "model:default/impact-churn", "version": "1", "environment": "dev", "status": "live",
+            "platform": "kserve"})
+    graph_sync.graph_edges_rebuild()
+    with django_capture_on_commit_callbacks(execute=True):
+        req = services.request_create(actor=demo_org["users"]["alice"], action="deprecate",
+                                      target="dataset:default/impact-dev-src")
+    req = services.request_evaluate_gates(request_id=req.pk)
+    assert req.state == State.BLOCKED
+    assert "live deployment deployment:default/impact-churn-v1-dev (team recsys) depends on the target" in req.gate_error
+    snapshot = RequestImpact.objects.get(request=req)
+    assert snapshot.items[0]["kind"] == "deployment" and snapshot.items[0]["reason"] == "live deployment"
