@@ -16,7 +16,8 @@ class EntityTab:
     label: str
     template: str  # rendered inside the entity page when the tab is selected
     applies: Callable[[Any], bool]  # entity -> bool
-    context: Callable[[Any, Any], dict] | None = None  # (request, entity) -> extra context
+    # (request, entity) -> extra context; a "tab_status" key sets the page's status (400 for a bad parameter)
+    context: Callable[[Any, Any], dict] | None = None
     order: int = 50
 
 

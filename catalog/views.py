@@ -139,8 +139,10 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
         "starred": selectors.is_starred(request.user, entity),
         "can_edit": permissions.can(request.user, permissions.Action.EDIT, entity),
     }
+    status = 200
     if extension and extension.context:
         context.update(extension.context(request, entity))
+        status = context.pop("tab_status", 200)  # a tab may refuse a bad parameter (400, naming it)
     if tab == "relations":
         try:
             depth = int(request.GET.get("depth", "1"))
@@ -163,7 +165,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
     if entity.kind_key in {"featureset", "dataset"}:
         rows = entity.spec.get("features") if entity.kind_key == "featureset" else entity.spec.get("schema")
         context["schema_rows"] = rows if isinstance(rows, list) else []
-    return render(request, "catalog/entity_detail.html", context)
+    return render(request, "catalog/entity_detail.html", context, status=status)
 
 
 def _model_context(request, entity) -> dict:

@@ -55,6 +55,40 @@ class Owned(Protocol):
     visibility: str
 
 
+class _System:
+    """The platform itself, for evaluations that must count what no person may see: the
+    downstream_impact gate counts another team's private production model without naming it to the
+    requester. Reads only; never a page's or an API call's user; a member of no team."""
+
+    pk = id = None
+    is_authenticated = is_active = is_superuser = True
+    is_anonymous = False
+
+    def __init__(self) -> None:
+        self._plinth_team_roles: dict[int, str] = {}
+
+    def get_username(self) -> str:
+        return "plinth"
+
+    def __str__(self) -> str:
+        return "plinth (system)"
+
+
+SYSTEM = _System()
+
+
+def may_see_owned(user: Any, owner_team_id: int | None, visibility: str) -> bool:
+    """The read rule for something known only by its owner team and visibility (a stored snapshot of
+    an entity): the same answer `can(user, VIEW, obj)` gives for the object itself."""
+    return can(user, Action.VIEW, _Facts(owner_team_id, visibility))
+
+
+class _Facts:
+    def __init__(self, owner_team_id: int | None, visibility: str) -> None:
+        self.owner_team_id = owner_team_id
+        self.visibility = visibility
+
+
 def is_platform_admin(user: Any) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
 

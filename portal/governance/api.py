@@ -18,8 +18,8 @@ from portal.core.client_address import client_address
 from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
 from portal.core.models import AuditEvent
 
-from . import api_schema, selectors, services
-from .models import ActionType, ApprovalRequest, DecisionKind, State
+from . import api_schema, impact, selectors, services
+from .models import ActionType, ApprovalRequest, DecisionKind, RequestImpact, State
 
 MAX_LIMIT = 500
 
@@ -32,7 +32,7 @@ def _remote(request) -> str | None:
     return client_address(request)
 
 
-def request_dict(req: ApprovalRequest, *, detail: bool = False) -> dict:
+def request_dict(req: ApprovalRequest, *, detail: bool = False, viewer=None) -> dict:
     data = {
         "id": req.pk,
         "url": req.get_absolute_url(),
@@ -78,9 +78,11 @@ def request_dict(req: ApprovalRequest, *, detail: bool = False) -> dict:
                 "policyHash": r.policy_hash,
                 "error": r.error,
                 "rules": r.rules,
+                "blocking": r.blocking,
             }
             for r in req.policy_results.all()
         ]
+        data["impact"] = _impact(req, viewer)
         data["decisions"] = [
             {
                 "user": d.user.get_username(),
@@ -97,6 +99,26 @@ def request_dict(req: ApprovalRequest, *, detail: bool = False) -> dict:
             for c in req.comments.select_related("author")
         ]
     return data
+
+
+def _impact(req: ApprovalRequest, viewer) -> dict | None:
+    """The downstream snapshot of a deprecate/retire request, as this reader may see it."""
+    if not impact.applies(req):
+        return None
+    view = impact.for_viewer(RequestImpact.objects.filter(request=req).first(), viewer)
+    if view is None:
+        return None
+    snapshot = view["snapshot"]
+    return {
+        "computedAt": snapshot.computed_at.isoformat(),
+        "hops": snapshot.hops,
+        "total": snapshot.total,
+        "hidden": view["hidden"],
+        "hiddenCritical": view["hidden_critical"],
+        "error": snapshot.error,
+        "items": [{key: item[key] for key in impact.ITEM_FIELDS}
+                  for group in view["groups"] for item in group["items"]],
+    }
 
 
 class CreateSerializer(serializers.Serializer):
@@ -217,7 +239,7 @@ def approval_requests(request):
             )
         except services.GovernanceError as exc:
             return _error(exc)
-        return Response(request_dict(req, detail=True), status=status.HTTP_201_CREATED)
+        return Response(request_dict(req, detail=True, viewer=request.user), status=status.HTTP_201_CREATED)
     qs = selectors.visible_requests(request.user).select_related("requester").order_by("-created_at", "-id")
     params = request.query_params
     if params.get("state"):
@@ -249,7 +271,7 @@ def approval_requests(request):
 )
 @api_view(["GET"])
 def approval_request_detail(request, pk: int):
-    return Response(request_dict(services.get_visible(request.user, pk), detail=True))
+    return Response(request_dict(services.get_visible(request.user, pk), detail=True, viewer=request.user))
 
 
 @extend_schema(
@@ -300,7 +322,7 @@ def approval_request_decide(request, pk: int):
         )
     except services.GovernanceError as exc:
         return _error(exc)
-    return Response(request_dict(req, detail=True), status=status.HTTP_201_CREATED)
+    return Response(request_dict(req, detail=True, viewer=request.user), status=status.HTTP_201_CREATED)
 
 
 @extend_schema(
@@ -317,7 +339,7 @@ def approval_request_withdraw(request, pk: int):
         req = services.request_withdraw(actor=request.user, request_id=pk, remote_addr=_remote(request))
     except services.GovernanceError as exc:
         return _error(exc)
-    return Response(request_dict(req, detail=True))
+    return Response(request_dict(req, detail=True, viewer=request.user))
 
 
 @extend_schema(
@@ -336,7 +358,7 @@ def approval_request_retry(request, pk: int):
         )
     except services.GovernanceError as exc:
         return _error(exc)
-    return Response(request_dict(req, detail=True))
+    return Response(request_dict(req, detail=True, viewer=request.user))
 
 
 @extend_schema(

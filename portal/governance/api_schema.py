@@ -48,7 +48,37 @@ class PolicyResultSerializer(serializers.Serializer):
     policyFile = serializers.CharField()
     policyHash = serializers.CharField()
     error = serializers.CharField(allow_blank=True)
-    rules = serializers.ListField(child=serializers.DictField(), help_text="`[{rule, pass, message}]`")
+    rules = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="`[{rule, pass, message}]`; `severity: warn` on a rule whose failure never blocks",
+    )
+    blocking = serializers.BooleanField(help_text="This result stops the request (a failed rule that is not a warning "
+                                        "under block enforcement, or an error).")
+
+
+class ImpactItemSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The lineage graph's node id")
+    type = serializers.CharField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    ref = serializers.CharField(allow_blank=True)
+    url = serializers.CharField(allow_blank=True)
+    team = serializers.CharField(allow_blank=True)
+    lifecycle = serializers.CharField(allow_blank=True)
+    distance = serializers.IntegerField(help_text="Hops downstream of the target")
+    critical = serializers.BooleanField(help_text="A production model or a live deployment")
+    reason = serializers.CharField(allow_blank=True, help_text="production model | live deployment | empty")
+
+
+class RequestImpactSerializer(serializers.Serializer):
+    computedAt = serializers.DateTimeField(help_text="When the gates ran: the list as it was then")
+    hops = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="Every downstream asset, including those hidden from the reader")
+    hidden = serializers.IntegerField(help_text="Downstream assets the reader may not see (never named)")
+    hiddenCritical = serializers.ListField(child=serializers.CharField(), help_text='e.g. ["1 production model"]')
+    error = serializers.CharField(allow_blank=True, help_text="Why it could not be computed (the gate then blocks)")
+    items = ImpactItemSerializer(many=True, help_text="What the reader may see, critical first")
 
 
 class DecisionRecordSerializer(serializers.Serializer):
@@ -74,6 +104,8 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     policyResults = PolicyResultSerializer(many=True)
     decisions = DecisionRecordSerializer(many=True)
     comments = CommentRecordSerializer(many=True)
+    impact = RequestImpactSerializer(allow_null=True, help_text="deprecate/retire: what depended on the target "
+                                     "when the gates ran (null for other actions)")
 
 
 class ApprovalRequestPageSerializer(serializers.Serializer):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from catalog.models import Entity, ModelVersion
 
-from .models import AccessGrant, ApprovalRequest
+from . import impact as impact_summary
+from .models import AccessGrant, ApprovalRequest, RequestImpact
 
 MAX_CARD_BYTES = 512 * 1024
 HEADING = re.compile(r"^#{2}\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -93,7 +94,9 @@ def alias_holder(entity: Entity, alias: str) -> ModelVersion | None:
     return None
 
 
-def build(request: ApprovalRequest) -> dict:
+def build(request: ApprovalRequest, *, impact: RequestImpact | None = None) -> dict:
+    """The gates' input. `impact`: the downstream snapshot of a deprecate/retire request (its summary,
+    from the requester's point of view, is `input.impact`)."""
     entity = request.entity
     spec = entity.spec if entity else {}
     tier = request.risk_tier if request.risk_tier in (1, 2, 3) else None
@@ -117,6 +120,8 @@ def build(request: ApprovalRequest) -> dict:
         "datasets": [],
         "features": [],
     }
+    if impact_summary.applies(request):
+        payload["impact"] = impact_summary.gate_summary(impact, request.requester)
     if entity is None:
         return payload
     if entity.kind_key == "model":

@@ -187,7 +187,9 @@ class PolicyResult(models.Model):
 
     @property
     def blocking(self) -> bool:
-        return not self.passed and self.enforcement == "block"
+        from .policy import blocks
+
+        return blocks(passed=self.passed, enforcement=self.enforcement, rules=self.rules, error=self.error)
 
 
 class Comment(models.Model):
@@ -274,3 +276,24 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({'sent' if self.sent_at else 'queued'})"
+
+
+class RequestImpact(models.Model):
+    """What depended on a deprecate/retire request's target when its gates ran: the lineage graph's
+    downstream list, kept so reviewers see what it was at decision time. `items` holds every downstream
+    asset whoever may see it (each with the owner team and visibility that decide who may read its
+    name); pages show each reader what they may see and count the rest (`impact.for_viewer`)."""
+
+    request = models.OneToOneField(ApprovalRequest, on_delete=models.CASCADE, related_name="impact")
+    root = models.CharField(max_length=500, blank=True)  # the graph node id of the target
+    hops = models.PositiveSmallIntegerField(default=10)
+    total = models.PositiveIntegerField(default=0)
+    critical = models.PositiveIntegerField(default=0)  # production models and live deployments
+    # [{"id", "type", "kind", "name", "title", "ref", "url", "team", "team_id", "visibility", "lifecycle",
+    #   "distance", "critical", "reason"}], critical first
+    items = models.JSONField(default=list)
+    error = models.TextField(blank=True)  # why it could not be computed (the gate then fails closed)
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"impact of #{self.request_id}: {self.total} downstream"

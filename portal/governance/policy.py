@@ -1,7 +1,8 @@
 """Policy-as-code: Rego gates evaluated in-process with regopy.
 
 Each gate is `policies/<gate>.rego`, package `plinth.gates.<gate>`, defining `title` and
-`result := results(input)`: a list of `{"rule", "pass", "message"}`. `lib.rego` holds shared helpers.
+`result := results(input)`: a list of `{"rule", "pass", "message"}` (and `"severity": "warn"` for a
+rule whose failure never blocks). `lib.rego` holds shared helpers.
 All healthy gates are compiled once into one regopy bundle (rebuilt when any file's hash changes), so
 evaluating a request is one `set_input` and one query.
 
@@ -52,7 +53,22 @@ class GateOutcome:
 
     @property
     def blocking(self) -> bool:
-        return not self.passed and self.enforcement == "block"
+        return blocks(passed=self.passed, enforcement=self.enforcement, rules=self.rules, error=self.error)
+
+
+SEVERITIES = ("block", "warn")
+
+
+def blocks(*, passed: bool, enforcement: str, rules: list[dict], error: str = "") -> bool:
+    """A failed gate blocks under `block` enforcement unless every failed rule is a warning (severity
+    `warn`, e.g. downstream_impact's "something depends on it"). An error always blocks (fail closed)."""
+    if passed:
+        return False
+    if error:
+        return True
+    return enforcement == "block" and any(
+        not r.get("pass") and r.get("severity", "block") != "warn" for r in rules
+    )
 
 
 @dataclass
@@ -234,9 +250,13 @@ def _read_result(gate: str, value: Any) -> tuple[str, list[dict], str]:
             and isinstance(rule.get("rule"), str)
         ):
             return title, [], f"{gate}.rego returned a malformed rule result: {str(rule)[:200]}"
-        clean.append(
-            {"rule": rule["rule"], "pass": rule["pass"], "message": str(rule.get("message", ""))[:1000]}
-        )
+        severity = rule.get("severity", "block")
+        if severity not in SEVERITIES:  # a typo must not turn a blocking rule into a warning
+            return title, [], f"{gate}.rego returned a rule with an unknown severity: {str(rule)[:200]}"
+        entry = {"rule": rule["rule"], "pass": rule["pass"], "message": str(rule.get("message", ""))[:1000]}
+        if severity == "warn":
+            entry["severity"] = "warn"
+        clean.append(entry)
     return title, clean, ""
 
 

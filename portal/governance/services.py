@@ -30,7 +30,7 @@ from portal.core import usage
 from portal.core.audit import audit_record
 from portal.core.usage import Client, EventType
 
-from . import conf, gate_input, outbox, policy, signals, workflows
+from . import conf, gate_input, impact, outbox, policy, signals, workflows
 from .models import (
     AccessGrant,
     ActionType,
@@ -442,8 +442,10 @@ def request_evaluate_gates(*, request_id: int) -> ApprovalRequest | None:
         return None  # already evaluated: the task ran twice
     before = _snapshot(req)
     gates = req.workflow.get("gates") or {}
+    # Deprecate/retire: what depends on the target now, kept with the request (never raises).
+    snapshot = impact.compute(req) if impact.applies(req) else None
     try:
-        payload = gate_input.build(req)
+        payload = gate_input.build(req, impact=snapshot)
         outcomes, _ = policy.current().evaluate(gates, payload)
         error = ""
     except Exception as exc:  # fail closed: nothing is approved on an error
@@ -466,9 +468,15 @@ def request_evaluate_gates(*, request_id: int) -> ApprovalRequest | None:
     summary = {o.gate: ("pass" if o.passed else f"fail ({o.enforcement})") for o in outcomes}
     blocked = error or [o.gate for o in outcomes if o.blocking]
     req.policy_hash = policy.combined_hash(outcomes) if outcomes else ""
+    if snapshot is not None and snapshot.total:
+        # The owners of what depends on the target hear of it once, whatever the gates decide.
+        outbox.enqueue(req, "notify:impact", "portal.governance.tasks.notify", [req.pk, "impact", 0])
     if blocked:
         gate_error = error or "Blocked by " + ", ".join(o.gate for o in outcomes if o.blocking) + "".join(
             f"; {o.gate}: {o.error}" for o in outcomes if o.error
+        ) + "".join(
+            f" — {r['message']}" for o in outcomes if o.blocking and not o.error
+            for r in o.rules if not r["pass"] and r.get("severity") != "warn"
         )
         _transition(req, State.BLOCKED, policy_hash=req.policy_hash, gate_error=gate_error[:2000])
         _audit(

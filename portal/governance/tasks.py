@@ -9,8 +9,8 @@ from celery import shared_task, states
 from celery.signals import task_failure, task_postrun, task_retry
 from django.db import InterfaceError, OperationalError
 
-from . import conf, executors, notifications, outbox, services
-from .models import ApprovalRequest, Stage, State
+from . import conf, executors, impact, notifications, outbox, services
+from .models import ApprovalRequest, RequestImpact, Stage, State
 
 log = logging.getLogger("plinth.governance")
 
@@ -130,6 +130,8 @@ def notify(self, request_id: int, kind: str, stage_index: int = 0) -> int:
     req = ApprovalRequest.objects.select_related("requester").filter(pk=request_id).first()
     if req is None:
         return 0
+    if kind == "impact":
+        return _notify_impact(self, req)
     recipients = _recipients(req, kind, stage_index)
     text = KIND_MESSAGES.get(kind, "{summary}: " + kind).format(
         requester=req.requester.get_username(), summary=summary(req), stage=stage_index + 1
@@ -139,6 +141,23 @@ def notify(self, request_id: int, kind: str, stage_index: int = 0) -> int:
     if not notifications.email(notes, text, req.get_absolute_url()):
         # The in-app notifications stand; the e-mails that failed are sent by the retry.
         raise self.retry(countdown=5 * 2**self.request.retries)
+    return created
+
+
+def _notify_impact(task, req: ApprovalRequest) -> int:
+    """The owners of what depends on a deprecate/retire target: one notification per person and request
+    (key `impact:<id>`), each naming only their own team's assets."""
+    snapshot = RequestImpact.objects.filter(request=req).first()
+    if snapshot is None:
+        return 0
+    created, ok = 0, True
+    for user, items in impact.owners_to_notify(req, snapshot):
+        text = impact.owner_message(summary(req), items)
+        notes, new = notifications.write([user], key=f"impact:{req.pk}", kind="impact", message=text, request=req)
+        created += new
+        ok = notifications.email(notes, text, req.get_absolute_url()) and ok
+    if not ok:
+        raise task.retry(countdown=5 * 2**task.request.retries)
     return created
 
 

@@ -24,8 +24,8 @@ from portal.core.audit import chain_head
 from portal.core.client_address import client_address
 from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
 
-from . import conf, gate_input, policy, selectors, services
-from .models import ActionType, DecisionKind, Notification, State
+from . import conf, gate_input, impact, policy, selectors, services
+from .models import ActionType, DecisionKind, Notification, RequestImpact, State
 
 LIVE_STATES = {State.PENDING, State.APPROVED, State.EXECUTING}
 
@@ -72,9 +72,13 @@ def _detail_context(request, req) -> dict:
         if text:
             text = text.split("---", 2)[-1] if text.startswith("---") else text
             card_html = nh3.clean(markdown.markdown(text, extensions=["tables"]))
-    lineage = _lineage(request.user, req.entity) if req.entity is not None else {}
+    # Features consumed and training data: what a model declares (other targets have the impact list).
+    lineage = _lineage(request.user, req.entity) if req.entity is not None and req.entity.kind_key == "model" else {}
     queued = selectors.queued_steps(req)
+    snapshot = RequestImpact.objects.filter(request=req).first() if impact.applies(req) else None
     return {
+        "impact": impact.for_viewer(snapshot, request.user),
+        "impact_pending": impact.applies(req) and snapshot is None,
         "req": req,
         "stages": selectors.stages_with_votes(req),
         "policy_results": list(req.policy_results.all()),

@@ -10,7 +10,7 @@ class LineageConfig(AppConfig):
         from catalog import extensions
         from catalog.signals import entities_changed, model_versions_synced
 
-        from . import graph_sync, selectors, services, views
+        from . import graph_sync, impact, selectors, services, views
 
         entities_changed.connect(services.on_entities_changed, dispatch_uid="lineage.link_declared")
         # Run inputs are linked to Dataset entities before the graph edges read them.
@@ -30,3 +30,5 @@ class LineageConfig(AppConfig):
         extensions.register_tab(extensions.EntityTab(
             key="lineage", label="Lineage", template="lineage/_tab.html", applies=lambda entity: True,
             context=views.entity_tab_context, order=40))
+        # "What depends on this?": the Impact tab, and the list governance snapshots on requests.
+        impact.register()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import impact, views
 
 app_name = "lineage"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.graph_page, name="graph"),
     path("unowned/", views.unowned, name="unowned"),
     path("unowned/claim", views.claim, name="claim"),
+    path("impact/<str:kind>/<str:namespace>/<str:name>.csv", impact.impact_csv, name="impact-csv"),
 ]

@@ -214,6 +214,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "lineage:graph": {"GET": ok(VIEWERS)},  # the full-page graph: its root must be visible (else 404)
     "lineage:unowned": {"GET": ok(PLATFORM_ADMIN)},
     "lineage:claim": {"POST": ok(PLATFORM_ADMIN, 302)},
+    "lineage:impact-csv": {"GET": ok(VIEWERS)},  # the Impact tab's list: the entity's own visibility
     # -- search
     "search:page": {"GET": ok(SIGNED_IN)},
     "search:typeahead": {"GET": ok(SIGNED_IN)},
@@ -405,6 +406,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "catalog:model-sync": _entities("model", "kind"),
     "catalog:model-sync-status": _sync_jobs,
     "catalog:model-compare": _entities("model", "kind"),
+    "lineage:impact-csv": _entities("model", "kind"),
     "api-model-version-run": _entities("model", "kind", model_version="1"),
     "api-model-compare": _entities("model", "kind"),
     "scaffolder:check-name": _entities("template", "ns"),
