@@ -104,6 +104,51 @@ def _read(path: Path) -> _Source:
     return source
 
 
+def read_source(path: Path) -> _Source:
+    """A Rego file read the way every policy is: its hash, and the refusal of `with … as` (other apps'
+    rule files, e.g. scorecard checks, go through the same door)."""
+    return _read(path)
+
+
+def compile_error(exc: Exception, file: str) -> str:
+    """The parser's message, shortened, naming the file."""
+    first = str(exc).strip().splitlines()[:6]
+    return f"{file}: does not compile: {' '.join(line.strip() for line in first)}"[:1000]
+
+
+def build_bundle(modules: list[tuple[str, str]], entrypoints: list[str]) -> Any:
+    """Compile `(file name, source)` modules into one regopy bundle for `entrypoints`. Raises PolicyError
+    naming the file the parser stopped at (or the entrypoints)."""
+    from regopy import Interpreter
+
+    interp = Interpreter()
+    for name, text in modules:
+        try:
+            interp.add_module(name, text)
+        except Exception as exc:
+            raise PolicyError(compile_error(exc, name)) from exc
+    try:
+        bundle = interp.build(None, entrypoints)
+    except Exception as exc:
+        raise PolicyError(compile_error(exc, ", ".join(entrypoints))) from exc
+    if not bundle.ok():
+        raise PolicyError(f"{', '.join(entrypoints)}: does not compile")
+    return bundle
+
+
+def query_bundle(runner: Any, bundle: Any, entrypoint: str, payload: Any) -> Any:
+    """One query of a compiled bundle with `payload` as input: the first expression's value ({} when the
+    entrypoint is undefined). The caller serialises access to `runner` (an Interpreter)."""
+    from regopy.rego_shared import rego_bundle_query_entrypoint, rego_output_string
+
+    runner.set_input(payload)
+    # Output's own parser fails on some valid results; read the raw JSON text instead.
+    raw = rego_output_string(rego_bundle_query_entrypoint(runner._impl, bundle._impl, entrypoint))
+    data = json.loads(raw) if raw and raw.strip() != "undefined" else {}
+    values = data.get("expressions") or [{}]
+    return values[0] if isinstance(values[0], dict) else {}
+
+
 def _compile_check(lib: _Source, source: _Source) -> str:
     """Compile one gate with the library in a scratch interpreter; '' when it is fine."""
     from regopy import Interpreter
@@ -185,17 +230,8 @@ class PolicySet:
         return _sha256(f"{source.hash}:{self.lib.hash}") if source and source.hash else ""
 
     def _query(self, payload: dict) -> dict:
-        from regopy.rego_shared import rego_bundle_query_entrypoint, rego_output_string
-
         with self._lock:
-            self._runner.set_input(payload)
-            # Output's own parser fails on some valid results; read the raw JSON text instead.
-            raw = rego_output_string(
-                rego_bundle_query_entrypoint(self._runner._impl, self.bundle._impl, "plinth/run/all")
-            )
-        data = json.loads(raw) if raw and raw.strip() != "undefined" else {}
-        values = data.get("expressions") or [{}]
-        return values[0] if isinstance(values[0], dict) else {}
+            return query_bundle(self._runner, self.bundle, "plinth/run/all", payload)
 
     def evaluate(self, gates: dict[str, str], payload: dict) -> tuple[list[GateOutcome], float]:
         """Evaluate the named gates (name → block|warn). Returns the outcomes and the time spent (ms)."""

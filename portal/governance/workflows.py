@@ -51,6 +51,8 @@ def _construct_mapping(loader, node, deep=False):
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Other apps' versioned YAML (scorecards) is read the same way; a duplicate key raises WorkflowError.
+UniqueKeyLoader = _UniqueKeyLoader
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "portal.feedback",
     "portal.lineage",
     "portal.deployments",
+    "portal.scorecards",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "insights-maintenance": {"task": "portal.insights.tasks.maintenance", "schedule": 86400.0},
     # Lineage run history older than PLINTH_LINEAGE_RUN_RETENTION_DAYS (each job keeps its latest run).
     "lineage-prune-runs": {"task": "portal.lineage.tasks.prune_runs", "schedule": 3600.0},
+    # Scorecards (docs/operations.md): every entity once a day, the trend rollup and campaign notices.
+    "scorecards-nightly": {"task": "portal.scorecards.tasks.evaluate_all", "schedule": 86400.0},
 }
 
 # Usage analytics (portal/insights, docs/insights.md).

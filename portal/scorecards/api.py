@@ -1,0 +1,125 @@
+"""Scorecards REST API: the definitions, one scorecard's results (cursor paged) and one entity's."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from catalog import selectors as catalog_selectors
+from portal.core.api import error_responses
+from portal.core.pagination import decode_cursor, encode_cursor, integer, page_size
+
+from . import definitions, selectors
+
+
+def card_dict(card) -> dict:
+    return {
+        "name": card.name, "title": card.title, "version": card.version, "description": card.description,
+        "filter": {k: v for k, v in card.filter.items() if v}, "levels": card.levels, "error": card.error,
+        "checks": [{"id": c.id, "title": c.title, "level": c.level, "manual": c.manual, "rule": c.rule,
+                    "reads": list(c.reads), "message": c.message, "fix": c.fix,
+                    "deadline": c.deadline.isoformat() if c.deadline else None} for c in card.checks],
+    }
+
+
+def result_dict(result, card=None) -> dict:
+    e = result.entity
+    return {
+        "entity": e.ref, "title": e.display_name, "url": e.get_absolute_url(),
+        "team": result.owner_team.name if result.owner_team else None,
+        "scorecard": result.scorecard, "level": result.level or None, "rank": result.rank,
+        "passed": result.passed, "total": result.total,
+        "checks": [{"id": cid, "passed": v[0], "reason": v[1]} for cid, v in result.checks.items()],
+        "evaluatedAt": result.evaluated_at.isoformat(), "levelSince": result.level_since.isoformat(),
+    }
+
+
+CHECK = inline_serializer("ScorecardCheck", {
+    "id": serializers.CharField(), "title": serializers.CharField(), "level": serializers.CharField(),
+    "manual": serializers.BooleanField(), "rule": serializers.CharField(),
+    "reads": serializers.ListField(child=serializers.CharField()), "message": serializers.CharField(),
+    "fix": serializers.CharField(), "deadline": serializers.DateField(allow_null=True)})
+SCORECARD = inline_serializer("Scorecard", {
+    "name": serializers.CharField(), "title": serializers.CharField(), "version": serializers.IntegerField(),
+    "description": serializers.CharField(), "filter": serializers.DictField(),
+    "levels": serializers.ListField(child=serializers.CharField()),
+    "error": serializers.CharField(help_text="Why the definition cannot be used ('' when it can)"),
+    "checks": CHECK.__class__(many=True)})
+CHECK_RESULT = inline_serializer("ScorecardCheckResult", {
+    "id": serializers.CharField(), "passed": serializers.BooleanField(allow_null=True),
+    "reason": serializers.CharField(help_text="Why it could not be evaluated (fail closed), or ''")})
+RESULT = inline_serializer("ScorecardResult", {
+    "entity": serializers.CharField(), "title": serializers.CharField(), "url": serializers.CharField(),
+    "team": serializers.CharField(allow_null=True), "scorecard": serializers.CharField(),
+    "level": serializers.CharField(allow_null=True), "rank": serializers.IntegerField(),
+    "passed": serializers.IntegerField(), "total": serializers.IntegerField(),
+    "checks": CHECK_RESULT.__class__(many=True), "evaluatedAt": serializers.DateTimeField(),
+    "levelSince": serializers.DateTimeField()})
+
+
+@extend_schema(operation_id="scorecards_list", tags=["scorecards"], summary="List scorecards",
+               description="Every scorecard definition; one that cannot be used has `error` set.",
+               responses={200: inline_serializer("ScorecardList", {"items": SCORECARD.__class__(many=True)})})
+@api_view(["GET"])
+def scorecard_list(request):
+    return Response({"items": [card_dict(c) for c in definitions.load_all()]})
+
+
+@extend_schema(operation_id="scorecards_results", tags=["scorecards"], summary="Results of one scorecard",
+               description="Entities the caller may see, in a stable order, a page at a time (`next` is the "
+               "cursor of the next page). `level=none` lists entities below the first level.",
+               parameters=[OpenApiParameter("team", str), OpenApiParameter("level", str),
+                           OpenApiParameter("limit", int, description="1–500 (default 100)"),
+                           OpenApiParameter("cursor", str)],
+               responses={200: inline_serializer("ScorecardResultPage", {
+                   "items": RESULT.__class__(many=True), "next": serializers.CharField(allow_null=True)}),
+                   **error_responses(400, 404)})
+@api_view(["GET"])
+def scorecard_results(request, name: str):
+    card = definitions.get(name)
+    if card is None:
+        raise NotFound(f"No scorecard {name[:63]!r}.")
+    limit = page_size(request.query_params, default=100, maximum=500)
+    level = request.query_params.get("level", "")[:40]
+    qs = selectors.visible_results(request.user, card.name, team=request.query_params.get("team", "")[:63],
+                                   level=level)
+    if request.query_params.get("cursor"):
+        after = decode_cursor(request.query_params["cursor"], {"id": integer})
+        qs = qs.filter(id__gt=after["id"])
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Response({"items": [result_dict(r) for r in rows],
+                     "next": encode_cursor({"id": rows[-1].pk}) if more else None})
+
+
+@extend_schema(operation_id="entity_scorecards", tags=["scorecards"], summary="Scorecards of one entity",
+               description="Each scorecard that applies, with its level and every check. 404 when the entity "
+               "does not exist or the caller may not see it.",
+               responses={200: inline_serializer("EntityScorecards", {"items": inline_serializer(
+                   "EntityScorecard", {"scorecard": serializers.CharField(), "title": serializers.CharField(),
+                                       "level": serializers.CharField(allow_null=True),
+                                       "levels": serializers.ListField(child=serializers.CharField()),
+                                       "checks": serializers.ListField(child=serializers.DictField()),
+                                       "evaluatedAt": serializers.DateTimeField(allow_null=True)},
+                   many=True)}), **error_responses(404)})
+@api_view(["GET"])
+def entity_scorecards(request, kind: str, namespace: str, name: str):
+    entity = catalog_selectors.entity_by_name(request.user, kind, namespace, name)
+    if entity is None:
+        raise NotFound(f"No entity {kind}:{namespace}/{name}.")
+    items = []
+    for sc in selectors.entity_scorecards(entity):
+        card, result = sc["card"], sc["result"]
+        items.append({
+            "scorecard": card.name, "title": card.title, "level": (result.level or None) if result else None,
+            "levels": card.levels, "evaluatedAt": result.evaluated_at.isoformat() if result else None,
+            "checks": [{"id": c["check"].id, "title": c["check"].title, "level": c["check"].level,
+                        "manual": c["check"].manual, "passed": c["passed"], "reason": c["reason"],
+                        "message": c["check"].message, "fix": c["check"].fix}
+                       for lvl in sc["levels"] for c in lvl["checks"]],
+        })
+    return Response({"items": items})

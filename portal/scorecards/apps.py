@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class ScorecardsConfig(AppConfig):
+    name = "portal.scorecards"
+    label = "scorecards"
+    verbose_name = "Scorecards"
+
+    def ready(self) -> None:
+        # The catalog never imports this app: it contributes a tab and a badge, and listens for changes.
+        from catalog import signals as catalog_signals
+
+        from . import extensions, receivers
+
+        extensions.register()
+        catalog_signals.entities_changed.connect(receivers.on_entities_changed,
+                                                 dispatch_uid="scorecards-evaluate-changed")

@@ -1,0 +1,32 @@
+"""The scorecard parts of entity pages: a "Scorecards" tab and a level badge in the header."""
+
+from __future__ import annotations
+
+from catalog import extensions
+from portal.accounts import permissions
+
+KINDS = {"model", "component", "api", "pipeline", "dataset", "featureset"}
+
+
+def _tab(request, entity) -> dict:
+    from . import selectors
+
+    return {"scorecards": selectors.entity_scorecards(entity),
+            "can_answer": permissions.can(request.user, permissions.Action.EDIT, entity)}
+
+
+def _badge(request, entity) -> dict:
+    from . import selectors
+
+    return {"scorecard_results": selectors.badges_for(entity), "entity": entity}
+
+
+def register() -> None:
+    extensions.register_tab(
+        extensions.EntityTab(key="scorecards", label="Scorecards", template="scorecards/inc/entity_tab.html",
+                             applies=lambda entity: entity.kind_key in KINDS, context=_tab, order=85)
+    )
+    extensions.register_panel(
+        extensions.EntityPanel(template="scorecards/inc/badge.html", where="actions",
+                               applies=lambda entity: entity.kind_key in KINDS, context=_badge)
+    )

@@ -1,0 +1,104 @@
+"""Reads of the scorecards app. Results carry their entity's team and visibility, so every list is
+filtered by the one permission rule (portal.accounts.permissions.visible_q) without a join."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from portal.accounts import permissions
+
+from . import definitions
+from .models import DailyRollup, LevelChange, ManualResult, Result
+
+
+def visible_results(user, scorecard: str, *, team: str = "", level: str = "") -> QuerySet:
+    qs = permissions.filter_visible(Result.objects.filter(scorecard=scorecard), user)
+    if team:
+        qs = qs.filter(owner_team__name=team)
+    if level:
+        qs = qs.filter(level__iexact="" if level.lower() == "none" else level)
+    return qs.select_related("entity", "owner_team").order_by("id")
+
+
+def entity_scorecards(entity) -> list[dict]:
+    """Each scorecard that applies to the entity with its result and every check explained (3 queries)."""
+    results = {r.scorecard: r for r in Result.objects.filter(entity=entity)}
+    manual = {(m.scorecard, m.check_id): m for m in ManualResult.objects.filter(entity=entity).select_related("set_by")}
+    history = defaultdict(list)
+    for change in LevelChange.objects.filter(entity=entity)[:50]:
+        history[change.scorecard].append(change)
+    out = []
+    for card in definitions.load_all():
+        if card.error or not card.applies(entity.kind_key, entity.spec_type, entity.tags, entity.lifecycle):
+            continue
+        result = results.get(card.name)
+        checks = []
+        for check in card.checks:
+            outcome = (result.checks.get(check.id) if result else None) or [None, "not evaluated yet"]
+            checks.append({"check": check, "passed": outcome[0], "reason": outcome[1],
+                           "manual": manual.get((card.name, check.id))})
+        levels = [{"name": name, "checks": [c for c in checks if c["check"].level == name],
+                   "reached": bool(result and result.rank > i)} for i, name in enumerate(card.levels)]
+        out.append({"card": card, "result": result, "levels": levels, "history": history.get(card.name, [])})
+    return out
+
+
+def badges_for(entity) -> list[Result]:
+    return list(Result.objects.filter(entity=entity).order_by("scorecard"))
+
+
+def team_rollup(user, card) -> list[dict]:
+    """Per team: entities per level now, and the totals at or above each level 7 and 30 days ago."""
+    now = timezone.now()
+    rows = (permissions.filter_visible(Result.objects.filter(scorecard=card.name), user)
+            .values("owner_team__name", "level").annotate(n=Count("id")).order_by())
+    teams: dict[str, dict] = {}
+    for r in rows:
+        team = teams.setdefault(r["owner_team__name"] or "", {"team": r["owner_team__name"] or "",
+                                                               "levels": defaultdict(int), "total": 0})
+        team["levels"][r["level"]] += r["n"]
+        team["total"] += r["n"]
+    past = {}
+    for days in (7, 30):
+        day = (now - timedelta(days=days)).date()
+        counts = (permissions.filter_visible(DailyRollup.objects.filter(scorecard=card.name, day=day), user)
+                  .values_list("owner_team__name", "level", "count"))
+        past[days] = counts
+    for days, counts in past.items():
+        for team_name, level, count in counts:
+            team = teams.get(team_name or "")
+            if team is not None:
+                team.setdefault(f"past_{days}", defaultdict(int))[level] += count
+    top = card.levels[-1]
+    out = []
+    for team in sorted(teams.values(), key=lambda t: t["team"]):
+        team["per_level"] = [(name, team["levels"].get(name, 0)) for name in ["", *card.levels]]
+        team["top_now"] = team["levels"].get(top, 0)
+        for days in (7, 30):
+            before = team.get(f"past_{days}")
+            team[f"trend_{days}"] = None if before is None else team["top_now"] - before.get(top, 0)
+        out.append(team)
+    return out
+
+
+def level_counts(user, card) -> dict[str, int]:
+    rows = (permissions.filter_visible(Result.objects.filter(scorecard=card.name), user)
+            .values("level").annotate(n=Count("id")).order_by())
+    return {r["level"]: r["n"] for r in rows}
+
+
+def campaign_failing(user, card, check) -> dict[str, list[Result]]:
+    """Visible entities failing a campaign's check, by team (bounded per team)."""
+    out: dict[str, list[Result]] = defaultdict(list)
+    qs = visible_results(user, card.name).only("id", "checks", "entity__ref", "entity__kind_key", "entity__namespace",
+                                                "entity__name", "entity__title", "owner_team__name")
+    for r in qs.iterator(chunk_size=2000):
+        if not (r.checks.get(check.id) or [False])[0]:
+            team = r.owner_team.name if r.owner_team else ""
+            if len(out[team]) < 200:
+                out[team].append(r)
+    return dict(sorted(out.items()))

@@ -1,0 +1,259 @@
+"""Writes of the scorecards app: evaluating entities (in batches), manual check answers (audited) and
+campaign notifications. A level is reached only when every check at it and below passes (OpsLevel)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from catalog.models import Entity
+from portal.accounts import permissions
+from portal.core.audit import audit_record
+
+from . import conf, definitions, engine, facts
+from .definitions import Scorecard
+from .models import DailyRollup, LevelChange, ManualResult, Result
+
+log = logging.getLogger("plinth.scorecards")
+
+
+def level_for(card: Scorecard, outcomes: dict[str, list]) -> tuple[str, int]:
+    """The highest level whose checks, and those of every level below, all pass."""
+    level, rank = "", 0
+    for i, name in enumerate(card.levels):
+        if not all(outcomes.get(c.id, [False])[0] for c in card.checks if c.level == name):
+            break
+        level, rank = name, i + 1
+    return level, rank
+
+
+def _manual_outcome(row: ManualResult | None, now: datetime) -> list:
+    if row is None:
+        return [False, "not recorded"]
+    if row.expires_at <= now:
+        return [False, f"expired on {row.expires_at:%Y-%m-%d}"]
+    return [row.passed, ""]
+
+
+def evaluate_entities(*, entity_ids: list[int] | None = None, now: datetime | None = None) -> dict:
+    """Evaluate the given entities (None: all of them) against every scorecard; store what changed.
+    Returns counts: entities, results written, level changes."""
+    now = now or timezone.now()
+    cards = definitions.load_all()
+    healthy = [c for c in cards if not c.error]
+    compiled = {c.name: engine.compiled(c) for c in healthy}
+    batch = max(1, int(conf.get("BATCH")))
+    stats = {"entities": 0, "written": 0, "changes": 0}
+    if entity_ids is not None:
+        ids = sorted(set(entity_ids))
+        chunks = ((Entity.objects.filter(id__in=ids[i:i + batch]), False) for i in range(0, len(ids), batch))
+    else:
+        chunks = _keyset(batch)
+    for queryset, whole_range in chunks:
+        rows = facts.entity_rows(queryset.order_by("id"))
+        if rows:
+            _evaluate_batch(rows, healthy, compiled, now, stats, whole_range=whole_range)
+    # A broken or removed scorecard keeps no results: no entity shows a level it cannot vouch for.
+    stale = Result.objects.exclude(scorecard__in=[c.name for c in healthy])
+    if entity_ids is not None:
+        stale = stale.filter(entity_id__in=entity_ids)
+    stale.delete()
+    return stats
+
+
+def _keyset(batch: int):
+    """Every entity, a batch at a time, each batch an id range (cheap to filter, whatever its size)."""
+    last = 0
+    while True:
+        ids = list(Entity.objects.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:batch])
+        if not ids:
+            return
+        last = ids[-1]
+        yield Entity.objects.filter(id__gte=ids[0], id__lte=last), True
+
+
+def _digest(level: str, checks: dict, row: dict, version: int) -> str:
+    text = repr((level, checks, row["owner_team_id"], row["visibility"], version))  # cheaper than JSON
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _evaluate_batch(rows: list[dict], cards: list[Scorecard], compiled: dict, now: datetime, stats: dict, *,
+                    whole_range: bool) -> None:
+    """One batch: facts (a constant number of queries), every scorecard's checks, then the writes as a few
+    statements (executemany): new results, changed results, level changes, and when the rest was seen."""
+    lo, hi = rows[0]["id"], rows[-1]["id"]
+    in_batch = {r["id"] for r in rows}
+    # Every entity of an id range (the nightly pass), or chosen ones: the range or the list selects results.
+    scope = Q(entity_id__gte=lo, entity_id__lte=hi) if whole_range else Q(entity_id__in=in_batch)
+    entity_facts = facts.gather(rows, now, scope={"entity_id__gte": lo, "entity_id__lte": hi} if whole_range else None)
+    manual = {(m.entity_id, m.scorecard, m.check_id): m
+              for m in ManualResult.objects.filter(scope) if m.entity_id in in_batch}
+    existing = {(e, sc): (pk, digest, level) for pk, e, sc, digest, level in
+                Result.objects.filter(scope).values_list("id", "entity_id", "scorecard", "digest", "level") if e in in_batch}
+    create, update, changes, keep = [], [], [], set()
+    for card in cards:
+        picked = [n for n, r in enumerate(rows)
+                  if card.applies(r["kind_key"], r["spec_type"] or "", r["tags"] or [], r["lifecycle"] or "")]
+        if not picked:
+            continue
+        outcomes = compiled[card.name].evaluate([entity_facts[n] for n in picked])
+        manual_checks = [c.id for c in card.checks if c.manual]
+        for n, outcome in zip(picked, outcomes, strict=True):
+            row = rows[n]
+            checks = {cid: [o.passed, o.error] for cid, o in outcome.items()}
+            for cid in manual_checks:
+                checks[cid] = _manual_outcome(manual.get((row["id"], card.name, cid)), now)
+            checks = {c.id: checks[c.id] for c in card.checks}  # the definition's order
+            level, rank = level_for(card, checks)
+            digest = _digest(level, checks, row, card.version)
+            key = (row["id"], card.name)
+            keep.add(key)
+            old = existing.get(key)
+            if old is not None and old[1] == digest:
+                continue
+            values = (level, rank, sum(1 for v in checks.values() if v[0]), len(checks),
+                      json.dumps(checks, separators=(",", ":")), row["owner_team_id"], row["visibility"],
+                      card.version, digest, now)
+            if old is None:
+                create.append((row["id"], card.name, *values, now))
+                changes.append((row["id"], card.name, "", level, now))
+            else:
+                moved = old[2] != level
+                if moved:
+                    changes.append((row["id"], card.name, old[2], level, now))
+                update.append((*values, moved, now, old[0]))
+    gone = [v[0] for key, v in existing.items() if key not in keep]
+    _write(create, update, changes, gone, scope, now)
+    stats["entities"] += len(rows)
+    stats["written"] += len(create) + len(update)
+    stats["changes"] += len(changes)
+
+
+COLUMNS = ("level", "rank", "passed", "total", "checks", "owner_team_id", "visibility", "definition_version",
+           "digest", "evaluated_at")
+
+
+def _write(create, update, changes, gone, scope: Q, now: datetime) -> None:
+    result, history = Result._meta.db_table, LevelChange._meta.db_table
+    conv = connection.ops.adapt_datetimefield_value
+    with transaction.atomic(), connection.cursor() as cursor:
+        if gone:
+            Result.objects.filter(pk__in=gone).delete()
+        if create:
+            names = ", ".join(("entity_id", "scorecard", *COLUMNS, "level_since"))
+            marks = ", ".join(["%s"] * (len(COLUMNS) + 3))
+            cursor.executemany(f"INSERT INTO {result} ({names}) VALUES ({marks})",  # noqa: S608 (our names)
+                               [(*r[:-2], conv(r[-2]), conv(r[-1])) for r in create])
+        if update:
+            sets = ", ".join(f"{c} = %s" for c in COLUMNS)
+            cursor.executemany(
+                f"UPDATE {result} SET {sets}, level_since = CASE WHEN %s THEN %s ELSE level_since END "  # noqa: S608
+                "WHERE id = %s",
+                [(*r[:9], conv(r[9]), r[10], conv(r[11]), r[12]) for r in update])
+        if changes:
+            cursor.executemany(
+                f"INSERT INTO {history} (entity_id, scorecard, from_level, to_level, at) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
+                [(*c[:4], conv(c[4])) for c in changes])
+        # Unchanged results were evaluated too: one statement records when.
+        Result.objects.filter(scope).exclude(evaluated_at=now).update(evaluated_at=now)
+
+
+def rollup_today(*, now: datetime | None = None) -> int:
+    """Replace today's per-team, per-level counts (the trend points)."""
+    day = (now or timezone.now()).date()
+    counts = (Result.objects.values("scorecard", "owner_team_id", "level", "visibility").annotate(n=Count("id"))
+              .order_by())
+    with transaction.atomic():
+        DailyRollup.objects.filter(day=day).delete()
+        DailyRollup.objects.bulk_create([
+            DailyRollup(day=day, scorecard=c["scorecard"], owner_team_id=c["owner_team_id"], level=c["level"],
+                        visibility=c["visibility"], count=c["n"]) for c in counts
+        ])
+    return len(counts)
+
+
+def manual_set(*, actor, entity: Entity, scorecard: str, check_id: str, passed: bool, justification: str,
+               expires_at: datetime) -> ManualResult:
+    """Record an owner's answer to a manual check (audited), then re-evaluate the entity."""
+    permissions.require(actor, permissions.Action.VIEW, entity)
+    if not permissions.can(actor, permissions.Action.EDIT, entity):
+        raise PermissionDenied("Only the owner team may answer a manual check")
+    card = definitions.get(scorecard)
+    check = card.check(check_id) if card and not card.error else None
+    if check is None or not check.manual or not card.applies(entity.kind_key, entity.spec_type, entity.tags,
+                                                             entity.lifecycle):
+        raise ValidationError({"check": f"{scorecard}/{check_id} is not a manual check of this entity"})
+    justification = (justification or "").strip()
+    if not justification:
+        raise ValidationError({"justification": "A justification is required"})
+    if len(justification) > conf.get("MAX_JUSTIFICATION_CHARS"):
+        raise ValidationError({"justification": f"At most {conf.get('MAX_JUSTIFICATION_CHARS')} characters"})
+    now = timezone.now()
+    if expires_at <= now:
+        raise ValidationError({"expires_at": "The expiry must be in the future"})
+    if expires_at > now + timedelta(days=conf.get("MAX_MANUAL_DAYS")):
+        raise ValidationError({"expires_at": f"At most {conf.get('MAX_MANUAL_DAYS')} days ahead"})
+    with transaction.atomic():
+        before = ManualResult.objects.filter(entity=entity, scorecard=scorecard, check_id=check_id).first()
+        row, _ = ManualResult.objects.update_or_create(
+            entity=entity, scorecard=scorecard, check_id=check_id,
+            defaults={"passed": passed, "justification": justification, "expires_at": expires_at,
+                      "set_by": actor, "set_at": now},
+        )
+        audit_record(
+            actor=actor, action="scorecards.manual.set", target=f"{entity.ref}#{scorecard}/{check_id}",
+            before=None if before is None else {"passed": before.passed, "expires_at": before.expires_at.isoformat(),
+                                                "justification": before.justification},
+            after={"passed": passed, "expires_at": expires_at.isoformat(), "justification": justification},
+        )
+    evaluate_entities(entity_ids=[entity.id])
+    return row
+
+
+def notify_campaigns(*, now: datetime | None = None) -> int:
+    """Owners of entities failing a campaign check (one with a deadline not yet passed) get one
+    notification per campaign (idempotent by key: the nightly run repeats nothing). Returns how many
+    new notifications were written."""
+    from portal.accounts.models import Membership
+    from portal.governance import notifications
+
+    now = now or timezone.now()
+    written = 0
+    for card in definitions.load_all():
+        if card.error:
+            continue
+        for check in card.campaigns:
+            if check.deadline < now.date():
+                continue
+            failing: dict[int, int] = defaultdict(int)
+            for team_id, checks in (Result.objects.filter(scorecard=card.name, owner_team__isnull=False)
+                                    .values_list("owner_team_id", "checks").iterator()):
+                if not (checks.get(check.id) or [False])[0]:
+                    failing[team_id] += 1
+            if not failing:
+                continue
+            per_user: dict = {}
+            for m in Membership.objects.filter(team_id__in=list(failing)).select_related("user"):
+                if m.user.is_active:
+                    per_user.setdefault(m.user, 0)
+                    per_user[m.user] += failing[m.team_id]
+            from django.urls import reverse
+
+            url = reverse("scorecards:campaign", args=[card.name, check.id])
+            for user, count in per_user.items():
+                _, created = notifications.write(
+                    [user], key=f"scorecard-campaign:{card.name}:{check.id}:{check.deadline}",
+                    kind="scorecard-campaign", url=url,
+                    message=(f"Campaign “{check.title}” ({card.title}) ends {check.deadline}: "
+                             f"{count} of your team's entities fail it"),
+                )
+                written += created
+    return written

@@ -1,0 +1,87 @@
+"""Pages: the scorecards index (per-team rollups with trends), a scorecard, a campaign, and the owner's
+answer to a manual check (posted from the entity's Scorecards tab)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
+
+from catalog import selectors as catalog_selectors
+
+from . import definitions, selectors, services
+
+
+@require_safe
+def index(request):
+    cards = definitions.load_all()
+    rows = [{"card": c, "counts": {} if c.error else selectors.level_counts(request.user, c)} for c in cards]
+    for row in rows:
+        row["per_level"] = [(name, row["counts"].get(name, 0)) for name in ["", *row["card"].levels]]
+        row["total"] = sum(row["counts"].values())
+    return render(request, "scorecards/index.html", {"rows": rows})
+
+
+def _card(name: str):
+    card = definitions.get(name)
+    if card is None:
+        raise Http404("No such scorecard")
+    return card
+
+
+@require_safe
+def detail(request, name: str):
+    card = _card(name)
+    compiled_errors = {}
+    teams = []
+    if not card.error:
+        from . import engine
+
+        compiled_errors = engine.compiled(card).errors
+        teams = selectors.team_rollup(request.user, card)
+    return render(request, "scorecards/detail.html", {
+        "card": card, "teams": teams, "check_errors": compiled_errors,
+        "level_names": ["", *card.levels],
+    })
+
+
+@require_safe
+def campaign(request, name: str, check_id: str):
+    card = _card(name)
+    check = card.check(check_id)
+    if check is None or not check.deadline:
+        raise Http404("No such campaign")
+    failing = selectors.campaign_failing(request.user, card, check)
+    return render(request, "scorecards/campaign.html", {"card": card, "check": check, "failing": failing,
+                                                         "days_left": (check.deadline - timezone.now().date()).days})
+
+
+@require_POST
+def manual(request, kind: str, namespace: str, name: str):
+    entity = catalog_selectors.entity_by_name(request.user, kind, namespace, name)
+    if entity is None:
+        raise Http404("No such entity")
+    try:
+        day = datetime.strptime(request.POST.get("expires", ""), "%Y-%m-%d").date()  # noqa: DTZ007 (a date)
+    except ValueError:
+        messages.error(request, "Expiry: give a date (YYYY-MM-DD).")
+        return redirect("catalog:entity-tab", entity.kind_key, entity.namespace, entity.name, "scorecards")
+    expires_at = timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
+    try:
+        services.manual_set(actor=request.user, entity=entity, scorecard=request.POST.get("scorecard", "")[:63],
+                            check_id=request.POST.get("check", "")[:63],
+                            passed=request.POST.get("passed") == "yes",
+                            justification=request.POST.get("justification", ""), expires_at=expires_at)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            messages.error(request, f"{field.replace('_', ' ').capitalize()}: {' '.join(errors)}")
+    except PermissionDenied as exc:
+        raise PermissionDenied(str(exc)) from exc
+    else:
+        messages.success(request, "Manual check recorded.")
+    return redirect("catalog:entity-tab", entity.kind_key, entity.namespace, entity.name, "scorecards")
