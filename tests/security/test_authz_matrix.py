@@ -39,6 +39,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote
@@ -62,6 +63,7 @@ from portal.governance.models import ApprovalRequest, Comment, Decision, Notific
 from portal.insights.models import AnalyticsOptOut
 from portal.lineage.models import Event as LineageEvent
 from portal.scaffolder.models import Run
+from portal.scorecards.models import ManualResult
 from tests.factories import PASSWORD, UserFactory
 from tests.security import decisions
 from tests.security.world import (
@@ -255,6 +257,14 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- deployments: CD pipelines report (the edit right on the model's team); reviewers read the drift list
     "deployments-api-events": {"POST": ok(EDITORS, 201)},
     "deployments:drift": {"GET": ok(ANY_REVIEWER)},
+    # -- scorecards: definitions are for everyone signed in; results follow their entity's visibility
+    "scorecards:index": {"GET": ok(SIGNED_IN)},
+    "scorecards:detail": {"GET": ok(SIGNED_IN)},
+    "scorecards:campaign": {"GET": ok(SIGNED_IN)},
+    "scorecards:manual": {"POST": ok(EDITORS, 302)},  # an owner answers a manual check, then back to the tab
+    "scorecards-api-list": {"GET": ok(SIGNED_IN)},
+    "scorecards-api-results": {"GET": ok(SIGNED_IN)},
+    "scorecards-api-entity": {"GET": ok(VIEWERS)},
     # -- scaffolder
     "scaffolder:index": {"GET": ok(SIGNED_IN)},
     "scaffolder:template": {"GET": ok(VIEWERS), "POST": ok(VIEWERS, 302)},  # a run on one's own behalf
@@ -386,6 +396,16 @@ def _gates(world: World, actor: Actor) -> list[Obj]:
             Obj(MISSING, kwargs={"gate": "mx_missing_gate"}, names=("mx_missing_gate",))]
 
 
+def _scorecards(world: World, actor: Actor) -> list[Obj]:
+    return [Obj("service-basics", kwargs={"name": "service-basics"}, audience="everyone"),
+            Obj(MISSING, kwargs={"name": "mx-missing-card"}, names=("mx-missing-card",))]
+
+
+def _campaigns(world: World, actor: Actor) -> list[Obj]:
+    return [Obj("links", kwargs={"name": "service-basics", "check_id": "links"}, audience="everyone"),
+            Obj(MISSING, kwargs={"name": "service-basics", "check_id": "mx-missing"}, names=("mx-missing",))]
+
+
 def _feedback(world: World, actor: Actor) -> list[Obj]:
     out = [Obj(key, kwargs={"pk": item.pk}, names=(str(item.pk),), team=INSTANCES[key][1], private=INSTANCES[key][2],
                instance=item, registrant=item.author) for key, item in world.feedback.items()]
@@ -429,6 +449,11 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "governance-api-retry": _requests,
     "governance-api-comment": _requests,
     "deployments-api-events": _entities("model", "ref"),
+    "scorecards:detail": _scorecards,
+    "scorecards:campaign": _campaigns,
+    "scorecards:manual": _entities("component", "kind"),
+    "scorecards-api-results": _scorecards,
+    "scorecards-api-entity": _entities("component", "kind"),
     "scaffolder:template": _entities("template", "ns"),
     "scaffolder:run": _runs,
     "scaffolder:download": _runs,
@@ -528,6 +553,9 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("governance-api-comment", "POST"): lambda c: {"body": "matrix comment"},
     ("deployments-api-events", "POST"): lambda c: {"model": _ref(c), "version": "1", "environment": "dev",
                                                    "status": "live", "platform": "kserve"},
+    ("scorecards:manual", "POST"): lambda c: {"scorecard": "service-basics", "check": "security-review",
+                                              "passed": "yes", "justification": "matrix review",
+                                              "expires": (date.today() + timedelta(days=30)).isoformat()},
     ("scaffolder:template", "POST"): lambda c: {"_action": "create", "_page": "review", "_values": "{}"},
     ("api-scaffolder-runs", "POST"): lambda c: {"templateRef": _ref(c), "values": {}},
     ("feedback:new", "POST"): lambda c: {"title": "matrix idea", "comment": "", "client_key": "matrix"},
@@ -629,6 +657,7 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("api-locations", "POST"): _new_location,
     ("api-locations-upload", "POST"): _new_upload,
     ("api-lineage", "POST"): lambda c: LineageEvent.objects.count(),
+    ("scorecards:manual", "POST"): lambda c: ManualResult.objects.filter(entity=c.obj.instance).count(),
     ("lineage:claim", "POST"): _claimed,
     ("api-location", "DELETE"): _location_exists,
     ("api-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.location_id).refreshed_at,

@@ -26,6 +26,7 @@ RESOURCES: dict[str, type[resources._Resource]] = {
     "feedback": resources.Feedback,
     "lineage": resources.Lineage,
     "deployments": resources.Deployments,
+    "scorecards": resources.Scorecards,
 }
 
 
@@ -46,7 +47,7 @@ class Client(_Resources, SyncTransport):
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
     Resources: `entities`, `models`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
-    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`."""
+    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`, `scorecards`."""
 
     entities: resources.Entities
     models: resources.Models
@@ -64,6 +65,7 @@ class Client(_Resources, SyncTransport):
     feedback: resources.Feedback
     lineage: resources.Lineage
     deployments: resources.Deployments
+    scorecards: resources.Scorecards
 
     def me(self) -> Me:
         """Who the token belongs to."""
@@ -90,6 +92,7 @@ class AsyncClient(_Resources, AsyncTransport):
     feedback: _async.AsyncFeedback
     lineage: _async.AsyncLineage
     deployments: _async.AsyncDeployments
+    scorecards: _async.AsyncScorecards
 
     async def me(self) -> Me:
         return await self.account.me()

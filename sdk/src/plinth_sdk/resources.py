@@ -66,6 +66,10 @@ LINEAGE_GRAPH = endpoint("lineage_graph", "GET", "/api/v1/lineage")
 LINEAGE_COLUMNS = endpoint("lineage_columns", "GET", "/api/v1/lineage/columns")
 LINEAGE_IMPACT = endpoint("lineage_impact", "GET", "/api/v1/lineage/impact")
 DEPLOYMENT_EVENT = endpoint("deployment_events_create", "POST", "/api/v1/deployments/events")
+SCORECARD_LIST = endpoint("scorecards_list", "GET", "/api/v1/scorecards")
+SCORECARD_RESULTS = endpoint("scorecards_results", "GET", "/api/v1/scorecards/{name}/results")
+ENTITY_SCORECARDS = endpoint("entity_scorecards", "GET",
+                             "/api/v1/entities/by-name/{kind}/{namespace}/{name}/scorecards")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -273,6 +277,27 @@ class Lineage(_Resource):
         """What depends on a node, `depth` hops downstream: `{"root", "total", "hidden", "critical",
         "groups": [{"kind", "team", "critical", "items"}]}`, production models and live deployments first."""
         return self._run(LINEAGE_IMPACT.call(params={"nodeId": node_id, "depth": depth}))
+
+
+class Scorecards(_Resource):
+    """Scorecards: Rego checks over entity facts, grouped in levels (Bronze, Silver, Gold…)."""
+
+    def list(self) -> list[dict]:
+        """Every scorecard definition with its levels and checks; a broken one has `error` set."""
+        return self._run(SCORECARD_LIST.call(lambda body: list(body.get("items") or [])))
+
+    def results(self, name: str, *, team: str | None = None, level: str | None = None, page_size: int = 100,
+                limit: int | None = None) -> Iterator[dict]:
+        """Each visible entity's result on scorecard `name`, page by page. `level="none"`: below the first."""
+        params = {"team": team, "level": level, "limit": page_size}
+        return self._c._pages(SCORECARD_RESULTS.call(params=params, name=name), dict,
+                              next_of=lambda body: body.get("next"), limit=limit)
+
+    def entity(self, ref: str) -> list[dict]:
+        """The scorecards of one entity (`kind:namespace/name`): level and every check with why it fails."""
+        kind, namespace, name = parse_ref(ref)
+        return self._run(ENTITY_SCORECARDS.call(lambda body: list(body.get("items") or []), kind=kind,
+                                                namespace=namespace, name=name))
 
 
 class Validation(_Resource):

@@ -36,6 +36,7 @@ COMMANDS = {
     "tokens": ("plinth_sdk.cli.account", "tokens", "List, create and revoke your API tokens."),
     "deployments": ("plinth_sdk.cli.deployments", "deployments", "Report where model versions serve (CD)."),
     "lineage": ("plinth_sdk.cli.lineage", "lineage", "Send OpenLineage events; the lineage graph and impact."),
+    "scorecards": ("plinth_sdk.cli.scorecards", "scorecards", "Scorecards, their results, an entity's levels."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 

@@ -1,0 +1,164 @@
+"""The API and pages: visibility (another team's private entity is never listed and answers 404),
+cursor pages, filters, constant query counts, and a broken definition shown with its error."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from catalog.models import Entity
+from portal.scorecards import services
+from portal.scorecards.models import DailyRollup, Result
+
+from .conftest import write
+
+pytestmark = pytest.mark.django_db
+PRIVATE = "model:default/chargeback-predictor"  # fraud-ml's private model
+
+
+def client_for(user) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture
+def evaluated(demo_org):
+    services.evaluate_entities()
+    return demo_org
+
+
+def test_list_names_the_scorecards_and_their_checks(evaluated):
+    body = client_for(evaluated["users"]["carol"]).get("/api/v1/scorecards").json()
+    cards = {c["name"]: c for c in body["items"]}
+    assert cards["production-readiness"]["filter"] == {"kinds": ["model"]}
+    assert [c["id"] for c in cards["service-basics"]["checks"]][-1] == "security-review"
+    assert cards["service-basics"]["checks"][5]["deadline"] == "2027-03-31"
+
+
+def test_results_of_another_teams_private_entity_never_appear(evaluated):
+    assert Result.objects.filter(entity__ref=PRIVATE).exists()
+    carol = client_for(evaluated["users"]["carol"])
+    refs = {r["entity"] for r in carol.get("/api/v1/scorecards/production-readiness/results?limit=500").json()["items"]}
+    assert PRIVATE not in refs and "model:default/fraud-detector" in refs
+    assert carol.get("/api/v1/entities/by-name/model/default/chargeback-predictor/scorecards").status_code == 404
+    alice = client_for(evaluated["users"]["alice"])
+    refs = {r["entity"] for r in alice.get("/api/v1/scorecards/production-readiness/results").json()["items"]}
+    assert PRIVATE in refs
+    assert alice.get("/api/v1/entities/by-name/model/default/chargeback-predictor/scorecards").status_code == 200
+
+
+def test_results_are_cursor_paged_and_filtered(evaluated):
+    alice = client_for(evaluated["users"]["alice"])
+    seen, url = [], "/api/v1/scorecards/service-basics/results?limit=2"
+    while url:
+        body = alice.get(url).json()
+        seen += [r["entity"] for r in body["items"]]
+        url = f"/api/v1/scorecards/service-basics/results?limit=2&cursor={body['next']}" if body["next"] else None
+    assert len(seen) == len(set(seen)) == Result.objects.filter(scorecard="service-basics").count()
+    fraud = alice.get("/api/v1/scorecards/service-basics/results?team=fraud-ml").json()["items"]
+    assert fraud and all(r["team"] == "fraud-ml" for r in fraud)
+    none = alice.get("/api/v1/scorecards/service-basics/results?level=none").json()["items"]
+    assert all(r["level"] is None for r in none)
+
+
+@pytest.mark.parametrize(("url", "status", "says"), [
+    ("/api/v1/scorecards/no-such/results", 404, "No scorecard"),
+    ("/api/v1/scorecards/service-basics/results?limit=0", 400, "between 1 and 500"),
+    ("/api/v1/scorecards/service-basics/results?cursor=garbage", 400, "cursor"),
+    ("/api/v1/entities/by-name/model/default/nothing/scorecards", 404, "No entity"),
+])
+def test_bad_requests_get_clear_errors(evaluated, url, status, says):
+    response = client_for(evaluated["users"]["alice"]).get(url)
+    assert response.status_code == status
+    assert says in response.content.decode()
+
+
+def test_api_query_counts_do_not_grow_with_the_page(evaluated):
+    alice = client_for(evaluated["users"]["alice"])
+    alice.get("/api/v1/scorecards/service-basics/results?limit=1")
+    with CaptureQueriesContext(connection) as one:
+        alice.get("/api/v1/scorecards/service-basics/results?limit=1")
+    with CaptureQueriesContext(connection) as many:
+        alice.get("/api/v1/scorecards/service-basics/results?limit=100")
+    assert len(one) == len(many) <= 4
+
+
+def test_pages_render_with_constant_queries(evaluated):
+    alice = client_for(evaluated["users"]["alice"])
+    DailyRollup.objects.create(day=(timezone.now() - timedelta(days=7)).date(), scorecard="service-basics",
+                               owner_team=evaluated["teams"]["fraud-ml"], level="", count=9)
+    counts = {}
+    for url in ("/scorecards/", "/scorecards/service-basics/", "/scorecards/service-basics/campaigns/links/",
+                "/catalog/model/default/fraud-detector/scorecards/", "/catalog/api/default/fraud-scoring-api/scorecards/"):
+        alice.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            response = alice.get(url)
+        assert response.status_code == 200, url
+        counts[url] = len(queries)
+    assert counts["/scorecards/"] <= 6
+    assert counts["/scorecards/service-basics/"] <= 8
+    page = alice.get("/catalog/model/default/fraud-detector/scorecards/").content.decode()
+    assert "Production readiness" in page and "No SLO defined" in page and "How to fix" in page
+    assert 'data-testid="scorecard-badge"' in page
+
+
+def test_the_entity_tab_costs_the_same_with_more_history(evaluated):
+    alice = client_for(evaluated["users"]["alice"])
+    url = "/catalog/api/default/fraud-scoring-api/scorecards/"
+    alice.get(url)
+    with CaptureQueriesContext(connection) as before:
+        alice.get(url)
+    api = Entity.objects.get(ref="api:default/fraud-scoring-api")
+    for team in (None, api.owner_team_id, None, api.owner_team_id):
+        Entity.objects.filter(pk=api.pk).update(owner_team_id=team)
+        services.evaluate_entities(entity_ids=[api.pk])
+    with CaptureQueriesContext(connection) as after:
+        alice.get(url)
+    assert len(before) == len(after)
+
+
+def test_a_broken_scorecard_is_shown_with_its_error(evaluated, card_dir):
+    write(card_dir, "service-basics.yaml", "name: service-basics\nchecks: [{id: x, rule: nope.rego, reads: [salary]}]\n")
+    alice = client_for(evaluated["users"]["alice"])
+    page = alice.get("/scorecards/service-basics/")
+    assert page.status_code == 200
+    assert "unknown fact &#x27;salary&#x27;" in page.content.decode()
+    assert alice.get("/scorecards/").status_code == 200
+    assert "cannot be used" in alice.get("/scorecards/").content.decode()
+
+
+def test_a_check_whose_rule_fails_to_compile_is_shown_failing_closed(evaluated, card_dir):
+    write(card_dir, "checks/links.rego", "package plinth.checks.links\nimport rego.v1\npass(f) := f.descriptor.links >\n")
+    services.evaluate_entities()
+    alice = client_for(evaluated["users"]["alice"])
+    page = alice.get("/scorecards/service-basics/").content.decode()
+    assert "fails closed" in page and "checks/links.rego: does not compile" in page
+    tab = alice.get("/catalog/api/default/fraud-scoring-api/scorecards/").content.decode()
+    assert "checks/links.rego: does not compile" in tab
+
+
+def test_an_owner_records_a_manual_check_from_the_tab(evaluated):
+    alice = client_for(evaluated["users"]["alice"])
+    expires = (timezone.now() + timedelta(days=30)).date().isoformat()
+    response = alice.post("/scorecards/manual/api/default/fraud-scoring-api", {
+        "scorecard": "service-basics", "check": "security-review", "passed": "yes",
+        "justification": "Threat model reviewed with AppSec", "expires": expires})
+    assert response.status_code == 302 and response["Location"].endswith("/scorecards/")
+    assert Result.objects.get(entity__ref="api:default/fraud-scoring-api",
+                              scorecard="service-basics").checks["security-review"] == [True, ""]
+    page = alice.get(response["Location"]).content.decode()
+    assert "Threat model reviewed with AppSec" in page
+    bad = alice.post("/scorecards/manual/api/default/fraud-scoring-api", {
+        "scorecard": "service-basics", "check": "security-review", "passed": "yes", "justification": "x",
+        "expires": "tomorrow"}, follow=True)
+    assert "give a date" in bad.content.decode()
+    carol = client_for(evaluated["users"]["carol"])
+    assert carol.post("/scorecards/manual/api/default/fraud-scoring-api", {
+        "scorecard": "service-basics", "check": "security-review", "passed": "yes", "justification": "x",
+        "expires": expires}).status_code == 403
