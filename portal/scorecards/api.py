@@ -25,7 +25,7 @@ def card_dict(card) -> dict:
     }
 
 
-def result_dict(result, card=None) -> dict:
+def result_dict(result) -> dict:
     e = result.entity
     return {
         "entity": e.ref, "title": e.display_name, "url": e.get_absolute_url(),

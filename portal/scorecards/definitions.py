@@ -191,10 +191,26 @@ def folder() -> Path:
     return Path(conf.get("DIR"))
 
 
+_cache: dict[str, list[Scorecard]] = {}
+
+
 def load_all() -> list[Scorecard]:
-    """Every definition of the folder, in name order; broken ones with `error` set."""
+    """Every definition of the folder, in name order; broken ones with `error` set. Parsed again only
+    when a file of the folder changed (each page and batch asks)."""
+    paths = sorted(folder().glob("*.yaml"))
+    stamp = "|".join(f"{p.name}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.is_file())
+    key = f"{folder()}|{stamp}"
+    found = _cache.get(key)
+    if found is None:
+        found = _load(paths)
+        _cache.clear()
+        _cache[key] = found
+    return found
+
+
+def _load(paths: list[Path]) -> list[Scorecard]:
     out: dict[str, Scorecard] = {}
-    for path in sorted(folder().glob("*.yaml")):
+    for path in paths:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

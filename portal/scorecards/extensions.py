@@ -16,9 +16,11 @@ def _tab(request, entity) -> dict:
 
 
 def _badge(request, entity) -> dict:
-    from . import selectors
+    from . import definitions, selectors
 
-    return {"scorecard_results": selectors.badges_for(entity), "entity": entity}
+    titles = {c.name: c.title for c in definitions.load_all()}
+    return {"scorecard_results": [(titles.get(r.scorecard, r.scorecard), r) for r in selectors.badges_for(entity)],
+            "entity": entity}
 
 
 def register() -> None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Entity
@@ -245,8 +246,6 @@ def notify_campaigns(*, now: datetime | None = None) -> int:
                 if m.user.is_active:
                     per_user.setdefault(m.user, 0)
                     per_user[m.user] += failing[m.team_id]
-            from django.urls import reverse
-
             url = reverse("scorecards:campaign", args=[card.name, check.id])
             for user, count in per_user.items():
                 _, created = notifications.write(

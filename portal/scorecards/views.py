@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -72,7 +72,7 @@ def manual(request, kind: str, namespace: str, name: str):
         messages.error(request, "Expiry: give a date (YYYY-MM-DD).")
         return redirect("catalog:entity-tab", entity.kind_key, entity.namespace, entity.name, "scorecards")
     expires_at = timezone.make_aware(datetime.combine(day, time(23, 59, 59)))
-    try:
+    try:  # PermissionDenied (not an owner) answers 403 through the handler
         services.manual_set(actor=request.user, entity=entity, scorecard=request.POST.get("scorecard", "")[:63],
                             check_id=request.POST.get("check", "")[:63],
                             passed=request.POST.get("passed") == "yes",
@@ -80,8 +80,6 @@ def manual(request, kind: str, namespace: str, name: str):
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
             messages.error(request, f"{field.replace('_', ' ').capitalize()}: {' '.join(errors)}")
-    except PermissionDenied as exc:
-        raise PermissionDenied(str(exc)) from exc
     else:
         messages.success(request, "Manual check recorded.")
     return redirect("catalog:entity-tab", entity.kind_key, entity.namespace, entity.name, "scorecards")

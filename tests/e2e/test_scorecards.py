@@ -1,0 +1,80 @@
+"""Scorecards in a real Chromium: the model page's badge and Scorecards tab (every check explained, by
+keyboard), an owner recording a manual check, and the index and scorecard pages with team rollups (desktop
+and phone width). Screenshots go to test-artifacts/screenshots/scorecards-*.png."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from portal.core import demo
+from portal.scorecards import services
+from portal.scorecards.models import DailyRollup, ManualResult
+from tests.e2e.test_newcomer_model import SHOTS, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def evaluated(transactional_db):
+    org = demo.load_org()
+    demo.load_catalog()
+    services.evaluate_entities()
+    services.rollup_today()
+    week_ago = (timezone.now() - timedelta(days=7)).date()
+    DailyRollup.objects.create(day=week_ago, scorecard="service-basics", owner_team=org["teams"]["fraud-ml"],
+                               level="", count=3)
+    return org
+
+
+@pytest.mark.usefixtures("evaluated")
+def test_scorecard_tab_explains_every_check_and_takes_a_manual_answer(page, live_server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/catalog/model/default/fraud-detector/")
+    badge = page.get_by_test_id("scorecard-badge")
+    assert badge.inner_text() == "Production readiness: no level"
+    badge.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/scorecards/")
+    card = page.get_by_test_id("scorecard-production-readiness")
+    assert card.get_by_test_id("check-slo-defined").get_by_text("No SLO defined").is_visible()
+    assert card.get_by_test_id("check-owner").get_by_text("✓ pass").is_visible()
+    assert card.get_by_role("heading", name="Gold").is_visible()
+    page.screenshot(path=str(SHOTS / "scorecards-model-tab.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/catalog/api/default/fraud-scoring-api/scorecards/")
+    review = page.get_by_test_id("check-security-review")
+    review.get_by_label("Justification").fill("AppSec review SEC-311 signed off")
+    review.get_by_label("Expires").fill((timezone.now() + timedelta(days=60)).date().isoformat())
+    review.get_by_role("button", name="Record").click()
+    page.wait_for_url("**/scorecards/")
+    assert page.get_by_text("Manual check recorded.").is_visible()
+    assert page.get_by_test_id("check-security-review").get_by_text("✓ pass").is_visible()
+    assert ManualResult.objects.get(check_id="security-review").justification == "AppSec review SEC-311 signed off"
+    page.screenshot(path=str(SHOTS / "scorecards-manual-check.png"), full_page=True)
+
+
+@pytest.mark.usefixtures("evaluated")
+def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("link", name="Scorecards", exact=True).first.click()
+    index = page.get_by_test_id("scorecard-index")
+    assert index.get_by_role("link", name="Service basics").is_visible()
+    page.screenshot(path=str(SHOTS / "scorecards-index.png"), full_page=True)
+    index.get_by_role("link", name="Service basics").click()
+    rollup = page.get_by_test_id("team-rollup")
+    fraud = rollup.locator("tr", has_text="fraud-ml")
+    assert fraud.count() == 1
+    assert page.get_by_test_id("scorecard-checks").get_by_text("security review", exact=False).first.is_visible()
+    page.screenshot(path=str(SHOTS / "scorecards-detail.png"), full_page=True)
+    page.get_by_role("link", name="campaign until 2027-03-31").first.click()
+    assert page.get_by_role("heading", name="Campaign: Links to a runbook or dashboard").is_visible()
+    page.screenshot(path=str(SHOTS / "scorecards-campaign.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/scorecards/service-basics/")
+    page.screenshot(path=str(SHOTS / "scorecards-detail-phone.png"), full_page=True)
