@@ -45,7 +45,8 @@ def test_main_pages_run_without_a_csp_violation(page, live_server, portal):
     watch.check("home")
     pages = ["/catalog/", "/search/?q=fraud", "/create/", "/create/templates/default/ml-model-service/", "/reviews/",
              reverse("governance:request-detail", args=[portal["request"].pk]), "/docs/component/default/plinth/",
-             "/teams/", "/accounts/tokens/"]
+             "/teams/", "/accounts/tokens/", "/scorecards/", "/scorecards/service-basics/",
+             "/scorecards/service-basics/campaigns/links/"]
     for path in pages:
         visit(page, watch, base + path)
     page.locator("#global-search").fill("fraud")  # the htmx typeahead

@@ -57,15 +57,14 @@ def test_a_level_change_is_recorded_in_the_history(demo_org):
     services.evaluate_entities()
     api = Entity.objects.get(ref=SCORING_API)
     before = result(SCORING_API, "service-basics")
-    assert before.checks["owner"][0] is True
+    assert before.checks["owner"][0] is True and before.level == "Bronze"
     Entity.objects.filter(pk=api.pk).update(owner_team=None)  # the owner team went away
     stats = services.evaluate_entities(entity_ids=[api.pk])
     after = result(SCORING_API, "service-basics")
     assert after.level == "" and after.checks["owner"][0] is False
     assert stats["written"] == 1
-    if before.level:
-        change = LevelChange.objects.filter(entity=api).first()
-        assert (change.from_level, change.to_level) == (before.level, "")
+    change = LevelChange.objects.filter(entity=api).first()  # newest first
+    assert (change.from_level, change.to_level) == ("Bronze", "")
 
 
 def test_facts_are_read_with_a_constant_number_of_queries(demo_org):
@@ -141,8 +140,8 @@ def test_only_the_owner_team_answers_a_manual_check(demo_org):
 def test_campaign_owners_are_notified_once(demo_org, card_dir):
     text = (card_dir / "service-basics.yaml").read_text()
     deadline = (timezone.now() + timedelta(days=30)).date().isoformat()
-    write(card_dir, "service-basics.yaml", text.replace(
-        "    rule: links.rego\n", f"    rule: links.rego\n    deadline: {deadline}\n"))
+    assert "deadline: 2027-03-31" in text  # the shipped campaign, moved to 30 days from now
+    write(card_dir, "service-basics.yaml", text.replace("deadline: 2027-03-31", f"deadline: {deadline}"))
     Entity.objects.filter(ref=SCORING_API).update(data={"kind": "API", "metadata": {"name": "x"}, "spec": {}})
     services.evaluate_entities()
     assert result(SCORING_API, "service-basics").checks["links"][0] is False
@@ -157,7 +156,7 @@ def test_campaign_owners_are_notified_once(demo_org, card_dir):
 
 def test_a_passed_deadline_notifies_nobody(demo_org, card_dir):
     text = (card_dir / "service-basics.yaml").read_text()
-    write(card_dir, "service-basics.yaml", text.replace("    rule: links.rego\n",
-                                                        "    rule: links.rego\n    deadline: 2020-01-31\n"))
+    write(card_dir, "service-basics.yaml", text.replace("deadline: 2027-03-31", "deadline: 2020-01-31"))
     services.evaluate_entities()
+    assert Result.objects.filter(scorecard="service-basics", checks__links__0=False).exists()
     assert services.notify_campaigns() == 0
