@@ -257,15 +257,14 @@ def median_template_duration(period: Period, *, template: str = "") -> float | N
 @kpi("zero_result_search_share")
 def zero_result_search_share(period: Period) -> float | None:
     """Share (%) of searches that found nothing."""
-    total = zero = 0
-    for count, values, value_sum in _daily(period, EventType.SEARCH).values_list("count", "values", "value_sum"):
-        total += count
-        if values and len(values) == count:
-            zero += sum(1 for v in values if v == 0)
-        elif values:
-            zero += round(count * sum(1 for v in values if v == 0) / len(values))
-        elif value_sum == 0:
-            zero += count
+    rows = _daily(period, EventType.SEARCH)
+    # Result counts are never negative: a row summing to 0 is all zero-result searches, and a row whose
+    # sorted sample does not start with 0 has none. Only the rows in between are decoded here.
+    sums = rows.aggregate(total=Sum("count"), zero=Sum("count", filter=Q(value_sum=0)))
+    total, zero = sums["total"] or 0, sums["zero"] or 0
+    for count, values in rows.filter(value_sum__gt=0, values__0=0).values_list("count", "values"):
+        zeros = sum(1 for v in values if v == 0)
+        zero += zeros if len(values) == count else round(count * zeros / len(values))
     return _percent(zero, total)
 
 

@@ -53,7 +53,7 @@ def test_template_success_rate_and_median_duration():
 def test_zero_result_search_share_and_click_through():
     search = EventType.SEARCH
     rollup(search, at(2), subject="gpu", count=3, values=[0, 0, 0])
-    rollup(search, at(3), subject="fraud", count=5, values=[4, 4, 0, 4, 4])  # every value: exactly one zero
+    rollup(search, at(3), subject="fraud", count=5, values=[0, 4, 4, 4, 4])  # every value (sorted, as rollup.sample keeps them): one zero
     rollup(search, at(4), subject="api", count=300, values=[7] * 200, value_sum=2100)  # sampled, found things
     rollup(search, at(4), subject="kafka", count=250, values=[0] * 200, value_sum=0)  # sampled, found nothing
     rollup(search, at(5), subject="mixed", count=1000, values=[0] * 10 + [3] * 91)  # quantiles: ~10 % zero
