@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from django.core.exceptions import PermissionDenied
-from django.db import connections, router
+from django.core.exceptions import EmptyResultSet, FullResultSet, PermissionDenied
+from django.db import connection, connections, router
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -134,6 +134,37 @@ def visible_q(user: Any, prefix: str = "") -> Q:
         return Q()
     own = team_ids(user)
     return Q(**{f"{prefix}visibility": Visibility.INTERNAL}) | Q(**{f"{prefix}owner_team_id__in": own})
+
+
+_COMPILED: dict = {}  # (model, database, the rule's Q) → its SQL: users of the same teams share one entry
+
+
+def visible_sql(model, user: Any) -> tuple[str, list] | None:
+    """`visible_q` compiled to a SQL condition over `model`'s table, for raw queries (search's ranking,
+    the lineage graph's walk). None: the user sees nothing; "": no restriction (platform admins).
+
+    The rule is asked for on every call; only its compilation is remembered, keyed by the rule itself
+    (a Q compares by value: its fields, lookups and team ids)."""
+    rule = visible_q(user)
+    key = (model._meta.label, connection.alias, connection.vendor, rule)
+    try:
+        compiled = _COMPILED.get(key)
+    except TypeError:  # an unhashable value in the rule: compile every time
+        key, compiled = None, None
+    if compiled is None:
+        qs = model.objects.filter(rule)
+        try:
+            sql, params = qs.query.get_compiler(connection=connection).compile(qs.query.where)
+            compiled = (sql, tuple(params))
+        except EmptyResultSet:
+            compiled = ()
+        except FullResultSet:
+            compiled = ("", ())
+        if key is not None:
+            if len(_COMPILED) > 1000:
+                _COMPILED.clear()
+            _COMPILED[key] = compiled
+    return (compiled[0], list(compiled[1])) if compiled else None
 
 
 def filter_visible(queryset: QuerySet, user: Any, prefix: str = "") -> QuerySet:

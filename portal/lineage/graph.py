@@ -21,7 +21,6 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
 from django.urls import reverse
 
@@ -288,33 +287,14 @@ def _dates(run: str) -> dict[str, str]:
     return {"started": iso.format(f"{run}.started_at"), "ended": iso.format(f"{run}.ended_at"), "seconds": seconds}
 
 
-_RULES: dict = {}  # (database, the rule's Q) → its SQL: users of the same teams share one entry
-
-
 def visible_sql(user) -> tuple[str, list]:
-    """The permission module's rule (`permissions.visible_q`, what `filter_visible` applies) compiled to
-    a SQL condition over `catalog_entity` for the raw queries below — as portal.search does for its
-    documents. The rule is asked for on every call; only its compilation is remembered."""
-    rule = permissions.visible_q(user)
-    key = (connection.alias, connection.vendor, rule)
-    try:
-        compiled = _RULES.get(key)
-    except TypeError:  # an unhashable value in the rule: compile every time
-        key, compiled = None, None
+    """The permission module's rule (`permissions.visible_q`, what `filter_visible` applies) as a SQL
+    condition over `catalog_entity`, for the raw queries below (`permissions.visible_sql`)."""
+    compiled = permissions.visible_sql(Entity, user)
     if compiled is None:
-        qs = Entity.objects.filter(rule)
-        try:
-            sql, params = qs.query.get_compiler(connection=connection).compile(qs.query.where)
-            compiled = (f"({sql})", tuple(params))
-        except EmptyResultSet:
-            compiled = ("(1 = 0)", ())
-        except FullResultSet:  # platform admins: no restriction
-            compiled = ("(1 = 1)", ())
-        if key is not None:
-            if len(_RULES) > 1000:
-                _RULES.clear()
-            _RULES[key] = compiled
-    return compiled[0], list(compiled[1])
+        return "(1 = 0)", []
+    sql, params = compiled
+    return (f"({sql})", params) if sql else ("(1 = 1)", [])
 
 
 def _json(value, wanted: tuple[str, ...] = ()):

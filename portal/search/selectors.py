@@ -9,7 +9,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connection
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -70,34 +69,10 @@ class Results:
         return self.total is not None and self.offset + len(self.hits) < self.total
 
 
-_SCOPES: dict = {}  # (database, the rule's Q) → its SQL: users of the same teams share one entry
-
-
 def scope(user) -> tuple[str, list] | None:
-    """The permission module's rule, compiled to SQL over the document table (None: sees nothing).
-
-    The rule is asked for on every call; only its compilation is remembered, keyed by the rule
-    itself (a Q is compared by value: its fields, lookups and team ids)."""
-    rule = permissions.visible_q(user)
-    key = (connection.alias, connection.vendor, rule)
-    try:
-        compiled = _SCOPES.get(key)
-    except TypeError:  # an unhashable value in the rule: compile every time
-        key, compiled = None, None
-    if compiled is None:
-        qs = SearchDocument.objects.filter(rule)
-        try:
-            sql, params = qs.query.get_compiler(connection=connection).compile(qs.query.where)
-            compiled = (sql, tuple(params))
-        except EmptyResultSet:
-            compiled = ()
-        except FullResultSet:  # platform admins: no restriction
-            compiled = ("", ())
-        if key is not None:
-            if len(_SCOPES) > 1000:
-                _SCOPES.clear()
-            _SCOPES[key] = compiled
-    return (compiled[0], list(compiled[1])) if compiled else None
+    """The permission module's rule, compiled to SQL over the document table (None: sees nothing;
+    "": no restriction)."""
+    return permissions.visible_sql(SearchDocument, user)
 
 
 def damerau_levenshtein(a: str, b: str) -> int:
