@@ -11,6 +11,7 @@ each feature view's batch source (`openlineage.io/dataset`), for the `consumesDa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -96,12 +97,33 @@ def registry_path(repo: str, config: dict) -> str:
     return real
 
 
+# feast.metrics, imported with feast's modules, sets PROMETHEUS_MULTIPROC_DIR (and the older
+# PROMETHEUS_MULTIPROCESS_DIR) for the whole process when they are unset: the portal's /metrics would
+# then read an empty multi-process folder instead of its own counters. Imports of feast go through
+# here, which puts both variables back as they were.
+_PROMETHEUS_VARS = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+
+
+@contextlib.contextmanager
+def _feast_imports():
+    before = {name: os.environ.get(name) for name in _PROMETHEUS_VARS}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def load_registry(path: str):
     """The registry protobuf (feast.protos…Registry), or DescriptorError: missing, too large, corrupt, or
     a protobuf that is not a Feast registry."""
     try:
-        from feast.protos.feast.core.Registry_pb2 import Registry
-        from google.protobuf.message import DecodeError
+        with _feast_imports():
+            from feast.protos.feast.core.Registry_pb2 import Registry
+            from google.protobuf.message import DecodeError
     except ImportError:
         raise _fail("The feast package is not installed on this server (pip install 'plinth[feast]').",
                     path) from None
@@ -223,9 +245,10 @@ def _owner(tags: dict, name: str) -> str | None:
 
 
 def _views(registry, config: dict, out: RepoRead, repo: str) -> list[_View]:
-    from feast.entity import Entity
-    from feast.feature_service import FeatureService
-    from feast.feature_view import FeatureView
+    with _feast_imports():
+        from feast.entity import Entity
+        from feast.feature_service import FeatureService
+        from feast.feature_view import FeatureView
 
     project = config["project"]
     online_store = config.get("online_store") or {}

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import re
 
-import mlflow
-import pandas as pd
 import pytest
-from mlflow.entities import DatasetInput, InputTag
 
 from catalog import mlflow_sync
 from catalog.models import ModelVersion
@@ -23,18 +20,15 @@ VAL_LOSS = {"2": [0.62, 0.41, 0.33, 0.30], "3": [0.58, 0.36, 0.27, 0.22]}
 
 @pytest.fixture
 def with_runs(synced_site):  # noqa: F811 (the imported fixture)
-    """fraud-detector's champion (v2) and challenger (v3) runs also logged a val_loss series and their
-    training data (once per test session: the MLflow server outlives the test)."""
+    """fraud-detector's champion (v2) and challenger (v3) runs also logged a val_loss series (once per test
+    session: the MLflow server outlives the test); their training data the demo seed logs itself
+    (`mlflow.log_input` of card-transactions-2025, portal/core/mlflow_demo.py)."""
     client = synced_site
-    frame = pd.DataFrame({"amount": [1.0, 2.5], "merchant": ["a", "b"], "is_fraud": [0, 1]})
-    dataset = mlflow.data.from_pandas(frame, source="s3://ml-data/fraud/transactions/2025/part-0.parquet",
-                                      name="card-transactions-2025", targets="is_fraud")._to_mlflow_entity()
     for row in ModelVersion.objects.filter(entity__name="fraud-detector", version__in=VAL_LOSS):
         if "val_loss" in client.get_run(row.run_id).data.metrics:
             continue
         for step, value in enumerate(VAL_LOSS[row.version]):
             client.log_metric(row.run_id, "val_loss", value, step=step)
-        client.log_inputs(row.run_id, datasets=[DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])])
     mlflow_sync.sync(["fraud-detector"])
     return client
 
