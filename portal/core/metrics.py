@@ -34,11 +34,17 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     LATENCY.labels(route=route).observe(seconds)
 
 
+# Decided once, when the process starts (gunicorn's environment), as prometheus_client decides where
+# values live: a library setting the variable later (feast.metrics does, for the whole process) must not
+# switch /metrics to a folder the portal's own counters were never written to.
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or ""
+
+
 def render() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if MULTIPROC_DIR:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=MULTIPROC_DIR)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(DEFAULT_REGISTRY), CONTENT_TYPE_LATEST

@@ -74,6 +74,17 @@ def test_metrics_and_request_ids(client):
 
 
 @pytest.mark.django_db
+def test_metrics_stay_the_portals_when_a_library_sets_the_multiprocess_folder_later(client, monkeypatch, tmp_path):
+    """feast.metrics sets PROMETHEUS_MULTIPROC_DIR for the whole process when imported; /metrics read
+    that empty folder instead of the portal's counters (found in the full suite, after the feast tests)."""
+    client.force_login(UserFactory())
+    client.get("/")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    metrics = Client().get("/metrics").content.decode()
+    assert 'plinth_http_requests_total{method="GET",route="core:home",status="200"}' in metrics
+
+
+@pytest.mark.django_db
 def test_access_log_is_structured_json_with_request_id(client, caplog):
     import logging
 
