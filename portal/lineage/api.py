@@ -159,15 +159,23 @@ def _not_found() -> NotFound:
     return NotFound("No such node.")
 
 
+def _read(query, *args, **kwargs):
+    """One graph read: a node id the graph refuses is a 400 naming `nodeId`, a missing or invisible
+    node the same 404."""
+    try:
+        result = query(*args, **kwargs)
+    except graph.NodeIdInvalid as exc:
+        raise ValidationError({"nodeId": [str(exc).removeprefix("nodeId: ")]}) from None
+    except graph.NodeNotFound:
+        raise _not_found() from None
+    return result
+
+
 def _graph(request):
     node_id = _node_id(request)
     depth = _checked("depth", graph.check_depth, _query(request, "depth"))
     direction = _checked("direction", graph.check_direction, _query(request, "direction"))
-    try:
-        result = graph.lineage(node_id, user=request.user, depth=depth, direction=direction)
-    except graph.NodeNotFound:
-        raise _not_found() from None
-    return Response(result.as_marquez())
+    return Response(_read(graph.lineage, node_id, user=request.user, depth=depth, direction=direction).as_marquez())
 
 
 @extend_schema(
@@ -205,13 +213,8 @@ def lineage_columns(request):
     direction = _checked("direction", graph.check_direction, _query(request, "direction"))
     if column is not None:
         _checked("column", graph.check_column, column)
-    try:
-        result = graph.columns(node_id, user=request.user, column=column, depth=depth, direction=direction)
-    except graph.NodeIdInvalid as exc:
-        raise ValidationError({"nodeId": [str(exc).removeprefix("nodeId: ")]}) from None
-    except graph.NodeNotFound:
-        raise _not_found() from None
-    return Response(result.as_marquez())
+    return Response(_read(graph.columns, node_id, user=request.user, column=column, depth=depth,
+                          direction=direction).as_marquez())
 
 
 @extend_schema(
@@ -245,8 +248,4 @@ def lineage_columns(request):
 def lineage_impact(request):
     node_id = _node_id(request)
     hops = _checked("depth", graph.check_depth, _query(request, "depth"), default=10)
-    try:
-        result = graph.impact(node_id, user=request.user, hops=hops)
-    except graph.NodeNotFound:
-        raise _not_found() from None
-    return Response(result.as_dict())
+    return Response(_read(graph.impact, node_id, user=request.user, hops=hops).as_dict())

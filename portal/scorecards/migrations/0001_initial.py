@@ -1,9 +1,10 @@
 # Scorecard results, level history, daily rollups and manual check answers (docs/operations.md).
 
 import django.db.models.deletion
-import portal.accounts.permissions
 from django.conf import settings
 from django.db import migrations, models
+
+import portal.accounts.permissions
 
 
 class Migration(migrations.Migration):
