@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 
 
@@ -8,8 +10,22 @@ class CatalogConfig(AppConfig):
     def ready(self) -> None:
         from portal.accounts.signals import team_created
 
-        from . import services
+        from . import services, signals
 
         # A team created by hand takes over the entities whose descriptors already name it.
         team_created.connect(lambda sender, team, **kw: services.refresh_owner_teams(team),
                              dispatch_uid="catalog.refresh_owner_teams", weak=False)
+        # Org sync follows a change to a User or Group at once (beat runs it every 5 minutes too).
+        signals.entities_changed.connect(_queue_org_sync, dispatch_uid="catalog.org_sync", weak=False)
+
+
+def _queue_org_sync(sender, changed=(), removed=(), **kwargs) -> None:
+    from . import org_sync, tasks
+
+    if not org_sync.enabled():
+        return
+    if any(ref.startswith(("user:", "group:")) for ref in (*changed, *removed)):
+        try:
+            tasks.sync_org.delay()
+        except Exception:  # the broker is down: the catalog change stands, beat's run catches up
+            logging.getLogger("plinth.catalog").exception("could not queue the org sync")

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from . import facets, mlflow_sync, services
+from . import facets, mlflow_sync, org_sync, services
 from .models import Location
 
 log = logging.getLogger("plinth.catalog")
@@ -49,6 +49,18 @@ def _describe(exc: Exception) -> str:
     if "No space left on device" in text or "could not extend file" in text:
         return f"the database's disk is full ({text})"
     return f"{type(exc).__name__}: {text}"
+
+
+@shared_task(acks_late=True, bind=True, max_retries=3)
+def sync_org(self) -> dict | None:
+    """Teams and memberships from the catalog's Users and Groups (a no-op unless PLINTH_ORG_SYNC=catalog).
+    Idempotent: a second run finds nothing to change."""
+    try:
+        outcome = org_sync.sync()
+    except Exception as exc:
+        log.exception("org sync failed")
+        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+    return outcome.as_dict() if outcome else None
 
 
 @shared_task(acks_late=True, bind=True, max_retries=4)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import APIToken, LoginFailure, Membership, Team
+from .models import APIToken, LoginFailure, Membership, OIDCIdentity, Team
 
 
 class MembershipInline(admin.TabularInline):
@@ -27,3 +27,14 @@ class APITokenAdmin(admin.ModelAdmin):
 class LoginFailureAdmin(admin.ModelAdmin):
     list_display = ["username", "remote_addr", "created_at"]
     search_fields = ["username"]
+
+
+@admin.register(OIDCIdentity)
+class OIDCIdentityAdmin(admin.ModelAdmin):
+    """Deleting a row unlinks a single sign-on account (its next sign-in links again, or is refused if
+    the user now has a password); linking by hand: add a row with the provider's issuer and subject."""
+
+    list_display = ["user", "issuer", "subject", "created_at", "last_sign_in_at"]
+    readonly_fields = ["created_at", "last_sign_in_at"]
+    search_fields = ["user__username", "subject"]
+    autocomplete_fields = ["user"]

@@ -44,10 +44,20 @@ class Team(models.Model):
         return self.title or self.name
 
 
+class MembershipSource(models.TextChoices):
+    """Who keeps a membership. Each automatic source adds, changes and removes only its own rows, so a
+    membership given by hand is never taken away by a sign-in or a sync (docs/identity.md)."""
+
+    MANUAL = "manual", "Given by hand"
+    OIDC = "oidc", "Identity provider's groups claim"
+    ORG_SYNC = "org-sync", "Catalog org sync"
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
+    source = models.CharField(max_length=20, choices=MembershipSource.choices, default=MembershipSource.MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -56,6 +66,24 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} as {self.role}"
+
+
+class OIDCIdentity(models.Model):
+    """The OpenID Connect account (issuer + subject) a portal user signs in with. The subject is the
+    provider's stable id; names and e-mail addresses may change or be reused, so they never link."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_oidc_subject")]
+        verbose_name = "OpenID Connect identity"
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
 
 
 class APIToken(models.Model):

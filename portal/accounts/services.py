@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from portal.core.audit import audit_record
 from portal.core.client_address import throttle_key
 
 from . import permissions, signals, tokens
-from .models import APIToken, LoginFailure, Membership, Role, Team
+from .models import APIToken, LoginFailure, Membership, MembershipSource, OIDCIdentity, Role, Team
 
 User = get_user_model()
 
@@ -46,34 +47,75 @@ def team_ensure(*, name: str, title: str = "") -> Team:
 
 
 @transaction.atomic
-def membership_set(*, user, team: Team, role: str, actor=None) -> Membership:
+def membership_set(*, user, team: Team, role: str, actor=None,
+                   source: str = MembershipSource.MANUAL) -> Membership:
+    """Give `user` `role` in `team`. A membership set by hand (the default source) takes over one an
+    automatic source kept; an automatic source (`oidc`, `org-sync`) passes its name and is audited as
+    the actor when there is no person."""
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role '{role}'. Roles: {', '.join(Role.values)}."})
     membership = Membership.objects.filter(user=user, team=team).first()
-    before = {"role": membership.role} if membership else None
+    before = {"role": membership.role, "source": membership.source} if membership else None
     if membership is None:
-        membership = Membership.objects.create(user=user, team=team, role=role)
+        membership = Membership.objects.create(user=user, team=team, role=role, source=source)
     else:
-        membership.role = role
-        membership.save(update_fields=["role"])
-    audit_record(
-        actor=actor,
-        action="team.member.set",
-        target=f"team:{team.name}",
-        before=before,
-        after={"user": user.get_username(), "role": role},
-    )
+        membership.role, membership.source = role, source
+        membership.save(update_fields=["role", "source"])
+    after = {"user": user.get_username(), "role": role}
+    if source != MembershipSource.MANUAL:
+        after["source"] = source
+    audit_record(actor=actor, actor_label=_label(source), action="team.member.set",
+                 target=f"team:{team.name}", before=before, after=after)
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, user, team: Team, actor=None) -> None:
-    deleted, _ = Membership.objects.filter(user=user, team=team).delete()
+def membership_remove(*, user, team: Team, actor=None, source: str | None = None) -> None:
+    """Remove the membership; with `source`, only if that source keeps it."""
+    rows = Membership.objects.filter(user=user, team=team)
+    if source is not None:
+        rows = rows.filter(source=source)
+    deleted, _ = rows.delete()
     if deleted:
-        audit_record(
-            actor=actor, action="team.member.remove", target=f"team:{team.name}",
-            before={"user": user.get_username()},
-        )
+        before = {"user": user.get_username()}
+        if source not in (None, MembershipSource.MANUAL):
+            before["source"] = source
+        audit_record(actor=actor, actor_label=_label(source), action="team.member.remove",
+                     target=f"team:{team.name}", before=before)
+
+
+def _label(source: str | None) -> str:
+    """The audit actor of an automatic change that no person made."""
+    return source if source in (MembershipSource.OIDC, MembershipSource.ORG_SYNC) else "system"
+
+
+# Which of two roles a person keeps when several groups give them one team (docs/identity.md).
+ROLE_RANK = {Role.VIEWER: 1, Role.REVIEWER: 2, Role.MEMBER: 3, Role.MAINTAINER: 4, Role.ADMIN: 5}
+
+
+def memberships_reconcile(*, user, wanted: dict[str, str], source: str) -> dict[str, list]:
+    """Make the memberships that `source` keeps for `user` equal `wanted` ({team name: role}): add,
+    change the role of and remove only rows of that source; a row another source keeps (say, one given
+    by hand) is left alone. Missing teams are created. Each change is audited. Call inside a transaction.
+
+    Returns {"added": [...], "changed": [...], "removed": [...]} (team names)."""
+    current = {m.team.name: m for m in Membership.objects.filter(user=user).select_related("team")}
+    teams = {t.name: t for t in Team.objects.filter(name__in=list(wanted))}
+    outcome: dict[str, list] = {"added": [], "changed": [], "removed": []}
+    for name, role in sorted(wanted.items()):
+        membership = current.get(name)
+        if membership is not None and membership.source != source:
+            continue  # kept by hand or by another source
+        if membership is not None and membership.role == role:
+            continue
+        team = teams.get(name) or team_ensure(name=name)
+        membership_set(user=user, team=team, role=role, source=source)
+        outcome["changed" if membership else "added"].append(name)
+    for name, membership in sorted(current.items()):
+        if membership.source == source and name not in wanted:
+            membership_remove(user=user, team=membership.team, source=source)
+            outcome["removed"].append(name)
+    return outcome
 
 
 @transaction.atomic
@@ -217,6 +259,127 @@ def sign_in_succeeded(*, user, attempt: SignInAttempt) -> None:
     LoginFailure.objects.filter(username=attempt.username).delete()
     audit_record(actor=user, action="auth.sign-in", target=f"user:{user.get_username()}",
                  remote_addr=attempt.address)
+
+
+# -- OpenID Connect sign-in ------------------------------------------------------------------------
+
+
+class SignInRefused(Exception):
+    """The provider vouched for the person, but the portal will not sign them in (the view answers
+    with `status` and `message`)."""
+
+    def __init__(self, message: str, *, reason: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.message, self.reason, self.status = message, reason, status
+
+
+USERNAME_RE = r"^[\w.@+-]{1,150}$"  # Django's username validator
+
+
+@transaction.atomic
+def oidc_sign_in(*, issuer: str, claims: dict, address: str | None):
+    """The user for verified ID token claims: found by (issuer, subject), else created just in time
+    (or, once, linked to an account that exists without a password: one org sync created). Profile,
+    team memberships from the groups claim and platform-admin status follow the claims at every
+    sign-in. Audited: `user.create`, the membership changes, `auth.sign-in` (method oidc)."""
+    subject = str(claims.get("sub") or "")[:255]
+    if not subject:
+        raise SignInRefused("The ID token names no subject.", reason="token-subject", status=401)
+    identity = OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    created = False
+    if identity is None:
+        username = _claimed_username(claims)
+        if not re.match(USERNAME_RE, username):
+            raise SignInRefused(
+                f"The identity provider's {settings.PLINTH_OIDC_USERNAME_CLAIM!r} claim ({username[:60]!r}) "
+                "is not a valid user name here (letters, digits and @ . + - _, at most 150). Ask the "
+                "platform team to set PLINTH_OIDC_USERNAME_CLAIM.", reason="username-invalid", status=403)
+        user = User.objects.filter(username=username).first()
+        if user is not None and (user.has_usable_password() or user.oidc_identities.exists()):
+            # A password account (the break-glass admin, a local user) or another identity's account:
+            # never taken over by a name the provider sends.
+            raise SignInRefused(
+                f"An account named {username!r} already exists and belongs to someone else or signs in "
+                "with a password. A platform admin must link it before single sign-on can use it.",
+                reason="username-taken", status=409)
+        if user is None:
+            user = User(username=username)
+            user.set_unusable_password()
+            created = True
+        _profile(user, claims)
+        user.save()
+        identity = OIDCIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+        if created:
+            audit_record(actor=None, actor_label="oidc", action="user.create", target=f"user:{username}",
+                         after={"issuer": issuer, "subject": subject}, remote_addr=address)
+    else:
+        user = identity.user
+        if not user.is_active:
+            raise SignInRefused("This account is deactivated in the portal.", reason="inactive", status=403)
+        if _profile(user, claims):
+            user.save(update_fields=["email", "first_name", "last_name", "is_staff", "is_superuser"])
+    identity.last_sign_in_at = timezone.now()
+    identity.save(update_fields=["last_sign_in_at"])
+    memberships = memberships_reconcile(user=user, wanted=oidc_teams(claims), source=MembershipSource.OIDC)
+    audit_record(actor=user, action="auth.sign-in", target=f"user:{user.get_username()}", remote_addr=address,
+                 after={"method": "oidc", "issuer": issuer, "created": created,
+                        **{k: v for k, v in memberships.items() if v}})
+    return user
+
+
+def _claimed_username(claims: dict) -> str:
+    value = claims.get(settings.PLINTH_OIDC_USERNAME_CLAIM)
+    if not isinstance(value, str) or not value.strip():
+        value = claims.get("email") if isinstance(claims.get("email"), str) else ""
+    return unicodedata.normalize("NFKC", value.strip()).lower()
+
+
+def _profile(user, claims: dict) -> bool:
+    """Copy e-mail, names and platform-admin status from the claims; True if anything changed."""
+    before = (user.email, user.first_name, user.last_name, user.is_staff, user.is_superuser)
+    if isinstance(claims.get("email"), str) and claims.get("email_verified", True) is not False:
+        user.email = claims["email"][:254]
+    given, family = claims.get("given_name"), claims.get("family_name")
+    if isinstance(given, str) or isinstance(family, str):
+        user.first_name = (given if isinstance(given, str) else "")[:150]
+        user.last_name = (family if isinstance(family, str) else "")[:150]
+    elif isinstance(claims.get("name"), str):
+        user.first_name, user.last_name = claims["name"][:150], ""
+    admin_groups = set(settings.PLINTH_OIDC_ADMIN_GROUPS)
+    if admin_groups:
+        is_admin = bool(admin_groups & set(claimed_groups(claims)))
+        user.is_staff = user.is_superuser = is_admin
+    return before != (user.email, user.first_name, user.last_name, user.is_staff, user.is_superuser)
+
+
+def claimed_groups(claims: dict) -> list[str]:
+    """The groups claim as a list of strings (a single string is one group; anything else none)."""
+    value = claims.get(settings.PLINTH_OIDC_GROUPS_CLAIM)
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str) and len(item) <= 1024]
+
+
+def oidc_teams(claims: dict) -> dict[str, str]:
+    """{team: role} that the groups claim grants through PLINTH_OIDC_GROUP_MAP. Only mapped groups
+    count, so a claim of thousands of groups costs one pass and stores nothing more."""
+    mapping = settings.PLINTH_OIDC_GROUP_MAP
+    wanted: dict[str, str] = {}
+    for group in set(claimed_groups(claims)) & set(mapping):
+        team, role = mapping[group]
+        if team not in wanted or ROLE_RANK[Role(role)] > ROLE_RANK[Role(wanted[team])]:
+            wanted[team] = role
+    return wanted
+
+
+@transaction.atomic
+def oidc_sign_in_refused(*, reason: str, address: str | None, subject: str = "") -> None:
+    """A refused single sign-on (a bad token, a bad state, a taken name): audited, without the token."""
+    audit_record(actor=None, actor_label="anonymous", action="auth.sign-in", outcome="failure",
+                 target=f"oidc:{subject[:100]}" if subject else "oidc", remote_addr=address,
+                 after={"method": "oidc", "reason": reason[:100]})
 
 
 @transaction.atomic

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_not_required
@@ -15,11 +18,19 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from portal.core.client_address import client_address
 from portal.core.limits import FORM, body_limit
 
-from . import selectors, services
+from . import oidc, selectors, services
 from .forms import SignInForm, TokenCreateForm
 from .models import Team
 
 GENERIC_FAILURE = "Sign-in failed: the user name or password is not right."
+LOCAL_OFF = "Password sign-in is turned off here: sign in with single sign-on."
+log = logging.getLogger("plinth.accounts")
+
+
+def _safe_next(request: HttpRequest, next_url: str) -> str:
+    if next_url and url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        return next_url
+    return ""
 
 
 @login_not_required
@@ -31,7 +42,12 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     form = SignInForm(request.POST or None)
     status, retry_after = 200, None
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if request.method == "POST":
+    local = settings.PLINTH_LOCAL_LOGIN
+    if request.method == "POST" and local == "off":
+        status = 403
+        form.is_valid()  # bound, so that the refusal can be shown as the form's error
+        form.add_error(None, LOCAL_OFF)
+    elif request.method == "POST":
         status = 400
         if form.is_valid():
             username = form.cleaned_data["username"]
@@ -41,6 +57,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, attempt.lock.message)
             else:
                 user = authenticate(request, username=username, password=form.cleaned_data["password"])
+                if user is not None and local == "admins" and not user.is_superuser:
+                    user = None  # break-glass only: to everyone else it is a wrong password (the page says so)
                 if user is None:
                     lock = services.sign_in_failed(attempt=attempt)
                     status = 401
@@ -51,10 +69,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 else:
                     services.sign_in_succeeded(user=user, attempt=attempt)
                     login(request, user)
-                    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-                        next_url = ""
-                    return redirect(next_url or "core:home")
-    response = render(request, "accounts/sign_in.html", {"form": form, "next": next_url}, status=status)
+                    return redirect(_safe_next(request, next_url) or "core:home")
+    context = {"form": form, "next": next_url, "local_login": local, "sso": oidc.enabled()}
+    response = render(request, "accounts/sign_in.html", context, status=status)
     if retry_after is not None:
         response["Retry-After"] = str(retry_after)
     return response
@@ -78,10 +95,62 @@ def admin_sign_in(request: HttpRequest) -> HttpResponse:
 @body_limit(FORM)
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
+    """Ends the portal's session; after a single sign-on, also the provider's when its discovery document
+    has an `end_session_endpoint` (RP-initiated logout: it sends the browser back to the sign-in page)."""
+    id_token = request.session.get(oidc.SESSION_ID_TOKEN)
     services.sign_out(user=request.user, address=client_address(request))
     logout(request)
     messages.info(request, "You are signed out.")
+    if id_token:
+        url = oidc.end_session_url(id_token, request.build_absolute_uri(reverse("accounts:login")))
+        if url:
+            return redirect(url)
     return redirect("accounts:login")
+
+
+@login_not_required
+@require_safe
+def oidc_start(request: HttpRequest) -> HttpResponse:
+    """To the identity provider (authorization code flow with PKCE); 404 when single sign-on is off."""
+    if not oidc.enabled():
+        raise Http404("Single sign-on is not configured.")
+    next_url = _safe_next(request, request.GET.get("next") or "")
+    try:
+        response = oidc.begin(request, request.build_absolute_uri(reverse("accounts:oidc-callback")))
+    except oidc.OIDCError as exc:
+        return _oidc_refused(request, exc.status, exc.message, exc.reason)
+    request.session[oidc.SESSION_NEXT] = next_url
+    return response
+
+
+@login_not_required
+@require_safe
+def oidc_callback(request: HttpRequest) -> HttpResponse:
+    """The provider's answer: verified claims → a user (just in time) → signed in. Every refusal is a
+    page with a 4xx (5xx only when the provider cannot be reached) that names what failed."""
+    if not oidc.enabled():
+        raise Http404("Single sign-on is not configured.")
+    address = client_address(request)
+    try:
+        answer = oidc.finish(request)
+        user = services.oidc_sign_in(issuer=answer.issuer, claims=answer.claims, address=address)
+    except oidc.OIDCError as exc:
+        return _oidc_refused(request, exc.status, exc.message, exc.reason)
+    except services.SignInRefused as exc:
+        return _oidc_refused(request, exc.status, exc.message, exc.reason)
+    next_url = _safe_next(request, request.session.get(oidc.SESSION_NEXT) or "")
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[oidc.SESSION_ID_TOKEN] = answer.id_token  # server-side session: for sign-out only
+    return redirect(next_url or "core:home")
+
+
+def _oidc_refused(request: HttpRequest, status: int, message: str, reason: str) -> HttpResponse:
+    log.warning("single sign-on refused: %s", reason)  # the reason code only: never a token or code
+    services.oidc_sign_in_refused(reason=reason, address=client_address(request))
+    context = {"status": status, "message": message, "local_login": settings.PLINTH_LOCAL_LOGIN}
+    response = render(request, "accounts/sign_in_refused.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @body_limit(FORM)

@@ -54,9 +54,23 @@ def policy(request=None, **tighter: str) -> str:
     once a policy names a `report-to` group it ignores `report-uri` — over plain HTTP (development,
     tests) no report would arrive at all. Firefox and Safari use `report-uri` either way."""
     directives = DIRECTIVES | {name.replace("_", "-"): value for name, value in tighter.items()}
+    origin = _sso_origin()
+    if origin and directives.get("form-action") == "'self'":
+        # The sign-out form redirects to the identity provider's end-session endpoint, and browsers
+        # hold form redirects to form-action too (docs/identity.md).
+        directives["form-action"] = f"'self' {origin}"
     if request is not None and not request.is_secure():
         directives.pop("report-to")
     return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+def _sso_origin() -> str | None:
+    from django.conf import settings
+
+    if not (settings.PLINTH_OIDC_ISSUER and settings.PLINTH_OIDC_CLIENT_ID):
+        return None
+    parts = urlsplit(settings.PLINTH_OIDC_ISSUER)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("https", "http") and parts.netloc else None
 
 
 def reporting_endpoints() -> str:

@@ -295,6 +295,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "lineage-prune-runs": {"task": "portal.lineage.tasks.prune_runs", "schedule": 3600.0},
     # Scorecards (docs/operations.md): every entity once a day, the trend rollup and campaign notices.
     "scorecards-nightly": {"task": "portal.scorecards.tasks.evaluate_all", "schedule": 86400.0},
+    # Org sync (docs/identity.md): teams and memberships from the catalog's Users and Groups (a no-op
+    # unless PLINTH_ORG_SYNC=catalog; a catalog change to a User or Group also queues it at once).
+    "catalog-org-sync": {"task": "catalog.tasks.sync_org", "schedule": 300.0},
 }
 
 # Usage analytics (portal/insights, docs/insights.md).
@@ -355,6 +358,36 @@ DEFAULT_FROM_EMAIL = ENV.email_from
 # Feedback and roadmap (docs/insights.md): the team that owns the portal itself.
 PLINTH_PLATFORM_TEAM = ENV.platform_team
 
+# OpenID Connect sign-in (docs/identity.md). Off unless both the issuer and the client id are set.
+PLINTH_OIDC_ISSUER = ENV.oidc_issuer
+PLINTH_OIDC_CLIENT_ID = ENV.oidc_client_id
+PLINTH_OIDC_CLIENT_SECRET = ENV.oidc_client_secret
+PLINTH_OIDC_SCOPES = ENV.oidc_scopes
+PLINTH_OIDC_USERNAME_CLAIM = ENV.oidc_username_claim
+# The claim listing the user's groups, and what each listed group grants: {group: (team, role)}.
+PLINTH_OIDC_GROUPS_CLAIM = ENV.oidc_groups_claim
+PLINTH_OIDC_GROUP_MAP = ENV.oidc_group_map
+# Groups whose members are platform admins (is_superuser and is_staff), decided at every sign-in.
+PLINTH_OIDC_ADMIN_GROUPS = ENV.oidc_admin_groups
+# Clock skew tolerated on the ID token's iat/exp/nbf, and the timeout of calls to the provider.
+PLINTH_OIDC_CLOCK_SKEW_SECONDS = ENV.oidc_clock_skew
+PLINTH_OIDC_TIMEOUT_SECONDS = ENV.oidc_timeout
+# How long the discovery document is trusted before it is read again (the JWKS is read again at once
+# when an ID token names a key it does not hold: the provider rotated its keys).
+PLINTH_OIDC_METADATA_TTL_SECONDS = 3600
+# A groups claim longer than this is refused (a provider bug or an attack; ~10x a large real one).
+PLINTH_OIDC_MAX_GROUPS = 2000
+# Password sign-in: "on" for everyone, "admins" (platform admins only: the break-glass account), "off".
+PLINTH_LOCAL_LOGIN = ENV.local_login or ("admins" if ENV.oidc_issuer and ENV.oidc_client_id else "on")
+
+# Org sync (docs/identity.md): "catalog" makes the catalog's User and Group entities the teams and
+# memberships (a direct member gets PLINTH_ORG_SYNC_ROLE unless PLINTH_ORG_SYNC_ROLES names the team;
+# PLINTH_ORG_SYNC_PARENT_ROLE, when set, is given in every ancestor group too).
+PLINTH_ORG_SYNC = ENV.org_sync
+PLINTH_ORG_SYNC_ROLE = ENV.org_sync_role
+PLINTH_ORG_SYNC_ROLES = ENV.org_sync_roles
+PLINTH_ORG_SYNC_PARENT_ROLE = ENV.org_sync_parent_role
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -368,6 +401,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "celery": {"level": "INFO"},
+        # Authlib's debug lines may carry request parameters; never below WARNING (no tokens in logs).
+        "authlib": {"level": "WARNING"},
     },
 }
 

@@ -89,6 +89,69 @@ def _list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+ROLES = ("viewer", "member", "maintainer", "reviewer", "admin")  # portal.accounts.models.Role
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str | None:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    aliases = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
+    value = aliases.get(raw, raw)
+    if value == "on" and "on" not in choices and "catalog" in choices:
+        value = "catalog"
+    if value not in choices:
+        raise ImproperEnvironment(f"{name}={raw!r}: use one of {', '.join(choices)}")
+    return value
+
+
+def _role(name: str) -> str | None:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw or raw in {"none", "off"}:
+        return None
+    if raw not in ROLES:
+        raise ImproperEnvironment(f"{name}={raw!r} is not a role (roles: {', '.join(ROLES)})")
+    return raw
+
+
+def _pairs(name: str) -> list[tuple[str, str]]:
+    """`KEY=VALUE` items separated by commas or semicolons (a key may hold spaces and slashes)."""
+    raw = os.environ.get(name) or ""
+    pairs = []
+    for item in re.split(r"[;,\n]", raw):
+        if not item.strip():
+            continue
+        key, sep, value = item.rpartition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperEnvironment(f"{name}: {item.strip()!r} is not KEY=VALUE")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def _group_map(name: str) -> dict[str, tuple[str, str]]:
+    """`idp-group=team:role, …` → {idp-group: (team, role)}; the role defaults to member."""
+    mapping = {}
+    for key, value in _pairs(name):
+        team, _, role = value.partition(":")
+        role = (role or "member").strip().lower()
+        if role not in ROLES:
+            raise ImproperEnvironment(f"{name}: {key}={value}: {role!r} is not a role (roles: {', '.join(ROLES)})")
+        if not re.fullmatch(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*", team.strip()):
+            raise ImproperEnvironment(f"{name}: {key}={value}: {team.strip()!r} is not a team name")
+        mapping[key] = (team.strip(), role)
+    return mapping
+
+
+def _team_roles(name: str) -> dict[str, str]:
+    """`team=role, …` → {team: role}."""
+    roles = {}
+    for team, role in _pairs(name):
+        if role.lower() not in ROLES:
+            raise ImproperEnvironment(f"{name}: {team}={role}: not a role (roles: {', '.join(ROLES)})")
+        roles[team.lower()] = role.lower()
+    return roles
+
+
 @dataclass(frozen=True)
 class Environment:
     secret_key: str | None
@@ -135,6 +198,21 @@ class Environment:
     platform_team: str
     openlineage_spec_dir: str
     lineage_run_retention_days: int
+    oidc_issuer: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: str | None
+    oidc_scopes: str
+    oidc_username_claim: str
+    oidc_groups_claim: str
+    oidc_group_map: dict[str, tuple[str, str]]
+    oidc_admin_groups: list[str]
+    oidc_clock_skew: int
+    oidc_timeout: int
+    local_login: str | None
+    org_sync: str
+    org_sync_role: str
+    org_sync_roles: dict[str, str]
+    org_sync_parent_role: str | None
 
 
 def read() -> Environment:
@@ -203,6 +281,25 @@ def read() -> Environment:
         openlineage_spec_dir=os.environ.get("PLINTH_OPENLINEAGE_SPEC_DIR", ""),
         # Lineage runs that ended longer ago are pruned hourly (0: kept for ever).
         lineage_run_retention_days=_int("PLINTH_LINEAGE_RUN_RETENTION_DAYS", 90),
+        # OpenID Connect sign-in (docs/identity.md): on when the issuer and client id are set.
+        oidc_issuer=(os.environ.get("PLINTH_OIDC_ISSUER") or "").strip().rstrip("/") or None,
+        oidc_client_id=(os.environ.get("PLINTH_OIDC_CLIENT_ID") or "").strip() or None,
+        oidc_client_secret=os.environ.get("PLINTH_OIDC_CLIENT_SECRET") or None,
+        oidc_scopes=(os.environ.get("PLINTH_OIDC_SCOPES") or "openid email profile").strip(),
+        oidc_username_claim=(os.environ.get("PLINTH_OIDC_USERNAME_CLAIM") or "preferred_username").strip(),
+        oidc_groups_claim=(os.environ.get("PLINTH_OIDC_GROUPS_CLAIM") or "groups").strip(),
+        oidc_group_map=_group_map("PLINTH_OIDC_GROUP_MAP"),
+        oidc_admin_groups=_list("PLINTH_OIDC_ADMIN_GROUPS", []),
+        oidc_clock_skew=_int("PLINTH_OIDC_CLOCK_SKEW_SECONDS", 120),
+        oidc_timeout=_int("PLINTH_OIDC_TIMEOUT_SECONDS", 10),
+        # Password sign-in: on (everyone), admins (platform admins only: the break-glass account), off.
+        # Unset: on without OpenID Connect, admins with it.
+        local_login=_choice("PLINTH_LOCAL_LOGIN", ("on", "admins", "off")),
+        # Org sync (docs/identity.md): catalog User and Group entities become teams and memberships.
+        org_sync=_choice("PLINTH_ORG_SYNC", ("off", "catalog")) or "off",
+        org_sync_role=_role("PLINTH_ORG_SYNC_ROLE") or "member",
+        org_sync_roles=_team_roles("PLINTH_ORG_SYNC_ROLES"),
+        org_sync_parent_role=_role("PLINTH_ORG_SYNC_PARENT_ROLE"),
     )
 
 

@@ -169,6 +169,10 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- accounts (sign-in, tokens, teams)
     "accounts:login": {"GET": ok(ANYONE), "POST": ok(ANYONE, 302)},
     "accounts:logout": {"POST": ok(SIGNED_IN, 302)},
+    # Single sign-on (docs/identity.md): 404 for everyone while PLINTH_OIDC_* are unset, as here;
+    # tests/accounts/test_oidc.py covers them against a real provider.
+    "accounts:oidc-start": {"GET": ok(ANYONE, 404)},
+    "accounts:oidc-callback": {"GET": ok(ANYONE, 404)},
     "accounts:tokens": {"GET": ok(SIGNED_IN), "POST": ok(SIGNED_IN)},
     "accounts:token-revoke": {"POST": ok(VIEWERS, 302)},  # tokens are personal: another's is a 404
     # One's own analytics opt-out: everyone signed in, for themselves only.

@@ -1,4 +1,4 @@
-"""`manage.py catalog register|validate|refresh|sync-mlflow|bench`."""
+"""`manage.py catalog register|validate|refresh|sync-mlflow|sync-org|bench`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class Command(BaseCommand):
         ref.add_argument("--all", action="store_true")
         ref.add_argument("location_ids", nargs="*", type=int)
         sub.add_parser("sync-mlflow", help="Sync registered models from MLFLOW_TRACKING_URI now")
+        sub.add_parser("sync-org", help="Teams and memberships from the catalog's Users and Groups now "
+                                        "(PLINTH_ORG_SYNC=catalog; docs/identity.md)")
         hook = sub.add_parser("mlflow-webhook", help="Register (or update) MLflow's webhook to this portal, "
                                                      "signed with PLINTH_MLFLOW_WEBHOOK_SECRET")
         hook.add_argument("--url", required=True, help="e.g. https://plinth.example.com/api/v1/webhooks/mlflow")
@@ -102,6 +104,14 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(mlflow_sync.sync()))
         except Exception as exc:
             raise CommandError(f"MLflow sync failed: {exc}") from exc
+
+    def _sync_org(self, **_):
+        from catalog import org_sync
+
+        outcome = org_sync.sync()
+        if outcome is None:
+            raise CommandError("Org sync is off: set PLINTH_ORG_SYNC=catalog (docs/identity.md).")
+        self.stdout.write(json.dumps(outcome.as_dict()))
 
     def _mlflow_webhook(self, url: str, **_):
         from django.conf import settings

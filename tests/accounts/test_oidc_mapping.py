@@ -1,0 +1,71 @@
+"""The groups claim → teams and roles, and the just-in-time user, on verified claims (the service below the
+views; tests/accounts/test_oidc.py drives the same through a real provider)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from portal.accounts import services
+from portal.accounts.models import Membership, OIDCIdentity
+from tests.accounts.conftest import GROUP_MAP
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+ISSUER = "https://idp.example.com"
+
+
+@pytest.fixture(autouse=True)
+def mapping(settings):
+    settings.PLINTH_OIDC_GROUP_MAP = GROUP_MAP
+    settings.PLINTH_OIDC_GROUPS_CLAIM = "groups"
+    settings.PLINTH_OIDC_USERNAME_CLAIM = "preferred_username"
+    settings.PLINTH_OIDC_ADMIN_GROUPS = ["plinth-platform-admins"]
+
+
+def claims(sub="s-1", name="ada", groups=()):
+    return {"sub": sub, "preferred_username": name, "email": f"{name}@example.com", "groups": list(groups)}
+
+
+def test_the_strongest_role_wins_and_unmapped_or_odd_entries_are_ignored(settings):
+    settings.PLINTH_OIDC_GROUPS_CLAIM = "roles"
+    assert services.oidc_teams({"roles": ["plinth-fraud-ml", "plinth-fraud-ml-leads", 7, None, "x" * 5000]}) == \
+        {"fraud-ml": "maintainer"}
+    assert services.oidc_teams({"roles": "plinth-risk-reviewers"}) == {"model-risk": "reviewer"}
+    assert services.oidc_teams({"roles": {"not": "a list"}}) == {}
+
+
+def test_query_count_does_not_grow_with_the_size_of_the_groups_claim():
+    services.oidc_sign_in(issuer=ISSUER, claims=claims(groups=["plinth-fraud-ml"]), address=None)
+    counts = []
+    for extra in (10, 10_000):
+        groups = [f"org-{n}" for n in range(extra)] + ["plinth-fraud-ml"]
+        with CaptureQueriesContext(connection) as queries:
+            services.oidc_sign_in(issuer=ISSUER, claims=claims(groups=groups), address=None)
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_admin_groups_make_and_unmake_platform_admins():
+    user = services.oidc_sign_in(issuer=ISSUER, claims=claims(groups=["plinth-platform-admins"]), address=None)
+    assert user.is_superuser and user.is_staff
+    user = services.oidc_sign_in(issuer=ISSUER, claims=claims(groups=[]), address=None)
+    assert not user.is_superuser and not user.is_staff
+
+
+def test_an_account_without_password_is_linked_once_and_names_never_link_again():
+    synced = UserFactory(username="ada")
+    synced.set_unusable_password()
+    synced.save()
+    assert services.oidc_sign_in(issuer=ISSUER, claims=claims(sub="s-1"), address=None) == synced
+    with pytest.raises(services.SignInRefused) as refused:
+        services.oidc_sign_in(issuer=ISSUER, claims=claims(sub="someone-else"), address=None)
+    assert refused.value.status == 409
+    assert OIDCIdentity.objects.count() == 1
+
+
+def test_a_username_claim_that_is_not_a_user_name_is_refused(settings):
+    with pytest.raises(services.SignInRefused, match="not a valid user name"):
+        services.oidc_sign_in(issuer=ISSUER, claims=claims(name="Ada Lovelace <ada>"), address=None)
+    assert not Membership.objects.exists()

@@ -1,0 +1,118 @@
+"""Org sync (PLINTH_ORG_SYNC=catalog): Backstage's example organisation (acme, from ../shared/compat) becomes
+teams and memberships; a user taken out of a Group loses the membership at the next refresh (audited), and
+memberships given by hand stay. The shared folder is PLINTH_SHARED_DIR, by default ../shared beside the
+repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from catalog import org_sync, services
+from catalog.models import Location
+from portal.accounts.models import Membership
+from portal.core.audit import verify_database
+from portal.core.models_audit import AuditEvent
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+ACME = Path(os.environ.get("PLINTH_SHARED_DIR") or ROOT.parent / "shared") / "compat" / "backstage" / "examples" / "acme"
+
+
+@pytest.fixture
+def acme(tmp_path, settings) -> Path:
+    """A copy of the example org in a scratch folder the test may edit (never in the repository)."""
+    if not ACME.is_dir():
+        pytest.skip(f"Backstage's example org not found at {ACME} (set PLINTH_SHARED_DIR)")
+    folder = tmp_path / "acme"
+    shutil.copytree(ACME, folder)
+    settings.PLINTH_CATALOG_FILE_ROOTS = [str(tmp_path)]
+    settings.PLINTH_ORG_SYNC = "catalog"
+    settings.PLINTH_ORG_SYNC_ROLE = "member"
+    settings.PLINTH_ORG_SYNC_ROLES = {"team-a": "maintainer"}
+    settings.PLINTH_ORG_SYNC_PARENT_ROLE = "viewer"
+    plan = services.location_register(target=str(folder / "org.yaml"), actor=None, file_roots=None)
+    assert not plan.errors, [str(e) for e in plan.errors]
+    return folder
+
+
+def memberships(username: str) -> dict[str, tuple[str, str]]:
+    return {m.team.name: (m.role, m.source)
+            for m in Membership.objects.filter(user__username=username).select_related("team")}
+
+
+def sync_org() -> dict:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("catalog", "sync-org", stdout=out)
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.django_db
+def test_the_example_org_becomes_teams_and_memberships(acme):
+    outcome = sync_org()
+    assert outcome["usersCreated"] == 16  # every default-namespace User (guest of `development` is not a portal user)
+    assert memberships("breanna.davison") == {
+        "team-a": ("maintainer", "org-sync"),  # PLINTH_ORG_SYNC_ROLES
+        "backstage": ("viewer", "org-sync"), "infrastructure": ("viewer", "org-sync"),  # ancestors (children/parent)
+        "acme-corp": ("viewer", "org-sync"),
+    }
+    assert memberships("calum.leavy")["team-c"] == ("member", "org-sync")
+    assert set(memberships("calum.leavy")) == {"team-c", "boxoffice", "infrastructure", "acme-corp"}
+    created = AuditEvent.objects.get(action="user.create", target="user:janelle.dawe")
+    assert created.actor == "org-sync"
+    assert sync_org() == {"usersCreated": 0, "added": 0, "changed": 0, "removed": 0}, "a second run changes nothing"
+    assert verify_database()[0]
+
+
+@pytest.mark.django_db
+def test_leaving_a_group_removes_the_membership_at_the_next_refresh(acme):
+    sync_org()
+    jenny = Membership.objects.get(user__username="jenny.doe", team__name="team-b").user
+    MembershipFactory(user=jenny, team=TeamFactory(name="team-c"), role="reviewer")  # given by hand
+    team_b = acme / "team-b-group.yaml"
+    text = team_b.read_text()
+    jenny_doc = text.index("name: jenny.doe")
+    team_b.write_text(text[:jenny_doc] + text[jenny_doc:].replace("memberOf: [team-b]", "memberOf: []", 1))
+    services.location_refresh(location=Location.objects.get(target=str(acme / "org.yaml")))
+    outcome = sync_org()
+    assert outcome["removed"] == 4  # team-b and its three ancestors
+    assert memberships("jenny.doe") == {"team-c": ("reviewer", "manual")}, "the hand-given role stays"
+    removed = AuditEvent.objects.filter(action="team.member.remove", target="team:team-b").get()
+    assert removed.actor == "org-sync"
+    assert json.loads(removed.payload)["before"] == {"user": "jenny.doe", "source": "org-sync"}
+    assert memberships("amelia.park")["team-b"] == ("member", "org-sync"), "the others stay"
+
+
+@pytest.mark.django_db
+def test_a_hand_given_role_is_not_taken_over_and_sign_in_accounts_are_linked(acme):
+    nigel = UserFactory(username="nigel.manning")
+    MembershipFactory(user=nigel, team=TeamFactory(name="team-a"), role="admin")
+    sync_org()
+    assert memberships("nigel.manning")["team-a"] == ("admin", "manual")
+    assert memberships("nigel.manning")["backstage"] == ("viewer", "org-sync")
+    created = Membership.objects.get(user__username="janelle.dawe", team__name="team-a").user
+    assert not created.has_usable_password(), "org sync creates accounts for single sign-on, without a password"
+    assert (created.email, created.first_name) == ("janelle-dawe@example.com", "Janelle Dawe")
+
+
+@pytest.mark.django_db
+def test_org_sync_off_changes_nothing(acme, settings):
+    settings.PLINTH_ORG_SYNC = "off"
+    assert org_sync.sync() is None
+    with pytest.raises(CommandError, match="PLINTH_ORG_SYNC=catalog"):
+        call_command("catalog", "sync-org")
+    assert not Membership.objects.filter(source="org-sync").exists()
+
+
+@pytest.mark.django_db
+def test_query_count_does_not_grow_with_unchanged_users(acme, django_assert_max_num_queries):
+    sync_org()
+    with django_assert_max_num_queries(8):
+        assert org_sync.sync().as_dict() == {"usersCreated": 0, "added": 0, "changed": 0, "removed": 0}
