@@ -34,3 +34,10 @@ def test_single_sign_on_and_sign_out_in_the_browser(page, live_server, sso):
     page.wait_for_url(f"{live_server.url}/accounts/sign-in/**")
     assert page.get_by_text("You are signed out.").is_visible()
     csp.check("single sign-on and sign-out")
+
+    # A refusal is a page of the portal's own, with a way back.
+    page.goto(f"{live_server.url}/accounts/oidc/callback/?error=access_denied&error_description=User+cancelled")
+    assert page.get_by_test_id("sso-error").inner_text().startswith("The identity provider refused the sign-in")
+    assert page.get_by_role("link", name="Try single sign-on again").is_visible()
+    page.screenshot(path=f"{SHOTS}/sso-refused.png", full_page=True)
+    csp.check("the refusal page")

@@ -116,3 +116,33 @@ def test_query_count_does_not_grow_with_unchanged_users(acme, django_assert_max_
     sync_org()
     with django_assert_max_num_queries(8):
         assert org_sync.sync().as_dict() == {"usersCreated": 0, "added": 0, "changed": 0, "removed": 0}
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_queues_the_sync_on_a_real_worker(acme, redis_url):
+    """The catalog change (a User leaving a Group) reaches a real Celery worker through the broker: the
+    refresh's commit queues `catalog.tasks.sync_org`, and the worker removes the membership."""
+    from tests.conftest import _broker_url, start_celery_worker
+    from tests.governance.conftest import use_broker, wait_for
+
+    use_broker(_broker_url(redis_url))
+    worker = start_celery_worker(redis_url, env={
+        "PLINTH_ORG_SYNC": "catalog", "PLINTH_ORG_SYNC_ROLES": "team-a=maintainer",
+        "PLINTH_ORG_SYNC_PARENT_ROLE": "viewer"})
+    try:
+        from catalog import tasks
+
+        tasks.sync_org.delay()  # the registration (before the worker was there) queued one too
+        wait_for(lambda: Membership.objects.filter(user__username="jenny.doe", team__name="team-b").exists(),
+                 what="the worker's first sync")
+        team_b = acme / "team-b-group.yaml"
+        text = team_b.read_text()
+        at = text.index("name: jenny.doe")
+        team_b.write_text(text[:at] + text[at:].replace("memberOf: [team-b]", "memberOf: []", 1))
+        services.location_refresh(location=Location.objects.get(target=str(acme / "org.yaml")))
+        wait_for(lambda: not Membership.objects.filter(user__username="jenny.doe").exists(),
+                 what="the worker's sync after the refresh")
+        assert AuditEvent.objects.filter(action="team.member.remove", target="team:team-b", actor="org-sync").exists()
+    finally:
+        worker.stop()
