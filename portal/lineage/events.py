@@ -7,7 +7,9 @@ nothing here writes. `portal.lineage.services.lineage_ingest` stores what this r
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import itertools
 import json
 import re
@@ -75,6 +77,27 @@ class Checked:
     inputs: list[DatasetRef] = field(default_factory=list)
     outputs: list[DatasetRef] = field(default_factory=list)
     payload_json: str = ""  # `payload` as JSON, made once: it is stored, and it bounds every facet's size
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cycle collector off while a request's events are parsed, checked and stored.
+
+    A batch is hundreds of thousands of new dicts, lists and strings that live until the batch is
+    stored; every 700 allocations the collector ran, and its older generations walked the whole batch
+    again and again: about a quarter of the ingest's CPU time (`manage.py lineage bench`, steady state).
+    JSON values hold no reference cycles, so pausing it collects nothing less: reference counting still
+    frees everything acyclic at once, and whatever cyclic garbage the request makes (an exception's
+    traceback, say) is collected as soon as the collector runs again. Nested uses and a collector that
+    was already off are left as they were."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # -- the raw body ---------------------------------------------------------------------------------
@@ -311,7 +334,9 @@ def _name(value: str, parent: str, key: str) -> str:
     """A namespace or name; the path is made only for a refusal (this runs seven times per event)."""
     if not value.strip():
         raise EventInvalid(f"{parent}.{key}", "must not be empty")
-    if _CONTROL.search(value):
+    # isprintable() is False for every control character (and for some other characters, which the
+    # regex then lets through): one C call instead of a regex search for the common, printable name.
+    if not value.isprintable() and _CONTROL.search(value):
         raise EventInvalid(f"{parent}.{key}", "control characters are not allowed")
     if len(value) > MAX_NAME:
         raise EventInvalid(f"{parent}.{key}", f"{len(value):,} characters; at most {MAX_NAME:,}")

@@ -134,3 +134,30 @@ def test_the_facet_cap_counts_a_facet_as_json_writes_it_whatever_parser_read_the
         assert not Event.objects.exists()
     else:
         assert response.status_code == 201
+
+
+def test_the_cycle_collector_is_back_on_after_every_request(api, monkeypatch):
+    """The ingest pauses Python's cycle collector (events.collector_paused); whatever the request's end
+    (stored, refused, failed while storing) it runs again, and one that was off stays off."""
+    import gc
+
+    from portal.lineage import events, services
+
+    assert post(api, run_event()).status_code == 201 and gc.isenabled()
+    assert post(api, {**run_event(), "eventType": "EXPLODED"}).status_code == 400 and gc.isenabled()
+
+    def broken(self, events, runs):
+        assert not gc.isenabled()  # paused while storing
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services._Ingest, "_edges", broken)
+    with pytest.raises(RuntimeError):
+        post(api, run_event(run_id=uuid.uuid4()))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with events.collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

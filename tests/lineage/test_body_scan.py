@@ -115,3 +115,15 @@ def test_bodies_orjson_refuses_take_json_s_answer():
     assert facts.strict and parsed == {"a": 922337203685477580, "b": 1.5, "c": "é"}
     with pytest.raises(events.EventInvalid, match="not JSON"):
         events.parse_body(b'{"a": }')
+
+
+@given(st.text(max_size=20))
+def test_names_are_refused_for_control_characters_exactly_as_the_regex_decides(value):
+    """events._name's isprintable() shortcut refuses exactly what the control-character regex refuses."""
+    expected = bool(value.strip()) and events._CONTROL.search(value) is None and len(value) <= events.MAX_NAME
+    try:
+        events._name(value, "job", "name")
+    except events.EventInvalid:
+        assert not expected
+    else:
+        assert expected
