@@ -206,13 +206,14 @@ def check(event, spec: spec_module.Spec, facts: BodyFacts = WALK_ALWAYS) -> Chec
         fits = len(out.payload_json) <= cap  # no facet is longer than its whole event
     if fits:
         cap = None  # when the event fits, no facet is measured
+    memo = facts.strict
     if kind == "dataset":
-        out.dataset = _dataset(payload["dataset"], "dataset", spec, "", cap)
+        out.dataset = _dataset(payload["dataset"], "dataset", spec, "", cap, memo)
         return out
-    out.job = _node(payload["job"], "job", "facets:job", spec, cap)
-    out.inputs = [_dataset(d, f"inputs[{i}]", spec, "inputFacets", cap)
+    out.job = _node(payload["job"], "job", "facets:job", spec, cap, memo)
+    out.inputs = [_dataset(d, f"inputs[{i}]", spec, "inputFacets", cap, memo)
                   for i, d in enumerate(payload.get("inputs") or [])]
-    out.outputs = [_dataset(d, f"outputs[{i}]", spec, "outputFacets", cap)
+    out.outputs = [_dataset(d, f"outputs[{i}]", spec, "outputFacets", cap, memo)
                    for i, d in enumerate(payload.get("outputs") or [])]
     if kind == "run":
         out.event_type = payload.get("eventType") or "OTHER"
@@ -221,7 +222,7 @@ def check(event, spec: spec_module.Spec, facts: BodyFacts = WALK_ALWAYS) -> Chec
             out.run_id = uuid.UUID(run["runId"])
         except (ValueError, AttributeError, TypeError):
             raise EventInvalid("run.runId", f"{str(run['runId'])[:60]!r} is not a UUID") from None
-        out.run_facets = _facets(run.get("facets") or {}, "run.facets", "facets:run", spec, cap)
+        out.run_facets = _facets(run.get("facets") or {}, "run.facets", "facets:run", spec, cap, memo)
     return out
 
 
@@ -313,20 +314,21 @@ def _event_time(payload: dict) -> datetime:
     return when
 
 
-def _node(item: dict, path: str, place: str, spec: spec_module.Spec, cap: int | None) -> DatasetRef:
+def _node(item: dict, path: str, place: str, spec: spec_module.Spec, cap: int | None, memo: bool = False) -> DatasetRef:
     namespace = _name(item["namespace"], path, "namespace")
     name = _name(item["name"], path, "name")
     facets = item.get("facets")
     if facets:
-        facets = _facets(facets, f"{path}.facets", place, spec, cap)
+        facets = _facets(facets, f"{path}.facets", place, spec, cap, memo)
     return DatasetRef(namespace=namespace, name=name, facets=facets or {})
 
 
-def _dataset(item: dict, path: str, spec: spec_module.Spec, io_key: str, cap: int | None) -> DatasetRef:
-    ref = _node(item, path, "facets:dataset", spec, cap)
+def _dataset(item: dict, path: str, spec: spec_module.Spec, io_key: str, cap: int | None,
+             memo: bool = False) -> DatasetRef:
+    ref = _node(item, path, "facets:dataset", spec, cap, memo)
     ref.namespace, ref.name = normalise_dataset(ref.namespace, ref.name)
     if io_key and item.get(io_key):
-        ref.io_facets = _facets(item[io_key], f"{path}.{io_key}", io_key, spec, cap)
+        ref.io_facets = _facets(item[io_key], f"{path}.{io_key}", io_key, spec, cap, memo)
     return ref
 
 
@@ -343,9 +345,12 @@ def _name(value: str, parent: str, key: str) -> str:
     return value
 
 
-def _facets(facets: dict, path: str, place: str, spec: spec_module.Spec, cap: int | None) -> dict:
+def _facets(facets: dict, path: str, place: str, spec: spec_module.Spec, cap: int | None,
+            memo: bool = False) -> dict:
     """Standard facets are checked against their own schema; each facet's size is capped at `cap`
-    bytes (None: the whole event is within the cap, so no facet needs measuring)."""
+    bytes (None: the whole event is within the cap, so no facet needs measuring). With `memo` (the body
+    was parsed by orjson, so orjson writes each value back exactly) a facet found valid before, byte for
+    byte, is not checked again (`spec.Checker.errors_memo`)."""
     for name, facet in facets.items():
         if cap is not None:
             size = len(json.dumps(facet, separators=(",", ":")))
@@ -353,7 +358,7 @@ def _facets(facets: dict, path: str, place: str, spec: spec_module.Spec, cap: in
                 raise EventInvalid(f"{path}.{name}", f"{size:,} bytes; a facet may have at most {cap:,}")
         checker = spec.facets.get((place, name))
         if checker is not None:
-            errors = checker.errors({name: facet})
+            errors = checker.errors_memo({name: facet}) if memo else checker.errors({name: facet})
             if errors:
                 error = errors[0]
                 raise EventInvalid(f"{path}.{_path(error.absolute_path)}", error.message[:300])
