@@ -102,21 +102,23 @@ def lineage_create(request):
         spec = spec_module.load()
     except spec_module.SpecMissing as exc:
         return Response({"error": {"status": 503, "message": str(exc)}}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-    try:
-        items, batch, facts = events.parse_body(request._request.body)
-        checked = []
-        for index, item in enumerate(items):
-            try:
-                checked.append(events.check(item, spec, facts))
-            except events.EventInvalid as exc:
-                raise exc.at(f"[{index}]") if batch else exc from None
-    except events.EventInvalid as exc:
-        message = str(exc)
-        if batch_index := _index(exc.path):
-            message += f" (event {batch_index} of the batch; nothing of the batch was stored)"
-        return Response({"error": {"status": 400, "message": message, "details": {exc.path or "body": [exc.message]}}},
-                        status=status.HTTP_400_BAD_REQUEST)
-    result = services.lineage_ingest(events=checked, actor=request.user)
+    with events.collector_paused():  # see its docstring: a quarter of the ingest's time
+        try:
+            items, batch, facts = events.parse_body(request._request.body)
+            checked = []
+            for index, item in enumerate(items):
+                try:
+                    checked.append(events.check(item, spec, facts))
+                except events.EventInvalid as exc:
+                    raise exc.at(f"[{index}]") if batch else exc from None
+        except events.EventInvalid as exc:
+            message = str(exc)
+            if batch_index := _index(exc.path):
+                message += f" (event {batch_index} of the batch; nothing of the batch was stored)"
+            return Response({"error": {"status": 400, "message": message,
+                                       "details": {exc.path or "body": [exc.message]}}},
+                            status=status.HTTP_400_BAD_REQUEST)
+        result = services.lineage_ingest(events=checked, actor=request.user)
     return Response(result.as_dict(), status=status.HTTP_201_CREATED)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import fastjsonschema
+import orjson
 from django.conf import settings
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -29,6 +30,10 @@ class SpecMissing(RuntimeError):
     pass
 
 
+MEMO_ENTRIES = 4096  # documents remembered as valid per checker (then forgotten all at once)
+MEMO_MAX_BYTES = 4096  # larger documents are checked every time
+
+
 @dataclass(frozen=True)
 class Checker:
     """A compiled check (fastjsonschema, ~30x faster) for the common case, a valid document; the
@@ -36,6 +41,7 @@ class Checker:
 
     fast: Callable[[dict], object]
     full: Draft202012Validator
+    valid: set = field(default_factory=set, compare=False, hash=False)  # see errors_memo
 
     def errors(self, document: dict) -> list:
         try:
@@ -43,6 +49,25 @@ class Checker:
         except fastjsonschema.JsonSchemaException:
             return list(self.full.iter_errors(document)) or [_Disagreement(document)]
         return []
+
+    def errors_memo(self, document: dict) -> list:
+        """`errors`, remembering documents found valid by their orjson text: producers send the same
+        facet (a table's schema, a job's column lineage) with every event of every run. The text is
+        the key because it is type-exact where Python's equality is not (`true`, `1` and `1.0` are three
+        keys; True == 1 == 1.0). Only for values orjson parsed: it writes NaN as null, so a document
+        json parsed could share a key with another. Invalid documents are never remembered."""
+        try:
+            key = orjson.dumps(document)
+        except TypeError:  # an integer beyond 64 bits: nothing to remember it by
+            return self.errors(document)
+        if key in self.valid:
+            return []
+        errors = self.errors(document)
+        if not errors and len(key) <= MEMO_MAX_BYTES:
+            if len(self.valid) >= MEMO_ENTRIES:
+                self.valid.clear()
+            self.valid.add(key)
+        return errors
 
 
 class _Disagreement:

@@ -118,3 +118,46 @@ def test_without_the_spec_the_endpoint_answers_503_and_stores_nothing(api, setti
     response = post(api, run_event())
     assert response.status_code == 503 and "OpenLineage spec" in response.json()["error"]["message"]
     assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("text", ["é" * 1500, "\U0001f600" * 800, "\x01" * 700, "x" * 2100])
+def test_the_facet_cap_counts_a_facet_as_json_writes_it_whatever_parser_read_the_body(api, settings, text):
+    """orjson writes the stored event (UTF-8, compact); the cap still counts a facet as json writes it
+    (\\u escapes): a facet under the cap in orjson's bytes but over it as json writes it is refused, and
+    one whose event is small enough is not measured at all (events._facets)."""
+    settings.PLINTH_LINEAGE_MAX_FACET_BYTES = 6000
+    escaped = len(json.dumps(facet(data=text), separators=(",", ":")))
+    response = post(api, run_event(run_facets={"blob": facet(data=text)}))
+    if escaped > 6000:
+        assert response.status_code == 400, (escaped, response.content[:200])
+        assert response.json()["error"]["message"].startswith("run.facets.blob: ")
+        assert not Event.objects.exists()
+    else:
+        assert response.status_code == 201
+
+
+def test_the_cycle_collector_is_back_on_after_every_request(api, monkeypatch):
+    """The ingest pauses Python's cycle collector (events.collector_paused); whatever the request's end
+    (stored, refused, failed while storing) it runs again, and one that was off stays off."""
+    import gc
+
+    from portal.lineage import events, services
+
+    assert post(api, run_event()).status_code == 201 and gc.isenabled()
+    assert post(api, {**run_event(), "eventType": "EXPLODED"}).status_code == 400 and gc.isenabled()
+
+    def broken(self, events, runs):
+        assert not gc.isenabled()  # paused while storing
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services._Ingest, "_edges", broken)
+    with pytest.raises(RuntimeError):
+        post(api, run_event(run_id=uuid.uuid4()))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with events.collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -54,3 +55,75 @@ def test_the_credential_search_on_typical_bodies():
     assert events._suspect(b'{"url": "https://x/y?sig=abc"}')
     assert events._suspect(b'{"name": "caf\\u00e9"}')
     assert not events._suspect(b'{"namespace": "postgres://db:5432", "owner": "a@b.org"}')
+
+
+# -- orjson where it reads exactly what json reads (events._loads, the stored payload) -------------------
+
+# Values that tell the parsers apart: integers beyond 64 bits, floats (NaN, infinities, -0.0, 1e16),
+# lone surrogates, non-ASCII text, control characters, and bool/int/float of equal value (True == 1 == 1.0).
+_awkward_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=8) | st.sampled_from(
+    ["\ud800", "a\udfffb", "é", "\U0001f600", "\x01", "\x7f", "1e400", "NaN"])
+_number = (st.integers(min_value=-(2 ** 70), max_value=2 ** 70) | st.floats(allow_nan=True, allow_infinity=True)
+           | st.sampled_from([0, 1, -0.0, 1.0, True, False, 1e16, 1e-5, 2 ** 63, -(2 ** 63) - 1, 2 ** 64 - 1]))
+_any_json = st.recursive(
+    st.none() | st.booleans() | _number | _awkward_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_awkward_text, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+def _typed(value):
+    """The value with every scalar's type made part of it (True == 1 == 1.0 in Python; NaN != NaN)."""
+    if isinstance(value, dict):
+        return ("dict", [(k, _typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(v) for v in value])
+    if isinstance(value, float):
+        return ("float", repr(value))
+    return (type(value).__name__, value)
+
+
+@given(_any_json, st.booleans(), st.booleans())
+def test_the_body_parses_exactly_as_json_reads_it(value, ascii_only, as_array):
+    document = [{"v": value}] if as_array else {"v": value}
+    body = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    try:
+        expected = json.loads(body)
+    except ValueError:
+        return  # json itself refuses it (a lone surrogate written raw): covered below
+    parsed, _, facts = events.parse_body(body)
+    assert _typed(parsed) == _typed(expected if as_array else [expected])
+    if facts.strict:  # what orjson read, orjson writes: the stored text reads back as the same value
+        checked_json = events.orjson.dumps(parsed).decode()
+        assert _typed(json.loads(checked_json)) == _typed(parsed)
+
+
+def test_bodies_orjson_refuses_take_json_s_answer():
+    """NaN, Infinity, 1e400, a lone surrogate, a byte-order mark and UTF-16 are read as json reads them;
+    integers beyond 64 bits stay exact integers (orjson would make them floats)."""
+    big = 123456789012345678901234567890
+    for body, expected in [(b'{"a": NaN}', None), (b'{"a": 1e400}', float("inf")), (b'{"a": "\\ud800"}', "\ud800"),
+                           (b'\xef\xbb\xbf{"a": 1}', 1), ('{"a": 2}'.encode("utf-16"), 2),
+                           (f'{{"a": {big}}}'.encode(), big), (b'{"a": -9223372036854775809}', -9223372036854775809)]:
+        [parsed], _, facts = events.parse_body(body)
+        assert not facts.strict
+        if expected is None:
+            assert parsed["a"] != parsed["a"]  # NaN
+        else:
+            assert _typed(parsed["a"]) == _typed(expected)
+    [parsed], _, facts = events.parse_body(b'{"a": 922337203685477580, "b": 1.5, "c": "\\u00e9"}')
+    assert facts.strict and parsed == {"a": 922337203685477580, "b": 1.5, "c": "é"}
+    with pytest.raises(events.EventInvalid, match="not JSON"):
+        events.parse_body(b'{"a": }')
+
+
+@given(st.text(max_size=20))
+def test_names_are_refused_for_control_characters_exactly_as_the_regex_decides(value):
+    """events._name's isprintable() shortcut refuses exactly what the control-character regex refuses."""
+    expected = bool(value.strip()) and events._CONTROL.search(value) is None and len(value) <= events.MAX_NAME
+    try:
+        events._name(value, "job", "name")
+    except events.EventInvalid:
+        assert not expected
+    else:
+        assert expected
