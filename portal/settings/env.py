@@ -135,6 +135,8 @@ class Environment:
     platform_team: str
     openlineage_spec_dir: str
     lineage_run_retention_days: int
+    prometheus_url: str
+    slo_interval_seconds: int
 
 
 def read() -> Environment:
@@ -203,6 +205,8 @@ def read() -> Environment:
         openlineage_spec_dir=os.environ.get("PLINTH_OPENLINEAGE_SPEC_DIR", ""),
         # Lineage runs that ended longer ago are pruned hourly (0: kept for ever).
         lineage_run_retention_days=_int("PLINTH_LINEAGE_RUN_RETENTION_DAYS", 90),
+        prometheus_url=os.environ.get("PLINTH_PROMETHEUS_URL", "").strip().rstrip("/"),
+        slo_interval_seconds=max(30, _int("PLINTH_SLO_INTERVAL_SECONDS", 300)),
     )
 
 
