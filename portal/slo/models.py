@@ -70,8 +70,8 @@ class SLO(models.Model):
 
     @property
     def stale(self) -> bool:
-        """The numbers shown are older than the latest attempt (Prometheus down or refusing)."""
-        return bool(self.problem) and self.problem != self.Problem.NO_DATA and self.evaluated_at is not None
+        """The numbers shown are older than the latest attempt (Prometheus down, refusing, or no data now)."""
+        return bool(self.problem) and self.evaluated_at is not None
 
     @property
     def meeting(self) -> bool | None:
