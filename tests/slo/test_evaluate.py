@@ -18,7 +18,7 @@ from .conftest import CHECKOUT_SLO, NOW, SEARCH_SLO, register
 pytestmark = pytest.mark.django_db
 
 
-def test_occurrences_budget_and_burn_rates_match_the_hand_computed_numbers(demo_org, prometheus, tmp_path):
+def test_occurrences_budget_and_burn_rates_match_the_hand_computed_numbers(db, prometheus, tmp_path):
     entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
     stats = services.evaluate_entities(entity_ids=[entity.id], now=NOW)
     assert stats == {"entities": 1, "file_errors": 0, "evaluated": 1, "problems": 0}
@@ -43,7 +43,7 @@ def test_occurrences_budget_and_burn_rates_match_the_hand_computed_numbers(demo_
     assert Evaluation.objects.filter(slo=slo).count() == 1
 
 
-def test_timeslices_count_good_hours_and_spend_time(demo_org, prometheus, tmp_path):
+def test_timeslices_count_good_hours_and_spend_time(db, prometheus, tmp_path):
     entity = register(tmp_path / "search", "search", SEARCH_SLO)
     services.evaluate_entities(entity_ids=[entity.id], now=NOW)
     slo = SLO.objects.get(entity=entity)
@@ -60,7 +60,7 @@ def test_timeslices_count_good_hours_and_spend_time(demo_org, prometheus, tmp_pa
     assert not [a for a in slo.alerts if a["firing"] and a["severity"] == "page"]
 
 
-def test_a_page_level_burn_sends_page_burn_once(demo_org, prometheus, tmp_path, django_capture_on_commit_callbacks):
+def test_a_page_level_burn_sends_page_burn_once(db, prometheus, tmp_path, django_capture_on_commit_callbacks):
     received = []
 
     def receiver(sender, **kwargs):
@@ -87,7 +87,7 @@ def test_a_page_level_burn_sends_page_burn_once(demo_org, prometheus, tmp_path, 
         signals.page_burn.disconnect(dispatch_uid="test-page-burn")
 
 
-def test_a_query_prometheus_rejects_is_shown_and_keeps_the_last_values(demo_org, prometheus, tmp_path):
+def test_a_query_prometheus_rejects_is_shown_and_keeps_the_last_values(db, prometheus, tmp_path):
     entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
     services.evaluate_entities(entity_ids=[entity.id], now=NOW)
     broken = CHECKOUT_SLO.replace('sum(http_requests_total{service="checkout"}) -', 'sum(rate(http_requests_total[5m]) -')
@@ -101,7 +101,7 @@ def test_a_query_prometheus_rejects_is_shown_and_keeps_the_last_values(demo_org,
     assert Evaluation.objects.filter(slo=slo).count() == 1  # nothing stored for the failed attempt
 
 
-def test_prometheus_down_marks_the_values_stale_with_their_age(demo_org, prometheus, tmp_path, settings):
+def test_prometheus_down_marks_the_values_stale_with_their_age(db, prometheus, tmp_path, settings):
     entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
     services.evaluate_entities(entity_ids=[entity.id], now=NOW)
     settings.PLINTH_PROMETHEUS_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
@@ -113,7 +113,7 @@ def test_prometheus_down_marks_the_values_stale_with_their_age(demo_org, prometh
     assert slo.evaluated_at == NOW and slo.checked_at == later and slo.sli == pytest.approx(0.997)
 
 
-def test_an_indicator_returning_several_series_is_refused(demo_org, prometheus, tmp_path):
+def test_an_indicator_returning_several_series_is_refused(db, prometheus, tmp_path):
     several = CHECKOUT_SLO.replace(
         'sum(http_requests_total{service="checkout"}) - sum(http_requests_total{service="checkout"} offset {{.window}})',
         'sum by (code) (http_requests_total{service="checkout"}) - sum by (code) (http_requests_total{service="checkout"} offset {{.window}})')
@@ -126,7 +126,7 @@ def test_an_indicator_returning_several_series_is_refused(demo_org, prometheus, 
     assert slo.problem == "query" and "2 series" in slo.error and "aggregate it" in slo.error
 
 
-def test_a_counter_selector_is_wrapped_in_increase(demo_org, prometheus, tmp_path):
+def test_a_counter_selector_is_wrapped_in_increase(db, prometheus, tmp_path):
     """`counter: true` with a bare selector: Plinth asks sum(increase(selector[window])). increase()
     extrapolates both counts by the same factor, so the ratio stays exact."""
     text = CHECKOUT_SLO.replace(

@@ -106,7 +106,7 @@ def test_not_yaml_and_not_a_mapping():
 
 
 @pytest.mark.django_db
-def test_a_bad_file_stores_nothing_and_keeps_the_last_valid_slos(demo_org, tmp_path):
+def test_a_bad_file_stores_nothing_and_keeps_the_last_valid_slos(db, tmp_path):
     entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
     assert services.slo_file_sync(entity=entity) == []
     before = list(SLO.objects.filter(entity=entity).values_list("name", "target"))
@@ -124,7 +124,7 @@ def test_a_bad_file_stores_nothing_and_keeps_the_last_valid_slos(demo_org, tmp_p
     ("/etc/passwd", "must be a path relative to the descriptor"),
     ("missing.yaml", "the file 'missing.yaml' does not exist next to the descriptor"),
 ])
-def test_a_path_escaping_the_location_or_missing_is_refused(demo_org, tmp_path, path, says):
+def test_a_path_escaping_the_location_or_missing_is_refused(db, tmp_path, path, says):
     (tmp_path / "outside.yaml").write_text(CHECKOUT_SLO, encoding="utf-8")
     entity = register(tmp_path / "inside", "checkout", None, path=path)
     problems = services.slo_file_sync(entity=entity)
@@ -133,7 +133,7 @@ def test_a_path_escaping_the_location_or_missing_is_refused(demo_org, tmp_path, 
 
 
 @pytest.mark.django_db
-def test_removing_the_annotation_removes_the_slos(demo_org, tmp_path):
+def test_removing_the_annotation_removes_the_slos(db, tmp_path):
     from catalog import services as catalog_services
     from catalog.models import Entity, Location
 
