@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include("portal.lineage.api_urls")),
     path("api/v1/", include("portal.deployments.api_urls")),
     path("api/v1/", include("portal.scorecards.api_urls")),
+    path("api/v1/", include("portal.slo.api_urls")),
     path("search/", include("portal.search.urls")),
     path("reviews/", include("portal.deployments.urls")),  # /reviews/drift/: compliance drift
     path("reviews/", include("portal.governance.urls")),

@@ -76,11 +76,14 @@ def _fmt(value: float) -> str:
 
 
 def line_chart(key: str, title: str, series: list[tuple[str, float]], *, unit: str,
-               previous: list[float] | None = None) -> LineChart:
+               previous: list[float] | None = None, low: float = 0) -> LineChart:
     """`series`: (bucket label, value) in time order. `previous`: the previous period's values, bucket
-    by bucket, drawn dashed for comparison."""
+    by bucket, drawn dashed for comparison. `low`: the axis' lowest value (0 unless a series lives in a
+    narrow band near its top, such as an SLI in per cent); values below it sit on the axis."""
     values = [v for _, v in series]
     top = nice_ceiling(max([*values, *(previous or []), 0]))
+    if low:
+        top = max(top, low + 1)
     inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
     inner_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     step = inner_w / max(1, len(series) - 1)
@@ -88,7 +91,8 @@ def line_chart(key: str, title: str, series: list[tuple[str, float]], *, unit: s
 
     def xy(i: int, value: float) -> tuple[float, float]:
         x = PAD_LEFT + (i * step if len(series) > 1 else inner_w / 2)
-        return round(x, 1), round(PAD_TOP + (top - value) / top * inner_h, 1)
+        shown = min(max(value, low), top)
+        return round(x, 1), round(PAD_TOP + (top - shown) / (top - low) * inner_h, 1)
 
     points = [Point(*xy(i, v), label=label, value=v) for i, (label, v) in enumerate(series)]
     line = "M" + " L".join(f"{p.x},{p.y}" for p in points) if points else ""
@@ -97,7 +101,7 @@ def line_chart(key: str, title: str, series: list[tuple[str, float]], *, unit: s
     if previous:
         coords = [xy(i, v) for i, v in enumerate(previous[: len(series)])]
         before = "M" + " L".join(f"{x},{y}" for x, y in coords)
-    ticks = [Tick(round(PAD_TOP + (1 - f) * inner_h, 1), _fmt(top * f)) for f in (0, 0.5, 1)]
+    ticks = [Tick(round(PAD_TOP + (1 - f) * inner_h, 1), _fmt(low + (top - low) * f)) for f in (0, 0.5, 1)]
     every = max(1, math.ceil(len(points) / MAX_X_LABELS))
     x_labels = [p for i, p in enumerate(points) if i % every == 0]
     desc = (f"{len(points)} points from {series[0][0]} to {series[-1][0]}; highest {_fmt(max(values))} {unit}, "

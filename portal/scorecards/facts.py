@@ -1,6 +1,6 @@
 """An entity's facts, gathered for a batch of entities with a constant number of queries (eight,
-whatever the batch's size). docs/operations.md lists every fact. SLOs, incidents and cost do not
-exist in Plinth yet: those facts are null, and the checks that need them fail."""
+whatever the batch's size). docs/operations.md lists every fact. Incidents and cost do not exist in
+Plinth yet: those facts are null, and the checks that need them fail."""
 
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
     for model_id in Drift.objects.filter(**by_model_fk, cleared_at__isnull=True).values_list(
             "model_id", flat=True):
         drifting[model_id] += 1
+    from portal.slo.selectors import scorecard_facts as slo_facts
+
+    slos = slo_facts(ids)  # one query (portal/slo: defined, meeting, budget_remaining_min, stale)
     out = []
     for r in rows:
         annotations = r["data__metadata__annotations"] if isinstance(r["data__metadata__annotations"], dict) else {}
@@ -111,7 +114,7 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
             "approval": {"serving": live.get(r["id"], 0),
                          "unapproved": min(live.get(r["id"], 0), drifting.get(r["id"], 0))},
             "scaffolder": {"template": annotations.get(SOURCE_TEMPLATE) or None},
-            "slo": None,
+            "slo": slos.get(r["id"]),
             "incidents": None,
             "cost": None,
         })

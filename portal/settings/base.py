@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "portal.lineage",
     "portal.deployments",
     "portal.scorecards",
+    "portal.slo",
 ]
 
 MIDDLEWARE = [
@@ -298,6 +299,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Org sync (docs/identity.md): teams and memberships from the catalog's Users and Groups (a no-op
     # unless PLINTH_ORG_SYNC=catalog; a catalog change to a User or Group also queues it at once).
     "catalog-org-sync": {"task": "catalog.tasks.sync_org", "schedule": 300.0},
+    # SLOs (docs/operations.md, "SLOs"): every OpenSLO file read again, every SLO evaluated on Prometheus.
+    "slo-evaluate": {"task": "portal.slo.tasks.evaluate_all", "schedule": float(ENV.slo_interval_seconds)},
 }
 
 # Usage analytics (portal/insights, docs/insights.md).
@@ -345,6 +348,10 @@ PLINTH_LINEAGE_MAX_BATCH = 10_000  # events per request
 PLINTH_LINEAGE_MAX_DATASETS = 10_000  # inputs (and outputs) per event
 PLINTH_LINEAGE_MAX_FACET_BYTES = 1024 * 1024  # one facet, serialised
 PLINTH_LINEAGE_RUN_RETENTION_DAYS = ENV.lineage_run_retention_days
+
+# SLOs (portal/slo, docs/operations.md): the Prometheus that answers the indicators' PromQL.
+PLINTH_PROMETHEUS_URL = ENV.prometheus_url
+PLINTH_SLO_INTERVAL_SECONDS = ENV.slo_interval_seconds
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(DATA_UPLOAD_MAX_MEMORY_SIZE, PLINTH_LINEAGE_MAX_BODY_BYTES)
 
 if ENV.email_host:

@@ -213,6 +213,8 @@ class Environment:
     org_sync_role: str
     org_sync_roles: dict[str, str]
     org_sync_parent_role: str | None
+    prometheus_url: str
+    slo_interval_seconds: int
 
 
 def read() -> Environment:
@@ -300,6 +302,8 @@ def read() -> Environment:
         org_sync_role=_role("PLINTH_ORG_SYNC_ROLE") or "member",
         org_sync_roles=_team_roles("PLINTH_ORG_SYNC_ROLES"),
         org_sync_parent_role=_role("PLINTH_ORG_SYNC_PARENT_ROLE"),
+        prometheus_url=os.environ.get("PLINTH_PROMETHEUS_URL", "").strip().rstrip("/"),
+        slo_interval_seconds=max(30, _int("PLINTH_SLO_INTERVAL_SECONDS", 300)),
     )
 
 

@@ -269,6 +269,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "scorecards-api-list": {"GET": ok(SIGNED_IN)},
     "scorecards-api-results": {"GET": ok(SIGNED_IN)},
     "scorecards-api-entity": {"GET": ok(VIEWERS)},
+    # -- SLOs: the list is filtered by visibility; one entity's SLOs follow the entity (404 when hidden)
+    "slo-api-list": {"GET": ok(SIGNED_IN)},
+    "slo-api-entity": {"GET": ok(VIEWERS)},
     # -- scaffolder
     "scaffolder:index": {"GET": ok(SIGNED_IN)},
     "scaffolder:template": {"GET": ok(VIEWERS), "POST": ok(VIEWERS, 302)},  # a run on one's own behalf
@@ -458,6 +461,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "scorecards:manual": _entities("component", "kind"),
     "scorecards-api-results": _scorecards,
     "scorecards-api-entity": _entities("component", "kind"),
+    "slo-api-entity": _entities("component", "kind"),
     "scaffolder:template": _entities("template", "ns"),
     "scaffolder:run": _runs,
     "scaffolder:download": _runs,

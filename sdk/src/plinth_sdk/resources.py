@@ -70,6 +70,8 @@ SCORECARD_LIST = endpoint("scorecards_list", "GET", "/api/v1/scorecards")
 SCORECARD_RESULTS = endpoint("scorecards_results", "GET", "/api/v1/scorecards/{name}/results")
 ENTITY_SCORECARDS = endpoint("entity_scorecards", "GET",
                              "/api/v1/entities/by-name/{kind}/{namespace}/{name}/scorecards")
+SLO_LIST = endpoint("slos_list", "GET", "/api/v1/slos")
+ENTITY_SLOS = endpoint("entity_slos", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}/slos")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -298,6 +300,21 @@ class Scorecards(_Resource):
         kind, namespace, name = parse_ref(ref)
         return self._run(ENTITY_SCORECARDS.call(lambda body: list(body.get("items") or []), kind=kind,
                                                 namespace=namespace, name=name))
+
+
+class SLOs(_Resource):
+    """SLOs declared in OpenSLO files next to descriptors: SLI, error budget, burn rates, alerts."""
+
+    def list(self, *, entity: str | None = None, team: str | None = None, page_size: int = 100,
+             limit: int | None = None) -> Iterator[dict]:
+        """Every SLO objective you may see, page by page; `entity` (kind:namespace/name) and `team` filter."""
+        params = {"entity": entity, "team": team, "limit": page_size}
+        return self._c._pages(SLO_LIST.call(params=params), dict, next_of=lambda body: body.get("next"), limit=limit)
+
+    def entity(self, ref: str) -> dict:
+        """One entity's SLOs (`kind:namespace/name`): `file`, `fileErrors` and `items`."""
+        kind, namespace, name = parse_ref(ref)
+        return self._run(ENTITY_SLOS.call(lambda body: dict(body), kind=kind, namespace=namespace, name=name))
 
 
 class Validation(_Resource):

@@ -1,0 +1,31 @@
+"""What this app does when the catalog tells it something (connected in apps.ready)."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("plinth.slo")
+CHUNK = 2000
+
+
+def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+    """Sent on commit: queue a read of the OpenSLO files (and an evaluation) of changed entities that
+    name one, or had SLOs. A broker outage is logged, never raised: the periodic pass catches up."""
+    from catalog.models import Entity
+
+    from . import tasks
+    from .models import SLOFile
+    from .openslo import ANNOTATION
+
+    refs = sorted(set(changed))
+    for start in range(0, len(refs), CHUNK):
+        chunk = refs[start:start + CHUNK]
+        ids = set(Entity.objects.filter(ref__in=chunk, data__metadata__annotations__has_key=ANNOTATION)
+                  .values_list("id", flat=True))
+        ids |= set(SLOFile.objects.filter(entity__ref__in=chunk).values_list("entity_id", flat=True))
+        if not ids:
+            continue
+        try:
+            tasks.evaluate_entities.delay(sorted(ids))
+        except Exception:
+            log.exception("could not queue the SLO evaluation of %d entities; the periodic pass will", len(ids))

@@ -1,0 +1,140 @@
+"""SLO evaluation against a real Prometheus loaded with known series (conftest.py): the SLI, the error
+budget, the burn rates and the multi-window alerts match numbers worked out by hand; a rejected query and
+an unreachable Prometheus keep the last values (stale) and say why; `page_burn` is sent once when a
+page-level condition starts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from portal.slo import services, signals
+from portal.slo.models import SLO, Evaluation
+from tests.services import free_port
+
+from .conftest import CHECKOUT_SLO, NOW, SEARCH_SLO, register
+
+pytestmark = pytest.mark.django_db
+
+
+def test_occurrences_budget_and_burn_rates_match_the_hand_computed_numbers(db, prometheus, tmp_path):
+    entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+    stats = services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    assert stats == {"entities": 1, "file_errors": 0, "evaluated": 1, "problems": 0}
+    slo = SLO.objects.get(entity=entity)
+    assert (slo.name, slo.objective, slo.target, slo.budgeting, slo.window) == (
+        "checkout-availability", "99 % of requests", 0.99, "Occurrences", "28d")
+    # 28 days: 10,000 requests, 30 errors → SLI 9,970 / 10,000.
+    assert slo.total == 10_000 and slo.good == 9_970
+    assert slo.sli == pytest.approx(0.997)
+    # The budget is 1 % of 10,000 = 100 errors; 30 spent → 70 left, 70 %.
+    assert slo.budget_remaining == pytest.approx(0.70)
+    assert (slo.budget_amount, slo.budget_unit) == (pytest.approx(70), "events")
+    # Burn = error ratio / 1 %. 5m: 2/10; 30m: 12/60; 1h: 24/120; 2h: 24/240; 6h: 24/720;
+    # 1d: 24/(720 + 216); 3d: 24/(720 + 792).
+    expected = {"5m": 20, "30m": 20, "1h": 20, "2h": 10, "6h": 24 / 720 / 0.01, "1d": 24 / 936 / 0.01,
+                "3d": 24 / 1512 / 0.01}
+    assert slo.burn == pytest.approx(expected)
+    firing = {(a["long"], a["short"]): a["firing"] for a in slo.alerts}
+    # page 1h/5m at 14.4: 20 and 20; page 6h/30m at 6: 3.33 no; ticket 1d/2h at 3: 2.56 no; ticket 3d/6h at 1: yes.
+    assert firing == {("1h", "5m"): True, ("6h", "30m"): False, ("1d", "2h"): False, ("3d", "6h"): True}
+    assert slo.paging == ["1h"] and not slo.problem and not slo.stale
+    assert Evaluation.objects.filter(slo=slo).count() == 1
+
+
+def test_timeslices_count_good_hours_and_spend_time(db, prometheus, tmp_path):
+    entity = register(tmp_path / "search", "search", SEARCH_SLO)
+    services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    slo = SLO.objects.get(entity=entity)
+    assert slo.budgeting == "Timeslices" and slo.objective == "objective-1"
+    # 24 hourly slices in the day, those ending 03:00, 07:00 and 11:00 had 10 % errors (≥ 5 %: bad).
+    assert slo.total == 24 and slo.sli == pytest.approx(21 / 24)
+    # Allowed: 10 % of 24 slices = 2.4 slices; 3 spent → 1 − 3/2.4 = −25 %, (2.4 − 3) h = −36 minutes.
+    assert slo.budget_remaining == pytest.approx(-0.25)
+    assert (slo.budget_amount, slo.budget_unit) == (pytest.approx(-2160), "seconds")
+    # 1h: the slice ending 12:00 (good); 2h: 11:00 bad of two; 6h: 07:00 and 11:00 bad of six;
+    # 1d: 3 of 24; 3d: the data's 47 whole hours, 3 bad. Windows shorter than a slice have no rate.
+    assert slo.burn == pytest.approx({"5m": None, "30m": None, "1h": 0, "2h": 0.5 / 0.1, "6h": (2 / 6) / 0.1,
+                                      "1d": (3 / 24) / 0.1, "3d": (3 / 47) / 0.1})
+    assert not [a for a in slo.alerts if a["firing"] and a["severity"] == "page"]
+
+
+def test_a_page_level_burn_sends_page_burn_once(db, prometheus, tmp_path, django_capture_on_commit_callbacks):
+    received = []
+
+    def receiver(sender, **kwargs):
+        received.append((sender.name, kwargs["entity"].ref, kwargs["window"], kwargs["burn_rate"],
+                         kwargs["threshold"]))
+
+    signals.page_burn.connect(receiver, dispatch_uid="test-page-burn")
+    try:
+        entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+        assert received == [("checkout-availability", "component:default/checkout", "1h/5m", pytest.approx(20), 14.4)]
+        with django_capture_on_commit_callbacks(execute=True):  # still burning: no second signal
+            services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+        assert len(received) == 1
+        # Six hours earlier nothing burned: the condition ends, and starts again at NOW.
+        with django_capture_on_commit_callbacks(execute=True):
+            services.evaluate_entities(entity_ids=[entity.id], now=NOW - timedelta(hours=6))
+        assert SLO.objects.get(entity=entity).paging == []
+        with django_capture_on_commit_callbacks(execute=True):
+            services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+        assert len(received) == 2
+    finally:
+        signals.page_burn.disconnect(dispatch_uid="test-page-burn")
+
+
+def test_a_query_prometheus_rejects_is_shown_and_keeps_the_last_values(db, prometheus, tmp_path):
+    entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+    services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    broken = CHECKOUT_SLO.replace('sum(http_requests_total{service="checkout"}) -', 'sum(rate(http_requests_total[5m]) -')
+    (tmp_path / "checkout" / "slo.yaml").write_text(broken, encoding="utf-8")
+    stats = services.evaluate_entities(entity_ids=[entity.id], now=NOW + timedelta(minutes=5))
+    assert stats["problems"] == 1
+    slo = SLO.objects.get(entity=entity)
+    assert slo.problem == "query" and slo.error.startswith("Prometheus refused the query: bad_data")
+    assert "parse error" in slo.error
+    assert slo.sli == pytest.approx(0.997) and slo.evaluated_at == NOW and slo.stale
+    assert Evaluation.objects.filter(slo=slo).count() == 1  # nothing stored for the failed attempt
+
+
+def test_prometheus_down_marks_the_values_stale_with_their_age(db, prometheus, tmp_path, settings):
+    entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+    services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    settings.PLINTH_PROMETHEUS_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    later = NOW + timedelta(minutes=20)
+    services.evaluate_entities(entity_ids=[entity.id], now=later)
+    slo = SLO.objects.get(entity=entity)
+    assert slo.problem == "unreachable" and slo.stale
+    assert slo.error.startswith("Prometheus is unreachable: cannot reach http://127.0.0.1:")
+    assert slo.evaluated_at == NOW and slo.checked_at == later and slo.sli == pytest.approx(0.997)
+
+
+def test_an_indicator_returning_several_series_is_refused(db, prometheus, tmp_path):
+    several = CHECKOUT_SLO.replace(
+        'sum(http_requests_total{service="checkout"}) - sum(http_requests_total{service="checkout"} offset {{.window}})',
+        'sum by (code) (http_requests_total{service="checkout"}) - sum by (code) (http_requests_total{service="checkout"} offset {{.window}})')
+    several = several.replace('sum(http_requests_total{service="checkout",code="500"})',
+                              'sum by (code) (http_requests_total{service="checkout"})').replace(
+        'sum(http_requests_total{service="checkout",code="500"} offset', 'sum by (code) (http_requests_total{service="checkout"} offset')
+    entity = register(tmp_path / "checkout", "checkout", several)
+    services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    slo = SLO.objects.get(entity=entity)
+    assert slo.problem == "query" and "2 series" in slo.error and "aggregate it" in slo.error
+
+
+def test_a_counter_selector_is_wrapped_in_increase(db, prometheus, tmp_path):
+    """`counter: true` with a bare selector: Plinth asks sum(increase(selector[window])). increase()
+    extrapolates both counts by the same factor, so the ratio stays exact."""
+    text = CHECKOUT_SLO.replace(
+        'sum(http_requests_total{service="checkout",code="500"}) - sum(http_requests_total{service="checkout",code="500"} offset {{.window}})',
+        'http_requests_total{service="checkout",code="500"}').replace(
+        'sum(http_requests_total{service="checkout"}) - sum(http_requests_total{service="checkout"} offset {{.window}})',
+        'http_requests_total{service="checkout"}')
+    entity = register(tmp_path / "checkout", "checkout", text)
+    services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    slo = SLO.objects.get(entity=entity)
+    assert slo.burn["1h"] == pytest.approx(20) and slo.burn["6h"] == pytest.approx(24 / 720 / 0.01)
