@@ -10,6 +10,7 @@ is shown as broken while the rest renders. Every problem names its place in the 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass, field
@@ -87,17 +88,27 @@ def parse(text: str | bytes, source: str) -> tuple[dict | None, list[Problem]]:
     return (None, problems) if problems else (doc.data, [])
 
 
+_parsed: dict[tuple, tuple[dict | None, list[Problem]]] = {}
+
+
 def load(path: Path | None = None) -> dict:
-    """The validated canvas, or CanvasInvalid naming each problem's line and path."""
+    """The validated canvas, or CanvasInvalid naming each problem's line and path. Parsing and
+    validating cost a page a few tens of milliseconds: the result is kept per file, path, size and
+    modification time, so an edited file is read again (a copy per process; never shared state)."""
     path = path or canvas_path()
     try:
-        text = path.read_bytes()
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _parsed:
+            text = path.read_bytes()
+            _parsed.clear()  # one canvas at a time: the entry of an older version goes
+            _parsed[key] = parse(text, path.name)
     except OSError as exc:
         raise CanvasInvalid([Problem(f"cannot read the canvas: {exc.strerror}", str(path))]) from None
-    data, problems = parse(text, path.name)
+    data, problems = _parsed[key]
     if problems:
         raise CanvasInvalid(problems)
-    return data
+    return copy.deepcopy(data)
 
 
 def _schema_problems(data: Any) -> list[tuple[str, list]]:

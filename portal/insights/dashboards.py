@@ -64,9 +64,11 @@ def active_users(f: Filters, scope: list[int] | None, *, per_team: bool = True, 
     """The active-users board; the overview asks without the per-team bars (it shows only the line),
     which spares it the board's most expensive query."""
     p, before = f.period, f.period.previous
-    now = selectors.active_users(p.start, p.end, f.grouping, team=scope)
+    # Who was active when, read once: the totals, WAU/MAU, trend and the per-team bars share it.
+    activity = selectors.user_activity(p.start, p.end, team=scope)
+    now = selectors.active_users(p.start, p.end, f.grouping, team=scope, activity=activity)
     was = selectors.active_users_series(before.start, before.end, f.grouping, team=scope)
-    per_team = selectors.active_users_per_team(p.start, p.end, team=scope) if per_team else []
+    per_team = selectors.active_users_per_team(p.start, p.end, team=scope, activity=activity) if per_team else []
     series = _series(p, f.grouping, now.data, "total_users")
     previous = _series(before, f.grouping, was, "total_users")
     new = dict(_series(p, f.grouping, now.data, "new_users"))

@@ -11,12 +11,13 @@ database-wide write lock on SQLite (transactions there begin IMMEDIATE).
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Min, Q
 
 from .models import ActiveUserDay, Event, EventType, FirstActiveDay, Grain, Milestone, Rollup, TeamMilestone
 
@@ -67,12 +68,12 @@ _GROUP = {Grain.HOURLY: ("{hour}", "type", "team_id"), Grain.DAILY: ("type", "te
           Grain.ORG_DAILY: ("type", "subject")}
 
 
-def _hour_sql() -> str:
+def _hour_sql(column: str = "occurred_at") -> str:
     """The start of an event's hour, in the database's own storage of a datetime: SQLite keeps UTC text
     ("2026-11-02 09:41:07[.ffffff]"), PostgreSQL a timestamptz (Django's connections run in UTC)."""
     if connection.vendor == "sqlite":
-        return "substr(occurred_at, 1, 13) || ':00:00'"
-    return "date_trunc('hour', occurred_at)"
+        return f"substr({column}, 1, 13) || ':00:00'"
+    return f"date_trunc('hour', {column})"
 
 
 def _sql_parts():
@@ -90,21 +91,41 @@ _INSERT = ('INSERT INTO {rollup} (grain, bucket, type, team_id, subject, count, 
 _AGG = "insights_rollup_agg"  # a temporary table: the range's events grouped by every key a grain uses
 
 
-def _collect(lo: datetime, hi: datetime) -> None:
+def _events_where(cur, lo: datetime, hi: datetime) -> tuple[str, list]:
+    """The WHERE clause that reads the events of [lo, hi), and its parameters. Events are appended
+    roughly in time order (the capture buffer writes batches as they come), so on SQLite a day's rows
+    lie in a dense range of row ids: reading that range in row order costs a seventh of one table lookup
+    per event in `occurred_at` order (0.12 s against 0.9 s of CPU for 480k events). When the range is
+    not dense (events backfilled long after their time), the `occurred_at` index is read as before.
+    PostgreSQL's bitmap scans already read the table in physical order: the index clause there."""
+    ops = connection.ops
+    params = [ops.adapt_datetimefield_value(lo), ops.adapt_datetimefield_value(hi)]
+    event, _, _ = _sql_parts()
+    if connection.vendor == "sqlite":
+        cur.execute(f"SELECT MIN(id), MAX(id), COUNT(*) FROM {event} "  # noqa: S608
+                    "WHERE occurred_at >= %s AND occurred_at < %s", params)
+        first, last, count = cur.fetchone()
+        if count and last - first + 1 <= 2 * count:  # "+": keep the planner on the row id range
+            return "id >= %s AND id <= %s AND +occurred_at >= %s AND +occurred_at < %s", [first, last, *params]
+    return "occurred_at >= %s AND occurred_at < %s", params
+
+
+def _collect(lo: datetime, hi: datetime) -> tuple[str, list]:
     """Read the events of [lo, hi) once, into a temporary table grouped by (hour, type, team, subject,
-    user) with their count and value sums: every grain's rows and the distinct users are computed from
-    it, instead of one range scan of the events (and a table lookup per event) per grain. A day at 10M
-    events a month is ~330k events and ~150k such groups."""
+    user) with their count and value sums: every grain's rows, the distinct users and the day's active
+    users are computed from it, instead of one read of the events (and a table lookup per event) per
+    grain. A day at 10M events a month is ~330k events and ~150k such groups. Returns the events' WHERE
+    clause (_events_where), for the value samples."""
     event, _, _ = _sql_parts()
     hour = _hour_sql()
-    ops = connection.ops
     with connection.cursor() as cur:
+        where, params = _events_where(cur, lo, hi)
         cur.execute(f"DROP TABLE IF EXISTS {_AGG}")
         cur.execute(f"CREATE TEMPORARY TABLE {_AGG} AS SELECT {hour} AS hour, type, team_id, subject, user_id, "  # noqa: S608
                     "COUNT(*) AS n, SUM(value) AS value_sum, COUNT(value) AS value_count "
-                    f"FROM {event} WHERE occurred_at >= %s AND occurred_at < %s "
-                    f"GROUP BY {hour}, type, team_id, subject, user_id",
-                    [ops.adapt_datetimefield_value(lo), ops.adapt_datetimefield_value(hi)])
+                    f"FROM {event} WHERE {where} "
+                    f"GROUP BY {hour}, type, team_id, subject, user_id", params)
+    return where, params
 
 
 def _fill(grain: str, lo: datetime) -> None:
@@ -153,14 +174,18 @@ def _fill_anyone(grains: list[str], lo: datetime) -> None:
         cur.execute(f"DROP TABLE {users}")
 
 
-def _add_samples(grains: list[str], lo: datetime, hi: datetime) -> None:
+def _add_samples(grains: list[str], lo: datetime, hi: datetime, where: str, params: list) -> None:
     """Each row's sorted sample of values (medians, p95s), from one read of the events that carry a
-    value (searches, clicks, finished runs, decisions: a small share of all events), through the
-    (type, occurred_at) index for just the types that had values in the range."""
+    value (searches, clicks, finished runs, decisions: a small share of all events), the range read as
+    _collect read it. Each sample is written by the row's id: the rows were inserted just before, in
+    this transaction, and one read of their keys beats a lookup by (grain, bucket, type, team, subject)
+    per row, which scanned every team's row of a popular subject."""
     event, rollup_table, _ = _sql_parts()
-    ops = connection.ops
-    samples: dict[str, dict[tuple, list[float]]] = {g: defaultdict(list) for g in grains}
-    day = ops.adapt_datetimefield_value(lo)
+    daily_key = connection.ops.adapt_datetimefield_value(lo)
+    hourly = Grain.HOURLY in grains
+    per_team = Grain.DAILY in grains
+    org = Grain.ORG_DAILY in grains
+    samples: dict[tuple, list[float]] = defaultdict(list)
     with connection.cursor() as cur:
         cur.execute(f"SELECT DISTINCT type FROM {_AGG} WHERE value_count > 0")  # noqa: S608
         types = [t for (t,) in cur.fetchall()]
@@ -168,25 +193,47 @@ def _add_samples(grains: list[str], lo: datetime, hi: datetime) -> None:
             return
         marks = ", ".join(["%s"] * len(types))
         cur.execute(f"SELECT {_hour_sql()}, type, team_id, subject, value FROM {event} "  # noqa: S608
-                    f"WHERE type IN ({marks}) AND occurred_at >= %s AND occurred_at < %s AND value IS NOT NULL",
-                    [*types, day, ops.adapt_datetimefield_value(hi)])
+                    f"WHERE {where} AND type IN ({marks}) AND value IS NOT NULL", [*params, *types])
         for hour, type_, team_id, subject, value in cur.fetchall():
-            for grain, keyed in samples.items():
-                if grain == Grain.HOURLY:
-                    keyed[(hour, type_, team_id, "")].append(value)
-                elif grain == Grain.DAILY:
-                    keyed[(day, type_, team_id, subject)].append(value)
-                else:
-                    keyed[(day, type_, None, subject)].append(value)
-        same_team = "team_id IS %s" if connection.vendor == "sqlite" else "team_id IS NOT DISTINCT FROM %s"
-        values_field = Rollup._meta.get_field("values")
-        sql = (f'UPDATE {rollup_table} SET "values" = %s WHERE grain = %s AND bucket = %s AND type = %s '  # noqa: S608
-               f"AND {same_team} AND subject = %s")
-        for grain, keyed in samples.items():
-            params = [(values_field.get_db_prep_save(sample(values), connection), grain, bucket, type_, team_id,
-                       subject) for (bucket, type_, team_id, subject), values in keyed.items()]
-            for i in range(0, len(params), 5000):
-                cur.executemany(sql, params[i:i + 5000])
+            if hourly:
+                samples[(Grain.HOURLY, hour, type_, team_id, "")].append(value)
+            if per_team:
+                samples[(Grain.DAILY, daily_key, type_, team_id, subject)].append(value)
+            if org:
+                samples[(Grain.ORG_DAILY, daily_key, type_, None, subject)].append(value)
+        grain_marks = ", ".join(["%s"] * len(grains))
+        cur.execute(f"SELECT id, grain, {_hour_sql('bucket')}, type, team_id, subject FROM {rollup_table} "  # noqa: S608
+                    f"WHERE grain IN ({grain_marks}) AND bucket >= %s AND bucket < %s AND type IN ({marks})",
+                    [*grains, daily_key, connection.ops.adapt_datetimefield_value(hi), *types])
+        ids = {}
+        for id_, grain, bucket, type_, team_id, subject in cur.fetchall():
+            ids[(grain, bucket if grain == Grain.HOURLY else daily_key, type_, team_id, subject)] = id_
+        value = "%s" if connection.vendor == "sqlite" else "CAST(%s AS jsonb)"
+        sql = f'UPDATE {rollup_table} SET "values" = {value} WHERE id = %s'  # noqa: S608
+        rows = [(json.dumps(sample(values)), ids[key]) for key, values in samples.items()]
+        for i in range(0, len(rows), 10000):
+            cur.executemany(sql, rows[i:i + 10000])
+
+
+def _active_users(day: date) -> int:
+    """The day's active users (ActiveUserDay) from the collected events — the users' counts over every
+    type and team — and each user's first active day: no second read of the day's events."""
+    qn = connection.ops.quote_name
+    table = qn(ActiveUserDay._meta.db_table)
+    _lock(f"insights-active:{day.isoformat()}")
+    ActiveUserDay.objects.filter(day=day).delete()
+    with connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} (day, user_id, events) SELECT %s, user_id, SUM(n) FROM {_AGG} "  # noqa: S608
+                    "WHERE user_id IS NOT NULL GROUP BY user_id", [connection.ops.adapt_datefield_value(day)])
+    users = list(ActiveUserDay.objects.filter(day=day).values_list("user_id", flat=True))
+    # Each user's first active day ("new" users): created once, moved earlier by a backfill.
+    known = dict(FirstActiveDay.objects.filter(user_id__in=users).values_list("user_id", "day"))
+    FirstActiveDay.objects.bulk_create([FirstActiveDay(user_id=u, day=day) for u in users if u not in known],
+                                       batch_size=1000, ignore_conflicts=True)
+    later = [u for u, first in known.items() if first > day]
+    if later:
+        FirstActiveDay.objects.filter(user_id__in=later).update(day=day)
+    return len(users)
 
 
 def _rollup(grains: list[str], lo: datetime, hi: datetime) -> dict[str, int]:
@@ -197,16 +244,18 @@ def _rollup(grains: list[str], lo: datetime, hi: datetime) -> dict[str, int]:
     with transaction.atomic():
         for grain in grains:
             _lock(f"insights-rollup:{grain}:{lo.date().isoformat()}")
-        _collect(lo, hi)
+        where, params = _collect(lo, hi)
         for grain in grains:
             Rollup.objects.filter(grain=grain, bucket__gte=lo, bucket__lt=hi).delete()
             _fill(grain, lo)
         _fill_anyone(grains, lo)
-        _add_samples(grains, lo, hi)
-        with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE {_AGG}")
+        _add_samples(grains, lo, hi, where, params)
         for grain in grains:
             counts[grain] = Rollup.objects.filter(grain=grain, bucket__gte=lo, bucket__lt=hi).count()
+        if Grain.DAILY in grains and hi - lo == STEP[Grain.DAILY]:  # a whole day: its active users too
+            counts["active_user_days"] = _active_users(lo.date())
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE {_AGG}")
         if Grain.ORG_DAILY in grains:
             _fill_week(bucket_start(lo, Grain.ORG_WEEKLY))
     return counts
@@ -231,41 +280,22 @@ def _fill_week(monday: datetime) -> None:
 
 
 def rollup_bucket(grain: str, start: datetime) -> int:
-    """Recompute one bucket (its rows replace the old ones); a daily bucket brings its org-wide one.
-    Returns the number of rows."""
+    """Recompute one bucket (its rows replace the old ones); a daily bucket brings its org-wide one and
+    the day's active users. Returns the number of rollup rows."""
     if grain == Grain.ORG_WEEKLY:
         raise ValueError("grain: weekly rows are derived from daily ones; roll up the days (rollup_day)")
     start = bucket_start(start, grain)
     grains = [Grain.HOURLY] if grain == Grain.HOURLY else [Grain.DAILY, Grain.ORG_DAILY]
-    return sum(_rollup(grains, start, start + STEP[grain]).values())
+    counts = _rollup(grains, start, start + STEP[grain])
+    return sum(n for g, n in counts.items() if g in grains)
 
 
 def rollup_day(day: date) -> dict:
-    """Every hourly bucket of a day, its daily and its org-wide bucket."""
+    """Every hourly bucket of a day, its daily and its org-wide bucket, and its active users."""
     start = datetime.combine(day, time.min, tzinfo=UTC)
     counts = _rollup([Grain.HOURLY, Grain.DAILY, Grain.ORG_DAILY], start, start + timedelta(days=1))
-    return {"hourly": counts[Grain.HOURLY], "daily": counts[Grain.DAILY] + counts[Grain.ORG_DAILY]}
-
-
-def rollup_active_users(day: date) -> int:
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    counts = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=start + timedelta(days=1),
-                                   user_id__isnull=False)
-              .values("user_id").annotate(n=Count("id")).order_by())
-    rows = [ActiveUserDay(day=day, user_id=c["user_id"], events=c["n"]) for c in counts]
-    with transaction.atomic():
-        _lock(f"insights-active:{day.isoformat()}")
-        ActiveUserDay.objects.filter(day=day).delete()
-        ActiveUserDay.objects.bulk_create(rows, batch_size=1000)
-        # Each user's first active day ("new" users): created once, moved earlier by a backfill.
-        users = [r.user_id for r in rows]
-        known = dict(FirstActiveDay.objects.filter(user_id__in=users).values_list("user_id", "day"))
-        FirstActiveDay.objects.bulk_create([FirstActiveDay(user_id=u, day=day) for u in users if u not in known],
-                                           batch_size=1000, ignore_conflicts=True)
-        later = [u for u, first in known.items() if first > day]
-        if later:
-            FirstActiveDay.objects.filter(user_id__in=later).update(day=day)
-    return len(rows)
+    return {"hourly": counts[Grain.HOURLY], "daily": counts[Grain.DAILY] + counts[Grain.ORG_DAILY],
+            "active_user_days": counts["active_user_days"]}
 
 
 def rollup_milestones(start: datetime, end: datetime) -> int:
@@ -303,9 +333,8 @@ def rollup_range(start: datetime, end: datetime) -> dict:
     counts = {"hourly": 0, "daily": 0, "active_user_days": 0, "milestones": 0}
     day = bucket_start(start, Grain.DAILY)
     while day < end:
-        for grain, n in rollup_day(day.date()).items():
-            counts[grain] += n
-        counts["active_user_days"] += rollup_active_users(day.date())
+        for key, n in rollup_day(day.date()).items():
+            counts[key] += n
         day += STEP[Grain.DAILY]
     counts["milestones"] = rollup_milestones(bucket_start(start, Grain.DAILY), end)
     return counts
@@ -319,7 +348,8 @@ def rollup_recent(now: datetime | None = None) -> dict:
         counts["hourly"] += rollup_bucket(Grain.HOURLY, hour)
     today = bucket_start(now, Grain.DAILY)
     for day in (today - STEP[Grain.DAILY], today):
-        counts["daily"] += rollup_bucket(Grain.DAILY, day)
-        counts["active_user_days"] += rollup_active_users(day.date())
+        day_counts = _rollup([Grain.DAILY, Grain.ORG_DAILY], day, day + STEP[Grain.DAILY])
+        counts["daily"] += day_counts[Grain.DAILY] + day_counts[Grain.ORG_DAILY]
+        counts["active_user_days"] += day_counts["active_user_days"]
     counts["milestones"] = rollup_milestones(today - STEP[Grain.DAILY], now + timedelta(seconds=1))
     return counts

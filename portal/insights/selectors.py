@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Case, Count, Exists, Max, OuterRef, Q, Sum, When
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from .models import (
@@ -161,7 +161,27 @@ def _periods(start: date, end: date, grouping: str) -> list[tuple[date, date]]:
     return out
 
 
-def active_users(start: date, end: date, grouping: str = "daily", team=None) -> ActiveUsers:
+def user_activity(start: date, end: date, team=None) -> dict[int, tuple[int, int, int, int]]:
+    """One row per user active in the range or in the period of the same length before it (of the
+    teams', when asked): user id → (active in the range, in the period before, in the range's last 7
+    days, in its last 30 days), each 0 or 1. A page shares it between `active_users` (totals, WAU, MAU,
+    trend) and `active_users_per_team`. Each user's first and last active day in the window are two
+    probes of the (user, day) index, from which the four flags follow; grouping every active-day row
+    of the window by user sorted them all (65 ms against ~20 ms at 2M events)."""
+    span = (end - start).days + 1
+    before = start - timedelta(days=span)
+    week, month = max(start, end - timedelta(days=6)), max(start, end - timedelta(days=29))
+    days = ActiveUserDay.objects.filter(user_id=OuterRef("pk"), day__gte=before, day__lte=end)
+    rows = (_users(team).annotate(first=Subquery(days.order_by("day").values("day")[:1]),
+                                  last=Subquery(days.order_by("-day").values("day")[:1]))
+            .filter(last__isnull=False).order_by().values_list("pk", "first", "last"))
+    return {user: (int(last >= start), int(first < start), int(last >= week), int(last >= month))
+            for user, first, last in rows}
+
+
+def active_users(start: date, end: date, grouping: str = "daily", team=None,
+                 activity: dict[int, tuple[int, int, int, int]] | None = None) -> ActiveUsers:
+    """`activity`: `user_activity(start, end, team)` when the caller already has it (a page shares it)."""
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping: one of {', '.join(GROUPINGS)}")
     users = _users(team)
@@ -180,19 +200,21 @@ def active_users(start: date, end: date, grouping: str = "daily", team=None) -> 
                     counts[lo.isoformat()] = n
         # Users whose first active day ever falls in the range (FirstActiveDay: one row per user).
         new: dict[str, int] = defaultdict(int)
-        for first in FirstActiveDay.objects.filter(day__gte=start, day__lte=end, user__in=users).values_list(
-                "day", flat=True):
+        firsts = FirstActiveDay.objects.filter(day__gte=start, day__lte=end)
+        if team is not None:
+            firsts = firsts.filter(user__in=users)
+        for first in firsts.values_list("day", flat=True):
             new[_period_of(first, grouping)] += 1
         data = [{"date": key, "total_users": n, "new_users": new.get(key, 0),
                  "returning_users": n - new.get(key, 0)} for key, n in counts.items()]
     span = (end - start).days + 1
-    total = _active_count(users, start, end)
-    previous = _active_count(users, start - timedelta(days=span), start - timedelta(days=1))
-    user_days = _days(start, end, team).count()
+    if activity is None:
+        activity = user_activity(start, end, team)
+    total, previous, wau, mau = (sum(flags[i] for flags in activity.values()) for i in range(4))
+    # One row per user and day: the daily series' counts sum to the user-days.
+    user_days = sum(counts.values()) if grouping == "daily" else _days(start, end, team).count()
     return ActiveUsers(
-        grouping=grouping, data=data, dau=round(user_days / span, 2),
-        wau=_active_count(users, max(start, end - timedelta(days=6)), end),
-        mau=_active_count(users, max(start, end - timedelta(days=29)), end),
+        grouping=grouping, data=data, dau=round(user_days / span, 2), wau=wau, mau=mau,
         total=total, previous_total=previous,
         trend_pct=round(100.0 * (total - previous) / previous, 1) if previous else None,
     )
@@ -226,36 +248,34 @@ def _hourly_active(start: date, end: date, team) -> list[dict]:
 def active_users_series(start: date, end: date, grouping: str = "daily", team=None) -> list[dict]:
     """Distinct active users per day/week/month only (`active_users` without its summary): one query,
     for the previous period's line on the Insights pages."""
+    if grouping == "daily":  # one row per user and day: no date function per row (Python, on SQLite)
+        per = _days(start, end, team).values("day").annotate(n=Count("id")).order_by("day").values("day", "n")
+        return [{"date": _period_key(r["day"]), "total_users": r["n"]} for r in per]
     per = (_days(start, end, team).annotate(period=_TRUNC[grouping]("day")).values("period")
            .annotate(n=Count("user_id", distinct=True)).order_by("period"))
     return [{"date": _period_key(r["period"]), "total_users": r["n"]} for r in per]
 
 
-def active_users_per_team(start: date, end: date, team=None) -> list[dict]:
+def active_users_per_team(start: date, end: date, team=None,
+                          activity: dict[int, tuple[int, int, int, int]] | None = None) -> list[dict]:
     """Distinct active users per team over the range and over the period of the same length before it
     (a user counts for each of their teams), with the trend in per cent. Two queries: which users were
-    active in each period (one row per user, from the (day, user) index), and the memberships of those
-    users (a subquery, not a list of ids); the per-team counts are summed here. Joining memberships in SQL counted distinct users per
-    team over every (day × membership) row: 224 ms at 10M events against ~40 ms this way."""
+    active in each period (`user_activity`, one row per user; a page passes the one it already read), and
+    the memberships of the teams in scope; the per-team counts are summed here. Joining memberships in
+    SQL counted distinct users per team over every (day × membership) row: 224 ms at 10M events."""
     from portal.accounts.models import Membership
 
-    span = (end - start).days + 1
-    before = start - timedelta(days=span)
-    active = (ActiveUserDay.objects.filter(day__gte=before, day__lte=end).values("user_id")
-              .annotate(now=Max(Case(When(day__gte=start, then=1), default=0)),
-                        was=Max(Case(When(day__lt=start, then=1), default=0)))
-              .values_list("user_id", "now", "was"))
-    flags = {user: (now, was) for user, now, was in active}
+    flags = activity if activity is not None else user_activity(start, end, team)
     teams = _team_ids(team)
-    memberships = Membership.objects.filter(
-        user_id__in=ActiveUserDay.objects.filter(day__gte=before, day__lte=end).values("user_id"))
-    if teams is not None:
-        memberships = memberships.filter(team_id__in=teams)
+    # Every membership of the teams in scope (one row per member, whatever the range): cheaper than
+    # asking for the active users' ones through a subquery over every active-day row of the window.
+    memberships = Membership.objects.all() if teams is None else Membership.objects.filter(team_id__in=teams)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for user, name in memberships.values_list("user_id", "team__name"):
-        now, was = flags.get(user, (0, 0))
-        counts[name][0] += now
-        counts[name][1] += was
+        if user in flags:
+            now, was = flags[user][:2]
+            counts[name][0] += now
+            counts[name][1] += was
     rows = sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
     return [{"team": name, "users": now, "previous": was,
              "trend_pct": round(100.0 * (now - was) / was, 1) if was else None}
@@ -272,32 +292,38 @@ def active_users_per_user(start: date, end: date, team=None, limit: int = 100) -
 # --- tops ------------------------------------------------------------------------------------
 
 def top_templates(start: date, end: date, team=None, limit: int = 10) -> list[dict]:
+    """Runs, outcomes and the last day used per template summed in the database, then the median
+    duration of the shown templates only: decoding every succeeded row's value sample (and converting
+    every row's date) for templates that are not shown cost most of this list."""
     types = [EventType.TEMPLATE_RUN_STARTED, EventType.TEMPLATE_RUN_SUCCEEDED, EventType.TEMPLATE_RUN_FAILED]
-    stats: dict[str, dict] = defaultdict(lambda: {"runs": 0, "succeeded": 0, "failed": 0, "last_used": None,
-                                                  "samples": []})
-    for r in _daily(start, end, types, team).values_list("subject", "type", "count", "bucket", "values",
-                                                         "value_count"):
-        subject, type_, count, bucket, values, value_count = r
+    stats: dict[str, dict] = defaultdict(lambda: {"runs": 0, "succeeded": 0, "failed": 0, "last_used": None})
+    for subject, type_, count, last in (_daily(start, end, types, team).values("subject", "type")
+                                        .annotate(n=Sum("count"), last=Max("bucket")).order_by()
+                                        .values_list("subject", "type", "n", "last")):
         s = stats[subject]
         if type_ == EventType.TEMPLATE_RUN_STARTED:
             s["runs"] += count
-            s["last_used"] = max(s["last_used"] or bucket, bucket)
+            s["last_used"] = last
         elif type_ == EventType.TEMPLATE_RUN_SUCCEEDED:
             s["succeeded"] += count
-            s["samples"].append((values, value_count))
         else:
             s["failed"] += count
+    shown = sorted(stats, key=lambda ref: (-stats[ref]["runs"], ref))[:limit]
+    samples: dict[str, list] = defaultdict(list)
+    for subject, values, value_count in (_daily(start, end, [EventType.TEMPLATE_RUN_SUCCEEDED], team)
+                                         .filter(subject__in=shown).values_list("subject", "values", "value_count")):
+        samples[subject].append((values, value_count))
     out = []
-    for ref, s in stats.items():
+    for ref in shown:
+        s = stats[ref]
         finished = s["succeeded"] + s["failed"]
         out.append({
             "entityref": ref, "count": s["runs"], "succeeded": s["succeeded"], "failed": s["failed"],
             "success_rate": round(s["succeeded"] / finished, 4) if finished else None,
-            "median_duration_s": weighted_quantile(s["samples"], 0.5),
+            "median_duration_s": weighted_quantile(samples[ref], 0.5),
             "last_used": _iso(s["last_used"]) if s["last_used"] else None,
         })
-    out.sort(key=lambda r: (-r["count"], r["entityref"]))
-    return out[:limit]
+    return out
 
 
 def whole_weeks(start: date, end: date) -> tuple[date, date] | None:

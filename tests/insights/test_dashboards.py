@@ -458,3 +458,22 @@ def test_dashboards_on_postgresql(org, who, django_assert_num_queries):
         pytest.skip("DATABASE_URL is not set; `make test` runs this subset against PostgreSQL")
     assert connection.vendor == "postgresql"
     test_query_count_does_not_grow_with_the_data(org, who, django_assert_num_queries)
+
+
+def test_weekly_and_monthly_active_users_and_the_shared_activity_read(org):
+    """WAU and MAU count users active in the range's last 7 and 30 days; the page's one read of who was
+    active gives the same numbers as the selectors reading it themselves (the API's way)."""
+    from portal.insights import selectors
+
+    end = today()
+    for user, days_ago in (("alice", 0), ("alice", 20), ("bob", 10), ("carol", 40), ("bob", 70)):
+        ActiveUserDay.objects.create(day=end - timedelta(days=days_ago), user=org[user], events=1)
+    start = end - timedelta(days=59)
+    au = selectors.active_users(start, end)
+    assert (au.total, au.wau, au.mau, au.previous_total) == (3, 1, 2, 1)
+    shared = selectors.active_users(start, end, activity=selectors.user_activity(start, end))
+    assert shared == au
+    assert selectors.active_users_per_team(start, end, activity=selectors.user_activity(start, end)) == (
+        selectors.active_users_per_team(start, end))
+    mine = selectors.active_users(start, end, team=[org["ml"].pk])
+    assert (mine.total, mine.wau, mine.mau) == (1, 1, 1)

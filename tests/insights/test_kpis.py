@@ -147,3 +147,16 @@ def test_catalog_state_queries_have_no_history():
 def test_run_refuses_what_the_query_cannot_answer(name, params, message):
     with pytest.raises(kpis.KpiError, match=message.replace("(", r"\(").replace(")", r"\)")):
         kpis.run(name, params, PERIOD)
+
+
+def test_leading_zeros_of_a_sample_read_from_its_json_text():
+    """The zero-result share counts a sorted sample's leading zeros from the JSON text, whatever the
+    number's spelling (SQLite keeps json.dumps text, PostgreSQL its own jsonb text)."""
+    from portal.insights.kpis import _zeros_and_length
+
+    assert _zeros_and_length("[0.0, 0.0, 3.0]") == (2, 3)
+    assert _zeros_and_length("[0,0,0]") == (3, 3)
+    assert _zeros_and_length("[0e0, -0.0, 0.01, 5]") == (2, 4)
+    assert _zeros_and_length("[0.5, 1]") == (0, 2)
+    assert _zeros_and_length("[ 0 , 10 ]") == (1, 2)
+    assert _zeros_and_length("[]") == (0, 0)

@@ -168,3 +168,26 @@ def test_redis_buffer_to_rollups_through_a_real_worker(settings, redis_url):
         worker.stop()
         redis.Redis.from_url(redis_url).delete(key)
         capture._state.pop("buffer", None)
+
+
+@pytest.mark.django_db
+def test_a_day_read_by_row_ids_or_by_time_gives_the_same_rollup(people):
+    """SQLite reads a day's events by their dense id range; events backfilled out of order (ids far
+    apart) make the range sparse and the rollup reads the time index instead. Both count the same."""
+    a, b, c = people["users"]
+    team = people["team"]
+    _events(*[(DAY + timedelta(hours=h), "search", u, team, "q", float(h), None)
+              for h, u in ((1, a), (2, b), (3, a))])
+    rollup.rollup_range(DAY, DAY + timedelta(days=1))
+    dense = Rollup.objects.get(grain="daily", bucket=DAY, type="search", team=team)
+    assert (dense.count, dense.users, dense.values) == (3, 2, [1.0, 2.0, 3.0])
+    # Many events of other days between the first and a late one: the day's ids are no longer dense.
+    _events(*[(DAY - timedelta(days=2, minutes=i), "page_view", a, team, "x", None, None) for i in range(20)])
+    _events((DAY + timedelta(hours=5), "search", c, team, "q", 0.0, None))
+    rollup.rollup_range(DAY, DAY + timedelta(days=1))
+    sparse = Rollup.objects.get(grain="daily", bucket=DAY, type="search", team=team)
+    assert (sparse.count, sparse.users, sparse.values) == (4, 3, [0.0, 1.0, 2.0, 3.0])
+    hour = Rollup.objects.get(grain="hourly", bucket=DAY + timedelta(hours=5), type="search", team=team)
+    assert (hour.count, hour.values) == (1, [0.0])
+    assert dict(ActiveUserDay.objects.filter(day=DAY.date()).values_list("user__username", "events")) == {
+        "ins-u0": 2, "ins-u1": 1, "ins-u2": 1}
