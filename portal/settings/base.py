@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "portal.lineage",
     "portal.deployments",
     "portal.scorecards",
+    "portal.costs",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +296,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "lineage-prune-runs": {"task": "portal.lineage.tasks.prune_runs", "schedule": 3600.0},
     # Scorecards (docs/operations.md): every entity once a day, the trend rollup and campaign notices.
     "scorecards-nightly": {"task": "portal.scorecards.tasks.evaluate_all", "schedule": 86400.0},
+    # FinOps (docs/finops.md): files dropped in PLINTH_COSTS_DROP_DIR, and team budget alerts (80/100 %).
+    "costs-scan-drop-dir": {"task": "portal.costs.tasks.scan_drop_dir", "schedule": 300.0},
+    "costs-check-budgets": {"task": "portal.costs.tasks.check_budgets", "schedule": 3600.0},
 }
 
 # Usage analytics (portal/insights, docs/insights.md).
