@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
-from portal.core.api import MultiPartParser, error_responses
+from portal.core.api import JSONParser, MultiPartParser, error_responses
 from portal.core.limits import body_limit
 
 from . import conf, focus, selectors, services, views
@@ -54,13 +54,14 @@ def _upload_limit() -> int:
                responses={202: IMPORT, **error_responses(403)})
 @body_limit(_upload_limit)
 @api_view(["POST"])
-@parser_classes([MultiPartParser])
+@parser_classes([MultiPartParser, JSONParser])  # JSON: answered with a 400 that says to send the file
 def import_create(request):
     if not services.may_import(request.user):
         raise PermissionDenied("Only platform admins import cost exports.")
     upload = request.FILES.get("file")
     if upload is None:
-        raise ValidationError({"file": ["Send a FOCUS export (CSV or Parquet) in the `file` field."]})
+        raise ValidationError({"file": ["Send a FOCUS export (CSV or Parquet) in the `file` field of a "
+                                        "multipart/form-data body."]})
     try:
         with views.on_disk(upload) as path:
             imp = services.import_queue(source_path=path, file_name=upload.name,

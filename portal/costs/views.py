@@ -138,7 +138,7 @@ def team(request: HttpRequest, name: str) -> HttpResponse:
              [[a.entity.ref, a.kind, a.currency, str(a.effective_cost), str(a.billed_cost), a.lines]
               for a in data["entities"]]),
         ])
-    currency = next(iter(data["totals"]), "")
+    currency = max(data["totals"], key=lambda c: data["totals"][c]["total"]) if data["totals"] else ""
     trend = selectors.trend(request.user, currency, team_id=team.pk) if currency else []
     context = {"team": team, "month": month, "ym": ym, "months": available, "data": data, "budgets": budgets,
                "may_budget": permissions.can_on_team(request.user, permissions.Action.MANAGE_TEAM, team.pk),

@@ -275,7 +275,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "costs:budget": {"POST": ok(TEAM_ADMINS, 302)},
     "costs:imports": {"GET": ok(PLATFORM_ADMIN), "POST": ok(PLATFORM_ADMIN, 302)},
     "costs-api-list": {"GET": ok(SIGNED_IN)},
-    "costs-api-imports": {"POST": ok(PLATFORM_ADMIN, 415)},  # multipart only: the matrix sends JSON
+    "costs-api-imports": {"POST": ok(PLATFORM_ADMIN, 400)},  # multipart: the matrix's JSON body lacks the file
     "costs-api-import": {"GET": ok(PLATFORM_ADMIN)},  # others: 404, as for a missing import
     "costs-api-entity": {"GET": ok(VIEWERS)},
     # -- scaffolder
@@ -738,8 +738,8 @@ NO_STATE = {
     ("accounts:login", "POST"): "signing in is open to everyone (the throttle has its own tests)",
     ("api-validate-entity", "POST"): "validation stores nothing",
     ("admin-login", "POST"): "it only redirects (to the admin, or to the portal's sign-in)",
-    ("costs-api-imports", "POST"): "the matrix's JSON body is refused (415) before anything is stored; the "
-                                   "multipart upload and who may send it: tests/costs/test_pages_api.py",
+    ("costs-api-imports", "POST"): "the matrix's JSON body has no file: a 400, nothing stored; the multipart "
+                                   "upload and who may send it: tests/costs/test_pages_api.py",
     ("api-mlflow-webhook", "POST"): "webhooks are off without PLINTH_MLFLOW_WEBHOOK_SECRET (404 for everyone); "
                                     "refused deliveries change nothing (tests/catalog/test_mlflow_webhooks.py)",
 }

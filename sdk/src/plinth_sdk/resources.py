@@ -72,7 +72,7 @@ ENTITY_SCORECARDS = endpoint("entity_scorecards", "GET",
                              "/api/v1/entities/by-name/{kind}/{namespace}/{name}/scorecards")
 COST_LIST = endpoint("costs_list", "GET", "/api/v1/costs")
 COST_IMPORT = endpoint("costs_import_create", "POST", "/api/v1/costs/imports")
-COST_IMPORT_GET = endpoint("costs_import_retrieve", "GET", "/api/v1/costs/imports/{pk}")
+COST_IMPORT_GET = endpoint("costs_import_retrieve", "GET", "/api/v1/costs/imports/{id}")
 ENTITY_COSTS = endpoint("entity_costs", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}/costs")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
@@ -330,7 +330,7 @@ class Costs(_Resource):
 
     def import_status(self, id: int) -> dict:  # noqa: A002
         """An import: `status` (queued, running, done, failed), `error` naming file/row/column, rows, totals."""
-        return self._run(COST_IMPORT_GET.call(pk=id))
+        return self._run(COST_IMPORT_GET.call(id=id))
 
 
 class Validation(_Resource):
