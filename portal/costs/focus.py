@@ -106,6 +106,8 @@ class Normaliser:
         self.suffix = "+00:00" if postgres else ""
         self._when: dict = {}
         self._tags: dict = {}
+        self._categories: dict = {}  # raw ChargeCategory → its canonical spelling
+        self._currencies: dict = {}  # raw BillingCurrency → its checked code
         self.periods: set[str] = set()
         self.months: set[str] = set()
 
@@ -202,38 +204,63 @@ class Normaliser:
             raise self.fail(row, column, f"longer than {MAX_TEXT} characters")
         return value
 
+    def _text(self, raw, row: int, column: str, *, required: bool = False) -> str:
+        # The common case (a clean, short string) without a call: this runs four times per row.
+        if raw.__class__ is str and raw and len(raw) <= MAX_TEXT and not raw[0].isspace() and not raw[-1].isspace():
+            return raw
+        return self.text(raw, row, column, required=required)
+
+    def _category(self, raw, row: int) -> str:
+        category = CATEGORIES.get(raw.strip().lower() if isinstance(raw, str) else raw)
+        if category is None:
+            raise self.fail(row, "ChargeCategory", f"not a FOCUS charge category: {str(raw)[:40]!r} "
+                            "(Usage, Purchase, Tax, Credit, Adjustment)")
+        return category
+
+    def _currency(self, raw, row: int) -> str:
+        currency = raw.strip().upper() if isinstance(raw, str) else ""
+        if not CURRENCY.fullmatch(currency):
+            raise self.fail(row, "BillingCurrency", f"not an ISO 4217 currency code: {str(raw)[:20]!r}")
+        return currency
+
     def row(self, prefix: tuple, v, n: int) -> tuple:
-        """One FOCUS row (values in READ order, None for absent optional columns) as a stored tuple."""
-        period = self.when(v[4], n, "BillingPeriodStart")[2]
-        self.when(v[5], n, "BillingPeriodEnd")
-        start, month, _ = self.when(v[6], n, "ChargePeriodStart")
-        end = self.when(v[7], n, "ChargePeriodEnd")[0]
+        """One FOCUS row (values in READ order, None for absent optional columns) as a stored tuple. The
+        hot path of an import: memo lookups first, the full checks only for values not seen yet."""
+        memo = self._when
+        period = (memo.get(v[4]) or self.when(v[4], n, "BillingPeriodStart"))[2]
+        if v[5] not in memo:
+            self.when(v[5], n, "BillingPeriodEnd")
+        start, month, _ = memo.get(v[6]) or self.when(v[6], n, "ChargePeriodStart")
+        end = (memo.get(v[7]) or self.when(v[7], n, "ChargePeriodEnd"))[0]
         if end < start:
             raise self.fail(n, "ChargePeriodEnd", "before ChargePeriodStart")
-        category = CATEGORIES.get((v[8] or "").strip().lower() if isinstance(v[8], str) else v[8])
-        if category is None:
-            raise self.fail(n, "ChargeCategory", f"not a FOCUS charge category: {str(v[8])[:40]!r} "
-                            "(Usage, Purchase, Tax, Credit, Adjustment)")
+        category = self._categories.get(v[8]) or self._category(v[8], n)
         billed = self.money(v[0], n, "BilledCost")
         effective = self.money(v[1], n, "EffectiveCost")
         listed = self.money(v[2], n, "ListCost", nullable=True)
         if category == "Credit" and (float(billed) > 0 or float(effective) > 0):
             raise self.fail(n, "BilledCost", "a Credit must not be positive (FOCUS: credits are negative amounts)")
-        currency = v[3]
-        if currency.__class__ is not str or len(currency) != 3 or not CURRENCY.fullmatch(currency):
-            currency = (currency or "").strip().upper() if isinstance(currency, str) else ""
-            if not CURRENCY.fullmatch(currency):
-                raise self.fail(n, "BillingCurrency", f"not an ISO 4217 currency code: {str(v[3])[:20]!r}")
-        charge_class = CLASSES.get((v[11] or "").strip().lower() if isinstance(v[11], str) else "")
-        if charge_class is None:
-            raise self.fail(n, "ChargeClass", f"not a FOCUS charge class: {str(v[11])[:40]!r} (empty or Correction)")
-        if period not in self.periods:
-            self.periods.add(period)
-        if month not in self.months:
-            self.months.add(month)
+        currency = self._currencies.get(v[3]) or self._currency(v[3], n)
+        raw_class = v[11]
+        if raw_class:
+            charge_class = CLASSES.get(raw_class.strip().lower() if isinstance(raw_class, str) else "")
+            if charge_class is None:
+                raise self.fail(n, "ChargeClass", f"not a FOCUS charge class: {str(raw_class)[:40]!r} "
+                                "(empty or Correction)")
+        else:
+            charge_class = ""
+        if len(self._categories) < 64 and len(self._currencies) < 64:  # a few values, repeated: remember them
+            self._categories[v[8]] = category
+            self._currencies[v[3]] = currency
+        self.periods.add(period)
+        self.months.add(month)
+        raw_tags = v[14]
+        tags = self._tags.get(raw_tags) if raw_tags.__class__ is str else None
+        if tags is None:
+            tags = self.tags(raw_tags, n)
         return (*prefix, period, month, start, end, billed, effective, listed, currency, category, charge_class,
-                self.text(v[9], n, "ServiceName", required=True), self.text(v[10], n, "ServiceCategory"),
-                self.text(v[12], n, "ResourceId"), self.text(v[13], n, "RegionId"), self.tags(v[14], n))
+                self._text(v[9], n, "ServiceName", required=True), self._text(v[10], n, "ServiceCategory"),
+                self._text(v[12], n, "ResourceId"), self._text(v[13], n, "RegionId"), tags)
 
 
 def read(path: Path, fmt: str, file: str, *, prefix: tuple, postgres: bool, batch: int,

@@ -133,25 +133,44 @@ def training_runs(entity, month_list: list[date]) -> dict[date, int]:
     return {m: len(runs) for m, runs in counts.items()}
 
 
-def portfolio(user, month: date) -> dict:
+@dataclass(frozen=True)
+class ModelRow:
+    """The few columns of a model the portfolio shows (not the whole descriptor)."""
+
+    id: int
+    ref: str
+    kind_key: str
+    namespace: str
+    name: str
+    title: str
+    team: str | None
+
+    @property
+    def display_name(self) -> str:
+        return self.title or self.name
+
+
+def portfolio(user, month: date, *, limit: int = 500) -> dict:
     """Models that declare a business value, with the month's cost in the value's currency and the
-    ratio; models whose declaration is invalid are listed with the reason (three queries)."""
+    ratio; models whose declaration is invalid are listed with the reason (two queries)."""
     from catalog import selectors as catalog_selectors
 
-    models = list(catalog_selectors.visible_entities(user).filter(
-        kind_key="model", data__metadata__annotations__has_key=roi.VALUE_ANNOTATION)
-        .select_related("owner_team").order_by("name_key")[:500])
+    rows = list(catalog_selectors.visible_entities(user).filter(
+        kind_key="model", data__metadata__annotations__has_key=roi.VALUE_ANNOTATION).order_by("name_key")
+        .values_list("id", "ref", "kind_key", "namespace", "name", "title", "owner_team__name",
+                     "data__metadata__annotations")[:limit])
     costs: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     for entity_id, currency, amount in Allocation.objects.filter(
-            month=month, entity_id__in=[m.id for m in models]).values_list("entity_id", "currency", "effective_cost"):
+            month=month, entity_id__in=[r[0] for r in rows]).values_list("entity_id", "currency", "effective_cost"):
         costs[(entity_id, currency)] += amount
-    rows = []
-    for model in models:
-        value = roi.declared_value(model.metadata.get("annotations"))
+    out = []
+    for *fields, declared in rows:
+        model = ModelRow(*fields)
+        value = roi.declared_value(declared)
         cost = costs.get((model.id, value.currency)) if value.ok else None
-        rows.append({"entity": model, "value": value, "cost": cost, "ratio": roi.ratio(value, cost)})
-    rows.sort(key=lambda r: (r["ratio"] is None, -(r["ratio"] or 0), r["entity"].name_key))
-    return {"rows": rows}
+        out.append({"entity": model, "value": value, "cost": cost, "ratio": roi.ratio(value, cost)})
+    out.sort(key=lambda r: (r["ratio"] is None, -(r["ratio"] or 0), r["entity"].name.lower()))
+    return {"rows": out}
 
 
 def imports(limit: int = 50) -> list[CostImport]:

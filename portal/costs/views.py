@@ -86,13 +86,13 @@ def index(request: HttpRequest) -> HttpResponse:
     if request.GET.get("format") == "csv":
         return _csv(f"costs-{ym}-{currency or 'none'}.csv", [
             ("totals", ["currency", "entity", "team", "shared", "unallocated", "total"],
-             [[c, *(str(t[k]) for k in ("entity", "team", "shared", "unallocated", "total"))]
+             [[c, *(float(t[k]) for k in ("entity", "team", "shared", "unallocated", "total"))]
               for c, t in data["totals"].items()]),
-            ("team", ["team", f"effective ({currency})"], [[a, str(b)] for a, b, _ in team_rows]),
-            ("kind", ["kind", f"effective ({currency})"], [[a, str(b)] for a, b, _ in kind_rows]),
-            ("domain", ["domain", f"effective ({currency})"], [[a, str(b)] for a, b, _ in domain_rows]),
+            ("team", ["team", f"effective ({currency})"], [[a, b] for a, b, _ in team_rows]),
+            ("kind", ["kind", f"effective ({currency})"], [[a, b] for a, b, _ in kind_rows]),
+            ("domain", ["domain", f"effective ({currency})"], [[a, b] for a, b, _ in domain_rows]),
             ("entity", ["entity", "team", f"effective ({currency})", f"billed ({currency})"],
-             [[a.entity.ref, a.owner_team.name if a.owner_team else "", str(a.effective_cost), str(a.billed_cost)]
+             [[a.entity.ref, a.owner_team.name if a.owner_team else "", float(a.effective_cost), float(a.billed_cost)]
               for a in data["top"]]),
         ])
     trend = selectors.trend(request.user, currency) if currency else []
@@ -133,9 +133,9 @@ def team(request: HttpRequest, name: str) -> HttpResponse:
     if request.GET.get("format") == "csv":
         return _csv(f"costs-{team.name}-{ym}.csv", [
             ("totals", ["currency", "entity", "team", "shared", "total"],
-             [[c, *(str(t[k]) for k in ("entity", "team", "shared", "total"))] for c, t in data["totals"].items()]),
+             [[c, *(float(t[k]) for k in ("entity", "team", "shared", "total"))] for c, t in data["totals"].items()]),
             ("entity", ["entity", "kind", "currency", "effective", "billed", "lines"],
-             [[a.entity.ref, a.kind, a.currency, str(a.effective_cost), str(a.billed_cost), a.lines]
+             [[a.entity.ref, a.kind, a.currency, float(a.effective_cost), float(a.billed_cost), a.lines]
               for a in data["entities"]]),
         ])
     currency = max(data["totals"], key=lambda c: data["totals"][c]["total"]) if data["totals"] else ""
@@ -173,9 +173,10 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     ym = month.strftime("%Y-%m")
     if request.GET.get("format") == "csv":
         return _csv(f"portfolio-{ym}.csv", [("model", ["model", "team", "kpi", "value", "cost", "currency", "ratio"], [
-            [r["entity"].ref, r["entity"].owner_team.name if r["entity"].owner_team else "", r["value"].kpi,
-             str(r["value"].amount or ""), "" if r["cost"] is None else str(r["cost"]), r["value"].currency,
-             "" if r["ratio"] is None else f"{r['ratio']:.3f}"] for r in data["rows"]])])
+            [r["entity"].ref, r["entity"].team or "", r["value"].kpi,
+             None if r["value"].amount is None else float(r["value"].amount),
+             None if r["cost"] is None else float(r["cost"]), r["value"].currency,
+             None if r["ratio"] is None else round(r["ratio"], 3)] for r in data["rows"]])])
     rows = [(r["entity"].display_name, r["ratio"], f"{r['ratio']:.1f}×") for r in data["rows"] if r["ratio"]]
     return render(request, "costs/portfolio.html", {
         "month": month, "ym": ym, "months": available, "data": data,
