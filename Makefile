@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit sdk-docs sdk-bench insights-bench
+.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit sdk-docs sdk-bench insights-bench costs-bench
 
 help:
 	@echo "make setup        venv + the locked dependencies (when the lock changed) + migrate"
@@ -27,6 +27,7 @@ help:
 	@echo "make sdk-docs     regenerate the SDK's reference pages (sdk/docs/reference.md, cli.md)"
 	@echo "make sdk-bench    SDK/CLI benchmark: import times, listing throughput (SDK_BENCH_ENTITIES=250000)"
 	@echo "make insights-bench usage analytics benchmark: 10M events, rollups, query p95s (INSIGHTS_BENCH_EVENTS)"
+	@echo "make costs-bench  FOCUS import benchmark: 10M rows, rows/s, RSS, cost page p95s (COSTS_BENCH_ROWS)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -138,3 +139,11 @@ insights-bench: $(STAMP)
 	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
 	PLINTH_VAR_DIR=$$scratch $(PY) manage.py migrate --noinput -v 0 && \
 	PLINTH_VAR_DIR=$$scratch $(PY) manage.py insights bench --keep --events $(INSIGHTS_BENCH_EVENTS)
+
+# FinOps benchmark (portal/costs/bench.py): COSTS_BENCH_ROWS generated FOCUS rows (default 10M) imported,
+# allocated, then the cost pages' query p95s. One JSON line. A scratch database under a temporary PLINTH_VAR_DIR.
+COSTS_BENCH_ROWS ?= 10000000
+costs-bench: $(STAMP)
+	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	PLINTH_VAR_DIR=$$scratch $(PY) manage.py migrate --noinput -v 0 && \
+	PLINTH_VAR_DIR=$$scratch $(PY) manage.py costs bench --keep --rows $(COSTS_BENCH_ROWS)

@@ -1,6 +1,6 @@
-"""An entity's facts, gathered for a batch of entities with a constant number of queries (eight,
-whatever the batch's size). docs/operations.md lists every fact. Incidents and cost do not exist in
-Plinth yet: those facts are null, and the checks that need them fail."""
+"""An entity's facts, gathered for a batch of entities with a constant number of queries (nine,
+whatever the batch's size). docs/operations.md lists every fact. `slo` comes from portal.slo, `incidents`
+from portal.incidents and `cost` from portal.costs (null for an entity with no SLO or no allocated cost)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
     for model_id in Deployment.objects.filter(**by_model_fk, status=Status.LIVE).values_list(
             "model_id", flat=True):
         live[model_id] += 1
+    from portal.costs.selectors import scorecard_facts as cost_facts
+
+    costs = cost_facts(ids, {r["id"]: r["data__metadata__annotations"] for r in rows})
     drifting: dict[int, int] = defaultdict(int)
     for model_id in Drift.objects.filter(**by_model_fk, cleared_at__isnull=True).values_list(
             "model_id", flat=True):
@@ -116,6 +119,6 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
             "scaffolder": {"template": annotations.get(SOURCE_TEMPLATE) or None},
             "slo": slos.get(r["id"]),
             "incidents": None,
-            "cost": None,
+            "cost": costs.get(r["id"]),
         })
     return out

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "portal.deployments",
     "portal.scorecards",
     "portal.slo",
+    "portal.costs",
 ]
 
 MIDDLEWARE = [
@@ -301,6 +302,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "catalog-org-sync": {"task": "catalog.tasks.sync_org", "schedule": 300.0},
     # SLOs (docs/operations.md, "SLOs"): every OpenSLO file read again, every SLO evaluated on Prometheus.
     "slo-evaluate": {"task": "portal.slo.tasks.evaluate_all", "schedule": float(ENV.slo_interval_seconds)},
+    # FinOps (docs/finops.md): files dropped in PLINTH_COSTS_DROP_DIR, and team budget alerts (80/100 %).
+    "costs-scan-drop-dir": {"task": "portal.costs.tasks.scan_drop_dir", "schedule": 300.0},
+    "costs-check-budgets": {"task": "portal.costs.tasks.check_budgets", "schedule": 3600.0},
 }
 
 # Usage analytics (portal/insights, docs/insights.md).

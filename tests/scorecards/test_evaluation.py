@@ -75,7 +75,7 @@ def test_facts_are_read_with_a_constant_number_of_queries(demo_org):
     with CaptureQueriesContext(connection) as many:
         facts.gather(rows)
     assert len(rows) > 10
-    assert len(few) == len(many) == 8  # seven, and one for the SLOs (portal/slo)
+    assert len(few) == len(many) == 9  # seven, one for the SLOs (portal/slo), one for the cost (portal.costs)
 
 
 def test_a_broken_definition_drops_its_results_and_breaks_nothing(demo_org, card_dir):

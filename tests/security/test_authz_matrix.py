@@ -48,6 +48,7 @@ import pytest
 import yaml
 from django.contrib.admin import site as admin_site
 from django.contrib.sessions.models import Session
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -56,6 +57,7 @@ from prometheus_client import REGISTRY
 from catalog import uploads
 from catalog.models import Location, MlflowSyncJob, Star
 from portal.accounts.models import APIToken, Role
+from portal.costs.models import Budget, CostImport, Provider
 from portal.deployments.models import DeploymentEvent
 from portal.feedback.models import FeedbackItem
 from portal.feedback.models import Vote as FeedbackVote
@@ -138,6 +140,7 @@ CANVAS_READERS = Who("team admins and platform admins (may_see_canvas)",
 ANY_REVIEWER = Who("reviewer or admin in some team; platform admin",
                    lambda a, o: a.platform_admin or a.role in REVIEW_ROLES)
 STAFF = Who("staff users (is_staff, the admin site's own switch)", lambda a, o: bool(a.user and a.user.is_staff))
+TEAM_ADMINS = Who("admin of the team, platform admin", lambda a, o: a.platform_admin or a.has_role(o.team, {Role.ADMIN}))
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,16 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- SLOs: the list is filtered by visibility; one entity's SLOs follow the entity (404 when hidden)
     "slo-api-list": {"GET": ok(SIGNED_IN)},
     "slo-api-entity": {"GET": ok(VIEWERS)},
+    # -- costs: figures follow their entity's visibility; imports are the organisation's bills
+    "costs:index": {"GET": ok(SIGNED_IN)},
+    "costs:portfolio": {"GET": ok(SIGNED_IN)},
+    "costs:team": {"GET": ok(VIEWERS)},  # teams are org-wide; their private entities' costs are left out
+    "costs:budget": {"POST": ok(TEAM_ADMINS, 302)},
+    "costs:imports": {"GET": ok(PLATFORM_ADMIN), "POST": ok(PLATFORM_ADMIN, 302)},
+    "costs-api-list": {"GET": ok(SIGNED_IN)},
+    "costs-api-imports": {"POST": ok(PLATFORM_ADMIN, 400)},  # multipart: the matrix's JSON body lacks the file
+    "costs-api-import": {"GET": ok(PLATFORM_ADMIN)},  # others: 404, as for a missing import
+    "costs-api-entity": {"GET": ok(VIEWERS)},
     # -- scaffolder
     "scaffolder:index": {"GET": ok(SIGNED_IN)},
     "scaffolder:template": {"GET": ok(VIEWERS), "POST": ok(VIEWERS, 302)},  # a run on one's own behalf
@@ -413,6 +426,27 @@ def _campaigns(world: World, actor: Actor) -> list[Obj]:
             Obj(MISSING, kwargs={"name": "service-basics", "check_id": "mx-missing"}, names=("mx-missing",))]
 
 
+def _cost_teams(world: World, actor: Actor) -> list[Obj]:
+    return [Obj("own", kwargs={"name": OWN}, team=OWN, audience="everyone"),
+            Obj("other", kwargs={"name": OTHER}, team=OTHER, audience="everyone"),
+            Obj(MISSING, kwargs={"name": "mx-missing-team"}, names=("mx-missing-team",))]
+
+
+def _cost_imports(world: World, actor: Actor) -> list[Obj]:
+    """An import only platform admins may read: to everyone else it is as missing as a missing one."""
+    provider, _ = Provider.objects.get_or_create(name="mx-provider")
+    imp = CostImport.objects.filter(provider=provider).first() or CostImport.objects.create(
+        provider=provider, file_name="mx.csv", format="csv", source="api")
+    return [Obj("import", kwargs={"pk": imp.pk}, names=(str(imp.pk),), team="mx-no-team", private=True, instance=imp),
+            Obj(MISSING, kwargs={"pk": 987654}, names=("987654",))]
+
+
+MATRIX_FOCUS = (b"BilledCost,EffectiveCost,ListCost,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,"
+                b"ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ServiceName,ServiceCategory\n"
+                b"1,1,1,USD,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,2026-01-02T00:00:00Z,2026-01-03T00:00:00Z,"
+                b"Usage,Amazon S3,Storage\n")
+
+
 def _feedback(world: World, actor: Actor) -> list[Obj]:
     out = [Obj(key, kwargs={"pk": item.pk}, names=(str(item.pk),), team=INSTANCES[key][1], private=INSTANCES[key][2],
                instance=item, registrant=item.author) for key, item in world.feedback.items()]
@@ -457,6 +491,10 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "governance-api-comment": _requests,
     "deployments-api-events": _entities("model", "ref"),
     "scorecards:detail": _scorecards,
+    "costs:team": _cost_teams,
+    "costs:budget": _cost_teams,
+    "costs-api-import": _cost_imports,
+    "costs-api-entity": _entities("model", "kind"),
     "scorecards:campaign": _campaigns,
     "scorecards:manual": _entities("component", "kind"),
     "scorecards-api-results": _scorecards,
@@ -564,6 +602,8 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("scorecards:manual", "POST"): lambda c: {"scorecard": "service-basics", "check": "security-review",
                                               "passed": "yes", "justification": "matrix review",
                                               "expires": (date.today() + timedelta(days=30)).isoformat()},
+    ("costs:budget", "POST"): lambda c: {"amount": "1000", "currency": "USD"},
+    ("costs:imports", "POST"): lambda c: {"provider": "mx-upload", "file": SimpleUploadedFile("mx.csv", MATRIX_FOCUS)},
     ("scaffolder:template", "POST"): lambda c: {"_action": "create", "_page": "review", "_values": "{}"},
     ("api-scaffolder-runs", "POST"): lambda c: {"templateRef": _ref(c), "values": {}},
     ("feedback:new", "POST"): lambda c: {"title": "matrix idea", "comment": "", "client_key": "matrix"},
@@ -666,6 +706,8 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("api-locations-upload", "POST"): _new_upload,
     ("api-lineage", "POST"): lambda c: LineageEvent.objects.count(),
     ("scorecards:manual", "POST"): lambda c: ManualResult.objects.filter(entity=c.obj.instance).count(),
+    ("costs:budget", "POST"): lambda c: Budget.objects.filter(team__name=c.obj.kwargs["name"]).count(),
+    ("costs:imports", "POST"): lambda c: CostImport.objects.filter(provider__name="mx-upload").count(),
     ("lineage:claim", "POST"): _claimed,
     ("api-location", "DELETE"): _location_exists,
     ("api-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.location_id).refreshed_at,
@@ -704,6 +746,8 @@ NO_STATE = {
     ("accounts:login", "POST"): "signing in is open to everyone (the throttle has its own tests)",
     ("api-validate-entity", "POST"): "validation stores nothing",
     ("admin-login", "POST"): "it only redirects (to the admin, or to the portal's sign-in)",
+    ("costs-api-imports", "POST"): "the matrix's JSON body has no file: a 400, nothing stored; the multipart "
+                                   "upload and who may send it: tests/costs/test_pages_api.py",
     ("api-mlflow-webhook", "POST"): "webhooks are off without PLINTH_MLFLOW_WEBHOOK_SECRET (404 for everyone); "
                                     "refused deliveries change nothing (tests/catalog/test_mlflow_webhooks.py)",
 }

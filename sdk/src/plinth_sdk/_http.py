@@ -112,12 +112,13 @@ class Endpoint:
     path: str  # as in the schema: /api/v1/entities/by-name/{kind}/{namespace}/{name}
 
     def call(self, parse: Callable[[Any], Any] = lambda body: body, *, params: dict | None = None,
-             json: Any = None, accept: Iterable[int] = (), **path_params: Any) -> Call:
+             json: Any = None, accept: Iterable[int] = (), files: dict | None = None, data: dict | None = None,
+             **path_params: Any) -> Call:
         from urllib.parse import quote
 
         path = self.path.format(**{k: quote(str(v), safe="") for k, v in path_params.items()})
         clean = {k: v for k, v in (params or {}).items() if v is not None and v != [] and v is not False}
-        return Call(self, path, clean, json, parse, frozenset(accept))
+        return Call(self, path, clean, json, parse, frozenset(accept), files, data)
 
 
 ENDPOINTS: dict[str, Endpoint] = {}
@@ -137,9 +138,12 @@ class Call:
     json: Any
     parse: Callable[[Any], Any]
     accept: frozenset[int] = field(default_factory=frozenset)  # error statuses whose body is a result
+    files: dict | None = None  # multipart uploads: {field: (file name, open binary file, content type)}
+    data: dict | None = None  # the multipart form's other fields
 
     def with_params(self, **params: Any) -> Call:
-        return Call(self.endpoint, self.path, {**self.params, **params}, self.json, self.parse, self.accept)
+        return Call(self.endpoint, self.path, {**self.params, **params}, self.json, self.parse, self.accept,
+                    self.files, self.data)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -293,6 +297,9 @@ class _Base:
         args: dict[str, Any] = {"method": call.endpoint.method, "url": call.path, "params": call.params}
         if call.json is not None:
             args["json"] = call.json
+        if call.files is not None:  # streamed from the open file (httpx rewinds it for a retry)
+            args["files"] = call.files
+            args["data"] = call.data or {}
         return args
 
     def _stream_args(self, call: Call) -> dict:

@@ -28,6 +28,7 @@ RESOURCES: dict[str, type[resources._Resource]] = {
     "deployments": resources.Deployments,
     "scorecards": resources.Scorecards,
     "slos": resources.SLOs,
+    "costs": resources.Costs,
 }
 
 
@@ -49,7 +50,7 @@ class Client(_Resources, SyncTransport):
 
     Resources: `entities`, `models`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
     `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`, `scorecards`,
-    `slos`."""
+    `slos`, `costs`."""
 
     entities: resources.Entities
     models: resources.Models
@@ -69,6 +70,7 @@ class Client(_Resources, SyncTransport):
     deployments: resources.Deployments
     scorecards: resources.Scorecards
     slos: resources.SLOs
+    costs: resources.Costs
 
     def me(self) -> Me:
         """Who the token belongs to."""
@@ -97,6 +99,7 @@ class AsyncClient(_Resources, AsyncTransport):
     deployments: _async.AsyncDeployments
     scorecards: _async.AsyncScorecards
     slos: _async.AsyncSLOs
+    costs: _async.AsyncCosts
 
     async def me(self) -> Me:
         return await self.account.me()

@@ -72,6 +72,10 @@ ENTITY_SCORECARDS = endpoint("entity_scorecards", "GET",
                              "/api/v1/entities/by-name/{kind}/{namespace}/{name}/scorecards")
 SLO_LIST = endpoint("slos_list", "GET", "/api/v1/slos")
 ENTITY_SLOS = endpoint("entity_slos", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}/slos")
+COST_LIST = endpoint("costs_list", "GET", "/api/v1/costs")
+COST_IMPORT = endpoint("costs_import_create", "POST", "/api/v1/costs/imports")
+COST_IMPORT_GET = endpoint("costs_import_retrieve", "GET", "/api/v1/costs/imports/{id}")
+ENTITY_COSTS = endpoint("entity_costs", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}/costs")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -315,6 +319,33 @@ class SLOs(_Resource):
         """One entity's SLOs (`kind:namespace/name`): `file`, `fileErrors` and `items`."""
         kind, namespace, name = parse_ref(ref)
         return self._run(ENTITY_SLOS.call(lambda body: dict(body), kind=kind, namespace=namespace, name=name))
+class Costs(_Resource):
+    """Costs from FOCUS exports, allocated to entities and teams (docs/finops.md)."""
+
+    def list(self, *, month: str | None = None, group: str = "team", team: str | None = None,
+             currency: str | None = None) -> dict:
+        """A month's (YYYY-MM; default the latest) cost per `group` (team, entity, kind, domain, bucket) and
+        currency: `{"month", "group", "items": [{key, currency, effective, billed, lines}], "hidden"}`."""
+        params = {"month": month, "group": group, "team": team, "currency": currency}
+        return self._run(COST_LIST.call(params=params))
+
+    def entity(self, ref: str) -> dict:
+        """One entity's monthly cost per currency and its declared business value."""
+        kind, namespace, name = parse_ref(ref)
+        return self._run(ENTITY_COSTS.call(kind=kind, namespace=namespace, name=name))
+
+    def upload(self, path: str, *, provider: str) -> dict:
+        """Queue the import of a FOCUS export (CSV or Parquet) for `provider` (platform admins). The file is
+        streamed, never read into memory. Returns the import (`status` queued); see `import_status`."""
+        import os
+
+        with open(path, "rb") as f:
+            files = {"file": (os.path.basename(path), f, "application/octet-stream")}
+            return self._run(COST_IMPORT.call(files=files, data={"provider": provider}))
+
+    def import_status(self, id: int) -> dict:  # noqa: A002
+        """An import: `status` (queued, running, done, failed), `error` naming file/row/column, rows, totals."""
+        return self._run(COST_IMPORT_GET.call(id=id))
 
 
 class Validation(_Resource):

@@ -38,6 +38,7 @@ COMMANDS = {
     "lineage": ("plinth_sdk.cli.lineage", "lineage", "Send OpenLineage events; the lineage graph and impact."),
     "scorecards": ("plinth_sdk.cli.scorecards", "scorecards", "Scorecards, their results, an entity's levels."),
     "slos": ("plinth_sdk.cli.slos", "slos", "SLOs: SLI, error budget left, burn rates."),
+    "costs": ("plinth_sdk.cli.costs", "costs", "Costs per team and entity; import FOCUS exports."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 

@@ -1,0 +1,248 @@
+"""Writes of the costs app: imports (queued, run, replaced per provider and billing period in one
+transaction), budgets and budget alerts. Allocation lives in allocation.py."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.accounts import permissions
+from portal.core.audit import audit_record
+
+from . import conf, focus
+from .models import Budget, BudgetAlert, CostImport, CostLine, ImportStatus, Provider
+
+log = logging.getLogger("plinth.costs")
+PROVIDER_NAME = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
+
+
+def may_import(user) -> bool:
+    """Cost exports are the organisation's bills: platform admins import them."""
+    return permissions.is_platform_admin(user)
+
+
+def _provider(name: str) -> Provider:
+    name = (name or "").strip().lower()
+    if not (1 <= len(name) <= 63 and PROVIDER_NAME.fullmatch(name)):
+        raise ValidationError({"provider": "Give the provider as a short name: lowercase letters, digits and "
+                                           "- _ . (e.g. aws, gcp-billing)"})
+    provider, _ = Provider.objects.get_or_create(name=name)
+    return provider
+
+
+def import_queue(*, source_path: Path, file_name: str, provider: str, source: str, actor=None,
+                 move: bool = True) -> CostImport:
+    """Check the file's header now (a missing column answers at once), store the file under var/ and
+    queue its import for the worker. `move`: the file is ours to move (an upload's temporary file)."""
+    if actor is not None and source in ("upload", "api") and not may_import(actor):
+        raise PermissionDenied("Only platform admins import cost exports")
+    file_name = Path(file_name or source_path.name).name[:255] or "export"
+    fmt = focus.detect_format(source_path)
+    focus.read_header(source_path, fmt, file_name)
+    prov = _provider(provider)
+    stored = conf.incoming_dir() / f"{uuid.uuid4().hex}.{fmt}"
+    (shutil.move if move else shutil.copyfile)(str(source_path), stored)
+    imp = CostImport.objects.create(provider=prov, file_name=file_name, path=str(stored), format=fmt, source=source,
+                                    size=stored.stat().st_size, created_by=actor if getattr(actor, "pk", None) else None)
+    from . import tasks
+
+    transaction.on_commit(lambda: tasks.run_import.delay(imp.pk))
+    return imp
+
+
+def import_now(*, path: Path, provider: str, actor=None, source: str = "command", allocate: bool = True) -> CostImport:
+    """The management command's import: in this process, the file left where it is."""
+    file_name = path.name
+    fmt = focus.detect_format(path)
+    focus.read_header(path, fmt, file_name)
+    imp = CostImport.objects.create(provider=_provider(provider), file_name=file_name, path=str(path), format=fmt,
+                                    source=source, size=path.stat().st_size,
+                                    created_by=actor if getattr(actor, "pk", None) else None)
+    return run_import(imp.pk, keep_file=True, allocate=allocate)
+
+
+def _insert_sqlite(rows: list[tuple]) -> None:
+    raw = connection.connection  # the sqlite3 connection, inside Django's open transaction
+    raw.executemany(_INSERT_SQLITE, rows)
+
+
+# Table and column names are the model's constants; every value is a bound parameter.
+_INSERT_SQLITE = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+    CostLine._meta.db_table, ", ".join(focus.COLUMNS), ", ".join("?" * len(focus.COLUMNS)))
+
+
+def _insert_postgres(rows: list[tuple]) -> None:
+    with connection.connection.cursor() as cur, cur.copy(
+            f"COPY {CostLine._meta.db_table} ({', '.join(focus.COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def run_import(import_id: int, *, keep_file: bool = False, allocate: bool = True) -> CostImport:
+    """Import a queued file: every line, then the provider's earlier lines of the same billing periods
+    removed, in ONE transaction — a failure leaves the previous data exactly as it was. Safe to run
+    twice (a finished import is not run again)."""
+    imp = CostImport.objects.select_related("provider").get(pk=import_id)
+    if imp.status in (ImportStatus.DONE, ImportStatus.FAILED):
+        return imp
+    CostImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING)
+    path = Path(imp.path)
+    postgres = connection.vendor == "postgresql"
+    insert = _insert_postgres if postgres else _insert_sqlite
+    norm = focus.Normaliser(imp.file_name, postgres=postgres)
+    try:
+        with transaction.atomic():
+            connection.ensure_connection()
+            Provider.objects.select_for_update().get(pk=imp.provider_id)  # one import per provider at a time
+            rows = 0
+            for batch in focus.read(path, imp.format, imp.file_name, prefix=(imp.pk, imp.provider_id),
+                                    postgres=postgres, batch=int(conf.get("BATCH_ROWS")), normaliser=norm):
+                insert(batch)
+                rows += len(batch)
+            periods = sorted(norm.periods)
+            old = CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=periods).exclude(
+                cost_import_id=imp.pk)
+            months = sorted(norm.months | {m.isoformat() for m in old.values_list("month", flat=True).distinct()})
+            replaced = (CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=periods)
+                        .exclude(cost_import_id=imp.pk)._raw_delete(connection.alias))
+            totals = {c: {"billed": str(b), "effective": str(e), "lines": n} for c, b, e, n in (
+                CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=periods)
+                .values("currency").order_by("currency")
+                .annotate(b=Sum("billed_cost"), e=Sum("effective_cost"), n=Count("id"))
+                .values_list("currency", "b", "e", "n"))}
+            CostImport.objects.filter(pk=imp.pk).update(
+                status=ImportStatus.DONE, rows=rows, periods=periods, totals=totals, error="",
+                finished_at=timezone.now(), path="" if not keep_file else imp.path)
+            audit_record(actor=imp.created_by, action="costs.import", target=f"{imp.provider.name}:{','.join(periods)}",
+                         after={"import": imp.pk, "file": imp.file_name, "rows": rows, "replaced": replaced,
+                                "periods": periods, "totals": totals})
+    except focus.FocusError as exc:
+        _failed(imp, str(exc))
+    except Exception as exc:
+        log.exception("cost import %s failed", imp.pk)
+        _failed(imp, f"{imp.file_name}: the import failed ({type(exc).__name__}); nothing was imported")
+        if not isinstance(exc, OSError):
+            raise
+    else:
+        # The lines are committed; their months' allocation follows (idempotent: a failure here is
+        # repaired by the next import, a descriptor change, or `manage.py costs allocate`).
+        if allocate:
+            from . import allocation
+
+            allocation.allocate(months)
+    finally:
+        if not keep_file:
+            path.unlink(missing_ok=True)
+    imp.refresh_from_db()
+    return imp
+
+
+def _failed(imp: CostImport, message: str) -> None:
+    CostImport.objects.filter(pk=imp.pk).update(status=ImportStatus.FAILED, error=message[:2000],
+                                                finished_at=timezone.now(), path="")
+
+
+def scan_drop_dir() -> list[int]:
+    """The scheduled location: queue each file in the configured directory, named
+    `<provider>__<anything>.csv|.parquet`. A queued file moves out of the directory (into var/, and is
+    deleted once imported); a refused one moves to failed/ with a `.error` note beside it. Returns the
+    queued import ids."""
+    root = conf.drop_dir()
+    if root is None or not root.is_dir():
+        return []
+    queued = []
+    for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".parquet")):
+        provider = path.name.split("__", 1)[0] if "__" in path.name else ""
+        try:
+            imp = import_queue(source_path=path, file_name=path.name, provider=provider, source="scheduled")
+        except (focus.FocusError, ValidationError) as exc:
+            failed = root / "failed"
+            failed.mkdir(exist_ok=True)
+            message = str(exc) if isinstance(exc, focus.FocusError) else "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            shutil.move(str(path), failed / path.name)
+            (failed / f"{path.name}.error").write_text(message + "\n", encoding="utf-8")
+            log.warning("scheduled cost file refused: %s", message)
+        else:
+            queued.append(imp.pk)
+    return queued
+
+
+# ---- budgets ---------------------------------------------------------------------------------------
+
+def budget_set(*, actor, team, currency: str, amount: str) -> Budget | None:
+    """Set (or with an empty/zero amount, remove) a team's monthly budget. Team admins and platform admins."""
+    if not permissions.can_on_team(actor, permissions.Action.MANAGE_TEAM, team.pk):
+        raise PermissionDenied("Only the team's admins set its budget")
+    currency = (currency or "").strip().upper()
+    if not focus.CURRENCY.fullmatch(currency):
+        raise ValidationError({"currency": "An ISO 4217 code such as USD or EUR"})
+    try:
+        value = Decimal((amount or "0").strip() or "0")
+    except ArithmeticError:
+        raise ValidationError({"amount": "A number, e.g. 12000 or 12000.50"}) from None
+    if not value.is_finite() or value < 0 or value >= Decimal("1e17"):
+        raise ValidationError({"amount": "A positive number below 10^17"})
+    with transaction.atomic():
+        before = Budget.objects.filter(team=team, currency=currency).first()
+        if value == 0:
+            Budget.objects.filter(team=team, currency=currency).delete()
+            budget = None
+        else:
+            budget, _ = Budget.objects.update_or_create(team=team, currency=currency,
+                                                        defaults={"amount": value.quantize(Decimal("0.01")),
+                                                                  "updated_by": actor})
+        audit_record(actor=actor, action="costs.budget.set", target=f"team:{team.name}#{currency}",
+                     before=None if before is None else {"amount": str(before.amount)},
+                     after=None if budget is None else {"amount": str(budget.amount)})
+    return budget
+
+
+def month_start(at: datetime | date) -> date:
+    return date(at.year, at.month, 1)
+
+
+def check_budgets(*, now: datetime | None = None) -> int:
+    """Alert each team whose spend this month (its entities, team-tagged lines and share of shared costs,
+    effective cost, the budget's currency) reached 80 % / 100 % of its budget: one BudgetAlert and one
+    notification per member per threshold per month. Returns how many alerts were new."""
+    from portal.accounts.models import Membership
+    from portal.governance import notifications
+
+    from . import selectors
+
+    month = month_start((now or timezone.now()).astimezone(UTC))
+    budgets = list(Budget.objects.select_related("team"))
+    if not budgets:
+        return 0
+    spent = selectors.team_month_spend(month, [b.team_id for b in budgets])
+    thresholds = sorted(int(t) for t in conf.get("BUDGET_THRESHOLDS"))
+    new = 0
+    for budget in budgets:
+        total = spent.get((budget.team_id, budget.currency), Decimal(0))
+        for threshold in thresholds:
+            if total * 100 < budget.amount * threshold:
+                continue
+            alert, created = BudgetAlert.objects.get_or_create(
+                team=budget.team, currency=budget.currency, month=month, threshold=threshold,
+                defaults={"spent": total, "budget": budget.amount})
+            users = [m.user for m in Membership.objects.filter(team=budget.team).select_related("user")
+                     if m.user.is_active]
+            _, written = notifications.write(
+                users, key=f"costs-budget:{budget.team.name}:{budget.currency}:{month:%Y-%m}:{threshold}",
+                kind="cost-budget", url=reverse("costs:team", args=[budget.team.name]),
+                message=(f"{budget.team.title or budget.team.name} reached {threshold}% of its {month:%B %Y} budget: "
+                         f"{total:,.2f} of {budget.amount:,.2f} {budget.currency}"))
+            new += created
+    return new

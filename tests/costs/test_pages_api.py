@@ -1,0 +1,174 @@
+"""Pages and API: what each reader sees (another team's private entity: left out and counted on lists,
+404 on its own), CSV downloads with spreadsheet formulas neutralised, the upload page and endpoint
+(platform admins; a missing column is a 400 at once; over the cap a 413), the entity tab and the
+header figure in one query, and constant query counts."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from catalog.models import Entity
+from portal.costs import selectors
+from portal.costs.models import CostImport
+
+from .conftest import DETECTOR, HEADER, line, write_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def test_the_overview_shows_per_currency_totals_charts_and_the_unallocated_bucket(costed):
+    page = client_for(costed["users"]["alice"]).get("/costs/?month=2026-01")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="unallocated-USD">7.00<' in html
+    assert 'data-testid="chart-by-team"' in html and "<svg" in html
+    assert "Fraud detector" in html or "fraud-detector" in html
+
+
+def test_pages_make_a_constant_number_of_queries(costed, tmp_path):
+    from portal.costs import services
+
+    alice = client_for(costed["users"]["alice"])
+    urls = ["/costs/?month=2026-01", "/costs/teams/fraud-ml/?month=2026-01", "/costs/portfolio/?month=2026-01",
+            "/catalog/model/default/fraud-detector/cost/"]
+    counts = {}
+    for url in urls:
+        alice.get(url)
+        with CaptureQueriesContext(connection) as q:
+            assert alice.get(url).status_code == 200
+        counts[url] = len(q)
+    more = [line(str(i), tags={"plinth-entity": ref}) for i, ref in enumerate(
+        Entity.objects.values_list("ref", flat=True))] + [line("1", tags={"team": "fraud-ml"})]
+    services.import_now(path=write_csv(tmp_path / "more.csv", more), provider="gcp")
+    for url in urls:
+        with CaptureQueriesContext(connection) as q:
+            assert alice.get(url).status_code == 200
+        assert len(q) == counts[url], url
+
+
+def test_the_model_header_figure_costs_one_query(costed):
+    entity = Entity.objects.get(ref=DETECTOR)
+    with CaptureQueriesContext(connection) as q:
+        figure = selectors.entity_header(entity)
+    assert len(q) == 1 and [str(m) for m in figure] == ["135.00 USD"]
+    html = client_for(costed["users"]["carol"]).get("/catalog/model/default/fraud-detector/").content.decode()
+    assert 'data-testid="cost-badge"' in html and "135 USD/mo" in html
+
+
+def test_the_cost_tab_shows_value_against_cost(costed):
+    html = client_for(costed["users"]["carol"]).get("/catalog/model/default/fraud-detector/cost/").content.decode()
+    assert "25,000.00 USD</strong> per month — Chargeback losses avoided" in html
+    assert 'data-testid="roi-ratio">185.2×' in html
+
+
+def test_another_teams_private_entity_is_404_and_counted_not_shown(costed):
+    carol = client_for(costed["users"]["carol"])
+    assert carol.get("/catalog/model/default/chargeback-predictor/cost/").status_code == 404
+    assert carol.get("/api/v1/entities/by-name/model/default/chargeback-predictor/costs").status_code == 404
+    page = carol.get("/costs/teams/fraud-ml/?month=2026-01").content.decode()
+    assert "chargeback" not in page.lower() and 'data-testid="hidden-count">1 private entity' in page
+    body = carol.get("/api/v1/costs?month=2026-01&group=entity").json()
+    assert body["hidden"] == 1 and "model:default/chargeback-predictor" not in {i["key"] for i in body["items"]}
+    alice = client_for(costed["users"]["alice"])
+    body = alice.get("/api/v1/costs?month=2026-01&group=entity").json()
+    assert body["hidden"] == 0 and "model:default/chargeback-predictor" in {i["key"] for i in body["items"]}
+
+
+def test_the_api_groups_per_currency(costed):
+    body = client_for(costed["users"]["grace"]).get("/api/v1/costs?month=2026-01&group=team").json()
+    got = {(i["key"], i["currency"]): i["effective"] for i in body["items"]}
+    assert float(got[("fraud-ml", "EUR")]) == 12
+    assert float(got[("recsys", "USD")]) == pytest.approx(93.061224)
+    for bad in ("month=2026-13", "month=jan", "group=planet"):
+        response = client_for(costed["users"]["grace"]).get(f"/api/v1/costs?{bad}")
+        assert response.status_code == 400, bad
+    assert client_for(costed["users"]["grace"]).get("/costs/?month=2026-13").status_code == 400
+    entity = client_for(costed["users"]["grace"]).get("/api/v1/entities/by-name/model/default/fraud-detector/costs")
+    assert entity.json()["value"] == {"monthly": "25000", "currency": "USD", "kpi": "Chargeback losses avoided"}
+
+
+def test_csv_downloads_neutralise_formulas_from_tags_and_names(demo_org, tmp_path):
+    from portal.costs import services
+
+    rows = [line("3", tags={"team": "=HYPERLINK(\"http://evil\",\"x\")"}),
+            line("4", tags={"plinth-entity": "=cmd|' /C calc'!A0"})]
+    services.import_now(path=write_csv(tmp_path / "inj.csv", rows), provider="aws")
+    grace = client_for(demo_org["users"]["grace"])
+    for url in ("/costs/?month=2026-01&format=csv", "/costs/portfolio/?month=2026-01&format=csv",
+                "/costs/teams/fraud-ml/?month=2026-01&format=csv"):
+        response = grace.get(url)
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+        for row in csv.reader(io.StringIO(response.content.decode())):
+            assert not any(cell.startswith(("=", "+", "@")) for cell in row), (url, row)
+
+
+def test_upload_page_queues_an_import_for_platform_admins_only(demo_org, tmp_path, django_capture_on_commit_callbacks):
+    path = write_csv(tmp_path / "up.csv", [line("2")])
+    alice = client_for(demo_org["users"]["alice"])
+    with open(path, "rb") as f:
+        assert alice.post("/costs/imports/", {"provider": "aws", "file": f}).status_code == 403
+    grace = client_for(demo_org["users"]["grace"])
+    with open(path, "rb") as f:
+        response = grace.post("/costs/imports/", {"provider": "aws", "file": f})
+    assert response.status_code == 302
+    imp = CostImport.objects.get()
+    assert imp.status == "queued" and imp.source == "upload" and imp.file_name == "up.csv"
+    bad = write_csv(tmp_path / "bad.csv", [line("2")], header=[h for h in HEADER if h != "BillingCurrency"])
+    with open(bad, "rb") as f:
+        response = grace.post("/costs/imports/", {"provider": "aws", "file": f})
+    assert response.status_code == 400
+    assert "bad.csv, row 1: missing required FOCUS column BillingCurrency" in response.content.decode()
+    assert CostImport.objects.count() == 1
+
+
+def test_api_upload_answers_202_then_the_import_reads_back(demo_org, tmp_path):
+    grace = client_for(demo_org["users"]["grace"])
+    path = write_csv(tmp_path / "api.csv", [line("2")])
+    with open(path, "rb") as f:
+        response = grace.post("/api/v1/costs/imports", {"provider": "aws", "file": f})
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and body["provider"] == "aws"
+    from portal.costs import services
+
+    services.run_import(body["id"])
+    done = grace.get(f"/api/v1/costs/imports/{body['id']}").json()
+    assert done["status"] == "done" and done["rows"] == 1 and done["periods"] == ["2026-01-01"]
+    assert client_for(demo_org["users"]["alice"]).get(f"/api/v1/costs/imports/{body['id']}").status_code == 404
+    assert grace.get("/api/v1/costs/imports/999999").status_code == 404
+    with open(path, "rb") as f:
+        response = grace.post("/api/v1/costs/imports", {"provider": "Not a name!", "file": f})
+    assert response.status_code == 400 and "provider" in response.json()["error"]["details"]
+    assert grace.post("/api/v1/costs/imports", {"provider": "aws"}).status_code == 400
+
+
+def test_an_upload_over_the_cap_is_413_before_reading(demo_org, tmp_path, settings):
+    settings.PLINTH_COSTS_MAX_UPLOAD_BYTES = 2048
+    path = write_csv(tmp_path / "big.csv", [line(str(i)) for i in range(100)])
+    grace = client_for(demo_org["users"]["grace"])
+    with open(path, "rb") as f:
+        assert grace.post("/api/v1/costs/imports", {"provider": "aws", "file": f}).status_code == 413
+    assert not CostImport.objects.exists()
+
+
+def test_team_admins_set_budgets_from_the_team_page(costed):
+    grace = client_for(costed["users"]["grace"])
+    response = grace.post("/costs/teams/recsys/budget", {"amount": "100", "currency": "USD"})
+    assert response.status_code == 302
+    page = grace.get("/costs/teams/recsys/?month=2026-01").content.decode()
+    assert "93.06</strong> of 100.00 USD" in page
+    carol = client_for(costed["users"]["carol"])  # recsys maintainer, not admin
+    assert carol.post("/costs/teams/recsys/budget", {"amount": "5", "currency": "USD"}).status_code == 403
+    assert grace.get("/costs/teams/no-such-team/").status_code == 404
