@@ -67,6 +67,9 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
     for model_id in Deployment.objects.filter(**by_model_fk, status=Status.LIVE).values_list(
             "model_id", flat=True):
         live[model_id] += 1
+    from portal.incidents.selectors import scorecard_facts as incident_facts
+
+    incidents = incident_facts(ids)  # one query: open, open_sev1, MTTA/MTTR over 90 days
     drifting: dict[int, int] = defaultdict(int)
     for model_id in Drift.objects.filter(**by_model_fk, cleared_at__isnull=True).values_list(
             "model_id", flat=True):
@@ -112,7 +115,7 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
                          "unapproved": min(live.get(r["id"], 0), drifting.get(r["id"], 0))},
             "scaffolder": {"template": annotations.get(SOURCE_TEMPLATE) or None},
             "slo": None,
-            "incidents": None,
+            "incidents": incidents.get(r["id"]),
             "cost": None,
         })
     return out

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "portal.lineage",
     "portal.deployments",
     "portal.scorecards",
+    "portal.incidents",
 ]
 
 MIDDLEWARE = [

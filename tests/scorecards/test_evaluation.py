@@ -75,7 +75,7 @@ def test_facts_are_read_with_a_constant_number_of_queries(demo_org):
     with CaptureQueriesContext(connection) as many:
         facts.gather(rows)
     assert len(rows) > 10
-    assert len(few) == len(many) == 7
+    assert len(few) == len(many) == 8  # 7 + the incidents fact
 
 
 def test_a_broken_definition_drops_its_results_and_breaks_nothing(demo_org, card_dir):

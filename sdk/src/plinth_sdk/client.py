@@ -27,6 +27,7 @@ RESOURCES: dict[str, type[resources._Resource]] = {
     "lineage": resources.Lineage,
     "deployments": resources.Deployments,
     "scorecards": resources.Scorecards,
+    "incidents": resources.Incidents,
 }
 
 
@@ -47,7 +48,8 @@ class Client(_Resources, SyncTransport):
     exponential backoff, honouring `Retry-After`. `verify`: False or a CA bundle path for TLS.
 
     Resources: `entities`, `models`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
-    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`, `scorecards`."""
+    `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`, `scorecards`,
+    `incidents`."""
 
     entities: resources.Entities
     models: resources.Models
@@ -66,6 +68,7 @@ class Client(_Resources, SyncTransport):
     lineage: resources.Lineage
     deployments: resources.Deployments
     scorecards: resources.Scorecards
+    incidents: resources.Incidents
 
     def me(self) -> Me:
         """Who the token belongs to."""
@@ -93,6 +96,7 @@ class AsyncClient(_Resources, AsyncTransport):
     lineage: _async.AsyncLineage
     deployments: _async.AsyncDeployments
     scorecards: _async.AsyncScorecards
+    incidents: _async.AsyncIncidents
 
     async def me(self) -> Me:
         return await self.account.me()

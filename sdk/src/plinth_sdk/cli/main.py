@@ -37,6 +37,7 @@ COMMANDS = {
     "deployments": ("plinth_sdk.cli.deployments", "deployments", "Report where model versions serve (CD)."),
     "lineage": ("plinth_sdk.cli.lineage", "lineage", "Send OpenLineage events; the lineage graph and impact."),
     "scorecards": ("plinth_sdk.cli.scorecards", "scorecards", "Scorecards, their results, an entity's levels."),
+    "incidents": ("plinth_sdk.cli.incidents", "incidents", "Incidents: list, open, acknowledge, resolve, reopen."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 
