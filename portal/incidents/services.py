@@ -202,6 +202,13 @@ def incident_open(*, actor, title: Any, severity: Any, entities: list[Any] | Non
     instances) the actor may see — a missing or hidden one answers 404 and nothing is written; the first
     gives the owning team and visibility unless `team` (a team name) is chosen. With `dedup_key`, an
     unresolved incident holding it is answered instead (created False). `actor` None: the system."""
+    refs = list(entities or [])
+    if len(refs) > 20:
+        raise IncidentError(f"{len(refs)} entities; link at most 20 (the rest can be named in the summary).",
+                            field="entities")
+    found = resolve_entities(actor, refs)
+    if found.unknown and actor is not None:  # first: a hidden entity is missing, whoever asks
+        raise IncidentError(f"No entity {found.unknown[0]!r}.", status=404, field="entities")
     if actor is not None and not permissions.may_open_incident(actor):
         raise PermissionDenied("Opening incidents needs a member, maintainer or admin role in a team")
     title = clean_text(title, field="title", label="The title", limit=conf.get("MAX_TITLE_CHARS"), required=True)
@@ -209,13 +216,6 @@ def incident_open(*, actor, title: Any, severity: Any, entities: list[Any] | Non
     summary = clean_text(summary, field="summary", label="The summary", limit=conf.get("MAX_TEXT_CHARS"))
     if source not in Source.values:
         raise IncidentError(f"Unknown source {str(source)[:30]!r}.", field="source")
-    refs = list(entities or [])
-    if len(refs) > 20:
-        raise IncidentError(f"{len(refs)} entities; link at most 20 (the rest can be named in the summary).",
-                            field="entities")
-    found = resolve_entities(actor, refs)
-    if found.unknown and actor is not None:
-        raise IncidentError(f"No entity {found.unknown[0]!r}.", status=404, field="entities")
     chosen = _team(actor, team)
     if actor is not None and not found.entities and chosen is None:
         raise IncidentError("Name the entity the incident is about, or the team that owns it.", field="entities")
