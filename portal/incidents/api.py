@@ -11,7 +11,6 @@ from rest_framework.decorators import api_view, authentication_classes
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from portal.accounts import permissions
 from portal.accounts.authentication import BearerTokenAuthentication
 from portal.core import pagination
 from portal.core.api import error_responses
@@ -35,11 +34,13 @@ def _iso(value):
     return value.isoformat() if value else None
 
 
-def postmortem_dict(user, incident: Incident) -> tuple[dict | None, bool]:
+def postmortem_dict(incident: Incident) -> tuple[dict | None, bool]:
+    """(the link, hidden): the incident is read through `selectors.listed`, which decided per request
+    whether the reader may see the postmortem's entity."""
     entity = incident.postmortem_entity
     if entity is None:
         return None, False
-    if not permissions.may_see_owned(user, entity.owner_team_id, entity.visibility):
+    if not incident.postmortem_visible:
         return None, True
     args = [entity.kind_key, entity.namespace, entity.name]
     url = reverse("techdocs:page", args=[*args, incident.postmortem_path]) if incident.postmortem_path else \
@@ -47,13 +48,13 @@ def postmortem_dict(user, incident: Incident) -> tuple[dict | None, bool]:
     return {"url": url, "title": incident.postmortem_title, "entity": entity.ref, "path": incident.postmortem_path}, False
 
 
-def incident_dict(user, incident: Incident) -> dict:
-    postmortem, hidden = postmortem_dict(user, incident)
+def incident_dict(incident: Incident) -> dict:
+    postmortem, hidden = postmortem_dict(incident)
     return {
         "id": incident.pk, "url": incident.get_absolute_url(), "title": incident.title, "summary": incident.summary,
         "severity": incident.severity, "status": incident.status, "source": incident.source,
         "team": incident.owner_team.name if incident.owner_team_id else None,
-        "entities": [e.ref for e in selectors.visible_links(user, incident)],
+        "entities": [e.ref for e in selectors.visible_links(incident)],
         "dedupKey": incident.dedup_key, "openedAt": _iso(incident.opened_at), "openedBy": incident.opened_by_label,
         "acknowledgedAt": _iso(incident.acknowledged_at), "resolvedAt": _iso(incident.resolved_at),
         "mttaSeconds": incident.mtta_seconds, "mttrSeconds": incident.mttr_seconds,
@@ -62,9 +63,9 @@ def incident_dict(user, incident: Incident) -> dict:
     }
 
 
-def detail_dict(user, incident: Incident) -> dict:
+def detail_dict(incident: Incident) -> dict:
     return {
-        **incident_dict(user, incident),
+        **incident_dict(incident),
         "timeline": [{"at": _iso(t.at), "kind": t.kind, "actor": t.actor_label, "text": t.text}
                      for t in incident.timeline.all()],
         "alerts": [{"fingerprint": a.fingerprint, "name": a.name, "status": a.status, "severity": a.severity,
@@ -75,7 +76,7 @@ def detail_dict(user, incident: Incident) -> dict:
 
 
 def _detail(request, pk: int) -> Response:
-    return Response(detail_dict(request.user, selectors.incident_detail(request.user, pk)))
+    return Response(detail_dict(selectors.incident_detail(request.user, pk)))
 
 
 @extend_schema(
@@ -128,9 +129,9 @@ def incidents(request):
     if not filters.is_valid():
         raise ValidationError({k: list(v) for k, v in filters.errors.items()})
     limit = pagination.page_size(request.query_params, default=100, maximum=MAX_LIMIT)
-    qs = selectors.listed(filters.qs).select_related("postmortem_entity").order_by("-created_at", "-id")
+    qs = selectors.listed(filters.qs, request.user).order_by("-created_at", "-id")
     rows, cursor = pagination.newest_first(qs, request.query_params, limit)
-    return Response({"items": [incident_dict(request.user, r) for r in rows], "pageInfo": {"nextCursor": cursor}})
+    return Response({"items": [incident_dict(r) for r in rows], "pageInfo": {"nextCursor": cursor}})
 
 
 @extend_schema(operation_id="incidents_read", tags=["incidents"], summary="One incident, with its timeline and alerts",
@@ -233,8 +234,8 @@ def alertmanager_webhook(request):
                                    "details": {exc.field: [exc.message]}}}, status=exc.status)
     incident = None
     if received.incident is not None:  # as the token's user sees it (an unlinked incident: everyone signed in)
-        row = (selectors.listed(selectors.visible_incidents(request.user).filter(pk=received.incident.pk))
-               .select_related("postmortem_entity").first())
-        incident = incident_dict(request.user, row) if row is not None else None
+        row = selectors.listed(selectors.visible_incidents(request.user).filter(pk=received.incident.pk),
+                               request.user).first()
+        incident = incident_dict(row) if row is not None else None
     return Response({"incident": incident, "created": received.created, "resolved": received.resolved,
                      "alerts": received.alerts, "unlinked": received.unlinked, "note": received.note})

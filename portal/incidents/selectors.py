@@ -10,9 +10,10 @@ from statistics import mean
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Membership
 
@@ -24,12 +25,16 @@ def visible_incidents(user) -> QuerySet[Incident]:
     return permissions.filter_visible(Incident.objects.all(), user)
 
 
-def listed(qs: QuerySet[Incident]) -> QuerySet[Incident]:
-    """With what a list row shows: the team and the linked entities (one prefetch query)."""
-    links = IncidentEntity.objects.select_related("entity").only(
-        "incident_id", "position", "entity__ref", "entity__kind_key", "entity__namespace", "entity__name",
-        "entity__title", "entity__owner_team_id", "entity__visibility")
-    return qs.select_related("owner_team").prefetch_related(Prefetch("links", queryset=links))
+def listed(qs: QuerySet[Incident], user) -> QuerySet[Incident]:
+    """With what a row shows, decided once per request (never per row): the team, the linked entities
+    the reader may see (`incident.links.all()`, one prefetch query) and whether the reader may see the
+    postmortem's entity (`postmortem_visible`)."""
+    links = (permissions.filter_visible(IncidentEntity.objects.select_related("entity"), user, prefix="entity__")
+             .only("incident_id", "position", "entity__ref", "entity__kind_key", "entity__namespace", "entity__name",
+                   "entity__title", "entity__owner_team_id", "entity__visibility"))
+    seen = permissions.filter_visible(Entity.objects.filter(pk=OuterRef("postmortem_entity_id")), user)
+    return (qs.select_related("owner_team", "postmortem_entity").annotate(postmortem_visible=Exists(seen))
+            .prefetch_related(Prefetch("links", queryset=links)))
 
 
 def incident_list(user, *, status: str = "", severity: str = "", team: str = "", entity: str = "",
@@ -53,16 +58,16 @@ def incident_list(user, *, status: str = "", severity: str = "", team: str = "",
 
 def incident_detail(user, pk: int) -> Incident | None:
     timeline = TimelineEntry.objects.select_related("actor").order_by("at", "id")
-    return (listed(visible_incidents(user)).select_related("opened_by", "postmortem_entity")
+    return (listed(visible_incidents(user), user).select_related("opened_by")
             .prefetch_related(Prefetch("timeline", queryset=timeline),
                               Prefetch("alerts", queryset=IncidentAlert.objects.order_by("status", "starts_at", "id")))
             .filter(pk=pk).first())
 
 
-def visible_links(user, incident: Incident) -> list:
-    """The linked entities the reader may see (a link to another team's private entity is left out)."""
-    return [link.entity for link in incident.links.all()
-            if permissions.may_see_owned(user, link.entity.owner_team_id, link.entity.visibility)]
+def visible_links(incident: Incident) -> list:
+    """The linked entities of an incident read through `listed`: those the reader may see (a link to
+    another team's private entity is left out)."""
+    return [link.entity for link in incident.links.all()]
 
 
 def open_badge(user, entity) -> dict:

@@ -36,7 +36,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     filters = IncidentFilter(params, queryset=selectors.visible_incidents(request.user))
     problems = {} if filters.is_valid() else {k: " ".join(v) for k, v in filters.errors.items()}
     qs = filters.qs if not problems else selectors.visible_incidents(request.user).none()
-    page = Paginator(selectors.listed(qs).order_by("severity", "-opened_at", "-id"), PAGE).get_page(
+    page = Paginator(selectors.listed(qs, request.user).order_by("severity", "-opened_at", "-id"), PAGE).get_page(
         request.GET.get("page"))
     days = int(conf.get("METRICS_DAYS"))
     since = timezone.now() - timedelta(days=days)
@@ -45,7 +45,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     query = params.copy()
     query.pop("page", None)
     context = {
-        "page": page, "rows": [(i, selectors.visible_links(request.user, i)) for i in page.object_list],
+        "page": page, "rows": [(i, selectors.visible_links(i)) for i in page.object_list],
         "params": {k: params.get(k, "") for k in ("status", "severity", "team", "source")},
         "problems": problems, "query": query.urlencode(), "figures": numbers, "days": days,
         "statuses": STATUS_CHOICES, "severities": Severity.choices, "sources": Source.choices,
@@ -98,9 +98,9 @@ def new(request: HttpRequest) -> HttpResponse:
 
 
 def _context(request: HttpRequest, incident, **extra) -> dict:
-    postmortem, hidden = postmortem_dict(request.user, incident)
+    postmortem, hidden = postmortem_dict(incident)
     return {
-        "incident": incident, "links": selectors.visible_links(request.user, incident),
+        "incident": incident, "links": selectors.visible_links(incident),
         "may_respond": permissions.may_respond_incident(request.user, incident),
         "postmortem": postmortem, "postmortem_hidden": hidden, "max_chars": conf.get("MAX_TEXT_CHARS"), **extra,
     }

@@ -11,8 +11,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given
 
 from portal.incidents.models import EntryKind, Incident, IncidentAlert, IncidentEntity, Status, TimelineEntry
+from tests import hostile
 
 from .conftest import API, PRIVATE, SERVICE, alert, payload, post
 
@@ -171,3 +173,18 @@ def test_only_bearer_tokens_and_only_those_who_may_open(demo_org, api_as):
     assert post(Client(), URL, payload(alert())).status_code == 401
     assert post(api_as("heidi"), URL, payload(alert())).status_code == 403  # a viewer only
     assert not Incident.objects.exists()
+
+
+@hostile.budget(ci=40)
+@given(body=hostile.mutated(payload(alert(), alert(instance="b", entity="component:default/nope")), max_mutations=4))
+def test_any_mangled_notification_is_answered_clearly_and_refusals_write_nothing(am, body):
+    """Alertmanager's payload taken apart: a 200, or a 400/413 naming the field; never a 5xx; a refused
+    notification leaves every incident table as it was."""
+    with hostile.rolled_back():
+        before = hostile.digest(Incident, IncidentAlert, TimelineEntry, IncidentEntity)
+        response = post(am, URL, body)
+        hostile.assert_clear(response)
+        if response.status_code != 200:
+            assert response.status_code in (400, 413), response.content
+            assert response.json()["error"]["details"], response.content
+            assert hostile.digest(Incident, IncidentAlert, TimelineEntry, IncidentEntity) == before
