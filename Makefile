@@ -16,7 +16,7 @@ help:
 	@echo "make setup        venv + the locked dependencies (when the lock changed) + migrate"
 	@echo "make lock         re-resolve requirements/*.lock after editing pyproject.toml"
 	@echo "make audit        pip-audit of the locked set (known vulnerabilities)"
-	@echo "make system-deps  apt-get install redis-server, postgresql, chromium, poppler-utils, nodejs/npm, prometheus if missing"
+	@echo "make system-deps  apt-get install redis-server, postgresql, chromium, poppler-utils, nodejs/npm, prometheus, prometheus-alertmanager if missing"
 	@echo "make run          the whole local stack (MLflow, worker+beat, web) on PORT=$(PORT)"
 	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis"
 	@echo "make test-fast    unit tests only (no browser, worker or prod_smoke)"
@@ -78,6 +78,7 @@ system-deps:
 	  || missing="$$missing fonts-dejavu-core"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
 	  echo "system-deps: installing$$missing"; \

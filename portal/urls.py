@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("portal.scorecards.api_urls")),
     path("api/v1/", include("portal.slo.api_urls")),
     path("api/v1/", include("portal.costs.api_urls")),
+    path("api/v1/", include("portal.incidents.api_urls")),
     path("search/", include("portal.search.urls")),
     path("reviews/", include("portal.deployments.urls")),  # /reviews/drift/: compliance drift
     path("reviews/", include("portal.governance.urls")),
@@ -35,6 +36,7 @@ urlpatterns = [
     path("lineage/", include("portal.lineage.urls")),
     path("scorecards/", include("portal.scorecards.urls")),
     path("costs/", include("portal.costs.urls")),
+    path("incidents/", include("portal.incidents.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its initialiser as a script file: the CSP forbids inline scripts. The two
     # viewers are pages for people: a signed-out visitor is sent to sign-in (the API answers 401).

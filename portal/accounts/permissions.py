@@ -423,6 +423,37 @@ def may_see_drift_list(user: Any) -> bool:
     return _active(user) and (is_platform_admin(user) or bool(review_team_ids(user)))
 
 
+# -- incidents ----------------------------------------------------------------------------------
+
+# Who responds to a team's incidents (acknowledge, resolve, reopen, notes, postmortem): who may edit
+# what the team owns.
+INCIDENT_RESPONDER_ROLES = roles_allowing(Action.EDIT)
+
+
+def may_open_incident(user: Any) -> bool:
+    """Open an incident (by hand, the API, or Alertmanager's webhook with a service account's token): the
+    edit right in some team (member, maintainer, admin), or a platform admin. A viewer-only account may
+    not: an incident notifies its owning team. The entities it names must be visible to the opener
+    (hidden ones are missing: 404 by hand, "not linked" from Alertmanager)."""
+    return _active(user) and (is_platform_admin(user) or bool(team_ids(user, roles=INCIDENT_RESPONDER_ROLES)))
+
+
+def may_open_incident_for_team(user: Any, team_id: int) -> bool:
+    """Choose the owning team of an incident by hand: a team where the user has the edit right."""
+    return _active(user) and can_on_team(user, Action.EDIT, team_id)
+
+
+def may_respond_incident(user: Any, incident: Any) -> bool:
+    """Acknowledge, resolve, reopen, add notes, link the postmortem: members, maintainers and admins of the
+    owning team, and platform admins (alone for an incident no team owns). Whoever may not see the
+    incident is answered as if it did not exist (the service checks visibility first)."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user):
+        return True
+    return incident.owner_team_id is not None and team_roles(user).get(incident.owner_team_id) in INCIDENT_RESPONDER_ROLES
+
+
 # -- scaffolder ---------------------------------------------------------------------------------
 
 

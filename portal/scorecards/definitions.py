@@ -27,7 +27,7 @@ from . import conf
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 CHECK_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-READ = re.compile(r"^[a-z_]+(\.[a-z_]+)?$")  # a fact, or one field of it: `mlflow.versions`
+READ = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")  # a fact, or one field of it: `incidents.open_sev1`
 RULE_FILE = re.compile(r"^[a-z][a-z0-9_]{0,62}\.rego$")
 DEFAULT_LEVELS = ["Bronze", "Silver", "Gold"]
 # The facts a check may read (docs/operations.md, "Facts"). slo, incidents and cost are always null

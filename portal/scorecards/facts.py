@@ -1,4 +1,4 @@
-"""An entity's facts, gathered for a batch of entities with a constant number of queries (nine,
+"""An entity's facts, gathered for a batch of entities with a constant number of queries (ten,
 whatever the batch's size). docs/operations.md lists every fact. `slo` comes from portal.slo, `incidents`
 from portal.incidents and `cost` from portal.costs (null for an entity with no SLO or no allocated cost)."""
 
@@ -70,6 +70,9 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
     from portal.costs.selectors import scorecard_facts as cost_facts
 
     costs = cost_facts(ids, {r["id"]: r["data__metadata__annotations"] for r in rows})
+    from portal.incidents.selectors import scorecard_facts as incident_facts
+
+    incidents = incident_facts(ids)  # one query: open, open_sev1, MTTA/MTTR over 90 days
     drifting: dict[int, int] = defaultdict(int)
     for model_id in Drift.objects.filter(**by_model_fk, cleared_at__isnull=True).values_list(
             "model_id", flat=True):
@@ -118,7 +121,7 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
                          "unapproved": min(live.get(r["id"], 0), drifting.get(r["id"], 0))},
             "scaffolder": {"template": annotations.get(SOURCE_TEMPLATE) or None},
             "slo": slos.get(r["id"]),
-            "incidents": None,
+            "incidents": incidents.get(r["id"]),
             "cost": costs.get(r["id"]),
         })
     return out

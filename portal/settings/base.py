@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "portal.scorecards",
     "portal.slo",
     "portal.costs",
+    "portal.incidents",
 ]
 
 MIDDLEWARE = [
@@ -253,6 +254,12 @@ SPECTACULAR_SETTINGS = {
         "DeploymentStatusEnum": "portal.deployments.models.Status",
         "DeploymentSourceEnum": "portal.deployments.models.Source",
         "StatusEnum": "portal.techdocs.models.BuildStatus",  # kept its name when deployments added a status
+        "KindEnum": "portal.feedback.models.TargetKind",  # kept its name when incidents added a timeline kind
+        "IncidentStatusEnum": "portal.incidents.models.Status",
+        "IncidentSourceEnum": "portal.incidents.models.Source",
+        "IncidentSeverityEnum": "portal.incidents.models.Severity",
+        "IncidentAlertStatusEnum": "portal.incidents.models.AlertStatus",
+        "TimelineEntryKindEnum": "portal.incidents.models.EntryKind",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

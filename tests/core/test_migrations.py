@@ -26,7 +26,7 @@ from tests.factories import write_files
 ROOT = Path(__file__).resolve().parents[2]
 # The project's own apps: every one of their migrations must reverse.
 PROJECT_APPS = ("accounts", "core", "catalog", "search", "techdocs", "scaffolder", "governance", "insights", "feedback",
-                "lineage", "deployments", "scorecards", "slo", "costs")
+                "lineage", "deployments", "scorecards", "slo", "costs", "incidents")
 # Tables left out of the data digest: the search cache key (a random number on purpose), the FTS5
 # table and its shadow tables (rebuilt from the documents; checked by searching instead).
 UNDIGESTED_PREFIXES = ("search_fts", "search_searchindexversion")

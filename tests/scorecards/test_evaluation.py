@@ -75,7 +75,7 @@ def test_facts_are_read_with_a_constant_number_of_queries(demo_org):
     with CaptureQueriesContext(connection) as many:
         facts.gather(rows)
     assert len(rows) > 10
-    assert len(few) == len(many) == 9  # seven, one for the SLOs (portal/slo), one for the cost (portal.costs)
+    assert len(few) == len(many) == 10  # seven, + the SLOs (portal/slo), the cost (portal.costs), the incidents
 
 
 def test_a_broken_definition_drops_its_results_and_breaks_nothing(demo_org, card_dir):

@@ -20,6 +20,8 @@ SDK_SCHEMAS = ROOT / "sdk" / "src" / "plinth_sdk" / "schemas"
 EXCLUDED: dict[str, str] = {
     "v1_webhooks_mlflow_create": "MLflow's own webhook delivery (signed with the webhook secret), called by "
                                  "the MLflow server, never by a user or a CI job",
+    "incidents_alertmanager": "Alertmanager's own webhook payload, posted by Alertmanager's webhook_configs with "
+                              "a service account's token (docs/operations.md), not by a person or CI job",
 }
 
 

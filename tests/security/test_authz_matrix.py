@@ -62,6 +62,7 @@ from portal.deployments.models import DeploymentEvent
 from portal.feedback.models import FeedbackItem
 from portal.feedback.models import Vote as FeedbackVote
 from portal.governance.models import ApprovalRequest, Comment, Decision, Notification, State
+from portal.incidents.models import Incident, IncidentAlert, TimelineEntry
 from portal.insights.models import AnalyticsOptOut
 from portal.lineage.models import Event as LineageEvent
 from portal.scaffolder.models import Run
@@ -285,6 +286,20 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "costs-api-imports": {"POST": ok(PLATFORM_ADMIN, 400)},  # multipart: the matrix's JSON body lacks the file
     "costs-api-import": {"GET": ok(PLATFORM_ADMIN)},  # others: 404, as for a missing import
     "costs-api-entity": {"GET": ok(VIEWERS)},
+    # -- incidents: opening needs the edit right in a team; responding, the edit right on the owning team
+    "incidents:list": {"GET": ok(SIGNED_IN)},
+    "incidents:new": {"GET": ok(MAY_REGISTER), "POST": ok(MAY_REGISTER, 302)},
+    "incidents:detail": {"GET": ok(VIEWERS)},
+    "incidents:status": {"POST": ok(EDITORS, PRG, refused=PRG)},
+    "incidents:note": {"POST": ok(EDITORS, PRG, refused=PRG)},
+    "incidents:postmortem": {"POST": ok(EDITORS, PRG, refused=PRG)},
+    "incidents-api-list": {"GET": ok(SIGNED_IN), "POST": ok(MAY_REGISTER, 201)},
+    "incidents-api-detail": {"GET": ok(VIEWERS)},
+    "incidents-api-status": {"POST": ok(EDITORS)},
+    "incidents-api-note": {"POST": ok(EDITORS, 201)},
+    "incidents-api-postmortem": {"POST": ok(EDITORS)},
+    # Alertmanager's webhook: bearer tokens only (a session is not read: signed-in pages get 401 too).
+    "incidents-api-alertmanager": {"POST": ok(MAY_REGISTER)},
     # -- scaffolder
     "scaffolder:index": {"GET": ok(SIGNED_IN)},
     "scaffolder:template": {"GET": ok(VIEWERS), "POST": ok(VIEWERS, 302)},  # a run on one's own behalf
@@ -445,6 +460,10 @@ MATRIX_FOCUS = (b"BilledCost,EffectiveCost,ListCost,BillingCurrency,BillingPerio
                 b"ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ServiceName,ServiceCategory\n"
                 b"1,1,1,USD,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,2026-01-02T00:00:00Z,2026-01-03T00:00:00Z,"
                 b"Usage,Amazon S3,Storage\n")
+def _incidents(world: World, actor: Actor) -> list[Obj]:
+    out = [Obj(key, kwargs={"pk": inc.pk}, names=(str(inc.pk),), team=INSTANCES[key][1], private=INSTANCES[key][2],
+               instance=inc) for key, inc in world.incidents.items()]
+    return [*out, Obj(MISSING, kwargs={"pk": 987654}, names=("987654",))]
 
 
 def _feedback(world: World, actor: Actor) -> list[Obj]:
@@ -527,6 +546,16 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "api-lineage": {"GET": _entities("model", "ref")},
     "api-lineage-impact": _entities("model", "ref"),
     "lineage:graph": _entities("model", "ref"),
+    "incidents:new": {"POST": _entities("component", "ref")},
+    "incidents:detail": _incidents,
+    "incidents:status": _incidents,
+    "incidents:note": _incidents,
+    "incidents:postmortem": _incidents,
+    "incidents-api-list": {"POST": _entities("component", "ref")},
+    "incidents-api-detail": _incidents,
+    "incidents-api-status": _incidents,
+    "incidents-api-note": _incidents,
+    "incidents-api-postmortem": _incidents,
 }
 
 
@@ -616,6 +645,18 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("api-lineage", "POST"): lambda c: _lineage_event(),
     ("lineage:claim", "POST"): lambda c: {"entity": str(_unowned_entity().pk),
                                           "team": str(c.world.teams[OWN].pk)},
+    ("incidents:new", "POST"): lambda c: {"title": "matrix incident", "severity": "sev3", "entity": _ref(c)},
+    ("incidents:status", "POST"): lambda c: {"status": "acknowledged"},
+    ("incidents:note", "POST"): lambda c: {"text": "matrix note"},
+    ("incidents:postmortem", "POST"): lambda c: {"url": _docs_url(c)},
+    ("incidents-api-list", "POST"): lambda c: {"title": "matrix incident", "severity": "sev3", "entities": [_ref(c)]},
+    ("incidents-api-status", "POST"): lambda c: {"status": "acknowledged"},
+    ("incidents-api-note", "POST"): lambda c: {"text": "matrix note"},
+    ("incidents-api-postmortem", "POST"): lambda c: {"url": _docs_url(c)},
+    ("incidents-api-alertmanager", "POST"): lambda c: {
+        "version": "4", "groupKey": "{}:{alertname=\"Matrix\"}", "status": "firing", "receiver": "plinth",
+        "alerts": [{"status": "firing", "labels": {"alertname": "Matrix", "severity": "warning"},
+                    "startsAt": "2026-12-03T10:00:00Z", "fingerprint": "00000000000000aa"}]},
     ("core:csp-report", "POST"): lambda c: {"csp-report": {"effective-directive": "img-src",
                                                            "blocked-uri": "https://tracker.example.org/p.png",
                                                            "document-uri": "http://testserver/catalog/"}},
@@ -646,6 +687,24 @@ def _claimed(c: Ctx) -> bool:
     from catalog.models import Entity
 
     return Entity.objects.filter(ref=MATRIX_UNOWNED, owner_team__isnull=False).exists()
+
+
+def _docs_url(c: Ctx) -> str:
+    """The postmortem: the docs page of the incident's own component (whoever may respond may see it)."""
+    entity = c.obj.instance.links.get().entity if c.obj and c.obj.instance else c.world.entities["public", "component"]
+    return f"/docs/component/default/{entity.name}/guide/"
+
+
+def _incident_state(c: Ctx) -> tuple:
+    return tuple(Incident.objects.filter(pk=c.obj.instance.pk).values_list("status", "postmortem_path").get())
+
+
+def _incident_entries(c: Ctx) -> int:
+    return TimelineEntry.objects.filter(incident=c.obj.instance).count()
+
+
+def _incidents_by_actor(c: Ctx) -> int:
+    return Incident.objects.filter(opened_by=c.actor.user).count()
 
 
 def _location_exists(c: Ctx) -> bool:
@@ -737,6 +796,15 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("feedback-api-items", "POST"): _feedback_of_actor,
     ("feedback-api-status", "POST"): _feedback_state,
     ("feedback-api-vote", "POST"): _votes_of_actor,
+    ("incidents:new", "POST"): _incidents_by_actor,
+    ("incidents:status", "POST"): _incident_state,
+    ("incidents:note", "POST"): _incident_entries,
+    ("incidents:postmortem", "POST"): _incident_state,
+    ("incidents-api-list", "POST"): _incidents_by_actor,
+    ("incidents-api-status", "POST"): _incident_state,
+    ("incidents-api-note", "POST"): _incident_entries,
+    ("incidents-api-postmortem", "POST"): _incident_state,
+    ("incidents-api-alertmanager", "POST"): lambda c: IncidentAlert.objects.count(),
     ("core:csp-report", "POST"): lambda c: REGISTRY.get_sample_value("plinth_csp_violations_total",
                                                                      {"directive": "img-src"}),
 }
@@ -760,6 +828,8 @@ CSRF_EXEMPT: dict[tuple[str, str], str] = {
                                  "pages); it only counts and logs them, capped in size and rate",
     ("api-mlflow-webhook", "POST"): "MLflow's server posts deliveries: the HMAC signature over the delivery id, "
                                     "timestamp and body authenticates them, and no cookie is read",
+    ("incidents-api-alertmanager", "POST"): "Alertmanager posts with a bearer token only: no session or cookie is "
+                                            "read (a signed-in browser's request is a 401)",
 }
 
 

@@ -22,6 +22,7 @@ from portal.accounts.models import Role
 from portal.feedback import services as feedback_services
 from portal.governance import services as governance_services
 from portal.governance.models import Notification
+from portal.incidents import services as incident_services
 from portal.scaffolder import conf as scaffolder_conf
 from portal.scaffolder import services as scaffolder_services
 from portal.scaffolder.templates import from_entity
@@ -118,6 +119,7 @@ class World:
     markers: dict[str, str]  # instance key -> marker
     queued_builds: list[str] = field(default_factory=list)  # refs whose docs build was queued
     feedback: dict[str, Any] = field(default_factory=dict)  # instance key -> feedback item on its component
+    incidents: dict[str, Any] = field(default_factory=dict)  # instance key -> incident on its component
 
     def hidden_markers(self, actor: Actor) -> list[str]:
         """Markers of the private instances the actor may not see (all of them when signed out)."""
@@ -306,6 +308,13 @@ def add_objects(world: World, suffix: str = "") -> World:
         item, _ = feedback_services.feedback_give(actor=author, kind="entity", target=entities[key, "component"].ref,
                                                   useful=False, comment="matrix feedback")
         world.feedback.setdefault(key, item)
+
+    # An incident on each component (its owner and visibility), opened by a non-actor of its team.
+    for key, (_, owner, _) in INSTANCES.items():
+        opener = users["own_registrant" if owner == OWN else "other_registrant"]
+        incident, _ = incident_services.incident_open(actor=opener, title="matrix incident", severity="sev3",
+                                                      entities=[entities[key, "component"].ref])
+        world.incidents.setdefault(key, incident)
 
     index.rebuild()
     return world

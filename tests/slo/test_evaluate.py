@@ -87,6 +87,25 @@ def test_a_page_level_burn_sends_page_burn_once(db, prometheus, tmp_path, django
         signals.page_burn.disconnect(dispatch_uid="test-page-burn")
 
 
+def test_a_page_level_burn_opens_one_incident_on_the_entity(db, prometheus, tmp_path,
+                                                           django_capture_on_commit_callbacks):
+    """The receiver where the two apps meet (portal/incidents/receivers.py): a page-level burn opens an
+    SLO incident linked to the entity; a new burn episode while it is unresolved adds no second one."""
+    from portal.incidents.models import Incident
+
+    entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    incident = Incident.objects.get()
+    assert (incident.source, incident.severity, incident.status) == ("slo", "sev2", "open")
+    assert [link.entity.ref for link in incident.links.all()] == ["component:default/checkout"]
+    assert "checkout-availability" in incident.summary and "1h/5m" in incident.summary
+    for at in (NOW - timedelta(hours=6), NOW):  # the condition ends, then starts again
+        with django_capture_on_commit_callbacks(execute=True):
+            services.evaluate_entities(entity_ids=[entity.id], now=at)
+    assert Incident.objects.count() == 1
+
+
 def test_a_query_prometheus_rejects_is_shown_and_keeps_the_last_values(db, prometheus, tmp_path):
     entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
     services.evaluate_entities(entity_ids=[entity.id], now=NOW)

@@ -34,7 +34,7 @@ def reference() -> str:
     attrs = {"Account": "account", "Entities": "entities", "Models": "models", "Locations": "locations", "Validation": "validation",
              "Search": "search", "Approvals": "approvals", "Audit": "audit", "Templates": "templates",
              "Runs": "runs", "Docs": "docs", "Insights": "insights", "Tokens": "tokens",
-             "Lineage": "lineage", "Scorecards": "scorecards"}
+             "Lineage": "lineage", "Scorecards": "scorecards", "Incidents": "incidents"}
     for name, attr in attrs.items():
         cls = getattr(resources, name)
         out.append(f"### `client.{attr}` — {_doc(cls)}\n\n")

@@ -29,6 +29,7 @@ RESOURCES: dict[str, type[resources._Resource]] = {
     "scorecards": resources.Scorecards,
     "slos": resources.SLOs,
     "costs": resources.Costs,
+    "incidents": resources.Incidents,
 }
 
 
@@ -50,7 +51,7 @@ class Client(_Resources, SyncTransport):
 
     Resources: `entities`, `models`, `locations`, `validation`, `search`, `approvals`, `audit`, `templates`,
     `runs`, `docs`, `account`, `insights`, `tokens`, `feedback`, `lineage`, `deployments`, `scorecards`,
-    `slos`, `costs`."""
+    `slos`, `costs`, `incidents`."""
 
     entities: resources.Entities
     models: resources.Models
@@ -71,6 +72,7 @@ class Client(_Resources, SyncTransport):
     scorecards: resources.Scorecards
     slos: resources.SLOs
     costs: resources.Costs
+    incidents: resources.Incidents
 
     def me(self) -> Me:
         """Who the token belongs to."""
@@ -100,6 +102,7 @@ class AsyncClient(_Resources, AsyncTransport):
     scorecards: _async.AsyncScorecards
     slos: _async.AsyncSLOs
     costs: _async.AsyncCosts
+    incidents: _async.AsyncIncidents
 
     async def me(self) -> Me:
         return await self.account.me()

@@ -76,6 +76,12 @@ COST_LIST = endpoint("costs_list", "GET", "/api/v1/costs")
 COST_IMPORT = endpoint("costs_import_create", "POST", "/api/v1/costs/imports")
 COST_IMPORT_GET = endpoint("costs_import_retrieve", "GET", "/api/v1/costs/imports/{id}")
 ENTITY_COSTS = endpoint("entity_costs", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}/costs")
+INCIDENT_LIST = endpoint("incidents_list", "GET", "/api/v1/incidents")
+INCIDENT_CREATE = endpoint("incidents_create", "POST", "/api/v1/incidents")
+INCIDENT_GET = endpoint("incidents_read", "GET", "/api/v1/incidents/{id}")
+INCIDENT_STATUS = endpoint("incidents_set_status", "POST", "/api/v1/incidents/{id}/status")
+INCIDENT_NOTE = endpoint("incidents_note", "POST", "/api/v1/incidents/{id}/notes")
+INCIDENT_POSTMORTEM = endpoint("incidents_set_postmortem", "POST", "/api/v1/incidents/{id}/postmortem")
 DOCS_MODEL_CARD = endpoint("techdocs_model_card_retrieve", "GET", "/api/v1/techdocs/model-cards/{namespace}/{name}")
 
 
@@ -346,6 +352,50 @@ class Costs(_Resource):
     def import_status(self, id: int) -> dict:  # noqa: A002
         """An import: `status` (queued, running, done, failed), `error` naming file/row/column, rows, totals."""
         return self._run(COST_IMPORT_GET.call(id=id))
+class Incidents(_Resource):
+    """Incidents: opened by hand, by an SLO's burn or by Alertmanager; acknowledged, resolved, reopened."""
+
+    def list(self, *, status: str | None = None, severity: str | None = None, team: str | None = None,
+             entity: str | None = None, source: str | None = None, page_size: int = 100,
+             limit: int | None = None) -> Iterator[dict]:
+        """Incidents you may see, newest first. `status`: open, acknowledged, resolved or active (open or
+        acknowledged); `severity`: sev1–sev4; `entity`: only those linking this entity reference."""
+        params = {"status": status, "severity": severity, "team": team, "entity": entity, "source": source,
+                  "limit": page_size}
+        return self._c._pages(INCIDENT_LIST.call(params=params), dict, limit=limit)
+
+    def get(self, id: int) -> dict:  # noqa: A002
+        """One incident with its timeline and alerts."""
+        return self._run(INCIDENT_GET.call(id=id))
+
+    def open(self, title: str, severity: str, *, entities: Iterable[str] = (), team: str | None = None,
+             summary: str = "", dedup_key: str = "") -> dict:
+        """Open an incident on `entities` (references; the first gives the owning team unless `team`). With
+        `dedup_key`, the unresolved incident holding it is answered instead of a second one."""
+        body = {"title": title, "severity": severity, "entities": list(entities), "team": team or "",
+                "summary": summary, "dedupKey": dedup_key}
+        return self._run(INCIDENT_CREATE.call(json=body))
+
+    def set_status(self, id: int, status: str, *, note: str = "") -> dict:  # noqa: A002
+        """`acknowledged`, `resolved`, or `open` (reopen a resolved one), with an optional timeline note."""
+        return self._run(INCIDENT_STATUS.call(json={"status": status, "note": note}, id=id))
+
+    def acknowledge(self, id: int, *, note: str = "") -> dict:  # noqa: A002
+        return self.set_status(id, "acknowledged", note=note)
+
+    def resolve(self, id: int, *, note: str = "") -> dict:  # noqa: A002
+        return self.set_status(id, "resolved", note=note)
+
+    def reopen(self, id: int, *, note: str = "") -> dict:  # noqa: A002
+        return self.set_status(id, "open", note=note)
+
+    def note(self, id: int, text: str) -> dict:  # noqa: A002
+        """Add a note to the incident's timeline."""
+        return self._run(INCIDENT_NOTE.call(json={"text": text}, id=id))
+
+    def postmortem(self, id: int, url: str) -> dict:  # noqa: A002
+        """Link the postmortem: a docs page of the portal (`/docs/<kind>/<namespace>/<name>/<path>`); "" unlinks."""
+        return self._run(INCIDENT_POSTMORTEM.call(json={"url": url}, id=id))
 
 
 class Validation(_Resource):

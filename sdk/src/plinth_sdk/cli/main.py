@@ -39,6 +39,7 @@ COMMANDS = {
     "scorecards": ("plinth_sdk.cli.scorecards", "scorecards", "Scorecards, their results, an entity's levels."),
     "slos": ("plinth_sdk.cli.slos", "slos", "SLOs: SLI, error budget left, burn rates."),
     "costs": ("plinth_sdk.cli.costs", "costs", "Costs per team and entity; import FOCUS exports."),
+    "incidents": ("plinth_sdk.cli.incidents", "incidents", "Incidents: list, open, acknowledge, resolve, reopen."),
     "completion": ("plinth_sdk.cli.account", "completion", "Print the shell completion script."),
 }
 
