@@ -307,3 +307,13 @@ def backstage_compat() -> Path:
     if not SHARED_COMPAT.is_dir():
         pytest.skip(f"Backstage compatibility corpus not found at {SHARED_COMPAT} (../shared/compat/backstage)")
     return SHARED_COMPAT
+
+
+@pytest.fixture(scope="session")
+def feast_repos(tmp_path_factory):
+    """A real Feast repository, applied and materialized, and its re-applied copy (tests/feast_repos.py):
+    built once per session, shared by the catalog's Feast tests and the browser journey."""
+    from tests.feast_repos import build
+
+    return build(tmp_path_factory.mktemp("feast"))
+

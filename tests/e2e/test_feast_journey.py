@@ -13,13 +13,12 @@ import pytest
 
 from catalog.models import Entity
 from portal.core import demo
-from tests.catalog.test_feast_sync import feast_repos  # noqa: F401 (the module-scoped repository)
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_register_a_feast_repository_and_read_its_freshness(page, live_server, feast_repos, tmp_path,  # noqa: F811
+def test_register_a_feast_repository_and_read_its_freshness(page, live_server, feast_repos, tmp_path,
                                                             settings):
     demo.load_org()
     demo.load_catalog()
