@@ -12,6 +12,7 @@ import functools
 import gc
 import itertools
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -147,16 +148,31 @@ def _loads(body: bytes) -> tuple[object, bool]:
     json reads for the JSON it accepts, but for integers beyond 64 bits (it makes them floats, so a body
     with a run of 19 digits goes to json); what it refuses (NaN, Infinity, 1e400, lone surrogates, a
     BOM, UTF-16, invalid JSON) goes to json, which accepts it or refuses it with the message it always
-    gave. The result is json.loads's, type for type (tests/lineage/test_body_scan.py)."""
+    gave, except NaN and ±Infinity: not JSON, refused on every database (PostgreSQL's jsonb cannot hold
+    them). The result is json.loads's, type for type (tests/lineage/test_body_scan.py)."""
     if _LONG_DIGITS.search(body) is None:
         try:
             return orjson.loads(body), True
         except orjson.JSONDecodeError:
             pass
     try:
-        return json.loads(body), False
+        return json.loads(body, parse_constant=_no_constant, parse_float=_finite), False
     except (ValueError, RecursionError) as exc:
         raise EventInvalid("body", f"not JSON: {str(exc)[:200]}") from exc
+
+
+def _no_constant(name: str):
+    """JSON has no NaN or Infinity (RFC 8259): Python's json reads them, PostgreSQL's jsonb refuses them,
+    so a body holding one is refused here on every database, naming the token."""
+    raise ValueError(f"{name} is not a JSON number (RFC 8259)")
+
+
+def _finite(text: str) -> float:
+    """A JSON number too large for a float (1e400) would be stored as Infinity: refused the same way."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is out of range for a JSON number")
+    return value
 
 
 def _deepest(body: bytes) -> int:

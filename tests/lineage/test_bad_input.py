@@ -161,3 +161,18 @@ def test_the_cycle_collector_is_back_on_after_every_request(api, monkeypatch):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_in_a_custom_facet_answer_the_same_on_every_database(api, constant):
+    """JSON has no NaN or Infinity (RFC 8259), but Python's json writes and reads them. A custom facet
+    holding one must get the same clear answer on SQLite and PostgreSQL (whose jsonb refuses the token),
+    never a server error, and nothing half-written."""
+    event = run_event("COMPLETE", outputs=[{"namespace": "s3://b", "name": "nan/table",
+                                            "facets": {"custom": facet(score=0.5)}}])
+    body = json.dumps(event).replace('"score": 0.5', f'"score": {constant}')
+    answer = post(api, body)
+    assert answer.status_code == 400, answer.content
+    message = answer.json()["error"]["message"]
+    assert constant.lstrip("-") in message and "JSON" in message, message
+    assert not Event.objects.exists() and not Run.objects.exists()

@@ -60,3 +60,8 @@ def test_the_same_new_run_from_two_requests_at_once(member):
         t.join()
     assert answers == [201, 201]
     assert Run.objects.get(run_id=run_id).state == "COMPLETE" and Event.objects.count() == 2
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity"])
+def test_nan_in_a_facet_is_a_400_on_postgresql(api, constant):
+    bad.test_nan_and_infinity_in_a_custom_facet_answer_the_same_on_every_database(api, constant)
