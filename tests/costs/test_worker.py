@@ -54,7 +54,12 @@ def test_an_api_upload_is_imported_and_allocated_by_the_worker(demo_org, worker,
     done = wait_for(lambda: fresh(CostImport.objects.filter(pk=body["id"], status="done")).first(), timeout=90,
                     what="the worker's import")
     assert done.rows == 2 and not done.path
-    got = dict(fresh(Allocation.objects.all()).values_list("bucket", "effective_cost"))
+    # The allocation follows the import's commit in the same task: wait for it too (a busy machine).
+    def allocated():
+        rows = dict(fresh(Allocation.objects.all()).values_list("bucket", "effective_cost"))
+        return rows if Bucket.UNALLOCATED in rows else None
+
+    got = wait_for(allocated, timeout=60, what="the allocation after the import")
     assert float(got[Bucket.TEAM]) == 12.5 and float(got[Bucket.UNALLOCATED]) == 2
 
 
