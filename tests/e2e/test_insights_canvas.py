@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.core import demo
+from portal.incidents import demo as incidents_demo
 from portal.insights import canvas
 from portal.insights import demo as insights_demo
 from tests.e2e.test_newcomer_ui import AXE, DESKTOP, PHONE, axe_violations, new_page, sign_in
@@ -28,6 +29,7 @@ def portal(transactional_db):
     org = demo.load_org()
     demo.load_catalog()
     summary = insights_demo.load()
+    incidents_demo.load()  # the MTTA/MTTR KPIs: what `manage.py demo insights` adds
     assert summary.created, summary
     return org
 

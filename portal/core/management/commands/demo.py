@@ -3,6 +3,7 @@ for `make run`. `insights` adds six weeks of usage history (demo data: docs/insi
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -44,10 +45,18 @@ class Command(BaseCommand):
                     raise CommandError(str(exc)) from None
                 # Real usage in the way is not a failure of `make run`: the history is just not added.
                 self.stdout.write((self.style.SUCCESS if summary.start else self.style.WARNING)(str(summary)))
+                if apps.is_installed("portal.incidents"):  # incidents for the list, the tabs and MTTA/MTTR
+                    from portal.incidents import demo as incidents_demo
+
+                    self.stdout.write(f"Demo incidents added: {incidents_demo.load()}")
             else:
                 removed = insights_demo.purge()
                 self.stdout.write(self.style.SUCCESS(
                     "Removed the demo usage history: " + ", ".join(f"{n} {what}" for what, n in removed.items())))
+                if apps.is_installed("portal.incidents"):
+                    from portal.incidents import demo as incidents_demo
+
+                    self.stdout.write(f"Removed the demo incidents: {incidents_demo.purge()}")
         else:
             if not settings.DEBUG:
                 raise CommandError("Demo credentials are printed only in development (DEBUG on).")
