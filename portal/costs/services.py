@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from celery import current_app
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Sum
@@ -55,9 +56,8 @@ def import_queue(*, source_path: Path, file_name: str, provider: str, source: st
     (shutil.move if move else shutil.copyfile)(str(source_path), stored)
     imp = CostImport.objects.create(provider=prov, file_name=file_name, path=str(stored), format=fmt, source=source,
                                     size=stored.stat().st_size, created_by=actor if getattr(actor, "pk", None) else None)
-    from . import tasks
-
-    transaction.on_commit(lambda: tasks.run_import.delay(imp.pk))
+    # Queued by name, as the catalog queues its tasks: tasks.py calls this module, never the reverse.
+    transaction.on_commit(lambda: current_app.send_task("portal.costs.tasks.run_import", args=[imp.pk]))
     return imp
 
 
