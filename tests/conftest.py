@@ -24,7 +24,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from tests import services
+from tests import services, shards
 
 # Playwright's sync API runs an event loop in the test thread; Django would otherwise refuse
 # ORM calls from it ("You cannot call this from an async context").
@@ -57,6 +57,29 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--disable-sync",
 ]
+
+
+# --- shards (tests/shards.py: make test runs the suite as parallel shards) ---------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption("--shard", default=None, metavar="K/N",
+                     help="run only shard K of N: whole test files dealt by measured weight (tests/shards.py)")
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k deselected theirs: every shard deals the same files
+def pytest_collection_modifyitems(config, items):
+    spec = config.getoption("--shard")
+    if not spec:
+        return
+    try:
+        k, n = shards.parse_spec(spec)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    keep, drop = shards.select(items, k, n)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 # --- services -----------------------------------------------------------------------------

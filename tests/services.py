@@ -290,7 +290,7 @@ class _Terminated(Exception):
     pass
 
 
-def _split_commands(argv: list[str]) -> list[tuple[bool, list[str]]]:
+def split_commands(argv: list[str]) -> list[tuple[bool, list[str]]]:
     commands, current = [], []
     for token in [*argv, "++"]:
         if token != "++":
@@ -323,10 +323,10 @@ def main(argv: list[str]) -> int:
     kinds = ALL_KINDS
     if argv[:1] == ["--services"] and len(argv) > 1:
         kinds, argv = tuple(k.strip() for k in argv[1].split(",") if k.strip()), argv[2:]
-    if argv[:1] != ["--"] or not _split_commands(argv[1:]):
+    if argv[:1] != ["--"] or not split_commands(argv[1:]):
         print(__doc__, file=sys.stderr)
         return 2
-    commands = _split_commands(argv[1:])
+    commands = split_commands(argv[1:])
 
     def on_sigterm(signum, frame):
         raise _Terminated()
