@@ -116,10 +116,10 @@ def entity_operations(user, entities: list, *, month=_LATEST) -> list[EntityOps]
                   .values("entity_id", "currency").annotate(effective=Sum("effective_cost")).order_by()):
             rows[r["entity_id"]].cost[r["currency"]] = r["effective"]
     # The catalog's list querysets defer the descriptor: the models' annotations in one query.
-    for entity_id, annotations in (Entity.objects.filter(
+    for entity_id, declared in (Entity.objects.filter(
             id__in=ids, kind_key="model", data__metadata__annotations__has_key=roi.VALUE_ANNOTATION)
             .values_list("id", "data__metadata__annotations")):
-        rows[entity_id].value = roi.declared_value(annotations)
+        rows[entity_id].value = roi.declared_value(declared)
     return list(rows.values())
 
 

@@ -15,7 +15,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from catalog import services as catalog_services
-from portal.core import demo
 from portal.costs import demo as costs_demo
 from portal.incidents import demo as incidents_demo
 from portal.scorecards import operations, services
