@@ -2,7 +2,7 @@
 evaluated on a real Prometheus over the demo series (portal/slo/demo.py) and scorecards evaluated. The
 fraud detector's page shows its scorecard level, its SLOs with the budget left and the burn rate, its
 open incident and its monthly cost against its declared value; the badges lead to the tabs by keyboard;
-the fraud-ml team page rolls it all up. No CSP violation. Screenshots: test-artifacts/screenshots/ops-demo-*.png."""
+the fraud-ml team page rolls it all up. No CSP violation, no serious axe-core finding. Screenshots: test-artifacts/screenshots/ops-demo-*.png."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from portal.scorecards.models import Result
 from portal.slo import demo as slo_demo
 from tests.e2e.csp_watch import CspWatch
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
+from tests.e2e.test_newcomer_ui import axe_violations
 from tests.slo.conftest import demo_prometheus_url  # noqa: F401 (a session fixture, used below)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -48,6 +49,7 @@ def test_the_fraud_detector_page_and_the_team_page_show_operations(page, live_se
     cost = page.get_by_test_id("cost-badge").inner_text()
     assert re.fullmatch(r"2,145 USD/mo · value 25,000 USD/mo \(11\.7×\)", cost), cost
     page.screenshot(path=str(SHOTS / "ops-demo-model.png"), full_page=False)
+    assert axe_violations(page) == []
 
     page.get_by_test_id("slo-badge").focus()
     page.keyboard.press("Enter")
@@ -73,6 +75,7 @@ def test_the_fraud_detector_page_and_the_team_page_show_operations(page, live_se
     page.wait_for_url("**/catalog/model/default/fraud-detector/")
     page.go_back()
     page.screenshot(path=str(SHOTS / "ops-demo-team.png"), full_page=True)
+    assert axe_violations(page) == []
 
     page.goto(f"{live_server.url}/costs/portfolio/")
     assert page.get_by_role("row", name=re.compile("^Fraud detector")).count() == 1
