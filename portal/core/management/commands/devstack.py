@@ -260,7 +260,7 @@ class Command(BaseCommand):
         if env.get("PLINTH_PROMETHEUS_URL", "").strip():
             sup.say("devstack", f"using Prometheus at {env['PLINTH_PROMETHEUS_URL']} (PLINTH_PROMETHEUS_URL)")
             return
-        binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
+        binary, promtool = (shutil.which(name, path=env.get("PATH")) for name in ("prometheus", "promtool"))
         if not (binary and promtool):
             sup.say("devstack", "Prometheus not found (run `make system-deps`: Debian's prometheus package); "
                                 "going on without it: the demo SLOs will say Prometheus is unreachable")
@@ -278,7 +278,7 @@ class Command(BaseCommand):
         when = blocks.anchor.strftime("%Y-%m-%d %H:%M UTC")
         sup.say("devstack", f"demo series built in {blocks.seconds:.1f} s (anchored {when})" if blocks.built
                 else f"reusing the demo series anchored {when}")
-        if _port_in_use(port):
+        if port == 0 or _port_in_use(port):  # 0: any free port
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
