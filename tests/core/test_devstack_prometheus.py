@@ -5,8 +5,8 @@ Debian's prometheus package told so while the stack goes on."""
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
 import urllib.parse
 import urllib.request
 
