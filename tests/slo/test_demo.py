@@ -18,7 +18,7 @@ import pytest
 
 from portal.core import demo
 from portal.slo import demo as slo_demo
-from portal.slo.models import SLO
+from portal.slo.models import SLO, Evaluation
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +54,11 @@ def test_the_demo_slos_evaluate_on_the_demo_series(demo_org, demo_prometheus_url
     assert service.burn["1h"] == pytest.approx(0.3, rel=1e-2)
     ranker = rows[("model:default/product-ranker", "ranking-availability")]
     assert ranker.budget_remaining == pytest.approx(0.90, abs=1e-3)
+    # The first load also evaluated the last three days every six hours: the burning budget went down.
+    history = list(Evaluation.objects.filter(slo=burning).order_by("at").values_list("budget_remaining", flat=True))
+    assert len(history) == slo_demo.HISTORY_POINTS + 1
+    # Three days ago the 28 days were all at 0.2 % errors: 1 − 0.2 / 0.5 = 60 % left; then it only goes down.
+    assert history[0] == pytest.approx(0.6, abs=0.01) and history[-1] < 0.36, history
+    assert history == sorted(history, reverse=True), history
+    slo_demo.evaluate()
+    assert Evaluation.objects.filter(slo=burning).count() == slo_demo.HISTORY_POINTS + 2  # no second backfill
