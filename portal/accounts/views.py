@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from portal.core.client_address import client_address
 from portal.core.limits import FORM, body_limit
 
-from . import oidc, selectors, services
+from . import extensions, oidc, selectors, services
 from .forms import SignInForm, TokenCreateForm
 from .models import Team
 
@@ -199,5 +199,6 @@ def team_detail(request: HttpRequest, name: str) -> HttpResponse:
         "team": team,
         "members": selectors.team_members(team),
         "owned": catalog_selectors.owned_by_team(team, request.user)[:50],
+        "sections": extensions.sections_for(request, team),
     }
     return render(request, "accounts/team_detail.html", context)

@@ -30,9 +30,16 @@ def _tab(request, entity) -> dict:
 
 
 def _badge(request, entity) -> dict:
-    from . import selectors
+    from . import roi, selectors
 
-    return {"costs": selectors.entity_header(entity), "entity": entity}
+    costs = selectors.entity_header(entity)
+    out = {"costs": costs, "entity": entity}
+    if entity.kind_key == "model":  # value vs cost beside it (the annotations are on the row: no query)
+        value = roi.declared_value(entity.annotations)
+        if value.ok:
+            cost = next((m.amount for m in costs if m.currency == value.currency), None)
+            out |= {"value": value, "ratio": roi.ratio(value, cost)}
+    return out
 
 
 def register() -> None:

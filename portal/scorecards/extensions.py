@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from catalog import extensions
+from portal.accounts import extensions as account_extensions
 from portal.accounts import permissions
 
 KINDS = {"model", "component", "api", "pipeline", "dataset", "featureset"}
@@ -23,7 +24,28 @@ def _badge(request, entity) -> dict:
             "entity": entity}
 
 
+def _team_section(request, team) -> dict:
+    from . import operations
+
+    return operations.team_operations(request.user, team)
+
+
+def _group_panel(request, entity) -> dict:
+    """The rollup on a Group entity's Overview when the group is a Plinth team (one query to find it)."""
+    from portal.accounts.models import Team
+
+    from . import operations
+
+    team = Team.objects.filter(name=entity.name).first()
+    return {"section": operations.team_operations(request.user, team) if team else None}
+
+
 def register() -> None:
+    account_extensions.register_section(account_extensions.TeamSection(
+        key="operations", template="scorecards/inc/team_operations.html", context=_team_section))
+    extensions.register_panel(extensions.EntityPanel(
+        template="scorecards/inc/group_operations.html", where="overview",
+        applies=lambda entity: entity.kind_key == "group", context=_group_panel))
     extensions.register_tab(
         extensions.EntityTab(key="scorecards", label="Scorecards", template="scorecards/inc/entity_tab.html",
                              applies=lambda entity: entity.kind_key in KINDS, context=_tab, order=85)

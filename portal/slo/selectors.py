@@ -3,7 +3,7 @@ one permission rule (portal.accounts.permissions) without a join."""
 
 from __future__ import annotations
 
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import QuerySet
 
 from portal.accounts import permissions
 
@@ -65,12 +65,18 @@ def _thin(rows: list, points: int) -> list:
 
 
 def badge(entity) -> dict | None:
-    """The header badge: how many objectives, how many met, the least budget left (one query)."""
-    row = SLO.objects.filter(entity=entity).aggregate(
-        n=Count("id"), meeting=Count("id", filter=Q(sli__isnull=False, sli__gte=F("target"))),
-        budget=Min("budget_remaining"), stale=Count("id", filter=~Q(problem="")),
-    )
-    return row if row["n"] else None
+    """The header badge: how many objectives, how many met, the least budget left, the fastest burn over
+    1h and whether an alert holds (one query; an entity has at most PLINTH_SLO_MAX_PER_ENTITY objectives)."""
+    rows = list(SLO.objects.filter(entity=entity).values_list("sli", "target", "budget_remaining", "problem", "burn",
+                                                              "alerts"))
+    if not rows:
+        return None
+    budgets = [r[2] for r in rows if r[2] is not None]
+    burns = [r[4].get("1h") for r in rows if isinstance(r[4], dict) and r[4].get("1h") is not None]
+    return {"n": len(rows), "meeting": sum(1 for r in rows if r[0] is not None and r[0] >= r[1]),
+            "budget": min(budgets) if budgets else None, "stale": sum(1 for r in rows if r[3]),
+            "burn": max(burns) if burns else None,
+            "alerting": any(a.get("firing") for r in rows for a in (r[5] or []) if isinstance(a, dict))}
 
 
 def scorecard_facts(entity_ids: list[int]) -> dict[int, dict]:

@@ -253,7 +253,9 @@ def test_the_cost_fact_and_a_scorecard_check_reading_it(costed, tmp_path, settin
     got = selectors.scorecard_facts(list(ids.values()))
     assert got[ids[DETECTOR]] == {"monthly": 135.0, "currency": "USD", "month": "2026-01", "value_monthly": 25000.0,
                                   "roi": 185.185}
-    assert got[ids[RECSYS_MODEL]]["value_monthly"] is None and ids["model:default/churn-predictor"] not in got
+    ranker = got[ids[RECSYS_MODEL]]  # the demo ranker declares 18,000 USD a month (catalog/demo/recsys)
+    assert ranker["value_monthly"] == 18000.0 and ranker["roi"] == round(18000 / ranker["monthly"], 3)
+    assert ids["model:default/churn-predictor"] not in got
     rows = facts.entity_rows(Entity.objects.filter(id__in=ids.values()))
     by_ref = {r["ref"]: f for r, f in zip(rows, facts.gather(rows), strict=True)}
     assert by_ref[DETECTOR]["cost"]["roi"] == 185.185 and by_ref["model:default/churn-predictor"]["cost"] is None
@@ -266,4 +268,5 @@ def test_the_cost_fact_and_a_scorecard_check_reading_it(costed, tmp_path, settin
     scorecard_services.evaluate_entities(entity_ids=list(ids.values()))
     level = dict(Result.objects.filter(scorecard="value").values_list("entity__ref", "level"))
     assert level[DETECTOR] == "Bronze"
-    assert level[RECSYS_MODEL] == "" and level["model:default/churn-predictor"] == ""  # fail closed without data
+    assert level[RECSYS_MODEL] == ("Bronze" if ranker["roi"] >= 1 else "")
+    assert level["model:default/churn-predictor"] == ""  # fail closed without data

@@ -42,3 +42,12 @@ def test_copy_in_several_batches_on_postgresql(demo_org, tmp_path, settings):
     assert imp.status == "done" and imp.rows == 50
     total = sum(CostLine.objects.values_list("billed_cost", flat=True))
     assert total == Decimal("0.0000061700")  # exact: NUMERIC, not a float
+
+
+
+def test_the_demo_costs_load_and_purge_on_postgresql(demo_org, tmp_path):
+    from tests.costs import test_demo
+
+    (tmp_path / "a").mkdir()
+    test_demo.test_the_demo_export_is_imported_once_and_allocated_to_the_demo_organisation(demo_org, tmp_path / "a")
+    test_demo.test_purge_removes_exactly_the_demo_costs(demo_org, tmp_path)  # loads again: nothing doubles

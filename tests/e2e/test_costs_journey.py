@@ -84,7 +84,8 @@ def test_upload_a_focus_csv_then_see_the_team_view_and_the_models_value_vs_cost(
         assert sign_in_as_carol.get_by_test_id("hidden-count").is_visible()
         sign_in_as_carol.goto(f"{live_server.url}/catalog/model/default/fraud-detector/")
         badge = sign_in_as_carol.get_by_test_id("cost-badge")
-        assert badge.inner_text() == "1,761 USD/mo"  # 1200 + 600.50 − 40, rounded
+        # 1200 + 600.50 − 40, rounded; the declared value beside it (25,000 ÷ 1,760.50 = 14.2)
+        assert badge.inner_text() == "1,761 USD/mo · value 25,000 USD/mo (14.2×)"
         badge.focus()
         sign_in_as_carol.keyboard.press("Enter")
         sign_in_as_carol.wait_for_url("**/cost/")

@@ -218,3 +218,19 @@ def register(folder: Path, name: str, slo_text: str | None, *, path: str = "slo.
     descriptor.write_text(DESCRIPTOR.format(name=name, path=path, extra=extra), encoding="utf-8")
     catalog_services.location_register(target=str(descriptor), actor=None, file_roots=None)
     return Entity.objects.get(ref=f"component:default/{name}")
+
+
+@pytest.fixture(scope="session")
+def demo_prometheus_url(tmp_path_factory) -> Iterator[str]:
+    """A real Prometheus over the demo's series (portal/slo/demo.py, as `make run` starts it), anchored
+    at the session's start."""
+    from portal.slo import demo as slo_demo
+
+    workdir = tmp_path_factory.mktemp("demo-prometheus")
+    blocks = slo_demo.ensure_blocks(workdir)
+    service, probe = start_prometheus(workdir, blocks.data_dir)
+    try:
+        _wait_ready([(service, probe, 60.0)])
+        yield service.url
+    finally:
+        service.stop()

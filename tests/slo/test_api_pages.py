@@ -45,8 +45,11 @@ def evaluated(demo_org, prometheus, tmp_path):
 def test_the_list_filters_by_entity_and_team_and_hides_private_slos(evaluated):
     carol = client_for(evaluated["users"]["carol"])  # not in fraud-ml
     items = carol.get("/api/v1/slos").json()["items"]
-    demo = "model:default/fraud-detector"  # the demo's SLOs (catalog/demo/fraud/slo.yaml)
-    assert {i["entity"] for i in items} == {"component:default/checkout", "component:default/search", demo}
+    # The demo's SLOs (catalog/demo/*/slo*.yaml): the fraud detector, the scoring service, the product ranker.
+    demo, service, ranker = ("model:default/fraud-detector", "component:default/fraud-scoring-service",
+                             "model:default/product-ranker")
+    assert {i["entity"] for i in items} == {"component:default/checkout", "component:default/search", demo, service,
+                                            ranker}
     one = carol.get("/api/v1/slos?entity=component:default/checkout").json()["items"]
     assert [(i["name"], i["sli"], i["errorBudget"]["remaining"]) for i in one] == [
         ("checkout-availability", pytest.approx(0.997), pytest.approx(0.7))]
@@ -56,8 +59,8 @@ def test_the_list_filters_by_entity_and_team_and_hides_private_slos(evaluated):
     alice = client_for(evaluated["users"]["alice"])  # fraud-ml
     mine = alice.get("/api/v1/slos?team=fraud-ml").json()["items"]
     assert {i["entity"] for i in mine} == {"component:default/checkout", "component:default/search",
-                                           "component:default/secret-ledger", demo}
-    assert alice.get("/api/v1/slos?team=recsys").json()["items"] == []
+                                           "component:default/secret-ledger", demo, service}
+    assert {i["entity"] for i in alice.get("/api/v1/slos?team=recsys").json()["items"]} == {ranker}
     body = alice.get("/api/v1/entities/by-name/component/default/secret-ledger/slos").json()
     assert body["file"] == "slo.yaml" and body["fileErrors"] == [] and len(body["items"]) == 1
 
@@ -69,7 +72,7 @@ def test_the_list_is_cursor_paged(evaluated):
         body = alice.get(url).json()
         seen += [(i["entity"], i["name"]) for i in body["items"]]
         url = f"/api/v1/slos?limit=1&cursor={body['next']}" if body["next"] else None
-    assert len(seen) == len(set(seen)) == SLO.objects.count() == 5  # and the demo model's two
+    assert len(seen) == len(set(seen)) == SLO.objects.count() == 7  # and the demo's four
 
 
 @pytest.mark.parametrize(("url", "status", "says"), [
@@ -142,6 +145,6 @@ def test_the_scorecard_fact_and_the_slo_defined_check(evaluated):
     assert 1 not in facts
     scorecard_services.evaluate_entities()
     passed = Result.objects.get(entity=evaluated["checkout"], scorecard="service-basics").checks["slo-defined"]
-    failed = Result.objects.get(entity__ref="component:default/fraud-scoring-service",
+    failed = Result.objects.get(entity__ref="component:default/mlflow-tracking",  # a demo service without SLOs
                                 scorecard="service-basics").checks["slo-defined"]
     assert passed == [True, ""] and failed == [False, ""]

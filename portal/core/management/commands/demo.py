@@ -1,5 +1,7 @@
-"""`manage.py demo load | mlflow-seed | insights | purge-insights | credentials` — the demo organisation
-for `make run`. `insights` adds six weeks of usage history (demo data: docs/insights.md#demo-data)."""
+"""`manage.py demo load | mlflow-seed | insights | purge-insights | operations | purge-operations |
+credentials` — the demo organisation for `make run`. `insights` adds six weeks of usage history (demo
+data: docs/insights.md#demo-data); `operations` imports the demo cost export, sets a team budget,
+evaluates the demo SLOs on PLINTH_PROMETHEUS_URL and then every scorecard (docs/operations.md#demo-data)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ class Command(BaseCommand):
     help = "Load the demo organisation (teams, users, catalog) and seed MLflow with demo models."
 
     def add_arguments(self, parser):
-        parser.add_argument("verb", choices=["load", "mlflow-seed", "insights", "purge-insights", "credentials"])
+        parser.add_argument("verb", choices=["load", "mlflow-seed", "insights", "purge-insights", "operations",
+                                              "purge-operations", "credentials"])
 
     def handle(self, *args, verb: str, **options):
         if verb == "load":
@@ -57,6 +60,14 @@ class Command(BaseCommand):
                     from portal.incidents import demo as incidents_demo
 
                     self.stdout.write(f"Removed the demo incidents: {incidents_demo.purge()}")
+        elif verb == "operations":
+            self._operations()
+        elif verb == "purge-operations":
+            from portal.costs import demo as costs_demo
+
+            removed = costs_demo.purge()
+            self.stdout.write(self.style.SUCCESS(
+                "Removed the demo costs: " + ", ".join(f"{n} {what}" for what, n in removed.items())))
         else:
             if not settings.DEBUG:
                 raise CommandError("Demo credentials are printed only in development (DEBUG on).")
@@ -64,3 +75,23 @@ class Command(BaseCommand):
             for username, (name, memberships, admin, what) in demo.USERS.items():
                 roles = ", ".join(f"{role} of {team}" for team, role in memberships)
                 self.stdout.write(f"  {username:<7} {name:<17} {roles}{' + platform admin' if admin else ''} — {what}")
+
+    def _operations(self) -> None:
+        """Costs first, then SLOs, then scorecards: the scorecards read the other two as facts."""
+        from portal.accounts.models import Team
+        from portal.costs import demo as costs_demo
+        from portal.scorecards import services as scorecard_services
+        from portal.slo import demo as slo_demo
+
+        if not Team.objects.filter(name__in=demo.TEAMS).exists():
+            raise CommandError("Load the demo organisation first: manage.py demo load")
+        loaded = costs_demo.load()
+        if loaded.imported is not None and loaded.imported.status != "done":
+            raise CommandError(f"The demo cost export did not import: {loaded.imported.error}")
+        self.stdout.write(f"Demo costs: {loaded}")
+        stats = slo_demo.evaluate()
+        self.stdout.write(f"Demo SLOs: {stats['evaluated']} evaluated, {stats['problems']} with a problem"
+                          + ("" if settings.PLINTH_PROMETHEUS_URL else " (PLINTH_PROMETHEUS_URL is not set)"))
+        stats = scorecard_services.evaluate_entities()
+        scorecard_services.rollup_today()
+        self.stdout.write(f"Scorecards evaluated: {stats}")

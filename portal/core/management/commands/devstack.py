@@ -1,7 +1,9 @@
 """`manage.py devstack`: the local stack behind `make run`.
 
-Starts MLflow (unless MLFLOW_TRACKING_URI points elsewhere), migrates and loads the demo data,
-then runs a Celery worker with embedded beat and the web server. Every child runs in its own
+Starts MLflow (unless MLFLOW_TRACKING_URI points elsewhere) and a Prometheus over the demo's made-up
+serving metrics (unless PLINTH_PROMETHEUS_URL points elsewhere; skipped with a note when Debian's
+prometheus package is missing), migrates and loads the demo data, then runs a Celery worker with
+embedded beat and the web server. Every child runs in its own
 process group with its output prefixed by its name; Ctrl-C or SIGTERM stops them all, and a
 child that dies on its own takes the stack down with a non-zero exit.
 """
@@ -26,6 +28,7 @@ from django.core.management.base import BaseCommand, CommandError
 STOP_GRACE_SECONDS = 10
 MLFLOW_READY_SECONDS = 120
 WEB_READY_SECONDS = 90
+PROMETHEUS_READY_SECONDS = 60
 
 
 class _Stop(Exception):
@@ -159,6 +162,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
         parser.add_argument("--mlflow-port", type=int, default=int(os.environ.get("MLFLOW_PORT") or 5001))
+        parser.add_argument("--prometheus-port", type=int, default=int(os.environ.get("PROMETHEUS_PORT") or 9091),
+                            help="the demo Prometheus' port (another free one when taken)")
         parser.add_argument(
             "--gunicorn", action="store_true", help="serve with gunicorn instead of runserver"
         )
@@ -183,11 +188,13 @@ class Command(BaseCommand):
         code = 0
         try:
             own_mlflow = self._start_mlflow(sup, env, var_dir, opts["mlflow_port"])
+            self._start_prometheus(sup, env, var_dir, opts["prometheus_port"], demo=not opts["skip_demo"])
             sup.run_step("migrate", [py, manage, "migrate", "--noinput"])
             if not opts["skip_demo"]:
                 sup.run_step("demo", [py, manage, "demo", "load"])
                 sup.run_step("demo", [py, manage, "demo", "mlflow-seed"])
                 sup.run_step("demo", [py, manage, "demo", "insights"])
+                sup.run_step("demo", [py, manage, "demo", "operations"])
             schedule = str(var_dir / "celerybeat-schedule")
             worker = [py, "-m", "celery", "-A", "portal", "worker", "-B", "-l", "info", "--concurrency", "2"]
             sup.start("worker", [*worker, "-s", schedule], term_leader_only=True)
@@ -243,6 +250,49 @@ class Command(BaseCommand):
         self._wait(sup, f"{local}/health", MLFLOW_READY_SECONDS, "mlflow")
         sup.say("devstack", f"MLflow ready at {local} in {time.monotonic() - t0:.1f} s")
         return True
+
+    def _start_prometheus(self, sup: Supervisor, env: dict[str, str], var_dir: Path, port: int, *, demo: bool) -> None:
+        """Serve the demo SLOs' series (portal/slo/demo.py) from a Prometheus of our own, and point the web
+        process and the worker at it (PLINTH_PROMETHEUS_URL). A configured URL is used as it is; without
+        Debian's prometheus package the stack goes on and the SLO tabs say Prometheus is unreachable."""
+        import shutil
+
+        if env.get("PLINTH_PROMETHEUS_URL", "").strip():
+            sup.say("devstack", f"using Prometheus at {env['PLINTH_PROMETHEUS_URL']} (PLINTH_PROMETHEUS_URL)")
+            return
+        binary, promtool = (shutil.which(name, path=env.get("PATH")) for name in ("prometheus", "promtool"))
+        if not (binary and promtool):
+            sup.say("devstack", "Prometheus not found (run `make system-deps`: Debian's prometheus package); "
+                                "going on without it: the demo SLOs will say Prometheus is unreachable")
+            return
+        if not demo:
+            return
+        from portal.slo import demo as slo_demo
+
+        home = var_dir / "prometheus"
+        try:
+            blocks = slo_demo.ensure_blocks(home, promtool=promtool)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            sup.say("devstack", f"could not build the demo series ({exc}); going on without Prometheus")
+            return
+        when = blocks.anchor.strftime("%Y-%m-%d %H:%M UTC")
+        sup.say("devstack", f"demo series built in {blocks.seconds:.1f} s (anchored {when})" if blocks.built
+                else f"reusing the demo series anchored {when}")
+        if port == 0 or _port_in_use(port):  # 0: any free port
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+        config = home / "prometheus.yml"
+        config.write_text("# Written by manage.py devstack: no scrapes, the demo series only.\n"
+                          "global:\n  scrape_interval: 1m\nscrape_configs: []\n", encoding="utf-8")
+        url = f"http://127.0.0.1:{port}"
+        sup.start("prometheus", [binary, f"--config.file={config}", f"--storage.tsdb.path={blocks.data_dir}",
+                                 "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{port}",
+                                 "--log.level=warn"])
+        t0 = time.monotonic()
+        self._wait(sup, f"{url}/-/ready", PROMETHEUS_READY_SECONDS, "prometheus")
+        env["PLINTH_PROMETHEUS_URL"] = url
+        sup.say("devstack", f"Prometheus ready at {url} in {time.monotonic() - t0:.1f} s")
 
     @staticmethod
     def _web_env() -> dict[str, str]:
