@@ -18,7 +18,7 @@ help:
 	@echo "make audit        pip-audit of the locked set (known vulnerabilities)"
 	@echo "make system-deps  apt-get install redis-server, postgresql, chromium, poppler-utils, nodejs/npm, prometheus, prometheus-alertmanager if missing"
 	@echo "make run          the whole local stack (MLflow, worker+beat, web) on PORT=$(PORT)"
-	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis (SHARDS=2 parallel runs)"
+	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis (SHARDS=N parallel runs)"
 	@echo "make test-fast    unit tests only (no browser, worker or prod_smoke)"
 	@echo "make test-chaos   known-flaky fault-injection tests (quarantined from make test)"
 	@echo "make fuzz         long schemathesis run over the API (PLINTH_FUZZ_EXAMPLES=300, new seed each run)"
@@ -90,10 +90,11 @@ run: setup
 	$(PY) manage.py devstack --port $(PORT)
 
 # SHARDS parallel runs (tests/shards.py), each with services of its own: every shard runs its share of
-# the SQLite suite, the last one then the PostgreSQL prod_smoke run; non-zero if any failed. Most of
-# the suite waits on workers, servers and a browser, so two shards use the two cores of a small machine.
+# the SQLite suite, the last one then the PostgreSQL prod_smoke run; non-zero if any failed. One by
+# default: `make test SHARDS=2` takes ~34 min instead of ~46 here, but its first fresh-clone run failed
+# an SDK listing test that passes alone (README, "Shards").
 # Hypothesis' `ci` profile (tests/conftest.py; docs/security.md) whatever the shell exports.
-SHARDS ?= 2
+SHARDS ?= 1
 test: system-deps setup
 	HYPOTHESIS_PROFILE=ci $(PY) -m tests.shards $(SHARDS) -- \
 	  $(PY) -m pytest -m "not prod_smoke and not chaos" $(PYTEST_ARGS) \
