@@ -25,7 +25,6 @@ from .models import Result
 
 KINDS = ("model", "component", "api", "pipeline", "featureset", "dataset")
 LIMIT = 200  # entities per team listed (by kind and name); the totals say when there are more
-BURN_WINDOW = "1h"
 
 
 @dataclass
@@ -71,37 +70,32 @@ class EntityOps:
         return None if self.value is None else roi.ratio(self.value, self.value_cost)
 
 
-def _slo_row(target, sli, remaining, burn, alerts, problem) -> dict:
-    return {"meeting": sli is not None and sli >= target, "budget": remaining,
-            "burn": (burn or {}).get(BURN_WINDOW), "alerting": any(a.get("firing") for a in alerts or []),
-            "stale": bool(problem)}
-
-
 _LATEST = object()
 
 
-def entity_operations(user, entities: list, *, month=_LATEST) -> list[EntityOps]:
+def entity_operations(user, entities: list, *, month=_LATEST, cards=None) -> list[EntityOps]:
     """The rollup line of each entity (already visible to `user`), in the given order: six queries (five
-    when the caller gives the cost `month`, None for no cost)."""
+    when the caller gives the cost `month`, None for no cost). `cards`: the scorecard definitions, when
+    the caller has them."""
     from catalog.models import Entity
     from portal.costs import roi
     from portal.costs import selectors as cost_selectors
     from portal.costs.models import Allocation, Bucket
     from portal.incidents.models import ACTIVE, IncidentEntity
+    from portal.slo import selectors as slo_selectors
     from portal.slo.models import SLO
 
     rows = {e.id: EntityOps(entity=e) for e in entities}
     ids = list(rows)
     if not ids:
         return []
-    titles = {c.name: c.title for c in definitions.load_all()}
+    titles = {c.name: c.title for c in (definitions.load_all() if cards is None else cards)}
     for entity_id, card, level, rank in (Result.objects.filter(entity_id__in=ids).order_by("scorecard")
                                          .values_list("entity_id", "scorecard", "level", "rank")):
         rows[entity_id].levels.append((titles.get(card, card), level, rank))
     for entity_id, *values in (SLO.objects.filter(entity_id__in=ids).order_by("id")
-                               .values_list("entity_id", "target", "sli", "budget_remaining", "burn", "alerts",
-                                            "problem")):
-        rows[entity_id].slos.append(_slo_row(*values))
+                               .values_list("entity_id", *slo_selectors.STATE_COLUMNS)):
+        rows[entity_id].slos.append(slo_selectors.objective_state(*values))
     for entity_id, incident_id, severity in (
             IncidentEntity.objects.filter(entity_id__in=ids, incident__status__in=ACTIVE)
             .filter(permissions.visible_q(user, prefix="incident__"))
@@ -132,7 +126,8 @@ def team_operations(user, team) -> dict:
     entities = list(catalog_selectors.owned_by_team(team, user).filter(kind_key__in=KINDS)[:LIMIT + 1])
     more = len(entities) > LIMIT
     month = next(iter(cost_selectors.months(user)), None)
-    lines = entity_operations(user, entities[:LIMIT], month=month)
+    all_cards = definitions.load_all()
+    lines = entity_operations(user, entities[:LIMIT], month=month, cards=all_cards)
     totals = cost_selectors.month_totals(user, month, owner_team=team) if month else {}
     budgets = {b.currency: b.amount for b in Budget.objects.filter(team=team)}
     levels: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -140,7 +135,7 @@ def team_operations(user, team) -> dict:
         for title, level, _rank in line.levels:
             levels[title][level] += 1
     cards = [(c.title, [(name, levels[c.title].get(name, 0)) for name in [*reversed(c.levels), ""]])
-             for c in definitions.load_all() if not c.error and c.title in levels]
+             for c in all_cards if not c.error and c.title in levels]
     with_slo = [line for line in lines if line.slos]
     cost = []
     for currency, t in totals.items():

@@ -64,19 +64,32 @@ def _thin(rows: list, points: int) -> list:
     return [rows[round(i * step)] for i in range(points)]
 
 
+BADGE_BURN_WINDOW = "1h"
+
+
+def objective_state(sli, target, budget_remaining, burn, alerts, problem) -> dict:
+    """One objective as badges and rollups show it: met, budget left, the burn rate over
+    BADGE_BURN_WINDOW, whether an alert holds, whether its figures are stale."""
+    return {"meeting": sli is not None and sli >= target, "budget": budget_remaining,
+            "burn": burn.get(BADGE_BURN_WINDOW) if isinstance(burn, dict) else None,
+            "alerting": any(a.get("firing") for a in alerts or [] if isinstance(a, dict)),
+            "stale": bool(problem)}
+
+
+STATE_COLUMNS = ("sli", "target", "budget_remaining", "burn", "alerts", "problem")
+
+
 def badge(entity) -> dict | None:
     """The header badge: how many objectives, how many met, the least budget left, the fastest burn over
     1h and whether an alert holds (one query; an entity has at most PLINTH_SLO_MAX_PER_ENTITY objectives)."""
-    rows = list(SLO.objects.filter(entity=entity).values_list("sli", "target", "budget_remaining", "problem", "burn",
-                                                              "alerts"))
-    if not rows:
+    states = [objective_state(*row) for row in SLO.objects.filter(entity=entity).values_list(*STATE_COLUMNS)]
+    if not states:
         return None
-    budgets = [r[2] for r in rows if r[2] is not None]
-    burns = [r[4].get("1h") for r in rows if isinstance(r[4], dict) and r[4].get("1h") is not None]
-    return {"n": len(rows), "meeting": sum(1 for r in rows if r[0] is not None and r[0] >= r[1]),
-            "budget": min(budgets) if budgets else None, "stale": sum(1 for r in rows if r[3]),
-            "burn": max(burns) if burns else None,
-            "alerting": any(a.get("firing") for r in rows for a in (r[5] or []) if isinstance(a, dict))}
+    budgets = [s["budget"] for s in states if s["budget"] is not None]
+    burns = [s["burn"] for s in states if s["burn"] is not None]
+    return {"n": len(states), "meeting": sum(s["meeting"] for s in states),
+            "budget": min(budgets) if budgets else None, "stale": sum(s["stale"] for s in states),
+            "burn": max(burns) if burns else None, "alerting": any(s["alerting"] for s in states)}
 
 
 def scorecard_facts(entity_ids: list[int]) -> dict[int, dict]:
