@@ -34,6 +34,19 @@ def test_blocks_are_built_once_and_rebuilt_when_stale(tmp_path):
     assert not (tmp_path / "demo-series.om").exists()  # the OpenMetrics source is not kept
 
 
+def test_no_slow_slice_falls_near_the_anchor_whatever_the_hour():
+    """The latency histogram's slow slices come every 18 hours, but none in the twelve hours before the
+    anchor or after it: the 1h/6h burn rates the badge shows are the availability SLO's at any hour of
+    the day the series are made (a CI run once failed when a slow slice fell in the last hour)."""
+    start = int(datetime(2026, 12, 3, tzinfo=UTC).timestamp())
+    slow_seen = 0
+    for anchor in range(start, start + 18 * 3600, 300):  # every 5-minute phase of the 18-hour cycle
+        near = [slo_demo._slow_fraction(ts, anchor - ts) for ts in range(anchor - 12 * 3600, anchor + 86400, 60)]
+        assert set(near) == {0.003}, datetime.fromtimestamp(anchor, UTC)
+        slow_seen += slo_demo._slow_fraction(anchor - 13 * 3600, 13 * 3600) == 0.03
+    assert slow_seen == 1  # earlier, the slow slices are there: one phase of the cycle in 216
+
+
 def test_the_demo_slos_evaluate_on_the_demo_series(demo_org, demo_prometheus_url, settings):
     settings.PLINTH_PROMETHEUS_URL = demo_prometheus_url
     demo.load_catalog()
@@ -49,6 +62,7 @@ def test_the_demo_slos_evaluate_on_the_demo_series(demo_org, demo_prometheus_url
     assert firing == {("ticket", 3.0), ("ticket", 1.0)}
     latency = rows[("model:default/fraud-detector", "scoring-latency")]
     assert latency.sli is not None and latency.sli >= latency.target, latency.sli  # met
+    assert latency.burn["1h"] == 0 and latency.burn["6h"] == 0, latency.burn  # no slow slice near the anchor
     service = rows[("component:default/fraud-scoring-service", "http-availability")]
     assert service.budget_remaining == pytest.approx(0.70, abs=1e-3)
     assert service.burn["1h"] == pytest.approx(0.3, rel=1e-2)
