@@ -30,17 +30,27 @@ CACHE_SECONDS = 3600
 MEMO_SIZE = 256  # filter sets remembered per version and process
 
 
+UNVERSIONED = 0  # no write has bumped the version yet: the entities there (if any) came another way
+
+
 def version() -> int:
-    return CatalogState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+    return CatalogState.objects.filter(pk=1).values_list("version", flat=True).first() or UNVERSIONED
 
 
-def bump() -> int:
-    """Called inside every transaction that changes entities. The version is random, not a counter:
-    a counter restarts after a database restore (or a test flush) and would meet stale cache entries."""
+def bump() -> tuple[int, int]:
+    """Called inside every transaction that changes entities: (the version before, the new one). The
+    row is locked while it is read, so the version before is the one this write follows even when
+    another writer commits in between (PostgreSQL; SQLite's IMMEDIATE transactions serialise writers
+    anyway) and the cube rolled forward from it misses no other write. The version is random, not a
+    counter: a counter restarts after a database restore (or a test flush) and would meet stale cache
+    entries."""
     token = secrets.randbits(62)
-    if not CatalogState.objects.filter(pk=1).update(version=token):
+    previous = CatalogState.objects.select_for_update().filter(pk=1).values_list("version", flat=True).first()
+    if previous is None:
         CatalogState.objects.get_or_create(pk=1, defaults={"version": token})
-    return token
+    else:
+        CatalogState.objects.filter(pk=1).update(version=token)
+    return previous or UNVERSIONED, token
 
 
 def _key(current: int) -> str:
@@ -62,7 +72,7 @@ def roll_forward(previous: int | None, current: int, removed: tuple, added: tupl
     for a full recount after a change (a 250k catalog takes seconds). Without a cached previous cube
     (or with None: the delta is incomplete) the writer counts the new version once instead.
     `removed` and `added`: (entity rows, tag rows), each a list of rows or a Counter of them."""
-    cached = cache.get(_key(previous)) if previous is not None else None
+    cached = cache.get(_key(previous)) if previous not in (None, UNVERSIONED) else None
     if cached is None:  # nothing to roll: count the new version now, in the writer, not in a reader
         _cube(current)
         return
@@ -85,13 +95,17 @@ def counted_version() -> int:
 
 
 def _cube(current: int) -> tuple[list[tuple], list[tuple]]:
+    """A version's cube, from the shared cache or counted (and cached). The unversioned catalog is
+    counted every time: its entities were not written by the services (fixtures, a restore without
+    the state row), so a cube cached for it could be another catalog's."""
     key = _key(current)
-    cached = cache.get(key)
+    cached = cache.get(key) if current != UNVERSIONED else None
     if cached is None:
         rows = list(Entity.objects.order_by().values_list(*CUBE_COLUMNS).annotate(n=Count("id")))
         tags = list(EntityTag.objects.order_by().values_list(*TAG_COLUMNS).annotate(n=Count("id")))
         cached = (rows, tags)
-        cache.set(key, cached, CACHE_SECONDS)
+        if current != UNVERSIONED:
+            cache.set(key, cached, CACHE_SECONDS)
     return cached
 
 
@@ -235,7 +249,7 @@ _LOCAL: dict[str, object] = {"version": None, "cube": None}
 
 def cube_for(current: int) -> Cube:
     """This process's arranged cube of a version (built from the shared cache once per version)."""
-    if _LOCAL["version"] != current:
+    if _LOCAL["version"] != current or current == UNVERSIONED:
         _LOCAL["cube"], _LOCAL["version"] = Cube(*_cube(current)), current
     return _LOCAL["cube"]  # type: ignore[return-value]
 

@@ -145,8 +145,9 @@ _LIVE: dict = {"version": None, "memo": {}}
 
 
 def _live_memo(current: int) -> dict:
-    """This process's remembered live counts of catalog version `current` (forgotten on a new one)."""
-    if _LIVE["version"] != current:
+    """This process's remembered live counts of catalog version `current` (forgotten on a new one;
+    nothing is remembered for the unversioned catalog)."""
+    if _LIVE["version"] != current or current == cube.UNVERSIONED:
         _LIVE["version"], _LIVE["memo"] = current, {}
     return _LIVE["memo"]
 

@@ -458,8 +458,8 @@ class _Apply:
         if plan.added or plan.changed or plan.removed:
             # A team created by this write may have taken over other locations' entities (and bumped
             # the version): that change is not in the delta, so the new cube is counted instead.
-            previous = self.previous if facets.version() == self.previous else None
-            current = facets.bump()
+            followed, current = facets.bump()
+            previous = self.previous if followed == self.previous else None
             before, after = self.before, self.after
             transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
         _write_errors(location, plan)
@@ -712,7 +712,7 @@ def location_unregister(*, location: Location, actor) -> list[str]:
     before = facets.old_rows([i for i, _ in ids_refs])
     Entity.objects.filter(location=location).delete()
     location.delete()
-    previous, current = facets.version(), facets.bump()
+    previous, current = facets.bump()
     transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
     if uploads.is_upload_target(target):
         transaction.on_commit(lambda: uploads.remove(target))
@@ -876,7 +876,7 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
         created = dict(_select_by_refs(["ref", "id"], refs))
         _bulk_insert(EntityTag, ["entity_id", "tag"], [(created[ref], tag) for ref in refs for tag in tags])
         existing.update(created)
-        previous, current = facets.version(), facets.bump()
+        previous, current = facets.bump()
         transaction.on_commit(lambda: facets.roll_forward(previous, current, ([], []), (cube_rows, cube_tags)))
         audit_record(actor=actor, action="catalog.entity.observe", target=f"observed:{observer}",
                      after={"refs": refs[:AUDIT_REF_CAP], "count": len(refs)})
@@ -900,7 +900,7 @@ def entity_claim(*, entity: Entity, team: Team, actor) -> Entity:
     data["spec"] = {**(data.get("spec") or {}), "owner": owner}
     Entity.objects.filter(pk=entity.pk).update(owner_team=team, owner_ref=owner, data=data,
                                                content_hash=content_hash(data), updated_at=timezone.now())
-    previous, current = facets.version(), facets.bump()
+    previous, current = facets.bump()
     after = facets.old_rows([entity.pk])
     transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
     audit_record(actor=actor, action="catalog.entity.claim", target=entity.ref,
@@ -921,7 +921,7 @@ def observed_entities_remove(*, entity_ids: list[int], reason: str, actor=None) 
     ids, refs = [pk for pk, _ in rows], [ref for _, ref in rows]
     before = facets.old_rows(ids)
     Entity.objects.filter(pk__in=ids).delete()
-    previous, current = facets.version(), facets.bump()
+    previous, current = facets.bump()
     transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
     audit_record(actor=actor, action="catalog.entity.observed_removed", target=refs[0] if len(refs) == 1 else
                  f"observed:{len(refs)}", before={"refs": refs[:AUDIT_REF_CAP], "reason": reason})
@@ -967,7 +967,7 @@ def entity_put_generated(*, data: dict, source: str, actor=None, actor_label: st
                                  for _, src, rtype, dst in _relation_rows(entity.pk, candidate))
     EntityTag.objects.filter(entity=entity).delete()
     EntityTag.objects.bulk_create(EntityTag(entity=entity, tag=t) for t in dict.fromkeys(columns["tags"]))
-    previous, current = facets.version(), facets.bump()
+    previous, current = facets.bump()
     after = facets.old_rows([entity.pk])
     transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
     audit_record(actor=actor, actor_label=actor_label,
@@ -988,7 +988,7 @@ def entities_delete_generated(*, refs: list[str], source_prefix: str, actor=None
         return []
     before = facets.old_rows([pk for pk, _ in rows])
     Entity.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-    previous, current = facets.version(), facets.bump()
+    previous, current = facets.bump()
     transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
     removed = [ref for _, ref in rows]
     for ref in removed:

@@ -134,25 +134,41 @@ def _sums() -> dict:
 
 @extend_schema(operation_id="entity_costs", tags=["costs"], summary="Costs of one entity",
                description="Monthly cost per currency (newest first), with the declared business value of a "
-               "model. 404 when the entity does not exist or the caller may not see it.",
+               "model and, when the entity names its predictions counter (`plinth.dev/predictions-metric`), the "
+               "predictions served each month (from Prometheus) and the cost per 1,000 of them. 404 when the "
+               "entity does not exist or the caller may not see it.",
                responses={200: inline_serializer("EntityCosts", {
                    "entity": serializers.CharField(),
                    "months": inline_serializer("EntityCostMonth", {
                        "month": serializers.CharField(), "currency": serializers.CharField(),
-                       "effective": serializers.CharField(), "billed": serializers.CharField()}, many=True),
-                   "value": serializers.DictField(allow_null=True)}), **error_responses(404)})
+                       "effective": serializers.CharField(), "billed": serializers.CharField(),
+                       "predictions": serializers.FloatField(allow_null=True),
+                       "costPer1kPredictions": serializers.CharField(allow_null=True)}, many=True),
+                   "value": serializers.DictField(allow_null=True),
+                   "predictions": inline_serializer("EntityPredictions", {
+                       "metric": serializers.CharField(allow_null=True),
+                       "error": serializers.CharField(allow_null=True)})}), **error_responses(404)})
 @api_view(["GET"])
 def entity_costs(request, kind: str, namespace: str, name: str):
-    from . import roi
+    from . import roi, usage
 
     entity = catalog_selectors.entity_by_name(request.user, kind, namespace, name)
     if entity is None:
         raise NotFound(f"No entity {kind}:{namespace}/{name}.")
     value = roi.declared_value(entity.metadata.get("annotations"))
+    rows = selectors.entity_months(entity)
+    used = usage.monthly_predictions(entity.metadata.get("annotations"), [r["month"] for r in rows])
+
+    def per_1k(row) -> str | None:
+        amount = used.per_thousand(row["month"], row["effective"])
+        return None if amount is None else f"{amount:.4f}"
+
     return Response({
         "entity": entity.ref,
         "months": [{"month": r["month"].strftime("%Y-%m"), "currency": r["currency"], "effective": str(r["effective"]),
-                    "billed": str(r["billed"])} for r in selectors.entity_months(entity)],
+                    "billed": str(r["billed"]), "predictions": used.counts.get(r["month"]),
+                    "costPer1kPredictions": per_1k(r)} for r in rows],
+        "predictions": {"metric": used.selector or None, "error": used.error or None},
         "value": ({"monthly": str(value.amount), "currency": value.currency, "kpi": value.kpi} if value.ok
                   else ({"error": value.error} if value.declared else None)),
     })

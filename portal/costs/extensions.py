@@ -8,15 +8,18 @@ KINDS = {"model", "component", "pipeline", "dataset", "featureset", "resource", 
 
 
 def _tab(request, entity) -> dict:
-    from . import roi, selectors
+    from . import roi, selectors, usage
 
     rows = selectors.entity_months(entity)
+    predictions = usage.monthly_predictions(entity.metadata.get("annotations"), [r["month"] for r in rows])
     value = roi.declared_value(entity.metadata.get("annotations")) if entity.kind_key == "model" else None
     runs = selectors.training_runs(entity, [r["month"] for r in rows]) if entity.kind_key == "model" else {}
     for row in rows:
         row["runs"] = runs.get(row["month"], 0)
         row["per_run"] = row["effective"] / row["runs"] if row["runs"] else None
         row["ratio"] = roi.ratio(value, row["effective"]) if value and value.currency == row["currency"] else None
+        row["predictions"] = predictions.counts.get(row["month"])
+        row["per_1k"] = predictions.per_thousand(row["month"], row["effective"])
     from portal.insights import charts
 
     chart = None
@@ -26,7 +29,7 @@ def _tab(request, entity) -> dict:
         series = [(r["month"].strftime("%Y-%m"), float(r["effective"])) for r in reversed(rows)
                   if r["currency"] == currency]
         chart = charts.line_chart("entity-cost", f"Monthly cost ({currency})", series, unit=currency)
-    return {"cost_rows": rows, "value": value, "cost_chart": chart}
+    return {"cost_rows": rows, "value": value, "cost_chart": chart, "predictions": predictions}
 
 
 def _badge(request, entity) -> dict:

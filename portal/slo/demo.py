@@ -1,9 +1,9 @@
-"""Demo series for `make run`: five weeks of made-up serving metrics for the demo organisation's SLOs
+"""Demo series for `make run`: nine weeks of made-up serving metrics for the demo organisation's SLOs
 (catalog/demo/*/slo*.yaml), written as OpenMetrics and turned into Prometheus TSDB blocks with
 `promtool tsdb create-blocks-from openmetrics` — the way tests/slo/conftest.py loads its known series.
 
 `manage.py devstack` calls `ensure_blocks()` before it starts Debian's `prometheus` over the folder. The
-blocks are built once and reused while they are fresh: the series run from 35 days before the moment
+blocks are built once and reused while they are fresh: the series run from 63 days before the moment
 they were generated (the *anchor*) to a day after it, so a stack started up to `REUSE_HOURS` later still
 has "now" inside the data. Older (or made by another `VERSION` of this module) they are built again.
 
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-VERSION = 3  # bumped whenever the series change: blocks of another version are built again
+VERSION = 4  # bumped whenever the series change: blocks of another version are built again
 DAY = 86400
-HISTORY_DAYS = 35
+HISTORY_DAYS = 63  # the last complete month is whole on any day (its predictions: the cost per 1,000)
 FUTURE_DAYS = 1
 FINE_DAYS = 4  # sampled every minute over the last FINE_DAYS (and the future); every 5 minutes before
 REUSE_HOURS = 12

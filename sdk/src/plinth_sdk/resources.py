@@ -336,7 +336,8 @@ class Costs(_Resource):
         return self._run(COST_LIST.call(params=params))
 
     def entity(self, ref: str) -> dict:
-        """One entity's monthly cost per currency and its declared business value."""
+        """One entity's monthly cost per currency, its declared business value and, when it names its
+        predictions counter, the predictions per month and `costPer1kPredictions`."""
         kind, namespace, name = parse_ref(ref)
         return self._run(ENTITY_COSTS.call(kind=kind, namespace=namespace, name=name))
 

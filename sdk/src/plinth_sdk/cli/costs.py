@@ -27,9 +27,15 @@ def show(ref, month, group, team, currency):
     client = state().client()
     if ref:
         body = client.costs.entity(ref)
-        table(body["months"], [("month", lambda r: r["month"]), ("currency", lambda r: r["currency"]),
-                               ("effective", lambda r: r["effective"]), ("billed", lambda r: r["billed"])],
-              title=body["entity"], empty="No cost allocated to this entity.")
+        columns = [("month", lambda r: r["month"]), ("currency", lambda r: r["currency"]),
+                   ("effective", lambda r: r["effective"]), ("billed", lambda r: r["billed"])]
+        usage = body.get("predictions") or {}
+        if usage.get("metric"):
+            columns += [("predictions", lambda r: "–" if r.get("predictions") is None else f"{r['predictions']:,.0f}"),
+                        ("per 1k predictions", lambda r: r.get("costPer1kPredictions") or "–")]
+        table(body["months"], columns, title=body["entity"], empty="No cost allocated to this entity.")
+        if usage.get("error"):
+            note(usage["error"])
         value = body.get("value") or {}
         if value.get("error"):
             note(f"Declared value is invalid: {value['error']}")
