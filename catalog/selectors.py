@@ -349,3 +349,37 @@ def mlflow_state() -> MlflowSyncState | None:
 
 def mlflow_sync_job(entity: Entity, job_id: int) -> MlflowSyncJob | None:
     return MlflowSyncJob.objects.filter(entity=entity, pk=job_id).first()
+
+
+# -- domains (a system's spec.domain; an entity's domain is its system's) ----------------------------
+DOMAIN_CHUNK = 500
+
+
+def domain_ref(value) -> str:
+    """A descriptor's `spec.domain` as a full ref (`domain:default/cards`), or "" when absent or malformed."""
+    from .descriptors.refs import parse_ref
+
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        return parse_ref(value, default_kind="domain").key()
+    except ValueError:
+        return ""
+
+
+def system_domains(system_refs) -> dict[str, str]:
+    """system ref → its domain ref ("" when it names none), one query per DOMAIN_CHUNK systems."""
+    refs, out = sorted(r for r in set(system_refs) if r), {}
+    for i in range(0, len(refs), DOMAIN_CHUNK):
+        for ref, domain in Entity.objects.filter(ref__in=refs[i:i + DOMAIN_CHUNK]).values_list("ref", "data__spec__domain"):
+            out[ref] = domain_ref(domain)
+    return out
+
+
+def domain_of(kind: str, ref: str, system_ref: str, own_domain, domains: dict[str, str]) -> str:
+    """An entity's domain: itself for a domain, its own spec.domain for a system, else its system's."""
+    if kind == "domain":
+        return ref
+    if kind == "system":
+        return domain_ref(own_domain)
+    return domains.get(system_ref or "", "")

@@ -24,6 +24,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.db import transaction
 from django.db.models import Count, Sum
 
+from catalog import selectors as catalog_selectors
 from catalog.descriptors.refs import parse_ref
 from catalog.models import Entity
 from portal.accounts.models import Team
@@ -99,31 +100,9 @@ def _entity_facts(ids: set[int]) -> dict[int, tuple]:
     for i in range(0, len(keys), CHUNK):
         rows += list(Entity.objects.filter(id__in=keys[i:i + CHUNK]).values_list(
             "id", "owner_team_id", "visibility", "kind_key", "ref", "system_ref", "data__spec__domain"))
-    systems = {r[5] for r in rows if r[5]}
-    domain_of_system: dict[str, str] = {}
-    keys = list(systems)
-    for i in range(0, len(keys), CHUNK):
-        for ref, domain in Entity.objects.filter(ref__in=keys[i:i + CHUNK]).values_list("ref", "data__spec__domain"):
-            domain_of_system[ref] = _domain_ref(domain)
-    out = {}
-    for entity_id, team_id, visibility, kind, ref, system_ref, own_domain in rows:
-        if kind == "domain":
-            domain = ref
-        elif kind == "system":
-            domain = _domain_ref(own_domain)
-        else:
-            domain = domain_of_system.get(system_ref, "")
-        out[entity_id] = (team_id, visibility, kind, domain)
-    return out
-
-
-def _domain_ref(value) -> str:
-    if not isinstance(value, str) or not value:
-        return ""
-    try:
-        return parse_ref(value, default_kind="domain").key()
-    except ValueError:
-        return ""
+    domains = catalog_selectors.system_domains(r[5] for r in rows)
+    return {entity_id: (team_id, visibility, kind, catalog_selectors.domain_of(kind, ref, system_ref, own, domains))
+            for entity_id, team_id, visibility, kind, ref, system_ref, own in rows}
 
 
 def _tag(tags: dict, keys: list[str]) -> str:

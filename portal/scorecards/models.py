@@ -60,11 +60,12 @@ class LevelChange(models.Model):
 
 
 class DailyRollup(models.Model):
-    """Entities per level per team on one day (written by the nightly evaluation): the trends."""
+    """Entities per level per team and domain on one day (written by the nightly evaluation): the trends."""
 
     day = models.DateField()
     scorecard = models.CharField(max_length=63)
     owner_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    domain_ref = models.CharField(max_length=255, blank=True, default="")  # "" when in no domain
     level = models.CharField(max_length=40, blank=True)
     visibility = models.CharField(max_length=10, default=Visibility.INTERNAL)  # private counts stay the team's
     count = models.PositiveIntegerField(default=0)

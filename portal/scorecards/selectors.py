@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
+from catalog import selectors as catalog_selectors
 from portal.accounts import permissions
 
 from . import definitions
@@ -82,6 +83,57 @@ def team_rollup(user, card) -> list[dict]:
             before = team.get(f"past_{days}")
             team[f"trend_{days}"] = None if before is None else team["top_now"] - before.get(top, 0)
         out.append(team)
+    return out
+
+
+OWN_DOMAIN_KINDS = ("system", "domain")  # their domain is their own; everything else's is its system's
+
+
+def counts_by_domain(results: QuerySet, fields: tuple[str, ...]) -> dict[tuple, int]:
+    """Counts of a Result queryset per `fields` + the entity's domain ref ("" when in none), in three
+    queries whatever its size: grouped by system (most entities), the few systems and domains one by one,
+    and the systems' domains."""
+    grouped = list(results.exclude(entity__kind_key__in=OWN_DOMAIN_KINDS)
+                   .values_list(*fields, "entity__system_ref").annotate(n=Count("id")).order_by())
+    own = list(results.filter(entity__kind_key__in=OWN_DOMAIN_KINDS)
+               .values_list(*fields, "entity__kind_key", "entity__ref", "entity__data__spec__domain"))
+    domains = catalog_selectors.system_domains(row[-2] for row in grouped)
+    out: dict[tuple, int] = defaultdict(int)
+    for *key, system_ref, n in grouped:
+        out[(*key, domains.get(system_ref or "", ""))] += n
+    for *key, kind, ref, domain in own:
+        out[(*key, catalog_selectors.domain_of(kind, ref, "", domain, {}))] += 1
+    return dict(out)
+
+
+def domain_rollup(user, card) -> list[dict]:
+    """Per domain (and "" for entities in none): entities per level now, and the change in entities at
+    the top level against 7 and 30 days ago (the nightly DailyRollup rows), as `team_rollup` per team."""
+    now = timezone.now()
+    current = counts_by_domain(permissions.filter_visible(Result.objects.filter(scorecard=card.name), user),
+                               ("level",))
+    domains: dict[str, dict] = {}
+    for (level, domain), n in current.items():
+        row = domains.setdefault(domain, {"domain": domain, "levels": defaultdict(int), "total": 0})
+        row["levels"][level] += n
+        row["total"] += n
+    top = card.levels[-1]
+    past: dict[int, dict[str, int]] = {}
+    for days in (7, 30):
+        day = (now - timedelta(days=days)).date()
+        rows = (permissions.filter_visible(DailyRollup.objects.filter(scorecard=card.name, day=day), user)
+                .values_list("domain_ref", "level").annotate(n=Sum("count")).order_by())
+        past[days] = tops = {}
+        for domain, level, n in rows:  # a domain with no row that day has no trend (as a team)
+            tops[domain] = tops.get(domain, 0) + (n if level == top else 0)
+    out = []
+    for row in sorted(domains.values(), key=lambda r: (r["domain"] == "", r["domain"])):
+        row["per_level"] = [(name, row["levels"].get(name, 0)) for name in ["", *card.levels]]
+        row["top_now"] = row["levels"].get(top, 0)
+        for days in (7, 30):
+            before = past[days].get(row["domain"])
+            row[f"trend_{days}"] = None if before is None else row["top_now"] - before
+        out.append(row)
     return out
 
 

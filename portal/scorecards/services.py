@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -168,16 +168,18 @@ def _write(create, update, changes, gone, scope: Q, now: datetime) -> None:
 
 
 def rollup_today(*, now: datetime | None = None) -> int:
-    """Replace today's per-team, per-level counts (the trend points)."""
+    """Replace today's per-team, per-domain, per-level counts (the trend points)."""
+    from .selectors import counts_by_domain
+
     day = (now or timezone.now()).date()
-    counts = (Result.objects.values("scorecard", "owner_team_id", "level", "visibility").annotate(n=Count("id"))
-              .order_by())
+    counts = counts_by_domain(Result.objects.all(), ("scorecard", "owner_team_id", "level", "visibility"))
     with transaction.atomic():
         DailyRollup.objects.filter(day=day).delete()
         DailyRollup.objects.bulk_create([
-            DailyRollup(day=day, scorecard=c["scorecard"], owner_team_id=c["owner_team_id"], level=c["level"],
-                        visibility=c["visibility"], count=c["n"]) for c in counts
-        ])
+            DailyRollup(day=day, scorecard=scorecard, owner_team_id=team_id, level=level, visibility=visibility,
+                        domain_ref=domain, count=n)
+            for (scorecard, team_id, level, visibility, domain), n in counts.items()
+        ], batch_size=2000)
     return len(counts)
 
 

@@ -38,14 +38,15 @@ def _card(name: str):
 def detail(request, name: str):
     card = _card(name)
     compiled_errors = {}
-    teams = []
+    teams = domains = []
     if not card.error:
         from . import engine
 
         compiled_errors = engine.compiled(card).errors
         teams = selectors.team_rollup(request.user, card)
+        domains = selectors.domain_rollup(request.user, card)
     return render(request, "scorecards/detail.html", {
-        "card": card, "teams": teams, "check_errors": compiled_errors,
+        "card": card, "teams": teams, "domains": domains, "check_errors": compiled_errors,
         "level_names": ["", *card.levels],
     })
 

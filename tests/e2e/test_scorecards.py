@@ -1,5 +1,5 @@
 """Scorecards in a real Chromium: the model page's badge and Scorecards tab (every check explained, by
-keyboard), an owner recording a manual check, and the index and scorecard pages with team rollups (desktop
+keyboard), an owner recording a manual check, and the index and scorecard pages with team and domain rollups (desktop
 and phone width). Screenshots go to test-artifacts/screenshots/scorecards-*.png."""
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     rollup = page.get_by_test_id("team-rollup")
     fraud = rollup.locator("tr", has_text="fraud-ml")
     assert fraud.count() == 1
+    domains = page.get_by_test_id("domain-rollup")
+    assert domains.get_by_role("link", name="payments").is_visible()  # the fraud system's domain
+    assert domains.get_by_role("rowheader", name="no domain").count() == 1  # the entities in no system
     assert page.get_by_test_id("scorecard-checks").get_by_text("security review", exact=False).first.is_visible()
     page.screenshot(path=str(SHOTS / "scorecards-detail.png"), full_page=True)
     page.get_by_role("link", name="campaign until 2027-03-31").first.click()
