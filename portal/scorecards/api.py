@@ -123,3 +123,99 @@ def entity_scorecards(request, kind: str, namespace: str, name: str):
                        for lvl in sc["levels"] for c in lvl["checks"]],
         })
     return Response({"items": items})
+
+
+ROLLUP_ROW = {
+    "levels": serializers.DictField(child=serializers.IntegerField(), help_text="Entities per level ('' = none)"),
+    "total": serializers.IntegerField(), "topNow": serializers.IntegerField(),
+    "trend7": serializers.IntegerField(allow_null=True, help_text="Change at the top level vs 7 days ago"),
+    "trend30": serializers.IntegerField(allow_null=True)}
+
+
+def _rollup_row(row: dict) -> dict:
+    return {"levels": dict(row["per_level"]), "total": row["total"], "topNow": row["top_now"],
+            "trend7": row["trend_7"], "trend30": row["trend_30"]}
+
+
+@extend_schema(operation_id="scorecards_rollup", tags=["scorecards"], summary="Rollups of one scorecard",
+               description="Entities per level per team and per domain (an entity's domain is its system's), "
+               "counting what the caller may see, with the change in top-level entities against 7 and 30 days "
+               "ago (null without a nightly rollup that day).",
+               responses={200: inline_serializer("ScorecardRollup", {
+                   "scorecard": serializers.CharField(), "levels": serializers.ListField(child=serializers.CharField()),
+                   "error": serializers.CharField(),
+                   "teams": inline_serializer("ScorecardTeamRollup", {
+                       "team": serializers.CharField(allow_null=True), **ROLLUP_ROW}, many=True),
+                   "domains": inline_serializer("ScorecardDomainRollup", {
+                       "domain": serializers.CharField(allow_null=True), **ROLLUP_ROW}, many=True)}),
+                   **error_responses(404)})
+@api_view(["GET"])
+def scorecard_rollup(request, name: str):
+    card = definitions.get(name)
+    if card is None:
+        raise NotFound(f"No scorecard {name[:63]!r}.")
+    teams = domains = []
+    if not card.error:
+        teams = selectors.team_rollup(request.user, card)
+        domains = selectors.domain_rollup(request.user, card)
+    return Response({
+        "scorecard": card.name, "levels": card.levels, "error": card.error,
+        "teams": [{"team": t["team"] or None, **_rollup_row(t)} for t in teams],
+        "domains": [{"domain": d["domain"] or None, **_rollup_row(d)} for d in domains],
+    })
+
+
+def _money(amounts: dict) -> dict:
+    return {currency: str(amount) for currency, amount in sorted(amounts.items())}
+
+
+def _line_dict(line) -> dict:
+    e = line.entity
+    value = line.value
+    return {
+        "entity": e.ref, "title": e.display_name, "url": e.get_absolute_url(),
+        "scorecards": [{"title": title, "level": level or None} for title, level, _ in line.levels],
+        "slos": {"objectives": len(line.slos), "met": line.slo_met, "budgetMin": line.budget_min,
+                 "burnMax": line.burn_max, "alerting": line.burning},
+        "incidents": {"open": len(line.incidents), "worst": line.worst},
+        "cost": _money(line.cost),
+        "value": ({"monthly": str(value.amount), "currency": value.currency, "kpi": value.kpi}
+                  if value is not None and value.ok else None),
+        "ratio": line.ratio,
+    }
+
+
+@extend_schema(operation_id="teams_operations", tags=["scorecards"], summary="A team's operations rollup",
+               description="The team page's Operations section as data: each entity the caller may see with its "
+               "scorecard levels, SLOs (objectives met, least budget left, highest burn rate, alerts holding), "
+               "open incidents and the latest month's cost against its declared value; and the team's totals, "
+               "cost against budget per currency. At most 200 entities (`more` says when there are more). "
+               "404 for an unknown team.",
+               responses={200: inline_serializer("TeamOperations", {
+                   "team": serializers.CharField(), "month": serializers.CharField(allow_null=True),
+                   "more": serializers.BooleanField(), "entities": serializers.ListField(child=serializers.DictField()),
+                   "scorecards": serializers.ListField(child=serializers.DictField()),
+                   "slo": serializers.DictField(), "incidents": serializers.DictField(),
+                   "cost": serializers.ListField(child=serializers.DictField())}), **error_responses(404)})
+@api_view(["GET"])
+def team_operations(request, name: str):
+    from portal.accounts.models import Team
+
+    from . import operations
+
+    team = Team.objects.filter(name=name[:150]).first()
+    if team is None:
+        raise NotFound(f"No team {name[:63]!r}.")
+    ops = operations.team_operations(request.user, team)
+    slo = ops["slo"]
+    return Response({
+        "team": team.name, "month": ops["month"].strftime("%Y-%m") if ops["month"] else None, "more": ops["more"],
+        "entities": [_line_dict(line) for line in ops["lines"]],
+        "scorecards": [{"title": title, "levels": dict(levels)} for title, levels in ops["scorecards"]],
+        "slo": {"entities": slo["entities"], "objectives": slo["objectives"], "met": slo["met"],
+                "burning": slo["burning"], "budgetMin": slo["budget_min"]},
+        "incidents": ops["incidents"],
+        "cost": [{"currency": c["currency"], "total": str(c["total"]),
+                  "budget": None if c["budget"] is None else str(c["budget"]), "percent": c["percent"]}
+                 for c in ops["cost"]],
+    })

@@ -91,3 +91,17 @@ def test_the_scorecard_page_shows_the_domains_in_constant_queries(evaluated):
     with CaptureQueriesContext(connection) as after:
         client.get(url)
     assert len(after) == len(before) <= 13, [q["sql"][:120] for q in after.captured_queries]
+
+
+def test_the_rollup_api_gives_teams_and_domains_with_trends(evaluated):
+    client = Client()
+    client.force_login(evaluated["users"]["carol"])
+    body = client.get("/api/v1/scorecards/production-readiness/rollup").json()
+    card = definitions.get("production-readiness")
+    expected = selectors.domain_rollup(evaluated["users"]["carol"], card)
+    assert [(d["domain"], d["total"], d["trend7"]) for d in body["domains"]] == [
+        (r["domain"] or None, r["total"], r["trend_7"]) for r in expected]
+    assert body["levels"] == card.levels and body["error"] == ""
+    assert {t["team"] for t in body["teams"]} >= {"fraud-ml"}
+    assert sum(t["total"] for t in body["teams"]) == sum(d["total"] for d in body["domains"])
+    assert client.get("/api/v1/scorecards/nope/rollup").status_code == 404

@@ -138,3 +138,26 @@ def test_the_month_is_the_latest_with_cost(loaded):
     assert operations.team_operations(loaded["users"]["grace"], loaded["teams"]["recsys"])["month"] == max(
         costs_demo.months())
     assert isinstance(costs_demo.months(date(2027, 1, 15))[-1], date)
+
+
+def test_the_api_gives_the_team_rollup_as_data_for_what_the_reader_may_see(loaded):
+    alice_ops = operations.team_operations(loaded["users"]["alice"], loaded["teams"]["fraud-ml"])
+    body = _client(loaded["users"]["alice"]).get("/api/v1/teams/fraud-ml/operations").json()
+    assert body["team"] == "fraud-ml" and body["month"] == f"{alice_ops['month']:%Y-%m}" and not body["more"]
+    lines = {e["entity"]: e for e in body["entities"]}
+    assert list(lines) == [line.entity.ref for line in alice_ops["lines"]]
+    detector = lines["model:default/fraud-detector"]
+    assert detector["slos"]["objectives"] == 2 and detector["slos"]["met"] == 2 and detector["slos"]["alerting"]
+    assert detector["slos"]["burnMax"] == pytest.approx(4.4, rel=1e-3)
+    assert detector["incidents"] == {"open": 1, "worst": "sev3"}
+    assert Decimal(detector["value"]["monthly"]) == 25000 and detector["value"]["kpi"] == "Card fraud losses avoided"
+    assert detector["ratio"] == pytest.approx(25000 / float(detector["cost"]["USD"]))
+    assert [s["title"] for s in detector["scorecards"]] == ["Production readiness"]
+    assert body["slo"]["burning"] == 1 and body["incidents"] == {"open": 1, "worst": "sev3"}
+    [usd] = body["cost"]
+    assert usd["currency"] == "USD" and Decimal(usd["budget"]) == costs_demo.BUDGET_AMOUNT and 75 < usd["percent"] < 95
+    carol = _client(loaded["users"]["carol"]).get("/api/v1/teams/fraud-ml/operations").json()
+    assert "model:default/chargeback-predictor" in lines  # alice's team's private model...
+    assert "model:default/chargeback-predictor" not in {e["entity"] for e in carol["entities"]}  # ...not carol's
+    missing = _client(loaded["users"]["alice"]).get("/api/v1/teams/no-such-team/operations")
+    assert missing.status_code == 404 and "no-such-team" in missing.json()["error"]["message"]

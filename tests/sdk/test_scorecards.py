@@ -1,4 +1,4 @@
-"""`client.scorecards` and `plinth scorecards list|results|entity` against the live server."""
+"""`client.scorecards` and `plinth scorecards list|results|entity|rollup|team` against the live server."""
 
 from __future__ import annotations
 
@@ -36,3 +36,23 @@ def test_cli_lists_results_and_an_entity(portal, plinth, demo_org):
     assert results.returncode == 0 and "model:default/fraud-detector" in results.stdout
     entity = plinth("scorecards", "entity", "model:default/fraud-detector", env=env)
     assert entity.returncode == 0 and "slo-defined" in entity.stdout and "FAIL" in entity.stdout
+
+
+def test_rollups_and_team_operations_from_the_client_and_the_cli(portal, plinth, demo_org):
+    services.evaluate_entities()
+    services.rollup_today()
+    client = Client(portal.url, token=portal.token("carol"))
+    rollup = client.scorecards.rollup("production-readiness")
+    assert {d["domain"] for d in rollup["domains"]} == {"domain:default/payments", "domain:default/personalisation"}
+    assert all(d["trend7"] is None for d in rollup["domains"])  # no rollup a week ago yet
+    ops = client.scorecards.team_operations("fraud-ml")
+    refs = {e["entity"] for e in ops["entities"]}
+    assert "model:default/fraud-detector" in refs and "model:default/chargeback-predictor" not in refs  # private
+    with pytest.raises(NotFoundError):
+        client.scorecards.team_operations("no-such-team")
+    env = {"PLINTH_URL": portal.url, "PLINTH_TOKEN": portal.token("alice")}
+    by_domain = plinth("scorecards", "rollup", "production-readiness", "--by", "domain", env=env)
+    assert by_domain.returncode == 0 and "domain:default/payments" in by_domain.stdout, by_domain.stderr
+    team = plinth("-o", "json", "scorecards", "team", "fraud-ml", env=env)
+    assert team.returncode == 0, team.stderr
+    assert "model:default/chargeback-predictor" in {e["entity"] for e in json.loads(team.stdout)}

@@ -272,6 +272,8 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "scorecards:manual": {"POST": ok(EDITORS, 302)},  # an owner answers a manual check, then back to the tab
     "scorecards-api-list": {"GET": ok(SIGNED_IN)},
     "scorecards-api-results": {"GET": ok(SIGNED_IN)},
+    "scorecards-api-rollup": {"GET": ok(SIGNED_IN)},
+    "teams-api-operations": {"GET": ok(VIEWERS)},  # as the team page: org-wide, private entities filtered
     "scorecards-api-entity": {"GET": ok(VIEWERS)},
     # -- SLOs: the list is filtered by visibility; one entity's SLOs follow the entity (404 when hidden)
     "slo-api-list": {"GET": ok(SIGNED_IN)},
@@ -517,6 +519,8 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "scorecards:campaign": _campaigns,
     "scorecards:manual": _entities("component", "kind"),
     "scorecards-api-results": _scorecards,
+    "scorecards-api-rollup": _scorecards,
+    "teams-api-operations": _teams,
     "scorecards-api-entity": _entities("component", "kind"),
     "slo-api-entity": _entities("component", "kind"),
     "scaffolder:template": _entities("template", "ns"),

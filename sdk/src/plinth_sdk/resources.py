@@ -68,6 +68,8 @@ LINEAGE_IMPACT = endpoint("lineage_impact", "GET", "/api/v1/lineage/impact")
 DEPLOYMENT_EVENT = endpoint("deployment_events_create", "POST", "/api/v1/deployments/events")
 SCORECARD_LIST = endpoint("scorecards_list", "GET", "/api/v1/scorecards")
 SCORECARD_RESULTS = endpoint("scorecards_results", "GET", "/api/v1/scorecards/{name}/results")
+SCORECARD_ROLLUP = endpoint("scorecards_rollup", "GET", "/api/v1/scorecards/{name}/rollup")
+TEAM_OPERATIONS = endpoint("teams_operations", "GET", "/api/v1/teams/{name}/operations")
 ENTITY_SCORECARDS = endpoint("entity_scorecards", "GET",
                              "/api/v1/entities/by-name/{kind}/{namespace}/{name}/scorecards")
 SLO_LIST = endpoint("slos_list", "GET", "/api/v1/slos")
@@ -310,6 +312,16 @@ class Scorecards(_Resource):
         kind, namespace, name = parse_ref(ref)
         return self._run(ENTITY_SCORECARDS.call(lambda body: list(body.get("items") or []), kind=kind,
                                                 namespace=namespace, name=name))
+
+    def rollup(self, name: str) -> dict:
+        """Entities per level of scorecard `name` per team and per domain (what you may see), with the change
+        at the top level against 7 and 30 days ago: `{"scorecard", "levels", "teams", "domains"}`."""
+        return self._run(SCORECARD_ROLLUP.call(lambda body: dict(body), name=name))
+
+    def team_operations(self, team: str) -> dict:
+        """A team's operations rollup: each entity's levels, SLOs, open incidents and cost against its
+        declared value, and the team's cost against budget (the team page's Operations section)."""
+        return self._run(TEAM_OPERATIONS.call(lambda body: dict(body), name=team))
 
 
 class SLOs(_Resource):

@@ -1,10 +1,10 @@
-"""`plinth scorecards list|results|entity`: scorecards, who reaches which level, and why an entity does not."""
+"""`plinth scorecards list|results|entity|rollup|team`: scorecards, who reaches which level, and why an entity does not."""
 
 from __future__ import annotations
 
 import click
 
-from .output import state, table
+from .output import note, state, table
 
 
 @click.group()
@@ -46,3 +46,47 @@ def entity(ref):
                  ("why / how to fix", lambda r: "" if r["passed"] else
                   f"{r['message']}{' (' + r['reason'] + ')' if r['reason'] else ''} {r['fix']}".strip())],
           empty="No scorecard applies to this entity.")
+
+
+@scorecards.command()
+@click.argument("name")
+@click.option("--by", "by", type=click.Choice(["team", "domain"]), default="team", show_default=True)
+def rollup(name, by):
+    """Entities per level of scorecard NAME per team or domain, with the top level's change over 7/30 days."""
+    body = state().client().scorecards.rollup(name)
+    levels = ["", *body["levels"]]
+    rows = body["teams" if by == "team" else "domains"]
+
+    def trend(value):
+        return "—" if value is None else f"{value:+d}"
+
+    table(rows, [(by, lambda r: r[by] or ("unowned" if by == "team" else "no domain")),
+                 *[(level or "none", lambda r, level=level: r["levels"].get(level, 0)) for level in levels],
+                 ("vs 7 d", lambda r: trend(r["trend7"])), ("vs 30 d", lambda r: trend(r["trend30"]))],
+          title=f"{name} by {by}", empty=body.get("error") or "No results yet.")
+
+
+@scorecards.command()
+@click.argument("team")
+def team(team):
+    """TEAM's operations: each entity's levels, SLOs, open incidents and cost against its declared value."""
+    body = state().client().scorecards.team_operations(team)
+
+    def slos(e):
+        s = e["slos"]
+        if not s["objectives"]:
+            return "—"
+        burn = f" · burn {s['burnMax']:.2f}×" if s["burnMax"] is not None else ""
+        return f"{s['met']}/{s['objectives']} met{burn}{' · alert' if s['alerting'] else ''}"
+
+    table(body["entities"], [
+        ("entity", lambda e: e["entity"]),
+        ("levels", lambda e: ", ".join(f"{s['title']}: {s['level'] or 'none'}" for s in e["scorecards"]) or "—"),
+        ("SLOs", slos),
+        ("incidents", lambda e: f"{e['incidents']['open']} ({e['incidents']['worst']})" if e["incidents"]["open"] else "—"),
+        ("cost", lambda e: ", ".join(f"{v} {c}" for c, v in e["cost"].items()) or "—"),
+        ("value ÷ cost", lambda e: "—" if e["ratio"] is None else f"{e['ratio']:.1f}×")],
+        title=f"{body['team']} · {body['month'] or 'no cost month'}", empty="This team owns nothing you may see.")
+    for c in body["cost"]:
+        budget = f" of {c['budget']} budget ({c['percent']:.0f} %)" if c["budget"] else ""
+        note(f"Cost {c['currency']}: {c['total']}{budget}")
