@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
@@ -125,7 +125,7 @@ def training_runs(entity, month_list: list[date]) -> dict[date, int]:
 
     if not month_list:
         return {}
-    first = min(month_list)
+    first = datetime.combine(min(month_list), time.min, tzinfo=UTC)  # an aware datetime: no naive-time warning
     counts: dict[date, set] = defaultdict(set)
     for run_id, started in (ModelVersion.objects.filter(entity=entity, experiment_run__started_at__gte=first)
                             .values_list("experiment_run_id", "experiment_run__started_at")):
