@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import OperationalError, close_old_connections, connection
 from django.utils import timezone
 
 from .db import forks_wait_for
@@ -86,8 +87,16 @@ def _stop_beating(sender=None, **kwargs) -> None:
     hostname = getattr(sender, "hostname", None)
     # After any beat in progress (it holds the guard), which would otherwise write the row back.
     with _db_guard:
-        try:
-            if hostname:
-                WorkerHeartbeat.objects.filter(hostname=hostname).delete()
-        except Exception:
-            log.exception("could not remove the heartbeat row")
+        for attempt in range(5):  # a busy database (SQLite's write lock under load) gets a few more tries
+            try:
+                if hostname:
+                    WorkerHeartbeat.objects.filter(hostname=hostname).delete()
+                break
+            except OperationalError:
+                if attempt == 4:
+                    log.exception("could not remove the heartbeat row")
+                else:
+                    time.sleep(0.5 * (attempt + 1))
+            except Exception:
+                log.exception("could not remove the heartbeat row")
+                break
