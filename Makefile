@@ -91,7 +91,8 @@ run: setup
 
 # SHARDS parallel runs (tests/shards.py), each with services of its own: every shard runs its share of
 # the SQLite suite, the last one then the PostgreSQL prod_smoke run; non-zero if any failed. Two by
-# default: ~35 min instead of ~46 for one run (`make test SHARDS=1`) on this 2-core machine (README, "Shards").
+# default: 17–24 min on a fresh clone instead of ~46–50 for one run (`make test SHARDS=1`) on this 2-core
+# machine (README, "Shards").
 # Hypothesis' `ci` profile (tests/conftest.py; docs/security.md) whatever the shell exports.
 SHARDS ?= 2
 test: system-deps setup
