@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db.models import QuerySet, Sum
 
 from portal.accounts import permissions
+from portal.core.db import values_in
 
 from . import roi
 from .models import Allocation, Bucket, CostImport
@@ -188,7 +189,7 @@ def scorecard_facts(entity_ids: list[int], annotations: dict[int, dict] | None =
         return {}
     latest: dict[int, date] = {}
     sums: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for entity_id, month, currency, amount in (Allocation.objects.filter(entity_id__in=entity_ids)
+    for entity_id, month, currency, amount in (Allocation.objects.filter(entity_id__in=values_in(entity_ids))
                                                .order_by("entity_id", "-month")
                                                .values_list("entity_id", "month", "currency", "effective_cost")):
         if latest.setdefault(entity_id, month) == month:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Membership
+from portal.core.db import values_in
 
 from . import conf
 from .models import ACTIVE, Incident, IncidentAlert, IncidentEntity, Severity, Status, TimelineEntry
@@ -129,7 +130,7 @@ def scorecard_facts(entity_ids: list[int]) -> dict[int, dict]:
     since = timezone.now() - timedelta(days=days)
     per: dict[int, list[tuple]] = defaultdict(list)
     for entity_id, status, severity, opened, acked, resolved in (
-        IncidentEntity.objects.filter(entity_id__in=entity_ids)
+        IncidentEntity.objects.filter(entity_id__in=values_in(entity_ids))
         .filter(Q(incident__status__in=ACTIVE) | Q(incident__opened_at__gte=since))
         .values_list("entity_id", "incident__status", "incident__severity", "incident__opened_at",
                      "incident__acknowledged_at", "incident__resolved_at")

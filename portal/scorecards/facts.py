@@ -10,6 +10,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from catalog.models import Entity, ModelVersion, Relation
+from portal.core.db import values_in
 
 UPSTREAM_TYPES = ("trainedOn", "consumesDataset", "dependsOn", "consumesFeatures")
 SOURCE_TEMPLATE = "backstage.io/source-template"
@@ -41,8 +42,8 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
     ids = [r["id"] for r in rows]
     model_ids = [r["id"] for r in rows if r["kind_key"] == "model"]
     refs = [r["ref"] for r in rows]
-    by_id = scope or {"entity_id__in": ids}
-    by_model = scope or {"entity_id__in": model_ids}
+    by_id = scope or {"entity_id__in": values_in(ids)}
+    by_model = scope or {"entity_id__in": values_in(model_ids)}
     docs = {e: (status, built) for e, status, built in
             DocSite.objects.filter(**by_id).values_list("entity_id", "status", "built_at")}
     cards = {e: (status, sections) for e, status, sections in
@@ -56,12 +57,12 @@ def gather(rows: list[dict], now: datetime | None = None, scope: dict | None = N
         counts[entity_id] += 1
         versions.setdefault(entity_id, (metrics, started or created))
     upstream: dict[str, set[str]] = defaultdict(set)
-    for source, target in (Relation.objects.filter(source_ref__in=refs, type__in=UPSTREAM_TYPES,
+    for source, target in (Relation.objects.filter(source_ref__in=values_in(refs, text=True), type__in=UPSTREAM_TYPES,
                                                    target_ref__startswith="dataset:")
                            .values_list("source_ref", "target_ref")):
         upstream[source].add(target)
     targets = {t for ts in upstream.values() for t in ts}
-    described = set(Entity.objects.filter(ref__in=targets).exclude(description="").values_list("ref", flat=True))
+    described = set(Entity.objects.filter(ref__in=values_in(targets, text=True)).exclude(description="").values_list("ref", flat=True))
     live: dict[int, int] = defaultdict(int)
     by_model_fk = {k.replace("entity_id", "model_id"): v for k, v in by_model.items()}
     for model_id in Deployment.objects.filter(**by_model_fk, status=Status.LIVE).values_list(

@@ -18,6 +18,7 @@ from django.utils import timezone
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.core.audit import audit_record
+from portal.core.db import values_in
 
 from . import conf, definitions, engine, facts
 from .definitions import Scorecard
@@ -55,7 +56,7 @@ def evaluate_entities(*, entity_ids: list[int] | None = None, now: datetime | No
     stats = {"entities": 0, "written": 0, "changes": 0}
     if entity_ids is not None:
         ids = sorted(set(entity_ids))
-        chunks = ((Entity.objects.filter(id__in=ids[i:i + batch]), False) for i in range(0, len(ids), batch))
+        chunks = ((Entity.objects.filter(id__in=values_in(ids[i:i + batch])), False) for i in range(0, len(ids), batch))
     else:
         chunks = _keyset(batch)
     for queryset, whole_range in chunks:
@@ -65,7 +66,7 @@ def evaluate_entities(*, entity_ids: list[int] | None = None, now: datetime | No
     # A broken or removed scorecard keeps no results: no entity shows a level it cannot vouch for.
     stale = Result.objects.exclude(scorecard__in=[c.name for c in healthy])
     if entity_ids is not None:
-        stale = stale.filter(entity_id__in=entity_ids)
+        stale = stale.filter(entity_id__in=values_in(entity_ids))
     stale.delete()
     return stats
 
@@ -93,7 +94,7 @@ def _evaluate_batch(rows: list[dict], cards: list[Scorecard], compiled: dict, no
     lo, hi = rows[0]["id"], rows[-1]["id"]
     in_batch = {r["id"] for r in rows}
     # Every entity of an id range (the nightly pass), or chosen ones: the range or the list selects results.
-    scope = Q(entity_id__gte=lo, entity_id__lte=hi) if whole_range else Q(entity_id__in=in_batch)
+    scope = Q(entity_id__gte=lo, entity_id__lte=hi) if whole_range else Q(entity_id__in=values_in(in_batch))
     entity_facts = facts.gather(rows, now, scope={"entity_id__gte": lo, "entity_id__lte": hi} if whole_range else None)
     manual = {(m.entity_id, m.scorecard, m.check_id): m
               for m in ManualResult.objects.filter(scope) if m.entity_id in in_batch}

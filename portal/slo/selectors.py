@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from portal.accounts import permissions
+from portal.core.db import values_in
 
 from . import compute, conf
 from .models import SLO, Evaluation, SLOFile
@@ -97,7 +98,7 @@ def scorecard_facts(entity_ids: list[int]) -> dict[int, dict]:
     {"defined": n, "meeting": n, "budget_remaining_min": fraction or None, "stale": bool}."""
     out: dict[int, dict] = {}
     for entity_id, sli, target, remaining, problem in (
-            SLO.objects.filter(entity_id__in=entity_ids).values_list("entity_id", "sli", "target",
+            SLO.objects.filter(entity_id__in=values_in(entity_ids)).values_list("entity_id", "sli", "target",
                                                                     "budget_remaining", "problem")):
         fact = out.setdefault(entity_id, {"defined": 0, "meeting": 0, "budget_remaining_min": None, "stale": False})
         fact["defined"] += 1
