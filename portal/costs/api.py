@@ -169,8 +169,7 @@ def entity_costs(request, kind: str, namespace: str, name: str):
                     "billed": str(r["billed"]), "predictions": used.counts.get(r["month"]),
                     "costPer1kPredictions": per_1k(r)} for r in rows],
         "predictions": {"metric": used.selector or None, "error": used.error or None},
-        "value": ({"monthly": str(value.amount), "currency": value.currency, "kpi": value.kpi} if value.ok
-                  else ({"error": value.error} if value.declared else None)),
+        "value": roi.value_dict(value),
     })
 
 

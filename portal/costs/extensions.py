@@ -11,9 +11,11 @@ def _tab(request, entity) -> dict:
     from . import roi, selectors, usage
 
     rows = selectors.entity_months(entity)
-    predictions = usage.monthly_predictions(entity.metadata.get("annotations"), [r["month"] for r in rows])
-    value = roi.declared_value(entity.metadata.get("annotations")) if entity.kind_key == "model" else None
-    runs = selectors.training_runs(entity, [r["month"] for r in rows]) if entity.kind_key == "model" else {}
+    months = [r["month"] for r in rows]
+    annotations = entity.metadata.get("annotations")
+    predictions = usage.monthly_predictions(annotations, months)
+    value = roi.declared_value(annotations) if entity.kind_key == "model" else None
+    runs = selectors.training_runs(entity, months) if entity.kind_key == "model" else {}
     for row in rows:
         row["runs"] = runs.get(row["month"], 0)
         row["per_run"] = row["effective"] / row["runs"] if row["runs"] else None

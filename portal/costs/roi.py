@@ -57,3 +57,13 @@ def ratio(value: Value, cost: Decimal | None) -> float | None:
     if not value.ok or cost is None or cost <= 0:
         return None
     return float(value.amount / cost)
+
+
+def value_dict(value: Value | None) -> dict | None:
+    """A declared value as the APIs give it: the amount, currency and KPI; {"error"} when invalid; None
+    when nothing is declared."""
+    if value is None or not value.declared:
+        return None
+    if not value.ok:
+        return {"error": value.error}
+    return {"monthly": str(value.amount), "currency": value.currency, "kpi": value.kpi}

@@ -88,14 +88,15 @@ def monthly_predictions(annotations: dict | None, months: list[date], *, now: da
     promql = query_for(selector, months, now)
     if not promql:
         return Usage(declared=True, selector=selector)
+    base_url = conf.prometheus_url()
     bucket = int(now.timestamp()) // CACHE_SECONDS  # the current month's count may be this much behind
     key = "plinth:costs:predictions:" + hashlib.sha256(
-        f"{conf.prometheus_url()}|{selector}|{','.join(m.isoformat() for m in months)}|{bucket}".encode()).hexdigest()
+        f"{base_url}|{selector}|{','.join(m.isoformat() for m in months)}|{bucket}".encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return Usage(declared=True, selector=selector, counts=cached)
     try:
-        rows = prometheus.query(conf.prometheus_url(), promql, now, TIMEOUT_SECONDS)
+        rows = prometheus.query(base_url, promql, now, TIMEOUT_SECONDS)
     except prometheus.QueryError as exc:
         return Usage(declared=True, selector=selector, error=f"Prometheus refused the predictions query: {exc}")
     except prometheus.Unreachable as exc:

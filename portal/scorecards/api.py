@@ -170,6 +170,8 @@ def _money(amounts: dict) -> dict:
 
 
 def _line_dict(line) -> dict:
+    from portal.costs import roi
+
     e = line.entity
     value = line.value
     return {
@@ -179,8 +181,7 @@ def _line_dict(line) -> dict:
                  "burnMax": line.burn_max, "alerting": line.burning},
         "incidents": {"open": len(line.incidents), "worst": line.worst},
         "cost": _money(line.cost),
-        "value": ({"monthly": str(value.amount), "currency": value.currency, "kpi": value.kpi}
-                  if value is not None and value.ok else None),
+        "value": roi.value_dict(value) if value is not None and value.ok else None,
         "ratio": line.ratio,
     }
 

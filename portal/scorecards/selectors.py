@@ -52,38 +52,43 @@ def badges_for(entity) -> list[Result]:
     return list(Result.objects.filter(entity=entity).order_by("scorecard"))
 
 
+def _rollup(card, key: str, now_counts, past_counts) -> list[dict]:
+    """Rollup rows per `key` (team or domain): entities per level now, and the change in entities at the
+    top level against 7 and 30 days ago. `now_counts`: (key value, level, n); `past_counts`: days →
+    (key value, level, n) of that day's DailyRollup. A key with no rollup row that day has no trend."""
+    rows: dict[str, dict] = {}
+    for value, level, n in now_counts:
+        row = rows.setdefault(value, {key: value, "levels": defaultdict(int), "total": 0})
+        row["levels"][level] += n
+        row["total"] += n
+    top = card.levels[-1]
+    tops: dict[int, dict[str, int]] = {days: {} for days in past_counts}
+    for days, counts in past_counts.items():
+        for value, level, n in counts:
+            tops[days][value] = tops[days].get(value, 0) + (n if level == top else 0)
+    for row in rows.values():
+        row["per_level"] = [(name, row["levels"].get(name, 0)) for name in ["", *card.levels]]
+        row["top_now"] = row["levels"].get(top, 0)
+        for days, before in tops.items():
+            row[f"trend_{days}"] = None if row[key] not in before else row["top_now"] - before[row[key]]
+    return list(rows.values())
+
+
+def _past_rollups(user, card, column: str) -> dict[int, list[tuple]]:
+    now = timezone.now()
+    return {days: list(permissions.filter_visible(DailyRollup.objects.filter(
+        scorecard=card.name, day=(now - timedelta(days=days)).date()), user)
+        .values_list(column, "level").annotate(n=Sum("count")).order_by()) for days in (7, 30)}
+
+
 def team_rollup(user, card) -> list[dict]:
     """Per team: entities per level now, and the totals at or above each level 7 and 30 days ago."""
-    now = timezone.now()
     rows = (permissions.filter_visible(Result.objects.filter(scorecard=card.name), user)
-            .values("owner_team__name", "level").annotate(n=Count("id")).order_by())
-    teams: dict[str, dict] = {}
-    for r in rows:
-        team = teams.setdefault(r["owner_team__name"] or "", {"team": r["owner_team__name"] or "",
-                                                               "levels": defaultdict(int), "total": 0})
-        team["levels"][r["level"]] += r["n"]
-        team["total"] += r["n"]
-    past = {}
-    for days in (7, 30):
-        day = (now - timedelta(days=days)).date()
-        counts = (permissions.filter_visible(DailyRollup.objects.filter(scorecard=card.name, day=day), user)
-                  .values_list("owner_team__name", "level", "count"))
-        past[days] = counts
-    for days, counts in past.items():
-        for team_name, level, count in counts:
-            team = teams.get(team_name or "")
-            if team is not None:
-                team.setdefault(f"past_{days}", defaultdict(int))[level] += count
-    top = card.levels[-1]
-    out = []
-    for team in sorted(teams.values(), key=lambda t: t["team"]):
-        team["per_level"] = [(name, team["levels"].get(name, 0)) for name in ["", *card.levels]]
-        team["top_now"] = team["levels"].get(top, 0)
-        for days in (7, 30):
-            before = team.get(f"past_{days}")
-            team[f"trend_{days}"] = None if before is None else team["top_now"] - before.get(top, 0)
-        out.append(team)
-    return out
+            .values_list("owner_team__name", "level").annotate(n=Count("id")).order_by())
+    past = _past_rollups(user, card, "owner_team__name")
+    named = {d: [(team or "", level, n) for team, level, n in counts] for d, counts in past.items()}
+    out = _rollup(card, "team", [(team or "", level, n) for team, level, n in rows], named)
+    return sorted(out, key=lambda t: t["team"])
 
 
 OWN_DOMAIN_KINDS = ("system", "domain")  # their domain is their own; everything else's is its system's
@@ -109,32 +114,11 @@ def counts_by_domain(results: QuerySet, fields: tuple[str, ...]) -> dict[tuple, 
 def domain_rollup(user, card) -> list[dict]:
     """Per domain (and "" for entities in none): entities per level now, and the change in entities at
     the top level against 7 and 30 days ago (the nightly DailyRollup rows), as `team_rollup` per team."""
-    now = timezone.now()
     current = counts_by_domain(permissions.filter_visible(Result.objects.filter(scorecard=card.name), user),
                                ("level",))
-    domains: dict[str, dict] = {}
-    for (level, domain), n in current.items():
-        row = domains.setdefault(domain, {"domain": domain, "levels": defaultdict(int), "total": 0})
-        row["levels"][level] += n
-        row["total"] += n
-    top = card.levels[-1]
-    past: dict[int, dict[str, int]] = {}
-    for days in (7, 30):
-        day = (now - timedelta(days=days)).date()
-        rows = (permissions.filter_visible(DailyRollup.objects.filter(scorecard=card.name, day=day), user)
-                .values_list("domain_ref", "level").annotate(n=Sum("count")).order_by())
-        past[days] = tops = {}
-        for domain, level, n in rows:  # a domain with no row that day has no trend (as a team)
-            tops[domain] = tops.get(domain, 0) + (n if level == top else 0)
-    out = []
-    for row in sorted(domains.values(), key=lambda r: (r["domain"] == "", r["domain"])):
-        row["per_level"] = [(name, row["levels"].get(name, 0)) for name in ["", *card.levels]]
-        row["top_now"] = row["levels"].get(top, 0)
-        for days in (7, 30):
-            before = past[days].get(row["domain"])
-            row[f"trend_{days}"] = None if before is None else row["top_now"] - before
-        out.append(row)
-    return out
+    out = _rollup(card, "domain", [(domain, level, n) for (level, domain), n in current.items()],
+                  _past_rollups(user, card, "domain_ref"))
+    return sorted(out, key=lambda r: (r["domain"] == "", r["domain"]))
 
 
 def level_counts(user, card) -> dict[str, int]:
