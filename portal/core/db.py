@@ -19,9 +19,11 @@ BULK_CACHE_KIB = 1024 * 1024  # SQLite page cache for large writes: 1 GiB at mos
 
 
 @contextlib.contextmanager
-def bulk_write_cache(rows: int, threshold: int = 20_000):
+def bulk_write_cache(rows: int, threshold: int = 20_000, *, cache_kib: int | None = BULK_CACHE_KIB):
     """Give SQLite a page cache big enough for a large ingest, then hand the memory back; the
     write-ahead log the ingest filled is copied back into the database by a background thread.
+    `cache_kib=None` keeps the page cache as it is (an ingest that appends, whose memory must stay
+    bounded: the cost import) and only defers the copy-back.
 
     Inserting 250k entities touches a dozen B-trees of several hundred MB together; with the usual
     64 MiB cache most inserts re-read pages. PostgreSQL sizes its buffers itself: a no-op there."""
@@ -31,7 +33,8 @@ def bulk_write_cache(rows: int, threshold: int = 20_000):
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA cache_size")
         (previous,) = cursor.fetchone()
-        cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+        if cache_kib is not None:
+            cursor.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         # The commit of a large write would otherwise copy the whole log back itself (~2 s at 250k
         # entities) before the caller gets its answer; the data is committed, and seen by every
         # reader, as soon as it is in the log.
@@ -51,6 +54,28 @@ def bulk_write_cache(rows: int, threshold: int = 20_000):
                 (mode,) = cursor.fetchone()
                 if path and mode.lower() == "wal":
                     checkpoint_in_background(path)
+
+
+@contextlib.contextmanager
+def sorts_on_disk():
+    """Let SQLite spill the sorts of this connection's large GROUP BYs to temporary files.
+
+    The settings keep temporary storage in memory (fast for the page-sized sorts of requests), so a
+    GROUP BY over ten million cost lines would sort them all in RAM: 2 GB of RSS in a worker. Its
+    memory then stays within the page cache. PostgreSQL spills by work_mem itself: a no-op there, and
+    inside a transaction too (SQLite refuses the change there: enter this before `atomic()`)."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA temp_store")
+        (previous,) = cursor.fetchone()
+        cursor.execute("PRAGMA temp_store = FILE")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA temp_store = {int(previous)}")
 
 
 def forks_wait_for(lock: threading.Lock) -> None:

@@ -29,6 +29,7 @@ from catalog.descriptors.refs import parse_ref
 from catalog.models import Entity
 from portal.accounts.models import Team
 from portal.accounts.permissions import Visibility
+from portal.core.db import sorts_on_disk
 
 from . import conf
 from .models import Allocation, Bucket, CostLine
@@ -129,21 +130,22 @@ def allocate(months: list[str] | None = None) -> dict:
     groups = (CostLine.objects.filter(month__in=wanted).values("month", "currency", "resource_id", "tags")
               .annotate(b=Sum("billed_cost"), e=Sum("effective_cost"), n=Count("id")).order_by()
               .values_list("month", "currency", "resource_id", "tags", "b", "e", "n"))
-    for month, currency, resource_id, tags_text, billed, effective, n in groups.iterator(chunk_size=5000):
-        tags = parsed_tags.get(tags_text)
-        if tags is None:
-            tags = json.loads(tags_text)
-            if len(parsed_tags) > 100_000:
-                parsed_tags = {"": {}}
-            parsed_tags[tags_text] = tags
-        shared = shared_key and str(tags.get(shared_key, "")).strip().lower() == "true"
-        key = (month, currency, bool(shared), "" if shared else _tag(tags, entity_keys),
-               None if shared else _match_resource(resource_id, exact, prefixes),
-               "" if shared else _tag(tags, team_keys))
-        slot = acc[key]
-        slot[0] += Decimal(billed)
-        slot[1] += Decimal(effective)
-        slot[2] += n
+    with sorts_on_disk():  # the GROUP BY sorts every line of the months
+        for month, currency, resource_id, tags_text, billed, effective, n in groups.iterator(chunk_size=5000):
+            tags = parsed_tags.get(tags_text)
+            if tags is None:
+                tags = json.loads(tags_text)
+                if len(parsed_tags) > 100_000:
+                    parsed_tags = {"": {}}
+                parsed_tags[tags_text] = tags
+            shared = shared_key and str(tags.get(shared_key, "")).strip().lower() == "true"
+            key = (month, currency, bool(shared), "" if shared else _tag(tags, entity_keys),
+                   None if shared else _match_resource(resource_id, exact, prefixes),
+                   "" if shared else _tag(tags, team_keys))
+            slot = acc[key]
+            slot[0] += Decimal(billed)
+            slot[1] += Decimal(effective)
+            slot[2] += n
     by_tag = _resolve_entities({k[3] for k in acc if k[3]})
     team_names = {k[5] for k in acc if k[5]}
     teams = dict(Team.objects.filter(name__in=list(team_names)).values_list("name", "id")) if team_names else {}

@@ -1,6 +1,7 @@
 """Reading FOCUS 1.x cost exports (CSV or Parquet) as normalised rows, streamed in batches.
 
-Memory stays bounded whatever the file's size: CSV is read row by row, Parquet a record batch at a time
+Memory stays bounded whatever the file's size: CSV is read a block at a time (pyarrow, a column at a
+time, handing over to Python's csv a row at a time at the first doubt), Parquet a record batch at a time
 (pyarrow's iter_batches). Every value is checked; the first bad one raises FocusError naming the file,
 the row (the header is row 1, as in a spreadsheet) and the column. docs/finops.md lists the columns.
 
@@ -17,6 +18,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -271,6 +273,156 @@ def read(path: Path, fmt: str, file: str, *, prefix: tuple, postgres: bool, batc
 
 
 def _read_csv(path: Path, file: str, norm: Normaliser, prefix: tuple, batch: int) -> Iterator[list[tuple]]:
+    """CSV batches: the columnar reader while every value passes its checks, then (at the first doubt)
+    the row reader from where it stopped, which names the bad value or, when it was a false alarm,
+    goes on reading. Both give the same tuples for the same rows (tests/costs/test_columnar.py)."""
+    done = 0
+    try:
+        for rows in _read_csv_columns(path, file, norm, prefix):
+            yield rows
+            done += len(rows)
+        if done:
+            return
+    except _Doubt:
+        pass
+    yield from _read_csv_rows(path, file, norm, prefix, batch, skip=done)
+
+
+class _Doubt(Exception):
+    """The columnar reader met a value (or a CSV shape) it does not judge itself."""
+
+
+CSV_BLOCK = 2 << 20  # bytes of CSV per columnar batch (~8,000 rows): larger blocks read no faster, and
+# pyarrow's streaming reader then holds ~40 MiB of memory per MiB of block
+
+
+def _read_csv_columns(path: Path, file: str, norm: Normaliser, prefix: tuple) -> Iterator[list[tuple]]:
+    """The fast reader: pyarrow parses the CSV in C++ threads, a block at a time (memory bounded), and
+    each column is checked as a whole: the repeated values (times, categories, tags, names) once per
+    distinct value through the row reader's own checks, the amounts by one vectorised cast. Raises
+    _Doubt instead of an error: the row reader then finds and names it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        try:
+            header = next(csv.reader(f, strict=True), None)
+        except (csv.Error, UnicodeDecodeError):
+            raise _Doubt from None
+    if not header:
+        raise _Doubt
+    where = check_header(header, file)
+    names = [f"c{i}" for i in range(len(header))]
+    wanted = {c: names[i] for c, i in where.items()}
+    # A Python file object, not the path: given a path, pyarrow reads ahead as far as it can (the
+    # whole file when parsing outruns the inserts), while a Python file is read a block at a time.
+    with open(path, "rb") as raw:
+        try:
+            reader = pacsv.open_csv(
+                raw,
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=CSV_BLOCK),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(wanted.values(), pa.string()), include_columns=list(wanted.values()),
+                    strings_can_be_null=False, quoted_strings_can_be_null=False))
+            for record_batch in reader:
+                if record_batch.num_rows:
+                    yield _columns_to_rows(norm, {c: record_batch.column(name) for c, name in wanted.items()},
+                                           record_batch.num_rows, prefix)
+        except pa.ArrowException:  # unreadable CSV, a short row, bad UTF-8…: the row reader says where
+            raise _Doubt from None
+
+
+def _columns_to_rows(norm: Normaliser, cols: dict, size: int, prefix: tuple) -> list[tuple]:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def each(column: str, check, parts: int = 0) -> list | tuple[list, ...]:
+        """The column's values after `check` (run once per distinct value), one per row; with `parts`,
+        `check` gives a tuple and each of its first `parts` items comes as its own list."""
+        arr = cols.get(column)
+        if arr is None:
+            value = check(None)
+            return tuple([value[i]] * size for i in range(parts)) if parts else [value] * size
+        encoded = pc.dictionary_encode(arr)
+        rows = encoded.indices.to_numpy(zero_copy_only=False)
+        checked_values = [check(v) for v in encoded.dictionary.to_pylist()]
+
+        def spread(values: list) -> list:
+            distinct = np.empty(len(values), dtype=object)
+            distinct[:] = values
+            return distinct[rows].tolist()
+
+        if parts:
+            return tuple(spread([v[i] for v in checked_values]) for i in range(parts))
+        return spread(checked_values)
+
+    def checked(fn):
+        def check(value):
+            try:
+                return fn(value)
+            except FocusError:
+                raise _Doubt from None
+        return check
+
+    def when(column: str) -> tuple[list, list, list]:
+        return each(column, checked(lambda v: norm.when(v, 0, column)), parts=3)
+
+    periods = when("BillingPeriodStart")[2]
+    each("BillingPeriodEnd", checked(lambda v: norm.when(v, 0, "BillingPeriodEnd")))
+    starts, months, _ = when("ChargePeriodStart")
+    ends = when("ChargePeriodEnd")[0]
+    if any(map(str.__lt__, ends, starts)):
+        raise _Doubt
+    categories = each("ChargeCategory", checked(lambda v: norm._category(v, 0)))
+    currencies = each("BillingCurrency", checked(lambda v: norm._currency(v, 0)))
+
+    def charge_class(v):
+        if not v:
+            return ""
+        value = CLASSES.get(v.strip().lower())
+        if value is None:
+            raise _Doubt
+        return value
+
+    classes = each("ChargeClass", charge_class)
+    amounts = {}
+    for column, nullable in (("BilledCost", False), ("EffectiveCost", False), ("ListCost", True)):
+        arr = cols[column]
+        empty = pc.equal(arr, "")
+        if pc.any(empty).as_py():
+            if not nullable:
+                raise _Doubt
+            arr = pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+        try:  # stricter than Python's float(): no spaces, underscores or non-ASCII digits (the row reader's)
+            values = pc.cast(arr, pa.float64())
+        except pa.ArrowInvalid:
+            raise _Doubt from None
+        if not pc.all(pc.less(pc.abs(values), LIMIT)).as_py():  # NaN and infinities fail too
+            raise _Doubt
+        amounts[column] = (arr.to_pylist(), values)
+    if "Credit" in categories:
+        credit = pc.equal(pa.array(categories, pa.string()), "Credit")
+        positive = pc.or_(pc.greater(amounts["BilledCost"][1], 0), pc.greater(amounts["EffectiveCost"][1], 0))
+        if pc.any(pc.and_(credit, positive)).as_py():
+            raise _Doubt
+    services = each("ServiceName", checked(lambda v: norm._text(v, 0, "ServiceName", required=True)))
+    service_categories = each("ServiceCategory", checked(lambda v: norm._text(v, 0, "ServiceCategory")))
+    resources = each("ResourceId", checked(lambda v: norm._text(v, 0, "ResourceId")))
+    regions = each("RegionId", checked(lambda v: norm._text(v, 0, "RegionId")))
+    tags = each("Tags", checked(lambda v: norm.tags(v, 0)))
+    norm.periods.update(periods)
+    norm.months.update(months)
+    return list(zip(*(repeat(p, size) for p in prefix), periods, months, starts, ends,
+                    amounts["BilledCost"][0], amounts["EffectiveCost"][0], amounts["ListCost"][0], currencies,
+                    categories, classes, services, service_categories, resources, regions, tags, strict=True))
+
+
+def _read_csv_rows(path: Path, file: str, norm: Normaliser, prefix: tuple, batch: int,
+                   skip: int = 0) -> Iterator[list[tuple]]:
+    """The row reader: every value checked in Python, the first bad one named. It takes over from the
+    columnar reader after the `skip` data rows that reader already gave."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, strict=True)
         try:
@@ -293,6 +445,9 @@ def _read_csv(path: Path, file: str, norm: Normaliser, prefix: tuple, batch: int
                     if not record:
                         continue  # a blank line
                     raise FocusError(file, f"{len(record)} fields where the header has {width}", row=n)
+                if skip:
+                    skip -= 1
+                    continue
                 record.append(None)
                 out.append(row_fn(prefix, pick(record), n))
                 if len(out) >= batch:

@@ -20,11 +20,13 @@ from django.utils import timezone
 
 from portal.accounts import permissions
 from portal.core.audit import audit_record
+from portal.core.db import bulk_write_cache, sorts_on_disk
 
 from . import conf, focus
 from .models import Budget, BudgetAlert, CostImport, CostLine, ImportStatus, Provider
 
 log = logging.getLogger("plinth.costs")
+BULK_BYTES = 20 << 20  # a file this large defers SQLite's checkpoints to after the import
 PROVIDER_NAME = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
 
 
@@ -102,12 +104,16 @@ def run_import(import_id: int, *, keep_file: bool = False, allocate: bool = True
     insert = _insert_postgres if postgres else _insert_sqlite
     norm = focus.Normaliser(imp.file_name, postgres=postgres)
     try:
-        with transaction.atomic():
+        # The log's copy-back waits for the commit (a background thread then): a checkpoint every
+        # thousand pages would re-write the table being appended to. The page cache stays as it is.
+        with (sorts_on_disk(), bulk_write_cache(imp.size, threshold=BULK_BYTES, cache_kib=None),
+              transaction.atomic()):
             connection.ensure_connection()
             Provider.objects.select_for_update().get(pk=imp.provider_id)  # one import per provider at a time
             rows = 0
-            for batch in focus.read(path, imp.format, imp.file_name, prefix=(imp.pk, imp.provider_id),
-                                    postgres=postgres, batch=int(conf.get("BATCH_ROWS")), normaliser=norm):
+            batches = focus.read(path, imp.format, imp.file_name, prefix=(imp.pk, imp.provider_id),
+                                 postgres=postgres, batch=int(conf.get("BATCH_ROWS")), normaliser=norm)
+            for batch in batches:
                 insert(batch)
                 rows += len(batch)
             periods = sorted(norm.periods)
