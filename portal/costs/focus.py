@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -44,6 +44,7 @@ MAX_TEXT = 2000  # characters of a free-text value (ServiceName, ResourceId…)
 MAX_TAGS = 8000  # characters of one line's Tags
 MEMO = 100_000  # distinct timestamps/tags remembered (then forgotten and re-learnt)
 PARQUET_MAGIC = b"PAR1"
+WIDE = Context(prec=60)  # totals: 10M lines of up to 1e17 each, to 10 decimal places, exactly
 
 
 class FocusError(ValueError):
@@ -112,6 +113,15 @@ class Normaliser:
         self._currencies: dict = {}  # raw BillingCurrency → its checked code
         self.periods: set[str] = set()
         self.months: set[str] = set()
+        self.totals: dict[str, list] = {}  # currency → [billed, effective, lines] of the rows read
+
+    def add_totals(self, currency: str, billed: Decimal, effective: Decimal, lines: int) -> None:
+        total = self.totals.get(currency)
+        if total is None:
+            total = self.totals[currency] = [Decimal(0), Decimal(0), 0]
+        total[0] = WIDE.add(total[0], billed)
+        total[1] = WIDE.add(total[1], effective)
+        total[2] += lines
 
     def fail(self, row: int, column: str, message: str) -> FocusError:
         return FocusError(self.file, message, row=row, column=column)
@@ -256,6 +266,7 @@ class Normaliser:
             self._currencies[v[3]] = currency
         self.periods.add(period)
         self.months.add(month)
+        self.add_totals(currency, Decimal(billed), Decimal(effective), 1)
         raw_tags = v[14]
         tags = self._tags.get(raw_tags) if raw_tags.__class__ is str else None
         if tags is None:
@@ -401,7 +412,7 @@ def _columns_to_rows(norm: Normaliser, cols: dict, size: int, prefix: tuple) -> 
             raise _Doubt from None
         if not pc.all(pc.less(pc.abs(values), LIMIT)).as_py():  # NaN and infinities fail too
             raise _Doubt
-        amounts[column] = (arr.to_pylist(), values)
+        amounts[column] = (arr.to_pylist(), values, arr)
     if "Credit" in categories:
         credit = pc.equal(pa.array(categories, pa.string()), "Credit")
         positive = pc.or_(pc.greater(amounts["BilledCost"][1], 0), pc.greater(amounts["EffectiveCost"][1], 0))
@@ -414,9 +425,26 @@ def _columns_to_rows(norm: Normaliser, cols: dict, size: int, prefix: tuple) -> 
     tags = each("Tags", checked(lambda v: norm.tags(v, 0)))
     norm.periods.update(periods)
     norm.months.update(months)
+    _add_totals(norm, currencies, amounts["BilledCost"], amounts["EffectiveCost"])
     return list(zip(*(repeat(p, size) for p in prefix), periods, months, starts, ends,
                     amounts["BilledCost"][0], amounts["EffectiveCost"][0], amounts["ListCost"][0], currencies,
                     categories, classes, services, service_categories, resources, regions, tags, strict=True))
+
+
+def _add_totals(norm: Normaliser, currencies: list, billed: tuple, effective: tuple) -> None:
+    """The batch's sums per currency, exact: by pyarrow in decimal128 when every amount fits 10 decimal
+    places (the stored scale), else by Python's Decimal."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        table = pa.table({"c": pa.array(currencies, pa.string()), "b": pc.cast(billed[2], pa.decimal128(38, 10)),
+                          "e": pc.cast(effective[2], pa.decimal128(38, 10))})
+        for row in table.group_by("c").aggregate([("b", "sum"), ("e", "sum"), ("c", "count")]).to_pylist():
+            norm.add_totals(row["c"], row["b_sum"], row["e_sum"], row["c_count"])
+    except pa.ArrowException:
+        for currency, b, e in zip(currencies, billed[0], effective[0], strict=True):
+            norm.add_totals(currency, Decimal(b), Decimal(e), 1)
 
 
 def _read_csv_rows(path: Path, file: str, norm: Normaliser, prefix: tuple, batch: int,

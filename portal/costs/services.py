@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import time
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,18 +15,18 @@ from pathlib import Path
 from celery import current_app
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.accounts import permissions
 from portal.core.audit import audit_record
-from portal.core.db import bulk_write_cache, sorts_on_disk
+from portal.core.db import bulk_write_cache
 
 from . import conf, focus
 from .models import Budget, BudgetAlert, CostImport, CostLine, ImportStatus, Provider
 
 log = logging.getLogger("plinth.costs")
+SCALE = Decimal("1e-10")  # CostLine's decimal places
 BULK_BYTES = 20 << 20  # a file this large defers SQLite's checkpoints to after the import
 PROVIDER_NAME = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
 
@@ -106,27 +107,30 @@ def run_import(import_id: int, *, keep_file: bool = False, allocate: bool = True
     try:
         # The log's copy-back waits for the commit (a background thread then): a checkpoint every
         # thousand pages would re-write the table being appended to. The page cache stays as it is.
-        with (sorts_on_disk(), bulk_write_cache(imp.size, threshold=BULK_BYTES, cache_kib=None),
-              transaction.atomic()):
+        with bulk_write_cache(imp.size, threshold=BULK_BYTES, cache_kib=None), transaction.atomic():
             connection.ensure_connection()
             Provider.objects.select_for_update().get(pk=imp.provider_id)  # one import per provider at a time
             rows = 0
             batches = focus.read(path, imp.format, imp.file_name, prefix=(imp.pk, imp.provider_id),
                                  postgres=postgres, batch=int(conf.get("BATCH_ROWS")), normaliser=norm)
+            started = time.perf_counter()
             for batch in batches:
                 insert(batch)
                 rows += len(batch)
+            written = time.perf_counter()
             periods = sorted(norm.periods)
             old = CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=periods).exclude(
                 cost_import_id=imp.pk)
             months = sorted(norm.months | {m.isoformat() for m in old.values_list("month", flat=True).distinct()})
             replaced = (CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=periods)
                         .exclude(cost_import_id=imp.pk)._raw_delete(connection.alias))
-            totals = {c: {"billed": str(b), "effective": str(e), "lines": n} for c, b, e, n in (
-                CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=periods)
-                .values("currency").order_by("currency")
-                .annotate(b=Sum("billed_cost"), e=Sum("effective_cost"), n=Count("id"))
-                .values_list("currency", "b", "e", "n"))}
+            # Summed while reading (exact, at the stored scale): a GROUP BY over ten million lines took
+            # longer than their COPY on PostgreSQL.
+            totals = {c: {"billed": str(b.quantize(SCALE, context=focus.WIDE)),
+                          "effective": str(e.quantize(SCALE, context=focus.WIDE)), "lines": n}
+                      for c, (b, e, n) in sorted(norm.totals.items())}
+            log.info("cost import %s: %s rows read and written in %.1f s; earlier lines replaced (%s) and totals "
+                     "in %.1f s", imp.pk, rows, written - started, replaced, time.perf_counter() - written)
             CostImport.objects.filter(pk=imp.pk).update(
                 status=ImportStatus.DONE, rows=rows, periods=periods, totals=totals, error="",
                 finished_at=timezone.now(), path="" if not keep_file else imp.path)

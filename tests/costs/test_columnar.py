@@ -54,6 +54,7 @@ def test_the_columnar_reader_agrees_with_the_row_reader_or_hands_over(tmp_path_f
     elif columnar != "doubt":
         assert columnar == by_rows
         assert (col_norm.periods, col_norm.months) == (row_norm.periods, row_norm.months)
+        assert col_norm.totals == row_norm.totals  # Decimal equality: 1.5 == 1.5000000000
 
 
 @pytest.mark.parametrize("text", [
@@ -113,3 +114,18 @@ def test_a_bad_row_after_a_hand_over_is_named_by_its_row_in_the_file(db, tmp_pat
     imp = services.import_now(path=write_csv(tmp_path / "q.csv", rows), provider="aws")
     assert imp.status == "failed" and imp.error.startswith("q.csv, row 11, column BillingCurrency:"), imp.error
     assert not CostLine.objects.exists()
+
+
+@pytest.mark.parametrize("small_amount", ["0.25", "0.123456789012"])  # the second: beyond decimal128(38, 10)
+def test_import_totals_are_exact_sums_per_currency_at_the_stored_scale(db, tmp_path, small_blocks, small_amount):
+    rows = [line("99999999999999000", currency="USD") for _ in range(6)]
+    rows += [line(small_amount, effective="-0.5", category="Credit" if small_amount == "0.25" else "Usage",
+                  currency="EUR") for _ in range(5)]
+    if small_amount == "0.25":
+        rows = [r | {"BilledCost": "-0.25"} if r["BillingCurrency"] == "EUR" else r for r in rows]
+    imp = services.import_now(path=write_csv(tmp_path / "p.csv", rows), provider="aws")
+    assert imp.status == "done", imp.error
+    assert imp.totals["USD"] == {"billed": "599999999999994000.0000000000",
+                                 "effective": "599999999999994000.0000000000", "lines": 6}
+    eur = "-1.2500000000" if small_amount == "0.25" else "0.6172839451"  # 0.61728394506 rounded half-even
+    assert imp.totals["EUR"] == {"billed": eur, "effective": "-2.5000000000", "lines": 5}
