@@ -57,6 +57,27 @@ def bulk_write_cache(rows: int, threshold: int = 20_000, *, cache_kib: int | Non
 
 
 @contextlib.contextmanager
+def sqlite_pragmas(**values):
+    """Set these PRAGMAs of this connection (SQLite; a no-op elsewhere), then put back what they were.
+    Names and values are the caller's constants, never user input."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    previous = {}
+    with connection.cursor() as cursor:
+        for name, value in values.items():
+            cursor.execute(f"PRAGMA {name}")
+            previous[name] = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA {name} = {value}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for name, value in previous.items():
+                cursor.execute(f"PRAGMA {name} = {int(value)}")
+
+
+@contextlib.contextmanager
 def sorts_on_disk():
     """Let SQLite spill the sorts of this connection's large GROUP BYs to temporary files.
 
@@ -64,18 +85,11 @@ def sorts_on_disk():
     GROUP BY over ten million cost lines would sort them all in RAM: 2 GB of RSS in a worker. Its
     memory then stays within the page cache. PostgreSQL spills by work_mem itself: a no-op there, and
     inside a transaction too (SQLite refuses the change there: enter this before `atomic()`)."""
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    if connection.in_atomic_block:
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA temp_store")
-        (previous,) = cursor.fetchone()
-        cursor.execute("PRAGMA temp_store = FILE")
-    try:
+    with sqlite_pragmas(temp_store="FILE"):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA temp_store = {int(previous)}")
 
 
 def forks_wait_for(lock: threading.Lock) -> None:

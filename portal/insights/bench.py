@@ -32,6 +32,7 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from portal.accounts.models import Membership, Role, Team
+from portal.core.db import sqlite_pragmas
 
 from . import capture, rollup, selectors
 from .models import ActiveUserDay, Event, Rollup, TeamMilestone
@@ -120,22 +121,8 @@ def _scratch_pragmas():
     """While generating into SQLite: no fsync per commit and a larger page cache (the scratch
     database `make insights-bench` makes is thrown away); the settings' own PRAGMAs come back after,
     so the rollups and queries run as configured."""
-    if connection.vendor != "sqlite":
+    with sqlite_pragmas(synchronous="OFF", cache_size=-262144):
         yield
-        return
-    with connection.cursor() as cur:
-        cur.execute("PRAGMA synchronous")
-        sync = cur.fetchone()[0]
-        cur.execute("PRAGMA cache_size")
-        cache = cur.fetchone()[0]
-        cur.execute("PRAGMA synchronous=OFF")
-        cur.execute("PRAGMA cache_size=-262144")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cur:
-            cur.execute(f"PRAGMA synchronous={int(sync)}")
-            cur.execute(f"PRAGMA cache_size={int(cache)}")
 
 
 def _timed(fn, repeat: int) -> dict:

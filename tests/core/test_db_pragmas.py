@@ -38,3 +38,14 @@ def test_a_bounded_bulk_write_keeps_the_page_cache_and_defers_checkpoints(sqlite
     with bulk_write_cache(rows=100_000, cache_kib=None):
         assert pragma("cache_size") == cache and pragma("wal_autocheckpoint") == 0
     assert (pragma("cache_size"), pragma("wal_autocheckpoint")) == (cache, checkpoint)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pragmas_are_put_back_even_when_the_block_fails(sqlite):
+    from portal.core.db import sqlite_pragmas
+
+    before = (pragma("synchronous"), pragma("cache_size"))
+    with pytest.raises(RuntimeError), sqlite_pragmas(synchronous="OFF", cache_size=-4096):
+        assert (pragma("synchronous"), pragma("cache_size")) == (0, -4096)
+        raise RuntimeError("the block failed")
+    assert (pragma("synchronous"), pragma("cache_size")) == before
