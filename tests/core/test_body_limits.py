@@ -124,7 +124,7 @@ def gunicorn(transactional_db, redis_url, tmp_path):
     port = test_services.free_port()
     log = tmp_path / "gunicorn.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.test", "DATABASE_URL": _test_database_url(),
-           "REDIS_URL": redis_url, "PLINTH_API_RATE_READ": "4/min", "PLINTH_CATALOG_FILE_ROOTS": str(tmp_path)}
+           "REDIS_URL": redis_url, "PLINTH_API_RATE_READ": "4/hour", "PLINTH_CATALOG_FILE_ROOTS": str(tmp_path)}
     cmd = [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
            "--workers", "2", "--max-requests", "2", "--preload", "--access-logfile", "-",
            "--access-logformat", "pid=%(p)s status=%(s)s %(r)s"]
@@ -208,6 +208,6 @@ def test_the_rate_limit_holds_across_worker_processes(gunicorn):
     statuses = [_request(port, "GET", "/api/v1/me", headers={"Authorization": f"Bearer {raw}"})
                 for _ in range(6)]
     assert [s for s, _, _ in statuses] == [200, 200, 200, 200, 429, 429]
-    assert 1 <= int(statuses[4][1]["Retry-After"]) <= 60
+    assert 1 <= int(statuses[4][1]["Retry-After"]) <= 3600  # an hour's window: six requests rarely straddle two
     served_by = set(re.findall(r"pid=<(\d+)> status=\d+ GET /api/v1/me", log.read_text()))
     assert len(served_by) >= 3, f"each worker serves two requests, then a new process takes over: {served_by}"

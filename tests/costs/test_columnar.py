@@ -129,3 +129,13 @@ def test_import_totals_are_exact_sums_per_currency_at_the_stored_scale(db, tmp_p
                                  "effective": "599999999999994000.0000000000", "lines": 6}
     eur = "-1.2500000000" if small_amount == "0.25" else "0.6172839451"  # 0.61728394506 rounded half-even
     assert imp.totals["EUR"] == {"billed": eur, "effective": "-2.5000000000", "lines": 5}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_outside_a_test_transaction_is_allocated(tmp_path):
+    """As in the worker: no outer transaction, so the allocation's sorts really go to disk."""
+    from portal.costs.models import Allocation
+
+    imp = services.import_now(path=write_csv(tmp_path / "p.csv", [line("95.00"), line("5.00")]), provider="aws")
+    assert imp.status == "done", imp.error
+    assert [(a.bucket, a.effective_cost) for a in Allocation.objects.all()] == [("unallocated", 100)]

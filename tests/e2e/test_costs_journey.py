@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from portal.core import demo
-from portal.costs.models import CostImport
+from portal.costs.models import Allocation, CostImport
 from tests.conftest import _broker_url, start_celery_worker
 from tests.costs.conftest import DETECTOR, PRIVATE, RECSYS_MODEL, annotate, line, write_csv
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
@@ -58,6 +58,8 @@ def test_upload_a_focus_csv_then_see_the_team_view_and_the_models_value_vs_cost(
 
         imp = wait_for(done, timeout=90, what="the worker's import")
         assert imp.status == "done", imp.error
+        # The allocation follows the import's commit in the same task: wait for it too.
+        wait_for(lambda: connection.close() or Allocation.objects.exists(), timeout=60, what="the allocation")
         page.reload()
         assert page.get_by_test_id("imports").get_by_text("done").is_visible()
         page.screenshot(path=str(SHOTS / "costs-imports.png"), full_page=True)
