@@ -174,7 +174,7 @@ def test_worker_start_webhooks_and_sync_now_keep_the_catalog_current(
     try:
         # 1. The worker syncs once when it starts: no waiting for the five-minute beat.
         wait_for(lambda: MlflowSyncState.objects.filter(last_success_at__isnull=False).exists(),
-                 what="the start-up sync")
+                 timeout=90, what="the start-up sync")  # a worker starting on a loaded machine
         assert ModelVersion.objects.filter(entity__name=name).count() == 2
         assert ModelVersion.objects.filter(entity__name="fraud-detector").exists()
 
