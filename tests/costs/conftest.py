@@ -34,6 +34,14 @@ def line(billed="10.00", effective=None, *, currency="USD", start="2026-01-05T00
             "ProviderName": "AWS", "x_CostCenter": "cc-1"}
 
 
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of ~2 rows, so that a file of a few rows is read as several columnar batches."""
+    from portal.costs import focus
+
+    monkeypatch.setattr(focus, "CSV_BLOCK", 1000)
+
+
 def write_csv(path: Path, rows: list[dict], header: list[str] | None = None) -> Path:
     header = header or HEADER
     with open(path, "w", encoding="utf-8", newline="") as f:

@@ -85,12 +85,6 @@ def test_the_bom_quoted_newlines_and_blank_lines_read_alike(tmp_path):
     assert columnar[0][12] == "Amazon\nSageMaker" and columnar[0][-1] == '{"team":"a,b"}'
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Blocks of ~2 rows, so that a file of a few rows is read as several columnar batches."""
-    monkeypatch.setattr(focus, "CSV_BLOCK", 1000)
-
-
 def test_a_hand_over_mid_file_keeps_every_row_once(db, tmp_path, small_blocks):
     rows = [line(f"{i + 1}.25", resource=f"r-{i}") for i in range(12)]
     rows[7] = rows[7] | {"BilledCost": " 8.25 "}  # valid for the row reader; the columnar one doubts

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db
 JAN = date(2026, 1, 1)
 
 
-@pytest.fixture
-def small_blocks_for_import(monkeypatch):
-    monkeypatch.setattr(focus, "CSV_BLOCK", 1000)  # a few rows per columnar batch
-
-
 def amounts(**filters) -> dict:
     return {(a.bucket, a.entity.ref if a.entity_id else (a.owner_team.name if a.owner_team_id else None), a.currency):
             a.effective_cost for a in Allocation.objects.filter(**filters).select_related("entity", "owner_team")}
@@ -64,7 +59,7 @@ def test_a_reimport_of_the_same_period_replaces_and_never_doubles(costed, tmp_pa
     assert Decimal(imp2.totals["USD"]["effective"]) == Decimal("100")
 
 
-def test_a_reimport_reallocates_the_months_only_the_replaced_lines_had(db, tmp_path, small_blocks_for_import):
+def test_a_reimport_reallocates_the_months_only_the_replaced_lines_had(db, tmp_path, small_blocks):
     feb = date(2026, 2, 1)
     late = line("8", start="2026-02-01T00:00:00Z", end="2026-02-01T01:00:00Z", tags={"team": "x"})  # January's bill
     first = [line("1", resource=f"r-{i}") for i in range(6)] + [late]
