@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal
@@ -281,6 +283,49 @@ def read(path: Path, fmt: str, file: str, *, prefix: tuple, postgres: bool, batc
     """Batches of stored tuples. Raises FocusError at the first bad value (nothing of the file counts)."""
     norm = normaliser or Normaliser(file, postgres=postgres)
     yield from (_read_parquet if fmt == "parquet" else _read_csv)(path, file, norm, prefix, batch)
+
+
+def read_ahead(batches: Iterator[list[tuple]], norm: Normaliser, depth: int = 2) -> Iterator[tuple[list[tuple], frozenset]]:
+    """`batches` read by a thread, up to `depth` ahead of the caller, each with the billing periods read
+    so far (`norm.periods` up to and including that batch). pyarrow's parsing and the database's writing
+    release the GIL, so on two cores the reading overlaps the writing. The reader's error (FocusError…)
+    is raised here, after the batches before it; leaving the loop early stops the thread."""
+    handover: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handover.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                if not put((batch, frozenset(norm.periods))):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close:
+                close()
+
+    reader = threading.Thread(target=work, name="focus-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := handover.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _read_csv(path: Path, file: str, norm: Normaliser, prefix: tuple, batch: int) -> Iterator[list[tuple]]:

@@ -10,6 +10,7 @@ import hashlib
 import os
 import random
 import resource
+import statistics
 import time
 from datetime import timedelta
 
@@ -110,12 +111,14 @@ def run(total: int, keep: bool = False) -> dict:
         for card, level, n in (Result.objects.filter(entity__namespace="scbench").values("scorecard", "level")
                                .annotate(n=Count("id")).order_by().values_list("scorecard", "level", "n")):
             levels.setdefault(card, {})[level or "none"] = n
+        dashboards = time_dashboards()
         result = {
             "bench": "scorecards", "entities": total, "scorecards": len(cards), "checks": checks,
             "check_evaluations": _evaluations(cards),
             "distinct_projections": engine_memo_size(),
             "cold": cold, "warm": warm, "per_level": levels, "generate_s": generated_s,
             "target_s": 60, "within_target": cold["wall_s"] <= 60,
+            "dashboards_p95_ms": dashboards, "dashboards_within_150_ms": max(dashboards.values()) <= 150,
             "loadavg_before": [round(v, 2) for v in load_before],
             "loadavg_after": [round(v, 2) for v in os.getloadavg()],
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -125,6 +128,50 @@ def run(total: int, keep: bool = False) -> dict:
         if not keep:
             cleanup()
     return result
+
+
+def time_dashboards(repeats: int = 30) -> dict[str, float]:
+    """p95 (ms) of the queries behind each scorecard page and API, as a member of one generated team
+    and as a platform admin (who sees every result: the largest counts)."""
+    from django.contrib.auth import get_user_model
+
+    from portal.accounts.models import Membership
+
+    from . import operations, selectors
+
+    users = get_user_model().objects
+    member, _ = users.get_or_create(username="scbench-member")
+    team = Team.objects.filter(name__startswith="scbench-team-").order_by("id").first()
+    Membership.objects.get_or_create(user=member, team=team, defaults={"role": "member"})
+    admin, _ = users.get_or_create(username="scbench-admin", defaults={"is_superuser": True})
+    cards = [c for c in definitions.load_all() if not c.error]
+    campaign = next(((c, k) for c in cards for k in c.checks if k.deadline), None)
+    entity = Entity.objects.filter(namespace="scbench", kind_key="model", owner_team=team).first()
+    pages = {
+        "index": lambda u: [selectors.level_counts(u, c) for c in cards],
+        "detail": lambda u: [(selectors.team_rollup(u, c), selectors.domain_rollup(u, c)) for c in cards],
+        "results_page": lambda u: list(selectors.visible_results(u, cards[0].name)[:101]),
+        "results_team_level": lambda u: list(selectors.visible_results(u, cards[0].name, team=team.name,
+                                                                       level=cards[0].levels[0])[:101]),
+        "team_operations": lambda u: operations.team_operations(u, team),
+        "entity_tab": lambda u: selectors.entity_scorecards(entity),
+    }
+    if campaign:
+        pages["campaign"] = lambda u: selectors.campaign_failing(u, *campaign)
+    out = {}
+    try:
+        for who, user in (("member", member), ("admin", admin)):
+            for page, fn in pages.items():
+                timings = []
+                for _ in range(repeats):
+                    user = users.get(pk=user.pk)  # a fresh request's user: no cached team roles
+                    t = time.perf_counter()
+                    fn(user)
+                    timings.append(time.perf_counter() - t)
+                out[f"{page}_{who}"] = round(statistics.quantiles(timings, n=20)[18] * 1000, 1)
+    finally:
+        users.filter(username__in=["scbench-member", "scbench-admin"]).delete()
+    return out
 
 
 def engine_memo_size() -> int:

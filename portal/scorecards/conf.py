@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "REGO_CHUNK": 64,
     # Changed entities are evaluated at most this often (seconds): a burst of changes is one task.
     "DEBOUNCE_SECONDS": 5,
+    # Today's counts (the pages' rollups) are refreshed this long after an evaluation of changed entities
+    # (seconds): the evaluations of a burst share one refresh.
+    "ROLLUP_DELAY_SECONDS": 10,
     # Longest manual-check justification (characters) and longest expiry (days).
     "MAX_JUSTIFICATION_CHARS": 2000,
     "MAX_MANUAL_DAYS": 365,

@@ -60,7 +60,8 @@ class LevelChange(models.Model):
 
 
 class DailyRollup(models.Model):
-    """Entities per level per team and domain on one day (written by the nightly evaluation): the trends."""
+    """Entities per level per team and domain on one day: today's rows are the current counts every scorecard
+    page reads (refreshed after each evaluation), earlier days' rows the trends."""
 
     day = models.DateField()
     scorecard = models.CharField(max_length=63)
@@ -69,6 +70,9 @@ class DailyRollup(models.Model):
     level = models.CharField(max_length=40, blank=True)
     visibility = models.CharField(max_length=10, default=Visibility.INTERNAL)  # private counts stay the team's
     count = models.PositiveIntegerField(default=0)
+    # Of those entities, how many fail each campaign check (a check with a deadline): check id → count.
+    failing = models.JSONField(default=dict, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)  # when the day's rows were last counted
 
     class Meta:
         indexes = [models.Index(fields=["scorecard", "day"], name="rollup_scorecard_day")]

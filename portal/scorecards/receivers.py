@@ -16,11 +16,15 @@ DEBOUNCED_UP_TO = 1000  # larger writes (a registration) are queued as they are:
 def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
     """Sent on commit: queue an evaluation of the changed entities a few seconds later. Debounced: a
     ref changed again while its evaluation is queued joins that evaluation (the task reads the entity
-    when it runs) instead of queuing another. Removed entities' results go with them (cascade). A
+    when it runs) instead of queuing another. Removed entities' results go with them (cascade); today's counts are refreshed soon after. A
     broker outage is logged, never raised (the catalog write has committed): the nightly pass catches up."""
     from . import tasks
 
     refs = sorted(set(changed))
+    if removed:
+        from . import services
+
+        services.refresh_soon()  # their results went with them (cascade): today's counts follow
     if not refs:
         return
     delay = int(conf.get("DEBOUNCE_SECONDS"))

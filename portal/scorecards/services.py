@@ -67,7 +67,11 @@ def evaluate_entities(*, entity_ids: list[int] | None = None, now: datetime | No
     stale = Result.objects.exclude(scorecard__in=[c.name for c in healthy])
     if entity_ids is not None:
         stale = stale.filter(entity_id__in=values_in(entity_ids))
-    stale.delete()
+    deleted, _ = stale.delete()
+    if entity_ids is None:
+        stats["rollup_rows"] = rollup_today(now=now)  # the whole catalog: today's counts now
+    elif stats["written"] or deleted:
+        refresh_soon()
     return stats
 
 
@@ -101,6 +105,7 @@ def _evaluate_batch(rows: list[dict], cards: list[Scorecard], compiled: dict, no
     existing = {(e, sc): (pk, digest, level) for pk, e, sc, digest, level in
                 Result.objects.filter(scope).values_list("id", "entity_id", "scorecard", "digest", "level") if e in in_batch}
     create, update, changes, keep = [], [], [], set()
+    stamp = connection.ops.adapt_datetimefield_value(now)  # once: the driver's value for every row
     for card in cards:
         picked = [n for n, r in enumerate(rows)
                   if card.applies(r["kind_key"], r["spec_type"] or "", r["tags"] or [], r["lifecycle"] or "")]
@@ -123,15 +128,15 @@ def _evaluate_batch(rows: list[dict], cards: list[Scorecard], compiled: dict, no
                 continue
             values = (level, rank, sum(1 for v in checks.values() if v[0]), len(checks),
                       json.dumps(checks, separators=(",", ":")), row["owner_team_id"], row["visibility"],
-                      card.version, digest, now)
+                      card.version, digest, stamp)
             if old is None:
-                create.append((row["id"], card.name, *values, now))
-                changes.append((row["id"], card.name, "", level, now))
+                create.append((row["id"], card.name, *values, stamp))
+                changes.append((row["id"], card.name, "", level, stamp))
             else:
                 moved = old[2] != level
                 if moved:
-                    changes.append((row["id"], card.name, old[2], level, now))
-                update.append((*values, moved, now, old[0]))
+                    changes.append((row["id"], card.name, old[2], level, stamp))
+                update.append((*values, moved, stamp, old[0]))
     gone = [v[0] for key, v in existing.items() if key not in keep]
     _write(create, update, changes, gone, scope, now)
     stats["entities"] += len(rows)
@@ -144,8 +149,8 @@ COLUMNS = ("level", "rank", "passed", "total", "checks", "owner_team_id", "visib
 
 
 def _write(create, update, changes, gone, scope: Q, now: datetime) -> None:
+    """The rows come with their times already in the driver's form (one conversion per batch)."""
     result, history = Result._meta.db_table, LevelChange._meta.db_table
-    conv = connection.ops.adapt_datetimefield_value
     with transaction.atomic(), connection.cursor() as cursor:
         if gone:
             Result.objects.filter(pk__in=gone).delete()
@@ -153,35 +158,65 @@ def _write(create, update, changes, gone, scope: Q, now: datetime) -> None:
             names = ", ".join(("entity_id", "scorecard", *COLUMNS, "level_since"))
             marks = ", ".join(["%s"] * (len(COLUMNS) + 3))
             cursor.executemany(f"INSERT INTO {result} ({names}) VALUES ({marks})",  # noqa: S608 (our names)
-                               [(*r[:-2], conv(r[-2]), conv(r[-1])) for r in create])
+                               create)
         if update:
             sets = ", ".join(f"{c} = %s" for c in COLUMNS)
             cursor.executemany(
                 f"UPDATE {result} SET {sets}, level_since = CASE WHEN %s THEN %s ELSE level_since END "  # noqa: S608
                 "WHERE id = %s",
-                [(*r[:9], conv(r[9]), r[10], conv(r[11]), r[12]) for r in update])
+                update)
         if changes:
             cursor.executemany(
                 f"INSERT INTO {history} (entity_id, scorecard, from_level, to_level, at) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
-                [(*c[:4], conv(c[4])) for c in changes])
+                changes)
         # Unchanged results were evaluated too: one statement records when.
         Result.objects.filter(scope).exclude(evaluated_at=now).update(evaluated_at=now)
 
 
 def rollup_today(*, now: datetime | None = None) -> int:
-    """Replace today's per-team, per-domain, per-level counts (the trend points)."""
+    """Replace today's per-team, per-domain, per-level counts: the current counts the scorecard pages read
+    (a few thousand rows, not 250,000 results) and tomorrow's trend points. With them, per campaign check,
+    how many of those entities fail it."""
     from .selectors import counts_by_domain
 
-    day = (now or timezone.now()).date()
-    counts = counts_by_domain(Result.objects.all(), ("scorecard", "owner_team_id", "level", "visibility"))
+    now = now or timezone.now()
+    fields = ("scorecard", "owner_team_id", "level", "visibility")
+    counts = counts_by_domain(Result.objects.all(), fields)
+    failing: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for card in definitions.load_all():
+        for check in card.checks:
+            if card.error or not check.deadline:
+                continue
+            fails = Result.objects.filter(scorecard=card.name).exclude(**{f"checks__{check.id}__0": True})
+            for key, n in counts_by_domain(fails, fields).items():
+                failing[key][check.id] = n
     with transaction.atomic():
-        DailyRollup.objects.filter(day=day).delete()
+        DailyRollup.objects.filter(day=now.date()).delete()
         DailyRollup.objects.bulk_create([
-            DailyRollup(day=day, scorecard=scorecard, owner_team_id=team_id, level=level, visibility=visibility,
-                        domain_ref=domain, count=n)
+            DailyRollup(day=now.date(), scorecard=scorecard, owner_team_id=team_id, level=level, visibility=visibility,
+                        domain_ref=domain, count=n, failing=failing.get((scorecard, team_id, level, visibility, domain), {}),
+                        refreshed_at=now)
             for (scorecard, team_id, level, visibility, domain), n in counts.items()
         ], batch_size=2000)
     return len(counts)
+
+
+def refresh_soon() -> None:
+    """Queue a refresh of today's counts (tasks.refresh_rollup), at most one waiting at a time: the
+    evaluations of a burst of catalog changes share it. A broker outage is logged (the next evaluation
+    or the nightly pass refreshes)."""
+    from django.core.cache import cache
+
+    from . import tasks
+
+    delay = int(conf.get("ROLLUP_DELAY_SECONDS"))
+    if not cache.add("plinth:scorecards:rollup-queued", 1, timeout=delay):
+        return
+    try:
+        tasks.refresh_rollup.apply_async(countdown=delay + 1)
+    except Exception:
+        cache.delete("plinth:scorecards:rollup-queued")
+        log.exception("could not queue the scorecard rollup refresh; the nightly pass will")
 
 
 def manual_set(*, actor, entity: Entity, scorecard: str, check_id: str, passed: bool, justification: str,

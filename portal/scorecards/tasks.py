@@ -22,7 +22,15 @@ def evaluate_refs(refs: list[str]) -> dict:
 def evaluate_all() -> dict:
     from . import services
 
-    stats = services.evaluate_entities()
-    stats["rollup_rows"] = services.rollup_today()
+    stats = services.evaluate_entities()  # and today's counts (rollup_rows)
     stats["notified"] = services.notify_campaigns()
     return stats
+
+
+@shared_task(name="portal.scorecards.tasks.refresh_rollup", autoretry_for=(Exception,), retry_backoff=5,
+             max_retries=3)
+def refresh_rollup() -> int:
+    """Today's counts after the evaluations of changed entities (queued by services.refresh_soon)."""
+    from . import services
+
+    return services.rollup_today()

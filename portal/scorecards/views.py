@@ -20,7 +20,10 @@ from . import definitions, selectors, services
 @require_safe
 def index(request):
     cards = definitions.load_all()
-    rows = [{"card": c, "counts": {} if c.error else selectors.level_counts(request.user, c)} for c in cards]
+    rows = []
+    for card in cards:
+        counts, as_of = ({}, None) if card.error else selectors.level_counts(request.user, card)
+        rows.append({"card": card, "counts": counts, "as_of": as_of})
     for row in rows:
         row["per_level"] = [(name, row["counts"].get(name, 0)) for name in ["", *row["card"].levels]]
         row["total"] = sum(row["counts"].values())
@@ -47,6 +50,7 @@ def detail(request, name: str):
         domains = selectors.domain_rollup(request.user, card)
     return render(request, "scorecards/detail.html", {
         "card": card, "teams": teams, "domains": domains, "check_errors": compiled_errors,
+        "as_of": None if card.error else selectors.refreshed_at(card),
         "level_names": ["", *card.levels],
     })
 
@@ -57,9 +61,12 @@ def campaign(request, name: str, check_id: str):
     check = card.check(check_id)
     if check is None or not check.deadline:
         raise Http404("No such campaign")
-    failing = selectors.campaign_failing(request.user, card, check)
-    return render(request, "scorecards/campaign.html", {"card": card, "check": check, "failing": failing,
-                                                         "days_left": (check.deadline - timezone.now().date()).days})
+    team = request.GET.get("team")
+    failing = selectors.campaign_failing(request.user, card, check, team=None if team is None else team[:150])
+    return render(request, "scorecards/campaign.html", {
+        "card": card, "check": check, "failing": failing, "listed_max": selectors.LISTED_PER_TEAM,
+        "total": sum(t["failing"] for t in failing), "as_of": selectors.refreshed_at(card),
+        "days_left": (check.deadline - timezone.now().date()).days})
 
 
 @require_POST

@@ -92,6 +92,22 @@ def test_a_bad_row_imports_nothing_and_names_file_row_and_column(costed, tmp_pat
     assert amounts() == allocations
 
 
+def test_many_statements_of_lines_are_written_whole_and_a_late_bad_row_undoes_them(db, tmp_path):
+    """More lines than two of SQLite's multi-row statements (1,927 lines each) plus a remainder, read
+    ahead by the reader's thread: every line arrives once with its amount; a bad value after several
+    batches were written rolls them all back and is named."""
+    many = 2 * 1927 + 11
+    rows = [line(f"{i % 7}.25", resource=f"r-{i}") for i in range(many)]
+    imp = services.import_now(path=write_csv(tmp_path / "many.csv", rows), provider="aws", allocate=False)
+    assert imp.status == "done" and imp.rows == many == CostLine.objects.count()
+    assert len(set(CostLine.objects.values_list("resource_id", flat=True))) == many
+    assert sum(CostLine.objects.values_list("billed_cost", flat=True)) == sum(Decimal(f"{i % 7}.25") for i in range(many))
+    bad = rows + [line("1")] * 20_000 + [line("twelve")]
+    imp = services.import_now(path=write_csv(tmp_path / "late.csv", bad), provider="aws", allocate=False)
+    assert imp.status == "failed" and f"row {len(bad) + 1}, column BilledCost" in imp.error
+    assert CostLine.objects.count() == many  # the first import's lines, untouched
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"ChargePeriodStart": "5 Jan 2026"}, "row 2, column ChargePeriodStart: not an ISO 8601 date-time: '5 Jan 2026'"),
     ({"EffectiveCost": "NaN"}, "row 2, column EffectiveCost: out of range: 'NaN'"),

@@ -77,6 +77,12 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     page.screenshot(path=str(SHOTS / "scorecards-detail.png"), full_page=True)
     page.get_by_role("link", name="campaign until 2027-03-31").first.click()
     assert page.get_by_role("heading", name="Campaign: Links to a runbook or dashboard").is_visible()
+    assert "fail this check, counted" in page.get_by_test_id("campaign-total").inner_text()
+    platform = page.get_by_test_id("campaign-team").filter(has_text="platform")
+    assert platform.get_by_role("listitem").count() == 0  # another team's: counted, listed on request
+    platform.get_by_role("link", name="Show platform entities failing it").click()
+    page.wait_for_url("**/campaigns/links/?team=platform")
+    assert page.get_by_test_id("campaign-team").filter(has_text="platform").get_by_role("listitem").count() >= 1
     page.screenshot(path=str(SHOTS / "scorecards-campaign.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/scorecards/service-basics/")

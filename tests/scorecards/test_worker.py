@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog.models import Entity, Location
-from portal.scorecards.models import LevelChange, Result
+from portal.scorecards.models import DailyRollup, LevelChange, Result
 from tests.conftest import _broker_url, start_celery_worker
 from tests.governance.conftest import use_broker, wait_for
 
@@ -34,6 +35,16 @@ def result() -> Result | None:
     return Result.objects.filter(entity__ref="component:default/ledger-service", scorecard="service-basics").first()
 
 
+def bronze_count() -> int:
+    connection.close()
+    today = DailyRollup.objects.filter(scorecard="service-basics", day=timezone.now().date(), level="Bronze")
+    return sum(today.values_list("count", flat=True)) if today.exists() else -1
+
+
+def expected_bronze() -> int:
+    return Result.objects.filter(scorecard="service-basics", level="Bronze").count()
+
+
 def test_a_changed_entity_is_evaluated_by_the_worker(demo_org, redis_url, tmp_path, settings):
     use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url)
@@ -52,5 +63,7 @@ def test_a_changed_entity_is_evaluated_by_the_worker(demo_org, redis_url, tmp_pa
         entity = Entity.objects.get(ref="component:default/ledger-service")
         assert list(LevelChange.objects.filter(entity=entity).order_by("at").values_list("from_level", "to_level")) == [
             ("", ""), ("", "Bronze")]
+        # The pages' counts follow: the worker refreshes today's rollup after its evaluations.
+        wait_for(lambda: bronze_count() == expected_bronze(), timeout=90, what="the worker's rollup refresh")
     finally:
         worker.stop()
