@@ -293,6 +293,12 @@ def evaluate(data: dict, *, now: datetime | None = None) -> Evaluated:
     period = kpis.Period(end - timedelta(days=data["period_days"]), end)
     done: dict[str, KpiResult] = {}
     out = Evaluated(data, period)
+    with kpis.shared_reads():
+        _evaluate_into(out, data, period, done)
+    return out
+
+
+def _evaluate_into(out: Evaluated, data: dict, period: kpis.Period, done: dict[str, KpiResult]) -> None:
     for persona in data["personas"]:
         journeys = []
         for journey in persona["journeys"]:
@@ -311,7 +317,6 @@ def evaluate(data: dict, *, now: datetime | None = None) -> Evaluated:
                 capabilities.append({**capability, "kpis": results})
             journeys.append({**journey, "capabilities": capabilities})
         out.personas.append({**persona, "journeys": journeys})
-    return out
 
 
 def provider_links(data: dict, user: Any) -> dict[str, str | None]:
