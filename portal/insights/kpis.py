@@ -181,7 +181,7 @@ def _pooled(rows: Any) -> list[float]:
     if key is not None and key in memo:
         return memo[key]
     texts = rows.values_list(Cast("values", output_field=TextField()), flat=True)
-    values = sorted(v for text in texts for v in (json.loads(text) if text else ()) or ())
+    values = sorted(v for text in texts for v in json.loads(text or "null") or ())
     if key is not None:
         memo[key] = values
     return values

@@ -156,8 +156,7 @@ def campaign_failing(user, card, check, *, team: str | None = None) -> list[dict
     for (team_id, name), n in sorted(counts.items(), key=lambda item: item[0][1]):
         listed = None
         if team_id in mine or (team is not None and name == team):
-            qs = visible_results(user, card.name).filter(owner_team_id=team_id) if team_id else \
-                visible_results(user, card.name).filter(owner_team__isnull=True)
+            qs = visible_results(user, card.name).filter(owner_team_id=team_id)  # None: IS NULL, the unowned
             listed = []
             for r in qs.only("id", "checks", "entity__ref", "entity__kind_key", "entity__namespace", "entity__name",
                              "entity__title", "owner_team__name").iterator(chunk_size=500):

@@ -9,6 +9,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
@@ -207,13 +208,11 @@ def refresh_soon() -> None:
     or the nightly pass refreshes)."""
     from django.core.cache import cache
 
-    from . import tasks
-
     delay = int(conf.get("ROLLUP_DELAY_SECONDS"))
     if not cache.add("plinth:scorecards:rollup-queued", 1, timeout=delay):
         return
-    try:
-        tasks.refresh_rollup.apply_async(countdown=delay + 1)
+    try:  # by name, as costs queues its imports: tasks.py imports this module
+        current_app.send_task("portal.scorecards.tasks.refresh_rollup", countdown=delay + 1)
     except Exception:
         cache.delete("plinth:scorecards:rollup-queued")
         log.exception("could not queue the scorecard rollup refresh; the nightly pass will")
