@@ -851,6 +851,7 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
     tags = ["observed", observer]
     tags_db, visibility = fields["tags"].get_db_prep_save(tags, connection), fields["visibility"].get_default()
     refs, rows, cube_rows, cube_tags = [], [], [], []
+    written: dict[str, tuple] = {}
     for ref, item in by_ref.items():
         if ref in existing:
             continue
@@ -861,10 +862,14 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
                              "annotations": {**item.annotations, OBSERVED_ANNOTATION: observer}, "tags": tags},
                 "spec": {"type": item.spec_type, "lifecycle": "observed", "owner": owner}}
         refs.append(ref)
+        team_id = item.owner_team.pk if item.owner_team else None
+        # What the receivers would read back (search documents, docs to build), handed to them instead.
+        written[ref] = (team_id, Candidate(ref, OBSERVED_KINDS[item.kind_key], "default", item.name, OBSERVED_SOURCE,
+                                           0, "", [], "", _data=data))
         rows.append((fields["uid"].get_db_prep_save(fields["uid"].get_default(), connection), ref,
                      OBSERVED_KINDS[item.kind_key], item.kind_key, "default", item.name, item.name.lower(),
-                     data["apiVersion"], item.title[:300], item.description[:2000], item.spec_type, "observed", owner,
-                     item.owner_team.pk if item.owner_team else None, "", visibility, tags_db,
+                     data["apiVersion"], item.title[:255], item.description[:2000], item.spec_type, "observed", owner,
+                     team_id, "", visibility, tags_db,
                      fields["data"].get_db_prep_save(data, connection), OBSERVED_SOURCE, content_hash(data), False, 0,
                      when, when))
         cube = (item.kind_key, item.spec_type, "observed", owner, "default", "internal",
@@ -880,7 +885,9 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
         transaction.on_commit(lambda: facets.roll_forward(previous, current, ([], []), (cube_rows, cube_tags)))
         audit_record(actor=actor, action="catalog.entity.observe", target=f"observed:{observer}",
                      after={"refs": refs[:AUDIT_REF_CAP], "count": len(refs)})
-        transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[]))
+        snapshot = {ref: (created[ref], team_id, cand) for ref, (team_id, cand) in written.items()}
+        transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[],
+                                                                    snapshot=snapshot))
     return {item.key: existing[ref] for ref, item in by_ref.items()}
 
 

@@ -18,6 +18,7 @@ from django.db.models import Min
 
 from catalog.descriptors.relations import RELATION_PAIRS
 from catalog.models import Entity, ModelVersion, Relation, RunInput
+from catalog.services import OBSERVED_SOURCE
 
 from .models import EdgeOrigin, GraphEdge, Node, NodeType, entity_key, node_key, run_key, version_key
 
@@ -60,17 +61,18 @@ def entity_keys(entity_ids: Iterable[int]) -> dict[int, int]:
     return keys
 
 
-def _owners(entity_ids: set[int], refs: Iterable[str] = ()) -> set[int]:
+def _owners(entity_ids: set[int], refs: Iterable[str] = (), known: set[str] = frozenset()) -> set[int]:
     """The entities whose edges must be recomputed when these change: themselves, the descriptors that
     name them in a lineage relation, the models whose runs logged them, the deployments of a model
-    without a version row."""
+    without a version row. `known`: the refs of `entity_ids`, when the caller has them."""
     from portal.deployments.models import Deployment
 
     owners = set(entity_ids)
     ids = list(entity_ids)
-    all_refs = set(refs)
+    all_refs = set(refs) | known
     for chunk in _chunks(ids):
-        all_refs.update(Entity.objects.filter(pk__in=chunk).values_list("ref", flat=True))
+        if not known:
+            all_refs.update(Entity.objects.filter(pk__in=chunk).values_list("ref", flat=True))
         owners.update(ModelVersion.objects.filter(experiment_run__inputs__entity_id__in=chunk)
                       .values_list("entity_id", flat=True))
         owners.update(Deployment.objects.filter(model_id__in=chunk, model_version__isnull=True)
@@ -81,12 +83,14 @@ def _owners(entity_ids: set[int], refs: Iterable[str] = ()) -> set[int]:
     return owners
 
 
-def graph_edges_refresh(*, entity_ids: Iterable[int] = (), removed_refs: Iterable[str] = ()) -> int:
+def graph_edges_refresh(*, entity_ids: Iterable[int] = (), removed_refs: Iterable[str] = (),
+                        refs: Iterable[str] = ()) -> int:
     """Recompute the graph edges of these entities and of every entity whose edges point at them (or at
-    the removed refs). Returns the rows written."""
+    the removed refs). `refs`: the refs of `entity_ids` when the caller has them (all of them), so they
+    are not read back. Returns the rows written."""
     ids = set(entity_ids)
     removed = list(removed_refs)
-    owners = _owners(ids, removed)
+    owners = _owners(ids, removed, known=set(refs))
     written = 0
     with transaction.atomic():
         if removed:
@@ -182,16 +186,33 @@ def _deployment_edges(owners: list[int]) -> list[GraphEdge]:
 # -- receivers (connected in apps.ready) -------------------------------------------------------------
 
 
-def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
     """After a catalog change commits: the changed entities' edges, and the edges that point at them."""
     refs = list(changed)
     if not refs and not removed:
         return
     try:
         ids: list[int] = []
-        for chunk in _chunks(refs):
-            ids.extend(Entity.objects.filter(ref__in=chunk).values_list("pk", flat=True))
-        graph_edges_refresh(entity_ids=ids, removed_refs=removed)
+        if snapshot is not None and set(refs) <= snapshot.keys():
+            if not removed and all(snapshot[ref][2].source == OBSERVED_SOURCE for ref in refs):
+                # Observed entities (the lineage ingest creates thousands at once) own no edges: no
+                # relations, model versions or deployments of their own. Only descriptors that name
+                # them in a lineage relation, and models whose runs logged them, have edges to redraw.
+                owners = set()
+                for chunk in _chunks(refs):
+                    owners.update(Relation.objects.filter(source_ref__in=chunk, type__in=list(FLOW))
+                                  .values_list("origin_id", flat=True))
+                    owners.update(ModelVersion.objects.filter(
+                        experiment_run__inputs__entity_id__in=[snapshot[ref][0] for ref in chunk])
+                        .values_list("entity_id", flat=True))
+                if owners:
+                    graph_edges_refresh(entity_ids=owners)
+                return
+            ids = [snapshot[ref][0] for ref in refs]  # the writer's ids: nothing to read back
+        else:
+            for chunk in _chunks(refs):
+                ids.extend(Entity.objects.filter(ref__in=chunk).values_list("pk", flat=True))
+        graph_edges_refresh(entity_ids=ids, removed_refs=removed, refs=refs if snapshot is not None else ())
     except Exception:  # the catalog change is committed; `manage.py lineage rebuild` repairs the edges
         log.exception("refreshing the lineage graph after %d changed entities failed", len(refs) + len(removed))
 

@@ -344,3 +344,27 @@ def test_a_relation_to_an_entity_registered_later_is_drawn_when_it_arrives(api, 
         catalog_services.location_unregister(location=location.location, actor=None)
     assert _ids(_get(api, nodeId=model, direction="upstream").json()) == {model}
     assert not GraphEdge.objects.filter(label="trainedOn").exists()
+
+
+def test_a_relation_to_a_dataset_the_lineage_ingest_observes_later_is_drawn_when_it_arrives(
+        api, tmp_path, django_capture_on_commit_callbacks):
+    """Observed entities take the receiver's short path (they own no edges): the descriptors naming them
+    still get their edges as soon as the ingest that creates them commits."""
+    from portal.lineage import services as lineage_services
+
+    name = lineage_services.entity_name("dataset", PG, "db.public.features_late")
+    write_files(tmp_path / "model", {"catalog-info.yaml": (
+        "apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata:\n  name: watcher-model\n"
+        f"spec:\n  owner: data-eng\n  trainedOn: [{name}]\n")})
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_register(target=str(tmp_path / "model" / "catalog-info.yaml"), actor=None,
+                                           file_roots=None)
+    model = "entity:model:default:watcher-model"
+    assert _ids(_get(api, nodeId=model, direction="upstream").json()) == {model}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(api, run_event(job=("etl", "build_features"),
+                                   outputs=[(PG, "db.public.features_late")])).status_code == 201
+    dataset = Node.objects.get(name="db.public.features_late")
+    assert dataset.entity.name == name and dataset.entity.source == "observed"
+    assert _ids(_get(api, nodeId=model, direction="upstream").json()) == {
+        model, dataset.node_id, "job:etl:build_features"}

@@ -252,3 +252,42 @@ def test_a_descriptor_registered_later_supersedes_the_observed_entity(api, tmp_p
     assert Node.objects.get(name="late.job").entity.ref == "pipeline:default/late-job"
     assert not Entity.objects.filter(pk=observed.pk).exists()
     assert AuditEvent.objects.filter(action="catalog.entity.observed_removed", target=observed.ref).exists()
+
+
+def test_observed_entities_are_handed_to_receivers_as_they_would_read_them_back(api, member, team,
+                                                                                 django_capture_on_commit_callbacks):
+    """The observer sends what it wrote with the change (`snapshot`): search builds the same documents
+    from it as from the rows, and docs builds are queued only for entities with docs (none here)."""
+    from catalog import signals
+    from catalog.search import CatalogSource
+    from portal.search import selectors as search_selectors
+
+    seen = []
+
+    def record(sender, **kwargs):
+        seen.append(kwargs)
+
+    signals.entities_changed.connect(record, dispatch_uid="test.snapshot")
+    try:
+        documented = {"namespace": "postgres://wh:5432", "name": "db.sales.orders_clean", "facets": {
+            "documentation": facet(description="Deduplicated sales orders, one row per order"),
+            "ownership": facet(owners=[{"name": f"team:{team.name}"}])}}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post(api, run_event(job=("airflow", "etl.clean_orders"), inputs=[("s3://raw", "orders")],
+                                           outputs=[documented]))
+        assert response.status_code == 201, response.json()
+    finally:
+        signals.entities_changed.disconnect(dispatch_uid="test.snapshot")
+    observed = [kw for kw in seen if kw.get("snapshot")]
+    assert len(observed) == 1
+    snapshot = observed[0]["snapshot"]
+    refs = sorted(Entity.objects.filter(source="observed").values_list("ref", flat=True))
+    assert sorted(snapshot) == refs and len(refs) == 3  # the job and its two datasets
+    assert {ref: pk for ref, (pk, _, _) in snapshot.items()} == dict(
+        Entity.objects.filter(ref__in=refs).values_list("ref", "pk"))
+    from_snapshot = sorted(CatalogSource().documents_from_snapshot(snapshot), key=lambda d: d.key)
+    read_back = sorted(CatalogSource().documents(refs), key=lambda d: d.key)
+    assert from_snapshot == read_back
+    clean = next(d for d in read_back if "orders_clean" in d.name)
+    assert clean.owner_team_id == team.pk and "Deduplicated" in clean.description
+    assert search_selectors.search(member, "deduplicated sales orders").hits[0].key == clean.key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from django.core.management.base import BaseCommand
 
@@ -20,6 +21,8 @@ class Command(BaseCommand):
         bench.add_argument("--events", type=int, default=1_000_000)
         bench.add_argument("--nodes", type=int, default=200_000)
         bench.add_argument("--batch", type=int, default=1000)
+        bench.add_argument("--clients", type=int, default=min(os.cpu_count() or 1, 4),
+                           help="Processes ingesting at once, as web workers would (default: the CPU count, at most 4).")
         bench.add_argument("--queries", type=int, default=200, help="Graph and impact queries to time (each).")
         bench.add_argument("--skip-ingest", action="store_true",
                            help="Time the graph queries only, over what the database holds.")
@@ -39,6 +42,7 @@ class Command(BaseCommand):
             from portal.lineage import bench, graph_bench
 
             result = {} if options["skip_ingest"] else bench.run(
-                events=options["events"], nodes=options["nodes"], batch=options["batch"])
+                events=options["events"], nodes=options["nodes"], batch=options["batch"],
+                clients=options["clients"])
             result["graph"] = graph_bench.run(queries=options["queries"])
             self.stdout.write(json.dumps(result))
