@@ -181,10 +181,14 @@ class _Ingest:
     def _runs(self, events: list[Checked]) -> dict[uuid.UUID, _RunRow]:
         by_id: dict[uuid.UUID, _RunRow] = {}
         ids = list({e.run_id for e in events})
-        for start in range(0, len(ids), CHUNK):
-            for pk, run_id, job_id, *values in Run.objects.filter(run_id__in=ids[start:start + CHUNK]).values_list(
-                    "id", "run_id", "job_id", *_RUN_FIELDS):
-                by_id[run_id] = _RunRow(run_id, job_id, **dict(zip(_RUN_FIELDS, values, strict=True)), pk=pk)
+        if ids:  # most runs of a batch are new: one cheap read of which are not, then those rows by id
+            found = _select_in(Run, ["id"], "run_id", [_db_uuid(i) for i in ids])
+            if found:
+                for start in range(0, len(found), CHUNK):
+                    chunk = [row[0] for row in found[start:start + CHUNK]]
+                    for pk, run_id, job_id, *values in Run.objects.filter(pk__in=chunk).values_list(
+                            "id", "run_id", "job_id", *_RUN_FIELDS):
+                        by_id[run_id] = _RunRow(run_id, job_id, **dict(zip(_RUN_FIELDS, values, strict=True)), pk=pk)
         known = set(by_id)
         touched: dict[uuid.UUID, _RunRow] = {}
         for event in events:  # in event-time order
@@ -198,10 +202,8 @@ class _Ingest:
         old = [run for key, run in touched.items() if key in known]
         if new:
             _insert(Run, ["run_id", "job_id", *_RUN_FIELDS, "updated_at"], [self._run_row(r) for r in new])
-            new_ids = [r.run_id for r in new]
-            for start in range(0, len(new_ids), CHUNK):
-                for pk, run_id in Run.objects.filter(run_id__in=new_ids[start:start + CHUNK]).values_list("id", "run_id"):
-                    by_id[run_id].pk = pk
+            for pk, run_id in _select_in(Run, ["id", "run_id"], "run_id", [_db_uuid(r.run_id) for r in new]):
+                by_id[run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(run_id)].pk = pk
         if old:
             table, quote = Run._meta.db_table, connection.ops.quote_name
             sets = ", ".join(f"{quote(c)} = %s" for c in (*_RUN_FIELDS, "updated_at"))
@@ -227,7 +229,7 @@ class _Ingest:
             best = latest.get(run.job_id)
             if best is None or (run.started_at or run.state_time) >= (best.started_at or best.state_time):
                 latest[run.job_id] = run
-        current = dict(Node.objects.filter(pk__in=list(latest)).values_list("pk", "last_run_id"))
+        current = dict(_select_in(Node, ["id", "last_run_id"], "id", list(latest)))
         others = {pk: started or state_time for pk, started, state_time in Run.objects.filter(
             pk__in=[v for v in current.values() if v]).values_list("pk", "started_at", "state_time")}
         updates = []
@@ -351,6 +353,11 @@ def _select_in(model, columns: list[str], column: str, values: list) -> list[tup
             cursor.execute(f"{head}({', '.join(['%s'] * len(chunk))})", chunk)
             rows.extend(cursor.fetchall())
     return rows
+
+
+def _db_uuid(value: uuid.UUID):
+    """A UUID as the database compares it: native on PostgreSQL, 32 hex digits on SQLite."""
+    return value if connection.features.has_native_uuid_field else value.hex
 
 
 def _json_value(value):
