@@ -19,13 +19,16 @@ class LocationType(models.TextChoices):
     DIRECTORY = "dir", "Directory"
     URL = "url", "URL"
     FEAST = "feast", "Feast feature repository"
+    GITHUB_DISCOVERY = "github-discovery", "GitHub organisation (discovery)"
+    GITLAB_DISCOVERY = "gitlab-discovery", "GitLab group (discovery)"
 
 
 class Location(models.Model):
-    """A registered source of descriptors: a file, a directory of catalog-info.yaml files, a URL, or a Feast
-    feature repository (`feast:/path`, read by catalog.feast_sync)."""
+    """A registered source of descriptors: a file, a directory of catalog-info.yaml files, a URL (code-host
+    file URLs through catalog.integrations), a Feast feature repository (`feast:/path`, read by
+    catalog.feast_sync), or every repository of a GitHub organisation / GitLab group (catalog.discovery)."""
 
-    type = models.CharField(max_length=8, choices=LocationType.choices)
+    type = models.CharField(max_length=20, choices=LocationType.choices)
     target = models.CharField(max_length=2000, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     # Registered by the system or a platform admin: its descriptors may name any owner, also when

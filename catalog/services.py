@@ -192,7 +192,16 @@ def location_plan(*, target: str, file_roots: list[str] | None, location: Locati
     (by default: anything) do not allow are refused into the plan's errors."""
     reader = reader or _reader(target, file_roots, location)
     reader.read()
+    _refuse_aborted(reader, location)
     return _compare(reader, location, claims or permissions.OwnerClaims(org_wide=True))
+
+
+def _refuse_aborted(reader: Reader, location: Location | None) -> None:
+    """A new discovery location whose scan could not run (no such organisation, a rate limit, a host
+    that refuses the token) is refused with that message, storing nothing; a registered one keeps its
+    entities and shows the error."""
+    if location is None and reader.aborted is not None:
+        raise DescriptorError(reader.aborted.message, source=reader.target, field="target")
 
 
 def _compare(reader: Reader, location: Location | None, claims: permissions.OwnerClaims) -> Plan:
@@ -660,6 +669,7 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             return location_plan(target=target, file_roots=file_roots, location=location, reader=reader,
                                  claims=claims)
         reader.read()  # outside the transaction: reading files or URLs may be slow
+        _refuse_aborted(reader, location)
         with bulk_write_cache(len(reader.result.candidates)), transaction.atomic():
             _take_turn(location)
             plan = _compare(reader, location, claims)
