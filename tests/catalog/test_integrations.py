@@ -8,6 +8,7 @@ import time
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from django.urls import reverse
 
 from catalog import integrations, services
 from catalog.descriptors.errors import DescriptorError
@@ -414,3 +415,27 @@ def test_a_new_discovery_location_that_cannot_be_listed_is_not_stored(host):
     with pytest.raises(DescriptorError, match="rate limit reached"):
         register(f"github-discovery:http://{host.web}/acme")
     assert not Location.objects.exists()
+
+
+def test_the_register_page_answers_400_with_the_message_for_a_bad_code_host_target(host, client, demo_org):
+    host.integration("github")
+    client.force_login(demo_org["users"]["alice"])
+    for target, message in [(f"http://{host.web}/acme/fraud", "is not a file URL of GitHub"),
+                            (f"github-discovery:http://{host.web}/nobody", "has no organisation")]:
+        response = client.post(reverse("catalog:register"), {"target": target})
+        assert response.status_code == 400
+        assert message in response.content.decode()
+    host.add_repo("acme", "fraud", files={"catalog-info.yaml": component("from-the-page")})
+    response = client.post(reverse("catalog:register"),
+                           {"target": f"github-discovery:http://{host.web}/acme", "confirm": "1"})
+    assert response.status_code == 302
+    assert Entity.objects.get(ref="component:default/from-the-page").location.type == "github-discovery"
+
+
+def test_a_malformed_integrations_setting_fails_the_system_check(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.PLINTH_INTEGRATIONS = '[{"type": "github"}]'
+    with pytest.raises(SystemCheckError, match=r"catalog.E001.*PLINTH_INTEGRATIONS\[0\]: host must be"):
+        call_command("check")
