@@ -393,14 +393,16 @@ class Reader:
                 level.append(source)
             queue = []
             try:
+                # A scan's level is read whole before any of it is merged: a rate limit part-way
+                # through leaves nothing half-read (see _abort).
                 outcomes = list(self._read_level(level)) if self.kind in discovery.PREFIXES else self._read_level(level)
                 for outcome in outcomes:
                     queue.extend(self.commit_source(outcome, fresh if on_candidates else None))
+                    if on_candidates and len(fresh) >= batch:
+                        on_candidates(fresh)
+                        fresh = []
             except integrations.RateLimited as exc:
                 return self._abort(exc)
-                if on_candidates and len(fresh) >= batch:
-                    on_candidates(fresh)
-                    fresh = []
             if on_candidates and fresh:
                 on_candidates(fresh)
                 fresh = []
