@@ -98,9 +98,12 @@ def _gitlab_scope(i: Integration, segments: list[str]) -> Scope | None:
     return None
 
 
-def discover(client: Client, scope: Scope) -> list[str]:
-    """The file URLs to read: one per repository (not archived, matching the glob, with a branch)."""
-    files = []
+def discover(client: Client, scope: Scope) -> dict[str, str]:
+    """The file URLs to read, one per repository (not archived, matching the glob, with a branch), each
+    with the repository's version: when it was last pushed to (GitHub `pushed_at`, GitLab
+    `last_activity_at`) and the branch; "" when the host does not say. A file whose version is what
+    the last complete scan saw need not be fetched again (catalog.ingestion.Reader)."""
+    files = {}
     for repo in _repositories(client, scope):
         if repo.get("archived"):
             continue
@@ -109,8 +112,10 @@ def discover(client: Client, scope: Scope) -> list[str]:
         ref = scope.ref or repo.get("default_branch")
         if not isinstance(name, str) or not ref or not fnmatch.fnmatchcase(short, scope.repo_glob):
             continue  # an empty repository has no default branch
-        files.append(FileRef(scope.integration, name, ref, scope.path).blob_url())
-    return sorted(files)
+        pushed = repo.get("pushed_at") if scope.integration.type == "github" else repo.get("last_activity_at")
+        version = f"{pushed}|{ref}" if isinstance(pushed, str) and pushed else ""
+        files[FileRef(scope.integration, name, ref, scope.path).blob_url()] = version
+    return dict(sorted(files.items()))
 
 
 def _repositories(client: Client, scope: Scope):

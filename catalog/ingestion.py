@@ -175,6 +175,8 @@ class ReadResult:
     sources: dict[str, str] = field(default_factory=dict)  # source -> content hash
     children: dict[str, list[str]] = field(default_factory=dict)  # source -> Location targets
     unchanged_sources: set[str] = field(default_factory=set)
+    # A discovery scan that completed: file URL → repository version, for the next scan (None otherwise).
+    discovery_state: dict[str, str] | None = None
 
 
 def _ref_key(value, default_kind: str) -> str:
@@ -289,7 +291,8 @@ def check_file_root(path: str, roots: list[str] | None) -> str:
 class Reader:
     """Reads one location (following Location entities) into a ReadResult."""
 
-    def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None):
+    def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None,
+                 discovery_state: dict[str, str] | None = None):
         self.kind = classify_target(target, file_roots)
         if self.kind == "feast":
             repo = check_file_root(feast_sync.repo_path(target.strip()), file_roots)
@@ -310,11 +313,15 @@ class Reader:
         # Why a discovery scan stopped (its listing failed, a rate limit): the read then holds that
         # error only, so the stored entities stay as they are.
         self.aborted: DescriptorError | None = None
+        self.previous_versions = discovery_state or {}  # what the last complete scan saw
+        self.versions: dict[str, str] = {}  # what this scan lists
+        self._absent: set[str] = set()  # listed files that do not exist (404), or did not and were not pushed to
 
     # -- sources -------------------------------------------------------------------------
     def _find_sources(self) -> list[str]:
         if self.kind in discovery.PREFIXES:
-            return discovery.discover(self.client, discovery.parse_target(self.target))
+            self.versions = discovery.discover(self.client, discovery.parse_target(self.target))
+            return list(self.versions)
         if self.kind != "dir":
             return [self.target]
         found = []
@@ -408,6 +415,9 @@ class Reader:
                 fresh = []
             if stop:
                 break
+        if self.kind in discovery.PREFIXES:
+            done = set(self.result.sources) | self._absent  # files with an error are fetched again next time
+            self.result.discovery_state = {s: v for s, v in self.versions.items() if v and s in done}
         return self.result
 
     def _abort(self, exc: DescriptorError) -> ReadResult:
@@ -477,12 +487,20 @@ class Reader:
         if self.kind == "feast":
             return self.read_feast()
         outcome = SourceRead(source)
+        if (version := self.versions.get(source)) and self.previous_versions.get(source) == version:
+            # Not pushed to since the last complete scan: what that scan read stands, without a request.
+            if (known := self.known.get(source)) is not None:
+                outcome.digest, outcome.unchanged, outcome.children = known[0], True, list(known[1])
+            else:
+                self._absent.add(source)
+            return outcome
         try:
             raw = self.read_bytes(source)
         except integrations.RateLimited:
             raise  # the whole scan stops (Reader.read)
         except HTTPStatusError as exc:
             if exc.status == 404 and self.kind in discovery.PREFIXES and source in self.initial_sources():
+                self._absent.add(source)
                 return outcome  # this repository has no descriptor: not an error, nothing read
             exc.source = exc.source or source
             outcome.errors.append(exc)

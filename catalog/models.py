@@ -43,6 +43,9 @@ class Location(models.Model):
     status = models.CharField(max_length=16, default="pending")  # ok | error | pending
     entity_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
+    # Discovery locations: file URL → repository version (last push, branch) as the last complete scan
+    # saw it; files of repositories not pushed to since are not fetched again (catalog.discovery).
+    discovery_state = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["target"]

@@ -225,7 +225,8 @@ def _reader(target: str, file_roots: list[str] | None, location: Location | None
     known = None
     if location is not None:
         known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
-    return Reader(target, file_roots=file_roots, known=known)
+    return Reader(target, file_roots=file_roots, known=known,
+                  discovery_state=location.discovery_state if location is not None else None)
 
 
 def _team_ids(candidates: list[Candidate]) -> dict[str, int]:
@@ -478,6 +479,8 @@ class _Apply:
         location.error_count = len(plan.errors)
         location.status = "error" if plan.errors else "ok"
         location.refresh_error = ""
+        if plan.read.discovery_state is not None:
+            location.discovery_state = plan.read.discovery_state
         location.entity_count = Entity.objects.filter(location=location).count()
         location.save()
 

@@ -52,11 +52,25 @@ class CodeHost:
     def add_repo(self, org: str, name: str, *, archived=False, branch="main", files=None, gitlab=False):
         full = f"{org}/{name}"
         repo = {"id": len(self.repos.get(org, [])) + 1, "name": name, "archived": archived, "default_branch": branch,
-                ("path_with_namespace" if gitlab else "full_name"): full}
+                ("path_with_namespace" if gitlab else "full_name"): full,
+                ("last_activity_at" if gitlab else "pushed_at"): "2026-01-01T00:00:00Z"}
         self.repos.setdefault(org, []).append(repo)
         for path, content in (files or {}).items():
             self.files[(full, branch, path)] = content.encode() if isinstance(content, str) else content
         return repo
+
+    def push(self, full: str, path: str, content: str | bytes | None, *, branch: str = "main") -> None:
+        """Change (None: delete) a file as a push does: the repository's last push time moves on."""
+        if content is None:
+            self.files.pop((full, branch, path), None)
+        else:
+            self.files[(full, branch, path)] = content.encode() if isinstance(content, str) else content
+        self._pushes = getattr(self, "_pushes", 0) + 1
+        stamp = f"2026-02-01T00:00:{self._pushes:02d}Z" if self._pushes < 60 else f"2026-02-02T{self._pushes}"
+        for repos in self.repos.values():
+            for repo in repos:
+                if full in (repo.get("full_name"), repo.get("path_with_namespace")):
+                    repo["pushed_at" if "full_name" in repo else "last_activity_at"] = stamp
 
     def seen(self, prefix: str = "") -> list[Recorded]:
         with self.lock:

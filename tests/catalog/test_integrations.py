@@ -290,7 +290,7 @@ def test_github_discovery_registers_every_repository_descriptor_and_follows_remo
     assert location.target == f"github-discovery:http://{host.web}/acme"
 
     # The file removed from one repository, another repository deleted, a new one added.
-    del host.files[("acme/alpha", "main", "catalog-info.yaml")]
+    host.push("acme/alpha", "catalog-info.yaml", None)
     host.repos["acme"] = [r for r in host.repos["acme"] if r["name"] != "beta"]
     host.add_repo("acme", "gamma", files={"catalog-info.yaml": component("gamma")})
     plan = refresh(location.target)
@@ -366,7 +366,7 @@ def test_a_long_rate_limit_stops_the_scan_and_keeps_the_stored_entities(host, se
     assert len(register(target).added) == 30
     before = sorted(Entity.objects.values_list("ref", "content_hash"))
     for n in range(30):  # every descriptor changed: a half-written refresh would show some of them
-        host.files[("acme/" + f"r{n:02d}", "main", "catalog-info.yaml")] = component(f"kept-{n}", "changed").encode()
+        host.push(f"acme/r{n:02d}", "catalog-info.yaml", component(f"kept-{n}", "changed"))
     calls = []
 
     def limited(path):
@@ -439,3 +439,44 @@ def test_a_malformed_integrations_setting_fails_the_system_check(settings):
     settings.PLINTH_INTEGRATIONS = '[{"type": "github"}]'
     with pytest.raises(SystemCheckError, match=r"catalog.E001.*PLINTH_INTEGRATIONS\[0\]: host must be"):
         call_command("check")
+
+
+def test_a_refresh_fetches_only_the_files_of_repositories_pushed_to_since_the_last_scan(host, settings):
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "delete"
+    host.integration("github")
+    for n in range(20):
+        host.add_repo("acme", f"r{n:02d}", files={"catalog-info.yaml": component(f"r{n}")} if n % 2 else {})
+    target = f"github-discovery:http://{host.web}/acme"
+    assert len(register(target).added) == 10
+    assert len(host.seen("/api/v3/repos/")) == 20
+    host.requests.clear()
+
+    plan = refresh(target)  # nothing pushed: the listing only
+    assert not (plan.added or plan.changed or plan.removed) and len(plan.unchanged) == 10
+    assert host.seen("/api/v3/repos/") == [] and len(host.seen("/api/v3/orgs/")) == 1
+
+    host.push("acme/r01", "catalog-info.yaml", component("r1", "pushed"))  # changed
+    host.push("acme/r02", "catalog-info.yaml", component("r2-new"))  # a descriptor added
+    host.push("acme/r03", "catalog-info.yaml", None)  # removed
+    plan = refresh(target)
+    assert [c.ref for _, c in plan.changed] == ["component:default/r1"]
+    assert [c.ref for c in plan.added] == ["component:default/r2-new"]
+    assert [ref for _, ref in plan.removed] == ["component:default/r3"]
+    fetched = sorted(r.path.split("/")[5] for r in host.seen("/api/v3/repos/"))
+    assert fetched == ["r01", "r02", "r03"]
+
+
+def test_a_file_that_failed_is_fetched_again_at_the_next_refresh_and_its_entities_stay(host, settings):
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "delete"
+    host.integration("github")
+    host.add_repo("acme", "flaky", files={"catalog-info.yaml": component("flaky")})
+    target = f"github-discovery:http://{host.web}/acme"
+    register(target)
+    host.push("acme/flaky", "catalog-info.yaml", component("flaky", "new"))
+    host.rate_limit = lambda path: (500, {}) if "/contents/" in path else None
+    plan = refresh(target)
+    assert Entity.objects.filter(ref="component:default/flaky").exists() and not plan.removed
+    assert any("HTTP 500" in e.message for e in plan.errors)
+    host.rate_limit = None
+    plan = refresh(target)
+    assert [c.ref for _, c in plan.changed] == ["component:default/flaky"] and not plan.errors
