@@ -346,7 +346,7 @@ PLINTH_CATALOG_REFRESH_SECONDS = 300
 # list of dicts; parsed by catalog.integrations. A rate limit that resets within the wait is waited
 # for; a longer one ends the scan with a message and keeps the stored entities.
 PLINTH_INTEGRATIONS = ENV.integrations
-PLINTH_INTEGRATIONS_RATE_LIMIT_WAIT = 60
+PLINTH_INTEGRATIONS_RATE_LIMIT_WAIT = ENV.integrations_rate_limit_wait
 # `POST /api/v1/validate-entity` carries a whole descriptor file as a JSON string (escapes can
 # double its size), so it may be larger than the global cap.
 PLINTH_MAX_VALIDATE_BYTES = 2 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024
