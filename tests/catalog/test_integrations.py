@@ -429,7 +429,10 @@ def test_the_register_page_answers_400_with_the_message_for_a_bad_code_host_targ
     response = client.post(reverse("catalog:register"),
                            {"target": f"github-discovery:http://{host.web}/acme", "confirm": "1"})
     assert response.status_code == 302
-    assert Entity.objects.get(ref="component:default/from-the-page").location.type == "github-discovery"
+    location = Entity.objects.get(ref="component:default/from-the-page").location
+    assert location.type == "github-discovery"
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and "from-the-page" in page.content.decode()
 
 
 def test_a_malformed_integrations_setting_fails_the_system_check(settings):
