@@ -355,6 +355,25 @@ class Reader:
         with open(real, "rb") as fh:
             return fh.read(max_bytes + 1)
 
+    def _placeholder_reader(self, base: str) -> Callable[[str], bytes]:
+        """`read` for the placeholders of the descriptor at `base`. A code-host file is read with its
+        integration's token only from the descriptor's own repository: otherwise anyone who can write a
+        descriptor could copy any file the catalog's token can read into an entity."""
+        def read(target: str) -> bytes:
+            ref = integrations.parse_file_url(target) if urlparse(target).scheme in {"http", "https"} else None
+            if ref is not None and ref.integration.token:
+                try:
+                    home = integrations.parse_file_url(base) if urlparse(base).scheme in {"http", "https"} else None
+                except DescriptorError:
+                    home = None
+                if home is None or (home.integration.host, home.repo) != (ref.integration.host, ref.repo):
+                    raise DescriptorError(f"{ref.blob_url()} is not in the descriptor's repository: placeholders are "
+                                          f"read with the {ref.integration.title} token from that repository only",
+                                          source=target)
+            return self.read_bytes(target)
+
+        return read
+
     def _inside_root(self, source: str) -> str:
         real = os.path.realpath(source)
         if self.root is not None and not (real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)):
@@ -595,8 +614,8 @@ class Reader:
         if placeholders:
             try:
                 data = resolve_placeholders(
-                    doc.data, base=doc.source, read=self.read_bytes, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES,
-                    root=self.root, join=integrations.join,
+                    doc.data, base=doc.source, read=self._placeholder_reader(doc.source),
+                    max_bytes=settings.PLINTH_CATALOG_MAX_BYTES, root=self.root, join=integrations.join,
                 )
             except DescriptorError as exc:
                 exc.source, exc.line = exc.source or doc.source, exc.line or doc.line

@@ -483,3 +483,21 @@ def test_a_file_that_failed_is_fetched_again_at_the_next_refresh_and_its_entitie
     host.rate_limit = None
     plan = refresh(target)
     assert [c.ref for _, c in plan.changed] == ["component:default/flaky"] and not plan.errors
+
+
+def test_an_absolute_placeholder_into_another_repository_is_not_read_with_the_token(host, write_tree):
+    host.integration("github")
+    other = f"http://{host.web}/other/private/blob/main/secret.md"
+    nosy = component("nosy").replace("description: x", f"description: {{$text: {other}}}")
+    host.add_repo("acme", "nosy", files={"catalog-info.yaml": nosy, "same.md": "ok"})
+    host.add_repo("other", "private", files={"secret.md": "secret"})
+    plan = register(f"http://{host.web}/acme/nosy/blob/main/catalog-info.yaml")
+    assert any("is not in the descriptor's repository" in e.message for e in plan.errors), plan.errors
+    folder = write_tree({"catalog-info.yaml": component("local").replace("description: x", f"description: {{$text: {other}}}")})
+    plan = register(str(folder / "catalog-info.yaml"))
+    assert any("is not in the descriptor's repository" in e.message for e in plan.errors), plan.errors
+    assert not any("/other/" in r.path for r in host.seen()), "never asked for"
+    same = component("same").replace("description: x", f"description: {{$text: http://{host.web}/acme/same/blob/main/x.md}}")
+    host.add_repo("acme", "same", files={"catalog-info.yaml": same, "x.md": "own file, absolute URL"})
+    register(f"http://{host.web}/acme/same/blob/main/catalog-info.yaml")
+    assert Entity.objects.get(ref="component:default/same").data["metadata"]["description"] == "own file, absolute URL"
