@@ -15,10 +15,10 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from .descriptors.errors import DescriptorError
-from .integrations import LISTING_MAX_BYTES, TITLES, Client, FileRef, Integration, for_url
+from .integrations import LISTING_MAX_BYTES, TITLES, Client, FileRef, Integration, for_url, plain_segment
 
 PREFIXES = {"github-discovery": "github", "gitlab-discovery": "gitlab"}
 DEFAULT_PATH = "catalog-info.yaml"
@@ -69,8 +69,8 @@ def parse_target(target: str) -> Scope:
     if integration is None or integration.type != PREFIXES[kind]:
         raise DescriptorError(f"{url or target} is not on a {TITLES[PREFIXES[kind]]} host: configure it in "
                               f"PLINTH_INTEGRATIONS (expected {expected}).", target, field="target")
-    segments = [s for s in urlsplit(url).path.split("/") if s]
-    if urlsplit(url).query or any(s in (".", "..") for s in segments):
+    segments = [unquote(s) for s in urlsplit(url).path.split("/") if s]
+    if urlsplit(url).query or not all(plain_segment(s) for s in segments):
         raise DescriptorError(f"{url} has a query or dot segments; expected {expected}.", target, field="target")
     scope = _github_scope(integration, segments) if kind == "github-discovery" else _gitlab_scope(integration, segments)
     if scope is None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from django.conf import settings
 
@@ -247,6 +247,10 @@ def refuse_unreadable_url(target: str) -> None:
     A code-host URL must name a file (or, for discovery, an organisation or group), and what is
     checked is the API URL the reader will call."""
     target = target.strip()
+    try:
+        urlsplit(target).port  # noqa: B018 - raises ValueError for "http://[::1", a port out of range
+    except ValueError as exc:
+        raise DescriptorError(f"Not a valid URL: {exc}.", source=target, field="target") from None
     if discovery.location_type(target) is not None:
         url = discovery.parse_target(target).listing_url
     elif urlparse(target).scheme.lower() not in {"http", "https"}:

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urljoin, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -143,21 +143,22 @@ def configured() -> dict[str, Integration]:
     return _parsed[1]
 
 
-def _web_host(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").rstrip(".").lower()
+def _web_host(url: str) -> str | None:
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # "http://[::1", a port out of range: not a URL any integration serves
+        return None
+    if parts.scheme.lower() not in ("http", "https"):
+        return None
+    host = (parts.hostname or "").rstrip(".").lower()
     return f"{host}:{port}" if port else host
 
 
 def for_url(url: str) -> Integration | None:
     """The integration of the host `url` is on, or None (a plain URL, fetched without a token)."""
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        return None
-    return configured().get(_web_host(url))
+    host = _web_host(url)
+    return configured().get(host) if host else None
 
 
 # -- file URLs ------------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def parse_file_url(url: str) -> FileRef | None:
         return None
     parts = urlsplit(url)
     segments = [s for s in parts.path.split("/") if s]
-    ref = _parse(integration, segments, parse_qs(parts.query))
+    ref = None if "//" in parts.path else _parse(integration, segments, parse_qs(parts.query))
     if ref is None:
         raise DescriptorError(f"{url} is not a file URL of {integration.title} ({integration.host}); "
                               f"expected {EXPECTED[integration.type]}", url, field="target")
@@ -245,10 +246,8 @@ def parse_file_url(url: str) -> FileRef | None:
 
 
 def _parse(i: Integration, segments: list[str], query: dict) -> FileRef | None:
-    from urllib.parse import unquote
-
     segments = [unquote(s) for s in segments]
-    if any(s in (".", "..") for s in segments):
+    if not all(plain_segment(s) for s in segments):
         return None
     if i.type == "github":
         if len(segments) >= 5 and segments[2] in ("blob", "raw") and segments[3]:
@@ -268,9 +267,15 @@ def _parse(i: Integration, segments: list[str], query: dict) -> FileRef | None:
     if len(segments) == 4 and segments[2] == "_git":
         path = (query.get("path") or [""])[0].lstrip("/")
         version = (query.get("version") or ["GBmain"])[0]
-        if path and version.startswith("GB") and len(version) > 2:
+        if path and all(plain_segment(s) for s in path.split("/")) and version.startswith("GB") and len(version) > 2:
             return FileRef(i, f"{segments[0]}/{segments[1]}/{segments[3]}", version[2:], path)
     return None
+
+
+def plain_segment(segment: str) -> bool:
+    """A path segment that stays one segment once decoded: no "..", no encoded slash — the API call
+    built from it (with the token) must name this file and no other endpoint."""
+    return segment not in ("", ".", "..") and not any(c in segment for c in "/\\\x00?#")
 
 
 def join(base: str, target: str) -> str:

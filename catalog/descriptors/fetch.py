@@ -87,7 +87,10 @@ def _resolve(host: str, port: int) -> list[str]:
 
 
 def _check_hop(url: str, allowed_hosts, allow_private: bool) -> tuple[object, str, int, str]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1" and the like, also from a redirect's Location
+        raise DescriptorError(f"refused: not a valid URL ({exc})", url) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise DescriptorError(
