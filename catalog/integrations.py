@@ -306,23 +306,20 @@ class Client:
     `Retry-After`): a limit that resets within `PLINTH_INTEGRATIONS_RATE_LIMIT_WAIT` seconds is waited
     for (and the request sent again); a later one raises RateLimited saying when it resets."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._blocked_until: dict[str, float] = {}  # integration host → monotonic time
 
-    def get(self, url: str, *, headers: dict | None = None, credentials: Credentials | None = None,
-            integration: Integration | None = None, max_bytes: int | None = None) -> Fetched:
+    def get(self, url: str, *, integration: Integration, headers: dict | None = None,
+            credentials: Credentials | None = None, max_bytes: int | None = None) -> Fetched:
         for _attempt in range(3):
-            if integration is not None:
-                self._wait(integration, url)
+            self._wait(integration, url)
             answer = fetch(
                 url, allowed_hosts=settings.PLINTH_CATALOG_ALLOWED_HOSTS or None,
                 allow_private=settings.PLINTH_CATALOG_ALLOW_PRIVATE_URLS,
                 max_bytes=max_bytes or settings.PLINTH_CATALOG_MAX_BYTES,
                 timeout=settings.PLINTH_CATALOG_FETCH_TIMEOUT, headers=headers, credentials=credentials,
             )
-            if integration is None:
-                return answer
             wait = _rate_limit_wait(answer)
             if wait is None:
                 return answer

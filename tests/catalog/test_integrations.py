@@ -501,3 +501,24 @@ def test_an_absolute_placeholder_into_another_repository_is_not_read_with_the_to
     host.add_repo("acme", "same", files={"catalog-info.yaml": same, "x.md": "own file, absolute URL"})
     register(f"http://{host.web}/acme/same/blob/main/catalog-info.yaml")
     assert Entity.objects.get(ref="component:default/same").data["metadata"]["description"] == "own file, absolute URL"
+
+
+@pytest.mark.parametrize("url", [
+    "https://github.com/a/b/blob/main/..%2f..%2fuser", "https://github.com/a/b/blob/main/%2E%2E/x",
+    "https://github.com/a/b%2Fc/blob/main/x", "https://gitlab.com/a/b/-/blob/main/x%2F..%2F..%2Fy",
+    "https://dev.azure.com/a/b/_git/c?path=/../../x&version=GBmain", "https://github.com/a/b/blob/main//x",
+])
+def test_encoded_dot_segments_and_slashes_cannot_steer_the_api_call(settings, url):
+    """The API call made with the token must name the file, not some other endpoint of the API."""
+    settings.PLINTH_INTEGRATIONS = ""
+    with pytest.raises(DescriptorError, match="is not a file URL"):
+        integrations.parse_file_url(url)
+
+
+@pytest.mark.parametrize("target", ["http://[::1", "github-discovery:http://[::1", "https://github.com:99999/a/b/blob/m/x",
+                                    "github-discovery:https://github.com/a/%2e%2e"])
+def test_malformed_urls_are_a_400_not_a_500(demo_org, target):
+    _, raw = account_services.token_create(user=demo_org["users"]["alice"], name="t")
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").post("/api/v1/locations", {"target": target},
+                                                               content_type="application/json")
+    assert response.status_code == 400, response.content
