@@ -373,11 +373,22 @@ def entity_facets(request):
 
 
 class LocationInput(serializers.Serializer):
-    target = serializers.CharField(max_length=2000, help_text="A file, a folder, an http(s) URL, or a Feast feature "
-                                   "repository as `feast:/path/to/repo` (docs/catalog.md).")
-    type = serializers.ChoiceField(choices=["url", "file", "dir", "feast"], required=False,
-                                   help_text="Optional; inferred.")
+    target = serializers.CharField(max_length=2000, help_text="A file, a folder, an http(s) URL (a code-host file "
+                                   "URL such as `https://github.com/org/repo/blob/main/catalog-info.yaml` is read "
+                                   "through its integration), a Feast feature repository as `feast:/path/to/repo`, "
+                                   "or an organisation to scan as `github-discovery:https://github.com/org` / "
+                                   "`gitlab-discovery:https://gitlab.com/group` (docs/catalog.md).")
+    type = serializers.ChoiceField(choices=["url", "file", "dir", "feast", "github-discovery", "gitlab-discovery"],
+                                   required=False, help_text="Optional; inferred from the target. "
+                                   "`github-discovery`/`gitlab-discovery` with a plain URL target scan that "
+                                   "organisation or group.")
     dryRun = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        kind, target = attrs.get("type"), attrs["target"].strip()
+        if kind in ("github-discovery", "gitlab-discovery") and not target.lower().startswith(kind + ":"):
+            attrs["target"] = f"{kind}:{target}"
+        return attrs
 
 
 def location_body(location: Location) -> dict:

@@ -1,6 +1,7 @@
 import logging
 
 from django.apps import AppConfig
+from django.core import checks
 
 
 class CatalogConfig(AppConfig):
@@ -17,6 +18,20 @@ class CatalogConfig(AppConfig):
                              dispatch_uid="catalog.refresh_owner_teams", weak=False)
         # Org sync follows a change to a User or Group at once (beat runs it every 5 minutes too).
         signals.entities_changed.connect(_queue_org_sync, dispatch_uid="catalog.org_sync", weak=False)
+        checks.register(_check_integrations, "catalog")
+
+
+def _check_integrations(app_configs=None, **kwargs) -> list:
+    """A malformed PLINTH_INTEGRATIONS fails `manage.py check` and start-up, not the first registration."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from . import integrations
+
+    try:
+        integrations.configured()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), hint="docs/catalog.md#code-host-integrations", id="catalog.E001")]
+    return []
 
 
 def _queue_org_sync(sender, changed=(), removed=(), **kwargs) -> None:

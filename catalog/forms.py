@@ -5,7 +5,10 @@ class LocationForm(forms.Form):
     target = forms.CharField(
         max_length=2000,
         label="Location",
-        help_text="A catalog-info.yaml file, a folder (every catalog-info.yaml below it), an http(s) URL, or a Feast feature repository as feast:/path/to/repo.",
+        help_text="A catalog-info.yaml file, a folder (every catalog-info.yaml below it), an http(s) URL (GitHub, "
+                  "GitLab, Bitbucket and Azure DevOps file URLs as copied from the browser), a Feast feature "
+                  "repository as feast:/path/to/repo, or every repository of an organisation as "
+                  "github-discovery:https://github.com/ORG (gitlab-discovery:https://gitlab.com/GROUP).",
         widget=forms.TextInput(attrs={"placeholder": "https://git.example.com/team/repo/raw/main/catalog-info.yaml", "autofocus": True}),
     )
 

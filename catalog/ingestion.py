@@ -14,15 +14,16 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlparse, urlsplit
 
 from django.conf import settings
 
-from . import feast_sync
+from . import discovery, feast_sync, integrations
 from .descriptors.errors import DescriptorError
-from .descriptors.fetch import check_url, fetch_url
+from .descriptors.fetch import HTTPStatusError, check_url, fetch_url
 from .descriptors.loader import Document, load_documents, load_documents_fast
 from .descriptors.placeholders import resolve_placeholders
 from .descriptors.refs import parse_ref
@@ -38,6 +39,7 @@ DESCRIPTOR_NAME = "catalog-info.yaml"
 MAX_SOURCES = 20_000
 READER_NICENESS = 10
 PARALLEL_MIN_FILES = 4  # files per extra reading process: below that, forking costs more than it saves
+FETCH_THREADS = 8  # URLs of one level (a discovery scan's files) fetched at once: the wait is the network's
 
 
 @dataclass(eq=False)
@@ -173,6 +175,8 @@ class ReadResult:
     sources: dict[str, str] = field(default_factory=dict)  # source -> content hash
     children: dict[str, list[str]] = field(default_factory=dict)  # source -> Location targets
     unchanged_sources: set[str] = field(default_factory=set)
+    # A discovery scan that completed: file URL → repository version, for the next scan (None otherwise).
+    discovery_state: dict[str, str] | None = None
 
 
 def _ref_key(value, default_kind: str) -> str:
@@ -203,6 +207,8 @@ def classify_target(target: str, roots: list[str] | None = None) -> str:
     target = target.strip()
     if not target:
         raise DescriptorError("A location target is required.", field="target")
+    if (kind := discovery.location_type(target)) is not None:
+        return kind
     if feast_sync.is_target(target):
         repo = feast_sync.repo_path(target)
         if not repo.startswith("/") or "\x00" in repo:
@@ -237,11 +243,23 @@ def classify_target(target: str, roots: list[str] | None = None) -> str:
 def refuse_unreadable_url(target: str) -> None:
     """A new URL location that the fetcher refuses by policy (scheme, host allow-list, an address that
     is private or does not resolve) could never be read: registering it is refused, storing nothing.
-    A server that answers with an error is another matter: that location is stored with its error."""
-    if urlparse(target.strip()).scheme.lower() not in {"http", "https"}:
-        return  # paths are judged by the Reader, against the file roots first
+    A server that answers with an error is another matter: that location is stored with its error.
+    A code-host URL must name a file (or, for discovery, an organisation or group), and what is
+    checked is the API URL the reader will call."""
+    target = target.strip()
     try:
-        check_url(target, allowed_hosts=settings.PLINTH_CATALOG_ALLOWED_HOSTS or None,
+        urlsplit(target).port  # noqa: B018 - raises ValueError for "http://[::1", a port out of range
+    except ValueError as exc:
+        raise DescriptorError(f"Not a valid URL: {exc}.", source=target, field="target") from None
+    if discovery.location_type(target) is not None:
+        url = discovery.parse_target(target).listing_url
+    elif urlparse(target).scheme.lower() not in {"http", "https"}:
+        return  # paths are judged by the Reader, against the file roots first
+    else:
+        ref = integrations.parse_file_url(target)
+        url = ref.request()[0] if ref is not None else target
+    try:
+        check_url(url, allowed_hosts=settings.PLINTH_CATALOG_ALLOWED_HOSTS or None,
                   allow_private=settings.PLINTH_CATALOG_ALLOW_PRIVATE_URLS)
     except DescriptorError as exc:
         raise DescriptorError(exc.message, source=target, field="target") from None
@@ -277,11 +295,14 @@ def check_file_root(path: str, roots: list[str] | None) -> str:
 class Reader:
     """Reads one location (following Location entities) into a ReadResult."""
 
-    def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None):
+    def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None,
+                 discovery_state: dict[str, str] | None = None):
         self.kind = classify_target(target, file_roots)
         if self.kind == "feast":
             repo = check_file_root(feast_sync.repo_path(target.strip()), file_roots)
             self.target, self.root = feast_sync.PREFIX + repo, repo
+        elif self.kind in discovery.PREFIXES:
+            self.target, self.root = target.strip(), None
         else:
             self.target = target if self.kind == "url" else check_file_root(target, file_roots)
             # Location targets and $text files must stay inside the registered folder.
@@ -292,9 +313,19 @@ class Reader:
         self._initial: list[str] | None = None
         self._pool = None  # reading processes kept for the whole read (start_processes)
         self._can_fork = True  # False once a pool could not start here (e.g. in a daemonic worker)
+        self.client = integrations.Client()  # code-host requests of this read share its rate limits
+        # Why a discovery scan stopped (its listing failed, a rate limit): the read then holds that
+        # error only, so the stored entities stay as they are.
+        self.aborted: DescriptorError | None = None
+        self.previous_versions = discovery_state or {}  # what the last complete scan saw
+        self.versions: dict[str, str] = {}  # what this scan lists
+        self._absent: set[str] = set()  # listed files that do not exist (404), or did not and were not pushed to
 
     # -- sources -------------------------------------------------------------------------
     def _find_sources(self) -> list[str]:
+        if self.kind in discovery.PREFIXES:
+            self.versions = discovery.discover(self.client, discovery.parse_target(self.target))
+            return list(self.versions)
         if self.kind != "dir":
             return [self.target]
         found = []
@@ -307,6 +338,12 @@ class Reader:
     def read_bytes(self, source: str) -> bytes:
         max_bytes = settings.PLINTH_CATALOG_MAX_BYTES
         if self.kind == "url" or urlparse(source).scheme in {"http", "https"}:
+            if (ref := integrations.parse_file_url(source)) is not None:
+                try:
+                    return integrations.read_file(self.client, ref, max_bytes=max_bytes)
+                except DescriptorError as exc:
+                    exc.source = source  # the file as registered, not the API call made for it
+                    raise
             body, _final = fetch_url(
                 source,
                 allowed_hosts=settings.PLINTH_CATALOG_ALLOWED_HOSTS or None,
@@ -322,6 +359,25 @@ class Reader:
         with open(real, "rb") as fh:
             return fh.read(max_bytes + 1)
 
+    def _placeholder_reader(self, base: str) -> Callable[[str], bytes]:
+        """`read` for the placeholders of the descriptor at `base`. A code-host file is read with its
+        integration's token only from the descriptor's own repository: otherwise anyone who can write a
+        descriptor could copy any file the catalog's token can read into an entity."""
+        def read(target: str) -> bytes:
+            ref = integrations.parse_file_url(target) if urlparse(target).scheme in {"http", "https"} else None
+            if ref is not None and ref.integration.token:
+                try:
+                    home = integrations.parse_file_url(base) if urlparse(base).scheme in {"http", "https"} else None
+                except DescriptorError:
+                    home = None
+                if home is None or (home.integration.host, home.repo) != (ref.integration.host, ref.repo):
+                    raise DescriptorError(f"{ref.blob_url()} is not in the descriptor's repository: placeholders are "
+                                          f"read with the {ref.integration.title} token from that repository only",
+                                          source=target)
+            return self.read_bytes(target)
+
+        return read
+
     def _inside_root(self, source: str) -> str:
         real = os.path.realpath(source)
         if self.root is not None and not (real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)):
@@ -332,7 +388,10 @@ class Reader:
 
     def resolve_child(self, source: str, target: str) -> str:
         if urlparse(target).scheme in {"http", "https"} or urlparse(source).scheme in {"http", "https"}:
-            return urljoin(source, target)
+            try:
+                return integrations.join(source, target)
+            except ValueError as exc:
+                raise DescriptorError(str(exc), source=source, field="spec.target") from None
         if urlparse(target).scheme:
             raise DescriptorError(f"Unsupported Location target '{target}'.", source=source, field="spec.target")
         return os.path.normpath(os.path.join(os.path.dirname(source), target))
@@ -344,7 +403,12 @@ class Reader:
 
         `on_candidates`: called with the newly accepted candidates every `batch` of them and at the
         end of each level, while the reading processes go on (see catalog.services._stream)."""
-        queue = list(self.initial_sources())
+        try:
+            queue = list(self.initial_sources())
+        except DescriptorError as exc:
+            if self.kind not in discovery.PREFIXES:
+                raise
+            return self._abort(exc)
         fresh: list[Candidate] = []
         while queue:
             level, stop = [], False
@@ -358,16 +422,31 @@ class Reader:
                     break
                 level.append(source)
             queue = []
-            for outcome in self._read_level(level):
-                queue.extend(self.commit_source(outcome, fresh if on_candidates else None))
-                if on_candidates and len(fresh) >= batch:
-                    on_candidates(fresh)
-                    fresh = []
+            try:
+                # A scan's level is read whole before any of it is merged: a rate limit part-way
+                # through leaves nothing half-read (see _abort).
+                outcomes = list(self._read_level(level)) if self.kind in discovery.PREFIXES else self._read_level(level)
+                for outcome in outcomes:
+                    queue.extend(self.commit_source(outcome, fresh if on_candidates else None))
+                    if on_candidates and len(fresh) >= batch:
+                        on_candidates(fresh)
+                        fresh = []
+            except integrations.RateLimited as exc:
+                return self._abort(exc)
             if on_candidates and fresh:
                 on_candidates(fresh)
                 fresh = []
             if stop:
                 break
+        if self.kind in discovery.PREFIXES:
+            done = set(self.result.sources) | self._absent  # files with an error are fetched again next time
+            self.result.discovery_state = {s: v for s, v in self.versions.items() if v and s in done}
+        return self.result
+
+    def _abort(self, exc: DescriptorError) -> ReadResult:
+        """Stop a scan as if nothing had been read but this error: no entity is added, changed or removed."""
+        self.aborted = DescriptorError(exc.message, source=self.target, field="target")
+        self.result = ReadResult(errors=[self.aborted])
         return self.result
 
     def initial_sources(self) -> list[str]:
@@ -414,6 +493,15 @@ class Reader:
                 yield from outcomes
                 return
             self._can_fork = False
+        if len(sources) > 1 and (self.kind in discovery.PREFIXES or self.kind == "url"):
+            # Fetching is waiting: a level of URLs (every repository of a scan) is read by threads.
+            with ThreadPoolExecutor(FETCH_THREADS) as pool:
+                try:
+                    yield from pool.map(self.read_source, sources)
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
+            return
         for source in sources:
             yield self.read_source(source)
 
@@ -422,8 +510,24 @@ class Reader:
         if self.kind == "feast":
             return self.read_feast()
         outcome = SourceRead(source)
+        if (version := self.versions.get(source)) and self.previous_versions.get(source) == version:
+            # Not pushed to since the last complete scan: what that scan read stands, without a request.
+            if (known := self.known.get(source)) is not None:
+                outcome.digest, outcome.unchanged, outcome.children = known[0], True, list(known[1])
+            else:
+                self._absent.add(source)
+            return outcome
         try:
             raw = self.read_bytes(source)
+        except integrations.RateLimited:
+            raise  # the whole scan stops (Reader.read)
+        except HTTPStatusError as exc:
+            if exc.status == 404 and self.kind in discovery.PREFIXES and source in self.initial_sources():
+                self._absent.add(source)
+                return outcome  # this repository has no descriptor: not an error, nothing read
+            exc.source = exc.source or source
+            outcome.errors.append(exc)
+            return outcome
         except DescriptorError as exc:
             exc.source = exc.source or source
             outcome.errors.append(exc)
@@ -514,8 +618,8 @@ class Reader:
         if placeholders:
             try:
                 data = resolve_placeholders(
-                    doc.data, base=doc.source, read=self.read_bytes, max_bytes=settings.PLINTH_CATALOG_MAX_BYTES,
-                    root=self.root,
+                    doc.data, base=doc.source, read=self._placeholder_reader(doc.source),
+                    max_bytes=settings.PLINTH_CATALOG_MAX_BYTES, root=self.root, join=integrations.join,
                 )
             except DescriptorError as exc:
                 exc.source, exc.line = exc.source or doc.source, exc.line or doc.line

@@ -19,13 +19,16 @@ class LocationType(models.TextChoices):
     DIRECTORY = "dir", "Directory"
     URL = "url", "URL"
     FEAST = "feast", "Feast feature repository"
+    GITHUB_DISCOVERY = "github-discovery", "GitHub organisation (discovery)"
+    GITLAB_DISCOVERY = "gitlab-discovery", "GitLab group (discovery)"
 
 
 class Location(models.Model):
-    """A registered source of descriptors: a file, a directory of catalog-info.yaml files, a URL, or a Feast
-    feature repository (`feast:/path`, read by catalog.feast_sync)."""
+    """A registered source of descriptors: a file, a directory of catalog-info.yaml files, a URL (code-host
+    file URLs through catalog.integrations), a Feast feature repository (`feast:/path`, read by
+    catalog.feast_sync), or every repository of a GitHub organisation / GitLab group (catalog.discovery)."""
 
-    type = models.CharField(max_length=8, choices=LocationType.choices)
+    type = models.CharField(max_length=20, choices=LocationType.choices)
     target = models.CharField(max_length=2000, unique=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     # Registered by the system or a platform admin: its descriptors may name any owner, also when
@@ -40,6 +43,9 @@ class Location(models.Model):
     status = models.CharField(max_length=16, default="pending")  # ok | error | pending
     entity_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
+    # Discovery locations: file URL → repository version (last push, branch) as the last complete scan
+    # saw it; files of repositories not pushed to since are not fetched again (catalog.discovery).
+    discovery_state = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["target"]

@@ -192,7 +192,16 @@ def location_plan(*, target: str, file_roots: list[str] | None, location: Locati
     (by default: anything) do not allow are refused into the plan's errors."""
     reader = reader or _reader(target, file_roots, location)
     reader.read()
+    _refuse_aborted(reader, location)
     return _compare(reader, location, claims or permissions.OwnerClaims(org_wide=True))
+
+
+def _refuse_aborted(reader: Reader, location: Location | None) -> None:
+    """A new discovery location whose scan could not run (no such organisation, a rate limit, a host
+    that refuses the token) is refused with that message, storing nothing; a registered one keeps its
+    entities and shows the error."""
+    if location is None and reader.aborted is not None:
+        raise DescriptorError(reader.aborted.message, source=reader.target, field="target")
 
 
 def _compare(reader: Reader, location: Location | None, claims: permissions.OwnerClaims) -> Plan:
@@ -216,7 +225,8 @@ def _reader(target: str, file_roots: list[str] | None, location: Location | None
     known = None
     if location is not None:
         known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
-    return Reader(target, file_roots=file_roots, known=known)
+    return Reader(target, file_roots=file_roots, known=known,
+                  discovery_state=location.discovery_state if location is not None else None)
 
 
 def _team_ids(candidates: list[Candidate]) -> dict[str, int]:
@@ -469,6 +479,8 @@ class _Apply:
         location.error_count = len(plan.errors)
         location.status = "error" if plan.errors else "ok"
         location.refresh_error = ""
+        if plan.read.discovery_state is not None:
+            location.discovery_state = plan.read.discovery_state
         location.entity_count = Entity.objects.filter(location=location).count()
         location.save()
 
@@ -660,6 +672,7 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             return location_plan(target=target, file_roots=file_roots, location=location, reader=reader,
                                  claims=claims)
         reader.read()  # outside the transaction: reading files or URLs may be slow
+        _refuse_aborted(reader, location)
         with bulk_write_cache(len(reader.result.candidates)), transaction.atomic():
             _take_turn(location)
             plan = _compare(reader, location, claims)

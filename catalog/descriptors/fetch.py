@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from .errors import DescriptorError
@@ -86,7 +87,10 @@ def _resolve(host: str, port: int) -> list[str]:
 
 
 def _check_hop(url: str, allowed_hosts, allow_private: bool) -> tuple[object, str, int, str]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "http://[::1" and the like, also from a redirect's Location
+        raise DescriptorError(f"refused: not a valid URL ({exc})", url) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise DescriptorError(
@@ -140,6 +144,54 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """Headers that authenticate to one origin (scheme, host, port) only: a code-host token.
+
+    `fetch` sends them while a hop's origin is this one and drops them for good at the first hop
+    that leaves it (a redirect to a CDN, another host, another port or plain http), so a token can
+    never reach a server it was not issued for. The repr names the origin, never the headers."""
+
+    origin: tuple[str, str, int]
+    headers: dict = field(repr=False)
+
+    @classmethod
+    def for_url(cls, url: str, headers: dict) -> Credentials:
+        parts = urlsplit(url)
+        return cls(_origin(parts), dict(headers))
+
+
+def _origin(parts) -> tuple[str, str, int]:
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").rstrip(".").lower(), port
+
+
+@dataclass
+class Fetched:
+    """A final (non-redirect) answer: its status, headers (lower-cased names) and body."""
+
+    status: int
+    headers: dict
+    body: bytes
+    url: str
+
+
+class HTTPStatusError(DescriptorError):
+    """A server answered, with a status other than 2xx; `status` and `headers` say how (rate limits)."""
+
+    def __init__(self, message: str, source: str = "", status: int = 0, headers: dict | None = None):
+        super().__init__(message, source)
+        self.status = status
+        self.headers = headers or {}
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.source, self.status, self.headers))
+
+
 def fetch_url(
     url: str,
     *,
@@ -148,14 +200,41 @@ def fetch_url(
     max_bytes: int,
     timeout: float,
     max_redirects: int = 5,
+    headers: dict | None = None,
+    credentials: Credentials | None = None,
 ) -> tuple[bytes, str]:
-    """GET `url` and return (body, final_url); raise DescriptorError on any refusal or failure."""
+    """GET `url` and return (body, final_url); raise DescriptorError on any refusal or failure
+    (HTTPStatusError when the server answered with a status other than 2xx)."""
+    answer = fetch(url, allowed_hosts=allowed_hosts, allow_private=allow_private, max_bytes=max_bytes,
+                   timeout=timeout, max_redirects=max_redirects, headers=headers, credentials=credentials)
+    if not 200 <= answer.status < 300:
+        raise HTTPStatusError(f"HTTP {answer.status} from {answer.url}", answer.url, answer.status, answer.headers)
+    return answer.body, answer.url
+
+
+def fetch(
+    url: str,
+    *,
+    allowed_hosts: list[str] | None,
+    allow_private: bool,
+    max_bytes: int,
+    timeout: float,
+    max_redirects: int = 5,
+    headers: dict | None = None,
+    credentials: Credentials | None = None,
+) -> Fetched:
+    """GET `url`, following redirects hop by hop (each checked), and return the final answer whatever
+    its status. `headers` go to every hop; `credentials` only to hops on their origin."""
     deadline = time.monotonic() + timeout
     visited = {url}
     hops = 0
     while True:
         parts, host, port, address = _check_hop(url, allowed_hosts, allow_private)
-        status, location, body = _get(parts, host, port, address, url, deadline, timeout, max_bytes)
+        if credentials is not None and _origin(parts) != credentials.origin:
+            credentials = None  # left the token's origin: never sent again, not even on a way back
+        sent = {**(headers or {}), **(credentials.headers if credentials else {})}
+        status, location, body, answer_headers = _get(parts, host, port, address, url, deadline, timeout,
+                                                      max_bytes, sent)
         if status in REDIRECTS:
             if not location:
                 raise DescriptorError(f"HTTP {status} redirect without a Location header", url)
@@ -168,12 +247,11 @@ def fetch_url(
             visited.add(target)
             url = target
             continue
-        if not 200 <= status < 300:
-            raise DescriptorError(f"HTTP {status} from {url}", url)
-        return body, url
+        return Fetched(status, answer_headers, body, url)
 
 
-def _get(parts, host, port, address, url, deadline, timeout, max_bytes) -> tuple[int, str | None, bytes]:
+def _get(parts, host, port, address, url, deadline, timeout, max_bytes,
+         extra_headers: dict) -> tuple[int, str | None, bytes, dict]:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise DescriptorError(f"timed out after {timeout:g} s", url)
@@ -196,10 +274,12 @@ def _get(parts, host, port, address, url, deadline, timeout, max_bytes) -> tuple
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        conn.request("GET", path, headers={"Accept-Encoding": "identity", "User-Agent": "plinth-catalog"})
+        conn.request("GET", path, headers={"User-Agent": "plinth-catalog", **extra_headers,
+                                           "Accept-Encoding": "identity"})
         resp = conn.getresponse()
+        answer_headers = {name.lower(): value for name, value in resp.getheaders()}
         if resp.status in REDIRECTS:
-            return resp.status, resp.getheader("Location"), b""
+            return resp.status, resp.getheader("Location"), b"", answer_headers
         length = resp.getheader("Content-Length")
         if length and length.isdigit() and int(length) > max_bytes:
             raise DescriptorError(f"response larger than {human_bytes(max_bytes)}", url)
@@ -216,7 +296,7 @@ def _get(parts, host, port, address, url, deadline, timeout, max_bytes) -> tuple
             chunks.append(chunk)
         if expired.is_set():  # the watchdog cut the stream: what we have is truncated
             raise DescriptorError(f"timed out after {timeout:g} s", url)
-        return resp.status, None, b"".join(chunks)
+        return resp.status, None, b"".join(chunks), answer_headers
     except DescriptorError:
         raise
     except (OSError, http.client.HTTPException) as exc:

@@ -25,17 +25,20 @@ def _is_url(value: str) -> bool:
     return urlsplit(value).scheme.lower() in ("http", "https")
 
 
-def resolve_target(target: str, *, base: str, root: str | None = None) -> str:
+def resolve_target(target: str, *, base: str, root: str | None = None,
+                   join: Callable[[str, str], str] | None = None) -> str:
     """Absolute path or URL for `target`, relative to the descriptor at `base`.
 
     File bases: the real path (symlinks resolved) must stay inside `root`, which defaults to the
     descriptor's own directory. Absolute http(s) targets are returned as-is for `read` to police.
+    URL bases: `join(base, target)` when given (a code-host file URL's sibling, catalog.integrations;
+    it raises ValueError for a target outside the repository), else urljoin.
     """
     scheme = urlsplit(target).scheme.lower()
     if scheme in ("http", "https"):
         return target
     if _is_url(base):
-        joined = urljoin(base, target)
+        joined = join(base, target) if join is not None else urljoin(base, target)
         if not _is_url(joined):
             raise ValueError(f"{target!r} is not an http(s) URL")
         return joined
@@ -57,6 +60,7 @@ def resolve_placeholders(
     max_bytes: int = 2 * 1024 * 1024,
     root: str | None = None,
     errors: list[DescriptorError] | None = None,
+    join: Callable[[str, str], str] | None = None,
 ) -> dict:
     """Return a copy of `data` with placeholders replaced.
 
@@ -87,7 +91,7 @@ def resolve_placeholders(
             return DescriptorError(f"{kind} placeholder: {message}", base, None, field)
 
         try:
-            target = resolve_target(arg, base=base, root=root)
+            target = resolve_target(arg, base=base, root=root, join=join)
         except ValueError as exc:
             raise fail(str(exc)) from None
         try:

@@ -342,6 +342,11 @@ PLINTH_CATALOG_MAX_BYTES = 2 * 1024 * 1024
 PLINTH_CATALOG_FETCH_TIMEOUT = 10
 PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"  # or "delete"
 PLINTH_CATALOG_REFRESH_SECONDS = 300
+# Code-host integrations (docs/catalog.md#code-host-integrations): tokens per host, as JSON text or a
+# list of dicts; parsed by catalog.integrations. A rate limit that resets within the wait is waited
+# for; a longer one ends the scan with a message and keeps the stored entities.
+PLINTH_INTEGRATIONS = ENV.integrations
+PLINTH_INTEGRATIONS_RATE_LIMIT_WAIT = ENV.integrations_rate_limit_wait
 # `POST /api/v1/validate-entity` carries a whole descriptor file as a JSON string (escapes can
 # double its size), so it may be larger than the global cap.
 PLINTH_MAX_VALIDATE_BYTES = 2 * PLINTH_CATALOG_MAX_BYTES + 256 * 1024

@@ -173,6 +173,8 @@ class Environment:
     secure_ssl_redirect: bool
     catalog_allowed_hosts: list[str]
     catalog_allow_private_urls: bool
+    integrations: str
+    integrations_rate_limit_wait: int
     catalog_file_roots: list[str]
     catalog_read_processes: int
     catalog_admin_locations_org_wide: bool
@@ -242,6 +244,9 @@ def read() -> Environment:
         secure_ssl_redirect=_bool("SECURE_SSL_REDIRECT", True),
         catalog_allowed_hosts=_list("PLINTH_CATALOG_ALLOWED_HOSTS", []),
         catalog_allow_private_urls=_bool("PLINTH_CATALOG_ALLOW_PRIVATE_URLS", False),
+        # Code-host integrations (catalog/integrations.py): a JSON list, parsed and checked there.
+        integrations=os.environ.get("PLINTH_INTEGRATIONS", ""),
+        integrations_rate_limit_wait=_int("PLINTH_INTEGRATIONS_RATE_LIMIT_WAIT", 60),
         # Folders that users may register file/directory locations from (the server operator's
         # `manage.py catalog register` is not limited). Default: the folder holding this checkout.
         catalog_file_roots=_list("PLINTH_CATALOG_FILE_ROOTS", [str(BASE_DIR.parent)]),
