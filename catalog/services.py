@@ -855,7 +855,9 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
     if not items:
         return {}
     now = timezone.now()
-    by_ref = {f"{item.kind_key}:default/{item.name}".lower(): item for item in items}
+    # In ref order: concurrent observers inserting the same new refs wait for each other, never deadlock.
+    by_ref = dict(sorted(((f"{item.kind_key}:default/{item.name}".lower(), item) for item in items),
+                         key=lambda pair: pair[0]))
     existing = dict(_select_by_refs(["ref", "id"], list(by_ref)))
     # Rows as the database takes them, written with executemany (an observer sends thousands a batch:
     # Entity instances and bulk_create's statement assembly cost more than the insert).

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from catalog import services as catalog_services
@@ -77,7 +77,15 @@ def lineage_ingest(*, events: list[Checked], actor) -> IngestResult:
             # CI jobs sending at once): nothing of this batch was kept; read again and merge with it.
             if attempt == 2:
                 raise
+        except OperationalError as exc:
+            # PostgreSQL chose this batch as a deadlock's victim (or a serialisation failure): rolled
+            # back whole, so it is safe to run again. Anything else is not retried.
+            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) not in _TRANSIENT_SQLSTATES:
+                raise
     raise AssertionError("unreachable")
+
+
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 class _Ingest:
@@ -140,6 +148,7 @@ class _Ingest:
                 node["facets"] = merged
                 changed.append((json.dumps(merged), self._now_db, node["id"]))
         if changed:
+            changed.sort(key=lambda row: row[2])  # row locks in id order, as every writer takes them
             table = connection.ops.quote_name(Node._meta.db_table)
             with connection.cursor() as cursor:
                 cursor.executemany(f"UPDATE {table} SET facets = %s, updated_at = %s WHERE id = %s", changed)  # noqa: S608
@@ -152,8 +161,10 @@ class _Ingest:
         if not missing:
             return
         now = self._now_db
+        # In key order: two requests inserting the same new nodes wait for each other instead of
+        # deadlocking on PostgreSQL's unique index (each would hold a key the other one wants).
         _insert(Node, ["key", "type", "namespace", "name", "facets", "created_at", "updated_at"],
-                [(node_key(*ident), *ident, json.dumps(wanted.get(ident) or {}), now, now) for ident in missing],
+                sorted((node_key(*ident), *ident, json.dumps(wanted.get(ident) or {}), now, now) for ident in missing),
                 conflict=["key"])  # a node another request inserted meanwhile is read back and merged
         self._read_nodes(missing)
 
@@ -209,7 +220,7 @@ class _Ingest:
             sets = ", ".join(f"{quote(c)} = %s" for c in (*_RUN_FIELDS, "updated_at"))
             with connection.cursor() as cursor:
                 cursor.executemany(f"UPDATE {quote(table)} SET {sets} WHERE id = %s",  # noqa: S608
-                                   [(*self._run_row(r)[2:], r.pk) for r in old])
+                                   sorted(((*self._run_row(r)[2:], r.pk) for r in old), key=lambda row: row[-1]))
         self._last_runs(list(touched.values()))
         return by_id
 
@@ -278,7 +289,7 @@ class _Ingest:
                 conflict=["source_id", "target_id"], update=["run_id", "updated_at"])
         _insert(ColumnEdge, ["source_id", "source_field", "target_id", "target_field", "transformations", "run_id",
                              "updated_at"],
-                [(s, sf, t, tf, json.dumps(tr), r, now) for (s, sf, t, tf), (tr, r) in columns.items()],
+                [(s, sf, t, tf, json.dumps(tr), r, now) for (s, sf, t, tf), (tr, r) in sorted(columns.items())],
                 conflict=["target_id", "target_field", "source_id", "source_field"],
                 update=["transformations", "run_id", "updated_at"])
 
@@ -310,7 +321,7 @@ class _Ingest:
                 team = None  # the sender may not give this team an asset: unowned, for an admin to claim
             items.append(_observed(node, team))
         ids = catalog_services.observed_entities_create(items=items, observer="openlineage", actor=self.actor)
-        updates = [(ids[n["key"]], n["id"]) for n in nodes if n["key"] in ids]
+        updates = sorted(((ids[n["key"]], n["id"]) for n in nodes if n["key"] in ids), key=lambda row: row[1])
         if updates:
             table = connection.ops.quote_name(Node._meta.db_table)
             with connection.cursor() as cursor:
@@ -389,7 +400,7 @@ def _set_last_runs(pairs: list[tuple[int, int]]) -> None:
         return
     table = connection.ops.quote_name(Node._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET last_run_id = %s WHERE id = %s", pairs)  # noqa: S608
+        cursor.executemany(f"UPDATE {table} SET last_run_id = %s WHERE id = %s", sorted(pairs, key=lambda p: p[1]))  # noqa: S608
 
 
 def _refs(event: Checked) -> Iterable[tuple[str, DatasetRef]]:

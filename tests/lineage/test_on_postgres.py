@@ -65,3 +65,39 @@ def test_the_same_new_run_from_two_requests_at_once(member):
 @pytest.mark.parametrize("constant", ["NaN", "Infinity"])
 def test_nan_in_a_facet_is_a_400_on_postgresql(api, constant):
     bad.test_nan_and_infinity_in_a_custom_facet_answer_the_same_on_every_database(api, constant)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_creating_the_same_new_nodes_in_opposite_orders_both_land(member):
+    """Two producers name the same 150 new datasets at once, in opposite orders (and so do their observed
+    entities): each batch waits for the other's locks instead of deadlocking; both answer 201, every
+    dataset is one node with one observed entity. Five rounds, new names each time."""
+    import threading
+
+    from django.db import connection
+
+    from portal.lineage.models import Node
+    from tests.lineage.conftest import bearer, post, run_event
+
+    clients = [bearer(member), bearer(member)]
+    for round_ in range(5):
+        names = [("postgres://race:5432", f"db.public.r{round_}_t{i:03d}") for i in range(150)]
+        bodies = [run_event("COMPLETE", job=("race", f"writer_a_{round_}"), outputs=names),
+                  run_event("COMPLETE", job=("race", f"writer_b_{round_}"), outputs=names[::-1])]
+        barrier, answers = threading.Barrier(2), []
+
+        def send(i, bodies=bodies, barrier=barrier, answers=answers):
+            barrier.wait()
+            try:
+                answers.append(post(clients[i], bodies[i]).status_code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [201, 201], (round_, answers)
+        stored = Node.objects.filter(namespace="postgres://race:5432", name__startswith=f"db.public.r{round_}_")
+        assert stored.count() == 150 and not stored.filter(entity__isnull=True).exists()
