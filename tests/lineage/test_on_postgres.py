@@ -33,32 +33,14 @@ def test_a_failed_write_rolls_back_on_postgresql(api, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_the_same_new_run_from_two_requests_at_once(member):
     """Two CI jobs send events of one new run at the same moment: both answer 201, one run, both events."""
-    import threading
     import uuid
 
-    from django.db import connection
-
     from portal.lineage.models import Event, Run
-    from tests.lineage.conftest import bearer, post, run_event
+    from tests.lineage.conftest import bearer, run_event
 
     run_id = uuid.uuid4()
     bodies = [run_event("START", run_id=run_id), run_event("COMPLETE", run_id=run_id, when="2026-11-30T10:01:00Z")]
-    clients = [bearer(member), bearer(member)]
-    barrier, answers = threading.Barrier(2), []
-
-    def send(i):
-        barrier.wait()
-        try:
-            answers.append(post(clients[i], bodies[i]).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert answers == [201, 201]
+    assert _at_once([bearer(member), bearer(member)], bodies) == [201, 201]
     assert Run.objects.get(run_id=run_id).state == "COMPLETE" and Event.objects.count() == 2
 
 
@@ -72,32 +54,40 @@ def test_two_batches_creating_the_same_new_nodes_in_opposite_orders_both_land(me
     """Two producers name the same 150 new datasets at once, in opposite orders (and so do their observed
     entities): each batch waits for the other's locks instead of deadlocking; both answer 201, every
     dataset is one node with one observed entity. Five rounds, new names each time."""
-    import threading
-
-    from django.db import connection
-
     from portal.lineage.models import Node
-    from tests.lineage.conftest import bearer, post, run_event
+    from tests.lineage.conftest import bearer, run_event
 
     clients = [bearer(member), bearer(member)]
     for round_ in range(5):
         names = [("postgres://race:5432", f"db.public.r{round_}_t{i:03d}") for i in range(150)]
         bodies = [run_event("COMPLETE", job=("race", f"writer_a_{round_}"), outputs=names),
                   run_event("COMPLETE", job=("race", f"writer_b_{round_}"), outputs=names[::-1])]
-        barrier, answers = threading.Barrier(2), []
-
-        def send(i, bodies=bodies, barrier=barrier, answers=answers):
-            barrier.wait()
-            try:
-                answers.append(post(clients[i], bodies[i]).status_code)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        answers = _at_once(clients, bodies)
         assert answers == [201, 201], (round_, answers)
         stored = Node.objects.filter(namespace="postgres://race:5432", name__startswith=f"db.public.r{round_}_")
         assert stored.count() == 150 and not stored.filter(entity__isnull=True).exists()
+
+
+def _at_once(clients, bodies) -> list[int]:
+    """POST each body with its client from a thread of its own, released together; the status codes."""
+    import threading
+
+    from django.db import connection
+
+    from tests.lineage.conftest import post
+
+    barrier, answers = threading.Barrier(len(bodies)), []
+
+    def send(i):
+        barrier.wait()
+        try:
+            answers.append(post(clients[i], bodies[i]).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
