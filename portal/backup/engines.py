@@ -41,11 +41,16 @@ def sqlite_path(alias: str = "default") -> Path:
     return Path(connections[alias].settings_dict["NAME"])
 
 
+def read_only_uri(path: Path) -> str:
+    """A read-only URI for sqlite3.connect(uri=True), percent-encoded (a path may hold ? or #)."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
 def sqlite_snapshot(source: Path, target: Path) -> None:
     """Copy the live database into `target` as one consistent snapshot."""
     if not source.exists():
         raise BackupError(f"the database {source} does not exist")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=20)
+    src = sqlite3.connect(read_only_uri(source), uri=True, timeout=20)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)  # pages=-1: every page in one step, from one read transaction
@@ -58,7 +63,7 @@ def sqlite_snapshot(source: Path, target: Path) -> None:
 def sqlite_check(path: Path) -> None:
     """Refuse a file that is not an intact SQLite database of a Plinth portal."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
         try:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0]
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -75,7 +80,7 @@ def sqlite_check(path: Path) -> None:
 def sqlite_restore(snapshot: Path, target: Path) -> None:
     """Copy the snapshot into the live database file (created when missing), in WAL mode after."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
+    src = sqlite3.connect(read_only_uri(snapshot), uri=True)
     dst = sqlite3.connect(target, timeout=20)
     try:
         try:
@@ -93,7 +98,7 @@ def sqlite_counts(path: Path, tables: list[str]) -> dict[str, int]:
     """Rows per table that exists (missing tables are left out)."""
     if not path.exists():
         return {}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=20)
+    conn = sqlite3.connect(read_only_uri(path), uri=True, timeout=20)
     try:
         present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables if t in present}  # noqa: S608

@@ -21,6 +21,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -147,9 +148,7 @@ def _atomic_output(destination: Path) -> Iterator[Path]:
 
 
 def _sqlite_manifest_facts(path: Path) -> tuple[dict, dict[str, int]]:
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = sqlite3.connect(engines.read_only_uri(path), uri=True)
     try:
         row = conn.execute("SELECT seq, last_hash FROM core_auditchainhead WHERE id = 1").fetchone()
     finally:
@@ -220,7 +219,7 @@ def _unpack(source: Path, staging: Path) -> dict:
                     raise BackupError(f"not a Plinth backup: member {member.name!r} is not a regular file")
                 fh = tar.extractfile(member)
                 if member.name == MANIFEST:
-                    manifest = json.loads(fh.read(10 * CHUNK))
+                    manifest = json.loads(fh.read())
                     continue
                 out = staging / path
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -312,9 +311,9 @@ def backup_restore(*, source: Path, force: bool = False, alias: str = "default")
     """Replace the configured database and file trees with the backup's, then verify the result."""
     engine = engines.engine_of(alias)
     trees = file_trees()
-    staging_parent = engines.sqlite_path(alias).parent if engine == "sqlite" else None
-    if staging_parent is not None:
-        staging_parent.mkdir(parents=True, exist_ok=True)
+    # Staged beside the database (SQLite) or in PLINTH_VAR_DIR: room for the whole backup is needed there.
+    staging_parent = engines.sqlite_path(alias).parent if engine == "sqlite" else Path(settings.VAR_DIR)
+    staging_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=staging_parent, prefix=".plinth-restore-") as staging_dir:
         staging = Path(staging_dir)
         manifest = _check_into(Path(source), staging, engine)
