@@ -18,10 +18,15 @@ import os
 import sqlite3
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from django.db import connections
+
+# Seconds a restore waits for the live SQLite database's lock before it gives up (the portal is running).
+LOCK_TIMEOUT = 20.0
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # result codes (named in the sqlite3 module only from Python 3.11)
 
 
 class BackupError(Exception):
@@ -81,13 +86,21 @@ def sqlite_restore(snapshot: Path, target: Path) -> None:
     """Copy the snapshot into the live database file (created when missing), in WAL mode after."""
     target.parent.mkdir(parents=True, exist_ok=True)
     src = sqlite3.connect(read_only_uri(snapshot), uri=True)
-    dst = sqlite3.connect(target, timeout=20)
+    dst = sqlite3.connect(target, timeout=LOCK_TIMEOUT)
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    busy = f"could not lock {target} for {LOCK_TIMEOUT:g} s: stop the portal's web, worker and beat processes " \
+           "and try again"
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        # sqlite3's backup loop retries a busy destination for ever; aborting here rolls the copy back.
+        if status in (SQLITE_BUSY, SQLITE_LOCKED) and time.monotonic() > deadline:
+            raise BackupError(busy)
+
     try:
         try:
-            src.backup(dst)
+            src.backup(dst, progress=progress)
         except sqlite3.OperationalError as exc:
-            raise BackupError(f"could not write {target} ({exc}); stop the portal's web, worker and beat "
-                              "processes and try again") from exc
+            raise BackupError(f"{busy} ({exc})") from exc
         dst.execute("PRAGMA journal_mode=WAL")
     finally:
         dst.close()

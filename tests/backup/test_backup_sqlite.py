@@ -217,6 +217,7 @@ def test_a_bad_backup_is_refused_with_a_clear_message_and_nothing_changes(popula
     database = Path(connection.settings_dict["NAME"])
     uploads = sorted(p.read_bytes() for p in Path(services.file_trees()["catalog-uploads"]).rglob("*") if p.is_file())
     head, refs = audit.chain_head(), set(Entity.objects.values_list("ref", flat=True))
+    staged_before = set(database.parent.glob(".plinth-restore-*"))
 
     with pytest.raises(CommandError, match=message):
         call_command("backup", "restore", str(bad), "--force")
@@ -230,7 +231,7 @@ def test_a_bad_backup_is_refused_with_a_clear_message_and_nothing_changes(popula
     assert set(Entity.objects.values_list("ref", flat=True)) == refs
     assert sorted(p.read_bytes() for p in Path(services.file_trees()["catalog-uploads"]).rglob("*")
                   if p.is_file()) == uploads
-    assert not list(database.parent.glob(".plinth-restore-*")), "the staging folder is removed"
+    assert set(database.parent.glob(".plinth-restore-*")) == staged_before, "the staging folder is removed"
 
 
 def test_a_backup_that_fails_half_way_leaves_no_file(populated, tmp_path, monkeypatch):
@@ -273,3 +274,27 @@ def test_the_postgresql_password_goes_to_a_private_passfile_never_to_the_environ
         assert passfile.stat().st_mode & 0o777 == 0o600
         assert passfile.read_text() == "*:*:*:*:p\\:a\\\\ss word\n"
     assert not passfile.exists(), "the passfile is removed when the command is done"
+
+
+def test_a_restore_while_another_process_holds_the_write_lock_fails_clearly_and_changes_nothing(
+        populated, tmp_path, monkeypatch):
+    from portal.backup import engines
+
+    backup = tmp_path / "b.tar"
+    services.backup_create(destination=backup)
+    TeamFactory(name="after-backup")
+    monkeypatch.setattr(engines, "LOCK_TIMEOUT", 0.5)
+    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the running portal, mid-write
+    try:
+        with pytest.raises(CommandError, match="stop the portal's web, worker and beat processes"):
+            call_command("backup", "restore", str(backup), "--force")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    from portal.accounts.models import Team
+
+    assert Team.objects.filter(name="after-backup").exists(), "the database is as it was"
+    uploads = Path(services.file_trees()["catalog-uploads"])
+    assert not list(uploads.parent.glob(".catalog-uploads.restoring-*")), "staged file trees are removed"
+    assert [p.read_text() for p in uploads.rglob("catalog-info.yaml")] == [DATASET.format(name="up-1")]
