@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from portal.backup import services
 from portal.backup.engines import BackupError
@@ -34,6 +35,8 @@ class Command(BaseCommand):
             getattr(self, "_" + verb)(Path(file), **options)
         except BackupError as exc:
             raise CommandError(f"backup {verb}: {exc}") from exc
+        except DatabaseError as exc:  # e.g. DATABASE_URL names a database that does not exist
+            raise CommandError(f"backup {verb}: the configured database cannot be used: {exc}") from exc
 
     def _describe(self, summary: services.Summary) -> None:
         rows = ", ".join(f"{table} {n}" for table, n in summary.rows.items())
