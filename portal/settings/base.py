@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "portal.slo",
     "portal.costs",
     "portal.incidents",
+    "portal.backup",
 ]
 
 MIDDLEWARE = [
