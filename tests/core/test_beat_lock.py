@@ -25,11 +25,17 @@ def _isolated_db(redis_url: str) -> str:
 
 
 class Beat:
-    def __init__(self, name: str, url: str, tmp_path: Path) -> None:
+    def __init__(self, name: str, url: str | None, tmp_path: Path, var_dir: Path | None = None) -> None:
+        """`url`: the Redis of the lock and broker; None: the embedded profile (file lock in `var_dir`)."""
         self.log_path = tmp_path / f"{name}.log"
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.test", "REDIS_URL": url,
-               "CELERY_BROKER_URL": url, "PLINTH_BEAT_LOCK_TTL_SECONDS": str(TTL),
-               "PLINTH_VAR_DIR": str(tmp_path / f"var-{name}"), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.test",
+               "PLINTH_BEAT_LOCK_TTL_SECONDS": str(TTL), "PYTHONUNBUFFERED": "1",
+               "PLINTH_VAR_DIR": str(var_dir or tmp_path / f"var-{name}")}
+        if url:
+            env.update({"REDIS_URL": url, "CELERY_BROKER_URL": url})
+        else:
+            for name_ in ("REDIS_URL", "CELERY_BROKER_URL"):
+                env.pop(name_, None)
         cmd = [sys.executable, "-m", "celery", "-A", "portal", "beat", "-l", "info",
                "-s", str(tmp_path / f"schedule-{name}")]
         with self.log_path.open("wb") as log:
@@ -117,3 +123,23 @@ def test_the_embedded_profiles_file_lock_admits_one_holder_until_it_lets_go(tmp_
     holder.release()
     assert standby.acquire() == (True, "")
     standby.release()
+
+
+def test_on_the_embedded_profile_a_second_beat_waits_for_the_file_lock(tmp_path):
+    """Without Redis two real beats share PLINTH_VAR_DIR/beat.lock: one schedules, the other is a standby
+    until the first dies (the kernel drops its flock)."""
+    var_dir = tmp_path / "var"
+    first = Beat("first", None, tmp_path, var_dir)
+    second = None
+    try:
+        first.wait_for("beat: holding the lock", 30)
+        second = Beat("second", None, tmp_path, var_dir)
+        second.wait_for(f"beat standby: another beat holds the lock ({os.uname().nodename}, pid {first.proc.pid})", 30)
+        os.killpg(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        second.wait_for("beat: holding the lock", 15)
+        assert "Sending due task" not in second.log.split("beat: holding the lock")[0]
+    finally:
+        first.stop()
+        if second:
+            second.stop()

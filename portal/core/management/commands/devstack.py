@@ -92,9 +92,9 @@ class Supervisor:
         for line in child.proc.stdout:
             self.say(child.name, line)
 
-    def run_step(self, name: str, cmd: list[str]) -> None:
+    def run_step(self, name: str, cmd: list[str], *, env: dict[str, str] | None = None) -> None:
         """Run a one-off command to completion; fail the whole stack if it fails."""
-        child = self.start(name, cmd)
+        child = self.start(name, cmd, env=env)
         code = child.proc.wait()
         child.pump.join(timeout=5)
         self.children.remove(child)
@@ -230,7 +230,10 @@ class Command(BaseCommand):
                 sup.run_step("webhook", [py, manage, "catalog", "mlflow-webhook", "--url",
                                          f"{url}/api/v1/webhooks/mlflow"])
             if not opts["skip_demo"]:
-                sup.run_step("demo", [py, manage, "demo", "credentials"])
+                # `demo credentials` prints only with DEBUG on; the list is static (no database), so the
+                # production profile asks the development settings for it.
+                dev = {"DJANGO_SETTINGS_MODULE": "portal.settings.dev", "DEBUG": "1"} if prod else None
+                sup.run_step("demo", [py, manage, "demo", "credentials"], env=dev)
             sup.say("devstack", "Ctrl-C stops everything.")
             code = self._watch(sup)
         except _Stop as stop:
