@@ -125,6 +125,28 @@ def test_the_embedded_profiles_file_lock_admits_one_holder_until_it_lets_go(tmp_
     standby.release()
 
 
+@pytest.mark.prod_smoke
+def test_a_holder_whose_key_another_beat_took_exits_instead_of_scheduling_twice(redis_url, tmp_path):
+    """A holder paused past the TTL finds the key held by someone else at its next renewal: it exits."""
+    import json
+
+    import redis
+
+    url = _isolated_db(redis_url)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    beat = Beat("paused", url, tmp_path)
+    try:
+        beat.wait_for("beat: holding the lock", 30)
+        client.set("plinth:beat:lock", json.dumps({"host": "elsewhere", "pid": 4242, "token": "t"}), px=60_000)
+        beat.wait_for("beat: lost the lock to another beat (elsewhere, pid 4242)", TTL + 5)
+        beat.proc.wait(timeout=15)
+        assert "elsewhere" in client.get("plinth:beat:lock").decode(), "the new holder's key is left alone"
+    finally:
+        beat.stop()
+        client.flushdb()
+
+
 def test_on_the_embedded_profile_a_second_beat_waits_for_the_file_lock(tmp_path):
     """Without Redis two real beats share PLINTH_VAR_DIR/beat.lock: one schedules, the other is a standby
     until the first dies (the kernel drops its flock)."""
