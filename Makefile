@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
+PROFILE ?= embedded
 PYTEST_ARGS ?=
 export PORT
 
@@ -18,6 +19,8 @@ help:
 	@echo "make audit        pip-audit of the locked set (known vulnerabilities)"
 	@echo "make system-deps  apt-get install redis-server, postgresql, chromium, poppler-utils, nodejs/npm, prometheus, prometheus-alertmanager if missing"
 	@echo "make run          the whole local stack (MLflow, worker+beat, web) on PORT=$(PORT)"
+	@echo "make run PROFILE=prod  the production profile locally: PostgreSQL + Redis, check --deploy, gunicorn"
+	@echo "                  (WEB_WORKERS=2), a Celery worker (WORKERS=2 processes), one locked beat, DEBUG off"
 	@echo "make test         full suite on SQLite, then prod_smoke on PostgreSQL + Redis (SHARDS=N parallel runs)"
 	@echo "make test-fast    unit tests only (no browser, worker or prod_smoke)"
 	@echo "make test-chaos   known-flaky fault-injection tests (quarantined from make test)"
@@ -87,7 +90,7 @@ system-deps:
 	fi
 
 run: setup
-	$(PY) manage.py devstack --port $(PORT)
+	$(PY) manage.py devstack --port $(PORT) --profile $(PROFILE)
 
 # SHARDS parallel runs (tests/shards.py), each with services of its own: every shard runs its share of
 # the SQLite suite, the last one then the PostgreSQL prod_smoke run; non-zero if any failed. Two by

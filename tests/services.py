@@ -163,25 +163,29 @@ def _as_postgres_user() -> dict:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def start_postgres(workdir: Path) -> tuple[Service, Callable[[], bool]]:
+def start_postgres(workdir: Path, *, durable: bool = False) -> tuple[Service, Callable[[], bool]]:
+    """`durable`: a cluster kept between runs (`manage.py devstack --profile prod` keeps it under
+    PLINTH_VAR_DIR): initdb only when `workdir/postgres/data` holds none yet, and fsync left on."""
     bindir, port = _pg_bindir(), free_port()
     pgdir = workdir / "postgres"
-    pgdir.mkdir()
+    pgdir.mkdir(exist_ok=durable)
     creds = _as_postgres_user()
     if creds:
         os.chown(pgdir, creds["user"], creds["group"])
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
     t0 = time.monotonic()
     data = str(pgdir / "data")
-    initdb = [str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
-    init = subprocess.run(initdb, capture_output=True, text=True, env=env, cwd=pgdir, **creds)  # noqa: S603
-    if init.returncode != 0:
-        raise ServiceError(
-            f"postgres: initdb failed ({init.returncode}):\n{init.stdout[-2000:]}{init.stderr[-2000:]}"
-        )
-    # Durability is pointless for a throwaway test cluster; these make it several times faster.
+    if not (durable and (pgdir / "data" / "PG_VERSION").exists()):
+        initdb = [str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        initdb += [] if durable else ["--no-sync"]
+        init = subprocess.run(initdb, capture_output=True, text=True, env=env, cwd=pgdir, **creds)  # noqa: S603
+        if init.returncode != 0:
+            raise ServiceError(
+                f"postgres: initdb failed ({init.returncode}):\n{init.stdout[-2000:]}{init.stderr[-2000:]}"
+            )
     listen = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={pgdir}"]
-    fast = ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    # Durability is pointless for a throwaway test cluster; these make it several times faster.
+    fast = [] if durable else ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     cmd = [str(bindir / "postgres"), "-D", data, "-p", str(port), *listen, *fast]
     url = f"postgres://{PG_ROLE}@127.0.0.1:{port}/{PG_DATABASE}"
     service = _spawn("postgres", cmd, workdir, url, env=env, cwd=pgdir, **creds)
@@ -281,6 +285,32 @@ def running_services(
         for service in reversed(started):
             service.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def kept_services(workdir: Path, *, verbose: bool = False) -> Iterator[dict[str, str]]:
+    """PostgreSQL and Redis for `manage.py devstack --profile prod`: started as for the suite, but
+    PostgreSQL's cluster is kept in `workdir` (created when missing) between runs; Redis keeps nothing
+    (broker messages and cache only: every job comes back from the database). Yields {kind: url}."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o711)  # the postgres OS user must be able to reach its own subdirectory
+    started: list[Service] = []
+    try:
+        postgres, pg_probe = start_postgres(workdir, durable=True)
+        started.append(postgres)
+        redis, redis_probe = start_redis(workdir)
+        started.append(redis)
+
+        def report(service: Service) -> None:
+            if verbose:
+                print(f"[services] {service.name} ready in {service.ready_after:.1f} s at {service.url}", flush=True)
+
+        _wait_ready([(postgres, pg_probe, TIMEOUTS["postgres"]), (redis, redis_probe, TIMEOUTS["redis"])],
+                    on_ready=report)
+        yield {s.name: s.url for s in started}
+    finally:
+        for service in reversed(started):
+            service.stop()
 
 
 # --- command line -------------------------------------------------------------------------

@@ -282,6 +282,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Exactly one beat schedules (portal/core/beat.py): a lock in Redis, else a file lock under VAR_DIR.
+CELERY_BEAT_SCHEDULER = "portal.core.beat:LockedScheduler"
+PLINTH_BEAT_LOCK_REDIS_URL = ENV.redis_url
+PLINTH_BEAT_LOCK_TTL_SECONDS = ENV.beat_lock_ttl_seconds
 CELERY_BEAT_SCHEDULE: dict = {
     "catalog-refresh-locations": {"task": "catalog.tasks.refresh_due_locations", "schedule": 60.0},
     "catalog-mlflow-sync": {"task": "catalog.tasks.sync_mlflow", "schedule": 300.0},

@@ -217,6 +217,8 @@ class Environment:
     org_sync_parent_role: str | None
     prometheus_url: str
     slo_interval_seconds: int
+    beat_lock_ttl_seconds: int
+    local_http: bool
 
 
 def read() -> Environment:
@@ -309,6 +311,10 @@ def read() -> Environment:
         org_sync_parent_role=_role("PLINTH_ORG_SYNC_PARENT_ROLE"),
         prometheus_url=os.environ.get("PLINTH_PROMETHEUS_URL", "").strip().rstrip("/"),
         slo_interval_seconds=max(30, _int("PLINTH_SLO_INTERVAL_SECONDS", 300)),
+        # Exactly one beat (portal/core/beat.py): the Redis lock's TTL; a standby takes over within it.
+        beat_lock_ttl_seconds=max(2, _int("PLINTH_BEAT_LOCK_TTL_SECONDS", 30)),
+        # `make run PROFILE=prod` only: the production profile over plain http on loopback (prod.py).
+        local_http=_bool("PLINTH_LOCAL_HTTP", False),
     )
 
 

@@ -28,3 +28,16 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False
+
+# `make run PROFILE=prod` (manage.py devstack --profile prod): the production profile on plain http at
+# 127.0.0.1, so a browser can sign in without TLS. Secure cookies are dropped with their __Host- prefix
+# (which requires Secure) and there is no redirect to https; the three deploy checks that flag exactly
+# that are silenced here, and nothing else. Refused unless every allowed host is a loopback name.
+if ENV.local_http:
+    if not set(ALLOWED_HOSTS) <= {"127.0.0.1", "localhost", "[::1]"}:  # noqa: F405
+        raise ImproperEnvironment("PLINTH_LOCAL_HTTP is for loopback only: ALLOWED_HOSTS must be 127.0.0.1, "
+                                  "localhost or [::1]")
+    SECURE_SSL_REDIRECT = False
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+    SESSION_COOKIE_NAME, CSRF_COOKIE_NAME = "plinth-session", "plinth-csrf"
+    SILENCED_SYSTEM_CHECKS = ["security.W008", "security.W012", "security.W016"]

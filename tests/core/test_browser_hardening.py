@@ -253,3 +253,16 @@ def _sign_in_with_cookie_settings(prod: dict) -> None:
         morsel = cookies[name]
         assert morsel["secure"] and morsel["httponly"] and morsel["samesite"] == "Lax", (name, morsel.output())
         assert morsel["path"] == "/" and not morsel["domain"], "__Host- cookies need path / and no domain"
+
+
+def test_the_local_http_switch_is_refused_for_a_real_host(tmp_path):
+    """PLINTH_LOCAL_HTTP (plain-http cookies for `make run PROFILE=prod`) refuses to load the production
+    settings when ALLOWED_HOSTS names anything but loopback."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings.prod", "SECRET_KEY": secrets.token_urlsafe(60),
+           "ALLOWED_HOSTS": "127.0.0.1,plinth.example.com", "PLINTH_VAR_DIR": str(tmp_path),
+           "PLINTH_LOCAL_HTTP": "1", "DATABASE_URL": "postgres://plinth:unused@127.0.0.1:9/plinth"}
+    env.pop("DEBUG", None)
+    script = "import django; django.setup()"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0 and "PLINTH_LOCAL_HTTP is for loopback only" in result.stderr, result.stderr

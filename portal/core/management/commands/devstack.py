@@ -3,7 +3,15 @@
 Starts MLflow (unless MLFLOW_TRACKING_URI points elsewhere) and a Prometheus over the demo's made-up
 serving metrics (unless PLINTH_PROMETHEUS_URL points elsewhere; skipped with a note when Debian's
 prometheus package is missing), migrates and loads the demo data, then runs a Celery worker with
-embedded beat and the web server. Every child runs in its own
+embedded beat and the web server.
+
+`--profile prod` (`make run PROFILE=prod`) runs the production settings instead: PostgreSQL and Redis
+started the way the suite starts them (tests/services.py; PostgreSQL's data kept in
+PLINTH_VAR_DIR/prod), a SECRET_KEY kept in a 0600 file beside it, migrate, collectstatic and the
+demo, then `check --deploy` (it refuses to go on with any issue), gunicorn with WEB_WORKERS
+workers, one `celery worker` with WORKERS pool processes and one `celery beat` (portal/core/beat.py
+makes any second beat a standby). Plain http on loopback: see PLINTH_LOCAL_HTTP in settings/prod.py.
+Every child runs in its own
 process group with its output prefixed by its name; Ctrl-C or SIGTERM stops them all, and a
 child that dies on its own takes the stack down with a non-zero exit.
 """
@@ -84,9 +92,9 @@ class Supervisor:
         for line in child.proc.stdout:
             self.say(child.name, line)
 
-    def run_step(self, name: str, cmd: list[str]) -> None:
+    def run_step(self, name: str, cmd: list[str], *, env: dict[str, str] | None = None) -> None:
         """Run a one-off command to completion; fail the whole stack if it fails."""
-        child = self.start(name, cmd)
+        child = self.start(name, cmd, env=env)
         code = child.proc.wait()
         child.pump.join(timeout=5)
         self.children.remove(child)
@@ -168,6 +176,13 @@ class Command(BaseCommand):
             "--gunicorn", action="store_true", help="serve with gunicorn instead of runserver"
         )
         parser.add_argument("--skip-demo", action="store_true", help="do not load the demo data and sign-ins")
+        parser.add_argument("--profile", choices=["embedded", "prod"], default=os.environ.get("PROFILE") or "embedded",
+                            help="embedded (SQLite, the default) or prod (PostgreSQL, Redis, gunicorn, "
+                                 "separate worker and beat, DEBUG off)")
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS") or 2),
+                            help="prod profile: gunicorn workers")
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or 2),
+                            help="prod profile: Celery worker pool processes")
 
     def handle(self, *args, **opts) -> None:
         started = time.monotonic()
@@ -185,20 +200,29 @@ class Command(BaseCommand):
             raise _Stop(signal.Signals(signum).name)
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        prod = opts["profile"] == "prod"
         code = 0
+        services = contextlib.ExitStack()
         try:
+            if prod:
+                self._prod_env(sup, services, env, var_dir)
             own_mlflow = self._start_mlflow(sup, env, var_dir, opts["mlflow_port"])
             self._start_prometheus(sup, env, var_dir, opts["prometheus_port"], demo=not opts["skip_demo"])
             sup.run_step("migrate", [py, manage, "migrate", "--noinput"])
+            if prod:  # the production profile serves only collected, hashed static files
+                sup.run_step("collectstatic", [py, manage, "collectstatic", "--noinput", "-v", "0"])
             if not opts["skip_demo"]:
                 sup.run_step("demo", [py, manage, "demo", "load"])
                 sup.run_step("demo", [py, manage, "demo", "mlflow-seed"])
                 sup.run_step("demo", [py, manage, "demo", "insights"])
                 sup.run_step("demo", [py, manage, "demo", "operations"])
-            schedule = str(var_dir / "celerybeat-schedule")
-            worker = [py, "-m", "celery", "-A", "portal", "worker", "-B", "-l", "info", "--concurrency", "2"]
-            sup.start("worker", [*worker, "-s", schedule], term_leader_only=True)
-            sup.start("web", self._web_command(py, manage, port, opts["gunicorn"]), env=self._web_env())
+            if prod:
+                self._start_prod_processes(sup, env, var_dir, py, manage, port, opts)
+            else:
+                schedule = str(var_dir / "celerybeat-schedule")
+                worker = [py, "-m", "celery", "-A", "portal", "worker", "-B", "-l", "info", "--concurrency", "2"]
+                sup.start("worker", [*worker, "-s", schedule], term_leader_only=True)
+                sup.start("web", self._web_command(py, manage, port, opts["gunicorn"]), env=self._web_env())
             url = f"http://127.0.0.1:{port}"
             self._wait(sup, f"{url}/healthz", WEB_READY_SECONDS, "web")
             sup.say("devstack", f"Plinth is up at {url}/ (cold start {time.monotonic() - started:.1f} s)")
@@ -206,7 +230,10 @@ class Command(BaseCommand):
                 sup.run_step("webhook", [py, manage, "catalog", "mlflow-webhook", "--url",
                                          f"{url}/api/v1/webhooks/mlflow"])
             if not opts["skip_demo"]:
-                sup.run_step("demo", [py, manage, "demo", "credentials"])
+                # `demo credentials` prints only with DEBUG on; the list is static (no database), so the
+                # production profile asks the development settings for it.
+                dev = {"DJANGO_SETTINGS_MODULE": "portal.settings.dev", "DEBUG": "1"} if prod else None
+                sup.run_step("demo", [py, manage, "demo", "credentials"], env=dev)
             sup.say("devstack", "Ctrl-C stops everything.")
             code = self._watch(sup)
         except _Stop as stop:
@@ -219,10 +246,62 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             sup.stop_all()
+            services.close()  # PostgreSQL and Redis last: the children above needed them to stop cleanly
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if code:
             sys.exit(code)
+
+    def _prod_env(self, sup: Supervisor, services: contextlib.ExitStack, env: dict[str, str], var_dir: Path) -> None:
+        """PostgreSQL and Redis as the suite starts them (unless DATABASE_URL and REDIS_URL are given),
+        a kept SECRET_KEY, and the production settings over plain http on loopback."""
+        home = var_dir / "prod"
+        if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+            try:
+                from tests import services as test_services  # the checkout's own service starter
+            except ImportError as exc:
+                raise CommandError("--profile prod starts PostgreSQL and Redis with tests/services.py, "
+                                   "which is not importable here; set DATABASE_URL and REDIS_URL") from exc
+            sup.say("devstack", f"starting PostgreSQL (data kept in {home / 'postgres'}) and Redis")
+            try:
+                urls = services.enter_context(test_services.kept_services(home))
+            except test_services.ServiceError as exc:
+                raise CommandError(str(exc)) from exc
+            env.update({"DATABASE_URL": urls["postgres"], "REDIS_URL": urls["redis"]})
+            env.pop("CELERY_BROKER_URL", None)
+            sup.say("devstack", f"PostgreSQL at {urls['postgres']}, Redis at {urls['redis']}")
+        else:
+            sup.say("devstack", "using DATABASE_URL and REDIS_URL from the environment")
+        home.mkdir(parents=True, exist_ok=True)
+        key = home / "secret-key"
+        if not key.exists():
+            import secrets
+
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(64))
+        env["SECRET_KEY"] = key.read_text().strip()
+        env.update({"DJANGO_SETTINGS_MODULE": "portal.settings.prod", "DEBUG": "0", "PLINTH_LOCAL_HTTP": "1"})
+
+    def _start_prod_processes(self, sup: Supervisor, env: dict[str, str], var_dir: Path, py: str, manage: str,
+                              port: int, opts: dict) -> None:
+        import shutil
+
+        # Refuse to start on any deploy-check issue; the three that plain http on loopback raises are
+        # silenced by PLINTH_LOCAL_HTTP in settings/prod.py, and only those.
+        sup.run_step("check", [py, manage, "check", "--deploy", "--fail-level", "WARNING"])
+        home = var_dir / "prod"
+        metrics = home / "metrics"  # gunicorn's workers share /metrics through it; cleared at each start
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir(parents=True)
+        celery = [py, "-m", "celery", "-A", "portal"]
+        sup.start("worker", [*celery, "worker", "-l", "info", "--concurrency", str(opts["workers"])],
+                  term_leader_only=True)
+        sup.start("beat", [*celery, "beat", "-l", "info", "-s", str(home / "celerybeat-schedule")],
+                  term_leader_only=True)
+        web = [py, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(opts["web_workers"]), "--timeout", "60", "--access-logfile", "-"]
+        sup.start("web", web, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics)})
 
     def _start_mlflow(self, sup: Supervisor, env: dict[str, str], var_dir: Path, port: int) -> bool:
         """Start the local MLflow server unless one is configured or running; True when started here."""
