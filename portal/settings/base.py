@@ -209,8 +209,27 @@ STATICFILES_FINDERS = [
 ]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+
+def shared_storage(env) -> dict:
+    """The storage every node shares for files one node writes and another reads (built download
+    archives; docs/deployment.md#no-state-on-a-nodes-disk): S3 (django-storages) when a bucket is
+    configured, else a folder — on one machine under VAR_DIR, or a shared mount given as
+    PLINTH_STORAGE_ROOT. Credentials for S3 come from boto3's own chain (AWS_* variables, instance role)."""
+    if env.s3_bucket:
+        options = {"bucket_name": env.s3_bucket, "location": env.s3_prefix, "default_acl": None,
+                   "file_overwrite": True, "querystring_auth": True}
+        if env.s3_endpoint_url:
+            options["endpoint_url"] = env.s3_endpoint_url
+        if env.s3_region:
+            options["region_name"] = env.s3_region
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(env.storage_root), "base_url": None}}
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": shared_storage(ENV),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True

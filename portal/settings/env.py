@@ -215,6 +215,11 @@ class Environment:
     org_sync_parent_role: str | None
     prometheus_url: str
     slo_interval_seconds: int
+    storage_root: Path
+    s3_bucket: str | None
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    s3_prefix: str
 
 
 def read() -> Environment:
@@ -304,6 +309,13 @@ def read() -> Environment:
         org_sync_parent_role=_role("PLINTH_ORG_SYNC_PARENT_ROLE"),
         prometheus_url=os.environ.get("PLINTH_PROMETHEUS_URL", "").strip().rstrip("/"),
         slo_interval_seconds=max(30, _int("PLINTH_SLO_INTERVAL_SECONDS", 300)),
+        # What one node writes and another serves (docs/deployment.md#no-state-on-a-nodes-disk): a folder
+        # here, object storage (S3 or compatible) in production when PLINTH_S3_BUCKET is set.
+        storage_root=Path(os.environ.get("PLINTH_STORAGE_ROOT") or var_dir / "storage"),
+        s3_bucket=os.environ.get("PLINTH_S3_BUCKET") or None,
+        s3_endpoint_url=os.environ.get("PLINTH_S3_ENDPOINT_URL") or None,
+        s3_region=os.environ.get("PLINTH_S3_REGION") or None,
+        s3_prefix=(os.environ.get("PLINTH_S3_PREFIX") or "").strip("/"),
     )
 
 
