@@ -4,7 +4,8 @@ folder that stands in for object storage.
 
 Docs registered through one web node are built by the worker and served by both web nodes; a template
 run started on one web node (with a secret, handed over through the database) is packed by the worker
-and downloaded from the other web node."""
+and downloaded from the other web node; a cost export uploaded to one web node is imported by the worker
+and reported by the other."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import requests
 from django.test import Client
 
 from portal.accounts import services as account_services
@@ -214,7 +216,22 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
     assert "name: zipped-across" in zipfile.ZipFile(io.BytesIO(archive)).read("catalog-info.yaml").decode()
     assert _get(f"{urls['a']}/create/runs/{run_id}/download/", {})[0] in (302, 404), "not without signing in"
 
-    # What crossed the nodes went through the shared storage and the database, nothing else.
+    # A cost export uploaded to web node a (a platform admin), imported by the worker, seen from web node b.
+    from tests.costs.conftest import line, write_csv
+
+    grace = account_services.token_create(user=demo.load_org()["users"]["grace"], name="nodes")[1]
+    export = write_csv(sources / "export.csv", [line("12.5", tags={"team": "fraud-ml"}), line("2")])
+    with export.open("rb") as fh:
+        uploaded = requests.post(f"{urls['a']}/api/v1/costs/imports", data={"provider": "aws"}, files={"file": fh},
+                                 headers={"Authorization": f"Bearer {grace}"}, timeout=10)
+    assert uploaded.status_code in (201, 202), uploaded.text
+    imported = _until("the worker's cost import", lambda: (r := requests.get(
+        f"{urls['b']}/api/v1/costs/imports/{uploaded.json()['id']}", headers={"Authorization": f"Bearer {grace}"},
+        timeout=10).json())["status"] in ("done", "failed") and r, list(nodes.values()), timeout=60)
+    assert imported["status"] == "done" and imported["rows"] == 2, imported
+
+    # What crossed the nodes went through the shared storage and the database, nothing else (the imported
+    # export was deleted from the storage once imported).
     assert _files_under(deployment["storage"]) == {f"scaffolder/downloads/{run_id}.zip"}
     for name, node in nodes.items():
         left = {f for f in _files_under(node.var_dir) if not f.endswith(".log")}
