@@ -447,7 +447,7 @@ MLFLOW_HOST = urlparse(MLFLOW_TRACKING_URI).hostname
 CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
 PLINTH_CATALOG_FILE_ROOTS = ENV.catalog_file_roots
 # Descriptors sent as content (catalog/uploads.py): one folder per upload source.
-PLINTH_CATALOG_UPLOAD_ROOT = VAR_DIR / "catalog-uploads"
+PLINTH_CATALOG_UPLOAD_ROOT = ENV.catalog_upload_root or VAR_DIR / "catalog-uploads"
 PLINTH_CATALOG_READ_PROCESSES = ENV.catalog_read_processes
 PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE = ENV.catalog_admin_locations_org_wide
 if ENV.scaffolder_root:

@@ -60,3 +60,11 @@ def test_an_archive_is_stored_replacing_an_earlier_attempts(settings, tmp_path):
     assert sorted(p.name for p in Path(tmp_path / "store" / "scaffolder" / "downloads").iterdir()) == [f"{uid}.zip"]
     downloads.delete(uid)
     assert not downloads.exists(uid)
+
+
+def test_the_upload_root_can_be_one_shared_mount(monkeypatch, tmp_path):
+    """Uploaded descriptor folders are not moved to the storage yet: several machines share a mount."""
+    monkeypatch.delenv("PLINTH_CATALOG_UPLOAD_ROOT", raising=False)
+    assert read().catalog_upload_root is None  # base.py then uses VAR_DIR/catalog-uploads
+    monkeypatch.setenv("PLINTH_CATALOG_UPLOAD_ROOT", str(tmp_path / "uploads"))
+    assert read().catalog_upload_root == tmp_path / "uploads"
