@@ -60,8 +60,8 @@ $(AXE): $(JS_DIR)/package-lock.json
 # Re-resolve the locks after changing dependencies in pyproject.toml (needs the package index).
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 lock: | $(PY)
-	$(PY) -m piptools compile $(LOCK_FLAGS) --extra dev --extra feast -o requirements/dev.lock pyproject.toml sdk/pyproject.toml requirements/build.in
-	$(PY) -m piptools compile $(LOCK_FLAGS) --extra feast -c requirements/dev.lock -o requirements/prod.lock pyproject.toml requirements/build.in
+	$(PY) -m piptools compile $(LOCK_FLAGS) --extra dev --extra feast --extra s3 -o requirements/dev.lock pyproject.toml sdk/pyproject.toml requirements/build.in
+	$(PY) -m piptools compile $(LOCK_FLAGS) --extra feast --extra s3 -c requirements/dev.lock -o requirements/prod.lock pyproject.toml requirements/build.in
 
 # Known vulnerabilities in the locked set (pip-audit; docs/security.md#supply-chain).
 audit: $(STAMP)

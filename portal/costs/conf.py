@@ -35,12 +35,3 @@ def drop_dir():
 
     value = get("DROP_DIR")
     return Path(value) if value else None
-
-
-def incoming_dir():
-    """Where uploaded files wait for the worker (under the portal's var/ directory)."""
-    from pathlib import Path
-
-    path = Path(settings.VAR_DIR) / "costs" / "incoming"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

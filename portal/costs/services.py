@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from celery import current_app
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -46,20 +49,29 @@ def _provider(name: str) -> Provider:
     return provider
 
 
+# CostImport.path: an absolute path is a file the command imports where it lies (`import_now`); a name
+# under this prefix is an upload or a dropped file waiting in the default storage.
+STORED_PREFIX = "costs/incoming/"
+
+
 def import_queue(*, source_path: Path, file_name: str, provider: str, source: str, actor=None,
                  move: bool = True) -> CostImport:
-    """Check the file's header now (a missing column answers at once), store the file under var/ and
-    queue its import for the worker. `move`: the file is ours to move (an upload's temporary file)."""
+    """Check the file's header now (a missing column answers at once), store the file in the default
+    storage and queue its import for the worker. `move`: the file is ours to move (an upload's temporary file)."""
     if actor is not None and source in ("upload", "api") and not may_import(actor):
         raise PermissionDenied("Only platform admins import cost exports")
     file_name = Path(file_name or source_path.name).name[:255] or "export"
     fmt = focus.detect_format(source_path)
     focus.read_header(source_path, fmt, file_name)
     prov = _provider(provider)
-    stored = conf.incoming_dir() / f"{uuid.uuid4().hex}.{fmt}"
-    (shutil.move if move else shutil.copyfile)(str(source_path), stored)
-    imp = CostImport.objects.create(provider=prov, file_name=file_name, path=str(stored), format=fmt, source=source,
-                                    size=stored.stat().st_size, created_by=actor if getattr(actor, "pk", None) else None)
+    size = source_path.stat().st_size
+    # In the shared storage, not on this node's disk: the worker that imports it may run elsewhere.
+    with source_path.open("rb") as fh:
+        stored = storages["default"].save(f"{STORED_PREFIX}{uuid.uuid4().hex}.{fmt}", File(fh, name=source_path.name))
+    if move:
+        source_path.unlink(missing_ok=True)
+    imp = CostImport.objects.create(provider=prov, file_name=file_name, path=stored, format=fmt, source=source,
+                                    size=size, created_by=actor if getattr(actor, "pk", None) else None)
     # Queued by name, as the catalog queues its tasks: tasks.py calls this module, never the reverse.
     transaction.on_commit(lambda: current_app.send_task("portal.costs.tasks.run_import", args=[imp.pk]))
     return imp
@@ -67,6 +79,7 @@ def import_queue(*, source_path: Path, file_name: str, provider: str, source: st
 
 def import_now(*, path: Path, provider: str, actor=None, source: str = "command", allocate: bool = True) -> CostImport:
     """The management command's import: in this process, the file left where it is."""
+    path = path.resolve()  # absolute: a relative path would read as a name in the storage (STORED_PREFIX)
     file_name = path.name
     fmt = focus.detect_format(path)
     focus.read_header(path, fmt, file_name)
@@ -129,8 +142,15 @@ def run_import(import_id: int, *, keep_file: bool = False, allocate: bool = True
     imp = CostImport.objects.select_related("provider").get(pk=import_id)
     if imp.status in (ImportStatus.DONE, ImportStatus.FAILED):
         return imp
+    stored = not Path(imp.path).is_absolute()
+    try:
+        path = _local_copy(imp.path, imp.format) if stored else Path(imp.path)
+    except OSError:
+        log.exception("cost import %s: its stored file cannot be read", imp.pk)
+        _failed(imp, f"{imp.file_name}: the uploaded file is gone; upload it again")
+        imp.refresh_from_db()
+        return imp
     CostImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING)
-    path = Path(imp.path)
     postgres = connection.vendor == "postgresql"
     norm = focus.Normaliser(imp.file_name, postgres=postgres)
     try:
@@ -189,10 +209,25 @@ def run_import(import_id: int, *, keep_file: bool = False, allocate: bool = True
 
             allocation.allocate(months)
     finally:
-        if not keep_file:
+        if stored:
+            path.unlink(missing_ok=True)  # the node-local copy
+            if not keep_file:
+                storages["default"].delete(imp.path)
+        elif not keep_file:
             path.unlink(missing_ok=True)
     imp.refresh_from_db()
     return imp
+
+
+def _local_copy(name: str, fmt: str) -> Path:
+    """The stored file as a temporary file on this node (the readers need a seekable local file; the
+    caller deletes it). OSError when it is gone."""
+    if not name.startswith(STORED_PREFIX) or ".." in name:
+        raise FileNotFoundError(name)
+    with storages["default"].open(name, "rb") as source, \
+            tempfile.NamedTemporaryFile(prefix="plinth-cost-", suffix=f".{fmt}", delete=False) as out:
+        shutil.copyfileobj(source, out, 1024 * 1024)
+    return Path(out.name)
 
 
 def _failed(imp: CostImport, message: str) -> None:
@@ -202,7 +237,7 @@ def _failed(imp: CostImport, message: str) -> None:
 
 def scan_drop_dir() -> list[int]:
     """The scheduled location: queue each file in the configured directory, named
-    `<provider>__<anything>.csv|.parquet`. A queued file moves out of the directory (into var/, and is
+    `<provider>__<anything>.csv|.parquet`. A queued file moves out of the directory (into the default storage, and is
     deleted once imported); a refused one moves to failed/ with a `.error` note beside it. Returns the
     queued import ids."""
     root = conf.drop_dir()

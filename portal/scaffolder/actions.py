@@ -602,13 +602,18 @@ def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, 
 def publish_zip(ctx: ActionContext) -> dict:
     from django.urls import reverse
 
+    from . import downloads
+
     source = ctx.workspace.path(str(ctx.input.get("sourcePath") or "."), what="sourcePath")
-    target = conf.download_root() / f"{ctx.run.uid}.zip"
-    target.parent.mkdir(parents=True, exist_ok=True)
     files = walk_files(source, what="workspace")
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for rel, path in files:
-            archive.write(path, rel)
+    # Packed beside the workspace (node-local scratch, removed with it), then stored where any web
+    # node can serve it.
+    with tempfile.TemporaryDirectory(prefix="zip-", dir=ctx.workspace.root.parent) as scratch:
+        target = Path(scratch) / f"{ctx.run.uid}.zip"
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for rel, path in files:
+                archive.write(path, rel)
+        downloads.save(ctx.run.uid, target)
     url = reverse("scaffolder:download", args=[ctx.run.uid])
     ctx.log(f"packed {len(files)} file(s) into a zip archive")
     return {"downloadUrl": url, "remoteUrl": url}

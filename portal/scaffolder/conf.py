@@ -26,10 +26,6 @@ def publish_root() -> Path:
     return Path(_get("PUBLISH_ROOT", root() / "published"))
 
 
-def download_root() -> Path:
-    return Path(_get("DOWNLOAD_ROOT", root() / "downloads"))
-
-
 def secrets_root() -> Path:
     return Path(_get("SECRETS_ROOT", root() / "secrets"))
 

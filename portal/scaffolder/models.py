@@ -116,3 +116,16 @@ class RunLog(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.message[:60]}"
+
+
+class RunSecret(models.Model):
+    """The secrets entered in a run's form, Fernet-encrypted (portal/scaffolder/secrets.py), from the
+    view that created the run until the run ends. In the database rather than on a disk so that the
+    web node that took the form and the worker that runs it share nothing else."""
+
+    run_uid = models.UUIDField(primary_key=True)
+    token = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"secrets of run {self.run_uid}"

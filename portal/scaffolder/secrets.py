@@ -1,12 +1,12 @@
 """Secrets entered in a template's form (fields with `ui:field: Secret` or `ui:widget: password`).
 
-They never reach the database, the task arguments or the logs. The view writes them, encrypted
-(Fernet, key derived from SECRET_KEY), to a per-run file readable only by the portal's user
-(mode 0600) under PLINTH_SCAFFOLDER_SECRETS_ROOT; the worker reads the file when the run starts and
-deletes it when the run ends (the reaper deletes it when it fails a lost run). A file on disk was
-chosen over the cache because the test and development cache is per process (LocMem/file), while
-the web process and the worker always share VAR_DIR; the encryption means a copied file or backup
-of var/ is useless without SECRET_KEY.
+They never reach the task arguments or the logs, and the database only encrypted: the view stores them
+Fernet-encrypted (key derived from SECRET_KEY) in a `RunSecret` row keyed by the run's uid, in the
+transaction that creates the run; the worker reads the row when the run starts and the row is deleted
+when the run ends (the reaper deletes it when it fails a lost run). The database, not a file, because
+the web node that took the form and the worker that runs it share no disk (docs/deployment.md), and
+not the cache, because the development and test caches are per process; the encryption means a
+database dump or backup is useless without SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
-from . import conf
+from .models import RunSecret
 
 
 def _fernet() -> Fernet:
@@ -28,33 +26,25 @@ def _fernet() -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def _path(run_uid) -> Path:
-    return conf.secrets_root() / f"{run_uid}.bin"
-
-
 def store(run_uid, secrets: dict[str, str]) -> None:
     if not secrets:
         return
-    path = _path(run_uid)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     token = _fernet().encrypt(json.dumps(secrets).encode())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(token)
+    RunSecret.objects.update_or_create(run_uid=run_uid, defaults={"token": token})
 
 
 def load(run_uid, *, ttl: int | None = None) -> dict[str, str]:
-    path = _path(run_uid)
-    if not path.exists():
+    token = RunSecret.objects.filter(run_uid=run_uid).values_list("token", flat=True).first()
+    if token is None:
         return {}
     try:
-        return json.loads(_fernet().decrypt(path.read_bytes(), ttl=ttl))
+        return json.loads(_fernet().decrypt(bytes(token), ttl=ttl))
     except (InvalidToken, ValueError):
         return {}
 
 
 def discard(run_uid) -> None:
-    _path(run_uid).unlink(missing_ok=True)
+    RunSecret.objects.filter(run_uid=run_uid).delete()
 
 
 def redact(text: str, secrets: dict[str, str]) -> str:

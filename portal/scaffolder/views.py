@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from portal.accounts import permissions
 from portal.core.limits import FORM, PARAMETERS, body_limit
 
-from . import conf, forms, selectors, services
+from . import conf, downloads, forms, selectors, services
 from .templates import from_entity
 
 
@@ -245,11 +245,11 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 def run_download(request: HttpRequest, uid) -> HttpResponse:
     run = _run_or_404(request, uid)
-    path = conf.download_root() / f"{run.uid}.zip"
-    if not path.is_file():
+    if not downloads.exists(run.uid):
         raise Http404("No download for this run")
     return FileResponse(
-        path.open("rb"),
+        downloads.open_(run.uid),
+        content_type="application/zip",
         as_attachment=True,
         filename=f"{run.template_ref.split('/')[-1]}-{str(run.uid)[:8]}.zip",
     )

@@ -210,8 +210,27 @@ STATICFILES_FINDERS = [
 ]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+
+def shared_storage(env) -> dict:
+    """The storage every node shares for files one node writes and another reads (built download
+    archives; docs/deployment.md#no-state-on-a-nodes-disk): S3 (django-storages) when a bucket is
+    configured, else a folder — on one machine under VAR_DIR, or a shared mount given as
+    PLINTH_STORAGE_ROOT. Credentials for S3 come from boto3's own chain (AWS_* variables, instance role)."""
+    if env.s3_bucket:
+        options = {"bucket_name": env.s3_bucket, "location": env.s3_prefix, "default_acl": None,
+                   "file_overwrite": True, "querystring_auth": True}
+        if env.s3_endpoint_url:
+            options["endpoint_url"] = env.s3_endpoint_url
+        if env.s3_region:
+            options["region_name"] = env.s3_region
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(env.storage_root), "base_url": None}}
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": shared_storage(ENV),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
@@ -438,7 +457,7 @@ MLFLOW_HOST = urlparse(MLFLOW_TRACKING_URI).hostname
 CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
 PLINTH_CATALOG_FILE_ROOTS = ENV.catalog_file_roots
 # Descriptors sent as content (catalog/uploads.py): one folder per upload source.
-PLINTH_CATALOG_UPLOAD_ROOT = VAR_DIR / "catalog-uploads"
+PLINTH_CATALOG_UPLOAD_ROOT = ENV.catalog_upload_root or VAR_DIR / "catalog-uploads"
 PLINTH_CATALOG_READ_PROCESSES = ENV.catalog_read_processes
 PLINTH_CATALOG_ADMIN_LOCATIONS_ORG_WIDE = ENV.catalog_admin_locations_org_wide
 if ENV.scaffolder_root:

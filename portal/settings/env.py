@@ -219,6 +219,12 @@ class Environment:
     slo_interval_seconds: int
     beat_lock_ttl_seconds: int
     local_http: bool
+    storage_root: Path
+    catalog_upload_root: Path | None
+    s3_bucket: str | None
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    s3_prefix: str
 
 
 def read() -> Environment:
@@ -315,6 +321,17 @@ def read() -> Environment:
         beat_lock_ttl_seconds=max(2, _int("PLINTH_BEAT_LOCK_TTL_SECONDS", 30)),
         # `make run PROFILE=prod` only: the production profile over plain http on loopback (prod.py).
         local_http=_bool("PLINTH_LOCAL_HTTP", False),
+        # What one node writes and another serves (docs/deployment.md#no-state-on-a-nodes-disk): a folder
+        # here, object storage (S3 or compatible) in production when PLINTH_S3_BUCKET is set.
+        storage_root=Path(os.environ.get("PLINTH_STORAGE_ROOT") or var_dir / "storage"),
+        # Uploaded descriptor folders: a location's target is their absolute path, so several machines
+        # need one shared mount here (docs/deployment.md#no-state-on-a-nodes-disk).
+        catalog_upload_root=Path(os.environ["PLINTH_CATALOG_UPLOAD_ROOT"]) if os.environ.get("PLINTH_CATALOG_UPLOAD_ROOT")
+        else None,
+        s3_bucket=os.environ.get("PLINTH_S3_BUCKET") or None,
+        s3_endpoint_url=os.environ.get("PLINTH_S3_ENDPOINT_URL") or None,
+        s3_region=os.environ.get("PLINTH_S3_REGION") or None,
+        s3_prefix=(os.environ.get("PLINTH_S3_PREFIX") or "").strip("/"),
     )
 
 

@@ -1,6 +1,7 @@
 """Production profile: PostgreSQL + Redis, DEBUG off, SECRET_KEY required, HTTPS hardening."""
 
 from .base import *  # noqa: F403
+from .base import shared_storage
 from .env import ENV, ImproperEnvironment
 
 if not ENV.secret_key or len(ENV.secret_key) < 50:
@@ -24,7 +25,7 @@ SECURE_HSTS_PRELOAD = True
 # Liveness/readiness probes arrive over plain HTTP from the load balancer.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": shared_storage(ENV),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False

@@ -8,7 +8,7 @@ environment that `tests/services.py` prepares.
 import os
 
 from .base import *  # noqa: F403
-from .base import DATABASES, VAR_DIR
+from .base import DATABASES, VAR_DIR, shared_storage
 from .env import BASE_DIR, ENV
 
 DEBUG = False
@@ -43,7 +43,7 @@ PLINTH_API_RATES = {
 if not ENV.email_host:  # a worker started by the fault-injection tests talks to their SMTP server
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": shared_storage(ENV),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 PLINTH_CATALOG_ALLOW_PRIVATE_URLS = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -299,3 +300,31 @@ def test_the_cost_fact_and_a_scorecard_check_reading_it(costed, tmp_path, settin
     assert level[DETECTOR] == "Bronze"
     assert level[RECSYS_MODEL] == ("Bronze" if ranker["roi"] >= 1 else "")
     assert level["model:default/churn-predictor"] == ""  # fail closed without data
+
+
+def test_a_queued_file_waits_in_the_shared_storage_and_is_removed_once_imported(costed, tmp_path, settings,
+                                                                              monkeypatch):
+    """Queued files live in the default storage (any worker may import them), never on the queuing node's
+    disk; the command's relative path is still a local file, not a storage name."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "store")}}}
+    source = write_csv(tmp_path / "queued.csv", [line("7.00", tags={"plinth-entity": DETECTOR})])
+    imp = services.import_queue(source_path=source, file_name="queued.csv", provider="aws", source="upload")
+    assert not source.exists(), "moved away from the node it arrived on"
+    assert imp.path.startswith(services.STORED_PREFIX) and storages["default"].exists(imp.path)
+    done = services.run_import(imp.pk)
+    assert (done.status, done.rows, done.path) == ("done", 1, "")
+    assert not storages["default"].exists(imp.path)
+
+    gone = services.import_queue(source_path=write_csv(tmp_path / "gone.csv", [line("1")]), file_name="gone.csv",
+                                 provider="aws", source="upload")
+    storages["default"].delete(gone.path)
+    failed = services.run_import(gone.pk)
+    assert failed.status == "failed" and "the uploaded file is gone" in failed.error
+
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "relative.csv", [line("3.00", tags={"plinth-entity": DETECTOR})])
+    assert services.import_now(path=Path("relative.csv"), provider="aws").status == "done"
+    assert (tmp_path / "relative.csv").exists(), "the command leaves its file where it is"

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from catalog.models import Entity
-from portal.scaffolder.models import RunStatus
+from portal.scaffolder.models import RunSecret, RunStatus
 
 from .conftest import ml_values, run_inline, start, unique
 
@@ -105,13 +105,14 @@ def test_without_docs_and_with_a_secret_that_is_never_stored(org, scaffolder_roo
         dry_run=True,
     )
     assert "mlflowToken" not in run.parameters and run.secret_names == ["mlflowToken"]
-    assert secret.encode() not in next((scaffolder_root / "secrets").iterdir()).read_bytes()
+    stored = bytes(RunSecret.objects.get(run_uid=run.uid).token)
+    assert secret.encode() not in stored and b"mlflowToken" not in stored, "encrypted in the database"
     run = run_inline(run)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert not any(f["path"].startswith("docs/") for f in run.files)
     logs = "\n".join(run.logs.values_list("message", flat=True))
     assert "MLflow token provided (20 characters)" in logs and secret not in logs
-    assert not list((scaffolder_root / "secrets").iterdir())  # deleted after the run
+    assert not RunSecret.objects.filter(run_uid=run.uid).exists()  # deleted after the run
 
 
 def test_an_existing_repository_is_never_overwritten(org, scaffolder_root):

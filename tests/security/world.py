@@ -23,7 +23,7 @@ from portal.feedback import services as feedback_services
 from portal.governance import services as governance_services
 from portal.governance.models import Notification
 from portal.incidents import services as incident_services
-from portal.scaffolder import conf as scaffolder_conf
+from portal.scaffolder import downloads as scaffolder_downloads
 from portal.scaffolder import services as scaffolder_services
 from portal.scaffolder.templates import from_entity
 from portal.search import index
@@ -299,7 +299,7 @@ def add_objects(world: World, suffix: str = "") -> World:
         run = scaffolder_services.run_create(template=template, entity=template_entity, actor=users[creator],
                                              parameters={}, secret_values={}, dry_run=False,
                                              owner_team=world.teams[team] if team else None)
-        _write_zip(scaffolder_conf.download_root() / f"{run.uid}.zip")
+        _write_zip(run.uid)
         world.runs.setdefault(key, run)
 
     # Feedback with a comment on each component (a roadmap item), given by a non-actor of its team.
@@ -320,9 +320,12 @@ def add_objects(world: World, suffix: str = "") -> World:
     return world
 
 
-def _write_zip(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_zip(run_uid) -> None:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("README.md", "generated\n")
-    path.write_bytes(buffer.getvalue())
+    storages["default"].delete(scaffolder_downloads.name(run_uid))
+    storages["default"].save(scaffolder_downloads.name(run_uid), ContentFile(buffer.getvalue()))
