@@ -14,6 +14,7 @@ from catalog.descriptors.errors import DescriptorError
 from catalog.descriptors.loader import load_documents
 from catalog.descriptors.validate import validate_entity
 from catalog.models import Location
+from portal.core import bench_db
 
 
 class Command(BaseCommand):
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         bench = sub.add_parser("bench", help="Generate a catalog, ingest it, measure, print one JSON line")
         bench.add_argument("--entities", type=int, default=250_000)
         bench.add_argument("--keep", action="store_true", help="Keep the generated data")
+        bench_db.add_argument(bench)
 
     def handle(self, *args, verb: str, **options):
         getattr(self, "_" + verb.replace("-", "_"))(**options)
@@ -126,7 +128,9 @@ class Command(BaseCommand):
             raise CommandError(f"could not register the webhook with MLflow: {exc}") from exc
         self.stdout.write(f"MLflow webhook {webhook_id} → {url}")
 
-    def _bench(self, entities: int, keep: bool, **_):
+    def _bench(self, entities: int, keep: bool, **options):
         from catalog.bench import run
 
+        if bench_db.wants_postgres(options):
+            return bench_db.rerun(self.stderr)
         self.stdout.write(json.dumps(run(entities, keep=keep)))

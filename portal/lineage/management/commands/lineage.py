@@ -7,6 +7,8 @@ import os
 
 from django.core.management.base import BaseCommand
 
+from portal.core import bench_db
+
 
 class Command(BaseCommand):
     help = "Lineage: link declared entities to nodes, prune old runs, or run the ingest benchmark."
@@ -24,6 +26,7 @@ class Command(BaseCommand):
         bench.add_argument("--clients", type=int, default=min(os.cpu_count() or 1, 4),
                            help="Processes ingesting at once, as web workers would (default: the CPU count, at most 4).")
         bench.add_argument("--queries", type=int, default=200, help="Graph and impact queries to time (each).")
+        bench_db.add_argument(bench)
         bench.add_argument("--skip-ingest", action="store_true",
                            help="Time the graph queries only, over what the database holds.")
 
@@ -41,6 +44,8 @@ class Command(BaseCommand):
         else:
             from portal.lineage import bench, graph_bench
 
+            if bench_db.wants_postgres(options):
+                return bench_db.rerun(self.stderr)
             result = {} if options["skip_ingest"] else bench.run(
                 events=options["events"], nodes=options["nodes"], batch=options["batch"],
                 clients=options["clients"])

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from portal.core import bench_db
+
 
 class Command(BaseCommand):
     help = "Search index maintenance: rebuild the index, run the speed or the relevance benchmark."
@@ -21,6 +23,7 @@ class Command(BaseCommand):
         bench.add_argument("--entities", type=int, default=250_000)
         bench.add_argument("--repeat", type=int, default=5)
         bench.add_argument("--keep", action="store_true", help="Keep the generated entities afterwards.")
+        bench_db.add_argument(bench)
         relevance = sub.add_parser(
             "relevance",
             help="Score the ranking (MRR, NDCG@10) on labelled queries over the demo catalog and a noise "
@@ -46,6 +49,8 @@ class Command(BaseCommand):
         elif options["action"] == "bench":
             from portal.search import bench
 
+            if bench_db.wants_postgres(options):
+                return bench_db.rerun(self.stderr)
             self.stdout.write(
                 json.dumps(bench.run(options["entities"], keep=options["keep"], repeat=options["repeat"]))
             )
