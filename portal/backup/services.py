@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
@@ -56,11 +57,16 @@ def file_trees() -> dict[str, Path]:
     Left out on purpose: scaffolder workspaces (a run's scratch folder, removed when it ends) and secret
     files (per run, deleted when it ends, useless without SECRET_KEY), the cache, collected static files,
     the embedded broker's queue and beat's schedule (rebuilt or re-sent), the demo Prometheus data."""
-    return {
+    trees = {
         "catalog-uploads": Path(settings.PLINTH_CATALOG_UPLOAD_ROOT),
         "scaffolder-published": scaffolder_conf.publish_root(),
-        "scaffolder-downloads": scaffolder_conf.download_root(),
     }
+    # The shared storage (run downloads, cost imports in flight) when it is a folder; object storage
+    # (PLINTH_S3_BUCKET) is backed up by the bucket's own tooling (versioning, replication).
+    storage = storages["default"]
+    if isinstance(storage, FileSystemStorage):
+        trees["storage"] = Path(storage.location)
+    return trees
 
 
 def data_tables() -> list[str]:

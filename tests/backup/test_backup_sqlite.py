@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
@@ -40,6 +42,9 @@ spec: {{owner: backup-team, classification: internal}}
 """
 
 
+STORED = "scaffolder/downloads/00000000-0000-4000-8000-00000000b0b0.zip"
+
+
 @pytest.fixture
 def populated(tmp_path, settings):
     """Entities from a folder location and from an upload (files under the upload root), and audit events."""
@@ -51,6 +56,7 @@ def populated(tmp_path, settings):
     catalog_services.location_register(target=str(folder), actor=None, file_roots=None)
     catalog_services.location_upload(source="ci-upload", files=[("catalog-info.yaml", DATASET.format(name="up-1"))],
                                      actor=None)
+    storages["default"].save(STORED, ContentFile(b"a run's download archive"))
     for i in range(3):
         with transaction.atomic():
             audit.audit_record(actor=None, action="backup.test", target=f"test:{i}")
@@ -124,6 +130,7 @@ def test_a_backup_taken_while_writing_restores_into_a_fresh_var_dir_and_audit_ve
     assert set(eval(counted.stdout.strip().splitlines()[-1])) == populated  # noqa: S307 — our own repr
     uploaded = list((fresh / "catalog-uploads").rglob("catalog-info.yaml"))
     assert [p.read_text() for p in uploaded] == [DATASET.format(name="up-1")]
+    assert (fresh / "storage" / STORED).read_bytes() == b"a run's download archive", "the shared storage folder"
     db = sqlite3.connect(fresh / "plinth.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()

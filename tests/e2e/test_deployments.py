@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 
 from catalog.models import Entity, ModelVersion
 from portal.accounts import services as account_services
@@ -110,7 +111,8 @@ def test_model_page_shows_where_versions_serve_and_reviewers_see_drift(page, liv
     sign_in(page, live_server, "erin")
     page.goto(f"{live_server.url}/reviews/")
     page.get_by_test_id("drift-link").click()
+    page.wait_for_url("**/reviews/drift/")
     listing = page.get_by_test_id("drift-list")
-    assert listing.locator("tbody tr").count() == 2
+    expect(listing.locator("tbody tr")).to_have_count(2)  # waits: count() read the page being left
     assert "Fraud detector" in listing.inner_text() and "staging" in listing.inner_text()
     page.screenshot(path=str(SHOTS / "deployments-drift-list.png"), full_page=True)
