@@ -19,9 +19,17 @@ SENDING = "Scheduler: Sending due task"
 TTL = 3
 
 
-def _isolated_db(redis_url: str) -> str:
-    """Database 14 of the suite's Redis: the beats' tasks never reach the suite's own workers."""
-    return redis_url.rsplit("/", 1)[0] + "/14"
+@pytest.fixture
+def beat_redis(redis_url):
+    """(url, client) of database 14 of the suite's Redis, emptied before and after: the beats' tasks
+    never reach the suite's own workers."""
+    import redis
+
+    url = redis_url.rsplit("/", 1)[0] + "/14"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url, client
+    client.flushdb()
 
 
 class Beat:
@@ -61,12 +69,8 @@ class Beat:
 
 
 @pytest.mark.prod_smoke
-def test_a_second_beat_waits_as_a_standby_and_takes_over_when_the_holder_dies(redis_url, tmp_path):
-    import redis
-
-    url = _isolated_db(redis_url)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+def test_a_second_beat_waits_as_a_standby_and_takes_over_when_the_holder_dies(beat_redis, tmp_path):
+    url, client = beat_redis
     first = Beat("first", url, tmp_path)
     second = None
     try:
@@ -91,16 +95,11 @@ def test_a_second_beat_waits_as_a_standby_and_takes_over_when_the_holder_dies(re
         first.stop()
         if second:
             second.stop()
-        client.flushdb()
 
 
 @pytest.mark.prod_smoke
-def test_a_stopped_beat_releases_the_lock_at_once(redis_url, tmp_path):
-    import redis
-
-    url = _isolated_db(redis_url)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+def test_a_stopped_beat_releases_the_lock_at_once(beat_redis, tmp_path):
+    url, client = beat_redis
     beat = Beat("only", url, tmp_path)
     try:
         beat.wait_for("beat: holding the lock", 30)
@@ -110,7 +109,6 @@ def test_a_stopped_beat_releases_the_lock_at_once(redis_url, tmp_path):
         assert not client.exists("plinth:beat:lock"), beat.log
     finally:
         beat.stop()
-        client.flushdb()
 
 
 def test_the_embedded_profiles_file_lock_admits_one_holder_until_it_lets_go(tmp_path):
@@ -126,15 +124,11 @@ def test_the_embedded_profiles_file_lock_admits_one_holder_until_it_lets_go(tmp_
 
 
 @pytest.mark.prod_smoke
-def test_a_holder_whose_key_another_beat_took_exits_instead_of_scheduling_twice(redis_url, tmp_path):
+def test_a_holder_whose_key_another_beat_took_exits_instead_of_scheduling_twice(beat_redis, tmp_path):
     """A holder paused past the TTL finds the key held by someone else at its next renewal: it exits."""
     import json
 
-    import redis
-
-    url = _isolated_db(redis_url)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+    url, client = beat_redis
     beat = Beat("paused", url, tmp_path)
     try:
         beat.wait_for("beat: holding the lock", 30)
@@ -144,7 +138,6 @@ def test_a_holder_whose_key_another_beat_took_exits_instead_of_scheduling_twice(
         assert "elsewhere" in client.get("plinth:beat:lock").decode(), "the new holder's key is left alone"
     finally:
         beat.stop()
-        client.flushdb()
 
 
 def test_on_the_embedded_profile_a_second_beat_waits_for_the_file_lock(tmp_path):
