@@ -57,6 +57,7 @@ def test_the_production_profile_serves_through_gunicorn_with_debug_off(tmp_path,
     beat = None
     try:
         _wait_for(log_path, "Plinth is up", proc, 150)
+        _wait_for(log_path, "holding the lock", proc, 30)  # the beat may log after the web is up
         text = log_path.read_text()
         assert "System check identified no issues (3 silenced)" in text, "check --deploy ran and was clean"
         assert "[beat]" in text and "holding the lock" in text
