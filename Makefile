@@ -11,7 +11,7 @@ PROFILE ?= embedded
 PYTEST_ARGS ?=
 export PORT
 
-.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit sdk-docs sdk-bench insights-bench costs-bench
+.PHONY: help setup system-deps run test test-chaos test-fast fuzz fuzz-bad-input lint lock audit sdk-docs sdk-bench insights-bench costs-bench load-test
 
 help:
 	@echo "make setup        venv + the locked dependencies (when the lock changed) + migrate"
@@ -30,6 +30,8 @@ help:
 	@echo "make sdk-docs     regenerate the SDK's reference pages (sdk/docs/reference.md, cli.md)"
 	@echo "make sdk-bench    SDK/CLI benchmark: import times, listing throughput (SDK_BENCH_ENTITIES=250000)"
 	@echo "make insights-bench usage analytics benchmark: 10M events, rollups, query p95s (INSIGHTS_BENCH_EVENTS)"
+	@echo "make load-test    locust's mix against the production profile at 250k entities, in steps, then a"
+	@echo "                  PostgreSQL restart (LOADTEST_STEPS, LOADTEST_STEP_SECONDS, LOADTEST_ENTITIES; kept in var/)"
 	@echo "make costs-bench  FOCUS import benchmark: 10M rows, rows/s, RSS, cost page p95s (COSTS_BENCH_ROWS)"
 
 $(PY):
@@ -155,3 +157,9 @@ costs-bench: $(STAMP)
 	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
 	PLINTH_VAR_DIR=$$scratch $(PY) manage.py migrate --noinput -v 0 && \
 	PLINTH_VAR_DIR=$$scratch $(PY) manage.py costs bench --keep --rows $(COSTS_BENCH_ROWS)
+
+# The load test (docs/deployment.md#load-test): PostgreSQL, Redis, gunicorn and a Celery worker with the
+# production settings, the 250k catalog seeded once and kept in var/loadtest, locust in steps of more
+# people, then PostgreSQL restarted during a step. One JSON line; the report in var/loadtest/report.json.
+load-test: $(STAMP)
+	$(PY) manage.py loadtest --keep-going --restart-database

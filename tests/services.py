@@ -163,10 +163,11 @@ def _as_postgres_user() -> dict:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
-def start_postgres(workdir: Path, *, durable: bool = False) -> tuple[Service, Callable[[], bool]]:
+def start_postgres(workdir: Path, *, durable: bool = False, port: int | None = None) -> tuple[Service, Callable[[], bool]]:
     """`durable`: a cluster kept between runs (`manage.py devstack --profile prod` keeps it under
-    PLINTH_VAR_DIR): initdb only when `workdir/postgres/data` holds none yet, and fsync left on."""
-    bindir, port = _pg_bindir(), free_port()
+    PLINTH_VAR_DIR): initdb only when `workdir/postgres/data` holds none yet, and fsync left on.
+    `port`: the one to listen on (the load test restarts PostgreSQL where its clients expect it)."""
+    bindir, port = _pg_bindir(), port or free_port()
     pgdir = workdir / "postgres"
     pgdir.mkdir(exist_ok=durable)
     creds = _as_postgres_user()

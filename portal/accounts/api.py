@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -28,6 +29,12 @@ class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     is_platform_admin = serializers.BooleanField(source="is_superuser")
     teams = MembershipSerializer(many=True)
+
+
+@extend_schema(summary="Authenticated no-op", responses={200: OpenApiTypes.OBJECT, **error_responses()})
+@api_view(["GET"])
+def ping(request):
+    return Response({"ok": True})
 
 
 @extend_schema(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -22,6 +24,8 @@ from .errors import error_response
 from .limits import body_limit
 
 csp_log = logging.getLogger("plinth.csp")
+# What a 503 for a lost database connection asks clients to wait (PostgreSQL restarts in seconds).
+DATABASE_RETRY_AFTER_SECONDS = 5
 CSP_REPORT_TYPES = {"application/csp-report", "application/reports+json", "application/json"}
 
 
@@ -129,13 +133,25 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    title, message = "Something went wrong", "The error was logged with the request id below. Please try again."
+    # Django calls this inside the `except` that caught the error, from any layer (a view, a middleware
+    # loading the session): a lost or refused database connection (PostgreSQL restarting, failing
+    # over) is the service being unavailable for a moment, not a bug: 503 with a Retry-After, and the
+    # request's transaction was rolled back with it.
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        status, title = 503, "Temporarily unavailable"
+        message = "The database cannot be reached right now. Nothing was changed; try again in a few seconds."
+    else:
+        status, title = 500, "Something went wrong"
+        message = "The error was logged with the request id below. Please try again."
     try:
-        return error_response(request, 500, title, message)
+        response = error_response(request, status, title, message)
     except Exception:  # the page's own context (session, database) may be what failed
-        logging.getLogger("plinth.errors").exception("the 500 page could not be rendered; minimal page served")
-        html = render_to_string("error_minimal.html", {"status": 500, "title": title, "message": message})
-        return HttpResponse(html, status=500)
+        logging.getLogger("plinth.errors").exception("the error page could not be rendered; minimal page served")
+        html = render_to_string("error_minimal.html", {"status": status, "title": title, "message": message})
+        response = HttpResponse(html, status=status)
+    if status == 503:
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 @login_not_required

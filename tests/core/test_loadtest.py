@@ -1,0 +1,83 @@
+"""`manage.py loadtest`: the figures it derives from locust's statistics, and one real small run of the
+whole thing (PostgreSQL, Redis, gunicorn, a Celery worker, locust's scenario) with PostgreSQL restarted
+in the middle: the portal answers 503 while the database is away, nothing else, and recovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal.core import loadtest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _entry(name: str, times: dict[int, int], failures: int = 0, method: str = "GET") -> dict:
+    return {"name": name, "method": method, "num_requests": sum(times.values()), "num_failures": failures,
+            "total_response_time": float(sum(t * n for t, n in times.items())),
+            "response_times": {str(t): n for t, n in times.items()}}
+
+
+def test_percentiles_come_from_the_merged_histogram():
+    histogram = {10.0: 90, 200.0: 10}
+    assert loadtest.percentile(histogram, 0.5) == 10.0
+    assert loadtest.percentile(histogram, 0.9) == 10.0
+    assert loadtest.percentile(histogram, 0.95) == 200.0
+    assert loadtest.percentile({}, 0.95) is None
+
+
+def test_summary_keeps_the_floor_out_of_the_mix_and_merges_methods():
+    stats = [_entry("browse", {20: 50}), _entry("write:register", {300: 5}, method="POST"),
+             _entry("write:register", {100: 5}, method="GET"), _entry("floor:ping", {1: 1000})]
+    summary = loadtest.summarise(stats, seconds=10.0)
+    assert summary["mix"]["requests"] == 60  # the floor's 1,000 are not in it
+    assert summary["mix"]["p95_ms"] == 300.0
+    assert summary["mix"]["rps"] == 6.0
+    assert summary["groups"]["write:register"]["requests"] == 10
+    assert summary["groups"]["floor:ping"]["p50_ms"] == 1.0
+
+
+def test_best_step_is_the_fastest_within_budget_without_failures():
+    def step(rps, p95, failures=0):
+        return {"mix": {"rps": rps, "p95_ms": p95}, "failures_all": failures}
+
+    steps = [step(10, 40), step(20, 90), step(30, 149), step(40, 100, failures=1), step(50, 400)]
+    assert loadtest.best_step(steps)["mix"]["rps"] == 30
+    assert loadtest.best_step([step(50, 400)]) is None
+
+
+def test_errors_are_counted_by_status(tmp_path):
+    csv = tmp_path / "f.csv"
+    csv.write_text("Method,Name,Error,Occurrences,First Seen,Last Seen\n"
+                   "GET,browse,HTTPError('503 Server Error: Service Unavailable for url: browse'),7,a,b\n"
+                   "POST,write:register,HTTPError('503 Server Error: Service Unavailable for url: x'),2,a,b\n"
+                   "GET,entity,\"ConnectionError(RemoteDisconnected('closed'))\",1,a,b\n")
+    assert loadtest._errors(csv) == {"503": 9, "ConnectionError": 1}
+
+
+@pytest.mark.prod_smoke
+def test_small_load_run_with_a_postgres_restart(tmp_path):
+    env = {**os.environ, "PLINTH_VAR_DIR": str(tmp_path / "var"), "DJANGO_SETTINGS_MODULE": "portal.settings.dev"}
+    run = subprocess.run([sys.executable, str(ROOT / "manage.py"), "loadtest", "--entities", "300", "--steps", "3",
+                          "--step-seconds", "10", "--keep-going", "--restart-database", "--restart-down-seconds", "3"],
+                         env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["seed"]["entities"] >= 300
+    (step,) = report["steps"]
+    assert step["failures_all"] == 0, step["errors"]
+    assert step["mix"]["requests"] >= 15
+    assert {"browse", "entity"} <= set(step["groups"])
+    assert step["floor"]["ping"]["requests"] > 10 and step["floor"]["ping"]["failures"] == 0
+    restart = report["database_restart"]
+    # While PostgreSQL was away: refused with 503 (and Retry-After), never a 500 or a broken connection.
+    assert restart["during"]["errors"], "the restart went unnoticed: nothing was measured while it was down"
+    assert set(restart["during"]["errors"]) == {"503"}, restart["during"]["errors"]
+    # Afterwards: every request served again, and the audit chain intact.
+    assert restart["after"]["failures_all"] == 0, restart["after"]["errors"]
+    assert restart["audit_verify_exit"] == 0
