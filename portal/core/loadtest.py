@@ -461,8 +461,10 @@ def outcomes() -> dict:
     from portal.governance.models import ApprovalRequest
     from portal.scaffolder.models import Run
 
-    targets = Location.objects.values_list("target", flat=True).iterator()
-    return {"uploads": sum(1 for target in targets if uploads.is_upload_target(target)),
+    counted = Location.objects.annotate(n=Count("entities")).values_list("target", "n")
+    upload_counts = [n for target, n in counted.iterator() if uploads.is_upload_target(target)]
+    # Each upload carries one descriptor: a location without its entity would be a half-written one.
+    return {"uploads": len(upload_counts), "uploads_without_entities": upload_counts.count(0),
             "approval_requests": dict(ApprovalRequest.objects.filter(requester__username__startswith="lt-person-")
                                       .values_list("state").annotate(n=Count("id")).order_by()),
             "template_runs": dict(Run.objects.filter(created_by__username__startswith="lt-person-")
