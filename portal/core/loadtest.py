@@ -22,6 +22,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -135,8 +136,6 @@ class Stack:
         return proc
 
     def close(self) -> None:
-        import signal
-
         for name, proc in reversed(self.children):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -173,14 +172,16 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, name: str) -> N
 
 def _cpu(pid: int) -> float:
     """CPU seconds of a process and its children still running (the gunicorn or Celery tree)."""
-    total = 0.0
-    try:
-        out = subprocess.run(["ps", "-o", "cputimes=", "--ppid", str(pid), "-p", str(pid)],  # noqa: S607
-                             capture_output=True, text=True, check=False).stdout
-        total = sum(float(v) for v in out.split())
-    except (OSError, ValueError):
-        pass
-    return total
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)],  # noqa: S607
+                              capture_output=True, text=True, check=False).stdout.split()
+    total = 0
+    for one in [str(pid), *children]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Database:
@@ -223,6 +224,11 @@ def run(options: Options, say=print) -> dict:
                     "celery_workers": options.workers, "step_seconds": options.step_seconds,
                     "pace_per_person": options.pace, "p95_budget_ms": P95_BUDGET_MS, "cpus": os.cpu_count()}
     steps: list[dict] = []
+
+    def stop(signum, frame):  # SIGTERM like Ctrl-C: through the `finally` below, which stops everything
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)
     database = Database(home / "services")
     try:
         env = stack.environment(database.urls)
@@ -245,7 +251,7 @@ def run(options: Options, say=print) -> dict:
         web = stack.start("web", [py, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
                                   "--workers", str(options.web_workers), "--timeout", "60"], env)
         _wait_http(f"{base}/healthz", WEB_READY_SECONDS, web, "gunicorn")
-        result["worker_idle_after_s"] = _wait_idle(worker.pid, say)
+        result["worker_idle_after_s"] = _wait_idle(worker.pid, database.urls["redis"], say)
         run_step = functools.partial(_step, py, base, data, options=options, home=home,
                                      pids=(web.pid, worker.pid))
         run_step(options.steps[0], seconds=10)  # warm-up, not reported: every web process's first requests
@@ -262,8 +268,11 @@ def run(options: Options, say=print) -> dict:
                                   capture_output=True, text=True)
         result["outcomes"] = json.loads(outcomes.stdout.strip().splitlines()[-1])
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave servers behind
         stack.close()
         database.close()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous)
     result["steps"] = steps
     best = best_step(steps)
     result["best"] = None if best is None else {
@@ -287,13 +296,18 @@ def _line(step: dict) -> str:
             f"load {step['load_average']}")
 
 
-def _wait_idle(pid: int, say, limit: float = 1800.0) -> float:
-    """Wait for the worker to finish what the seed queued (its CPU under 5 % over 5 s); seconds waited."""
-    started = time.monotonic()
+def _wait_idle(pid: int, redis_url: str, say, limit: float = 1800.0) -> float:
+    """Wait for the worker to finish what the seed queued: Celery's queue empty in Redis and the worker's
+    processes idle (under a quarter CPU second in 5) twice in a row; seconds waited."""
+    import redis
+
+    queue = redis.Redis.from_url(redis_url)
+    started, quiet = time.monotonic(), 0
     while time.monotonic() - started < limit:
         before = _cpu(pid)
         time.sleep(5)
-        if _cpu(pid) - before < 0.25:
+        quiet = quiet + 1 if queue.llen("celery") == 0 and _cpu(pid) - before < 0.25 else 0
+        if quiet == 2:
             return round(time.monotonic() - started, 1)
     say(f"[loadtest] the worker was still busy after {limit:.0f} s; measuring anyway")
     return round(limit, 1)

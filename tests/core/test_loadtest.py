@@ -4,9 +4,11 @@ in the middle: the portal answers 503 while the database is away, nothing else, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -76,11 +78,18 @@ def test_small_load_run_with_a_postgres_restart():
 
 def _small_run(home: Path) -> None:
     env = {**os.environ, "PLINTH_VAR_DIR": str(home / "var"), "DJANGO_SETTINGS_MODULE": "portal.settings.dev"}
-    run = subprocess.run([sys.executable, str(ROOT / "manage.py"), "loadtest", "--entities", "300", "--steps", "3",
-                          "--step-seconds", "10", "--keep-going", "--restart-database", "--restart-down-seconds", "3"],
-                         env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "loadtest", "--entities", "300", "--steps", "3",
+                             "--step-seconds", "10", "--keep-going", "--restart-database", "--restart-down-seconds", "3"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        out, err = proc.communicate(timeout=840)
+    except BaseException:  # a timeout, pytest's included: SIGINT lets it stop its servers (SIGKILL would not)
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=60)
+        raise
+    assert proc.returncode == 0, err[-3000:]
+    report = json.loads(out.strip().splitlines()[-1])
     assert report["seed"]["entities"] >= 300
     (step,) = report["steps"]
     assert step["failures_all"] == 0, step["errors"]
