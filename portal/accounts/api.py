@@ -42,6 +42,22 @@ def me(request):
     return Response(MeSerializer(data).data)
 
 
+class PingSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="Always true.")
+
+
+@extend_schema(
+    summary="Check credentials (no-op)",
+    description="Answers `{\"ok\": true}` to any signed-in caller (token or session) and does nothing else: "
+                "the cheapest authenticated request, the floor the API's request latency is measured against "
+                "(docs/deployment.md, \"Request latency\").",
+    responses={200: PingSerializer, **error_responses()},
+)
+@api_view(["GET"])
+def ping(request):
+    return Response({"ok": True})
+
+
 # -- API tokens -------------------------------------------------------------------------------------
 # The API twin of the API tokens page: the same services (and so the same audit events and rules:
 # `permissions.may_manage_token`); a token of another user answers like a missing one.

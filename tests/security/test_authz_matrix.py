@@ -184,6 +184,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "accounts:teams": {"GET": ok(SIGNED_IN)},
     "accounts:team-detail": {"GET": ok(VIEWERS)},  # teams are org-wide; their private entities are not
     "api-me": {"GET": ok(SIGNED_IN)},
+    "api-ping": {"GET": ok(SIGNED_IN)},
     "api-tokens": {"GET": ok(SIGNED_IN), "POST": ok(SIGNED_IN, 201)},  # one's own tokens only
     "api-token": {"DELETE": ok(VIEWERS, 204)},  # personal: another's token is a 404
     # -- catalog pages
