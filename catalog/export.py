@@ -118,7 +118,7 @@ class Stored(Func):
 COMPOSED_VENDORS = frozenset({"sqlite", "postgresql"})  # where `Stored` has SQL
 
 
-class _Urls:
+class EntityUrls:
     """Entity page addresses without a `reverse` per row (a third of a row's cost): one reverse per
     kind and namespace, the name put in its place (a name `reverse` would quote takes the slow way)."""
 
@@ -135,7 +135,7 @@ class _Urls:
         return f"{prefix}{name}/"
 
 
-def _composed(user, rows: list[tuple], urls: _Urls, dumps) -> list[str]:
+def _composed(user, rows: list[tuple], urls: EntityUrls, dumps) -> list[str]:
     """Lines of whole bodies from `Stored` text: the descriptor, then `relations`, then `status`, as
     `body` builds them."""
     rels = selectors.visible_relations_json(user, [row[1] for row in rows])
@@ -145,7 +145,7 @@ def _composed(user, rows: list[tuple], urls: _Urls, dumps) -> list[str]:
             for _pk, ref, stored, orphan, error_count, visibility, kind_key, namespace, name in rows]
 
 
-def _projected(user, rows: list[tuple], fields: list[str], urls: _Urls, dumps) -> list[str]:
+def _projected(user, rows: list[tuple], fields: list[str], urls: EntityUrls, dumps) -> list[str]:
     """Lines of projected bodies (all of each without `fields`), picked from parsed descriptors."""
     rels: dict = {}
     if not fields or any(f.startswith("relations") for f in fields):
@@ -164,7 +164,7 @@ def lines(user, queryset: QuerySet, *, after: int = 0, fields: list[str] | None 
     (`Stored`); a projection picks from parsed ones."""
     chunk = chunk or CHUNK
     composed = not fields and connections[queryset.db].vendor in COMPOSED_VENDORS
-    urls = _Urls()
+    urls = EntityUrls()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     sent = 0
     deadline = time.monotonic() + MAX_SECONDS

@@ -15,6 +15,7 @@ import secrets
 from collections import Counter, defaultdict
 
 from django.core.cache import cache
+from django.db import connections, router
 from django.db.models import Count
 
 from portal.accounts import permissions
@@ -34,7 +35,15 @@ UNVERSIONED = 0  # no write has bumped the version yet: the entities there (if a
 
 
 def version() -> int:
-    return CatalogState.objects.filter(pk=1).values_list("version", flat=True).first() or UNVERSIONED
+    # Read on every list and facet request: a plain statement, as the ORM took ten times the read
+    # (0.4 ms against 0.03) to build it (docs/deployment.md, "Request latency").
+    connection = connections[router.db_for_read(CatalogState)]
+    quote, meta = connection.ops.quote_name, CatalogState._meta
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {quote(meta.get_field('version').column)} FROM {quote(meta.db_table)} "  # noqa: S608
+                       f"WHERE {quote(meta.pk.column)} = %s", [1])  # (names from the model)
+        row = cursor.fetchone()
+    return (row[0] if row else None) or UNVERSIONED
 
 
 def bump() -> tuple[int, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -31,12 +30,6 @@ class MeSerializer(serializers.Serializer):
     teams = MembershipSerializer(many=True)
 
 
-@extend_schema(summary="Authenticated no-op", responses={200: OpenApiTypes.OBJECT, **error_responses()})
-@api_view(["GET"])
-def ping(request):
-    return Response({"ok": True})
-
-
 @extend_schema(
     summary="The signed-in user",
     description="Returns the user that the token or session belongs to, with their teams and roles.",
@@ -47,6 +40,22 @@ def me(request):
     user = request.user
     data = {"username": user.get_username(), "is_superuser": user.is_superuser, "teams": selectors.teams_of(user)}
     return Response(MeSerializer(data).data)
+
+
+class PingSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="Always true.")
+
+
+@extend_schema(
+    summary="Check credentials (no-op)",
+    description="Answers `{\"ok\": true}` to any signed-in caller (token or session) and does nothing else: "
+                "the cheapest authenticated request, the floor the API's request latency is measured against "
+                "(docs/deployment.md, \"Request latency\").",
+    responses={200: PingSerializer, **error_responses()},
+)
+@api_view(["GET"])
+def ping(request):
+    return Response({"ok": True})
 
 
 # -- API tokens -------------------------------------------------------------------------------------

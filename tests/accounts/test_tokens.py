@@ -115,3 +115,22 @@ def test_tokens_never_reach_the_logs(client, caplog):
     formatted = "\n".join(JsonFormatter().format(r) for r in caplog.records)
     assert raw not in formatted
     assert "[redacted" in formatted
+
+
+def test_ping_is_the_authenticated_no_op(client, django_assert_max_num_queries):
+    """`GET /api/v1/ping`: `{"ok": true}` with a token or a session, 401 signed out or revoked; one
+    query with a token (the token and its user), none of the catalog's."""
+    from portal.accounts import services
+
+    user = UserFactory()
+    token, raw = services.token_create(user=user, name="floor")
+    assert client.get("/api/v1/ping").status_code == 401
+    client.get("/api/v1/ping", **bearer(raw))  # the first use is audited: not what is counted
+    with django_assert_max_num_queries(1):
+        response = client.get("/api/v1/ping", **bearer(raw))
+    assert response.status_code == 200 and response.json() == {"ok": True}
+    client.force_login(user)
+    assert client.get("/api/v1/ping").json() == {"ok": True}
+    client.logout()
+    services.token_revoke(token=token, actor=user)
+    assert client.get("/api/v1/ping", **bearer(raw)).status_code == 401

@@ -24,6 +24,24 @@ def test_filter_fields_and_total(api):
     assert set(body["items"][0]) == {"kind", "metadata"} and set(body["items"][0]["metadata"]) == {"name"}
 
 
+def test_a_filter_matching_nothing_reads_no_page(api):
+    """An exact total of 0 answers an empty page without walking an index for rows (at 250,000 entities
+    the walk took ~1 s on SQLite); a filter that matches still reads its page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def page_statements(url):
+        with CaptureQueriesContext(connection) as ctx:
+            body = api.get(url).json()
+        return body, [q["sql"] for q in ctx.captured_queries if 'ORDER BY "catalog_entity"."name_key"' in q["sql"]]
+
+    api.get("/api/v1/me")  # the token's first use is audited: not part of what is looked at
+    body, walked = page_statements("/api/v1/entities?filter=kind=model,spec.type=no-such-type")
+    assert body == {"items": [], "totalItems": 0, "pageInfo": {"nextCursor": None}} and walked == []
+    body, walked = page_statements("/api/v1/entities?filter=kind=model,spec.type=classifier")
+    assert body["totalItems"] == 3 and len(body["items"]) == 3 and len(walked) == 1
+
+
 def test_several_filters_are_or_ed(api):
     body = api.get("/api/v1/entities?filter=kind=pipeline&filter=kind=api&fields=kind").json()
     assert {i["kind"] for i in body["items"]} == {"Pipeline", "API"}

@@ -4,8 +4,8 @@ with tokens (10 %) and writes (5 %: registering descriptors, approval requests d
 template runs). Plus the floor: one user calling the authenticated no-op `/api/v1/ping` (and `/healthz`)
 at a steady rate in the same run, reported apart and kept out of the mix's figures.
 
-Every request is named by its group (`browse`, `entity`, `search`, `typeahead`, `api:*`, `write:*`,
-`floor:*`), so locust's statistics are per group. The people, their sessions and tokens, and the entities
+Every request is named by its group (`browse:*` by the list's filters, `entity`, `search`, `typeahead`,
+`api:*`, `write:*`, `floor:*`), so locust's statistics are per group. The people, their sessions and tokens, and the entities
 they read come from the JSON file named by LOADTEST_DATA, written by `manage.py loadtest seed`."""
 
 from __future__ import annotations
@@ -53,16 +53,16 @@ class Person(HttpUser):
     @task(45)
     def browse(self) -> None:
         kind = _rng.choice(DATA["kinds"])
-        url = _rng.choice([
-            "/catalog/",
-            f"/catalog/?kind={kind}",
-            f"/catalog/?kind={kind}&owner={_rng.choice(DATA['owners'])}",
-            "/catalog/?tag=pii&lifecycle=production",
-            f"/catalog/?kind={kind}&page={_rng.randint(2, 50)}",
-            f"/catalog/?q={_rng.choice(DATA['words'])}",
-            "/catalog/?mine=true",
+        name, url = _rng.choice([
+            ("all", "/catalog/"),
+            ("kind", f"/catalog/?kind={kind}"),
+            ("kind+owner", f"/catalog/?kind={kind}&owner={_rng.choice(DATA['owners'])}"),
+            ("tag+lifecycle", "/catalog/?tag=pii&lifecycle=production"),
+            ("page", f"/catalog/?kind={kind}&page={_rng.randint(2, 50)}"),
+            ("q", f"/catalog/?q={_rng.choice(DATA['words'])}"),
+            ("mine", "/catalog/?mine=true"),
         ])
-        self._page(url, "browse")
+        self._page(url, f"browse:{name}")
 
     @task(20)
     def entity(self) -> None:

@@ -22,6 +22,8 @@ EXCLUDED: dict[str, str] = {
                                  "the MLflow server, never by a user or a CI job",
     "incidents_alertmanager": "Alertmanager's own webhook payload, posted by Alertmanager's webhook_configs with "
                               "a service account's token (docs/operations.md), not by a person or CI job",
+    "v1_ping_retrieve": "the authenticated no-op that load tests and `catalog bench --latency` time as the API's "
+                        "floor (docs/deployment.md); an SDK user checks a token with `account.me()`",
 }
 
 

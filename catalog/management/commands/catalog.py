@@ -40,6 +40,11 @@ class Command(BaseCommand):
         bench = sub.add_parser("bench", help="Generate a catalog, ingest it, measure, print one JSON line")
         bench.add_argument("--entities", type=int, default=250_000)
         bench.add_argument("--keep", action="store_true", help="Keep the generated data")
+        bench.add_argument("--latency", action="store_true",
+                           help="Time API reads against the authenticated no-op /api/v1/ping instead, through "
+                                "gunicorn and in-process (catalog/latency.py)")
+        bench.add_argument("--rounds", type=int, default=20, help="--latency: passes over every URL")
+        bench.add_argument("--no-http", action="store_true", help="--latency: in-process only (no gunicorn)")
         bench_db.add_argument(bench)
 
     def handle(self, *args, verb: str, **options):
@@ -128,9 +133,16 @@ class Command(BaseCommand):
             raise CommandError(f"could not register the webhook with MLflow: {exc}") from exc
         self.stdout.write(f"MLflow webhook {webhook_id} → {url}")
 
-    def _bench(self, entities: int, keep: bool, **options):
-        from catalog.bench import run
-
+    def _bench(self, entities: int, keep: bool, latency: bool, rounds: int, no_http: bool, **options):
         if bench_db.wants_postgres(options):
             return bench_db.rerun(self.stderr)
+        if latency:
+            from catalog import latency as latency_bench
+
+            if rounds < 1:
+                raise CommandError("--rounds must be at least 1")
+            return self.stdout.write(json.dumps(latency_bench.run(entities, rounds=rounds, keep=keep,
+                                                                  http=not no_http)))
+        from catalog.bench import run
+
         self.stdout.write(json.dumps(run(entities, keep=keep)))
