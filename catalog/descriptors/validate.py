@@ -334,16 +334,21 @@ def _own_namespace(data: dict) -> str:
 
 def registered_model_name(entity: dict) -> str | None:
     """The MLflow registered model of a Model: spec.mlflow.registeredModel, else the annotation."""
-    mlflow = (entity.get("spec") or {}).get("mlflow") or {}
-    annotations = (entity.get("metadata") or {}).get("annotations") or {}
+    mlflow = _mapping(_mapping(entity.get("spec")).get("mlflow"))
+    annotations = _mapping(_mapping(entity.get("metadata")).get("annotations"))
     return mlflow.get("registeredModel") or annotations.get(REGISTERED_MODEL_ANNOTATION)
+
+
+def _mapping(value) -> dict:
+    """`value` when it is a mapping, else an empty one: kind checks run on descriptors whose schema errors
+    (a `metadata: 5`, say) are already reported, and must not fail on them."""
+    return value if isinstance(value, dict) else {}
 
 
 def _check_model(data: dict, out: _Collector) -> None:
     spec = data["spec"]
-    mlflow = spec.get("mlflow") if isinstance(spec.get("mlflow"), dict) else {}
-    annotations = (data.get("metadata") or {}).get("annotations")
-    annotated = annotations.get(REGISTERED_MODEL_ANNOTATION) if isinstance(annotations, dict) else None
+    mlflow = _mapping(spec.get("mlflow"))
+    annotated = _mapping(_mapping(data.get("metadata")).get("annotations")).get(REGISTERED_MODEL_ANNOTATION)
     named = mlflow.get("registeredModel")
     if named and annotated and named != annotated:
         out.add(

@@ -154,6 +154,16 @@ def test_validate_entity(api):
     assert not Entity.objects.filter(ref="dataset:default/d").exists()
 
 
+@pytest.mark.parametrize("metadata", ["5", "true", "[a, b]", "'text'"])
+def test_a_model_whose_metadata_is_not_a_mapping_is_a_400(api, metadata):
+    # Found by the property-based bad-input test: the Model's own checks read metadata.annotations.
+    body = {"yaml": f"apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {metadata}\n"
+                    "spec: {owner: t, type: classifier, lifecycle: production}\n"}
+    answer = api.post("/api/v1/validate-entity", body, content_type="application/json")
+    assert answer.status_code == 400, answer.content[:300]
+    assert any(e["field"].startswith("metadata") for e in answer.json()["errors"]), answer.json()
+
+
 def test_csrf_is_enforced_for_session_api_writes(demo_org):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(demo_org["users"]["alice"])
