@@ -5,7 +5,7 @@ Owns: the targets `github-discovery:https://github.com/ORG[/REPO-GLOB/blob/REF/P
 `gitlab-discovery:https://gitlab.com/GROUP[/SUBGROUP…][/-/blob/REF/PATH]` (REF `*` or left out: each
 repository's default branch; PATH by default `catalog-info.yaml`), and listing the repositories page by
 page (GitHub `Link: rel="next"`; GitLab `Link` or `X-Next-Page`), archived ones skipped, through
-`integrations.Client` (token, rate limits). The Reader (catalog.ingestion) then reads each file URL
+`integrations.Client` (token, rate limits). The Reader (catalog.ingest.reader) then reads each file URL
 like a URL location's; a 404 there means "this repository has no descriptor".
 """
 
@@ -102,7 +102,7 @@ def discover(client: Client, scope: Scope) -> dict[str, str]:
     """The file URLs to read, one per repository (not archived, matching the glob, with a branch), each
     with the repository's version: when it was last pushed to (GitHub `pushed_at`, GitLab
     `last_activity_at`) and the branch; "" when the host does not say. A file whose version is what
-    the last complete scan saw need not be fetched again (catalog.ingestion.Reader)."""
+    the last complete scan saw need not be fetched again (catalog.ingest.reader.Reader)."""
     files = {}
     for repo in _repositories(client, scope):
         if repo.get("archived"):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from portal.core.audit import audit_record
 
 from . import experiments, signals
-from .ingestion import content_hash
+from .ingest.reader import content_hash
 from .models import Entity, ExperimentRun, MlflowSyncState, ModelVersion, RunInput
 
 log = logging.getLogger("plinth.mlflow")

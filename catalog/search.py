@@ -15,7 +15,7 @@ from portal.search import index, registry
 from portal.search.registry import Document
 
 from .descriptors.text import MAX_WORDS_CHARS, descriptor_words
-from .ingestion import DOCS_ANNOTATIONS
+from .ingest.reader import DOCS_ANNOTATIONS
 from .models import Entity, ModelVersion, Star
 from .signals import entities_changed, entities_staged
 

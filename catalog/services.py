@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
-import operator
 import shutil
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,170 +17,27 @@ from django.utils import timezone
 from portal.accounts import permissions
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
-from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuids
+from portal.core.db import DeferredIndexes, bulk_write_cache
 
 from . import facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
 from .descriptors.errors import DescriptorError
-from .descriptors.relations import INVERSE
-from .ingestion import (
-    ROW_KEYS,
-    Candidate,
-    Reader,
-    ReadResult,
-    content_hash,
-    refuse_unreadable_feast,
-    refuse_unreadable_url,
-)
+from .ingest.engines import engine
+from .ingest.planner import OwnershipRefused, Plan, Planner, compare, refuse_aborted
+from .ingest.reader import Candidate, Reader, content_hash, refuse_unreadable_feast, refuse_unreadable_url
+from .ingest.writer import AUDIT_REF_CAP, Writer, refresh_owner_teams, relation_rows
 from .models import (
     Entity,
     EntityTag,
     Location,
-    LocationSource,
     MlflowSyncJob,
     MlflowWebhookDelivery,
-    ProcessingError,
     Relation,
     Star,
 )
 
+__all__ = ["OwnershipRefused", "Plan", "refresh_owner_teams"]  # the write path's names callers take from here
+
 log = logging.getLogger("plinth.catalog")
-BATCH = 2000
-CHUNK = 5000
-AUDIT_REF_CAP = 200
-
-
-@dataclass
-class Plan:
-    target: str
-    type: str
-    location: Location | None
-    read: ReadResult
-    added: list[Candidate] = field(default_factory=list)
-    changed: list[tuple[int, Candidate]] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[tuple[int, str]] = field(default_factory=list)  # (entity id, ref)
-    kept_with_errors: list[tuple[int, str]] = field(default_factory=list)
-    conflicts: list[DescriptorError] = field(default_factory=list)
-    refused: list[DescriptorError] = field(default_factory=list)  # not the registrant's to claim
-    created: bool = False
-
-    @property
-    def errors(self) -> list[DescriptorError]:
-        return self.read.errors + self.conflicts + self.refused
-
-    def summary(self) -> dict:
-        return {
-            "target": self.target,
-            "type": self.type,
-            "added": sorted(c.ref for c in self.added),
-            "changed": sorted(c.ref for _, c in self.changed),
-            "removed": sorted(ref for _, ref in self.removed),
-            "unchanged": len(self.unchanged),
-            "errors": [e.as_dict() for e in self.errors],
-        }
-
-
-class OwnershipRefused(PermissionDenied):
-    """A new registration names owners (or organisation kinds) its registrant may not claim: nothing
-    is stored, and every refused descriptor is listed."""
-
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.errors = plan.refused
-        super().__init__(f"Nothing was registered: {len(plan.refused)} descriptor(s) name owners you may not claim. "
-                         + " ".join(str(e) for e in plan.refused[:5]))
-
-
-def _chunks(items: list, size: int = CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-class _Planner:
-    """Compares candidates with the catalog, batch by batch as they are read, into `plan`; writes
-    nothing."""
-
-    def __init__(self, reader: Reader, location: Location | None, claims: permissions.OwnerClaims):
-        self.plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result,
-                         created=location is None)
-        self.claims = claims
-        # owner ref -> team id, for the claims check (org-wide reads check nothing: no lookup).
-        self.team_of: dict[str, int] = {} if claims.org_wide else {
-            f"group:default/{name}": pk for pk, name in Team.objects.values_list("id", "name")}
-        self.existing_here: dict[str, tuple[int, str, str]] = {}
-        if location is not None:
-            for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
-                    "id", "ref", "content_hash", "source"):
-                self.existing_here[ref] = (pk, digest, source)
-
-    def take(self, candidates: list[Candidate]) -> tuple[list[Candidate], list[tuple[int, Candidate]]]:
-        """Sort candidates into the plan; returns the batch's (added, changed)."""
-        plan, location = self.plan, self.plan.location
-        added: list[Candidate] = []
-        changed: list[tuple[int, Candidate]] = []
-        elsewhere: dict[str, tuple[int, int | None, int | None]] = {}
-        for pk, ref, loc_id, team_id in _select_by_refs(
-                ["id", "ref", "location_id", "owner_team_id"],
-                [c.ref for c in candidates if c.ref not in self.existing_here]):
-            elsewhere[ref] = (pk, loc_id, team_id)
-        claimed_by = {loc.pk: loc.target for loc in Location.objects.filter(
-            pk__in={loc_id for _pk, loc_id, _team in elsewhere.values() if loc_id})}
-        claims = None if self.claims.org_wide else self.claims
-        for cand in candidates:
-            ref = cand.ref
-            if ref in self.existing_here:
-                pk, digest, _ = self.existing_here[ref]
-                if digest == cand.content_hash:
-                    plan.unchanged.append(ref)
-                elif not self._refused(cand, claims):
-                    changed.append((pk, cand))
-            elif ref in elsewhere:
-                pk, loc_id, team_id = elsewhere[ref]
-                if loc_id is not None and (location is None or loc_id != location.pk):
-                    plan.conflicts.append(DescriptorError(
-                        f"Entity {ref} is already registered by location '{claimed_by.get(loc_id, loc_id)}'; "
-                        f"rejected from '{plan.target}'.",
-                        source=cand.source, line=cand.line, field="metadata.name"))
-                elif claims is not None and not claims.may_take_over(team_id):
-                    plan.refused.append(DescriptorError(
-                        f"Entity {ref} exists already (from MLflow, or orphaned) and belongs to a team in which "
-                        "you may not edit; rejected.", source=cand.source, line=cand.line, field="metadata.name"))
-                elif not self._refused(cand, claims):  # known only from MLflow, or an orphan: adopted
-                    changed.append((pk, cand))
-            elif not self._refused(cand, claims):
-                added.append(cand)
-        plan.added += added
-        plan.changed += changed
-        return added, changed
-
-    def _refused(self, cand: Candidate, claims: permissions.OwnerClaims | None) -> bool:
-        """Whether the registration may not store this descriptor (the refusal joins the plan's errors)."""
-        if claims is None:
-            return False
-        owner = cand.row["owner_ref"]
-        reason = claims.refusal(cand.kind_key, owner, self.team_of.get(owner))
-        if reason is not None:
-            self.plan.refused.append(DescriptorError(
-                f"{cand.ref}: {reason}; rejected.", source=cand.source, line=cand.line,
-                field="kind" if cand.kind_key in permissions.ORG_KINDS else "spec.owner"))
-        return reason is not None
-
-    def finish(self) -> None:
-        """What the read no longer has: removed, or kept when its file could not be read."""
-        plan, result = self.plan, self.plan.read
-        error_sources = {e.source for e in result.errors}
-        # Nothing could be read at all (a Feast repository whose configuration or registry is broken names
-        # a file its entities do not come from): everything stays, flagged, until a read succeeds.
-        unread = bool(result.errors) and not result.sources
-        for ref, (pk, _digest, source) in self.existing_here.items():
-            if ref in result.candidates or source in result.unchanged_sources:
-                if source in result.unchanged_sources and ref not in result.candidates:
-                    plan.unchanged.append(ref)
-                continue
-            if unread or source in error_sources:
-                plan.kept_with_errors.append((pk, ref))
-            else:
-                plan.removed.append((pk, ref))
 
 
 def location_plan(*, target: str, file_roots: list[str] | None, location: Location | None = None,
@@ -192,24 +46,8 @@ def location_plan(*, target: str, file_roots: list[str] | None, location: Locati
     (by default: anything) do not allow are refused into the plan's errors."""
     reader = reader or _reader(target, file_roots, location)
     reader.read()
-    _refuse_aborted(reader, location)
-    return _compare(reader, location, claims or permissions.OwnerClaims(org_wide=True))
-
-
-def _refuse_aborted(reader: Reader, location: Location | None) -> None:
-    """A new discovery location whose scan could not run (no such organisation, a rate limit, a host
-    that refuses the token) is refused with that message, storing nothing; a registered one keeps its
-    entities and shows the error."""
-    if location is None and reader.aborted is not None:
-        raise DescriptorError(reader.aborted.message, source=reader.target, field="target")
-
-
-def _compare(reader: Reader, location: Location | None, claims: permissions.OwnerClaims) -> Plan:
-    """The plan of what `reader` has read against the catalog as it is now."""
-    planner = _Planner(reader, location, claims)
-    planner.take(list(reader.result.candidates.values()))
-    planner.finish()
-    return planner.plan
+    refuse_aborted(reader, location)
+    return compare(reader, location, claims or permissions.OwnerClaims(org_wide=True))
 
 
 def _take_turn(location: Location | None) -> None:
@@ -229,312 +67,12 @@ def _reader(target: str, file_roots: list[str] | None, location: Location | None
                   discovery_state=location.discovery_state if location is not None else None)
 
 
-def _team_ids(candidates: list[Candidate]) -> dict[str, int]:
-    for cand in candidates:
-        if cand.kind == "Group" and cand.namespace == "default":
-            from portal.accounts.services import team_ensure
-
-            profile = (cand.data.get("spec") or {}).get("profile") or {}
-            title = cand.data["metadata"].get("title") or profile.get("displayName") or ""
-            team = team_ensure(name=cand.name.lower(), title=str(title)[:200])
-            refresh_owner_teams(team)
-    return {f"group:default/{name}": pk for pk, name in Team.objects.values_list("id", "name")}
-
-
-def _relation_rows(entity_id: int, cand: Candidate) -> list[tuple]:
-    """Both directions of each outgoing relation: (origin, source ref, type, target ref)."""
-    ref = cand.ref
-    return [row for rtype, target in cand.relations
-            for row in ((entity_id, ref, rtype, target), (entity_id, target, INVERSE[rtype], ref))]
-
-
-def _select_by_refs(columns: list[str], refs: list[str]) -> list[tuple]:
-    """Entity rows for many refs in one statement with one parameter (an ORM `ref__in` of 250k
-    values costs seconds to compile)."""
-    if not refs:
-        return []
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(c) for c in columns)
-    table, ref = quote(Entity._meta.db_table), quote("ref")
-    if connection.vendor == "postgresql":
-        sql, param = f"SELECT {names} FROM {table} WHERE {ref} = ANY(%s)", refs  # noqa: S608
-    else:
-        sql, param = f"SELECT {names} FROM {table} WHERE {ref} IN (SELECT value FROM json_each(%s))", json.dumps(refs)  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [param])
-        return cursor.fetchall()
-
-
-def _bulk_insert(model, columns: list[str], rows: list[tuple]) -> None:
-    """executemany straight to the table: at 250k entities the ORM's per-object cost dominates."""
-    if not rows:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns)
-    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 10_000):
-            cursor.executemany(sql, rows[start:start + 10_000])
-
-
-# Candidate.row columns stored as they are, then the columns an insert adds (see _insert_entities).
-_ROW_COLUMNS = tuple(key for key in ROW_KEYS if key != "tags")
-_ENTITY_COLUMNS = ["uid", *_ROW_COLUMNS, "tags", "data", "owner_team_id", "location_id", "orphan", "error_count",
-                   "created_at", "updated_at"]
-_row_values = operator.itemgetter(*_ROW_COLUMNS)
-
-
-def _source_type(row: tuple) -> str:
-    """A relation row's (source_ref, type) order as one string (refs hold no NUL): sorting 50k rows
-    by it is ~3x faster than by the tuple."""
-    return row[1] + "\0" + row[2]
-
-
-def _insert_entities(candidates: list[Candidate], location: Location, teams: dict[str, int], now) -> list[tuple[int, Candidate]]:
-    """Insert new entities; returns (id, candidate) pairs, without reading them back by ref.
-
-    In name order: all but one of the entity indexes end in name_key, and the table itself is keyed
-    by id, so sorted rows with ascending ids append to every B-tree instead of scattering over pages
-    (at 250k entities that is most of the insert cost). SQLite assigns the ids (a supplied id costs a
-    lookup per row): one after the other in insertion order, as this transaction holds the only
-    write lock. PostgreSQL: taken from the id sequence first."""
-    if not candidates:
-        return []
-    ordered = sorted(candidates, key=lambda c: c.row["name_key"])
-    when = Entity._meta.get_field("created_at").get_db_prep_save(now, connection)
-    if connection.vendor == "sqlite":  # JSON columns are plain text there: no adapters, one tuple per row
-        loc, uids = location.pk, time_ordered_hexes(len(ordered))
-        tags_json: dict[tuple, str] = {}  # a catalog's entities share a few hundred tag lists
-        rows = [(uid, *_row_values(row := cand.row),
-                 tags_json.get(key := tuple(row["tags"])) or tags_json.setdefault(key, json.dumps(row["tags"])),
-                 cand.data_json, teams.get(row["owner_ref"]), loc, False, 0, when, when)
-                for cand, uid in zip(ordered, uids, strict=True)]
-        _bulk_insert(Entity, _ENTITY_COLUMNS, rows)
-        return list(zip(_inserted_ids(ordered), ordered, strict=True))
-    ids, uids = _sequence_ids(len(ordered)), time_ordered_uuids(len(ordered))
-    fields = {f.attname: f for f in Entity._meta.concrete_fields}
-    columns = ["id", *_ENTITY_COLUMNS]
-    rows = []
-    for pk, cand, uid in zip(ids, ordered, uids, strict=True):
-        cols = dict(cand.row)
-        cols.update(id=pk, owner_team_id=teams.get(cols["owner_ref"]), location_id=location.pk, orphan=False,
-                    error_count=0, created_at=when, updated_at=when,
-                    uid=fields["uid"].get_db_prep_save(uid, connection),
-                    tags=fields["tags"].get_db_prep_save(cols["tags"], connection),
-                    data=fields["data"].get_db_prep_save(cand.data, connection))
-        rows.append(tuple(cols[c] for c in columns))
-    _bulk_insert(Entity, columns, rows)
-    return list(zip(ids, ordered, strict=True))
-
-
-def _sequence_ids(count: int) -> list[int]:
-    table = Entity._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _inserted_ids(ordered: list[Candidate]) -> list[int]:
-    """The SQLite ids of rows just inserted in this order: consecutive, ending at the last rowid. The
-    first and last are checked against their refs; if anything else inserted in between, read back."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT last_insert_rowid()")
-        (last,) = cursor.fetchone()
-    first = last - len(ordered) + 1
-    ends = dict(_select_by_refs(["ref", "id"], [ordered[0].ref, ordered[-1].ref]))
-    if ends.get(ordered[0].ref) == first and ends.get(ordered[-1].ref) == last:
-        return list(range(first, last + 1))
-    log.warning("entity ids were not consecutive; reading %d back", len(ordered))
-    by_ref = dict(_select_by_refs(["ref", "id"], [c.ref for c in ordered]))
-    return [by_ref[c.ref] for c in ordered]
-
-
-def _write_errors(location: Location, plan: Plan) -> None:
-    reread = [s for s in plan.read.sources if s not in plan.read.unchanged_sources]
-    for chunk in _chunks(reread):
-        ProcessingError.objects.filter(location=location, source__in=chunk).delete()
-    ProcessingError.objects.filter(location=location, source="").delete()
-    ProcessingError.objects.bulk_create(
-        [ProcessingError(location=location, source=e.source[:2000], line=e.line, field=(e.field or "")[:300],
-                         message=e.message) for e in plan.errors],
-        batch_size=BATCH,
-    )
-
-
-class _Apply:
-    """Stores a plan inside the caller's transaction: `write` batch by batch as the plan grows
-    (streamed registration), then `finish` once the whole location has been read."""
-
-    def __init__(self, plan: Plan, *, actor, orphan_strategy: str):
-        self.plan, self.actor, self.orphan_strategy = plan, actor, orphan_strategy
-        self.now = timezone.now()
-        self.location = plan.location or Location.objects.create(
-            type=plan.type, target=plan.target, created_by=actor if actor and actor.is_authenticated else None,
-            org_wide=permissions.location_is_org_wide(actor))
-        self.teams: dict[str, int] = {}
-        self.before: tuple[list, list] = ([], [])  # cube rows of changed or deleted entities, read before the write
-        # Cube rows of the written entities, counted batch by batch as written (with each batch's teams:
-        # a team created later in the write changes the version, and the cube is then counted instead).
-        self.after: tuple[Counter, Counter] = (Counter(), Counter())
-        self.written: list[tuple[int, Candidate]] = []
-        self.previous: int | None = None  # the catalog version before the first change (facets)
-        self.staged: dict = {}  # entities_staged receivers' state for this write
-        self.bulk_load: DeferredIndexes | None = None  # set by a streamed write into a small catalog
-
-    def write(self, added: list[Candidate], changed: list[tuple[int, Candidate]]) -> None:
-        """Entities, relations and tags of one batch."""
-        if not (added or changed):
-            return
-        self._first_change()
-        if self.bulk_load is not None and len(added) >= STREAM_BATCH:
-            # A full first batch: a large load into a small catalog (see _stream).
-            self.bulk_load.drop()
-            self.staged["bulk_load"] = True
-        self.teams = _team_ids(added + [c for _, c in changed])
-        changed_ids = [pk for pk, _ in changed]
-        self._remember_old(changed_ids)
-        # Entities before their relations and tags: a child row inserted first counts as a deferred
-        # foreign-key violation, and while any is pending SQLite checks the child tables on each
-        # parent insert.
-        new = _insert_entities(added, self.location, self.teams, self.now)
-        if changed:
-            updates = []
-            for pk, cand in changed:
-                cols = cand.columns()
-                updates.append(Entity(pk=pk, location=self.location, owner_team_id=self.teams.get(cols["owner_ref"]),
-                                      orphan=False, updated_at=self.now, **cols))
-            fields = list(changed[0][1].columns()) + ["location", "owner_team", "orphan", "updated_at"]
-            Entity.objects.bulk_update(updates, fields, batch_size=500)
-            for chunk in _chunks(changed_ids):
-                Relation.objects.filter(origin_id__in=chunk).delete()
-                EntityTag.objects.filter(entity_id__in=chunk).delete()
-                Entity.objects.filter(pk__in=chunk, error_count__gt=0).update(error_count=0)  # new ones start at 0
-
-        written = new + changed
-        teams = self.teams
-        relation_rows: list[tuple] = []
-        tag_rows: list[tuple] = []
-        cube_rows: list[tuple] = []  # facets.CUBE_COLUMNS; the tags: TAG_COLUMNS
-        cube_tags: list[tuple] = []
-        staged: list[tuple] = []
-        for pk, cand in written:
-            relation_rows += _relation_rows(pk, cand)
-            cols = cand.row
-            team = teams.get(cols["owner_ref"])
-            tags = dict.fromkeys(cols["tags"])
-            tag_rows += [(pk, tag) for tag in tags]
-            cube = (cols["kind_key"], cols["spec_type"], cols["lifecycle"], cols["owner_ref"], cols["namespace"],
-                    cols["visibility"], team)
-            cube_rows.append(cube)
-            cube_tags += [(tag, *cube) for tag in tags]
-            staged.append((pk, team, cand))
-        relation_rows.sort(key=_source_type)  # the (source_ref, type) index order, as above
-        _bulk_insert(Relation, ["origin_id", "source_ref", "type", "target_ref"], relation_rows)
-        _bulk_insert(EntityTag, ["entity_id", "tag"], tag_rows)
-        self.written += written
-        self.after[0].update(cube_rows)
-        self.after[1].update(cube_tags)
-        signals.entities_staged.send(sender=Entity, state=self.staged, written=staged)
-
-    def _first_change(self) -> None:
-        if self.previous is None:
-            self.previous = facets.counted_version()
-
-    def _remember_old(self, entity_ids: list[int]) -> None:
-        rows, tags = facets.old_rows(entity_ids)
-        self.before[0].extend(rows)
-        self.before[1].extend(tags)
-
-    def finish(self) -> Location:
-        """Removals, errors, sources, the location's status, the audit event and the change signal."""
-        signals.entities_staged.send(sender=Entity, state=self.staged, written=[], done=True)
-        if self.bulk_load is not None:
-            self.bulk_load.restore()
-        plan, location, now = self.plan, self.location, self.now
-        self.teams = self.teams or _team_ids([])
-        removed_ids = [pk for pk, _ in plan.removed]
-        if removed_ids:
-            self._first_change()
-        if self.orphan_strategy != "keep":
-            self._remember_old(removed_ids)
-        for chunk in _chunks(removed_ids):
-            if self.orphan_strategy == "keep":
-                Entity.objects.filter(pk__in=chunk).update(orphan=True, location=None, updated_at=now)
-            else:
-                Entity.objects.filter(pk__in=chunk).delete()
-        for chunk in _chunks([pk for pk, _ in plan.kept_with_errors]):
-            Entity.objects.filter(pk__in=chunk).update(error_count=1)
-
-        if plan.added or plan.changed or plan.removed:
-            # A team created by this write may have taken over other locations' entities (and bumped
-            # the version): that change is not in the delta, so the new cube is counted instead.
-            followed, current = facets.bump()
-            previous = self.previous if followed == self.previous else None
-            before, after = self.before, self.after
-            transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
-        _write_errors(location, plan)
-        _store_sources(location, plan)
-        location.refreshed_at = now
-        location.next_refresh_at = now + timedelta(seconds=settings.PLINTH_CATALOG_REFRESH_SECONDS)
-        location.error_count = len(plan.errors)
-        location.status = "error" if plan.errors else "ok"
-        location.refresh_error = ""
-        if plan.read.discovery_state is not None:
-            location.discovery_state = plan.read.discovery_state
-        location.entity_count = Entity.objects.filter(location=location).count()
-        location.save()
-
-        if plan.added or plan.changed or plan.removed or plan.errors or plan.location is None:
-            summary = plan.summary()
-            audit_record(
-                actor=self.actor,
-                action="catalog.location.register" if plan.location is None else "catalog.location.refresh",
-                target=f"location:{location.pk}",
-                after={
-                    "target": location.target,
-                    "added": summary["added"][:AUDIT_REF_CAP], "added_count": len(plan.added),
-                    "changed": summary["changed"][:AUDIT_REF_CAP], "changed_count": len(plan.changed),
-                    "removed": summary["removed"][:AUDIT_REF_CAP], "removed_count": len(plan.removed),
-                    "orphan_strategy": self.orphan_strategy if plan.removed else None,
-                    "errors": len(plan.errors),
-                },
-                outcome="success" if not plan.errors else "partial",
-            )
-        changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
-        removed_refs = [ref for _, ref in plan.removed]
-        # What was written, for receivers that would otherwise read it back (the search index).
-        teams = self.teams
-        snapshot = {cand.ref: (pk, teams.get(cand.row["owner_ref"]), cand) for pk, cand in self.written}
-        transaction.on_commit(lambda: signals.entities_changed.send(
-            sender=Entity, changed=changed_refs, removed=removed_refs, snapshot=snapshot, staged=True))
-        return location
-
-
 @transaction.atomic
 def location_apply(plan: Plan, *, actor, orphan_strategy: str = "delete") -> Location:
     """Store a plan: the location, its entities, relations, tags and errors."""
-    apply = _Apply(plan, actor=actor, orphan_strategy=orphan_strategy)
-    apply.write(plan.added, plan.changed)
-    return apply.finish()
-
-
-def _store_sources(location: Location, plan: Plan) -> None:
-    existing = {s.source: s for s in LocationSource.objects.filter(location=location)}
-    stale = [row.pk for source, row in existing.items() if source not in plan.read.sources]
-    for chunk in _chunks(stale):
-        LocationSource.objects.filter(pk__in=chunk).delete()
-    create, update = [], []
-    for source, digest in plan.read.sources.items():
-        children = plan.read.children.get(source, [])
-        if source in existing:
-            row = existing[source]
-            if row.content_hash != digest or row.children != children:
-                row.content_hash, row.children = digest, children
-                update.append(row)
-        else:
-            create.append(LocationSource(location=location, source=source[:2000], content_hash=digest, children=children))
-    LocationSource.objects.bulk_create(create, batch_size=BATCH)
-    LocationSource.objects.bulk_update(update, ["content_hash", "children"], batch_size=500)
+    writer = Writer(plan, actor=actor, orphan_strategy=orphan_strategy)
+    writer.write(plan.added, plan.changed)
+    return writer.finish()
 
 
 @contextlib.contextmanager
@@ -672,10 +210,10 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             return location_plan(target=target, file_roots=file_roots, location=location, reader=reader,
                                  claims=claims)
         reader.read()  # outside the transaction: reading files or URLs may be slow
-        _refuse_aborted(reader, location)
+        refuse_aborted(reader, location)
         with bulk_write_cache(len(reader.result.candidates)), transaction.atomic():
             _take_turn(location)
-            plan = _compare(reader, location, claims)
+            plan = compare(reader, location, claims)
             if location is None and plan.refused:
                 raise OwnershipRefused(plan)
             plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
@@ -699,16 +237,17 @@ def _stream(reader: Reader, location: Location | None, actor, claims: permission
     # The size is known only once read; streaming means many files: the large-write cache.
     with bulk_write_cache(STREAM_BATCH, threshold=0), transaction.atomic():
         _take_turn(location)
-        planner = _Planner(reader, location, claims)
+        planner = Planner(reader, location, claims)
         plan = planner.plan
-        apply = _Apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+        writer = Writer(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
         if Entity.objects.count() < BULK_LOAD_BELOW:
-            apply.bulk_load = DeferredIndexes(BULK_LOAD_TABLES, keep=BULK_LOAD_KEEP)
-        reader.read(on_candidates=lambda batch: apply.write(*planner.take(batch)), batch=STREAM_BATCH)
+            writer.bulk_load = DeferredIndexes(BULK_LOAD_TABLES, keep=BULK_LOAD_KEEP)
+            writer.bulk_load_rows = STREAM_BATCH  # a full first batch: a large load into a small catalog
+        reader.read(on_candidates=lambda batch: writer.write(*planner.take(batch)), batch=STREAM_BATCH)
         planner.finish()
         if location is None and plan.refused:
             raise OwnershipRefused(plan)  # rolls the streamed batches back
-        plan.location = apply.finish()
+        plan.location = writer.finish()
     return plan
 
 
@@ -742,19 +281,6 @@ def entity_star(*, user, entity: Entity, starred: bool) -> bool:
     else:
         Star.objects.filter(user=user, entity=entity).delete()
     return starred
-
-
-def refresh_owner_teams(team: Team) -> int:
-    """A team created after its entities were ingested takes ownership of them (and search, facet
-    counts and docs learn it, since ownership decides who sees private entities)."""
-    orphaned = Entity.objects.filter(owner_ref=f"group:default/{team.name}", owner_team__isnull=True)
-    refs = list(orphaned.values_list("ref", flat=True))
-    if not refs:
-        return 0
-    count = Entity.objects.filter(ref__in=refs).update(owner_team=team)
-    facets.bump()
-    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[]))
-    return count
 
 
 # -- MLflow: "Sync now" and webhook deliveries --------------------------------------------------
@@ -858,7 +384,7 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
     # In ref order: concurrent observers inserting the same new refs wait for each other, never deadlock.
     by_ref = dict(sorted(((f"{item.kind_key}:default/{item.name}".lower(), item) for item in items),
                          key=lambda pair: pair[0]))
-    existing = dict(_select_by_refs(["ref", "id"], list(by_ref)))
+    existing = dict(engine().select_by_refs(["ref", "id"], list(by_ref)))
     # Rows as the database takes them, written with executemany (an observer sends thousands a batch:
     # Entity instances and bulk_create's statement assembly cost more than the insert).
     fields = {f.attname: f for f in Entity._meta.concrete_fields}
@@ -892,9 +418,9 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
         cube_rows.append(cube)
         cube_tags += [(tag, *cube) for tag in tags]
     if rows:
-        _bulk_insert(Entity, _OBSERVED_COLUMNS, rows)
-        created = dict(_select_by_refs(["ref", "id"], refs))
-        _bulk_insert(EntityTag, ["entity_id", "tag"], [(created[ref], tag) for ref in refs for tag in tags])
+        engine().insert(Entity, _OBSERVED_COLUMNS, rows)
+        created = dict(engine().select_by_refs(["ref", "id"], refs))
+        engine().insert(EntityTag, ["entity_id", "tag"], [(created[ref], tag) for ref in refs for tag in tags])
         existing.update(created)
         previous, current = facets.bump()
         transaction.on_commit(lambda: facets.roll_forward(previous, current, ([], []), (cube_rows, cube_tags)))
@@ -960,7 +486,7 @@ def entity_put_generated(*, data: dict, source: str, actor=None, actor_label: st
     visibility follow as for a registration. An entity of the same ref that a location defines is
     refused: a descriptor in a repository is not overwritten by an event."""
     from .descriptors.loader import Document
-    from .ingestion import build_candidate
+    from .ingest.reader import build_candidate
 
     candidate, errors = build_candidate(Document(data=data, source=source, line=0, index=0))
     if candidate is None:
@@ -986,7 +512,7 @@ def entity_put_generated(*, data: dict, source: str, actor=None, actor_label: st
         entity = existing
     Relation.objects.filter(origin=entity).delete()
     Relation.objects.bulk_create(Relation(origin=entity, source_ref=src, type=rtype, target_ref=dst)
-                                 for _, src, rtype, dst in _relation_rows(entity.pk, candidate))
+                                 for _, src, rtype, dst in relation_rows(entity.pk, candidate))
     EntityTag.objects.filter(entity=entity).delete()
     EntityTag.objects.bulk_create(EntityTag(entity=entity, tag=t) for t in dict.fromkeys(columns["tags"]))
     previous, current = facets.bump()

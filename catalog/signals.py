@@ -1,13 +1,13 @@
 """Signals other apps (search, docs) listen to.
 
 `entities_changed` is sent on commit with the changed and removed refs. It may also carry
-`snapshot`: {ref: (entity id, owner team id, ingestion.Candidate)} for entities written by a
+`snapshot`: {ref: (entity id, owner team id, ingest.reader.Candidate)} for entities written by a
 location, so receivers need not read them back; and `staged=True` when every changed entity was
 sent to `entities_staged` before the commit.
 
 `entities_staged` is sent inside a location's write transaction, after each batch of entities it
 wrote (a streamed registration sends one per batch): `written` is [(entity id, owner team id,
-ingestion.Candidate)], and `state` a dict that lasts as long as the write, for receivers that keep
+ingest.reader.Candidate)], and `state` a dict that lasts as long as the write, for receivers that keep
 something from batch to batch (`state["bulk_load"]` is true when the catalog deferred its own
 indexes for a large load; receivers may do the same with theirs). A last call with `done=True` and
 nothing written ends the batches: receivers finish up before the write goes on to read. What a

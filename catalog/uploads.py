@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from .ingestion import DESCRIPTOR_NAME
+from .ingest.reader import DESCRIPTOR_NAME
 
 MAX_FILES = 500
 MAX_PATH = 300

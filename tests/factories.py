@@ -7,7 +7,7 @@ from pathlib import Path
 import factory
 from django.contrib.auth import get_user_model
 
-from catalog.ingestion import content_hash
+from catalog.ingest.reader import content_hash
 from catalog.models import Entity
 from portal.accounts.models import Membership, Role, Team
 

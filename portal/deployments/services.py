@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 from catalog import services as catalog_services
 from catalog.descriptors.errors import DescriptorError
 from catalog.descriptors.refs import parse_ref
-from catalog.ingestion import VISIBILITY_ANNOTATION
+from catalog.ingest.reader import VISIBILITY_ANNOTATION
 from catalog.models import Entity, ModelVersion
 from portal.accounts import permissions
 from portal.core.audit import audit_record

@@ -52,7 +52,8 @@ def _write(backend, source: str, documents: Iterable[Document], draw_id=None, po
 
     Ids are assigned here, from MAX(id): callers hold the write lock (SQLite) or run alone (the
     rebuild), and incremental updates go through `_write_small` instead. `draw_id(document)`, when
-    given, draws them instead (ascending in `documents` order: the full-text table takes them so)."""
+    given, draws them instead (ascending in `documents` order: the full-text table takes them so;
+    PostgreSQL's staged writes draw them from the sequence)."""
     first = next_id = backend.next_id() if draw_id is None else 0
     drawn: list[int] = []
     rows, tag_rows, texts, vocabulary, total = [], [], [], set(), 0
@@ -76,8 +77,8 @@ def _write(backend, source: str, documents: Iterable[Document], draw_id=None, po
         vocabulary.update(_words(texts))
         total += len(rows)
     if total:
-        backend.finish_ids()
-        if draw_id is None:
+        if draw_id is None:  # drawn ids come from the sequence (PostgreSQL) or above it (SQLite's lanes)
+            backend.finish_ids()
             backend.after_insert(f"{DOC}.id >= %s", [first])
         else:
             backend.after_insert(f"{DOC}.id IN (SELECT value FROM json_each(%s))", [json.dumps(drawn)])  # noqa: S608
@@ -188,8 +189,10 @@ class Staged:
         keys = [d.key for d in documents]
         popular = _popular(backend, keys)
         backend.delete(*backend.with_keys(keys))
-        if backend.vendor != "sqlite":
-            return _write_small(backend, self.source, documents, popular)
+        if backend.vendor != "sqlite":  # ids from the sequence; rows by COPY (see PostgresBackend.insert)
+            ids = iter(backend.draw_ids(len(documents)))
+            return _write(backend, self.source, sorted(documents, key=static_rank),
+                          draw_id=lambda _doc: next(ids), popular=popular)
         if not bulk_load:
             return _write(backend, self.source, sorted(documents, key=static_rank), popular=popular)
         if self.base is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from catalog.ingestion import content_hash
+from catalog.ingest.reader import content_hash
 from catalog.models import Entity, Location
 
 from . import services

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
-from catalog.ingestion import DOCS_ANNOTATIONS
+from catalog.ingest.reader import DOCS_ANNOTATIONS
 
 from . import rendering
 

@@ -9,7 +9,9 @@ import uuid
 import pytest
 from django.db import connection
 
-from catalog import ingestion, services
+from catalog import services
+from catalog.ingest import engines, writer
+from catalog.ingest import reader as ingestion
 from catalog.models import Entity, ProcessingError, Relation
 from catalog.search import CatalogSource
 from portal.core.db import (
@@ -254,8 +256,8 @@ def test_a_streamed_registration_stores_exactly_what_a_read_then_write_stores(
 
     batches = []
     monkeypatch.setattr(services, "STREAM_BATCH", 3)
-    original = services._Apply.write
-    monkeypatch.setattr(services._Apply, "write", lambda self, a, c: batches.append(len(a) + len(c)) or original(self, a, c))
+    original = writer.Writer.write
+    monkeypatch.setattr(writer.Writer, "write", lambda self, a, c: batches.append(len(a) + len(c)) or original(self, a, c))
     root = _tree(write_tree)
     # The owning team is defined in the last file read: entities before it must still get its id.
     (root / "r11" / "catalog-info.yaml").write_text(
@@ -337,7 +339,7 @@ def test_a_failure_while_streaming_stores_nothing_and_stops_the_readers(write_tr
     monkeypatch.setattr(services, "STREAM_BATCH", 3)
     settings.PLINTH_CATALOG_READ_PROCESSES = 2
     calls = []
-    original = services._Apply.write
+    original = writer.Writer.write
 
     def failing(self, added, changed):
         calls.append(1)
@@ -345,7 +347,7 @@ def test_a_failure_while_streaming_stores_nothing_and_stops_the_readers(write_tr
             raise RuntimeError("disk full")
         original(self, added, changed)
 
-    monkeypatch.setattr(services._Apply, "write", failing)
+    monkeypatch.setattr(writer.Writer, "write", failing)
     import multiprocessing
 
     indexes = _index_sql()
@@ -417,7 +419,7 @@ def test_new_entity_ids_are_known_without_reading_them_back(write_tree):
     # Later inserts moved the last rowid on: the check of the first and last refs notices, and the
     # ids are read back instead of guessed.
     Location.objects.create(type="file", target="/elsewhere.yaml")
-    assert services._inserted_ids(ordered) == [by_ref[c.ref] for c in ordered]
+    assert engines.SqliteRows().inserted_ids([c.ref for c in ordered]) == [by_ref[c.ref] for c in ordered]
 
 
 def test_where_no_process_can_start_the_location_is_read_once_in_this_process(write_tree, settings, monkeypatch):

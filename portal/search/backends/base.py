@@ -35,6 +35,9 @@ RESULT_COLUMNS = (
     "visibility",
     "url",
 )
+# The columns of Backend.insert's rows, in their order.
+INSERT_COLUMNS = ("id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle, type, "
+                  f"tags, visibility, owner_team_id, url, {', '.join(scoring.EV_COLUMNS)}, quality, popularity")
 FACET_COLUMNS = {"kind": "kind", "type": "type", "owner": "owner", "lifecycle": "lifecycle"}
 FACET_LIMIT = 30
 # Facet counts and totals are exact up to this many matches; beyond it they count the first
@@ -376,11 +379,10 @@ class Backend:
         """rows: (id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle,
         type, tags, visibility, owner_team_id, url, ev_n … ev_b, quality, popularity); tag_rows:
         (document_id, tag)."""
-        columns = ("id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle, type, "
-                   f"tags, visibility, owner_team_id, url, {', '.join(scoring.EV_COLUMNS)}, quality, popularity")
         with connection.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {DOC} ({columns}) VALUES ({', '.join(['%s'] * (columns.count(',') + 1))})", rows
+                f"INSERT INTO {DOC} ({INSERT_COLUMNS}) VALUES ({', '.join(['%s'] * (INSERT_COLUMNS.count(',') + 1))})",
+                rows,
             )
             if tag_rows:
                 cur.executemany(f"INSERT INTO {TAG} (document_id, tag) VALUES (%s, %s)", tag_rows)
@@ -389,6 +391,10 @@ class Backend:
         with connection.cursor() as cur:
             cur.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {DOC}")
             return cur.fetchone()[0]
+
+    def draw_ids(self, count: int) -> list[int]:
+        """`count` new document ids, ascending, safe beside concurrent writers (PostgreSQL only)."""
+        raise NotImplementedError
 
     def finish_ids(self) -> None:
         """After inserting explicit ids (PostgreSQL moves its sequence on)."""

@@ -1,8 +1,9 @@
-"""Reading a location into candidate entities, and planning what registering it would change.
+"""The reader: a location's descriptor sources (files, URLs, code-host scans, a Feast repository) read
+into candidate entities. Engine-agnostic, and it never touches the database.
 
-Reading never writes: it yields candidates (validated, placeholders resolved, relations derived)
-and errors that name file, line and field. `plan()` compares candidates with what is stored.
-`catalog.services` applies a plan in one transaction.
+It yields candidates (validated, placeholders resolved, relations derived) and errors that name
+file, line and field; `catalog.ingest.planner` compares them with what is stored and
+`catalog.ingest.writer` stores the plan.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from urllib.parse import urlparse, urlsplit
 
 from django.conf import settings
 
-from . import discovery, feast_sync, integrations
-from .descriptors.errors import DescriptorError
-from .descriptors.fetch import HTTPStatusError, check_url, fetch_url
-from .descriptors.loader import Document, load_documents, load_documents_fast
-from .descriptors.placeholders import resolve_placeholders
-from .descriptors.refs import parse_ref
-from .descriptors.text import descriptor_words
-from .descriptors.validate import KINDS, normalize, storable_errors, validate_entity
+from .. import discovery, feast_sync, integrations
+from ..descriptors.errors import DescriptorError
+from ..descriptors.fetch import HTTPStatusError, check_url, fetch_url
+from ..descriptors.loader import Document, load_documents, load_documents_fast
+from ..descriptors.placeholders import resolve_placeholders
+from ..descriptors.refs import parse_ref
+from ..descriptors.text import descriptor_words
+from ..descriptors.validate import KINDS, normalize, storable_errors, validate_entity
 
 log = logging.getLogger("plinth.catalog")
 CANONICAL_KIND = {name.lower(): name for name in KINDS}

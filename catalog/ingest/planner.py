@@ -1,0 +1,163 @@
+"""The planner: what registering a location would change, from what the reader read and what the
+catalog holds — entities to insert, update, remove or keep with errors, conflicts with other locations,
+and descriptors the registrant may not claim. Engine-agnostic (its one lookup goes through
+`catalog.ingest.engines`), and it writes nothing: `catalog.ingest.writer` stores the plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied
+
+from portal.accounts import permissions
+from portal.accounts.models import Team
+
+from ..descriptors.errors import DescriptorError
+from ..models import Entity, Location
+from .engines import engine
+from .reader import Candidate, Reader, ReadResult
+
+
+@dataclass
+class Plan:
+    target: str
+    type: str
+    location: Location | None
+    read: ReadResult
+    added: list[Candidate] = field(default_factory=list)
+    changed: list[tuple[int, Candidate]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[tuple[int, str]] = field(default_factory=list)  # (entity id, ref)
+    kept_with_errors: list[tuple[int, str]] = field(default_factory=list)
+    conflicts: list[DescriptorError] = field(default_factory=list)
+    refused: list[DescriptorError] = field(default_factory=list)  # not the registrant's to claim
+    created: bool = False
+
+    @property
+    def errors(self) -> list[DescriptorError]:
+        return self.read.errors + self.conflicts + self.refused
+
+    def summary(self) -> dict:
+        return {
+            "target": self.target,
+            "type": self.type,
+            "added": sorted(c.ref for c in self.added),
+            "changed": sorted(c.ref for _, c in self.changed),
+            "removed": sorted(ref for _, ref in self.removed),
+            "unchanged": len(self.unchanged),
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+class OwnershipRefused(PermissionDenied):
+    """A new registration names owners (or organisation kinds) its registrant may not claim: nothing
+    is stored, and every refused descriptor is listed."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.errors = plan.refused
+        super().__init__(f"Nothing was registered: {len(plan.refused)} descriptor(s) name owners you may not claim. "
+                         + " ".join(str(e) for e in plan.refused[:5]))
+
+
+class Planner:
+    """Compares candidates with the catalog, batch by batch as they are read, into `plan`; writes
+    nothing."""
+
+    def __init__(self, reader: Reader, location: Location | None, claims: permissions.OwnerClaims):
+        self.plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result,
+                         created=location is None)
+        self.claims = claims
+        # owner ref -> team id, for the claims check (org-wide reads check nothing: no lookup).
+        self.team_of: dict[str, int] = {} if claims.org_wide else {
+            f"group:default/{name}": pk for pk, name in Team.objects.values_list("id", "name")}
+        self.existing_here: dict[str, tuple[int, str, str]] = {}
+        if location is not None:
+            for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
+                    "id", "ref", "content_hash", "source"):
+                self.existing_here[ref] = (pk, digest, source)
+
+    def take(self, candidates: list[Candidate]) -> tuple[list[Candidate], list[tuple[int, Candidate]]]:
+        """Sort candidates into the plan; returns the batch's (added, changed)."""
+        plan, location = self.plan, self.plan.location
+        added: list[Candidate] = []
+        changed: list[tuple[int, Candidate]] = []
+        elsewhere: dict[str, tuple[int, int | None, int | None]] = {}
+        for pk, ref, loc_id, team_id in engine().select_by_refs(
+                ["id", "ref", "location_id", "owner_team_id"],
+                [c.ref for c in candidates if c.ref not in self.existing_here]):
+            elsewhere[ref] = (pk, loc_id, team_id)
+        claimed_by = {loc.pk: loc.target for loc in Location.objects.filter(
+            pk__in={loc_id for _pk, loc_id, _team in elsewhere.values() if loc_id})}
+        claims = None if self.claims.org_wide else self.claims
+        for cand in candidates:
+            ref = cand.ref
+            if ref in self.existing_here:
+                pk, digest, _ = self.existing_here[ref]
+                if digest == cand.content_hash:
+                    plan.unchanged.append(ref)
+                elif not self._refused(cand, claims):
+                    changed.append((pk, cand))
+            elif ref in elsewhere:
+                pk, loc_id, team_id = elsewhere[ref]
+                if loc_id is not None and (location is None or loc_id != location.pk):
+                    plan.conflicts.append(DescriptorError(
+                        f"Entity {ref} is already registered by location '{claimed_by.get(loc_id, loc_id)}'; "
+                        f"rejected from '{plan.target}'.",
+                        source=cand.source, line=cand.line, field="metadata.name"))
+                elif claims is not None and not claims.may_take_over(team_id):
+                    plan.refused.append(DescriptorError(
+                        f"Entity {ref} exists already (from MLflow, or orphaned) and belongs to a team in which "
+                        "you may not edit; rejected.", source=cand.source, line=cand.line, field="metadata.name"))
+                elif not self._refused(cand, claims):  # known only from MLflow, or an orphan: adopted
+                    changed.append((pk, cand))
+            elif not self._refused(cand, claims):
+                added.append(cand)
+        plan.added += added
+        plan.changed += changed
+        return added, changed
+
+    def _refused(self, cand: Candidate, claims: permissions.OwnerClaims | None) -> bool:
+        """Whether the registration may not store this descriptor (the refusal joins the plan's errors)."""
+        if claims is None:
+            return False
+        owner = cand.row["owner_ref"]
+        reason = claims.refusal(cand.kind_key, owner, self.team_of.get(owner))
+        if reason is not None:
+            self.plan.refused.append(DescriptorError(
+                f"{cand.ref}: {reason}; rejected.", source=cand.source, line=cand.line,
+                field="kind" if cand.kind_key in permissions.ORG_KINDS else "spec.owner"))
+        return reason is not None
+
+    def finish(self) -> None:
+        """What the read no longer has: removed, or kept when its file could not be read."""
+        plan, result = self.plan, self.plan.read
+        error_sources = {e.source for e in result.errors}
+        # Nothing could be read at all (a Feast repository whose configuration or registry is broken names
+        # a file its entities do not come from): everything stays, flagged, until a read succeeds.
+        unread = bool(result.errors) and not result.sources
+        for ref, (pk, _digest, source) in self.existing_here.items():
+            if ref in result.candidates or source in result.unchanged_sources:
+                if source in result.unchanged_sources and ref not in result.candidates:
+                    plan.unchanged.append(ref)
+                continue
+            if unread or source in error_sources:
+                plan.kept_with_errors.append((pk, ref))
+            else:
+                plan.removed.append((pk, ref))
+
+
+def refuse_aborted(reader: Reader, location: Location | None) -> None:
+    """A new discovery location whose scan could not run (no such organisation, a rate limit, a host
+    that refuses the token) is refused with that message, storing nothing; a registered one keeps its
+    entities and shows the error."""
+    if location is None and reader.aborted is not None:
+        raise DescriptorError(reader.aborted.message, source=reader.target, field="target")
+
+
+def compare(reader: Reader, location: Location | None, claims: permissions.OwnerClaims) -> Plan:
+    """The plan of what `reader` has read against the catalog as it is now."""
+    planner = Planner(reader, location, claims)
+    planner.take(list(reader.result.candidates.values()))
+    planner.finish()
+    return planner.plan

@@ -1,0 +1,65 @@
+"""The write path's PostgreSQL part (catalog.ingest.engines.PostgresRows, the search backend's COPY):
+a streamed registration stores by COPY exactly what the model reads back, and a database error in a
+later batch leaves nothing written."""
+
+import uuid
+
+import pytest
+from django.db import IntegrityError, connection
+
+from catalog import services
+from catalog.ingest import engines
+from catalog.models import Entity, EntityTag, Location, Relation
+from portal.search.models import SearchDocument, SearchDocumentTag
+
+from .test_bulk_ingestion import _tree
+
+pytestmark = [pytest.mark.prod_smoke, pytest.mark.usefixtures("postgres_only"), pytest.mark.django_db]
+
+
+def test_a_streamed_registration_copies_entities_relations_tags_and_search_documents(
+        write_tree, settings, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setattr(services, "STREAM_BATCH", 4)
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_register(target=str(_tree(write_tree)), actor=None, file_roots=None)
+    assert len(plan.added) == 26
+    assert {e.source.split("/")[-2] for e in plan.errors} == {"r03", "r07"}, "the bad name and the duplicate"
+    features = Entity.objects.get(ref="featureset:default/features-4")
+    assert isinstance(features.uid, uuid.UUID) and features.uid.version == 7, "a uuid, sent as its hex digits"
+    assert features.data["spec"]["features"] == [{"name": "basket_value_4", "type": "FLOAT"}], "JSON text into jsonb"
+    assert features.tags == ["pii"] and list(features.tag_rows.values_list("tag", flat=True)) == ["pii"]
+    assert Relation.objects.filter(origin=Entity.objects.get(ref="component:default/service-4"),
+                                   type="dependsOn", target_ref="component:default/service-5").exists()
+    assert Relation.objects.filter(source_ref="component:default/service-5", type="dependencyOf").exists()
+    ids = list(Entity.objects.values_list("id", flat=True))
+    assert SearchDocument.objects.filter(key__startswith="featureset:").count() == 12
+    assert SearchDocumentTag.objects.filter(tag="pii").count() == 12
+    with connection.cursor() as cursor:  # the generated full-text column was computed for copied rows
+        cursor.execute("SELECT key FROM search_searchdocument WHERE tsv @@ to_tsquery('simple', 'basket_value_4')")
+        assert cursor.fetchall() == [("featureset:default/features-4",)]
+    # The sequences moved past what was drawn: an ORM insert afterwards takes a fresh id.
+    assert Entity.objects.create(ref="component:default/after", kind="Component", kind_key="component",
+                                 namespace="default", name="after", name_key="after", data={}).pk > max(ids)
+
+
+def test_a_database_error_in_a_later_batch_leaves_nothing_written(write_tree, settings, monkeypatch):
+    """A COPY that fails (here: the third batch reuses the first batch's ids) raises Django's
+    IntegrityError and rolls the whole registration back, catalog and search index alike."""
+    monkeypatch.setattr(services, "STREAM_BATCH", 3)
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    drawn: list[list[int]] = []
+    original = engines.PostgresRows.sequence_ids
+
+    def reused(model, count):
+        ids = original(model, count) if len(drawn) < 2 else drawn[0][:count]
+        drawn.append(ids)
+        return ids
+
+    monkeypatch.setattr(engines.PostgresRows, "sequence_ids", staticmethod(reused))
+    with pytest.raises(IntegrityError):
+        services.location_register(target=str(_tree(write_tree)), actor=None, file_roots=None)
+    assert len(drawn) == 3
+    assert not Location.objects.exists() and not Entity.objects.exists()
+    assert not Relation.objects.exists() and not EntityTag.objects.exists()
+    assert not SearchDocument.objects.exists() and not SearchDocumentTag.objects.exists()
