@@ -242,3 +242,56 @@ def test_bump_returns_the_version_it_follows(db):
     assert first_before == facets.UNVERSIONED and facets.version() == first
     before, second = facets.bump()
     assert before == first and second != first and facets.version() == second
+
+
+def test_web_processes_catch_up_by_each_writes_delta(demo_org, tmp_path, django_capture_on_commit_callbacks):
+    """A process holding the previous version arranged applies the write's delta in place (at 250k a
+    re-arrangement costs ~0.4 s per process and write; docs/deployment.md#load-test) and counts what a
+    freshly arranged cube and a live count give, for a member, an outsider and an admin; a missing delta
+    falls back to arranging afresh."""
+    from django.core.cache import cache
+
+    from catalog import services
+    from catalog.models import Location
+
+    users = [demo_org["users"][name] for name in ("alice", "heidi", "grace")]
+    queries = [{}, {0: {"dataset"}}, {facets.TAG: {"pii"}}, {3: {"group:default/recsys"}}]
+    facets.counts(users[0], {}, NAMES)  # this process arranges the current version
+    arranged = facets._LOCAL["cube"]
+
+    def same_as_fresh():
+        fresh = facets.Cube(*facets._cube(facets.version()))
+        for user in users:
+            teams = None if user.is_superuser else set(facets.permissions.team_ids(user))
+            for query in queries:
+                assert facets.counts(user, query, NAMES)[0] == fresh.counts(teams, query, NAMES)[0], (user, query)
+        total, cube = facets.counts(users[0], {}, NAMES)
+        live = selectors.facets(selectors.entity_list(users[0]), NAMES)
+        assert total == selectors.entity_list(users[0]).count()
+        for name in NAMES:
+            assert sorted((f["value"], f["count"]) for f in cube[name]) == \
+                sorted((f["value"], f["count"]) for f in live[name]), name
+
+    path = tmp_path / "catalog-info.yaml"
+    path.write_text(
+        "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: new-one, tags: [pii, fresh]}\n"
+        "spec: {owner: recsys, classification: internal}\n---\n"
+        "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata:\n  name: secret-one\n  tags: [pii]\n"
+        "  annotations: {plinth.dev/visibility: private}\nspec: {owner: recsys, classification: pii}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_register(target=str(path), actor=None, file_roots=None)
+    same_as_fresh()
+    assert facets._LOCAL["cube"] is arranged, "caught up by the delta, not arranged afresh"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_unregister(location=Location.objects.get(pk=plan.location.pk), actor=None)
+    same_as_fresh()
+    assert facets._LOCAL["cube"] is arranged
+    assert not [f for f in facets.counts(users[0], {}, ["tag"])[1]["tag"] if f["value"] == "fresh"], \
+        "an emptied combo is not offered as a facet value"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_register(target=str(path), actor=None, file_roots=None)
+    cache.delete(facets._delta_key(facets.version()))
+    same_as_fresh()
+    assert facets._LOCAL["cube"] is not arranged, "no delta: arranged afresh"
