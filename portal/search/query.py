@@ -30,8 +30,9 @@ _CLAUSE = re.compile(r'(-)?(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S+))')
 _WORD = re.compile(r"\w+", re.UNICODE)
 # In ASCII, \w is [A-Za-z0-9_] and NFKC changes nothing: a lowercased ASCII text's words are its runs of
 # [a-z0-9], found by translate + split about three times faster than the regex (index writes
-# tokenize every document's text).
-_ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+# tokenize every document's text): one byte table that lowercases letters and digits and turns the
+# rest into spaces (bytes.translate: ~4x faster than str.lower + str.translate with a dict table).
+_ASCII_WORDS = bytes(ord(chr(c).lower()) if chr(c).isalnum() else 32 for c in range(128)) + bytes(range(128, 256))
 _VALUE = re.compile(r"[^a-z0-9:+#._/-]")
 
 
@@ -45,7 +46,7 @@ def words(text: str) -> list[str]:
 def tokens(text: str) -> list[str]:
     """`words` without the length cap (for callers that filter what they keep anyway)."""
     if text.isascii():
-        return text.lower().translate(_ASCII_SEPARATORS).split()
+        return text.encode().translate(_ASCII_WORDS).decode().split()
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower().replace("_", " "))
 
 

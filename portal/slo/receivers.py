@@ -8,16 +8,20 @@ log = logging.getLogger("plinth.slo")
 CHUNK = 2000
 
 
-def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
     """Sent on commit: queue a read of the OpenSLO files (and an evaluation) of changed entities that
     name one, or had SLOs. A broker outage is logged, never raised: the periodic pass catches up."""
     from catalog.models import Entity
+    from catalog.services import OBSERVED_SOURCE
 
     from . import tasks
     from .models import SLOFile
     from .openslo import ANNOTATION
 
-    refs = sorted(set(changed))
+    # Observed entities just created (the lineage ingest writes thousands a batch, with the snapshot)
+    # name no OpenSLO file (their annotations are the observer's) and had no SLOs: nothing to look up.
+    snapshot = snapshot or {}
+    refs = sorted(ref for ref in set(changed) if ref not in snapshot or snapshot[ref][2].source != OBSERVED_SOURCE)
     for start in range(0, len(refs), CHUNK):
         chunk = refs[start:start + CHUNK]
         ids = set(Entity.objects.filter(ref__in=chunk, data__metadata__annotations__has_key=ANNOTATION)

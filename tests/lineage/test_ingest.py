@@ -291,3 +291,65 @@ def test_observed_entities_are_handed_to_receivers_as_they_would_read_them_back(
     clean = next(d for d in read_back if "orders_clean" in d.name)
     assert clean.owner_team_id == team.pk and "Deduplicated" in clean.description
     assert search_selectors.search(member, "deduplicated sales orders").hits[0].key == clean.key
+
+
+def test_observed_entities_are_in_the_search_index_when_their_batch_commits(api):
+    """Indexed inside the ingest's transaction (entities_staged), not by a hook after it: the documents
+    are there as the batch's rows are, with no on-commit callback run at all (this test runs none)."""
+    from portal.search.models import SearchDocument
+
+    response = post(api, run_event(job=("airflow", "etl.searchable"), inputs=[("s3://raw", "clicks")]))
+    assert response.status_code == 201, response.json()
+    refs = set(Entity.objects.filter(source="observed").values_list("ref", flat=True))
+    assert len(refs) == 2
+    assert set(SearchDocument.objects.filter(key__in=refs).values_list("key", flat=True)) == refs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest_batches_take_turns_on_a_file_lock_released_at_commit(member):
+    """On SQLite a batch waits for its turn on a file lock beside the database and gives it up at commit,
+    before the receivers of its changes run (they saw it free), so the next batch starts meanwhile."""
+    import fcntl
+    import os
+
+    from django.db import connection
+
+    from catalog import signals
+    from portal.lineage import events as events_module
+    from portal.lineage import spec as spec_module
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the turn is SQLite's: PostgreSQL writers run at once")
+    path = f"{connection.settings_dict['NAME']}.ingest-turn"
+    free_in_receivers = []
+
+    def probe(sender, **kwargs):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            free_in_receivers.append(True)
+        except BlockingIOError:
+            free_in_receivers.append(False)
+        finally:
+            os.close(fd)
+
+    with services._writer_turn() as release:
+        other = os.open(path, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken while it is held
+            release()
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once released
+            fcntl.flock(other, fcntl.LOCK_UN)
+        finally:
+            os.close(other)
+    body = json.dumps([run_event(job=("airflow", "etl.turns"), inputs=[("s3://raw", "turns")])]).encode()
+    items, _, facts = events_module.parse_body(body)
+    checked = [events_module.check(item, spec_module.load(), facts) for item in items]
+    signals.entities_changed.connect(probe, dispatch_uid="test.turn")
+    try:
+        services.lineage_ingest(events=checked, actor=member)
+    finally:
+        signals.entities_changed.disconnect(dispatch_uid="test.turn")
+    assert free_in_receivers == [True]

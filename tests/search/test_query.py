@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.search.query import MAX_QUERY_CHARS, MAX_TERM_CHARS, MAX_TERMS, parse, words
+from portal.search.query import MAX_QUERY_CHARS, MAX_TERM_CHARS, MAX_TERMS, parse, tokens, words
 
 
 def test_words_phrases_filters_and_exclusions():
@@ -90,3 +90,11 @@ def _regex_words(text: str) -> list[str]:
 @given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
 def test_the_ascii_shortcut_finds_the_regex_words(text):
     assert words(text) == _regex_words(text)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+@settings(max_examples=500, deadline=None)
+def test_ascii_tokens_are_the_regex_words(text):
+    """The ASCII fast path (one byte table) finds exactly the words the general path's regex finds:
+    lowercased runs of letters and digits, `_` and everything else separating them."""
+    assert tokens(text) == re.findall(r"\w+", unicodedata.normalize("NFKC", text).lower().replace("_", " "))
