@@ -190,7 +190,12 @@ def run(total: int, keep: bool = False) -> dict:
         return result
     finally:
         if not keep:
-            for location in Location.objects.filter(target=str(root.resolve())):
-                services.location_unregister(location=location, actor=None)
-            Team.objects.filter(name__startswith="bench-team-").delete()
-            shutil.rmtree(root, ignore_errors=True)
+            remove(root)
+
+
+def remove(root: Path) -> None:
+    """Undo a bench's catalog: its location's entities, the bench teams, the generated files."""
+    for location in Location.objects.filter(target=str(root.resolve())):
+        services.location_unregister(location=location, actor=None)
+    Team.objects.filter(name__startswith="bench-team-").delete()
+    shutil.rmtree(root, ignore_errors=True)

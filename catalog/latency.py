@@ -28,7 +28,6 @@ import http.client
 import logging
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -45,10 +44,11 @@ from django.test.utils import override_settings
 from portal.accounts import services as account_services
 from portal.accounts.models import Membership, Role, Team
 from portal.core.db import wait_for_checkpoints
+from portal.core.proc import cpu_ticks
 
 from . import services
-from .bench import generate
-from .models import Entity, Location
+from .bench import generate, remove
+from .models import Entity
 
 GROUPS = ("floor", "healthz", "by_name", "list", "facets")
 TARGETS = {"by_name": 3.0, "list": 5.0, "facets": 5.0}  # times the floor's median (issue 18)
@@ -241,11 +241,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-
-
 def _get(port: int, url: str, headers: dict) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -295,11 +290,11 @@ def _through_gunicorn(urls: dict[str, list[str]], token: str, rounds: int, log: 
         wall: dict[str, list[float]] = {g: [] for g in GROUPS}
         ticks = dict.fromkeys(GROUPS, 0)
         for group, url in _schedule(urls, rounds):
-            before = _cpu_ticks(worker)
+            before = cpu_ticks(worker)
             t0 = time.perf_counter()
             status, _ = _get(port, url, headers if group != "healthz" else {})
             wall[group].append(time.perf_counter() - t0)
-            ticks[group] += _cpu_ticks(worker) - before
+            ticks[group] += cpu_ticks(worker) - before
             assert status == 200, (url, status)
         hz = os.sysconf("SC_CLK_TCK")
         return _summary(wall, {g: t / hz for g, t in ticks.items()})
@@ -361,8 +356,5 @@ def run(total: int, rounds: int = 20, keep: bool = False, http: bool = True) -> 
         return result
     finally:
         if not keep:
-            for location in Location.objects.filter(target=str(root.resolve())):
-                services.location_unregister(location=location, actor=None)
-            Team.objects.filter(name__startswith="bench-team-").delete()
+            remove(root)
             get_user_model().objects.filter(username="bench-latency").delete()
-            shutil.rmtree(root, ignore_errors=True)

@@ -15,6 +15,7 @@ is reported), which a real load test from other machines would not."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+
+from portal.core.proc import cpu_ticks
 
 LOCUSTFILE = Path(settings.BASE_DIR) / "tests" / "load" / "locustfile.py"
 P95_BUDGET_MS = 150.0
@@ -175,12 +178,9 @@ def _cpu(pid: int) -> float:
     children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)],  # noqa: S607
                               capture_output=True, text=True, check=False).stdout.split()
     total = 0
-    for one in [str(pid), *children]:
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    for one in [pid, *map(int, children)]:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            total += cpu_ticks(one)
     return total / os.sysconf("SC_CLK_TCK")
 
 
