@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import gc
 import http.client
-import logging
 import os
 import random
 import socket
@@ -47,7 +46,7 @@ from portal.core.db import wait_for_checkpoints
 from portal.core.proc import cpu_ticks
 
 from . import services
-from .bench import generate, remove
+from .bench import generate, quiet_access_log, remove
 from .models import Entity
 
 GROUPS = ("floor", "healthz", "by_name", "list", "facets")
@@ -318,7 +317,11 @@ def _targets(result: dict) -> dict:
 
 
 def run(total: int, rounds: int = 20, keep: bool = False, http: bool = True) -> dict:
-    logging.getLogger("plinth.access").setLevel(logging.WARNING)  # in-process: not the terminal's cost
+    with quiet_access_log():
+        return _run(total, rounds, keep, http)
+
+
+def _run(total: int, rounds: int, keep: bool, http: bool) -> dict:
     root = Path(tempfile.mkdtemp(prefix="plinth-latency-"))
     result: dict = {"entities_requested": total, "db": connection.vendor, "rounds": rounds}
     try:
