@@ -43,7 +43,7 @@ from django.test.utils import override_settings
 from portal.accounts import services as account_services
 from portal.accounts.models import Membership, Role, Team
 from portal.core.db import wait_for_checkpoints
-from portal.core.proc import cpu_ticks
+from portal.core.proc import cpu_ticks, stop
 
 from . import services
 from .bench import generate, quiet_access_log, remove
@@ -298,12 +298,7 @@ def _through_gunicorn(urls: dict[str, list[str]], token: str, rounds: int, log: 
         hz = os.sysconf("SC_CLK_TCK")
         return _summary(wall, {g: t / hz for g, t in ticks.items()})
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, grace=20)
 
 
 # -- the run --------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import functools
 import itertools
 import json
 import os
-import random
 import resource
 import shutil
 import signal
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from portal.core.proc import cpu_ticks
+from portal.core.proc import cpu_ticks, kept_secret_key
 
 LOCUSTFILE = Path(settings.BASE_DIR) / "tests" / "load" / "locustfile.py"
 P95_BUDGET_MS = 150.0
@@ -113,19 +112,11 @@ class Stack:
     def __init__(self, home: Path, say) -> None:
         self.home, self.say = home, say
         self.children: list[tuple[str, subprocess.Popen]] = []
-        self.services = None
 
     def environment(self, urls: dict[str, str]) -> dict[str, str]:
-        key = self.home / "secret-key"
-        if not key.exists():
-            import secrets
-
-            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(64))
         env = {**os.environ, "DATABASE_URL": urls["postgres"], "REDIS_URL": urls["redis"],
                "DJANGO_SETTINGS_MODULE": "portal.settings.prod", "DEBUG": "0", "PLINTH_LOCAL_HTTP": "1",
-               "SECRET_KEY": key.read_text().strip(), "PLINTH_VAR_DIR": str(self.home / "var"),
+               "SECRET_KEY": kept_secret_key(self.home / "secret-key"), "PLINTH_VAR_DIR": str(self.home / "var"),
                "ALLOWED_HOSTS": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
         env.pop("CELERY_BROKER_URL", None)
         return env
@@ -434,7 +425,6 @@ def seed(entities: int, people: int, out: Path) -> dict:
 
     User = get_user_model()
     teams = list(Team.objects.filter(name__startswith="bench-team-").order_by("name"))
-    rng = random.Random(11)  # noqa: S311 (which entities the traffic reads; not secrets)
     readable = list(Entity.objects.filter(namespace="bench", visibility="internal")
                     .values_list("kind_key", "name").order_by("?")[:2000])
     rows = []
@@ -454,7 +444,6 @@ def seed(entities: int, people: int, out: Path) -> dict:
         rows.append({"slot": slot, "team": team.name, "session": client.cookies[settings.SESSION_COOKIE_NAME].value,
                      "token": token_create(user=person, name="load test")[1],
                      "reviewer_token": token_create(user=reviewer, name="load test")[1], "targets": targets})
-    rng.shuffle(readable)
     data = {"people": rows, "entities": readable, "owners": [t.name for t in teams[:50]], "kinds": KINDS,
             "words": bench.WORDS, "template": "template:default/ml-model-service",
             "session_cookie": settings.SESSION_COOKIE_NAME}

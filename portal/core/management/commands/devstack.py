@@ -33,6 +33,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.core.proc import kept_secret_key
+
 STOP_GRACE_SECONDS = 10
 MLFLOW_READY_SECONDS = 120
 WEB_READY_SECONDS = 90
@@ -273,14 +275,7 @@ class Command(BaseCommand):
         else:
             sup.say("devstack", "using DATABASE_URL and REDIS_URL from the environment")
         home.mkdir(parents=True, exist_ok=True)
-        key = home / "secret-key"
-        if not key.exists():
-            import secrets
-
-            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(64))
-        env["SECRET_KEY"] = key.read_text().strip()
+        env["SECRET_KEY"] = kept_secret_key(home / "secret-key")
         env.update({"DJANGO_SETTINGS_MODULE": "portal.settings.prod", "DEBUG": "0", "PLINTH_LOCAL_HTTP": "1"})
 
     def _start_prod_processes(self, sup: Supervisor, env: dict[str, str], var_dir: Path, py: str, manage: str,

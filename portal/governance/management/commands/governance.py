@@ -27,6 +27,7 @@ from django.db.models import Count
 from catalog.models import Entity, ModelVersion
 from portal.core import demo
 from portal.core.models import AuditEvent, WorkerHeartbeat
+from portal.core.proc import stop
 from portal.governance import gate_input, policy, services
 from portal.governance.models import ApprovalRequest, Notification, PolicyResult, State
 
@@ -75,11 +76,7 @@ class Command(BaseCommand):
             latency = self._latency(alice, run, options["latency_requests"], options["timeout"])
             burst = self._burst(alice, run, options["burst"], options["timeout"])
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stop(worker, grace=30)
             log_path.unlink(missing_ok=True)
         evaluation = self._policy_time(options["burst"])
         result = {
