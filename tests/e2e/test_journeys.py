@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from portal.core import demo
 
@@ -66,4 +67,4 @@ def test_register_with_dry_run_in_the_browser(page, live_server, demo_site, tmp_
     page.get_by_role("button", name=re.compile("Register 1 new")).click()
     page.wait_for_url(re.compile(r".*/catalog/locations/\d+/"))
     page.get_by_role("link", name="Browser data").click()
-    assert page.get_by_role("heading", name="Browser data").is_visible()
+    expect(page.get_by_role("heading", name="Browser data")).to_be_visible()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from catalog import mlflow_sync
 from catalog.models import ModelVersion
@@ -83,7 +84,8 @@ def test_model_page_overview_versions_and_sync_now(page, live_server, synced_sit
         status.get_by_text(re.compile(r"Synced 3 versions from MLflow")).wait_for(timeout=30_000)
         page.screenshot(path=str(SHOTS / "model-sync-now.png"), full_page=True)
         status.get_by_role("link", name="Show the new data").click()
-        assert page.locator("tbody tr", has_text="@shadow").first.is_visible()
+        # The link reloads this same page: wait for the new one (is_visible() may still read the old page).
+        expect(page.locator("tbody tr", has_text="@shadow").first).to_be_visible()
     finally:
         worker.stop(timeout=5)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from portal.core import demo
 from portal.scorecards import services
@@ -76,7 +77,7 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     assert page.get_by_test_id("scorecard-checks").get_by_text("security review", exact=False).first.is_visible()
     page.screenshot(path=str(SHOTS / "scorecards-detail.png"), full_page=True)
     page.get_by_role("link", name="campaign until 2027-03-31").first.click()
-    assert page.get_by_role("heading", name="Campaign: Links to a runbook or dashboard").is_visible()
+    expect(page.get_by_role("heading", name="Campaign: Links to a runbook or dashboard")).to_be_visible()
     assert "fail this check, counted" in page.get_by_test_id("campaign-total").inner_text()
     platform = page.get_by_test_id("campaign-team").filter(has_text="platform")
     assert platform.get_by_role("listitem").count() == 0  # another team's: counted, listed on request
