@@ -11,6 +11,7 @@ together) is counted live as well.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections import Counter, defaultdict
@@ -29,6 +30,11 @@ TAG = 5  # the position of the tag in tag rows, and the filter key for a (single
 TAG_COLUMNS = ("tag", *(f"entity__{c}" for c in CUBE_COLUMNS))
 IGNORED_PARAMS = {"page", "order", "limit", "fields", "cursor", "facet"}
 CACHE_SECONDS = 3600
+MAX_DELTAS = 16  # writes to catch up on by their deltas; more, and the cube is arranged (or counted) afresh
+WARM_QUEUED_KEY = "plinth:catalog:cube-warm-queued"
+WARM_QUEUED_SECONDS = 60  # a lost task (worker killed) blocks queueing another for at most this long
+
+log = logging.getLogger(__name__)
 MEMO_SIZE = 256  # filter sets remembered per version and process
 
 
@@ -82,49 +88,81 @@ def old_rows(entity_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
 
 
 def roll_forward(previous: int | None, current: int, removed: tuple, added: tuple) -> None:
-    """Derive the new version's cube from the previous one by the write's delta, so no reader pays
-    for a full recount after a change (a 250k catalog takes seconds). Without a cached previous cube
-    (or with None: the delta is incomplete) the writer counts the new version once instead.
+    """Keep the write's delta with its new version (after commit, in the writer's request). Web
+    processes holding the previous version arranged apply it in place (`cube_for`); the new version's
+    whole cube is derived from the previous one and the delta later, off the request (`_cube`, by the
+    worker's `warm_facet_cube` queued here, or by the first process that needs it): at 250k, fetching,
+    re-counting and storing the 6.5 MB cube took ~170 ms of every upload. With None (an incomplete
+    delta) or no version before, the writer counts the new version now instead.
     `removed` and `added`: (entity rows, tag rows), each a list of rows or a Counter of them."""
-    cached = cache.get(_key(previous)) if previous not in (None, UNVERSIONED) else None
-    if cached is None:  # nothing to roll: count the new version now, in the writer, not in a reader
+    if previous in (None, UNVERSIONED):
         _cube(current)
         return
-    result, deltas = [], []
-    for base, minus, plus in zip(cached, removed, added, strict=True):
-        counter = Counter({row[:-1]: row[-1] for row in base})
+    deltas = []
+    for minus, plus in zip(removed, added, strict=True):
         delta = Counter(plus)
         delta.subtract(Counter(minus))
-        counter.update(delta)
-        result.append([(*combo, n) for combo, n in counter.items() if n > 0])
         deltas.append([(combo, n) for combo, n in delta.items() if n])
-    cache.set(_key(current), tuple(result), CACHE_SECONDS)
-    # The same delta for the web processes that hold the previous version arranged (`cube_for`).
     cache.set(_delta_key(current), (previous, *deltas), CACHE_SECONDS)
+    if cache.add(WARM_QUEUED_KEY, 1, WARM_QUEUED_SECONDS):  # one queued at a time, however many writes
+        from .tasks import warm_facet_cube
 
-
-def counted_version() -> int:
-    """The current version, its cube counted and cached if it was not. A writer calls it before its
-    first change, so that afterwards only the write's delta is applied (`roll_forward`): counting
-    then is the same work as counting after the write, or none at all when the catalog is empty."""
-    current = version()
-    _cube(current)
-    return current
+        try:
+            warm_facet_cube.delay()
+        except Exception:  # a broker outage must not fail a write that committed: readers roll it instead
+            cache.delete(WARM_QUEUED_KEY)
+            log.exception("could not queue the facet cube's roll-forward")
 
 
 def _cube(current: int) -> tuple[list[tuple], list[tuple]]:
-    """A version's cube, from the shared cache or counted (and cached). The unversioned catalog is
-    counted every time: its entities were not written by the services (fixtures, a restore without
-    the state row), so a cube cached for it could be another catalog's."""
+    """A version's cube, from the shared cache, rolled forward from an earlier cached cube by the
+    deltas since (`_rolled`), or counted; then cached. The unversioned catalog is counted every time:
+    its entities were not written by the services (fixtures, a restore without the state row), so a
+    cube cached for it could be another catalog's."""
+    if current == UNVERSIONED:
+        return _counted()
     key = _key(current)
-    cached = cache.get(key) if current != UNVERSIONED else None
+    cached = cache.get(key)
     if cached is None:
-        rows = list(Entity.objects.order_by().values_list(*CUBE_COLUMNS).annotate(n=Count("id")))
-        tags = list(EntityTag.objects.order_by().values_list(*TAG_COLUMNS).annotate(n=Count("id")))
-        cached = (rows, tags)
-        if current != UNVERSIONED:
-            cache.set(key, cached, CACHE_SECONDS)
+        cached = _rolled(current) or _counted()
+        cache.set(key, cached, CACHE_SECONDS)
     return cached
+
+
+def _counted() -> tuple[list[tuple], list[tuple]]:
+    rows = list(Entity.objects.order_by().values_list(*CUBE_COLUMNS).annotate(n=Count("id")))
+    tags = list(EntityTag.objects.order_by().values_list(*TAG_COLUMNS).annotate(n=Count("id")))
+    return rows, tags
+
+
+def _rolled(current: int) -> tuple[list[tuple], list[tuple]] | None:
+    """The cube of `current` from the nearest earlier version whose cube is cached and the deltas of
+    the writes since; None when the chain is broken or longer than MAX_DELTAS."""
+    found = _walk(current, lambda version: version != current and cache.has_key(_key(version)))
+    base = None if found is None else cache.get(_key(found[0]))
+    if base is None:  # no chain, or the base expired meanwhile
+        return None
+    result = []
+    for i, rows in enumerate(base):
+        counter = Counter({row[:-1]: row[-1] for row in rows})
+        for delta in found[1]:
+            for combo, n in delta[i]:
+                counter[combo] += n
+        result.append([(*combo, n) for combo, n in counter.items() if n > 0])
+    return tuple(result)
+
+
+def _walk(version: int, until) -> tuple[int, list[list]] | None:
+    """Follow the writes' deltas back from `version` until `until(version)` holds: (that version, the
+    deltas since, oldest first); None when a delta is missing or more than MAX_DELTAS are needed."""
+    chain = []
+    while not until(version):
+        found = cache.get(_delta_key(version)) if len(chain) < MAX_DELTAS else None
+        if found is None:
+            return None
+        version, *delta = found
+        chain.append(delta)
+    return version, chain[::-1]
 
 
 def top_values(counter: Counter, limit: int = 30) -> list[dict]:
@@ -134,8 +172,9 @@ def top_values(counter: Counter, limit: int = 30) -> list[dict]:
 
 
 def warm() -> int:
-    """Make sure the current version's cube is in the shared cache, for another CACHE_SECONDS;
-    returns its entity rows."""
+    """Make sure the current version's cube is in the shared cache (rolled forward from the last
+    one, or counted), for another CACHE_SECONDS; returns its entity rows."""
+    cache.delete(WARM_QUEUED_KEY)  # a write from now on queues the next one
     current = version()
     rows = _cube(current)[0]
     cache.touch(_key(current), CACHE_SECONDS)
@@ -197,7 +236,10 @@ class _Table:
 
     def apply(self, changes: list[tuple]) -> None:
         """Add a write's delta — (values, visibility, team, change in count) — in place. A combo that
-        drops to zero stays in the public list with n = 0 (sums skip it); a new one is appended."""
+        drops to zero stays in the public list with n = 0 (sums skip it); a new one is appended. The
+        remembered sums take the same delta: summing a filter set afresh costs up to 0.1 s at 250k,
+        and every process would pay it for every filter set after every write."""
+        public = []
         for values, visibility, team, change in changes:
             if visibility == "internal":
                 position = self.position.get(values)
@@ -206,12 +248,23 @@ class _Table:
                     self.public.append((*values, 0))
                     self._index(self.public[position], position)
                 self.public[position] = (*values, self.public[position][-1] + change)
+                public.append((values, change))
             else:
                 combos = self.private[team]
                 counts = Counter({combo[:-1]: combo[-1] for combo in combos})
                 counts[values] += change
                 combos[:] = [(*combo, n) for combo, n in counts.items() if n > 0]
-        self._memo.clear()
+        for key, (total, per_column) in self._memo.items():
+            filters = dict(key)
+            for values, change in public:
+                if self._matches(values, filters):
+                    total += change
+                    for i in range(self.width):
+                        if values[i]:
+                            per_column[i][values[i]] += change
+                            if per_column[i][values[i]] <= 0:
+                                del per_column[i][values[i]]
+            self._memo[key] = (total, per_column)
 
     @staticmethod
     def _matches(combo: tuple, filters: dict[int, set[str]]) -> bool:
@@ -300,7 +353,6 @@ class Cube:
 _LOCAL: dict[str, object] = {"version": None, "cube": None}
 # Threaded servers (runserver, the browser tests' live server) share _LOCAL: the cube changes in place.
 _LOCK = threading.Lock()
-MAX_DELTAS = 16  # writes to catch up on by their deltas; more, and the cube is arranged afresh
 
 
 def cube_for(current: int) -> Cube:
@@ -321,18 +373,12 @@ def cube_for(current: int) -> Cube:
     return cube  # type: ignore[return-value]
 
 
-def _deltas(have, want: int) -> list[tuple] | None:
+def _deltas(have, want: int) -> list | None:
     """The deltas that lead from version `have` to `want`, oldest first; None when the chain is broken."""
     if have in (None, UNVERSIONED) or want == UNVERSIONED:
         return None
-    chain, version = [], want
-    while version != have:
-        found = cache.get(_delta_key(version)) if len(chain) < MAX_DELTAS else None
-        if found is None:
-            return None
-        version, entity_delta, tag_delta = found
-        chain.append((entity_delta, tag_delta))
-    return chain[::-1]
+    found = _walk(want, lambda version: version == have)
+    return None if found is None else found[1]
 
 
 def tag_share(tag: str) -> float:

@@ -97,22 +97,28 @@ def test_writes_roll_the_cached_cube_forward_exactly(demo_org, tmp_path, setting
     check()
 
 
-def test_a_write_without_a_cached_cube_counts_before_and_rolls_after(demo_org, tmp_path, monkeypatch,
-                                                                       django_capture_on_commit_callbacks):
-    """With no cube cached, the writer counts the catalog before its first change and rolls that
-    forward; when a new team takes over other locations' entities, the delta is incomplete and the
-    new version is counted instead. Either way the cube equals a live count."""
+def test_a_write_keeps_its_delta_and_the_worker_rolls_the_cube_forward(demo_org, tmp_path, monkeypatch,
+                                                                         django_capture_on_commit_callbacks):
+    """A write counts nothing and stores no whole cube: it keeps its delta and queues the worker's
+    roll-forward (once, however many writes), which derives the new version's cube from the last cached
+    one without a GROUP BY. With nothing cached to roll from, the cube is counted; when a new team takes
+    over other locations' entities, the delta is incomplete and the writer counts the new version. Every
+    way, the cube equals a live count."""
     from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from catalog import services
     from catalog.models import Entity
+    from catalog.tasks import warm_facet_cube
 
     user = demo_org["users"]["alice"]
     counted = []
-    original = facets._cube
-    monkeypatch.setattr(facets, "_cube", lambda current: counted.append(current) or original(current))
+    original = facets._counted
+    monkeypatch.setattr(facets, "_counted", lambda: counted.append(facets.version()) or original())
 
     def same_as_live():
+        facets._LOCAL.update(version=None, cube=None)  # a process that has arranged nothing yet
         total, cube = facets.counts(user, {}, NAMES)
         live = selectors.facets(selectors.entity_list(user), NAMES)
         assert total == selectors.entity_list(user).count()
@@ -120,26 +126,38 @@ def test_a_write_without_a_cached_cube_counts_before_and_rolls_after(demo_org, t
             assert sorted((f["value"], f["count"]) for f in cube[name]) == \
                 sorted((f["value"], f["count"]) for f in live[name]), name
 
+    def register(name: str, text: str) -> None:
+        (tmp_path / name).write_text(text)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.location_register(target=str(tmp_path / name), actor=None, file_roots=None)
+
     cache.clear()
-    before = facets.version()
-    first = tmp_path / "one.yaml"
-    first.write_text("apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: orphaned-owner, tags: [pii]}\n"
-                     "spec: {owner: newcomers, classification: internal}\n")
-    with django_capture_on_commit_callbacks(execute=True):
-        services.location_register(target=str(first), actor=None, file_roots=None)
-    assert counted[0] == before, "the base was counted before the write"
-    assert facets.version() not in counted[1:], "and the new version rolled forward, not recounted"
-    same_as_live()
+    register("one.yaml", "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\n"
+                         "metadata: {name: orphaned-owner, tags: [pii]}\n"
+                         "spec: {owner: newcomers, classification: internal}\n")
+    assert counted == [] and not cache.has_key(facets._key(facets.version())), "the write counted nothing"
+    assert cache.get(facets.WARM_QUEUED_KEY), "and queued the worker"
+    same_as_live()  # no cube before the write to roll from: counted
+    assert counted == [facets.version()]
     assert Entity.objects.get(ref="dataset:default/orphaned-owner").owner_team_id is None
 
     counted.clear()
-    team = tmp_path / "team.yaml"
-    team.write_text("apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: newcomers}\n"
-                    "spec: {type: team, children: []}\n")
-    with django_capture_on_commit_callbacks(execute=True):
-        services.location_register(target=str(team), actor=None, file_roots=None)
+    for n in range(3):
+        register(f"more-{n}.yaml", f"apiVersion: plinth.dev/v1alpha1\nkind: Dataset\n"
+                                   f"metadata: {{name: more-{n}, tags: [pii, gold]}}\n"
+                                   f"spec: {{owner: recsys, classification: internal}}\n")
+    assert not cache.has_key(facets._key(facets.version()))
+    with CaptureQueriesContext(connection) as ctx:
+        assert warm_facet_cube() > 0
+    assert not any("GROUP BY" in q["sql"] for q in ctx.captured_queries), "rolled by three deltas, not counted"
+    assert counted == [] and cache.get(facets.WARM_QUEUED_KEY) is None
+    same_as_live()
+    assert counted == []
+
+    register("team.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: newcomers}\n"
+                          "spec: {type: team, children: []}\n")
     assert Entity.objects.get(ref="dataset:default/orphaned-owner").owner_team_id is not None
-    assert facets.version() in counted, "another location's entity changed team: counted anew"
+    assert counted == [facets.version()], "another location's entity changed team: counted anew by the writer"
     same_as_live()
 
 
@@ -255,7 +273,8 @@ def test_web_processes_catch_up_by_each_writes_delta(demo_org, tmp_path, django_
     from catalog.models import Location
 
     users = [demo_org["users"][name] for name in ("alice", "heidi", "grace")]
-    queries = [{}, {0: {"dataset"}}, {facets.TAG: {"pii"}}, {3: {"group:default/recsys"}}]
+    queries = [{}, {0: {"dataset"}}, {0: {"model"}}, {facets.TAG: {"pii"}}, {3: {"group:default/recsys"}},
+               {0: {"dataset"}, facets.TAG: {"fresh"}}]
     facets.counts(users[0], {}, NAMES)  # this process arranges the current version
     arranged = facets._LOCAL["cube"]
 
@@ -264,7 +283,10 @@ def test_web_processes_catch_up_by_each_writes_delta(demo_org, tmp_path, django_
         for user in users:
             teams = None if user.is_superuser else set(facets.permissions.team_ids(user))
             for query in queries:
-                assert facets.counts(user, query, NAMES)[0] == fresh.counts(teams, query, NAMES)[0], (user, query)
+                total, per_facet = fresh.counts(teams, query, NAMES)
+                expected = {name: facets.top_values(counter) for name, counter in per_facet.items()
+                            if counter is not None}
+                assert facets.counts(user, query, NAMES) == (total, expected), (user, query)
         total, cube = facets.counts(users[0], {}, NAMES)
         live = selectors.facets(selectors.entity_list(users[0]), NAMES)
         assert total == selectors.entity_list(users[0]).count()
@@ -272,6 +294,8 @@ def test_web_processes_catch_up_by_each_writes_delta(demo_org, tmp_path, django_
             assert sorted((f["value"], f["count"]) for f in cube[name]) == \
                 sorted((f["value"], f["count"]) for f in live[name]), name
 
+    same_as_fresh()  # and remembers each filter set's sums, which the deltas below must carry forward
+    assert facets._LOCAL["cube"] is arranged and arranged.entities._memo and arranged.tags._memo
     path = tmp_path / "catalog-info.yaml"
     path.write_text(
         "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: new-one, tags: [pii, fresh]}\n"
