@@ -61,12 +61,12 @@ def bump() -> tuple[int, int]:
     counter: a counter restarts after a database restore (or a test flush) and would meet stale cache
     entries."""
     token = secrets.randbits(62)
-    previous = CatalogState.objects.select_for_update().filter(pk=1).values_list("version", flat=True).first()
-    if previous is None:
-        CatalogState.objects.get_or_create(pk=1, defaults={"version": token})
+    previous = lock()
+    if previous == UNVERSIONED:
+        CatalogState.objects.update_or_create(pk=1, defaults={"version": token})
     else:
         CatalogState.objects.filter(pk=1).update(version=token)
-    return previous or UNVERSIONED, token
+    return previous, token
 
 
 def _key(current: int) -> str:
@@ -77,8 +77,20 @@ def _delta_key(current: int) -> str:
     return f"plinth:catalog:cube-delta:v1:{current}"
 
 
+def lock() -> int:
+    """The current version, its row locked until the transaction ends (PostgreSQL; SQLite's writers
+    take turns anyway). Every catalog write takes it before it reads the rows it will change and
+    changes them (`old_rows`, the ingest writer's first change), so no other write commits in between:
+    the write's delta follows exactly the version read here, however many writers run at once, and
+    all of them take this lock first and the audit trail's head after it (no deadlock between two). A writer that found another write
+    committed in between used to count the whole cube in its request (2.4-5 s at 250k)."""
+    found = CatalogState.objects.select_for_update().filter(pk=1).values_list("version", flat=True).first()
+    return found or UNVERSIONED
+
+
 def old_rows(entity_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
-    """The cube rows of entities about to change or go (read before the write)."""
+    """The cube rows of entities about to change or go, read under the catalog's write lock (`lock`)."""
+    lock()
     rows, tags = [], []
     for start in range(0, len(entity_ids), 5000):
         chunk = entity_ids[start:start + 5000]

@@ -220,7 +220,7 @@ class Writer:
 
     def _first_change(self) -> None:
         if self.previous is None:
-            self.previous = facets.version()
+            self.previous = facets.lock()  # held to the commit: no write can come in between
 
     def _remember_old(self, entity_ids: list[int]) -> None:
         rows, tags = facets.old_rows(entity_ids)
