@@ -52,6 +52,7 @@ class Options:
     keep_going: bool
     restart_database: bool = False
     restart_down_seconds: int = 5
+    web_threads: int = 1  # above 1: gunicorn's gthread workers, each with this many threads
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -212,6 +213,7 @@ def run(options: Options, say=print) -> dict:
     stack = Stack(home, say)
     py, manage = sys.executable, str(Path(settings.BASE_DIR) / "manage.py")
     result: dict = {"entities_requested": options.entities, "web_workers": options.web_workers,
+                    "web_threads": options.web_threads,
                     "celery_workers": options.workers, "step_seconds": options.step_seconds,
                     "pace_per_person": options.pace, "p95_budget_ms": P95_BUDGET_MS, "cpus": os.cpu_count()}
     steps: list[dict] = []
@@ -240,7 +242,8 @@ def run(options: Options, say=print) -> dict:
         worker = stack.start("worker", [py, "-m", "celery", "-A", "portal", "worker", "-l", "warning",
                                         "--concurrency", str(options.workers)], env)
         web = stack.start("web", [py, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                                  "--workers", str(options.web_workers), "--timeout", "60"], env)
+                                  "--workers", str(options.web_workers), "--threads", str(options.web_threads),
+                                  "--timeout", "60"], env)
         _wait_http(f"{base}/healthz", WEB_READY_SECONDS, web, "gunicorn")
         result["worker_idle_after_s"] = _wait_idle(worker.pid, database.urls["redis"], say)
         run_step = functools.partial(_step, py, base, data, options=options, home=home,

@@ -34,6 +34,8 @@ class Command(BaseCommand):
         parser.add_argument("--step-seconds", type=int, default=int(os.environ.get("LOADTEST_STEP_SECONDS") or 60))
         parser.add_argument("--pace", type=float, default=1.0, help="requests per second per person")
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS") or 3))
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS") or 1),
+                            help="threads per gunicorn worker (above 1: gthread workers)")
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or 1),
                             help="Celery worker pool processes")
         parser.add_argument("--keep-going", action="store_true",
@@ -56,10 +58,11 @@ class Command(BaseCommand):
         if opts["verb"] == "outcomes":
             self.stdout.write(json.dumps(loadtest.outcomes()))
             return
-        if opts["step_seconds"] < 5 or opts["pace"] <= 0:
-            raise CommandError("--step-seconds: at least 5; --pace: above 0")
+        if opts["step_seconds"] < 5 or opts["pace"] <= 0 or opts["web_threads"] < 1:
+            raise CommandError("--step-seconds: at least 5; --pace: above 0; --web-threads: at least 1")
         options = loadtest.Options(entities=opts["entities"], steps=_steps(opts["steps"]),
                                    step_seconds=opts["step_seconds"], web_workers=opts["web_workers"],
+                                   web_threads=opts["web_threads"],
                                    workers=opts["workers"], pace=opts["pace"], keep_going=opts["keep_going"],
                                    restart_database=opts["restart_database"],
                                    restart_down_seconds=opts["restart_down_seconds"])
