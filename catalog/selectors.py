@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from urllib.parse import quote
 
+from django.core.cache import cache
 from django.db import connections, router
 from django.db.models import CharField, Count, F, QuerySet, TextField, Value
 from django.db.models.functions import Cast, JSONObject
@@ -152,6 +154,12 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
     key = _live_key(user, params, names)
     current = cube.version()
     memo = _live_memo(current) if key is not None else {}
+    # Shared by the web processes for this version; never for the unversioned catalog (see _live_memo).
+    share_as = _shared_key(current, key) if key is not None and current != cube.UNVERSIONED else None
+    if share_as is not None and key not in memo:  # another process may have counted it already
+        shared = cache.get(share_as)
+        if shared is not None:
+            _remember(memo, key, shared, share_as=None)
     if key in memo:
         total, found, capped, sampled = memo[key]
         return total, {n: [dict(f) for f in v] for n, v in found.items()}, capped, sampled
@@ -164,7 +172,7 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
             found.update(facets(_first(queryset, FACET_SAMPLE) if sampled else queryset, missing))
         result = (total, {n: found[n] for n in names if n in found}, False, sampled)
         if missing and key is not None:
-            _remember(memo, key, result)
+            _remember(memo, key, result, share_as=share_as)
         return result
     total = queryset.order_by()[: LIVE_COUNT_CAP + 1].count()
     capped = total > LIVE_COUNT_CAP
@@ -172,11 +180,12 @@ def list_counts(user, params, queryset: QuerySet[Entity], names: list[str]) -> t
     found = facets(_first(queryset, FACET_SAMPLE) if sampled else queryset, names) if names else {}
     result = (min(total, LIVE_COUNT_CAP), found, capped, sampled)
     if key is not None:
-        _remember(memo, key, result)
+        _remember(memo, key, result, share_as=share_as)
     return result
 
 
 LIVE_MEMO_SIZE = 512
+LIVE_SHARED_SECONDS = 600  # a version's counts are exact for as long as it lasts; most last seconds
 _LIVE: dict = {"version": None, "memo": {}}
 
 
@@ -200,10 +209,22 @@ def _live_key(user, params, names: list[str]) -> tuple | None:
     return filters, tuple(names), scope
 
 
-def _remember(memo: dict, key: tuple, result: tuple) -> None:
+def _remember(memo: dict, key: tuple, result: tuple, *, share_as: str | None) -> None:
+    """Keep live counts in this process and (`share_as`) in the shared cache for the other web
+    processes: after each catalog write, every process used to count each filter set again (35-65 ms
+    at 250k for text, "mine" or tag-and-lifecycle filters)."""
     if len(memo) >= LIVE_MEMO_SIZE:
         memo.clear()
     memo[key] = (result[0], {n: [dict(f) for f in v] for n, v in result[1].items()}, result[2], result[3])
+    if share_as is not None:
+        cache.set(share_as, memo[key], LIVE_SHARED_SECONDS)
+
+
+def _shared_key(current: int, key: tuple) -> str:
+    """The shared cache's key of live counts: the catalog version and a digest of what they depend on
+    (`_live_key`: filters, facets, permission scope)."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+    return f"plinth:catalog:live:v1:{current}:{digest}"
 
 
 def relations_of(entity: Entity) -> list[Relation]:

@@ -229,12 +229,16 @@ def test_live_counts_are_remembered_per_version_scope_and_filters(demo_org, clie
     alice, grace = demo_org["users"]["alice"], demo_org["users"]["grace"]
     assert count_queries("/catalog/?q=c", alice) >= 1
     assert count_queries("/catalog/?q=c&page=1", alice) == 0, "paging does not count again"
+    selectors._LIVE.update(version=None, memo={})  # as another web process: it has remembered nothing
+    assert count_queries("/catalog/?q=c", alice) == 0, "another process reads the counts from the shared cache"
     assert count_queries("/catalog/?q=c", grace) >= 1, "another permission scope counts for itself"
     assert count_queries("/catalog/?q=ca", alice) >= 1, "other filters count for themselves"
     assert count_queries("/catalog/?q=c&starred=true", alice) >= 1
     assert count_queries("/catalog/?q=c&starred=true", alice) >= 1, "a user's stars are never remembered"
     facets.bump()  # any catalog write
     assert count_queries("/catalog/?q=c", alice) >= 1
+    selectors._LIVE.update(version=None, memo={})
+    assert count_queries("/catalog/?q=c", grace) >= 1, "shared per permission scope: grace's are her own"
 
 
 def test_an_unversioned_catalog_is_counted_afresh_never_from_a_cached_cube(db):
