@@ -16,6 +16,16 @@ FILTERS = ["", "kind=model", "kind=model,dataset", "lifecycle=production", "owne
 NAMES = ["kind", "type", "lifecycle", "owner", "namespace", "tag"]
 
 
+def assert_a_new_process_counts_what_a_live_count_gives(user) -> None:
+    facets._LOCAL.update(version=None, cube=None)  # a process that has arranged nothing yet
+    total, cube = facets.counts(user, {}, NAMES)
+    live = selectors.facets(selectors.entity_list(user), NAMES)
+    assert total == selectors.entity_list(user).count()
+    for name in NAMES:
+        assert sorted((f["value"], f["count"]) for f in cube[name]) == \
+            sorted((f["value"], f["count"]) for f in live[name]), name
+
+
 class _Request:
     def __init__(self, user):
         self.user = user
@@ -118,13 +128,7 @@ def test_a_write_keeps_its_delta_and_the_worker_rolls_the_cube_forward(demo_org,
     monkeypatch.setattr(facets, "_counted", lambda: counted.append(facets.version()) or original())
 
     def same_as_live():
-        facets._LOCAL.update(version=None, cube=None)  # a process that has arranged nothing yet
-        total, cube = facets.counts(user, {}, NAMES)
-        live = selectors.facets(selectors.entity_list(user), NAMES)
-        assert total == selectors.entity_list(user).count()
-        for name in NAMES:
-            assert sorted((f["value"], f["count"]) for f in cube[name]) == \
-                sorted((f["value"], f["count"]) for f in live[name]), name
+        assert_a_new_process_counts_what_a_live_count_gives(user)
 
     def register(name: str, text: str) -> None:
         (tmp_path / name).write_text(text)
