@@ -117,10 +117,10 @@ def roll_forward(previous: int | None, current: int, removed: tuple, added: tupl
         deltas.append([(combo, n) for combo, n in delta.items() if n])
     cache.set(_delta_key(current), (previous, *deltas), CACHE_SECONDS)
     if cache.add(WARM_QUEUED_KEY, 1, WARM_QUEUED_SECONDS):  # one queued at a time, however many writes
-        from .tasks import warm_facet_cube
+        from celery import current_app
 
         try:
-            warm_facet_cube.delay()
+            current_app.send_task("catalog.tasks.warm_facet_cube")  # by name: tasks.py imports this module
         except Exception:  # a broker outage must not fail a write that committed: readers roll it instead
             cache.delete(WARM_QUEUED_KEY)
             log.exception("could not queue the facet cube's roll-forward")
