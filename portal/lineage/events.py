@@ -40,7 +40,6 @@ _SCHEME_ALIASES = {"postgresql": "postgres", "s3a": "s3", "s3n": "s3", "mysql+py
                    "abfs": "abfss", "wasb": "wasbs"}
 _OBJECT_STORES = {"s3", "gs", "abfss", "wasbs", "hdfs", "file"}
 _CONTAINER_IN_USERINFO = {"abfss", "wasbs"}  # abfss://{container}@{account}.dfs.core.windows.net
-_STRING = re.compile(rb'"[^"]*"')  # once escapes are gone, a string is quote, no quote, quote
 _NOT_BRACKETS_OR_QUOTES = bytes(b for b in range(256) if b not in b'"[]{}')
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
@@ -120,7 +119,11 @@ _BODY_USERINFO = re.compile(rb"://[^/\"\s]*@")
 _BODY_SECRET = re.compile(rb"[?&;](?i:password|passwd|pwd|secret|token|access_?key|secret_?key|sig|signature|sas|"
                           rb"api_?key)=")
 # A run of 19 digits may be an integer orjson would read as a float (beyond 64 bits): json reads those.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# Found by mapping each digit to "1" and every other byte to "0" and searching for nineteen ones: two C
+# passes over the body (the regex `[0-9]{19}` restarted at every digit, 17 ms for a 1,000-event batch
+# against 1.4 ms: a tenth of the check of a clean batch).
+_DIGITS_AS_ONES = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_LONG_DIGIT_RUN = b"1" * 19
 WALK_ALWAYS = BodyFacts(shallow=False, plain=False)
 
 
@@ -150,7 +153,7 @@ def _loads(body: bytes) -> tuple[object, bool]:
     BOM, UTF-16, invalid JSON) goes to json, which accepts it or refuses it with the message it always
     gave, except NaN and ±Infinity: not JSON, refused on every database (PostgreSQL's jsonb cannot hold
     them). The result is json.loads's, type for type (tests/lineage/test_body_scan.py)."""
-    if _LONG_DIGITS.search(body) is None:
+    if not long_digits(body):
         try:
             return orjson.loads(body), True
         except orjson.JSONDecodeError:
@@ -159,6 +162,11 @@ def _loads(body: bytes) -> tuple[object, bool]:
         return json.loads(body, parse_constant=_no_constant, parse_float=_finite), False
     except (ValueError, RecursionError) as exc:
         raise EventInvalid("body", f"not JSON: {str(exc)[:200]}") from exc
+
+
+def long_digits(body: bytes) -> bool:
+    """Whether the bytes hold a run of 19 or more ASCII digits (what `[0-9]{19}` finds)."""
+    return _LONG_DIGIT_RUN in body.translate(_DIGITS_AS_ONES)
 
 
 def _no_constant(name: str):
@@ -178,9 +186,11 @@ def _finite(text: str) -> float:
 def _deepest(body: bytes) -> int:
     """The deepest nesting of a JSON text, without parsing it: escaped backslashes and quotes dropped
     (left to right, as JSON reads them), then only quotes and brackets kept, strings removed, and a
-    running sum (all in C: a 10,000-event batch takes milliseconds)."""
+    running sum (all in C: a 10,000-event batch takes milliseconds). Strings go by splitting at the
+    quotes and keeping every other piece: the odd pieces are strings, and an unterminated one at the end
+    (a cut-off body) goes with them — the parser then refuses the body."""
     marks = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_BRACKETS_OR_QUOTES)
-    brackets = _STRING.sub(b"", marks)
+    brackets = b"".join(marks.split(b'"')[::2])
     return max(itertools.accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 

@@ -67,6 +67,8 @@ def test_bad_events_are_400_naming_the_field_and_store_nothing(api, event, path)
 
 @pytest.mark.parametrize("body,fragment", [
     (b"{not json", "not JSON"),
+    (b'[{"eventType": "START", "producer": "https://x', "not JSON"),  # cut off inside a string
+    (b'"', "not JSON"),
     (b"[]", "empty array"),
     (b'"START"', "expected an OpenLineage event"),
     (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 512"),

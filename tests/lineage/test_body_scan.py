@@ -40,6 +40,38 @@ def test_the_nesting_count_matches_the_parsed_depth(value, ascii_only):
     assert events._deepest(body) == _depth(value)
 
 
+@given(_json, st.data())
+def test_a_body_cut_off_anywhere_is_refused_as_not_json_never_an_error(value, data):
+    """A truncated request (a string left open, say) is an EventInvalid naming the body, never another
+    exception: a quote with no partner once made the bracket count raise KeyError (a 500)."""
+    body = json.dumps([{"v": value}]).encode()
+    cut = body[:data.draw(st.integers(min_value=1, max_value=len(body) - 1))]
+    with pytest.raises(events.EventInvalid) as refused:
+        events.parse_body(cut)
+    assert refused.value.path == "body"
+
+
+def test_an_unterminated_string_counts_no_brackets_after_its_quote():
+    assert events._deepest(b'[{"a": "x') == 2
+    assert events._deepest(b'[{"a": "[[[[{{{{') == 2
+    assert events._deepest(b'"') == 0
+
+
+_NINETEEN_DIGITS = re.compile(rb"[0-9]{19}")  # the pattern `long_digits` replaced, kept as the reference
+
+
+@given(st.binary(max_size=60) | st.text(alphabet=st.sampled_from(list("0123456789 .-e\"٣")), max_size=60)
+       .map(str.encode))
+def test_the_long_digit_search_finds_what_the_regex_found(body):
+    assert events.long_digits(body) == (_NINETEEN_DIGITS.search(body) is not None)
+
+
+def test_the_long_digit_search_at_the_edges():
+    assert events.long_digits(b"1234567890123456789") and events.long_digits(b'{"a": 12345678901234567890}')
+    assert not events.long_digits(b"123456789012345678 9") and not events.long_digits(b"")
+    assert not events.long_digits("١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩".encode())  # only ASCII digits make an integer
+
+
 def test_escaped_backslashes_and_quotes_do_not_end_a_string_early():
     body = rb'{"a": "\\", "b": "\"[[[", "c": "\\\"{{", "d": [["\\\\"]]}'
     assert events._deepest(body) == 3 == _depth(json.loads(body))
