@@ -4,8 +4,8 @@ entities, and run retention. Each runs in one transaction: a batch is stored who
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
-import functools
 import hashlib
 import json
 import logging
@@ -71,11 +71,12 @@ def lineage_ingest(*, events: list[Checked], actor) -> IngestResult:
     (same dedupe key) are skipped; everything else of the batch is stored or nothing is."""
     if actor is not None and not permissions.may_post_lineage(actor):
         raise PermissionDenied("Sending lineage needs the member role (or higher) in a team.")
+    batch = _Batch(events)  # what no stored row decides, made before the write turn (docs/lineage.md)
     for attempt in range(3):
         try:
             with _writer_turn() as release, transaction.atomic():
                 transaction.on_commit(release)  # the first hook: the next batch starts while receivers run
-                return _Ingest(events, actor).run()
+                return _Ingest(batch, actor).run()
         except IntegrityError:
             # Another request stored the same new run or event between our read and our insert (two
             # CI jobs sending at once): nothing of this batch was kept; read again and merge with it.
@@ -134,44 +135,40 @@ def _writer_turn():
         release()
 
 
-class _Ingest:
-    """One batch, written with one statement per table (executemany or INSERT … ON CONFLICT) and one
-    read back of the ids it needs: ORM model instances, bulk_update's CASE expressions and per-value
-    field preparation cost more than the writes themselves (docs/lineage.md, Benchmark)."""
+Ident = tuple[str, str, str]  # a node: (type, namespace, name)
 
-    def __init__(self, events: list[Checked], actor):
-        self.events, self.actor = events, actor
+
+class _Batch:
+    """A batch as the events alone decide it, made before the write turn: on SQLite every batch waits
+    for the database's one write lock, so whatever is computed here is no longer computed while the
+    other web workers wait (a third of what the lock was held for, docs/lineage.md, Performance). The
+    events in time order without repeats, and the plan of what they write (`_Plan`) for the common case
+    where none was stored before; the writer makes a plan of its own for the rest."""
+
+    def __init__(self, events: list[Checked]):
+        self.received = len(events)
         self.now = timezone.now()
-        # (type, namespace, name) → {"id", "key", "entity_id", "facets" (None: not read), "type", "namespace", "name"}
-        self.nodes: dict[tuple[str, str, str], dict] = {}
-
-    def run(self) -> IngestResult:
-        fresh = self._fresh()
-        if fresh:
-            self._nodes(fresh)
-            runs = self._runs([e for _, e in fresh if e.kind == "run"])
-            self._events(fresh, runs)
-            self._edges([e for _, e in fresh if e.kind != "dataset"], runs)
-            self._entities()
-        run_ids = list(dict.fromkeys(str(e.run_id) for _, e in fresh if e.run_id))
-        return IngestResult(received=len(self.events), stored=len(fresh),
-                            duplicates=len(self.events) - len(fresh), runs=run_ids)
-
-    # -- idempotency --------------------------------------------------------------------------------
-
-    def _fresh(self) -> list[tuple[str, Checked]]:
+        self.now_db = connection.ops.adapt_datetimefield_value(self.now)
         keyed: dict[str, Checked] = {}
-        for event in self.events:
+        for event in events:
             keyed.setdefault(dedupe_key(event), event)
-        seen = {row[0] for row in _select_in(Event, ["dedupe"], "dedupe", list(keyed))}
-        fresh = [(key, event) for key, event in keyed.items() if key not in seen]
-        fresh.sort(key=lambda pair: pair[1].event_time)  # facets and states: the latest event wins
-        return fresh
+        # facets and states: the latest event wins
+        self.ordered = sorted(keyed.items(), key=lambda pair: pair[1].event_time)
+        self.whole = _Plan(self.ordered)
 
-    # -- nodes --------------------------------------------------------------------------------------
+    def plan(self, fresh: list[tuple[str, Checked]]) -> _Plan:
+        return self.whole if len(fresh) == len(self.ordered) else _Plan(fresh)
 
-    def _nodes(self, fresh: list[tuple[str, Checked]]) -> None:
-        wanted: dict[tuple[str, str, str], dict] = {}  # the batch's facets of each node, latest last
+
+class _Plan:
+    """What `fresh` (dedupe key, event) pairs write, in terms of node identities and run ids rather than
+    row ids: the node facets, each node's key, the runs folded as if new, the raw event rows and the
+    edges. Never changed by the writer (a retried batch uses it again)."""
+
+    def __init__(self, fresh: list[tuple[str, Checked]]):
+        self.fresh = fresh
+        when = connection.ops.adapt_datetimefield_value
+        wanted: dict[Ident, dict] = {}  # the batch's facets of each node, latest last
         for _, event in fresh:
             for type_, ref in _refs(event):
                 ident = (type_, ref.namespace, ref.name)
@@ -182,7 +179,84 @@ class _Ingest:
                     facets.update(ref.facets)
         for facets in wanted.values():
             facets.pop("columnLineage", None)  # a node keeps the latest of each facet but columnLineage
-        self._ensure_nodes(wanted)
+        self.wanted = wanted
+        self.run_events = [e for _, e in fresh if e.kind == "run"]
+        # Each run folded from nothing, as a run no stored row holds yet, with its first event's job.
+        self.folded: dict[uuid.UUID, tuple[_RunRow, Ident]] = {}
+        for event in self.run_events:  # in event-time order
+            folded = self.folded.get(event.run_id)
+            if folded is None:
+                folded = self.folded[event.run_id] = (
+                    _RunRow(event.run_id, 0, state=event.event_type, state_time=event.event_time),
+                    (NodeType.JOB, event.job.namespace, event.job.name))
+            _merge(folded[0], event)
+        self.event_rows = [(key, e.kind, e.run_id, e.event_type, when(e.event_time),
+                            e.payload_json or json.dumps(e.payload)) for key, e in fresh]
+        self.edges: dict[tuple[Ident, Ident], uuid.UUID | None] = {}
+        self.columns: dict[tuple[Ident, str, Ident, str], tuple[str, uuid.UUID | None]] = {}
+        extra: dict[Ident, dict] = {}  # column sources that no input or output names
+        for event in fresh:
+            event = event[1]
+            if event.kind == "dataset":
+                continue
+            job = (NodeType.JOB, event.job.namespace, event.job.name)
+            for ref in event.inputs:
+                self.edges[((NodeType.DATASET, ref.namespace, ref.name), job)] = event.run_id
+            for ref in event.outputs:
+                target = (NodeType.DATASET, ref.namespace, ref.name)
+                self.edges[(job, target)] = event.run_id
+                lineage = ref.facets.get("columnLineage")
+                for field_name, spec in ((lineage or {}).get("fields") or {}).items():
+                    for source in spec.get("inputFields") or []:
+                        src = (NodeType.DATASET, *normalise_dataset(source["namespace"], source["name"]))
+                        if src not in wanted:
+                            extra[src] = {}
+                        self.columns[(src, str(source["field"])[:300], target, field_name[:300])] = (
+                            json.dumps(source.get("transformations") or []), event.run_id)
+        self.extra = extra
+        self.keys = {ident: node_key(*ident) for ident in (*wanted, *extra)}
+
+
+class _Ingest:
+    """One batch, written with one statement per table (executemany or INSERT … ON CONFLICT) and one
+    read back of the ids it needs: ORM model instances, bulk_update's CASE expressions and per-value
+    field preparation cost more than the writes themselves (docs/lineage.md, Benchmark)."""
+
+    def __init__(self, batch: _Batch, actor):
+        self.batch, self.actor = batch, actor
+        self.now = batch.now
+        self._now_db = batch.now_db
+        self.keys: dict[Ident, str] = {}
+        # (type, namespace, name) → {"id", "key", "entity_id", "facets" (None: not read), "type", "namespace", "name"}
+        self.nodes: dict[Ident, dict] = {}
+
+    def run(self) -> IngestResult:
+        fresh = self._fresh()
+        if fresh:
+            plan = self.batch.plan(fresh)
+            self.keys = plan.keys
+            self._nodes(plan)
+            runs = self._runs(plan)
+            self._events(plan, runs)
+            self._edges(plan, runs)
+            self._entities()
+        run_ids = list(dict.fromkeys(str(e.run_id) for _, e in fresh if e.run_id))
+        received = self.batch.received
+        return IngestResult(received=received, stored=len(fresh), duplicates=received - len(fresh), runs=run_ids)
+
+    # -- idempotency --------------------------------------------------------------------------------
+
+    def _fresh(self) -> list[tuple[str, Checked]]:
+        ordered = self.batch.ordered
+        seen = {row[0] for row in _select_in(Event, ["dedupe"], "dedupe", [key for key, _ in ordered])}
+        return [pair for pair in ordered if pair[0] not in seen] if seen else ordered
+
+    # -- nodes --------------------------------------------------------------------------------------
+
+    def _nodes(self, plan: _Plan) -> None:
+        wanted = plan.wanted
+        # Column sources no input or output names are created too, without facets.
+        self._ensure_nodes({**wanted, **plan.extra} if plan.extra else wanted)
         # Facets merge into what is stored; only nodes whose facets change are written.
         sent = [ident for ident, facets in wanted.items() if facets]
         self._read_facets(sent)
@@ -210,12 +284,14 @@ class _Ingest:
         # In key order: two requests inserting the same new nodes wait for each other instead of
         # deadlocking on PostgreSQL's unique index (each would hold a key the other one wants).
         _insert(Node, ["key", "type", "namespace", "name", "facets", "created_at", "updated_at"],
-                sorted((node_key(*ident), *ident, json.dumps(wanted.get(ident) or {}), now, now) for ident in missing),
+                sorted((self.keys.get(ident) or node_key(*ident), *ident, json.dumps(wanted.get(ident) or {}), now, now)
+                       for ident in missing),
                 conflict=["key"])  # a node another request inserted meanwhile is read back and merged
         self._read_nodes(missing)
 
     def _read_nodes(self, idents: list[tuple[str, str, str]]) -> None:
-        by_key = {node_key(*ident): ident for ident in idents}
+        keys = self.keys
+        by_key = {keys.get(ident) or node_key(*ident): ident for ident in idents}
         for pk, key, entity_id in _select_in(Node, ["id", "key", "entity_id"], "key", list(by_key)):
             type_, namespace, name = ident = by_key[key]
             self.nodes[ident] = {"id": pk, "key": key, "entity_id": entity_id, "facets": None, "type": type_,
@@ -226,20 +302,12 @@ class _Ingest:
         for pk, facets in _select_in(Node, ["id", "facets"], "id", list(unread)):
             unread[pk]["facets"] = _json_value(facets) or {}
 
-    def node_id(self, type_: str, ref: DatasetRef) -> int:
-        return self.nodes[(type_, ref.namespace, ref.name)]["id"]
-
-    @functools.cached_property
-    def _now_db(self):
-        return connection.ops.adapt_datetimefield_value(self.now)
-
     # -- runs ---------------------------------------------------------------------------------------
 
-    def _runs(self, events: list[Checked]) -> dict[uuid.UUID, _RunRow]:
+    def _runs(self, plan: _Plan) -> dict[uuid.UUID, _RunRow]:
         by_id: dict[uuid.UUID, _RunRow] = {}
-        ids = list({e.run_id for e in events})
-        if ids:  # most runs of a batch are new: one cheap read of which are not, then those rows by id
-            found = _select_in(Run, ["id"], "run_id", [_db_uuid(i) for i in ids])
+        if plan.folded:  # most runs of a batch are new: one cheap read of which are not, then those rows by id
+            found = _select_in(Run, ["id"], "run_id", [_db_uuid(i) for i in plan.folded])
             if found:
                 for start in range(0, len(found), CHUNK):
                     chunk = [row[0] for row in found[start:start + CHUNK]]
@@ -247,14 +315,16 @@ class _Ingest:
                             "id", "run_id", "job_id", *_RUN_FIELDS):
                         by_id[run_id] = _RunRow(run_id, job_id, **dict(zip(_RUN_FIELDS, values, strict=True)), pk=pk)
         known = set(by_id)
+        if known:  # stored runs: their events folded into what is stored, in event-time order
+            for event in plan.run_events:
+                if event.run_id in known:
+                    _merge(by_id[event.run_id], event)
         touched: dict[uuid.UUID, _RunRow] = {}
-        for event in events:  # in event-time order
-            run = by_id.get(event.run_id)
-            if run is None:
-                run = by_id[event.run_id] = _RunRow(event.run_id, self.node_id(NodeType.JOB, event.job),
-                                                    state=event.event_type, state_time=event.event_time)
-            _merge(run, event)
-            touched[event.run_id] = run
+        nodes = self.nodes
+        for run_id, (folded, job) in plan.folded.items():  # in the order the batch first names them
+            if run_id not in known:
+                by_id[run_id] = dataclasses.replace(folded, job_id=nodes[job]["id"])
+            touched[run_id] = by_id[run_id]
         new = [run for key, run in touched.items() if key not in known]
         old = [run for key, run in touched.items() if key in known]
         if new:
@@ -301,52 +371,26 @@ class _Ingest:
 
     # -- raw events ---------------------------------------------------------------------------------
 
-    def _events(self, fresh: list[tuple[str, Checked]], runs: dict[uuid.UUID, _RunRow]) -> None:
-        when, now = connection.ops.adapt_datetimefield_value, self._now_db
+    def _events(self, plan: _Plan, runs: dict[uuid.UUID, _RunRow]) -> None:
+        now = self._now_db
         _insert(Event, ["dedupe", "kind", "run_id", "event_type", "event_time", "payload", "received_at"],
-                [(key, e.kind, runs[e.run_id].pk if e.run_id else None, e.event_type, when(e.event_time),
-                  e.payload_json or json.dumps(e.payload), now) for key, e in fresh])
+                [(key, kind, runs[run_id].pk if run_id else None, event_type, when, payload, now)
+                 for key, kind, run_id, event_type, when, payload in plan.event_rows])
 
     # -- edges --------------------------------------------------------------------------------------
 
-    def _edges(self, events: list[Checked], runs: dict[uuid.UUID, _RunRow]) -> None:
-        edges: dict[tuple[int, int], int | None] = {}
-        columns: dict[tuple[int, str, int, str], tuple[list, int | None]] = {}
-        nodes = self.nodes
-        for event in events:
-            run_pk = runs[event.run_id].pk if event.run_id else None
-            job = nodes[(NodeType.JOB, event.job.namespace, event.job.name)]["id"]
-            for ref in event.inputs:
-                edges[(nodes[(NodeType.DATASET, ref.namespace, ref.name)]["id"], job)] = run_pk
-            for ref in event.outputs:
-                target = nodes[(NodeType.DATASET, ref.namespace, ref.name)]["id"]
-                edges[(job, target)] = run_pk
-                lineage = ref.facets.get("columnLineage")
-                for field_name, spec in ((lineage or {}).get("fields") or {}).items():
-                    for source in spec.get("inputFields") or []:
-                        src = self._column_source(source)
-                        if src is not None:
-                            transformations = source.get("transformations") or []
-                            columns[(src, str(source["field"])[:300], target, field_name[:300])] = (
-                                transformations, run_pk)
-        now = self._now_db
+    def _edges(self, plan: _Plan, runs: dict[uuid.UUID, _RunRow]) -> None:
+        nodes, now = self.nodes, self._now_db
         _insert(Edge, ["source_id", "target_id", "run_id", "updated_at"],
-                sorted((s, t, r, now) for (s, t), r in edges.items()),
+                sorted((nodes[s]["id"], nodes[t]["id"], runs[r].pk if r else None, now)
+                       for (s, t), r in plan.edges.items()),
                 conflict=["source_id", "target_id"], update=["run_id", "updated_at"])
         _insert(ColumnEdge, ["source_id", "source_field", "target_id", "target_field", "transformations", "run_id",
                              "updated_at"],
-                [(s, sf, t, tf, json.dumps(tr), r, now) for (s, sf, t, tf), (tr, r) in sorted(columns.items())],
+                sorted((nodes[s]["id"], sf, nodes[t]["id"], tf, tr, runs[r].pk if r else None, now)
+                       for (s, sf, t, tf), (tr, r) in plan.columns.items()),
                 conflict=["target_id", "target_field", "source_id", "source_field"],
                 update=["transformations", "run_id", "updated_at"])
-
-    def _column_source(self, source: dict) -> int | None:
-        """The node of a column's input dataset, created when the event named it only here."""
-        ident = (NodeType.DATASET, *normalise_dataset(source["namespace"], source["name"]))
-        node = self.nodes.get(ident)
-        if node is None:
-            self._ensure_nodes({ident: {}})
-            node = self.nodes[ident]
-        return node["id"]
 
     # -- the catalog --------------------------------------------------------------------------------
 
