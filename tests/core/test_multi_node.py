@@ -1,6 +1,8 @@
 """No state on a node's disk (docs/deployment.md#no-state-on-a-nodes-disk): two web nodes and a worker
-node, real separate processes with a PLINTH_VAR_DIR each, sharing only PostgreSQL, Redis and a storage
-folder that stands in for object storage.
+node, real separate processes with a PLINTH_VAR_DIR each, sharing only PostgreSQL, Redis and the
+storage — run twice: with a shared folder (`PLINTH_STORAGE_ROOT`) and with object storage
+(`PLINTH_S3_BUCKET`: django-storages' S3 backend and boto3 for real, against moto's S3-compatible HTTP
+server, the one part that stands in for what cannot run here).
 
 Docs registered through one web node are built by the worker and served by both web nodes; a template
 run started on one web node (with a secret, handed over through the database) is packed by the worker
@@ -126,19 +128,74 @@ def _until(what: str, check, nodes: list[Node], timeout: float = 45.0):
         time.sleep(0.3)
 
 
+class FolderStorage:
+    """A folder outside every node's var dir: a shared mount."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = {"PLINTH_STORAGE_ROOT": str(folder)}
+
+    def names(self) -> set[str]:
+        return _files_under(self.folder) if self.folder.exists() else set()
+
+
+class S3Storage:
+    """A bucket on moto's S3 server (HTTP on a loopback port, started here), reached by the nodes through
+    django-storages' S3 backend with a key prefix, credentials from the AWS_* variables as boto3 reads them."""
+
+    PREFIX = "plinth-nodes"
+
+    def __init__(self) -> None:
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=test_services.free_port(), verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        endpoint, self.bucket = f"http://{host}:{port}", f"plinth-nodes-{os.getpid()}"
+        credentials = {"AWS_ACCESS_KEY_ID": "plinth-nodes-key", "AWS_SECRET_ACCESS_KEY": "plinth-nodes-secret"}
+        self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                                   aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                                   aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
+        self.client.create_bucket(Bucket=self.bucket)
+        self.env = {"PLINTH_S3_BUCKET": self.bucket, "PLINTH_S3_PREFIX": self.PREFIX, "PLINTH_S3_REGION": "us-east-1",
+                    "PLINTH_S3_ENDPOINT_URL": endpoint, **credentials}
+
+    def names(self) -> set[str]:
+        listed = self.client.list_objects_v2(Bucket=self.bucket).get("Contents", [])
+        assert all(o["Key"].startswith(f"{self.PREFIX}/") for o in listed), listed  # the prefix is kept
+        return {o["Key"].removeprefix(f"{self.PREFIX}/") for o in listed}
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture(params=["folder", "s3"])
+def storage(request, tmp_path):
+    if request.param == "folder":
+        yield FolderStorage(tmp_path / "storage")
+        return
+    store = S3Storage()
+    try:
+        yield store
+    finally:
+        store.stop()
+
+
 @pytest.fixture
-def deployment(transactional_db, redis_url, tmp_path):
+def deployment(transactional_db, redis_url, tmp_path, storage):
     """Web nodes `a` and `b` (`manage.py runserver --noreload`) and a worker node, each with a var dir of
-    its own; `storage` is the shared folder standing in for object storage, `sources` where the
-    registered folders live (what a git host would hold)."""
+    its own, sharing `storage` (a folder or a bucket); `sources` where the registered folders live (what
+    a git host would hold)."""
     from tests.conftest import _broker_url, _test_database_url
 
-    storage, sources = tmp_path / "storage", tmp_path / "sources"
+    sources = tmp_path / "sources"
     sources.mkdir()
-    base = {k: v for k, v in os.environ.items() if k not in ("PLINTH_SCAFFOLDER_ROOT", "PLINTH_STORAGE_ROOT")}
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("PLINTH_SCAFFOLDER_ROOT", "PLINTH_STORAGE_ROOT") and not k.startswith(("PLINTH_S3_", "AWS_"))}
     base.update({"DJANGO_SETTINGS_MODULE": "portal.settings.test", "DATABASE_URL": _test_database_url(),
-                 "REDIS_URL": redis_url, "CELERY_BROKER_URL": _broker_url(redis_url),
-                 "PLINTH_STORAGE_ROOT": str(storage), "PLINTH_CATALOG_FILE_ROOTS": str(sources),
+                 "REDIS_URL": redis_url, "CELERY_BROKER_URL": _broker_url(redis_url), **storage.env,
+                 "PLINTH_CATALOG_FILE_ROOTS": str(sources),
                  "PLINTH_HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"})
     nodes: dict[str, Node] = {}
     ports: dict[str, int] = {}
@@ -232,7 +289,7 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
 
     # What crossed the nodes went through the shared storage and the database, nothing else (the imported
     # export was deleted from the storage once imported).
-    assert _files_under(deployment["storage"]) == {f"scaffolder/downloads/{run_id}.zip"}
+    assert deployment["storage"].names() == {f"scaffolder/downloads/{run_id}.zip"}
     for name, node in nodes.items():
         left = {f for f in _files_under(node.var_dir) if not f.endswith(".log")}
         assert not any(secret in (node.var_dir / f).read_text(errors="replace") for f in left), name
