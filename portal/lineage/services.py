@@ -166,7 +166,6 @@ class _Plan:
     edges. Never changed by the writer (a retried batch uses it again)."""
 
     def __init__(self, fresh: list[tuple[str, Checked]]):
-        self.fresh = fresh
         when = connection.ops.adapt_datetimefield_value
         wanted: dict[Ident, dict] = {}  # the batch's facets of each node, latest last
         for _, event in fresh:
@@ -195,8 +194,7 @@ class _Plan:
         self.edges: dict[tuple[Ident, Ident], uuid.UUID | None] = {}
         self.columns: dict[tuple[Ident, str, Ident, str], tuple[str, uuid.UUID | None]] = {}
         extra: dict[Ident, dict] = {}  # column sources that no input or output names
-        for event in fresh:
-            event = event[1]
+        for _, event in fresh:
             if event.kind == "dataset":
                 continue
             job = (NodeType.JOB, event.job.namespace, event.job.name)

@@ -101,6 +101,38 @@ def test_resending_is_idempotent_and_a_late_start_does_not_undo_complete(api):
     assert Event.objects.filter(run=run).count() == 2
 
 
+@pytest.mark.parametrize("first_stored", [False, True])
+def test_a_batch_writes_the_same_whether_or_not_some_of_it_was_stored_before(api, first_stored):
+    """The writer's two paths (services._Batch): the plan made before the write turn, used when nothing of
+    the batch was stored, and a plan made under the lock for the rest, with runs already stored folded
+    into their rows. A column source named nowhere else becomes a node with an observed entity."""
+    pg = "postgres://db:5432"
+    first, second = uuid.uuid4(), uuid.uuid4()
+    start = run_event("START", run_id=first, when="2026-11-30T10:00:00Z", job=("etl", "a"), inputs=[(pg, "x.s.in")],
+                      outputs=[(pg, "x.s.mid")])
+    complete = run_event("COMPLETE", run_id=first, when="2026-11-30T10:01:30Z", job=("etl", "a"),
+                         outputs=[(pg, "x.s.mid")])
+    columns = facet(fields={"score": {"inputFields": [{"namespace": pg, "name": "x.s.only_in_columns", "field": "v"}]}})
+    other = run_event("COMPLETE", run_id=second, when="2026-11-30T10:02:00Z", job=("etl", "b"),
+                      inputs=[(pg, "x.s.mid")], outputs=[{"namespace": pg, "name": "x.s.out",
+                                                          "facets": {"columnLineage": columns}}])
+    if first_stored:
+        assert post(api, start).json()["stored"] == 1
+    answer = post(api, [complete, start, other]).json()
+    assert (answer["stored"], answer["duplicates"]) == ((2, 1) if first_stored else (3, 0))
+    run = Run.objects.get(run_id=first)
+    assert run.state == "COMPLETE" and run.duration_seconds == 90 and run.job.name == "a"
+    assert Run.objects.get(run_id=second).job.name == "b" and Event.objects.count() == 3
+    source = Node.objects.get(name="x.s.only_in_columns")
+    assert source.entity_id is not None and not source.facets
+    edge = ColumnEdge.objects.get()
+    assert (edge.source_id, edge.source_field, edge.target.name, edge.target_field) == (source.pk, "v", "x.s.out", "score")
+    assert edge.run.run_id == second
+    assert {(e.source.name, e.target.name, e.run.run_id) for e in Edge.objects.select_related("source", "target", "run")} == {
+        ("x.s.in", "a", first), ("a", "x.s.mid", first), ("x.s.mid", "b", second), ("b", "x.s.out", second)}
+    assert Node.objects.get(name="a").last_run_id == run.pk
+
+
 def test_a_failed_run_keeps_its_error_message_and_facets(api):
     run_id = uuid.uuid4()
     post(api, run_event("START", run_id=run_id, when="2026-11-30T10:00:00Z"))
