@@ -21,7 +21,8 @@ def _fts_statements(queries) -> int:
 
 
 def test_a_repeated_search_is_answered_from_the_cache(users):
-    """The second identical search runs no full-text statement (SQLite; PostgreSQL does not cache)."""
+    """The second identical search runs no full-text statement (SQLite here; on PostgreSQL nothing is cached
+    inside a test's transaction: tests/search/test_cache_postgres.py runs outside one)."""
     if get_backend().index_version() is None:
         pytest.skip("this backend does not track an index version: no caching")
     selectors.search(users["alice"], "fraud detector")

@@ -16,6 +16,19 @@ from ..query import stem
 from .base import DOC, INSERT_COLUMNS, TAG, Backend, Spec
 from .score import Dialect, like_prefix
 
+# The index version (migration 0008): a sequence every index-writing statement advances, under a shared
+# transaction-level advisory lock on this key that its writer holds until it has committed.
+VERSION_SEQUENCE = "search_index_version"
+LOCK_KEY = 7_236_850_337_395_542_318
+# The version first (a materialised CTE is read before the outer select runs; 0 until the first write,
+# as a new sequence's last_value is already 1), then whether any writer holds the lock: tried and
+# released in the same statement, so a reader never waits and never blocks a writer for longer than
+# this statement.
+_VERSION_SQL = (
+    f"WITH v AS MATERIALIZED (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM {VERSION_SEQUENCE}) "
+    "SELECT v.n, CASE WHEN pg_try_advisory_lock(%s) THEN pg_advisory_unlock(%s) ELSE false END FROM v"
+)
+
 # Weights for D, C, B, A: A = name, B = title, C = tags and owner, D = description and body.
 RANK_WEIGHTS = "'{0.1, 0.3, 0.6, 1.0}'"
 # pg_trgm, the generated `tsv` column and the GIN indexes are created by migration 0002_fulltext.
@@ -36,6 +49,20 @@ class PostgresBackend(Backend):
         if weights:
             alts = [a + weights if a.endswith("*") else f"{a}:{weights}" for a in alts]
         return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
+
+    def index_version(self) -> int | None:
+        """The sequence's value, when results read now may be cached under it: None while any
+        transaction that wrote to the index is still open (its rows are not visible yet, but the
+        version has moved: the results read now would be cached under the new version and served
+        stale after the commit), and inside a transaction of our own (which may itself have written
+        rows that a rollback takes back). Read first, then the lock tried: a writer that starts in
+        between moves the version past the one these results are cached under."""
+        if connection.in_atomic_block:
+            return None
+        with connection.cursor() as cur:
+            cur.execute(_VERSION_SQL, [LOCK_KEY, LOCK_KEY])
+            version, no_writer = cur.fetchone()
+        return version if no_writer else None
 
     def tsquery(self, spec: Spec) -> str:
         q = spec.query
