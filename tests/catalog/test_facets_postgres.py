@@ -46,6 +46,17 @@ def test_concurrent_writes_each_keep_an_exact_delta(demo_org, write_tree, monkey
         return found
 
     monkeypatch.setattr(facets, "lock", lock)
+    # The version each write made, recorded as it bumps (read after the write returns, the first's could
+    # already be the second's: the second commits as soon as the first lets go of the lock).
+    made: dict[str, int] = {}
+    original_bump = facets.bump
+
+    def bump():
+        previous, current = original_bump()
+        made[threading.current_thread().name] = current
+        return previous, current
+
+    monkeypatch.setattr(facets, "bump", bump)
     trees = {"first": write_tree(_dataset("first-one", "fraud-ml", "pii"), "a"),
              "second": write_tree(_dataset("second-one", "recsys", "gold"), "b")}
     versions, errors = {}, []
@@ -53,7 +64,7 @@ def test_concurrent_writes_each_keep_an_exact_delta(demo_org, write_tree, monkey
     def register(name: str) -> None:
         try:
             services.location_register(target=str(trees[name]), actor=None, file_roots=None)
-            versions[name] = facets.version()
+            versions[name] = made[name]
         except Exception as exc:  # noqa: BLE001 (reported below)
             errors.append(exc)
         finally:

@@ -287,9 +287,11 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
         timeout=10).json())["status"] in ("done", "failed") and r, list(nodes.values()), timeout=60)
     assert imported["status"] == "done" and imported["rows"] == 2, imported
 
-    # What crossed the nodes went through the shared storage and the database, nothing else (the imported
-    # export was deleted from the storage once imported).
-    assert deployment["storage"].names() == {f"scaffolder/downloads/{run_id}.zip"}
+    # What crossed the nodes went through the shared storage and the database, nothing else: the worker
+    # deletes the imported export from the storage right after it reports the import done.
+    _until("the imported export deleted from the storage",
+           lambda: deployment["storage"].names() == {f"scaffolder/downloads/{run_id}.zip"}, list(nodes.values()),
+           timeout=20)
     for name, node in nodes.items():
         left = {f for f in _files_under(node.var_dir) if not f.endswith(".log")}
         assert not any(secret in (node.var_dir / f).read_text(errors="replace") for f in left), name
