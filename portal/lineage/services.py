@@ -147,8 +147,7 @@ class _Batch:
 
     def __init__(self, events: list[Checked]):
         self.received = len(events)
-        self.now = timezone.now()
-        self.now_db = connection.ops.adapt_datetimefield_value(self.now)
+        self.now_db = connection.ops.adapt_datetimefield_value(timezone.now())
         keyed: dict[str, Checked] = {}
         for event in events:
             keyed.setdefault(dedupe_key(event), event)
@@ -222,9 +221,8 @@ class _Ingest:
 
     def __init__(self, batch: _Batch, actor):
         self.batch, self.actor = batch, actor
-        self.now = batch.now
         self._now_db = batch.now_db
-        self.keys: dict[Ident, str] = {}
+        self.keys: dict[Ident, str] = {}  # every node the plan names → its key (`_Plan.keys`)
         # (type, namespace, name) → {"id", "key", "entity_id", "facets" (None: not read), "type", "namespace", "name"}
         self.nodes: dict[Ident, dict] = {}
 
@@ -282,14 +280,12 @@ class _Ingest:
         # In key order: two requests inserting the same new nodes wait for each other instead of
         # deadlocking on PostgreSQL's unique index (each would hold a key the other one wants).
         _insert(Node, ["key", "type", "namespace", "name", "facets", "created_at", "updated_at"],
-                sorted((self.keys.get(ident) or node_key(*ident), *ident, json.dumps(wanted.get(ident) or {}), now, now)
-                       for ident in missing),
+                sorted((self.keys[ident], *ident, json.dumps(wanted.get(ident) or {}), now, now) for ident in missing),
                 conflict=["key"])  # a node another request inserted meanwhile is read back and merged
         self._read_nodes(missing)
 
     def _read_nodes(self, idents: list[tuple[str, str, str]]) -> None:
-        keys = self.keys
-        by_key = {keys.get(ident) or node_key(*ident): ident for ident in idents}
+        by_key = {self.keys[ident]: ident for ident in idents}
         for pk, key, entity_id in _select_in(Node, ["id", "key", "entity_id"], "key", list(by_key)):
             type_, namespace, name = ident = by_key[key]
             self.nodes[ident] = {"id": pk, "key": key, "entity_id": entity_id, "facets": None, "type": type_,

@@ -6,6 +6,7 @@ test transaction)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -57,17 +58,16 @@ def test_a_repeated_search_is_answered_from_the_cache_until_the_index_changes(us
     assert _full_text(after.captured_queries) > 0
 
 
-def test_nothing_is_cached_while_another_connection_has_an_uncommitted_index_write(users):
-    """The reader sees the old rows while the writer's transaction is open; had it cached them under the
-    moved version, the search after the commit would still miss the renamed document."""
-    backend, alice = get_backend(), users["alice"]
-    assert FRAUD not in keys(selectors.search(alice, "zebra"))
+@contextlib.contextmanager
+def _uncommitted_title(key: str, title: str):
+    """Another connection renames a document in a transaction that stays open until the block ends, then
+    commits; a failure on its side is raised here."""
     written, commit, failure = threading.Event(), threading.Event(), []
 
     def writer():
         try:
             with transaction.atomic():
-                SearchDocument.objects.filter(key=FRAUD).update(title="Zebra scorer")
+                SearchDocument.objects.filter(key=key).update(title=title)
                 written.set()
                 assert commit.wait(30)
         except Exception as exc:  # reported to the test
@@ -80,12 +80,21 @@ def test_nothing_is_cached_while_another_connection_has_an_uncommitted_index_wri
     thread.start()
     try:
         assert written.wait(30) and not failure, failure
-        assert backend.index_version() is None, "a writer is open: nothing may be cached"
-        assert FRAUD not in keys(selectors.search(alice, "zebra"))  # the old rows, not cached
+        yield
     finally:
         commit.set()
         thread.join(30)
     assert not failure, failure
+
+
+def test_nothing_is_cached_while_another_connection_has_an_uncommitted_index_write(users):
+    """The reader sees the old rows while the writer's transaction is open; had it cached them under the
+    moved version, the search after the commit would still miss the renamed document."""
+    backend, alice = get_backend(), users["alice"]
+    assert FRAUD not in keys(selectors.search(alice, "zebra"))
+    with _uncommitted_title(FRAUD, "Zebra scorer"):
+        assert backend.index_version() is None, "a writer is open: nothing may be cached"
+        assert FRAUD not in keys(selectors.search(alice, "zebra"))  # the old rows, not cached
     assert isinstance(backend.index_version(), int)
     assert FRAUD in keys(selectors.search(alice, "zebra"))
 
@@ -105,35 +114,19 @@ def test_a_rolled_back_write_moves_the_version_and_leaves_the_rows(users):
 
 def test_concurrent_index_writers_do_not_wait_for_each_other(users):
     """Writers share the lock: a second connection writes while the first one's write is uncommitted."""
-    first_open, release, done = threading.Event(), threading.Event(), []
+    done = []
 
-    def first():
+    def second():
         try:
-            with transaction.atomic():
-                SearchDocument.objects.filter(key=FRAUD).update(title="First")
-                first_open.set()
-                release.wait(30)
+            with connection.cursor() as cur:
+                cur.execute("SET lock_timeout = '2s'")
+            SearchDocument.objects.exclude(key=FRAUD).filter(kind="model").update(title="Second")
+            done.append(True)
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=first)
-    thread.start()
-    try:
-        assert first_open.wait(30)
-
-        def second():
-            try:
-                with connection.cursor() as cur:
-                    cur.execute("SET lock_timeout = '2s'")
-                SearchDocument.objects.exclude(key=FRAUD).filter(kind="model").update(title="Second")
-                done.append(True)
-            finally:
-                connections.close_all()
-
+    with _uncommitted_title(FRAUD, "First"):
         other = threading.Thread(target=second)
         other.start()
         other.join(10)
         assert done == [True], "the second writer waited for the first"
-    finally:
-        release.set()
-        thread.join(30)
