@@ -339,7 +339,9 @@ def _restart(run_step, database: Database, options: Options, py: str, manage: st
 
 
 def _errors(path: Path) -> dict[str, int]:
-    """locust's failures CSV as {kind: occurrences}: HTTP statuses by number, anything else by its name."""
+    """locust's failures CSV as {kind: occurrences}: HTTP statuses by number, anything else by its name.
+    A request the scenario checks itself (`catch_response`) fails as CatchResponseError with the message
+    the locustfile gives it, which starts with the status (`503: …`): counted by that status too."""
     import csv
     import re
 
@@ -347,8 +349,9 @@ def _errors(path: Path) -> dict[str, int]:
     if path.exists():
         with path.open(newline="") as handle:
             for row in csv.DictReader(handle):
-                status = re.search(r"\b([1-5]\d\d) (?:Client|Server) Error", row["Error"])
-                kind = status.group(1) if status else row["Error"].split("(")[0][:60]
+                status = re.search(r"\b([1-5]\d\d) (?:Client|Server) Error|^CatchResponseError\(['\"]([1-5]\d\d): ",
+                                   row["Error"])
+                kind = (status.group(1) or status.group(2)) if status else row["Error"].split("(")[0][:60]
                 counts[kind] = counts.get(kind, 0) + int(row["Occurrences"])
     return counts
 

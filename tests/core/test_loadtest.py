@@ -64,6 +64,17 @@ def test_errors_are_counted_by_status(tmp_path):
     assert loadtest._errors(csv) == {"503": 9, "ConnectionError": 1}
 
 
+def test_a_request_the_scenario_checks_itself_is_counted_by_its_status(tmp_path):
+    """The approval submit (catch_response) fails as CatchResponseError('503: …'): a 503 like any other,
+    so a PostgreSQL restart that catches one is still "only 503s" (a fresh-clone check failed on it)."""
+    csv = tmp_path / "f.csv"
+    csv.write_text("Method,Name,Error,Occurrences,First Seen,Last Seen\n"
+                   "POST,write:approval-submit,\"CatchResponseError('503: {\"\"error\"\": 1}')\",1,a,b\n"
+                   "GET,browse,HTTPError('503 Server Error: Service Unavailable for url: browse'),2,a,b\n"
+                   "POST,x,\"CatchResponseError('unexpected body')\",1,a,b\n")
+    assert loadtest._errors(csv) == {"503": 3, "CatchResponseError": 1}
+
+
 @pytest.mark.prod_smoke
 @pytest.mark.timeout(900)  # a minute or two when idle; starts PostgreSQL, seeds, runs locust three times
 def test_small_load_run_with_a_postgres_restart():
