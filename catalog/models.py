@@ -19,6 +19,7 @@ class LocationType(models.TextChoices):
     DIRECTORY = "dir", "Directory"
     URL = "url", "URL"
     FEAST = "feast", "Feast feature repository"
+    UPLOAD = "upload", "Uploaded folder"
     GITHUB_DISCOVERY = "github-discovery", "GitHub organisation (discovery)"
     GITLAB_DISCOVERY = "gitlab-discovery", "GitLab group (discovery)"
 
@@ -55,6 +56,21 @@ class Location(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:location-detail", args=[self.pk])
+
+
+class UploadBundle(models.Model):
+    """The files of an uploaded folder (catalog/uploads.py; location target `upload:<name>`), stored with
+    the registration that read them, so that every node reads the same files: a node's own folder under
+    PLINTH_CATALOG_UPLOAD_ROOT is a copy made from here when the digest changes."""
+
+    name = models.CharField(max_length=100, unique=True)  # the folder: slug + hash of `source`
+    source = models.CharField(max_length=200)  # the name the uploader gave (e.g. github.com/acme/fraud)
+    digest = models.CharField(max_length=64)  # SHA-256 of the packed files: names a version on every node
+    files = models.BinaryField()  # zlib-compressed JSON list of [relative path, text]
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"upload:{self.name}"
 
 
 class LocationSource(models.Model):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from portal.accounts import permissions
@@ -41,6 +43,7 @@ from .models import (
     MlflowWebhookDelivery,
     Relation,
     Star,
+    UploadBundle,
 )
 
 __all__ = ["OwnershipRefused", "Plan", "refresh_owner_teams"]  # the write path's names callers take from here
@@ -67,12 +70,19 @@ def _take_turn(location: Location | None) -> None:
         list(Location.objects.select_for_update().filter(pk=location.pk).values_list("pk", flat=True))
 
 
-def _reader(target: str, file_roots: list[str] | None, location: Location | None) -> Reader:
+def _reader(target: str, file_roots: list[str] | None, location: Location | None,
+            upload_dir: str | None = None) -> Reader:
+    """`upload_dir`: the files of an upload being registered (else an upload location is read from this
+    node's copy of its stored files, made if needed)."""
     known = None
-    if location is not None:
+    if location is not None and upload_dir is None:
+        # Skip-if-unchanged compares each descriptor's bytes only; an upload's new files are read whole
+        # (a changed README that a descriptor's $text names counts).
         known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
+    if upload_dir is None and target.strip().startswith(uploads.PREFIX):
+        upload_dir = str(uploads.materialise(uploads.split(target.strip())[0]))
     return Reader(target, file_roots=file_roots, known=known,
-                  discovery_state=location.discovery_state if location is not None else None)
+                  discovery_state=location.discovery_state if location is not None else None, upload_dir=upload_dir)
 
 
 @transaction.atomic
@@ -151,30 +161,41 @@ def _check_register(actor, existing: Location | None, target: str, dry_run: bool
 
 
 def location_upload(*, source: str, files: list[tuple[str, str]], actor, dry_run: bool = False) -> Plan:
-    """Register descriptors sent as content (catalog/uploads.py): written to the source's own folder
-    and registered like a folder location — the same reader, caps, validation, ownership claims and
-    rules as `location_register`, who may register and who may replace an existing upload (a refresh's
-    rule) included. Nothing changes, on disk or in the catalog, when the registration fails."""
+    """Register descriptors sent as content (catalog/uploads.py): a location `upload:<folder>` read like
+    a folder location — the same reader, caps, validation, ownership claims and rules as
+    `location_register`, who may register and who may replace an existing upload (a refresh's rule)
+    included. The files are stored in the database in the registration's transaction (every node reads
+    them from there) and copied into this node's folder. Nothing changes, in the database or on disk,
+    when the registration fails."""
     checked = uploads.check(source, files)
     folder = uploads.folder_for(source)
-    target = str(folder)
-    with uploads.locked(folder):
-        existing = Location.objects.filter(target=target).first()
-        _check_register(actor, existing, target, dry_run)
-        staging = uploads.stage(checked)
-        try:
-            if dry_run:
-                plan = location_plan(target=str(staging), file_roots=[str(uploads.root())], location=existing,
-                                     claims=permissions.owner_claims(actor))
-                plan.target = target
+    target = uploads.target_for(source)
+    blob, digest = uploads.pack(checked)
+    store_files = functools.partial(uploads.save, source=source, blob=blob, digest=digest)
+    with uploads.locked(folder):  # this node's copy; other nodes take turns in the database
+        for attempt in (1, 2):
+            existing = Location.objects.filter(target=target).first()
+            _check_register(actor, existing, target, dry_run)
+            staging = uploads.stage(checked)
+            try:
+                if dry_run:
+                    reader = _reader(target, None, existing, upload_dir=str(staging))
+                    return location_plan(target=target, file_roots=None, location=existing, reader=reader,
+                                         claims=permissions.owner_claims(actor))
+                with uploads.swapped_in(staging, folder, digest):
+                    plan = _read_and_store(target=target, file_roots=None, location=existing, actor=actor,
+                                           claims=permissions.owner_claims(actor), upload_dir=str(folder),
+                                           also=store_files)
+                _record_registration(plan, actor)
                 return plan
-            with uploads.swapped_in(staging, folder):
-                plan = _read_and_store(target=target, file_roots=[str(uploads.root())], location=existing,
-                                       actor=actor, claims=permissions.owner_claims(actor))
-            _record_registration(plan, actor)
-            return plan
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            except IntegrityError:
+                if existing is not None or attempt == 2:
+                    raise
+                # Another node registered the same source since it was looked up: this upload now
+                # replaces that one, under the replacing rules (checked again above).
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    raise AssertionError("unreachable")
 
 
 def location_refresh_failed(*, location_id: int, error: str, final: bool) -> None:
@@ -206,12 +227,14 @@ def _registrant_claims(location: Location) -> permissions.OwnerClaims:
 
 
 def _read_and_store(*, target: str, file_roots, location: Location | None, actor,
-                    claims: permissions.OwnerClaims, store: bool = True) -> Plan:
+                    claims: permissions.OwnerClaims, store: bool = True, upload_dir: str | None = None,
+                    also: Callable[[], None] | None = None) -> Plan:
+    """`also`: more to store in the same transaction (an upload's files)."""
     with _gc_paused():
-        reader = _reader(target, file_roots, location)
+        reader = _reader(target, file_roots, location, upload_dir)
         if store and reader.start_processes():
             try:
-                return _stream(reader, location, actor, claims)
+                return _stream(reader, location, actor, claims, also)
             finally:
                 reader.stop_processes()
         if not store:
@@ -225,6 +248,8 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             if location is None and plan.refused:
                 raise OwnershipRefused(plan)
             plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
+            if also is not None:
+                also()
     return plan
 
 
@@ -238,7 +263,8 @@ BULK_LOAD_TABLES = [Entity._meta.db_table, Relation._meta.db_table, EntityTag._m
 BULK_LOAD_KEEP = ("entity_owner_name",)
 
 
-def _stream(reader: Reader, location: Location | None, actor, claims: permissions.OwnerClaims) -> Plan:
+def _stream(reader: Reader, location: Location | None, actor, claims: permissions.OwnerClaims,
+            also: Callable[[], None] | None = None) -> Plan:
     """Read and store at once: a location read by several processes is written batch by batch while
     they go on reading, in one transaction (a quarter-million entities: the writes overlap the reads
     instead of following them). Forked before the transaction opens (see `Reader.start_processes`)."""
@@ -256,6 +282,8 @@ def _stream(reader: Reader, location: Location | None, actor, claims: permission
         if location is None and plan.refused:
             raise OwnershipRefused(plan)  # rolls the streamed batches back
         plan.location = writer.finish()
+        if also is not None:
+            also()
     return plan
 
 
@@ -275,6 +303,8 @@ def location_unregister(*, location: Location, actor) -> list[str]:
     previous, current = facets.bump()
     transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
     if uploads.is_upload_target(target):
+        if target.startswith(uploads.PREFIX):
+            UploadBundle.objects.filter(name=uploads.split(target)[0]).delete()
         transaction.on_commit(lambda: uploads.remove(target))
     audit_record(actor=actor, action="catalog.location.unregister", target=f"location:{pk}",
                  before={"target": target, "entities": refs[:AUDIT_REF_CAP], "entity_count": len(refs)})

@@ -1,12 +1,20 @@
 """Descriptors sent as content (`POST /api/v1/locations/upload`, `plinth catalog register ./folder`).
 
-The CLI usually runs on a CI runner, where the server cannot read the files. An upload is therefore
-written to a folder of its own below `PLINTH_CATALOG_UPLOAD_ROOT` — one folder per `source` name — and
-registered as an ordinary `dir` location (`catalog.services.location_upload`), so it goes through the
-same reader, validation, size caps, ownership claims and conflict rules as every other registration.
-Sending the same source again replaces the folder's files and re-reads it, like a refresh.
+The CLI usually runs on a CI runner, where the server cannot read the files. An upload is a location
+of its own type, `upload:<folder>` (one folder per `source` name), read like a folder location
+(`catalog.services.location_upload`): the same reader, validation, size caps, ownership claims and
+conflict rules as every other registration. Sending the same source again replaces the files and
+re-reads them, like a refresh.
 
-This module owns the files only: naming the folder, checking the paths, staging and swapping."""
+**The files live in the database** (`UploadBundle`, written in the registration's transaction), so
+every web and worker node reads the same ones and a node keeps nothing of its own: each node copies a
+bundle into its own `PLINTH_CATALOG_UPLOAD_ROOT/<folder>` when it first needs it (a refresh, a docs
+build, a template run) and again when the bundle's digest changes — a cache, never a shared mount.
+Sources are named `upload:<folder>/<path>` (the same on every node); `local_path` maps one to this
+node's copy.
+
+This module owns the files only: naming, checking the paths, packing, staging, swapping and the
+per-node copies."""
 
 from __future__ import annotations
 
@@ -18,13 +26,17 @@ import re
 import shutil
 import tempfile
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from .descriptors.errors import DescriptorError
 from .ingest.reader import DESCRIPTOR_NAME
+from .ingest.reader import UPLOAD_PREFIX as PREFIX
 
 MAX_FILES = 500
 MAX_PATH = 300
@@ -40,18 +52,135 @@ def root() -> Path:
     return path.resolve()
 
 
-def folder_for(source: str) -> Path:
+def folder_name(source: str) -> str:
     """The folder of one source: readable slug + hash (two sources never share a folder)."""
     slug = re.sub(r"[^a-z0-9]+", "-", source.lower()).strip("-")[:60] or "upload"
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    return root() / f"{slug}-{digest}"
+    return f"{slug}-{digest}"
+
+
+_NAME = re.compile(r"^[a-z0-9-]{1,60}-[0-9a-f]{16}$")
+
+
+def folder_for(source: str) -> Path:
+    """This node's copy of a source's files."""
+    return root() / folder_name(source)
+
+
+def target_for(source: str) -> str:
+    """The location target of a source's upload: the same on every node."""
+    return PREFIX + folder_name(source)
 
 
 def is_upload_target(target: str) -> bool:
-    """Whether a location target lies in the upload root (registered only through uploads)."""
-    real = os.path.realpath(target.strip() or ".")
+    """Whether a location target is an upload (`upload:<folder>`), or a path in this node's copies
+    (registered only through uploads)."""
+    target = target.strip()
+    if target.startswith(PREFIX):
+        return True
+    real = os.path.realpath(target or ".")
     base = str(root())
     return real == base or real.startswith(base + os.sep)
+
+
+def split(name: str) -> tuple[str, str]:
+    """`upload:<folder>[/<path>]` → (folder, path or ""), or DescriptorError."""
+    if not name.startswith(PREFIX):
+        raise DescriptorError("Not an uploaded folder (upload:<folder>).", source=name[:300], field="target")
+    folder, _, rest = name[len(PREFIX):].partition("/")
+    if not _NAME.match(folder):
+        raise DescriptorError("No such uploaded folder.", source=name[:300], field="target")
+    return folder, rest
+
+
+def pack(files: list[tuple[PurePosixPath, str]]) -> tuple[bytes, str]:
+    """The files as stored in `UploadBundle.files` (zlib of a JSON list of [path, text]) and their
+    digest (SHA-256 of that JSON): the digest names a version of the folder on every node."""
+    raw = orjson.dumps(sorted([str(path), content] for path, content in files))
+    return zlib.compress(raw, 6), hashlib.sha256(raw).hexdigest()
+
+
+def unpack(blob: bytes) -> list[tuple[PurePosixPath, str]]:
+    return [(PurePosixPath(path), content) for path, content in orjson.loads(zlib.decompress(bytes(blob)))]
+
+
+def save(*, source: str, blob: bytes, digest: str) -> None:
+    """Store a source's files (inside the registration's transaction: both are stored, or neither)."""
+    from .models import UploadBundle
+
+    UploadBundle.objects.update_or_create(name=folder_name(source),
+                                          defaults={"source": source, "files": blob, "digest": digest})
+
+
+def _marker(folder: str) -> Path:
+    return root() / ".digests" / folder
+
+
+def _copy_digest(folder: str) -> str | None:
+    try:
+        return _marker(folder).read_text().strip() if (root() / folder).is_dir() else None
+    except OSError:
+        return None
+
+
+def _mark(folder: str, digest: str | None) -> None:
+    marker = _marker(folder)
+    if digest is None:
+        marker.unlink(missing_ok=True)
+        return
+    marker.parent.mkdir(exist_ok=True)
+    partial = marker.with_name(f".{folder}.{uuid.uuid4().hex[:8]}")
+    partial.write_text(digest)
+    partial.replace(marker)
+
+
+def materialise(folder: str) -> Path:
+    """This node's copy of an uploaded folder, made or renewed from the database when its digest
+    differs from the stored one (the stored version wins: an upload being written on another node is
+    not seen until it commits). DescriptorError when the database holds no such upload."""
+    from .models import UploadBundle
+
+    digest = UploadBundle.objects.filter(name=folder).values_list("digest", flat=True).first()
+    if digest is None:
+        raise DescriptorError("The uploaded files of this location are not stored (send them again with "
+                              "`plinth catalog register`).", source=PREFIX + folder, field="target")
+    path = root() / folder
+    if _copy_digest(folder) == digest:
+        return path
+    with locked(path):
+        row = UploadBundle.objects.filter(name=folder).values_list("digest", "files").first()
+        if row is None:
+            raise DescriptorError("The uploaded files of this location are not stored.", source=PREFIX + folder,
+                                  field="target")
+        digest, blob = row
+        if _copy_digest(folder) != digest:
+            staging = stage(unpack(blob))
+            old = None
+            if path.exists():
+                old = path.with_name(f".old-{folder}-{uuid.uuid4().hex[:8]}")
+                path.rename(old)
+            staging.rename(path)
+            _mark(folder, digest)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def file_path(source: str) -> str:
+    """Where a stored source (an entity's, a location's target) is on this node: an uploaded file's copy
+    (made if needed; DescriptorError when its upload is gone), any other path as it is."""
+    return local_path(source) if source.startswith(PREFIX) else source
+
+
+def local_path(name: str) -> str:
+    """This node's path of `upload:<folder>/<path>` (the folder copied first if needed), kept inside
+    the folder; DescriptorError otherwise."""
+    folder, rest = split(name)
+    base = materialise(folder).resolve()
+    real = os.path.realpath(os.path.join(base, rest)) if rest else str(base)
+    if real != str(base) and not real.startswith(str(base) + os.sep):
+        raise DescriptorError("Path escapes the uploaded folder.", source=name[:300])
+    return real
 
 
 def check(source: str, files: list[tuple[str, str]]) -> list[tuple[PurePosixPath, str]]:
@@ -124,25 +253,36 @@ def locked(folder: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def swapped_in(staging: Path, folder: Path) -> Iterator[None]:
-    """Put the staged files in place of the folder's; if the body raises, the old files come back."""
-    backup = None
+def swapped_in(staging: Path, folder: Path, digest: str) -> Iterator[None]:
+    """Put the staged files (of `digest`) in place of this node's copy; if the body raises, the old
+    files and their digest come back."""
+    backup, before = None, _copy_digest(folder.name)
     if folder.exists():
         backup = folder.with_name(f".old-{folder.name}-{uuid.uuid4().hex[:8]}")
         folder.rename(backup)
     staging.rename(folder)
+    _mark(folder.name, digest)
     try:
         yield
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         if backup is not None:
             backup.rename(folder)
+        _mark(folder.name, before if backup is not None else None)
         raise
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
 
 
 def remove(target: str) -> None:
-    """Delete an unregistered upload's folder (after its location's transaction committed)."""
-    if is_upload_target(target) and os.path.realpath(target) != str(root()):
+    """Delete this node's copy of an unregistered upload (after its location's transaction committed;
+    the stored files went with the location)."""
+    if target.startswith(PREFIX):
+        try:
+            folder, _ = split(target)
+        except DescriptorError:
+            return
+        shutil.rmtree(root() / folder, ignore_errors=True)
+        _mark(folder, None)
+    elif is_upload_target(target) and os.path.realpath(target) != str(root()):
         shutil.rmtree(target, ignore_errors=True)

@@ -37,6 +37,7 @@ VISIBILITY_ANNOTATION = "plinth.dev/visibility"
 # Where an entity's docs folder is (built by portal.techdocs): the catalog owns its descriptors' keys.
 DOCS_ANNOTATIONS = ("plinth.dev/techdocs-ref", "backstage.io/techdocs-ref")
 DESCRIPTOR_NAME = "catalog-info.yaml"
+UPLOAD_PREFIX = "upload:"  # an uploaded folder: `upload:<folder>`, its files `upload:<folder>/<path>` (catalog.uploads)
 MAX_SOURCES = 20_000
 READER_NICENESS = 10
 PARALLEL_MIN_FILES = 4  # files per extra reading process: below that, forking costs more than it saves
@@ -210,6 +211,8 @@ def classify_target(target: str, roots: list[str] | None = None) -> str:
         raise DescriptorError("A location target is required.", field="target")
     if (kind := discovery.location_type(target)) is not None:
         return kind
+    if target.startswith(UPLOAD_PREFIX):
+        return "upload"
     if feast_sync.is_target(target):
         repo = feast_sync.repo_path(target)
         if not repo.startswith("/") or "\x00" in repo:
@@ -297,9 +300,16 @@ class Reader:
     """Reads one location (following Location entities) into a ReadResult."""
 
     def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None,
-                 discovery_state: dict[str, str] | None = None):
+                 discovery_state: dict[str, str] | None = None, upload_dir: str | None = None):
+        """`upload_dir`: for an uploaded folder (`upload:<folder>`), this node's copy of its files
+        (catalog.uploads): read from there, named `upload:<folder>/<path>` in sources and errors."""
         self.kind = classify_target(target, file_roots)
-        if self.kind == "feast":
+        if self.kind == "upload":
+            if upload_dir is None:
+                raise DescriptorError("An uploaded folder is read from its stored files only.", source=target,
+                                      field="target")
+            self.target, self.root = target.strip(), os.path.realpath(upload_dir)
+        elif self.kind == "feast":
             repo = check_file_root(feast_sync.repo_path(target.strip()), file_roots)
             self.target, self.root = feast_sync.PREFIX + repo, repo
         elif self.kind in discovery.PREFIXES:
@@ -327,14 +337,28 @@ class Reader:
         if self.kind in discovery.PREFIXES:
             self.versions = discovery.discover(self.client, discovery.parse_target(self.target))
             return list(self.versions)
-        if self.kind != "dir":
+        if self.kind not in ("dir", "upload"):
             return [self.target]
         found = []
-        for dirpath, dirnames, filenames in os.walk(self.target, followlinks=False):
+        top = self.root if self.kind == "upload" else self.target
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in {"node_modules", ".venv"})
             if DESCRIPTOR_NAME in filenames:
-                found.append(os.path.join(dirpath, DESCRIPTOR_NAME))
+                found.append(self._named(os.path.join(dirpath, DESCRIPTOR_NAME)))
         return found
+
+    def _named(self, path: str) -> str:
+        """A file's source name: its path, or `upload:<folder>/<path>` for an uploaded folder."""
+        if self.kind != "upload":
+            return path
+        return f"{self.target}/{os.path.relpath(path, self.root).replace(os.sep, '/')}"
+
+    def _local(self, source: str) -> str:
+        """The file a source name stands for on this node (an uploaded folder's files are named
+        `upload:<folder>/<path>`; placeholders resolve to paths in this node's copy)."""
+        if self.kind == "upload" and source.startswith(self.target + "/"):
+            return os.path.join(self.root, source[len(self.target) + 1:])
+        return source
 
     def read_bytes(self, source: str) -> bytes:
         max_bytes = settings.PLINTH_CATALOG_MAX_BYTES
@@ -380,7 +404,7 @@ class Reader:
         return read
 
     def _inside_root(self, source: str) -> str:
-        real = os.path.realpath(source)
+        real = os.path.realpath(self._local(source))
         if self.root is not None and not (real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)):
             raise DescriptorError("Path escapes the registered location's folder.", source=source)
         if not os.path.isfile(real):
@@ -619,7 +643,7 @@ class Reader:
         if placeholders:
             try:
                 data = resolve_placeholders(
-                    doc.data, base=doc.source, read=self._placeholder_reader(doc.source),
+                    doc.data, base=self._local(doc.source), read=self._placeholder_reader(doc.source),
                     max_bytes=settings.PLINTH_CATALOG_MAX_BYTES, root=self.root, join=integrations.join,
                 )
             except DescriptorError as exc:

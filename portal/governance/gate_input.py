@@ -9,6 +9,8 @@ import os
 import re
 from pathlib import Path
 
+from catalog import uploads
+from catalog.descriptors.errors import DescriptorError
 from catalog.models import Entity, ModelVersion
 
 from . import impact as impact_summary
@@ -66,7 +68,10 @@ def read_model_card(entity: Entity) -> str | None:
         or entity.source.startswith(("http://", "https://"))
     ):
         return None
-    folder = Path(entity.source).resolve().parent
+    try:
+        folder = Path(uploads.file_path(entity.source)).resolve().parent
+    except DescriptorError:
+        return None
     path = (folder / relative).resolve()
     if not path.is_relative_to(folder) or not path.is_file() or os.path.getsize(path) > MAX_CARD_BYTES:
         return None

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catalog import uploads
+from catalog.descriptors.errors import DescriptorError
+
 from .actions import ACTIONS, ALIASES, resolve_action
 
 
@@ -89,9 +92,19 @@ def from_data(data: dict, *, ref: str, source: str) -> Template:
         pages=_pages(spec.get("parameters")),
         steps=steps,
         output=dict(spec.get("output") or {}),
-        base_dir=Path(source).resolve().parent if source else Path("/nonexistent"),
+        base_dir=_base_dir(source),
         problems=problems,
     )
+
+
+def _base_dir(source: str) -> Path:
+    """The template's folder on this node (an uploaded template's copy, made if needed)."""
+    if not source:
+        return Path("/nonexistent")
+    try:
+        return Path(uploads.file_path(source)).resolve().parent
+    except DescriptorError:
+        return Path("/nonexistent")
 
 
 def from_entity(entity) -> Template:

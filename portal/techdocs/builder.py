@@ -19,6 +19,8 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
+from catalog import uploads
+from catalog.descriptors.errors import DescriptorError
 from catalog.ingest.reader import DOCS_ANNOTATIONS
 
 from . import rendering
@@ -98,15 +100,21 @@ def location_root(entity) -> str:
     if location.type == "url" or urlsplit(entity.source).scheme in {"http", "https"}:
         raise BuildError("Docs can only be built from local file locations for now; this entity was "
                          f"registered from a URL ({location.target[:200]}).")
-    target = os.path.realpath(location.target)
-    return target if location.type == "dir" else os.path.dirname(target)
+    try:
+        target = os.path.realpath(uploads.file_path(location.target))
+    except DescriptorError as exc:
+        raise BuildError(exc.message) from None
+    return target if location.type in ("dir", "upload") else os.path.dirname(target)
 
 
 def resolve_relative(entity, relative: str, root: str) -> str:
     """A path relative to the entity's descriptor, resolved (symlinks too) and kept inside `root`."""
     if urlsplit(relative).scheme or relative.startswith("/") or "\x00" in relative:
         raise BuildError(f"'{relative[:200]}' must be a path relative to the descriptor.")
-    base = os.path.dirname(os.path.realpath(entity.source))
+    try:
+        base = os.path.dirname(os.path.realpath(uploads.file_path(entity.source)))
+    except DescriptorError as exc:
+        raise BuildError(exc.message) from None
     real = os.path.realpath(os.path.join(base, relative))
     if not inside(real, root):
         raise BuildError(f"'{relative[:200]}' resolves outside the registered location's folder; refused.")

@@ -53,7 +53,7 @@ def test_upload_registers_a_folder_with_text_substitution_and_replaces_it_on_the
     assert sorted(body["added"]) == ["component:default/up-one", "component:default/up-two"]
     assert Entity.objects.get(ref="component:default/up-one").data["metadata"]["description"] == "Scores uploads."
     location = Location.objects.get(pk=body["location"]["id"])
-    assert location.target == str(uploads.folder_for("github.com/acme/up"))
+    assert location.target == uploads.target_for("github.com/acme/up") and location.type == "upload"
 
     again = post(alice, "github.com/acme/up", {"catalog-info.yaml": component("up-one")})
     assert again.status_code == 200
@@ -123,3 +123,159 @@ def test_the_location_api_refuses_the_upload_folder_and_unregistering_removes_it
         mp.setattr("django.db.transaction.on_commit", lambda fn, using=None, robust=False: fn())
         assert alice.delete(f"/api/v1/locations/{body['location']['id']}").status_code == 204
     assert not folder.exists()
+
+
+# -- the files live in the database: every node reads the same ones ----------------------------------
+
+DOCUMENTED = ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n"
+              "  description:\n    $text: ./README.md\n  annotations:\n    backstage.io/techdocs-ref: dir:.\n"
+              "spec:\n  type: service\n  lifecycle: production\n  owner: fraud-ml\n")
+
+
+def test_the_files_are_stored_with_the_registration_and_another_node_reads_them_from_there(api, settings, tmp_path):
+    from catalog import services
+    from catalog.models import LocationSource, UploadBundle
+    from portal.techdocs import builder
+
+    files = {"catalog-info.yaml": DOCUMENTED.format(name="up-node"), "README.md": "Read on every node.",
+             "docs/index.md": "# Node\n", "sub/catalog-info.yaml": component("up-node-two")}
+    body = post(api("alice"), "github.com/acme/nodes", files).json()
+    target = uploads.target_for("github.com/acme/nodes")
+    name = target.removeprefix("upload:")
+    bundle = UploadBundle.objects.get(name=name)
+    assert bundle.source == "github.com/acme/nodes"
+    assert {str(p): c for p, c in uploads.unpack(bundle.files)} == files
+    entity = Entity.objects.get(ref="component:default/up-node")
+    # Sources are named after the upload, the same on every node: no node's path is stored.
+    assert entity.source == f"{target}/catalog-info.yaml"
+    assert sorted(LocationSource.objects.filter(location_id=body["location"]["id"]).values_list("source", flat=True)) == [
+        f"{target}/catalog-info.yaml", f"{target}/sub/catalog-info.yaml"]
+
+    # Another node: its own, empty upload folder. Its refresh reads the stored files (nothing changes),
+    # and its docs build finds the docs folder in its own copy.
+    settings.PLINTH_CATALOG_UPLOAD_ROOT = tmp_path / "node-b"
+    location = Location.objects.get(pk=body["location"]["id"])
+    plan = services.location_refresh(location=location)
+    assert (plan.added, plan.changed, plan.removed) == ([], [], [])
+    assert sorted(plan.unchanged) == ["component:default/up-node", "component:default/up-node-two"]
+    copy = tmp_path / "node-b" / name
+    assert (copy / "README.md").read_text() == "Read on every node."
+    assert builder.docs_dir_for(entity) == str(copy.resolve())
+
+    # An upload taken by node b renews node b's copy; node a's old copy is renewed when it next reads.
+    post(api("alice"), "github.com/acme/nodes", {**files, "README.md": "Second version."})
+    assert Entity.objects.get(ref="component:default/up-node").data["metadata"]["description"] == "Second version."
+    settings.PLINTH_CATALOG_UPLOAD_ROOT = tmp_path / "uploads"
+    old_copy = tmp_path / "uploads" / name / "README.md"
+    assert old_copy.read_text() == "Read on every node."
+    services.location_refresh(location=location)
+    assert old_copy.read_text() == "Second version."
+
+
+def test_a_registration_that_fails_while_storing_keeps_neither_files_nor_entities(api, monkeypatch):
+    from catalog.models import UploadBundle
+
+    alice = api("alice")
+    assert post(alice, "atomic", {"catalog-info.yaml": component("up-atomic-1")}).status_code == 201
+    folder = uploads.folder_for("atomic")
+    before = (UploadBundle.objects.get(name=folder.name).digest, (folder / "catalog-info.yaml").read_text())
+
+    def broken(**kwargs):
+        raise RuntimeError("storage failed")
+
+    monkeypatch.setattr(uploads, "save", broken)
+    client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=alice.defaults["HTTP_AUTHORIZATION"])
+    response = post(client, "atomic", {"catalog-info.yaml": component("up-atomic-2")})
+    assert response.status_code == 500
+    assert (UploadBundle.objects.get(name=folder.name).digest, (folder / "catalog-info.yaml").read_text()) == before
+    assert Entity.objects.filter(ref="component:default/up-atomic-1").exists()
+    assert not Entity.objects.filter(ref="component:default/up-atomic-2").exists()
+
+
+def test_an_upload_target_cannot_be_registered_directly_and_unregistering_deletes_the_stored_files(api):
+    from catalog.models import UploadBundle
+
+    alice = api("alice")
+    body = post(alice, "gone-too", {"catalog-info.yaml": component("up-gone-too")}).json()
+    target = uploads.target_for("gone-too")
+    direct = alice.post("/api/v1/locations", {"target": target}, content_type="application/json")
+    assert direct.status_code == 400 and "upload" in direct.json()["error"]["message"]
+    assert UploadBundle.objects.filter(name=target.removeprefix("upload:")).exists()
+    assert alice.delete(f"/api/v1/locations/{body['location']['id']}").status_code == 204
+    assert not UploadBundle.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["upload:../../etc", "upload:x/../../etc/passwd", "upload:nope-0123456789abcdef/a"])
+def test_a_node_path_is_never_made_from_a_name_that_is_not_a_stored_upload(upload_root, name):
+    from catalog.descriptors.errors import DescriptorError
+
+    with pytest.raises(DescriptorError):
+        uploads.local_path(name)
+
+
+def test_the_migration_moves_an_upload_folder_of_the_old_layout_into_the_database(demo_org, upload_root):
+    import importlib
+
+    from django.apps import apps
+
+    from catalog.models import LocationSource, ProcessingError, UploadBundle
+
+    folder = upload_root / "old-upload-0123456789abcdef"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "catalog-info.yaml").write_text(component("up-old"))
+    (folder / "sub" / "catalog-info.yaml").write_text(component("up-old-two"))
+    old = str(folder)
+    location = Location.objects.create(type="dir", target=old)
+    LocationSource.objects.create(location=location, source=f"{old}/catalog-info.yaml", content_hash="x",
+                                  children=[f"{old}/sub/catalog-info.yaml"])
+    Entity.objects.create(ref="component:default/up-old", kind="Component", kind_key="component",
+                          namespace="default", name="up-old", location=location, source=f"{old}/catalog-info.yaml",
+                          data={})
+    ProcessingError.objects.create(location=location, source=f"{old}/sub/catalog-info.yaml", message="m")
+    other = Location.objects.create(type="dir", target=str(upload_root.parent))  # not an upload: untouched
+    migration = importlib.import_module("catalog.migrations.0012_upload_bundles")
+    migration.forwards(apps, None)
+
+    location.refresh_from_db()
+    assert (location.type, location.target) == ("upload", "upload:old-upload-0123456789abcdef")
+    source = LocationSource.objects.get(location=location)
+    assert source.source == "upload:old-upload-0123456789abcdef/catalog-info.yaml"
+    assert source.children == ["upload:old-upload-0123456789abcdef/sub/catalog-info.yaml"]
+    assert Entity.objects.get(ref="component:default/up-old").source == "upload:old-upload-0123456789abcdef/catalog-info.yaml"
+    assert ProcessingError.objects.get(location=location).source == "upload:old-upload-0123456789abcdef/sub/catalog-info.yaml"
+    files = {str(p): c for p, c in uploads.unpack(UploadBundle.objects.get(name=folder.name).files)}
+    assert files == {"catalog-info.yaml": component("up-old"), "sub/catalog-info.yaml": component("up-old-two")}
+    other.refresh_from_db()
+    assert (other.type, other.target) == ("dir", str(upload_root.parent))
+
+
+def test_two_nodes_registering_the_same_new_source_at_once_end_with_one_location_and_the_last_files(
+        api, demo_org, settings, tmp_path, monkeypatch):
+    """Node b registers the source between node a's look-up and its write (forced here by running node
+    b's upload inside node a's staging): node a's write meets the stored location and replaces it under
+    the replacing rules, instead of failing."""
+    from catalog import services
+    from catalog.models import UploadBundle
+
+    alice = demo_org["users"]["alice"]
+    original_stage, ran = uploads.stage, []
+
+    def stage_after_node_b(files):
+        if not ran:
+            ran.append(True)
+            node_a_root = settings.PLINTH_CATALOG_UPLOAD_ROOT
+            settings.PLINTH_CATALOG_UPLOAD_ROOT = tmp_path / "node-b"
+            try:
+                services.location_upload(source="raced", files=[("catalog-info.yaml", component("up-node-b"))],
+                                         actor=alice)
+            finally:
+                settings.PLINTH_CATALOG_UPLOAD_ROOT = node_a_root
+        return original_stage(files)
+
+    monkeypatch.setattr(uploads, "stage", stage_after_node_b)
+    plan = services.location_upload(source="raced", files=[("catalog-info.yaml", component("up-node-a"))], actor=alice)
+    assert [c.ref for c in plan.added] == ["component:default/up-node-a"]
+    assert [ref for _, ref in plan.removed] == ["component:default/up-node-b"]
+    assert Location.objects.filter(target=uploads.target_for("raced")).count() == 1
+    bundle = UploadBundle.objects.get(name=uploads.folder_name("raced"))
+    assert uploads.unpack(bundle.files)[0][1] == component("up-node-a")

@@ -4,7 +4,8 @@ storage — run twice: with a shared folder (`PLINTH_STORAGE_ROOT`) and with obj
 (`PLINTH_S3_BUCKET`: django-storages' S3 backend and boto3 for real, against moto's S3-compatible HTTP
 server, the one part that stands in for what cannot run here).
 
-Docs registered through one web node are built by the worker and served by both web nodes; a template
+Docs registered through one web node are built by the worker and served by both web nodes; descriptors
+uploaded as content to one web node are read by the worker and the other web node from the database; a template
 run started on one web node (with a secret, handed over through the database) is packed by the worker
 and downloaded from the other web node; a cost export uploaded to one web node is imported by the worker
 and reported by the other."""
@@ -15,6 +16,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -253,6 +255,35 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
         assert headers["Content-Type"].startswith("text/html") and b"Across nodes" in html
     status, _, api_page = _get(f"{urls['b']}/api/v1/techdocs/sites/component/default/nodes-docs/page?path=", api)
     assert status == 200 and "served everywhere" in api_page.decode()
+
+    # Descriptors uploaded as content to web node a (what `plinth catalog register ./folder` sends): the
+    # files are stored in the database; the worker builds the docs from its own copy, web node b serves
+    # them and refreshes the location from its own copy, and an upload through web node b replaces them.
+    uploaded_files = [{"path": "catalog-info.yaml", "content": DESCRIPTOR.replace("nodes-docs", "nodes-upload")},
+                      {"path": "docs/index.md", "content": "# Uploaded\n\nSent to node a, built on the worker.\n"}]
+    status, body = _post_json(f"{urls['a']}/api/v1/locations/upload", api,
+                              {"source": "github.com/acme/nodes-upload", "files": uploaded_files})
+    assert status == 201, body
+    for copy in nodes["a"].var_dir.glob("catalog-uploads*"):
+        shutil.rmtree(copy)  # node a's own copy gone: the others can only have read the database
+    page = "/docs/component/default/nodes-upload/"
+    _until("the uploaded docs on web node b",
+           lambda: (r := _get(urls["b"] + page, session))[0] == 200 and b"built on the worker" in r[2],
+           list(nodes.values()))
+    status, body = _post_json(f"{urls['b']}/api/v1/refresh", api, {"entityRef": "component:default/nodes-upload"})
+    refreshed = json.loads(body)
+    assert status == 200 and (refreshed["added"], refreshed["changed"], refreshed["unchanged"]) == ([], [], 1), body
+    uploaded_files[0]["content"] = uploaded_files[0]["content"].replace("metadata:\n", "metadata:\n  title: Again\n", 1)
+    uploaded_files[1]["content"] = "# Uploaded\n\nSent again, to node b.\n"
+    status, body = _post_json(f"{urls['b']}/api/v1/locations/upload", api,
+                              {"source": "github.com/acme/nodes-upload", "files": uploaded_files})
+    assert status == 200, body
+    _until("the second upload's docs on web node a",
+           lambda: (r := _get(urls["a"] + page, session))[0] == 200 and b"Sent again, to node b" in r[2],
+           list(nodes.values()))
+    for name in ("worker", "b"):  # each read its own copy, made from the database
+        copies = [f for f in _files_under(nodes[name].var_dir) if "nodes-upload" in f and f.endswith("docs/index.md")]
+        assert len(copies) == 1 and "catalog-uploads" in copies[0], (name, copies)
 
     # A template run: started on web node a with a secret, packed by the worker, downloaded from web node b.
     template = sources / "nodes-template"

@@ -721,7 +721,7 @@ def _new_location(c: Ctx) -> bool:
 
 
 def _new_upload(c: Ctx) -> bool:
-    return Location.objects.filter(target=str(uploads.folder_for("matrix-upload"))).exists()
+    return Location.objects.filter(target=uploads.target_for("matrix-upload")).exists()
 
 
 def _request_state(c: Ctx) -> str:
