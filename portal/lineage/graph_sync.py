@@ -19,6 +19,7 @@ from django.db.models import Min
 from catalog.descriptors.relations import RELATION_PAIRS
 from catalog.models import Entity, ModelVersion, Relation, RunInput
 from catalog.services import OBSERVED_SOURCE
+from portal.core.db import values_in
 
 from .models import EdgeOrigin, GraphEdge, Node, NodeType, entity_key, node_key, run_key, version_key
 
@@ -55,7 +56,7 @@ def entity_keys(entity_ids: Iterable[int]) -> dict[int, int]:
     ids = list(set(entity_ids))
     keys = {pk: entity_key(pk) for pk in ids}
     for chunk in _chunks(ids):
-        for entity_id, node in Node.objects.filter(entity_id__in=chunk).values("entity_id").annotate(
+        for entity_id, node in Node.objects.filter(entity_id__in=values_in(chunk)).values("entity_id").annotate(
                 first=Min("id")).values_list("entity_id", "first"):
             keys[entity_id] = node
     return keys
@@ -72,13 +73,13 @@ def _owners(entity_ids: set[int], refs: Iterable[str] = (), known: set[str] = fr
     all_refs = set(refs) | known
     for chunk in _chunks(ids):
         if not known:
-            all_refs.update(Entity.objects.filter(pk__in=chunk).values_list("ref", flat=True))
-        owners.update(ModelVersion.objects.filter(experiment_run__inputs__entity_id__in=chunk)
+            all_refs.update(Entity.objects.filter(pk__in=values_in(chunk)).values_list("ref", flat=True))
+        owners.update(ModelVersion.objects.filter(experiment_run__inputs__entity_id__in=values_in(chunk))
                       .values_list("entity_id", flat=True))
-        owners.update(Deployment.objects.filter(model_id__in=chunk, model_version__isnull=True)
+        owners.update(Deployment.objects.filter(model_id__in=values_in(chunk), model_version__isnull=True)
                       .values_list("entity_id", flat=True))
     for chunk in _chunks(sorted(all_refs)):
-        owners.update(Relation.objects.filter(source_ref__in=chunk, type__in=list(FLOW))
+        owners.update(Relation.objects.filter(source_ref__in=values_in(chunk, text=True), type__in=list(FLOW))
                       .values_list("origin_id", flat=True))
     return owners
 
@@ -97,7 +98,7 @@ def graph_edges_refresh(*, entity_ids: Iterable[int] = (), removed_refs: Iterabl
             # The removed entities' own rows: their ids are gone with them.
             GraphEdge.objects.exclude(owner__in=Entity.objects.values("pk")).delete()
         for chunk in _chunks(sorted(owners)):
-            GraphEdge.objects.filter(owner__in=chunk).delete()
+            GraphEdge.objects.filter(owner__in=values_in(chunk)).delete()
             rows = [*_relation_edges(chunk), *_mlflow_edges(chunk), *_deployment_edges(chunk)]
             unique = {(r.owner, r.origin, r.source, r.target): r for r in rows if r.source != r.target}
             GraphEdge.objects.bulk_create(list(unique.values()), batch_size=1000)
@@ -118,11 +119,11 @@ def graph_edges_rebuild() -> int:
 
 
 def _relation_edges(owners: list[int]) -> list[GraphEdge]:
-    rows = list(Relation.objects.filter(origin_id__in=owners, type__in=list(FLOW))
+    rows = list(Relation.objects.filter(origin_id__in=values_in(owners), type__in=list(FLOW))
                 .values_list("origin_id", "source_ref", "type", "target_ref"))
     if not rows:
         return []
-    by_ref = dict(Entity.objects.filter(ref__in={r for row in rows for r in (row[1], row[3])})
+    by_ref = dict(Entity.objects.filter(ref__in=values_in({r for row in rows for r in (row[1], row[3])}, text=True))
                   .values_list("ref", "pk"))
     keys = entity_keys(by_ref.values())
     edges = []
@@ -139,17 +140,17 @@ def _relation_edges(owners: list[int]) -> list[GraphEdge]:
 def _mlflow_edges(owners: list[int]) -> list[GraphEdge]:
     """Per model: each version → the model; its MLflow run → the version; each logged input → the run
     (the input's Dataset entity, else the lineage node of its OpenLineage name)."""
-    versions = list(ModelVersion.objects.filter(entity_id__in=owners).values_list("pk", "entity_id",
+    versions = list(ModelVersion.objects.filter(entity_id__in=values_in(owners)).values_list("pk", "entity_id",
                                                                                  "experiment_run_id"))
     if not versions:
         return []
     runs = {run for _, _, run in versions if run is not None}
-    inputs = list(RunInput.objects.filter(run_id__in=runs).values_list("run_id", "entity_id", "namespace",
+    inputs = list(RunInput.objects.filter(run_id__in=values_in(runs)).values_list("run_id", "entity_id", "namespace",
                                                                        "dataset_name"))
     keys = entity_keys([model for _, model, _ in versions] + [e for _, e, _, _ in inputs if e is not None])
     by_name = {node_key(NodeType.DATASET, ns, name): None for _, e, ns, name in inputs if e is None}
     if by_name:
-        by_name.update(dict(Node.objects.filter(key__in=list(by_name)).values_list("key", "pk")))
+        by_name.update(dict(Node.objects.filter(key__in=values_in(by_name, text=True)).values_list("key", "pk")))
     inputs_of: dict[int, list[int]] = defaultdict(list)
     for run, entity, namespace, name in inputs:
         key = keys[entity] if entity is not None else by_name.get(node_key(NodeType.DATASET, namespace, name))
@@ -173,7 +174,7 @@ def _deployment_edges(owners: list[int]) -> list[GraphEdge]:
     serves it is its `servedBy` relation (a relation edge)."""
     from portal.deployments.models import Deployment
 
-    rows = list(Deployment.objects.filter(entity_id__in=owners).values_list("entity_id", "model_id",
+    rows = list(Deployment.objects.filter(entity_id__in=values_in(owners)).values_list("entity_id", "model_id",
                                                                            "model_version_id"))
     if not rows:
         return []
@@ -200,10 +201,10 @@ def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs)
                 # them in a lineage relation, and models whose runs logged them, have edges to redraw.
                 owners = set()
                 for chunk in _chunks(refs):
-                    owners.update(Relation.objects.filter(source_ref__in=chunk, type__in=list(FLOW))
+                    owners.update(Relation.objects.filter(source_ref__in=values_in(chunk, text=True), type__in=list(FLOW))
                                   .values_list("origin_id", flat=True))
                     owners.update(ModelVersion.objects.filter(
-                        experiment_run__inputs__entity_id__in=[snapshot[ref][0] for ref in chunk])
+                        experiment_run__inputs__entity_id__in=values_in([snapshot[ref][0] for ref in chunk]))
                         .values_list("entity_id", flat=True))
                 if owners:
                     graph_edges_refresh(entity_ids=owners)
@@ -211,7 +212,7 @@ def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs)
             ids = [snapshot[ref][0] for ref in refs]  # the writer's ids: nothing to read back
         else:
             for chunk in _chunks(refs):
-                ids.extend(Entity.objects.filter(ref__in=chunk).values_list("pk", flat=True))
+                ids.extend(Entity.objects.filter(ref__in=values_in(chunk, text=True)).values_list("pk", flat=True))
         graph_edges_refresh(entity_ids=ids, removed_refs=removed, refs=refs if snapshot is not None else ())
     except Exception:  # the catalog change is committed; `manage.py lineage rebuild` repairs the edges
         log.exception("refreshing the lineage graph after %d changed entities failed", len(refs) + len(removed))

@@ -26,6 +26,7 @@ from catalog import services as catalog_services
 from catalog.models import Entity, ExperimentRun, RunInput
 from portal.accounts import permissions
 from portal.accounts.models import Team
+from portal.core.db import values_in
 
 from .events import Checked, DatasetRef, normalise_dataset
 from .models import TERMINAL_STATES, ColumnEdge, Edge, Event, Node, NodeType, Run, RunState, node_key
@@ -609,7 +610,7 @@ def link_declared(*, entity_ids: list[int] | None = None) -> int:
     it yet). A node linked to an observed entity moves to the declared one. Returns links written."""
     qs = Entity.objects.filter(kind_key__in=["dataset", "pipeline"]).exclude(source=catalog_services.OBSERVED_SOURCE)
     if entity_ids is not None:
-        qs = qs.filter(pk__in=entity_ids)
+        qs = qs.filter(pk__in=values_in(entity_ids))
     written = 0
     superseded: list[int] = []
     with transaction.atomic():
@@ -694,14 +695,22 @@ def _relink_run_inputs(pk: int, data: dict) -> None:
     RunInput.objects.filter(namespace=namespace, dataset_name=name).exclude(entity_id=pk).update(entity_id=pk)
 
 
-def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
-    """Catalog receiver: declared datasets and pipelines link to their nodes as soon as registered."""
+def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
+    """Catalog receiver: declared datasets and pipelines link to their nodes as soon as registered.
+    `snapshot` (the writer's ids and candidates) spares reading back what was just written."""
     refs = [ref for ref in changed if ref.startswith(("dataset:", "pipeline:"))]
     if not refs:
         return
     try:
-        ids = list(Entity.objects.filter(ref__in=refs).exclude(source=catalog_services.OBSERVED_SOURCE)
-                   .values_list("pk", flat=True))
+        snapshot = snapshot or {}
+        # Only a descriptor with an openlineage.io annotation links (`annotation_target`).
+        ids = [snapshot[ref][0] for ref in refs
+               if ref in snapshot and snapshot[ref][2].source != catalog_services.OBSERVED_SOURCE
+               and (JOB_ANNOTATION in snapshot[ref][2].annotations or DATASET_ANNOTATION in snapshot[ref][2].annotations)]
+        unknown = [ref for ref in refs if ref not in snapshot]
+        if unknown:
+            ids += list(Entity.objects.filter(ref__in=values_in(unknown, text=True))
+                        .exclude(source=catalog_services.OBSERVED_SOURCE).values_list("pk", flat=True))
         if ids:
             link_declared(entity_ids=ids)
     except Exception:  # the catalog change is committed; `manage.py lineage link` repairs links
