@@ -80,7 +80,7 @@ def _reader(target: str, file_roots: list[str] | None, location: Location | None
         # (a changed README that a descriptor's $text names counts).
         known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
     if upload_dir is None and target.strip().startswith(uploads.PREFIX):
-        upload_dir = str(uploads.materialise(uploads.split(target.strip())[0]))
+        upload_dir = uploads.local_path(target.strip())
     return Reader(target, file_roots=file_roots, known=known,
                   discovery_state=location.discovery_state if location is not None else None, upload_dir=upload_dir)
 

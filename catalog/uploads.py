@@ -154,15 +154,8 @@ def materialise(folder: str) -> Path:
                                   field="target")
         digest, blob = row
         if _copy_digest(folder) != digest:
-            staging = stage(unpack(blob))
-            old = None
-            if path.exists():
-                old = path.with_name(f".old-{folder}-{uuid.uuid4().hex[:8]}")
-                path.rename(old)
-            staging.rename(path)
-            _mark(folder, digest)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            with swapped_in(stage(unpack(blob)), path, digest):
+                pass
     return path
 
 

@@ -340,8 +340,7 @@ class Reader:
         if self.kind not in ("dir", "upload"):
             return [self.target]
         found = []
-        top = self.root if self.kind == "upload" else self.target
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in {"node_modules", ".venv"})
             if DESCRIPTOR_NAME in filenames:
                 found.append(self._named(os.path.join(dirpath, DESCRIPTOR_NAME)))

@@ -706,7 +706,7 @@ def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs)
         # Only a descriptor with an openlineage.io annotation links (`annotation_target`).
         ids = [snapshot[ref][0] for ref in refs
                if ref in snapshot and snapshot[ref][2].source != catalog_services.OBSERVED_SOURCE
-               and (JOB_ANNOTATION in snapshot[ref][2].annotations or DATASET_ANNOTATION in snapshot[ref][2].annotations)]
+               and not {JOB_ANNOTATION, DATASET_ANNOTATION}.isdisjoint(snapshot[ref][2].annotations)]
         unknown = [ref for ref in refs if ref not in snapshot]
         if unknown:
             ids += list(Entity.objects.filter(ref__in=values_in(unknown, text=True))

@@ -3,6 +3,7 @@ JSON Schema, steps and output, with the folder its skeletons are read from."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,19 @@ class Template:
     pages: list[dict]
     steps: list[Step]
     output: dict
-    base_dir: Path  # the folder of the template.yaml; skeletons are read only below it
+    source: str  # where the template.yaml was read (an entity's source)
     problems: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def base_dir(self) -> Path:
+        """The folder of the template.yaml on this node (an uploaded template's copy, made if needed);
+        skeletons are read only below it. Looked up when an action asks, not when a page lists templates."""
+        if not self.source:
+            return Path("/nonexistent")
+        try:
+            return Path(uploads.file_path(self.source)).resolve().parent
+        except DescriptorError:
+            return Path("/nonexistent")
 
     @property
     def unsupported_actions(self) -> list[str]:
@@ -92,19 +104,9 @@ def from_data(data: dict, *, ref: str, source: str) -> Template:
         pages=_pages(spec.get("parameters")),
         steps=steps,
         output=dict(spec.get("output") or {}),
-        base_dir=_base_dir(source),
+        source=source,
         problems=problems,
     )
-
-
-def _base_dir(source: str) -> Path:
-    """The template's folder on this node (an uploaded template's copy, made if needed)."""
-    if not source:
-        return Path("/nonexistent")
-    try:
-        return Path(uploads.file_path(source)).resolve().parent
-    except DescriptorError:
-        return Path("/nonexistent")
 
 
 def from_entity(entity) -> Template:
