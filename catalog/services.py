@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.accounts import permissions
@@ -80,7 +81,7 @@ def _reader(target: str, file_roots: list[str] | None, location: Location | None
         # (a changed README that a descriptor's $text names counts).
         known = {s.source: (s.content_hash, s.children) for s in location.sources.all()}
     if upload_dir is None and target.strip().startswith(uploads.PREFIX):
-        upload_dir = uploads.local_path(target.strip())
+        upload_dir = uploads.local_path(uploads.folder_target(target))
     return Reader(target, file_roots=file_roots, known=known,
                   discovery_state=location.discovery_state if location is not None else None, upload_dir=upload_dir)
 
@@ -160,16 +161,26 @@ def _check_register(actor, existing: Location | None, target: str, dry_run: bool
                                "registrant, the teams owning its entities and platform admins may.")
 
 
-def location_upload(*, source: str, files: list[tuple[str, str]], actor, dry_run: bool = False) -> Plan:
+def location_upload(*, source: str, files: list[tuple[str, str | bytes]], actor, dry_run: bool = False,
+                    entry: str | None = None) -> Plan:
     """Register descriptors sent as content (catalog/uploads.py): a location `upload:<folder>` read like
     a folder location — the same reader, caps, validation, ownership claims and rules as
     `location_register`, who may register and who may replace an existing upload (a refresh's rule)
     included. The files are stored in the database in the registration's transaction (every node reads
     them from there) and copied into this node's folder. Nothing changes, in the database or on disk,
-    when the registration fails."""
-    checked = uploads.check(source, files)
+    when the registration fails.
+
+    `entry`: one of the files is the location (`upload:<folder>/<entry>`, read like a file location:
+    that descriptor and what it refers to), not every catalog-info.yaml of the folder."""
+    checked = uploads.check(source, files, entry)
     folder = uploads.folder_for(source)
-    target = uploads.target_for(source)
+    base = uploads.target_for(source)
+    target = base + (f"/{entry}" if entry else "")
+    other = (Location.objects.filter(Q(target=base) | Q(target__startswith=base + "/")).exclude(target=target)
+             .values_list("target", flat=True).first())
+    if other is not None:  # one location per source: its stored files are the folder's
+        raise ValidationError({"source": [f"This source is registered as another location ({other[:300]}); "
+                                          "unregister that one first."]})
     blob, digest = uploads.pack(checked)
     store_files = functools.partial(uploads.save, source=source, blob=blob, digest=digest)
     with uploads.locked(folder):  # this node's copy; other nodes take turns in the database

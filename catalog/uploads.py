@@ -18,6 +18,7 @@ per-node copies."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -72,6 +73,12 @@ def target_for(source: str) -> str:
     return PREFIX + folder_name(source)
 
 
+def folder_target(target: str) -> str:
+    """`upload:<folder>` of an upload location's target (`upload:<folder>` or, when one descriptor of
+    the folder is the location, `upload:<folder>/<path>`)."""
+    return PREFIX + split(target.strip())[0]
+
+
 def is_upload_target(target: str) -> bool:
     """Whether a location target is an upload (`upload:<folder>`), or a path in this node's copies
     (registered only through uploads)."""
@@ -93,15 +100,19 @@ def split(name: str) -> tuple[str, str]:
     return folder, rest
 
 
-def pack(files: list[tuple[PurePosixPath, str]]) -> tuple[bytes, str]:
-    """The files as stored in `UploadBundle.files` (zlib of a JSON list of [path, text]) and their
+def pack(files: list[tuple[PurePosixPath, str | bytes]]) -> tuple[bytes, str]:
+    """The files as stored in `UploadBundle.files` (zlib of a JSON list of [path, text], or [path,
+    base64, "base64"] for a file that is not text: an image of a published repository's docs) and their
     digest (SHA-256 of that JSON): the digest names a version of the folder on every node."""
-    raw = orjson.dumps(sorted([str(path), content] for path, content in files))
+    raw = orjson.dumps(sorted(
+        [str(path), content] if isinstance(content, str) else [str(path), base64.b64encode(content).decode(), "base64"]
+        for path, content in files))
     return zlib.compress(raw, 6), hashlib.sha256(raw).hexdigest()
 
 
-def unpack(blob: bytes) -> list[tuple[PurePosixPath, str]]:
-    return [(PurePosixPath(path), content) for path, content in orjson.loads(zlib.decompress(bytes(blob)))]
+def unpack(blob: bytes) -> list[tuple[PurePosixPath, str | bytes]]:
+    return [(PurePosixPath(path), base64.b64decode(content) if encoding else content)
+            for path, content, *encoding in orjson.loads(zlib.decompress(bytes(blob)))]
 
 
 def save(*, source: str, blob: bytes, digest: str) -> None:
@@ -176,9 +187,11 @@ def local_path(name: str) -> str:
     return real
 
 
-def check(source: str, files: list[tuple[str, str]]) -> list[tuple[PurePosixPath, str]]:
+def check(source: str, files: list[tuple[str, str | bytes]],
+          entry: str | None = None) -> list[tuple[PurePosixPath, str | bytes]]:
     """The files as safe relative paths, or a ValidationError naming the failing field
-    (`source`, `files`, `files[3].path`)."""
+    (`source`, `files`, `files[3].path`). `entry`: the one descriptor that is the location (any name;
+    it must be one of the files) instead of every catalog-info.yaml of the folder."""
     if not source.strip() or len(source) > MAX_SOURCE or not _SOURCE_OK.match(source):
         raise ValidationError({"source": [f"1–{MAX_SOURCE} printable ASCII characters, e.g. github.com/acme/fraud."]})
     if not files:
@@ -196,11 +209,15 @@ def check(source: str, files: list[tuple[str, str]]) -> list[tuple[PurePosixPath
         if path in seen:
             raise ValidationError({where: [f"'{raw}' is sent twice."]})
         seen.add(path)
-        if len(content.encode("utf-8", "surrogatepass")) > settings.PLINTH_CATALOG_MAX_BYTES:
+        size = len(content) if isinstance(content, bytes) else len(content.encode("utf-8", "surrogatepass"))
+        if size > settings.PLINTH_CATALOG_MAX_BYTES:
             raise ValidationError({f"files[{index}].content": [
                 f"Over the catalog's limit of {settings.PLINTH_CATALOG_MAX_BYTES} bytes per file."]})
         out.append((path, content))
-    if not any(p.name == DESCRIPTOR_NAME for p in seen):
+    if entry is not None:
+        if _path_problem(entry) or PurePosixPath(entry) not in seen:
+            raise ValidationError({"entry": [f"'{entry[:MAX_PATH]}' is not one of the files sent."]})
+    elif not any(p.name == DESCRIPTOR_NAME for p in seen):
         raise ValidationError({"files": [f"No {DESCRIPTOR_NAME}: the folder's descriptors are read from files of "
                                          "that name (other files may be what their $text/$json/$yaml refer to)."]})
     return out
@@ -221,14 +238,14 @@ def _path_problem(raw: str) -> str | None:
     return None
 
 
-def stage(files: list[tuple[PurePosixPath, str]]) -> Path:
+def stage(files: list[tuple[PurePosixPath, str | bytes]]) -> Path:
     """Write the files into a new folder next to the targets (same file system: renames are atomic)."""
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root()))
     for path, content in files:
         dest = staging.joinpath(*path.parts)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(dest, "x", encoding="utf-8", errors="surrogatepass") as handle:
-            handle.write(content)
+        with open(dest, "xb") as handle:
+            handle.write(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
     return staging
 
 

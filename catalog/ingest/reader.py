@@ -309,6 +309,10 @@ class Reader:
                 raise DescriptorError("An uploaded folder is read from its stored files only.", source=target,
                                       field="target")
             self.target, self.root = target.strip(), os.path.realpath(upload_dir)
+            # `upload:<folder>/<path>`: one descriptor of the folder is the location (like a file
+            # location; a published scaffolder repository's catalog-info.yaml), the rest is what it
+            # may refer to. Files are still named from the folder.
+            self._upload_name, _, self._upload_entry = self.target.partition("/")
         elif self.kind == "feast":
             repo = check_file_root(feast_sync.repo_path(target.strip()), file_roots)
             self.target, self.root = feast_sync.PREFIX + repo, repo
@@ -337,7 +341,7 @@ class Reader:
         if self.kind in discovery.PREFIXES:
             self.versions = discovery.discover(self.client, discovery.parse_target(self.target))
             return list(self.versions)
-        if self.kind not in ("dir", "upload"):
+        if self.kind not in ("dir", "upload") or (self.kind == "upload" and self._upload_entry):
             return [self.target]
         found = []
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
@@ -350,13 +354,13 @@ class Reader:
         """A file's source name: its path, or `upload:<folder>/<path>` for an uploaded folder."""
         if self.kind != "upload":
             return path
-        return f"{self.target}/{os.path.relpath(path, self.root).replace(os.sep, '/')}"
+        return f"{self._upload_name}/{os.path.relpath(path, self.root).replace(os.sep, '/')}"
 
     def _local(self, source: str) -> str:
         """The file a source name stands for on this node (an uploaded folder's files are named
         `upload:<folder>/<path>`; placeholders resolve to paths in this node's copy)."""
-        if self.kind == "upload" and source.startswith(self.target + "/"):
-            return os.path.join(self.root, source[len(self.target) + 1:])
+        if self.kind == "upload" and source.startswith(self._upload_name + "/"):
+            return os.path.join(self.root, source[len(self._upload_name) + 1:])
         return source
 
     def read_bytes(self, source: str) -> bytes:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from . import conf
+from . import conf, downloads
 from .expressions import parse_repo_url, render_string
 from .paths import PathError, check_relative, inside, safe_join, walk_files
 
@@ -361,60 +361,101 @@ def catalog_write(ctx: ActionContext) -> dict:
     return {}
 
 
-def _published_checkout(ctx: ActionContext, url: str) -> Path:
-    parts = urlsplit(url)
-    if parts.scheme not in ("file", ""):
-        raise ActionError(
-            f"cannot register {url!r}: only repositories published by this portal can be registered"
-        )
-    path = Path(parts.path)
-    checkouts = conf.publish_root() / "checkouts"
-    if not path.is_absolute() or not inside(checkouts, path):
-        raise ActionError(f"cannot register {url!r}: it is not a repository published by this portal")
-    return path
+PUBLISHED = "published:"  # a repository publish:git made: `published:<owner>/<repo>[/<path>]`
+
+
+def _published_file(url: str) -> tuple[str, str, str]:
+    """(owner, repo, path) of `published:<owner>/<repo>[/<path>]`, or ActionError."""
+    url = url.strip()
+    if not url.startswith(PUBLISHED):
+        if urlsplit(url).scheme in ("file", "") and "/checkouts/" in url:
+            raise ActionError(f"cannot register {url!r}: a path on a worker's disk; publish:git's repoContentsUrl "
+                              "is now `published:<owner>/<repo>` (run the template again)")
+        raise ActionError(f"cannot register {url!r}: only repositories published by this portal "
+                          "(`published:<owner>/<repo>`) can be registered")
+    owner, _, rest = url[len(PUBLISHED):].partition("/")
+    repo, _, path = rest.partition("/")
+    for value in (owner, repo):
+        if not _REPO_PART.match(value):
+            raise ActionError(f"cannot register {url!r}: it is not a repository published by this portal")
+    return owner, repo, path
+
+
+def _repository_files(checkout: Path, ctx: ActionContext) -> list[tuple[str, str | bytes]]:
+    """The files of a checkout the catalog stores (catalog/uploads.py: not hidden, within the catalog's
+    per-file cap; text as text, images and other files as bytes); the others are named in the log."""
+    from django.conf import settings
+
+    files, left = [], []
+    for dirpath, dirnames, filenames in os.walk(checkout, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            full = Path(dirpath, name)
+            rel = full.relative_to(checkout).as_posix()
+            if name.startswith(".") or full.is_symlink() or not full.is_file():
+                continue
+            if full.stat().st_size > settings.PLINTH_CATALOG_MAX_BYTES:
+                left.append(f"{rel} (over {settings.PLINTH_CATALOG_MAX_BYTES} bytes)")
+                continue
+            content = full.read_bytes()
+            try:
+                files.append((rel, content.decode("utf-8")))
+            except UnicodeDecodeError:
+                files.append((rel, content))
+    if left:
+        ctx.log(f"not stored in the catalog ({len(left)}): {', '.join(left[:10])}{' …' if len(left) > 10 else ''}")
+    return files
 
 
 @action(
     "catalog:register", description="Register the published catalog-info.yaml in the catalog.", publishes=True
 )
 def catalog_register(ctx: ActionContext) -> dict:
+    """The published repository's files are registered as an upload (catalog/uploads.py) whose one
+    descriptor is the location: stored in the database, so every node refreshes it and builds its
+    docs without the worker's checkout."""
+    from django.core.exceptions import ValidationError
+
     from catalog import services as catalog_services
     from catalog.descriptors.errors import DescriptorError
-    from portal.accounts import permissions
 
     info_url = ctx.input.get("catalogInfoUrl")
     if info_url:
-        target = _published_checkout(ctx, str(info_url))
+        owner, repo, rel = _published_file(str(info_url))
     else:
         contents = ctx.input.get("repoContentsUrl") or ctx.state.get("repoContentsUrl")
         if not contents:
             raise ActionError(
                 "nothing to register: give 'catalogInfoUrl' or 'repoContentsUrl', or publish first"
             )
-        base = _published_checkout(ctx, str(contents))
-        rel = str(ctx.input.get("catalogInfoPath") or "catalog-info.yaml").lstrip("/")
-        try:
-            target = safe_join(base, rel, what="catalogInfoPath")
-        except PathError as exc:
-            raise ActionError(str(exc)) from exc
-    if not target.is_file():
-        raise ActionError(f"{target.name} was not found in the published repository")
+        owner, repo, base = _published_file(str(contents))
+        rel = "/".join(p for p in (base, str(ctx.input.get("catalogInfoPath") or "catalog-info.yaml").lstrip("/")) if p)
+    repository = _published(owner, repo)
+    checkout = published_checkout(repository, _git_env(ctx.user))
     try:
-        plan = catalog_services.location_plan(target=str(target), file_roots=[str(conf.publish_root())],
-                                              claims=permissions.owner_claims(ctx.user))
+        target = safe_join(checkout, rel, what="catalogInfoPath")
+    except PathError as exc:
+        raise ActionError(str(exc)) from exc
+    if not target.is_file():
+        raise ActionError(f"{rel} was not found in the published repository")
+    rel = target.relative_to(checkout.resolve()).as_posix()
+    files = _repository_files(checkout, ctx)
+    source = f"{PUBLISHED}{owner}/{repo}"
+    try:
+        for dry_run in (True, False):  # invalid, or naming an owner the user may not claim: nothing stored
+            plan = catalog_services.location_upload(source=source, files=files, actor=ctx.user, entry=rel,
+                                                    dry_run=dry_run)
+            if plan.errors:
+                raise ActionError("the generated catalog-info.yaml cannot be registered: "
+                                  + "; ".join(str(e) for e in plan.errors[:10]))
     except DescriptorError as exc:
         raise ActionError(f"catalog: {exc}") from exc
-    if plan.errors:  # invalid, or naming an owner the user may not claim (checked again on register)
-        raise ActionError(
-            "the generated catalog-info.yaml cannot be registered: " + "; ".join(str(e) for e in plan.errors[:10])
-        )
-    plan = catalog_services.location_register(
-        target=str(target), actor=ctx.user, file_roots=[str(conf.publish_root())]
-    )
+    except ValidationError as exc:
+        raise ActionError(f"catalog: {'; '.join(exc.messages)}") from exc
     refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed] + list(plan.unchanged)
     main = _main_ref(refs)
     ctx.log(f"registered {len(refs)} entit{'y' if len(refs) == 1 else 'ies'}: {', '.join(sorted(refs))}")
-    return {"entityRef": main, "entityRefs": sorted(refs), "catalogInfoUrl": f"file://{target}"}
+    return {"entityRef": main, "entityRefs": sorted(refs), "catalogInfoUrl": f"{source}/{rel}"}
 
 
 _PREFERRED = ("model:", "featureset:", "pipeline:", "component:", "api:", "dataset:", "system:")
@@ -503,25 +544,100 @@ def _repo_names(ctx: ActionContext) -> tuple[str, str]:
     return owner or "local", repo
 
 
+def _published(owner: str, repo: str):
+    """The published repository's row (its publication finished), or ActionError."""
+    from .models import PublishedRepository
+
+    repository = PublishedRepository.objects.filter(owner=owner, name=repo).exclude(commit="").first()
+    if repository is None:
+        raise ActionError(f"published:{owner}/{repo} is not a repository published by this portal")
+    return repository
+
+
+def _checkout_path(owner: str, repo: str) -> Path:
+    return conf.publish_root() / "checkouts" / owner / repo
+
+
+def published_checkout(repository, env: dict) -> Path:
+    """This node's checkout of a published repository at its published commit: the worker that published
+    it has one; any other node clones one from the git bundle in the shared storage (a cache, made
+    again when missing or at another commit)."""
+    checkout = _checkout_path(repository.owner, repository.name)
+    if _head(checkout / ".git", env) == repository.commit:
+        return checkout
+    if not downloads.bundle_exists(repository):
+        raise ActionError(f"the git bundle of {repository} is missing from the storage")
+    checkout.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{repository.name[:40]}-", dir=checkout.parent))
+    try:
+        bundle = scratch / "repository.bundle"
+        with downloads.open_bundle(repository) as src, bundle.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        git("clone", "-q", "-b", repository.branch, str(bundle), str(scratch / "work"), env=env)
+        if _head(scratch / "work" / ".git", env) != repository.commit:
+            raise ActionError(f"the git bundle of {repository} does not hold its published commit")
+        shutil.rmtree(checkout, ignore_errors=True)
+        try:
+            (scratch / "work").rename(checkout)
+        except OSError:  # another process on this node made it meanwhile
+            if _head(checkout / ".git", env) != repository.commit:
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return checkout
+
+
+def _git_value(git_dir: Path, env: dict, *args: str) -> str | None:
+    """What `git --git-dir <git_dir> <args>` prints (None: no such repository, or nothing)."""
+    if not git_dir.is_dir():
+        return None
+    return subprocess.run(["git", "--git-dir", str(git_dir), *args], env=env, capture_output=True, text=True,
+                          check=False).stdout.strip() or None
+
+
+def _head(git_dir: Path, env: dict) -> str | None:
+    return _git_value(git_dir, env, "rev-parse", "--verify", "-q", "HEAD")
+
+
 def _resume_git(output: dict, state: dict) -> bool:
-    """publish:git done by an earlier attempt: reuse it if the repository still has that commit."""
-    bare = Path(urlsplit(str(output.get("remoteUrl") or "")).path or "/nonexistent")
-    checkout = Path(urlsplit(str(output.get("repoContentsUrl") or "")).path or "/nonexistent")
-    if not (bare.is_dir() and checkout.is_dir() and output.get("commitHash")):
+    """publish:git done by an earlier attempt: reuse it if that commit is still what is published."""
+    try:
+        owner, repo, _ = _published_file(str(output.get("repoContentsUrl") or ""))
+        repository = _published(owner, repo)
+    except ActionError:
         return False
-    head = subprocess.run(
-        ["git", "--git-dir", str(bare), "rev-parse", "--verify", "-q", "HEAD"],
-        env=_git_env(None), capture_output=True, text=True, check=False,
-    ).stdout.strip()
-    if head != output["commitHash"]:
+    if repository.commit != output.get("commitHash") or not downloads.bundle_exists(repository):
         return False
     state["repoContentsUrl"] = output["repoContentsUrl"]
     return True
 
 
+def _reserve(ctx: ActionContext, owner: str, repo: str, branch: str, description: str):
+    """The repository's row for this run: the name is taken in the database (on every node at once), or
+    ActionError when another run has it. This run's own earlier attempt is published again."""
+    from django.db import IntegrityError, transaction
+
+    from .models import PublishedRepository
+
+    try:
+        with transaction.atomic():
+            return PublishedRepository.objects.create(owner=owner, name=repo, run_uid=ctx.run.uid, branch=branch,
+                                                      description=description)
+    except IntegrityError:
+        repository = PublishedRepository.objects.filter(owner=owner, name=repo).first()
+    if repository is None or repository.run_uid != ctx.run.uid:
+        raise ActionError(f"repository {owner}/{repo} already exists; choose another name")
+    ctx.log(f"repository {owner}/{repo} was created by an earlier attempt of this run: publishing it again")
+    downloads.delete_bundle(repository)
+    PublishedRepository.objects.filter(pk=repository.pk).update(branch=branch, commit="", description=description)
+    repository.branch, repository.commit = branch, ""
+    return repository
+
+
 @action(
     "publish:git",
-    description="Create a git repository (bare, on disk) with an initial commit.",
+    description="Create a git repository with an initial commit, kept as a git bundle in the shared storage "
+                "(downloaded from the run page, cloned with `git clone`).",
     publishes=True,
     resume=_resume_git,
 )
@@ -531,46 +647,54 @@ def publish_git(ctx: ActionContext) -> dict:
     branch = str(ctx.input.get("defaultBranch") or "main")
     if not _REPO_PART.match(branch):
         raise ActionError(f"branch {branch!r} is not allowed")
-    bare = conf.publish_root() / "repos" / owner / f"{repo}.git"
-    checkout = conf.publish_root() / "checkouts" / owner / repo
     env = _git_env(ctx.user)
-    uid = str(ctx.run.uid)
-    bare.parent.mkdir(parents=True, exist_ok=True)
+    bare = conf.publish_root() / "repos" / owner / f"{repo}.git"  # this node's scratch
+    checkout = _checkout_path(owner, repo)
+    repository = _reserve(ctx, owner, repo, branch, str(ctx.input.get("description") or "")[:500])
     try:
-        bare.mkdir()  # atomic: two runs asking for the same name cannot both get it
-    except FileExistsError:
-        created_by = subprocess.run(
-            ["git", "--git-dir", str(bare), "config", "plinth.run"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if created_by != uid:
-            raise ActionError(f"repository {owner}/{repo} already exists; choose another name") from None
-        ctx.log(
-            f"repository {owner}/{repo} was created by an earlier attempt of this run: publishing it again"
-        )
-        shutil.rmtree(bare)
+        if bare.exists() and _run_of(bare, env) not in (None, str(ctx.run.uid)):
+            # Published on this node before the repositories were kept in the database, and not moved.
+            raise ActionError(f"repository {owner}/{repo} already exists; choose another name")
+        shutil.rmtree(bare, ignore_errors=True)
         shutil.rmtree(checkout, ignore_errors=True)
-        bare.mkdir()
-    try:
-        return _publish_into(ctx, bare, checkout, source, branch, env, f"{owner}/{repo}")
+        bare.mkdir(parents=True)
+        commit = _publish_into(ctx, bare, checkout, source, branch, env)
+        bundle = bare.parent / f".{repo}.bundle"
+        try:
+            git("--git-dir", str(bare), "bundle", "create", "-q", str(bundle), "--all", env=env)
+            downloads.save_bundle(repository, bundle)
+        finally:
+            bundle.unlink(missing_ok=True)
+        type(repository).objects.filter(pk=repository.pk).update(commit=commit)
+        shutil.rmtree(bare, ignore_errors=True)  # the bundle is the repository; the checkout stays as a cache
     except BaseException:
         # Never leave half a repository behind (a full disk, a failed push, the time limit): it would
         # look published, and it would hold the name against the retry of this run.
         shutil.rmtree(checkout, ignore_errors=True)
-        shutil.rmtree(bare, ignore_errors=True)
+        if _run_of(bare, env) in (None, str(ctx.run.uid)):
+            shutil.rmtree(bare, ignore_errors=True)
+        downloads.delete_bundle(repository)
+        repository.delete()
         raise
+    url = f"{PUBLISHED}{owner}/{repo}"
+    ctx.state["repoContentsUrl"] = url
+    ctx.log(f"published {owner}/{repo} (commit {commit[:10]}); download it from the run page")
+    return {
+        "remoteUrl": repository.get_absolute_url(),
+        "repoContentsUrl": url,
+        "commitHash": commit,
+        "cloneCommand": f"git clone -b {branch} {repo}.bundle {repo}",
+    }
 
 
-def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, branch: str, env: dict,
-                  name: str) -> dict:
+def _run_of(bare: Path, env: dict) -> str | None:
+    """The run that made a bare repository on this node (None: none there, or not one of ours)."""
+    return _git_value(bare, env, "config", "plinth.run")
+
+
+def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, branch: str, env: dict) -> str:
     git("init", "-q", "--bare", "-b", branch, str(bare), env=env)
     git("--git-dir", str(bare), "config", "plinth.run", str(ctx.run.uid), env=env)
-    description = str(ctx.input.get("description") or "")
-    if description:
-        (bare / "description").write_text(description[:500] + "\n")
     git_dir = ctx.workspace.root.parent / f"{ctx.workspace.root.name}.git"
     shutil.rmtree(git_dir, ignore_errors=True)
     work = ["--git-dir", str(git_dir), "--work-tree", str(source)]
@@ -584,14 +708,7 @@ def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, 
     shutil.rmtree(git_dir, ignore_errors=True)
     checkout.parent.mkdir(parents=True, exist_ok=True)
     git("clone", "-q", "-b", branch, str(bare), str(checkout), env=env)
-    ctx.state["repoContentsUrl"] = f"file://{checkout}"
-    ctx.log(f"published {name} at {bare} (commit {commit[:10]})")
-    return {
-        "remoteUrl": f"file://{bare}",
-        "repoContentsUrl": f"file://{checkout}",
-        "commitHash": commit,
-        "cloneCommand": f"git clone {bare}",
-    }
+    return commit
 
 
 @action(
@@ -601,8 +718,6 @@ def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, 
 )
 def publish_zip(ctx: ActionContext) -> dict:
     from django.urls import reverse
-
-    from . import downloads
 
     source = ctx.workspace.path(str(ctx.input.get("sourcePath") or "."), what="sourcePath")
     files = walk_files(source, what="workspace")

@@ -1,7 +1,8 @@
-"""The zip archives `publish:zip` makes, kept in the shared storage (Django's `storages["default"]`:
-a folder on one machine, object storage across several) so that the worker that packed a run and
-the web node that serves its download need share nothing but that storage. The name is derived from
-the run's uid only: nothing a user typed reaches a storage path."""
+"""The zip archives `publish:zip` makes and the git bundles of the repositories `publish:git` makes,
+kept in the shared storage (Django's `storages["default"]`: a folder on one machine, object storage
+across several) so that the worker that packed a run and the web node that serves its download need
+share nothing but that storage. Names are derived from a run's uid or a row's id only: nothing a user
+typed reaches a storage path."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ def name(run_uid) -> str:
 def save(run_uid, path: Path) -> str:
     """Store the archive at `path` (a node-local file) as the run's download, replacing an earlier
     attempt's; the file is left where it is."""
-    key = name(run_uid)
+    return _put(name(run_uid), path)
+
+
+def _put(key: str, path: Path) -> str:
     storage = _storage()
     storage.delete(key)  # FileSystemStorage would pick another name rather than overwrite
     with path.open("rb") as fh:
@@ -43,3 +47,24 @@ def open_(run_uid):
 
 def delete(run_uid) -> None:
     _storage().delete(name(run_uid))
+
+
+def bundle_name(repository) -> str:
+    """The git bundle of a published repository (by its row's id: nothing typed reaches the path)."""
+    return f"scaffolder/repositories/{int(repository.pk)}.bundle"
+
+
+def save_bundle(repository, path: Path) -> None:
+    _put(bundle_name(repository), path)
+
+
+def open_bundle(repository):
+    return _storage().open(bundle_name(repository), "rb")
+
+
+def bundle_exists(repository) -> bool:
+    return _storage().exists(bundle_name(repository))
+
+
+def delete_bundle(repository) -> None:
+    _storage().delete(bundle_name(repository))

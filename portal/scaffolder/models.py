@@ -129,3 +129,29 @@ class RunSecret(models.Model):
 
     def __str__(self) -> str:
         return f"secrets of run {self.run_uid}"
+
+
+class PublishedRepository(models.Model):
+    """A git repository `publish:git` made. The row reserves the name (one per owner, on every node:
+    two runs cannot both get it) and says which commit was published; the repository itself is a git
+    bundle in the shared storage (scaffolder/downloads.py), downloaded from the run page and cloned
+    with `git clone`. A worker's bare repository and checkout are its own scratch, made again from the
+    bundle on any node that needs them (actions.published_checkout)."""
+
+    owner = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    run_uid = models.UUIDField(db_index=True)
+    branch = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)  # publish:git's `description` input
+    commit = models.CharField(max_length=40, blank=True)  # empty while being published
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="scaffolder_repository_unique_name")]
+        ordering = ["owner", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("scaffolder:repository", args=[self.owner, self.name])

@@ -243,6 +243,17 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+def repository_download(request: HttpRequest, owner: str, name: str) -> HttpResponse:
+    """The git bundle of a repository publish:git made (`git clone <file> <name>`), for whoever may see
+    the run that published it; any other asker gets a 404, as for a missing one."""
+    repository = selectors.published_repository(request.user, owner, name)
+    if repository is None or not downloads.bundle_exists(repository):
+        raise Http404("No such repository")
+    return FileResponse(downloads.open_bundle(repository), content_type="application/octet-stream",
+                        as_attachment=True, filename=f"{repository.name}.bundle")
+
+
+@require_safe
 def run_download(request: HttpRequest, uid) -> HttpResponse:
     run = _run_or_404(request, uid)
     if not downloads.exists(run.uid):

@@ -101,7 +101,8 @@ def location_root(entity) -> str:
         raise BuildError("Docs can only be built from local file locations for now; this entity was "
                          f"registered from a URL ({location.target[:200]}).")
     try:
-        target = os.path.realpath(uploads.file_path(location.target))
+        target = os.path.realpath(uploads.file_path(
+            uploads.folder_target(location.target) if location.type == "upload" else location.target))
     except DescriptorError as exc:
         raise BuildError(exc.message) from None
     return target if location.type in ("dir", "upload") else os.path.dirname(target)

@@ -279,3 +279,55 @@ def test_two_nodes_registering_the_same_new_source_at_once_end_with_one_location
     assert Location.objects.filter(target=uploads.target_for("raced")).count() == 1
     bundle = UploadBundle.objects.get(name=uploads.folder_name("raced"))
     assert uploads.unpack(bundle.files)[0][1] == component("up-node-a")
+
+
+def test_one_descriptor_of_an_upload_can_be_the_location_and_one_source_is_one_location(demo_org, upload_root):
+    """`entry` (what the scaffolder's catalog:register uses): that descriptor and what it refers to are
+    read, not the folder's other catalog-info.yaml files; a source registered one way cannot also be
+    registered the other way (they would share one stored folder)."""
+    from django.core.exceptions import ValidationError
+
+    from catalog import services
+    from catalog.models import UploadBundle
+
+    alice = demo_org["users"]["alice"]
+    files = [("deploy/service.yaml", component("up-entry", extra="  description:\n    $text: ../README.md\n")),
+             ("README.md", "Read through the entry."), ("sub/catalog-info.yaml", component("up-not-read"))]
+    plan = services.location_upload(source="entry-src", files=files, actor=alice, entry="deploy/service.yaml")
+    assert [c.ref for c in plan.added] == ["component:default/up-entry"]
+    entity = Entity.objects.get(ref="component:default/up-entry")
+    target = uploads.target_for("entry-src")
+    assert entity.location.target == f"{target}/deploy/service.yaml" == entity.source
+    assert entity.description == "Read through the entry."
+    refreshed = services.location_refresh(location=entity.location)
+    assert list(refreshed.unchanged) == ["component:default/up-entry"] and not refreshed.errors
+
+    for entry, field in ((None, "source"), ("sub/catalog-info.yaml", "source"), ("missing.yaml", "entry"),
+                         ("../x.yaml", "entry")):
+        with pytest.raises(ValidationError) as caught:
+            services.location_upload(source="entry-src", files=files, actor=alice, entry=entry)
+        assert field in caught.value.message_dict, (entry, caught.value.message_dict)
+    assert Location.objects.filter(target__startswith=target).count() == 1
+    assert not Entity.objects.filter(name="up-not-read").exists()
+    assert UploadBundle.objects.filter(name=uploads.folder_name("entry-src")).count() == 1
+
+
+def test_a_bundle_holds_bytes_next_to_text_and_reads_bundles_of_text_only(upload_root):
+    """Text is stored as text; other files (a published repository's docs images) as base64 marked so;
+    bundles written before bytes were allowed ([path, text] pairs) read as they were."""
+    import hashlib
+    import zlib
+    from pathlib import PurePosixPath
+
+    import orjson
+
+    files = [(PurePosixPath("catalog-info.yaml"), component("bytes")), (PurePosixPath("docs/a.png"), b"\x89PNG\xff\x00")]
+    blob, digest = uploads.pack(files)
+    assert uploads.unpack(blob) == files
+    assert [len(e) for e in orjson.loads(zlib.decompress(blob))] == [2, 3]
+    staged = uploads.stage(uploads.unpack(blob))
+    assert (staged / "docs" / "a.png").read_bytes() == b"\x89PNG\xff\x00"
+    old_raw = orjson.dumps([["catalog-info.yaml", "x: 1\n"]])
+    assert uploads.unpack(zlib.compress(old_raw)) == [(PurePosixPath("catalog-info.yaml"), "x: 1\n")]
+    # ... with the same digest, so the nodes' copies of text-only uploads stay current.
+    assert uploads.pack(uploads.unpack(zlib.compress(old_raw)))[1] == hashlib.sha256(old_raw).hexdigest()

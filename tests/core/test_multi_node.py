@@ -7,7 +7,8 @@ server, the one part that stands in for what cannot run here).
 Docs registered through one web node are built by the worker and served by both web nodes; descriptors
 uploaded as content to one web node are read by the worker and the other web node from the database; a template
 run started on one web node (with a secret, handed over through the database) is packed by the worker
-and downloaded from the other web node; a cost export uploaded to one web node is imported by the worker
+and downloaded from the other web node, and its git repository published by the worker is downloaded
+from a web node and its descriptor refreshed by another; a cost export uploaded to one web node is imported by the worker
 and reported by the other."""
 
 from __future__ import annotations
@@ -46,12 +47,16 @@ spec:
   type: test
   parameters:
     - properties:
-        name: {type: string}
+        name: {type: string, ui:field: EntityNamePicker}
         token: {type: string, ui:field: Secret}
   steps:
+    - {id: docs, action: "fetch:plain", input: {url: ./skeleton}}
     - {id: write, action: catalog:write, input: {entity: {apiVersion: backstage.io/v1alpha1, kind: Component,
-        metadata: {name: "${{ parameters.name }}"}, spec: {type: library, lifecycle: experimental, owner: fraud-ml}}}}
+        metadata: {name: "${{ parameters.name }}", annotations: {plinth.dev/techdocs-ref: "dir:./docs"}},
+        spec: {type: library, lifecycle: experimental, owner: fraud-ml}}}}
     - {id: zip, action: publish:zip, input: {}}
+    - {id: publish, action: "publish:git", input: {repoUrl: "local?owner=fraud-ml&repo=${{ parameters.name }}"}}
+    - {id: register, action: "catalog:register", input: {repoContentsUrl: "${{ steps.publish.output.repoContentsUrl }}"}}
   output:
     links: [{title: Download, url: "${{ steps.zip.output.downloadUrl }}"}]
 """
@@ -289,6 +294,8 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
     template = sources / "nodes-template"
     template.mkdir()
     (template / "template.yaml").write_text(TEMPLATE)
+    (template / "skeleton" / "docs").mkdir(parents=True)
+    (template / "skeleton" / "docs" / "index.md").write_text("# Scaffolded\n\nPublished on the worker.\n")
     plan = catalog_services.location_register(target=str(template / "template.yaml"), actor=None, file_roots=None)
     assert not plan.errors, [str(e) for e in plan.errors]
     secret = "nodes-SECRET-4711"
@@ -303,6 +310,24 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
     assert status == 200 and headers["Content-Type"] == "application/zip", headers
     assert "name: zipped-across" in zipfile.ZipFile(io.BytesIO(archive)).read("catalog-info.yaml").decode()
     assert _get(f"{urls['a']}/create/runs/{run_id}/download/", {})[0] in (302, 404), "not without signing in"
+    # Its git repository, published on the worker, downloaded from web node b as a bundle and cloned; the
+    # name is taken for every node (web node a's name check); the registered descriptor and its docs are
+    # read from the database by web node b (a refresh) and the worker (the docs build).
+    repository = "/create/repositories/fraud-ml/zipped-across.bundle"
+    status, headers, bundle = _get(urls["b"] + repository, session)
+    assert status == 200 and headers["Content-Type"] == "application/octet-stream", headers
+    (sources / "zipped-across.bundle").write_bytes(bundle)
+    subprocess.run(["git", "clone", "-q", str(sources / "zipped-across.bundle"), str(sources / "clone")], check=True)
+    assert "name: zipped-across" in (sources / "clone" / "catalog-info.yaml").read_text()
+    assert _get(urls["a"] + repository, {})[0] in (302, 404), "not without signing in"
+    status, _, check = _get(f"{urls['a']}/create/templates/default/nodes-zip/check-name/?p.name=zipped-across",
+                            {**session, "HX-Request": "true"})
+    assert status == 200 and b"A repository fraud-ml/zipped-across already exists" in check, check[:500]
+    _until("the published docs on web node b",
+           lambda: (r := _get(urls["b"] + "/docs/component/default/zipped-across/", session))[0] == 200
+           and b"Published on the worker" in r[2], list(nodes.values()))
+    status, body = _post_json(f"{urls['b']}/api/v1/refresh", api, {"entityRef": "component:default/zipped-across"})
+    assert status == 200 and json.loads(body)["unchanged"] == 1, body
 
     # A cost export uploaded to web node a (a platform admin), imported by the worker, seen from web node b.
     from tests.costs.conftest import line, write_csv
@@ -318,10 +343,14 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
         timeout=10).json())["status"] in ("done", "failed") and r, list(nodes.values()), timeout=60)
     assert imported["status"] == "done" and imported["rows"] == 2, imported
 
+    from portal.scaffolder.models import PublishedRepository
+
+    published_bundle = f"scaffolder/repositories/{PublishedRepository.objects.get(name='zipped-across').pk}.bundle"
     # What crossed the nodes went through the shared storage and the database, nothing else: the worker
     # deletes the imported export from the storage right after it reports the import done.
     _until("the imported export deleted from the storage",
-           lambda: deployment["storage"].names() == {f"scaffolder/downloads/{run_id}.zip"}, list(nodes.values()),
+           lambda: deployment["storage"].names() == {f"scaffolder/downloads/{run_id}.zip", published_bundle},
+           list(nodes.values()),
            timeout=20)
     for name, node in nodes.items():
         left = {f for f in _files_under(node.var_dir) if not f.endswith(".log")}

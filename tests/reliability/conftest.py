@@ -19,7 +19,6 @@ import contextlib
 import os
 import random
 import string
-import subprocess
 import textwrap
 import time
 import uuid
@@ -191,11 +190,9 @@ class ScaffolderRun(Job):
         return conf.publish_root() / "repos" / "faults" / f"{self.template}.git"
 
     def commits(self) -> list[str]:
-        out = subprocess.run(
-            ["git", "--git-dir", str(self.bare), "rev-list", "--all"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        return out.split()
+        from tests.scaffolder.conftest import published_git
+
+        return published_git("faults", self.template, "rev-list", "--all").split()
 
     @property
     def checkout(self) -> Path:
@@ -216,7 +213,7 @@ class ScaffolderRun(Job):
         recorded = run.steps.get(step_id="publish").output["commitHash"]
         assert self.commits() == [recorded], (self.commits(), recorded)
         assert self.commit in ("", recorded), (self.commit, recorded)
-        location = Location.objects.get(target__endswith=f"/checkouts/faults/{self.template}/catalog-info.yaml")
+        location = Location.objects.get(type="upload", entities__ref=f"component:default/{self.template}")
         assert audit_count("catalog.location.register", f"location:{location.pk}") == 1
         assert audit_count("catalog.location.refresh", f"location:{location.pk}") == 0
         assert Entity.objects.filter(ref=f"component:default/{self.template}").count() == 1

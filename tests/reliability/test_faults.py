@@ -138,6 +138,7 @@ def test_disk_full_while_a_run_publishes_fails_clearly_leaves_nothing_and_the_re
     git repository does not: the run fails with a message that says the disk is full, no half
     repository, checkout, workspace or catalog entry is left; after space is freed, Retry publishes once."""
     from catalog.models import Entity
+    from portal.scaffolder.models import PublishedRepository
 
     with small_disk(4 * MiB) as disk:
         try:
@@ -155,6 +156,7 @@ def test_disk_full_while_a_run_publishes_fails_clearly_leaves_nothing_and_the_re
             assert "the disk is full" in run.error and "No space left on device" in run.error, run.error
             assert run.error.startswith("Step 'publish'"), run.error
             assert not job.bare.exists() and not job.checkout.exists()
+            assert not PublishedRepository.objects.filter(name=job.template).exists()  # the name is free again
             assert not any((disk.path / "scaffolder" / "workspaces").iterdir())
             assert not Entity.objects.filter(ref=f"component:default/{job.template}").exists()
             assert audit_count("scaffolder.run.failed", f"run:{run.uid}") == 1

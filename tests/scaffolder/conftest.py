@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 import textwrap
 import uuid
 from pathlib import Path
@@ -68,6 +71,22 @@ def start(
         dry_run=dry_run,
         owner_team=forms.owner_team(pages, merged, user),
     )
+
+
+def published_git(owner: str, name: str, *args: str) -> str:
+    """`git args` in a clone of a published repository made from its bundle in the shared storage
+    (what someone who downloads it from the run page gets)."""
+    from portal.scaffolder import downloads
+    from portal.scaffolder.models import PublishedRepository
+
+    repository = PublishedRepository.objects.get(owner=owner, name=name)
+    with tempfile.TemporaryDirectory() as scratch:
+        bundle = Path(scratch) / f"{name}.bundle"
+        with downloads.open_bundle(repository) as src, bundle.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        work = Path(scratch) / name
+        subprocess.run(["git", "clone", "-q", str(bundle), str(work)], check=True, capture_output=True)
+        return subprocess.run(["git", "-C", str(work), *args], capture_output=True, text=True, check=True).stdout
 
 
 def run_inline(run: Run) -> Run:

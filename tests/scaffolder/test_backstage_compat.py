@@ -71,7 +71,7 @@ def test_runnable_templates_publish_and_register(org, scaffolder_root, compat_te
     assert entity.annotations["github.com/project-slug"] == f"fraud-ml/{component}"
     links = {link["title"]: link["url"] for link in run.output["links"]}
     assert links["Open in catalog"] == f"/catalog/component/default/{component}/"
-    assert links["Repository"].endswith(f"/repos/fraud-ml/{component}.git")
+    assert links["Repository"] == f"/create/repositories/fraud-ml/{component}.bundle"
     assert run.logs.filter(message__contains="publish:github → publish:git").exists()
 
 

@@ -1,14 +1,12 @@
 """The ML model service template end to end, executed in-process (no worker): generated files,
-publish to a bare git repository, catalog registration, output links."""
-
-import subprocess
+publish as a git bundle in the shared storage, catalog registration, output links."""
 
 import pytest
 
 from catalog.models import Entity
 from portal.scaffolder.models import RunStatus
 
-from .conftest import ml_values, run_inline, start, unique
+from .conftest import ml_values, published_git, run_inline, start, unique
 
 pytestmark = pytest.mark.django_db
 
@@ -23,17 +21,13 @@ def test_ml_model_service_publishes_and_registers(client, org, scaffolder_root):
     assert Entity.objects.filter(ref=f"component:default/{name}-service").exists()
     api = Entity.objects.get(ref=f"api:default/{name}-api")
     assert "openapi: 3.0.3" in api.spec["definition"]
-    bare = scaffolder_root / "published" / "repos" / "fraud-ml" / f"{name}.git"
-    log = subprocess.run(
-        ["git", "--git-dir", str(bare), "log", "--format=%s", "main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    log = published_git("fraud-ml", name, "log", "--format=%s", "main")
     assert f"Create {name}" in log
     links = {link["title"]: link["url"] for link in run.output["links"]}
     assert links["Open the model in the catalog"] == f"/catalog/model/default/{name}/"
-    assert links["Repository"].startswith("file://")
+    assert links["Repository"] == f"/create/repositories/fraud-ml/{name}.bundle"
+    assert model.source == f"{model.location.target.rpartition('/')[0]}/catalog-info.yaml"
+    assert model.location.type == "upload" and model.location.target.endswith("/catalog-info.yaml")
     assert links["Documentation"] == f"/docs/component/default/{name}-service/"
     assert not (scaffolder_root / "workspaces" / str(run.uid)).exists()
     # The docs app builds sites in the background on registration; build now to check the generated docs.

@@ -1,16 +1,15 @@
 """Retrying a failed run: the same run again, steps that published kept and never repeated; who may
 retry; what cannot be retried. And a run ends once, whoever tries to end it again."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from portal.core.models import AuditEvent
-from portal.scaffolder import conf, services
+from portal.scaffolder import services
 from portal.scaffolder.models import Run, RunStatus
 
-from .conftest import register_template, run_inline, start, unique
+from .conftest import published_git, register_template, run_inline, start, unique
 
 pytestmark = pytest.mark.django_db
 
@@ -40,9 +39,7 @@ def failed_run(org, scaffolder_root, tmp_path):
 
 
 def commits(name: str) -> list[str]:
-    bare = conf.publish_root() / "repos" / "retry" / f"{name}.git"
-    return subprocess.run(["git", "--git-dir", str(bare), "rev-list", "--all"], capture_output=True,
-                          text=True, check=True).stdout.split()
+    return published_git("retry", name, "rev-list", "--all").split()
 
 
 def test_retry_runs_the_same_run_again_without_publishing_twice(client, org, failed_run):

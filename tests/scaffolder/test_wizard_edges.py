@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import html
 import json
+import uuid
 
 import pytest
 
-from portal.scaffolder.models import Run, RunStatus
+from portal.scaffolder.models import PublishedRepository, Run, RunStatus
 
 from .conftest import ml_values, run_inline, start, unique
 
@@ -100,7 +101,8 @@ def test_the_api_refuses_a_taken_name_before_running(alice):
 def test_names_the_file_system_cannot_hold_are_checked_without_a_500(alice, org, scaffolder_root, owner):
     """The live name check looks for a published repository before the values are validated: a name or
     owner of 300 characters (ENAMETOOLONG), a path or an empty owner is no repository, not a crash."""
-    (scaffolder_root / "published" / "repos" / "fraud-ml").mkdir(parents=True)
+    PublishedRepository.objects.create(owner="fraud-ml", name="ok-name", run_uid=uuid.uuid4(), branch="main",
+                                       commit="0" * 40)
     for name in ("n" * 300, "../x", "ok-name"):
         response = alice.get(f"{WIZARD}check-name/", {"p.name": name, "p.owner": owner}, HTTP_HX_REQUEST="true")
         assert response.status_code == 200, (name, owner)

@@ -310,6 +310,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "scaffolder:runs": {"GET": ok(SIGNED_IN)},
     "scaffolder:run": {"GET": ok(VIEWERS)},  # runs: their creator, their team, platform admins
     "scaffolder:download": {"GET": ok(VIEWERS)},
+    "scaffolder:repository": {"GET": ok(VIEWERS)},  # a published repository: whoever may see its run
     "scaffolder:retry": {"POST": ok(RUN_RETRIERS, 302)},  # a failed run, queued again
     "api-scaffolder-templates": {"GET": ok(SIGNED_IN)},
     "api-scaffolder-runs": {"POST": ok(VIEWERS, 201)},
@@ -413,6 +414,13 @@ def _runs(world: World, actor: Actor) -> list[Obj]:
                team=run.owner_team.name if run.owner_team else None, private=True, instance=run,
                registrant=run.created_by) for key, run in world.runs.items()]
     return [*out, Obj(MISSING, kwargs={"uid": MISSING_UID}, names=(str(MISSING_UID),))]
+
+
+def _repositories(world: World, actor: Actor) -> list[Obj]:
+    out = [Obj(key, kwargs={"owner": "mx", "name": f"mx-{key}"}, names=(f"mx-{key}",), audience="run",
+               team=run.owner_team.name if run.owner_team else None, private=True, instance=run,
+               registrant=run.created_by) for key, run in world.runs.items()]
+    return [*out, Obj(MISSING, kwargs={"owner": "mx", "name": "mx-missing"}, names=("mx-missing",))]
 
 
 def _tokens(world: World, actor: Actor) -> list[Obj]:
@@ -527,6 +535,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "scaffolder:template": _entities("template", "ns"),
     "scaffolder:run": _runs,
     "scaffolder:download": _runs,
+    "scaffolder:repository": _repositories,
     "scaffolder:retry": _runs,
     "api-scaffolder-runs": _entities("template", "ref"),
     "api-scaffolder-run": _runs,

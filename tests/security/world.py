@@ -300,6 +300,7 @@ def add_objects(world: World, suffix: str = "") -> World:
                                              parameters={}, secret_values={}, dry_run=False,
                                              owner_team=world.teams[team] if team else None)
         _write_zip(run.uid)
+        _publish_repository(run.uid, key)
         world.runs.setdefault(key, run)
 
     # Feedback with a comment on each component (a roadmap item), given by a non-actor of its team.
@@ -318,6 +319,19 @@ def add_objects(world: World, suffix: str = "") -> World:
 
     index.rebuild()
     return world
+
+
+def _publish_repository(run_uid, key: str) -> None:
+    """A repository the run published (`mx/mx-<key>`), its bundle in the storage."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
+    from portal.scaffolder.models import PublishedRepository
+
+    repository, _ = PublishedRepository.objects.update_or_create(
+        owner="mx", name=f"mx-{key}", defaults={"run_uid": run_uid, "branch": "main", "commit": "a" * 40})
+    storages["default"].delete(scaffolder_downloads.bundle_name(repository))
+    storages["default"].save(scaffolder_downloads.bundle_name(repository), ContentFile(b"# v2 git bundle\n"))
 
 
 def _write_zip(run_uid) -> None:
