@@ -438,7 +438,7 @@ def catalog_register(ctx: ActionContext) -> dict:
         raise ActionError(str(exc)) from exc
     if not target.is_file():
         raise ActionError(f"{rel} was not found in the published repository")
-    rel = target.relative_to(checkout.resolve()).as_posix()
+    rel = target.relative_to(checkout).as_posix()  # safe_join keeps the path as given (no resolving)
     files = _repository_files(checkout, ctx)
     source = f"{PUBLISHED}{owner}/{repo}"
     try:

@@ -242,3 +242,14 @@ def test_a_platform_admin_frees_a_name_in_the_admin_and_its_bundle_goes_with_it(
     assert not PublishedRepository.objects.filter(name=repo).exists() and not downloads.bundle_exists(repository)
     assert name_clashes(alice, repo, "fraud-ml") == [f"The catalog already has a Component named {repo} "
                                                       "(namespace default)."]
+
+
+def test_a_scaffolder_root_reached_through_a_symbolic_link_publishes_and_registers(org, tmp_path, settings):
+    """Var dirs often sit behind a link (a mount, /var on macOS): the registered path is taken as given."""
+    (tmp_path / "real-root").mkdir()
+    (tmp_path / "linked-root").symlink_to(tmp_path / "real-root")
+    settings.PLINTH_SCAFFOLDER_ROOT = tmp_path / "linked-root" / "scaffolder"
+    repo = unique("linked")
+    run = _publish(tmp_path, org["users"]["alice"], repo)
+    assert run.status == RunStatus.SUCCEEDED, (run.error, list(run.logs.values_list("message", flat=True)))
+    assert Entity.objects.get(ref=f"component:default/{repo}").location.target.endswith("/catalog-info.yaml")
