@@ -50,8 +50,9 @@ def delete(run_uid) -> None:
 
 
 def bundle_name(repository) -> str:
-    """The git bundle of a published repository (by its row's id: nothing typed reaches the path)."""
-    return f"scaffolder/repositories/{int(repository.pk)}.bundle"
+    """The git bundle of a published repository, by its row's uid: nothing typed reaches the path, and
+    no other row's bundle is ever met (ids are reused after a delete or a restore; uids are not)."""
+    return f"scaffolder/repositories/{uuid.UUID(str(repository.uid))}.bundle"
 
 
 def save_bundle(repository, path: Path) -> None:

@@ -138,6 +138,7 @@ class PublishedRepository(models.Model):
     with `git clone`. A worker's bare repository and checkout are its own scratch, made again from the
     bundle on any node that needs them (actions.published_checkout)."""
 
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # names its bundle
     owner = models.CharField(max_length=100)
     name = models.CharField(max_length=100)
     run_uid = models.UUIDField(db_index=True)

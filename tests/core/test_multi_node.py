@@ -345,7 +345,7 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
 
     from portal.scaffolder.models import PublishedRepository
 
-    published_bundle = f"scaffolder/repositories/{PublishedRepository.objects.get(name='zipped-across').pk}.bundle"
+    published_bundle = f"scaffolder/repositories/{PublishedRepository.objects.get(name='zipped-across').uid}.bundle"
     # What crossed the nodes went through the shared storage and the database, nothing else: the worker
     # deletes the imported export from the storage right after it reports the import done.
     _until("the imported export deleted from the storage",

@@ -44,7 +44,7 @@ def forwards(apps, schema_editor):
             run_uid = uuid.UUID(int=0)
         repository = PublishedRepository.objects.create(owner=owner, name=name, run_uid=run_uid, branch=branch,
                                                         commit=head.stdout.strip())
-        key = f"scaffolder/repositories/{repository.pk}.bundle"
+        key = f"scaffolder/repositories/{repository.uid}.bundle"
         storage.delete(key)
         with bundle.open("rb") as handle:
             storage.save(key, File(handle, name=bundle.name))
@@ -62,6 +62,7 @@ class Migration(migrations.Migration):
             name='PublishedRepository',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('uid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('owner', models.CharField(max_length=100)),
                 ('name', models.CharField(max_length=100)),
                 ('run_uid', models.UUIDField(db_index=True)),
