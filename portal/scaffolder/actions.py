@@ -546,9 +546,9 @@ def _repo_names(ctx: ActionContext) -> tuple[str, str]:
 
 def _published(owner: str, repo: str):
     """The published repository's row (its publication finished), or ActionError."""
-    from .models import PublishedRepository
+    from .selectors import published
 
-    repository = PublishedRepository.objects.filter(owner=owner, name=repo).exclude(commit="").first()
+    repository = published(owner, repo)
     if repository is None:
         raise ActionError(f"published:{owner}/{repo} is not a repository published by this portal")
     return repository
@@ -648,31 +648,26 @@ def publish_git(ctx: ActionContext) -> dict:
     if not _REPO_PART.match(branch):
         raise ActionError(f"branch {branch!r} is not allowed")
     env = _git_env(ctx.user)
-    bare = conf.publish_root() / "repos" / owner / f"{repo}.git"  # this node's scratch
+    legacy = conf.publish_root() / "repos" / owner / f"{repo}.git"
     checkout = _checkout_path(owner, repo)
     repository = _reserve(ctx, owner, repo, branch, str(ctx.input.get("description") or "")[:500])
     try:
-        if bare.exists() and _run_of(bare, env) not in (None, str(ctx.run.uid)):
+        if _git_value(legacy, env, "config", "plinth.run") not in (None, str(ctx.run.uid)):
             # Published on this node before the repositories were kept in the database, and not moved.
             raise ActionError(f"repository {owner}/{repo} already exists; choose another name")
-        shutil.rmtree(bare, ignore_errors=True)
         shutil.rmtree(checkout, ignore_errors=True)
-        bare.mkdir(parents=True)
-        commit = _publish_into(ctx, bare, checkout, source, branch, env)
-        bundle = bare.parent / f".{repo}.bundle"
+        checkout.parent.mkdir(parents=True, exist_ok=True)
+        bundle = checkout.parent / f".{repo}.bundle"
         try:
-            git("--git-dir", str(bare), "bundle", "create", "-q", str(bundle), "--all", env=env)
+            commit = _publish_into(ctx, bundle, checkout, source, branch, env)
             downloads.save_bundle(repository, bundle)
         finally:
             bundle.unlink(missing_ok=True)
         type(repository).objects.filter(pk=repository.pk).update(commit=commit)
-        shutil.rmtree(bare, ignore_errors=True)  # the bundle is the repository; the checkout stays as a cache
     except BaseException:
-        # Never leave half a repository behind (a full disk, a failed push, the time limit): it would
+        # Never leave half a repository behind (a full disk, a failed commit, the time limit): it would
         # look published, and it would hold the name against the retry of this run.
         shutil.rmtree(checkout, ignore_errors=True)
-        if _run_of(bare, env) in (None, str(ctx.run.uid)):
-            shutil.rmtree(bare, ignore_errors=True)
         downloads.delete_bundle(repository)
         repository.delete()
         raise
@@ -687,14 +682,8 @@ def publish_git(ctx: ActionContext) -> dict:
     }
 
 
-def _run_of(bare: Path, env: dict) -> str | None:
-    """The run that made a bare repository on this node (None: none there, or not one of ours)."""
-    return _git_value(bare, env, "config", "plinth.run")
-
-
-def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, branch: str, env: dict) -> str:
-    git("init", "-q", "--bare", "-b", branch, str(bare), env=env)
-    git("--git-dir", str(bare), "config", "plinth.run", str(ctx.run.uid), env=env)
+def _publish_into(ctx: ActionContext, bundle: Path, checkout: Path, source: Path, branch: str, env: dict) -> str:
+    """Commit the workspace, write the history as `bundle` and check it out (this node's cache)."""
     git_dir = ctx.workspace.root.parent / f"{ctx.workspace.root.name}.git"
     shutil.rmtree(git_dir, ignore_errors=True)
     work = ["--git-dir", str(git_dir), "--work-tree", str(source)]
@@ -704,10 +693,9 @@ def _publish_into(ctx: ActionContext, bare: Path, checkout: Path, source: Path, 
     message = str(ctx.input.get("gitCommitMessage") or f"Initial commit from template {ctx.template.name}")
     git(*work, "commit", "-q", "-m", message, env=env)
     commit = git(*work, "rev-parse", "HEAD", env=env)
-    git(*work, "push", "-q", str(bare), f"{branch}:{branch}", env=env)
+    git("--git-dir", str(git_dir), "bundle", "create", "-q", str(bundle), "--all", env=env)
     shutil.rmtree(git_dir, ignore_errors=True)
-    checkout.parent.mkdir(parents=True, exist_ok=True)
-    git("clone", "-q", "-b", branch, str(bare), str(checkout), env=env)
+    git("clone", "-q", "-b", branch, str(bundle), str(checkout), env=env)
     return commit
 
 

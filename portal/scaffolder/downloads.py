@@ -1,8 +1,8 @@
 """The zip archives `publish:zip` makes and the git bundles of the repositories `publish:git` makes,
 kept in the shared storage (Django's `storages["default"]`: a folder on one machine, object storage
 across several) so that the worker that packed a run and the web node that serves its download need
-share nothing but that storage. Names are derived from a run's uid or a row's id only: nothing a user
-typed reaches a storage path."""
+share nothing but that storage. Names are derived from a run's or a repository row's uid only: nothing
+a user typed reaches a storage path."""
 
 from __future__ import annotations
 

@@ -135,8 +135,8 @@ class PublishedRepository(models.Model):
     """A git repository `publish:git` made. The row reserves the name (one per owner, on every node:
     two runs cannot both get it) and says which commit was published; the repository itself is a git
     bundle in the shared storage (scaffolder/downloads.py), downloaded from the run page and cloned
-    with `git clone`. A worker's bare repository and checkout are its own scratch, made again from the
-    bundle on any node that needs them (actions.published_checkout)."""
+    with `git clone`. A worker's checkout is its own cache, made again from the bundle on any node that
+    needs one (actions.published_checkout)."""
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)  # names its bundle
     owner = models.CharField(max_length=100)

@@ -32,9 +32,14 @@ def run_for(user, uid) -> Run | None:
     return runs_for(user).filter(uid=uid).first()
 
 
-def published_repository(user, owner: str, name: str):
-    """A published repository whose run `user` may see (its publication finished), else None."""
-    repository = PublishedRepository.objects.filter(owner=owner, name=name).exclude(commit="").first()
+def published(owner: str, name: str) -> PublishedRepository | None:
+    """A repository whose publication finished (a row with its commit), else None."""
+    return PublishedRepository.objects.filter(owner=owner, name=name).exclude(commit="").first()
+
+
+def published_repository(user, owner: str, name: str) -> PublishedRepository | None:
+    """A published repository whose run `user` may see, else None."""
+    repository = published(owner, name)
     if repository is None or not runs_for(user).filter(uid=repository.run_uid).exists():
         return None
     return repository

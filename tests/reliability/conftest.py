@@ -6,7 +6,7 @@ check its end state: done exactly once, counted by its side effects.
 
 | Job | Held mid-task at | Side effects counted |
 |---|---|---|
-| scaffolder run | its `debug:wait` step, after publish:git and catalog:register | commits in the bare repository, the commit hash, register/finish audit events, steps |
+| scaffolder run | its `debug:wait` step, after publish:git and catalog:register | commits in the published bundle, the commit hash, register/finish audit events, steps |
 | docs build | storing the pages (the database write is held) | pages, their ids (rewritten = built twice), search documents |
 | catalog refresh | storing the refresh (the database write is held) | refresh audit events, the changed entity, the next refresh time |
 | MLflow sync | MLflow's registered-models search (a proxy holds it) | the new model's entity, its create audit event, its versions |
