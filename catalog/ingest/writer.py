@@ -16,7 +16,7 @@ from django.utils import timezone
 from portal.accounts import permissions
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
-from portal.core.db import DeferredIndexes, time_ordered_hexes
+from portal.core.db import DeferredIndexes, analyze_grown, time_ordered_hexes
 
 from .. import facets, signals
 from ..descriptors.relations import INVERSE
@@ -236,6 +236,8 @@ class Writer:
         self._remove()
         self._store_location()
         self._audit()
+        # A large write: the receivers after the commit, and the next requests, plan on its statistics.
+        analyze_grown([m._meta.db_table for m in (Entity, Relation, EntityTag)], len(self.written))
         plan = self.plan
         changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
         removed_refs = [ref for _, ref in plan.removed]

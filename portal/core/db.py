@@ -184,6 +184,34 @@ class DeferredIndexes:
         self.dropped = []
 
 
+# analyze_grown: a write of at least this many rows, and more than this share of what a table held.
+ANALYZE_MIN_ROWS = 10_000
+ANALYZE_SHARE = 0.2
+
+
+def analyze_grown(tables: list[str], rows: int) -> bool:
+    """PostgreSQL: fresh planner statistics for `tables` after a write added `rows` to them, when that
+    is many rows (ANALYZE_MIN_ROWS) and a large share (ANALYZE_SHARE) of what the statistics say they
+    held. Run inside the writing transaction, so the rows it added count. Returns whether it analyzed.
+
+    Autovacuum analyzes a grown table only a while after the commit; until then the planner takes it
+    for the size it last saw (empty, after a first load) and plans for that. The lineage graph's
+    refresh right after registering 250,000 entities took 47 s on such statistics, 16 s on fresh ones
+    (cProfile, same run otherwise). `ANALYZE` samples a fixed number of rows: ~1.6 s for the catalog's
+    and the search index's tables at 250k. Elsewhere nothing happens (SQLite's planner reads its
+    indexes, not sampled statistics)."""
+    if connection.vendor != "postgresql" or rows < ANALYZE_MIN_ROWS or not tables:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relname = ANY(%s)", [tables])
+        known = dict(cursor.fetchall())
+        # reltuples: -1 for a table never analyzed (PostgreSQL 14 and later), 0 before 14.
+        stale = [t for t in tables if t in known and rows > ANALYZE_SHARE * max(known[t], 0)]
+        if stale:
+            cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(t) for t in stale))
+    return bool(stale)
+
+
 def _uuid7_values(count: int) -> list[int]:
     """`count` version-7 UUIDs as integers, from one clock read and one draw of random bytes."""
     millis = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)

@@ -14,7 +14,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from portal.core.db import DeferredIndexes
+from portal.core.db import DeferredIndexes, analyze_grown
 
 from . import registry, scoring
 from .backends import get_backend
@@ -175,6 +175,7 @@ class Staged:
         self.lazy = False  # merging the full-text segments lazily (a bulk load)
         self.base: int | None = None  # a bulk load's first id
         self.used = [0] * len(LIFECYCLE_ORDER)  # ids drawn per lifecycle lane
+        self.written = 0  # documents written by this change (fresh statistics after a large one)
 
     def write(self, documents: list[Document], *, bulk_load: bool = False) -> int:
         if not connection.in_atomic_block:
@@ -186,6 +187,7 @@ class Staged:
             self.backend.merge_lazily(True)
             self.lazy = True
         backend = self.backend
+        self.written += len(documents)
         keys = [d.key for d in documents]
         popular = _popular(backend, keys)
         backend.delete(*backend.with_keys(keys))
@@ -212,6 +214,7 @@ class Staged:
         if self.lazy:
             self.backend.merge_lazily(False)
             self.lazy = False
+        analyze_grown([DOC, TAG], self.written)
 
 
 def _write_small(backend, source: str, documents: list[Document], popular: dict | None = None) -> int:

@@ -6,10 +6,12 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 
 from catalog import services
 from catalog.ingest import engines
 from catalog.models import Entity, EntityTag, Location, Relation
+from portal.core import db
 from portal.search.models import SearchDocument, SearchDocumentTag
 
 from .test_bulk_ingestion import _tree
@@ -63,3 +65,31 @@ def test_a_database_error_in_a_later_batch_leaves_nothing_written(write_tree, se
     assert not Location.objects.exists() and not Entity.objects.exists()
     assert not Relation.objects.exists() and not EntityTag.objects.exists()
     assert not SearchDocument.objects.exists() and not SearchDocumentTag.objects.exists()
+
+
+def test_a_large_write_refreshes_the_planner_statistics_before_it_commits(
+        write_tree, settings, monkeypatch, django_capture_on_commit_callbacks):
+    """The receivers after the commit (the lineage graph's refresh) and the next requests plan on the
+    tables as the write left them, not as autovacuum last saw them: a write that adds many rows next to
+    what a table held ANALYZEs the catalog's and the search index's tables inside its transaction."""
+    monkeypatch.setattr(services, "STREAM_BATCH", 4)
+    monkeypatch.setattr(db, "ANALYZE_MIN_ROWS", 20)
+    settings.PLINTH_CATALOG_READ_PROCESSES = 2
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        plan = services.location_register(target=str(_tree(write_tree)), actor=None, file_roots=None)
+    assert len(plan.added) == 26
+    analyzed = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("ANALYZE")]
+    assert analyzed == ['ANALYZE "catalog_entity", "catalog_relation", "catalog_entitytag"',
+                        'ANALYZE "search_searchdocument", "search_searchdocumenttag"'] or analyzed == [
+        'ANALYZE "search_searchdocument", "search_searchdocumenttag"',
+        'ANALYZE "catalog_entity", "catalog_relation", "catalog_entitytag"'], analyzed
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname IN ('catalog_entity', 'search_searchdocument')")
+        assert dict(cursor.fetchall()) == {"catalog_entity": Entity.objects.count(),
+                                           "search_searchdocument": SearchDocument.objects.count()}
+    # A write small next to what the table now holds (26 rows) leaves the statistics alone.
+    monkeypatch.setattr(db, "ANALYZE_MIN_ROWS", 1)
+    assert not db.analyze_grown(["catalog_entity"], 5)
+    assert db.analyze_grown(["catalog_entity"], 6), "more than a fifth"
+    monkeypatch.setattr(db, "ANALYZE_MIN_ROWS", 1000)
+    assert not db.analyze_grown(["catalog_entity"], 999), "below the minimum"
