@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from django.db import connection
 
+from portal.core.db import pg_array
+
 from ..models import Entity
 
 log = logging.getLogger("plinth.catalog")
@@ -88,7 +90,7 @@ class PostgresRows(SqliteRows):
         if not refs:
             return []
         table = connection.ops.quote_name(Entity._meta.db_table)
-        return self._fetch(f'SELECT {_names(columns)} FROM {table} WHERE "ref" = ANY(%s)', refs)  # noqa: S608
+        return self._fetch(f'SELECT {_names(columns)} FROM {table} WHERE "ref" = ANY(%s::text[])', pg_array(refs, text=True))  # noqa: S608
 
     def load(self, model, columns: Sequence[str], rows: list[tuple]) -> None:
         """COPY in text format: the server parses each value as its column's type, so JSON goes as its

@@ -247,7 +247,31 @@ def values_in(values, *, text: bool = False):
 
     from django.db.models.expressions import RawSQL
 
-    items = [str(v) for v in values] if text else [int(v) for v in values]
     if connection.vendor == "postgresql":
-        return RawSQL(f"SELECT unnest(%s::{'text' if text else 'bigint'}[])", [items])  # noqa: S611 (fixed SQL)
+        return RawSQL(f"SELECT unnest(%s::{'text' if text else 'bigint'}[])", [pg_array(values, text=text)])  # noqa: S611 (fixed SQL)
+    items = [str(v) for v in values] if text else [int(v) for v in values]
     return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(items)])  # noqa: S611 (fixed SQL)
+
+
+def values_table(values, *, text: bool = False) -> tuple[str, list]:
+    """A long list as a table `v(value)` for a FROM clause, and its one parameter: an array `unnest`ed
+    on PostgreSQL, a JSON array read by `json_each` on SQLite. Joined to, it lets the planner choose
+    a merge or hash join when the list is long, where `IN (SELECT unnest(...))` is planned for a couple
+    of hundred values and probes an index once per value."""
+    import json
+
+    if connection.vendor == "postgresql":
+        return f"unnest(%s::{'text' if text else 'bigint'}[]) AS v(value)", [pg_array(values, text=text)]
+    items = [str(v) for v in values] if text else [int(v) for v in values]
+    return "json_each(%s) AS v", [json.dumps(items)]
+
+
+def pg_array(values, *, text: bool = False) -> str:
+    """A PostgreSQL array literal of `values` (ints, or strings when `text`), to be sent as ONE string
+    parameter and cast (`%s::text[]`, `%s::bigint[]`). Django binds parameters on the client, and
+    psycopg quotes a Python list element by element with a regular expression each: ~2.2 µs per
+    element, 7 s of a 250k registration, against ~0.3 µs here. Elements are double-quoted with
+    backslashes and double quotes escaped, so any text round-trips; NUL cannot be in a PostgreSQL text."""
+    if text:
+        return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+    return "{" + ",".join(str(int(v)) for v in values) + "}"

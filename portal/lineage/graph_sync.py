@@ -13,18 +13,19 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 
 from catalog.descriptors.relations import RELATION_PAIRS
 from catalog.models import Entity, ModelVersion, Relation, RunInput
 from catalog.services import OBSERVED_SOURCE
-from portal.core.db import values_in
+from portal.core.db import values_in, values_table
 
 from .models import EdgeOrigin, GraphEdge, Node, NodeType, entity_key, node_key, run_key, version_key
 
 log = logging.getLogger("plinth.lineage")
 CHUNK = 2000
+JOIN_CHUNK = 50_000
 
 # Catalog relations that are lineage, oriented upstream → downstream. True: data flows from the row's
 # source_ref to its target_ref; False: from target_ref to source_ref. Both directions of a relation are
@@ -71,17 +72,32 @@ def _owners(entity_ids: set[int], refs: Iterable[str] = (), known: set[str] = fr
     owners = set(entity_ids)
     ids = list(entity_ids)
     all_refs = set(refs) | known
-    for chunk in _chunks(ids):
+    for chunk in _chunks(ids, JOIN_CHUNK):
         if not known:
             all_refs.update(Entity.objects.filter(pk__in=values_in(chunk)).values_list("ref", flat=True))
         owners.update(ModelVersion.objects.filter(experiment_run__inputs__entity_id__in=values_in(chunk))
                       .values_list("entity_id", flat=True))
         owners.update(Deployment.objects.filter(model_id__in=values_in(chunk), model_version__isnull=True)
                       .values_list("entity_id", flat=True))
-    for chunk in _chunks(sorted(all_refs)):
-        owners.update(Relation.objects.filter(source_ref__in=values_in(chunk, text=True), type__in=list(FLOW))
-                      .values_list("origin_id", flat=True))
+    owners.update(_naming(all_refs))
     return owners
+
+
+def _naming(refs: Iterable[str]) -> set[int]:
+    """The entities whose lineage relations name one of `refs` (both directions of a relation are
+    stored, so as a row's source). The refs are joined to as a table, 50,000 at a time: looked up 2,000
+    at a time with `IN`, each ref was an index probe, 7 s for a 250k registration on PostgreSQL; joined,
+    the planner scans and merges instead when they are many (1.6 s)."""
+    found: set[int] = set()
+    table = connection.ops.quote_name(Relation._meta.db_table)
+    types = list(FLOW)
+    for chunk in _chunks(sorted(refs), JOIN_CHUNK):
+        refs_table, params = values_table(chunk, text=True)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT r.origin_id FROM {table} r JOIN {refs_table} ON r.source_ref = v.value "  # noqa: S608 (fixed SQL)
+                           f"WHERE r.type IN ({', '.join(['%s'] * len(types))})", [*params, *types])
+            found.update(row[0] for row in cursor.fetchall())
+    return found
 
 
 def graph_edges_refresh(*, entity_ids: Iterable[int] = (), removed_refs: Iterable[str] = (),
@@ -200,9 +216,8 @@ def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs)
                 # relations, model versions or deployments of their own. Only descriptors that name
                 # them in a lineage relation, and models whose runs logged them, have edges to redraw.
                 owners = set()
+                owners.update(_naming(refs))
                 for chunk in _chunks(refs):
-                    owners.update(Relation.objects.filter(source_ref__in=values_in(chunk, text=True), type__in=list(FLOW))
-                                  .values_list("origin_id", flat=True))
                     owners.update(ModelVersion.objects.filter(
                         experiment_run__inputs__entity_id__in=values_in([snapshot[ref][0] for ref in chunk]))
                         .values_list("entity_id", flat=True))

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from django.db import connection
 
+from portal.core.db import pg_array
+
 from ..query import stem
 from .base import DOC, INSERT_COLUMNS, TAG, Backend, Spec
 from .score import Dialect, like_prefix
@@ -110,7 +112,7 @@ class PostgresBackend(Backend):
         return f"NOT ({DOC}.tsv @@ to_tsquery('simple', %s))", [" | ".join(spec.query.excluded)]
 
     def with_keys(self, keys: Sequence[str]) -> tuple[str, list]:
-        return f"{DOC}.key = ANY(%s)", [list(keys)]
+        return f"{DOC}.key = ANY(%s::text[])", [pg_array(keys, text=True)]
 
     def insert(self, rows: list[tuple], tag_rows: list[tuple]) -> None:
         """COPY: one statement streams every row (an INSERT per row costs the server a parse, plan
