@@ -87,7 +87,7 @@ def _naming(refs: Iterable[str]) -> set[int]:
     """The entities whose lineage relations name one of `refs` (both directions of a relation are
     stored, so as a row's source). The refs are joined to as a table, 50,000 at a time: looked up 2,000
     at a time with `IN`, each ref was an index probe, 7 s for a 250k registration on PostgreSQL; joined,
-    the planner scans and merges instead when they are many (1.6 s)."""
+    the planner scans and merges instead when they are many (that statement: 1.6 s)."""
     found: set[int] = set()
     table = connection.ops.quote_name(Relation._meta.db_table)
     types = list(FLOW)
@@ -215,8 +215,7 @@ def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs)
                 # Observed entities (the lineage ingest creates thousands at once) own no edges: no
                 # relations, model versions or deployments of their own. Only descriptors that name
                 # them in a lineage relation, and models whose runs logged them, have edges to redraw.
-                owners = set()
-                owners.update(_naming(refs))
+                owners = _naming(refs)
                 for chunk in _chunks(refs):
                     owners.update(ModelVersion.objects.filter(
                         experiment_run__inputs__entity_id__in=values_in([snapshot[ref][0] for ref in chunk]))
