@@ -230,14 +230,16 @@ class Writer:
     def finish(self) -> Location:
         """Removals, errors, sources, the location's status, the audit event and the change signal."""
         signals.entities_staged.send(sender=Entity, state=self.staged, written=[], done=True)
+        # A large write: the receivers after the commit, and the next requests, plan on its statistics.
+        # Taken before deferred indexes come back: CREATE INDEX sets a table's row count, which would
+        # then make the table look analyzed for its size.
+        analyze_grown([m._meta.db_table for m in (Entity, Relation, EntityTag)], len(self.written))
         if self.bulk_load is not None:
             self.bulk_load.restore()
         self.teams = self.teams or team_ids([])
         self._remove()
         self._store_location()
         self._audit()
-        # A large write: the receivers after the commit, and the next requests, plan on its statistics.
-        analyze_grown([m._meta.db_table for m in (Entity, Relation, EntityTag)], len(self.written))
         plan = self.plan
         changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
         removed_refs = [ref for _, ref in plan.removed]

@@ -210,11 +210,11 @@ class Staged:
 
     def finish(self) -> None:
         """After the last batch, before the transaction goes on to read the index."""
+        analyze_grown([DOC, TAG], self.written)  # before the indexes: see catalog.ingest.writer.Writer.finish
         self.deferred.restore()
         if self.lazy:
             self.backend.merge_lazily(False)
             self.lazy = False
-        analyze_grown([DOC, TAG], self.written)
 
 
 def _write_small(backend, source: str, documents: list[Document], popular: dict | None = None) -> int:
