@@ -178,10 +178,12 @@ class DeferredIndexes:
         # Triggers too, for a load that does itself what they would do for each row.
         self.types = ("index", "trigger") if triggers else ("index",)
         self.dropped: list[str] = []  # the statements that create them again, in order
+        self.tried = False  # once per load: a lock not had in time is not waited for again each batch
 
     def drop(self) -> None:
-        if not connection.in_atomic_block or self.dropped:
+        if not connection.in_atomic_block or self.tried:
             return
+        self.tried = True
         if connection.vendor == "sqlite":
             self._drop_sqlite()
         elif connection.vendor == "postgresql":
@@ -217,18 +219,18 @@ class DeferredIndexes:
             cursor.execute("SHOW lock_timeout")
             (timeout,) = cursor.fetchone()
             try:
-                with transaction.atomic():  # a savepoint: a lock not had in time leaves all as it was
+                # A savepoint: a lock not had in time leaves all as it was, the setting included.
+                with transaction.atomic():
                     cursor.execute("SET LOCAL lock_timeout = %s", [f"{PG_LOCK_WAIT * 1000:.0f}ms"])
                     cursor.execute("LOCK TABLE " + ", ".join(quote(t) for t in self.tables) + " IN ACCESS EXCLUSIVE MODE")
                     for table, name, _ in keys:
                         cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
                     for name, _ in indexes:
                         cursor.execute(f"DROP INDEX {quote(name)}")
+                    cursor.execute("SET LOCAL lock_timeout = %s", [timeout])
             except OperationalError as exc:
                 log.warning("bulk load: the tables' lock was not free within %s s (%s); indexes kept", PG_LOCK_WAIT, exc)
                 return
-            finally:
-                cursor.execute("SET LOCAL lock_timeout = %s", [timeout])
         self.dropped = [sql for _, sql in indexes]
         self.dropped += [f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}" for table, name, definition in keys]
 
