@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,27 +98,39 @@ def start_prometheus(workdir: Path, data: Path):
     return service, probe
 
 
+@contextmanager
+def _service_dir(name: str) -> Iterator[Path]:
+    """A work folder for a server that lives the whole session, outside pytest's base folder: Prometheus
+    compacts its blocks whenever it likes, and tests that assert "no file written anywhere" compare
+    snapshots of the base folder."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"plinth-{name}-"))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def prometheus_url(tmp_path_factory) -> Iterator[str]:
+def prometheus_url() -> Iterator[str]:
     """A real Prometheus serving the series above (started once per session, stopped at its end)."""
     promtool = shutil.which("promtool")
     if not promtool:
         raise ServiceError("promtool not found (run `make system-deps`: Debian's prometheus package)")
-    workdir = tmp_path_factory.mktemp("prometheus")
-    source = workdir / "series.om"
-    source.write_text(openmetrics(), encoding="utf-8")
-    data = workdir / "data"
-    built = subprocess.run(  # noqa: S603 (fixed argument list)
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=744h", str(source), str(data)],
-        capture_output=True, text=True, timeout=300, check=False)
-    if built.returncode != 0:
-        raise ServiceError(f"promtool could not build the blocks ({built.returncode}):\n{built.stderr[-2000:]}")
-    service, probe = start_prometheus(workdir, data)
-    try:
-        _wait_ready([(service, probe, 60.0)])
-        yield service.url
-    finally:
-        service.stop()
+    with _service_dir("prometheus") as workdir:
+        source = workdir / "series.om"
+        source.write_text(openmetrics(), encoding="utf-8")
+        data = workdir / "data"
+        built = subprocess.run(  # noqa: S603 (fixed argument list)
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=744h", str(source), str(data)],
+            capture_output=True, text=True, timeout=300, check=False)
+        if built.returncode != 0:
+            raise ServiceError(f"promtool could not build the blocks ({built.returncode}):\n{built.stderr[-2000:]}")
+        service, probe = start_prometheus(workdir, data)
+        try:
+            _wait_ready([(service, probe, 60.0)])
+            yield service.url
+        finally:
+            service.stop()
 
 
 @pytest.fixture
@@ -221,16 +235,16 @@ def register(folder: Path, name: str, slo_text: str | None, *, path: str = "slo.
 
 
 @pytest.fixture(scope="session")
-def demo_prometheus_url(tmp_path_factory) -> Iterator[str]:
+def demo_prometheus_url() -> Iterator[str]:
     """A real Prometheus over the demo's series (portal/slo/demo.py, as `make run` starts it), anchored
     at the session's start."""
     from portal.slo import demo as slo_demo
 
-    workdir = tmp_path_factory.mktemp("demo-prometheus")
-    blocks = slo_demo.ensure_blocks(workdir)
-    service, probe = start_prometheus(workdir, blocks.data_dir)
-    try:
-        _wait_ready([(service, probe, 60.0)])
-        yield service.url
-    finally:
-        service.stop()
+    with _service_dir("demo-prometheus") as workdir:
+        blocks = slo_demo.ensure_blocks(workdir)
+        service, probe = start_prometheus(workdir, blocks.data_dir)
+        try:
+            _wait_ready([(service, probe, 60.0)])
+            yield service.url
+        finally:
+            service.stop()
