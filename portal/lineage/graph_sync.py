@@ -21,7 +21,17 @@ from catalog.models import Entity, ModelVersion, Relation, RunInput
 from catalog.services import OBSERVED_SOURCE
 from portal.core.db import values_in, values_table
 
-from .models import EdgeOrigin, GraphEdge, Node, NodeType, entity_key, node_key, run_key, version_key
+from .models import (
+    KEY_ENTITY,
+    EdgeOrigin,
+    GraphEdge,
+    Node,
+    NodeType,
+    entity_key,
+    node_key,
+    run_key,
+    version_key,
+)
 
 log = logging.getLogger("plinth.lineage")
 CHUNK = 2000
@@ -113,9 +123,12 @@ def graph_edges_refresh(*, entity_ids: Iterable[int] = (), removed_refs: Iterabl
         if removed:
             # The removed entities' own rows: their ids are gone with them.
             GraphEdge.objects.exclude(owner__in=Entity.objects.values("pk")).delete()
-        for chunk in _chunks(sorted(owners)):
+        ordered = sorted(owners)
+        for chunk in _chunks(ordered, JOIN_CHUNK):
             GraphEdge.objects.filter(owner__in=values_in(chunk)).delete()
-            rows = [*_relation_edges(chunk), *_mlflow_edges(chunk), *_deployment_edges(chunk)]
+        written += _insert_relation_edges(ordered)
+        for chunk in _chunks(ordered):
+            rows = [*_mlflow_edges(chunk), *_deployment_edges(chunk)]
             unique = {(r.owner, r.origin, r.source, r.target): r for r in rows if r.source != r.target}
             GraphEdge.objects.bulk_create(list(unique.values()), batch_size=1000)
             written += len(unique)
@@ -134,23 +147,50 @@ def graph_edges_rebuild() -> int:
         return graph_edges_refresh(entity_ids=owners)
 
 
-def _relation_edges(owners: list[int]) -> list[GraphEdge]:
-    rows = list(Relation.objects.filter(origin_id__in=values_in(owners), type__in=list(FLOW))
-                .values_list("origin_id", "source_ref", "type", "target_ref"))
-    if not rows:
-        return []
-    by_ref = dict(Entity.objects.filter(ref__in=values_in({r for row in rows for r in (row[1], row[3])}, text=True))
-                  .values_list("ref", "pk"))
-    keys = entity_keys(by_ref.values())
-    edges = []
-    for origin, source_ref, type_, target_ref in rows:
-        source, target = by_ref.get(source_ref), by_ref.get(target_ref)
-        if source is None or target is None:
-            continue  # a dangling relation: drawn when its target is registered (that refresh finds this owner)
-        upstream, downstream = (source, target) if FLOW[type_] else (target, source)
-        edges.append(GraphEdge(source=keys[upstream], target=keys[downstream], origin=EdgeOrigin.RELATION,
-                               owner=origin, label=LABEL.get(type_, type_)))
-    return edges
+def _insert_relation_edges(owners: list[int]) -> int:
+    """Write the relation edges of these owners in one statement (they have none at this point): each
+    lineage relation whose two ends are registered, oriented by `FLOW`, its ends as graph keys (the
+    entity's lowest lineage node, else its entity key). Both stored directions of a relation give the
+    same row, which is written once. A dangling relation is drawn when its target is registered (that
+    refresh finds this owner through `_naming`). One statement for all the owners: built row by row in
+    Python, 2,000 owners at a time, this took 5–10 s after a 250k registration on PostgreSQL (1.3 M
+    relations); this statement takes ~1 s (in 50,000-owner pieces: 5 scans of the relations, 5.7 s)."""
+    if not owners:
+        return 0
+    quote = connection.ops.quote_name
+    relation, entity = quote(Relation._meta.db_table), quote(Entity._meta.db_table)
+    node, edge = quote(Node._meta.db_table), quote(GraphEdge._meta.db_table)
+    owners_table, params = values_table(owners)
+    flows = ", ".join(["(%s, %s, %s)"] * len(FLOW))
+    flow_params = [value for type_, down in FLOW.items() for value in (type_, 1 if down else 0, LABEL.get(type_, type_))]
+    key = "COALESCE((SELECT MIN(n.id) FROM {node} n WHERE n.entity_id = {e}.id), -(4 * {e}.id + %d))"
+    source_key, target_key = (key.format(node=node, e=e) % KEY_ENTITY for e in ("s", "t"))
+    # INSERT first: SQLite's driver counts the rows of a statement that starts with INSERT only.
+    sql = f"""
+        INSERT INTO {edge} (source, target, origin, owner, label)
+        WITH f(type, down, label) AS (VALUES {flows}),
+        ends AS (
+            SELECT r.origin_id AS owner, f.down AS down, f.label AS label,
+                   {source_key} AS skey, {target_key} AS tkey
+            FROM {relation} r
+            JOIN {owners_table} ON r.origin_id = v.value
+            JOIN f ON f.type = r.type
+            JOIN {entity} s ON s.ref = r.source_ref
+            JOIN {entity} t ON t.ref = r.target_ref
+            WHERE r.type IN ({", ".join(["%s"] * len(FLOW))})
+        ),
+        oriented AS (
+            SELECT owner, label, CASE WHEN down = 1 THEN skey ELSE tkey END AS up,
+                   CASE WHEN down = 1 THEN tkey ELSE skey END AS dn
+            FROM ends WHERE skey <> tkey
+        )
+        SELECT up, dn, %s, owner, MIN(label) FROM oriented GROUP BY owner, up, dn"""  # noqa: S608 (fixed SQL)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Compiling this plan (its estimated cost is high) took 0.4 s of each 50,000 owners' 1.1 s.
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, [*flow_params, *params, *FLOW, EdgeOrigin.RELATION.value])
+        return max(cursor.rowcount, 0)
 
 
 def _mlflow_edges(owners: list[int]) -> list[GraphEdge]:

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from catalog import services as catalog_services
 from portal.accounts.models import Role
 from portal.lineage import graph, graph_sync
-from portal.lineage.models import GraphEdge, Node
+from portal.lineage.models import GraphEdge, Node, NodeType
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, write_files
 from tests.lineage.conftest import post, run_event
 
@@ -192,6 +192,55 @@ def test_rebuild_gives_the_edges_the_signals_kept(org):
     assert before
     graph_sync.graph_edges_rebuild()
     assert set(GraphEdge.objects.values_list("source", "target", "origin", "owner", "label")) == before
+
+
+def _relation_edges_by_hand() -> set[tuple]:
+    """What `graph_sync` must write for the catalog's relations, worked out row by row from the tables."""
+    from catalog.models import Entity, Relation
+    from portal.lineage.models import entity_key
+
+    by_ref = dict(Entity.objects.values_list("ref", "pk"))
+    nodes: dict[int, int] = {}
+    for pk, entity in Node.objects.filter(entity__isnull=False).values_list("pk", "entity_id"):
+        nodes[entity] = min(pk, nodes.get(entity, pk))
+    labels: dict[tuple, set[str]] = {}
+    for owner, source_ref, type_, target_ref in Relation.objects.filter(type__in=list(graph_sync.FLOW)).values_list(
+            "origin_id", "source_ref", "type", "target_ref"):
+        if source_ref not in by_ref or target_ref not in by_ref:
+            continue
+        source, target = (nodes.get(by_ref[r], entity_key(by_ref[r])) for r in (source_ref, target_ref))
+        up, down = (source, target) if graph_sync.FLOW[type_] else (target, source)
+        if up != down:
+            labels.setdefault((up, down, owner), set()).add(graph_sync.LABEL.get(type_, type_))
+    return {(up, down, "relation", owner, min(names)) for (up, down, owner), names in labels.items()}
+
+
+def test_relation_edges_are_the_relations_oriented_once_each(org, tmp_path, django_capture_on_commit_callbacks):
+    """Both stored directions of a relation give one row; two lineage relations between the same pair
+    give one row (the first label); a dangling relation gives none; an entity mapped to lineage nodes is
+    drawn as its lowest node; a descriptor's edges change with it."""
+    from catalog.models import Entity
+
+    dataset = Entity.objects.get(ref="dataset:default/card-transactions-2025")
+    first = Node.objects.create(type=NodeType.DATASET, namespace="s3://lg", name="a", key="a" * 64, entity=dataset)
+    Node.objects.create(type=NodeType.DATASET, namespace="s3://lg", name="b", key="b" * 64, entity=dataset)
+    write_files(tmp_path, {"catalog-info.yaml": (
+        "apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {name: twice-tied}\nspec:\n"
+        "  type: classifier\n  lifecycle: experimental\n  owner: fraud-ml\n"
+        "  trainedOn: [card-transactions-2025, not-registered-yet]\n"
+        "  dependsOn: [dataset:card-transactions-2025]\n")})
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = catalog_services.location_register(target=str(tmp_path / "catalog-info.yaml"), actor=None,
+                                                  file_roots=None)
+    assert not plan.errors, plan.errors
+    model = Entity.objects.get(ref="model:default/twice-tied")
+    assert set(GraphEdge.objects.filter(owner=model.pk).values_list("source", "target", "label")) == {
+        (first.pk, graph_sync.entity_keys([model.pk])[model.pk], "dependsOn")}
+    expected = _relation_edges_by_hand()
+    assert graph_sync.graph_edges_rebuild() >= len(expected)
+    assert set(GraphEdge.objects.filter(origin="relation").values_list(
+        "source", "target", "origin", "owner", "label")) == expected
+    assert len(expected) > 20
 
 
 def test_an_mlflow_run_version_and_deployment_chain_from_real_rows(org, api_admin, mlflow_url, settings, tmp_path,

@@ -5,7 +5,9 @@ upserts of edges and column edges, bulk ids of runs, jsonb payloads, and idempot
 import pytest
 
 from tests.lineage import test_bad_input as bad
+from tests.lineage import test_graph as graph
 from tests.lineage import test_ingest as ingest
+from tests.lineage.test_graph import org  # noqa: F401 (a fixture, used below)
 
 pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
@@ -24,6 +26,11 @@ def test_credentials_stripped_on_postgresql(api):
 
 def test_real_dbt_events_on_postgresql(api, compat):
     ingest.test_dbt_runs_recorded_from_the_real_integration_build_a_graph(api, compat)
+
+
+def test_relation_edges_written_in_one_statement_on_postgresql(org, tmp_path,  # noqa: F811 (the fixture)
+                                                               django_capture_on_commit_callbacks):
+    graph.test_relation_edges_are_the_relations_oriented_once_each(org, tmp_path, django_capture_on_commit_callbacks)
 
 
 def test_a_failed_write_rolls_back_on_postgresql(api, monkeypatch):
