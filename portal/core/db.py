@@ -147,6 +147,33 @@ def wait_for_checkpoints(timeout: float | None = None) -> None:
         thread.join(timeout)
 
 
+def serve_web_requests() -> None:
+    """This process serves web requests (`portal.wsgi` calls this, so gunicorn and runserver do): each
+    PostgreSQL session it opens stops waiting for a lock after `PLINTH_WEB_LOCK_TIMEOUT_SECONDS`.
+    Workers and management commands never call it: a bulk load, a migration or a task waits as long as
+    it must. Without it a page that reads a table a first large import holds (`DeferredIndexes`) waited
+    for that import's commit, up to a minute or more, past gunicorn's worker timeout; with it, the
+    request fails with `LockNotAvailable`, which `portal.core.views.server_error` answers as a 503 with a
+    Retry-After. Set once per session (sessions live `CONN_MAX_AGE`), not per request."""
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_web_lock_timeout, dispatch_uid="plinth.web_lock_timeout")
+
+
+def _web_lock_timeout(sender, connection, **kwargs) -> None:
+    from django.conf import settings
+
+    seconds = getattr(settings, "PLINTH_WEB_LOCK_TIMEOUT_SECONDS", 0)
+    if connection.vendor == "postgresql" and seconds and seconds > 0:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = %s", [f"{seconds * 1000:.0f}ms"])
+
+
+def lock_not_available(exc: BaseException | None) -> bool:
+    """Is this database error a lock wait that ran out (PostgreSQL's `lock_timeout`, SQLSTATE 55P03)?"""
+    return getattr(getattr(exc, "__cause__", None), "sqlstate", None) == "55P03"
+
+
 # DeferredIndexes on PostgreSQL: how long a bulk load waits for its tables' lock (seconds).
 PG_LOCK_WAIT = 2.0
 

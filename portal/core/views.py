@@ -20,12 +20,14 @@ from portal.accounts import selectors as account_selectors
 
 from . import csp, health, metrics, throttling
 from .client_address import client_address, throttle_key
+from .db import lock_not_available
 from .errors import error_response
 from .limits import body_limit
 
 csp_log = logging.getLogger("plinth.csp")
 # What a 503 for a lost database connection asks clients to wait (PostgreSQL restarts in seconds).
 DATABASE_RETRY_AFTER_SECONDS = 5
+LOCK_RETRY_AFTER_SECONDS = 30  # a first large import holds its tables for up to about a minute
 CSP_REPORT_TYPES = {"application/csp-report", "application/reports+json", "application/json"}
 
 
@@ -137,7 +139,15 @@ def server_error(request):
     # loading the session): a lost or refused database connection (PostgreSQL restarting, failing
     # over) is the service being unavailable for a moment, not a bug: 503 with a Retry-After, and the
     # request's transaction was rolled back with it.
-    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+    failure, retry_after = sys.exc_info()[1], DATABASE_RETRY_AFTER_SECONDS
+    if isinstance(failure, OperationalError) and lock_not_available(failure):
+        # A web request gave up waiting for a lock (`portal.core.db.serve_web_requests`): most often a
+        # first large import into a small catalog, which holds its tables until it commits.
+        status, title = 503, "Busy for a moment"
+        message = ("Another operation (a large catalog import, for one) is holding what this page reads. "
+                   "Nothing was changed; try again in a minute.")
+        retry_after = LOCK_RETRY_AFTER_SECONDS
+    elif isinstance(failure, OperationalError | InterfaceError):
         status, title = 503, "Temporarily unavailable"
         message = "The database cannot be reached right now. Nothing was changed; try again in a few seconds."
     else:
@@ -150,7 +160,7 @@ def server_error(request):
         html = render_to_string("error_minimal.html", {"status": status, "title": title, "message": message})
         response = HttpResponse(html, status=status)
     if status == 503:
-        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(retry_after)
     return response
 
 

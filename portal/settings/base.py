@@ -93,6 +93,12 @@ TEMPLATES = [
 ]
 
 
+# Web processes only (`portal.wsgi` calls `portal.core.db.serve_web_requests`), PostgreSQL only: how long
+# a request waits for a lock (a first large import holds the catalog's tables until it commits) before
+# it answers 503 with a Retry-After instead of holding its worker. 0: no limit.
+PLINTH_WEB_LOCK_TIMEOUT_SECONDS = ENV.web_lock_timeout
+
+
 def _database() -> dict:
     if ENV.database_url:
         cfg = dj_database_url.parse(ENV.database_url, conn_max_age=60, conn_health_checks=True)

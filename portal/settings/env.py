@@ -157,6 +157,7 @@ class Environment:
     secret_key: str | None
     debug: bool | None
     database_url: str | None
+    web_lock_timeout: int
     redis_url: str | None
     broker_url: str | None
     var_dir: Path
@@ -234,6 +235,9 @@ def read() -> Environment:
         secret_key=os.environ.get("SECRET_KEY") or None,
         debug=_bool("DEBUG", False) if os.environ.get("DEBUG") else None,
         database_url=os.environ.get("DATABASE_URL") or None,
+        # PostgreSQL: a web request stops waiting for a table or row lock after this many seconds and
+        # answers 503 (0: it waits, as workers and commands do). Under gunicorn's --timeout (60 s).
+        web_lock_timeout=_int("PLINTH_WEB_LOCK_TIMEOUT_SECONDS", 15),
         redis_url=os.environ.get("REDIS_URL") or None,
         broker_url=os.environ.get("CELERY_BROKER_URL") or None,
         var_dir=var_dir,
