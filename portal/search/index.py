@@ -140,6 +140,7 @@ def update(
                 with connection.cursor() as cursor:
                     cursor.execute(f"LOCK TABLE {DOC} IN SHARE ROW EXCLUSIVE MODE")
             written = _write(backend, source.name, sorted(docs, key=static_rank), popular=popular)
+            backend.flush_pending()
         elif changed:
             written = _write_small(backend, source.name, list(docs), popular)
     return written
@@ -215,6 +216,8 @@ class Staged:
         if self.lazy:
             self.backend.merge_lazily(False)
             self.lazy = False
+        if self.written > BULK_THRESHOLD:
+            self.backend.flush_pending()  # indexes kept (a large catalog): what they set aside
 
 
 def _write_small(backend, source: str, documents: list[Document], popular: dict | None = None) -> int:

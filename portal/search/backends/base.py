@@ -402,6 +402,11 @@ class Backend:
     def analyze(self) -> None:
         """After a rebuild: refresh the planner's statistics where it needs them."""
 
+    def flush_pending(self) -> int:
+        """After a large write: merge what the full-text indexes hold aside for later (PostgreSQL's GIN
+        pending lists), so that searches do not scan it. Returns the pages merged."""
+        return 0
+
     def delete(self, where: str, params: list) -> None:
         self.before_delete(where, params)
         with connection.cursor() as cur:
