@@ -47,3 +47,38 @@ def test_a_large_registration_into_a_large_catalog_merges_what_its_indexes_set_a
         cursor.execute("SELECT count(*) FROM search_searchdocument WHERE key LIKE 'component:default/service-%%'")
         assert cursor.fetchone()[0] > 10
     assert _pending() == 0
+
+
+def test_a_role_that_does_not_own_the_indexes_gets_a_warning_and_the_write_goes_on(demo_org, caplog):
+    """Only the owner of an index (or a superuser) may merge its pending list. A portal whose database
+    role does not own the search tables still rebuilds; the merge is skipped with a warning."""
+    import logging
+    import uuid
+
+    import psycopg
+
+    params = connection.settings_dict
+    role = f"plinth_not_owner_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(dbname=params["NAME"], user="postgres", host=params["HOST"], port=params["PORT"] or None,
+                            autocommit=True)  # the test server's superuser (tests/services.py: trust on loopback)
+    try:
+        admin.execute(f'CREATE ROLE "{role}"')
+        admin.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+        admin.execute(f'GRANT "{role}" TO "{params["USER"]}"')
+        with connection.cursor() as cursor:
+            cursor.execute(f'SET ROLE "{role}"')
+        try:
+            with caplog.at_level(logging.WARNING, logger="plinth.search"):
+                assert get_backend().flush_pending() == 0
+            with connection.cursor() as cursor:  # the transaction is still usable
+                cursor.execute("SELECT 1")
+                assert cursor.fetchone() == (1,)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET ROLE")
+        assert "pending entries were not merged" in caplog.text and "must be owner" in caplog.text
+        assert get_backend().flush_pending() >= 0  # the owner again: merges without a warning
+    finally:
+        admin.execute(f'DROP OWNED BY "{role}"')
+        admin.execute(f'DROP ROLE "{role}"')
+        admin.close()
