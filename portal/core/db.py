@@ -163,10 +163,15 @@ def serve_web_requests() -> None:
 def _web_lock_timeout(sender, connection, **kwargs) -> None:
     from django.conf import settings
 
-    seconds = getattr(settings, "PLINTH_WEB_LOCK_TIMEOUT_SECONDS", 0)
-    if connection.vendor == "postgresql" and seconds and seconds > 0:
+    seconds = settings.PLINTH_WEB_LOCK_TIMEOUT_SECONDS
+    if connection.vendor == "postgresql" and seconds > 0:
         with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = %s", [f"{seconds * 1000:.0f}ms"])
+            cursor.execute("SET lock_timeout = %s", [_pg_duration(seconds)])
+
+
+def _pg_duration(seconds: float) -> str:
+    """A PostgreSQL time setting's value (`lock_timeout`), in whole milliseconds."""
+    return f"{seconds * 1000:.0f}ms"
 
 
 def lock_not_available(exc: BaseException | None) -> bool:
@@ -248,7 +253,7 @@ class DeferredIndexes:
             try:
                 # A savepoint: a lock not had in time leaves all as it was, the setting included.
                 with transaction.atomic():
-                    cursor.execute("SET LOCAL lock_timeout = %s", [f"{PG_LOCK_WAIT * 1000:.0f}ms"])
+                    cursor.execute("SET LOCAL lock_timeout = %s", [_pg_duration(PG_LOCK_WAIT)])
                     cursor.execute("LOCK TABLE " + ", ".join(quote(t) for t in self.tables) + " IN ACCESS EXCLUSIVE MODE")
                     for table, name, _ in keys:
                         cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")

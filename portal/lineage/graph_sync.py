@@ -22,12 +22,12 @@ from catalog.services import OBSERVED_SOURCE
 from portal.core.db import values_in, values_table
 
 from .models import (
-    KEY_ENTITY,
     EdgeOrigin,
     GraphEdge,
     Node,
     NodeType,
     entity_key,
+    entity_key_sql,
     node_key,
     run_key,
     version_key,
@@ -163,9 +163,11 @@ def _insert_relation_edges(owners: list[int]) -> int:
     owners_table, params = values_table(owners)
     flows = ", ".join(["(%s, %s, %s)"] * len(FLOW))
     flow_params = [value for type_, down in FLOW.items() for value in (type_, 1 if down else 0, LABEL.get(type_, type_))]
-    key = "COALESCE((SELECT MIN(n.id) FROM {node} n WHERE n.entity_id = {e}.id), -(4 * {e}.id + %d))"
-    source_key, target_key = (key.format(node=node, e=e) % KEY_ENTITY for e in ("s", "t"))
-    # INSERT first: SQLite's driver counts the rows of a statement that starts with INSERT only.
+    source_key, target_key = (
+        f"COALESCE((SELECT MIN(n.id) FROM {node} n WHERE n.entity_id = {e}.id), {entity_key_sql(e + '.id')})"  # noqa: S608 (fixed SQL)
+        for e in ("s", "t"))
+    # INSERT first: SQLite's driver counts the rows of a statement that starts with INSERT only. The join
+    # to `f` filters the types too, but alone PostgreSQL applied it last, after both lookups by ref.
     sql = f"""
         INSERT INTO {edge} (source, target, origin, owner, label)
         WITH f(type, down, label) AS (VALUES {flows}),

@@ -176,6 +176,11 @@ def entity_key(pk: int) -> int:
     return -(4 * pk + KEY_ENTITY)
 
 
+def entity_key_sql(column: str) -> str:
+    """`entity_key` of an id column, as SQL."""
+    return f"-(4 * {column} + {KEY_ENTITY})"
+
+
 def run_key(pk: int) -> int:
     return -(4 * pk + KEY_RUN)
 

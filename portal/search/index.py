@@ -111,6 +111,7 @@ def rebuild(source_names: list[str] | None = None) -> dict:
             counts[source.name] = _write(backend, source.name, sorted(source.documents(), key=static_rank))
         refresh_popularity()
         backend.analyze()
+        backend.flush_pending()
     return {"documents": counts, "seconds": round(time.perf_counter() - started, 2)}
 
 
