@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -81,7 +80,7 @@ def _write(backend, source: str, documents: Iterable[Document], draw_id=None, po
             backend.finish_ids()
             backend.after_insert(f"{DOC}.id >= %s", [first])
         else:
-            backend.after_insert(f"{DOC}.id IN (SELECT value FROM json_each(%s))", [json.dumps(drawn)])  # noqa: S608
+            backend.after_insert(*backend.with_ids(drawn))
         backend.add_terms({w for w in vocabulary if _is_vocabulary(w)})
     return total
 

@@ -68,6 +68,9 @@ class Spec:
     offset: int = 0
     fields: str = "all"  # "all" or "names" (typeahead: name, title and tags only)
     alternatives: dict[str, list[str]] = field(default_factory=dict)  # term → spelling corrections
+    # stemmed term → the index's words its prefix stands for, where the backend searches them instead
+    # (PostgreSQL: `PostgresBackend.expand`, filled by its `run`)
+    expansions: dict[str, list[str]] = field(default_factory=dict)
 
     def _groups(self, stemmed: bool) -> list[list[str]]:
         groups = [self.alternatives.get(t) or [stem(t) if stemmed else t] for t in self.query.terms]
@@ -144,6 +147,10 @@ class Backend:
     def with_keys(self, keys: Sequence[str]) -> tuple[str, list]:
         """A condition on DOC: the document's key is one of `keys`. One parameter however many keys,
         so that an update of 250k keys deletes with one statement per table, not one per 500 keys."""
+        raise NotImplementedError
+
+    def with_ids(self, ids: Sequence[int]) -> tuple[str, list]:
+        """A condition on DOC: the document's id is one of `ids` (one parameter)."""
         raise NotImplementedError
 
     def clear(self) -> None:

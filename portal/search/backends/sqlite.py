@@ -189,6 +189,9 @@ class SqliteBackend(Backend):
             [json.dumps(list(keys))],
         )
 
+    def with_ids(self, ids: Sequence[int]) -> tuple[str, list]:
+        return f"{DOC}.id IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
+
     def merge_lazily(self, lazy: bool) -> None:
         """FTS5 merges a level's segments once AUTOMERGE of them exist (4 by default), so a 250k load
         rewrites each posting several times; 16 (crisis merges at 32) fills the table ~40% faster
