@@ -95,19 +95,20 @@ def _owners(entity_ids: set[int], refs: Iterable[str] = (), known: set[str] = fr
 
 def _naming(refs: Iterable[str]) -> set[int]:
     """The entities whose lineage relations name one of `refs` (both directions of a relation are
-    stored, so as a row's source). The refs are joined to as a table, 50,000 at a time: looked up 2,000
-    at a time with `IN`, each ref was an index probe, 7 s for a 250k registration on PostgreSQL; joined,
-    the planner scans and merges instead when they are many (that statement: 1.6 s)."""
-    found: set[int] = set()
+    stored, so as a row's source). The refs are joined to as a table, all of them in one statement:
+    looked up 2,000 at a time with `IN`, each ref was an index probe, 7 s for a 250k registration on
+    PostgreSQL; joined, the planner scans and merges instead when they are many. In 50,000-ref pieces
+    that scan ran five times (1.7 s at 250k on PostgreSQL, against 1.05 s in one)."""
+    refs = sorted(refs)
+    if not refs:
+        return set()
     table = connection.ops.quote_name(Relation._meta.db_table)
     types = list(FLOW)
-    for chunk in _chunks(sorted(refs), JOIN_CHUNK):
-        refs_table, params = values_table(chunk, text=True)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT DISTINCT r.origin_id FROM {table} r JOIN {refs_table} ON r.source_ref = v.value "  # noqa: S608 (fixed SQL)
-                           f"WHERE r.type IN ({', '.join(['%s'] * len(types))})", [*params, *types])
-            found.update(row[0] for row in cursor.fetchall())
-    return found
+    refs_table, params = values_table(refs, text=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT r.origin_id FROM {table} r JOIN {refs_table} ON r.source_ref = v.value "  # noqa: S608 (fixed SQL)
+                       f"WHERE r.type IN ({', '.join(['%s'] * len(types))})", [*params, *types])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def graph_edges_refresh(*, entity_ids: Iterable[int] = (), removed_refs: Iterable[str] = (),
