@@ -258,9 +258,7 @@ def _write_small(backend, source: str, documents: list[Document], popular: dict 
         ],
         batch_size=1000,
     )
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        backend.after_insert(f"{DOC}.id IN ({', '.join(['%s'] * len(chunk))})", chunk)
+    backend.after_insert(*backend.with_ids(ids))  # one parameter, however many documents
     backend.add_terms({w for w in _words([_text(d) for d in documents]) if _is_vocabulary(w)})
     return len(objs)
 

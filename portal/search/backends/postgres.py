@@ -99,7 +99,7 @@ class PostgresBackend(Backend):
 
     def run(self, spec: Spec, with_facets: bool):
         if spec.query.has_text:
-            spec.expansions = self.expand([stem(t) for t in spec.query.terms] + _label_words(spec))
+            spec.expansions = self.expand(_label_words(spec))  # the query's stemmed terms among them
         return super().run(spec, with_facets)
 
     def expand(self, prefixes: list[str]) -> dict[str, list[str]]:
