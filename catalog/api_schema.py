@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from portal.core.api import FacetValueSerializer, PageInfoSerializer
+
 
 class EntityRelationSerializer(serializers.Serializer):
     type = serializers.CharField()
@@ -38,10 +40,6 @@ class EntitySerializer(serializers.Serializer):
     status = EntityStatusSerializer()
 
 
-class PageInfoSerializer(serializers.Serializer):
-    nextCursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page.")
-
-
 class EntityPageSerializer(serializers.Serializer):
     items = serializers.ListField(
         child=serializers.DictField(),
@@ -71,11 +69,6 @@ class RelationGraphSerializer(serializers.Serializer):
     root = serializers.CharField()
     nodes = GraphNodeSerializer(many=True)
     edges = GraphEdgeSerializer(many=True)
-
-
-class FacetValueSerializer(serializers.Serializer):
-    value = serializers.CharField()
-    count = serializers.IntegerField()
 
 
 class FacetsSerializer(serializers.Serializer):

@@ -9,9 +9,14 @@ class CatalogConfig(AppConfig):
     verbose_name = "Software catalog"
 
     def ready(self) -> None:
+        from portal.accounts import extensions as account_extensions
         from portal.accounts.signals import team_created
 
         from . import services, signals
+
+        # What a team owns, beside its members on the team page (accounts never imports the catalog).
+        account_extensions.register_section(account_extensions.TeamSection(
+            key="owns", template="catalog/inc/team_owns.html", context=_team_owns, beside=True))
 
         # A team created by hand takes over the entities whose descriptors already name it.
         team_created.connect(lambda sender, team, **kw: services.refresh_owner_teams(team),
@@ -19,6 +24,12 @@ class CatalogConfig(AppConfig):
         # Org sync follows a change to a User or Group at once (beat runs it every 5 minutes too).
         signals.entities_changed.connect(_queue_org_sync, dispatch_uid="catalog.org_sync", weak=False)
         checks.register(_check_integrations, "catalog")
+
+
+def _team_owns(request, team) -> dict:
+    from . import selectors
+
+    return {"owned": selectors.owned_by_team(team, request.user)[:50]}
 
 
 def _check_integrations(app_configs=None, **kwargs) -> list:

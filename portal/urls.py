@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from portal.accounts.views import admin_sign_in
 
 urlpatterns = [
+    path("", include("portal.site.urls")),
     path("", include("portal.core.urls")),
     path("", include("portal.accounts.urls")),
     path("", include("portal.insights.preference_urls")),

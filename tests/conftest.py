@@ -315,11 +315,12 @@ def demo_org(db):
     """The demo organisation (teams, users, roles) and its catalog, as `make run` loads it.
 
     Returns {"teams": {name: Team}, "users": {username: User}}; every demo password is
-    `portal.core.demo.DEMO_PASSWORD`."""
-    from portal.core import demo
+    `portal.core.org_demo.DEMO_PASSWORD`."""
+    from catalog import demo as catalog_demo
+    from portal.accounts import demo as org_demo
 
-    org = demo.load_org()
-    plan = demo.load_catalog()
+    org = org_demo.load_org()
+    plan = catalog_demo.load_catalog()
     assert not plan.errors, [str(e) for e in plan.errors]
     return org
 

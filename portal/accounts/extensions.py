@@ -11,8 +11,9 @@ from typing import Any
 @dataclass(frozen=True)
 class TeamSection:
     key: str
-    template: str  # included below the members and what the team owns
+    template: str  # included below the members, or beside them (`beside`: what the team owns)
     context: Callable[[Any, Any], dict]  # (request, team) -> the section's context, as `section`
+    beside: bool = False
 
 
 SECTIONS: dict[str, TeamSection] = {}
@@ -23,4 +24,5 @@ def register_section(section: TeamSection) -> None:
 
 
 def sections_for(request, team) -> list[dict]:
-    return [{"template": s.template, "section": s.context(request, team)} for s in SECTIONS.values()]
+    return [{"template": s.template, "section": s.context(request, team), "beside": s.beside}
+            for s in SECTIONS.values()]

@@ -1,5 +1,5 @@
-"""API conventions shared by every app: the error envelope (and its OpenAPI description) and the base
-permission."""
+"""API conventions shared by every app: the error envelope (and its OpenAPI description), the base
+permission, and the shapes every list shares (a cursor page's `pageInfo`, a facet value with its count)."""
 
 from __future__ import annotations
 
@@ -224,3 +224,12 @@ def postprocess_links(result, generator, request, public):
                                  f"target operation {missing}")
             response["links"] = links
     return result
+
+
+class PageInfoSerializer(serializers.Serializer):
+    nextCursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page.")
+
+
+class FacetValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()

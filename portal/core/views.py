@@ -1,4 +1,4 @@
-"""Home page, health probes, metrics, the CSP report endpoint and the friendly error pages."""
+"""Health probes, metrics, the CSP report endpoint and the friendly error pages."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
-
-from portal.accounts import selectors as account_selectors
 
 from . import csp, health, metrics, throttling
 from .client_address import client_address, throttle_key
@@ -29,27 +26,6 @@ csp_log = logging.getLogger("plinth.csp")
 DATABASE_RETRY_AFTER_SECONDS = 5
 LOCK_RETRY_AFTER_SECONDS = 30  # a first large import holds its tables for up to about a minute
 CSP_REPORT_TYPES = {"application/csp-report", "application/reports+json", "application/json"}
-
-
-@require_safe
-def home(request: HttpRequest) -> HttpResponse:
-    from catalog import recent
-    from catalog import selectors as catalog_selectors
-    from portal.governance import selectors as governance_selectors
-    from portal.scaffolder import selectors as scaffolder_selectors
-
-    memberships = list(account_selectors.teams_of(request.user))
-    context = {
-        "pending_reviews": governance_selectors.inbox(request.user)[:8],
-        "my_requests": governance_selectors.open_mine(request.user)[:8],
-        "recent_runs": scaffolder_selectors.recent_runs_of(request.user)[:5],
-        "recently_viewed": recent.recently_viewed(request),
-        "memberships": memberships,
-        "my_assets": catalog_selectors.owned_by_user_teams(request.user)[:12],
-        "starred": catalog_selectors.starred_by(request.user)[:8],
-        "catalog_counts": catalog_selectors.kind_counts(request.user),
-    }
-    return render(request, "core/home.html", context)
 
 
 @login_not_required

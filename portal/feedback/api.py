@@ -9,9 +9,8 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from catalog.api_schema import PageInfoSerializer
 from portal.core import pagination
-from portal.core.api import error_responses
+from portal.core.api import PageInfoSerializer, error_responses
 from portal.core.client_address import client_address
 from portal.core.limits import COMMENT, FORM, body_limit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from catalog.api_schema import PageInfoSerializer
+from portal.core.api import PageInfoSerializer
 
 from .models import AlertStatus, EntryKind, Severity, Source, Status
 

@@ -42,7 +42,7 @@ MIX = [("page_view", 0.48), ("entity_view", 0.15), ("docs_view", 0.08), ("search
        ("search_click", 0.04), ("api_call", 0.09), ("sign_in", 0.02), ("template_run_started", 0.012),
        ("template_run_succeeded", 0.009), ("template_run_failed", 0.003), ("registration", 0.002),
        ("approval_requested", 0.002), ("approval_decided", 0.0015), ("approval_executed", 0.0005)]
-ROUTES = ["core:home", "catalog:entity-list", "catalog:entity-detail", "search:page", "techdocs:page",
+ROUTES = ["site:home", "catalog:entity-list", "catalog:entity-detail", "search:page", "techdocs:page",
           "governance:request-list", "governance:request-detail", "scaffolder:template-list", "accounts:teams",
           "techdocs:index"]
 API_ROUTES = ["catalog-api:entity-list", "catalog-api:entity-by-name", "api-search", "governance-api-requests",
@@ -397,7 +397,7 @@ class Bench:
         paired = [a - b for a, b in zip(on, off, strict=True)]
         t0 = time.perf_counter()
         for _ in range(10_000):
-            capture.record("page_view", user=self.admin, subject="core:home")
+            capture.record("page_view", user=self.admin, subject="site:home")
         record_us = (time.perf_counter() - t0) / 10_000 * 1e6
         capture._state.pop("buffer", None)
         return {"page": url, "requests_each": requests, "on_p50_ms": round(statistics.median(on), 3),

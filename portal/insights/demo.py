@@ -157,7 +157,7 @@ def _midnight(day: date) -> datetime:
 
 @transaction.atomic
 def load(*, today: date | None = None) -> Summary:
-    """Generate the history for the demo organisation (after `portal.core.demo.load_org`)."""
+    """Generate the history for the demo organisation (after `portal.accounts.demo.load_org`)."""
     today = today or datetime.now(UTC).date()
     history = DemoHistory.objects.select_for_update().first()
     days = window(today)
@@ -247,7 +247,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 def generate(start: date, end: date, users: dict, teams: dict) -> list[Event]:
     """The events of the window, in a deterministic order (SEED)."""
-    from portal.core.demo import USERS
+    from portal.accounts.demo import USERS
 
     rng = random.Random(SEED)  # noqa: S311 (made-up demo data, seeded to be repeatable)
     days = (end - start).days + 1

@@ -65,14 +65,19 @@ def run_create(
     return run
 
 
+# The task is sent by name, so that the services never import the tasks that call them (tasks.py
+# registers it under this name).
+EXECUTE_RUN_TASK = "portal.scaffolder.tasks.execute_run"
+
+
 def enqueue(run: Run) -> bool:
     """Queue the run's execution. False when the broker is unreachable: the run stays queued (and
     says so on its page) and the reaper queues it again once it has waited a minute."""
-    from .tasks import execute_run
+    from portal.celery import app
 
     limit = conf.run_time_limit()
     try:
-        execute_run.apply_async((run.pk,), time_limit=limit + 60)
+        app.send_task(EXECUTE_RUN_TASK, args=(run.pk,), time_limit=limit + 60)
     except Exception as exc:  # the run is committed: never turn a broker outage into an error page
         log.warning("could not queue run %s (%s); the reaper will queue it again", run.uid, exc)
         return False

@@ -12,7 +12,7 @@ from . import services
 log = logging.getLogger("plinth.scaffolder")
 
 
-@shared_task(acks_late=True, bind=True, max_retries=6)
+@shared_task(name=services.EXECUTE_RUN_TASK, acks_late=True, bind=True, max_retries=6)
 def execute_run(self, run_id: int) -> str | None:
     """Safe to deliver twice: only a queued run, a running one with a stale heartbeat, or one this same
     message was running when its worker process died, is claimed. When the database goes away mid-run

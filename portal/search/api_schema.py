@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from catalog.api_schema import FacetValueSerializer, PageInfoSerializer
+from portal.core.api import FacetValueSerializer, PageInfoSerializer
 
 
 class ParsedQuerySerializer(serializers.Serializer):

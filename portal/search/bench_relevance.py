@@ -305,10 +305,11 @@ def remove_noise(root: Path | None = None) -> None:
 def run(noise: int = 20_000, seed: int = 16, keep: bool = False) -> Report:
     """Load the demo organisation and catalog (again: unchanged files are skipped), add the noise,
     rebuild the index, evaluate; the noise is removed afterwards unless `keep`."""
-    from portal.core import demo
+    from catalog import demo as catalog_demo
+    from portal.accounts import demo as org_demo
 
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     remove_noise()
     root = load_noise(noise, seed)
     try:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "portal.costs",
     "portal.incidents",
     "portal.backup",
+    "portal.site",  # above every app: the home page, the demo organisation, the dev stack
 ]
 
 MIDDLEWARE = [
@@ -162,7 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "site:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 # Browser hardening (docs/security.md). Lax, not Strict: a link to a review from mail or chat must
 # arrive signed in; Lax still keeps the cookies off cross-site POSTs.

@@ -8,6 +8,9 @@ from django.db import transaction
 
 log = logging.getLogger("plinth.techdocs")
 CHUNK = 500
+# Sent by name: the services queue builds through `enqueue`, and the tasks call the services, so
+# importing the tasks here would close a loop (tasks.py registers the task under this name).
+BUILD_TASK = "portal.techdocs.tasks.build_entity_docs"
 
 
 def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
@@ -38,10 +41,10 @@ def _needing_build(refs: list[str], snapshot: dict) -> list[str]:
 
 
 def enqueue(refs: list[str]) -> None:
-    from .tasks import build_entity_docs
+    from portal.celery import app
 
     for start in range(0, len(refs), CHUNK):
         try:
-            build_entity_docs.delay(refs[start:start + CHUNK])
+            app.send_task(BUILD_TASK, args=(refs[start:start + CHUNK],))
         except Exception:  # a broker outage must not break the catalog write that already committed
             log.exception("could not queue docs builds for %d entities", len(refs[start:start + CHUNK]))

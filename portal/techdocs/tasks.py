@@ -11,12 +11,12 @@ from django.db.models import Q
 
 from catalog.models import Entity
 
-from . import builder, services
+from . import builder, receivers, services
 
 log = logging.getLogger("plinth.techdocs")
 
 
-@shared_task(acks_late=True, bind=True, max_retries=3, soft_time_limit=600)
+@shared_task(name=receivers.BUILD_TASK, acks_late=True, bind=True, max_retries=3, soft_time_limit=600)
 def build_entity_docs(self, refs: list[str], force: bool = False) -> dict:
     """Build the docs and model cards of the given entity refs (those without any are skipped). A
     build that cannot be stored (the database restarted, its disk is full) says so on the site,

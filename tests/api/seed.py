@@ -9,11 +9,12 @@ from pathlib import Path
 
 from django.db import connections
 
+from catalog import demo as catalog_demo
 from catalog import services as catalog_services
 from catalog.models import Entity, ExperimentRun, Location, ModelVersion
+from portal.accounts import demo as org_demo
 from portal.accounts import services as account_services
 from portal.accounts.models import APIToken, Role, Team
-from portal.core import demo
 from portal.governance import services as governance_services
 from portal.governance.models import ApprovalRequest, State
 from portal.governance.tasks import evaluate_gates
@@ -24,7 +25,7 @@ from portal.techdocs import services as techdocs_services
 from portal.techdocs.models import DocSite
 from tests.factories import write_files
 
-# As portal.core.mlflow_demo seeds them: champion=2, challenger=3.
+# As portal.site.mlflow_demo seeds them: champion=2, challenger=3.
 FRAUD_VERSIONS = {"1": (0.88, []), "2": (0.91, ["champion"]), "3": (0.93, ["challenger"])}
 # A platform admin, and a reviewer of the teams the workflows route to: every operation is open to her,
 # so the fuzzer reaches the branches past the permission checks.
@@ -105,7 +106,7 @@ class World:
         connections.close_all()  # this thread's connections: the engine's thread is not Django's
 
     def register_catalog(self) -> None:
-        plan = demo.load_catalog()
+        plan = catalog_demo.load_catalog()
         assert not plan.errors, [str(e) for e in plan.errors]
         root = write_files(self.workdir / "repo", {"catalog-info.yaml": OWN_DESCRIPTOR,
                                                     "docs/index.md": "# Fuzz target\n\nSome *docs*.\n"})
@@ -149,7 +150,7 @@ class World:
 
 
 def seed(workdir: Path) -> World:
-    org = demo.load_org()
+    org = org_demo.load_org()
     users = org["users"]
     grace = users[FUZZ_USER]
     for team in REVIEWS:

@@ -3,9 +3,9 @@
 import pytest
 from django.test import Client
 
+from catalog import demo as catalog_demo
 from catalog.models import Entity, Location
 from portal.accounts import services as account_services
-from portal.core import demo
 
 pytestmark = pytest.mark.django_db
 
@@ -138,7 +138,7 @@ def test_hostile_location_targets_are_refused(api, target, message):
 def test_viewer_cannot_register(demo_org):
     _, raw = account_services.token_create(user=demo_org["users"]["heidi"], name="t")
     response = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").post(
-        "/api/v1/locations", {"target": str(demo.CATALOG_DIR)}, content_type="application/json")
+        "/api/v1/locations", {"target": str(catalog_demo.CATALOG_DIR)}, content_type="application/json")
     assert response.status_code == 403
 
 

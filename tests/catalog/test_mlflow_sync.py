@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from catalog import mlflow_sync
 from catalog.models import Entity, MlflowSyncState, ModelVersion
-from portal.core import mlflow_demo
+from portal.site import mlflow_demo
 
 pytestmark = pytest.mark.django_db
 

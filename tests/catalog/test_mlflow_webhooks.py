@@ -16,7 +16,7 @@ from mlflow.webhooks.types import get_example_payload_for_event
 
 from catalog import mlflow_sync
 from catalog.models import Entity, MlflowSyncJob, MlflowSyncState, MlflowWebhookDelivery, ModelVersion
-from portal.core import mlflow_demo
+from portal.site import mlflow_demo
 from tests.conftest import _broker_url, start_celery_worker
 from tests.governance.conftest import use_broker
 
@@ -156,10 +156,11 @@ def test_webhooks_are_off_without_a_secret(demo_org, settings):
 def test_worker_start_webhooks_and_sync_now_keep_the_catalog_current(
     transactional_db, live_server, redis_url, mlflow_url, settings, monkeypatch
 ):
-    from portal.core import demo
+    from catalog import demo as catalog_demo
+    from portal.accounts import demo as org_demo
 
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     settings.MLFLOW_TRACKING_URI = mlflow_url
     settings.PLINTH_MLFLOW_WEBHOOK_SECRET = SECRET
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
@@ -205,7 +206,7 @@ def test_worker_start_webhooks_and_sync_now_keep_the_catalog_current(
         entity = Entity.objects.get(name=name)
         entity_url = entity.get_absolute_url()
         admin = Client()
-        admin.force_login(demo.load_org()["users"]["grace"])
+        admin.force_login(org_demo.load_org()["users"]["grace"])
         response = admin.post(f"{entity_url}mlflow-sync/", HTTP_HX_REQUEST="true")
         assert response.status_code == 202 and "with MLflow" in response.content.decode()
         job = MlflowSyncJob.objects.get(entity=entity)

@@ -93,17 +93,18 @@ DOCS_REPO = {
 
 def _populate(tmp_path: Path, settings) -> dict:
     """Write what the journeys write, through the services; returns the users and refs to check."""
+    from catalog import demo as catalog_demo
     from catalog import services as catalog_services
     from catalog.models import Entity, ModelVersion
-    from portal.core import demo
+    from portal.accounts import demo as org_demo
     from portal.governance import services as governance
     from portal.scaffolder import executor, forms
     from portal.scaffolder import services as scaffolder
     from portal.scaffolder.templates import from_entity
     from portal.techdocs import services as techdocs
 
-    org = demo.load_org()
-    assert not demo.load_catalog().errors
+    org = org_demo.load_org()
+    assert not catalog_demo.load_catalog().errors
     repo = write_files(tmp_path / "docs-repo", DOCS_REPO)
     plan = catalog_services.location_register(target=str(repo / "catalog-info.yaml"), actor=None, file_roots=None)
     assert not plan.errors, [str(e) for e in plan.errors]

@@ -234,10 +234,10 @@ def _files_under(folder: Path) -> set[str]:
 
 def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_storage(deployment):
     from catalog import services as catalog_services
-    from portal.core import demo
+    from portal.accounts import demo as org_demo
 
     nodes, urls, sources = deployment["nodes"], deployment["urls"], deployment["sources"]
-    alice = demo.load_org()["users"]["alice"]
+    alice = org_demo.load_org()["users"]["alice"]
     _, token = account_services.token_create(user=alice, name="nodes")
     api = {"Authorization": f"Bearer {token}"}
     browser = Client()
@@ -332,7 +332,7 @@ def test_two_web_nodes_and_a_worker_share_nothing_but_the_database_redis_and_sto
     # A cost export uploaded to web node a (a platform admin), imported by the worker, seen from web node b.
     from tests.costs.conftest import line, write_csv
 
-    grace = account_services.token_create(user=demo.load_org()["users"]["grace"], name="nodes")[1]
+    grace = account_services.token_create(user=org_demo.load_org()["users"]["grace"], name="nodes")[1]
     export = write_csv(sources / "export.csv", [line("12.5", tags={"team": "fraud-ml"}), line("2")])
     with export.open("rb") as fh:
         uploaded = requests.post(f"{urls['a']}/api/v1/costs/imports", data={"provider": "aws"}, files={"file": fh},

@@ -16,10 +16,10 @@ from django.utils import timezone
 from catalog import recent
 from catalog.descriptors.relations import RELATION_PAIRS, relation_label
 from catalog.models import Entity
-from portal.core.management.commands.devstack import Command as Devstack
 from portal.core.templatetags.plinth import relative, when
 from portal.governance import services as governance
 from portal.scaffolder.models import Run
+from portal.site.management.commands.devstack import Command as Devstack
 
 pytestmark = pytest.mark.django_db
 

@@ -73,7 +73,7 @@ def test_metrics_and_request_ids(client):
     assert junk["X-Request-ID"] != "<script>" and len(junk["X-Request-ID"]) == 32
     metrics = Client().get("/metrics")
     assert metrics.status_code == 200
-    assert 'plinth_http_requests_total{method="GET",route="core:home",status="200"}' in metrics.content.decode()
+    assert 'plinth_http_requests_total{method="GET",route="site:home",status="200"}' in metrics.content.decode()
 
 
 @pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_metrics_stay_the_portals_when_a_library_sets_the_multiprocess_folder_la
     client.get("/")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     metrics = Client().get("/metrics").content.decode()
-    assert 'plinth_http_requests_total{method="GET",route="core:home",status="200"}' in metrics
+    assert 'plinth_http_requests_total{method="GET",route="site:home",status="200"}' in metrics
 
 
 @pytest.mark.django_db

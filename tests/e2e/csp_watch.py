@@ -8,7 +8,7 @@ import time
 
 from prometheus_client import REGISTRY
 
-from portal.core import demo
+from portal.accounts import demo as org_demo
 
 FORWARD_VIOLATIONS = """
 document.addEventListener('securitypolicyviolation', (e) => {
@@ -45,7 +45,7 @@ class CspWatch:
     def sign_in(self, live_server, username: str = "alice") -> None:
         self.page.goto(f"{live_server.url}/accounts/sign-in/")
         self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+        self.page.get_by_label("Password").fill(org_demo.DEMO_PASSWORD)
         self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_url(f"{live_server.url}/")
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.costs.models import Allocation, CostImport
 from tests.conftest import _broker_url, start_celery_worker
 from tests.costs.conftest import DETECTOR, PRIVATE, RECSYS_MODEL, annotate, line, write_csv
@@ -20,8 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(tra
 
 @pytest.fixture
 def org(transactional_db):
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     annotate(DETECTOR, **{"plinth.dev/cost-resource-ids": "arn:aws:sagemaker:eu-west-1:1:endpoint/fraud-detector-*",
                           "plinth.dev/value-monthly": "25000 USD", "plinth.dev/value-kpi": "Chargeback losses avoided"})
     return org

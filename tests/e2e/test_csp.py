@@ -7,8 +7,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from catalog import demo as catalog_demo
 from catalog.models import Entity
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from portal.governance import services as governance
 from portal.techdocs import services as techdocs
 from tests.e2e.csp_watch import CspWatch
@@ -19,8 +20,8 @@ SHOTS = "test-artifacts/screenshots"
 
 @pytest.fixture
 def portal(transactional_db):
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     techdocs.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="component:default/plinth"))
     request = governance.request_create(actor=org["users"]["alice"], action="deprecate",
                                         target="model:default/fraud-detector", justification="replaced by v2")

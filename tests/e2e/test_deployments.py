@@ -14,9 +14,10 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
+from catalog import demo as catalog_demo
 from catalog.models import Entity, ModelVersion
+from portal.accounts import demo as org_demo
 from portal.accounts import services as account_services
-from portal.core import demo
 from portal.deployments import services
 from portal.deployments.models import Drift
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
@@ -28,8 +29,8 @@ MODEL = "/catalog/model/default/fraud-detector/"
 @pytest.fixture
 def champion_in_prod(transactional_db):
     """The demo catalog; fraud-detector v1-v3 as the MLflow sync stores them, champion on v2."""
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     model = Entity.objects.get(ref="model:default/fraud-detector")
     for n in (1, 2, 3):
         ModelVersion.objects.create(entity=model, version=str(n), version_number=n, status="READY",

@@ -10,7 +10,7 @@ import pytest
 
 from catalog import mlflow_sync
 from catalog.models import ModelVersion
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from tests.e2e.test_newcomer_model import MODEL, SHOTS, sign_in, synced_site  # noqa: F401 (fixture)
 from tests.e2e.test_newcomer_ui import AXE, axe_violations
 
@@ -22,7 +22,7 @@ VAL_LOSS = {"2": [0.62, 0.41, 0.33, 0.30], "3": [0.58, 0.36, 0.27, 0.22]}
 def with_runs(synced_site):  # noqa: F811 (the imported fixture)
     """fraud-detector's champion (v2) and challenger (v3) runs also logged a val_loss series (once per test
     session: the MLflow server outlives the test); their training data the demo seed logs itself
-    (`mlflow.log_input` of card-transactions-2025, portal/core/mlflow_demo.py)."""
+    (`mlflow.log_input` of card-transactions-2025, portal/site/mlflow_demo.py)."""
     client = synced_site
     for row in ModelVersion.objects.filter(entity__name="fraud-detector", version__in=VAL_LOSS):
         if "val_loss" in client.get_run(row.run_id).data.metrics:
@@ -67,7 +67,7 @@ def test_compare_two_versions_from_the_model_page_and_the_champion_from_a_reques
     page.screenshot(path=str(SHOTS / "compare-versions-phone.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 
-    req = services.request_create(actor=demo.load_org()["users"]["alice"], action="promote-model-version",
+    req = services.request_create(actor=org_demo.load_org()["users"]["alice"], action="promote-model-version",
                                   target="model:default/fraud-detector", params={"version": "3", "alias": "champion"})
     page.goto(f"{live_server.url}/reviews/requests/{req.pk}/")
     page.get_by_role("link", name="Compare with champion").click()

@@ -11,8 +11,9 @@ import shutil
 
 import pytest
 
+from catalog import demo as catalog_demo
 from catalog.models import Entity
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,8 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_register_a_feast_repository_and_read_its_freshness(page, live_server, feast_repos, tmp_path,
                                                             settings):
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     settings.PLINTH_CATALOG_FILE_ROOTS = [str(tmp_path)]
     repo = tmp_path / "features"
     shutil.copytree(feast_repos["v1"], repo)

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from catalog import demo as catalog_demo
 from catalog.models import Entity
+from portal.accounts import demo as org_demo
 from portal.accounts.models import Membership, Role
-from portal.core import demo
 from portal.feedback.models import FeedbackItem
 from portal.governance.models import Notification
 from portal.techdocs import services as techdocs
@@ -38,12 +39,12 @@ def wait_for(predicate, worker, timeout: float = 60.0):
 
 @pytest.fixture
 def org(transactional_db):
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     techdocs.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="component:default/plinth"))
     from django.contrib.auth import get_user_model
 
-    pat = get_user_model().objects.create_user("pat", email="pat@example.com", password=demo.DEMO_PASSWORD,
+    pat = get_user_model().objects.create_user("pat", email="pat@example.com", password=org_demo.DEMO_PASSWORD,
                                                first_name="Pat", last_name="Quinn")
     Membership.objects.create(user=pat, team=org["teams"]["platform"], role=Role.MAINTAINER)
     return org

@@ -22,10 +22,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(tra
 
 @pytest.fixture
 def impact_site(transactional_db, tmp_path, redis_url):
-    from portal.core import demo
+    from catalog import demo as catalog_demo
+    from portal.accounts import demo as org_demo
 
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     impact_world.register(tmp_path / "impact")
     use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url)

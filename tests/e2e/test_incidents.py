@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.incidents.models import Incident
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
 from tests.e2e.test_newcomer_ui import AXE, axe_violations
@@ -22,8 +23,8 @@ SERVICE = "/catalog/component/default/fraud-scoring-service/"
 
 @pytest.fixture
 def demo_site(transactional_db):
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
 
 
 @pytest.mark.usefixtures("demo_site")

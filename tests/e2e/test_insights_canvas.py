@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.incidents import demo as incidents_demo
 from portal.insights import canvas
 from portal.insights import demo as insights_demo
@@ -26,8 +27,8 @@ SHOTS = Path("test-artifacts/screenshots/insights")
 
 @pytest.fixture
 def portal(transactional_db):
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     summary = insights_demo.load()
     incidents_demo.load()  # the MTTA/MTTR KPIs: what `manage.py demo insights` adds
     assert summary.created, summary

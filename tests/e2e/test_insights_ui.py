@@ -17,8 +17,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.accounts.models import Team
-from portal.core import demo
 from portal.governance.models import ApprovalRequest, PolicyResult, Stage
 from portal.insights.models import ActiveUserDay, EventType, Grain, Milestone, Rollup, TeamMilestone
 from tests.e2e.csp_watch import CspWatch
@@ -94,8 +95,8 @@ def _approvals(org, today) -> None:
 
 @pytest.fixture
 def insights_demo(transactional_db):
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     _history(org)
     return org
 

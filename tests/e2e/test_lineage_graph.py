@@ -18,9 +18,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from playwright.sync_api import expect
 
+from catalog import demo as catalog_demo
 from catalog import services as catalog_services
+from portal.accounts import demo as org_demo
 from portal.accounts import services as account_services
-from portal.core import demo
 from tests.e2e.csp_watch import CspWatch
 from tests.e2e.test_newcomer_model import SHOTS
 from tests.e2e.test_newcomer_ui import AXE, axe_violations
@@ -144,8 +145,8 @@ def _column(field: str, *sources, subtype="IDENTITY") -> dict:
 
 @pytest.fixture
 def lineage_site(transactional_db, tmp_path, settings):
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     (tmp_path / "catalog-info.yaml").write_text(DESCRIPTORS)
     plan = catalog_services.location_register(target=str(tmp_path / "catalog-info.yaml"), actor=None, file_roots=None)
     assert not plan.errors, [str(e) for e in plan.errors]

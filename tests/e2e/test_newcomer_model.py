@@ -9,9 +9,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from catalog import demo as catalog_demo
 from catalog import mlflow_sync
 from catalog.models import ModelVersion
-from portal.core import demo, mlflow_demo
+from portal.accounts import demo as org_demo
+from portal.site import mlflow_demo
 from tests.conftest import ARTIFACTS, _broker_url, start_celery_worker
 from tests.governance.conftest import mlflow_client, use_broker
 
@@ -23,8 +25,8 @@ MODEL = "/catalog/model/default/fraud-detector/"
 @pytest.fixture
 def synced_site(transactional_db, mlflow_url, settings, monkeypatch):
     """The demo catalog with fraud-detector as MLflow has it (champion v2, challenger v3)."""
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     settings.MLFLOW_TRACKING_URI = mlflow_url
     settings.PLINTH_MLFLOW_UI_URL = "https://mlflow.example.com"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
@@ -45,7 +47,7 @@ def purge_broker() -> None:
 def sign_in(page, live_server, username="alice"):
     page.goto(f"{live_server.url}/accounts/sign-in/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("Password").fill(org_demo.DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
 
@@ -104,7 +106,7 @@ def test_model_page_overview_versions_and_sync_now(page, live_server, synced_sit
 def test_promotion_request_says_what_happens_to_other_aliases(page, live_server, synced_site):
     from portal.governance import services
 
-    req = services.request_create(actor=demo.load_org()["users"]["alice"], action="promote-model-version",
+    req = services.request_create(actor=org_demo.load_org()["users"]["alice"], action="promote-model-version",
                                   target="model:default/fraud-detector", params={"version": "3", "alias": "champion"})
     sign_in(page, live_server, "erin")
     page.goto(f"{live_server.url}/reviews/requests/{req.pk}/")

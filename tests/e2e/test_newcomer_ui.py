@@ -13,8 +13,9 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from catalog import demo as catalog_demo
 from catalog.models import Entity, ModelVersion
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from portal.governance import services as governance
 from portal.techdocs import services as techdocs
 
@@ -33,8 +34,8 @@ UPSTREAM = {("api-docs", "nested-interactive")}
 def portal(transactional_db):
     """The demo organisation and catalog, fraud-detector's versions, built docs, and alice's tier-1
     promotion request with its gates evaluated (in review for erin)."""
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     entity = Entity.objects.get(ref="model:default/fraud-detector")
     for version, auc, aliases in (("1", 0.88, []), ("2", 0.91, ["champion"]), ("3", 0.93, ["challenger"])):
         ModelVersion.objects.create(entity=entity, version=version, version_number=int(version), aliases=aliases,
@@ -57,7 +58,7 @@ def new_page(browser, viewport):
 def sign_in(page, live_server, username: str) -> None:
     page.goto(f"{live_server.url}/accounts/sign-in/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("Password").fill(org_demo.DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
 

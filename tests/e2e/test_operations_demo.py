@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.costs import demo as costs_demo
 from portal.incidents import demo as incidents_demo
 from portal.scorecards import services as scorecards
@@ -27,8 +28,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def operations_demo(transactional_db, demo_prometheus_url, settings, tmp_path):  # noqa: F811
     settings.PLINTH_PROMETHEUS_URL = demo_prometheus_url
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     incidents_demo.load()
     costs_demo.load(folder=tmp_path)
     slo_demo.evaluate()

@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.scorecards import services
 from portal.scorecards.models import DailyRollup, ManualResult
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
@@ -20,8 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def evaluated(transactional_db):
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     services.evaluate_entities()
     services.rollup_today()
     week_ago = (timezone.now() - timedelta(days=7)).date()

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 
 from catalog.models import Entity, ModelVersion
-from portal.core import demo
+from portal.accounts import demo as org_demo
 
-# As portal.core.mlflow_demo seeds them: champion=2, challenger=3.
+# As portal.site.mlflow_demo seeds them: champion=2, challenger=3.
 FRAUD_VERSIONS = {"1": (0.88, []), "2": (0.91, ["champion"]), "3": (0.93, ["challenger"])}
 
 
@@ -75,7 +75,7 @@ def run_outbox():
     return drain
 
 
-DEMO_PASSWORD = demo.DEMO_PASSWORD
+DEMO_PASSWORD = org_demo.DEMO_PASSWORD
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def mlflow_fraud(mlflow_url, settings, demo_org):
     """The real MLflow server, seeded, with fraud-detector reset to champion=2, challenger=3, and the
     catalog synced from it."""
     from catalog import mlflow_sync
-    from portal.core import mlflow_demo
+    from portal.site import mlflow_demo
 
     settings.MLFLOW_TRACKING_URI = mlflow_url
     mlflow_demo.seed(mlflow_url)

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from tests.conftest import start_celery_worker
 
 from .conftest import wait_for
@@ -22,7 +22,7 @@ SHOTS = "test-artifacts/screenshots"
 def sign_in(page, live_server, username: str) -> None:
     page.goto(f"{live_server.url}/accounts/sign-in/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("Password").fill(org_demo.DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.accounts import services as account_services
-from portal.core import demo
 from portal.incidents.models import AlertStatus, Incident, IncidentAlert, Status
 
 from .conftest import SERVICE
@@ -32,8 +33,8 @@ def wait_for(check, what: str, alertmanager):
 
 @pytest.fixture
 def token(transactional_db, alertmanager):
-    org = demo.load_org()
-    demo.load_catalog()
+    org = org_demo.load_org()
+    catalog_demo.load_catalog()
     _, raw = account_services.token_create(user=org["users"]["bob"], name="alertmanager")
     alertmanager.use_token(raw)
     return raw

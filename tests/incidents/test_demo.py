@@ -8,14 +8,14 @@ from io import StringIO
 from django.core.management import call_command
 from django.utils import timezone
 
-from portal.core import demo as core_demo
+from catalog import demo as catalog_demo
 from portal.incidents import demo
 from portal.incidents.models import Incident, Severity, Status
 from portal.insights import kpis
 
 
 def test_demo_incidents_load_once_feed_the_kpis_and_purge_alone(demo_org):
-    core_demo.load_catalog()
+    catalog_demo.load_catalog()
     real = Incident.objects.create(title="Real", severity=Severity.SEV2, opened_at=timezone.now(),
                                    opened_by_label="alice")
     assert demo.load() == len(demo.HISTORY)

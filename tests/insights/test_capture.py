@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from portal.core.demo import DEMO_PASSWORD
+from portal.accounts.demo import DEMO_PASSWORD
 from portal.insights import capture, services
 from portal.insights.models import ActiveUserDay, AnalyticsOptOut, CaptureCounter, Event, EventType
 from portal.insights.models import Client as EventClient

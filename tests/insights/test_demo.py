@@ -36,9 +36,9 @@ def short(monkeypatch):
 
 @pytest.fixture
 def org(db):
-    from portal.core import demo as core_demo
+    from portal.accounts import demo as org_demo
 
-    return core_demo.load_org()
+    return org_demo.load_org()
 
 
 def counts() -> dict[str, int]:

@@ -46,7 +46,7 @@ def test_rows_land_in_their_month_and_old_months_are_dropped_by_retention(settin
 
 def test_rollup_null_team_key_is_one_row_on_postgresql():
     h = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    Event.objects.create(occurred_at=h, type="page_view", subject="core:home")
+    Event.objects.create(occurred_at=h, type="page_view", subject="site:home")
     for _ in range(2):
         rollup.rollup_bucket(Grain.HOURLY, h)
     assert Rollup.objects.filter(grain="hourly", bucket=h, type="page_view", team=None).count() == 1

@@ -51,8 +51,8 @@ def test_hourly_and_daily_buckets_count_users_values_and_a_sorted_sample(people)
         (h + timedelta(minutes=5), "template_run_succeeded", a, team, "template:default/svc", 10.0, None),
         (h + timedelta(minutes=9), "template_run_succeeded", b, team, "template:default/svc", 20.0, None),
         (h + timedelta(hours=2), "template_run_succeeded", c, team, "template:default/svc", 40.0, None),
-        (h, "page_view", a, None, "core:home", None, None),  # no team: the NULL key
-        (h + timedelta(minutes=1), "page_view", b, None, "core:home", None, None),
+        (h, "page_view", a, None, "site:home", None, None),  # no team: the NULL key
+        (h + timedelta(minutes=1), "page_view", b, None, "site:home", None, None),
     )
     assert rollup.rollup_bucket(Grain.HOURLY, h) > 0
     row = Rollup.objects.get(grain="hourly", bucket=h, type="template_run_succeeded", subject="")
@@ -70,11 +70,11 @@ def test_hourly_and_daily_buckets_count_users_values_and_a_sorted_sample(people)
 def test_re_rollup_replaces_the_bucket_and_never_duplicates_the_null_team_row(people):
     a, b, _ = people["users"]
     h = DAY + timedelta(hours=3)
-    _events((h, "page_view", a, None, "core:home", None, None))
+    _events((h, "page_view", a, None, "site:home", None, None))
     for _ in range(3):
         rollup.rollup_bucket(Grain.HOURLY, h)
     assert Rollup.objects.filter(grain="hourly", bucket=h, type="page_view", team=None).count() == 1
-    _events((h + timedelta(minutes=30), "page_view", b, None, "core:home", None, None))  # a late event
+    _events((h + timedelta(minutes=30), "page_view", b, None, "site:home", None, None))  # a late event
     rollup.rollup_bucket(Grain.HOURLY, h)
     rows = Rollup.objects.filter(grain="hourly", bucket=h, type="page_view", team=None)
     assert [(r.count, r.users) for r in rows] == [(2, 2)]

@@ -30,7 +30,7 @@ def history(demo_org):
         for name in ("alice", "bob") if day < 7 else ("alice", "bob", "carol", "dan"):
             user = users[name]
             team = teams["fraud-ml"] if name in ("alice", "bob") else teams["recsys"]
-            rows.append(Event(occurred_at=at, type="page_view", user=user, team=team, subject="core:home"))
+            rows.append(Event(occurred_at=at, type="page_view", user=user, team=team, subject="site:home"))
             rows.append(Event(occurred_at=at, type="entity_view", user=user, team=team,
                               subject="model:default/fraud-detector"))
         rows.append(Event(occurred_at=at, type="search", user=users["alice"], team=teams["fraud-ml"],

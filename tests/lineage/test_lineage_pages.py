@@ -19,11 +19,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def org(db, django_capture_on_commit_callbacks):
     """The demo organisation and catalog, with the receivers that run on commit run (graph edges)."""
-    from portal.core import demo
+    from catalog import demo as catalog_demo
+    from portal.accounts import demo as org_demo
 
     with django_capture_on_commit_callbacks(execute=True):
-        org = demo.load_org()
-        assert not demo.load_catalog().errors
+        org = org_demo.load_org()
+        assert not catalog_demo.load_catalog().errors
     return org
 
 

@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 from catalog import mlflow_sync, services
 from catalog.models import Entity, ModelVersion, RunInput
 from catalog.services import OBSERVED_SOURCE
-from portal.core import mlflow_demo
 from portal.lineage.models import Node, NodeType, node_key
+from portal.site import mlflow_demo
 
 pytestmark = pytest.mark.django_db
 FRAME = {"amount": [1.0, 2.5], "label": [0, 1]}

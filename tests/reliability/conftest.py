@@ -472,11 +472,11 @@ class Notifications(Job):
     name = "notifications"
 
     def prepare(self) -> None:
+        from catalog import demo as catalog_demo
         from catalog import services as catalog_services
         from catalog.models import Entity, ModelVersion
-        from portal.core import demo
 
-        catalog_services.location_register(target=str(demo.CATALOG_DIR / "catalog-info.yaml"), actor=None,
+        catalog_services.location_register(target=str(catalog_demo.CATALOG_DIR / "catalog-info.yaml"), actor=None,
                                            file_roots=None)
         entity = Entity.objects.get(ref="model:default/fraud-detector")
         for version, aliases in (("2", ["champion"]), ("3", ["challenger"])):
@@ -542,7 +542,7 @@ class Bench:
     scaffolder root, the demo users, and the workers started on them."""
 
     def __init__(self, *, tmp_path: Path, mlflow_url: str, settings) -> None:
-        from portal.core import demo
+        from portal.accounts import demo as org_demo
         from tests.governance.conftest import use_broker
 
         self.tmp_path = tmp_path
@@ -559,7 +559,7 @@ class Bench:
         self.scaffolder_root = tmp_path / "scaffolder"
         settings.PLINTH_SCAFFOLDER_ROOT = self.scaffolder_root
         settings.MLFLOW_TRACKING_URI = mlflow_url
-        self.org = demo.load_org()
+        self.org = org_demo.load_org()
         self.users = self.org["users"]
         self.workers: list[WorkerProcess] = []
         self.jobs: list[Job] = []

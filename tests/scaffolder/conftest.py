@@ -23,11 +23,12 @@ def org(db):
     """The demo organisation and catalog (as the suite-wide `demo_org`), asserting only that the
     scaffolder's own built-in templates registered cleanly: other apps' demo descriptors are not
     this suite's business (and may be mid-change while several apps are developed at once)."""
+    from catalog import demo as catalog_demo
     from catalog import services as catalog_services
-    from portal.core import demo
+    from portal.accounts import demo as org_demo
 
-    result = demo.load_org()
-    for path in demo.DEMO_LOCATIONS:
+    result = org_demo.load_org()
+    for path in catalog_demo.DEMO_LOCATIONS:
         if path.exists():
             plan = catalog_services.location_register(target=str(path), actor=None, file_roots=None)
             if path.parent == BUILTIN:

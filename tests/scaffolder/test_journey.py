@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.accounts import demo as org_demo
 from portal.accounts.models import Membership, Role
-from portal.core import demo
 
 from .conftest import unique
 
@@ -21,7 +21,7 @@ def test_new_team_member_creates_an_ml_model_service(celery_worker_process, org,
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.create_user(
-        "nina", email="nina@example.com", password=demo.DEMO_PASSWORD, first_name="Nina", last_name="Novak"
+        "nina", email="nina@example.com", password=org_demo.DEMO_PASSWORD, first_name="Nina", last_name="Novak"
     )
     Membership.objects.create(user=user, team=org["teams"]["fraud-ml"], role=Role.MEMBER)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def test_new_team_member_creates_an_ml_model_service(celery_worker_process, org,
     started = time.monotonic()
     page.goto(f"{live_server.url}/")
     page.get_by_label("Username").fill("nina")
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("Password").fill(org_demo.DEMO_PASSWORD)
     click(page.get_by_role("button", name="Sign in"))
     page.wait_for_url(f"{live_server.url}/")
 

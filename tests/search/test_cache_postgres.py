@@ -23,11 +23,12 @@ FRAUD = "model:default/fraud-detector"
 
 @pytest.fixture
 def users(transactional_db):
-    from portal.core import demo
+    from catalog import demo as catalog_demo
+    from portal.accounts import demo as org_demo
     from portal.search import index
 
-    org = demo.load_org()
-    assert not demo.load_catalog().errors
+    org = org_demo.load_org()
+    assert not catalog_demo.load_catalog().errors
     index.rebuild()
     selectors.clear_cache()
     yield org["users"]

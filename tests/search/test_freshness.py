@@ -58,9 +58,9 @@ def test_register_update_unregister(admin, tmp_path, django_capture_on_commit_ca
 @pytest.mark.django_db(transaction=True)
 def test_register_is_searchable_after_a_real_commit(tmp_path):
     """With real transactions (no test wrapper), the on_commit signal indexes the new entity."""
-    from portal.core import demo
+    from portal.accounts import demo as org_demo
 
-    org = demo.load_org()
+    org = org_demo.load_org()
     path = tmp_path / "catalog-info.yaml"
     _write(path)
     services.location_register(target=str(path), actor=org["users"]["grace"], file_roots=None)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path("test-artifacts/screenshots")
@@ -13,14 +14,14 @@ SHOTS = Path("test-artifacts/screenshots")
 
 @pytest.fixture
 def demo_site(transactional_db):
-    demo.load_org()
-    demo.load_catalog()  # commits: entities_changed indexes the catalog on the way
+    org_demo.load_org()
+    catalog_demo.load_catalog()  # commits: entities_changed indexes the catalog on the way
 
 
 def sign_in(page, live_server, username="alice"):
     page.goto(f"{live_server.url}/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("Password").fill(org_demo.DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
 

@@ -165,7 +165,7 @@ PRG = 302
 
 EXPECTED: dict[str, dict[str, Expect]] = {
     # -- core
-    "core:home": {"GET": ok(SIGNED_IN)},
+    "site:home": {"GET": ok(SIGNED_IN)},
     "core:healthz": {"GET": ok(ANYONE)},
     "core:readyz": {"GET": ok(ANYONE, (200, 503))},  # 503 while a dependency is down; never a redirect
     "core:metrics": {"GET": ok(ANYONE)},

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.core import demo
+from catalog import demo as catalog_demo
 from portal.slo import demo as slo_demo
 from portal.slo.models import SLO, Evaluation
 
@@ -49,7 +49,7 @@ def test_no_slow_slice_falls_near_the_anchor_whatever_the_hour():
 
 def test_the_demo_slos_evaluate_on_the_demo_series(demo_org, demo_prometheus_url, settings):
     settings.PLINTH_PROMETHEUS_URL = demo_prometheus_url
-    demo.load_catalog()
+    catalog_demo.load_catalog()
     stats = slo_demo.evaluate()
     assert stats == {"entities": 3, "file_errors": 0, "evaluated": 4, "problems": 0}, stats
     rows = {(s.entity.ref, s.name): s for s in SLO.objects.select_related("entity")}

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 from portal.slo import services
 from tests.e2e.csp_watch import CspWatch
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
@@ -20,8 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def evaluated(transactional_db, prometheus, tmp_path):
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO + "---\n" + SEARCH_SLO.replace(
         "name: search-hours", "name: checkout-hours"))
     for minutes in range(-24 * 60, 1, 60):  # a day of hourly evaluations: the chart's history

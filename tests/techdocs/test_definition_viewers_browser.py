@@ -7,7 +7,7 @@ DOM and no CSP violation."""
 import pytest
 
 from catalog import services as catalog_services
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from tests.e2e.csp_watch import CspWatch
 from tests.techdocs.conftest import write
 
@@ -71,7 +71,7 @@ UNSAFE_URLS = """() => [...document.querySelectorAll('[href],[src],[action],[for
 
 @pytest.fixture
 def servers_api(transactional_db, tmp_path):
-    demo.load_org()
+    org_demo.load_org()
     root = write(tmp_path / "servers", {
         "catalog-info.yaml": "apiVersion: backstage.io/v1alpha1\nkind: API\nmetadata: {name: servers-api}\n"
                              "spec: {type: openapi, lifecycle: production, owner: fraud-ml,"

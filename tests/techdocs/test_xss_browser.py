@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from catalog import demo as catalog_demo
 from catalog import services as catalog_services
 from catalog.models import Entity
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from portal.techdocs import services
 from tests.techdocs.conftest import write
 
@@ -83,8 +84,8 @@ components:
 
 @pytest.fixture
 def hostile(transactional_db, tmp_path):
-    demo.load_org()
-    demo.load_catalog()
+    org_demo.load_org()
+    catalog_demo.load_catalog()
     root = write(tmp_path / "hostile", {
         "catalog-info.yaml": (
             "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: hostile\n"
@@ -130,7 +131,7 @@ class Watch:
 def sign_in(page, live_server, username="alice"):
     page.goto(f"{live_server.url}/accounts/sign-in/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("Password").fill(org_demo.DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
 

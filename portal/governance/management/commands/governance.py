@@ -24,8 +24,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
+from catalog import demo as catalog_demo
 from catalog.models import Entity, ModelVersion
-from portal.core import demo
+from portal.accounts import demo as org_demo
 from portal.core.models import AuditEvent, WorkerHeartbeat
 from portal.core.proc import stop
 from portal.governance import gate_input, policy, services
@@ -58,8 +59,8 @@ class Command(BaseCommand):
                 "the benchmark needs Redis as the broker: set REDIS_URL (e.g. run it under "
                 "`python -m tests.services --services redis -- …`)"
             )
-        org = demo.load_org()
-        plan = demo.load_catalog()
+        org = org_demo.load_org()
+        plan = catalog_demo.load_catalog()
         if plan.errors:
             raise CommandError(f"demo catalog has errors: {plan.errors[:3]}")
         entity = Entity.objects.get(ref="model:default/fraud-detector")

@@ -36,15 +36,16 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=300.0)
 
     def handle(self, *args, **opts):
+        from catalog import demo as catalog_demo
         from catalog import services as catalog_services
-        from portal.core import demo
+        from portal.accounts import demo as org_demo
 
-        org = demo.load_org()
+        org = org_demo.load_org()
         plan = catalog_services.location_register(target=str(BUILTIN), actor=None, file_roots=None)
         if plan.errors:
             raise CommandError(f"built-in templates do not register: {[str(e) for e in plan.errors]}")
         catalog_services.location_register(
-            target=str(demo.CATALOG_DIR / "catalog-info.yaml"), actor=None, file_roots=None
+            target=str(catalog_demo.CATALOG_DIR / "catalog-info.yaml"), actor=None, file_roots=None
         )
         worker = None if opts["no_worker"] else self._start_worker(opts["concurrency"])
         try:

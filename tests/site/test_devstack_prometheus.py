@@ -10,7 +10,7 @@ import os
 import urllib.parse
 import urllib.request
 
-from portal.core.management.commands.devstack import Command, Supervisor
+from portal.site.management.commands.devstack import Command, Supervisor
 
 
 def _supervisor(tmp_path, env):

@@ -1,4 +1,4 @@
-"""`manage.py loadtest [run]`: the locust scenario against the production profile (portal/core/loadtest.py;
+"""`manage.py loadtest [run]`: the locust scenario against the production profile (portal/site/loadtest.py;
 docs/deployment.md#load-test). `seed` and `outcomes` are the steps it runs in a child process with the
 production settings."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.core import loadtest
+from portal.site import loadtest
 
 
 def _steps(text: str) -> list[int]:

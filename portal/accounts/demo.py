@@ -1,19 +1,16 @@
-"""The demo organisation: teams, users with realistic roles, the demo catalog, MLflow models.
+"""The demo organisation's people: teams and users with realistic roles and the demo password.
 
-Used by `manage.py demo load` (make run) and as a test fixture."""
+Loaded by `manage.py demo load` (make run), the benchmarks and the tests; the demo catalog is
+`catalog/demo/`."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from portal.accounts.models import Membership, Role, Team
+from .models import Membership, Role, Team
 
 DEMO_PASSWORD = "plinth-demo"  # noqa: S105 (dev-only demo password, printed by `demo credentials` when DEBUG is on)
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "catalog" / "demo"
 
 TEAMS = {
     "fraud-ml": "Fraud ML",
@@ -54,45 +51,3 @@ def load_org(password: str = DEMO_PASSWORD) -> dict[str, object]:
             Membership.objects.update_or_create(user=user, team=teams[team], defaults={"role": role})
         users[username] = user
     return {"teams": teams, "users": users}
-
-
-ROOT = Path(__file__).resolve().parents[2]
-# Locations the demo registers, in order. Apps ship their own descriptors (the portal's own docs entity,
-# the built-in software templates); a location whose file does not exist yet is skipped.
-DEMO_LOCATIONS = [
-    CATALOG_DIR / "catalog-info.yaml",
-    ROOT / "docs" / "catalog-info.yaml",
-    ROOT / "sdk" / "catalog-info.yaml",
-    ROOT / "portal" / "scaffolder" / "builtin" / "catalog-info.yaml",
-]
-
-
-@dataclass
-class DemoCatalog:
-    """What registering the demo locations did, summed over their plans."""
-
-    plans: list
-
-    @property
-    def added(self) -> list:
-        return [c for plan in self.plans for c in plan.added]
-
-    @property
-    def changed(self) -> list:
-        return [c for plan in self.plans for c in plan.changed]
-
-    @property
-    def unchanged(self) -> list:
-        return [ref for plan in self.plans for ref in plan.unchanged]
-
-    @property
-    def errors(self) -> list:
-        return [e for plan in self.plans for e in plan.errors]
-
-
-def load_catalog(actor=None) -> DemoCatalog:
-    """Register the demo locations (again: unchanged files are skipped)."""
-    from catalog import services
-
-    return DemoCatalog([services.location_register(target=str(path), actor=actor, file_roots=None)
-                        for path in DEMO_LOCATIONS if path.exists()])

@@ -9,7 +9,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.core import demo
+from catalog import demo as catalog_demo
+from portal.accounts import demo as org_demo
 
 
 class Command(BaseCommand):
@@ -21,8 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, verb: str, **options):
         if verb == "load":
-            org = demo.load_org()
-            plan = demo.load_catalog()
+            org = org_demo.load_org()
+            plan = catalog_demo.load_catalog()
             self.stdout.write(self.style.SUCCESS(
                 f"Demo organisation: {len(org['teams'])} teams, {len(org['users'])} users; catalog "
                 f"{len(plan.added)} added, {len(plan.changed)} changed, {len(plan.unchanged)} unchanged, "
@@ -30,7 +31,7 @@ class Command(BaseCommand):
             for error in plan.errors:
                 self.stderr.write(str(error))
         elif verb == "mlflow-seed":
-            from portal.core.mlflow_demo import seed
+            from portal.site.mlflow_demo import seed
 
             try:
                 summary = seed(settings.MLFLOW_TRACKING_URI)
@@ -38,7 +39,7 @@ class Command(BaseCommand):
                 raise CommandError(f"Could not seed MLflow at {settings.MLFLOW_TRACKING_URI}: {exc}") from exc
             self.stdout.write(self.style.SUCCESS(f"MLflow demo models: {summary}"))
         elif verb in ("insights", "purge-insights"):
-            # The insights app sits above core: imported here, when asked for, like mlflow_demo.
+            # Imported when asked for: each app's demo loads only with its verb.
             from portal.insights import demo as insights_demo
 
             if verb == "insights":
@@ -71,8 +72,8 @@ class Command(BaseCommand):
         else:
             if not settings.DEBUG:
                 raise CommandError("Demo credentials are printed only in development (DEBUG on).")
-            self.stdout.write(f"Demo sign-ins (password for all: {demo.DEMO_PASSWORD})")
-            for username, (name, memberships, admin, what) in demo.USERS.items():
+            self.stdout.write(f"Demo sign-ins (password for all: {org_demo.DEMO_PASSWORD})")
+            for username, (name, memberships, admin, what) in org_demo.USERS.items():
                 roles = ", ".join(f"{role} of {team}" for team, role in memberships)
                 self.stdout.write(f"  {username:<7} {name:<17} {roles}{' + platform admin' if admin else ''} — {what}")
 
@@ -83,7 +84,7 @@ class Command(BaseCommand):
         from portal.scorecards import services as scorecard_services
         from portal.slo import demo as slo_demo
 
-        if not Team.objects.filter(name__in=demo.TEAMS).exists():
+        if not Team.objects.filter(name__in=org_demo.TEAMS).exists():
             raise CommandError("Load the demo organisation first: manage.py demo load")
         loaded = costs_demo.load()
         if loaded.imported is not None and loaded.imported.status != "done":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.core import loadtest
+from portal.site import loadtest
 
 ROOT = Path(__file__).resolve().parents[2]
 
