@@ -375,3 +375,25 @@ def pg_array(values, *, text: bool = False) -> str:
     if text:
         return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
     return "{" + ",".join(str(int(v)) for v in values) + "}"
+
+
+VALUES_ROWS = 500  # rows per INSERT statement on PostgreSQL (execute_values)
+
+
+def execute_values(head: str, rows: list[tuple], tail: str = "") -> None:
+    """`head` (`INSERT INTO t (a, b) VALUES `) with a parenthesised row per tuple, then `tail` (`ON
+    CONFLICT …`). SQLite: executemany of the one-row statement (compiled once, stepped per row, in
+    process). PostgreSQL: VALUES_ROWS rows a statement. There executemany sends a statement per row
+    (Django binds parameters on the client), each parsed, planned and executed by the server on its
+    own: per row, that cost more than the write. With a `tail` that updates on conflict, no two rows
+    may share the conflict key (one statement cannot update a row twice)."""
+    if not rows:
+        return
+    marks = f"({', '.join(['%s'] * len(rows[0]))})"
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(head + marks + tail, rows)
+            return
+        for start in range(0, len(rows), VALUES_ROWS):
+            chunk = rows[start:start + VALUES_ROWS]
+            cursor.execute(head + ", ".join([marks] * len(chunk)) + tail, [value for row in chunk for value in row])

@@ -2,6 +2,8 @@
 upserts of edges and column edges, bulk ids of runs, jsonb payloads, and idempotency."""
 
 
+import uuid
+
 import pytest
 
 from tests.lineage import test_bad_input as bad
@@ -98,3 +100,57 @@ def _at_once(clients, bodies) -> list[int]:
     for t in threads:
         t.join()
     return answers
+
+
+def test_batches_larger_than_one_statement_land_whole_on_postgresql(api):
+    """PostgreSQL writes a batch VALUES_ROWS rows to a statement (`core.db.execute_values`, `_update`): 700
+    runs of 350 jobs, each reading one dataset and writing another with a schema, then their COMPLETE
+    events in a second batch (the stored runs updated), then new facets for every dataset (the nodes
+    updated). Every row is there once, with the values of its own event."""
+    from portal.core.db import VALUES_ROWS
+    from portal.lineage.models import Edge, Event, Node, Run
+    from tests.lineage.conftest import facet, post, run_event
+
+    assert VALUES_ROWS < 700
+    schema = facet(fields=[{"name": "id", "type": "BIGINT"}])
+    runs = [(uuid.uuid4(), f"job_{i % 350:03d}", i) for i in range(700)]
+
+    def event(kind, run_id, job, i, **extra):
+        when = f"2026-11-30T{10 + i // 350:02d}:{i % 60:02d}:00Z" if kind == "START" else \
+            f"2026-11-30T{12 + i // 350:02d}:{i % 60:02d}:00Z"
+        return run_event(kind, run_id=run_id, when=when, job=("ci", job), inputs=[("s3://lake", f"in/{job}")],
+                         outputs=[{"namespace": "s3://lake", "name": f"out/{job}", "facets": {"schema": schema}}],
+                         **extra)
+
+    assert post(api, [event("START", *run) for run in runs]).status_code == 201
+    assert Run.objects.count() == 700 and Event.objects.count() == 700
+    assert Edge.objects.count() == 700  # 350 jobs × (input → job, job → output)
+    errors = {run_id: f"failed {i}" for run_id, _, i in runs if i % 7 == 0}
+    completes = [event("FAIL" if run_id in errors else "COMPLETE", run_id, job, i,
+                       run_facets={"errorMessage": facet(message=errors[run_id], programmingLanguage="python")}
+                       if run_id in errors else None) for run_id, job, i in runs]
+    assert post(api, completes).status_code == 201
+    stored = {r.run_id: r for r in Run.objects.all()}
+    assert len(stored) == 700 and Event.objects.count() == 1400
+    for run_id, _, _i in runs:
+        run = stored[run_id]
+        assert run.state == ("FAIL" if run_id in errors else "COMPLETE"), run_id
+        assert run.error_message == errors.get(run_id, ""), run_id
+        assert run.ended_at is not None and run.started_at is not None and run.ended_at > run.started_at
+    # Each job's last run is its later one (runs i and i + 350 share a job; i + 350 started an hour later).
+    later = {job: run_id for run_id, job, i in runs if i >= 350}
+    jobs = {n.name: n for n in Node.objects.filter(type="job", namespace="ci")}
+    assert {name: stored_run.run_id for name, n in jobs.items()
+            for stored_run in [Run.objects.get(pk=n.last_run_id)]} == later
+    # New facets for all 350 output datasets in one batch: every node is updated, none is lost.
+    quality = facet(rowCount=42, columnMetrics={})
+    again = [run_event("COMPLETE", when="2026-11-30T15:00:00Z", job=("ci", f"job_{j:03d}"),
+                       outputs=[{"namespace": "s3://lake", "name": f"out/job_{j:03d}",
+                                 "facets": {"dataQualityMetrics": quality}}]) for j in range(350)]
+    assert post(api, again).status_code == 201
+    outputs = Node.objects.filter(type="dataset", name__startswith="out/")
+    assert outputs.count() == 350
+    for node in outputs:
+        assert set(node.facets) >= {"schema", "dataQualityMetrics"}, node.name
+        assert node.facets["dataQualityMetrics"]["rowCount"] == 42
+    assert Node.objects.filter(entity_id__isnull=True).count() == 0  # every node got its observed entity
