@@ -22,3 +22,13 @@ def test_a_small_bench_stores_every_event_once_and_times_the_graph(clients):
     graph = graph_bench.run(queries=20)
     assert graph["graph_depth5"]["nodes_returned_median"] > 1
     assert graph["ratio_graph_to_bare_sql_with_names"]["median_ms"] > 0
+
+
+def test_the_bench_without_the_spec_stops_at_once_naming_the_variable(settings, tmp_path):
+    """Before generating a body or starting a database (the clients used to fail one by one)."""
+    from django.core.management import CommandError, call_command
+
+    settings.PLINTH_OPENLINEAGE_SPEC_DIR = str(tmp_path / "nowhere")
+    with pytest.raises(CommandError, match="PLINTH_OPENLINEAGE_SPEC_DIR.*copy of the spec folder"):
+        call_command("lineage", "bench", "--events", "10", "--nodes", "10", "--database", "postgres")
+    assert Event.objects.count() == 0

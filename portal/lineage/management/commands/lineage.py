@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.core import bench_db
 
@@ -42,8 +42,15 @@ class Command(BaseCommand):
         elif action == "prune":
             self.stdout.write(f"{services.runs_prune(older_than_days=options['days'])} runs deleted")
         else:
-            from portal.lineage import bench, graph_bench
+            from portal.lineage import bench, graph_bench, spec
 
+            if not options["skip_ingest"]:
+                try:  # before any database is started or any body generated: the clients would fail on it
+                    spec.load()
+                except spec.SpecMissing as exc:
+                    raise CommandError(f"{exc}: the ingest checks every event against OpenLineage's JSON Schema; "
+                                       "set the variable to a copy of the spec folder (OpenLineage.json and "
+                                       "facets/, docs/lineage.md#where-the-spec-comes-from)") from None
             if bench_db.wants_postgres(options):
                 return bench_db.rerun(self.stderr)
             result = {} if options["skip_ingest"] else bench.run(
