@@ -69,7 +69,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 else:
                     services.sign_in_succeeded(user=user, attempt=attempt)
                     login(request, user)
-                    return redirect(_safe_next(request, next_url) or "site:home")
+                    return redirect(_safe_next(request, next_url) or settings.LOGIN_REDIRECT_URL)
     context = {"form": form, "next": next_url, "local_login": local, "sso": oidc.enabled()}
     response = render(request, "accounts/sign_in.html", context, status=status)
     if retry_after is not None:
@@ -141,7 +141,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request, request.session.get(oidc.SESSION_NEXT) or "")
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[oidc.SESSION_ID_TOKEN] = answer.id_token  # server-side session: for sign-out only
-    return redirect(next_url or "site:home")
+    return redirect(next_url or settings.LOGIN_REDIRECT_URL)
 
 
 def _oidc_refused(request: HttpRequest, status: int, message: str, reason: str) -> HttpResponse:

@@ -454,11 +454,10 @@ def _json_value(value):
 
 def _insert(model, columns: list[str], rows: list[tuple], *, conflict: list[str] = (),
             update: list[str] = ()) -> None:
-    """INSERT with executemany; with `conflict`, ON CONFLICT DO UPDATE `update` (or DO NOTHING). SQLite
-    and PostgreSQL both speak it; the ORM's bulk_create prepares every value through the field
-    machinery, which cost more than the writes. On PostgreSQL the rows go several to a statement
-    (`execute_values`); the callers' rows never repeat a conflict key, which one statement could not
-    update twice."""
+    """INSERT of every row (`execute_values`: executemany on SQLite, several rows to a statement on
+    PostgreSQL); with `conflict`, ON CONFLICT DO UPDATE `update` (or DO NOTHING). Both engines speak it;
+    the ORM's bulk_create prepares every value through the field machinery, which cost more than the
+    writes. The callers' rows never repeat a conflict key, which one statement could not update twice."""
     if not rows:
         return
     quote = connection.ops.quote_name
