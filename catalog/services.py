@@ -434,8 +434,8 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
     by_ref = dict(sorted(((f"{item.kind_key}:default/{item.name}".lower(), item) for item in items),
                          key=lambda pair: pair[0]))
     existing = dict(engine().select_by_refs(["ref", "id"], list(by_ref)))
-    # Rows as the database takes them, written with executemany (an observer sends thousands a batch:
-    # Entity instances and bulk_create's statement assembly cost more than the insert).
+    # Rows as the database takes them, written by the engine's `insert` (an observer sends thousands a
+    # batch: Entity instances and bulk_create's statement assembly cost more than the insert).
     fields = {f.attname: f for f in Entity._meta.concrete_fields}
     when = fields["created_at"].get_db_prep_save(now, connection)
     tags = ["observed", observer]

@@ -397,3 +397,28 @@ def execute_values(head: str, rows: list[tuple], tail: str = "") -> None:
         for start in range(0, len(rows), VALUES_ROWS):
             chunk = rows[start:start + VALUES_ROWS]
             cursor.execute(head + ", ".join([marks] * len(chunk)) + tail, [value for row in chunk for value in row])
+
+
+def update_values(model, columns: list[str], rows: list[tuple]) -> None:
+    """UPDATE `columns` of `model`'s rows, each row `(*values, id)`, given in id order (the order every
+    writer locks rows in). SQLite: executemany of the one-row UPDATE. PostgreSQL: VALUES_ROWS rows a
+    statement joined to a VALUES list (cast to the columns' types), after a `FOR UPDATE` that takes
+    their locks in id order (the join's order is the planner's)."""
+    if not rows:
+        return
+    quote, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            sets = ", ".join(f"{quote(c)} = %s" for c in columns)
+            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", rows)  # noqa: S608
+            return
+        types = [model._meta.get_field(c).db_type(connection) for c in columns]
+        sets = ", ".join(f"{quote(c)} = v.c{i}::{t}" for i, (c, t) in enumerate(zip(columns, types, strict=True)))
+        names = ", ".join([*(f"c{i}" for i in range(len(columns))), "id"])
+        marks = f"({', '.join(['%s'] * (len(columns) + 1))})"
+        for start in range(0, len(rows), VALUES_ROWS):
+            chunk = rows[start:start + VALUES_ROWS]
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",  # noqa: S608
+                           [pg_array([row[-1] for row in chunk])])
+            cursor.execute(f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([marks] * len(chunk))}) "  # noqa: S608
+                           f"AS v({names}) WHERE {table}.id = v.id::bigint", [value for row in chunk for value in row])

@@ -26,7 +26,7 @@ from catalog import services as catalog_services
 from catalog.models import Entity, ExperimentRun, RunInput
 from portal.accounts import permissions
 from portal.accounts.models import Team
-from portal.core.db import VALUES_ROWS, execute_values, pg_array, values_in
+from portal.core.db import execute_values, update_values, values_in
 
 from .events import Checked, DatasetRef, normalise_dataset
 from .models import TERMINAL_STATES, ColumnEdge, Edge, Event, Node, NodeType, Run, RunState, node_key
@@ -265,7 +265,7 @@ class _Ingest:
                 node["facets"] = merged
                 changed.append((json.dumps(merged), self._now_db, node["id"]))
         changed.sort(key=lambda row: row[2])  # row locks in id order, as every writer takes them
-        _update(Node, ["facets", "updated_at"], changed)
+        update_values(Node, ["facets", "updated_at"], changed)
 
     def _ensure_nodes(self, wanted: dict[tuple[str, str, str], dict]) -> None:
         """Every node the batch names in self.nodes, inserted (with the batch's facets) when new."""
@@ -323,8 +323,8 @@ class _Ingest:
             _insert(Run, ["run_id", "job_id", *_RUN_FIELDS, "updated_at"], [self._run_row(r) for r in new])
             for pk, run_id in _select_in(Run, ["id", "run_id"], "run_id", [_db_uuid(r.run_id) for r in new]):
                 by_id[run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(run_id)].pk = pk
-        _update(Run, [*_RUN_FIELDS, "updated_at"],
-                sorted(((*self._run_row(r)[2:], r.pk) for r in old), key=lambda row: row[-1]))
+        update_values(Run, [*_RUN_FIELDS, "updated_at"],
+                      sorted(((*self._run_row(r)[2:], r.pk) for r in old), key=lambda row: row[-1]))
         self._last_runs(list(touched.values()))
         return by_id
 
@@ -355,7 +355,7 @@ class _Ingest:
             other = others.get(other_pk)
             if other is None or (run.started_at or run.state_time) >= other:
                 updates.append((run.pk, job_id))
-        _set_last_runs(updates)
+        update_values(Node, ["last_run_id"], sorted(updates, key=lambda p: p[1]))
 
     # -- raw events ---------------------------------------------------------------------------------
 
@@ -399,8 +399,8 @@ class _Ingest:
                 team = None  # the sender may not give this team an asset: unowned, for an admin to claim
             items.append(_observed(node, team))
         ids = catalog_services.observed_entities_create(items=items, observer="openlineage", actor=self.actor)
-        _update(Node, ["entity_id"], sorted(((ids[n["key"]], n["id"]) for n in nodes if n["key"] in ids),
-                                            key=lambda row: row[1]))
+        update_values(Node, ["entity_id"], sorted(((ids[n["key"]], n["id"]) for n in nodes if n["key"] in ids),
+                                                  key=lambda row: row[1]))
         for node in nodes:
             node["entity_id"] = ids.get(node["key"])
 
@@ -468,34 +468,6 @@ def _insert(model, columns: list[str], rows: list[tuple], *, conflict: list[str]
         tail += (f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in update)}" if update
                  else "DO NOTHING")
     execute_values(head, rows, tail)
-
-
-def _update(model, columns: list[str], rows: list[tuple]) -> None:
-    """UPDATE `columns` of the rows whose id ends each row (`rows`: (*values, id), in id order: the order
-    every writer locks rows in). On PostgreSQL, VALUES_ROWS rows a statement joined to a VALUES list, after
-    a `FOR UPDATE` that takes their locks in id order (the join's order is the planner's)."""
-    if not rows:
-        return
-    quote, table = connection.ops.quote_name, connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            sets = ", ".join(f"{quote(c)} = %s" for c in columns)
-            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", rows)  # noqa: S608
-            return
-        types = [model._meta.get_field(c).db_type(connection) for c in columns]
-        sets = ", ".join(f"{quote(c)} = v.c{i}::{t}" for i, (c, t) in enumerate(zip(columns, types, strict=True)))
-        names = ", ".join([*(f"c{i}" for i in range(len(columns))), "id"])
-        for start in range(0, len(rows), VALUES_ROWS):
-            chunk = rows[start:start + VALUES_ROWS]
-            cursor.execute(f"SELECT 1 FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",  # noqa: S608
-                           [pg_array([row[-1] for row in chunk])])
-            marks = ", ".join([f"({', '.join(['%s'] * (len(columns) + 1))})"] * len(chunk))
-            cursor.execute(f"UPDATE {table} SET {sets} FROM (VALUES {marks}) AS v({names}) "  # noqa: S608
-                           f"WHERE {table}.id = v.id::bigint", [value for row in chunk for value in row])
-
-
-def _set_last_runs(pairs: list[tuple[int, int]]) -> None:
-    _update(Node, ["last_run_id"], sorted(pairs, key=lambda p: p[1]))
 
 
 def _refs(event: Checked) -> Iterable[tuple[str, DatasetRef]]:

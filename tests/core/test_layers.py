@@ -35,8 +35,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return out
 
 
+OWNERS = sorted(APPS | {"portal.settings", "portal.celery", "portal.urls"}, key=len, reverse=True)  # longest first
+
+
 def _owner(module: str) -> str | None:
-    for app in sorted(APPS | {"portal.settings", "portal.celery", "portal.urls"}, key=len, reverse=True):
+    for app in OWNERS:
         if module == app or module.startswith(app + "."):
             return app
     return None

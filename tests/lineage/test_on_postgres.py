@@ -103,7 +103,7 @@ def _at_once(clients, bodies) -> list[int]:
 
 
 def test_batches_larger_than_one_statement_land_whole_on_postgresql(api):
-    """PostgreSQL writes a batch VALUES_ROWS rows to a statement (`core.db.execute_values`, `_update`): 700
+    """PostgreSQL writes a batch VALUES_ROWS rows to a statement (`core.db.execute_values`, `update_values`): 700
     runs of 350 jobs, each reading one dataset and writing another with a schema, then their COMPLETE
     events in a second batch (the stored runs updated), then new facets for every dataset (the nodes
     updated). Every row is there once, with the values of its own event."""
