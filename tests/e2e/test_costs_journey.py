@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from playwright.sync_api import expect
 
 from catalog import demo as catalog_demo
 from portal.accounts import demo as org_demo
@@ -50,7 +51,8 @@ def test_upload_a_focus_csv_then_see_the_team_view_and_the_models_value_vs_cost(
         page.get_by_label("File").set_input_files(str(path))
         page.get_by_role("button", name="Import").click()
         page.wait_for_url("**/costs/imports/")
-        assert page.get_by_text("aws-focus-2026-01.csv is queued for import").is_visible()
+        # The redirect comes back to /costs/imports/: wait_for_url returns at once, so wait for the message.
+        expect(page.get_by_text("aws-focus-2026-01.csv is queued for import")).to_be_visible()
 
         def done():
             connection.close()
@@ -74,10 +76,10 @@ def test_upload_a_focus_csv_then_see_the_team_view_and_the_models_value_vs_cost(
         page.get_by_label("Monthly budget").fill("2000")
         page.get_by_label("Currency").fill("USD")
         page.get_by_role("button", name="Save budget").click()
-        page.wait_for_url("**/costs/teams/fraud-ml/")
+        page.wait_for_url("**/costs/teams/fraud-ml/")  # already this URL: the budget's meter shows the new page
+        expect(page.get_by_test_id("budgets").get_by_role("meter")).to_have_count(1)
         entities = page.get_by_test_id("team-entities")
         assert entities.get_by_text("Fraud detector").is_visible() or entities.get_by_role("link").count() >= 2
-        assert page.get_by_test_id("budgets").get_by_role("meter").count() == 1
         page.screenshot(path=str(SHOTS / "costs-team.png"), full_page=True)
 
         sign_in_as_carol = page.context.new_page()

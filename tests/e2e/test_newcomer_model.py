@@ -67,6 +67,7 @@ def test_model_page_overview_versions_and_sync_now(page, live_server, synced_sit
     page.screenshot(path=str(SHOTS / "model-overview.png"), full_page=True)
 
     page.get_by_role("tab", name="Versions").click()
+    page.wait_for_url(f"**{MODEL}versions/")
     run_ids = page.get_by_test_id("run-id")
     expected = {v.run_id for v in ModelVersion.objects.filter(entity__name="fraud-detector")}
     assert {run_ids.nth(i).inner_text() for i in range(run_ids.count())} == expected  # whole, not truncated
@@ -124,7 +125,8 @@ def test_wizard_checks_the_name_live_and_reviews_with_titles(page, live_server, 
     name.fill("fraud-detector")
     check.get_by_text("The catalog already has a Model named fraud-detector").wait_for()
     page.screenshot(path=str(SHOTS / "wizard-name-taken.png"), full_page=True)
-    page.get_by_role("button", name="Next").click()  # refused on the server too
+    with page.expect_navigation():  # the same URL again: wait for the new page before filling it
+        page.get_by_role("button", name="Next").click()  # refused on the server too
     assert page.locator('[aria-current="step"]').inner_text() == "About the model"
     page.get_by_label("Name").fill("card-churn-model")
     page.get_by_test_id("name-check").get_by_text(re.compile("is free")).wait_for()

@@ -52,9 +52,9 @@ def test_scorecard_tab_explains_every_check_and_takes_a_manual_answer(page, live
     review.get_by_label("Justification").fill("AppSec review SEC-311 signed off")
     review.get_by_label("Expires").fill((timezone.now() + timedelta(days=60)).date().isoformat())
     review.get_by_role("button", name="Record").click()
-    page.wait_for_url("**/scorecards/")
-    assert page.get_by_text("Manual check recorded.").is_visible()
-    assert page.get_by_test_id("check-security-review").get_by_text("✓ pass").is_visible()
+    page.wait_for_url("**/scorecards/")  # already this URL: the message shows the new page
+    expect(page.get_by_text("Manual check recorded.")).to_be_visible()
+    expect(page.get_by_test_id("check-security-review").get_by_text("✓ pass")).to_be_visible()
     assert ManualResult.objects.get(check_id="security-review").justification == "AppSec review SEC-311 signed off"
     page.screenshot(path=str(SHOTS / "scorecards-manual-check.png"), full_page=True)
 
@@ -65,13 +65,14 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/")
     page.get_by_role("link", name="Scorecards", exact=True).first.click()
+    page.wait_for_url("**/scorecards/")
     index = page.get_by_test_id("scorecard-index")
-    assert index.get_by_role("link", name="Service basics").is_visible()
+    expect(index.get_by_role("link", name="Service basics")).to_be_visible()
     page.screenshot(path=str(SHOTS / "scorecards-index.png"), full_page=True)
     index.get_by_role("link", name="Service basics").click()
+    page.wait_for_url("**/scorecards/service-basics/")
     rollup = page.get_by_test_id("team-rollup")
-    fraud = rollup.locator("tr", has_text="fraud-ml")
-    assert fraud.count() == 1
+    expect(rollup.locator("tr", has_text="fraud-ml")).to_have_count(1)
     domains = page.get_by_test_id("domain-rollup")
     assert domains.get_by_role("link", name="payments").is_visible()  # the fraud system's domain
     assert domains.get_by_role("rowheader", name="no domain").count() == 1  # the entities in no system
