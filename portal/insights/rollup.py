@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import connection, transaction
 from django.db.models import Min, Q
 
+from portal.core.db import update_values
+
 from .models import ActiveUserDay, Event, EventType, FirstActiveDay, Grain, Milestone, Rollup, TeamMilestone
 
 ANY_TYPE = "*"  # rows counting distinct users over every type (selectors.ANY_TYPE)
@@ -208,11 +210,9 @@ def _add_samples(grains: list[str], lo: datetime, hi: datetime, where: str, para
         ids = {}
         for id_, grain, bucket, type_, team_id, subject in cur.fetchall():
             ids[(grain, bucket if grain == Grain.HOURLY else daily_key, type_, team_id, subject)] = id_
-        value = "%s" if connection.vendor == "sqlite" else "CAST(%s AS jsonb)"
-        sql = f'UPDATE {rollup_table} SET "values" = {value} WHERE id = %s'  # noqa: S608
-        rows = [(json.dumps(sample(values)), ids[key]) for key, values in samples.items()]
-        for i in range(0, len(rows), 10000):
-            cur.executemany(sql, rows[i:i + 10000])
+    # Many rows a statement on PostgreSQL (executemany would send one UPDATE per row, each planned).
+    update_values(Rollup, ["values"], sorted(((json.dumps(sample(values)), ids[key]) for key, values in samples.items()),
+                                             key=lambda row: row[1]))
 
 
 def _active_users(day: date) -> int:

@@ -156,13 +156,10 @@ def campaign_failing(user, card, check, *, team: str | None = None) -> list[dict
     for (team_id, name), n in sorted(counts.items(), key=lambda item: item[0][1]):
         listed = None
         if team_id in mine or (team is not None and name == team):
-            qs = visible_results(user, card.name).filter(owner_team_id=team_id)  # None: IS NULL, the unowned
-            listed = []
-            for r in qs.only("id", "checks", "entity__ref", "entity__kind_key", "entity__namespace", "entity__name",
-                             "entity__title", "owner_team__name").iterator(chunk_size=500):
-                if not (r.checks.get(check.id) or [False])[0]:
-                    listed.append(r)
-                    if len(listed) >= LISTED_PER_TEAM:
-                        break
+            # The failing ones as rollup_today counts them (the database filters; no checks decoded here).
+            qs = (visible_results(user, card.name).filter(owner_team_id=team_id)  # None: IS NULL, the unowned
+                  .exclude(**{f"checks__{check.id}__0": True}))
+            listed = list(qs.only("id", "entity__ref", "entity__kind_key", "entity__namespace", "entity__name",
+                                  "entity__title", "owner_team__name")[:LISTED_PER_TEAM])
         out.append({"team": name, "failing": n, "results": listed})
     return out

@@ -19,7 +19,7 @@ from django.utils import timezone
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.core.audit import audit_record
-from portal.core.db import values_in
+from portal.core.db import analyze_grown, execute_values, update_values, values_in
 
 from . import conf, definitions, engine, facts
 from .definitions import Scorecard
@@ -69,6 +69,10 @@ def evaluate_entities(*, entity_ids: list[int] | None = None, now: datetime | No
     if entity_ids is not None:
         stale = stale.filter(entity_id__in=values_in(entity_ids))
     deleted, _ = stale.delete()
+    # A first evaluation of a large catalog: planner statistics now, not when autovacuum comes by (the
+    # scorecard pages read these tables; see portal.core.db.analyze_grown).
+    analyze_grown([Result._meta.db_table], stats["written"])
+    analyze_grown([LevelChange._meta.db_table], stats["changes"])
     if entity_ids is None:
         stats["rollup_rows"] = rollup_today(now=now)  # the whole catalog: today's counts now
     elif stats["written"] or deleted:
@@ -95,7 +99,7 @@ def _digest(level: str, checks: dict, row: dict, version: int) -> str:
 def _evaluate_batch(rows: list[dict], cards: list[Scorecard], compiled: dict, now: datetime, stats: dict, *,
                     whole_range: bool) -> None:
     """One batch: facts (a constant number of queries), every scorecard's checks, then the writes as a few
-    statements (executemany): new results, changed results, level changes, and when the rest was seen."""
+    statements: new results, changed results, level changes, and when the rest was seen (`_write`)."""
     lo, hi = rows[0]["id"], rows[-1]["id"]
     in_batch = {r["id"] for r in rows}
     # Every entity of an id range (the nightly pass), or chosen ones: the range or the list selects results.
@@ -150,26 +154,20 @@ COLUMNS = ("level", "rank", "passed", "total", "checks", "owner_team_id", "visib
 
 
 def _write(create, update, changes, gone, scope: Q, now: datetime) -> None:
-    """The rows come with their times already in the driver's form (one conversion per batch)."""
+    """The rows come with their times already in the driver's form (one conversion per batch). On
+    PostgreSQL many rows go in one statement (`execute_values`, `update_values`): executemany would
+    send one statement per row, each parsed and planned by the server."""
     result, history = Result._meta.db_table, LevelChange._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
         if gone:
             Result.objects.filter(pk__in=gone).delete()
-        if create:
-            names = ", ".join(("entity_id", "scorecard", *COLUMNS, "level_since"))
-            marks = ", ".join(["%s"] * (len(COLUMNS) + 3))
-            cursor.executemany(f"INSERT INTO {result} ({names}) VALUES ({marks})",  # noqa: S608 (our names)
-                               create)
-        if update:
-            sets = ", ".join(f"{c} = %s" for c in COLUMNS)
-            cursor.executemany(
-                f"UPDATE {result} SET {sets}, level_since = CASE WHEN %s THEN %s ELSE level_since END "  # noqa: S608
-                "WHERE id = %s",
-                update)
-        if changes:
-            cursor.executemany(
-                f"INSERT INTO {history} (entity_id, scorecard, from_level, to_level, at) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
-                changes)
+        names = ", ".join(("entity_id", "scorecard", *COLUMNS, "level_since"))
+        execute_values(f"INSERT INTO {result} ({names}) VALUES ", create)  # noqa: S608 (our names)
+        # A result whose level moved starts its level_since now; the others keep theirs.
+        update.sort(key=lambda row: row[-1])  # row locks in id order
+        update_values(Result, [*COLUMNS, "level_since"], [(*row[:-3], row[-2], row[-1]) for row in update if row[-3]])
+        update_values(Result, list(COLUMNS), [(*row[:-3], row[-1]) for row in update if not row[-3]])
+        execute_values(f"INSERT INTO {history} (entity_id, scorecard, from_level, to_level, at) VALUES ", changes)  # noqa: S608
         # Unchanged results were evaluated too: one statement records when.
         Result.objects.filter(scope).exclude(evaluated_at=now).update(evaluated_at=now)
 

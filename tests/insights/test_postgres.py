@@ -66,3 +66,19 @@ def test_the_partitioning_migration_reverses_and_reapplies_keeping_rows():
     assert partitions.is_partitioned() and Event.objects.count() == 3
     Event.objects.create(occurred_at=datetime.now(UTC), type="search", subject="after")  # the id sequence goes on
     assert Event.objects.count() == 4
+
+
+def test_more_samples_than_one_statement_each_land_on_their_own_row_on_postgresql():
+    """A day with 600 searched subjects: 600 daily rows (and more org-wide and hourly ones), each with
+    its own sample, written VALUES_ROWS (500) rows a statement."""
+    from portal.core.db import VALUES_ROWS
+
+    day = (datetime.now(UTC) - timedelta(days=1)).date()
+    at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
+    n = VALUES_ROWS + 100
+    Event.objects.bulk_create([Event(occurred_at=at + timedelta(minutes=i % 600), type="search", subject=f"q{i}",
+                                     value=float(v)) for i in range(n) for v in (i, i + 1000)])
+    rollup.rollup_day(day)
+    rows = dict(Rollup.objects.filter(grain=Grain.DAILY, type="search", team=None, subject__startswith="q")
+                .values_list("subject", "values"))
+    assert rows == {f"q{i}": [float(i), float(i + 1000)] for i in range(n)}
