@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -144,6 +144,22 @@ def update(
         elif changed:
             written = _write_small(backend, source.name, list(docs), popular)
     return written
+
+
+def keys_under(source_name: str, prefixes: Iterable[str]) -> list[str]:
+    """The indexed keys of a source that start with one of `prefixes` (every page of a removed entity's
+    docs, say), read PREFIX_CHUNK prefixes a statement."""
+    prefixes = list(dict.fromkeys(prefixes))
+    keys: list[str] = []
+    for start in range(0, len(prefixes), PREFIX_CHUNK):
+        wanted = Q()
+        for prefix in prefixes[start:start + PREFIX_CHUNK]:
+            wanted |= Q(key__startswith=prefix)
+        keys += SearchDocument.objects.filter(wanted, source=source_name).values_list("key", flat=True)
+    return keys
+
+
+PREFIX_CHUNK = 200
 
 
 LANE_BITS = 32  # ids per lifecycle lane in one bulk load: a load spans 4 * 2**32 ids

@@ -14,7 +14,12 @@ BUILD_TASK = "portal.techdocs.tasks.build_entity_docs"
 
 
 def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
-    """Removed entities need nothing: their sites and cards go with them (on_delete=CASCADE)."""
+    """Removed entities' sites and cards went with them (on_delete=CASCADE): their pages leave the search
+    index (sent on commit, so at once). Changed ones are queued for a build after commit."""
+    if removed:
+        from . import search
+
+        search.drop(removed)
     refs = list(changed or ())
     if snapshot is not None and set(refs) <= snapshot.keys():
         refs = _needing_build(refs, snapshot)

@@ -2,8 +2,8 @@
 entity's visibility and owner team so that search hides exactly what the catalog hides.
 
 Imported by portal.search at startup (autodiscovered `search` module). Keys are
-`techdocs:<entity ref>#<page path>`. The index is updated on commit after each build, and when a site
-is deleted (its entity unregistered)."""
+`techdocs:<entity ref>#<page path>`. The index is updated on commit after each build, when a site is
+dropped (its annotation removed) and when entities are removed from the catalog (`drop`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import logging
 from collections.abc import Iterable, Iterator
 
 from django.db import transaction
-from django.db.models.signals import pre_delete
 
-from .models import DocPage, DocSite
+from .models import DocPage
 
 log = logging.getLogger("plinth.techdocs")
 SOURCE = "techdocs"
@@ -87,11 +86,15 @@ def sync(ref: str, *, current: list[str], previous: list[str]) -> None:
     transaction.on_commit(run)
 
 
-def _site_deleted(sender, instance: DocSite, **kwargs) -> None:
-    ref = DocSite.objects.filter(pk=instance.pk).values_list("entity__ref", flat=True).first()
-    paths = list(instance.pages.values_list("path", flat=True))
-    if ref and paths:
-        sync(ref, current=[], previous=paths)
-
-
-pre_delete.connect(_site_deleted, sender=DocSite, dispatch_uid="techdocs-search-site-deleted")
+def drop(refs: Iterable[str]) -> None:
+    """The docs pages of removed entities leave the index: their sites went with them (on_delete=CASCADE).
+    Called on commit by the catalog's `entities_changed` (receivers.py): one read of the keys per 200
+    entities and one delete, however many sites (a receiver per deleted site read its entity and pages
+    and updated the index once per site: minutes for a large unregistration)."""
+    refs = list(refs)
+    if index is None or not refs:
+        return
+    try:
+        index.update(SOURCE, removed=index.keys_under(SOURCE, [page_key(ref, "") for ref in refs]))
+    except Exception:  # the entities are gone already; `manage.py search reindex` repairs a failed update
+        log.exception("search index update failed for the docs of %d removed entities", len(refs))

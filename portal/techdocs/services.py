@@ -133,8 +133,10 @@ def entity_docs_build(*, entity: Entity, force: bool = False) -> dict:
         done["model_card"] = model_card_build(entity=entity).status
     elif entity.kind_key == "model":
         ModelCard.objects.filter(entity=entity).delete()
-    if not builder.techdocs_ref(entity):
-        DocSite.objects.filter(entity=entity).delete()  # the annotation was removed
+    if not builder.techdocs_ref(entity):  # the annotation was removed: the site and its pages go
+        paths = list(DocPage.objects.filter(site__entity=entity).values_list("path", flat=True))
+        if DocSite.objects.filter(entity=entity).delete()[0]:
+            search.sync(entity.ref, current=[], previous=paths)
     return done
 
 

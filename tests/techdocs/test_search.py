@@ -38,3 +38,40 @@ def test_rebuilds_and_unregistering_update_the_index(make_docs, demo_org, django
         catalog_services.location_unregister(location=entity.location, actor=None)
     assert not Entity.objects.filter(ref="component:default/moving").exists()
     assert not search.search(alice, "otters").hits
+
+
+def test_a_removed_annotation_takes_the_pages_out_of_search(make_docs, demo_org, django_capture_on_commit_callbacks):
+    alice = demo_org["users"]["alice"]
+    with django_capture_on_commit_callbacks(execute=True):
+        entity = make_docs({"docs/index.md": "# Home\n\nThe capybarometer.\n"}, name="dropping")
+    assert search.search(alice, "capybarometer").hits
+    data = entity.data
+    del data["metadata"]["annotations"]["plinth.dev/techdocs-ref"]
+    Entity.objects.filter(pk=entity.pk).update(data=data)
+    entity.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.entity_docs_build(entity=entity)
+    assert not search.search(alice, "capybarometer").hits
+
+
+def test_removed_entities_pages_leave_search_in_a_constant_number_of_queries(
+        make_docs, demo_org, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.techdocs import search as docs_search
+
+    alice = demo_org["users"]["alice"]
+    refs = []
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(4):
+            refs.append(make_docs({"docs/index.md": f"# Home\n\nPlatypod number{n}.\n",
+                                   "docs/more.md": "# More\n\nPlatypod extras.\n"}, name=f"gone-{n}").ref)
+    assert len(search.search(alice, "platypod").hits) == 8
+    counts = []
+    for chosen in (refs[:1], refs[1:]):
+        with CaptureQueriesContext(connection) as queries:
+            docs_search.drop(chosen)
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts  # one entity or three: the same statements
+    assert search.search(alice, "platypod").hits == []
