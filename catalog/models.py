@@ -73,6 +73,26 @@ class UploadBundle(models.Model):
         return f"upload:{self.name}"
 
 
+class ScanFile(models.Model):
+    """A descriptor a discovery scan fetched before it stopped (a rate limit), kept so that the next
+    scan of the same target takes it from here instead of asking the code host again, while its
+    repository's version (last push and branch) is the same. Not catalog state: nothing of a stopped
+    scan reaches the catalog. Deleted when a scan of the target completes and is stored; rows older
+    than SCAN_FILE_DAYS go at the next scan (catalog.services)."""
+
+    target = models.TextField()  # the discovery location's target, registered or not (yet)
+    source = models.TextField()  # the file URL, as the scan names it
+    version = models.TextField()  # catalog.discovery.discover's version of the repository
+    body = models.BinaryField(null=True)  # None: the repository has no such file (404)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["target", "source"], name="scanfile_once")]
+
+    def __str__(self) -> str:
+        return f"{self.source} @ {self.version}"
+
+
 class LocationSource(models.Model):
     """One file (or URL) read for a location, with its content hash for skip-if-unchanged."""
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from portal.accounts.models import Team
 from portal.core.audit import audit_record
 from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuids
 
-from . import facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
+from . import discovery, facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
 from .descriptors.errors import DescriptorError
 from .ingest.engines import engine
 from .ingest.planner import OwnershipRefused, Plan, Planner, compare, refuse_aborted
@@ -43,6 +43,7 @@ from .models import (
     MlflowSyncJob,
     MlflowWebhookDelivery,
     Relation,
+    ScanFile,
     Star,
     UploadBundle,
 )
@@ -58,6 +59,7 @@ def location_plan(*, target: str, file_roots: list[str] | None, location: Locati
     (by default: anything) do not allow are refused into the plan's errors."""
     reader = reader or _reader(target, file_roots, location)
     reader.read()
+    _keep_scan_files(reader)  # a preview: the registration that follows takes the files from here
     refuse_aborted(reader, location)
     return compare(reader, location, claims or permissions.OwnerClaims(org_wide=True))
 
@@ -83,7 +85,47 @@ def _reader(target: str, file_roots: list[str] | None, location: Location | None
     if upload_dir is None and target.strip().startswith(uploads.PREFIX):
         upload_dir = uploads.local_path(uploads.folder_target(target))
     return Reader(target, file_roots=file_roots, known=known,
-                  discovery_state=location.discovery_state if location is not None else None, upload_dir=upload_dir)
+                  discovery_state=location.discovery_state if location is not None else None, upload_dir=upload_dir,
+                  kept=_scan_files(target))
+
+
+SCAN_FILE_DAYS = 7  # a stopped scan's files are kept this long for the next scan of the target
+
+
+def _scan_files(target: str) -> dict[str, tuple[str, bytes | None]] | None:
+    """What stopped scans of a discovery target fetched (catalog.models.ScanFile), for the next scan."""
+    if discovery.location_type(target) is None:
+        return None
+    ScanFile.objects.filter(fetched_at__lt=timezone.now() - timedelta(days=SCAN_FILE_DAYS)).delete()
+    return {source: (version, None if body is None else bytes(body)) for source, version, body in
+            ScanFile.objects.filter(target=target.strip()).values_list("source", "version", "body")}
+
+
+def _keep_scan_files(reader: Reader) -> None:
+    """Keep the files a discovery scan fetched when nothing of it is stored (the scan stopped at a rate
+    limit, or it was a preview), so the next scan of the target asks the code host only for the rest:
+    a first scan larger than the hourly request budget completes over several refreshes. Best effort:
+    a failure here costs the next scan its requests, never this read."""
+    if reader.kind not in discovery.PREFIXES or not reader.fetched:
+        return
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            sources = list(reader.fetched)
+            for start in range(0, len(sources), 500):
+                ScanFile.objects.filter(target=reader.target, source__in=sources[start:start + 500]).delete()
+            ScanFile.objects.bulk_create([ScanFile(target=reader.target, source=source, version=version, body=body,
+                                                   fetched_at=now)
+                                          for source, (version, body) in reader.fetched.items()],
+                                         batch_size=500, ignore_conflicts=True)
+    except DatabaseError:
+        log.exception("could not keep %d files of a stopped scan of %s", len(reader.fetched), reader.target)
+
+
+def _forget_scan_files(reader: Reader) -> None:
+    """A complete scan was stored: the catalog (and the location's discovery_state) holds what it read."""
+    if reader.kind in discovery.PREFIXES and reader.aborted is None:
+        ScanFile.objects.filter(target=reader.target).delete()
 
 
 @transaction.atomic
@@ -252,6 +294,8 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             return location_plan(target=target, file_roots=file_roots, location=location, reader=reader,
                                  claims=claims)
         reader.read()  # outside the transaction: reading files or URLs may be slow
+        if reader.aborted is not None:
+            _keep_scan_files(reader)  # the next scan resumes where this one stopped
         refuse_aborted(reader, location)
         with bulk_write_cache(len(reader.result.candidates)), transaction.atomic():
             _take_turn(location)
@@ -261,6 +305,7 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
             if also is not None:
                 also()
+            _forget_scan_files(reader)
     return plan
 
 

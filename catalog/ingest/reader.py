@@ -300,9 +300,12 @@ class Reader:
     """Reads one location (following Location entities) into a ReadResult."""
 
     def __init__(self, target: str, *, file_roots: list[str] | None, known: dict[str, tuple[str, list]] | None = None,
-                 discovery_state: dict[str, str] | None = None, upload_dir: str | None = None):
+                 discovery_state: dict[str, str] | None = None, upload_dir: str | None = None,
+                 kept: dict[str, tuple[str, bytes | None]] | None = None):
         """`upload_dir`: for an uploaded folder (`upload:<folder>`), this node's copy of its files
-        (catalog.uploads): read from there, named `upload:<folder>/<path>` in sources and errors."""
+        (catalog.uploads): read from there, named `upload:<folder>/<path>` in sources and errors.
+        `kept`: a discovery scan's files that an earlier, stopped scan fetched, source → (repository
+        version, bytes or None for "no such file"): taken instead of a request while the version holds."""
         self.kind = classify_target(target, file_roots)
         if self.kind == "upload":
             if upload_dir is None:
@@ -335,6 +338,10 @@ class Reader:
         self.previous_versions = discovery_state or {}  # what the last complete scan saw
         self.versions: dict[str, str] = {}  # what this scan lists
         self._absent: set[str] = set()  # listed files that do not exist (404), or did not and were not pushed to
+        self.kept = kept or {}
+        # What this scan fetched from the code host (source → (version, bytes or None)): kept by the
+        # caller when the scan stops, so the next one resumes (catalog.models.ScanFile).
+        self.fetched: dict[str, tuple[str, bytes | None]] = {}
 
     # -- sources -------------------------------------------------------------------------
     def _find_sources(self) -> list[str]:
@@ -545,13 +552,24 @@ class Reader:
             else:
                 self._absent.add(source)
             return outcome
+        kept = self.kept.get(source) if version else None
+        if kept is not None and kept[0] == version and kept[1] is None:
+            self._absent.add(source)  # a stopped scan found no descriptor at this version
+            return outcome
         try:
-            raw = self.read_bytes(source)
+            if kept is not None and kept[0] == version:
+                raw = kept[1]  # fetched by a stopped scan, not pushed to since
+            else:
+                raw = self.read_bytes(source)
+                if version:
+                    self.fetched[source] = (version, raw)
         except integrations.RateLimited:
             raise  # the whole scan stops (Reader.read)
         except HTTPStatusError as exc:
             if exc.status == 404 and self.kind in discovery.PREFIXES and source in self.initial_sources():
                 self._absent.add(source)
+                if version:
+                    self.fetched[source] = (version, None)
                 return outcome  # this repository has no descriptor: not an error, nothing read
             exc.source = exc.source or source
             outcome.errors.append(exc)

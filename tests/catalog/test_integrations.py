@@ -13,7 +13,7 @@ from django.urls import reverse
 from catalog import integrations, services
 from catalog.descriptors.errors import DescriptorError
 from catalog.descriptors.fetch import Credentials, fetch_url
-from catalog.models import Entity, Location
+from catalog.models import Entity, Location, ScanFile
 from portal.accounts import services as account_services
 
 from . import codehost
@@ -389,6 +389,50 @@ def test_a_long_rate_limit_stops_the_scan_and_keeps_the_stored_entities(host, se
     host.rate_limit = None  # the next refresh, once the limit has reset
     plan = refresh(target)
     assert len(plan.changed) == 30 and Location.objects.get(target=target).status == "ok"
+
+
+def test_a_scan_stopped_by_a_rate_limit_resumes_where_it_stopped(host):
+    """A first scan larger than the request budget: the files fetched before the limit are kept
+    (ScanFile), the next scan asks only for the rest, and a repository pushed to meanwhile again."""
+    host.integration("github")
+    for n in range(30):
+        host.add_repo("acme", f"r{n:02d}", files={"catalog-info.yaml": component(f"resumed-{n}")} if n % 3 else {})
+    target = f"github-discovery:http://{host.web}/acme"
+    calls = []
+
+    def limited(path):
+        if "/contents/" in path:
+            calls.append(path)
+            if len(calls) > 12:
+                return 403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 3600)}
+        return None
+
+    host.rate_limit = limited
+    with pytest.raises(DescriptorError, match="rate limit reached"):
+        register(target)
+    assert not Location.objects.exists() and not Entity.objects.exists(), "nothing of a stopped scan is stored"
+    kept = dict(ScanFile.objects.values_list("source", "body"))
+    assert len(kept) == 12, "the files answered before the limit, those without a descriptor (404) too"
+    assert any(body is None for body in kept.values()) and any(body for body in kept.values())
+    pushed = next(source for source, body in kept.items() if body)
+    repo = "acme/" + pushed.split("/acme/")[1].split("/")[0]
+    host.push(repo, "catalog-info.yaml", component(f"resumed-{int(repo.split('/r')[1])}", "pushed since"))
+
+    host.rate_limit = None
+    host.requests.clear()
+    plan = register(target)
+    assert len(plan.added) == 20 and not plan.errors
+    fetched = sorted(r.path.split("/")[5] for r in host.seen("/api/v3/repos/"))
+    assert len(fetched) == 30 - 12 + 1, fetched  # the rest, and the repository pushed to since
+    assert repo.split("/")[1] in fetched
+    assert Entity.objects.filter(description="pushed since").count() == 1
+    assert not ScanFile.objects.exists(), "a complete scan, stored: nothing left to resume"
+
+
+@pytest.mark.prod_smoke
+@pytest.mark.usefixtures("postgres_only")
+def test_a_stopped_scan_resumes_on_postgresql(host):
+    test_a_scan_stopped_by_a_rate_limit_resumes_where_it_stopped(host)  # the kept bodies as bytea
 
 
 def test_retry_after_that_is_short_is_waited_for(host):
