@@ -9,6 +9,7 @@
   "use strict";
   const NS = "http://www.w3.org/2000/svg";
   const W = 220, H = 50, COL_GAP = 84, SUB_GAP = 56, ROW_GAP = 14, PAD = 28, MAX_ROWS = 25;
+  const MIN_REVEAL_SCALE = 0.6; // an expansion zooms out at most to this to show what it brought in
   const NAME_CHARS = 28;
   const KIND_LABELS = {
     dataset: "Dataset", job: "Job", pipeline: "Pipeline", featureset: "Feature set", run: "MLflow run",
@@ -240,7 +241,7 @@
       this.legend.hidden = false;
       this.canvas.hidden = false;
       this.render();
-      if (isRoot) { this.centreOn(this.rootId); } else { this.reveal(nodeId); }
+      if (isRoot) { this.centreOn(this.rootId); } else { this.revealAround(nodeId, (body.graph || []).map((n) => n.id)); }
       this.report();
     }
 
@@ -507,6 +508,24 @@
       if (left < c.scrollLeft || right > c.scrollLeft + c.clientWidth || top < c.scrollTop || bottom > c.scrollTop + c.clientHeight) {
         this.centreOn(id);
       }
+    }
+
+    // After an expansion: the node and the neighbours it brought in, scrolled into view as little as
+    // needed; zoomed out first (not below MIN_REVEAL_SCALE) when they do not fit the canvas at this
+    // scale. A neighbourhood too wide even then: the node alone (Fit shows everything).
+    revealAround(id, ids) {
+      const boxes = [id].concat(ids).map((k) => this.pos.get(k)).filter(Boolean);
+      if (!boxes.length) { return; }
+      const c = this.canvas, pad = 12;
+      const x0 = Math.min(...boxes.map((p) => p.x)), y0 = Math.min(...boxes.map((p) => p.y));
+      const x1 = Math.max(...boxes.map((p) => p.x)) + W, y1 = Math.max(...boxes.map((p) => p.y)) + H;
+      const fits = Math.min((c.clientWidth - 2 * pad) / (x1 - x0), (c.clientHeight - 2 * pad) / (y1 - y0));
+      if (fits < MIN_REVEAL_SCALE) { this.reveal(id); return; }
+      if (fits < this.scale) { this.scale = fits; this.applyScale(); }
+      const s = this.scale;
+      const left = x0 * s - pad, top = y0 * s - pad, right = x1 * s + pad, bottom = y1 * s + pad;
+      if (left < c.scrollLeft) { c.scrollLeft = Math.max(0, left); } else if (right > c.scrollLeft + c.clientWidth) { c.scrollLeft = right - c.clientWidth; }
+      if (top < c.scrollTop) { c.scrollTop = Math.max(0, top); } else if (bottom > c.scrollTop + c.clientHeight) { c.scrollTop = bottom - c.clientHeight; }
     }
 
     // --- interaction ----------------------------------------------------------------------------

@@ -186,6 +186,19 @@ def wait_loaded(page):
     expect(page.get_by_test_id("lineage").locator("[data-lineage-status]")).to_have_text(re.compile(r"\d+ nodes?, \d+ edges? shown"))
 
 
+def in_canvas_view(page, node_id: str) -> bool:
+    """The node's box lies wholly inside the scrolled canvas's visible area."""
+    return page.evaluate("""(id) => {
+        const canvas = document.querySelector('[data-lineage-canvas]');
+        const g = [...canvas.querySelectorAll('[data-id]')].find((e) => e.dataset.id === id);
+        if (!g) { return false; }
+        const box = g.querySelector('.lnode-box').getBoundingClientRect(), view = canvas.getBoundingClientRect();
+        const left = view.left + canvas.clientLeft, top = view.top + canvas.clientTop;
+        return box.left >= left && box.right <= left + canvas.clientWidth
+            && box.top >= top && box.bottom <= top + canvas.clientHeight;
+    }""", node_id)
+
+
 def test_lineage_tab_expand_keyboard_direction_panel_columns_and_full_page(page, live_server, lineage_site):
     SHOTS.mkdir(parents=True, exist_ok=True)
     watch = CspWatch(page)
@@ -207,6 +220,9 @@ def test_lineage_tab_expand_keyboard_direction_panel_columns_and_full_page(page,
     node(page, FEATURES).click()
     expect(node(page, CHURN_JOB)).to_be_visible()
     expect(node(page, "job:airflow:etl.churn_report")).to_be_visible()
+    # What the expansion brought in is scrolled into the canvas's view, not left beyond its edge.
+    for brought in (CHURN_JOB, "job:airflow:etl.churn_report", FEATURES):
+        assert in_canvas_view(page, brought), brought
     status = page.locator("[data-lineage-status]")
     expect(status).to_contain_text("1 node hidden (not visible to you)")  # recsys's private model
     assert "churn-shadow" not in page.content()
