@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from catalog import demo as catalog_demo
 from catalog import services as catalog_services
@@ -188,9 +189,12 @@ def test_plinth_docs_and_api_reference_render(page, live_server, hostile):
     services.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="component:default/plinth"))
     sign_in(page, live_server)
     page.get_by_role("link", name="Docs", exact=True).click()
+    page.wait_for_url("**/docs/")
     page.get_by_role("link", name="Plinth", exact=True).click()
+    page.wait_for_url("**/docs/component/default/plinth/")
     page.locator("nav.td-sidebar").get_by_role("link", name="Getting started").click()
-    assert page.get_by_role("heading", name="Getting started", exact=True).is_visible()
+    page.wait_for_url("**/docs/component/default/plinth/guide/getting-started/")
+    expect(page.get_by_role("heading", name="Getting started", exact=True)).to_be_visible()
     assert page.locator(".td-toc a").count() >= 4 and page.locator(".codehilite").count() >= 1
     page.screenshot(path=str(SHOTS / "techdocs-plinth-getting-started.png"), full_page=True)
     page.goto(f"{live_server.url}/catalog/api/default/plinth-api/definition/")
