@@ -96,9 +96,9 @@ def _scan_files(target: str) -> dict[str, tuple[str, bytes | None]] | None:
     """What stopped scans of a discovery target fetched (catalog.models.ScanFile), for the next scan."""
     if discovery.location_type(target) is None:
         return None
-    ScanFile.objects.filter(fetched_at__lt=timezone.now() - timedelta(days=SCAN_FILE_DAYS)).delete()
-    return {source: (version, None if body is None else bytes(body)) for source, version, body in
-            ScanFile.objects.filter(target=target.strip()).values_list("source", "version", "body")}
+    fresh = ScanFile.objects.filter(target=target.strip(), fetched_at__gte=timezone.now() - timedelta(days=SCAN_FILE_DAYS))
+    return {source: (version, None if body is None else bytes(body))
+            for source, version, body in fresh.values_list("source", "version", "body")}
 
 
 def _keep_scan_files(reader: Reader) -> None:
@@ -111,6 +111,8 @@ def _keep_scan_files(reader: Reader) -> None:
     now = timezone.now()
     try:
         with transaction.atomic():
+            # Expired files of any target go here, where files are written, not on every read.
+            ScanFile.objects.filter(fetched_at__lt=now - timedelta(days=SCAN_FILE_DAYS)).delete()
             sources = list(reader.fetched)
             for start in range(0, len(sources), 500):
                 ScanFile.objects.filter(target=reader.target, source__in=sources[start:start + 500]).delete()

@@ -25,21 +25,13 @@ class DemoCatalog:
 
     plans: list
 
-    @property
-    def added(self) -> list:
-        return [c for plan in self.plans for c in plan.added]
+    def _summed(self, name: str) -> list:
+        return [item for plan in self.plans for item in getattr(plan, name)]
 
-    @property
-    def changed(self) -> list:
-        return [c for plan in self.plans for c in plan.changed]
-
-    @property
-    def unchanged(self) -> list:
-        return [ref for plan in self.plans for ref in plan.unchanged]
-
-    @property
-    def errors(self) -> list:
-        return [e for plan in self.plans for e in plan.errors]
+    added = property(lambda self: self._summed("added"))
+    changed = property(lambda self: self._summed("changed"))
+    unchanged = property(lambda self: self._summed("unchanged"))
+    errors = property(lambda self: self._summed("errors"))
 
 
 def load_catalog(actor=None) -> DemoCatalog:

@@ -541,7 +541,8 @@ class Reader:
             yield self.read_source(source)
 
     def read_source(self, source: str) -> SourceRead:
-        """Read, parse and validate one source. Touches no shared state: it may run in a child process."""
+        """Read, parse and validate one source. Touches no shared state but `fetched` (a discovery scan's
+        requests, made by threads of this process), so it may run in a child process."""
         if self.kind == "feast":
             return self.read_feast()
         outcome = SourceRead(source)
@@ -553,12 +554,14 @@ class Reader:
                 self._absent.add(source)
             return outcome
         kept = self.kept.get(source) if version else None
-        if kept is not None and kept[0] == version and kept[1] is None:
+        if kept is not None and kept[0] != version:
+            kept = None  # pushed to since a stopped scan fetched it
+        if kept is not None and kept[1] is None:
             self._absent.add(source)  # a stopped scan found no descriptor at this version
             return outcome
         try:
-            if kept is not None and kept[0] == version:
-                raw = kept[1]  # fetched by a stopped scan, not pushed to since
+            if kept is not None:
+                raw = kept[1]
             else:
                 raw = self.read_bytes(source)
                 if version:

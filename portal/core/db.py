@@ -399,6 +399,14 @@ def execute_values(head: str, rows: list[tuple], tail: str = "") -> None:
             cursor.execute(head + ", ".join([marks] * len(chunk)) + tail, [value for row in chunk for value in row])
 
 
+def insert_values(model, columns: list[str], rows: list[tuple], tail: str = "") -> None:
+    """INSERT `rows` into `model`'s table, `columns` in order, through `execute_values`; `tail`: an
+    `ON CONFLICT …` clause."""
+    quote = connection.ops.quote_name
+    execute_values(f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) VALUES ",  # noqa: S608
+                   rows, tail)
+
+
 def update_values(model, columns: list[str], rows: list[tuple]) -> None:
     """UPDATE `columns` of `model`'s rows, each row `(*values, id)`, given in id order (the order every
     writer locks rows in). SQLite: executemany of the one-row UPDATE. PostgreSQL: VALUES_ROWS rows a

@@ -26,7 +26,7 @@ from catalog import services as catalog_services
 from catalog.models import Entity, ExperimentRun, RunInput
 from portal.accounts import permissions
 from portal.accounts.models import Team
-from portal.core.db import execute_values, update_values, values_in
+from portal.core.db import insert_values, update_values, values_in
 
 from .events import Checked, DatasetRef, normalise_dataset
 from .models import TERMINAL_STATES, ColumnEdge, Edge, Event, Node, NodeType, Run, RunState, node_key
@@ -454,20 +454,17 @@ def _json_value(value):
 
 def _insert(model, columns: list[str], rows: list[tuple], *, conflict: list[str] = (),
             update: list[str] = ()) -> None:
-    """INSERT of every row (`execute_values`: executemany on SQLite, several rows to a statement on
+    """INSERT of every row (`insert_values`: executemany on SQLite, several rows to a statement on
     PostgreSQL); with `conflict`, ON CONFLICT DO UPDATE `update` (or DO NOTHING). Both engines speak it;
     the ORM's bulk_create prepares every value through the field machinery, which cost more than the
     writes. The callers' rows never repeat a conflict key, which one statement could not update twice."""
-    if not rows:
-        return
     quote = connection.ops.quote_name
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) VALUES "  # noqa: S608
     tail = ""
     if conflict:
         tail = f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) "
         tail += (f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in update)}" if update
                  else "DO NOTHING")
-    execute_values(head, rows, tail)
+    insert_values(model, columns, rows, tail)
 
 
 def _refs(event: Checked) -> Iterable[tuple[str, DatasetRef]]:

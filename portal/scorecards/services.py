@@ -19,7 +19,7 @@ from django.utils import timezone
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.core.audit import audit_record
-from portal.core.db import analyze_grown, execute_values, update_values, values_in
+from portal.core.db import analyze_grown, insert_values, update_values, values_in
 
 from . import conf, definitions, engine, facts
 from .definitions import Scorecard
@@ -109,7 +109,7 @@ def _evaluate_batch(rows: list[dict], cards: list[Scorecard], compiled: dict, no
               for m in ManualResult.objects.filter(scope) if m.entity_id in in_batch}
     existing = {(e, sc): (pk, digest, level) for pk, e, sc, digest, level in
                 Result.objects.filter(scope).values_list("id", "entity_id", "scorecard", "digest", "level") if e in in_batch}
-    create, update, changes, keep = [], [], [], set()
+    create, moved, kept, changes, keep = [], [], [], [], set()
     stamp = connection.ops.adapt_datetimefield_value(now)  # once: the driver's value for every row
     for card in cards:
         picked = [n for n, r in enumerate(rows)
@@ -137,15 +137,15 @@ def _evaluate_batch(rows: list[dict], cards: list[Scorecard], compiled: dict, no
             if old is None:
                 create.append((row["id"], card.name, *values, stamp))
                 changes.append((row["id"], card.name, "", level, stamp))
+            elif old[2] != level:  # the level moved: level_since starts now
+                changes.append((row["id"], card.name, old[2], level, stamp))
+                moved.append((*values, stamp, old[0]))
             else:
-                moved = old[2] != level
-                if moved:
-                    changes.append((row["id"], card.name, old[2], level, stamp))
-                update.append((*values, moved, stamp, old[0]))
+                kept.append((*values, old[0]))
     gone = [v[0] for key, v in existing.items() if key not in keep]
-    _write(create, update, changes, gone, scope, now)
+    _write(create, moved, kept, changes, gone, scope, now)
     stats["entities"] += len(rows)
-    stats["written"] += len(create) + len(update)
+    stats["written"] += len(create) + len(moved) + len(kept)
     stats["changes"] += len(changes)
 
 
@@ -153,21 +153,18 @@ COLUMNS = ("level", "rank", "passed", "total", "checks", "owner_team_id", "visib
            "digest", "evaluated_at")
 
 
-def _write(create, update, changes, gone, scope: Q, now: datetime) -> None:
-    """The rows come with their times already in the driver's form (one conversion per batch). On
-    PostgreSQL many rows go in one statement (`execute_values`, `update_values`): executemany would
-    send one statement per row, each parsed and planned by the server."""
-    result, history = Result._meta.db_table, LevelChange._meta.db_table
+def _write(create, moved, kept, changes, gone, scope: Q, now: datetime) -> None:
+    """The rows come with their times already in the driver's form (one conversion per batch): new
+    results, changed results whose level moved (with their new level_since) and the other changed ones,
+    each in id order. On PostgreSQL many rows go in one statement (`insert_values`, `update_values`):
+    executemany would send one statement per row, each parsed and planned by the server."""
     with transaction.atomic():
         if gone:
             Result.objects.filter(pk__in=gone).delete()
-        names = ", ".join(("entity_id", "scorecard", *COLUMNS, "level_since"))
-        execute_values(f"INSERT INTO {result} ({names}) VALUES ", create)  # noqa: S608 (our names)
-        # A result whose level moved starts its level_since now; the others keep theirs.
-        update.sort(key=lambda row: row[-1])  # row locks in id order
-        update_values(Result, [*COLUMNS, "level_since"], [(*row[:-3], row[-2], row[-1]) for row in update if row[-3]])
-        update_values(Result, list(COLUMNS), [(*row[:-3], row[-1]) for row in update if not row[-3]])
-        execute_values(f"INSERT INTO {history} (entity_id, scorecard, from_level, to_level, at) VALUES ", changes)  # noqa: S608
+        insert_values(Result, ["entity_id", "scorecard", *COLUMNS, "level_since"], create)
+        update_values(Result, [*COLUMNS, "level_since"], sorted(moved, key=lambda row: row[-1]))  # locks in id order
+        update_values(Result, list(COLUMNS), sorted(kept, key=lambda row: row[-1]))
+        insert_values(LevelChange, ["entity_id", "scorecard", "from_level", "to_level", "at"], changes)
         # Unchanged results were evaluated too: one statement records when.
         Result.objects.filter(scope).exclude(evaluated_at=now).update(evaluated_at=now)
 
