@@ -10,6 +10,7 @@
   const NS = "http://www.w3.org/2000/svg";
   const W = 220, H = 50, COL_GAP = 84, SUB_GAP = 56, ROW_GAP = 14, PAD = 28, MAX_ROWS = 25;
   const MIN_REVEAL_SCALE = 0.6; // an expansion zooms out at most to this to show what it brought in
+  const CHIP_OUT = 24; // how far a node's "+" chips reach beyond its box, left and right
   const NAME_CHARS = 28;
   const KIND_LABELS = {
     dataset: "Dataset", job: "Job", pipeline: "Pipeline", featureset: "Feature set", run: "MLflow run",
@@ -127,6 +128,7 @@
       this.empty = root.querySelector("[data-lineage-empty]");
       this.legend = root.querySelector(".lineage-legend");
       this.scale = 1;
+      this.userZoomed = false; // the reader zoomed with − or +: no automatic zoom until they press Fit
       this.direction = "both";
       this.reset();
       this.wire();
@@ -241,7 +243,12 @@
       this.legend.hidden = false;
       this.canvas.hidden = false;
       this.render();
-      if (isRoot) { this.centreOn(this.rootId); } else { this.revealAround(nodeId, (body.graph || []).map((n) => n.id)); }
+      if (isRoot) {
+        this.fitWhole();
+        this.centreOn(this.rootId);
+      } else {
+        this.revealAround(nodeId, (body.graph || []).map((n) => n.id));
+      }
       this.report();
     }
 
@@ -483,6 +490,7 @@
 
     zoom(how) {
       if (!this.size) { return; }
+      this.userZoomed = how !== "fit";
       if (how === "in") { this.scale = Math.min(2, this.scale * 1.25); }
       if (how === "out") { this.scale = Math.max(0.2, this.scale / 1.25); }
       if (how === "fit") {
@@ -510,15 +518,31 @@
       }
     }
 
-    // After an expansion: the node and the neighbours it brought in, scrolled into view as little as
-    // needed; zoomed out first (not below MIN_REVEAL_SCALE) when they do not fit the canvas at this
-    // scale. A neighbourhood too wide even then: the node alone (Fit shows everything).
+    // Unless the reader zoomed by hand: the whole graph at the largest scale (up to 1) that shows all
+    // of it, when that is not below MIN_REVEAL_SCALE — so the drawing zooms back in as well as out,
+    // when a direction shows fewer nodes or the details panel closes. False: it does not fit.
+    fitWhole() {
+      if (this.userZoomed || !this.size) { return false; }
+      const c = this.canvas;
+      const fit = Math.min(c.clientWidth / this.size.width, c.clientHeight / this.size.height);
+      if (fit < MIN_REVEAL_SCALE) { return false; }
+      const scale = Math.min(1, fit);
+      if (scale !== this.scale) { this.scale = scale; this.applyScale(); }
+      return true;
+    }
+
+    // After an expansion: the whole graph when it fits (`fitWhole`), else the node and the neighbours
+    // it brought in (with their "+" chips), scrolled into view as little as needed; zoomed out first
+    // (not below MIN_REVEAL_SCALE) when they do not fit the canvas at this scale. A neighbourhood too
+    // wide even then: the node alone (Fit shows everything).
     revealAround(id, ids) {
       const boxes = [id].concat(ids).map((k) => this.pos.get(k)).filter(Boolean);
       if (!boxes.length) { return; }
+      this.fitWhole();
       const c = this.canvas, pad = 12;
-      const x0 = Math.min(...boxes.map((p) => p.x)), y0 = Math.min(...boxes.map((p) => p.y));
-      const x1 = Math.max(...boxes.map((p) => p.x)) + W, y1 = Math.max(...boxes.map((p) => p.y)) + H;
+      const x0 = Math.max(0, Math.min(...boxes.map((p) => p.x)) - CHIP_OUT), y0 = Math.min(...boxes.map((p) => p.y));
+      const x1 = Math.min(this.size.width, Math.max(...boxes.map((p) => p.x)) + W + CHIP_OUT);
+      const y1 = Math.max(...boxes.map((p) => p.y)) + H;
       const fits = Math.min((c.clientWidth - 2 * pad) / (x1 - x0), (c.clientHeight - 2 * pad) / (y1 - y0));
       if (fits < MIN_REVEAL_SCALE) { this.reveal(id); return; }
       if (fits < this.scale) { this.scale = fits; this.applyScale(); }
@@ -557,6 +581,8 @@
         this.load(id, this.direction, false);
       } else {
         this.render();
+        this.fitWhole(); // the details panel may have just narrowed the canvas
+        this.reveal(id);
         this.report();
       }
     }
@@ -740,7 +766,10 @@
       const had = this.selected;
       this.selected = null;
       if (this.columnHits.size) { this.columnHits = new Map(); }
-      if (this.nodes.size) { this.render(); }
+      if (this.nodes.size) {
+        this.render();
+        this.fitWhole(); // the canvas is wider now: the graph may fit at a larger scale
+      }
       if (returnFocus && had) { this.setFocus(had, true); }
     }
 

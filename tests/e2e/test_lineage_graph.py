@@ -306,7 +306,22 @@ def test_lineage_tab_expand_keyboard_direction_panel_columns_and_full_page(page,
     expect(page.get_by_role("heading", level=1, name="Churn model")).to_be_visible()
     node(page, FEATURES).click()
     expect(node(page, CHURN_JOB)).to_be_visible()
+    # Five nodes fit beside the open panel at 60 % or more: the whole graph is drawn, none cut off.
+    shown = page.evaluate("[...document.querySelectorAll('.lineage-svg [data-id]')].map((g) => g.dataset.id)")
+    assert len(shown) == 5, shown
+    for drawn in shown:
+        assert in_canvas_view(page, drawn), drawn
     page.screenshot(path=str(SHOTS / "lineage-full-page.png"), full_page=True)
+    # Closing the panel widens the canvas: the drawing zooms back in (never beyond 100 %).
+    width = page.evaluate("() => Number(document.querySelector('.lineage-svg').getAttribute('width'))")
+    page.locator("[data-lineage-panel]").get_by_role("button", name=re.compile("Close")).click()
+    expect(page.locator("[data-lineage-panel]")).to_be_hidden()
+    page.wait_for_function("(w) => Number(document.querySelector('.lineage-svg').getAttribute('width')) > w", arg=width)
+    scale = page.evaluate("""() => { const svg = document.querySelector('.lineage-svg');
+        return Number(svg.getAttribute('width')) / svg.viewBox.baseVal.width; }""")
+    assert 0.6 <= scale <= 1, scale
+    for drawn in shown:
+        assert in_canvas_view(page, drawn), drawn
     if AXE.exists():
         assert axe_violations(page) == []
     watch.check("lineage full page")
