@@ -40,7 +40,7 @@ class Node(models.Model):
     """A dataset or a job, by OpenLineage namespace + name (normalised, credentials stripped)."""
 
     id = models.BigAutoField(primary_key=True)
-    key = models.CharField(max_length=64, unique=True)  # node_key(type, namespace, name)
+    key = models.CharField(max_length=64)  # node_key(type, namespace, name); unique (Meta)
     type = models.CharField(max_length=8, choices=NodeType.choices)
     namespace = models.CharField(max_length=1000)
     name = models.CharField(max_length=1000)
@@ -54,6 +54,9 @@ class Node(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # A constraint rather than unique=True: on PostgreSQL a unique CharField also gets a second,
+        # pattern-ops index for LIKE, which no query of a hash needs and every insert would maintain.
+        constraints = [models.UniqueConstraint(fields=["key"], name="lineage_node_key_once")]
         indexes = [models.Index(fields=["type", "namespace"], name="lineage_node_type_ns")]
 
     def __str__(self) -> str:
@@ -112,7 +115,7 @@ class Event(models.Model):
     by (runId, eventType, eventTime), a Dataset/JobEvent by (its node, eventTime)."""
 
     id = models.BigAutoField(primary_key=True)
-    dedupe = models.CharField(max_length=64, unique=True)
+    dedupe = models.CharField(max_length=64)  # unique (Meta, as Node.key)
     kind = models.CharField(max_length=8, choices=EventKind.choices)
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     event_type = models.CharField(max_length=10, blank=True)
@@ -121,6 +124,7 @@ class Event(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [models.UniqueConstraint(fields=["dedupe"], name="lineage_event_dedupe_once")]
         indexes = [models.Index(fields=["received_at"], name="lineage_event_received")]
 
     def __str__(self) -> str:
