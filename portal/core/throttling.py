@@ -1,4 +1,4 @@
-"""API rate limits: fixed windows counted with an atomic increment in the shared "throttle" cache.
+"""API rate limits: sliding windows counted with an atomic increment in the shared "throttle" cache.
 
 Who is counted: the token (two tokens of one user are limited independently), the user for
 session-authenticated calls, the client address (an IPv6 /64) for anonymous ones. What is
@@ -12,6 +12,13 @@ with a plain get/set, so parallel requests overwrite each other's entries and pa
 One INCR per window (atomic in Redis, and on one host in LocMem) cannot be raced that way.
 Each client's windows start at its own offset (a hash of its key), so clients do not all get
 their budget back in the same second.
+
+Why not fixed windows alone: a client could spend its whole budget in a window's last second and
+again in the next one's first, twice the limit within two seconds. The count is therefore the
+sliding-window estimate: this window's requests plus the previous window's, weighted by how much of
+it still lies within one period of now (Cloudflare's and nginx's approximation; exact when requests
+are spread evenly). A refused request is taken back out of the count, so hammering after a 429
+does not push the client's next allowed request further away.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from portal.settings.env import parse_rate
 from .client_address import client_address, throttle_key
 
 CACHE_ALIAS = "throttle"
+clock = time.time  # the tests move it
 PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 
 
@@ -68,22 +76,50 @@ def hit(scope: str, key: str, who: str) -> Refusal | None:
     if rate is None:
         return None
     limit, period = rate
-    now = time.time()
+    now = clock()
     offset = zlib.crc32(key.encode()) % period
     window = int((now - offset) // period)
     cache_key = f"{scope}:{key}:{period}:{window}"
     cache = caches[CACHE_ALIAS]
-    # Twice the period: the key must outlive its window even when web nodes' clocks differ a little.
-    cache.add(cache_key, 0, timeout=2 * period)
+    # Three periods: the key must outlive its window, and the next one, which weighs it, even when
+    # web nodes' clocks differ a little.
+    cache.add(cache_key, 0, timeout=3 * period)
     try:
         count = cache.incr(cache_key)
     except ValueError:  # evicted between add and incr: this request starts the window again
-        cache.set(cache_key, 1, timeout=2 * period)
+        cache.set(cache_key, 1, timeout=3 * period)
         count = 1
+    elapsed = (now - offset) / period - window  # how far into this window, 0..1
+    previous = 0  # over the limit in this window alone: the previous one does not matter
     if count <= limit:
-        return None
-    reset_at = (window + 1) * period + offset
-    return Refusal(scope=scope, limit=limit, period=period, who=who, wait=max(1, math.ceil(reset_at - now)))
+        previous = cache.get(f"{scope}:{key}:{period}:{window - 1}") or 0
+        if previous * (1 - elapsed) + count <= limit:
+            return None
+    try:
+        cache.decr(cache_key)  # a refused request is not counted
+    except ValueError:
+        pass
+    return Refusal(scope=scope, limit=limit, period=period, who=who,
+                   wait=_wait(limit, period, count, previous, elapsed))
+
+
+def _wait(limit: int, period: int, count: int, previous: int, elapsed: float) -> int:
+    """Seconds until one more request fits, if no other arrives meanwhile. `count` includes the refused
+    request (so the accepted ones are `count - 1`); `elapsed` is the fraction of this window gone."""
+    if count <= limit and previous:
+        # Within this window: the previous window's weight must fall until `count` requests fit.
+        needed = 1 - (limit - count) / previous
+        return _seconds((needed - elapsed) * period)
+    # In the next window this one's accepted requests are the previous ones: `count - 1` weighted
+    # down until one more fits.
+    accepted = count - 1
+    needed = 1 - (limit - 1) / accepted if accepted > limit - 1 else 0
+    return _seconds((1 - elapsed + max(0.0, needed)) * period)
+
+
+def _seconds(value: float) -> int:
+    """Whole seconds, at least 1 (a microsecond over a whole second, float noise, is not one more)."""
+    return max(1, math.ceil(value - 1e-6))
 
 
 class _ScopedThrottle(BaseThrottle):
