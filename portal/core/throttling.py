@@ -23,6 +23,7 @@ does not push the client's next allowed request further away.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import zlib
@@ -95,10 +96,8 @@ def hit(scope: str, key: str, who: str) -> Refusal | None:
         previous = cache.get(f"{scope}:{key}:{period}:{window - 1}") or 0
         if previous * (1 - elapsed) + count <= limit:
             return None
-    try:
+    with contextlib.suppress(ValueError):  # evicted meanwhile: nothing to take back
         cache.decr(cache_key)  # a refused request is not counted
-    except ValueError:
-        pass
     return Refusal(scope=scope, limit=limit, period=period, who=who,
                    wait=_wait(limit, period, count, previous, elapsed))
 
