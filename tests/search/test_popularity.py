@@ -60,3 +60,13 @@ def test_popularity_decays_survives_rewrites_and_is_gentle(users):
     index.refresh_popularity()
     assert _popularity(SESSION) == 0
     assert scoring.popularity(10_000) == scoring.POPULARITY_MAX
+
+
+def test_a_clicked_key_without_a_document_is_skipped(users):
+    """A result clicked and since deleted (or never indexed under that key) has no row to lift: the
+    refresh writes the documents that exist, by id, and counts only those."""
+    _click(users["dan"], SESSION, 3)
+    _click(users["dan"], "dataset:default/deleted-since", 3)
+    assert index.refresh_popularity() == 1
+    assert _popularity(SESSION) > 0
+    assert not SearchDocument.objects.filter(key="dataset:default/deleted-since").exists()
