@@ -233,7 +233,9 @@ class Staged:
             self.backend.merge_lazily(False)
             self.lazy = False
         if self.written > BULK_THRESHOLD:
-            self.backend.flush_pending()  # indexes kept (a large catalog): what they set aside
+            # Indexes kept (a large catalog): what they set aside is merged right after the commit, so
+            # the writer's locks (its rows, the catalog version) are not held for the merge.
+            transaction.on_commit(self.backend.flush_pending)
 
 
 def _write_small(backend, source: str, documents: list[Document], popular: dict | None = None) -> int:

@@ -1,6 +1,7 @@
 """PostgreSQL's GIN indexes keep new entries in a pending list that every search scans until it is
 merged; after a 250k rebuild typeahead took ~95 ms instead of ~9 until autovacuum came by. Large index
-writes merge it before they commit (`PostgresBackend.flush_pending`); small ones leave it to the
+writes merge it (`PostgresBackend.flush_pending`: a rebuild before it commits, a large registration
+right after); small ones leave it to the
 database, which merges it itself when it grows (run by `make test`'s production-profile pass)."""
 
 import pytest
@@ -36,7 +37,8 @@ def test_a_rebuild_leaves_nothing_pending_while_a_small_write_may(demo_org, tmp_
 def test_a_large_registration_into_a_large_catalog_merges_what_its_indexes_set_aside(
         write_tree, monkeypatch, django_capture_on_commit_callbacks):  # noqa: F811 (the fixture)
     """A catalog too large for the bulk load keeps its indexes during a registration; a registration
-    of more than BULK_THRESHOLD documents merges the pending entries it made before it commits."""
+    of more than BULK_THRESHOLD documents merges the pending entries it made once it has committed
+    (outside its transaction, so its locks are not held for the merge)."""
     monkeypatch.setattr(catalog_services, "STREAM_BATCH", 4)
     monkeypatch.setattr(catalog_services, "BULK_LOAD_BELOW", 0)  # as in a catalog of 20,000 or more
     monkeypatch.setattr(index, "BULK_THRESHOLD", 10)

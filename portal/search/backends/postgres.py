@@ -236,8 +236,10 @@ class PostgresBackend(Backend):
         the pages flushed. A GIN index takes new rows into an unsorted pending list (`fastupdate`, up to
         `gin_pending_list_limit`, 4 MB) that every search scans in full until a vacuum or a later insert
         merges it: after a 250k rebuild typeahead took 87–99 ms instead of 6–12 ms until autovacuum came
-        by. After a large write, whatever wrote it pays the merge (well under a second) in its own
-        transaction; searches never see a long pending list. Only the indexes' owner (or a superuser)
+        by. After a large write, whatever wrote it pays the merge (well under a second): a rebuild in
+        its own transaction, a large registration or observed-entity batch right after it commits (so its
+        locks are not held meanwhile; searches in those few milliseconds scan the pending entries).
+        Only the indexes' owner (or a superuser)
         may merge: a database role that does not own them gets a warning and the write goes on (the
         pending entries then wait for autovacuum, as before)."""
         try:
