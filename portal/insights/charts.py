@@ -120,6 +120,7 @@ class Bar:
     shown: str  # the value as printed next to the bar (may add a unit or a rate)
     percent: float  # of the widest bar
     y: int
+    url: str = ""  # the label links there (an entity's page), when set
 
     @property
     def inside(self) -> bool:
@@ -136,13 +137,21 @@ class BarChart:
     table: Table
     row: int = BAR_ROW
 
+    @property
+    def linked(self) -> bool:
+        """Some labels are links: the chart is then a group the keyboard moves through link by link,
+        not one focusable image (an image may not hold controls)."""
+        return any(b.url for b in self.bars)
 
-def bar_chart(key: str, title: str, rows: list[tuple[str, float, str]], *, unit: str,
+
+def bar_chart(key: str, title: str, rows: list[tuple], *, unit: str,
               headers: list[str] | None = None) -> BarChart:
-    """`rows`: (label, value, value as shown), largest first. Bars are scaled to the largest value."""
-    top = max([v for _, v, _ in rows] + [0]) or 1
+    """`rows`: (label, value, value as shown) or (label, link, value, value as shown), largest first.
+    Bars are scaled to the largest value."""
+    rows = [row if len(row) == 4 else (row[0], "", *row[1:]) for row in rows]
+    top = max([row[2] for row in rows] + [0]) or 1
     bars = [Bar(label=label, value=v, shown=shown, percent=round(max(v / top * 100, 0.5 if v else 0), 2),
-                y=i * BAR_ROW) for i, (label, v, shown) in enumerate(rows)]
+                y=i * BAR_ROW, url=url) for i, (label, url, v, shown) in enumerate(rows)]
     desc = ("; ".join(f"{b.label}: {b.shown}" for b in bars[:10]) + ".") if bars else "No data in the period."
     table = Table(headers or ["Name", unit.capitalize()], [[b.label, b.shown] for b in bars])
     return BarChart(key=key, title=title, desc=desc, bars=bars, height=max(BAR_ROW, len(bars) * BAR_ROW), table=table)

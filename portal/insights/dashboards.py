@@ -120,9 +120,16 @@ def _templates(f: Filters, scope: list[int] | None, limit: int) -> list[dict]:
     return rows
 
 
-def usage(f: Filters, scope: list[int] | None, **_) -> dict:
+def _named(named: dict[str, tuple[str, str]], ref: str) -> tuple[str, str]:
+    """(label, link) of an entity in a top list: its title and page when the reader may see it, else
+    the ref as recorded (an entity deleted since, or not the reader's to see), without a link."""
+    return named.get(ref, (ref, ""))
+
+
+def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
     templates = _templates(f, scope, TOP)
     entities = selectors.top_entities(f.period.start, f.period.end, team=scope, limit=TOP)
+    named = selectors.entity_names([e["entityref"] for e in entities], user)
     docs = selectors.top_docs(f.period.start, f.period.end, team=scope, limit=TOP)
     return {
         "templates": templates, "entities": entities, "docs": docs,
@@ -130,7 +137,8 @@ def usage(f: Filters, scope: list[int] | None, **_) -> dict:
             charts.bar_chart("templates", "Top templates by runs",
                              [(t["entityref"], t["count"], f"{t['count']} runs") for t in templates], unit="runs"),
             charts.bar_chart("entities", "Top entities by page views",
-                             [(e["entityref"], e["count"], f"{e['count']} views") for e in entities], unit="views"),
+                             [(*_named(named, e["entityref"]), e["count"], f"{e['count']} views") for e in entities],
+                             unit="views"),
             charts.bar_chart("docs", "Top docs pages by views",
                              [(d["path"], d["count"], f"{d['count']} views") for d in docs], unit="views"),
         ],

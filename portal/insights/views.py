@@ -66,7 +66,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         context |= {"errors": exc.messages, "params": request.GET, "sel_team": request.GET.get("team", ""),
                     "sel_grouping": request.GET.get("grouping", "daily")}
         return render(request, "insights/dashboard.html", context, status=400)
-    data = board.build(filters, filters.scope(scope), teams=teams, now=now)
+    data = board.build(filters, filters.scope(scope), teams=teams, now=now, user=request.user)
     if wants_csv:
         response = HttpResponse(tables_to_csv(data["tables"]), content_type="text/csv; charset=utf-8")
         name = f"insights-{board.slug}-{filters.period.start}-{filters.period.end}.csv"
