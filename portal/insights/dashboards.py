@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from django.urls import reverse
+
 from . import charts, selectors
 from .filters import Filters, Period
 
@@ -120,27 +122,39 @@ def _templates(f: Filters, scope: list[int] | None, limit: int) -> list[dict]:
     return rows
 
 
-def _named(named: dict[str, tuple[str, str]], ref: str) -> tuple[str, str]:
+def _entity_label(known: dict, ref: str) -> tuple[str, str]:
     """(label, link) of an entity in a top list: its title and page when the reader may see it, else
     the ref as recorded (an entity deleted since, or not the reader's to see), without a link."""
-    return named.get(ref, (ref, ""))
+    entity = known.get(ref)
+    return (entity.title or entity.name, entity.get_absolute_url()) if entity else (ref, "")
+
+
+def _docs_label(known: dict, doc: dict) -> tuple[str, str]:
+    """(label, link) of a docs page in a top list: "<entity title> › <page>" and the page's address when
+    the reader may see the entity, else the path as recorded."""
+    entity = known.get(doc["entityref"])
+    if entity is None:
+        return doc["path"], ""
+    args = [entity.kind_key, entity.namespace, entity.name]
+    url = reverse("techdocs:page", args=[*args, doc["page"]]) if doc["page"] else reverse("techdocs:site", args=args)
+    return f"{entity.title or entity.name} › {doc['page'] or 'home'}", url
 
 
 def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
     templates = _templates(f, scope, TOP)
     entities = selectors.top_entities(f.period.start, f.period.end, team=scope, limit=TOP)
-    named = selectors.entity_names([e["entityref"] for e in entities], user)
     docs = selectors.top_docs(f.period.start, f.period.end, team=scope, limit=TOP)
+    known = selectors.visible_entities([e["entityref"] for e in entities] + [d["entityref"] for d in docs], user)
     return {
         "templates": templates, "entities": entities, "docs": docs,
         "charts": [
             charts.bar_chart("templates", "Top templates by runs",
                              [(t["entityref"], t["count"], f"{t['count']} runs") for t in templates], unit="runs"),
             charts.bar_chart("entities", "Top entities by page views",
-                             [(*_named(named, e["entityref"]), e["count"], f"{e['count']} views") for e in entities],
-                             unit="views"),
+                             [(*_entity_label(known, e["entityref"]), e["count"], f"{e['count']} views")
+                              for e in entities], unit="views"),
             charts.bar_chart("docs", "Top docs pages by views",
-                             [(d["path"], d["count"], f"{d['count']} views") for d in docs], unit="views"),
+                             [(*_docs_label(known, d), d["count"], f"{d['count']} views") for d in docs], unit="views"),
         ],
         "tables": [
             ("templates", ["template", "runs", "succeeded", "failed", "success rate %", "median duration s"],

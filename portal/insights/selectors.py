@@ -368,17 +368,18 @@ def top_entities(start: date, end: date, team=None, limit: int = 10) -> list[dic
     return [{"entityref": r.pop("subject"), **r} for r in _top_subjects(EventType.ENTITY_VIEW, start, end, team, limit)]
 
 
-def entity_names(refs: list[str], user) -> dict[str, tuple[str, str]]:
-    """{ref: (title, page url)} of those of `refs` that exist and `user` may see (one query); a ref
-    missing here is shown as recorded. Rollups keep refs: an entity's title can change, its ref not."""
+def visible_entities(refs: list[str], user) -> dict:
+    """{ref: entity} of those of `refs` that exist and `user` may see (one query; title and address
+    fields only); a ref missing here is shown as recorded. Rollups keep refs: an entity's title can
+    change, its ref not."""
     if not refs or user is None:
         return {}
     from catalog.models import Entity
     from portal.accounts import permissions
 
-    rows = permissions.filter_visible(Entity.objects.filter(ref__in=refs), user).only(
+    rows = permissions.filter_visible(Entity.objects.filter(ref__in=set(refs)), user).only(
         "ref", "kind_key", "namespace", "name", "title")
-    return {e.ref: (e.title or e.name, e.get_absolute_url()) for e in rows}
+    return {e.ref: e for e in rows}
 
 
 def top_docs(start: date, end: date, team=None, limit: int = 10) -> list[dict]:

@@ -154,13 +154,17 @@ def test_top_entities_and_docs(org):
 
 
 def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
-    """The chart shows an entity's title, linked to its page; a ref whose entity is gone, or is another
-    team's private one, stays the ref as recorded, unlinked. The data table and CSV keep refs."""
+    """The charts show an entity's title, linked to its page (a docs page: the title and the page,
+    linked to it); a ref whose entity is gone, or is another team's private one, stays as recorded,
+    unlinked. The data tables and CSV keep refs."""
     EntityFactory(kind="Model", name="fraud-detector", title="Fraud detector", owner_team=org["ml"])
     EntityFactory(kind="Model", name="secret-model", title="Secret plans", owner_team=org["risk"], visibility="private")
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/fraud-detector", 5)
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/secret-model", 4)  # as if its team had moved
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/deleted-since", 3)
+    rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/guide/", 6)
+    rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/", 5)
+    rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/secret-model/", 2)
     response = client_for(org["alice"]).get("/insights/usage/", week())
     chart = next(c for c in response.context["data"]["charts"] if c.key == "entities")
     assert [(b.label, b.url) for b in chart.bars] == [
@@ -168,6 +172,11 @@ def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
         ("model:default/secret-model", ""), ("model:default/deleted-since", "")]
     page = response.content.decode()
     assert '<a href="/catalog/model/default/fraud-detector/"><text class="bar-label"' in page
+    docs = next(c for c in response.context["data"]["charts"] if c.key == "docs")
+    assert [(b.label, b.url) for b in docs.bars] == [
+        ("Fraud detector › guide/", "/docs/model/default/fraud-detector/guide/"),
+        ("Fraud detector › home", "/docs/model/default/fraud-detector/"),
+        ("model:default/secret-model/", "")]
     assert "Secret plans" not in page
     assert ["entities", "model:default/fraud-detector", "5", "1"] in read_csv(client_for(org["alice"]).get(
         "/insights/usage/", {**week(), "format": "csv"}))
