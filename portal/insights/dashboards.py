@@ -123,8 +123,8 @@ def _templates(f: Filters, scope: list[int] | None, limit: int) -> list[dict]:
 
 
 def _entity_label(known: dict, ref: str) -> tuple[str, str]:
-    """(label, link) of an entity in a top list: its title and page when the reader may see it, else
-    the ref as recorded (an entity deleted since, or not the reader's to see), without a link."""
+    """(label, link) of an entity or template in a top list: its title and page when the reader may see
+    it, else the ref as recorded (deleted since, or not the reader's to see), without a link."""
     entity = known.get(ref)
     return (entity.title or entity.name, entity.get_absolute_url()) if entity else (ref, "")
 
@@ -144,12 +144,14 @@ def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
     templates = _templates(f, scope, TOP)
     entities = selectors.top_entities(f.period.start, f.period.end, team=scope, limit=TOP)
     docs = selectors.top_docs(f.period.start, f.period.end, team=scope, limit=TOP)
-    known = selectors.visible_entities([e["entityref"] for e in entities] + [d["entityref"] for d in docs], user)
+    known = selectors.visible_entities(
+        [t["entityref"] for t in templates] + [e["entityref"] for e in entities] + [d["entityref"] for d in docs], user)
     return {
         "templates": templates, "entities": entities, "docs": docs,
         "charts": [
             charts.bar_chart("templates", "Top templates by runs",
-                             [(t["entityref"], t["count"], f"{t['count']} runs") for t in templates], unit="runs"),
+                             [(*_entity_label(known, t["entityref"]), t["count"], f"{t['count']} runs")
+                              for t in templates], unit="runs"),
             charts.bar_chart("entities", "Top entities by page views",
                              [(*_entity_label(known, e["entityref"]), e["count"], f"{e['count']} views")
                               for e in entities], unit="views"),

@@ -162,6 +162,8 @@ def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/fraud-detector", 5)
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/secret-model", 4)  # as if its team had moved
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/deleted-since", 3)
+    EntityFactory(kind="Template", name="ml-svc", title="ML model service", owner_team=org["ml"])
+    rollup(EventType.TEMPLATE_RUN_STARTED, 1, org["ml"], "template:default/ml-svc", 2)
     rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/guide/", 6)
     rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/", 5)
     rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/secret-model/", 2)
@@ -172,6 +174,8 @@ def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
         ("model:default/secret-model", ""), ("model:default/deleted-since", "")]
     page = response.content.decode()
     assert '<a href="/catalog/model/default/fraud-detector/"><text class="bar-label"' in page
+    templates = next(c for c in response.context["data"]["charts"] if c.key == "templates")
+    assert [(b.label, b.url) for b in templates.bars] == [("ML model service", "/catalog/template/default/ml-svc/")]
     docs = next(c for c in response.context["data"]["charts"] if c.key == "docs")
     assert [(b.label, b.url) for b in docs.bars] == [
         ("Fraud detector › guide/", "/docs/model/default/fraud-detector/guide/"),
