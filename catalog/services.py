@@ -21,7 +21,13 @@ from django.utils import timezone
 from portal.accounts import permissions
 from portal.accounts.models import Team
 from portal.core.audit import audit_record
-from portal.core.db import DeferredIndexes, bulk_write_cache, time_ordered_hexes, time_ordered_uuids
+from portal.core.db import (
+    DeferredIndexes,
+    bulk_write_cache,
+    time_ordered_hexes,
+    time_ordered_uuids,
+    values_in,
+)
 
 from . import discovery, facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
 from .descriptors.errors import DescriptorError
@@ -113,9 +119,7 @@ def _keep_scan_files(reader: Reader) -> None:
         with transaction.atomic():
             # Expired files of any target go here, where files are written, not on every read.
             ScanFile.objects.filter(fetched_at__lt=now - timedelta(days=SCAN_FILE_DAYS)).delete()
-            sources = list(reader.fetched)
-            for start in range(0, len(sources), 500):
-                ScanFile.objects.filter(target=reader.target, source__in=sources[start:start + 500]).delete()
+            ScanFile.objects.filter(target=reader.target, source__in=values_in(list(reader.fetched), text=True)).delete()
             ScanFile.objects.bulk_create([ScanFile(target=reader.target, source=source, version=version, body=body,
                                                    fetched_at=now)
                                           for source, (version, body) in reader.fetched.items()],

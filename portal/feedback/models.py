@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from portal.techdocs.models import docs_url
+
 
 class TargetKind(models.TextChoices):
     ENTITY = "entity", "Entity page"
@@ -86,9 +88,7 @@ class FeedbackItem(models.Model):
             return ""
         if self.kind == TargetKind.ENTITY:
             return entity.get_absolute_url()
-        args = [entity.kind_key, entity.namespace, entity.name]
-        return reverse("techdocs:page", args=[*args, self.docs_path]) if self.docs_path else \
-            reverse("techdocs:site", args=args)
+        return docs_url(entity, self.docs_path)
 
     @property
     def is_request(self) -> bool:

@@ -20,6 +20,7 @@ from portal.core.audit import audit_record
 from portal.governance import outbox
 from portal.scaffolder import selectors as scaffolder_selectors
 from portal.techdocs import selectors as techdocs_selectors
+from portal.techdocs.models import docs_url
 
 from . import analytics, conf
 from .models import OPEN_STATUSES, FeedbackItem, Status, TargetKind, Vote
@@ -87,10 +88,7 @@ def resolve_target(user, *, kind: str, target: str = "", path: str = "") -> Targ
     page = techdocs_selectors.page_for(entity, path)
     if page is None:
         raise FeedbackError(NOT_FOUND, status=404, field="path")
-    from django.urls import reverse
-
-    url = reverse("techdocs:page", args=[entity.kind_key, entity.namespace, entity.name, path]) if path else \
-        reverse("techdocs:site", args=[entity.kind_key, entity.namespace, entity.name])
+    url = docs_url(entity, path)
     return Target(kind=kind, key=target_key(kind, entity.ref, path), label=f"{entity.display_name} docs: {page.title}"[:300],
                   url=url, entity=entity, docs_path=path, owner_team=owner)
 

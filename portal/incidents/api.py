@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -15,6 +14,7 @@ from portal.accounts.authentication import BearerTokenAuthentication
 from portal.core import pagination
 from portal.core.api import error_responses
 from portal.core.limits import COMMENT, body_limit
+from portal.techdocs.models import docs_url
 
 from . import alertmanager, api_schema, conf, selectors, services
 from .filters import STATUS_CHOICES, IncidentFilter
@@ -42,9 +42,7 @@ def postmortem_dict(incident: Incident) -> tuple[dict | None, bool]:
         return None, False
     if not incident.postmortem_visible:
         return None, True
-    args = [entity.kind_key, entity.namespace, entity.name]
-    url = reverse("techdocs:page", args=[*args, incident.postmortem_path]) if incident.postmortem_path else \
-        reverse("techdocs:site", args=args)
+    url = docs_url(entity, incident.postmortem_path)
     return {"url": url, "title": incident.postmortem_title, "entity": entity.ref, "path": incident.postmortem_path}, False
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from django.urls import reverse
+from portal.techdocs.models import docs_url
 
 from . import charts, selectors
 from .filters import Filters, Period
@@ -135,9 +135,7 @@ def _docs_label(known: dict, doc: dict) -> tuple[str, str]:
     entity = known.get(doc["entityref"])
     if entity is None:
         return doc["path"], ""
-    args = [entity.kind_key, entity.namespace, entity.name]
-    url = reverse("techdocs:page", args=[*args, doc["page"]]) if doc["page"] else reverse("techdocs:site", args=args)
-    return f"{entity.title or entity.name} › {doc['page'] or 'home'}", url
+    return f"{entity.title or entity.name} › {doc['page'] or 'home'}", docs_url(entity, doc["page"])
 
 
 def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:

@@ -13,6 +13,12 @@ from django.urls import reverse
 from catalog.models import Entity
 
 
+def docs_url(entity: Entity, path: str = "") -> str:
+    """The address of an entity's docs: its site's home, or the page at `path`."""
+    args = [entity.kind_key, entity.namespace, entity.name]
+    return reverse("techdocs:page", args=[*args, path]) if path else reverse("techdocs:site", args=args)
+
+
 class BuildStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     OK = "ok", "Built"
@@ -42,8 +48,7 @@ class DocSite(models.Model):
         return f"docs of {self.entity_id}"
 
     def get_absolute_url(self) -> str:
-        e = self.entity
-        return reverse("techdocs:site", args=[e.kind_key, e.namespace, e.name])
+        return docs_url(self.entity)
 
 
 class DocPage(models.Model):

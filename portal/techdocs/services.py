@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Entity
 
 from . import builder, modelcards, search
-from .models import BuildStatus, DocAsset, DocPage, DocSite, ModelCard
+from .models import BuildStatus, DocAsset, DocPage, DocSite, ModelCard, docs_url
 
 log = logging.getLogger("plinth.techdocs")
 
 
 def site_base_url(entity: Entity) -> str:
-    return reverse("techdocs:site", args=[entity.kind_key, entity.namespace, entity.name])
+    return docs_url(entity)
 
 
 def docs_build(*, entity: Entity, force: bool = False) -> DocSite:
