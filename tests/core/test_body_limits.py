@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -204,10 +205,18 @@ def test_a_content_length_smaller_than_the_body_reads_only_what_it_declares(guni
 
 def test_the_rate_limit_holds_across_worker_processes(gunicorn):
     port, log = gunicorn
-    _, raw = services.token_create(user=UserFactory(), name="t")
+    token, raw = services.token_create(user=UserFactory(), name="t")
+    started = time.time()
     statuses = [_request(port, "GET", "/api/v1/me", headers={"Authorization": f"Bearer {raw}"})
                 for _ in range(6)]
+    finished = time.time()
     assert [s for s, _, _ in statuses] == [200, 200, 200, 200, 429, 429]
-    assert 1 <= int(statuses[4][1]["Retry-After"]) <= 3600  # an hour's window: six requests rarely straddle two
+    # 4/hour, the four accepted requests in one window (six requests rarely straddle two): in the next
+    # window they weigh 4 × (1 − elapsed), so one more fits once a quarter of it has gone, that is
+    # up to 1.25 hours away. The window starts at the token's own offset.
+    offset = zlib.crc32(f"token:{token.pk}".encode()) % 3600
+    gone = {((moment - offset) % 3600) / 3600 for moment in (started, finished)}
+    expected = sorted((1 - elapsed + 0.25) * 3600 for elapsed in gone)
+    assert expected[0] - 2 <= int(statuses[4][1]["Retry-After"]) <= expected[-1] + 2, (statuses[4][1], expected)
     served_by = set(re.findall(r"pid=<(\d+)> status=\d+ GET /api/v1/me", log.read_text()))
     assert len(served_by) >= 3, f"each worker serves two requests, then a new process takes over: {served_by}"
