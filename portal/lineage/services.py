@@ -26,7 +26,7 @@ from catalog import services as catalog_services
 from catalog.models import Entity, ExperimentRun, RunInput
 from portal.accounts import permissions
 from portal.accounts.models import Team
-from portal.core.db import insert_values, update_values, values_in
+from portal.core.db import insert_values, pg_array, update_values, values_in
 
 from .events import Checked, DatasetRef, normalise_dataset
 from .models import TERMINAL_STATES, ColumnEdge, Edge, Event, Node, NodeType, Run, RunState, node_key
@@ -427,16 +427,33 @@ class _RunRow:
 
 
 def _select_in(model, columns: list[str], column: str, values: list) -> list[tuple]:
-    """Rows of `model`'s table whose `column` is one of `values` (strings or integers, passed as they
-    are: the ORM's `__in` prepared each value through its field, a tenth of a batch's time), CHUNK at a
-    time."""
+    """Rows of `model`'s table whose `column`, a unique one, is one of `values` (strings, integers or
+    UUIDs, passed as they are: the ORM's `__in` prepared each value through its field, a tenth of a
+    batch's time), CHUNK at a time.
+
+    On PostgreSQL the values go as one array parameter, each probing the column's unique index
+    (`LATERAL … LIMIT 1`, which the planner cannot turn into a join). With an `IN` list of a batch's
+    ~2,300 node keys it chose a parallel scan of the whole node table by its cost model (random page
+    cost 4): 25-36 ms a batch against 4-5 ms for the probes, and a millisecond of planning against
+    0.05 ms (docs/lineage.md, "The node lookup")."""
     quote = connection.ops.quote_name
-    head = f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(model._meta.db_table)} WHERE {quote(column)} IN "  # noqa: S608
+    table, wanted = quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        sample = values[0] if values else 0
+        type_ = "bigint" if isinstance(sample, int) else "uuid" if isinstance(sample, uuid.UUID) else "text"
+        sql = (f"SELECT r.* FROM unnest(%s::{type_}[]) AS v(value) CROSS JOIN LATERAL "  # noqa: S608 (fixed SQL)
+               f"(SELECT {wanted} FROM {table} WHERE {quote(column)} = v.value LIMIT 1) AS r")
+    else:
+        head = f"SELECT {wanted} FROM {table} WHERE {quote(column)} IN "  # noqa: S608 (fixed SQL)
     rows: list[tuple] = []
     with connection.cursor() as cursor:
         for start in range(0, len(values), CHUNK):
             chunk = values[start:start + CHUNK]
-            cursor.execute(f"{head}({', '.join(['%s'] * len(chunk))})", chunk)
+            if postgres:
+                cursor.execute(sql, [pg_array(chunk, text=type_ != "bigint")])
+            else:
+                cursor.execute(f"{head}({', '.join(['%s'] * len(chunk))})", chunk)
             rows.extend(cursor.fetchall())
     return rows
 

@@ -154,3 +154,42 @@ def test_batches_larger_than_one_statement_land_whole_on_postgresql(api):
         assert set(node.facets) >= {"schema", "dataQualityMetrics"}, node.name
         assert node.facets["dataQualityMetrics"]["rowCount"] == 42
     assert Node.objects.filter(entity_id__isnull=True).count() == 0  # every node got its observed entity
+
+
+def test_the_batch_lookups_probe_the_unique_index_on_postgresql(monkeypatch):
+    """A batch names ~2,300 nodes by key. As an `IN` list PostgreSQL's cost model (random page cost 4)
+    chose a parallel scan of the whole node table for it, 5-7× slower than probing the unique index
+    once per key; the lookup is written so that it cannot. Checked by the plan, on a table the planner
+    would scan, and by the rows: every key once, across several chunks, unknown keys left out."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.core.db import insert_values
+    from portal.lineage import services
+    from portal.lineage.models import Node, node_key
+
+    names = [f"t{i}" for i in range(3000)]
+    keys = [node_key("dataset", "warehouse", name) for name in names]
+    insert_values(Node, ["key", "type", "namespace", "name", "facets", "created_at", "updated_at"],
+                  [(key, "dataset", "warehouse", name, "{}", "2026-12-01T00:00:00Z", "2026-12-01T00:00:00Z")
+                   for key, name in zip(keys, names, strict=True)], "")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE lineage_node")
+    monkeypatch.setattr(services, "CHUNK", 1000)
+    wanted = keys[::2] + [node_key("dataset", "warehouse", "nowhere")]  # 1,500 known keys, 1 unknown
+    with CaptureQueriesContext(connection) as queries:
+        rows = services._select_in(Node, ["id", "key"], "key", wanted)
+    assert len(queries) == 2, "1,501 keys in chunks of 1,000"
+    assert sorted(key for _, key in rows) == sorted(keys[::2])
+    by_id = dict(Node.objects.filter(key__in=keys[::2]).values_list("id", "key"))
+    assert dict(rows) == by_id
+
+    sql = queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(f"EXPLAIN SELECT id, key FROM lineage_node WHERE key IN ({', '.join(['%s'] * 1000)})",
+                       wanted[:1000])
+        in_list = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan" in in_list, f"the planner scans the table for an IN list here:\n{in_list}"
+    assert "Seq Scan on lineage_node" not in plan and "Index Scan using lineage_node_key_once" in plan, plan
