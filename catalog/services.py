@@ -485,12 +485,11 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
     by_ref = dict(sorted(((f"{item.kind_key}:default/{item.name}".lower(), item) for item in items),
                          key=lambda pair: pair[0]))
     existing = dict(engine().select_by_refs(["ref", "id"], list(by_ref)))
-    # Rows as the database takes them, written by the engine's `insert` (an observer sends thousands a
-    # batch: Entity instances and bulk_create's statement assembly cost more than the insert).
-    # Plain values, as a registration loads them (`engine().load`: COPY on PostgreSQL, where a
-    # multi-row INSERT of ~2,500 rows × 24 columns cost ~0.3 s a batch, mostly binding and parsing
-    # 60,000 parameters): time-ordered uids as hex (appended to the unique index, not scattered over
-    # it) made in one go, and the JSON text written once for the column and its hash.
+    # Plain values, loaded as a registration loads its entities (an observer sends thousands a batch:
+    # Entity instances and bulk_create cost more than the insert; on PostgreSQL COPY, where a multi-row
+    # INSERT of ~2,500 rows × 24 columns cost ~0.3 s a batch binding and parsing 60,000 parameters):
+    # time-ordered uids as hex (appended to the unique index, not scattered over it) made in one go,
+    # and the JSON text written once for the column and its hash (docs/lineage.md, Performance).
     when = Entity._meta.get_field("created_at").get_db_prep_save(now, connection)
     tags = ["observed", observer]
     tags_json, visibility = json.dumps(tags), Entity._meta.get_field("visibility").get_default()
