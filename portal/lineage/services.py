@@ -438,6 +438,7 @@ def _select_in(model, columns: list[str], column: str, values: list) -> list[tup
     0.05 ms (docs/lineage.md, "The node lookup")."""
     quote = connection.ops.quote_name
     table, wanted = quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
+    values = list(dict.fromkeys(values))  # a repeated value would be probed, and returned, twice
     postgres = connection.vendor == "postgresql"
     if postgres:
         sample = values[0] if values else 0

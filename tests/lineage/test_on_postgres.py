@@ -176,11 +176,11 @@ def test_the_batch_lookups_probe_the_unique_index_on_postgresql(monkeypatch):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE lineage_node")
     monkeypatch.setattr(services, "CHUNK", 1000)
-    wanted = keys[::2] + [node_key("dataset", "warehouse", "nowhere")]  # 1,500 known keys, 1 unknown
+    wanted = keys[::2] + [node_key("dataset", "warehouse", "nowhere"), keys[0]]  # 1,500 known, 1 unknown, 1 again
     with CaptureQueriesContext(connection) as queries:
         rows = services._select_in(Node, ["id", "key"], "key", wanted)
-    assert len(queries) == 2, "1,501 keys in chunks of 1,000"
-    assert sorted(key for _, key in rows) == sorted(keys[::2])
+    assert len(queries) == 2, "1,501 distinct keys in chunks of 1,000"
+    assert sorted(key for _, key in rows) == sorted(keys[::2]), "each known key once"
     by_id = dict(Node.objects.filter(key__in=keys[::2]).values_list("id", "key"))
     assert dict(rows) == by_id
 
