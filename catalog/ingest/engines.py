@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from portal.core.db import insert_values, pg_array
+from portal.core.db import pg_array
 
 from ..models import Entity
 
@@ -91,11 +91,6 @@ class PostgresRows(SqliteRows):
             return []
         table = connection.ops.quote_name(Entity._meta.db_table)
         return self._fetch(f'SELECT {_names(columns)} FROM {table} WHERE "ref" = ANY(%s::text[])', pg_array(refs, text=True))  # noqa: S608
-
-    def insert(self, model, columns: Sequence[str], rows: list[tuple]) -> None:
-        """Several rows to a statement (`portal.core.db.insert_values`): executemany would send one
-        INSERT per row, each parsed and planned by the server (an observer's batch of 2,500 entities)."""
-        insert_values(model, list(columns), rows)
 
     def load(self, model, columns: Sequence[str], rows: list[tuple]) -> None:
         """COPY in text format: the server parses each value as its column's type, so JSON goes as its
