@@ -77,6 +77,70 @@ def test_two_batches_creating_the_same_new_nodes_in_opposite_orders_both_land(me
         assert stored.count() == 150 and not stored.filter(entity__isnull=True).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_observed_entities_are_searchable_when_the_request_returns_on_postgresql(member):
+    """On PostgreSQL the batch's observed entities are indexed right after its commit, in a transaction of
+    their own (not holding the batch's new keys while the other writers wait): by the time the request
+    answers they are found, by a reader of another connection."""
+    import threading
+
+    from catalog.models import Entity
+    from portal.search import selectors as search_selectors
+    from portal.search.models import SearchDocument
+    from tests.lineage.conftest import bearer, post, run_event
+
+    response = post(bearer(member), run_event(job=("airflow", "etl.findable_after_commit"),
+                                              inputs=[("s3://raw", "clickstream_sessions")]))
+    assert response.status_code == 201, response.json()
+    refs = set(Entity.objects.filter(source="observed").values_list("ref", flat=True))
+    assert len(refs) == 2
+    found = {}
+
+    def read():  # a connection of its own: it sees only what is committed
+        from django.db import connection
+        try:
+            found["keys"] = set(SearchDocument.objects.filter(key__in=refs).values_list("key", flat=True))
+            found["hits"] = [h.key for h in search_selectors.search(member, "clickstream sessions").hits]
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join()
+    assert found["keys"] == refs
+    dataset = next(ref for ref in refs if ref.startswith("dataset:"))
+    assert found["hits"][:1] == [dataset], found["hits"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_index_after_the_commit_keeps_the_batch_and_reindex_repairs_it(member, monkeypatch, caplog):
+    """The index write after the commit fails (the database refuses it): the batch stays stored and
+    answers 201, the failure is logged, and `manage.py search reindex` makes the entities findable."""
+    from django.core.management import call_command
+
+    from catalog.models import Entity
+    from portal.lineage.models import Event, Node
+    from portal.search import index
+    from portal.search.models import SearchDocument
+    from tests.lineage.conftest import bearer, post, run_event
+
+    def refuse(self, documents, **kwargs):
+        from django.db import connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1/0")  # a real database error, raised by PostgreSQL
+
+    monkeypatch.setattr(index.Staged, "write", refuse)
+    response = post(bearer(member), run_event(job=("airflow", "etl.index_refused"), inputs=[("s3://raw", "refused")]))
+    assert response.status_code == 201, response.json()
+    refs = set(Entity.objects.filter(source="observed").values_list("ref", flat=True))
+    assert len(refs) == 2 and Node.objects.count() == 2 and Event.objects.count() == 1
+    assert not SearchDocument.objects.filter(key__in=refs).exists()
+    assert "search index of 2 observed entities failed" in caplog.text
+    monkeypatch.undo()
+    call_command("search", "reindex")
+    assert set(SearchDocument.objects.filter(key__in=refs).values_list("key", flat=True)) == refs
+
+
 def _at_once(clients, bodies) -> list[int]:
     """POST each body with its client from a thread of its own, released together; the status codes."""
     import threading
