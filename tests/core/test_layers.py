@@ -111,3 +111,12 @@ def test_the_checker_sees_an_import_inside_a_function(tmp_path, monkeypatch):
     found = _imports(package / "x.py")
     assert (2, "catalog.services") in found
     assert (3, "portal.accounts.models") in found
+
+
+def test_the_search_app_imports_nothing_of_the_catalog():
+    """The catalog feeds search through `registry.register` in its own `search.py`; search itself (its
+    benchmarks and the `search` command live in portal/site) never imports the catalog."""
+    wrong = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+             for path in _source_files("portal/search")
+             for line, module in _imports(path) if _owner(module) == "catalog"]
+    assert not wrong, "\n".join(wrong)

@@ -20,11 +20,10 @@ from catalog import services as catalog_services
 from catalog.models import Entity, Location
 from catalog.signals import entities_changed, entities_staged
 from portal.accounts.models import Membership, Role, Team
-
-from . import index, selectors
-from .backends import get_backend
-from .backends.base import Spec
-from .query import parse
+from portal.search import index, selectors
+from portal.search.backends import get_backend
+from portal.search.backends.base import Spec
+from portal.search.query import parse
 
 QUERIES = [
     "fraud",

@@ -47,20 +47,20 @@ class Command(BaseCommand):
             result = index.rebuild(options.get("source"))
             self.stdout.write(json.dumps(result))
         elif options["action"] == "bench":
-            from portal.search import bench
+            from portal.site import search_bench
 
             if bench_db.wants_postgres(options):
                 return bench_db.rerun(self.stderr)
             self.stdout.write(
-                json.dumps(bench.run(options["entities"], keep=options["keep"], repeat=options["repeat"]))
+                json.dumps(search_bench.run(options["entities"], keep=options["keep"], repeat=options["repeat"]))
             )
         else:
             self._relevance(options)
 
     def _relevance(self, options: dict) -> None:
-        from portal.search import bench_relevance
+        from portal.site import search_relevance
 
-        report = bench_relevance.run(noise=options["noise"], seed=options["seed"], keep=options["keep"])
+        report = search_relevance.run(noise=options["noise"], seed=options["seed"], keep=options["keep"])
         result = report.as_dict() | {"noise": options["noise"]}
         if options["compare_tops"]:
             expected = json.loads(options["compare_tops"].read_text())

@@ -4,7 +4,7 @@ The demo catalog (the real, described assets of `manage.py demo load`) is mixed 
 noise catalog built to fool a ranker: its names are made of the demo's own words
 (`fraud-anomaly-2143`, `payments-churn-88`), most of it is in production, it has templated
 descriptions and tags that reuse the same words, and a few of its entities have titles. Then the
-labelled queries in `bench_relevance.yaml` are run through the one query path (`selectors.search`,
+labelled queries in `search_relevance.yaml` are run through the one query path (`selectors.search`,
 as the user each query names) and scored:
 
 * **MRR** — the mean over queries of 1/rank of the first "best" answer in the top 10 (0 if none);
@@ -29,10 +29,10 @@ import yaml
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from . import index, selectors
-from .query import tokens
+from portal.search import index, selectors
+from portal.search.query import tokens
 
-QUERIES_FILE = Path(__file__).with_name("bench_relevance.yaml")
+QUERIES_FILE = Path(__file__).with_name("search_relevance.yaml")
 NOISE_NAMESPACE = "noise"
 NOISE_PREFIX = "plinth-relevance-noise-"
 TOP_K = 10
