@@ -8,10 +8,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.urls import reverse
 
 from portal.search import index, registry
+from portal.search.models import SearchDocument
 from portal.search.registry import Document
 
 from .descriptors.text import MAX_WORDS_CHARS, descriptor_words
@@ -141,6 +142,15 @@ class CatalogSource(registry.SearchSource):
             docs = any(cand.annotations.get(a) for a in DOCS_ANNOTATIONS) or bool(cand.model_card)
             documents.append(_document(row, metrics, base, words=cand.words, docs=docs))
         return documents
+
+    def unindexed(self, limit: int, settled_before) -> tuple[list[str], list[str]]:
+        """Entities without a document (an index write after a commit that failed or never ran) and
+        documents of entities that are gone: one anti-join each, by the unique ref and key indexes."""
+        indexed = SearchDocument.objects.filter(source=self.name, key=OuterRef("ref"))
+        missing = Entity.objects.filter(updated_at__lt=settled_before).exclude(Exists(indexed))
+        gone = SearchDocument.objects.filter(source=self.name).exclude(Exists(Entity.objects.filter(ref=OuterRef("key"))))
+        return (list(missing.order_by("id").values_list("ref", flat=True)[:limit]),
+                list(gone.order_by("id").values_list("key", flat=True)[:limit]))
 
     def boosted_keys(self, user) -> set[str]:
         if not (user and user.is_authenticated):

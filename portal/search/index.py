@@ -146,6 +146,27 @@ def update(
     return written
 
 
+REPAIR_LIMIT = 5000  # keys a source repairs per sweep (each way)
+REPAIR_SETTLE_SECONDS = 120  # younger changes may still have their index write on its way
+
+
+def repair(*, limit: int = REPAIR_LIMIT, settle_seconds: float = REPAIR_SETTLE_SECONDS) -> dict[str, dict[str, int]]:
+    """The repair sweep (beat, every few minutes; `manage.py search repair`): objects a source has
+    without a document — an index update after a commit that failed, or a process that died between
+    the commit and it — are indexed, and documents whose object is gone are dropped. Changes younger
+    than `settle_seconds` are left to the write on its way. Returns {source: {"indexed", "removed"}}."""
+    settled_before = timezone.now() - timedelta(seconds=settle_seconds)
+    out = {}
+    for source in registry.sources():
+        changed, removed = source.unindexed(limit, settled_before)
+        if changed or removed:
+            update(source.name, changed=changed, removed=removed)
+            log.warning("search index repaired: %s had %d objects without a document and %d documents without "
+                        "an object", source.name, len(changed), len(removed))
+        out[source.name] = {"indexed": len(changed), "removed": len(removed)}
+    return out
+
+
 def keys_under(source_name: str, prefixes: Iterable[str]) -> list[str]:
     """The indexed keys of a source that start with one of `prefixes` (every page of a removed entity's
     docs, say), read PREFIX_CHUNK prefixes a statement."""

@@ -53,6 +53,12 @@ class SearchSource:
         """Keys this user has a personal interest in (e.g. starred); ranked a little higher."""
         return set()
 
+    def unindexed(self, limit: int, settled_before: Any) -> tuple[list[str], list[str]]:
+        """For the repair sweep (`index.repair`): keys of objects last changed before `settled_before`
+        that have no document, and keys of this source's documents whose object is gone; at most
+        `limit` of each. A source that cannot tell answers none."""
+        return [], []
+
 
 _sources: dict[str, SearchSource] = {}
 

@@ -326,6 +326,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "techdocs-rebuild": {"task": "portal.techdocs.tasks.rebuild_all_docs", "schedule": 900.0},
     # Search ranking: popularity from clicked results, decayed with time (portal/search/scoring.py).
     "search-refresh-popularity": {"task": "portal.search.tasks.refresh_popularity", "schedule": 3600.0},
+    "search-repair-index": {"task": "portal.search.tasks.repair_index", "schedule": 300.0},
     # Usage analytics (docs/insights.md): drain the Redis buffer into Event, roll the current hour/day
     # up, and once a day delete raw events past the retention and create next months' partitions.
     "insights-flush-events": {"task": "portal.insights.tasks.flush_events", "schedule": 10.0},

@@ -127,3 +127,60 @@ def test_large_registrations_take_the_bulk_path(admin, tmp_path, monkeypatch, dj
     with django_capture_on_commit_callbacks(execute=True):
         services.location_refresh(location=Location.objects.get(target=str(path)))
     assert _keys(admin, "numbat zero")[0] == "dataset:default/numbat-0"
+
+
+TWO = """apiVersion: plinth.dev/v1alpha1
+kind: Dataset
+metadata: {name: quokka-observations, title: Quokka observations}
+spec: {owner: fraud-ml, classification: internal}
+---
+apiVersion: plinth.dev/v1alpha1
+kind: Dataset
+metadata: {name: wombat-burrows, title: Wombat burrows}
+spec: {owner: fraud-ml, classification: internal}
+"""
+
+
+def test_the_repair_sweep_indexes_what_has_no_document_and_drops_what_is_gone(admin, tmp_path,
+                                                                              django_capture_on_commit_callbacks):
+    """An entity whose index write never happened (a failure or a process gone after the commit) gets
+    its document; a document whose entity is gone is dropped; a change younger than the settle time is
+    left to the write on its way; a second sweep finds nothing (idempotent)."""
+    from django.core.management import call_command
+
+    from catalog.models import Entity
+    from portal.search import index
+    from portal.search.backends import get_backend
+    from portal.search.models import SearchDocument
+    from portal.search.registry import get as source
+
+    path = tmp_path / "catalog-info.yaml"
+    path.write_text(TWO)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(path), actor=admin, file_roots=None)
+    quokka, wombat = "dataset:default/quokka-observations", "dataset:default/wombat-burrows"
+    assert _keys(admin, "quokka") == [quokka] and _keys(admin, "wombat") == [wombat]
+    backend = get_backend()
+    backend.delete(*backend.with_keys([quokka]))  # its document lost
+    Entity.objects.filter(ref=wombat).delete()  # gone without telling search (no entities_changed)
+    assert _keys(admin, "quokka") == [] and _keys(admin, "wombat") == [wombat]
+
+    assert index.repair(settle_seconds=3600)["catalog"] == {"indexed": 0, "removed": 1}  # quokka is too young
+    assert _keys(admin, "wombat") == [] and _keys(admin, "quokka") == []
+    out = tmp_path / "out.txt"
+    with out.open("w") as stream:
+        call_command("search", "repair", "--settle-seconds", "0", stdout=stream)
+    assert '"catalog": {"indexed": 1, "removed": 0}' in out.read_text()
+    assert _keys(admin, "quokka") == [quokka]
+    assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 0, "removed": 0}
+    assert source("catalog").unindexed(10, index.timezone.now()) == ([], [])
+    assert SearchDocument.objects.filter(source="catalog").count() == Entity.objects.count()
+
+
+def test_the_repair_sweep_is_on_the_beat():
+    from django.conf import settings
+
+    from portal.search import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["search-repair-index"]
+    assert entry["task"] == tasks.repair_index.name and entry["schedule"] <= 600

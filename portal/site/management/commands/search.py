@@ -1,4 +1,5 @@
-"""`manage.py search reindex [--source NAME]`, `search bench --entities N`, `search relevance`."""
+"""`manage.py search reindex [--source NAME]`, `search repair`, `search bench --entities N`,
+`search relevance`."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from portal.core import bench_db
 
 
 class Command(BaseCommand):
-    help = "Search index maintenance: rebuild the index, run the speed or the relevance benchmark."
+    help = "Search index maintenance: rebuild or repair the index, run the speed or the relevance benchmark."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         reindex = sub.add_parser("reindex", help="Rebuild the index from every registered source.")
         reindex.add_argument("--source", action="append", help="Only this source (repeatable).")
+        repair = sub.add_parser("repair", help="Index what has no document, drop documents of what is gone "
+                                "(what the beat does every 5 minutes); one JSON line.")
+        repair.add_argument("--settle-seconds", type=float, default=None,
+                            help="Leave changes younger than this to the index write on its way (default 120).")
         bench = sub.add_parser(
             "bench", help="Generate a catalog, index it and time searches (one JSON line)."
         )
@@ -45,6 +50,12 @@ class Command(BaseCommand):
             from portal.search import index
 
             result = index.rebuild(options.get("source"))
+            self.stdout.write(json.dumps(result))
+        elif options["action"] == "repair":
+            from portal.search import index
+
+            settle = options["settle_seconds"]
+            result = index.repair(**({} if settle is None else {"settle_seconds": settle}))
             self.stdout.write(json.dumps(result))
         elif options["action"] == "bench":
             from portal.site import search_bench
