@@ -553,7 +553,7 @@ def _observed_stage(written: list[tuple]) -> None:
 
 def _observed_index(written: list[tuple]) -> None:
     """After the commit that created them: the entities exist whatever happens here, so a failure is
-    logged (`manage.py search reindex` repairs the index) rather than failing the request that stored them."""
+    logged (the search repair sweep, `index.repair`, indexes them) rather than failing the request."""
     try:
         with transaction.atomic():
             _observed_stage(written)

@@ -78,7 +78,7 @@ def hit(scope: str, key: str, who: str) -> Refusal | None:
         return None
     limit, period = rate
     now = clock()
-    offset = zlib.crc32(key.encode()) % period
+    offset = window_offset(key, period)
     window = int((now - offset) // period)
     cache_key = f"{scope}:{key}:{period}:{window}"
     cache = caches[CACHE_ALIAS]
@@ -100,6 +100,12 @@ def hit(scope: str, key: str, who: str) -> Refusal | None:
         cache.decr(cache_key)  # a refused request is not counted
     return Refusal(scope=scope, limit=limit, period=period, who=who,
                    wait=_wait(limit, period, count, previous, elapsed))
+
+
+def window_offset(key: str, period: int) -> int:
+    """Where `key`'s windows start within the period (seconds): keys spread over it, so that their
+    windows do not all open at once."""
+    return zlib.crc32(key.encode()) % period
 
 
 def _wait(limit: int, period: int, count: int, previous: int, elapsed: float) -> int:

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from gunicorn import config as gunicorn_config
 
 from catalog.models import Location
 from portal.accounts import services
+from portal.core import throttling
 from portal.core.limits import COMMENT, FORM
 from tests import services as test_services
 from tests.factories import PASSWORD, UserFactory
@@ -214,7 +214,7 @@ def test_the_rate_limit_holds_across_worker_processes(gunicorn):
     # 4/hour, the four accepted requests in one window (six requests rarely straddle two): in the next
     # window they weigh 4 × (1 − elapsed), so one more fits once a quarter of it has gone, that is
     # up to 1.25 hours away. The window starts at the token's own offset.
-    offset = zlib.crc32(f"token:{token.pk}".encode()) % 3600
+    offset = throttling.window_offset(f"token:{token.pk}", 3600)
     gone = {((moment - offset) % 3600) / 3600 for moment in (started, finished)}
     expected = sorted((1 - elapsed + 0.25) * 3600 for elapsed in gone)
     assert expected[0] - 2 <= int(statuses[4][1]["Retry-After"]) <= expected[-1] + 2, (statuses[4][1], expected)

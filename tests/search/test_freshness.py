@@ -147,6 +147,7 @@ def test_the_repair_sweep_indexes_what_has_no_document_and_drops_what_is_gone(ad
     its document; a document whose entity is gone is dropped; a change younger than the settle time is
     left to the write on its way; a second sweep finds nothing (idempotent)."""
     from django.core.management import call_command
+    from django.utils import timezone
 
     from catalog.models import Entity
     from portal.search import index
@@ -173,7 +174,7 @@ def test_the_repair_sweep_indexes_what_has_no_document_and_drops_what_is_gone(ad
     assert '"catalog": {"indexed": 1, "removed": 0}' in out.read_text()
     assert _keys(admin, "quokka") == [quokka]
     assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 0, "removed": 0}
-    assert source("catalog").unindexed(10, index.timezone.now()) == ([], [])
+    assert source("catalog").unindexed(10, timezone.now()) == ([], [])
     assert SearchDocument.objects.filter(source="catalog").count() == Entity.objects.count()
 
 
