@@ -71,6 +71,7 @@ def entity_list(request):
         "order": order,
         "orderings": [k for k in ORDERINGS if not k.startswith("-")],
         "scope": scope,
+        "may_register": permissions.may_register_locations(request.user),
     }
     template = "catalog/entity_list.html#results" if request.htmx and not request.htmx.boosted else "catalog/entity_list.html"
     response = render(request, template, context)
@@ -292,7 +293,8 @@ def location_register(request):
 @require_safe
 def location_list(request):
     locations = selectors.visible_locations(request.user).order_by("-created_at")
-    return render(request, "catalog/location_list.html", {"locations": locations})
+    return render(request, "catalog/location_list.html",
+                  {"locations": locations, "may_register": permissions.may_register_locations(request.user)})
 
 
 @require_safe

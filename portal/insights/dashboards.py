@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from portal.techdocs import selectors as techdocs_selectors
 from portal.techdocs.models import docs_url
 
 from . import charts, selectors
@@ -129,13 +130,15 @@ def _entity_label(known: dict, ref: str) -> tuple[str, str]:
     return (entity.title or entity.name, entity.get_absolute_url()) if entity else (ref, "")
 
 
-def _docs_label(known: dict, doc: dict) -> tuple[str, str]:
-    """(label, link) of a docs page in a top list: "<entity title> › <page>" and the page's address when
-    the reader may see the entity, else the path as recorded."""
+def _docs_label(known: dict, pages: set[tuple[int, str]], doc: dict) -> tuple[str, str]:
+    """(label, link) of a docs page in a top list: "<entity title> › <page>" when the reader may see the
+    entity, else the path as recorded; linked only while the page exists (`pages`: techdocs'
+    existing_pages), since a page viewed last month may have been removed or renamed since."""
     entity = known.get(doc["entityref"])
     if entity is None:
         return doc["path"], ""
-    return f"{entity.title or entity.name} › {doc['page'] or 'home'}", docs_url(entity, doc["page"])
+    label = f"{entity.title or entity.name} › {doc['page'] or 'home'}"
+    return label, docs_url(entity, doc["page"]) if (entity.pk, doc["page"]) in pages else ""
 
 
 def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
@@ -144,6 +147,8 @@ def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
     docs = selectors.top_docs(f.period.start, f.period.end, team=scope, limit=TOP)
     known = selectors.visible_entities(
         [t["entityref"] for t in templates] + [e["entityref"] for e in entities] + [d["entityref"] for d in docs], user)
+    pages = techdocs_selectors.existing_pages(
+        (known[d["entityref"]].pk, d["page"]) for d in docs if d["entityref"] in known)
     return {
         "templates": templates, "entities": entities, "docs": docs,
         "charts": [
@@ -154,7 +159,8 @@ def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
                              [(*_entity_label(known, e["entityref"]), e["count"], f"{e['count']} views")
                               for e in entities], unit="views"),
             charts.bar_chart("docs", "Top docs pages by views",
-                             [(*_docs_label(known, d), d["count"], f"{d['count']} views") for d in docs], unit="views"),
+                             [(*_docs_label(known, pages, d), d["count"], f"{d['count']} views") for d in docs],
+                             unit="views"),
         ],
         "tables": [
             ("templates", ["template", "runs", "succeeded", "failed", "success rate %", "median duration s"],

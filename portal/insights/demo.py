@@ -74,8 +74,10 @@ ENTITIES = ["model:default/fraud-detector", "model:default/chargeback-predictor"
             "featureset:default/session-features", "dataset:default/card-transactions-2025",
             "component:default/fraud-scoring-service", "api:default/fraud-scoring-api",
             "pipeline:default/fraud-detector-training", "component:default/plinth", "component:default/plinth-sdk"]
-DOCS = ["component:default/plinth/", "component:default/plinth/guide/", "component:default/plinth/catalog/",
-        "component:default/plinth/scaffolder/", "component:default/plinth-sdk/", "model:default/fraud-detector/"]
+# Pages of the demo's built docs (tests/site/test_links.py checks each exists): "<entity ref>/<page path>".
+DOCS = ["component:default/plinth/", "component:default/plinth/guide/getting-started/",
+        "component:default/plinth/catalog/", "component:default/plinth/scaffolder/", "component:default/plinth-sdk/",
+        "component:default/plinth-sdk/quickstart-data-scientist/"]
 PAGES = ["/", "/catalog/", "/create/", "/reviews/", "/docs/", "/search/"]
 TEMPLATES = ["template:default/ml-model-service", "template:default/training-pipeline", "template:default/feature-set"]
 # Registrations each team makes, in order (the first model registration is the funnel's last step).

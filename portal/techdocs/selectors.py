@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from collections.abc import Iterable
+
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Entity
@@ -27,6 +29,24 @@ def page_for(entity: Entity, path: str) -> DocPage | None:
     """One indexed read: the page with its site (nav, build time, errors)."""
     return (DocPage.objects.select_related("site").defer("text", "site__nav")
             .filter(site__entity=entity, path=path).first())
+
+
+def existing_pages(pages: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (entity id, page path) pairs are built pages now, in one read: a page recorded
+    once (a usage event, a bookmark) may have been removed or renamed since. "" is the site's home,
+    there whenever the site has a page (the home opens the first one when it has no index)."""
+    pages = set(pages)
+    if not pages:
+        return set()
+    rows = (DocPage.objects.filter(site__entity_id__in={entity_id for entity_id, _ in pages})
+            .filter(Q(path__in={path for _, path in pages if path}) | Q(order=0))
+            .values_list("site__entity_id", "path", "order"))
+    found = set()
+    for entity_id, path, order in rows:
+        found.add((entity_id, path))
+        if order == 0:
+            found.add((entity_id, ""))
+    return found & pages
 
 
 def asset_for(entity: Entity, path: str) -> DocAsset | None:

@@ -155,9 +155,11 @@ def test_top_entities_and_docs(org):
 
 def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
     """The charts show an entity's title, linked to its page (a docs page: the title and the page,
-    linked to it); a ref whose entity is gone, or is another team's private one, stays as recorded,
-    unlinked. The data tables and CSV keep refs."""
-    EntityFactory(kind="Model", name="fraud-detector", title="Fraud detector", owner_team=org["ml"])
+    linked to it while the page exists); a ref whose entity is gone, or is another team's private one,
+    stays as recorded, unlinked. The data tables and CSV keep refs."""
+    detector = EntityFactory(kind="Model", name="fraud-detector", title="Fraud detector", owner_team=org["ml"])
+    site = DocSite.objects.create(entity=detector, status="ok", page_count=1)
+    site.pages.create(path="guide/", source_path="guide.md", title="Guide", order=0)
     EntityFactory(kind="Model", name="secret-model", title="Secret plans", owner_team=org["risk"], visibility="private")
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/fraud-detector", 5)
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/secret-model", 4)  # as if its team had moved
@@ -167,6 +169,7 @@ def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
     rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/guide/", 6)
     rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/", 5)
     rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/secret-model/", 2)
+    rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/removed-since/", 1)
     response = client_for(org["alice"]).get("/insights/usage/", week())
     chart = next(c for c in response.context["data"]["charts"] if c.key == "entities")
     assert [(b.label, b.url) for b in chart.bars] == [
@@ -180,7 +183,7 @@ def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
     assert [(b.label, b.url) for b in docs.bars] == [
         ("Fraud detector › guide/", "/docs/model/default/fraud-detector/guide/"),
         ("Fraud detector › home", "/docs/model/default/fraud-detector/"),
-        ("model:default/secret-model/", "")]
+        ("model:default/secret-model/", ""), ("Fraud detector › removed-since/", "")]
     assert "Secret plans" not in page
     assert ["entities", "model:default/fraud-detector", "5", "1"] in read_csv(client_for(org["alice"]).get(
         "/insights/usage/", {**week(), "format": "csv"}))
