@@ -78,7 +78,7 @@ class ScanFile(models.Model):
     scan of the same target takes it from here instead of asking the code host again, while its
     repository's version (last push and branch) is the same. Not catalog state: nothing of a stopped
     scan reaches the catalog. Deleted when a scan of the target completes and is stored; rows older
-    than SCAN_FILE_DAYS are ignored, and deleted when a scan next keeps files (catalog.services)."""
+    than SCAN_FILE_DAYS are ignored, and deleted within the hour (catalog.services.scan_files_prune)."""
 
     target = models.TextField()  # the discovery location's target, registered or not (yet)
     source = models.TextField()  # the file URL, as the scan names it

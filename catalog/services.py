@@ -107,6 +107,14 @@ def _scan_files(target: str) -> dict[str, tuple[str, bytes | None]] | None:
             for source, version, body in fresh.values_list("source", "version", "body")}
 
 
+def scan_files_prune(now=None) -> int:
+    """Delete kept scan files older than SCAN_FILE_DAYS, whatever their target: a target that is never
+    scanned again (its location unregistered, a preview never confirmed) keeps no repository bytes
+    beyond the days a next scan could use them. On the beat (catalog.tasks.prune_scan_files)."""
+    cutoff = (now or timezone.now()) - timedelta(days=SCAN_FILE_DAYS)
+    return ScanFile.objects.filter(fetched_at__lt=cutoff).delete()[0]
+
+
 def _keep_scan_files(reader: Reader) -> None:
     """Keep the files a discovery scan fetched when nothing of it is stored (the scan stopped at a rate
     limit, or it was a preview), so the next scan of the target asks the code host only for the rest:
@@ -117,8 +125,7 @@ def _keep_scan_files(reader: Reader) -> None:
     now = timezone.now()
     try:
         with transaction.atomic():
-            # Expired files of any target go here, where files are written, not on every read.
-            ScanFile.objects.filter(fetched_at__lt=now - timedelta(days=SCAN_FILE_DAYS)).delete()
+            scan_files_prune(now)  # also hourly on the beat, for targets never scanned again
             ScanFile.objects.filter(target=reader.target, source__in=values_in(list(reader.fetched), text=True)).delete()
             ScanFile.objects.bulk_create([ScanFile(target=reader.target, source=source, version=version, body=body,
                                                    fetched_at=now)

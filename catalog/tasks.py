@@ -27,6 +27,12 @@ def refresh_due_locations(limit: int = 50) -> int:
     return count
 
 
+@shared_task(acks_late=True, max_retries=0)
+def prune_scan_files() -> int:
+    """Expired files of stopped discovery scans (catalog.models.ScanFile), whatever their target."""
+    return services.scan_files_prune()
+
+
 @shared_task(acks_late=True, bind=True, max_retries=3)
 def refresh_location(self, location_id: int) -> dict | None:
     location = Location.objects.filter(pk=location_id).first()

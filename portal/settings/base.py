@@ -315,6 +315,8 @@ PLINTH_BEAT_LOCK_TTL_SECONDS = ENV.beat_lock_ttl_seconds
 CELERY_BEAT_SCHEDULE: dict = {
     "catalog-refresh-locations": {"task": "catalog.tasks.refresh_due_locations", "schedule": 60.0},
     "catalog-mlflow-sync": {"task": "catalog.tasks.sync_mlflow", "schedule": 300.0},
+    # Files of stopped discovery scans older than 7 days (catalog.services.SCAN_FILE_DAYS).
+    "catalog-prune-scan-files": {"task": "catalog.tasks.prune_scan_files", "schedule": 3600.0},
     # Keeps the facet cube cached (it expires after an hour): no list page recounts 250k entities.
     "catalog-warm-facet-cube": {"task": "catalog.tasks.warm_facet_cube", "schedule": 1200.0},
     "governance-relay-outbox": {"task": "portal.governance.tasks.relay_outbox", "schedule": 5.0},

@@ -4,13 +4,15 @@ relative $text through the same integration, GitHub/GitLab discovery paged and r
 
 import textwrap
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from catalog import integrations, services
+from catalog import integrations, services, tasks
 from catalog.descriptors.errors import DescriptorError
 from catalog.descriptors.fetch import Credentials, fetch_url
 from catalog.models import Entity, Location, ScanFile
@@ -427,6 +429,21 @@ def test_a_scan_stopped_by_a_rate_limit_resumes_where_it_stopped(host):
     assert repo.split("/")[1] in fetched
     assert Entity.objects.filter(description="pushed since").count() == 1
     assert not ScanFile.objects.exists(), "a complete scan, stored: nothing left to resume"
+
+
+def test_expired_scan_files_of_any_target_are_deleted_on_the_beat(settings):
+    """A target that is never scanned again keeps no repository bytes past SCAN_FILE_DAYS: the hourly
+    task deletes them whatever their target; younger files stay for the next scan."""
+    now = timezone.now()
+    for target, source, days in [("https://github.com/gone-org", "a", 8), ("https://github.com/gone-org", "b", 7.01),
+                                 ("https://github.com/acme", "c", 6.99)]:
+        ScanFile.objects.create(target=target, source=source, version="v1", body=b"kind: Component",
+                                fetched_at=now - timedelta(days=days))
+    assert tasks.prune_scan_files() == 2
+    assert list(ScanFile.objects.values_list("source", flat=True)) == ["c"]
+    assert tasks.prune_scan_files() == 0
+    entry = settings.CELERY_BEAT_SCHEDULE["catalog-prune-scan-files"]
+    assert entry == {"task": "catalog.tasks.prune_scan_files", "schedule": 3600.0}
 
 
 @pytest.mark.prod_smoke
