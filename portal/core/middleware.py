@@ -6,7 +6,7 @@ import logging
 import time
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from . import csp, metrics
 from .client_address import client_address
@@ -89,13 +89,17 @@ class SecurityHeadersMiddleware:
 
 
 class RejectNulMiddleware:
-    """400 for a NUL character in the path or a query parameter, naming where it is.
+    """400 for a NUL character in the path, a query parameter or a page's form field, naming where it is.
 
     PostgreSQL text cannot hold NUL, so such a value reaching a query is a 500 there (and silently
-    works on SQLite). One check here covers every page and API filter; request bodies are checked by
-    the API's parsers (`portal.core.api`)."""
+    works on SQLite). One check here covers every page, every page's form (a view reading
+    `request.POST` directly, not through a Django form, would store it) and every API filter; API
+    bodies are checked by the API's parsers (`portal.core.api`), which name the JSON field."""
 
     MESSAGE = "Null characters are not allowed."
+    FORM_METHODS = ("POST", "PUT", "PATCH")
+    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+    API_PREFIX = "/api/"
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -106,7 +110,28 @@ class RejectNulMiddleware:
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in value for value in values):
                 return self._reject(request, key.replace("\x00", "\\x00")[:100])
+        if request.method in self.FORM_METHODS and request.content_type in self.FORM_TYPES \
+                and not request.path.startswith(self.API_PREFIX):
+            where = self._nul_in_form(request)
+            if where is not None:
+                return self._reject(request, where)
         return self.get_response(request)
+
+    @staticmethod
+    def _nul_in_form(request: HttpRequest) -> str | None:
+        """The first form field with a NUL in its name or value. The body is parsed here as the CSRF check
+        would parse it next (its size already capped by RequestBodyLimitMiddleware; a malformed multipart
+        body is Django's 400). Uploaded files are not text and are not looked at (Django drops
+        non-printable characters from their names); a body the client stopped sending is left to the
+        CSRF check."""
+        try:
+            fields = request.POST
+        except UnreadablePostError:
+            return None
+        for key, values in fields.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return key.replace("\x00", "\\x00")[:100]
+        return None
 
     def _reject(self, request: HttpRequest, where: str) -> HttpResponse:
         return error_response(request, 400, "Bad request", f"{where}: {self.MESSAGE}",
