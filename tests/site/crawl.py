@@ -16,6 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import Resolver404, resolve
 
+HTMX = "htmx "  # marks a link htmx fetches (as the crawl's key: the same address is fetched both ways)
 PER_SHAPE = 3  # pages fetched per view and query-string shape (the keys, not their values)…
 PER_VIEW = 20  # …and per view, whatever the query (the catalog's filter combinations are many)
 IDENTITY_KWARGS = ("kind", "tab")  # an entity page's tabs differ by kind: each (view, kind, tab) is a view
@@ -57,9 +58,10 @@ class Page(HTMLParser):
             self.links.append(a["src"])
         elif tag == "form" and (a.get("method") or "get").lower() == "get" and a.get("action"):
             self.links.append(a["action"])
-        for attribute in ("hx-get", "data-spec-url"):  # fetched by htmx, or by a page's script
-            if a.get(attribute):
-                self.links.append(a[attribute])
+        if a.get("data-spec-url"):  # fetched by a page's script
+            self.links.append(a["data-spec-url"])
+        if a.get("hx-get"):  # fetched by htmx, which says so in a header: the view may answer a fragment
+            self.links.append(HTMX + a["hx-get"])
         if tag == "form" and (a.get("method") or "get").lower() == "post":
             self._form = {"action": a.get("action") or "", "csrf": False, "fields": []}
         elif self._form is not None:
@@ -133,27 +135,29 @@ def crawl(client: Client, start: str = "/") -> dict:
     statics: set[str] = set()
     forms: list[dict] = []
     while queue and len(fetched) < MAX_PAGES:
-        url, referrer = queue.popleft()
-        if url in fetched:
+        key, referrer = queue.popleft()
+        if key in fetched:
             continue
+        htmx = key.startswith(HTMX)
+        url = key.removeprefix(HTMX)
         parts = urlsplit(url)
         route = route_of(parts.path, parts.query)
         if route is None:
             problems.append(f"{url} (linked from {referrer}): no such route")
             continue
-        view, shape = route
+        view, shape = (HTMX + part for part in route) if htmx else route
         if per_route[shape] >= PER_SHAPE or per_view[view] >= PER_VIEW:
             continue
         per_route[shape] += 1
         per_view[view] += 1
-        fetched.add(url)
+        fetched.add(key)
         with CaptureQueriesContext(connection) as queries:
-            response = client.get(url, HTTP_ACCEPT="text/html")
-        if len(queries) > MAX_QUERIES and view.split(":")[:2] not in QUERIES_BY_CONFIGURATION:
+            response = client.get(url, HTTP_ACCEPT="text/html", **({"HTTP_HX_REQUEST": "true"} if htmx else {}))
+        if len(queries) > MAX_QUERIES and view.removeprefix(HTMX).split(":")[:2] not in QUERIES_BY_CONFIGURATION:
             problems.append(f"{url}: {len(queries)} queries (a page's count must not grow with the data)")
         status = response.status_code
         if status >= 500 or status in (403, 404, 405):
-            problems.append(f"{url} (linked from {referrer}): {status}")
+            problems.append(f"{key} (linked from {referrer}): {status}")
             continue
         if status in (301, 302, 303, 307, 308):
             target = urljoin(url, response["Location"])
@@ -168,7 +172,8 @@ def crawl(client: Client, start: str = "/") -> dict:
         problems += [f"{url}: {fault}" for fault in parser.faults]
         forms += [{**form, "page": url, "action": urljoin(url, form["action"])} for form in parser.forms]
         for raw in parser.links:
-            link, _fragment = urldefrag(urljoin(url, raw))
+            mark = HTMX if raw.startswith(HTMX) else ""
+            link, _fragment = urldefrag(urljoin(url, raw.removeprefix(HTMX)))
             split = urlsplit(link)
             if split.scheme not in ("", "http", "https") or split.netloc not in ("", "testserver"):
                 continue
@@ -178,8 +183,8 @@ def crawl(client: Client, start: str = "/") -> dict:
             if split.path.startswith(settings.STATIC_URL):
                 statics.add(split.path)
                 continue
-            if local not in fetched:
-                queue.append((local, url))
+            if mark + local not in fetched:
+                queue.append((mark + local, key))
     for path in sorted(statics):
         if not finders.find(path.removeprefix(settings.STATIC_URL)):
             problems.append(f"{path}: no such static file")
