@@ -16,8 +16,18 @@ def docs_context(request, entity) -> dict:
     return {"td_site": site, "td_nav": nav, "td_index": selectors.page_for(entity, "") if site else None}
 
 
+# A definition's highlighted source longer than this (in characters of source) is not sent with the tab
+# when the tab has a summary above it (operations, channels, types, services), since it starts folded:
+# the Source section fetches it when opened (views.definition_source). Plinth's own API (350 kB of
+# YAML) made its tab a 1.7 MB page.
+SOURCE_INLINE_MAX = 50_000
+
+
 def definition_context(request, entity) -> dict:
-    return {"td_def": definitions.for_entity(entity)}
+    parsed = definitions.for_entity(entity)
+    folded = bool(parsed.operations or parsed.channels or parsed.types or parsed.services)
+    return {"td_def": parsed, "td_source_folded": folded,
+            "td_source_lazy": folded and len(parsed.source) > SOURCE_INLINE_MAX}
 
 
 def model_card_context(request, entity) -> dict:

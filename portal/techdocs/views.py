@@ -15,7 +15,7 @@ from portal.core import csp, usage
 from portal.core.limits import FORM, body_limit
 from portal.core.usage import EventType
 
-from . import builder, selectors, services
+from . import builder, definitions, selectors, services
 
 # The portal's CSP, tightened: documentation may not even use data: images, nor start workers.
 DOCS_CSP = {"img_src": "'self'", "worker_src": "'none'"}
@@ -99,6 +99,20 @@ def asset(request, kind: str, namespace: str, name: str, path: str):
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Disposition"] = "inline"
     response["Content-Security-Policy"] = SVG_CSP
+    return response
+
+
+@require_safe
+def definition_source(request, kind: str, namespace: str, name: str):
+    """An API definition's highlighted source, for the Definition tab's folded Source section to fetch
+    when opened (htmx); anything else is sent to the tab itself."""
+    entity = _entity(request, kind, namespace, name)
+    if entity.kind_key != "api":
+        raise Http404("No such definition")
+    if not request.htmx:
+        return redirect("catalog:entity-tab", entity.kind_key, entity.namespace, entity.name, "definition")
+    response = render(request, "techdocs/definition_source.html", {"td_def": definitions.for_entity(entity)})
+    response["Vary"] = "HX-Request"
     return response
 
 

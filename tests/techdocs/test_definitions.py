@@ -3,6 +3,7 @@
 import pytest
 
 from catalog import services as catalog_services
+from catalog.models import Entity
 from portal.techdocs import definitions
 
 OPENAPI = """openapi: 3.0.3
@@ -145,6 +146,31 @@ def test_the_platform_api_entity_renders_its_own_schema(client, demo_org):
     client.force_login(demo_org["users"]["alice"])
     html = client.get("/catalog/api/default/plinth-api/definition/").content.decode()
     assert "Plinth API" in html and "/api/v1/techdocs/sites" in html and 'data-testid="definition-errors"' not in html
+
+
+@pytest.mark.django_db
+def test_a_long_source_is_fetched_when_its_section_is_opened(client, demo_org):
+    """Plinth's own API (350 kB of YAML) made its tab a 1.7 MB page: a folded source longer than
+    SOURCE_INLINE_MAX is fetched by the Source section when opened; a short one stays inline."""
+    from portal.techdocs.tabs import SOURCE_INLINE_MAX
+
+    client.force_login(demo_org["users"]["alice"])
+    response = client.get("/catalog/api/default/plinth-api/definition/")
+    html = response.content.decode()
+    source = "/docs/api/default/plinth-api/_definition-source/"
+    assert len(response.content) < 200_000, len(response.content)  # 113 kB: the operations table
+    assert f'hx-get="{source}" hx-trigger="toggle once"' in html and "Loading the source…" in html
+    fragment = client.get(source, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200 and "<html" not in fragment.content.decode()
+    text = definitions.source_text(Entity.objects.get(ref="api:default/plinth-api"))
+    assert len(text) > SOURCE_INLINE_MAX and len(fragment.content) > len(text)  # highlighted, whole
+    assert "/api/v1/techdocs/sites" in fragment.content.decode()
+    plain = client.get(source)  # not htmx (a link opened in a tab): the definition tab itself
+    assert plain.status_code == 302 and plain["Location"] == "/catalog/api/default/plinth-api/definition/"
+    assert client.get("/docs/model/default/fraud-detector/_definition-source/", HTTP_HX_REQUEST="true").status_code == 404
+    assert client.get("/docs/api/default/no-such-api/_definition-source/", HTTP_HX_REQUEST="true").status_code == 404
+    short = client.get("/catalog/api/default/fraud-scoring-api/definition/").content.decode()
+    assert "_definition-source" not in short and 'data-testid="definition-source"><div class="codehilite"' in short
 
 
 @pytest.mark.django_db

@@ -201,6 +201,12 @@ def test_plinth_docs_and_api_reference_render(page, live_server, hostile):
     page.locator(".swagger-ui .opblock").first.wait_for(timeout=15_000)
     assert re.search(r"/api/v1/techdocs/sites", page.locator(".swagger-ui").inner_text())
     page.screenshot(path=str(SHOTS / "techdocs-plinth-api.png"))
+    # Its 350 kB source is not in the page: opening the Source section fetches it (htmx), once.
+    source = page.get_by_test_id("definition-source")
+    assert source.locator(".codehilite").count() == 0
+    page.locator("summary", has_text="Source").click()
+    source.locator(".codehilite").wait_for(timeout=15_000)
+    assert "/api/v1/techdocs/sites" in source.inner_text()
     services.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="model:default/fraud-detector"))
     page.goto(f"{live_server.url}/catalog/model/default/fraud-detector/model-card/")
     assert page.get_by_role("heading", name="Intended use").is_visible()
