@@ -52,7 +52,8 @@ def edit_link(site, page) -> dict:
 @require_safe
 def index(request):
     sites = list(selectors.visible_sites(request.user)[:500])
-    context = {"sites": sites, "apis": selectors.visible_apis(request.user)}
+    context = {"sites": sites, "apis": selectors.visible_apis(request.user),
+               "may_register": permissions.may_register_locations(request.user)}
     response = render(request, "techdocs/index.html", context)
     response["Content-Security-Policy"] = csp.policy(request, **DOCS_CSP)
     return response
