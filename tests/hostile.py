@@ -108,6 +108,18 @@ def too_large(response) -> bool:
     return True
 
 
+def nul_refused(response, fields: dict) -> bool:
+    """A NUL in a page form's field is refused before any view runs (portal.core.middleware.
+    RejectNulMiddleware): a 400 naming a field that holds one."""
+    if response.status_code != 400:
+        return False
+    holders = [str(k).replace("\x00", "\\x00") for k, v in fields.items() if "\x00" in str(k) or "\x00" in str(v)]
+    assert holders, f"400 without a NUL in the form: {response_text(response)[:500]}"
+    text = html.unescape(response_text(response))
+    assert "Null characters are not allowed" in text and any(f"{h}:" in text for h in holders), text[:1000]
+    return True
+
+
 # -- shared pieces ------------------------------------------------------------------------------
 
 CONTROL = st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp"])
