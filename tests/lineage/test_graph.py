@@ -178,7 +178,9 @@ def test_catalog_relations_are_oriented_upstream_to_downstream(org):
     nodes = {n["id"]: n for n in body["graph"]}
     model = nodes["entity:model:default:fraud-detector"]
     origins = {e["origin"] for e in model["inEdges"]}
-    assert {"entity:dataset:default:card-transactions-2025", "entity:featureset:default:card-transactions-features",
+    # The training set is declared as an OpenLineage dataset (its openlineage.io/dataset annotation): the
+    # entity is drawn as that node.
+    assert {"dataset:s3://ml-data:fraud/transactions/2025", "entity:featureset:default:card-transactions-features",
             "entity:featureset:default:customer-profile-features"} <= origins
     assert {e["destination"] for e in model["outEdges"]} >= {"entity:component:default:fraud-scoring-service"}, \
         "the service that dependsOn the model is downstream of it"
@@ -223,8 +225,9 @@ def test_relation_edges_are_the_relations_oriented_once_each(org, tmp_path, djan
     from catalog.models import Entity
 
     dataset = Entity.objects.get(ref="dataset:default/card-transactions-2025")
-    first = Node.objects.create(type=NodeType.DATASET, namespace="s3://lg", name="a", key="a" * 64, entity=dataset)
+    Node.objects.create(type=NodeType.DATASET, namespace="s3://lg", name="a", key="a" * 64, entity=dataset)
     Node.objects.create(type=NodeType.DATASET, namespace="s3://lg", name="b", key="b" * 64, entity=dataset)
+    first = Node.objects.filter(entity=dataset).order_by("pk").first()  # its declared node, made at registration
     write_files(tmp_path, {"catalog-info.yaml": (
         "apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {name: twice-tied}\nspec:\n"
         "  type: classifier\n  lifecycle: experimental\n  owner: fraud-ml\n"
@@ -317,7 +320,7 @@ def api_admin(db):
 def test_impact_groups_by_kind_and_team_with_production_models_first(org):
     bob = _session(org["users"]["bob"])
     body = bob.get("/api/v1/lineage/impact", {"nodeId": "entity:dataset:default:card-transactions-2025"}).json()
-    assert body["root"] == "entity:dataset:default:card-transactions-2025"
+    assert body["root"] == "dataset:s3://ml-data:fraud/transactions/2025"  # the entity's declared node
     assert body["critical"][0]["id"] == "entity:model:default:fraud-detector"
     assert body["critical"][0]["reason"] == "production model" and body["critical"][0]["team"] == "fraud-ml"
     first = body["groups"][0]
@@ -331,7 +334,7 @@ def test_impact_groups_by_kind_and_team_with_production_models_first(org):
     impact = graph.impact("entity:dataset:default:card-transactions-2025", user=org["users"]["bob"], hops=1)
     assert impact.items[0]["id"] == "entity:model:default:fraud-detector", "critical first"
     assert {i["distance"] for i in impact.items} == {1}
-    assert "entity:pipeline:default:fraud-detector-training" in {i["id"] for i in impact.items}
+    assert "job:airflow:training.fraud_detector" in {i["id"] for i in impact.items}  # the declared Pipeline
 
 
 def test_impact_counts_what_another_team_may_not_see(org):

@@ -43,8 +43,9 @@ def _root(html: str) -> str:
 @pytest.mark.parametrize(("path", "root"), [
     ("model/default/fraud-detector", "entity:model:default:fraud-detector"),
     ("featureset/default/card-transactions-features", "entity:featureset:default:card-transactions-features"),
-    ("dataset/default/card-transactions-2025", "entity:dataset:default:card-transactions-2025"),
-    ("pipeline/default/fraud-detector-training", "entity:pipeline:default:fraud-detector-training"),
+    # Declared by their openlineage.io annotations: the tab starts at that node.
+    ("dataset/default/card-transactions-2025", "dataset:s3://ml-data:fraud/transactions/2025"),
+    ("pipeline/default/fraud-detector-training", "job:airflow:training.fraud_detector"),
     ("component/default/fraud-scoring-service", "entity:component:default:fraud-scoring-service"),
     ("api/default/fraud-scoring-api", "entity:api:default:fraud-scoring-api"),
     ("group/default/fraud-ml", "entity:group:default:fraud-ml"),

@@ -70,7 +70,8 @@ def test_client_reads_the_graph_columns_and_impact_sync_and_async(portal):
     with Client(portal.url, portal.token("alice")) as client:
         around = client.lineage.graph("entity:model:default:fraud-detector", depth=1, direction="upstream")
         assert around["root"] == "entity:model:default:fraud-detector"
-        assert "entity:dataset:default:card-transactions-2025" in {n["id"] for n in around["graph"]}
+        # The training set is declared by its openlineage.io/dataset annotation: it is drawn as that node.
+        assert "dataset:s3://ml-data:fraud/transactions/2025" in {n["id"] for n in around["graph"]}
         impact = client.lineage.impact("entity:dataset:default:card-transactions-2025")
         assert impact["critical"][0]["id"] == "entity:model:default:fraud-detector"
         with pytest.raises(NotFoundError):
@@ -93,10 +94,10 @@ def test_cli_graph_tree_and_impact_table(portal, plinth):
                   "--direction", "downstream", env=env)
     assert tree.returncode == 0, tree.stderr
     lines = tree.stdout.splitlines()
-    assert lines[0] == "# downstream" and "card-transactions-2025" in lines[1]
+    assert lines[0] == "# downstream" and "Card transactions 2025" in lines[1]
     assert any(line.startswith("  model: Fraud detector") for line in lines), tree.stdout
     as_json = plinth("lineage", "graph", "entity:dataset:default:card-transactions-2025", "--json", env=env)
-    assert json.loads(as_json.stdout)["root"] == "entity:dataset:default:card-transactions-2025"
+    assert json.loads(as_json.stdout)["root"] == "dataset:s3://ml-data:fraud/transactions/2025"
     impact = plinth("lineage", "impact", "entity:dataset:default:card-transactions-2025", env=env)
     assert impact.returncode == 0, impact.stderr
     first = impact.stdout.splitlines()[1]

@@ -1,4 +1,4 @@
-"""`manage.py demo load | mlflow-seed | insights | purge-insights | operations | purge-operations |
+"""`manage.py demo load | lineage | mlflow-seed | insights | purge-insights | operations | purge-operations |
 credentials` — the demo organisation for `make run`. `insights` adds six weeks of usage history (demo
 data: docs/insights.md#demo-data); `operations` imports the demo cost export, sets a team budget,
 evaluates the demo SLOs on PLINTH_PROMETHEUS_URL and then every scorecard (docs/operations.md#demo-data)."""
@@ -17,8 +17,8 @@ class Command(BaseCommand):
     help = "Load the demo organisation (teams, users, catalog) and seed MLflow with demo models."
 
     def add_arguments(self, parser):
-        parser.add_argument("verb", choices=["load", "mlflow-seed", "insights", "purge-insights", "operations",
-                                              "purge-operations", "credentials"])
+        parser.add_argument("verb", choices=["load", "lineage", "mlflow-seed", "insights", "purge-insights",
+                                              "operations", "purge-operations", "credentials"])
 
     def handle(self, *args, verb: str, **options):
         if verb == "load":
@@ -30,6 +30,8 @@ class Command(BaseCommand):
                 f"{len(plan.errors)} errors."))
             for error in plan.errors:
                 self.stderr.write(str(error))
+        elif verb == "lineage":
+            self._lineage()
         elif verb == "mlflow-seed":
             from portal.site.mlflow_demo import seed
 
@@ -76,6 +78,24 @@ class Command(BaseCommand):
             for username, (name, memberships, admin, what) in org_demo.USERS.items():
                 roles = ", ".join(f"{role} of {team}" for team, role in memberships)
                 self.stdout.write(f"  {username:<7} {name:<17} {roles}{' + platform admin' if admin else ''} — {what}")
+
+    def _lineage(self) -> None:
+        """A week of the fraud team's pipeline runs as OpenLineage events (portal/lineage/demo.py). Without
+        the OpenLineage spec the demo goes on without them, saying why."""
+        from portal.accounts.models import Team
+        from portal.lineage import demo as lineage_demo
+        from portal.lineage import spec as lineage_spec
+
+        if not Team.objects.filter(name__in=org_demo.TEAMS).exists():
+            raise CommandError("Load the demo organisation first: manage.py demo load")
+        try:
+            result = lineage_demo.load()
+        except lineage_spec.SpecMissing as exc:
+            self.stdout.write(self.style.WARNING(f"Demo lineage not loaded: {exc}"))
+            return
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo lineage: {result.received} OpenLineage events, {result.stored} stored "
+            f"({result.duplicates} already there), {len(result.runs)} runs."))
 
     def _operations(self) -> None:
         """Costs first, then SLOs, then scorecards: the scorecards read the other two as facts."""
