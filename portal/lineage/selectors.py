@@ -21,12 +21,12 @@ def entity_panel(entity: Entity) -> dict:
     jobs that wrote it (a Dataset). The page itself was already checked for visibility."""
     nodes = list(Node.objects.filter(entity=entity).only("pk", "type", "namespace", "name", "last_run_id"))
     if not nodes:
-        return {"lineage_nodes": [], "lineage_runs": []}
+        return {"lineage_nodes": [], "lineage_runs": [], "lineage_many_jobs": False}
     jobs = [n.pk for n in nodes if n.type == "job"]
     if not jobs:
         jobs = list(Node.objects.filter(out_edges__target__in=nodes, type="job").values_list("pk", flat=True)[:20])
     runs = list(Run.objects.filter(job_id__in=jobs).select_related("job").order_by("-started_at", "-pk")[:PANEL_RUNS])
-    return {"lineage_nodes": nodes, "lineage_runs": runs}
+    return {"lineage_nodes": nodes, "lineage_runs": runs, "lineage_many_jobs": len({r.job_id for r in runs}) > 1}
 
 
 def unowned_assets(user) -> QuerySet[Entity]:

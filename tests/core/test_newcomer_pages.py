@@ -16,7 +16,7 @@ from django.utils import timezone
 from catalog import recent
 from catalog.descriptors.relations import RELATION_PAIRS, relation_label
 from catalog.models import Entity
-from portal.core.templatetags.plinth import relative, when
+from portal.core.templatetags.plinth import duration, relative, when
 from portal.governance import services as governance
 from portal.scaffolder.models import Run
 from portal.site.management.commands.devstack import Command as Devstack
@@ -83,6 +83,14 @@ def test_when_renders_relative_time_with_the_exact_time_on_hover():
     assert relative(timezone.now()) == "just now"
     assert when("2026-01-02T03:04:05+00:00").count('title="2026-01-02 03:04 UTC"') == 1
     assert when(None) == "" and when("not a date") == ""
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (None, ""), ("", ""), ("soon", ""), (-3, "0 s"), (0.4, "0 s"), (52, "52 s"), (60, "1 min"), (845, "14 min 5 s"),
+    (2880, "48 min"), (3605, "1 h"), (3720, "1 h 2 min"), (97259, "1 d 3 h"), ("90", "1 min 30 s"),
+])
+def test_durations_read_in_their_two_largest_units(seconds, shown):
+    assert duration(seconds) == shown
 
 
 def test_relation_labels_are_human():

@@ -209,12 +209,22 @@ def test_a_declared_entity_is_joined_by_annotation_instead_of_an_observed_one(
 
 
 def test_the_pipeline_page_shows_its_run_history(api, member):
+    """State, start and a readable duration; a failed run's error under its state; no Job column while
+    every run is of the one job (named below the table); the table scrolls inside its card."""
     post(api, run_event("COMPLETE", job=("etl", "history")))
+    failed = uuid.uuid4()
+    post(api, run_event("START", run_id=failed, job=("etl", "history"), when="2026-12-01T10:00:00Z"))
+    post(api, run_event("FAIL", run_id=failed, job=("etl", "history"), when="2026-12-01T10:48:05Z",
+                        run_facets={"errorMessage": facet(message="relation orders does not exist",
+                                                          programmingLanguage="SQL")}))
     entity = Node.objects.get(name="history").entity
     page = Client()
     page.force_login(member)
     html = page.get(entity.get_absolute_url()).content.decode()
-    assert "Runs (OpenLineage)" in html and "Complete" in html
+    assert "Runs (OpenLineage)" in html and "Complete" in html and "Failed" in html
+    assert "48 min 5 s" in html and "relation orders does not exist" in html
+    assert '<div class="table-scroll"' in html.split("Runs (OpenLineage)")[1]
+    assert "<th>Job</th>" not in html and "<code>etl/history</code>" in html
 
 
 def test_viewers_may_not_send_and_anonymous_callers_get_401(team):

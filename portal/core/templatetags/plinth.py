@@ -52,3 +52,25 @@ def when(value) -> str:
         exact.strftime("%Y-%m-%d %H:%M UTC"),
         relative(exact),
     )
+
+
+@register.filter
+def duration(seconds) -> str:
+    """A length of time in its two largest units: '52 s', '14 min', '14 min 5 s', '1 h 2 min', '2 d 3 h';
+    '' for no value (use |default)."""
+    if seconds is None or seconds == "":
+        return ""
+    try:
+        total = max(0, round(float(seconds)))
+    except (TypeError, ValueError):
+        return ""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if total >= size or (unit == "s" and not parts):
+            parts.append(f"{total // size} {unit}")
+            total %= size
+        elif parts:
+            parts.append("")  # a zero unit after a larger one still counts as one of the two
+        if len(parts) == 2:
+            break
+    return " ".join(p for p in parts if p)
