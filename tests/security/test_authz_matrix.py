@@ -322,6 +322,8 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "techdocs:rebuild": {"POST": ok(EDITORS, 302)},
     "techdocs:asset": {"GET": ok(VIEWERS)},
     "techdocs:page": {"GET": ok(VIEWERS)},
+    # An API's highlighted source for the Definition tab's htmx; a plain GET is sent to the tab itself.
+    "techdocs:definition-source": {"GET": ok(VIEWERS, 302)},
     "techdocs-api-sites": {"GET": ok(SIGNED_IN)},
     "techdocs-api-site": {"GET": ok(VIEWERS)},
     "techdocs-api-page": {"GET": ok(VIEWERS)},
@@ -544,6 +546,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "techdocs:rebuild": _entities("component", "kind"),
     "techdocs:asset": _entities("component", "kind", path="img/logo.png"),
     "techdocs:page": _entities("component", "kind", path="guide/"),
+    "techdocs:definition-source": _entities("api", "kind"),
     "techdocs-api-site": _entities("component", "kind"),
     "techdocs-api-page": _entities("component", "kind"),
     "techdocs-api-build": _entities("component", "kind"),
