@@ -185,7 +185,7 @@ def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, staged=F
         index.update(CatalogSource.name, changed=changed, removed=removed, documents=documents)
     except Exception:
         # The catalog change is committed already; a failed index update must not turn it into an
-        # error page. `manage.py search reindex` repairs the index.
+        # error page. The repair sweep (`index.repair`, on the beat) indexes what it missed.
         logger.exception(
             "search index update failed for %d changed, %d removed entities", len(changed), len(removed)
         )

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import throttling
+from .errors import NUL_MESSAGE, nul_field
 
 
 def exception_handler(exc, context):
@@ -75,10 +76,9 @@ def conflict(message: str, **extra) -> Response:
 
 
 # -- request bodies -------------------------------------------------------------------------------------
-# PostgreSQL text and jsonb cannot hold NUL, so a NUL anywhere in a body would reach the database as a
-# 500 there (and pass on SQLite). DRF's CharField refuses NUL, but free-form objects (approval `params`,
-# template `values`) are stored as they come: the parsers refuse it for every field, naming it.
-NUL_MESSAGE = "Null characters are not allowed."
+# A NUL anywhere in a body would reach PostgreSQL as a 500 (errors.NUL_MESSAGE). DRF's CharField refuses
+# NUL, but free-form objects (approval `params`, template `values`) are stored as they come: the parsers
+# refuse it for every field, naming it.
 
 
 def _nul_path(value, path: str = "") -> str | None:
@@ -102,11 +102,8 @@ def _nul_path(value, path: str = "") -> str | None:
 
 
 def _refuse_nul(data):
-    if hasattr(data, "lists"):  # a form's QueryDict: every value of every key, named by the key
-        where = next((key.replace("\x00", "\\x00") for key, values in data.lists()
-                      if "\x00" in key or any("\x00" in v for v in values)), None)
-    else:
-        where = _nul_path(data)
+    # A form's QueryDict: every value of every key, named by the key.
+    where = nul_field(data) if hasattr(data, "lists") else _nul_path(data)
     if where:
         raise exceptions.ValidationError({where: [NUL_MESSAGE]})
     return data

@@ -14,3 +14,17 @@ def error_response(request: HttpRequest, status: int, title: str, message: str, 
     if request.path.startswith("/api/"):
         return JsonResponse({"error": {"status": status, "message": message, **extra}}, status=status)
     return render(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
+
+
+# PostgreSQL text and jsonb cannot hold NUL: a NUL reaching a query is a 500 there (and passes on SQLite),
+# so every input surface refuses it up front with this message, naming where (middleware, API parsers).
+NUL_MESSAGE = "Null characters are not allowed."
+
+
+def nul_field(data) -> str | None:
+    """The first key of a QueryDict (query string or form) whose name or a value holds a NUL, shown
+    with the NUL escaped; None when there is none."""
+    for key, values in data.lists():
+        if "\x00" in key or any("\x00" in value for value in values):
+            return key.replace("\x00", "\\x00")
+    return None

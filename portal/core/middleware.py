@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, UnreadablePostError
 
 from . import csp, metrics
 from .client_address import client_address
-from .errors import error_response
+from .errors import NUL_MESSAGE, error_response, nul_field
 from .request_context import new_request_id, reset_request_id, set_request_id
 
 access_log = logging.getLogger("plinth.access")
@@ -96,9 +96,6 @@ class RejectNulMiddleware:
     `request.POST` directly, not through a Django form, would store it) and every API filter; API
     bodies are checked by the API's parsers (`portal.core.api`), which name the JSON field."""
 
-    MESSAGE = "Null characters are not allowed."
-    FORM_METHODS = ("POST", "PUT", "PATCH")
-    FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
     API_PREFIX = "/api/"
 
     def __init__(self, get_response):
@@ -107,32 +104,26 @@ class RejectNulMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if "\x00" in request.path:
             return self._reject(request, "path")
-        for key, values in request.GET.lists():
-            if "\x00" in key or any("\x00" in value for value in values):
-                return self._reject(request, key.replace("\x00", "\\x00")[:100])
-        if request.method in self.FORM_METHODS and request.content_type in self.FORM_TYPES \
-                and not request.path.startswith(self.API_PREFIX):
+        where = nul_field(request.GET)
+        if where is None and request.method == "POST" and not request.path.startswith(self.API_PREFIX):
             where = self._nul_in_form(request)
-            if where is not None:
-                return self._reject(request, where)
+        if where is not None:
+            return self._reject(request, where[:100])
         return self.get_response(request)
 
     @staticmethod
     def _nul_in_form(request: HttpRequest) -> str | None:
-        """The first form field with a NUL in its name or value. The body is parsed here as the CSRF check
-        would parse it next (its size already capped by RequestBodyLimitMiddleware; a malformed multipart
-        body is Django's 400). Uploaded files are not text and are not looked at (Django drops
-        non-printable characters from their names); a body the client stopped sending is left to the
-        CSRF check."""
+        """The first form field with a NUL in its name or value. Django parses only form bodies
+        (urlencoded, multipart) into `request.POST`, as the CSRF check would next (the size already capped
+        by RequestBodyLimitMiddleware; a malformed multipart body is Django's 400). Uploaded files are not
+        text and are not looked at (Django drops non-printable characters from their names); a body the
+        client stopped sending is left to the CSRF check."""
         try:
-            fields = request.POST
+            return nul_field(request.POST)
         except UnreadablePostError:
             return None
-        for key, values in fields.lists():
-            if "\x00" in key or any("\x00" in value for value in values):
-                return key.replace("\x00", "\\x00")[:100]
-        return None
 
     def _reject(self, request: HttpRequest, where: str) -> HttpResponse:
-        return error_response(request, 400, "Bad request", f"{where}: {self.MESSAGE}",
-                              details={where: [self.MESSAGE]})
+        return error_response(request, 400, "Bad request", f"{where}: {NUL_MESSAGE}",
+                              details={where: [NUL_MESSAGE]})
+

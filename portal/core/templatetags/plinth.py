@@ -1,4 +1,5 @@
-"""Template filters every page uses, installed as a builtin (settings TEMPLATES): one date format.
+"""Template filters every page uses, installed as a builtin (settings TEMPLATES): one date format, one
+way to show a span of time (`|duration`).
 
 `{{ value|when }}` renders a moment as relative text ("3 hours ago", "in 2 days") inside
 `<time datetime="…" title="2026-12-02 17:19 UTC">`, so the exact time is one hover away and the
@@ -54,23 +55,21 @@ def when(value) -> str:
     )
 
 
+
 @register.filter
 def duration(seconds) -> str:
-    """A length of time in its two largest units: '52 s', '14 min', '14 min 5 s', '1 h 2 min', '2 d 3 h';
-    '' for no value (use |default)."""
+    """A span read at a glance, in its two largest units: "52 s", "14 min", "2 h 05 min", "3 d 4 h";
+    "—" for no value (MTTA/MTTR, run durations)."""
     if seconds is None or seconds == "":
-        return ""
-    try:
-        total = max(0, round(float(seconds)))
-    except (TypeError, ValueError):
-        return ""
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if total >= size or (unit == "s" and not parts):
-            parts.append(f"{total // size} {unit}")
-            total %= size
-        elif parts:
-            parts.append("")  # a zero unit after a larger one still counts as one of the two
-        if len(parts) == 2:
-            break
-    return " ".join(p for p in parts if p)
+        return "—"
+    total = max(0, int(round(float(seconds))))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
