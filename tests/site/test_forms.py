@@ -1,7 +1,8 @@
 """Every POST form the demo organisation's pages show, sent back with hostile values.
 
-The crawl of tests/site/test_links.py collects the POST forms of every page it reads (as the platform
-admin, who is shown the most, and as a team maintainer). Each form (two per view: the Star form of every
+The crawl of tests/site/test_links.py collects the POST forms of every page it reads, as each signed-in
+persona of the demo: the platform admin, who is shown the most, a team maintainer, another team's
+maintainer, a read-only viewer and a reviewer (forms shown to them exist, and must hold up too). Each form (two per view: the Star form of every
 entity page is one view) is then submitted once per value of `HOSTILE`, put in every field a person can
 type into or a page can tamper with (text, textarea, select, hidden, number, date…; submit buttons keep
 the value that names their action). Forms that remove something go last, so the others still find their
@@ -114,10 +115,10 @@ def _forms_as(users: dict, username: str) -> None:
     problems, statuses = submit_all(client, found["forms"])
     assert not problems, "\n".join(problems[:50])
     # Some hostile values were accepted and some refused: the forms were really exercised, not all 403/404.
-    assert statuses[300] > 50 and statuses[400] > 50, statuses
+    assert statuses[300] > 20 and statuses[400] > 20, statuses
 
 
-@pytest.mark.parametrize("username", ["grace", "alice"])
+@pytest.mark.parametrize("username", ["grace", "alice", "carol", "heidi", "erin"])
 def test_every_form_survives_hostile_values(demo_history, username):
     _forms_as(demo_history["users"], username)
 

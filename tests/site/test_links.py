@@ -12,9 +12,10 @@ incidents, costs, scorecards), signed in as each demo user in turn. Every intern
 * no page has an id twice, a label for nothing, an image without alt text or a link or button without
   an accessible name.
 
-Pages of one view are fetched a few times each (`PER_SHAPE`, `PER_VIEW`), not once per object, so the
-crawl stays bounded as the demo grows; every link found is still *resolved*, and the first ones of each
-view fetched.
+Every page without a query string is fetched: each object's page and each of its tabs. Addresses that
+differ only by their query (filters, sorting, a list's pages) are fetched a few times per view
+(`PER_SHAPE`, `PER_VIEW`): the catalog's filter combinations alone are unbounded; every such link is
+still *resolved* to a route.
 """
 
 from __future__ import annotations
