@@ -201,17 +201,61 @@ def _test_database_url() -> str:
     raise RuntimeError(f"celery_worker_process does not know how to share a {connection.vendor} database")
 
 
+def use_broker(url: str) -> None:
+    """Point this process's publisher at `url`, dropping cached connections to the previous broker."""
+    from portal.celery import app
+
+    app.conf.broker_url = url
+    app._pool = None
+    with contextlib.suppress(AttributeError, KeyError):
+        app.__dict__["amqp"]._producer_pool = None
+
+
 def _broker_url(redis_url: str) -> str:
-    """The broker the test process sends to; the worker must consume from the same one."""
+    """The broker the test process sends to; the worker must consume from the same one. The process
+    publishes into memory (portal/settings/test.py) until a test runs a worker: then to its Redis."""
     from portal.celery import app
 
     current = app.conf.broker_url or ""
     if not current.startswith("redis"):
-        # pytest ran without tests.services: point this process at the Redis we just started,
-        # instead of the developer's var/celery-broker.sqlite.
-        app.conf.broker_url = redis_url
+        use_broker(redis_url)
         current = redis_url
     return current
+
+
+def drop_queued(broker_url: str) -> int:
+    """Delete the messages a Redis broker still holds, waiting or delivered and not acknowledged (the
+    queue bindings stay: publishers declare them once per process). The number of keys removed."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        keys = [*client.scan_iter(match="celery*"), *client.scan_iter(match="unacked*")]
+        return client.delete(*keys) if keys else 0
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_message_outlives_its_test():
+    """A test that ran a worker leaves nothing queued for the next one's worker (which would run it
+    against that test's data), and this process publishes into memory again (portal/settings/test.py)."""
+    yield
+    reset_broker()
+
+
+def reset_broker() -> None:
+    from django.conf import settings as django_settings
+
+    from portal.celery import app
+
+    url = app.conf.broker_url or ""
+    if url == django_settings.CELERY_BROKER_URL:
+        return
+    if url.startswith("redis"):
+        with contextlib.suppress(Exception):  # a test may have stopped its own Redis (tests/reliability)
+            drop_queued(url)
+    use_broker(django_settings.CELERY_BROKER_URL)
 
 
 def start_celery_worker(

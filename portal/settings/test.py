@@ -47,6 +47,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 PLINTH_CATALOG_ALLOW_PRIVATE_URLS = False
+# The test process publishes Celery tasks into its own memory (kombu's in-memory transport), not to the
+# suite's Redis nor to var/'s embedded broker: a test that runs no worker leaves no message behind for
+# the next test's worker to run against other data, nor for the worker of a developer's `make run`. A
+# test that runs a worker points this process at that worker's Redis (tests/conftest.py, `_broker_url`);
+# what is still queued when the test ends is dropped, and the process publishes into memory again.
+# Processes a test starts (workers, web nodes) are given their broker in CELERY_BROKER_URL.
+CELERY_BROKER_URL = ENV.broker_url or "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if CELERY_BROKER_URL.startswith("redis") else {}
 # Workers started by the tests sync MLflow at start-up only when a test asks for it: the suite's MLflow
 # server is shared, and a sync would add its models to every test's catalog.
 PLINTH_MLFLOW_SYNC_ON_START = ENV.mlflow_sync_on_start if os.environ.get("PLINTH_MLFLOW_SYNC_ON_START") else False

@@ -11,6 +11,7 @@ from django.test import Client
 
 from catalog.models import Entity, ModelVersion
 from portal.accounts import demo as org_demo
+from tests.conftest import use_broker  # noqa: F401 (the governance and reliability tests import it from here)
 
 # As portal.site.mlflow_demo seeds them: champion=2, challenger=3.
 FRAUD_VERSIONS = {"1": (0.88, []), "2": (0.91, ["champion"]), "3": (0.93, ["challenger"])}
@@ -101,16 +102,6 @@ def mlflow_client(url):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=url, registry_uri=url)
-
-
-def use_broker(url: str) -> None:
-    """Point this process's publisher at `url`, dropping cached connections to the previous broker."""
-    from portal.celery import app
-
-    app.conf.broker_url = url
-    app._pool = None
-    with contextlib.suppress(AttributeError, KeyError):
-        app.__dict__["amqp"]._producer_pool = None
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
