@@ -237,9 +237,13 @@ def drop_queued(broker_url: str) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _no_message_outlives_its_test():
-    """A test that ran a worker leaves nothing queued for the next one's worker (which would run it
-    against that test's data), and this process publishes into memory again (portal/settings/test.py)."""
+def _no_message_outlives_its_test(request):
+    """A test that may run a worker (it asks for the suite's Redis) publishes there from its first fixture
+    on, so that what its set-up queues before the worker starts is not lost; what is still queued when it
+    ends is dropped, so the next test's worker never runs it against other data, and this process
+    publishes into memory again (portal/settings/test.py)."""
+    if "redis_url" in request.fixturenames:
+        _broker_url(request.getfixturevalue("redis_url"))
     yield
     reset_broker()
 

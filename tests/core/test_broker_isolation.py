@@ -23,12 +23,19 @@ def _queued(url: str) -> int:
         client.close()
 
 
-def test_a_test_without_a_worker_publishes_into_its_own_memory(redis_url, settings):
+def test_a_test_without_a_worker_publishes_into_its_own_memory(request, settings):
+    # Not a parameter: a test that names the suite's Redis publishes there (it may start a worker).
+    redis_url = request.getfixturevalue("redis_url")
     assert settings.CELERY_BROKER_URL == "memory://"
     assert app.conf.broker_url == "memory://"
     before = _queued(redis_url)
     app.send_task(TASK, args=(["component:default/nowhere"],))
     assert _queued(redis_url) == before  # not in the Redis a later test's worker consumes
+
+
+def test_a_test_that_names_the_suites_redis_publishes_there_from_its_set_up(redis_url):
+    """Its set-up may queue work before its worker starts (a request submitted, a run created)."""
+    assert app.conf.broker_url == redis_url
 
 
 def test_what_a_worker_test_leaves_queued_is_dropped_and_memory_comes_back(redis_url):
