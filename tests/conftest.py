@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,9 +296,26 @@ def start_celery_worker(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     worker = WorkerProcess(proc, hostname, log_path)
+    _WORKER_PIDS.add(proc.pid)
     if wait:
         worker.wait_ready(timeout)
     return worker
+
+
+_WORKER_PIDS: set[int] = set()  # the worker processes this session started
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _upload_folders_removed():
+    """The test process and each worker it starts extract uploaded descriptors into a folder of their own,
+    `var/catalog-uploads-<pid>` (portal/settings/test.py): removed when the session ends, so that runs by
+    hand do not fill a developer's var/."""
+    yield
+    from django.conf import settings as django_settings
+
+    root = Path(django_settings.PLINTH_CATALOG_UPLOAD_ROOT)
+    for pid in (os.getpid(), *_WORKER_PIDS):
+        shutil.rmtree(root.with_name(f"catalog-uploads-{pid}"), ignore_errors=True)
 
 
 def _wait_for_heartbeat(worker: WorkerProcess, timeout: float) -> None:
