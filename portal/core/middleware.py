@@ -126,4 +126,3 @@ class RejectNulMiddleware:
     def _reject(self, request: HttpRequest, where: str) -> HttpResponse:
         return error_response(request, 400, "Bad request", f"{where}: {NUL_MESSAGE}",
                               details={where: [NUL_MESSAGE]})
-

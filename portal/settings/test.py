@@ -52,9 +52,9 @@ PLINTH_CATALOG_ALLOW_PRIVATE_URLS = False
 # the next test's worker to run against other data, nor for the worker of a developer's `make run`. A
 # test that runs a worker points this process at that worker's Redis (tests/conftest.py, `_broker_url`);
 # what is still queued when the test ends is dropped, and the process publishes into memory again.
-# Processes a test starts (workers, web nodes) are given their broker in CELERY_BROKER_URL.
+# Processes a test starts (workers, web nodes) are given their broker in CELERY_BROKER_URL. The transport
+# options stay base's (the memory transport reads none of them; they are Redis's when REDIS_URL is set).
 CELERY_BROKER_URL = ENV.broker_url or "memory://"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if CELERY_BROKER_URL.startswith("redis") else {}
 # Workers started by the tests sync MLflow at start-up only when a test asks for it: the suite's MLflow
 # server is shared, and a sync would add its models to every test's catalog.
 PLINTH_MLFLOW_SYNC_ON_START = ENV.mlflow_sync_on_start if os.environ.get("PLINTH_MLFLOW_SYNC_ON_START") else False

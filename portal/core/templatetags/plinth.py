@@ -55,7 +55,6 @@ def when(value) -> str:
     )
 
 
-
 @register.filter
 def duration(seconds) -> str:
     """A span read at a glance, in its two largest units: "52 s", "14 min", "2 h 05 min", "3 d 4 h";
