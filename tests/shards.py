@@ -118,10 +118,12 @@ def _file_of(nodeid: str) -> str:
 # --- recording the weights ------------------------------------------------------------------------
 
 
-def record(sqlite_xml: Path, prod_xml: Path | None = None, path: Path = WEIGHTS) -> dict:
+def record(sqlite_xmls: list[Path], prod_xml: Path | None = None, path: Path = WEIGHTS) -> dict:
+    """Seconds per test file summed over the shards' reports, and the `prod:` run's total."""
     files: dict[str, float] = defaultdict(float)
-    for case in ET.parse(sqlite_xml).iter("testcase"):  # noqa: S314
-        files[_path_of(case.get("classname", ""))] += float(case.get("time") or 0)
+    for xml in sqlite_xmls:
+        for case in ET.parse(xml).iter("testcase"):  # noqa: S314 (our own pytest's report)
+            files[_path_of(case.get("classname", ""))] += float(case.get("time") or 0)
     prod = 0.0
     if prod_xml:
         prod = sum(float(case.get("time") or 0) for case in ET.parse(prod_xml).iter("testcase"))  # noqa: S314
@@ -144,15 +146,21 @@ def _path_of(classname: str) -> str:
 # --- running the shards ---------------------------------------------------------------------------
 
 
+def _junit(cmd: list[str], report: Path) -> list[str]:
+    """A pytest command writes its junit XML to `report` (what `record` reads); others run as given."""
+    is_pytest = any(part.endswith("pytest") for part in cmd[:3])
+    return [*cmd, f"--junitxml={report}"] if is_pytest else cmd
+
+
 def _shard_argv(k: int, n: int, commands: list[tuple[bool, list[str]]]) -> list[str]:
     argv = [sys.executable, "-m", "tests.services", "--"]
     parts = []
     for prod, cmd in commands:
         if prod:
             if k == n:
-                parts.append(["prod:", *cmd])
+                parts.append(["prod:", *_junit(cmd, LOG_DIR / "prod.xml")])
         else:
-            parts.append([*cmd, "--shard", f"{k}/{n}"])
+            parts.append([*_junit(cmd, LOG_DIR / f"shard-{k}.xml"), "--shard", f"{k}/{n}"])
     for i, part in enumerate(parts):
         argv += (["++"] if i else []) + part
     return argv
@@ -173,6 +181,8 @@ def _progress(log: Path) -> str:
 
 def run(n: int, commands: list[tuple[bool, list[str]]]) -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in LOG_DIR.glob("*.xml"):  # an earlier run's reports: `record` must not mix them in
+        stale.unlink()
     started = time.monotonic()
     procs = []
     for k in range(1, n + 1):
@@ -214,8 +224,16 @@ def run(n: int, commands: list[tuple[bool, list[str]]]) -> int:
 def main(argv: list[str]) -> int:
     from tests.services import split_commands
 
-    if argv[:1] == ["record"] and len(argv) in (2, 3):
-        data = record(Path(argv[1]), Path(argv[2]) if len(argv) == 3 else None)
+    if argv[:1] == ["record"]:
+        named = argv[1:] or [str(p) for p in sorted(LOG_DIR.glob("shard-*.xml"))] + (
+            [f"prod:{LOG_DIR / 'prod.xml'}"] if (LOG_DIR / "prod.xml").is_file() else [])
+        sqlite = [Path(a) for a in named if not a.startswith("prod:")]
+        prod = [Path(a.removeprefix("prod:")) for a in named if a.startswith("prod:")]
+        if not sqlite or len(prod) > 1:
+            print("record: no junit XML of a SQLite run (run `make test` first, or name the files)"
+                  if not sqlite else "record: one prod: report at most", file=sys.stderr)
+            return 2
+        data = record(sqlite, prod[0] if prod else None)
         print(f"{WEIGHTS.relative_to(ROOT)}: {len(data['files'])} files, "
               f"{sum(data['files'].values()):.0f} s + prod {data['prod_phase']:.0f} s")
         return 0

@@ -65,8 +65,24 @@ def test_weights_are_recorded_per_file_from_junit_xml(tmp_path):
         '<testcase classname="tests.core.test_shards" name="b" time="2"/>'
         '<testcase classname="tests.core.test_shards.TestX" name="c" time="0.5"/></testsuite></testsuites>'
     )
+    other = tmp_path / "s2.xml"  # the other shard's report
+    other.write_text('<testsuite><testcase classname="tests.core.test_db_values" name="a" time="3"/></testsuite>')
     prod.write_text('<testsuite><testcase classname="tests.core.test_shards" name="a" time="7.25"/></testsuite>')
-    data = shards.record(sqlite, prod, path=tmp_path / "out.json")
-    assert data == {"prod_phase": 7.2, "together": [], "files": {"tests/core/test_shards.py": 4.0}}
-    assert shards.load_weights(tmp_path / "out.json") == ({"tests/core/test_shards.py": 4.0}, 7.2)
+    data = shards.record([sqlite, other], prod, path=tmp_path / "out.json")
+    assert data == {"prod_phase": 7.2, "together": [],
+                    "files": {"tests/core/test_db_values.py": 3.0, "tests/core/test_shards.py": 4.0}}
+    assert shards.load_weights(tmp_path / "out.json") == (data["files"], 7.2)
     assert shards.load_weights(tmp_path / "missing.json") == ({}, 0.0)
+
+
+def test_each_shards_pytest_runs_write_the_junit_xml_that_record_reads():
+    commands = [(False, ["python", "-m", "pytest", "-m", "not prod_smoke"]), (True, ["python", "-m", "pytest", "-x"]),
+                (False, ["sh", "-c", "true"])]
+    first, last = shards._shard_argv(1, 2, commands), shards._shard_argv(2, 2, commands)
+    assert f"--junitxml={shards.LOG_DIR / 'shard-1.xml'}" in first
+    assert not any("prod.xml" in part for part in first)  # the prod: run is the last shard's
+    assert f"--junitxml={shards.LOG_DIR / 'shard-2.xml'}" in last
+    prod_run = last[last.index("prod:"):]
+    assert prod_run[:5] == ["prod:", "python", "-m", "pytest", "-x"]
+    assert f"--junitxml={shards.LOG_DIR / 'prod.xml'}" in prod_run
+    assert last[-5:] == ["sh", "-c", "true", "--shard", "2/2"]  # not pytest: no report asked of it
