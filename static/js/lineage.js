@@ -580,9 +580,12 @@
       if (wanted.some((d) => !done.has(d))) {
         this.load(id, this.direction, false);
       } else {
+        // Expanded before: show it with its neighbours as after its expansion (the details panel may
+        // have just narrowed the canvas, and the reader may have scrolled away since).
+        const node = this.nodes.get(id);
+        const near = [...(this.direction === "downstream" ? [] : node.ins), ...(this.direction === "upstream" ? [] : node.outs)];
         this.render();
-        this.fitWhole(); // the details panel may have just narrowed the canvas
-        this.reveal(id);
+        this.revealAround(id, near);
         this.report();
       }
     }

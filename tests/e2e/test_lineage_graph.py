@@ -267,8 +267,11 @@ def test_lineage_tab_expand_keyboard_direction_panel_columns_and_full_page(page,
     outline = page.evaluate("getComputedStyle(document.activeElement.querySelector('.lnode-box')).strokeWidth")
     assert outline == "4px", outline
 
-    # Column lineage: trace avg_order_value back to orders.amount; orders is highlighted.
+    # Column lineage: trace avg_order_value back to orders.amount; orders is highlighted. The dataset,
+    # expanded before and clicked again from afar, is shown with its neighbours on both sides.
     node(page, FEATURES).click()
+    for near in (CHURN_JOB, "job:airflow:etl.churn_report", FEATURES):
+        assert in_canvas_view(page, near), near
     panel.get_by_role("button", name="Trace column avg_order_value").click()
     columns = panel.locator("[data-lineage-columns]")
     expect(columns).to_contain_text("shop.public.orders . amount")
