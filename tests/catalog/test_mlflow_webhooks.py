@@ -17,8 +17,7 @@ from mlflow.webhooks.types import get_example_payload_for_event
 from catalog import mlflow_sync
 from catalog.models import Entity, MlflowSyncJob, MlflowSyncState, MlflowWebhookDelivery, ModelVersion
 from portal.site import mlflow_demo
-from tests.conftest import _broker_url, start_celery_worker
-from tests.governance.conftest import use_broker
+from tests.conftest import start_celery_worker
 
 SECRET = "whsec-plinth-tests"
 URL = "/api/v1/webhooks/mlflow"
@@ -164,7 +163,6 @@ def test_worker_start_webhooks_and_sync_now_keep_the_catalog_current(
     settings.MLFLOW_TRACKING_URI = mlflow_url
     settings.PLINTH_MLFLOW_WEBHOOK_SECRET = SECRET
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
-    use_broker(_broker_url(redis_url))  # this process publishes where the worker consumes
     mlflow = MlflowClient(mlflow_url, mlflow_url)
     mlflow_demo.seed(mlflow_url)
     name = new_model(mlflow)

@@ -123,10 +123,9 @@ def test_query_count_does_not_grow_with_unchanged_users(acme, django_assert_max_
 def test_a_refresh_queues_the_sync_on_a_real_worker(acme, redis_url):
     """The catalog change (a User leaving a Group) reaches a real Celery worker through the broker: the
     refresh's commit queues `catalog.tasks.sync_org`, and the worker removes the membership."""
-    from tests.conftest import _broker_url, start_celery_worker
-    from tests.governance.conftest import use_broker, wait_for
+    from tests.conftest import start_celery_worker
+    from tests.governance.conftest import wait_for
 
-    use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url, env={
         "PLINTH_ORG_SYNC": "catalog", "PLINTH_ORG_SYNC_ROLES": "team-a=maintainer",
         "PLINTH_ORG_SYNC_PARENT_ROLE": "viewer"})

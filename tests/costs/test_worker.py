@@ -12,8 +12,8 @@ from catalog import services as catalog_services
 from catalog.models import Location
 from portal.costs import tasks
 from portal.costs.models import Allocation, Bucket, CostImport
-from tests.conftest import _broker_url, start_celery_worker
-from tests.governance.conftest import use_broker, wait_for
+from tests.conftest import start_celery_worker
+from tests.governance.conftest import wait_for
 
 from .conftest import HEADER, line, write_csv
 
@@ -39,7 +39,6 @@ def fresh(qs):
 
 @pytest.fixture
 def worker(demo_org, redis_url):
-    use_broker(_broker_url(redis_url))
     process = start_celery_worker(redis_url)
     yield process
     process.stop()

@@ -12,10 +12,10 @@ from playwright.sync_api import expect
 from catalog import demo as catalog_demo
 from portal.accounts import demo as org_demo
 from portal.costs.models import Allocation, CostImport
-from tests.conftest import _broker_url, start_celery_worker
+from tests.conftest import start_celery_worker
 from tests.costs.conftest import DETECTOR, PRIVATE, RECSYS_MODEL, annotate, line, write_csv
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
-from tests.governance.conftest import use_broker, wait_for
+from tests.governance.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -32,7 +32,6 @@ def org(transactional_db):
 def test_upload_a_focus_csv_then_see_the_team_view_and_the_models_value_vs_cost(org, page, live_server, redis_url,
                                                                                   tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url)
     try:
         rows = [line("1200.00", resource="arn:aws:sagemaker:eu-west-1:1:endpoint/fraud-detector-prod"),

@@ -12,10 +12,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import _broker_url, start_celery_worker
+from tests.conftest import start_celery_worker
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
 from tests.governance import impact_world
-from tests.governance.conftest import use_broker
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +27,6 @@ def impact_site(transactional_db, tmp_path, redis_url):
     org_demo.load_org()
     catalog_demo.load_catalog()
     impact_world.register(tmp_path / "impact")
-    use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url)
     try:
         yield

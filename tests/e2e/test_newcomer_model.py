@@ -14,8 +14,8 @@ from catalog import mlflow_sync
 from catalog.models import ModelVersion
 from portal.accounts import demo as org_demo
 from portal.site import mlflow_demo
-from tests.conftest import ARTIFACTS, _broker_url, start_celery_worker
-from tests.governance.conftest import mlflow_client, use_broker
+from tests.conftest import ARTIFACTS, start_celery_worker
+from tests.governance.conftest import mlflow_client
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = ARTIFACTS / "screenshots"
@@ -75,7 +75,6 @@ def test_model_page_overview_versions_and_sync_now(page, live_server, synced_sit
 
     # Sync now: MLflow changed (v1 became "shadow"), nobody told the portal; alice syncs by hand.
     synced_site.set_registered_model_alias("fraud-detector", "shadow", "1")
-    use_broker(_broker_url(redis_url))
     # What the demo's set-up queued (docs builds, SLO and scorecard evaluations of every demo entity) is
     # not part of this case: a worker on a busy machine took more than the 30 s below to get through
     # it before it reached the sync (fresh clone, two shards).

@@ -116,10 +116,7 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
 
 @pytest.fixture
 def worker_env(mlflow_fraud, redis_url, monkeypatch, mlflow_url):
-    """MLflow seeded and synced, and this process publishing to the worker's Redis."""
+    """MLflow seeded and synced. Naming `redis_url` makes this process publish to the worker's Redis
+    (tests/conftest.py, `_no_message_outlives_its_test`)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
-    from tests.conftest import _broker_url
-
-    use_broker(_broker_url(redis_url))
-    yield mlflow_fraud
-    use_broker(_broker_url(redis_url))
+    return mlflow_fraud

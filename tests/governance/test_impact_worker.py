@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 
 from portal.governance import services
 from portal.governance.models import ApprovalRequest, Notification, PolicyResult, RequestImpact, State
-from tests.conftest import _broker_url, start_celery_worker
+from tests.conftest import start_celery_worker
 
 from . import impact_world
-from .conftest import client_for, use_broker, wait_for
+from .conftest import client_for, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -23,13 +23,11 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def world(demo_org, tmp_path, redis_url):
     impact_world.register(tmp_path / "impact")
-    use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url)
     try:
         yield demo_org["users"]
     finally:
         worker.stop()
-        use_broker(_broker_url(redis_url))
 
 
 def settled(pk: int) -> ApprovalRequest:

@@ -12,8 +12,6 @@ from django.utils import timezone
 from portal.governance import conf, outbox, services
 from portal.governance.models import OutboxMessage
 
-from .conftest import use_broker
-
 pytestmark = pytest.mark.django_db
 
 PROMOTE = {
@@ -25,9 +23,7 @@ PROMOTE = {
 
 @pytest.fixture
 def sent_gates(fraud_versions, users, redis_url):
-    from tests.conftest import _broker_url
 
-    use_broker(_broker_url(redis_url))
     req = services.request_create(actor=users["alice"], **PROMOTE)
     row = OutboxMessage.objects.get(request=req, key__endswith=":gates")
     assert outbox.publish(row.pk)

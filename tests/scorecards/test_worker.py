@@ -10,8 +10,8 @@ from django.utils import timezone
 from catalog import services as catalog_services
 from catalog.models import Entity, Location
 from portal.scorecards.models import DailyRollup, LevelChange, Result
-from tests.conftest import _broker_url, start_celery_worker
-from tests.governance.conftest import use_broker, wait_for
+from tests.conftest import start_celery_worker
+from tests.governance.conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -46,7 +46,6 @@ def expected_bronze() -> int:
 
 
 def test_a_changed_entity_is_evaluated_by_the_worker(demo_org, redis_url, tmp_path, settings):
-    use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url)
     try:
         descriptor = tmp_path / "catalog-info.yaml"

@@ -10,8 +10,8 @@ from django.db import connection
 from catalog import services as catalog_services
 from catalog.models import Location
 from portal.slo.models import SLO
-from tests.conftest import _broker_url, start_celery_worker
-from tests.governance.conftest import use_broker, wait_for
+from tests.conftest import start_celery_worker
+from tests.governance.conftest import wait_for
 
 from .conftest import CHECKOUT_SLO, DESCRIPTOR, register
 
@@ -32,7 +32,6 @@ def slos() -> list[SLO]:
 
 
 def test_a_registered_slo_is_read_and_evaluated_by_the_worker(demo_org, redis_url, prometheus_url, tmp_path):
-    use_broker(_broker_url(redis_url))
     worker = start_celery_worker(redis_url, env={"PLINTH_PROMETHEUS_URL": prometheus_url})
     try:
         folder = tmp_path / "checkout"
