@@ -46,6 +46,7 @@ def test_register_a_feast_repository_and_read_its_freshness(page, live_server, f
     text = card.inner_text()
     assert "fresh" in text and "sqlite" in text and "fraud_scoring" in text and "customer_stats_source" in text
     assert "within the TTL (1 day)" in text
+    assert "86400s (1 day)" in page.locator(".about dd").filter(has_text="86400s").first.inner_text()
     assert page.get_by_role("cell", name="txn_count_7d").is_visible()
     page.screenshot(path=str(SHOTS / "feast-featureset.png"), full_page=True)
     # Keyboard: the tab list reaches the Schema & consumers tab.
