@@ -497,7 +497,7 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
     # Entity instances and bulk_create cost more than the insert; on PostgreSQL COPY, where a multi-row
     # INSERT of ~2,500 rows × 24 columns cost ~0.3 s a batch binding and parsing 60,000 parameters):
     # time-ordered uids as hex (appended to the unique index, not scattered over it) made in one go,
-    # and the JSON text written once for the column and its hash (docs/lineage.md, Performance).
+    # and the JSON text written once for the column and its hash (docs/lineage-performance.md).
     when = Entity._meta.get_field("created_at").get_db_prep_save(now, connection)
     tags = ["observed", observer]
     tags_json, visibility = json.dumps(tags), Entity._meta.get_field("visibility").get_default()
@@ -541,7 +541,7 @@ def observed_entities_create(*, items: list[Observed], observer: str, actor=None
         if connection.vendor == "postgresql":
             # Indexed right after the commit, in a transaction of its own: concurrent observers naming
             # the same new datasets wait for each other's uncommitted node and entity keys, and indexing
-            # inside the batch held them ~0.2 s longer a batch (docs/lineage.md, Performance).
+            # inside the batch held them ~0.2 s longer a batch (docs/lineage-performance.md).
             transaction.on_commit(lambda: _observed_index(list(snapshot.values())))
         else:
             # SQLite: inside this transaction (entities_staged, as a registration does), so that the

@@ -101,7 +101,7 @@ def _writer_turn():
     file lock beside the database, polled every half millisecond, and release it at commit. Left to
     SQLite, a writer that finds the lock taken sleeps 1, 2, 5, 10, … 25, 50, 100 ms between tries and
     wakes on average half a sleep after the lock came free: the lock then sits idle between batches
-    (docs/lineage.md, Performance). Yields the release (idempotent). After TURN_WAIT_SECONDS without a
+    (docs/lineage-performance.md). Yields the release (idempotent). After TURN_WAIT_SECONDS without a
     turn (a stuck writer), or outside SQLite, inside an outer transaction (which may hold the write
     lock already) or on an in-memory database, it steps aside: SQLite's own busy timeout decides."""
     name = str(connection.settings_dict.get("NAME") or "")
@@ -142,7 +142,7 @@ Ident = tuple[str, str, str]  # a node: (type, namespace, name)
 class _Batch:
     """A batch as the events alone decide it, made before the write turn: on SQLite every batch waits
     for the database's one write lock, so whatever is computed here is no longer computed while the
-    other web workers wait (a third of what the lock was held for, docs/lineage.md, Performance). The
+    other web workers wait (a third of what the lock was held for, docs/lineage-performance.md). The
     events in time order without repeats, and the plan of what they write (`_Plan`) for the common case
     where none was stored before; the writer makes a plan of its own for the rest."""
 
@@ -218,7 +218,7 @@ class _Plan:
 class _Ingest:
     """One batch, written with one statement per table (executemany or INSERT … ON CONFLICT) and one
     read back of the ids it needs: ORM model instances, bulk_update's CASE expressions and per-value
-    field preparation cost more than the writes themselves (docs/lineage.md, Benchmark)."""
+    field preparation cost more than the writes themselves (docs/lineage-performance.md)."""
 
     def __init__(self, batch: _Batch, actor):
         self.batch, self.actor = batch, actor
@@ -435,7 +435,7 @@ def _select_in(model, columns: list[str], column: str, values: list) -> list[tup
     (`LATERAL … LIMIT 1`, which the planner cannot turn into a join). With an `IN` list of a batch's
     ~2,300 node keys it chose a parallel scan of the whole node table by its cost model (random page
     cost 4): 25-36 ms a batch against 4-5 ms for the probes, and a millisecond of planning against
-    0.05 ms (docs/lineage.md, "Meeting 5,000 on PostgreSQL: the node lookup")."""
+    0.05 ms (docs/lineage-performance.md, "Meeting 5,000 on PostgreSQL: the node lookup")."""
     quote = connection.ops.quote_name
     table, wanted, column = quote(model._meta.db_table), ", ".join(quote(c) for c in columns), quote(column)
     values = list(dict.fromkeys(values))  # a repeated value would be probed, and returned, twice

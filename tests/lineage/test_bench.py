@@ -1,5 +1,5 @@
 """`manage.py lineage bench` keeps working at a small size, with one client and with two processes
-ingesting at once (the full size and its figures: docs/lineage.md, Benchmark)."""
+ingesting at once (the full size and its figures: docs/lineage-performance.md)."""
 
 from __future__ import annotations
 
