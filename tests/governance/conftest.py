@@ -11,7 +11,6 @@ from django.test import Client
 
 from catalog.models import Entity, ModelVersion
 from portal.accounts import demo as org_demo
-from tests.conftest import use_broker  # noqa: F401 (the governance and reliability tests import it from here)
 
 # As portal.site.mlflow_demo seeds them: champion=2, challenger=3.
 FRAUD_VERSIONS = {"1": (0.88, []), "2": (0.91, ["champion"]), "3": (0.93, ["challenger"])}

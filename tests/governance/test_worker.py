@@ -17,11 +17,11 @@ from django.utils import timezone
 from portal.core.models import AuditEvent
 from portal.governance import conf, outbox, services
 from portal.governance.models import ApprovalRequest, Decision, Notification, OutboxMessage, State
-from tests.conftest import start_celery_worker
+from tests.conftest import start_celery_worker, use_broker
 from tests.faults import HoldingProxy, pool_pids
 from tests.services import free_port
 
-from .conftest import use_broker, wait_for
+from .conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -543,7 +543,7 @@ class Bench:
 
     def __init__(self, *, tmp_path: Path, mlflow_url: str, settings) -> None:
         from portal.accounts import demo as org_demo
-        from tests.governance.conftest import use_broker
+        from tests.conftest import use_broker
 
         self.tmp_path = tmp_path
         self.mlflow_url = mlflow_url
@@ -587,7 +587,7 @@ class Bench:
 
     def reconnect(self) -> None:
         """Drop this process's connections to the broker (after it was restarted)."""
-        from tests.governance.conftest import use_broker
+        from tests.conftest import use_broker
 
         use_broker(self.redis.url)
 
@@ -602,7 +602,7 @@ class Bench:
     def add(self, *kinds: type[Job]) -> list[Job]:
         """Prepare jobs. What their set-up queues (docs builds of registered entities) goes to another
         Redis database that no worker reads: it is not part of any case."""
-        from tests.governance.conftest import use_broker
+        from tests.conftest import use_broker
 
         jobs = [kind(self) for kind in kinds]
         use_broker(self.redis.url.rsplit("/", 1)[0] + "/1")
@@ -693,7 +693,7 @@ class Bench:
             raise AssertionError("\n".join(failures) + "\n" + self.logs())
 
     def close(self) -> None:
-        from tests.governance.conftest import use_broker
+        from tests.conftest import use_broker
 
         started = time.monotonic()
         for hold in self.holds:
