@@ -136,6 +136,8 @@ class RunInputSerializer(serializers.Serializer):
     source = serializers.CharField(help_text="The source URI, credentials removed.")
     namespace = serializers.CharField(help_text="OpenLineage namespace, e.g. s3://bucket or postgres://host:5432.")
     datasetName = serializers.CharField(help_text="OpenLineage name, e.g. path/file.parquet or db.schema.table.")
+    address = serializers.CharField(help_text="Namespace and name as people read them: file:///data/x.csv, "
+                                              "s3://bucket/path/file.parquet, postgres://host:5432/db.schema.table.")
     context = serializers.CharField(help_text="training, eval, … (MLflow's mlflow.data.context tag)")
     schema = serializers.ListField(child=serializers.DictField())
     entityRef = serializers.CharField(allow_null=True)

@@ -74,6 +74,15 @@ def openlineage_name(source_type: str, uri: str, fallback_name: str) -> tuple[st
     return (f"{scheme}://{host}" if host else (scheme or "mlflow")), (path.lstrip("/") or fallback_name)
 
 
+def dataset_address(namespace: str, name: str) -> str:
+    """How people read a dataset's OpenLineage (namespace, name): the URI the naming spec makes of them
+    (`file` + `/data/x.csv` is `file:///data/x.csv`, `https://host` + `/d.csv` is `https://host/d.csv`),
+    else the two joined by a slash (`s3://bucket/raw/orders.parquet`, `postgres://db:5432/shop.public.orders`)."""
+    if name.startswith("/"):
+        return f"{namespace}{name}" if "://" in namespace else f"{namespace}://{name}"
+    return f"{namespace}/{name}"
+
+
 def source_uri(source_json: str) -> str:
     """The URI inside MLflow's dataset source JSON (`{"uri": …}` or `{"url": …}`), credentials removed."""
     import json
@@ -155,7 +164,8 @@ def input_body(item: RunInput, visible: set[int]) -> dict:
     entity = item.entity if item.entity_id in visible else None
     return {
         "name": item.name, "digest": item.digest, "sourceType": item.source_type, "source": item.source,
-        "namespace": item.namespace, "datasetName": item.dataset_name, "context": item.context,
+        "namespace": item.namespace, "datasetName": item.dataset_name,
+        "address": dataset_address(item.namespace, item.dataset_name), "context": item.context,
         "schema": item.schema,
         "entityRef": entity.ref if entity else None, "entityUrl": entity.get_absolute_url() if entity else None,
     }

@@ -163,6 +163,9 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
         context["consumers"] = related.get("featuresConsumedBy", [])
         context["feast"] = feast_sync.freshness(entity.spec)
         context["source_datasets"] = related.get("consumesDataset", [])
+        source = entity.spec.get("source") if isinstance(entity.spec.get("source"), dict) else {}
+        context["source_address"] = experiments.dataset_address(str(source.get("namespace", "")),
+                                                                 str(source.get("datasetName", "")))
     if entity.kind_key in {"featureset", "dataset"}:
         rows = entity.spec.get("features") if entity.kind_key == "featureset" else entity.spec.get("schema")
         context["schema_rows"] = rows if isinstance(rows, list) else []

@@ -23,6 +23,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from catalog import services as catalog_services
+from catalog.experiments import dataset_address
 from catalog.models import Entity, ExperimentRun, RunInput
 from portal.accounts import permissions
 from portal.accounts.models import Team
@@ -561,7 +562,8 @@ def _observed(node: dict, team: Team | None) -> catalog_services.Observed:
     spec_type = (re.sub(r"[^a-z0-9-]", "", scheme.lower())[:100] or "table") if type_ == NodeType.DATASET else "other"
     return catalog_services.Observed(
         key=node["key"], kind_key=KIND_FOR[type_], name=entity_name(type_, namespace, name),
-        title=f"{namespace}/{name}", spec_type=spec_type,
+        title=dataset_address(namespace, name) if type_ == NodeType.DATASET else f"{namespace}/{name}",
+        spec_type=spec_type,
         annotations={ANNOTATION_FOR[type_]: f"{namespace}/{name}"}, owner_team=team, description=str(docs))
 
 

@@ -134,6 +134,7 @@ def test_run_api_shows_the_facts_and_hides_a_private_dataset_of_another_team(tra
     inputs = {i["context"]: i for i in body["inputs"]}
     assert inputs["training"]["entityRef"] == trained["public"].ref
     assert inputs["eval"]["entityRef"] is None and inputs["eval"]["datasetName"] == "/data/fraud/holdout.csv"
+    assert inputs["eval"]["address"] == "file:///data/fraud/holdout.csv"
     client.force_login(demo_org["users"]["carol"])  # recsys: may see its own private dataset
     body = client.get(f"{trained['api']}/versions/2/run").json()
     assert {i["context"]: i["entityRef"] for i in body["inputs"]}["eval"] == trained["hidden"].ref
@@ -248,6 +249,17 @@ def test_query_count_does_not_grow_with_the_number_of_versions(demo_org, client)
 def test_openlineage_naming_of_sources(source_type, uri, expected):
     assert experiments.openlineage_name(source_type, uri, "my-frame") == expected
     assert experiments.source_uri('{"uri": "s3://k:secret@b/p"}') == "s3://b/p"
+
+
+@pytest.mark.parametrize(("namespace", "name", "address"), [
+    ("file", "/data/x.csv", "file:///data/x.csv"),
+    ("s3://bucket", "path/to/file.parquet", "s3://bucket/path/to/file.parquet"),
+    ("postgres://db.internal:5432", "shop.public.orders", "postgres://db.internal:5432/shop.public.orders"),
+    ("https://example.com", "/d.csv", "https://example.com/d.csv"),
+    ("mlflow", "my-frame", "mlflow/my-frame"),
+])
+def test_a_dataset_reads_as_its_address(namespace, name, address):
+    assert experiments.dataset_address(namespace, name) == address
 
 
 def test_thinning_keeps_first_and_last_points():

@@ -125,7 +125,8 @@ def api(demo_org):
     return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
-def test_registering_through_the_api_and_the_entity_page(api, repo, client, demo_org, django_assert_max_num_queries):
+def test_registering_through_the_api_and_the_entity_page(api, repo, feast_repos, client, demo_org,
+                                                         django_assert_max_num_queries):
     created = api.post("/api/v1/locations", {"target": f"feast:{repo}"}, content_type="application/json")
     assert created.status_code == 201, created.content
     assert created.json()["location"]["type"] == "feast"
@@ -137,6 +138,8 @@ def test_registering_through_the_api_and_the_entity_page(api, repo, client, demo
     html = page.content.decode()
     assert "Freshness (Feast)" in html and "badge-ok" in html and "fresh</span>" in html
     assert "txn_count_7d" in html and "customer_id" in html and "fraud_scoring" in html and "sqlite" in html
+    # The batch source is a local file: shown as its URI, not as the annotation's `file//…`.
+    assert f"<code>file://{feast_repos['data']}/customer_stats.parquet</code> (no Dataset entity" in html
 
 
 def _corrupt(repo: Path, content: bytes) -> None:

@@ -272,6 +272,18 @@ def test_observed_entity_names_are_valid_and_distinct():
     assert copy.copy(a).startswith("db.public.orders-")
 
 
+def test_observed_datasets_are_titled_the_way_people_read_their_address(api):
+    """A local file reads as its URI (`file:///data/x.csv`), not as the annotation's `file//data/x.csv`."""
+    assert post(api, run_event(inputs=[("file", "/data/x.csv"), ("s3://lake", "raw/orders.parquet")],
+                               outputs=[("postgres://db:5432", "shop.public.orders")])).status_code == 201
+    titles = {n.name: (n.entity.title, n.entity.annotations["openlineage.io/dataset"])
+              for n in Node.objects.filter(type="dataset").select_related("entity")}
+    assert titles == {"/data/x.csv": ("file:///data/x.csv", "file//data/x.csv"),
+                      "raw/orders.parquet": ("s3://lake/raw/orders.parquet", "s3://lake/raw/orders.parquet"),
+                      "shop.public.orders": ("postgres://db:5432/shop.public.orders",
+                                             "postgres://db:5432/shop.public.orders")}
+
+
 def test_credentials_hidden_behind_json_escapes_are_stripped_too(api):
     """`\\/` and `\\u0040` spell the same URL: the raw-body shortcut must not let them through."""
     body = json.dumps(run_event(inputs=[("postgres://HOST", "db.s.t")])).replace(
