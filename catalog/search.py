@@ -144,10 +144,12 @@ class CatalogSource(registry.SearchSource):
         return documents
 
     def unindexed(self, limit: int, settled_before) -> tuple[list[str], list[str]]:
-        """Entities without a document (an index write after a commit that failed or never ran) and
-        documents of entities that are gone: one anti-join each, by the unique ref and key indexes."""
-        indexed = SearchDocument.objects.filter(source=self.name, key=OuterRef("ref"))
-        missing = Entity.objects.filter(updated_at__lt=settled_before).exclude(Exists(indexed))
+        """Entities without an up-to-date document — none, or one written before the entity's last
+        change (an index write after a commit that failed or never ran) — and documents of entities
+        that are gone: one anti-join each, by the unique ref and key indexes."""
+        fresh = SearchDocument.objects.filter(source=self.name, key=OuterRef("ref"),
+                                              indexed_at__gte=OuterRef("updated_at"))
+        missing = Entity.objects.filter(updated_at__lt=settled_before).exclude(Exists(fresh))
         gone = SearchDocument.objects.filter(source=self.name).exclude(Exists(Entity.objects.filter(ref=OuterRef("key"))))
         return (list(missing.order_by("id").values_list("ref", flat=True)[:limit]),
                 list(gone.order_by("id").values_list("key", flat=True)[:limit]))
@@ -173,12 +175,23 @@ def _on_entities_staged(sender, written=(), state=None, done=False, **kwargs) ->
     writer.write(CatalogSource().documents_written(list(written)), bulk_load=state.get("bulk_load", False))
 
 
+def _existing(refs: Iterable[str]) -> set[str]:
+    refs = list(refs)
+    return {ref for start in range(0, len(refs), CHUNK)
+            for ref in Entity.objects.filter(ref__in=refs[start:start + CHUNK]).values_list("ref", flat=True)}
+
+
 def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, staged=False, **kwargs) -> None:
     if staged:
         changed = ()  # indexed before the commit (entities_staged)
     if not changed and not removed:
         return
     try:
+        # An orphan kept by its location's strategy comes as removed, but it is still in the catalog
+        # and in search: its document is rewritten (it changed), not dropped.
+        kept = _existing(removed)
+        if kept:
+            changed, removed = [*changed, *kept], [ref for ref in removed if ref not in kept]
         documents = None
         if snapshot is not None and set(changed) <= snapshot.keys():
             documents = CatalogSource().documents_from_snapshot({ref: snapshot[ref] for ref in changed})

@@ -42,7 +42,7 @@ def refresh_owner_teams(team: Team) -> int:
     refs = list(orphaned.values_list("ref", flat=True))
     if not refs:
         return 0
-    count = Entity.objects.filter(ref__in=refs).update(owner_team=team)
+    count = Entity.objects.filter(ref__in=refs).update(owner_team=team, updated_at=timezone.now())
     facets.bump()
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=refs, removed=[]))
     return count

@@ -54,6 +54,7 @@ def _write(backend, source: str, documents: Iterable[Document], draw_id=None, po
     given, draws them instead (ascending in `documents` order: the full-text table takes them so;
     PostgreSQL's staged writes draw them from the sequence)."""
     first = next_id = backend.next_id() if draw_id is None else 0
+    written_at = connection.ops.adapt_datetimefield_value(timezone.now())
     drawn: list[int] = []
     rows, tag_rows, texts, vocabulary, total = [], [], [], set(), 0
     for doc in documents:
@@ -63,7 +64,7 @@ def _write(backend, source: str, documents: Iterable[Document], draw_id=None, po
             doc_id = draw_id(doc)
             drawn.append(doc_id)
         tags = _tags(doc)
-        rows.append(_row(doc_id, source, doc, tags, (popular or {}).get(doc.key, 0.0)))
+        rows.append(_row(doc_id, source, doc, tags, written_at, (popular or {}).get(doc.key, 0.0)))
         tag_rows += [(doc_id, t) for t in tags]
         texts.append(_text(doc))
         if len(rows) >= CHUNK:
@@ -152,8 +153,8 @@ REPAIR_SETTLE_SECONDS = 120  # younger changes may still have their index write 
 
 def repair(*, limit: int = REPAIR_LIMIT, settle_seconds: float = REPAIR_SETTLE_SECONDS) -> dict[str, dict[str, int]]:
     """The repair sweep (beat, every few minutes; `manage.py search repair`): objects a source has
-    without a document — an index update after a commit that failed, or a process that died between
-    the commit and it — are indexed, and documents whose object is gone are dropped. Changes younger
+    without an up-to-date document — an index update after a commit that failed, or a process that
+    died between the commit and it — are indexed, and documents whose object is gone are dropped. Changes younger
     than `settle_seconds` are left to the write on its way. Returns {source: {"indexed", "removed"}}."""
     settled_before = timezone.now() - timedelta(seconds=settle_seconds)
     out = {}
@@ -161,8 +162,8 @@ def repair(*, limit: int = REPAIR_LIMIT, settle_seconds: float = REPAIR_SETTLE_S
         changed, removed = source.unindexed(limit, settled_before)
         if changed or removed:
             update(source.name, changed=changed, removed=removed)
-            log.warning("search index repaired: %s had %d objects without a document and %d documents without "
-                        "an object", source.name, len(changed), len(removed))
+            log.warning("search index repaired: %s had %d objects without an up-to-date document and %d "
+                        "documents without an object", source.name, len(changed), len(removed))
         out[source.name] = {"indexed": len(changed), "removed": len(removed)}
     return out
 
@@ -264,6 +265,7 @@ def _write_small(backend, source: str, documents: list[Document], popular: dict 
     if not documents:
         return 0
     popular = popular or {}
+    written_at = timezone.now()
     objs = [
         SearchDocument(
             source=source,
@@ -284,6 +286,7 @@ def _write_small(backend, source: str, documents: list[Document], popular: dict 
             **scoring.evidence(d),
             quality=scoring.quality(d),
             popularity=popular.get(d.key, 0.0),
+            indexed_at=written_at,
         )
         for d in documents
     ]
@@ -302,12 +305,13 @@ def _write_small(backend, source: str, documents: list[Document], popular: dict 
     return len(objs)
 
 
-def _row(doc_id: int, source: str, doc: Document, tags: list[str], popularity: float = 0.0) -> tuple:
-    """The backend's insert row for one document (see Backend.insert)."""
+def _row(doc_id: int, source: str, doc: Document, tags: list[str], written_at, popularity: float = 0.0) -> tuple:
+    """The backend's insert row for one document (see Backend.insert); `written_at` as the database
+    takes it (connection.ops.adapt_datetimefield_value)."""
     return (doc_id, source, doc.key[:250], doc.kind[:40], doc.kind_label[:40], doc.name.lower()[:200],
             doc.title[:300], doc.description, doc.body, doc.owner[:200], doc.lifecycle[:100], doc.type[:100],
             " ".join(tags)[:1000], doc.visibility, doc.owner_team_id, doc.url[:500],
-            *scoring.evidence(doc).values(), scoring.quality(doc), popularity)
+            *scoring.evidence(doc).values(), scoring.quality(doc), popularity, written_at)
 
 
 def _popular(backend, keys: list[str]) -> dict[str, float]:

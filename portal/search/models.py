@@ -45,6 +45,11 @@ class SearchDocument(models.Model):
     ev_b = models.TextField(blank=True, default=" ")
     quality = models.FloatField(default=1.0)
     popularity = models.FloatField(default=0.0)
+    # When this document was written (every write path sets it; NULL: unknown): a source's repair
+    # sweep re-indexes objects changed since (SearchSource.unindexed; the catalog compares it with
+    # Entity.updated_at). Nullable so that adding it is an ALTER TABLE on SQLite, not a table rebuild
+    # (which would drop the full-text and version triggers).
+    indexed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

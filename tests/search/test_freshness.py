@@ -178,6 +178,67 @@ def test_the_repair_sweep_indexes_what_has_no_document_and_drops_what_is_gone(ad
     assert SearchDocument.objects.filter(source="catalog").count() == Entity.objects.count()
 
 
+def test_the_repair_sweep_rewrites_a_document_older_than_its_entitys_last_change(admin, tmp_path,
+                                                                              django_capture_on_commit_callbacks):
+    """An entity changed after its document was written, and the index write of that change lost:
+    the sweep rewrites the document from the entity (once: a second sweep finds nothing), and leaves
+    every document that is as new as its entity alone — none of the ways the demo organisation and a
+    registration wrote theirs counts as out of date."""
+    from django.utils import timezone
+
+    from catalog.models import Entity
+    from portal.search import index
+    from portal.search.models import SearchDocument
+
+    path = tmp_path / "catalog-info.yaml"
+    path.write_text(TWO)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(path), actor=admin, file_roots=None)
+    assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 0, "removed": 0}
+    quokka = "dataset:default/quokka-observations"
+    written = SearchDocument.objects.get(key=quokka).indexed_at
+    # Changed without telling search (no entities_changed): a lost index write.
+    Entity.objects.filter(ref=quokka).update(title="Quokka census", updated_at=timezone.now())
+    assert _keys(admin, "census") == []
+    assert index.repair(settle_seconds=3600)["catalog"] == {"indexed": 0, "removed": 0}  # too young
+    assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 1, "removed": 0}
+    assert _keys(admin, "census") == [quokka]
+    assert SearchDocument.objects.get(key=quokka).indexed_at > written
+    assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 0, "removed": 0}
+    # A change that went through the catalog's own path is indexed with it: nothing for the sweep.
+    path.write_text(TWO.replace("Wombat burrows", "Wombat tunnels"))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_refresh(location=Location.objects.get(target=str(path)))
+    assert _keys(admin, "tunnels") == ["dataset:default/wombat-burrows"]
+    assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 0, "removed": 0}
+
+
+def test_an_orphan_kept_by_its_location_stays_findable(admin, tmp_path, settings,
+                                                      django_capture_on_commit_callbacks):
+    """With the `keep` strategy an entity gone from its file stays in the catalog, flagged orphan: it
+    stays in search too (its document rewritten, not dropped), so the sweep has nothing to repair."""
+    from catalog.models import Entity
+    from portal.search import index
+
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"
+    path = tmp_path / "catalog-info.yaml"
+    path.write_text(TWO)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_register(target=str(path), actor=admin, file_roots=None)
+    path.write_text(TWO.split("---")[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_refresh(location=Location.objects.get(target=str(path)))
+    assert Entity.objects.get(ref="dataset:default/wombat-burrows").orphan
+    assert _keys(admin, "wombat") == ["dataset:default/wombat-burrows"]
+    assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 0, "removed": 0}
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "delete"
+    path.write_text("")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.location_refresh(location=Location.objects.get(target=str(path)))
+    assert _keys(admin, "quokka") == []
+    assert index.repair(settle_seconds=0)["catalog"] == {"indexed": 0, "removed": 0}
+
+
 def test_the_repair_sweep_is_on_the_beat():
     from django.conf import settings
 

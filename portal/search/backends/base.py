@@ -37,7 +37,7 @@ RESULT_COLUMNS = (
 )
 # The columns of Backend.insert's rows, in their order.
 INSERT_COLUMNS = ("id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle, type, "
-                  f"tags, visibility, owner_team_id, url, {', '.join(scoring.EV_COLUMNS)}, quality, popularity")
+                  f"tags, visibility, owner_team_id, url, {', '.join(scoring.EV_COLUMNS)}, quality, popularity, indexed_at")
 FACET_COLUMNS = {"kind": "kind", "type": "type", "owner": "owner", "lifecycle": "lifecycle"}
 FACET_LIMIT = 30
 # Facet counts and totals are exact up to this many matches; beyond it they count the first
@@ -384,7 +384,7 @@ class Backend:
     # -- writes ---------------------------------------------------------------------------------
     def insert(self, rows: list[tuple], tag_rows: list[tuple]) -> None:
         """rows: (id, source, key, kind, kind_label, name, title, description, body, owner, lifecycle,
-        type, tags, visibility, owner_team_id, url, ev_n … ev_b, quality, popularity); tag_rows:
+        type, tags, visibility, owner_team_id, url, ev_n … ev_b, quality, popularity, indexed_at); tag_rows:
         (document_id, tag)."""
         with connection.cursor() as cur:
             cur.executemany(
