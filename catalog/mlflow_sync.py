@@ -152,7 +152,7 @@ def store(models: list[dict]) -> int:
     by_model_name = {}
     for entity in Entity.objects.filter(kind_key="model"):
         by_model_name[model_name(entity).lower()] = entity
-    touched, synced = [], []
+    touched, synced, moved = [], [], []
     stored_runs = _store_runs([v["run"] for m in models for v in m["versions"] if v.get("run")])
     for model in models:
         entity = by_model_name.get(model["name"].lower())
@@ -161,9 +161,13 @@ def store(models: list[dict]) -> int:
             if entity is not None and ModelVersion.objects.filter(entity=entity).delete()[0]:
                 touched.append(entity.ref)
                 synced.append(entity.pk)
+                moved.append(entity.pk)
             continue
         if entity is None:
             entity = _entity_from_mlflow(model)
+        if _shown(ModelVersion.objects.filter(entity=entity).values_list("version", "metrics")) != _shown(
+                (v["version"], v["metrics"]) for v in model["versions"]):
+            moved.append(entity.pk)
         seen = set()
         for v in model["versions"]:
             seen.add(v["version"])
@@ -176,11 +180,20 @@ def store(models: list[dict]) -> int:
         ModelVersion.objects.filter(entity=entity).exclude(version__in=seen).delete()
         touched.append(entity.ref)
         synced.append(entity.pk)
+    # A model whose versions, or their metric names, changed has changed: its updated_at moves, which
+    # is also what the search repair sweep compares with its document (docs/search.md).
+    Entity.objects.filter(pk__in=moved).update(updated_at=timezone.now())
     # Runs no version names any more (versions deleted, or registered again from another run) go.
     ExperimentRun.objects.filter(versions__isnull=True).delete()
     signals.model_versions_synced.send(sender=Entity, entity_ids=synced)
     transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=touched, removed=[]))
     return len(touched)
+
+
+def _shown(versions) -> tuple[frozenset, frozenset]:
+    """A model's version numbers and the names of their metrics (its search document holds those)."""
+    versions = list(versions)
+    return frozenset(v for v, _ in versions), frozenset(m for _, metrics in versions for m in metrics or {})
 
 
 def _store_runs(runs: list[dict]) -> dict[str, ExperimentRun]:

@@ -36,6 +36,21 @@ def test_sync_merges_versions_aliases_and_run_metrics_into_descriptors(demo_org,
     assert MlflowSyncState.objects.get().last_success_at is not None
 
 
+def test_a_sync_moves_a_models_updated_at_only_when_its_versions_change(demo_org, mlflow_server):
+    """A version (or a metric name) the model did not have is a change of the model: its updated_at
+    moves (the search repair sweep compares it with the document); a sync that finds nothing new
+    leaves it, so "recently updated" is not every model every 5 minutes."""
+    mlflow_sync.sync()
+    detector = Entity.objects.get(ref="model:default/fraud-detector")
+    synced_at = detector.updated_at
+    mlflow_sync.sync()
+    assert Entity.objects.get(pk=detector.pk).updated_at == synced_at
+    ModelVersion.objects.filter(entity=detector, version="1").delete()  # the sync will find it again
+    mlflow_sync.sync()
+    assert Entity.objects.get(pk=detector.pk).updated_at > synced_at
+    assert ModelVersion.objects.filter(entity=detector, version="1").exists()
+
+
 def test_registered_model_without_descriptor_appears_as_an_entity(db, mlflow_server):
     name = f"orphan-model-{uuid.uuid4().hex[:6]}"
     MlflowClient(mlflow_server, mlflow_server).create_registered_model(name)
