@@ -154,8 +154,9 @@ REPAIR_SETTLE_SECONDS = 120  # younger changes may still have their index write 
 def repair(*, limit: int = REPAIR_LIMIT, settle_seconds: float = REPAIR_SETTLE_SECONDS) -> dict[str, dict[str, int]]:
     """The repair sweep (beat, every few minutes; `manage.py search repair`): objects a source has
     without an up-to-date document — an index update after a commit that failed, or a process that
-    died between the commit and it — are indexed, and documents whose object is gone are dropped. Changes younger
-    than `settle_seconds` are left to the write on its way. Returns {source: {"indexed", "removed"}}."""
+    died between the commit and it — are indexed, and documents whose object is gone are dropped.
+    Changes younger than `settle_seconds` are left to the write on its way. Returns {source:
+    {"indexed", "removed"}}."""
     settled_before = timezone.now() - timedelta(seconds=settle_seconds)
     out = {}
     for source in registry.sources():

@@ -55,8 +55,9 @@ class SearchSource:
 
     def unindexed(self, limit: int, settled_before: Any) -> tuple[list[str], list[str]]:
         """For the repair sweep (`index.repair`): keys of objects last changed before `settled_before`
-        that have no document written since that change (SearchDocument.indexed_at), and keys of this source's documents whose object is gone; at most
-        `limit` of each. A source that cannot tell answers none."""
+        that have no document written since that change (SearchDocument.indexed_at), and keys of this
+        source's documents whose object is gone; at most `limit` of each. A source that cannot tell
+        answers none."""
         return [], []
 
 
