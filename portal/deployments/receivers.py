@@ -35,11 +35,14 @@ def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
     from catalog import services as catalog_services
     from catalog.models import Entity
 
-    models = [ref for ref in removed if ref.startswith("model:")]
+    models = {ref for ref in removed if ref.startswith("model:")}
+    # A model a refresh orphans under the `keep` strategy comes as removed too, but it is still in the
+    # catalog: its deployments stay.
+    models -= set(Entity.objects.filter(ref__in=list(models)).values_list("ref", flat=True)) if models else set()
     if not models:
         return
     refs = list(Entity.objects.filter(kind_key="deployment", location__isnull=True,
-                                      source__startswith="deployments:", data__spec__model__in=models)
+                                      source__startswith="deployments:", data__spec__model__in=sorted(models))
                 .values_list("ref", flat=True))
     if refs:
         catalog_services.entities_delete_generated(refs=refs, source_prefix="deployments:")

@@ -165,6 +165,34 @@ def test_unregistering_the_model_removes_its_deployment_entities(detector, demo_
     assert not Entity.objects.filter(ref="model:default/fraud-detector").exists()
 
 
+def test_a_model_kept_as_an_orphan_keeps_its_deployment_entities(demo_org, tmp_path, settings,
+                                                                 django_capture_on_commit_callbacks):
+    """Gone from its file under the `keep` strategy, a model stays in the catalog, flagged orphan: its
+    Deployment entities stay with it (the refresh sends it as removed, as it does a deleted one)."""
+    from catalog import services as catalog_services
+    from catalog.models import Entity, Location
+
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"
+    model = ("apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {name: orphan-scorer}\n"
+             "spec: {type: classifier, lifecycle: production, owner: fraud-ml}\n")
+    other = ("apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: orphan-scorer-data}\n"
+             "spec: {owner: fraud-ml}\n")
+    path = tmp_path / "catalog-info.yaml"
+    path.write_text(model + "---\n" + other)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_register(target=str(path), actor=None, file_roots=None)
+    scorer = Entity.objects.get(ref="model:default/orphan-scorer")
+    ModelVersion.objects.create(entity=scorer, version="1", version_number=1)
+    report(demo_org["users"]["bob"], model=scorer.ref, version="1", environment="dev")
+    deployments = set(Entity.objects.filter(kind_key="deployment").values_list("ref", flat=True))
+    assert len(deployments) == 1
+    path.write_text(other)
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_refresh(location=Location.objects.get(target=str(path)))
+    assert Entity.objects.get(pk=scorer.pk).orphan
+    assert set(Entity.objects.filter(kind_key="deployment").values_list("ref", flat=True)) == deployments
+
+
 def test_policy_check_compiles_the_rule_module(tmp_path, settings):
     from django.core.management import CommandError, call_command
 
