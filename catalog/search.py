@@ -175,13 +175,8 @@ def _on_entities_staged(sender, written=(), state=None, done=False, **kwargs) ->
     writer.write(CatalogSource().documents_written(list(written)), bulk_load=state.get("bulk_load", False))
 
 
-def _existing(refs: Iterable[str]) -> set[str]:
-    refs = list(refs)
-    return {ref for start in range(0, len(refs), CHUNK)
-            for ref in Entity.objects.filter(ref__in=refs[start:start + CHUNK]).values_list("ref", flat=True)}
-
-
-def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, staged=False, **kwargs) -> None:
+def _on_entities_changed(sender, changed=(), removed=(), orphaned=(), snapshot=None, staged=False,
+                         **kwargs) -> None:
     if staged:
         changed = ()  # indexed before the commit (entities_staged)
     if not changed and not removed:
@@ -189,7 +184,7 @@ def _on_entities_changed(sender, changed=(), removed=(), snapshot=None, staged=F
     try:
         # An orphan kept by its location's strategy comes as removed, but it is still in the catalog
         # and in search: its document is rewritten (it changed), not dropped.
-        kept = _existing(removed)
+        kept = set(orphaned)
         if kept:
             changed, removed = [*changed, *kept], [ref for ref in removed if ref not in kept]
         documents = None

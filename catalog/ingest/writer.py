@@ -243,11 +243,13 @@ class Writer:
         plan = self.plan
         changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
         removed_refs = [ref for _, ref in plan.removed]
+        orphaned = removed_refs if self.orphan_strategy == "keep" else []
         # What was written, for receivers that would otherwise read it back (the search index).
         teams = self.teams
         snapshot = {cand.ref: (pk, teams.get(cand.row["owner_ref"]), cand) for pk, cand in self.written}
         transaction.on_commit(lambda: signals.entities_changed.send(
-            sender=Entity, changed=changed_refs, removed=removed_refs, snapshot=snapshot, staged=True))
+            sender=Entity, changed=changed_refs, removed=removed_refs, orphaned=orphaned, snapshot=snapshot,
+            staged=True))
         return self.location
 
     def _remove(self) -> None:

@@ -29,16 +29,15 @@ def on_request_executed(sender, request_id=None, action="", entity_id=None, **kw
         log.exception("drift refresh after approval request %s failed; the periodic pass will retry", request_id)
 
 
-def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), orphaned=(), **kwargs) -> None:
     """A model left the catalog (its location was unregistered): its Deployment rows went with it
     (cascade); its Deployment entities go too, instead of lingering with a dangling model reference."""
     from catalog import services as catalog_services
     from catalog.models import Entity
 
-    models = {ref for ref in removed if ref.startswith("model:")}
-    # A model a refresh orphans under the `keep` strategy comes as removed too, but it is still in the
-    # catalog: its deployments stay.
-    models -= set(Entity.objects.filter(ref__in=list(models)).values_list("ref", flat=True)) if models else set()
+    # A model a refresh kept as an orphan is removed from its location, not from the catalog: its
+    # deployments stay.
+    models = {ref for ref in removed if ref.startswith("model:")} - set(orphaned)
     if not models:
         return
     refs = list(Entity.objects.filter(kind_key="deployment", location__isnull=True,

@@ -150,12 +150,12 @@ def _snapshot() -> dict[str, tuple[list[str], list[tuple]]]:
     return out
 
 
-def _digest(snapshot=None, columns: dict[str, list[str]] | None = None) -> dict[str, tuple[int, str]]:
+def _digest(snapshot: dict, columns: dict[str, list[str]] | None = None) -> dict[str, tuple[int, str]]:
     """Per project table: its row count and a hash of every row (columns by name, rows sorted), so a
     table remade with its columns in another order still compares equal, and any lost value does not.
     `columns`: only these columns of each table (those an earlier schema has)."""
     out = {}
-    for table, (names, rows) in (snapshot or _snapshot()).items():
+    for table, (names, rows) in snapshot.items():
         keep = set(names if columns is None else columns.get(table, names))
         lines = sorted(repr(sorted((n, v) for n, v in zip(names, row, strict=True) if n in keep)) for row in rows)
         out[table] = (len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest())
