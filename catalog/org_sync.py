@@ -52,18 +52,21 @@ class Outcome:
 
 def wanted_memberships() -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
     """({username: {team: role}}, {username: User entity data}) from the catalog as it is now."""
-    users = {name: data for name, data in Entity.objects.filter(kind_key="user", namespace="default")
-             .values_list("name_key", "data")}
-    groups = set(Entity.objects.filter(kind_key="group", namespace="default").values_list("name_key", flat=True))
+    # Orphans (gone from their files, kept under PLINTH_CATALOG_ORPHAN_STRATEGY=keep) grant nothing: a
+    # leaver taken out of the org file loses what org sync gave, and so do the members of a Group
+    # taken out. Nor do the relations their descriptors gave count (a Group's `members`, `parent`).
+    live = Entity.objects.filter(namespace="default", orphan=False)
+    users = {name: data for name, data in live.filter(kind_key="user").values_list("name_key", "data")}
+    groups = set(live.filter(kind_key="group").values_list("name_key", flat=True))
+    relations = Relation.objects.filter(origin__orphan=False)
     parents: dict[str, set[str]] = defaultdict(set)
-    for child, parent in Relation.objects.filter(type="childOf", source_ref__startswith=GROUP_PREFIX,
-                                                 target_ref__startswith=GROUP_PREFIX).values_list(
-                                                     "source_ref", "target_ref"):
+    for child, parent in relations.filter(type="childOf", source_ref__startswith=GROUP_PREFIX,
+                                          target_ref__startswith=GROUP_PREFIX).values_list("source_ref", "target_ref"):
         parents[child.removeprefix(GROUP_PREFIX)].add(parent.removeprefix(GROUP_PREFIX))
     direct: dict[str, set[str]] = defaultdict(set)
-    for user_ref, group_ref in Relation.objects.filter(type="memberOf", source_ref__startswith=USER_PREFIX,
-                                                       target_ref__startswith=GROUP_PREFIX).values_list(
-                                                           "source_ref", "target_ref"):
+    for user_ref, group_ref in relations.filter(type="memberOf", source_ref__startswith=USER_PREFIX,
+                                                target_ref__startswith=GROUP_PREFIX).values_list(
+                                                    "source_ref", "target_ref"):
         user, group = user_ref.removeprefix(USER_PREFIX), group_ref.removeprefix(GROUP_PREFIX)
         if user in users and group in groups:  # a relation to an entity not (yet) in the catalog: nothing
             direct[user].add(group)

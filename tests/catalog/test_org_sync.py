@@ -91,6 +91,34 @@ def test_leaving_a_group_removes_the_membership_at_the_next_refresh(acme):
 
 
 @pytest.mark.django_db
+def test_a_user_or_group_kept_as_an_orphan_grants_nothing(acme, settings):
+    """Under the default `keep` strategy, a User or Group gone from its file stays in the catalog,
+    flagged orphan, with the relations its descriptor gave it. A leaver is taken out of the file: the
+    memberships org sync gave them go at the next refresh, as the Group's do when a Group is."""
+    from catalog.models import Entity
+
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"
+    sync_org()
+    assert set(memberships("jenny.doe")) == {"team-b", "backstage", "infrastructure", "acme-corp"}
+    assert memberships("calum.leavy")["team-c"] == ("member", "org-sync")
+    team_b = acme / "team-b-group.yaml"
+    documents = team_b.read_text().split("\n---\n")
+    team_b.write_text("\n---\n".join(d for d in documents if "name: jenny.doe" not in d))
+    team_c = acme / "team-c-group.yaml"
+    team_c.write_text("\n---\n".join(d for d in team_c.read_text().split("\n---\n") if "kind: Group" not in d))
+    services.location_refresh(location=Location.objects.get(target=str(acme / "org.yaml")))
+    assert Entity.objects.get(ref="user:default/jenny.doe").orphan
+    assert Entity.objects.get(ref="group:default/team-c").orphan
+    outcome = sync_org()
+    assert memberships("jenny.doe") == {}, "a leaver keeps no membership org sync gave"
+    assert memberships("calum.leavy") == {}, "an orphaned Group's members lose it (and its ancestors, theirs by it)"
+    team_c_members = ["calum.leavy", "frank.tiernan", "peadar.macmahon", "sarah.gilroy", "tara.macgovern"]
+    assert all(memberships(name) == {} for name in team_c_members)
+    assert outcome["removed"] == 4 + 5 * 4  # jenny: team-b and 3 ancestors; team-c's 5 members: it and 3 ancestors
+    assert memberships("amelia.park")["team-b"] == ("member", "org-sync"), "the others stay"
+
+
+@pytest.mark.django_db
 def test_a_hand_given_role_is_not_taken_over_and_sign_in_accounts_are_linked(acme):
     nigel = UserFactory(username="nigel.manning")
     MembershipFactory(user=nigel, team=TeamFactory(name="team-a"), role="admin")
