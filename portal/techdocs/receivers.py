@@ -13,13 +13,15 @@ CHUNK = 500
 BUILD_TASK = "portal.techdocs.tasks.build_entity_docs"
 
 
-def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), orphaned=(), snapshot=None, **kwargs) -> None:
     """Removed entities' sites and cards went with them (on_delete=CASCADE): their pages leave the search
-    index (sent on commit, so at once). Changed ones are queued for a build after commit."""
-    if removed:
+    index (sent on commit, so at once). Those a refresh kept as orphans keep their sites, and their pages
+    stay. Changed ones are queued for a build after commit."""
+    gone = sorted(set(removed) - set(orphaned))
+    if gone:
         from . import search
 
-        search.drop(removed)
+        search.drop(gone)
     refs = list(changed or ())
     if snapshot is not None and set(refs) <= snapshot.keys():
         refs = _needing_build(refs, snapshot)

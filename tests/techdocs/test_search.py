@@ -75,3 +75,22 @@ def test_removed_entities_pages_leave_search_in_a_constant_number_of_queries(
         counts.append(len(queries))
     assert counts[0] == counts[1], counts  # one entity or three: the same statements
     assert search.search(alice, "platypod").hits == []
+
+
+def test_a_kept_orphans_pages_stay_in_search(make_docs, demo_org, settings, django_capture_on_commit_callbacks):
+    """Gone from its file under the `keep` strategy, an entity stays in the catalog (flagged orphan) with
+    its docs site: its pages stay findable, though the refresh sends it as removed."""
+    from catalog.models import Location
+
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"
+    alice = demo_org["users"]["alice"]
+    with django_capture_on_commit_callbacks(execute=True):
+        entity = make_docs({"docs/index.md": "# Home\n\nThe narwhalometer.\n"}, name="left-behind")
+    assert search.search(alice, "narwhalometer").hits
+    path = Path(entity.location.target)
+    path.write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: newcomer}\n"
+                    "spec: {type: service, lifecycle: production, owner: fraud-ml}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_refresh(location=Location.objects.get(pk=entity.location_id))
+    assert Entity.objects.get(pk=entity.pk).orphan
+    assert [h.url for h in search.search(alice, "narwhalometer").hits] == ["/docs/component/default/left-behind/"]
