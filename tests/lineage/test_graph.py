@@ -247,6 +247,33 @@ def test_relation_edges_are_the_relations_oriented_once_each(org, tmp_path, djan
     assert len(expected) > 20
 
 
+def test_a_kept_orphan_keeps_its_edges_and_costs_the_graph_no_clean_up(org, tmp_path, settings,
+                                                                      django_capture_on_commit_callbacks):
+    """Gone from its file under the `keep` strategy, a model stays in the catalog (flagged orphan) with its
+    relations: its graph edges stay, and the refresh that orphans it deletes no edge rows (the refresh
+    sends it as removed, as it does a deleted one: the graph leaves the refs it was told were kept)."""
+    from catalog.models import Entity, Location
+
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"
+    model = ("apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {name: left-model}\nspec:\n"
+             "  type: classifier\n  lifecycle: experimental\n  owner: fraud-ml\n  trainedOn: [left-data]\n")
+    data = "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: left-data}\nspec: {owner: fraud-ml}\n"
+    write_files(tmp_path, {"catalog-info.yaml": model + "---\n" + data})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not catalog_services.location_register(target=str(tmp_path / "catalog-info.yaml"), actor=None,
+                                                      file_roots=None).errors
+    kept = Entity.objects.get(ref="model:default/left-model")
+    edges = set(GraphEdge.objects.values_list("source", "target", "origin", "owner", "label"))
+    assert any(owner == kept.pk for *_, owner, _label in edges)
+    write_files(tmp_path, {"catalog-info.yaml": data})
+    table = GraphEdge._meta.db_table
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_refresh(location=Location.objects.get(target=str(tmp_path / "catalog-info.yaml")))
+    assert Entity.objects.get(pk=kept.pk).orphan
+    assert set(GraphEdge.objects.values_list("source", "target", "origin", "owner", "label")) == edges
+    assert not [q["sql"] for q in queries if q["sql"].startswith("DELETE") and table in q["sql"]]
+
+
 def test_an_mlflow_run_version_and_deployment_chain_from_real_rows(org, api_admin, mlflow_url, settings, tmp_path,
                                                                    django_capture_on_commit_callbacks):
     """raw table → job → training set (declared Dataset) → MLflow run (log_input) → model version → model,
