@@ -16,35 +16,52 @@ BUILD_TASK = "portal.techdocs.tasks.build_entity_docs"
 def on_entities_changed(sender, changed=(), removed=(), orphaned=(), snapshot=None, **kwargs) -> None:
     """Removed entities' sites and cards went with them (on_delete=CASCADE): their pages leave the search
     index (sent on commit, so at once). Those a refresh kept as orphans keep their sites, and their pages
-    stay. Changed ones are queued for a build after commit."""
+    stay. Changed ones' indexed pages follow their entity at once (its visibility, owner, tags), and
+    they are queued for a build after commit."""
+    from . import search
+
     gone = sorted(set(removed) - set(orphaned))
     if gone:
-        from . import search
-
         search.drop(gone)
     refs = list(changed or ())
-    if snapshot is not None and set(refs) <= snapshot.keys():
-        refs = _needing_build(refs, snapshot)
     if not refs:
         return
-    transaction.on_commit(lambda: enqueue(refs))
+    if snapshot is not None and set(refs) <= snapshot.keys():
+        refs, with_sites = _needing_build(refs, snapshot)
+    else:
+        with_sites = _with_sites(refs)
+    search.follow(with_sites)
+    if refs:
+        transaction.on_commit(lambda: enqueue(refs))
 
 
-def _needing_build(refs: list[str], snapshot: dict) -> list[str]:
+def _with_sites(refs: list[str]) -> list[str]:
+    from .models import DocSite
+
+    found: list[str] = []
+    for start in range(0, len(refs), CHUNK):
+        found += DocSite.objects.filter(entity__ref__in=refs[start:start + CHUNK]).values_list("entity__ref", flat=True)
+    return found
+
+
+def _needing_build(refs: list[str], snapshot: dict) -> tuple[list[str], list[str]]:
     """Of entities just written, those with docs or a model card to build, or a site or card to drop
-    (its annotation or path was removed): a 250k-entity registration queues tasks for these only."""
+    (its annotation or path was removed): a 250k-entity registration queues tasks for these only. And
+    those of them that have a docs site."""
     from .builder import TECHDOCS_ANNOTATIONS
     from .models import DocSite, ModelCard
 
-    built = set(DocSite.objects.values_list("entity_id", flat=True))
-    built |= set(ModelCard.objects.values_list("entity_id", flat=True))
-    keep = []
+    sites = set(DocSite.objects.values_list("entity_id", flat=True))
+    built = sites | set(ModelCard.objects.values_list("entity_id", flat=True))
+    keep, with_sites = [], []
     for ref in refs:
         pk, _team, cand = snapshot[ref]
         annotations = cand.annotations  # most have none: no per-key lookups then
         if pk in built or cand.model_card or (annotations and any(annotations.get(k) for k in TECHDOCS_ANNOTATIONS)):
             keep.append(ref)
-    return keep
+        if pk in sites:
+            with_sites.append(ref)
+    return keep, with_sites
 
 
 def enqueue(refs: list[str]) -> None:

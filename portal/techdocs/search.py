@@ -3,7 +3,8 @@ entity's visibility and owner team so that search hides exactly what the catalog
 
 Imported by portal.search at startup (autodiscovered `search` module). Keys are
 `techdocs:<entity ref>#<page path>`. The index is updated on commit after each build, when a site is
-dropped (its annotation removed) and when entities are removed from the catalog (`drop`)."""
+dropped (its annotation removed), when entities change (`follow`: the pages carry their entity's
+visibility) and when entities are removed from the catalog (`drop`)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,23 @@ if registry is not None:
                 )
 
     registry.register(DocsSource())
+
+
+def follow(refs: Iterable[str]) -> None:
+    """The indexed pages of changed entities are written again from their entity as it is now: its
+    visibility, owner team and tags are the pages' too, so a page of an entity made private is hidden
+    at the entity's commit, not when a worker gets round to the rebuild the change queues (or never, if
+    the broker is down). Called on commit by the catalog's `entities_changed` (receivers.py), with the
+    changed entities that have a docs site."""
+    refs = list(refs)
+    if index is None or not refs:
+        return
+    try:
+        keys = index.keys_under(SOURCE, [page_key(ref, "") for ref in refs])
+        if keys:
+            index.update(SOURCE, changed=keys)
+    except Exception:  # the change is committed; the rebuild it queued, or `search reindex`, repairs it
+        log.exception("search index update failed for the docs of %d changed entities", len(refs))
 
 
 def sync(ref: str, *, current: list[str], previous: list[str]) -> None:

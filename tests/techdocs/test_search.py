@@ -94,3 +94,22 @@ def test_a_kept_orphans_pages_stay_in_search(make_docs, demo_org, settings, djan
         catalog_services.location_refresh(location=Location.objects.get(pk=entity.location_id))
     assert Entity.objects.get(pk=entity.pk).orphan
     assert [h.url for h in search.search(alice, "narwhalometer").hits] == ["/docs/component/default/left-behind/"]
+
+
+def test_a_page_is_hidden_as_soon_as_its_entity_becomes_private(make_docs, demo_org,
+                                                                  django_capture_on_commit_callbacks):
+    """The docs pages' search documents carry their entity's visibility: a refresh that makes the entity
+    private hides its pages at the commit, not when a worker gets round to the rebuild it queues."""
+    from catalog.models import Location
+
+    alice, carol = demo_org["users"]["alice"], demo_org["users"]["carol"]
+    with django_capture_on_commit_callbacks(execute=True):
+        entity = make_docs({"docs/index.md": "# Home\n\nThe okapiscope.\n"}, name="going-private")
+    assert search.search(carol, "okapiscope").hits
+    path = Path(entity.location.target)
+    path.write_text(path.read_text().replace("  annotations:\n", "  annotations:\n    plinth.dev/visibility: private\n"))
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.location_refresh(location=Location.objects.get(pk=entity.location_id))
+    assert Entity.objects.get(pk=entity.pk).visibility == "private"
+    assert search.search(carol, "okapiscope").hits == []
+    assert [h.url for h in search.search(alice, "okapiscope").hits] == ["/docs/component/default/going-private/"]
