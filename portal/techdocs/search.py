@@ -12,6 +12,8 @@ import logging
 from collections.abc import Iterable, Iterator
 
 from django.db import transaction
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Coalesce, Concat, Greatest, StrIndex, Substr
 
 from .models import DocPage
 
@@ -21,8 +23,9 @@ PREFIX = "techdocs:"
 
 try:
     from portal.search import index, registry
+    from portal.search.models import SearchDocument
 except ImportError:  # pragma: no cover - the search app is part of the project
-    index = registry = None  # type: ignore[assignment]
+    index = registry = SearchDocument = None  # type: ignore[assignment]
 
 
 def page_key(ref: str, path: str) -> str:
@@ -67,6 +70,25 @@ if registry is not None:
                     type=e.kind_key, tags=list(e.tags or []), visibility=e.visibility, owner_team_id=e.owner_team_id,
                     url=f"/docs/{e.kind_key}/{e.namespace}/{e.name}/{page.path}",
                 )
+
+        def unindexed(self, limit: int, settled_before) -> tuple[list[str], list[str]]:
+            """Pages without an up-to-date document — none, or one written before the page's last build
+            or its entity's last change (whose visibility and owner the page carries) — and documents of
+            pages that are gone: one anti-join each, probing the unique key, ref and (site, path)
+            indexes. An entity's ref holds no `#`, so a key splits at its first."""
+            changed_at = Greatest(Coalesce("site__built_at", "site__entity__updated_at"), "site__entity__updated_at")
+            key = Concat(Value(PREFIX), "site__entity__ref", Value("#"), "path", output_field=CharField())
+            fresh = SearchDocument.objects.filter(source=self.name, key=OuterRef("key"),
+                                                  indexed_at__gte=OuterRef("changed_at"))
+            missing = (DocPage.objects.annotate(key=key, changed_at=changed_at)
+                       .filter(changed_at__lt=settled_before).exclude(Exists(fresh)))
+            split = StrIndex("key", Value("#"))
+            documents = SearchDocument.objects.filter(source=self.name).annotate(
+                ref=Substr("key", len(PREFIX) + 1, split - len(PREFIX) - 1), path=Substr("key", split + 1))
+            gone = documents.exclude(Exists(DocPage.objects.filter(site__entity__ref=OuterRef("ref"),
+                                                                   path=OuterRef("path"))))
+            return (list(missing.order_by("id").values_list("key", flat=True)[:limit]),
+                    list(gone.order_by("id").values_list("key", flat=True)[:limit]))
 
     registry.register(DocsSource())
 

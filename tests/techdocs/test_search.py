@@ -113,3 +113,46 @@ def test_a_page_is_hidden_as_soon_as_its_entity_becomes_private(make_docs, demo_
     assert Entity.objects.get(pk=entity.pk).visibility == "private"
     assert search.search(carol, "okapiscope").hits == []
     assert [h.url for h in search.search(alice, "okapiscope").hits] == ["/docs/component/default/going-private/"]
+
+
+@pytest.mark.parametrize("engine", [pytest.param("sqlite", id="sqlite"),
+                                    pytest.param("postgresql", id="postgresql", marks=pytest.mark.prod_smoke)])
+def test_the_repair_sweep_mends_docs_pages_whose_index_write_was_lost(engine, make_docs, demo_org,
+                                                                      django_capture_on_commit_callbacks):
+    """The docs' half of the search repair sweep (`index.repair`): a page whose document was lost is
+    indexed, a page whose entity changed after its document was written (made private, say, and that
+    index write lost) is rewritten, a document whose page is gone is dropped; changes younger than the
+    settle time are left to the write on its way, and a second sweep finds nothing."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from portal.search import index
+    from portal.search.backends import get_backend
+    from portal.search.models import SearchDocument
+    from portal.search.registry import get as source
+    from portal.techdocs.models import DocPage
+    from portal.techdocs.search import page_key
+
+    if connection.vendor != engine:
+        pytest.skip(f"runs on {engine}; this run uses {connection.vendor}")
+    alice, carol = demo_org["users"]["alice"], demo_org["users"]["carol"]
+    with django_capture_on_commit_callbacks(execute=True):
+        entity = make_docs({"docs/index.md": "# Home\n\nThe axolotlmeter.\n", "docs/guide.md": "# Guide\n\nThe tapirgraph.\n",
+                            "docs/old.md": "# Old\n\nThe dodoscope.\n"}, name="mended")
+    assert index.repair(settle_seconds=0)["techdocs"] == {"indexed": 0, "removed": 0}, "a build leaves nothing to mend"
+    backend = get_backend()
+    backend.delete(*backend.with_keys([page_key(entity.ref, "")]))  # its document lost
+    DocPage.objects.filter(site__entity=entity, path="old/").delete()  # gone without telling search
+    Entity.objects.filter(pk=entity.pk).update(visibility="private", updated_at=timezone.now())  # no signal
+    assert search.search(alice, "axolotlmeter").hits == []
+    assert search.search(carol, "tapirgraph").hits and search.search(carol, "dodoscope").hits
+
+    assert index.repair(settle_seconds=3600)["techdocs"] == {"indexed": 0, "removed": 1}  # the others are too young
+    assert search.search(alice, "dodoscope").hits == []
+    assert index.repair(settle_seconds=0)["techdocs"] == {"indexed": 2, "removed": 0}
+    assert [h.url for h in search.search(alice, "axolotlmeter").hits] == ["/docs/component/default/mended/"]
+    assert search.search(carol, "tapirgraph").hits == [], "the page follows its entity into private"
+    assert [h.url for h in search.search(alice, "tapirgraph").hits] == ["/docs/component/default/mended/guide/"]
+    assert index.repair(settle_seconds=0)["techdocs"] == {"indexed": 0, "removed": 0}
+    assert source("techdocs").unindexed(10, timezone.now()) == ([], [])
+    assert SearchDocument.objects.filter(source="techdocs").count() == DocPage.objects.count() == 2
