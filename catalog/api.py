@@ -30,7 +30,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from portal.core import pagination, throttling
-from portal.core.api import ErrorSerializer, declare_links, error_responses, openapi_link
+from portal.core.api import ErrorSerializer, conflict, declare_links, error_responses, openapi_link
 from portal.core.limits import FORM, body_limit, upload_limit, validate_limit
 
 from . import api_schema, experiments, export, mlflow_webhooks, selectors, services
@@ -282,10 +282,24 @@ def _entity(request, kind, namespace, name) -> Entity:
     return entity
 
 
-@extend_schema(summary="Get an entity by name", description="404 when it does not exist or the caller may not see it.",
+@extend_schema(methods=["GET"], summary="Get an entity by name", operation_id="v1_entities_by_name_retrieve",
+               description="404 when it does not exist or the caller may not see it.",
                responses={200: api_schema.EntitySerializer, **error_responses(404)})
-@api_view(["GET"])
+@extend_schema(methods=["DELETE"], summary="Delete an orphan", operation_id="v1_entities_by_name_destroy",
+               description="Deletes an entity its location no longer defines (`status.orphan`, kept by the `keep` "
+                           "orphan strategy). Maintainers and admins of its owning team, and platform admins, may. "
+                           "409 when a location still defines it: remove it from its file, or unregister the location.",
+               responses={204: OpenApiResponse(description="Deleted."), **error_responses(403, 404, 409)})
+@body_limit(FORM)
+@api_view(["GET", "DELETE"])
 def entity_by_name(request, kind: str, namespace: str, name: str):
+    if request.method == "DELETE":
+        entity = _entity(request, kind, namespace, name)
+        try:
+            services.orphan_delete(entity=entity, actor=request.user)
+        except services.NotAnOrphan as exc:
+            return conflict(str(exc), orphan=False)
+        return Response(status=status.HTTP_204_NO_CONTENT)
     entity = selectors.entity_body_by_name(request.user, kind, namespace, name)
     if entity is None:
         raise NotFound(f"No entity {kind}:{namespace}/{name}.")

@@ -345,6 +345,21 @@ def related_entities(user, entity: Entity) -> dict[str, list[dict]]:
     return dict(grouped)
 
 
+def orphan_referrers(user, entity: Entity, limit: int = 50) -> dict:
+    """The entities whose descriptors name this one in a relation (they keep those relations, dangling,
+    when it is deleted): those the user may see, up to `limit`, in kind and name order, their count,
+    and how many others there are that the user may not see (counted, never named)."""
+    # Both directions of a relation are stored, each by the descriptor that states it: the rows from
+    # this entity's side that another descriptor wrote name its referrers (by the (source_ref, type) index).
+    origins = Relation.objects.filter(source_ref=entity.ref).exclude(origin_id=entity.pk).values("origin_id")
+    everyone = Entity.objects.filter(pk__in=origins)
+    visible = visible_entities(user).filter(pk__in=origins)
+    total, shown = everyone.count(), visible.count()
+    rows = list(visible.order_by("kind_key", "name_key").only(
+        "ref", "kind", "kind_key", "namespace", "name", "title", "lifecycle", "visibility")[:limit])
+    return {"entities": rows, "count": shown, "hidden": total - shown}
+
+
 def visible_locations(user) -> QuerySet[Location]:
     """Locations the user may see (`permissions.visible_locations_q`), each once."""
     return Location.objects.filter(pk__in=Location.objects.filter(permissions.visible_locations_q(user)).values("pk"))

@@ -595,6 +595,33 @@ def entity_claim(*, entity: Entity, team: Team, actor) -> Entity:
     return entity
 
 
+class NotAnOrphan(Exception):
+    """The entity is defined by a location: it is unregistered there, or removed from its file."""
+
+
+@transaction.atomic
+def orphan_delete(*, entity: Entity, actor) -> str:
+    """Delete an orphan: an entity gone from its location and kept, flagged, by the `keep` strategy
+    (Backstage's "delete entity" on an orphan). Its docs, results and relations go with it (cascade);
+    search, facets, the lineage graph and the audit trail follow. Returns its ref."""
+    if not permissions.may_delete_orphan(actor, entity):
+        raise PermissionDenied("Only maintainers and admins of the team that owns it, and platform admins, may "
+                               "delete an orphan.")
+    row = Entity.objects.select_for_update().filter(pk=entity.pk).values("orphan", "location_id", "ref").first()
+    if row is None or not row["orphan"] or row["location_id"] is not None:
+        raise NotAnOrphan(f"{entity.ref} is not an orphan: its location still defines it. Remove it from its file "
+                          f"(or unregister the location) instead.")
+    ref = row["ref"]
+    before = facets.old_rows([entity.pk])
+    Entity.objects.filter(pk=entity.pk).delete()
+    previous, current = facets.bump()
+    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
+    audit_record(actor=actor, action="catalog.entity.delete_orphan", target=ref,
+                 before={"ref": ref, "source": entity.source, "owner": entity.owner_ref})
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=[ref]))
+    return ref
+
+
 def observed_entities_remove(*, entity_ids: list[int], reason: str, actor=None) -> list[str]:
     """Delete observed entities (only those: no location, source `observed`) that a declared entity has
     superseded, inside the caller's transaction; search, facets and the audit trail follow."""

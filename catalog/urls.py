@@ -12,6 +12,8 @@ urlpatterns = [
     path("locations/<int:pk>/unregister/", views.location_unregister, name="location-unregister"),
     path("<str:kind>/<str:namespace>/<str:name>/", views.entity_detail, name="entity-detail"),
     path("<str:kind>/<str:namespace>/<str:name>/star/", views.entity_star, name="entity-star"),
+    path("<str:kind>/<str:namespace>/<str:name>/delete-orphan/", views.entity_delete_orphan,
+         name="entity-delete-orphan"),
     path("<str:kind>/<str:namespace>/<str:name>/compare/", views.model_compare, name="model-compare"),
     path("<str:kind>/<str:namespace>/<str:name>/mlflow-sync/", views.model_sync, name="model-sync"),
     path("<str:kind>/<str:namespace>/<str:name>/mlflow-sync/<int:job_id>/", views.model_sync_status,

@@ -139,6 +139,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
         "errors": selectors.entity_errors(entity),
         "starred": selectors.is_starred(request.user, entity),
         "can_edit": permissions.can(request.user, permissions.Action.EDIT, entity),
+        "may_delete_orphan": entity.orphan and permissions.may_delete_orphan(request.user, entity),
     }
     status = 200
     if extension and extension.context:
@@ -342,6 +343,29 @@ def location_unregister(request, pk: int):
     entities = location.entities.order_by("kind_key", "name_key")
     return render(request, "catalog/location_unregister.html",
                   {"location": location, "entities": entities[:500], "entity_total": entities.count()})
+
+
+@body_limit(FORM)
+@require_http_methods(["GET", "POST"])
+def entity_delete_orphan(request, kind: str, namespace: str, name: str):
+    """Delete an orphan: a confirmation page, then the deletion (services.orphan_delete)."""
+    entity = _entity_or_404(request, kind, namespace, name)
+    if not permissions.may_delete_orphan(request.user, entity):
+        raise PermissionDenied("Only maintainers and admins of the team that owns it, and platform admins, may "
+                               "delete an orphan.")
+    if not entity.orphan:
+        return render(request, "catalog/entity_delete_orphan.html", {"entity": entity, "not_orphan": True},
+                      status=409)
+    if request.method == "POST":
+        try:
+            ref = services.orphan_delete(entity=entity, actor=request.user)
+        except services.NotAnOrphan as exc:  # its location took it back since the page was shown
+            return render(request, "catalog/entity_delete_orphan.html",
+                          {"entity": entity, "not_orphan": True, "error": str(exc)}, status=409)
+        messages.success(request, f"Deleted the orphan {ref}.")
+        return redirect("catalog:list")
+    return render(request, "catalog/entity_delete_orphan.html",
+                  {"entity": entity, "referrers": selectors.orphan_referrers(request.user, entity)})
 
 
 @body_limit(FORM)

@@ -355,6 +355,17 @@ def lineage_owner_claims(user: Any) -> OwnerClaims:
     return owner_claims(user)
 
 
+def may_delete_orphan(user: Any, entity: Any) -> bool:
+    """Delete an orphan (an entity its location no longer defines, kept by the `keep` strategy): a
+    platform admin, or someone with the delete right (maintainer, admin) on the team that owns it. An
+    orphan nobody owns: admins alone."""
+    if not _active(user):
+        return False
+    if is_platform_admin(user):
+        return True
+    return bool(entity.owner_team_id) and can_on_team(user, Action.DELETE, entity.owner_team_id)
+
+
 def may_claim_unowned(user: Any) -> bool:
     """Assign an owner team to an unowned asset (observed, or known from MLflow only): platform admins."""
     return is_platform_admin(user)

@@ -129,6 +129,27 @@ def test_register_a_local_folder_and_refresh(as_alice, tmp_path):
     one_line_error(as_alice("catalog", "register", str(tmp_path / "missing")), 2, "no such file")
 
 
+def test_delete_an_orphan(as_alice, tmp_path, settings):
+    """An upload sent again without one of its models leaves it as an orphan (the `keep` strategy);
+    `plinth catalog delete-orphan` deletes it, and refuses, in one line each, a non-orphan (409: exit 5)
+    and what is gone (404: exit 4)."""
+    settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    model = ("apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {{name: {}}}\n"
+             "spec: {{type: classifier, lifecycle: experimental, owner: fraud-ml}}\n")
+    (repo / "catalog-info.yaml").write_text(model.format("cli-leaving") + "---\n" + model.format("cli-staying"))
+    assert as_alice("catalog", "register", str(repo), "--source", "cli-orphans").returncode == 0
+    (repo / "catalog-info.yaml").write_text(model.format("cli-staying"))
+    assert as_alice("catalog", "register", str(repo), "--source", "cli-orphans").returncode == 0
+    got = json.loads(as_alice("-o", "json", "catalog", "get", "model:cli-leaving").stdout)
+    assert got["status"]["orphan"] is True, got["status"]
+    one_line_error(as_alice("catalog", "delete-orphan", "model:default/cli-staying"), 5, "not an orphan")
+    done = as_alice("catalog", "delete-orphan", "model:default/cli-leaving")
+    assert done.returncode == 0 and "deleted the orphan" in done.stderr, done.stderr
+    one_line_error(as_alice("catalog", "delete-orphan", "model:default/cli-leaving"), 4, "cli-leaving")
+
+
 def test_completion_script(plinth):
     result = plinth("completion", "bash")
     assert result.returncode == 0 and "_PLINTH_COMPLETE" in result.stdout

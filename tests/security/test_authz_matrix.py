@@ -55,7 +55,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from prometheus_client import REGISTRY
 
 from catalog import uploads
-from catalog.models import Location, MlflowSyncJob, Star
+from catalog.models import Entity, Location, MlflowSyncJob, Star
 from portal.accounts.models import APIToken, Role
 from portal.costs.models import Budget, CostImport, Provider
 from portal.deployments.models import DeploymentEvent
@@ -130,6 +130,8 @@ REQUESTER_REVIEWER_OR_ADMIN = Who("the requester, a reviewer of one of its stage
                                   or a.has_role(o.team, REVIEW_ROLES))
 RUN_RETRIERS = Who("the run's creator, the edit right in its team (member, maintainer, admin), platform admin",
                    lambda a, o: a.platform_admin or a.user == o.registrant or a.has_role(o.team, EDIT_ROLES))
+ORPHAN_DELETERS = Who("maintainer or admin of the owning team, platform admin",
+                      lambda a, o: a.platform_admin or a.has_role(o.team, DELETE_ROLES))
 FEEDBACK_ANSWERERS = Who("maintainer or admin of the owning team, platform admin",
                         lambda a, o: a.platform_admin or a.has_role(o.team, DELETE_ROLES))
 FEEDBACK_VOTERS = Who("whoever may see the item, except its author", lambda a, o: a.user != o.registrant)
@@ -196,6 +198,8 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "catalog:location-unregister": {"GET": ok(REGISTRANT_OR_DELETERS), "POST": ok(REGISTRANT_OR_DELETERS, 302)},
     "catalog:entity-detail": {"GET": ok(VIEWERS)},
     "catalog:entity-star": {"POST": ok(VIEWERS, 302)},
+    # An orphan (gone from its file, kept): a confirmation page, then the deletion (tests/catalog/test_orphan_delete.py)
+    "catalog:entity-delete-orphan": {"GET": ok(ORPHAN_DELETERS), "POST": ok(ORPHAN_DELETERS, 302)},
     "catalog:entity-tab": {"GET": ok(VIEWERS)},
     "catalog:model-sync": {"POST": ok(EDITORS, 302)},  # "Sync now": a job, then back to the Versions tab
     "catalog:model-sync-status": {"GET": ok(VIEWERS)},
@@ -203,7 +207,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- catalog API
     "api-entities": {"GET": ok(SIGNED_IN)},
     "api-entities-export": {"GET": ok(SIGNED_IN)},  # the NDJSON stream: the list's visibility
-    "api-entity-by-name": {"GET": ok(VIEWERS)},
+    "api-entity-by-name": {"GET": ok(VIEWERS), "DELETE": ok(ORPHAN_DELETERS, 204)},  # DELETE: orphans only
     "api-entity-relations": {"GET": ok(VIEWERS)},
     "api-model-version-run": {"GET": ok(VIEWERS)},  # v1's run (tests/security/world.py gives it one)
     "api-model-compare": {"GET": ok(VIEWERS)},
@@ -382,6 +386,19 @@ def _entities(kind: str, shape: str, **extra) -> Callable[[World, Actor], list[O
     return provide
 
 
+def _orphans(world: World, actor: Actor) -> list[Obj]:
+    """The orphan dataset of each instance (tests/security/world.py), addressed by kind/namespace/name."""
+    out = []
+    for key, (_, team, private) in INSTANCES.items():
+        entity = world.entities[key, "orphan"]
+        out.append(Obj(key, kwargs={"kind": "dataset", "namespace": "default", "name": entity.name},
+                       fields={"ref": entity.ref}, names=(entity.ref, entity.name), team=team, private=private,
+                       instance=entity, registrant=world.locations[key].created_by))
+    name = "mxmissing-orphan"
+    return [*out, Obj(MISSING, kwargs={"kind": "dataset", "namespace": "default", "name": name},
+                      fields={"ref": f"dataset:default/{name}"}, names=(f"dataset:default/{name}", name))]
+
+
 def _sync_jobs(world: World, actor: Actor) -> list[Obj]:
     """A "Sync now" job on each model (the missing model's job id exists nowhere)."""
     out = []
@@ -503,7 +520,8 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "api-model-version-run": _entities("model", "kind", model_version="1"),
     "api-model-compare": _entities("model", "kind"),
     "scaffolder:check-name": _entities("template", "ns"),
-    "api-entity-by-name": _entities("component", "kind"),
+    "api-entity-by-name": {"GET": _entities("component", "kind"), "DELETE": _orphans},
+    "catalog:entity-delete-orphan": _orphans,
     "api-entity-relations": _entities("component", "kind"),
     "api-location": _locations,
     "api-refresh": _entities("model", "ref"),
@@ -627,6 +645,7 @@ BODIES: dict[tuple[str, str], Callable[[Ctx], dict]] = {
     ("catalog:register", "POST"): lambda c: {"target": str(c.world.new_location_dir / "catalog-info.yaml"),
                                              "confirm": "1"},
     ("catalog:entity-star", "POST"): lambda c: {"starred": "1"},
+    ("catalog:entity-delete-orphan", "POST"): lambda c: {},
     ("catalog:model-sync", "POST"): lambda c: {},
     ("api-mlflow-webhook", "POST"): lambda c: {"entity": "model_version_alias", "action": "created",
                                                "data": {"name": "mx-model", "alias": "champion", "version": "1"}},
@@ -786,6 +805,8 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("costs:imports", "POST"): lambda c: CostImport.objects.filter(provider__name="mx-upload").count(),
     ("lineage:claim", "POST"): _claimed,
     ("api-location", "DELETE"): _location_exists,
+    ("api-entity-by-name", "DELETE"): lambda c: Entity.objects.filter(pk=c.obj.instance.pk).exists(),
+    ("catalog:entity-delete-orphan", "POST"): lambda c: Entity.objects.filter(pk=c.obj.instance.pk).exists(),
     ("api-refresh", "POST"): lambda c: Location.objects.get(pk=c.obj.instance.location_id).refreshed_at,
     ("governance:notifications-read", "POST"): lambda c: Notification.objects.filter(
         user=c.actor.user, read_at__isnull=True).count(),

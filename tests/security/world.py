@@ -195,6 +195,12 @@ PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08
        b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
 
 
+def _orphan_to_be(prefix: str, owner: str, private: bool) -> str:
+    annotations = "  annotations: {plinth.dev/visibility: private}\n" if private else ""
+    return (f"---\napiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata:\n  name: {prefix}-orphan\n"
+            f"{annotations}spec:\n  owner: {owner}\n")
+
+
 def _write_repo(folder: Path, prefix: str, owner: str, private: bool, depends_on: list[str]) -> Path:
     folder.mkdir(parents=True)
     (folder / "catalog-info.yaml").write_text(_descriptors(prefix, owner, private, depends_on))
@@ -261,13 +267,19 @@ def add_objects(world: World, suffix: str = "") -> World:
         # (dependencyOf) to both, stored on its side, which only their teams may see.
         deps = [] if key == "public" else [f"component:mxpub{suffix}-svc"]
         target = _write_repo(repos / f"loc-{prefix}", prefix, owner, private, deps)
+        descriptors = target.read_text()
+        # A dataset its file then drops: kept by the (default) `keep` strategy, an orphan.
+        target.write_text(descriptors + _orphan_to_be(prefix, owner, private))
         plan = catalog_services.location_register(target=str(target), actor=registrant,
                                                   file_roots=[str(world.root)])
         assert not plan.errors, [str(e) for e in plan.errors]
+        target.write_text(descriptors)
+        catalog_services.location_refresh(location=plan.location)
         world.locations.setdefault(key, plan.location)
         for kind in ("model", "component", "api", "template"):
             name = f"{prefix}-{'svc' if kind == 'component' else kind}"
             entities[key, kind] = Entity.objects.get(ref=f"{kind}:default/{name}")
+        entities[key, "orphan"] = Entity.objects.get(ref=f"dataset:default/{prefix}-orphan", orphan=True)
         # v1 has its MLflow run synced (with an input dataset), v2 not: the run endpoint answers for v1.
         run = ExperimentRun.objects.create(run_id=f"{prefix}-run1", name=f"{prefix}-run", metrics={"auc": 0.81})
         RunInput.objects.create(run=run, name=f"{prefix}-data", namespace="s3://mx", dataset_name=f"{prefix}/data")

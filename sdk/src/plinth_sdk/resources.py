@@ -21,6 +21,8 @@ TOKEN_REVOKE = endpoint("tokens_revoke", "DELETE", "/api/v1/tokens/{id}")
 ENTITY_LIST = endpoint("v1_entities_retrieve", "GET", "/api/v1/entities")
 ENTITY_EXPORT = endpoint("v1_entities_export_retrieve", "GET", "/api/v1/entities/export")
 ENTITY_GET = endpoint("v1_entities_by_name_retrieve", "GET", "/api/v1/entities/by-name/{kind}/{namespace}/{name}")
+ENTITY_DELETE_ORPHAN = endpoint("v1_entities_by_name_destroy", "DELETE",
+                                "/api/v1/entities/by-name/{kind}/{namespace}/{name}")
 ENTITY_RELATIONS = endpoint("v1_entities_by_name_relations_retrieve", "GET",
                             "/api/v1/entities/by-name/{kind}/{namespace}/{name}/relations")
 MODEL_VERSION_RUN = endpoint("v1_entities_by_name_versions_run_retrieve", "GET",
@@ -183,6 +185,13 @@ class Entities(_Resource):
         exist or the caller may not see it."""
         kind, namespace, name = parse_ref(ref)
         return self._run(ENTITY_GET.call(models.Entity.from_api, kind=kind, namespace=namespace, name=name))
+
+    def delete_orphan(self, ref: str) -> None:
+        """Delete an orphan: an entity its location no longer defines, kept (flagged) by the catalog.
+        `ConflictError` when a location still defines it (remove it from its file instead),
+        `PermissionDeniedError` without the delete right on its team (maintainer, admin)."""
+        kind, namespace, name = parse_ref(ref)
+        return self._run(ENTITY_DELETE_ORPHAN.call(kind=kind, namespace=namespace, name=name))
 
     def relations(self, ref: str, *, depth: int = 1) -> dict:
         """The relation graph around an entity (`nodes`, `edges`), `depth` 1–4."""

@@ -1,4 +1,4 @@
-"""`plinth catalog list|get|register|refresh|validate` and `plinth search`."""
+"""`plinth catalog list|get|register|refresh|delete-orphan|validate` and `plinth search`."""
 
 from __future__ import annotations
 
@@ -157,6 +157,14 @@ def _show_plan(plan, prefix: str = "") -> None:
 def refresh(ref):
     """Read an entity's location again now."""
     _show_plan(state().client().entities.refresh(ref))
+
+
+@catalog.command("delete-orphan")
+@click.argument("ref")
+def delete_orphan(ref):
+    """Delete an orphan: an entity its location no longer defines (the catalog keeps it, flagged)."""
+    state().client().entities.delete_orphan(ref)
+    note(f"deleted the orphan {ref}")
 
 
 @catalog.command()
