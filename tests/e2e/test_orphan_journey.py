@@ -6,6 +6,7 @@ test-artifacts/screenshots/orphan-*.png."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from catalog import services
 from catalog.models import Entity, Location
@@ -31,6 +32,14 @@ def test_a_maintainer_deletes_an_orphan_by_keyboard(page, live_server, tmp_path,
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     sign_in(page, live_server)
+    # The catalog's Orphans box: on, only the orphan; off again (from a page loaded with it on), all.
+    page.goto(f"{live_server.url}/catalog/?orphan=true")
+    results = page.locator("#results")
+    assert "Retired ranker" in results.inner_text() and "ranking-api" not in results.inner_text()
+    page.get_by_label("Orphans").uncheck()
+    expect(results).to_contain_text("ranking-api")
+    page.get_by_label("Orphans").check()
+    expect(results).not_to_contain_text("ranking-api")
     page.goto(f"{live_server.url}/catalog/model/default/retired-ranker/")
     note = page.get_by_role("note")
     assert "no longer defines this entity" in note.inner_text()
