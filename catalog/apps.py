@@ -45,12 +45,13 @@ def _check_integrations(app_configs=None, **kwargs) -> list:
     return []
 
 
-def _queue_org_sync(sender, changed=(), removed=(), **kwargs) -> None:
+def _queue_org_sync(sender, changed=(), removed=(), orphaned=(), **kwargs) -> None:
     from . import org_sync, tasks
 
     if not org_sync.enabled():
         return
-    if any(ref.startswith(("user:", "group:")) for ref in (*changed, *removed)):
+    # An orphaned User or Group grants nothing any more (org_sync.wanted_memberships): that is a change too.
+    if any(ref.startswith(("user:", "group:")) for ref in (*changed, *removed, *orphaned)):
         try:
             tasks.sync_org.delay()
         except Exception:  # the broker is down: the catalog change stands, beat's run catches up

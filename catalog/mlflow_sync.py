@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import defaultdict
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -152,6 +153,11 @@ def store(models: list[dict]) -> int:
     by_model_name = {}
     for entity in Entity.objects.filter(kind_key="model"):
         by_model_name[model_name(entity).lower()] = entity
+    # What each model showed before this sync (its versions and their metric names), read once.
+    before: dict[int, list] = defaultdict(list)
+    for entity_id, version, metrics in ModelVersion.objects.filter(entity__kind_key="model").values_list(
+            "entity_id", "version", "metrics"):
+        before[entity_id].append((version, metrics))
     touched, synced, moved = [], [], []
     stored_runs = _store_runs([v["run"] for m in models for v in m["versions"] if v.get("run")])
     for model in models:
@@ -165,8 +171,7 @@ def store(models: list[dict]) -> int:
             continue
         if entity is None:
             entity = _entity_from_mlflow(model)
-        if _shown(ModelVersion.objects.filter(entity=entity).values_list("version", "metrics")) != _shown(
-                (v["version"], v["metrics"]) for v in model["versions"]):
+        if _shown(before.get(entity.pk, ())) != _shown((v["version"], v["metrics"]) for v in model["versions"]):
             moved.append(entity.pk)
         seen = set()
         for v in model["versions"]:

@@ -179,14 +179,11 @@ def _on_entities_changed(sender, changed=(), removed=(), orphaned=(), snapshot=N
                          **kwargs) -> None:
     if staged:
         changed = ()  # indexed before the commit (entities_staged)
+    # A kept orphan is still in the catalog and in search: its document is rewritten (it changed).
+    changed = [*changed, *orphaned]
     if not changed and not removed:
         return
     try:
-        # An orphan kept by its location's strategy comes as removed, but it is still in the catalog
-        # and in search: its document is rewritten (it changed), not dropped.
-        kept = set(orphaned)
-        if kept:
-            changed, removed = [*changed, *kept], [ref for ref in removed if ref not in kept]
         documents = None
         if snapshot is not None and set(changed) <= snapshot.keys():
             documents = CatalogSource().documents_from_snapshot({ref: snapshot[ref] for ref in changed})

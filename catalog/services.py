@@ -612,14 +612,20 @@ def orphan_delete(*, entity: Entity, actor) -> str:
         raise NotAnOrphan(f"{entity.ref} is not an orphan: its location still defines it. Remove it from its file "
                           f"(or unregister the location) instead.")
     ref = row["ref"]
-    before = facets.old_rows([entity.pk])
-    Entity.objects.filter(pk=entity.pk).delete()
-    previous, current = facets.bump()
-    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
+    _delete_entities([entity.pk], [ref])
     audit_record(actor=actor, action="catalog.entity.delete_orphan", target=ref,
                  before={"ref": ref, "source": entity.source, "owner": entity.owner_ref})
-    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=[ref]))
     return ref
+
+
+def _delete_entities(ids: list[int], refs: list[str]) -> None:
+    """Delete these entities (what hangs on them cascades) inside the caller's transaction; on commit
+    the facet counts roll forward and `entities_changed` names them as removed."""
+    before = facets.old_rows(ids)
+    Entity.objects.filter(pk__in=ids).delete()
+    previous, current = facets.bump()
+    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
+    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))
 
 
 def observed_entities_remove(*, entity_ids: list[int], reason: str, actor=None) -> list[str]:
@@ -630,13 +636,9 @@ def observed_entities_remove(*, entity_ids: list[int], reason: str, actor=None) 
     if not rows:
         return []
     ids, refs = [pk for pk, _ in rows], [ref for _, ref in rows]
-    before = facets.old_rows(ids)
-    Entity.objects.filter(pk__in=ids).delete()
-    previous, current = facets.bump()
-    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
+    _delete_entities(ids, refs)
     audit_record(actor=actor, action="catalog.entity.observed_removed", target=refs[0] if len(refs) == 1 else
                  f"observed:{len(refs)}", before={"refs": refs[:AUDIT_REF_CAP], "reason": reason})
-    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=refs))
     return refs
 # -- entities the portal writes itself (no location) ----------------------------------------------
 
@@ -697,13 +699,9 @@ def entities_delete_generated(*, refs: list[str], source_prefix: str, actor=None
                 .values_list("id", "ref"))
     if not rows:
         return []
-    before = facets.old_rows([pk for pk, _ in rows])
-    Entity.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-    previous, current = facets.bump()
-    transaction.on_commit(lambda: facets.roll_forward(previous, current, before, ([], [])))
     removed = [ref for _, ref in rows]
+    _delete_entities([pk for pk, _ in rows], removed)
     for ref in removed:
         audit_record(actor=actor, actor_label=actor_label, action="catalog.entity.delete", target=ref,
                      after={"source": source_prefix})
-    transaction.on_commit(lambda: signals.entities_changed.send(sender=Entity, changed=[], removed=removed))
     return removed

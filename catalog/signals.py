@@ -1,11 +1,12 @@
 """Signals other apps (search, docs) listen to.
 
-`entities_changed` is sent on commit with the changed and removed refs. It may also carry
-`snapshot`: {ref: (entity id, owner team id, ingest.reader.Candidate)} for entities written by a
-location, so receivers need not read them back; `staged=True` when every changed entity was
-sent to `entities_staged` before the commit; and `orphaned`: those of the removed refs that a refresh
-kept in the catalog as orphans (`PLINTH_CATALOG_ORPHAN_STRATEGY=keep`) — gone from their location, not
-from the catalog.
+`entities_changed` is sent on commit with the changed refs and the removed ones (gone from the
+catalog). It may also carry `snapshot`: {ref: (entity id, owner team id, ingest.reader.Candidate)} for
+entities written by a location, so receivers need not read them back; `staged=True` when every changed
+entity was sent to `entities_staged` before the commit; and `orphaned`: the refs a refresh took out of
+their location but kept in the catalog, flagged (`PLINTH_CATALOG_ORPHAN_STRATEGY=keep`). Orphans are
+not in `removed`, nor in `changed` unless their descriptor changed too: a receiver that shows the
+orphan flag or the location reads them from `orphaned`.
 
 `entities_staged` is sent inside a location's write transaction, after each batch of entities it
 wrote (a streamed registration sends one per batch): `written` is [(entity id, owner team id,

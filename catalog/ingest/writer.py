@@ -242,8 +242,9 @@ class Writer:
         self._audit()
         plan = self.plan
         changed_refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed]
-        removed_refs = [ref for _, ref in plan.removed]
-        orphaned = removed_refs if self.orphan_strategy == "keep" else []
+        # Gone from the location: deleted (`removed`), or kept in the catalog as orphans (`orphaned`).
+        gone = [ref for _, ref in plan.removed]
+        removed_refs, orphaned = ([], gone) if self.orphan_strategy == "keep" else (gone, [])
         # What was written, for receivers that would otherwise read it back (the search index).
         teams = self.teams
         snapshot = {cand.ref: (pk, teams.get(cand.row["owner_ref"]), cand) for pk, cand in self.written}

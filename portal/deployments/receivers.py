@@ -29,19 +29,18 @@ def on_request_executed(sender, request_id=None, action="", entity_id=None, **kw
         log.exception("drift refresh after approval request %s failed; the periodic pass will retry", request_id)
 
 
-def on_entities_changed(sender, changed=(), removed=(), orphaned=(), **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), **kwargs) -> None:
     """A model left the catalog (its location was unregistered): its Deployment rows went with it
     (cascade); its Deployment entities go too, instead of lingering with a dangling model reference."""
     from catalog import services as catalog_services
     from catalog.models import Entity
 
-    # A model a refresh kept as an orphan is removed from its location, not from the catalog: its
-    # deployments stay.
-    models = {ref for ref in removed if ref.startswith("model:")} - set(orphaned)
+    # A model a refresh keeps as an orphan is not removed (catalog.signals): its deployments stay.
+    models = sorted(ref for ref in removed if ref.startswith("model:"))
     if not models:
         return
     refs = list(Entity.objects.filter(kind_key="deployment", location__isnull=True,
-                                      source__startswith="deployments:", data__spec__model__in=sorted(models))
+                                      source__startswith="deployments:", data__spec__model__in=models)
                 .values_list("ref", flat=True))
     if refs:
         catalog_services.entities_delete_generated(refs=refs, source_prefix="deployments:")

@@ -247,14 +247,10 @@ def _deployment_edges(owners: list[int]) -> list[GraphEdge]:
 # -- receivers (connected in apps.ready) -------------------------------------------------------------
 
 
-def on_entities_changed(sender, changed=(), removed=(), orphaned=(), snapshot=None, **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
     """After a catalog change commits: the changed entities' edges, and the edges that point at them.
-    Removed refs a refresh kept as orphans are still in the catalog with their relations: their edges,
-    and those pointing at them, stay as they are."""
+    Orphans a refresh kept (not in `removed`) keep their relations, so their edges stay as they are."""
     refs = list(changed)
-    if orphaned:
-        kept = set(orphaned)
-        removed = [ref for ref in removed if ref not in kept]
     if not refs and not removed:
         return
     try:

@@ -13,35 +13,25 @@ CHUNK = 500
 BUILD_TASK = "portal.techdocs.tasks.build_entity_docs"
 
 
-def on_entities_changed(sender, changed=(), removed=(), orphaned=(), snapshot=None, **kwargs) -> None:
+def on_entities_changed(sender, changed=(), removed=(), snapshot=None, **kwargs) -> None:
     """Removed entities' sites and cards went with them (on_delete=CASCADE): their pages leave the search
     index (sent on commit, so at once). Those a refresh kept as orphans keep their sites, and their pages
-    stay. Changed ones' indexed pages follow their entity at once (its visibility, owner, tags), and
-    they are queued for a build after commit."""
+    stay (they are not in `removed`). Changed ones' pages follow their entity at once (its visibility,
+    owner, tags), and they are queued for a build after commit."""
     from . import search
 
-    gone = sorted(set(removed) - set(orphaned))
-    if gone:
-        search.drop(gone)
+    if removed:
+        search.drop(removed)
     refs = list(changed or ())
     if not refs:
         return
     if snapshot is not None and set(refs) <= snapshot.keys():
         refs, with_sites = _needing_build(refs, snapshot)
+        search.follow(with_sites)
     else:
-        with_sites = _with_sites(refs)
-    search.follow(with_sites)
+        search.follow(refs)
     if refs:
         transaction.on_commit(lambda: enqueue(refs))
-
-
-def _with_sites(refs: list[str]) -> list[str]:
-    from .models import DocSite
-
-    found: list[str] = []
-    for start in range(0, len(refs), CHUNK):
-        found += DocSite.objects.filter(entity__ref__in=refs[start:start + CHUNK]).values_list("entity__ref", flat=True)
-    return found
 
 
 def _needing_build(refs: list[str], snapshot: dict) -> tuple[list[str], list[str]]:

@@ -94,16 +94,18 @@ if registry is not None:
 
 
 def follow(refs: Iterable[str]) -> None:
-    """The indexed pages of changed entities are written again from their entity as it is now: its
-    visibility, owner team and tags are the pages' too, so a page of an entity made private is hidden
-    at the entity's commit, not when a worker gets round to the rebuild the change queues (or never, if
-    the broker is down). Called on commit by the catalog's `entities_changed` (receivers.py), with the
-    changed entities that have a docs site."""
+    """The pages of changed entities are indexed again from their entity as it is now: its visibility,
+    owner team and tags are the pages' too, so a page of an entity made private is hidden at the
+    entity's commit, not when a worker gets round to the rebuild the change queues (or never, if the
+    broker is down). Called on commit by the catalog's `entities_changed` (receivers.py); entities
+    without docs pages cost their share of one query per 500."""
     refs = list(refs)
     if index is None or not refs:
         return
     try:
-        keys = index.keys_under(SOURCE, [page_key(ref, "") for ref in refs])
+        keys = [page_key(ref, path) for start in range(0, len(refs), 500)
+                for ref, path in DocPage.objects.filter(site__entity__ref__in=refs[start:start + 500])
+                .values_list("site__entity__ref", "path")]
         if keys:
             index.update(SOURCE, changed=keys)
     except Exception:  # the change is committed; the rebuild it queued, or `search reindex`, repairs it

@@ -168,7 +168,7 @@ def test_unregistering_the_model_removes_its_deployment_entities(detector, demo_
 def test_a_model_kept_as_an_orphan_keeps_its_deployment_entities(demo_org, tmp_path, settings,
                                                                  django_capture_on_commit_callbacks):
     """Gone from its file under the `keep` strategy, a model stays in the catalog, flagged orphan: its
-    Deployment entities stay with it (the refresh sends it as removed, as it does a deleted one)."""
+    Deployment entities stay with it."""
     from catalog import services as catalog_services
     from catalog.models import Entity, Location
 

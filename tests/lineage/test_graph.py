@@ -251,7 +251,7 @@ def test_a_kept_orphan_keeps_its_edges_and_costs_the_graph_no_clean_up(org, tmp_
                                                                       django_capture_on_commit_callbacks):
     """Gone from its file under the `keep` strategy, a model stays in the catalog (flagged orphan) with its
     relations: its graph edges stay, and the refresh that orphans it deletes no edge rows (the refresh
-    sends it as removed, as it does a deleted one: the graph leaves the refs it was told were kept)."""
+    names it as orphaned, not removed)."""
     from catalog.models import Entity, Location
 
     settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"

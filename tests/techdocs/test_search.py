@@ -79,7 +79,7 @@ def test_removed_entities_pages_leave_search_in_a_constant_number_of_queries(
 
 def test_a_kept_orphans_pages_stay_in_search(make_docs, demo_org, settings, django_capture_on_commit_callbacks):
     """Gone from its file under the `keep` strategy, an entity stays in the catalog (flagged orphan) with
-    its docs site: its pages stay findable, though the refresh sends it as removed."""
+    its docs site: its pages stay findable."""
     from catalog.models import Location
 
     settings.PLINTH_CATALOG_ORPHAN_STRATEGY = "keep"
