@@ -352,9 +352,10 @@ def orphan_referrers(user, entity: Entity, limit: int = 50) -> dict:
     # Both directions of a relation are stored, each by the descriptor that states it: the rows from
     # this entity's side that another descriptor wrote name its referrers (by the (source_ref, type) index).
     origins = Relation.objects.filter(source_ref=entity.ref).exclude(origin_id=entity.pk).values("origin_id")
-    everyone = Entity.objects.filter(pk__in=origins)
-    visible = visible_entities(user).filter(pk__in=origins)
-    total, shown = everyone.count(), visible.count()
+    visible_q = permissions.visible_q(user)
+    counts = Entity.objects.filter(pk__in=origins).aggregate(total=Count("pk"), shown=Count("pk", filter=visible_q))
+    total, shown = counts["total"], counts["shown"]
+    visible = Entity.objects.filter(visible_q, pk__in=origins)
     rows = list(visible.order_by("kind_key", "name_key").only(
         "ref", "kind", "kind_key", "namespace", "name", "title", "lifecycle", "visibility")[:limit])
     return {"entities": rows, "count": shown, "hidden": total - shown}

@@ -120,3 +120,28 @@ def test_the_api_deletes_an_orphan_and_refuses_the_rest(demo_org, orphans):
     assert delete("alice", "okapi-scorer").status_code == 204
     assert delete("alice", "okapi-scorer").status_code == 404
     assert not Entity.objects.filter(ref__in=["model:default/okapi-scorer", "model:default/tapir-secret"]).exists()
+
+
+def test_the_confirmation_counts_referrers_it_may_not_name_in_a_fixed_number_of_queries(
+        demo_org, orphans, tmp_path, django_assert_max_num_queries, django_capture_on_commit_callbacks):
+    """Another team's private entity naming the orphan is counted, never named; the page's queries do not
+    grow with the number of referrers."""
+    def name_it(name: str, visibility: str) -> None:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(SERVICE.format(name=name, owner="recsys", model="okapi-scorer").replace(
+            "metadata: {name: " + name + "}",
+            "metadata: {name: " + name + ", annotations: {plinth.dev/visibility: " + visibility + "}}"))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert not services.location_register(target=str(path), actor=None, file_roots=None).errors
+
+    name_it("lynx-private", "private")
+    client = _client(demo_org["users"]["alice"])
+    client.get(URL.format("okapi-scorer"))  # warm the per-user caches the first request fills
+    with django_assert_max_num_queries(40) as first:
+        body = client.get(URL.format("okapi-scorer")).content.decode()
+    assert "(1 + 1 you may not see)" in body and "okapi-api" in body and "lynx-private" not in body
+    for i in range(3):
+        name_it(f"lynx-{i}", "internal")
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        body = client.get(URL.format("okapi-scorer")).content.decode()
+    assert "(4 + 1 you may not see)" in body and "lynx-2" in body and "lynx-private" not in body
