@@ -7,8 +7,7 @@ from rest_framework import authentication, exceptions
 
 from portal.core.client_address import client_address
 
-from . import services, tokens
-from .models import APIToken
+from . import selectors, services, tokens
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -29,9 +28,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed bearer token.") from exc
         if tokens.parse(raw) is None:
             raise exceptions.AuthenticationFailed("Malformed bearer token.")
-        token = (
-            APIToken.objects.select_related("user").filter(key_hash=tokens.hash_token(raw)).first()
-        )
+        token = selectors.token_by_hash(tokens.hash_token(raw))
         if token is None or not token.is_active or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         services.token_used(token=token, address=client_address(request))
