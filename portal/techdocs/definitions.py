@@ -187,6 +187,24 @@ def _text(value, limit: int = 500) -> str:
     return str(value)[:limit] if isinstance(value, str | int | float) else ""
 
 
+# CommonMark's inline marks, for descriptions shown as plain text in the operations table (the viewers
+# render them): a code span, strong or emphasis by * or _, a link or image (its text kept).
+_INLINE_MARKS = re.compile(r"`+([^`]+?)`+|\*\*(.+?)\*\*|__(.+?)__|(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"
+                           r"|(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)|!?\[([^\]]*)\]\([^)]*\)")
+
+
+def plain(value) -> str:
+    """A CommonMark description as the plain text a reader would see (`` `a` `` → a, **b** → b, [c](…) → c);
+    the template escapes it."""
+    text = _text(value, 1000)
+    for _ in range(3):  # nested marks (**`x`**) come off one layer a pass
+        stripped = _INLINE_MARKS.sub(lambda m: next(g for g in m.groups() if g is not None), text)
+        if stripped == text:
+            break
+        text = stripped
+    return " ".join(text.split())
+
+
 TEXT_KEYS = {"description", "summary", "title"}
 URL_KEYS = {"url", "termsOfService"}
 SERVER_SCHEMES = frozenset({"http", "https"})
@@ -385,9 +403,9 @@ def _openapi(result: Definition, text: str) -> None:
             result.operations.append({
                 "method": method.upper(), "path": _text(path, 300),
                 "operation_id": _text(op.get("operationId"), 200), "summary": _text(op.get("summary"), 300),
-                "description": _text(op.get("description"), 1000), "tags": [_text(t, 60) for t in op.get("tags") or []][:5],
+                "description": plain(op.get("description")), "tags": [_text(t, 60) for t in op.get("tags") or []][:5],
                 "parameters": params, "request_types": [_text(c, 80) for c in content][:5],
-                "responses": [{"code": _text(code, 10), "description": _text(_deref(doc, r).get("description"), 200)}
+                "responses": [{"code": _text(code, 10), "description": plain(_deref(doc, r).get("description"))[:200]}
                               for code, r in list(responses.items())[:20]],
                 "deprecated": bool(op.get("deprecated")),
             })

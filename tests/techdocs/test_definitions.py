@@ -54,6 +54,17 @@ def test_openapi_operations_table():
     assert '<span class="nt">openapi</span>' in d.source_html
 
 
+def test_the_table_shows_commonmark_descriptions_as_the_text_a_reader_sees():
+    """Descriptions are CommonMark (the viewers render them); the table shows them as text, not marks."""
+    d = definitions.analyse("openapi", OPENAPI.replace(
+        "summary: Get a pet\n", "summary: Get a pet\n      description: \"Reads **one** pet by `id` (see [the guide](https://x/g)).\"\n"
+    ).replace("{description: No such pet}", "{description: \"No pet with this `id`; *snake_case_name* stays\"}"))
+    get = d.operations[0]
+    assert get["description"] == "Reads one pet by id (see the guide)."
+    assert get["responses"][1]["description"] == "No pet with this id; snake_case_name stays"
+    assert definitions.plain("2*3*4 and a * b") == "2*3*4 and a * b" and definitions.plain(None) == ""
+
+
 def test_swagger_2_is_accepted():
     d = definitions.analyse("openapi", '{"swagger": "2.0", "info": {"title": "Old", "version": "1"}, '
                                        '"paths": {"/x": {"post": {"summary": "Make", "responses": {"201": {"description": "ok"}}}}}}')
