@@ -94,10 +94,33 @@ def roadmap(user, *, status: str = "", kind: str = "") -> list[RoadmapRow]:
     + the distinct active users (ACTIVE_DAYS) of the asking teams — the teams of the author and of every
     voter. Six queries, whatever the number of items."""
     statuses = [status] if status in OPEN_STATUSES else list(OPEN_STATUSES)
-    qs = visible_items(user).filter(status__in=statuses).filter(Q(kind=TargetKind.PLATFORM) | ~Q(comment=""))
+    qs = _on_roadmap(visible_items(user).filter(status__in=statuses))
     if kind in TargetKind.values:
         qs = qs.filter(kind=kind)
     items = list(listed(qs).order_by("-vote_count", "-created_at", "-id")[: conf.get("ROADMAP_LIMIT")])
+    rows = _scored(user, items)
+    rows.sort(key=lambda r: (-r.score, -r.votes, -r.item.created_at.timestamp(), -r.item.pk))
+    for rank, row in enumerate(rows, 1):
+        row.rank = rank
+    return rows
+
+
+def roadmap_row(user, pk: int) -> RoadmapRow | None:
+    """One item's roadmap row (votes, asking teams, score), as the roadmap computes it, whatever its status
+    (a vote on the page answers with the row's new figures); None when it is not a roadmap request
+    the user may see. Six queries at most."""
+    items = list(listed(_on_roadmap(visible_items(user))).filter(pk=pk))
+    rows = _scored(user, items)
+    return rows[0] if rows else None
+
+
+def _on_roadmap(qs: QuerySet[FeedbackItem]) -> QuerySet[FeedbackItem]:
+    """Requests: ideas about the platform, and answers with a comment (a bare "useful" click is not one)."""
+    return qs.filter(Q(kind=TargetKind.PLATFORM) | ~Q(comment=""))
+
+
+def _scored(user, items: list[FeedbackItem]) -> list[RoadmapRow]:
+    """The rows of `items` (annotated with `vote_count`), unranked, in their order; five queries."""
     if not items:
         return []
     ids = [i.pk for i in items]
@@ -126,9 +149,6 @@ def roadmap(user, *, status: str = "", kind: str = "") -> list[RoadmapRow]:
         reach = len(set().union(*(active_in[t] for t in teams))) if teams else 0
         rows.append(RoadmapRow(item=item, votes=item.vote_count, asking_teams=sorted(names[t] for t in teams),
                                active_users=reach, score=item.vote_count * weight + reach, voted=item.pk in mine))
-    rows.sort(key=lambda r: (-r.score, -r.votes, -r.item.created_at.timestamp(), -r.item.pk))
-    for rank, row in enumerate(rows, 1):
-        row.rank = rank
     return rows
 
 

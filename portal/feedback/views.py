@@ -21,6 +21,8 @@ from . import conf, selectors, services
 from .models import OPEN_STATUSES, Status, TargetKind
 from .rendering import render_comment
 
+VOTE_ON = ("roadmap", "detail")  # the page a vote button sits on: what its htmx answer carries besides it
+
 
 def _next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
@@ -154,9 +156,15 @@ def vote(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect(_next(request, reverse("feedback:detail", args=[pk])))
     if getattr(request, "htmx", False):
-        row = selectors.item_detail(request.user, pk)
-        return render(request, "feedback/inc/vote.html", {"item": row, "voted": voted, "may_vote": True,
-                                                           "next": _next(request, "")})
+        on = request.POST.get("on", "")
+        context = {"voted": voted, "may_vote": True, "next": _next(request, ""), "on": on if on in VOTE_ON else ""}
+        if on == "roadmap":  # the row's asking teams and score change too (swapped out of band)
+            row = selectors.roadmap_row(request.user, pk)
+            context.update(row=row, item=row.item if row else selectors.item_detail(request.user, pk),
+                           weight=conf.get("VOTE_WEIGHT"))
+        else:
+            context["item"] = selectors.item_detail(request.user, pk)
+        return render(request, "feedback/inc/vote.html", context)
     messages.success(request, "Your vote counts." if voted else "Your vote is withdrawn.")
     return redirect(_next(request, item.get_absolute_url()))
 

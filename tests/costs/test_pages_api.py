@@ -133,6 +133,18 @@ def test_upload_page_queues_an_import_for_platform_admins_only(demo_org, tmp_pat
     assert CostImport.objects.count() == 1
 
 
+def test_import_totals_are_money_like_every_costs_page(demo_org, tmp_path):
+    """The import keeps exact totals (10 decimals, as the API answers them); the page formats them."""
+    from portal.costs import services
+
+    rows = [line("1234.50"), line("2000.00"), line("12", currency="EUR")]
+    imp = services.import_now(path=write_csv(tmp_path / "fmt.csv", rows), provider="aws")
+    assert imp.totals["USD"]["effective"] == "3234.5000000000"
+    page = client_for(demo_org["users"]["grace"]).get("/costs/imports/").content.decode()
+    cell = page.split('data-testid="import-totals">', 1)[1].split("</td>", 1)[0]
+    assert cell == "12.00 EUR<br>3,234.50 USD"
+
+
 def test_api_upload_answers_202_then_the_import_reads_back(demo_org, tmp_path):
     grace = client_for(demo_org["users"]["grace"])
     path = write_csv(tmp_path / "api.csv", [line("2")])
@@ -165,10 +177,14 @@ def test_an_upload_over_the_cap_is_413_before_reading(demo_org, tmp_path, settin
 
 def test_team_admins_set_budgets_from_the_team_page(costed):
     grace = client_for(costed["users"]["grace"])
+    empty = grace.get("/costs/teams/recsys/?month=2026-01").content.decode()
+    assert 'pattern="[0-9]+(\\.[0-9]{1,2})?" placeholder="e.g. 12000"' in empty  # no budget: no value
     response = grace.post("/costs/teams/recsys/budget", {"amount": "100", "currency": "USD"})
     assert response.status_code == 302
     page = grace.get("/costs/teams/recsys/?month=2026-01").content.decode()
     assert "93.06</strong> of 100.00 USD" in page
+    # The form edits the budget shown: its amount is the field's value, never a made-up placeholder.
+    assert 'value="100.00" placeholder="e.g. 12000"' in page and 'placeholder="12000"' not in page
     carol = client_for(costed["users"]["carol"])  # recsys maintainer, not admin
     assert carol.post("/costs/teams/recsys/budget", {"amount": "5", "currency": "USD"}).status_code == 403
     assert grace.get("/costs/teams/no-such-team/").status_code == 404

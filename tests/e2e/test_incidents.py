@@ -9,11 +9,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.db.models import F
 
 from catalog import demo as catalog_demo
 from portal.accounts import demo as org_demo
-from portal.incidents.models import Incident
+from portal.incidents.models import EntryKind, Incident, TimelineEntry
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
 from tests.e2e.test_newcomer_ui import AXE, axe_violations
 
@@ -44,8 +44,10 @@ def test_open_acknowledge_resolve_and_read_mtta_mttr(page, live_server):
     assert page.get_by_text(re.compile(r"Incident #\d+ is open; fraud-ml will be notified")).is_visible()
     assert page.get_by_test_id("incident-status").first.inner_text() == "Open"
     incident = Incident.objects.get()
-    # Back-date the opening so the figures read like a real incident (MTTA about 12 min).
-    Incident.objects.filter(pk=incident.pk).update(opened_at=timezone.now() - timedelta(minutes=12))
+    # Back-date the opening so the figures read like a real incident (MTTA about 12 min): the column and
+    # its timeline entry together, as every write path sets them.
+    Incident.objects.filter(pk=incident.pk).update(opened_at=F("opened_at") - timedelta(minutes=12))
+    TimelineEntry.objects.filter(incident=incident, kind=EntryKind.OPENED).update(at=F("at") - timedelta(minutes=12))
 
     page.goto(f"{live_server.url}{SERVICE}")
     badge = page.get_by_test_id("incident-badge")

@@ -200,7 +200,20 @@ def test_roadmap_ranks_by_votes_and_the_asking_teams_active_users(fb):
     assert "1 vote × 5 + 0 active" in page and "0 votes × 5 + 9 active" in page
     planned = client_for(users["dan"]).get(reverse("feedback:roadmap") + "?status=planned&kind=platform")
     assert planned.status_code == 200 and b"Nothing on the roadmap for this filter" in planned.content
-    # Votes from the page toggle (htmx answers the button only).
+    # Votes toggle (htmx without `on` answers the button only).
     response = client_for(users["carol"]).post(reverse("feedback:vote", args=[busy.pk]), headers={"HX-Request": "true"})
     assert response.status_code == 200 and b'aria-pressed="true"' in response.content and b"\xe2\x96\xb2 1" in response.content
     assert Vote.objects.filter(item=busy).count() == 1
+    # A vote from the roadmap answers the row's new asking teams and score with the button (out of band):
+    # the button and the score never disagree. maint (fraud-ml, active today) joins the asking teams.
+    response = client_for(users["maint"]).post(reverse("feedback:vote", args=[busy.pk]),
+                                               {"on": "roadmap", "next": reverse("feedback:roadmap")},
+                                               headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert response.status_code == 200 and "▲ 2" in body
+    assert re.search(rf'<span id="fb-teams-{busy.pk}" hx-swap-oob="true">fraud-ml, recsys</span>', body)
+    score = re.search(rf'<span id="fb-score-{busy.pk}" hx-swap-oob="true"><strong>(\d+)</strong>'
+                      r'<span class="parts">([^<]*)</span>', body)
+    assert score and score.groups() == ("20", "2 votes × 5 + 10 active")
+    page = client_for(users["maint"]).get(reverse("feedback:roadmap")).content.decode()
+    assert f'<span id="fb-score-{busy.pk}"><strong>20</strong>' in page  # what a reload shows

@@ -197,3 +197,17 @@ def test_the_owning_team_is_notified_once(demo_org):
     tasks.notify.run(unowned.pk, "opened", 0)
     assert set(Notification.objects.filter(key__startswith=f"incident:opened:{unowned.pk}:")
                .values_list("user__username", flat=True)) == {"grace"}
+
+
+def test_the_facts_and_the_timeline_read_the_same_moments(demo_org):
+    """The detail page shows Opened/Acknowledged/Resolved from the incident's columns and the timeline from
+    its entries: every write sets both from one clock reading (a test that back-dates `opened_at` alone
+    makes the page disagree with itself)."""
+    bob = demo_org["users"]["bob"]
+    incident, _ = _open(bob)
+    services.incident_transition(actor=bob, incident_id=incident.pk, status="acknowledged")
+    services.incident_transition(actor=bob, incident_id=incident.pk, status="resolved")
+    incident.refresh_from_db()
+    at = dict(TimelineEntry.objects.filter(incident=incident).values_list("kind", "at"))
+    assert (at[EntryKind.OPENED], at[EntryKind.ACKNOWLEDGED], at[EntryKind.RESOLVED]) == (
+        incident.opened_at, incident.acknowledged_at, incident.resolved_at)

@@ -188,3 +188,13 @@ def test_any_mangled_notification_is_answered_clearly_and_refusals_write_nothing
             assert response.status_code in (400, 413), response.content
             assert response.json()["error"]["details"], response.content
             assert hostile.digest(Incident, IncidentAlert, TimelineEntry, IncidentEntity) == before
+
+
+def test_opened_is_when_plinth_opened_it_in_the_facts_and_the_timeline(am):
+    """The detail page's Facts (`opened_at`, `acknowledged_at`) and its Timeline (entries' `at`) read the
+    same moments; an alert's own `startsAt` stays the alert's (the Alerts table's "Started")."""
+    post(am, URL, payload(alert()))
+    incident = Incident.objects.get()
+    entries = dict(TimelineEntry.objects.filter(incident=incident).values_list("kind", "at"))
+    assert entries[EntryKind.OPENED] == incident.opened_at
+    assert IncidentAlert.objects.get().starts_at != incident.opened_at  # the alert started 2026-12-03 10:40
