@@ -20,6 +20,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import GraphQLLexer, JsonLexer, ProtoBufLexer, TextLexer, YamlLexer
 
 from catalog.descriptors.loader import Limits, parse_stream
+from portal.core import markdown_text
 
 from . import markdown_links, rendering
 
@@ -187,22 +188,8 @@ def _text(value, limit: int = 500) -> str:
     return str(value)[:limit] if isinstance(value, str | int | float) else ""
 
 
-# CommonMark's inline marks, for descriptions shown as plain text in the operations table (the viewers
-# render them): a code span, strong or emphasis by * or _, a link or image (its text kept).
-_INLINE_MARKS = re.compile(r"`+([^`]+?)`+|\*\*(.+?)\*\*|__(.+?)__|(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"
-                           r"|(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)|!?\[([^\]]*)\]\([^)]*\)")
-
-
 def plain(value) -> str:
-    """A CommonMark description as the plain text a reader would see (`` `a` `` → a, **b** → b, [c](…) → c);
-    the template escapes it."""
-    text = _text(value, 1000)
-    for _ in range(3):  # nested marks (**`x`**) come off one layer a pass
-        stripped = _INLINE_MARKS.sub(lambda m: next(g for g in m.groups() if g is not None), text)
-        if stripped == text:
-            break
-        text = stripped
-    return " ".join(text.split())
+    return markdown_text.plain(_text(value, 1000))
 
 
 TEXT_KEYS = {"description", "summary", "title"}

@@ -137,11 +137,14 @@ def test_answering_on_the_item_page(fb):
     assert client_for(fb["users"]["member"]).post(url, {"status": "done", "answer": "x"}).status_code == 302
     item.refresh_from_db()
     assert item.status == "open"  # the member was refused (message on the page)
-    assert client_for(maint).post(url, {"status": "planned", "answer": "Next week"}).status_code == 302
+    answer = "Next week: the guide gets a *Scopes* section and `plinth login` a **--team** flag."
+    assert client_for(maint).post(url, {"status": "planned", "answer": answer}).status_code == 302
     page = client_for(dan).get(item.get_absolute_url()).content.decode()
-    assert "Next week" in page and "Planned" in page
+    assert "<em>Scopes</em>" in page and "Planned" in page
     mine = client_for(dan).get(reverse("feedback:list")).content.decode()
-    assert "Next week" in mine and 'data-testid="my-feedback"' in mine
+    assert 'data-testid="my-feedback"' in mine
+    # The list's excerpt is the text a reader of the answer sees, not its Markdown marks.
+    assert "Next week: the guide gets a Scopes section and plinth login a --team flag." in mine
 
 
 def _world_of_requests(fb, n: int, offset: int = 0) -> None:

@@ -16,6 +16,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
+from portal.core import markdown_text
+
 register = template.Library()
 JUST_NOW = dt.timedelta(seconds=60)
 
@@ -72,3 +74,10 @@ def duration(seconds) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
+
+
+@register.filter
+def markdown_plain(value, limit: int = 1000) -> str:
+    """Markdown as the one line of text a reader of it rendered would see (`portal.core.markdown_text`),
+    from its first `limit` characters: for lists that show an excerpt (`|truncatechars` after it)."""
+    return markdown_text.plain(value[:limit]) if isinstance(value, str) else ""
