@@ -195,27 +195,39 @@ class KpiResult:
         return self.spec["name"]
 
     @property
+    def change(self) -> float | None:
+        """current − previous at the precision the page prints (one decimal): a change that prints as
+        0.0 is no change, so it gets no arrow, no sign and no better/worse colour (not "▼ −0.0 h")."""
+        if self.current is None or self.previous is None:
+            return None
+        return round(self.current - self.previous, 1) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
+
+    @property
     def trend(self) -> str:
         """better, worse, same, or "" (no previous value)."""
-        if self.current is None or self.previous is None:
+        change = self.change
+        if change is None:
             return ""
-        if self.current == self.previous:
+        if change == 0:
             return "same"
-        return "better" if (self.current > self.previous) == (self.spec["direction"] == "higher") else "worse"
+        return "better" if (change > 0) == (self.spec["direction"] == "higher") else "worse"
 
     @property
     def delta(self) -> str:
-        if not self.trend:
+        change = self.change
+        if change is None:
             return ""
-        change = self.current - self.previous
-        return ("+" if change > 0 else "−" if change < 0 else "±") + fmt(abs(change), self.spec["unit"])
+        if change == 0:
+            return "±0"
+        return ("+" if change > 0 else "−") + fmt(abs(change), self.spec["unit"])
 
     @property
     def arrow(self) -> str:
-        """Which way the value moved (its colour says whether that is good)."""
-        if not self.trend:
+        """Which way the value moved (its colour says whether that is good); none when it did not."""
+        change = self.change
+        if not change:
             return ""
-        return "▲" if self.current > self.previous else "▼" if self.current < self.previous else "="
+        return "▲" if change > 0 else "▼"
 
     @property
     def value_text(self) -> str:

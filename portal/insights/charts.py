@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 18, 12, 28
 MAX_X_LABELS = 8
+X_LABEL_CHAR, X_LABEL_GAP = 7.5, 14  # a tick label's width per character at 12 px, and the space between two
 BAR_ROW = 42  # px per bar: the label line, then the bar with its value
 VALUE_INSIDE = 50  # per cent: a bar at least this wide carries its value inside, else just after it
 FUNNEL_ROW = 46
+NARROWEST_PX = 290  # the bars' width on a 360 px phone: a value must fit there to go inside or after its bar
+VALUE_CHAR_PX, VALUE_PAD_PX = 7.5, 12  # a 12 px value's width per character (bold inside), and its margin
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class XLabel:
+    x: float
+    label: str
+    anchor: str  # text-anchor: the last label ends at its point, so it stays inside the chart
+    minor: bool  # every other label: hidden where the chart is narrow (a phone), see insights.css
+
+
+@dataclass(frozen=True)
 class LineChart:
     key: str
     title: str
@@ -51,7 +62,7 @@ class LineChart:
     area: str
     previous: str  # the previous period's line, "" when there is none
     ticks: list[Tick]
-    x_labels: list[Point]
+    x_labels: list[XLabel]
     table: Table
     width: int = WIDTH
     height: int = HEIGHT
@@ -73,6 +84,33 @@ def nice_ceiling(value: float) -> float:
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _x_labels(points: list[Point], inner_w: float) -> list[XLabel]:
+    """At most MAX_X_LABELS evenly spaced, fewer for long labels ("11-30 12:30") so they never overlap.
+    A label at the last point ends there (and one that would cross an edge starts or ends at its point):
+    centred on the chart's edge it stuck out of the SVG and was cut ("11-30 12" for "11-30 12:30"). Its
+    neighbour gives way when the two would touch."""
+    if not points:
+        return []
+    longest = max(len(p.label) for p in points)
+    fits = max(2, int(inner_w // (longest * X_LABEL_CHAR + X_LABEL_GAP)))
+    every = max(1, math.ceil(len(points) / min(MAX_X_LABELS, fits)))
+    shown = [p for i, p in enumerate(points) if i % every == 0]
+    room = longest * X_LABEL_CHAR * 1.5 + X_LABEL_GAP  # between a label at an edge and its centred neighbour
+    anchors = []
+    for p in shown:
+        half = len(p.label) * X_LABEL_CHAR / 2
+        anchors.append("end" if len(shown) > 1 and (p is points[-1] or p.x + half > WIDTH)
+                       else "start" if len(shown) > 1 and p.x - half < 0 else "middle")
+    keep = list(range(len(shown)))
+    if len(keep) > 2 and anchors[-1] == "end" and shown[-1].x - shown[-2].x < room:
+        keep.remove(len(shown) - 2)
+    if len(keep) > 2 and anchors[0] == "start" and shown[keep[1]].x - shown[0].x < room:
+        keep.remove(keep[1])
+    # Every other label gives way on a phone; the one at the last point (the period's end) stays.
+    flip = len(keep) - 1 if shown[keep[-1]] is points[-1] else 0
+    return [XLabel(shown[k].x, shown[k].label, anchors[k], minor=(flip - i) % 2 == 1) for i, k in enumerate(keep)]
 
 
 def line_chart(key: str, title: str, series: list[tuple[str, float]], *, unit: str,
@@ -102,8 +140,7 @@ def line_chart(key: str, title: str, series: list[tuple[str, float]], *, unit: s
         coords = [xy(i, v) for i, v in enumerate(previous[: len(series)])]
         before = "M" + " L".join(f"{x},{y}" for x, y in coords)
     ticks = [Tick(round(PAD_TOP + (1 - f) * inner_h, 1), _fmt(low + (top - low) * f)) for f in (0, 0.5, 1)]
-    every = max(1, math.ceil(len(points) / MAX_X_LABELS))
-    x_labels = [p for i, p in enumerate(points) if i % every == 0]
+    x_labels = _x_labels(points, inner_w)
     desc = (f"{len(points)} points from {series[0][0]} to {series[-1][0]}; highest {_fmt(max(values))} {unit}, "
             f"lowest {_fmt(min(values))} {unit}." if series else "No data in the period.")
     rows = [[label, _fmt(v)] + ([_fmt(previous[i])] if previous and i < len(previous) else [])
@@ -123,8 +160,22 @@ class Bar:
     url: str = ""  # the label links there (an entity's page), when set
 
     @property
+    def place(self) -> str:
+        """Where the value is printed so that it shows whole on a phone as well: "inside" a wide bar
+        (ending at its end), "after" a short one, or, when it fits neither (a long value such as
+        "9 no docs · 0 no card · 0 stale" on a middling bar), "label": on the label's line, ending at
+        the track's end. Anchored at the bar's end, a value longer than its bar ran out of the SVG on
+        the left and lost its first characters."""
+        need = len(self.shown) * VALUE_CHAR_PX + VALUE_PAD_PX
+        if self.percent >= VALUE_INSIDE and self.percent / 100 * NARROWEST_PX >= need:
+            return "inside"
+        if (100 - self.percent) / 100 * NARROWEST_PX >= need:
+            return "after"
+        return "label"
+
+    @property
     def inside(self) -> bool:
-        return self.percent >= VALUE_INSIDE
+        return self.place == "inside"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,10 @@
   function redoc() {
     return load(host.dataset.redocJs).then(function () {
       host.innerHTML = "";
-      window.Redoc.init(host.dataset.specUrl, { disableSearch: false, hideDownloadButton: true }, host);
+      // A definition's x-logo (kept only when it is an image on this portal) is drawn as wide and as tall
+      // as Redoc's sidebar (260 px) by default: a small mark above the search box instead.
+      const theme = { logo: { maxHeight: "56px", maxWidth: "160px", gutter: "12px 16px" } };
+      window.Redoc.init(host.dataset.specUrl, { disableSearch: false, hideDownloadButton: true, theme: theme }, host);
     });
   }
 

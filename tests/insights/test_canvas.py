@@ -129,3 +129,18 @@ def test_manage_py_check_warns_of_an_unknown_query(tmp_path, settings, capsys):
     settings.PLINTH_INSIGHTS_CANVAS = str(path)
     call_command("check")
     assert f"insights.W001) canvas.yaml: {KPI}: unknown query 'no_such_query'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("direction", "current", "previous", "trend", "arrow", "delta"), [
+    # A change that prints as 0.0 is no change: no arrow, no sign, no better/worse colour (was "▼ −0.0 h").
+    ("lower", 0.7, 0.73, "same", "", "±0"),
+    ("lower", 0.73, 0.7, "same", "", "±0"),
+    ("higher", 5.0, 5.0, "same", "", "±0"),
+    ("lower", 9.4, 9.5, "better", "▼", "−0.1 h"),
+    ("lower", 0.76, 0.7, "worse", "▲", "+0.1 h"),
+    ("higher", 12.0, 10.0, "better", "▲", "+2 h"),
+    ("higher", 3.0, None, "", "", ""),
+])
+def test_the_trend_reads_the_change_as_printed(direction, current, previous, trend, arrow, delta):
+    result = canvas.KpiResult({"name": "MTTA", "direction": direction, "unit": "hours"}, current, previous)
+    assert (result.trend, result.arrow, result.delta) == (trend, arrow, delta)

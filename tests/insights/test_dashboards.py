@@ -415,6 +415,38 @@ def test_line_chart_geometry():
     assert charts.nice_ceiling(7) == 10 and charts.nice_ceiling(130) == 200 and charts.nice_ceiling(0) == 1
 
 
+def test_line_chart_x_labels_stay_inside_and_never_overlap():
+    """The last date label ends at the last point (centred there it ran out of the SVG and was cut:
+    "11-30 12" for "11-30 12:30"); the first starts at the first; long labels are fewer, so they fit."""
+    from portal.insights import charts
+
+    hours = [(f"11-{29 + (h + 12) // 24} {(h + 12) % 24:02d}:30", 99.5) for h in range(21)]
+    chart = charts.line_chart("slo", "SLI", hours, unit="per cent")
+    labels = chart.x_labels
+    assert labels[-1].label == "11-30 08:30" and labels[-1].x == chart.points[-1].x and labels[-1].anchor == "end"
+    assert {x.anchor for x in labels[:-1]} == {"middle"}
+    width = len(hours[0][0]) * charts.X_LABEL_CHAR
+    assert all(b.x - a.x >= width for a, b in zip(labels, labels[1:-1], strict=False))
+    assert labels[-1].x - labels[-2].x >= 1.5 * width  # the end-anchored last one and its neighbour
+    days = charts.line_chart("d", "D", [(f"{d:02d} Nov", d) for d in range(1, 31)], unit="users")
+    assert len(days.x_labels) == charts.MAX_X_LABELS and [x.minor for x in days.x_labels[:3]] == [False, True, False]
+    assert all(x.x + len(x.label) * charts.X_LABEL_CHAR / 2 <= charts.WIDTH for x in days.x_labels
+               if x.anchor == "middle")
+
+
+def test_a_bar_value_too_long_for_its_bar_moves_to_the_label_line():
+    """Anchored at the end of a bar shorter than itself, a value ran out of the SVG on the left and lost
+    its leading number ("no docs · 0 no card"): it goes inside, after the bar or on the label's line."""
+    from portal.insights import charts
+
+    gaps = charts.bar_chart("h", "H", [("fraud-ml", 15, "12 no docs · 1 no card · 2 stale"),
+                                       ("platform", 9, "9 no docs · 0 no card · 0 stale"),
+                                       ("tiny", 1, "1 no docs · 0 no card · 0 stale")], unit="gaps")
+    assert [b.place for b in gaps.bars] == ["inside", "label", "after"]
+    short = charts.bar_chart("s", "S", [("a", 4, "4 (±0%)"), ("b", 2, "2 (±0%)"), ("c", 1, "1")], unit="users")
+    assert [b.place for b in short.bars] == ["inside", "inside", "after"]
+
+
 def test_bar_and_funnel_geometry():
     from portal.insights import charts
 
