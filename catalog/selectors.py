@@ -382,14 +382,17 @@ def entity_errors(entity: Entity) -> list[ProcessingError]:
     return list(ProcessingError.objects.filter(location_id=entity.location_id, source=entity.source)[:50])
 
 
+MODEL_VERSIONS_SHOWN = 50
+
+
 def model_versions(entity: Entity) -> list[ModelVersion]:
-    """The newest 50 versions with their runs and the runs' input datasets (three queries)."""
+    """The newest MODEL_VERSIONS_SHOWN versions with their runs and the runs' input datasets (three queries)."""
     from django.db.models import Prefetch
 
     from .models import RunInput
 
     return list(entity.model_versions.select_related("experiment_run").prefetch_related(
-        Prefetch("experiment_run__inputs", queryset=RunInput.objects.select_related("entity").order_by("id")))[:50])
+        Prefetch("experiment_run__inputs", queryset=RunInput.objects.select_related("entity").order_by("id")))[:MODEL_VERSIONS_SHOWN])
 
 
 def attach_run_inputs(user, versions: list[ModelVersion]) -> None:

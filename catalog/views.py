@@ -181,6 +181,10 @@ def _model_context(request, entity) -> dict:
         job = selectors.mlflow_sync_job(entity, int(request.GET["sync"]))
     return {
         "versions": versions,
+        "versions_capped": len(versions) >= selectors.MODEL_VERSIONS_SHOWN,  # older ones are not shown
+        # When the versions shown were stored: what the page can say of them before any MLflow sync
+        # succeeded (versions may come from elsewhere than the sync, e.g. seeded by a test or a benchmark).
+        "versions_stored_at": max((v.synced_at for v in versions), default=None),
         "mlflow_state": selectors.mlflow_state(),
         "mlflow": selectors.model_summary(entity, versions),
         "may_sync": permissions.may_sync_mlflow_model(request.user, entity),

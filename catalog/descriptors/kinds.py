@@ -38,6 +38,11 @@ class KindSpec:
     # spec.type value -> schema file, for kinds whose shape depends on the type (Backstage does this
     # for API type mcp-server and AiResource skill/rule).
     type_schemas: dict[str, str] = field(default_factory=dict)
+    plural: str = ""  # how pages name several ("Datasets"); _spec fills it in
+
+    def label(self, count: int) -> str:
+        """The kind as a page names `count` of them: "1 Dataset", "5 Datasets"."""
+        return self.kind if count == 1 else self.plural
 
 
 _OWNER = RefField("owner", "ownedBy", "group")
@@ -46,8 +51,8 @@ _DEPENDS_ON = RefField("dependsOn", "dependsOn", None, many=True)
 _DEPENDENCY_OF = RefField("dependencyOf", "dependencyOf", None, many=True)
 
 
-def _spec(kind, versions, required, *refs, type_schemas=None) -> KindSpec:
-    return KindSpec(kind, versions, f"{kind}.schema.json", required, refs, type_schemas or {})
+def _spec(kind, versions, required, *refs, type_schemas=None, plural=None) -> KindSpec:
+    return KindSpec(kind, versions, f"{kind}.schema.json", required, refs, type_schemas or {}, plural or f"{kind}s")
 
 
 KINDS: dict[str, KindSpec] = {
@@ -101,6 +106,7 @@ KINDS: dict[str, KindSpec] = {
             _SYSTEM,
             _DEPENDS_ON,
             type_schemas={"skill": "AiResource.skill.schema.json", "rule": "AiResource.rule.schema.json"},
+            plural="AI resources",
         ),
         _spec(
             "Model",
@@ -120,7 +126,8 @@ KINDS: dict[str, KindSpec] = {
             RefField("trainedOn", "trainedOn", "dataset", many=True, allowed_kinds=("dataset",)),
         ),
         _spec("FeatureSet", PLINTH, ("owner",), _OWNER, _SYSTEM,
-              RefField("inputs", "consumesDataset", "dataset", many=True, allowed_kinds=("dataset",))),
+              RefField("inputs", "consumesDataset", "dataset", many=True, allowed_kinds=("dataset",)),
+              plural="Feature sets"),
         _spec(
             "Pipeline",
             PLINTH,
@@ -145,6 +152,18 @@ KINDS: dict[str, KindSpec] = {
         ),
     )
 }
+
+
+BY_KEY: dict[str, KindSpec] = {k.lower(): s for k, s in KINDS.items()}
+
+
+def kind_label(kind: str, count: int) -> str:
+    """`kind` ("Dataset", or its key "dataset") as a page names `count` of them: its singular for one,
+    its plural otherwise; a kind this table does not know gets an "s"."""
+    spec = BY_KEY.get((kind or "").lower())
+    if spec is not None:
+        return spec.label(count)
+    return kind if count == 1 else f"{kind}s"
 
 
 def kinds_json() -> str:

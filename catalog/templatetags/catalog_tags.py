@@ -1,6 +1,11 @@
+import re
+
 from django import template
 from django.urls import reverse
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
+from catalog.descriptors.kinds import kind_label as _kind_label
 from catalog.descriptors.relations import relation_label as _relation_label
 
 register = template.Library()
@@ -26,6 +31,28 @@ def ref_name(ref: str) -> str:
 def relation_label(relation_type: str) -> str:
     """`consumesFeatures` → "Consumes features"."""
     return _relation_label(relation_type or "")
+
+
+@register.filter
+def kind_count(kind: str, count) -> str:
+    """`{{ row.kind|kind_count:row.n }}`: "Dataset" for 1, "Datasets" for 5 (the kind table's plural)."""
+    try:
+        n = int(count)
+    except (TypeError, ValueError):
+        n = 0
+    return _kind_label(kind, n)
+
+
+SOFT_BREAK_AFTER = re.compile(r"([/.-])(?=.)")
+
+
+@register.filter(needs_autoescape=True)
+def soft_breaks(value, autoescape=True) -> str:
+    """`mlflow.org/registered-model` escaped, with `<wbr>` after each '/', '.' and '-' (not a last
+    one): a long key wraps at those points rather than mid-word (CSS breaks a segment only when it
+    cannot fit at all)."""
+    text = conditional_escape(value) if autoescape else str(value)
+    return mark_safe(SOFT_BREAK_AFTER.sub(r"\1<wbr>", str(text)))  # noqa: S308 - escaped above; '<wbr>' is ours
 
 
 @register.filter

@@ -185,6 +185,16 @@ def _target(ctx: ActionContext) -> str:
         raise ActionError(str(exc)) from exc
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def _where(rel: str, root: str) -> str:
+    """A folder as the log names it: `rel`, or `root` for "." (a step without targetPath writes to the
+    top of the workspace: the root of the project that publish:git or publish:zip hands over)."""
+    return root if rel in ("", ".") else rel
+
+
 def _join(prefix: str, rel: str) -> str:
     return rel if prefix in ("", ".") else f"{prefix}/{rel}"
 
@@ -244,10 +254,8 @@ def fetch_template(ctx: ActionContext) -> dict:
                 content = render_string(text, render_ctx, name=rel).encode("utf-8")
         ctx.workspace.write(_join(target, out_rel), content, mode=path.stat().st_mode)
         written += 1
-    ctx.log(
-        f"rendered {written} file(s) from {folder.relative_to(ctx.template.base_dir).as_posix() or '.'} "
-        f"into {target}"
-    )
+    source = _where(folder.relative_to(ctx.template.base_dir).as_posix(), "the template's folder")
+    ctx.log(f"rendered {_files(written)} from {source} into {_where(target, 'the project root')}")
     return {"files": written}
 
 
@@ -261,7 +269,7 @@ def fetch_plain(ctx: ActionContext) -> dict:
         raise ActionError(str(exc)) from exc
     for rel, path in files:
         ctx.workspace.write(_join(target, rel), path.read_bytes(), mode=path.stat().st_mode)
-    ctx.log(f"copied {len(files)} file(s) into {target}")
+    ctx.log(f"copied {_files(len(files))} into {_where(target, 'the project root')}")
     return {"files": len(files)}
 
 
@@ -718,5 +726,5 @@ def publish_zip(ctx: ActionContext) -> dict:
                 archive.write(path, rel)
         downloads.save(ctx.run.uid, target)
     url = reverse("scaffolder:download", args=[ctx.run.uid])
-    ctx.log(f"packed {len(files)} file(s) into a zip archive")
+    ctx.log(f"packed {_files(len(files))} into a zip archive")
     return {"downloadUrl": url, "remoteUrl": url}

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from catalog.models import Entity, ModelVersion
+from catalog.models import Entity, MlflowSyncState, ModelVersion
 
 pytestmark = pytest.mark.django_db
 PAGE = "/catalog/model/default/fraud-detector/"
@@ -63,10 +63,51 @@ def test_versions_tab_shows_full_copyable_run_ids(alice):
     assert html.count('class="metric-chart"') == 2
 
 
+def mlflow_card(html: str) -> str:
+    start = html.index('data-testid="model-mlflow"')
+    return html[start:html.index("</section>", start)]
+
+
 def test_a_model_without_versions_says_so_and_shows_no_chart(alice):
-    html = alice.get(PAGE).content.decode()
-    assert "MLflow has no versions of this model yet" in html
-    assert "<svg role=\"img\"" not in html and "@champion" not in html
+    MlflowSyncState.objects.create(last_success_at=timezone.now())
+    card = mlflow_card(alice.get(PAGE).content.decode())
+    assert "MLflow has no versions of this model yet" in card and "MLflow data as of" in card
+    assert "<svg role=\"img\"" not in card and "@champion" not in card
+    assert 'data-testid="versions-link"' not in card and "All 0 versions" not in card  # no link to nothing
+
+
+def test_before_any_sync_the_card_claims_nothing_about_mlflow(alice):
+    card = mlflow_card(alice.get(PAGE).content.decode())
+    assert "Not synced from MLflow yet" in card and "No versions known yet" in card
+    assert "MLflow has no versions" not in card and 'data-testid="versions-link"' not in card
+
+
+@pytest.mark.parametrize("path", ["", "versions/"])
+def test_versions_stored_before_any_sync_are_not_called_unsynced(alice, path):
+    """Versions that did not come from a sync of this portal (seeded) are dated by when they were
+    stored; the page does not say "Not synced" above a table of them."""
+    add_versions(Entity.objects.get(name="fraud-detector"), 3)
+    html = alice.get(PAGE + path).content.decode()
+    freshness = re.search(r'data-testid="mlflow-freshness">(.*?)</p>', html, re.S).group(1)
+    assert "Not synced" not in freshness and freshness.startswith("Versions stored <time")
+    assert "no MLflow sync has succeeded yet: a sync runs when a worker starts" in freshness
+    MlflowSyncState.objects.create(last_success_at=timezone.now() - timedelta(hours=2), last_error="ConnectionError: down")
+    freshness = re.search(r'data-testid="mlflow-freshness">(.*?)</p>', alice.get(PAGE + path).content.decode(), re.S).group(1)
+    assert freshness.startswith("MLflow data as of") and "the last sync failed: ConnectionError: down" in freshness
+
+
+def test_a_sync_that_never_succeeded_names_its_error(alice):
+    MlflowSyncState.objects.create(last_attempt_at=timezone.now(), last_error="ConnectionError: refused")
+    card = mlflow_card(alice.get(PAGE).content.decode())
+    assert "Not synced from MLflow yet — the last sync failed: ConnectionError: refused" in card
+
+
+@pytest.mark.parametrize(("count", "label"), [(1, "Its version with its run →"), (3, "All 3 versions with their runs →"),
+                                              (50, "The newest 50 versions with their runs →")])
+def test_the_versions_link_counts_what_it_leads_to(alice, count, label):
+    add_versions(Entity.objects.get(name="fraud-detector"), count)
+    card = mlflow_card(alice.get(PAGE).content.decode())
+    assert re.search(r'data-testid="versions-link">([^<]*)</a>', card).group(1) == label
 
 
 @pytest.mark.parametrize("path", ["", "versions/"])

@@ -112,3 +112,29 @@ def test_query_count_does_not_grow_with_the_catalog(client, alice, url, django_a
         assert client.get(url).status_code == 200
     assert len(large.captured_queries) == len(small.captured_queries), url
     assert len(large.captured_queries) <= 20  # 17 with the scorecard badge, +1 SLO badge, +1 cost figure, +1 incident badge
+
+
+def test_home_tiles_name_kinds_in_the_plural_unless_one(client, alice):
+    """"5 Datasets", "1 AiResource": each tile's kind agrees with its count (the kind table's plural)."""
+    import re
+
+    from catalog.descriptors.kinds import kind_label
+
+    assert not Entity.objects.filter(kind_key="airesource").exists()
+    EntityFactory(name="only-skill", kind="AiResource", owner_team=alice.teams.first())
+    html = client.get("/").content.decode()
+    tiles = dict((label, int(n)) for n, label in re.findall(
+        r'<span class="stat-n">(\d+)</span><span class="stat-l">([^<]+)</span>', html))
+    assert tiles.get("Datasets", 0) > 1 and "Dataset" not in tiles and tiles["AiResource"] == 1
+    assert all(n == 1 or label.endswith("s") for label, n in tiles.items()), tiles
+    assert kind_label("API", 2) == "APIs" and kind_label("featureset", 3) == "Feature sets"
+    assert kind_label("FeatureSet", 1) == "FeatureSet" and kind_label("Widget", 0) == "Widgets"
+
+
+def test_annotation_keys_break_only_at_slashes_dots_and_dashes(client, alice):
+    from catalog.templatetags.catalog_tags import soft_breaks
+
+    assert soft_breaks("mlflow.org/registered-model") == "mlflow.<wbr>org/<wbr>registered-<wbr>model"
+    assert soft_breaks("a/<b>-") == "a/<wbr>&lt;b&gt;-"  # escaped; no break after the last character
+    html = client.get("/catalog/model/default/fraud-detector/").content.decode()
+    assert '<code class="kv-key">mlflow.<wbr>org/<wbr>registered-<wbr>model</code>' in html

@@ -32,6 +32,9 @@ def test_reviewer_page_links_refs_and_follow_ups_and_says_warnings_do_not_block(
     assert ('(<a href="/reviews/new/?action=grant-access&amp;target=dataset%3Adefault%2Fcard-transactions-2025">'
             "request grant-access</a>)") in html
     assert "warning · does not block" in html and 'data-testid="policy-legend"' in html
+    # Counts in gate messages agree with their nouns (the fraud detector has one dataset, two feature sets).
+    assert "1 training dataset declared in spec.trainedOn" in html and "(s)" not in html
+    assert "2 feature sets consumed" in html
     # Lineage items are links to the entities, with their titles.
     lineage = html.split('data-testid="lineage-features"', 1)[1].split("</ul>", 1)[0]
     assert '<a href="/catalog/featureset/default/card-transactions-features/">' in lineage
@@ -107,3 +110,15 @@ def test_grant_access_form_refuses_someone_without_a_requesting_team(demo_org, u
     response = as_user(users["erin"]).get(url)
     assert response.status_code == 403 and "not a member of a team that may request access" in response.content.decode()
     assert as_user(users["bob"]).get(url).status_code == 200
+
+
+def test_shipped_gate_tests_count_in_the_singular_and_plural():
+    """training_data_test.rego and features_test.rego pin the messages' grammar ("1 training dataset",
+    "2 feature sets"); `manage.py policy test` runs them with the others."""
+    from portal.governance import policy
+
+    outcomes = [o for o in policy.run_tests() if o.file in {"training_data_test.rego", "features_test.rego"}]
+    assert {o.name for o in outcomes} >= {"test_one_dataset_is_named_in_the_singular",
+                                          "test_two_datasets_are_named_in_the_plural",
+                                          "test_feature_sets_are_counted_in_the_singular_or_plural"}
+    assert all(o.passed for o in outcomes), [o for o in outcomes if not o.passed]

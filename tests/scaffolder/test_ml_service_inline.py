@@ -1,6 +1,8 @@
 """The ML model service template end to end, executed in-process (no worker): generated files,
 publish as a git bundle in the shared storage, catalog registration, output links."""
 
+import re
+
 import pytest
 
 from catalog.models import Entity
@@ -18,6 +20,9 @@ def test_ml_model_service_publishes_and_registers(client, org, scaffolder_root):
     assert run.status == RunStatus.SUCCEEDED, (run.error, list(run.logs.values_list("message", flat=True)))
     model = Entity.objects.get(ref=f"model:default/{name}")
     assert model.owner_team.name == "fraud-ml"
+    # No targetPath: the files go to the top of the project, which the log names (not ".").
+    logs = list(run.logs.values_list("message", flat=True))
+    assert any(re.fullmatch(r"rendered \d+ files from skeleton into the project root", m) for m in logs), logs
     assert Entity.objects.filter(ref=f"component:default/{name}-service").exists()
     api = Entity.objects.get(ref=f"api:default/{name}-api")
     assert "openapi: 3.0.3" in api.spec["definition"]

@@ -96,3 +96,22 @@ def test_run_page_polls_until_finished_and_is_private(client, org, scaffolder_ro
     assert client.get(run.get_absolute_url()).status_code == 404
     client.force_login(org["users"]["bob"])  # fraud-ml member: his team's run
     assert client.get(run.get_absolute_url()).status_code == 200
+
+
+def test_create_pages_end_their_breadcrumb_and_meta_line_with_content(client, org, scaffolder_root):
+    """No "Create /" or "Create / Runs /" with an empty last crumb, and the run's "Started by … · when"
+    line does not end in a separator (its parameters follow it, not inside the paragraph)."""
+    from tests.site.crawl import Page
+
+    run = run_inline(start(org["users"]["alice"], "ml-model-service", ml_values(unique("meta")), dry_run=True))
+    client.force_login(org["users"]["alice"])
+    for url in ("/create/templates/default/ml-model-service/", "/create/runs/", run.get_absolute_url()):
+        html = client.get(url).content.decode()
+        parser = Page()
+        parser.feed(html)
+        parser.close()
+        assert not parser.faults, (url, parser.faults)
+        crumbs = " ".join(re.sub(r"<[^>]+>", "", re.search(r'<p class="crumbs">(.*?)</p>', html).group(1)).split())
+        assert crumbs in ("Create / ML model service", "Create / runs", "Create / Runs / ML model service"), crumbs
+    assert re.search(r'data-testid="run-meta">Started by alice · <time[^>]*>[^<]*</time></p>', html)
+    assert '<details class="run-parameters' in html

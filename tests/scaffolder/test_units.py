@@ -141,3 +141,11 @@ def test_widgets_and_validation(org):
     assert forms.validate_page(page, {"name": "ok", "owner": "recsys"}) == {}
     params, secrets = forms.split_secrets([page], {"name": "ok", "token": "s3cret"})
     assert params == {"name": "ok"} and secrets == {"token": "s3cret"}
+
+
+def test_action_logs_count_files_and_name_the_project_root():
+    from portal.scaffolder.actions import _files, _where
+
+    assert [_files(n) for n in (0, 1, 19)] == ["0 files", "1 file", "19 files"]
+    assert _where(".", "the project root") == "the project root" == _where("", "the project root")
+    assert _where("services/api", "the project root") == "services/api"

@@ -33,9 +33,16 @@ SKIP_PREFIXES = ("/admin/",)  # Django's own admin pages
 
 class Page(HTMLParser):
     """The addresses a page names, and the faults a keyboard or screen-reader user would meet on it:
-    an id used twice, a label for no field, an image without alt text, a link or button without a name."""
+    an id used twice, a label for no field, an image without alt text, a link or button without a name;
+    and lines that read unfinished: a breadcrumb ending in an empty crumb ("Catalog /"), a paragraph
+    ending in a separator ("just now ·"), or a block (`<details>`, `<div>`…) inside a `<p>`, which the
+    browser's parser ends before the block, stranding whatever came before it."""
 
     NAMED = ("a", "button")
+    # Elements whose start tag closes an open <p> in the HTML parsing algorithm.
+    BLOCKS = ("address", "article", "aside", "blockquote", "details", "dialog", "div", "dl", "fieldset",
+              "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "main", "menu",
+              "nav", "ol", "pre", "section", "table", "ul")
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -48,9 +55,16 @@ class Page(HTMLParser):
         self.label_for: set[str] = set()
         self.faults: list[str] = []
         self._open: list[list] = []  # [tag, attrs, name text] of the <a>/<button> being read
+        self._p: list | None = None  # [is a breadcrumb, text so far] of the <p> being read
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag == "p":
+            self._end_paragraph()
+            self._p = ["crumbs" in (a.get("class") or "").split(), ""]
+        elif self._p is not None and tag in self.BLOCKS:
+            self.faults.append(f"<{tag}> inside <p> (the browser ends the paragraph before it): {self._p[1].strip()[-60:]!r}")
+            self._p = None
         if a.get("id"):
             self.ids[a["id"]] += 1
         if tag in ("a", "link") and a.get("href"):
@@ -97,8 +111,22 @@ class Page(HTMLParser):
     def handle_data(self, data):
         if self._open:
             self._open[-1][2] += data.strip()
+        if self._p is not None:
+            self._p[1] += data
+
+    def _end_paragraph(self) -> None:
+        if self._p is None:
+            return
+        crumbs, text = self._p[0], " ".join(self._p[1].split())
+        if crumbs and text.endswith("/"):
+            self.faults.append(f"the breadcrumb {text!r} ends with an empty crumb")
+        elif text.endswith("·"):
+            self.faults.append(f"the line {text[-60:]!r} ends with a separator")
+        self._p = None
 
     def handle_endtag(self, tag):
+        if tag == "p":
+            self._end_paragraph()
         if tag == "select" and self._select is not None and self._form is not None:
             self._form["fields"].append((self._select[0], "select", self._select[1] or ""))
             self._select = None

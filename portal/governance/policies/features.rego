@@ -11,9 +11,14 @@ results(inp) := array.concat([listed(inp)], [feature(f) | some f in inp.features
 listed(inp) := lib.check(
 	"features-listed",
 	true,
-	sprintf("%v feature set(s) consumed (spec.consumesFeatures)", [count(inp.features)]),
+	listed_message(count(inp.features)),
 	"",
 )
+
+# Singular or plural, each a whole literal (regopy quotes strings built by other functions in sprintf).
+listed_message(n) := "1 feature set consumed (spec.consumesFeatures)" if n == 1
+
+listed_message(n) := sprintf("%v feature sets consumed (spec.consumesFeatures)", [n]) if n != 1
 
 feature(f) := lib.check(
 	sprintf("feature:%v", [f.ref]),

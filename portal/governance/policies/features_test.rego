@@ -18,3 +18,13 @@ test_missing_feature_fails if {
 	some r in features.results({"features": [{"ref": "featureset:default/none", "exists": false, "deprecated": false}]})
 	r.pass == false
 }
+
+test_feature_sets_are_counted_in_the_singular_or_plural if {
+	f := {"ref": "featureset:default/f", "exists": true, "deprecated": false}
+	some one in features.results({"features": [f]})
+	one.rule == "features-listed"
+	one.message == "1 feature set consumed (spec.consumesFeatures)"
+	some two in features.results({"features": [f, f]})
+	two.rule == "features-listed"
+	two.message == "2 feature sets consumed (spec.consumesFeatures)"
+}

@@ -16,9 +16,14 @@ results(inp) := array.concat(
 declared(inp) := lib.check(
 	"datasets-declared",
 	count(object.get(inp, "datasets", [])) > 0,
-	sprintf("%v training dataset(s) declared in spec.trainedOn", [count(inp.datasets)]),
+	declared_message(count(object.get(inp, "datasets", []))),
 	"No training dataset declared (spec.trainedOn)",
 )
+
+# Singular or plural, each a whole literal (regopy quotes strings built by other functions in sprintf).
+declared_message(n) := "1 training dataset declared in spec.trainedOn" if n == 1
+
+declared_message(n) := sprintf("%v training datasets declared in spec.trainedOn", [n]) if n != 1
 
 classified(d) := lib.check(
 	sprintf("classified:%v", [d.ref]),

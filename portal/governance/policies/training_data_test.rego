@@ -27,3 +27,16 @@ test_no_datasets_fails if {
 	r.rule == "datasets-declared"
 	r.pass == false
 }
+
+test_one_dataset_is_named_in_the_singular if {
+	some r in training_data.results(pii_data(true))
+	r.rule == "datasets-declared"
+	r.message == "1 training dataset declared in spec.trainedOn"
+}
+
+test_two_datasets_are_named_in_the_plural if {
+	d := {"ref": "dataset:default/d", "classification": "public", "pii": false}
+	some r in training_data.results({"datasets": [d, object.union(d, {"ref": "dataset:default/e"})]})
+	r.rule == "datasets-declared"
+	r.message == "2 training datasets declared in spec.trainedOn"
+}
