@@ -94,8 +94,20 @@ def metrics_comparison(req: ApprovalRequest) -> dict:
         old = (holder.metrics or {}).get(name) if holder else None
         delta = round(new - old, 4) if isinstance(new, int | float) and isinstance(old, int | float) else None
         table.append({"name": name, "candidate": new, "champion": old, "delta": delta,
-                      "verdict": delta_verdict(name, delta), "higher_is_better": higher_is_better(name)})
+                      "decimals": _decimals(new, old), "verdict": delta_verdict(name, delta),
+                      "higher_is_better": higher_is_better(name)})
     return {"candidate": candidate, "champion": holder, "rows": table}
+
+
+def _decimals(*values) -> int:
+    """The places a metric's row is shown with: as many as its most precise value has, at most 4 (the
+    compare view's precision), so 0.93 and 0.8744 do not sit in one table as "0.93" and "0.8744"."""
+    places = 0
+    for value in values:
+        if isinstance(value, float):
+            text = f"{value:.4f}".rstrip("0")
+            places = max(places, len(text.split(".")[1]) if "." in text else 0)
+    return places
 
 
 def audit_events(user, params) -> tuple[QuerySet[AuditEvent], dict]:

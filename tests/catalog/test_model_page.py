@@ -44,7 +44,7 @@ def test_overview_shows_aliases_metrics_age_chart_and_mlflow_links(alice):
     assert champion < card.index("@challenger"), "champion first"
     assert re.search(r"@champion</span></th>\s*<td><a href=\"https://mlflow.example.com/#/models/fraud-detector/versions/2\"", card)
     assert "0.8200" in card and "0.8300" in card  # auc of v2 and v3
-    assert "<th scope=\"col\">auc</th>" in card and "note" not in card  # text metrics are not headlines
+    assert '<th scope="col" class="num">auc</th>' in card and "note" not in card  # text metrics are not headlines
     assert "1\xa0day ago</time>" in card  # v2's age, in the portal's one date format
     assert f'href="https://mlflow.example.com/#/runs/{rows[1].run_id}"' in card
     assert 'href="https://mlflow.example.com/#/models/fraud-detector"' in card

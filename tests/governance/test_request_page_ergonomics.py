@@ -71,6 +71,20 @@ def test_metrics_table_colours_deltas(submitted, users, as_user):
     assert 'class="num delta-better" data-verdict="better">+0.02' in table
 
 
+def test_a_metric_row_shows_its_values_at_one_precision(submitted, users, as_user):
+    """0.93 beside 0.8744 reads 0.9300 and 0.8744 (and the delta at the same places), not "0.93"."""
+    from catalog.models import ModelVersion
+
+    ModelVersion.objects.filter(entity=submitted.entity, version="2").update(metrics={"auc": 0.8744, "latency_ms": 12})
+    ModelVersion.objects.filter(entity=submitted.entity, version="3").update(metrics={"auc": 0.93, "latency_ms": 9})
+    html = as_user(users["erin"]).get(f"/reviews/requests/{submitted.pk}/").content.decode()
+    table = html.split('data-testid="metrics"', 1)[1].split("</table>", 1)[0]
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r'<td class="num[^"]*"[^>]*>(.*?)</td>', table)]
+    assert cells[:3] == ["0.9300", "0.8744", "+0.0556 ▲better"], cells
+    assert cells[3:5] == ["9", "12"], "whole numbers stay whole"
+    assert selectors._decimals(0.93 - 0.05, 0.91) == 2, "float noise is not precision"
+
+
 def test_confirmation_is_asked_for_tier_1_and_production_changes_only(submitted):
     assert services.confirmation_reason(submitted) == "the model is risk tier 1"
     submitted.risk_tier = 2
