@@ -162,7 +162,7 @@ def test_compare_page_and_api_give_the_hand_computed_differences(trained, client
     assert {m["name"]: m["cells"][1]["verdict"] for m in reversed_body["metrics"]} == {"auc": "worse", "loss": "worse"}
 
     html = client.get(f"{trained['page']}compare/", {"versions": "1,2"}).content.decode()
-    assert 'data-verdict="better"' in html and "+0.0300 (+3.3 %)" in html and "-0.1000" in html
+    assert 'data-verdict="better"' in html and '+0.0300 <span class="nowrap">(+3.3 %)</span>' in html and "-0.1000" in html
     assert 'class="differs"' in html and "learning_rate" in html
     assert html.count('<figure class="metric-chart compare-chart">') == 2
     assert "loss</code> over steps" in html and "auc</code> by version" in html
