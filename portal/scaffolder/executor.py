@@ -9,6 +9,7 @@ import shutil
 import signal
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import close_old_connections, connection
@@ -165,18 +166,56 @@ def _preview(workspace: Workspace, secret_values: dict) -> list[dict]:
     return files
 
 
+@dataclass(slots=True)
+class _Execution:
+    """What every phase of one run reads: the run, its template, its secrets, the expression context
+    the steps fill in, the state actions share and the step under way (for the time limit's message)."""
+
+    run: Run
+    template: Template
+    secret_values: dict
+    context: dict[str, Any]
+    state: dict = field(default_factory=dict)
+    workspace: Workspace | None = None  # made once the run has passed its checks
+    current: Any = None  # templates.Step
+
+    @classmethod
+    def of(cls, run: Run) -> _Execution:
+        secret_values = secrets.load(run.uid)
+        context = {"parameters": {**run.parameters, **secret_values}, "secrets": secret_values, "steps": {},
+                   "user": _user_context(run.created_by)}
+        return cls(run=run, template=from_data(run.template, ref=run.template_ref, source=run.template_source),
+                   secret_values=secret_values, context=context)
+
+    def redact(self, text: str) -> str:
+        return secrets.redact(text, self.secret_values)
+
+    def log(self, message: str, *, step_id: str = "", level: str = "info") -> None:
+        services.run_log(self.run, self.redact(message), step_id=step_id, level=level)
+
+    def step_update(self, step, **fields) -> None:
+        services.step_update(self.run, step.index, **fields)
+
+    def step_output(self, step, output: dict) -> None:
+        self.context["steps"][step.id] = {"output": output}
+
+
 def execute(run: Run) -> Run:
     """Execute a claimed run to the end. Never raises for template problems: they fail the run."""
-    template = from_data(run.template, ref=run.template_ref, source=run.template_source)
-    secret_values = secrets.load(run.uid)
-    user = run.created_by
-
-    def log(message: str, *, step_id: str = "", level: str = "info") -> None:
-        services.run_log(run, secrets.redact(message, secret_values), step_id=step_id, level=level)
-
+    ex = _Execution.of(run)
     kept = services.published_steps(run)
+    _resume(ex, kept)
+    error = _refusal(ex)
+    if error:
+        return services.run_finish(run, ok=False, error=error)
+    return _steps(ex, kept)
+
+
+def _resume(ex: _Execution, kept: dict) -> None:
+    """A run taken over from a lost attempt starts its steps again, except those that published."""
+    run = ex.run
     if run.attempts > 1:
-        log(
+        ex.log(
             f"Resuming (attempt {run.attempts}): the previous attempt was interrupted (its worker was lost, or "
             "the database failed). Starting again in a fresh workspace; steps that already published are not "
             "repeated.",
@@ -184,65 +223,57 @@ def execute(run: Run) -> Run:
         )
     if run.attempts > 1 or run.steps.exclude(status=StepStatus.PENDING).exists():
         services.steps_reset(run, keep=list(kept))
-    problems = preflight(template)
+
+
+def _refusal(ex: _Execution) -> str:
+    """Why the run cannot start (logged), or "": the template's problems, or secrets that are gone."""
+    problems = preflight(ex.template)
     if problems:
         for problem in problems:
-            log(problem, level="error")
-        return services.run_finish(run, ok=False, error=" ".join(problems))
-    if run.secret_names and not secret_values:
-        log(
-            "The secrets entered in the form are no longer available (expired or already used).",
-            level="error",
-        )
-        return services.run_finish(run, ok=False, error="The secrets for this run are gone; start a new run.")
+            ex.log(problem, level="error")
+        return " ".join(problems)
+    if ex.run.secret_names and not ex.secret_values:
+        ex.log("The secrets entered in the form are no longer available (expired or already used).", level="error")
+        return "The secrets for this run are gone; start a new run."
+    return ""
 
+
+def _steps(ex: _Execution, kept: dict) -> Run:
+    """Every step in order within the run's time limit, then the output links; the run finished
+    either way, and its workspace gone."""
+    run, template = ex.run, ex.template
     # One folder per attempt: a superseded attempt that is still cleaning up never touches the next one's.
-    workspace = Workspace(conf.workspace_root() / f"{run.uid}-{run.attempts}")
+    ex.workspace = workspace = Workspace(conf.workspace_root() / f"{run.uid}-{run.attempts}")
     shutil.rmtree(workspace.root, ignore_errors=True)
     workspace.root.mkdir(parents=True)
-    parameters = {**run.parameters, **secret_values}
-    context: dict[str, Any] = {
-        "parameters": parameters,
-        "secrets": secret_values,
-        "steps": {},
-        "user": _user_context(user),
-    }
-    state: dict = {}
-    current = {"step": None}
     started = time.monotonic()
     limit = conf.run_time_limit()
-    log(f"Run of {template.title or template.ref}{' (dry run)' if run.dry_run else ''} started.")
+    ex.log(f"Run of {template.title or template.ref}{' (dry run)' if run.dry_run else ''} started.")
     try:
         with heartbeat(run.pk, run.attempts), deadline(limit):
             for step in template.steps:
-                current["step"] = step
+                ex.current = step
                 if not services.run_owned(run):
                     raise _Superseded()
-                if step.index in kept and _reuse(step, kept[step.index], context, state, log):
+                if step.index in kept and _reuse(ex, step, kept[step.index]):
                     continue
-                _run_step(run, template, step, context, workspace, user, secret_values, state, log)
-        output = output_links(template, context, dry_run=run.dry_run)
-        files = _preview(workspace, secret_values) if run.dry_run else []
-        log(f"All steps finished in {time.monotonic() - started:.2f} s.")  # the header's time also counts the start and the finish
+                _run_step(ex, step)
+        output = output_links(template, ex.context, dry_run=run.dry_run)
+        files = _preview(workspace, ex.secret_values) if run.dry_run else []
+        ex.log(f"All steps finished in {time.monotonic() - started:.2f} s.")  # the header's time also counts the start and the finish
         return services.run_finish(run, ok=True, output=output, files=files)
     except RunTimeout:
-        step = current["step"]
+        step = ex.current
         where = f" during step '{step.id}'" if step else ""
         message = f"The run exceeded its time limit of {limit} s{where} and was stopped. Nothing more was published."
         if step is not None:
-            services.step_update(
-                run,
-                step.index,
-                status=StepStatus.FAILED,
-                message="stopped: time limit",
-                finished_at=timezone.now(),
-            )
-        log(message, level="error")
+            ex.step_update(step, status=StepStatus.FAILED, message="stopped: time limit", finished_at=timezone.now())
+        ex.log(message, level="error")
         return services.run_finish(run, ok=False, error=message)
     except _StepFailed as failure:
         return services.run_finish(run, ok=False, error=str(failure))
     except _Superseded:
-        log(f"Attempt {run.attempts} stops here: another attempt took this run over.", level="warning")
+        ex.log(f"Attempt {run.attempts} stops here: another attempt took this run over.", level="warning")
         run.refresh_from_db()
         return run
     finally:
@@ -250,15 +281,15 @@ def execute(run: Run) -> Run:
         shutil.rmtree(workspace.root.parent / f"{workspace.root.name}.git", ignore_errors=True)
 
 
-def _reuse(step, output: dict, context: dict, state: dict, log) -> bool:
+def _reuse(ex: _Execution, step, output: dict) -> bool:
     """Take a published step's recorded output instead of publishing again, if what it made is still
     there (the action's `resume` checks); False: run the step again."""
     spec = ACTIONS[step.resolved_action]
-    if spec.resume is not None and not spec.resume(output, state):
-        log(f"What step '{step.name}' published earlier is gone; running it again.", step_id=step.id)
+    if spec.resume is not None and not spec.resume(output, ex.state):
+        ex.log(f"What step '{step.name}' published earlier is gone; running it again.", step_id=step.id)
         return False
-    context["steps"][step.id] = {"output": output}
-    log(f"Step '{step.name}' published in an earlier attempt; not repeated.", step_id=step.id)
+    ex.step_output(step, output)
+    ex.log(f"Step '{step.name}' published in an earlier attempt; not repeated.", step_id=step.id)
     return True
 
 
@@ -278,76 +309,53 @@ class _StepFailed(Exception):
     pass
 
 
-def _run_step(run, template, step, context, workspace, user, secret_values, state, log) -> None:
-    spec = ACTIONS[step.resolved_action]
-    now = timezone.now()
+def _run_step(ex: _Execution, step) -> None:
+    """One step: done with its output in the context, skipped, or failed (_StepFailed, after its
+    status and log say why)."""
     try:
-        if step.condition is not None and not truthy(step.condition, context):
-            services.step_update(
-                run,
-                step.index,
-                status=StepStatus.SKIPPED,
-                message="condition was false",
-                started_at=now,
-                finished_at=now,
-            )
-            log(f"Skipped '{step.name}': its condition is false.", step_id=step.id)
-            context["steps"][step.id] = {"output": {}}
-            return
-        services.step_update(run, step.index, status=StepStatus.RUNNING, started_at=now)
-        label = step.action if step.action == spec.name else f"{step.action} → {spec.name}"
-        log(f"Step '{step.name}' ({label}) started.", step_id=step.id)
-        inputs = render_value(step.input, context, name=f"steps.{step.id}.input")
-        missing = [name for name in spec.required if inputs.get(name) in (None, "")]
-        if missing:
-            raise ActionError(f"missing required input(s): {', '.join(missing)}")
-        if run.dry_run and spec.publishes:
-            log(f"Dry run: '{spec.name}' skipped; nothing is published or registered.", step_id=step.id)
-            output = {"dryRun": True}
-            services.step_update(
-                run,
-                step.index,
-                status=StepStatus.SKIPPED,
-                message="dry run: not published",
-                finished_at=timezone.now(),
-            )
-            context["steps"][step.id] = {"output": output}
-            return
-        ctx = ActionContext(
-            run=run,
-            step=step,
-            template=template,
-            workspace=workspace,
-            input=inputs,
-            dry_run=run.dry_run,
-            user=user,
-            secrets=secret_values,
-            state=state,
-            log=lambda m: log(m, step_id=step.id),
-        )
-        output = spec.func(ctx) or {}
+        output = _perform(ex, step)
     except (ActionError, ExpressionError) as exc:
-        message = f"Step '{step.id}' ({step.action}) failed: {exc}"
-        services.step_update(
-            run,
-            step.index,
-            status=StepStatus.FAILED,
-            message=secrets.redact(str(exc), secret_values),
-            finished_at=timezone.now(),
-        )
-        log(message, step_id=step.id, level="error")
-        raise _StepFailed(secrets.redact(message, secret_values)) from exc
+        raise _step_failed(ex, step, f"Step '{step.id}' ({step.action}) failed: {exc}", shown=str(exc)) from exc
     except Exception as exc:  # an unexpected bug: fail the run clearly rather than leave it "running"
         message = f"Step '{step.id}' ({step.action}) {_failure(exc)}"
-        services.step_update(
-            run,
-            step.index,
-            status=StepStatus.FAILED,
-            message=secrets.redact(message, secret_values),
-            finished_at=timezone.now(),
-        )
-        log(message, step_id=step.id, level="error")
-        raise _StepFailed(secrets.redact(message, secret_values)) from exc
-    context["steps"][step.id] = {"output": output}
-    services.step_update(run, step.index, status=StepStatus.DONE, output=output, finished_at=timezone.now())
-    log(f"Step '{step.name}' done.", step_id=step.id)
+        raise _step_failed(ex, step, message, shown=message) from exc
+    if output is None:
+        return
+    ex.step_output(step, output)
+    ex.step_update(step, status=StepStatus.DONE, output=output, finished_at=timezone.now())
+    ex.log(f"Step '{step.name}' done.", step_id=step.id)
+
+
+def _perform(ex: _Execution, step) -> dict | None:
+    """The step's action run with its rendered input: its output, or None when the step was skipped
+    (its condition is false, or a dry run reaches an action that publishes), which it records."""
+    now = timezone.now()
+    if step.condition is not None and not truthy(step.condition, ex.context):
+        ex.step_update(step, status=StepStatus.SKIPPED, message="condition was false", started_at=now, finished_at=now)
+        ex.log(f"Skipped '{step.name}': its condition is false.", step_id=step.id)
+        ex.step_output(step, {})
+        return None
+    spec = ACTIONS[step.resolved_action]
+    ex.step_update(step, status=StepStatus.RUNNING, started_at=now)
+    label = step.action if step.action == spec.name else f"{step.action} → {spec.name}"
+    ex.log(f"Step '{step.name}' ({label}) started.", step_id=step.id)
+    inputs = render_value(step.input, ex.context, name=f"steps.{step.id}.input")
+    missing = [name for name in spec.required if inputs.get(name) in (None, "")]
+    if missing:
+        raise ActionError(f"missing required input(s): {', '.join(missing)}")
+    if ex.run.dry_run and spec.publishes:
+        ex.log(f"Dry run: '{spec.name}' skipped; nothing is published or registered.", step_id=step.id)
+        ex.step_update(step, status=StepStatus.SKIPPED, message="dry run: not published", finished_at=timezone.now())
+        ex.step_output(step, {"dryRun": True})
+        return None
+    ctx = ActionContext(run=ex.run, step=step, template=ex.template, workspace=ex.workspace, input=inputs,
+                        dry_run=ex.run.dry_run, user=ex.run.created_by, secrets=ex.secret_values, state=ex.state,
+                        log=lambda message: ex.log(message, step_id=step.id))
+    return spec.func(ctx) or {}
+
+
+def _step_failed(ex: _Execution, step, message: str, *, shown: str) -> _StepFailed:
+    """Mark the step failed (`shown` on its row, `message` in the log), for the run to fail with."""
+    ex.step_update(step, status=StepStatus.FAILED, message=ex.redact(shown), finished_at=timezone.now())
+    ex.log(message, step_id=step.id, level="error")
+    return _StepFailed(ex.redact(message))

@@ -268,8 +268,21 @@ class SiteBuilder:
         return files
 
     def build(self) -> SiteBuild:
+        """The site from its folder: nothing rendered when the sources hash to `stored_hash` (the
+        caller keeps what is stored). BuildError for a folder that cannot be a site."""
         mk, mk_errors = read_mkdocs(self.folder, self.limit_root)
         self.errors.extend(mk_errors)
+        real_root = self._docs_root(mk)
+        sources = self._sources(real_root)
+        raw, source_hash = self._read(sources)
+        result = SiteBuild(source_dir=real_root, source_hash=source_hash, site_name=mk.get("site_name", ""),
+                           edit_base=mk.get("edit_base", ""))
+        if source_hash != self.stored_hash:
+            self._render(result, mk, sources, raw)
+        return result
+
+    def _docs_root(self, mk: dict) -> str:
+        """The folder the pages are in: mkdocs.yml's `docs_dir`, mkdocs' default `docs/`, or the folder."""
         root = self.folder
         if "docs_dir" in mk:
             root = os.path.realpath(os.path.join(self.folder, mk["docs_dir"]))
@@ -277,9 +290,12 @@ class SiteBuilder:
                 raise BuildError(f"mkdocs.yml docs_dir '{mk['docs_dir'][:200]}' is missing or outside the location.")
         elif mk and os.path.isdir(os.path.join(self.folder, "docs")):
             root = os.path.realpath(os.path.join(self.folder, "docs"))  # mkdocs' default docs_dir
-        real_root = os.path.realpath(root)
+        return os.path.realpath(root)
 
-        sources: dict[str, str] = {}  # rel -> real path
+    def _sources(self, real_root: str) -> dict[str, str]:
+        """The pages (relative path → real path); the images go to `image_files`. What cannot be
+        served (too long a path, a link out of the folder) is a problem of the build, not a page."""
+        sources: dict[str, str] = {}
         for path in self._walk(real_root):
             rel = os.path.relpath(path, real_root).replace(os.sep, "/")
             suffix = os.path.splitext(rel)[1].lower()
@@ -302,7 +318,11 @@ class SiteBuilder:
             raise BuildError(f"The docs folder has {len(sources)} pages; at most {MAX_PAGES} are built.")
         if not sources:
             raise BuildError("The docs folder contains no Markdown pages (*.md).")
+        return sources
 
+    def _read(self, sources: dict[str, str]) -> tuple[dict[str, bytes | None], str]:
+        """Each page's bytes (None: over MAX_PAGE_BYTES, not read) and the hash of everything the site
+        is made from: the builder's version, where it is served, the pages, the images and mkdocs.yml."""
         raw: dict[str, bytes | None] = {}
         digest = hashlib.sha256(f"{BUILDER_VERSION}\0{self.base_url}\0".encode())
         total = 0
@@ -326,12 +346,10 @@ class SiteBuilder:
             if os.path.isfile(path) and os.path.getsize(path) <= MAX_MKDOCS_BYTES:
                 with open(path, "rb") as fh:
                     digest.update(fh.read())
-        source_hash = digest.hexdigest()
-        result = SiteBuild(source_dir=real_root, source_hash=source_hash, site_name=mk.get("site_name", ""),
-                           edit_base=mk.get("edit_base", ""))
-        if source_hash == self.stored_hash:
-            return result  # unchanged: the caller keeps what is stored
+        return raw, digest.hexdigest()
 
+    def _render(self, result: SiteBuild, mk: dict, sources: dict[str, str], raw: dict[str, bytes | None]) -> None:
+        """The pages rendered, in the nav's order then by depth, and the nav, assets and problems."""
         self.page_paths = {rel: page_url_path(rel) for rel in sources}
         nav_titles: dict[str, str] = {}
         nav_order: dict[str, int] = {}
@@ -361,7 +379,6 @@ class SiteBuilder:
         result.nav_html = render_nav(nav, self.base_url)
         result.assets = self._assets()
         result.errors = self.errors
-        return result
 
     def _page(self, rel: str, body: bytes | None, md, nav_title: str | None) -> PageBuild:
         page = PageBuild(path=self.page_paths[rel], source_path=rel, title=nav_title or _pretty(rel))
