@@ -159,39 +159,10 @@ def run_import(import_id: int, *, keep_file: bool = False, allocate: bool = True
         with bulk_write_cache(imp.size, threshold=BULK_BYTES, cache_kib=None), transaction.atomic():
             connection.ensure_connection()
             Provider.objects.select_for_update().get(pk=imp.provider_id)  # one import per provider at a time
-            rows = 0
-            batches = focus.read(path, imp.format, imp.file_name, prefix=(imp.pk, imp.provider_id),
-                                 postgres=postgres, batch=int(conf.get("BATCH_ROWS")), normaliser=norm)
-            writer = _PostgresWriter() if postgres else _SqliteWriter()
             started = time.perf_counter()
-            # The provider's earlier lines of a billing period go when the file's first line of that
-            # period comes (each batch carries the periods read so far), before any of this import's
-            # own lines of it are written: an index range each, never a scan past ten million new lines.
-            replaced, old_months, seen = 0, set(), set()
-            for batch, periods in focus.read_ahead(batches, norm):
-                fresh = periods - seen
-                if fresh:
-                    old = CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=sorted(fresh))
-                    old_months |= {m.isoformat() for m in old.values_list("month", flat=True).distinct()}
-                    replaced += old._raw_delete(connection.alias)
-                    seen |= fresh
-                writer.write(batch)
-                rows += len(batch)
-            writer.close()
+            rows, replaced, old_months = _write_lines(imp, path, norm, postgres=postgres)
             written = time.perf_counter()
-            periods = sorted(norm.periods)
-            months = sorted(norm.months | old_months)
-            # Summed while reading (exact, at the stored scale): a GROUP BY over ten million lines took
-            # longer than their COPY on PostgreSQL.
-            totals = {c: {"billed": str(b.quantize(SCALE, context=focus.WIDE)),
-                          "effective": str(e.quantize(SCALE, context=focus.WIDE)), "lines": n}
-                      for c, (b, e, n) in sorted(norm.totals.items())}
-            CostImport.objects.filter(pk=imp.pk).update(
-                status=ImportStatus.DONE, rows=rows, periods=periods, totals=totals, error="",
-                finished_at=timezone.now(), path="" if not keep_file else imp.path)
-            audit_record(actor=imp.created_by, action="costs.import", target=f"{imp.provider.name}:{','.join(periods)}",
-                         after={"import": imp.pk, "file": imp.file_name, "rows": rows, "replaced": replaced,
-                                "periods": periods, "totals": totals})
+            months = _record_done(imp, norm, rows=rows, replaced=replaced, old_months=old_months, keep_file=keep_file)
             log.info("cost import %s: %s rows read and written (%s earlier lines replaced) in %.1f s, recorded "
                      "in %.1f s", imp.pk, rows, replaced, written - started, time.perf_counter() - written)
     except focus.FocusError as exc:
@@ -217,6 +188,49 @@ def run_import(import_id: int, *, keep_file: bool = False, allocate: bool = True
             path.unlink(missing_ok=True)
     imp.refresh_from_db()
     return imp
+
+
+def _write_lines(imp: CostImport, path: Path, norm: focus.Normaliser, *, postgres: bool) -> tuple[int, int, set[str]]:
+    """The file's lines written, and the provider's earlier lines of the same billing periods deleted:
+    (lines written, lines deleted, the months the deleted lines were in)."""
+    batches = focus.read(path, imp.format, imp.file_name, prefix=(imp.pk, imp.provider_id),
+                         postgres=postgres, batch=int(conf.get("BATCH_ROWS")), normaliser=norm)
+    writer = _PostgresWriter() if postgres else _SqliteWriter()
+    # The provider's earlier lines of a billing period go when the file's first line of that
+    # period comes (each batch carries the periods read so far), before any of this import's
+    # own lines of it are written: an index range each, never a scan past ten million new lines.
+    rows, replaced, old_months, seen = 0, 0, set(), set()
+    for batch, periods in focus.read_ahead(batches, norm):
+        fresh = periods - seen
+        if fresh:
+            old = CostLine.objects.filter(provider_id=imp.provider_id, billing_period__in=sorted(fresh))
+            old_months |= {m.isoformat() for m in old.values_list("month", flat=True).distinct()}
+            replaced += old._raw_delete(connection.alias)
+            seen |= fresh
+        writer.write(batch)
+        rows += len(batch)
+    writer.close()
+    return rows, replaced, old_months
+
+
+def _record_done(imp: CostImport, norm: focus.Normaliser, *, rows: int, replaced: int, old_months: set[str],
+                 keep_file: bool) -> list[str]:
+    """The import marked done with its totals, and audited: the months whose lines changed (this
+    file's, and those of the earlier lines it replaced)."""
+    periods = sorted(norm.periods)
+    months = sorted(norm.months | old_months)
+    # Summed while reading (exact, at the stored scale): a GROUP BY over ten million lines took
+    # longer than their COPY on PostgreSQL.
+    totals = {c: {"billed": str(b.quantize(SCALE, context=focus.WIDE)),
+                  "effective": str(e.quantize(SCALE, context=focus.WIDE)), "lines": n}
+              for c, (b, e, n) in sorted(norm.totals.items())}
+    CostImport.objects.filter(pk=imp.pk).update(
+        status=ImportStatus.DONE, rows=rows, periods=periods, totals=totals, error="",
+        finished_at=timezone.now(), path="" if not keep_file else imp.path)
+    audit_record(actor=imp.created_by, action="costs.import", target=f"{imp.provider.name}:{','.join(periods)}",
+                 after={"import": imp.pk, "file": imp.file_name, "rows": rows, "replaced": replaced,
+                        "periods": periods, "totals": totals})
+    return months
 
 
 def _local_copy(name: str, fmt: str) -> Path:

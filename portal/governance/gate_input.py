@@ -103,21 +103,10 @@ def build(request: ApprovalRequest, *, impact: RequestImpact | None = None) -> d
     """The gates' input. `impact`: the downstream snapshot of a deprecate/retire request (its summary,
     from the requester's point of view, is `input.impact`)."""
     entity = request.entity
-    spec = entity.spec if entity else {}
-    tier = request.risk_tier if request.risk_tier in (1, 2, 3) else None
-    owner_team = entity.owner_team.name if entity and entity.owner_team_id else None
     payload: dict = {
         "action": request.action,
         "params": request.params,
-        "target": {
-            "ref": request.target_ref,
-            "kind": entity.kind if entity else "",
-            "owner": spec.get("owner", "") or "",
-            "owner_team": owner_team,
-            "risk_tier": tier,
-            "tier_key": str(tier or 1),
-            "lifecycle": entity.lifecycle if entity else "",
-        },
+        "target": _target(request, entity),
         "model_card": {"present": False, "path": "", "sections": []},
         "candidate": None,
         "champion": None,
@@ -132,52 +121,63 @@ def build(request: ApprovalRequest, *, impact: RequestImpact | None = None) -> d
     if entity.kind_key == "model":
         payload["model_card"] = model_card(entity)
     if request.action == "promote-model-version":
-        candidate = ModelVersion.objects.filter(
-            entity=entity, version=str(request.params.get("version"))
-        ).first()
-        payload["candidate"] = version_facts(candidate)
-        holder = alias_holder(entity, str(request.params.get("alias", "")))
-        if holder is not None and candidate is not None and holder.pk != candidate.pk:
-            payload["champion"] = version_facts(holder)
-    refs = {normalise_ref(v, "dataset") for v in spec.get("trainedOn") or [] if isinstance(v, str)}
+        payload["candidate"], payload["champion"] = _candidate_and_champion(request, entity)
+    spec = entity.spec
+    datasets = {normalise_ref(v, "dataset") for v in spec.get("trainedOn") or [] if isinstance(v, str)}
     features = {normalise_ref(v, "featureset") for v in spec.get("consumesFeatures") or [] if isinstance(v, str)}
-    found = {e.ref: e for e in Entity.objects.filter(ref__in=refs | features)}
-    granted = (
-        set(
-            AccessGrant.objects.filter(team_id=entity.owner_team_id, target_ref__in=refs).values_list(
-                "target_ref", flat=True
-            )
-        )
-        if entity.owner_team_id
-        else set()
-    )
+    found = {e.ref: e for e in Entity.objects.filter(ref__in=datasets | features)}
+    payload["datasets"] = _datasets(entity, datasets, found)
+    payload["features"] = [_feature_set(ref, found.get(ref)) for ref in sorted(features)]
+    return payload
+
+
+def _target(request: ApprovalRequest, entity: Entity | None) -> dict:
+    spec = entity.spec if entity else {}
+    tier = request.risk_tier if request.risk_tier in (1, 2, 3) else None
+    return {
+        "ref": request.target_ref,
+        "kind": entity.kind if entity else "",
+        "owner": spec.get("owner", "") or "",
+        "owner_team": entity.owner_team.name if entity and entity.owner_team_id else None,
+        "risk_tier": tier,
+        "tier_key": str(tier or 1),
+        "lifecycle": entity.lifecycle if entity else "",
+    }
+
+
+def _candidate_and_champion(request: ApprovalRequest, entity: Entity) -> tuple[dict | None, dict | None]:
+    """The version to promote and the one the alias points at now (None: the same one, or none)."""
+    candidate = ModelVersion.objects.filter(entity=entity, version=str(request.params.get("version"))).first()
+    holder = alias_holder(entity, str(request.params.get("alias", "")))
+    champion = holder if holder is not None and candidate is not None and holder.pk != candidate.pk else None
+    return version_facts(candidate), version_facts(champion)
+
+
+def _datasets(entity: Entity, refs: set[str], found: dict[str, Entity]) -> list[dict]:
+    """The training datasets: whether each holds personal data and whether the model's team may use it
+    (an access grant, or the dataset's own approval annotation)."""
+    granted = set(
+        AccessGrant.objects.filter(team_id=entity.owner_team_id, target_ref__in=refs).values_list("target_ref", flat=True)
+    ) if entity.owner_team_id else set()
+    rows = []
     for ref in sorted(refs):
         dataset = found.get(ref)
         classification = (dataset.spec.get("classification") or "") if dataset else ""
         schema = dataset.spec.get("schema") if dataset else None
         has_pii_column = any(isinstance(c, dict) and c.get("pii") for c in schema or [])
-        pii = (
-            classification in PII_CLASSES or has_pii_column or (dataset is not None and "pii" in dataset.tags)
-        )
+        pii = classification in PII_CLASSES or has_pii_column or (dataset is not None and "pii" in dataset.tags)
         approved = ref in granted or (
-            dataset is not None
-            and dataset.annotations.get("plinth.dev/pii-use-approved", "").lower() == "true"
+            dataset is not None and dataset.annotations.get("plinth.dev/pii-use-approved", "").lower() == "true"
         )
-        payload["datasets"].append(
-            {
-                "ref": ref,
-                "exists": dataset is not None,
-                "classification": classification,
-                "pii": pii,
-                "pii_use_approved": approved,
-            }
-        )
-    for ref in sorted(features):
-        fs = found.get(ref)
-        deprecated = fs is not None and (
-            fs.lifecycle == "deprecated"
-            or "deprecated" in fs.tags
-            or fs.annotations.get("plinth.dev/deprecated", "").lower() == "true"
-        )
-        payload["features"].append({"ref": ref, "exists": fs is not None, "deprecated": deprecated})
-    return payload
+        rows.append({"ref": ref, "exists": dataset is not None, "classification": classification, "pii": pii,
+                     "pii_use_approved": approved})
+    return rows
+
+
+def _feature_set(ref: str, fs: Entity | None) -> dict:
+    deprecated = fs is not None and (
+        fs.lifecycle == "deprecated"
+        or "deprecated" in fs.tags
+        or fs.annotations.get("plinth.dev/deprecated", "").lower() == "true"
+    )
+    return {"ref": ref, "exists": fs is not None, "deprecated": deprecated}

@@ -112,10 +112,13 @@ KIND_MESSAGES = {
 
 
 def summary(req: ApprovalRequest) -> str:
+    """`#8 promote Fraud Detector v3 to champion`: the target by its title (its ref when it has none, or
+    is gone)."""
     change = req.change or {}
+    target = (req.entity.title if req.entity_id and req.entity else "") or req.target_ref
     if req.action == "promote-model-version":
-        return f"#{req.pk} promote {req.target_ref} v{change.get('to')} to {change.get('alias')}"
-    return f"#{req.pk} {req.action} {req.target_ref}"
+        return f"#{req.pk} promote {target} v{change.get('to')} to {change.get('alias')}"
+    return f"#{req.pk} {req.action} {target}"
 
 
 @shared_task(
@@ -127,14 +130,14 @@ def notify(self, request_id: int, kind: str, stage_index: int = 0) -> int:
     """In-app notifications (idempotent by key) and one e-mail for each not yet e-mailed. Delivered
     again (a worker died mid-way), it writes no second notification and sends only the e-mails that
     were not sent: `emailed` is set right after the server accepted each one."""
-    req = ApprovalRequest.objects.select_related("requester").filter(pk=request_id).first()
+    req = ApprovalRequest.objects.select_related("requester", "entity").filter(pk=request_id).first()
     if req is None:
         return 0
     if kind == "impact":
         return _notify_impact(self, req)
     recipients = _recipients(req, kind, stage_index)
     text = KIND_MESSAGES.get(kind, "{summary}: " + kind).format(
-        requester=req.requester.get_username(), summary=summary(req), stage=stage_index + 1
+        requester=req.requester.get_full_name() or req.requester.get_username(), summary=summary(req), stage=stage_index + 1
     )
     notes, created = notifications.write(recipients, key=f"{kind}:{req.pk}:{stage_index}", kind=kind,
                                          message=text, request=req)

@@ -8,7 +8,6 @@ import json
 
 import markdown
 import nh3
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -25,7 +24,8 @@ from portal.core.client_address import client_address
 from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
 
 from . import conf, gate_input, impact, policy, selectors, services
-from .models import ActionType, DecisionKind, Notification, RequestImpact, State
+from .forms import DecisionForm, NewRequestForm
+from .models import ActionType, Notification, RequestImpact, State
 
 LIVE_STATES = {State.PENDING, State.APPROVED, State.EXECUTING}
 
@@ -147,11 +147,6 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=DecisionKind.choices)
-    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-
-
 def _back(request, req) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(req.get_absolute_url())
@@ -196,22 +191,22 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @body_limit(FORM)
 @require_POST
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    req = services.get_visible(request.user, pk)
-    try:
-        services.request_withdraw(actor=request.user, request_id=pk, remote_addr=_remote(request))
-        messages.success(request, "The request is withdrawn.")
-    except (services.GovernanceError, PermissionDenied) as exc:
-        messages.error(request, getattr(exc, "message", str(exc)))
-    return _back(request, req)
+    return _act(request, pk, services.request_withdraw, "The request is withdrawn.")
 
 
 @body_limit(FORM)
 @require_POST
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, services.request_retry_execution, "Execution queued again.")
+
+
+def _act(request: HttpRequest, pk: int, service, done: str) -> HttpResponse:
+    """`service` on a request the user may see (404 otherwise); back to its page with `done` or the
+    reason it was refused."""
     req = services.get_visible(request.user, pk)
     try:
-        services.request_retry_execution(actor=request.user, request_id=pk, remote_addr=_remote(request))
-        messages.success(request, "Execution queued again.")
+        service(actor=request.user, request_id=pk, remote_addr=_remote(request))
+        messages.success(request, done)
     except (services.GovernanceError, PermissionDenied) as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
     return _back(request, req)
@@ -228,26 +223,6 @@ def request_comment(request: HttpRequest, pk: int) -> HttpResponse:
     except services.GovernanceError as exc:
         messages.error(request, exc.message)
     return _back(request, req)
-
-
-class NewRequestForm(forms.Form):
-    action = forms.ChoiceField(choices=ActionType.choices, widget=forms.HiddenInput)
-    target = forms.CharField(widget=forms.HiddenInput)
-    version = forms.ChoiceField(required=False, label="Version")
-    alias = forms.CharField(
-        required=False,
-        initial="champion",
-        label="Alias",
-        help_text="The MLflow alias that will point at this version once approved.",
-    )
-    team = forms.CharField(required=False, label="Team that needs access")
-    reason = forms.CharField(required=False, label="Reason")
-    justification = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        label="Justification",
-        help_text="Why, and what reviewers should look at.",
-    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -269,40 +244,17 @@ def request_new(request: HttpRequest) -> HttpResponse:
         return render(request, "governance/request_new.html",
                       {"entity": entity, "action": action, "action_label": label, "refusal": refusal}, status=403)
     versions = list(ModelVersion.objects.filter(entity=entity).order_by("-version_number"))
-    form = NewRequestForm(
-        request.POST if request.method == "POST" else None,
-        initial={
-            "action": action,
-            "target": ref,
-            "alias": "champion",
-            "version": next((v.version for v in versions if "champion" not in v.aliases), ""),
-        },
-    )
-    form.fields["version"].choices = [
-        (
-            v.version,
-            f"v{v.version}"
-            + (f" ({', '.join(v.aliases)})" if v.aliases else "")
-            + (f" · auc {v.metrics.get('auc')}" if v.metrics.get("auc") is not None else ""),
-        )
-        for v in versions
-    ]
+    form = NewRequestForm(request.POST if request.method == "POST" else None, action=action, target=ref,
+                          versions=versions)
     error, status = "", 200
     if request.method == "POST" and form.is_valid():
         cleaned = form.cleaned_data
-        params: dict = {}
-        if cleaned["action"] == ActionType.PROMOTE_MODEL_VERSION:
-            params = {"version": cleaned["version"], "alias": cleaned["alias"] or "champion"}
-        elif cleaned["action"] == ActionType.GRANT_ACCESS:
-            params = {"team": cleaned["team"]}
-        elif cleaned["action"] in (ActionType.DEPRECATE, ActionType.RETIRE) and cleaned["reason"]:
-            params = {"reason": cleaned["reason"]}
         try:
             req = services.request_create(
                 actor=request.user,
                 action=cleaned["action"],
                 target=cleaned["target"],
-                params=params,
+                params=form.params(),
                 justification=cleaned["justification"],
                 remote_addr=_remote(request),
             )

@@ -139,23 +139,18 @@ def _explain(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+# What evaluating or rendering a template's expression may raise: the template's fault, said to its
+# user (ExpressionError), never a crash of the run.
+_FAILURES = (TemplateError, SecurityError, TypeError, ValueError, ArithmeticError, AttributeError, KeyError,
+             IndexError, RecursionError, OverflowError)
+
+
 def evaluate(expression: str, context: dict) -> Any:
     """Evaluate one expression (the inside of `${{ … }}`) to a native value."""
     try:
         compiled = env().compile_expression(_translate(expression), undefined_to_none=True)
         return _plain(compiled(**context))
-    except (
-        TemplateError,
-        SecurityError,
-        TypeError,
-        ValueError,
-        ArithmeticError,
-        AttributeError,
-        KeyError,
-        IndexError,
-        RecursionError,
-        OverflowError,
-    ) as exc:
+    except _FAILURES as exc:
         raise ExpressionError(f"expression `{expression.strip()}`: {_explain(exc)}") from exc
 
 
@@ -169,18 +164,7 @@ def render_string(text: str, context: dict, *, name: str = "<input>") -> str:
     """Render a template string (a skeleton file, an input with text around `${{ … }}`)."""
     try:
         return env().from_string(text).render(**context)
-    except (
-        TemplateError,
-        SecurityError,
-        TypeError,
-        ValueError,
-        ArithmeticError,
-        AttributeError,
-        KeyError,
-        IndexError,
-        RecursionError,
-        OverflowError,
-    ) as exc:
+    except _FAILURES as exc:
         line = getattr(exc, "lineno", None)
         where = f"{name}:{line}" if line else name
         raise ExpressionError(f"{where}: {_explain(exc)}") from exc

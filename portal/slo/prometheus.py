@@ -23,11 +23,18 @@ class Unreachable(Exception):
     """No answer: connection refused, timeout, an HTTP error without Prometheus' JSON, not configured."""
 
 
+class NotConfigured(Unreachable):
+    """No Prometheus is set for this portal: said to users as a fact of the portal, not an outage."""
+
+    def __init__(self) -> None:
+        super().__init__("this portal is not connected to Prometheus (an administrator sets PLINTH_PROMETHEUS_URL)")
+
+
 def query(base_url: str, promql: str, at: datetime, timeout: float) -> list[tuple[dict, float]]:
     """An instant query at `at`: [(labels, value)] of the vector (a scalar is one unlabelled sample).
     NaN values are dropped (a ratio over no traffic)."""
     if not base_url:
-        raise Unreachable("PLINTH_PROMETHEUS_URL is not set")
+        raise NotConfigured()
     parsed = urllib.parse.urlsplit(base_url)
     if parsed.scheme not in ("http", "https"):
         raise Unreachable(f"PLINTH_PROMETHEUS_URL must be an http(s) URL, not {base_url[:80]!r}")

@@ -95,6 +95,8 @@ def slo_evaluate(*, slo: SLO, now: datetime | None = None) -> str:
         values = _by_name(rows)
     except prometheus.QueryError as exc:
         return _problem(slo, SLO.Problem.QUERY, f"Prometheus refused the query: {exc}", now)
+    except prometheus.NotConfigured as exc:
+        return _problem(slo, SLO.Problem.UNREACHABLE, f"Not evaluated: {exc}.", now)
     except prometheus.Unreachable as exc:
         return _problem(slo, SLO.Problem.UNREACHABLE, f"Prometheus is unreachable: {exc}", now)
     result = compute.outcome(spec, values, now, default_step)

@@ -94,3 +94,12 @@ def test_prometheus_down_is_said_and_the_costs_are_still_served(served, settings
     assert body["months"] and all(r["predictions"] is None for r in body["months"])
     page = served.get(URL).content.decode()
     assert "Predictions unavailable" in page and 'data-testid="cost-tab"' in page
+
+
+def test_a_portal_without_prometheus_says_so_and_still_serves_the_costs(served, settings):
+    settings.PLINTH_PROMETHEUS_URL = ""
+    body = served.get(API).json()
+    assert body["predictions"]["error"] == ("Predictions unavailable: this portal is not connected to Prometheus "
+                                            "(an administrator sets PLINTH_PROMETHEUS_URL)")
+    assert body["months"] and all(r["predictions"] is None for r in body["months"])
+    assert "is not set" not in served.get(URL).content.decode()

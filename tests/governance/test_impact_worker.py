@@ -84,7 +84,8 @@ def test_owners_of_downstream_assets_are_notified_once(world):
              what="the downstream owners' notifications")
     notes = {n.user.username: n for n in Notification.objects.filter(request=req, kind="impact").select_related("user")}
     assert set(notes) == {"carol", "dan"}  # recsys owns the models; alice (requester, fraud-ml) is not told
-    assert notes["carol"].message.startswith(f"#{req.pk} deprecate dataset:default/impact-dev-src: 3 assets of your team")
+    # The target by its title (the descriptor's `Impact dev source`), not its ref.
+    assert notes["carol"].message.startswith(f"#{req.pk} deprecate Impact dev source: 3 assets of your team")
     assert notes["carol"].target_url == req.get_absolute_url()
     # Delivered again (the outbox relay, a redelivery): nobody is notified twice.
     from portal.governance import tasks

@@ -51,6 +51,10 @@ def test_concurrent_approvals_give_one_transition_and_one_execution(worker_env, 
             lambda: Notification.objects.filter(request=req, kind="review").count() == 2,
             what="reviewers notified",
         )
+        alice = users["alice"]
+        assert alice.get_full_name()  # the notification names her so, and the model by its title
+        assert {n.message for n in Notification.objects.filter(request=req, kind="review")} == {
+            f"{alice.get_full_name()} asks you to review: #{req.pk} promote Fraud detector v3 to champion"}
         barrier = threading.Barrier(2)
         outcomes: dict[str, str] = {}
 

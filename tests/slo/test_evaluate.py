@@ -132,6 +132,16 @@ def test_prometheus_down_marks_the_values_stale_with_their_age(db, prometheus, t
     assert slo.evaluated_at == NOW and slo.checked_at == later and slo.sli == pytest.approx(0.997)
 
 
+def test_a_portal_without_prometheus_says_so_as_a_fact_not_an_outage(db, tmp_path, settings):
+    settings.PLINTH_PROMETHEUS_URL = ""
+    entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+    services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    slo = SLO.objects.get(entity=entity)
+    assert slo.problem == "unreachable" and slo.evaluated_at is None
+    assert slo.error == ("Not evaluated: this portal is not connected to Prometheus "
+                         "(an administrator sets PLINTH_PROMETHEUS_URL).")
+
+
 def test_an_indicator_returning_several_series_is_refused(db, prometheus, tmp_path):
     several = CHECKOUT_SLO.replace(
         'sum(http_requests_total{service="checkout"}) - sum(http_requests_total{service="checkout"} offset {{.window}})',

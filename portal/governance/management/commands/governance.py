@@ -11,11 +11,7 @@ concurrency 1) on the current database. Use a scratch database:
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,8 +23,8 @@ from django.db.models import Count
 from catalog import demo as catalog_demo
 from catalog.models import Entity, ModelVersion
 from portal.accounts import demo as org_demo
-from portal.core.models import AuditEvent, WorkerHeartbeat
-from portal.core.proc import stop
+from portal.core.models import AuditEvent
+from portal.core.proc import start_worker, stop
 from portal.governance import gate_input, policy, services
 from portal.governance.models import ApprovalRequest, Notification, PolicyResult, State
 
@@ -72,7 +68,8 @@ class Command(BaseCommand):
             )
         alice = org["users"]["alice"]
         run = uuid.uuid4().hex[:6]
-        worker, log_path = self._start_worker(options["timeout"])
+        worker, log_path = start_worker("governance-bench", timeout=min(options["timeout"], 120),
+                                        env={"PLINTH_HEARTBEAT_SECONDS": "1"})
         try:
             latency = self._latency(alice, run, options["latency_requests"], options["timeout"])
             burst = self._burst(alice, run, options["burst"], options["timeout"])
@@ -93,49 +90,6 @@ class Command(BaseCommand):
             **evaluation,
         }
         self.stdout.write(json.dumps(result))
-
-    def _start_worker(self, timeout: float):
-        hostname = f"bench-{uuid.uuid4().hex[:6]}@plinth"
-        fd, name = tempfile.mkstemp(prefix="governance-bench-worker-", suffix=".log")
-        os.close(fd)
-        log_path = Path(name)
-        env = {**os.environ, "PLINTH_HEARTBEAT_SECONDS": "1"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-n",
-            hostname,
-            "-l",
-            "warning",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--without-mingle",
-            "--without-gossip",
-        ]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,  # noqa: S603
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + min(timeout, 120)
-        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise CommandError(
-                    f"the bench worker did not start:\n{log_path.read_text(errors='replace')[-2000:]}"
-                )
-            time.sleep(0.2)
-        return proc, log_path
 
     def _submit(self, user, run: str, i: int) -> ApprovalRequest:
         return services.request_create(

@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from portal.core.proc import start_worker, stop
 
 BUILTIN = Path(__file__).resolve().parents[2] / "builtin" / "catalog-info.yaml"
 
@@ -47,7 +46,8 @@ class Command(BaseCommand):
         catalog_services.location_register(
             target=str(catalog_demo.CATALOG_DIR / "catalog-info.yaml"), actor=None, file_roots=None
         )
-        worker = None if opts["no_worker"] else self._start_worker(opts["concurrency"])
+        worker, log_path = (None, None) if opts["no_worker"] else start_worker("scaffolder-bench",
+                                                                             concurrency=opts["concurrency"])
         try:
             user = org["users"]["alice"]
             single = self._wait([self._start(user)], opts["timeout"])[0]
@@ -59,8 +59,8 @@ class Command(BaseCommand):
             wall = time.monotonic() - started
         finally:
             if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=30)
+                stop(worker, grace=30)
+                log_path.unlink(missing_ok=True)
         ok = [r for r in runs if r.status == "succeeded"]
         durations = [r.duration for r in runs if r.duration is not None]
         result = {
@@ -129,43 +129,3 @@ class Command(BaseCommand):
             time.sleep(0.2)
         raise CommandError(f"runs did not finish within {timeout} s")
 
-    def _start_worker(self, concurrency: int) -> subprocess.Popen:
-        from portal.core.models import WorkerHeartbeat
-
-        hostname = f"bench-{uuid.uuid4().hex[:6]}@plinth"
-        log = tempfile.NamedTemporaryFile(prefix="scaffolder-bench-worker-", suffix=".log", delete=False)  # noqa: SIM115
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "portal.settings.dev"),
-        }
-        proc = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "-n",
-                hostname,
-                "-l",
-                "warning",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(concurrency),
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=settings.BASE_DIR if hasattr(settings, "BASE_DIR") else Path(__file__).resolve().parents[4],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while not WorkerHeartbeat.objects.filter(hostname=hostname).exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise CommandError(f"the worker did not start; see {log.name}")
-            time.sleep(0.2)
-        return proc
