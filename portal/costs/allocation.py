@@ -121,6 +121,17 @@ def allocate(months: list[str] | None = None) -> dict:
                         | set(Allocation.objects.values_list("month", flat=True).distinct()))
     else:
         wanted = sorted({date.fromisoformat(m) for m in months})
+    rows, shared = _buckets(_grouped(wanted))
+    objects = _allocations(rows, shared)
+    with transaction.atomic():
+        deleted = Allocation.objects.filter(month__in=wanted)._raw_delete(Allocation.objects.db)
+        Allocation.objects.bulk_create(objects, batch_size=1000)
+    return {"months": [m.isoformat() for m in wanted], "rows": len(objects), "replaced": deleted}
+
+
+def _grouped(wanted: list[date]) -> dict[tuple, list]:
+    """The months' lines summed by what decides where they go: (month, currency, shared, entity tag,
+    entity of the resource, team tag) → [billed, effective, lines]. One GROUP BY, read in chunks."""
     entity_keys = list(conf.get("ENTITY_TAG_KEYS"))
     team_keys = list(conf.get("TEAM_TAG_KEYS"))
     shared_key = conf.get("SHARED_TAG_KEY")
@@ -146,6 +157,13 @@ def allocate(months: list[str] | None = None) -> dict:
             slot[0] += Decimal(billed)
             slot[1] += Decimal(effective)
             slot[2] += n
+    return acc
+
+
+def _buckets(acc: dict[tuple, list]) -> tuple[dict[tuple, list], dict[tuple, list]]:
+    """Each group to its bucket: the entity its tag or resource names, else the team its tag names,
+    else unallocated — (month, currency, bucket, target) → amounts; and the shared amounts per
+    (month, currency), split later."""
     by_tag = _resolve_entities({k[3] for k in acc if k[3]})
     team_names = {k[5] for k in acc if k[5]}
     teams = dict(Team.objects.filter(name__in=list(team_names)).values_list("name", "id")) if team_names else {}
@@ -165,6 +183,12 @@ def allocate(months: list[str] | None = None) -> dict:
         target[0] += amounts[0]
         target[1] += amounts[1]
         target[2] += amounts[2]
+    return rows, shared_total
+
+
+def _allocations(rows: dict[tuple, list], shared_total: dict[tuple, list]) -> list[Allocation]:
+    """The rows to store: one per bucket with its entity's team, visibility, kind and domain, and the
+    shared amounts split between the teams by their effective cost that month."""
     facts = _entity_facts({k[3] for k in rows if k[2] == Bucket.ENTITY})
     objects = []
     weights: dict[tuple, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
@@ -182,10 +206,7 @@ def allocate(months: list[str] | None = None) -> dict:
                                   effective_cost=effective, lines=n))
     for (month, currency), (billed, effective, n) in shared_total.items():
         objects += _split_shared(month, currency, billed, effective, n, weights.get((month, currency), {}))
-    with transaction.atomic():
-        deleted = Allocation.objects.filter(month__in=wanted)._raw_delete(Allocation.objects.db)
-        Allocation.objects.bulk_create(objects, batch_size=1000)
-    return {"months": [m.isoformat() for m in wanted], "rows": len(objects), "replaced": deleted}
+    return objects
 
 
 def _split_shared(month, currency, billed: Decimal, effective: Decimal, n: int, weights: dict[int, Decimal]) -> list:

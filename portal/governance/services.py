@@ -373,18 +373,7 @@ def request_create(
     ref = parse_ref(target)
     resolved_target = _validate(actor, action, ref, params)
     entity = resolved_target.entity
-    duplicate = ApprovalRequest.objects.filter(
-        target_ref=ref,
-        action=action,
-        state__in=[State.PENDING, State.IN_REVIEW, State.APPROVED, State.EXECUTING, State.EXECUTION_FAILED],
-    ).only("pk", "params", "state")
-    for other in duplicate:
-        if other.params == resolved_target.params:
-            raise Conflict(
-                f"Request #{other.pk} for the same change is already open ({other.state}).",
-                state=other.state,
-                request_id=other.pk,
-            )
+    _refuse_duplicate(ref, action, resolved_target.params)
     tier = entity.spec.get("riskTier")
     tier = tier if isinstance(tier, int) and tier in (1, 2, 3) else None
     try:
@@ -429,6 +418,22 @@ def request_create(
     outbox.enqueue(req, "gates", "portal.governance.tasks.evaluate_gates", [req.pk])
     _usage(req, EventType.APPROVAL_REQUESTED, user=actor)
     return req
+
+
+def _refuse_duplicate(ref: str, action: str, params: dict) -> None:
+    """Conflict when a request for the same change (target, action, parameters) is still open."""
+    open_ = ApprovalRequest.objects.filter(
+        target_ref=ref,
+        action=action,
+        state__in=[State.PENDING, State.IN_REVIEW, State.APPROVED, State.EXECUTING, State.EXECUTION_FAILED],
+    ).only("pk", "params", "state")
+    for other in open_:
+        if other.params == params:
+            raise Conflict(
+                f"Request #{other.pk} for the same change is already open ({other.state}).",
+                state=other.state,
+                request_id=other.pk,
+            )
 
 
 # -- gates --------------------------------------------------------------------------------------
