@@ -50,7 +50,7 @@ def email(notes: list[tuple[Any, Notification]], text: str, url: str) -> bool:
         if note.emailed or not user.email:
             continue
         message = EmailMessage(
-            f"[Plinth] {text}"[:200],
+            f"[Plinth] {' '.join(text.split())}"[:200],  # a header is one line
             f"{text}\n\n{url}\n",
             settings.DEFAULT_FROM_EMAIL,
             [user.email],

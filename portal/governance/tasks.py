@@ -115,7 +115,8 @@ def summary(req: ApprovalRequest) -> str:
     """`#8 promote Fraud Detector v3 to champion`: the target by its title (its ref when it has none, or
     is gone)."""
     change = req.change or {}
-    target = (req.entity.title if req.entity_id and req.entity else "") or req.target_ref
+    # One line: a title may hold line breaks, which an e-mail subject must not (BadHeaderError).
+    target = " ".join((req.entity.title if req.entity_id and req.entity else "").split()) or req.target_ref
     if req.action == "promote-model-version":
         return f"#{req.pk} promote {target} v{change.get('to')} to {change.get('alias')}"
     return f"#{req.pk} {req.action} {target}"
@@ -137,7 +138,7 @@ def notify(self, request_id: int, kind: str, stage_index: int = 0) -> int:
         return _notify_impact(self, req)
     recipients = _recipients(req, kind, stage_index)
     text = KIND_MESSAGES.get(kind, "{summary}: " + kind).format(
-        requester=req.requester.get_full_name() or req.requester.get_username(), summary=summary(req), stage=stage_index + 1
+        requester=" ".join(req.requester.get_full_name().split()) or req.requester.get_username(), summary=summary(req), stage=stage_index + 1
     )
     notes, created = notifications.write(recipients, key=f"{kind}:{req.pk}:{stage_index}", kind=kind,
                                          message=text, request=req)

@@ -185,6 +185,25 @@ def test_sla_reminder_escalation_and_expiry(fraud_versions, users, run_outbox):
     assert services.sla_sweep(now=timezone.now() + timedelta(days=30))["expired"] == 0
 
 
+def test_a_title_with_line_breaks_still_gets_its_review_mail_out(fraud_versions, users, run_outbox):
+    """Notifications name the target by its title; a title (or a person's name) with line breaks is one
+    line in the message and in the e-mail's subject (a header with a line break is refused)."""
+    from django.core import mail
+
+    from catalog.models import Entity
+
+    Entity.objects.filter(ref="model:default/fraud-detector").update(title="Fraud\r\ndetector\n v2")
+    mail.outbox.clear()
+    req = submit(users["alice"])
+    run_outbox()
+    review = Notification.objects.filter(request=req, kind="review")
+    assert review.count() == 2 and all(n.emailed for n in review)
+    assert {n.message for n in review} == {
+        f"{users['alice'].get_full_name()} asks you to review: #{req.pk} promote Fraud detector v2 v3 to champion"}
+    subjects = [m.subject for m in mail.outbox if "asks you to review" in m.subject]
+    assert len(subjects) == 2 and all("\n" not in s and "Fraud detector v2 v3" in s for s in subjects)
+
+
 def test_malformed_policy_fails_closed(fraud_versions, users, run_outbox, settings, tmp_path):
     """A policy that does not compile blocks the request with a clear error; it is never approved."""
     import shutil

@@ -199,6 +199,20 @@ def test_the_owning_team_is_notified_once(demo_org):
                .values_list("user__username", flat=True)) == {"grace"}
 
 
+def test_a_title_on_two_lines_still_gets_its_mail_out(demo_org):
+    """An alert's summary may span lines: the e-mail's subject (one header line) gets it on one line;
+    before, the mail server refused the header and the task retried until it gave up."""
+    from django.core import mail
+
+    mail.outbox.clear()
+    incident = services.open_incident(title="Checkout down\nin eu-west", severity="sev2", source="alertmanager",
+                                      dedup_key="two-lines", entities=[], summary="")
+    assert tasks.notify.run(incident.pk, "opened", 0) == 1
+    note = Notification.objects.get(key__startswith=f"incident:opened:{incident.pk}:")
+    assert note.emailed
+    assert [m.subject for m in mail.outbox] == ["[Plinth] SEV2 incident for the platform admins: Checkout down in eu-west"]
+
+
 def test_the_facts_and_the_timeline_read_the_same_moments(demo_org):
     """The detail page shows Opened/Acknowledged/Resolved from the incident's columns and the timeline from
     its entries: every write sets both from one clock reading (a test that back-dates `opened_at` alone
