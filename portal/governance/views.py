@@ -22,6 +22,7 @@ from portal.accounts import permissions
 from portal.core.audit import chain_head
 from portal.core.client_address import client_address
 from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
+from portal.core.spreadsheet import safe_cell
 
 from . import conf, gate_input, impact, policy, selectors, services
 from .forms import DecisionForm, NewRequestForm
@@ -336,12 +337,6 @@ def _export_json(qs) -> HttpResponse:
     return response
 
 
-def _cell(value) -> str:
-    """Neutralise spreadsheet formulas in free-text columns (the payload column stays verbatim)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 class _Echo:
     def write(self, value):
         return value
@@ -376,9 +371,9 @@ def _export_csv(qs) -> StreamingHttpResponse:
                 [
                     e.seq,
                     e.created_at,
-                    _cell(e.actor),
-                    _cell(e.action),
-                    _cell(e.target),
+                    safe_cell(e.actor),
+                    safe_cell(e.action),
+                    safe_cell(e.target),
                     p.get("outcome"),
                     p.get("remote_addr"),
                     p.get("request_id"),

@@ -1,5 +1,4 @@
-"""CSV out of analytics rows, safe to open in a spreadsheet: a cell starting with = + - @ or a tab/CR
-(a search query typed as `=cmd|' /C calc'!A0`) is prefixed with a quote so it stays text."""
+"""CSV out of analytics rows, each cell spreadsheet-safe (`portal.core.spreadsheet.safe_cell`)."""
 
 from __future__ import annotations
 
@@ -7,18 +6,9 @@ import csv
 import io
 from collections.abc import Iterable
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from portal.core.spreadsheet import safe_cell
 
-
-def safe_cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)  # numbers are numbers: -3 stays -3
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+__all__ = ["safe_cell", "tables_to_csv", "to_csv"]
 
 
 def to_csv(rows: Iterable[dict]) -> str:

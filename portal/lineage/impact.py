@@ -17,12 +17,12 @@ from django.views.decorators.http import require_safe
 
 from catalog import extensions, selectors
 from portal.accounts import permissions
+from portal.core.spreadsheet import safe_cell
 from portal.governance import impact as governance_impact
 
 MIN_HOPS, MAX_HOPS, DEFAULT_HOPS = 1, 10, 10
 # Kinds that are not lineage nodes: people, teams and locations have no downstream.
 NOT_IN_LINEAGE = frozenset({"user", "group", "location"})
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("kind", "team", "name", "title", "ref", "lifecycle", "distance", "critical", "reason", "url")
 
 
@@ -70,16 +70,6 @@ def tab_context(request, entity) -> dict:
     return context
 
 
-def _cell(value) -> str:
-    """Spreadsheet-safe: a text cell starting like a formula is prefixed with a quote."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 @require_safe
 def impact_csv(request, kind: str, namespace: str, name: str) -> HttpResponse:
     """The Impact tab's list as CSV: one row per downstream asset the reader may see, critical first,
@@ -97,7 +87,7 @@ def impact_csv(request, kind: str, namespace: str, name: str) -> HttpResponse:
     writer.writerow(CSV_COLUMNS)
     for group in result["groups"]:
         for item in group["items"]:
-            writer.writerow([_cell(item.get(c)) for c in CSV_COLUMNS])
+            writer.writerow([safe_cell(item.get(c)) for c in CSV_COLUMNS])
     if result["hidden"]:
         hidden = governance_impact.plural(result["hidden"], "downstream asset")
         writer.writerow(["(hidden)", "", f"{hidden} you may not see", *[""] * (len(CSV_COLUMNS) - 3)])
