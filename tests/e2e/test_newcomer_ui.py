@@ -206,3 +206,54 @@ def test_phone_catalog_shows_results_before_filters(browser, live_server, portal
     page.set_viewport_size(DESKTOP)
     expect(page.locator(".to-filters a")).to_be_hidden()
     page.context.close()
+
+
+LONG_NAME = "m" + "x" * 61 + "z"  # the longest name a descriptor may have, with nowhere to break
+LONG_WORD = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 4
+LONG_TITLE = "Supercalifragilistic" * 10
+LONG_URL = "https://wiki.example.com/" + "segment" * 40
+LONG_TAG = "t" * 63
+
+
+def test_long_unbroken_words_never_widen_a_page(browser, live_server, portal, tmp_path):
+    """A descriptor's longest allowed name, tag and annotation key, a 200-character title, a link and a
+    description of words longer than a phone: each breaks where it must, on every page that shows it,
+    at both sizes (tables keep their words and scroll inside their card)."""
+    from catalog import services as catalog_services
+
+    (tmp_path / "catalog-info.yaml").write_text(f"""apiVersion: plinth.dev/v1alpha1
+kind: Model
+metadata:
+  name: {LONG_NAME}
+  title: {LONG_TITLE}
+  description: A model whose description holds {LONG_WORD} and more words after it.
+  tags: [{LONG_TAG}, fraud]
+  annotations:
+    plinth.dev/value-kpi: {LONG_WORD}
+    example.com/{"k" * 60}: {LONG_URL}
+  links:
+    - url: {LONG_URL}
+      title: {LONG_WORD}
+spec: {{type: classifier, lifecycle: production, owner: fraud-ml, system: fraud-detection,
+        trainedOn: [card-transactions-2025]}}
+""")
+    plan = catalog_services.location_register(target=str(tmp_path / "catalog-info.yaml"), actor=None, file_roots=None)
+    assert not plan.errors, plan.errors
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pages = {"entity": f"/catalog/model/default/{LONG_NAME}/", "system": "/catalog/system/default/fraud-detection/",
+             "search": f"/search/?q={LONG_TITLE[:20]}", "list": "/catalog/?kind=model", "tag": f"/catalog/?tag={LONG_TAG}",
+             "home": "/"}
+    problems = []
+    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page = new_page(browser, viewport)
+        sign_in(page, live_server, "alice")
+        page.goto(live_server.url + pages["entity"])  # in alice's recently viewed: the home page lists it
+        for name, path in pages.items():
+            open_page(page, live_server.url + path)
+            expect(page.get_by_text(LONG_TITLE[:40]).first).to_be_visible()
+            widths = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+            if widths[0] > widths[1]:
+                problems.append(f"{name} ({path}) at {size} scrolls sideways: {widths[0]} > {widths[1]}")
+            page.screenshot(path=str(SHOTS / f"long-words-{name}-{size}.png"), full_page=True)
+        page.context.close()
+    assert not problems, "\n".join(problems)
