@@ -133,6 +133,8 @@ LOADED_STRINGS = st.sampled_from([
     "$(id)", "`id`", "../../../../etc/passwd", "..\\..\\windows", "/etc/passwd", "%2e%2e%2f", "file:///etc/passwd",
     "http://169.254.169.254/latest/meta-data/", "*", "NEAR(a b)", "a AND OR NOT", "~", "null", "None", "NaN",
     "true", "0x10", "1e309", "-0", "&a", "*a", "!!python/object:os.system", "%s%s%s", "\\u0000", "AKIA0000000000000000",
+    # Text urllib.parse.urlsplit refuses with ValueError (an unbalanced bracket, a host NFKC turns into a separator).
+    "https://[grafana.example/d", "//[x/y", "http://x]/y", "https://a\uff03b/",
 ])
 
 
@@ -327,7 +329,7 @@ LOCATION_TARGETS = st.one_of(
         "/etc/passwd", "../../../../etc/passwd", "file:///etc/passwd", "http://127.0.0.1:1/catalog-info.yaml",
         "http://169.254.169.254/latest/meta-data/", "https://localhost/x.yaml", "ftp://example.com/x.yaml",
         "gopher://x", "javascript:alert(1)", "/dev/zero", "/proc/self/environ", "\\\\server\\share\\x.yaml",
-        "https://[::1]/x", "http://0x7f000001/x", "   ",
+        "https://[::1]/x", "http://0x7f000001/x", "   ", "https://[::1/x", "//[x/catalog-info.yaml",
     ]),
     HOSTILE_STRINGS,
 )
@@ -341,7 +343,8 @@ URLS = st.one_of(
         "&#106;avascript:alert(1)", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "vbscript:msgbox(1)",
         "//evil.example/x", "https://example.com/ok", "other.md", "../../../../etc/passwd", "guide/next.md#usage",
         "#top", "component:default/migration-docs", "/catalog/component/default/x/", "mailto:a@example.com",
-        "file:///etc/passwd", "", "<>", "a b.md", "%2e%2e/%2e%2e/x",
+        "file:///etc/passwd", "", "<>", "a b.md", "%2e%2e/%2e%2e/x", "https://[grafana/d", "//[cdn/x.png",
+        "http://x]/y",
     ]),
     unicode_text(20),
 )

@@ -265,6 +265,27 @@ def _key_lines(node, parts: list, out: dict[str, int], seen: set[int]) -> None:
             _key_lines(item, path, out, seen)
 
 
+def nul_places(value, *, limit: int = 50) -> list[tuple[list, bool]]:
+    """Where a parsed document holds a NUL character (YAML's "\\0", JSON's "\\u0000"), which PostgreSQL
+    stores in no text or jsonb column: (path, in a key) for each, at most `limit`."""
+    found: list[tuple[list, bool]] = []
+    stack: list[tuple[list, object]] = [([], value)]
+    while stack and len(found) < limit:
+        parts, node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                found.append((parts, False))
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                if "\x00" in str(key):
+                    found.append((parts, True))
+                else:
+                    stack.append(([*parts, key], item))
+        elif isinstance(node, list):
+            stack.extend(([*parts, i], item) for i, item in enumerate(node))
+    return found
+
+
 def parse_stream(text: str | bytes, source: str, limits: Limits = Limits()):
     """Yield-free core: returns ([(index, line, value, field_lines)], [DescriptorError]).
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
+
+from portal.core import urlparts
 
 from .errors import DescriptorError, path_str
 from .loader import Limits, human_bytes, parse_stream
@@ -22,7 +24,7 @@ KINDS = ("$text", "$json", "$yaml")
 
 
 def _is_url(value: str) -> bool:
-    return urlsplit(value).scheme.lower() in ("http", "https")
+    return urlparts.scheme(value) in ("http", "https")
 
 
 def resolve_target(target: str, *, base: str, root: str | None = None,
@@ -34,7 +36,9 @@ def resolve_target(target: str, *, base: str, root: str | None = None,
     URL bases: `join(base, target)` when given (a code-host file URL's sibling, catalog.integrations;
     it raises ValueError for a target outside the repository), else urljoin.
     """
-    scheme = urlsplit(target).scheme.lower()
+    scheme = urlparts.scheme(target)
+    if scheme is None:
+        raise ValueError(f"{target[:200]!r} is not a valid URL or path")
     if scheme in ("http", "https"):
         return target
     if _is_url(base):

@@ -12,15 +12,16 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import fastjsonschema
 from jsonschema import Draft7Validator
 
+from portal.core import urlparts
+
 from . import refs
 from .errors import DescriptorError, path_str
 from .kinds import KINDS, KindSpec, RefField
-from .loader import Document
+from .loader import Document, nul_places
 
 __all__ = ["KINDS", "Discard", "KindSpec", "check_refs", "validate_entity", "normalize", "registered_model_name"]
 
@@ -93,20 +94,11 @@ def storable_errors(doc: Document) -> list[DescriptorError]:
     value: PostgreSQL cannot store one in text or jsonb. Each is reported at its field and line.
     Callers on the ingestion path ask only when the dumped JSON text shows an escaped NUL."""
     out = _Collector(doc)
-    stack: list[tuple[list, object]] = [([], doc.data)]
-    while stack:
-        parts, node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                out.add("contains a NUL character (\\u0000), which cannot be stored", *parts)
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if "\x00" in str(key):
-                    out.add("a key contains a NUL character (\\u0000), which cannot be stored", *parts)
-                else:
-                    stack.append(([*parts, key], value))
-        elif isinstance(node, list):
-            stack.extend(([*parts, i], value) for i, value in enumerate(node))
+    for parts, in_key in nul_places(doc.data):
+        if in_key:
+            out.add("a key contains a NUL character (\\u0000), which cannot be stored", *parts)
+        else:
+            out.add("contains a NUL character (\\u0000), which cannot be stored", *parts)
     return out.errors
 
 
@@ -191,7 +183,9 @@ def link_url_problem(url) -> str | None:
     if url != url.strip() or any(ord(c) < 32 or c == "\x7f" for c in url):
         # browsers strip/ignore these, so " javascript:..." would still run as a script
         return "url must not contain whitespace or control characters at its ends or inside"
-    parts = urlsplit(url)
+    parts = urlparts.split(url)
+    if parts is None:
+        return "url is not a valid URL (check the brackets and the host name)"
     if parts.scheme.lower() not in LINK_SCHEMES:
         shown = f"{parts.scheme}:" if parts.scheme else "a relative URL"
         return f"url scheme {shown} is not allowed (use http, https or mailto)"
@@ -361,7 +355,7 @@ def _check_model(data: dict, out: _Collector) -> None:
     if (
         isinstance(card, str)
         and card
-        and (urlsplit(card).scheme or card.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", card))
+        and (urlparts.scheme(card) != "" or card.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", card))
     ):
         out.add(
             "modelCard must be a relative path inside the repository (no scheme, '/' or '..')",
@@ -402,7 +396,10 @@ def _check_pipeline(data: dict, out: _Collector) -> None:
 
 def _check_dataset(data: dict, out: _Collector) -> None:
     uri = data["spec"].get("uri")
-    if isinstance(uri, str) and urlsplit(uri.strip()).scheme.lower() in {"javascript", "data", "vbscript"}:
+    scheme = urlparts.scheme(uri.strip()) if isinstance(uri, str) else ""
+    if scheme is None:
+        out.add("uri is not a valid URL (check the brackets and the host name)", "spec", "uri")
+    elif scheme in {"javascript", "data", "vbscript"}:
         out.add("uri scheme is not allowed", "spec", "uri")
     _check_unique(data["spec"].get("schema"), "column", ["spec", "schema"], out)
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from catalog.descriptors.errors import path_str
-from catalog.descriptors.loader import Limits, parse_stream
+from catalog.descriptors.loader import Limits, nul_places, parse_stream
 
 ANNOTATION = "plinth.dev/openslo"
 API_VERSION = "openslo/v1"
@@ -33,6 +33,7 @@ ROLLING_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 CALENDAR_UNITS = ("d", "w", "M", "Q", "Y")
 SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*\s*(\{[^{}]*\})?|\{[^{}]*\})\s*$")
 MAX_QUERY = 4000
+MAX_OBJECTIVE = 200  # an objective's displayName (the SLO row's `objective` column)
 
 
 @dataclass
@@ -201,6 +202,8 @@ def parse(text: str, source: str) -> tuple[list[Spec], list[OpenSLOError]]:
         if not isinstance(doc.value, dict):
             doc.fail([], "must be a mapping (apiVersion, kind, metadata, spec)")
             continue
+        for parts, in_key in nul_places(doc.value, limit=10):  # PostgreSQL would refuse the row
+            doc.fail(parts, f"{'a key ' if in_key else ''}must not contain a NUL character")
         api = doc.get(doc.value, [], "apiVersion", str)
         kind = doc.get(doc.value, [], "kind", str)
         if api is not None and api != API_VERSION:
@@ -259,6 +262,8 @@ def _slo(doc: _Doc, slis: dict, source: str) -> list[Spec]:
             doc.fail(parts, "must be a mapping (target, and op/value for a thresholdMetric)")
             continue
         label = doc.get(objective, parts, "displayName", str, required=False) or f"objective-{n + 1}"
+        if len(label) > MAX_OBJECTIVE:
+            doc.fail([*parts, "displayName"], f"is {len(label):,} characters long; at most {MAX_OBJECTIVE} are accepted")
         if label in names:
             doc.fail([*parts, "displayName"], f"a second objective named {label[:60]!r}")
         names.add(label)

@@ -32,7 +32,8 @@ class NotConfigured(Unreachable):
 
 def query(base_url: str, promql: str, at: datetime, timeout: float) -> list[tuple[dict, float]]:
     """An instant query at `at`: [(labels, value)] of the vector (a scalar is one unlabelled sample).
-    NaN values are dropped (a ratio over no traffic)."""
+    NaN and infinite values are dropped (a ratio over no traffic, a count divided by zero): no JSON
+    column stores them, and a window they stand for has no usable value."""
     if not base_url:
         raise NotConfigured()
     parsed = urllib.parse.urlsplit(base_url)
@@ -74,6 +75,6 @@ def query(base_url: str, promql: str, at: datetime, timeout: float) -> list[tupl
     out = []
     for labels, raw in rows:
         value = float(raw)
-        if not math.isnan(value):
+        if math.isfinite(value):  # NaN: a ratio over no traffic; ±Inf: a count divided by zero
             out.append((labels, value))
     return out

@@ -8,7 +8,7 @@ import hashlib
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from catalog.models import Entity
@@ -164,13 +164,25 @@ def evaluate_entities(*, entity_ids: list[int] | None = None, now: datetime | No
         known &= set(entity_ids)
     ids = set(annotated.values_list("id", flat=True)) | known
     stats = {"entities": 0, "file_errors": 0, "evaluated": 0, "problems": 0}
+    # One entity's file or SLO that fails in a way nobody foresaw is logged and counted, and the others
+    # are still read and evaluated; a database that is down stops the pass (the task retries it).
     for entity in Entity.objects.filter(id__in=sorted(ids)).select_related("location").order_by("id"):
         stats["entities"] += 1
-        if slo_file_sync(entity=entity, now=now):
-            stats["file_errors"] += 1
+        try:
+            failed = slo_file_sync(entity=entity, now=now)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("the SLO file of %s could not be read or stored", entity.ref)
+            failed = True
+        stats["file_errors"] += bool(failed)
     for slo in SLO.objects.filter(entity_id__in=ids).order_by("id"):
-        if slo_evaluate(slo=slo, now=now) == "ok":
-            stats["evaluated"] += 1
-        else:
-            stats["problems"] += 1
+        try:
+            outcome = slo_evaluate(slo=slo, now=now)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("SLO %s of entity %s could not be evaluated", slo.pk, slo.entity_id)
+            outcome = "error"
+        stats["evaluated" if outcome == "ok" else "problems"] += 1
     return stats

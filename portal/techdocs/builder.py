@@ -22,6 +22,7 @@ import yaml
 from catalog import uploads
 from catalog.descriptors.errors import DescriptorError
 from catalog.ingest.reader import DOCS_ANNOTATIONS
+from portal.core import urlparts
 
 from . import rendering
 
@@ -110,7 +111,7 @@ def location_root(entity) -> str:
 
 def resolve_relative(entity, relative: str, root: str) -> str:
     """A path relative to the entity's descriptor, resolved (symlinks too) and kept inside `root`."""
-    if urlsplit(relative).scheme or relative.startswith("/") or "\x00" in relative:
+    if "\x00" in relative or relative.startswith("/") or urlparts.scheme(relative) != "":
         raise BuildError(f"'{relative[:200]}' must be a path relative to the descriptor.")
     try:
         base = os.path.dirname(os.path.realpath(uploads.file_path(entity.source)))
@@ -170,7 +171,7 @@ def read_mkdocs(folder: str, docs_root_limit: str) -> tuple[dict, list[dict]]:
         if "nav" in data:
             out["nav"] = data["nav"]
         repo, edit = data.get("repo_url"), data.get("edit_uri")
-        if isinstance(repo, str) and urlsplit(repo).scheme in {"http", "https"}:
+        if isinstance(repo, str) and urlparts.scheme(repo) in {"http", "https"}:
             edit = edit if isinstance(edit, str) else "edit/main/docs/"
             out["edit_base"] = repo.rstrip("/") + "/" + edit.strip("/") + "/"
         return out, []
@@ -285,6 +286,8 @@ class SiteBuilder:
         """The folder the pages are in: mkdocs.yml's `docs_dir`, mkdocs' default `docs/`, or the folder."""
         root = self.folder
         if "docs_dir" in mk:
+            if "\x00" in mk["docs_dir"]:
+                raise BuildError("mkdocs.yml docs_dir holds a NUL character.")
             root = os.path.realpath(os.path.join(self.folder, mk["docs_dir"]))
             if not inside(root, self.limit_root) or not os.path.isdir(root):
                 raise BuildError(f"mkdocs.yml docs_dir '{mk['docs_dir'][:200]}' is missing or outside the location.")
@@ -429,8 +432,7 @@ class SiteBuilder:
             if isinstance(value, list):
                 out.append({"title": title or "Section", "children": self._nav(value, titles, order, depth + 1, budget)})
             elif isinstance(value, str):
-                parts = urlsplit(value)
-                if parts.scheme in {"http", "https"}:
+                if urlparts.scheme(value) in {"http", "https"}:
                     out.append({"title": title or value[:100], "url": value})
                     continue
                 rel = posixpath.normpath(value)

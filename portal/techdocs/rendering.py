@@ -12,13 +12,14 @@ import html as htmllib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import markdown
 import nh3
 from pygments.formatters import HtmlFormatter
 
-from catalog.descriptors.loader import Limits, parse_stream
+from catalog.descriptors.loader import Limits, nul_places, parse_stream
+from portal.core import urlparts
 
 ID_PREFIX = "doc-"
 SAFE_SCHEMES = {"http", "https", "mailto"}
@@ -95,6 +96,8 @@ def split_front_matter(text: str) -> tuple[dict, str, str | None]:
     value = values[0][2]
     if not isinstance(value, dict):
         return {}, body, "Front matter must be a mapping of keys to values."
+    if nul_places(value, limit=1):  # the page's title, a model card's front matter: PostgreSQL stores no NUL
+        return {}, body, "Front matter holds a NUL character (\\0); it was ignored."
     return value, body, None
 
 
@@ -150,7 +153,10 @@ def rewrite_url(value: str, *, image: bool, policy: LinkPolicy, problems: list[s
         return None
     if value.startswith("#"):
         return prefix_fragment(value[1:])
-    parts = urlsplit(value)
+    parts = urlparts.split(value)
+    if parts is None:
+        problems.append(f"Invalid URL removed: {value[:80]}")
+        return None
     scheme = parts.scheme.lower()
     if scheme or parts.netloc:
         if scheme not in SAFE_SCHEMES and not (not scheme and parts.netloc):

@@ -20,8 +20,9 @@ log = logging.getLogger("plinth.techdocs")
 def build_entity_docs(self, refs: list[str], force: bool = False) -> dict:
     """Build the docs and model cards of the given entity refs (those without any are skipped). A
     build that cannot be stored (the database restarted, its disk is full) says so on the site,
-    keeps the last good pages, and is retried with backoff; then the Rebuild button or the sweep."""
-    built = {}
+    keeps the last good pages, and is retried with backoff — only the entities that failed: the
+    others of the batch are built meanwhile; then the Rebuild button or the sweep."""
+    built, failed, error = {}, [], None
     for entity in Entity.objects.filter(ref__in=refs[:1000]).select_related("location"):
         if not services.needs_build(entity):
             continue
@@ -32,7 +33,10 @@ def build_entity_docs(self, refs: list[str], force: bool = False) -> dict:
             final = self.request.retries >= self.max_retries
             with contextlib.suppress(Exception):  # recording it needs the database that may have failed
                 services.docs_build_failed(entity=entity, error=_describe(exc), final=final)
-            raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+            failed.append(entity.ref)
+            error = error or exc
+    if failed:
+        raise self.retry(args=[failed, force], exc=error, countdown=5 * 2**self.request.retries) from error
     return built
 
 

@@ -176,6 +176,16 @@ def test_unregister_removes_the_location_and_its_entities(write_tree):
                         "    - url: javascript:alert(1)\nspec: {owner: t}\n", "metadata.links"),
     ("bad-ref", "apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {name: m}\nspec: {owner: 'a:b:c/d/e'}\n",
      "spec.owner"),
+    # Text urllib cannot read as a URL (an unbalanced bracket in the host): a message, not a crash that
+    # failed the registration with a 500 and the location's every refresh after it.
+    ("bracket-link", "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata:\n  name: x\n  links:\n"
+                     "    - url: 'https://[grafana.example/d/x'\nspec: {owner: t}\n", "metadata.links"),
+    ("bracket-uri", "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: x}\n"
+                    "spec: {owner: t, uri: 'https://x]/data'}\n", "spec.uri"),
+    ("bracket-model-card", "apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata: {name: m}\n"
+                           "spec: {owner: t, modelCard: '//[x/card.md'}\n", "spec"),
+    ("bracket-placeholder", "apiVersion: plinth.dev/v1alpha1\nkind: Dataset\nmetadata: {name: x}\n"
+                            "spec: {owner: t, description: {$text: 'https://[x/readme.md'}}\n", ""),
 ])
 def test_hostile_descriptors_are_rejected_and_nothing_changes(write_tree, demo_org, name, content, field):
     root = write_tree({"catalog-info.yaml": content}, name)

@@ -167,3 +167,42 @@ def test_a_counter_selector_is_wrapped_in_increase(db, prometheus, tmp_path):
     services.evaluate_entities(entity_ids=[entity.id], now=NOW)
     slo = SLO.objects.get(entity=entity)
     assert slo.burn["1h"] == pytest.approx(20) and slo.burn["6h"] == pytest.approx(24 / 720 / 0.01)
+
+
+def test_infinite_values_from_prometheus_are_dropped_like_nan(db, prometheus):
+    """A ratio over a window with bad events and no total is ±Inf in Prometheus: no JSON column stores
+    it (PostgreSQL refused the evaluation's row and the pass stopped there), and it is no burn rate."""
+    from portal.slo import prometheus as client
+
+    assert client.query(prometheus, "vector(1) / vector(0)", NOW, 10) == []
+    assert client.query(prometheus, "-1 / 0", NOW, 10) == []
+    assert client.query(prometheus, "vector(0) / vector(0)", NOW, 10) == []
+    assert client.query(prometheus, "vector(2)", NOW, 10) == [({}, 2.0)]
+
+
+def test_one_entity_failing_unforeseen_leaves_the_others_evaluated(db, prometheus, tmp_path, monkeypatch):
+    """A fault nobody foresaw in one entity's file or SLO (injected here) is logged and counted; the
+    other entities are still read and evaluated (before, the pass stopped at it, every five minutes)."""
+    broken = register(tmp_path / "broken", "broken", CHECKOUT_SLO)
+    healthy = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+    sync, evaluate = services.slo_file_sync, services.slo_evaluate
+    assert sync(entity=broken) == []  # its SLO rows exist: the evaluation fails on them below
+
+    def failing_sync(*, entity, now=None):
+        if entity.pk == broken.pk:
+            raise RuntimeError("unforeseen")
+        return sync(entity=entity, now=now)
+
+    def failing_evaluate(*, slo, now=None):
+        if slo.entity_id == broken.pk:
+            raise RuntimeError("unforeseen")
+        return evaluate(slo=slo, now=now)
+
+    monkeypatch.setattr(services, "slo_file_sync", failing_sync)
+    monkeypatch.setattr(services, "slo_evaluate", failing_evaluate)
+    stats = services.evaluate_entities(entity_ids=[broken.id, healthy.id], now=NOW)
+    assert stats["entities"] == 2 and stats["file_errors"] == 1
+    healthy_slos = SLO.objects.filter(entity=healthy)
+    assert healthy_slos.exists() and all(s.evaluated_at == NOW and s.sli is not None for s in healthy_slos)
+    assert stats["evaluated"] == healthy_slos.count()
+    assert stats["problems"] == SLO.objects.filter(entity=broken).count() > 0

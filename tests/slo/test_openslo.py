@@ -70,6 +70,11 @@ def test_threshold_objectives_and_calendar_windows():
     (('query: sum(http_requests_total{service="checkout"}) - sum(http_requests_total{service="checkout"} offset {{.window}})',
       "query: sum(rate(http_requests_total[5m]))"), "must contain {{.window}}"),
     (("  name: checkout-availability", "  name: Checkout Availability"), "metadata.name: must be lowercase"),
+    # What no database would store (PostgreSQL refused the row and the evaluation pass stopped there):
+    (("displayName: 99 % of requests", "displayName: " + "x" * 201),
+     "spec.objectives[0].displayName: is 201 characters long; at most 200 are accepted"),
+    (("  displayName: Checkout availability", '  displayName: "Checkout\\0"'),
+     "metadata.displayName: must not contain a NUL character"),
 ])
 def test_a_bad_file_names_file_and_field(change, says):
     old, new = change
@@ -122,6 +127,7 @@ def test_a_bad_file_stores_nothing_and_keeps_the_last_valid_slos(db, tmp_path):
 @pytest.mark.parametrize(("path", "says"), [
     ("../outside.yaml", "resolves outside the registered location's folder; refused"),
     ("/etc/passwd", "must be a path relative to the descriptor"),
+    ("//[x/slo.yaml", "must be a path relative to the descriptor"),  # urllib cannot read it: no crash
     ("missing.yaml", "the file 'missing.yaml' does not exist next to the descriptor"),
 ])
 def test_a_path_escaping_the_location_or_missing_is_refused(db, tmp_path, path, says):

@@ -177,6 +177,7 @@ def test_url_locations_get_a_clear_error(make_docs):
     ("url:https://github.com/x/y", "only 'dir:<relative path>'"),
     ("dir:/etc", "must be a path relative"),
     ("nonsense", "only 'dir:<relative path>'"),
+    ("dir://[x", "must be a path relative"),  # urllib cannot read it as a URL: a message, not a crash
 ])
 def test_unsupported_references(make_docs, ref, message):
     entity = make_docs({"docs/index.md": "# Home\n"}, ref=ref)
@@ -213,3 +214,59 @@ def test_backstage_annotation_and_mkdocs_docs_dir(make_docs):
     assert site.status == BuildStatus.OK, site.errors
     assert site.nav[0] == {"title": "Intro", "path": "intro/"}
     assert set(pages(entity)) == {"intro.md", "index.md"}
+
+
+def test_text_urllib_cannot_read_is_a_problem_of_the_page_not_a_failed_build(make_docs):
+    """An unbalanced bracket in mkdocs.yml's repo_url or a nav entry, in a Markdown link or image, and a
+    NUL in a page's front matter: the site builds and says what it left out (before, urllib's
+    ValueError failed the whole build, and on PostgreSQL the NUL failed storing the page)."""
+    entity = make_docs({
+        "docs/mkdocs.yml": "site_name: S\nrepo_url: 'https://[github.example/org/repo'\n"
+                           "nav:\n  - Home: index.md\n  - Grafana: 'https://[grafana/d'\n",
+        "docs/index.md": '# Home\n\nSee <a href="https://[grafana/d">the board</a> and ![x](//[cdn/x.png).\n',
+        "docs/other.md": '---\ntitle: "Intro\\0"\n---\n# Other\n',
+    })
+    site = DocSite.objects.get(entity=entity)
+    assert site.status == BuildStatus.PARTIAL, site.errors
+    assert site.edit_url == ""  # the repo_url could not be read: no edit link
+    text = "\n".join(errors(entity))
+    assert "index.md: Invalid URL removed: //[cdn/x.png" in text
+    assert "nav entry 'https://[grafana/d' is not a page of these docs" in text
+    assert "other.md: Front matter holds a NUL character" in text
+    found = pages(entity)
+    assert found["other.md"].title == "Other" and "\x00" not in found["other.md"].title
+    assert 'href="https://[grafana/d"' not in found["index.md"].html
+
+
+def test_a_nul_in_mkdocs_docs_dir_fails_the_build_with_a_message(make_docs):
+    entity = make_docs({"docs/mkdocs.yml": 'docs_dir: "do\\0cs"\n', "docs/index.md": "# Home\n"})
+    site = DocSite.objects.get(entity=entity)
+    assert site.status == BuildStatus.FAILED and "docs_dir holds a NUL character" in site.errors[0]["message"]
+
+
+def test_a_batch_builds_every_other_site_when_one_fails_and_retries_only_that_one(make_docs, monkeypatch):
+    """The build task takes up to 1,000 entities (the sweep sends 200): one that fails unforeseen (the
+    fault is injected) is recorded on its site and retried alone; before, the first failure retried
+    the whole batch and the entities after it were not built."""
+    from celery.exceptions import Retry
+
+    from portal.techdocs import tasks
+
+    first = make_docs({"docs/index.md": "# One\n"}, name="first", build=False)
+    broken = make_docs({"docs/index.md": "# Two\n"}, name="broken", build=False)
+    last = make_docs({"docs/index.md": "# Three\n"}, name="last", build=False)
+    build = services.entity_docs_build
+
+    def failing(*, entity, force=False):
+        if entity.pk == broken.pk:
+            raise RuntimeError("unforeseen")
+        return build(entity=entity, force=force)
+
+    monkeypatch.setattr(services, "entity_docs_build", failing)
+    retried = {}
+    monkeypatch.setattr(tasks.build_entity_docs, "retry", lambda **kwargs: retried.update(kwargs) or Retry())
+    with pytest.raises(Retry):
+        tasks.build_entity_docs.run([first.ref, broken.ref, last.ref])
+    assert retried["args"] == [[broken.ref], False]
+    assert DocSite.objects.get(entity=first).status == DocSite.objects.get(entity=last).status == BuildStatus.OK
+    assert "RuntimeError: unforeseen" in DocSite.objects.get(entity=broken).errors[0]["message"]
