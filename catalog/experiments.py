@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from django.db.models import Prefetch, Q
 
 from portal.accounts import permissions
+from portal.core import urlparts
 
 from .models import Entity, ExperimentRun, ModelVersion, RunInput
 
@@ -51,9 +52,9 @@ def openlineage_name(source_type: str, uri: str, fallback_name: str) -> tuple[st
     `path`, `postgres://host:5432` + `db.schema.table`, `file` + `/abs/path`, `https://host` + `/path`.
     Credentials in the URI are dropped. A source without a URI (code, a DataFrame built in memory) is
     named by MLflow's dataset name in the `mlflow` namespace."""
-    if not uri:
+    parts = urlparts.split(uri) if uri else None
+    if parts is None:  # no URI, or one urllib cannot read (an unbalanced bracket in the host)
         return "mlflow", fallback_name
-    parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     host = _without_credentials(parts.netloc).lower()
     path = unquote(parts.path)
@@ -96,7 +97,9 @@ def source_uri(source_json: str) -> str:
     uri = data.get("uri") or data.get("url") or data.get("path") or ""
     if not isinstance(uri, str):
         return ""
-    parts = urlsplit(uri)
+    parts = urlparts.split(uri)
+    if parts is None:  # unreadable: it may hold credentials that cannot be told apart, so it is not shown
+        return ""
     if "@" in parts.netloc:
         uri = parts._replace(netloc=_without_credentials(parts.netloc)).geturl()
     return uri[:2000]

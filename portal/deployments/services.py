@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.http import Http404
@@ -24,6 +23,7 @@ from catalog.descriptors.refs import parse_ref
 from catalog.ingest.reader import VISIBILITY_ANNOTATION
 from catalog.models import Entity, ModelVersion
 from portal.accounts import permissions
+from portal.core import urlparts
 from portal.core.audit import audit_record
 from portal.governance import policy
 from portal.governance.models import ActionType, ApprovalRequest
@@ -124,7 +124,9 @@ def _choice(raw, field: str, allowed) -> str:
 
 def endpoint_problem(url: str) -> str | None:
     """An endpoint is an absolute http(s) URL without credentials (they would be stored and shown)."""
-    parts = urlsplit(url)
+    parts = urlparts.split(url)
+    if parts is None:
+        return "is not a valid URL (check the brackets and the host name)"
     if parts.scheme not in ("http", "https"):
         return f"must be an http or https URL, got {(parts.scheme + ':') if parts.scheme else 'a relative URL'}"
     if not parts.hostname:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
@@ -25,6 +25,7 @@ from catalog.descriptors.refs import parse_ref
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
+from portal.core import urlparts
 from portal.core.audit import audit_record
 from portal.governance import outbox
 
@@ -336,9 +337,10 @@ def docs_page_for(actor, url: str):
     that exists and the actor may see; IncidentError naming `postmortem` otherwise."""
     from portal.techdocs import selectors as techdocs_selectors
 
-    path = unquote(urlsplit(url.strip()).path or "")
+    parts = urlparts.split(url.strip())
+    path = unquote(parts.path or "") if parts is not None else ""
     try:
-        match = resolve(path)
+        match = resolve(path) if parts is not None else None
     except Resolver404:
         match = None
     if match is None or match.view_name not in ("techdocs:page", "techdocs:site"):

@@ -17,10 +17,12 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 import orjson
 from django.conf import settings
+
+from portal.core import urlparts
 
 from . import spec as spec_module
 
@@ -412,7 +414,9 @@ def normalise_dataset(namespace: str, name: str) -> tuple[str, str]:
 
 @functools.lru_cache(maxsize=4096)  # a producer names a handful of namespaces thousands of times
 def _namespace(namespace: str) -> tuple[str, str]:
-    parts = urlsplit(namespace)
+    parts = urlparts.split(namespace)
+    if parts is None:  # not readable as a URL (an unbalanced bracket in the host): kept as it was sent
+        return namespace, ""
     scheme = _SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
     host = (parts.hostname or "") + (f":{parts.port}" if _port(parts) else "")
     if scheme in _CONTAINER_IN_USERINFO and parts.username and parts.password is None:

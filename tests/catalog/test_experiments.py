@@ -245,10 +245,13 @@ def test_query_count_does_not_grow_with_the_number_of_versions(demo_org, client)
     ("local", "/data/x.csv", ("file", "/data/x.csv")),
     ("http", "https://example.com/d.csv", ("https://example.com", "/d.csv")),
     ("code", "", ("mlflow", "my-frame")),
+    ("http", "https://u:pw@[example.com/d.csv", ("mlflow", "my-frame")),  # urllib cannot read it: the name
 ])
 def test_openlineage_naming_of_sources(source_type, uri, expected):
     assert experiments.openlineage_name(source_type, uri, "my-frame") == expected
     assert experiments.source_uri('{"uri": "s3://k:secret@b/p"}') == "s3://b/p"
+    # Unreadable, its credentials cannot be told apart: not shown at all (it raised ValueError in the sync).
+    assert experiments.source_uri('{"uri": "https://u:pw@[example.com/d.csv"}') == ""
 
 
 @pytest.mark.parametrize(("namespace", "name", "address"), [

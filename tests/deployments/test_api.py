@@ -81,6 +81,7 @@ FUTURE = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     ({"endpoint": "ftp://fraud.example.com/x"}, "endpoint"),
     ({"endpoint": "https://user:secret@fraud.example.com/x"}, "endpoint"),
     ({"endpoint": "not a url"}, "endpoint"),
+    ({"endpoint": "https://[fraud.example.com/x"}, "endpoint"),  # urllib cannot read it: 400, not 500
     ({"endpoint": "https://x.example.com/" + "a" * 3000}, "endpoint"),
     ({"platform": "Ka Serve!"}, "platform"),
     ({"platform": None}, "platform"),

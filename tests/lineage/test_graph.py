@@ -448,3 +448,15 @@ def test_a_relation_to_a_dataset_the_lineage_ingest_observes_later_is_drawn_when
     assert dataset.entity.name == name and dataset.entity.source == "observed"
     assert _ids(_get(api, nodeId=model, direction="upstream").json()) == {
         model, dataset.node_id, "job:etl:build_features"}
+
+
+def test_a_namespace_urllib_cannot_read_is_kept_as_sent_and_graphed(api):
+    """`https://[warehouse` (an unbalanced bracket) is no URL urllib reads: the event is stored with the
+    namespace as sent, and the graph finds it (both answered 500 before)."""
+    bad = "https://[warehouse"
+    answer = post(api, run_event("COMPLETE", inputs=[(bad, "orders")], outputs=[(PG, "shop.public.t9")]))
+    assert answer.status_code == 201, answer.content
+    assert Node.objects.filter(namespace=bad, name="orders").exists()
+    body = _get(api, nodeId=f"dataset:{bad}:orders", depth=2)
+    assert body.status_code == 200, body.content
+    assert f"dataset:{PG}:shop.public.t9" in _ids(body.json())
