@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
+
+from portal.core import urlparts
 
 from . import conf, downloads
 from .expressions import parse_repo_url, render_string
@@ -157,8 +158,8 @@ class ActionContext:
 
 def _skeleton_dir(ctx: ActionContext, url: Any) -> Path:
     text = str(url or ".")
-    scheme = urlsplit(text).scheme
-    if scheme and len(scheme) > 1:
+    scheme = urlparts.scheme(text)
+    if scheme is None or (scheme and len(scheme) > 1):
         raise ActionError(
             f"cannot fetch {text!r}: only folders next to the template can be fetched "
             "(remote URLs are not supported here)"
@@ -376,7 +377,7 @@ def _published_file(url: str) -> tuple[str, str, str]:
     """(owner, repo, path) of `published:<owner>/<repo>[/<path>]`, or ActionError."""
     url = url.strip()
     if not url.startswith(PUBLISHED):
-        if urlsplit(url).scheme in ("file", "") and "/checkouts/" in url:
+        if urlparts.scheme(url) in ("file", "") and "/checkouts/" in url:
             raise ActionError(f"cannot register {url!r}: a path on a worker's disk; publish:git's repoContentsUrl "
                               "is now `published:<owner>/<repo>` (run the template again)")
         raise ActionError(f"cannot register {url!r}: only repositories published by this portal "
