@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -75,14 +76,16 @@ def _fetch_run(mlflow, run_id: str, known: dict) -> dict:
     end_ms = info.end_time or None
     stored = known.get(run_id)
     # A value logged to an ended run later (a post-hoc evaluation) changes its final metrics: read again.
+    metrics = _finite(data.metrics)
     if stored and stored[0] in TERMINAL_RUN_STATES and stored[:2] == (info.status, end_ms) \
-            and stored[3] == dict(data.metrics):
+            and stored[3] == metrics:
         history = stored[2]
     else:
         history = {}
         stepped = sorted(m.key for m in getattr(data, "_metric_objs", []) if (m.step or 0) > 0)
         for key in stepped[:experiments.HISTORY_METRICS]:
-            points = sorted((m.step, m.value) for m in mlflow.get_metric_history(run_id, key))
+            points = sorted((m.step, m.value) for m in mlflow.get_metric_history(run_id, key)
+                            if math.isfinite(m.value))
             if len(points) > 1:
                 history[key] = experiments.thin(points)
     inputs = []
@@ -97,8 +100,15 @@ def _fetch_run(mlflow, run_id: str, known: dict) -> dict:
                        "context": (context or "")[:100]})
     return {"run_id": run_id, "experiment_id": info.experiment_id or "", "name": (info.run_name or "")[:250],
             "status": info.status or "", "started": _ts(info.start_time), "ended": _ts(end_ms), "end_ms": end_ms,
-            "params": dict(data.params), "metrics": dict(data.metrics), "tags": dict(data.tags),
+            "params": dict(data.params), "metrics": metrics, "tags": dict(data.tags),
             "history": history, "inputs": inputs}
+
+
+def _finite(metrics) -> dict:
+    """A run's final metrics without NaN and ±Inf (a training that diverged logs them; MLflow keeps
+    them): JSON has no such numbers, PostgreSQL's jsonb refuses them and every comparison of them is
+    false. Left out, the metric reads as not logged."""
+    return {key: value for key, value in dict(metrics).items() if math.isfinite(value)}
 
 
 def known_runs() -> dict:

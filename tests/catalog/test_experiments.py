@@ -269,3 +269,43 @@ def test_thinning_keeps_first_and_last_points():
     points = [(s, float(s)) for s in range(1000)]
     thinned = experiments.thin(points, 50)
     assert len(thinned) == 50 and thinned[0] == [0, 0.0] and thinned[-1] == [999, 999.0]
+
+
+def _diverged_model(mlflow_url: str) -> str:
+    """In MLflow: a model whose one version comes from a run that diverged: its loss went NaN after two
+    steps and its auc is NaN (MLflow stores them; an infinite value it stores as the largest float)."""
+    mlflow.set_tracking_uri(mlflow_url)
+    client = MlflowClient(mlflow_url, mlflow_url)
+    name = f"diverged-{uuid.uuid4().hex[:6]}"
+    experiment_id = client.create_experiment(name)
+    client.create_registered_model(name)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="train-diverged") as run:
+        for step, value in enumerate([0.9, 0.7, float("nan"), float("nan")]):
+            mlflow.log_metric("loss", value, step=step)
+        mlflow.log_metric("auc", float("nan"))
+        mlflow.log_metric("epochs", 4)
+    client.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    return name
+
+
+def _sync_diverged(mlflow_url, settings):
+    settings.MLFLOW_TRACKING_URI = mlflow_url
+    name = _diverged_model(mlflow_url)
+    mlflow_sync.sync([name])
+    version = ModelVersion.objects.get(entity__ref=f"model:default/{name}", version="1")
+    assert version.metrics == {"epochs": 4.0}, "NaN values are left out"
+    run = version.experiment_run
+    assert run.metrics == {"epochs": 4.0} and run.history == {"loss": [[0, 0.9], [1, 0.7]]}
+    mlflow_sync.sync([name])  # a second sync finds the run unchanged
+    assert ModelVersion.objects.get(pk=version.pk).metrics == {"epochs": 4.0}
+
+
+def test_a_diverged_run_with_nan_metrics_syncs_on_sqlite(demo_org, mlflow_url, settings):
+    """MLflow keeps NaN metrics; JSON has no such numbers: the sync leaves them out."""
+    _sync_diverged(mlflow_url, settings)
+
+
+@pytest.mark.prod_smoke
+def test_a_diverged_run_with_nan_metrics_syncs_on_postgresql(demo_org, mlflow_url, settings):
+    """On PostgreSQL the jsonb column refused the NaN: the model's sync failed on every attempt."""
+    _sync_diverged(mlflow_url, settings)
