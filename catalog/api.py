@@ -337,7 +337,7 @@ def model_version_run(request, kind: str, namespace: str, name: str, model_versi
     # Not called `version`: drf-spectacular reserves that name for API versioning and drops it.
     version = model_version
     entity = _model(request, kind, namespace, name)
-    row = experiments.model_version(entity, str(int(version))) if version.isdigit() and len(version) < 10 else None
+    row = experiments.model_version(entity, str(int(version))) if version.isascii() and version.isdigit() and len(version) < 10 else None
     if row is None:
         raise NotFound(f"{entity.name} has no version {version[:20]}.")
     facts = experiments.run_facts(request.user, row)

@@ -154,7 +154,7 @@ def _next_page(answer, url: str) -> str | None:
         if rel.strip() == "next":
             return target
     following = answer.headers.get("x-next-page", "").strip()  # GitLab's offset pagination
-    if following.isdigit():
+    if following.isascii() and following.isdigit():
         parts = urlsplit(url)
         query = re.sub(r"(^|&)page=\d*", "", parts.query).strip("&")
         return parts._replace(query=f"{query}&page={following}" if query else f"page={following}").geturl()

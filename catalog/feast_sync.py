@@ -361,7 +361,7 @@ def freshness(spec: dict, now: datetime | None = None) -> dict | None:
     last = facts.get("lastMaterialized")
     at = _parse(last)
     ttl = spec.get("ttl")
-    ttl_seconds = int(str(ttl).rstrip("s")) if isinstance(ttl, str) and ttl.rstrip("s").isdigit() else 0
+    ttl_seconds = int(str(ttl).rstrip("s")) if isinstance(ttl, str) and ttl.rstrip("s").isascii() and ttl.rstrip("s").isdigit() else 0
     age = (now - at) if at else None
     return {
         "materialized_at": at, "age": age, "ttl_seconds": ttl_seconds, "ttl": duration_text(ttl_seconds),
@@ -373,10 +373,13 @@ def freshness(spec: dict, now: datetime | None = None) -> dict | None:
 
 
 def _parse(value) -> datetime | None:
+    """An ISO time as Feast's registry or a hand-written descriptor gives it; one without an offset is
+    read as UTC (it was subtracted from an aware time: a TypeError and a 500 on the entity page)."""
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+        at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
     except ValueError:
         return None
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def duration_text(seconds: int) -> str:

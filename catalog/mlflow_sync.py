@@ -149,8 +149,20 @@ def _fetch_model(mlflow, name: str, known: dict | None = None) -> dict:
             "params": run["params"] if run else {}, "tags": dict(mv.tags or {}),
             "created": _ts(mv.creation_timestamp), "run": run,
         })
-    return {"name": full.name, "description": full.description or "", "tags": dict(full.tags or {}),
-            "versions": versions, "prompt": bool((full.tags or {}).get(PROMPT_TAG))}
+    return _without_nul({"name": full.name, "description": full.description or "", "tags": dict(full.tags or {}),
+                         "versions": versions, "prompt": bool((full.tags or {}).get(PROMPT_TAG))})
+
+
+def _without_nul(value):
+    """MLflow stores a NUL in a param, tag, name or description as it was logged; no PostgreSQL text or
+    jsonb column does, and one such value failed the whole sync, every model, on every attempt."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _quoted(name: str) -> str:
@@ -187,7 +199,7 @@ def store(models: list[dict]) -> int:
         for v in model["versions"]:
             seen.add(v["version"])
             ModelVersion.objects.update_or_create(entity=entity, version=v["version"], defaults={
-                "version_number": int(v["version"]) if v["version"].isdigit() else 0,
+                "version_number": int(v["version"]) if v["version"].isascii() and v["version"].isdigit() else 0,
                 "aliases": v["aliases"], "status": v["status"], "description": v["description"],
                 "run_id": v["run_id"], "source": v["source"][:1000], "metrics": v["metrics"], "params": v["params"],
                 "tags": v["tags"], "created_at_mlflow": v["created"], "experiment_run": stored_runs.get(v["run_id"]),

@@ -59,7 +59,7 @@ def verify(*, secret: str, headers, body: bytes, tolerance: int, now: float | No
         raise Refused(401, f"missing header(s): {', '.join(missing)}")
     if len(delivery_id) > 100:
         raise Refused(401, f"{DELIVERY_HEADER} is longer than 100 characters")
-    if not stamp.isdigit():
+    if not (stamp.isascii() and stamp.isdigit()):
         raise Refused(401, f"{TIMESTAMP_HEADER} must be Unix seconds, got {stamp[:40]!r}")
     expected = sign(secret, delivery_id, stamp, body)
     # Several space-separated signatures are allowed (a secret being rotated); one match suffices.

@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from portal.accounts import permissions
 from portal.core import usage
 from portal.core.limits import FORM, body_limit
+from portal.core.numbers import row_id
 from portal.core.usage import EventType
 
 from . import experiments, extensions, feast_sync, recent, selectors, services
@@ -177,8 +178,8 @@ def _model_context(request, entity) -> dict:
     versions = selectors.model_versions(entity)
     selectors.attach_run_inputs(request.user, versions)
     job = None
-    if request.GET.get("sync", "").isdigit():  # the page a non-htmx "Sync now" redirected to
-        job = selectors.mlflow_sync_job(entity, int(request.GET["sync"]))
+    if sync := row_id(request.GET.get("sync", "")):  # the page a non-htmx "Sync now" redirected to
+        job = selectors.mlflow_sync_job(entity, sync)
     return {
         "versions": versions,
         "versions_capped": len(versions) >= selectors.MODEL_VERSIONS_SHOWN,  # older ones are not shown

@@ -281,7 +281,7 @@ def _get(parts, host, port, address, url, deadline, timeout, max_bytes,
         if resp.status in REDIRECTS:
             return resp.status, resp.getheader("Location"), b"", answer_headers
         length = resp.getheader("Content-Length")
-        if length and length.isdigit() and int(length) > max_bytes:
+        if length and length.isascii() and length.isdigit() and int(length) > max_bytes:
             raise DescriptorError(f"response larger than {human_bytes(max_bytes)}", url)
         chunks, total = [], 0
         while True:

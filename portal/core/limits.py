@@ -78,7 +78,7 @@ def check_body(request: HttpRequest, limit: int) -> HttpResponse | None:
     if encoding and encoding != "identity":
         return _read_unsized(request, limit)
     raw = request.META.get("CONTENT_LENGTH") or "0"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return _refuse(request, 400, "Bad request", f"Content-Length {raw[:20]!r} is not a number of bytes.")
     length = int(raw)
     if length > limit:

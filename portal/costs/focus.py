@@ -139,7 +139,7 @@ class Normaliser:
                 value = float(text)
             except ValueError:
                 raise self.fail(row, column, f"not a number: {raw[:40]!r}") from None
-            if "_" in text:
+            if "_" in text or not text.isascii():  # float() also reads '1_000' and other scripts' digits ('١٢')
                 raise self.fail(row, column, f"not a number: {raw[:40]!r}")
         elif isinstance(raw, int | float | Decimal) and not isinstance(raw, bool):
             value = float(raw)
@@ -173,7 +173,10 @@ class Normaliser:
         else:
             raise self.fail(row, column, "empty (a date-time is required)")
         # FOCUS times are UTC; one without an offset is read as UTC, one with an offset is converted.
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        try:
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:30:00+01:00: no such UTC time
+            raise self.fail(row, column, f"outside the years 1–9999 in UTC: {raw!s:.40}") from None
         stored = at.replace(tzinfo=None).isoformat(sep=" ") + self.suffix
         return stored, f"{at.year:04d}-{at.month:02d}-01", f"{at.year:04d}-{at.month:02d}-{at.day:02d}"
 

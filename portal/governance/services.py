@@ -298,7 +298,7 @@ def _validate(actor, action: str, ref: str, params: dict) -> _Target:
     if action == ActionType.PROMOTE_MODEL_VERSION:
         version = str(params.get("version", "")).strip()
         alias = str(params.get("alias", "champion")).strip()
-        if not version.isdigit():
+        if not (version.isascii() and version.isdigit()):
             raise InvalidRequest("params.version: a model version number is required")
         if not ALIAS.match(alias) or RESERVED_ALIAS.match(alias):
             raise InvalidRequest(

@@ -137,7 +137,10 @@ def _time(value: Any, where: str, *, required: bool) -> datetime | None:
         raise PayloadError(where, f"{value[:40]!r} is not an RFC 3339 time (e.g. 2026-12-03T10:00:00Z)") from None
     if parsed.tzinfo is None:
         raise PayloadError(where, f"{value[:40]!r} has no time zone offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:30:00+01:00, 9999-12-31T23:59:59-01:00: no such UTC time
+        raise PayloadError(where, f"{value[:40]!r} is outside the years 1–9999 in UTC") from None
 
 
 def _status(value: Any, where: str) -> str:

@@ -19,7 +19,7 @@ from portal.accounts import permissions
 from portal.accounts.models import Team
 from portal.core.api import error_responses
 
-from . import selectors
+from . import filters, selectors
 from .export import to_csv
 
 TYPES = ("active_users", "top_templates", "top_searches", "top_entities", "top_docs", "funnel")
@@ -34,9 +34,12 @@ def _date(params, name: str) -> date | None:
     if raw in (None, ""):
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError as exc:
         raise ValidationError({name: f"'{raw[:30]}' is not a date: use YYYY-MM-DD."}) from exc
+    if not filters.EARLIEST <= value <= filters.LATEST:
+        raise ValidationError({name: f"{value} is outside {filters.EARLIEST} to {filters.LATEST}."})
+    return value
 
 
 def _choice(params, name: str, options: tuple[str, ...], default: str | None) -> str | None:

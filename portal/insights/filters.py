@@ -18,6 +18,9 @@ GROUPINGS = ("daily", "weekly", "monthly")
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_DAYS = 366  # a year and a day: longer ranges are the API's job, at monthly grouping
+# Dates a range may start and end on: the comparison period before a range, a bucket's end after it,
+# are computed by date arithmetic that overflows near the years 1 and 9999 (500s before 2026-12-07).
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 
 
 class FilterError(ValueError):
@@ -105,6 +108,9 @@ def read_filters(params, *, today: date, teams: list[Team]) -> Filters:
     if (start is None) != (end is None):
         problems.append("start and end: give both dates, or neither (then a preset of 7, 30 or 90 days applies)")
     elif start and end:
+        for name, value in (("start", start), ("end", end)):
+            if not EARLIEST <= value <= LATEST:
+                problems.append(f"{name} ({value}) is outside {EARLIEST} to {LATEST}")
         if start > end:
             problems.append(f"start ({start}) is after end ({end}): swap them")
         elif (end - start).days + 1 > MAX_DAYS:

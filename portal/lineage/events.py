@@ -334,7 +334,10 @@ def _event_time(payload: dict) -> datetime:
     except (ValueError, AttributeError):
         raise EventInvalid("eventTime", f"{str(raw)[:40]!r} is not an ISO 8601 date-time") from None
     # Without an offset (some producers send local-looking times) the time is taken as UTC.
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:30:00+01:00 or 9999-12-31T23:59:59-01:00: no such UTC time
+        raise EventInvalid("eventTime", f"{raw[:40]} is {'in the future' if when.year > 1970 else 'before 1970'}") from None
     if when < EPOCH:
         raise EventInvalid("eventTime", f"{raw[:40]} is before 1970")
     if when > datetime.now(UTC) + MAX_FUTURE:

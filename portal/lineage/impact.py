@@ -34,7 +34,7 @@ def parse_hops(raw: str | None) -> int:
     """`hops` from the query string: 1–10, 10 when absent. Anything else names the parameter."""
     if raw is None or raw == "":
         return DEFAULT_HOPS
-    if not raw.isdigit() or not MIN_HOPS <= int(raw) <= MAX_HOPS:
+    if not (raw.isascii() and raw.isdigit()) or not MIN_HOPS <= int(raw) <= MAX_HOPS:
         raise HopsInvalid(f"hops: a whole number from {MIN_HOPS} to {MAX_HOPS}, not {raw[:40]!r}")
     return int(raw)
 

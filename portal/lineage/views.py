@@ -15,6 +15,7 @@ from catalog.descriptors.errors import DescriptorError
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
+from portal.core.numbers import row_id
 
 from . import graph, selectors, services
 
@@ -67,9 +68,9 @@ def claim(request):
     if not permissions.may_claim_unowned(request.user):
         raise PermissionDenied("Only platform admins may claim unowned assets.")
     pk = request.POST.get("entity", "")
-    entity = get_object_or_404(selectors.unowned_assets(request.user), pk=int(pk) if pk.isdigit() else 0)
-    team = Team.objects.filter(pk=request.POST.get("team") or 0).first() if str(
-        request.POST.get("team", "")).isdigit() else None
+    entity = get_object_or_404(selectors.unowned_assets(request.user), pk=row_id(pk) or 0)
+    team_pk = row_id(request.POST.get("team", ""))
+    team = Team.objects.filter(pk=team_pk).first() if team_pk else None
     if team is None:
         messages.error(request, "Choose the team that owns this asset.")
         return redirect("lineage:unowned")

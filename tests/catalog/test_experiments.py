@@ -180,6 +180,7 @@ def test_compare_page_and_api_give_the_hand_computed_differences(trained, client
     ("1,abc", "'abc' is not a version number"),
     ("1,-2", "'-2' is not a version number"),
     ("2,02", "version 2 is listed twice"),
+    ("1,\u00b2", "'\u00b2' is not a version number"),  # '²'.isdigit() is True and int() refuses it: was a 500
 ])
 def test_bad_versions_are_a_clear_400_on_page_and_api(trained, client, demo_org, versions, message):
     client.force_login(demo_org["users"]["alice"])
@@ -193,6 +194,10 @@ def test_bad_versions_are_a_clear_400_on_page_and_api(trained, client, demo_org,
 
 def test_unknown_versions_and_hidden_or_other_models_answer_404(trained, client, demo_org):
     client.force_login(demo_org["users"]["alice"])
+    for odd in ("%C2%B2", "99999999999"):  # '²' (a 500 before), and a number no version has
+        assert client.get(f"{trained['api']}/versions/{odd}/run").status_code == 404
+    assert client.get(trained["page"], {"sync": "\u00b2"}).status_code == 200  # the job id a redirect names
+    assert client.get(trained["page"], {"sync": "9" * 30}).status_code == 200
     assert client.get(f"{trained['page']}compare/", {"versions": "1,7"}).status_code == 404
     assert client.get(f"{trained['api']}/compare", {"versions": "1,7"}).status_code == 404
     other = Entity.objects.get(ref="model:default/fraud-detector")
@@ -284,7 +289,10 @@ def _diverged_model(mlflow_url: str) -> str:
             mlflow.log_metric("loss", value, step=step)
         mlflow.log_metric("auc", float("nan"))
         mlflow.log_metric("epochs", 4)
-    client.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        mlflow.log_param("note", "a\x00b")  # MLflow stores a NUL as logged; PostgreSQL stores none
+        mlflow.set_tag("owner", "ml\x00ops")
+    client.create_model_version(name, source=f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
+                                tags={"stage": "de\x00v"})
     return name
 
 
@@ -296,6 +304,7 @@ def _sync_diverged(mlflow_url, settings):
     assert version.metrics == {"epochs": 4.0}, "NaN values are left out"
     run = version.experiment_run
     assert run.metrics == {"epochs": 4.0} and run.history == {"loss": [[0, 0.9], [1, 0.7]]}
+    assert run.params == {"note": "ab"} and run.tags["owner"] == "mlops" and version.tags == {"stage": "dev"}
     mlflow_sync.sync([name])  # a second sync finds the run unchanged
     assert ModelVersion.objects.get(pk=version.pk).metrics == {"epochs": 4.0}
 

@@ -217,3 +217,16 @@ def test_a_feature_view_without_an_owner_tag_is_an_error_naming_it(feast_repos, 
 @pytest.mark.parametrize("seconds,text", [(0, ""), (86400, "1 day"), (5400, "1 h 30 min"), (172861, "2 days 1 min 1 s")])
 def test_ttl_reads_as_a_duration(seconds, text):
     assert feast_sync.duration_text(seconds) == text
+
+
+def test_freshness_reads_a_hand_written_time_without_offset_as_utc():
+    """`spec.feast` is a free object in a descriptor: a lastMaterialized without an offset was subtracted
+    from an aware time (TypeError: the FeatureSet's page answered 500 while the descriptor said so)."""
+    from datetime import UTC
+
+    spec = {"ttl": "3600s", "feast": {"lastMaterialized": "2026-12-01T10:00:00",
+                                      "materializations": [{"start": "2026-12-01T09:00:00", "end": "2026-12-01T10:00:00"}]}}
+    fresh = feast_sync.freshness(spec, now=datetime(2026, 12, 1, 10, 30, tzinfo=UTC))
+    assert fresh["materialized_at"] == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    assert fresh["age"].total_seconds() == 1800 and not fresh["stale"]
+    assert fresh["materializations"][0][1].tzinfo is not None

@@ -134,6 +134,10 @@ def test_many_statements_of_lines_are_written_whole_and_a_late_bad_row_undoes_th
     ({"Tags": "team=fraud"}, "row 2, column Tags: not a JSON object of key-value pairs"),
     ({"Tags": '{"team": {"nested": 1}}'}, "row 2, column Tags: the value of 'team' is not a string"),
     ({"ServiceName": ""}, "row 2, column ServiceName: empty (a value is required)"),
+    # float() reads other scripts' digits: stored as text, SQLite summed them as 0 (PostgreSQL refused the COPY).
+    ({"BilledCost": "\u0661\u0662"}, "row 2, column BilledCost: not a number: '\u0661\u0662'"),
+    ({"ChargePeriodStart": "0001-01-01T00:30:00+01:00"},  # no UTC time: an OverflowError, unnamed, before
+     "row 2, column ChargePeriodStart: outside the years 1–9999 in UTC: 0001-01-01T00:30:00+01:00"),
 ])
 def test_each_bad_value_is_named(db, tmp_path, change, message):
     path = write_csv(tmp_path / "x.csv", [line("1") | change])

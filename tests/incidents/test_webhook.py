@@ -119,6 +119,8 @@ BAD = [
     ({"alerts": [{**alert(), "labels": {f"l{i}": "v" for i in range(129)}}]}, "alerts[0].labels"),
     ({"alerts": [{**alert(), "startsAt": "yesterday"}]}, "alerts[0].startsAt"),
     ({"alerts": [{**alert(), "startsAt": "2026-12-03T10:00:00"}]}, "alerts[0].startsAt"),
+    ({"alerts": [{**alert(), "startsAt": "0001-01-01T00:30:00+01:00"}]}, "alerts[0].startsAt"),  # no UTC time: was
+    ({"alerts": [{**alert(), "startsAt": "9999-12-31T23:59:59-01:00"}]}, "alerts[0].startsAt"),  # an OverflowError
     ({"alerts": [alert(), {**alert(instance="b"), "fingerprint": "<script>"}]}, "alerts[1].fingerprint"),
 ]
 

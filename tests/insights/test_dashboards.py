@@ -341,6 +341,8 @@ def _bad_cases() -> list[tuple[dict, str]]:
         ({"days": "5"}, "days: choose 7, 30 or 90 days"),
         ({"days": "';DROP TABLE x"}, "days: choose 7, 30 or 90 days"),
         ({"format": "xlsx"}, "format: &#x27;xlsx&#x27; is not a format"),
+        # The comparison period before it overflowed date arithmetic (a 500 before 2026-12-07).
+        ({"start": "0001-01-01", "end": "0001-01-05"}, "start (0001-01-01) is outside 1900-01-01 to 2999-12-31"),
     ]
 
 

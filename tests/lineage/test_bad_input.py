@@ -40,6 +40,8 @@ CASES = [
     ("unknown eventType", {**run_event(), "eventType": "EXPLODED"}, "eventType"),
     ("year 9999", {**run_event(), "eventTime": "9999-12-31T23:59:59Z"}, "eventTime"),
     ("before 1970", {**run_event(), "eventTime": "1969-07-20T20:17:00Z"}, "eventTime"),
+    ("before year 1 in UTC", {**run_event(), "eventTime": "0001-01-01T00:30:00+01:00"}, "eventTime"),  # was a 500
+    ("after 9999 in UTC", {**run_event(), "eventTime": "9999-12-31T23:59:59-01:00"}, "eventTime"),
     ("not a date", {**run_event(), "eventTime": "yesterday"}, "eventTime"),
     ("facet of 5 MB", run_event(run_facets={"blob": facet(data="x" * (5 * 1024 * 1024))}), "run.facets.blob"),
     ("facet 200 levels deep", run_event(run_facets={"deep": facet(tree=_deep(200))}), "run.facets.deep.tree"),

@@ -61,7 +61,7 @@ def test_hops_choose_how_far_downstream(users):
     assert "impact-churn-scores" in ten and '<option value="10" selected>' in ten
 
 
-@pytest.mark.parametrize("value", ["0", "11", "abc", "-1", "2.5"])
+@pytest.mark.parametrize("value", ["0", "11", "abc", "-1", "2.5", "\u00b2", "\u0663"])  # int() refuses "²" (a 500)
 def test_a_bad_hops_value_answers_400_naming_it(users, value):
     client = client_for(users["alice"])
     tab = client.get(TAB.format("impact-dev-src"), {"hops": value})

@@ -245,6 +245,12 @@ def test_unowned_assets_page_lets_platform_admins_claim_with_an_audit_event(api,
     page = Client()
     page.force_login(admin)
     assert entity.name in page.get("/lineage/unowned/").content.decode()
+    # Ids no row has ('²' passed str.isdigit and failed int(); 30 digits overflow the integer): 404, no 500.
+    for odd in ("\u00b2", "9" * 30):
+        assert page.post("/lineage/unowned/claim", {"entity": odd, "team": team.pk}).status_code == 404
+    assert page.post("/lineage/unowned/claim", {"entity": entity.pk, "team": "\u00b2"}).status_code == 302
+    entity.refresh_from_db()
+    assert entity.owner_team is None  # no team chosen: nothing claimed
     response = page.post("/lineage/unowned/claim", {"entity": entity.pk, "team": team.pk})
     assert response.status_code == 302
     entity.refresh_from_db()
