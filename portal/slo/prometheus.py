@@ -51,6 +51,8 @@ def query(base_url: str, promql: str, at: datetime, timeout: float) -> list[tupl
             answer = json.loads(payload)
         except ValueError:
             raise Unreachable(f"HTTP {exc.code} from {base_url}") from None
+        if not isinstance(answer, dict):
+            raise Unreachable(f"HTTP {exc.code} from {base_url}") from None
         if exc.code in (400, 422) and answer.get("status") == "error":
             raise QueryError(f"{answer.get('errorType', 'error')}: {answer.get('error', '')}"[:1000]) from None
         raise Unreachable(f"HTTP {exc.code} from {base_url}: {str(answer.get('error', ''))[:300]}") from None
@@ -63,6 +65,13 @@ def query(base_url: str, promql: str, at: datetime, timeout: float) -> list[tupl
         answer = json.loads(payload)
     except ValueError:
         raise Unreachable(f"{base_url} did not answer with JSON") from None
+    try:
+        return _rows(answer)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):  # JSON, but not Prometheus' shape
+        raise Unreachable(f"{base_url} answered JSON that is not a Prometheus query result") from None
+
+
+def _rows(answer: dict) -> list[tuple[dict, float]]:
     if answer.get("status") != "success":
         raise QueryError(f"{answer.get('errorType', 'error')}: {answer.get('error', '')}"[:1000])
     data = answer.get("data") or {}

@@ -206,3 +206,35 @@ def test_one_entity_failing_unforeseen_leaves_the_others_evaluated(db, prometheu
     assert healthy_slos.exists() and all(s.evaluated_at == NOW and s.sli is not None for s in healthy_slos)
     assert stats["evaluated"] == healthy_slos.count()
     assert stats["problems"] == SLO.objects.filter(entity=broken).count() > 0
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'{"status": "success", "data": {"resultType": "vector", "result": [{"value": 7}]}}',
+                                  b'{"status": "success", "data": {"resultType": "scalar", "result": [0, "many"]}}', b'"ok"'])
+def test_json_that_is_not_a_prometheus_answer_is_unreachable_not_a_crash(body):
+    """A proxy or a misconfigured URL answering some other JSON (a stand-in server: a real Prometheus
+    never does this) raised AttributeError/TypeError out of the client: the cost tab's API answered 500."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from portal.slo import prometheus as client
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        with pytest.raises(client.Unreachable) as refused:
+            client.query(url, "vector(1)", NOW, 5)
+        assert "not a Prometheus query result" in str(refused.value)
+    finally:
+        server.shutdown()
+        server.server_close()
