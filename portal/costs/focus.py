@@ -42,6 +42,7 @@ CATEGORIES = {c.lower(): c for c in ("Usage", "Purchase", "Tax", "Credit", "Adju
 CLASSES = {"": "", "correction": "Correction"}
 CURRENCY = re.compile(r"[A-Z]{3}")
 LIMIT = 1e17  # |amount| per line: what NUMERIC(28, 10) holds
+TOTAL_LIMIT = 1e18  # |sum| per currency of one file: what NUMERIC(28, 10) holds (allocations store sums)
 MAX_TEXT = 2000  # characters of a free-text value (ServiceName, ResourceId…)
 MAX_TAGS = 8000  # characters of one line's Tags
 MEMO = 100_000  # distinct timestamps/tags remembered (then forgotten and re-learnt)

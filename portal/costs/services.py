@@ -218,9 +218,9 @@ def _record_done(imp: CostImport, norm: focus.Normaliser, *, rows: int, replaced
     """The import marked done with its totals, and audited: the months whose lines changed (this
     file's, and those of the earlier lines it replaced)."""
     for currency, (billed, effective, _lines) in sorted(norm.totals.items()):
-        if max(abs(billed), abs(effective)) >= focus.LIMIT:  # the sums go to NUMERIC(28, 10) columns too
+        if max(abs(billed), abs(effective)) >= focus.TOTAL_LIMIT:  # the sums go to NUMERIC(28, 10) columns too
             raise focus.FocusError(imp.file_name, f"the {currency} lines add up to {max(abs(billed), abs(effective)):.3e}, "
-                                   f"more than the {focus.LIMIT:.0e} a total may be (a unit or scale error?)")
+                                   f"more than the {focus.TOTAL_LIMIT:.0e} a total may be (a unit or scale error?)")
     periods = sorted(norm.periods)
     months = sorted(norm.months | old_months)
     # Summed while reading (exact, at the stored scale): a GROUP BY over ten million lines took

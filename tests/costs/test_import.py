@@ -94,13 +94,13 @@ def test_a_bad_row_imports_nothing_and_names_file_row_and_column(costed, tmp_pat
 
 
 def test_lines_that_add_up_past_what_a_total_may_be_import_nothing(costed, tmp_path):
-    """Each line is under the 1e17 a line may be, their sum is not: allocations and budget alerts store
+    """Each line is under the 1e17 a line may be, their sum is over 1e18: allocations and budget alerts store
     sums in the same NUMERIC(28, 10) columns, which PostgreSQL refused after the import had committed
     (and the allocation was retried in vain). The file is refused whole, naming the currency."""
     lines = list(CostLine.objects.values_list("id", flat=True))
-    imp = services.import_now(path=write_csv(tmp_path / "huge.csv", [line("60000000000000000")] * 2), provider="aws")
+    imp = services.import_now(path=write_csv(tmp_path / "huge.csv", [line("90000000000000000")] * 12), provider="aws")
     assert imp.status == "failed", imp.error
-    assert imp.error == ("huge.csv: the USD lines add up to 1.200e+17, more than the 1e+17 a total may be "
+    assert imp.error == ("huge.csv: the USD lines add up to 1.080e+18, more than the 1e+18 a total may be "
                          "(a unit or scale error?)")
     assert list(CostLine.objects.values_list("id", flat=True)) == lines
 
