@@ -32,6 +32,7 @@ from rest_framework.settings import api_settings
 from portal.core import pagination, throttling
 from portal.core.api import ErrorSerializer, conflict, declare_links, error_responses, openapi_link
 from portal.core.limits import FORM, body_limit, upload_limit, validate_limit
+from portal.core.numbers import digits
 
 from . import api_schema, experiments, export, mlflow_webhooks, selectors, services
 from .descriptors.errors import DescriptorError
@@ -337,7 +338,7 @@ def model_version_run(request, kind: str, namespace: str, name: str, model_versi
     # Not called `version`: drf-spectacular reserves that name for API versioning and drops it.
     version = model_version
     entity = _model(request, kind, namespace, name)
-    row = experiments.model_version(entity, str(int(version))) if version.isascii() and version.isdigit() and len(version) < 10 else None
+    row = experiments.model_version(entity, str(int(version))) if digits(version) and len(version) < 10 else None
     if row is None:
         raise NotFound(f"{entity.name} has no version {version[:20]}.")
     facts = experiments.run_facts(request.user, row)

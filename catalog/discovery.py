@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
+from portal.core.numbers import digits
+
 from .descriptors.errors import DescriptorError
 from .integrations import LISTING_MAX_BYTES, TITLES, Client, FileRef, Integration, for_url, plain_segment
 
@@ -154,7 +156,7 @@ def _next_page(answer, url: str) -> str | None:
         if rel.strip() == "next":
             return target
     following = answer.headers.get("x-next-page", "").strip()  # GitLab's offset pagination
-    if following.isascii() and following.isdigit():
+    if digits(following):
         parts = urlsplit(url)
         query = re.sub(r"(^|&)page=\d*", "", parts.query).strip("&")
         return parts._replace(query=f"{query}&page={following}" if query else f"page={following}").geturl()

@@ -16,6 +16,7 @@ from django.db.models import Prefetch, Q
 
 from portal.accounts import permissions
 from portal.core import urlparts
+from portal.core.numbers import digits
 
 from .models import Entity, ExperimentRun, ModelVersion, RunInput
 
@@ -190,7 +191,7 @@ def parse_versions(values: list[str]) -> list[str]:
     if not raw:
         raise CompareError("versions: name 2 to 10 model versions to compare, e.g. ?versions=1,2 "
                            "(the first is the baseline).")
-    bad = [r for r in raw if not (r.isascii() and r.isdigit()) or len(r) > 9]
+    bad = [r for r in raw if not digits(r) or len(r) > 9]
     if bad:
         raise CompareError(f"versions: '{bad[0][:40]}' is not a version number (MLflow versions are 1, 2, 3, …).")
     normalised = [str(int(r)) for r in raw]

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 import yaml
 from django.conf import settings
 
+from portal.core.numbers import digits
+
 from . import experiments
 from .descriptors.errors import DescriptorError
 from .models import Entity
@@ -361,7 +363,7 @@ def freshness(spec: dict, now: datetime | None = None) -> dict | None:
     last = facts.get("lastMaterialized")
     at = _parse(last)
     ttl = spec.get("ttl")
-    ttl_seconds = int(str(ttl).rstrip("s")) if isinstance(ttl, str) and ttl.rstrip("s").isascii() and ttl.rstrip("s").isdigit() else 0
+    ttl_seconds = int(str(ttl).rstrip("s")) if isinstance(ttl, str) and digits(ttl.rstrip("s")) else 0
     age = (now - at) if at else None
     return {
         "materialized_at": at, "age": age, "ttl_seconds": ttl_seconds, "ttl": duration_text(ttl_seconds),

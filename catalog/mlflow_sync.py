@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.core.audit import audit_record
+from portal.core.numbers import digits
 
 from . import experiments, signals
 from .ingest.reader import content_hash
@@ -199,7 +200,7 @@ def store(models: list[dict]) -> int:
         for v in model["versions"]:
             seen.add(v["version"])
             ModelVersion.objects.update_or_create(entity=entity, version=v["version"], defaults={
-                "version_number": int(v["version"]) if v["version"].isascii() and v["version"].isdigit() else 0,
+                "version_number": int(v["version"]) if digits(v["version"]) else 0,
                 "aliases": v["aliases"], "status": v["status"], "description": v["description"],
                 "run_id": v["run_id"], "source": v["source"][:1000], "metrics": v["metrics"], "params": v["params"],
                 "tags": v["tags"], "created_at_mlflow": v["created"], "experiment_run": stored_runs.get(v["run_id"]),

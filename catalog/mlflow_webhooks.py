@@ -15,6 +15,8 @@ import json
 import time
 from dataclasses import dataclass
 
+from portal.core.numbers import digits
+
 SIGNATURE_HEADER = "X-MLflow-Signature"
 TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_HEADER = "X-MLflow-Delivery-Id"
@@ -59,7 +61,7 @@ def verify(*, secret: str, headers, body: bytes, tolerance: int, now: float | No
         raise Refused(401, f"missing header(s): {', '.join(missing)}")
     if len(delivery_id) > 100:
         raise Refused(401, f"{DELIVERY_HEADER} is longer than 100 characters")
-    if not (stamp.isascii() and stamp.isdigit()):
+    if not digits(stamp):
         raise Refused(401, f"{TIMESTAMP_HEADER} must be Unix seconds, got {stamp[:40]!r}")
     expected = sign(secret, delivery_id, stamp, body)
     # Several space-separated signatures are allowed (a secret being rotated); one match suffices.

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
+from portal.core.numbers import digits
+
 from .errors import DescriptorError
 from .loader import human_bytes
 
@@ -281,7 +283,7 @@ def _get(parts, host, port, address, url, deadline, timeout, max_bytes,
         if resp.status in REDIRECTS:
             return resp.status, resp.getheader("Location"), b"", answer_headers
         length = resp.getheader("Content-Length")
-        if length and length.isascii() and length.isdigit() and int(length) > max_bytes:
+        if length and digits(length) and int(length) > max_bytes:
             raise DescriptorError(f"response larger than {human_bytes(max_bytes)}", url)
         chunks, total = [], 0
         while True:

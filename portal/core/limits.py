@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 
+from portal.core.numbers import digits
+
 from .errors import error_response
 
 KIB = 1024
@@ -78,7 +80,7 @@ def check_body(request: HttpRequest, limit: int) -> HttpResponse | None:
     if encoding and encoding != "identity":
         return _read_unsized(request, limit)
     raw = request.META.get("CONTENT_LENGTH") or "0"
-    if not (raw.isascii() and raw.isdigit()):
+    if not digits(raw):
         return _refuse(request, 400, "Bad request", f"Content-Length {raw[:20]!r} is not a number of bytes.")
     length = int(raw)
     if length > limit:

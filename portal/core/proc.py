@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import sys
+import tempfile
+import time
+import uuid
 from pathlib import Path
 
 
@@ -40,11 +44,6 @@ def start_worker(name: str, *, concurrency: int = 1, timeout: float = 60.0,
     its own session, its output in a temporary log file that the caller deletes, returned once its
     heartbeat row exists. CommandError with the end of the log when it exits or has not beaten within
     `timeout` seconds."""
-    import sys
-    import tempfile
-    import time
-    import uuid
-
     from django.conf import settings
     from django.core.management.base import CommandError
 

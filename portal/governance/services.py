@@ -28,6 +28,7 @@ from portal.accounts import permissions
 from portal.accounts.models import Membership, Team
 from portal.core import usage
 from portal.core.audit import audit_record
+from portal.core.numbers import digits
 from portal.core.usage import Client, EventType
 
 from . import conf, gate_input, impact, outbox, policy, signals, workflows
@@ -298,7 +299,7 @@ def _validate(actor, action: str, ref: str, params: dict) -> _Target:
     if action == ActionType.PROMOTE_MODEL_VERSION:
         version = str(params.get("version", "")).strip()
         alias = str(params.get("alias", "champion")).strip()
-        if not (version.isascii() and version.isdigit()):
+        if not digits(version):
             raise InvalidRequest("params.version: a model version number is required")
         if not ALIAS.match(alias) or RESERVED_ALIAS.match(alias):
             raise InvalidRequest(

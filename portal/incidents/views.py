@@ -44,12 +44,15 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     numbers = selectors.figures(list(recent.values_list("status", "opened_at", "acknowledged_at", "resolved_at")))
     query = params.copy()
     query.pop("page", None)
+    chosen = {k: params.get(k, "") for k in ("status", "severity", "team", "source")}
+    teams = [(name, name) for name in Team.objects.order_by("name").values_list("name", flat=True)]
+    # The filter bar's selects, one (field, label, options, chosen value) each.
+    choices = [("status", "Status", STATUS_CHOICES), ("severity", "Severity", Severity.choices),
+               ("team", "Team", teams), ("source", "Source", Source.choices)]
     context = {
-        "page": page, "rows": [(i, selectors.visible_links(i)) for i in page.object_list],
-        "params": {k: params.get(k, "") for k in ("status", "severity", "team", "source")},
+        "page": page, "rows": [(i, selectors.visible_links(i)) for i in page.object_list], "params": chosen,
+        "filter_selects": [(name, label, options, chosen[name]) for name, label, options in choices],
         "problems": problems, "query": query.urlencode(), "figures": numbers, "days": days,
-        "statuses": STATUS_CHOICES, "severities": Severity.choices, "sources": Source.choices,
-        "teams": list(Team.objects.order_by("name").values_list("name", flat=True)),
         "may_open": permissions.may_open_incident(request.user),
     }
     template = "incidents/list.html#results" if getattr(request, "htmx", False) else "incidents/list.html"

@@ -28,6 +28,7 @@ from django.urls import reverse
 from catalog.models import Entity, ExperimentRun, ModelVersion
 from portal.accounts import permissions
 from portal.accounts.models import Team
+from portal.core.numbers import digits
 
 from .events import normalise_dataset
 from .models import (
@@ -122,7 +123,7 @@ def check_depth(value, *, name: str = "depth", default: int = 2, maximum: int = 
     if value is None or value == "":
         return default
     text = str(value)
-    if not text.isascii() or not text.isdigit() or len(text) > 3 or int(text) > maximum:
+    if not digits(text) or len(text) > 3 or int(text) > maximum:
         raise ValueError(f"{name} must be a whole number from 0 to {maximum}")
     return int(text)
 

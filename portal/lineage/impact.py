@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from catalog import extensions, selectors
 from portal.accounts import permissions
+from portal.core.numbers import digits
 from portal.core.spreadsheet import safe_cell
 from portal.governance import impact as governance_impact
 
@@ -34,7 +35,7 @@ def parse_hops(raw: str | None) -> int:
     """`hops` from the query string: 1–10, 10 when absent. Anything else names the parameter."""
     if raw is None or raw == "":
         return DEFAULT_HOPS
-    if not (raw.isascii() and raw.isdigit()) or not MIN_HOPS <= int(raw) <= MAX_HOPS:
+    if not digits(raw) or not MIN_HOPS <= int(raw) <= MAX_HOPS:
         raise HopsInvalid(f"hops: a whole number from {MIN_HOPS} to {MAX_HOPS}, not {raw[:40]!r}")
     return int(raw)
 

@@ -21,6 +21,7 @@ from pygments.lexers import GraphQLLexer, JsonLexer, ProtoBufLexer, TextLexer, Y
 
 from catalog.descriptors.loader import Limits, parse_stream
 from portal.core import markdown_text
+from portal.core.numbers import digits
 
 from . import markdown_links, rendering
 
@@ -132,7 +133,7 @@ def _pointer(doc: dict, ref: str):
         part = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isascii() and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and digits(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             raise LookupError(f"$ref '{ref[:120]}' does not resolve")
