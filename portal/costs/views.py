@@ -101,10 +101,19 @@ def index(request: HttpRequest) -> HttpResponse:
         "charts": [charts.bar_chart("by-team", f"By team ({currency})", team_rows, unit=currency),
                    charts.bar_chart("by-kind", f"By kind ({currency})", kind_rows, unit=currency),
                    charts.bar_chart("by-domain", f"By domain ({currency})", domain_rows, unit=currency)],
-        "trend": charts.line_chart("trend", f"Monthly cost ({currency})", [(m, float(v)) for m, v in trend],
-                                   unit=currency) if trend else None,
+        "trend": _trend("trend", currency, trend),
     }
     return render(request, "costs/index.html", context)
+
+
+def _trend(key: str, currency: str, trend: list) -> dict | None:
+    """The monthly cost line, or with a single month that month's figure alone (one point is not a trend)."""
+    if not trend:
+        return None
+    points = [(m, float(v)) for m, v in trend]
+    if len(points) == 1:
+        return {"key": key, "single": True, "month": points[0][0], "amount": _fmt(trend[0][1]), "currency": currency}
+    return charts.line_chart(key, f"Monthly cost ({currency})", points, unit=currency)
 
 
 def _team(name: str) -> Team:
@@ -142,8 +151,7 @@ def team(request: HttpRequest, name: str) -> HttpResponse:
     trend = selectors.trend(request.user, currency, team_id=team.pk) if currency else []
     context = {"team": team, "month": month, "ym": ym, "months": available, "data": data, "budgets": budgets,
                "may_budget": permissions.can_on_team(request.user, permissions.Action.MANAGE_TEAM, team.pk),
-               "trend": charts.line_chart("team-trend", f"Monthly cost ({currency})",
-                                          [(m, float(v)) for m, v in trend], unit=currency) if trend else None}
+               "trend": _trend("team-trend", currency, trend)}
     return render(request, "costs/team.html", context)
 
 

@@ -292,6 +292,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.core.api.postprocess_links",
         "portal.core.api.postprocess_request_id_header",
+        "portal.core.api.postprocess_tags",
     ],
 }
 

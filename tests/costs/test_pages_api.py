@@ -37,6 +37,23 @@ def test_the_overview_shows_per_currency_totals_charts_and_the_unallocated_bucke
     assert "Fraud detector" in html or "fraud-detector" in html
 
 
+def test_one_month_is_a_figure_and_the_monthly_line_starts_with_the_second(costed, tmp_path):
+    from portal.costs import services
+
+    alice = client_for(costed["users"]["alice"])
+    for url, key in [("/costs/?month=2026-01", "trend"), ("/costs/teams/fraud-ml/?month=2026-01", "team-trend")]:
+        html = alice.get(url).content.decode()
+        card = html.split(f'data-testid="chart-{key}"', 1)[1].split("</figure>", 1)[0]
+        assert "the only month imported so far" in card and "2026-01" in card and "<svg" not in card, url
+    february = [line("80.00", tags={"plinth-entity": DETECTOR}, start="2026-02-03T00:00:00Z",
+                     end="2026-02-04T00:00:00Z", period="2026-02-01T00:00:00Z")]
+    assert services.import_now(path=write_csv(tmp_path / "feb.csv", february), provider="aws").status == "done"
+    for url, key in [("/costs/?month=2026-02", "trend"), ("/costs/teams/fraud-ml/?month=2026-02", "team-trend")]:
+        html = alice.get(url).content.decode()
+        card = html.split(f'data-testid="chart-{key}"', 1)[1].split("</figure>", 1)[0]
+        assert "<svg" in card and "2026-01" in card and "2026-02" in card and "only month" not in card, url
+
+
 def test_pages_make_a_constant_number_of_queries(costed, tmp_path):
     from portal.costs import services
 
