@@ -14,6 +14,7 @@ from portal.core.client_address import client_address
 from portal.core.limits import FORM, body_limit
 
 from . import selectors, services
+from .models import APIToken
 
 TOKEN_EXPIRY_DAYS = (7, 30, 90, 365)  # as the API tokens page offers them
 MAX_LIMIT = 500
@@ -97,7 +98,8 @@ class TokenInput(serializers.Serializer):
                responses={200: TokenPageSerializer, **error_responses()})
 @extend_schema(methods=["POST"], summary="Create an API token", operation_id="tokens_create",
                description="A personal token for the signed-in user. The answer carries the secret; it is shown "
-                           "this once and cannot be read again.",
+                           "this once and cannot be read again. Created with a token, the new token expires no "
+                           "later than that one and is revoked with it.",
                request=TokenInput,
                responses={201: TokenCreatedSerializer, **error_responses()})
 @body_limit(FORM)
@@ -108,6 +110,7 @@ def tokens(request):
         body.is_valid(raise_exception=True)
         token, secret = services.token_create(user=request.user, name=body.validated_data["name"],
                                               expires_in_days=body.validated_data.get("expiresInDays"),
+                                              parent=request.auth if isinstance(request.auth, APIToken) else None,
                                               address=client_address(request))
         response = Response({**TokenSerializer(token).data, "secret": secret}, status=status.HTTP_201_CREATED)
         response["Cache-Control"] = "no-store"
@@ -125,8 +128,8 @@ def tokens(request):
 
 
 @extend_schema(summary="Revoke an API token", operation_id="tokens_revoke",
-               description="Revokes one of your tokens at once (it stays listed, with `revokedAt`). Revoking a "
-                           "revoked token changes nothing. Another user's token answers 404.",
+               description="Revokes one of your tokens at once (it stays listed, with `revokedAt`), and the tokens "
+                           "created with it. Revoking a revoked token changes nothing. Another user's token answers 404.",
                responses={204: OpenApiResponse(description="Revoked."), **error_responses(404)})
 @body_limit(FORM)
 @api_view(["DELETE"])

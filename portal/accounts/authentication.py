@@ -18,7 +18,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         parts = header.split()
-        if parts[0].lower() != self.keyword.lower().encode():
+        if not parts or parts[0].lower() != self.keyword.lower().encode():  # a header of blanks: no scheme
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")

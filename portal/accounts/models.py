@@ -99,6 +99,9 @@ class APIToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The token whose request created this one (a CI job rotating its secret): this one expires no later,
+    # and revoking that one revokes this one too (services.token_create / token_revoke).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
 
     class Meta:
         ordering = ["-created_at"]

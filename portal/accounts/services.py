@@ -119,30 +119,42 @@ def memberships_reconcile(*, user, wanted: dict[str, str], source: str) -> dict[
 
 
 @transaction.atomic
-def token_create(*, user, name: str, expires_in_days: int | None = None,
+def token_create(*, user, name: str, expires_in_days: int | None = None, parent: APIToken | None = None,
                  address: str | None = None) -> tuple[APIToken, str]:
-    """Create a token; returns (row, secret). The secret is never stored."""
+    """Create a token; returns (row, secret). The secret is never stored. Made by a request that a token
+    authenticated (`parent`), it expires no later than that token and is revoked with it: a leaked
+    short-lived token cannot mint itself lasting access."""
     name = name.strip()
     if not name or len(name) > 100:
         raise ValidationError({"name": "A token name is required (at most 100 characters)."})
     raw, prefix, digest = tokens.generate()
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-    token = APIToken.objects.create(user=user, name=name, prefix=prefix, key_hash=digest, expires_at=expires_at)
+    if parent is not None and parent.expires_at is not None:
+        expires_at = min(expires_at or parent.expires_at, parent.expires_at)
+    token = APIToken.objects.create(user=user, name=name, prefix=prefix, key_hash=digest, expires_at=expires_at,
+                                    parent=parent)
     audit_record(actor=user, action="token.create", target=f"user:{user.get_username()}",
-                 after={"token": prefix, "name": name}, remote_addr=address)
+                 after={"token": prefix, "name": name, **({"parent": parent.prefix} if parent else {})},
+                 remote_addr=address)
     return token, raw
 
 
 @transaction.atomic
 def token_revoke(*, token: APIToken, actor, address: str | None = None) -> APIToken:
-    """Revoke a personal token. Another user's token answers like a missing one."""
+    """Revoke a personal token, and the tokens it made (and theirs). Another user's token answers like
+    a missing one."""
     if not permissions.may_manage_token(actor, token):
         raise Http404("No such token")
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+    now, level, revoked = timezone.now(), [token], []
+    while level:  # down the tree the token made: short in practice, and it ends (a token is made once)
+        revoked += [t for t in level if t.revoked_at is None]
+        level = list(APIToken.objects.filter(parent__in=level))
+    APIToken.objects.filter(pk__in=[t.pk for t in revoked]).update(revoked_at=now)
+    for t in revoked:
+        t.revoked_at = now
         audit_record(actor=actor, action="token.revoke", target=f"user:{token.user.get_username()}",
-                     after={"token": token.prefix, "name": token.name}, remote_addr=address)
+                     after={"token": t.prefix, "name": t.name, **({"with": token.prefix} if t is not token else {})},
+                     remote_addr=address)
     return token
 
 
@@ -285,6 +297,9 @@ def oidc_sign_in(*, issuer: str, claims: dict, address: str | None):
     subject = str(claims.get("sub") or "")[:255]
     if not subject:
         raise SignInRefused("The ID token names no subject.", reason="token-subject", status=401)
+    if _has_control(subject):
+        raise SignInRefused("The ID token's subject contains control characters.", reason="token-subject",
+                            status=401)
     identity = OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
     created = False
     if identity is None:
@@ -295,6 +310,8 @@ def oidc_sign_in(*, issuer: str, claims: dict, address: str | None):
                 "is not a valid user name here (letters, digits and @ . + - _, at most 150). Ask the "
                 "platform team to set PLINTH_OIDC_USERNAME_CLAIM.", reason="username-invalid", status=403)
         user = User.objects.filter(username=username).first()
+        if user is not None and not user.is_active:
+            raise SignInRefused("This account is deactivated in the portal.", reason="inactive", status=403)
         if user is not None and (user.has_usable_password() or user.oidc_identities.exists()):
             # A password account (the break-glass admin, a local user) or another identity's account:
             # never taken over by a name the provider sends.
@@ -328,23 +345,45 @@ def oidc_sign_in(*, issuer: str, claims: dict, address: str | None):
 
 
 def _claimed_username(claims: dict) -> str:
+    """The username claim, else the e-mail — only one the provider says it verified, since the name may
+    link an existing account (a password-less one an org sync created)."""
     value = claims.get(settings.PLINTH_OIDC_USERNAME_CLAIM)
     if not isinstance(value, str) or not value.strip():
-        value = claims.get("email") if isinstance(claims.get("email"), str) else ""
+        value = _email(claims, verified_only=True)
     return unicodedata.normalize("NFKC", value.strip()).lower()
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def _email(claims: dict, *, verified_only: bool) -> str:
+    """The e-mail claim, or "": none, not text, with control characters, or not verified. `email_verified`
+    true (a boolean, or the text "true" some providers send) verifies it; absent, it counts as verified
+    for the profile (providers that never send it) but not for `verified_only`."""
+    email, verified = claims.get("email"), claims.get("email_verified")
+    if not isinstance(email, str) or _has_control(email):
+        return ""
+    if verified is True or (isinstance(verified, str) and verified.strip().lower() == "true"):
+        return email
+    return email if verified is None and not verified_only else ""
+
+
+def _name(value) -> str:
+    """A name claim as text without control characters (which PostgreSQL's text cannot even hold, NUL)."""
+    return "".join(c for c in value if unicodedata.category(c) != "Cc")[:150] if isinstance(value, str) else ""
 
 
 def _profile(user, claims: dict) -> bool:
     """Copy e-mail, names and platform-admin status from the claims; True if anything changed."""
     before = (user.email, user.first_name, user.last_name, user.is_staff, user.is_superuser)
-    if isinstance(claims.get("email"), str) and claims.get("email_verified", True) is not False:
-        user.email = claims["email"][:254]
+    if email := _email(claims, verified_only=False):
+        user.email = email[:254]
     given, family = claims.get("given_name"), claims.get("family_name")
     if isinstance(given, str) or isinstance(family, str):
-        user.first_name = (given if isinstance(given, str) else "")[:150]
-        user.last_name = (family if isinstance(family, str) else "")[:150]
+        user.first_name, user.last_name = _name(given), _name(family)
     elif isinstance(claims.get("name"), str):
-        user.first_name, user.last_name = claims["name"][:150], ""
+        user.first_name, user.last_name = _name(claims["name"]), ""
     admin_groups = set(settings.PLINTH_OIDC_ADMIN_GROUPS)
     if admin_groups:
         is_admin = bool(admin_groups & set(claimed_groups(claims)))

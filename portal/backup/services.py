@@ -241,7 +241,8 @@ def _unpack(source: Path, staging: Path) -> dict:
         raise BackupError("not a Plinth backup: it has no manifest (truncated, or another kind of file)")
     if manifest.get("version") != VERSION:
         raise BackupError(f"this backup has format version {manifest.get('version')}; this release reads {VERSION}")
-    expected = manifest.get("sha256") or {}
+    _check_manifest(manifest)
+    expected = manifest["sha256"]
     for name, digest in expected.items():
         if name not in found:
             raise BackupError(f"the backup is incomplete: {name} is missing")
@@ -251,6 +252,35 @@ def _unpack(source: Path, staging: Path) -> dict:
     if extra:
         raise BackupError(f"the backup was altered: {extra[0]} is not in its manifest")
     return manifest
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_map(value, check) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and check(v) for k, v in value.items())
+
+
+# Every manifest field the check, the restore and their summaries read, with its shape: checked before
+# anything is restored, so a manifest altered by hand is refused whole rather than failing after the swap.
+_MANIFEST_SHAPE = {
+    "engine": lambda v: isinstance(v, str), "createdAt": lambda v: isinstance(v, str),
+    "database": lambda v: isinstance(v, str), "databaseBytes": _is_int,
+    "files": lambda v: _is_map(v, _is_int), "rows": lambda v: _is_map(v, _is_int),
+    "sha256": lambda v: _is_map(v, lambda d: isinstance(d, str)),
+    "auditHead": lambda v: isinstance(v, dict) and _is_int(v.get("seq")) and isinstance(v.get("hash"), str),
+}
+
+
+def _check_manifest(manifest: dict) -> None:
+    for key, fits in _MANIFEST_SHAPE.items():
+        if key not in manifest or not fits(manifest[key]):
+            raise BackupError(f"the backup's manifest is damaged or was altered: {key!r} is "
+                              f"{'missing' if key not in manifest else 'not what a backup writes'}")
+    roots = manifest.get("roots")
+    if roots is not None and not _is_map(roots, lambda v: isinstance(v, str)):
+        raise BackupError("the backup's manifest is damaged or was altered: 'roots' is not what a backup writes")
 
 
 def _check_into(source: Path, staging: Path, engine: str | None) -> dict:

@@ -104,20 +104,27 @@ class RejectNulMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if "\x00" in request.path:
             return self._reject(request, "path")
-        where = nul_field(request.GET)
-        if where is None and request.method == "POST" and not request.path.startswith(self.API_PREFIX):
-            where = self._nul_in_form(request)
-        if where is not None:
+        if (where := nul_field(request.GET)) is not None:
             return self._reject(request, where[:100])
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        """The form body is looked at here, once a view is found: after RequestBodyLimitMiddleware's
+        `process_view` refused a body over the view's cap without reading it (and put a chunked body
+        back as a sized one). Read in `__call__`, before the cap, a body of any size was parsed — files
+        spooled to disk — even for a page that does not exist."""
+        if request.method != "POST" or request.path.startswith(self.API_PREFIX):
+            return None
+        where = self._nul_in_form(request)
+        return None if where is None else self._reject(request, where[:100])
 
     @staticmethod
     def _nul_in_form(request: HttpRequest) -> str | None:
         """The first form field with a NUL in its name or value. Django parses only form bodies
-        (urlencoded, multipart) into `request.POST`, as the CSRF check would next (the size already capped
-        by RequestBodyLimitMiddleware; a malformed multipart body is Django's 400). Uploaded files are not
-        text and are not looked at (Django drops non-printable characters from their names); a body the
-        client stopped sending is left to the CSRF check."""
+        (urlencoded, multipart) into `request.POST`, as the CSRF check just did (a malformed multipart
+        body is Django's 400). Uploaded files are not text and are not looked at (Django drops
+        non-printable characters from their names); a body the client stopped sending is left to the
+        view."""
         try:
             return nul_field(request.POST)
         except UnreadablePostError:

@@ -21,3 +21,12 @@ def test_parallel_guesses_on_postgresql(settings):
 @pytest.mark.django_db(transaction=True)
 def test_token_first_use_race_on_postgresql():
     token_events.test_first_use_is_recorded_once_when_connections_race()
+
+
+@pytest.mark.django_db
+def test_control_characters_in_oidc_claims_on_postgresql(settings):
+    from tests.accounts import test_oidc_mapping as mapping
+
+    settings.PLINTH_OIDC_USERNAME_CLAIM = "preferred_username"
+    settings.PLINTH_OIDC_ADMIN_GROUPS = []
+    mapping.test_control_characters_in_claims_are_left_out_and_a_subject_with_them_is_refused()

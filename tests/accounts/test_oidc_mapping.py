@@ -69,3 +69,53 @@ def test_a_username_claim_that_is_not_a_user_name_is_refused(settings):
     with pytest.raises(services.SignInRefused, match="not a valid user name"):
         services.oidc_sign_in(issuer=ISSUER, claims=claims(name="Ada Lovelace <ada>"), address=None)
     assert not Membership.objects.exists()
+
+
+def _passwordless(username: str, **fields):
+    user = UserFactory(username=username, **fields)
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+@pytest.mark.parametrize("verified", [False, "false", "0", None, 1])
+def test_an_unverified_email_never_names_or_links_an_account(settings, verified):
+    """Without a username claim the name falls back to the e-mail, which could link a password-less
+    account: only an e-mail the provider says it verified (true, or the text "true") may."""
+    carol = _passwordless("carol@example.com")
+    token = {"sub": "attacker", "email": "carol@example.com"} | ({} if verified is None else {"email_verified": verified})
+    with pytest.raises(services.SignInRefused, match="not a valid user name"):
+        services.oidc_sign_in(issuer=ISSUER, claims=token, address=None)
+    assert not OIDCIdentity.objects.exists()
+    assert services.oidc_sign_in(issuer=ISSUER, claims=token | {"email_verified": "true"}, address=None) == carol
+
+
+def test_an_unverified_email_is_not_copied_to_the_profile():
+    user = services.oidc_sign_in(issuer=ISSUER, claims=claims() | {"email_verified": "false"}, address=None)
+    assert user.email == ""
+    user = services.oidc_sign_in(issuer=ISSUER, claims=claims(), address=None)  # not said either way: kept
+    assert user.email == "ada@example.com"
+
+
+def test_a_deactivated_account_is_neither_linked_nor_signed_in():
+    bob = _passwordless("bob", is_active=False)
+    with pytest.raises(services.SignInRefused, match="deactivated") as refused:
+        services.oidc_sign_in(issuer=ISSUER, claims=claims(sub="new-subject", name="bob"), address=None)
+    assert refused.value.status == 403
+    assert not OIDCIdentity.objects.exists() and not Membership.objects.filter(user=bob).exists()
+    from portal.core.models import AuditEvent
+
+    assert not AuditEvent.objects.filter(action="auth.sign-in").exists()
+
+
+def test_control_characters_in_claims_are_left_out_and_a_subject_with_them_is_refused():
+    """PostgreSQL's text cannot hold NUL at all (tests/accounts/test_limits_on_postgres.py runs this there)."""
+    token = claims() | {"email": "ada\x00@example.com", "given_name": "A\x00da\n", "family_name": "Love\x07lace"}
+    user = services.oidc_sign_in(issuer=ISSUER, claims=token, address=None)
+    user.refresh_from_db()
+    assert (user.email, user.first_name, user.last_name) == ("", "Ada", "Lovelace")
+    user = services.oidc_sign_in(issuer=ISSUER, claims=claims() | {"name": "Ada\x00 L", "given_name": None}, address=None)
+    assert user.first_name == "Ada L"
+    with pytest.raises(services.SignInRefused, match="subject contains control characters") as refused:
+        services.oidc_sign_in(issuer=ISSUER, claims=claims(sub="s\x003", name="eve"), address=None)
+    assert refused.value.status == 401 and OIDCIdentity.objects.count() == 1

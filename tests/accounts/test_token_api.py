@@ -49,6 +49,38 @@ def test_a_revoked_token_stops_working_at_once(tina):
     assert listed[created["id"]]["revokedAt"] and not listed[created["id"]]["active"]
 
 
+def test_a_token_made_with_a_token_expires_no_later_and_is_revoked_with_it():
+    """A leaked 30-day CI token must not mint itself lasting access: its children expire with it (asked for
+    no expiry or a later one) and go when it is revoked, down to their own children."""
+    from datetime import timedelta
+
+    user = UserFactory(username="cici")
+    parent, raw = services.token_create(user=user, name="ci", expires_in_days=30)
+    child = api(raw).post("/api/v1/tokens", {"name": "child"}, content_type="application/json").json()
+    assert child["expiresAt"] and APIToken.objects.get(pk=child["id"]).expires_at == parent.expires_at
+    later = api(raw).post("/api/v1/tokens", {"name": "later", "expiresInDays": 90}, content_type="application/json")
+    assert APIToken.objects.get(pk=later.json()["id"]).expires_at == parent.expires_at
+    sooner = api(raw).post("/api/v1/tokens", {"name": "sooner", "expiresInDays": 7}, content_type="application/json")
+    assert APIToken.objects.get(pk=sooner.json()["id"]).expires_at < parent.expires_at - timedelta(days=20)
+    grandchild = api(child["secret"]).post("/api/v1/tokens", {"name": "g"}, content_type="application/json").json()
+    _, own = services.token_create(user=user, name="laptop")  # made on the tokens page: not a child
+    assert api(own).get("/api/v1/me").status_code == 200
+    assert api(own).delete(f"/api/v1/tokens/{parent.pk}").status_code == 204
+    for secret in (raw, child["secret"], later.json()["secret"], sooner.json()["secret"], grandchild["secret"]):
+        assert api(secret).get("/api/v1/me").status_code == 401
+    assert api(own).get("/api/v1/me").status_code == 200
+    revoked = AuditEvent.objects.filter(action="token.revoke")
+    assert revoked.count() == 5 and revoked.filter(payload__contains=f'"with":"{parent.prefix}"').count() == 4
+    made = AuditEvent.objects.filter(action="token.create", payload__contains=f'"parent":"{parent.prefix}"')
+    assert made.count() == 3
+
+
+def test_an_authorization_header_of_blanks_is_401_not_500():
+    for value in (" ", "\x0c", "\x0b", "\t \t"):
+        response = Client(HTTP_AUTHORIZATION=value).get("/api/v1/me")
+        assert response.status_code == 401, repr(value)
+
+
 def test_another_users_token_answers_like_a_missing_one(tina):
     _user, raw = tina
     other = UserFactory(username="uma")

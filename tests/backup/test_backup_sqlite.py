@@ -192,6 +192,11 @@ def _other_engine(name: str, data: bytes) -> bytes:
     ("no-manifest", "has no manifest"),
     ("other-engine", "backup of a postgresql database; this portal runs on sqlite"),
     ("garbage-database", "not a readable SQLite database|integrity check"),
+    # A manifest edited by hand: refused before the swap, not a KeyError after it.
+    ("manifest-no-createdAt", "'createdAt' is missing"),
+    ("manifest-sha256-list", "'sha256' is not what a backup writes"),
+    ("manifest-engine-list", "'engine' is not what a backup writes"),
+    ("manifest-rows-text", "'rows' is not what a backup writes"),
 ])
 def test_a_bad_backup_is_refused_with_a_clear_message_and_nothing_changes(populated, tmp_path, case, message):
     good = tmp_path / "good.tar"
@@ -207,6 +212,20 @@ def test_a_bad_backup_is_refused_with_a_clear_message_and_nothing_changes(popula
         _rewrite(good, bad, lambda name, data: None if name == "manifest.json" else data)
     elif case == "other-engine":
         _rewrite(good, bad, _other_engine)
+    elif case.startswith("manifest-"):
+        key, value = {"no-createdAt": ("createdAt", None), "sha256-list": ("sha256", ["x"]),
+                      "engine-list": ("engine", ["sqlite"]), "rows-text": ("rows", {"catalog_entity": "9"})}[case[9:]]
+
+        def edit(name: str, data: bytes) -> bytes:
+            if name != "manifest.json":
+                return data
+            manifest = json.loads(data)
+            if value is None:
+                del manifest[key]
+            else:
+                manifest[key] = value
+            return json.dumps(manifest).encode()
+        _rewrite(good, bad, edit)
     elif case == "garbage-database":
         import hashlib
 
@@ -229,7 +248,8 @@ def test_a_bad_backup_is_refused_with_a_clear_message_and_nothing_changes(popula
     with pytest.raises(CommandError, match=message):
         call_command("backup", "restore", str(bad), "--force")
     if case != "missing":  # check does not know which engine is wanted: the altered manifest gives it away
-        with pytest.raises(CommandError, match=message if case != "other-engine" else "manifest is inconsistent"):
+        with pytest.raises(CommandError, match=message if case not in ("other-engine", "manifest-engine-list")
+                           else "manifest is inconsistent|'engine' is not"):
             call_command("backup", "check", str(bad))
 
     connection.close()

@@ -98,6 +98,46 @@ def test_an_oversized_sign_in_form_gets_the_error_page_and_signs_nobody_in():
 
 
 @pytest.mark.django_db
+def test_a_page_form_over_the_cap_is_refused_before_any_of_it_is_read(monkeypatch):
+    """The NUL check of page forms reads the body only after the cap was checked: a 20 MiB file sent to the
+    sign-in page (anonymous, 16 KiB cap) or to a page that does not exist is never parsed or spooled."""
+    import io
+
+    from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
+
+    received = []
+    for handler in (TemporaryFileUploadHandler, MemoryFileUploadHandler):
+        original = handler.receive_data_chunk
+        monkeypatch.setattr(handler, "receive_data_chunk",
+                            lambda self, raw, start, original=original: received.append(len(raw)) or original(self, raw, start))
+    big = io.BytesIO(b"x" * (20 * 1024 * 1024))
+    big.name = "big.bin"
+    assert Client().post("/accounts/sign-in/", {"username": "a", "password": "b", "f": big}).status_code == 413
+    assert Client().post("/no-such-page/", {"f": io.BytesIO(b"y" * (3 * 1024 * 1024))}).status_code == 404
+    assert sum(received) == 0
+
+
+@pytest.mark.django_db
+def test_a_chunked_page_form_is_read_once_put_back_as_sized():
+    """gunicorn hands a chunked body on with `wsgi.input_terminated`: the cap reads it and puts it back, and the
+    form is parsed from that (before, the NUL check had parsed the unsized body as empty: a 400)."""
+    import io
+
+    UserFactory(username="ann")
+    body = f"username=ann&password={PASSWORD}"
+    client = Client()
+    response = client.generic("POST", "/accounts/sign-in/", body, content_type="application/x-www-form-urlencoded",
+                              CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked",
+                              **{"wsgi.input_terminated": True, "wsgi.input": io.BytesIO(body.encode())})
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+    nul = "username=ann&password=x%00y"
+    response = Client().generic("POST", "/accounts/sign-in/", nul, content_type="application/x-www-form-urlencoded",
+                                CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked",
+                                **{"wsgi.input_terminated": True, "wsgi.input": io.BytesIO(nul.encode())})
+    assert response.status_code == 400 and "password" in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_a_malformed_content_length_is_400(client):
     client.force_login(UserFactory())
     response = client.generic("POST", "/api/v1/validate-entity", b"{}", content_type="application/json",
