@@ -38,7 +38,7 @@ from . import api_schema, experiments, export, mlflow_webhooks, selectors, servi
 from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
 from .descriptors.validate import storable_errors, validate_entity
-from .filters import EntityFilter
+from .filters import EntityFilter, TooManyValues, normalized
 from .models import Entity, EntityTag, Location
 
 MAX_LIMIT = 500
@@ -69,13 +69,18 @@ def relations_for(user, entities: list[Entity]) -> dict[str, list[dict]]:
 
 
 # -- filters ------------------------------------------------------------------------------------
+MAX_FILTER_CLAUSES = 20
+
+
 def backstage_filter(params) -> Q:
     """`filter=kind=model,spec.type=classifier` (AND within one, OR between several)."""
-    clauses = params.getlist("filter")
+    clauses = [c for c in params.getlist("filter") if c.replace(",", "").strip()]  # `filter=`: no filter
     if not clauses:
         return Q()
+    if len(clauses) > MAX_FILTER_CLAUSES:
+        raise ValidationError({"filter": f"At most {MAX_FILTER_CLAUSES} filter parameters (got {len(clauses)})."})
     combined = Q(pk__in=[])
-    for clause in clauses[:20]:
+    for clause in clauses:
         q = Q()
         for part in clause.split(","):
             if not part.strip():
@@ -84,6 +89,9 @@ def backstage_filter(params) -> Q:
             key, value = key.strip(), value.strip().lower()
             if key not in FILTER_FIELDS:
                 raise ValidationError({"filter": f"Unknown filter field '{key[:60]}'. Known: {', '.join(FILTER_FIELDS)}."})
+            if sep and not value:
+                raise ValidationError({"filter": f"'{key[:60]}=' has no value: write '{key[:60]}=<value>', or "
+                                                 f"'{key[:60]}' alone for entities that have the field."})
             column = FILTER_FIELDS[key]
             if not sep:  # "key" alone means: the field exists
                 q &= Q(tag_rows__isnull=False) if column == "tag" else ~Q(**{column: ""})
@@ -101,13 +109,21 @@ SIMPLE_FILTER_KEYS = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "li
                       "metadata.namespace": "namespace", "metadata.tags": "tag"}
 
 
-def count_params(request):
-    """The request's filters as list-page parameters, so counts can come from the facet cube.
+def list_params(request):
+    """The request's parameters as the list and its counts both read them (`filters.normalized`)."""
+    try:
+        return normalized(request.query_params)
+    except TooManyValues as exc:
+        raise ValidationError({exc.key: str(exc)}) from exc
+
+
+def count_params(params):
+    """The filters (`list_params`) as list-page parameters, so counts can come from the facet cube.
 
     A single `filter` clause of simple `key=value` parts translates; None when it does not (OR-ed
     clauses, other fields): then the counts are live."""
-    params = request.query_params.copy()
-    clauses = params.pop("filter", [])
+    params = params.copy()
+    clauses = [c for c in params.pop("filter", []) if c.replace(",", "").strip()]
     if len(clauses) > 1:
         return None
     for clause in clauses:
@@ -122,9 +138,9 @@ def count_params(request):
     return params
 
 
-def filtered(request):
-    qs = selectors.entity_list(request.user).filter(backstage_filter(request.query_params))
-    fs = EntityFilter(request.query_params, queryset=qs, request=request)
+def filtered(request, params):
+    qs = selectors.entity_list(request.user).filter(backstage_filter(params))
+    fs = EntityFilter(params, queryset=qs, request=request)
     if not fs.is_valid():
         raise ValidationError(fs.errors)
     return fs.qs
@@ -182,8 +198,9 @@ def entity_list(request):
         raise ValidationError({"order": f"Unknown order '{order[:40]}'. Use one of: {', '.join(API_ORDERS)}."})
     limit = pagination.page_size(request.query_params, default=50, maximum=MAX_LIMIT)
     fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
-    qs = filtered(request)
-    total, _, capped, _sampled = selectors.list_counts(request.user, count_params(request), qs, [])
+    params = list_params(request)
+    qs = filtered(request, params)
+    total, _, capped, _sampled = selectors.list_counts(request.user, count_params(params), qs, [])
     raw_cursor = request.query_params.get("cursor")
     if raw_cursor:
         cursor = _decode_cursor(raw_cursor, order)
@@ -268,7 +285,7 @@ class ExportLineSerializer(serializers.Serializer):
 def entity_export(request):
     fields = [f.strip() for f in request.query_params.get("fields", "").split(",") if f.strip()][:50]
     after = export.decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else 0
-    qs = filtered(request)  # validated here, so a bad parameter is a 400 before the stream starts
+    qs = filtered(request, list_params(request))  # validated here, so a bad parameter is a 400 before the stream starts
     response = StreamingHttpResponse(export.lines(request.user, qs, after=after, fields=fields),
                                      content_type=export.MEDIA_TYPE)
     response["Cache-Control"] = "no-store"
@@ -385,9 +402,10 @@ def entity_facets(request):
     unknown = [f for f in requested if f not in names]
     if unknown:
         raise ValidationError({"facet": f"Unknown facet '{unknown[0][:40]}'. Known: {', '.join(names)}."})
-    qs = filtered(request)
+    params = list_params(request)
+    qs = filtered(request, params)
     wanted = [names[f] for f in requested[:10]]
-    _, counts, _capped, sampled = selectors.list_counts(request.user, count_params(request), qs, wanted)
+    _, counts, _capped, sampled = selectors.list_counts(request.user, count_params(params), qs, wanted)
     body = {"facets": {f: counts.get(names[f], []) for f in requested[:10]}}
     if sampled:
         body["countedMatches"] = sampled  # facets the cube cannot give count the first matches only

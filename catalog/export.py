@@ -75,15 +75,16 @@ def project(doc: dict, fields: list[str]) -> dict:
     out: dict = {}
     for path in fields:
         parts = path.split(".")
-        src, dst = doc, out
-        for i, part in enumerate(parts):
+        src = doc
+        for part in parts:  # the whole path first: a path that ends nowhere adds nothing, not an empty parent
             if not isinstance(src, dict) or part not in src:
                 break
-            if i == len(parts) - 1:
-                dst[part] = src[part]
-            else:
-                src = src[part]
+            src = src[part]
+        else:
+            dst = out
+            for part in parts[:-1]:
                 dst = dst.setdefault(part, {})
+            dst[parts[-1]] = src
     return out
 
 

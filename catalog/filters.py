@@ -18,6 +18,32 @@ ORDERINGS = {
 
 
 COMMON_TAG_SHARE = 0.05
+LIST_VALUED = ("kind", "type", "lifecycle", "namespace", "owner", "tag")
+MAX_VALUES = 50
+
+
+class TooManyValues(ValueError):
+    def __init__(self, key: str, count: int) -> None:
+        super().__init__(f"At most {MAX_VALUES} values, comma-separated (got {count}).")
+        self.key = key
+
+
+def normalized(params):
+    """The filter parameters as EntityFilter and the facet counts both read them: a list-valued one given
+    twice is its values joined (`kind=model&kind=dataset` is `kind=model,dataset`; for `tag`, both tags),
+    where a QueryDict's `get` would keep the last and the counts all. More than MAX_VALUES values of one:
+    TooManyValues naming it (the list and the counts must not each cut them their own way)."""
+    out = params.copy()
+    for key in LIST_VALUED:
+        given = params.getlist(key)
+        if not given:
+            continue
+        values = [v.strip() for raw in given for v in raw.split(",") if v.strip()]
+        if len(values) > MAX_VALUES:
+            raise TooManyValues(key, len(values))
+        if len(given) > 1:
+            out.setlist(key, [",".join(values)])
+    return out
 
 
 class EntityFilter(django_filters.FilterSet):
@@ -39,7 +65,7 @@ class EntityFilter(django_filters.FilterSet):
 
     @staticmethod
     def _values(value: str) -> list[str]:
-        return [v.strip().lower() for v in value.split(",") if v.strip()][:50]
+        return [v.strip().lower() for v in value.split(",") if v.strip()]  # at most MAX_VALUES: `normalized`
 
     def filter_kind(self, qs, name, value):
         return qs.filter(kind_key__in=self._values(value))

@@ -13,13 +13,14 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal.accounts import permissions
 from portal.core import usage
+from portal.core.errors import error_response
 from portal.core.limits import FORM, body_limit
 from portal.core.numbers import row_id
 from portal.core.usage import EventType
 
 from . import experiments, extensions, feast_sync, recent, selectors, services
 from .descriptors.errors import DescriptorError
-from .filters import ORDERINGS, EntityFilter
+from .filters import ORDERINGS, EntityFilter, TooManyValues, normalized
 from .forms import SAMPLE_DESCRIPTOR, LocationForm
 from .models import Location
 
@@ -32,8 +33,8 @@ DEFAULT_KINDS = selectors.DEFAULT_KINDS
 
 def _scoped(get) -> tuple:
     """The filters the list applies — the default kinds when none is asked for, none for `kind=all` —
-    and the scope's name for the page."""
-    params = get.copy()
+    and the scope's name for the page. TooManyValues for a filter of more values than the list reads."""
+    params = normalized(get)
     raw = params.get("kind")
     if raw is None:
         params["kind"] = ",".join(DEFAULT_KINDS)
@@ -47,7 +48,10 @@ def _scoped(get) -> tuple:
 @require_safe
 def entity_list(request):
     base = selectors.entity_list(request.user)
-    filters, scope = _scoped(request.GET)
+    try:
+        filters, scope = _scoped(request.GET)
+    except TooManyValues as exc:
+        return error_response(request, 400, "Bad request", f"{exc.key}: {exc}")
     fs = EntityFilter(filters, queryset=base, request=request)
     qs = fs.qs
     order = request.GET.get("order", "name")

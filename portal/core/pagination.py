@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
@@ -47,7 +47,8 @@ def _iso(value):
 
 
 def integer(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An int a database column holds (64-bit): beyond, SQLite's driver raises OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -2**63 <= value < 2**63:
         raise ValueError
     return value
 
@@ -59,10 +60,16 @@ def text(value) -> str:
 
 
 def timestamp(value) -> datetime:
+    """An aware time, in UTC. Cursors are written in UTC, so an offset near the ends of the calendar
+    (`0001-01-01T00:00:00+01:00`) can only be made up; it would overflow when the database driver
+    converts it (a 500 on SQLite), so it is refused here like any other bad cursor."""
     parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
+    if parsed is None or parsed.utcoffset() is None:
         raise ValueError
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError from exc
 
 
 def constant(expected) -> Callable[[Any], Any]:
