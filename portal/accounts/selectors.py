@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import router
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from portal.core.db import PreparedRow
 
@@ -31,7 +31,10 @@ def team_members(team: Team) -> QuerySet[Membership]:
 
 
 def tokens_of(user) -> QuerySet[APIToken]:
-    return APIToken.objects.filter(user=user).order_by("-created_at")
+    """The user's tokens, each with its `parent` (the token it was made with) and `made`: how many
+    unrevoked tokens were made with it (revoking it revokes them)."""
+    return (APIToken.objects.filter(user=user).select_related("parent")
+            .annotate(made=Count("children", filter=Q(children__revoked_at__isnull=True))).order_by("-created_at"))
 
 
 def token_of(user, pk: int) -> APIToken | None:
