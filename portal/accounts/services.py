@@ -309,7 +309,9 @@ def oidc_sign_in(*, issuer: str, claims: dict, address: str | None):
                 f"The identity provider's {settings.PLINTH_OIDC_USERNAME_CLAIM!r} claim ({username[:60]!r}) "
                 "is not a valid user name here (letters, digits and @ . + - _, at most 150). Ask the "
                 "platform team to set PLINTH_OIDC_USERNAME_CLAIM.", reason="username-invalid", status=403)
-        user = User.objects.filter(username=username).first()
+        # Names are compared without case: a local `Admin` is the account a provider's `admin` would name
+        # (the catalog's user refs are lower case, so both would claim `user:default/admin`).
+        user = User.objects.filter(username__iexact=username).order_by("pk").first()
         if user is not None and not user.is_active:
             raise SignInRefused("This account is deactivated in the portal.", reason="inactive", status=403)
         if user is not None and (user.has_usable_password() or user.oidc_identities.exists()):

@@ -119,3 +119,15 @@ def test_control_characters_in_claims_are_left_out_and_a_subject_with_them_is_re
     with pytest.raises(services.SignInRefused, match="subject contains control characters") as refused:
         services.oidc_sign_in(issuer=ISSUER, claims=claims(sub="s\x003", name="eve"), address=None)
     assert refused.value.status == 401 and OIDCIdentity.objects.count() == 1
+
+
+def test_a_name_differing_only_in_case_is_the_same_account():
+    """A local `Ada` (with a password) is not shadowed by a new `ada` from the provider: the same name to the
+    catalog (`user:default/ada`), so it is refused like any password account (409)."""
+    UserFactory(username="Ada")
+    with pytest.raises(services.SignInRefused) as refused:
+        services.oidc_sign_in(issuer=ISSUER, claims=claims(name="ada"), address=None)
+    assert refused.value.status == 409
+    from django.contrib.auth import get_user_model
+
+    assert list(get_user_model().objects.filter(username__iexact="ada").values_list("username", flat=True)) == ["Ada"]
