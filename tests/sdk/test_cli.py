@@ -195,3 +195,39 @@ def test_tokens_create_prints_only_the_secret_and_revoke_ends_it(as_alice, porta
     one_line_error(as_alice("tokens", "revoke", "987654"), 4, "token")
     usage = as_alice("tokens", "create", "x", "--expires-in-days", "3")
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_login_creates_the_profile_plinth_profile_names(portal, plinth, tmp_path):
+    """PLINTH_PROFILE=staging before the profile exists: `plinth login --profile staging` creates it."""
+    token = portal.token("alice")
+    env = {"PLINTH_PROFILE": "staging"}
+    login = plinth("login", "--profile", "staging", "--url", portal.url + "/", "--token-stdin", env=env,
+                   input=token + "\r\n")
+    assert login.returncode == 0, login.stderr
+    who = plinth("-o", "json", "whoami", env=env)
+    assert who.returncode == 0 and json.loads(who.stdout)["username"] == "alice", who.stderr
+    config = (tmp_path / "config" / "plinth" / "config.toml").read_text()
+    assert f'url = "{portal.url}"' in config and f'token = "{token}"' in config
+
+
+def test_register_a_symlinked_descriptor_inside_a_git_repository(as_alice, tmp_path):
+    """The link is named as it is in the repository (its target lies outside): the upload's source is
+    the remote and that path."""
+    import subprocess
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "catalog-info.yaml").write_text(
+        "apiVersion: plinth.dev/v1alpha1\nkind: Model\nmetadata:\n  name: cli-linked-model\n"
+        "spec: {type: classifier, lifecycle: experimental, owner: fraud-ml}\n")
+    repo = tmp_path / "repo"
+    (repo / "models").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", "git@github.com:acme/linked.git"], check=True)
+    (repo / "models" / "catalog-info.yaml").symlink_to(elsewhere / "catalog-info.yaml")
+    done = as_alice("-o", "json", "catalog", "register", str(repo / "models" / "catalog-info.yaml"), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == ["model:default/cli-linked-model"]
+    from plinth_sdk.cli.catalog import default_source
+
+    assert default_source(repo / "models" / "catalog-info.yaml") == "github.com/acme/linked/models/catalog-info.yaml"

@@ -45,3 +45,24 @@ def test_cli_imports_and_shows(portal, plinth, demo_org, tmp_path):
     bad = write_csv(tmp_path / "bad.csv", [line("5")], header=["BilledCost", "ServiceName"])
     refused = plinth("costs", "import", str(bad), "--provider", "aws", env=env)
     assert refused.returncode != 0 and "missing required FOCUS columns" in refused.stderr
+
+
+def test_the_async_client_uploads_too(portal, demo_org, tmp_path):
+    """`AsyncClient.costs.upload` opens the file when the request is made, not when the call is built."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from plinth_sdk import AsyncClient
+
+    path = write_csv(tmp_path / "async.csv", [line("3", tags={"plinth-entity": DETECTOR})])
+
+    async def main():
+        async with AsyncClient(portal.url, token=portal.token("grace")) as client:
+            pending = client.costs.upload(str(path), provider="aws")
+            await asyncio.sleep(0)
+            return await pending
+
+    # A thread of its own: Playwright's sync API may have left an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        imp = pool.submit(asyncio.run, main()).result(timeout=60)
+    assert imp["status"] == "queued" and imp["file"] == "async.csv"

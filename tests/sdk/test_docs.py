@@ -64,6 +64,15 @@ def test_generated_pages_match_the_code():
     assert "## `plinth templates run`" in _docgen.cli_reference()
 
 
+def test_the_reference_covers_every_resource_of_the_clients():
+    from plinth_sdk import _docgen, client
+
+    page = _docgen.reference()
+    missing = [attr for attr in client.RESOURCES if f"### `client.{attr}` — " not in page]
+    assert not missing, f"resources left out of reference.md: {missing}"
+    assert "#### `costs.upload(" in page and "#### `feedback.roadmap(" in page
+
+
 @pytest.mark.django_db
 def test_the_sdk_is_a_library_in_the_demo_catalog_with_its_docs(demo_org):
     from catalog.models import Entity

@@ -19,14 +19,15 @@ class Scripted:
     def __init__(self):
         self.answers: deque = deque()
         self.seen: list[tuple[str, str, float]] = []
+        self.received: list[tuple[dict, bytes]] = []  # (headers, body) of each request, as seen
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 owner.seen.append((self.command, self.path, time.monotonic()))
+                owner.received.append((dict(self.headers), body))
                 status, headers, body, delay = owner.answers.popleft() if owner.answers else (200, {}, "{}", 0)
                 if delay:
                     time.sleep(delay)
@@ -188,3 +189,142 @@ def test_config_precedence_arguments_environment_profile(tmp_path, monkeypatch):
     assert config.resolve(url="https://arg.example", token="arg").token == "arg"
     with pytest.raises(errors.ConfigError, match="unknown profile 'nope'"):
         config.resolve(profile="nope")
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An https server on a loopback port with a self-signed certificate no CA vouches for; `seen`
+    lists the Authorization header of every request that got through the handshake."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            data = json.dumps(ME).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{httpd.server_address[1]}", seen
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("scheme", ["https", "HTTPS", "Https"])
+def test_an_https_url_is_verified_whatever_the_case_of_its_scheme(tls_server, scheme):
+    """`HTTPS://…` is https: an untrusted certificate fails the handshake, and no token is sent."""
+    address, seen = tls_server
+    with Client(f"{scheme}://{address}", "plt_SECRET", max_retries=0) as client, pytest.raises(errors.TLSError):
+        client.me()
+    assert seen == []
+
+
+def test_a_token_is_stripped_and_one_that_cannot_be_sent_is_refused_unshown(server, monkeypatch):
+    server.answer(200, ME)
+    with Client(server.url, "  plinth_abc_def\r\n") as client:
+        assert client.me().username == "alice"
+    assert server.received[0][0]["Authorization"] == "Bearer plinth_abc_def"
+    monkeypatch.setenv("PLINTH_TOKEN", "plinth_abc\rdef")
+    for token in ("plinth_sec ret", "plinth_sécret", "plinth\x00secret", None):
+        with pytest.raises(errors.ConfigError) as exc:
+            Client(server.url, token)
+        assert "secret" not in str(exc.value) and "plinth_abc" not in str(exc.value) and "token" in str(exc.value)
+    assert "PLINTH_TOKEN" in str(exc.value)
+    assert len(server.seen) == 1  # nothing was sent with them
+
+
+@pytest.mark.parametrize("url", ["ftp://plinth.example.com", "localhost:8000", "plinth.example.com", "http://",
+                                 "http://[::1", "https://host:port", "file:///etc/passwd"])
+def test_a_url_that_is_not_an_http_address_is_a_config_error_at_once(url):
+    started = time.monotonic()
+    with pytest.raises(errors.ConfigError, match="is not an http:// or https:// address"):
+        Client(url, "t", backoff=1)
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize(("body", "shape"), [("[1,2,3]", "a JSON array"), ('"hello"', "a JSON string"),
+                                            ("null", "null"), ("{}", "an empty JSON object"),
+                                            ('{"user": "x"}', "without 'username'")])
+def test_json_of_another_shape_is_a_bad_response(server, body, shape):
+    server.answer(200, body)
+    with Client(server.url, "t") as client, pytest.raises(errors.BadResponse) as exc:
+        client.me()
+    assert shape in str(exc.value) and "not the API's JSON" in str(exc.value)
+
+
+@pytest.mark.parametrize("body", ["[1,2,3]", '"hello"', "null", "{}", '{"items": {"a": 1}}', '{"items": [1]}'])
+def test_a_listing_of_another_shape_is_a_bad_response(server, body):
+    server.answer(200, body)
+    with Client(server.url, "t") as client, pytest.raises(errors.BadResponse, match="not .*the API's JSON"):
+        list(client.tokens.list())
+
+
+def test_an_api_error_message_is_one_line(server):
+    server.answer(400, {"error": {"status": 400, "message": "bad\nvalue   here\n", "details": {"name": ["x"]}}})
+    with Client(server.url, "t") as client, pytest.raises(errors.ValidationError) as exc:
+        client.me()
+    assert str(exc.value) == "name: bad value here" and exc.value.message == "bad\nvalue   here\n"
+
+
+def test_profiles_with_any_text_are_written_as_valid_toml(tmp_path, monkeypatch):
+    """Emoji (non-BMP), accents, quotes, backslashes and control characters in a profile name or URL:
+    the file stays TOML that reads back to the same values."""
+    import tomllib
+
+    from plinth_sdk import config
+
+    monkeypatch.setenv("PLINTH_CONFIG", str(tmp_path / "config.toml"))
+    for name in ("PLINTH_URL", "PLINTH_TOKEN", "PLINTH_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    names = ["équipe-🚀", 'quote"back\\slash', "tab\there\x7f\x01", "plain"]
+    for i, name in enumerate(names):
+        config.save_profile(name, url=f"https://h{i}.example/🚀", token=f"tok{i}")
+    data = tomllib.loads((tmp_path / "config.toml").read_text(encoding="utf-8"))
+    assert set(data["profiles"]) == set(names) and data["default_profile"] == names[0]
+    assert "🚀" in (tmp_path / "config.toml").read_text(encoding="utf-8")  # as it is, not escaped
+    assert config.resolve(profile="équipe-🚀") == config.Settings("https://h0.example/🚀", "tok0", "équipe-🚀")
+    with pytest.raises(errors.ConfigError, match="not valid text"):
+        config.save_profile("bad\udcff", url="https://x.example", token="t")
+    assert tomllib.loads((tmp_path / "config.toml").read_text(encoding="utf-8"))["profiles"].keys() == set(names)
+
+
+def test_an_environment_profile_that_does_not_exist_yet_is_not_needed_with_url_and_token(tmp_path, monkeypatch):
+    from plinth_sdk import config
+
+    monkeypatch.setenv("PLINTH_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("PLINTH_PROFILE", "staging")
+    for name in ("PLINTH_URL", "PLINTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert config.resolve("https://s.example", "t") == config.Settings("https://s.example", "t", None)
+    with pytest.raises(errors.ConfigError, match="unknown profile 'staging'"):
+        config.resolve("https://s.example")  # the token would come from it
+    with pytest.raises(errors.ConfigError, match="unknown profile 'nope'"):
+        config.resolve("https://s.example", "t", profile="nope")  # named by the caller: must exist
+
+
+def test_a_header_http_refuses_is_final_and_not_quoted(server):
+    """A request that cannot be written (here a user agent with a line break) is not retried, and the
+    error never quotes the headers (they hold the token)."""
+    with Client(server.url, "plinth_SECRET", user_agent="agent\r\nX-Evil: 1", max_retries=3, backoff=0.01) as client, \
+            pytest.raises(errors.ConfigError, match="a header value holds characters") as exc:
+        client.me()
+    assert "SECRET" not in str(exc.value) and "Evil" not in str(exc.value) and not server.seen

@@ -25,18 +25,13 @@ def _signature(fn) -> str:
 
 
 def reference() -> str:
-    from . import client, errors, models, resources
+    from . import client, errors, models
 
     out = [HEADER, "# Python reference\n\n", _doc(sys.modules["plinth_sdk"]) + "\n\n"]
     for cls in (client.Client, client.AsyncClient):
         out.append(f"## `{cls.__name__}`\n\n```python\n{cls.__name__}{_signature(cls.__init__)}\n```\n\n{_doc(cls)}\n\n")
     out.append("## Resources\n\nEach is an attribute of the client: `client.entities`, `client.approvals`, ….\n\n")
-    attrs = {"Account": "account", "Entities": "entities", "Models": "models", "Locations": "locations", "Validation": "validation",
-             "Search": "search", "Approvals": "approvals", "Audit": "audit", "Templates": "templates",
-             "Runs": "runs", "Docs": "docs", "Insights": "insights", "Tokens": "tokens",
-             "Lineage": "lineage", "Scorecards": "scorecards", "Incidents": "incidents"}
-    for name, attr in attrs.items():
-        cls = getattr(resources, name)
+    for attr, cls in client.RESOURCES.items():  # every resource the clients carry, in their order
         out.append(f"### `client.{attr}` — {_doc(cls)}\n\n")
         for meth_name, meth in inspect.getmembers(cls, inspect.isfunction):
             if meth_name.startswith("_") and meth_name != "__call__":

@@ -8,11 +8,13 @@ iterator) and for waiting (a blocking loop or an async one)."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -138,7 +140,7 @@ class Call:
     json: Any
     parse: Callable[[Any], Any]
     accept: frozenset[int] = field(default_factory=frozenset)  # error statuses whose body is a result
-    files: dict | None = None  # multipart uploads: {field: (file name, open binary file, content type)}
+    files: dict | None = None  # multipart uploads: {field: (file name, Path opened per attempt, content type)}
     data: dict | None = None  # the multipart form's other fields
 
     def with_params(self, **params: Any) -> Call:
@@ -206,6 +208,29 @@ def _decode(response: httpx.Response, call: Call) -> Any:
     return body
 
 
+def _shape(body: Any) -> str:
+    """What a JSON body is, for a message: `a JSON array`, `null`, `an object without 'username'`."""
+    if body is None:
+        return "null"
+    if isinstance(body, dict):
+        return "a JSON object" if body else "an empty JSON object"
+    return {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean"}.get(type(body), "a JSON number")
+
+
+def _shaped(parse: Callable[[Any], Any], body: Any, response: httpx.Response | None = None) -> Any:
+    """`parse(body)`; JSON of another shape than the API's (`[1, 2]`, `"hello"`, `null`, an object
+    without the fields a result needs) is a `BadResponse`, not a KeyError from deep inside a model."""
+    try:
+        return parse(body)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        missing = f" without {exc}" if isinstance(exc, KeyError) and isinstance(body, dict) and body else ""
+        what = f"a JSON object{missing}" if missing else _shape(body)
+        status = response.status_code if response is not None else 200
+        raise errors.BadResponse(f"the server answered HTTP {status} with {what}, which is not the API's JSON; "
+                                 "is the URL the portal's address?", status=status,
+                                 request_id=_request_id(response) if response is not None else None) from None
+
+
 @dataclass
 class Options:
     timeout: float = 30.0
@@ -243,9 +268,10 @@ class _Base:
 
         kwargs: dict[str, Any] = {
             # A plain-http URL needs no CA bundle (loading certifi's costs the CLI ~20 ms); redirects
-            # are never followed, so no request can move to https.
+            # are never followed, so no request can move to https. Schemes are compared in lower case:
+            # `HTTPS://…` is https too, and verified.
             "base_url": self.url, "headers": self._headers(),
-            "verify": self.options.verify if self.url.startswith("https:") else False,
+            "verify": self.options.verify if self.url.lower().startswith("https:") else False,
             "timeout": httpx.Timeout(self.options.timeout, connect=min(self.options.connect_timeout, self.options.timeout)),
             "follow_redirects": False,
         }
@@ -271,10 +297,13 @@ class _Base:
 
     def _retry_transport(self, call: Call, exc: Exception, attempt: int) -> bool:
         """A failed connection never reached the server (any method may go again); a broken answer
-        may have run the request, so only idempotent methods are repeated. TLS failures are final."""
+        may have run the request, so only idempotent methods are repeated. TLS failures are final, and
+        so is a request that could not be written (a header value HTTP refuses)."""
         httpx = load_httpx()
 
-        if attempt >= self.options.max_retries or isinstance(self._transport_error(exc), errors.TLSError):
+        error = self._transport_error(exc)
+        if attempt >= self.options.max_retries or not isinstance(error, errors.UnreachableError) \
+                or isinstance(error, errors.TLSError):
             return False
         return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) or call.endpoint.method in IDEMPOTENT
 
@@ -283,7 +312,14 @@ class _Base:
 
         httpx = load_httpx()
 
+        if isinstance(exc, httpx.LocalProtocolError):
+            # The request could not even be written: a header value HTTP refuses. Its text quotes the
+            # header (the token's, perhaps), so it is not shown.
+            return errors.ConfigError(f"cannot send a request to {self.url}: a header value holds characters "
+                                      "HTTP does not allow")
         text = str(exc) or type(exc).__name__
+        if self.token:
+            text = text.replace(self.token, "…")
         if isinstance(exc, httpx.TimeoutException):
             return errors.TimeoutError(f"{self.url} did not answer within {self.options.timeout:g} s")
         cause: BaseException | None = exc
@@ -293,14 +329,21 @@ class _Base:
             cause = cause.__cause__ or cause.__context__
         return errors.UnreachableError(f"cannot reach {self.url}: {text}")
 
-    def _request_args(self, call: Call) -> dict:
+    @contextlib.contextmanager
+    def _request_args(self, call: Call):
+        """The arguments of one attempt at `call`. An upload's files are named by path in the `Call`
+        and opened here, for this attempt, and closed after it: the file is streamed from disk, and a
+        `Call` built now and run later (an `AsyncClient` coroutine) still finds it."""
         args: dict[str, Any] = {"method": call.endpoint.method, "url": call.path, "params": call.params}
         if call.json is not None:
             args["json"] = call.json
-        if call.files is not None:  # streamed from the open file (httpx rewinds it for a retry)
-            args["files"] = call.files
-            args["data"] = call.data or {}
-        return args
+        with contextlib.ExitStack() as opened:
+            if call.files is not None:
+                args["files"] = {key: (name, opened.enter_context(open(source, "rb")) if isinstance(source, PurePath)
+                                       else source, ctype)
+                                 for key, (name, source, ctype) in call.files.items()}
+                args["data"] = call.data or {}
+            yield args
 
     def _stream_args(self, call: Call) -> dict:
         return {"method": call.endpoint.method, "url": call.path, "params": call.params,
@@ -314,14 +357,26 @@ class _Base:
     def _stream_failed(self, exc: Exception, failures: int) -> bool:
         """Whether a stream broken by `exc` is taken up again from its last checkpoint: any break
         (a read is idempotent), `max_retries` times without progress; TLS failures are final."""
-        return failures < self.options.max_retries and not isinstance(self._transport_error(exc), errors.TLSError)
+        if isinstance(exc, _CutOff):
+            return failures < self.options.max_retries
+        error = self._transport_error(exc)
+        return (failures < self.options.max_retries and isinstance(error, errors.UnreachableError)
+                and not isinstance(error, errors.TLSError))
 
     @staticmethod
     def _final(call: Call, response: httpx.Response) -> Any:
         body = _decode(response, call)
         if response.status_code >= 500:  # a 5xx with a JSON body that is no error envelope
             raise errors.api_error(response.status_code, body, _request_id(response))
-        return call.parse(body)
+        return _shaped(call.parse, body, response)
+
+    @staticmethod
+    def _page(body: Any, items: str) -> list:
+        """The items of one page; a `BadResponse` when the body is not a page of the API."""
+        if not isinstance(body, dict) or not isinstance(body.get(items), list):
+            raise errors.BadResponse(f"the server answered {_shape(body)}, not a page of the API's JSON (no "
+                                     f"'{items}' list); is the URL the portal's address?", status=200)
+        return body[items]
 
 
 class SyncTransport(_Base):
@@ -353,7 +408,8 @@ class SyncTransport(_Base):
         while True:
             response = None
             try:
-                response = self.http.request(**self._request_args(call))
+                with self._request_args(call) as args:
+                    response = self.http.request(**args)
             except httpx.TransportError as exc:
                 if not self._retry_transport(call, exc, attempt):
                     raise self._transport_error(exc) from None
@@ -371,12 +427,12 @@ class SyncTransport(_Base):
         current = call
         while True:
             body = self._run(current)
-            for raw in body.get(items) or []:
+            for raw in self._page(body, items):
                 if limit is not None and yielded >= limit:
                     return
-                yield item(raw)
+                yield _shaped(item, raw)
                 yielded += 1
-            nxt = next_of(body)
+            nxt = _shaped(next_of, body)
             if nxt is None or (limit is not None and yielded >= limit):
                 return
             current = current.with_params(**{cursor_param: nxt})
@@ -402,7 +458,7 @@ class SyncTransport(_Base):
                     for line in _lines(response.iter_bytes()):
                         doc = stream.accept(line)
                         if doc is not None:
-                            yield item(doc)
+                            yield _shaped(item, doc)
                         elif stream.progressed:
                             stream.progressed, failures = False, 0
                     if stream.done:
@@ -476,7 +532,8 @@ class AsyncTransport(_Base):
         while True:
             response = None
             try:
-                response = await self.http.request(**self._request_args(call))
+                with self._request_args(call) as args:
+                    response = await self.http.request(**args)
             except httpx.TransportError as exc:
                 if not self._retry_transport(call, exc, attempt):
                     raise self._transport_error(exc) from None
@@ -493,12 +550,12 @@ class AsyncTransport(_Base):
         current = call
         while True:
             body = await self._run(current)
-            for raw in body.get(items) or []:
+            for raw in self._page(body, items):
                 if limit is not None and yielded >= limit:
                     return
-                yield item(raw)
+                yield _shaped(item, raw)
                 yielded += 1
-            nxt = next_of(body)
+            nxt = _shaped(next_of, body)
             if nxt is None or (limit is not None and yielded >= limit):
                 return
             current = current.with_params(**{cursor_param: nxt})
@@ -525,7 +582,7 @@ class AsyncTransport(_Base):
                     async for line in _alines(response.aiter_bytes()):
                         doc = stream.accept(line)
                         if doc is not None:
-                            yield item(doc)
+                            yield _shaped(item, doc)
                         elif stream.progressed:
                             stream.progressed, failures = False, 0
                     if stream.done:

@@ -8,12 +8,17 @@ named profile of `~/.config/plinth/config.toml` (`$XDG_CONFIG_HOME/plinth/config
     url = "https://plinth.example.com"
     token = "plt_…"
 
-`plinth login` writes this file with mode 0600 (it holds a token)."""
+`plinth login` writes this file with mode 0600 (it holds a token).
+
+The URL must be an http:// or https:// address with a host, and the token (stripped of surrounding
+whitespace, as a secret pasted with a newline or CR has it) must be printable ASCII without spaces:
+anything else is a `ConfigError` at once, never a request that fails later (an error message never
+shows the token)."""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,15 +61,18 @@ def read_file(path: Path | None = None) -> dict:
 
 
 def resolve(url: str | None = None, token: str | None = None, profile: str | None = None) -> Settings:
-    """The settings a client uses, by precedence: arguments > environment > config file."""
+    """The settings a client uses, by precedence: arguments > environment > config file. A profile
+    named by `PLINTH_PROFILE` need not exist when the arguments and environment give both the URL and
+    the token (`plinth login --profile NAME` creates it); one named by the `profile` argument must."""
     env_url, env_token = os.environ.get("PLINTH_URL") or None, os.environ.get("PLINTH_TOKEN") or None
     wanted = profile or os.environ.get("PLINTH_PROFILE") or None
+    complete = bool((url or env_url) and (token or env_token))
     data: dict = {}
-    if wanted or not (url or env_url) or not (token or env_token):
+    if wanted or not complete:
         data = read_file()
     profiles = data.get("profiles", {})
     name = wanted or data.get("default_profile") or DEFAULT_PROFILE
-    if wanted and name not in profiles:
+    if wanted and name not in profiles and (profile or not complete):
         known = ", ".join(sorted(profiles)) or "none"
         raise ConfigError(f"unknown profile '{name}' in {config_path()} (known: {known}); "
                           f"create it with `plinth login --profile {name}`")
@@ -72,14 +80,67 @@ def resolve(url: str | None = None, token: str | None = None, profile: str | Non
     final_url = url or env_url or entry.get("url")
     if not final_url:
         raise ConfigError("no server URL: pass url=, set PLINTH_URL, or run `plinth login`")
-    final_token = token or env_token or entry.get("token")
-    return Settings(url=str(final_url).rstrip("/"), token=final_token,
-                    profile=name if name in profiles else None)
+    where = f"profile '{name}' of {config_path()}"
+    final_url = check_url(str(final_url), "url=/--url" if url else "PLINTH_URL" if env_url else where)
+    final_token = check_token(token or env_token or entry.get("token"),
+                              "token=/--token" if token else "PLINTH_TOKEN" if env_token else where)
+    return Settings(url=final_url, token=final_token, profile=name if name in profiles else None)
+
+
+def check_url(url: str, source: str = "the URL") -> str:
+    """`url` without a trailing slash; a `ConfigError` unless it is an http(s) address with a host."""
+    from urllib.parse import urlsplit
+
+    url = url.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme.lower() not in {"http", "https"} or not host:
+        raise ConfigError(f"the server URL {url!r} (from {source}) is not an http:// or https:// address with a "
+                          "host, e.g. https://plinth.example.com")
+    return url
+
+
+def check_token(token: object, source: str = "the token") -> str | None:
+    """The token stripped of surrounding whitespace (None when empty); a `ConfigError`, which never
+    shows the token, when what is left cannot travel in an HTTP header."""
+    if token is None:
+        return None
+    if not isinstance(token, str):
+        raise ConfigError(f"the token (from {source}) must be a string")
+    token = token.strip()
+    if any(not 33 <= ord(c) <= 126 for c in token):
+        raise ConfigError(f"the token (from {source}) holds whitespace, control or non-ASCII characters; "
+                          "copy it again from Account → API tokens")
+    return token or None
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
 def _toml_string(value: str) -> str:
-    # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string.
-    return json.dumps(value, ensure_ascii=True)
+    """A TOML basic string: text as it is (UTF-8, emoji included), quotes, backslashes and control
+    characters escaped. A lone surrogate (undecodable bytes of a command line) cannot be written."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{value.encode('utf-8', 'replace').decode()!r} is not valid text") from None
+    out = []
+    for ch in value:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
 
 
 def save_profile(name: str, *, url: str, token: str, make_default: bool = False) -> Path:
@@ -95,7 +156,7 @@ def save_profile(name: str, *, url: str, token: str, make_default: bool = False)
         lines.append(f"[profiles.{_toml_string(pname)}]")
         for key, value in profiles[pname].items():
             if isinstance(value, str):
-                lines.append(f"{key} = {_toml_string(value)}")
+                lines.append(f"{_toml_key(key)} = {_toml_string(value)}")
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")

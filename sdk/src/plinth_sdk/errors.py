@@ -22,7 +22,8 @@ class PlinthError(Exception):
 
 
 class ConfigError(PlinthError):
-    """No server URL, an unknown profile, an unreadable config file."""
+    """No server URL, an unknown profile, an unreadable config file; a URL that is not an http(s)
+    address or a token that cannot be sent (its message never shows the token)."""
 
 
 class UnreachableError(PlinthError):
@@ -72,7 +73,8 @@ class APIError(PlinthError):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        text = self.message
+        """The message on one line (line breaks and runs of spaces collapsed), prefixed by its field."""
+        text = " ".join(self.message.split())
         if self.field and not text.startswith(f"{self.field}:") and self.field not in {"non_field_errors"}:
             text = f"{self.field}: {text}"
         return text

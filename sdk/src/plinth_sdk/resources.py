@@ -365,11 +365,10 @@ class Costs(_Resource):
     def upload(self, path: str, *, provider: str) -> dict:
         """Queue the import of a FOCUS export (CSV or Parquet) for `provider` (platform admins). The file is
         streamed, never read into memory. Returns the import (`status` queued); see `import_status`."""
-        import os
+        from pathlib import Path
 
-        with open(path, "rb") as f:
-            files = {"file": (os.path.basename(path), f, "application/octet-stream")}
-            return self._run(COST_IMPORT.call(files=files, data={"provider": provider}))
+        files = {"file": (Path(path).name, Path(path), "application/octet-stream")}  # opened by the transport
+        return self._run(COST_IMPORT.call(files=files, data={"provider": provider}))
 
     def import_status(self, id: int) -> dict:  # noqa: A002
         """An import: `status` (queued, running, done, failed), `error` naming file/row/column, rows, totals."""

@@ -31,10 +31,12 @@ def login(login_url, login_token, token_stdin, login_profile, make_default):
     if not token:
         raise click.UsageError("an API token is required")
     name = login_profile or st.profile or config.DEFAULT_PROFILE
-    with Client(url.rstrip("/"), token, user_agent=CLI_USER_AGENT) as client:
+    # The URL and token given here are all the client uses: a profile named by PLINTH_PROFILE (this
+    # one, perhaps, not created yet) is not consulted.
+    with Client(url, token, user_agent=CLI_USER_AGENT) as client:
         me = client.me()  # refuses a wrong token before anything is written
-    path = config.save_profile(name, url=url.rstrip("/"), token=token, make_default=make_default)
-    note(f"Signed in to {url.rstrip('/')} as {me.username} (profile '{name}', saved to {path}).")
+    path = config.save_profile(name, url=client.url, token=client.token, make_default=make_default)
+    note(f"Signed in to {client.url} as {me.username} (profile '{name}', saved to {path}).")
 
 
 @click.command()

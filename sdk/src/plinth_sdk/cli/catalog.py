@@ -107,13 +107,29 @@ def default_source(path: Path) -> str:
                                 text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         top, remote = "", ""
-    if top and remote:
-        inside = path.resolve().relative_to(Path(top).resolve()).as_posix()
+    inside = _inside(path, Path(top)) if top and remote else None
+    if inside is not None:
         repo = re.sub(r"^[a-z+]+://([^@/]*@)?|^git@|\.git$", "", remote).replace(":", "/")
         return f"{repo}/{inside}".rstrip("/.")[:200]
     import socket
 
     return f"{socket.gethostname()}:{path.resolve()}"[:200]
+
+
+def _inside(path: Path, top: Path) -> str | None:
+    """`path` relative to the repository at `top`, as it is named there: a symbolic link to a file
+    elsewhere keeps its own name (its target may lie outside the repository); None when it is not inside."""
+    top = top.resolve()
+    absolute = path.absolute()
+    for candidate in (absolute, absolute.parent.resolve() / absolute.name, absolute.resolve()):
+        try:
+            return candidate.relative_to(top).as_posix()
+        except ValueError:
+            continue
+    return None
+
+
+URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
 @catalog.command()
@@ -124,8 +140,9 @@ def register(target, source, dry_run):
     """Register a URL the server reads, or a local file or folder whose descriptors are sent to it.
     Exit 1 when a descriptor has errors (the valid ones are stored)."""
     client = state().client()
-    if re.match(r"^https?://", target):
-        plan = client.locations.register(target, dry_run=dry_run)
+    if match := URL.match(target):
+        # The scheme in lower case (`HTTPS://…` is a URL too), the rest as given.
+        plan = client.locations.register(match.group().lower() + target[match.end():], dry_run=dry_run)
     else:
         path = Path(target)
         if not path.exists():
@@ -171,8 +188,8 @@ def delete_orphan(ref):
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--server", is_flag=True, help="Ask the server instead (checks references too; needs a token).")
 def validate(files, server):
-    """Validate descriptor files offline with the server's schemas. Exit 1 when one is invalid.
-    Use it as a pre-commit hook or a CI step (no server needed)."""
+    """Validate descriptor files offline with the server's schemas and metadata rules. Exit 1 when one
+    is invalid, 2 when a file cannot be read. Use it as a pre-commit hook or a CI step (no server needed)."""
     results = []
     if server:
         from ..models import Problem
@@ -184,10 +201,12 @@ def validate(files, server):
             results.append({"source": name, "documents": result.documents,
                             "problems": [Problem(p.message, name, p.line, p.field) for p in result.errors]})
     else:
-        from ..validate import validate_file
+        from ..validate import validate_text
 
-        results = [{"source": r.source, "documents": r.documents, "problems": r.problems}
-                   for r in map(validate_file, files)]
+        for name in files:
+            text = _read(Path(name))  # a missing or unreadable file: exit 2, as with --server
+            r = validate_text(text, name, base=os.path.dirname(os.path.abspath(name)))
+            results.append({"source": r.source, "documents": r.documents, "problems": r.problems})
     bad = sum(len(r["problems"]) for r in results)
     if state().output != "table":
         from .output import dump
@@ -208,9 +227,9 @@ def validate(files, server):
 @click.option("--kind", multiple=True, help="Only these kinds.")
 @click.option("--owner", multiple=True, help="Only these owners.")
 @click.option("--tag", multiple=True, help="Only with these tags.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="At most this many (0: all).")
 def search(query, kind, owner, tag, limit):
     """Search entities and docs (`fraud kind:model -deprecated`)."""
-    hits = state().client().search.query(query, kind=kind, owner=owner, tag=tag, limit=limit)
+    hits = state().client().search.query(query, kind=kind, owner=owner, tag=tag, limit=limit or None)
     table(hits, [("KIND", lambda h: h.kind), ("NAME", lambda h: h.name), ("TITLE", lambda h: h.title),
                  ("OWNER", lambda h: h.owner), ("URL", lambda h: h.url)], empty=f"No results for '{query}'.")

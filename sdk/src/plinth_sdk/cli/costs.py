@@ -6,6 +6,8 @@ import time
 
 import click
 
+from ..errors import WaitTimeout
+from .errors import CheckFailed
 from .output import note, record, state, table
 
 GROUPS = ["team", "entity", "kind", "domain", "bucket"]
@@ -58,7 +60,8 @@ def show(ref, month, group, team, currency):
 @click.option("--wait/--no-wait", default=False, help="Wait until the worker has imported it.")
 @click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds to wait.")
 def import_(file, provider, wait, timeout):
-    """Import FILE, a FOCUS 1.x export (CSV or Parquet), for --provider (platform admins)."""
+    """Import FILE, a FOCUS 1.x export (CSV or Parquet), for --provider (platform admins). Exit 1 when
+    the import failed, or when --wait timed out before it finished."""
     client = state().client()
     imp = client.costs.upload(file, provider=provider)
     deadline = time.monotonic() + timeout
@@ -70,4 +73,6 @@ def import_(file, provider, wait, timeout):
                  ("periods", lambda r: ", ".join(r["periods"]) or "—"),
                  ("totals", lambda r: "; ".join(f"{t['effective']} {c}" for c, t in r["totals"].items()) or "—")])
     if imp["status"] == "failed":
-        raise click.ClickException(imp["error"] or "the import failed")
+        raise CheckFailed(f"import {imp['id']} failed: {imp['error'] or 'see the portal'}")
+    if wait and imp["status"] in ("queued", "running"):
+        raise WaitTimeout(f"import {imp['id']} did not finish within {timeout:g} s (still {imp['status']})")

@@ -37,14 +37,14 @@ def one_line(exc: BaseException) -> str:
     from .. import errors
 
     if isinstance(exc, errors.AuthenticationError):
-        return (f"{exc.message} — the token is missing, wrong, expired or revoked; run `plinth login` "
+        text = (f"{exc.message} — the token is missing, wrong, expired or revoked; run `plinth login` "
                 "or set PLINTH_TOKEN")
-    if isinstance(exc, errors.APIError):
+    elif isinstance(exc, errors.APIError):
         text = exc.one_line()
         if exc.status >= 500:
             text = f"the server failed (HTTP {exc.status}): {text}"
             if exc.request_id:
                 text += f" (request id {exc.request_id})"
-        return text
-    text = str(exc).strip() or type(exc).__name__
+    else:
+        text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())  # one line, whatever the message held

@@ -36,10 +36,12 @@ def incidents():
 @click.option("--severity", type=click.Choice(SEVERITIES))
 @click.option("--team", help="Owned by this team.")
 @click.option("--entity", help="Linking this entity (reference).")
-@click.option("--limit", type=int, help="Stop after this many.")
+@click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True,
+              help="At most this many (0: all).")
 def list_(status, severity, team, entity, limit):
     """Incidents you may see, newest first."""
-    rows = state().client().incidents.list(status=status, severity=severity, team=team, entity=entity, limit=limit)
+    rows = state().client().incidents.list(status=status, severity=severity, team=team, entity=entity,
+                                           limit=limit or None)
     table(rows, [("id", lambda i: i["id"]), ("severity", lambda i: i["severity"].upper()),
                  ("status", lambda i: i["status"]), ("title", lambda i: i["title"]),
                  ("team", lambda i: i["team"] or "—"), ("opened", lambda i: i["openedAt"]),

@@ -23,7 +23,11 @@ def send(files):
     array of events, or one event per line (NDJSON, as openlineage-python's file transport writes)."""
     events: list = []
     for handle in files:
-        events += _events(handle.read(), handle.name)
+        try:
+            text = handle.read()
+        except UnicodeDecodeError as exc:
+            raise click.BadParameter(f"{handle.name}: not UTF-8 text ({exc.reason})", param_hint="FILES") from None
+        events += _events(text, handle.name)
     if not events:
         raise click.UsageError("no events in the given files")
     result = state().client().lineage.send(events)

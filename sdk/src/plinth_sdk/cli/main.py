@@ -4,9 +4,10 @@ and Rich only when a command needs them.
 
 Exit codes (docs in sdk/docs/cli.md, printed by `plinth --help`):
 0 ok · 1 a check failed (invalid descriptor, rejected request, failed run, wait timed out) · 2 usage
-(bad arguments or input file, unknown profile, a field the API refused) · 3 authentication or
-permission · 4 not found · 5 conflict (the object's state does not allow it) · 6 server unreachable
-or failing (connection, TLS, timeout, 5xx, an answer that is not the API's JSON)."""
+(bad arguments or input file, unknown profile, a URL or token that cannot be used, a bad PLINTH_*
+variable, a field the API refused) · 3 authentication or permission · 4 not found · 5 conflict (the
+object's state does not allow it) · 6 server unreachable or failing (connection, TLS, timeout, 5xx, an
+answer that is not the API's JSON) · 130 interrupted (Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .errors import exit_code_for, one_line
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 a check failed, 2 usage or invalid input, 3 authentication/permission,
-4 not found, 5 conflict, 6 server unreachable or failing.
+4 not found, 5 conflict, 6 server unreachable or failing, 130 interrupted (Ctrl-C).
 Configuration: --url/--token, else PLINTH_URL/PLINTH_TOKEN, else the profile (--profile,
 PLINTH_PROFILE) in ~/.config/plinth/config.toml written by `plinth login`."""
 
@@ -95,11 +96,31 @@ class State:
             from .._http import CLI_USER_AGENT
             from ..client import Client
 
-            retries = int(os.environ.get("PLINTH_RETRIES", "4"))
-            timeout = float(os.environ.get("PLINTH_TIMEOUT", "30"))
+            retries = _env_number("PLINTH_RETRIES", "4", int, "a whole number of retries, 0 or more")
+            timeout = _env_number("PLINTH_TIMEOUT", "30", float, "a number of seconds above 0")
             self._client = Client(self.url, self.token, profile=self.profile, max_retries=retries, timeout=timeout,
                                   user_agent=CLI_USER_AGENT)
         return self._client
+
+
+def _env_number(name: str, default: str, kind: type, expected: str) -> int | float:
+    """A number from the environment; a usage error naming the variable when it is not one (or is
+    negative, zero for a timeout, infinite or not a number)."""
+    import math
+
+    from .errors import InputError
+
+    text = os.environ.get(name, "").strip() or default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < 0 or (kind is float and value == 0):
+        raise InputError(f"{name}={text!r}: expected {expected}")
+    return value
+
+
+OUTPUTS = ("table", "json", "yaml")
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
@@ -116,7 +137,12 @@ class State:
 def cli(ctx: click.Context, url, token, profile, output, debug, no_color):
     """Plinth from the terminal: the catalog, approvals, templates and docs."""
     color = not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
-    ctx.obj = State(url, token, profile, output or os.environ.get("PLINTH_OUTPUT") or "table", debug, color)
+    env_output = os.environ.get("PLINTH_OUTPUT", "").strip()
+    if not output and env_output and env_output not in OUTPUTS:
+        from .errors import InputError
+
+        raise InputError(f"PLINTH_OUTPUT={env_output!r}: expected one of {', '.join(OUTPUTS)}")
+    ctx.obj = State(url, token, profile, output or env_output or "table", debug, color)
     ctx.color = color
 
 
@@ -128,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         rv = cli.main(args=args, prog_name="plinth", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # Click turns Ctrl-C (and end of input at a prompt) into Abort when not standalone.
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            click.echo("plinth: interrupted", err=True)
+            return 130
         click.echo("plinth: aborted", err=True)
         return 1
     except click.ClickException as exc:  # usage errors: Click prints them with the command's usage

@@ -92,13 +92,14 @@ def _plain_table(rows: Iterable[Any], columns: Sequence[tuple[str, Any]], empty:
 
 
 def _stream_json(rows: Iterable[Any]) -> None:
+    """A JSON array, a row at a time. Nothing reaches stdout before the first row has arrived: a
+    listing that fails at its first request leaves stdout empty, not holding a lone `[`."""
     out = sys.stdout
-    out.write("[")
     first = True
     for row in rows:
-        out.write(("\n  " if first else ",\n  ") + json.dumps(plain(row), default=str, ensure_ascii=False))
+        out.write(("[\n  " if first else ",\n  ") + json.dumps(plain(row), default=str, ensure_ascii=False))
         first = False
-    out.write("\n]\n" if not first else "]\n")
+    out.write("\n]\n" if not first else "[]\n")
     out.flush()
 
 

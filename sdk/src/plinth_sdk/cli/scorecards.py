@@ -25,10 +25,11 @@ def list_():
 @click.argument("name")
 @click.option("--team", help="Only entities owned by this team.")
 @click.option("--level", help="Only entities at this level (none: below the first).")
-@click.option("--limit", type=int, help="Stop after this many.")
+@click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True,
+              help="At most this many (0: all).")
 def results(name, team, level, limit):
     """Each entity you may see with its level on scorecard NAME."""
-    rows = state().client().scorecards.results(name, team=team, level=level, limit=limit)
+    rows = state().client().scorecards.results(name, team=team, level=level, limit=limit or None)
     table(rows, [("entity", lambda r: r["entity"]), ("team", lambda r: r["team"] or "—"),
                  ("level", lambda r: r["level"] or "none"), ("passing", lambda r: f"{r['passed']}/{r['total']}")],
           empty="No results (yet): entities are evaluated when they change and every night.")

@@ -31,12 +31,13 @@ COLUMNS = [("entity", lambda r: r["entity"]), ("slo", lambda r: f"{r['name']}/{r
 @click.group(invoke_without_command=True)
 @click.option("--entity", help="Only this entity's SLOs (kind:namespace/name).")
 @click.option("--team", help="Only SLOs of entities owned by this team.")
-@click.option("--limit", type=int, help="Stop after this many.")
+@click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True,
+              help="At most this many (0: all).")
 @click.pass_context
 def slos(ctx, entity, team, limit):
     """SLOs you may see: objective, SLI, error budget left, burn rates over 1h/6h/1d/3d, alerts."""
     if ctx.invoked_subcommand is None:
-        table(state().client().slos.list(entity=entity, team=team, limit=limit), COLUMNS,
+        table(state().client().slos.list(entity=entity, team=team, limit=limit or None), COLUMNS,
               empty="No SLOs (an entity declares them with the plinth.dev/openslo annotation).")
 
 

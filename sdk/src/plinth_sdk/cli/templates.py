@@ -45,16 +45,62 @@ def show(name):
                       ("runnable", lambda t: "yes" if t.runnable else "no"), ("values", _fields)])
 
 
+def _values_loader():
+    """YAML's safe loader without its timestamp rule: `date: 2024-01-01` stays the string it looks
+    like (the API takes JSON, which has no dates), as a template's form would send it."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return Loader
+
+
+def _not_json(value, path: str = "", within: frozenset = frozenset()) -> tuple[str, str] | None:
+    """(field, why) of the first value JSON cannot carry: binary (`!!binary`), NaN or infinity, a set,
+    an explicitly tagged date, a recursive alias…; None when the whole value can be sent."""
+    import math
+
+    if value is None or isinstance(value, str | bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, f"{value} is not a number JSON can carry")
+    if isinstance(value, list | dict):
+        if id(value) in within:
+            return path, "a recursive alias cannot be sent as JSON"
+        within = within | {id(value)}
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := _not_json(item, f"{path}[{index}]", within):
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                return path or "(top level)", f"a key of type {type(key).__name__} is not a JSON key"
+            if found := _not_json(item, f"{path}.{key}" if path else str(key), within):
+                return found
+        return None
+    what = "binary data (!!binary)" if isinstance(value, bytes) else f"a value of type {type(value).__name__}"
+    return path, f"{what} cannot be sent as JSON; quote it to send it as text"
+
+
 def read_values(path: str | None, sets: tuple[str, ...]) -> dict:
     values: dict = {}
     if path:
         import yaml
 
         try:
-            with open(path, encoding="utf-8") as handle:
-                loaded = yaml.safe_load(handle)
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8")
+            loaded = yaml.load(text, Loader=_values_loader())  # noqa: S506 (a SafeLoader)
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
@@ -63,6 +109,8 @@ def read_values(path: str | None, sets: tuple[str, ...]) -> dict:
             loaded = {}
         if not isinstance(loaded, dict):
             raise InputError(f"{path}: the values file must be a YAML mapping of field: value")
+        if found := _not_json(loaded):
+            raise InputError(f"{path}: {found[0]}: {found[1]}")
         values.update(loaded)
     for pair in sets:
         key, sep, value = pair.partition("=")
