@@ -100,7 +100,9 @@ class ParsedQuery:
         )
 
 
-def _filter_value(name: str, raw: str) -> str:
+def filter_value(name: str, raw: str) -> str:
+    """A filter's value as it is compared: lowercase, only the characters values use (anything else
+    is dropped, quotes included), an owner without its `group:` prefix and namespace."""
     value = _VALUE.sub("", raw.strip().lower())[:100]
     if name == "owner":
         value = value.removeprefix("group:").split("/")[-1]
@@ -119,7 +121,7 @@ def parse(text: str | None) -> ParsedQuery:
         raw = quoted if quoted is not None else (bare or "")
         key = FIELDS.get((fname or "").lower())
         if key:
-            value = _filter_value(key, raw)
+            value = filter_value(key, raw)
             if value:
                 query.add_filter(key, value, negate=bool(negate))
             continue

@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db import connection
 from django.utils.html import escape
@@ -19,10 +19,12 @@ from . import registry
 from .backends import get_backend
 from .backends.base import COMPONENTS, FACET_SCAN, Spec
 from .models import SearchDocument
-from .query import FIELDS, ParsedQuery, parse, stem
+from .query import FIELDS, ParsedQuery, filter_value, parse, stem
 
 SNIPPET_CHARS = 180
 TYPEAHEAD_LIMIT = 8
+# Spelling: the vocabulary's words within reach of an unknown word, nearest first, that are tried.
+MAX_SPELLING_OPTIONS = 25
 
 
 @dataclass
@@ -57,6 +59,9 @@ class Results:
     total_capped: bool = False  # more than FACET_SCAN matches: `total` and facet counts are lower bounds
     facets: dict[str, list[dict]] = field(default_factory=dict)
     corrected: str = ""  # the query as spelling-corrected, when the original found nothing
+    # How many matches were ranked (None: all of them). Beyond FACET_SCAN matches only the candidates
+    # are (Backend.run), and no page goes past them.
+    ranked: int | None = None
     notes: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
     offset: int = 0
@@ -65,8 +70,14 @@ class Results:
     ranking: dict = field(default_factory=lambda: {"exact": True, "provenHits": 0, "candidates": 0, "bound": None})
 
     @property
+    def reachable(self) -> int:
+        """How many hits the pages can show: the total, or the ranked candidates when fewer."""
+        total = self.total or 0
+        return total if self.ranked is None else min(total, self.ranked)
+
+    @property
     def has_more(self) -> bool:
-        return self.total is not None and self.offset + len(self.hits) < self.total
+        return bool(self.hits) and self.offset + len(self.hits) < self.reachable
 
 
 def scope(user) -> tuple[str, list] | None:
@@ -89,18 +100,37 @@ def damerau_levenshtein(a: str, b: str) -> int:
     return prev[-1]
 
 
-def corrections(backend, terms: list[str]) -> dict[str, list[str]]:
-    """For each term not in the vocabulary (not even as a prefix), its nearest words."""
-    candidates = [t for t in terms if len(t) >= 4 and not t.isdigit()]
-    unknown = [t for t in candidates if t not in backend.known_terms(candidates)]
-    found: dict[str, list[str]] = {}
+def corrections(backend, spec: Spec) -> dict[str, str]:
+    """For a query that found nothing: each word the searcher's documents do not know (not even as a
+    prefix) → the nearest vocabulary word that, put in its place, finds something they may see.
+
+    The vocabulary is global, so every decision is taken on the searcher's documents only: which
+    words are unknown, and which of the nearby words a correction may use (the nearest that occurs in
+    a visible match of the corrected query). A word only hidden documents hold is never offered, and
+    its existence changes nothing: not whether a word counts as unknown, nor which word replaces it.
+    Two statements besides the vocabulary look-ups; {} when some unknown word has no such option."""
+    words = [t for t in spec.query.terms if len(t) >= 4 and not t.isdigit()]
+    alone = [replace(spec, query=ParsedQuery(terms=[t]), alternatives={}, expansions={}, fields="all")
+             for t in words]
+    unknown = [t for t, known in zip(words, backend.any_match(alone), strict=True) if not known]
+    options: dict[str, list[str]] = {}
     for term in unknown:
         allowed = 1 if len(term) <= 5 else 2
-        scored = sorted((damerau_levenshtein(term, c), c) for c in set(backend.term_candidates(term)))
-        best = [c for d, c in scored if d <= allowed and d == scored[0][0]][:3]
-        if best:
-            found[term] = best
-    return found
+        near = sorted((damerau_levenshtein(term, c), c) for c in set(backend.term_candidates(term)))
+        options[term] = [c for d, c in near if 0 < d <= allowed][:MAX_SPELLING_OPTIONS]
+        if not options[term]:  # the word stays, and matches nothing the searcher may see
+            return {}
+    if not options:
+        return {}
+    # Each option in place of its word, the other unknown words standing for any of their options (an
+    # unknown word's own prefix matches no visible document, so the option decides).
+    tries = [(term, word) for term, near_words in options.items() for word in near_words]
+    found = backend.any_match([replace(spec, alternatives={**options, term: [word]}) for term, word in tries])
+    chosen: dict[str, str] = {}
+    for (term, word), ok in zip(tries, found, strict=True):
+        if ok:
+            chosen.setdefault(term, word)
+    return chosen if len(chosen) == len(options) else {}
 
 
 def _pattern(words: list[str]) -> re.Pattern | None:
@@ -164,9 +194,9 @@ def merge_filters(query: ParsedQuery, filters: dict[str, str | list[str]] | None
         key = FIELDS.get(name)
         for value in [values] if isinstance(values, str) else values:
             for part in str(value).split(","):
-                clean = parse(f'{key}:"{part}"').filters.get(key, []) if key else []
-                for v in clean:
-                    query.add_filter(key, v)
+                clean = filter_value(key, part) if key else ""
+                if clean:
+                    query.add_filter(key, clean)
     return query
 
 
@@ -213,10 +243,11 @@ def search(
         cached = _run(backend, spec, with_facets)
         _cache_put(key, cached)
     results.hits = list(cached.hits)
-    results.total, results.total_capped, results.corrected = (
+    results.total, results.total_capped, results.corrected, results.ranked = (
         cached.total,
         cached.total_capped,
         cached.corrected,
+        cached.ranked,
     )
     results.facets = {name: [dict(item) for item in values] for name, values in cached.facets.items()}
     results.ranking = dict(cached.ranking)
@@ -234,19 +265,26 @@ class _Outcome:
     corrected: str
     facets: dict[str, list[dict]]
     ranking: dict
+    ranked: int | None
+
+
+def _matched(outcome) -> bool:
+    """The query matched something (on any page): a text query counts its first matches."""
+    return bool(outcome.rows) or outcome.counts.get("a", 0) > 0
 
 
 def _run(backend, spec: Spec, with_facets: bool) -> _Outcome:
     query, offset = spec.query, spec.offset
     outcome = backend.run(spec, with_facets)
     corrected = ""
-    if not outcome.rows and offset == 0 and query.terms:
-        alternatives = corrections(backend, query.terms)
-        if alternatives:
-            spec.alternatives = alternatives
+    # Decided the same way on every page, so that the pages of a corrected query follow each other.
+    if query.terms and not _matched(outcome):
+        chosen = corrections(backend, spec)
+        if chosen:
+            spec.alternatives = {term: [word] for term, word in chosen.items()}
             outcome = backend.run(spec, with_facets)
-            if outcome.rows:
-                corrected = " ".join(alternatives.get(t, [t])[0] for t in query.terms)
+            if _matched(outcome):
+                corrected = " ".join(chosen.get(t, t) for t in query.terms)
     rows, facets = outcome.rows, outcome.facets
     ranking = {
         "exact": outcome.exact,
@@ -261,7 +299,8 @@ def _run(backend, spec: Spec, with_facets: bool) -> _Outcome:
     highlight_words = query.positive_words + [w for alts in spec.alternatives.values() for w in alts]
     highlight_words += [stem(t) for t in query.terms]
     hits = _hits(rows, _pattern(highlight_words), offset)
-    return _Outcome(tuple(hits), total, capped, corrected, facet_values, ranking)
+    ranked = outcome.counts.get("u")  # the candidates of a text query; a filter query ranks every match
+    return _Outcome(tuple(hits), total, capped, corrected, facet_values, ranking, ranked)
 
 
 # -- results cache ------------------------------------------------------------------------------

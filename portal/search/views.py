@@ -46,6 +46,11 @@ def _facet_links(facets: dict, params) -> dict:
     return facets
 
 
+def _last_page(results) -> int:
+    """The last page with hits: the reachable results (see `Results.reachable`), at most MAX_PAGES."""
+    return min(MAX_PAGES, max(1, (results.reachable + PAGE_SIZE - 1) // PAGE_SIZE))
+
+
 @require_safe
 def search_page(request: HtmxHttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
@@ -63,10 +68,14 @@ def search_page(request: HtmxHttpRequest) -> HttpResponse:
             result_count=results.total or 0,
             latency_ms=results.elapsed_ms,
         )
+    last_page = _last_page(results)
+    if page > last_page:  # past the end (an old link, a typed URL): the last page instead of an empty one
+        page = last_page
+        results = selectors.search(
+            request.user, text, filters=filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
     params = request.GET.copy()
     params.pop("page", None)
-    total = results.total or 0
-    last_page = min(MAX_PAGES, max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE))
     context = {
         "q": text,
         "results": results,

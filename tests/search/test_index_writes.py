@@ -65,7 +65,9 @@ def test_removing_many_keys_is_one_statement_per_table(users):
     assert len(_deletes(ctx.captured_queries)) == (4 if connection.vendor == "sqlite" else 2)
     assert list(SearchDocument.objects.values_list("key", flat=True)) == [keep]
     assert not SearchDocumentTag.objects.filter(document_id__in=gone_ids).exists()
-    assert _keys(alice, "fraud detector") == []
+    # Only the kept document can still be found (a spelling retry may reach it: "detector" is now
+    # unknown to the documents alice sees, and the kept one mentions detection).
+    assert set(_keys(alice, "fraud detector")) <= {keep}
     assert _keys(alice, "chargeback") == [keep]
     _assert_fts_in_step()
 

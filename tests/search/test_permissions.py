@@ -70,3 +70,48 @@ def test_anonymous_and_users_see_only_internal_or_own(users, username, client: C
     for item in body["items"]:
         e = Entity.objects.get(ref=item["key"])
         assert e.visibility == "internal" or e.owner_team_id in mine
+
+
+@pytest.fixture
+def look_alikes(users):
+    """fraud-ml's private model `quuxalpha-secret` and recsys's internal `quuxalphz`: one letter apart."""
+    from portal.accounts.models import Team
+    from portal.search import index
+    from tests.factories import EntityFactory
+
+    teams = {t.name: t for t in Team.objects.filter(name__in=["fraud-ml", "recsys"])}
+    EntityFactory(kind="Model", name="quuxalpha-secret", visibility="private", owner_team=teams["fraud-ml"])
+    EntityFactory(kind="Model", name="quuxalphz", visibility="internal", owner_team=teams["recsys"])
+    index.rebuild()
+    selectors.clear_cache()
+    return users
+
+
+def test_spelling_corrections_never_name_a_hidden_word(look_alikes, client: Client):
+    """`quuxalphc` is one edit from both names; carol is offered the word she may see, on the page, in
+    the typeahead and in the API, and nothing of the private model's. alice, who sees both, gets the
+    first in the alphabet."""
+    carol = look_alikes["carol"]
+    results = selectors.search(carol, "quuxalphc")
+    assert results.corrected == "quuxalphz"
+    assert [h.key for h in results.hits] == ["model:default/quuxalphz"]
+    client.force_login(carol)
+    body = client.get("/api/v1/search", {"q": "quuxalphc"}).json()
+    assert body["query"]["correctedQuery"] == "quuxalphz"
+    for path in ("/search/", "/search/typeahead/"):
+        html = client.get(path, {"q": "quuxalphc"}).content.decode().lower()
+        assert "quuxalphz" in html and "quuxalpha" not in html, path
+    assert selectors.search(look_alikes["alice"], "quuxalphc").corrected == "quuxalpha"
+
+
+def test_a_hidden_word_cannot_be_probed_through_corrections(look_alikes):
+    """Typed exactly, the private word is corrected like any word carol's documents do not know: as
+    if the private model did not exist (before, a word anywhere in the index was never corrected,
+    which told her it existed)."""
+    carol = look_alikes["carol"]
+    for text in ("quuxalpha", "quuxalpha-secret"):
+        results = selectors.search(carol, text)
+        assert "model:default/quuxalpha-secret" not in [h.key for h in results.hits]
+    assert selectors.search(carol, "quuxalpha").corrected == "quuxalphz"
+    # What the private word finds for alice, it finds as typed: no correction.
+    assert selectors.search(look_alikes["alice"], "quuxalpha").corrected == ""

@@ -1,5 +1,8 @@
 """The results page, typeahead fragment, API, click-through and analytics: behaviour and bad input."""
 
+import base64
+import re
+
 import pytest
 from django.test import Client
 
@@ -114,11 +117,112 @@ def test_api_cursor_pages_through_results(alice_client):
     assert set(first["facets"]) == {"kind", "type", "owner", "lifecycle", "tag"}
 
 
+def test_a_deeply_nested_cursor_is_a_clear_400(alice_client):
+    """The cursor goes through the shared decoder: nesting that would overflow the JSON parser, an
+    oversized cursor or a boolean offset are a 400 naming `cursor`, never a 500."""
+    fingerprint = alice_client.get("/api/v1/search", {"q": "fraud", "limit": 1}).json()
+    assert fingerprint["pageInfo"]["nextCursor"]
+    nested = base64.urlsafe_b64encode(b"[" * 1500).decode()
+    boolean = base64.urlsafe_b64encode(b'{"o": true, "f": "x"}').decode()
+    for cursor in (nested, "A" * 5000, boolean):
+        response = alice_client.get("/api/v1/search", {"q": "fraud", "cursor": cursor})
+        assert response.status_code == 400, response.content[:200]
+        assert "cursor" in response.content.decode()
+
+
+@pytest.fixture
+def many_look_alikes(users):
+    """1,100 entities named zork-N: more matches than the ranking reads (FACET_SCAN)."""
+    from portal.search import index, selectors
+    from tests.factories import EntityFactory
+
+    EntityFactory.create_batch(1100, name=factory_name())
+    index.rebuild()
+    selectors.clear_cache()
+    return users
+
+
+def factory_name():
+    import factory
+
+    return factory.Sequence(lambda n: f"zork-{n}")
+
+
+def test_every_offered_page_of_a_broad_query_has_hits(many_look_alikes):
+    """Beyond 1,000 matches only the candidates are ranked: the API's cursors and the page's pager stop
+    at the last ranked hit (never an empty page, never the same cursor again), and the page says
+    that a narrower search reaches the others."""
+    client = Client()
+    client.force_login(many_look_alikes["carol"])
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"q": "zork", "limit": 100, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/v1/search", params).json()
+        pages += 1
+        assert body["items"], f"page {pages} is empty"
+        assert body["totalItems"] == 1000 and body["totalIsLowerBound"]
+        seen += [i["key"] for i in body["items"]]
+        assert body["pageInfo"]["nextCursor"] != cursor
+        cursor = body["pageInfo"]["nextCursor"]
+        if not cursor:
+            break
+        assert pages < 11
+    assert len(seen) == len(set(seen)) >= 300
+    first = client.get("/search/", {"q": "zork"})
+    last_page = first.context["last_page"]
+    assert last_page == (len(seen) + 19) // 20
+    assert 'data-testid="results-reachable"' in first.content.decode()
+    for page in (last_page, 20, 50):
+        html = client.get("/search/", {"q": "zork", "page": page}).content.decode()
+        assert html.count('class="hit-title"') > 0, page
+        assert f"Page {min(page, last_page)} of {last_page}" in html
+
+
+def test_a_page_past_the_end_shows_the_last_page(alice_client):
+    """`?page=50` of a one-page result shows that page, not an empty "Page 50 of 1"."""
+    response = alice_client.get("/search/", {"q": "fraud", "page": 50})
+    html = response.content.decode()
+    assert response.context["page"] == 1
+    assert html.count('class="hit-title"') == response.context["results"].total > 0
+    assert "Nothing matches" not in html
+
+
+def test_a_corrected_query_can_be_paged(alice_client, monkeypatch):
+    """Page 2 of `fruad` is page 2 of `fraud`, in the API (following nextCursor) and on the page."""
+    from portal.search import views
+
+    expected = alice_client.get("/api/v1/search", {"q": "fraud", "limit": 100}).json()
+    keys, cursor = [], None
+    while True:
+        params = {"q": "fruad", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = alice_client.get("/api/v1/search", params).json()
+        assert body["items"] and body["query"]["correctedQuery"] == "fraud"
+        keys += [i["key"] for i in body["items"]]
+        cursor = body["pageInfo"]["nextCursor"]
+        if not cursor:
+            break
+    assert keys == [i["key"] for i in expected["items"]]
+    monkeypatch.setattr(views, "PAGE_SIZE", 5)
+    html = alice_client.get("/search/", {"q": "fruad", "page": 2}).content.decode()
+    assert html.count('class="hit-title"') == 5
+    assert 'data-testid="corrected"' in html and re.search(r"Page 2 of \d", html)
+
+
 def test_api_filter_parameters(alice_client):
     """kind= (repeatable or comma-separated) adds to the query's own filters."""
     body = alice_client.get("/api/v1/search", {"q": "fraud", "kind": "model,api"}).json()
     assert {i["kind"] for i in body["items"]} == {"Model", "API"}
     assert body["query"]["filters"]["kind"] == ["model", "api"]
+
+
+def test_a_quote_in_a_filter_parameter_is_dropped_not_a_cut(alice_client):
+    """A filter value is cleaned as a typed one is (characters outside values dropped): `mo"del` is
+    `model`, as `kind:mo"del` in the query is, not `mo`."""
+    body = alice_client.get("/api/v1/search", {"q": "fraud", "kind": 'mo"del'}).json()
+    assert body["query"]["filters"]["kind"] == ["model"]
+    assert body["items"] and {i["kind"] for i in body["items"]} == {"Model"}
+    typed = alice_client.get("/api/v1/search", {"q": 'fraud kind:mo"del'}).json()
+    assert typed["query"]["filters"]["kind"] == ["model"]
 
 
 def test_typeahead_groups_by_kind(alice_client):

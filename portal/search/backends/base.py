@@ -165,9 +165,22 @@ class Backend:
         """A value that changes with every write to the index (None: not tracked, do not cache)."""
         return None
 
-    def known_terms(self, terms: list[str]) -> set[str]:
-        """The terms that occur in the vocabulary, exactly or as a prefix of a word."""
-        raise NotImplementedError
+    def any_match(self, specs: list[Spec]) -> list[bool]:
+        """Whether each search matches some document within its scope and filters: one statement of
+        an EXISTS each (spelling corrections ask this of the searcher's documents, never of the
+        global vocabulary alone)."""
+        if not specs:
+            return []
+        parts, params = [], []
+        for i, spec in enumerate(specs):
+            frm, cond, p = self.candidates_sql(spec, "all")
+            where, wparams = self._where(spec)
+            parts.append(f"SELECT {i} WHERE EXISTS (SELECT 1 FROM {frm} WHERE {cond} AND {where})")
+            params += p + wparams
+        with connection.cursor() as cur:
+            cur.execute(" UNION ALL ".join(parts), params)
+            found = {row[0] for row in cur.fetchall()}
+        return [i in found for i in range(len(specs))]
 
     # -- shared SQL -----------------------------------------------------------------------------
     def _where(self, spec: Spec) -> tuple[str, list]:

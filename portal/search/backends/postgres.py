@@ -273,18 +273,6 @@ class PostgresBackend(Backend):
                 [sorted(terms)],
             )
 
-    def known_terms(self, terms: list[str]) -> set[str]:
-        known = set()
-        with connection.cursor() as cur:
-            for term in terms:
-                cur.execute(
-                    "SELECT 1 FROM search_searchterm WHERE term LIKE %s LIMIT 1",
-                    [term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
-                )
-                if cur.fetchone():
-                    known.add(term)
-        return known
-
     def term_candidates(self, term: str) -> list[str]:
         """The vocabulary's nearest words by trigram similarity (pg_trgm), similar in length."""
         with connection.cursor() as cur:

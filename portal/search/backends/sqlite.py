@@ -226,27 +226,16 @@ class SqliteBackend(Backend):
                 "INSERT OR IGNORE INTO search_searchterm (term) VALUES (%s)", [(t,) for t in terms]
             )
 
-    def known_terms(self, terms: list[str]) -> set[str]:
-        known = set()
-        with connection.cursor() as cur:
-            for term in terms:
-                cur.execute(
-                    "SELECT 1 FROM search_searchterm WHERE term >= %s AND term < %s LIMIT 1",
-                    [term, term + "\U0010ffff"],
-                )
-                if cur.fetchone():
-                    known.add(term)
-        return known
-
     def term_candidates(self, term: str) -> list[str]:
-        """Words of similar length starting with the same letter (or the second one, for swaps)."""
-        out: list[str] = []
+        """Words of similar length starting with the same letter (or the second one, for swaps): one
+        statement."""
+        scans, params = [], []
+        for first in dict.fromkeys(term[:2]):
+            scans.append(
+                "SELECT term FROM (SELECT term FROM search_searchterm WHERE term >= %s AND term < %s "
+                "AND length(term) BETWEEN %s AND %s LIMIT 5000)"
+            )
+            params += [first, chr(ord(first) + 1), len(term) - 2, len(term) + 2]
         with connection.cursor() as cur:
-            for first in dict.fromkeys(term[:2]):
-                cur.execute(
-                    "SELECT term FROM search_searchterm WHERE term >= %s AND term < %s "
-                    "AND length(term) BETWEEN %s AND %s LIMIT 5000",
-                    [first, chr(ord(first) + 1), len(term) - 2, len(term) + 2],
-                )
-                out += [row[0] for row in cur.fetchall()]
-        return out
+            cur.execute(" UNION ALL ".join(scans), params)
+            return [row[0] for row in cur.fetchall()]
