@@ -382,12 +382,15 @@ def review_team_ids(user: Any) -> list[int]:
 
 def visible_requests_q(user: Any) -> Q:
     """Approval requests the user may see: those whose target the user may see, their own, and those
-    routed to a team in which they review."""
+    routed to a team in which they review. The target as it is now (made private since the request: the
+    request goes with it); the owner and visibility copied onto the request only once the target has
+    left the catalog."""
     if is_platform_admin(user):
         return Q()
     if not _active(user):
         return Q(pk__in=[])
-    return visible_q(user) | Q(requester=user) | Q(stages__teams__in=review_team_ids(user))
+    target = (Q(entity__isnull=False) & visible_q(user, "entity__")) | (Q(entity__isnull=True) & visible_q(user))
+    return target | Q(requester=user) | Q(stages__teams__in=review_team_ids(user))
 
 
 def may_review_for(user: Any, stage_team_ids: Iterable[int]) -> bool:

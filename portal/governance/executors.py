@@ -4,9 +4,14 @@ first and changes only what differs, so running it twice (a redelivered task) ch
 from __future__ import annotations
 
 from catalog import mlflow_sync
+from portal.accounts.models import Team
 
 from . import conf
 from .models import ActionType, ApprovalRequest
+
+
+def missing_team_message(name: str) -> str:
+    return f"the team {name!r} no longer exists (renamed or deleted since the request was made)"
 
 
 class ExecutionError(Exception):
@@ -19,6 +24,8 @@ def run(req: ApprovalRequest) -> dict:
             return promote_model_version(req)
         if req.action in (ActionType.MARK_PRODUCTION, ActionType.DEPRECATE, ActionType.RETIRE):
             return set_lifecycle(req)
+        if not Team.objects.filter(name=req.params["team"]).exists():
+            raise ExecutionError(missing_team_message(req.params["team"]))
         return {"recorded": True}  # grant-access: the grant is written with the state change
     except ExecutionError:
         raise

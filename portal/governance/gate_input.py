@@ -5,13 +5,18 @@ Built from the database only, so evaluating gates never waits on MLflow."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from pathlib import Path
 
+from django.conf import settings
+
 from catalog import uploads
 from catalog.descriptors.errors import DescriptorError
 from catalog.models import Entity, ModelVersion
+from portal.accounts import permissions
 
 from . import impact as impact_summary
 from .models import AccessGrant, ApprovalRequest, RequestImpact
@@ -126,9 +131,28 @@ def build(request: ApprovalRequest, *, impact: RequestImpact | None = None) -> d
     datasets = {normalise_ref(v, "dataset") for v in spec.get("trainedOn") or [] if isinstance(v, str)}
     features = {normalise_ref(v, "featureset") for v in spec.get("consumesFeatures") or [] if isinstance(v, str)}
     found = {e.ref: e for e in Entity.objects.filter(ref__in=datasets | features)}
-    payload["datasets"] = _datasets(entity, datasets, found)
-    payload["features"] = [_feature_set(ref, found.get(ref)) for ref in sorted(features)]
+    payload["datasets"] = _named_for_every_reader(_datasets(entity, datasets, found), found, "training dataset")
+    payload["features"] = _named_for_every_reader([_feature_set(ref, found.get(ref)) for ref in sorted(features)],
+                                                  found, "feature set")
     return payload
+
+
+def _named_for_every_reader(rows: list[dict], found: dict[str, Entity], noun: str) -> list[dict]:
+    """Everyone who may read the request reads its gates' messages. A dataset or feature set that not
+    every signed-in user may see, or that is not in the catalog, is therefore named alike, by a number
+    ("training dataset #2 (private, or not in the catalog)"): a private one reads exactly like a missing
+    one, and its facts (classified pii, deprecated) are not tied to its name. Those come after the named
+    ones, in an order that does not follow their names (a keyed hash), since the names are in the model's
+    descriptor for all to read. The facts the policies decide on are unchanged."""
+    named, unnamed = [], []
+    for row in rows:
+        entity = found.get(row["ref"])
+        (named if entity is not None and entity.visibility == permissions.Visibility.INTERNAL else unnamed).append(row)
+    key = settings.SECRET_KEY.encode()
+    unnamed.sort(key=lambda r: hmac.new(key, r["ref"].encode(), hashlib.sha256).hexdigest())
+    for number, row in enumerate(unnamed, 1):
+        row["ref"] = f"{noun} #{number} (private, or not in the catalog)"
+    return named + unnamed
 
 
 def _target(request: ApprovalRequest, entity: Entity | None) -> dict:

@@ -49,8 +49,9 @@ class DecisionKind(models.TextChoices):
 
 
 class ApprovalRequest(models.Model):
-    """One request to change something that needs approval. `owner_team` and `visibility` are copied
-    from the target so the permission module can answer for the request exactly as for its target."""
+    """One request to change something that needs approval. Who may see it follows its target's owner and
+    visibility as they are now; `owner_team` and `visibility` are their copies from the time of the
+    request, which decide once the target has left the catalog (`permissions.visible_requests_q`)."""
 
     action = models.CharField(max_length=40, choices=ActionType.choices)
     target_ref = models.CharField(max_length=200, db_index=True)

@@ -31,7 +31,7 @@ from portal.core.audit import audit_record
 from portal.core.numbers import digits
 from portal.core.usage import Client, EventType
 
-from . import conf, gate_input, impact, outbox, policy, signals, workflows
+from . import conf, executors, gate_input, impact, outbox, policy, signals, workflows
 from .models import (
     AccessGrant,
     ActionType,
@@ -90,7 +90,9 @@ def _max_text() -> int:
     return int(conf.get("MAX_COMMENT_CHARS"))
 
 
-def _check_text(value: str, field: str, *, required: bool = False) -> str:
+def _check_text(value, field: str, *, required: bool = False) -> str:
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"{field}: must be text ({type(value).__name__} given)")
     value = (value or "").strip()
     if required and not value:
         raise InvalidRequest(f"{field}: a {field} is required")
@@ -546,6 +548,7 @@ def request_decide(
                 remote_addr=remote_addr,
             )
         raise PermissionDenied("Separation of duties: you cannot decide on your own request.")
+    _expire(request_id, timezone.now())  # past its expiry but not swept yet: expired now, so no decision lands
     return _decide(
         actor=actor, request_id=request_id, decision=decision, comment=comment, remote_addr=remote_addr
     )
@@ -560,6 +563,8 @@ def _decide(
         raise Conflict(
             f"The request is {req.get_state_display().lower()}; it takes no more decisions.", state=req.state
         )
+    if req.expires_at is not None and req.expires_at <= timezone.now():  # expired since request_decide looked
+        raise Conflict("The request has expired; it takes no more decisions.", state=State.EXPIRED)
     if permissions.separation_of_duties_forbids(actor, req):
         raise PermissionDenied("Separation of duties: you cannot decide on your own request.")
     stage = Stage.objects.get(request=req, index=req.current_stage)
@@ -707,9 +712,12 @@ def execution_complete(*, request_id: int, task_id: str, result: dict) -> Approv
     req = _locked(request_id)
     if req.state != State.EXECUTING:
         return None
+    if req.action == ActionType.GRANT_ACCESS:
+        team = Team.objects.filter(name=req.params["team"]).first()
+        if team is None:  # renamed or deleted since `executors.run` looked: fails for good, no retry loop
+            return _execution_failed_for_good(req, executors.missing_team_message(req.params["team"]))
     before = _snapshot(req)
     if req.action == ActionType.GRANT_ACCESS:
-        team = Team.objects.get(name=req.params["team"])
         AccessGrant.objects.get_or_create(
             team=team,
             target_ref=req.target_ref,
@@ -739,6 +747,10 @@ def execution_failed(*, request_id: int, error: str, final: bool) -> ApprovalReq
             last_error=error[:2000], execution_claimed_at=timezone.now()
         )
         return req
+    return _execution_failed_for_good(req, error)
+
+
+def _execution_failed_for_good(req: ApprovalRequest, error: str) -> ApprovalRequest:
     before = _snapshot(req)
     _transition(req, State.EXECUTION_FAILED, last_error=error[:2000], execution_task_id="")
     _audit(
