@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 from pathlib import Path
@@ -86,12 +87,23 @@ def read_model_card(entity: Entity) -> str | None:
         return None
 
 
+# A metric the gates may compare: finite and within what the policy engine reads exactly. MLflow keeps an
+# infinite metric as the largest float, which would pass any minimum; regopy reads a whole number beyond
+# 64 bits as another number. Such a metric is left out, so the gate finds it "missing" and fails.
+METRIC_LIMIT = 2.0**53
+
+
+def _comparable(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) \
+        and abs(value) < METRIC_LIMIT
+
+
 def version_facts(row: ModelVersion | None) -> dict | None:
     if row is None:
         return None
     return {
         "version": row.version,
-        "metrics": row.metrics or {},
+        "metrics": {k: v for k, v in (row.metrics or {}).items() if _comparable(v)},
         "aliases": row.aliases or [],
         "run_id": row.run_id,
     }

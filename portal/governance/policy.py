@@ -144,7 +144,12 @@ def query_bundle(runner: Any, bundle: Any, entrypoint: str, payload: Any) -> Any
     runner.set_input(payload)
     # Output's own parser fails on some valid results; read the raw JSON text instead.
     raw = rego_output_string(rego_bundle_query_entrypoint(runner._impl, bundle._impl, entrypoint))
-    data = json.loads(raw) if raw and raw.strip() != "undefined" else {}
+    try:
+        data = json.loads(raw) if raw and raw.strip() != "undefined" else {}
+    except ValueError as exc:
+        # regopy writes a string a rule computed, given to sprintf, quoted and unescaped (docs/governance.md).
+        raise PolicyError(f"the policy engine's answer is not JSON ({exc}): does a message sprintf a string "
+                          f"another rule computed? Format only literals, numbers and input values") from exc
     values = data.get("expressions") or [{}]
     return values[0] if isinstance(values[0], dict) else {}
 

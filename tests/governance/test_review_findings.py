@@ -106,3 +106,28 @@ def test_a_grant_for_a_team_gone_since_approval_fails_for_good_instead_of_loopin
     assert req.state == State.EXECUTION_FAILED and "no longer exists" in req.last_error
     assert not AccessGrant.objects.filter(target_ref=DATASET).exists()
     assert services.sla_sweep(now=timezone.now() + datetime.timedelta(hours=1))["redispatched"] == 0
+
+
+@pytest.mark.parametrize("auc", [1.7976931348623157e308, 1e30, float("inf")])
+def test_a_metric_the_gates_cannot_compare_is_missing_and_fails_the_threshold(fraud_versions, users, run_outbox, auc):
+    """MLflow keeps an infinite metric as the largest float (it passed every minimum); regopy reads a whole
+    number beyond 64 bits as another number."""
+    from catalog.models import ModelVersion
+    from portal.governance.models import PolicyResult
+
+    ModelVersion.objects.filter(entity=fraud_versions, version="3").update(metrics={"auc": auc, "precision": 0.9}
+                                                                           if auc != float("inf") else {"auc": 0.5})
+    if auc == float("inf"):  # not storable as JSON: what the gate input makes of it, directly
+        from portal.governance.gate_input import version_facts
+
+        row = ModelVersion(version="3", metrics={"auc": auc, "loss": float("nan"), "ok": 0.9})
+        assert version_facts(row)["metrics"] == {"ok": 0.9}
+        return
+    req = services.request_create(actor=users["alice"], **PROMOTE)
+    run_outbox()
+    result = PolicyResult.objects.get(request=req, gate="metric_thresholds")
+    assert not result.passed and "AUC missing" in json.dumps(result.rules), result.error
+    # A candidate without the metric once broke the engine's answer for every gate ("Expecting ',' delimiter").
+    assert list(PolicyResult.objects.filter(request=req).exclude(error="").values_list("error", flat=True)) == []
+    regression = PolicyResult.objects.get(request=req, gate="champion_regression")
+    assert not regression.passed and "The candidate has no AUC" in json.dumps(regression.rules)

@@ -28,3 +28,15 @@ test_no_champion_passes if {
 	[r] := champion_regression.results({"candidate": {"version": "1", "metrics": {"auc": 0.5}}, "champion": null})
 	r.pass == true
 }
+
+test_candidate_without_the_metric_fails if {
+	[r] := champion_regression.results({"candidate": {"version": "3", "metrics": {}}, "champion": {"version": "2", "metrics": {"auc": 0.9}}})
+	r.pass == false
+	contains(r.message, "has no AUC")
+}
+
+test_champion_without_the_metric_passes if {
+	[r] := champion_regression.results({"candidate": {"version": "3", "metrics": {"auc": 0.5}}, "champion": {"version": "2", "metrics": {}}})
+	r.pass == true
+	contains(r.message, "nothing to compare")
+}
