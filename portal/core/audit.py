@@ -18,6 +18,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -27,6 +28,13 @@ from django.utils import timezone
 from .request_context import get_request_id
 
 GENESIS = "0" * 64
+
+
+def stored_time(moment: datetime) -> str:
+    """`moment` as an event's `at` (and its `created_at` column) holds it: UTC, to the microsecond,
+    `2026-12-07T10:12:26.000000+00:00`. Text in this one format sorts as time does, so the audit
+    filters compare a moment converted with this; OverflowError when UTC moves it past year 1 or 9999."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def canonical(payload: dict[str, Any]) -> str:
@@ -61,7 +69,7 @@ def audit_record(
         actor_name = actor.get_username() if actor is not None and getattr(actor, "is_authenticated", False) else actor_label
         payload = {
             "seq": head.seq + 1,
-            "at": timezone.now().isoformat(timespec="microseconds"),
+            "at": stored_time(timezone.now()),
             "actor": actor_name,
             "action": action,
             "target": target,
@@ -84,6 +92,11 @@ def audit_record(
     return event
 
 
+# The columns copied out of the hashed payload for filtering and display (column, payload key). The
+# page, its CSV export, the API and the filters read these, so verify checks each against the payload.
+INDEXED_COLUMNS = (("created_at", "at"), ("actor", "actor"), ("action", "action"), ("target", "target"))
+
+
 def verify_chain(events, head=None) -> tuple[bool, str, int]:
     """Walk events in seq order. Returns (ok, message, count). With the chain head, a missing tail
     (the last events deleted) is found too."""
@@ -98,8 +111,10 @@ def verify_chain(events, head=None) -> tuple[bool, str, int]:
         payload = json.loads(event.payload)
         if event_hash(payload, previous) != event.hash or payload.get("seq") != event.seq:
             return False, f"event #{event.seq}: content does not match its hash", count
-        if (payload["actor"], payload["action"], payload["target"]) != (event.actor, event.action, event.target):
-            return False, f"event #{event.seq}: indexed columns differ from the hashed payload", count
+        differ = [column for column, key in INDEXED_COLUMNS if getattr(event, column) != payload.get(key)]
+        if differ:
+            columns = f"the {', '.join(differ)} column{'s differ' if len(differ) > 1 else ' differs'}"
+            return False, f"event #{event.seq}: {columns} from the hashed payload", count
         previous = event.hash
         expected_seq += 1
         count += 1
@@ -116,7 +131,7 @@ def verify_database() -> tuple[bool, str, int]:
 
     head = AuditChainHead.objects.filter(pk=1).first()
     events = AuditEvent.objects.order_by("seq").only(
-        "seq", "payload", "prev_hash", "hash", "actor", "action", "target").iterator(chunk_size=2000)
+        "seq", "payload", "prev_hash", "hash", *(column for column, _ in INDEXED_COLUMNS)).iterator(chunk_size=2000)
     if head is None:
         head = AuditChainHead(seq=0, last_hash=GENESIS)
     return verify_chain(events, head)
@@ -127,6 +142,31 @@ def chain_head() -> dict:
 
     head = AuditChainHead.objects.filter(pk=1).first()
     return {"seq": head.seq if head else 0, "hash": head.last_hash if head else GENESIS}
+
+
+def export_document(events, filters: dict[str, str] | None = None) -> dict:
+    """The JSON export of `events` (a queryset; the audit page's and `audit export`'s) with what
+    `audit verify --file` checks it against: the chain head, read first (events appended while
+    exporting are left out, so a complete export ends at its head), and the scope. Without `filters`
+    the export is the whole chain (`complete`) and any missing event is found offline; with them it
+    records the filter, and verify can vouch only for the events it holds."""
+    head = chain_head()
+    rows = [
+        {"seq": e.seq, "payload": e.payload, "prevHash": e.prev_hash, "hash": e.hash}
+        for e in events.filter(seq__lte=head["seq"]).order_by("seq").iterator(chunk_size=2000)
+    ]
+    return {
+        "chainHead": head,
+        "exportedAt": timezone.now().isoformat(),
+        "scope": {
+            "complete": not filters,
+            "filter": dict(filters or {}),
+            "firstSeq": rows[0]["seq"] if rows else None,
+            "lastSeq": rows[-1]["seq"] if rows else None,
+            "count": len(rows),
+        },
+        "events": rows,
+    }
 
 
 # -- append-only guard ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from catalog.experiments import delta_verdict, higher_is_better
 from catalog.models import ModelVersion
 from portal.accounts import permissions
 from portal.accounts.models import Membership
+from portal.core import audit
 from portal.core.models import AuditEvent
 
 from .models import OPEN_STATES, ApprovalRequest, Decision, OutboxMessage, Stage, StageState, State
@@ -131,7 +132,7 @@ def audit_events(user, params) -> tuple[QuerySet[AuditEvent], dict]:
             if moment is None:
                 errors[name] = "an ISO date or time, e.g. 2026-11-26 or 2026-11-26T12:00:00Z"
             else:
-                qs = qs.filter(**{lookup: moment})
+                qs = _at_filter(qs, lookup, moment)
     if params.get("after"):
         try:
             qs = qs.filter(seq__gt=int(params["after"]))
@@ -143,6 +144,23 @@ def audit_events(user, params) -> tuple[QuerySet[AuditEvent], dict]:
         except ValueError:
             errors["request"] = "an approval request id"
     return qs, errors
+
+
+# The query parameters audit_events filters by (an export records those it applied).
+AUDIT_FILTERS = ("actor", "action", "target", "q", "since", "until", "after", "request")
+
+
+def _at_filter(qs: QuerySet[AuditEvent], lookup: str, moment: datetime) -> QuerySet[AuditEvent]:
+    """`created_at` is text (`2026-12-07T10:12:26.000000+00:00`): compared with the moment in the same
+    UTC, microsecond format, as text it sorts as time does. A moment that UTC moves past year 9999 (or
+    before year 1) is after (before) every event."""
+    try:
+        return qs.filter(**{lookup: audit.stored_time(moment)})
+    except OverflowError:
+        after_all = moment.year == datetime.max.year
+        if after_all == (lookup == "created_at__gte"):
+            return qs.none()
+        return qs
 
 
 def _moment(raw: str) -> datetime | None:

@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from catalog.models import Entity, ModelVersion
 from portal.accounts import permissions
-from portal.core.audit import chain_head
+from portal.core.audit import chain_head, export_document
 from portal.core.client_address import client_address
 from portal.core.limits import COMMENT, FORM, PARAMETERS, body_limit
 from portal.core.spreadsheet import safe_cell
@@ -301,7 +301,8 @@ def audit(request: HttpRequest) -> HttpResponse:
     qs, errors = selectors.audit_events(request.user, request.GET)
     fmt = request.GET.get("format")
     if fmt == "json":
-        return _export_json(qs)
+        applied = {k: request.GET[k] for k in selectors.AUDIT_FILTERS if request.GET.get(k) and k not in errors}
+        return _export_json(qs, applied)
     if fmt == "csv":
         return _export_csv(qs)
     paginator = Paginator(qs.order_by("-seq"), 50)
@@ -323,15 +324,9 @@ def audit(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _export_json(qs) -> HttpResponse:
-    body = {
-        "chainHead": chain_head(),
-        "exportedAt": timezone.now().isoformat(),
-        "events": [
-            {"seq": e.seq, "payload": e.payload, "prevHash": e.prev_hash, "hash": e.hash}
-            for e in qs.iterator(chunk_size=2000)
-        ],
-    }
+def _export_json(qs, filters: dict[str, str]) -> HttpResponse:
+    """The events with the chain head and the filters applied (`audit verify --file` reads them)."""
+    body = export_document(qs, filters)
     response = JsonResponse(body, json_dumps_params={"ensure_ascii": False})
     response["Content-Disposition"] = 'attachment; filename="plinth-audit.json"'
     return response
@@ -365,23 +360,27 @@ def _export_csv(qs) -> StreamingHttpResponse:
                 "hash",
             ]
         )
-        for e in qs.iterator(chunk_size=2000):
+        for e in qs.filter(seq__lte=head["seq"]).iterator(chunk_size=2000):
             p = json.loads(e.payload)
+            # Every cell through safe_cell: request_id comes from a client's X-Request-ID header.
             yield writer.writerow(
                 [
-                    e.seq,
-                    e.created_at,
-                    safe_cell(e.actor),
-                    safe_cell(e.action),
-                    safe_cell(e.target),
-                    p.get("outcome"),
-                    p.get("remote_addr"),
-                    p.get("request_id"),
-                    p.get("policy_hash"),
-                    p.get("approval_request_id"),
-                    e.payload,
-                    e.prev_hash,
-                    e.hash,
+                    safe_cell(value)
+                    for value in (
+                        e.seq,
+                        e.created_at,
+                        e.actor,
+                        e.action,
+                        e.target,
+                        p.get("outcome"),
+                        p.get("remote_addr"),
+                        p.get("request_id"),
+                        p.get("policy_hash"),
+                        p.get("approval_request_id"),
+                        e.payload,
+                        e.prev_hash,
+                        e.hash,
+                    )
                 ]
             )
 

@@ -1,7 +1,9 @@
 """`manage.py audit verify [--file export.json]` and `manage.py audit export [--format json|csv]`.
 
 verify walks the stored chain (or an exported file, offline) and names the first broken or missing
-event; it also reports append-only triggers that are missing. Exit status 1 when anything is wrong."""
+event; it also reports append-only triggers that are missing. Exit status 1 when anything is wrong.
+A JSON export records its scope (complete, or the filters applied); verify --file finds a missing event
+only in what the scope says is every event (`verify_export`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from django.db import connection
 
 from portal.core import audit
 from portal.core.models import AuditEvent
+from portal.core.spreadsheet import safe_cell
 
 
 class Command(BaseCommand):
@@ -27,7 +30,9 @@ class Command(BaseCommand):
         verify.add_argument(
             "--file", help="Verify an export (JSON from the audit page or `audit export`) offline."
         )
-        export = sub.add_parser("export", help="Write every event with the chain head (JSON) or as CSV.")
+        export = sub.add_parser(
+            "export", help="Write every event with the chain head and scope (JSON), or as CSV."
+        )
         export.add_argument("--format", choices=["json", "csv"], default="json")
         export.add_argument("--output", "-o", help="File to write (default: stdout).")
 
@@ -52,59 +57,123 @@ class Command(BaseCommand):
     def export(self, fmt: str, output: str | None) -> None:
         out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout  # noqa: SIM115
         try:
-            events = AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
             if fmt == "json":
-                json.dump(
-                    {
-                        "chainHead": audit.chain_head(),
-                        "events": [
-                            {"seq": e.seq, "payload": e.payload, "prevHash": e.prev_hash, "hash": e.hash}
-                            for e in events
-                        ],
-                    },
-                    out,
-                    ensure_ascii=False,
-                )
+                json.dump(audit.export_document(AuditEvent.objects.all()), out, ensure_ascii=False)
                 out.write("\n")
             else:
                 head = audit.chain_head()
+                events = AuditEvent.objects.filter(seq__lte=head["seq"]).order_by("seq").iterator(chunk_size=2000)
                 writer = csv.writer(out)
                 writer.writerow(["# chain head", head["seq"], head["hash"]])
                 writer.writerow(["seq", "payload", "prev_hash", "hash"])
                 for e in events:
-                    writer.writerow([e.seq, e.payload, e.prev_hash, e.hash])
+                    writer.writerow([safe_cell(value) for value in (e.seq, e.payload, e.prev_hash, e.hash)])
         finally:
             if output:
                 out.close()
 
 
 def verify_export(path: Path) -> tuple[bool, str]:
-    """Offline check of an export: every event's hash, the links between consecutive events, and (for a
-    complete export) the chain head. A filtered export is checked link by link where events are adjacent."""
+    """Offline check of a JSON export: every event's hash and seq, the links between consecutive events,
+    #1's link to the genesis hash, and the chain head where the export reaches it. Then by its scope: a
+    complete export must hold #1 to the head with nothing missing (so must one filtered only by `after`,
+    from after+1); any other filtered export can vouch only for the events it holds: one deleted from
+    the file, or from the database before exporting, cannot be told from one the filter left out.
+
+    Exports without a recorded scope (made before 2026-12-07): `audit export` wrote only the chain head and
+    the events, always the whole chain, so it is checked as complete; the audit page's also wrote
+    `exportedAt` and may have been filtered, so it is complete only if it holds #1 to the head."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        events = data["events"]
-        head = data["chainHead"]
+        head_seq, head_hash = data["chainHead"]["seq"], data["chainHead"]["hash"]
+        events = [
+            SimpleNamespace(seq=raw["seq"], payload=raw["payload"], prev_hash=raw["prevHash"], hash=raw["hash"])
+            for raw in data["events"]
+        ]
+        scope = data.get("scope")
+        if not all(isinstance(value, int) for value in (head_seq, *(event.seq for event in events))):
+            raise TypeError("seq is not a number")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return False, f"{path}: not an audit export ({exc})"
     previous = None
-    for raw in events:
-        event = SimpleNamespace(
-            seq=raw["seq"], payload=raw["payload"], prev_hash=raw["prevHash"], hash=raw["hash"]
-        )
-        payload = json.loads(event.payload)
+    for event in events:
+        if previous is not None and event.seq <= previous.seq:
+            return False, f"event #{event.seq}: out of order (after #{previous.seq})"
+        if event.seq > head_seq:
+            return False, f"event #{event.seq} is past the export's chain head #{head_seq}"
+        try:
+            payload = json.loads(event.payload)
+        except (TypeError, ValueError):
+            return False, f"event #{event.seq}: the payload is not JSON"
         if audit.event_hash(payload, event.prev_hash) != event.hash or payload.get("seq") != event.seq:
             return False, f"event #{event.seq}: content does not match its hash"
         if previous is not None and previous.seq + 1 == event.seq and previous.hash != event.prev_hash:
             return False, f"event #{event.seq}: previous-hash link broken"
-        if previous is None and event.seq == 1 and event.prev_hash != audit.GENESIS:
+        if event.seq == 1 and event.prev_hash != audit.GENESIS:
             return False, "event #1: does not start from the genesis hash"
+        if event.seq == head_seq and event.hash != head_hash:
+            return False, f"event #{event.seq}: does not match the export's chain head"
         previous = event
-    complete = bool(events) and events[0]["seq"] == 1 and len(events) == events[-1]["seq"]
-    if complete and (events[-1]["seq"], events[-1]["hash"]) != (head["seq"], head["hash"]):
-        return (
-            False,
-            f"the export's chain head #{head['seq']} does not match its last event #{events[-1]['seq']}",
-        )
-    scope = "complete chain" if complete else "partial export"
-    return True, f"{len(events)} events verified ({scope}); head #{head['seq']} {head['hash']}"
+    seqs = [event.seq for event in events]
+    if scope is None:
+        # seqs ascend: #1 to the head with as many events as the head's seq is every event.
+        complete = "exportedAt" not in data or (seqs[:1] == [1] and len(seqs) == head_seq == seqs[-1])
+        filters, label = {}, "no recorded scope: an audit-page export, possibly filtered"
+    else:
+        problem = _scope_problem(scope, seqs)
+        if problem:
+            return False, f"the export's scope does not match its events: {problem}"
+        complete, filters = scope["complete"], scope["filter"]
+        label = "filtered: " + ", ".join(f"{key}={value}" for key, value in filters.items())
+    first = 1 if complete else _contiguous_from(filters)
+    if first is not None:
+        missing = _first_missing(seqs, first, head_seq)
+        if missing:
+            return False, missing
+    done = f"head #{head_seq} {head_hash}"
+    if complete:
+        return True, f"{len(events)} events verified (complete chain); {done}"
+    if first is not None:
+        return True, f"{len(events)} events verified (every event from #{first} to the head; {label}); {done}"
+    held = f", #{seqs[0]}-#{seqs[-1]}" if seqs else ""
+    return True, (
+        f"{len(events)} events verified one by one{held} ({label}); {done}. An export that is not the "
+        "whole chain cannot show that an event is missing: run `audit verify` on the database, or verify "
+        "a complete export (`audit export`, or the audit page without filters)"
+    )
+
+
+def _scope_problem(scope, seqs: list[int]) -> str | None:
+    if not isinstance(scope, dict) or not isinstance(scope.get("complete"), bool):
+        return "no complete flag"
+    if not isinstance(scope.get("filter"), dict) or scope["complete"] == bool(scope["filter"]):
+        return "complete and filter disagree"
+    if scope.get("count") != len(seqs):
+        return f"it counts {scope.get('count')} events, the file holds {len(seqs)}"
+    if (scope.get("firstSeq"), scope.get("lastSeq")) != ((seqs[0], seqs[-1]) if seqs else (None, None)):
+        return f"it spans #{scope.get('firstSeq')}-#{scope.get('lastSeq')}, the file does not"
+    return None
+
+
+def _contiguous_from(filters: dict) -> int | None:
+    """Where a filtered export must start holding every event (filtered only by `after`), else None."""
+    if set(filters) != {"after"}:
+        return None
+    try:
+        return int(filters["after"]) + 1
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_missing(seqs: list[int], first: int, head_seq: int) -> str | None:
+    """The first event missing from `first` to the head (seqs ascending, none past the head)."""
+    expected = first
+    for seq in seqs:
+        if seq < first:
+            return f"event #{seq} is outside the export's scope (which starts at #{first})"
+        if seq != expected:
+            return f"event #{expected} is missing (next present is #{seq})"
+        expected += 1
+    if expected <= head_seq:
+        return f"event #{expected} is missing (the chain head is at #{head_seq})"
+    return None
