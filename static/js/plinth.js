@@ -16,6 +16,17 @@
     });
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", wireMenu); } else { wireMenu(); }
+  // The user menu (a <details>): Escape closes it and gives the focus back to its summary; so does a
+  // click elsewhere on the page.
+  document.addEventListener("keydown", function (event) {
+    const menu = event.key === "Escape" && event.target.closest && event.target.closest("details.usermenu[open]");
+    if (menu) { menu.open = false; menu.querySelector("summary").focus(); }
+  });
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.usermenu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.open = false; }
+    });
+  });
   // "/" focuses the search box, like most developer tools.
   document.addEventListener("keydown", function (event) {
     const target = event.target;
@@ -29,6 +40,16 @@
   document.addEventListener("change", function (event) {
     const el = event.target;
     if (el && el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) { el.form.requestSubmit(); }
+  });
+  // "Copy" buttons (data-copy="text"): run ids, a new API token. The text stays selectable without this.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button || !navigator.clipboard) { return; }
+    navigator.clipboard.writeText(button.dataset.copy).then(function () {
+      const label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
   });
   // Elements with data-confirm ask before submitting.
   document.addEventListener("submit", function (event) {
