@@ -205,11 +205,14 @@ def model_compare(request, kind: str, namespace: str, name: str):
     if entity.kind_key != "model":
         raise Http404("Only models have versions to compare")
     context = {"entity": entity, "min": experiments.MIN_COMPARED, "max": experiments.MAX_COMPARED}
+    if not any(v.strip(", ") for v in request.GET.getlist("versions")):  # the page opened bare: the picker alone
+        return render(request, "catalog/model_compare.html", context | {"choices": selectors.model_versions(entity)})
     try:
         wanted = experiments.parse_versions(request.GET.getlist("versions"))
         context["cmp"] = experiments.comparison(request.user, entity, wanted)
     except experiments.CompareError as exc:
-        context.update(error=str(exc), choices=selectors.model_versions(entity))
+        # The API names the parameter ("versions: …"); the page's picker is that parameter.
+        context.update(error=str(exc).removeprefix("versions: "), choices=selectors.model_versions(entity))
         return render(request, "catalog/model_compare.html", context, status=400)
     except experiments.VersionsMissing as exc:
         raise Http404(str(exc)) from exc

@@ -173,8 +173,19 @@ def test_compare_page_and_api_give_the_hand_computed_differences(trained, client
     assert trained["public"].get_absolute_url() in versions_tab and "s3://ml-data/fraud/train.parquet" in versions_tab
 
 
+def test_the_bare_compare_page_is_the_picker_without_an_error(trained, client, demo_org):
+    """Opened from a link without versions, the page asks for them; it does not scold (the API, which has no
+    picker, still answers 400 naming the parameter)."""
+    client.force_login(demo_org["users"]["alice"])
+    for params in ({}, {"versions": ""}, {"versions": " , "}):
+        page = client.get(f"{trained['page']}compare/", params)
+        body = page.content.decode()
+        assert page.status_code == 200 and 'name="versions" value="1"' in body and "compare-error" not in body
+    api = client.get(f"{trained['api']}/compare")
+    assert api.status_code == 400 and "name 2 to 10 model versions" in str(api.json())
+
+
 @pytest.mark.parametrize(("versions", "message"), [
-    (None, "name 2 to 10 model versions"),
     ("1", "1 given; compare 2 to 10"),
     (",".join(str(n) for n in range(1, 12)), "11 given; compare 2 to 10"),
     ("1,abc", "'abc' is not a version number"),

@@ -77,7 +77,7 @@ def test_compare_two_versions_from_the_model_page_and_the_champion_from_a_reques
     page.screenshot(path=str(SHOTS / "compare-from-request.png"), full_page=True)
 
     page.goto(f"{live_server.url}{MODEL}compare/?versions=2")
-    assert page.get_by_test_id("compare-error").inner_text() == "versions: 1 given; compare 2 to 10 versions."
+    assert page.get_by_test_id("compare-error").inner_text() == "1 given; compare 2 to 10 versions."
     page.screenshot(path=str(SHOTS / "compare-bad-input.png"), full_page=True)
     if AXE.exists():
         assert axe_violations(page) == []
