@@ -33,13 +33,20 @@ def relation_label(relation_type: str) -> str:
     return _relation_label(relation_type or "")
 
 
+# Lineage nodes that are no catalog kind, named as the lineage legend names them.
+GRAPH_NODES = {"job": ("Job", "Jobs"), "run": ("MLflow run", "MLflow runs"), "version": ("Model version", "Model versions")}
+
+
 @register.filter
 def kind_count(kind: str, count) -> str:
-    """`{{ row.kind|kind_count:row.n }}`: "Dataset" for 1, "Datasets" for 5 (the kind table's plural)."""
+    """`{{ row.kind|kind_count:row.n }}`: "Dataset" for 1, "Datasets" for 5 (the kind table's plural;
+    "APIs", "Feature sets"), lineage's own nodes by their legend's names."""
     try:
         n = int(count)
     except (TypeError, ValueError):
         n = 0
+    if (kind or "").lower() in GRAPH_NODES:
+        return GRAPH_NODES[kind.lower()][0 if n == 1 else 1]
     return _kind_label(kind, n)
 
 

@@ -52,7 +52,8 @@ def edit_link(site, page) -> dict:
 @require_safe
 def index(request):
     sites = list(selectors.visible_sites(request.user)[:500])
-    context = {"sites": sites, "apis": selectors.visible_apis(request.user),
+    plinth_site = sites[0] if sites and sites[0].entity.ref in selectors.PLINTH_REFS else None  # listed first
+    context = {"sites": sites, "apis": selectors.visible_apis(request.user), "plinth_site": plinth_site,
                "may_register": permissions.may_register_locations(request.user)}
     response = render(request, "techdocs/index.html", context)
     response["Content-Security-Policy"] = csp.policy(request, **DOCS_CSP)

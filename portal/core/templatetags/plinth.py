@@ -43,6 +43,18 @@ def relative(moment: dt.datetime, now: dt.datetime | None = None) -> str:
 
 
 @register.filter(is_safe=True)
+def exact(value, seconds: bool = True) -> str:
+    """A moment as its exact UTC time, said so ('2026-12-07 08:05:48 UTC'), for records people compare
+    (audit events, incident timelines); '' for no value. `|exact:False` leaves out the seconds."""
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    moment = moment.astimezone(dt.UTC)
+    return format_html('<time datetime="{}">{} UTC</time>', moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                       moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"))
+
+
+@register.filter(is_safe=True)
 def when(value) -> str:
     """A moment as relative text with the exact UTC time on hover; '' for no value (use |default)."""
     moment = _moment(value)
