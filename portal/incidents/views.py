@@ -117,6 +117,13 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "incidents/detail.html", _context(request, incident))
 
 
+def _visible_or_404(request: HttpRequest, pk: int) -> None:
+    """A responder's action on an incident that is missing or hidden from the user is a 404 whatever
+    was posted: looked up before the input is checked, so that a refused input never says more."""
+    if not selectors.visible_incidents(request.user).filter(pk=pk).exists():
+        raise Http404("No such incident")
+
+
 def _refused(request: HttpRequest, pk: int, exc: services.IncidentError) -> HttpResponse:
     if exc.status == 404 and exc.field != "postmortem":
         raise Http404(exc.message)
@@ -124,6 +131,8 @@ def _refused(request: HttpRequest, pk: int, exc: services.IncidentError) -> Http
         messages.error(request, exc.message)
         return redirect("incidents:detail", pk)
     incident = selectors.incident_detail(request.user, pk)
+    if incident is None:  # gone (or hidden) since the action was refused
+        raise Http404("No such incident")
     drafts = {k: request.POST.get(k, "") for k in ("note", "text", "url")}
     return render(request, "incidents/detail.html", _context(request, incident, error=exc.message, error_field=exc.field,
                                                              drafts=drafts), status=exc.status)
@@ -132,6 +141,7 @@ def _refused(request: HttpRequest, pk: int, exc: services.IncidentError) -> Http
 @body_limit(COMMENT)
 @require_POST
 def set_status(request: HttpRequest, pk: int) -> HttpResponse:
+    _visible_or_404(request, pk)
     try:
         incident, changed = services.incident_transition(actor=request.user, incident_id=pk,
                                                          status=request.POST.get("status", ""),
@@ -148,6 +158,7 @@ def set_status(request: HttpRequest, pk: int) -> HttpResponse:
 @body_limit(COMMENT)
 @require_POST
 def note(request: HttpRequest, pk: int) -> HttpResponse:
+    _visible_or_404(request, pk)
     try:
         services.incident_note(actor=request.user, incident_id=pk, text=request.POST.get("text", ""))
     except services.IncidentError as exc:
@@ -159,6 +170,7 @@ def note(request: HttpRequest, pk: int) -> HttpResponse:
 @body_limit(COMMENT)
 @require_POST
 def postmortem(request: HttpRequest, pk: int) -> HttpResponse:
+    _visible_or_404(request, pk)
     try:
         incident = services.incident_set_postmortem(actor=request.user, incident_id=pk, url=request.POST.get("url", ""))
     except services.IncidentError as exc:

@@ -309,8 +309,13 @@ def fs_delete(ctx: ActionContext) -> dict:
             relative = check_relative(pattern, what="files").as_posix()
         except PathError as exc:
             raise ActionError(str(exc)) from exc
-        matches = sorted(ctx.workspace.root.glob(relative))
+        matches = [ctx.workspace.root] if relative == "." else sorted(ctx.workspace.root.glob(relative))
         for path in matches:
+            if path == ctx.workspace.root:  # `**` or `.`: what the workspace holds may go, never the folder
+                ctx.log(f"{pattern}: the workspace folder itself is kept")
+                continue
+            if not path.exists() and not path.is_symlink():
+                continue  # inside a folder this pattern already deleted
             if not inside(ctx.workspace.root, path) or path.is_symlink():
                 raise ActionError(f"{pattern}: refuses to delete outside the workspace")
             if path.is_dir():

@@ -136,6 +136,8 @@ def run_create(request):
     if entity is None or kind.lower() != "template":
         raise NotFound("No such template")
     template = from_entity(entity)
+    if template.problems:  # e.g. a parameter schema that is not JSON Schema: the values cannot be checked
+        raise ValidationError({"template": template.problems})
     values = body.validated_data["values"]
     pages = forms.pages(template, request.user)
     values = forms.with_defaults(pages, values)

@@ -248,6 +248,7 @@ def _steps(ex: _Execution, kept: dict) -> Run:
     workspace.root.mkdir(parents=True)
     started = time.monotonic()
     limit = conf.run_time_limit()
+    finishing = False
     ex.log(f"Run of {template.title or template.ref}{' (dry run)' if run.dry_run else ''} started.")
     try:
         with heartbeat(run.pk, run.attempts), deadline(limit):
@@ -258,13 +259,17 @@ def _steps(ex: _Execution, kept: dict) -> Run:
                 if step.index in kept and _reuse(ex, step, kept[step.index]):
                     continue
                 _run_step(ex, step)
-        output = output_links(template, ex.context, dry_run=run.dry_run)
-        files = _preview(workspace, ex.secret_values) if run.dry_run else []
+            # The output's links and text are template expressions too, and the preview reads every
+            # file: both within the time limit, as the steps are.
+            ex.current = None
+            finishing = True
+            output = output_links(template, ex.context, dry_run=run.dry_run)
+            files = _preview(workspace, ex.secret_values) if run.dry_run else []
         ex.log(f"All steps finished in {time.monotonic() - started:.2f} s.")  # the header's time also counts the start and the finish
         return services.run_finish(run, ok=True, output=output, files=files)
     except RunTimeout:
         step = ex.current
-        where = f" during step '{step.id}'" if step else ""
+        where = f" during step '{step.id}'" if step else " while rendering its output" if finishing else ""
         message = f"The run exceeded its time limit of {limit} s{where} and was stopped. Nothing more was published."
         if step is not None:
             ex.step_update(step, status=StepStatus.FAILED, message="stopped: time limit", finished_at=timezone.now())

@@ -3,26 +3,41 @@
 Owns the one Jinja2 environment of the scaffolder. Values entered by users are only ever passed
 as *data* (variables in the context); they are never compiled as template source. The sandbox
 blocks attribute access to Python internals (`__class__`, `mro`, `func_globals`, …), `|attr` and
-`str.format` escapes (Jinja2 ≥ 3.1.6); on top of that we cap what a template can allocate
-(`*`, `**`, `%`, huge format widths) so an expression cannot exhaust the worker's memory before
-the run's time limit stops it.
+`str.format` escapes (Jinja2 ≥ 3.1.6); on top of that we cap what a template can allocate so an
+expression cannot exhaust the worker's memory before the run's time limit stops it. Every way to make
+a big value from a small template is checked *before* it allocates: the operators (`*`, `**`, `%`, `+`,
+`~`), the filters and globals that take a size or repeat their input (`center`, `indent`, `wordwrap`,
+`replace`, `format`, `join`, `batch`, `slice`, `sum`, `map`, `lipsum`…), the str methods that do
+(`center`, `ljust`, `rjust`, `zfill`, `expandtabs`, `replace`, `join`, `translate`, `format` with nested
+widths), and what is written out (`{{ … }}`, `|string`, `|dump`, a whole rendered file). A value counts
+what it holds, nested: a list of one big string repeated counts the string each time, as printing it
+would.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import types
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from jinja2 import ChainableUndefined, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2 import ChainableUndefined, TemplateError, filters, nodes
+from jinja2.compiler import CodeGenerator
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, SecurityError
+from jinja2.utils import generate_lorem_ipsum
+from markupsafe import EscapeFormatter, Markup
 
 __all__ = ["ExpressionError", "env", "evaluate", "render_string", "render_value", "truthy"]
 
-MAX_RESULT = 1_000_000  # characters or items a single operator may produce
-_FORMAT_WIDTH = re.compile(r"[:%][^}\sa-zA-Z]*\d{5,}")
+MAX_RESULT = 1_000_000  # characters or items a single operator, filter or call may produce
+MAX_RENDERED = 5_000_000  # characters of one rendered template (a skeleton file: 2 MiB by default, conf.max_file_bytes)
+MAX_INT_BITS = 1_000_000  # an integer of ~300,000 digits
+MAX_FORMAT_WIDTH = 9_999  # one width or precision in a format (`%0999999d`, `{:>{}}`): five digits are refused
+# One %-conversion: mapping key, flags, width, precision, length modifier, conversion type.
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
 _WHOLE = re.compile(r"^\s*\$\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
 _JS_OPS = [
     (re.compile(r"!=="), "!="),
@@ -67,43 +82,405 @@ def _too_big(value: Any) -> bool:
     return isinstance(value, str | bytes | list | tuple) and len(value) > MAX_RESULT
 
 
+_HOLDERS = (str, bytes, dict, list, tuple, set, frozenset, range)
+
+
+def _size(value: Any, limit: int = MAX_RESULT) -> int:
+    """Characters and items `value` holds, nested (a string held twice counts twice: printed, it is there
+    twice); counting stops soon after `limit`, so that a huge value costs no more than a small one."""
+    total, pending = 0, [value]
+    while pending and total <= limit:
+        item = pending.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += len(item)
+            if total <= limit:
+                pending.extend(item.keys())
+                pending.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += len(item)
+            if total <= limit:
+                held = [v for v in item if isinstance(v, _HOLDERS)]
+                total += len(item) - len(held)  # numbers, booleans, None: one each
+                pending.extend(held)
+        elif isinstance(item, range):
+            total += len(item)
+        else:
+            total += 1
+    return total
+
+
+def _refuse(what: str) -> SecurityError:
+    return SecurityError(f"{what} would be too large (more than {MAX_RESULT:,} characters or items)")
+
+
+def _checked_size(value: Any, what: str, limit: int = MAX_RESULT) -> None:
+    if _size(value, limit) > limit:
+        raise _refuse(what)
+
+
+def _count(value: Any) -> int | None:
+    """A size argument (a width, a count) as an int, or None when it is not one (the callee then says so)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return None
+
+
+def _check_width(value: Any, what: str) -> None:
+    n = _count(value)
+    if n is not None and n > MAX_RESULT:
+        raise _refuse(what)
+
+
+def _replaced_size(text: str, old: str, new: str, count: Any = -1) -> int:
+    """The length of `text.replace(old, new, count)`, counted without making it."""
+    found = text.count(old) if old else len(text) + 1
+    n = _count(count)
+    if n is not None and n >= 0:
+        found = min(found, n)
+    return len(text) + found * (len(new) - len(old))
+
+
+def _bounded_list(items: Any, what: str) -> list:
+    """The items of an iterable, refused as soon as what they hold passes MAX_RESULT (never all made first)."""
+    out, total = [], 0
+    for item in items:
+        total += 1 + _size(item)
+        if total > MAX_RESULT:
+            raise _refuse(what)
+        out.append(item)
+    return out
+
+
+def _check_percent(template: Any, args: Any, what: str = "'%'") -> None:
+    """`template % args` (and |format): the widths and precisions it asks for, written or taken from the
+    arguments (`%*s`), plus the arguments themselves, may total at most MAX_RESULT."""
+    if not isinstance(template, str | bytes):
+        return
+    text = template if isinstance(template, str) else template.decode("latin-1")
+    values = list(args) if isinstance(args, tuple) else [args]
+    numbers = [v for v in values if _count(v) is not None]
+    total = len(text) + _size(args)
+    for match in _PERCENT_SPEC.finditer(text):
+        for part in match.group(1, 2):
+            if not part:
+                continue
+            if part == "*":
+                if any(abs(n) > MAX_FORMAT_WIDTH for n in numbers):  # which argument is the width: any of them
+                    raise SecurityError("format width too large")
+                total += sum(abs(n) for n in numbers)
+            elif len(part) > len(str(MAX_FORMAT_WIDTH)):
+                raise SecurityError("format width too large")
+            else:
+                total += int(part)
+        if total > MAX_RESULT:
+            raise _refuse(f"the result of {what}")
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    """`str.format`/`format_map`: each field's spec is checked once its nested fields are substituted
+    (`'{:>{}}'.format('x', 10**8)`), and the fields together may produce at most MAX_RESULT characters."""
+
+    def vformat(self, format_string, args, kwargs):
+        self._produced = len(format_string)
+        return super().vformat(format_string, args, kwargs)
+
+    def format_field(self, value, format_spec):
+        if any(len(n) > len(str(MAX_FORMAT_WIDTH)) for n in re.findall(r"\d+", format_spec)):
+            raise SecurityError("format width too large")
+        if _size(value) > MAX_RESULT:
+            raise _refuse("a formatted value")
+        result = super().format_field(value, format_spec)
+        self._produced += len(result)
+        if self._produced > MAX_RESULT:
+            raise _refuse("the result of format()")
+        return result
+
+
+class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
+    pass
+
+
+def _checked_call(obj: Any, args: tuple, kwargs: dict) -> tuple:
+    """A str (or bytes) method that can make a big string from a small one, checked before it runs:
+    the arguments to call it with (an iterable joined is read, boundedly, first)."""
+    if not isinstance(obj, types.BuiltinMethodType) or not isinstance(obj.__self__, str | bytes):
+        return args
+    text, name = obj.__self__, obj.__name__
+    if name in ("center", "ljust", "rjust", "zfill"):
+        _check_width(args[0] if args else kwargs.get("width"), f"str.{name}()")
+    elif name == "expandtabs":
+        size = _count(args[0] if args else kwargs.get("tabsize", 8))
+        if size is not None and len(text) + text.count("\t" if isinstance(text, str) else b"\t") * size > MAX_RESULT:
+            raise _refuse("str.expandtabs()")
+    elif name == "replace" and len(args) >= 2 and all(isinstance(a, type(text)) for a in args[:2]):
+        if _replaced_size(text, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count", -1)) > MAX_RESULT:
+            raise _refuse("str.replace()")
+    elif name == "join" and args:
+        items = _bounded_list(args[0], "str.join()")
+        if len(text) * max(len(items) - 1, 0) + _size(items) > MAX_RESULT:
+            raise _refuse("str.join()")
+        return (items, *args[1:])
+    elif name == "translate" and args and isinstance(args[0], dict):
+        longest = max((len(v) for v in args[0].values() if isinstance(v, str | bytes)), default=1)
+        if len(text) * longest > MAX_RESULT:
+            raise _refuse("str.translate()")
+    return args
+
+
+# --- filters and globals that take a size or repeat their input, checked before they allocate -----
+
+
+def _guarded(original):
+    """Decorate a check that runs before `original` (keeping its pass_context/pass_eval_context mark)."""
+
+    def decorate(check):
+        @functools.wraps(original)
+        def guarded(*args, **kwargs):
+            return check(original, *args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+@_guarded(filters.do_center)
+def _center(original, value, width=80):
+    _check_width(width, "center()")
+    return original(value, width)
+
+
+@_guarded(filters.do_indent)
+def _indent(original, s, width=4, first=False, blank=False):
+    step = len(width) if isinstance(width, str) else _count(width)
+    text = str(s)
+    if step is not None and len(text) + (text.count("\n") + 1) * step > MAX_RESULT:
+        raise _refuse("indent()")
+    return original(s, width, first, blank)
+
+
+@_guarded(filters.do_wordwrap)
+def _wordwrap(original, environment, s, width=79, break_long_words=True, wrapstring=None, break_on_hyphens=True):
+    text, joint = str(s), wrapstring if wrapstring is not None else environment.newline_sequence
+    per_line = _count(width)
+    # At most one break per word or hyphenated part, plus one per `width` characters of a long word.
+    breaks = len(re.findall(r"[\s-]", text)) + 1 + (len(text) // per_line if per_line and per_line > 0 else len(text))
+    if len(text) + breaks * len(str(joint)) > MAX_RESULT:
+        raise _refuse("wordwrap()")
+    return original(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
+
+
+@_guarded(filters.do_replace)
+def _replace(original, eval_ctx, s, old, new, count=None):
+    if _replaced_size(str(s), str(old), str(new), -1 if count is None else count) > MAX_RESULT:
+        raise _refuse("replace()")
+    return original(eval_ctx, s, old, new, count)
+
+
+@_guarded(filters.do_format)
+def _format(original, value, *args, **kwargs):
+    if args and kwargs:
+        return original(value, *args, **kwargs)  # refused by Jinja2 itself
+    _check_percent(str(value), kwargs or args, "format()")
+    return original(value, *args, **kwargs)
+
+
+@_guarded(filters.sync_do_join)
+def _join(original, eval_ctx, value, d="", attribute=None):
+    if isinstance(value, list | tuple | range) and len(str(d)) * max(len(value) - 1, 0) > MAX_RESULT:
+        raise _refuse("join()")
+    items = _bounded_list(value, "join()")
+    if len(str(d)) * max(len(items) - 1, 0) + _size(items) > MAX_RESULT:
+        raise _refuse("join()")
+    return original(eval_ctx, items, d, attribute)
+
+
+@_guarded(filters.do_batch)
+def _batch(original, value, linecount, fill_with=None):
+    n = _count(linecount)
+    if n is not None and (n > MAX_RESULT or (fill_with is not None and n * max(_size(fill_with), 1) > MAX_RESULT)):
+        raise _refuse("batch()")
+    return original(value, linecount, fill_with)
+
+
+@_guarded(filters.sync_do_slice)
+def _slice(original, value, slices, fill_with=None):
+    n = _count(slices)
+    if n is not None and (n > MAX_RESULT or (fill_with is not None and n * max(_size(fill_with), 1) > MAX_RESULT)):
+        raise _refuse("slice()")
+    return original(value, slices, fill_with)
+
+
+@_guarded(filters.sync_do_sum)
+def _sum(original, environment, iterable, attribute=None, start=0):
+    if not isinstance(start, int | float):  # adding lists or strings: as big as all of them
+        iterable = _bounded_list(iterable, "sum()")
+        if _size(iterable) + _size(start) > MAX_RESULT:
+            raise _refuse("sum()")
+    return original(environment, iterable, attribute, start)
+
+
+@_guarded(filters.sync_do_map)
+def _map(original, context, value, *args, **kwargs):
+    """Lazy, like Jinja2's: what the mapped items hold may total at most MAX_RESULT
+    (`range(100000)|map('center', 999999)` is refused at its second item, not made)."""
+    produced = 0
+    for item in original(context, value, *args, **kwargs):
+        produced += 1 + _size(item)
+        if produced > MAX_RESULT:
+            raise _refuse("map()")
+        yield item
+
+
+def _written(original, what: str):
+    """A filter that writes its whole input out (`string`, `dump`, `tojson`, `pprint`)."""
+
+    def check(original, *args, **kwargs):
+        value = args[1] if getattr(original, "jinja_pass_arg", None) else args[0]
+        _checked_size(value, what)
+        return original(*args, **kwargs)
+
+    return _guarded(original)(check)
+
+
+def _lipsum(n=5, html=True, min=20, max=100):  # noqa: A002 - Jinja2's own argument names
+    count, longest = _count(n), _count(max)
+    if count is not None and longest is not None and count * longest * 12 > MAX_RESULT:
+        raise _refuse("lipsum()")
+    return generate_lorem_ipsum(n, html, min, max)
+
+
+def _bounded_concat(chunks) -> str:
+    """Environment.concat: a rendered template (or a captured block, a macro's output) is written one
+    piece at a time and refused once longer than MAX_RENDERED, before it is all in memory."""
+    out, total = [], 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > MAX_RENDERED:
+            raise SecurityError(f"the rendered text would be too large (more than {MAX_RENDERED:,} characters)")
+        out.append(chunk)
+    return "".join(out)
+
+
+def _finalize(value: Any) -> Any:
+    """What `{{ … }}` writes, checked before it becomes text."""
+    _checked_size(value, "the value written")
+    return value
+
+
+class _Buffer(list):
+    """Where a captured block (`{% set x %}…{% endset %}`), a macro or a call block collects its output:
+    refused once it holds more than MAX_RENDERED characters, as it grows."""
+
+    def __init__(self):
+        super().__init__()
+        self.size = 0
+
+    def _grow(self, chunks) -> None:
+        self.size += sum(len(c) for c in chunks)
+        if self.size > MAX_RENDERED:
+            raise SecurityError(f"the rendered text would be too large (more than {MAX_RENDERED:,} characters)")
+
+    def append(self, chunk) -> None:
+        self._grow((chunk,))
+        super().append(chunk)
+
+    def extend(self, chunks) -> None:
+        chunks = tuple(chunks)
+        self._grow(chunks)
+        super().extend(chunks)
+
+
+class _CodeGenerator(CodeGenerator):
+    def buffer(self, frame):
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.buffer()")
+
+    def visit_Concat(self, node, frame):  # noqa: N802 - Jinja2's visitor naming
+        """`a ~ b` through Environment.joined (checked), not a bare join."""
+        self.write("environment.joined((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
+    code_generator_class = _CodeGenerator
 
     def call_binop(self, context, operator, left, right):
         if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
             raise SecurityError("exponent too large")
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > MAX_INT_BITS:
+            raise SecurityError("the result of '**' would be too large")
         if operator == "*":
             for a, b in ((left, right), (right, left)):
-                if (
-                    isinstance(a, str | bytes | list | tuple)
-                    and isinstance(b, int)
-                    and len(a) * b > MAX_RESULT
-                ):
+                if isinstance(a, str | bytes | list | tuple) and isinstance(b, int) and _size(a) * b > MAX_RESULT:
                     raise SecurityError("the result of '*' would be too large")
-        if operator == "%" and isinstance(left, str) and _FORMAT_WIDTH.search(left):
-            raise SecurityError("format width too large")
+            if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError("the result of '*' would be too large")
+        if (operator == "+" and isinstance(left, str | bytes | list | tuple) and isinstance(right, type(left))
+                and _size(left) + _size(right) > MAX_RESULT):
+            raise SecurityError("the result of '+' would be too large")
+        if operator == "%":
+            _check_percent(left, right)
         result = super().call_binop(context, operator, left, right)
         if _too_big(result):
             raise SecurityError(f"the result of {operator!r} is too large")
         return result
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja2's signature
+        args = _checked_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    buffer = _Buffer
+
+    def joined(self, parts) -> str:
+        total, out = 0, []
+        for part in parts:
+            _checked_size(part, "the result of '~'")
+            text = str(part)
+            total += len(text)
+            if total > MAX_RESULT:
+                raise _refuse("the result of '~'")
+            out.append(text)
+        return "".join(out)
 
     def unsafe_undefined(self, obj, attribute):
         # The stock sandbox returns an Undefined (rendered as "" by ChainableUndefined): say it instead.
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
 
     def wrap_str_format(self, value):
-        wrapped = super().wrap_str_format(value)
-        if wrapped is None:
+        """Jinja2's, with a formatter that checks widths after nested substitution and the total."""
+        if not isinstance(value, types.MethodType | types.BuiltinMethodType) or value.__name__ not in (
+            "format",
+            "format_map",
+        ):
             return None
         template = value.__self__
+        if not isinstance(template, str):
+            return None
+        str_type, is_format_map = type(template), value.__name__ == "format_map"
 
-        def checked(*args, **kwargs):
-            if _FORMAT_WIDTH.search(template):
-                raise SecurityError("format width too large")
-            return wrapped(*args, **kwargs)
+        def wrapper(*args, **kwargs):
+            if is_format_map:
+                if kwargs:
+                    raise TypeError("format_map() takes no keyword arguments")
+                if len(args) != 1:
+                    raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
+                kwargs, args = args[0], ()
+            formatter = (
+                _BoundedEscapeFormatter(self, escape=template.escape)
+                if isinstance(template, Markup)
+                else _BoundedFormatter(self)
+            )
+            return str_type(formatter.vformat(template, args, kwargs))
 
-        return checked
+        return wrapper
 
 
 @cache
@@ -114,15 +491,31 @@ def env() -> _Sandbox:
         keep_trailing_newline=True,
         undefined=ChainableUndefined,
         autoescape=False,  # skeletons are source code and YAML, not HTML; values are data, not markup
+        finalize=_finalize,
     )
+    environment.concat = _bounded_concat
     environment.filters.update(
         {
-            "dump": _dump,
+            "dump": _written(_dump, "dump()"),
             "parseRepoUrl": parse_repo_url,
             "projectSlug": project_slug,
-            "json": _dump,
+            "json": _written(_dump, "json()"),
+            "center": _center,
+            "indent": _indent,
+            "wordwrap": _wordwrap,
+            "replace": _replace,
+            "format": _format,
+            "join": _join,
+            "batch": _batch,
+            "slice": _slice,
+            "sum": _sum,
+            "map": _map,
+            "string": _written(filters.soft_str, "string()"),
+            "tojson": _written(filters.do_tojson, "tojson()"),
+            "pprint": _written(filters.do_pprint, "pprint()"),
         }
     )
+    environment.globals["lipsum"] = _lipsum
     return environment
 
 
@@ -149,7 +542,9 @@ def evaluate(expression: str, context: dict) -> Any:
     """Evaluate one expression (the inside of `${{ … }}`) to a native value."""
     try:
         compiled = env().compile_expression(_translate(expression), undefined_to_none=True)
-        return _plain(compiled(**context))
+        value = _plain(compiled(**context))
+        _checked_size(value, "the value of the expression")
+        return value
     except _FAILURES as exc:
         raise ExpressionError(f"expression `{expression.strip()}`: {_explain(exc)}") from exc
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from jsonschema import Draft7Validator
 
 from portal.accounts import permissions
 from portal.accounts.models import Team
+
+from .templates import schema_problem, strip_ui
 
 NAME_PATTERN = r"^[a-zA-Z0-9]+([-_.][a-zA-Z0-9]+)*$"
 TEAM_FIELDS = {"OwnerPicker", "TeamPicker", "GroupPicker", "MyGroupsPicker", "OwnedEntityPicker"}
@@ -117,6 +120,16 @@ def _entity_choices(user, options: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _list(value: Any) -> list:
+    """A schema keyword that should be a list (`enum`, `required`, `ui:order`, `enumNames`): [] when it is
+    not. Such a template is refused (templates.schema_problem); its form still shows."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _widget(prop: dict) -> str:
     ui_field, ui_widget = prop.get("ui:field"), prop.get("ui:widget")
     ptype = prop.get("type")
@@ -148,11 +161,10 @@ def _widget(prop: dict) -> str:
 
 
 def _fields(schema: dict, user, prefix: str = "", required: set | None = None) -> list[Field]:
-    required = set(schema.get("required") or []) if required is None else required
-    props = schema.get("properties") or {}
-    order = [k for k in (schema.get("ui:order") or []) if k in props] + [
-        k for k in props if k not in (schema.get("ui:order") or [])
-    ]
+    required = {r for r in _list(schema.get("required")) if isinstance(r, str)} if required is None else required
+    props = _dict(schema.get("properties"))
+    ui_order = [k for k in _list(schema.get("ui:order")) if isinstance(k, str)]
+    order = [k for k in ui_order if k in props] + [k for k in props if k not in ui_order]
     out: list[Field] = []
     for key in order:
         prop = props[key] if isinstance(props[key], dict) else {}
@@ -164,12 +176,12 @@ def _fields(schema: dict, user, prefix: str = "", required: set | None = None) -
             and isinstance(prop.get("properties"), dict)
             and "ui:field" not in prop
         ):
-            out.extend(_fields(prop, user, prefix=f"{name}.", required=set(prop.get("required") or [])))
+            out.extend(_fields(prop, user, prefix=f"{name}."))
             continue
         widget = _widget(prop)
-        options = prop.get("ui:options") or {}
+        options = _dict(prop.get("ui:options"))
         if isinstance(prop.get("items"), dict) and widget == "entities" and not options:
-            options = prop["items"].get("ui:options") or {}
+            options = _dict(prop["items"].get("ui:options"))
         f = Field(
             name=name,
             title=str(prop.get("title") or key),
@@ -184,13 +196,13 @@ def _fields(schema: dict, user, prefix: str = "", required: set | None = None) -
         elif widget in ("entity", "entities"):
             f.choices = _entity_choices(user, options)
         elif widget == "select":
-            names = prop.get("enumNames") or prop.get("ui:enumNames") or []
+            names = _list(prop.get("enumNames") or prop.get("ui:enumNames"))
             f.choices = [
                 (json.dumps(v) if not isinstance(v, str) else v, str(names[i]) if i < len(names) else str(v))
-                for i, v in enumerate(prop["enum"])
+                for i, v in enumerate(_list(prop["enum"]))
             ]
         elif widget == "multiselect":
-            f.choices = [(str(v), str(v)) for v in prop["items"]["enum"]]
+            f.choices = [(str(v), str(v)) for v in _list(prop["items"]["enum"])]
         elif widget == "repourl":
             f.hosts = [str(h) for h in (options.get("allowedHosts") or [])] or ["local"]
         if prop.get("ui:field") == "EntityNamePicker" and "pattern" not in prop:
@@ -263,7 +275,7 @@ def _coerce(f: Field, post) -> tuple[bool, Any]:
     if raw is None or (raw.strip() == "" and f.widget != "secret") or raw == "":
         return False, None
     if f.widget == "select":
-        for value in f.schema.get("enum") or []:
+        for value in _list(f.schema.get("enum")):
             if (value if isinstance(value, str) else json.dumps(value)) == raw:
                 return True, value
         return True, raw
@@ -308,16 +320,8 @@ def fill(page: Page, values: dict) -> None:
         f.value = _get(values, f.name)
 
 
-def _strip_ui(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _strip_ui(v) for k, v in node.items() if not str(k).startswith("ui:")}
-    if isinstance(node, list):
-        return [_strip_ui(v) for v in node]
-    return node
-
-
 def _validation_schema(page: Page) -> dict:
-    schema = _strip_ui(copy.deepcopy(page.schema))
+    schema = strip_ui(copy.deepcopy(page.schema))
     schema.pop("title", None)
     schema.setdefault("type", "object")
     for f in page.fields:
@@ -389,12 +393,43 @@ def _nul_paths(node: Any, path: str = "") -> list[str]:
     return found
 
 
+def _nonfinite_paths(node: Any, path: str = "") -> list[str]:
+    """Dotted paths of the numbers that are NaN or infinite: not JSON, so the run cannot be stored."""
+    if isinstance(node, float):
+        return [] if math.isfinite(node) else [path]
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _nonfinite_paths(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _nonfinite_paths(value, f"{path}.{i}" if path else str(i))
+    return found
+
+
 def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
     """Field name → messages. Only the page's own schema is checked; the first page also answers for
-    values no page declares. A NUL character is refused anywhere: PostgreSQL cannot store it."""
+    values no page declares. A NUL character is refused anywhere: PostgreSQL cannot store it; so is a
+    number that is NaN or infinite (`nan`, `inf`, `1e400`): JSON has no such numbers. A page whose schema
+    is not valid JSON Schema cannot check anything: its problem is the page's error."""
     errors: dict[str, list[str]] = {}
     names = {f.name for f in page.fields}
-    for error in Draft7Validator(_validation_schema(page)).iter_errors(values):
+    problem = schema_problem(page.schema)
+    if problem:
+        for f in page.fields:
+            f.errors = []
+        return {"": [f"This template cannot run here: its parameters are not valid JSON Schema ({problem})."]}
+    schema = _validation_schema(page)
+    nonfinite = set(_nonfinite_paths(values))
+    for path in sorted(nonfinite):
+        name = next((n for n in names if path == n or path.startswith(n + ".")), None)
+        if name is not None:
+            errors.setdefault(name, []).append("Must be a finite number (not NaN or infinity).")
+        elif page.index == 0 and not any(path == n or path.startswith(n + ".") for n in page.template_names):
+            errors.setdefault("", []).append(f"{path}: must be a finite number (not NaN or infinity).")
+    for error in Draft7Validator(schema).iter_errors(values):
+        if ".".join(str(p) for p in error.absolute_path) in nonfinite:
+            continue  # said above; `nan` passes minimum and maximum, `inf` fails one of them
         name, message = _message(error)
         while name and name not in names and "." in name:
             name = name.rsplit(".", 1)[0]

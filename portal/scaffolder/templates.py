@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import SchemaError
+
 from catalog import uploads
 from catalog.descriptors.errors import DescriptorError
 
@@ -75,6 +78,37 @@ def _pages(parameters: Any) -> list[dict]:
     return []
 
 
+def strip_ui(node: Any) -> Any:
+    """A parameter schema without its `ui:*` hints (react-jsonschema-form's, not JSON Schema)."""
+    if isinstance(node, dict):
+        return {k: strip_ui(v) for k, v in node.items() if not str(k).startswith("ui:")}
+    if isinstance(node, list):
+        return [strip_ui(v) for v in node]
+    return node
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why a page's schema is not valid JSON Schema (draft 7: an invalid `pattern`, a `minimum` that is
+    not a number, an `enum` that is not a list…), or None. Such a page cannot be validated, so the
+    template cannot run."""
+    try:
+        Draft7Validator.check_schema(strip_ui(schema))
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the page"
+        return f"{where}: {exc.message[:200]}"
+    return None
+
+
+def _schema_problems(pages: list[dict]) -> list[str]:
+    problems = []
+    for i, page in enumerate(pages):
+        problem = schema_problem(page)
+        if problem:
+            title = f" ({str(page.get('title'))[:80]!r})" if page.get("title") else ""
+            problems.append(f"The parameters of page {i + 1}{title} are not valid JSON Schema: {problem}.")
+    return problems
+
+
 def from_data(data: dict, *, ref: str, source: str) -> Template:
     meta, spec = data.get("metadata") or {}, data.get("spec") or {}
     steps, problems, seen = [], [], set()
@@ -93,6 +127,8 @@ def from_data(data: dict, *, ref: str, source: str) -> Template:
                 condition=raw.get("if"),
             )
         )
+    pages = _pages(spec.get("parameters"))
+    problems += _schema_problems(pages)
     return Template(
         ref=ref,
         name=str(meta.get("name", "")),
@@ -101,7 +137,7 @@ def from_data(data: dict, *, ref: str, source: str) -> Template:
         type=str(spec.get("type") or ""),
         owner=str(spec.get("owner") or ""),
         tags=list(meta.get("tags") or []),
-        pages=_pages(spec.get("parameters")),
+        pages=pages,
         steps=steps,
         output=dict(spec.get("output") or {}),
         source=source,

@@ -63,6 +63,8 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
     pages = forms.pages(template, request.user)
     values = forms.with_defaults(pages, {})
     current, review, errors = 0, False, {}
+    if request.method == "GET" and template.problems:  # said before anything is typed (Create stays disabled)
+        messages.error(request, "This template cannot run here: " + " ".join(template.problems))
     earlier = _earlier_run(request, entity)
     if earlier is not None and pages:
         # "Start again with these answers": the failed run's parameters (never its secrets), checked at

@@ -147,8 +147,23 @@ def sanitize(raw_html: str, policy: LinkPolicy, problems: list[str]) -> str:
     )
 
 
+_BROWSER_DROPS = re.compile(r"[\t\n\r]")
+_BEFORE_QUERY = re.compile(r"[^?#]*")
+
+
+def as_browsers_read(value: str) -> str:
+    """The URL a browser follows: tabs and newlines dropped anywhere, and a backslash before the query
+    read as a slash in http(s) and scheme-less URLs (WHATWG URL), so `/\\evil.com` and `\\\\evil.com` are
+    `//evil.com`, another site, not portal paths."""
+    value = _BROWSER_DROPS.sub("", value)
+    head = _BEFORE_QUERY.match(value).group()
+    if "\\" in head and urlparts.scheme(head.replace("\\", "/")) in ("", "http", "https"):
+        value = head.replace("\\", "/") + value[len(head):]
+    return value
+
+
 def rewrite_url(value: str, *, image: bool, policy: LinkPolicy, problems: list[str]) -> str | None:
-    value = value.strip()
+    value = as_browsers_read(value.strip())
     if not value:
         return None
     if value.startswith("#"):

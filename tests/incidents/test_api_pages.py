@@ -90,6 +90,22 @@ def test_another_teams_private_incident_is_a_404_everywhere(demo_org, api_as):
     assert opened.status_code == 404 and not Incident.objects.exclude(pk=secret.pk).exists()
 
 
+def test_a_refused_action_on_a_missing_or_hidden_incident_is_a_404_not_a_500(demo_org):
+    """The incident is looked up (and its visibility checked) before the posted input: a bad status or an
+    empty note on an incident the user cannot see, or that does not exist, is the same 404 as a good one."""
+    secret = _open(demo_org["users"]["alice"], PRIVATE)
+    carol = Client(raise_request_exception=True)
+    carol.force_login(demo_org["users"]["carol"])
+    for pk in (secret.pk, 999999, 2**70):
+        for path, body in [("status", {"status": "bogus"}), ("status", {"status": "acknowledged"}),
+                           ("notes", {"text": ""}), ("notes", {"text": "x"}), ("postmortem", {"url": "http://x/"})]:
+            assert carol.post(f"/incidents/{pk}/{path}/", body).status_code == 404, (pk, path, body)
+    assert not secret.timeline.exclude(kind="opened").filter(actor__username="carol").exists()
+    alice = _signed_in(demo_org["users"]["alice"])
+    refused = alice.post(f"/incidents/{secret.pk}/status/", {"status": "bogus"})
+    assert refused.status_code == 400 and "Unknown status" in refused.content.decode()
+
+
 def test_session_api_calls_need_the_csrf_token(demo_org):
     client = Client(enforce_csrf_checks=True)
     client.force_login(demo_org["users"]["bob"])

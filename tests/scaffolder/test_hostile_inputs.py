@@ -186,6 +186,36 @@ def test_a_never_ending_template_hits_the_time_limit(org, scaffolder_root, tmp_p
     assert run.duration < 10
 
 
+SLOW_OUTPUT = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: %(name)s, title: Slow output}
+spec:
+  owner: fraud-ml
+  type: test
+  steps:
+    - {id: log, action: debug:log, input: {message: hi}}
+  output:
+    %(kind)s:
+      - {title: t, %(key)s: "${{ 1 }}{%% for i in range(100000) %%}{%% for j in range(1500) %%}{%% endfor %%}{%% endfor %%}"}
+"""
+
+
+@pytest.mark.parametrize(("kind", "key"), [("text", "content"), ("links", "url")])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_output_is_rendered_within_the_time_limit(org, scaffolder_root, tmp_path, settings, kind, key, dry_run):
+    """The output's links and text are template expressions: a loop there stops at the time limit and
+    fails the run like a step that loops, instead of running on after it."""
+    settings.PLINTH_SCAFFOLDER_RUN_TIME_LIMIT = 1
+    name = unique("slowout")
+    entity = register_template(tmp_path, SLOW_OUTPUT % {"name": name, "kind": kind, "key": key})
+    run = run_inline(start(org["users"]["alice"], name, {}, entity=entity, dry_run=dry_run))
+    assert run.status == RunStatus.FAILED
+    assert "exceeded its time limit of 1 s while rendering its output" in run.error
+    assert run.duration < 5 and not run.output
+    assert list(run.steps.values_list("status", flat=True)) == ["done"]
+
+
 def test_schema_failing_values_never_start_a_run(client, org, scaffolder_root):
     from portal.scaffolder.models import Run
 
@@ -200,3 +230,35 @@ def test_schema_failing_values_never_start_a_run(client, org, scaffolder_root):
     )
     assert response.status_code == 200 and Run.objects.count() == 0
     assert "Not in the expected format: it has the character(s) &#x27;/&#x27;" in response.content.decode()
+
+
+DELETE_ALL = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: %(name)s, title: Delete all}
+spec:
+  owner: fraud-ml
+  type: test
+  steps:
+    - {id: fetch, action: fetch:template, input: {url: ./skeleton}}
+    - {id: del, action: fs:delete, input: {files: ['%(pattern)s']}}
+    - {id: again, action: fetch:template, input: {url: ./skeleton, targetPath: again}}
+    - {id: list, action: debug:log, input: {listWorkspace: true}}
+"""
+
+
+@pytest.mark.parametrize("pattern", ["**", "**/*", ".", "*"])
+def test_deleting_everything_keeps_the_workspace_itself(org, scaffolder_root, tmp_path, pattern):
+    """`**` matches the workspace root too (and folders before what they hold): what it holds is
+    deleted, the root never, so later steps still write into it."""
+    name = unique("delall")
+    entity = register_template(tmp_path, DELETE_ALL % {"name": name, "pattern": pattern},
+                               {"skeleton/catalog-info.yaml": CATALOG, "skeleton/src/pkg/a.py": "x = 1\n"})
+    run = run_inline(start(org["users"]["alice"], name, {}, entity=entity))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    logs = [entry.message for entry in run.logs.all()]
+    deleted = run.steps.get(step_id="del").output["deleted"]
+    assert deleted == {"**": 1, "**/*": 2, ".": 0, "*": 2}[pattern], logs  # src holds src/pkg: one deletion
+    assert (pattern in ("**", ".")) == any("the workspace folder itself is kept" in m for m in logs)
+    listing = [m for m in logs if m.strip().startswith("again/")]
+    assert len(listing) == 2, logs

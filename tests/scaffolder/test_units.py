@@ -63,6 +63,130 @@ def test_sandbox_blocks_internals_and_memory_bombs(expression):
         expressions.evaluate(expression, CTX)
 
 
+BIG = "'x' * 999999"  # a string just under MAX_RESULT, allowed on its own
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "'x'|center(10**7)",
+        "'x'|center(10**9)",
+        "'{:>{}}'.format('x', 10**8)",
+        "'{0:{1}}'.format('x', 10**7)",
+        "'{:{}.{}}'.format(1.5, 1, 10**8)",
+        "'{a:>{w}}'.format_map({'a': 'x', 'w': 10**8})",
+        "('{0:9999}' * 1000).format('x')",
+        "'%*s' % (10**9, 'x')",
+        "('%9999s' * 1000) % ((('x',) * 1000))",
+        "'%*s'|format(10**9, 'x')",
+        "'%0999999d'|format(1)",
+        "'a\\nb'|indent(10**8)",
+        "'a\\nb'|indent(' ' * 999999, true)",
+        "('a b ' * 200000)|wordwrap(1, wrapstring='x' * 99)",
+        "[1]|batch(10**7, 'a')|list|first|length",
+        "[1]|batch(10**9, 'a')|list",
+        "[1]|slice(10**9)|list",
+        "lipsum(10**4)",
+        "lipsum(10, max=10**6)",
+        "(" + BIG + ")|replace('x', " + BIG + ")",
+        "'a b'|replace(' ', 'x' * 999999 ~ 'yy')",
+        "('x' * 999999).replace('x', 'xx')",
+        "'x'.center(10**9)",
+        "'x'.ljust(10**9)",
+        "'x'.zfill(10**9)",
+        "('\\t' * 1000).expandtabs(10**6)",
+        "('x' * 1000).translate({120: 'y' * 999999})",
+        "(" + BIG + ").join(range(3)|map('string'))",
+        "range(100000)|join('x' * 999999)",
+        "range(100000)|map('center', 999999)|join",
+        "range(100000)|map('center', 999999)|list|length",
+        "range(100000)|map('center', 999999)|select|list",
+        "[" + BIG + "] * 3",
+        "[[" + BIG + "], [" + BIG + "]]|sum(start=[])",
+        "[[" + BIG + "]]|sum(start=[[" + BIG + "]])",
+        "[" + BIG + ", " + BIG + "]|string",
+        "[" + BIG + ", " + BIG + "]|dump",
+        "[" + BIG + ", " + BIG + "]|tojson",
+        "[" + BIG + ", " + BIG + "]|pprint",
+        "[" + BIG + ", " + BIG + "]",
+        "(" + BIG + ") ~ (" + BIG + ")",
+        "(range(100000)|list) * 11",
+        "10 ** 64 ** 64 ** 64 ** 64",
+        "(10 ** 64 ** 64 ** 64) * (10 ** 64 ** 64 ** 64)",
+    ],
+)
+def test_sandbox_refuses_big_results_before_making_them(expression):
+    """Each expression would make far more than MAX_RESULT characters or items (some, gigabytes): it is
+    refused with the sandbox's error, at once and without allocating more than a few megabytes."""
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(expressions.ExpressionError, match="blocked by the template sandbox"):
+            expressions.evaluate(expression, CTX)
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 1, elapsed  # traced: several times slower than a run's evaluation
+    assert peak < 12 * expressions.MAX_RESULT, peak
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% set ns = namespace(s='x' * 500000) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "{% for i in range(100000) %}${{ 'x'|center(999999) }}{% endfor %}",
+        "{% set s %}{% for i in range(100000) %}${{ 'x' * 999999 }}{% endfor %}{% endset %}${{ s|length }}",
+        "{% for x in range(100000)|map('center', 999999) %}${{ loop.length }}{% endfor %}",
+        "{% macro m() %}${{ 'x' * 999999 }}${{ 'x' * 999999 }}{% endmacro %}${{ (m() ~ m() ~ m())|length }}",
+        "{% macro m() %}{% for i in range(100000) %}${{ 'x' * 999999 }}{% endfor %}{% endmacro %}${{ m()|length }}",
+    ],
+)
+def test_sandbox_refuses_big_rendered_text(template):
+    """Templates (skeleton files, inputs with text around `${{ … }}`) that build their output piece by
+    piece: the concatenation (`~`), a captured block, a macro and the whole file are bounded too."""
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(expressions.ExpressionError, match="blocked by the template sandbox"):
+        expressions.render_string(template, CTX)
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("'x'|center(9)", "    x    "),
+        ("'a\\nb'|indent(2, true)", "  a\n  b"),
+        ("'{:>{}}'.format('x', 3)", "  x"),
+        ("'{0:.2f}'.format(1.234)", "1.23"),
+        ("'%-5s|' % 'ab'", "ab   |"),
+        ("'%*d'|format(3, 7)", "  7"),
+        ("'%(a)s'|format(a=1)", "1"),
+        ("[1, 2, 3]|join('-')", "1-2-3"),
+        ("range(100000)|join(',')|length", 588889),
+        ("range(100000)|map('string')|list|length", 100000),
+        ("[1, 2, 3, 4, 5]|batch(2, 0)|list", [[1, 2], [3, 4], [5, 0]]),
+        ("[1, 2, 3]|slice(2)|list", [[1, 2], [3]]),
+        ("[[1], [2]]|sum(start=[])", [1, 2]),
+        ("'a-b'|replace('-', '_')", "a_b"),
+        ("'ab'.center(6, '*')", "**ab**"),
+        ("'-'.join(['a', 'b'])", "a-b"),
+        ("'x' ~ 1 ~ none", "x1None"),
+        ("10 ** 64 ** 64 ** 64 > 0", True),
+        ("(lipsum(3, false, 5, 10)|length) > 10", True),
+        ("2 ** 64", 2**64),
+        ("(" + BIG + ")|length", 999999),
+        ("{'a': [1, 2]}|dump", '{"a": [1, 2]}'),
+    ],
+)
+def test_sandbox_still_allows_ordinary_sizes(expression, expected):
+    assert expressions.evaluate(expression, CTX) == expected
+
+
 @pytest.mark.parametrize(
     "bad", ["../x", "a/../../x", "/etc/passwd", "~/x", "C:/x", "a/.git/hooks/x", "x\x00y"]
 )

@@ -12,7 +12,7 @@ import pytest
 
 from portal.scaffolder.models import PublishedRepository, Run, RunStatus
 
-from .conftest import ml_values, run_inline, start, unique
+from .conftest import ml_values, register_template, run_inline, start, unique
 
 pytestmark = pytest.mark.django_db
 WIZARD = "/create/templates/default/ml-model-service/"
@@ -109,3 +109,112 @@ def test_names_the_file_system_cannot_hold_are_checked_without_a_500(alice, org,
     from portal.scaffolder.selectors import name_clashes
 
     assert name_clashes(org["users"]["alice"], "n" * 300, owner or None) == []
+
+
+NUMBER_TEMPLATE = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: %(name)s, title: Numbers}
+spec:
+  owner: fraud-ml
+  type: test
+  parameters:
+    - properties:
+        ratio: {type: number, minimum: 0, maximum: 1}
+        weight: {type: number}
+      required: [ratio]
+  steps:
+    - {id: log, action: debug:log, input: {message: "ratio=${{ parameters.ratio }}"}}
+"""
+
+
+@pytest.mark.parametrize("raw", ["nan", "-nan", "NaN", "inf", "-Infinity", "1e400"])
+@pytest.mark.parametrize("field", ["ratio", "weight"])
+def test_a_number_that_is_nan_or_infinite_is_refused_on_the_page(alice, scaffolder_root, tmp_path, raw, field):
+    """`float("nan")` passes minimum and maximum, and neither NaN nor infinity is JSON: the run could not be
+    stored (a 500 on Create). Refused on the page, with or without bounds, like any other bad number."""
+    name = unique("num")
+    register_template(tmp_path, NUMBER_TEMPLATE % {"name": name})
+    url = f"/create/templates/default/{name}/"
+    fields = {"p.ratio": "0.5", "p.weight": "2", f"p.{field}": raw}
+    page = html.unescape(alice.post(url, {"_page": 0, "_values": "{}", "_action": "next", **fields}).content.decode())
+    assert 'data-testid="review"' not in page and "Must be a finite number (not NaN or infinity)." in page
+    for values in (f'{{"ratio": 0.5, "{field}": NaN}}', f'{{"ratio": 0.5, "{field}": Infinity}}'):
+        created = alice.post(url, {"_page": "review", "_values": values, "_action": "create"})
+        assert created.status_code == 200 and "Must be a finite number" in html.unescape(created.content.decode())
+    assert not Run.objects.exists()
+
+
+def test_the_api_refuses_a_number_that_is_nan_or_infinite(alice, scaffolder_root, tmp_path):
+    name = unique("num")
+    register_template(tmp_path, NUMBER_TEMPLATE % {"name": name})
+    ref = f"template:default/{name}"
+    for body in (f'{{"templateRef": "{ref}", "values": {{"ratio": 0.5, "weight": 1e400}}}}',
+                 f'{{"templateRef": "{ref}", "values": {{"ratio": 1e999}}}}',
+                 f'{{"templateRef": "{ref}", "values": {{"ratio": NaN}}}}',
+                 f'{{"templateRef": "{ref}", "values": {{"ratio": 0.5, "extra": [-Infinity]}}}}'):
+        response = alice.post("/api/v1/scaffolder/runs", body, content_type="application/json")
+        assert response.status_code == 400, (body, response.content)
+    response = alice.post("/api/v1/scaffolder/runs", f'{{"templateRef": "{ref}", "values": {{"ratio": 1e400}}}}',
+                          content_type="application/json")
+    assert "Must be a finite number" in response.json()["error"]["details"]["ratio"][0]
+    assert not Run.objects.exists()
+    ok = alice.post("/api/v1/scaffolder/runs", {"templateRef": ref, "values": {"ratio": 0.5, "weight": -3.5}},
+                    content_type="application/json")
+    assert ok.status_code == 201
+
+
+BAD_SCHEMA_TEMPLATE = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: {name: %(name)s, title: Bad schema}
+spec:
+  owner: fraud-ml
+  type: test
+  parameters:
+    - title: About
+      properties:
+%(props)s
+  steps:
+    - {id: log, action: debug:log, input: {message: hi}}
+"""
+
+
+@pytest.mark.parametrize(("props", "problem"), [
+    ("        name: {type: string, pattern: '['}", "properties/name/pattern: '[' is not a 'regex'"),
+    ("        kind: {type: string, enum: 5}", "properties/kind/enum: 5 is not of type 'array'"),
+    ("        n: {type: integer, minimum: abc}", "properties/n/minimum: 'abc' is not of type 'number'"),
+    ("        n: 5", "properties/n: 5 is not of type 'object', 'boolean'"),
+    ("        n: {type: object, properties: [a, b], required: a}", "properties/n/required: 'a' is not of type 'array'"),
+    ("        n: {type: array, items: {enum: 3}}", "properties/n/items"),
+])
+def test_a_parameter_schema_that_is_not_json_schema_makes_the_template_not_runnable(
+    org, scaffolder_root, tmp_path, props, problem
+):
+    """The catalog accepts any mapping as a page: the wizard and the API say the template cannot run,
+    naming the problem, instead of a 500 when the values are checked."""
+    from django.test import Client
+
+    from catalog.models import Entity
+    from portal.scaffolder.templates import from_entity
+
+    name = unique("bad")
+    register_template(tmp_path, BAD_SCHEMA_TEMPLATE % {"name": name, "props": props})
+    template = from_entity(Entity.objects.get(kind_key="template", name_key=name))
+    assert not template.runnable and any(problem in p for p in template.problems), template.problems
+    client = Client(raise_request_exception=True)
+    client.force_login(org["users"]["alice"])
+    url = f"/create/templates/default/{name}/"
+    shown = html.unescape(client.get(url).content.decode())
+    assert "This template cannot run here" in shown and problem in shown
+    for data in ({"_page": 0, "_values": "{}", "_action": "next", "p.name": "x", "p.kind": "5", "p.n": "3"},
+                 {"_page": "review", "_values": '{"name": "x", "n": 3}', "_action": "create"}):
+        page = html.unescape(client.post(url, data).content.decode())
+        assert "This template cannot run here" in page and problem in page
+        assert 'data-testid="review"' not in page or "disabled" in page
+    api = client.post("/api/v1/scaffolder/runs", {"templateRef": f"template:default/{name}",
+                                                  "values": {"name": "x", "n": 3}}, content_type="application/json")
+    assert api.status_code == 400 and problem in json.dumps(api.json())
+    assert client.get("/create/").status_code == 200
+    assert client.get("/api/v1/scaffolder/templates?limit=200").status_code == 200
+    assert not Run.objects.exists()

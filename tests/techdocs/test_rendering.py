@@ -95,6 +95,40 @@ def test_xss_corpus_is_neutralised(markdown_text, forbidden):
     assert "After" in out.html
 
 
+@pytest.mark.parametrize("markdown_text", [
+    "![x](/\\evil.example/a.png)",
+    "<img src='/\\evil.example/a.png'>",
+    "<img src='\\\\evil.example/a.png'>",
+    "<img src='/&#9;/evil.example/a.png'>",
+    "<img src='https:\\\\evil.example/a.png'>",
+])
+def test_a_backslash_or_tab_after_the_slash_is_another_site_for_an_image(markdown_text):
+    r"""Browsers read `\` as `/` and drop tabs: `/\evil` is `//evil`, an off-site image, not a portal path."""
+    out = render(markdown_text)
+    assert "evil" not in out.html, out.html
+    assert any("External image removed" in p for p in out.problems), out.problems
+
+
+@pytest.mark.parametrize("markdown_text", [
+    "[x](/\\evil.example)",
+    "<a href='/\\evil.example'>x</a>",
+    "<a href='\\\\evil.example'>x</a>",
+    "<a href='/&#10;/evil.example'>x</a>",
+])
+def test_a_backslash_after_the_slash_is_an_external_link_not_a_portal_path(markdown_text):
+    """Kept, as `//evil.example` (what the browser follows) with the external links' rel, never as a
+    portal path the reader would trust."""
+    out = render(markdown_text)
+    assert 'href="//evil.example"' in out.html and 'rel="noopener noreferrer nofollow"' in out.html, out.html
+    assert "\\" not in out.html
+
+
+def test_backslashes_in_relative_links_and_queries():
+    out = render("[a](guide\\next.md) [b](/search/?q=a\\b)")
+    assert 'href="/docs/x/guide/next.md"' in out.html
+    assert 'href="/search/?q=a\\b"' in out.html
+
+
 def test_ids_are_prefixed_so_documents_cannot_clobber_the_portal_dom():
     out = render('<h2 id="global-search">x</h2>\n\n<div id="main">y</div>')
     assert 'id="global-search"' not in out.html and 'id="doc-global-search"' in out.html
