@@ -343,8 +343,11 @@ def _validation_schema(page: Page) -> dict:
 def _message(error) -> tuple[str, str]:
     path = ".".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
+        # jsonschema reports each missing property apart ("'owner' is a required property"), each with the
+        # whole `required` list: the one this error is about is the one its message names.
         missing = [p for p in error.validator_value if p not in (error.instance or {})]
-        name = ".".join(filter(None, [path, missing[0] if missing else ""]))
+        this = next((p for p in missing if error.message.startswith(f"{p!r} ")), missing[0] if missing else "")
+        name = ".".join(filter(None, [path, this]))
         return name, "This field is required."
     if error.validator == "enum":
         return path.rsplit(".", 1)[0] if path and path.split(".")[

@@ -267,6 +267,23 @@ def test_widgets_and_validation(org):
     assert params == {"name": "ok"} and secrets == {"token": "s3cret"}
 
 
+@pytest.mark.django_db
+def test_each_missing_field_gets_its_own_required_message(org):
+    """jsonschema reports each missing property apart with the whole `required` list: every message went
+    to the first missing field (four "This field is required." under Name, none under the others)."""
+    import copy
+
+    data = copy.deepcopy(SCHEMA)
+    data["spec"]["parameters"][0]["required"] = ["name", "kind", "flag", "nested"]
+    (page,) = forms.pages(from_data(data, ref="template:default/t", source="/nonexistent/template.yaml"),
+                          org["users"]["dan"])
+    errors = forms.validate_page(page, {"kind": "a"})
+    # `nested` is an object with no field of its own on the page: its message is the page's.
+    assert errors == {"name": ["This field is required."], "flag": ["This field is required."],
+                      "": ["This field is required."]}
+    assert {f.name: f.errors for f in page.fields if f.errors} == {k: v for k, v in errors.items() if k}
+
+
 def test_action_logs_count_files_and_name_the_project_root():
     from portal.scaffolder.actions import _files, _where
 
