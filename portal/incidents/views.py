@@ -40,7 +40,12 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page"))
     days = int(conf.get("METRICS_DAYS"))
     since = timezone.now() - timedelta(days=days)
-    recent = filters.qs.filter(opened_at__gte=since) if not problems else qs
+    # Response times over every status: under the default "open or acknowledged" no incident is resolved,
+    # and MTTR read "—" on the page people open first. The other filters (severity, team, source) apply.
+    any_status = params.copy()
+    any_status["status"] = ""
+    recent = (IncidentFilter(any_status, queryset=selectors.visible_incidents(request.user)).qs
+              .filter(opened_at__gte=since) if not problems else qs)
     numbers = selectors.figures(list(recent.values_list("status", "opened_at", "acknowledged_at", "resolved_at")))
     query = params.copy()
     query.pop("page", None)

@@ -127,6 +127,9 @@ def test_pages_open_acknowledge_resolve_by_form(demo_org):
     assert bob.post(f"/incidents/{incident.pk}/status/", {"status": "resolved"}).status_code == 302
     page = bob.get(f"/incidents/{incident.pk}/").content.decode()
     assert "Reopen" in page and "rolled back" in page and 'data-testid="incident-mttr"' in page
+    listing = bob.get("/incidents/").content.decode()  # the default filter: open or acknowledged ones
+    figures = listing.split('data-testid="incident-figures"', 1)[1].split("</dl>", 1)[0]
+    assert "0 incidents" in listing and "—" not in figures and "1 resolved" in listing  # resolved ones count
     refused = bob.post("/incidents/new/", {"title": "", "severity": "sev1", "entity": SERVICE})
     assert refused.status_code == 400 and "The title is required." in refused.content.decode()
     heidi = _signed_in(demo_org["users"]["heidi"])
