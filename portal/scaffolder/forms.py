@@ -410,6 +410,16 @@ def _nonfinite_paths(node: Any, path: str = "") -> list[str]:
     return found
 
 
+def _value_error(errors: dict[str, list[str]], page: Page, names: set[str], path: str, problem: str) -> None:
+    """A value refused whatever the schema says, at its field; at the first page's top when no page declares
+    it (values of other pages are theirs to answer for)."""
+    name = next((n for n in names if path == n or path.startswith(n + ".")), None)
+    if name is not None:
+        errors.setdefault(name, []).append(problem[:1].upper() + problem[1:])
+    elif page.index == 0 and not any(path == n or path.startswith(n + ".") for n in page.template_names):
+        errors.setdefault("", []).append(f"{path}: {problem}")
+
+
 def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
     """Field name → messages. Only the page's own schema is checked; the first page also answers for
     values no page declares. A NUL character is refused anywhere: PostgreSQL cannot store it; so is a
@@ -425,11 +435,7 @@ def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
     schema = _validation_schema(page)
     nonfinite = set(_nonfinite_paths(values))
     for path in sorted(nonfinite):
-        name = next((n for n in names if path == n or path.startswith(n + ".")), None)
-        if name is not None:
-            errors.setdefault(name, []).append("Must be a finite number (not NaN or infinity).")
-        elif page.index == 0 and not any(path == n or path.startswith(n + ".") for n in page.template_names):
-            errors.setdefault("", []).append(f"{path}: must be a finite number (not NaN or infinity).")
+        _value_error(errors, page, names, path, "must be a finite number (not NaN or infinity).")
     for error in Draft7Validator(schema).iter_errors(values):
         if ".".join(str(p) for p in error.absolute_path) in nonfinite:
             continue  # said above; `nan` passes minimum and maximum, `inf` fails one of them
@@ -438,11 +444,7 @@ def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
             name = name.rsplit(".", 1)[0]
         errors.setdefault(name if name in names else "", []).append(message)
     for path in _nul_paths(values):
-        name = next((n for n in names if path == n or path.startswith(n + ".")), None)
-        if name is not None:
-            errors.setdefault(name, []).append("Must not contain a NUL character (\\u0000).")
-        elif page.index == 0 and not any(path == n or path.startswith(n + ".") for n in page.template_names):
-            errors.setdefault("", []).append(f"{path}: must not contain a NUL character (\\u0000).")
+        _value_error(errors, page, names, path, "must not contain a NUL character (\\u0000).")
     for f in page.fields:
         f.errors = errors.get(f.name, [])
     return errors
