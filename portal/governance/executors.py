@@ -10,10 +10,6 @@ from . import conf
 from .models import ActionType, ApprovalRequest
 
 
-def missing_team_message(name: str) -> str:
-    return f"the team {name!r} no longer exists (renamed or deleted since the request was made)"
-
-
 class ExecutionError(Exception):
     """The action could not be carried out now (MLflow down, refused); the task retries."""
 
@@ -25,6 +21,8 @@ def run(req: ApprovalRequest) -> dict:
         if req.action in (ActionType.MARK_PRODUCTION, ActionType.DEPRECATE, ActionType.RETIRE):
             return set_lifecycle(req)
         if not Team.objects.filter(name=req.params["team"]).exists():
+            from portal.governance.services import missing_team_message
+
             raise ExecutionError(missing_team_message(req.params["team"]))
         return {"recorded": True}  # grant-access: the grant is written with the state change
     except ExecutionError:

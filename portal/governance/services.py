@@ -31,7 +31,7 @@ from portal.core.audit import audit_record
 from portal.core.numbers import digits
 from portal.core.usage import Client, EventType
 
-from . import conf, executors, gate_input, impact, outbox, policy, signals, workflows
+from . import conf, gate_input, impact, outbox, policy, signals, workflows
 from .models import (
     AccessGrant,
     ActionType,
@@ -715,7 +715,7 @@ def execution_complete(*, request_id: int, task_id: str, result: dict) -> Approv
     if req.action == ActionType.GRANT_ACCESS:
         team = Team.objects.filter(name=req.params["team"]).first()
         if team is None:  # renamed or deleted since `executors.run` looked: fails for good, no retry loop
-            return _execution_failed_for_good(req, executors.missing_team_message(req.params["team"]))
+            return _execution_failed_for_good(req, missing_team_message(req.params["team"]))
     before = _snapshot(req)
     if req.action == ActionType.GRANT_ACCESS:
         AccessGrant.objects.get_or_create(
@@ -748,6 +748,10 @@ def execution_failed(*, request_id: int, error: str, final: bool) -> ApprovalReq
         )
         return req
     return _execution_failed_for_good(req, error)
+
+
+def missing_team_message(name: str) -> str:
+    return f"the team {name!r} no longer exists (renamed or deleted since the request was made)"
 
 
 def _execution_failed_for_good(req: ApprovalRequest, error: str) -> ApprovalRequest:
