@@ -1,5 +1,6 @@
 """Server-rendered SVG charts for the Insights dashboards: a time series (line over an area, with the
-previous period dashed), horizontal bars and a funnel.
+previous period dashed), horizontal bars and a funnel. `time_chart` draws a series over a real time axis
+(x proportional to time, labels at round UTC times) with dashed reference lines (an SLO's objective).
 
 As on the model page (catalog/charts.py) only geometry is computed here; templates/insights/inc/chart_*.html
 draw it, so the pages need no script and no chart library and the CSP stays strict. Bars and the funnel
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 WIDTH, HEIGHT = 720, 220
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 18, 12, 28
@@ -53,6 +55,16 @@ class XLabel:
 
 
 @dataclass(frozen=True)
+class RefLine:
+    """A dashed horizontal reference line (an objective, 0 %) with its label printed beside it: `above`
+    or below the line, on the side the series' last point is not (the label sits at the right end)."""
+    y: float
+    label: str
+    value: float
+    label_y: float
+
+
+@dataclass(frozen=True)
 class LineChart:
     key: str
     title: str
@@ -69,6 +81,8 @@ class LineChart:
     left: float = PAD_LEFT
     right: float = WIDTH - PAD_RIGHT
     baseline: float = HEIGHT - PAD_BOTTOM
+    refs: list[RefLine] = field(default_factory=list)  # time_chart only: dashed reference lines
+    x_caption: str = ""  # time_chart only: what the x axis counts in ("Times in UTC"), under the chart
 
 
 def nice_ceiling(value: float) -> float:
@@ -148,6 +162,111 @@ def line_chart(key: str, title: str, series: list[tuple[str, float]], *, unit: s
     headers = ["Period", unit.capitalize()] + (["Previous period"] if previous else [])
     return LineChart(key=key, title=title, desc=desc, points=points, line=line, area=area, previous=before,
                      ticks=ticks, x_labels=x_labels, table=Table(headers, rows))
+
+
+# Time axis steps (seconds) a time chart's labels may fall on: round UTC times.
+TIME_STEPS = (300, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400,
+              14 * 86400, 28 * 86400)
+TIME_LABEL_CHARS = 6  # "05 Dec", "12:00"
+REF_LABEL_GAP = 14  # a reference line's label sits this far above or below it (its baseline)
+
+
+def _time_ticks(t0: datetime, t1: datetime, x_of, inner_w: float) -> list[XLabel]:
+    """Labels at round UTC times between t0 and t1: the largest number that fits (at most MAX_X_LABELS,
+    at least two when the span allows), at multiples of a step from UTC midnight. A label at midnight
+    is the date ("05 Dec"), others the time ("12:00"); when no label falls on a midnight the first one
+    carries its date ("04 Dec 10:45"). Of two labels that would touch, the later gives way (unless it is
+    a date and the earlier a time). Where the chart is narrow (a phone) the labels that are not at
+    midnight give way too, or every other one when all or none are."""
+    span = (t1 - t0).total_seconds()
+    if span <= 0:
+        return [XLabel(x_of(t0), f"{t0:%d %b %H:%M}", "middle", minor=False)]
+    fits = max(2, int(inner_w // (TIME_LABEL_CHARS * X_LABEL_CHAR + 3 * X_LABEL_GAP)))
+    most = min(MAX_X_LABELS, fits)
+    step = next((s for s in TIME_STEPS if span / s <= most), TIME_STEPS[-1])
+    midnight = t0.replace(hour=0, minute=0, second=0, microsecond=0)
+    if step >= 86400:  # whole days from the first midnight at or after t0
+        first = midnight if midnight >= t0 else midnight + timedelta(days=1)
+    else:
+        offset = math.ceil((t0 - midnight).total_seconds() / step) * step
+        first = midnight + timedelta(seconds=offset)
+    times = []
+    t = first
+    while t <= t1 and len(times) <= 2 * MAX_X_LABELS:
+        times.append(t)
+        t += timedelta(seconds=step)
+    at_midnight = [t.hour == 0 and t.minute == 0 for t in times]
+    dated = any(at_midnight)  # else the first label carries the date
+    labels: list[XLabel] = []
+    extents: list[tuple[float, float]] = []
+    for i, t in enumerate(times):
+        text = f"{t:%d %b}" if at_midnight[i] else (f"{t:%H:%M}" if dated or i else f"{t:%d %b %H:%M}")
+        x = x_of(t)
+        half = len(text) * X_LABEL_CHAR  # half its width at twice the 12 px size (the phone's larger text)
+        anchor = "start" if x - half < 0 else "end" if x + half > WIDTH else "middle"
+        width = len(text) * X_LABEL_CHAR
+        left = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+        minor = (not at_midnight[i]) if dated and not all(at_midnight) else len(labels) % 2 == 1
+        if extents and left < extents[-1][1] + X_LABEL_GAP:  # it would touch the one before: one gives way,
+            if not (at_midnight[i] and ":" in labels[-1].label):
+                continue  # this one, unless it is a date and the one before a time
+            labels.pop()
+            extents.pop()
+        labels.append(XLabel(x, text, anchor, minor))
+        extents.append((left, left + width))
+    return labels
+
+
+def time_chart(key: str, title: str, series: list[tuple[datetime, float]], *, unit: str, low: float = 0,
+               high: float | None = None, refs: list[tuple[float, str]] | None = None, digits: int | None = None) -> LineChart:
+    """`series`: (aware datetime, value) in time order; x is proportional to time (two points an hour
+    apart are twice as far apart as two half an hour apart), shown in UTC. Points closer than a pixel
+    are kept as they are: the caller thins its history (an hour's evaluations collapse to the latest).
+    `refs`: (value, label) dashed reference lines, such as an objective. `low` as for `line_chart`; `high`:
+    the axis' highest value (default: a round value at or above the highest point; above it values sit at the top).
+    `digits`: decimals of the values in the description and the data table (default: as `line_chart`)."""
+    fmt = _fmt if digits is None else (lambda v: f"{v:,.{digits}f}")
+    series = [(t.astimezone(UTC), v) for t, v in series]
+    refs = refs or []
+    values = [v for _, v in series]
+    top = nice_ceiling(max([*values, *(r for r, _ in refs), 0])) if high is None else high
+    if low or high is not None:
+        top = max(top, low + 1)
+    inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    inner_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    baseline = HEIGHT - PAD_BOTTOM
+    t0, t1 = (series[0][0], series[-1][0]) if series else (None, None)
+    span = (t1 - t0).total_seconds() if series else 0
+
+    def x_of(t: datetime) -> float:
+        return round(PAD_LEFT + ((t - t0).total_seconds() / span * inner_w if span > 0 else inner_w / 2), 1)
+
+    def y_of(value: float) -> float:
+        shown = min(max(value, low), top)
+        return round(PAD_TOP + (top - shown) / (top - low) * inner_h, 1)
+
+    def stamp(t: datetime) -> str:
+        return f"{t:%Y-%m-%d %H:%M}"
+
+    points = [Point(x_of(t), y_of(v), label=f"{stamp(t)} UTC", value=v) for t, v in series]
+    line = "M" + " L".join(f"{p.x},{p.y}" for p in points) if points else ""
+    area = f"{line} L{points[-1].x},{baseline} L{points[0].x},{baseline} Z" if points else ""
+    ticks = [Tick(round(PAD_TOP + (1 - f) * inner_h, 1), _fmt(low + (top - low) * f)) for f in (0, 0.5, 1)]
+    lines = []
+    for value, label in refs:
+        y = y_of(value)
+        above = bool(values) and values[-1] < value or y + REF_LABEL_GAP > baseline - 4
+        lines.append(RefLine(y=y, label=label, value=value,
+                             label_y=round(y - 5 if above else y + REF_LABEL_GAP, 1)))
+    x_labels = _time_ticks(t0, t1, x_of, inner_w) if series else []
+    refs_text = "".join(f" {label}." for _, label in refs)
+    desc = (f"{len(points)} points from {stamp(t0)} to {stamp(t1)} UTC; highest {fmt(max(values))} {unit}, "
+            f"lowest {fmt(min(values))} {unit}, latest {fmt(values[-1])} {unit}.{refs_text}"
+            if series else "No data in the period.")
+    rows = [[stamp(t), fmt(v)] for t, v in series]
+    return LineChart(key=key, title=title, desc=desc, points=points, line=line, area=area, previous="",
+                     ticks=ticks, x_labels=x_labels, table=Table(["Time (UTC)", unit.capitalize()], rows),
+                     refs=lines, x_caption="Times in UTC")
 
 
 @dataclass(frozen=True)

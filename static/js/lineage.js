@@ -10,6 +10,9 @@
   const NS = "http://www.w3.org/2000/svg";
   const W = 220, H = 50, COL_GAP = 84, SUB_GAP = 56, ROW_GAP = 14, PAD = 28, MAX_ROWS = 25;
   const MIN_REVEAL_SCALE = 0.6; // an expansion zooms out at most to this to show what it brought in
+  // On a narrow canvas (a phone) an automatic fit may go lower, down to the scale that shows a node with a
+  // column on each side (see minScale), but never below this: smaller, a node is a coloured box only.
+  const MIN_NARROW_SCALE = 0.34;
   const CHIP_OUT = 24; // how far a node's "+" chips reach beyond its box, left and right
   const NAME_CHARS = 28;
   const KIND_LABELS = {
@@ -244,8 +247,7 @@
       this.canvas.hidden = false;
       this.render();
       if (isRoot) {
-        this.fitWhole();
-        this.centreOn(this.rootId);
+        this.firstView();
       } else {
         this.revealAround(nodeId, (body.graph || []).map((n) => n.id));
       }
@@ -518,6 +520,26 @@
       }
     }
 
+    // The smallest scale an automatic fit goes to: MIN_REVEAL_SCALE on a canvas wide enough to show a node
+    // with a column on each side at that scale; on a narrower one (a phone) the scale that shows those three
+    // columns, not below MIN_NARROW_SCALE — at 0.6 a phone's canvas holds one node and its edges run off it.
+    minScale() {
+      const three = 3 * W + 2 * COL_GAP + 2 * CHIP_OUT + 24;
+      return Math.max(MIN_NARROW_SCALE, Math.min(MIN_REVEAL_SCALE, this.canvas.clientWidth / three));
+    }
+
+    // The first drawing: the whole graph when it fits at minScale or more, else the root with the
+    // neighbours loaded with it, centred (zoomed out to minScale at most; the root alone, centred, when
+    // even they do not fit).
+    firstView() {
+      if (this.fitWhole()) { this.centreOn(this.rootId); return; }
+      const root = this.nodes.get(this.rootId);
+      if (!root) { return; }
+      const near = [...(this.direction === "downstream" ? [] : root.ins), ...(this.direction === "upstream" ? [] : root.outs)]
+        .filter((id) => this.nodes.has(id));
+      this.revealAround(this.rootId, near, true);
+    }
+
     // Unless the reader zoomed by hand: the whole graph at the largest scale (up to 1) that shows all
     // of it, when that is not below MIN_REVEAL_SCALE — so the drawing zooms back in as well as out,
     // when a direction shows fewer nodes or the details panel closes. False: it does not fit.
@@ -525,7 +547,7 @@
       if (this.userZoomed || !this.size) { return false; }
       const c = this.canvas;
       const fit = Math.min(c.clientWidth / this.size.width, c.clientHeight / this.size.height);
-      if (fit < MIN_REVEAL_SCALE) { return false; }
+      if (fit < this.minScale()) { return false; }
       const scale = Math.min(1, fit);
       if (scale !== this.scale) { this.scale = scale; this.applyScale(); }
       return true;
@@ -535,7 +557,7 @@
     // it brought in (with their "+" chips), scrolled into view as little as needed; zoomed out first
     // (not below MIN_REVEAL_SCALE) when they do not fit the canvas at this scale. A neighbourhood too
     // wide even then: the node alone (Fit shows everything).
-    revealAround(id, ids) {
+    revealAround(id, ids, centre) {
       const boxes = [id].concat(ids).map((k) => this.pos.get(k)).filter(Boolean);
       if (!boxes.length) { return; }
       this.fitWhole();
@@ -544,9 +566,18 @@
       const x1 = Math.min(this.size.width, Math.max(...boxes.map((p) => p.x)) + W + CHIP_OUT);
       const y1 = Math.max(...boxes.map((p) => p.y)) + H;
       const fits = Math.min((c.clientWidth - 2 * pad) / (x1 - x0), (c.clientHeight - 2 * pad) / (y1 - y0));
-      if (fits < MIN_REVEAL_SCALE) { this.reveal(id); return; }
+      if (fits < this.minScale()) {
+        if (centre && !this.userZoomed && this.scale > this.minScale()) { this.scale = this.minScale(); this.applyScale(); }
+        if (centre) { this.centreOn(id); } else { this.reveal(id); }
+        return;
+      }
       if (fits < this.scale) { this.scale = fits; this.applyScale(); }
       const s = this.scale;
+      if (centre) { // the neighbourhood's middle in the canvas' middle (as far as the scroll range allows)
+        c.scrollLeft = Math.max(0, (x0 + x1) / 2 * s - c.clientWidth / 2);
+        c.scrollTop = Math.max(0, (y0 + y1) / 2 * s - c.clientHeight / 2);
+        return;
+      }
       const left = x0 * s - pad, top = y0 * s - pad, right = x1 * s + pad, bottom = y1 * s + pad;
       if (left < c.scrollLeft) { c.scrollLeft = Math.max(0, left); } else if (right > c.scrollLeft + c.clientWidth) { c.scrollLeft = right - c.clientWidth; }
       if (top < c.scrollTop) { c.scrollTop = Math.max(0, top); } else if (bottom > c.scrollTop + c.clientHeight) { c.scrollTop = bottom - c.clientHeight; }

@@ -129,7 +129,7 @@ def test_the_team_page_and_the_group_page_show_the_rollup(loaded):
 def test_the_model_header_shows_burn_rate_and_value_against_cost(loaded):
     html = _client(loaded["users"]["alice"]).get("/catalog/model/default/fraud-detector/").content.decode()
     slo = html.split('data-testid="slo-badge"', 1)[1].split("</a>", 1)[0]
-    assert "SLOs 2/2 met · budget 3" in slo and "burn 4.40× (1h) · alert" in slo
+    assert "SLOs 2/2 meeting · budget 3" in slo and "ticket alert holding" in slo and "burn rate over 1h 4.40×" in slo
     cost = html.split('data-testid="cost-badge"', 1)[1].split("</a>", 1)[0]
     assert "USD/mo · value 25,000 USD/mo (" in cost
 

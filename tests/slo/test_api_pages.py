@@ -96,7 +96,7 @@ def test_the_tab_shows_objective_sli_budget_burns_and_charts(evaluated):
     assert "99.00 %" in page and "99.700 %" in page and "70.0 %" in page and "70 events" in page
     assert "20.00×" in page and "page</span> 1h / 5m ≥ 14.4×" in page and "holding" in page
     assert 'data-testid="chart-slo-' in page and "<svg" in page and "Error budget remaining" in page
-    assert 'data-testid="slo-badge"' in page and "SLOs 1/1 met" in page
+    assert 'data-testid="slo-badge"' in page and "SLOs 1/1 meeting" in page
     assert alice.get("/catalog/component/default/secret-ledger/slos/").status_code == 200
     carol = client_for(evaluated["users"]["carol"])
     assert carol.get("/catalog/component/default/secret-ledger/slos/").status_code == 404

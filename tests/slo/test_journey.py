@@ -37,7 +37,7 @@ def test_the_slo_tab_shows_budget_burn_rates_and_charts(page, live_server):
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/catalog/component/default/checkout/")
     badge = page.get_by_test_id("slo-badge")
-    assert badge.inner_text().startswith("SLOs 1/2 met")
+    assert badge.inner_text().startswith("SLOs 1/2 meeting")
     badge.focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**/slos/")

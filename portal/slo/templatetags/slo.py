@@ -39,9 +39,45 @@ def duration(seconds) -> str:
 
 
 @register.filter
+def count(value) -> str:
+    """A count of events or slices, whole and with thousands separators: 2009145 → "2,009,145". Prometheus'
+    increase() extrapolates to the window's edges, so counts may come fractional: they are rounded and
+    marked approximate ("≈ 3,350"); None → "—"."""
+    if value is None:
+        return "—"
+    value = float(value)
+    whole = round(value)
+    return f"{whole:,}" if abs(value - whole) < 1e-6 else f"≈ {whole:,}"
+
+
+ESTIMATE_NOTE = ("Prometheus' increase() extrapolates counts to the window's edges: they are estimates, "
+                 "rounded to whole events")
+
+
+@register.filter
+def events_line(slo) -> str:
+    """ "2,009,145 good of 2,015,875 events"; one "≈" in front when either count is an estimate."""
+    good, total = count(slo.good), count(slo.total)
+    rough = good.startswith("≈") or total.startswith("≈")
+    return f"{'≈ ' if rough else ''}{good.removeprefix('≈ ')} good of {total.removeprefix('≈ ')} events"
+
+
+@register.filter
+def estimated(slo) -> bool:
+    """Whether the SLO's event counts or its budget in events are estimates (fractional)."""
+    return any(v is not None and abs(v - round(v)) >= 1e-6 for v in (slo.good, slo.total, slo.budget_amount)) \
+        and slo.budget_unit == "events"
+
+
+@register.simple_tag
+def estimate_note() -> str:
+    return ESTIMATE_NOTE
+
+
+@register.filter
 def budget_amount(slo) -> str:
     if slo.budget_amount is None:
         return "—"
     if slo.budget_unit == "seconds":
         return duration(slo.budget_amount)
-    return f"{slo.budget_amount:,.1f} events".replace(".0 events", " events")
+    return f"{count(slo.budget_amount)} events"
