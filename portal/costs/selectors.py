@@ -64,12 +64,23 @@ def overview(user, month: date, currency: str) -> dict:
     """The split of one month and currency by team, kind, domain and the top entities (five queries
     whatever the data's size)."""
     one = visible(user).filter(month=month, currency=currency)
-    by_team = _sums(one.exclude(bucket=Bucket.UNALLOCATED), "owner_team__name")
+    by_team = _sums(one.exclude(bucket=Bucket.UNALLOCATED), "owner_team__name", "owner_team__title")
     by_kind = _sums(one.filter(bucket=Bucket.ENTITY), "kind")
     by_domain = _sums(one.filter(bucket=Bucket.ENTITY).exclude(domain=""), "domain")
     top = list(one.filter(bucket=Bucket.ENTITY).select_related("entity", "owner_team").order_by("-effective_cost")[:20])
     return {"by_team": by_team, "by_kind": by_kind, "by_domain": by_domain, "top": top,
             "hidden": hidden_entities(user, month=month)}
+
+
+def domain_titles(user, refs) -> dict[str, str]:
+    """How pages name domains (`domain:default/payments` → "Payments"): the title of each domain entity the
+    user may see, else the name in its reference. One query."""
+    from catalog.models import Entity
+
+    refs = {r for r in refs if r}
+    found = dict(permissions.filter_visible(Entity.objects.filter(ref__in=refs), user)
+                 .exclude(title="").values_list("ref", "title")) if refs else {}
+    return {r: found.get(r) or r.rsplit("/", 1)[-1] for r in refs}
 
 
 def trend(user, currency: str, *, team_id: int | None = None, entity_id: int | None = None,

@@ -80,17 +80,23 @@ def index(request: HttpRequest) -> HttpResponse:
         return _bad(request, str(exc))
     data = selectors.overview(request.user, month, currency) | {"totals": totals}
     ym = month.strftime("%Y-%m")
-    team_rows = [(r["owner_team__name"] or "(no team)", float(r["effective"]), _fmt(r["effective"])) for r in data["by_team"]]
+    team_rows = [(r["owner_team__title"] or r["owner_team__name"] or "(no team)", float(r["effective"]),
+                  _fmt(r["effective"])) for r in data["by_team"]]
+    domains = selectors.domain_titles(request.user, [r["domain"] for r in data["by_domain"]] + [a.domain for a in data["top"]])
     kind_rows = [(r["kind"] or "other", float(r["effective"]), _fmt(r["effective"])) for r in data["by_kind"]]
-    domain_rows = [(r["domain"], float(r["effective"]), _fmt(r["effective"])) for r in data["by_domain"]]
+    domain_rows = [(domains[r["domain"]], float(r["effective"]), _fmt(r["effective"])) for r in data["by_domain"]]
+    for a in data["top"]:
+        a.domain_title = domains.get(a.domain, "")
     if request.GET.get("format") == "csv":
         return _csv(f"costs-{ym}-{currency or 'none'}.csv", [
             ("totals", ["currency", "entity", "team", "shared", "unallocated", "total"],
              [[c, *(float(t[k]) for k in ("entity", "team", "shared", "unallocated", "total"))]
               for c, t in data["totals"].items()]),
-            ("team", ["team", f"effective ({currency})"], [[a, b] for a, b, _ in team_rows]),
+            # The file keeps identifiers (team names, domain references); the page shows titles.
+            ("team", ["team", f"effective ({currency})"],
+             [[r["owner_team__name"] or "(no team)", float(r["effective"])] for r in data["by_team"]]),
             ("kind", ["kind", f"effective ({currency})"], [[a, b] for a, b, _ in kind_rows]),
-            ("domain", ["domain", f"effective ({currency})"], [[a, b] for a, b, _ in domain_rows]),
+            ("domain", ["domain", f"effective ({currency})"], [[r["domain"], float(r["effective"])] for r in data["by_domain"]]),
             ("entity", ["entity", "team", f"effective ({currency})", f"billed ({currency})"],
              [[a.entity.ref, a.owner_team.name if a.owner_team else "", float(a.effective_cost), float(a.billed_cost)]
               for a in data["top"]]),

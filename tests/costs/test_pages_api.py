@@ -35,6 +35,14 @@ def test_the_overview_shows_per_currency_totals_charts_and_the_unallocated_bucke
     assert 'data-testid="unallocated-USD">7.00<' in html
     assert 'data-testid="chart-by-team"' in html and "<svg" in html
     assert "Fraud detector" in html or "fraud-detector" in html
+    # Titles on the page, as the tables beside the charts name them; identifiers in the CSV.
+    team_chart = html.split('data-testid="chart-by-team"', 1)[1].split("</figure>", 1)[0]
+    assert "Fraud ML" in team_chart and ">fraud-ml<" not in team_chart
+    domain_chart = html.split('data-testid="chart-by-domain"', 1)[1].split("</figure>", 1)[0]
+    assert "domain:default/" not in domain_chart and "Payments" in domain_chart
+    assert '<span title="domain:default/payments">Payments</span>' in html
+    csv_text = b"".join(client_for(costed["users"]["alice"]).get("/costs/?month=2026-01&format=csv")).decode()
+    assert "domain:default/payments" in csv_text and "fraud-ml," in csv_text
 
 
 def test_one_month_is_a_figure_and_the_monthly_line_starts_with_the_second(costed, tmp_path):
