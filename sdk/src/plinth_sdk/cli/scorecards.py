@@ -78,7 +78,7 @@ def team(team):
         if not s["objectives"]:
             return "—"
         burn = f" · burn {s['burnMax']:.2f}×" if s["burnMax"] is not None else ""
-        return f"{s['met']}/{s['objectives']} met{burn}{' · alert' if s['alerting'] else ''}"
+        return f"{s['met']}/{s['objectives']} meeting{burn}{' · alert' if s['alerting'] else ''}"
 
     table(body["entities"], [
         ("entity", lambda e: e["entity"]),
