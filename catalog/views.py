@@ -29,6 +29,12 @@ PAGE_SIZE = 25
 # (people, groups, location entities) and the scaffolder's templates are one click away (`?kind=user`,
 # `?kind=all`, the scope bar).
 DEFAULT_KINDS = selectors.DEFAULT_KINDS
+# The sort menu's words for each order, ascending and descending. "Name" is the descriptor's
+# metadata.name, which the list also shows under a title that differs from it.
+ORDER_LABELS = {"name": ("Name (metadata.name), A–Z", "Name (metadata.name), Z–A"),
+                "kind": ("Kind, A–Z", "Kind, Z–A"),
+                "updated": ("Updated, oldest first", "Updated, newest first"),
+                "lifecycle": ("Lifecycle, A–Z", "Lifecycle, Z–A")}
 
 
 def _scoped(get) -> tuple:
@@ -74,7 +80,7 @@ def entity_list(request):
         "query": params.urlencode(),
         "active": {k: v for k, v in request.GET.items() if k not in {"page", "order"} and v and (k, v) != ("kind", "all")},
         "order": order,
-        "orderings": [k for k in ORDERINGS if not k.startswith("-")],
+        "orderings": [(k, *ORDER_LABELS[k]) for k in ORDERINGS if not k.startswith("-")],
         "scope": scope,
         "may_register": permissions.may_register_locations(request.user),
     }

@@ -52,3 +52,13 @@ def test_the_docs_index_links_the_portals_own_docs_when_they_are_built(demo_org)
     techdocs.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="component:default/plinth"))
     html = alice.get("/docs/").content.decode()
     assert 'Start with <a href="/docs/component/default/plinth/">' in html
+
+
+def test_the_catalog_says_what_it_sorts_by_and_shows_the_name_under_a_title(demo_org):
+    """The list sorts and filters by metadata.name while it shows titles: the menu says so, and a row whose
+    title differs shows its name (an observed 's3://…' dataset sat among names starting with 'ch')."""
+    html = signed_in(demo_org["users"]["alice"]).get("/catalog/?kind=all").content.decode()
+    assert ">Name (metadata.name), A–Z<" in html and ">Updated, newest first<" in html and "(desc)" not in html
+    entity = Entity.objects.exclude(title="").exclude(visibility="private").first()
+    assert entity is not None and entity.title != entity.name
+    assert f'<code class="muted">{entity.name}</code>' in html
