@@ -115,7 +115,7 @@ def test_catalog_opens_on_models_components_apis_with_the_directory_one_click_aw
     assert "/catalog/user/default/alice/" in users and "Fraud detector" not in users
     everything = client.get("/catalog/?kind=all").content.decode()
     assert "/catalog/user/default/alice/" in everything and "Fraud detector" in everything
-    assert '<td class="owner">' in default  # the owner column does not wrap
+    assert '<td class="owner" data-label="Owner">' in default  # the owner column does not wrap
 
 
 def test_home_counts_what_teams_build_before_the_directory(demo_org):

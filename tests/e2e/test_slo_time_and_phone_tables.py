@@ -94,11 +94,12 @@ def test_the_slo_chip_and_tab_tell_one_story_on_a_time_axis(browser, live_server
 
     key = card.locator("[data-testid^='chart-slo-'][data-testid$='-sli']").get_attribute("data-testid")[len("chart-"):]
     xs = chart_xs(page, key)
-    # The demo's history: every six hours for three days, then now (the two evaluations of now: one point).
-    assert len(xs) == 13, xs
-    steps = [b - a for a, b in zip(xs, xs[1:], strict=False)]
-    assert max(steps[:-1]) - min(steps[:-1]) < 0.5, steps
-    assert abs(steps[-1] - steps[0]) < 0.5, steps  # the last history point is six hours before now
+    # The demo's history: every six hours for three days, then now. The evaluations of now fall in one time
+    # slot or, on a slow machine (the fresh-clone run), two: 13 or 14 points.
+    assert 13 <= len(xs) <= 14, xs
+    steps = [b - a for a, b in zip(xs[:13], xs[1:13], strict=False)]
+    assert max(steps) - min(steps) < 0.5, steps  # x in proportion to time: equal steps for equal hours
+    assert xs[-1] - xs[12] < steps[0] / 6, xs  # a second "now" point sits within an hour of the first
     sli = page.get_by_test_id(f"chart-{key}")
     expect(sli.locator("line.ref")).to_have_count(1)
     expect(sli.locator("text.ref-label")).to_have_text("objective 99.50 %")

@@ -51,7 +51,7 @@ def test_the_docs_index_links_the_portals_own_docs_when_they_are_built(demo_org)
     assert "Start with" not in alice.get("/docs/").content.decode()
     techdocs.entity_docs_build(entity=Entity.objects.select_related("location").get(ref="component:default/plinth"))
     html = alice.get("/docs/").content.decode()
-    assert 'Start with <a href="/docs/component/default/plinth/">' in html
+    assert 'Start with <a href="/docs/component/default/plinth/">the portal\'s own user guide</a>' in html
 
 
 def test_the_catalog_says_what_it_sorts_by_and_shows_the_name_under_a_title(demo_org):
