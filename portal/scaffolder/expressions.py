@@ -298,19 +298,22 @@ def _join(original, eval_ctx, value, d="", attribute=None):
     return original(eval_ctx, items, d, attribute)
 
 
+def _check_groups(count, fill_with, what: str) -> None:
+    """batch() and slice(): `count` groups, each padded with `fill_with`, may total at most MAX_RESULT."""
+    n = _count(count)
+    if n is not None and (n > MAX_RESULT or (fill_with is not None and n * max(_size(fill_with), 1) > MAX_RESULT)):
+        raise _refuse(what)
+
+
 @_guarded(filters.do_batch)
 def _batch(original, value, linecount, fill_with=None):
-    n = _count(linecount)
-    if n is not None and (n > MAX_RESULT or (fill_with is not None and n * max(_size(fill_with), 1) > MAX_RESULT)):
-        raise _refuse("batch()")
+    _check_groups(linecount, fill_with, "batch()")
     return original(value, linecount, fill_with)
 
 
 @_guarded(filters.sync_do_slice)
 def _slice(original, value, slices, fill_with=None):
-    n = _count(slices)
-    if n is not None and (n > MAX_RESULT or (fill_with is not None and n * max(_size(fill_with), 1) > MAX_RESULT)):
-        raise _refuse("slice()")
+    _check_groups(slices, fill_with, "slice()")
     return original(value, slices, fill_with)
 
 

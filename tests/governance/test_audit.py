@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
@@ -11,6 +10,7 @@ from django.db import DatabaseError, connection, transaction
 
 from portal.core import audit
 from portal.core.models import AuditChainHead, AuditEvent
+from tests.governance.test_audit_integrity import _bypass  # the guard lifted on either engine
 
 pytestmark = pytest.mark.django_db
 
@@ -30,18 +30,6 @@ def test_database_refuses_update_and_delete():
         AuditChainHead.objects.filter(pk=1).update(seq=0)
     assert AuditEvent.objects.count() == 2
     assert audit.guard_installed(connection) == []
-
-
-def _bypass(sql: str, params=()) -> None:
-    """An attacker with raw database access drops the guard, changes rows, and puts the guard back."""
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER core_auditevent_no_update")
-        cursor.execute("DROP TRIGGER core_auditevent_no_delete")
-        cursor.execute(sql, params)
-    migration = importlib.import_module("portal.core.migrations.0002_audit_append_only")
-    with connection.cursor() as cursor:
-        for statement in migration.SQLITE_UP:
-            cursor.execute(statement)
 
 
 def test_verify_names_a_tampered_event(capsys):
