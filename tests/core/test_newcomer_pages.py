@@ -81,6 +81,11 @@ def test_when_renders_relative_time_with_the_exact_time_on_hover():
     assert "3\xa0hours ago</time>" in html and " UTC\">" in html
     assert relative(timezone.now() + dt.timedelta(days=2, hours=1)) == "in 2\xa0days"
     assert relative(timezone.now()) == "just now"
+    # a 7-day token shown seconds after it was made (timeuntil alone says "in 6 days")
+    now = timezone.now()
+    assert relative(now + dt.timedelta(days=7) - dt.timedelta(seconds=4), now) == "in 1\xa0week"
+    assert relative(now - dt.timedelta(days=3) + dt.timedelta(seconds=20), now) == "3\xa0days ago"
+    assert relative(now + dt.timedelta(days=6, hours=23), now) == "in 6\xa0days"
     assert when("2026-01-02T03:04:05+00:00").count('title="2026-01-02 03:04 UTC"') == 1
     assert when(None) == "" and when("not a date") == ""
 

@@ -33,10 +33,14 @@ def _moment(value) -> dt.datetime | None:
 
 
 def relative(moment: dt.datetime, now: dt.datetime | None = None) -> str:
-    """'just now', '5 minutes ago', 'in 2 days' — the largest unit only."""
+    """'just now', '5 minutes ago', 'in 2 days' — the largest unit only, counted from the span rounded
+    to the nearest minute: a 7-day token shown the second after it was made expires "in 1 week", not
+    "in 6 days" (Django's timesince truncates every unit)."""
     now = now or timezone.now()
     if abs(now - moment) < JUST_NOW:
         return "just now"
+    span = moment - now
+    now = moment - dt.timedelta(minutes=round(span / dt.timedelta(minutes=1)))
     if moment <= now:
         return f"{timesince(moment, now, depth=1)} ago"
     return f"in {timeuntil(moment, now, depth=1)}"
