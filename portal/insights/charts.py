@@ -335,6 +335,7 @@ class Stage:
     percent: float  # bar width, of the first stage
     x: float  # left edge in per cent (centred bars)
     y: int
+    skipped: int = 0  # reached this stage without every earlier one (not in `value`)
 
 
 @dataclass(frozen=True)
@@ -349,18 +350,21 @@ class FunnelChart:
     extra: dict = field(default_factory=dict)
 
 
-def funnel_chart(key: str, title: str, steps: list[tuple[str, int]], *, unit: str) -> FunnelChart:
-    """`steps`: (label, how many reached it), in funnel order; widths relative to the first step."""
+def funnel_chart(key: str, title: str, steps: list[tuple], *, unit: str) -> FunnelChart:
+    """`steps`: (label, how many reached it through every earlier step[, how many reached it skipping
+    one]), in funnel order; widths relative to the first step, so they never grow down the funnel."""
     first = steps[0][1] if steps else 0
     stages = []
-    for i, (label, value) in enumerate(steps):
+    for i, (label, value, *rest) in enumerate(steps):
         share = value / first * 100 if first else 0
         width = max(share, 1.0)  # an empty step still shows where it is
         stages.append(Stage(label=label, value=value, rate=round(share, 1) if first else None,
-                            percent=round(width, 2), x=round((100 - width) / 2, 2), y=i * FUNNEL_ROW))
+                            percent=round(width, 2), x=round((100 - width) / 2, 2), y=i * FUNNEL_ROW,
+                            skipped=rest[0] if rest else 0))
     desc = "; ".join(f"{s.label}: {s.value} {unit}" + (f" ({s.rate:g}%)" if s.rate is not None else "")
+                     + (f", and {s.skipped} more that skipped an earlier step" if s.skipped else "")
                      for s in stages) + "." if stages else "No data."
-    table = Table(["Step", unit.capitalize(), "Of the first step"],
-                  [[s.label, str(s.value), "–" if s.rate is None else f"{s.rate:g}%"] for s in stages])
+    table = Table(["Step", unit.capitalize(), "Of the first step", "Skipped an earlier step"],
+                  [[s.label, str(s.value), "–" if s.rate is None else f"{s.rate:g}%", str(s.skipped)] for s in stages])
     return FunnelChart(key=key, title=title, desc=desc, stages=stages, height=max(FUNNEL_ROW, len(stages) * FUNNEL_ROW),
                        table=table)

@@ -97,15 +97,17 @@ def funnel(f: Filters, scope: list[int] | None, *, teams: list, **_) -> dict:
     # Every team by id (not None), so that the selector also lists each team's steps for admins.
     ids = scope if scope is not None else [t.pk for t in teams]
     fn = selectors.funnel(team=ids, start=f.period.start, end=f.period.end)
-    chart = charts.funnel_chart("funnel", "Onboarding funnel: teams that reached each step",
-                                [(s["label"], s["teams"]) for s in fn.steps], unit="teams")
+    chart = charts.funnel_chart("funnel", "Onboarding funnel: teams that reached each step and every one before it",
+                                [(s["label"], s["in_order"], s["teams"] - s["in_order"]) for s in fn.steps],
+                                unit="teams")
     order = [s["milestone"] for s in fn.steps]
     rows = [{"team": t["team"], "joined": _day(t["created_at"]), "steps": [_day(t[m]) for m in order]}
             for t in fn.per_team]
     return {
         "funnel": fn, "step_labels": [s["label"] for s in fn.steps], "team_rows": rows, "charts": [chart],
         "tables": [
-            ("funnel", ["step", "teams", "share %"], [[s["label"], s["teams"], _percent(s["share"])] for s in fn.steps]),
+            ("funnel", ["step", "teams", "share %", "teams through every earlier step"],
+             [[s["label"], s["teams"], _percent(s["share"]), s["in_order"]] for s in fn.steps]),
             ("teams", ["team", "created", *[s["label"] for s in fn.steps]],
              [[r["team"], r["joined"], *r["steps"]] for r in rows]),
             ("time to first registered model", ["teams joined", "with a model", "median days", "p95 days"],

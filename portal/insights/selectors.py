@@ -445,7 +445,7 @@ def search_volume(start: date, end: date, grouping: str = "daily", team=None) ->
 
 @dataclass
 class Funnel:
-    steps: list[dict]  # {milestone, label, teams, share}
+    steps: list[dict]  # {milestone, label, teams, share, in_order}
     teams: int  # teams in the cohort
     time_to_first_model: dict = field(default_factory=dict)  # {teams, median_days, p95_days}
     per_team: list[dict] = field(default_factory=list)
@@ -459,7 +459,9 @@ FUNNEL_ORDER = [Milestone.FIRST_SIGN_IN, Milestone.FIRST_SEARCH, Milestone.FIRST
 
 
 def funnel(team=None, start: date | None = None, end: date | None = None) -> Funnel:
-    """The onboarding funnel over teams that existed by `end`: how many reached each step by then.
+    """The onboarding funnel over teams that existed by `end`: how many reached each step by then
+    (`teams`), and how many reached it and every earlier step (`in_order`, never more than the step
+    before: a team that registers a model without ever running a template counts in `teams` only).
     Time to first registered model: team.created_at → FIRST_MODEL, for teams created in the range."""
     from portal.accounts.models import Team
 
@@ -477,10 +479,12 @@ def funnel(team=None, start: date | None = None, end: date | None = None) -> Fun
                                                                ).values_list("team_id", "milestone", "reached_at"):
         reached[team_id][milestone] = at
     steps = []
+    through = set(cohort)  # teams that reached every step so far
     for milestone in FUNNEL_ORDER:
-        n = sum(1 for t in cohort if milestone in reached[t])
-        steps.append({"milestone": milestone, "label": Milestone(milestone).label, "teams": n,
-                      "share": round(n / len(cohort), 4) if cohort else None})
+        got = {t for t in cohort if milestone in reached[t]}
+        through &= got
+        steps.append({"milestone": milestone, "label": Milestone(milestone).label, "teams": len(got),
+                      "share": round(len(got) / len(cohort), 4) if cohort else None, "in_order": len(through)})
     joined = [t for t, created in cohort.items() if _dt(start) <= created < limit]
     waits = [(reached[t][Milestone.FIRST_MODEL] - cohort[t]).total_seconds() / 86400
              for t in joined if Milestone.FIRST_MODEL in reached[t]]

@@ -244,6 +244,12 @@ def test_funnel_steps_and_time_to_first_model(org):
     assert [(s["label"], s["teams"]) for s in fn.steps] == [
         ("First sign-in", 2), ("First search", 1), ("First registered entity", 1), ("First template run", 0),
         ("First approval executed", 0), ("First registered model", 1)]
+    # ml-platform never ran a template, so its model counts as reached but not through every step: the
+    # bars never grow down the funnel, and the skipped team is named beside its step.
+    assert [s["in_order"] for s in fn.steps] == [2, 1, 1, 0, 0, 0]
+    stages = response.context["data"]["charts"][0].stages
+    assert [(s.value, s.skipped) for s in stages] == [(2, 0), (1, 0), (1, 0), (0, 0), (0, 0), (0, 1)]
+    assert "First registered model — 0 (0.0%) · +1 skipped a step" in response.content.decode()
     assert fn.time_to_first_model == {"teams_joined": 1, "teams": 1, "median_days": 4.0, "p95_days": 4.0}
     html = response.content.decode()
     assert 'data-testid="funnel-median">4.0 d<' in html and '<title id="funnel-t">' in html
@@ -456,6 +462,9 @@ def test_bar_and_funnel_geometry():
     assert [b.percent for b in bars.bars] == [100, 25, 0] and bars.height == 3 * charts.BAR_ROW
     funnel = charts.funnel_chart("f", "F", [("a", 10), ("b", 5), ("c", 0)], unit="teams")
     assert [(s.percent, s.x, s.rate) for s in funnel.stages] == [(100, 0, 100), (50, 25, 50), (1, 49.5, 0)]
+    skipping = charts.funnel_chart("f", "F", [("a", 4, 0), ("b", 2, 3)], unit="teams")
+    assert [s.skipped for s in skipping.stages] == [0, 3] and skipping.table.rows[1] == ["b", "2", "50%", "3"]
+    assert skipping.desc == "a: 4 teams (100%); b: 2 teams (50%), and 3 more that skipped an earlier step."
 
 
 # -- query counts ----------------------------------------------------------------------------------
