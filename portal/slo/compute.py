@@ -19,7 +19,7 @@ Pure functions over an `openslo.Spec` and numbers; services.py asks Prometheus a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .openslo import OPS, WINDOW, Spec
 
@@ -82,10 +82,12 @@ def sli_query(spec: Spec, window: str, default_step: str) -> str:
 
 def window_range(spec: Spec, now: datetime) -> tuple[str, float, float]:
     """(PromQL range, seconds covered so far, seconds of the whole window) at `now`."""
-    start, end = spec.window.bounds(now)
     if spec.window.rolling:
         return spec.window.text, spec.window.seconds, spec.window.seconds
-    elapsed = max(1, int((now - start).total_seconds()))
+    # In UTC: two times in the same zone subtract on the local clock, so a day with a daylight-saving
+    # change would last 24 h instead of the 23 or 25 that pass.
+    start, end = (t.astimezone(UTC) for t in spec.window.bounds(now))
+    elapsed = max(1, int((now.astimezone(UTC) - start).total_seconds()))
     return f"{elapsed}s", elapsed, (end - start).total_seconds()
 
 

@@ -32,6 +32,7 @@ class SLO(models.Model):
         QUERY = "query", "Prometheus refused the query"
         UNREACHABLE = "unreachable", "Prometheus could not be reached"
         NO_DATA = "no_data", "no data"
+        ERROR = "error", "Plinth could not evaluate it"
 
     entity = models.ForeignKey("catalog.Entity", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=63)

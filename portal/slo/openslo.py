@@ -31,6 +31,12 @@ NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # OpenSLO names are 
 DURATION = re.compile(r"^([1-9][0-9]{0,5})([smhdwMQY])$")
 ROLLING_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 CALENDAR_UNITS = ("d", "w", "M", "Q", "Y")
+# The longest rolling window or time slice: a year, as long as the longest calendar window (1Y). OpenSLO
+# sets no bound, but a window must fit in Prometheus' retention and, past about 2,000 years, `now − window`
+# falls before year 1 and every evaluation raised OverflowError (docs/operations.md, "Declaring SLOs").
+MAX_ROLLING_SECONDS = 366 * 86400
+MAX_ROLLING_TEXT = "366d"
+CALENDAR_SHORTEST = {"d": 86400, "w": 7 * 86400, "M": 28 * 86400, "Q": 90 * 86400, "Y": 365 * 86400}
 SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*\s*(\{[^{}]*\})?|\{[^{}]*\})\s*$")
 MAX_QUERY = 4000
 MAX_OBJECTIVE = 200  # an objective's displayName (the SLO row's `objective` column)
@@ -281,8 +287,11 @@ def _slo(doc: _Doc, slis: dict, source: str) -> list[Spec]:
         if method in ("Timeslices", "RatioTimeslices"):
             slice_text = doc.get(objective, parts, "timeSliceWindow", str) or ""
             slice_seconds = _rolling_seconds(doc, [*parts, "timeSliceWindow"], slice_text) if slice_text else 0
-            if slice_seconds and window and window.rolling and slice_seconds > window.seconds:
-                doc.fail([*parts, "timeSliceWindow"], "is longer than the timeWindow")
+            if slice_seconds and window and slice_seconds > (
+                    window.seconds if window.rolling else CALENDAR_SHORTEST[window.unit]):
+                doc.fail([*parts, "timeSliceWindow"], "is longer than the timeWindow" + (
+                    f" (a {window.text} calendar window can be as short as {CALENDAR_SHORTEST[window.unit] // 86400}d)"
+                    if not window.rolling and window.unit in "MQY" else ""))
             if method == "Timeslices" and indicator and indicator["indicator"] == "ratio":
                 slice_target = doc.get(objective, parts, "timeSliceTarget", float)
                 if slice_target is not None and not 0 < slice_target <= 1:
@@ -310,7 +319,11 @@ def _rolling_seconds(doc: _Doc, parts: list, text: str) -> int:
     if not match or match.group(2) not in ROLLING_UNITS:
         doc.fail(parts, f"must be a duration such as 5m, 1h, 28d or 4w, not {text[:40]!r}")
         return 0
-    return int(match.group(1)) * ROLLING_UNITS[match.group(2)]
+    seconds = int(match.group(1)) * ROLLING_UNITS[match.group(2)]
+    if seconds > MAX_ROLLING_SECONDS:
+        doc.fail(parts, f"must be at most a year ({MAX_ROLLING_TEXT}), not {text!r}")
+        return 0
+    return seconds
 
 
 def _window(doc: _Doc, spec: dict) -> Window | None:

@@ -181,8 +181,12 @@ def evaluate_entities(*, entity_ids: list[int] | None = None, now: datetime | No
             outcome = slo_evaluate(slo=slo, now=now)
         except (OperationalError, InterfaceError):
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("SLO %s of entity %s could not be evaluated", slo.pk, slo.entity_id)
-            outcome = "error"
+            # Said on the row too, or its owner never learns why the values stopped coming. Only the
+            # exception's type: its message may carry what the tab's readers should not see.
+            outcome = _problem(slo, SLO.Problem.ERROR, f"Plinth could not evaluate this objective "
+                               f"({type(exc).__name__}); the error is in the portal's log. If it persists, "
+                               "tell a platform administrator.", now)
         stats["evaluated" if outcome == "ok" else "problems"] += 1
     return stats

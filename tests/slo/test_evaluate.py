@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from portal.slo import services, signals
-from portal.slo.models import SLO, Evaluation
+from portal.slo.models import SLO, Evaluation, SLOFile
 from tests.services import free_port
 
 from .conftest import CHECKOUT_SLO, NOW, SEARCH_SLO, register
@@ -238,3 +238,41 @@ def test_json_that_is_not_a_prometheus_answer_is_unreachable_not_a_crash(body):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_slo_whose_evaluation_fails_unforeseen_says_so_on_its_row_and_tab(db, demo_org, tmp_path, settings,
+                                                                              monkeypatch):
+    """An SLO whose evaluation raises something nobody foresaw (injected here: the OverflowError a
+    999,999-day window raised, before such windows were refused) keeps its last values, and its row, tab
+    and API say that it could not be evaluated. Before, the pass logged it and the row said nothing, every
+    five minutes; the file itself is now refused at the field."""
+    from django.test import Client
+
+    from portal.slo import compute
+
+    settings.PLINTH_PROMETHEUS_URL = ""  # the failure comes before any query
+    entity = register(tmp_path / "checkout", "checkout", CHECKOUT_SLO)
+    assert services.slo_file_sync(entity=entity) == []
+    SLO.objects.filter(entity=entity).update(sli=0.997, evaluated_at=NOW - timedelta(hours=1))
+    huge = CHECKOUT_SLO.replace("duration: 28d", "duration: 999999d")
+    (tmp_path / "checkout" / "slo.yaml").write_text(huge, encoding="utf-8")
+
+    def overflowing(spec, now, default_step):
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(compute, "queries", overflowing)
+    stats = services.evaluate_entities(entity_ids=[entity.id], now=NOW)
+    assert stats == {"entities": 1, "file_errors": 1, "evaluated": 0, "problems": 1}
+    problems = SLOFile.objects.get(entity=entity).errors
+    assert len(problems) == 1 and "spec.timeWindow[0].duration: must be at most a year (366d)" in problems[0]
+    slo = SLO.objects.get(entity=entity)
+    assert slo.problem == "error" and slo.checked_at == NOW and slo.stale
+    assert slo.error.startswith("Plinth could not evaluate this objective (OverflowError)")
+    assert "date value" not in slo.error  # the exception's own words stay in the log
+    assert slo.sli == 0.997 and slo.evaluated_at == NOW - timedelta(hours=1)  # the last values stay
+    client = Client()
+    client.force_login(demo_org["users"]["alice"])
+    page = client.get("/catalog/component/default/checkout/slos/").content.decode()
+    assert 'data-testid="slo-problem"' in page and "Plinth could not evaluate this objective" in page
+    item = client.get("/api/v1/slos?entity=component:default/checkout").json()["items"][0]
+    assert (item["problem"], item["error"]) == ("error", slo.error)

@@ -75,6 +75,11 @@ def test_threshold_objectives_and_calendar_windows():
      "spec.objectives[0].displayName: is 201 characters long; at most 200 are accepted"),
     (("  displayName: Checkout availability", '  displayName: "Checkout\\0"'),
      "metadata.displayName: must not contain a NUL character"),
+    # Past about 2,000 years every evaluation raised OverflowError (now − window is before year 1) and the
+    # owner never learned why; anything over a year is refused where it is written.
+    (("duration: 28d", "duration: 999999d"), "spec.timeWindow[0].duration: must be at most a year (366d), not '999999d'"),
+    (("duration: 28d", "duration: 367d"), "spec.timeWindow[0].duration: must be at most a year (366d), not '367d'"),
+    (("duration: 28d", "duration: 53w"), "spec.timeWindow[0].duration: must be at most a year (366d), not '53w'"),
 ])
 def test_a_bad_file_names_file_and_field(change, says):
     old, new = change
@@ -83,6 +88,35 @@ def test_a_bad_file_names_file_and_field(change, says):
     assert found == []
     text = "\n".join(str(e) for e in errors)
     assert "slo.yaml" in text and says in text, text
+
+
+@pytest.mark.parametrize("duration", ["366d", "52w", "8784h", "90d", "1s"])
+def test_a_rolling_window_up_to_a_year_is_accepted(duration):
+    (checkout,), errors = specs(CHECKOUT_SLO.replace("duration: 28d", f"duration: {duration}"))
+    assert not errors and checkout.window.text == duration
+
+
+@pytest.mark.parametrize(("window", "slice_", "says"), [
+    ("{duration: 1d, isRolling: true}", "999999w", "timeSliceWindow: must be at most a year (366d), not '999999w'"),
+    # A calendar window has no `seconds`: its slices were not compared with it at all.
+    ("{duration: 1d, isRolling: false}", "999999w", "timeSliceWindow: must be at most a year (366d), not '999999w'"),
+    ("{duration: 1d, isRolling: false}", "25h", "spec.objectives[0].timeSliceWindow: is longer than the timeWindow"),
+    ("{duration: 1M, isRolling: false}", "5w", "spec.objectives[0].timeSliceWindow: is longer than the timeWindow"),
+])
+def test_a_time_slice_longer_than_its_window_or_a_year_is_refused(window, slice_, says):
+    text = SEARCH_SLO.replace("    - duration: 1d\n      isRolling: true\n", f"    - {window}\n")
+    text = text.replace("timeSliceWindow: 1h", f"timeSliceWindow: {slice_}")
+    found, errors = specs(text)
+    assert found == [] and says in "\n".join(str(e) for e in errors), errors
+
+
+@pytest.mark.parametrize(("window", "slice_"), [("{duration: 1d, isRolling: false}", "1d"),
+                                                ("{duration: 1M, isRolling: false}", "4w"),
+                                                ("{duration: 1Y, isRolling: false}", "52w")])
+def test_a_calendar_window_takes_slices_up_to_its_shortest_period(window, slice_):
+    text = SEARCH_SLO.replace("    - duration: 1d\n      isRolling: true\n", f"    - {window}\n")
+    (search,), errors = specs(text.replace("timeSliceWindow: 1h", f"timeSliceWindow: {slice_}"))
+    assert not errors and search.slice_text == slice_
 
 
 def test_missing_fields_and_a_dangling_ref_are_each_named():
