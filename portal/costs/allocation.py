@@ -7,8 +7,9 @@ The rules (docs/finops.md, "Allocation"), in order, for each line:
    prefix ending in `*`; exact beats prefix, the longest prefix wins) → that entity;
 4. a team tag (TEAM_TAG_KEYS) naming a team → that team;
 5. otherwise unallocated. Shared costs of a month and currency are split across teams in proportion to
-   each team's allocated effective cost (steps 2–4) in that month and currency; with no team cost to
-   weigh them by they stay unallocated.
+   each team's allocated effective cost (steps 2–4) in that month and currency that everyone may read —
+   private entities' cost does not weigh (see _allocations); with no team cost to weigh them by they
+   stay unallocated.
 A tag naming no entity or team falls through to the next rule. Recomputed for whole months, in one
 transaction, after every import and when descriptors change.
 """
@@ -188,7 +189,11 @@ def _buckets(acc: dict[tuple, list]) -> tuple[dict[tuple, list], dict[tuple, lis
 
 def _allocations(rows: dict[tuple, list], shared_total: dict[tuple, list]) -> list[Allocation]:
     """The rows to store: one per bucket with its entity's team, visibility, kind and domain, and the
-    shared amounts split between the teams by their effective cost that month."""
+    shared amounts split between the teams by their effective cost that month that everyone may read.
+
+    A private entity's cost does not weigh: shared rows are visible to everyone, so from the pool, the
+    teams' shares and their visible costs anyone could work out the private cost that tipped the split
+    (a team's weight less what they see of it). Its visibility is the entity's at this allocation."""
     facts = _entity_facts({k[3] for k in rows if k[2] == Bucket.ENTITY})
     objects = []
     weights: dict[tuple, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
@@ -198,7 +203,7 @@ def _allocations(rows: dict[tuple, list], shared_total: dict[tuple, list]) -> li
             team_id, visibility, kind, domain = facts.get(target, (None, Visibility.INTERNAL, "", ""))
         elif bucket == Bucket.TEAM:
             team_id = target
-        if team_id:
+        if team_id and visibility != Visibility.PRIVATE:
             weights[(month, currency)][team_id] += effective
         objects.append(Allocation(month=month, currency=currency, bucket=bucket,
                                   entity_id=target if bucket == Bucket.ENTITY else None, owner_team_id=team_id,

@@ -47,6 +47,9 @@ MAX_TEXT = 2000  # characters of a free-text value (ServiceName, ResourceId…)
 MAX_TAGS = 8000  # characters of one line's Tags
 MEMO = 100_000  # distinct timestamps/tags remembered (then forgotten and re-learnt)
 PARQUET_MAGIC = b"PAR1"
+# PostgreSQL's text cannot hold the NUL character (its COPY failed, unnamed); SQLite stored it. Refused
+# on both, so that a file imports the same everywhere.
+NUL, NUL_MESSAGE = "\x00", "must not contain a NUL character"
 WIDE = Context(prec=60)  # totals: 10M lines of up to 1e17 each, to 10 decimal places, exactly
 
 
@@ -65,10 +68,13 @@ def detect_format(path: Path) -> str:
 
 
 def check_header(columns: list[str], file: str) -> dict[str, int]:
-    """Position of each column Plinth reads. Missing required columns are all named at once."""
+    """Position of each column Plinth reads. Missing required columns are all named at once; columns
+    with no name are left to `unnamed_columns`."""
     seen: dict[str, int] = {}
     for i, name in enumerate(columns):
         name = (name or "").strip()
+        if not name:
+            continue
         if name in seen:
             raise FocusError(file, f"the column {name} appears twice", row=1)
         seen[name] = i
@@ -77,6 +83,18 @@ def check_header(columns: list[str], file: str) -> dict[str, int]:
         raise FocusError(file, "missing required FOCUS column" + ("s " if len(missing) > 1 else " ")
                          + ", ".join(missing) + " (docs/finops.md lists them)", row=1)
     return {c: seen[c] for c in READ if c in seen}
+
+
+def unnamed_columns(columns: list[str]) -> list[int]:
+    """Positions of the columns with no name — a spreadsheet saves its empty trailing columns so. Like
+    any column Plinth does not read they are ignored, but only while every cell of them is empty: a
+    value under no name is data nobody can place (a column name deleted by mistake?), and is named."""
+    return [i for i, name in enumerate(columns) if not (name or "").strip()]
+
+
+def _unnamed_value(file: str, row: int, index: int) -> FocusError:
+    return FocusError(file, "a value in a column with no name in the header (name the column in the header, "
+                      "or leave its cells empty)", row=row, column=str(index + 1))
 
 
 def read_header(path: Path, fmt: str, file: str) -> dict[str, int]:
@@ -211,7 +229,10 @@ class Normaliser:
         for k, v in value.items():
             if isinstance(v, dict | list):
                 raise self.fail(row, "Tags", f"the value of {str(k)[:40]!r} is not a string")
-            out[str(k)] = "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+            key, text = str(k), "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+            if NUL in key or NUL in text:  # stored escaped, but the allocation looks the values up as text
+                raise self.fail(row, "Tags", NUL_MESSAGE)
+            out[key] = text
         return json.dumps(out, sort_keys=True, ensure_ascii=False, separators=(",", ":")) if out else ""
 
     def text(self, raw, row: int, column: str, *, required: bool = False) -> str:
@@ -220,11 +241,14 @@ class Normaliser:
             raise self.fail(row, column, "empty (a value is required)")
         if len(value) > MAX_TEXT:
             raise self.fail(row, column, f"longer than {MAX_TEXT} characters")
+        if NUL in value:
+            raise self.fail(row, column, NUL_MESSAGE)
         return value
 
     def _text(self, raw, row: int, column: str, *, required: bool = False) -> str:
         # The common case (a clean, short string) without a call: this runs four times per row.
-        if raw.__class__ is str and raw and len(raw) <= MAX_TEXT and not raw[0].isspace() and not raw[-1].isspace():
+        if (raw.__class__ is str and raw and len(raw) <= MAX_TEXT and not raw[0].isspace() and not raw[-1].isspace()
+                and NUL not in raw):
             return raw
         return self.text(raw, row, column, required=required)
 
@@ -362,6 +386,7 @@ def _read_csv_columns(path: Path, file: str, norm: Normaliser, prefix: tuple) ->
     distinct value through the row reader's own checks, the amounts by one vectorised cast. Raises
     _Doubt instead of an error: the row reader then finds and names it."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -374,6 +399,7 @@ def _read_csv_columns(path: Path, file: str, norm: Normaliser, prefix: tuple) ->
     where = check_header(header, file)
     names = [f"c{i}" for i in range(len(header))]
     wanted = {c: names[i] for c, i in where.items()}
+    unnamed = [names[i] for i in unnamed_columns(header)]
     # A Python file object, not the path: given a path, pyarrow reads ahead as far as it can (the
     # whole file when parsing outruns the inserts), while a Python file is read a block at a time.
     with open(path, "rb") as raw:
@@ -383,9 +409,12 @@ def _read_csv_columns(path: Path, file: str, norm: Normaliser, prefix: tuple) ->
                 read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=CSV_BLOCK),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(wanted.values(), pa.string()), include_columns=list(wanted.values()),
+                    column_types=dict.fromkeys([*wanted.values(), *unnamed], pa.string()),
+                    include_columns=[*wanted.values(), *unnamed],
                     strings_can_be_null=False, quoted_strings_can_be_null=False))
             for record_batch in reader:
+                if any(not pc.all(pc.equal(record_batch.column(name), "")).as_py() for name in unnamed):
+                    raise _Doubt
                 if record_batch.num_rows:
                     yield _columns_to_rows(norm, {c: record_batch.column(name) for c, name in wanted.items()},
                                            record_batch.num_rows, prefix)
@@ -509,6 +538,7 @@ def _read_csv_rows(path: Path, file: str, norm: Normaliser, prefix: tuple, batch
         if not header:
             raise FocusError(file, "the file is empty (a FOCUS header row is required)")
         where = check_header(header, file)
+        unnamed = unnamed_columns(header)
         width = len(header)
         # An absent optional column reads the None appended to each record (index `width`).
         pick = itemgetter(*[where.get(c, width) for c in READ])
@@ -525,6 +555,9 @@ def _read_csv_rows(path: Path, file: str, norm: Normaliser, prefix: tuple, batch
                 if skip:
                     skip -= 1
                     continue
+                for i in unnamed:
+                    if record[i]:
+                        raise _unnamed_value(file, n, i)
                 record.append(None)
                 out.append(row_fn(prefix, pick(record), n))
                 if len(out) >= batch:
@@ -544,10 +577,17 @@ def _read_parquet(path: Path, file: str, norm: Normaliser, prefix: tuple, batch:
     pf = _parquet(path, file)
     where = check_header(pf.schema_arrow.names, file)
     names = [c for c in READ if c in where]
+    unnamed = unnamed_columns(pf.schema_arrow.names)
+    blank = sorted({pf.schema_arrow.names[i] for i in unnamed})  # reads every column of each blank name
     n = 1
     try:
-        batches = pf.iter_batches(batch_size=batch, columns=names)
+        batches = pf.iter_batches(batch_size=batch, columns=names + blank)
         for record_batch in batches:
+            # The unnamed columns come in the file's order, after the named ones.
+            for index, column in zip(unnamed, record_batch.columns[len(names):], strict=True):
+                for j, value in enumerate(column.to_pylist()):
+                    if value is not None and value != "":
+                        raise _unnamed_value(file, n + 1 + j, index)
             columns = {name: record_batch.column(i).to_pylist() for i, name in enumerate(names)}
             size = record_batch.num_rows
             nones = [None] * size

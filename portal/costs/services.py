@@ -33,6 +33,8 @@ log = logging.getLogger("plinth.costs")
 SCALE = Decimal("1e-10")  # CostLine's decimal places
 BULK_BYTES = 20 << 20  # a file this large defers SQLite's checkpoints to after the import
 PROVIDER_NAME = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
+CENTS = Decimal("0.01")  # Budget.amount's decimal places
+BUDGET_LIMIT = Decimal("1e17")
 
 
 def may_import(user) -> bool:
@@ -288,12 +290,7 @@ def budget_set(*, actor, team, currency: str, amount: str) -> Budget | None:
     currency = (currency or "").strip().upper()
     if not focus.CURRENCY.fullmatch(currency):
         raise ValidationError({"currency": "An ISO 4217 code such as USD or EUR"})
-    try:
-        value = Decimal((amount or "0").strip() or "0")
-    except ArithmeticError:
-        raise ValidationError({"amount": "A number, e.g. 12000 or 12000.50"}) from None
-    if not value.is_finite() or value < 0 or value >= Decimal("1e17"):
-        raise ValidationError({"amount": "A positive number below 10^17"})
+    value = _budget_amount(amount)
     with transaction.atomic():
         before = Budget.objects.filter(team=team, currency=currency).first()
         if value == 0:
@@ -301,12 +298,31 @@ def budget_set(*, actor, team, currency: str, amount: str) -> Budget | None:
             budget = None
         else:
             budget, _ = Budget.objects.update_or_create(team=team, currency=currency,
-                                                        defaults={"amount": value.quantize(Decimal("0.01")),
-                                                                  "updated_by": actor})
+                                                        defaults={"amount": value, "updated_by": actor})
         audit_record(actor=actor, action="costs.budget.set", target=f"team:{team.name}#{currency}",
                      before=None if before is None else {"amount": str(before.amount)},
                      after=None if budget is None else {"amount": str(budget.amount)})
     return budget
+
+
+def _budget_amount(amount: str) -> Decimal:
+    """The amount as stored (cents), checked after rounding: 0.004 would be kept as 0.00 — a budget
+    every threshold of which is reached at once — so an amount that rounds to nothing is refused
+    (0 itself removes the budget)."""
+    text = (amount or "0").strip() or "0"
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise ValidationError({"amount": "A number, e.g. 12000 or 12000.50"}) from None
+    if not value.is_finite() or value < 0 or value >= BUDGET_LIMIT:  # bounded before it is rounded
+        raise ValidationError({"amount": "A positive number below 10^17"})
+    rounded = value.quantize(CENTS)
+    if rounded >= BUDGET_LIMIT:
+        raise ValidationError({"amount": "A positive number below 10^17"})
+    if rounded == 0 and value != 0:
+        raise ValidationError({"amount": f"{text[:40]} rounds to 0.00: a budget is at least 0.01 "
+                                         "(0 removes the budget)"})
+    return rounded
 
 
 def month_start(at: datetime | date) -> date:

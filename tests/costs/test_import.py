@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from catalog.models import Entity
@@ -36,9 +37,9 @@ def test_lines_are_allocated_by_tag_resource_mapping_team_and_shared_rule(costed
     assert got[(Bucket.TEAM, "recsys", "USD")] == Decimal("20")
     assert got[(Bucket.TEAM, "fraud-ml", "EUR")] == Decimal("12")
     assert got[(Bucket.UNALLOCATED, None, "USD")] == Decimal("7")
-    # Shared 40 USD split by allocated USD cost: fraud-ml 165, recsys 80.
-    assert got[(Bucket.SHARED, "fraud-ml", "USD")] == Decimal("26.938776")
-    assert got[(Bucket.SHARED, "recsys", "USD")] == Decimal("13.061224")
+    # Shared 40 USD split by allocated USD cost everyone may read: fraud-ml 135 (not its private 30), recsys 80.
+    assert got[(Bucket.SHARED, "fraud-ml", "USD")] == Decimal("25.116279")
+    assert got[(Bucket.SHARED, "recsys", "USD")] == Decimal("14.883721")
     usd = sum(v for (_, _, c), v in got.items() if c == "USD")
     assert usd == Decimal("292")  # every effective cost in the file (billed: 302), nothing lost or doubled
     detector = Allocation.objects.get(entity__ref=DETECTOR)
@@ -134,6 +135,10 @@ def test_many_statements_of_lines_are_written_whole_and_a_late_bad_row_undoes_th
     ({"Tags": "team=fraud"}, "row 2, column Tags: not a JSON object of key-value pairs"),
     ({"Tags": '{"team": {"nested": 1}}'}, "row 2, column Tags: the value of 'team' is not a string"),
     ({"ServiceName": ""}, "row 2, column ServiceName: empty (a value is required)"),
+    # PostgreSQL's text cannot hold NUL: its COPY failed unnamed ("the import failed (DataError)").
+    ({"ServiceName": "Amazon\x00SageMaker"}, "row 2, column ServiceName: must not contain a NUL character"),
+    ({"ResourceId": "\x00"}, "row 2, column ResourceId: must not contain a NUL character"),
+    ({"Tags": '{"team": "recsys\\u0000"}'}, "row 2, column Tags: must not contain a NUL character"),
     # float() reads other scripts' digits: stored as text, SQLite summed them as 0 (PostgreSQL refused the COPY).
     ({"BilledCost": "\u0661\u0662"}, "row 2, column BilledCost: not a number: '\u0661\u0662'"),
     ({"ChargePeriodStart": "0001-01-01T00:30:00+01:00"},  # no UTC time: an OverflowError, unnamed, before
@@ -145,6 +150,53 @@ def test_each_bad_value_is_named(db, tmp_path, change, message):
         for _ in focus.read(path, "csv", "x.csv", prefix=(1, 1), postgres=False, batch=10):
             pass
     assert str(exc.value).startswith("x.csv, " + message)
+
+
+def test_a_nul_character_is_named_and_imports_nothing(costed, tmp_path):
+    """The same answer on SQLite (which stored it) and PostgreSQL (whose text refuses it): test_on_postgres."""
+    lines = list(CostLine.objects.order_by("id").values_list("id", "effective_cost"))
+    for change, column in [({"ServiceName": "AWS\x00Support"}, "ServiceName"),
+                           ({"Tags": '{"team\\u0000": "recsys"}'}, "Tags")]:
+        rows = [line("1")] * 3 + [line("2") | change]
+        imp = services.import_now(path=write_csv(tmp_path / "nul.csv", rows), provider="aws")
+        assert imp.status == "failed"
+        assert imp.error == f"nul.csv, row 5, column {column}: must not contain a NUL character"
+        assert list(CostLine.objects.order_by("id").values_list("id", "effective_cost")) == lines
+
+
+def test_unnamed_columns_are_ignored_while_their_cells_are_empty(db, tmp_path, small_blocks):
+    """A spreadsheet saves a CSV with empty trailing columns: two had one name, "", which "appeared twice".
+    Columns with no name are ignored like any column Plinth does not read — but only while empty: a value
+    under no name is data nobody can place, and is named."""
+    header = [*write_csv.__globals__["HEADER"], "", " "]
+    rows = [line(str(i + 1)) | {"": "", " ": ""} for i in range(6)]
+    rows[4] |= {"BilledCost": " 5"}  # the row reader takes over here (a space around an amount)
+    imp = services.import_now(path=write_csv(tmp_path / "sheet.csv", rows, header=header), provider="aws")
+    assert imp.status == "done" and imp.rows == 6, imp.error
+    rows[5] |= {" ": "x"}
+    imp = services.import_now(path=write_csv(tmp_path / "sheet.csv", rows, header=header), provider="aws")
+    assert imp.status == "failed" and CostLine.objects.count() == 6
+    assert imp.error == (f"sheet.csv, row 7, column {len(header)}: a value in a column with no name in the header "
+                         "(name the column in the header, or leave its cells empty)")
+    # Named columns that appear twice are still refused, naming the column.
+    path = write_csv(tmp_path / "twice.csv", [line("1")], header=[*header[:-2], "Tags"])
+    with pytest.raises(focus.FocusError, match=r"^twice.csv, row 1: the column Tags appears twice$"):
+        focus.read_header(path, "csv", "twice.csv")
+
+
+def test_unnamed_parquet_columns_are_ignored_while_empty(db, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = write_parquet(tmp_path / "p.parquet", [line(str(i + 1)) for i in range(4)])  # row groups of 2
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("", pa.array([None, "", None, None], pa.string())), path, row_group_size=2)
+    imp = services.import_now(path=path, provider="aws")
+    assert imp.status == "done" and imp.rows == 4, imp.error
+    width = table.num_columns + 1
+    pq.write_table(table.append_column("", pa.array([None, "", None, "x"], pa.string())), path, row_group_size=2)
+    imp = services.import_now(path=path, provider="aws")
+    assert imp.status == "failed" and imp.error.startswith(f"p.parquet, row 5, column {width}: a value in a column with no name")
 
 
 def test_missing_required_columns_are_all_named_before_anything_is_queued(db, tmp_path):
@@ -251,13 +303,13 @@ def test_budget_alerts_fire_once_per_threshold_per_month(costed):
     grace = costed["users"]["grace"]
     services.budget_set(actor=grace, team=team, currency="USD", amount="200")
     now = datetime(2026, 1, 20, tzinfo=UTC)
-    # fraud-ml this month: 135 + 30 + shared 26.94 = 191.94 USD → 96 %: the 80 % alert only
+    # fraud-ml this month: 135 + 30 + shared 25.12 = 190.12 USD → 95 %: the 80 % alert only
     assert services.check_budgets(now=now) == 1
     assert services.check_budgets(now=now) == 0
     assert list(BudgetAlert.objects.values_list("threshold", flat=True)) == [80]
     notes = Notification.objects.filter(kind="cost-budget")
     assert notes.filter(user=alice).count() == 1 and notes.filter(user=frank).count() == 1
-    assert "80% of its January 2026 budget: 191.94 of 200.00 USD" in notes.first().message
+    assert "80% of its January 2026 budget: 190.12 of 200.00 USD" in notes.first().message
     Budget.objects.filter(team=team).update(amount=Decimal("150"))
     assert services.check_budgets(now=now) == 1  # 100 % now; 80 % is not sent again
     assert services.check_budgets(now=now + timedelta(days=20)) == 0  # February: no spend yet
@@ -273,6 +325,22 @@ def test_a_budget_needs_a_currency_and_a_positive_amount(costed):
     assert services.budget_set(actor=grace, team=team, currency="usd", amount="1000").currency == "USD"
     assert services.budget_set(actor=grace, team=team, currency="USD", amount="0") is None
     assert not Budget.objects.exists()
+
+
+def test_a_budget_that_rounds_to_nothing_is_refused_not_saved_as_zero(costed):
+    """Budgets are kept in cents: 0.004 was checked as above 0, then stored as 0.00, and every threshold of
+    a zero budget is reached at once (both alerts the next hour). Rounded first, it is refused."""
+    grace, team = costed["users"]["grace"], costed["teams"]["fraud-ml"]
+    for amount in ("0.004", "0.005", " 0.0001 ", "1e-9"):
+        with pytest.raises(ValidationError) as exc:
+            services.budget_set(actor=grace, team=team, currency="USD", amount=amount)
+        assert "0.01" in " ".join(exc.value.message_dict["amount"]), amount
+    assert not Budget.objects.exists()
+    assert services.check_budgets(now=datetime(2026, 1, 20, tzinfo=UTC)) == 0 and not BudgetAlert.objects.exists()
+    assert services.budget_set(actor=grace, team=team, currency="USD", amount="0.006").amount == Decimal("0.01")
+    with pytest.raises(ValidationError) as exc:  # rounds up to 10^17: as refused as 10^17 itself
+        services.budget_set(actor=grace, team=team, currency="USD", amount="99999999999999999.999")
+    assert "amount" in exc.value.message_dict
 
 
 @pytest.mark.parametrize(("annotations", "ok", "error"), [

@@ -22,6 +22,16 @@ def test_a_bad_row_imports_nothing_on_postgresql(costed, tmp_path):
     imports.test_a_bad_row_imports_nothing_and_names_file_row_and_column(costed, tmp_path)
 
 
+def test_a_nul_character_is_named_on_postgresql(costed, tmp_path):
+    imports.test_a_nul_character_is_named_and_imports_nothing(costed, tmp_path)
+
+
+def test_the_shared_split_hides_private_costs_on_postgresql(costed):
+    from tests.costs import test_pages_api
+
+    test_pages_api.test_the_shared_split_reveals_nothing_of_another_teams_private_costs(costed)
+
+
 def test_time_zones_and_parquet_on_postgresql(demo_org, tmp_path):
     imports.test_odd_time_zones_are_normalised_to_utc_and_months_follow_utc(demo_org, tmp_path)
 

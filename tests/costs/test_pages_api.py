@@ -115,7 +115,7 @@ def test_the_api_groups_per_currency(costed):
     body = client_for(costed["users"]["grace"]).get("/api/v1/costs?month=2026-01&group=team").json()
     got = {(i["key"], i["currency"]): i["effective"] for i in body["items"]}
     assert float(got[("fraud-ml", "EUR")]) == 12
-    assert float(got[("recsys", "USD")]) == pytest.approx(93.061224)
+    assert float(got[("recsys", "USD")]) == pytest.approx(94.883721)
     for bad in ("month=2026-13", "month=jan", "group=planet"):
         response = client_for(costed["users"]["grace"]).get(f"/api/v1/costs?{bad}")
         assert response.status_code == 400, bad
@@ -207,9 +207,63 @@ def test_team_admins_set_budgets_from_the_team_page(costed):
     response = grace.post("/costs/teams/recsys/budget", {"amount": "100", "currency": "USD"})
     assert response.status_code == 302
     page = grace.get("/costs/teams/recsys/?month=2026-01").content.decode()
-    assert "93.06</strong> of 100.00 USD" in page
+    assert "94.88</strong> of 100.00 USD" in page
     # The form edits the budget shown: its amount is the field's value, never a made-up placeholder.
     assert 'value="100.00" placeholder="e.g. 12000"' in page and 'placeholder="12000"' not in page
     carol = client_for(costed["users"]["carol"])  # recsys maintainer, not admin
     assert carol.post("/costs/teams/recsys/budget", {"amount": "5", "currency": "USD"}).status_code == 403
     assert grace.get("/costs/teams/no-such-team/").status_code == 404
+
+
+def test_the_shared_split_reveals_nothing_of_another_teams_private_costs(costed):
+    """Shared rows are visible to everyone (docs/finops.md, "Visibility"), so a split weighed by private
+    entities' costs gave them away: from the pool, each team's share and each team's visible cost, carol
+    (recsys) worked out fraud-ml's weight, 26.938776 × 80 ÷ (40 − 26.938776) = 165, minus the visible 135:
+    exactly the 30 of fraud-ml's private chargeback-predictor. The split is weighed by costs everyone reads."""
+    from decimal import Decimal
+
+    from portal.costs import allocation
+    from portal.costs.models import Allocation, CostLine
+
+    from .conftest import PRIVATE
+
+    carol = client_for(costed["users"]["carol"])
+
+    def by_bucket(**params) -> tuple[dict, int]:
+        body = carol.get("/api/v1/costs", {"month": "2026-01", "group": "bucket", "currency": "USD", **params}).json()
+        return {i["key"]: Decimal(i["effective"]) for i in body["items"]}, body["hidden"]
+
+    def derived_private() -> Decimal:
+        pool = by_bucket()[0]["shared"]
+        fraud, hidden = by_bucket(team="fraud-ml")
+        recsys = by_bucket(team="recsys")[0]
+        assert hidden == 1 and fraud["shared"] + recsys["shared"] == pool  # two teams; the parts add up exactly
+        fraud_weight = fraud["shared"] * (recsys["entity"] + recsys["team"]) / recsys["shared"]
+        return (fraud_weight - fraud.get("entity", 0) - fraud.get("team", 0)).quantize(Decimal("0.01"))
+
+    assert derived_private() == 0  # was 30.00: the private model's cost
+    shares = {a.owner_team_id: a.effective_cost for a in Allocation.objects.filter(bucket="shared")}
+    # However much the private model costs, the shares do not move.
+    CostLine.objects.filter(tags__contains=PRIVATE).update(billed_cost=Decimal("3000"), effective_cost=Decimal("3000"))
+    allocation.allocate(["2026-01-01"])
+    assert Allocation.objects.get(entity__ref=PRIVATE).effective_cost == Decimal("3000")
+    assert {a.owner_team_id: a.effective_cost for a in Allocation.objects.filter(bucket="shared")} == shares
+    assert derived_private() == 0
+    # The visibility the allocation reads is the entity's at allocation time: made internal, its cost
+    # weighs from the next allocation on (readers see it then anyway).
+    Entity.objects.filter(ref=PRIVATE).update(visibility="internal")
+    assert {a.owner_team_id: a.effective_cost for a in Allocation.objects.filter(bucket="shared")} == shares
+    allocation.allocate(["2026-01-01"])
+    fraud_ml = costed["teams"]["fraud-ml"].pk
+    assert Allocation.objects.get(bucket="shared", owner_team_id=fraud_ml).effective_cost > shares[fraud_ml]
+    assert by_bucket(team="fraud-ml")[1] == 0
+
+
+def test_a_budget_form_amount_that_rounds_to_nothing_is_refused_naming_the_field(costed):
+    from portal.costs.models import Budget
+
+    grace = client_for(costed["users"]["grace"])
+    response = grace.post("/costs/teams/recsys/budget", {"amount": "0.004", "currency": "USD"}, follow=True)
+    assert response.status_code == 200
+    assert "Amount: 0.004 rounds to 0.00" in response.content.decode()
+    assert "Budget saved." not in response.content.decode() and not Budget.objects.exists()
