@@ -20,6 +20,7 @@ from portal.core.usage import EventType
 
 from . import experiments, extensions, feast_sync, recent, selectors, services
 from .descriptors.errors import DescriptorError
+from .descriptors.kinds import kind_label
 from .filters import ORDERINGS, EntityFilter, TooManyValues, normalized
 from .forms import SAMPLE_DESCRIPTOR, LocationForm
 from .models import Location
@@ -103,19 +104,23 @@ class KnownCountPaginator(Paginator):
 
 
 def _facet_links(facets: dict, params) -> dict:
-    """Each facet value links to the list with that value toggled, keeping the other filters."""
+    """Each facet value links to the list with that value toggled, keeping the other filters. A kind
+    reads as pages name it ("Feature sets"); its link and `data-value` keep the key (`featureset`)."""
     for name, values in facets.items():
         for item in values:
             toggled = params.copy()
             current = params.get(name, "").lower()
             value = item["value"]
+            param = value
             if name == "owner":
-                item["label"] = value.replace("group:default/", "")
-            item["active"] = current == str(value).lower() or (name == "owner" and current == item.get("label"))
+                item["label"] = param = value.replace("group:default/", "")
+            elif name == "kind":
+                item["label"] = kind_label(value, 2)
+            item["active"] = current == str(value).lower() or (name == "owner" and current == param)
             if item["active"]:
                 toggled.pop(name, None)
             else:
-                toggled[name] = item.get("label", value)
+                toggled[name] = param
             item["href"] = "?" + toggled.urlencode()
     return facets
 
@@ -228,7 +233,7 @@ def model_compare(request, kind: str, namespace: str, name: str):
 @body_limit(FORM)
 @require_POST
 def model_sync(request, kind: str, namespace: str, name: str):
-    """"Sync now": queue a targeted MLflow sync; htmx gets the live status fragment."""
+    """"Sync from MLflow now": queue a targeted MLflow sync; htmx gets the live status fragment."""
     entity = _entity_or_404(request, kind, namespace, name)
     if entity.kind_key != "model":
         raise Http404("Only models are synced from MLflow")

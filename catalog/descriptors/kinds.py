@@ -38,11 +38,14 @@ class KindSpec:
     # spec.type value -> schema file, for kinds whose shape depends on the type (Backstage does this
     # for API type mcp-server and AiResource skill/rule).
     type_schemas: dict[str, str] = field(default_factory=dict)
-    plural: str = ""  # how pages name several ("Datasets"); _spec fills it in
+    plural: str = ""  # how pages name several ("Datasets", "Feature sets"); _spec fills it in
+    # How pages name one ("Feature set"): words, not the descriptor's spelling, which stays for what is
+    # typed (`kind: FeatureSet`, refs `featureset:default/x`, filters `kind:featureset`, the API).
+    singular: str = ""
 
     def label(self, count: int) -> str:
-        """The kind as a page names `count` of them: "1 Dataset", "5 Datasets"."""
-        return self.kind if count == 1 else self.plural
+        """The kind as a page names `count` of them: "1 Feature set", "5 Feature sets"."""
+        return self.singular if count == 1 else self.plural
 
 
 _OWNER = RefField("owner", "ownedBy", "group")
@@ -51,8 +54,9 @@ _DEPENDS_ON = RefField("dependsOn", "dependsOn", None, many=True)
 _DEPENDENCY_OF = RefField("dependencyOf", "dependencyOf", None, many=True)
 
 
-def _spec(kind, versions, required, *refs, type_schemas=None, plural=None) -> KindSpec:
-    return KindSpec(kind, versions, f"{kind}.schema.json", required, refs, type_schemas or {}, plural or f"{kind}s")
+def _spec(kind, versions, required, *refs, type_schemas=None, plural=None, singular=None) -> KindSpec:
+    return KindSpec(kind, versions, f"{kind}.schema.json", required, refs, type_schemas or {}, plural or f"{kind}s",
+                    singular or kind)
 
 
 KINDS: dict[str, KindSpec] = {
@@ -107,6 +111,7 @@ KINDS: dict[str, KindSpec] = {
             _DEPENDS_ON,
             type_schemas={"skill": "AiResource.skill.schema.json", "rule": "AiResource.rule.schema.json"},
             plural="AI resources",
+            singular="AI resource",
         ),
         _spec(
             "Model",
@@ -127,7 +132,7 @@ KINDS: dict[str, KindSpec] = {
         ),
         _spec("FeatureSet", PLINTH, ("owner",), _OWNER, _SYSTEM,
               RefField("inputs", "consumesDataset", "dataset", many=True, allowed_kinds=("dataset",)),
-              plural="Feature sets"),
+              plural="Feature sets", singular="Feature set"),
         _spec(
             "Pipeline",
             PLINTH,
@@ -158,8 +163,10 @@ BY_KEY: dict[str, KindSpec] = {k.lower(): s for k, s in KINDS.items()}
 
 
 def kind_label(kind: str, count: int) -> str:
-    """`kind` ("Dataset", or its key "dataset") as a page names `count` of them: its singular for one,
-    its plural otherwise; a kind this table does not know gets an "s"."""
+    """`kind` ("FeatureSet", or its key "featureset") as a page names `count` of them: its singular for
+    one ("Feature set"), its plural otherwise ("Feature sets"); a kind this table does not know is shown
+    as given, with an "s" for several. The one place pages get a kind's name from (the template filters
+    `kind_name` and `kind_count` call it)."""
     spec = BY_KEY.get((kind or "").lower())
     if spec is not None:
         return spec.label(count)

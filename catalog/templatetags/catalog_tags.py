@@ -50,6 +50,13 @@ def kind_count(kind: str, count) -> str:
     return _kind_label(kind, n)
 
 
+@register.filter
+def kind_name(kind: str) -> str:
+    """`{{ e.kind|kind_name }}`: the kind's singular as pages write it, for badges and table cells —
+    "Feature set" for `FeatureSet` or `featureset`, "API", "MLflow run" for lineage's `run`."""
+    return kind_count(kind, 1)
+
+
 SOFT_BREAK_AFTER = re.compile(r"([/.-])(?=.)")
 
 

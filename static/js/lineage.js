@@ -15,10 +15,12 @@
   const MIN_NARROW_SCALE = 0.34;
   const CHIP_OUT = 24; // how far a node's "+" chips reach beyond its box, left and right
   const NAME_CHARS = 28;
+  // Kinds as the pages name them (catalog/descriptors/kinds.py, the `kind_name` template filter).
   const KIND_LABELS = {
     dataset: "Dataset", job: "Job", pipeline: "Pipeline", featureset: "Feature set", run: "MLflow run",
     version: "Model version", model: "Model", deployment: "Deployment", component: "Component", api: "API",
-    resource: "Resource", system: "System",
+    resource: "Resource", system: "System", domain: "Domain", group: "Group", user: "User",
+    airesource: "AI resource", template: "Template", location: "Location",
   };
   const COLOURED_KINDS = new Set(["dataset", "job", "featureset", "run", "version", "model", "deployment"]);
   const STATES = {
@@ -465,7 +467,7 @@
       g.appendChild(el("title", {}, kindLabel(node) + ": " + name + (name !== node.id ? "\n" + node.id : "")));
       g.appendChild(el("rect", { class: "lnode-box", width: W, height: H, rx: 7 }));
       g.appendChild(el("rect", { class: "lnode-band", width: 7, height: H, rx: 3 }));
-      g.appendChild(el("text", { class: "lnode-kind", x: 16, y: 18 }, kindLabel(node).toUpperCase()));
+      g.appendChild(el("text", { class: "lnode-kind", x: 16, y: 18 }, kindLabel(node)));
       if (runs(node)) {
         const state = el("text", { class: "lnode-state", x: W - 10, y: 18, "text-anchor": "end" });
         state.appendChild(el("tspan", { class: "state-icon" }, stateIcon));

@@ -228,7 +228,7 @@ def test_sync_now_is_for_owners_and_admins_with_csrf(demo_org, mlflow_url, setti
         http = Client()
         http.force_login(users[username])
         assert http.post(url).status_code == status
-        assert "Sync now" not in http.get("/catalog/model/default/fraud-detector/").content.decode()
+        assert "Sync from MLflow now" not in http.get("/catalog/model/default/fraud-detector/").content.decode()
     carol = Client()
     carol.force_login(users["carol"])
     assert carol.post("/catalog/model/default/chargeback-predictor/mlflow-sync/").status_code == 404  # private
@@ -239,7 +239,7 @@ def test_sync_now_is_for_owners_and_admins_with_csrf(demo_org, mlflow_url, setti
 
     bob = Client()
     bob.force_login(users["bob"])
-    assert "Sync now" in bob.get("/catalog/model/default/fraud-detector/").content.decode()
+    assert "Sync from MLflow now" in bob.get("/catalog/model/default/fraud-detector/").content.decode()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         first = bob.post(url, HTTP_HX_REQUEST="true")
         second = bob.post(url)  # a double click: the running job, not a second one

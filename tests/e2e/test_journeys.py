@@ -56,6 +56,28 @@ def test_keyboard_search_shortcut_and_catalog_filters(page, live_server, demo_si
     page.screenshot(path="test-artifacts/screenshots/relations.png", full_page=True)
 
 
+def test_kinds_read_the_same_way_as_rendered(page, live_server, demo_site):
+    """What the reader sees after CSS: one feature set is "Feature set" on the list, its own page and the
+    model that uses it, several are "Feature sets" in the facet and the crumb — never "FEATURESET"."""
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/catalog/?kind=all")
+    facet = page.locator('a[data-facet="kind"][data-value="featureset"] span').first
+    assert facet.inner_text() == "Feature sets"
+    facet.click()
+    page.wait_for_url(re.compile(r".*kind=featureset.*"))
+    badges = page.locator("#results td .kind")
+    expect(badges.first).to_be_visible()
+    assert set(badges.all_inner_texts()) == {"Feature set"}
+    page.screenshot(path="test-artifacts/screenshots/catalog-feature-sets.png", full_page=True)
+    page.goto(f"{live_server.url}/catalog/featureset/default/card-transactions-features/")
+    assert page.locator(".entity-head .kind").inner_text() == "Feature set"
+    assert page.locator("p.crumbs").inner_text().startswith("Catalog / Feature sets / ")
+    page.goto(f"{live_server.url}/catalog/model/default/fraud-detector/relations/")
+    assert "Feature set" in page.locator("svg.graph .kind-label").all_text_contents()
+    shown = page.locator("main").inner_text()  # as rendered: a text-transform would show here
+    assert "FEATURESET" not in shown and "FeatureSet" not in shown and "FEATURE SET" not in shown
+
+
 def test_register_with_dry_run_in_the_browser(page, live_server, demo_site, tmp_path, settings):
     settings.PLINTH_CATALOG_FILE_ROOTS = [str(tmp_path)]
     path = tmp_path / "catalog-info.yaml"

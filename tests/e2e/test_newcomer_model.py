@@ -1,6 +1,7 @@
-"""Issue 15 in a real Chromium: the ML-first model page (aliases, metrics, charts, MLflow links, Sync now
-with live status), full run ids, the promotion request saying what happens to other aliases, and the
-wizard's live name check. Screenshots at desktop and phone width go to test-artifacts/screenshots/."""
+"""Issue 15 in a real Chromium: the ML-first model page (aliases, metrics, charts, MLflow links, "Sync from
+MLflow now" with live status), full run ids, the promotion request saying what happens to other aliases,
+and the wizard's live name check. Screenshots at desktop and phone width go to
+test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_model_page_overview_versions_and_sync_now(page, live_server, synced_sit
     assert {run_ids.nth(i).inner_text() for i in range(run_ids.count())} == expected  # whole, not truncated
     page.screenshot(path=str(SHOTS / "model-versions.png"), full_page=True)
 
-    # Sync now: MLflow changed (v1 became "shadow"), nobody told the portal; alice syncs by hand.
+    # Sync from MLflow now: MLflow changed (v1 became "shadow"), nobody told the portal; alice syncs by hand.
     synced_site.set_registered_model_alias("fraud-detector", "shadow", "1")
     # What the demo's set-up queued (docs builds, SLO and scorecard evaluations of every demo entity) is
     # not part of this case: a worker on a busy machine took more than the 30 s below to get through
@@ -81,7 +82,10 @@ def test_model_page_overview_versions_and_sync_now(page, live_server, synced_sit
     purge_broker()
     worker = start_celery_worker(redis_url)
     try:
-        page.get_by_role("button", name="Sync now").click()
+        sync = page.get_by_role("button", name="Sync from MLflow now", exact=True)
+        # The button says where it syncs from, and its description what it reads.
+        assert "versions, aliases, tags" in page.locator("#" + sync.get_attribute("aria-describedby")).inner_text()
+        sync.click()
         status = page.get_by_test_id("mlflow-sync")
         status.get_by_text(re.compile(r"Synced 3 versions from MLflow")).wait_for(timeout=30_000)
         page.screenshot(path=str(SHOTS / "model-sync-now.png"), full_page=True)
