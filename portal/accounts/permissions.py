@@ -242,7 +242,7 @@ def may_unregister_location(user: Any, location: Any, owner_team_ids: Iterable[i
 
 
 def may_sync_mlflow_model(user: Any, entity: Any) -> bool:
-    """"Sync now" on a model page: a platform admin, or someone with the edit right on the team that owns
+    """"Sync from MLflow now" on a model page: a platform admin, or someone with the edit right on the team that owns
     the model (member, maintainer, admin). A model nobody owns (found in MLflow only): admins alone. The
     sync only reads MLflow; the rule keeps a page full of viewers from queueing work at will."""
     if not _active(user):
