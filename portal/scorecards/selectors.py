@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
+from catalog.models import Entity
 from portal.accounts import permissions
+from portal.core import db
 
 from . import definitions
+from .filters import EntityFilter
 from .models import DailyRollup, LevelChange, ManualResult, Result
 
 
@@ -137,6 +140,52 @@ def level_counts(user, card) -> tuple[dict[str, int], datetime | None]:
     """Entities per level the user may see, and when they were counted (one query)."""
     rows = list(current_rollup(user, card).values("level").annotate(n=Sum("count"), at=Max("refreshed_at")).order_by())
     return {r["level"]: r["n"] for r in rows}, max((r["at"] for r in rows if r["at"]), default=None)
+
+
+def domain_q(card, domain: str) -> Q:
+    """Results whose entity is in `domain` ("": in none) by `counts_by_domain`'s rule: a domain is its
+    own, a system's is its `spec.domain`, anything else's is its system's. One query: the systems and
+    the other entities the scorecard's results name as their system, with their `spec.domain`."""
+    named = Result.objects.filter(scorecard=card.name).exclude(entity__system_ref="").values("entity__system_ref")
+    rows = Entity.objects.filter(Q(kind_key="system") | Q(ref__in=named)).values_list("ref", "data__spec__domain")
+    owned = [ref for ref, own in rows if (catalog_selectors.domain_ref(own) == domain if domain
+                                          else catalog_selectors.domain_ref(own) != "")]
+    systems = db.values_in(owned, text=True)
+    others = ~Q(entity__kind_key__in=OWN_DOMAIN_KINDS)
+    if domain:
+        return ((others & Q(entity__system_ref__in=systems)) | Q(entity__kind_key="system", entity__ref__in=systems)
+                | Q(entity__kind_key="domain", entity__ref=domain))
+    return (others & ~Q(entity__system_ref__in=systems)) | (Q(entity__kind_key="system") & ~Q(entity__ref__in=systems))
+
+
+def drilldown(user, card, chosen: EntityFilter) -> QuerySet:
+    """The results behind one count of the scorecard's rollups, by the rules that count them: the same
+    visibility, level, team (`owner_team`, copied from the entity) and domain. Ordered by name for the
+    reader, the entity's columns other than its descriptor with them."""
+    qs = permissions.filter_visible(Result.objects.filter(scorecard=card.name), user)
+    if chosen.level is not None:
+        qs = qs.filter(level=chosen.level)
+    if chosen.unowned:
+        qs = qs.filter(owner_team__isnull=True)
+    elif chosen.team is not None:
+        qs = qs.filter(owner_team=chosen.team)
+    if chosen.domain is not None:
+        qs = qs.filter(domain_q(card, chosen.domain))
+    return (qs.select_related("entity", "owner_team").defer("entity__data", "entity__description")
+            .order_by("entity__name_key", "entity__kind_key", "id"))
+
+
+def next_step(card, result: Result) -> dict | None:
+    """The level above the result's, and the first of its checks that fails (in the definition's
+    order) with its reason; None at the top level. Read from the result's `checks`: no query."""
+    if result.rank >= len(card.levels):
+        return None
+    level = card.levels[result.rank]
+    for check in card.checks:
+        passed, reason = (result.checks.get(check.id) or [False, "not evaluated yet"])[:2]
+        if check.level == level and not passed:
+            return {"level": level, "check": check, "reason": reason}
+    return {"level": level, "check": None, "reason": ""}
 
 
 LISTED_PER_TEAM = 200

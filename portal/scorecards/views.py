@@ -1,20 +1,27 @@
-"""Pages: the scorecards index (per-team rollups with trends), a scorecard, a campaign, and the owner's
-answer to a manual check (posted from the entity's Scorecards tab)."""
+"""Pages: the scorecards index (per-team rollups with trends), a scorecard, the entities behind each of
+its counts, a campaign, and the owner's answer to a manual check (posted from the entity's Scorecards
+tab)."""
 
 from __future__ import annotations
 
 from datetime import datetime, time
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from catalog import selectors as catalog_selectors
+from portal.core.errors import error_response
 
-from . import definitions, selectors, services
+from . import definitions, filters, selectors, services
+
+PAGE = 50
 
 
 @require_safe
@@ -46,13 +53,56 @@ def detail(request, name: str):
         from . import engine
 
         compiled_errors = engine.compiled(card).errors
-        teams = selectors.team_rollup(request.user, card)
-        domains = selectors.domain_rollup(request.user, card)
+        teams = _linked(card, selectors.team_rollup(request.user, card), "team")
+        domains = _linked(card, selectors.domain_rollup(request.user, card), "domain")
     return render(request, "scorecards/detail.html", {
         "card": card, "teams": teams, "domains": domains, "check_errors": compiled_errors,
         "as_of": None if card.error else selectors.refreshed_at(card),
         "level_names": ["", *card.levels],
     })
+
+
+def _linked(card, rows: list[dict], by: str) -> list[dict]:
+    """Each row's counts with the address of the entities behind them ("" for a zero): the list filtered
+    by that level and that team or domain, an empty value meaning none (filters.py)."""
+    base = reverse("scorecards:entities", args=[card.name])
+    for row in rows:
+        row["cells"] = [(level, n, f"{base}?{urlencode({'level': level, by: row[by]})}" if n else "")
+                        for level, n in row["per_level"]]
+    return rows
+
+
+def _label(chosen: filters.EntityFilter) -> str:
+    """The list's heading: "Bronze · Fraud ML", "No level · No domain", "All levels"."""
+    parts = ["All levels" if chosen.level is None else chosen.level or "No level"]
+    if chosen.team is not None or chosen.unowned:
+        parts.append(chosen.team.display_name if chosen.team else "Unowned")
+    if chosen.domain is not None:
+        parts.append(chosen.domain.rsplit("/", 1)[-1] if chosen.domain else "No domain")
+    return " · ".join(parts)
+
+
+@require_safe
+def entities(request, name: str):
+    """The entities behind one count of the scorecard page (or any level, team and domain), a page at a
+    time, each with the first check that keeps it from the next level. A constant number of queries."""
+    card = _card(name)
+    context = {"card": card, "chosen": filters.EntityFilter(), "label": "Entities", "problems": {}, "page": None,
+               "rows": []}
+    try:
+        chosen = filters.parse(card, request.GET)
+    except filters.FilterError as exc:
+        if exc.status == 404:
+            return error_response(request, 404, "Not found", exc.message)
+        context["problems"] = {exc.field: exc.message}
+        return render(request, "scorecards/entities.html", context, status=400)
+    page = Paginator(selectors.drilldown(request.user, card, chosen), PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context.update(chosen=chosen, label=_label(chosen), page=page, query=query.urlencode(),
+                   rank=card.levels.index(chosen.level) + 1 if chosen.level in card.levels else 0,
+                   as_of=selectors.refreshed_at(card), rows=[(r, selectors.next_step(card, r)) for r in page.object_list])
+    return render(request, "scorecards/entities.html", context)
 
 
 @require_safe

@@ -1,9 +1,11 @@
 """Scorecards in a real Chromium: the model page's badge and Scorecards tab (every check explained, by
-keyboard), an owner recording a manual check, and the index and scorecard pages with team and domain rollups (desktop
-and phone width). Screenshots go to test-artifacts/screenshots/scorecards-*.png."""
+keyboard), an owner recording a manual check, the index and scorecard pages with team and domain rollups (desktop
+and phone width), and a count followed to the entities it counts. Screenshots go to
+test-artifacts/screenshots/scorecards-*.png."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -74,7 +76,7 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     rollup = page.get_by_test_id("team-rollup")
     expect(rollup.locator("tr", has_text="fraud-ml")).to_have_count(1)
     domains = page.get_by_test_id("domain-rollup")
-    assert domains.get_by_role("link", name="payments").is_visible()  # the fraud system's domain
+    assert domains.get_by_role("link", name="payments", exact=True).is_visible()  # the fraud system's domain
     assert domains.get_by_role("rowheader", name="no domain").count() == 1  # the entities in no system
     assert page.get_by_test_id("scorecard-checks").get_by_text("security review", exact=False).first.is_visible()
     page.screenshot(path=str(SHOTS / "scorecards-detail.png"), full_page=True)
@@ -90,3 +92,36 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/scorecards/service-basics/")
     page.screenshot(path=str(SHOTS / "scorecards-detail-phone.png"), full_page=True)
+
+
+@pytest.mark.usefixtures("evaluated")
+def test_a_count_links_to_the_entities_it_counts(page, live_server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    sign_in(page, live_server)
+    page.goto(f"{live_server.url}/scorecards/service-basics/")
+    count = page.get_by_test_id("team-rollup").get_by_role("link", name=re.compile(r"^\d+ at Bronze, team fraud-ml"))
+    n = int(count.inner_text())
+    count.click()
+    page.wait_for_url("**/scorecards/service-basics/entities/?level=Bronze&team=fraud-ml")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bronze · Fraud ML")
+    assert page.get_by_test_id("drill-count").inner_text().startswith(f"{n} entit")
+    rows = page.get_by_test_id("drill-list").locator("tbody tr")
+    expect(rows).to_have_count(n)
+    first = rows.first
+    expect(first.get_by_role("cell").nth(2)).to_have_text("Bronze 4/10 checks")  # kind, owner, then the level
+    expect(first.get_by_role("link", name="TechDocs present")).to_be_visible()  # what keeps it from Silver
+    page.screenshot(path=str(SHOTS / "scorecards-entities.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "scorecards-entities-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    first.get_by_role("rowheader").get_by_role("link").click()  # the entity's own page
+    page.wait_for_url("**/catalog/**")
+    page.go_back()
+    page.get_by_role("link", name="Service basics").click()  # the breadcrumb back
+    page.wait_for_url("**/scorecards/service-basics/")
+    payments = page.get_by_test_id("domain-rollup").get_by_role("link", name=re.compile(r"^\d+ .*, domain payments"))
+    n = int(payments.first.inner_text())
+    payments.first.click()
+    page.wait_for_url(re.compile(r".*/entities/\?level=\w*&domain=domain%3Adefault%2Fpayments$"))
+    expect(page.get_by_test_id("drill-list").locator("tbody tr")).to_have_count(n)

@@ -70,3 +70,17 @@ def test_batches_larger_than_one_statement_land_whole_on_postgresql():
     assert all(r.visibility == visibility[e] and r.owner_team_id == owner[e] for (e, _), r in after.items())
     changes = {(c.entity_id, c.scorecard): (c.from_level, c.to_level) for c in LevelChange.objects.filter(at=t1)}
     assert changes == {k: (before[k].level, after[k].level) for k in moved}
+
+
+def test_drilldown_on_postgresql(demo_org, card_dir):
+    """The lists behind the counts (the domain filter's systems go as one text array) hold exactly
+    what each count counts, for a platform admin and for a reader of another team."""
+    from portal.scorecards import services
+    from tests.scorecards import test_drilldown as drilldown
+
+    drilldown.write(card_dir, "every-kind.yaml", drilldown.EVERY_KIND)
+    services.evaluate_entities()
+    for username in ("carol", "grace"):
+        for card in ("every-kind", "production-readiness"):
+            drilldown.check_every_link(demo_org["users"][username], card)
+    drilldown.test_another_teams_private_entity_is_neither_counted_nor_listed(demo_org)

@@ -273,6 +273,7 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     # -- scorecards: definitions are for everyone signed in; results follow their entity's visibility
     "scorecards:index": {"GET": ok(SIGNED_IN)},
     "scorecards:detail": {"GET": ok(SIGNED_IN)},
+    "scorecards:entities": {"GET": ok(SIGNED_IN)},  # the entities behind a count: listed by their visibility
     "scorecards:campaign": {"GET": ok(SIGNED_IN)},
     "scorecards:manual": {"POST": ok(EDITORS, 302)},  # an owner answers a manual check, then back to the tab
     "scorecards-api-list": {"GET": ok(SIGNED_IN)},
@@ -541,6 +542,7 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "governance-api-comment": _requests,
     "deployments-api-events": _entities("model", "ref"),
     "scorecards:detail": _scorecards,
+    "scorecards:entities": _scorecards,
     "costs:team": _cost_teams,
     "costs:budget": _cost_teams,
     "costs-api-import": _cost_imports,
