@@ -47,7 +47,8 @@ def test_main_pages_run_without_a_csp_violation(page, live_server, portal):
     pages = ["/catalog/", "/search/?q=fraud", "/create/", "/create/templates/default/ml-model-service/", "/reviews/",
              reverse("governance:request-detail", args=[portal["request"].pk]), "/docs/component/default/plinth/",
              "/teams/", "/accounts/tokens/", "/scorecards/", "/scorecards/service-basics/",
-             "/scorecards/service-basics/campaigns/links/"]
+             "/scorecards/service-basics/campaigns/links/",
+             "/scorecards/service-basics/entities/?team=fraud-ml"]
     for path in pages:
         visit(page, watch, base + path)
     page.locator("#global-search").fill("fraud")  # the htmx typeahead
