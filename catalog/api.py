@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -39,7 +39,7 @@ from .descriptors.errors import DescriptorError
 from .descriptors.loader import Document, load_documents
 from .descriptors.validate import storable_errors, validate_entity
 from .filters import EntityFilter, TooManyValues, normalized
-from .models import Entity, EntityTag, Location
+from .models import Entity, EntityTag, Location, ProcessingError
 
 MAX_LIMIT = 500
 FILTER_FIELDS = {
@@ -431,12 +431,17 @@ class LocationInput(serializers.Serializer):
         return attrs
 
 
+LOCATION_ERRORS = 200  # processing errors shown per location
+
+
 def location_body(location: Location) -> dict:
+    errors = getattr(location, "first_errors", None)  # prefetched by a list (_location_page)
+    if errors is None:
+        errors = location.errors.all()[:LOCATION_ERRORS]
     return {"id": location.pk, "type": location.type, "target": location.target, "status": location.status,
             "entityCount": location.entity_count, "errorCount": location.error_count,
             "refreshedAt": location.refreshed_at, "errors": [
-                {"source": e.source, "line": e.line, "field": e.field, "message": e.message}
-                for e in location.errors.all()[:200]]}
+                {"source": e.source, "line": e.line, "field": e.field, "message": e.message} for e in errors]}
 
 
 declare_links("locations_register", 201, {
@@ -564,7 +569,9 @@ def _location_page(request) -> Response:
     if request.query_params.get("cursor"):
         after = pagination.decode_cursor(request.query_params["cursor"], {"id": pagination.integer})
         qs = qs.filter(pk__gt=after["id"])
-    page = list(qs[: limit + 1])
+    # Each location's first errors in one query for the page (not one per location).
+    errors = Prefetch("errors", queryset=ProcessingError.objects.all()[:LOCATION_ERRORS], to_attr="first_errors")
+    page = list(qs.prefetch_related(errors)[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
     next_cursor = pagination.encode_cursor({"id": page[-1].pk}) if more else None

@@ -32,7 +32,7 @@ from portal.core.db import (
 from . import discovery, facets, mlflow_sync, mlflow_webhooks, selectors, signals, uploads
 from .descriptors.errors import DescriptorError
 from .ingest.engines import engine
-from .ingest.planner import OwnershipRefused, Plan, Planner, compare, refuse_aborted
+from .ingest.planner import OwnershipRefused, Plan, Planner, compare, refuse_aborted, unreadable
 from .ingest.reader import (
     Candidate,
     Reader,
@@ -174,15 +174,24 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
         raise DescriptorError("This folder holds uploaded descriptors: send them again through "
                               "/api/v1/locations/upload (`plinth catalog register`).", field="target")
     existing = Location.objects.filter(target=target).first()
-    _check_register(actor, existing, target, dry_run)
+    _check_register(actor, existing, target)
     if existing is None:
         refuse_unreadable_url(target)
         refuse_unreadable_feast(target, file_roots)
-    plan = _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
-                           claims=permissions.owner_claims(actor), store=not dry_run)
+    try:
+        plan = _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
+                               claims=permissions.owner_claims(actor), store=not dry_run)
+    except IntegrityError:
+        # Another request registered the same target since it was looked up (the location's target
+        # is unique): this one reads it again, as a registration of an existing target would.
+        if existing is not None or (existing := Location.objects.filter(target=target).first()) is None:
+            raise
+        _check_register(actor, existing, target)
+        plan = _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
+                               claims=permissions.owner_claims(actor), store=not dry_run)
     if not dry_run:
         _record_registration(plan, actor)
-    return plan
+    return plan.visible_to(actor)
 
 
 def _record_registration(plan: Plan, actor) -> None:
@@ -205,12 +214,14 @@ def _record_registration(plan: Plan, actor) -> None:
                        client=Client.BROWSER if user else Client.SYSTEM, data={"kind": group["kind_key"]})
 
 
-def _check_register(actor, existing: Location | None, target: str, dry_run: bool) -> None:
+def _check_register(actor, existing: Location | None, target: str) -> None:
+    """Who may register `target`. A dry run is held to the same rule: its plan is diffed against the
+    existing location, so it would list the entities of a location the actor may not refresh."""
     if actor is None:
         return
     if not permissions.may_register_locations(actor):
         raise PermissionDenied("Registering locations needs the member role (or higher) in a team.")
-    if existing is not None and not dry_run and not permissions.may_refresh_location(
+    if existing is not None and not permissions.may_refresh_location(
             actor, existing, selectors.location_owner_team_ids(existing)):
         raise PermissionDenied(f"'{target}' is registered already, and you may not refresh it: its "
                                "registrant, the teams owning its entities and platform admins may.")
@@ -241,26 +252,29 @@ def location_upload(*, source: str, files: list[tuple[str, str | bytes]], actor,
     with uploads.locked(folder):  # this node's copy; other nodes take turns in the database
         for attempt in (1, 2):
             existing = Location.objects.filter(target=target).first()
-            _check_register(actor, existing, target, dry_run)
-            staging = uploads.stage(checked)
+            _check_register(actor, existing, target)
+            staging = None
             try:
+                staging = uploads.stage(checked)
                 if dry_run:
                     reader = _reader(target, None, existing, upload_dir=str(staging))
-                    return location_plan(target=target, file_roots=None, location=existing, reader=reader,
+                    plan = location_plan(target=target, file_roots=None, location=existing, reader=reader,
                                          claims=permissions.owner_claims(actor))
+                    return plan.visible_to(actor)
                 with uploads.swapped_in(staging, folder, digest):
                     plan = _read_and_store(target=target, file_roots=None, location=existing, actor=actor,
                                            claims=permissions.owner_claims(actor), upload_dir=str(folder),
                                            also=store_files)
                 _record_registration(plan, actor)
-                return plan
+                return plan.visible_to(actor)
             except IntegrityError:
                 if existing is not None or attempt == 2:
                     raise
                 # Another node registered the same source since it was looked up: this upload now
                 # replaces that one, under the replacing rules (checked again above).
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                if staging is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
     raise AssertionError("unreachable")
 
 
@@ -280,8 +294,9 @@ def location_refresh(*, location: Location, actor=None) -> Plan:
             actor, location, selectors.location_owner_team_ids(location)):
         raise PermissionDenied("Only the registrant, members of the teams owning its entities and platform admins "
                                "may refresh this location.")
-    return _read_and_store(target=location.target, file_roots=None, location=location, actor=actor,
-                           claims=_registrant_claims(location))
+    plan = _read_and_store(target=location.target, file_roots=None, location=location, actor=actor,
+                           claims=_registrant_claims(location), unreadable_kept=True)
+    return plan.visible_to(actor)
 
 
 def _registrant_claims(location: Location) -> permissions.OwnerClaims:
@@ -294,10 +309,18 @@ def _registrant_claims(location: Location) -> permissions.OwnerClaims:
 
 def _read_and_store(*, target: str, file_roots, location: Location | None, actor,
                     claims: permissions.OwnerClaims, store: bool = True, upload_dir: str | None = None,
-                    also: Callable[[], None] | None = None) -> Plan:
-    """`also`: more to store in the same transaction (an upload's files)."""
+                    also: Callable[[], None] | None = None, unreadable_kept: bool = False) -> Plan:
+    """`also`: more to store in the same transaction (an upload's files). `unreadable_kept` (a refresh):
+    a registered target that cannot be read at all (its file or folder is gone, its uploaded files are
+    not stored) is stored as the location's one error, its entities kept and flagged, instead of
+    raising."""
     with _gc_paused():
-        reader = _reader(target, file_roots, location, upload_dir)
+        try:
+            reader = _reader(target, file_roots, location, upload_dir)
+        except DescriptorError as exc:
+            if not (unreadable_kept and store and location is not None):
+                raise
+            return _store_unreadable(location, exc, actor)
         if store and reader.start_processes():
             try:
                 return _stream(reader, location, actor, claims, also)
@@ -319,6 +342,15 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             if also is not None:
                 also()
             _forget_scan_files(reader)
+    return plan
+
+
+def _store_unreadable(location: Location, error: DescriptorError, actor) -> Plan:
+    error.source = error.source or location.target
+    with transaction.atomic():
+        _take_turn(location)
+        plan = unreadable(location, error)
+        location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
     return plan
 
 

@@ -199,6 +199,7 @@ def check(source: str, files: list[tuple[str, str | bytes]],
     if len(files) > MAX_FILES:
         raise ValidationError({"files": [f"At most {MAX_FILES} files per upload; got {len(files)}."]})
     seen: set[PurePosixPath] = set()
+    folders: dict[PurePosixPath, str] = {}  # folder → a path sent inside it
     out = []
     for index, (raw, content) in enumerate(files):
         where = f"files[{index}].path"
@@ -208,7 +209,11 @@ def check(source: str, files: list[tuple[str, str | bytes]],
         path = PurePosixPath(raw)
         if path in seen:
             raise ValidationError({where: [f"'{raw}' is sent twice."]})
+        if clash := _clash(path, seen, folders):
+            raise ValidationError({where: [clash]})
         seen.add(path)
+        for parent in path.parents[:-1]:  # not "."
+            folders.setdefault(parent, raw)
         size = len(content) if isinstance(content, bytes) else len(content.encode("utf-8", "surrogatepass"))
         if size > settings.PLINTH_CATALOG_MAX_BYTES:
             raise ValidationError({f"files[{index}].content": [
@@ -221,6 +226,16 @@ def check(source: str, files: list[tuple[str, str | bytes]],
         raise ValidationError({"files": [f"No {DESCRIPTOR_NAME}: the folder's descriptors are read from files of "
                                          "that name (other files may be what their $text/$json/$yaml refer to)."]})
     return out
+
+
+def _clash(path: PurePosixPath, files: set[PurePosixPath], folders: dict[PurePosixPath, str]) -> str | None:
+    """Why `path` cannot sit beside the paths sent before it: a file and a folder of one name."""
+    if path in folders:
+        return f"'{path}' is sent as a file, and '{folders[path]}' puts a folder of that name in its place."
+    for parent in path.parents[:-1]:
+        if parent in files:
+            return f"'{parent}' is sent as a file, and '{path}' puts a folder of that name in its place."
+    return None
 
 
 def _path_problem(raw: str) -> str | None:
@@ -239,13 +254,18 @@ def _path_problem(raw: str) -> str | None:
 
 
 def stage(files: list[tuple[PurePosixPath, str | bytes]]) -> Path:
-    """Write the files into a new folder next to the targets (same file system: renames are atomic)."""
+    """Write the files into a new folder next to the targets (same file system: renames are atomic).
+    Nothing is left behind when a file cannot be written."""
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root()))
-    for path, content in files:
-        dest = staging.joinpath(*path.parts)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(dest, "xb") as handle:
-            handle.write(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+    try:
+        for path, content in files:
+            dest = staging.joinpath(*path.parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(dest, "xb") as handle:
+                handle.write(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return staging
 
 

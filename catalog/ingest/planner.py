@@ -5,6 +5,7 @@ and descriptors the registrant may not claim. Engine-agnostic (its one lookup go
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
@@ -16,6 +17,8 @@ from ..descriptors.errors import DescriptorError
 from ..models import Entity, Location
 from .engines import engine
 from .reader import Candidate, Reader, ReadResult
+
+GROUP_PREFIX = "group:default/"  # an owner ref that names a portal team
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Plan:
     conflicts: list[DescriptorError] = field(default_factory=list)
     refused: list[DescriptorError] = field(default_factory=list)  # not the registrant's to claim
     created: bool = False
+    # Entity id → owner team of the private entities among `removed`, read before they go (visible_to).
+    private_removed: dict[int, int | None] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[DescriptorError]:
@@ -47,6 +52,30 @@ class Plan:
             "unchanged": len(self.unchanged),
             "errors": [e.as_dict() for e in self.errors],
         }
+
+    def visible_to(self, user) -> Plan:
+        """This plan as `user` may read it: the refs of entities they may not see (another team's
+        private ones, which look exactly like missing ones) are left out of added, changed and removed.
+        A refresh or a dry run may touch such entities (a location holds several teams' descriptors);
+        its answer must not name them. None (the system) and platform admins see the whole plan."""
+        if user is None or permissions.is_platform_admin(user):
+            return self
+        written = list(self.added) + [c for _, c in self.changed]
+        names = {c.row["owner_ref"].removeprefix(GROUP_PREFIX) for c in written
+                 if c.row["visibility"] == permissions.Visibility.PRIVATE and c.row["owner_ref"].startswith(GROUP_PREFIX)}
+        teams = {f"{GROUP_PREFIX}{name}": pk for pk, name in
+                 Team.objects.filter(name__in=names).values_list("id", "name")} if names else {}
+
+        def shown(cand: Candidate) -> bool:
+            row = cand.row
+            return (row["visibility"] != permissions.Visibility.PRIVATE
+                    or permissions.may_see_owned(user, teams.get(row["owner_ref"]), row["visibility"]))
+
+        private = permissions.Visibility.PRIVATE
+        return dataclasses.replace(
+            self, added=[c for c in self.added if shown(c)], changed=[(pk, c) for pk, c in self.changed if shown(c)],
+            removed=[(pk, ref) for pk, ref in self.removed if pk not in self.private_removed
+                     or permissions.may_see_owned(user, self.private_removed[pk], private)])
 
 
 class OwnershipRefused(PermissionDenied):
@@ -145,6 +174,19 @@ class Planner:
                 plan.kept_with_errors.append((pk, ref))
             else:
                 plan.removed.append((pk, ref))
+        removed_ids = [pk for pk, _ in plan.removed]
+        for start in range(0, len(removed_ids), 5000):
+            plan.private_removed.update(Entity.objects.filter(
+                pk__in=removed_ids[start:start + 5000], visibility=permissions.Visibility.PRIVATE,
+            ).values_list("id", "owner_team_id"))
+
+
+def unreadable(location: Location, error: DescriptorError) -> Plan:
+    """The plan of a registered location whose target cannot be read at all (its file or folder is
+    gone): nothing added or removed, every entity kept and flagged, `error` the location's one error."""
+    plan = Plan(target=location.target, type=location.type, location=location, read=ReadResult(errors=[error]))
+    plan.kept_with_errors = list(Entity.objects.filter(location=location).values_list("id", "ref"))
+    return plan
 
 
 def refuse_aborted(reader: Reader, location: Location | None) -> None:

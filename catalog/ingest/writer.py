@@ -102,16 +102,25 @@ def insert_entities(candidates: list[Candidate], location: Location, teams: dict
     return list(zip(ids, ordered, strict=True))
 
 
-def write_errors(location: Location, plan: Plan) -> None:
-    reread = [s for s in plan.read.sources if s not in plan.read.unchanged_sources]
-    for chunk in chunks(reread):
-        ProcessingError.objects.filter(location=location, source__in=chunk).delete()
-    ProcessingError.objects.filter(location=location, source="").delete()
+def write_errors(location: Location, plan: Plan) -> int:
+    """The location's errors as of this read; returns how many it has. Those of sources skipped as
+    unchanged stay (they were not read again, so this read has none of theirs); every other one goes,
+    including those of files that could not be read or are gone, which a read reports afresh each time."""
+    kept = plan.read.unchanged_sources
+    stale, still = [], 0
+    for pk, source in ProcessingError.objects.filter(location=location).values_list("id", "source"):
+        if source and source in kept:
+            still += 1
+        else:
+            stale.append(pk)
+    for chunk in chunks(stale):
+        ProcessingError.objects.filter(pk__in=chunk).delete()
     ProcessingError.objects.bulk_create(
         [ProcessingError(location=location, source=e.source[:2000], line=e.line, field=(e.field or "")[:300],
                          message=e.message) for e in plan.errors],
         batch_size=BATCH,
     )
+    return still + len(plan.errors)
 
 
 def store_sources(location: Location, plan: Plan) -> None:
@@ -277,12 +286,12 @@ class Writer:
             previous = self.previous if followed == self.previous else None
             before, after = self.before, self.after
             transaction.on_commit(lambda: facets.roll_forward(previous, current, before, after))
-        write_errors(location, plan)
+        errors = write_errors(location, plan)
         store_sources(location, plan)
         location.refreshed_at = now
         location.next_refresh_at = now + timedelta(seconds=settings.PLINTH_CATALOG_REFRESH_SECONDS)
-        location.error_count = len(plan.errors)
-        location.status = "error" if plan.errors else "ok"
+        location.error_count = errors
+        location.status = "error" if errors else "ok"
         location.refresh_error = ""
         if plan.read.discovery_state is not None:
             location.discovery_state = plan.read.discovery_state
