@@ -3,14 +3,12 @@ Pages, typeahead and the API all call `search()`."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 from django.db import connection
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from portal.accounts import permissions
@@ -20,8 +18,8 @@ from .backends import get_backend
 from .backends.base import COMPONENTS, FACET_SCAN, Spec
 from .models import SearchDocument
 from .query import FIELDS, ParsedQuery, filter_value, parse, stem
+from .snippets import Matcher, highlight, matcher, snippet
 
-SNIPPET_CHARS = 180
 TYPEAHEAD_LIMIT = 8
 # Spelling: the vocabulary's words within reach of an unknown word, nearest first, that are tried.
 MAX_SPELLING_OPTIONS = 25
@@ -43,6 +41,9 @@ class Hit:
     position: int
     title_html: SafeString
     snippet: SafeString
+    # The description, short, when the snippet comes from the body text instead (a docs page's
+    # description names its entity: "Fraud API docs"). See snippets.py.
+    context: SafeString = mark_safe("")
     score: float = 0.0
     components: dict = field(default_factory=dict)  # the score's parts (see scoring.py), for explain
 
@@ -133,38 +134,11 @@ def corrections(backend, spec: Spec) -> dict[str, str]:
     return chosen if len(chosen) == len(options) else {}
 
 
-def _pattern(words: list[str]) -> re.Pattern | None:
-    words = sorted({w for w in words if w}, key=len, reverse=True)
-    if not words:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE)
-
-
-def highlight(text: str, pattern: re.Pattern | None, window: int | None = None) -> SafeString:
-    """Escape everything; wrap matched words in <mark>. With `window`, cut around the first match."""
-    text = text or ""
-    first = pattern.search(text) if pattern else None
-    prefix = suffix = ""
-    if window and len(text) > window:
-        start = max(0, first.start() - 40) if first else 0
-        prefix = "…" if start else ""
-        suffix = "…" if start + window < len(text) else ""
-        text = text[start : start + window]
-    if pattern is None:
-        return mark_safe(escape(prefix) + escape(text) + escape(suffix))  # noqa: S308 (escaped just now)
-    out, last = [], 0
-    for m in pattern.finditer(text):
-        out.append(escape(text[last : m.start()]))
-        out.append(f"<mark>{escape(m.group(0))}</mark>")
-        last = m.end()
-    out.append(escape(text[last:]))
-    return mark_safe(prefix + "".join(out) + suffix)  # noqa: S308 (every piece escaped above)
-
-
-def _hits(rows: list[dict], pattern: re.Pattern | None, offset: int) -> list[Hit]:
+def _hits(rows: list[dict], words: Matcher | None, offset: int, query_words: int | None = None) -> list[Hit]:
     hits = []
     for i, row in enumerate(rows):
-        description = row["description"] or ""
+        text, context = snippet(row["description"], row["excerpt"], row["excerpt_at"], words,
+                                query_words=query_words)
         hits.append(
             Hit(
                 key=row["key"],
@@ -179,8 +153,9 @@ def _hits(rows: list[dict], pattern: re.Pattern | None, offset: int) -> list[Hit
                 visibility=row["visibility"],
                 url=row["url"],
                 position=offset + i + 1,
-                title_html=highlight(row["title"] or row["name"], pattern),
-                snippet=highlight(description, pattern, SNIPPET_CHARS),
+                title_html=highlight(row["title"] or row["name"], words),
+                snippet=text,
+                context=context,
                 score=round(float(row["score"]), 4),
                 components={name: round(float(row[name] or 0), 4) for name in COMPONENTS},
             )
@@ -298,7 +273,7 @@ def _run(backend, spec: Spec, with_facets: bool) -> _Outcome:
         capped, total = total > FACET_SCAN, min(total, FACET_SCAN)
     highlight_words = query.positive_words + [w for alts in spec.alternatives.values() for w in alts]
     highlight_words += [stem(t) for t in query.terms]
-    hits = _hits(rows, _pattern(highlight_words), offset)
+    hits = _hits(rows, matcher(highlight_words), offset, len({stem(w) for w in query.positive_words}))
     ranked = outcome.counts.get("u")  # the candidates of a text query; a filter query ranks every match
     return _Outcome(tuple(hits), total, capped, corrected, facet_values, ranking, ranked)
 

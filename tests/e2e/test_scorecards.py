@@ -17,6 +17,7 @@ from portal.accounts import demo as org_demo
 from portal.scorecards import services
 from portal.scorecards.models import DailyRollup, ManualResult
 from tests.e2e.test_newcomer_model import SHOTS, sign_in
+from tests.e2e.test_newcomer_ui import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -111,6 +112,7 @@ def test_a_count_links_to_the_entities_it_counts(page, live_server):
     expect(first.get_by_role("cell").nth(2)).to_have_text("Bronze 4/10 checks")  # kind, owner, then the level
     expect(first.get_by_role("link", name="TechDocs present")).to_be_visible()  # what keeps it from Silver
     page.screenshot(path=str(SHOTS / "scorecards-entities.png"), full_page=True)
+    assert axe_violations(page) == []
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SHOTS / "scorecards-entities-phone.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})

@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal.search import selectors
+from portal.search import selectors, snippets
 
 # (query, user, the expected first results in order; "…" style sets are in SETS below)
 TOP = [
@@ -121,7 +121,7 @@ def test_snippets_highlight_and_escape(users):
     snippet = str(hit.hits[0].snippet)
     assert "<mark>" in snippet
     assert "<script" not in snippet
-    html = str(selectors.highlight('<b>fraud</b> & "x"', selectors._pattern(["fraud"])))
+    html = str(snippets.highlight('<b>fraud</b> & "x"', snippets.matcher(["fraud"])))
     assert html == "&lt;b&gt;<mark>fraud</mark>&lt;/b&gt; &amp; &quot;x&quot;"
 
 

@@ -7,6 +7,7 @@ import pytest
 from catalog import services as catalog_services
 from catalog.models import Entity
 from portal.search import selectors as search
+from portal.search.snippets import SNIPPET_CHARS
 from portal.techdocs import services
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +157,82 @@ def test_the_repair_sweep_mends_docs_pages_whose_index_write_was_lost(engine, ma
     assert index.repair(settle_seconds=0)["techdocs"] == {"indexed": 0, "removed": 0}
     assert source("techdocs").unindexed(10, timezone.now()) == ([], [])
     assert SearchDocument.objects.filter(source="techdocs").count() == DocPage.objects.count() == 2
+
+
+ENGINES = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=pytest.mark.prod_smoke)]
+# Text enough that the matched sentence sits deep in the page (beyond the first 1,000 characters).
+PROSE = " ".join(f"Paragraph word{i} about serving." for i in range(60))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_docs_hit_shows_the_sentence_of_its_page_that_matched(engine, make_docs, demo_org, client,
+                                                                   django_capture_on_commit_callbacks):
+    """A phrase found only in a docs page's text: the hit's snippet (page, API) is the window of the
+    page around it, marked, escaped (a `<script>` in the page is text), without Markdown, cut at word
+    boundaries; the page's entity stays named beside it. A private page's text never shows to a reader
+    who may not see it, not even as a snippet."""
+    from django.db import connection
+
+    if connection.vendor != engine:
+        pytest.skip(f"runs on {engine}; this run uses {connection.vendor}")
+    page = (f"# Monitoring\n\n{PROSE}\n\n## Alerts\n\nWhen the **drift threshold** is crossed, page "
+            f"`<script>alert(1)</script>` the on-call.\n\n{PROSE}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        make_docs({"docs/index.md": "# Home\n", "docs/monitoring.md": page}, name="drift-svc", title="Drift service")
+        make_docs({"docs/index.md": "# Secret\n\nThe drift threshold of the zebraphone is 0.4.\n"},
+                  name="hidden-svc", private=True)
+    alice, carol = demo_org["users"]["alice"], demo_org["users"]["carol"]
+    hits = search.search(alice, "drift threshold").hits
+    hit = next(h for h in hits if h.url == "/docs/component/default/drift-svc/monitoring/")
+    html = str(hit.snippet)
+    assert "When the <mark>drift</mark> <mark>threshold</mark> is crossed" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+    assert "**" not in html and "`" not in html and "##" not in html
+    assert html.startswith("…") and html.endswith("…")
+    text = html.replace("<mark>", "").replace("</mark>", "").replace("&lt;", "<").replace("&gt;", ">")
+    assert len(text) <= SNIPPET_CHARS + 2
+    page_words = {w.strip(".,`*") for w in page.split()}
+    assert {w.strip(".,") for w in text.strip("…").split()} <= page_words  # whole words only
+    assert str(hit.context) == "<mark>Drift</mark> service docs"  # one query word: the page's window has two
+
+    client.force_login(alice)
+    body = client.get("/search/", {"q": "drift threshold"}).content.decode()
+    assert "When the <mark>drift</mark> <mark>threshold</mark> is crossed" in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert" not in body
+    assert "zebraphone" in body  # alice's team owns the private page
+    api = client.get("/api/v1/search", {"q": "drift threshold"}).json()
+    snippets = {item["url"]: item["snippet"] for item in api["items"]}
+    assert snippets["/docs/component/default/drift-svc/monitoring/"] == html
+
+    client.force_login(carol)
+    assert "zebraphone" not in client.get("/search/", {"q": "drift threshold"}).content.decode()
+    assert "zebraphone" not in str(client.get("/api/v1/search", {"q": "drift threshold"}).content)
+    assert not [h for h in search.search(carol, "drift threshold").hits if "hidden-svc" in h.url]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_docs_snippets_cost_no_query_per_hit(engine, make_docs, demo_org, client, django_capture_on_commit_callbacks):
+    """The page's snippets come with its hits, in the search's one statement: a page of one docs hit
+    and one of twelve cost the same queries (page and API)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != engine:
+        pytest.skip(f"runs on {engine}; this run uses {connection.vendor}")
+    with django_capture_on_commit_callbacks(execute=True):
+        make_docs({"docs/index.md": f"# Home\n\n{PROSE} The lone quokkameter.\n"}, name="one-svc")
+        for n in range(3):
+            make_docs({f"docs/p{i}.md": f"# Page {i}\n\n{PROSE} The many wallabometer {i}.\n" for i in range(4)},
+                      name=f"many-{n}")
+    client.force_login(demo_org["users"]["alice"])
+    counts = {}
+    for word, expected in (("quokkameter", 1), ("wallabometer", 12)):
+        for url in ("/search/", "/api/v1/search"):
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url, {"q": word})
+            assert response.status_code == 200
+            counts.setdefault(url, []).append(len(queries))
+        hits = search.search(demo_org["users"]["alice"], word).hits
+        assert len(hits) == expected and all(f"<mark>{word}</mark>" in str(h.snippet) for h in hits)
+    assert counts["/search/"][0] == counts["/search/"][1], counts
+    assert counts["/api/v1/search"][0] == counts["/api/v1/search"][1], counts

@@ -53,6 +53,17 @@ SCAN = {"all": 1000, "names": 100}  # the first matches (typeahead: of names, ti
 LABELS_SCAN = {"all": 500, "names": 100}
 NAME_START_SCAN = {"all": 200, "names": 200}
 A_RANK = 300  # of a truncated `a` list (read up to FACET_SCAN + 1 rows for the facets), the rows scored
+# The body text returned for each hit on the page (never for other candidates), for its snippet:
+# EXCERPT_CHARS from EXCERPT_LEAD before the first place the query's words occur in the body's first
+# EXCERPT_SCAN characters (see `Backend._excerpt`); the snippet (snippets.SNIPPET_CHARS, 180) is the best
+# window within it. SQLite's instr() costs ~3 ns a character and needle (a memcmp per position): 20 docs
+# pages of 160,000 characters took 35 ms for three needles that failed before the one that matched, so
+# the scan and the needles are capped (at most 20 × 32,000 characters × 4 needles, ~8 ms; a few KB per
+# page usually). A match beyond the scan leaves the description as the snippet.
+EXCERPT_LEAD = 180
+EXCERPT_CHARS = 540
+EXCERPT_SCAN = 32_000
+EXCERPT_NEEDLES = 4
 
 
 @dataclass
@@ -87,6 +98,22 @@ class Spec:
         """Each positive query word as it is matched (`query.stem`), or its spelling corrections, as
         the evidence column spells them."""
         return self._groups(stemmed=True)
+
+    def excerpt_needles(self) -> list[str]:
+        """What a hit's body is searched for to place its snippet, the most telling first: each phrase,
+        the query's words side by side, then each word (or its spelling corrections) as it is matched,
+        longest first. None for typeahead (it shows no snippet) or a query without words; at most
+        EXCERPT_NEEDLES."""
+        q = self.query
+        if self.fields != "all" or not q.has_text:
+            return []
+        matched = [self.alternatives.get(t) or [stem(t)] for t in q.terms]
+        needles = [" ".join(p) for p in q.phrases]
+        if len(q.terms) > 1:
+            needles.append(" ".join((self.alternatives.get(t) or [t])[0] for t in q.terms))
+        words = {w for group in matched for w in group} | {w for p in q.phrases for w in p}
+        needles += sorted(words, key=lambda w: (-len(w), w))
+        return list(dict.fromkeys(n for n in needles if n))[:EXCERPT_NEEDLES]
 
     def name_words(self) -> list[str]:
         """The query's words as typed (or their first spelling correction): what a name is compared
@@ -284,18 +311,42 @@ class Backend:
             f"ORDER BY r_tier, r_score DESC, {u}.name{self.binary}, {u}.key{self.binary} LIMIT %s OFFSET %s)"
         )]
         params += tparams + [spec.limit, spec.offset]
+        excerpt_ctes, eparams, page, excerpt = self._excerpt(spec)
+        params += eparams
         wide = ", ".join(f"{DOC}.{c}" for c in RESULT_COLUMNS)
         comps, cparams = score.components(DOC)
         sql = (
-            "WITH " + ", ".join(ctes) + f" SELECT 'hit', NULL, NULL, {wide}, {', '.join(comps)}, "
-            f"r.r_score, r.r_tier FROM r {self.fixed_join} {DOC} ON {DOC}.id = r.id"
+            "WITH " + ", ".join(ctes + excerpt_ctes) + f" SELECT 'hit', NULL, NULL, {wide}, {', '.join(comps)}, "
+            f"{page}.r_score, {page}.r_tier, {excerpt} FROM {page} {self.fixed_join} {DOC} ON {DOC}.id = {page}.id"
         )
         return sql, params + cparams
+
+    def _excerpt(self, spec: Spec) -> tuple[list[str], list, str, str]:
+        """The page's hits (`r`) with where the query's words first occur in their body, for their
+        snippets: (CTEs, their params, the page's name, the two columns: the 1-based position of the
+        excerpt, NULL when no needle occurs, and EXCERPT_CHARS of the body from there). Only the page's
+        rows are read; the first EXCERPT_SCAN characters of each body are lowercased once (`lw`), then
+        searched for each needle in turn until one occurs (`ex`). Case-insensitive for ASCII on SQLite
+        (its lower()), as far as the collation goes on PostgreSQL; an excerpt in which the snippet finds
+        no match leaves the description as the snippet."""
+        needles = spec.excerpt_needles()
+        if not needles:
+            return [], [], "r", "NULL, NULL"
+        d = self.dialect
+        found = ", ".join(f"NULLIF({d.instr}(lw.lb, %s), 0)" for _ in needles)
+        ctes = [
+            f"lw AS MATERIALIZED (SELECT r.id, r.r_score, r.r_tier, LOWER(SUBSTR({DOC}.body, 1, {EXCERPT_SCAN})) "
+            f"AS lb FROM r {self.fixed_join} {DOC} ON {DOC}.id = r.id)",
+            f"ex AS MATERIALIZED (SELECT lw.id, lw.r_score, lw.r_tier, COALESCE({found}, NULL) AS e_at FROM lw)",
+        ]
+        start = f"{d.greatest}(1, ex.e_at - {EXCERPT_LEAD})"
+        columns = f"ex.e_at, CASE WHEN ex.e_at IS NULL THEN NULL ELSE SUBSTR({DOC}.body, {start}, {EXCERPT_CHARS}) END"
+        return ctes, needles, "ex", columns
 
     @staticmethod
     def _pad() -> str:
         """NULLs that make a 3-column row (kind, name, count) as wide as a hit row."""
-        return ", NULL" * (len(RESULT_COLUMNS) + len(COMPONENTS) + 2)
+        return ", NULL" * (len(RESULT_COLUMNS) + len(COMPONENTS) + 4)
 
     def _facet_union(self) -> str:
         pad = self._pad()
@@ -309,7 +360,7 @@ class Backend:
         )
 
     def _collect(self, sql: str, params: list, with_facets: bool) -> Outcome:
-        names = [*RESULT_COLUMNS, *COMPONENTS, "score", "tier"]
+        names = [*RESULT_COLUMNS, *COMPONENTS, "score", "tier", "excerpt_at", "excerpt"]
         rows, facet_counts, counts = [], [], {}
         with connection.cursor() as cur:
             cur.execute(sql, params)
