@@ -61,7 +61,9 @@ def deployment_events(request):
         raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
     unknown = sorted(str(k) for k in body if k not in FIELDS)
     if unknown:
-        raise ValidationError({unknown[0][:60]: [f"unknown field (accepted: {', '.join(sorted(FIELDS))})"]})
+        # Shown as sent, except what cannot be written back as UTF-8 (a lone surrogate): escaped.
+        name = unknown[0][:60].encode("utf-8", "backslashreplace").decode()
+        raise ValidationError({name: [f"unknown field (accepted: {', '.join(sorted(FIELDS))})"]})
     try:
         event, created = services.deployment_report(actor=request.user, body=body)
     except services.InvalidEvent as exc:

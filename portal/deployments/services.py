@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -81,11 +82,20 @@ def _text(value, field: str, *, max_len: int, required: bool = True) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidEvent(field, f"must be a string, got {type(value).__name__}")
+    _storable(value, field)
     if len(value) > max_len:
         raise InvalidEvent(field, f"must be at most {max_len} characters")
     if any(ord(c) < 32 or c == "\x7f" for c in value):
         raise InvalidEvent(field, "must not contain control characters")
     return value.strip()
+
+
+def _storable(value: str, field: str) -> None:
+    """JSON may carry a lone surrogate (\\ud800) that no database can store as UTF-8: refused up front."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent(field, "must be valid Unicode text (it contains a lone surrogate such as \\ud800)") from None
 
 
 def _model(actor, raw) -> Entity:
@@ -155,6 +165,7 @@ def _time(raw) -> datetime:
         return now
     if not isinstance(raw, str) or len(raw) > 40:
         raise InvalidEvent("time", "must be an ISO 8601 date-time string with a UTC offset")
+    _storable(raw, "time")
     try:
         moment = parse_datetime(raw.strip())
     except ValueError:
@@ -220,12 +231,33 @@ def _platform(raw) -> str:
 # -- writing --------------------------------------------------------------------------------------
 
 
-def deployment_entity_name(model: Entity, version: str, environment: str) -> str:
+def deployment_entity_name(model: Entity, version: str, environment: str, *, hashed: bool = False) -> str:
+    """`<model>-v<version>-<environment>`. A name too long for the catalog (63 characters) keeps its head
+    and gains a short hash of the model's ref, so two models sharing that head stay apart (as
+    lineage.services.entity_name does); a name that fits is left as it is unless `hashed`."""
     suffix = f"-v{version}-{environment}"
-    return model.name[: 63 - len(suffix)].rstrip("-_.") + suffix
+    if not hashed and len(model.name) + len(suffix) <= 63:
+        return model.name + suffix
+    digest = hashlib.sha256(model.ref.encode()).hexdigest()[:8]
+    return f"{model.name[: 63 - len(suffix) - 9].rstrip('-_.')}-{digest}{suffix}"
 
 
-def _descriptor(dep: Deployment, model: Entity) -> dict:
+def _entity_name(dep: Deployment, model: Entity) -> str:
+    """The name of the deployment's entity: the one it has (renaming would leave the old entity behind),
+    or for a new deployment the first of its two possible names no other deployment holds."""
+    if dep.entity_id is not None:
+        return dep.entity.name
+    names = [deployment_entity_name(model, dep.version, dep.environment, hashed=hashed) for hashed in (False, True)]
+    refs = {f"deployment:{model.namespace}/{name}".lower(): name for name in names}
+    taken = set(Deployment.objects.filter(entity__ref__in=list(refs)).values_list("entity__ref", flat=True))
+    for ref, name in refs.items():
+        if ref not in taken:
+            return name
+    raise InvalidEvent("model", f"the catalog names of this deployment ({', '.join(names)}) are used by other "
+                                "deployments; a model with a distinct name avoids this")
+
+
+def _descriptor(dep: Deployment, model: Entity, name: str) -> dict:
     annotations = {VISIBILITY_ANNOTATION: "private"} if model.visibility == "private" else {}
     spec = {"model": model.ref, "version": dep.version, "environment": dep.environment, "status": dep.status,
             "lifecycle": model.lifecycle or "experimental", "type": "model-serving"}
@@ -238,7 +270,7 @@ def _descriptor(dep: Deployment, model: Entity) -> dict:
             spec[key] = value
     return {
         "apiVersion": "plinth.dev/v1alpha1", "kind": "Deployment",
-        "metadata": {"name": deployment_entity_name(model, dep.version, dep.environment),
+        "metadata": {"name": name,
                      "namespace": model.namespace,
                      "title": f"{model.display_name} v{dep.version} in {dep.environment}",
                      "tags": ["deployment", dep.environment], "annotations": annotations},
@@ -250,7 +282,7 @@ def _record(report: Report, *, source: str, actor, actor_label: str, key: str = 
     """Store one event, move the deployment's current state when the event is its newest, write the
     Deployment entity and the audit event. Inside the caller's transaction."""
     model = report.model
-    dep = (Deployment.objects.select_for_update()
+    dep = (Deployment.objects.select_for_update().select_related("entity")
            .filter(model=model, version=report.version, environment=report.environment).first())
     newest = dep is None or report.occurred_at >= dep.last_event_at
     if dep is None:
@@ -267,7 +299,8 @@ def _record(report: Report, *, source: str, actor, actor_label: str, key: str = 
     dep.model_version = ModelVersion.objects.filter(entity=model, version=report.version).first()
     dep.owner_team_id, dep.visibility = model.owner_team_id, model.visibility
     dep.entity = catalog_services.entity_put_generated(
-        data=_descriptor(dep, model), source=f"deployments:{source}", actor=actor, actor_label=actor_label)
+        data=_descriptor(dep, model, _entity_name(dep, model)), source=f"deployments:{source}", actor=actor,
+        actor_label=actor_label)
     dep.save()
     event = DeploymentEvent.objects.create(
         deployment=dep, model=model, version=report.version, environment=report.environment,
@@ -344,11 +377,74 @@ def deployments_from_aliases(*, model_ids: list[int]) -> int:
                 _record(Report(models[model_id], version, environment, status, "", "", now),
                         source=Source.MLFLOW_ALIAS, actor=None, actor_label="mlflow")
             written += 1
-        except DescriptorError as exc:
+        except (DescriptorError, InvalidEvent) as exc:
             log.warning("alias deployment of %s v%s in %s not stored: %s", models[model_id].ref, version,
                         environment, exc)
     drift_refresh(model_ids=model_ids)
     return written
+
+
+# -- following the model ---------------------------------------------------------------------------
+
+
+def _follows(dep: Deployment) -> bool:
+    """Whether the deployment's row and entity still say what its model says (owner, visibility, title,
+    lifecycle, system): read from what is loaded, no query."""
+    model, entity = dep.model, dep.entity
+    expected = _descriptor(dep, model, entity.name)
+    return (dep.visibility == entity.visibility == model.visibility and dep.owner_team_id == model.owner_team_id
+            and entity.title == expected["metadata"]["title"] and entity.data.get("spec") == expected["spec"])
+
+
+def deployments_follow_models(*, model_refs: list[str] | None, chunk: int = 2000) -> int:
+    """Bring the deployments of these models (None: all) in line with their model after it changed: a
+    model made private (or internal again, or given to another team) takes its Deployment entities (through
+    catalog.services, so search and facets follow), rows and drift along. One read per `chunk` models;
+    writes only for the deployments that differ. Returns how many were rewritten."""
+    refs = None if model_refs is None else sorted(set(model_refs))
+    chunks = [None] if refs is None else [refs[i:i + chunk] for i in range(0, len(refs), chunk)]
+    rewritten = 0
+    for part in chunks:
+        deps = Deployment.objects.select_related("model", "entity")
+        if part is not None:
+            deps = deps.filter(model__ref__in=part)
+        stale = [dep.pk for dep in deps.iterator(chunk_size=chunk) if not _follows(dep)]
+        if stale:
+            rewritten += _follow(stale)
+    return rewritten
+
+
+@transaction.atomic
+def _follow(dep_ids: list[int]) -> int:
+    deps = list(Deployment.objects.select_for_update(of=("self",)).select_related("model", "entity")
+                .filter(pk__in=dep_ids))
+    changed = []
+    for dep in deps:
+        if _follows(dep):  # read again under the lock: a report may have brought it in line meanwhile
+            continue
+        model = dep.model
+        try:
+            with transaction.atomic():
+                dep.entity = catalog_services.entity_put_generated(
+                    data=_descriptor(dep, model, dep.entity.name), source=f"deployments:{dep.source}", actor=None,
+                    actor_label="deployments")
+        except DescriptorError as exc:  # e.g. a location now defines that name: its descriptor wins there
+            log.warning("the entity of deployment %s does not follow %s: %s", dep.entity.ref, model.ref, exc)
+        dep.owner_team_id, dep.visibility = model.owner_team_id, model.visibility
+        dep.save(update_fields=["entity", "owner_team", "visibility", "updated_at"])
+        changed.append(dep)
+    if not changed:
+        return 0
+    ids = [dep.pk for dep in changed]
+    # Drift (open and cleared) is listed by the permission module from its own columns: one update.
+    own = Deployment.objects.filter(pk=OuterRef("deployment_id"))
+    Drift.objects.filter(deployment_id__in=ids).update(visibility=Subquery(own.values("visibility")[:1]),
+                                                       owner_team_id=Subquery(own.values("owner_team_id")[:1]))
+    for model in {dep.model_id: dep.model for dep in changed}.values():
+        audit_record(actor=None, actor_label="deployments", action="deployments.follow_model", target=model.ref,
+                     after={"visibility": model.visibility, "owner": model.owner_ref,
+                            "deployments": sorted(dep.entity.ref for dep in changed if dep.model_id == model.pk)})
+    return len(changed)
 
 
 # -- compliance drift -----------------------------------------------------------------------------

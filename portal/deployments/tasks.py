@@ -1,4 +1,5 @@
-"""Celery tasks: the periodic drift pass (a changed Rego rule or a missed signal is caught here)."""
+"""Celery tasks: the periodic drift pass (a changed Rego rule or a missed signal is caught here, including
+a model change whose deployments did not follow its owner or visibility)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ from celery import shared_task
 def refresh_drift() -> dict:
     from . import services
 
-    return services.drift_refresh(model_ids=None)
+    followed = services.deployments_follow_models(model_refs=None)
+    return {**services.drift_refresh(model_ids=None), "followed": followed}
