@@ -86,10 +86,11 @@ EXAMPLE = {"eventType": "START", "eventTime": "2026-12-01T10:00:00Z",
         "event refuses the whole batch (400 naming `[index].field`) and nothing is stored. Events are "
         "idempotent by (runId, eventType, eventTime): a resend is counted in `duplicates`. Credentials in "
         "URLs (`postgres://user:secret@host`) are stripped before anything is stored. Needs the member role "
-        "(or higher) in a team. 503 when the server has no OpenLineage spec to check against."),
+        "(or higher) in a team. 409 when a runId already names a run of another job (a runId is one run of "
+        "one job). 503 when the server has no OpenLineage spec to check against."),
     request=OpenApiTypes.OBJECT,
     responses={201: OpenApiResponse(IngestSerializer, description="Stored (or already stored)."),
-               **error_responses(403, 503)},
+               **error_responses(403, 409, 503)},
     examples=[OpenApiExample("A START event", request_only=True, value=EXAMPLE)],
 )
 @body_limit(max_body_bytes)
@@ -118,7 +119,15 @@ def lineage_create(request):
             return Response({"error": {"status": 400, "message": message,
                                        "details": {exc.path or "body": [exc.message]}}},
                             status=status.HTTP_400_BAD_REQUEST)
-        result = services.lineage_ingest(events=checked, actor=request.user)
+        try:
+            result = services.lineage_ingest(events=checked, actor=request.user)
+        except services.RunJobConflict as exc:
+            path = f"[{exc.index}].run.runId" if batch else "run.runId"
+            message = f"{path}: {exc}"
+            if batch:
+                message += f" (event {exc.index} of the batch; nothing of the batch was stored)"
+            return Response({"error": {"status": 409, "message": message, "details": {path: [str(exc)]}}},
+                            status=status.HTTP_409_CONFLICT)
     return Response(result.as_dict(), status=status.HTTP_201_CREATED)
 
 

@@ -35,8 +35,10 @@ class LineageGraphSerializer(serializers.Serializer):
 class LineageColumnGraphSerializer(serializers.Serializer):
     graph = LineageNodeSerializer(many=True, help_text="DATASET_FIELD nodes: data has namespace, name, field, "
                                                      "fieldType, dataset, ref, url, team, transformations.")
-    hidden = serializers.IntegerField()
+    hidden = serializers.IntegerField(help_text="Fields you may not see next to the fields shown (not those "
+                                                "behind them).")
     root = serializers.CharField()
+    truncated = serializers.BooleanField(help_text="The walk met more field edges than the cap and was cut.")
 
 
 class LineageImpactItemSerializer(serializers.Serializer):

@@ -23,7 +23,7 @@ class LineageConfig(AppConfig):
         extensions.register_panel(extensions.EntityPanel(
             template="lineage/_runs_panel.html", where="overview",
             applies=lambda entity: entity.kind_key in ("pipeline", "dataset"),
-            context=lambda request, entity: selectors.entity_panel(entity)))
+            context=lambda request, entity: selectors.entity_panel(entity, request.user)))
 
         # Every entity has a Lineage tab (it replaces the catalog's own "lineage" lists of models and
         # pipelines: the graph shows the same declared relations, and what really ran).

@@ -34,6 +34,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RUN_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A lone surrogate (\ud800 without its pair) is no character: UTF-8 cannot encode it, jsonb refuses it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # user:password@ (a bare name@ is no secret, and is ABFS's and WASB's container: kept there).
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s:]*:[^/?#@\s]*@")
 _SECRET_PARAM = re.compile(
@@ -110,7 +112,7 @@ class BodyFacts:
     """What the raw body says about every event in it, so that a clean batch skips the per-event walk."""
 
     shallow: bool  # no event can be nested deeper than MAX_DEPTH
-    plain: bool  # no NUL escape, no URL credentials, no secret query parameter anywhere
+    plain: bool  # no NUL, no lone surrogate, no URL credentials, no secret query parameter anywhere
     strict: bool = False  # parsed by orjson: no NaN/Infinity, no lone surrogate, no integer beyond 64 bits
 
 
@@ -197,7 +199,9 @@ def _deepest(body: bytes) -> int:
 
 
 def _facts(body: bytes, deepest_event: int, strict: bool = False) -> BodyFacts:
-    return BodyFacts(shallow=deepest_event <= MAX_DEPTH, plain=not _suspect(body), strict=strict)
+    # Only bytes orjson read are searched: json also reads UTF-16 and UTF-32 (where "://" and "\\u" are
+    # not these bytes) and UTF-8 with encoded lone surrogates; such bodies are walked string by string.
+    return BodyFacts(shallow=deepest_event <= MAX_DEPTH, plain=strict and not _suspect(body), strict=strict)
 
 
 def _suspect(body: bytes) -> bool:
@@ -279,11 +283,13 @@ def _caps(event: dict) -> None:
 
 
 def _walk(value, path: str, depth: int):
-    """A copy of the value with credentials stripped from URLs; refuses NUL and nesting deeper than
-    MAX_DEPTH, naming the path."""
+    """A copy of the value with credentials stripped from URLs; refuses NUL, lone surrogates and
+    nesting deeper than MAX_DEPTH, naming the path."""
     if isinstance(value, str):
         if "\x00" in value:
             raise EventInvalid(path, "null characters are not allowed")
+        if not value.isascii() and _SURROGATE.search(value):
+            raise EventInvalid(path, SURROGATE_MESSAGE)
         return strip_credentials(value) if "://" in value else value
     if isinstance(value, dict):
         if depth >= MAX_DEPTH:
@@ -292,7 +298,9 @@ def _walk(value, path: str, depth: int):
         for key, item in value.items():
             where = f"{path}.{key}" if path else key
             if "\x00" in key:
-                raise EventInvalid(where.replace("\x00", "\\x00"), "null characters are not allowed")
+                raise EventInvalid(_printable(where), "null characters are not allowed")
+            if not key.isascii() and _SURROGATE.search(key):
+                raise EventInvalid(_printable(where), SURROGATE_MESSAGE)
             out[key] = _walk(item, where, depth + 1) if isinstance(item, (dict, list, str)) else item
         return out
     if isinstance(value, list):
@@ -301,6 +309,15 @@ def _walk(value, path: str, depth: int):
         return [_walk(item, f"{path}[{i}]", depth + 1) if isinstance(item, (dict, list, str)) else item
                 for i, item in enumerate(value)]
     return value
+
+
+SURROGATE_MESSAGE = "a lone surrogate (\\ud800-\\udfff without its pair) is not a character"
+
+
+def _printable(path: str) -> str:
+    """A path naming a key that holds NUL or a lone surrogate, as the sender escaped it (the answer is
+    UTF-8 JSON, which cannot carry a lone surrogate)."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", path.replace("\x00", "\\x00"))
 
 
 def _schema(checker: spec_module.Checker, payload: dict) -> None:
@@ -358,9 +375,31 @@ def _dataset(item: dict, path: str, spec: spec_module.Spec, io_key: str, cap: in
              memo: bool = False) -> DatasetRef:
     ref = _node(item, path, "facets:dataset", spec, cap, memo)
     ref.namespace, ref.name = normalise_dataset(ref.namespace, ref.name)
+    if "columnLineage" in ref.facets:
+        _column_sources(ref.facets["columnLineage"], f"{path}.facets.columnLineage")
     if io_key and item.get(io_key):
         ref.io_facets = _facets(item[io_key], f"{path}.{io_key}", io_key, spec, cap, memo)
     return ref
+
+
+def _column_sources(lineage, path: str) -> None:
+    """Each inputField of a columnLineage facet names a dataset (the store creates it when no input
+    names it): its namespace and name obey the rules of every other name. The facet's schema was
+    checked before (both are strings); what a producer sends beyond it is left to the schema."""
+    fields = lineage.get("fields") if isinstance(lineage, dict) else None
+    if not isinstance(fields, dict):
+        return
+    for field_name, spec in fields.items():
+        sources = spec.get("inputFields") if isinstance(spec, dict) else None
+        if not isinstance(sources, list):
+            continue
+        for index, source in enumerate(sources):
+            if not isinstance(source, dict):
+                continue
+            for key in ("namespace", "name"):
+                value = source.get(key)
+                if isinstance(value, str):
+                    _name(value, f"{path}.fields.{field_name}.inputFields[{index}]", key)
 
 
 def _name(value: str, parent: str, key: str) -> str:
@@ -421,7 +460,10 @@ def _namespace(namespace: str) -> tuple[str, str]:
     if parts is None:  # not readable as a URL (an unbalanced bracket in the host): kept as it was sent
         return namespace, ""
     scheme = _SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
-    host = (parts.hostname or "") + (f":{parts.port}" if _port(parts) else "")
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets: [2001:db8::1]:5432 is not [2001:db8::1:5432]
+        host = f"[{host}]"
+    host += f":{parts.port}" if _port(parts) else ""
     if scheme in _CONTAINER_IN_USERINFO and parts.username and parts.password is None:
         host = f"{parts.username}@{host}"
     path = parts.path.rstrip("/")

@@ -365,8 +365,9 @@ _LONG_DIGITS = re.compile(r"[0-9]{19}")
 _FACETS_WANTED = re.compile(r'"(?:schema|dataQualityMetrics|documentation)"')  # the facets a node shows
 
 # Datasets and jobs with their entity, whether the reader may see it, their last run (a dataset: the
-# newest run among those that drew an edge into it — run ids grow with time, and MAX needs no sort per
-# node) and whether column lineage touches them.
+# newest run among those that drew an edge into it from a job the reader may see — run ids grow with
+# time, and MAX needs no sort per node; the subquery's own catalog_entity, the writer's, is the one the
+# rule there reads) and whether column lineage touches them.
 _LINEAGE_NODES = f"""
 SELECT n.id, n.type, n.namespace, n.name, n.facets, n.entity_id, {_E}.kind_key, {_E}.namespace, {_E}.name,
        {_E}.title, {_E}.lifecycle, t.name,
@@ -378,7 +379,9 @@ SELECT n.id, n.type, n.namespace, n.name, n.facets, n.entity_id, {_E}.kind_key, 
   LEFT JOIN {_E} ON {_E}.id = n.entity_id
   LEFT JOIN {_T} t ON t.id = {_E}.owner_team_id
   LEFT JOIN {_RUN} r ON r.id = CASE WHEN n.type = 'job' THEN n.last_run_id ELSE
-       (SELECT MAX(e.run_id) FROM {_EDGE} e WHERE e.target_id = n.id) END
+       (SELECT MAX(e.run_id) FROM {_EDGE} e JOIN {_NODE} w ON w.id = e.source_id
+          LEFT JOIN {_E} ON {_E}.id = w.entity_id
+         WHERE e.target_id = n.id AND (w.entity_id IS NULL OR {{rule}})) END
  WHERE n.id IN ({{ids}})
 """  # noqa: S608 (table names and placeholders only)
 
@@ -421,7 +424,7 @@ class _Facts:
     def _rows(self, template: str, ids: list[int]) -> list[tuple]:
         sql = template.format(rule=self.rule, ids=_marks(ids), **_dates("r"))
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*self.rule_params, *ids])
+            cursor.execute(sql, [*self.rule_params * template.count("{rule}"), *ids])
             return cursor.fetchall()
 
     def read(self, keys: set[int]) -> dict[int, tuple[bool, dict]]:
@@ -668,19 +671,25 @@ class ColumnGraph:
     root: str
     nodes: dict[str, dict]
     hidden: int
+    truncated: bool = False
 
     def as_marquez(self) -> dict:
-        return {"graph": list(self.nodes.values()), "hidden": self.hidden, "root": self.root}
+        return {"graph": list(self.nodes.values()), "hidden": self.hidden, "root": self.root,
+                "truncated": self.truncated}
 
 
 _COLS = ColumnEdge._meta.db_table
+MAX_SEED_FIELDS = 200  # the root's fields walked when no column is named
 
 # Fields are (node id, field name) pairs; the walk reads the column edges' two indexes: (target,
-# target_field, …) upstream, (source, source_field) downstream.
+# target_field, …) upstream, (source, source_field) downstream. One walk starts from every field asked
+# for (the root's fields, one per seed row), so a dataset of 150 columns costs one query, and MAX_ROWS
+# caps the request, not each field.
 _COLUMN_WALK = f"""
-WITH RECURSIVE walk(node, field, parent, pfield, depth, dir) AS (
-    SELECT %(root)s, %(field)s, NULL, NULL, 0, 'd' WHERE %(down)s
-    UNION SELECT %(root)s, %(field)s, NULL, NULL, 0, 'u' WHERE %(up)s
+WITH RECURSIVE seed(field) AS (VALUES {{seeds}}),
+walk(node, field, parent, pfield, depth, dir) AS (
+    SELECT %(root)s, seed.field, NULL, NULL, 0, 'd' FROM seed WHERE %(down)s
+    UNION SELECT %(root)s, seed.field, NULL, NULL, 0, 'u' FROM seed WHERE %(up)s
     UNION SELECT c.target_id, c.target_field, w.node, w.field, w.depth + 1, 'd'
             FROM walk w JOIN {_COLS} c ON c.source_id = w.node AND c.source_field = w.field
            WHERE w.dir = 'd' AND w.depth < %(depth)s
@@ -689,14 +698,12 @@ WITH RECURSIVE walk(node, field, parent, pfield, depth, dir) AS (
            WHERE w.dir = 'u' AND w.depth < %(depth)s
 )
 SELECT node, field, parent, pfield, depth, dir FROM walk LIMIT %(limit)s
-"""  # noqa: S608 (table names only)
+"""  # noqa: S608 (table names and placeholders only)
 
 _COLUMN_WALK_PG = f"""
 WITH RECURSIVE walk(node, field, parent, pfield, depth, dir) AS (
-    SELECT seed.* FROM (VALUES (%(root)s::bigint, %(field)s::varchar, NULL::bigint, NULL::varchar, 0, 'd'),
-                               (%(root)s::bigint, %(field)s::varchar, NULL::bigint, NULL::varchar, 0, 'u'))
-                       AS seed(node, field, parent, pfield, depth, dir)
-     WHERE (seed.dir = 'd' AND %(down)s = 1) OR (seed.dir = 'u' AND %(up)s = 1)
+    SELECT %(root)s::bigint, seed.field, NULL::bigint, NULL::varchar, 0, d.dir
+      FROM unnest(%(fields)s::varchar[]) AS seed(field) CROSS JOIN unnest(%(dirs)s::text[]) AS d(dir)
     UNION
     SELECT step.node, step.field, w.node, w.field, w.depth + 1, w.dir
       FROM walk w
@@ -713,11 +720,22 @@ SELECT node, field, parent, pfield, depth, dir FROM walk LIMIT %(limit)s
 """  # noqa: S608 (table names only)
 
 
+def column_walk_sql(root: int, fields: list[str], depth: int, direction: str, limit: int) -> tuple[str, dict]:
+    """The column walk from `fields` of the root node, and its parameters."""
+    down, up = direction in ("downstream", "both"), direction in ("upstream", "both")
+    params: dict = {"root": root, "depth": depth, "limit": limit}
+    if connection.vendor == "postgresql":
+        params.update(fields=list(fields), dirs=[d for d, wanted in (("d", down), ("u", up)) if wanted])
+        return _COLUMN_WALK_PG, params
+    params.update(down=int(down), up=int(up), **{f"f{i}": name for i, name in enumerate(fields)})
+    return _COLUMN_WALK.format(seeds=", ".join(f"(%(f{i})s)" for i in range(len(fields)))), params
+
+
 def columns(node_id: str, *, user, column: str | None = None, depth: int = 5,
             direction: str = "both") -> ColumnGraph:
     """Column-level lineage of a dataset: from one column (or from every column with column lineage)
     `depth` hops through the columnLineage facets. Fields of datasets the reader may not see are
-    dropped (counted in `hidden`) and never passed through."""
+    dropped (those next to a shown field counted in `hidden`) and never passed through."""
     depth = check_depth(depth, default=5)
     direction = check_direction(direction)
     if column is not None:
@@ -727,19 +745,21 @@ def columns(node_id: str, *, user, column: str | None = None, depth: int = 5,
         raise NodeIdInvalid("nodeId: column lineage starts at a dataset (dataset:<namespace>:<name>)")
     root = _resolve(node_id)
     if column is None:
-        fields = sorted(set(ColumnEdge.objects.filter(target_id=root).values_list("target_field", flat=True)[:200])
-                        | set(ColumnEdge.objects.filter(source_id=root).values_list("source_field", flat=True)[:200]))
+        fields = sorted(set(ColumnEdge.objects.filter(target_id=root).values_list("target_field", flat=True)
+                            [:MAX_SEED_FIELDS])
+                        | set(ColumnEdge.objects.filter(source_id=root).values_list("source_field", flat=True)
+                              [:MAX_SEED_FIELDS]))[:MAX_SEED_FIELDS]
     else:
         fields = [column]
     rows: list = []
-    sql = _COLUMN_WALK_PG if connection.vendor == "postgresql" else _COLUMN_WALK
-    down, up = int(direction in ("downstream", "both")), int(direction in ("upstream", "both"))
-    with connection.cursor() as cursor:
-        for name in fields[:200]:  # at most 200 roots; usually one
-            cursor.execute(sql, {"root": root, "field": name, "depth": depth, "down": down, "up": up,
-                                 "limit": MAX_ROWS})
-            rows.extend(cursor.fetchall())
-    return _column_graph(root, fields, rows, user, depth)
+    if fields:
+        sql, params = column_walk_sql(root, fields, depth, direction, MAX_ROWS + 1)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    result = _column_graph(root, fields, rows[:MAX_ROWS], user, depth)
+    result.truncated = len(rows) > MAX_ROWS
+    return result
 
 
 def _column_graph(root: int, fields: list[str], rows: list, user, depth: int) -> ColumnGraph:
@@ -757,20 +777,24 @@ def _column_graph(root: int, fields: list[str], rows: list, user, depth: int) ->
             if (s, sf, t, tf) in pairs:
                 transformations[(s, sf, t, tf)] = tr if isinstance(tr, list) else []
     visible = {k for k, (ok, _) in facts.items() if ok}
-    hidden_fields = {(r[0], r[1]) for r in rows if r[0] in facts and r[0] not in visible}
-    # Reachable through visible datasets only.
+    # Reachable through visible datasets only; a field the reader may not see is counted when a shown
+    # field leads to it (as `_prune` counts nodes): what lies behind it is neither shown nor counted.
     adjacent: dict[tuple, set] = defaultdict(set)
     for s, sf, t, tf in pairs:
         adjacent[(s, sf, "d")].add((t, tf))
         adjacent[(t, tf, "u")].add((s, sf))
     shown = {(root, f) for f in fields}
+    hidden: set[tuple] = set()
     for direction in ("d", "u"):
         frontier = [(root, f) for f in fields]
         for _ in range(depth):
             following = []
             for node, fname in frontier:
                 for other in adjacent.get((node, fname, direction), ()):
-                    if other[0] in visible and other not in shown:
+                    if other[0] not in visible:
+                        if other[0] in facts:  # not a node gone since the edge was drawn
+                            hidden.add(other)
+                    elif other not in shown:
                         shown.add(other)
                         following.append(other)
             frontier = following
@@ -797,5 +821,4 @@ def _column_graph(root: int, fields: list[str], rows: list, user, depth: int) ->
                     out[(t, tf)]["data"]["transformations"].append({"from": out[(s, sf)]["id"], **{
                         k: tr.get(k) for k in ("type", "subtype", "description", "masking") if k in tr}})
     root_id = facts[root][1]["id"]
-    return ColumnGraph(root=root_id, nodes={n["id"]: n for n in out.values()},
-                       hidden=len(hidden_fields - shown))
+    return ColumnGraph(root=root_id, nodes={n["id"]: n for n in out.values()}, hidden=len(hidden - shown))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from catalog.models import Entity
 from portal.accounts import permissions
@@ -16,15 +16,21 @@ def runs_of_job(node: Node) -> QuerySet[Run]:
     return Run.objects.filter(job=node).order_by("-started_at", "-pk")
 
 
-def entity_panel(entity: Entity) -> dict:
+def entity_panel(entity: Entity, user) -> dict:
     """The run history panel of an entity page: the runs of the job it maps to (a Pipeline), or of the
-    jobs that wrote it (a Dataset). The page itself was already checked for visibility."""
+    jobs that wrote it (a Dataset). The page itself was already checked for visibility; a writing job
+    the reader may not see (another team's private pipeline) is left out with its runs, as the graph
+    leaves it out, and nothing says it exists."""
     nodes = list(Node.objects.filter(entity=entity).only("pk", "type", "namespace", "name", "last_run_id"))
     if not nodes:
         return {"lineage_nodes": [], "lineage_runs": [], "lineage_many_jobs": False}
     jobs = [n.pk for n in nodes if n.type == "job"]
     if not jobs:
-        jobs = list(Node.objects.filter(out_edges__target__in=nodes, type="job").values_list("pk", flat=True)[:20])
+        writers = Node.objects.filter(out_edges__target__in=nodes, type="job")
+        rule = permissions.visible_q(user, prefix="entity__")
+        if rule:  # an empty rule (a platform admin) sees every job: `Q(…) | Q()` would be Q(…) alone
+            writers = writers.filter(Q(entity__isnull=True) | rule)  # no entity: visible, as in the graph
+        jobs = list(writers.values_list("pk", flat=True)[:20])
     runs = list(Run.objects.filter(job_id__in=jobs).select_related("job").order_by("-started_at", "-pk")[:PANEL_RUNS])
     return {"lineage_nodes": nodes, "lineage_runs": runs, "lineage_many_jobs": len({r.job_id for r in runs}) > 1}
 

@@ -56,6 +56,21 @@ class IngestResult:
                 "runs": self.runs}
 
 
+class RunJobConflict(Exception):
+    """A runId sent for a job other than the one its run belongs to (the API answers 409). `index` is
+    the first such event of the request; `stored` is None when the reader may not see that job."""
+
+    def __init__(self, run_id: uuid.UUID, stored: str | None, sent: str, index: int):
+        self.run_id, self.stored, self.sent, self.index = run_id, stored, sent, index
+        owner = f"job {stored}" if stored else "another job"
+        super().__init__(f"runId {run_id} is a run of {owner}, not of job {sent}: a runId names one run of "
+                         "one job (send a new runId for each run)")
+
+
+def _job_name(event: Checked) -> str:
+    return f"{event.job.namespace}/{event.job.name}"
+
+
 def dedupe_key(event: Checked) -> str:
     """(runId, eventType, eventTime) for a RunEvent; (node, eventTime) for the others. The time is the
     instant, so `Z` and `+00:00` spellings of one event are the same event."""
@@ -148,7 +163,14 @@ class _Batch:
     where none was stored before; the writer makes a plan of its own for the rest."""
 
     def __init__(self, events: list[Checked]):
+        self.events = events  # in the request's order: a refusal names the index
         self.received = len(events)
+        jobs: dict[uuid.UUID, Checked] = {}
+        for index, event in enumerate(events):
+            if event.kind == "run":
+                first = jobs.setdefault(event.run_id, event)
+                if first.job.name != event.job.name or first.job.namespace != event.job.namespace:
+                    raise RunJobConflict(event.run_id, _job_name(first), _job_name(event), index)
         self.now_db = connection.ops.adapt_datetimefield_value(timezone.now())
         keyed: dict[str, Checked] = {}
         for event in events:
@@ -314,6 +336,9 @@ class _Ingest:
                     _merge(by_id[event.run_id], event)
         touched: dict[uuid.UUID, _RunRow] = {}
         nodes = self.nodes
+        for run_id in known:
+            if by_id[run_id].job_id != nodes[plan.folded[run_id][1]]["id"]:
+                raise self._conflict(run_id, by_id[run_id].job_id)
         for run_id, (folded, job) in plan.folded.items():  # in the order the batch first names them
             if run_id not in known:
                 by_id[run_id] = dataclasses.replace(folded, job_id=nodes[job]["id"])
@@ -328,6 +353,15 @@ class _Ingest:
                       sorted(((*self._run_row(r)[2:], r.pk) for r in old), key=lambda row: row[-1]))
         self._last_runs(list(touched.values()))
         return by_id
+
+    def _conflict(self, run_id: uuid.UUID, job_id: int) -> RunJobConflict:
+        """A stored run of another job: the batch stops (nothing of it is kept). That job is named only
+        to a sender who may see it."""
+        job = Node.objects.select_related("entity").get(pk=job_id)
+        named = (self.actor is None or job.entity is None
+                 or permissions.filter_visible(Entity.objects.filter(pk=job.entity_id), self.actor).exists())
+        index, event = next((i, e) for i, e in enumerate(self.batch.events) if e.run_id == run_id)
+        return RunJobConflict(run_id, f"{job.namespace}/{job.name}" if named else None, _job_name(event), index)
 
     def _run_row(self, run: _RunRow) -> tuple:
         """(run_id, job_id, *_RUN_FIELDS, updated_at) as the database takes them."""

@@ -41,8 +41,8 @@ def graph_page(request):
     """The lineage graph around one node, on a page of its own. The root is checked here (a malformed
     id is a 400 naming `nodeId`; an unknown node and one the user may not see are the same 404); the
     graph itself is drawn in the browser from `GET /api/v1/lineage`, one hop at a time."""
-    node_id = request.GET.get("nodeId", "").strip()
-    if not node_id:
+    node_id = request.GET.get("nodeId", "")  # as sent: a name may end in a space (the API takes it so)
+    if not node_id.strip():
         return render(request, "lineage/graph.html", {"error": "nodeId: is required."}, status=400)
     try:
         found = graph.lineage(node_id, user=request.user, depth=0, direction="both")

@@ -9,6 +9,8 @@ import pytest
 from tests.lineage import test_bad_input as bad
 from tests.lineage import test_graph as graph
 from tests.lineage import test_ingest as ingest
+from tests.lineage import test_review_s33 as review
+from tests.lineage.conftest import facet, post, run_event
 from tests.lineage.test_graph import org  # noqa: F401 (a fixture, used below)
 
 pytestmark = [pytest.mark.prod_smoke, pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
@@ -257,3 +259,26 @@ def test_the_batch_lookups_probe_the_unique_index_on_postgresql(monkeypatch):
         in_list = "\n".join(row[0] for row in cursor.fetchall())
     assert "Seq Scan" in in_list, f"the planner scans the table for an IN list here:\n{in_list}"
     assert "Seq Scan on lineage_node" not in plan and "Index Scan using lineage_node_key_once" in plan, plan
+
+
+def test_a_lone_surrogate_in_a_facet_is_a_400_on_postgresql(api):
+    """jsonb refuses \\ud800: it was a 500 here (and stored on SQLite)."""
+    review.test_a_lone_surrogate_anywhere_is_a_400_naming_where(
+        api, run_event(run_facets={"custom": facet(v="VALUE")}), "VALUE", "run.facets.custom.v")
+    review.test_a_surrogate_pair_is_a_character_like_any_other(api)
+
+
+def test_a_column_lineage_source_of_5000_characters_is_a_400_on_postgresql(api):
+    """The node's name column holds 1,000: a DataError (500) before the source names were checked."""
+    from portal.lineage.models import Event, Node
+
+    lineage = facet(fields={"out": {"inputFields": [{"namespace": "pg", "name": "x" * 5000, "field": "c"}]}})
+    response = post(api, run_event("COMPLETE", outputs=[{"namespace": "pg", "name": "out",
+                                                         "facets": {"columnLineage": lineage}}]))
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["outputs[0].facets.columnLineage.fields.out.inputFields[0].name"]
+    assert not Node.objects.exists() and not Event.objects.exists()
+
+
+def test_a_run_id_of_another_job_is_a_409_on_postgresql(api):
+    review.test_a_run_id_reused_by_another_job_is_a_409_and_changes_nothing(api)
