@@ -36,7 +36,7 @@ from portal.core.numbers import digits
 
 from . import api_schema, experiments, export, mlflow_webhooks, selectors, services
 from .descriptors.errors import DescriptorError
-from .descriptors.loader import Document, load_documents
+from .descriptors.loader import Document, Limits, load_documents, within_limits
 from .descriptors.validate import storable_errors, validate_entity
 from .filters import EntityFilter, TooManyValues, normalized
 from .models import Entity, EntityTag, Location, ProcessingError
@@ -650,6 +650,10 @@ def validate(request):
             raise ValidationError({"yaml": "Must be a string."})
         docs, errors = load_documents(text, "request.yaml", max_bytes=settings.PLINTH_CATALOG_MAX_BYTES)
     elif isinstance(request.data.get("entity"), dict):
+        if not within_limits(request.data["entity"]):  # as a descriptor file is held to them
+            limits = Limits()
+            raise ValidationError({"entity": f"Nested deeper than {limits.max_depth} levels or more than "
+                                             f"{limits.max_nodes:,} values: a descriptor may not be."})
         docs, errors = [Document(data=request.data["entity"], source="request", line=1, index=0, field_lines={})], []
     else:
         raise ValidationError({"entity": "Send `entity` (an object) or `yaml` (a string)."})

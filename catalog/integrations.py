@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import posixpath
 import threading
 import time
@@ -347,26 +348,43 @@ class Client:
         time.sleep(wait)
 
 
+DEFAULT_RATE_LIMIT_WAIT = 60.0  # a host limited without saying (sensibly) until when
+MAX_RATE_LIMIT_WAIT = 24 * 3600.0  # no code host's window is longer: a header saying so is not believed
+
+
 def _rate_limit_wait(answer: Fetched) -> float | None:
-    """Seconds until the host accepts requests again, when this answer says it is (about to be) limited."""
+    """Seconds until the host accepts requests again, when this answer says it is (about to be) limited.
+    A header's number is the host's to choose: one that is not a number, not finite (`inf`, `1e400`) or
+    negative reads as the default wait, and none is longer than a day (`time.gmtime` of year 10^300
+    overflows)."""
     h = answer.headers
     limited = answer.status in (403, 429)
     if limited and (retry := h.get("retry-after")):
         try:
-            return max(0.0, float(retry))
+            seconds = float(retry)
         except ValueError:
             try:
-                return max(0.0, parsedate_to_datetime(retry).timestamp() - time.time())
-            except (TypeError, ValueError):
-                return 60.0
+                return _capped(max(0.0, parsedate_to_datetime(retry).timestamp() - time.time()))
+            except (TypeError, ValueError, OverflowError):
+                return DEFAULT_RATE_LIMIT_WAIT
+        return _capped(seconds)
     if h.get("x-ratelimit-remaining") == "0" and (limited or 200 <= answer.status < 300):
         try:
-            return max(0.0, float(h.get("x-ratelimit-reset", "")) - time.time()) + 1.0
+            resets = float(h.get("x-ratelimit-reset", ""))
         except ValueError:
-            return 60.0
+            return DEFAULT_RATE_LIMIT_WAIT
+        if not math.isfinite(resets):
+            return DEFAULT_RATE_LIMIT_WAIT
+        return _capped(max(0.0, resets - time.time())) + 1.0  # a reset already past: one second
     if answer.status == 429:
-        return 60.0  # limited without saying until when
+        return DEFAULT_RATE_LIMIT_WAIT  # limited without saying until when
     return None
+
+
+def _capped(seconds: float) -> float:
+    if not math.isfinite(seconds) or seconds < 0:
+        return DEFAULT_RATE_LIMIT_WAIT
+    return min(seconds, MAX_RATE_LIMIT_WAIT)
 
 
 def read_file(client: Client, ref: FileRef, *, max_bytes: int | None = None) -> bytes:

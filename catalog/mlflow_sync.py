@@ -4,6 +4,7 @@ become Model entities (merged with a descriptor of the same model when one exist
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ from portal.core.audit import audit_record
 from portal.core.numbers import digits
 
 from . import experiments, signals
+from .descriptors.refs import MAX_NAME, name_problem
 from .ingest.reader import content_hash
 from .models import Entity, ExperimentRun, MlflowSyncState, ModelVersion, RunInput
 
@@ -194,6 +196,8 @@ def store(models: list[dict]) -> int:
             continue
         if entity is None:
             entity = _entity_from_mlflow(model)
+            if entity is None:
+                continue
         if _shown(before.get(entity.pk, ())) != _shown((v["version"], v["metrics"]) for v in model["versions"]):
             moved.append(entity.pk)
         seen = set()
@@ -249,11 +253,38 @@ def _store_runs(runs: list[dict]) -> dict[str, ExperimentRun]:
     return stored
 
 
-def _entity_from_mlflow(model: dict) -> Entity:
-    """A registered model without a descriptor still appears in the catalog (owner unknown)."""
+def _entity_name(registered: str, suffix: int = 0) -> str:
+    """The entity name of a registered model without a descriptor: its name with each run of other
+    characters made one '-', cut to 63. `suffix`: that many hex digits of the name's hash appended,
+    for a model whose plain name is taken by another model (`churn.v2` and `churn_v2`)."""
     import re
 
-    name = re.sub(r"[^A-Za-z0-9]+", "-", model["name"]).strip("-")[:63] or "unnamed-model"
+    name = re.sub(r"[^A-Za-z0-9]+", "-", registered).strip("-") or "unnamed-model"
+    if suffix:
+        digest = hashlib.sha256(registered.lower().encode()).hexdigest()[:suffix]
+        return f"{name[:MAX_NAME - suffix - 1].rstrip('-')}-{digest}"
+    return name[:MAX_NAME].rstrip("-")
+
+
+def _entity_from_mlflow(model: dict) -> Entity | None:
+    """A registered model without a descriptor still appears in the catalog (owner unknown). Its
+    entity is never one that belongs to another registered model: names that differ only in the
+    characters an entity name cannot hold get a hash suffix. None (logged and audited) when even
+    those are taken by other models."""
+    for suffix in (0, 8, 16):
+        name = _entity_name(model["name"], suffix)
+        if name_problem(name):
+            continue
+        entity, created = _get_or_create(model, name)
+        if created or model_name(entity).lower() == model["name"].lower():
+            return entity
+    log.warning("MLflow model %r skipped: every entity name for it belongs to another model", model["name"])
+    audit_record(actor=None, action="catalog.mlflow.skip", target=f"mlflow:{model['name']}"[:400],
+                 outcome="failure", after={"reason": "every entity name for it belongs to another model"})
+    return None
+
+
+def _get_or_create(model: dict, name: str) -> tuple[Entity, bool]:
     data = {
         "apiVersion": "plinth.dev/v1alpha1", "kind": "Model",
         "metadata": {"name": name, "namespace": "default", "description": model["description"][:2000],
@@ -270,7 +301,7 @@ def _entity_from_mlflow(model: dict) -> Entity:
 
         facets.bump()
         audit_record(actor=None, action="catalog.entity.create", target=ref, after={"source": "mlflow"})
-    return entity
+    return entity, created
 
 
 def known_model_names() -> set[str]:

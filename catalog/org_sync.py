@@ -4,8 +4,9 @@
 The org chart is read from what ingestion already derived: `memberOf` relations (from a User's
 `spec.memberOf` and a Group's `spec.members`, both directions are stored) and `childOf` relations (from
 `spec.parent` and `spec.children`). Teams mirror Groups of the default namespace, as ingestion does;
-Users of the default namespace are portal users of the same name (created without a password when
-missing, so single sign-on can link them at their first sign-in: docs/identity.md).
+Users of the default namespace are portal users of the same name, compared without case as at sign-in
+(created without a password when missing, so single sign-on can link them at their first sign-in:
+docs/identity.md).
 
 Roles: a direct member gets PLINTH_ORG_SYNC_ROLES[team] or PLINTH_ORG_SYNC_ROLE; with
 PLINTH_ORG_SYNC_PARENT_ROLE set, every ancestor group of theirs too (the stronger role wins). Only
@@ -19,10 +20,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models.functions import Lower
 
 from portal.accounts import services as accounts
 from portal.accounts.models import Membership, MembershipSource, Role
@@ -111,28 +114,38 @@ def sync() -> Outcome | None:
     wanted, profiles = wanted_memberships()
     outcome = Outcome()
     User = get_user_model()
-    existing = {u.username: u for u in User.objects.filter(username__in=list(wanted))}
-    kept: dict[str, dict[str, str]] = defaultdict(dict)
-    for username, team, role in Membership.objects.filter(source=MembershipSource.ORG_SYNC).values_list(
-            "user__username", "team__name", "role"):
-        kept[username][team] = role
-    for username in sorted(set(wanted) | set(kept)):
-        want = wanted.get(username, {})
-        if want == kept.get(username, {}) and (username in existing or not want):
+    # User names match without case, as at single sign-on (accounts.services): the catalog's `zed`
+    # (entity names are keyed lower-case) is the portal's `Zed`; of several such accounts, the oldest.
+    existing: dict[str, Any] = {}
+    for user in User.objects.annotate(username_key=Lower("username")).filter(
+            username_key__in=list(wanted)).order_by("pk"):
+        existing.setdefault(user.username_key, user)
+    kept: dict[int, dict[str, str]] = defaultdict(dict)
+    for user_id, team, role in Membership.objects.filter(source=MembershipSource.ORG_SYNC).values_list(
+            "user_id", "team__name", "role"):
+        kept[user_id][team] = role
+    for username in sorted(wanted):
+        want, user = wanted[username], existing.get(username)
+        if (want == kept.get(user.pk, {})) if user is not None else not want:
             continue  # nothing to do for this user: no query
-        user = existing.get(username)
-        if user is None:
-            user = User.objects.filter(username=username).first()
         if user is None:
             user = _create_user(username, profiles.get(username) or {})
             outcome.users_created.append(username)
-        change = accounts.memberships_reconcile(user=user, wanted=want, source=MembershipSource.ORG_SYNC)
-        outcome.added += len(change["added"])
-        outcome.changed += len(change["changed"])
-        outcome.removed += len(change["removed"])
+        _reconcile(user, want, outcome)
+    # What org sync gave accounts no catalog User names any more (a leaver; another case of a name).
+    chosen = {user.pk for user in existing.values()}
+    for user in User.objects.filter(pk__in=[pk for pk in kept if pk not in chosen]).order_by("pk"):
+        _reconcile(user, {}, outcome)
     if outcome.users_created or outcome.added or outcome.changed or outcome.removed:
         log.info("org sync: %s", outcome.as_dict())
     return outcome
+
+
+def _reconcile(user, want: dict[str, str], outcome: Outcome) -> None:
+    change = accounts.memberships_reconcile(user=user, wanted=want, source=MembershipSource.ORG_SYNC)
+    outcome.added += len(change["added"])
+    outcome.changed += len(change["changed"])
+    outcome.removed += len(change["removed"])
 
 
 def _create_user(username: str, data: dict):

@@ -103,20 +103,44 @@ for _tag, _regexp, _first in (
     _Resolver.add_implicit_resolver(_tag, re.compile(_regexp), _first)
 
 
+# YAML 1.2 core schema numbers, for explicit `!!int`/`!!float` as for implicit ones: no "_", no 1.1
+# octal (`010` is ten), no binary, no sexagesimal, no sign on 0o/0x. The fast path (yaml_rs) is more
+# lenient; `_RISKY` sends the forms it reads differently here.
+_CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+# Python converts no longer integer to text (sys.get_int_max_str_digits), so none could be stored.
+MAX_INT_DIGITS = 4300
+_MAX_INT = 10**MAX_INT_DIGITS
+
+
 class _Constructor(SafeConstructor):
     def construct_yaml_int(self, node):
-        value = self.construct_scalar(node).replace("_", "")
-        if value.startswith("0o"):  # YAML 1.2 octal; PyYAML only knows the 1.1 "0" prefix
-            return int(value[2:], 8)
-        return super().construct_yaml_int(node)
+        value = self.construct_scalar(node)
+        line = node.start_mark.line + 1
+        if not _CORE_INT.fullmatch(value):
+            raise _DocumentProblem(f"invalid integer {value[:40]!r}", line)
+        if len(value.lstrip("+-")) > MAX_INT_DIGITS:
+            raise _DocumentProblem(f"integer too large (more than {MAX_INT_DIGITS} digits)", line)
+        number = int(value[2:], 8) if value.startswith("0o") else \
+            int(value[2:], 16) if value.startswith("0x") else int(value, 10)
+        if not -_MAX_INT < number < _MAX_INT:
+            raise _DocumentProblem(f"integer too large (more than {MAX_INT_DIGITS} digits)", line)
+        return number
 
     def construct_yaml_float(self, node):
-        value = super().construct_yaml_float(node)
-        if not math.isfinite(value):  # NaN/Infinity are not JSON; stores and schemas choke on them
+        value = self.construct_scalar(node)
+        if not _CORE_FLOAT.fullmatch(value):
+            raise _DocumentProblem(f"invalid number {value[:40]!r}", node.start_mark.line + 1)
+        # NaN/Infinity (.inf, or beyond a float's range: 1e400) are not JSON; stores and schemas choke on them
+        if value.lstrip("+-").lower() in (".inf", ".nan") or not math.isfinite(number := float(value)):
             raise _DocumentProblem(
                 "non-finite numbers (.nan, .inf) are not allowed", node.start_mark.line + 1
             )
-        return value
+        return number
+
+    def construct_merge_value(self, node):
+        # `<<` where no mapping key can be (a value, a list item) is plain text, as in YAML 1.2.
+        return self.construct_scalar(node)
 
     def construct_mapping(self, node, deep=False):
         # Check the explicit keys before PyYAML flattens merges (`<<`), where overriding is legitimate.
@@ -143,6 +167,7 @@ class _Constructor(SafeConstructor):
 _Constructor.add_constructor(_STD + "int", _Constructor.construct_yaml_int)
 _Constructor.add_constructor(_STD + "float", _Constructor.construct_yaml_float)
 _Constructor.add_constructor(_STD + "map", _Constructor.construct_yaml_map)
+_Constructor.add_constructor(_STD + "merge", _Constructor.construct_merge_value)
 
 
 class _Loader(Composer, *_PARSER_BASES, _Constructor, _Resolver):
@@ -382,6 +407,16 @@ _RISKY = (
     (("[[", "[{", "{[", "{{"), re.compile(r"[\[\{]{8,}")),
     ((" " * 60,), re.compile(r"^ {60,}\S", re.MULTILINE)),
     (("%", "..."), re.compile(r"^(?:%|\.\.\.)", re.MULTILINE)),
+    # Merge keys: the careful loader applies them (and checks the keys beside them).
+    (("<<",), re.compile(r"<<")),
+    # Plain scalars yaml_rs reads as numbers and YAML 1.2's core schema does not: `0b101`, `0X1F`, `-0x1`
+    # (a token starting 0b/0o/0x in any case) and `1_000`, `_1`, `1e_3` (an underscore after a digit, a
+    # sign, a dot, an exponent or a token's start). These start with a literal, which `re` scans for fast
+    # (cheaper than the needles would be).
+    (("0",), re.compile(r"0(?<![^\s\[\{,:+\-]0)[bBoOxX]")),
+    (("_",), re.compile(r"_(?:(?<=[0-9.+\-\s\[\{,:]_)|(?<=[0-9][eE]_))")),
+    # In a flow collection, `[:a]` and `[a:, b]`: libyaml (YAML 1.1) refuses what yaml_rs accepts.
+    ((":",), re.compile(r":(?:[,\]\}]|(?<=[\s\[\{,]:)\S)")),
 )
 
 
@@ -413,7 +448,13 @@ class _FastLoader(*((_CParser,) if _CParser else ()), _Constructor, _Resolver): 
         return mapping
 
 
-_LEAVES = (str, int, bool, type(None))
+_LEAVES = (str, bool, type(None))
+
+
+def within_limits(value, limits: Limits = Limits()) -> bool:
+    """Whether data that did not come through the loader (an API body's `entity`) keeps to the caps a
+    descriptor file is held to: depth, number of values, finite numbers, JSON types."""
+    return _walk_ok(value, limits)
 
 
 def _walk_ok(value, limits: Limits, depth: int = 0, count: list | None = None) -> bool:
@@ -423,7 +464,7 @@ def _walk_ok(value, limits: Limits, depth: int = 0, count: list | None = None) -
     count = count if count is not None else [0]
     nodes, max_depth, max_nodes = count[0], limits.max_depth, limits.max_nodes
     stack = [(value, depth)]
-    leaves, isfinite = _LEAVES, math.isfinite
+    leaves, isfinite, max_int = _LEAVES, math.isfinite, _MAX_INT
     while stack:
         item, level = stack.pop()
         nodes += 1
@@ -441,6 +482,10 @@ def _walk_ok(value, limits: Limits, depth: int = 0, count: list | None = None) -
             if not isfinite(item):
                 return False
             continue
+        elif type(item) is int:
+            if not -max_int < item < max_int:
+                return False
+            continue
         elif type(item) in leaves:
             continue
         else:
@@ -453,6 +498,10 @@ def _walk_ok(value, limits: Limits, depth: int = 0, count: list | None = None) -
             if kind is dict or kind is list or kind is float:
                 stack.append((child, level))
             elif kind in leaves:
+                nodes += 1
+            elif kind is int:  # beyond MAX_INT_DIGITS: the careful loader refuses it
+                if not -max_int < child < max_int:
+                    return False
                 nodes += 1
             else:
                 return False
@@ -512,7 +561,9 @@ def _load_rs(decoded: str, source: str, limits: Limits) -> list[Document] | None
     if not segments:
         return None
     result = yaml_rs.loads(decoded, parse_datetime=False)
-    values = [result] if len(segments) == 1 and not isinstance(result, list) else result
+    if len(segments) == 1 and isinstance(result, list):
+        return None  # a list at the root, not a list of documents: the careful loader says so
+    values = [result] if len(segments) == 1 else result
     if not isinstance(values, list):
         return None
     values = [v for v in values if v is not None]  # comment-only documents

@@ -11,6 +11,7 @@ its value is a string; anything else (for example a JSON Schema `{$ref: ...}`) i
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from urllib.parse import urljoin
@@ -134,11 +135,17 @@ def _parse_json(text: str, target: str, fail, limits: Limits):
         raise fail(f"{target}: nesting too deep") from None
     except ValueError as exc:
         raise fail(f"{target} is not valid JSON: {exc}") from None
-    stack = [(value, 1)]
+    stack: list[tuple[object, int, list]] = [(value, 1, [])]
     while stack:  # same depth cap as YAML documents
-        node, depth = stack.pop()
+        node, depth, parts = stack.pop()
         if depth > limits.max_depth:
             raise fail(f"{target}: nesting deeper than {limits.max_depth} levels")
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        stack.extend((c, depth + 1) for c in children)
+        if isinstance(node, float) and not math.isfinite(node):
+            # `1e400` parses as infinity: JSON columns refuse it (a 500 at the write, after a dry run said yes)
+            where = f" at {path_str(parts)}" if parts else ""
+            raise fail(f"{target}: the number{where} is beyond a 64-bit float's range")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1, [*parts, key]) for key, child in node.items())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1, [*parts, i]) for i, child in enumerate(node))
     return value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -91,15 +92,35 @@ def validate_entity(doc: Document, relations: list | None = None) -> list[Descri
 
 def storable_errors(doc: Document) -> list[DescriptorError]:
     """A NUL character (YAML's "\\0" or JSON's "\\u0000" escape, or a $text file's byte) in any key or
-    value: PostgreSQL cannot store one in text or jsonb. Each is reported at its field and line.
-    Callers on the ingestion path ask only when the dumped JSON text shows an escaped NUL."""
+    value: PostgreSQL cannot store one in text or jsonb. A number that is not finite (NaN, infinity: a
+    JSON body's `1e400`): no JSON column stores one. Each is reported at its field and line.
+    Callers on the ingestion path ask only when the dumped JSON text shows an escaped NUL (the loaders
+    refuse non-finite numbers already)."""
     out = _Collector(doc)
     for parts, in_key in nul_places(doc.data):
         if in_key:
             out.add("a key contains a NUL character (\\u0000), which cannot be stored", *parts)
         else:
             out.add("contains a NUL character (\\u0000), which cannot be stored", *parts)
+    for parts in non_finite_places(doc.data):
+        out.add("is not a finite number (NaN, or beyond a 64-bit float's range), which cannot be stored", *parts)
     return out.errors
+
+
+def non_finite_places(value, *, limit: int = 50) -> list[list]:
+    """The paths of NaN and ±infinity in parsed data (at most `limit`)."""
+    found: list[list] = []
+    stack: list[tuple[list, object]] = [([], value)]
+    while stack and len(found) < limit:
+        parts, node = stack.pop()
+        if isinstance(node, float):
+            if not math.isfinite(node):
+                found.append(parts)
+        elif isinstance(node, dict):
+            stack.extend(([*parts, key], item) for key, item in node.items())
+        elif isinstance(node, list):
+            stack.extend(([*parts, i], item) for i, item in enumerate(node))
+    return found
 
 
 def _check_kind(data: dict, out: _Collector) -> KindSpec | None:

@@ -704,7 +704,9 @@ def build_candidate(doc: Document) -> tuple[Candidate | None, list[DescriptorErr
     kind = CANONICAL_KIND[str(data["kind"]).lower()]
     meta = data["metadata"]
     text = dump(data)
-    if "\\u0000" in text and (errors := storable_errors(doc)):  # how the JSON text shows a NUL
+    # How the JSON text shows a NUL, or a number that is not finite (a descriptor the portal writes
+    # itself did not come through the loader, which refuses them): storable_errors names the field.
+    if ("\\u0000" in text or "Infinity" in text or "NaN" in text) and (errors := storable_errors(doc)):
         return None, errors
     return Candidate(
         ref=f"{kind.lower()}:{meta['namespace']}/{meta['name']}".lower(),

@@ -3,11 +3,14 @@ permission, and the shapes every list shares (a cursor page's `pageInfo`, a face
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import throttling
@@ -58,17 +61,37 @@ def _as_lists(data):
 
 
 def _summary(data) -> str:
+    """The first error, named by its field's path as the input spells it: `files[0].path: Ensure…`
+    (a nested serializer's errors are dicts, a list's are dicts keyed by index or lists of dicts, in
+    which a valid item is `{}`); non-field errors name their object, or nothing at the top."""
+    found = _first_error(data, "")
+    if found is None:
+        return "Invalid request."
+    path, message = found
+    return f"{path}: {message}" if path else message
+
+
+def _first_error(data, path: str) -> tuple[str, str] | None:
     if isinstance(data, dict):
-        first_key = next(iter(data), None)
-        if first_key is None:
-            return "Invalid request."
-        value = data[first_key]
-        if isinstance(value, list) and value:
-            value = value[0]
-        return f"{first_key}: {value}" if first_key != "non_field_errors" else str(value)
-    if isinstance(data, list) and data:
-        return str(data[0])
-    return "Invalid request."
+        for key, value in data.items():
+            if key == api_settings.NON_FIELD_ERRORS_KEY:
+                where = path
+            elif isinstance(key, int):
+                where = f"{path}[{key}]"
+            else:
+                where = f"{path}.{key}" if path else str(key)
+            if found := _first_error(value, where):
+                return found
+        return None
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            # A list of messages belongs to its field; a list of containers is one per input item.
+            found = _first_error(item, f"{path}[{index}]") if isinstance(item, dict | list) else \
+                (path, str(item))
+            if found:
+                return found
+        return None
+    return (path, str(data)) if data is not None else None
 
 
 def conflict(message: str, **extra) -> Response:
@@ -81,37 +104,57 @@ def conflict(message: str, **extra) -> Response:
 # refuse it for every field, naming it.
 
 
-def _nul_path(value, path: str = "") -> str | None:
-    """The dotted path of the first string (or key) holding a NUL, or None."""
-    if isinstance(value, str):
-        return (path or "body") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return where.replace("\x00", "\\x00")
-            found = _nul_path(item, where)
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{index}]")
-            if found:
-                return found
+# A number beyond a float's range (`1e400`) parses as infinity, which no JSON column stores (SQLite's
+# JSON_VALID, PostgreSQL's jsonb refuse it): a 500 at the first write. Refused up front, named, too.
+NON_FINITE_MESSAGE = "Numbers must be finite (this one is beyond a 64-bit float's range)."
+NESTED_MESSAGE = "The JSON body is nested too deeply."
+
+
+def _unstorable(value) -> tuple[str, str] | None:
+    """(the path, the message) of the first string or key holding a NUL or the first non-finite number,
+    or None. Iterative: a body nests as deep as the JSON decoder allowed."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "body", NUL_MESSAGE
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return path or "body", NON_FINITE_MESSAGE
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                where = f"{path}.{key}" if path else str(key)
+                if "\x00" in str(key):
+                    return where.replace("\x00", "\\x00"), NUL_MESSAGE
+                children.append((child, where))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([(child, f"{path}[{index}]") for index, child in enumerate(item)]))
     return None
 
 
 def _refuse_nul(data):
     # A form's QueryDict: every value of every key, named by the key.
-    where = nul_field(data) if hasattr(data, "lists") else _nul_path(data)
-    if where:
-        raise exceptions.ValidationError({where: [NUL_MESSAGE]})
+    if hasattr(data, "lists"):
+        where = nul_field(data)
+        found = (where, NUL_MESSAGE) if where else None
+    else:
+        found = _unstorable(data)
+    if found:
+        where, message = found
+        raise exceptions.ValidationError({where: [message]})
     return data
 
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        return _refuse_nul(super().parse(stream, media_type, parser_context))
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:  # the decoder recurses once per level: `[[[[…` thousands deep
+            raise exceptions.ParseError(NESTED_MESSAGE) from None
+        return _refuse_nul(data)
 
 
 class FormParser(parsers.FormParser):

@@ -478,6 +478,32 @@ def test_a_new_discovery_location_that_cannot_be_listed_is_not_stored(host):
     assert not Location.objects.exists()
 
 
+@pytest.mark.parametrize("headers", [
+    {"Retry-After": "inf"}, {"Retry-After": "1e300"}, {"Retry-After": "-5"}, {"Retry-After": "nan"},
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1e20"},
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "inf"},
+    {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
+])
+def test_a_rate_limit_header_with_an_absurd_wait_stops_the_read_with_its_message(host, settings, headers):
+    """The host chooses the number: infinite, astronomically far or negative, it reads as the default
+    wait or at most a day, and the read stops with RateLimited (it was an OverflowError, a 500)."""
+    settings.PLINTH_INTEGRATIONS_RATE_LIMIT_WAIT = 0  # the default wait (60 s) is not waited for either
+    host.integration("github")
+    host.rate_limit = lambda path: (403, headers)
+    with pytest.raises(integrations.RateLimited, match="rate limit"):
+        register(f"github-discovery:http://{host.web}/acme")
+    assert not Location.objects.exists()
+
+
+@pytest.mark.parametrize("value,expected", [("inf", 60.0), ("-5", 60.0), ("nan", 60.0), ("1e300", 86400.0),
+                                            ("30", 30.0)])
+def test_retry_after_reads_as_a_bounded_wait(value, expected):
+    from catalog.descriptors.fetch import Fetched
+
+    answer = Fetched(status=429, headers={"retry-after": value}, body=b"", url="https://github.com/x")
+    assert integrations._rate_limit_wait(answer) == expected
+
+
 def test_the_register_page_answers_400_with_the_message_for_a_bad_code_host_target(host, client, demo_org):
     host.integration("github")
     client.force_login(demo_org["users"]["alice"])
