@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from datetime import timedelta
 from urllib.parse import quote
 
 from django.core.cache import cache
 from django.db import connections, router
 from django.db.models import CharField, Count, F, QuerySet, TextField, Value
 from django.db.models.functions import Cast, JSONObject
+from django.utils import timezone
 
 from portal.accounts import permissions
 
@@ -449,6 +451,18 @@ def mlflow_state() -> MlflowSyncState | None:
 
 def mlflow_sync_job(entity: Entity, job_id: int) -> MlflowSyncJob | None:
     return MlflowSyncJob.objects.filter(entity=entity, pk=job_id).first()
+
+
+SYNC_JOB_LEASE = timedelta(minutes=10)  # a queued or running sync older than this is given up on
+
+
+def pending_mlflow_sync_jobs(entity: Entity) -> QuerySet[MlflowSyncJob]:
+    """The model's queued or running "Sync from MLflow now" jobs within their lease, newest first: what a
+    second press gets back (services.mlflow_sync_request) and what the page polls after a reload."""
+    return (MlflowSyncJob.objects
+            .filter(entity=entity, state__in=[MlflowSyncJob.State.QUEUED, MlflowSyncJob.State.RUNNING],
+                    created_at__gte=timezone.now() - SYNC_JOB_LEASE)
+            .order_by("-pk"))
 
 
 # -- domains (a system's spec.domain; an entity's domain is its system's) ----------------------------

@@ -425,7 +425,6 @@ def entity_star(*, user, entity: Entity, starred: bool) -> bool:
 # -- MLflow: "Sync now" and webhook deliveries --------------------------------------------------
 
 # A job queued or running for longer than this is taken as lost (its worker died): a new one may start.
-SYNC_JOB_LEASE = timedelta(minutes=10)
 
 
 @transaction.atomic
@@ -433,10 +432,7 @@ def mlflow_sync_request(*, entity: Entity, actor) -> MlflowSyncJob:
     """Queue a targeted MLflow sync of one model. A second press while one runs returns that one."""
     if not permissions.may_sync_mlflow_model(actor, entity):
         raise PermissionDenied("Only the owning team's members and platform admins may sync this model.")
-    active = (MlflowSyncJob.objects.select_for_update()
-              .filter(entity=entity, state__in=[MlflowSyncJob.State.QUEUED, MlflowSyncJob.State.RUNNING],
-                      created_at__gte=timezone.now() - SYNC_JOB_LEASE)
-              .order_by("-pk").first())
+    active = selectors.pending_mlflow_sync_jobs(entity).select_for_update().first()
     if active is not None:
         return active
     job = MlflowSyncJob.objects.create(entity=entity, requested_by=actor)

@@ -171,7 +171,7 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
 
         context["graph"] = layout(selectors.relation_graph(request.user, entity, context["depth"]))
     if entity.kind_key == "model":
-        context.update(_model_context(request, entity))
+        context.update(_model_context(request, entity, tab))
     if entity.kind_key == "group":
         context["owned"] = selectors.entity_list(request.user).filter(
             owner_ref=entity.ref).order_by("kind_key", "name_key")[:100]
@@ -189,12 +189,14 @@ def entity_detail(request, kind: str, namespace: str, name: str, tab: str = "ove
     return render(request, "catalog/entity_detail.html", context, status=status)
 
 
-def _model_context(request, entity) -> dict:
+def _model_context(request, entity, tab: str = "overview") -> dict:
     versions = selectors.model_versions(entity)
     selectors.attach_run_inputs(request.user, versions)
     job = None
     if sync := row_id(request.GET.get("sync", "")):  # the page a non-htmx "Sync now" redirected to
         job = selectors.mlflow_sync_job(entity, sync)
+    if job is None and tab in SYNC_TABS:  # a sync still waiting or running (pressed before a reload): polled on
+        job = selectors.pending_mlflow_sync_jobs(entity).first()
     return {
         "versions": versions,
         "versions_capped": len(versions) >= selectors.MODEL_VERSIONS_SHOWN,  # older ones are not shown
@@ -206,6 +208,9 @@ def _model_context(request, entity) -> dict:
         "may_sync": permissions.may_sync_mlflow_model(request.user, entity),
         "sync_job": job,
     }
+
+
+SYNC_TABS = frozenset({"overview", "versions"})  # the model tabs that show "Sync from MLflow now" and its status
 
 
 @require_safe

@@ -1,5 +1,6 @@
 """The lineage pages: the full-page graph (`/lineage/?nodeId=…`, the same widget as the entity page's
-Lineage tab, which fetches the graph from the JSON API) and the "unowned assets" page: observed
+Lineage tab, which fetches the graph from the JSON API), its landing (`/lineage/` bare: a search for a
+dataset or job by name, and the nodes most recently active), and the "unowned assets" page: observed
 entities (and MLflow-only models) nobody owns, for platform admins to give an owner team."""
 
 from __future__ import annotations
@@ -7,8 +8,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from catalog.descriptors.errors import DescriptorError
@@ -18,6 +22,7 @@ from portal.accounts.models import Team
 from portal.core.numbers import row_id
 
 from . import graph, selectors, services
+from .models import Node
 
 # The legend of the graph (static/js/lineage.js colours and labels nodes with the same keys).
 KINDS = (("dataset", "Dataset"), ("job", "Job / pipeline"), ("featureset", "Feature set"), ("run", "MLflow run"),
@@ -36,11 +41,61 @@ def entity_tab_context(request, entity) -> dict:
     return {"lineage_node_id": graph.node_id_for_entity(entity), **_legend()}
 
 
+LANDING_NODES = 12  # recently active nodes on the landing, and matches of a search shown
+MAX_Q = 200
+
+
+def _visible_nodes(user):
+    """Lineage nodes the user may see, as the graph decides: no entity (visible), or a visible entity."""
+    nodes = Node.objects.all()
+    rule = permissions.visible_q(user, prefix="entity__")
+    if rule:  # an empty rule (a platform admin) sees every node: `Q(…) | Q()` would be Q(…) alone
+        nodes = nodes.filter(Q(entity__isnull=True) | rule)
+    return (nodes.select_related("entity", "last_run")
+            .only("type", "namespace", "name", "updated_at", "entity__kind_key", "entity__namespace",
+                  "entity__name", "entity__title", "last_run__state", "last_run__started_at"))
+
+
+def _graph_url(node_id: str) -> str:
+    return f"{reverse('lineage:graph')}?{urlencode({'nodeId': node_id})}"
+
+
+def _landing(request):
+    """`/lineage/` without a node: what the page shows and a way to pick a root. `q` is a node id (opened
+    as is) or part of a dataset's or job's name: one visible match opens its graph, several are listed.
+    Without `q`, the nodes most recently active that the viewer may see (one query either way)."""
+    q = request.GET.get("q", "").strip()
+    context = {"q": q, "max_q": MAX_Q, **_legend()}
+    if not q:
+        context["recent"] = list(_visible_nodes(request.user).order_by("-updated_at", "-pk")[:LANDING_NODES])
+        return render(request, "lineage/graph.html", context)
+    if len(q) > MAX_Q or graph._CONTROL.search(q):
+        context["error"] = f"q: give a name of at most {MAX_Q} characters, without control characters."
+        context["q"] = ""
+        return render(request, "lineage/graph.html", context, status=400)
+    try:
+        graph.parse_node_id(q)
+    except graph.NodeIdInvalid:
+        pass
+    else:  # a node id: the graph page decides whether it exists and may be seen
+        return redirect(_graph_url(q))
+    matches = list(_visible_nodes(request.user).filter(name__icontains=q)
+                   .order_by("type", "name", "pk")[:LANDING_NODES + 1])
+    if len(matches) == 1:
+        return redirect(_graph_url(matches[0].node_id))
+    context["matches"] = matches[:LANDING_NODES]
+    context["more_matches"] = len(matches) > LANDING_NODES
+    return render(request, "lineage/graph.html", context)
+
+
 @require_safe
 def graph_page(request):
     """The lineage graph around one node, on a page of its own. The root is checked here (a malformed
     id is a 400 naming `nodeId`; an unknown node and one the user may not see are the same 404); the
-    graph itself is drawn in the browser from `GET /api/v1/lineage`, one hop at a time."""
+    graph itself is drawn in the browser from `GET /api/v1/lineage`, one hop at a time. Without
+    `nodeId` at all, the landing: a search for a node and the recently active ones."""
+    if "nodeId" not in request.GET:
+        return _landing(request)
     node_id = request.GET.get("nodeId", "")  # as sent: a name may end in a space (the API takes it so)
     if not node_id.strip():
         return render(request, "lineage/graph.html", {"error": "nodeId: is required."}, status=400)

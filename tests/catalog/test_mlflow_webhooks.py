@@ -206,7 +206,7 @@ def test_worker_start_webhooks_and_sync_now_keep_the_catalog_current(
         admin = Client()
         admin.force_login(org_demo.load_org()["users"]["grace"])
         response = admin.post(f"{entity_url}mlflow-sync/", HTTP_HX_REQUEST="true")
-        assert response.status_code == 202 and "with MLflow" in response.content.decode()
+        assert response.status_code == 202 and "Queued in Plinth" in response.content.decode()
         job = MlflowSyncJob.objects.get(entity=entity)
         wait_for(lambda: MlflowSyncJob.objects.get(pk=job.pk).state == "done", what="the Sync now job")
         status = admin.get(f"{entity_url}mlflow-sync/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
@@ -247,7 +247,7 @@ def test_sync_now_is_for_owners_and_admins_with_csrf(demo_org, mlflow_url, setti
     job = MlflowSyncJob.objects.get()
     assert second["Location"].endswith(f"/versions/?sync={job.pk}") and len(callbacks) == 1
     page = bob.get(second["Location"]).content.decode()
-    assert f"mlflow-sync/{job.pk}/" in page and "Queued with MLflow" in page
+    assert f"mlflow-sync/{job.pk}/" in page and "Queued in Plinth" in page
 
 
 def test_targeted_sync_reads_only_the_named_model_and_forgets_deleted_ones(db, mlflow_url, settings):

@@ -167,6 +167,47 @@ def test_the_sync_button_says_it_syncs_from_mlflow_and_what_it_reads(client, dem
         assert "Sync now" not in html
 
 
+def test_a_queued_sync_says_it_waits_in_plinth_and_survives_a_reload(client, demo_org):
+    """The job waits in Plinth's queue, not MLflow's; a reload while it waits or runs keeps polling it
+    (the button and "press Sync from MLflow now" came back and the pending sync was forgotten)."""
+    from catalog.models import Entity, MlflowSyncJob
+
+    client.force_login(demo_org["users"]["bob"])
+    entity = Entity.objects.get(ref="model:default/fraud-detector")
+    posted = client.post(f"{MODEL}mlflow-sync/", HTTP_HX_REQUEST="true").content.decode()
+    job = MlflowSyncJob.objects.get(entity=entity)
+    assert "Queued in Plinth…" in posted and "with MLflow" not in posted
+    for url in (MODEL, f"{MODEL}versions/"):
+        html = client.get(url).content.decode()
+        assert f"mlflow-sync/{job.pk}/" in html and "Queued in Plinth…" in html, url
+        assert "Sync from MLflow now</button>" not in html and "press Sync from MLflow now" not in html, url
+    assert "a sync is under way" in client.get(MODEL).content.decode()
+    MlflowSyncJob.objects.filter(pk=job.pk).update(state=MlflowSyncJob.State.RUNNING)
+    assert "Syncing with MLflow…" in client.get(MODEL).content.decode()
+    MlflowSyncJob.objects.filter(pk=job.pk).update(state=MlflowSyncJob.State.DONE)
+    html = client.get(MODEL).content.decode()  # finished: the button is back, no status is polled
+    assert f"mlflow-sync/{job.pk}/" not in html and "Sync from MLflow now</button>" in html
+
+
+def test_a_pending_sync_costs_the_model_page_one_query(client, demo_org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(demo_org["users"]["bob"])
+    client.get(MODEL)
+    with CaptureQueriesContext(connection) as before:
+        client.get(MODEL)
+    client.post(f"{MODEL}mlflow-sync/", HTTP_HX_REQUEST="true")
+    with CaptureQueriesContext(connection) as after:
+        client.get(MODEL)
+    assert len(after.captured_queries) == len(before.captured_queries)
+
+
+def test_the_feature_set_template_says_feature_set_in_words():
+    text = (Path(settings.BASE_DIR) / "portal/scaffolder/builtin/feature-set/template.yaml").read_text()
+    assert "as a feature set." in text and "as a FeatureSet" not in text
+
+
 def test_the_run_page_says_what_each_download_is(client, alice):
     run = Run.objects.create(
         template_ref="template:default/ml-model-service",
@@ -191,15 +232,14 @@ def test_the_run_page_says_what_each_download_is(client, alice):
     html = client.get(run.get_absolute_url()).content.decode()
     repo = re.search(
         r'<a class="button" href="/create/repositories/fraud-ml/fraud-scorer.bundle" download '
-        r'data-testid="download-repository" aria-describedby="(dl-\d)">([^<]*)<span[^>]*>↓</span> '
-        r"\.bundle</a>",
+        r'data-testid="download-repository" aria-describedby="(dl-\d)">([^<]*)</a>',
         html,
     )
-    assert repo is not None and repo.group(2).strip() == "Repository"
+    assert repo is not None and repo.group(2) == "Download repository (.bundle)"
     what = re.search(rf'id="{repo.group(1)}"[^>]*>(.*?)</span>', html, re.S).group(1)
     assert "generated repository as a git bundle" in what and "<code>fraud-scorer.bundle</code>" in what
     files = re.search(
-        r'data-testid="download-files" aria-describedby="(dl-\d)">Download <span[^>]*>↓</span> \.zip</a>',
+        r'data-testid="download-files" aria-describedby="(dl-\d)">Download files \(\.zip\)</a>',
         html,
     )
     assert files is not None

@@ -104,7 +104,7 @@ def test_full_page_draws_from_the_root(client, alice):
     assert "<h1>Fraud detector</h1>" in html and 'href="/catalog/model/default/fraud-detector/"' in html
 
 
-@pytest.mark.parametrize("node_id", [None, "", "fraud-detector", "entity:model:fraud-detector", "table:a:b",
+@pytest.mark.parametrize("node_id", ["", "fraud-detector", "entity:model:fraud-detector", "table:a:b",
                                      "entity:model:default:has space", "dataset:\x01:x"])
 def test_full_page_refuses_a_malformed_node_id(client, alice, node_id):
     response = client.get("/lineage/", {} if node_id is None else {"nodeId": node_id})
