@@ -51,6 +51,19 @@ class Hit:
     def display_name(self) -> str:
         return self.title or self.name
 
+    @property
+    def subtitle(self) -> str:
+        """The name shown beside the title, unless it only repeats it (a docs page's name is its title,
+        lowercased by the index; a hit without a title shows its name as the title)."""
+        if not self.title or self.name.casefold() == self.title.casefold():
+            return ""
+        return self.name
+
+    @property
+    def meta(self) -> list[str]:
+        """The typeahead's line under the title: name (unless it repeats the title), owner, lifecycle."""
+        return [part for part in (self.subtitle, self.owner, self.lifecycle) if part]
+
 
 @dataclass
 class Results:

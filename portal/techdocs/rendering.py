@@ -12,6 +12,7 @@ import html as htmllib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from urllib.parse import unquote
 
 import markdown
@@ -195,9 +196,43 @@ def render_markdown(text: str, policy: LinkPolicy, md: markdown.Markdown | None 
     tokens = _toc_tokens(getattr(md, "toc_tokens", []))
     problems: list[str] = []
     clean = sanitize(raw, policy, problems)
-    plain = htmllib.unescape(re.sub(r"<[^>]+>", " ", clean))
-    return Rendered(html=clean, toc=tokens, title=_first_h1(tokens), text=re.sub(r"\s+", " ", plain).strip(),
-                    problems=problems)
+    return Rendered(html=clean, toc=tokens, title=_first_h1(tokens), text=plain_text(clean), problems=problems)
+
+
+# Elements that are not part of a line of text: their edges separate words. Inline elements (`a`,
+# `code`, `em`, `strong`, `span`, ...) do not: "the `plan` (**blocked**)" reads "the plan (blocked)",
+# not "the plan ( blocked )".
+_BREAKING = frozenset({
+    "h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "img", "ul", "ol", "li", "dl", "dt", "dd",
+    "blockquote", "pre", "div", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption",
+    "details", "summary", "figure", "figcaption",
+})
+
+
+class _TextParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:  # noqa: ARG002
+        if tag in _BREAKING:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BREAKING:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain_text(html: str) -> str:
+    """Sanitised HTML as the one line of plain text search indexes (a docs page's `text`): block elements
+    separate words, inline elements join their text to the words around them, whitespace collapses."""
+    parser = _TextParser()
+    parser.feed(html)
+    parser.close()
+    return re.sub(r"\s+", " ", "".join(parser.parts)).strip()
 
 
 def section_titles(toc: list[dict], level: int = 2) -> list[str]:

@@ -146,3 +146,14 @@ def test_front_matter_is_parsed_safely():
     assert error and "no closing" in error
     _, _, error = rendering.split_front_matter("---\n- a list\n---\nx")
     assert error == "Front matter must be a mapping of keys to values."
+
+
+def test_search_text_joins_inline_elements_and_separates_blocks():
+    """The indexed text has no spaces the page does not show: inline elements (code, strong, em, links)
+    join the words around them, block elements (headings, paragraphs, list items, cells) separate words."""
+    out = render("# Gate\n\nIt stops the request (**blocked**) and says why: see `discovery.py`, and "
+                 "[Feast](https://feast.dev)'s *docs*.\n\n- one\n- two\n\n| a | b |\n|---|---|\n| x | y |\n\nEnd")
+    assert "Gate It stops the request (blocked) and says why: see discovery.py, and Feast's docs." in out.text
+    assert "one two" in out.text and "a b x y End" in out.text
+    assert rendering.plain_text("<p>a&amp;b <code>x&lt;y</code></p><p>next<br>line</p>") == "a&b x<y next line"
+    assert rendering.plain_text('<a title="1 > 0" href="#">link</a>ed') == "linked"

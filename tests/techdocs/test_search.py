@@ -1,5 +1,6 @@
 """Docs pages are searchable through the portal's search service, with the entity's visibility."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,29 @@ def test_docs_snippets_cost_no_query_per_hit(engine, make_docs, demo_org, client
         assert len(hits) == expected and all(f"<mark>{word}</mark>" in str(h.snippet) for h in hits)
     assert counts["/search/"][0] == counts["/search/"][1], counts
     assert counts["/api/v1/search"][0] == counts["/api/v1/search"][1], counts
+
+
+def test_a_docs_hit_reads_as_the_page_does(make_docs, demo_org, client, django_capture_on_commit_callbacks):
+    """On the search page and in the typeahead a docs hit shows its title once (not again as a lowercased
+    name), its snippet has no spaces inside `(**blocked**)` or before the comma after `code`, and the kind
+    filter names kinds in words ("Docs", "Feature sets") while its parameter stays the kind's key."""
+    with django_capture_on_commit_callbacks(execute=True):
+        make_docs({"docs/index.md": "# Home\n",
+                   "docs/gate.md": "# Request an Approval\n\nThe gate stops the numbat request (**blocked**) and "
+                                   "says why: see `discovery.py`, and [Feast](https://feast.dev).\n"},
+                  name="gate-svc")
+    client.force_login(demo_org["users"]["alice"])
+    body = client.get("/search/", {"q": "numbat"}).content.decode()
+    assert "Request an Approval" in body and "request an approval" not in body
+    assert "<mark>numbat</mark> request (blocked) and says why: see discovery.py, and Feast." in body
+    assert re.search(r'data-facet="kind" data-value="doc"><span>Docs</span><span class="n">1</span>', body)
+    assert "kind=doc" in body
+    ahead = client.get("/search/typeahead/", {"q": "request an approval"}).content.decode()
+    titles = [re.sub(r"</?mark>", "", t) for t in re.findall(r'<span class="ta-title">(.*?)</span>', ahead)]
+    metas = re.findall(r'<span class="ta-meta">(.*?)</span>', ahead)
+    assert "Request an Approval" in titles and metas
+    assert not [m for m in metas if "request an approval" in m or m.startswith(" · ")], metas
+
+    body = client.get("/search/", {"q": "feature"}).content.decode()
+    assert 'data-facet="kind" data-value="featureset"><span>Feature sets</span>' in body
+    assert ">featureset<" not in body
