@@ -100,11 +100,16 @@ def refreshed_at(card):
 
 
 def team_rollup(user, card) -> list[dict]:
-    """Per team: entities per level now, and the totals at or above each level 7 and 30 days ago."""
-    rows = current_rollup(user, card).values_list("owner_team__name", "level").annotate(n=Sum("count")).order_by()
+    """Per team: entities per level now, and the totals at or above each level 7 and 30 days ago; each
+    row's `title` the team's display name ("" for the unowned), read by the same join as its name."""
+    rows = list(current_rollup(user, card).values_list("owner_team__name", "owner_team__title", "level")
+                .annotate(n=Sum("count")).order_by())
     past = _past_rollups(user, card, "owner_team__name")
     named = {d: [(team or "", level, n) for team, level, n in counts] for d, counts in past.items()}
-    out = _rollup(card, "team", [(team or "", level, n) for team, level, n in rows], named)
+    out = _rollup(card, "team", [(team or "", level, n) for team, _, level, n in rows], named)
+    titles = {team or "": title or team or "" for team, title, _, _ in rows}
+    for row in out:
+        row["title"] = titles[row["team"]]
     return sorted(out, key=lambda t: t["team"])
 
 
@@ -140,6 +145,21 @@ def level_counts(user, card) -> tuple[dict[str, int], datetime | None]:
     """Entities per level the user may see, and when they were counted (one query)."""
     rows = list(current_rollup(user, card).values("level").annotate(n=Sum("count"), at=Max("refreshed_at")).order_by())
     return {r["level"]: r["n"] for r in rows}, max((r["at"] for r in rows if r["at"]), default=None)
+
+
+def rollup_count(user, card, chosen: EntityFilter) -> int:
+    """The count the scorecard page shows for the cell of `chosen` (its level, team and domain), from the
+    current rollup the user may see (one query)."""
+    qs = current_rollup(user, card)
+    if chosen.level is not None:
+        qs = qs.filter(level=chosen.level)
+    if chosen.unowned:
+        qs = qs.filter(owner_team__isnull=True)
+    elif chosen.team is not None:
+        qs = qs.filter(owner_team=chosen.team)
+    if chosen.domain is not None:
+        qs = qs.filter(domain_ref=chosen.domain)
+    return qs.aggregate(n=Sum("count"))["n"] or 0
 
 
 def domain_q(card, domain: str) -> Q:

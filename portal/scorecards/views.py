@@ -17,7 +17,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from catalog import selectors as catalog_selectors
-from portal.core.errors import error_response
 
 from . import definitions, filters, selectors, services
 
@@ -32,7 +31,10 @@ def index(request):
         counts, as_of = ({}, None) if card.error else selectors.level_counts(request.user, card)
         rows.append({"card": card, "counts": counts, "as_of": as_of})
     for row in rows:
-        row["per_level"] = [(name, row["counts"].get(name, 0)) for name in ["", *row["card"].levels]]
+        base = reverse("scorecards:entities", args=[row["card"].name])
+        # (level, count, the drill-down's address — "" for a zero, as the scorecard page's counts)
+        row["per_level"] = [(name, n, f"{base}?{urlencode({'level': name})}" if n else "")
+                            for name in ["", *row["card"].levels] for n in [row["counts"].get(name, 0)]]
         row["total"] = sum(row["counts"].values())
     return render(request, "scorecards/index.html", {"rows": rows})
 
@@ -82,6 +84,22 @@ def _label(chosen: filters.EntityFilter) -> str:
     return " · ".join(parts)
 
 
+def _empty(chosen: filters.EntityFilter) -> str:
+    """An empty list's sentence, neutral on why: "No entity of Fraud ML is at Bronze on this scorecard now."."""
+    words = ["No entity"]
+    if chosen.team is not None:
+        words.append(f"of {chosen.team.display_name}")
+    elif chosen.unowned:
+        words.append("owned by no team")
+    if chosen.domain is not None:
+        words.append(f"in {chosen.domain.rsplit('/', 1)[-1]}" if chosen.domain else "in no domain")
+    if chosen.level is not None:
+        words.append(f"is at {chosen.level}" if chosen.level else "is without a level")
+    else:
+        words.append("is")
+    return " ".join(words) + " on this scorecard now."
+
+
 @require_safe
 def entities(request, name: str):
     """The entities behind one count of the scorecard page (or any level, team and domain), a page at a
@@ -91,14 +109,14 @@ def entities(request, name: str):
                "rows": []}
     try:
         chosen = filters.parse(card, request.GET)
-    except filters.FilterError as exc:
-        if exc.status == 404:
-            return error_response(request, 404, "Not found", exc.message)
+    except filters.FilterError as exc:  # 400, or 404 for no such team: in the page, its way back kept
         context["problems"] = {exc.field: exc.message}
-        return render(request, "scorecards/entities.html", context, status=400)
+        return render(request, "scorecards/entities.html", context, status=exc.status)
     page = Paginator(selectors.drilldown(request.user, card, chosen), PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    if not page.paginator.count:  # the scorecard page's count for this cell: only a non-zero one is news
+        context.update(empty=_empty(chosen), counted=selectors.rollup_count(request.user, card, chosen))
     context.update(chosen=chosen, label=_label(chosen), page=page, query=query.urlencode(),
                    rank=card.levels.index(chosen.level) + 1 if chosen.level in card.levels else 0,
                    as_of=selectors.refreshed_at(card), rows=[(r, selectors.next_step(card, r)) for r in page.object_list])

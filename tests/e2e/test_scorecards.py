@@ -70,12 +70,15 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     page.get_by_role("link", name="Scorecards", exact=True).first.click()
     page.wait_for_url("**/scorecards/")
     index = page.get_by_test_id("scorecard-index")
-    expect(index.get_by_role("link", name="Service basics")).to_be_visible()
+    expect(index.get_by_role("link", name="Service basics", exact=True)).to_be_visible()
+    expect(index.get_by_role("cell", name="Components, APIs", exact=True)).to_be_visible()
+    expect(index.get_by_role("link", name=re.compile(r"^\d+ at Bronze on Service basics: list them$"))).to_be_visible()
     page.screenshot(path=str(SHOTS / "scorecards-index.png"), full_page=True)
-    index.get_by_role("link", name="Service basics").click()
+    index.get_by_role("link", name="Service basics", exact=True).click()
     page.wait_for_url("**/scorecards/service-basics/")
     rollup = page.get_by_test_id("team-rollup")
-    expect(rollup.locator("tr", has_text="fraud-ml")).to_have_count(1)
+    expect(rollup.locator("tr", has_text="Fraud ML")).to_have_count(1)
+    expect(rollup.get_by_role("link", name="Fraud ML", exact=True)).to_have_attribute("href", "/teams/fraud-ml/")
     domains = page.get_by_test_id("domain-rollup")
     assert domains.get_by_role("link", name="payments", exact=True).is_visible()  # the fraud system's domain
     assert domains.get_by_role("rowheader", name="no domain").count() == 1  # the entities in no system
@@ -92,6 +95,8 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     page.screenshot(path=str(SHOTS / "scorecards-campaign.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/scorecards/service-basics/")
+    team = page.get_by_test_id("team-rollup").get_by_role("link", name="Fraud ML", exact=True)
+    assert team.evaluate("a => a.getClientRects().length") == 1  # the name kept on one line at phone width
     page.screenshot(path=str(SHOTS / "scorecards-detail-phone.png"), full_page=True)
 
 
@@ -100,7 +105,7 @@ def test_a_count_links_to_the_entities_it_counts(page, live_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/scorecards/service-basics/")
-    count = page.get_by_test_id("team-rollup").get_by_role("link", name=re.compile(r"^\d+ at Bronze, team fraud-ml"))
+    count = page.get_by_test_id("team-rollup").get_by_role("link", name=re.compile(r"^\d+ at Bronze, team Fraud ML"))
     n = int(count.inner_text())
     count.click()
     page.wait_for_url("**/scorecards/service-basics/entities/?level=Bronze&team=fraud-ml")

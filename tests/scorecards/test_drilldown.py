@@ -18,8 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from catalog import selectors as catalog_selectors
 from catalog.models import Entity
 from portal.accounts import permissions
+from portal.accounts.models import Team
 from portal.scorecards import definitions, selectors, services, views
-from portal.scorecards.models import Result
+from portal.scorecards.models import DailyRollup, Result
 
 from .conftest import write
 
@@ -250,3 +251,81 @@ def test_a_broken_scorecards_list_says_why_it_is_empty(evaluated, card_dir):
     assert response.status_code == 200
     page = response.content.decode()
     assert "This scorecard cannot be used" in page and COUNT.search(page).group(1) == "0"
+
+
+INDEX_LINK = re.compile(r'<a (?:class="[^"]*" )?href="([^"]+)" data-testid="index-count" aria-label="([^"]*)">[^<]*?(\d+)</a>')
+
+
+@pytest.mark.parametrize("username", ["alice", "carol"])
+def test_the_index_links_each_non_zero_level_count_to_its_entities(evaluated, username):
+    """The index's per-level counts ("No level 4", "Bronze 6") link to the drill-down by level, as the
+    scorecard page's; a zero stays text."""
+    user = evaluated["users"][username]
+    client = client_for(user)
+    page = client.get("/scorecards/").content.decode()
+    links = [(html.unescape(h), html.unescape(label), int(n)) for h, label, n in INDEX_LINK.findall(page)]
+    nonzero = sum(1 for card in definitions.load_all() if not card.error
+                  for n in selectors.level_counts(user, card)[0].values() if n)
+    assert len(links) == nonzero > 0
+    for href, label, n in links:
+        assert re.fullmatch(r"/scorecards/[\w-]+/entities/\?level=\w*", href), href
+        assert label.startswith(f"{n} ") and label.endswith(": list them")
+        stated, refs = listed(client, href)
+        assert stated == n == len(refs), href
+
+
+def test_kinds_read_as_words_on_the_index_and_the_scorecard(evaluated):
+    alice = client_for(evaluated["users"]["alice"])
+    index = alice.get("/scorecards/").content.decode()
+    assert "<td>Models</td>" in index and "<td>Components, APIs</td>" in index
+    detail = alice.get("/scorecards/service-basics/").content.decode()
+    assert "Applies to: Components, APIs; levels Bronze → Silver → Gold." in detail
+    assert "kinds component" not in detail
+
+
+def test_the_team_rollup_names_teams_by_title_linking_to_their_page(evaluated, django_assert_num_queries):
+    """"Fraud ML", kept whole, linking to /teams/fraud-ml/; the titles come with the counts (no query per team)."""
+    page = client_for(evaluated["users"]["alice"]).get("/scorecards/service-basics/").content.decode()
+    assert '<th scope="row"><a class="nowrap" href="/teams/fraud-ml/">Fraud ML</a></th>' in page
+    assert any(label.endswith("team Fraud ML: list them") for _, label, _ in count_links(page))
+    alice, card = evaluated["users"]["alice"], definitions.get("service-basics")
+    selectors.team_rollup(alice, card)  # the reader's teams, read once
+    with CaptureQueriesContext(connection) as before:
+        selectors.team_rollup(alice, card)
+    current = DailyRollup.objects.filter(scorecard=card.name).latest("day")
+    for i in range(3):  # more teams in the counts: no more queries
+        team = Team.objects.create(name=f"extra-{i}", title=f"Extra team {i}")
+        DailyRollup.objects.create(day=current.day, scorecard=card.name, owner_team=team, level="", count=1)
+    with django_assert_num_queries(len(before)):
+        rows = selectors.team_rollup(alice, card)
+    titles = {r["team"]: r["title"] for r in rows}
+    assert titles["fraud-ml"] == "Fraud ML" and titles["extra-2"] == "Extra team 2"
+
+
+def test_an_unknown_team_answers_404_in_the_page_with_its_way_back(evaluated):
+    response = client_for(evaluated["users"]["bob"]).get("/scorecards/production-readiness/entities/?team=nope")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert 'data-testid="drill-problems"' in page and "Team: No team &#x27;nope&#x27;." in page
+    assert '<p class="crumbs"><a href="/scorecards/">Scorecards</a> / <a href="/scorecards/production-readiness/">' in page
+    assert "← Back to Production readiness" in page
+
+
+def test_an_empty_list_says_so_neutrally_and_names_a_changed_count_only(evaluated):
+    """A combination the scorecard page counts 0 is plainly empty; one it counted but that has since emptied
+    says what it counted."""
+    alice = client_for(evaluated["users"]["alice"])
+    url = "/scorecards/service-basics/entities/?level=Gold&team=fraud-ml"
+    page = alice.get(url).content.decode()
+    assert "No entity of Fraud ML is at Gold on this scorecard now." in page
+    assert "counted" not in page.split('data-testid="drill-empty"')[1].split("</p>")[0]
+    links = {h: n for h, _, n in count_links(alice.get("/scorecards/service-basics/").content.decode())}
+    url = "/scorecards/service-basics/entities/?level=Bronze&team=fraud-ml"
+    n = links[url]
+    assert n > 0
+    Result.objects.filter(scorecard="service-basics", level="Bronze", owner_team__name="fraud-ml").update(level="Silver")
+    empty = alice.get(url).content.decode().split('data-testid="drill-empty">')[1].split("</p>")[0]
+    assert empty.startswith(f"No entity of Fraud ML is at Bronze on this scorecard now. The scorecard page counted {n} here ")
+    assert "changed since" in empty
+    page = alice.get("/scorecards/service-basics/entities/?level=&team=").content.decode()
+    assert "No entity owned by no team is without a level on this scorecard now." in page
