@@ -2,7 +2,8 @@
 (`{"grouping", "data": [...]}`), as JSON or CSV. Reads only the rollups (selectors.py).
 
 A platform admin sees the whole organisation, any team, and per-user rows (`per_user=true`); anyone
-else sees aggregates of their own teams only — a team they are not in answers like a missing one."""
+else sees aggregates of their own teams only — a team they are not in answers like a missing one — and
+never a ref of an entity they may not see (left out of the top lists, and counted)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ FORMATS = ("json", "csv")
 MAX_LIMIT = 100
 MAX_SPAN_DAYS = 731  # two years of daily rollups; longer ranges are refused, not truncated
 DEFAULT_SPAN_DAYS = 30
+# The top lists whose rows name catalog entities (`entityref`): filtered by what the caller may see.
+REFS = {"top_templates": selectors.top_templates, "top_entities": selectors.top_entities,
+        "top_docs": selectors.top_docs}
 
 
 def _date(params, name: str) -> date | None:
@@ -115,7 +119,11 @@ SCHEMA = extend_schema(
         "`top_templates` (runs, success rate, median duration), `top_searches` (count, zero-result count, "
         "clicks), `top_entities`, `top_docs`, `funnel` (onboarding steps per team and time to first "
         "registered model). Platform admins see the organisation and may ask `per_user=true` (active users "
-        "only); everyone else sees their own teams' aggregates. `format=csv` answers a spreadsheet-safe CSV."
+        "only); everyone else sees their own teams' aggregates. The top lists leave out entities, templates "
+        "and docs the caller may not read (another team's private ones, or gone from the catalog) and say how "
+        "many in `not_shown` (the CSV in an `X-Plinth-Not-Shown` header), so a list can be shorter than `limit`. "
+        "A `funnel` step's `teams` counts every team that reached it, `in_order` those that also reached every "
+        "earlier step. `format=csv` answers a spreadsheet-safe CSV."
     ),
     parameters=[
         OpenApiParameter("type", str, enum=list(TYPES), required=True),
@@ -159,15 +167,15 @@ def _events(request):
             result = selectors.active_users(start, end, grouping, team=teams)
             body["data"] = result.data
             body["summary"] = {k: v for k, v in result.as_dict().items() if k not in ("data", "grouping")}
-    elif type_ == "top_templates":
-        body["data"] = selectors.top_templates(start, end, team=teams, limit=limit)
+    elif type_ in REFS:
+        rows = REFS[type_](start, end, team=teams, limit=limit)
+        # A row is kept under the team the event was recorded for, not always the owner of what it
+        # names (a run: the run's team): refs the caller may not see are left out, and counted.
+        readable = selectors.readable_refs([r["entityref"] for r in rows], request.user, titles=False)
+        body["data"], body["not_shown"] = readable.only(rows)
     elif type_ == "top_searches":
         body["data"] = selectors.top_searches(start, end, team=teams, limit=limit)
         body["zero_results"] = selectors.zero_result_searches(start, end, team=teams, limit=limit)
-    elif type_ == "top_entities":
-        body["data"] = selectors.top_entities(start, end, team=teams, limit=limit)
-    elif type_ == "top_docs":
-        body["data"] = selectors.top_docs(start, end, team=teams, limit=limit)
     else:
         result = selectors.funnel(team=teams, start=start, end=end)
         body["data"] = result.steps
@@ -176,6 +184,8 @@ def _events(request):
     if fmt == "csv":
         response = HttpResponse(to_csv(body["data"]), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="plinth_insights_{type_}.csv"'
+        if "not_shown" in body:
+            response["X-Plinth-Not-Shown"] = str(body["not_shown"])
         return response
     return Response(body)
 

@@ -125,43 +125,57 @@ def _templates(f: Filters, scope: list[int] | None, limit: int) -> list[dict]:
     return rows
 
 
-def _entity_label(known: dict, ref: str) -> tuple[str, str]:
-    """(label, link) of an entity or template in a top list: its title and page when the reader may see
-    it, else the ref as recorded (deleted since, or not the reader's to see), without a link."""
-    entity = known.get(ref)
+def _entity_label(readable: selectors.Readable, ref: str) -> tuple[str, str]:
+    """(label, link) of an entity or template in a top list: its title and page when the entity exists,
+    else (a platform admin's list: an entity deleted since) the ref as recorded, without a link."""
+    entity = readable.entities.get(ref)
     return (entity.title or entity.name, entity.get_absolute_url()) if entity else (ref, "")
 
 
-def _docs_label(known: dict, pages: set[tuple[int, str]], doc: dict) -> tuple[str, str]:
-    """(label, link) of a docs page in a top list: "<entity title> › <page>" when the reader may see the
-    entity, else the path as recorded; linked only while the page exists (`pages`: techdocs'
-    existing_pages), since a page viewed last month may have been removed or renamed since."""
-    entity = known.get(doc["entityref"])
+def _docs_label(readable: selectors.Readable, pages: set[tuple[int, str]], doc: dict) -> tuple[str, str]:
+    """(label, link) of a docs page in a top list: "<entity title> › <page>" while the entity exists,
+    else the path as recorded; linked only while the page exists (`pages`: techdocs' existing_pages),
+    since a page viewed last month may have been removed or renamed since."""
+    entity = readable.entities.get(doc["entityref"])
     if entity is None:
         return doc["path"], ""
     label = f"{entity.title or entity.name} › {doc['page'] or 'home'}"
     return label, docs_url(entity, doc["page"]) if (entity.pk, doc["page"]) in pages else ""
 
 
+def _not_shown_table(not_shown: dict[str, int]) -> list[tuple[str, list[str], list[list]]]:
+    """The CSV's account of the rows left out (refs the reader may not see): a section only when some
+    were, as the page says it only then."""
+    rows = [[name, n] for name, n in not_shown.items() if n]
+    return [("not shown", ["list", "rows not shown"], rows)] if rows else []
+
+
 def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
+    """Top templates, entities and docs pages. A rollup row is kept under the team the event was
+    recorded for, which is not always the owner of what it names (a run is recorded under the run's
+    team, whoever owns the template): a ref the reader may not see is left out and counted, in the
+    charts, the tables and the CSV alike."""
     templates = _templates(f, scope, TOP)
     entities = selectors.top_entities(f.period.start, f.period.end, team=scope, limit=TOP)
     docs = selectors.top_docs(f.period.start, f.period.end, team=scope, limit=TOP)
-    known = selectors.visible_entities(
+    readable = selectors.readable_refs(
         [t["entityref"] for t in templates] + [e["entityref"] for e in entities] + [d["entityref"] for d in docs], user)
+    (templates, hidden_templates), (entities, hidden_entities), (docs, hidden_docs) = (
+        readable.only(templates), readable.only(entities), readable.only(docs))
+    not_shown = {"templates": hidden_templates, "entities": hidden_entities, "docs": hidden_docs}
     pages = techdocs_selectors.existing_pages(
-        (known[d["entityref"]].pk, d["page"]) for d in docs if d["entityref"] in known)
+        (readable.entities[d["entityref"]].pk, d["page"]) for d in docs if d["entityref"] in readable.entities)
     return {
-        "templates": templates, "entities": entities, "docs": docs,
+        "templates": templates, "entities": entities, "docs": docs, "not_shown": not_shown,
         "charts": [
             charts.bar_chart("templates", "Top templates by runs",
-                             [(*_entity_label(known, t["entityref"]), t["count"], f"{t['count']} runs")
+                             [(*_entity_label(readable, t["entityref"]), t["count"], f"{t['count']} runs")
                               for t in templates], unit="runs"),
             charts.bar_chart("entities", "Top entities by page views",
-                             [(*_entity_label(known, e["entityref"]), e["count"], f"{e['count']} views")
+                             [(*_entity_label(readable, e["entityref"]), e["count"], f"{e['count']} views")
                               for e in entities], unit="views"),
             charts.bar_chart("docs", "Top docs pages by views",
-                             [(*_docs_label(known, pages, d), d["count"], f"{d['count']} views") for d in docs],
+                             [(*_docs_label(readable, pages, d), d["count"], f"{d['count']} views") for d in docs],
                              unit="views"),
         ],
         "tables": [
@@ -171,6 +185,7 @@ def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
             ("entities", ["entity", "views", "user-days"], [[e["entityref"], e["count"], e["user_days"]] for e in entities]),
             ("docs", ["entity", "page", "views", "user-days"],
              [[d["entityref"], d["page"], d["count"], d["user_days"]] for d in docs]),
+            *_not_shown_table(not_shown),
         ],
     }
 
@@ -258,15 +273,18 @@ def catalog_health(f: Filters, scope: list[int] | None, **_) -> dict:
     }
 
 
-def overview(f: Filters, scope: list[int] | None, *, teams: list, **_) -> dict:
+def overview(f: Filters, scope: list[int] | None, *, teams: list, user=None, **_) -> dict:
     au = active_users(f, scope, per_team=False)
     fn = funnel(f, scope, teams=teams)
-    top = _templates(f, scope, 5)
+    templates = _templates(f, scope, 5)
+    # The run's team recorded the run, not the template's owner: leave out what the reader may not see.
+    top, hidden = selectors.readable_refs([t["entityref"] for t in templates], user, titles=False).only(templates)
     s = selectors.top_searches(f.period.start, f.period.end, team=scope, limit=5)
     g = governance(f, scope)
     searched = sum(r["count"] for r in selectors.search_volume(f.period.start, f.period.end, "monthly", team=scope))
     return {
-        "au": au["au"], "funnel": fn["funnel"], "templates": top, "top": s, "gov": g, "searched": searched,
+        "au": au["au"], "funnel": fn["funnel"], "templates": top, "not_shown": {"templates": hidden}, "top": s,
+        "gov": g, "searched": searched,
         "charts": [au["charts"][0], fn["charts"][0]],
         "tables": [
             au["tables"][0], fn["tables"][0],
@@ -274,6 +292,7 @@ def overview(f: Filters, scope: list[int] | None, *, teams: list, **_) -> dict:
                                                                    for t in top]),
             ("searches", ["query", "searches"], [[r["query"], r["count"]] for r in s]),
             ("governance", ["closed requests", "SLA breaches (escalated or expired)"], [[g["decided"], g["breaches"]]]),
+            *_not_shown_table({"templates": hidden}),
         ],
     }
 

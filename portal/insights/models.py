@@ -88,12 +88,17 @@ class Rollup(models.Model):
 
 
 class ActiveUserDay(models.Model):
-    """A user was active on a day (any event): daily/weekly/monthly active users count distinct users
-    over these rows, overall or per team (through the user's memberships)."""
+    """A user was active on a day (any event): hourly/daily/weekly/monthly active users count distinct
+    users over these rows, overall or per team (through the user's memberships)."""
 
     day = models.DateField()
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     events = models.IntegerField(default=0)
+    # The day's hours (UTC) the user was active in: bit h set for hour h. A team's hourly series counts
+    # distinct people per hour from these, the way the daily one counts (a person once, by their
+    # memberships), which per-team hourly rollup rows cannot: they count the users of the events
+    # recorded for a team, and two teams' counts cannot be added up.
+    hours = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "user"], name="insights_active_user_day")]

@@ -78,6 +78,13 @@ def _hour_sql(column: str = "occurred_at") -> str:
     return f"date_trunc('hour', {column})"
 
 
+def _hour_of_day_sql(column: str) -> str:
+    """The hour of the day (0–23, UTC) of a column holding an hour's start as _hour_sql gives it."""
+    if connection.vendor == "sqlite":
+        return f"CAST(substr({column}, 12, 2) AS INTEGER)"
+    return f"CAST(EXTRACT(HOUR FROM {column} AT TIME ZONE 'UTC') AS INTEGER)"
+
+
 def _sql_parts():
     """Table names and the empty JSON sample: the only things formatted into the rollup's SQL (fixed
     fragments, never input); every value is a query parameter, hence the S608 exemptions below."""
@@ -217,13 +224,15 @@ def _add_samples(grains: list[str], lo: datetime, hi: datetime, where: str, para
 
 def _active_users(day: date) -> int:
     """The day's active users (ActiveUserDay) from the collected events — the users' counts over every
-    type and team — and each user's first active day: no second read of the day's events."""
+    type and team, and the hours they were active in (a bit per hour: the sum of the distinct powers
+    of two) — and each user's first active day: no second read of the day's events."""
     qn = connection.ops.quote_name
     table = qn(ActiveUserDay._meta.db_table)
     _lock(f"insights-active:{day.isoformat()}")
     ActiveUserDay.objects.filter(day=day).delete()
     with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO {table} (day, user_id, events) SELECT %s, user_id, SUM(n) FROM {_AGG} "  # noqa: S608
+        cur.execute(f"INSERT INTO {table} (day, user_id, events, hours) SELECT %s, user_id, SUM(n), "  # noqa: S608
+                    f"SUM(DISTINCT 1 << {_hour_of_day_sql('hour')}) FROM {_AGG} "
                     "WHERE user_id IS NOT NULL GROUP BY user_id", [connection.ops.adapt_datefield_value(day)])
     users = list(ActiveUserDay.objects.filter(day=day).values_list("user_id", flat=True))
     # Each user's first active day ("new" users): created once, moved earlier by a backfill.

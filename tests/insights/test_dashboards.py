@@ -136,12 +136,15 @@ def test_top_templates_runs_success_rate_and_median(org):
     assert templates[1]["success_pct"] is None
     html = response.content.decode()
     assert "75.0%" in html and "20 s" in html and 'data-testid="chart-templates"' in html
-    # The member of risk sees risk's template only.
+    # The member of risk sees risk's template only, and only while it is in the catalog for them.
+    EntityFactory(kind="Template", name="feature-set")
     mine = client_for(org["bob"]).get("/insights/usage/", week()).context["data"]["templates"]
     assert [t["entityref"] for t in mine] == ["template:default/feature-set"]
 
 
 def test_top_entities_and_docs(org):
+    EntityFactory(kind="Model", name="fraud-detector", owner_team=org["ml"])
+    EntityFactory(kind="Component", name="plinth", owner_team=org["ml"], visibility="private")
     rollup(EventType.ENTITY_VIEW, 0, org["ml"], "model:default/fraud-detector", 7, users=3)
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "model:default/fraud-detector", 5, users=4)
     rollup(EventType.ENTITY_VIEW, 1, org["ml"], "component:default/plinth", 9, users=2)
@@ -155,8 +158,10 @@ def test_top_entities_and_docs(org):
 
 def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
     """The charts show an entity's title, linked to its page (a docs page: the title and the page,
-    linked to it while the page exists); a ref whose entity is gone, or is another team's private one,
-    stays as recorded, unlinked. The data tables and CSV keep refs."""
+    linked to it while the page exists). A ref whose entity is another team's private one, or is gone
+    (it may have been private: the two look alike), is left out of the charts, tables and CSV, and
+    counted; a platform admin still sees a gone entity's ref, as recorded and unlinked. The data tables
+    and CSV keep refs."""
     detector = EntityFactory(kind="Model", name="fraud-detector", title="Fraud detector", owner_team=org["ml"])
     site = DocSite.objects.create(entity=detector, status="ok", page_count=1)
     site.pages.create(path="guide/", source_path="guide.md", title="Guide", order=0)
@@ -172,10 +177,12 @@ def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
     rollup(EventType.DOCS_VIEW, 1, org["ml"], "model:default/fraud-detector/removed-since/", 1)
     response = client_for(org["alice"]).get("/insights/usage/", week())
     chart = next(c for c in response.context["data"]["charts"] if c.key == "entities")
-    assert [(b.label, b.url) for b in chart.bars] == [
-        ("Fraud detector", "/catalog/model/default/fraud-detector/"),
-        ("model:default/secret-model", ""), ("model:default/deleted-since", "")]
+    assert [(b.label, b.url) for b in chart.bars] == [("Fraud detector", "/catalog/model/default/fraud-detector/")]
+    assert response.context["data"]["not_shown"] == {"templates": 0, "entities": 2, "docs": 1}
     page = response.content.decode()
+    assert "secret-model" not in page and "deleted-since" not in page
+    assert "2 entities not shown" in page and "1 docs page not shown" in page
+    assert 'data-testid="not-shown-templates"' not in page
     assert '<a href="/catalog/model/default/fraud-detector/"><text class="bar-label"' in page
     templates = next(c for c in response.context["data"]["charts"] if c.key == "templates")
     assert [(b.label, b.url) for b in templates.bars] == [("ML model service", "/catalog/template/default/ml-svc/")]
@@ -183,10 +190,18 @@ def test_top_entities_chart_names_and_links_what_the_reader_may_see(org):
     assert [(b.label, b.url) for b in docs.bars] == [
         ("Fraud detector › guide/", "/docs/model/default/fraud-detector/guide/"),
         ("Fraud detector › home", "/docs/model/default/fraud-detector/"),
-        ("model:default/secret-model/", ""), ("Fraud detector › removed-since/", "")]
+        ("Fraud detector › removed-since/", "")]
     assert "Secret plans" not in page
-    assert ["entities", "model:default/fraud-detector", "5", "1"] in read_csv(client_for(org["alice"]).get(
-        "/insights/usage/", {**week(), "format": "csv"}))
+    rows = read_csv(client_for(org["alice"]).get("/insights/usage/", {**week(), "format": "csv"}))
+    assert ["entities", "model:default/fraud-detector", "5", "1"] in rows
+    assert not [r for r in rows if any("secret-model" in c or "deleted-since" in c for c in r)]
+    assert ["not shown", "entities", "2"] in rows and ["not shown", "docs", "1"] in rows
+    # A platform admin sees everything recorded: the private entity by its title, a gone one by its ref.
+    admin = next(c for c in client_for(org["admin"]).get("/insights/usage/", week()).context["data"]["charts"]
+                 if c.key == "entities")
+    assert [(b.label, b.url) for b in admin.bars] == [
+        ("Fraud detector", "/catalog/model/default/fraud-detector/"),
+        ("Secret plans", "/catalog/model/default/secret-model/"), ("model:default/deleted-since", "")]
 
 
 def test_searches_top_zero_results_and_csv_injection(org):

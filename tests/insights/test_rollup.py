@@ -101,6 +101,9 @@ def test_active_user_days_and_milestones(people):
     rollup.rollup_range(DAY, DAY + timedelta(days=1))
     assert dict(ActiveUserDay.objects.filter(day=DAY.date()).values_list("user__username", "events")) == {
         "ins-u0": 3, "ins-u1": 2}
+    # The hours each was active in, a bit per hour (UTC): u0 at 1, 4 and 5 o'clock, u1 at 2 and 3.
+    assert dict(ActiveUserDay.objects.filter(day=DAY.date()).values_list("user__username", "hours")) == {
+        "ins-u0": 1 << 1 | 1 << 4 | 1 << 5, "ins-u1": 1 << 2 | 1 << 3}
     reached = {m.milestone: (m.reached_at, m.user) for m in TeamMilestone.objects.filter(team=team)}
     assert reached[Milestone.FIRST_SIGN_IN] == (DAY + timedelta(hours=1), a)
     assert reached[Milestone.FIRST_SEARCH] == (DAY + timedelta(hours=2), b)
