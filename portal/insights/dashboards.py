@@ -98,7 +98,8 @@ def funnel(f: Filters, scope: list[int] | None, *, teams: list, **_) -> dict:
     ids = scope if scope is not None else [t.pk for t in teams]
     fn = selectors.funnel(team=ids, start=f.period.start, end=f.period.end)
     chart = charts.funnel_chart("funnel", "Onboarding funnel: teams that reached each step and every one before it",
-                                [(s["label"], s["in_order"], s["teams"] - s["in_order"]) for s in fn.steps],
+                                [("All teams", fn.teams, 0)]  # so each step's share is of every team
+                                + [(s["label"], s["in_order"], s["teams"] - s["in_order"]) for s in fn.steps],
                                 unit="teams")
     order = [s["milestone"] for s in fn.steps]
     rows = [{"team": t["team"], "joined": _day(t["created_at"]), "steps": [_day(t[m]) for m in order]}

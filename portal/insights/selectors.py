@@ -497,7 +497,8 @@ def funnel(team=None, start: date | None = None, end: date | None = None) -> Fun
     """The onboarding funnel over teams that existed by `end`: how many reached each step by then
     (`teams`), and how many reached it and every earlier step (`in_order`, never more than the step
     before: a team that registers a model without ever running a template counts in `teams` only).
-    Time to first registered model: team.created_at → FIRST_MODEL, for teams created in the range."""
+    Time to first registered model: the team's start (its creation or its first step, whichever is earlier)
+    → FIRST_MODEL, for teams that started in the range."""
     from portal.accounts.models import Team
 
     end = end or datetime.now(UTC).date()
@@ -520,8 +521,12 @@ def funnel(team=None, start: date | None = None, end: date | None = None) -> Fun
         through &= got
         steps.append({"milestone": milestone, "label": Milestone(milestone).label, "teams": len(got),
                       "share": round(len(got) / len(cohort), 4) if cohort else None, "in_order": len(through)})
-    joined = [t for t, created in cohort.items() if _dt(start) <= created < limit]
-    waits = [(reached[t][Milestone.FIRST_MODEL] - cohort[t]).total_seconds() / 86400
+    # A team starts when it was created or first reached a step, whichever is earlier: a team made by
+    # org sync after its people had been using the portal (or the demo, whose history is backdated)
+    # would otherwise have "joined" after its own first sign-in and wait a negative time for its model.
+    started = {t: min([created, *reached[t].values()]) for t, created in cohort.items()}
+    joined = [t for t, at in started.items() if _dt(start) <= at < limit]
+    waits = [(reached[t][Milestone.FIRST_MODEL] - started[t]).total_seconds() / 86400
              for t in joined if Milestone.FIRST_MODEL in reached[t]]
     ttm = {"teams_joined": len(joined), "teams": len(waits),
            "median_days": round(_quantile(waits, 0.5), 3) if waits else None,

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portal.accounts.models import Role
+from portal.insights import selectors
 from portal.insights.models import ActiveUserDay, EventType, Grain, Milestone, Rollup, TeamMilestone
 from portal.techdocs.models import DocSite
 from tests.factories import EntityFactory, MembershipFactory, TeamFactory, UserFactory
@@ -263,7 +264,8 @@ def test_funnel_steps_and_time_to_first_model(org):
     # bars never grow down the funnel, and the skipped team is named beside its step.
     assert [s["in_order"] for s in fn.steps] == [2, 1, 1, 0, 0, 0]
     stages = response.context["data"]["charts"][0].stages
-    assert [(s.value, s.skipped) for s in stages] == [(2, 0), (1, 0), (1, 0), (0, 0), (0, 0), (0, 1)]
+    assert [(s.label, s.value) for s in stages][:2] == [("All teams", 2), ("First sign-in", 2)]  # shares of all
+    assert [(s.value, s.skipped) for s in stages[1:]] == [(2, 0), (1, 0), (1, 0), (0, 0), (0, 0), (0, 1)]
     assert "First registered model — 0 (0.0%) · +1 skipped a step" in response.content.decode()
     assert fn.time_to_first_model == {"teams_joined": 1, "teams": 1, "median_days": 4.0, "p95_days": 4.0}
     html = response.content.decode()
@@ -571,3 +573,17 @@ def test_weekly_and_monthly_active_users_and_the_shared_activity_read(org):
         selectors.active_users_per_team(start, end))
     mine = selectors.active_users(start, end, team=[org["ml"].pk])
     assert (mine.total, mine.wau, mine.mau) == (1, 1, 1)
+
+
+def test_time_to_first_model_counts_from_a_teams_first_step_when_that_came_before_it_was_created(org):
+    """A team made (by org sync, or the demo) after its people had signed in: its wait starts at its
+    first step, never a negative number of days."""
+    from portal.accounts.models import Team
+
+    ml = org["ml"]
+    now = timezone.now().replace(microsecond=0)
+    Team.objects.filter(pk=ml.pk).update(created_at=now - timedelta(hours=1))
+    TeamMilestone.objects.create(team=ml, milestone=Milestone.FIRST_SIGN_IN, reached_at=now - timedelta(days=20))
+    TeamMilestone.objects.create(team=ml, milestone=Milestone.FIRST_MODEL, reached_at=now - timedelta(days=5))
+    fn = selectors.funnel(team=[ml.pk], start=(now - timedelta(days=29)).date(), end=now.date())
+    assert fn.time_to_first_model["median_days"] == 15.0 and fn.time_to_first_model["teams_joined"] == 1

@@ -110,7 +110,11 @@ def test_funnel_and_time_to_first_model(history):
     steps = {s["milestone"]: s["teams"] for s in result.steps}
     assert result.teams == Team.objects.count()
     assert steps["first_search"] == 2 and steps["first_template_run"] == 1 and steps["first_model"] == 1
-    assert result.time_to_first_model["teams"] == 1 and result.time_to_first_model["median_days"] == 2.0
+    # fraud-ml searched on 2 November, before it was "created": it started then, not in the last 30 days
+    assert result.time_to_first_model["teams"] == 0
+    since = selectors.funnel(start=date(2026, 11, 1), end=today)
+    wait = (joined + timedelta(days=2) - datetime(2026, 11, 2, 10, tzinfo=UTC)).total_seconds() / 86400
+    assert since.time_to_first_model["teams"] == 1 and since.time_to_first_model["median_days"] == round(wait, 3)
     mine = selectors.funnel(team=fraud.pk, start=today - timedelta(days=30), end=today)
     assert mine.teams == 1 and mine.per_team[0]["team"] == "fraud-ml"
 
