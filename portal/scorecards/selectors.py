@@ -147,16 +147,21 @@ def level_counts(user, card) -> tuple[dict[str, int], datetime | None]:
     return {r["level"]: r["n"] for r in rows}, max((r["at"] for r in rows if r["at"]), default=None)
 
 
-def rollup_count(user, card, chosen: EntityFilter) -> int:
-    """The count the scorecard page shows for the cell of `chosen` (its level, team and domain), from the
-    current rollup the user may see (one query)."""
-    qs = current_rollup(user, card)
+def _level_and_team(qs: QuerySet, chosen: EntityFilter) -> QuerySet:
+    """Rollup rows or results (both carry `level` and `owner_team`) of `chosen`'s level and team."""
     if chosen.level is not None:
         qs = qs.filter(level=chosen.level)
     if chosen.unowned:
-        qs = qs.filter(owner_team__isnull=True)
-    elif chosen.team is not None:
-        qs = qs.filter(owner_team=chosen.team)
+        return qs.filter(owner_team__isnull=True)
+    if chosen.team is not None:
+        return qs.filter(owner_team=chosen.team)
+    return qs
+
+
+def rollup_count(user, card, chosen: EntityFilter) -> int:
+    """The count the scorecard page shows for the cell of `chosen` (its level, team and domain), from the
+    current rollup the user may see (one query)."""
+    qs = _level_and_team(current_rollup(user, card), chosen)
     if chosen.domain is not None:
         qs = qs.filter(domain_ref=chosen.domain)
     return qs.aggregate(n=Sum("count"))["n"] or 0
@@ -182,13 +187,7 @@ def drilldown(user, card, chosen: EntityFilter) -> QuerySet:
     """The results behind one count of the scorecard's rollups, by the rules that count them: the same
     visibility, level, team (`owner_team`, copied from the entity) and domain. Ordered by name for the
     reader, the entity's columns other than its descriptor with them."""
-    qs = permissions.filter_visible(Result.objects.filter(scorecard=card.name), user)
-    if chosen.level is not None:
-        qs = qs.filter(level=chosen.level)
-    if chosen.unowned:
-        qs = qs.filter(owner_team__isnull=True)
-    elif chosen.team is not None:
-        qs = qs.filter(owner_team=chosen.team)
+    qs = _level_and_team(permissions.filter_visible(Result.objects.filter(scorecard=card.name), user), chosen)
     if chosen.domain is not None:
         qs = qs.filter(domain_q(card, chosen.domain))
     return (qs.select_related("entity", "owner_team").defer("entity__data", "entity__description")
