@@ -102,14 +102,14 @@ def funnel(f: Filters, scope: list[int] | None, *, teams: list, **_) -> dict:
                                 + [(s["label"], s["in_order"], s["teams"] - s["in_order"]) for s in fn.steps],
                                 unit="teams")
     order = [s["milestone"] for s in fn.steps]
-    rows = [{"team": t["team"], "joined": _day(t["created_at"]), "steps": [_day(t[m]) for m in order]}
+    rows = [{"team": t["team"], "joined": _day(t["started_at"]), "steps": [_day(t[m]) for m in order]}
             for t in fn.per_team]
     return {
         "funnel": fn, "step_labels": [s["label"] for s in fn.steps], "team_rows": rows, "charts": [chart],
         "tables": [
             ("funnel", ["step", "teams", "share %", "teams through every earlier step"],
              [[s["label"], s["teams"], _percent(s["share"]), s["in_order"]] for s in fn.steps]),
-            ("teams", ["team", "created", *[s["label"] for s in fn.steps]],
+            ("teams", ["team", "started", *[s["label"] for s in fn.steps]],
              [[r["team"], r["joined"], *r["steps"]] for r in rows]),
             ("time to first registered model", ["teams joined", "with a model", "median days", "p95 days"],
              [[fn.time_to_first_model.get("teams_joined"), fn.time_to_first_model.get("teams"),

@@ -531,7 +531,7 @@ def funnel(team=None, start: date | None = None, end: date | None = None) -> Fun
     ttm = {"teams_joined": len(joined), "teams": len(waits),
            "median_days": round(_quantile(waits, 0.5), 3) if waits else None,
            "p95_days": round(_quantile(waits, 0.95), 3) if waits else None}
-    per_team = [{"team": names[t], "created_at": _iso(cohort[t]),
+    per_team = [{"team": names[t], "created_at": _iso(cohort[t]), "started_at": _iso(started[t]),
                  **{m: _iso(reached[t][m]) if m in reached[t] else None for m in FUNNEL_ORDER}}
                 for t in sorted(cohort, key=lambda t: names[t])] if ids is not None else []
     return Funnel(steps=steps, teams=len(cohort), time_to_first_model=ttm, per_team=per_team)

@@ -587,3 +587,7 @@ def test_time_to_first_model_counts_from_a_teams_first_step_when_that_came_befor
     TeamMilestone.objects.create(team=ml, milestone=Milestone.FIRST_MODEL, reached_at=now - timedelta(days=5))
     fn = selectors.funnel(team=[ml.pk], start=(now - timedelta(days=29)).date(), end=now.date())
     assert fn.time_to_first_model["median_days"] == 15.0 and fn.time_to_first_model["teams_joined"] == 1
+    page = client_for(org["admin"]).get("/insights/funnel/", {"days": 30})
+    started = {r["team"]: r["joined"] for r in page.context["data"]["team_rows"]}
+    assert started["ml-platform"] == (now - timedelta(days=20)).date().isoformat()  # its first step, not its creation
+    assert 'data-label="Started"' in page.content.decode()
