@@ -71,7 +71,7 @@ def test_the_fraud_detector_page_and_the_team_page_show_operations(page, live_se
     assert "1 burning" in ops.get_by_test_id("team-ops-slos").inner_text()
     assert "1 open (worst SEV3)" in ops.get_by_test_id("team-ops-incidents").inner_text()
     assert ops.get_by_test_id("team-ops-cost").get_by_role("meter").count() == 1
-    row = ops.get_by_test_id("team-ops-table").get_by_role("row", name=re.compile("^Fraud detector model"))
+    row = ops.get_by_test_id("team-ops-table").get_by_role("row", name=re.compile("^Fraud detector Model"))
     assert "burn 4.40× (1h)" in row.inner_text() and "25,000 USD/mo" in row.inner_text()
     ops.get_by_role("link", name="Fraud detector", exact=True).focus()
     page.keyboard.press("Enter")
