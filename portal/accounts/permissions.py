@@ -496,9 +496,10 @@ FEEDBACK_ANSWER_ROLES = (Role.MAINTAINER, Role.ADMIN)
 
 
 def visible_feedback_q(user: Any) -> Q:
-    """Feedback items the user may read: those about the portal or a run's template nobody else may hide
-    (no entity: everyone), those whose entity the user may see (live: an entity made private later takes
-    its feedback with it), and their own. Another team's private entity's feedback answers 404."""
+    """Feedback items the user may read: those about the portal or a removed template's run (no entity:
+    everyone), those whose entity the user may see — a run's feedback carries its template — (live: an
+    entity made private later takes its feedback with it), and their own. Another team's private entity's
+    feedback answers 404."""
     if not _active(user):
         return Q(pk__in=[])
     if is_platform_admin(user):

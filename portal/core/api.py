@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, QueryDict
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
@@ -157,14 +158,31 @@ class JSONParser(parsers.JSONParser):
         return _refuse_nul(data)
 
 
+def _undecodable(encoding: str) -> exceptions.ParseError:
+    return exceptions.ParseError(f'The body cannot be read as "{encoding}" text: send UTF-8.')
+
+
 class FormParser(parsers.FormParser):
+    """Decoded strictly: Django's QueryDict would read bytes that are not valid in the charset as
+    ISO-8859-1 and store garbled text ("caf\xc3" → "cafÃ"); a codec that is not a text codec, or one that
+    fails its own way (idna, punycode), is refused too."""
+
     def parse(self, stream, media_type=None, parser_context=None):
-        return _refuse_nul(super().parse(stream, media_type, parser_context))
+        encoding = (parser_context or {}).get("encoding") or django_settings.DEFAULT_CHARSET
+        raw = stream.read()
+        try:
+            raw.decode(encoding)
+        except (LookupError, UnicodeError, ValueError):
+            raise _undecodable(encoding) from None
+        return _refuse_nul(QueryDict(raw, encoding=encoding))
 
 
 class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        result = super().parse(stream, media_type, parser_context)
+        try:
+            result = super().parse(stream, media_type, parser_context)
+        except (LookupError, UnicodeError):  # a charset parameter such as idna or punycode
+            raise _undecodable((parser_context or {}).get("encoding") or "?") from None
         _refuse_nul(result.data)
         return result
 

@@ -22,6 +22,17 @@ MAX_LIMIT = 500
 TRUE = {"1", "true", "yes"}
 
 
+class TextField(serializers.CharField):
+    """A CharField that takes text only: DRF's would store the number 7 as "7"."""
+
+    default_error_messages = {"not_text": "Must be text (a string), not {type}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_text", type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 def _error(exc: services.FeedbackError) -> Response:
     body = {"status": exc.status, "message": exc.message}
     if exc.field:
@@ -107,18 +118,18 @@ class FeedbackCreateSerializer(serializers.Serializer):
                                  help_text="docs: the page's path ('' is the index).")
     useful = serializers.BooleanField(required=False, allow_null=True, default=None,
                                       help_text="Required except for platform feedback.")
-    title = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
+    title = TextField(required=False, allow_blank=True, default="", trim_whitespace=False,
                                   help_text="Required for platform feedback (at most 200 characters).")
-    comment = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
-                                    help_text="Markdown, at most 4,000 characters.")
+    comment = TextField(required=False, allow_blank=True, default="", trim_whitespace=False,
+                        help_text="Markdown, at most 4,000 characters.")
     clientKey = serializers.CharField(required=False, allow_blank=True, default="", max_length=64,
                                       help_text="Platform feedback: the same key sent twice stores one item.")
 
 
 class FeedbackStatusSerializer(serializers.Serializer):
     status = serializers.CharField(max_length=20, help_text=f"One of: {', '.join(Status.values)}.")
-    answer = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None,
-                                   trim_whitespace=False, help_text="Markdown; omitted: the answer is kept.")
+    answer = TextField(required=False, allow_blank=True, allow_null=True, default=None,
+                       trim_whitespace=False, help_text="Markdown; omitted: the answer is kept.")
 
 
 class FeedbackVoteSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ broker is down) and inbox/e-mail delivery."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from portal.techdocs.models import docs_url
 from . import analytics, conf
 from .models import OPEN_STATUSES, FeedbackItem, Status, TargetKind, Vote
 
+TARGET_KEY_MAX = FeedbackItem._meta.get_field("target_key").max_length
 NOT_FOUND = "No such page, entity or run to give feedback on."
 
 
@@ -54,7 +56,10 @@ def target_key(kind: str, target: str, path: str = "") -> str:
     if kind == TargetKind.ENTITY:
         return f"entity:{target}"
     if kind == TargetKind.DOCS:
-        return f"docs:{target}#{path}"[:400]
+        key = f"docs:{target}#{path}"
+        # Paths may be 500 characters: a key too long for the column is a digest of the whole key (a cut
+        # would make two pages sharing a prefix one answer); keys that fit stay as they always were.
+        return key if len(key) <= TARGET_KEY_MAX else f"docs:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     if kind == TargetKind.TEMPLATE:
         return f"run:{target}"
     return ""
@@ -101,10 +106,13 @@ def _run_target(user, target: str) -> Target:
     run = scaffolder_selectors.run_for(user, uid)
     if run is None:
         raise FeedbackError(NOT_FOUND, status=404, field="target")
-    # The template's owner hears about its runs; a template no longer in the catalog: the platform team.
-    template = catalog_selectors.visible_entities(user).select_related("owner_team").filter(ref=run.template_ref).first()
+    # The template itself, whoever may see it now (its creator may not: made private later, or they moved
+    # teams): the item then follows the template's visibility and its owner hears of it. A template no
+    # longer in the catalog: the platform team, and a label without the name nobody can check any more.
+    template = Entity.objects.select_related("owner_team").filter(ref=run.template_ref).first()
     owner = (template.owner_team if template is not None else None) or platform_team()
-    label = f"{run.template_title or run.template_ref} (run {str(run.uid)[:8]})"
+    name = (run.template_title or run.template_ref) if template is not None else "A removed template"
+    label = f"{name} (run {str(run.uid)[:8]})"
     return Target(kind=TargetKind.TEMPLATE, key=target_key(TargetKind.TEMPLATE, str(run.uid)), label=label[:300], url=run.get_absolute_url(),
                   entity=template, run=run, owner_team=owner)
 

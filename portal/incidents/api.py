@@ -66,11 +66,18 @@ def detail_dict(incident: Incident) -> dict:
         **incident_dict(incident),
         "timeline": [{"at": _iso(t.at), "kind": t.kind, "actor": t.actor_label, "text": t.text}
                      for t in incident.timeline.all()],
-        "alerts": [{"fingerprint": a.fingerprint, "name": a.name, "status": a.status, "severity": a.severity,
-                    "labels": a.labels, "annotations": a.annotations, "entity": a.entity_ref,
-                    "startsAt": _iso(a.starts_at), "endsAt": _iso(a.ends_at), "generatorURL": a.generator_url}
-                   for a in incident.alerts.all()],
+        "alerts": [alert_dict(a) for a in incident.alerts.all()],
     }
+
+
+def alert_dict(a) -> dict:
+    """An alert as `selectors.incident_detail` left it: one naming no entity the reader may see keeps its
+    name, status and times, not its labels, annotations or link (they name the entity)."""
+    hidden = a.entity_hidden
+    return {"fingerprint": a.fingerprint, "name": a.name, "status": a.status, "severity": a.severity,
+            "labels": {} if hidden else a.labels, "annotations": {} if hidden else a.annotations,
+            "entity": None if hidden else a.entity_ref, "entityHidden": hidden,
+            "startsAt": _iso(a.starts_at), "endsAt": _iso(a.ends_at), "generatorURL": "" if hidden else a.generator_url}
 
 
 def _detail(request, pk: int) -> Response:
@@ -123,7 +130,8 @@ def incidents(request):
         response = _detail(request, incident.pk)
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return response
-    filters = IncidentFilter(request.query_params, queryset=selectors.visible_incidents(request.user))
+    filters = IncidentFilter(request.query_params, queryset=selectors.visible_incidents(request.user),
+                             request=request)
     if not filters.is_valid():
         raise ValidationError({k: list(v) for k, v in filters.errors.items()})
     limit = pagination.page_size(request.query_params, default=100, maximum=MAX_LIMIT)

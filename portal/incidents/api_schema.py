@@ -55,9 +55,13 @@ class AlertSerializer(serializers.Serializer):
     name = serializers.CharField(allow_blank=True)
     status = serializers.ChoiceField(choices=AlertStatus.choices)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    labels = serializers.DictField(child=serializers.CharField())
-    annotations = serializers.DictField(child=serializers.CharField())
-    entity = serializers.CharField(allow_blank=True, help_text="The plinth_entity label, as sent.")
+    labels = serializers.DictField(child=serializers.CharField(), help_text="Empty when `entityHidden`.")
+    annotations = serializers.DictField(child=serializers.CharField(), help_text="Empty when `entityHidden`.")
+    entity = serializers.CharField(allow_blank=True, allow_null=True,
+                                   help_text="The plinth_entity label, as sent; null when `entityHidden`.")
+    entityHidden = serializers.BooleanField(
+        help_text="The label names no entity you may see (another team's private one, or none in the catalog): "
+        "its labels, annotations and generator URL are left out.")
     startsAt = serializers.DateTimeField()
     endsAt = serializers.DateTimeField(allow_null=True)
     generatorURL = serializers.CharField(allow_blank=True)

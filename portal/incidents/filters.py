@@ -1,8 +1,11 @@
-"""One FilterSet drives both the Incidents page and `GET /api/v1/incidents`."""
+"""One FilterSet drives both the Incidents page and `GET /api/v1/incidents`; built with `request=` (the
+`entity` filter reads only the entities the reader may see)."""
 
 from __future__ import annotations
 
 import django_filters
+
+from portal.accounts import permissions
 
 from .models import ACTIVE, Incident, IncidentEntity, Severity, Source, Status
 
@@ -30,4 +33,8 @@ class IncidentFilter(django_filters.FilterSet):
         from .services import ref_key
 
         key = ref_key(value) or value.strip().lower()
-        return qs.filter(pk__in=IncidentEntity.objects.filter(entity__ref=key).values("incident_id"))
+        # Only entities the reader may see: a hidden one matches nothing, exactly like a missing one (the
+        # incident itself may be visible, and would otherwise tell that the private entity exists).
+        links = IncidentEntity.objects.filter(entity__ref=key)
+        user = getattr(self.request, "user", None)  # no request: nobody, deny by default
+        return qs.filter(pk__in=permissions.filter_visible(links, user, prefix="entity__").values("incident_id"))

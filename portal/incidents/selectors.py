@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from catalog import selectors as catalog_selectors
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Membership
@@ -53,16 +54,35 @@ def incident_list(user, *, status: str = "", severity: str = "", team: str = "",
     if source:
         qs = qs.filter(source=source)
     if entity:
-        qs = qs.filter(pk__in=IncidentEntity.objects.filter(entity__ref=entity).values("incident_id"))
+        links = permissions.filter_visible(IncidentEntity.objects.filter(entity__ref=entity), user, prefix="entity__")
+        qs = qs.filter(pk__in=links.values("incident_id"))
     return qs
 
 
 def incident_detail(user, pk: int) -> Incident | None:
+    """The incident with its timeline and alerts; each alert's `entity_hidden` says whether its entity label
+    names no entity the reader may see (decided in one query for all of them)."""
     timeline = TimelineEntry.objects.select_related("actor").order_by("at", "id")
-    return (listed(visible_incidents(user), user).select_related("opened_by")
-            .prefetch_related(Prefetch("timeline", queryset=timeline),
-                              Prefetch("alerts", queryset=IncidentAlert.objects.order_by("status", "starts_at", "id")))
-            .filter(pk=pk).first())
+    incident = (listed(visible_incidents(user), user).select_related("opened_by")
+                .prefetch_related(Prefetch("timeline", queryset=timeline),
+                                  Prefetch("alerts", queryset=IncidentAlert.objects.order_by("status", "starts_at", "id")))
+                .filter(pk=pk).first())
+    if incident is not None:
+        _mark_hidden_alerts(user, list(incident.alerts.all()))
+    return incident
+
+
+def _mark_hidden_alerts(user, alerts: list[IncidentAlert]) -> None:
+    """An alert's labels name its entity (and often say more about it): when the label names another team's
+    private entity — or none at all, so that the two look alike — the reader gets no labels."""
+    from .services import ref_key
+
+    keys = {a.pk: ref_key(a.entity_ref) for a in alerts if a.entity_ref}
+    wanted = {k for k in keys.values() if k}
+    seen = set(catalog_selectors.visible_entities(user).filter(ref__in=wanted).values_list("ref", flat=True)
+               ) if wanted else set()
+    for a in alerts:
+        a.entity_hidden = bool(a.entity_ref) and keys.get(a.pk) not in seen
 
 
 def visible_links(incident: Incident) -> list:

@@ -147,9 +147,25 @@ def _shown(entity: Entity) -> str:
     return entity.ref if entity.visibility == permissions.Visibility.INTERNAL else "a private entity"
 
 
+def _unlinked_text(ref: str, hidden: frozenset[str]) -> str:
+    """A reference the sender could not link, named unless it is an entity they may not see (`hidden`):
+    its name would reach every reader of the incident."""
+    if ref in hidden:
+        return "Not linked: an entity label names an entity this sender may not see"
+    return f"Not linked: {ref!r} names no entity in the catalog (or one this sender may not see)"
+
+
+def _hidden_refs(refs: list[str]) -> frozenset[str]:
+    """Those of `refs` (as given) that name an entity in the catalog: one query, none without refs."""
+    keys = {ref: ref_key(ref) for ref in refs}
+    wanted = {k for k in keys.values() if k}
+    found = set(Entity.objects.filter(ref__in=wanted).values_list("ref", flat=True)) if wanted else set()
+    return frozenset(ref for ref, key in keys.items() if key in found)
+
+
 def _create(*, title: str, severity: str, source: str, dedup_key: str, summary: str, entities: list[Entity],
             team: Team | None, actor, label: str, at: datetime, unknown: list[str], group_key: str = "",
-            external_url: str = "") -> Incident:
+            external_url: str = "", hidden: frozenset[str] = frozenset()) -> Incident:
     """Write an incident with its links and first timeline entries (inside the caller's transaction).
     Raises IntegrityError when another unresolved incident holds `dedup_key`."""
     first = entities[0] if entities else None
@@ -166,8 +182,8 @@ def _create(*, title: str, severity: str, source: str, dedup_key: str, summary: 
     about = f" on {len(entities)} entit{'y' if len(entities) == 1 else 'ies'}" if entities else ""
     entries = [_entry(incident, EntryKind.OPENED, f"Opened as {severity.upper()}{about} "
                       f"({Source(source).label.lower()})", actor=actor, label=label, at=at)]
-    entries += [_entry(incident, EntryKind.UNLINKED, f"Not linked: {ref!r} names no entity in the catalog "
-                       "(or one this sender may not see)", actor=actor, label=label, at=at) for ref in unknown]
+    entries += [_entry(incident, EntryKind.UNLINKED, _unlinked_text(ref, hidden), actor=actor, label=label, at=at)
+                for ref in unknown]
     TimelineEntry.objects.bulk_create(entries)
     audit_record(actor=_person(actor), actor_label=label, action="incidents.open", target=f"incident:{incident.pk}",
                  after={"title": title, "severity": severity, "source": source, "entities": [e.ref for e in entities],
@@ -392,14 +408,22 @@ class Received:
     alerts: dict[str, int] = field(default_factory=lambda: {"received": 0, "new": 0, "changed": 0, "unchanged": 0})
     unlinked: list[str] = field(default_factory=list)
     note: str = ""
+    hidden: frozenset[str] = frozenset()  # of `unlinked`: entities the sender may not see (never named)
 
 
-def _alert_text(alert: alertmanager.Alert) -> str:
-    summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
-    shown = {k: v for k, v in alert.labels.items() if k != "alertname"}
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(shown.items())[:6])
+def _alert_text(alert: alertmanager.Alert, by_ref: dict[str, Entity]) -> str:
+    """The timeline's words for an alert, which every reader of the incident sees: its entity named as
+    `_shown` names it. An alert on a private entity, or on one the sender may not see (the timeline cannot
+    tell which), keeps only its name: its summary and labels describe that entity."""
     name = alert.name or alert.fingerprint
-    return f"{name}{' — ' + summary if summary else ''}{' (' + labels + ')' if labels else ''}"[:1000]
+    entity = by_ref.get(alert.entity_ref) if alert.entity_ref else None
+    if alert.entity_ref and (entity is None or entity.visibility != permissions.Visibility.INTERNAL):
+        return f"{name} (on {'a private entity' if entity is not None else 'an entity not linked'})"[:1000]
+    summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
+    shown = {k: v for k, v in alert.labels.items() if k not in ("alertname", conf.get("ENTITY_LABEL"))}
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(shown.items())[:6])
+    on = f" on {_shown(entity)}" if entity is not None else ""
+    return f"{name}{on}{' — ' + summary if summary else ''}{' (' + labels + ')' if labels else ''}"[:1000]
 
 
 def _last_with_key(dedup_key: str) -> Incident | None:
@@ -438,7 +462,7 @@ def alertmanager_receive(*, actor, body: Any) -> Received:
     out = Received(alerts={"received": len(note.alerts), "new": 0, "changed": 0, "unchanged": 0})
     refs = list(dict.fromkeys(a.entity_ref for a in alerts if a.entity_ref))
     found = resolve_entities(actor, refs)
-    out.unlinked = found.unknown
+    out.unlinked, out.hidden = found.unknown, _hidden_refs(found.unknown)
     by_ref = {ref: e for ref in refs for e in found.entities if ref_key(ref) == e.ref}
     now = timezone.now()
     incident = _active_with_key(note.dedup_key, lock=True)
@@ -459,7 +483,8 @@ def alertmanager_receive(*, actor, body: Any) -> Received:
                     incident = _create(title=note.title, severity=severity, source=Source.ALERTMANAGER,
                                        dedup_key=note.dedup_key, summary=note.summary, entities=entities, team=None,
                                        actor=None, label=ALERTMANAGER_LABEL, at=now, unknown=found.unknown,
-                                       group_key=note.group_key, external_url=note.external_url)
+                                       group_key=note.group_key, external_url=note.external_url,
+                                       hidden=out.hidden)
                 out.created = True
             except IntegrityError:  # a second Alertmanager of an HA pair sent the same group at once
                 incident = _active_with_key(note.dedup_key, lock=True)
@@ -518,10 +543,10 @@ def _apply_alerts(incident: Incident, note: alertmanager.Notification, alerts: l
         if a.status == AlertStatus.FIRING:
             again = row is not None and row.status == AlertStatus.RESOLVED
             entries.append(_entry(incident, EntryKind.ALERT_FIRING, ("Alert firing again: " if again else
-                                                                     "Alert firing: ") + _alert_text(a),
+                                                                     "Alert firing: ") + _alert_text(a, by_ref),
                                   label=label, at=now))
         else:
-            entries.append(_entry(incident, EntryKind.ALERT_RESOLVED, "Alert resolved: " + _alert_text(a),
+            entries.append(_entry(incident, EntryKind.ALERT_RESOLVED, "Alert resolved: " + _alert_text(a, by_ref),
                                   label=label, at=now))
         if row is not None:
             replaced.append(row.pk)
@@ -530,8 +555,8 @@ def _apply_alerts(incident: Incident, note: alertmanager.Notification, alerts: l
         out.alerts["new"] += 1
         if a.entity_ref and a.entity_ref not in by_ref and not out.created and a.entity_ref not in unlinked_noted:
             unlinked_noted.add(a.entity_ref)
-            entries.append(_entry(incident, EntryKind.UNLINKED, f"Not linked: {a.entity_ref!r} names no entity in "
-                                  "the catalog (or one this sender may not see)", label=label, at=now))
+            entries.append(_entry(incident, EntryKind.UNLINKED, _unlinked_text(a.entity_ref, out.hidden),
+                                  label=label, at=now))
     if replaced:
         IncidentAlert.objects.filter(pk__in=replaced).delete()
     insert_rows(rows)

@@ -33,7 +33,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     if "status" not in params:
         params["status"] = "active"  # what needs attention, unless the reader asks for more
-    filters = IncidentFilter(params, queryset=selectors.visible_incidents(request.user))
+    filters = IncidentFilter(params, queryset=selectors.visible_incidents(request.user), request=request)
     problems = {} if filters.is_valid() else {k: " ".join(v) for k, v in filters.errors.items()}
     qs = filters.qs if not problems else selectors.visible_incidents(request.user).none()
     page = Paginator(selectors.listed(qs, request.user).order_by("severity", "-opened_at", "-id"), PAGE).get_page(
@@ -44,7 +44,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
     # and MTTR read "—" on the page people open first. The other filters (severity, team, source) apply.
     any_status = params.copy()
     any_status["status"] = ""
-    recent = (IncidentFilter(any_status, queryset=selectors.visible_incidents(request.user)).qs
+    recent = (IncidentFilter(any_status, queryset=selectors.visible_incidents(request.user), request=request).qs
               .filter(opened_at__gte=since) if not problems else qs)
     numbers = selectors.figures(list(recent.values_list("status", "opened_at", "acknowledged_at", "resolved_at")))
     query = params.copy()

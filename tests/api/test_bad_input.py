@@ -124,6 +124,32 @@ def test_a_nul_in_a_form_body_is_a_400_naming_the_field(api):
     assert "justification" in error_of(response, 400)["message"]
 
 
+@pytest.mark.parametrize("content_type", [
+    "application/x-www-form-urlencoded; charset=punycode",  # a codec whose decoder fails its own way
+    "application/x-www-form-urlencoded; charset=hex",  # not a text codec
+    "multipart/form-data; boundary=zz; charset=idna",
+])
+def test_a_body_in_a_charset_that_cannot_be_read_is_a_400_and_writes_nothing(api, content_type):
+    from portal.accounts.models import APIToken
+
+    before = APIToken.objects.count()
+    body = (b"--zz\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nabc\r\n--zz--\r\n"
+            if content_type.startswith("multipart") else b"name=abc")
+    response = api.generic("POST", "/api/v1/tokens", body, content_type=content_type)
+    assert "cannot be read as" in error_of(response, 400)["message"]
+    assert APIToken.objects.count() == before
+
+
+def test_invalid_utf8_in_a_form_body_is_refused_not_stored_garbled(api):
+    from portal.accounts.models import APIToken
+
+    response = api.generic("POST", "/api/v1/tokens", b"name=caf\xc3", content_type="application/x-www-form-urlencoded")
+    assert '"utf-8"' in error_of(response, 400)["message"]
+    assert not APIToken.objects.filter(name__startswith="caf").exists()
+    fine = api.generic("POST", "/api/v1/tokens", "name=café".encode(), content_type="application/x-www-form-urlencoded")
+    assert fine.status_code == 201 and APIToken.objects.filter(name="café").exists()
+
+
 @pytest.mark.prod_smoke
 def test_decisions_withdraw_and_retry_work_on_postgresql(demo_org):
     """They locked the request with its entity outer-joined: PostgreSQL refused (500 on every call)."""

@@ -86,3 +86,65 @@ def test_feedback_on_another_teams_private_entity_is_a_404_like_a_missing_one(fb
     assert outsider.get(ITEMS).json()["totalItems"] == 0
     assert outsider.get(reverse("feedback:detail", args=[item.pk])).status_code in (302, 404)
     assert api(fb["users"]["viewer"]).get(f"{ITEMS}/{item.pk}").status_code == 200
+
+
+def test_feedback_on_a_run_of_a_private_template_is_as_private_as_the_template(fb):
+    """The run's creator may no longer see its template (made private, or they changed teams): the item
+    still belongs to the template and its owner, so another team reads nothing of it — not even its name."""
+    from portal.scaffolder.models import Run
+    from tests.factories import EntityFactory
+
+    users, fraud = fb["users"], fb["teams"]["fraud-ml"]
+    template = EntityFactory(kind="Template", name="secret-gpu", title="Secret GPU pipeline", owner_team=fraud,
+                             spec_type="service", visibility="private")
+    run = Run.objects.create(template_ref=template.ref, template_title="Secret GPU pipeline", template_source="x",
+                             template={}, created_by=users["dan"], status="failed")
+    item, _ = services.feedback_give(actor=users["dan"], kind="template", target=str(run.uid), useful=False,
+                                     comment="Broke on step 3")
+    assert item.entity == template and item.owner_team == fraud
+    carol = api(users["carol"])  # recsys, like dan
+    assert "Secret GPU" not in carol.get(ITEMS).content.decode()
+    assert "Secret GPU" not in carol.get("/api/v1/roadmap").content.decode()
+    assert carol.get(f"{ITEMS}/{item.pk}").status_code == 404
+    assert api(users["maint"]).get(f"{ITEMS}/{item.pk}").status_code == 200  # its owner answers it
+    assert api(users["dan"]).get(f"{ITEMS}/{item.pk}").status_code == 200  # and its author keeps it
+
+
+def test_feedback_on_a_run_whose_template_is_gone_does_not_name_it(fb):
+    from portal.scaffolder.models import Run
+
+    run = Run.objects.create(template_ref="template:default/removed", template_title="Removed pipeline",
+                             template_source="x", template={}, created_by=fb["users"]["dan"], status="failed")
+    item, _ = services.feedback_give(actor=fb["users"]["dan"], kind="template", target=str(run.uid), useful=True)
+    assert item.entity is None and item.owner_team == fb["teams"]["platform"]
+    assert "Removed" not in item.target_label and str(run.uid)[:8] in item.target_label
+
+
+def test_long_docs_paths_sharing_a_prefix_are_separate_answers(fb):
+    prefix = "a" * 370
+    long_alpha = services.target_key("docs", fb["public"].ref, prefix + "/alpha/")
+    long_bravo = services.target_key("docs", fb["public"].ref, prefix + "/bravo/")
+    assert long_alpha != long_bravo and len(long_alpha) <= 400 and len(long_bravo) <= 400
+    assert long_alpha == services.target_key("docs", fb["public"].ref.upper(), "/" + prefix + "/alpha/")  # stable
+    # Keys that fit are kept as they were (no migration of stored answers).
+    assert services.target_key("docs", fb["public"].ref, "guide/") == f"docs:{fb['public'].ref}#guide/"
+
+
+@pytest.mark.parametrize(("url", "body", "field"), [
+    ("status", {"status": "done", "answer": 7}, "answer"),
+    ("status", {"status": "done", "answer": ["x"]}, "answer"),
+    ("create", {"kind": "platform", "title": 7}, "title"),
+    ("create", {"kind": "entity", "target": "component:default/scorer", "useful": True, "comment": 7}, "comment"),
+    ("create", {"kind": "platform", "title": {"a": 1}}, "title"),
+])
+def test_text_fields_take_only_text(fb, url, body, field):
+    """A number or a list is not an answer, a title or a comment: 400 naming the field, nothing saved."""
+    users = fb["users"]
+    item, _ = services.feedback_give(actor=users["dan"], kind="entity", target=fb["public"].ref, useful=False,
+                                     comment="Why?")
+    target = f"{ITEMS}/{item.pk}/status" if url == "status" else ITEMS
+    before = list(FeedbackItem.objects.values())
+    response = post(api(users["maint"]), target, body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["details"]
+    assert list(FeedbackItem.objects.values()) == before

@@ -4,6 +4,7 @@ query counts; CSRF on the pages' forms and on session API calls."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -219,3 +220,64 @@ def test_entity_link_rows_follow_the_readers_visibility(demo_org):
     page = carol.get(f"/incidents/{incident.pk}/").content.decode()
     assert "fraud-scoring-service" in page and "chargeback" not in page
     assert Entity.objects.filter(ref=PRIVATE).exists()
+
+
+def _mixed_alerts(api_as):
+    """An Alertmanager group with an alert on fraud-ml's internal service and one on its private model:
+    the incident is internal (its first entity), the private model's alert is not every reader's."""
+    from .conftest import alert, payload
+
+    body = post(api_as("bob"), "/api/v1/incidents/alertmanager",
+                payload(alert("A", entity=SERVICE), alert("B", entity=PRIVATE, instance="x"))).json()
+    return Incident.objects.get(pk=body["incident"]["id"])
+
+
+def test_another_teams_private_entity_stays_out_of_alerts_and_timeline(demo_org, api_as):
+    incident = _mixed_alerts(api_as)
+    assert incident.visibility == "internal"
+    carol = api_as("carol")  # recsys
+    body = carol.get(f"/api/v1/incidents/{incident.pk}").json()
+    assert "chargeback" not in json.dumps(body), body
+    hidden = next(a for a in body["alerts"] if a["name"] == "B")
+    assert hidden["entity"] is None and hidden["labels"] == {} and hidden["annotations"] == {}
+    shown = next(a for a in body["alerts"] if a["name"] == "A")
+    assert shown["entity"] == SERVICE and shown["labels"]["plinth_entity"] == SERVICE
+    page = _signed_in(demo_org["users"]["carol"]).get(f"/incidents/{incident.pk}/")
+    assert page.status_code == 200 and "chargeback" not in page.content.decode()
+    # Its own team reads every alert.
+    alice = api_as("alice").get(f"/api/v1/incidents/{incident.pk}").json()
+    assert next(a for a in alice["alerts"] if a["name"] == "B")["entity"] == PRIVATE
+
+
+def test_the_detail_costs_the_same_with_more_alerts(demo_org, api_as):
+    from .conftest import alert, payload
+
+    incident = _mixed_alerts(api_as)
+    client, api = _signed_in(demo_org["users"]["carol"]), api_as("carol")
+
+    def counts():
+        out = []
+        for c, url in ((client, f"/incidents/{incident.pk}/"), (api, f"/api/v1/incidents/{incident.pk}")):
+            with CaptureQueriesContext(connection) as seen:
+                assert c.get(url).status_code == 200
+            out.append(len(seen))
+        return out
+
+    few = counts()
+    post(api_as("bob"), "/api/v1/incidents/alertmanager",
+         payload(*[alert("C", entity=e, instance=str(i)) for i, e in enumerate([PRIVATE, SERVICE, RANKER] * 4)]))
+    assert counts() == few
+
+
+def test_the_entity_filter_answers_a_hidden_entity_like_a_missing_one(demo_org, api_as):
+    incident = _mixed_alerts(api_as)
+    carol = api_as("carol")
+    hidden = carol.get("/api/v1/incidents", {"entity": PRIVATE}).json()["items"]
+    missing = carol.get("/api/v1/incidents", {"entity": "model:default/no-such-model"}).json()["items"]
+    assert hidden == missing == []
+    assert len(carol.get("/api/v1/incidents", {"entity": SERVICE}).json()["items"]) == 1
+    assert len(api_as("alice").get("/api/v1/incidents", {"entity": PRIVATE}).json()["items"]) == 1
+    page = _signed_in(demo_org["users"]["carol"])
+    link = f'href="/incidents/{incident.pk}/"'
+    assert link in page.get("/incidents/", {"entity": SERVICE, "status": ""}).content.decode()
+    assert link not in page.get("/incidents/", {"entity": PRIVATE, "status": ""}).content.decode()

@@ -95,6 +95,10 @@ def test_another_teams_private_entity_is_unknown_to_its_token(api_as):
     body = post(carol, URL, payload(alert(entity=PRIVATE))).json()
     assert body["unlinked"] == [PRIVATE] and body["incident"]["entities"] == []
     assert "chargeback" not in json.dumps(body["incident"])
+    # Nor in the timeline every reader sees: the alert's words and the "not linked" entry leave it out.
+    texts = list(TimelineEntry.objects.values_list("text", flat=True))
+    assert texts and not any("chargeback" in t for t in texts), texts
+    assert any("an entity this sender may not see" in t for t in texts)
 
 
 def test_an_unlinked_incident_takes_its_owner_from_a_later_alert(am):
