@@ -30,7 +30,7 @@ class IncidentFilter(django_filters.FilterSet):
         return qs.filter(owner_team__name=value.strip().lower())
 
     def filter_entity(self, qs, name, value):
-        from .services import ref_key
+        from .selectors import ref_key
 
         key = ref_key(value) or value.strip().lower()
         # Only entities the reader may see: a hidden one matches nothing, exactly like a missing one (the

@@ -14,6 +14,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
+from catalog.descriptors.refs import parse_ref
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Membership
@@ -72,11 +73,17 @@ def incident_detail(user, pk: int) -> Incident | None:
     return incident
 
 
+def ref_key(ref: str) -> str | None:
+    """`kind:namespace/name` (namespace defaults to `default`), lower case; None when malformed."""
+    try:
+        return parse_ref(ref.strip()).key()
+    except (ValueError, AttributeError):
+        return None
+
+
 def _mark_hidden_alerts(user, alerts: list[IncidentAlert]) -> None:
     """An alert's labels name its entity (and often say more about it): when the label names another team's
     private entity — or none at all, so that the two look alike — the reader gets no labels."""
-    from .services import ref_key
-
     keys = {a.pk: ref_key(a.entity_ref) for a in alerts if a.entity_ref}
     wanted = {k for k in keys.values() if k}
     seen = set(catalog_selectors.visible_entities(user).filter(ref__in=wanted).values_list("ref", flat=True)

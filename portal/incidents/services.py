@@ -21,7 +21,6 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
-from catalog.descriptors.refs import parse_ref
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
@@ -29,7 +28,7 @@ from portal.core import urlparts
 from portal.core.audit import audit_record
 from portal.governance import outbox
 
-from . import alertmanager, conf
+from . import alertmanager, conf, selectors
 from .models import (
     ACTIVE,
     AlertStatus,
@@ -91,14 +90,6 @@ def clean_severity(value: Any) -> str:
     return text
 
 
-def ref_key(ref: str) -> str | None:
-    """`kind:namespace/name` (namespace defaults to `default`), lower case; None when malformed."""
-    try:
-        return parse_ref(ref.strip()).key()
-    except (ValueError, AttributeError):
-        return None
-
-
 @dataclass
 class Resolved:
     entities: list[Entity] = field(default_factory=list)
@@ -115,7 +106,7 @@ def resolve_entities(actor, refs: list[Any]) -> Resolved:
             wanted.append((ref.ref, ref.ref))
         else:
             text = str(ref or "")[:200]
-            wanted.append((ref_key(text) if isinstance(ref, str) else None, text))
+            wanted.append((selectors.ref_key(text) if isinstance(ref, str) else None, text))
     keys = {k for k, _ in wanted if k}
     found: dict[str, Entity] = {}
     if keys:
@@ -157,7 +148,7 @@ def _unlinked_text(ref: str, hidden: frozenset[str]) -> str:
 
 def _hidden_refs(refs: list[str]) -> frozenset[str]:
     """Those of `refs` (as given) that name an entity in the catalog: one query, none without refs."""
-    keys = {ref: ref_key(ref) for ref in refs}
+    keys = {ref: selectors.ref_key(ref) for ref in refs}
     wanted = {k for k in keys.values() if k}
     found = set(Entity.objects.filter(ref__in=wanted).values_list("ref", flat=True)) if wanted else set()
     return frozenset(ref for ref, key in keys.items() if key in found)
@@ -264,8 +255,6 @@ def open_incident(*, title: str, severity: str, source: str, dedup_key: str, ent
 
 
 def get_visible(actor, incident_id: Any) -> Incident:
-    from . import selectors
-
     try:
         pk = int(incident_id)
     except (TypeError, ValueError):
@@ -463,7 +452,7 @@ def alertmanager_receive(*, actor, body: Any) -> Received:
     refs = list(dict.fromkeys(a.entity_ref for a in alerts if a.entity_ref))
     found = resolve_entities(actor, refs)
     out.unlinked, out.hidden = found.unknown, _hidden_refs(found.unknown)
-    by_ref = {ref: e for ref in refs for e in found.entities if ref_key(ref) == e.ref}
+    by_ref = {ref: e for ref in refs for e in found.entities if selectors.ref_key(ref) == e.ref}
     now = timezone.now()
     incident = _active_with_key(note.dedup_key, lock=True)
     if incident is None:
