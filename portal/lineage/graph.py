@@ -51,7 +51,7 @@ MAX_DEPTH = 20
 DIRECTIONS = ("upstream", "downstream", "both")
 MAX_ROWS = 20_000  # walk rows (edges met) per request: a hub with 100k readers is cut, and says so
 MAX_ID_LENGTH = 2200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_PART = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
@@ -84,7 +84,7 @@ def parse_node_id(node_id) -> Parsed:
         raise NodeIdInvalid("nodeId is required")
     if len(node_id) > MAX_ID_LENGTH:
         raise NodeIdInvalid(f"nodeId is longer than {MAX_ID_LENGTH} characters")
-    if _CONTROL.search(node_id):
+    if CONTROL_CHARS.search(node_id):
         raise NodeIdInvalid("nodeId holds a control character")
     prefix, sep, rest = node_id.partition(":")
     if not sep or not rest:
@@ -137,7 +137,7 @@ def check_direction(value, *, name: str = "direction") -> str:
 
 
 def check_column(value) -> str:
-    if not isinstance(value, str) or not value or len(value) > 300 or _CONTROL.search(value):
+    if not isinstance(value, str) or not value or len(value) > 300 or CONTROL_CHARS.search(value):
         raise ValueError("column must be a field name of 1 to 300 characters without control characters")
     return value
 

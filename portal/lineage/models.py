@@ -57,7 +57,10 @@ class Node(models.Model):
         # A constraint rather than unique=True: on PostgreSQL a unique CharField also gets a second,
         # pattern-ops index for LIKE, which no query of a hash needs and every insert would maintain.
         constraints = [models.UniqueConstraint(fields=["key"], name="lineage_node_key_once")]
-        indexes = [models.Index(fields=["type", "namespace"], name="lineage_node_type_ns")]
+        indexes = [models.Index(fields=["type", "namespace"], name="lineage_node_type_ns"),
+                   # the landing's "recently active" (selectors.visible_nodes, newest first): without it a
+                   # sort of every node, 0.4 s at 250k on SQLite
+                   models.Index(fields=["updated_at", "id"], name="lineage_node_updated")]
 
     def __str__(self) -> str:
         return f"{self.type}:{self.namespace}:{self.name}"

@@ -16,6 +16,30 @@ def runs_of_job(node: Node) -> QuerySet[Run]:
     return Run.objects.filter(job=node).order_by("-started_at", "-pk")
 
 
+def visible_q(user) -> Q:
+    """Lineage nodes the user may see, as the graph decides: no entity (visible), or a visible entity.
+    Empty for a platform admin, who sees every node (`Q(…) | Q()` would be Q(…) alone)."""
+    rule = permissions.visible_q(user, prefix="entity__")
+    return Q(entity__isnull=True) | rule if rule else Q()
+
+
+def visible_nodes(user) -> QuerySet[Node]:
+    """The nodes the user may see, with what the landing shows of each (entity, last run)."""
+    return (Node.objects.filter(visible_q(user)).select_related("entity", "last_run")
+            .only("type", "namespace", "name", "updated_at", "entity__kind_key", "entity__namespace",
+                  "entity__name", "entity__title", "last_run__state", "last_run__started_at"))
+
+
+def recent_nodes(user, limit: int) -> list[Node]:
+    """The nodes most recently changed that the user may see, newest first (index lineage_node_updated)."""
+    return list(visible_nodes(user).order_by("-updated_at", "-pk")[:limit])
+
+
+def nodes_named_like(user, text: str, limit: int) -> list[Node]:
+    """Visible nodes whose name contains `text` (any case), by type and name: at most `limit`."""
+    return list(visible_nodes(user).filter(name__icontains=text).order_by("-updated_at", "-pk")[:limit])
+
+
 def entity_panel(entity: Entity, user) -> dict:
     """The run history panel of an entity page: the runs of the job it maps to (a Pipeline), or of the
     jobs that wrote it (a Dataset). The page itself was already checked for visibility; a writing job
@@ -26,10 +50,7 @@ def entity_panel(entity: Entity, user) -> dict:
         return {"lineage_nodes": [], "lineage_runs": [], "lineage_many_jobs": False}
     jobs = [n.pk for n in nodes if n.type == "job"]
     if not jobs:
-        writers = Node.objects.filter(out_edges__target__in=nodes, type="job")
-        rule = permissions.visible_q(user, prefix="entity__")
-        if rule:  # an empty rule (a platform admin) sees every job: `Q(…) | Q()` would be Q(…) alone
-            writers = writers.filter(Q(entity__isnull=True) | rule)  # no entity: visible, as in the graph
+        writers = Node.objects.filter(visible_q(user), out_edges__target__in=nodes, type="job")
         jobs = list(writers.values_list("pk", flat=True)[:20])
     runs = list(Run.objects.filter(job_id__in=jobs).select_related("job").order_by("-started_at", "-pk")[:PANEL_RUNS])
     return {"lineage_nodes": nodes, "lineage_runs": runs, "lineage_many_jobs": len({r.job_id for r in runs}) > 1}

@@ -8,7 +8,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +21,6 @@ from portal.accounts.models import Team
 from portal.core.numbers import row_id
 
 from . import graph, selectors, services
-from .models import Node
 
 # The legend of the graph (static/js/lineage.js colours and labels nodes with the same keys).
 KINDS = (("dataset", "Dataset"), ("job", "Job / pipeline"), ("featureset", "Feature set"), ("run", "MLflow run"),
@@ -45,17 +43,6 @@ LANDING_NODES = 12  # recently active nodes on the landing, and matches of a sea
 MAX_Q = 200
 
 
-def _visible_nodes(user):
-    """Lineage nodes the user may see, as the graph decides: no entity (visible), or a visible entity."""
-    nodes = Node.objects.all()
-    rule = permissions.visible_q(user, prefix="entity__")
-    if rule:  # an empty rule (a platform admin) sees every node: `Q(…) | Q()` would be Q(…) alone
-        nodes = nodes.filter(Q(entity__isnull=True) | rule)
-    return (nodes.select_related("entity", "last_run")
-            .only("type", "namespace", "name", "updated_at", "entity__kind_key", "entity__namespace",
-                  "entity__name", "entity__title", "last_run__state", "last_run__started_at"))
-
-
 def _graph_url(node_id: str) -> str:
     return f"{reverse('lineage:graph')}?{urlencode({'nodeId': node_id})}"
 
@@ -67,9 +54,9 @@ def _landing(request):
     q = request.GET.get("q", "").strip()
     context = {"q": q, "max_q": MAX_Q, **_legend()}
     if not q:
-        context["recent"] = list(_visible_nodes(request.user).order_by("-updated_at", "-pk")[:LANDING_NODES])
+        context["recent"] = selectors.recent_nodes(request.user, LANDING_NODES)
         return render(request, "lineage/graph.html", context)
-    if len(q) > MAX_Q or graph._CONTROL.search(q):
+    if len(q) > MAX_Q or graph.CONTROL_CHARS.search(q):
         context["error"] = f"q: give a name of at most {MAX_Q} characters, without control characters."
         context["q"] = ""
         return render(request, "lineage/graph.html", context, status=400)
@@ -79,8 +66,7 @@ def _landing(request):
         pass
     else:  # a node id: the graph page decides whether it exists and may be seen
         return redirect(_graph_url(q))
-    matches = list(_visible_nodes(request.user).filter(name__icontains=q)
-                   .order_by("type", "name", "pk")[:LANDING_NODES + 1])
+    matches = selectors.nodes_named_like(request.user, q, LANDING_NODES + 1)
     if len(matches) == 1:
         return redirect(_graph_url(matches[0].node_id))
     context["matches"] = matches[:LANDING_NODES]

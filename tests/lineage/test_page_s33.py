@@ -81,6 +81,19 @@ def test_one_match_opens_its_graph_several_are_listed_none_says_so(world):
     assert "/lineage/?nodeId=" not in hidden.content.decode()
 
 
+def test_matches_come_most_recently_updated_first_and_at_most_twelve(world):
+    from django.utils import timezone
+
+    for i in range(14):
+        _node("dataset", "s3://lake", f"orders.part{i:02}")
+    Node.objects.filter(name="orders.part03").update(updated_at=timezone.now() + timezone.timedelta(hours=1))
+    html = world.get("/lineage/", {"q": "ORDERS.PART"}).content.decode()  # any case
+    assert html.count("/lineage/?nodeId=") == 12
+    assert html.index("orders.part03") < html.index("orders.part13") < html.index("orders.part12")
+    assert "orders.part00" not in html and "orders.part01" not in html  # the two oldest
+    assert "The 12 most recently updated are shown" in html
+
+
 def test_a_node_id_typed_in_the_search_opens_as_is(world):
     assert _opened(world.get("/lineage/", {"q": " job:airflow:etl.orders "})) == "job:airflow:etl.orders"
 
