@@ -191,7 +191,7 @@ ENTITY_LIST_PARAMS = [
                              "metadata": {"name": "fraud-detector"}}], "totalItems": 1, "pageInfo": {"nextCursor": None}},
                              response_only=True)],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def entity_list(request):
     order = request.query_params.get("order", "metadata.name")
     if order not in API_ORDERS:
@@ -279,7 +279,7 @@ class ExportLineSerializer(serializers.Serializer):
         "One JSON document per line: entities (see `Entity`), checkpoints, and the final line.")),
         **error_responses()},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 @renderer_classes([*api_settings.DEFAULT_RENDERER_CLASSES, NDJSONRenderer])
 @content_negotiation_class(StreamNegotiation)
 def entity_export(request):
@@ -309,7 +309,7 @@ def _entity(request, kind, namespace, name) -> Entity:
                            "409 when a location still defines it: remove it from its file, or unregister the location.",
                responses={204: OpenApiResponse(description="Deleted."), **error_responses(403, 404, 409)})
 @body_limit(FORM)
-@api_view(["GET", "DELETE"])
+@api_view(["GET", "HEAD", "DELETE"])
 def entity_by_name(request, kind: str, namespace: str, name: str):
     if request.method == "DELETE":
         entity = _entity(request, kind, namespace, name)
@@ -328,7 +328,7 @@ def entity_by_name(request, kind: str, namespace: str, name: str):
                parameters=[OpenApiParameter("depth", {"type": "integer", "minimum": 1, "maximum": 4},
                                             description="1–4 (default 1)")],
                responses={200: api_schema.RelationGraphSerializer, **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def entity_relations(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
     depth = _int_param(request, "depth", 1, 1, 4)
@@ -350,7 +350,7 @@ def _model(request, kind, namespace, name) -> Entity:
                            "model or version does not exist, the caller may not see the model, or the version "
                            "has no run (yet).",
                responses={200: api_schema.ExperimentRunSerializer, **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def model_version_run(request, kind: str, namespace: str, name: str, model_version: str):
     # Not called `version`: drf-spectacular reserves that name for API versioning and drops it.
     version = model_version
@@ -373,7 +373,7 @@ def model_version_run(request, kind: str, namespace: str, name: str, model_versi
                parameters=[OpenApiParameter("versions", str, required=True,
                                             description="Comma-separated version numbers, e.g. `2,3` (the first is the baseline).")],
                responses={200: api_schema.ComparisonSerializer, **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def model_compare(request, kind: str, namespace: str, name: str):
     entity = _model(request, kind, namespace, name)
     try:
@@ -395,7 +395,7 @@ FACET_NAMES = {"kind": "kind", "spec.type": "type", "spec.lifecycle": "lifecycle
                parameters=[OpenApiParameter("facet", str, many=True, enum=list(FACET_NAMES),
                                             description="Facets to count (default `kind`).")] + ENTITY_LIST_PARAMS[:1],
                responses={200: api_schema.FacetsSerializer, **error_responses()})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def entity_facets(request):
     names = FACET_NAMES
     requested = request.query_params.getlist("facet") or ["kind"]
@@ -475,10 +475,10 @@ declare_links("locations_register", 201, {
     examples=[OpenApiExample("Register", value={"target": "/srv/repos/fraud/catalog-info.yaml"}, request_only=True)],
 )
 @body_limit(FORM)
-@api_view(["GET", "POST"])
+@api_view(["GET", "HEAD", "POST"])
 @throttle_classes(throttling.EXPENSIVE)
 def locations(request):
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _location_page(request)
     body = LocationInput(data=request.data)
     body.is_valid(raise_exception=True)
@@ -585,7 +585,7 @@ def _location_page(request) -> Response:
                            "admins of every team owning its entities, and platform admins may.",
                responses={204: OpenApiResponse(description="Unregistered."), **error_responses(403, 404)})
 @body_limit(FORM)
-@api_view(["GET", "DELETE"])
+@api_view(["GET", "HEAD", "DELETE"])
 def location_detail(request, pk: int):
     location = selectors.location_for(request.user, pk)
     if location is None:

@@ -36,7 +36,7 @@ class MeSerializer(serializers.Serializer):
     description="Returns the user that the token or session belongs to, with their teams and roles.",
     responses={200: MeSerializer, **error_responses()},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def me(request):
     user = request.user
     data = {"username": user.get_username(), "is_superuser": user.is_superuser, "teams": selectors.teams_of(user)}
@@ -54,7 +54,7 @@ class PingSerializer(serializers.Serializer):
                 "(docs/deployment.md, \"Request latency\").",
     responses={200: PingSerializer, **error_responses()},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def ping(request):
     return Response({"ok": True})
 
@@ -103,7 +103,7 @@ class TokenInput(serializers.Serializer):
                request=TokenInput,
                responses={201: TokenCreatedSerializer, **error_responses()})
 @body_limit(FORM)
-@api_view(["GET", "POST"])
+@api_view(["GET", "HEAD", "POST"])
 def tokens(request):
     if request.method == "POST":
         body = TokenInput(data=request.data)

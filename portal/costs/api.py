@@ -77,7 +77,7 @@ def import_create(request):
 @extend_schema(operation_id="costs_import_retrieve", tags=["costs"], summary="One cost import",
                description="Platform admins (to others: 404): its status, rows, replaced billing periods and "
                "per-currency totals.", responses={200: IMPORT, **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def import_retrieve(request, pk: int):
     imp = CostImport.objects.select_related("provider").filter(pk=pk).first()
     if imp is None or not services.may_import(request.user):  # to others an import is as missing as a missing one
@@ -100,7 +100,7 @@ ROW = inline_serializer("CostRow", {
                responses={200: inline_serializer("CostList", {
                    "month": serializers.CharField(), "group": serializers.CharField(),
                    "items": ROW.__class__(many=True), "hidden": serializers.IntegerField()}), **error_responses()})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def cost_list(request):
     group = request.query_params.get("group", "team")
     if group not in GROUPS:
@@ -148,7 +148,7 @@ def _sums() -> dict:
                    "predictions": inline_serializer("EntityPredictions", {
                        "metric": serializers.CharField(allow_null=True),
                        "error": serializers.CharField(allow_null=True)})}), **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def entity_costs(request, kind: str, namespace: str, name: str):
     from . import roi, usage
 

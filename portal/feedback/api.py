@@ -171,7 +171,7 @@ class FeedbackVoteResultSerializer(serializers.Serializer):
                                     "useful": False, "comment": "The *register* step misses the token scope."})],
 )
 @body_limit(COMMENT)
-@api_view(["GET", "POST"])
+@api_view(["GET", "HEAD", "POST"])
 def items(request):
     if request.method == "POST":
         body = FeedbackCreateSerializer(data=request.data)
@@ -211,7 +211,7 @@ def items(request):
 
 @extend_schema(operation_id="feedback_read", tags=["feedback"], summary="One feedback item",
                responses={200: FeedbackItemSerializer, **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def item(request, pk: int):
     row = selectors.item_detail(request.user, pk)
     if row is None:
@@ -264,7 +264,7 @@ def vote(request, pk: int):
                 OpenApiParameter("kind", OpenApiTypes.STR, description=f"One of: {', '.join(TargetKind.values)}")],
     responses={200: RoadmapSerializer, **error_responses()},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def roadmap(request):
     from . import conf
 

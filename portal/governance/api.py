@@ -222,7 +222,7 @@ declare_links("approval_requests_create", 201, {
     ],
 )
 @body_limit(PARAMETERS)
-@api_view(["GET", "POST"])
+@api_view(["GET", "HEAD", "POST"])
 @throttle_classes(throttling.EXPENSIVE)
 def approval_requests(request):
     if request.method == "POST":
@@ -269,7 +269,7 @@ def approval_requests(request):
     responses={200: api_schema.ApprovalRequestDetailSerializer, **error_responses(404)},
     examples=[OpenApiExample("In review", response_only=True, value=REQUEST_EXAMPLE)],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def approval_request_detail(request, pk: int):
     return Response(request_dict(services.get_visible(request.user, pk), detail=True, viewer=request.user))
 
@@ -419,7 +419,7 @@ def event_dict(event: AuditEvent) -> dict:
     + [OpenApiParameter(n, OpenApiTypes.INT) for n in ("request", "after", "limit")],
     responses={200: api_schema.AuditEventPageSerializer, **error_responses(403)},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def audit_events(request):
     qs, errors = selectors.audit_events(request.user, request.query_params)
     if errors:

@@ -115,7 +115,7 @@ def _detail(request, pk: int) -> Response:
         "summary": "Since 10:40 about 20 % of scoring calls fail."})],
 )
 @body_limit(COMMENT)
-@api_view(["GET", "POST"])
+@api_view(["GET", "HEAD", "POST"])
 def incidents(request):
     if request.method == "POST":
         body = api_schema.IncidentCreateSerializer(data=request.data)
@@ -142,7 +142,7 @@ def incidents(request):
 
 @extend_schema(operation_id="incidents_read", tags=["incidents"], summary="One incident, with its timeline and alerts",
                responses={200: api_schema.IncidentDetailSerializer, **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def incident(request, pk: int):
     if selectors.incident_detail(request.user, pk) is None:
         return _error(services.IncidentError("No such incident.", status=404))

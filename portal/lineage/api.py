@@ -94,10 +94,10 @@ EXAMPLE = {"eventType": "START", "eventTime": "2026-12-01T10:00:00Z",
     examples=[OpenApiExample("A START event", request_only=True, value=EXAMPLE)],
 )
 @body_limit(max_body_bytes)
-@api_view(["GET", "POST"])
+@api_view(["GET", "HEAD", "POST"])
 @parser_classes([RawJSONParser])
 def lineage_create(request):
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _graph(request)
     try:
         spec = spec_module.load()
@@ -216,7 +216,7 @@ def _graph(request):
                           "destination": "datasetField:s3://lake:marts/orders_daily:amount"}], "outEdges": []}]})]),
                **error_responses(404)},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def lineage_columns(request):
     node_id = _node_id(request)
     column = _query(request, "column")
@@ -255,7 +255,7 @@ def lineage_columns(request):
                  "distance": 1, "critical": True, "reason": "production model"}]}]})]),
                **error_responses(404)},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def lineage_impact(request):
     node_id = _node_id(request)
     hops = _checked("depth", graph.check_depth, _query(request, "depth"), default=10)

@@ -47,7 +47,7 @@ MAX_LIMIT = 200
     ],
     responses={200: api_schema.TemplateListSerializer, **error_responses()},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def template_list(request):
     params = request.query_params
     limit = pagination.page_size(params, default=100, maximum=MAX_LIMIT)
@@ -168,7 +168,7 @@ def run_create(request):
     summary="A run: status, steps, log, output links",
     responses={200: api_schema.RunDetailSerializer, **error_responses(404)},
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def run_detail(request, uid):
     run = selectors.run_for(request.user, uid)
     if run is None:

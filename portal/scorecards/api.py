@@ -63,7 +63,7 @@ RESULT = inline_serializer("ScorecardResult", {
 @extend_schema(operation_id="scorecards_list", tags=["scorecards"], summary="List scorecards",
                description="Every scorecard definition; one that cannot be used has `error` set.",
                responses={200: inline_serializer("ScorecardList", {"items": SCORECARD.__class__(many=True)})})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def scorecard_list(request):
     return Response({"items": [card_dict(c) for c in definitions.load_all()]})
 
@@ -77,7 +77,7 @@ def scorecard_list(request):
                responses={200: inline_serializer("ScorecardResultPage", {
                    "items": RESULT.__class__(many=True), "next": serializers.CharField(allow_null=True)}),
                    **error_responses(400, 404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def scorecard_results(request, name: str):
     card = definitions.get(name)
     if card is None:
@@ -106,7 +106,7 @@ def scorecard_results(request, name: str):
                                        "checks": serializers.ListField(child=serializers.DictField()),
                                        "evaluatedAt": serializers.DateTimeField(allow_null=True)},
                    many=True)}), **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def entity_scorecards(request, kind: str, namespace: str, name: str):
     entity = catalog_selectors.entity_by_name(request.user, kind, namespace, name)
     if entity is None:
@@ -149,7 +149,7 @@ def _rollup_row(row: dict) -> dict:
                    "domains": inline_serializer("ScorecardDomainRollup", {
                        "domain": serializers.CharField(allow_null=True), **ROLLUP_ROW}, many=True)}),
                    **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def scorecard_rollup(request, name: str):
     card = definitions.get(name)
     if card is None:
@@ -198,7 +198,7 @@ def _line_dict(line) -> dict:
                    "scorecards": serializers.ListField(child=serializers.DictField()),
                    "slo": serializers.DictField(), "incidents": serializers.DictField(),
                    "cost": serializers.ListField(child=serializers.DictField())}), **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def team_operations(request, name: str):
     from portal.accounts.models import Team
 

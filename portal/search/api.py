@@ -154,7 +154,7 @@ EXAMPLE = {
     responses={200: api_schema.SearchResultsSerializer, **error_responses()},
     examples=[OpenApiExample("Results", value=EXAMPLE, response_only=True)],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def search(request):
     limit = pagination.page_size(request.query_params, default=20, maximum=MAX_LIMIT)
     fingerprint = _fingerprint(request)

@@ -67,7 +67,7 @@ SLO = inline_serializer("SLO", {
                responses={200: inline_serializer("SLOPage", {"items": SLO.__class__(many=True),
                                                              "next": serializers.CharField(allow_null=True)}),
                           **error_responses(400, 404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def slo_list(request):
     limit = page_size(request.query_params, default=100, maximum=500)
     entity = None
@@ -99,7 +99,7 @@ def slo_list(request):
                    "file": serializers.CharField(allow_null=True),
                    "fileErrors": serializers.ListField(child=serializers.CharField()),
                    "items": SLO.__class__(many=True)}), **error_responses(404)})
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def entity_slos(request, kind: str, namespace: str, name: str):
     entity = catalog_selectors.entity_by_name(request.user, kind, namespace, name)
     if entity is None:

@@ -65,7 +65,7 @@ def _site_json(site) -> dict:
     examples=[OpenApiExample("Sites", value={"items": [SITE_EXAMPLE], "pageInfo": {"nextCursor": None}},
                              response_only=True)],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def site_list(request):
     params = request.query_params
     limit = pagination.page_size(params, default=100, maximum=MAX_LIMIT)
@@ -92,7 +92,7 @@ def site_list(request):
     responses={200: api_schema.SiteSerializer, **error_responses(404)},
     examples=[OpenApiExample("Site", value=SITE_EXAMPLE, response_only=True), NOT_FOUND],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def site_detail(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
     site = selectors.site_for(entity)
@@ -111,7 +111,7 @@ def site_detail(request, kind: str, namespace: str, name: str):
     responses={200: api_schema.PageSerializer, **error_responses(404)},
     examples=[OpenApiExample("Page", value=PAGE_EXAMPLE, response_only=True), NOT_FOUND],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def page_detail(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
     path = request.query_params.get("path", "")
@@ -155,7 +155,7 @@ def site_build(request, kind: str, namespace: str, name: str):
                              "version": "1.2.0"}, "paths": {"/v1/score": {"post": {"summary": "Score one transaction"}}}},
                              response_only=True), NOT_FOUND],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def definition(request, kind: str, namespace: str, name: str):
     entity = _entity(request, kind, namespace, name)
     if entity.kind_key != "api":
@@ -175,7 +175,7 @@ def definition(request, kind: str, namespace: str, name: str):
     responses={200: api_schema.ModelCardFactsSerializer, **error_responses(404)},
     examples=[OpenApiExample("Facts", value=FACTS_EXAMPLE, response_only=True), NOT_FOUND],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 def model_card(request, namespace: str, name: str):
     entity = _entity(request, "model", namespace, name)
     return Response({"entityRef": entity.ref, **selectors.model_card_facts(entity)})
