@@ -138,6 +138,12 @@ def domain_rollup(user, card) -> list[dict]:
     the top level against 7 and 30 days ago, as `team_rollup` per team."""
     current = current_rollup(user, card).values_list("domain_ref", "level").annotate(n=Sum("count")).order_by()
     out = _rollup(card, "domain", list(current), _past_rollups(user, card, "domain_ref"))
+    # Each domain by its title, when the reader may see its entity (one query); else by its name.
+    refs = [r["domain"] for r in out if r["domain"]]
+    titles = dict(catalog_selectors.visible_entities(user).filter(ref__in=refs).exclude(title="")
+                  .values_list("ref", "title")) if refs else {}
+    for row in out:
+        row["title"] = titles.get(row["domain"], "")
     return sorted(out, key=lambda r: (r["domain"] == "", r["domain"]))
 
 

@@ -80,7 +80,7 @@ def test_index_and_scorecard_pages_roll_up_by_team(page, live_server):
     expect(rollup.locator("tr", has_text="Fraud ML")).to_have_count(1)
     expect(rollup.get_by_role("link", name="Fraud ML", exact=True)).to_have_attribute("href", "/teams/fraud-ml/")
     domains = page.get_by_test_id("domain-rollup")
-    assert domains.get_by_role("link", name="payments", exact=True).is_visible()  # the fraud system's domain
+    assert domains.get_by_role("link", name="Payments", exact=True).is_visible()  # the fraud system's domain
     assert domains.get_by_role("rowheader", name="no domain").count() == 1  # the entities in no system
     assert page.get_by_test_id("scorecard-checks").get_by_text("security review", exact=False).first.is_visible()
     page.screenshot(path=str(SHOTS / "scorecards-detail.png"), full_page=True)
@@ -127,7 +127,7 @@ def test_a_count_links_to_the_entities_it_counts(page, live_server):
     page.go_back()
     page.get_by_role("link", name="Service basics").click()  # the breadcrumb back
     page.wait_for_url("**/scorecards/service-basics/")
-    payments = page.get_by_test_id("domain-rollup").get_by_role("link", name=re.compile(r"^\d+ .*, domain payments"))
+    payments = page.get_by_test_id("domain-rollup").get_by_role("link", name=re.compile(r"^\d+ .*, domain Payments"))
     n = int(payments.first.inner_text())
     payments.first.click()
     page.wait_for_url(re.compile(r".*/entities/\?level=\w*&domain=domain%3Adefault%2Fpayments$"))

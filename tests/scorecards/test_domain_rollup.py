@@ -85,12 +85,25 @@ def test_the_scorecard_page_shows_the_domains_in_constant_queries(evaluated):
     client.get(url)
     with CaptureQueriesContext(connection) as before:
         html = client.get(url).content.decode()
-    assert 'data-testid="domain-rollup"' in html and '<a href="/catalog/domain/default/payments/">payments</a>' in html
+    assert 'data-testid="domain-rollup"' in html and '<a href="/catalog/domain/default/payments/">Payments</a>' in html
     for days in range(1, 40):  # more history, more rollup rows: the same queries
         services.rollup_today(now=timezone.now() - timedelta(days=days))
     with CaptureQueriesContext(connection) as after:
         client.get(url)
     assert len(after) == len(before) <= 13, [q["sql"][:120] for q in after.captured_queries]
+
+
+def test_a_domain_shows_by_its_title_unless_the_reader_may_not_see_it(evaluated):
+    card = definitions.get("production-readiness")
+    rows = {r["domain"]: r for r in selectors.domain_rollup(evaluated["users"]["carol"], card)}
+    assert rows[PAYMENTS]["title"] == "Payments"
+    Entity.objects.filter(ref=PAYMENTS).update(visibility="private", owner_team=evaluated["teams"]["fraud-ml"])
+    rows = {r["domain"]: r for r in selectors.domain_rollup(evaluated["users"]["carol"], card)}
+    assert rows[PAYMENTS]["title"] == ""  # carol (recsys) may not see it: its name only, as before
+    client = Client()
+    client.force_login(evaluated["users"]["carol"])
+    html = client.get("/scorecards/production-readiness/").content.decode()
+    assert '<a href="/catalog/domain/default/payments/">payments</a>' in html and ">Payments<" not in html
 
 
 def test_the_rollup_api_gives_teams_and_domains_with_trends(evaluated):
