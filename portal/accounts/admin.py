@@ -1,5 +1,12 @@
-from django.contrib import admin
+"""The admin site for accounts. Changes that the services audit go through the services: memberships
+(`membership_set` / `membership_remove`) and revoking a token (`token_revoke`, with the tokens made with
+it). Tokens are read-only here: their users make them (the tokens page, the API, `create_token`)."""
 
+from django.contrib import admin, messages
+
+from portal.core.client_address import client_address
+
+from . import permissions, selectors, services
 from .models import APIToken, LoginFailure, Membership, OIDCIdentity, Team
 
 
@@ -7,6 +14,10 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+    fields = ["user", "role", "source"]
+    # Set here is set by hand: `membership_set` records the source (a row kept by single sign-on or the
+    # org sync becomes a manual one, as the service does for `manage.py teams`).
+    readonly_fields = ["source"]
 
 
 @admin.register(Team)
@@ -15,12 +26,72 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "title"]
     inlines = [MembershipInline]
 
+    def save_formset(self, request, form, formset, change):
+        """The membership rows through the services, each change audited with the admin as the actor.
+        Removals (deleted rows, and the old user of a row whose user was changed) come first, so that
+        swapping two users' rows ends with both."""
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        team, actor = form.instance, request.user
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        originals = {m.pk: m for m in Membership.objects.filter(team=team).select_related("user")}
+        deleted = [row for row in formset.deleted_forms if row.instance.pk in originals]
+        for row in deleted:
+            services.membership_remove(user=originals[row.instance.pk].user, team=team, actor=actor)
+            formset.deleted_objects.append(originals[row.instance.pk])
+        wanted = [row for row in formset.forms if row not in formset.deleted_forms and row.has_changed()]
+        for row in wanted:
+            original = originals.get(row.instance.pk)
+            if original is not None and original.user_id != row.cleaned_data["user"].pk:
+                services.membership_remove(user=original.user, team=team, actor=actor)
+        for row in wanted:
+            membership = services.membership_set(user=row.cleaned_data["user"], team=team,
+                                                 role=row.cleaned_data["role"], actor=actor)
+            if row.instance.pk in originals:
+                formset.changed_objects.append((membership, row.changed_data))
+            else:
+                formset.new_objects.append(membership)
+        return None
+
 
 @admin.register(APIToken)
 class APITokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
-    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+    """Read-only but for the Revoke action: an edited `revoked_at` would skip the tokens made with it and
+    the audit event, a deleted token would free its children from the revocation that should follow
+    them, and a token added here would have no secret."""
+
+    list_display = ["name", "user", "prefix", "parent", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_select_related = ["user", "parent"]
     search_fields = ["user__username", "name", "prefix"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_revoke_permission(self, request):
+        return permissions.is_platform_admin(request.user)
+
+    @admin.action(permissions=["revoke"], description="Revoke the selected tokens (and the tokens made with them)")
+    def revoke(self, request, queryset):
+        address, revoked = client_address(request), []
+        # Oldest first: a token made with an earlier one is revoked with it, and then skipped here.
+        for pk in queryset.filter(revoked_at__isnull=True).order_by("pk").values_list("pk", flat=True):
+            token = selectors.token_unrevoked(pk)
+            if token is not None:
+                with_it = services.token_revoke(token=token, actor=request.user, address=address, by_admin=True)
+                revoked.append(f"{token.name} ({token.prefix}…) of {token.user.get_username()}"
+                               + (f" and {len(with_it) - 1} made with it" if len(with_it) > 1 else ""))
+        if revoked:
+            self.message_user(request, f"Revoked {'; '.join(revoked)}.", messages.SUCCESS)
+        else:
+            self.message_user(request, "Nothing to revoke: the selected tokens were revoked already.",
+                              messages.WARNING)
 
 
 @admin.register(LoginFailure)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import router
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Func, IntegerField, QuerySet
 
 from portal.core.db import PreparedRow
 
@@ -30,11 +30,31 @@ def team_members(team: Team) -> QuerySet[Membership]:
     return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
 
 
+class _Revokes(Func):
+    """How many unrevoked tokens revoking this one also revokes: all those made with it, with those, and
+    so on down (`services.token_revoke` walks the same tree). One correlated recursive subquery, so the
+    page stays one query however deep the chains; UNION (not UNION ALL) ends the walk even on a cycle."""
+
+    template = (
+        "(WITH RECURSIVE tree(id, revoked_at) AS ("
+        " SELECT c.id, c.revoked_at FROM accounts_apitoken c WHERE c.parent_id = %(expressions)s"
+        " UNION SELECT c.id, c.revoked_at FROM accounts_apitoken c JOIN tree ON c.parent_id = tree.id"
+        ") SELECT COUNT(*) FROM tree WHERE tree.revoked_at IS NULL)"
+    )
+    output_field = IntegerField()
+
+
 def tokens_of(user) -> QuerySet[APIToken]:
     """The user's tokens, each with its `parent` (the token it was made with) and `made`: how many
-    unrevoked tokens were made with it (revoking it revokes them)."""
+    unrevoked tokens revoking it revokes too (made with it, or with those, down the tree)."""
     return (APIToken.objects.filter(user=user).select_related("parent")
-            .annotate(made=Count("children", filter=Q(children__revoked_at__isnull=True))).order_by("-created_at"))
+            .annotate(made=_Revokes(F("pk"))).order_by("-created_at"))
+
+
+def token_unrevoked(pk: int) -> APIToken | None:
+    """Any user's token, with its user, unless it is revoked (now: an earlier token of the admin's
+    revoke action may have revoked it with itself)."""
+    return APIToken.objects.select_related("user").filter(pk=pk, revoked_at__isnull=True).first()
 
 
 def token_of(user, pk: int) -> APIToken | None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
@@ -70,8 +70,9 @@ def membership_set(*, user, team: Team, role: str, actor=None,
 
 
 @transaction.atomic
-def membership_remove(*, user, team: Team, actor=None, source: str | None = None) -> None:
-    """Remove the membership; with `source`, only if that source keeps it."""
+def membership_remove(*, user, team: Team, actor=None, source: str | None = None) -> bool:
+    """Remove the membership; with `source`, only if that source keeps it. False: there was none to
+    remove (nothing is written)."""
     rows = Membership.objects.filter(user=user, team=team)
     if source is not None:
         rows = rows.filter(source=source)
@@ -82,6 +83,7 @@ def membership_remove(*, user, team: Team, actor=None, source: str | None = None
             before["source"] = source
         audit_record(actor=actor, actor_label=_label(source), action="team.member.remove",
                      target=f"team:{team.name}", before=before)
+    return bool(deleted)
 
 
 def _label(source: str | None) -> str:
@@ -140,22 +142,26 @@ def token_create(*, user, name: str, expires_in_days: int | None = None, parent:
 
 
 @transaction.atomic
-def token_revoke(*, token: APIToken, actor, address: str | None = None) -> APIToken:
-    """Revoke a personal token, and the tokens it made (and theirs). Another user's token answers like
-    a missing one."""
-    if not permissions.may_manage_token(actor, token):
+def token_revoke(*, token: APIToken, actor, address: str | None = None, by_admin: bool = False) -> list[APIToken]:
+    """Revoke a personal token, and the tokens it made (and theirs); returns those it revoked. Another
+    user's token answers like a missing one, except `by_admin` (the admin site's revoke action): a
+    platform admin may revoke anyone's, audited with the admin as the actor."""
+    if by_admin and not permissions.is_platform_admin(actor):
+        raise PermissionDenied("Only platform admins revoke other users' tokens.")
+    if not by_admin and not permissions.may_manage_token(actor, token):
         raise Http404("No such token")
-    now, level, revoked = timezone.now(), [token], []
+    now, level, revoked, seen = timezone.now(), [token], [], {token.pk}
     while level:  # down the tree the token made: short in practice, and it ends (a token is made once)
         revoked += [t for t in level if t.revoked_at is None]
-        level = list(APIToken.objects.filter(parent__in=level))
+        level = [t for t in APIToken.objects.filter(parent__in=level) if t.pk not in seen]
+        seen.update(t.pk for t in level)
     APIToken.objects.filter(pk__in=[t.pk for t in revoked]).update(revoked_at=now)
     for t in revoked:
         t.revoked_at = now
         audit_record(actor=actor, action="token.revoke", target=f"user:{token.user.get_username()}",
                      after={"token": t.prefix, "name": t.name, **({"with": token.prefix} if t is not token else {})},
                      remote_addr=address)
-    return token
+    return revoked
 
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)

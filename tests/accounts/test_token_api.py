@@ -68,7 +68,7 @@ def test_a_token_made_with_a_token_expires_no_later_and_is_revoked_with_it():
     page = Client()
     page.force_login(user)
     html = page.get("/accounts/tokens/").content.decode()
-    assert "and the 3 tokens made with it" in html and f"made with ci (<code>{parent.prefix}</code>)" in html
+    assert "and the 4 tokens made with it" in html and f"made with ci (<code>{parent.prefix}</code>)" in html
     assert api(own).delete(f"/api/v1/tokens/{parent.pk}").status_code == 204
     for secret in (raw, child["secret"], later.json()["secret"], sooner.json()["secret"], grandchild["secret"]):
         assert api(secret).get("/api/v1/me").status_code == 401

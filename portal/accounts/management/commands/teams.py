@@ -47,7 +47,8 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{username} is {role} of {team}"))
 
     def _remove(self, username: str, team: str, **_):
-        services.membership_remove(user=self._user(username), team=self._team(team))
+        if not services.membership_remove(user=self._user(username), team=self._team(team)):
+            raise CommandError(f"{username} is not a member of {team}: nothing removed")
         self.stdout.write(self.style.SUCCESS(f"{username} removed from {team}"))
 
     def _list(self, **_):

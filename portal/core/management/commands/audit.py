@@ -101,10 +101,16 @@ def verify_export(path: Path) -> tuple[bool, str]:
             return False, f"event #{event.seq}: out of order (after #{previous.seq})"
         if event.seq > head_seq:
             return False, f"event #{event.seq} is past the export's chain head #{head_seq}"
+        wrong = [key for key, value in (("payload", event.payload), ("prevHash", event.prev_hash),
+                                        ("hash", event.hash)) if not isinstance(value, str)]
+        if wrong:  # a null or a number where the export writes text: malformed, not a crash
+            return False, f"event #{event.seq}: {', '.join(wrong)} must be text (a string)"
         try:
             payload = json.loads(event.payload)
-        except (TypeError, ValueError):
+        except ValueError:
             return False, f"event #{event.seq}: the payload is not JSON"
+        if not isinstance(payload, dict):
+            return False, f"event #{event.seq}: the payload is not a JSON object"
         if audit.event_hash(payload, event.prev_hash) != event.hash or payload.get("seq") != event.seq:
             return False, f"event #{event.seq}: content does not match its hash"
         if previous is not None and previous.seq + 1 == event.seq and previous.hash != event.prev_hash:
