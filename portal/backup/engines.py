@@ -6,7 +6,7 @@ keeps writing; restoring copies the snapshot into the live file the same way (th
 for the copy, and its WAL is kept coherent by SQLite, which a file rename would not do).
 
 PostgreSQL (production): `pg_dump --format=custom`; restore is `pg_restore --clean --if-exists --no-owner`
-piped into `psql --single-transaction -v ON_ERROR_STOP=1` (a failed restore leaves the target as it was). The connection
+relayed into `psql -v ON_ERROR_STOP=1` inside one transaction (a failed restore leaves the target as it was). The connection
 comes from the configured database (DATABASE_URL) as PG* variables, and the password from a temporary
 passfile (0600) — never on a command line or in a log line.
 """
@@ -27,6 +27,7 @@ from django.db import connections
 # Seconds a restore waits for the live SQLite database's lock before it gives up (the portal is running).
 LOCK_TIMEOUT = 20.0
 SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # result codes (named in the sqlite3 module only from Python 3.11)
+CHUNK = 1024 * 1024
 
 
 class BackupError(Exception):
@@ -179,33 +180,63 @@ def pg_check(path: Path) -> None:
 
 
 def pg_restore(path: Path, *, replace: bool, alias: str = "default") -> None:
-    """pg_restore's SQL, run by psql in one transaction that stops at the first error (nothing changes
-    then). `replace` first drops the public schema with everything in it, inside that transaction:
-    `pg_restore --clean` alone cannot drop a partitioned table's partitions (their inherited primary
-    keys refuse `DROP CONSTRAINT`), so it fails on a portal that already holds the insights tables."""
+    """pg_restore's SQL, relayed to psql inside one transaction that is committed only when pg_restore
+    finished cleanly: psql stops at the first error, and a pg_restore that fails half-way ends psql's
+    input without COMMIT, so PostgreSQL rolls everything back (`psql --single-transaction` would commit
+    whatever had arrived at end of input). `replace` first drops the public schema with everything in it,
+    inside that transaction: `pg_restore --clean` alone cannot drop a partitioned table's partitions
+    (their inherited primary keys refuse `DROP CONSTRAINT`), so it fails wherever the tables exist."""
     connections[alias].close()
-    prelude = ["-c", "DROP SCHEMA IF EXISTS public CASCADE", "-c", "CREATE SCHEMA public"] if replace else []
-    with pg_environment(connections[alias].settings_dict) as env:
+    prelude = b"BEGIN;\n" + (b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n" if replace else b"")
+    with pg_environment(connections[alias].settings_dict) as env, \
+            tempfile.TemporaryFile() as dump_err, tempfile.TemporaryFile() as load_err:
         try:
             dump = subprocess.Popen(  # noqa: S603
                 ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--file=-", str(path)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                stdout=subprocess.PIPE, stderr=dump_err, env=env)
         except FileNotFoundError as exc:
             raise BackupError("pg_restore is not installed (Debian: apt-get install postgresql-client)") from exc
         try:
-            load = subprocess.run(  # noqa: S603
-                ["psql", "--no-psqlrc", "--quiet", "--no-password", "--single-transaction", "-v", "ON_ERROR_STOP=1",
-                 f"--dbname={env['PGDATABASE']}", *prelude, "-f", "-"],
-                stdin=dump.stdout, capture_output=True, text=True, env=env, check=False)
-        finally:
-            dump.stdout.close()
-            dump_err = dump.stderr.read().decode(errors="replace")
+            load = subprocess.Popen(  # noqa: S603
+                ["psql", "--no-psqlrc", "--quiet", "--no-password", "-v", "ON_ERROR_STOP=1",
+                 f"--dbname={env['PGDATABASE']}", "-f", "-"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=load_err, env=env)
+        except FileNotFoundError as exc:
+            dump.kill()
             dump.wait()
-    if dump.returncode != 0:
-        raise BackupError(f"pg_restore failed (exit {dump.returncode}), nothing was changed: {dump_err.strip()[-2000:]}")
+            raise BackupError("psql is not installed (Debian: apt-get install postgresql-client)") from exc
+        psql_stopped = _relay(dump, load, prelude)
+        dump_err.seek(0)
+        load_err.seek(0)
+        dump_message = dump_err.read().decode(errors="replace").strip()[-2000:]
+        load_message = load_err.read().decode(errors="replace").strip()[-2000:]
+    # When psql stopped at an error, pg_restore only lost its reader: psql's message is the cause.
+    if dump.returncode != 0 and not psql_stopped:
+        raise BackupError(f"pg_restore failed (exit {dump.returncode}), nothing was changed: {dump_message}")
     if load.returncode != 0:
-        raise BackupError(f"restoring failed (psql exit {load.returncode}), nothing was changed: "
-                          f"{load.stderr.strip()[-2000:]}")
+        raise BackupError(f"restoring failed (psql exit {load.returncode}), nothing was changed: {load_message}")
+
+
+def _relay(dump: subprocess.Popen, load: subprocess.Popen, prelude: bytes) -> bool:
+    """Copy pg_restore's output to psql between the prelude and a COMMIT that is sent only when
+    pg_restore exited 0; both processes have ended on return. True when psql stopped reading first."""
+    psql_stopped = False
+    try:
+        load.stdin.write(prelude)
+        while chunk := dump.stdout.read(CHUNK):
+            load.stdin.write(chunk)
+        dump.stdout.close()
+        if dump.wait() == 0:
+            load.stdin.write(b"COMMIT;\n")
+    except BrokenPipeError:
+        psql_stopped = True
+    finally:
+        dump.stdout.close()  # pg_restore, if still writing, ends on SIGPIPE
+        dump.wait()
+        with contextlib.suppress(BrokenPipeError):
+            load.stdin.close()  # end of input without COMMIT: the transaction is rolled back
+        load.wait()
+    return psql_stopped
 
 
 def pg_counts(tables: list[str], alias: str = "default") -> dict[str, int]:

@@ -9,8 +9,9 @@ A backup is one uncompressed tar file:
 It is written to a temporary file beside the destination and renamed into place at the end, so a
 destination path holds either nothing or a whole backup. Restore reads the archive into a staging folder
 first and checks everything (manifest, every checksum, member paths, the database file itself) before
-anything is changed; only then does it replace the database and the file trees, and it finishes with the
-migrations check and `audit verify`.
+anything is changed; then it copies the file trees into hidden folders inside their targets, swaps them in
+by renames (undone if anything after fails), replaces the database last — the one step that cannot be
+undone — and finishes with the migrations check and `audit verify`.
 """
 
 from __future__ import annotations
@@ -163,12 +164,34 @@ def _sqlite_manifest_facts(path: Path) -> tuple[dict, dict[str, int]]:
     return head, engines.sqlite_counts(path, data_tables())
 
 
+def _check_destination(destination: Path) -> None:
+    """Refuse a destination the backup could not be renamed to, before the work of writing it."""
+    if destination.is_dir():
+        raise BackupError(f"{destination} is a folder: name the backup file to write inside it "
+                          f"(e.g. {destination / 'plinth.tar'})")
+    if destination.exists() and not destination.is_file():
+        raise BackupError(f"{destination} exists and is not a regular file: name another backup file")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the folder for {destination}: {exc}") from exc
+    if not os.access(destination.parent, os.W_OK | os.X_OK):
+        raise BackupError(f"cannot write {destination}: its folder {destination.parent} is not writable")
+
+
 def backup_create(*, destination: Path, alias: str = "default") -> Summary:
     """Write a backup of the database and FILE_TREES to `destination` (replaced only when complete)."""
     engine = engines.engine_of(alias)
     destination = Path(destination)
+    _check_destination(destination)
+    try:
+        return _write_backup(destination, engine, alias)
+    except OSError as exc:
+        raise BackupError(f"writing the backup {destination} failed, nothing was written there: {exc}") from exc
+
+
+def _write_backup(destination: Path, engine: str, alias: str) -> Summary:
     checksums: dict[str, str] = {}
-    destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".plinth-backup-") as staging:
         snapshot = Path(staging) / DB_MEMBER[engine]
         if engine == "sqlite":
@@ -317,23 +340,84 @@ def database_rows(alias: str = "default") -> dict[str, int]:
     return engines.pg_counts(data_tables(), alias)
 
 
-def _stage_tree(staged: Path, target: Path) -> Path:
-    """Copy a staged tree beside its target (same file system, so the swap is a rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    beside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.restoring-"))
-    if staged.is_dir():
-        shutil.copytree(staged, beside, dirs_exist_ok=True)
-    return beside
+# Hidden folders a restore makes inside each file tree (removed when it ends; a leftover one from a restore
+# that was killed is replaced with the rest of the tree's old files by the next restore).
+RESTORING, REPLACED = ".plinth-restoring-", ".plinth-replaced-"
 
 
-def _swap_tree(new: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+@dataclass
+class _TreeSwap:
+    """One file tree's restore. The backup's files are copied into a hidden folder inside the tree and
+    swapped in entry by entry, so every move is a rename within the tree's own file system: the folder
+    itself may be a mount point (a shared volume, which cannot be renamed: EBUSY) or a symbolic link
+    (which stays), and the swap can be undone until the database is replaced."""
+
+    target: Path
+    new: Path
+    old: Path
+    moved_out: list[str] = field(default_factory=list)
+    moved_in: list[str] = field(default_factory=list)
+
+
+def _stage_tree(staged: Path, target: Path) -> _TreeSwap:
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        mounted = [p for p in sorted(target.iterdir()) if p.is_dir() and not p.is_symlink() and os.path.ismount(p)]
+        if mounted:
+            raise BackupError(f"{mounted[0]} is a mount point inside {target}, which restore cannot replace "
+                              f"(mount the volume at {target} itself); nothing was changed")
+        swap = _TreeSwap(target=target, new=Path(tempfile.mkdtemp(dir=target, prefix=RESTORING)),
+                         old=Path(tempfile.mkdtemp(dir=target, prefix=REPLACED)))
+    except OSError as exc:
+        raise BackupError(f"cannot restore files into {target} ({exc}); nothing was changed") from exc
+    try:
+        if staged.is_dir():
+            shutil.copytree(staged, swap.new, dirs_exist_ok=True)
+    except OSError as exc:
+        _discard(swap)
+        raise BackupError(f"cannot copy the backup's files into {target} ({exc}); nothing was changed") from exc
+    return swap
+
+
+def _swap_in(swap: _TreeSwap) -> None:
+    try:
+        for name in sorted(os.listdir(swap.target)):
+            if name not in (swap.new.name, swap.old.name):
+                os.rename(swap.target / name, swap.old / name)
+                swap.moved_out.append(name)
+        for name in sorted(os.listdir(swap.new)):
+            os.rename(swap.new / name, swap.target / name)
+            swap.moved_in.append(name)
+    except OSError as exc:
+        raise BackupError(f"cannot swap the backup's files into {swap.target} ({exc}); nothing was changed") from exc
+
+
+def _swap_back(swap: _TreeSwap) -> None:
+    for name in reversed(swap.moved_in):
+        os.rename(swap.target / name, swap.new / name)
+    swap.moved_in.clear()
+    for name in reversed(swap.moved_out):
+        os.rename(swap.old / name, swap.target / name)
+    swap.moved_out.clear()
+
+
+def _discard(swap: _TreeSwap) -> None:
+    """Remove the hidden folders: the backup's files when not swapped in, the replaced ones when they were."""
+    shutil.rmtree(swap.new, ignore_errors=True)
+    shutil.rmtree(swap.old, ignore_errors=True)
+
+
+def _undo(swaps: list[_TreeSwap]) -> list[str]:
+    """Put every tree's own files back; returns what could not be put back (its files are kept aside)."""
+    problems = []
+    for swap in reversed(swaps):
+        try:
+            _swap_back(swap)
+        except OSError as exc:
+            problems.append(f"{swap.target}: {exc} (its files are in {swap.old} and {swap.new})")
+            continue
+        _discard(swap)
+    return problems
 
 
 def pending_migrations(alias: str = "default") -> list[str]:
@@ -357,19 +441,26 @@ def backup_restore(*, source: Path, force: bool = False, alias: str = "default")
         if any(rows.values()) and not force:
             held = ", ".join(f"{n} {t}" for t, n in rows.items() if n)
             raise BackupError(f"the target database is not empty ({held}); restore with --force to replace it")
-        staged_trees = {name: _stage_tree(staging / "files" / name, root) for name, root in trees.items()}
+        # Files first, by renames that can be undone; the database last: it cannot be.
+        replace = engine == "postgresql" and bool(connections[alias].introspection.table_names())
+        swaps: list[_TreeSwap] = []
         try:
+            for name, root in trees.items():
+                swaps.append(_stage_tree(staging / "files" / name, root))
+            for swap in swaps:
+                _swap_in(swap)
             connections[alias].close()
             if engine == "sqlite":
                 engines.sqlite_restore(staging / manifest["database"], engines.sqlite_path(alias))
             else:
-                engines.pg_restore(staging / manifest["database"], replace=any(rows.values()), alias=alias)
-        except BaseException:
-            for beside in staged_trees.values():
-                shutil.rmtree(beside, ignore_errors=True)
+                engines.pg_restore(staging / manifest["database"], replace=replace, alias=alias)
+        except BaseException as exc:
+            problems = _undo(swaps)
+            if problems:
+                raise BackupError(f"{exc}; and putting the files back failed: {'; '.join(problems)}") from exc
             raise
-        for name, beside in staged_trees.items():
-            _swap_tree(beside, trees[name])
+        for swap in swaps:
+            _discard(swap)
     connections[alias].close()
     result = RestoreResult(summary=_summary(Path(source), manifest))
     # Locations store absolute paths: a file tree restored to another folder is still named by its old one.

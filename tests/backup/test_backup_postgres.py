@@ -1,6 +1,8 @@
 """Backup and restore on the production profile: pg_dump of the live database, restored by the real
 `manage.py backup restore` (another process, DATABASE_URL naming a second, empty database) into a portal
-whose catalog is there and whose `audit verify` passes; a damaged dump is refused before pg_restore runs."""
+whose catalog is there and whose `audit verify` passes — also into a freshly migrated one (what a migrate
+Job leaves on a new cluster) without --force; a damaged dump is refused before pg_restore runs; an error
+in psql is reported as psql's, and a pg_restore that fails half-way commits nothing."""
 
 from __future__ import annotations
 
@@ -133,3 +135,62 @@ def test_a_damaged_dump_is_refused_before_pg_restore_runs(populated, tmp_path):
         call_command("backup", "restore", str(bad), "--force")
     assert set(Entity.objects.values_list("ref", flat=True)) == refs
     assert audit.chain_head() == head
+
+
+def test_a_restore_into_a_freshly_migrated_database_needs_no_force_and_replaces_its_schema(
+        populated, second_database, tmp_path):
+    """Migrated but empty: no data to protect, but its tables (insights' partitions among them) are
+    replaced with the backup's schema; `pg_restore --clean` alone fails on those partitions."""
+    backup = tmp_path / "plinth.tar"
+    services.backup_create(destination=backup)
+    head = audit.chain_head()
+    migrated = _manage(second_database, tmp_path / "var", "migrate", "-v0")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+    restored = _manage(second_database, tmp_path / "var", "backup", "restore", str(backup))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "migrations: all applied" in restored.stdout
+    assert f"audit chain OK: {head['seq']} events verified" in restored.stdout
+    with psycopg.connect(_url(second_database)) as conn:
+        assert {row[0] for row in conn.execute("SELECT ref FROM catalog_entity")} == populated
+
+
+def test_an_error_in_psql_is_reported_as_psqls_and_changes_nothing(populated, second_database, tmp_path):
+    backup = tmp_path / "plinth.tar"
+    services.backup_create(destination=backup)
+    with psycopg.connect(_url(second_database), autocommit=True) as conn:
+        conn.execute("CREATE TYPE catalog_entity AS (x int)")  # no table, no data: pg_restore's SQL fails on it
+
+    restored = _manage(second_database, tmp_path / "var", "backup", "restore", str(backup), "--force")
+    assert restored.returncode != 0
+    assert "restoring failed (psql exit 3), nothing was changed" in restored.stderr, restored.stderr
+    assert '"catalog_entity" is a composite type' in restored.stderr, restored.stderr
+    with psycopg.connect(_url(second_database)) as conn:
+        assert conn.execute("SELECT to_regclass('public.core_auditevent')").fetchone()[0] is None
+
+
+def test_a_pg_restore_that_fails_half_way_commits_nothing(populated, second_database, tmp_path):
+    """A dump that breaks after the check (a read error, a file changed under the restore): psql has
+    run pg_restore's SQL up to there, including the schema drop, and must not commit it at end of input."""
+    backup = tmp_path / "plinth.tar"
+    services.backup_create(destination=backup)
+    restored = _manage(second_database, tmp_path / "var", "backup", "restore", str(backup))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    with psycopg.connect(_url(second_database), autocommit=True) as conn:
+        conn.execute("CREATE TABLE stray_before (x int)")
+    with tarfile.open(backup) as tar:
+        dump = tar.extractfile("database.pgdump").read()
+    cut = tmp_path / "cut.pgdump"
+    cut.write_bytes(dump[: len(dump) * 9 // 10])
+
+    code = ("from pathlib import Path; from portal.backup import engines\n"
+            "try:\n"
+            f"    engines.pg_restore(Path({str(cut)!r}), replace=True)\n"
+            "except engines.BackupError as exc:\n"
+            "    print('REFUSED', exc)\n")
+    run = _manage(second_database, tmp_path / "var", "shell", "-c", code)
+    assert "REFUSED pg_restore failed (exit 1), nothing was changed" in run.stdout, run.stdout + run.stderr
+    with psycopg.connect(_url(second_database)) as conn:
+        assert conn.execute("SELECT to_regclass('public.stray_before')").fetchone()[0] is not None, (
+            "the schema drop at the start of the restore was rolled back")
+        assert {row[0] for row in conn.execute("SELECT ref FROM catalog_entity")} == populated

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from catalog import services as catalog_services
 from catalog.models import Entity
 from portal.backup import services
+from portal.backup.engines import BackupError
 from portal.core import audit
 from portal.core.models import AuditEvent
 from tests.factories import TeamFactory, write_files
@@ -270,7 +271,7 @@ def test_a_backup_that_fails_half_way_leaves_no_file(populated, tmp_path, monkey
         raise OSError("disk full")
 
     monkeypatch.setattr(services, "_add_tree", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(BackupError, match=f"writing the backup {destination} failed.*disk full"):
         services.backup_create(destination=destination)
     assert destination.read_bytes() == b"the previous backup", "the old backup is not replaced by a half one"
     assert [p.name for p in destination.parent.iterdir()] == ["b.tar"]
@@ -310,6 +311,8 @@ def test_a_restore_while_another_process_holds_the_write_lock_fails_clearly_and_
     backup = tmp_path / "b.tar"
     services.backup_create(destination=backup)
     TeamFactory(name="after-backup")
+    uploads = Path(services.file_trees()["catalog-uploads"])
+    (uploads / "after-backup.txt").write_text("written after the backup")
     monkeypatch.setattr(engines, "LOCK_TIMEOUT", 0.5)
     holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # the running portal, mid-write
@@ -322,6 +325,104 @@ def test_a_restore_while_another_process_holds_the_write_lock_fails_clearly_and_
     from portal.accounts.models import Team
 
     assert Team.objects.filter(name="after-backup").exists(), "the database is as it was"
-    uploads = Path(services.file_trees()["catalog-uploads"])
-    assert not list(uploads.parent.glob(".catalog-uploads.restoring-*")), "staged file trees are removed"
+    assert (uploads / "after-backup.txt").read_text() == "written after the backup", (
+        "the files swapped in before the database failed are swapped back")
+    assert not list(uploads.parent.glob(".catalog-uploads.*")), "staged file trees are removed"
+    assert not list(uploads.glob(".plinth-*")), "the hidden folders of the swap are removed"
     assert [p.read_text() for p in uploads.rglob("catalog-info.yaml")] == [DATASET.format(name="up-1")]
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(folder): a tmpfs mounted there — a volume whose folder cannot be renamed (EBUSY), like a
+    shared mount in production. Needs root; every mount below tmp_path is removed afterwards."""
+
+    def mount(folder: Path) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(folder)],  # noqa: S603, S607
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        return folder
+
+    yield mount
+    with open("/proc/self/mounts") as fh:
+        points = [line.split()[1].replace("\\040", " ") for line in fh]
+    for point in sorted((p for p in points if p.startswith(str(tmp_path) + "/")), key=len, reverse=True):
+        subprocess.run(["umount", point], check=False)  # noqa: S603, S607
+
+
+def test_a_file_tree_that_is_a_mount_point_is_restored_inside_it(populated, tmp_path, settings, tmpfs):
+    """A shared volume mounted at PLINTH_CATALOG_UPLOAD_ROOT: its contents are swapped, not the folder."""
+    from portal.accounts.models import Team
+
+    backup = tmp_path / "b.tar"
+    services.backup_create(destination=backup)
+    head = audit.chain_head()
+    TeamFactory(name="after-backup")
+    uploads = tmpfs(tmp_path / "volume" / "catalog-uploads")
+    write_files(uploads, {"stale/catalog-info.yaml": "not in the backup"})
+    settings.PLINTH_CATALOG_UPLOAD_ROOT = uploads
+
+    out = io.StringIO()
+    call_command("backup", "restore", str(backup), "--force", stdout=out)
+    assert "migrations: all applied" in out.getvalue() and "audit chain OK" in out.getvalue()
+    assert os.path.ismount(uploads), "the volume is still mounted there"
+    assert [p.read_text() for p in uploads.rglob("catalog-info.yaml")] == [DATASET.format(name="up-1")]
+    assert not list(uploads.glob(".plinth-*")), "the hidden folders of the swap are removed"
+    assert sorted(p.name for p in uploads.parent.iterdir()) == ["catalog-uploads"], "nothing left beside it"
+    assert audit.chain_head() == head
+    assert not Team.objects.filter(name="after-backup").exists()
+
+
+def test_a_mount_point_inside_a_file_tree_is_refused_before_anything_changes(populated, tmp_path, tmpfs):
+    from portal.accounts.models import Team
+
+    backup = tmp_path / "b.tar"
+    services.backup_create(destination=backup)
+    TeamFactory(name="after-backup")
+    uploads = Path(services.file_trees()["catalog-uploads"])
+    nested = tmpfs(uploads / "nested")
+    (nested / "kept.txt").write_text("on the nested volume")
+    before = sorted(str(p.relative_to(uploads)) for p in uploads.rglob("*"))
+
+    with pytest.raises(CommandError, match=re.escape(f"{nested} is a mount point inside {uploads}")):
+        call_command("backup", "restore", str(backup), "--force")
+    assert Team.objects.filter(name="after-backup").exists(), "the database is as it was"
+    assert os.path.ismount(nested) and (nested / "kept.txt").read_text() == "on the nested volume"
+    assert sorted(str(p.relative_to(uploads)) for p in uploads.rglob("*")) == before
+
+
+def test_a_file_tree_that_is_a_symbolic_link_is_restored_into_the_folder_it_names(populated, tmp_path, settings):
+    backup = tmp_path / "b.tar"
+    services.backup_create(destination=backup)
+    real = tmp_path / "shared" / "uploads"
+    write_files(real, {"stale/catalog-info.yaml": "not in the backup"})
+    link = tmp_path / "var" / "uploads-link"
+    link.symlink_to(real, target_is_directory=True)
+    settings.PLINTH_CATALOG_UPLOAD_ROOT = link
+
+    call_command("backup", "restore", str(backup), "--force", stdout=io.StringIO())
+    assert link.is_symlink() and link.resolve() == real.resolve(), "the link is kept"
+    assert [p.read_text() for p in real.rglob("catalog-info.yaml")] == [DATASET.format(name="up-1")]
+    assert not list(link.parent.glob(".uploads-link*")) and not list(real.glob(".plinth-*"))
+
+
+@pytest.mark.parametrize("case", ["folder", "missing-parent", "not-a-file"])
+def test_backup_create_refuses_a_destination_it_cannot_write_before_writing_anything(populated, tmp_path, case):
+    out = tmp_path / "out"
+    out.mkdir()
+    destination, message = {
+        "folder": (out, f"{out} is a folder: name the backup file to write inside it"),
+        "missing-parent": (Path("/proc/nope/x.tar"), "cannot create the folder for /proc/nope/x.tar"),
+        "not-a-file": (out / "pipe", f"{out / 'pipe'} exists and is not a regular file"),
+    }[case]
+    if case == "not-a-file":
+        os.mkfifo(destination)
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("backup", "create", str(destination))
+    assert [p.name for p in out.iterdir()] == (["pipe"] if case == "not-a-file" else []), "nothing left behind"
+    if case == "not-a-file":
+        assert destination.is_fifo()

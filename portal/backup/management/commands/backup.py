@@ -37,6 +37,8 @@ class Command(BaseCommand):
             raise CommandError(f"backup {verb}: {exc}") from exc
         except DatabaseError as exc:  # e.g. DATABASE_URL names a database that does not exist
             raise CommandError(f"backup {verb}: the configured database cannot be used: {exc}") from exc
+        except OSError as exc:  # e.g. PLINTH_VAR_DIR not writable; the message names the path
+            raise CommandError(f"backup {verb}: {exc}") from exc
 
     def _describe(self, summary: services.Summary) -> None:
         rows = ", ".join(f"{table} {n}" for table, n in summary.rows.items())
