@@ -26,10 +26,25 @@ class CatalogConfig(AppConfig):
         checks.register(_check_integrations, "catalog")
 
 
+OWNS_SHOWN = 50
+
+
 def _team_owns(request, team) -> dict:
+    """The first OWNS_SHOWN entities the reader may see; past that, how many there are and the catalog
+    list of them all (its `owner` filter, every kind). One row more is read to know whether to count:
+    a count query only for a team that owns more."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
     from . import selectors
 
-    return {"owned": selectors.owned_by_team(team, request.user)[:50]}
+    owned = selectors.owned_by_team(team, request.user)
+    shown = list(owned[:OWNS_SHOWN + 1])
+    if len(shown) <= OWNS_SHOWN:
+        return {"owned": shown, "total": len(shown)}
+    query = urlencode({"owner": f"group:default/{team.name}", "kind": "all"})
+    return {"owned": shown[:OWNS_SHOWN], "total": owned.count(), "all_url": f"{reverse('catalog:list')}?{query}"}
 
 
 def _check_integrations(app_configs=None, **kwargs) -> list:

@@ -8,6 +8,7 @@ import math
 from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
@@ -16,6 +17,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import throttling
 from .errors import NUL_MESSAGE, nul_field
+from .middleware import (
+    StrictMultiPartParser,
+    form_field_not_text,
+    not_text_message,
+    unreadable_charset_message,
+)
 
 
 def exception_handler(exc, context):
@@ -159,32 +166,52 @@ class JSONParser(parsers.JSONParser):
 
 
 def _undecodable(encoding: str) -> exceptions.ParseError:
-    return exceptions.ParseError(f'The body cannot be read as "{encoding}" text: send UTF-8.')
+    return exceptions.ParseError(unreadable_charset_message(encoding))
+
+
+def _not_text(field: str, encoding: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError({field: [not_text_message(encoding)]})
 
 
 class FormParser(parsers.FormParser):
-    """Decoded strictly: Django's QueryDict would read bytes that are not valid in the charset as
-    ISO-8859-1 and store garbled text ("caf\xc3" → "cafÃ"); a codec that is not a text codec, or one that
-    fails its own way (idna, punycode), is refused too."""
+    """Decoded strictly, by the pages' rule (`portal.core.middleware`, "form text"): a field whose bytes,
+    raw or %-escaped, are not text in the charset is a 400 naming it, where Django's QueryDict would store
+    it garbled ("caf\xc3" → "cafÃ", "caf%C3" → "caf\ufffd"); a codec that is not a text codec, or one
+    that fails its own way (idna, punycode), is refused too."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding") or django_settings.DEFAULT_CHARSET
         raw = stream.read()
         try:
-            raw.decode(encoding)
+            field = form_field_not_text(raw, encoding)
+            if field is None:
+                raw.decode(encoding)
         except (LookupError, UnicodeError, ValueError):
             raise _undecodable(encoding) from None
+        if field is not None:
+            raise _not_text(field, encoding)
         return _refuse_nul(QueryDict(raw, encoding=encoding))
 
 
 class MultiPartParser(parsers.MultiPartParser):
+    """Parsed by the pages' StrictMultiPartParser: a field (not a file's content) whose bytes are not
+    text in the charset is a 400 naming it, where Django would store it with U+FFFD."""
+
     def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        request = parser_context["request"]
+        encoding = parser_context.get("encoding") or django_settings.DEFAULT_CHARSET
+        meta = request.META.copy()
+        meta["CONTENT_TYPE"] = media_type
         try:
-            result = super().parse(stream, media_type, parser_context)
-        except (LookupError, UnicodeError):  # a charset parameter such as idna or punycode
-            raise _undecodable((parser_context or {}).get("encoding") or "?") from None
-        _refuse_nul(result.data)
-        return result
+            parser = StrictMultiPartParser(meta, stream, request.upload_handlers, encoding)
+            data, files = parser.parse()
+        except MultiPartParserError as exc:  # an unreadable charset (idna) is one, named
+            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from None
+        if parser.not_text is not None:
+            raise _not_text(parser.not_text, encoding)
+        _refuse_nul(data)
+        return parsers.DataAndFiles(data, files)
 
 
 # -- the error envelope in the OpenAPI schema ---------------------------------------------------------

@@ -29,8 +29,19 @@ ANALYTICS_DROPPED = Counter(
 )
 
 
-def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+# Every label value is a new series kept for the life of the process (and, multi-process, in its files):
+# the client picks the method, so only the methods the portal serves are named and the rest are "other".
+# The route is the URL pattern's name, "unmatched" for any path no pattern matches (middleware).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str | None) -> str:
+    method = (method or "GET").upper()
+    return method if method in METHODS else "other"
+
+
+def observe_request(method: str | None, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method=method_label(method), route=route, status=str(status)).inc()
     LATENCY.labels(route=route).observe(seconds)
 
 

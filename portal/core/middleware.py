@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import unquote
 
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
-from django.http import HttpRequest, HttpResponse, UnreadablePostError
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http import HttpRequest, HttpResponse, QueryDict, RawPostDataException, UnreadablePostError
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
 from . import csp, metrics
 from .client_address import client_address
@@ -36,8 +40,9 @@ class RequestIdMiddleware:
             reset_request_id(token)
         duration = time.perf_counter() - started
         response["X-Request-ID"] = request_id
+        # The pattern's name, never the path: a path no pattern matches is one label, whatever it is.
         route = getattr(getattr(request, "resolver_match", None), "view_name", None) or "unmatched"
-        metrics.observe_request(request.method or "GET", route, response.status_code, duration)
+        metrics.observe_request(request.method, route, response.status_code, duration)
         if not request.path.startswith("/static/"):
             user = getattr(request, "user", None)
             access_log.info(
@@ -88,8 +93,122 @@ class SecurityHeadersMiddleware:
         return response
 
 
+# -- form text ----------------------------------------------------------------------------------------
+# Django reads a form field whose bytes are not text in the request's charset as something else: a raw
+# byte turns an urlencoded body into ISO-8859-1 ("caf\xc3" → "cafÃ"), a %-escaped one or a multipart
+# field's becomes U+FFFD ("caf%C3" → "caf\ufffd"), and either is stored as if the user had typed it.
+# The rule, for pages (RejectNulMiddleware) and the API's form parsers (portal.core.api) alike: such a
+# field is a 400 naming it. File contents are bytes and are not looked at.
+
+
+def not_text_message(encoding: str) -> str:
+    return f'Not "{encoding}" text: some bytes (raw or %-escaped) are not a valid character; send UTF-8.'
+
+
+def unreadable_charset_message(encoding: str) -> str:
+    return f'The body cannot be read as "{encoding}" text: send UTF-8.'
+
+
+def check_charset(encoding: str) -> None:
+    """LookupError for a charset Django cannot read a form in: no text codec at all (hex), or one that
+    cannot replace what it cannot decode (idna), which Django's parsers ask of it."""
+    try:
+        b"a".decode(encoding, "replace")
+    except UnicodeError as exc:
+        raise LookupError(str(exc)) from None
+
+
+def _field_name(raw: str) -> str:
+    """A field's name as shown in an error: its undecodable bytes as U+FFFD, a NUL escaped, cut short."""
+    return (raw.replace("\x00", "\\x00") or "(unnamed)")[:100]
+
+
+def form_field_not_text(body: bytes, encoding: str) -> str | None:
+    """The name of the first field of an urlencoded body whose name or value is not text in `encoding`,
+    raw or once its %-escapes are undone; None when every one is. Split on the bytes, as Python's
+    parse_qsl splits the text Django decoded (no charset Django accepts has "&" inside a character).
+    A charset that cannot be read (`check_charset`) is a LookupError for the caller."""
+    check_charset(encoding)
+    for chunk in body.split(b"&"):
+        name, _, value = chunk.partition(b"=")
+        try:
+            for part in (name, value):
+                unquote(part.decode(encoding).replace("+", " "), encoding, "strict")
+        except (UnicodeError, ValueError):
+            shown = unquote(name.decode(encoding, "replace").replace("+", " "), encoding, "replace")
+            return _field_name(shown)
+    return None
+
+
+class StrictMultiPartParser(MultiPartParser):
+    """Django's multipart parser, except that a field whose name or value is not text in the request's
+    charset is named in `not_text` (after `parse()`) instead of read with U+FFFD in place of its bytes.
+
+    Django decodes with errors="replace" inside its parse loop, so it is asked to decode as ISO-8859-1
+    (one character per byte, nothing replaced) and each name and value is decoded again here from those
+    bytes, strictly. File names are decoded as Django does (U+FFFD); file contents not at all."""
+
+    TRANSPARENT = "iso-8859-1"
+
+    def __init__(self, META, input_data, upload_handlers, encoding=None):
+        self.charset = encoding or settings.DEFAULT_CHARSET
+        self.not_text: str | None = None
+        try:
+            check_charset(self.charset)
+        except LookupError:
+            raise MultiPartParserError(unreadable_charset_message(self.charset)) from None
+        super().__init__(META, input_data, upload_handlers, self.TRANSPARENT)
+
+    def sanitize_file_name(self, file_name):
+        return super().sanitize_file_name(self._text(file_name, "replace"))
+
+    def parse(self):
+        post, files = super().parse()
+        text = QueryDict(mutable=True, encoding=self.charset)
+        for key, values in post.lists():
+            try:
+                text.setlist(self._text(key), [self._text(value) for value in values])
+            except (UnicodeError, ValueError):
+                self.not_text = self.not_text or _field_name(self._text(key, "replace"))
+                text.setlist(self._text(key, "replace"), [self._text(value, "replace") for value in values])
+        text._mutable = False
+        renamed = type(files)()
+        for key, uploads in files.lists():
+            try:
+                renamed.setlist(self._text(key), uploads)
+            except (UnicodeError, ValueError):
+                self.not_text = self.not_text or _field_name(self._text(key, "replace"))
+                renamed.setlist(self._text(key, "replace"), uploads)
+        return text, renamed
+
+    def _text(self, read: str, errors: str = "strict") -> str:
+        return read.encode(self.TRANSPARENT).decode(self.charset, errors)
+
+
+class _StrictFormUpload(FileUploadHandler):
+    """Parses a page's multipart body with StrictMultiPartParser whoever reads `request.POST` first (the
+    CSRF check does, before RejectNulMiddleware.process_view): Django lets the first upload handler take
+    over the parse (`handle_raw_input`). The other handlers still receive the files. A field that is not
+    text is left on the request for `process_view` to refuse, before any view runs; until then it reads
+    with U+FFFD, and the rest of the form (the CSRF token) as sent."""
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        handlers = [handler for handler in self.request.upload_handlers if handler is not self]
+        parser = StrictMultiPartParser(META, input_data, handlers, encoding)
+        post, files = parser.parse()
+        self.request.form_field_not_text = parser.not_text
+        return post, files
+
+    def receive_data_chunk(self, raw_data, start):
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
 class RejectNulMiddleware:
-    """400 for a NUL character in the path, a query parameter or a page's form field, naming where it is.
+    """400 for a NUL character in the path, a query parameter or a page's form field, and for a page's
+    form field that is not text in the request's charset (see "form text" above), naming where it is.
 
     PostgreSQL text cannot hold NUL, so such a value reaching a query is a 500 there (and silently
     works on SQLite). One check here covers every page, every page's form (a view reading
@@ -103,9 +222,12 @@ class RejectNulMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if "\x00" in request.path:
-            return self._reject(request, "path")
+            return self._reject(request, "path", NUL_MESSAGE)
         if (where := nul_field(request.GET)) is not None:
-            return self._reject(request, where[:100])
+            return self._reject(request, where[:100], NUL_MESSAGE)
+        if request.method == "POST" and not request.path.startswith(self.API_PREFIX):
+            # Nothing is read yet: the handler only changes how the body is parsed when it is.
+            request.upload_handlers.insert(0, _StrictFormUpload(request))
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
@@ -115,21 +237,28 @@ class RejectNulMiddleware:
         spooled to disk — even for a page that does not exist."""
         if request.method != "POST" or request.path.startswith(self.API_PREFIX):
             return None
-        where = self._nul_in_form(request)
-        return None if where is None else self._reject(request, where[:100])
+        encoding = request.encoding or settings.DEFAULT_CHARSET  # Django's own fallback for an unknown one
+        try:
+            if (where := self._not_text_in_form(request)) is not None:
+                return self._reject(request, where, not_text_message(encoding))
+            where = nul_field(request.POST)
+        except LookupError:
+            return error_response(request, 400, "Bad request", unreadable_charset_message(encoding))
+        except (UnreadablePostError, RawPostDataException):
+            return None  # a body the client stopped sending is left to the view
+        return None if where is None else self._reject(request, where[:100], NUL_MESSAGE)
 
     @staticmethod
-    def _nul_in_form(request: HttpRequest) -> str | None:
-        """The first form field with a NUL in its name or value. Django parses only form bodies
-        (urlencoded, multipart) into `request.POST`, as the CSRF check just did (a malformed multipart
-        body is Django's 400). Uploaded files are not text and are not looked at (Django drops
-        non-printable characters from their names); a body the client stopped sending is left to the
-        view."""
-        try:
-            return nul_field(request.POST)
-        except UnreadablePostError:
-            return None
+    def _not_text_in_form(request: HttpRequest) -> str | None:
+        """The first form field that is not text. Django parses only form bodies (urlencoded, multipart)
+        into `request.POST`, as the CSRF check may just have done (a malformed multipart body is
+        Django's 400); an urlencoded body is kept whole (`request.body`) and is read again here, a
+        multipart one was parsed by `_StrictFormUpload`. Uploaded files are not text and are not looked
+        at (Django drops non-printable characters from their names)."""
+        if request.content_type == "application/x-www-form-urlencoded":
+            return form_field_not_text(request.body, request.encoding or settings.DEFAULT_CHARSET)
+        request.POST  # noqa: B018 - parsed through _StrictFormUpload, which notes a field that is not text
+        return getattr(request, "form_field_not_text", None)
 
-    def _reject(self, request: HttpRequest, where: str) -> HttpResponse:
-        return error_response(request, 400, "Bad request", f"{where}: {NUL_MESSAGE}",
-                              details={where: [NUL_MESSAGE]})
+    def _reject(self, request: HttpRequest, where: str, message: str) -> HttpResponse:
+        return error_response(request, 400, "Bad request", f"{where}: {message}", details={where: [message]})
