@@ -8,6 +8,7 @@ and governance's promotion request all colour deltas with it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -86,7 +87,10 @@ def dataset_address(namespace: str, name: str) -> str:
 
 
 def source_uri(source_json: str) -> str:
-    """The URI inside MLflow's dataset source JSON (`{"uri": …}` or `{"url": …}`), credentials removed."""
+    """The URI inside MLflow's dataset source JSON (`{"uri": …}` or `{"url": …}`), credentials removed:
+    the user-info part, and the query string, `;` parameters and fragment as a whole — where a database
+    URI keeps `password=`, a cloud storage URL its signature (`sig=`, `X-Amz-Signature=`), and no list of
+    key names covers every driver. The dataset's name comes from the path, so nothing it needs is lost."""
     import json
 
     try:
@@ -98,12 +102,20 @@ def source_uri(source_json: str) -> str:
     uri = data.get("uri") or data.get("url") or data.get("path") or ""
     if not isinstance(uri, str):
         return ""
+    return _public_uri(uri)[:2000]
+
+
+def _public_uri(uri: str) -> str:
+    """`uri` without user info, query, `;` parameters or fragment; "" when it cannot be read (it may hold
+    credentials that cannot be told apart). A JDBC URL (`jdbc:postgresql://u:pw@host/db`) is its inner URL."""
+    if uri[:5].lower() == "jdbc:":
+        inner = _public_uri(uri[5:])
+        return f"{uri[:5]}{inner}" if inner else ""
     parts = urlparts.split(uri)
-    if parts is None:  # unreadable: it may hold credentials that cannot be told apart, so it is not shown
+    if parts is None:
         return ""
-    if "@" in parts.netloc:
-        uri = parts._replace(netloc=_without_credentials(parts.netloc)).geturl()
-    return uri[:2000]
+    return parts._replace(netloc=_without_credentials(parts.netloc).split(";", 1)[0],
+                          path=parts.path.split(";", 1)[0], query="", fragment="").geturl()
 
 
 def schema_columns(schema_json: str) -> list[dict]:
@@ -250,7 +262,29 @@ def comparison(user, entity: Entity, wanted: list[str]) -> Comparison:
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past the float range
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _finite(value: float) -> float | None:
+    """A difference or ratio of two finite metrics can still overflow (1e308 - -1e308, 1.0 / 1e-320):
+    strict JSON has no infinity, so it is no number at all (null) rather than a 500."""
+    return value if math.isfinite(value) else None
+
+
+def _difference(metric: str, base: float | None, value: float | None) -> dict:
+    if value is None or base is None:
+        return {"delta": None, "relative": None, "verdict": None}
+    raw = value - base  # finite operands: an overflow is ±inf, whose sign still says which way it went
+    try:
+        relative = _finite(raw / abs(base)) if base else None
+    except OverflowError:
+        relative = None
+    return {"delta": _finite(raw), "relative": relative if _finite(raw) is not None else None,
+            "verdict": delta_verdict(metric, raw)}
 
 
 def metric_rows(versions: list[ModelVersion]) -> list[dict]:
@@ -263,10 +297,8 @@ def metric_rows(versions: list[ModelVersion]) -> list[dict]:
         cells = []
         for i, v in enumerate(versions):
             value = _number((v.metrics or {}).get(name))
-            delta = None if i == 0 or value is None or base is None else value - base
-            cells.append({"version": v.version, "value": value, "delta": delta,
-                          "relative": (delta / abs(base)) if delta is not None and base else None,
-                          "verdict": delta_verdict(name, delta) if i else None})
+            cells.append({"version": v.version, "value": value,
+                          **_difference(name, base, value if i else None)})
         rows.append({"name": name, "higherIsBetter": higher_is_better(name), "cells": cells})
     return rows
 
@@ -294,23 +326,43 @@ def comparison_body(result: Comparison) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class DatasetClaim:
+    """A Dataset entity whose `openlineage.io/dataset` annotation names a source, with what decides who
+    may see it."""
+
+    pk: int
+    ref: str
+    visibility: str
+    owner_team_id: int | None
+
+
+def dataset_claims(keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[DatasetClaim]]:
+    """{(namespace, name): the Dataset entities annotated with it, oldest first}, whoever may see them:
+    the caller decides which it may name (one query)."""
+    if not keys:
+        return {}
+    wanted = {f"{ns}/{name}": (ns, name) for ns, name in keys}
+    lookup = {f"data__metadata__annotations__{DATASET_ANNOTATION}__in": list(wanted)}
+    claims: dict[tuple[str, str], list[DatasetClaim]] = {}
+    rows = (Entity.objects.filter(kind_key="dataset").filter(Q(**lookup)).order_by("pk")
+            .values_list("pk", "ref", "visibility", "owner_team_id", "data__metadata__annotations"))
+    for pk, ref, visibility, team_id, marks in rows:
+        value = marks.get(DATASET_ANNOTATION) if isinstance(marks, dict) else None
+        key = wanted.get(value) if isinstance(value, str) else None
+        if key is not None:
+            claims.setdefault(key, []).append(DatasetClaim(pk, ref, visibility, team_id))
+    return claims
+
+
 def dataset_matches(keys: set[tuple[str, str]], names: set[str]) -> tuple[dict, dict]:
     """Dataset entities for run inputs: ({(namespace, name): entity id} by the `openlineage.io/dataset`
-    annotation, {lower-cased name: entity id} by entity name). Two queries; used by the sync only."""
-    by_key: dict = {}
+    annotation, {lower-cased name: entity id} by entity name). Two queries; used by the MLflow sync only,
+    whose links pages filter by visibility when they show them (`visible_dataset_ids`)."""
+    by_key = {key: found[0].pk for key, found in dataset_claims(keys).items()}
     by_name: dict = {}
-    if keys:
-        wanted = [f"{ns}/{name}" for ns, name in keys]
-        lookup = {f"data__metadata__annotations__{DATASET_ANNOTATION}__in": wanted}
-        for pk, annotations in (Entity.objects.filter(kind_key="dataset").filter(Q(**lookup))
-                                .values_list("pk", "data__metadata__annotations")):
-            value = (annotations or {}).get(DATASET_ANNOTATION, "")
-            for ns, name in keys:
-                if value == f"{ns}/{name}":
-                    by_key[(ns, name)] = pk
     lowered = {n.lower()[:63] for n in names if n}
     if lowered:
         for pk, name_key in Entity.objects.filter(kind_key="dataset", name_key__in=lowered).values_list("pk", "name_key"):
             by_name.setdefault(name_key, pk)
     return by_key, by_name
-

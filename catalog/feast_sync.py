@@ -5,8 +5,9 @@ validated and stored by the same Reader/plan/apply path as a descriptor file —
 a feature view removed by `feast apply` is removed (or orphaned) like any entity that left its
 location, and a registry that cannot be read is a location error while the last good entities stay.
 
-Reading writes nothing. The one database read: which Dataset entities carry the OpenLineage name of
-each feature view's batch source (`openlineage.io/dataset`), for the `consumesDataset` relations.
+Reading writes nothing. The database reads: which Dataset entities carry the OpenLineage name of each
+feature view's batch source (`openlineage.io/dataset`), for the `consumesDataset` relations, and the
+owner teams of the views (a view names only a dataset its owner team may see).
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import yaml
 from django.conf import settings
 
-from portal.core.numbers import digits
+from portal.accounts.permissions import Visibility
 
 from . import experiments
 from .descriptors.errors import DescriptorError
-from .models import Entity
 
 PREFIX = "feast:"
 REPO_CONFIG = "feature_store.yaml"
@@ -89,6 +90,9 @@ def registry_path(repo: str, config: dict) -> str:
         registry = registry.get("path")
     if not isinstance(registry, str) or not registry.strip():
         raise _fail("`registry` names no file.", os.path.join(repo, REPO_CONFIG), "registry")
+    if "\0" in registry:
+        raise _fail("`registry` holds a NUL character: not a file path.", os.path.join(repo, REPO_CONFIG),
+                    "registry")
     if "://" in registry:
         raise _fail(f"Registry '{registry[:200]}' is remote: only local file registries are read.",
                     os.path.join(repo, REPO_CONFIG), "registry")
@@ -159,20 +163,48 @@ def read(target: str) -> RepoRead:
     except DescriptorError as exc:
         out.errors.append(exc)
         return out
-    keys = {(v.namespace, v.dataset_name) for v in views if v.namespace}
-    by_pk, _ = experiments.dataset_matches(keys, set())
-    refs = dict(Entity.objects.filter(pk__in=set(by_pk.values())).values_list("pk", "ref")) if by_pk else {}
-    by_key = {key: refs[pk] for key, pk in by_pk.items() if pk in refs}
+    claims = experiments.dataset_claims({(v.namespace, v.dataset_name) for v in views if v.namespace})
+    teams = _owner_teams({v.owner for v in views}) if claims else {}
     digest = hashlib.sha256(raw)
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    linked = []
     for view in views:
-        dataset = by_key.get((view.namespace, view.dataset_name))
+        dataset = _linkable(claims.get((view.namespace, view.dataset_name), []), teams.get(view.owner))
+        linked.append((view.name, dataset))
         out.descriptors.append(view.descriptor(dataset))
-    # The resolved datasets count: a Dataset registered later changes the digest, so the next refresh
-    # adds the relation even though the registry did not change.
-    digest.update(json.dumps(sorted(map(str, by_key.items()))).encode())
+    # The resolved datasets count: a Dataset registered later (or made internal) changes the digest, so
+    # the next refresh adds the relation even though the registry did not change.
+    digest.update(json.dumps(sorted(map(str, linked))).encode())
     out.digest = digest.hexdigest()
     return out
+
+
+def _owner_teams(owners: set[str]) -> dict[str, int]:
+    """Owner ref (as a view's `team` tag gives it) -> the id of the Plinth team it names (one query)."""
+    from portal.accounts.models import Team
+
+    from .descriptors.refs import parse_ref
+
+    names = {}  # owner as written -> team name (`fraud-ml`, `group:default/Fraud-ML`: one team)
+    for owner in owners:
+        with contextlib.suppress(ValueError):
+            key = parse_ref(owner, default_kind="group").key()
+            if key.startswith("group:default/"):
+                names[owner] = key.removeprefix("group:default/")
+    ids = dict(Team.objects.filter(name__in=set(names.values())).values_list("name", "pk"))
+    return {owner: ids[name] for owner, name in names.items() if name in ids}
+
+
+def _linkable(claims: list[experiments.DatasetClaim], team_id: int | None) -> str | None:
+    """The Dataset a feature view may name as its input: one everybody may see, or one its own owner
+    team owns. The feature set is read by everyone its visibility allows, and whoever may register a
+    repository chooses the source path: naming another team's private Dataset would tell them that it
+    exists, what it is called and which path it claims. Without one, the view has no input, exactly as
+    when no Dataset carries the name."""
+    for claim in claims:
+        if claim.visibility == Visibility.INTERNAL or (team_id is not None and claim.owner_team_id == team_id):
+            return claim.ref
+    return None
 
 
 def check(target: str) -> None:
@@ -192,6 +224,7 @@ class _View:
     data: dict  # the descriptor without inputs
     namespace: str = ""
     dataset_name: str = ""
+    owner: str = ""
     errors: list = field(default_factory=list)
 
     def descriptor(self, dataset_ref: str | None) -> dict:
@@ -260,23 +293,21 @@ def _views(registry, config: dict, out: RepoRead, repo: str) -> list[_View]:
     entities = {}
     for proto in registry.entities:
         if proto.spec.project == project:
-            entity = Entity.from_proto(proto)
-            entities[entity.name] = entity
+            entity = _from_proto(Entity, proto, "Entity", out)
+            if entity is not None:  # views naming it keep its name as their join key
+                entities[entity.name] = entity
     services: dict[str, list[str]] = {}
     for proto in registry.feature_services:
         if proto.spec.project == project:
-            service = FeatureService.from_proto(proto)
-            for projection in service.feature_view_projections:
+            service = _from_proto(FeatureService, proto, "Feature service", out)
+            for projection in service.feature_view_projections if service is not None else []:
                 services.setdefault(projection.name, []).append(service.name)
     views = []
     for proto in registry.feature_views:
         if proto.spec.project != project:
             continue
-        try:
-            view = FeatureView.from_proto(proto)
-        except Exception as exc:  # the SDK's own check of a view it cannot rebuild: name it, read the others
-            out.errors.append(_fail(f"Feature view '{proto.spec.name[:100]}' cannot be read by the feast SDK: "
-                                    f"{str(exc)[:200]}", out.source))
+        view = _from_proto(FeatureView, proto, "Feature view", out)
+        if view is None:
             continue
         try:
             views.append(_view(view, project, entities, services, online_type, offline_type, repo))
@@ -284,6 +315,17 @@ def _views(registry, config: dict, out: RepoRead, repo: str) -> list[_View]:
             exc.source = out.source
             out.errors.append(exc)
     return views
+
+
+def _from_proto(cls, proto, what: str, out: RepoRead):
+    """`cls.from_proto(proto)`, or None with an error naming the object: the SDK's own check of one it
+    cannot rebuild (an unknown value type, a malformed field) leaves that one out and the others read."""
+    try:
+        return cls.from_proto(proto)
+    except Exception as exc:  # any SDK failure on untrusted registry bytes is this one object's error
+        out.errors.append(_fail(f"{what} '{proto.spec.name[:100]}' cannot be read by the feast SDK: "
+                                f"{str(exc)[:200]}", out.source))
+        return None
 
 
 def _view(view, project: str, entities: dict, services: dict, online_type: str, offline_type: str,
@@ -338,13 +380,11 @@ def _view(view, project: str, entities: dict, services: dict, online_type: str, 
                  "source": source or view.name, "online": bool(view.online), "offline": bool(view.offline),
                  "feast": feast_facts},
     }
-    return _View(project=project, name=view.name, data=data, namespace=namespace, dataset_name=name)
+    return _View(project=project, name=view.name, data=data, namespace=namespace, dataset_name=name, owner=owner)
 
 
 def _tag(key: str, value: str) -> str | None:
     """A Feast tag worth a catalog tag (`pii`, `tier:gold`), when it fits the catalog's tag rules."""
-    import re
-
     text = (str(key) if str(value).lower() in {"", "true", "yes"} else f"{key}:{value}").lower()
     text = re.sub(r"[^a-z0-9:+#]+", "-", text).strip("-")[:63]
     if not text or str(key) in OWNER_TAGS or str(key) == "lifecycle":
@@ -355,42 +395,107 @@ def _tag(key: str, value: str) -> str | None:
 # -- freshness on the entity page -----------------------------------------------------------------
 
 def freshness(spec: dict, now: datetime | None = None) -> dict | None:
-    """{materialized_at, age, ttl, stale} for a FeatureSet synced from Feast; None for others."""
+    """{materialized_at, age, ttl_seconds, ttl, stale, materializations, facts} for a FeatureSet with
+    Feast facts; None for others. `spec.feast` is a free object in a hand-written descriptor: a value of
+    another type than the sync writes is left out (the card shows less), never a 500. `ttl_seconds` is
+    None for a TTL that is no duration, and freshness is then unknown (`stale` False)."""
     facts = spec.get("feast") if isinstance(spec, dict) else None
     if not isinstance(facts, dict):
         return None
     now = now or datetime.now(UTC)
-    last = facts.get("lastMaterialized")
-    at = _parse(last)
-    ttl = spec.get("ttl")
-    ttl_seconds = int(str(ttl).rstrip("s")) if isinstance(ttl, str) and digits(ttl.rstrip("s")) else 0
+    at = _parse(facts.get("lastMaterialized"))
+    ttl_seconds = ttl_to_seconds(spec.get("ttl"))
     age = (now - at) if at else None
+    materializations = facts.get("materializations")
     return {
-        "materialized_at": at, "age": age, "ttl_seconds": ttl_seconds, "ttl": duration_text(ttl_seconds),
+        "materialized_at": at, "age": age, "ttl_seconds": ttl_seconds,
+        "ttl": duration_text(ttl_seconds) if ttl_seconds is not None else "",
         "materializations": [(_parse(m.get("start")), _parse(m.get("end")))
-                             for m in facts.get("materializations") or [] if isinstance(m, dict)],
+                             for m in (materializations if isinstance(materializations, list) else [])[-10:]
+                             if isinstance(m, dict)],
         "stale": bool(at is None or (ttl_seconds and age and age.total_seconds() > ttl_seconds)),
-        "facts": facts,
+        "facts": _shown_facts(facts),
     }
 
 
+def _shown_facts(facts: dict) -> dict:
+    """The facts the page shows, each as the sync writes it (text; a list of texts for the services)."""
+    shown = {key: str(facts[key])[:500] for key in ("project", "featureView", "onlineStore", "offlineStore",
+                                                     "ownerContact") if isinstance(facts.get(key), str | int | float)}
+    services = facts.get("featureServices")
+    shown["featureServices"] = [str(s)[:200] for s in services[:50] if isinstance(s, str)] \
+        if isinstance(services, list) else []
+    return shown
+
+
+# The duration forms FeatureSet.schema.json allows for `spec.ttl`: a whole number of seconds, "0", or
+# number+unit parts ("86400s", "1d", "1h30m", "500ms").
+_TTL_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
+_TTL_FORM = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w))+")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer than any age a materialization time can have (years 2–9998): such a TTL never runs out. Numbers
+# are cut before int() reads them: Python refuses to convert more than 4300 digits (a 500 on the page).
+TTL_NEVER_RUNS_OUT = 10**12
+_TTL_MAX_DIGITS = 13
+
+
+def ttl_to_seconds(ttl) -> float | None:
+    """Seconds of a FeatureSet's `spec.ttl` (0 when absent or 0: features never expire), `inf` past
+    TTL_NEVER_RUNS_OUT, or None when it is no duration of the schema's forms."""
+    if ttl is None:
+        return 0
+    if isinstance(ttl, bool):
+        return None
+    if isinstance(ttl, int | float):
+        return None if not ttl >= 0 else (float("inf") if ttl > TTL_NEVER_RUNS_OUT else ttl)
+    if not isinstance(ttl, str):
+        return None
+    text = ttl.strip()
+    if text == "0":
+        return 0
+    if not _TTL_FORM.fullmatch(text):
+        return None
+    total: float = 0
+    for number, unit in _TTL_PART.findall(text):
+        number = number.lstrip("0") or "0"
+        if len(number) > _TTL_MAX_DIGITS:
+            return float("inf")
+        total += int(number) * _UNIT_SECONDS[unit]
+    return float("inf") if total > TTL_NEVER_RUNS_OUT else total
+
+
+# Times outside these are not shown: converting one near year 1 or 9999 to another zone overflows
+# (the page's `when` and `date` filters answered 500).
+_EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9998, 12, 31, tzinfo=UTC)
+
+
 def _parse(value) -> datetime | None:
-    """An ISO time as Feast's registry or a hand-written descriptor gives it; one without an offset is
-    read as UTC (it was subtracted from an aware time: a TypeError and a 500 on the entity page)."""
+    """An ISO time as Feast's registry or a hand-written descriptor gives it, in UTC; one without an
+    offset is read as UTC (it was subtracted from an aware time: a TypeError and a 500 on the entity
+    page). None for no time, or one too near the calendar's ends to show."""
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
-    except ValueError:
+        if at is None:
+            return None
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    return at if _EARLIEST <= at <= _LATEST else None
 
 
-def duration_text(seconds: int) -> str:
-    """`86400` → `1 day`, `5400` → `1 h 30 min`; empty for 0."""
+def duration_text(seconds: float) -> str:
+    """`86400` → `1 day`, `5400` → `1 h 30 min`, `0.5` → `0.5 s`; empty for 0."""
     if seconds <= 0:
         return ""
-    days, rest = divmod(seconds, 86400)
+    if seconds > TTL_NEVER_RUNS_OUT:
+        return "over 30,000 years"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    fraction = round(seconds - whole, 3)
     parts = [f"{days} day{'s' if days != 1 else ''}" if days else "", f"{hours} h" if hours else "",
-             f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+             f"{minutes} min" if minutes else "",
+             f"{secs + fraction:g} s" if fraction else (f"{secs} s" if secs else "")]
     return " ".join(p for p in parts if p)
