@@ -18,6 +18,7 @@ from django.core.cache import cache
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import GraphQLLexer, JsonLexer, ProtoBufLexer, TextLexer, YamlLexer
+from pygments.token import Comment
 
 from catalog.descriptors.loader import Limits, parse_stream
 from portal.core import markdown_text
@@ -25,10 +26,11 @@ from portal.core.numbers import digits
 
 from . import markdown_links, rendering
 
-VERSION = "2"
+VERSION = "3"
 MAX_HIGHLIGHT = 512 * 1024
 MAX_OPERATIONS = 2000
 MAX_REF_HOPS = 64
+MAX_SHAPE_ERRORS = 50
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
 
@@ -88,7 +90,7 @@ def analyse(api_type: str, text: str) -> Definition:
     elif kind == "graphql":
         lexer = GraphQLLexer()
     elif kind == "grpc":
-        lexer = ProtoBufLexer()
+        lexer = LinearProtoBufLexer()
     else:
         lexer = TextLexer()
     result.source_html = _highlight(text, lexer)
@@ -105,6 +107,23 @@ def analyse(api_type: str, text: str) -> Definition:
         result.errors.append(f"Could not read this definition: {type(exc).__name__}: {str(exc)[:200]}")
         result.interactive = False
     return result
+
+
+class LinearProtoBufLexer(ProtoBufLexer):
+    """Pygments' protobuf lexer with comments that cannot fail: its `/*…*/` and `//…\\n` rules scan to
+    the end of the text from every unclosed `/*` or `//` and then fail, so "/* " * 20000 took 90 s. Here
+    an unclosed comment runs to the end of the text (as a compiler reads it): one scan, linear."""
+
+    tokens = {
+        **ProtoBufLexer.tokens,
+        "root": [
+            (r"/(\\\n)?/(\n|[\s\S]*?[^\\]\n|[\s\S]*\Z)", Comment.Single) if token is Comment.Single
+            else (r"/(\\\n)?\*[\s\S]*?(\*(\\\n)?/|\Z)", Comment.Multiline) if token is Comment.Multiline
+            else rule
+            for rule in ProtoBufLexer.tokens["root"]
+            for token in [rule[1] if isinstance(rule, tuple) else None]
+        ],
+    }
 
 
 def _highlight(text: str, lexer) -> str:
@@ -346,6 +365,29 @@ def _plain_server_url(url: str, schemes) -> bool:
     return _HOST_PORT.match(markdown_links.normalise_target(url)) is not None
 
 
+def _list(result: Definition, node: dict, key: str, where: str) -> list:
+    """`node[key]` when it is a list (or absent: []); anything else is named as an error, not iterated
+    (`servers: 5` was "TypeError: 'int' object is not iterable", `tags: abc` three tags a, b, c)."""
+    value = node.get(key)
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if len(result.errors) < MAX_SHAPE_ERRORS:  # one per operation could be thousands
+        result.errors.append(f"OpenAPI '{where}' must be a list, not {_kind(value)}.")
+    return []
+
+
+def _kind(value) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true/false"
+    return "a number" if isinstance(value, int | float) else "a value"
+
+
 def _openapi(result: Definition, text: str) -> None:
     doc = _load(result, text)
     if doc is None:
@@ -362,11 +404,12 @@ def _openapi(result: Definition, text: str) -> None:
     if paths is not None and not isinstance(paths, dict):
         result.errors.append("OpenAPI 'paths' must be a mapping.")
         paths = {}
+    servers = _list(result, doc, "servers", "servers")
     result.errors.extend(check_refs(doc))
     result.data = doc
     result.info = {"title": _text(info.get("title"), 300), "version": _text(info.get("version"), 100),
                    "openapi": version,
-                   "servers": [_text(s.get("url"), 300) for s in doc.get("servers") or [] if isinstance(s, dict)]}
+                   "servers": [_text(s.get("url"), 300) for s in servers if isinstance(s, dict)]}
     if isinstance(info.get("description"), str):
         result.description_html = rendering.render_markdown(info["description"], rendering.LinkPolicy()).html
     for path, item in (paths or {}).items():
@@ -391,7 +434,8 @@ def _openapi(result: Definition, text: str) -> None:
             result.operations.append({
                 "method": method.upper(), "path": _text(path, 300),
                 "operation_id": _text(op.get("operationId"), 200), "summary": _text(op.get("summary"), 300),
-                "description": plain(op.get("description")), "tags": [_text(t, 60) for t in op.get("tags") or []][:5],
+                "description": plain(op.get("description")),
+                "tags": [_text(t, 60) for t in _list(result, op, "tags", f"paths.{_text(path, 300)}.{method}.tags")][:5],
                 "parameters": params, "request_types": [_text(c, 80) for c in content][:5],
                 "responses": [{"code": _text(code, 10), "description": plain(_deref(doc, r).get("description"))[:200]}
                               for code, r in list(responses.items())[:20]],
@@ -433,47 +477,76 @@ def _asyncapi(result: Definition, text: str) -> None:
         })
 
 
-GRAPHQL_TYPE = re.compile(r"^\s*(?:extend\s+)?(type|input|enum|interface|union|scalar)\s+([A-Za-z_][A-Za-z0-9_]*)",
-                          re.M)
+# Line starts match `[^\S\n]*` (blanks, not newlines): `^\s*` under re.M runs over every following blank line
+# from every line start, quadratic on a text of empty lines. The analysis runs in the web request.
+GRAPHQL_TYPE = re.compile(
+    r"^[^\S\n]*(?:extend\s+)?(type|input|enum|interface|union|scalar)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+GRAPHQL_FIELD = re.compile(r"^[^\S\n]*([A-Za-z_][A-Za-z0-9_]*)", re.M)
+GRAPHQL_NOISE = re.compile(r'"""(.*?)"""|"[^"\n]*"|#[^\n]*', re.S)
+MAX_TYPES = 2000
 
 
 def _graphql(result: Definition, text: str) -> None:
-    for match in GRAPHQL_TYPE.finditer(text):
+    """A type's block is its `{` up to the first `}` or the next declaration, whichever comes first: the
+    blocks never overlap, so the text is read once (a block up to the first `}` re-read the rest of the
+    text for every `type A {` with no `}`)."""
+    matches = list(itertools.islice(GRAPHQL_TYPE.finditer(text), MAX_TYPES + 1))
+    for index, match in enumerate(matches[:MAX_TYPES]):
         kind, name = match.groups()
         fields = []
-        brace = text.find("{", match.end())
-        next_decl = GRAPHQL_TYPE.search(text, match.end())
-        if brace != -1 and (next_decl is None or brace < next_decl.start()) and kind in {"type", "input", "interface", "enum"}:
-            end = text.find("}", brace)
-            block = text[brace + 1:end if end != -1 else len(text)]
-            block = re.sub(r'"""(.*?)"""|"[^"\n]*"|#[^\n]*', "", block, flags=re.S)
-            fields = re.findall(r"^\s*([A-Za-z_][A-Za-z0-9_]*)", block, re.M)
+        limit = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        brace = text.find("{", match.end(), limit)
+        if brace != -1 and kind in {"type", "input", "interface", "enum"}:
+            end = text.find("}", brace, limit)
+            block = GRAPHQL_NOISE.sub("", text[brace + 1:end if end != -1 else limit])
+            fields = GRAPHQL_FIELD.findall(block)
         result.types.append({"kind": kind, "name": name, "fields": fields[:100], "root": name in {"Query", "Mutation", "Subscription"}})
-        if len(result.types) >= 2000:
-            break
     if not result.types:
         result.errors.append("No GraphQL type definitions found (type, input, enum, interface, union, scalar).")
 
 
 PROTO_SERVICE = re.compile(r"\bservice\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{", re.M)
 PROTO_RPC = re.compile(r"\brpc\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*(stream\s+)?([\w.]+)\s*\)\s*returns\s*\(\s*(stream\s+)?([\w.]+)\s*\)")
-PROTO_DECL = re.compile(r"^\s*(message|enum)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
-PROTO_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.M)
+PROTO_DECL = re.compile(r"^[^\S\n]*(message|enum)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+PROTO_PACKAGE = re.compile(r"^[^\S\n]*package\s+([\w.]+)\s*;", re.M)
+# One left-to-right pass: strings (kept; "/v1/{name=projects/*}" is not a comment), `//` comments and
+# `/* */` comments, where an unclosed one runs to the end of the text. Every alternative succeeds once it
+# starts, so no position is scanned twice (`/\*.*?\*/` re-scanned the rest of the text from every `/*`).
+PROTO_LEXEMES = re.compile(r"""'[^'\\\n]*(?:\\.[^'\\\n]*)*'?|"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|//[^\n]*|/\*.*?(?:\*/|\Z)""",
+                           re.S)
+MAX_SERVICES = 500
+
+
+def _strip_proto_comments(text: str) -> str:
+    return PROTO_LEXEMES.sub(lambda m: m.group() if m.group()[0] in "\"'" else " ", text)
+
+
+def _closing_braces(text: str) -> dict[int, int]:
+    """Each `{`'s matching `}` (the text's end when it has none), found in one pass."""
+    closing: dict[int, int] = {}
+    open_at: list[int] = []
+    for m in re.finditer(r"[{}]", text):
+        if m.group() == "{":
+            open_at.append(m.start())
+        elif open_at:
+            closing[open_at.pop()] = m.start()
+    return closing
 
 
 def _protobuf(result: Definition, text: str) -> None:
-    clean = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)
+    clean = _strip_proto_comments(text)
     package = PROTO_PACKAGE.search(clean)
     result.info = {"package": package.group(1) if package else ""}
-    for match in PROTO_SERVICE.finditer(clean):
-        depth, i = 1, match.end()
-        while i < len(clean) and depth:
-            depth += {"{": 1, "}": -1}.get(clean[i], 0)
-            i += 1
-        body = clean[match.end():i]
+    closing = _closing_braces(clean)
+    services = list(itertools.islice(PROTO_SERVICE.finditer(clean), MAX_SERVICES + 1))
+    for index, match in enumerate(services[:MAX_SERVICES]):
+        # Its body ends at its `}` or at the next service, whichever comes first: bodies never overlap.
+        limit = services[index + 1].start() if index + 1 < len(services) else len(clean)
+        body = clean[match.end():min(closing.get(match.end() - 1, len(clean)), limit)]
         rpcs = [{"name": m.group(1), "request": ("stream " if m.group(2) else "") + m.group(3),
                  "response": ("stream " if m.group(4) else "") + m.group(5)} for m in PROTO_RPC.finditer(body)]
         result.services.append({"name": match.group(1), "rpcs": rpcs[:500]})
-    result.types = [{"kind": k, "name": n, "fields": [], "root": False} for k, n in PROTO_DECL.findall(clean)][:2000]
+    result.types = [{"kind": m.group(1), "name": m.group(2), "fields": [], "root": False}
+                    for m in itertools.islice(PROTO_DECL.finditer(clean), MAX_TYPES)]
     if not result.services and not result.types:
         result.errors.append("No protobuf services, messages or enums found.")
