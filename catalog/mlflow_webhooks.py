@@ -30,6 +30,8 @@ EVENTS = frozenset({
     "model_version_alias.created",
     "model_version_alias.deleted",
 })
+# Unix seconds have 10 digits until 2286; a longer run is no timestamp (and `int` refuses 4,300+ digits).
+STAMP_MAX_DIGITS = 12
 # The one event whose model the catalog cannot know yet: the targeted sync creates its entity.
 CREATES_MODEL = "registered_model.created"
 
@@ -61,8 +63,9 @@ def verify(*, secret: str, headers, body: bytes, tolerance: int, now: float | No
         raise Refused(401, f"missing header(s): {', '.join(missing)}")
     if len(delivery_id) > 100:
         raise Refused(401, f"{DELIVERY_HEADER} is longer than 100 characters")
-    if not digits(stamp):
-        raise Refused(401, f"{TIMESTAMP_HEADER} must be Unix seconds, got {stamp[:40]!r}")
+    if not digits(stamp) or len(stamp) > STAMP_MAX_DIGITS:
+        raise Refused(401, f"{TIMESTAMP_HEADER} must be Unix seconds (at most {STAMP_MAX_DIGITS} digits), "
+                           f"got {stamp[:40]!r}{'…' if len(stamp) > 40 else ''}")
     expected = sign(secret, delivery_id, stamp, body)
     # Several space-separated signatures are allowed (a secret being rotated); one match suffices.
     if not any(hmac.compare_digest(expected.encode(), s.encode()) for s in given.split()):
@@ -79,6 +82,10 @@ def parse(delivery_id: str, body: bytes) -> Delivery:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"the body is not JSON: {exc}") from exc
+    except RecursionError:  # the decoder recurses once per level: `[[[[…` thousands deep (the API's rule)
+        from portal.core.api import NESTED_MESSAGE  # not at import: DRF's settings import portal.core.api
+
+        raise Refused(400, f"the body is not JSON the portal reads: {NESTED_MESSAGE}") from None
     if not isinstance(payload, dict):
         raise Refused(400, "the body must be a JSON object with entity, action and data")
     event = f"{payload.get('entity')}.{payload.get('action')}"

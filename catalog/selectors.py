@@ -229,27 +229,17 @@ def _shared_key(current: int, key: tuple) -> str:
     return f"plinth:catalog:live:v1:{current}:{digest}"
 
 
-def relations_of(entity: Entity) -> list[Relation]:
-    return list(Relation.objects.filter(source_ref=entity.ref).order_by("type", "target_ref"))
-
-
-def hidden_refs(user, refs: set[str], visible: set[str]) -> set[str]:
-    """Of `refs` not in `visible` (already found visible by the caller), those that name an entity the
-    user may not see. A relation to one of them is dropped; a relation to a ref that names no entity
-    at all stays (flagged missing): it says only what the source's own descriptor says."""
-    rest = refs - visible
-    if not rest or permissions.is_platform_admin(user):  # (excluding an empty Q would exclude nothing)
-        return set()
-    return set(Entity.objects.filter(ref__in=rest).exclude(permissions.visible_q(user)).values_list("ref", flat=True))
-
-
 def visible_relations(user, source_refs: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """Outgoing (type, target ref) of each source, ordered, without targets the user may not see:
-    the one rule for every relation list (pages, graph, API bodies). A relation to a ref that names
-    no entity stays (the source's own descriptor says it); one to an entity the user may not see is
-    dropped. One statement, with the visibility rule as `permissions.visible_sql` writes it (one
-    decision per call, whatever the rows): the ORM's two statements took 0.9 ms for one source, the
-    database 0.05 ms (docs/deployment.md, "Request latency")."""
+    """Outgoing (type, target ref) of each source, ordered: the one rule for every relation list
+    (pages, graph, API bodies). A row is shown when the user may see the entity whose descriptor stated
+    it (its `origin`), whatever the target: a target the user may not see is then named as that
+    descriptor names it, like a ref that names no entity, and callers flag both "missing" alike. The
+    rows a hidden entity's own descriptor stated (`dependencyOf`, `ownerOf`… on the other side) are
+    dropped: they would name it. So another team's private entity reads exactly as a deleted one (which
+    takes exactly the rows it stated with it, the cascade on `origin`). One statement, with the
+    visibility rule as `permissions.visible_sql` writes it (one decision per call, whatever the rows):
+    the ORM's two statements took 0.9 ms for one source, the database 0.05 ms (docs/deployment.md,
+    "Request latency")."""
     refs = list(dict.fromkeys(source_refs))
     if not refs:
         return {}
@@ -259,7 +249,7 @@ def visible_relations(user, source_refs: list[str]) -> dict[str, list[tuple[str,
     entity = quote(Entity._meta.db_table)  # unaliased: `visible_sql` names its columns by the table
     rule = permissions.visible_sql(Entity, user)
     params: list = list(refs)
-    if rule is None:  # the user sees no entity: every target that exists is hidden
+    if rule is None:  # the user sees no entity: every row's origin is hidden
         hidden = "1 = 1"
     elif rule[0] == "":  # a platform admin: nothing is hidden
         hidden = None
@@ -269,8 +259,9 @@ def visible_relations(user, source_refs: list[str]) -> dict[str, list[tuple[str,
     sql = (f"SELECT r.source_ref, r.type, r.target_ref FROM {quote(Relation._meta.db_table)} r "  # noqa: S608
            f"WHERE r.source_ref IN ({', '.join(['%s'] * len(refs))})")
     if hidden is not None:
-        sql += (f" AND NOT EXISTS (SELECT 1 FROM {entity} WHERE {entity}.{quote('ref')} = r.target_ref "  # noqa: S608
-                f"AND {hidden})")
+        origin = quote(Relation._meta.get_field("origin").column)
+        sql += (f" AND NOT EXISTS (SELECT 1 FROM {entity} WHERE {entity}.{quote(Entity._meta.pk.column)} = "  # noqa: S608
+                f"r.{origin} AND {hidden})")
     sql += " ORDER BY r.source_ref, r.type, r.target_ref"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -283,20 +274,19 @@ def visible_relations(user, source_refs: list[str]) -> dict[str, list[tuple[str,
 
 def visible_relations_json(user, source_refs: list[str]) -> dict[str, str]:
     """`visible_relations` as the API writes them, a JSON array per source (`[{"type", "targetRef"}…]`),
-    each object composed by the database: the stream (`catalog.export`) writes them as they come."""
-    rows = list(Relation.objects.filter(source_ref__in=source_refs).annotate(
-        doc=Cast(JSONObject(type="type", targetRef="target_ref"), TextField())).values_list(
-        "source_ref", "target_ref", "doc").order_by("source_ref", "type", "target_ref"))
-    hidden = hidden_refs(user, {t for _, t, _ in rows}, set()) if rows else set()
+    each object composed by the database: the stream (`catalog.export`) writes them as they come. The
+    same rule (rows whose origin the user may see), joined in: one statement."""
+    rows = permissions.filter_visible(Relation.objects.filter(source_ref__in=source_refs), user, "origin__")
     grouped: dict[str, list[str]] = defaultdict(list)
-    for source, target, doc in rows:
-        if target not in hidden:
-            grouped[source].append(doc)
+    for source, doc in rows.annotate(doc=Cast(JSONObject(type="type", targetRef="target_ref"), TextField())).values_list(
+            "source_ref", "doc").order_by("source_ref", "type", "target_ref"):
+        grouped[source].append(doc)
     return {source: "[" + ",".join(docs) + "]" for source, docs in grouped.items()}
 
 
 def relation_graph(user, entity: Entity, depth: int = 1, max_nodes: int = 80) -> dict:
-    """Nodes and edges around an entity, breadth-first, hiding what the user may not see."""
+    """Nodes and edges around an entity, breadth-first, by `visible_relations`: a target the user may
+    not see is a node flagged missing, as one that names no entity is (and is walked on the same way)."""
     depth = max(1, min(depth, 4))
     nodes: dict[str, dict] = {}
     edges: list[dict] = []
@@ -305,15 +295,13 @@ def relation_graph(user, entity: Entity, depth: int = 1, max_nodes: int = 80) ->
     for level in range(depth):
         if not frontier:
             break
-        rels = list(Relation.objects.filter(source_ref__in=frontier).values_list("source_ref", "type", "target_ref"))
+        rels = [(source, rtype, target) for source, found_rels in visible_relations(user, frontier).items()
+                for rtype, target in found_rels]
         targets = {t for _, _, t in rels}
         found = {e.ref: e for e in visible_entities(user).filter(ref__in=targets | set(frontier)).only(
             "ref", "kind", "kind_key", "namespace", "name", "title")}
-        hidden = hidden_refs(user, targets, set(found))
         next_frontier = []
         for source, rtype, target in rels:
-            if target in hidden:
-                continue
             edges.append({"source": source, "type": rtype, "target": target})
             if target not in seen and len(seen) < max_nodes:
                 seen.add(target)
@@ -333,17 +321,14 @@ def relation_graph(user, entity: Entity, depth: int = 1, max_nodes: int = 80) ->
 
 
 def related_entities(user, entity: Entity) -> dict[str, list[dict]]:
-    """Outgoing relations grouped by type, each target resolved (or flagged missing)."""
-    rels = relations_of(entity)
-    targets = {r.target_ref for r in rels}
-    found = {e.ref: e for e in visible_entities(user).filter(ref__in=targets).only(
-        "ref", "kind", "kind_key", "namespace", "name", "title", "lifecycle", "visibility")}
-    hidden = hidden_refs(user, targets, set(found))
+    """Outgoing relations (`visible_relations`) grouped by type, each target resolved, or None
+    (shown "missing") when it names no entity the user may see."""
+    rels = visible_relations(user, [entity.ref]).get(entity.ref, [])
+    found = {e.ref: e for e in visible_entities(user).filter(ref__in={t for _, t in rels}).only(
+        "ref", "kind", "kind_key", "namespace", "name", "title", "lifecycle", "visibility")} if rels else {}
     grouped: dict[str, list[dict]] = defaultdict(list)
-    for r in rels:
-        if r.target_ref in hidden:
-            continue
-        grouped[r.type].append({"ref": r.target_ref, "entity": found.get(r.target_ref)})
+    for rtype, target in rels:
+        grouped[rtype].append({"ref": target, "entity": found.get(target)})
     return dict(grouped)
 
 

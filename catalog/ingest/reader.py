@@ -22,6 +22,8 @@ from urllib.parse import urlparse, urlsplit
 
 from django.conf import settings
 
+from portal.core import urlparts
+
 from .. import discovery, feast_sync, integrations
 from ..descriptors.errors import DescriptorError
 from ..descriptors.fetch import HTTPStatusError, check_url, fetch_url
@@ -421,14 +423,19 @@ class Reader:
             raise DescriptorError("No such file.", source=source)
         return real
 
-    def resolve_child(self, source: str, target: str) -> str:
-        if urlparse(target).scheme in {"http", "https"} or urlparse(source).scheme in {"http", "https"}:
+    def resolve_child(self, source: str, target: str, field: str = "spec.target") -> str:
+        """A Location's target (at `field`) as the source the reader visits next: a URL or a path
+        relative to the descriptor's own. Text that is no URL (`http://[bad`) is an error naming it."""
+        scheme = urlparts.scheme(target)
+        if scheme is None:
+            raise DescriptorError(f"{target[:200]!r} is not a valid URL or path.", source=source, field=field)
+        if scheme in {"http", "https"} or urlparts.scheme(source) in {"http", "https"}:
             try:
                 return integrations.join(source, target)
             except ValueError as exc:
-                raise DescriptorError(str(exc), source=source, field="spec.target") from None
-        if urlparse(target).scheme:
-            raise DescriptorError(f"Unsupported Location target '{target}'.", source=source, field="spec.target")
+                raise DescriptorError(str(exc), source=source, field=field) from None
+        if scheme:
+            raise DescriptorError(f"Unsupported Location target '{target[:200]}'.", source=source, field=field)
         return os.path.normpath(os.path.join(os.path.dirname(source), target))
 
     # -- main loop -------------------------------------------------------------------------
@@ -681,13 +688,14 @@ class Reader:
             return candidate, [], []
         data = candidate.data
         spec = data.get("spec") or {}
-        targets = ([spec["target"]] if spec.get("target") else []) + list(spec.get("targets") or [])
+        targets = ([("spec.target", spec["target"])] if spec.get("target") else []) + [
+            (f"spec.targets[{i}]", t) for i, t in enumerate(spec.get("targets") or [])]
         children, errors = [], []
-        for target in targets:
+        for where, target in targets:
             try:
-                children.append(self.resolve_child(doc.source, str(target)))
+                children.append(self.resolve_child(doc.source, str(target), where))
             except DescriptorError as exc:
-                exc.line = exc.line or doc.line
+                exc.line = exc.line or doc.field_lines.get(where) or doc.line
                 errors.append(exc)
         return candidate, children, errors
 

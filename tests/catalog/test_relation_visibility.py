@@ -1,5 +1,8 @@
-"""Relations never name what the reader may not see: API bodies (by name, lists, `fields=relations`),
-the relations endpoint and the pages all drop targets that are another team's private entities."""
+"""Relations never tell the reader that another team's private entity exists: in API bodies (by name,
+lists, `fields=relations`), the relations endpoint and the pages, a private target a visible entity's own
+descriptor names is shown as its descriptor names it, like a ref that names no entity (flagged missing),
+and the rows a private entity's descriptor stated (`ownerOf`, `featuresConsumedBy`… on the other side)
+are dropped. tests/catalog/test_relation_private_as_missing.py compares it with the entity deleted."""
 
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ metadata: {name: public-api}
 spec: {type: service, lifecycle: production, owner: fraud-ml, dependsOn: ["model:hidden-model", "component:not-registered"]}
 """
 PRIVATE = {"model:default/hidden-model", "dataset:default/secret-ledger"}
+# What public-api's own descriptor names: both stay, the private one exactly as the unregistered one.
+DECLARED = {"model:default/hidden-model", "component:default/not-registered"}
 
 
 @pytest.fixture
@@ -82,10 +87,12 @@ def test_by_name_relations_hide_private_targets(catalog, path):
     outsider, insider = catalog
     hidden = _targets(_api(outsider).get(f"/api/v1/entities/by-name/{path}").json())
     shown = _targets(_api(insider).get(f"/api/v1/entities/by-name/{path}").json())
-    assert not hidden & PRIVATE
     assert shown & PRIVATE  # the same relation exists: the team sees it
     if path.startswith("component"):
-        assert "component:default/not-registered" in hidden  # a dangling ref of its own descriptor stays
+        # Its own descriptor's refs stay, the private one like the dangling one (was: dropped).
+        assert hidden == shown and hidden >= DECLARED
+    else:  # stated by the private model's descriptor (ownerOf, featuresConsumedBy): dropped
+        assert not hidden & PRIVATE
 
 
 @pytest.mark.parametrize("query", ["", "?fields=relations", "?fields=metadata.name,relations",
@@ -93,9 +100,11 @@ def test_by_name_relations_hide_private_targets(catalog, path):
 def test_entity_list_relations_hide_private_targets(catalog, query):
     outsider, insider = catalog
     items = _api(outsider).get(f"/api/v1/entities{query}").json()["items"]
-    assert items and not set().union(*(_targets(i) for i in items)) & PRIVATE
+    named = [(r["type"], r["targetRef"]) for i in items for r in i.get("relations", []) if r["targetRef"] in PRIVATE]
+    # public-api's own dependsOn (when public-api is listed), nothing else
+    assert items and named == ([] if "kind=group" in query else [("dependsOn", "model:default/hidden-model")])
     items = _api(insider).get(f"/api/v1/entities{query}").json()["items"]
-    assert set().union(*(_targets(i) for i in items)) & PRIVATE
+    assert set().union(*(_targets(i) for i in items)) >= PRIVATE
 
 
 def test_private_entity_answers_like_a_missing_one(catalog):
@@ -111,9 +120,16 @@ def test_private_entity_answers_like_a_missing_one(catalog):
 def test_relations_endpoint_and_pages_agree(catalog, client):
     outsider, _ = catalog
     graph = _api(outsider).get("/api/v1/entities/by-name/group/default/fraud-ml/relations?depth=2").json()
-    assert not {n["ref"] for n in graph["nodes"]} & PRIVATE
+    # Reached through public-api's dependsOn (was: dropped), as a node that names no entity.
+    private = [n for n in graph["nodes"] if n["ref"] in PRIVATE]
+    assert private == [{"ref": "model:default/hidden-model", "level": 2, "exists": False, "kind": "model",
+                        "name": "hidden-model", "url": None}]
     client.force_login(outsider)
     for url in ("/catalog/group/default/fraud-ml/", "/catalog/group/default/fraud-ml/relations/",
-                "/catalog/featureset/default/card-features/", "/catalog/component/default/public-api/relations/"):
+                "/catalog/featureset/default/card-features/"):
         html = client.get(url).content.decode()
         assert "hidden-model" not in html and "secret-ledger" not in html, url
+    for url in ("/catalog/component/default/public-api/", "/catalog/component/default/public-api/relations/"):
+        html = client.get(url).content.decode()
+        assert "model:default/hidden-model" in html and "secret-ledger" not in html, url
+        assert "/catalog/model/default/hidden-model/" not in html, url  # named, never linked
