@@ -395,12 +395,14 @@ def _published_file(url: str) -> tuple[str, str, str]:
     return owner, repo, path
 
 
-def _repository_files(checkout: Path, ctx: ActionContext) -> list[tuple[str, str | bytes]]:
+def _repository_files(checkout: Path, ctx: ActionContext, *, quiet: bool = False) -> list[tuple[str, str | bytes]]:
     """The files of a checkout the catalog stores (catalog/uploads.py: not hidden, within the catalog's
-    per-file cap; text as text, images and other files as bytes); the others are named in the log."""
+    per-file cap; text as text, images and other files as bytes); the others are named in the log
+    (`quiet`: not, for the check before publishing, whose register step names them later)."""
     from django.conf import settings
 
-    files, left = [], []
+    files: list[tuple[str, str | bytes]] = []
+    left: list[str] = []
     for dirpath, dirnames, filenames in os.walk(checkout, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -416,9 +418,73 @@ def _repository_files(checkout: Path, ctx: ActionContext) -> list[tuple[str, str
                 files.append((rel, content.decode("utf-8")))
             except UnicodeDecodeError:
                 files.append((rel, content))
-    if left:
+    if left and not quiet:
         ctx.log(f"not stored in the catalog ({len(left)}): {', '.join(left[:10])}{' …' if len(left) > 10 else ''}")
     return files
+
+
+def _register_target(inputs: dict, state_url: str | None) -> tuple[str, str, str]:
+    """(owner, repo, path of the descriptor) a catalog:register step with these inputs reads; `state_url`:
+    the repository the run's last publish:git made (used when the inputs name none)."""
+    info_url = inputs.get("catalogInfoUrl")
+    if info_url:
+        return _published_file(str(info_url))
+    contents = inputs.get("repoContentsUrl") or state_url
+    if not contents:
+        raise ActionError("nothing to register: give 'catalogInfoUrl' or 'repoContentsUrl', or publish first")
+    owner, repo, base = _published_file(str(contents))
+    path = str(inputs.get("catalogInfoPath") or "catalog-info.yaml").lstrip("/")
+    return owner, repo, "/".join(p for p in (base, path) if p)
+
+
+def _descriptor(root: Path, rel: str, where: str) -> str:
+    """`rel` inside `root` as the catalog will name it, or ActionError when it is not a file there."""
+    try:
+        target = safe_join(root, rel, what="catalogInfoPath")
+    except PathError as exc:
+        raise ActionError(str(exc)) from exc
+    if not target.is_file():
+        raise ActionError(f"{rel} was not found in {where}")
+    return target.relative_to(root).as_posix()  # safe_join keeps the path as given (no resolving)
+
+
+def _upload(ctx: ActionContext, source: str, files: list, entry: str, *, store: bool):
+    """The catalog's registration of `files` as the upload `source` (its dry run first: invalid, naming an
+    owner the user may not claim, or a source the user may not replace, and nothing is stored); its plan,
+    or ActionError saying why not."""
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from catalog import services as catalog_services
+    from catalog.descriptors.errors import DescriptorError
+
+    try:
+        for dry_run in (True, False) if store else (True,):
+            plan = catalog_services.location_upload(source=source, files=files, actor=ctx.user, entry=entry,
+                                                    dry_run=dry_run)
+            if plan.errors:
+                conflicts = {id(e) for e in plan.conflicts}
+                raise ActionError(f"the generated {entry} cannot be registered: " + "; ".join(
+                    _taken(e) if id(e) in conflicts else str(e) for e in plan.errors[:10]))
+    except DescriptorError as exc:
+        raise ActionError(f"catalog: {exc}") from exc
+    except ValidationError as exc:
+        raise ActionError(f"catalog: {'; '.join(exc.messages)}") from exc
+    except PermissionDenied as exc:
+        raise ActionError(f"catalog: {exc}") from exc
+    return plan
+
+
+def _taken(error) -> str:
+    """A name the catalog already has from another location, said without that location: the entity may
+    be another team's private one, which must look missing (the catalog's own message names the location
+    and its path; catalog/ingest/planner.py). The ref is the one this descriptor asks for."""
+    where = ":".join(str(p) for p in (error.source, error.line) if p not in ("", None))
+    asked = _ASKED.match(error.message)
+    name = f"{asked.group(1)}: " if asked else ""
+    return f"{where + ': ' if where else ''}{name}this name is already taken in the catalog; choose another name"
+
+
+_ASKED = re.compile(r"^Entity (\S+) ")
 
 
 @action(
@@ -427,49 +493,40 @@ def _repository_files(checkout: Path, ctx: ActionContext) -> list[tuple[str, str
 def catalog_register(ctx: ActionContext) -> dict:
     """The published repository's files are registered as an upload (catalog/uploads.py) whose one
     descriptor is the location: stored in the database, so every node refreshes it and builds its
-    docs without the worker's checkout."""
-    from django.core.exceptions import ValidationError
-
-    from catalog import services as catalog_services
-    from catalog.descriptors.errors import DescriptorError
-
-    info_url = ctx.input.get("catalogInfoUrl")
-    if info_url:
-        owner, repo, rel = _published_file(str(info_url))
-    else:
-        contents = ctx.input.get("repoContentsUrl") or ctx.state.get("repoContentsUrl")
-        if not contents:
-            raise ActionError(
-                "nothing to register: give 'catalogInfoUrl' or 'repoContentsUrl', or publish first"
-            )
-        owner, repo, base = _published_file(str(contents))
-        rel = "/".join(p for p in (base, str(ctx.input.get("catalogInfoPath") or "catalog-info.yaml").lstrip("/")) if p)
-    repository = _published(owner, repo)
+    docs without the worker's checkout. Only a repository this run published, or one of a team the user
+    may create for, can be read: any other answers as a missing one."""
+    owner, repo, rel = _register_target(ctx.input, ctx.state.get("repoContentsUrl"))
+    repository = _registrable(ctx, owner, repo)
     checkout = published_checkout(repository, _git_env(ctx.user))
-    try:
-        target = safe_join(checkout, rel, what="catalogInfoPath")
-    except PathError as exc:
-        raise ActionError(str(exc)) from exc
-    if not target.is_file():
-        raise ActionError(f"{rel} was not found in the published repository")
-    rel = target.relative_to(checkout).as_posix()  # safe_join keeps the path as given (no resolving)
-    files = _repository_files(checkout, ctx)
+    rel = _descriptor(checkout, rel, "the published repository")
     source = f"{PUBLISHED}{owner}/{repo}"
-    try:
-        for dry_run in (True, False):  # invalid, or naming an owner the user may not claim: nothing stored
-            plan = catalog_services.location_upload(source=source, files=files, actor=ctx.user, entry=rel,
-                                                    dry_run=dry_run)
-            if plan.errors:
-                raise ActionError("the generated catalog-info.yaml cannot be registered: "
-                                  + "; ".join(str(e) for e in plan.errors[:10]))
-    except DescriptorError as exc:
-        raise ActionError(f"catalog: {exc}") from exc
-    except ValidationError as exc:
-        raise ActionError(f"catalog: {'; '.join(exc.messages)}") from exc
+    plan = _upload(ctx, source, _repository_files(checkout, ctx), rel, store=True)
     refs = [c.ref for c in plan.added] + [c.ref for _, c in plan.changed] + list(plan.unchanged)
     main = _main_ref(refs)
     ctx.log(f"registered {len(refs)} entit{'y' if len(refs) == 1 else 'ies'}: {', '.join(sorted(refs))}")
     return {"entityRef": main, "entityRefs": sorted(refs), "catalogInfoUrl": f"{source}/{rel}"}
+
+
+def check_registration(ctx: ActionContext, register_step: Any, inputs: dict, *, owner: str, repo: str,
+                       state_url: str | None) -> None:
+    """Before publish:git makes `owner`/`repo` (ctx is that step's): what `register_step` (with its
+    `inputs` rendered now) will register from it, tried on the workspace by the catalog's dry run. A
+    descriptor the catalog refuses then fails the publish step, and nothing is published: after
+    publishing, the repository would hold its name against "Start again" and every retry. A step that
+    will read another repository is checked when it runs."""
+    try:
+        target = _register_target(inputs, state_url)
+    except ActionError:
+        return  # the step says why when it runs
+    if target[:2] != (owner, repo):
+        return
+    source = ctx.workspace.path(str(ctx.input.get("sourcePath") or "."), what="sourcePath")
+    where = f"step '{register_step.id}' ({register_step.action}) would fail, so nothing was published"
+    try:
+        rel = _descriptor(source, target[2], "the project to publish")
+        _upload(ctx, f"{PUBLISHED}{owner}/{repo}", _repository_files(source, ctx, quiet=True), rel, store=False)
+    except ActionError as exc:
+        raise ActionError(f"{where}: {exc}") from exc
 
 
 _PREFERRED = ("model:", "featureset:", "pipeline:", "component:", "api:", "dataset:", "system:")
@@ -558,14 +615,61 @@ def _repo_names(ctx: ActionContext) -> tuple[str, str]:
     return owner or "local", repo
 
 
+def _missing(owner: str, repo: str) -> ActionError:
+    return ActionError(f"published:{owner}/{repo} is not a repository published by this portal")
+
+
 def _published(owner: str, repo: str):
     """The published repository's row (its publication finished), or ActionError."""
     from .selectors import published
 
     repository = published(owner, repo)
     if repository is None:
-        raise ActionError(f"published:{owner}/{repo} is not a repository published by this portal")
+        raise _missing(owner, repo)
     return repository
+
+
+def _registrable(ctx: ActionContext, owner: str, repo: str):
+    """The published repository catalog:register may read (selectors.registrable_repository), or the
+    ActionError a missing one gets: another team's repository must not be read, registered, or told apart
+    from a missing one by its files or their errors."""
+    from .selectors import registrable_repository
+
+    repository = registrable_repository(ctx.user, ctx.run.uid, owner, repo)
+    if repository is None:
+        raise _missing(owner, repo)
+    return repository
+
+
+def _may_publish(user, team_id: int | None) -> bool:
+    """Publish into a repository namespace: one that names a portal team is that team's (its edit right:
+    member, maintainer, admin; platform admins); any other (`local`, a git host's organisation) needs the
+    edit right in some team, as registering does. A viewer publishes nowhere."""
+    from portal.accounts import permissions
+
+    if team_id is not None:
+        return permissions.may_create_for_team(user, team_id)
+    return permissions.may_register_locations(user)
+
+
+def publish_target(ctx: ActionContext) -> tuple[str, str]:
+    """(owner, repo) a publish:git step with these inputs makes, or ActionError: a name that is not
+    allowed, or an owner that is a team the run's creator may not create for. Checked before the name is
+    reserved: else anyone could take names in any team's namespace (and that team could not even
+    download what holds them)."""
+    from portal.accounts.models import Team
+
+    owner, repo = _repo_names(ctx)
+    team_id = Team.objects.filter(name__iexact=owner).values_list("pk", flat=True).first()
+    if ctx.user is None:
+        raise ActionError(f"cannot publish {owner}/{repo}: the account that started this run no longer exists")
+    if not _may_publish(ctx.user, team_id):
+        if team_id is not None:
+            raise ActionError(f"cannot publish {owner}/{repo}: repositories owned by {owner} are published by its "
+                              "members, maintainers and admins; choose one of your teams as the owner")
+        raise ActionError(f"cannot publish {owner}/{repo}: publishing a repository needs the member role "
+                          "(or higher) in a team")
+    return owner, repo
 
 
 def _checkout_path(owner: str, repo: str) -> Path:
@@ -656,7 +760,7 @@ def _reserve(ctx: ActionContext, owner: str, repo: str, branch: str, description
     resume=_resume_git,
 )
 def publish_git(ctx: ActionContext) -> dict:
-    owner, repo = _repo_names(ctx)
+    owner, repo = publish_target(ctx)
     source = ctx.workspace.path(str(ctx.input.get("sourcePath") or "."), what="sourcePath")
     branch = str(ctx.input.get("defaultBranch") or "main")
     if not _REPO_PART.match(branch):
@@ -685,12 +789,20 @@ def publish_git(ctx: ActionContext) -> dict:
         downloads.delete_bundle(repository)
         repository.delete()
         raise
-    url = f"{PUBLISHED}{owner}/{repo}"
-    ctx.state["repoContentsUrl"] = url
+    output = publish_output(owner, repo, branch, commit)
+    ctx.state["repoContentsUrl"] = output["repoContentsUrl"]
     ctx.log(f"published {owner}/{repo} (commit {commit[:10]}); download it from the run page")
+    return output
+
+
+def publish_output(owner: str, repo: str, branch: str, commit: str) -> dict:
+    """What publish:git gives the next steps (the executor also renders later steps with it, before
+    publishing: see check_registration)."""
+    from django.urls import reverse
+
     return {
-        "remoteUrl": repository.get_absolute_url(),
-        "repoContentsUrl": url,
+        "remoteUrl": reverse("scaffolder:repository", args=[owner, repo]),
+        "repoContentsUrl": f"{PUBLISHED}{owner}/{repo}",
         "commitHash": commit,
         "cloneCommand": f"git clone -b {branch} {repo}.bundle {repo}",
     }

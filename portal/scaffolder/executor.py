@@ -16,7 +16,7 @@ from django.db import close_old_connections, connection
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from . import conf, secrets, services
+from . import actions, conf, secrets, services
 from .actions import ACTIONS, ActionContext, ActionError, Workspace
 from .expressions import ExpressionError, render_value, truthy
 from .models import Run, StepStatus
@@ -356,7 +356,39 @@ def _perform(ex: _Execution, step) -> dict | None:
     ctx = ActionContext(run=ex.run, step=step, template=ex.template, workspace=ex.workspace, input=inputs,
                         dry_run=ex.run.dry_run, user=ex.run.created_by, secrets=ex.secret_values, state=ex.state,
                         log=lambda message: ex.log(message, step_id=step.id))
+    if spec.name == "publish:git":
+        _check_registrations(ex, step, ctx)
     return spec.func(ctx) or {}
+
+
+def _check_registrations(ex: _Execution, step, ctx: ActionContext) -> None:
+    """Before publish:git: the owner may be published into, and each later catalog:register step that
+    will read this repository is tried now on the workspace (actions.check_registration), with its input
+    rendered as if the repository existed. A step whose input depends on what is not known yet is left
+    to say so when it runs."""
+    owner, repo = actions.publish_target(ctx)
+    output = actions.publish_output(owner, repo, str(ctx.input.get("defaultBranch") or "main"), "0" * 40)
+    url = output["repoContentsUrl"]
+    context = {**ex.context, "steps": {**ex.context["steps"], step.id: {"output": output}}}
+    latest = True  # the repository a register step without a URL reads: until another publish:git
+    for later in ex.template.steps:
+        if later.index <= step.index:
+            continue
+        if later.resolved_action == "publish:git":
+            latest = False
+        if later.resolved_action != "catalog:register":
+            continue
+        names_one = any(later.input.get(key) for key in ("catalogInfoUrl", "repoContentsUrl"))
+        if not (names_one or latest):
+            continue
+        try:
+            if later.condition is not None and not truthy(later.condition, context):
+                continue
+            inputs = render_value(later.input, context, name=f"steps.{later.id}.input")
+        except ExpressionError:
+            continue
+        actions.check_registration(ctx, later, inputs, owner=owner, repo=repo,
+                                   state_url=None if names_one else url)
 
 
 def _step_failed(ex: _Execution, step, message: str, *, shown: str) -> _StepFailed:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Entity
 from portal.accounts import permissions
+from portal.accounts.models import Team
 
 from .models import PublishedRepository, Run
 
@@ -45,17 +46,40 @@ def published_repository(user, owner: str, name: str) -> PublishedRepository | N
     return repository
 
 
+def registrable_repository(user, run_uid, owner: str, name: str) -> PublishedRepository | None:
+    """A published repository catalog:register of the run `run_uid` may read: one that run published (an
+    earlier attempt included), or one whose run `user` may see in the namespace of a team `user` may
+    create for (a team's own repository, published earlier). Else None, as for a missing one."""
+    repository = published(owner, name)
+    if repository is None or repository.run_uid == run_uid:
+        return repository
+    team_id = Team.objects.filter(name__iexact=repository.owner).values_list("pk", flat=True).first()
+    if team_id is None or not permissions.may_create_for_team(user, team_id):
+        return None
+    return repository if runs_for(user).filter(uid=repository.run_uid).exists() else None
+
+
+def known_repositories_q(user) -> Q:
+    """The published repositories `user` may know exist: those whose run they may see, and every one in
+    the namespace of a team they are in (publishing there would clash with it). Another team's private
+    repository is not among them: its name answers as free."""
+    if permissions.is_platform_admin(user):
+        return Q()
+    own = Team.objects.filter(pk__in=permissions.team_ids(user)).values("name")
+    return Q(run_uid__in=runs_for(user).values("uid")) | Q(owner__in=own)
+
+
 def name_clashes(user, name: str, owner: str | None) -> list[str]:
     """Why `name` cannot be used for a new project, checked before the run rather than at publish: an
     entity of that name the user can see (a private one of another team answers as missing, as
-    everywhere), or a repository of that name already published for the owner (any owner if none
-    chosen yet)."""
+    everywhere), or a repository of that name the user may know of (`known_repositories_q`) already
+    published for the owner (any owner if none chosen yet)."""
     problems = []
     taken = (catalog_selectors.visible_entities(user).filter(name_key=name.lower())
              .order_by("kind_key").values_list("kind", "namespace", "name")[:3])
     for kind, namespace, entity_name in taken:
         problems.append(f"The catalog already has a {kind} named {entity_name} (namespace {namespace}).")
-    repositories = PublishedRepository.objects.filter(name=name)
+    repositories = PublishedRepository.objects.filter(known_repositories_q(user), name=name)
     if owner:
         repositories = repositories.filter(owner=owner)
     for who in repositories.order_by("owner").values_list("owner", flat=True)[:3]:

@@ -16,8 +16,7 @@ from django.apps import apps
 
 from catalog import services as catalog_services
 from catalog.models import Entity, Location
-from portal.accounts.models import Membership, Role
-from portal.scaffolder import actions, conf, downloads, services
+from portal.scaffolder import actions, conf, downloads
 from portal.scaffolder.models import PublishedRepository, Run, RunStatus
 from portal.scaffolder.selectors import name_clashes, runs_for
 
@@ -176,31 +175,6 @@ def test_catalog_register_names_what_is_wrong_with_a_url(org, scaffolder_root, t
     run = run_inline(start(org["users"]["alice"], entity.name, {}, entity=entity))
     assert run.status == RunStatus.FAILED and message in run.error, run.error
     assert not Location.objects.filter(type="upload").exists()
-
-
-def test_a_retried_run_registers_on_another_node_from_the_bundle(org, scaffolder_root, tmp_path, settings):
-    """publish done on node 1, the registration refused (the descriptor names a team Alice is not in);
-    she joins it and retries on node 2, which has no checkout: publish is not repeated and the checkout
-    comes from the bundle."""
-    alice = org["users"]["alice"]
-    repo = unique("resume")
-    entity = _template(tmp_path, repo)
-    descriptor = Path(entity.source).parent / "skeleton" / "catalog-info.yaml"
-    descriptor.write_text(descriptor.read_text().replace("owner: fraud-ml", "owner: recsys"))
-    run = run_inline(start(alice, entity.name, {}, entity=entity))
-    assert run.status == RunStatus.FAILED and run.error.startswith("Step 'register'"), run.error
-    assert not Entity.objects.filter(name=repo).exists()
-    commit = PublishedRepository.objects.get(name=repo).commit
-
-    _another_node(settings, tmp_path)
-    Membership.objects.create(user=alice, team=org["teams"]["recsys"], role=Role.MEMBER)
-    services.run_retry(run=run, actor=alice)
-    run = run_inline(Run.objects.get(pk=run.pk))
-    assert run.status == RunStatus.SUCCEEDED, (run.error, list(run.logs.values_list("message", flat=True)))
-    assert run.logs.filter(message__contains="published in an earlier attempt; not repeated").exists()
-    assert PublishedRepository.objects.get(name=repo).commit == commit
-    assert (conf.publish_root() / "checkouts" / "fraud-ml" / repo / "catalog-info.yaml").is_file()
-    assert Entity.objects.get(ref=f"component:default/{repo}").owner_team.name == "recsys"
 
 
 def test_the_migration_moves_repositories_left_on_disk_into_the_database(org, scaffolder_root, tmp_path):
