@@ -16,6 +16,7 @@ from portal.core.limits import FORM, PARAMETERS, body_limit
 
 from . import api_schema, forms, selectors, services
 from .templates import from_entity
+from .views import template_hider, template_shown
 
 
 def _template_json(entity) -> dict:
@@ -64,13 +65,19 @@ def template_list(request):
     return Response({"items": [_template_json(e) for e in page], "pageInfo": {"nextCursor": next_cursor}})
 
 
-def run_json(run, *, detail: bool = True) -> dict:
+def run_json(run, *, template_shown: bool, detail: bool = True) -> dict:
+    """A run as the API answers it. `template_shown`: whether the caller may see the template it ran; a
+    run made for the caller's team from another team's private template answers `"template": null,
+    "templateHidden": true` (its steps and log are the team's; the template's identity is not, and is
+    taken out of them: views.template_hider)."""
+    hide = template_hider(run, template_shown)
     data = {
         "id": str(run.uid),
-        "template": run.template_ref,
+        "template": run.template_ref if template_shown else None,
+        "templateHidden": not template_shown,
         "status": run.status,
         "dryRun": run.dry_run,
-        "error": run.error,
+        "error": hide(run.error),
         "attempts": run.attempts,
         "createdAt": run.created_at,
         "startedAt": run.started_at,
@@ -80,11 +87,11 @@ def run_json(run, *, detail: bool = True) -> dict:
     }
     if detail:
         data["steps"] = [
-            {"id": s.step_id, "name": s.name, "action": s.action, "status": s.status, "message": s.message}
+            {"id": s.step_id, "name": s.name, "action": s.action, "status": s.status, "message": hide(s.message)}
             for s in run.steps.all()
         ]
         data["log"] = [
-            {"at": entry.created_at, "step": entry.step_id, "level": entry.level, "message": entry.message}
+            {"at": entry.created_at, "step": entry.step_id, "level": entry.level, "message": hide(entry.message)}
             for entry in run.logs.all()[:2000]
         ]
         if run.dry_run:
@@ -161,7 +168,7 @@ def run_create(request):
         dry_run=body.validated_data["dryRun"],
         owner_team=forms.owner_team(pages, values, request.user),
     )
-    return Response(run_json(run, detail=False), status=status.HTTP_201_CREATED)
+    return Response(run_json(run, template_shown=True, detail=False), status=status.HTTP_201_CREATED)
 
 
 @extend_schema(
@@ -173,7 +180,7 @@ def run_detail(request, uid):
     run = selectors.run_for(request.user, uid)
     if run is None:
         raise NotFound("No such run")
-    return Response(run_json(run))
+    return Response(run_json(run, template_shown=template_shown(request.user, run)))
 
 
 declare_links("v1_scaffolder_runs_retry_create", 202, {
@@ -205,4 +212,5 @@ def run_retry(request, uid):
         run = services.run_retry(run=run, actor=request.user)
     except services.RetryRefused as exc:
         return conflict(str(exc), state=run.status)
-    return Response(run_json(run, detail=False), status=status.HTTP_202_ACCEPTED)
+    return Response(run_json(run, template_shown=template_shown(request.user, run), detail=False),
+                    status=status.HTTP_202_ACCEPTED)

@@ -7,28 +7,32 @@ blocks attribute access to Python internals (`__class__`, `mro`, `func_globals`,
 expression cannot exhaust the worker's memory before the run's time limit stops it. Every way to make
 a big value from a small template is checked *before* it allocates: the operators (`*`, `**`, `%`, `+`,
 `~`), the filters and globals that take a size or repeat their input (`center`, `indent`, `wordwrap`,
-`replace`, `format`, `join`, `batch`, `slice`, `sum`, `map`, `lipsum`…), the str methods that do
-(`center`, `ljust`, `rjust`, `zfill`, `expandtabs`, `replace`, `join`, `translate`, `format` with nested
-widths), and what is written out (`{{ … }}`, `|string`, `|dump`, a whole rendered file). A value counts
-what it holds, nested: a list of one big string repeated counts the string each time, as printing it
-would.
+`replace`, `format`, `join`, `batch`, `slice`, `sum`, `map`, `lipsum`…), the methods of values (an
+allow-list of str, bytes, int and float methods, each with the size of its result computed from its
+arguments: `center`, `encode`, `hex`, `to_bytes`…; `format` with nested widths), and what is written
+out (`{{ … }}`, `|string`, `|dump`, a whole rendered file). Every call's result is checked again once
+made, so no chain of calls grows past the cap. A value counts what it holds, nested: a list of one big
+string repeated counts the string each time, as printing it would.
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import re
 import types
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import ChainableUndefined, TemplateError, filters, nodes
 from jinja2.compiler import CodeGenerator
+from jinja2.runtime import BlockReference, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, SecurityError
 from jinja2.utils import generate_lorem_ipsum
-from markupsafe import EscapeFormatter, Markup
+from markupsafe import EscapeFormatter, Markup, escape
 
 __all__ = ["ExpressionError", "env", "evaluate", "render_string", "render_value", "truthy"]
 
@@ -83,6 +87,7 @@ def _too_big(value: Any) -> bool:
 
 
 _HOLDERS = (str, bytes, dict, list, tuple, set, frozenset, range)
+_RENDERED = (Macro, BlockReference)  # what a call of these returns is bounded as it is written
 
 
 def _size(value: Any, limit: int = MAX_RESULT) -> int:
@@ -135,7 +140,7 @@ def _check_width(value: Any, what: str) -> None:
         raise _refuse(what)
 
 
-def _replaced_size(text: str, old: str, new: str, count: Any = -1) -> int:
+def _replaced_size(text: Any, old: Any, new: Any, count: Any = -1) -> int:
     """The length of `text.replace(old, new, count)`, counted without making it."""
     found = text.count(old) if old else len(text) + 1
     n = _count(count)
@@ -204,31 +209,209 @@ class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
     pass
 
 
+def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any = None) -> Any:
+    return args[index] if len(args) > index else kwargs.get(name, default)
+
+
+def _one(value, args, kwargs) -> int:  # a number, a bool, a position: one item
+    return 1
+
+
+def _as_long(value, args, kwargs) -> int:  # a part of the value (strip, removeprefix, unescape…)
+    return len(value)
+
+
+def _pieces(value, args, kwargs) -> int:
+    """split, rsplit: one item per piece, each but the first after a separator that is not kept: the
+    pieces and their characters never outnumber the value's characters plus one."""
+    return len(value) + 1
+
+
+def _lines(value, args, kwargs) -> int:  # as split; twice that when the pieces keep their line breaks
+    return 2 * len(value) + 1 if _arg(args, kwargs, 0, "keepends") else len(value) + 1
+
+
+def _parted(value, args, kwargs) -> int:  # partition, rpartition: three parts of the value
+    return len(value) + 3
+
+
+def _recased(value, args, kwargs) -> int:
+    # A character may become three ('ﬃ'.upper() == 'FFI'); ASCII never grows (isascii is O(1)).
+    return len(value) if value.isascii() else 3 * len(value)
+
+
+def _padded(value, args, kwargs) -> int:  # center, ljust, rjust, zfill
+    return max(len(value), _count(_arg(args, kwargs, 0, "width")) or 0)
+
+
+def _expanded(value, args, kwargs) -> int:
+    size = _count(_arg(args, kwargs, 0, "tabsize", 8)) or 0
+    return len(value) + value.count("\t" if isinstance(value, str) else b"\t") * max(size, 0)
+
+
+def _replaced(value, args, kwargs) -> int:
+    kind = str if isinstance(value, str) else bytes
+    old, new = _arg(args, kwargs, 0, "old"), _arg(args, kwargs, 1, "new")
+    if not (isinstance(old, kind) and isinstance(new, kind)):
+        return len(value)  # the call itself refuses them
+    return _replaced_size(value, old, new, _arg(args, kwargs, 2, "count", -1))
+
+
+def _translated(value, args, kwargs) -> int:
+    table = _arg(args, kwargs, 0, "table")
+    held = table.values() if isinstance(table, dict) else table if isinstance(table, list | tuple) else ()
+    longest = max((len(v) for v in held if isinstance(v, str | bytes)), default=1)
+    return len(value) * max(longest, 1)
+
+
+# Error handlers that write nothing or one character for a character they cannot encode or decode.
+_PLAIN_ERRORS = ("strict", "ignore", "replace", "surrogateescape", "surrogatepass")
+
+
+def _encoded(value, args, kwargs) -> int:
+    """At most how many bytes `value.encode(encoding, errors)` makes: UTF-8 four per character (one for
+    ASCII, by the widest character), UTF-16/32 four, ASCII and Latin-1 one; escaping codecs and handlers (`unicode_escape`,
+    `backslashreplace`, `xmlcharrefreplace`: '\\U0010ffff', '&#1114111;') ten, `namereplace` a hundred
+    (the longest character name is 88 letters)."""
+    encoding, errors = _arg(args, kwargs, 0, "encoding", "utf-8"), _arg(args, kwargs, 1, "errors", "strict")
+    try:
+        codec = codecs.lookup(encoding).name if isinstance(encoding, str) else ""
+    except LookupError:
+        return len(value)  # the call itself says so
+    if errors not in _PLAIN_ERRORS:
+        factor = 100 if errors == "namereplace" else 10
+    elif codec == "utf-8":  # by the widest character: one byte below U+0080 … four from U+10000
+        widest = ord(max(value)) if value else 0
+        factor = 1 if widest < 0x80 else 2 if widest < 0x800 else 3 if widest < 0x10000 else 4
+    elif codec in ("ascii", "iso8859-1"):
+        factor = 1
+    elif codec.startswith("utf-16"):  # two bytes, four for a character beyond U+FFFF (a surrogate pair)
+        factor = 2 if not value or ord(max(value)) < 0x10000 else 4
+    elif codec.startswith("utf-32"):
+        factor = 4
+    else:
+        factor = 10
+    return len(value) * factor + (4 if codec.startswith(("utf-16", "utf-32")) else 0)  # a byte-order mark
+
+
+def _decoded(value, args, kwargs) -> int:
+    # One character per byte at most; `backslashreplace` writes '\\xff' (four) for a byte it cannot decode.
+    return len(value) * (1 if _arg(args, kwargs, 1, "errors", "strict") in _PLAIN_ERRORS else 4)
+
+
+def _hexed(value, args, kwargs) -> int:
+    return 2 * len(value) + (len(value) if _arg(args, kwargs, 0, "sep") is not None else 0)
+
+
+def _to_bytes(value, args, kwargs) -> int:
+    return _count(_arg(args, kwargs, 0, "length", 1)) or 0
+
+
+def _from_args(receiver, args, kwargs) -> int:  # bytes.fromhex, float.fromhex, int.from_bytes: their input
+    return _size(args) + _size(kwargs)
+
+
+def _escaped(receiver, args, kwargs) -> int:  # Markup.escape: '&#39;' is five characters for one
+    return 5 * _size(args) + 1
+
+
+# The methods of str and bytes (Markup's included) a template may call, each with the most characters,
+# bytes or items its result may hold; computed before the call and refused beyond MAX_RESULT. A method
+# not listed is refused: a new one is allowed once its size is known. (`format`, `format_map` are
+# replaced by wrap_str_format; `join` is checked in _checked_call.)
+_Bound = Callable[[Any, tuple, dict], int]  # (the value or class, args, kwargs) → most the result holds
+_TEXT_METHODS: dict[str, _Bound] = {
+    **dict.fromkeys(
+        ("count", "endswith", "find", "index", "rfind", "rindex", "startswith", "isalnum", "isalpha", "isascii",
+         "isdecimal", "isdigit", "isidentifier", "islower", "isnumeric", "isprintable", "isspace", "istitle",
+         "isupper"), _one),
+    **dict.fromkeys(("lstrip", "rstrip", "strip", "removeprefix", "removesuffix", "unescape", "striptags"),
+                    _as_long),
+    **dict.fromkeys(("split", "rsplit"), _pieces),
+    "splitlines": _lines,
+    **dict.fromkeys(("partition", "rpartition"), _parted),
+    **dict.fromkeys(("capitalize", "casefold", "lower", "swapcase", "title", "upper"), _recased),
+    **dict.fromkeys(("center", "ljust", "rjust", "zfill"), _padded),
+    "expandtabs": _expanded,
+    "replace": _replaced,
+    "translate": _translated,
+    "encode": _encoded,
+    "decode": _decoded,
+    "hex": _hexed,
+    "join": _one,
+}
+_NUMBER_METHODS: dict[str, _Bound] = {
+    **dict.fromkeys(("bit_length", "bit_count", "conjugate", "as_integer_ratio", "is_integer", "hex"), _one),
+    "to_bytes": _to_bytes,
+}
+# Class methods reached through a value (`b''.fromhex`, `(1).from_bytes`, `{}.fromkeys`, Markup's escape).
+_CLASS_METHODS: dict[str, _Bound] = {"fromhex": _from_args, "from_bytes": _from_args, "escape": _escaped, "fromkeys": _one}
+_VALUE_TYPES = (str, bytes, int, float, dict)
+
+
+def _label(receiver: Any, name: str) -> str:
+    owner = receiver if isinstance(receiver, type) else type(receiver)
+    return f"{owner.__name__}.{name}()"
+
+
 def _checked_call(obj: Any, args: tuple, kwargs: dict) -> tuple:
-    """A str (or bytes) method that can make a big string from a small one, checked before it runs:
-    the arguments to call it with (an iterable joined is read, boundedly, first)."""
-    if not isinstance(obj, types.BuiltinMethodType) or not isinstance(obj.__self__, str | bytes):
+    """A method of a value (str, bytes, int, float, dict) checked before it runs: one not known to the
+    sandbox is refused, and one whose result would hold more than MAX_RESULT characters, bytes or items
+    (`'x'.center(10**9)`, `(1).to_bytes(10**8)`, `s.encode().hex()` of a big `s`) is refused before it
+    allocates. An iterable to join (or to make a dict's keys) is read, boundedly, first; the call then
+    gets the list read (returned)."""
+    receiver: Any = getattr(obj, "__self__", None)
+    if isinstance(obj, types.BuiltinMethodType) and receiver is None and obj.__qualname__.endswith(".maketrans"):
+        if 3 * (_size(args) + _size(kwargs)) > MAX_RESULT:  # `str.maketrans` (static): a dict of its input
+            raise _refuse(f"{obj.__qualname__}()")
         return args
-    text, name = obj.__self__, obj.__name__
-    if name in ("center", "ljust", "rjust", "zfill"):
-        _check_width(args[0] if args else kwargs.get("width"), f"str.{name}()")
-    elif name == "expandtabs":
-        size = _count(args[0] if args else kwargs.get("tabsize", 8))
-        if size is not None and len(text) + text.count("\t" if isinstance(text, str) else b"\t") * size > MAX_RESULT:
-            raise _refuse("str.expandtabs()")
-    elif name == "replace" and len(args) >= 2 and all(isinstance(a, type(text)) for a in args[:2]):
-        if _replaced_size(text, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count", -1)) > MAX_RESULT:
-            raise _refuse("str.replace()")
-    elif name == "join" and args:
-        items = _bounded_list(args[0], "str.join()")
-        if len(text) * max(len(items) - 1, 0) + _size(items) > MAX_RESULT:
-            raise _refuse("str.join()")
+    if not isinstance(obj, types.BuiltinMethodType | types.MethodType) or receiver is None:
+        return args
+    name, label = obj.__name__, _label(receiver, obj.__name__)
+    if isinstance(receiver, type):
+        if not issubclass(receiver, _VALUE_TYPES):
+            return args
+        table = _CLASS_METHODS
+    elif isinstance(receiver, str | bytes):
+        table = _TEXT_METHODS
+    elif isinstance(receiver, int | float):
+        table = _NUMBER_METHODS
+    else:
+        return args
+    bound = table.get(name)
+    if bound is None:
+        raise SecurityError(f"{label} is not allowed in a template")
+    if name == "join" and args:
+        items = _bounded_list(args[0], label)
+        if len(receiver) * max(len(items) - 1, 0) + _size(items) > MAX_RESULT:
+            raise _refuse(label)
         return (items, *args[1:])
-    elif name == "translate" and args and isinstance(args[0], dict):
-        longest = max((len(v) for v in args[0].values() if isinstance(v, str | bytes)), default=1)
-        if len(text) * longest > MAX_RESULT:
-            raise _refuse("str.translate()")
+    if name == "fromkeys" and args:
+        value = _arg(args, kwargs, 1, "value")
+        if isinstance(args[0], _HOLDERS) and len(args[0]) * (1 + _size(value)) > MAX_RESULT:
+            raise _refuse(label)  # known from its length, before its keys are read
+        keys = _bounded_list(args[0], label)
+        if len(keys) * (1 + _size(value)) + _size(keys) > MAX_RESULT:
+            raise _refuse(label)
+        return (keys, *args[1:])
+    # Markup escapes the strings it is given ('"' becomes '&#34;'): they are measured escaped.
+    given = tuple(escape(a) if isinstance(a, str) else a for a in args) if isinstance(receiver, Markup) else args
+    if bound(receiver, given, kwargs) > MAX_RESULT:
+        raise _refuse(label)
     return args
+
+
+def _checked_result(obj: Any, result: Any) -> None:
+    """Whatever a call returned, checked once made: no chain of calls (`s.encode().hex().encode().hex()…`)
+    grows past MAX_RESULT, whichever method a check before the call did not foresee. A macro's or a
+    block's output is bounded as it is written (MAX_RENDERED) instead."""
+    if isinstance(obj, _RENDERED) or isinstance(getattr(obj, "__self__", None), _RENDERED):
+        return
+    if isinstance(result, int) and not isinstance(result, bool) and result.bit_length() > MAX_INT_BITS:
+        raise SecurityError(f"the result of a call is too large (an integer of more than {MAX_INT_BITS:,} bits)")
+    if isinstance(result, _HOLDERS):
+        receiver, name = getattr(obj, "__self__", None), getattr(obj, "__name__", type(obj).__name__)
+        _checked_size(result, f"the result of {_label(receiver, name) if receiver is not None else name + '()'}")
 
 
 # --- filters and globals that take a size or repeat their input, checked before they allocate -----
@@ -438,7 +621,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja2's signature
         args = _checked_call(__obj, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        _checked_result(__obj, result)
+        return result
 
     buffer = _Buffer
 

@@ -24,6 +24,12 @@ TEAM_FIELDS = {"OwnerPicker", "TeamPicker", "GroupPicker", "MyGroupsPicker", "Ow
 ENTITY_FIELDS = {"EntityPicker", "MultiEntityPicker"}
 SECRET_FIELDS = {"Secret"}
 PREFIX = "p."
+# How deep a value may nest (lists and objects within a field's value). Deeper is refused by validation:
+# nothing a template asks for nests so deep, and each level is a recursion for whatever reads it later
+# (jsonschema, the JSON encoder, the page's repr of a list).
+MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNPRINTABLE_IN_PATH = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass
@@ -289,14 +295,36 @@ def _coerce(f: Field, post) -> tuple[bool, Any]:
     if f.widget == "textarea" and f.schema.get("type") in ("array", "object"):
         try:
             return True, json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the decoder follows
             return True, raw
     return True, raw if f.widget == "secret" else raw.strip()
 
 
+def copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped values (objects, lists, scalars), made without recursion: values nested
+    thousands deep reach validation, which refuses them by name, instead of a RecursionError."""
+    if not isinstance(value, dict | list):
+        return value
+    top: dict | list = {} if isinstance(value, dict) else []
+    pending: list[tuple[Any, Any]] = [(value, top)]
+    while pending:
+        source, target = pending.pop()
+        for key, item in source.items() if isinstance(source, dict) else enumerate(source):
+            if isinstance(item, dict | list):
+                child: Any = {} if isinstance(item, dict) else []
+                pending.append((item, child))
+            else:
+                child = item
+            if isinstance(target, dict):
+                target[key] = child
+            else:
+                target.append(child)
+    return top
+
+
 def read_page(page: Page, post, values: dict) -> dict:
     """Merge the POSTed fields of one page into `values` (a copy)."""
-    merged = copy.deepcopy(values)
+    merged = copied(values)
     for f in page.fields:
         present, value = _coerce(f, post)
         if present:
@@ -307,7 +335,7 @@ def read_page(page: Page, post, values: dict) -> dict:
 
 
 def with_defaults(template_pages: list[Page], values: dict) -> dict:
-    merged = copy.deepcopy(values)
+    merged = copied(values)
     for page in template_pages:
         for f in page.fields:
             if _get(merged, f.name) is None and "default" in f.schema:
@@ -359,7 +387,8 @@ def _message(error) -> tuple[str, str]:
         return path, f"Too long: {len(error.instance)} characters, at most {error.validator_value} allowed."
     if error.validator == "minLength" and isinstance(error.instance, str):
         return path, f"Too short: {len(error.instance)} characters, at least {error.validator_value} needed."
-    return path, error.message
+    message = error.message  # jsonschema quotes the value first: a long one (a textarea's text) is cut
+    return path, message if len(message) <= 500 else message[:240] + "…" + message[-240:]
 
 
 def _pattern_message(value: Any, pattern: str) -> str:
@@ -381,33 +410,80 @@ def _pattern_message(value: Any, pattern: str) -> str:
     return f"Not in the expected format: {found}Expected {pattern}."
 
 
-def _nul_paths(node: Any, path: str = "") -> list[str]:
-    """Dotted paths of the strings (keys included) holding a NUL character."""
-    if isinstance(node, str):
-        return [path] if "\x00" in node else []
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            child = f"{path}.{key}" if path else str(key)
-            found += [child] if "\x00" in str(key) else _nul_paths(value, child)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found += _nul_paths(value, f"{path}.{i}" if path else str(i))
-    return found
+NUL_PROBLEM = "must not contain a NUL character (\\u0000)."
+NONFINITE_PROBLEM = "must be a finite number (not NaN or infinity)."
+DEEP_PROBLEM = f"is nested more than {MAX_DEPTH} levels deep (lists and objects within lists and objects)."
 
 
-def _nonfinite_paths(node: Any, path: str = "") -> list[str]:
-    """Dotted paths of the numbers that are NaN or infinite: not JSON, so the run cannot be stored."""
-    if isinstance(node, float):
-        return [] if math.isfinite(node) else [path]
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _nonfinite_paths(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found += _nonfinite_paths(value, f"{path}.{i}" if path else str(i))
-    return found
+def _surrogate_problem(text: str) -> str:
+    found = _SURROGATE.search(text)
+    return f"must be valid Unicode text: it holds a lone surrogate (\\u{ord(found.group()):04x})." if found else ""
+
+
+def _text_problem(text: str) -> str:
+    return NUL_PROBLEM if "\x00" in text else _surrogate_problem(text)
+
+
+def bad_values(values: Any) -> list[tuple[str, str]]:
+    """(dotted path, problem) of what no storage takes, whatever the schema says: a NUL (PostgreSQL
+    cannot store it) or a lone surrogate (not UTF-8: no database, hash or page can encode it) in a string
+    or a key; a number that is NaN or infinite (`nan`, `inf`, `1e400`: JSON has no such numbers); a value
+    nested more than MAX_DEPTH lists and objects deep (said once, not looked into). Iterative: values
+    arrive nested as deep as the JSON decoder follows."""
+    found: list[tuple[str, str]] = []
+    pending: list[tuple[Any, str, int]] = [(values, "", 0)]
+    while pending:
+        node, path, depth = pending.pop()
+        if isinstance(node, str):
+            problem = _text_problem(node)
+            if problem:
+                found.append((path, problem))
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                found.append((path, NONFINITE_PROBLEM))
+        elif isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                found.append((path, DEEP_PROBLEM))
+                continue
+            children = []
+            for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+                child = f"{path}.{key}" if path else str(key)
+                problem = _text_problem(key) if isinstance(key, str) else ""
+                if problem:
+                    found.append((child, problem))
+                else:
+                    children.append((value, child, depth + 1))
+            pending.extend(reversed(children))
+    return sorted(found)
+
+
+def renderable(values: dict) -> dict:
+    """`values` as a page may show and carry them on: a value nested too deep is left out, a lone
+    surrogate becomes U+FFFD (neither can be written into a page); validation has said so by then."""
+    kept = copied(values)
+    for path, problem in bad_values(kept):
+        if problem == DEEP_PROBLEM:
+            _pop(kept, path.split(".", 1)[0])
+    pending: list[Any] = [kept]
+    while pending:
+        node = pending.pop()
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, value in items:
+            if isinstance(value, str) and _SURROGATE.search(value):
+                node[key] = value = _SURROGATE.sub("\ufffd", value)
+            if isinstance(key, str) and _SURROGATE.search(key):
+                del node[key]
+                node[_SURROGATE.sub("\ufffd", key)] = value
+            if isinstance(value, dict | list):
+                pending.append(value)
+    return kept
+
+
+def shown_path(path: str) -> str:
+    """A value's dotted path as an error message may show it: NUL and surrogates escaped, a long path cut."""
+    path = _UNPRINTABLE_IN_PATH.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
+    parts = path.split(".")
+    return ".".join(parts[:4]) + ".…" if len(parts) > 4 else path
 
 
 def _value_error(errors: dict[str, list[str]], page: Page, names: set[str], path: str, problem: str) -> None:
@@ -417,13 +493,13 @@ def _value_error(errors: dict[str, list[str]], page: Page, names: set[str], path
     if name is not None:
         errors.setdefault(name, []).append(problem[:1].upper() + problem[1:])
     elif page.index == 0 and not any(path == n or path.startswith(n + ".") for n in page.template_names):
-        errors.setdefault("", []).append(f"{path}: {problem}")
+        errors.setdefault("", []).append(f"{shown_path(path)}: {problem}")
 
 
 def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
     """Field name → messages. Only the page's own schema is checked; the first page also answers for
-    values no page declares. A NUL character is refused anywhere: PostgreSQL cannot store it; so is a
-    number that is NaN or infinite (`nan`, `inf`, `1e400`): JSON has no such numbers. A page whose schema
+    values no page declares. What no storage takes is refused anywhere (`bad_values`: a NUL, a lone
+    surrogate, a NaN or infinite number, a value nested more than MAX_DEPTH deep). A page whose schema
     is not valid JSON Schema cannot check anything: its problem is the page's error."""
     errors: dict[str, list[str]] = {}
     names = {f.name for f in page.fields}
@@ -433,18 +509,23 @@ def validate_page(page: Page, values: dict) -> dict[str, list[str]]:
             f.errors = []
         return {"": [f"This template cannot run here: its parameters are not valid JSON Schema ({problem})."]}
     schema = _validation_schema(page)
-    nonfinite = set(_nonfinite_paths(values))
-    for path in sorted(nonfinite):
-        _value_error(errors, page, names, path, "must be a finite number (not NaN or infinity).")
-    for error in Draft7Validator(schema).iter_errors(values):
+    bad = bad_values(values)
+    nonfinite = {path for path, problem in bad if problem == NONFINITE_PROBLEM}
+    for path, problem in bad:
+        if problem == NONFINITE_PROBLEM:
+            _value_error(errors, page, names, path, problem)
+    # Too deep: the schema is not checked (a recursive `$ref` would follow the value down).
+    too_deep = any(problem == DEEP_PROBLEM for _, problem in bad)
+    for error in () if too_deep else Draft7Validator(schema).iter_errors(values):
         if ".".join(str(p) for p in error.absolute_path) in nonfinite:
             continue  # said above; `nan` passes minimum and maximum, `inf` fails one of them
         name, message = _message(error)
         while name and name not in names and "." in name:
             name = name.rsplit(".", 1)[0]
         errors.setdefault(name if name in names else "", []).append(message)
-    for path in _nul_paths(values):
-        _value_error(errors, page, names, path, "must not contain a NUL character (\\u0000).")
+    for path, problem in bad:
+        if problem != NONFINITE_PROBLEM:
+            _value_error(errors, page, names, path, problem)
     for f in page.fields:
         f.errors = errors.get(f.name, [])
     return errors
@@ -456,7 +537,7 @@ def secret_names(template_pages: list[Page]) -> list[str]:
 
 def split_secrets(template_pages: list[Page], values: dict) -> tuple[dict, dict]:
     """(parameters without secrets, {secret name: value})."""
-    clean = copy.deepcopy(values)
+    clean = copied(values)
     found = {}
     for name in secret_names(template_pages):
         value = _get(clean, name)

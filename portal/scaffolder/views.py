@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Callable
+from pathlib import PurePath
 
 from django.contrib import messages
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,6 +19,7 @@ from portal.accounts import permissions
 from portal.core.limits import FORM, PARAMETERS, body_limit
 
 from . import conf, downloads, forms, selectors, services
+from .models import Run
 from .templates import from_entity
 
 
@@ -37,7 +41,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "owners": [(o["owner_ref"], o["owner_ref"].split("/")[-1], o["n"]) for o in owners],
         "wanted_type": wanted_type,
         "wanted_owner": wanted_owner,
-        "recent": selectors.runs_for(request.user).filter(created_by=request.user)[:5],
+        "hidden_template": HIDDEN_TEMPLATE,
+        "recent": with_template_shown(request.user, selectors.runs_for(request.user).filter(created_by=request.user))[:5],
     }
     template = "scaffolder/index.html#results" if getattr(request, "htmx", False) else "scaffolder/index.html"
     response = render(request, template, context)
@@ -45,12 +50,19 @@ def index(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _load_values(request: HttpRequest) -> dict:
+def _load_values(request: HttpRequest) -> tuple[dict, str]:
+    """The answers the wizard carries from page to page (its hidden `_values`), and why they could not be
+    read ("" when they could). The wizard writes them itself: unreadable ones were forged, or cut."""
     try:
         values = json.loads(request.POST.get("_values") or "{}")
+    except RecursionError:  # the decoder recurses once per level: `[[[[…` thousands deep
+        return {}, (f"The form's answers (_values) are nested more than {forms.MAX_DEPTH} levels deep and "
+                    "could not be read; nothing was kept. Start again from the first page.")
     except ValueError:
-        values = {}
-    return values if isinstance(values, dict) else {}
+        values = None
+    if not isinstance(values, dict):
+        return {}, "The form's answers (_values) are not a JSON object; nothing was kept. Start again from the first page."
+    return values, ""
 
 
 @body_limit(PARAMETERS)
@@ -71,8 +83,11 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
         # once so that a name clash that failed it is said on the first page.
         values = forms.with_defaults(pages, earlier.parameters)
         errors = _check_page(request.user, pages, pages[0], values)
-    if request.method == "POST":
-        values = forms.with_defaults(pages, _load_values(request))
+    loaded, unreadable = _load_values(request) if request.method == "POST" else ({}, "")
+    if unreadable:  # nothing of the request is used: the first page again, with its defaults
+        messages.error(request, unreadable)
+    elif request.method == "POST":
+        values = forms.with_defaults(pages, loaded)
         action = request.POST.get("_action", "next")
         on_review = request.POST.get("_page") == "review" or not pages
         current = len(pages) - 1 if on_review else _page_index(request.POST.get("_page"), len(pages))
@@ -107,8 +122,9 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
                     review = True
     if not pages:
         review = True
+    shown = forms.renderable(values)  # what the page can write (errors were said on `values` itself)
     for page in pages:
-        forms.fill(page, values)
+        forms.fill(page, shown)
     if pages and not review and errors:
         _check_page(request.user, pages, pages[current], values)  # fill() reset the values; errors go back
     secret_fields = forms.secret_names(pages)
@@ -119,7 +135,7 @@ def template_form(request: HttpRequest, namespace: str, name: str) -> HttpRespon
         "page": pages[current] if pages and not review else None,
         "current": current,
         "review": review,
-        "values_json": json.dumps(values),
+        "values_json": json.dumps(shown),
         "errors": errors,
         "has_secrets": bool(secret_fields),
         "general_errors": errors.get("", []),
@@ -194,16 +210,51 @@ def _run_or_404(request, uid):
     return run
 
 
+HIDDEN_TEMPLATE = "a template you may not see"
+
+
+def with_template_shown(user, runs: QuerySet[Run]) -> QuerySet[Run]:
+    """Each run with `template_shown`: whether `user` may see the template it ran. A run made for your
+    team from another team's private template is yours to see (its steps, log and output are your
+    team's), but the template is not: it is never named (title, reference, link) on it."""
+    visible = selectors.templates_for(user).filter(ref=OuterRef("template_ref"))
+    return runs.annotate(template_shown=Exists(visible))
+
+
+def template_shown(user, run: Run) -> bool:
+    """One run's `template_shown` (see with_template_shown); the API answers by it too."""
+    return selectors.templates_for(user).filter(ref=run.template_ref).exists()
+
+
+def template_hider(run: Run, shown: bool) -> Callable[[str], str]:
+    """What a run's texts (log, step messages, error) become for a viewer who may not see its template:
+    its title, reference and folder replaced by HIDDEN_TEMPLATE ("Run of <title> started." is the
+    executor's first log line). The run's own words (its steps, what they logged) stay."""
+    folder = str(PurePath(run.template_source).parent) if run.template_source else ""
+    names = [n for n in (run.template_ref, run.template_title, folder) if n and n not in (".", "/")]
+    if shown or not names:
+        return lambda text: text
+    pattern = re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)))
+    return lambda text: pattern.sub(HIDDEN_TEMPLATE, text) if text else text
+
+
 @require_safe
 def run_detail(request: HttpRequest, uid) -> HttpResponse:
     run = _run_or_404(request, uid)
+    run.template_shown = template_shown(request.user, run)
+    hide = template_hider(run, run.template_shown)
+    steps, logs = list(run.steps.all()), list(run.logs.all()[: conf.max_log_lines()])
+    run.error = hide(run.error)  # in memory, for this page only
+    for row in (*steps, *logs):
+        row.message = hide(row.message)
     context = {
         "run": run,
-        "steps": list(run.steps.all()),
-        "logs": list(run.logs.all()[: conf.max_log_lines()]),
+        "steps": steps,
+        "logs": logs,
         "stale_after": conf.stale_seconds(),
         "can_retry": run.status == "failed" and permissions.may_retry_run(request.user, run),
         "restart_url": _restart_url(run),
+        "template_label": (run.template_title or run.template_ref) if run.template_shown else HIDDEN_TEMPLATE,
     }
     template = (
         "scaffolder/run_detail.html#status"
@@ -217,10 +268,11 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
 
 
 def _restart_url(run) -> str:
-    """The wizard prefilled with a failed run's answers, when its template is still in the catalog."""
+    """The wizard prefilled with a failed run's answers, when its template is still in the catalog and
+    the viewer may see it (the wizard would answer 404)."""
     kind, _, rest = run.template_ref.partition(":")
     namespace, _, name = rest.partition("/")
-    if run.status != "failed" or kind != "template" or not name:
+    if run.status != "failed" or kind != "template" or not name or not run.template_shown:
         return ""
     return reverse("scaffolder:template", args=[namespace, name]) + f"?from-run={run.uid}"
 
@@ -240,8 +292,8 @@ def run_retry(request: HttpRequest, uid) -> HttpResponse:
 
 @require_safe
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.runs_for(request.user).select_related("created_by")[:100]
-    return render(request, "scaffolder/run_list.html", {"runs": runs})
+    runs = with_template_shown(request.user, selectors.runs_for(request.user).select_related("created_by"))[:100]
+    return render(request, "scaffolder/run_list.html", {"runs": runs, "hidden_template": HIDDEN_TEMPLATE})
 
 
 @require_safe
@@ -264,5 +316,5 @@ def run_download(request: HttpRequest, uid) -> HttpResponse:
         downloads.open_(run.uid),
         content_type="application/zip",
         as_attachment=True,
-        filename=f"{run.template_ref.split('/')[-1]}-{str(run.uid)[:8]}.zip",
+        filename=f"{run.template_ref.split('/')[-1] if template_shown(request.user, run) else 'run'}-{str(run.uid)[:8]}.zip",
     )
