@@ -30,7 +30,10 @@ class TemplateListSerializer(serializers.Serializer):
 
 class RunSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    template = serializers.CharField(help_text="The template's entity reference.")
+    template = serializers.CharField(allow_null=True, help_text=(
+        "The template's entity reference; null when the caller may not see the template (another team's "
+        "private one, or one no longer in the catalog)."))
+    templateHidden = serializers.BooleanField(help_text="True when `template` is null for that reason.")
     status = serializers.CharField()
     dryRun = serializers.BooleanField()
     error = serializers.CharField(allow_blank=True)

@@ -280,7 +280,7 @@ class LogEntry:
 @dataclass(frozen=True)
 class Run:
     id: str
-    template: str
+    template: str  # "" when the caller may not see the template (the API's templateHidden)
     status: str
     dry_run: bool
     error: str
@@ -302,7 +302,7 @@ class Run:
 
     @classmethod
     def from_api(cls, data: dict) -> Run:
-        return cls(id=data["id"], template=data.get("template", ""), status=data.get("status", ""),
+        return cls(id=data["id"], template=data.get("template") or "", status=data.get("status", ""),
                    dry_run=bool(data.get("dryRun")), error=data.get("error") or "", output=data.get("output") or {},
                    steps=data.get("steps") or [],
                    log=[LogEntry(str(e.get("at", "")), e.get("step") or "", e.get("level", ""), e.get("message", ""))
