@@ -13,6 +13,7 @@ import hashlib
 import html
 import os
 import posixpath
+import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
@@ -40,6 +41,12 @@ MAX_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_IMAGES_BYTES = 32 * 1024 * 1024
 MAX_MKDOCS_BYTES = 256 * 1024
 MAX_NAV_ENTRIES = 5000
+MAX_EDIT_URL = 2000  # DocSite.edit_url / edit_base
+RENDER_SECONDS = 300  # rendering budget of one build: the pages after it are not rendered
+SLOW_PAGE_SECONDS = 10  # a page slower than this is reported
+# First URL segments (or whole URLs) the portal's own routes take below a site (techdocs/urls.py).
+RESERVED_PAGE_PATHS = ("_rebuild/", "_definition-source/")
+RESERVED_PAGE_PREFIXES = ("_assets/",)
 
 
 class BuildError(Exception):
@@ -162,6 +169,9 @@ def read_mkdocs(folder: str, docs_root_limit: str) -> tuple[dict, list[dict]]:
                 data = yaml.load(fh.read().decode("utf-8"), Loader=_MkdocsLoader)  # noqa: S506 (a SafeLoader)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             return {}, [{"path": name, "message": f"mkdocs.yml is not valid YAML: {str(exc).splitlines()[0]}"}]
+        except RecursionError:  # PyYAML composes nested lists and mappings recursively
+            return {}, [{"path": name, "message": "mkdocs.yml is nested too deeply to read (lists or mappings "
+                                                  "inside each other hundreds of levels deep); ignored."}]
         if not isinstance(data, dict):
             return {}, [{"path": name, "message": "mkdocs.yml must be a mapping; ignored."}]
         out: dict = {"site_name": str(data.get("site_name") or "")[:300] if isinstance(
@@ -171,10 +181,16 @@ def read_mkdocs(folder: str, docs_root_limit: str) -> tuple[dict, list[dict]]:
         if "nav" in data:
             out["nav"] = data["nav"]
         repo, edit = data.get("repo_url"), data.get("edit_uri")
+        problems = []
         if isinstance(repo, str) and urlparts.scheme(repo) in {"http", "https"}:
             edit = edit if isinstance(edit, str) else "edit/main/docs/"
-            out["edit_base"] = repo.rstrip("/") + "/" + edit.strip("/") + "/"
-        return out, []
+            edit_base = repo.rstrip("/") + "/" + edit.strip("/") + "/"
+            if len(edit_base) > MAX_EDIT_URL - 400:  # room for the page's path (at most 400 characters)
+                problems.append({"path": name, "message": f"mkdocs.yml repo_url and edit_uri make an edit URL of "
+                                 f"{len(edit_base)} characters, over {MAX_EDIT_URL - 400}; ignored (no edit links)."})
+            else:
+                out["edit_base"] = edit_base
+        return out, problems
     return {}, []
 
 
@@ -186,6 +202,11 @@ def page_url_path(source_path: str) -> str:
         parent = str(stem.parent)
         return "" if parent == "." else parent + "/"
     return str(stem) + "/"
+
+
+def reserved_page_path(url_path: str) -> bool:
+    """Whether the portal's own routes (rebuild, assets, definition source) take this page's URL."""
+    return url_path in RESERVED_PAGE_PATHS or url_path.startswith(RESERVED_PAGE_PREFIXES)
 
 
 def _pretty(source_path: str) -> str:
@@ -314,6 +335,10 @@ class SiteBuilder:
             if not os.path.isfile(real):
                 continue
             if suffix in PAGE_SUFFIXES:
+                if reserved_page_path(page_url_path(rel)):
+                    self.problem(rel, f"This page would be served at '{page_url_path(rel)}', a URL the portal "
+                                      "reserves for its own use, so no link could reach it; skipped. Rename it.")
+                    continue
                 sources[rel] = real
             else:
                 self.image_files[rel] = real
@@ -360,8 +385,21 @@ class SiteBuilder:
 
         md = rendering.new_markdown()
         pages: list[PageBuild] = []
+        deadline = time.monotonic() + RENDER_SECONDS
         for rel in sorted(sources):
+            if time.monotonic() > deadline:  # the pages already rendered are kept
+                page = PageBuild(path=self.page_paths[rel], source_path=rel, title=nav_titles.get(rel) or _pretty(rel))
+                page.error = (f"Not rendered: this build spent its {RENDER_SECONDS}-second rendering budget on "
+                              "the pages before this one. Split or shorten the slowest pages (see the other problems).")
+                self.problem(rel, page.error)
+                pages.append(page)
+                continue
+            started = time.monotonic()
             pages.append(self._page(rel, raw[rel], md, nav_titles.get(rel)))
+            took = time.monotonic() - started
+            if took > SLOW_PAGE_SECONDS:
+                self.problem(rel, f"This page took {took:.0f} seconds to render (the whole build may take "
+                                  f"{RENDER_SECONDS}); split it into smaller pages.")
         seen: dict[str, str] = {}
         for page in list(pages):
             if page.path in seen:  # guide.md and guide/index.md both want guide/

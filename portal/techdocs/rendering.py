@@ -17,6 +17,8 @@ from urllib.parse import unquote
 
 import markdown
 import nh3
+from markdown.htmlparser import HTMLExtractor
+from markdown.preprocessors import HtmlBlockPreprocessor
 from pygments.formatters import HtmlFormatter
 
 from catalog.descriptors.loader import Limits, nul_places, parse_stream
@@ -69,8 +71,116 @@ def prefix_fragment(fragment: str) -> str:
     return f"#{ID_PREFIX}{fragment}" if fragment else ""
 
 
+# -- the scan budget ---------------------------------------------------------------------------------
+# Python-Markdown scans from every `[` / `![` to the matching `]` (and from `](` to the matching `)`),
+# and its HTML block parser from every `<tag` to the tag's end, both to the end of the text when there
+# is none: "[" * 20000 took six minutes. Each render gets a budget of characters these scans may read
+# (a few times the text: a normal page reads each link about three times; tags have their own); a scan
+# is cut at what is left of it, and one that finds no end there fails, so the `[` or `<` stays text.
+# Under the budget the scans are Markdown's own, on the same text: normal pages render exactly as before.
+SCAN_BUDGET_MIN = 200_000
+SCAN_BUDGET_PER_CHAR = 4
+TRUNCATED = ("This page has too many unclosed '[', '](' or '<' to render in full; from some point on, "
+             "links, images and HTML tags were left as plain text.")
+
+
+class _ScanBudget:
+    def __init__(self, text_length: int) -> None:
+        self.left = max(SCAN_BUDGET_MIN, SCAN_BUDGET_PER_CHAR * text_length)
+        self.exhausted = False
+
+    def window(self, wanted: int) -> int:
+        """How many of the `wanted` characters up to the end of the text a scan may read."""
+        return min(wanted, self.left)
+
+    def spend(self, used: int, *, truncated_miss: bool = False) -> None:
+        self.left = max(0, self.left - used)
+        self.exhausted = self.exhausted or truncated_miss
+
+
+def _budget(md: markdown.Markdown, kind: str = "links") -> _ScanBudget:
+    """The budget of the render in progress: one for link scans, one for HTML tag scans (so that a few
+    stray `<b` in prose, each read to the next `>`, cannot leave the links without one)."""
+    budgets = getattr(md, "plinth_scan_budgets", None)
+    if budgets is None:  # a Markdown instance used outside render_markdown
+        budgets = md.plinth_scan_budgets = {"links": _ScanBudget(0), "html": _ScanBudget(0)}
+    return budgets[kind]
+
+
+class _BudgetedLinks:
+    """Mixin for Markdown's link, image and reference processors: their bracket scans read at most
+    what is left of the budget (a slice of the text: the same scan, cut short), and nothing once it
+    is spent."""
+
+    def getText(self, data: str, index: int):  # noqa: N802 (Markdown's name)
+        budget = _budget(self.md)
+        wanted = len(data) - index
+        window = budget.window(wanted)
+        if not window and wanted:
+            budget.exhausted = True
+            return "", index, False
+        if window < wanted:
+            text, end, handled = super().getText(data[index:index + window], 0)
+            end += index
+        else:
+            text, end, handled = super().getText(data, index)
+        budget.spend(end - index, truncated_miss=window < wanted and not handled)
+        return text, end, handled
+
+    def getLink(self, data: str, index: int):  # noqa: N802 (Markdown's name)
+        budget = _budget(self.md)
+        wanted = len(data) - index
+        window = budget.window(wanted)
+        if not window and wanted:
+            budget.exhausted = True
+            return "", None, index, False
+        if window < wanted:
+            href, title, end, handled = super().getLink(data[index:index + window], 0)
+            end += index
+        else:
+            href, title, end, handled = super().getLink(data, index)
+        budget.spend((end - index) if handled else window, truncated_miss=window < wanted and not handled)
+        return href, title, end, handled
+
+
+_LINK_PROCESSORS = ("reference", "link", "image_link", "image_reference", "short_reference", "short_image_ref")
+_BUDGETED: dict[type, type] = {}
+
+
+def _budgeted_class(cls: type) -> type:
+    if cls not in _BUDGETED:
+        _BUDGETED[cls] = type(f"Budgeted{cls.__name__}", (_BudgetedLinks, cls), {})
+    return _BUDGETED[cls]
+
+
+class _BudgetedHTMLExtractor(HTMLExtractor):
+    """The HTML block parser with its start-tag scan charged to the budget: once it is spent, a `<`
+    is text, as for a tag that never ends."""
+
+    def check_for_whole_start_tag(self, i: int) -> int:
+        budget = _budget(self.md, "html")
+        wanted = len(self.rawdata) - i
+        window = budget.window(wanted)
+        if window < wanted:
+            match = markdown.htmlparser.htmlparser.locatestarttagend_tolerant.match(self.rawdata, i, i + window)
+            if match is None or match.end() >= i + window:  # the tag may go on past the budget: read as text
+                budget.spend(window, truncated_miss=True)
+                return -1
+        end = super().check_for_whole_start_tag(i)
+        budget.spend(end - i if end > i else wanted)
+        return end
+
+
+class _BudgetedHtmlBlockPreprocessor(HtmlBlockPreprocessor):
+    def run(self, lines: list[str]) -> list[str]:
+        parser = _BudgetedHTMLExtractor(self.md)
+        parser.feed("\n".join(lines))
+        parser.close()
+        return "".join(parser.cleandoc).split("\n")
+
+
 def new_markdown() -> markdown.Markdown:
-    return markdown.Markdown(
+    md = markdown.Markdown(
         extensions=["tables", "fenced_code", "codehilite", "admonition", "toc", "sane_lists", "def_list"],
         extension_configs={
             "codehilite": {"css_class": "codehilite", "guess_lang": False, "use_pygments": True},
@@ -78,6 +188,15 @@ def new_markdown() -> markdown.Markdown:
         },
         output_format="html",
     )
+    priorities = {item.name: item.priority for item in md.inlinePatterns._priority}
+    for name in _LINK_PROCESSORS:
+        old = md.inlinePatterns[name]
+        new = _budgeted_class(type(old)).__new__(_budgeted_class(type(old)))
+        new.__dict__.update(old.__dict__)
+        md.inlinePatterns.register(new, name, priorities[name])
+    html_priority = next(item.priority for item in md.preprocessors._priority if item.name == "html_block")
+    md.preprocessors.register(_BudgetedHtmlBlockPreprocessor(md), "html_block", html_priority)
+    return md
 
 
 def split_front_matter(text: str) -> tuple[dict, str, str | None]:
@@ -192,9 +311,10 @@ def rewrite_url(value: str, *, image: bool, policy: LinkPolicy, problems: list[s
 def render_markdown(text: str, policy: LinkPolicy, md: markdown.Markdown | None = None) -> Rendered:
     md = md or new_markdown()
     md.reset()
+    budgets = md.plinth_scan_budgets = {"links": _ScanBudget(len(text)), "html": _ScanBudget(len(text))}
     raw = md.convert(text)
     tokens = _toc_tokens(getattr(md, "toc_tokens", []))
-    problems: list[str] = []
+    problems: list[str] = [TRUNCATED] if any(b.exhausted for b in budgets.values()) else []
     clean = sanitize(raw, policy, problems)
     return Rendered(html=clean, toc=tokens, title=_first_h1(tokens), text=plain_text(clean), problems=problems)
 

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import CharField, Exists, OuterRef, Value
 from django.db.models.functions import Coalesce, Concat, Greatest, StrIndex, Substr
 
-from .models import DocPage
+from .models import DocPage, docs_url
 
 log = logging.getLogger("plinth.techdocs")
 SOURCE = "techdocs"
@@ -68,7 +68,7 @@ if registry is not None:
                     title=page.title, description=f"{e.title or e.name} docs", body=page.text,
                     owner=e.owner_ref.split("/")[-1] if e.owner_ref else "", lifecycle=e.lifecycle,
                     type=e.kind_key, tags=list(e.tags or []), visibility=e.visibility, owner_team_id=e.owner_team_id,
-                    url=f"/docs/{e.kind_key}/{e.namespace}/{e.name}/{page.path}",
+                    url=docs_url(e, page.path),  # quoted: a page may be named faq#1.md or what?.md
                 )
 
         def unindexed(self, limit: int, settled_before) -> tuple[list[str], list[str]]:

@@ -27,9 +27,9 @@ def site_base_url(entity: Entity) -> str:
 def docs_build(*, entity: Entity, force: bool = False) -> DocSite:
     """Build (or rebuild) the docs of one entity from its techdocs annotation."""
     site = DocSite.objects.filter(entity=entity).first()
-    stored_hash = "" if force or site is None or site.status == BuildStatus.FAILED else site.source_hash
-    edit_url = entity.annotations.get(builder.EDIT_URL_ANNOTATION)
-    edit_url = edit_url if isinstance(edit_url, str) and edit_url.startswith(("https://", "http://")) else ""
+    edit_url, edit_problem = _edit_url(entity)
+    stored_hash = ("" if force or edit_problem or site is None or site.status == BuildStatus.FAILED
+                   else site.source_hash)  # a build with an annotation problem is redone to record it
     try:
         docs_dir = builder.docs_dir_for(entity)
         sb = builder.SiteBuilder(docs_dir, base_url=site_base_url(entity), limit_root=builder.location_root(entity),
@@ -39,6 +39,7 @@ def docs_build(*, entity: Entity, force: bool = False) -> DocSite:
         return _store_failure(entity, str(exc), edit_url)
     except OSError as exc:
         return _store_failure(entity, f"Could not read the docs folder: {exc.strerror or exc}", edit_url)
+    result.errors.extend(edit_problem)
     if stored_hash and result.source_hash == stored_hash:
         DocSite.objects.filter(pk=site.pk).update(attempted_at=timezone.now(), edit_url=edit_url)
         site.refresh_from_db()
@@ -46,6 +47,18 @@ def docs_build(*, entity: Entity, force: bool = False) -> DocSite:
         search.sync(entity.ref, current=paths, previous=paths)  # visibility or owner may have changed
         return site
     return _store(entity, result, edit_url)
+
+
+def _edit_url(entity: Entity) -> tuple[str, list[dict]]:
+    """The `backstage.io/edit-url` annotation if it is an http(s) URL that fits its column, and the
+    problem of one that does not."""
+    edit_url = entity.annotations.get(builder.EDIT_URL_ANNOTATION)
+    if not (isinstance(edit_url, str) and edit_url.startswith(("https://", "http://"))):
+        return "", []
+    if len(edit_url) > builder.MAX_EDIT_URL:
+        return "", [{"path": "", "message": f"The {builder.EDIT_URL_ANNOTATION} annotation is {len(edit_url)} "
+                                            f"characters long, over {builder.MAX_EDIT_URL}; ignored."}]
+    return edit_url, []
 
 
 @transaction.atomic

@@ -4,6 +4,8 @@ private entity of another team 404s exactly like a missing one."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -41,7 +43,7 @@ def _flat_toc(tokens: list[dict]) -> list[dict]:
 def edit_link(site, page) -> dict:
     """{"url": ...} for a web editor, or {"path": ...} for a local source file."""
     if site.edit_base and page is not None:
-        return {"url": site.edit_base + page.source_path}
+        return {"url": site.edit_base + quote(page.source_path)}  # faq#1.md is a file, not a fragment
     if site.edit_url:
         return {"url": site.edit_url}
     if page is not None and site.source_dir:
