@@ -112,35 +112,32 @@ class _BudgetedLinks:
     what is left of the budget (a slice of the text: the same scan, cut short), and nothing once it
     is spent."""
 
-    def getText(self, data: str, index: int):  # noqa: N802 (Markdown's name)
+    def _scan(self, scan, data: str, index: int, *, miss_costs_window: bool):
+        """`scan(data, index)` (Markdown's own) on at most what is left of the budget: None once it is
+        spent, else the scan's answer with its end in `data`. A miss costs what was read, or the whole
+        window when `miss_costs_window` (the link scan does not say how far it read)."""
         budget = _budget(self.md)
         wanted = len(data) - index
         window = budget.window(wanted)
         if not window and wanted:
             budget.exhausted = True
-            return "", index, False
+            return None
         if window < wanted:
-            text, end, handled = super().getText(data[index:index + window], 0)
+            *found, end, handled = scan(data[index:index + window], 0)
             end += index
         else:
-            text, end, handled = super().getText(data, index)
-        budget.spend(end - index, truncated_miss=window < wanted and not handled)
-        return text, end, handled
+            *found, end, handled = scan(data, index)
+        spent = window if miss_costs_window and not handled else end - index
+        budget.spend(spent, truncated_miss=window < wanted and not handled)
+        return (*found, end, handled)
+
+    def getText(self, data: str, index: int):  # noqa: N802 (Markdown's name)
+        found = self._scan(super().getText, data, index, miss_costs_window=False)
+        return ("", index, False) if found is None else found
 
     def getLink(self, data: str, index: int):  # noqa: N802 (Markdown's name)
-        budget = _budget(self.md)
-        wanted = len(data) - index
-        window = budget.window(wanted)
-        if not window and wanted:
-            budget.exhausted = True
-            return "", None, index, False
-        if window < wanted:
-            href, title, end, handled = super().getLink(data[index:index + window], 0)
-            end += index
-        else:
-            href, title, end, handled = super().getLink(data, index)
-        budget.spend((end - index) if handled else window, truncated_miss=window < wanted and not handled)
-        return href, title, end, handled
+        found = self._scan(super().getLink, data, index, miss_costs_window=True)
+        return ("", None, index, False) if found is None else found
 
 
 _LINK_PROCESSORS = ("reference", "link", "image_link", "image_reference", "short_reference", "short_image_ref")

@@ -12,21 +12,11 @@ from django.test import Client
 from catalog import feast_sync, services
 from catalog.models import Entity, Location, Relation
 from portal.accounts.models import Role, Team
+from tests.catalog.test_relation_visibility import ORG  # the fraud-ml and risk teams
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
-ORG = textwrap.dedent("""\
-    apiVersion: backstage.io/v1alpha1
-    kind: Group
-    metadata: {name: fraud-ml}
-    spec: {type: team, children: []}
-    ---
-    apiVersion: backstage.io/v1alpha1
-    kind: Group
-    metadata: {name: risk}
-    spec: {type: team, children: []}
-    """)
 
 
 def _registry(repo, *, bend=None, views=("card_stats",)):
