@@ -1,6 +1,7 @@
-"""The admin site for accounts. Changes that the services audit go through the services: memberships
-(`membership_set` / `membership_remove`) and revoking a token (`token_revoke`, with the tokens made with
-it). Tokens are read-only here: their users make them (the tokens page, the API, `create_token`)."""
+"""The admin site for accounts. Changes that the services audit go through the services: adding a team
+(`team_create`) and changing its title or description (`team_update`; its name is fixed once made),
+memberships (`membership_set` / `membership_remove`) and revoking a token (`token_revoke`, with the tokens
+made with it). Tokens are read-only here: their users make them (the tokens page, the API, `create_token`)."""
 
 from django.contrib import admin, messages
 
@@ -25,6 +26,30 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "title", "created_at"]
     search_fields = ["name", "title"]
     inlines = [MembershipInline]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The name is read-only on a team that exists, and says why (`services.TEAM_NAME_FIXED`): a
+        disabled field keeps the stored name whatever is posted."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+        name = form.base_fields.get("name")
+        if name is not None:  # a fresh field per form class (modelform_factory), safe to change
+            name.help_text = services.TEAM_NAME_FIXED
+            name.disabled = obj is not None
+        return form
+
+    def save_model(self, request, obj, form, change):
+        """Through the services, audited with the admin as the actor: a new team through `team_create`
+        (as `manage.py teams create`: the catalog's entities that already name it become its own), a
+        changed title or description through `team_update`."""
+        data = form.cleaned_data
+        if change:
+            services.team_update(team=obj, title=data["title"], description=data["description"], actor=request.user)
+            return
+        team = services.team_create(name=data["name"], title=data["title"], description=data["description"],
+                                    actor=request.user)
+        # The membership rows (save_formset) and the admin's log hold `obj`: it becomes the row just made.
+        obj.pk, obj.created_at = team.pk, team.created_at
+        obj._state.adding, obj._state.db = False, team._state.db
 
     def save_formset(self, request, form, formset, change):
         """The membership rows through the services, each change audited with the admin as the actor.

@@ -36,6 +36,36 @@ def team_create(*, name: str, title: str = "", description: str = "", actor=None
     return team
 
 
+# What a team's name is besides its key here: `group:default/<name>` owner refs in descriptors (and the
+# catalog Group entity of that name, whose ingestion makes the team again when it is missing), the
+# single sign-on group map, the org sync, links to /teams/<name>/ and the audit trail's `team:<name>`.
+TEAM_NAME_FIXED = ("The team's key: descriptors name it as owner (group:default/<name>), as do the Group "
+                   "entity, the single sign-on group map and the audit trail. It cannot be changed once the "
+                   "team exists; change the title instead.")
+
+
+@transaction.atomic
+def team_update(*, team: Team, title: str, description: str, actor=None) -> Team:
+    """Change a team's title and description, audited with the fields that changed (nothing is written
+    when none did). Not its name: see TEAM_NAME_FIXED — a rename here would leave every reference to
+    the old name pointing at no team, so there is no rename."""
+    current = Team.objects.select_for_update().get(pk=team.pk)
+    wanted = {"title": title, "description": description}
+    changed = [key for key, value in wanted.items() if getattr(current, key) != value]
+    if not changed:
+        return current
+    before = {key: getattr(current, key) for key in changed}
+    for key in changed:
+        setattr(current, key, wanted[key])
+    current.full_clean()
+    current.save(update_fields=changed)
+    audit_record(actor=actor, action="team.update", target=f"team:{current.name}", before=before,
+                 after={key: wanted[key] for key in changed})
+    for key in changed:
+        setattr(team, key, wanted[key])
+    return current
+
+
 @transaction.atomic
 def team_ensure(*, name: str, title: str = "") -> Team:
     """Create the team for a Group entity if it does not exist yet (catalog ingestion)."""

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.core.files.uploadhandler import FileUploadHandler
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, QueryDict, RawPostDataException, UnreadablePostError
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
@@ -98,7 +99,9 @@ class SecurityHeadersMiddleware:
 # byte turns an urlencoded body into ISO-8859-1 ("caf\xc3" → "cafÃ"), a %-escaped one or a multipart
 # field's becomes U+FFFD ("caf%C3" → "caf\ufffd"), and either is stored as if the user had typed it.
 # The rule, for pages (RejectNulMiddleware) and the API's form parsers (portal.core.api) alike: such a
-# field is a 400 naming it. File contents are bytes and are not looked at.
+# field is a 400 naming it. File contents are bytes and are not looked at. The query string follows the
+# same rule (`query_string_not_text`, RejectNulMiddleware), for pages and the API: "?q=%C3" would be
+# searched for as "\ufffd".
 
 
 def not_text_message(encoding: str) -> str:
@@ -138,6 +141,40 @@ def form_field_not_text(body: bytes, encoding: str) -> str | None:
             shown = unquote(name.decode(encoding, "replace").replace("+", " "), encoding, "replace")
             return _field_name(shown)
     return None
+
+
+def query_string_not_text(query: bytes, encoding: str) -> str | None:
+    """The first query parameter whose name or value is not text in `encoding` (named and judged as
+    `form_field_not_text` does a form field); None when every one is, and at once for an empty query.
+
+    In UTF-8 (what every request but one naming another charset uses) the whole string is checked in one
+    strict decode, and its %-escapes in one more when it has any: no character's bytes hold "&" or "=",
+    so the whole is text exactly when each parameter is. Only a query that is not text is split to name
+    the parameter. A charset that cannot be read (`check_charset`) is a LookupError for the caller."""
+    if not query:
+        return None
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        try:
+            text = query.decode("utf-8")
+            if "%" in text:
+                unquote(text, "utf-8", "strict")
+            return None
+        except UnicodeError:
+            pass
+    return form_field_not_text(query, encoding)
+
+
+def _query_bytes(request: HttpRequest) -> tuple[bytes, str]:
+    """The query string's bytes and the charset Django reads `request.GET` in. A WSGI server passes the
+    bytes as ISO-8859-1 characters (PEP 3333) and Django decodes them in the request's charset; Django's
+    ASGI handler has decoded them as UTF-8 already, and reads the %-escapes in DEFAULT_CHARSET."""
+    raw = request.META.get("QUERY_STRING", "")
+    if isinstance(request, ASGIRequest):
+        return raw.encode(), settings.DEFAULT_CHARSET
+    try:
+        return raw.encode("iso-8859-1"), request.encoding or settings.DEFAULT_CHARSET
+    except UnicodeEncodeError:  # not from a WSGI server: the text it is
+        return raw.encode(), "utf-8"
 
 
 class StrictMultiPartParser(MultiPartParser):
@@ -207,8 +244,9 @@ class _StrictFormUpload(FileUploadHandler):
 
 
 class RejectNulMiddleware:
-    """400 for a NUL character in the path, a query parameter or a page's form field, and for a page's
-    form field that is not text in the request's charset (see "form text" above), naming where it is.
+    """400 for a NUL character in the path, a query parameter or a page's form field, and for a query
+    parameter or a page's form field that is not text in the request's charset (see "form text" above),
+    naming where it is.
 
     PostgreSQL text cannot hold NUL, so such a value reaching a query is a 500 there (and silently
     works on SQLite). One check here covers every page, every page's form (a view reading
@@ -223,6 +261,8 @@ class RejectNulMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if "\x00" in request.path:
             return self._reject(request, "path", NUL_MESSAGE)
+        if request.META.get("QUERY_STRING") and (refused := self._query_not_text(request)) is not None:
+            return refused
         if (where := nul_field(request.GET)) is not None:
             return self._reject(request, where[:100], NUL_MESSAGE)
         if request.method == "POST" and not request.path.startswith(self.API_PREFIX):
@@ -247,6 +287,16 @@ class RejectNulMiddleware:
         except (UnreadablePostError, RawPostDataException):
             return None  # a body the client stopped sending is left to the view
         return None if where is None else self._reject(request, where[:100], NUL_MESSAGE)
+
+    def _query_not_text(self, request: HttpRequest) -> HttpResponse | None:
+        """The 400 for a query parameter that is not text (before `request.GET` is read as U+FFFD)."""
+        query, encoding = _query_bytes(request)
+        try:
+            where = query_string_not_text(query, encoding)
+        except LookupError:
+            return error_response(request, 400, "Bad request",
+                                  f'The query string cannot be read as "{encoding}" text: send UTF-8.')
+        return None if where is None else self._reject(request, where, not_text_message(encoding))
 
     @staticmethod
     def _not_text_in_form(request: HttpRequest) -> str | None:
