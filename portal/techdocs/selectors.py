@@ -49,6 +49,11 @@ def existing_pages(pages: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
     return found & pages
 
 
+def page_exists(entity: Entity, path: str) -> bool:
+    """Whether the entity's site has a built page at `path` (for redirecting a URL typed without its slash)."""
+    return DocPage.objects.filter(site__entity=entity, path=path).exists()
+
+
 def asset_for(entity: Entity, path: str) -> DocAsset | None:
     return DocAsset.objects.filter(site__entity=entity, path=path).first()
 
@@ -57,11 +62,12 @@ def visible_sites(user) -> QuerySet[DocSite]:
     """Sites of the entities the user may see, Plinth's own docs first."""
     qs = permissions.filter_visible(DocSite.objects.select_related("entity"), user, prefix="entity__")
     return qs.annotate(first=Case(When(entity__ref__in=PLINTH_REFS, then=Value(0)), default=Value(1),
-                                  output_field=IntegerField())).order_by("first", "entity__name_key")
+                                  output_field=IntegerField())).order_by("first", "entity__name_key", "id")
 
 
-def visible_apis(user, limit: int = 200) -> QuerySet[Entity]:
-    return catalog_selectors.entity_list(user).filter(kind_key="api").order_by("name_key")[:limit]
+def visible_apis(user) -> QuerySet[Entity]:
+    """API entities the user may see, by name (the index shows the first few and counts the rest)."""
+    return catalog_selectors.entity_list(user).filter(kind_key="api").order_by("name_key", "id")
 
 
 def model_card_facts(entity: Entity) -> dict:

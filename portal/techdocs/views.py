@@ -7,8 +7,10 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
+from django.utils.encoding import iri_to_uri
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
@@ -18,10 +20,14 @@ from portal.core.limits import FORM, body_limit
 from portal.core.usage import EventType
 
 from . import builder, definitions, selectors, services
+from .models import docs_url
 
 # The portal's CSP, tightened: documentation may not even use data: images, nor start workers.
 DOCS_CSP = {"img_src": "'self'", "worker_src": "'none'"}
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+SITES_PAGE = 100  # rows of the index's docs table per page
+APIS_SHOWN = 200  # API entities listed on the index; the catalog's list (kind=api) pages through them all
+API_COUNT_CAP = 10_000  # the "of M" count stops here ("10,000+"), as the catalog's live counts do
 
 
 def _entity(request, kind: str, namespace: str, name: str):
@@ -53,12 +59,37 @@ def edit_link(site, page) -> dict:
 
 @require_safe
 def index(request):
-    sites = list(selectors.visible_sites(request.user)[:500])
-    plinth_site = sites[0] if sites and sites[0].entity.ref in selectors.PLINTH_REFS else None  # listed first
-    context = {"sites": sites, "apis": selectors.visible_apis(request.user), "plinth_site": plinth_site,
-               "may_register": permissions.may_register_locations(request.user)}
+    """Every visible site, a page of SITES_PAGE at a time; the first APIS_SHOWN APIs, and how many there
+    are when that is not all of them. Two reads and at most two counts whatever the catalog's size."""
+    sites_page = Paginator(selectors.visible_sites(request.user), SITES_PAGE).get_page(request.GET.get("page"))
+    sites = list(sites_page.object_list)
+    plinth_site = (sites[0] if sites_page.number == 1 and sites and sites[0].entity.ref in selectors.PLINTH_REFS
+                   else None)  # listed first
+    api_qs = selectors.visible_apis(request.user)
+    apis = list(api_qs[:APIS_SHOWN])
+    api_total = len(apis) if len(apis) < APIS_SHOWN else api_qs.order_by()[:API_COUNT_CAP + 1].count()
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"sites": sites, "page": sites_page, "query": query.urlencode(), "apis": apis,
+               "api_total": min(api_total, API_COUNT_CAP), "api_total_capped": api_total > API_COUNT_CAP,
+               "plinth_site": plinth_site, "may_register": permissions.may_register_locations(request.user)}
     response = render(request, "techdocs/index.html", context)
     response["Content-Security-Policy"] = csp.policy(request, **DOCS_CSP)
+    return response
+
+
+def _with_slash(request, entity, path: str) -> HttpResponsePermanentRedirect | None:
+    """A page's URL typed or pasted without its trailing slash (the catch-all page pattern matches it, so
+    Django's APPEND_SLASH never does): a permanent redirect to the page's address, query kept (the
+    browser keeps a #fragment), when that page exists; None otherwise, and the caller 404s as for any
+    missing page. Only reached for an entity the user may see."""
+    if not path or path.endswith("/") or not selectors.page_exists(entity, path + "/"):
+        return None
+    target = docs_url(entity, path + "/")
+    if query := request.META.get("QUERY_STRING", ""):
+        target += "?" + iri_to_uri(query)
+    response = HttpResponsePermanentRedirect(target)
+    response["Cache-Control"] = "private"  # whether it exists depends on who asks
     return response
 
 
@@ -68,6 +99,8 @@ def page(request, kind: str, namespace: str, name: str, path: str = ""):
     doc = selectors.page_for(entity, path)
     site = doc.site if doc is not None else None
     if doc is None:
+        if path and (slashed := _with_slash(request, entity, path)) is not None:
+            return slashed
         site = selectors.site_for(entity)
         has_ref = bool(builder.techdocs_ref(entity))
         if path or (site is None and not has_ref):
