@@ -36,6 +36,7 @@ from .ingest.planner import OwnershipRefused, Plan, Planner, compare, refuse_abo
 from .ingest.reader import (
     Candidate,
     Reader,
+    canonical_target,
     content_hash,
     dump,
     refuse_unreadable_feast,
@@ -60,14 +61,16 @@ log = logging.getLogger("plinth.catalog")
 
 
 def location_plan(*, target: str, file_roots: list[str] | None, location: Location | None = None,
-                  reader: Reader | None = None, claims: permissions.OwnerClaims | None = None) -> Plan:
+                  reader: Reader | None = None, claims: permissions.OwnerClaims | None = None,
+                  viewer=None) -> Plan:
     """Read a location and compare it with the catalog. Writes nothing. Descriptors that `claims`
-    (by default: anything) do not allow are refused into the plan's errors."""
+    (by default: anything) do not allow are refused into the plan's errors; `viewer` (by default: one
+    who sees everything) is whose sight decides what another team's private entity is to the read."""
     reader = reader or _reader(target, file_roots, location)
     reader.read()
     _keep_scan_files(reader)  # a preview: the registration that follows takes the files from here
     refuse_aborted(reader, location)
-    return compare(reader, location, claims or permissions.OwnerClaims(org_wide=True))
+    return compare(reader, location, claims or permissions.OwnerClaims(org_wide=True), viewer)
 
 
 def _take_turn(location: Location | None) -> None:
@@ -173,25 +176,40 @@ def location_register(*, target: str, actor, file_roots: list[str] | None, dry_r
     if uploads.is_upload_target(target):
         raise DescriptorError("This folder holds uploaded descriptors: send them again through "
                               "/api/v1/locations/upload (`plinth catalog register`).", field="target")
-    existing = Location.objects.filter(target=target).first()
+    existing = _registered_as(target, file_roots)
     _check_register(actor, existing, target)
     if existing is None:
         refuse_unreadable_url(target)
         refuse_unreadable_feast(target, file_roots)
     try:
         plan = _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
-                               claims=permissions.owner_claims(actor), store=not dry_run)
+                               claims=permissions.owner_claims(actor), store=not dry_run, viewer=actor)
     except IntegrityError:
         # Another request registered the same target since it was looked up (the location's target
         # is unique): this one reads it again, as a registration of an existing target would.
-        if existing is not None or (existing := Location.objects.filter(target=target).first()) is None:
+        if existing is not None or (existing := _registered_as(target, file_roots)) is None:
             raise
         _check_register(actor, existing, target)
         plan = _read_and_store(target=target, file_roots=file_roots, location=existing, actor=actor,
-                               claims=permissions.owner_claims(actor), store=not dry_run)
+                               claims=permissions.owner_claims(actor), store=not dry_run, viewer=actor)
+    except OwnershipRefused as exc:
+        raise OwnershipRefused(exc.plan.visible_to(actor)) from None
     if not dry_run:
         _record_registration(plan, actor)
     return plan.visible_to(actor)
+
+
+def _registered_as(target: str, file_roots: list[str] | None) -> Location | None:
+    """The location registered for `target` however it is spelt: the reader stores a path as its real
+    path, so `/srv/repo/` or `/srv/./repo` is the location `/srv/repo` (another spelling was taken for a
+    new target, skipped the refresh rule on a dry run and failed on the unique target when stored). A
+    target the reader refuses is looked up as given (the refusal comes from the read)."""
+    try:
+        canonical = canonical_target(target, file_roots)
+    except DescriptorError:
+        canonical = target
+    found = {loc.target: loc for loc in Location.objects.filter(target__in={target, canonical})}
+    return found.get(canonical) or found.get(target)
 
 
 def _record_registration(plan: Plan, actor) -> None:
@@ -243,10 +261,15 @@ def location_upload(*, source: str, files: list[tuple[str, str | bytes]], actor,
     base = uploads.target_for(source)
     target = base + (f"/{entry}" if entry else "")
     other = (Location.objects.filter(Q(target=base) | Q(target__startswith=base + "/")).exclude(target=target)
-             .values_list("target", flat=True).first())
+             .values_list("pk", "target").first())
     if other is not None:  # one location per source: its stored files are the folder's
-        raise ValidationError({"source": [f"This source is registered as another location ({other[:300]}); "
-                                          "unregister that one first."]})
+        # Named to whoever may see that location; to anyone else it is taken, nothing more (its target
+        # names a file of another team's private repository).
+        named = actor is None or selectors.location_for(actor, other[0]) is not None
+        raise ValidationError({"source": [
+            (f"This source is registered as another location ({other[1][:300]}); " if named else
+             "This source is registered already, as another location; ")
+            + "unregister that one first."]})
     blob, digest = uploads.pack(checked)
     store_files = functools.partial(uploads.save, source=source, blob=blob, digest=digest)
     with uploads.locked(folder):  # this node's copy; other nodes take turns in the database
@@ -259,14 +282,16 @@ def location_upload(*, source: str, files: list[tuple[str, str | bytes]], actor,
                 if dry_run:
                     reader = _reader(target, None, existing, upload_dir=str(staging))
                     plan = location_plan(target=target, file_roots=None, location=existing, reader=reader,
-                                         claims=permissions.owner_claims(actor))
+                                         claims=permissions.owner_claims(actor), viewer=actor)
                     return plan.visible_to(actor)
                 with uploads.swapped_in(staging, folder, digest):
                     plan = _read_and_store(target=target, file_roots=None, location=existing, actor=actor,
                                            claims=permissions.owner_claims(actor), upload_dir=str(folder),
-                                           also=store_files)
+                                           also=store_files, viewer=actor)
                 _record_registration(plan, actor)
                 return plan.visible_to(actor)
+            except OwnershipRefused as exc:
+                raise OwnershipRefused(exc.plan.visible_to(actor)) from None
             except IntegrityError:
                 if existing is not None or attempt == 2:
                     raise
@@ -295,7 +320,7 @@ def location_refresh(*, location: Location, actor=None) -> Plan:
         raise PermissionDenied("Only the registrant, members of the teams owning its entities and platform admins "
                                "may refresh this location.")
     plan = _read_and_store(target=location.target, file_roots=None, location=location, actor=actor,
-                           claims=_registrant_claims(location), unreadable_kept=True)
+                           claims=_registrant_claims(location), unreadable_kept=True, viewer=_registrant(location))
     return plan.visible_to(actor)
 
 
@@ -307,13 +332,26 @@ def _registrant_claims(location: Location) -> permissions.OwnerClaims:
     return permissions.owner_claims(location.created_by)
 
 
+def _registrant(location: Location):
+    """Whose sight a refresh reads with, as it reads with their claims: None (everything) for an
+    org-wide location, nobody's for one whose registrant's account was deleted."""
+    if location.org_wide:
+        return None
+    if location.created_by_id is None:
+        from django.contrib.auth.models import AnonymousUser
+
+        return AnonymousUser()
+    return location.created_by
+
+
 def _read_and_store(*, target: str, file_roots, location: Location | None, actor,
                     claims: permissions.OwnerClaims, store: bool = True, upload_dir: str | None = None,
-                    also: Callable[[], None] | None = None, unreadable_kept: bool = False) -> Plan:
-    """`also`: more to store in the same transaction (an upload's files). `unreadable_kept` (a refresh):
-    a registered target that cannot be read at all (its file or folder is gone, its uploaded files are
-    not stored) is stored as the location's one error, its entities kept and flagged, instead of
-    raising."""
+                    also: Callable[[], None] | None = None, unreadable_kept: bool = False, viewer=None) -> Plan:
+    """`viewer`: whose sight decides what another team's private entity is to the read (None: the
+    system's). `also`: more to store in the same transaction (an upload's files). `unreadable_kept` (a
+    refresh): a registered target that cannot be read at all (its file or folder is gone, its uploaded
+    files are not stored) is stored as the location's one error, its entities kept and flagged, instead
+    of raising."""
     with _gc_paused():
         try:
             reader = _reader(target, file_roots, location, upload_dir)
@@ -323,19 +361,19 @@ def _read_and_store(*, target: str, file_roots, location: Location | None, actor
             return _store_unreadable(location, exc, actor)
         if store and reader.start_processes():
             try:
-                return _stream(reader, location, actor, claims, also)
+                return _stream(reader, location, actor, claims, also, viewer)
             finally:
                 reader.stop_processes()
         if not store:
             return location_plan(target=target, file_roots=file_roots, location=location, reader=reader,
-                                 claims=claims)
+                                 claims=claims, viewer=viewer)
         reader.read()  # outside the transaction: reading files or URLs may be slow
         if reader.aborted is not None:
             _keep_scan_files(reader)  # the next scan resumes where this one stopped
         refuse_aborted(reader, location)
         with bulk_write_cache(len(reader.result.candidates)), transaction.atomic():
             _take_turn(location)
-            plan = compare(reader, location, claims)
+            plan = compare(reader, location, claims, viewer)
             if location is None and plan.refused:
                 raise OwnershipRefused(plan)
             plan.location = location_apply(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
@@ -365,14 +403,14 @@ BULK_LOAD_KEEP = ("entity_owner_name",)
 
 
 def _stream(reader: Reader, location: Location | None, actor, claims: permissions.OwnerClaims,
-            also: Callable[[], None] | None = None) -> Plan:
+            also: Callable[[], None] | None = None, viewer=None) -> Plan:
     """Read and store at once: a location read by several processes is written batch by batch while
     they go on reading, in one transaction (a quarter-million entities: the writes overlap the reads
     instead of following them). Forked before the transaction opens (see `Reader.start_processes`)."""
     # The size is known only once read; streaming means many files: the large-write cache.
     with bulk_write_cache(STREAM_BATCH, threshold=0), transaction.atomic():
         _take_turn(location)
-        planner = Planner(reader, location, claims)
+        planner = Planner(reader, location, claims, viewer)
         plan = planner.plan
         writer = Writer(plan, actor=actor, orphan_strategy=settings.PLINTH_CATALOG_ORPHAN_STRATEGY)
         if Entity.objects.count() < BULK_LOAD_BELOW:

@@ -37,6 +37,11 @@ class Plan:
     created: bool = False
     # Entity id → owner team of the private entities among `removed`, read before they go (visible_to).
     private_removed: dict[int, int | None] = field(default_factory=dict)
+    # Ref → owner team of this location's private entities (visible_to leaves them out of `unchanged`).
+    private_here: dict[str, int | None] = field(default_factory=dict)
+    # The errors about another entity that is private: (what is stored and shown to whoever may not see
+    # it — its ref is taken, nothing more —, its owner team, what may be shown to whoever may).
+    private_errors: list[tuple[DescriptorError, int | None, DescriptorError]] = field(default_factory=list)
 
     @property
     def errors(self) -> list[DescriptorError]:
@@ -57,9 +62,18 @@ class Plan:
         """This plan as `user` may read it: the refs of entities they may not see (another team's
         private ones, which look exactly like missing ones) are left out of added, changed and removed.
         A refresh or a dry run may touch such entities (a location holds several teams' descriptors);
-        its answer must not name them. None (the system) and platform admins see the whole plan."""
-        if user is None or permissions.is_platform_admin(user):
+        its answer must not name them. Errors about another private entity say what they say about a
+        missing one, except to whoever may see it. None (the system) gets the plan as stored; platform
+        admins the whole plan."""
+        if user is None:
             return self
+        private = permissions.Visibility.PRIVATE
+        told = {id(generic): specific for generic, team, specific in self.private_errors
+                if permissions.may_see_owned(user, team, private)}
+        errors = {"conflicts": [told.get(id(e), e) for e in self.conflicts],
+                  "refused": [told.get(id(e), e) for e in self.refused]} if told else {}
+        if permissions.is_platform_admin(user):
+            return dataclasses.replace(self, **errors) if errors else self
         written = list(self.added) + [c for _, c in self.changed]
         names = {c.row["owner_ref"].removeprefix(GROUP_PREFIX) for c in written
                  if c.row["visibility"] == permissions.Visibility.PRIVATE and c.row["owner_ref"].startswith(GROUP_PREFIX)}
@@ -71,11 +85,12 @@ class Plan:
             return (row["visibility"] != permissions.Visibility.PRIVATE
                     or permissions.may_see_owned(user, teams.get(row["owner_ref"]), row["visibility"]))
 
-        private = permissions.Visibility.PRIVATE
         return dataclasses.replace(
-            self, added=[c for c in self.added if shown(c)], changed=[(pk, c) for pk, c in self.changed if shown(c)],
+            self, **errors, added=[c for c in self.added if shown(c)], changed=[(pk, c) for pk, c in self.changed if shown(c)],
             removed=[(pk, ref) for pk, ref in self.removed if pk not in self.private_removed
-                     or permissions.may_see_owned(user, self.private_removed[pk], private)])
+                     or permissions.may_see_owned(user, self.private_removed[pk], private)],
+            unchanged=[ref for ref in self.unchanged if ref not in self.private_here
+                       or permissions.may_see_owned(user, self.private_here[ref], private)])
 
 
 class OwnershipRefused(PermissionDenied):
@@ -93,31 +108,37 @@ class Planner:
     """Compares candidates with the catalog, batch by batch as they are read, into `plan`; writes
     nothing."""
 
-    def __init__(self, reader: Reader, location: Location | None, claims: permissions.OwnerClaims):
+    def __init__(self, reader: Reader, location: Location | None, claims: permissions.OwnerClaims,
+                 viewer=None):
+        """`viewer`: whose sight decides what an existing entity of another location or source is to
+        this read (the registrant; None: one who sees everything, the system)."""
         self.plan = Plan(target=reader.target, type=reader.kind, location=location, read=reader.result,
                          created=location is None)
         self.claims = claims
+        self.viewer = viewer
         # owner ref -> team id, for the claims check (org-wide reads check nothing: no lookup).
         self.team_of: dict[str, int] = {} if claims.org_wide else {
             f"group:default/{name}": pk for pk, name in Team.objects.values_list("id", "name")}
         self.existing_here: dict[str, tuple[int, str, str]] = {}
         if location is not None:
-            for pk, ref, digest, source in Entity.objects.filter(location=location).values_list(
-                    "id", "ref", "content_hash", "source"):
+            for pk, ref, digest, source, visibility, team_id in Entity.objects.filter(location=location).values_list(
+                    "id", "ref", "content_hash", "source", "visibility", "owner_team_id"):
                 self.existing_here[ref] = (pk, digest, source)
+                if visibility == permissions.Visibility.PRIVATE:
+                    self.plan.private_here[ref] = team_id
 
     def take(self, candidates: list[Candidate]) -> tuple[list[Candidate], list[tuple[int, Candidate]]]:
         """Sort candidates into the plan; returns the batch's (added, changed)."""
         plan, location = self.plan, self.plan.location
         added: list[Candidate] = []
         changed: list[tuple[int, Candidate]] = []
-        elsewhere: dict[str, tuple[int, int | None, int | None]] = {}
-        for pk, ref, loc_id, team_id in engine().select_by_refs(
-                ["id", "ref", "location_id", "owner_team_id"],
+        elsewhere: dict[str, tuple[int, int | None, int | None, bool]] = {}
+        for pk, ref, loc_id, team_id, visibility in engine().select_by_refs(
+                ["id", "ref", "location_id", "owner_team_id", "visibility"],
                 [c.ref for c in candidates if c.ref not in self.existing_here]):
-            elsewhere[ref] = (pk, loc_id, team_id)
-        claimed_by = {loc.pk: loc.target for loc in Location.objects.filter(
-            pk__in={loc_id for _pk, loc_id, _team in elsewhere.values() if loc_id})}
+            elsewhere[ref] = (pk, loc_id, team_id, visibility == permissions.Visibility.PRIVATE)
+        claimed_by = dict(Location.objects.filter(
+            pk__in={loc_id for _pk, loc_id, _team, _private in elsewhere.values() if loc_id}).values_list("pk", "target"))
         claims = None if self.claims.org_wide else self.claims
         for cand in candidates:
             ref = cand.ref
@@ -128,16 +149,20 @@ class Planner:
                 elif not self._refused(cand, claims):
                     changed.append((pk, cand))
             elif ref in elsewhere:
-                pk, loc_id, team_id = elsewhere[ref]
+                pk, loc_id, team_id, private = elsewhere[ref]
+                hidden = private and not self._sees(team_id)
                 if loc_id is not None and (location is None or loc_id != location.pk):
-                    plan.conflicts.append(DescriptorError(
+                    plan.conflicts.append(self._taken(cand, team_id, private, (
                         f"Entity {ref} is already registered by location '{claimed_by.get(loc_id, loc_id)}'; "
-                        f"rejected from '{plan.target}'.",
-                        source=cand.source, line=cand.line, field="metadata.name"))
+                        f"rejected from '{plan.target}'.")))
+                elif claims is not None and hidden:
+                    # Another team's private entity, known from MLflow or an orphan: not the registrant's
+                    # to adopt, and refused exactly as one that another location defines.
+                    plan.conflicts.append(self._taken(cand, team_id, private, ""))
                 elif claims is not None and not claims.may_take_over(team_id):
-                    plan.refused.append(DescriptorError(
+                    plan.refused.append(self._taken(cand, team_id, private, (
                         f"Entity {ref} exists already (from MLflow, or orphaned) and belongs to a team in which "
-                        "you may not edit; rejected.", source=cand.source, line=cand.line, field="metadata.name"))
+                        "you may not edit; rejected.")))
                 elif not self._refused(cand, claims):  # known only from MLflow, or an orphan: adopted
                     changed.append((pk, cand))
             elif not self._refused(cand, claims):
@@ -145,6 +170,24 @@ class Planner:
         plan.added += added
         plan.changed += changed
         return added, changed
+
+    def _sees(self, team_id: int | None) -> bool:
+        """Whether the viewer may see a private entity of this owner team."""
+        return self.viewer is None or permissions.may_see_owned(self.viewer, team_id, permissions.Visibility.PRIVATE)
+
+    def _taken(self, cand: Candidate, team_id: int | None, private: bool, message: str) -> DescriptorError:
+        """The error for a descriptor whose ref another location or source holds. Of a private entity,
+        it says only that the name is taken (refs are unique org-wide, so that much cannot be hidden)
+        — it is stored on the location, which others may read —, and `message` (where, whose) goes to
+        whoever may see the entity (`Plan.visible_to`). Empty `message`: nothing more to tell anyone."""
+        where = {"source": cand.source, "line": cand.line, "field": "metadata.name"}
+        if not private:
+            return DescriptorError(message, **where)
+        generic = DescriptorError(f"Entity {cand.ref} exists already elsewhere in the catalog; rejected from "
+                                  f"'{self.plan.target}'.", **where)
+        if message:
+            self.plan.private_errors.append((generic, team_id, DescriptorError(message, **where)))
+        return generic
 
     def _refused(self, cand: Candidate, claims: permissions.OwnerClaims | None) -> bool:
         """Whether the registration may not store this descriptor (the refusal joins the plan's errors)."""
@@ -197,9 +240,9 @@ def refuse_aborted(reader: Reader, location: Location | None) -> None:
         raise DescriptorError(reader.aborted.message, source=reader.target, field="target")
 
 
-def compare(reader: Reader, location: Location | None, claims: permissions.OwnerClaims) -> Plan:
-    """The plan of what `reader` has read against the catalog as it is now."""
-    planner = Planner(reader, location, claims)
+def compare(reader: Reader, location: Location | None, claims: permissions.OwnerClaims, viewer=None) -> Plan:
+    """The plan of what `reader` has read against the catalog as it is now (`viewer`: see Planner)."""
+    planner = Planner(reader, location, claims, viewer)
     planner.take(list(reader.result.candidates.values()))
     planner.finish()
     return planner.plan

@@ -246,6 +246,19 @@ def classify_target(target: str, roots: list[str] | None = None) -> str:
     raise DescriptorError("No such file or directory.", source=target, field="target")
 
 
+def canonical_target(target: str, roots: list[str] | None) -> str:
+    """`target` as a location stores it, which is how the Reader names it: a path (or a Feast
+    repository's) is its real path, so `/srv/repo/`, `/srv/./repo` and a link to it are one location;
+    a URL or a scan as given. DescriptorError where the Reader would refuse the target."""
+    target = target.strip()
+    kind = classify_target(target, roots)
+    if kind == "feast":
+        return feast_sync.PREFIX + check_file_root(feast_sync.repo_path(target), roots)
+    if kind in ("file", "dir"):
+        return check_file_root(target, roots)
+    return target
+
+
 def refuse_unreadable_url(target: str) -> None:
     """A new URL location that the fetcher refuses by policy (scheme, host allow-list, an address that
     is private or does not resolve) could never be read: registering it is refused, storing nothing.

@@ -242,14 +242,20 @@ def deployment_entity_name(model: Entity, version: str, environment: str, *, has
     return f"{model.name[: 63 - len(suffix) - 9].rstrip('-_.')}-{digest}{suffix}"
 
 
-def _entity_name(dep: Deployment, model: Entity) -> str:
+def _entity_name(dep: Deployment, model: Entity, actor) -> str:
     """The name of the deployment's entity: the one it has (renaming would leave the old entity behind),
-    or for a new deployment the first of its two possible names no other deployment holds."""
+    or for a new deployment the first of its two possible names that no other deployment holds, nor an
+    entity a location defines that `actor` may not see. Such an entity (another team's private
+    Deployment descriptor) must read exactly like a missing one: the event is stored under the hashed
+    name instead of refused, as it would be refused (400, "its descriptor wins") for one they may see."""
     if dep.entity_id is not None:
         return dep.entity.name
     names = [deployment_entity_name(model, dep.version, dep.environment, hashed=hashed) for hashed in (False, True)]
     refs = {f"deployment:{model.namespace}/{name}".lower(): name for name in names}
     taken = set(Deployment.objects.filter(entity__ref__in=list(refs)).values_list("entity__ref", flat=True))
+    taken.update(ref for ref, team_id, visibility in Entity.objects.filter(
+        ref__in=list(refs), location__isnull=False).values_list("ref", "owner_team_id", "visibility")
+        if not permissions.may_see_owned(actor, team_id, visibility))
     for ref, name in refs.items():
         if ref not in taken:
             return name
@@ -299,7 +305,7 @@ def _record(report: Report, *, source: str, actor, actor_label: str, key: str = 
     dep.model_version = ModelVersion.objects.filter(entity=model, version=report.version).first()
     dep.owner_team_id, dep.visibility = model.owner_team_id, model.visibility
     dep.entity = catalog_services.entity_put_generated(
-        data=_descriptor(dep, model, _entity_name(dep, model)), source=f"deployments:{source}", actor=actor,
+        data=_descriptor(dep, model, _entity_name(dep, model, actor)), source=f"deployments:{source}", actor=actor,
         actor_label=actor_label)
     dep.save()
     event = DeploymentEvent.objects.create(
