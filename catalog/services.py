@@ -206,7 +206,7 @@ def _registered_as(target: str, file_roots: list[str] | None) -> Location | None
     target the reader refuses is looked up as given (the refusal comes from the read)."""
     try:
         canonical = canonical_target(target, file_roots)
-    except DescriptorError:
+    except (DescriptorError, ValueError):  # ValueError: a malformed URL (`http://[::1`), refused by the read
         canonical = target
     found = {loc.target: loc for loc in Location.objects.filter(target__in={target, canonical})}
     return found.get(canonical) or found.get(target)
