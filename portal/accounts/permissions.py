@@ -489,6 +489,14 @@ def may_retry_run(user: Any, run: Any) -> bool:
     return run.owner_team_id is not None and may_create_for_team(user, run.owner_team_id)
 
 
+def may_cancel_run(user: Any, run: Any) -> bool:
+    """Cancel a queued or running run: its creator and platform admins only. Narrower than retry: a
+    teammate's run is theirs to stop (it may be about to publish in their name)."""
+    if not _active(user):
+        return False
+    return is_platform_admin(user) or run.created_by_id == user.pk
+
+
 # -- feedback -----------------------------------------------------------------------------------
 
 # Who answers feedback for a team (status and answer): those who maintain what the team owns.

@@ -1,4 +1,5 @@
-"""Scaffolder REST API: list templates, start a run (validated exactly like the form), read a run."""
+"""Scaffolder REST API: list templates, start a run (validated exactly like the form), read, retry and
+cancel a run."""
 
 from __future__ import annotations
 
@@ -84,16 +85,21 @@ def run_json(run, *, template_shown: bool, detail: bool = True) -> dict:
         "finishedAt": run.finished_at,
         "output": run.output,
         "url": run.get_absolute_url(),
+        "cancelRequested": run.cancel_requested_at is not None,
+        "cancelledBy": run.cancelled_by or None,
     }
     if detail:
         data["steps"] = [
             {"id": s.step_id, "name": s.name, "action": s.action, "status": s.status, "message": hide(s.message)}
             for s in run.steps.all()
         ]
+        logs, total = selectors.run_log(run)
         data["log"] = [
             {"at": entry.created_at, "step": entry.step_id, "level": entry.level, "message": hide(entry.message)}
-            for entry in run.logs.all()[:2000]
+            for entry in logs
         ]
+        data["logTotal"] = total
+        data["logTruncated"] = total > len(logs)
         if run.dry_run:
             data["files"] = run.files
     return data
@@ -212,5 +218,38 @@ def run_retry(request, uid):
         run = services.run_retry(run=run, actor=request.user)
     except services.RetryRefused as exc:
         return conflict(str(exc), state=run.status)
+    return Response(run_json(run, template_shown=template_shown(request.user, run), detail=False),
+                    status=status.HTTP_202_ACCEPTED)
+
+
+declare_links("v1_scaffolder_runs_cancel_create", 202, {
+    "read": openapi_link("v1_scaffolder_runs_retrieve", "The run: status, steps, log.", uid="$response.body#/id"),
+})
+
+
+@extend_schema(
+    request=None,
+    responses={
+        202: OpenApiResponse(api_schema.RunSerializer, description=(
+            "Cancelled: a queued run is `cancelled` at once and never starts; a running one answers `running` "
+            "with `cancelRequested: true` and ends `cancelled` before its next step.")),
+        **error_responses(403, 404, 409),
+    },
+    summary="Cancel a queued or running run",
+    description="A queued run is cancelled at once and never starts. A running run finishes the step under way "
+    "and stops before the next (its status turns `cancelled`; poll the run). Asking again changes nothing. 409 "
+    "when the run has already finished, with its `state`. 403 for a run you may see but not cancel (its "
+    "creator and platform admins may); 404 for a run you may not see.",
+)
+@body_limit(FORM)
+@api_view(["POST"])
+def run_cancel(request, uid):
+    run = selectors.run_for(request.user, uid)
+    if run is None:
+        raise NotFound("No such run")
+    try:
+        run = services.run_cancel(run=run, actor=request.user)
+    except services.CancelRefused as exc:
+        return conflict(str(exc), state=exc.state)
     return Response(run_json(run, template_shown=template_shown(request.user, run), detail=False),
                     status=status.HTTP_202_ACCEPTED)

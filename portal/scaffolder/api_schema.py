@@ -7,6 +7,8 @@ from rest_framework import serializers
 
 from portal.core.api import PageInfoSerializer
 
+from .models import RunStatus
+
 
 class TemplateSerializer(serializers.Serializer):
     ref = serializers.CharField()
@@ -34,7 +36,11 @@ class RunSerializer(serializers.Serializer):
         "The template's entity reference; null when the caller may not see the template (another team's "
         "private one, or one no longer in the catalog)."))
     templateHidden = serializers.BooleanField(help_text="True when `template` is null for that reason.")
-    status = serializers.CharField()
+    # A string, not an enum: a `status` enum component would need an ENUM_NAME_OVERRIDES entry in the
+    # settings to keep the other apps' names. The values are the model's choices, listed here.
+    status = serializers.CharField(help_text=(
+        f"One of {', '.join(f'`{value}`' for value in RunStatus.values)}. `succeeded`, `failed` and "
+        "`cancelled` are final; a cancelled run stopped before its next step (or never started)."))
     dryRun = serializers.BooleanField()
     error = serializers.CharField(allow_blank=True)
     attempts = serializers.IntegerField()
@@ -43,6 +49,9 @@ class RunSerializer(serializers.Serializer):
     finishedAt = serializers.DateTimeField(allow_null=True)
     output = serializers.DictField(help_text="`{links: [...], text: [...]}` once finished.")
     url = serializers.CharField(help_text="The run's page in the portal.")
+    cancelRequested = serializers.BooleanField(help_text=(
+        "Someone cancelled the run: a running run with it set stops before its next step."))
+    cancelledBy = serializers.CharField(allow_null=True, help_text="Who cancelled the run (a user name), else null.")
 
 
 class RunStepSerializer(serializers.Serializer):
@@ -69,5 +78,7 @@ class RunFileSerializer(serializers.Serializer):
 
 class RunDetailSerializer(RunSerializer):
     steps = RunStepSerializer(many=True)
-    log = RunLogSerializer(many=True)
+    log = RunLogSerializer(many=True, help_text="The first `PLINTH_SCAFFOLDER_MAX_LOG_LINES` lines (2,000).")
+    logTotal = serializers.IntegerField(help_text="How many lines the run's log has in all.")
+    logTruncated = serializers.BooleanField(help_text="True when `log` holds only the first lines of `logTotal`.")
     files = RunFileSerializer(many=True, required=False, help_text="Dry runs only: what would be written.")

@@ -256,6 +256,9 @@ def _steps(ex: _Execution, kept: dict) -> Run:
                 ex.current = step
                 if not services.run_owned(run):
                     raise _Superseded()
+                cancelled_by = services.run_cancel_requested(run)
+                if cancelled_by is not None:
+                    raise _Cancelled(cancelled_by)
                 if step.index in kept and _reuse(ex, step, kept[step.index]):
                     continue
                 _run_step(ex, step)
@@ -277,6 +280,10 @@ def _steps(ex: _Execution, kept: dict) -> Run:
         return services.run_finish(run, ok=False, error=message)
     except _StepFailed as failure:
         return services.run_finish(run, ok=False, error=str(failure))
+    except _Cancelled as cancel:
+        ex.current = None
+        ex.log(f"Cancelled by {cancel.who}.", level="warning")
+        return services.run_finish(run, ok=False, cancelled=True)
     except _Superseded:
         ex.log(f"Attempt {run.attempts} stops here: another attempt took this run over.", level="warning")
         run.refresh_from_db()
@@ -296,6 +303,14 @@ def _reuse(ex: _Execution, step, output: dict) -> bool:
     ex.step_output(step, output)
     ex.log(f"Step '{step.name}' published in an earlier attempt; not repeated.", step_id=step.id)
     return True
+
+
+class _Cancelled(Exception):
+    """Someone cancelled the run (services.run_cancel): stop before the next step, end it cancelled."""
+
+    def __init__(self, who: str) -> None:
+        super().__init__(who)
+        self.who = who
 
 
 class _Superseded(Exception):

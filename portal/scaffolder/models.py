@@ -17,6 +17,7 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class StepStatus(models.TextChoices):
@@ -27,7 +28,7 @@ class StepStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 class Run(models.Model):
@@ -62,6 +63,10 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Cancel (services.run_cancel): a queued run is cancelled at once; a running one is asked to stop, and
+    # its executor ends it "cancelled" before its next step. Who asked is kept by name for the log and page.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -76,6 +81,11 @@ class Run(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def cancelling(self) -> bool:
+        """Asked to stop while running: the step under way finishes, the next does not start."""
+        return self.cancel_requested_at is not None and not self.finished
 
     @property
     def duration(self) -> float | None:

@@ -9,7 +9,8 @@ from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
 
-from .models import PublishedRepository, Run
+from . import conf
+from .models import PublishedRepository, Run, RunLog
 
 
 def templates_for(user) -> QuerySet[Entity]:
@@ -31,6 +32,14 @@ def recent_runs_of(user) -> QuerySet[Run]:
 
 def run_for(user, uid) -> Run | None:
     return runs_for(user).filter(uid=uid).first()
+
+
+def run_log(run: Run) -> tuple[list[RunLog], int]:
+    """The first MAX_LOG_LINES lines of the run's log and how many it has in all (counted only when the
+    page is full: one query for a short log, two for a cut one)."""
+    limit = conf.max_log_lines()
+    lines = list(run.logs.all()[:limit])
+    return lines, run.logs.count() if len(lines) >= limit else len(lines)
 
 
 def published(owner: str, name: str) -> PublishedRepository | None:

@@ -1,5 +1,6 @@
-"""Writes of the scaffolder: creating, claiming and finishing runs. Each state change that matters
-(created, finished, failed by the reaper) writes its audit event in the same transaction."""
+"""Writes of the scaffolder: creating, claiming, cancelling and finishing runs. Each state change that
+matters (created, cancelled, finished, failed by the reaper, retried) writes its audit event in the same
+transaction."""
 
 from __future__ import annotations
 
@@ -144,23 +145,34 @@ def steps_reset(run: Run, *, keep: list[int] = ()) -> None:
 
 @transaction.atomic
 def run_finish(
-    run: Run, *, ok: bool, error: str = "", output: dict | None = None, files: list | None = None, actor=None
+    run: Run, *, ok: bool, error: str = "", output: dict | None = None, files: list | None = None, actor=None,
+    cancelled: bool = False,
 ) -> Run:
     """End the run once: a run that is already finished (the reaper failed it while its worker was
-    merely slow, or another attempt finished it) is left as it is, with no second audit event."""
+    merely slow, or another attempt finished it) is left as it is, with no second audit event.
+    `cancelled`: it stopped because someone cancelled it (run_cancel), not because it failed."""
     current = Run.objects.select_for_update().get(pk=run.pk)
     if current.finished:
         return current
-    run.status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
+    run.status = RunStatus.CANCELLED if cancelled else RunStatus.SUCCEEDED if ok else RunStatus.FAILED
     run.error = error
     run.output = output or {}
     run.files = files or []
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "error", "output", "files", "finished_at"])
-    if not ok:
+    if not ok or cancelled:
+        why = "the run was cancelled" if cancelled else "the run failed earlier"
         RunStep.objects.filter(run=run, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
-            status=StepStatus.SKIPPED, message="not run: the run failed earlier"
+            status=StepStatus.SKIPPED, message=f"not run: {why}"
         )
+    if cancelled:
+        # Whoever cancelled it was audited when they asked (scaffolder.run.cancel); this is its end.
+        audit_record(actor=actor if actor is not None else run.created_by, action="scaffolder.run.cancelled",
+                     target=f"run:{run.uid}", before={"status": current.status},
+                     after={"status": RunStatus.CANCELLED, "cancelledBy": current.cancelled_by,
+                            "template": run.template_ref, "dry_run": run.dry_run})
+        secrets.discard(run.uid)
+        return run
     audit_record(
         actor=actor if actor is not None else run.created_by,
         action=f"scaffolder.run.{run.status}",
@@ -213,7 +225,7 @@ def run_retry(*, run: Run, actor) -> Run:
         )
     Run.objects.filter(pk=current.pk).update(
         status=RunStatus.QUEUED, error="", finished_at=None, heartbeat_at=None, attempts=0, task_id="",
-        output={}, files=[],
+        output={}, files=[], cancel_requested_at=None, cancelled_by="",
     )
     steps_reset(current, keep=list(published_steps(current)))
     who = actor.get_username() if getattr(actor, "is_authenticated", False) else "someone"
@@ -230,12 +242,76 @@ def run_retry(*, run: Run, actor) -> Run:
     return current
 
 
+class CancelRefused(Exception):
+    """A run that cannot be cancelled (it has finished); the message says why, `state` is its status."""
+
+    def __init__(self, message: str, state: str = "") -> None:
+        super().__init__(message)
+        self.state = state
+
+
+def run_cancel(*, run: Run, actor) -> Run:
+    """Cancel a run: a queued one ends "cancelled" at once and never starts (the task's claim takes only
+    queued or running runs); a running one is asked to stop, and its executor ends it "cancelled" before
+    its next step (the step under way finishes: a half-done publish is worse than a finished one).
+    Asking twice is one request. Compare-and-set on the status, so a worker claiming the run at the same
+    moment sees either a cancelled run or a cancel request, never neither."""
+    if not permissions.may_cancel_run(actor, run):
+        raise PermissionDenied("Only the run's creator or a platform admin may cancel it.")
+    who = actor.get_username() if getattr(actor, "is_authenticated", False) else "someone"
+    for _ in range(3):  # the status may move under us (claimed, requeued by the reaper): read it again
+        now = timezone.now()
+        with transaction.atomic():
+            if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+                status=RunStatus.CANCELLED, cancel_requested_at=now, cancelled_by=who, finished_at=now, error="",
+            ):
+                current = Run.objects.get(pk=run.pk)
+                RunStep.objects.filter(run=current, status=StepStatus.PENDING).update(
+                    status=StepStatus.SKIPPED, message="not run: the run was cancelled")
+                RunLog.objects.create(run=current, level="warning", message=f"Cancelled by {who} before it started.")
+                _audit_cancel(current, actor, before=RunStatus.QUEUED, after=RunStatus.CANCELLED)
+                secrets.discard(current.uid)
+                return current
+            if Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
+                cancel_requested_at=now, cancelled_by=who,
+            ):
+                current = Run.objects.get(pk=run.pk)
+                RunLog.objects.create(run=current, level="warning",
+                                      message=f"Cancel requested by {who}: the run stops before its next step.")
+                _audit_cancel(current, actor, before=RunStatus.RUNNING, after=RunStatus.RUNNING)
+                return current
+        current = Run.objects.get(pk=run.pk)
+        if current.finished:
+            raise CancelRefused(
+                f"This run has already finished ({current.status}); there is nothing to cancel.", current.status)
+        if current.cancelling:
+            return current
+    raise CancelRefused("The run changed state while it was being cancelled; try again.", current.status)
+
+
+def _audit_cancel(run: Run, actor, *, before: str, after: str) -> None:
+    audit_record(
+        actor=actor,
+        action="scaffolder.run.cancel",
+        target=f"run:{run.uid}",
+        before={"status": before},
+        after={"status": after, "cancelRequested": True, "template": run.template_ref},
+    )
+
+
+def run_cancel_requested(run: Run) -> str | None:
+    """Who asked to stop this run (None: nobody); the executor reads it before each step."""
+    return Run.objects.filter(pk=run.pk, cancel_requested_at__isnull=False).values_list(
+        "cancelled_by", flat=True).first()
+
+
 def runs_reap(*, now=None) -> dict:
     """Runs whose worker stopped heartbeating: requeue (resume) while attempts remain, else fail them
-    with a message that says what happened. Queued runs that nobody picked up are requeued too."""
+    with a message that says what happened; one that was asked to stop ends cancelled instead. Queued
+    runs that nobody picked up are requeued too."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=conf.stale_seconds())
-    resumed, failed = [], []
+    resumed, failed, cancelled = [], [], []
     # Read before the lost runs are put back to queued below: those are queued once, not twice.
     forgotten = list(Run.objects.filter(
         status=RunStatus.QUEUED, created_at__lt=now - timedelta(seconds=max(conf.stale_seconds(), 60))
@@ -244,7 +320,11 @@ def runs_reap(*, now=None) -> dict:
         Q(status=RunStatus.RUNNING) & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     )
     for run in lost:
-        if run.attempts >= conf.max_attempts():
+        if run.cancel_requested_at is not None:  # its worker is gone: nothing more runs, as asked
+            run_log(run, f"Cancelled by {run.cancelled_by}.", level="warning")
+            run_finish(run, ok=False, cancelled=True)
+            cancelled.append(str(run.uid))
+        elif run.attempts >= conf.max_attempts():
             run_log(
                 run, f"The worker running this run was lost {run.attempts} time(s); giving up.", level="error"
             )
@@ -280,4 +360,5 @@ def runs_reap(*, now=None) -> dict:
         else:
             enqueue(run)
             resumed.append(str(run.uid))
-    return {"resumed": resumed, "failed": failed}
+    # "cancelled" only when there are some: callers (and the beat's log line) read the two lists.
+    return {"resumed": resumed, "failed": failed, **({"cancelled": cancelled} if cancelled else {})}

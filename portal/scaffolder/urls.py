@@ -11,5 +11,6 @@ urlpatterns = [
     path("runs/<uuid:uid>/", views.run_detail, name="run"),
     path("runs/<uuid:uid>/download/", views.run_download, name="download"),
     path("runs/<uuid:uid>/retry/", views.run_retry, name="retry"),
+    path("runs/<uuid:uid>/cancel/", views.run_cancel, name="cancel"),
     path("repositories/<str:owner>/<str:name>.bundle", views.repository_download, name="repository"),
 ]

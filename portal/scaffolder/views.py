@@ -1,4 +1,5 @@
-"""Create pages: the template list, the wizard (pages + review), and run pages with live logs."""
+"""Create pages: the template list, the wizard (pages + review), the run list, and run pages with live
+logs, Retry and Cancel."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -240,10 +242,15 @@ def template_hider(run: Run, shown: bool) -> Callable[[str], str]:
 
 @require_safe
 def run_detail(request: HttpRequest, uid) -> HttpResponse:
-    run = _run_or_404(request, uid)
+    return _run_page(request, _run_or_404(request, uid))
+
+
+def _run_page(request: HttpRequest, run: Run, *, cancel_error: str = "") -> HttpResponse:
+    """The run page, or its live `#status` fragment for htmx (the poll, and the Cancel button's answer)."""
     run.template_shown = template_shown(request.user, run)
     hide = template_hider(run, run.template_shown)
-    steps, logs = list(run.steps.all()), list(run.logs.all()[: conf.max_log_lines()])
+    steps = list(run.steps.all())
+    logs, log_total = selectors.run_log(run)
     run.error = hide(run.error)  # in memory, for this page only
     for row in (*steps, *logs):
         row.message = hide(row.message)
@@ -251,8 +258,11 @@ def run_detail(request: HttpRequest, uid) -> HttpResponse:
         "run": run,
         "steps": steps,
         "logs": logs,
+        "log_total": log_total,
         "stale_after": conf.stale_seconds(),
         "can_retry": run.status == "failed" and permissions.may_retry_run(request.user, run),
+        "can_cancel": not run.finished and not run.cancelling and permissions.may_cancel_run(request.user, run),
+        "cancel_error": cancel_error,
         "restart_url": _restart_url(run),
         "template_label": (run.template_title or run.template_ref) if run.template_shown else HIDDEN_TEMPLATE,
     }
@@ -290,10 +300,37 @@ def run_retry(request: HttpRequest, uid) -> HttpResponse:
     return redirect(run.get_absolute_url())
 
 
+@body_limit(FORM)
+@require_http_methods(["POST"])
+def run_cancel(request: HttpRequest, uid) -> HttpResponse:
+    """The run page's Cancel button: htmx swaps the live status in place; without htmx, back to the page."""
+    run = _run_or_404(request, uid)
+    try:
+        run = services.run_cancel(run=run, actor=request.user)
+    except services.CancelRefused as exc:
+        if getattr(request, "htmx", False):
+            return _run_page(request, Run.objects.get(pk=run.pk), cancel_error=str(exc))
+        messages.error(request, str(exc))
+        return redirect(run.get_absolute_url())
+    if getattr(request, "htmx", False):
+        return _run_page(request, run)
+    if run.finished:
+        messages.success(request, "The run was cancelled before it started.")
+    else:
+        messages.success(request, "Cancel requested: the run stops before its next step.")
+    return redirect(run.get_absolute_url())
+
+
+RUNS_PER_PAGE = 50
+
+
 @require_safe
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = with_template_shown(request.user, selectors.runs_for(request.user).select_related("created_by"))[:100]
-    return render(request, "scaffolder/run_list.html", {"runs": runs, "hidden_template": HIDDEN_TEMPLATE})
+    """Every run the user may see, newest first, a page at a time (two queries: the count and the page)."""
+    runs = with_template_shown(request.user, selectors.runs_for(request.user).select_related("created_by"))
+    page = Paginator(runs.order_by("-created_at", "-id"), RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "scaffolder/run_list.html",
+                  {"page": page, "runs": page.object_list, "query": "", "hidden_template": HIDDEN_TEMPLATE})
 
 
 @require_safe

@@ -130,6 +130,8 @@ REQUESTER_REVIEWER_OR_ADMIN = Who("the requester, a reviewer of one of its stage
                                   or a.has_role(o.team, REVIEW_ROLES))
 RUN_RETRIERS = Who("the run's creator, the edit right in its team (member, maintainer, admin), platform admin",
                    lambda a, o: a.platform_admin or a.user == o.registrant or a.has_role(o.team, EDIT_ROLES))
+RUN_CANCELLERS = Who("the run's creator, platform admin (a teammate's run is theirs to stop)",
+                     lambda a, o: a.platform_admin or a.user == o.registrant)
 ORPHAN_DELETERS = Who("maintainer or admin of the owning team, platform admin",
                       lambda a, o: a.platform_admin or a.has_role(o.team, DELETE_ROLES))
 FEEDBACK_ANSWERERS = Who("maintainer or admin of the owning team, platform admin",
@@ -317,10 +319,12 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "scaffolder:download": {"GET": ok(VIEWERS)},
     "scaffolder:repository": {"GET": ok(VIEWERS)},  # a published repository: whoever may see its run
     "scaffolder:retry": {"POST": ok(RUN_RETRIERS, 302)},  # a failed run, queued again
+    "scaffolder:cancel": {"POST": ok(RUN_CANCELLERS, 302)},  # a queued run: cancelled at once
     "api-scaffolder-templates": {"GET": ok(SIGNED_IN)},
     "api-scaffolder-runs": {"POST": ok(VIEWERS, 201)},
     "api-scaffolder-run": {"GET": ok(VIEWERS)},
     "api-scaffolder-run-retry": {"POST": ok(RUN_RETRIERS, 202)},
+    "api-scaffolder-run-cancel": {"POST": ok(RUN_CANCELLERS, 202)},
     # -- docs
     "techdocs:index": {"GET": ok(SIGNED_IN)},
     "techdocs:site": {"GET": ok(VIEWERS)},
@@ -559,9 +563,11 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "scaffolder:download": _runs,
     "scaffolder:repository": _repositories,
     "scaffolder:retry": _runs,
+    "scaffolder:cancel": _runs,
     "api-scaffolder-runs": _entities("template", "ref"),
     "api-scaffolder-run": _runs,
     "api-scaffolder-run-retry": _runs,
+    "api-scaffolder-run-cancel": _runs,
     "techdocs:site": _entities("component", "kind"),
     "techdocs:rebuild": _entities("component", "kind"),
     "techdocs:asset": _entities("component", "kind", path="img/logo.png"),
@@ -827,6 +833,8 @@ EFFECTS: dict[tuple[str, str], Callable[[Ctx], Any]] = {
     ("api-scaffolder-runs", "POST"): _runs_by_actor,
     ("scaffolder:retry", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
     ("api-scaffolder-run-retry", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
+    ("scaffolder:cancel", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
+    ("api-scaffolder-run-cancel", "POST"): lambda c: Run.objects.get(pk=c.obj.instance.pk).status,
     ("techdocs:rebuild", "POST"): _queued_builds,
     ("techdocs-api-build", "POST"): _queued_builds,
     ("feedback:new", "POST"): lambda c: FeedbackItem.objects.filter(author=c.actor.user, kind="platform").count(),

@@ -290,11 +290,16 @@ class Run:
     url: str
     raw: dict = field(repr=False, compare=False)
 
-    FINAL_STATES = frozenset({"succeeded", "failed"})
+    # "cancelled": someone cancelled it (queued: it never started; running: it stopped before a step).
+    FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
     @property
     def done(self) -> bool:
         return self.status in self.FINAL_STATES
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
 
     @property
     def succeeded(self) -> bool:

@@ -50,6 +50,7 @@ TEMPLATE_LIST = endpoint("v1_scaffolder_templates_retrieve", "GET", "/api/v1/sca
 RUN_CREATE = endpoint("v1_scaffolder_runs_create", "POST", "/api/v1/scaffolder/runs")
 RUN_GET = endpoint("v1_scaffolder_runs_retrieve", "GET", "/api/v1/scaffolder/runs/{uid}")
 RUN_RETRY = endpoint("v1_scaffolder_runs_retry_create", "POST", "/api/v1/scaffolder/runs/{uid}/retry")
+RUN_CANCEL = endpoint("v1_scaffolder_runs_cancel_create", "POST", "/api/v1/scaffolder/runs/{uid}/cancel")
 DOCS_SITES = endpoint("techdocs_sites_list", "GET", "/api/v1/techdocs/sites")
 DOCS_SITE = endpoint("techdocs_site_retrieve", "GET", "/api/v1/techdocs/sites/{kind}/{namespace}/{name}")
 DOCS_PAGE = endpoint("techdocs_page_retrieve", "GET", "/api/v1/techdocs/sites/{kind}/{namespace}/{name}/page")
@@ -546,8 +547,8 @@ class Templates(_Resource):
     def run(self, name: str, values: Mapping[str, Any] | None = None, *, dry_run: bool = False, wait: bool = False,
             timeout: float | None = 900, interval: float = 1.0,
             on_log: Callable[[models.LogEntry], None] | None = None) -> models.Run:
-        """Start a run of a template with the form's `values`. `wait=True` blocks until it succeeds or
-        fails (returns the finished run; check `run.succeeded`), calling `on_log` with each new log line."""
+        """Start a run of a template with the form's `values`. `wait=True` blocks until it succeeds,
+        fails or is cancelled (returns the finished run; check `run.succeeded`), calling `on_log` with each new log line."""
         kind, namespace, short = parse_ref(name, default_kind="template")
         body = {"templateRef": f"{kind}:{namespace}/{short}", "values": dict(values or {}), "dryRun": dry_run}
         started = self._run(RUN_CREATE.call(models.Run.from_api, json=body))
@@ -561,16 +562,21 @@ class Runs(_Resource):
     """Scaffolder runs."""
 
     def get(self, id: str) -> models.Run:  # noqa: A002
-        """A run with its steps and log (the first 2,000 lines)."""
+        """A run with its steps and log (the first 2,000 lines: `raw["logTruncated"]` says when there are more)."""
         return self._run(RUN_GET.call(models.Run.from_api, uid=id))
 
     def retry(self, id: str) -> models.Run:  # noqa: A002
         """Queue a failed run again (`ConflictError` when it has not failed)."""
         return self._run(RUN_RETRY.call(models.Run.from_api, uid=id))
 
+    def cancel(self, id: str) -> models.Run:  # noqa: A002
+        """Cancel a queued run (it never starts) or a running one (it stops before its next step; `wait` for
+        status "cancelled"). `ConflictError` when it has already finished."""
+        return self._run(RUN_CANCEL.call(models.Run.from_api, uid=id))
+
     def wait(self, id: str, *, timeout: float | None = 900, interval: float = 1.0,  # noqa: A002
              on_log: Callable[[models.LogEntry], None] | None = None) -> models.Run:
-        """Block until the run has succeeded or failed, streaming new log lines to `on_log`."""
+        """Block until the run has succeeded, failed or been cancelled, streaming new log lines to `on_log`."""
         seen = [0]
 
         def update(run: models.Run) -> None:

@@ -129,7 +129,7 @@ def read_values(path: str | None, sets: tuple[str, ...]) -> dict:
 @click.option("--timeout", type=float, default=900, show_default=True, help="Seconds to wait at most.")
 def run(name, values_file, sets, dry_run, wait_, timeout):
     """Run template NAME with the values of --values/--set. With --wait the run's log streams to stderr
-    and the exit code says how it ended (0 succeeded, 1 failed)."""
+    and the exit code says how it ended (0 succeeded, 1 failed or cancelled)."""
     values = read_values(values_file, sets)
     client = state().client()
     if not wait_:
