@@ -246,17 +246,22 @@ def classify_target(target: str, roots: list[str] | None = None) -> str:
     raise DescriptorError("No such file or directory.", source=target, field="target")
 
 
-def canonical_target(target: str, roots: list[str] | None) -> str:
-    """`target` as a location stores it, which is how the Reader names it: a path (or a Feast
-    repository's) is its real path, so `/srv/repo/`, `/srv/./repo` and a link to it are one location;
-    a URL or a scan as given. DescriptorError where the Reader would refuse the target."""
-    target = target.strip()
-    kind = classify_target(target, roots)
+def stored_target(kind: str, target: str, roots: list[str] | None) -> str:
+    """A target of this kind (`classify_target`) as the Reader names it and a location stores it: a path
+    (or a Feast repository's) is its real path, so `/srv/repo/`, `/srv/./repo` and a link to it are one
+    location; an upload or a scan stripped; a URL as given."""
     if kind == "feast":
-        return feast_sync.PREFIX + check_file_root(feast_sync.repo_path(target), roots)
+        return feast_sync.PREFIX + check_file_root(feast_sync.repo_path(target.strip()), roots)
     if kind in ("file", "dir"):
         return check_file_root(target, roots)
-    return target
+    return target if kind == "url" else target.strip()
+
+
+def canonical_target(target: str, roots: list[str] | None) -> str:
+    """`target` as a location stores it (`stored_target`), to find the location registered for it
+    however it is spelt. DescriptorError where the Reader would refuse the target."""
+    target = target.strip()
+    return stored_target(classify_target(target, roots), target, roots)
 
 
 def refuse_unreadable_url(target: str) -> None:
@@ -322,22 +327,21 @@ class Reader:
         `kept`: a discovery scan's files that an earlier, stopped scan fetched, source → (repository
         version, bytes or None for "no such file"): taken instead of a request while the version holds."""
         self.kind = classify_target(target, file_roots)
+        if self.kind == "upload" and upload_dir is None:
+            raise DescriptorError("An uploaded folder is read from its stored files only.", source=target,
+                                  field="target")
+        self.target = stored_target(self.kind, target, file_roots)
         if self.kind == "upload":
-            if upload_dir is None:
-                raise DescriptorError("An uploaded folder is read from its stored files only.", source=target,
-                                      field="target")
-            self.target, self.root = target.strip(), os.path.realpath(upload_dir)
+            self.root = os.path.realpath(upload_dir)
             # `upload:<folder>/<path>`: one descriptor of the folder is the location (like a file
             # location; a published scaffolder repository's catalog-info.yaml), the rest is what it
             # may refer to. Files are still named from the folder.
             self._upload_name, _, self._upload_entry = self.target.partition("/")
         elif self.kind == "feast":
-            repo = check_file_root(feast_sync.repo_path(target.strip()), file_roots)
-            self.target, self.root = feast_sync.PREFIX + repo, repo
+            self.root = self.target.removeprefix(feast_sync.PREFIX)
         elif self.kind in discovery.PREFIXES:
-            self.target, self.root = target.strip(), None
+            self.root = None
         else:
-            self.target = target if self.kind == "url" else check_file_root(target, file_roots)
             # Location targets and $text files must stay inside the registered folder.
             self.root = (self.target if self.kind == "dir" else os.path.dirname(self.target)) if self.kind != "url" else None
         self.known = known or {}

@@ -254,9 +254,9 @@ def _steps(ex: _Execution, kept: dict) -> Run:
         with heartbeat(run.pk, run.attempts), deadline(limit):
             for step in template.steps:
                 ex.current = step
-                if not services.run_owned(run):
+                owned, cancelled_by = services.run_standing(run)
+                if not owned:
                     raise _Superseded()
-                cancelled_by = services.run_cancel_requested(run)
                 if cancelled_by is not None:
                     raise _Cancelled(cancelled_by)
                 if step.index in kept and _reuse(ex, step, kept[step.index]):

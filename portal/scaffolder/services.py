@@ -121,9 +121,14 @@ def run_heartbeat(run_id: int, attempt: int | None = None) -> bool:
     return owned.update(heartbeat_at=timezone.now()) == 1
 
 
-def run_owned(run: Run) -> bool:
-    """Is `run` (as claimed by this executor) still this executor's to run?"""
-    return Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts).exists()
+def run_standing(run: Run) -> tuple[bool, str | None]:
+    """Read before each step, in one query: is `run` (as claimed by this executor) still this executor's
+    to run, and who asked to cancel it (None: nobody; run_cancel)."""
+    row = Run.objects.filter(pk=run.pk).values_list("status", "attempts", "cancel_requested_at", "cancelled_by").first()
+    if row is None:
+        return False, None
+    status, attempts, requested_at, cancelled_by = row
+    return status == RunStatus.RUNNING and attempts == run.attempts, None if requested_at is None else cancelled_by
 
 
 def run_log(run: Run, message: str, *, step_id: str = "", level: str = "info") -> None:
@@ -297,12 +302,6 @@ def _audit_cancel(run: Run, actor, *, before: str, after: str) -> None:
         before={"status": before},
         after={"status": after, "cancelRequested": True, "template": run.template_ref},
     )
-
-
-def run_cancel_requested(run: Run) -> str | None:
-    """Who asked to stop this run (None: nobody); the executor reads it before each step."""
-    return Run.objects.filter(pk=run.pk, cancel_requested_at__isnull=False).values_list(
-        "cancelled_by", flat=True).first()
 
 
 def runs_reap(*, now=None) -> dict:
