@@ -21,6 +21,8 @@ class EventType(models.TextChoices):
     TEMPLATE_RUN_STARTED = "template_run_started", "Template run started"
     TEMPLATE_RUN_SUCCEEDED = "template_run_succeeded", "Template run succeeded"
     TEMPLATE_RUN_FAILED = "template_run_failed", "Template run failed"
+    # A run someone cancelled ended neither way: without it a funnel counts it started and never finished.
+    TEMPLATE_RUN_CANCELLED = "template_run_cancelled", "Template run cancelled"
     REGISTRATION = "registration", "Entity registered"
     APPROVAL_REQUESTED = "approval_requested", "Approval requested"
     APPROVAL_DECIDED = "approval_decided", "Approval decision"

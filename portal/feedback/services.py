@@ -104,15 +104,17 @@ def _run_target(user, target: str) -> Target:
     except ValueError:
         raise FeedbackError(NOT_FOUND, status=404, field="target") from None
     run = scaffolder_selectors.run_for(user, uid)
-    if run is None:
+    # Feedback on a run is about its template, so only for whoever may see the template now: a run of a
+    # template the poster may not see (another team's private one, made private later, or their team's run
+    # of a template they were never shown) answers as a missing run does, as does one whose template is
+    # gone. Accepted, its title would be in the stored label and its owner team in the answer; the run page
+    # does not offer the form either.
+    template = None if run is None else (
+        scaffolder_selectors.templates_for(user).select_related("owner_team").filter(ref=run.template_ref).first())
+    if template is None:
         raise FeedbackError(NOT_FOUND, status=404, field="target")
-    # The template itself, whoever may see it now (its creator may not: made private later, or they moved
-    # teams): the item then follows the template's visibility and its owner hears of it. A template no
-    # longer in the catalog: the platform team, and a label without the name nobody can check any more.
-    template = Entity.objects.select_related("owner_team").filter(ref=run.template_ref).first()
-    owner = (template.owner_team if template is not None else None) or platform_team()
-    name = (run.template_title or run.template_ref) if template is not None else "A removed template"
-    label = f"{name} (run {str(run.uid)[:8]})"
+    owner = template.owner_team or platform_team()
+    label = f"{run.template_title or run.template_ref} (run {str(run.uid)[:8]})"
     return Target(kind=TargetKind.TEMPLATE, key=target_key(TargetKind.TEMPLATE, str(run.uid)), label=label[:300], url=run.get_absolute_url(),
                   entity=template, run=run, owner_team=owner)
 

@@ -180,9 +180,10 @@ def usage(f: Filters, scope: list[int] | None, *, user=None, **_) -> dict:
                              unit="views"),
         ],
         "tables": [
-            ("templates", ["template", "runs", "succeeded", "failed", "success rate %", "median duration s"],
-             [[t["entityref"], t["count"], t["succeeded"], t["failed"], t["success_pct"], t["median_duration_s"]]
-              for t in templates]),
+            ("templates", ["template", "runs", "succeeded", "failed", "cancelled", "success rate %",
+                           "median duration s"],
+             [[t["entityref"], t["count"], t["succeeded"], t["failed"], t["cancelled"], t["success_pct"],
+               t["median_duration_s"]] for t in templates]),
             ("entities", ["entity", "views", "user-days"], [[e["entityref"], e["count"], e["user_days"]] for e in entities]),
             ("docs", ["entity", "page", "views", "user-days"],
              [[d["entityref"], d["page"], d["count"], d["user_days"]] for d in docs]),

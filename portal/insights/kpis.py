@@ -10,7 +10,8 @@ Conventions read from the rollups (the rollup task writes them; portal/insights/
 * a `search` row's value is the result count; a row whose `values` hold every event's value tells
   zero-result searches exactly; a busier row keeps a quantile sample (0th…100th percentile,
   `rollup.sample`), whose share of zeros estimates the row's to within a percent;
-* `template_run_succeeded`/`_failed` rows: subject is the template ref, value the duration in seconds;
+* `template_run_succeeded`/`_failed`/`_cancelled` rows: subject is the template ref, value the duration in
+  seconds (none for a run cancelled before it started);
 * `approval_executed` rows: value is the lead time in seconds from submission to execution.
 """
 
@@ -289,7 +290,8 @@ def onboarding_completion(period: Period) -> float | None:
 
 @kpi("template_success_rate")
 def template_success_rate(period: Period, *, template: str = "") -> float | None:
-    """Share (%) of finished template runs that succeeded, for all templates or one template ref."""
+    """Share (%) of finished template runs that succeeded, for all templates or one template ref. A
+    cancelled run neither succeeded nor failed: it is not counted (top_templates' success rate agrees)."""
     rows = _daily(period, EventType.TEMPLATE_RUN_SUCCEEDED, EventType.TEMPLATE_RUN_FAILED)
     if template:
         rows = rows.filter(subject=template)

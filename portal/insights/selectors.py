@@ -307,9 +307,12 @@ def active_users_per_user(start: date, end: date, team=None, limit: int = 100) -
 def top_templates(start: date, end: date, team=None, limit: int = 10) -> list[dict]:
     """Runs, outcomes and the last day used per template summed in the database, then the median
     duration of the shown templates only: decoding every succeeded row's value sample (and converting
-    every row's date) for templates that are not shown cost most of this list."""
-    types = [EventType.TEMPLATE_RUN_STARTED, EventType.TEMPLATE_RUN_SUCCEEDED, EventType.TEMPLATE_RUN_FAILED]
-    stats: dict[str, dict] = defaultdict(lambda: {"runs": 0, "succeeded": 0, "failed": 0, "last_used": None})
+    every row's date) for templates that are not shown cost most of this list. A cancelled run is its
+    own outcome: neither a success nor a failure, so it is left out of the success rate."""
+    types = [EventType.TEMPLATE_RUN_STARTED, EventType.TEMPLATE_RUN_SUCCEEDED, EventType.TEMPLATE_RUN_FAILED,
+             EventType.TEMPLATE_RUN_CANCELLED]
+    stats: dict[str, dict] = defaultdict(
+        lambda: {"runs": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "last_used": None})
     for subject, type_, count, last in (_daily(start, end, types, team).values("subject", "type")
                                         .annotate(n=Sum("count"), last=Max("bucket")).order_by()
                                         .values_list("subject", "type", "n", "last")):
@@ -319,6 +322,8 @@ def top_templates(start: date, end: date, team=None, limit: int = 10) -> list[di
             s["last_used"] = last
         elif type_ == EventType.TEMPLATE_RUN_SUCCEEDED:
             s["succeeded"] += count
+        elif type_ == EventType.TEMPLATE_RUN_CANCELLED:
+            s["cancelled"] += count
         else:
             s["failed"] += count
     shown = sorted(stats, key=lambda ref: (-stats[ref]["runs"], ref))[:limit]
@@ -332,6 +337,7 @@ def top_templates(start: date, end: date, team=None, limit: int = 10) -> list[di
         finished = s["succeeded"] + s["failed"]
         out.append({
             "entityref": ref, "count": s["runs"], "succeeded": s["succeeded"], "failed": s["failed"],
+            "cancelled": s["cancelled"],
             "success_rate": round(s["succeeded"] / finished, 4) if finished else None,
             "median_duration_s": weighted_quantile(samples[ref], 0.5),
             "last_used": _iso(s["last_used"]) if s["last_used"] else None,

@@ -249,7 +249,10 @@ def _steps(ex: _Execution, kept: dict) -> Run:
     started = time.monotonic()
     limit = conf.run_time_limit()
     finishing = False
-    ex.log(f"Run of {template.title or template.ref}{' (dry run)' if run.dry_run else ''} started.")
+    # Not the template's title or ref: the log is stored, and whoever may read it later need not be
+    # allowed to see the template (made private since, or the run is another team's template run for
+    # yours); the run page and the API name the template to those who may see it.
+    ex.log(f"Run started{' (dry run)' if run.dry_run else ''}.")
     try:
         with heartbeat(run.pk, run.attempts), deadline(limit):
             for step in template.steps:

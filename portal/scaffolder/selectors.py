@@ -17,6 +17,24 @@ def templates_for(user) -> QuerySet[Entity]:
     return catalog_selectors.visible_entities(user).filter(kind_key="template")
 
 
+def owner_ref(value: str) -> str:
+    """The owner ref a template filter's `owner` names, matched exactly (a suffix would let `team` match
+    `group:default/otherteam`): a full ref (`group:default/fraud-ml`, `user:default/alice`),
+    `<namespace>/<name>` or a bare name, both of a group; the catalog's `owner` filter reads them alike."""
+    value = value.strip().lower()
+    if ":" in value:
+        return value
+    return f"group:{value}" if "/" in value else f"group:default/{value}"
+
+
+def owner_label(ref: str) -> str:
+    """The shortest spelling of an owner ref that owner_ref() reads back as it (the Create page's facet)."""
+    for prefix in ("group:default/", "group:"):
+        if ref.startswith(prefix) and ":" not in ref[len(prefix):]:
+            return ref[len(prefix):]
+    return ref
+
+
 def template_entity(user, namespace: str, name: str) -> Entity | None:
     return catalog_selectors.entity_by_name(user, "template", namespace, name)
 

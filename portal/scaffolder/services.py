@@ -177,6 +177,7 @@ def run_finish(
                      after={"status": RunStatus.CANCELLED, "cancelledBy": current.cancelled_by,
                             "template": run.template_ref, "dry_run": run.dry_run})
         secrets.discard(run.uid)
+        _record_cancelled(run)
         return run
     audit_record(
         actor=actor if actor is not None else run.created_by,
@@ -276,6 +277,7 @@ def run_cancel(*, run: Run, actor) -> Run:
                 RunLog.objects.create(run=current, level="warning", message=f"Cancelled by {who} before it started.")
                 _audit_cancel(current, actor, before=RunStatus.QUEUED, after=RunStatus.CANCELLED)
                 secrets.discard(current.uid)
+                _record_cancelled(current)
                 return current
             if Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, cancel_requested_at__isnull=True).update(
                 cancel_requested_at=now, cancelled_by=who,
@@ -292,6 +294,14 @@ def run_cancel(*, run: Run, actor) -> Run:
         if current.cancelling:
             return current
     raise CancelRefused("The run changed state while it was being cancelled; try again.", current.status)
+
+
+def _record_cancelled(run: Run) -> None:
+    """The run's usage outcome when it ends cancelled, said once: by whichever write ended it (the queued
+    cancel's compare-and-set, or run_finish, which ends a run only once), so a started run always has an
+    outcome. Its user and team, as for the other outcomes; value: how long it ran (None if it never did)."""
+    usage.record(EventType.TEMPLATE_RUN_CANCELLED, user=run.created_by_id, team=run.owner_team_id,
+                 subject=run.template_ref, value=run.duration, client=Client.SYSTEM, data={"dry_run": run.dry_run})
 
 
 def _audit_cancel(run: Run, actor, *, before: str, after: str) -> None:

@@ -32,17 +32,19 @@ def index(request: HttpRequest) -> HttpResponse:
     wanted_type, wanted_owner = request.GET.get("type", ""), request.GET.get("owner", "")
     if wanted_type:
         qs = qs.filter(spec_type__iexact=wanted_type)
+    wanted_owner_ref = selectors.owner_ref(wanted_owner) if wanted_owner else ""
     if wanted_owner:
-        qs = qs.filter(owner_ref__iendswith=wanted_owner.lower())
+        qs = qs.filter(owner_ref=wanted_owner_ref)
     types = base.values("spec_type").annotate(n=Count("id")).order_by("spec_type")
     owners = base.values("owner_ref").annotate(n=Count("id")).order_by("owner_ref")
     cards = [(e, from_entity(e)) for e in qs.order_by("title", "name")]
     context = {
         "cards": cards,
         "types": types,
-        "owners": [(o["owner_ref"], o["owner_ref"].split("/")[-1], o["n"]) for o in owners],
+        "owners": [(o["owner_ref"], selectors.owner_label(o["owner_ref"]), o["n"]) for o in owners if o["owner_ref"]],
         "wanted_type": wanted_type,
         "wanted_owner": wanted_owner,
+        "wanted_owner_ref": wanted_owner_ref,
         "hidden_template": HIDDEN_TEMPLATE,
         "recent": with_template_shown(request.user, selectors.runs_for(request.user).filter(created_by=request.user))[:5],
     }

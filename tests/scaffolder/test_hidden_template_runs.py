@@ -63,7 +63,7 @@ def test_the_run_page_does_not_name_a_template_the_viewer_may_not_see(org, hidde
     assert 'data-testid="run-restart"' not in page
     # The run is her team's: what it did is hers to read, without the template's name in its log.
     assert "Ping the team bucket" in page and "hello from the run" in page
-    assert "Run of a template you may not see started." in page
+    assert "Run started." in page
     poll = erin.get(run.get_absolute_url(), HTTP_HX_REQUEST="true").content.decode()
     assert TITLE not in poll and entity.name not in poll and "from-run=" not in poll
 
@@ -85,7 +85,17 @@ def test_the_api_answers_null_and_says_the_template_is_hidden(org, hidden_run):
     assert body["template"] is None and body["templateHidden"] is True
     assert entity.name not in str(body) and TITLE not in str(body)
     assert [s["name"] for s in body["steps"]][0] == "Ping the team bucket"
-    assert body["log"][0]["message"] == "Run of a template you may not see started."
+    assert body["log"][0]["message"] == "Run started."
+
+
+def test_the_stored_log_does_not_name_the_template(org, hidden_run):
+    """What the executor stores is read later by whoever may see the run, maybe after its template was made
+    private: its own lines never name the template (they are blanked when shown, but must not be held)."""
+    entity, run = hidden_run
+    stored = [*run.logs.values_list("message", flat=True), *run.steps.values_list("message", flat=True), run.error]
+    assert stored[0] == "Run started."
+    for text in stored:
+        assert TITLE not in text and entity.name not in text and entity.ref not in text, text
 
 
 def test_whoever_may_see_the_template_still_gets_it_named(org, hidden_run):
@@ -116,3 +126,23 @@ def test_the_runs_list_asks_the_same_queries_for_more_runs(org, hidden_run, djan
         page = erin.get("/create/runs/").content.decode()
     assert page.count("A template you may not see") == 4
 
+
+
+def test_feedback_posted_directly_on_the_run_is_refused_as_for_a_missing_run(org, hidden_run):
+    """The run page offers erin no "was this useful" form; posting one to the API anyway is answered as for
+    a missing run, and nothing holding the template's title or owner is stored."""
+    import json
+
+    from portal.feedback.models import FeedbackItem
+
+    entity, run = hidden_run
+    erin = client_for(org, "erin")
+    answers = []
+    for target in (str(run.uid), "00000000-0000-0000-0000-000000000000"):
+        response = erin.post("/api/v1/feedback", json.dumps({"kind": "template", "target": target, "useful": False,
+                                                             "comment": "slow"}), content_type="application/json")
+        assert response.status_code == 404, response.content
+        assert TITLE not in response.content.decode() and entity.name not in response.content.decode()
+        answers.append(response.json()["error"])
+    assert answers[0] == answers[1]
+    assert not FeedbackItem.objects.filter(run=run).exists()
