@@ -102,3 +102,9 @@ def test_insights_count_cancelled_runs_as_their_own_outcome(org, template, captu
     body = api.get(f"/api/v1/insights/events?type=top_templates&start_date={today}&end_date={today}").json()
     [shown] = [t for t in body["data"] if t["entityref"] == claimed.template_ref]
     assert (shown["count"], shown["succeeded"], shown["failed"], shown["cancelled"]) == (3, 1, 0, 2)
+
+    page = Client()
+    page.force_login(org["users"]["grace"])
+    html = page.get("/insights/usage/", {"start": str(today), "end": str(today)}).content.decode()
+    row_html = html.split(f"<code>{claimed.template_ref}</code>", 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num" data-label="Cancelled">2</td>' in row_html, row_html
