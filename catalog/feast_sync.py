@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import yaml
 from django.conf import settings
 
-from portal.accounts.permissions import Visibility
+from portal.accounts import permissions
 
 from . import experiments
 from .descriptors.errors import DescriptorError
@@ -196,13 +196,11 @@ def _owner_teams(owners: set[str]) -> dict[str, int]:
 
 
 def _linkable(claims: list[experiments.DatasetClaim], team_id: int | None) -> str | None:
-    """The Dataset a feature view may name as its input: one everybody may see, or one its own owner
-    team owns. The feature set is read by everyone its visibility allows, and whoever may register a
-    repository chooses the source path: naming another team's private Dataset would tell them that it
-    exists, what it is called and which path it claims. Without one, the view has no input, exactly as
-    when no Dataset carries the name."""
+    """The first Dataset a feature view may name as its input (the rule:
+    `permissions.may_link_feast_dataset`). Without one, the view has no input, exactly as when no
+    Dataset carries the name."""
     for claim in claims:
-        if claim.visibility == Visibility.INTERNAL or (team_id is not None and claim.owner_team_id == team_id):
+        if permissions.may_link_feast_dataset(claim, team_id):
             return claim.ref
     return None
 

@@ -1,9 +1,15 @@
 """The admin site for accounts. Changes that the services audit go through the services: adding a team
 (`team_create`) and changing its title or description (`team_update`; its name is fixed once made),
-memberships (`membership_set` / `membership_remove`) and revoking a token (`token_revoke`, with the tokens
-made with it). Tokens are read-only here: their users make them (the tokens page, the API, `create_token`)."""
+memberships (`membership_set` / `membership_remove`), deleting a team (`team_delete`: refused, with the
+reasons on the confirmation page, while anything depends on it) and revoking a token (`token_revoke`, with
+the tokens made with it). Tokens are read-only here: their users make them (the tokens page, the API, `create_token`)."""
+
+import functools
 
 from django.contrib import admin, messages
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from portal.core.client_address import client_address
 
@@ -26,6 +32,47 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "title", "created_at"]
     search_fields = ["name", "title"]
     inlines = [MembershipInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return permissions.may_delete_team(request.user)
+
+    def get_deleted_objects(self, objs, request):
+        """The confirmation page (of the delete view and of the *Delete selected* action) lists why each
+        team cannot be deleted yet as Django's "protected" objects, which takes its Delete button away,
+        and says so in an error message."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for team in objs:
+            reasons = selectors.team_delete_blockers(team)
+            if reasons:
+                message = f"Team '{team.name}' cannot be deleted yet: {'; '.join(reasons)}."
+                self.message_user(request, message, messages.ERROR)
+                protected.append(message)
+        return deleted, counts, perms_needed, protected
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """A refusal that `team_delete` finds after the confirmation page (something came to depend on
+        the team meanwhile) is shown on the team's page, and nothing is deleted."""
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except services.TeamInUse as exc:
+            self.message_user(request, exc.messages[0], messages.ERROR)
+            return redirect(reverse("admin:accounts_team_change", args=[object_id]))
+
+    def delete_model(self, request, obj):
+        services.team_delete(team=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        """All the selected teams or none (the action's transaction: `_refusal_shown`)."""
+        with transaction.atomic():
+            for team in queryset.order_by("name"):
+                services.team_delete(team=team, actor=request.user)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            func, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (_refusal_shown(func), name, description)
+        return actions
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         """The name is read-only on a team that exists, and says why (`services.TEAM_NAME_FIXED`): a
@@ -77,6 +124,22 @@ class TeamAdmin(admin.ModelAdmin):
             else:
                 formset.new_objects.append(membership)
         return None
+
+
+def _refusal_shown(action):
+    """The *Delete selected* action, with a refusal found after its confirmation page shown as an error
+    on the list (nothing deleted) rather than a server error."""
+
+    @functools.wraps(action)
+    def delete_selected(modeladmin, request, queryset):
+        try:
+            with transaction.atomic():  # the admin's log of the deletions goes with them
+                return action(modeladmin, request, queryset)
+        except services.TeamInUse as exc:
+            modeladmin.message_user(request, exc.messages[0], messages.ERROR)
+            return None
+
+    return delete_selected
 
 
 @admin.register(APIToken)

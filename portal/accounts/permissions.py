@@ -339,6 +339,17 @@ def may_create_for_team(user: Any, team_id: int | None) -> bool:
     return team_id is None or can_on_team(user, Action.EDIT, team_id)
 
 
+def may_link_feast_dataset(dataset: Owned, view_team_id: int | None) -> bool:
+    """Whether a Feast feature view owned by team `view_team_id` (None: no portal team) may name
+    `dataset` (a Dataset entity, or its owner and visibility) as its input: one everybody may see, or
+    one the view's own team owns. The feature set is read by everyone its visibility allows and whoever
+    registers the repository chooses the source path, so naming another team's private Dataset would
+    tell them it exists, its name and the path it claims."""
+    if dataset.visibility == Visibility.INTERNAL:
+        return True
+    return view_team_id is not None and dataset.owner_team_id == view_team_id
+
+
 # -- lineage --------------------------------------------------------------------------------------
 
 
@@ -489,6 +500,16 @@ def may_retry_run(user: Any, run: Any) -> bool:
     return run.owner_team_id is not None and may_create_for_team(user, run.owner_team_id)
 
 
+def may_publish_repository(user: Any, team_id: int | None) -> bool:
+    """A run's publish:git step, into a repository namespace: one that names a portal team (`team_id`)
+    is that team's (its edit right: member, maintainer, admin; platform admins); any other (`local`, a
+    git host's organisation) needs the edit right in some team, as registering does. A viewer publishes
+    nowhere."""
+    if team_id is not None:
+        return may_create_for_team(user, team_id)
+    return may_register_locations(user)
+
+
 def may_cancel_run(user: Any, run: Any) -> bool:
     """Cancel a queued or running run: its creator and platform admins only. Narrower than retry: a
     teammate's run is theirs to stop (it may be about to publish in their name)."""
@@ -550,6 +571,19 @@ def may_manage_token(user: Any, token: Any) -> bool:
     """Tokens are personal: only their owner lists or revokes them (admins revoke through the admin
     site, which is audited separately)."""
     return _active(user) and token.user_id == user.pk
+
+
+def may_revoke_token_as_admin(user: Any) -> bool:
+    """Revoke another user's token (and the tokens made with it): platform admins, through the admin
+    site's Revoke action, audited with the admin as the actor. Owners revoke their own under
+    `may_manage_token`."""
+    return is_platform_admin(user)
+
+
+def may_delete_team(user: Any) -> bool:
+    """Delete a team (the admin site): platform admins. `accounts.services.team_delete` also refuses
+    while the team still owns or is asked for anything (`accounts.selectors.team_delete_blockers`)."""
+    return is_platform_admin(user)
 
 
 # -- admin-only reads ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import router
-from django.db.models import Count, F, Func, IntegerField, QuerySet
+from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
 
 from portal.core.db import PreparedRow
 
@@ -61,3 +61,71 @@ def token_of(user, pk: int) -> APIToken | None:
     """One of the user's own tokens (None for a missing one and for another user's: the caller 404s;
     `services.token_revoke` checks `permissions.may_manage_token` again)."""
     return APIToken.objects.select_related("user").filter(pk=pk, user_id=user.pk).first()
+
+
+def team_delete_blockers(team: Team) -> list[str]:
+    """Why `team` may not be deleted yet, each naming how many and what to do first (empty: it may be).
+    Deleting it would otherwise change them silently: catalog entities would lose their owner (a private
+    one then seen by platform admins alone), an open request its owner or its reviewers, an active
+    incident its responders; and the catalog's Group entity or the single sign-on group map would make
+    the team again at the next refresh or sign-in. Platform admins alone ask, so counts name nothing
+    hidden from them."""
+    from django.conf import settings
+
+    from catalog.models import Entity
+    from portal.governance.models import OPEN_STATES, ApprovalRequest
+    from portal.incidents.models import ACTIVE, Incident
+
+    owner_ref = f"group:default/{team.name}"
+    reasons = []
+    owned = Entity.objects.filter(Q(owner_team=team) | Q(owner_ref=owner_ref)).exclude(ref=owner_ref).count()
+    if owned:
+        reasons.append(f"it owns {_count(owned, 'catalog entity', 'catalog entities')} (give them another owner "
+                       "in their descriptors, or unregister them)")
+    if Entity.objects.filter(ref=owner_ref).exists():
+        reasons.append(f"the catalog's Group entity {owner_ref} defines it, and its next refresh would make the "
+                       "team again (remove the Group descriptor, or unregister its location)")
+    requests = (ApprovalRequest.objects.filter(Q(owner_team=team) | Q(stages__teams=team), state__in=OPEN_STATES)
+                .values("pk").distinct().count())
+    if requests:
+        one = requests == 1
+        reasons.append(f"{_count(requests, 'open approval request', 'open approval requests')} "
+                       f"{'is' if one else 'are'} for it or {'waits' if one else 'wait'} for its review (let "
+                       f"{'it' if one else 'them'} be decided, withdrawn or expire)")
+    incidents = Incident.objects.filter(owner_team=team, status__in=ACTIVE).count()
+    if incidents:
+        reasons.append(f"it responds to {_count(incidents, 'unresolved incident', 'unresolved incidents')} "
+                       "(resolve them)")
+    groups = sorted(group for group, (name, _role) in settings.PLINTH_OIDC_GROUP_MAP.items() if name == team.name)
+    if groups:
+        reasons.append(f"PLINTH_OIDC_GROUP_MAP maps the single sign-on group{'s' if len(groups) > 1 else ''} "
+                       f"{', '.join(groups)} to it, and the next sign-in would make the team again (remove "
+                       "them from the map)")
+    return reasons
+
+
+def team_dependents(team: Team) -> dict[str, dict[str, int]]:
+    """What deleting `team` does to the rows that point at it, other than its memberships, for the audit
+    event: {"unowned": rows kept without the team, "deleted": the team's own rows deleted with it,
+    "unlinked": rows that lose it from a list}, each {model: count}, counts of zero left out. Read from
+    the models' relations, so a new one is reported without a change here."""
+    outcome: dict[str, dict[str, int]] = {"unowned": {}, "deleted": {}, "unlinked": {}}
+    for rel in Team._meta.get_fields(include_hidden=True):
+        if not (rel.is_relation and rel.auto_created and not rel.concrete):
+            continue
+        model = rel.related_model
+        if model is Membership or model._meta.auto_created:  # members are listed apart; M2M link rows
+            continue
+        count = model._base_manager.filter(**{rel.field.name: team}).count()
+        if not count:
+            continue
+        if rel.many_to_many:
+            group = "unlinked"
+        else:
+            group = "unowned" if rel.on_delete.__name__ == "SET_NULL" else "deleted"
+        outcome[group][model._meta.label] = count
+    return {group: counts for group, counts in outcome.items() if counts}
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

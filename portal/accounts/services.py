@@ -18,7 +18,7 @@ from django.utils import timezone
 from portal.core.audit import audit_record
 from portal.core.client_address import throttle_key
 
-from . import permissions, signals, tokens
+from . import permissions, selectors, signals, tokens
 from .models import APIToken, LoginFailure, Membership, MembershipSource, OIDCIdentity, Role, Team
 
 User = get_user_model()
@@ -64,6 +64,36 @@ def team_update(*, team: Team, title: str, description: str, actor=None) -> Team
     for key in changed:
         setattr(team, key, wanted[key])
     return current
+
+
+class TeamInUse(ValidationError):
+    """A team that something still depends on: the message names what, how many, and what to do first."""
+
+
+@transaction.atomic
+def team_delete(*, team: Team, actor) -> dict:
+    """Delete a team (platform admins: `permissions.may_delete_team`), refused with `TeamInUse` while
+    anything still depends on it (`selectors.team_delete_blockers`: catalog entities, open requests,
+    unresolved incidents, its Group entity, the single sign-on group map). One `team.delete` event holds
+    the members removed with it and what else lost it (`selectors.team_dependents`), so nothing changes
+    without a trace. Returns the event's `before` and `after`."""
+    if not permissions.may_delete_team(actor):
+        raise PermissionDenied("Only platform admins delete teams.")
+    current = Team.objects.select_for_update().filter(pk=team.pk).first()
+    if current is None:
+        raise ValidationError(f"Team '{team.name}' no longer exists: nothing was deleted.")
+    blockers = selectors.team_delete_blockers(current)
+    if blockers:
+        raise TeamInUse(f"Team '{current.name}' cannot be deleted yet: {'; '.join(blockers)}.")
+    members = [{"user": m.user.get_username(), "role": m.role,
+                **({"source": m.source} if m.source != MembershipSource.MANUAL else {})}
+               for m in selectors.team_members(current)]
+    before = {"title": current.title, "description": current.description, "members": members}
+    after = selectors.team_dependents(current)
+    current.delete()
+    audit_record(actor=actor, action="team.delete", target=f"team:{current.name}", before=before,
+                 after=after or None)
+    return {"before": before, "after": after}
 
 
 @transaction.atomic
@@ -176,7 +206,7 @@ def token_revoke(*, token: APIToken, actor, address: str | None = None, by_admin
     """Revoke a personal token, and the tokens it made (and theirs); returns those it revoked. Another
     user's token answers like a missing one, except `by_admin` (the admin site's revoke action): a
     platform admin may revoke anyone's, audited with the admin as the actor."""
-    if by_admin and not permissions.is_platform_admin(actor):
+    if by_admin and not permissions.may_revoke_token_as_admin(actor):
         raise PermissionDenied("Only platform admins revoke other users' tokens.")
     if not by_admin and not permissions.may_manage_token(actor, token):
         raise Http404("No such token")

@@ -641,29 +641,19 @@ def _registrable(ctx: ActionContext, owner: str, repo: str):
     return repository
 
 
-def _may_publish(user, team_id: int | None) -> bool:
-    """Publish into a repository namespace: one that names a portal team is that team's (its edit right:
-    member, maintainer, admin; platform admins); any other (`local`, a git host's organisation) needs the
-    edit right in some team, as registering does. A viewer publishes nowhere."""
-    from portal.accounts import permissions
-
-    if team_id is not None:
-        return permissions.may_create_for_team(user, team_id)
-    return permissions.may_register_locations(user)
-
-
 def publish_target(ctx: ActionContext) -> tuple[str, str]:
     """(owner, repo) a publish:git step with these inputs makes, or ActionError: a name that is not
     allowed, or an owner that is a team the run's creator may not create for. Checked before the name is
     reserved: else anyone could take names in any team's namespace (and that team could not even
     download what holds them)."""
+    from portal.accounts import permissions
     from portal.accounts.models import Team
 
     owner, repo = _repo_names(ctx)
     team_id = Team.objects.filter(name__iexact=owner).values_list("pk", flat=True).first()
     if ctx.user is None:
         raise ActionError(f"cannot publish {owner}/{repo}: the account that started this run no longer exists")
-    if not _may_publish(ctx.user, team_id):
+    if not permissions.may_publish_repository(ctx.user, team_id):
         if team_id is not None:
             raise ActionError(f"cannot publish {owner}/{repo}: repositories owned by {owner} are published by its "
                               "members, maintainers and admins; choose one of your teams as the owner")
