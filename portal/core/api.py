@@ -4,6 +4,7 @@ permission, and the shapes every list shares (a cursor page's `pageInfo`, a face
 from __future__ import annotations
 
 import math
+import re
 
 from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -107,26 +108,53 @@ def conflict(message: str, **extra) -> Response:
 
 
 # -- request bodies -------------------------------------------------------------------------------------
-# A NUL anywhere in a body would reach PostgreSQL as a 500 (errors.NUL_MESSAGE). DRF's CharField refuses
-# NUL, but free-form objects (approval `params`, template `values`) are stored as they come: the parsers
-# refuse it for every field, naming it.
+# The rule for every API body, whatever the view does with it: no string or key anywhere in it may hold a
+# NUL (PostgreSQL's text and jsonb cannot store one: a 500 there, stored on SQLite) or a lone surrogate
+# (`"\\ud800"` without its pair is no character: UTF-8 cannot encode it, so the audit hash, SQLite and
+# psycopg all fail on it, a 500 anywhere). DRF's CharField refuses both, but free-form objects (approval
+# `params`, template `values`, a descriptor's `metadata`) are stored as they come: the parsers refuse them
+# for every field of every JSON, form and multipart body, naming the field's path (`metadata.tags[2]`),
+# as the view first reads `request.data`, so before it writes anything. Query strings and form fields:
+# RejectNulMiddleware and the strict form parsers (a surrogate's UTF-8 bytes are not text there). Two APIs
+# read their raw bytes instead and answer for them: lineage ingestion (`lineage.events`) and the MLflow
+# webhook (`catalog.mlflow_webhooks`).
 
 
 # A number beyond a float's range (`1e400`) parses as infinity, which no JSON column stores (SQLite's
 # JSON_VALID, PostgreSQL's jsonb refuse it): a 500 at the first write. Refused up front, named, too.
 NON_FINITE_MESSAGE = "Numbers must be finite (this one is beyond a 64-bit float's range)."
 NESTED_MESSAGE = "The JSON body is nested too deeply."
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSHOWABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def surrogate_message(surrogate: str) -> str:
+    return f"Must be valid Unicode text: it holds a lone surrogate (\\u{ord(surrogate):04x})."
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL_MESSAGE
+    found = _SURROGATE.search(text)
+    return surrogate_message(found.group()) if found else None
+
+
+def _shown(path: str) -> str:
+    """A path as an answer can carry it: a NUL or a lone surrogate in a key escaped (`\\u0000`, `\\ud800`),
+    which the JSON renderer could not write as UTF-8 (a 500 on the 400)."""
+    return _UNSHOWABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", path) if _UNSHOWABLE.search(path) else path
 
 
 def _unstorable(value) -> tuple[str, str] | None:
-    """(the path, the message) of the first string or key holding a NUL or the first non-finite number,
-    or None. Iterative: a body nests as deep as the JSON decoder allowed."""
+    """(the path, the message) of the first string or key holding a NUL or a lone surrogate, or of the
+    first non-finite number; None when there is none. Iterative: a body nests as deep as the JSON decoder
+    allowed. A key is judged before what it holds, so a path shown is made of keys already found good."""
     stack: list[tuple[object, str]] = [(value, "")]
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return path or "body", NUL_MESSAGE
+            if problem := _text_problem(item):
+                return path or "body", problem
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return path or "body", NON_FINITE_MESSAGE
@@ -134,8 +162,8 @@ def _unstorable(value) -> tuple[str, str] | None:
             children = []
             for key, child in item.items():
                 where = f"{path}.{key}" if path else str(key)
-                if "\x00" in str(key):
-                    return where.replace("\x00", "\\x00"), NUL_MESSAGE
+                if problem := _text_problem(str(key)):
+                    return _shown(where), problem
                 children.append((child, where))
             stack.extend(reversed(children))
         elif isinstance(item, list):
@@ -144,7 +172,8 @@ def _unstorable(value) -> tuple[str, str] | None:
 
 
 def _refuse_nul(data):
-    # A form's QueryDict: every value of every key, named by the key.
+    # A form's QueryDict: every value of every key, named by the key. Its text was decoded strictly
+    # (FormParser, MultiPartParser), so it holds no lone surrogate.
     if hasattr(data, "lists"):
         where = nul_field(data)
         found = (where, NUL_MESSAGE) if where else None
@@ -233,8 +262,10 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input (a parameter or field out of range, malformed, or holding a NUL character); nothing "
-         "was changed. `details` names each failing field.",
+    400: "Invalid input; nothing was changed. `details` names each failing field by its path in the body "
+         "(`metadata.tags[2]`) or the query parameter. Besides each operation's own rules, one holds for every "
+         "operation: no string or key anywhere in the body or the query may hold a NUL character (`\\u0000`) "
+         "or a lone surrogate (`\\ud800` without its pair), which no database stores.",
     401: "No credentials, or an invalid, expired or revoked token.",
     403: "Signed in, but not allowed to do this (or a session request without its CSRF token).",
     404: "No such object, or one the caller may not see.",
@@ -250,9 +281,9 @@ ERROR_DESCRIPTIONS = {
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     """The documented error answers of an operation: `codes`, and those any request can get: 400 (a NUL
-    character anywhere, see `RejectNulMiddleware`), 401 (every operation needs credentials), 413 (a body
-    over the cap, or 411 for a chunked one where the server cannot bound it: `portal.core.limits`) and 429
-    (the rate limits, `portal.core.throttling`)."""
+    or a lone surrogate anywhere: the parsers above, `RejectNulMiddleware`), 401 (every operation needs
+    credentials), 413 (a body over the cap, or 411 for a chunked one where the server cannot bound it:
+    `portal.core.limits`) and 429 (the rate limits, `portal.core.throttling`)."""
     return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
             for code in sorted({400, 401, 411, 413, 429, *codes})}
 

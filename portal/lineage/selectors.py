@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from catalog.models import Entity
 from portal.accounts import permissions
@@ -10,6 +13,7 @@ from portal.accounts import permissions
 from .models import Node, Run
 
 PANEL_RUNS = 10
+PANEL_JOBS = 20  # writing jobs of a dataset whose runs the panel shows
 
 
 def runs_of_job(node: Node) -> QuerySet[Run]:
@@ -41,19 +45,34 @@ def nodes_named_like(user, text: str, limit: int) -> list[Node]:
 
 
 def entity_panel(entity: Entity, user) -> dict:
-    """The run history panel of an entity page: the runs of the job it maps to (a Pipeline), or of the
-    jobs that wrote it (a Dataset). The page itself was already checked for visibility; a writing job
-    the reader may not see (another team's private pipeline) is left out with its runs, as the graph
-    leaves it out, and nothing says it exists."""
+    """The run history panel of an entity page: the last PANEL_RUNS runs of the job it maps to (a
+    Pipeline), or of the jobs that wrote it (a Dataset, at most PANEL_JOBS of them), and how many runs
+    those jobs have in all, so that the panel says what it leaves out. The page itself was already checked
+    for visibility; a writing job the reader may not see (another team's private pipeline) is left out
+    with its runs — from the rows and from the count — as the graph leaves it out, and nothing says it
+    exists. Three queries at most, whatever the number of runs or jobs: the count only when the panel
+    is full (otherwise it shows every run)."""
     nodes = list(Node.objects.filter(entity=entity).only("pk", "type", "namespace", "name", "last_run_id"))
     if not nodes:
-        return {"lineage_nodes": [], "lineage_runs": [], "lineage_many_jobs": False}
+        return {"lineage_nodes": [], "lineage_runs": [], "lineage_many_jobs": False, "lineage_runs_total": 0,
+                "lineage_jobs_capped": False}
     jobs = [n.pk for n in nodes if n.type == "job"]
+    capped = False
     if not jobs:
         writers = Node.objects.filter(visible_q(user), out_edges__target__in=nodes, type="job")
-        jobs = list(writers.values_list("pk", flat=True)[:20])
+        jobs = list(writers.values_list("pk", flat=True).distinct().order_by("pk")[:PANEL_JOBS + 1])
+        capped, jobs = len(jobs) > PANEL_JOBS, jobs[:PANEL_JOBS]
     runs = list(Run.objects.filter(job_id__in=jobs).select_related("job").order_by("-started_at", "-pk")[:PANEL_RUNS])
-    return {"lineage_nodes": nodes, "lineage_runs": runs, "lineage_many_jobs": len({r.job_id for r in runs}) > 1}
+    total = len(runs) if len(runs) < PANEL_RUNS else Run.objects.filter(job_id__in=jobs).count()
+    return {"lineage_nodes": nodes, "lineage_runs": runs, "lineage_many_jobs": len({r.job_id for r in runs}) > 1,
+            "lineage_runs_total": total, "lineage_jobs_capped": capped, "lineage_jobs_capped_at": PANEL_JOBS,
+            # The node the entity page's Lineage tab opens on (graph.node_id_for_entity), from the rows here.
+            "lineage_graph_url": f"{reverse('lineage:graph')}?{urlencode({'nodeId': min(nodes, key=_pk).node_id})}",
+            "lineage_retention_days": settings.PLINTH_LINEAGE_RUN_RETENTION_DAYS}
+
+
+def _pk(node: Node) -> int:
+    return node.pk
 
 
 def unowned_assets(user) -> QuerySet[Entity]:
