@@ -1,4 +1,5 @@
 """`manage.py techdocs bench`: build N realistic Markdown pages, then time serving built pages.
+`manage.py techdocs bench-card`: time the model-card tab of a model whose 512 KiB card is not built yet.
 
 Works on the configured database with its own temporary rows (a Location, an Entity, a superuser),
 removed afterwards. The entity is written directly, not through the catalog service, so no
@@ -15,12 +16,13 @@ import uuid
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 
 from catalog.ingest.reader import content_hash
 from catalog.models import Entity, Location
 
-from . import services
+from . import modelcards, selectors, services
 
 PAGE = """---
 title: Page {n}
@@ -125,6 +127,73 @@ def run(*, pages: int = 1000, requests: int = 300) -> dict:
                 "build_status": site.status, "build_errors": len(site.errors), "http_statuses": sorted(statuses),
             }
         finally:
+            user.delete()
+            entity.delete()
+            location.delete()
+
+
+def card_text(kind: str, size: int = modelcards.MAX_CARD_BYTES) -> str:
+    """A model card of about `size` bytes: `realistic` (the bench page's prose, tables and code, repeated)
+    or `brackets` (unclosed `[`, the scan budget's worst case)."""
+    if kind == "brackets":
+        return "[" * size
+    head = "---\nowners: [fraud-ml]\n---\n# Card\n\n## Intended use\n\nScoring card transactions.\n\n"
+    parts, n = [head], len(head)
+    while True:
+        page = PAGE.format(n=len(parts), next=len(parts) + 1).split("---\n", 2)[2]
+        if n + len(page.encode()) > size:
+            return "".join(parts)
+        parts.append(page)
+        n += len(page.encode())
+
+
+def run_card(*, kind: str = "realistic", repeats: int = 5) -> dict:
+    """Median wall time of GET <model>/model-card/ for a card never built: `cold` renders it in the
+    request (its cached facts removed first), `warm` reads the facts cached by its content hash,
+    `built` reads the stored build (`services.model_card_build`, as the worker does on write)."""
+    name = f"techdocs-bench-card-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="techdocs-bench-card-") as tmp:
+        root = Path(tmp)
+        card = card_text(kind)
+        (root / "card.md").write_text(card)
+        (root / "catalog-info.yaml").write_text("# bench\n")
+        data = {"apiVersion": "plinth.dev/v1alpha1", "kind": "Model",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"type": "classifier", "lifecycle": "experimental", "owner": "platform",
+                         "modelCard": "card.md"}}
+        location = Location.objects.create(type="file", target=str(root / "catalog-info.yaml"))
+        entity = Entity.objects.create(
+            ref=f"model:default/{name}", kind="Model", kind_key="model", namespace="default",
+            name=name, name_key=name, api_version=data["apiVersion"], data=data, location=location,
+            source=str(root / "catalog-info.yaml"), content_hash=content_hash(data))
+        user = get_user_model().objects.create(username=name, is_superuser=True, is_staff=True)
+        key = selectors.card_facts_key(modelcards.read_card(entity).source_hash)
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(user)
+        url = f"/catalog/model/default/{name}/model-card/"
+
+        def timed(before=None) -> tuple[float, set]:
+            times, statuses = [], set()
+            for _ in range(repeats):
+                if before:
+                    before()
+                t0 = time.perf_counter()
+                statuses.add(client.get(url).status_code)
+                times.append(time.perf_counter() - t0)
+            return round(statistics.median(times), 3), statuses
+
+        try:
+            client.get(f"/catalog/model/default/{name}/")  # warm-up: imports, templates
+            cold, s1 = timed(lambda: cache.delete(key))
+            warm, s2 = timed()
+            services.model_card_build(entity=entity)
+            built, s3 = timed()
+            return {"benchmark": "techdocs-model-card", "kind": kind, "card_bytes": len(card.encode()),
+                    "repeats": repeats, "cold_median_s": cold, "warm_median_s": warm, "built_median_s": built,
+                    "target_s": 1, "load_average_1m": round(os.getloadavg()[0], 2),
+                    "http_statuses": sorted(s1 | s2 | s3)}
+        finally:
+            cache.delete(key)
             user.delete()
             entity.delete()
             location.delete()

@@ -55,13 +55,21 @@ class _CardPolicy(rendering.LinkPolicy):
         return None
 
 
-def build_card(entity) -> CardBuild:
+@dataclass
+class CardSource:
+    """A card's file read and checked for size: its bytes and their hash (with the builder version)."""
+    path: str
+    body: bytes
+    source_hash: str
+
+
+def read_card(entity) -> CardSource:
+    """The card's bytes, without rendering them (cheap: the hash keys the request's cache of facts)."""
     relative = model_card_path(entity)
     if relative is None:
         raise BuildError("This model has no spec.modelCard.")
     root = location_root(entity)
     real = resolve_relative(entity, relative, root)
-    card = CardBuild(source_path=real)
     if not os.path.isfile(real):
         raise BuildError(f"The model card '{relative[:200]}' does not exist.")
     size = os.path.getsize(real)
@@ -69,7 +77,16 @@ def build_card(entity) -> CardBuild:
         raise BuildError(f"The model card is {size} bytes, over the {MAX_CARD_BYTES // 1024} KiB cap.")
     with open(real, "rb") as fh:
         body = fh.read(MAX_CARD_BYTES + 1)
-    card.source_hash = hashlib.sha256(BUILDER_VERSION.encode() + body).hexdigest()
+    return CardSource(path=real, body=body, source_hash=hashlib.sha256(BUILDER_VERSION.encode() + body).hexdigest())
+
+
+def build_card(entity) -> CardBuild:
+    return render_card(read_card(entity))
+
+
+def render_card(source: CardSource) -> CardBuild:
+    card = CardBuild(source_path=source.path, source_hash=source.source_hash)
+    body = source.body
     if b"\x00" in body[:8192]:
         raise BuildError("The model card looks binary (it contains NUL bytes).")
     try:
@@ -78,7 +95,7 @@ def build_card(entity) -> CardBuild:
         raise BuildError(f"The model card is not valid UTF-8 (byte {exc.start}).") from None
     front, text, fm_error = rendering.split_front_matter(text)
     problems: list[str] = []
-    out = rendering.render_markdown(text, _CardPolicy(problems))
+    out = rendering.render_markdown(text, _CardPolicy(problems), with_text=False)
     card.html, card.toc, card.front_matter = out.html, out.toc, front
     card.sections = rendering.section_titles(out.toc, 2)
     card.error = "\n".join(([fm_error] if fm_error else []) + problems)

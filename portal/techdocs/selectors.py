@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.core.cache import cache
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from catalog import selectors as catalog_selectors
@@ -70,19 +71,40 @@ def visible_apis(user) -> QuerySet[Entity]:
     return catalog_selectors.entity_list(user).filter(kind_key="api").order_by("name_key", "id")
 
 
+# How long the facts of a card not built yet stay cached (by its content hash: an edit is a new key).
+CARD_FACTS_SECONDS = 24 * 3600
+
+
 def model_card_facts(entity: Entity) -> dict:
     """What governance policies read about a model's card:
     {"present": bool, "sections": [...], "section_keys": [...], "front_matter": {...},
      "missing_sections": [...], "error": str, "built_at": iso | None}.
-    Uses the stored build; a model never built yet is read from its file (not stored)."""
+    Uses the stored build; a model never built yet is read from its file (not stored), and those facts
+    are cached by the card's content hash: rendering the largest card (512 KiB) takes seconds, and the
+    overview panel, the tab and governance each ask for them."""
     card = ModelCard.objects.filter(entity=entity).first()
     if card is None and modelcards.model_card_path(entity):
-        try:
-            built = modelcards.build_card(entity)
-        except (builder.BuildError, OSError) as exc:
-            facts = modelcards.facts_from(None)
-            facts["error"] = str(exc)
-            return facts
-        built.status = "partial" if built.error else "ok"  # type: ignore[attr-defined]
-        return modelcards.facts_from(built)
+        return _unbuilt_card_facts(entity)
     return modelcards.facts_from(card)
+
+
+def card_facts_key(source_hash: str) -> str:
+    return f"techdocs:card-facts:{source_hash}"
+
+
+def _unbuilt_card_facts(entity: Entity) -> dict:
+    try:
+        source = modelcards.read_card(entity)
+        key = card_facts_key(source.source_hash)
+        facts = cache.get(key)
+        if facts is not None:
+            return facts
+        built = modelcards.render_card(source)
+    except (builder.BuildError, OSError) as exc:
+        facts = modelcards.facts_from(None)
+        facts["error"] = str(exc)
+        return facts
+    built.status = "partial" if built.error else "ok"  # type: ignore[attr-defined]
+    facts = modelcards.facts_from(built)
+    cache.set(key, facts, CARD_FACTS_SECONDS)
+    return facts

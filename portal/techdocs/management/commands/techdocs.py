@@ -1,4 +1,4 @@
-"""`manage.py techdocs build|export-openapi|bench`."""
+"""`manage.py techdocs build|export-openapi|bench|bench-card`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ class Command(BaseCommand):
         bench = sub.add_parser("bench", help="Build N Markdown pages and time serving; prints one JSON line")
         bench.add_argument("--pages", type=int, default=1000)
         bench.add_argument("--requests", type=int, default=300)
+        card = sub.add_parser("bench-card", help="Time the model-card tab of a 512 KiB card; prints one JSON line")
+        card.add_argument("--kind", choices=["realistic", "brackets"], default="realistic")
+        card.add_argument("--repeats", type=int, default=5)
 
     def handle(self, *args, verb: str, **options):
         getattr(self, "_" + verb.replace("-", "_"))(**options)
@@ -82,3 +85,8 @@ class Command(BaseCommand):
         from portal.techdocs.bench import run
 
         self.stdout.write(json.dumps(run(pages=pages, requests=requests)))
+
+    def _bench_card(self, kind: str, repeats: int, **_):
+        from portal.techdocs.bench import run_card
+
+        self.stdout.write(json.dumps(run_card(kind=kind, repeats=repeats)))
