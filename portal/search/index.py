@@ -17,7 +17,7 @@ from portal.core.db import DeferredIndexes, analyze_grown, update_values
 
 from . import registry, scoring
 from .backends import get_backend
-from .backends.base import DOC, TAG
+from .backends.base import BODY_CHARS, DOC, TAG
 from .models import SearchDocument, SearchDocumentTag, SearchQuery
 from .query import tokens
 from .registry import Document
@@ -26,6 +26,18 @@ log = logging.getLogger(__name__)
 CHUNK = 5000
 BULK_THRESHOLD = 2000
 WORDS_BATCH = 100
+
+
+# Kinds whose documents have no type of their own. A docs page's source gives it its entity's kind as
+# type (portal/techdocs/search.py): the Type facet showed "component" beside the entities' types
+# ("service", "library"), counting docs pages as if a kind were a type. A docs page is filtered as
+# kind:doc (and by its entity's owner, lifecycle and tags).
+UNTYPED_KINDS = frozenset({"doc"})
+
+
+def _type(doc: Document) -> str:
+    """The type the index stores and facets: none for an untyped kind."""
+    return "" if doc.kind in UNTYPED_KINDS else doc.type[:100]
 
 
 def _is_vocabulary(word: str) -> bool:
@@ -276,10 +288,10 @@ def _write_small(backend, source: str, documents: list[Document], popular: dict 
             name=d.name.lower()[:200],
             title=d.title[:300],
             description=d.description,
-            body=d.body,
+            body=d.body[:BODY_CHARS],
             owner=d.owner[:200],
             lifecycle=d.lifecycle[:100],
-            type=d.type[:100],
+            type=_type(d),
             tags=" ".join(_tags(d))[:1000],
             visibility=d.visibility,
             owner_team_id=d.owner_team_id,
@@ -310,7 +322,7 @@ def _row(doc_id: int, source: str, doc: Document, tags: list[str], written_at, p
     """The backend's insert row for one document (see Backend.insert); `written_at` as the database
     takes it (connection.ops.adapt_datetimefield_value)."""
     return (doc_id, source, doc.key[:250], doc.kind[:40], doc.kind_label[:40], doc.name.lower()[:200],
-            doc.title[:300], doc.description, doc.body, doc.owner[:200], doc.lifecycle[:100], doc.type[:100],
+            doc.title[:300], doc.description, doc.body[:BODY_CHARS], doc.owner[:200], doc.lifecycle[:100], _type(doc),
             " ".join(tags)[:1000], doc.visibility, doc.owner_team_id, doc.url[:500],
             *scoring.evidence(doc).values(), scoring.quality(doc), popularity, written_at)
 

@@ -60,6 +60,10 @@ A_RANK = 300  # of a truncated `a` list (read up to FACET_SCAN + 1 rows for the 
 # pages of 160,000 characters took 35 ms for three needles that failed before the one that matched, so
 # the scan and the needles are capped (at most 20 × 32,000 characters × 4 needles, ~8 ms; a few KB per
 # page usually). A match beyond the scan leaves the description as the snippet.
+# How much of a document's body is searched, on both backends: PostgreSQL's `tsv` indexes
+# left(body, 100000) (migration 0002), and the index stores no more than that (index.py), so that SQLite's
+# FTS5 table sees the same text. Docs pages are cut at 200,000 characters by their builder.
+BODY_CHARS = 100_000
 EXCERPT_LEAD = 180
 EXCERPT_CHARS = 540
 EXCERPT_SCAN = 32_000
