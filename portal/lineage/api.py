@@ -1,9 +1,10 @@
 """The lineage API: `POST /api/v1/lineage` takes OpenLineage events as Marquez does; `GET /api/v1/lineage`
 (the graph, Marquez's shape), `GET /api/v1/lineage/columns` and `GET /api/v1/lineage/impact` read the
-unified graph (`portal.lineage.graph`)."""
+unified graph (`portal.lineage.graph`); `GET /api/v1/lineage/runs` lists one job's runs."""
 
 from __future__ import annotations
 
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -12,16 +13,18 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
+from portal.core import pagination
 from portal.core.api import error_responses
 from portal.core.limits import body_limit
 
-from . import events, graph, services
+from . import events, graph, selectors, services
 from . import spec as spec_module
 from .api_schema import (
     GRAPH_EXAMPLE,
     LineageColumnGraphSerializer,
     LineageGraphSerializer,
     LineageImpactSerializer,
+    LineageRunsSerializer,
 )
 from .conf import max_body_bytes
 
@@ -260,3 +263,70 @@ def lineage_impact(request):
     node_id = _node_id(request)
     hops = _checked("depth", graph.check_depth, _query(request, "depth"), default=10)
     return Response(_read(graph.impact, node_id, user=request.user, hops=hops).as_dict())
+
+
+# -- one job's runs ----------------------------------------------------------------------------------
+
+RUNS_LIMIT = 500
+
+
+def _start_or_none(value):
+    return None if value is None else pagination.timestamp(value)
+
+
+def _run_json(run) -> dict:
+    return {"runId": str(run.run_id), "state": run.state,
+            "startedAt": run.started_at.isoformat() if run.started_at else None,
+            "endedAt": run.ended_at.isoformat() if run.ended_at else None,
+            "durationSeconds": run.duration_seconds, "errorMessage": run.error_message or None,
+            "parentRunId": str(run.parent_run_id) if run.parent_run_id else None}
+
+
+@extend_schema(
+    operation_id="lineage_runs",
+    summary="Every run of a lineage job",
+    description=(
+        "The runs of one OpenLineage job, newest first (by start; runs without a recorded start — their START "
+        "never arrived — after those with one), a cursor page at a time, with `totalItems`. The entity page's "
+        "runs panel shows the last ten; this lists them all (runs past the retention are deleted, each job "
+        "keeping its latest). An unknown job and one you may not see both answer 404 `No such node.`; a "
+        "`nodeId` that is not a job id is a 400."),
+    parameters=[
+        OpenApiParameter("nodeId", str, required=True, description="`job:<namespace>:<name>`."),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": RUNS_LIMIT},
+                         description=f"Runs per page, 1–{RUNS_LIMIT} (default 100)."),
+        OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page."),
+    ],
+    responses={200: OpenApiResponse(LineageRunsSerializer, description="One page of the job's runs.", examples=[
+        OpenApiExample("A daily job", value={
+            "job": "job:airflow:etl.orders_daily", "totalItems": 214, "pageInfo": {"nextCursor": "eyJ0Ij…"},
+            "items": [{"runId": "0193a5a4-8b7e-7c1e-9a37-5f7a1d2c3b4a", "state": "COMPLETE",
+                       "startedAt": "2026-12-01T10:00:00+00:00", "endedAt": "2026-12-01T10:04:30+00:00",
+                       "durationSeconds": 270.0, "errorMessage": None, "parentRunId": None}]})]),
+               **error_responses(404)},
+)
+@api_view(["GET", "HEAD"])
+def lineage_runs(request):
+    node_id = _node_id(request)
+    parsed = graph.parse_node_id(node_id)  # checked by _node_id
+    if parsed.type != "job":
+        raise ValidationError({"nodeId": ["runs are listed for a job: give job:<namespace>:<name>"]})
+    limit = pagination.page_size(request.query_params, default=100, maximum=RUNS_LIMIT)
+    cursor = _query(request, "cursor")
+    job = selectors.visible_job_by_candidates(request.user, parsed.candidates)
+    if job is None:
+        raise _not_found()
+    runs = selectors.runs_of_job(job)
+    total = runs.count()
+    if cursor:
+        after = pagination.decode_cursor(cursor, {"t": _start_or_none, "id": pagination.integer})
+        if after["t"] is None:
+            runs = runs.filter(started_at__isnull=True, pk__lt=after["id"])
+        else:
+            runs = runs.filter(Q(started_at__lt=after["t"]) | Q(started_at=after["t"], pk__lt=after["id"])
+                               | Q(started_at__isnull=True))
+    rows = list(runs[:limit + 1])
+    more, rows = len(rows) > limit, rows[:limit]
+    next_cursor = pagination.encode_cursor({"t": rows[-1].started_at, "id": rows[-1].pk}) if more else None
+    return Response({"job": job.node_id, "items": [_run_json(r) for r in rows], "totalItems": total,
+                     "pageInfo": {"nextCursor": next_cursor}})

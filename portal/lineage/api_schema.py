@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from portal.core.api import PageInfoSerializer
+
 
 class LineageEdgeSerializer(serializers.Serializer):
     origin = serializers.CharField(help_text="Node id the data flows from.")
@@ -95,3 +97,20 @@ GRAPH_EXAMPLE = {
     "hidden": 1, "root": "dataset:postgres://db.internal:5432:shop.public.orders", "depth": 2,
     "direction": "both", "truncated": False,
 }
+
+
+class LineageRunSerializer(serializers.Serializer):
+    runId = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"])
+    startedAt = serializers.DateTimeField(allow_null=True, help_text="The START event's time (null: none came).")
+    endedAt = serializers.DateTimeField(allow_null=True, help_text="The COMPLETE, FAIL or ABORT event's time.")
+    durationSeconds = serializers.FloatField(allow_null=True)
+    errorMessage = serializers.CharField(allow_null=True, help_text="The errorMessage run facet's message.")
+    parentRunId = serializers.UUIDField(allow_null=True)
+
+
+class LineageRunsSerializer(serializers.Serializer):
+    job = serializers.CharField(help_text="The job's node id.")
+    items = LineageRunSerializer(many=True)
+    totalItems = serializers.IntegerField(help_text="Runs of the job in all.")
+    pageInfo = PageInfoSerializer()

@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils.http import urlencode
 
 from catalog.models import Entity
 from portal.accounts import permissions
 
-from .models import Node, Run
+from .models import Node, NodeType, Run, node_key
 
 PANEL_RUNS = 10
 PANEL_JOBS = 20  # writing jobs of a dataset whose runs the panel shows
+RUNS_PAGE = 50  # runs per page of a job's runs page
+
+# Newest first; a run without a recorded start (its START never came) after those with one, on both
+# engines (PostgreSQL would put NULLs first, SQLite last), then the newest stored first.
+RUN_ORDER = (F("started_at").desc(nulls_last=True), F("pk").desc())
 
 
 def runs_of_job(node: Node) -> QuerySet[Run]:
-    return Run.objects.filter(job=node).order_by("-started_at", "-pk")
+    """Every run of a job, in RUN_ORDER (the runs page and `GET /api/v1/lineage/runs`)."""
+    return Run.objects.filter(job=node).order_by(*RUN_ORDER)
+
+
+def visible_job(user, pk: int) -> Node | None:
+    """The job node `pk` when the user may see it (visible_q, as the graph decides); None for a missing
+    node, a dataset and a job they may not see alike, so that the caller answers the same 404. One query."""
+    return (Node.objects.filter(visible_q(user), type=NodeType.JOB, pk=pk).select_related("entity")
+            .only("type", "namespace", "name", "entity__kind_key", "entity__namespace", "entity__name",
+                  "entity__title").first())
+
+
+def visible_job_by_candidates(user, candidates) -> Node | None:
+    """The job a `job:<namespace>:<name>` id names (its (namespace, name) splits, as graph.parse_node_id
+    gives them), when the user may see it. The id resolves as the graph resolves it (the lowest id among
+    the splits) before visibility is asked, so an id never names another job for another reader. One query."""
+    keys = [node_key(NodeType.JOB, namespace, name) for namespace, name in candidates]
+    first = Node.objects.filter(key__in=keys, type=NodeType.JOB).order_by("pk").values("pk")[:1]
+    return (Node.objects.filter(visible_q(user), pk=Subquery(first)).select_related("entity")
+            .only("type", "namespace", "name", "entity__kind_key", "entity__namespace", "entity__name",
+                  "entity__title").first())
 
 
 def visible_q(user) -> Q:
@@ -55,17 +80,20 @@ def entity_panel(entity: Entity, user) -> dict:
     nodes = list(Node.objects.filter(entity=entity).only("pk", "type", "namespace", "name", "last_run_id"))
     if not nodes:
         return {"lineage_nodes": [], "lineage_runs": [], "lineage_many_jobs": False, "lineage_runs_total": 0,
-                "lineage_jobs_capped": False}
-    jobs = [n.pk for n in nodes if n.type == "job"]
+                "lineage_jobs_capped": False, "lineage_jobs": []}
+    job_nodes = [n for n in nodes if n.type == "job"]
     capped = False
-    if not jobs:
+    if not job_nodes:
         writers = Node.objects.filter(visible_q(user), out_edges__target__in=nodes, type="job")
-        jobs = list(writers.values_list("pk", flat=True).distinct().order_by("pk")[:PANEL_JOBS + 1])
-        capped, jobs = len(jobs) > PANEL_JOBS, jobs[:PANEL_JOBS]
-    runs = list(Run.objects.filter(job_id__in=jobs).select_related("job").order_by("-started_at", "-pk")[:PANEL_RUNS])
+        job_nodes = list(writers.only("pk", "type", "namespace", "name").distinct().order_by("pk")[:PANEL_JOBS + 1])
+        capped, job_nodes = len(job_nodes) > PANEL_JOBS, job_nodes[:PANEL_JOBS]
+    jobs = [n.pk for n in job_nodes]
+    runs = list(Run.objects.filter(job_id__in=jobs).select_related("job").order_by(*RUN_ORDER)[:PANEL_RUNS])
     total = len(runs) if len(runs) < PANEL_RUNS else Run.objects.filter(job_id__in=jobs).count()
     return {"lineage_nodes": nodes, "lineage_runs": runs, "lineage_many_jobs": len({r.job_id for r in runs}) > 1,
             "lineage_runs_total": total, "lineage_jobs_capped": capped, "lineage_jobs_capped_at": PANEL_JOBS,
+            # Each job's runs page (every run, paged), for the jobs the panel draws from.
+            "lineage_jobs": [(n, reverse("lineage:job-runs", args=[n.pk])) for n in job_nodes],
             # The node the entity page's Lineage tab opens on (graph.node_id_for_entity), from the rows here.
             "lineage_graph_url": f"{reverse('lineage:graph')}?{urlencode({'nodeId': min(nodes, key=_pk).node_id})}",
             "lineage_retention_days": settings.PLINTH_LINEAGE_RUN_RETENTION_DAYS}

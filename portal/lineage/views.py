@@ -5,6 +5,7 @@ entities (and MLflow-only models) nobody owns, for platform admins to give an ow
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -18,7 +19,7 @@ from catalog.descriptors.errors import DescriptorError
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
-from portal.core.numbers import row_id
+from portal.core.numbers import digits, row_id
 
 from . import graph, selectors, services
 
@@ -94,6 +95,36 @@ def graph_page(request):
         raise Http404("No such lineage node") from exc
     root = found.nodes[found.root]
     return render(request, "lineage/graph.html", {"root": root, "node_id": root["id"], **_legend()})
+
+
+MAX_PAGE_DIGITS = 9  # a page number beyond this is no page of any job
+
+
+@require_safe
+def job_runs(request, job_id: str):
+    """Every run of one lineage job, newest first, RUNS_PAGE a page. A missing job id, a non-numeric one,
+    a dataset's and a job the viewer may not see (selectors.visible_q, as the graph decides) are the same
+    404. Then `page`: not a whole number from 1 is a 400 naming it, a page past the last a 404 naming the
+    last. Three queries whatever the page or the number of runs: the job, the count, the page's runs."""
+    pk = row_id(job_id)
+    job = selectors.visible_job(request.user, pk) if pk else None
+    if job is None:
+        raise Http404("No such lineage job")
+    context = {"job": job, "node_id": job.node_id, "graph_url": _graph_url(job.node_id),
+               "retention_days": settings.PLINTH_LINEAGE_RUN_RETENTION_DAYS}
+    raw = request.GET.get("page", "1")
+    if not digits(raw) or len(raw) > MAX_PAGE_DIGITS or int(raw) < 1:
+        shown = raw[:20] + ("…" if len(raw) > 20 else "")
+        context["error"] = f"page: give a whole page number from 1 (got {shown!r})."
+        return render(request, "lineage/job_runs.html", context, status=400)
+    paginator = Paginator(selectors.runs_of_job(job), selectors.RUNS_PAGE)
+    number = int(raw)
+    if number > paginator.num_pages:
+        context["error"] = (f"page: there is no page {number}; this job's runs end at page {paginator.num_pages}.")
+        context["last_page"] = paginator.num_pages
+        return render(request, "lineage/job_runs.html", context, status=404)
+    context["page"] = paginator.page(number)
+    return render(request, "lineage/job_runs.html", context)
 
 
 @require_http_methods(["GET"])

@@ -1,6 +1,7 @@
 """The runs panel of an entity page says what it leaves out: "Showing the last 10 of M runs", M counting
 only the runs of jobs the reader may see, with where to look next, in a constant number of queries
-(review finding, session 36: it showed the last ten and said nothing of the others)."""
+(review finding, session 36: it showed the last ten and said nothing of the others). Where to look next
+is each job's runs page (tests/lineage/test_job_runs.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from portal.lineage.models import Node
 from portal.lineage.selectors import PANEL_RUNS
 from tests.lineage.conftest import post, run_event
 from tests.lineage.test_review_s33 import PG, _panel, _session, private_writer  # noqa: F401 (the fixture)
@@ -37,7 +39,10 @@ def test_a_full_panel_says_how_many_runs_there_are_counting_only_those_the_reade
     _runs(api, 11)
     line = _count_line(_panel(_session(member), private_writer["dataset"]))
     assert line.startswith(f"Showing the last {PANEL_RUNS} of 12 runs, newest first."), line
-    assert "Older runs are not listed anywhere in the portal yet" in line
+    assert "Older runs are on the job's runs page (below)" in line, line
+    job = Node.objects.get(type="job", name="public_loader")
+    panel = _panel(_session(member), private_writer["dataset"])
+    assert f'<a href="/lineage/jobs/{job.pk}/runs/">All runs of this job</a>' in panel, panel
     assert 'href="/lineage/?nodeId=dataset%3Apostgres%3A%2F%2Fdb%3A5432%3Ashared.scores"' in line, line
     insider = _count_line(_panel(_session(private_writer["insider"]), private_writer["dataset"]))
     assert insider.startswith(f"Showing the last {PANEL_RUNS} of 13 runs"), insider

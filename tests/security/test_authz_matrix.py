@@ -65,6 +65,8 @@ from portal.governance.models import ApprovalRequest, Comment, Decision, Notific
 from portal.incidents.models import Incident, IncidentAlert, TimelineEntry
 from portal.insights.models import AnalyticsOptOut
 from portal.lineage.models import Event as LineageEvent
+from portal.lineage.models import Node as LineageNode
+from portal.lineage.models import node_key
 from portal.scaffolder.models import Run
 from portal.scorecards.models import ManualResult
 from tests.factories import PASSWORD, UserFactory
@@ -232,6 +234,9 @@ EXPECTED: dict[str, dict[str, Expect]] = {
     "lineage:unowned": {"GET": ok(PLATFORM_ADMIN)},
     "lineage:claim": {"POST": ok(PLATFORM_ADMIN, 302)},
     "lineage:impact-csv": {"GET": ok(VIEWERS)},  # the Impact tab's list: the entity's own visibility
+    # A job's runs (page and API): the job's entity's visibility, as the graph's (else the missing job's 404)
+    "lineage:job-runs": {"GET": ok(VIEWERS)},
+    "api-lineage-runs": {"GET": ok(VIEWERS)},
     # -- search
     "search:page": {"GET": ok(SIGNED_IN)},
     "search:typeahead": {"GET": ok(SIGNED_IN)},
@@ -417,6 +422,24 @@ def _sync_jobs(world: World, actor: Actor) -> list[Obj]:
     return out
 
 
+def _lineage_jobs(world: World, actor: Actor, *, in_path: bool = True) -> list[Obj]:
+    """A lineage job mapped to each model (so it is as visible as the model), by id in the path
+    (`job_id`) or by node id in the query (`fields["node_id"]`); the missing one exists nowhere."""
+    out = []
+    for obj in _entities("model", "kind")(world, actor):
+        name = f"{obj.kwargs['name']}-job"
+        if obj.instance is not None:
+            node = LineageNode.objects.get_or_create(key=node_key("job", "mx", name), defaults={
+                "type": "job", "namespace": "mx", "name": name, "entity": obj.instance})[0]
+            pk = node.pk
+        else:
+            pk = 987654
+        out.append(Obj(obj.key, kwargs={"job_id": pk} if in_path else {}, fields={"node_id": f"job:mx:{name}"},
+                       names=(str(pk), name, f"job:mx:{name}"), team=obj.team, private=obj.private,
+                       instance=obj.instance, registrant=obj.registrant))
+    return out
+
+
 def _locations(world: World, actor: Actor) -> list[Obj]:
     out = [Obj(key, kwargs={"pk": loc.pk}, names=(str(loc.pk),), team=INSTANCES[key][1], private=INSTANCES[key][2],
                instance=loc, registrant=loc.created_by) for key, loc in world.locations.items()]
@@ -589,6 +612,8 @@ TARGETS: dict[str, Callable | dict[str, Callable]] = {
     "api-lineage": {"GET": _entities("model", "ref")},
     "api-lineage-impact": _entities("model", "ref"),
     "lineage:graph": _entities("model", "ref"),
+    "lineage:job-runs": _lineage_jobs,
+    "api-lineage-runs": lambda world, actor: _lineage_jobs(world, actor, in_path=False),
     "incidents:new": {"POST": _entities("component", "ref")},
     "incidents:detail": _incidents,
     "incidents:status": _incidents,
@@ -631,6 +656,7 @@ QUERIES: dict[str, Callable[[Ctx], dict]] = {
     "api-lineage-impact": lambda c: {"nodeId": _node_id(c)},
     "lineage:graph": lambda c: {"nodeId": _node_id(c)},
     "api-lineage-columns": lambda c: {"nodeId": "dataset:mx://missing:mx.missing", "column": "id"},
+    "api-lineage-runs": lambda c: {"nodeId": c.obj.fields["node_id"]},
 }
 
 
