@@ -104,3 +104,36 @@ def test_cli_graph_tree_and_impact_table(portal, plinth):
     assert "model · fraud-ml" in first and "production model" in first, impact.stdout
     one_line_error(plinth("lineage", "impact", "entity:model:default:nope", env=env), 4)
     one_line_error(plinth("lineage", "graph", "table:x", env=env), 2, "nodeId")
+
+
+# -- one job's runs: client.lineage.runs and `plinth lineage runs` --------------------------------------
+
+
+def _runs_event(run_id: str, job: str, day: int) -> dict:
+    return dict(event(run_id, job), eventTime=f"2026-11-{day:02d}T10:00:00Z")
+
+
+def test_client_and_cli_list_every_run_of_a_job(portal, plinth, spec):
+    from plinth_sdk import Client
+    from plinth_sdk.errors import NotFoundError, ValidationError
+
+    job = f"runs-{uuid.uuid4().hex[:8]}"
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    env = {"PLINTH_URL": portal.url, "PLINTH_TOKEN": portal.token("alice")}
+    with Client(portal.url, portal.token("alice")) as client:
+        assert client.lineage.send([_runs_event(r, job, day) for day, r in enumerate(ids, start=1)])["stored"] == 5
+        listed = list(client.lineage.runs(f"job:ci:{job}", page_size=2))  # three pages
+        assert [r["runId"] for r in listed] == ids[::-1], "every run, newest first, across pages"
+        assert [r["runId"] for r in client.lineage.runs(f"job:ci:{job}", limit=3)] == ids[:1:-1]
+        with pytest.raises(NotFoundError):
+            list(client.lineage.runs("job:ci:no-such-job"))
+        with pytest.raises(ValidationError) as bad:
+            list(client.lineage.runs("dataset:s3://lake:features/churn"))
+        assert "nodeId" in str(bad.value)
+
+    shown = plinth("lineage", "runs", f"job:ci:{job}", "--limit", "2", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert ids[4] in shown.stdout and ids[3] in shown.stdout and ids[2] not in shown.stdout
+    as_json = plinth("-o", "json", "lineage", "runs", f"job:ci:{job}", "--limit", "0", env=env)
+    assert [r["runId"] for r in json.loads(as_json.stdout)] == ids[::-1]
+    one_line_error(plinth("lineage", "runs", "job:ci:no-such-job", env=env), 4)

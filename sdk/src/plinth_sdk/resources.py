@@ -68,6 +68,7 @@ LINEAGE_SEND = endpoint("lineage_create", "POST", "/api/v1/lineage")
 LINEAGE_GRAPH = endpoint("lineage_graph", "GET", "/api/v1/lineage")
 LINEAGE_COLUMNS = endpoint("lineage_columns", "GET", "/api/v1/lineage/columns")
 LINEAGE_IMPACT = endpoint("lineage_impact", "GET", "/api/v1/lineage/impact")
+LINEAGE_RUNS = endpoint("lineage_runs", "GET", "/api/v1/lineage/runs")
 DEPLOYMENT_EVENT = endpoint("deployment_events_create", "POST", "/api/v1/deployments/events")
 SCORECARD_LIST = endpoint("scorecards_list", "GET", "/api/v1/scorecards")
 SCORECARD_RESULTS = endpoint("scorecards_results", "GET", "/api/v1/scorecards/{name}/results")
@@ -301,6 +302,14 @@ class Lineage(_Resource):
         """What depends on a node, `depth` hops downstream: `{"root", "total", "hidden", "critical",
         "groups": [{"kind", "team", "critical", "items"}]}`, production models and live deployments first."""
         return self._run(LINEAGE_IMPACT.call(params={"nodeId": node_id, "depth": depth}))
+
+    def runs(self, node_id: str, *, page_size: int = 100, limit: int | None = None) -> Iterator[dict]:
+        """Every run of a lineage job (`job:<namespace>:<name>`), newest first, page by page: `{"runId",
+        "state", "startedAt", "endedAt", "durationSeconds", "errorMessage", "parentRunId"}`. Runs past the
+        retention are gone (each job keeps its latest). `NotFoundError` for an unknown job or one you may
+        not see; `InvalidInput` for a node that is not a job."""
+        params = {"nodeId": node_id, "limit": page_size}
+        return self._c._pages(LINEAGE_RUNS.call(params=params), dict, limit=limit)
 
 
 class Scorecards(_Resource):

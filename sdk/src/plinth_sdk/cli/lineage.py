@@ -1,5 +1,6 @@
 """`plinth lineage send FILE…`: OpenLineage events from CI (files or stdin) into the portal;
-`plinth lineage graph|impact NODE_ID`: the lineage graph around a node, and what depends on it."""
+`plinth lineage graph|impact NODE_ID`: the lineage graph around a node, and what depends on it;
+`plinth lineage runs JOB_ID`: every run of a job."""
 
 from __future__ import annotations
 
@@ -160,3 +161,16 @@ def impact(node_id, depth, as_json):
         note(f"{len(result['critical'])} critical: " + ", ".join(i["title"] for i in result["critical"][:5]))
     if result.get("hidden"):
         note(f"{result['hidden']} node(s) you may not see were left out.")
+
+
+@lineage.command()
+@click.argument("node_id")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many (0: all).")
+def runs(node_id, limit):
+    """The runs of the job NODE_ID (`job:<namespace>:<name>`), newest first."""
+    rows = state().client().lineage.runs(node_id, page_size=min(limit, 500) if limit else 500, limit=limit or None)
+    table(rows, [("STATE", lambda r: r["state"]), ("STARTED", lambda r: r["startedAt"] or "—"),
+                 ("ENDED", lambda r: r["endedAt"] or "—"),
+                 ("SECONDS", lambda r: "—" if r["durationSeconds"] is None else f"{r['durationSeconds']:.1f}"),
+                 ("RUN", lambda r: r["runId"])],
+          title=f"Runs of {node_id}", empty="No runs recorded.")
