@@ -290,6 +290,8 @@ def generate(start: date, end: date, users: dict, teams: dict) -> list[Event]:
             for _ in range(_poisson(rng, profile.get("api", 0) * (.4 + .6 * progress))):
                 act.add(EventType.API_CALL, rng.choice(API_OPERATIONS), client=rng.choice([Client.SDK, Client.CLI]))
             if rng.random() < profile.get("run", 0) or (first_day and team.name in REGISTRATIONS):
+                if first_day and team.name in REGISTRATIONS:
+                    _cancelled_first_try(act)
                 _template_run(act, rng, progress)
             due = team.name in REGISTRATIONS and registered[team.name] < len(REGISTRATIONS[team.name])
             # fraud-ml registers its first model within two days of joining; recsys takes its time
@@ -324,6 +326,18 @@ def _template_run(act: _Day, rng: random.Random, progress: float) -> None:
     ok = rng.random() < .8 + .17 * progress
     act.add(EventType.TEMPLATE_RUN_SUCCEEDED if ok else EventType.TEMPLATE_RUN_FAILED, template, duration,
             client=Client.SYSTEM, at=started + timedelta(seconds=duration), outcome="succeeded" if ok else "failed")
+
+
+def _cancelled_first_try(act: _Day) -> None:
+    """A team's first day: its first run was of the wrong template, cancelled 40 s in, before the real one.
+    Scripted (no random draw), so the rest of the story is what it was before runs could be cancelled."""
+    started = act.clock + timedelta(seconds=30)
+    act.out.append(Event(occurred_at=started, type=EventType.TEMPLATE_RUN_STARTED, user=act.user, team=act.team,
+                         subject=TEMPLATES[-1], client=Client.BROWSER, data=dict(DEMO)))
+    act.out.append(Event(occurred_at=started + timedelta(seconds=40), type=EventType.TEMPLATE_RUN_CANCELLED,
+                         user=act.user, team=act.team, subject=TEMPLATES[-1], client=Client.SYSTEM, value=40.0,
+                         data={**DEMO, "outcome": "cancelled"}))
+    act.clock = started + timedelta(seconds=40)
 
 
 def _approval(act: _Day, rng: random.Random, progress: float, number: int, users: dict) -> None:
