@@ -33,6 +33,12 @@ from joserfc.errors import BadSignatureError, ClaimError, ExceededSizeError, Exp
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 SESSION_ID_TOKEN = "plinth_oidc_id_token"  # noqa: S105 (a session key name) kept for the sign-out hint
 SESSION_NEXT = "plinth_oidc_next"
+# A sign-in attempt (state, nonce, PKCE verifier) is kept in the session under Authlib's key prefix until
+# its answer comes back, or for STATE_LIFETIME_SECONDS (PLINTH_OIDC_STATE_LIFETIME_SECONDS overrides it);
+# one session holds at most MAX_PENDING_ATTEMPTS (a reloading tab or a loop drops its oldest ones).
+STATE_PREFIX = "_state_plinth_"
+STATE_LIFETIME_SECONDS = 3600
+MAX_PENDING_ATTEMPTS = 5
 
 
 class OIDCError(Exception):
@@ -136,8 +142,16 @@ def begin(request: HttpRequest, redirect_uri: str) -> HttpResponse:
     """The redirect to the provider's authorization endpoint (code flow, PKCE S256, state, nonce)."""
     config = _required()
     _metadata(config)
+    client = _client(config)
+    lifetime = _state_lifetime()
+    client.framework.expires_in = lifetime
+    prune_attempts(request.session, keep=MAX_PENDING_ATTEMPTS - 1)
+    if not getattr(getattr(request, "user", None), "is_authenticated", False):
+        # An anonymous session exists for this attempt only: it expires with it, and the beat's
+        # accounts-clear-expired-sessions deletes it when the person never comes back.
+        request.session.set_expiry(lifetime)
     try:
-        return _client(config).authorize_redirect(request, redirect_uri)
+        return client.authorize_redirect(request, redirect_uri)
     except requests.RequestException as exc:
         raise OIDCError(f"The identity provider at {config.issuer} could not be reached "
                         f"({type(exc).__name__}).", reason="provider-unreachable", status=503) from exc
@@ -169,8 +183,13 @@ def finish(request: HttpRequest) -> SignIn:
         raise OIDCError("The sign-in answer comes from another identity provider than the one asked.",
                         reason="response-issuer", status=400)
     client = _client(config)
+    entry = request.session.get(f"{STATE_PREFIX}{state}")
     state_data = client.framework.get_state_data(request.session, state)
     client.framework.clear_state_data(request.session, state)  # a state is good for one answer only
+    if isinstance(entry, dict) and not _pending(entry, time.time()):  # Authlib reads it without its expiry
+        raise OIDCError("The sign-in took too long: it was started more than "
+                        f"{_state_lifetime() // 60} minutes ago. Start again from the sign-in page.",
+                        reason="state-expired", status=400)
     if not state_data or "nonce" not in state_data:
         raise OIDCError("The sign-in answer does not belong to a sign-in started in this browser (unknown or "
                         "already used state). Start again from the sign-in page.", reason="bad-state",
@@ -203,7 +222,33 @@ def finish(request: HttpRequest) -> SignIn:
         raise _refused_token(exc) from exc
     if claims is None:
         raise OIDCError("The identity provider sent no ID token.", reason="no-id-token", status=401)
+    request.session.set_expiry(None)  # signed in: the session lives as long as any other, not the attempt
     return SignIn(issuer=metadata["issuer"].rstrip("/"), claims=dict(claims), id_token=id_token)
+
+
+def _state_lifetime() -> int:
+    return int(getattr(settings, "PLINTH_OIDC_STATE_LIFETIME_SECONDS", STATE_LIFETIME_SECONDS))
+
+
+def _expiry(entry: Any) -> float:
+    exp = entry.get("exp") if isinstance(entry, dict) else None
+    return float(exp) if isinstance(exp, int | float) else 0.0
+
+
+def _pending(entry: Any, now: float) -> bool:
+    return _expiry(entry) >= now
+
+
+def prune_attempts(session: Any, *, keep: int) -> int:
+    """Forget the session's expired sign-in attempts and, past `keep`, its oldest pending ones (written
+    before a new attempt, so that no session holds more than MAX_PENDING_ATTEMPTS). Returns how many."""
+    now = time.time()
+    attempts = sorted((_expiry(entry), key) for key, entry in session.items() if key.startswith(STATE_PREFIX))
+    pending = [key for _, key in attempts if _pending(session[key], now)]
+    drop = [key for _, key in attempts if key not in pending] + pending[:max(0, len(pending) - keep)]
+    for key in drop:
+        del session[key]
+    return len(drop)
 
 
 def end_session_url(id_token: str | None, post_logout_redirect_uri: str) -> str | None:

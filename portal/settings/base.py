@@ -347,6 +347,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # FinOps (docs/finops.md): files dropped in PLINTH_COSTS_DROP_DIR, and team budget alerts (80/100 %).
     "costs-scan-drop-dir": {"task": "portal.costs.tasks.scan_drop_dir", "schedule": 300.0},
     "costs-check-budgets": {"task": "portal.costs.tasks.check_budgets", "schedule": 3600.0},
+    # Expired sessions, among them abandoned single sign-on attempts (docs/identity.md, "Abandoned attempts").
+    "accounts-clear-expired-sessions": {"task": "portal.accounts.tasks.clear_expired_sessions",
+                                        "schedule": 3600.0},
 }
 
 # Usage analytics (portal/insights, docs/insights.md).

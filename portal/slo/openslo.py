@@ -15,7 +15,7 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from catalog.descriptors.errors import path_str
@@ -66,27 +66,39 @@ class Window:
     tz: str = "UTC"
 
     def bounds(self, now: datetime) -> tuple[datetime, datetime]:
-        """(start, end) of the window that contains `now`; a rolling window ends at now."""
+        """(start, end) of the window that contains `now`; a rolling window ends at now. A calendar window
+        runs from the first instant of its first local day to the first instant of the day after it, so a
+        day with a daylight-saving change lasts the 23 or 25 hours that pass."""
         if self.rolling:
             return now - timedelta(seconds=self.seconds), now
-        local = now.astimezone(ZoneInfo(self.tz))
-        day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        zone = ZoneInfo(self.tz)
+        day = now.astimezone(zone).date()
         if self.unit == "d":
-            start, months = day, 0
+            first, after = day, day + timedelta(days=1)
         elif self.unit == "w":  # ISO weeks start on Monday
-            start, months = day - timedelta(days=day.weekday()), 0
-        elif self.unit == "M":
-            start, months = day.replace(day=1), 1
-        elif self.unit == "Q":
-            start, months = day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1), 3
+            first = day - timedelta(days=day.weekday())
+            after = first + timedelta(days=7)
         else:
-            start, months = day.replace(day=1, month=1), 12
-        if months:
-            month = start.month - 1 + months
-            end = start.replace(year=start.year + month // 12, month=month % 12 + 1)
-        else:
-            end = start + timedelta(days=1 if self.unit == "d" else 7)
-        return start, end
+            months = {"M": 1, "Q": 3, "Y": 12}[self.unit]
+            first = day.replace(day=1, month=(day.month - 1) // months * months + 1)
+            month = first.month - 1 + months
+            after = first.replace(year=first.year + month // 12, month=month % 12 + 1)
+        return day_start(first, zone), day_start(after, zone)
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of the local `day` in `zone`. Not simply local 00:00: where a clock change is at
+    midnight, 00:00 may happen twice (America/Havana in November: the day starts at the first one) or not
+    at all (America/Santiago in September, Asia/Beirut in March: the day starts when the clock jumps)."""
+    wall = datetime.combine(day, time.min)
+    early, late = sorted(wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
+    if early.astimezone(zone).date() >= day:  # 00:00 exists (once, or twice: the earlier one)
+        return early.astimezone(zone)
+    # 00:00 falls in a gap: the day starts at the jump, which lies between the two readings of 00:00.
+    while late - early > timedelta(seconds=1):
+        middle = early + (late - early) / 2
+        early, late = (middle, late) if middle.astimezone(zone).date() < day else (early, middle)
+    return late.replace(microsecond=0).astimezone(zone)
 
 
 @dataclass(frozen=True)
