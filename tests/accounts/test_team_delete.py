@@ -5,7 +5,6 @@ Group entity, open approval requests for it or waiting for its review, unresolve
 sign-on group map; otherwise one `team.delete` event lists the members removed and what else lost the
 team, and nothing else is written."""
 
-import json
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -15,10 +14,11 @@ from django.utils import timezone
 
 from portal.accounts import services
 from portal.accounts.models import Membership, MembershipSource, Team
-from portal.core.models import AuditEvent
 from portal.governance.models import AccessGrant, ApprovalRequest, Stage
 from portal.incidents.models import Incident
 from tests.factories import EntityFactory, MembershipFactory, UserFactory
+
+from .test_team_admin import _events, _last_seq
 
 pytestmark = pytest.mark.django_db
 
@@ -38,16 +38,6 @@ def team() -> Team:
     MembershipFactory(user=UserFactory(username="bob"), team=team, role="maintainer")
     MembershipFactory(user=UserFactory(username="eve"), team=team, role="viewer", source=MembershipSource.OIDC)
     return team
-
-
-def _last_seq() -> int:
-    last = AuditEvent.objects.order_by("-seq").first()
-    return last.seq if last else 0
-
-
-def _events(since: int) -> list[tuple[str, str, str, dict | None, dict | None]]:
-    return [(e.action, e.actor, e.target, json.loads(e.payload)["before"], json.loads(e.payload)["after"])
-            for e in AuditEvent.objects.filter(seq__gt=since).order_by("seq")]
 
 
 def _request(team: Team, requester, state: str) -> ApprovalRequest:
