@@ -17,6 +17,8 @@ class CatalogConfig(AppConfig):
         # What a team owns, beside its members on the team page (accounts never imports the catalog).
         account_extensions.register_section(account_extensions.TeamSection(
             key="owns", template="catalog/inc/team_owns.html", context=_team_owns, beside=True))
+        # A team that still owns entities, or that its Group entity defines, is not deleted (accounts.services).
+        account_extensions.register_delete_blocker("catalog", _team_delete_blockers)
 
         # A team created by hand takes over the entities whose descriptors already name it.
         team_created.connect(lambda sender, team, **kw: services.refresh_owner_teams(team),
@@ -24,6 +26,27 @@ class CatalogConfig(AppConfig):
         # Org sync follows a change to a User or Group at once (beat runs it every 5 minutes too).
         signals.entities_changed.connect(_queue_org_sync, dispatch_uid="catalog.org_sync", weak=False)
         checks.register(_check_integrations, "catalog")
+
+
+def _team_delete_blockers(team) -> list[str]:
+    """Deleting the team would leave its entities without an owner (a private one then seen by platform
+    admins alone), and its Group entity would make the team again at the next refresh."""
+    from django.db.models import Q
+
+    from portal.accounts.extensions import counted
+
+    from .models import Entity
+
+    owner_ref = f"group:default/{team.name}"
+    reasons = []
+    owned = Entity.objects.filter(Q(owner_team=team) | Q(owner_ref=owner_ref)).exclude(ref=owner_ref).count()
+    if owned:
+        reasons.append(f"it owns {counted(owned, 'catalog entity', 'catalog entities')} (give them another owner "
+                       "in their descriptors, or unregister them)")
+    if Entity.objects.filter(ref=owner_ref).exists():
+        reasons.append(f"the catalog's Group entity {owner_ref} defines it, and its next refresh would make the "
+                       "team again (remove the Group descriptor, or unregister its location)")
+    return reasons
 
 
 OWNS_SHOWN = 50

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import router
-from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
+from django.db.models import Count, F, Func, IntegerField, QuerySet
 
 from portal.core.db import PreparedRow
 
@@ -65,37 +65,15 @@ def token_of(user, pk: int) -> APIToken | None:
 
 def team_delete_blockers(team: Team) -> list[str]:
     """Why `team` may not be deleted yet, each naming how many and what to do first (empty: it may be).
-    Deleting it would otherwise change them silently: catalog entities would lose their owner (a private
-    one then seen by platform admins alone), an open request its owner or its reviewers, an active
-    incident its responders; and the catalog's Group entity or the single sign-on group map would make
-    the team again at the next refresh or sign-in. Platform admins alone ask, so counts name nothing
-    hidden from them."""
+    Deleting it would otherwise change them silently: the apps built on accounts say what depends on the
+    team (`extensions.register_delete_blocker`: the catalog its entities and Group entity, governance its
+    open requests and reviews, incidents the unresolved ones), and the single sign-on group map would make
+    the team again at the next sign-in. Platform admins alone ask, so counts name nothing hidden from them."""
     from django.conf import settings
 
-    from catalog.models import Entity
-    from portal.governance.models import OPEN_STATES, ApprovalRequest
-    from portal.incidents.models import ACTIVE, Incident
+    from . import extensions
 
-    owner_ref = f"group:default/{team.name}"
-    reasons = []
-    owned = Entity.objects.filter(Q(owner_team=team) | Q(owner_ref=owner_ref)).exclude(ref=owner_ref).count()
-    if owned:
-        reasons.append(f"it owns {_count(owned, 'catalog entity', 'catalog entities')} (give them another owner "
-                       "in their descriptors, or unregister them)")
-    if Entity.objects.filter(ref=owner_ref).exists():
-        reasons.append(f"the catalog's Group entity {owner_ref} defines it, and its next refresh would make the "
-                       "team again (remove the Group descriptor, or unregister its location)")
-    requests = (ApprovalRequest.objects.filter(Q(owner_team=team) | Q(stages__teams=team), state__in=OPEN_STATES)
-                .values("pk").distinct().count())
-    if requests:
-        one = requests == 1
-        reasons.append(f"{_count(requests, 'open approval request', 'open approval requests')} "
-                       f"{'is' if one else 'are'} for it or {'waits' if one else 'wait'} for its review (let "
-                       f"{'it' if one else 'them'} be decided, withdrawn or expire)")
-    incidents = Incident.objects.filter(owner_team=team, status__in=ACTIVE).count()
-    if incidents:
-        reasons.append(f"it responds to {_count(incidents, 'unresolved incident', 'unresolved incidents')} "
-                       "(resolve them)")
+    reasons = extensions.delete_blockers(team)
     groups = sorted(group for group, (name, _role) in settings.PLINTH_OIDC_GROUP_MAP.items() if name == team.name)
     if groups:
         reasons.append(f"PLINTH_OIDC_GROUP_MAP maps the single sign-on group{'s' if len(groups) > 1 else ''} "
@@ -125,7 +103,3 @@ def team_dependents(team: Team) -> dict[str, dict[str, int]]:
             group = "unowned" if rel.on_delete.__name__ == "SET_NULL" else "deleted"
         outcome[group][model._meta.label] = count
     return {group: counts for group, counts in outcome.items() if counts}
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"

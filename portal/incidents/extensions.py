@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from catalog import extensions
+from portal.accounts import extensions as account_extensions
 from portal.accounts import permissions
 
 NOT_FOR = {"group", "user", "location", "template"}  # the organisation and the catalog's own machinery
@@ -27,7 +28,19 @@ def _badge(request, entity) -> dict:
     return {**selectors.open_badge(request.user, entity), "entity": entity}
 
 
+def _team_delete_blockers(team) -> list[str]:
+    """An unresolved incident the team responds to would lose its responders."""
+    from portal.accounts.extensions import counted
+
+    from .models import ACTIVE, Incident
+
+    incidents = Incident.objects.filter(owner_team=team, status__in=ACTIVE).count()
+    return [f"it responds to {counted(incidents, 'unresolved incident', 'unresolved incidents')} (resolve them)"] \
+        if incidents else []
+
+
 def register() -> None:
+    account_extensions.register_delete_blocker("incidents", _team_delete_blockers)
     extensions.register_tab(
         extensions.EntityTab(key="incidents", label="Incidents", template="incidents/inc/entity_tab.html",
                              applies=applies, context=_tab, order=88)
