@@ -142,7 +142,7 @@ def _text_problem(text: str) -> str | None:
 def _shown(path: str) -> str:
     """A path as an answer can carry it: a NUL or a lone surrogate in a key escaped (`\\u0000`, `\\ud800`),
     which the JSON renderer could not write as UTF-8 (a 500 on the 400)."""
-    return _UNSHOWABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", path) if _UNSHOWABLE.search(path) else path
+    return _UNSHOWABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", path)
 
 
 def _unstorable(value) -> tuple[str, str] | None:

@@ -26,12 +26,16 @@ def runs_of_job(node: Node) -> QuerySet[Run]:
     return Run.objects.filter(job=node).order_by(*RUN_ORDER)
 
 
+def _job_page_rows(jobs: QuerySet[Node]) -> Node | None:
+    """The one job of `jobs`, with what its runs page and answer show of it and its entity."""
+    return (jobs.select_related("entity").only("type", "namespace", "name", "entity__kind_key",
+                                               "entity__namespace", "entity__name", "entity__title").first())
+
+
 def visible_job(user, pk: int) -> Node | None:
     """The job node `pk` when the user may see it (visible_q, as the graph decides); None for a missing
     node, a dataset and a job they may not see alike, so that the caller answers the same 404. One query."""
-    return (Node.objects.filter(visible_q(user), type=NodeType.JOB, pk=pk).select_related("entity")
-            .only("type", "namespace", "name", "entity__kind_key", "entity__namespace", "entity__name",
-                  "entity__title").first())
+    return _job_page_rows(Node.objects.filter(visible_q(user), type=NodeType.JOB, pk=pk))
 
 
 def visible_job_by_candidates(user, candidates) -> Node | None:
@@ -40,9 +44,7 @@ def visible_job_by_candidates(user, candidates) -> Node | None:
     the splits) before visibility is asked, so an id never names another job for another reader. One query."""
     keys = [node_key(NodeType.JOB, namespace, name) for namespace, name in candidates]
     first = Node.objects.filter(key__in=keys, type=NodeType.JOB).order_by("pk").values("pk")[:1]
-    return (Node.objects.filter(visible_q(user), pk=Subquery(first)).select_related("entity")
-            .only("type", "namespace", "name", "entity__kind_key", "entity__namespace", "entity__name",
-                  "entity__title").first())
+    return _job_page_rows(Node.objects.filter(visible_q(user), pk=Subquery(first)))
 
 
 def visible_q(user) -> Q:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from catalog import selectors as catalog_selectors
+from catalog.descriptors.refs import parse_ref
 from catalog.models import Entity
 from portal.accounts import permissions
 from portal.accounts.models import Team
@@ -19,12 +20,12 @@ def templates_for(user) -> QuerySet[Entity]:
 
 def owner_ref(value: str) -> str:
     """The owner ref a template filter's `owner` names, matched exactly (a suffix would let `team` match
-    `group:default/otherteam`): a full ref (`group:default/fraud-ml`, `user:default/alice`),
-    `<namespace>/<name>` or a bare name, both of a group; the catalog's `owner` filter reads them alike."""
-    value = value.strip().lower()
-    if ":" in value:
-        return value
-    return f"group:{value}" if "/" in value else f"group:default/{value}"
+    `group:default/otherteam`): read as any entity reference (`parse_ref`: a group in the default
+    namespace unless it says otherwise). A malformed one is kept as typed, so it matches nothing."""
+    try:
+        return parse_ref(value.strip(), default_kind="group").key()
+    except ValueError:
+        return value.strip().lower()
 
 
 def owner_label(ref: str) -> str:

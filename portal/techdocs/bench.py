@@ -77,6 +77,19 @@ def _write_tree(root: Path, pages: int) -> None:
     (root / "catalog-info.yaml").write_text("# bench\n")
 
 
+def _bench_entity(root: Path, data: dict) -> tuple[Entity, object]:
+    """The bench's entity (`data`, registered from `root`/catalog-info.yaml) and a platform admin named
+    as it, to read its pages."""
+    name, kind = data["metadata"]["name"], data["kind"]
+    location = Location.objects.create(type="file", target=str(root / "catalog-info.yaml"))
+    entity = Entity.objects.create(
+        ref=f"{kind.lower()}:default/{name}", kind=kind, kind_key=kind.lower(), namespace="default",
+        name=name, name_key=name, api_version=data["apiVersion"], data=data, location=location,
+        source=str(root / "catalog-info.yaml"), content_hash=content_hash(data))
+    user = get_user_model().objects.create(username=name, is_superuser=True, is_staff=True)
+    return entity, user
+
+
 def run(*, pages: int = 1000, requests: int = 300) -> dict:
     name = f"techdocs-bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="techdocs-bench-") as tmp:
@@ -86,12 +99,7 @@ def run(*, pages: int = 1000, requests: int = 300) -> dict:
                 "metadata": {"name": name, "namespace": "default",
                              "annotations": {"plinth.dev/techdocs-ref": "dir:./docs"}},
                 "spec": {"type": "website", "lifecycle": "experimental", "owner": "platform"}}
-        location = Location.objects.create(type="file", target=str(root / "catalog-info.yaml"))
-        entity = Entity.objects.create(
-            ref=f"component:default/{name}", kind="Component", kind_key="component", namespace="default",
-            name=name, name_key=name, api_version=data["apiVersion"], data=data, location=location,
-            source=str(root / "catalog-info.yaml"), content_hash=content_hash(data))
-        user = get_user_model().objects.create(username=name, is_superuser=True, is_staff=True)
+        entity, user = _bench_entity(root, data)
         try:
             started, cpu_started = time.perf_counter(), time.process_time()
             site = services.docs_build(entity=entity, force=True)
@@ -129,7 +137,7 @@ def run(*, pages: int = 1000, requests: int = 300) -> dict:
         finally:
             user.delete()
             entity.delete()
-            location.delete()
+            entity.location.delete()
 
 
 def card_text(kind: str, size: int = modelcards.MAX_CARD_BYTES) -> str:
@@ -161,12 +169,7 @@ def run_card(*, kind: str = "realistic", repeats: int = 5) -> dict:
                 "metadata": {"name": name, "namespace": "default"},
                 "spec": {"type": "classifier", "lifecycle": "experimental", "owner": "platform",
                          "modelCard": "card.md"}}
-        location = Location.objects.create(type="file", target=str(root / "catalog-info.yaml"))
-        entity = Entity.objects.create(
-            ref=f"model:default/{name}", kind="Model", kind_key="model", namespace="default",
-            name=name, name_key=name, api_version=data["apiVersion"], data=data, location=location,
-            source=str(root / "catalog-info.yaml"), content_hash=content_hash(data))
-        user = get_user_model().objects.create(username=name, is_superuser=True, is_staff=True)
+        entity, user = _bench_entity(root, data)
         key = selectors.card_facts_key(modelcards.read_card(entity).source_hash)
         client = Client(HTTP_HOST="localhost")
         client.force_login(user)
@@ -196,4 +199,4 @@ def run_card(*, kind: str = "realistic", repeats: int = 5) -> dict:
             cache.delete(key)
             user.delete()
             entity.delete()
-            location.delete()
+            entity.location.delete()
