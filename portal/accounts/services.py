@@ -67,7 +67,12 @@ def team_update(*, team: Team, title: str, description: str, actor=None) -> Team
 
 
 class TeamInUse(ValidationError):
-    """A team that something still depends on: the message names what, how many, and what to do first."""
+    """A team that something still depends on: the message names what, how many, and what to do first;
+    `reasons` keeps them one by one (`manage.py teams delete` prints each on its own line)."""
+
+    def __init__(self, message, *, reasons: list[str] = ()):
+        super().__init__(message)
+        self.reasons = list(reasons)
 
 
 @transaction.atomic
@@ -84,7 +89,8 @@ def team_delete(*, team: Team, actor) -> dict:
         raise ValidationError(f"Team '{team.name}' no longer exists: nothing was deleted.")
     blockers = selectors.team_delete_blockers(current)
     if blockers:
-        raise TeamInUse(f"Team '{current.name}' cannot be deleted yet: {'; '.join(blockers)}.")
+        raise TeamInUse(f"Team '{current.name}' cannot be deleted yet: {'; '.join(blockers)}.",
+                        reasons=blockers)
     members = [{"user": m.user.get_username(), "role": m.role,
                 **({"source": m.source} if m.source != MembershipSource.MANUAL else {})}
                for m in selectors.team_members(current)]
