@@ -44,6 +44,7 @@ MAX_NAV_ENTRIES = 5000
 MAX_EDIT_URL = 2000  # DocSite.edit_url / edit_base
 RENDER_SECONDS = 300  # rendering budget of one build: the pages after it are not rendered
 SLOW_PAGE_SECONDS = 10  # a page slower than this is reported
+RATE_MIN_BYTES = 64 * 1024  # rendered before this build's bytes/s is trusted to skip a page too big for what is left
 # First URL segments (or whole URLs) the portal's own routes take below a site (techdocs/urls.py).
 RESERVED_PAGE_PATHS = ("_rebuild/", "_definition-source/")
 RESERVED_PAGE_PREFIXES = ("_assets/",)
@@ -386,17 +387,29 @@ class SiteBuilder:
         md = rendering.new_markdown()
         pages: list[PageBuild] = []
         deadline = time.monotonic() + RENDER_SECONDS
+        rendered_bytes, rendered_seconds = 0, 0.0  # of this build's pages so far: its speed
         for rel in sorted(sources):
-            if time.monotonic() > deadline:  # the pages already rendered are kept
+            left = deadline - time.monotonic()
+            size = len(raw[rel] or b"")
+            estimate = size * rendered_seconds / rendered_bytes if rendered_bytes >= RATE_MIN_BYTES else 0.0
+            if left < 0 or estimate > left:  # the pages already rendered are kept
                 page = PageBuild(path=self.page_paths[rel], source_path=rel, title=nav_titles.get(rel) or _pretty(rel))
                 page.error = (f"Not rendered: this build spent its {RENDER_SECONDS}-second rendering budget on "
-                              "the pages before this one. Split or shorten the slowest pages (see the other problems).")
+                              "the pages before this one. Split or shorten the slowest pages (see the other problems)."
+                              if left < 0 else
+                              f"Not rendered: at this build's speed so far ({rendered_bytes / rendered_seconds / 1024:.0f}"
+                              f" KiB/s) this {size / 1024:.0f} KiB page would take about {estimate:.0f} seconds, more "
+                              f"than the {left:.0f} seconds left of its {RENDER_SECONDS}-second rendering budget. "
+                              "Split it into smaller pages.")
                 self.problem(rel, page.error)
                 pages.append(page)
                 continue
             started = time.monotonic()
-            pages.append(self._page(rel, raw[rel], md, nav_titles.get(rel)))
+            page = self._page(rel, raw[rel], md, nav_titles.get(rel))
+            pages.append(page)
             took = time.monotonic() - started
+            if page.html:  # rendered (not refused as too large or binary): its speed counts
+                rendered_bytes, rendered_seconds = rendered_bytes + size, rendered_seconds + took
             if took > SLOW_PAGE_SECONDS:
                 self.problem(rel, f"This page took {took:.0f} seconds to render (the whole build may take "
                                   f"{RENDER_SECONDS}); split it into smaller pages.")

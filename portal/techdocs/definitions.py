@@ -15,10 +15,11 @@ import re
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
+from pygments import format as format_tokens
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import GraphQLLexer, JsonLexer, ProtoBufLexer, TextLexer, YamlLexer
-from pygments.token import Comment
+from pygments.token import Comment, Text
 
 from catalog.descriptors.loader import Limits, parse_stream
 from portal.core import markdown_text
@@ -28,6 +29,14 @@ from . import markdown_links, rendering
 
 VERSION = "3"
 MAX_HIGHLIGHT = 512 * 1024
+# Highlighting costs about 5-10 µs per token, so its budget is tokens per character of source, above what
+# real definitions have (measured with Pygments 2.21, tokens per KB: Plinth's openapi.yaml 235 (88,658
+# tokens in 377 kB), the same as JSON 131-176, Google's pubsub/schema .proto 98-157, dense GraphQL SDL
+# 436, GitHub-style SDL with a """description""" on every field 588 (Pygments' GraphQL lexer is for
+# queries: it reads SDL descriptions one character per Error token)). Hostile text is one token per
+# character (1,024 per KB: `"a{" * 262144` took 2.4 s here, about 7 s in review). The rest of a text over budget is plain text.
+HIGHLIGHT_TOKENS_PER_CHAR = 0.7
+HIGHLIGHT_TOKEN_SLACK = 4096  # a short dense stretch (one description) is not over budget by itself
 MAX_OPERATIONS = 2000
 MAX_REF_HOPS = 64
 MAX_SHAPE_ERRORS = 50
@@ -93,7 +102,7 @@ def analyse(api_type: str, text: str) -> Definition:
         lexer = LinearProtoBufLexer()
     else:
         lexer = TextLexer()
-    result.source_html = _highlight(text, lexer)
+    result.source_html, highlighted = _highlight(text, lexer)
     try:
         if kind == "openapi":
             _openapi(result, text)
@@ -106,6 +115,11 @@ def analyse(api_type: str, text: str) -> Definition:
     except Exception as exc:  # hostile input must give an error on the page, never a 500
         result.errors.append(f"Could not read this definition: {type(exc).__name__}: {str(exc)[:200]}")
         result.interactive = False
+    if highlighted < len(text):  # after the analysis: a display budget does not make the document invalid
+        result.errors.append(
+            f"Source highlighting stopped at character {highlighted:,} of {len(text):,}: the "
+            f"definition has more than {HIGHLIGHT_TOKENS_PER_CHAR:g} tokens per character there (real "
+            f"definitions have under 0.6); the rest is shown as plain text.")
     return result
 
 
@@ -126,10 +140,23 @@ class LinearProtoBufLexer(ProtoBufLexer):
     }
 
 
-def _highlight(text: str, lexer) -> str:
+def _highlight(text: str, lexer) -> tuple[str, int]:
+    """The source as HTML, and how many of its characters were highlighted (the rest is plain text).
+
+    Highlighting is linear but costs per token, and a hostile text is all tokens: highlighting stops
+    where the tokens so far exceed HIGHLIGHT_TOKENS_PER_CHAR per character read (plus a slack), so a
+    definition costs at most that many tokens per character, whatever its content."""
+    formatter = HtmlFormatter(cssclass="codehilite", wrapcode=True)
     if len(text) > MAX_HIGHLIGHT:
-        lexer = TextLexer()
-    return highlight(text, lexer, HtmlFormatter(cssclass="codehilite", wrapcode=True))
+        return highlight(text, TextLexer(), formatter), len(text)  # plain text, as before: no tokens to count
+    source = lexer._preprocess_lexer_input(text)  # what highlight() lexes: newlines normalised, one added
+    tokens = []
+    for index, ttype, value in lexer.get_tokens_unprocessed(source):
+        if len(tokens) > HIGHLIGHT_TOKEN_SLACK + HIGHLIGHT_TOKENS_PER_CHAR * index:
+            tokens.append((Text, source[index:]))  # the formatter escapes it
+            return format_tokens(tokens, formatter), index
+        tokens.append((ttype, value))
+    return format_tokens(tokens, formatter), len(text)
 
 
 def _load(result: Definition, text: str) -> dict | None:
