@@ -376,6 +376,7 @@ def request_create(
     ref = parse_ref(target)
     resolved_target = _validate(actor, action, ref, params)
     entity = resolved_target.entity
+    _lock_target(entity)
     _refuse_duplicate(ref, action, resolved_target.params)
     tier = entity.spec.get("riskTier")
     tier = tier if isinstance(tier, int) and tier in (1, 2, 3) else None
@@ -421,6 +422,14 @@ def request_create(
     outbox.enqueue(req, "gates", "portal.governance.tasks.evaluate_gates", [req.pk])
     _usage(req, EventType.APPROVAL_REQUESTED, user=actor)
     return req
+
+
+def _lock_target(entity: Entity) -> None:
+    """Serialise submissions on one target until commit, so the duplicate check that follows sees a
+    request submitted at the same moment (on PostgreSQL's READ COMMITTED both would pass it otherwise).
+    FOR NO KEY UPDATE leaves rows that merely reference the entity free to be written; SQLite ignores
+    it, its writes are serialised already."""
+    Entity.objects.select_for_update(no_key=True).filter(pk=entity.pk).values_list("pk", flat=True).first()
 
 
 def _refuse_duplicate(ref: str, action: str, params: dict) -> None:

@@ -315,15 +315,27 @@ def incident_transition(*, actor, incident_id: Any, status: Any, note: Any = "")
         raise IncidentError(f"The incident is {incident.status}; it cannot be {VERBS[Status(wanted)]}d from there.",
                             status=409, field="status")
     if wanted == Status.OPEN and incident.dedup_key:
-        other = _active_with_key(incident.dedup_key)
-        if other is not None:
-            raise IncidentError(f"Incident #{other.pk} is open for the same alert group or SLO; reopen nothing, "
-                                "work on that one.", status=409, field="status")
-    entry = _set_status(incident, wanted, actor=actor, label=_label(actor), note=note, at=timezone.now())
+        _refuse_reopen(_active_with_key(incident.dedup_key))
+    try:
+        # A savepoint: an incident opened for the same key since the check above (an alert or an SLO
+        # at the same moment; the partial unique index refuses the second) is the same 409, not a 500.
+        with transaction.atomic():
+            entry = _set_status(incident, wanted, actor=actor, label=_label(actor), note=note, at=timezone.now())
+    except IntegrityError:
+        if wanted != Status.OPEN or not incident.dedup_key:
+            raise
+        _refuse_reopen(_active_with_key(incident.dedup_key))
+        raise
     entry.save()
     if wanted == Status.OPEN:
         _notify(incident, "reopened")
     return incident, True
+
+
+def _refuse_reopen(other: Incident | None) -> None:
+    if other is not None:
+        raise IncidentError(f"Incident #{other.pk} is open for the same alert group or SLO; reopen nothing, "
+                            "work on that one.", status=409, field="status")
 
 
 @transaction.atomic
