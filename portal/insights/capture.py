@@ -240,25 +240,28 @@ def _push(item: dict) -> None:
 
 def write_batch(items: list[dict]) -> int:
     """Insert buffered events: opted-out users' events lose their user (team counts keep them), and an
-    event without a team takes its user's first team. Returns how many rows were written."""
+    event without a team takes its user's first team. A user or team deleted while its events were
+    buffered is dropped from them, as Event's on_delete=SET_NULL does to stored events: otherwise the
+    batch's foreign keys fail at commit, the whole batch (everyone's events) is kept for the next round
+    and fails again until the buffer's bound drops it. Returns how many rows were written."""
     from portal.accounts.models import Membership
 
-    from .models import AnalyticsOptOut, Event
+    from .models import Event
 
     if not items:
         return 0
     user_ids = {i["u"] for i in items if i.get("u")}
-    opted_out = set(AnalyticsOptOut.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
+    live_users, opted_out, live_teams = _live_ids(user_ids, {i["tm"] for i in items if i.get("tm")})
     first_team: dict[int, int] = {}
-    needs_team = {i["u"] for i in items if i.get("u") and not i.get("tm")}
+    needs_team = {i["u"] for i in items if i.get("u") in live_users and not i.get("tm")}
     if needs_team:
         for user_id, team_id in (Membership.objects.filter(user_id__in=needs_team)
                                  .order_by("user_id", "created_at", "id").values_list("user_id", "team_id")):
             first_team.setdefault(user_id, team_id)
     rows = []
     for i in items:
-        user_id = i.get("u")
-        team_id = i.get("tm") or first_team.get(user_id)
+        user_id = i.get("u") if i.get("u") in live_users else None
+        team_id = (i.get("tm") if i.get("tm") in live_teams else None) if i.get("tm") else first_team.get(user_id)
         rows.append(Event(
             occurred_at=datetime.fromisoformat(i["at"]),
             type=i["t"],
@@ -271,6 +274,41 @@ def write_batch(items: list[dict]) -> int:
         ))
     Event.objects.bulk_create(rows, batch_size=1000)
     return len(rows)
+
+
+def _live_ids(user_ids: set[int], team_ids: set[int]) -> tuple[set[int], set[int], set[int]]:
+    """Of a batch's users and teams, those that still exist, and the users who opted out: one query
+    (users UNION ALL teams). A user or team deleted after this check fails the insert as before; the
+    batch is kept and the next round's check leaves it out."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import BooleanField, CharField, Exists, OuterRef, Value
+
+    from portal.accounts.models import Team
+
+    from .models import AnalyticsOptOut
+
+    parts = []
+    if user_ids:
+        parts.append(get_user_model().objects.filter(pk__in=user_ids).annotate(
+            kind=Value("u", output_field=CharField()),
+            out=Exists(AnalyticsOptOut.objects.filter(user_id=OuterRef("pk")))).order_by().values_list("kind", "pk", "out"))
+    if team_ids:
+        parts.append(Team.objects.filter(pk__in=team_ids).annotate(
+            kind=Value("t", output_field=CharField()),
+            out=Value(False, output_field=BooleanField())).order_by().values_list("kind", "pk", "out"))
+    users: set[int] = set()
+    opted_out: set[int] = set()
+    teams: set[int] = set()
+    if parts:
+        query = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        for kind, pk, out in query:
+            if kind == "t":
+                teams.add(pk)
+                continue
+            users.add(pk)
+            if out:
+                opted_out.add(pk)
+    return users, opted_out, teams
 
 
 def _save_dropped() -> None:

@@ -40,7 +40,7 @@ class Event(models.Model):
 
 
 class Grain(models.TextChoices):
-    HOURLY = "hourly", "Hourly"  # per type × team (subject ""): hourly series stay small
+    HOURLY = "hourly", "Hourly"  # only the organisation's distinct users (type/subject "*"): rollup.GRAIN_ROWS
     DAILY = "daily", "Daily"  # per type × team × subject
     ORG_DAILY = "org_day", "Daily, all teams"  # per type × subject over every team (team NULL)
     # The sums of a Monday-to-Sunday week's org_day rows (no value samples): long org-wide top lists

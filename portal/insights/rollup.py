@@ -1,5 +1,11 @@
 """From raw events to the tables dashboards read: Rollup (hourly/daily), ActiveUserDay, TeamMilestone.
 
+Which rows each grain holds (`GRAIN_ROWS`): hourly buckets keep only the organisation's distinct users
+over every type (type "*", team NULL, subject "*"), the one hourly series read from rollups (the
+organisation's hourly active users). Per type × team hourly rows were written until 2026-12-08 and read
+by nothing (a team's hourly active users come from ActiveUserDay.hours; the pages and the API ask no
+other hourly series): migration 0012 deleted them.
+
 Each bucket is recomputed whole from the raw events of its time range and replaced in one transaction
 (delete the bucket's rows, insert the new ones), so a rollup can run again over the same bucket — late
 events, a crashed run, two beats overlapping — and the result is the same. Replacing instead of an
@@ -65,9 +71,15 @@ def _lock(key: str) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [zlib.crc32(key.encode())])
 
 
-# What each grain keeps apart: hourly rows do not split by subject, org-wide rows not by team.
-_GROUP = {Grain.HOURLY: ("{hour}", "type", "team_id"), Grain.DAILY: ("type", "team_id", "subject"),
-          Grain.ORG_DAILY: ("type", "subject")}
+# What each grain keeps apart (per type rows): org-wide rows do not split by team; hourly buckets have no
+# per type rows (GRAIN_ROWS).
+_GROUP = {Grain.DAILY: ("type", "team_id", "subject"), Grain.ORG_DAILY: ("type", "subject")}
+
+# The rows each grain is written with: "per type" (type × key, with value samples), "anyone by team"
+# (type "*", subject "", per team), "anyone" (type "*", team NULL, subject "*"). Weekly rows are the
+# sums of the week's org_day rows (_fill_week). tests/insights/test_rollup_grains.py states the same.
+GRAIN_ROWS = {Grain.HOURLY: ("anyone",), Grain.DAILY: ("per type", "anyone by team", "anyone"),
+              Grain.ORG_DAILY: ("per type",)}
 
 
 def _hour_sql(column: str = "occurred_at") -> str:
@@ -140,26 +152,24 @@ def _collect(lo: datetime, hi: datetime) -> tuple[str, list]:
 def _fill(grain: str, lo: datetime) -> None:
     """Insert the per type × key rows of `grain` from the collected events (_collect): one INSERT …
     SELECT … GROUP BY, computed inside the database (moving events through Python cost most of the
-    rollup). The value samples are added after (_add_samples)."""
+    rollup). The value samples are added after (_add_samples). Hourly buckets have none (GRAIN_ROWS)."""
+    if "per type" not in GRAIN_ROWS[grain]:
+        return
     _, rollup_table, empty = _sql_parts()
-    hourly = grain == Grain.HOURLY
-    bucket = "hour" if hourly else "%s"
-    bucket_param = [] if hourly else [connection.ops.adapt_datetimefield_value(lo)]
     team = "NULL" if grain == Grain.ORG_DAILY else "team_id"
-    subject = "''" if hourly else "subject"
-    group = ", ".join(c.format(hour="hour") for c in _GROUP[grain])
+    group = ", ".join(_GROUP[grain])
     insert = _INSERT.format(rollup=rollup_table)
     with connection.cursor() as cur:  # per type × key
         cur.execute(
-            f"{insert}SELECT %s, {bucket}, type, {team}, {subject}, SUM(n), COUNT(DISTINCT user_id), "  # noqa: S608
+            f"{insert}SELECT %s, %s, type, {team}, subject, SUM(n), COUNT(DISTINCT user_id), "  # noqa: S608
             f"COALESCE(SUM(value_sum), 0), SUM(value_count), {empty} FROM {_AGG} GROUP BY {group}",
-            [grain, *bucket_param])
+            [grain, connection.ops.adapt_datetimefield_value(lo)])
 
 
 def _fill_anyone(grains: list[str], lo: datetime) -> None:
-    """Distinct users over every event type, per team and over all teams ("*"), hourly and daily: from
-    a temporary table of (hour, team, user) — a few tens of thousands of rows for a day — made from the
-    collected events."""
+    """Distinct users over every event type: per team (daily only) and over all teams ("*", hourly and
+    daily), from a temporary table of (hour, team, user) — a few tens of thousands of rows for a day —
+    made from the collected events."""
     grains = [g for g in grains if g in (Grain.HOURLY, Grain.DAILY)]
     if not grains:
         return
@@ -174,9 +184,9 @@ def _fill_anyone(grains: list[str], lo: datetime) -> None:
         for grain in grains:
             hourly = grain == Grain.HOURLY
             bucket, params = ("hour", [grain]) if hourly else ("%s", [grain, day])
-            by_hour = "hour, " if hourly else ""
-            cur.execute(f"{insert}SELECT %s, {bucket}, %s, team_id, '', SUM(n), COUNT(DISTINCT user_id), 0, 0, "  # noqa: S608
-                        f"{empty} FROM {users} GROUP BY {by_hour}team_id", [*params, ANY_TYPE])
+            if "anyone by team" in GRAIN_ROWS[grain]:
+                cur.execute(f"{insert}SELECT %s, {bucket}, %s, team_id, '', SUM(n), COUNT(DISTINCT user_id), 0, 0, "  # noqa: S608
+                            f"{empty} FROM {users} GROUP BY team_id", [*params, ANY_TYPE])
             cur.execute(f"{insert}SELECT %s, {bucket}, %s, NULL, %s, SUM(n), COUNT(DISTINCT user_id), 0, 0, "  # noqa: S608
                         f"{empty} FROM {users} " + ("GROUP BY hour" if hourly else "HAVING COUNT(*) > 0"),
                         [*params, ANY_TYPE, ALL_SUBJECT])
@@ -189,9 +199,11 @@ def _add_samples(grains: list[str], lo: datetime, hi: datetime, where: str, para
     _collect read it. Each sample is written by the row's id: the rows were inserted just before, in
     this transaction, and one read of their keys beats a lookup by (grain, bucket, type, team, subject)
     per row, which scanned every team's row of a popular subject."""
+    grains = [g for g in grains if "per type" in GRAIN_ROWS[g]]  # the rows with value samples
+    if not grains:
+        return
     event, rollup_table, _ = _sql_parts()
     daily_key = connection.ops.adapt_datetimefield_value(lo)
-    hourly = Grain.HOURLY in grains
     per_team = Grain.DAILY in grains
     org = Grain.ORG_DAILY in grains
     samples: dict[tuple, list[float]] = defaultdict(list)
@@ -201,22 +213,20 @@ def _add_samples(grains: list[str], lo: datetime, hi: datetime, where: str, para
         if not types:
             return
         marks = ", ".join(["%s"] * len(types))
-        cur.execute(f"SELECT {_hour_sql()}, type, team_id, subject, value FROM {event} "  # noqa: S608
+        cur.execute(f"SELECT type, team_id, subject, value FROM {event} "  # noqa: S608
                     f"WHERE {where} AND type IN ({marks}) AND value IS NOT NULL", [*params, *types])
-        for hour, type_, team_id, subject, value in cur.fetchall():
-            if hourly:
-                samples[(Grain.HOURLY, hour, type_, team_id, "")].append(value)
+        for type_, team_id, subject, value in cur.fetchall():
             if per_team:
                 samples[(Grain.DAILY, daily_key, type_, team_id, subject)].append(value)
             if org:
                 samples[(Grain.ORG_DAILY, daily_key, type_, None, subject)].append(value)
         grain_marks = ", ".join(["%s"] * len(grains))
-        cur.execute(f"SELECT id, grain, {_hour_sql('bucket')}, type, team_id, subject FROM {rollup_table} "  # noqa: S608
+        cur.execute(f"SELECT id, grain, type, team_id, subject FROM {rollup_table} "  # noqa: S608
                     f"WHERE grain IN ({grain_marks}) AND bucket >= %s AND bucket < %s AND type IN ({marks})",
                     [*grains, daily_key, connection.ops.adapt_datetimefield_value(hi), *types])
         ids = {}
-        for id_, grain, bucket, type_, team_id, subject in cur.fetchall():
-            ids[(grain, bucket if grain == Grain.HOURLY else daily_key, type_, team_id, subject)] = id_
+        for id_, grain, type_, team_id, subject in cur.fetchall():
+            ids[(grain, daily_key, type_, team_id, subject)] = id_
     # Many rows a statement on PostgreSQL (executemany would send one UPDATE per row, each planned).
     update_values(Rollup, ["values"], sorted(((json.dumps(sample(values)), ids[key]) for key, values in samples.items()),
                                              key=lambda row: row[1]))

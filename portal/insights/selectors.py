@@ -240,9 +240,9 @@ def _hourly_active(start: date, end: date, team) -> list[dict]:
     """Distinct users per hour, counted as the daily series counts them: people, each once, of the
     teams in scope by their memberships. For teams, from their members' ActiveUserDay rows, whose
     `hours` say which hours of the day each was active in (one query: per day, how many rows have each
-    hour's bit set). The hourly rollup's per-team rows cannot say it: a team's row counts the users of
-    the events recorded for the team (someone of another team viewing its entity included), and two
-    teams' rows added up count a member of both twice. For the organisation, the rollup's all-teams
+    hour's bit set). Per-team hourly rollup rows could not say it (and are no longer written): a team's
+    row counted the users of the events recorded for the team (someone of another team viewing its
+    entity included), and two teams' rows added up counted a member of both twice. For the organisation, the rollup's all-teams
     rows are exactly that count (every user, once) and cost 24 rows a day: the bits of every active day
     cost 115 ms of CPU for 30 days at 10M events a month."""
     teams = _team_ids(team)
@@ -464,21 +464,19 @@ def search_volume(start: date, end: date, grouping: str = "daily", team=None) ->
     """Searches per period (the Adoption Insights `top_searches` series). Sums per bucket inside the
     database — the organisation's from its org-wide daily rows (one per query and day), a team's from its
     own — and folds the days into weeks or months here: a date function per row (Python, on SQLite) over
-    every team's rows cost 0.5 s at 1M events."""
+    every team's rows cost 0.5 s at 1M events. No hourly grouping: the pages group by day, week or
+    month, and hourly rollup rows keep only the organisation's distinct users (rollup.GRAIN_ROWS)."""
+    if grouping not in ("daily", "weekly", "monthly"):
+        raise ValueError("grouping: one of daily, weekly, monthly")
     teams = _team_ids(team)
     lo, hi = _dt(start), _dt(end) + timedelta(days=1)
-    if grouping == "hourly":
-        rows = Rollup.objects.filter(grain=Grain.HOURLY, type=EventType.SEARCH, bucket__gte=lo, bucket__lt=hi)
-    else:
-        rows = Rollup.objects.filter(grain=Grain.ORG_DAILY if teams is None else Grain.DAILY,
-                                     type=EventType.SEARCH, bucket__gte=lo, bucket__lt=hi)
+    rows = Rollup.objects.filter(grain=Grain.ORG_DAILY if teams is None else Grain.DAILY,
+                                 type=EventType.SEARCH, bucket__gte=lo, bucket__lt=hi)
     if teams is not None:
         rows = rows.filter(team_id__in=teams)
     per: dict[str, int] = defaultdict(int)
     for bucket, n in rows.values("bucket").annotate(n=Sum("count")).order_by().values_list("bucket", "n"):
-        bucket = bucket.astimezone(UTC)
-        key = bucket.strftime("%Y-%m-%d %H:00:00") if grouping == "hourly" else _period_of(bucket.date(), grouping)
-        per[key] += n
+        per[_period_of(bucket.astimezone(UTC).date(), grouping)] += n
     return [{"date": key, "count": per[key]} for key in sorted(per)]
 
 

@@ -58,8 +58,9 @@ def test_the_history_is_marked_consistent_and_loading_twice_changes_nothing(org)
     seen = Counter(Event.objects.values_list("type", flat=True))
     assert set(seen) == set(EventType.values)
     assert Event.objects.filter(type=EventType.SEARCH, value=0).exists()
-    # Rollups add up to the events, at both grains; active days are the distinct (user, day) pairs.
-    for grain in Grain.values:
+    # Rollups add up to the events, at every grain with per type rows (hourly has none: GRAIN_ROWS);
+    # active days are the distinct (user, day) pairs.
+    for grain in [g for g in Grain.values if g != Grain.HOURLY]:
         by_type = Counter()
         for type_, n in Rollup.objects.filter(grain=grain).exclude(type="*").values_list("type", "count"):
             by_type[type_] += n

@@ -1,4 +1,4 @@
-"""Rollups: hourly/daily buckets per type × team × subject, active user days, team milestones;
+"""Rollups: daily buckets per type × team × subject, hourly ones of the organisation's distinct users, active user days, team milestones;
 idempotent re-rollup on SQLite (NULL team) and PostgreSQL; the beat tasks in a real Celery worker."""
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def test_hourly_and_daily_buckets_count_users_values_and_a_sorted_sample(people)
         (h, "page_view", a, None, "site:home", None, None),  # no team: the NULL key
         (h + timedelta(minutes=1), "page_view", b, None, "site:home", None, None),
     )
-    assert rollup.rollup_bucket(Grain.HOURLY, h) > 0
-    row = Rollup.objects.get(grain="hourly", bucket=h, type="template_run_succeeded", subject="")
-    assert (row.count, row.users, row.value_sum, row.value_count, row.values) == (3, 2, 60.0, 3, [10.0, 20.0, 30.0])
+    assert rollup.rollup_bucket(Grain.HOURLY, h) == 1  # the organisation's distinct users only (GRAIN_ROWS)
+    row = Rollup.objects.get(grain="hourly", bucket=h)
+    assert (row.type, row.team, row.subject, row.count, row.users) == (rollup.ANY_TYPE, None, rollup.ALL_SUBJECT, 5, 2)
     rollup.rollup_bucket(Grain.DAILY, DAY)
     day = Rollup.objects.get(grain="daily", bucket=DAY, type="template_run_succeeded")
     assert (day.count, day.users, day.values) == (4, 3, [10.0, 20.0, 30.0, 40.0])
@@ -73,10 +73,15 @@ def test_re_rollup_replaces_the_bucket_and_never_duplicates_the_null_team_row(pe
     _events((h, "page_view", a, None, "site:home", None, None))
     for _ in range(3):
         rollup.rollup_bucket(Grain.HOURLY, h)
-    assert Rollup.objects.filter(grain="hourly", bucket=h, type="page_view", team=None).count() == 1
+        rollup.rollup_bucket(Grain.DAILY, h)
+    assert Rollup.objects.filter(grain="hourly", bucket=h, team=None).count() == 1
+    assert Rollup.objects.filter(grain="daily", bucket=DAY, type="page_view", team=None).count() == 1
     _events((h + timedelta(minutes=30), "page_view", b, None, "site:home", None, None))  # a late event
     rollup.rollup_bucket(Grain.HOURLY, h)
-    rows = Rollup.objects.filter(grain="hourly", bucket=h, type="page_view", team=None)
+    rollup.rollup_bucket(Grain.DAILY, h)
+    rows = Rollup.objects.filter(grain="hourly", bucket=h, team=None)
+    assert [(r.count, r.users) for r in rows] == [(2, 2)]
+    rows = Rollup.objects.filter(grain="daily", bucket=DAY, type="page_view", team=None)
     assert [(r.count, r.users) for r in rows] == [(2, 2)]
 
 
@@ -190,7 +195,7 @@ def test_a_day_read_by_row_ids_or_by_time_gives_the_same_rollup(people):
     rollup.rollup_range(DAY, DAY + timedelta(days=1))
     sparse = Rollup.objects.get(grain="daily", bucket=DAY, type="search", team=team)
     assert (sparse.count, sparse.users, sparse.values) == (4, 3, [0.0, 1.0, 2.0, 3.0])
-    hour = Rollup.objects.get(grain="hourly", bucket=DAY + timedelta(hours=5), type="search", team=team)
-    assert (hour.count, hour.values) == (1, [0.0])
+    hour = Rollup.objects.get(grain="hourly", bucket=DAY + timedelta(hours=5))
+    assert (hour.count, hour.users) == (1, 1)
     assert dict(ActiveUserDay.objects.filter(day=DAY.date()).values_list("user__username", "events")) == {
         "ins-u0": 2, "ins-u1": 1, "ins-u2": 1}
