@@ -8,19 +8,25 @@ Nothing here touches the database or the file system.
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote
+from xml.etree import ElementTree as etree  # noqa: N813 (Markdown's name)
 
 import markdown
 import nh3
+from markdown.blockprocessors import HashHeaderProcessor
+from markdown.extensions import codehilite
 from markdown.extensions.tables import PIPE_LEFT, PIPE_NONE, PIPE_RIGHT, TableProcessor
 from markdown.htmlparser import HTMLExtractor
 from markdown.preprocessors import HtmlBlockPreprocessor
 from pygments.formatters import HtmlFormatter
+from pygments.lexers import find_lexer_class_by_name
+from pygments.util import ClassNotFound
 
 from catalog.descriptors.loader import Limits, nul_places, parse_stream
 from portal.core import urlparts
@@ -213,6 +219,61 @@ class _LinearTableProcessor(TableProcessor):
         return is_table
 
 
+# The processors Markdown tests before `hashheader`, and why none of them can take what follows a heading
+# line when that starts with a character other than a space or a newline, has no `|` in its first line
+# and holds no `!!!` line (see _LinearHashHeaderProcessor).
+_BEFORE_HASHHEADER = frozenset({"admonition", "empty", "indent", "defindent", "code", "table"})
+
+
+class _LinearHashHeaderProcessor(HashHeaderProcessor):
+    """Markdown's ATX heading processor splits a block at its first heading and puts the rest back as a
+    new block, which every processor tests again (the admonition test searches all of it): a block of n
+    heading lines cost n copies and searches of the rest, so `"# a\n" * 24000` took 45 s. This takes the
+    block's headings in one pass: after each one, it goes on in place while none of the processors tested
+    before this one could take the rest (Markdown would give it back to this one: same tree), and only
+    otherwise puts the rest back, as Markdown does."""
+
+    def run(self, parent, blocks: list[str]) -> None:
+        block = blocks.pop(0)
+        processors = self.parser.blockprocessors
+        names = [item.name for item in processors._priority]
+        admonition = processors["admonition"] if "admonition" in names else None
+        in_place = (set(names[:names.index("hashheader")]) <= _BEFORE_HASHHEADER
+                    and not self.parser.state.isstate("looselist")
+                    and (admonition is None or admonition.RE.search(block) is None))
+        m = self.RE.search(block)
+        start = 0  # where the rest of the block starts: `block[start:]` is Markdown's new block
+        while m:
+            before = block[start:max(start, m.start())]  # the `\n` a later match starts with is not part of it
+            if before:
+                self.parser.parseBlocks(parent, [before])
+            h = etree.SubElement(parent, f"h{len(m.group('level'))}")
+            h.text = m.group("header").strip()
+            start = m.end()
+            if start >= len(block):
+                return
+            if not (in_place and self._rest_is_mine(parent, block, start, admonition)):
+                break
+            # `block[start - 1]` is the `\n` that ended the heading: from there, the pattern's `(?:^|\n)`
+            # finds what it would find at the start of `block[start:]` and after it; `$` is the same end.
+            m = self.RE.search(block, start - 1)
+        after = block[start:]
+        if self.parser.state.isstate("looselist"):  # Markdown's #1443 edge case, as in its own run
+            after = self.looseDetab(after)
+        blocks.insert(0, after)
+
+    @staticmethod
+    def _rest_is_mine(parent, block: str, start: int, admonition) -> bool:
+        """Whether no processor tested before this one takes `block[start:]` (whose `!!!` lines, if any,
+        the admonition test already found when it passed over the whole block)."""
+        if block[start] in " \n":  # the empty, indent, defindent and code tests; the admonition's content
+            return False
+        if admonition is not None and admonition.current_sibling is not None:
+            return False
+        end = block.find("\n", start)
+        return "|" not in (block[start:] if end < 0 else block[start:end])  # the table test's first row
+
+
 class _SharedStyleHtmlFormatter(HtmlFormatter):
     """Pygments' HTML formatter, its token-to-class table built once per style instead of once per code
     block (codehilite makes a formatter for each block: 40% of highlighting a page of short blocks)."""
@@ -226,6 +287,27 @@ class _SharedStyleHtmlFormatter(HtmlFormatter):
             self._tables[key] = (self.ttype2class, self.class2style)
         t2c, c2s = self._tables[key]
         self.ttype2class, self.class2style = dict(t2c), dict(c2s)
+
+
+@functools.lru_cache(maxsize=512)  # keyed by a document's code-block language: bounded
+def _lexer_class(alias: str) -> type | None:
+    try:
+        return find_lexer_class_by_name(alias)
+    except ClassNotFound:
+        return None
+
+
+def _get_lexer_by_name(_alias: str, **options):
+    """Pygments' `get_lexer_by_name` (codehilite calls it once per code block) with the alias looked up
+    once: Pygments walks its whole lexer table per call, and its plugin entry points for an unknown
+    language, a third of highlighting a card of a thousand short blocks. Same class, same options."""
+    cls = _lexer_class(_alias.lower()) if _alias else None
+    if cls is None:
+        raise ClassNotFound(f"no lexer for alias {_alias!r} found")
+    return cls(**options)
+
+
+codehilite.get_lexer_by_name = _get_lexer_by_name  # the name codehilite's CodeHilite.hilite calls
 
 
 def new_markdown() -> markdown.Markdown:
@@ -251,6 +333,12 @@ def new_markdown() -> markdown.Markdown:
     table.__dict__.update(old.__dict__)
     table_priority = next(item.priority for item in md.parser.blockprocessors._priority if item.name == "table")
     md.parser.blockprocessors.register(table, "table", table_priority)
+    old = md.parser.blockprocessors["hashheader"]
+    heading = _LinearHashHeaderProcessor.__new__(_LinearHashHeaderProcessor)
+    heading.__dict__.update(old.__dict__)
+    heading_priority = next(item.priority for item in md.parser.blockprocessors._priority
+                            if item.name == "hashheader")
+    md.parser.blockprocessors.register(heading, "hashheader", heading_priority)
     return md
 
 
