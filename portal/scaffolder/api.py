@@ -43,6 +43,10 @@ MAX_LIMIT = 200
     summary="Templates the caller can see",
     parameters=[
         OpenApiParameter("type", str, description="Only templates of this `spec.type`."),
+        OpenApiParameter("owner", str, description=(
+            "Only templates owned by exactly this owner (the Create page's Owner filter): an entity ref, "
+            "`group:` and the default namespace unless given, e.g. `team`, `ops/team`, `user:default/alice`. "
+            "A malformed ref is a 400.")),
         OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
                          description=f"Page size, 1–{MAX_LIMIT} (default 100)."),
         OpenApiParameter("cursor", str, description="`pageInfo.nextCursor` of the previous page."),
@@ -56,6 +60,11 @@ def template_list(request):
     qs = selectors.templates_for(request.user).order_by("name_key", "id")
     if params.get("type"):
         qs = qs.filter(spec_type__iexact=params["type"])
+    if "owner" in params:
+        try:
+            qs = qs.filter(owner_ref=selectors.parse_owner_ref(params["owner"]))
+        except ValueError as exc:
+            raise ValidationError({"owner": [f"Not an owner reference ({exc}); e.g. `team` or `group:default/team`."]}) from None
     if params.get("cursor"):
         after = pagination.decode_cursor(params["cursor"], {"k": pagination.text, "id": pagination.integer})
         qs = qs.filter(Q(name_key__gt=after["k"]) | Q(name_key=after["k"], id__gt=after["id"]))

@@ -23,9 +23,15 @@ def owner_ref(value: str) -> str:
     `group:default/otherteam`): read as any entity reference (`parse_ref`: a group in the default
     namespace unless it says otherwise). A malformed one is kept as typed, so it matches nothing."""
     try:
-        return parse_ref(value.strip(), default_kind="group").key()
+        return parse_owner_ref(value)
     except ValueError:
         return value.strip().lower()
+
+
+def parse_owner_ref(value: str) -> str:
+    """owner_ref() for the API, which refuses a malformed `owner` (ValueError, parse_ref's message)
+    rather than matching nothing."""
+    return parse_ref(value.strip(), default_kind="group").key()
 
 
 def owner_label(ref: str) -> str:

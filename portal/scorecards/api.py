@@ -5,14 +5,14 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from portal.core.api import error_responses
 from portal.core.pagination import decode_cursor, encode_cursor, integer, page_size
 
-from . import definitions, selectors
+from . import definitions, filters, selectors
 
 
 def card_dict(card) -> dict:
@@ -70,8 +70,15 @@ def scorecard_list(request):
 
 @extend_schema(operation_id="scorecards_results", tags=["scorecards"], summary="Results of one scorecard",
                description="Entities the caller may see, in a stable order, a page at a time (`next` is the "
-               "cursor of the next page). `level=none` lists entities below the first level.",
-               parameters=[OpenApiParameter("team", str), OpenApiParameter("level", str),
+               "cursor of the next page). The filters are the scorecard's entity list's (its page): an empty "
+               "`level` (or `none`) lists entities below the first level, an empty `team` the unowned ones, an "
+               "empty `domain` those in no domain. A level not of the scorecard or a malformed domain is a 400, "
+               "an unknown team a 404, each naming the parameter.",
+               parameters=[OpenApiParameter("team", str, description="A team's name; empty: the unowned entities."),
+                           OpenApiParameter("level", str, description="A level of the scorecard; empty or "
+                                            "`none`: below the first level."),
+                           OpenApiParameter("domain", str, description="A domain ref (`domain:default/payments` "
+                                            "or `payments`); empty: the entities in no domain."),
                            OpenApiParameter("limit", int, description="1–500 (default 100)"),
                            OpenApiParameter("cursor", str)],
                responses={200: inline_serializer("ScorecardResultPage", {
@@ -83,9 +90,13 @@ def scorecard_results(request, name: str):
     if card is None:
         raise NotFound(f"No scorecard {name[:63]!r}.")
     limit = page_size(request.query_params, default=100, maximum=500)
-    level = request.query_params.get("level", "")[:40]
-    qs = selectors.visible_results(request.user, card.name, team=request.query_params.get("team", "")[:63],
-                                   level=level)
+    try:
+        chosen = filters.parse(card, request.query_params)
+    except filters.FilterError as exc:
+        if exc.status == 404:
+            raise NotFound(exc.message) from None
+        raise ValidationError({exc.field: [exc.message]}) from None
+    qs = selectors.filtered_results(request.user, card, chosen).order_by("id")
     if request.query_params.get("cursor"):
         after = decode_cursor(request.query_params["cursor"], {"id": integer})
         qs = qs.filter(id__gt=after["id"])

@@ -193,11 +193,17 @@ def drilldown(user, card, chosen: EntityFilter) -> QuerySet:
     """The results behind one count of the scorecard's rollups, by the rules that count them: the same
     visibility, level, team (`owner_team`, copied from the entity) and domain. Ordered by name for the
     reader, the entity's columns other than its descriptor with them."""
+    return (filtered_results(user, card, chosen).defer("entity__data", "entity__description")
+            .order_by("entity__name_key", "entity__kind_key", "id"))
+
+
+def filtered_results(user, card, chosen: EntityFilter) -> QuerySet:
+    """The visible results of `chosen` (level, team or unowned, domain or none), unordered: the entity
+    list page and the results API filter by this one rule."""
     qs = _level_and_team(permissions.filter_visible(Result.objects.filter(scorecard=card.name), user), chosen)
     if chosen.domain is not None:
         qs = qs.filter(domain_q(card, chosen.domain))
-    return (qs.select_related("entity", "owner_team").defer("entity__data", "entity__description")
-            .order_by("entity__name_key", "entity__kind_key", "id"))
+    return qs.select_related("entity", "owner_team")
 
 
 def next_step(card, result: Result) -> dict | None:

@@ -319,10 +319,14 @@ class Scorecards(_Resource):
         """Every scorecard definition with its levels and checks; a broken one has `error` set."""
         return self._run(SCORECARD_LIST.call(lambda body: list(body.get("items") or [])))
 
-    def results(self, name: str, *, team: str | None = None, level: str | None = None, page_size: int = 100,
-                limit: int | None = None) -> Iterator[dict]:
-        """Each visible entity's result on scorecard `name`, page by page. `level="none"`: below the first."""
-        params = {"team": team, "level": level, "limit": page_size}
+    def results(self, name: str, *, team: str | None = None, level: str | None = None, domain: str | None = None,
+                unowned: bool = False, page_size: int = 100, limit: int | None = None) -> Iterator[dict]:
+        """Each visible entity's result on scorecard `name`, page by page, filtered as the scorecard's entity
+        list is. `level="none"`: below the first; `domain` a ref or name, `""` in no domain; `unowned=True`
+        the entities of no team (the API's empty `team`)."""
+        if unowned and team:
+            raise ValueError("Give team or unowned, not both.")
+        params = {"team": "" if unowned else team, "level": level, "domain": domain, "limit": page_size}
         return self._c._pages(SCORECARD_RESULTS.call(params=params, name=name), dict,
                               next_of=lambda body: body.get("next"), limit=limit)
 
@@ -540,9 +544,11 @@ class Audit(_Resource):
 class Templates(_Resource):
     """Scaffolder templates; `run` starts one."""
 
-    def list(self, *, type: str | None = None, page_size: int = 100,  # noqa: A002
+    def list(self, *, type: str | None = None, owner: str | None = None, page_size: int = 100,  # noqa: A002
              limit: int | None = None) -> Iterator[models.Template]:
-        return self._c._pages(TEMPLATE_LIST.call(params={"type": type, "limit": page_size}),
+        """Templates you can see; `owner` keeps those owned by exactly that ref (`team` is
+        `group:default/team`, as on the Create page)."""
+        return self._c._pages(TEMPLATE_LIST.call(params={"type": type, "owner": owner, "limit": page_size}),
                               models.Template.from_api, limit=limit)
 
     def get(self, name: str) -> models.Template:

@@ -25,11 +25,16 @@ def list_():
 @click.argument("name")
 @click.option("--team", help="Only entities owned by this team.")
 @click.option("--level", help="Only entities at this level (none: below the first).")
+@click.option("--domain", help="Only entities in this domain (a ref or a name; \"\": in no domain).")
+@click.option("--unowned", is_flag=True, help="Only entities owned by no team.")
 @click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True,
               help="At most this many (0: all).")
-def results(name, team, level, limit):
+def results(name, team, level, domain, unowned, limit):
     """Each entity you may see with its level on scorecard NAME."""
-    rows = state().client().scorecards.results(name, team=team, level=level, limit=limit or None)
+    if team and unowned:
+        raise click.UsageError("Give --team or --unowned, not both.")
+    rows = state().client().scorecards.results(name, team=team, level=level, domain=domain, unowned=unowned,
+                                               limit=limit or None)
     table(rows, [("entity", lambda r: r["entity"]), ("team", lambda r: r["team"] or "—"),
                  ("level", lambda r: r["level"] or "none"), ("passing", lambda r: f"{r['passed']}/{r['total']}")],
           empty="No results (yet): entities are evaluated when they change and every night.")

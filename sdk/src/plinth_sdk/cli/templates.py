@@ -15,9 +15,10 @@ def templates():
 
 @templates.command("list")
 @click.option("--type", "type_", help="Only templates of this spec.type.")
-def list_(type_):
+@click.option("--owner", help="Only templates owned by exactly this owner ref (team = group:default/team).")
+def list_(type_, owner):
     """Templates you may run."""
-    rows = state().client().templates.list(type=type_)
+    rows = state().client().templates.list(type=type_, owner=owner)
     table(rows, [("NAME", lambda t: t.name), ("TITLE", lambda t: t.title), ("TYPE", lambda t: t.type),
                  ("OWNER", lambda t: t.owner), ("RUNNABLE", lambda t: "yes" if t.runnable else "no")])
 
