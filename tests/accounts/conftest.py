@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from portal.accounts import services
+from portal.accounts.models import MembershipSource, Team
 from tests.accounts.oidc_provider import CLIENT_ID, CLIENT_SECRET, OpenIDProvider, ProviderMissing
+from tests.factories import MembershipFactory, UserFactory
 
 GROUP_MAP = {
     "plinth-fraud-ml": ("fraud-ml", "member"),
@@ -48,3 +51,12 @@ def sso(oidc_provider, settings):
     yield oidc_provider
     oidc_provider.mangle_next_id_token(None)
     oidc.forget_cached_clients()
+
+
+@pytest.fixture
+def team() -> Team:
+    """A team with a manual and a single sign-on member (the team-delete tests' subject)."""
+    team = services.team_create(name="fraud-ml", title="Fraud ML", description="Detects fraud.")
+    MembershipFactory(user=UserFactory(username="bob"), team=team, role="maintainer")
+    MembershipFactory(user=UserFactory(username="eve"), team=team, role="viewer", source=MembershipSource.OIDC)
+    return team

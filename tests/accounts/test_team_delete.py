@@ -13,10 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from portal.accounts import services
-from portal.accounts.models import Membership, MembershipSource, Team
+from portal.accounts.models import Membership, Team
 from portal.governance.models import AccessGrant, ApprovalRequest, Stage
 from portal.incidents.models import Incident
-from tests.factories import EntityFactory, MembershipFactory, UserFactory
+from tests.factories import EntityFactory, UserFactory
 
 from .test_team_admin import _events, _last_seq
 
@@ -30,14 +30,6 @@ def root() -> Client:
     client = Client()
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     return client
-
-
-@pytest.fixture
-def team() -> Team:
-    team = services.team_create(name="fraud-ml", title="Fraud ML", description="Detects fraud.")
-    MembershipFactory(user=UserFactory(username="bob"), team=team, role="maintainer")
-    MembershipFactory(user=UserFactory(username="eve"), team=team, role="viewer", source=MembershipSource.OIDC)
-    return team
 
 
 def _request(team: Team, requester, state: str) -> ApprovalRequest:

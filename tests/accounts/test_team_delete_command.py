@@ -14,12 +14,11 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
-from portal.accounts import services
-from portal.accounts.models import Membership, MembershipSource, Team
+from portal.accounts.models import Membership, Team
 from portal.core.models import AuditEvent
 from portal.governance.models import ApprovalRequest
 from portal.incidents.models import Incident
-from tests.factories import EntityFactory, MembershipFactory, UserFactory
+from tests.factories import EntityFactory, UserFactory
 
 from .test_team_admin import _events, _last_seq
 
@@ -31,14 +30,6 @@ TEAMS = "/admin/accounts/team/"
 @pytest.fixture
 def root():
     return UserFactory(username="root", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def team() -> Team:
-    team = services.team_create(name="fraud-ml", title="Fraud ML", description="Detects fraud.")
-    MembershipFactory(user=UserFactory(username="bob"), team=team, role="maintainer")
-    MembershipFactory(user=UserFactory(username="eve"), team=team, role="viewer", source=MembershipSource.OIDC)
-    return team
 
 
 class Terminal:

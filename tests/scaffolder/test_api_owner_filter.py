@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from tests.factories import EntityFactory, TeamFactory, UserFactory
+from tests.scaffolder.test_owner_filter import EXACT_CASES
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +32,7 @@ def names(response) -> set[str]:
     return {item["name"] for item in response.json()["items"]}
 
 
-@pytest.mark.parametrize(("owner", "shown"), [
-    ("team", {"tpl-team"}),
-    ("TEAM", {"tpl-team"}),
-    ("default/team", {"tpl-team"}),
-    ("group:default/team", {"tpl-team"}),
-    ("otherteam", {"tpl-other"}),
-    ("eam", set()),
-    ("ops/team", {"tpl-ops"}),
-    ("group:ops/team", {"tpl-ops"}),
-])
+@pytest.mark.parametrize(("owner", "shown"), EXACT_CASES)
 def test_owner_filter_is_exact_and_matches_the_create_page(reader, owner, shown):
     assert names(reader.get(URL, {"owner": owner})) == shown
     page = reader.get("/create/", {"owner": owner}).content.decode()
